@@ -1,0 +1,108 @@
+// Configuration: environment variables with the INFERMESH_ prefix, read once at start-up into a
+// frozen, typed object. A bad value stops the process at boot with the variable's name.
+// Nothing below a service's main.ts reads process.env; everything gets its part of Config.
+import os from 'node:os';
+import { MeshError, ErrorCode } from './errors';
+import type { LogLevel } from './log';
+
+type Parser<T> = (raw: string, name: string) => T;
+
+interface Setting<T> {
+  env: string;
+  parse: Parser<T>;
+  default: T;
+  doc: string;
+}
+
+function setting<T>(env: string, parse: Parser<T>, def: T, doc: string): Setting<T> {
+  return { env, parse, default: def, doc };
+}
+
+function bad(name: string, raw: string, expected: string): never {
+  throw new MeshError(ErrorCode.InvalidArgument, `${name}=${JSON.stringify(raw)} is invalid: expected ${expected}`);
+}
+
+const str: Parser<string> = (raw) => raw;
+const int = (min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> => (raw, name) => {
+  const n = Number(raw);
+  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    bad(name, raw, `an integer in [${min}, ${max}]`);
+  }
+  return n;
+};
+const bool: Parser<boolean> = (raw, name) => {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  return bad(name, raw, 'true or false');
+};
+const oneOf = <T extends string>(...values: T[]): Parser<T> => (raw, name) =>
+  (values as string[]).includes(raw) ? (raw as T) : bad(name, raw, `one of ${values.join(', ')}`);
+const list = <T extends string>(...values: T[]): Parser<T[]> => (raw, name) => {
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) if (!(values as string[]).includes(item)) bad(name, raw, `a comma-separated list of ${values.join(', ')}`);
+  if (items.length === 0) bad(name, raw, 'at least one item');
+  return items as T[];
+};
+
+/** Execution providers the inference pods know, in onnxruntime's names. */
+export type ExecutionProvider = 'cuda' | 'cpu';
+
+const MiB = 1024 * 1024;
+
+/** Every setting: its variable, parser, default and one line of documentation. */
+export const settings = {
+  // Shared by every service.
+  natsUrl: setting('INFERMESH_NATS_URL', str, 'nats://127.0.0.1:4222', 'NATS server URL(s), comma-separated'),
+  natsUser: setting('INFERMESH_NATS_USER', str, '', 'NATS user name (empty: none)'),
+  natsPassword: setting('INFERMESH_NATS_PASSWORD', str, '', 'NATS password (empty: none)'),
+  natsToken: setting('INFERMESH_NATS_TOKEN', str, '', 'NATS auth token (empty: none)'),
+  logLevel: setting('INFERMESH_LOG_LEVEL', oneOf<LogLevel>('debug', 'info', 'warn', 'error'), 'info', 'log level'),
+  listenHost: setting('INFERMESH_LISTEN_HOST', str, '0.0.0.0', 'address the gRPC server binds'),
+  maxMessageBytes: setting('INFERMESH_MAX_MESSAGE_BYTES', int(1024, 2 ** 31 - 1), 64 * MiB, 'largest gRPC message accepted or sent'),
+  shutdownTimeoutMs: setting('INFERMESH_SHUTDOWN_TIMEOUT_MS', int(0), 20_000, 'budget for a graceful shutdown before it is forced'),
+  registryUrl: setting('INFERMESH_REGISTRY_URL', str, '127.0.0.1:8003', 'host:port of the registry (used by pods and the router)'),
+
+  // Registry.
+  registryPort: setting('INFERMESH_REGISTRY_PORT', int(0, 65535), 8003, 'registry gRPC port'),
+  maxArtifactBytes: setting('INFERMESH_MAX_ARTIFACT_BYTES', int(1), 2048 * MiB, 'largest model artifact the registry accepts'),
+  jetstreamReplicas: setting('INFERMESH_JETSTREAM_REPLICAS', int(1, 5), 1, 'replicas of the KV bucket, object store and event stream'),
+
+  // Router.
+  routerPort: setting('INFERMESH_ROUTER_PORT', int(0, 65535), 8001, 'router gRPC port (the front door)'),
+  routerPolicy: setting('INFERMESH_ROUTER_POLICY', oneOf('p2c', 'round-robin'), 'p2c', 'load-balancing policy: p2c (least loaded of two random pods) or round-robin'),
+  routerMaxOutstanding: setting('INFERMESH_ROUTER_MAX_OUTSTANDING', int(1), 4096, 'requests in flight through one router; beyond it RESOURCE_EXHAUSTED'),
+  routerMaxOutstandingPerPod: setting('INFERMESH_ROUTER_MAX_OUTSTANDING_PER_POD', int(1), 512, 'requests in flight from one router to one pod'),
+  routerConnectionsPerPod: setting('INFERMESH_ROUTER_CONNECTIONS_PER_POD', int(1, 64), 2, 'HTTP/2 connections the router keeps to each pod'),
+  podTtlMs: setting('INFERMESH_POD_TTL_MS', int(100), 5_000, 'a pod with no heartbeat for this long is forgotten'),
+
+  // Inference pods.
+  inferencePort: setting('INFERMESH_INFERENCE_PORT', int(0, 65535), 8002, 'inference gRPC port (0: any free port)'),
+  podName: setting('INFERMESH_POD_NAME', str, '', 'this pod\'s unique name (empty: hostname-pid)'),
+  advertiseHost: setting('INFERMESH_ADVERTISE_HOST', str, '127.0.0.1', 'host the router uses to reach this pod (in Kubernetes: the pod IP)'),
+  heartbeatIntervalMs: setting('INFERMESH_HEARTBEAT_INTERVAL_MS', int(50), 1_000, 'how often a pod announces itself'),
+  executionProviders: setting('INFERMESH_EXECUTION_PROVIDERS', list<ExecutionProvider>('cuda', 'cpu'), ['cuda', 'cpu'] as ExecutionProvider[], 'onnxruntime execution providers, in order of preference'),
+  sessionWorkers: setting('INFERMESH_SESSION_WORKERS', int(1, 64), 1, 'worker threads (onnxruntime sessions) per loaded model version'),
+  intraOpThreads: setting('INFERMESH_INTRA_OP_THREADS', int(0, 256), 0, 'onnxruntime intra-op threads per session (0: cores / workers)'),
+  modelDir: setting('INFERMESH_MODEL_DIR', str, '', 'where a pod keeps pulled artifacts (empty: a temp folder)'),
+  maxTensorElements: setting('INFERMESH_MAX_TENSOR_ELEMENTS', int(1), 64 * MiB, 'largest element count of one request tensor'),
+  warmup: setting('INFERMESH_WARMUP', bool, true, 'run one inference on zeros before a version is marked ready'),
+} as const;
+
+type Settings = typeof settings;
+/** The parsed configuration; every service reads the fields it needs. */
+export type Config = Readonly<{ [K in keyof Settings]: Settings[K]['default'] }>;
+
+/** Every environment variable infermesh reads (manifests are checked against this list). */
+export const knownVariables: readonly string[] = Object.values(settings).map((s) => s.env);
+
+/** Parses `env` (default process.env) into a frozen Config; throws naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(settings) as [string, Setting<unknown>][]) {
+    // NATS_URL is the NATS tools' own convention; honour it when ours is not set.
+    const raw = env[s.env] ?? (key === 'natsUrl' ? env.NATS_URL : undefined);
+    out[key] = raw === undefined || raw === '' ? s.default : s.parse(raw, s.env);
+  }
+  if (out.podName === '') out.podName = `${os.hostname()}-${process.pid}`;
+  return Object.freeze(out) as Config;
+}

@@ -1,0 +1,109 @@
+// One error family for every service, and the one mapping from it to gRPC status codes.
+// Domain code throws MeshError; handlers turn whatever they caught into a status with toGrpcStatus.
+import { status as Status, type ServiceError, Metadata } from '@grpc/grpc-js';
+import type { Logger } from './log';
+
+/** The domain error codes, each with one gRPC status. */
+export const ErrorCode = {
+  ModelNotFound: 'ModelNotFound',
+  VersionNotFound: 'VersionNotFound',
+  InvalidArgument: 'InvalidArgument',
+  InvalidTensor: 'InvalidTensor',
+  AlreadyExists: 'AlreadyExists',
+  Conflict: 'Conflict',
+  QueueFull: 'QueueFull',
+  Overloaded: 'Overloaded',
+  NotReady: 'NotReady',
+  Unavailable: 'Unavailable',
+  DeadlineExceeded: 'DeadlineExceeded',
+  Cancelled: 'Cancelled',
+  FailedPrecondition: 'FailedPrecondition',
+  ExecutionFailed: 'ExecutionFailed',
+  Internal: 'Internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const grpcStatusOf: Record<ErrorCode, Status> = {
+  ModelNotFound: Status.NOT_FOUND,
+  VersionNotFound: Status.NOT_FOUND,
+  InvalidArgument: Status.INVALID_ARGUMENT,
+  InvalidTensor: Status.INVALID_ARGUMENT,
+  AlreadyExists: Status.ALREADY_EXISTS,
+  Conflict: Status.ABORTED,
+  QueueFull: Status.RESOURCE_EXHAUSTED,
+  Overloaded: Status.RESOURCE_EXHAUSTED,
+  NotReady: Status.UNAVAILABLE,
+  Unavailable: Status.UNAVAILABLE,
+  DeadlineExceeded: Status.DEADLINE_EXCEEDED,
+  Cancelled: Status.CANCELLED,
+  FailedPrecondition: Status.FAILED_PRECONDITION,
+  ExecutionFailed: Status.INTERNAL,
+  Internal: Status.INTERNAL,
+};
+
+/** An expected failure with a code the caller can act on; its message is safe to show to clients. */
+export class MeshError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MeshError';
+    this.code = code;
+  }
+}
+
+/** Shorthand constructors, so call sites read as the condition they report. */
+export const errors = {
+  modelNotFound: (model: string) => new MeshError(ErrorCode.ModelNotFound, `model '${model}' not found`),
+  versionNotFound: (model: string, version: string | number) =>
+    new MeshError(ErrorCode.VersionNotFound, `model '${model}' has no version ${version}`),
+  invalidArgument: (message: string) => new MeshError(ErrorCode.InvalidArgument, message),
+  invalidTensor: (tensor: string, problem: string) =>
+    new MeshError(ErrorCode.InvalidTensor, `tensor '${tensor}': ${problem}`),
+  unavailable: (message: string) => new MeshError(ErrorCode.Unavailable, message),
+  notReady: (message: string) => new MeshError(ErrorCode.NotReady, message),
+};
+
+/** True for an error that grpc-js produced for a call (it carries a numeric status code). */
+export function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'metadata' in err;
+}
+
+/** The gRPC status a handler answers with. */
+export interface GrpcStatus {
+  code: Status;
+  details: string;
+  metadata?: Metadata;
+}
+
+/**
+ * Maps any thrown value to the status a client sees. MeshErrors keep their message; errors from an
+ * upstream gRPC call keep theirs; anything else becomes INTERNAL with a generic message, and is
+ * logged with its stack (when a logger is given) so the cause is not lost.
+ */
+export function toGrpcStatus(err: unknown, log?: Logger): GrpcStatus {
+  if (err instanceof MeshError) return { code: grpcStatusOf[err.code], details: err.message };
+  if (isServiceError(err)) return { code: err.code, details: err.details || err.message };
+  log?.error('unexpected error', { err });
+  return { code: Status.INTERNAL, details: 'internal error' };
+}
+
+/** The domain code for a gRPC status received from another service (used by clients). */
+export function fromGrpcStatus(code: Status): ErrorCode {
+  switch (code) {
+    case Status.NOT_FOUND: return ErrorCode.ModelNotFound;
+    case Status.INVALID_ARGUMENT: return ErrorCode.InvalidArgument;
+    case Status.ALREADY_EXISTS: return ErrorCode.AlreadyExists;
+    case Status.ABORTED: return ErrorCode.Conflict;
+    case Status.RESOURCE_EXHAUSTED: return ErrorCode.Overloaded;
+    case Status.UNAVAILABLE: return ErrorCode.Unavailable;
+    case Status.DEADLINE_EXCEEDED: return ErrorCode.DeadlineExceeded;
+    case Status.CANCELLED: return ErrorCode.Cancelled;
+    case Status.FAILED_PRECONDITION: return ErrorCode.FailedPrecondition;
+    default: return ErrorCode.Internal;
+  }
+}
+
+/** A message for logs from any thrown value. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

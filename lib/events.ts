@@ -1,0 +1,237 @@
+// NATS subjects and the schemas of every message infermesh sends over them, in one place.
+// Registry events go to a JetStream stream (a consumer that was down replays what it missed);
+// pod heartbeats are plain NATS messages (only the latest matters). Every decode validates.
+import { randomUUID } from 'node:crypto';
+import { DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { resources } from './nats';
+
+/** Subjects. Events: infermesh.events.<model>.<type>; heartbeats: one subject for all pods. */
+export const subjects = {
+  eventsAll: 'infermesh.events.>',
+  event: (model: string, type: EventType) => `infermesh.events.${model}.${type}`,
+  heartbeat: 'infermesh.pods.heartbeat',
+  /** A request on this subject makes every pod send a heartbeat at once (used by routers that start). */
+  discover: 'infermesh.pods.discover',
+} as const;
+
+/** The schema version every event and heartbeat carries; decoders reject others. */
+export const SCHEMA_VERSION = 1;
+
+/** One version's share of a model's traffic, in percent. */
+export interface TrafficWeight {
+  version: number;
+  weight: number;
+}
+
+interface EventBase {
+  schema: typeof SCHEMA_VERSION;
+  /** Unique id; also the JetStream message id, so a retried publish is stored once. */
+  id: string;
+  /** RFC 3339. */
+  time: string;
+  model: string;
+}
+
+/** A model was created. */
+export interface ModelCreatedEvent extends EventBase {
+  type: 'model.created';
+}
+
+/** A new version's artifact is stored and its record written. */
+export interface VersionPublishedEvent extends EventBase {
+  type: 'version.published';
+  version: number;
+  sha256: string;
+  sizeBytes: number;
+}
+
+/** The versions a model serves, and their weights, changed (a push, or a rollout step). */
+export interface TrafficChangedEvent extends EventBase {
+  type: 'traffic.changed';
+  traffic: TrafficWeight[];
+}
+
+/** Every registry event. */
+export type MeshEvent = ModelCreatedEvent | VersionPublishedEvent | TrafficChangedEvent;
+export type EventType = MeshEvent['type'];
+/** An event's payload, as a publisher builds it (schema, id and time are filled in). */
+export type EventInput = DistributiveOmit<MeshEvent, 'schema' | 'id' | 'time'>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** A model's load state on a pod, as reported in heartbeats and RepositoryIndex. */
+export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
+
+/** One model version on a pod. */
+export interface PodModel {
+  name: string;
+  version: number;
+  state: ModelState;
+  /** The execution provider the session really runs on (cuda or cpu). */
+  provider: string;
+  reason?: string;
+}
+
+/** A pod's announcement of itself: sent every heartbeat interval, at once on changes, and at exit. */
+export interface Heartbeat {
+  schema: typeof SCHEMA_VERSION;
+  pod: string;
+  /** host:port where the pod serves the Open Inference Protocol. */
+  address: string;
+  /** serving: takes traffic; draining: finishing in-flight work, send nothing new; stopped: gone. */
+  state: 'serving' | 'draining' | 'stopped';
+  models: PodModel[];
+  /** Requests in flight on the pod when the heartbeat was sent. */
+  inflight: number;
+  time: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Thrown when a message on an infermesh subject does not match its schema. */
+export class SchemaError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SchemaError';
+  }
+}
+
+function check(cond: unknown, what: string): asserts cond {
+  if (!cond) throw new SchemaError(what);
+}
+
+const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+const isNat = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function parseObject(bytes: Uint8Array): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw new SchemaError('not JSON');
+  }
+  check(v !== null && typeof v === 'object' && !Array.isArray(v), 'not an object');
+  const o = v as Record<string, unknown>;
+  check(o.schema === SCHEMA_VERSION, `unsupported schema ${String(o.schema)}`);
+  return o;
+}
+
+/** Builds a complete event from its payload. */
+export function newEvent(input: EventInput): MeshEvent {
+  return { schema: SCHEMA_VERSION, id: randomUUID(), time: new Date().toISOString(), ...input } as MeshEvent;
+}
+
+/** Serialises an event. */
+export function encodeEvent(e: MeshEvent): Uint8Array {
+  return encoder.encode(JSON.stringify(e));
+}
+
+/** Parses and validates an event; throws SchemaError for anything malformed or unknown. */
+export function decodeEvent(bytes: Uint8Array): MeshEvent {
+  const o = parseObject(bytes);
+  check(isStr(o.id) && isStr(o.time) && isStr(o.model), 'event without id, time or model');
+  switch (o.type) {
+    case 'model.created':
+      return o as unknown as ModelCreatedEvent;
+    case 'version.published':
+      check(isNat(o.version) && isStr(o.sha256) && isNat(o.sizeBytes), 'version.published: bad version, sha256 or sizeBytes');
+      return o as unknown as VersionPublishedEvent;
+    case 'traffic.changed':
+      check(Array.isArray(o.traffic) && o.traffic.every((t: unknown) => {
+        const w = t as Partial<TrafficWeight> | null;
+        return w !== null && typeof w === 'object' && isNat(w.version) && isNat(w.weight);
+      }), 'traffic.changed: bad traffic');
+      return o as unknown as TrafficChangedEvent;
+    default:
+      throw new SchemaError(`unknown event type ${String(o.type)}`);
+  }
+}
+
+/** Serialises a heartbeat. */
+export function encodeHeartbeat(h: Heartbeat): Uint8Array {
+  return encoder.encode(JSON.stringify(h));
+}
+
+/** Parses and validates a heartbeat. */
+export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
+  const o = parseObject(bytes);
+  check(isStr(o.pod) && isStr(o.address), 'heartbeat without pod or address');
+  check(o.state === 'serving' || o.state === 'draining' || o.state === 'stopped', 'heartbeat: bad state');
+  check(isNat(o.inflight), 'heartbeat: bad inflight');
+  check(Array.isArray(o.models) && o.models.every((m: unknown) => {
+    const pm = m as Partial<PodModel> | null;
+    return pm !== null && typeof pm === 'object' && isStr(pm.name) && isNat(pm.version) && isStr(pm.state);
+  }), 'heartbeat: bad models');
+  return o as unknown as Heartbeat;
+}
+
+/** Creates the event stream when missing (idempotent): file-backed, every event kept. */
+export async function ensureEventStream(jsm: JetStreamManager, replicas: number): Promise<void> {
+  const config = {
+    name: resources.eventStream,
+    subjects: [subjects.eventsAll],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    num_replicas: replicas,
+    duplicate_window: 120_000_000_000, // ns: a publish retried within 2 minutes is stored once
+  };
+  try {
+    await jsm.streams.info(resources.eventStream);
+  } catch {
+    await jsm.streams.add(config).catch(async (err: unknown) => {
+      // Another replica created it first.
+      await jsm.streams.info(resources.eventStream).catch(() => {
+        throw err;
+      });
+    });
+  }
+}
+
+/** Publishes an event to the stream and resolves once JetStream stored it; returns its sequence. */
+export async function publishEvent(js: JetStreamClient, event: MeshEvent): Promise<number> {
+  const ack = await js.publish(subjects.event(event.model, event.type), encodeEvent(event), { msgID: event.id });
+  return ack.seq;
+}
+
+/** A running event subscription. */
+export interface EventFollower {
+  stop(): Promise<void>;
+}
+
+/**
+ * Delivers registry events in order to `onEvent`, starting after `afterSeq` (replaying what was
+ * stored since) or, without it, with the events published from now on. The ordered consumer
+ * recreates itself after a NATS outage. Malformed events are passed to `onBadEvent` and skipped.
+ */
+export async function followEvents(
+  js: JetStreamClient,
+  onEvent: (event: MeshEvent, seq: number) => void | Promise<void>,
+  opts: { afterSeq?: number; onBadEvent?: (err: unknown, seq: number) => void } = {},
+): Promise<EventFollower> {
+  const consumer = await js.consumers.get(resources.eventStream, {
+    filter_subjects: subjects.eventsAll,
+    ...(opts.afterSeq !== undefined
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.afterSeq + 1 }
+      : { deliver_policy: DeliverPolicy.New }),
+  });
+  const messages = await consumer.consume();
+  const done = (async () => {
+    for await (const m of messages) {
+      let event: MeshEvent;
+      try {
+        event = decodeEvent(m.data);
+      } catch (err) {
+        opts.onBadEvent?.(err, m.seq);
+        continue;
+      }
+      await onEvent(event, m.seq);
+    }
+  })();
+  return {
+    async stop() {
+      await messages.close();
+      await done.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,60 @@
+// The one way a service or tool creates a gRPC client, so TLS, credentials and limits live here.
+import * as grpc from '@grpc/grpc-js';
+import { protos } from './proto';
+import { channelOptions } from './server';
+import type { HealthClient, InferenceClient, RegistryClient } from './types';
+
+/** Options for clients; the message limit defaults to 64 MiB. */
+export interface ClientOptions {
+  maxMessageBytes?: number;
+  /** Extra grpc-js channel options (e.g. a distinct channel per connection). */
+  channel?: grpc.ChannelOptions;
+}
+
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+function options(opts: ClientOptions): grpc.ChannelOptions {
+  return { ...channelOptions(opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES), ...opts.channel };
+}
+
+const insecure = () => grpc.credentials.createInsecure();
+
+/** A client of the Open Inference Protocol at `address` (host:port). */
+export function inferenceClient(address: string, opts: ClientOptions = {}): InferenceClient {
+  return new (protos().inference.GRPCInferenceService)(address, insecure(), options(opts));
+}
+
+/** A client of the registry API at `address`. */
+export function registryClient(address: string, opts: ClientOptions = {}): RegistryClient {
+  return new (protos().registry.Registry)(address, insecure(), options(opts));
+}
+
+/** A client of the standard health service at `address`. */
+export function healthClient(address: string, opts: ClientOptions = {}): HealthClient {
+  return new (protos().health.Health)(address, insecure(), options(opts));
+}
+
+/** A generic client for raw (undecoded) calls, as the router's pass-through uses. */
+export function rawClient(address: string, opts: ClientOptions = {}): grpc.Client {
+  return new grpc.Client(address, insecure(), options(opts));
+}
+
+type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;
+
+/** Calls a callback-style unary method and resolves to its response (rejects with the ServiceError). */
+export function unary<R>(invoke: (cb: Callback<R>) => unknown): Promise<R> {
+  return new Promise((resolve, reject) => {
+    invoke((err, res) => (err ? reject(err) : resolve(res as R)));
+  });
+}
+
+/** A deadline `ms` from now, for CallOptions. */
+export function deadlineIn(ms: number): Date {
+  return new Date(Date.now() + ms);
+}
+
+/**
+ * Metadata key with which the router tells a pod which version it chose for a request that named
+ * none, so the pod serves the version of the traffic split without the request being re-encoded.
+ */
+export const ROUTED_VERSION_HEADER = 'infermesh-version';

@@ -1,0 +1,24 @@
+// Original file: proto/infermesh/registry/v1/registry.proto
+
+import type { ServingConfig as _infermesh_registry_v1_ServingConfig, ServingConfig__Output as _infermesh_registry_v1_ServingConfig__Output } from '../../../infermesh/registry/v1/ServingConfig';
+import type { TrafficTarget as _infermesh_registry_v1_TrafficTarget, TrafficTarget__Output as _infermesh_registry_v1_TrafficTarget__Output } from '../../../infermesh/registry/v1/TrafficTarget';
+
+export interface Model {
+  'name'?: (string);
+  'description'?: (string);
+  'labels'?: ({[key: string]: string});
+  'config'?: (_infermesh_registry_v1_ServingConfig | null);
+  'latest_version'?: (number);
+  'traffic'?: (_infermesh_registry_v1_TrafficTarget)[];
+  'created_at'?: (string);
+}
+
+export interface Model__Output {
+  'name': (string);
+  'description': (string);
+  'labels': ({[key: string]: string});
+  'config': (_infermesh_registry_v1_ServingConfig__Output | null);
+  'latest_version': (number);
+  'traffic': (_infermesh_registry_v1_TrafficTarget__Output)[];
+  'created_at': (string);
+}

@@ -1,0 +1,105 @@
+// Original file: proto/infermesh/registry/v1/registry.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ArtifactChunk as _infermesh_registry_v1_ArtifactChunk, ArtifactChunk__Output as _infermesh_registry_v1_ArtifactChunk__Output } from '../../../infermesh/registry/v1/ArtifactChunk';
+import type { CreateModelRequest as _infermesh_registry_v1_CreateModelRequest, CreateModelRequest__Output as _infermesh_registry_v1_CreateModelRequest__Output } from '../../../infermesh/registry/v1/CreateModelRequest';
+import type { GetModelRequest as _infermesh_registry_v1_GetModelRequest, GetModelRequest__Output as _infermesh_registry_v1_GetModelRequest__Output } from '../../../infermesh/registry/v1/GetModelRequest';
+import type { GetVersionRequest as _infermesh_registry_v1_GetVersionRequest, GetVersionRequest__Output as _infermesh_registry_v1_GetVersionRequest__Output } from '../../../infermesh/registry/v1/GetVersionRequest';
+import type { ListModelsRequest as _infermesh_registry_v1_ListModelsRequest, ListModelsRequest__Output as _infermesh_registry_v1_ListModelsRequest__Output } from '../../../infermesh/registry/v1/ListModelsRequest';
+import type { ListModelsResponse as _infermesh_registry_v1_ListModelsResponse, ListModelsResponse__Output as _infermesh_registry_v1_ListModelsResponse__Output } from '../../../infermesh/registry/v1/ListModelsResponse';
+import type { ListVersionsRequest as _infermesh_registry_v1_ListVersionsRequest, ListVersionsRequest__Output as _infermesh_registry_v1_ListVersionsRequest__Output } from '../../../infermesh/registry/v1/ListVersionsRequest';
+import type { ListVersionsResponse as _infermesh_registry_v1_ListVersionsResponse, ListVersionsResponse__Output as _infermesh_registry_v1_ListVersionsResponse__Output } from '../../../infermesh/registry/v1/ListVersionsResponse';
+import type { Model as _infermesh_registry_v1_Model, Model__Output as _infermesh_registry_v1_Model__Output } from '../../../infermesh/registry/v1/Model';
+import type { PullArtifactRequest as _infermesh_registry_v1_PullArtifactRequest, PullArtifactRequest__Output as _infermesh_registry_v1_PullArtifactRequest__Output } from '../../../infermesh/registry/v1/PullArtifactRequest';
+import type { PushVersionRequest as _infermesh_registry_v1_PushVersionRequest, PushVersionRequest__Output as _infermesh_registry_v1_PushVersionRequest__Output } from '../../../infermesh/registry/v1/PushVersionRequest';
+import type { Version as _infermesh_registry_v1_Version, Version__Output as _infermesh_registry_v1_Version__Output } from '../../../infermesh/registry/v1/Version';
+
+export interface RegistryClient extends grpc.Client {
+  CreateModel(argument: _infermesh_registry_v1_CreateModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  CreateModel(argument: _infermesh_registry_v1_CreateModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  CreateModel(argument: _infermesh_registry_v1_CreateModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  CreateModel(argument: _infermesh_registry_v1_CreateModelRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  createModel(argument: _infermesh_registry_v1_CreateModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  createModel(argument: _infermesh_registry_v1_CreateModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  createModel(argument: _infermesh_registry_v1_CreateModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  createModel(argument: _infermesh_registry_v1_CreateModelRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  
+  GetModel(argument: _infermesh_registry_v1_GetModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  GetModel(argument: _infermesh_registry_v1_GetModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  GetModel(argument: _infermesh_registry_v1_GetModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  GetModel(argument: _infermesh_registry_v1_GetModelRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  getModel(argument: _infermesh_registry_v1_GetModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  getModel(argument: _infermesh_registry_v1_GetModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  getModel(argument: _infermesh_registry_v1_GetModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  getModel(argument: _infermesh_registry_v1_GetModelRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  
+  GetVersion(argument: _infermesh_registry_v1_GetVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  GetVersion(argument: _infermesh_registry_v1_GetVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  GetVersion(argument: _infermesh_registry_v1_GetVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  GetVersion(argument: _infermesh_registry_v1_GetVersionRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  getVersion(argument: _infermesh_registry_v1_GetVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  getVersion(argument: _infermesh_registry_v1_GetVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  getVersion(argument: _infermesh_registry_v1_GetVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  getVersion(argument: _infermesh_registry_v1_GetVersionRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  
+  ListModels(argument: _infermesh_registry_v1_ListModelsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
+  ListModels(argument: _infermesh_registry_v1_ListModelsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
+  ListModels(argument: _infermesh_registry_v1_ListModelsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
+  ListModels(argument: _infermesh_registry_v1_ListModelsRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
+  listModels(argument: _infermesh_registry_v1_ListModelsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
+  listModels(argument: _infermesh_registry_v1_ListModelsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
+  listModels(argument: _infermesh_registry_v1_ListModelsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
+  listModels(argument: _infermesh_registry_v1_ListModelsRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListVersions(argument: _infermesh_registry_v1_ListVersionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
+  ListVersions(argument: _infermesh_registry_v1_ListVersionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
+  ListVersions(argument: _infermesh_registry_v1_ListVersionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
+  ListVersions(argument: _infermesh_registry_v1_ListVersionsRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
+  listVersions(argument: _infermesh_registry_v1_ListVersionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
+  listVersions(argument: _infermesh_registry_v1_ListVersionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
+  listVersions(argument: _infermesh_registry_v1_ListVersionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
+  listVersions(argument: _infermesh_registry_v1_ListVersionsRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
+  
+  PullArtifact(argument: _infermesh_registry_v1_PullArtifactRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_infermesh_registry_v1_ArtifactChunk__Output>;
+  PullArtifact(argument: _infermesh_registry_v1_PullArtifactRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_infermesh_registry_v1_ArtifactChunk__Output>;
+  pullArtifact(argument: _infermesh_registry_v1_PullArtifactRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_infermesh_registry_v1_ArtifactChunk__Output>;
+  pullArtifact(argument: _infermesh_registry_v1_PullArtifactRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_infermesh_registry_v1_ArtifactChunk__Output>;
+  
+  PushVersion(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
+  PushVersion(metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
+  PushVersion(options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
+  PushVersion(callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
+  pushVersion(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
+  pushVersion(metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
+  pushVersion(options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
+  pushVersion(callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
+  
+}
+
+export interface RegistryHandlers extends grpc.UntypedServiceImplementation {
+  CreateModel: grpc.handleUnaryCall<_infermesh_registry_v1_CreateModelRequest__Output, _infermesh_registry_v1_Model>;
+  
+  GetModel: grpc.handleUnaryCall<_infermesh_registry_v1_GetModelRequest__Output, _infermesh_registry_v1_Model>;
+  
+  GetVersion: grpc.handleUnaryCall<_infermesh_registry_v1_GetVersionRequest__Output, _infermesh_registry_v1_Version>;
+  
+  ListModels: grpc.handleUnaryCall<_infermesh_registry_v1_ListModelsRequest__Output, _infermesh_registry_v1_ListModelsResponse>;
+  
+  ListVersions: grpc.handleUnaryCall<_infermesh_registry_v1_ListVersionsRequest__Output, _infermesh_registry_v1_ListVersionsResponse>;
+  
+  PullArtifact: grpc.handleServerStreamingCall<_infermesh_registry_v1_PullArtifactRequest__Output, _infermesh_registry_v1_ArtifactChunk>;
+  
+  PushVersion: grpc.handleClientStreamingCall<_infermesh_registry_v1_PushVersionRequest__Output, _infermesh_registry_v1_Version>;
+  
+}
+
+export interface RegistryDefinition extends grpc.ServiceDefinition {
+  CreateModel: MethodDefinition<_infermesh_registry_v1_CreateModelRequest, _infermesh_registry_v1_Model, _infermesh_registry_v1_CreateModelRequest__Output, _infermesh_registry_v1_Model__Output>
+  GetModel: MethodDefinition<_infermesh_registry_v1_GetModelRequest, _infermesh_registry_v1_Model, _infermesh_registry_v1_GetModelRequest__Output, _infermesh_registry_v1_Model__Output>
+  GetVersion: MethodDefinition<_infermesh_registry_v1_GetVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_GetVersionRequest__Output, _infermesh_registry_v1_Version__Output>
+  ListModels: MethodDefinition<_infermesh_registry_v1_ListModelsRequest, _infermesh_registry_v1_ListModelsResponse, _infermesh_registry_v1_ListModelsRequest__Output, _infermesh_registry_v1_ListModelsResponse__Output>
+  ListVersions: MethodDefinition<_infermesh_registry_v1_ListVersionsRequest, _infermesh_registry_v1_ListVersionsResponse, _infermesh_registry_v1_ListVersionsRequest__Output, _infermesh_registry_v1_ListVersionsResponse__Output>
+  PullArtifact: MethodDefinition<_infermesh_registry_v1_PullArtifactRequest, _infermesh_registry_v1_ArtifactChunk, _infermesh_registry_v1_PullArtifactRequest__Output, _infermesh_registry_v1_ArtifactChunk__Output>
+  PushVersion: MethodDefinition<_infermesh_registry_v1_PushVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_PushVersionRequest__Output, _infermesh_registry_v1_Version__Output>
+}

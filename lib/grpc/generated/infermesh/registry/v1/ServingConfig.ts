@@ -1,0 +1,11 @@
+// Original file: proto/infermesh/registry/v1/registry.proto
+
+import type { DynamicBatching as _infermesh_registry_v1_DynamicBatching, DynamicBatching__Output as _infermesh_registry_v1_DynamicBatching__Output } from '../../../infermesh/registry/v1/DynamicBatching';
+
+export interface ServingConfig {
+  'dynamic_batching'?: (_infermesh_registry_v1_DynamicBatching | null);
+}
+
+export interface ServingConfig__Output {
+  'dynamic_batching': (_infermesh_registry_v1_DynamicBatching__Output | null);
+}

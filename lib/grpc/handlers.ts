@@ -1,0 +1,42 @@
+// Adapters from async domain functions to grpc-js handler callbacks, with the one error mapping.
+import type * as grpc from '@grpc/grpc-js';
+import { toGrpcStatus } from '../errors';
+import type { Logger } from '../log';
+
+/** A unary handler from an async function; thrown errors become gRPC statuses. */
+export function unaryHandler<Req, Res>(log: Logger, fn: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, cb) => {
+    fn(call).then((res) => cb(null, res), (err: unknown) => cb(toGrpcStatus(err, log)));
+  };
+}
+
+/** A client-streaming handler from an async function. */
+export function clientStreamHandler<Req, Res>(log: Logger, fn: (call: grpc.ServerReadableStream<Req, Res>) => Promise<Res>): grpc.handleClientStreamingCall<Req, Res> {
+  return (call, cb) => {
+    fn(call).then((res) => cb(null, res), (err: unknown) => cb(toGrpcStatus(err, log)));
+  };
+}
+
+/** A server-streaming handler from an async function that writes to the call; ends or errors it. */
+export function serverStreamHandler<Req, Res>(log: Logger, fn: (call: grpc.ServerWritableStream<Req, Res>) => Promise<void>): grpc.handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    fn(call).then(
+      () => call.end(),
+      (err: unknown) => {
+        if (!call.cancelled) call.destroy(Object.assign(new Error(), toGrpcStatus(err, log)));
+      },
+    );
+  };
+}
+
+/** Writes to a server stream honouring backpressure; rejects when the client went away. */
+export function writeWithBackpressure<Res>(call: grpc.ServerWritableStream<unknown, Res>, msg: Res): Promise<void> {
+  if (call.write(msg)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = () => { cleanup(); resolve(); };
+    const onCancel = () => { cleanup(); reject(new Error('client cancelled')); };
+    const cleanup = () => { call.off('drain', onDrain); call.off('cancelled', onCancel); };
+    call.on('drain', onDrain);
+    call.on('cancelled', onCancel);
+  });
+}

@@ -1,0 +1,51 @@
+// Loads the .proto contracts once, with one set of options, for every server and client.
+import path from 'node:path';
+import fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType as InferenceProto } from './generated/grpc_service';
+import type { ProtoGrpcType as HealthProto } from './generated/health';
+import type { ProtoGrpcType as RegistryProto } from './generated/registry';
+
+/**
+ * The one proto-loader options constant (scripts/gen-proto-types.js generates types with the same).
+ * keepCase keeps the wire names (model_name, raw_input_contents); int64 values arrive as strings so
+ * no precision is lost; bytes as Buffers; unset fields get their defaults.
+ */
+export const PROTO_OPTIONS: protoLoader.Options = Object.freeze({
+  keepCase: true,
+  longs: String,
+  enums: String,
+  bytes: Buffer,
+  defaults: true,
+  oneofs: true,
+});
+
+/** The proto/ folder: at the repository root for sources, copied into dist/ by the build. */
+export const PROTO_ROOT: string =
+  [path.resolve(__dirname, '../../proto'), path.resolve(__dirname, '../../../proto')].find((p) =>
+    fs.existsSync(path.join(p, 'inference', 'grpc_service.proto')),
+  ) ?? path.resolve(__dirname, '../../proto');
+
+function load<T>(file: string): T {
+  const def = protoLoader.loadSync(path.join(PROTO_ROOT, file), { ...PROTO_OPTIONS, includeDirs: [PROTO_ROOT] });
+  return grpc.loadPackageDefinition(def) as unknown as T;
+}
+
+interface Protos {
+  inference: InferenceProto['inference'];
+  health: HealthProto['grpc']['health']['v1'];
+  registry: RegistryProto['infermesh']['registry']['v1'];
+}
+
+let cache: Protos | undefined;
+
+/** The loaded packages: service constructors (clients) with `.service` definitions (servers). */
+export function protos(): Protos {
+  cache ??= {
+    inference: load<InferenceProto>('inference/grpc_service.proto').inference,
+    health: load<HealthProto>('grpc/health/v1/health.proto').grpc.health.v1,
+    registry: load<RegistryProto>('infermesh/registry/v1/registry.proto').infermesh.registry.v1,
+  };
+  return cache;
+}

@@ -1,0 +1,62 @@
+// The one way a service connects to NATS, and the JetStream resources infermesh uses.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { Config } from './config';
+import type { Logger } from './log';
+
+export type { NatsConnection, JetStreamClient, JetStreamManager, KV, ObjectStore };
+
+/** Names of the JetStream resources (one place, documented in docs/ARCHITECTURE.md). */
+export const resources = {
+  /** KV bucket with model and version records. */
+  metadataBucket: 'infermesh_registry',
+  /** Object store with artifacts, keyed by hex sha256. */
+  artifactBucket: 'infermesh_artifacts',
+  /** Stream of registry events (subjects infermesh.events.>). */
+  eventStream: 'INFERMESH_EVENTS',
+} as const;
+
+/** The settings of a NATS connection, taken from Config. */
+export type NatsSettings = Pick<Config, 'natsUrl' | 'natsUser' | 'natsPassword' | 'natsToken'>;
+
+/**
+ * Connects to NATS with infinite reconnects (a service keeps serving what it knows while NATS is
+ * away), logging disconnects and reconnects. `name` shows in the server's connection list.
+ */
+export async function connectNats(settings: NatsSettings, name: string, log: Logger): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: settings.natsUrl.split(',').map((s) => s.trim()).filter(Boolean),
+    name,
+    user: settings.natsUser || undefined,
+    pass: settings.natsPassword || undefined,
+    token: settings.natsToken || undefined,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    pingInterval: 10_000,
+    waitOnFirstConnect: true,
+  });
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') log.warn('nats disconnected', { server: s.server });
+      else if (s.type === 'reconnect') log.info('nats reconnected', { server: s.server });
+    }
+  })().catch(() => undefined);
+  return nc;
+}
+
+/** The JetStream client and manager of a connection. */
+export function jetStreamOf(nc: NatsConnection): { js: JetStreamClient; jsm: Promise<JetStreamManager> } {
+  return { js: jetstream(nc), jsm: jetstreamManager(nc) };
+}
+
+/** Opens (creating when missing) the registry's KV bucket, file-backed, keeping every revision's latest. */
+export function metadataBucket(nc: NatsConnection, replicas: number): Promise<KV> {
+  return new Kvm(nc).create(resources.metadataBucket, { replicas, history: 1, storage: StorageType.File });
+}
+
+/** Opens (creating when missing) the artifact object store, file-backed. */
+export function artifactStore(nc: NatsConnection, replicas: number): Promise<ObjectStore> {
+  return new Objm(nc).create(resources.artifactBucket, { replicas, storage: StorageType.File });
+}

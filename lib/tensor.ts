@@ -1,0 +1,208 @@
+// Protocol tensors ⇄ host tensors (typed arrays onnxruntime accepts), datatypes and sizes.
+// The Open Inference Protocol carries a tensor either as raw little-endian bytes
+// (raw_input_contents) or as typed repeated fields (contents); both decode to the same HostTensor.
+import { errors } from './errors';
+import type { InferTensorContents, InferTensorContentsOut } from './grpc/types';
+
+/** onnxruntime's tensor element type names. */
+export type OrtType =
+  | 'bool' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'int8' | 'int16' | 'int32' | 'int64'
+  | 'float16' | 'float32' | 'float64' | 'string';
+
+type ContentsField = keyof Omit<InferTensorContentsOut, never>;
+
+interface DatatypeInfo {
+  ort: OrtType;
+  /** Bytes per element in raw form; 0 for BYTES (length-prefixed). */
+  bytes: number;
+  /** The typed-contents field that carries it; null where the protocol has none (FP16). */
+  contents: ContentsField | null;
+  /** ONNX TensorProto.DataType code. */
+  onnx: number;
+}
+
+/** Every protocol datatype infermesh serves, with onnxruntime type, size and contents field. */
+export const DATATYPES = {
+  BOOL: { ort: 'bool', bytes: 1, contents: 'bool_contents', onnx: 9 },
+  UINT8: { ort: 'uint8', bytes: 1, contents: 'uint_contents', onnx: 2 },
+  UINT16: { ort: 'uint16', bytes: 2, contents: 'uint_contents', onnx: 4 },
+  UINT32: { ort: 'uint32', bytes: 4, contents: 'uint_contents', onnx: 12 },
+  UINT64: { ort: 'uint64', bytes: 8, contents: 'uint64_contents', onnx: 13 },
+  INT8: { ort: 'int8', bytes: 1, contents: 'int_contents', onnx: 3 },
+  INT16: { ort: 'int16', bytes: 2, contents: 'int_contents', onnx: 5 },
+  INT32: { ort: 'int32', bytes: 4, contents: 'int_contents', onnx: 6 },
+  INT64: { ort: 'int64', bytes: 8, contents: 'int64_contents', onnx: 7 },
+  FP16: { ort: 'float16', bytes: 2, contents: null, onnx: 10 },
+  FP32: { ort: 'float32', bytes: 4, contents: 'fp32_contents', onnx: 1 },
+  FP64: { ort: 'float64', bytes: 8, contents: 'fp64_contents', onnx: 11 },
+  BYTES: { ort: 'string', bytes: 0, contents: 'bytes_contents', onnx: 8 },
+} as const satisfies Record<string, DatatypeInfo>;
+
+/** A protocol datatype name (FP32, INT64, BYTES, ...). */
+export type Datatype = keyof typeof DATATYPES;
+
+/** True when `s` names a datatype infermesh serves. */
+export function isDatatype(s: string): s is Datatype {
+  return Object.hasOwn(DATATYPES, s);
+}
+
+/** The protocol datatype of an ONNX element type code, or undefined for types we do not serve. */
+export function datatypeOfOnnx(code: number): Datatype | undefined {
+  return (Object.keys(DATATYPES) as Datatype[]).find((d) => DATATYPES[d].onnx === code);
+}
+
+/** The protocol datatype of an onnxruntime type name. */
+export function datatypeOfOrt(ort: string): Datatype | undefined {
+  return (Object.keys(DATATYPES) as Datatype[]).find((d) => DATATYPES[d].ort === ort);
+}
+
+/** The typed array (or string array) holding a tensor's elements. */
+export type TensorData =
+  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
+  | BigUint64Array | BigInt64Array | Float32Array | Float64Array | string[];
+
+/** A tensor on the host, ready for onnxruntime and cheap to move between threads. */
+export interface HostTensor {
+  type: OrtType;
+  dims: number[];
+  data: TensorData;
+}
+
+type NumericCtor =
+  | Uint8ArrayConstructor | Int8ArrayConstructor | Uint16ArrayConstructor | Int16ArrayConstructor
+  | Uint32ArrayConstructor | Int32ArrayConstructor | BigUint64ArrayConstructor | BigInt64ArrayConstructor
+  | Float32ArrayConstructor | Float64ArrayConstructor;
+
+const arrayCtor: Record<Exclude<OrtType, 'string'>, NumericCtor> = {
+  bool: Uint8Array, uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, uint64: BigUint64Array,
+  int8: Int8Array, int16: Int16Array, int32: Int32Array, int64: BigInt64Array,
+  float16: Uint16Array, float32: Float32Array, float64: Float64Array,
+};
+
+/** Number of elements of a shape (1 for a scalar). */
+export function elementCount(dims: readonly number[]): number {
+  let n = 1;
+  for (const d of dims) n *= d;
+  return n;
+}
+
+/**
+ * Parses a protocol shape (int64 values as strings or numbers) into numbers, rejecting negative,
+ * fractional or absurd dimensions, and products above `maxElements`.
+ */
+export function parseShape(tensor: string, shape: readonly (string | number)[], maxElements: number): number[] {
+  const dims: number[] = [];
+  let count = 1;
+  for (const raw of shape) {
+    const d = typeof raw === 'number' ? raw : Number(raw);
+    if (!Number.isSafeInteger(d) || d < 0) throw errors.invalidTensor(tensor, `shape [${shape.join(',')}] has an invalid dimension ${raw}`);
+    count *= d;
+    if (count > maxElements) throw errors.invalidTensor(tensor, `shape [${shape.join(',')}] has more than the limit of ${maxElements} elements`);
+    dims.push(d);
+  }
+  return dims;
+}
+
+/** Decodes BYTES raw form: each element a 4-byte little-endian length, then that many bytes. */
+function decodeRawBytes(tensor: string, raw: Uint8Array, count: number): string[] {
+  const out: string[] = new Array(count);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const text = new TextDecoder();
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    if (off + 4 > raw.byteLength) throw errors.invalidTensor(tensor, `raw BYTES content holds fewer than the ${count} elements of its shape`);
+    const len = view.getUint32(off, true);
+    off += 4;
+    if (off + len > raw.byteLength) throw errors.invalidTensor(tensor, `raw BYTES element ${i} runs past the end of the content`);
+    out[i] = text.decode(raw.subarray(off, off + len));
+    off += len;
+  }
+  if (off !== raw.byteLength) throw errors.invalidTensor(tensor, `raw BYTES content has ${raw.byteLength - off} bytes beyond the ${count} elements of its shape`);
+  return out;
+}
+
+/** Decodes a tensor given as raw bytes; copies into a fresh, aligned buffer the tensor owns. */
+export function fromRaw(tensor: string, datatype: Datatype, dims: number[], raw: Uint8Array): HostTensor {
+  const info = DATATYPES[datatype];
+  const count = elementCount(dims);
+  if (datatype === 'BYTES') return { type: info.ort, dims, data: decodeRawBytes(tensor, raw, count) };
+  const expected = count * info.bytes;
+  if (raw.byteLength !== expected) {
+    throw errors.invalidTensor(tensor, `raw content has ${raw.byteLength} bytes, but shape [${dims.join(',')}] of ${datatype} needs ${expected}`);
+  }
+  const Ctor = arrayCtor[info.ort as Exclude<OrtType, 'string'>];
+  const data = new Ctor(count);
+  new Uint8Array(data.buffer).set(raw);
+  if (datatype === 'BOOL') for (let i = 0; i < count; i++) if ((data as Uint8Array)[i]! > 1) (data as Uint8Array)[i] = 1;
+  return { type: info.ort, dims, data };
+}
+
+/** Decodes a tensor given as typed contents. */
+export function fromContents(tensor: string, datatype: Datatype, dims: number[], contents: InferTensorContentsOut): HostTensor {
+  const info = DATATYPES[datatype];
+  const count = elementCount(dims);
+  if (info.contents === null) throw errors.invalidTensor(tensor, `${datatype} has no typed contents in the protocol; send it in raw_input_contents`);
+  const values = contents[info.contents] as unknown[];
+  for (const field of Object.keys(contents) as ContentsField[]) {
+    if (field !== info.contents && Array.isArray(contents[field]) && (contents[field] as unknown[]).length > 0) {
+      throw errors.invalidTensor(tensor, `datatype ${datatype} takes ${info.contents}, but ${field} is set`);
+    }
+  }
+  if (values.length !== count) {
+    throw errors.invalidTensor(tensor, `contents has ${values.length} elements, but shape [${dims.join(',')}] needs ${count}`);
+  }
+  if (datatype === 'BYTES') return { type: info.ort, dims, data: (values as Buffer[]).map((b) => Buffer.from(b).toString('utf8')) };
+  const Ctor = arrayCtor[info.ort as Exclude<OrtType, 'string'>];
+  let data: TensorData;
+  if (Ctor === BigInt64Array || Ctor === BigUint64Array) {
+    data = new Ctor(count);
+    try {
+      for (let i = 0; i < count; i++) (data as BigInt64Array)[i] = BigInt(values[i] as string);
+    } catch {
+      throw errors.invalidTensor(tensor, `contents holds a value that is not an integer`);
+    }
+  } else if (datatype === 'BOOL') {
+    data = Uint8Array.from(values as boolean[], (b) => (b ? 1 : 0));
+  } else {
+    data = (Ctor as Float64ArrayConstructor).from(values as number[]);
+    if (datatype !== 'FP32' && datatype !== 'FP64') {
+      for (let i = 0; i < count; i++) {
+        if ((data as Float64Array)[i] !== (values[i] as number)) {
+          throw errors.invalidTensor(tensor, `contents value ${String(values[i])} at ${i} does not fit ${datatype}`);
+        }
+      }
+    }
+  }
+  return { type: info.ort, dims, data };
+}
+
+/** Encodes BYTES elements in raw form (4-byte little-endian length prefix each). */
+function encodeRawBytes(items: readonly string[]): Buffer {
+  const parts = items.map((s) => Buffer.from(s, 'utf8'));
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.writeUInt32LE(p.length, off);
+    p.copy(out, off + 4);
+    off += 4 + p.length;
+  }
+  return out;
+}
+
+/** A tensor's elements as raw protocol bytes (no copy for numeric types). */
+export function toRaw(t: HostTensor): Buffer {
+  if (Array.isArray(t.data)) return encodeRawBytes(t.data);
+  const d = t.data as Exclude<TensorData, string[]>;
+  return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+}
+
+/** A tensor's elements as typed protocol contents; undefined for FP16, which has none. */
+export function toContents(datatype: Datatype, t: HostTensor): InferTensorContents | undefined {
+  const field = DATATYPES[datatype].contents;
+  if (field === null) return undefined;
+  const d = t.data;
+  if (Array.isArray(d)) return { [field]: d.map((s) => Buffer.from(s, 'utf8')) };
+  if (d instanceof BigInt64Array || d instanceof BigUint64Array) return { [field]: Array.from(d, (v) => v.toString()) };
+  if (datatype === 'BOOL') return { [field]: Array.from(d as Uint8Array, (v) => v !== 0) };
+  return { [field]: Array.from(d as Float32Array) };
+}

@@ -1,0 +1,121 @@
+// The Open Inference Protocol on an inference pod: decode, ask the repository, encode.
+import { toGrpcStatus, errors } from '../../lib/errors';
+import { unaryHandler } from '../../lib/grpc/handlers';
+import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
+import type { InferenceHandlers, ModelInferRequestOut, ModelMetadataResponse } from '../../lib/grpc/types';
+import type { ModelStatistics } from '../../lib/grpc/generated/inference/ModelStatistics';
+import type { Logger } from '../../lib/log';
+import type { ModelRepository } from './model-repository';
+import type { LoadedVersion } from './loaded-version';
+import type { Duration } from './model-stats';
+
+/** Server identity and readiness, as the handlers need them. */
+export interface ServerInfo {
+  name: string;
+  version: string;
+  /** Protocol extensions served. */
+  extensions: string[];
+  /** Taking new requests: started, synced with the registry and not draining. */
+  ready(): boolean;
+}
+
+/** The platform string of ONNX models, as Triton reports it. */
+export const PLATFORM = 'onnxruntime_onnx';
+
+const duration = (d: Duration) => ({ count: String(d.count), ns: d.ns.toString() });
+
+function statisticsOf(v: LoadedVersion): ModelStatistics {
+  const s = v.stats;
+  return {
+    name: v.name,
+    version: String(v.version),
+    last_inference: String(s.lastInference),
+    inference_count: String(s.inferenceCount),
+    execution_count: String(s.executionCount),
+    inference_stats: {
+      success: duration(s.success),
+      fail: duration(s.fail),
+      queue: duration(s.queue),
+      compute_input: duration(s.computeInput),
+      compute_infer: duration(s.computeInfer),
+      compute_output: duration(s.computeOutput),
+      cache_hit: { count: '0', ns: '0' },
+      cache_miss: { count: '0', ns: '0' },
+    },
+    batch_stats: [...s.batches.entries()].sort(([a], [b]) => a - b).map(([size, b]) => ({
+      batch_size: String(size),
+      compute_input: duration(b.input),
+      compute_infer: duration(b.infer),
+      compute_output: duration(b.output),
+    })),
+  };
+}
+
+/** The inference handlers over `repo`. */
+export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log: Logger): InferenceHandlers {
+  const infer = (req: ModelInferRequestOut, routed = '') => repo.find(req.model_name, req.model_version || routed).infer(req);
+  return {
+    ServerLive: (_call, cb) => cb(null, { live: true }),
+    ServerReady: (_call, cb) => cb(null, { ready: server.ready() }),
+    ServerMetadata: (_call, cb) => cb(null, { name: server.name, version: server.version, extensions: server.extensions }),
+    ModelReady: (call, cb) => {
+      try {
+        repo.find(call.request.name, call.request.version);
+        cb(null, { ready: true });
+      } catch {
+        cb(null, { ready: false });
+      }
+    },
+    ModelMetadata: unaryHandler(log, async (call): Promise<ModelMetadataResponse> => {
+      const { name, version } = call.request;
+      const all = repo.versionsOf(name);
+      if (all.length === 0) throw errors.modelNotFound(name);
+      const v = version ? all.find((x) => String(x.version) === version) : (all.find((x) => x.state === 'READY') ?? all[0]);
+      if (!v) throw errors.versionNotFound(name, version);
+      return {
+        name,
+        versions: all.filter((x) => x.state === 'READY').map((x) => String(x.version)),
+        platform: PLATFORM,
+        inputs: v.signature.inputs,
+        outputs: v.signature.outputs,
+      };
+    }),
+    ModelInfer: unaryHandler(log, (call) => infer(call.request, String(call.metadata.get(ROUTED_VERSION_HEADER)[0] ?? ''))),
+    ModelStreamInfer: (call) => {
+      let pending = 0;
+      let ended = false;
+      const finish = () => {
+        if (ended && pending === 0) call.end();
+      };
+      call.on('data', (req: ModelInferRequestOut) => {
+        pending++;
+        infer(req).then(
+          (res) => call.write({ infer_response: res }),
+          (err: unknown) => call.write({ error_message: toGrpcStatus(err, log).details, infer_response: { id: req.id, model_name: req.model_name, model_version: req.model_version } }),
+        ).finally(() => {
+          pending--;
+          finish();
+        });
+      });
+      call.on('end', () => {
+        ended = true;
+        finish();
+      });
+      call.on('error', () => undefined);
+    },
+    ModelStatistics: unaryHandler(log, async (call) => {
+      const { name, version } = call.request;
+      let versions = name ? repo.versionsOf(name) : repo.all();
+      if (name && versions.length === 0) throw errors.modelNotFound(name);
+      if (version) versions = versions.filter((v) => String(v.version) === version);
+      if (name && version && versions.length === 0) throw errors.versionNotFound(name, version);
+      return { model_stats: versions.filter((v) => v.state === 'READY' || v.state === 'UNLOADING').map(statisticsOf) };
+    }),
+    RepositoryIndex: unaryHandler(log, async (call) => ({
+      models: repo.all()
+        .filter((v) => !call.request.ready || v.state === 'READY')
+        .sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version)
+        .map((v) => ({ name: v.name, version: String(v.version), state: v.state, reason: v.reason })),
+    })),
+  };
+}

@@ -1,0 +1,103 @@
+// Builds an inference pod from its parts: NATS, the registry client, the artifact cache, the model
+// repository, the gRPC server, heartbeats and the registry follower; and shuts it down in order.
+import os from 'node:os';
+import path from 'node:path';
+import type { Config } from '../../lib/config';
+import { connectNats, jetStreamOf } from '../../lib/nats';
+import { ensureEventStream } from '../../lib/events';
+import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
+import { registryClient } from '../../lib/grpc/client';
+import { protos } from '../../lib/grpc/proto';
+import type { Logger } from '../../lib/log';
+import type { RunningService } from '../../lib/lifecycle';
+import { VERSION } from '../../lib/version';
+import { ArtifactCache } from './artifact-cache';
+import { ModelRepository } from './model-repository';
+import { inferenceHandlers } from './grpc-handlers';
+import { HeartbeatPublisher } from './heartbeat';
+import { TrafficFollower } from '../../lib/traffic-follower';
+
+/** A started pod. */
+export interface InferenceService extends RunningService {
+  port: number;
+  address: string;
+  repo: ModelRepository;
+  /** Resolves once the pod has synced with the registry. */
+  synced: Promise<void>;
+}
+
+/** Protocol extensions an infermesh pod serves (ServerMetadata). */
+export const EXTENSIONS = ['model_repository', 'statistics', 'parameters', 'binary_tensor_data'];
+
+/** Default onnxruntime threads per session: the cores shared among the session workers. */
+function defaultIntraOpThreads(config: Config): number {
+  return config.intraOpThreads || Math.max(1, Math.floor(os.availableParallelism() / config.sessionWorkers));
+}
+
+export async function startInferenceService(config: Config, log: Logger): Promise<InferenceService> {
+  const nc = await connectNats(config, `infermesh-inference-${config.podName}`, log);
+  const { js, jsm } = jetStreamOf(nc);
+  await ensureEventStream(await jsm, config.jetstreamReplicas);
+  const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes });
+  const modelDir = config.modelDir || path.join(os.tmpdir(), `infermesh-models-${config.podName}`);
+  const artifacts = new ArtifactCache(modelDir, registry, log);
+  const repo = new ModelRepository({
+    registry,
+    artifacts,
+    log,
+    providers: config.executionProviders,
+    sessionWorkers: config.sessionWorkers,
+    intraOpThreads: defaultIntraOpThreads(config),
+    warmup: config.warmup,
+    limits: { maxTensorElements: config.maxTensorElements },
+  });
+
+  let draining = false;
+  let synced = false;
+  const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
+  server.addService(protos().inference.GRPCInferenceService.service, inferenceHandlers(repo, {
+    name: 'infermesh',
+    version: VERSION,
+    extensions: EXTENSIONS,
+    ready: () => synced && !draining,
+  }, log));
+  const port = await listen(server, config.listenHost, config.inferencePort);
+  const address = `${config.advertiseHost}:${port}`;
+
+  const heartbeat = new HeartbeatPublisher(nc, config.podName, address, config.heartbeatIntervalMs, () => ({ models: repo.snapshot(), inflight: repo.inFlight() }), log);
+  repo.onChange(() => heartbeat.publishSoon());
+  // The pod serves every version in a model's traffic split; reconcile() returns at once (it queues).
+  const follower = new TrafficFollower(nc, js, registry, (model, traffic) => void repo.reconcile(model, traffic.map((t) => t.version)), log);
+  await follower.start();
+  heartbeat.start();
+  health.set('', 'SERVING');
+  health.set('inference.GRPCInferenceService', 'SERVING');
+  void follower.synced.then(() => {
+    synced = true;
+  });
+  log.info('listening', { port, address, pod: config.podName });
+
+  return {
+    port,
+    address,
+    repo,
+    synced: follower.synced,
+    async shutdown(budgetMs) {
+      const deadline = Date.now() + budgetMs;
+      // 1. Not ready: health NOT_SERVING, heartbeat says draining, routers stop sending.
+      draining = true;
+      health.set('', 'NOT_SERVING');
+      health.set('inference.GRPCInferenceService', 'NOT_SERVING');
+      heartbeat.draining();
+      await follower.stop();
+      // 2. Stop taking calls and finish in-flight ones within the budget.
+      health.closeWatchers();
+      await shutdownServer(server, Math.max(0, deadline - Date.now() - 1_000));
+      // 3. Release sessions, say goodbye, drain NATS.
+      await repo.unloadAll();
+      await heartbeat.stop();
+      registry.close();
+      await nc.drain().catch(() => undefined);
+    },
+  };
+}

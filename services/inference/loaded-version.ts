@@ -1,0 +1,109 @@
+// One model version loaded on this pod: its sessions, signature, state, in-flight count and statistics.
+import type { ModelState } from '../../lib/events';
+import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
+import { MeshError, ErrorCode } from '../../lib/errors';
+import { DATATYPES, elementCount, type Datatype, type HostTensor, type OrtType, type TensorData } from '../../lib/tensor';
+import { decodeRequest, encodeResponse, type Signature } from './request-codec';
+import type { SessionPool } from './session-pool';
+import { ModelStats } from './model-stats';
+
+/** Limits applied to every request. */
+export interface RequestLimits {
+  maxTensorElements: number;
+}
+
+export class LoadedVersion {
+  state: ModelState = 'LOADING';
+  reason = '';
+  readonly stats = new ModelStats();
+  private inflight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly version: number,
+    readonly sha256: string,
+    readonly signature: Signature,
+    readonly pool: SessionPool,
+    private readonly limits: RequestLimits,
+  ) {}
+
+  /** The execution provider the sessions really run on. */
+  get provider(): string {
+    return this.pool.info.provider;
+  }
+
+  /** Requests being served. */
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  /** Validates, runs and encodes one request. */
+  async infer(req: ModelInferRequestOut): Promise<ModelInferResponse> {
+    if (this.state !== 'READY') throw new MeshError(ErrorCode.NotReady, `model '${this.name}' version ${this.version} is ${this.state.toLowerCase()}`);
+    const start = process.hrtime.bigint();
+    this.inflight++;
+    try {
+      const decoded = decodeRequest(req, this.signature, this.limits.maxTensorElements);
+      const decodedAt = process.hrtime.bigint();
+      const run = await this.pool.run(decoded.feeds, decoded.outputs);
+      this.stats.recordExecution(batchSizeOf(decoded.feeds, this.signature), run.computeNs);
+      const encodedStart = process.hrtime.bigint();
+      const res = encodeResponse(this.name, this.version, req.id, decoded.outputs, run.outputs, decoded.raw);
+      const end = process.hrtime.bigint();
+      this.stats.recordSuccess({ totalNs: end - start, queueNs: run.queueNs, inputNs: decodedAt - start, inferNs: run.computeNs, outputNs: end - encodedStart });
+      return res;
+    } catch (err) {
+      this.stats.recordFailure(process.hrtime.bigint() - start);
+      throw err;
+    } finally {
+      this.inflight--;
+      if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Runs the model once on zeros, so the version is only called ready once it answers. */
+  async warmUp(): Promise<void> {
+    const feeds: Record<string, HostTensor> = {};
+    for (const input of this.signature.inputs) {
+      const dims = input.shape.length ? input.shape.map((d) => (d < 0 ? 1 : d)) : [1];
+      const n = elementCount(dims);
+      feeds[input.name] = input.datatype === 'BYTES'
+        ? { type: 'string', dims, data: new Array<string>(n).fill('') }
+        : { type: ortTypeOf(input.datatype), dims, data: zeros(input.datatype, n) };
+    }
+    await this.pool.run(feeds, this.signature.outputs.map((o) => o.name));
+  }
+
+  /** Resolves when no request is in flight. */
+  idle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+function ortTypeOf(d: Datatype): OrtType {
+  return DATATYPES[d].ort;
+}
+
+function zeros(d: Datatype, n: number): TensorData {
+  switch (DATATYPES[d].ort) {
+    case 'int64': return new BigInt64Array(n);
+    case 'uint64': return new BigUint64Array(n);
+    case 'float32': return new Float32Array(n);
+    case 'float64': return new Float64Array(n);
+    case 'int32': return new Int32Array(n);
+    case 'uint32': return new Uint32Array(n);
+    case 'int16': return new Int16Array(n);
+    case 'uint16': case 'float16': return new Uint16Array(n);
+    case 'int8': return new Int8Array(n);
+    default: return new Uint8Array(n);
+  }
+}
+
+/** The batch size of a request: the first dimension of its first input, when the model batches. */
+function batchSizeOf(feeds: Record<string, HostTensor>, sig: Signature): number {
+  const first = sig.inputs[0];
+  if (!first || first.shape[0] !== -1) return 1;
+  return feeds[first.name]?.dims[0] ?? 1;
+}

@@ -1,0 +1,188 @@
+// A pool of worker threads, each holding one onnxruntime session of the same model version.
+// Runs go to an idle worker, or wait in FIFO order for one.
+import { Worker } from 'node:worker_threads';
+import type { ExecutionProvider } from '../../lib/config';
+import { MeshError, ErrorCode } from '../../lib/errors';
+import type { HostTensor } from '../../lib/tensor';
+import { workerScript } from '../../lib/worker-script';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol';
+
+/** Options of a session pool. */
+export interface SessionPoolOptions {
+  modelPath: string;
+  providers: ExecutionProvider[];
+  /** Worker threads (sessions); default 1. */
+  workers?: number;
+  /** onnxruntime intra-op threads per session; 0 lets onnxruntime choose. */
+  intraOpThreads?: number;
+}
+
+/** A run's outputs and where its time went. */
+export interface RunResult {
+  outputs: Record<string, HostTensor>;
+  /** Waiting for a free worker. */
+  queueNs: bigint;
+  /** From handing the run to a worker to its answer (onnxruntime plus the thread hop). */
+  computeNs: bigint;
+}
+
+interface Job {
+  feeds: Record<string, HostTensor>;
+  outputs: string[];
+  enqueuedAt: bigint;
+  startedAt: bigint;
+  resolve: (result: RunResult) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: Job | undefined;
+}
+
+/** What a loaded session reports about itself. */
+export interface SessionInfo {
+  provider: ExecutionProvider;
+  /** Why earlier providers were skipped, when the one used is not the first asked for. */
+  fallback?: string;
+  inputNames: string[];
+  outputNames: string[];
+}
+
+let nextJobId = 1;
+
+export class SessionPool {
+  private readonly slots: Slot[] = [];
+  private readonly waiting: Job[] = [];
+  private closed = false;
+  private constructor(readonly info: SessionInfo) {}
+
+  /** Starts the workers and resolves once every session loaded; rejects with the load error. */
+  static async create(opts: SessionPoolOptions): Promise<SessionPool> {
+    const count = Math.max(1, opts.workers ?? 1);
+    const init: WorkerInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0 };
+    const script = workerScript(__dirname, 'session-worker');
+    const started = await Promise.allSettled(Array.from({ length: count }, () => startWorker(script, init)));
+    const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(ok.map(({ worker }) => worker.terminate()));
+      throw failed.reason;
+    }
+    const pool = new SessionPool(ok[0]!.info);
+    for (const { worker } of ok) pool.attach(worker);
+    return pool;
+  }
+
+  private attach(worker: Worker): void {
+    const slot: Slot = { worker, busy: undefined };
+    this.slots.push(slot);
+    worker.on('message', (msg: WorkerReply) => {
+      const job = slot.busy;
+      if (!job || (msg.type !== 'result' && msg.type !== 'error')) return;
+      slot.busy = undefined;
+      if (msg.type === 'result') {
+        const now = process.hrtime.bigint();
+        job.resolve({ outputs: msg.outputs, queueNs: job.startedAt - job.enqueuedAt, computeNs: now - job.startedAt });
+      }
+      else job.reject(new MeshError(ErrorCode.ExecutionFailed, `onnxruntime failed: ${msg.message}`));
+      this.dispatch();
+    });
+    worker.on('error', (err) => {
+      // A crashed worker fails its job; the pool keeps the others.
+      slot.busy?.reject(new MeshError(ErrorCode.ExecutionFailed, `session worker crashed: ${err.message}`));
+      slot.busy = undefined;
+      this.slots.splice(this.slots.indexOf(slot), 1);
+      if (this.slots.length === 0) this.failWaiting('every session worker of this model crashed');
+      else this.dispatch();
+    });
+  }
+
+  /** Runs the model on `feeds`, computing `outputs`. */
+  run(feeds: Record<string, HostTensor>, outputs: string[]): Promise<RunResult> {
+    if (this.closed) return Promise.reject(new MeshError(ErrorCode.NotReady, 'model is unloading'));
+    if (this.slots.length === 0) return Promise.reject(new MeshError(ErrorCode.Unavailable, 'model has no session left'));
+    return new Promise((resolve, reject) => {
+      const now = process.hrtime.bigint();
+      this.waiting.push({ feeds, outputs, enqueuedAt: now, startedAt: now, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Jobs waiting for a worker. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Workers in the pool. */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.busy) continue;
+      const job = this.waiting.shift();
+      if (!job) return;
+      slot.busy = job;
+      job.startedAt = process.hrtime.bigint();
+      const transfer: ArrayBuffer[] = [];
+      for (const t of Object.values(job.feeds)) {
+        if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer)) transfer.push(t.data.buffer);
+      }
+      const msg: WorkerRequest = { type: 'run', id: nextJobId++, feeds: job.feeds, outputs: job.outputs };
+      slot.worker.postMessage(msg, transfer);
+    }
+  }
+
+  private failWaiting(message: string): void {
+    for (const job of this.waiting.splice(0)) job.reject(new MeshError(ErrorCode.Unavailable, message));
+  }
+
+  /** Stops taking runs, lets the running ones finish, then releases every session and thread. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failWaiting('model unloaded');
+    await Promise.all(this.slots.map((slot) => closeWorker(slot)));
+    this.slots.length = 0;
+  }
+}
+
+function startWorker(script: string, init: WorkerInit): Promise<{ worker: Worker; info: SessionInfo }> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(script, { workerData: init });
+    const onMessage = (msg: WorkerReply) => {
+      if (msg.type === 'ready') {
+        cleanup();
+        resolve({ worker, info: { provider: msg.provider, fallback: msg.fallback, inputNames: msg.inputNames, outputNames: msg.outputNames } });
+      } else if (msg.type === 'failed') {
+        cleanup();
+        void worker.terminate();
+        reject(new MeshError(ErrorCode.FailedPrecondition, `model failed to load: ${msg.message}`));
+      }
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new MeshError(ErrorCode.FailedPrecondition, `session worker failed to start: ${err.message}`));
+    };
+    const cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+  });
+}
+
+async function closeWorker(slot: Slot): Promise<void> {
+  // Wait for the job in flight (it is answered first), then ask the worker to release its session.
+  while (slot.busy) await new Promise((r) => setTimeout(r, 5));
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => void slot.worker.terminate().then(() => resolve()), 5_000);
+    slot.worker.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    slot.worker.postMessage({ type: 'close' } satisfies WorkerRequest);
+  });
+}

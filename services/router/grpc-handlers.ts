@@ -1,0 +1,223 @@
+// The Open Inference Protocol at the front door. ModelInfer is a pass-through: the router reads only
+// the model name and version from the request bytes and forwards the bytes to the chosen pod, and
+// the pod's response bytes back. Everything else is answered from membership or fanned out to pods.
+import * as grpc from '@grpc/grpc-js';
+import { errors, isServiceError, toGrpcStatus, MeshError, ErrorCode } from '../../lib/errors';
+import { ROUTED_VERSION_HEADER, unary } from '../../lib/grpc/client';
+import { unaryHandler } from '../../lib/grpc/handlers';
+import { protos } from '../../lib/grpc/proto';
+import type { InferenceHandlers, ModelInferRequestOut, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
+import type { ModelStatistics__Output as ModelStatisticsOut } from '../../lib/grpc/generated/inference/ModelStatistics';
+import type { Logger } from '../../lib/log';
+import type { Membership } from './membership';
+import type { PodConnections } from './pod-connections';
+import { peekRequest, type PeekedRequest } from './request-peek';
+import type { Router } from './router';
+
+const identity = (b: Buffer) => b;
+const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+/** Attempts per request: the first, and one retry on another pod. */
+const MAX_ATTEMPTS = 2;
+
+/** The service definition with ModelInfer taking and returning raw bytes. */
+export function passThroughDefinition(): grpc.ServiceDefinition {
+  const def = protos().inference.GRPCInferenceService.service;
+  return {
+    ...def,
+    ModelInfer: { ...def.ModelInfer, requestDeserialize: peekRequest, responseSerialize: identity },
+  } as grpc.ServiceDefinition;
+}
+
+/** Whether a failed attempt never reached a pod's handler (connection refused or reset, pod draining). */
+const failedBeforeAnswer = (err: unknown) => isServiceError(err) && err.code === grpc.status.UNAVAILABLE;
+/** Whether a failure counts against the pod's health. */
+const podFault = (err: unknown) =>
+  isServiceError(err) && [grpc.status.UNAVAILABLE, grpc.status.INTERNAL, grpc.status.UNKNOWN].includes(err.code);
+
+/** Router identity for ServerMetadata. */
+export interface RouterInfo {
+  name: string;
+  version: string;
+  extensions: string[];
+}
+
+export function routerHandlers(router: Router, membership: Membership, conns: PodConnections, info: RouterInfo, log: Logger): InferenceHandlers {
+  const deadlineOf = (call: { getDeadline(): grpc.Deadline }): grpc.Deadline | undefined => {
+    const d = call.getDeadline();
+    return d === Infinity ? undefined : d;
+  };
+
+  function callPod(address: string, bytes: Buffer, metadata: grpc.Metadata, deadline: grpc.Deadline | undefined, onCall: (c: grpc.ClientUnaryCall) => void): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const c = conns.raw(address).makeUnaryRequest(MODEL_INFER_PATH, identity, identity, bytes, metadata, deadline ? { deadline } : {}, (err, res) => (err ? reject(err) : resolve(res!)));
+      onCall(c);
+    });
+  }
+
+  /** Routes one request, retrying once on another pod when the first failed before answering. */
+  async function forward(req: PeekedRequest, call: grpc.ServerUnaryCall<PeekedRequest, Buffer>): Promise<Buffer> {
+    router.admit();
+    try {
+      const tried = new Set<string>();
+      let version = req.version;
+      for (let attempt = 1; ; attempt++) {
+        const route = router.route(req.model, version, tried);
+        version = String(route.version);
+        const metadata = call.metadata.clone();
+        if (!req.version) metadata.set(ROUTED_VERSION_HEADER, version);
+        router.started(route.pod);
+        let upstream: grpc.ClientUnaryCall | undefined;
+        const cancel = () => upstream?.cancel();
+        call.once('cancelled', cancel);
+        try {
+          const res = await callPod(route.pod.address, req.bytes, metadata, deadlineOf(call), (c) => (upstream = c));
+          router.ended(route.pod, false);
+          return res;
+        } catch (err) {
+          router.ended(route.pod, podFault(err));
+          tried.add(route.pod.id);
+          if (call.cancelled) throw new MeshError(ErrorCode.Cancelled, 'client cancelled');
+          if (attempt < MAX_ATTEMPTS && failedBeforeAnswer(err) && router.mayRetry()) {
+            log.debug('retrying on another pod', { pod: route.pod.id, err: String(err) });
+            continue;
+          }
+          throw err;
+        } finally {
+          call.off('cancelled', cancel);
+        }
+      }
+    } finally {
+      router.finish();
+    }
+  }
+
+  /** Routes a decoded request (streams) through the typed client. */
+  async function forwardTyped(req: ModelInferRequestOut, deadline: grpc.Deadline | undefined): Promise<ModelInferResponseOut> {
+    router.admit();
+    try {
+      const route = router.route(req.model_name, req.model_version);
+      router.started(route.pod);
+      try {
+        const res = await unary<ModelInferResponseOut>((cb) => conns.typed(route.pod.address).ModelInfer({ ...req, model_version: String(route.version) }, deadline ? { deadline } : {}, cb));
+        router.ended(route.pod, false);
+        return res;
+      } catch (err) {
+        router.ended(route.pod, podFault(err));
+        throw err;
+      }
+    } finally {
+      router.finish();
+    }
+  }
+
+  /** A pod that has `model` (any version, or `version`) ready. */
+  function podWith(model: string, version: string) {
+    const versions = version ? [Number(version)] : [...membership.readyVersions(model)].sort((a, b) => b - a);
+    for (const v of versions) {
+      const pod = membership.candidates(model, v)[0];
+      if (pod) return { pod, version: v };
+    }
+    return undefined;
+  }
+
+  return {
+    ServerLive: (_call, cb) => cb(null, { live: true }),
+    ServerReady: (_call, cb) => cb(null, { ready: true }),
+    ServerMetadata: (_call, cb) => cb(null, info),
+    ModelReady: (call, cb) => cb(null, { ready: podWith(call.request.name, call.request.version) !== undefined }),
+    ModelMetadata: unaryHandler(log, async (call) => {
+      const { name, version } = call.request;
+      const found = podWith(name, version);
+      if (!found) throw version ? errors.versionNotFound(name, version) : errors.modelNotFound(name);
+      const res = await unary<ModelMetadataResponseOut>((cb) => conns.typed(found.pod.address).ModelMetadata({ name, version: String(found.version) }, { deadline: Date.now() + 10_000 }, cb));
+      return { ...res, versions: [...membership.readyVersions(name)].sort((a, b) => a - b).map(String) };
+    }),
+    ModelInfer: ((call: grpc.ServerUnaryCall<PeekedRequest, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      forward(call.request, call).then((res) => cb(null, res), (err: unknown) => cb(toGrpcStatus(err, log)));
+    }) as unknown as InferenceHandlers['ModelInfer'],
+    ModelStreamInfer: (call) => {
+      let pending = 0;
+      let ended = false;
+      const finish = () => {
+        if (ended && pending === 0) call.end();
+      };
+      call.on('data', (req: ModelInferRequestOut) => {
+        pending++;
+        forwardTyped(req, deadlineOf(call)).then(
+          (res) => call.write({ infer_response: res }),
+          (err: unknown) => call.write({ error_message: toGrpcStatus(err, log).details, infer_response: { id: req.id, model_name: req.model_name, model_version: req.model_version } }),
+        ).finally(() => {
+          pending--;
+          finish();
+        });
+      });
+      call.on('end', () => {
+        ended = true;
+        finish();
+      });
+      call.on('error', () => undefined);
+    },
+    ModelStatistics: unaryHandler(log, async (call) => {
+      const pods = membership.all();
+      const answers = await Promise.allSettled(pods.map((p) =>
+        unary<{ model_stats: ModelStatisticsOut[] }>((cb) => conns.typed(p.address).ModelStatistics(call.request, { deadline: Date.now() + 5_000 }, cb))));
+      const sums = new Map<string, ModelStatisticsOut>();
+      for (const a of answers) {
+        if (a.status !== 'fulfilled') continue;
+        for (const s of a.value.model_stats) {
+          const key = `${s.name}\u0000${s.version}`;
+          const cur = sums.get(key);
+          sums.set(key, cur ? sumStats(cur, s) : s);
+        }
+      }
+      if (call.request.name && sums.size === 0 && !membership.readyVersions(call.request.name).size) throw errors.modelNotFound(call.request.name);
+      return { model_stats: [...sums.values()] };
+    }),
+    RepositoryIndex: (call, cb) => {
+      const seen = new Map<string, { name: string; version: string; state: string; reason: string }>();
+      for (const pod of membership.all()) {
+        for (const [name, versions] of pod.ready) {
+          for (const v of versions) seen.set(`${name}\u0000${v}`, { name, version: String(v), state: 'READY', reason: '' });
+        }
+      }
+      cb(null, { models: [...seen.values()].sort((a, b) => a.name.localeCompare(b.name) || Number(a.version) - Number(b.version)) });
+    },
+  };
+}
+
+const add = (a: string, b: string) => (BigInt(a) + BigInt(b)).toString();
+type Dur = { count: string; ns: string } | null;
+const addDur = (a: Dur, b: Dur) => ({ count: add(a?.count ?? '0', b?.count ?? '0'), ns: add(a?.ns ?? '0', b?.ns ?? '0') });
+
+/** Sums two pods' statistics of the same model version. */
+function sumStats(a: ModelStatisticsOut, b: ModelStatisticsOut): ModelStatisticsOut {
+  const ia = a.inference_stats;
+  const ib = b.inference_stats;
+  const batches = new Map<string, ModelStatisticsOut['batch_stats'][number]>();
+  for (const s of [...a.batch_stats, ...b.batch_stats]) {
+    const cur = batches.get(s.batch_size);
+    batches.set(s.batch_size, cur ? {
+      batch_size: s.batch_size,
+      compute_input: addDur(cur.compute_input, s.compute_input),
+      compute_infer: addDur(cur.compute_infer, s.compute_infer),
+      compute_output: addDur(cur.compute_output, s.compute_output),
+    } : s);
+  }
+  return {
+    ...a,
+    last_inference: String(Math.max(Number(a.last_inference), Number(b.last_inference))),
+    inference_count: add(a.inference_count, b.inference_count),
+    execution_count: add(a.execution_count, b.execution_count),
+    inference_stats: {
+      success: addDur(ia?.success ?? null, ib?.success ?? null),
+      fail: addDur(ia?.fail ?? null, ib?.fail ?? null),
+      queue: addDur(ia?.queue ?? null, ib?.queue ?? null),
+      compute_input: addDur(ia?.compute_input ?? null, ib?.compute_input ?? null),
+      compute_infer: addDur(ia?.compute_infer ?? null, ib?.compute_infer ?? null),
+      compute_output: addDur(ia?.compute_output ?? null, ib?.compute_output ?? null),
+      cache_hit: addDur(ia?.cache_hit ?? null, ib?.cache_hit ?? null),
+      cache_miss: addDur(ia?.cache_miss ?? null, ib?.cache_miss ?? null),
+    },
+    batch_stats: [...batches.values()].sort((x, y) => Number(x.batch_size) - Number(y.batch_size)),
+  };
+}

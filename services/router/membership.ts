@@ -1,0 +1,95 @@
+// The pods the router knows, learned from their NATS heartbeats: where they are, which model
+// versions they have ready, and how loaded they are. Pods are forgotten when heartbeats stop for
+// the TTL, and dropped at once when they say they are draining or stopped.
+import type { Heartbeat } from '../../lib/events';
+
+/** A pod as the balancer sees it. */
+export interface Pod {
+  id: string;
+  address: string;
+  /** Requests this router has in flight to the pod. */
+  outstanding: number;
+  /** Epoch ms until which the pod is ejected for failing (0: not ejected). */
+  ejectedUntil: number;
+  /** Consecutive failures; reset by a success. */
+  failures: number;
+  /** Ready versions per model. */
+  ready: Map<string, Set<number>>;
+  lastSeen: number;
+}
+
+/** Receives pods that appear or go, so per-pod clients can be opened and closed. */
+export interface MembershipListener {
+  added?(pod: Pod): void;
+  removed?(pod: Pod): void;
+}
+
+export class Membership {
+  private readonly pods = new Map<string, Pod>();
+
+  constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now) {}
+
+  /** Applies a heartbeat. */
+  update(hb: Heartbeat): void {
+    const existing = this.pods.get(hb.pod);
+    if (hb.state !== 'serving') {
+      if (existing) this.remove(existing);
+      return;
+    }
+    if (existing && existing.address !== hb.address) this.remove(existing);
+    const ready = new Map<string, Set<number>>();
+    for (const m of hb.models) {
+      if (m.state !== 'READY') continue;
+      let s = ready.get(m.name);
+      if (!s) ready.set(m.name, (s = new Set()));
+      s.add(m.version);
+    }
+    const pod = this.pods.get(hb.pod);
+    if (pod) {
+      pod.ready = ready;
+      pod.lastSeen = this.now();
+      return;
+    }
+    const added: Pod = { id: hb.pod, address: hb.address, outstanding: 0, ejectedUntil: 0, failures: 0, ready, lastSeen: this.now() };
+    this.pods.set(hb.pod, added);
+    this.listener.added?.(added);
+  }
+
+  private remove(pod: Pod): void {
+    this.pods.delete(pod.id);
+    this.listener.removed?.(pod);
+  }
+
+  /** Forgets pods whose last heartbeat is older than the TTL. */
+  expire(): void {
+    const cutoff = this.now() - this.ttlMs;
+    for (const pod of [...this.pods.values()]) if (pod.lastSeen < cutoff) this.remove(pod);
+  }
+
+  /** Pods with `model` `version` ready and not ejected. */
+  candidates(model: string, version: number): Pod[] {
+    const now = this.now();
+    const out: Pod[] = [];
+    for (const pod of this.pods.values()) {
+      if (pod.ejectedUntil > now) continue;
+      if (pod.ready.get(model)?.has(version)) out.push(pod);
+    }
+    return out;
+  }
+
+  /** Versions of `model` ready on at least one pod that is not ejected. */
+  readyVersions(model: string): Set<number> {
+    const now = this.now();
+    const out = new Set<number>();
+    for (const pod of this.pods.values()) {
+      if (pod.ejectedUntil > now) continue;
+      for (const v of pod.ready.get(model) ?? []) out.add(v);
+    }
+    return out;
+  }
+
+  /** Every known pod. */
+  all(): Pod[] {
+    return [...this.pods.values()];
+  }
+}

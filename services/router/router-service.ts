@@ -1,0 +1,96 @@
+// Builds the router from its parts: NATS (heartbeats), the registry (traffic splits), membership,
+// the balancer, the pod connections and the gRPC front door; and shuts it down in order.
+import type { Config } from '../../lib/config';
+import { connectNats, jetStreamOf } from '../../lib/nats';
+import { decodeHeartbeat, ensureEventStream, subjects } from '../../lib/events';
+import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
+import { registryClient } from '../../lib/grpc/client';
+import type { Logger } from '../../lib/log';
+import type { RunningService } from '../../lib/lifecycle';
+import { TrafficFollower } from '../../lib/traffic-follower';
+import { VERSION } from '../../lib/version';
+import { policies } from './balancer';
+import { Membership } from './membership';
+import { PodConnections } from './pod-connections';
+import { Router } from './router';
+import { TrafficSplit } from './traffic-split';
+import { passThroughDefinition, routerHandlers } from './grpc-handlers';
+
+/** A started router. */
+export interface RouterService extends RunningService {
+  port: number;
+  membership: Membership;
+  /** Resolves once the router has read the registry's traffic splits. */
+  synced: Promise<void>;
+}
+
+export async function startRouterService(config: Config, log: Logger): Promise<RouterService> {
+  const nc = await connectNats(config, 'infermesh-router', log);
+  const { js, jsm } = jetStreamOf(nc);
+  await ensureEventStream(await jsm, config.jetstreamReplicas);
+
+  const conns = new PodConnections(config.routerConnectionsPerPod, config.maxMessageBytes);
+  const membership = new Membership(config.podTtlMs, {
+    added: (pod) => log.info('pod joined', { pod: pod.id, address: pod.address }),
+    removed: (pod) => {
+      log.info('pod left', { pod: pod.id, address: pod.address });
+      conns.close(pod.address);
+    },
+  });
+  const split = new TrafficSplit();
+  const router = new Router(membership, split, policies[config.routerPolicy]!(), {
+    maxOutstanding: config.routerMaxOutstanding,
+    maxOutstandingPerPod: config.routerMaxOutstandingPerPod,
+    retryBudgetRatio: 0.2,
+    retryBudgetMinPerSecond: 10,
+    ejectAfterFailures: 5,
+    baseEjectionMs: 1_000,
+    maxEjectionMs: 30_000,
+  });
+
+  const heartbeats = nc.subscribe(subjects.heartbeat, {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        membership.update(decodeHeartbeat(msg.data));
+      } catch (e) {
+        log.warn('skipping malformed heartbeat', { err: e });
+      }
+    },
+  });
+  nc.publish(subjects.discover);
+  const expiry = setInterval(() => membership.expire(), Math.max(100, Math.floor(config.podTtlMs / 4)));
+
+  const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes });
+  const follower = new TrafficFollower(nc, js, registry, (model, traffic) => split.set(model, traffic), log);
+  await follower.start();
+
+  const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
+  server.addService(passThroughDefinition(), routerHandlers(router, membership, conns, {
+    name: 'infermesh',
+    version: VERSION,
+    extensions: ['model_repository', 'statistics', 'binary_tensor_data'],
+  }, log));
+  const port = await listen(server, config.listenHost, config.routerPort);
+  health.set('', 'SERVING');
+  health.set('inference.GRPCInferenceService', 'SERVING');
+  log.info('listening', { port });
+
+  return {
+    port,
+    membership,
+    synced: follower.synced,
+    async shutdown(budgetMs) {
+      health.set('', 'NOT_SERVING');
+      health.set('inference.GRPCInferenceService', 'NOT_SERVING');
+      health.closeWatchers();
+      await shutdownServer(server, budgetMs);
+      clearInterval(expiry);
+      heartbeats.unsubscribe();
+      await follower.stop();
+      conns.closeAll();
+      registry.close();
+      await nc.drain().catch(() => undefined);
+    },
+  };
+}
