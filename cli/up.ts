@@ -1,0 +1,105 @@
+// `infermesh up`: the one-command local mesh (npm start). Starts NATS (unless INFERMESH_NATS_URL is
+// set), the registry, the router on 127.0.0.1:8001 and two pods; pushes the demo model as `mnist`;
+// prints how to call it; and on Ctrl-C stops everything. Data stays in .infermesh/ between runs.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { RegistryApi, InferenceApi } from '../client/index';
+import { startLocalMesh } from './local-mesh/mesh';
+import { ROOT } from './local-mesh/service-process';
+
+/** Options of `up`. */
+export interface UpOptions {
+  dataDir: string;
+  natsUrl?: string;
+  routerPort: number;
+  registryPort: number;
+  pods: number;
+  verbose: boolean;
+}
+
+const DEMO_MODEL = 'mnist';
+
+export async function up(opts: UpOptions): Promise<void> {
+  const say = (msg: string) => console.log(msg);
+  say(`infermesh: starting a local mesh (data in ${path.relative(process.cwd(), opts.dataDir) || '.'})`);
+  const mesh = await startLocalMesh({
+    dataDir: opts.dataDir,
+    natsUrl: opts.natsUrl,
+    routerPort: opts.routerPort,
+    registryPort: opts.registryPort,
+    pods: opts.pods,
+    onLine: opts.verbose ? (label, line) => console.error(`[${label}] ${line}`) : undefined,
+  });
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('\ninfermesh: stopping router, pods, registry and NATS...');
+    await mesh.stop();
+    say('infermesh: stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  for (const p of [mesh.registry, mesh.router, ...mesh.pods]) {
+    void p.exited.then((code) => {
+      if (!stopping) {
+        console.error(`infermesh: ${p.name} exited unexpectedly (code ${code}); see ${path.join(opts.dataDir, 'logs', p.name + '.log')}`);
+        void stop(1);
+      }
+    });
+  }
+
+  try {
+    await pushDemo(mesh.registryAddress, mesh.routerAddress, say);
+  } catch (err) {
+    console.error(`infermesh: could not serve the demo model: ${(err as Error).message}`);
+    await stop(1);
+    return;
+  }
+  say(`
+infermesh is serving '${DEMO_MODEL}' on ${mesh.routerAddress} (Open Inference Protocol / KServe v2 gRPC).
+
+  Router (front door):  ${mesh.routerAddress}
+  Registry:             ${mesh.registryAddress}
+  Inference pods:       ${mesh.pods.map((p) => `127.0.0.1:${p.port}`).join(', ')}
+  NATS:                 ${mesh.natsUrl}
+  Logs:                 ${path.join(opts.dataDir, 'logs')}
+
+Try it:
+  npx infermesh models --registry ${mesh.registryAddress}
+  npx infermesh infer ${DEMO_MODEL} --digit 7 --router ${mesh.routerAddress}
+  npx infermesh infer ${DEMO_MODEL} --input request.json      # {"inputs":[{"name":"input","datatype":"FP32","shape":[1,784],"data":[...]}]}
+  npx infermesh push my-model model.onnx --registry ${mesh.registryAddress}
+
+Any KServe v2 / Triton gRPC client works, e.g. tritonclient.grpc.InferenceServerClient("${mesh.routerAddress}").
+
+Press Ctrl-C to stop.`);
+}
+
+/** Pushes models/mnist.onnx unless the latest version already has the same bytes; waits until it serves. */
+async function pushDemo(registryAddress: string, routerAddress: string, say: (m: string) => void): Promise<void> {
+  const file = path.join(ROOT, 'models', 'mnist.onnx');
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`npm run setup\``);
+  const sha256 = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  const registry = new RegistryApi(registryAddress);
+  const router = new InferenceApi(routerAddress);
+  try {
+    const latest = await registry.version(DEMO_MODEL, 0).catch(() => undefined);
+    if (latest?.sha256 === sha256) {
+      say(`infermesh: '${DEMO_MODEL}' version ${latest.version} is already in the registry`);
+    } else {
+      const v = await registry.push(DEMO_MODEL, file, { expectedSha256: sha256 });
+      say(`infermesh: pushed ${path.relative(process.cwd(), file)} as '${DEMO_MODEL}' version ${v.version}`);
+    }
+    const deadline = Date.now() + 60_000;
+    while (!(await router.modelReady(DEMO_MODEL).catch(() => false))) {
+      if (Date.now() > deadline) throw new Error(`'${DEMO_MODEL}' not ready after 60 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    registry.close();
+    router.close();
+  }
+}

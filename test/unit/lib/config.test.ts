@@ -1,0 +1,32 @@
+import { loadConfig, knownVariables } from '../../../lib/config';
+
+describe('loadConfig', () => {
+  it('gives documented defaults and a frozen object', () => {
+    const c = loadConfig({});
+    expect(c.routerPort).toBe(8001);
+    expect(c.executionProviders).toEqual(['cuda', 'cpu']);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('parses values and honours NATS_URL when INFERMESH_NATS_URL is unset', () => {
+    const c = loadConfig({ INFERMESH_ROUTER_PORT: '9001', INFERMESH_EXECUTION_PROVIDERS: 'cpu', NATS_URL: 'nats://n:4222', INFERMESH_WARMUP: 'false' });
+    expect(c.routerPort).toBe(9001);
+    expect(c.executionProviders).toEqual(['cpu']);
+    expect(c.natsUrl).toBe('nats://n:4222');
+    expect(c.warmup).toBe(false);
+  });
+
+  it.each([
+    ['INFERMESH_ROUTER_PORT', '80a', 'INFERMESH_ROUTER_PORT="80a" is invalid: expected an integer in [0, 65535]'],
+    ['INFERMESH_EXECUTION_PROVIDERS', 'cuda,tpu', 'INFERMESH_EXECUTION_PROVIDERS="cuda,tpu" is invalid'],
+    ['INFERMESH_LOG_LEVEL', 'loud', 'INFERMESH_LOG_LEVEL="loud" is invalid: expected one of debug, info, warn, error'],
+    ['INFERMESH_WARMUP', 'maybe', 'INFERMESH_WARMUP="maybe" is invalid: expected true or false'],
+  ])('rejects a bad %s naming the variable', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('lists every variable it reads, all with one prefix', () => {
+    expect(knownVariables.length).toBeGreaterThan(10);
+    for (const v of knownVariables) expect(v).toMatch(/^INFERMESH_[A-Z0-9_]+$/);
+  });
+});

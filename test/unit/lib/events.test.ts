@@ -1,0 +1,36 @@
+import { decodeEvent, decodeHeartbeat, encodeEvent, encodeHeartbeat, newEvent, SchemaError, subjects } from '../../../lib/events';
+
+const bytes = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+
+describe('events', () => {
+  it('round-trips every event type with id and time filled in', () => {
+    const events = [
+      newEvent({ type: 'model.created', model: 'm' }),
+      newEvent({ type: 'version.published', model: 'm', version: 3, sha256: 'ab', sizeBytes: 10 }),
+      newEvent({ type: 'traffic.changed', model: 'm', traffic: [{ version: 3, weight: 90 }, { version: 4, weight: 10 }] }),
+    ];
+    for (const e of events) {
+      expect(e.id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(decodeEvent(encodeEvent(e))).toEqual(e);
+    }
+    expect(subjects.event('m', 'traffic.changed')).toBe('infermesh.events.m.traffic.changed');
+  });
+
+  it.each([
+    ['not JSON', new TextEncoder().encode('{'), 'not JSON'],
+    ['another schema', bytes({ schema: 2, id: 'a', time: 't', model: 'm', type: 'model.created' }), 'unsupported schema 2'],
+    ['an unknown type', bytes({ schema: 1, id: 'a', time: 't', model: 'm', type: 'model.exploded' }), 'unknown event type model.exploded'],
+    ['a bad version', bytes({ schema: 1, id: 'a', time: 't', model: 'm', type: 'version.published', version: -1, sha256: 'x', sizeBytes: 1 }), 'version.published: bad version'],
+    ['bad traffic', bytes({ schema: 1, id: 'a', time: 't', model: 'm', type: 'traffic.changed', traffic: [{ version: 1 }] }), 'traffic.changed: bad traffic'],
+  ])('rejects %s', (_n, data, message) => {
+    expect(() => decodeEvent(data)).toThrow(SchemaError);
+    expect(() => decodeEvent(data)).toThrow(message);
+  });
+
+  it('validates heartbeats', () => {
+    const hb = { schema: 1 as const, pod: 'p', address: '127.0.0.1:1', state: 'serving' as const, models: [{ name: 'm', version: 1, state: 'READY' as const, provider: 'cpu' }], inflight: 0, time: 't' };
+    expect(decodeHeartbeat(encodeHeartbeat(hb))).toEqual(hb);
+    expect(() => decodeHeartbeat(bytes({ ...hb, state: 'sleeping' }))).toThrow('heartbeat: bad state');
+    expect(() => decodeHeartbeat(bytes({ ...hb, models: [{ name: 'm' }] }))).toThrow('heartbeat: bad models');
+  });
+});

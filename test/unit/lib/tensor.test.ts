@@ -1,0 +1,70 @@
+import { DATATYPES, fromContents, fromRaw, parseShape, toContents, toRaw, type Datatype } from '../../../lib/tensor';
+import { MeshError } from '../../../lib/errors';
+import type { InferTensorContentsOut } from '../../../lib/grpc/types';
+
+const empty = (): InferTensorContentsOut => ({
+  bool_contents: [], int_contents: [], int64_contents: [], uint_contents: [], uint64_contents: [], fp32_contents: [], fp64_contents: [], bytes_contents: [],
+});
+
+const samples: Record<Datatype, unknown[]> = {
+  BOOL: [true, false, true, true],
+  UINT8: [0, 1, 200, 255],
+  UINT16: [0, 1, 60000, 65535],
+  UINT32: [0, 1, 4_000_000_000, 7],
+  UINT64: ['0', '1', '18446744073709551615', '42'],
+  INT8: [-128, -1, 0, 127],
+  INT16: [-32768, -1, 0, 32767],
+  INT32: [-2147483648, -1, 0, 2147483647],
+  INT64: ['-9223372036854775808', '-1', '0', '9223372036854775807'],
+  FP16: [],
+  FP32: [1.5, -2.25, 0, 3.125],
+  FP64: [1e300, -2.5, 0, Math.PI],
+  BYTES: [Buffer.from('a'), Buffer.from(''), Buffer.from('héllo'), Buffer.from('xyz')],
+};
+
+describe('tensor codecs', () => {
+  for (const dt of Object.keys(DATATYPES) as Datatype[]) {
+    if (dt === 'FP16') continue;
+    it(`round-trips ${dt} through typed contents and raw bytes`, () => {
+      const field = DATATYPES[dt].contents!;
+      const contents = { ...empty(), [field]: samples[dt] };
+      const t = fromContents('x', dt, [2, 2], contents);
+      expect(t.dims).toEqual([2, 2]);
+      const again = toContents(dt, t)!;
+      const values = again[field as keyof typeof again] as unknown[];
+      expect(values.map(String)).toEqual(samples[dt].map(String));
+      const raw = toRaw(t);
+      const back = fromRaw('x', dt, [2, 2], raw);
+      expect(Array.from(back.data as ArrayLike<unknown>).map(String)).toEqual(Array.from(t.data as ArrayLike<unknown>).map(String));
+    });
+  }
+
+  it('carries FP16 only as raw bytes', () => {
+    const raw = Buffer.from(new Uint16Array([0x3c00, 0xc000, 0, 0x7bff]).buffer);
+    const t = fromRaw('h', 'FP16', [4], raw);
+    expect(Array.from(t.data as Uint16Array)).toEqual([0x3c00, 0xc000, 0, 0x7bff]);
+    expect(toContents('FP16', t)).toBeUndefined();
+    expect(() => fromContents('h', 'FP16', [4], empty())).toThrow(/FP16 has no typed contents/);
+  });
+
+  it('copies raw bytes at unaligned offsets into an aligned buffer', () => {
+    const backing = Buffer.alloc(17);
+    const raw = backing.subarray(1);
+    new Float32Array([1, 2, 3, 4]).forEach((v, i) => raw.writeFloatLE(v, i * 4));
+    const t = fromRaw('f', 'FP32', [4], raw);
+    expect(Array.from(t.data as Float32Array)).toEqual([1, 2, 3, 4]);
+  });
+
+  it.each([
+    ['too few raw bytes', () => fromRaw('a', 'FP32', [2, 2], Buffer.alloc(12)), "tensor 'a': raw content has 12 bytes, but shape [2,2] of FP32 needs 16"],
+    ['too many contents', () => fromContents('b', 'INT32', [2], { ...empty(), int_contents: [1, 2, 3] }), "tensor 'b': contents has 3 elements, but shape [2] needs 2"],
+    ['the wrong contents field', () => fromContents('c', 'FP32', [1], { ...empty(), fp32_contents: [1], int_contents: [1] }), "tensor 'c': datatype FP32 takes fp32_contents, but int_contents is set"],
+    ['an out-of-range value', () => fromContents('d', 'UINT8', [1], { ...empty(), uint_contents: [300] }), "tensor 'd': contents value 300 at 0 does not fit UINT8"],
+    ['truncated BYTES', () => fromRaw('e', 'BYTES', [1], Buffer.from([5, 0, 0, 0, 1])), "tensor 'e': raw BYTES element 0 runs past the end of the content"],
+    ['a negative dimension', () => parseShape('f', ['2', '-1'], 100), "tensor 'f': shape [2,-1] has an invalid dimension -1"],
+    ['too many elements', () => parseShape('g', ['1000', '1000'], 1000), "tensor 'g': shape [1000,1000] has more than the limit of 1000 elements"],
+  ])('rejects %s naming the tensor', (_name, fn, message) => {
+    expect(fn).toThrow(MeshError);
+    expect(fn).toThrow(message);
+  });
+});
