@@ -6,7 +6,8 @@ import type { InferenceHandlers, ModelInferRequestOut, ModelMetadataResponse } f
 import type { ModelStatistics } from '../../lib/grpc/generated/inference/ModelStatistics';
 import type { Logger } from '../../lib/log';
 import type { ModelRepository } from './model-repository';
-import type { LoadedVersion } from './loaded-version';
+import type * as grpc from '@grpc/grpc-js';
+import type { CallContext, LoadedVersion } from './loaded-version';
 import type { Duration } from './model-stats';
 
 /** Server identity and readiness, as the handlers need them. */
@@ -53,7 +54,13 @@ function statisticsOf(v: LoadedVersion): ModelStatistics {
 
 /** The inference handlers over `repo`. */
 export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log: Logger): InferenceHandlers {
-  const infer = (req: ModelInferRequestOut, routed = '') => repo.find(req.model_name, req.model_version || routed).infer(req);
+  const infer = (req: ModelInferRequestOut, ctx: CallContext, routed = '') => repo.find(req.model_name, req.model_version || routed).infer(req, ctx);
+  /** Deadline and cancellation of a call, for the queue. */
+  const contextOf = (call: { getDeadline(): grpc.Deadline; on(e: 'cancelled', fn: () => void): unknown }): CallContext => {
+    const d = call.getDeadline();
+    const deadlineMs = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : 0;
+    return { deadlineMs, cancel: { onCancel: (fn) => call.on('cancelled', fn) } };
+  };
   return {
     ServerLive: (_call, cb) => cb(null, { live: true }),
     ServerReady: (_call, cb) => cb(null, { ready: server.ready() }),
@@ -80,7 +87,7 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
         outputs: v.signature.outputs,
       };
     }),
-    ModelInfer: unaryHandler(log, (call) => infer(call.request, String(call.metadata.get(ROUTED_VERSION_HEADER)[0] ?? ''))),
+    ModelInfer: unaryHandler(log, (call) => infer(call.request, contextOf(call), String(call.metadata.get(ROUTED_VERSION_HEADER)[0] ?? ''))),
     ModelStreamInfer: (call) => {
       let pending = 0;
       let ended = false;
@@ -89,7 +96,7 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
       };
       call.on('data', (req: ModelInferRequestOut) => {
         pending++;
-        infer(req).then(
+        infer(req, { deadlineMs: contextOf(call).deadlineMs }).then(
           (res) => call.write({ infer_response: res }),
           (err: unknown) => call.write({ error_message: toGrpcStatus(err, log).details, infer_response: { id: req.id, model_name: req.model_name, model_version: req.model_version } }),
         ).finally(() => {

@@ -50,6 +50,12 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     intraOpThreads: defaultIntraOpThreads(config),
     warmup: config.warmup,
     limits: { maxTensorElements: config.maxTensorElements },
+    batching: {
+      enabled: config.dynamicBatching,
+      maxBatchSize: config.maxBatchSize,
+      maxQueueDelayUs: config.maxQueueDelayUs,
+      maxQueueSize: config.maxQueueSize,
+    },
   });
 
   let draining = false;

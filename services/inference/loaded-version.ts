@@ -5,11 +5,24 @@ import { MeshError, ErrorCode } from '../../lib/errors';
 import { DATATYPES, elementCount, type Datatype, type HostTensor, type OrtType, type TensorData } from '../../lib/tensor';
 import { decodeRequest, encodeResponse, type Signature } from './request-codec';
 import type { SessionPool } from './session-pool';
+import { DynamicBatcher, type BatchingOptions, type Cancellation } from './dynamic-batcher';
 import { ModelStats } from './model-stats';
 
 /** Limits applied to every request. */
 export interface RequestLimits {
   maxTensorElements: number;
+}
+
+/** A request's deadline and cancellation, from its gRPC call. */
+export interface CallContext {
+  /** Epoch ms; 0 for none. */
+  deadlineMs: number;
+  cancel?: Cancellation;
+}
+
+/** True when every input and output has a dynamic first dimension, so requests can be concatenated. */
+export function canBatch(sig: Signature): boolean {
+  return [...sig.inputs, ...sig.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
 }
 
 export class LoadedVersion {
@@ -18,6 +31,8 @@ export class LoadedVersion {
   readonly stats = new ModelStats();
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Queues every request: batches when `batching.maxBatchSize` > 1, else a bounded FIFO. */
+  readonly batcher: DynamicBatcher;
 
   constructor(
     readonly name: string,
@@ -26,7 +41,13 @@ export class LoadedVersion {
     readonly signature: Signature,
     readonly pool: SessionPool,
     private readonly limits: RequestLimits,
-  ) {}
+    readonly batching: BatchingOptions,
+  ) {
+    this.batcher = new DynamicBatcher(batching, (feeds, outputs) => this.pool.run(feeds, outputs).then((r) => {
+      this.stats.recordExecution(Object.values(feeds)[0]?.dims[0] ?? 1, r.computeNs);
+      return r;
+    }));
+  }
 
   /** The execution provider the sessions really run on. */
   get provider(): string {
@@ -39,15 +60,14 @@ export class LoadedVersion {
   }
 
   /** Validates, runs and encodes one request. */
-  async infer(req: ModelInferRequestOut): Promise<ModelInferResponse> {
+  async infer(req: ModelInferRequestOut, ctx: CallContext = { deadlineMs: 0 }): Promise<ModelInferResponse> {
     if (this.state !== 'READY') throw new MeshError(ErrorCode.NotReady, `model '${this.name}' version ${this.version} is ${this.state.toLowerCase()}`);
     const start = process.hrtime.bigint();
     this.inflight++;
     try {
       const decoded = decodeRequest(req, this.signature, this.limits.maxTensorElements);
       const decodedAt = process.hrtime.bigint();
-      const run = await this.pool.run(decoded.feeds, decoded.outputs);
-      this.stats.recordExecution(batchSizeOf(decoded.feeds, this.signature), run.computeNs);
+      const run = await this.batcher.submit({ feeds: decoded.feeds, outputs: decoded.outputs, deadlineMs: ctx.deadlineMs }, ctx.cancel);
       const encodedStart = process.hrtime.bigint();
       const res = encodeResponse(this.name, this.version, req.id, decoded.outputs, run.outputs, decoded.raw);
       const end = process.hrtime.bigint();
@@ -99,11 +119,4 @@ function zeros(d: Datatype, n: number): TensorData {
     case 'int8': return new Int8Array(n);
     default: return new Uint8Array(n);
   }
-}
-
-/** The batch size of a request: the first dimension of its first input, when the model batches. */
-function batchSizeOf(feeds: Record<string, HostTensor>, sig: Signature): number {
-  const first = sig.inputs[0];
-  if (!first || first.shape[0] !== -1) return 1;
-  return feeds[first.name]?.dims[0] ?? 1;
 }

@@ -5,12 +5,14 @@ import type { ExecutionProvider } from '../../lib/config';
 import { errors, MeshError, ErrorCode, messageOf } from '../../lib/errors';
 import type { PodModel } from '../../lib/events';
 import { unary } from '../../lib/grpc/client';
-import type { RegistryClient, VersionOut } from '../../lib/grpc/types';
+import type { ModelOut, RegistryClient, VersionOut } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
 import { isDatatype } from '../../lib/tensor';
 import type { TensorSignature } from '../../lib/onnx';
 import type { ArtifactCache } from './artifact-cache';
-import { LoadedVersion, type RequestLimits } from './loaded-version';
+import { LoadedVersion, canBatch, type RequestLimits } from './loaded-version';
+import type { BatchingOptions } from './dynamic-batcher';
+import type { Signature } from './request-codec';
 import { SessionPool } from './session-pool';
 
 /** What the repository is built from. */
@@ -23,6 +25,22 @@ export interface RepositoryDeps {
   intraOpThreads: number;
   warmup: boolean;
   limits: RequestLimits;
+  /** Pod-wide batching defaults; a model's registry config overrides them. */
+  batching: Omit<BatchingOptions, 'concurrency' | 'preferredBatchSizes'>;
+}
+
+/** The batching of one version: the model's registry config over the pod's defaults. */
+export function batchingFor(sig: Signature, model: Pick<ModelOut, 'config'>, defaults: RepositoryDeps['batching'], workers: number): BatchingOptions {
+  const c = model.config?.dynamic_batching ?? null;
+  const on = (c ? c.enabled : defaults.enabled) && canBatch(sig);
+  return {
+    enabled: on,
+    maxBatchSize: on ? c?.max_batch_size || defaults.maxBatchSize : 1,
+    maxQueueDelayUs: on ? (c ? Number(c.max_queue_delay_us) : defaults.maxQueueDelayUs) : 0,
+    preferredBatchSizes: on ? (c?.preferred_batch_sizes ?? []) : [],
+    maxQueueSize: c?.max_queue_size || defaults.maxQueueSize,
+    concurrency: workers,
+  };
 }
 
 function signatureOf(list: VersionOut['inputs']): TensorSignature[] {
@@ -133,7 +151,10 @@ export class ModelRepository {
     let sha = '';
     let pool: SessionPool | undefined;
     try {
-      const rec = await unary<VersionOut>((cb) => this.deps.registry.GetVersion({ model: name, version }, cb));
+      const [rec, model] = await Promise.all([
+        unary<VersionOut>((cb) => this.deps.registry.GetVersion({ model: name, version }, cb)),
+        unary<ModelOut>((cb) => this.deps.registry.GetModel({ name }, cb)),
+      ]);
       sha = rec.sha256;
       const file = await this.deps.artifacts.acquire(name, version, sha);
       pool = await SessionPool.create({
@@ -148,7 +169,9 @@ export class ModelRepository {
         this.providers = this.providers.slice(Math.max(0, this.providers.indexOf(pool.info.provider)));
         log.warn(`execution provider fallback: sessions run on ${pool.info.provider}`, { reason: pool.info.fallback });
       }
-      const lv = new LoadedVersion(name, version, sha, { inputs: signatureOf(rec.inputs), outputs: signatureOf(rec.outputs) }, pool, this.deps.limits);
+      const sig = { inputs: signatureOf(rec.inputs), outputs: signatureOf(rec.outputs) };
+      const batching = batchingFor(sig, model, this.deps.batching, pool.size);
+      const lv = new LoadedVersion(name, version, sha, sig, pool, this.deps.limits, batching);
       versions.get(version)?.pool.close().catch(() => undefined);
       versions.set(version, lv);
       this.changed();

@@ -1,0 +1,214 @@
+// Server-side dynamic batching, as Triton's dynamic batcher does it: requests to one model version
+// wait together (at most the max queue delay), are concatenated along the first dimension into one
+// run of up to the max batch size (preferring configured sizes), and the outputs are split back.
+// The queue is bounded (full: QueueFull at once); a request whose deadline passes or whose client
+// cancels while queued is dropped without running. No sockets here: the caller supplies `run`.
+import { MeshError, ErrorCode } from '../../lib/errors';
+import { elementCount, type HostTensor, type TensorData } from '../../lib/tensor';
+import type { RunResult } from './session-pool';
+
+/** Batching settings of one model version. */
+export interface BatchingOptions {
+  /** Off: every request runs alone (the queue stays bounded, deadlines and cancels still apply). */
+  enabled: boolean;
+  /** Largest batch (sum of first dimensions) of one run. */
+  maxBatchSize: number;
+  /** Longest a request waits for others, in microseconds. */
+  maxQueueDelayUs: number;
+  /** Batch sizes to prefer: a batch of exactly one of these runs at once. */
+  preferredBatchSizes: number[];
+  /** Requests waiting at most; beyond it, QueueFull. */
+  maxQueueSize: number;
+  /** Runs in flight at once (the session workers). */
+  concurrency: number;
+}
+
+/** One request as the batcher sees it. */
+export interface BatchRequest {
+  feeds: Record<string, HostTensor>;
+  outputs: string[];
+  /** Epoch ms after which the request must not run (0: none). */
+  deadlineMs: number;
+}
+
+/** Lets the caller withdraw a queued request (client cancelled). */
+export interface Cancellation {
+  onCancel(fn: () => void): void;
+}
+
+interface Pending extends BatchRequest {
+  size: number;
+  /** Identical for requests that can share a run (non-batch dims, types, outputs). */
+  shapeKey: string;
+  enqueuedAt: bigint;
+  resolve: (r: RunResult) => void;
+  reject: (e: Error) => void;
+  done: boolean;
+}
+
+const shapeKeyOf = (r: BatchRequest) =>
+  Object.keys(r.feeds).sort().map((n) => `${n}:${r.feeds[n]!.type}:${r.feeds[n]!.dims.slice(1).join('x')}`).join('|') + `>${r.outputs.join(',')}`;
+
+export class DynamicBatcher {
+  private readonly queue: Pending[] = [];
+  private running = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+
+  constructor(private readonly opts: BatchingOptions, private readonly run: (feeds: Record<string, HostTensor>, outputs: string[]) => Promise<RunResult>, private readonly onBatch?: (size: number) => void) {}
+
+  /** Requests waiting to run. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Queues a request; resolves with its own rows of the batched run's outputs. */
+  submit(req: BatchRequest, cancel?: Cancellation): Promise<RunResult> {
+    if (this.queue.length >= this.opts.maxQueueSize) {
+      return Promise.reject(new MeshError(ErrorCode.QueueFull, `queue of ${this.opts.maxQueueSize} requests is full`));
+    }
+    const first = Object.values(req.feeds)[0];
+    const size = this.opts.enabled ? (first?.dims[0] ?? 1) : 1;
+    if (size > this.opts.maxBatchSize) {
+      return Promise.reject(new MeshError(ErrorCode.InvalidTensor, `tensor '${Object.keys(req.feeds)[0]}': batch of ${size} exceeds the model's max batch size ${this.opts.maxBatchSize}`));
+    }
+    return new Promise((resolve, reject) => {
+      const p: Pending = { ...req, size, shapeKey: shapeKeyOf(req), enqueuedAt: process.hrtime.bigint(), resolve, reject, done: false };
+      this.queue.push(p);
+      cancel?.onCancel(() => this.drop(p, new MeshError(ErrorCode.Cancelled, 'client cancelled')));
+      this.schedule();
+    });
+  }
+
+  private drop(p: Pending, err: Error): void {
+    const i = this.queue.indexOf(p);
+    if (i < 0 || p.done) return;
+    this.queue.splice(i, 1);
+    p.done = true;
+    p.reject(err);
+  }
+
+  private schedule(): void {
+    if (this.running >= this.opts.concurrency || this.queue.length === 0) return;
+    const total = this.queue.reduce((n, p) => n + p.size, 0);
+    const headKey = this.queue[0]!.shapeKey;
+    const ready = !this.opts.enabled || total >= this.opts.maxBatchSize || this.opts.preferredBatchSizes.includes(total)
+      || this.queue.some((p) => p.shapeKey !== headKey);
+    const waitedUs = Number(process.hrtime.bigint() - this.queue[0]!.enqueuedAt) / 1000;
+    if (ready || waitedUs >= this.opts.maxQueueDelayUs) {
+      this.clearTimers();
+      this.dispatch();
+      return;
+    }
+    if (this.timer || this.immediate) return;
+    const remainingMs = (this.opts.maxQueueDelayUs - waitedUs) / 1000;
+    // Below a millisecond, one turn of the event loop lets the requests already received join.
+    if (remainingMs < 1) this.immediate = setImmediate(() => { this.immediate = undefined; this.dispatchNow(); });
+    else this.timer = setTimeout(() => { this.timer = undefined; this.dispatchNow(); }, remainingMs);
+  }
+
+  private dispatchNow(): void {
+    if (this.running < this.opts.concurrency && this.queue.length > 0) this.dispatch();
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+  }
+
+  /** Takes a batch from the head of the queue and runs it. */
+  private dispatch(): void {
+    const now = Date.now();
+    for (const p of [...this.queue]) {
+      if (p.deadlineMs && p.deadlineMs <= now) this.drop(p, new MeshError(ErrorCode.DeadlineExceeded, 'deadline passed while queued'));
+    }
+    if (this.queue.length === 0) return;
+    const key = this.queue[0]!.shapeKey;
+    const batch: Pending[] = [];
+    let size = 0;
+    for (const p of this.queue) {
+      if (p.shapeKey !== key || size + p.size > this.opts.maxBatchSize || (!this.opts.enabled && batch.length === 1)) break;
+      batch.push(p);
+      size += p.size;
+    }
+    // Prefer the largest preferred size this batch can fill exactly, leaving the rest for the next.
+    const preferred = this.opts.preferredBatchSizes.filter((s) => s <= size).sort((a, b) => b - a);
+    for (const target of preferred) {
+      let n = 0;
+      let count = 0;
+      while (count < batch.length && n + batch[count]!.size <= target) n += batch[count++]!.size;
+      if (n === target) {
+        batch.length = count;
+        size = n;
+        break;
+      }
+    }
+    this.queue.splice(0, batch.length);
+    for (const p of batch) p.done = true;
+    this.running++;
+    this.onBatch?.(size);
+    const started = process.hrtime.bigint();
+    const feeds = batch.length === 1 ? batch[0]!.feeds : concatFeeds(batch.map((p) => p.feeds));
+    this.run(feeds, batch[0]!.outputs).then(
+      (result) => {
+        if (batch.length === 1) {
+          const p = batch[0]!;
+          p.resolve({ ...result, queueNs: result.queueNs + (started - p.enqueuedAt) });
+          return;
+        }
+        const parts = splitOutputs(result.outputs, batch.map((p) => p.size));
+        batch.forEach((p, i) => p.resolve({ outputs: parts[i]!, queueNs: result.queueNs + (started - p.enqueuedAt), computeNs: result.computeNs }));
+      },
+      (err: Error) => {
+        for (const p of batch) p.reject(err);
+      },
+    ).finally(() => {
+      this.running--;
+      this.schedule();
+    });
+    this.schedule();
+  }
+}
+
+/** Concatenates requests' feeds along the first dimension. */
+export function concatFeeds(all: Record<string, HostTensor>[]): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const name of Object.keys(all[0]!)) {
+    const parts = all.map((f) => f[name]!);
+    const dims = [parts.reduce((n, t) => n + t.dims[0]!, 0), ...parts[0]!.dims.slice(1)];
+    out[name] = { type: parts[0]!.type, dims, data: concatData(parts.map((t) => t.data), elementCount(dims)) };
+  }
+  return out;
+}
+
+function concatData(parts: TensorData[], total: number): TensorData {
+  if (Array.isArray(parts[0])) return (parts as string[][]).flat();
+  const first = parts[0] as Exclude<TensorData, string[]>;
+  const Ctor = first.constructor as new (n: number) => Exclude<TensorData, string[]>;
+  const out = new Ctor(total);
+  let off = 0;
+  for (const p of parts as Exclude<TensorData, string[]>[]) {
+    (out as Float32Array).set(p as Float32Array, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** Splits a batched run's outputs back into per-request rows (`sizes` = each request's batch). */
+export function splitOutputs(outputs: Record<string, HostTensor>, sizes: number[]): Record<string, HostTensor>[] {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const result: Record<string, HostTensor>[] = sizes.map(() => ({}));
+  for (const [name, t] of Object.entries(outputs)) {
+    if (t.dims[0] !== total) throw new MeshError(ErrorCode.ExecutionFailed, `output '${name}' has ${t.dims[0]} rows for a batch of ${total}`);
+    const row = total === 0 ? 0 : t.data.length / total;
+    let offset = 0;
+    sizes.forEach((n, i) => {
+      const data = Array.isArray(t.data) ? t.data.slice(offset * row, (offset + n) * row) : (t.data as Float32Array).subarray(offset * row, (offset + n) * row);
+      result[i]![name] = { type: t.type, dims: [n, ...t.dims.slice(1)], data };
+      offset += n;
+    });
+  }
+  return result;
+}

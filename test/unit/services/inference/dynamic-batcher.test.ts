@@ -1,0 +1,134 @@
+import { DynamicBatcher, concatFeeds, splitOutputs, type BatchingOptions } from '../../../../services/inference/dynamic-batcher';
+import type { HostTensor } from '../../../../lib/tensor';
+import type { RunResult } from '../../../../services/inference/session-pool';
+import { MeshError } from '../../../../lib/errors';
+
+const rows = (values: number[][]): HostTensor => ({ type: 'float32', dims: [values.length, values[0]!.length], data: Float32Array.from(values.flat()) });
+
+/** A real computation standing in for a model: OUT = IN * 2, recording each run's batch size. */
+function doubler(delayMs = 0) {
+  const batches: number[] = [];
+  let release: (() => void) | undefined;
+  const gate = { hold: false };
+  const run = async (feeds: Record<string, HostTensor>): Promise<RunResult> => {
+    const t = feeds.IN!;
+    batches.push(t.dims[0]!);
+    if (gate.hold) await new Promise<void>((r) => (release = r));
+    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+    const data = (t.data as Float32Array).map((v) => v * 2);
+    return { outputs: { OUT: { type: 'float32', dims: t.dims, data } }, queueNs: 0n, computeNs: 1n };
+  };
+  return { run, batches, gate, release: () => release?.() };
+}
+
+const opts = (o: Partial<BatchingOptions> = {}): BatchingOptions => ({
+  enabled: true, maxBatchSize: 8, maxQueueDelayUs: 2000, preferredBatchSizes: [], maxQueueSize: 100, concurrency: 1, ...o,
+});
+
+const req = (values: number[][], deadlineMs = 0) => ({ feeds: { IN: rows(values) }, outputs: ['OUT'], deadlineMs });
+const out = (r: RunResult) => Array.from(r.outputs.OUT!.data as Float32Array);
+
+describe('DynamicBatcher', () => {
+  it('batches concurrent requests of different sizes and gives each caller its own rows', async () => {
+    const m = doubler();
+    const b = new DynamicBatcher(opts(), m.run);
+    const results = await Promise.all([
+      b.submit(req([[1, 1]])),
+      b.submit(req([[2, 2], [3, 3]])),
+      b.submit(req([[4, 4], [5, 5], [6, 6]])),
+    ]);
+    expect(m.batches).toEqual([6]);
+    expect(results.map(out)).toEqual([[2, 2], [4, 4, 6, 6], [8, 8, 10, 10, 12, 12]]);
+    expect(results.map((r) => r.outputs.OUT!.dims)).toEqual([[1, 2], [2, 2], [3, 2]]);
+  });
+
+  it('never exceeds the max batch size and runs what waits after the current run', async () => {
+    const m = doubler();
+    const b = new DynamicBatcher(opts({ maxBatchSize: 4 }), m.run);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => b.submit(req([[i, i]]))));
+    expect(m.batches.every((n) => n <= 4)).toBe(true);
+    expect(m.batches.reduce((a, c) => a + c, 0)).toBe(10);
+  });
+
+  it('runs a preferred batch size at once, without waiting for the delay', async () => {
+    const m = doubler();
+    const b = new DynamicBatcher(opts({ preferredBatchSizes: [2], maxQueueDelayUs: 10_000_000 }), m.run);
+    const started = Date.now();
+    await Promise.all([b.submit(req([[1, 1]])), b.submit(req([[2, 2]]))]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(m.batches).toEqual([2]);
+  });
+
+  it('does not concatenate requests whose other dimensions differ', async () => {
+    const m = doubler();
+    const b = new DynamicBatcher(opts(), m.run);
+    const [a, c] = await Promise.all([b.submit(req([[1, 1]])), b.submit(req([[1, 2, 3]]))]);
+    expect(out(a)).toEqual([2, 2]);
+    expect(out(c)).toEqual([2, 4, 6]);
+    expect(m.batches).toEqual([1, 1]);
+  });
+
+  it('runs every request alone when batching is off', async () => {
+    const m = doubler();
+    const b = new DynamicBatcher(opts({ enabled: false }), m.run);
+    await Promise.all([b.submit(req([[1, 1], [2, 2]])), b.submit(req([[3, 3]]))]);
+    expect(m.batches).toEqual([2, 1]);
+  });
+
+  it('answers QueueFull at once when the queue is full', async () => {
+    const m = doubler();
+    m.gate.hold = true;
+    const b = new DynamicBatcher(opts({ maxQueueSize: 2, maxBatchSize: 1 }), m.run);
+    const first = b.submit(req([[1, 1]]));
+    await new Promise((r) => setTimeout(r, 10)); // the first is running, the queue is empty
+    const queued = [b.submit(req([[2, 2]])), b.submit(req([[3, 3]]))];
+    await expect(b.submit(req([[4, 4]]))).rejects.toMatchObject({ code: 'QueueFull' });
+    m.gate.hold = false;
+    m.release();
+    await Promise.all([first, ...queued]);
+    expect(m.batches).toEqual([1, 1, 1]);
+  });
+
+  it('drops a request whose deadline passed while queued, without running it', async () => {
+    const m = doubler();
+    m.gate.hold = true;
+    const b = new DynamicBatcher(opts({ maxBatchSize: 1 }), m.run);
+    const first = b.submit(req([[1, 1]]));
+    await new Promise((r) => setTimeout(r, 10));
+    const late = b.submit(req([[9, 9]], Date.now() + 20));
+    await new Promise((r) => setTimeout(r, 40));
+    m.gate.hold = false;
+    m.release();
+    await first;
+    await expect(late).rejects.toMatchObject({ code: 'DeadlineExceeded' });
+    expect(m.batches).toEqual([1]);
+  });
+
+  it('drops a request whose client cancelled', async () => {
+    const m = doubler();
+    m.gate.hold = true;
+    const b = new DynamicBatcher(opts({ maxBatchSize: 1 }), m.run);
+    const first = b.submit(req([[1, 1]]));
+    await new Promise((r) => setTimeout(r, 10));
+    let cancel: () => void = () => undefined;
+    const cancelled = b.submit(req([[9, 9]]), { onCancel: (fn) => (cancel = fn) });
+    cancel();
+    await expect(cancelled).rejects.toBeInstanceOf(MeshError);
+    m.gate.hold = false;
+    m.release();
+    await first;
+    expect(b.queued).toBe(0);
+    expect(m.batches).toEqual([1]);
+  });
+
+  it('concatenates and splits strings and 64-bit integers', () => {
+    const feeds = concatFeeds([
+      { S: { type: 'string', dims: [1, 2], data: ['a', 'b'] }, I: { type: 'int64', dims: [1], data: BigInt64Array.from([1n]) } },
+      { S: { type: 'string', dims: [2, 2], data: ['c', 'd', 'e', 'f'] }, I: { type: 'int64', dims: [2], data: BigInt64Array.from([2n, 3n]) } },
+    ]);
+    expect(feeds.S).toEqual({ type: 'string', dims: [3, 2], data: ['a', 'b', 'c', 'd', 'e', 'f'] });
+    const parts = splitOutputs(feeds, [1, 2]);
+    expect(parts[1]!.S!.data).toEqual(['c', 'd', 'e', 'f']);
+    expect(Array.from(parts[1]!.I!.data as BigInt64Array)).toEqual([2n, 3n]);
+  });
+});
