@@ -1,0 +1,451 @@
+// deploy/k8s: every overlay renders with `kubectl kustomize` (offline), every object matches the
+// Kubernetes schemas, and the manifests have what operators expect: probes, resources, GPUs only
+// where asked, a three-server NATS on persistent volumes, no secret values, disruption budgets,
+// autoscalers, drain time, metrics annotations, and only variables the services read.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IService } from 'kubernetes-models/v1/Service';
+import { ROOT, serviceCommand, type ServiceName } from '../../../cli/local-mesh/service-process';
+import { knownVariables, loadConfig, type Config } from '../../../lib/config';
+import { execForm, inheritedInstructions, parseDockerfile, stage, workdir } from './dockerfile';
+import { containerEnv, describeObject, kubectlVersion, quantity, Rendered, render, selects, validate, type EnvSource, type Workload } from './kube';
+
+const repo = path.resolve(__dirname, '../../..');
+const k8s = path.join(repo, 'deploy/k8s');
+const overlays = fs.readdirSync(path.join(k8s, 'overlays'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+const services = fs.readdirSync(path.join(repo, 'services')).filter((d) => fs.existsSync(path.join(repo, 'services', d, 'main.ts')));
+const NAMESPACE = 'infermesh';
+/** The services that must keep serving through node drains and scale with load. */
+const WITH_PDB = ['router', 'registry', 'inference'];
+const WITH_HPA = ['router', 'inference'];
+/** lib/lifecycle.ts forces the exit this long after the drain budget runs out. */
+const FORCE_EXIT_MARGIN_S = 2;
+
+// The OpenTelemetry SDK's standard variables (the specification's "SDK environment variables" and
+// the OTLP and Prometheus exporters'), which the services honour besides INFERMESH_*.
+const OTEL_VARIABLES = [
+  'OTEL_SDK_DISABLED', 'OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES', 'OTEL_LOG_LEVEL', 'OTEL_PROPAGATORS',
+  'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG', 'OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER', 'OTEL_LOGS_EXPORTER',
+  'OTEL_BSP_SCHEDULE_DELAY', 'OTEL_BSP_EXPORT_TIMEOUT', 'OTEL_BSP_MAX_QUEUE_SIZE', 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+  'OTEL_METRIC_EXPORT_INTERVAL', 'OTEL_METRIC_EXPORT_TIMEOUT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_COUNT_LIMIT',
+  'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_COMPRESSION', 'OTEL_EXPORTER_OTLP_CERTIFICATE',
+  'OTEL_EXPORTER_PROMETHEUS_HOST', 'OTEL_EXPORTER_PROMETHEUS_PORT', 'OTEL_NODE_RESOURCE_DETECTORS',
+];
+/** Names whose values are secrets: they must come from a Secret. */
+const SECRET_NAME = /PASSWORD|PASSWD|TOKEN|SECRET|CREDENTIAL|PRIVATE_KEY|NKEY|SEED/i;
+/** Credentials in a server config file: the value must be a $VARIABLE from the environment. */
+const CONFIG_CREDENTIAL = /^\s*(user|username|password|pass|token|auth_token|nkey|seed)\s*[:=]\s*(\S+)/gim;
+
+const dockerfile = parseDockerfile(fs.readFileSync(path.join(repo, 'Dockerfile'), 'utf8'));
+const imageInstructions = inheritedInstructions(dockerfile, stage(dockerfile));
+const imageUser = Number(imageInstructions.filter((i) => i.keyword === 'USER').pop()?.args.split(':')[0]);
+
+const kubectl = kubectlVersion();
+// Without kubectl the suite is one test that says so; in CI (CI=true) that is a failure, since
+// .ci/run provides kubectl there.
+const suite: (name: string, fn: () => void) => void = kubectl
+  ? describe
+  : (name) => {
+    test(name, () => {
+      if (process.env.CI) throw new Error('kubectl is not on PATH: .ci/run must install it before the tests');
+      console.warn(`kubectl not found: "${name}" is not checked (install kubectl 1.27 or newer to check it)`);
+    });
+  };
+
+const cache = new Map<string, Rendered>();
+/** `dir` (relative to deploy/k8s) rendered once, every object validated against its schema. */
+function rendered(dir: string): Rendered {
+  let r = cache.get(dir);
+  if (!r) {
+    const objects = render(path.join(k8s, dir));
+    objects.forEach(validate);
+    r = new Rendered(objects);
+    cache.set(dir, r);
+  }
+  return r;
+}
+
+/** The image's repository name without registry, tag or digest: "infermesh", "nats". */
+function imageName(image: string | undefined): string {
+  const noDigest = (image ?? '').split('@')[0] ?? '';
+  const slash = noDigest.lastIndexOf('/');
+  const colon = noDigest.lastIndexOf(':');
+  return (colon > slash ? noDigest.slice(0, colon) : noDigest).slice(slash + 1);
+}
+
+function imageTag(image: string | undefined): string {
+  const noDigest = (image ?? '').split('@')[0] ?? '';
+  const colon = noDigest.lastIndexOf(':');
+  return colon > noDigest.lastIndexOf('/') ? noDigest.slice(colon + 1) : '';
+}
+
+/** A container of a workload, with what it is: an infermesh service (which one) or NATS. */
+interface Running {
+  workload: Workload;
+  container: IContainer;
+  role: { kind: 'service'; service: string } | { kind: 'nats' };
+}
+
+function containers(r: Rendered): Running[] {
+  return r.workloads.flatMap((workload) => [...(workload.pod.initContainers ?? []), ...workload.pod.containers].map((container): Running => {
+    const where = `${workload.kind} ${workload.name}, container ${container.name}`;
+    const image = imageName(container.image);
+    if (image === 'nats') return { workload, container, role: { kind: 'nats' } };
+    if (image !== 'infermesh') throw new Error(`${where}: image ${container.image} is neither infermesh nor nats`);
+    const main = /^dist\/services\/([^/]+)\/main\.js$/.exec(container.args?.[0] ?? '');
+    if (!main || container.command || (container.args?.length ?? 0) !== 1) {
+      throw new Error(`${where}: runs ${JSON.stringify([...(container.command ?? []), ...(container.args ?? [])])}, not the image's entrypoint with dist/services/<name>/main.js`);
+    }
+    return { workload, container, role: { kind: 'service', service: main[1] ?? '' } };
+  }));
+}
+
+const serviceContainers = (r: Rendered) => containers(r).filter((c): c is Running & { role: { kind: 'service'; service: string } } => c.role.kind === 'service');
+const natsContainers = (r: Rendered) => containers(r).filter((c) => c.role.kind === 'nats');
+
+function runningService(r: Rendered, service: string): Running {
+  const found = serviceContainers(r).filter((c) => c.role.service === service);
+  if (found.length !== 1) throw new Error(`${found.length} containers run ${service}, expected one`);
+  return found[0] as Running;
+}
+
+/** The environment a container gets, downward-API and Secret values replaced by stand-ins. */
+function processEnv(env: Map<string, EnvSource>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, source] of env) {
+    if (source.from === 'value' || source.from === 'configMap') out[name] = source.value;
+    else if (source.from === 'field') out[name] = source.fieldPath === 'status.podIP' ? '10.0.0.1' : 'pod-0';
+    else if (source.from === 'secret') out[name] = 'from-a-secret';
+  }
+  return out;
+}
+
+function configOf(r: Rendered, running: Running): Config {
+  return loadConfig(processEnv(containerEnv(running.container, r)));
+}
+
+function servicePort(config: Config, service: string): number {
+  const port = (config as unknown as Record<string, unknown>)[`${service}Port`];
+  if (typeof port !== 'number') throw new Error(`lib/config.ts has no ${service}Port`);
+  return port;
+}
+
+/** The container port a Service port or probe port (number or name) lands on. */
+function containerPort(container: IContainer, port: number | string | undefined): number | undefined {
+  if (typeof port === 'number') return container.ports?.some((p) => p.containerPort === port) ? port : undefined;
+  return container.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+/** The Services that select `workload`'s pods. */
+function servicesFor(r: Rendered, workload: Workload): IService[] {
+  return r.services.filter((s) => selects(s.spec?.selector, workload.labels));
+}
+
+/** The text of the ConfigMaps mounted as volumes in `workload`'s pods, comments left out. */
+function mountedConfig(r: Rendered, workload: Workload): string {
+  return (workload.pod.volumes ?? [])
+    .flatMap((v) => (v.configMap?.name ? Object.values(r.configMap(v.configMap.name).data ?? {}) : []))
+    .join('\n')
+    .replace(/#.*$|^\s*\/\/.*$/gm, '');
+}
+
+/** A duration of nats.conf ("30s", "2m"), in seconds. */
+function natsDuration(conf: string, key: string): number {
+  const m = new RegExp(`^\\s*${key}\\s*[:=]\\s*"?(\\d+)(s|m)"?`, 'm').exec(conf);
+  if (!m) return 0;
+  return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
+}
+
+function preStopSleepS(container: IContainer): number {
+  const command = container.lifecycle?.preStop?.exec?.command ?? [];
+  const sleep = container.lifecycle?.preStop?.sleep?.seconds;
+  if (sleep !== undefined) return sleep;
+  return command[0] === 'sleep' ? Number(command[1] ?? 0) : 0;
+}
+
+const hasGpu = (resources: Record<string, unknown> | undefined) => Object.keys(resources ?? {}).some((k) => /gpu/i.test(k));
+
+suite('deploy/k8s', () => {
+  it('has a cpu and a gpu overlay', () => {
+    expect(overlays).toEqual(expect.arrayContaining(['cpu', 'gpu']));
+  });
+
+  it.each(['base', ...overlays.map((o) => `overlays/${o}`)])('%s renders objects that match the Kubernetes schemas', (dir) => {
+    expect(rendered(dir).objects.length).toBeGreaterThan(0);
+  });
+
+  describe.each(overlays)('overlay %s', (overlay) => {
+    const r = () => rendered(`overlays/${overlay}`);
+
+    it('puts every object in the infermesh namespace, which it creates', () => {
+      const objects = r().objects;
+      expect(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name)).toEqual([NAMESPACE]);
+      for (const o of objects.filter((x) => x.kind !== 'Namespace')) expect({ object: describeObject(o), namespace: o.metadata.namespace }).toEqual({ object: describeObject(o), namespace: NAMESPACE });
+    });
+
+    it.each(services)('runs %s once, from the image\'s entrypoint, as npm start does', (service) => {
+      const running = runningService(r(), service);
+      expect(running.container.workingDir).toBeUndefined();
+      const entry = imageInstructions.filter((i) => i.keyword === 'ENTRYPOINT').pop();
+      expect(entry).toBeDefined();
+      const [node = '', ...args] = execForm(entry as NonNullable<typeof entry>);
+      const dir = workdir(imageInstructions);
+      const command = [...args, ...(running.container.args ?? [])].map((a) => (a.startsWith('-') ? a : path.posix.relative(dir, path.posix.resolve(dir, a))));
+      const expected = serviceCommand(service as ServiceName).map((a) => (a.startsWith('-') ? a : path.relative(ROOT, a)));
+      expect(path.posix.basename(node)).toBe('node');
+      expect(command).toEqual(expected);
+      expect(imageName(running.container.image)).toBe('infermesh');
+    });
+
+    it('gives every container liveness and readiness probes on its serving port', () => {
+      for (const running of containers(r())) {
+        const { container } = running;
+        const where = `${running.workload.name}/${container.name}`;
+        expect({ where, liveness: !!container.livenessProbe, readiness: !!container.readinessProbe }).toEqual({ where, liveness: true, readiness: true });
+        for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
+          if (!probe) continue;
+          if (running.role.kind === 'service') {
+            // The standard grpc.health.v1 service on the port the service listens on.
+            const port = servicePort(configOf(r(), running), running.role.service);
+            expect({ where, grpcPort: probe.grpc?.port }).toEqual({ where, grpcPort: port });
+            expect(container.ports?.find((p) => p.name === 'grpc')?.containerPort).toBe(port);
+          } else {
+            expect({ where, path: probe.httpGet?.path }).toEqual({ where, path: expect.stringMatching(/^\/healthz/) });
+            expect(containerPort(container, probe.httpGet?.port)).toBe(8222);
+          }
+        }
+      }
+    });
+
+    it('sets CPU and memory requests and limits on every container, limits no lower than requests', () => {
+      for (const { workload, container } of containers(r())) {
+        const { requests = {}, limits = {} } = container.resources ?? {};
+        const where = `${workload.name}/${container.name}`;
+        for (const resource of ['cpu', 'memory']) {
+          expect({ where, resource, request: requests[resource] !== undefined, limit: limits[resource] !== undefined })
+            .toEqual({ where, resource, request: true, limit: true });
+        }
+        for (const [resource, limit] of Object.entries(limits)) {
+          const request = requests[resource];
+          if (request !== undefined) expect({ where, resource, ok: quantity(limit) >= quantity(request) }).toEqual({ where, resource, ok: true });
+        }
+      }
+    });
+
+    if (overlay === 'gpu') {
+      it('runs the inference pods on GPU nodes with a GPU each, the CUDA image and provider', () => {
+        for (const running of containers(r())) {
+          const { workload, container } = running;
+          const isInference = running.role.kind === 'service' && running.role.service === 'inference';
+          const gpuTolerated = (workload.pod.tolerations ?? []).some((t) => t.key === 'nvidia.com/gpu');
+          const gpuNodes = Object.keys(workload.pod.nodeSelector ?? {}).some((k) => k.startsWith('nvidia.com/gpu'));
+          expect({ container: container.name, gpu: hasGpu(container.resources?.limits), gpuTolerated, gpuNodes })
+            .toEqual({ container: container.name, gpu: isInference, gpuTolerated: isInference, gpuNodes: isInference });
+          if (!isInference) continue;
+          expect(quantity(container.resources?.limits?.['nvidia.com/gpu'] ?? 0)).toBeGreaterThanOrEqual(1);
+          expect(imageTag(container.image)).toMatch(/gpu/);
+          const providers = configOf(r(), running).executionProviders;
+          expect(providers[0]).toBe('cuda');
+          expect(providers).toContain('cpu');
+        }
+      });
+    } else {
+      it('requests no GPUs, tolerates no GPU taint and runs the CPU provider', () => {
+        for (const running of containers(r())) {
+          const { workload, container } = running;
+          expect({ container: container.name, requests: hasGpu(container.resources?.requests), limits: hasGpu(container.resources?.limits) })
+            .toEqual({ container: container.name, requests: false, limits: false });
+          expect((workload.pod.tolerations ?? []).filter((t) => /gpu/i.test(t.key ?? ''))).toEqual([]);
+          expect(Object.keys(workload.pod.nodeSelector ?? {}).filter((k) => /gpu/i.test(k))).toEqual([]);
+          expect(imageTag(container.image)).not.toMatch(/gpu/);
+          if (running.role.kind === 'service' && running.role.service === 'inference') expect(configOf(r(), running).executionProviders).toEqual(['cpu']);
+        }
+      });
+    }
+
+    it('sets only variables the services read, with values they accept', () => {
+      const known = new Set([...knownVariables, ...OTEL_VARIABLES]);
+      for (const running of serviceContainers(r())) {
+        const env = containerEnv(running.container, r());
+        expect({ service: running.role.service, unknown: [...env.keys()].filter((name) => !known.has(name)) }).toEqual({ service: running.role.service, unknown: [] });
+        // lib/config.ts parses them as the service will at boot, and throws on a bad value.
+        expect(() => configOf(r(), running)).not.toThrow();
+      }
+      const inference = runningService(r(), 'inference');
+      const env = containerEnv(inference.container, r());
+      // Pods announce the address routers dial: their own IP, under their own name.
+      expect(env.get('INFERMESH_ADVERTISE_HOST')).toEqual({ from: 'field', fieldPath: 'status.podIP' });
+      expect(env.get('INFERMESH_POD_NAME')).toEqual({ from: 'field', fieldPath: 'metadata.name' });
+      // Pulled artifacts go to a writable volume (the root filesystem is read-only).
+      const modelDir = configOf(r(), inference).modelDir;
+      const mount = (inference.container.volumeMounts ?? []).find((m) => m.mountPath === modelDir);
+      expect({ modelDir, mounted: mount !== undefined && !mount.readOnly }).toEqual({ modelDir: expect.stringMatching(/^\//), mounted: true });
+    });
+
+    it('sets only variables NATS\'s config reads, and every one it reads', () => {
+      for (const { workload, container } of natsContainers(r())) {
+        const conf = mountedConfig(r(), workload);
+        const referenced = new Set([...conf.matchAll(/\$([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1] ?? ''));
+        const set = new Set((container.env ?? []).map((e) => e.name));
+        expect({ unread: [...set].filter((n) => !referenced.has(n)), missing: [...referenced].filter((n) => !set.has(n)) }).toEqual({ unread: [], missing: [] });
+        expect(container.envFrom ?? []).toEqual([]);
+      }
+    });
+
+    it('keeps secret values out of the manifests: credentials come from a Secret the operator creates', () => {
+      const objects = r().objects;
+      for (const secret of objects.filter((o) => o.kind === 'Secret')) {
+        const values = [...Object.values((secret.data ?? {}) as object), ...Object.values((secret.stringData ?? {}) as object)];
+        expect({ secret: secret.metadata.name, values: values.filter((v) => v !== '') }).toEqual({ secret: secret.metadata.name, values: [] });
+      }
+      for (const cm of r().configMaps) {
+        expect(Object.keys(cm.data ?? {}).filter((k) => SECRET_NAME.test(k))).toEqual([]);
+        for (const text of Object.values(cm.data ?? {})) {
+          for (const m of text.matchAll(CONFIG_CREDENTIAL)) expect({ configMap: cm.metadata?.name, [m[1] ?? '']: m[2] }).toEqual({ configMap: cm.metadata?.name, [m[1] ?? '']: expect.stringMatching(/^\$\w+$/) });
+        }
+      }
+      const fromSecret = new Map<string, string>();
+      for (const { workload, container } of containers(r())) {
+        for (const [name, source] of containerEnv(container, r())) {
+          if (SECRET_NAME.test(name)) expect({ container: container.name, name, from: source.from }).toEqual({ container: container.name, name, from: 'secret' });
+          if (source.from === 'secret') fromSecret.set(`${workload.name}/${name}`, `${source.secret}/${source.key}`);
+        }
+      }
+      // The services log in with the credentials NATS is configured with.
+      for (const nats of natsContainers(r())) {
+        const conf = mountedConfig(r(), nats.workload);
+        const variable = (key: string) => new RegExp(`^\\s*${key}\\s*[:=]\\s*\\$(\\w+)`, 'm').exec(conf)?.[1];
+        const natsUser = fromSecret.get(`${nats.workload.name}/${variable('user')}`);
+        const natsPassword = fromSecret.get(`${nats.workload.name}/${variable('password')}`);
+        expect(natsUser).toBeDefined();
+        expect(natsPassword).toBeDefined();
+        for (const s of serviceContainers(r())) {
+          expect(fromSecret.get(`${s.workload.name}/INFERMESH_NATS_USER`)).toBe(natsUser);
+          expect(fromSecret.get(`${s.workload.name}/INFERMESH_NATS_PASSWORD`)).toBe(natsPassword);
+        }
+        // docs/deploy.md tells the operator how to create that Secret with those keys.
+        const docs = fs.readFileSync(path.join(repo, 'docs/deploy.md'), 'utf8');
+        for (const ref of [natsUser, natsPassword]) {
+          const [secret, key] = (ref ?? '/').split('/');
+          expect(docs).toContain(`create secret generic ${secret}`);
+          expect(docs).toContain(`--from-literal=${key}=`);
+        }
+      }
+    });
+
+    it('runs NATS as three JetStream servers, each with its own persistent volume, that the services reach', () => {
+      const nats = r().workloads.filter((w) => w.pod.containers.some((c) => imageName(c.image) === 'nats'));
+      expect(nats.map((w) => w.kind)).toEqual(['StatefulSet']);
+      const sts = nats[0] as Workload;
+      expect(sts.replicas).toBe(3);
+      const claims = sts.statefulSet?.spec?.volumeClaimTemplates ?? [];
+      expect(claims.length).toBeGreaterThan(0);
+      for (const claim of claims) expect(quantity(claim.spec?.resources?.requests?.storage ?? 0)).toBeGreaterThan(0);
+      const conf = mountedConfig(r(), sts);
+      const storeDir = /store_dir\s*[:=]\s*"?([^"\s]+)"?/.exec(conf)?.[1] ?? '';
+      const container = sts.pod.containers.find((c) => imageName(c.image) === 'nats') as IContainer;
+      const storeMount = (container.volumeMounts ?? []).find((m) => storeDir === m.mountPath || storeDir.startsWith(`${m.mountPath}/`));
+      expect(claims.map((c) => c.metadata?.name)).toContain(storeMount?.name);
+      // Routes: one per server, by the headless Service's stable names, on the cluster port.
+      const serviceName = sts.statefulSet?.spec?.serviceName ?? '';
+      const headless = r().services.find((s) => s.metadata?.name === serviceName);
+      expect(headless?.spec?.clusterIP).toBe('None');
+      const clusterPort = container.ports?.find((p) => p.name === 'cluster')?.containerPort;
+      const routes = [...conf.matchAll(/nats:\/\/([\w.-]+):(\d+)/g)].map((m) => `${m[1]}:${m[2]}`).sort();
+      expect(routes).toEqual([0, 1, 2].map((i) => `${sts.name}-${i}.${serviceName}:${clusterPort}`));
+      // Every service keeps three replicas of its JetStream data and reaches NATS through a Service.
+      for (const running of serviceContainers(r())) {
+        const config = configOf(r(), running);
+        expect(config.jetstreamReplicas).toBe(3);
+        for (const url of config.natsUrl.split(',')) {
+          const m = /^nats:\/\/([^:/]+):(\d+)$/.exec(url.trim());
+          const svc = r().services.find((s) => s.metadata?.name === m?.[1]?.split('.')[0]);
+          expect(svc && selects(svc.spec?.selector, sts.labels)).toBe(true);
+          const port = svc?.spec?.ports?.find((p) => p.port === Number(m?.[2]));
+          expect(containerPort(container, port?.targetPort ?? port?.port)).toBe(4222);
+        }
+      }
+    });
+
+    it.each(WITH_PDB)('gives %s a PodDisruptionBudget', (service) => {
+      const { workload } = runningService(r(), service);
+      const pdbs = r().pdbs.filter((p) => selects(p.spec?.selector?.matchLabels, workload.labels));
+      expect(pdbs).toHaveLength(1);
+      expect(pdbs[0]?.spec?.maxUnavailable ?? pdbs[0]?.spec?.minAvailable).toBeDefined();
+    });
+
+    it.each(WITH_HPA)('autoscales %s with a HorizontalPodAutoscaler that owns its replica count', (service) => {
+      const { workload, container } = runningService(r(), service);
+      const hpas = r().hpas.filter((h) => h.spec?.scaleTargetRef.kind === workload.kind && h.spec.scaleTargetRef.name === workload.name);
+      expect(hpas).toHaveLength(1);
+      const spec = hpas[0]?.spec;
+      expect(spec?.minReplicas).toBeGreaterThanOrEqual(1);
+      expect(spec?.maxReplicas).toBeGreaterThanOrEqual(spec?.minReplicas ?? 1);
+      expect(spec?.metrics?.length).toBeGreaterThan(0);
+      for (const metric of spec?.metrics ?? []) {
+        if (metric.resource?.target.type === 'Utilization') expect(container.resources?.requests?.[metric.resource.name]).toBeDefined();
+      }
+      expect(workload.replicas).toBeUndefined();
+    });
+
+    it('gives every pod more termination grace than its drain takes', () => {
+      for (const running of containers(r())) {
+        const grace = running.workload.pod.terminationGracePeriodSeconds;
+        const where = running.workload.name;
+        const needed = running.role.kind === 'service'
+          ? configOf(r(), running).shutdownTimeoutMs / 1000 + FORCE_EXIT_MARGIN_S + preStopSleepS(running.container)
+          : natsDuration(mountedConfig(r(), running.workload), 'lame_duck_duration') + natsDuration(mountedConfig(r(), running.workload), 'lame_duck_grace_period');
+        expect({ where, more: (grace ?? 0) > needed }).toEqual({ where, more: true });
+      }
+    });
+
+    it('exposes the router on 8001 and the registry where the services look for it', () => {
+      const router = runningService(r(), 'router');
+      const routerPort = servicePort(configOf(r(), router), 'router');
+      expect(routerPort).toBe(8001);
+      const routerServices = servicesFor(r(), router.workload).filter((s) =>
+        s.spec?.ports?.some((p) => p.port === 8001 && containerPort(router.container, p.targetPort ?? p.port) === routerPort));
+      expect(routerServices.map((s) => s.metadata?.name)).toContain('router');
+      const registry = runningService(r(), 'registry');
+      const registryPort = servicePort(configOf(r(), registry), 'registry');
+      for (const running of serviceContainers(r())) {
+        const [host = '', port] = configOf(r(), running).registryUrl.split(':');
+        const svc = r().services.find((s) => s.metadata?.name === host.split('.')[0]);
+        expect(svc && selects(svc.spec?.selector, registry.workload.labels)).toBe(true);
+        const p = svc?.spec?.ports?.find((x) => x.port === Number(port));
+        expect(containerPort(registry.container, p?.targetPort ?? p?.port)).toBe(registryPort);
+      }
+    });
+
+    it('annotates the pods that export Prometheus metrics, and only those', () => {
+      for (const running of containers(r())) {
+        const env = running.role.kind === 'service' ? processEnv(containerEnv(running.container, r())) : {};
+        const exports = (env.OTEL_METRICS_EXPORTER ?? '').split(',').includes('prometheus');
+        const { annotations } = running.workload;
+        if (!exports) {
+          expect(annotations['prometheus.io/scrape']).toBeUndefined();
+          continue;
+        }
+        const port = env.OTEL_EXPORTER_PROMETHEUS_PORT ?? '9464';
+        expect(annotations).toEqual(expect.objectContaining({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': port, 'prometheus.io/path': '/metrics' }));
+        expect(containerPort(running.container, Number(port))).toBe(Number(port));
+      }
+    });
+
+    it('runs every container as a non-root user without privilege escalation', () => {
+      for (const running of containers(r())) {
+        const pod = running.workload.pod.securityContext ?? {};
+        const own = running.container.securityContext ?? {};
+        const where = `${running.workload.name}/${running.container.name}`;
+        const user = own.runAsUser ?? pod.runAsUser;
+        expect({ where, nonRoot: own.runAsNonRoot ?? pod.runAsNonRoot, noEscalation: own.allowPrivilegeEscalation === false, root: user === 0 })
+          .toEqual({ where, nonRoot: true, noEscalation: true, root: false });
+        // The image's own user, so files it owns stay readable.
+        if (running.role.kind === 'service' && user !== undefined) expect(user).toBe(imageUser);
+      }
+    });
+  });
+});
