@@ -54,7 +54,7 @@ function statisticsOf(v: LoadedVersion): ModelStatistics {
 
 /** The inference handlers over `repo`. */
 export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log: Logger): InferenceHandlers {
-  const infer = (req: ModelInferRequestOut, ctx: CallContext, routed = '') => repo.find(req.model_name, req.model_version || routed).infer(req, ctx);
+  const infer = async (req: ModelInferRequestOut, ctx: CallContext, routed = '') => repo.find(req.model_name, req.model_version || routed).infer(req, ctx);
   /** Deadline and cancellation of a call, for the queue. */
   const contextOf = (call: { getDeadline(): grpc.Deadline; on(e: 'cancelled', fn: () => void): unknown }): CallContext => {
     const d = call.getDeadline();

@@ -1,0 +1,157 @@
+// The `infermesh` command: a thin layer over client/, plus `up` (the local mesh behind npm start).
+// This is the CLI's entry point, so it is the one place that reads its environment variables.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { InferenceApi, RegistryApi, InfermeshError } from '../client/index';
+import { formatResult, parseRequest } from './io';
+import { up } from './up';
+import { ROOT } from './local-mesh/service-process';
+
+const USAGE = `infermesh: ONNX models as a service
+
+Usage:
+  infermesh up [--pods N] [--data-dir DIR] [--verbose]     run a local mesh (router on 127.0.0.1:8001)
+  infermesh push <model> <file.onnx> [--sha256 HEX]        push a new version to the registry
+  infermesh models                                         list models, versions served and traffic
+  infermesh versions <model>                               list a model's versions
+  infermesh infer <model> (--input FILE|- | --data JSON | --digit D) [--version N] [--output NAME]...
+                                                           run an inference through the router
+
+Addresses: --registry HOST:PORT (default $INFERMESH_REGISTRY_URL or 127.0.0.1:8003),
+           --router HOST:PORT (default $INFERMESH_ROUTER_URL or 127.0.0.1:8001).
+Inference JSON follows the Open Inference Protocol's JSON form:
+  {"inputs":[{"name":"input","datatype":"FP32","shape":[1,784],"data":[...]}],"outputs":[{"name":"probabilities"}]}`;
+
+const env = process.env;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      registry: { type: 'string', default: env.INFERMESH_REGISTRY_URL || '127.0.0.1:8003' },
+      router: { type: 'string', default: env.INFERMESH_ROUTER_URL || '127.0.0.1:8001' },
+      sha256: { type: 'string' },
+      input: { type: 'string' },
+      data: { type: 'string' },
+      digit: { type: 'string' },
+      version: { type: 'string' },
+      output: { type: 'string', multiple: true },
+      timeout: { type: 'string', default: '30000' },
+      pods: { type: 'string', default: '2' },
+      'data-dir': { type: 'string', default: path.join(ROOT, '.infermesh') },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  switch (command) {
+    case 'up':
+      await up({
+        dataDir: path.resolve(values['data-dir']),
+        natsUrl: env.INFERMESH_NATS_URL || env.NATS_URL || undefined,
+        routerPort: Number(env.INFERMESH_ROUTER_PORT || 8001),
+        registryPort: Number(env.INFERMESH_REGISTRY_PORT || 8003),
+        pods: Number(values.pods),
+        verbose: values.verbose,
+      });
+      return -1; // keeps running until a signal
+    case 'push': {
+      const [model, file] = args;
+      if (!model || !file) throw new UsageError('push needs <model> <file.onnx>');
+      const registry = new RegistryApi(values.registry);
+      try {
+        const v = await registry.push(model, file, { expectedSha256: values.sha256 });
+        console.log(JSON.stringify({ model: v.model, version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), inputs: v.inputs, outputs: v.outputs }, null, 2));
+      } finally {
+        registry.close();
+      }
+      return 0;
+    }
+    case 'models': {
+      const registry = new RegistryApi(values.registry);
+      try {
+        const models = await registry.models();
+        console.log(JSON.stringify(models.map((m) => ({ name: m.name, latest_version: m.latest_version, traffic: m.traffic, created_at: m.created_at })), null, 2));
+      } finally {
+        registry.close();
+      }
+      return 0;
+    }
+    case 'versions': {
+      const [model] = args;
+      if (!model) throw new UsageError('versions needs <model>');
+      const registry = new RegistryApi(values.registry);
+      try {
+        const versions = await registry.versions(model);
+        console.log(JSON.stringify(versions.map((v) => ({ version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), state: v.state, created_at: v.created_at })), null, 2));
+      } finally {
+        registry.close();
+      }
+      return 0;
+    }
+    case 'infer': {
+      const [model] = args;
+      if (!model) throw new UsageError('infer needs <model>');
+      const request = readRequest(values);
+      const api = new InferenceApi(values.router);
+      try {
+        const res = await api.infer(model, request.inputs, {
+          version: values.version,
+          outputs: values.output ?? request.outputs,
+          id: request.id,
+          timeoutMs: Number(values.timeout),
+        });
+        console.log(formatResult(res));
+      } finally {
+        api.close();
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+class UsageError extends Error {}
+
+function readRequest(values: { input?: string; data?: string; digit?: string }): ReturnType<typeof parseRequest> {
+  if (values.digit !== undefined) return digitRequest(Number(values.digit));
+  if (values.data) return parseRequest(values.data);
+  if (values.input) return parseRequest(fs.readFileSync(values.input === '-' ? 0 : values.input, 'utf8'));
+  throw new UsageError('infer needs --input FILE (or - for stdin), --data JSON or --digit D');
+}
+
+/** A request with a real held-out MNIST image of digit `d` (for the demo model). */
+function digitRequest(d: number): ReturnType<typeof parseRequest> {
+  if (!Number.isInteger(d) || d < 0 || d > 9) throw new UsageError('--digit takes 0..9');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { heldOutDigits } = require('../tools/models/mnist-data') as typeof import('../tools/models/mnist-data');
+  const digit = heldOutDigits(200).find((x) => x.label === d);
+  if (!digit) throw new Error(`no held-out image of ${d}`);
+  console.error(`infermesh: sending a held-out MNIST image of the digit ${d}`);
+  return { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: digit.pixels }], outputs: [], id: `digit-${d}` };
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      console.error(`infermesh: ${err.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+    } else if (err instanceof InfermeshError) {
+      console.error(`infermesh: ${err.code} (gRPC ${err.grpcCode}): ${err.message}`);
+      process.exitCode = 1;
+    } else {
+      console.error(`infermesh: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,58 @@
+// A registry and pods in this process against a test nats-server, with helpers to push models
+// and wait for them to be ready.
+import { RegistryApi } from '../../client/index';
+import { inferenceClient, unary } from '../../lib/grpc/client';
+import type { InferenceClient } from '../../lib/grpc/types';
+import { startTestNats, type NatsServerProcess } from './nats';
+import { startTestPod, startTestRegistry } from './services';
+import { modelPath } from './models';
+import { waitFor } from './wait';
+import type { RegistryService } from '../../services/registry/registry-service';
+import type { InferenceService } from '../../services/inference/inference-service';
+
+export interface TestMesh {
+  nats: NatsServerProcess & { cleanup(): Promise<void> };
+  registry: RegistryService;
+  registryApi: RegistryApi;
+  /** Starts a pod with extra INFERMESH_* settings. */
+  startPod(env?: Record<string, string>): Promise<InferenceService>;
+  /** Pushes models/<file> as `model`; resolves to the version. */
+  push(model: string, file: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function startTestMesh(): Promise<TestMesh> {
+  const nats = await startTestNats();
+  const registry = await startTestRegistry(nats.url);
+  const registryApi = new RegistryApi(`127.0.0.1:${registry.port}`);
+  const pods: InferenceService[] = [];
+  return {
+    nats,
+    registry,
+    registryApi,
+    async startPod(env = {}) {
+      const pod = await startTestPod(nats.url, registry.port, env);
+      pods.push(pod);
+      return pod;
+    },
+    async push(model, file) {
+      return (await registryApi.push(model, modelPath(file))).version;
+    },
+    async close() {
+      registryApi.close();
+      await Promise.all(pods.map((p) => p.shutdown(5_000).catch(() => undefined)));
+      await registry.shutdown(5_000);
+      await nats.cleanup();
+    },
+  };
+}
+
+/** Waits until `client` reports every model in `models` ready. */
+export async function waitReady(client: InferenceClient, models: string[], timeoutMs = 60_000): Promise<void> {
+  await waitFor(`models ready: ${models.join(', ')}`, async () => {
+    const ready = await Promise.all(models.map((name) => unary<{ ready: boolean }>((cb) => client.ModelReady({ name, version: '' }, cb))));
+    return ready.every((r) => r.ready);
+  }, timeoutMs);
+}
+
+export { inferenceClient, unary };

@@ -1,0 +1,235 @@
+// An inference pod serving the whole protocol, against a real registry and NATS: every datatype in
+// raw and typed form, validation with the right status, requested outputs, metadata, statistics,
+// the repository index and streams; bad requests never poison good ones.
+import * as grpc from '@grpc/grpc-js';
+import { DATATYPES, type Datatype } from '../../lib/tensor';
+import type { InferenceClient, ModelInferRequest, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
+import { decodeOutputs } from '../../client/index';
+import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
+import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
+
+jest.setTimeout(180_000);
+
+const ALL = Object.keys(DATATYPES) as Datatype[];
+const NUMERIC = ALL.filter((d) => d !== 'BOOL' && d !== 'BYTES');
+
+/** 2×3 sample values per datatype, as the typed-contents field holds them. */
+function sample(dt: Datatype): unknown[] {
+  switch (dt) {
+    case 'BOOL': return [true, false, true, false, false, true];
+    case 'BYTES': return ['a', '', 'héllo', 'x y', '0', 'last'].map((s) => Buffer.from(s));
+    case 'INT64': return ['-9223372036854775808', '-1', '0', '1', '42', '9223372036854775807'];
+    case 'UINT64': return ['0', '1', '2', '42', '9007199254740993', '18446744073709551615'];
+    case 'FP32': case 'FP64': return [1.5, -2.25, 0, 3.125, 1e10, -7];
+    case 'INT8': return [-128, -1, 0, 1, 64, 127];
+    case 'INT16': return [-32768, -1, 0, 1, 300, 32767];
+    case 'INT32': return [-2147483648, -1, 0, 1, 70000, 2147483647];
+    case 'UINT8': return [0, 1, 2, 100, 200, 255];
+    case 'UINT16': return [0, 1, 2, 300, 40000, 65535];
+    case 'UINT32': return [0, 1, 2, 70000, 3000000000, 4294967295];
+    case 'FP16': return [0x3c00, 0xc000, 0, 0x3800, 0x4200, 0x7bff];
+  }
+}
+
+/** Raw little-endian bytes of a sample. */
+function rawOf(dt: Datatype, values: unknown[]): Buffer {
+  if (dt === 'BYTES') return Buffer.concat((values as Buffer[]).flatMap((b) => [Buffer.from(new Uint32Array([b.length]).buffer), b]));
+  const info = DATATYPES[dt];
+  const buf = Buffer.alloc(values.length * info.bytes);
+  values.forEach((v, i) => {
+    const o = i * info.bytes;
+    switch (dt) {
+      case 'BOOL': buf.writeUInt8(v ? 1 : 0, o); break;
+      case 'UINT8': buf.writeUInt8(v as number, o); break;
+      case 'INT8': buf.writeInt8(v as number, o); break;
+      case 'UINT16': case 'FP16': buf.writeUInt16LE(v as number, o); break;
+      case 'INT16': buf.writeInt16LE(v as number, o); break;
+      case 'UINT32': buf.writeUInt32LE(v as number, o); break;
+      case 'INT32': buf.writeInt32LE(v as number, o); break;
+      case 'UINT64': buf.writeBigUInt64LE(BigInt(v as string), o); break;
+      case 'INT64': buf.writeBigInt64LE(BigInt(v as string), o); break;
+      case 'FP32': buf.writeFloatLE(v as number, o); break;
+      case 'FP64': buf.writeDoubleLE(v as number, o); break;
+    }
+  });
+  return buf;
+}
+
+const modelName = (kind: string, dt: Datatype) => `${kind}-${dt.toLowerCase()}`;
+
+describe('inference pod', () => {
+  let mesh: TestMesh;
+  let client: InferenceClient;
+  const infer = (req: ModelInferRequest, opts: grpc.CallOptions = {}) => unary<ModelInferResponseOut>((cb) => client.ModelInfer(req, opts, cb));
+  const statusOf = async (req: ModelInferRequest) => {
+    const err = (await infer(req).then(() => undefined, (e: unknown) => e)) as grpc.ServiceError | undefined;
+    return err ? { code: err.code, details: err.details } : { code: 0, details: '' };
+  };
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+    const pod = await mesh.startPod();
+    client = inferenceClient(`127.0.0.1:${pod.port}`);
+    for (const dt of ALL) await mesh.push(modelName('identity', dt), `fixtures/identity_${dt.toLowerCase()}.onnx`);
+    for (const dt of NUMERIC) await mesh.push(modelName('add-sub', dt), `fixtures/add_sub_${dt.toLowerCase()}.onnx`);
+    await waitReady(client, [...ALL.map((d) => modelName('identity', d)), ...NUMERIC.map((d) => modelName('add-sub', d))]);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await mesh?.close();
+  });
+
+  describe.each(ALL)('%s', (dt) => {
+    const values = sample(dt);
+    const field = DATATYPES[dt].contents;
+
+    it('round-trips raw contents and answers raw', async () => {
+      const res = await infer({
+        model_name: modelName('identity', dt), id: `raw-${dt}`,
+        inputs: [{ name: 'INPUT0', datatype: dt, shape: [2, 3] }],
+        raw_input_contents: [rawOf(dt, values)],
+      });
+      expect(res).toMatchObject({ model_name: modelName('identity', dt), model_version: '1', id: `raw-${dt}` });
+      expect(res.outputs[0]).toMatchObject({ name: 'OUTPUT0', datatype: dt, shape: ['2', '3'] });
+      expect(res.raw_output_contents).toHaveLength(1);
+      expect(Buffer.compare(res.raw_output_contents[0]!, rawOf(dt, values))).toBe(0);
+    });
+
+    if (field) {
+      it('round-trips typed contents and answers typed', async () => {
+        const res = await infer({
+          model_name: modelName('identity', dt),
+          inputs: [{ name: 'INPUT0', datatype: dt, shape: [2, 3], contents: { [field]: values } }],
+        });
+        expect(res.raw_output_contents).toEqual([]);
+        const got = res.outputs[0]!.contents![field] as unknown[];
+        expect(got.map(String)).toEqual(values.map(String));
+      });
+    } else {
+      it('refuses typed contents (the protocol has none for it)', async () => {
+        const s = await statusOf({ model_name: modelName('identity', dt), inputs: [{ name: 'INPUT0', datatype: dt, shape: [1, 1], contents: { fp32_contents: [1] } }] });
+        expect(s).toEqual({ code: grpc.status.INVALID_ARGUMENT, details: `tensor 'INPUT0': ${dt} has no typed contents in the protocol; send it in raw_input_contents` });
+      });
+    }
+  });
+
+  it.each(NUMERIC.filter((d) => d !== 'FP16'))('computes add/sub for %s, returning only the outputs asked for', async (dt) => {
+    const a = [1, 2, 3, 4];
+    const b = [1, 1, 2, 3];
+    const field = DATATYPES[dt].contents!;
+    const asField = (v: number[]) => (dt === 'INT64' || dt === 'UINT64' ? v.map(String) : v);
+    const both = await infer({
+      model_name: modelName('add-sub', dt),
+      inputs: [
+        { name: 'INPUT0', datatype: dt, shape: [1, 4], contents: { [field]: asField(a) } },
+        { name: 'INPUT1', datatype: dt, shape: [1, 4], contents: { [field]: asField(b) } },
+      ],
+    });
+    expect(both.outputs.map((o) => o.name)).toEqual(['OUTPUT0', 'OUTPUT1']);
+    expect((both.outputs[0]!.contents![field] as unknown[]).map(Number)).toEqual([2, 3, 5, 7]);
+    expect((both.outputs[1]!.contents![field] as unknown[]).map(Number)).toEqual([0, 1, 1, 1]);
+    const subOnly = await infer({
+      model_name: modelName('add-sub', dt),
+      inputs: [
+        { name: 'INPUT0', datatype: dt, shape: [1, 4], contents: { [field]: asField(a) } },
+        { name: 'INPUT1', datatype: dt, shape: [1, 4], contents: { [field]: asField(b) } },
+      ],
+      outputs: [{ name: 'OUTPUT1' }],
+    });
+    expect(subOnly.outputs.map((o) => o.name)).toEqual(['OUTPUT1']);
+  });
+
+  const good = (): ModelInferRequest => ({
+    model_name: 'add-sub-fp32',
+    inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4] }, { name: 'INPUT1', datatype: 'FP32', shape: [1, 4] }],
+    raw_input_contents: [rawOf('FP32', [1, 2, 3, 4]), rawOf('FP32', [4, 3, 2, 1])],
+  });
+  const INVALID = grpc.status.INVALID_ARGUMENT;
+  const cases: [string, () => ModelInferRequest, number, string][] = [
+    ['an unknown model', () => ({ ...good(), model_name: 'nope' }), grpc.status.NOT_FOUND, "model 'nope' not found"],
+    ['an unknown version', () => ({ ...good(), model_version: '9' }), grpc.status.NOT_FOUND, "model 'add-sub-fp32' has no version 9"],
+    ['a missing input', () => ({ ...good(), inputs: good().inputs!.slice(0, 1), raw_input_contents: good().raw_input_contents!.slice(0, 1) }), INVALID, "tensor 'INPUT1': input is missing"],
+    ['an unknown input', () => ({ ...good(), inputs: [good().inputs![0]!, { name: 'EXTRA', datatype: 'FP32', shape: [1, 4] }] }), INVALID, "tensor 'EXTRA': unknown input; the model's inputs are INPUT0, INPUT1"],
+    ['a duplicate input', () => ({ ...good(), inputs: [good().inputs![0]!, good().inputs![0]!] }), INVALID, "tensor 'INPUT0': input given more than once"],
+    ['a wrong datatype', () => ({ ...good(), inputs: [{ name: 'INPUT0', datatype: 'FP64', shape: [1, 4] }, good().inputs![1]!] }), INVALID, "tensor 'INPUT0': datatype FP64 does not match the model's FP32"],
+    ['an unknown datatype', () => ({ ...good(), inputs: [{ name: 'INPUT0', datatype: 'FP8', shape: [1, 4] }, good().inputs![1]!] }), INVALID, "tensor 'INPUT0': unknown datatype 'FP8'"],
+    ['a wrong rank', () => ({ ...good(), inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [4] }, good().inputs![1]!] }), INVALID, "tensor 'INPUT0': shape [4] has rank 1, but the model expects rank 2 [-1,4]"],
+    ['a wrong dimension', () => ({ ...good(), inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [2, 2] }, good().inputs![1]!] }), INVALID, "tensor 'INPUT0': shape [2,2] does not match the model's [-1,4] at dimension 1"],
+    ['a byte length that does not match the shape', () => ({ ...good(), raw_input_contents: [Buffer.alloc(12), good().raw_input_contents![1]!] }), INVALID, "tensor 'INPUT0': raw content has 12 bytes, but shape [1,4] of FP32 needs 16"],
+    ['both raw and typed contents', () => ({ ...good(), inputs: [{ ...good().inputs![0]!, contents: { fp32_contents: [1, 2, 3, 4] } }, good().inputs![1]!] }), INVALID, "tensor 'INPUT0': has both raw_input_contents and contents; send one"],
+    ['a raw content count that does not match the inputs', () => ({ ...good(), raw_input_contents: good().raw_input_contents!.slice(0, 1) }), INVALID, 'raw_input_contents has 1 entries for 2 inputs'],
+    ['a negative dimension', () => ({ ...good(), inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [-1, 4] }, good().inputs![1]!] }), INVALID, "tensor 'INPUT0': shape [-1,4] has an invalid dimension -1"],
+    ['an absurd dimension', () => ({ ...good(), inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: ['4000000000000', 4] }, good().inputs![1]!] }), INVALID, "tensor 'INPUT0': shape [4000000000000,4] has more than the limit of 67108864 elements"],
+    ['an unknown requested output', () => ({ ...good(), outputs: [{ name: 'OUTPUT9' }] }), INVALID, "tensor 'OUTPUT9': unknown output; the model's outputs are OUTPUT0, OUTPUT1"],
+    ['a version that is not a number', () => ({ ...good(), model_version: 'latest' }), INVALID, "model version 'latest' is not a version number"],
+  ];
+
+  it.each(cases)('rejects %s with a clear status', async (_name, make, code, details) => {
+    expect(await statusOf(make())).toEqual({ code, details });
+  });
+
+  it('keeps answering good requests after many bad ones', async () => {
+    const bad = await Promise.all(Array.from({ length: 200 }, (_, i) => statusOf(cases[i % cases.length]![1]())));
+    expect(bad.every((s) => s.code !== 0 && s.code !== grpc.status.INTERNAL)).toBe(true);
+    const res = await infer(good());
+    expect(decodeOutputs(res).map((o) => Array.from(o.data as Float32Array))).toEqual([[5, 5, 5, 5], [-3, -1, 1, 3]]);
+  });
+
+  it('reports metadata with -1 for dynamic dimensions, the platform and the versions', async () => {
+    const md = await unary<ModelMetadataResponseOut>((cb) => client.ModelMetadata({ name: 'add-sub-fp32', version: '' }, cb));
+    expect(md).toEqual({
+      name: 'add-sub-fp32', versions: ['1'], platform: 'onnxruntime_onnx',
+      inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: ['-1', '4'] }, { name: 'INPUT1', datatype: 'FP32', shape: ['-1', '4'] }],
+      outputs: [{ name: 'OUTPUT0', datatype: 'FP32', shape: ['-1', '4'] }, { name: 'OUTPUT1', datatype: 'FP32', shape: ['-1', '4'] }],
+    });
+    await expect(unary((cb) => client.ModelMetadata({ name: 'nope', version: '' }, cb))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    expect(await unary((cb) => client.ModelReady({ name: 'add-sub-fp32', version: '1' }, cb))).toEqual({ ready: true });
+    expect(await unary((cb) => client.ModelReady({ name: 'add-sub-fp32', version: '2' }, cb))).toEqual({ ready: false });
+    const server = await unary<{ name: string; version: string; extensions: string[] }>((cb) => client.ServerMetadata({}, cb));
+    expect(server.name).toBe('infermesh');
+    expect(server.extensions).toEqual(expect.arrayContaining(['model_repository', 'statistics']));
+    expect(await unary((cb) => client.ServerLive({}, cb))).toEqual({ live: true });
+    expect(await unary((cb) => client.ServerReady({}, cb))).toEqual({ ready: true });
+  });
+
+  it('counts successes and failures per version in ModelStatistics', async () => {
+    type Stats = { model_stats: ModelStatistics__Output[] };
+    const before = await unary<Stats>((cb) => client.ModelStatistics({ name: 'add-sub-fp32', version: '1' }, cb));
+    await infer(good());
+    await statusOf({ ...good(), inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [2, 2] }, good().inputs![1]!] });
+    const after = await unary<Stats>((cb) => client.ModelStatistics({ name: 'add-sub-fp32', version: '1' }, cb));
+    const [b, a] = [before.model_stats[0]!, after.model_stats[0]!];
+    expect(a).toMatchObject({ name: 'add-sub-fp32', version: '1' });
+    const count = (s: ModelStatistics__Output, k: 'success' | 'fail') => Number(s.inference_stats?.[k]?.count);
+    expect(count(a, 'success') - count(b, 'success')).toBe(1);
+    expect(count(a, 'fail') - count(b, 'fail')).toBe(1);
+    expect(Number(a.inference_count) - Number(b.inference_count)).toBe(1);
+    expect(Number(a.inference_stats?.success?.ns)).toBeGreaterThan(0);
+  });
+
+  it('lists models, versions and states in RepositoryIndex', async () => {
+    const idx = await unary<{ models: { name: string; version: string; state: string }[] }>((cb) => client.RepositoryIndex({ repository_name: '', ready: true }, cb));
+    expect(idx.models).toContainEqual({ name: 'add-sub-fp32', version: '1', state: 'READY', reason: '' });
+    expect(idx.models).toHaveLength(ALL.length + NUMERIC.length);
+  });
+
+  it('serves a bidirectional ModelStreamInfer stream, errors in-band', async () => {
+    const stream = client.ModelStreamInfer();
+    const responses: { error_message: string; infer_response: ModelInferResponseOut | null }[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('data', (r) => responses.push(r));
+      stream.on('end', () => resolve());
+      stream.on('error', reject);
+    });
+    stream.write({ ...good(), id: 'a' });
+    stream.write({ ...good(), id: 'b', model_name: 'nope' });
+    stream.write({ ...good(), id: 'c' });
+    stream.end();
+    await done;
+    const byId = Object.fromEntries(responses.map((r) => [r.infer_response!.id, r]));
+    expect(byId.a!.error_message).toBe('');
+    expect(byId.b!.error_message).toBe("model 'nope' not found");
+    expect(decodeOutputs(byId.c!.infer_response!)[0]!.data).toEqual(new Float32Array([5, 5, 5, 5]));
+  });
+});

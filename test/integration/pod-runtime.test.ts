@@ -1,0 +1,162 @@
+// How a pod runs models: dynamic batching gives each caller exactly what an unbatched run gives,
+// queued requests past their deadline never run, the event loop stays free while a heavy model
+// runs, and SIGTERM lets every request in flight finish.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as ort from 'onnxruntime-node';
+import { InferenceApi } from '../../client/index';
+import { healthClient } from '../../lib/grpc/client';
+import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
+import { startService } from '../../cli/local-mesh/service-process';
+import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
+import { modelPath } from '../helpers/models';
+import { seededRandom } from '../../tools/models/prng';
+
+jest.setTimeout(180_000);
+
+async function statsOf(address: string, name: string): Promise<ModelStatistics__Output> {
+  const c = inferenceClient(address);
+  try {
+    const res = await unary<{ model_stats: ModelStatistics__Output[] }>((cb) => c.ModelStatistics({ name, version: '' }, cb));
+    return res.model_stats[0]!;
+  } finally {
+    c.close();
+  }
+}
+
+const heavyInput = (rows: number) => [{ name: 'INPUT0', datatype: 'FP32' as const, shape: [rows, 1024], data: new Float32Array(rows * 1024).fill(0.01) }];
+
+describe('pod runtime', () => {
+  let mesh: TestMesh;
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+    await mesh.push('add-sub', 'fixtures/add_sub_fp32.onnx');
+    await mesh.push('mnist', 'mnist.onnx');
+    await mesh.push('heavy', 'fixtures/heavy.onnx');
+  });
+
+  afterAll(async () => {
+    await mesh?.close();
+  });
+
+  it('batches concurrent requests of different batch sizes and returns each caller what an unbatched run returns', async () => {
+    const pod = await mesh.startPod({ INFERMESH_MAX_QUEUE_DELAY_US: '20000', INFERMESH_MAX_BATCH_SIZE: '32' });
+    const address = `127.0.0.1:${pod.port}`;
+    const api = new InferenceApi(address);
+    await waitReady(inferenceClient(address), ['add-sub', 'mnist']);
+    const session = await ort.InferenceSession.create(modelPath('mnist.onnx'));
+    const random = seededRandom(7);
+    try {
+      const requests = Array.from({ length: 40 }, (_, i) => {
+        const rows = 1 + (i % 5);
+        return { rows, pixels: Float32Array.from({ length: rows * 784 }, () => random()) };
+      });
+      const results = await Promise.all(requests.map((r) => api.infer('mnist', [{ name: 'input', datatype: 'FP32', shape: [r.rows, 784], data: r.pixels }])));
+      for (const [i, r] of requests.entries()) {
+        const alone = await session.run({ input: new ort.Tensor('float32', r.pixels, [r.rows, 784]) });
+        const got = results[i]!.outputs.find((o) => o.name === 'logits')!;
+        expect(got.shape).toEqual([r.rows, 10]);
+        const want = alone.logits!.data as Float32Array;
+        const diff = Math.max(...Array.from(got.data as Float32Array, (v, k) => Math.abs(v - want[k]!)));
+        expect(diff).toBeLessThan(1e-4);
+      }
+      const stats = await statsOf(address, 'mnist');
+      // Batching happened: fewer runs than requests, and some runs bigger than any one request.
+      expect(Number(stats.execution_count)).toBeLessThan(40);
+      expect(Number(stats.inference_count)).toBe(requests.reduce((n, r) => n + r.rows, 0));
+      expect(Math.max(...stats.batch_stats.map((b) => Number(b.batch_size)))).toBeGreaterThan(5);
+
+      // add/sub with two inputs batches too, and each caller gets its own sums.
+      const sums = await Promise.all(Array.from({ length: 10 }, (_, i) => api.infer('add-sub', [
+        { name: 'INPUT0', datatype: 'FP32', shape: [1, 4], data: [i, i, i, i] },
+        { name: 'INPUT1', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] },
+      ])));
+      sums.forEach((s, i) => expect(Array.from(s.outputs[0]!.data as Float32Array)).toEqual([i + 1, i + 2, i + 3, i + 4]));
+    } finally {
+      api.close();
+      await session.release();
+      await pod.shutdown(5_000);
+    }
+  });
+
+  it('does not run queued requests whose deadline passed, and keeps health checks answering while a heavy model runs', async () => {
+    const pod = await mesh.startPod({ INFERMESH_SESSION_WORKERS: '1', INFERMESH_INTRA_OP_THREADS: '1', INFERMESH_DYNAMIC_BATCHING: 'false' });
+    const address = `127.0.0.1:${pod.port}`;
+    const api = new InferenceApi(address);
+    const health = healthClient(address);
+    await waitReady(inferenceClient(address), ['heavy']);
+    try {
+      const heavyStarted = Date.now();
+      let heavyDone = 0;
+      const heavy = api.infer('heavy', heavyInput(64)).then((r) => {
+        heavyDone = Date.now();
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 30));
+
+      // Requests queued behind the heavy run, with deadlines that pass before it ends.
+      const late = await Promise.allSettled(Array.from({ length: 5 }, () => api.infer('heavy', heavyInput(1), { timeoutMs: 60 })));
+      expect(late.map((r) => r.status === 'rejected' && (r.reason as { grpcCode: number }).grpcCode)).toEqual(Array(5).fill(grpc.status.DEADLINE_EXCEEDED));
+
+      // The event loop answers health checks while the model runs in its worker thread.
+      const latencies: number[] = [];
+      for (let i = 0; i < 5 && !heavyDone; i++) {
+        const t = process.hrtime.bigint();
+        const res = await unary<{ status: string }>((cb) => health.Check({ service: '' }, cb));
+        latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+        expect(res.status).toBe('SERVING');
+      }
+      expect(heavyDone).toBe(0); // every check above answered before the heavy run finished
+      expect(latencies.length).toBe(5);
+      expect(Math.max(...latencies)).toBeLessThan(250);
+      await heavy;
+      expect(heavyDone - heavyStarted).toBeGreaterThan(Math.max(...latencies));
+      console.log(`health check latency while a heavy model ran: max ${Math.max(...latencies).toFixed(2)} ms; heavy run ${heavyDone - heavyStarted} ms`);
+
+      // Only the heavy request ran: the expired ones were dropped from the queue.
+      const stats = await statsOf(address, 'heavy');
+      expect(Number(stats.execution_count)).toBe(1);
+    } finally {
+      api.close();
+      health.close();
+      await pod.shutdown(5_000);
+    }
+  });
+
+  it('on SIGTERM finishes every request in flight, then exits 0', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-drain-'));
+    const proc = await startService('inference', {
+      env: {
+        INFERMESH_NATS_URL: mesh.nats.url,
+        INFERMESH_REGISTRY_URL: `127.0.0.1:${mesh.registry.port}`,
+        INFERMESH_INFERENCE_PORT: '0',
+        INFERMESH_LISTEN_HOST: '127.0.0.1',
+        INFERMESH_MODEL_DIR: dir,
+        INFERMESH_POD_NAME: 'drain-pod',
+        INFERMESH_EXECUTION_PROVIDERS: 'cpu',
+        INFERMESH_SESSION_WORKERS: '1',
+        INFERMESH_INTRA_OP_THREADS: '1',
+        INFERMESH_DYNAMIC_BATCHING: 'false',
+      },
+    });
+    const address = `127.0.0.1:${proc.port}`;
+    const api = new InferenceApi(address);
+    try {
+      await waitReady(inferenceClient(address), ['heavy']);
+      const inflight = Array.from({ length: 4 }, () => api.infer('heavy', heavyInput(16)));
+      await new Promise((r) => setTimeout(r, 50));
+      process.kill(proc.pid, 'SIGTERM');
+      const results = await Promise.allSettled(inflight);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+      for (const r of results) if (r.status === 'fulfilled') expect(r.value.outputs[0]!.shape).toEqual([16, 1024]);
+      expect(await proc.exited).toBe(0);
+    } finally {
+      api.close();
+      await proc.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

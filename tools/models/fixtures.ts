@@ -1,0 +1,166 @@
+// Small test models with known behaviour: identity and add/sub for every datatype, a slow one, a
+// heavy one and one that always fails at run time. Tests and benchmarks rely on their exact names.
+import { ElemType, encodeModel, initializer, node, tensor, type InitializerSpec, type NodeSpec } from './onnx-builder';
+import { seededRandom, uniformArray } from './prng';
+
+/** Every Open Inference Protocol datatype onnxruntime serves, with its ONNX element type. */
+export const FIXTURE_DATATYPES = {
+  BOOL: ElemType.BOOL,
+  UINT8: ElemType.UINT8,
+  UINT16: ElemType.UINT16,
+  UINT32: ElemType.UINT32,
+  UINT64: ElemType.UINT64,
+  INT8: ElemType.INT8,
+  INT16: ElemType.INT16,
+  INT32: ElemType.INT32,
+  INT64: ElemType.INT64,
+  FP16: ElemType.FLOAT16,
+  FP32: ElemType.FLOAT,
+  FP64: ElemType.DOUBLE,
+  BYTES: ElemType.STRING,
+} as const satisfies Record<string, ElemType>;
+
+/** A protocol datatype with an identity fixture. */
+export type FixtureDatatype = keyof typeof FIXTURE_DATATYPES;
+
+/** The numeric datatypes ONNX Add and Sub take (opset 17), each with an add_sub fixture. */
+export const ADD_SUB_DATATYPES = [
+  'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64',
+] as const satisfies readonly FixtureDatatype[];
+
+/** A datatype with an add_sub fixture. */
+export type AddSubDatatype = (typeof ADD_SUB_DATATYPES)[number];
+
+/** Width of heavy.onnx's input/output rows and of its shared square weight. */
+export const HEAVY_WIDTH = 1024;
+
+/**
+ * MatMul+Tanh layers in heavy.onnx: one run with N=64 on one thread took ~480 ms (3.7 ms a layer)
+ * on the 2-core dev machine, leaving room above 300 ms on faster CPUs.
+ */
+export const HEAVY_LAYERS = 128;
+
+/** MatMul+Tanh layers in slow_fp32.onnx's side branch ([64, 1024] whatever N): ~45 ms a run on one thread there. */
+export const SLOW_LAYERS = 12;
+
+/** Rows of the slow side branch's activations, independent of the batch size. */
+const SLOW_ROWS = 64;
+
+/** A fixture file: its path relative to the models folder and its bytes. */
+export interface FixtureFile {
+  path: string;
+  make: () => Uint8Array;
+}
+
+/** identity_<dt>.onnx: OUTPUT0 = INPUT0, shape [batch, n]. */
+export function identityModel(datatype: FixtureDatatype): Uint8Array {
+  const t = FIXTURE_DATATYPES[datatype];
+  return encodeModel({
+    name: `identity_${datatype.toLowerCase()}`,
+    inputs: [tensor('INPUT0', t, ['batch', 'n'])],
+    outputs: [tensor('OUTPUT0', t, ['batch', 'n'])],
+    nodes: [node('Identity', ['INPUT0'], ['OUTPUT0'])],
+  });
+}
+
+/** add_sub_<dt>.onnx (Triton's "simple"): OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 − INPUT1, shape [batch, 4]. */
+export function addSubModel(datatype: AddSubDatatype): Uint8Array {
+  const t = FIXTURE_DATATYPES[datatype];
+  return encodeModel({
+    name: `add_sub_${datatype.toLowerCase()}`,
+    inputs: [tensor('INPUT0', t, ['batch', 4]), tensor('INPUT1', t, ['batch', 4])],
+    outputs: [tensor('OUTPUT0', t, ['batch', 4]), tensor('OUTPUT1', t, ['batch', 4])],
+    nodes: [node('Add', ['INPUT0', 'INPUT1'], ['OUTPUT0']), node('Sub', ['INPUT0', 'INPUT1'], ['OUTPUT1'])],
+  });
+}
+
+// One 1024×1024 weight shared by every layer, so a long chain stays a ~4 MB file. Its scale keeps
+// Tanh's inputs near unit variance: activations neither saturate nor fade into denormals.
+function sharedWeight(name: string, seed: number): InitializerSpec {
+  const data = uniformArray(HEAVY_WIDTH * HEAVY_WIDTH, Math.sqrt(4 / HEAVY_WIDTH), seededRandom(seed));
+  return initializer(name, ElemType.FLOAT, [HEAVY_WIDTH, HEAVY_WIDTH], data);
+}
+
+// `layers` times x ← tanh(x·W), from `input` to `output`; names are prefixed to stay unique.
+function tanhChain(prefix: string, input: string, output: string, weight: string, layers: number): NodeSpec[] {
+  const nodes: NodeSpec[] = [];
+  let x = input;
+  for (let i = 0; i < layers; i++) {
+    const y = i === layers - 1 ? output : `${prefix}_${i}`;
+    nodes.push(node('MatMul', [x, weight], [`${prefix}_mm_${i}`]), node('Tanh', [`${prefix}_mm_${i}`], [y]));
+    x = y;
+  }
+  return nodes;
+}
+
+/** heavy.onnx: FP32 [batch, 1024] → `layers` × tanh(x·W) with one shared W → FP32 [batch, 1024]. */
+export function heavyModel(layers = HEAVY_LAYERS): Uint8Array {
+  return encodeModel({
+    name: 'heavy',
+    doc: `deliberately slow: ${layers} × tanh(x·W), one shared ${HEAVY_WIDTH}×${HEAVY_WIDTH} W`,
+    inputs: [tensor('INPUT0', ElemType.FLOAT, ['batch', HEAVY_WIDTH])],
+    outputs: [tensor('OUTPUT0', ElemType.FLOAT, ['batch', HEAVY_WIDTH])],
+    initializers: [sharedWeight('W', 1024)],
+    nodes: tanhChain('layer', 'INPUT0', 'OUTPUT0', 'W', layers),
+  });
+}
+
+/**
+ * fails.onnx: loads, but every run fails. OUTPUT0 = Gather(INPUT0, [0, 1, 2, 7], axis 1): index 7
+ * is outside INPUT0's 4 columns, and onnxruntime checks Gather's indices against the data only
+ * when it runs ("indices element out of data bounds"), for any batch size, zero included.
+ */
+export function failsModel(): Uint8Array {
+  return encodeModel({
+    name: 'fails',
+    doc: 'every run fails: Gather index 7 on an axis of size 4',
+    inputs: [tensor('INPUT0', ElemType.FLOAT, ['batch', 4])],
+    outputs: [tensor('OUTPUT0', ElemType.FLOAT, ['batch', 4])],
+    initializers: [initializer('columns', ElemType.INT64, [4], BigInt64Array.from([0n, 1n, 2n, 7n]))],
+    nodes: [node('Gather', ['INPUT0', 'columns'], ['OUTPUT0'], { axis: 1 })],
+  });
+}
+
+/**
+ * slow_fp32.onnx: the outputs of add_sub_fp32, plus 0 × a side branch that costs ~SLOW_LAYERS
+ * [64,1024]·[1024,1024] MatMuls whatever the batch size. The branch starts from ReduceSum(INPUT0),
+ * so onnxruntime cannot fold it away; it is bounded (Tanh), so 0 × it is exactly 0 and the outputs
+ * equal add_sub_fp32's for finite inputs (an infinite or NaN INPUT0 makes the branch, so both outputs, NaN).
+ */
+export function slowModel(layers = SLOW_LAYERS): Uint8Array {
+  const f = ElemType.FLOAT;
+  return encodeModel({
+    name: 'slow_fp32',
+    doc: `add_sub_fp32 plus 0 × a ${layers}-layer side branch`,
+    inputs: [tensor('INPUT0', f, ['batch', 4]), tensor('INPUT1', f, ['batch', 4])],
+    outputs: [tensor('OUTPUT0', f, ['batch', 4]), tensor('OUTPUT1', f, ['batch', 4])],
+    initializers: [
+      sharedWeight('W', 4096),
+      initializer('side_shape', ElemType.INT64, [2], BigInt64Array.from([BigInt(SLOW_ROWS), BigInt(HEAVY_WIDTH)])),
+      initializer('zero', f, [1], Float32Array.of(0)),
+    ],
+    nodes: [
+      node('ReduceSum', ['INPUT0'], ['side_seed'], { keepdims: 1 }),
+      node('Expand', ['side_seed', 'side_shape'], ['side_in']),
+      ...tanhChain('side', 'side_in', 'side_out', 'W', layers),
+      node('ReduceSum', ['side_out'], ['side_total'], { keepdims: 1 }),
+      node('Mul', ['side_total', 'zero'], ['side_zero']),
+      node('Add', ['INPUT0', 'INPUT1'], ['sum']),
+      node('Sub', ['INPUT0', 'INPUT1'], ['difference']),
+      node('Add', ['sum', 'side_zero'], ['OUTPUT0']),
+      node('Add', ['difference', 'side_zero'], ['OUTPUT1']),
+    ],
+  });
+}
+
+/** Every fixture file, under `fixtures/`, in a stable order. */
+export function fixtureFiles(): FixtureFile[] {
+  const datatypes = Object.keys(FIXTURE_DATATYPES) as FixtureDatatype[];
+  return [
+    ...datatypes.map((dt) => ({ path: `fixtures/identity_${dt.toLowerCase()}.onnx`, make: () => identityModel(dt) })),
+    ...ADD_SUB_DATATYPES.map((dt) => ({ path: `fixtures/add_sub_${dt.toLowerCase()}.onnx`, make: () => addSubModel(dt) })),
+    { path: 'fixtures/heavy.onnx', make: () => heavyModel() },
+    { path: 'fixtures/fails.onnx', make: () => failsModel() },
+    { path: 'fixtures/slow_fp32.onnx', make: () => slowModel() },
+  ];
+}
