@@ -26,9 +26,11 @@ function dependencies() {
   const lock = path.join(root, 'package-lock.json');
   const installed = path.join(root, 'node_modules', '.package-lock.json');
   if (fs.existsSync(installed) && fs.statSync(installed).mtimeMs >= fs.statSync(lock).mtimeMs) return;
-  say('installing npm dependencies (npm ci)');
-  // onnxruntime-node's install script downloads CUDA binaries; the CPU build ships in the package.
-  run('npm', ['ci', '--no-audit', '--no-fund'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+  say('installing npm dependencies');
+  // `npm install` follows package-lock.json like `npm ci` but tolerates optional platform
+  // packages a registry mirror does not carry. onnxruntime-node's install script downloads CUDA
+  // binaries; the CPU build ships in the package, so it is skipped.
+  run('npm', ['install', '--no-audit', '--no-fund'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
 }
 
 function natsServer() {
