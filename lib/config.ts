@@ -73,12 +73,14 @@ export const settings = {
   routerMaxOutstanding: setting('INFERMESH_ROUTER_MAX_OUTSTANDING', int(1), 4096, 'requests in flight through one router; beyond it RESOURCE_EXHAUSTED'),
   routerMaxOutstandingPerPod: setting('INFERMESH_ROUTER_MAX_OUTSTANDING_PER_POD', int(1), 512, 'requests in flight from one router to one pod'),
   routerConnectionsPerPod: setting('INFERMESH_ROUTER_CONNECTIONS_PER_POD', int(1, 64), 2, 'HTTP/2 connections the router keeps to each pod'),
+  healthCheckIntervalMs: setting('INFERMESH_HEALTH_CHECK_INTERVAL_MS', int(0), 2_000, 'router: how often it checks each pod\'s grpc.health.v1 (0: never)'),
   podTtlMs: setting('INFERMESH_POD_TTL_MS', int(100), 5_000, 'a pod with no heartbeat for this long is forgotten'),
 
   // Inference pods.
   inferencePort: setting('INFERMESH_INFERENCE_PORT', int(0, 65535), 8002, 'inference gRPC port (0: any free port)'),
   podName: setting('INFERMESH_POD_NAME', str, '', 'this pod\'s unique name (empty: hostname-pid)'),
   advertiseHost: setting('INFERMESH_ADVERTISE_HOST', str, '127.0.0.1', 'host the router uses to reach this pod (in Kubernetes: the pod IP)'),
+  advertiseAddress: setting('INFERMESH_ADVERTISE_ADDRESS', str, '', 'host:port the router uses to reach this pod, when the bound port is not reachable as is (NAT, port forwarding); overrides INFERMESH_ADVERTISE_HOST'),
   heartbeatIntervalMs: setting('INFERMESH_HEARTBEAT_INTERVAL_MS', int(50), 1_000, 'how often a pod announces itself'),
   executionProviders: setting('INFERMESH_EXECUTION_PROVIDERS', list<ExecutionProvider>('cuda', 'cpu'), ['cuda', 'cpu'] as ExecutionProvider[], 'onnxruntime execution providers, in order of preference'),
   sessionWorkers: setting('INFERMESH_SESSION_WORKERS', int(1, 64), 1, 'worker threads (onnxruntime sessions) per loaded model version'),

@@ -68,7 +68,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     ready: () => synced && !draining,
   }, log));
   const port = await listen(server, config.listenHost, config.inferencePort);
-  const address = `${config.advertiseHost}:${port}`;
+  const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 
   const heartbeat = new HeartbeatPublisher(nc, config.podName, address, config.heartbeatIntervalMs, () => ({ models: repo.snapshot(), inflight: repo.inFlight() }), log);
   repo.onChange(() => heartbeat.publishSoon());

@@ -30,9 +30,11 @@ export function passThroughDefinition(): grpc.ServiceDefinition {
 
 /** Whether a failed attempt never reached a pod's handler (connection refused or reset, pod draining). */
 const failedBeforeAnswer = (err: unknown) => isServiceError(err) && err.code === grpc.status.UNAVAILABLE;
-/** Whether a failure counts against the pod's health. */
-const podFault = (err: unknown) =>
-  isServiceError(err) && [grpc.status.UNAVAILABLE, grpc.status.INTERNAL, grpc.status.UNKNOWN].includes(err.code);
+/**
+ * Whether a failure counts against the pod: it could not be reached or would not serve. A model's
+ * own errors (INTERNAL from onnxruntime) are not the pod's fault; every pod would return them.
+ */
+const podFault = (err: unknown) => isServiceError(err) && err.code === grpc.status.UNAVAILABLE;
 
 /** Router identity for ServerMetadata. */
 export interface RouterInfo {

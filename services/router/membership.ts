@@ -13,6 +13,8 @@ export interface Pod {
   ejectedUntil: number;
   /** Consecutive failures; reset by a success. */
   failures: number;
+  /** False while active health checks fail (a second signal beside heartbeats). */
+  healthy: boolean;
   /** Ready versions per model. */
   ready: Map<string, Set<number>>;
   lastSeen: number;
@@ -26,6 +28,7 @@ export interface MembershipListener {
 
 export class Membership {
   private readonly pods = new Map<string, Pod>();
+  private frozen = false;
 
   constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now) {}
 
@@ -50,7 +53,7 @@ export class Membership {
       pod.lastSeen = this.now();
       return;
     }
-    const added: Pod = { id: hb.pod, address: hb.address, outstanding: 0, ejectedUntil: 0, failures: 0, ready, lastSeen: this.now() };
+    const added: Pod = { id: hb.pod, address: hb.address, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, lastSeen: this.now() };
     this.pods.set(hb.pod, added);
     this.listener.added?.(added);
   }
@@ -60,8 +63,18 @@ export class Membership {
     this.listener.removed?.(pod);
   }
 
+  /**
+   * While NATS is unreachable no heartbeat can arrive: keep the pods known (health checks still
+   * watch them). When it is back, every pod gets a fresh TTL to send its next heartbeat in.
+   */
+  setHeartbeatsAvailable(available: boolean): void {
+    if (available && this.frozen) for (const pod of this.pods.values()) pod.lastSeen = this.now();
+    this.frozen = !available;
+  }
+
   /** Forgets pods whose last heartbeat is older than the TTL. */
   expire(): void {
+    if (this.frozen) return;
     const cutoff = this.now() - this.ttlMs;
     for (const pod of [...this.pods.values()]) if (pod.lastSeen < cutoff) this.remove(pod);
   }
@@ -71,7 +84,7 @@ export class Membership {
     const now = this.now();
     const out: Pod[] = [];
     for (const pod of this.pods.values()) {
-      if (pod.ejectedUntil > now) continue;
+      if (pod.ejectedUntil > now || !pod.healthy) continue;
       if (pod.ready.get(model)?.has(version)) out.push(pod);
     }
     return out;
@@ -82,7 +95,7 @@ export class Membership {
     const now = this.now();
     const out = new Set<number>();
     for (const pod of this.pods.values()) {
-      if (pod.ejectedUntil > now) continue;
+      if (pod.ejectedUntil > now || !pod.healthy) continue;
       for (const v of pod.ready.get(model) ?? []) out.add(v);
     }
     return out;

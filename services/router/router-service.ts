@@ -14,6 +14,7 @@ import { Membership } from './membership';
 import { PodConnections } from './pod-connections';
 import { Router } from './router';
 import { TrafficSplit } from './traffic-split';
+import { HealthChecker } from './health-checker';
 import { passThroughDefinition, routerHandlers } from './grpc-handlers';
 
 /** A started router. */
@@ -60,20 +61,32 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   });
   nc.publish(subjects.discover);
   const expiry = setInterval(() => membership.expire(), Math.max(100, Math.floor(config.podTtlMs / 4)));
+  // Keep serving the pods we know while NATS is away; ask every pod to speak up when it is back.
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') membership.setHeartbeatsAvailable(false);
+      else if (s.type === 'reconnect') {
+        membership.setHeartbeatsAvailable(true);
+        nc.publish(subjects.discover);
+      }
+    }
+  })().catch(() => undefined);
+  const health = new HealthChecker(membership, config.healthCheckIntervalMs, log);
+  health.start();
 
   const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes });
   const follower = new TrafficFollower(nc, js, registry, (model, traffic) => split.set(model, traffic), log);
   await follower.start();
 
-  const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
+  const { server, health: healthService } = createServer({ maxMessageBytes: config.maxMessageBytes });
   server.addService(passThroughDefinition(), routerHandlers(router, membership, conns, {
     name: 'infermesh',
     version: VERSION,
     extensions: ['model_repository', 'statistics', 'binary_tensor_data'],
   }, log));
   const port = await listen(server, config.listenHost, config.routerPort);
-  health.set('', 'SERVING');
-  health.set('inference.GRPCInferenceService', 'SERVING');
+  healthService.set('', 'SERVING');
+  healthService.set('inference.GRPCInferenceService', 'SERVING');
   log.info('listening', { port });
 
   return {
@@ -81,11 +94,12 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     membership,
     synced: follower.synced,
     async shutdown(budgetMs) {
-      health.set('', 'NOT_SERVING');
-      health.set('inference.GRPCInferenceService', 'NOT_SERVING');
-      health.closeWatchers();
+      healthService.set('', 'NOT_SERVING');
+      healthService.set('inference.GRPCInferenceService', 'NOT_SERVING');
+      healthService.closeWatchers();
       await shutdownServer(server, budgetMs);
       clearInterval(expiry);
+      health.stop();
       heartbeats.unsubscribe();
       await follower.stop();
       conns.closeAll();

@@ -97,6 +97,30 @@ describe('Router', () => {
     expect(membership.candidates('m', 1).map((p) => p.id).sort()).toEqual(['a', 'b']);
   });
 
+  it('keeps pods while NATS is away, and gives them a fresh TTL when it is back', () => {
+    const { membership, advance } = setup();
+    membership.update(hb('a', [['m', 1]]));
+    membership.setHeartbeatsAvailable(false);
+    advance(60_000);
+    membership.expire();
+    expect(membership.all().map((p) => p.id)).toEqual(['a']);
+    membership.setHeartbeatsAvailable(true);
+    advance(4_000);
+    membership.expire();
+    expect(membership.all().map((p) => p.id)).toEqual(['a']);
+    advance(2_000);
+    membership.expire();
+    expect(membership.all()).toEqual([]);
+  });
+
+  it('sends nothing to a pod that fails its health checks', () => {
+    const { membership, router } = setup();
+    membership.update(hb('a', [['m', 1]]));
+    membership.update(hb('b', [['m', 1]]));
+    membership.all().find((p) => p.id === 'a')!.healthy = false;
+    expect(new Set([1, 2, 3].map(() => router.route('m', '1').pod.id))).toEqual(new Set(['b']));
+  });
+
   it('skips pods already tried', () => {
     const { membership, router } = setup();
     membership.update(hb('a', [['m', 1]]));

@@ -1,0 +1,59 @@
+// Active health checks: the router asks every known pod's grpc.health.v1 service at an interval.
+// A pod that fails two checks in a row gets no traffic until a check passes again; heartbeats say
+// what a pod has, health checks whether the router can really reach it.
+import { healthClient, unary } from '../../lib/grpc/client';
+import type { HealthClient } from '../../lib/grpc/types';
+import type { Logger } from '../../lib/log';
+import type { Membership, Pod } from './membership';
+
+const FAILURES_TO_MARK_UNHEALTHY = 2;
+
+export class HealthChecker {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly clients = new Map<string, HealthClient>();
+  private readonly failures = new Map<string, number>();
+
+  constructor(private readonly membership: Membership, private readonly intervalMs: number, private readonly log: Logger) {}
+
+  start(): void {
+    if (this.intervalMs <= 0) return;
+    this.timer = setInterval(() => void this.checkAll(), this.intervalMs);
+  }
+
+  /** Checks every pod once. */
+  async checkAll(): Promise<void> {
+    const pods = this.membership.all();
+    const live = new Set(pods.map((p) => p.address));
+    for (const [address, c] of this.clients) {
+      if (!live.has(address)) {
+        c.close();
+        this.clients.delete(address);
+        this.failures.delete(address);
+      }
+    }
+    await Promise.all(pods.map((p) => this.check(p)));
+  }
+
+  private async check(pod: Pod): Promise<void> {
+    let client = this.clients.get(pod.address);
+    if (!client) this.clients.set(pod.address, (client = healthClient(pod.address)));
+    let ok = false;
+    try {
+      const res = await unary<{ status: string }>((cb) => client.Check({ service: '' }, { deadline: Date.now() + Math.min(1_000, this.intervalMs) }, cb));
+      ok = res.status === 'SERVING';
+    } catch {
+      ok = false;
+    }
+    const n = ok ? 0 : (this.failures.get(pod.address) ?? 0) + 1;
+    this.failures.set(pod.address, n);
+    const healthy = n < FAILURES_TO_MARK_UNHEALTHY;
+    if (healthy !== pod.healthy) this.log.warn(healthy ? 'pod passes health checks again' : 'pod fails health checks: no traffic', { pod: pod.id, address: pod.address });
+    pod.healthy = healthy;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
