@@ -67,6 +67,8 @@ export const settings = {
   maxArtifactBytes: setting('INFERMESH_MAX_ARTIFACT_BYTES', int(1), 2048 * MiB, 'largest model artifact the registry accepts'),
   jetstreamReplicas: setting('INFERMESH_JETSTREAM_REPLICAS', int(1, 5), 1, 'replicas of the KV bucket, object store and event stream'),
 
+  analysisWindowMs: setting('INFERMESH_ANALYSIS_WINDOW_MS', int(100), 10_000, 'length of the windows in which routers count each version\'s outcomes for rollout analysis'),
+
   // Router.
   routerPort: setting('INFERMESH_ROUTER_PORT', int(0, 65535), 8001, 'router gRPC port (the front door)'),
   routerPolicy: setting('INFERMESH_ROUTER_POLICY', oneOf('p2c', 'round-robin'), 'p2c', 'load-balancing policy: p2c (least loaded of two random pods) or round-robin'),
@@ -91,6 +93,7 @@ export const settings = {
   maxBatchSize: setting('INFERMESH_MAX_BATCH_SIZE', int(1, 65536), 64, 'default largest batch of one run'),
   maxQueueDelayUs: setting('INFERMESH_MAX_QUEUE_DELAY_US', int(0, 10_000_000), 500, 'default longest a request waits for others to batch with, in microseconds'),
   maxQueueSize: setting('INFERMESH_MAX_QUEUE_SIZE', int(1), 1024, 'requests queued per model version; beyond it RESOURCE_EXHAUSTED'),
+  unloadGraceMs: setting('INFERMESH_UNLOAD_GRACE_MS', int(0), 2_000, 'how long a version being unloaded still serves requests, while routers learn it is going'),
   warmup: setting('INFERMESH_WARMUP', bool, true, 'run one inference on zeros before a version is marked ready'),
 } as const;
 

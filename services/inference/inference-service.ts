@@ -49,6 +49,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     sessionWorkers: config.sessionWorkers,
     intraOpThreads: defaultIntraOpThreads(config),
     warmup: config.warmup,
+    unloadGraceMs: config.unloadGraceMs,
     limits: { maxTensorElements: config.maxTensorElements },
     batching: {
       enabled: config.dynamicBatching,

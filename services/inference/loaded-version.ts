@@ -28,6 +28,8 @@ export function canBatch(sig: Signature): boolean {
 export class LoadedVersion {
   state: ModelState = 'LOADING';
   reason = '';
+  /** Epoch ms until which an UNLOADING version still takes requests (routers are catching up). */
+  private acceptUntil = 0;
   readonly stats = new ModelStats();
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
@@ -59,9 +61,20 @@ export class LoadedVersion {
     return this.inflight;
   }
 
+  /** Whether the version takes requests: ready, or unloading but within its grace period. */
+  accepting(): boolean {
+    return this.state === 'READY' || (this.state === 'UNLOADING' && Date.now() < this.acceptUntil);
+  }
+
+  /** Starts unloading: still serving for `graceMs`, so requests routed before routers knew succeed. */
+  beginUnload(graceMs: number): void {
+    if (this.state === 'READY') this.acceptUntil = Date.now() + graceMs;
+    this.state = 'UNLOADING';
+  }
+
   /** Validates, runs and encodes one request. */
   async infer(req: ModelInferRequestOut, ctx: CallContext = { deadlineMs: 0 }): Promise<ModelInferResponse> {
-    if (this.state !== 'READY') throw new MeshError(ErrorCode.NotReady, `model '${this.name}' version ${this.version} is ${this.state.toLowerCase()}`);
+    if (!this.accepting()) throw new MeshError(ErrorCode.NotReady, `model '${this.name}' version ${this.version} is ${this.state.toLowerCase()}`);
     const start = process.hrtime.bigint();
     this.inflight++;
     try {

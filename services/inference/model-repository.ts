@@ -24,6 +24,8 @@ export interface RepositoryDeps {
   sessionWorkers: number;
   intraOpThreads: number;
   warmup: boolean;
+  /** How long a version being unloaded keeps serving (routers learn of it meanwhile). */
+  unloadGraceMs: number;
   limits: RequestLimits;
   /** Pod-wide batching defaults; a model's registry config overrides them. */
   batching: Omit<BatchingOptions, 'concurrency' | 'preferredBatchSizes'>;
@@ -85,7 +87,7 @@ export class ModelRepository {
     if (!/^\d+$/.test(version)) throw errors.invalidArgument(`model version '${version}' is not a version number`);
     const v = versions.get(Number(version));
     if (!v) throw errors.versionNotFound(name, version);
-    if (v.state !== 'READY') throw errors.notReady(`model '${name}' version ${version} is ${v.state.toLowerCase()}`);
+    if (!v.accepting()) throw errors.notReady(`model '${name}' version ${version} is ${v.state.toLowerCase()}`);
     return v;
   }
 
@@ -194,10 +196,11 @@ export class ModelRepository {
     }
   }
 
-  private async unload(v: LoadedVersion): Promise<void> {
+  private async unload(v: LoadedVersion, graceMs = this.deps.unloadGraceMs): Promise<void> {
     const failedBefore = v.state === 'UNAVAILABLE';
-    v.state = 'UNLOADING';
+    v.beginUnload(graceMs);
     this.changed();
+    if (graceMs > 0 && !failedBefore) await new Promise((r) => setTimeout(r, graceMs));
     await v.idle();
     if (!failedBefore) {
       await v.pool.close();
@@ -208,9 +211,9 @@ export class ModelRepository {
     this.deps.log.info('model version unloaded', { model: v.name, version: v.version });
   }
 
-  /** Unloads everything, after in-flight requests finish (shutdown). */
+  /** Unloads everything, after in-flight requests finish (shutdown: the server takes no calls any more). */
   async unloadAll(): Promise<void> {
     await Promise.all([...this.chains.values()]);
-    await Promise.all(this.all().map((v) => this.unload(v)));
+    await Promise.all(this.all().map((v) => this.unload(v, 0)));
   }
 }

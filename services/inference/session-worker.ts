@@ -19,6 +19,8 @@ async function createSession(): Promise<{ session: ort.InferenceSession; provide
         intraOpNumThreads: init.intraOpThreads || undefined,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
+        // Run failures reach the client as statuses; onnxruntime's own log would repeat each one.
+        logSeverityLevel: 4,
       });
       return { session, provider, fallback: failures.length ? failures.join('; ') : undefined };
     } catch (err) {

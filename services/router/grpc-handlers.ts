@@ -13,6 +13,7 @@ import type { Membership } from './membership';
 import type { PodConnections } from './pod-connections';
 import { peekRequest, type PeekedRequest } from './request-peek';
 import type { Router } from './router';
+import type { VersionStats } from './version-stats';
 
 const identity = (b: Buffer) => b;
 const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
@@ -43,7 +44,13 @@ export interface RouterInfo {
   extensions: string[];
 }
 
-export function routerHandlers(router: Router, membership: Membership, conns: PodConnections, info: RouterInfo, log: Logger): InferenceHandlers {
+/** Statuses that are the client's doing; they say nothing about a version's health. */
+const CLIENT_ERRORS: ReadonlySet<number> = new Set([
+  grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.CANCELLED, grpc.status.OUT_OF_RANGE, grpc.status.ALREADY_EXISTS,
+]);
+const countsAgainstVersion = (err: unknown) => !(isServiceError(err) && CLIENT_ERRORS.has(err.code));
+
+export function routerHandlers(router: Router, membership: Membership, conns: PodConnections, stats: VersionStats, info: RouterInfo, log: Logger): InferenceHandlers {
   const deadlineOf = (call: { getDeadline(): grpc.Deadline }): grpc.Deadline | undefined => {
     const d = call.getDeadline();
     return d === Infinity ? undefined : d;
@@ -59,11 +66,17 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
   /** Routes one request, retrying once on another pod when the first failed before answering. */
   async function forward(req: PeekedRequest, call: grpc.ServerUnaryCall<PeekedRequest, Buffer>): Promise<Buffer> {
     router.admit();
+    const started = process.hrtime.bigint();
+    let chosen: number | undefined;
+    const outcome = (ok: boolean) => {
+      if (chosen !== undefined) stats.record(req.model, chosen, ok, Number(process.hrtime.bigint() - started) / 1e6);
+    };
     try {
       const tried = new Set<string>();
       let version = req.version;
       for (let attempt = 1; ; attempt++) {
         const route = router.route(req.model, version, tried);
+        chosen = route.version;
         version = String(route.version);
         const metadata = call.metadata.clone();
         if (!req.version) metadata.set(ROUTED_VERSION_HEADER, version);
@@ -74,6 +87,7 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
         try {
           const res = await callPod(route.pod.address, req.bytes, metadata, deadlineOf(call), (c) => (upstream = c));
           router.ended(route.pod, false);
+          outcome(true);
           return res;
         } catch (err) {
           router.ended(route.pod, podFault(err));
@@ -83,6 +97,7 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
             log.debug('retrying on another pod', { pod: route.pod.id, err: String(err) });
             continue;
           }
+          if (countsAgainstVersion(err)) outcome(false);
           throw err;
         } finally {
           call.off('cancelled', cancel);
@@ -99,12 +114,16 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
     try {
       const route = router.route(req.model_name, req.model_version);
       router.started(route.pod);
+      const started = process.hrtime.bigint();
+      const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
       try {
         const res = await unary<ModelInferResponseOut>((cb) => conns.typed(route.pod.address).ModelInfer({ ...req, model_version: String(route.version) }, deadline ? { deadline } : {}, cb));
         router.ended(route.pod, false);
+        stats.record(req.model_name, route.version, true, elapsedMs());
         return res;
       } catch (err) {
         router.ended(route.pod, podFault(err));
+        if (countsAgainstVersion(err)) stats.record(req.model_name, route.version, false, elapsedMs());
         throw err;
       }
     } finally {

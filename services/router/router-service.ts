@@ -15,6 +15,8 @@ import { PodConnections } from './pod-connections';
 import { Router } from './router';
 import { TrafficSplit } from './traffic-split';
 import { HealthChecker } from './health-checker';
+import { VersionStats } from './version-stats';
+import { encodeWindowReport, windowSubject } from '../../lib/window-stats';
 import { passThroughDefinition, routerHandlers } from './grpc-handlers';
 
 /** A started router. */
@@ -78,8 +80,14 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const follower = new TrafficFollower(nc, js, registry, (model, traffic) => split.set(model, traffic), log);
   await follower.start();
 
+  // Each version's outcomes per window, for the rollout controller.
+  const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {
+    if (!nc.isClosed()) nc.publish(windowSubject(report.model), encodeWindowReport(report));
+  });
+  stats.start();
+
   const { server, health: healthService } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(passThroughDefinition(), routerHandlers(router, membership, conns, {
+  server.addService(passThroughDefinition(), routerHandlers(router, membership, conns, stats, {
     name: 'infermesh',
     version: VERSION,
     extensions: ['model_repository', 'statistics', 'binary_tensor_data'],
@@ -100,6 +108,8 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       await shutdownServer(server, budgetMs);
       clearInterval(expiry);
       health.stop();
+      stats.roll();
+      stats.stop();
       heartbeats.unsubscribe();
       await follower.stop();
       conns.closeAll();

@@ -153,6 +153,33 @@ export function slowModel(layers = SLOW_LAYERS): Uint8Array {
   });
 }
 
+/**
+ * add_sub_fails_fp32.onnx: add_sub_fp32's signature and results while every input is in (-1, 1) —
+ * so it loads and passes a warm-up on zeros — but any |value| ≥ 1 makes a run fail: the largest
+ * |INPUT0| becomes a Gather index into a one-element table. The canary that breaks in production.
+ */
+export function addSubFailsModel(): Uint8Array {
+  const f = ElemType.FLOAT;
+  return encodeModel({
+    name: 'add_sub_fails_fp32',
+    doc: 'add_sub_fp32 that fails on any input with |INPUT0| >= 1',
+    inputs: [tensor('INPUT0', f, ['batch', 4]), tensor('INPUT1', f, ['batch', 4])],
+    outputs: [tensor('OUTPUT0', f, ['batch', 4]), tensor('OUTPUT1', f, ['batch', 4])],
+    initializers: [initializer('table', f, [1], Float32Array.of(0)), initializer('zero', f, [1], Float32Array.of(0))],
+    nodes: [
+      node('Abs', ['INPUT0'], ['magnitude']),
+      node('ReduceMax', ['magnitude'], ['largest'], { keepdims: 1 }),
+      node('Cast', ['largest'], ['index'], { to: ElemType.INT64 }),
+      node('Gather', ['table', 'index'], ['picked'], { axis: 0 }),
+      node('Mul', ['picked', 'zero'], ['nothing']),
+      node('Add', ['INPUT0', 'INPUT1'], ['sum']),
+      node('Sub', ['INPUT0', 'INPUT1'], ['difference']),
+      node('Add', ['sum', 'nothing'], ['OUTPUT0']),
+      node('Add', ['difference', 'nothing'], ['OUTPUT1']),
+    ],
+  });
+}
+
 /** Every fixture file, under `fixtures/`, in a stable order. */
 export function fixtureFiles(): FixtureFile[] {
   const datatypes = Object.keys(FIXTURE_DATATYPES) as FixtureDatatype[];
@@ -162,5 +189,6 @@ export function fixtureFiles(): FixtureFile[] {
     { path: 'fixtures/heavy.onnx', make: () => heavyModel() },
     { path: 'fixtures/fails.onnx', make: () => failsModel() },
     { path: 'fixtures/slow_fp32.onnx', make: () => slowModel() },
+    { path: 'fixtures/add_sub_fails_fp32.onnx', make: () => addSubFailsModel() },
   ];
 }

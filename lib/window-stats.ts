@@ -1,0 +1,96 @@
+// Per-version request outcomes in fixed time windows: routers publish them, the rollout controller
+// merges them across routers and compares a canary with its stable version. Windows are aligned to
+// the epoch (start = k × windowMs) so reports from every router about the same window line up.
+// Latencies are counted in fixed buckets, so windows from several routers merge exactly.
+
+/** Subject of a model's window reports. */
+export const windowSubject = (model: string) => `infermesh.metrics.${model}`;
+/** Every model's window reports. */
+export const WINDOW_SUBJECT_ALL = 'infermesh.metrics.>';
+
+/** Upper bounds (ms) of the latency buckets; the last one catches everything slower. */
+export const LATENCY_BUCKETS_MS: readonly number[] = [0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, Infinity];
+
+/** One version's outcomes in one window. */
+export interface VersionWindow {
+  version: number;
+  requests: number;
+  /** Requests that failed for a server-side reason (not the client's bad input). */
+  errors: number;
+  /** Counts per latency bucket (LATENCY_BUCKETS_MS), successful requests only. */
+  latency: number[];
+}
+
+/** What one router saw of one model in one window. */
+export interface WindowReport {
+  schema: 1;
+  router: string;
+  model: string;
+  /** Epoch ms, a multiple of windowMs. */
+  windowStart: number;
+  windowMs: number;
+  versions: VersionWindow[];
+}
+
+/** An empty window for `version`. */
+export function emptyWindow(version: number): VersionWindow {
+  return { version, requests: 0, errors: 0, latency: LATENCY_BUCKETS_MS.map(() => 0) };
+}
+
+/** Adds one request's outcome. */
+export function record(w: VersionWindow, ok: boolean, latencyMs: number): void {
+  w.requests++;
+  if (!ok) {
+    w.errors++;
+    return;
+  }
+  const i = LATENCY_BUCKETS_MS.findIndex((b) => latencyMs <= b);
+  w.latency[i < 0 ? LATENCY_BUCKETS_MS.length - 1 : i]!++;
+}
+
+/** Adds `from` into `into` (same version). */
+export function merge(into: VersionWindow, from: VersionWindow): void {
+  into.requests += from.requests;
+  into.errors += from.errors;
+  from.latency.forEach((n, i) => (into.latency[i] = (into.latency[i] ?? 0) + n));
+}
+
+/** Error rate in [0, 1]; 0 without requests. */
+export function errorRate(w: VersionWindow): number {
+  return w.requests === 0 ? 0 : w.errors / w.requests;
+}
+
+/** The latency quantile `q` (0..1), as the upper bound of its bucket; 0 without successes. */
+export function latencyQuantile(w: VersionWindow, q: number): number {
+  const total = w.latency.reduce((a, b) => a + b, 0);
+  if (total === 0) return 0;
+  let seen = 0;
+  for (let i = 0; i < w.latency.length; i++) {
+    seen += w.latency[i]!;
+    if (seen >= q * total) return LATENCY_BUCKETS_MS[i]!;
+  }
+  return LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]!;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Serialises a report. */
+export function encodeWindowReport(r: WindowReport): Uint8Array {
+  return encoder.encode(JSON.stringify(r));
+}
+
+/** Parses and validates a report; throws on anything malformed. */
+export function decodeWindowReport(bytes: Uint8Array): WindowReport {
+  const r = JSON.parse(decoder.decode(bytes)) as Partial<WindowReport>;
+  const nat = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (r.schema !== 1 || typeof r.router !== 'string' || typeof r.model !== 'string' || !nat(r.windowStart) || !nat(r.windowMs) || !Array.isArray(r.versions)) {
+    throw new Error('malformed window report');
+  }
+  for (const v of r.versions) {
+    if (!nat(v.version) || !nat(v.requests) || !nat(v.errors) || !Array.isArray(v.latency) || v.latency.length !== LATENCY_BUCKETS_MS.length || !v.latency.every(nat)) {
+      throw new Error('malformed window report: bad version entry');
+    }
+  }
+  return r as WindowReport;
+}

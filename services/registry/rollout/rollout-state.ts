@@ -1,0 +1,98 @@
+// A rollout's state and the pure rules that move it: what traffic it implies, and what one analysed
+// window does to it (count a pass or a failure, step forward, promote, roll back). No I/O here: the
+// registry stores the state with compare-and-set and publishes the decisions.
+import type { TrafficWeight } from '../../../lib/events';
+import { DEFAULT_ANALYSIS, type AnalysisSettings, type Verdict } from './analysis-rules';
+
+/** Analysis settings of a rollout: the rules' thresholds and how many windows decide. */
+export interface RolloutAnalysis extends AnalysisSettings {
+  /** Consecutive failing windows that roll the canary back. */
+  windowsToFail: number;
+  /** Consecutive passing windows that move it to the next step (or promote it after the last). */
+  windowsToAdvance: number;
+}
+
+/** Defaults: 2 failing windows roll back, 3 passing windows step forward. */
+export const DEFAULT_ROLLOUT_ANALYSIS: RolloutAnalysis = { ...DEFAULT_ANALYSIS, windowsToFail: 2, windowsToAdvance: 3 };
+
+/** progressing: analysis may act; paused: weights hold; promoted / rolled_back: finished. */
+export type RolloutPhase = 'progressing' | 'paused' | 'promoted' | 'rolled_back';
+
+/** A model's rollout (stored in its KV record). */
+export interface Rollout {
+  stable: number;
+  canary: number;
+  /** The canary's share of traffic, in percent. */
+  weight: number;
+  /** Planned canary weights; after the last one passes, the canary is promoted. */
+  steps: number[];
+  /** Index in `steps` of the current weight (-1 when set by hand off the plan). */
+  step: number;
+  phase: RolloutPhase;
+  /** Whether window analysis moves the rollout (otherwise only commands do). */
+  automatic: boolean;
+  analysis: RolloutAnalysis;
+  /** Consecutive passing / failing windows at the current step. */
+  passes: number;
+  fails: number;
+  /** windowStart of the last window analysed (a window is counted once, whichever replica sees it). */
+  lastWindow: number;
+  /** Epoch ms when the current step began; windows that started earlier are not counted for it. */
+  stepStartedAt: number;
+  reason: string;
+}
+
+/** One line of a rollout's history. */
+export interface RolloutHistoryEntry {
+  time: string;
+  action: 'started' | 'weight' | 'step' | 'promoted' | 'rolled_back' | 'paused' | 'resumed';
+  stable: number;
+  canary: number;
+  weight: number;
+  reason: string;
+}
+
+/** The traffic split a rollout implies. While it runs, the canary is listed even at weight 0, so pods load it. */
+export function trafficOf(r: Rollout): TrafficWeight[] {
+  switch (r.phase) {
+    case 'promoted': return [{ version: r.canary, weight: 100 }];
+    case 'rolled_back': return [{ version: r.stable, weight: 100 }];
+    default: return [{ version: r.stable, weight: 100 - r.weight }, { version: r.canary, weight: r.weight }];
+  }
+}
+
+/** What one window did to a rollout. */
+export interface WindowOutcome {
+  rollout: Rollout;
+  /** Set when the rollout's traffic changed. */
+  action?: 'step' | 'promoted' | 'rolled_back';
+}
+
+/**
+ * Applies one window's verdict (the window started at `windowStart`; `now` is when it is applied).
+ * After a step, windows that began before it are not counted: part of them ran at the old weight.
+ */
+export function applyWindow(r: Rollout, verdict: Verdict, windowStart: number, now: number): WindowOutcome {
+  if (r.phase !== 'progressing' || !r.automatic || windowStart <= r.lastWindow || windowStart < r.stepStartedAt) return { rollout: r };
+  const next: Rollout = { ...r, lastWindow: windowStart };
+  if (verdict.result === 'inconclusive') return { rollout: next };
+  if (verdict.result === 'fail') {
+    next.fails = r.fails + 1;
+    next.passes = 0;
+    if (next.fails >= r.analysis.windowsToFail) {
+      return { rollout: { ...next, phase: 'rolled_back', weight: 0, reason: `rolled back after ${next.fails} failing windows: ${verdict.reason}` }, action: 'rolled_back' };
+    }
+    return { rollout: { ...next, reason: verdict.reason } };
+  }
+  next.passes = r.passes + 1;
+  next.fails = 0;
+  if (next.passes < r.analysis.windowsToAdvance) return { rollout: next };
+  const following = r.steps.findIndex((w) => w > r.weight);
+  if (following < 0) {
+    return { rollout: { ...next, phase: 'promoted', weight: 100, reason: `promoted after ${next.passes} passing windows at ${r.weight}%: ${verdict.reason}` }, action: 'promoted' };
+  }
+  return {
+    rollout: { ...next, weight: r.steps[following]!, step: following, passes: 0, fails: 0, stepStartedAt: now, reason: `${next.passes} passing windows at ${r.weight}%: stepping to ${r.steps[following]}%` },
+    action: 'step',
+  };
+}

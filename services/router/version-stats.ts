@@ -1,0 +1,54 @@
+// Counts each model version's requests, server-side errors and latencies in windows aligned to the
+// epoch, and hands every closed window to `publish` (the router sends it on NATS for the rollout
+// controller). No sockets here.
+import { emptyWindow, record, type VersionWindow, type WindowReport } from '../../lib/window-stats';
+
+export class VersionStats {
+  private windowStart: number;
+  private readonly current = new Map<string, Map<number, VersionWindow>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly router: string,
+    private readonly windowMs: number,
+    private readonly publish: (report: WindowReport) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.windowStart = Math.floor(now() / windowMs) * windowMs;
+  }
+
+  /** Publishes each window as it closes. */
+  start(): void {
+    const tick = () => {
+      this.roll();
+      const next = this.windowStart + this.windowMs - this.now();
+      this.timer = setTimeout(tick, Math.max(1, next));
+    };
+    this.timer = setTimeout(tick, Math.max(1, this.windowStart + this.windowMs - this.now()));
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** Records one request's outcome. */
+  record(model: string, version: number, ok: boolean, latencyMs: number): void {
+    this.roll();
+    let versions = this.current.get(model);
+    if (!versions) this.current.set(model, (versions = new Map()));
+    let w = versions.get(version);
+    if (!w) versions.set(version, (w = emptyWindow(version)));
+    record(w, ok, latencyMs);
+  }
+
+  /** Closes the current window if its time is over, publishing one report per model. */
+  roll(): void {
+    const start = Math.floor(this.now() / this.windowMs) * this.windowMs;
+    if (start === this.windowStart) return;
+    for (const [model, versions] of this.current) {
+      this.publish({ schema: 1, router: this.router, model, windowStart: this.windowStart, windowMs: this.windowMs, versions: [...versions.values()] });
+    }
+    this.current.clear();
+    this.windowStart = start;
+  }
+}

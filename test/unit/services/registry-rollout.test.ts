@@ -1,0 +1,84 @@
+import { applyWindow, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout } from '../../../services/registry/rollout/rollout-state';
+import { judge, rulesFor, errorRateRule, latencyRule, minRequestsRule, DEFAULT_ANALYSIS } from '../../../services/registry/rollout/analysis-rules';
+import { emptyWindow, record, latencyQuantile, merge, type VersionWindow } from '../../../lib/window-stats';
+
+function windowOf(version: number, ok: number, failed: number, latencyMs = 2): VersionWindow {
+  const w = emptyWindow(version);
+  for (let i = 0; i < ok; i++) record(w, true, latencyMs);
+  for (let i = 0; i < failed; i++) record(w, false, latencyMs);
+  return w;
+}
+
+const base: Rollout = {
+  stable: 1, canary: 2, weight: 10, steps: [10, 50], step: 0, phase: 'progressing', automatic: true,
+  analysis: { ...DEFAULT_ROLLOUT_ANALYSIS, windowsToFail: 2, windowsToAdvance: 2 }, passes: 0, fails: 0,
+  lastWindow: 0, stepStartedAt: 0, reason: '',
+};
+
+describe('analysis rules', () => {
+  it.each([
+    ['error-rate passes within the allowance', errorRateRule(5), windowOf(2, 96, 4), windowOf(1, 100, 0), 'pass'],
+    ['error-rate fails beyond it', errorRateRule(5), windowOf(2, 90, 10), windowOf(1, 100, 0), 'fail'],
+    ['latency passes when similar', latencyRule(3), windowOf(2, 50, 0, 3), windowOf(1, 50, 0, 2), 'pass'],
+    ['latency fails when far slower', latencyRule(3), windowOf(2, 50, 0, 100), windowOf(1, 50, 0, 2), 'fail'],
+    ['latency has no verdict without successes', latencyRule(3), windowOf(2, 0, 5), windowOf(1, 50, 0), 'inconclusive'],
+    ['min-requests waits for volume', minRequestsRule(10), windowOf(2, 3, 0), windowOf(1, 50, 0), 'inconclusive'],
+  ])('%s', (_n, rule, canary, stable, result) => {
+    expect(rule.evaluate(canary, stable).result).toBe(result);
+  });
+
+  it('fails a window on errors even with little traffic, and names the rule', () => {
+    const v = judge(rulesFor(DEFAULT_ANALYSIS), windowOf(2, 0, 3), windowOf(1, 100, 0));
+    expect(v.result).toBe('fail');
+    expect(v.reason).toContain('error-rate: canary error rate 100.0% exceeds stable 0.0%');
+  });
+
+  it('merges windows from several routers exactly', () => {
+    const a = windowOf(2, 10, 1, 1);
+    merge(a, windowOf(2, 10, 0, 100));
+    expect(a.requests).toBe(21);
+    expect(a.errors).toBe(1);
+    expect(latencyQuantile(a, 0.5)).toBe(1);
+    expect(latencyQuantile(a, 0.99)).toBe(128);
+  });
+});
+
+describe('rollout state', () => {
+  const pass = { result: 'pass' as const, reason: 'ok' };
+  const fail = { result: 'fail' as const, reason: 'error-rate: bad' };
+
+  it('implies the traffic split, listing the canary at weight 0 so pods load it', () => {
+    expect(trafficOf({ ...base, weight: 0 })).toEqual([{ version: 1, weight: 100 }, { version: 2, weight: 0 }]);
+    expect(trafficOf({ ...base, phase: 'promoted' })).toEqual([{ version: 2, weight: 100 }]);
+    expect(trafficOf({ ...base, phase: 'rolled_back' })).toEqual([{ version: 1, weight: 100 }]);
+  });
+
+  it('steps through the plan on passing windows and promotes after the last step', () => {
+    let r = base;
+    r = applyWindow(r, pass, 1000, 1500).rollout;
+    const step = applyWindow(r, pass, 2000, 2500);
+    expect(step.action).toBe('step');
+    expect(step.rollout).toMatchObject({ weight: 50, step: 1, passes: 0, stepStartedAt: 2500 });
+    // A window that began before the step is not counted for the new weight.
+    expect(applyWindow(step.rollout, pass, 2001, 3000).rollout.passes).toBe(0);
+    r = applyWindow(step.rollout, pass, 3000, 3500).rollout;
+    const done = applyWindow(r, pass, 4000, 4500);
+    expect(done.action).toBe('promoted');
+    expect(trafficOf(done.rollout)).toEqual([{ version: 2, weight: 100 }]);
+  });
+
+  it('rolls back after consecutive failing windows, with the reason', () => {
+    const once = applyWindow(base, fail, 1000, 1500);
+    expect(once.action).toBeUndefined();
+    const twice = applyWindow(once.rollout, fail, 2000, 2500);
+    expect(twice.action).toBe('rolled_back');
+    expect(twice.rollout.reason).toBe('rolled back after 2 failing windows: error-rate: bad');
+  });
+
+  it('counts each window once, and does nothing when paused or manual', () => {
+    const r = applyWindow(base, fail, 1000, 1500).rollout;
+    expect(applyWindow(r, fail, 1000, 1600).rollout).toBe(r);
+    expect(applyWindow({ ...base, phase: 'paused' }, fail, 1000, 1500).action).toBeUndefined();
+    expect(applyWindow({ ...base, automatic: false }, fail, 1000, 1500).rollout.fails).toBe(0);
+  });
+});
