@@ -85,6 +85,10 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
         platform: PLATFORM,
         inputs: v.signature.inputs,
         outputs: v.signature.outputs,
+        properties: {
+          execution_provider: v.state === 'READY' ? v.provider : '',
+          max_batch_size: String(v.batching.enabled ? v.batching.maxBatchSize : 0),
+        },
       };
     }),
     ModelInfer: unaryHandler(log, (call) => infer(call.request, contextOf(call), String(call.metadata.get(ROUTED_VERSION_HEADER)[0] ?? ''))),

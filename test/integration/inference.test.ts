@@ -68,7 +68,8 @@ describe('inference pod', () => {
 
   beforeAll(async () => {
     mesh = await startTestMesh();
-    const pod = await mesh.startPod();
+    // cuda first, as in production: where it is missing the pod falls back to cpu and reports it.
+    const pod = await mesh.startPod({ INFERMESH_EXECUTION_PROVIDERS: 'cuda,cpu' });
     client = inferenceClient(`127.0.0.1:${pod.port}`);
     for (const dt of ALL) await mesh.push(modelName('identity', dt), `fixtures/identity_${dt.toLowerCase()}.onnx`);
     for (const dt of NUMERIC) await mesh.push(modelName('add-sub', dt), `fixtures/add_sub_${dt.toLowerCase()}.onnx`);
@@ -182,6 +183,8 @@ describe('inference pod', () => {
       name: 'add-sub-fp32', versions: ['1'], platform: 'onnxruntime_onnx',
       inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: ['-1', '4'] }, { name: 'INPUT1', datatype: 'FP32', shape: ['-1', '4'] }],
       outputs: [{ name: 'OUTPUT0', datatype: 'FP32', shape: ['-1', '4'] }, { name: 'OUTPUT1', datatype: 'FP32', shape: ['-1', '4'] }],
+      // No GPU here: the pod asked for cuda first, fell back, and says so.
+      properties: { execution_provider: 'cpu', max_batch_size: '64' },
     });
     await expect(unary((cb) => client.ModelMetadata({ name: 'nope', version: '' }, cb))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     expect(await unary((cb) => client.ModelReady({ name: 'add-sub-fp32', version: '1' }, cb))).toEqual({ ready: true });
