@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { InferenceApi, RegistryApi, InfermeshError } from '../client/index';
+import { InferenceApi, RegistryApi, InfermeshError, type ModelUpdate } from '../client/index';
 import { formatResult, parseRequest } from './io';
 import { up } from './up';
 import { ROOT } from './local-mesh/service-process';
@@ -15,6 +15,14 @@ Usage:
   infermesh push <model> <file.onnx> [--sha256 HEX]        push a new version to the registry
   infermesh models                                         list models, versions served and traffic
   infermesh versions <model>                               list a model's versions
+  infermesh update <model> [--description TEXT] [--label K=V]... [--batching on|off]
+                   [--max-batch-size N] [--max-queue-delay-us N]
+                                                           change a model's description, labels (K= removes K)
+                                                           or dynamic batching config
+  infermesh archive <model> <version>                      archive a version (never served again)
+  infermesh delete <model> <version>                       delete a version (and its artifact unless shared)
+  infermesh events [--from SEQ] [--model M] [--new]        print registry events as JSON lines, from stream
+                                                           sequence SEQ (default: the oldest kept), until Ctrl-C
   infermesh infer <model> (--input FILE|- | --data JSON | --digit D) [--version N] [--output NAME]...
                                                            run an inference through the router
 
@@ -40,6 +48,14 @@ async function main(argv: string[]): Promise<number> {
       output: { type: 'string', multiple: true },
       timeout: { type: 'string', default: '30000' },
       pods: { type: 'string', default: '2' },
+      from: { type: 'string' },
+      model: { type: 'string' },
+      new: { type: 'boolean', default: false },
+      description: { type: 'string' },
+      label: { type: 'string', multiple: true },
+      batching: { type: 'string' },
+      'max-batch-size': { type: 'string' },
+      'max-queue-delay-us': { type: 'string' },
       'data-dir': { type: 'string', default: path.join(ROOT, '.infermesh') },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -95,6 +111,54 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'update': {
+      const [model] = args;
+      if (!model) throw new UsageError('update needs <model>');
+      const registry = new RegistryApi(values.registry);
+      try {
+        const m = await updateModel(registry, model, values);
+        console.log(JSON.stringify({ name: m.name, description: m.description, labels: m.labels, config: m.config, revision: Number(m.revision) }, null, 2));
+      } finally {
+        registry.close();
+      }
+      return 0;
+    }
+    case 'archive':
+    case 'delete': {
+      const [model, version] = args;
+      const n = Number(version);
+      if (!model || !Number.isInteger(n) || n < 1) throw new UsageError(`${command} needs <model> <version>`);
+      const registry = new RegistryApi(values.registry);
+      try {
+        if (command === 'archive') {
+          const v = await registry.archiveVersion(model, n);
+          console.log(JSON.stringify({ model: v.model, version: v.version, state: v.state }, null, 2));
+        } else {
+          const d = await registry.deleteVersion(model, n);
+          console.log(JSON.stringify({ model: d.version.model, version: d.version.version, sha256: d.version.sha256, artifact_deleted: d.artifactDeleted }, null, 2));
+        }
+      } finally {
+        registry.close();
+      }
+      return 0;
+    }
+    case 'events': {
+      const from = values.from === undefined ? 0 : Number(values.from);
+      if (!Number.isInteger(from) || from < 0) throw new UsageError('--from takes a stream sequence (0 or more)');
+      const registry = new RegistryApi(values.registry);
+      const watch = registry.watchEvents({ fromSequence: from, onlyNew: values.new, model: values.model });
+      const stop = () => watch.cancel();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        for await (const { sequence, event } of watch) console.log(JSON.stringify({ sequence, ...event }));
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        registry.close();
+      }
+      return 0;
+    }
     case 'infer': {
       const [model] = args;
       if (!model) throw new UsageError('infer needs <model>');
@@ -119,6 +183,47 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/**
+ * `infermesh update`: merges the flags into the model's current labels and batching config and
+ * writes them with a compare-and-set on the revision read, so a concurrent change is not lost.
+ */
+async function updateModel(registry: RegistryApi, model: string, values: {
+  description?: string; label?: string[]; batching?: string; 'max-batch-size'?: string; 'max-queue-delay-us'?: string;
+}): Promise<Awaited<ReturnType<RegistryApi['model']>>> {
+  const current = await registry.model(model);
+  const update: ModelUpdate = {};
+  if (values.description !== undefined) update.description = values.description;
+  if (values.label?.length) {
+    const labels = { ...current.labels };
+    for (const kv of values.label) {
+      const eq = kv.indexOf('=');
+      if (eq < 1) throw new UsageError(`--label takes KEY=VALUE (KEY= removes KEY), not '${kv}'`);
+      const [k, v] = [kv.slice(0, eq), kv.slice(eq + 1)];
+      if (v) labels[k] = v;
+      else delete labels[k];
+    }
+    update.labels = labels;
+  }
+  const batching: NonNullable<NonNullable<ModelUpdate['config']>['dynamic_batching']> = { ...(current.config?.dynamic_batching ?? {}) };
+  let batchingChanged = false;
+  const natural = (flag: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag} takes a whole number`);
+    batchingChanged = true;
+    return n;
+  };
+  if (values.batching !== undefined) {
+    if (values.batching !== 'on' && values.batching !== 'off') throw new UsageError('--batching takes on or off');
+    batching.enabled = values.batching === 'on';
+    batchingChanged = true;
+  }
+  if (values['max-batch-size'] !== undefined) batching.max_batch_size = natural('max-batch-size', values['max-batch-size']);
+  if (values['max-queue-delay-us'] !== undefined) batching.max_queue_delay_us = natural('max-queue-delay-us', values['max-queue-delay-us']);
+  if (batchingChanged) update.config = { ...current.config, dynamic_batching: batching };
+  if (Object.keys(update).length === 0) throw new UsageError('update needs --description, --label, --batching, --max-batch-size or --max-queue-delay-us');
+  return registry.updateModel(model, update, { expectedRevision: current.revision });
+}
 
 function readRequest(values: { input?: string; data?: string; digit?: string }): ReturnType<typeof parseRequest> {
   if (values.digit !== undefined) return digitRequest(Number(values.digit));

@@ -2,7 +2,11 @@
 export { InferenceApi, decodeOutputs } from './inference';
 export type { InferInput, InferOutput, InferOptions, InferResult } from './inference';
 export { RegistryApi } from './registry';
-export type { PushOptions } from './registry';
+export type { PushOptions, ModelUpdate, UpdateModelOptions, WatchOptions, WatchedEvent, EventWatch, DeletedVersion } from './registry';
+export type { MeshEvent as RegistryEvent, EventType as RegistryEventType } from '../lib/events';
+export { RolloutApi } from './rollouts';
+export type { StartRolloutOptions } from './rollouts';
+export type { RolloutStatusOut as RolloutStatus } from '../lib/grpc/types';
 export { InfermeshError } from './errors';
 export type { ErrorCode } from '../lib/errors';
 export type { Datatype } from '../lib/tensor';

@@ -8,6 +8,8 @@ import { resources } from './nats';
 /** Subjects. Events: infermesh.events.<model>.<type>; heartbeats: one subject for all pods. */
 export const subjects = {
   eventsAll: 'infermesh.events.>',
+  /** Every event of one model. */
+  eventsOf: (model: string) => `infermesh.events.${model}.>`,
   event: (model: string, type: EventType) => `infermesh.events.${model}.${type}`,
   heartbeat: 'infermesh.pods.heartbeat',
   /** A request on this subject makes every pod send a heartbeat at once (used by routers that start). */
@@ -21,6 +23,20 @@ export const SCHEMA_VERSION = 1;
 export interface TrafficWeight {
   version: number;
   weight: number;
+}
+
+/** Dynamic batching settings a model asks pods for; unset fields take the pods' defaults. */
+export interface BatchingConfig {
+  enabled?: boolean;
+  maxBatchSize?: number;
+  maxQueueDelayUs?: number;
+  preferredBatchSizes?: number[];
+  maxQueueSize?: number;
+}
+
+/** A model's serving configuration (stored in its registry record, carried by model.config.changed). */
+export interface ServingConfig {
+  dynamicBatching?: BatchingConfig;
 }
 
 interface EventBase {
@@ -51,8 +67,49 @@ export interface TrafficChangedEvent extends EventBase {
   traffic: TrafficWeight[];
 }
 
+/** A model's description, labels or serving config changed; carries all three as they are now. */
+export interface ModelConfigChangedEvent extends EventBase {
+  type: 'model.config.changed';
+  description: string;
+  labels: Record<string, string>;
+  config: ServingConfig;
+}
+
+/** A version was archived: it stays listed and pullable, but is never served again. */
+export interface VersionArchivedEvent extends EventBase {
+  type: 'version.archived';
+  version: number;
+}
+
+/** A version's record was deleted, and its artifact too unless another version has the same bytes. */
+export interface VersionDeletedEvent extends EventBase {
+  type: 'version.deleted';
+  version: number;
+  sha256: string;
+  artifactDeleted: boolean;
+}
+
+/** A rollout started, moved, paused, resumed, or ended (promoted or rolled back), by hand or by analysis. */
+export interface RolloutChangedEvent extends EventBase {
+  type: 'rollout.changed';
+  action: 'started' | 'weight' | 'step' | 'promoted' | 'rolled_back' | 'paused' | 'resumed';
+  stable: number;
+  canary: number;
+  /** The canary's share after the change, in percent. */
+  weight: number;
+  phase: 'progressing' | 'paused' | 'promoted' | 'rolled_back';
+  reason: string;
+}
+
 /** Every registry event. */
-export type MeshEvent = ModelCreatedEvent | VersionPublishedEvent | TrafficChangedEvent;
+export type MeshEvent =
+  | RolloutChangedEvent
+  | ModelCreatedEvent
+  | VersionPublishedEvent
+  | TrafficChangedEvent
+  | ModelConfigChangedEvent
+  | VersionArchivedEvent
+  | VersionDeletedEvent;
 export type EventType = MeshEvent['type'];
 /** An event's payload, as a publisher builds it (schema, id and time are filled in). */
 export type EventInput = DistributiveOmit<MeshEvent, 'schema' | 'id' | 'time'>;
@@ -102,6 +159,21 @@ function check(cond: unknown, what: string): asserts cond {
 
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isNat = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const optional = (v: unknown, is: (x: unknown) => boolean) => v === undefined || is(v);
+
+/** True when `v` has the shape of a ServingConfig (every field optional). */
+function isServingConfig(v: unknown): v is ServingConfig {
+  if (!isObject(v)) return false;
+  const b = v.dynamicBatching;
+  if (b === undefined) return true;
+  return isObject(b)
+    && optional(b.enabled, (x) => typeof x === 'boolean')
+    && optional(b.maxBatchSize, isNat)
+    && optional(b.maxQueueDelayUs, isNat)
+    && optional(b.maxQueueSize, isNat)
+    && optional(b.preferredBatchSizes, (x) => Array.isArray(x) && x.every(isNat));
+}
 
 function parseObject(bytes: Uint8Array): Record<string, unknown> {
   let v: unknown;
@@ -115,6 +187,9 @@ function parseObject(bytes: Uint8Array): Record<string, unknown> {
   check(o.schema === SCHEMA_VERSION, `unsupported schema ${String(o.schema)}`);
   return o;
 }
+
+const ROLLOUT_ACTIONS: readonly string[] = ['started', 'weight', 'step', 'promoted', 'rolled_back', 'paused', 'resumed'];
+const ROLLOUT_PHASES: readonly string[] = ['progressing', 'paused', 'promoted', 'rolled_back'];
 
 /** Builds a complete event from its payload. */
 export function newEvent(input: EventInput): MeshEvent {
@@ -136,12 +211,27 @@ export function decodeEvent(bytes: Uint8Array): MeshEvent {
     case 'version.published':
       check(isNat(o.version) && isStr(o.sha256) && isNat(o.sizeBytes), 'version.published: bad version, sha256 or sizeBytes');
       return o as unknown as VersionPublishedEvent;
+    case 'rollout.changed':
+      check(typeof o.action === 'string' && ROLLOUT_ACTIONS.includes(o.action) && isNat(o.stable) && isNat(o.canary) && isNat(o.weight)
+        && typeof o.phase === 'string' && ROLLOUT_PHASES.includes(o.phase) && typeof o.reason === 'string', 'rollout.changed: bad action, versions, weight, phase or reason');
+      return o as unknown as RolloutChangedEvent;
     case 'traffic.changed':
       check(Array.isArray(o.traffic) && o.traffic.every((t: unknown) => {
         const w = t as Partial<TrafficWeight> | null;
         return w !== null && typeof w === 'object' && isNat(w.version) && isNat(w.weight);
       }), 'traffic.changed: bad traffic');
       return o as unknown as TrafficChangedEvent;
+    case 'model.config.changed':
+      check(typeof o.description === 'string', 'model.config.changed: bad description');
+      check(isObject(o.labels) && Object.values(o.labels).every((l) => typeof l === 'string'), 'model.config.changed: bad labels');
+      check(isServingConfig(o.config), 'model.config.changed: bad config');
+      return o as unknown as ModelConfigChangedEvent;
+    case 'version.archived':
+      check(isNat(o.version), 'version.archived: bad version');
+      return o as unknown as VersionArchivedEvent;
+    case 'version.deleted':
+      check(isNat(o.version) && isStr(o.sha256) && typeof o.artifactDeleted === 'boolean', 'version.deleted: bad version, sha256 or artifactDeleted');
+      return o as unknown as VersionDeletedEvent;
     default:
       throw new SchemaError(`unknown event type ${String(o.type)}`);
   }
@@ -197,38 +287,59 @@ export async function publishEvent(js: JetStreamClient, event: MeshEvent): Promi
 /** A running event subscription. */
 export interface EventFollower {
   stop(): Promise<void>;
+  /** Settles when delivery ends: resolves after stop(), rejects with what `onEvent` threw. */
+  readonly closed: Promise<void>;
+}
+
+/** Options of followEvents(). */
+export interface FollowOptions {
+  /** Replay the events stored after this stream sequence (0: all of them); default: only new events. */
+  afterSeq?: number;
+  /** Only this model's events; default every model's. */
+  model?: string;
+  /** Called with each malformed event, which is skipped; default: skipped silently. */
+  onBadEvent?: (err: unknown, seq: number) => void;
 }
 
 /**
  * Delivers registry events in order to `onEvent`, starting after `afterSeq` (replaying what was
  * stored since) or, without it, with the events published from now on. The ordered consumer
  * recreates itself after a NATS outage. Malformed events are passed to `onBadEvent` and skipped.
+ * `onEvent` is awaited before the next event is delivered, so a slow receiver holds back delivery
+ * (a few events are fetched ahead) rather than letting events pile up in memory.
  */
 export async function followEvents(
   js: JetStreamClient,
   onEvent: (event: MeshEvent, seq: number) => void | Promise<void>,
-  opts: { afterSeq?: number; onBadEvent?: (err: unknown, seq: number) => void } = {},
+  opts: FollowOptions = {},
 ): Promise<EventFollower> {
   const consumer = await js.consumers.get(resources.eventStream, {
-    filter_subjects: subjects.eventsAll,
+    // One filter subject: nats-server before 2.10 takes no more.
+    filter_subjects: opts.model ? subjects.eventsOf(opts.model) : subjects.eventsAll,
     ...(opts.afterSeq !== undefined
       ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.afterSeq + 1 }
       : { deliver_policy: DeliverPolicy.New }),
   });
   const messages = await consumer.consume();
   const done = (async () => {
-    for await (const m of messages) {
-      let event: MeshEvent;
-      try {
-        event = decodeEvent(m.data);
-      } catch (err) {
-        opts.onBadEvent?.(err, m.seq);
-        continue;
+    try {
+      for await (const m of messages) {
+        let event: MeshEvent;
+        try {
+          event = decodeEvent(m.data);
+        } catch (err) {
+          opts.onBadEvent?.(err, m.seq);
+          continue;
+        }
+        await onEvent(event, m.seq);
       }
-      await onEvent(event, m.seq);
+    } finally {
+      await messages.close().catch(() => undefined);
     }
   })();
+  done.catch(() => undefined); // handled here; callers may still await `closed`
   return {
+    closed: done,
     async stop() {
       await messages.close();
       await done.catch(() => undefined);

@@ -11,7 +11,7 @@ const { execFileSync } = require('node:child_process');
 const root = path.resolve(__dirname, '..');
 const protoRoot = path.join(root, 'proto');
 const target = path.join(root, 'lib', 'grpc', 'generated');
-const protos = ['inference/grpc_service.proto', 'grpc/health/v1/health.proto', 'infermesh/registry/v1/registry.proto'];
+const protos = ['inference/grpc_service.proto', 'grpc/health/v1/health.proto', 'infermesh/registry/v1/registry.proto', 'infermesh/registry/v1/rollouts.proto'];
 
 function generate(outDir) {
   fs.rmSync(outDir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { protos } from './proto';
 import { channelOptions } from './server';
-import type { HealthClient, InferenceClient, RegistryClient } from './types';
+import type { HealthClient, InferenceClient, RegistryClient, RolloutsClient } from './types';
 
 /** Options for clients; the message limit defaults to 64 MiB. */
 export interface ClientOptions {
@@ -27,6 +27,11 @@ export function inferenceClient(address: string, opts: ClientOptions = {}): Infe
 /** A client of the registry API at `address`. */
 export function registryClient(address: string, opts: ClientOptions = {}): RegistryClient {
   return new (protos().registry.Registry)(address, insecure(), options(opts));
+}
+
+/** A client of the rollouts API (served by the registry) at `address`. */
+export function rolloutsClient(address: string, opts: ClientOptions = {}): RolloutsClient {
+  return new (protos().rollouts.Rollouts)(address, insecure(), options(opts));
 }
 
 /** A client of the standard health service at `address`. */

@@ -6,6 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as InferenceProto } from './generated/grpc_service';
 import type { ProtoGrpcType as HealthProto } from './generated/health';
 import type { ProtoGrpcType as RegistryProto } from './generated/registry';
+import type { ProtoGrpcType as RolloutsProto } from './generated/rollouts';
 
 /**
  * The one proto-loader options constant (scripts/gen-proto-types.js generates types with the same).
@@ -36,6 +37,7 @@ interface Protos {
   inference: InferenceProto['inference'];
   health: HealthProto['grpc']['health']['v1'];
   registry: RegistryProto['infermesh']['registry']['v1'];
+  rollouts: RolloutsProto['infermesh']['registry']['v1'];
 }
 
 let cache: Protos | undefined;
@@ -46,6 +48,7 @@ export function protos(): Protos {
     inference: load<InferenceProto>('inference/grpc_service.proto').inference,
     health: load<HealthProto>('grpc/health/v1/health.proto').grpc.health.v1,
     registry: load<RegistryProto>('infermesh/registry/v1/registry.proto').infermesh.registry.v1,
+    rollouts: load<RolloutsProto>('infermesh/registry/v1/rollouts.proto').infermesh.registry.v1,
   };
   return cache;
 }

@@ -3,6 +3,10 @@
 export type { GRPCInferenceServiceClient as InferenceClient, GRPCInferenceServiceHandlers as InferenceHandlers } from './generated/inference/GRPCInferenceService';
 export type { RegistryClient, RegistryHandlers } from './generated/infermesh/registry/v1/Registry';
 export type { HealthClient, HealthHandlers } from './generated/grpc/health/v1/Health';
+export type { RolloutsClient, RolloutsHandlers } from './generated/infermesh/registry/v1/Rollouts';
+export type { RolloutStatus, RolloutStatus__Output as RolloutStatusOut } from './generated/infermesh/registry/v1/RolloutStatus';
+export type { RolloutAnalysis__Output as RolloutAnalysisOut } from './generated/infermesh/registry/v1/RolloutAnalysis';
+export type { StartRolloutRequest__Output as StartRolloutRequestOut } from './generated/infermesh/registry/v1/StartRolloutRequest';
 
 export type {
   ModelInferRequest,

@@ -28,7 +28,7 @@ export async function receiveArtifact(chunks: AsyncIterable<Uint8Array>, maxByte
   try {
     for await (const chunk of chunks) {
       size += chunk.byteLength;
-      if (size > maxBytes) throw errors.invalidArgument(`artifact exceeds the maximum size of ${maxBytes} bytes`);
+      if (size > maxBytes) throw errors.invalidArgument(`artifact exceeds the registry's maximum of ${maxBytes} bytes`);
       hash.update(chunk);
       if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
         out.once('drain', resolve);

@@ -1,14 +1,17 @@
 // infermesh.registry.v1 handlers: decode, call the Registry, encode. No logic of their own.
-import type * as grpc from '@grpc/grpc-js';
+import { Metadata, type ServerReadableStream } from '@grpc/grpc-js';
 import { errors } from '../../lib/errors';
 import { clientStreamHandler, serverStreamHandler, unaryHandler, writeWithBackpressure } from '../../lib/grpc/handlers';
 import type { Logger } from '../../lib/log';
 import type { Model, PushVersionRequestOut, RegistryHandlers, ServingConfigOut, Version } from '../../lib/grpc/types';
-import type { Registry } from './registry';
+import type { UpdateModelRequest__Output as UpdateModelRequestOut } from '../../lib/grpc/generated/infermesh/registry/v1/UpdateModelRequest';
+import type { Event } from '../../lib/grpc/generated/infermesh/registry/v1/Event';
+import type { MeshEvent } from '../../lib/events';
+import type { ModelChanges, Registry } from './registry';
 import type { ModelRecord, ServingConfig, VersionRecord } from './records';
 
-/** ModelRecord → protocol Model. */
-export function modelToProto(m: ModelRecord): Model {
+/** ModelRecord (with its KV revision when known) → protocol Model. */
+export function modelToProto(m: ModelRecord & { revision?: number }): Model {
   const b = m.config.dynamicBatching;
   return {
     name: m.name,
@@ -26,6 +29,7 @@ export function modelToProto(m: ModelRecord): Model {
     latest_version: m.latestVersion,
     traffic: m.traffic,
     created_at: m.createdAt,
+    revision: String(m.revision ?? 0),
   };
 }
 
@@ -57,6 +61,32 @@ function configFromProto(c: ServingConfigOut | null): ServingConfig {
   };
 }
 
+/** A stored event → protocol Event (common fields, and the whole event as JSON). */
+export function eventToProto(event: MeshEvent, seq: number): Event {
+  return { sequence: String(seq), id: event.id, time: event.time, model: event.model, type: event.type, json: JSON.stringify(event) };
+}
+
+const UPDATABLE = ['description', 'labels', 'config'] as const;
+
+/**
+ * UpdateModel's request → the fields to replace: those named in update_mask, or without a mask
+ * those set (a non-empty description or labels, a config message).
+ */
+export function changesFromProto(r: UpdateModelRequestOut): ModelChanges {
+  const mask = r.update_mask.length > 0
+    ? r.update_mask
+    : UPDATABLE.filter((f) => (f === 'description' ? r.description !== '' : f === 'labels' ? Object.keys(r.labels).length > 0 : r.config !== null));
+  const changes: ModelChanges = {};
+  for (const path of mask) {
+    if (path === 'description') changes.description = r.description;
+    else if (path === 'labels') changes.labels = r.labels;
+    else if (path === 'config') changes.config = configFromProto(r.config);
+    else throw errors.invalidArgument(`update_mask: unknown field '${path}' (use ${UPDATABLE.join(', ')})`);
+  }
+  if (mask.length === 0) throw errors.invalidArgument('nothing to update: set a description, labels or config, or name them in update_mask');
+  return changes;
+}
+
 /** The chunks of a push stream after its header; rejects anything out of order. */
 async function* pushChunks(it: AsyncIterator<PushVersionRequestOut>): AsyncGenerator<Uint8Array> {
   for (let r = await it.next(); !r.done; r = await it.next()) {
@@ -74,27 +104,50 @@ export function registryHandlers(registry: Registry, log: Logger): RegistryHandl
     }),
     GetModel: unaryHandler(log, async (call) => modelToProto(await registry.getModel(call.request.name))),
     ListModels: unaryHandler(log, async () => ({ models: (await registry.listModels()).map(modelToProto) })),
-    PushVersion: clientStreamHandler(log, async (call: grpc.ServerReadableStream<PushVersionRequestOut, Version>) => {
+    PushVersion: clientStreamHandler(log, async (call: ServerReadableStream<PushVersionRequestOut, Version>) => {
       const it = (call as AsyncIterable<PushVersionRequestOut>)[Symbol.asyncIterator]();
       const first = await it.next();
       if (first.done || first.value.content !== 'header' || !first.value.header) {
         throw errors.invalidArgument('push stream must start with a header naming the model');
       }
       const h = first.value.header;
-      return versionToProto(await registry.pushVersion(h.model, pushChunks(it), h.expected_sha256));
+      const sizeBytes = Number(h.size_bytes) || undefined;
+      return versionToProto(await registry.pushVersion(h.model, pushChunks(it), { expectedSha256: h.expected_sha256, sizeBytes }));
     }),
     ListVersions: unaryHandler(log, async (call) => ({ versions: (await registry.listVersions(call.request.model)).map(versionToProto) })),
     GetVersion: unaryHandler(log, async (call) => versionToProto(await registry.getVersion(call.request.model, call.request.version))),
     PullArtifact: serverStreamHandler(log, async (call) => {
-      const { data } = await registry.openArtifact(call.request.model, call.request.version);
-      const reader = data.getReader();
+      const { chunks } = await registry.openArtifact(call.request.model, call.request.version);
+      // Leaving the loop (a cancel, a failed write) closes the store consumer.
+      for await (const c of chunks) {
+        if (call.cancelled) return;
+        await writeWithBackpressure(call, { data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) });
+      }
+    }),
+    UpdateModel: unaryHandler(log, async (call) => {
+      const r = call.request;
+      return modelToProto(await registry.editModel(r.name, changesFromProto(r), Number(r.expected_revision) || undefined));
+    }),
+    ArchiveVersion: unaryHandler(log, async (call) => versionToProto(await registry.archiveVersion(call.request.model, call.request.version))),
+    DeleteVersion: unaryHandler(log, async (call) => {
+      const { record, artifactDeleted } = await registry.deleteVersion(call.request.model, call.request.version);
+      return { version: versionToProto(record), artifact_deleted: artifactDeleted };
+    }),
+    WatchEvents: serverStreamHandler(log, async (call) => {
+      const r = call.request;
+      const cancelled = new AbortController();
+      const onCancel = () => cancelled.abort();
+      call.on('cancelled', onCancel);
       try {
-        for (let r = await reader.read(); !r.done; r = await reader.read()) {
-          if (call.cancelled) return;
-          await writeWithBackpressure(call, { data: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) });
-        }
+        await registry.watchEvents(
+          { afterSeq: r.only_new ? undefined : Math.max(0, Number(r.start_sequence) - 1), model: r.model || undefined },
+          (event, seq) => writeWithBackpressure(call, eventToProto(event, seq)),
+          cancelled.signal,
+          // Response headers tell the client the stream is live: every later event will come.
+          () => call.sendMetadata(new Metadata()),
+        );
       } finally {
-        await reader.cancel().catch(() => undefined);
+        call.off('cancelled', onCancel);
       }
     }),
   };

@@ -8,6 +8,9 @@ import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/lifecycle';
 import { Registry } from './registry';
 import { registryHandlers } from './grpc-handlers';
+import { Rollouts } from './rollout/rollouts';
+import { RolloutController } from './rollout/rollout-controller';
+import { rolloutHandlers } from './rollout/grpc-handlers';
 
 /** A started registry: its bound port, and shutdown. */
 export interface RegistryService extends RunningService {
@@ -23,11 +26,18 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const [kv, artifacts] = await Promise.all([metadataBucket(nc, config.jetstreamReplicas), artifactStore(nc, config.jetstreamReplicas)]);
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes });
 
+  const rollouts = new Rollouts(registry);
+  // Every replica analyses the routers' windows; compare-and-set makes each window count once.
+  const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log);
+  controller.start();
+
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
   server.addService(protos().registry.Registry.service, registryHandlers(registry, log));
+  server.addService(protos().rollouts.Rollouts.service, rolloutHandlers(rollouts, log));
   const port = await listen(server, config.listenHost, config.registryPort);
   health.set('', 'SERVING');
   health.set('infermesh.registry.v1.Registry', 'SERVING');
+  health.set('infermesh.registry.v1.Rollouts', 'SERVING');
   log.info('listening', { port });
 
   return {
@@ -36,8 +46,13 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     async shutdown(budgetMs) {
       health.set('', 'NOT_SERVING');
       health.set('infermesh.registry.v1.Registry', 'NOT_SERVING');
+      health.set('infermesh.registry.v1.Rollouts', 'NOT_SERVING');
       health.closeWatchers();
-      await shutdownServer(server, budgetMs);
+      controller.stop();
+      const drained = shutdownServer(server, budgetMs);
+      // Open WatchEvents streams never finish by themselves: end them so the drain does not wait.
+      await registry.close();
+      await drained;
       await nc.drain().catch(() => undefined);
     },
   };

@@ -2,15 +2,17 @@
 // split, stored in JetStream (KV + Object Store) and announced as events. Holds no state of its own,
 // so replicas can run side by side: every read-modify-write is a compare-and-set on the KV revision.
 import fs from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { Readable } from 'node:stream';
 import type { JetStreamClient, KV, ObjectStore } from '../../lib/nats';
 import { errors, MeshError, ErrorCode } from '../../lib/errors';
-import { newEvent, publishEvent, type EventInput } from '../../lib/events';
+import { followEvents, newEvent, publishEvent, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
 import { retry } from '../../lib/retry';
 import type { Logger } from '../../lib/log';
 import { receiveArtifact } from './artifact-upload';
-import { keys, MODEL_NAME, type ModelRecord, type ServingConfig, type VersionRecord } from './records';
+import { readArtifact } from './artifact-reader';
+import { keys, MODEL_NAME, type ArtifactDeletion, type ModelRecord, type ServingConfig, type VersionRecord } from './records';
 
 /** What the registry is built from. */
 export interface RegistryDeps {
@@ -20,6 +22,38 @@ export interface RegistryDeps {
   log: Logger;
   /** Largest artifact accepted, in bytes. */
   maxArtifactBytes: number;
+}
+
+/** A model's record with the revision it was read at (UpdateModel's compare-and-set takes it). */
+export type ModelView = ModelRecord & { revision: number };
+
+/** What UpdateModel replaces: each field given replaces the stored one; the others are kept. */
+export interface ModelChanges {
+  description?: string;
+  labels?: Record<string, string>;
+  config?: ServingConfig;
+}
+
+/** Options of pushVersion(). */
+export interface PushOptions {
+  /** Reject the bytes unless they hash to this (hex sha256). */
+  expectedSha256?: string;
+  /** The size the client announced: above the maximum, refused before reading; else must match. */
+  sizeBytes?: number;
+}
+
+/** Where a WatchEvents stream starts: after a stream sequence (0: from the oldest), or only new events. */
+export interface WatchFrom {
+  afterSeq?: number;
+  /** Only this model's events; default every model's. */
+  model?: string;
+}
+
+/** The outcome of deleteVersion(). */
+export interface DeletedVersion {
+  record: VersionRecord;
+  /** False when another version (of any model) still has the same bytes, so they were kept. */
+  artifactDeleted: boolean;
 }
 
 /** Fields of a new model. */
@@ -38,7 +72,16 @@ function isConflict(err: unknown): boolean {
   return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long a deletion may hold an artifact's marker before others treat it as abandoned (a crash). */
+const ARTIFACT_DELETION_STALE_MS = 60_000;
+
+const inTraffic = (m: ModelRecord, version: number) => m.traffic.some((t) => t.version === version);
+
 export class Registry {
+  private readonly watchers = new Set<EventFollower>();
+
   constructor(private readonly deps: RegistryDeps) {}
 
   private static checkName(name: string): void {
@@ -53,29 +96,44 @@ export class Registry {
     return { value: e.json<T>(), revision: e.revision };
   }
 
-  /** Compare-and-set loop: applies `mutate` to the current value until a write wins. */
-  private async update<T>(key: string, mutate: (current: T) => T): Promise<T> {
+  /**
+   * Compare-and-set loop: applies `mutate` to the current value until a write wins; with
+   * `expectedRevision`, one attempt only, and only if the record is still at that revision.
+   * `mutate` may read other records: a write that wins proves this key did not change meanwhile.
+   * Returning the current value unchanged skips the write.
+   */
+  private async update<T>(key: string, mutate: (current: T) => T | Promise<T>, expectedRevision?: number): Promise<{ value: T; revision: number }> {
     for (let attempt = 0; attempt < 100; attempt++) {
       const cur = await this.read<T>(key);
       if (!cur) throw new MeshError(ErrorCode.Internal, `record ${key} vanished`);
-      const next = mutate(cur.value);
+      if (expectedRevision !== undefined && cur.revision !== expectedRevision) {
+        throw new MeshError(ErrorCode.Conflict, `${key} is at revision ${cur.revision}, not ${expectedRevision}: read it again and retry`);
+      }
+      const next = await mutate(cur.value);
+      if (next === cur.value) return cur;
       try {
-        await this.deps.kv.update(key, encode(next), cur.revision);
-        return next;
+        return { value: next, revision: await this.deps.kv.update(key, encode(next), cur.revision) };
       } catch (err) {
         if (!isConflict(err)) throw err;
+        if (expectedRevision !== undefined) throw new MeshError(ErrorCode.Conflict, `${key} changed since revision ${expectedRevision}: read it again and retry`);
       }
     }
     throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${key}; try again`);
   }
 
-  private async publish(input: EventInput): Promise<void> {
+  /** Compare-and-set loop over a model's record (rollouts use it). */
+  async updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>): Promise<ModelRecord> {
+    return (await this.update<ModelRecord>(keys.model(name), mutate)).value;
+  }
+
+  /** Publishes an event on the stream, retrying while JetStream is unavailable. */
+  async publish(input: EventInput): Promise<void> {
     const event = newEvent(input);
     await retry(() => publishEvent(this.deps.js, event));
   }
 
   /** Creates a model, or returns the existing one unchanged. */
-  async createModel(m: NewModel): Promise<ModelRecord> {
+  async createModel(m: NewModel): Promise<ModelView> {
     Registry.checkName(m.name);
     const record: ModelRecord = {
       schema: 1,
@@ -87,29 +145,56 @@ export class Registry {
       traffic: [],
       createdAt: new Date().toISOString(),
     };
+    let revision: number;
     try {
-      await retry(() => this.deps.kv.create(keys.model(m.name), encode(record)), { retryable: (e) => !isConflict(e) });
+      revision = await retry(() => this.deps.kv.create(keys.model(m.name), encode(record)), { retryable: (e) => !isConflict(e) });
     } catch (err) {
       if (isConflict(err)) return this.getModel(m.name);
       throw err;
     }
     await this.publish({ type: 'model.created', model: m.name });
-    return record;
+    return { ...record, revision };
   }
 
   /** The model's record; NOT_FOUND when it does not exist. */
-  async getModel(name: string): Promise<ModelRecord> {
+  async getModel(name: string): Promise<ModelView> {
     const cur = await this.read<ModelRecord>(keys.model(name));
     if (!cur) throw errors.modelNotFound(name);
-    return cur.value;
+    return { ...cur.value, revision: cur.revision };
   }
 
   /** Every model, sorted by name. */
-  async listModels(): Promise<ModelRecord[]> {
+  async listModels(): Promise<ModelView[]> {
     const names: string[] = [];
     for await (const k of await this.deps.kv.keys(keys.models)) names.push(k.slice('models.'.length));
     const models = await Promise.all(names.sort().map((n) => this.read<ModelRecord>(keys.model(n))));
-    return models.flatMap((m) => (m ? [m.value] : []));
+    return models.flatMap((m) => (m ? [{ ...m.value, revision: m.revision }] : []));
+  }
+
+  /**
+   * Replaces a model's description, labels or serving config and publishes model.config.changed
+   * (nothing is written or published when nothing changes). With `expectedRevision`, a
+   * compare-and-set: ABORTED (Conflict) when the model was written since that revision.
+   */
+  async editModel(name: string, changes: ModelChanges, expectedRevision?: number): Promise<ModelView> {
+    Registry.checkName(name);
+    await this.getModel(name);
+    let changed = false;
+    const { value: m, revision } = await this.update<ModelRecord>(keys.model(name), (cur) => {
+      const next: ModelRecord = {
+        ...cur,
+        description: changes.description ?? cur.description,
+        labels: changes.labels ?? cur.labels,
+        config: changes.config ?? cur.config,
+      };
+      changed = next.description !== cur.description || !isDeepStrictEqual(next.labels, cur.labels) || !isDeepStrictEqual(next.config, cur.config);
+      return changed ? next : cur;
+    }, expectedRevision);
+    if (changed) {
+      await this.publish({ type: 'model.config.changed', model: name, description: m.description, labels: m.labels, config: m.config });
+      this.deps.log.info('model updated', { model: name, revision });
+    }
+    return { ...m, revision };
   }
 
   /**
@@ -117,12 +202,19 @@ export class Registry {
    * assigns the next version number, makes it the version served, and publishes the events.
    * Nothing is stored when the bytes are rejected.
    */
-  async pushVersion(model: string, chunks: AsyncIterable<Uint8Array>, expectedSha256 = ''): Promise<VersionRecord> {
+  async pushVersion(model: string, chunks: AsyncIterable<Uint8Array>, opts: PushOptions = {}): Promise<VersionRecord> {
     Registry.checkName(model);
-    const upload = await receiveArtifact(chunks, this.deps.maxArtifactBytes);
+    const max = this.deps.maxArtifactBytes;
+    if (opts.sizeBytes !== undefined && opts.sizeBytes > max) {
+      throw errors.invalidArgument(`artifact is ${opts.sizeBytes} bytes, above the registry's maximum of ${max} bytes`);
+    }
+    const upload = await receiveArtifact(chunks, max);
     try {
       if (upload.sizeBytes === 0) throw errors.invalidArgument('artifact is empty');
-      const want = expectedSha256.toLowerCase();
+      if (opts.sizeBytes !== undefined && opts.sizeBytes !== upload.sizeBytes) {
+        throw errors.invalidArgument(`artifact is ${upload.sizeBytes} bytes, but the client announced ${opts.sizeBytes}`);
+      }
+      const want = (opts.expectedSha256 ?? '').toLowerCase();
       if (want && want !== upload.sha256) {
         throw errors.invalidArgument(`artifact sha256 is ${upload.sha256}, but the client expected ${want}`);
       }
@@ -132,7 +224,7 @@ export class Registry {
       });
       await this.storeArtifact(upload.sha256, upload.file);
       await this.createModel({ name: model });
-      const { latestVersion: version } = await this.update<ModelRecord>(keys.model(model), (m) => ({ ...m, latestVersion: m.latestVersion + 1 }));
+      const { value: { latestVersion: version } } = await this.update<ModelRecord>(keys.model(model), (m) => ({ ...m, latestVersion: m.latestVersion + 1 }));
       const record: VersionRecord = {
         schema: 1,
         model,
@@ -145,6 +237,7 @@ export class Registry {
         state: 'AVAILABLE',
       };
       await retry(() => this.deps.kv.put(keys.version(model, version), encode(record)));
+      await this.keepArtifact(upload.sha256, upload.file);
       await this.publish({ type: 'version.published', model, version, sha256: record.sha256, sizeBytes: record.sizeBytes });
       await this.serveLatest(model, version);
       this.deps.log.info('version published', { model, version, sha256: record.sha256, sizeBytes: record.sizeBytes });
@@ -154,15 +247,25 @@ export class Registry {
     }
   }
 
-  /** Routes all traffic to `version` unless a newer version already has it (concurrent pushes). */
+  /**
+   * Routes all traffic to `version` when the model serves nothing yet (its first version; later
+   * versions come in through a rollout), unless it was archived or deleted meanwhile. Whatever puts a version into a traffic split checks it
+   * with servable() inside the compare-and-set of the model record, as here: archive and delete
+   * write that record too, so one of the two sees the other.
+   */
   private async serveLatest(model: string, version: number): Promise<void> {
     let changed = false;
-    const m = await this.update<ModelRecord>(keys.model(model), (cur) => {
-      const newest = Math.max(0, ...cur.traffic.map((t) => t.version));
-      changed = version > newest;
+    const { value: m } = await this.update<ModelRecord>(keys.model(model), async (cur) => {
+      changed = cur.traffic.length === 0 && (await this.servable(model, version));
       return changed ? { ...cur, traffic: [{ version, weight: 100 }] } : cur;
     });
     if (changed) await this.publish({ type: 'traffic.changed', model, traffic: m.traffic });
+  }
+
+  /** Whether a version exists and is AVAILABLE, so it may be put into a traffic split. */
+  async servable(model: string, version: number): Promise<boolean> {
+    const v = await this.read<VersionRecord>(keys.version(model, version));
+    return v?.value.state === 'AVAILABLE';
   }
 
   /** Puts the artifact in the object store under its sha256, unless the same bytes are there. */
@@ -170,6 +273,17 @@ export class Registry {
     const existing = await retry(() => this.deps.artifacts.info(sha256));
     if (existing && !existing.deleted) return;
     await retry(() => this.deps.artifacts.put({ name: sha256 }, Readable.toWeb(fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) as ReadableStream<Uint8Array>));
+  }
+
+  /**
+   * Called once a new version's record is written. A deletion of the same bytes that marked them
+   * before may have missed the record: wait until no deletion holds them, then put the bytes back
+   * if one removed them. A deletion that marks them later sees the record and keeps them.
+   */
+  private async keepArtifact(sha256: string, file: string): Promise<void> {
+    const deadline = Date.now() + ARTIFACT_DELETION_STALE_MS;
+    while (Date.now() < deadline && (await this.read<ArtifactDeletion>(keys.artifactDeletion(sha256)))) await sleep(50);
+    await this.storeArtifact(sha256, file);
   }
 
   /** Every version of a model, oldest first. */
@@ -181,20 +295,201 @@ export class Registry {
     return records.flatMap((r) => (r ? [r.value] : []));
   }
 
-  /** One version (0: the latest); NOT_FOUND when missing. */
+  /** One version (0: the highest-numbered one that exists); NOT_FOUND when missing. */
   async getVersion(model: string, version: number): Promise<VersionRecord> {
     const m = await this.getModel(model);
     const v = version === 0 ? m.latestVersion : version;
     const cur = v > 0 ? await this.read<VersionRecord>(keys.version(model, v)) : undefined;
-    if (!cur) throw errors.versionNotFound(model, version === 0 ? 'latest' : version);
-    return cur.value;
+    if (cur) return cur.value;
+    if (version === 0 && v > 0) {
+      // The latest version was deleted: the newest one left.
+      const newest = (await this.listVersions(model)).pop();
+      if (newest) return newest;
+    }
+    throw errors.versionNotFound(model, version === 0 ? 'latest' : version);
   }
 
-  /** A version's record and a stream of its artifact's bytes. */
-  async openArtifact(model: string, version: number): Promise<{ record: VersionRecord; data: ReadableStream<Uint8Array> }> {
+  /** A version's record and its artifact's bytes, read from the store as they are consumed. */
+  async openArtifact(model: string, version: number): Promise<{ record: VersionRecord; chunks: AsyncGenerator<Uint8Array> }> {
     const record = await this.getVersion(model, version);
-    const obj = await retry(() => this.deps.artifacts.get(record.sha256));
-    if (!obj) throw new MeshError(ErrorCode.Internal, `artifact ${record.sha256} of ${model} v${record.version} is missing from the store`);
-    return { record, data: obj.data };
+    const info = await retry(() => this.deps.artifacts.info(record.sha256));
+    if (!info || info.deleted) throw new MeshError(ErrorCode.Internal, `artifact ${record.sha256} of ${model} v${record.version} is missing from the store`);
+    return { record, chunks: readArtifact(this.deps.js, info, record.sha256) };
+  }
+
+  /**
+   * Marks a version ARCHIVED, so it is never served again, and publishes version.archived;
+   * archiving an archived version changes nothing. FAILED_PRECONDITION while it is in the model's
+   * traffic split.
+   */
+  async archiveVersion(model: string, version: number): Promise<VersionRecord> {
+    const key = keys.version(model, version);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const seen = await this.notServing(model, version);
+      const cur = await this.read<VersionRecord>(key);
+      if (!cur) throw errors.versionNotFound(model, version);
+      if (cur.value.state === 'ARCHIVED') return cur.value;
+      const archived: VersionRecord = { ...cur.value, state: 'ARCHIVED' };
+      try {
+        await this.deps.kv.update(key, encode(archived), cur.revision);
+      } catch (err) {
+        if (isConflict(err)) continue;
+        throw err;
+      }
+      try {
+        await this.confirmNotServing(model, version, seen);
+      } catch (err) {
+        await this.update<VersionRecord>(key, (v) => ({ ...v, state: 'AVAILABLE' }));
+        throw err;
+      }
+      await this.publish({ type: 'version.archived', model, version });
+      this.deps.log.info('version archived', { model, version });
+      return archived;
+    }
+    throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${key}; try again`);
+  }
+
+  /**
+   * Deletes a version's record, and its artifact when no other version of any model has the same
+   * sha256, and publishes version.deleted. FAILED_PRECONDITION while it is in the model's traffic
+   * split. The model's latestVersion stays, so the number is never assigned again.
+   */
+  async deleteVersion(model: string, version: number): Promise<DeletedVersion> {
+    const key = keys.version(model, version);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const seen = await this.notServing(model, version);
+      const cur = await this.read<VersionRecord>(key);
+      if (!cur) throw errors.versionNotFound(model, version);
+      try {
+        await this.deps.kv.delete(key, { previousSeq: cur.revision });
+      } catch (err) {
+        if (isConflict(err)) continue;
+        throw err;
+      }
+      try {
+        await this.confirmNotServing(model, version, seen);
+      } catch (err) {
+        await retry(() => this.deps.kv.put(key, encode(cur.value)));
+        throw err;
+      }
+      const { sha256 } = cur.value;
+      const artifactDeleted = await this.releaseArtifact(sha256);
+      await this.publish({ type: 'version.deleted', model, version, sha256, artifactDeleted });
+      this.deps.log.info('version deleted', { model, version, sha256, artifactDeleted });
+      return { record: cur.value, artifactDeleted };
+    }
+    throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${key}; try again`);
+  }
+
+  /** The model's record, after checking `version` is not in its traffic split (FAILED_PRECONDITION). */
+  private async notServing(model: string, version: number): Promise<{ value: ModelRecord; revision: number }> {
+    Registry.checkName(model);
+    const m = await this.read<ModelRecord>(keys.model(model));
+    if (!m) throw errors.modelNotFound(model);
+    if (inTraffic(m.value, version)) {
+      const split = m.value.traffic.map((t) => `v${t.version} ${t.weight}%`).join(', ');
+      throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' version ${version} is serving traffic (${split}); move its traffic to another version first`);
+    }
+    return m;
+  }
+
+  /**
+   * Rewrites the model record unchanged at the revision at which `version` was seen out of its
+   * traffic split. If the split changed meanwhile, the write fails and the split is checked again:
+   * whatever put a version into traffic did so with a compare-and-set of this record after checking
+   * servable(), so either it saw the version's new state or this sees its traffic.
+   */
+  private async confirmNotServing(model: string, version: number, seen: { value: ModelRecord; revision: number }): Promise<void> {
+    let cur = seen;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      try {
+        await this.deps.kv.update(keys.model(model), encode(cur.value), cur.revision);
+        return;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+      cur = await this.notServing(model, version);
+    }
+    throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of model '${model}'; try again`);
+  }
+
+  /**
+   * Deletes an artifact unless a version record still refers to its sha256; resolves whether it
+   * did. A marker key serialises this with pushes of the same bytes (see keepArtifact).
+   */
+  private async releaseArtifact(sha256: string): Promise<boolean> {
+    const markKey = keys.artifactDeletion(sha256);
+    const markRevision = await this.markDeletion(markKey);
+    try {
+      if (await this.referenced(sha256)) return false;
+      await retry(() => this.deps.artifacts.delete(sha256));
+      return true;
+    } finally {
+      await retry(() => this.deps.kv.delete(markKey, { previousSeq: markRevision })).catch((err: unknown) => {
+        this.deps.log.warn('could not remove an artifact deletion marker; it expires', { sha256, err });
+      });
+    }
+  }
+
+  /** Creates the deletion marker of an artifact, waiting while another deletion holds it (unless it is stale). */
+  private async markDeletion(markKey: string): Promise<number> {
+    const mark = (): ArtifactDeletion => ({ schema: 1, since: new Date().toISOString() });
+    for (;;) {
+      try {
+        return await this.deps.kv.create(markKey, encode(mark()));
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+      const held = await this.read<ArtifactDeletion>(markKey);
+      if (held && Date.now() - Date.parse(held.value.since) > ARTIFACT_DELETION_STALE_MS) {
+        try {
+          return await this.deps.kv.update(markKey, encode(mark()), held.revision);
+        } catch (err) {
+          if (!isConflict(err)) throw err;
+        }
+      }
+      await sleep(50);
+    }
+  }
+
+  /** Whether any version record of any model has this sha256. */
+  private async referenced(sha256: string): Promise<boolean> {
+    const all: string[] = [];
+    for await (const k of await this.deps.kv.keys(keys.allVersions)) all.push(k);
+    for (let i = 0; i < all.length; i += 64) {
+      const records = await Promise.all(all.slice(i, i + 64).map((k) => this.read<VersionRecord>(k)));
+      if (records.some((r) => r?.value.sha256 === sha256)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Delivers every registry event from `from` in order to `onEvent` (awaited: a slow receiver holds
+   * back delivery) until `signal` aborts or close() (then it resolves) or `onEvent` throws (then it
+   * rejects). `onReady` is called once the consumer exists: later events will all be delivered.
+   */
+  async watchEvents(from: WatchFrom, onEvent: (event: MeshEvent, seq: number) => Promise<void>, signal: AbortSignal, onReady?: () => void): Promise<void> {
+    if (from.model) Registry.checkName(from.model);
+    const follower = await followEvents(this.deps.js, onEvent, {
+      afterSeq: from.afterSeq,
+      model: from.model,
+      onBadEvent: (err, seq) => this.deps.log.warn('skipping malformed event', { seq, err }),
+    });
+    this.watchers.add(follower);
+    const stop = () => void follower.stop();
+    signal.addEventListener('abort', stop);
+    try {
+      if (signal.aborted) stop();
+      onReady?.();
+      await follower.closed;
+    } finally {
+      signal.removeEventListener('abort', stop);
+      this.watchers.delete(follower);
+    }
+  }
+
+  /** Ends every event watch (at shutdown, so open WatchEvents calls do not hold it up). */
+  async close(): Promise<void> {
+    await Promise.all([...this.watchers].map((w) => w.stop()));
   }
 }

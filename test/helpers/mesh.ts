@@ -21,9 +21,10 @@ export interface TestMesh {
   close(): Promise<void>;
 }
 
-export async function startTestMesh(): Promise<TestMesh> {
+/** NATS and a registry (with extra INFERMESH_* settings `registryEnv`). */
+export async function startTestMesh(registryEnv: Record<string, string> = {}): Promise<TestMesh> {
   const nats = await startTestNats();
-  const registry = await startTestRegistry(nats.url);
+  const registry = await startTestRegistry(nats.url, registryEnv);
   const registryApi = new RegistryApi(`127.0.0.1:${registry.port}`);
   const pods: InferenceService[] = [];
   return {

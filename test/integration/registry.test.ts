@@ -1,18 +1,19 @@
 // The registry against a real nats-server: push, list, get and pull; rejected pushes leave nothing;
 // concurrent pushes get distinct consecutive versions; identical bytes are stored once; and every
-// model, version and artifact survives a restart of both the registry and NATS.
+// model, version, artifact and event survives a restart of both the registry and NATS.
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
-import { RegistryApi, InfermeshError } from '../../client/index';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { RegistryApi, InfermeshError, type WatchedEvent } from '../../client/index';
 import { resources } from '../../lib/nats';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { startTestRegistry } from '../helpers/services';
 import { modelPath } from '../helpers/models';
 import type { RegistryService } from '../../services/registry/registry-service';
 
-jest.setTimeout(120_000);
+jest.setTimeout(60_000);
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -21,6 +22,16 @@ async function storedObjects(natsUrl: string): Promise<string[]> {
   try {
     const os = await new Objm(nc).open(resources.artifactBucket);
     return (await os.list()).map((o) => o.name).sort();
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The event stream's last sequence, read from JetStream itself. */
+async function lastEventSequence(natsUrl: string): Promise<number> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(resources.eventStream)).state.last_seq;
   } finally {
     await nc.close();
   }
@@ -90,7 +101,10 @@ describe('registry', () => {
     expect(versions.map((v) => v.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     const model = await client.model('concurrent');
     expect(model.latest_version).toBe(20);
-    expect(model.traffic).toEqual([{ version: 20, weight: 100 }]);
+    // The model's first version serves as soon as it is stored (whichever push got there first);
+    // later versions wait for a rollout.
+    expect(model.traffic).toHaveLength(1);
+    expect(model.traffic[0]!.weight).toBe(100);
   });
 
   it('stores the same bytes once', async () => {
@@ -102,9 +116,24 @@ describe('registry', () => {
     expect(before.filter((n) => n === sha(addSub))).toHaveLength(1);
   });
 
-  it('keeps every model, version and artifact across a restart of the registry and NATS', async () => {
+  /** Every event stored so far, read through WatchEvents from the beginning. */
+  async function allEvents(): Promise<WatchedEvent[]> {
+    const last = await lastEventSequence(nats.url);
+    const watch = client.watchEvents();
+    const events: WatchedEvent[] = [];
+    for await (const e of watch) {
+      events.push(e);
+      if (e.sequence >= last) break;
+    }
+    return events;
+  }
+
+  it('keeps every model, version, artifact and event across a restart of the registry and NATS', async () => {
     const models = await client.models();
     const versions = await client.versions('concurrent');
+    const events = await allEvents();
+    expect(events.map((e) => e.sequence)).toEqual(Array.from({ length: events.length }, (_, i) => i + 1));
+    expect(events.filter((e) => e.event.type === 'version.published')).toHaveLength(23); // 1 + 20 + 2
     client.close();
     await service.shutdown(5_000);
     await nats.stop();
@@ -114,5 +143,6 @@ describe('registry', () => {
     expect(await client.models()).toEqual(models);
     expect(await client.versions('concurrent')).toEqual(versions);
     expect(sha(await client.pull('add-sub', 1))).toBe(sha(addSub));
+    expect(await allEvents()).toEqual(events);
   });
 });

@@ -1,9 +1,13 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { ArchiveVersionRequest as _infermesh_registry_v1_ArchiveVersionRequest, ArchiveVersionRequest__Output as _infermesh_registry_v1_ArchiveVersionRequest__Output } from './infermesh/registry/v1/ArchiveVersionRequest';
 import type { ArtifactChunk as _infermesh_registry_v1_ArtifactChunk, ArtifactChunk__Output as _infermesh_registry_v1_ArtifactChunk__Output } from './infermesh/registry/v1/ArtifactChunk';
 import type { CreateModelRequest as _infermesh_registry_v1_CreateModelRequest, CreateModelRequest__Output as _infermesh_registry_v1_CreateModelRequest__Output } from './infermesh/registry/v1/CreateModelRequest';
+import type { DeleteVersionRequest as _infermesh_registry_v1_DeleteVersionRequest, DeleteVersionRequest__Output as _infermesh_registry_v1_DeleteVersionRequest__Output } from './infermesh/registry/v1/DeleteVersionRequest';
+import type { DeleteVersionResponse as _infermesh_registry_v1_DeleteVersionResponse, DeleteVersionResponse__Output as _infermesh_registry_v1_DeleteVersionResponse__Output } from './infermesh/registry/v1/DeleteVersionResponse';
 import type { DynamicBatching as _infermesh_registry_v1_DynamicBatching, DynamicBatching__Output as _infermesh_registry_v1_DynamicBatching__Output } from './infermesh/registry/v1/DynamicBatching';
+import type { Event as _infermesh_registry_v1_Event, Event__Output as _infermesh_registry_v1_Event__Output } from './infermesh/registry/v1/Event';
 import type { GetModelRequest as _infermesh_registry_v1_GetModelRequest, GetModelRequest__Output as _infermesh_registry_v1_GetModelRequest__Output } from './infermesh/registry/v1/GetModelRequest';
 import type { GetVersionRequest as _infermesh_registry_v1_GetVersionRequest, GetVersionRequest__Output as _infermesh_registry_v1_GetVersionRequest__Output } from './infermesh/registry/v1/GetVersionRequest';
 import type { ListModelsRequest as _infermesh_registry_v1_ListModelsRequest, ListModelsRequest__Output as _infermesh_registry_v1_ListModelsRequest__Output } from './infermesh/registry/v1/ListModelsRequest';
@@ -18,7 +22,9 @@ import type { RegistryClient as _infermesh_registry_v1_RegistryClient, RegistryD
 import type { ServingConfig as _infermesh_registry_v1_ServingConfig, ServingConfig__Output as _infermesh_registry_v1_ServingConfig__Output } from './infermesh/registry/v1/ServingConfig';
 import type { TensorSignature as _infermesh_registry_v1_TensorSignature, TensorSignature__Output as _infermesh_registry_v1_TensorSignature__Output } from './infermesh/registry/v1/TensorSignature';
 import type { TrafficTarget as _infermesh_registry_v1_TrafficTarget, TrafficTarget__Output as _infermesh_registry_v1_TrafficTarget__Output } from './infermesh/registry/v1/TrafficTarget';
+import type { UpdateModelRequest as _infermesh_registry_v1_UpdateModelRequest, UpdateModelRequest__Output as _infermesh_registry_v1_UpdateModelRequest__Output } from './infermesh/registry/v1/UpdateModelRequest';
 import type { Version as _infermesh_registry_v1_Version, Version__Output as _infermesh_registry_v1_Version__Output } from './infermesh/registry/v1/Version';
+import type { WatchEventsRequest as _infermesh_registry_v1_WatchEventsRequest, WatchEventsRequest__Output as _infermesh_registry_v1_WatchEventsRequest__Output } from './infermesh/registry/v1/WatchEventsRequest';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -28,9 +34,13 @@ export interface ProtoGrpcType {
   infermesh: {
     registry: {
       v1: {
+        ArchiveVersionRequest: MessageTypeDefinition<_infermesh_registry_v1_ArchiveVersionRequest, _infermesh_registry_v1_ArchiveVersionRequest__Output>
         ArtifactChunk: MessageTypeDefinition<_infermesh_registry_v1_ArtifactChunk, _infermesh_registry_v1_ArtifactChunk__Output>
         CreateModelRequest: MessageTypeDefinition<_infermesh_registry_v1_CreateModelRequest, _infermesh_registry_v1_CreateModelRequest__Output>
+        DeleteVersionRequest: MessageTypeDefinition<_infermesh_registry_v1_DeleteVersionRequest, _infermesh_registry_v1_DeleteVersionRequest__Output>
+        DeleteVersionResponse: MessageTypeDefinition<_infermesh_registry_v1_DeleteVersionResponse, _infermesh_registry_v1_DeleteVersionResponse__Output>
         DynamicBatching: MessageTypeDefinition<_infermesh_registry_v1_DynamicBatching, _infermesh_registry_v1_DynamicBatching__Output>
+        Event: MessageTypeDefinition<_infermesh_registry_v1_Event, _infermesh_registry_v1_Event__Output>
         GetModelRequest: MessageTypeDefinition<_infermesh_registry_v1_GetModelRequest, _infermesh_registry_v1_GetModelRequest__Output>
         GetVersionRequest: MessageTypeDefinition<_infermesh_registry_v1_GetVersionRequest, _infermesh_registry_v1_GetVersionRequest__Output>
         ListModelsRequest: MessageTypeDefinition<_infermesh_registry_v1_ListModelsRequest, _infermesh_registry_v1_ListModelsRequest__Output>
@@ -45,8 +55,10 @@ export interface ProtoGrpcType {
         ServingConfig: MessageTypeDefinition<_infermesh_registry_v1_ServingConfig, _infermesh_registry_v1_ServingConfig__Output>
         TensorSignature: MessageTypeDefinition<_infermesh_registry_v1_TensorSignature, _infermesh_registry_v1_TensorSignature__Output>
         TrafficTarget: MessageTypeDefinition<_infermesh_registry_v1_TrafficTarget, _infermesh_registry_v1_TrafficTarget__Output>
+        UpdateModelRequest: MessageTypeDefinition<_infermesh_registry_v1_UpdateModelRequest, _infermesh_registry_v1_UpdateModelRequest__Output>
         Version: MessageTypeDefinition<_infermesh_registry_v1_Version, _infermesh_registry_v1_Version__Output>
         VersionState: EnumTypeDefinition
+        WatchEventsRequest: MessageTypeDefinition<_infermesh_registry_v1_WatchEventsRequest, _infermesh_registry_v1_WatchEventsRequest__Output>
       }
     }
   }

@@ -2,6 +2,7 @@
 
 import type { ServingConfig as _infermesh_registry_v1_ServingConfig, ServingConfig__Output as _infermesh_registry_v1_ServingConfig__Output } from '../../../infermesh/registry/v1/ServingConfig';
 import type { TrafficTarget as _infermesh_registry_v1_TrafficTarget, TrafficTarget__Output as _infermesh_registry_v1_TrafficTarget__Output } from '../../../infermesh/registry/v1/TrafficTarget';
+import type { Long } from '@grpc/proto-loader';
 
 export interface Model {
   'name'?: (string);
@@ -11,6 +12,7 @@ export interface Model {
   'latest_version'?: (number);
   'traffic'?: (_infermesh_registry_v1_TrafficTarget)[];
   'created_at'?: (string);
+  'revision'?: (number | string | Long);
 }
 
 export interface Model__Output {
@@ -21,4 +23,5 @@ export interface Model__Output {
   'latest_version': (number);
   'traffic': (_infermesh_registry_v1_TrafficTarget__Output)[];
   'created_at': (string);
+  'revision': (string);
 }

@@ -2,8 +2,12 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ArchiveVersionRequest as _infermesh_registry_v1_ArchiveVersionRequest, ArchiveVersionRequest__Output as _infermesh_registry_v1_ArchiveVersionRequest__Output } from '../../../infermesh/registry/v1/ArchiveVersionRequest';
 import type { ArtifactChunk as _infermesh_registry_v1_ArtifactChunk, ArtifactChunk__Output as _infermesh_registry_v1_ArtifactChunk__Output } from '../../../infermesh/registry/v1/ArtifactChunk';
 import type { CreateModelRequest as _infermesh_registry_v1_CreateModelRequest, CreateModelRequest__Output as _infermesh_registry_v1_CreateModelRequest__Output } from '../../../infermesh/registry/v1/CreateModelRequest';
+import type { DeleteVersionRequest as _infermesh_registry_v1_DeleteVersionRequest, DeleteVersionRequest__Output as _infermesh_registry_v1_DeleteVersionRequest__Output } from '../../../infermesh/registry/v1/DeleteVersionRequest';
+import type { DeleteVersionResponse as _infermesh_registry_v1_DeleteVersionResponse, DeleteVersionResponse__Output as _infermesh_registry_v1_DeleteVersionResponse__Output } from '../../../infermesh/registry/v1/DeleteVersionResponse';
+import type { Event as _infermesh_registry_v1_Event, Event__Output as _infermesh_registry_v1_Event__Output } from '../../../infermesh/registry/v1/Event';
 import type { GetModelRequest as _infermesh_registry_v1_GetModelRequest, GetModelRequest__Output as _infermesh_registry_v1_GetModelRequest__Output } from '../../../infermesh/registry/v1/GetModelRequest';
 import type { GetVersionRequest as _infermesh_registry_v1_GetVersionRequest, GetVersionRequest__Output as _infermesh_registry_v1_GetVersionRequest__Output } from '../../../infermesh/registry/v1/GetVersionRequest';
 import type { ListModelsRequest as _infermesh_registry_v1_ListModelsRequest, ListModelsRequest__Output as _infermesh_registry_v1_ListModelsRequest__Output } from '../../../infermesh/registry/v1/ListModelsRequest';
@@ -13,9 +17,20 @@ import type { ListVersionsResponse as _infermesh_registry_v1_ListVersionsRespons
 import type { Model as _infermesh_registry_v1_Model, Model__Output as _infermesh_registry_v1_Model__Output } from '../../../infermesh/registry/v1/Model';
 import type { PullArtifactRequest as _infermesh_registry_v1_PullArtifactRequest, PullArtifactRequest__Output as _infermesh_registry_v1_PullArtifactRequest__Output } from '../../../infermesh/registry/v1/PullArtifactRequest';
 import type { PushVersionRequest as _infermesh_registry_v1_PushVersionRequest, PushVersionRequest__Output as _infermesh_registry_v1_PushVersionRequest__Output } from '../../../infermesh/registry/v1/PushVersionRequest';
+import type { UpdateModelRequest as _infermesh_registry_v1_UpdateModelRequest, UpdateModelRequest__Output as _infermesh_registry_v1_UpdateModelRequest__Output } from '../../../infermesh/registry/v1/UpdateModelRequest';
 import type { Version as _infermesh_registry_v1_Version, Version__Output as _infermesh_registry_v1_Version__Output } from '../../../infermesh/registry/v1/Version';
+import type { WatchEventsRequest as _infermesh_registry_v1_WatchEventsRequest, WatchEventsRequest__Output as _infermesh_registry_v1_WatchEventsRequest__Output } from '../../../infermesh/registry/v1/WatchEventsRequest';
 
 export interface RegistryClient extends grpc.Client {
+  ArchiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  ArchiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  ArchiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  ArchiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  archiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  archiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  archiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  archiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  
   CreateModel(argument: _infermesh_registry_v1_CreateModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
   CreateModel(argument: _infermesh_registry_v1_CreateModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
   CreateModel(argument: _infermesh_registry_v1_CreateModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
@@ -24,6 +39,15 @@ export interface RegistryClient extends grpc.Client {
   createModel(argument: _infermesh_registry_v1_CreateModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
   createModel(argument: _infermesh_registry_v1_CreateModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
   createModel(argument: _infermesh_registry_v1_CreateModelRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  
+  DeleteVersion(argument: _infermesh_registry_v1_DeleteVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_DeleteVersionResponse__Output>): grpc.ClientUnaryCall;
+  DeleteVersion(argument: _infermesh_registry_v1_DeleteVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_DeleteVersionResponse__Output>): grpc.ClientUnaryCall;
+  DeleteVersion(argument: _infermesh_registry_v1_DeleteVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_DeleteVersionResponse__Output>): grpc.ClientUnaryCall;
+  DeleteVersion(argument: _infermesh_registry_v1_DeleteVersionRequest, callback: grpc.requestCallback<_infermesh_registry_v1_DeleteVersionResponse__Output>): grpc.ClientUnaryCall;
+  deleteVersion(argument: _infermesh_registry_v1_DeleteVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_DeleteVersionResponse__Output>): grpc.ClientUnaryCall;
+  deleteVersion(argument: _infermesh_registry_v1_DeleteVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_DeleteVersionResponse__Output>): grpc.ClientUnaryCall;
+  deleteVersion(argument: _infermesh_registry_v1_DeleteVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_DeleteVersionResponse__Output>): grpc.ClientUnaryCall;
+  deleteVersion(argument: _infermesh_registry_v1_DeleteVersionRequest, callback: grpc.requestCallback<_infermesh_registry_v1_DeleteVersionResponse__Output>): grpc.ClientUnaryCall;
   
   GetModel(argument: _infermesh_registry_v1_GetModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
   GetModel(argument: _infermesh_registry_v1_GetModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
@@ -75,10 +99,28 @@ export interface RegistryClient extends grpc.Client {
   pushVersion(options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
   pushVersion(callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
   
+  UpdateModel(argument: _infermesh_registry_v1_UpdateModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  UpdateModel(argument: _infermesh_registry_v1_UpdateModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  UpdateModel(argument: _infermesh_registry_v1_UpdateModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  UpdateModel(argument: _infermesh_registry_v1_UpdateModelRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  updateModel(argument: _infermesh_registry_v1_UpdateModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  updateModel(argument: _infermesh_registry_v1_UpdateModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  updateModel(argument: _infermesh_registry_v1_UpdateModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  updateModel(argument: _infermesh_registry_v1_UpdateModelRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
+  
+  WatchEvents(argument: _infermesh_registry_v1_WatchEventsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_infermesh_registry_v1_Event__Output>;
+  WatchEvents(argument: _infermesh_registry_v1_WatchEventsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_infermesh_registry_v1_Event__Output>;
+  watchEvents(argument: _infermesh_registry_v1_WatchEventsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_infermesh_registry_v1_Event__Output>;
+  watchEvents(argument: _infermesh_registry_v1_WatchEventsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_infermesh_registry_v1_Event__Output>;
+  
 }
 
 export interface RegistryHandlers extends grpc.UntypedServiceImplementation {
+  ArchiveVersion: grpc.handleUnaryCall<_infermesh_registry_v1_ArchiveVersionRequest__Output, _infermesh_registry_v1_Version>;
+  
   CreateModel: grpc.handleUnaryCall<_infermesh_registry_v1_CreateModelRequest__Output, _infermesh_registry_v1_Model>;
+  
+  DeleteVersion: grpc.handleUnaryCall<_infermesh_registry_v1_DeleteVersionRequest__Output, _infermesh_registry_v1_DeleteVersionResponse>;
   
   GetModel: grpc.handleUnaryCall<_infermesh_registry_v1_GetModelRequest__Output, _infermesh_registry_v1_Model>;
   
@@ -92,14 +134,22 @@ export interface RegistryHandlers extends grpc.UntypedServiceImplementation {
   
   PushVersion: grpc.handleClientStreamingCall<_infermesh_registry_v1_PushVersionRequest__Output, _infermesh_registry_v1_Version>;
   
+  UpdateModel: grpc.handleUnaryCall<_infermesh_registry_v1_UpdateModelRequest__Output, _infermesh_registry_v1_Model>;
+  
+  WatchEvents: grpc.handleServerStreamingCall<_infermesh_registry_v1_WatchEventsRequest__Output, _infermesh_registry_v1_Event>;
+  
 }
 
 export interface RegistryDefinition extends grpc.ServiceDefinition {
+  ArchiveVersion: MethodDefinition<_infermesh_registry_v1_ArchiveVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_ArchiveVersionRequest__Output, _infermesh_registry_v1_Version__Output>
   CreateModel: MethodDefinition<_infermesh_registry_v1_CreateModelRequest, _infermesh_registry_v1_Model, _infermesh_registry_v1_CreateModelRequest__Output, _infermesh_registry_v1_Model__Output>
+  DeleteVersion: MethodDefinition<_infermesh_registry_v1_DeleteVersionRequest, _infermesh_registry_v1_DeleteVersionResponse, _infermesh_registry_v1_DeleteVersionRequest__Output, _infermesh_registry_v1_DeleteVersionResponse__Output>
   GetModel: MethodDefinition<_infermesh_registry_v1_GetModelRequest, _infermesh_registry_v1_Model, _infermesh_registry_v1_GetModelRequest__Output, _infermesh_registry_v1_Model__Output>
   GetVersion: MethodDefinition<_infermesh_registry_v1_GetVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_GetVersionRequest__Output, _infermesh_registry_v1_Version__Output>
   ListModels: MethodDefinition<_infermesh_registry_v1_ListModelsRequest, _infermesh_registry_v1_ListModelsResponse, _infermesh_registry_v1_ListModelsRequest__Output, _infermesh_registry_v1_ListModelsResponse__Output>
   ListVersions: MethodDefinition<_infermesh_registry_v1_ListVersionsRequest, _infermesh_registry_v1_ListVersionsResponse, _infermesh_registry_v1_ListVersionsRequest__Output, _infermesh_registry_v1_ListVersionsResponse__Output>
   PullArtifact: MethodDefinition<_infermesh_registry_v1_PullArtifactRequest, _infermesh_registry_v1_ArtifactChunk, _infermesh_registry_v1_PullArtifactRequest__Output, _infermesh_registry_v1_ArtifactChunk__Output>
   PushVersion: MethodDefinition<_infermesh_registry_v1_PushVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_PushVersionRequest__Output, _infermesh_registry_v1_Version__Output>
+  UpdateModel: MethodDefinition<_infermesh_registry_v1_UpdateModelRequest, _infermesh_registry_v1_Model, _infermesh_registry_v1_UpdateModelRequest__Output, _infermesh_registry_v1_Model__Output>
+  WatchEvents: MethodDefinition<_infermesh_registry_v1_WatchEventsRequest, _infermesh_registry_v1_Event, _infermesh_registry_v1_WatchEventsRequest__Output, _infermesh_registry_v1_Event__Output>
 }

@@ -1,0 +1,94 @@
+// The rollout controller: gathers the per-version windows every router publishes, and once a window
+// is over (plus a moment for late reports) hands the canary's and stable's merged windows of each
+// model with a running rollout to the registry, which judges them and moves the rollout. Every
+// registry replica runs one; the rollout record's compare-and-set and its lastWindow make each
+// window count once, whichever replica gets there first.
+import type { NatsConnection } from '../../../lib/nats';
+import type { Logger } from '../../../lib/log';
+import { WINDOW_SUBJECT_ALL, decodeWindowReport, emptyWindow, merge, type VersionWindow } from '../../../lib/window-stats';
+
+/** What the controller needs from the registry. */
+export interface RolloutAnalysisTarget {
+  /** Models whose rollout is progressing under automatic analysis. */
+  analysedModels(): Promise<string[]>;
+  /** Judges one closed window of `model` (windows per version, merged over routers). */
+  analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>): Promise<void>;
+}
+
+export class RolloutController {
+  private readonly windows = new Map<string, Map<number, Map<number, VersionWindow>>>();
+  private sub: { unsubscribe(): void } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+  private stopped = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly target: RolloutAnalysisTarget,
+    private readonly windowMs: number,
+    private readonly log: Logger,
+    /** How long after a window ends late reports are still waited for. */
+    private readonly settleMs = Math.min(1_000, windowMs / 2),
+  ) {}
+
+  start(): void {
+    this.sub = this.nc.subscribe(WINDOW_SUBJECT_ALL, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          this.add(decodeWindowReport(msg.data));
+        } catch (e) {
+          this.log.warn('skipping malformed window report', { err: e });
+        }
+      },
+    });
+    this.timer = setInterval(() => {
+      this.tick().catch((err: unknown) => {
+        if (!this.stopped) this.log.warn('rollout analysis failed; the next window retries', { err });
+      });
+    }, Math.max(50, Math.floor(this.windowMs / 4)));
+  }
+
+  private add(report: { model: string; windowStart: number; versions: VersionWindow[] }): void {
+    let byWindow = this.windows.get(report.model);
+    if (!byWindow) this.windows.set(report.model, (byWindow = new Map()));
+    let byVersion = byWindow.get(report.windowStart);
+    if (!byVersion) byWindow.set(report.windowStart, (byVersion = new Map()));
+    for (const v of report.versions) {
+      let w = byVersion.get(v.version);
+      if (!w) byVersion.set(v.version, (w = emptyWindow(v.version)));
+      merge(w, v);
+    }
+  }
+
+  /** Analyses every window that is over. */
+  async tick(now = Date.now()): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const due: [string, number, Map<number, VersionWindow>][] = [];
+      for (const [model, byWindow] of this.windows) {
+        for (const [start, versions] of byWindow) {
+          if (start + this.windowMs + this.settleMs > now) continue;
+          byWindow.delete(start);
+          due.push([model, start, versions]);
+        }
+        if (byWindow.size === 0) this.windows.delete(model);
+      }
+      if (due.length === 0) return;
+      const analysed = new Set(await this.target.analysedModels());
+      for (const [model, start, versions] of due.sort((a, b) => a[1] - b[1])) {
+        if (!analysed.has(model)) continue;
+        await this.target.analyseWindow(model, start, versions).catch((err: unknown) => this.log.warn('window analysis failed', { model, err }));
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.sub?.unsubscribe();
+  }
+}

@@ -1,0 +1,162 @@
+// Rollouts: starting a canary, moving its weight, promoting, rolling back, pausing; and applying
+// the controller's window verdicts. State lives in the model's KV record (compare-and-set), every
+// change is a rollout.changed event plus a traffic.changed event, and a bounded history is kept.
+import { MeshError, ErrorCode, errors } from '../../../lib/errors';
+import type { EventInput, TrafficWeight } from '../../../lib/events';
+import type { VersionWindow } from '../../../lib/window-stats';
+import { emptyWindow } from '../../../lib/window-stats';
+import type { ModelRecord, VersionRecord } from '../records';
+import { judge, rulesFor } from './analysis-rules';
+import { applyWindow, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
+import type { RolloutAnalysisTarget } from './rollout-controller';
+
+/** What rollouts need from the registry's storage. */
+export interface RolloutStore {
+  getModel(name: string): Promise<ModelRecord>;
+  getVersion(model: string, version: number): Promise<VersionRecord>;
+  listModels(): Promise<ModelRecord[]>;
+  /** Whether a version exists and is AVAILABLE (checked inside the compare-and-set, so archive cannot slip past). */
+  servable(model: string, version: number): Promise<boolean>;
+  /** Compare-and-set loop over the model's record. */
+  updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>): Promise<ModelRecord>;
+  publish(event: EventInput): Promise<void>;
+}
+
+/** Options of start(). */
+export interface StartOptions {
+  weight: number;
+  steps: number[];
+  automatic: boolean;
+  analysis: Partial<RolloutAnalysis>;
+}
+
+/** A model's traffic, rollout and history. */
+export interface RolloutStatus {
+  model: string;
+  traffic: TrafficWeight[];
+  rollout?: Rollout;
+  history: RolloutHistoryEntry[];
+}
+
+const HISTORY_LIMIT = 50;
+const active = (r: Rollout | undefined): r is Rollout => r !== undefined && (r.phase === 'progressing' || r.phase === 'paused');
+
+function checkWeight(weight: number): void {
+  if (!Number.isInteger(weight) || weight < 0 || weight > 100) throw errors.invalidArgument(`weight ${weight} is not a percentage in 0..100`);
+}
+
+/** The version carrying most of a traffic split (the stable one). */
+function mainVersion(traffic: TrafficWeight[]): number | undefined {
+  return [...traffic].sort((a, b) => b.weight - a.weight || b.version - a.version)[0]?.version;
+}
+
+export class Rollouts implements RolloutAnalysisTarget {
+  constructor(private readonly store: RolloutStore, private readonly now: () => number = Date.now) {}
+
+  /** Applies `change` to the model's running rollout (FAILED_PRECONDITION without one), records it and announces it. */
+  private async change(model: string, action: RolloutHistoryEntry['action'], change: (r: Rollout) => Rollout, reason: string): Promise<RolloutStatus> {
+    let changed: Rollout | undefined;
+    const m = await this.store.updateModel(model, (cur) => {
+      if (!active(cur.rollout)) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' has no rollout in progress`);
+      changed = change(cur.rollout);
+      return this.withRollout(cur, changed, action, reason);
+    });
+    await this.announce(model, action, changed!, m.traffic);
+    return statusOf(m);
+  }
+
+  private withRollout(m: ModelRecord, r: Rollout, action: RolloutHistoryEntry['action'], reason: string): ModelRecord {
+    const entry: RolloutHistoryEntry = { time: new Date(this.now()).toISOString(), action, stable: r.stable, canary: r.canary, weight: r.weight, reason };
+    return { ...m, rollout: r, traffic: trafficOf(r), rolloutHistory: [...(m.rolloutHistory ?? []), entry].slice(-HISTORY_LIMIT) };
+  }
+
+  private async announce(model: string, action: RolloutHistoryEntry['action'], r: Rollout, traffic: TrafficWeight[]): Promise<void> {
+    await this.store.publish({ type: 'rollout.changed', model, action, stable: r.stable, canary: r.canary, weight: r.weight, phase: r.phase, reason: r.reason });
+    await this.store.publish({ type: 'traffic.changed', model, traffic });
+  }
+
+  /** Starts a canary of `version` beside the version serving now. */
+  async start(model: string, version: number, opts: StartOptions): Promise<RolloutStatus> {
+    checkWeight(opts.weight);
+    const steps = [...opts.steps];
+    steps.forEach(checkWeight);
+    if (steps.some((w, i) => i > 0 && w <= steps[i - 1]!)) throw errors.invalidArgument(`steps ${steps.join(', ')} are not ascending`);
+    await this.store.getVersion(model, version); // NOT_FOUND for a version that never existed
+    const analysis: RolloutAnalysis = { ...DEFAULT_ROLLOUT_ANALYSIS };
+    for (const [k, val] of Object.entries(opts.analysis) as [keyof RolloutAnalysis, number | undefined][]) if (val) analysis[k] = val;
+    let started: Rollout | undefined;
+    const m = await this.store.updateModel(model, async (cur) => {
+      if (!(await this.store.servable(model, version))) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' version ${version} is archived or deleted`);
+      if (active(cur.rollout)) {
+        throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' already has a rollout of version ${cur.rollout.canary} in progress; promote or roll it back first`);
+      }
+      const stable = mainVersion(cur.traffic);
+      if (stable === undefined) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' serves no version yet`);
+      if (stable === version) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' version ${version} is already the one serving`);
+      started = {
+        stable, canary: version, weight: opts.weight, steps, step: steps.indexOf(opts.weight), phase: 'progressing',
+        automatic: opts.automatic, analysis, passes: 0, fails: 0, lastWindow: 0, stepStartedAt: this.now(),
+        reason: `canary of version ${version} at ${opts.weight}%`,
+      };
+      return this.withRollout(cur, started, 'started', started.reason);
+    });
+    await this.announce(model, 'started', started!, m.traffic);
+    return statusOf(m);
+  }
+
+  /** Sets the canary's weight by hand; analysis counts afresh from here. */
+  setWeight(model: string, weight: number): Promise<RolloutStatus> {
+    checkWeight(weight);
+    const reason = `weight set to ${weight}%`;
+    return this.change(model, 'weight', (r) => ({ ...r, weight, step: r.steps.indexOf(weight), passes: 0, fails: 0, stepStartedAt: this.now(), reason }), reason);
+  }
+
+  /** The canary takes all traffic. */
+  promote(model: string, reason = 'promoted by hand'): Promise<RolloutStatus> {
+    return this.change(model, 'promoted', (r) => ({ ...r, phase: 'promoted', weight: 100, reason }), reason);
+  }
+
+  /** All traffic back to the stable version. */
+  rollback(model: string, reason = 'rolled back by hand'): Promise<RolloutStatus> {
+    return this.change(model, 'rolled_back', (r) => ({ ...r, phase: 'rolled_back', weight: 0, reason }), reason);
+  }
+
+  /** Holds the weights; analysis does not act. */
+  pause(model: string, reason = 'paused by hand'): Promise<RolloutStatus> {
+    return this.change(model, 'paused', (r) => ({ ...r, phase: 'paused', reason }), reason);
+  }
+
+  resume(model: string): Promise<RolloutStatus> {
+    const reason = 'resumed';
+    return this.change(model, 'resumed', (r) => ({ ...r, phase: 'progressing', passes: 0, fails: 0, stepStartedAt: this.now(), reason }), reason);
+  }
+
+  /** Traffic in force, the latest rollout and its history. */
+  async status(model: string): Promise<RolloutStatus> {
+    return statusOf(await this.store.getModel(model));
+  }
+
+  async analysedModels(): Promise<string[]> {
+    return (await this.store.listModels()).filter((m) => m.rollout?.phase === 'progressing' && m.rollout.automatic).map((m) => m.name);
+  }
+
+  /** Judges one window of the canary against the stable version and moves the rollout. */
+  async analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>): Promise<void> {
+    let outcome: ReturnType<typeof applyWindow> | undefined;
+    const m = await this.store.updateModel(model, (cur) => {
+      const r = cur.rollout;
+      outcome = undefined;
+      if (!r) return cur;
+      const verdict = judge(rulesFor(r.analysis), windows.get(r.canary) ?? emptyWindow(r.canary), windows.get(r.stable) ?? emptyWindow(r.stable));
+      const o = applyWindow(r, verdict, windowStart, this.now());
+      if (o.rollout === r) return cur;
+      outcome = o;
+      return o.action ? this.withRollout(cur, o.rollout, o.action === 'step' ? 'step' : o.action, o.rollout.reason) : { ...cur, rollout: o.rollout };
+    });
+    if (outcome?.action) await this.announce(model, outcome.action === 'step' ? 'step' : outcome.action, outcome.rollout, m.traffic);
+  }
+}
+
+function statusOf(m: ModelRecord): RolloutStatus {
+  return { model: m.name, traffic: m.traffic, rollout: m.rollout, history: m.rolloutHistory ?? [] };
+}
