@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { InferenceApi, RegistryApi, InfermeshError, type ModelUpdate } from '../client/index';
 import { formatResult, parseRequest } from './io';
 import { up } from './up';
+import { rolloutCommand, ROLLOUT_USAGE } from './rollout';
 import { ROOT } from './local-mesh/service-process';
 
 const USAGE = `infermesh: ONNX models as a service
@@ -23,6 +24,7 @@ Usage:
   infermesh delete <model> <version>                       delete a version (and its artifact unless shared)
   infermesh events [--from SEQ] [--model M] [--new]        print registry events as JSON lines, from stream
                                                            sequence SEQ (default: the oldest kept), until Ctrl-C
+${ROLLOUT_USAGE}
   infermesh infer <model> (--input FILE|- | --data JSON | --digit D) [--version N] [--output NAME]...
                                                            run an inference through the router
 
@@ -57,6 +59,10 @@ async function main(argv: string[]): Promise<number> {
       'max-batch-size': { type: 'string' },
       'max-queue-delay-us': { type: 'string' },
       'data-dir': { type: 'string', default: path.join(ROOT, '.infermesh') },
+      weight: { type: 'string' },
+      steps: { type: 'string' },
+      auto: { type: 'boolean', default: false },
+      reason: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -157,6 +163,11 @@ async function main(argv: string[]): Promise<number> {
         process.off('SIGTERM', stop);
         registry.close();
       }
+      return 0;
+    }
+    case 'rollout': {
+      const status = await rolloutCommand(args, { registry: values.registry, weight: values.weight, steps: values.steps, auto: values.auto, reason: values.reason });
+      console.log(JSON.stringify(status, null, 2));
       return 0;
     }
     case 'infer': {

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { RegistryApi, InferenceApi } from '../client/index';
+import { RegistryApi, InferenceApi, RolloutApi } from '../client/index';
 import { startLocalMesh } from './local-mesh/mesh';
 import { ROOT } from './local-mesh/service-process';
 
@@ -92,6 +92,16 @@ async function pushDemo(registryAddress: string, routerAddress: string, say: (m:
     } else {
       const v = await registry.push(DEMO_MODEL, file, { expectedSha256: sha256 });
       say(`infermesh: pushed ${path.relative(process.cwd(), file)} as '${DEMO_MODEL}' version ${v.version}`);
+      if (latest) {
+        // A rebuilt demo model replaces the old one at once (a rollout straight to 100%).
+        const rollouts = new RolloutApi(registryAddress);
+        try {
+          await rollouts.start(DEMO_MODEL, v.version, { weight: 100 });
+          await rollouts.promote(DEMO_MODEL, 'the local mesh serves the demo model as built');
+        } finally {
+          rollouts.close();
+        }
+      }
     }
     const deadline = Date.now() + 60_000;
     while (!(await router.modelReady(DEMO_MODEL).catch(() => false))) {
