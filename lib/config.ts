@@ -87,6 +87,7 @@ export const settings = {
   executionProviders: setting('INFERMESH_EXECUTION_PROVIDERS', list<ExecutionProvider>('cuda', 'cpu'), ['cuda', 'cpu'] as ExecutionProvider[], 'onnxruntime execution providers, in order of preference'),
   sessionWorkers: setting('INFERMESH_SESSION_WORKERS', int(1, 64), 1, 'worker threads (onnxruntime sessions) per loaded model version'),
   intraOpThreads: setting('INFERMESH_INTRA_OP_THREADS', int(0, 256), 0, 'onnxruntime intra-op threads per session (0: cores / workers)'),
+  intraOpSpinning: setting('INFERMESH_INTRA_OP_SPINNING', bool, false, 'let onnxruntime\'s threads spin between runs (lower latency for a dedicated pod, a core burned per idle session)'),
   modelDir: setting('INFERMESH_MODEL_DIR', str, '', 'where a pod keeps pulled artifacts (empty: a temp folder)'),
   maxTensorElements: setting('INFERMESH_MAX_TENSOR_ELEMENTS', int(1), 64 * MiB, 'largest element count of one request tensor'),
   dynamicBatching: setting('INFERMESH_DYNAMIC_BATCHING', bool, true, 'batch concurrent requests of models with a dynamic first dimension (a model\'s registry config overrides)'),

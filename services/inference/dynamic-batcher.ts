@@ -75,7 +75,10 @@ export class DynamicBatcher {
     return new Promise((resolve, reject) => {
       const p: Pending = { ...req, size, shapeKey: shapeKeyOf(req), enqueuedAt: process.hrtime.bigint(), resolve, reject, done: false };
       this.queue.push(p);
-      cancel?.onCancel(() => this.drop(p, new MeshError(ErrorCode.Cancelled, 'client cancelled')));
+      // grpc-js may report a call cancelled after it was answered: build the error only when it counts.
+      cancel?.onCancel(() => {
+        if (!p.done) this.drop(p, new MeshError(ErrorCode.Cancelled, 'client cancelled'));
+      });
       this.schedule();
     });
   }

@@ -48,6 +48,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     providers: config.executionProviders,
     sessionWorkers: config.sessionWorkers,
     intraOpThreads: defaultIntraOpThreads(config),
+    intraOpSpinning: config.intraOpSpinning,
     warmup: config.warmup,
     unloadGraceMs: config.unloadGraceMs,
     limits: { maxTensorElements: config.maxTensorElements },

@@ -23,6 +23,7 @@ export interface RepositoryDeps {
   providers: ExecutionProvider[];
   sessionWorkers: number;
   intraOpThreads: number;
+  intraOpSpinning: boolean;
   warmup: boolean;
   /** How long a version being unloaded keeps serving (routers learn of it meanwhile). */
   unloadGraceMs: number;
@@ -164,6 +165,7 @@ export class ModelRepository {
         providers: this.providers,
         workers: this.deps.sessionWorkers,
         intraOpThreads: this.deps.intraOpThreads,
+        spinning: this.deps.intraOpSpinning,
       });
       if (pool.info.fallback && !this.fallbackLogged) {
         // Log once, and stop asking for providers this machine does not have.

@@ -15,6 +15,8 @@ export interface SessionPoolOptions {
   workers?: number;
   /** onnxruntime intra-op threads per session; 0 lets onnxruntime choose. */
   intraOpThreads?: number;
+  /** Let onnxruntime's threads spin between runs (default: they sleep). */
+  spinning?: boolean;
 }
 
 /** A run's outputs and where its time went. */
@@ -60,7 +62,7 @@ export class SessionPool {
   /** Starts the workers and resolves once every session loaded; rejects with the load error. */
   static async create(opts: SessionPoolOptions): Promise<SessionPool> {
     const count = Math.max(1, opts.workers ?? 1);
-    const init: WorkerInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0 };
+    const init: WorkerInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0, spinning: opts.spinning ?? false };
     const script = workerScript(__dirname, 'session-worker');
     const started = await Promise.allSettled(Array.from({ length: count }, () => startWorker(script, init)));
     const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));

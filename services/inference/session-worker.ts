@@ -19,6 +19,9 @@ async function createSession(): Promise<{ session: ort.InferenceSession; provide
         intraOpNumThreads: init.intraOpThreads || undefined,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
+        // onnxruntime's pool threads spin between runs by default, burning the CPU the gRPC thread
+        // and the other models need; unless asked to (INFERMESH_INTRA_OP_SPINNING) they sleep.
+        extra: { session: { intra_op: { allow_spinning: init.spinning ? '1' : '0' }, inter_op: { allow_spinning: '0' } } },
         // Run failures reach the client as statuses; onnxruntime's own log would repeat each one.
         logSeverityLevel: 4,
       });

@@ -8,6 +8,8 @@ export interface WorkerInit {
   /** Providers to try in order; the first that creates a session wins. */
   providers: ExecutionProvider[];
   intraOpThreads: number;
+  /** Whether onnxruntime's threads spin waiting for work. */
+  spinning: boolean;
 }
 
 /** Main thread → worker. */
