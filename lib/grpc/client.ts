@@ -39,11 +39,6 @@ export function healthClient(address: string, opts: ClientOptions = {}): HealthC
   return new (protos().health.Health)(address, insecure(), options(opts));
 }
 
-/** A generic client for raw (undecoded) calls, as the router's pass-through uses. */
-export function rawClient(address: string, opts: ClientOptions = {}): grpc.Client {
-  return new grpc.Client(address, insecure(), options(opts));
-}
-
 type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;
 
 /** Calls a callback-style unary method and resolves to its response (rejects with the ServiceError). */

@@ -1,36 +1,17 @@
-// The Open Inference Protocol at the front door. ModelInfer is a pass-through: the router reads only
-// the model name and version from the request bytes and forwards the bytes to the chosen pod, and
-// the pod's response bytes back. Everything else is answered from membership or fanned out to pods.
+// The router's typed Open Inference Protocol handlers, on its grpc-js server behind the front door
+// (front-door.ts relays ModelInfer itself): answered from membership, or fanned out to pods.
 import * as grpc from '@grpc/grpc-js';
-import { errors, isServiceError, toGrpcStatus, MeshError, ErrorCode } from '../../lib/errors';
-import { ROUTED_VERSION_HEADER, unary } from '../../lib/grpc/client';
+import { errors, isServiceError, toGrpcStatus } from '../../lib/errors';
+import { unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
-import { protos } from '../../lib/grpc/proto';
 import type { InferenceHandlers, ModelInferRequestOut, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
 import type { ModelStatistics__Output as ModelStatisticsOut } from '../../lib/grpc/generated/inference/ModelStatistics';
 import type { Logger } from '../../lib/log';
 import type { Membership } from './membership';
 import type { PodConnections } from './pod-connections';
-import { peekRequest, type PeekedRequest } from './request-peek';
 import type { Router } from './router';
 import type { VersionStats } from './version-stats';
 
-const identity = (b: Buffer) => b;
-const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
-/** Attempts per request: the first, and one retry on another pod. */
-const MAX_ATTEMPTS = 2;
-
-/** The service definition with ModelInfer taking and returning raw bytes. */
-export function passThroughDefinition(): grpc.ServiceDefinition {
-  const def = protos().inference.GRPCInferenceService.service;
-  return {
-    ...def,
-    ModelInfer: { ...def.ModelInfer, requestDeserialize: peekRequest, responseSerialize: identity },
-  } as grpc.ServiceDefinition;
-}
-
-/** Whether a failed attempt never reached a pod's handler (connection refused or reset, pod draining). */
-const failedBeforeAnswer = (err: unknown) => isServiceError(err) && err.code === grpc.status.UNAVAILABLE;
 /**
  * Whether a failure counts against the pod: it could not be reached or would not serve. A model's
  * own errors (INTERNAL from onnxruntime) are not the pod's fault; every pod would return them.
@@ -56,59 +37,7 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
     return d === Infinity ? undefined : d;
   };
 
-  function callPod(address: string, bytes: Buffer, metadata: grpc.Metadata, deadline: grpc.Deadline | undefined, onCall: (c: grpc.ClientUnaryCall) => void): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const c = conns.raw(address).makeUnaryRequest(MODEL_INFER_PATH, identity, identity, bytes, metadata, deadline ? { deadline } : {}, (err, res) => (err ? reject(err) : resolve(res!)));
-      onCall(c);
-    });
-  }
-
-  /** Routes one request, retrying once on another pod when the first failed before answering. */
-  async function forward(req: PeekedRequest, call: grpc.ServerUnaryCall<PeekedRequest, Buffer>): Promise<Buffer> {
-    router.admit();
-    const started = process.hrtime.bigint();
-    let chosen: number | undefined;
-    const outcome = (ok: boolean) => {
-      if (chosen !== undefined) stats.record(req.model, chosen, ok, Number(process.hrtime.bigint() - started) / 1e6);
-    };
-    try {
-      const tried = new Set<string>();
-      let version = req.version;
-      for (let attempt = 1; ; attempt++) {
-        const route = router.route(req.model, version, tried);
-        chosen = route.version;
-        version = String(route.version);
-        const metadata = call.metadata.clone();
-        if (!req.version) metadata.set(ROUTED_VERSION_HEADER, version);
-        router.started(route.pod);
-        let upstream: grpc.ClientUnaryCall | undefined;
-        const cancel = () => upstream?.cancel();
-        call.once('cancelled', cancel);
-        try {
-          const res = await callPod(route.pod.address, req.bytes, metadata, deadlineOf(call), (c) => (upstream = c));
-          router.ended(route.pod, false);
-          outcome(true);
-          return res;
-        } catch (err) {
-          router.ended(route.pod, podFault(err));
-          tried.add(route.pod.id);
-          if (call.cancelled) throw new MeshError(ErrorCode.Cancelled, 'client cancelled');
-          if (attempt < MAX_ATTEMPTS && failedBeforeAnswer(err) && router.mayRetry()) {
-            log.debug('retrying on another pod', { pod: route.pod.id, err: String(err) });
-            continue;
-          }
-          if (countsAgainstVersion(err)) outcome(false);
-          throw err;
-        } finally {
-          call.off('cancelled', cancel);
-        }
-      }
-    } finally {
-      router.finish();
-    }
-  }
-
-  /** Routes a decoded request (streams) through the typed client. */
+  /** Routes a decoded request (streams, and ModelInfer sent to this server directly) through the typed client. */
   async function forwardTyped(req: ModelInferRequestOut, deadline: grpc.Deadline | undefined): Promise<ModelInferResponseOut> {
     router.admit();
     try {
@@ -153,9 +82,9 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
       const res = await unary<ModelMetadataResponseOut>((cb) => conns.typed(found.pod.address).ModelMetadata({ name, version: String(found.version) }, { deadline: Date.now() + 10_000 }, cb));
       return { ...res, versions: [...membership.readyVersions(name)].sort((a, b) => a - b).map(String) };
     }),
-    ModelInfer: ((call: grpc.ServerUnaryCall<PeekedRequest, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      forward(call.request, call).then((res) => cb(null, res), (err: unknown) => cb(toGrpcStatus(err, log)));
-    }) as unknown as InferenceHandlers['ModelInfer'],
+    // The front door (front-door.ts) relays ModelInfer's bytes without this server; this typed
+    // path serves only calls made to this server's loopback port directly.
+    ModelInfer: unaryHandler(log, async (call) => forwardTyped(call.request, deadlineOf(call))),
     ModelStreamInfer: (call) => {
       let pending = 0;
       let ended = false;

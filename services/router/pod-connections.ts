@@ -1,13 +1,12 @@
-// The router's connections to each pod: a few HTTP/2 connections for pass-through calls (one
-// connection caps large-message throughput), and one typed client for metadata calls.
-import type * as grpc from '@grpc/grpc-js';
-import { inferenceClient, rawClient } from '../../lib/grpc/client';
+// The router's connections to each pod: a few bare HTTP/2 connections for ModelInfer's bytes (one
+// connection caps large-message throughput), and one typed grpc-js client for every other call.
+import { inferenceClient } from '../../lib/grpc/client';
+import { H2Upstream } from '../../lib/grpc/h2';
 import type { InferenceClient } from '../../lib/grpc/types';
 
 interface Connections {
-  raw: grpc.Client[];
+  h2: H2Upstream;
   typed: InferenceClient;
-  next: number;
 }
 
 export class PodConnections {
@@ -19,23 +18,17 @@ export class PodConnections {
     let c = this.byAddress.get(address);
     if (!c) {
       c = {
-        // A local subchannel pool per client gives each its own HTTP/2 connection.
-        raw: Array.from({ length: this.perPod }, (_, i) => rawClient(address, {
-          maxMessageBytes: this.maxMessageBytes,
-          channel: { 'grpc.use_local_subchannel_pool': 1, 'infermesh.connection': i },
-        })),
+        h2: new H2Upstream(address, this.perPod),
         typed: inferenceClient(address, { maxMessageBytes: this.maxMessageBytes }),
-        next: 0,
       };
       this.byAddress.set(address, c);
     }
     return c;
   }
 
-  /** A pass-through client for `address`, rotating over its connections. */
-  raw(address: string): grpc.Client {
-    const c = this.get(address);
-    return c.raw[c.next++ % c.raw.length]!;
+  /** The HTTP/2 connections to `address`, for ModelInfer's bytes. */
+  h2(address: string): H2Upstream {
+    return this.get(address).h2;
   }
 
   /** A typed client for `address`. */
@@ -48,7 +41,7 @@ export class PodConnections {
     const c = this.byAddress.get(address);
     if (!c) return;
     this.byAddress.delete(address);
-    for (const r of c.raw) r.close();
+    c.h2.close();
     c.typed.close();
   }
 

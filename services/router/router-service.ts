@@ -17,7 +17,9 @@ import { TrafficSplit } from './traffic-split';
 import { HealthChecker } from './health-checker';
 import { VersionStats } from './version-stats';
 import { encodeWindowReport, windowSubject } from '../../lib/window-stats';
-import { passThroughDefinition, routerHandlers } from './grpc-handlers';
+import { routerHandlers } from './grpc-handlers';
+import { FrontDoor } from './front-door';
+import { protos } from '../../lib/grpc/proto';
 
 /** A started router. */
 export interface RouterService extends RunningService {
@@ -86,13 +88,17 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   });
   stats.start();
 
+  // The typed handlers (and health) on a loopback grpc-js server; the front door on the router's
+  // port relays ModelInfer itself and pipes every other call to it.
   const { server, health: healthService } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(passThroughDefinition(), routerHandlers(router, membership, conns, stats, {
+  server.addService(protos().inference.GRPCInferenceService.service, routerHandlers(router, membership, conns, stats, {
     name: 'infermesh',
     version: VERSION,
     extensions: ['model_repository', 'statistics', 'binary_tensor_data'],
   }, log));
-  const port = await listen(server, config.listenHost, config.routerPort);
+  const internalPort = await listen(server, '127.0.0.1', 0);
+  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, log });
+  const port = await front.listen(config.listenHost, config.routerPort);
   healthService.set('', 'SERVING');
   healthService.set('inference.GRPCInferenceService', 'SERVING');
   log.info('listening', { port });
@@ -105,7 +111,9 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       healthService.set('', 'NOT_SERVING');
       healthService.set('inference.GRPCInferenceService', 'NOT_SERVING');
       healthService.closeWatchers();
-      await shutdownServer(server, budgetMs);
+      const started = Date.now();
+      await front.drain(budgetMs);
+      await shutdownServer(server, Math.max(100, budgetMs - (Date.now() - started)));
       clearInterval(expiry);
       health.stop();
       stats.roll();
