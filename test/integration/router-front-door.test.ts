@@ -1,0 +1,191 @@
+// The router's front door (services/router/front-door.ts): ModelInfer relayed on bare HTTP/2 with
+// the client's deadline, clear statuses for bad requests, every other call piped to the typed
+// handlers (metadata, streams, health), and a drain on shutdown that finishes calls in flight.
+import http2 from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import { grpcFrame } from '../../bench/h2-unary';
+import { encodeInferRequest } from '../../bench/mnist-requests';
+import { InferenceApi, InfermeshError } from '../../client/index';
+import { healthClient } from '../../lib/grpc/client';
+import type { ModelInferResponseOut } from '../../lib/grpc/types';
+import { decodeOutputs } from '../../client/inference';
+import { heldOutDigits } from '../../tools/models/mnist-data';
+import type { RouterService } from '../../services/router/router-service';
+import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
+import { startTestRouter } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
+
+jest.setTimeout(120_000);
+
+const MODEL_INFER = '/inference.GRPCInferenceService/ModelInfer';
+const identity = (b: Buffer) => b;
+const digit = heldOutDigits(1)[0]!;
+const mnistInput = [{ name: 'input', datatype: 'FP32' as const, shape: [1, 784], data: digit.pixels }];
+const heavyInput = (rows: number) => [{ name: 'INPUT0', datatype: 'FP32' as const, shape: [rows, 1024], data: new Float32Array(rows * 1024).fill(0.01) }];
+
+/** Sends `bytes` as a ModelInfer request message, untouched, and resolves to the call's status. */
+function rawCall(address: string, bytes: Buffer): Promise<{ code: number; details: string }> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(MODEL_INFER, identity, identity, bytes, (err) => {
+      client.close();
+      resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '' });
+    });
+  });
+}
+
+/** Calls ModelInfer over bare HTTP/2 with `extra` headers and resolves to the trailing status. */
+function h2Status(address: string, frame: Buffer, extra: http2.OutgoingHttpHeaders): Promise<{ code: number; message: string }> {
+  const session = http2.connect(`http://${address}`);
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': MODEL_INFER, 'content-type': 'application/grpc', te: 'trailers', ...extra });
+    let status: { code: number; message: string } | undefined;
+    const take = (h: http2.IncomingHttpHeaders) => {
+      if (h['grpc-status'] !== undefined) status = { code: Number(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')) };
+    };
+    stream.on('response', take);
+    stream.on('trailers', take);
+    stream.on('data', () => undefined);
+    stream.on('error', reject);
+    stream.on('close', () => {
+      session.close();
+      if (status) resolve(status);
+      else reject(new Error('stream closed without grpc-status'));
+    });
+    stream.end(frame);
+  });
+}
+
+/** The gRPC status name a call ended with ('OK' when it succeeded). */
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (err) {
+    if (err instanceof InfermeshError) return grpc.status[err.grpcCode]!;
+    throw err;
+  }
+}
+
+describe('router front door', () => {
+  let mesh: TestMesh;
+  let router: RouterService;
+  let address: string;
+  let api: InferenceApi;
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+    await mesh.push('mnist', 'mnist.onnx');
+    await mesh.push('heavy', 'fixtures/heavy.onnx');
+    const pod = await mesh.startPod({ INFERMESH_INTRA_OP_THREADS: '1', INFERMESH_HEARTBEAT_INTERVAL_MS: '200', INFERMESH_DYNAMIC_BATCHING: 'false' });
+    await waitReady(inferenceClient(`127.0.0.1:${pod.port}`), ['mnist', 'heavy']);
+    router = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_MAX_MESSAGE_BYTES: String(1 << 20) });
+    address = `127.0.0.1:${router.port}`;
+    api = new InferenceApi(address);
+    await waitFor('the router to know the pod', () => router.membership.candidates('mnist', 1).length === 1 && router.membership.candidates('heavy', 1).length === 1);
+  });
+
+  afterAll(async () => {
+    api?.close();
+    await router?.shutdown(5_000);
+    await mesh?.close();
+  });
+
+  it('relays ModelInfer and pipes every other call to the typed handlers', async () => {
+    const res = await api.infer('mnist', mnistInput, { id: 'digit-0' });
+    expect(res.id).toBe('digit-0');
+    expect(res.modelVersion).toBe('1');
+    const probs = res.outputs.find((o) => o.name === 'probabilities')!.data as Float32Array;
+    expect(probs.indexOf(Math.max(...probs))).toBe(digit.label);
+
+    const typed = inferenceClient(address);
+    try {
+      const meta = await unary<{ name: string; extensions: string[] }>((cb) => typed.ServerMetadata({}, cb));
+      expect(meta.name).toBe('infermesh');
+      const model = await api.metadata('mnist');
+      expect(model.platform).toBe('onnxruntime_onnx');
+      expect(model.inputs.map((i) => i.name)).toEqual(['input']);
+
+      const health = healthClient(address);
+      const status = await unary<{ status: string }>((cb) => health.Check({ service: 'inference.GRPCInferenceService' }, cb));
+      health.close();
+      expect(status.status).toBe('SERVING');
+
+      // A bidirectional stream goes through the pipe, with errors in-band.
+      const stream = typed.ModelStreamInfer();
+      const answers: { error_message: string; infer_response: ModelInferResponseOut | null }[] = [];
+      const done = new Promise<void>((resolve, reject) => {
+        stream.on('data', (r) => answers.push(r));
+        stream.on('end', () => resolve());
+        stream.on('error', reject);
+      });
+      const req = (id: string, model = 'mnist') => ({
+        id, model_name: model, model_version: '', parameters: {},
+        inputs: [{ name: 'input', datatype: 'FP32', shape: ['1', '784'], parameters: {}, contents: { fp32_contents: [...digit.pixels] } }],
+        outputs: [], raw_input_contents: [],
+      });
+      stream.write(req('s1'));
+      stream.write(req('s2', 'nope'));
+      stream.write(req('s3'));
+      stream.end();
+      await done;
+      const byId = Object.fromEntries(answers.map((a) => [a.infer_response!.id, a]));
+      expect(Object.keys(byId).sort()).toEqual(['s1', 's2', 's3']);
+      expect(byId.s2!.error_message).toMatch(/nope/);
+      const streamed = decodeOutputs(byId.s3!.infer_response!).find((o) => o.name === 'probabilities')!.data;
+      expect(streamed).toEqual(probs);
+    } finally {
+      typed.close();
+    }
+  });
+
+  it('answers bad requests with clear statuses and keeps serving', async () => {
+    expect(await codeOf(api.infer('nope', mnistInput))).toBe('NOT_FOUND');
+    expect(await codeOf(api.infer('mnist', mnistInput, { version: '9' }))).toBe('NOT_FOUND');
+
+    // Field 1 claims 100 bytes that are not there.
+    const truncated = await rawCall(address, Buffer.from([0x0a, 0x64, 0x61]));
+    expect(truncated.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(truncated.details).toMatch(/malformed request/);
+
+    const tooLarge = await rawCall(address, Buffer.alloc(2 << 20));
+    expect(tooLarge.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(tooLarge.details).toMatch(/larger than the router's limit of 1048576 bytes/);
+
+    const res = await api.infer('mnist', mnistInput);
+    expect(res.outputs.length).toBeGreaterThan(0);
+  });
+
+  it('enforces and passes on the deadline the request carries, with no timer in the client', async () => {
+    const started = Date.now();
+    await api.infer('heavy', heavyInput(64));
+    const fullRunMs = Date.now() - started;
+    // The client sets grpc-timeout and never gives up by itself: a DEADLINE_EXCEEDED status can only
+    // come from the mesh, and without the header the same call succeeds.
+    const request = grpcFrame(encodeInferRequest({
+      model_name: 'heavy',
+      inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [64, 1024] }],
+      raw_input_contents: [Buffer.from(new Float32Array(64 * 1024).fill(0.01).buffer)],
+    }));
+    const timeoutMs = Math.max(20, Math.floor(fullRunMs / 4));
+    expect(await h2Status(address, request, { 'grpc-timeout': `${timeoutMs}m` })).toEqual({ code: grpc.status.DEADLINE_EXCEEDED, message: expect.stringMatching(/deadline/i) });
+    expect((await h2Status(address, request, {})).code).toBe(grpc.status.OK);
+    expect((await api.infer('mnist', mnistInput)).modelVersion).toBe('1');
+  });
+
+  it('finishes the calls in flight when it shuts down, and takes no new ones', async () => {
+    const second = await startTestRouter(mesh.nats.url, mesh.registry.port);
+    const secondApi = new InferenceApi(`127.0.0.1:${second.port}`);
+    try {
+      await waitFor('the second router to know the pod', () => second.membership.candidates('heavy', 1).length === 1);
+      const inFlight = Array.from({ length: 4 }, () => secondApi.infer('heavy', heavyInput(16)));
+      await new Promise((r) => setTimeout(r, 50));
+      await second.shutdown(20_000);
+      const results = await Promise.allSettled(inFlight);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+      expect(await codeOf(secondApi.infer('mnist', mnistInput, { timeoutMs: 2_000 }))).toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+    } finally {
+      secondApi.close();
+    }
+  });
+});
