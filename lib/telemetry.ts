@@ -1,32 +1,57 @@
 // OpenTelemetry: the Node SDK with the gRPC instrumentation. It must start before grpc-js is
 // loaded, so services load lib/telemetry-register.js with `node --require` (see services/*/main.ts).
-// Exporters come from the standard OTEL_* variables; with none configured, spans are created
-// (so context propagates through every call) but nothing is exported.
+// Exporters come from the standard OTEL_* variables, and none configured means none used: tracing
+// (the async context manager, the W3C propagator and the gRPC instrumentation) runs only when a
+// trace exporter is configured, because keeping the context across every async step costs each
+// call a few hundred microseconds of CPU in Node 20 (measured on the router, docs/benchmarks.md).
+// Without tracing the router passes a client's trace context on unchanged, as any proxy does.
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 
 let sdk: NodeSDK | undefined;
 
-/** The OTEL_* variables that turn an exporter on. */
-const EXPORTER_VARIABLES = [
-  'OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER', 'OTEL_LOGS_EXPORTER',
-  'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
-];
+/** What the SDK is started with. */
+export interface TelemetryPlan {
+  /** Whether the SDK starts at all (some exporter is configured and the SDK is not disabled). */
+  start: boolean;
+  /** Whether spans are made: a trace exporter is configured (OTEL_TRACES_EXPORTER or an OTLP endpoint). */
+  tracing: boolean;
+}
+
+const listOf = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter((s) => s && s !== 'none' && s !== 'null');
+
+/** Reads the standard OTEL_* variables into a plan (pure; `startTelemetry` acts on it). */
+export function telemetryPlan(env: NodeJS.ProcessEnv): TelemetryPlan {
+  if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') return { start: false, tracing: false };
+  const named = (kind: 'TRACES' | 'METRICS' | 'LOGS') => {
+    const exporter = env[`OTEL_${kind}_EXPORTER`];
+    // An OTLP endpoint with no exporter named means the SDK's default exporter (otlp).
+    if (exporter === undefined || exporter.trim() === '') return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env[`OTEL_EXPORTER_OTLP_${kind}_ENDPOINT`]);
+    return listOf(exporter).length > 0;
+  };
+  const tracing = named('TRACES');
+  return { start: tracing || named('METRICS') || named('LOGS'), tracing };
+}
 
 /**
- * Starts the SDK once for `serviceName` (OTEL_SERVICE_NAME wins when set). `env` is where the SDK's
- * own OTEL_* settings live; unset exporters are set to none so nothing dials a collector unasked.
+ * Starts the SDK once for `serviceName` (OTEL_SERVICE_NAME wins when set), as `telemetryPlan` says.
+ * `env` is where the SDK's own OTEL_* settings live; exporters left unset are set to none so that
+ * nothing dials a collector unasked.
  */
-export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = process.env): void {
-  if (sdk) return;
-  if (!EXPORTER_VARIABLES.some((v) => env[v])) {
-    env.OTEL_TRACES_EXPORTER = 'none';
-    env.OTEL_METRICS_EXPORTER = 'none';
-    env.OTEL_LOGS_EXPORTER = 'none';
+export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = process.env): TelemetryPlan {
+  const plan = telemetryPlan(env);
+  if (sdk || !plan.start) return plan;
+  for (const kind of ['TRACES', 'METRICS', 'LOGS']) {
+    const key = `OTEL_${kind}_EXPORTER`;
+    if (!env[key] && !env[`OTEL_EXPORTER_OTLP_${kind}_ENDPOINT`] && !env.OTEL_EXPORTER_OTLP_ENDPOINT) env[key] = 'none';
   }
   env.OTEL_SERVICE_NAME ??= serviceName;
-  sdk = new NodeSDK({ instrumentations: [new GrpcInstrumentation()] });
+  sdk = plan.tracing
+    ? new NodeSDK({ instrumentations: [new GrpcInstrumentation()] })
+    : // null registers no context manager: the SDK's own sentinel (setupContextManager), which its type omits.
+      new NodeSDK({ instrumentations: [], contextManager: null as never, textMapPropagator: null });
   sdk.start();
+  return plan;
 }
 
 /** Flushes and stops the SDK (last step of a graceful shutdown). */

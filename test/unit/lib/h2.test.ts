@@ -1,0 +1,39 @@
+import { deadlineOf, forwardedHeaders, relayedHeaders, timeoutHeader } from '../../../lib/grpc/h2';
+
+describe('lib/grpc/h2 headers', () => {
+  it('forwards metadata and trace context, not pseudo or hop-by-hop headers or the old deadline', () => {
+    const out = forwardedHeaders({
+      ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', ':authority': 'router:8001', ':scheme': 'http',
+      'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'grpc-python/1.60', 'grpc-timeout': '100m',
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=1', 'x-team': 'search',
+      'grpc-accept-encoding': 'identity',
+    });
+    expect(out).toEqual({
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=1', 'x-team': 'search',
+      'grpc-accept-encoding': 'identity',
+    });
+  });
+
+  it('relays response headers with :status 200 and nothing else pseudo', () => {
+    expect(relayedHeaders({ ':status': 200, 'content-type': 'application/grpc', 'grpc-encoding': 'identity' })).toEqual({
+      ':status': 200, 'content-type': 'application/grpc', 'grpc-encoding': 'identity',
+    });
+  });
+
+  it('reads grpc-timeout in every unit and refuses malformed ones', () => {
+    const now = 1_000_000;
+    expect(deadlineOf('2S', now)).toBe(now + 2_000);
+    expect(deadlineOf('150m', now)).toBe(now + 150);
+    expect(deadlineOf('1H', now)).toBe(now + 3_600_000);
+    expect(deadlineOf('1M', now)).toBe(now + 60_000);
+    expect(deadlineOf('5000u', now)).toBe(now + 5);
+    expect(deadlineOf('7000000n', now)).toBe(now + 7);
+    for (const bad of [undefined, '', 'm', '10', '10x', '-5m', '1.5S', '1234567890S']) expect(deadlineOf(bad, now)).toBeUndefined();
+  });
+
+  it('recomputes the time left for the next hop, at least 1 ms', () => {
+    expect(timeoutHeader(1_250, 1_000)).toBe('250m');
+    expect(timeoutHeader(1_000.2, 1_000)).toBe('1m');
+    expect(timeoutHeader(900, 1_000)).toBe('1m');
+  });
+});
