@@ -15,7 +15,7 @@ describe('lib/grpc/h2 headers', () => {
   });
 
   it('relays response headers with :status 200 and nothing else pseudo', () => {
-    expect(relayedHeaders({ ':status': 200, 'content-type': 'application/grpc', 'grpc-encoding': 'identity' })).toEqual({
+    expect(relayedHeaders({ ':status': '200', 'content-type': 'application/grpc', 'grpc-encoding': 'identity' })).toEqual({
       ':status': 200, 'content-type': 'application/grpc', 'grpc-encoding': 'identity',
     });
   });
