@@ -82,8 +82,11 @@ export class FrontDoor {
     else this.pipe(stream, headers);
   }
 
-  /** Any other call: piped both ways to the grpc-js server, flow control included. */
-  private pipe(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  /**
+   * Any other call: piped both ways to the grpc-js server, flow control included. `body` is a
+   * request already read whole (a compressed ModelInfer), sent instead of piping the stream.
+   */
+  private pipe(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body?: Buffer): void {
     let up: http2.ClientHttp2Stream;
     try {
       up = this.fallback.request({ ...headers, ':authority': this.deps.fallbackAddress });
@@ -113,7 +116,8 @@ export class FrontDoor {
     stream.on('close', () => {
       if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
     });
-    stream.pipe(up);
+    if (body) up.end(body);
+    else stream.pipe(up);
   }
 
   /** ModelInfer: read the request, route it, relay the answer. */
@@ -146,7 +150,8 @@ export class FrontDoor {
       return;
     }
     if (body[0] !== 0) {
-      respondStatus(stream, Status.UNIMPLEMENTED, 'compressed requests are not supported by the router');
+      // A compressed request: the grpc-js server decompresses it and routes it with the typed handler.
+      this.pipe(stream, headers, body);
       return;
     }
     let model: string;

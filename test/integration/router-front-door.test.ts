@@ -139,6 +139,23 @@ describe('router front door', () => {
     }
   });
 
+  it('routes a compressed request through the typed path', async () => {
+    const gzip = inferenceClient(address, { channel: { 'grpc.default_compression_algorithm': 2 } });
+    try {
+      const res = await unary<ModelInferResponseOut>((cb) => gzip.ModelInfer({
+        id: 'gz',
+        model_name: 'mnist',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], contents: { fp32_contents: Array.from(digit.pixels) } }],
+      }, cb));
+      expect(res.id).toBe('gz');
+      expect(res.model_version).toBe('1');
+      const probs = res.outputs[0]!.contents!.fp32_contents;
+      expect(probs.indexOf(Math.max(...probs))).toBe(digit.label);
+    } finally {
+      gzip.close();
+    }
+  });
+
   it('answers bad requests with clear statuses and keeps serving', async () => {
     expect(await codeOf(api.infer('nope', mnistInput))).toBe('NOT_FOUND');
     expect(await codeOf(api.infer('mnist', mnistInput, { version: '9' }))).toBe('NOT_FOUND');
