@@ -15,6 +15,8 @@ export interface StartRolloutOptions {
     maxP99LatencyRatio?: number;
     windowsToFail?: number;
     windowsToAdvance?: number;
+    /** Roll back when no pod has had the canary ready for this long (default 5 minutes). */
+    readyTimeoutMs?: number;
   };
 }
 
@@ -41,6 +43,7 @@ export class RolloutApi {
         max_p99_latency_ratio: a.maxP99LatencyRatio ?? 0,
         windows_to_fail: a.windowsToFail ?? 0,
         windows_to_advance: a.windowsToAdvance ?? 0,
+        ready_timeout_ms: a.readyTimeoutMs ?? 0,
       },
     }, cb)).catch(wrap);
   }

@@ -19,6 +19,11 @@ export interface VersionWindow {
   errors: number;
   /** Counts per latency bucket (LATENCY_BUCKETS_MS), successful requests only. */
   latency: number[];
+  /**
+   * Requests the traffic split gave this version that went to another one because no pod had it
+   * ready (not counted in `requests`).
+   */
+  unready: number;
 }
 
 /** What one router saw of one model in one window. */
@@ -34,7 +39,7 @@ export interface WindowReport {
 
 /** An empty window for `version`. */
 export function emptyWindow(version: number): VersionWindow {
-  return { version, requests: 0, errors: 0, latency: LATENCY_BUCKETS_MS.map(() => 0) };
+  return { version, requests: 0, errors: 0, latency: LATENCY_BUCKETS_MS.map(() => 0), unready: 0 };
 }
 
 /** Adds one request's outcome. */
@@ -52,6 +57,7 @@ export function record(w: VersionWindow, ok: boolean, latencyMs: number): void {
 export function merge(into: VersionWindow, from: VersionWindow): void {
   into.requests += from.requests;
   into.errors += from.errors;
+  into.unready += from.unready;
   from.latency.forEach((n, i) => (into.latency[i] = (into.latency[i] ?? 0) + n));
 }
 
@@ -91,6 +97,9 @@ export function decodeWindowReport(bytes: Uint8Array): WindowReport {
     if (!nat(v.version) || !nat(v.requests) || !nat(v.errors) || !Array.isArray(v.latency) || v.latency.length !== LATENCY_BUCKETS_MS.length || !v.latency.every(nat)) {
       throw new Error('malformed window report: bad version entry');
     }
+    // Reports from routers that predate `unready` count none.
+    v.unready ??= 0;
+    if (!nat(v.unready)) throw new Error('malformed window report: bad unready count');
   }
   return r as WindowReport;
 }

@@ -42,7 +42,12 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       conns.close(pod.address);
     },
   });
-  const split = new TrafficSplit();
+  // Each version's outcomes per window, for the rollout controller.
+  const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {
+    if (!nc.isClosed()) nc.publish(windowSubject(report.model), encodeWindowReport(report));
+  });
+  stats.start();
+  const split = new TrafficSplit(Math.random, (model, version) => stats.unready(model, version));
   const router = new Router(membership, split, policies[config.routerPolicy]!(), {
     maxOutstanding: config.routerMaxOutstanding,
     maxOutstandingPerPod: config.routerMaxOutstandingPerPod,
@@ -82,11 +87,6 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const follower = new TrafficFollower(nc, js, registry, (model, traffic) => split.set(model, traffic), log);
   await follower.start();
 
-  // Each version's outcomes per window, for the rollout controller.
-  const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {
-    if (!nc.isClosed()) nc.publish(windowSubject(report.model), encodeWindowReport(report));
-  });
-  stats.start();
 
   // The typed handlers (and health) on a loopback grpc-js server; the front door on the router's
   // port relays ModelInfer itself and pipes every other call to it.

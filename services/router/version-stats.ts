@@ -33,12 +33,21 @@ export class VersionStats {
 
   /** Records one request's outcome. */
   record(model: string, version: number, ok: boolean, latencyMs: number): void {
+    record(this.window(model, version), ok, latencyMs);
+  }
+
+  /** Counts a request the split gave `version` that went elsewhere: no pod had it ready. */
+  unready(model: string, version: number): void {
+    this.window(model, version).unready++;
+  }
+
+  private window(model: string, version: number): VersionWindow {
     this.roll();
     let versions = this.current.get(model);
     if (!versions) this.current.set(model, (versions = new Map()));
     let w = versions.get(version);
     if (!w) versions.set(version, (w = emptyWindow(version)));
-    record(w, ok, latencyMs);
+    return w;
   }
 
   /** Closes the current window if its time is over, publishing one report per model. */

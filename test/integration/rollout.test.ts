@@ -202,6 +202,28 @@ describe('rollouts', () => {
     expect(after.every((s) => s.version === String(stable))).toBe(true);
   });
 
+  it('rolls back a canary no pod can bring up once its ready timeout passes, failing no request', async () => {
+    const stable = (await rollouts.status('adder')).traffic.find((t) => t.weight === 100)!.version;
+    // Loads, but its warm-up run fails, so no pod ever reports it ready.
+    const broken = await mesh.push('adder', 'fixtures/fails.onnx');
+    const load = steadyLoad(api, 'adder', 100);
+    await sleep(500);
+    const started = Date.now();
+    await rollouts.start('adder', broken, { weight: 20, steps: [20], automatic: true, analysis: { readyTimeoutMs: 3_000 } });
+    const rolledBack = await waitFor('the mesh to roll the unready canary back', () =>
+      events.find((x) => x.type === 'rollout.changed' && x.model === 'adder' && x.action === 'rolled_back' && x.canary === broken), 20_000, 100);
+    const samples = await load.stop();
+    if (rolledBack.type !== 'rollout.changed') throw new Error('unexpected event');
+    expect(rolledBack.reason).toMatch(new RegExp(`no pod had version ${broken} ready for \\d+ s \\(limit 3 s\\); its share went to version ${stable}`));
+    // Not before the timeout: the windows before it only counted the share given away.
+    expect(Date.parse(rolledBack.time) - started).toBeGreaterThanOrEqual(3_000);
+    // The canary's share went to the stable version all along.
+    expect(samples.filter((s) => s.error)).toEqual([]);
+    expect(samples.every((s) => s.version === String(stable))).toBe(true);
+    await waitFor('the broken version gone from every pod', async () =>
+      (await Promise.all(pods.map((p) => loaded(`127.0.0.1:${p.port}`, 'adder')))).every((l) => !l.includes(String(broken))), 20_000);
+  });
+
   it('resumes a rollout in progress after the router and a pod restart', async () => {
     const stable = (await rollouts.status('adder')).traffic.find((t) => t.weight === 100)!.version;
     const canary = await mesh.push('adder', 'fixtures/add_sub_fp32.onnx');

@@ -12,6 +12,7 @@ function analysisToProto(a: RolloutAnalysis) {
     max_p99_latency_ratio: a.maxP99LatencyRatio,
     windows_to_fail: a.windowsToFail,
     windows_to_advance: a.windowsToAdvance,
+    ready_timeout_ms: a.readyTimeoutMs,
   };
 }
 
@@ -23,6 +24,7 @@ function analysisFromProto(a: RolloutAnalysisOut | null): Partial<RolloutAnalysi
     maxP99LatencyRatio: a.max_p99_latency_ratio || undefined,
     windowsToFail: a.windows_to_fail || undefined,
     windowsToAdvance: a.windows_to_advance || undefined,
+    readyTimeoutMs: a.ready_timeout_ms || undefined,
   };
 }
 

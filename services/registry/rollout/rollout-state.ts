@@ -10,10 +10,12 @@ export interface RolloutAnalysis extends AnalysisSettings {
   windowsToFail: number;
   /** Consecutive passing windows that move it to the next step (or promote it after the last). */
   windowsToAdvance: number;
+  /** How long the canary's share may go to other versions because no pod has it ready. */
+  readyTimeoutMs: number;
 }
 
-/** Defaults: 2 failing windows roll back, 3 passing windows step forward. */
-export const DEFAULT_ROLLOUT_ANALYSIS: RolloutAnalysis = { ...DEFAULT_ANALYSIS, windowsToFail: 2, windowsToAdvance: 3 };
+/** Defaults: 2 failing windows roll back, 3 passing windows step forward, 5 minutes to become ready. */
+export const DEFAULT_ROLLOUT_ANALYSIS: RolloutAnalysis = { ...DEFAULT_ANALYSIS, windowsToFail: 2, windowsToAdvance: 3, readyTimeoutMs: 300_000 };
 
 /** progressing: analysis may act; paused: weights hold; promoted / rolled_back: finished. */
 export type RolloutPhase = 'progressing' | 'paused' | 'promoted' | 'rolled_back';
@@ -39,6 +41,11 @@ export interface Rollout {
   lastWindow: number;
   /** Epoch ms when the current step began; windows that started earlier are not counted for it. */
   stepStartedAt: number;
+  /**
+   * windowStart of the first of the windows in a row in which the canary served nothing and its
+   * share went elsewhere because no pod had it ready; unset while it serves.
+   */
+  unreadySince?: number;
   reason: string;
 }
 
@@ -71,10 +78,23 @@ export interface WindowOutcome {
 /**
  * Applies one window's verdict (the window started at `windowStart`; `now` is when it is applied).
  * After a step, windows that began before it are not counted: part of them ran at the old weight.
+ * `canaryUnready`: in this window the canary served nothing and its share went to other versions
+ * because no pod had it ready; such windows are not judged, and once they have lasted
+ * `readyTimeoutMs` the canary is rolled back.
  */
-export function applyWindow(r: Rollout, verdict: Verdict, windowStart: number, now: number): WindowOutcome {
+export function applyWindow(r: Rollout, verdict: Verdict, windowStart: number, now: number, canaryUnready = false): WindowOutcome {
   if (r.phase !== 'progressing' || !r.automatic || windowStart <= r.lastWindow || windowStart < r.stepStartedAt) return { rollout: r };
-  const next: Rollout = { ...r, lastWindow: windowStart };
+  const next: Rollout = { ...r, lastWindow: windowStart, unreadySince: undefined };
+  if (canaryUnready) {
+    const since = r.unreadySince ?? windowStart;
+    // Rollouts stored before the setting existed take the default.
+    const limit = r.analysis.readyTimeoutMs || DEFAULT_ROLLOUT_ANALYSIS.readyTimeoutMs;
+    if (now - since >= limit) {
+      const reason = `rolled back: no pod had version ${r.canary} ready for ${Math.round((now - since) / 1000)} s (limit ${Math.round(limit / 1000)} s); its share went to version ${r.stable}`;
+      return { rollout: { ...next, phase: 'rolled_back', weight: 0, reason }, action: 'rolled_back' };
+    }
+    return { rollout: { ...next, unreadySince: since } };
+  }
   if (verdict.result === 'inconclusive') return { rollout: next };
   if (verdict.result === 'fail') {
     next.fails = r.fails + 1;

@@ -147,8 +147,9 @@ export class Rollouts implements RolloutAnalysisTarget {
       const r = cur.rollout;
       outcome = undefined;
       if (!r) return cur;
-      const verdict = judge(rulesFor(r.analysis), windows.get(r.canary) ?? emptyWindow(r.canary), windows.get(r.stable) ?? emptyWindow(r.stable));
-      const o = applyWindow(r, verdict, windowStart, this.now());
+      const canary = windows.get(r.canary) ?? emptyWindow(r.canary);
+      const verdict = judge(rulesFor(r.analysis), canary, windows.get(r.stable) ?? emptyWindow(r.stable));
+      const o = applyWindow(r, verdict, windowStart, this.now(), canary.requests === 0 && canary.unready > 0);
       if (o.rollout === r) return cur;
       outcome = o;
       return o.action ? this.withRollout(cur, o.rollout, o.action === 'step' ? 'step' : o.action, o.rollout.reason) : { ...cur, rollout: o.rollout };

@@ -1,6 +1,6 @@
 import { applyWindow, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout } from '../../../services/registry/rollout/rollout-state';
 import { judge, rulesFor, errorRateRule, latencyRule, minRequestsRule, DEFAULT_ANALYSIS } from '../../../services/registry/rollout/analysis-rules';
-import { emptyWindow, record, latencyQuantile, merge, type VersionWindow } from '../../../lib/window-stats';
+import { emptyWindow, record, latencyQuantile, merge, encodeWindowReport, decodeWindowReport, type VersionWindow } from '../../../lib/window-stats';
 
 function windowOf(version: number, ok: number, failed: number, latencyMs = 2): VersionWindow {
   const w = emptyWindow(version);
@@ -38,8 +38,31 @@ describe('analysis rules', () => {
     merge(a, windowOf(2, 10, 0, 100));
     expect(a.requests).toBe(21);
     expect(a.errors).toBe(1);
+    const unready = emptyWindow(2);
+    unready.unready = 7;
+    merge(a, unready);
+    expect(a.unready).toBe(7);
+    expect(a.requests).toBe(21);
     expect(latencyQuantile(a, 0.5)).toBe(1);
     expect(latencyQuantile(a, 0.99)).toBe(128);
+  });
+});
+
+describe('window reports', () => {
+  const report = (versions: unknown[]) => new TextEncoder().encode(JSON.stringify({ schema: 1, router: 'r1', model: 'm', windowStart: 10_000, windowMs: 10_000, versions }));
+
+  it('round-trip, and count no unready requests from routers that predate the field', () => {
+    const w = windowOf(2, 3, 1);
+    w.unready = 4;
+    const full = { schema: 1 as const, router: 'r1', model: 'm', windowStart: 10_000, windowMs: 10_000, versions: [w] };
+    expect(decodeWindowReport(encodeWindowReport(full))).toEqual(full);
+    const { unready: _dropped, ...old } = windowOf(1, 5, 0);
+    expect(decodeWindowReport(report([old])).versions[0]!.unready).toBe(0);
+  });
+
+  it('are refused when a count is not a whole number', () => {
+    expect(() => decodeWindowReport(report([{ ...windowOf(1, 1, 0), unready: -1 }]))).toThrow(/unready/);
+    expect(() => decodeWindowReport(report([{ ...windowOf(1, 1, 0), requests: 1.5 }]))).toThrow(/bad version entry/);
   });
 });
 
@@ -73,6 +96,27 @@ describe('rollout state', () => {
     const twice = applyWindow(once.rollout, fail, 2000, 2500);
     expect(twice.action).toBe('rolled_back');
     expect(twice.rollout.reason).toBe('rolled back after 2 failing windows: error-rate: bad');
+  });
+
+  it('rolls back a canary no pod has had ready for the ready timeout, and forgives one that comes up', () => {
+    const r = { ...base, analysis: { ...base.analysis, readyTimeoutMs: 3_000 } };
+    const inconclusive = { result: 'inconclusive' as const, reason: 'min-requests: only 0 canary requests' };
+    let o = applyWindow(r, inconclusive, 1000, 2100, true);
+    expect(o.rollout).toMatchObject({ unreadySince: 1000, fails: 0, phase: 'progressing' });
+    o = applyWindow(o.rollout, inconclusive, 2000, 3100, true);
+    expect(o.action).toBeUndefined();
+    // The canary comes up and serves: the clock starts again.
+    const served = applyWindow(o.rollout, pass, 3000, 4100, false).rollout;
+    expect(served.unreadySince).toBeUndefined();
+    expect(served.passes).toBe(1);
+    o = applyWindow(served, inconclusive, 4000, 5100, true);
+    expect(o.rollout.unreadySince).toBe(4000);
+    o = applyWindow(o.rollout, inconclusive, 5000, 6100, true);
+    expect(o.action).toBeUndefined();
+    o = applyWindow(o.rollout, inconclusive, 6000, 7100, true);
+    expect(o.action).toBe('rolled_back');
+    expect(o.rollout.reason).toBe('rolled back: no pod had version 2 ready for 3 s (limit 3 s); its share went to version 1');
+    expect(trafficOf(o.rollout)).toEqual([{ version: 1, weight: 100 }]);
   });
 
   it('counts each window once, and does nothing when paused or manual', () => {

@@ -7,6 +7,7 @@ export interface RolloutAnalysis {
   'max_p99_latency_ratio'?: (number | string);
   'windows_to_fail'?: (number);
   'windows_to_advance'?: (number);
+  'ready_timeout_ms'?: (number);
 }
 
 export interface RolloutAnalysis__Output {
@@ -15,4 +16,5 @@ export interface RolloutAnalysis__Output {
   'max_p99_latency_ratio': (number);
   'windows_to_fail': (number);
   'windows_to_advance': (number);
+  'ready_timeout_ms': (number);
 }
