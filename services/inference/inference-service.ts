@@ -13,6 +13,7 @@ import type { RunningService } from '../../lib/lifecycle';
 import { VERSION } from '../../lib/version';
 import { ArtifactCache } from './artifact-cache';
 import { ModelRepository } from './model-repository';
+import { registerPodMetrics } from './pod-metrics';
 import { inferenceHandlers } from './grpc-handlers';
 import { HeartbeatPublisher } from './heartbeat';
 import { TrafficFollower } from '../../lib/traffic-follower';
@@ -60,6 +61,8 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     },
   });
 
+  const stopMetrics = registerPodMetrics(repo, config.podName);
+
   let draining = false;
   let synced = false;
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
@@ -103,6 +106,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
       await shutdownServer(server, Math.max(0, deadline - Date.now() - 1_000));
       // 3. Release sessions, say goodbye, drain NATS.
       await repo.unloadAll();
+      stopMetrics();
       await heartbeat.stop();
       registry.close();
       await nc.drain().catch(() => undefined);

@@ -9,6 +9,7 @@ import { errors, MeshError, ErrorCode } from '../../lib/errors';
 import { followEvents, newEvent, publishEvent, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
 import { retry } from '../../lib/retry';
+import { meterOf } from '../../lib/metrics';
 import type { Logger } from '../../lib/log';
 import { receiveArtifact } from './artifact-upload';
 import { readArtifact } from './artifact-reader';
@@ -82,6 +83,10 @@ const inTraffic = (m: ModelRecord, version: number) => m.traffic.some((t) => t.v
 export class Registry {
   private readonly watchers = new Set<EventFollower>();
 
+  private readonly events = meterOf('registry').createCounter('infermesh.registry.events', {
+    description: 'Events published on the mesh event stream, by type',
+  });
+
   constructor(private readonly deps: RegistryDeps) {}
 
   private static checkName(name: string): void {
@@ -130,6 +135,7 @@ export class Registry {
   async publish(input: EventInput): Promise<void> {
     const event = newEvent(input);
     await retry(() => publishEvent(this.deps.js, event));
+    this.events.add(1, { type: event.type });
   }
 
   /** Creates a model, or returns the existing one unchanged. */

@@ -17,6 +17,7 @@ import { TrafficSplit } from './traffic-split';
 import { HealthChecker } from './health-checker';
 import { VersionStats } from './version-stats';
 import { encodeWindowReport, windowSubject } from '../../lib/window-stats';
+import { meterOf, observeBatch } from '../../lib/metrics';
 import { routerHandlers } from './grpc-handlers';
 import { FrontDoor } from './front-door';
 import { protos } from '../../lib/grpc/proto';
@@ -82,6 +83,16 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   })().catch(() => undefined);
   const health = new HealthChecker(membership, config.healthCheckIntervalMs, log);
   health.start();
+  const stopMetrics = observeBatch(meterOf('router'), {
+    'infermesh.router.in_flight': { kind: 'gauge', description: 'Requests in flight through the router' },
+    'infermesh.router.pods': { kind: 'gauge', description: 'Inference pods the router knows, by state (serving, ejected, unhealthy)' },
+  }, (observe) => {
+    observe('infermesh.router.in_flight', router.inFlight);
+    const now = Date.now();
+    const counts = { serving: 0, ejected: 0, unhealthy: 0 };
+    for (const pod of membership.all()) counts[!pod.healthy ? 'unhealthy' : pod.ejectedUntil > now ? 'ejected' : 'serving']++;
+    for (const [state, n] of Object.entries(counts)) observe('infermesh.router.pods', n, { state });
+  });
 
   const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes });
   const follower = new TrafficFollower(nc, js, registry, (model, traffic) => split.set(model, traffic), log);
@@ -116,6 +127,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       await shutdownServer(server, Math.max(100, budgetMs - (Date.now() - started)));
       clearInterval(expiry);
       health.stop();
+      stopMetrics();
       stats.roll();
       stats.stop();
       heartbeats.unsubscribe();

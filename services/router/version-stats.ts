@@ -1,12 +1,26 @@
 // Counts each model version's requests, server-side errors and latencies in windows aligned to the
 // epoch, and hands every closed window to `publish` (the router sends it on NATS for the rollout
-// controller). No sockets here.
+// controller). The same outcomes feed the router's cumulative metrics. No sockets here.
+import type { Counter, Histogram } from '@opentelemetry/api';
+import { DURATION_BUCKETS_S, meterOf } from '../../lib/metrics';
 import { emptyWindow, record, type VersionWindow, type WindowReport } from '../../lib/window-stats';
 
 export class VersionStats {
   private windowStart: number;
   private readonly current = new Map<string, Map<number, VersionWindow>>();
   private timer: NodeJS.Timeout | undefined;
+  // Instruments are made per instance, after the SDK registered its meter provider.
+  private readonly meter = meterOf('router');
+  private readonly requests: Counter = this.meter.createCounter('infermesh.router.requests', {
+    description: 'Requests routed, by model, version and outcome (ok, error: a server-side failure)',
+  });
+  private readonly duration: Histogram = this.meter.createHistogram('infermesh.router.request.duration.seconds', {
+    description: 'Time from a request reaching the router to its answer, successful requests', unit: 's',
+    advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
+  });
+  private readonly unreadyRequests: Counter = this.meter.createCounter('infermesh.router.unready', {
+    description: 'Requests the traffic split gave a version that went to another because no pod had it ready',
+  });
 
   constructor(
     private readonly router: string,
@@ -34,11 +48,15 @@ export class VersionStats {
   /** Records one request's outcome. */
   record(model: string, version: number, ok: boolean, latencyMs: number): void {
     record(this.window(model, version), ok, latencyMs);
+    const attributes = { model, version: String(version) };
+    this.requests.add(1, { ...attributes, outcome: ok ? 'ok' : 'error' });
+    if (ok) this.duration.record(latencyMs / 1000, attributes);
   }
 
   /** Counts a request the split gave `version` that went elsewhere: no pod had it ready. */
   unready(model: string, version: number): void {
     this.window(model, version).unready++;
+    this.unreadyRequests.add(1, { model, version: String(version) });
   }
 
   private window(model: string, version: number): VersionWindow {
