@@ -1,14 +1,15 @@
-// Follows what the registry says each model serves (its traffic split): on every traffic event, at
-// start-up, after a NATS reconnect and every resync interval, so a missed event changes nothing.
-// Pods use it to load and unload versions; routers to split traffic.
+// Follows what the registry says each model serves (its traffic split) and how (its serving
+// config): on every traffic or config event, at start-up, after a NATS reconnect and every resync
+// interval, so a missed event changes nothing. Pods use it to load, unload and configure versions;
+// routers to split traffic.
 import { followEvents, type EventFollower, type TrafficWeight } from './events';
 import { unary } from './grpc/client';
 import type { ModelOut, RegistryClient } from './grpc/types';
 import type { JetStreamClient, NatsConnection } from './nats';
 import type { Logger } from './log';
 
-/** Receives a model's current traffic split; an empty split means the model is gone. */
-export type TrafficListener = (model: string, traffic: TrafficWeight[]) => void | Promise<void>;
+/** Receives a model's current traffic split and record; an empty split (no record) means the model is gone. */
+export type TrafficListener = (model: string, traffic: TrafficWeight[], record?: ModelOut) => void | Promise<void>;
 
 const trafficOf = (m: ModelOut): TrafficWeight[] => m.traffic.map((t) => ({ version: t.version, weight: t.weight }));
 
@@ -36,7 +37,7 @@ export class TrafficFollower {
   /** Subscribes to events first, then syncs everything (retrying until the registry answers). */
   async start(): Promise<void> {
     this.events = await followEvents(this.js, async (event) => {
-      if (event.type === 'traffic.changed') await this.syncModel(event.model);
+      if (event.type === 'traffic.changed' || event.type === 'model.config.changed') await this.syncModel(event.model);
     }, { onBadEvent: (err, seq) => this.log.warn('skipping malformed event', { seq, err }) });
     void (async () => {
       for await (const s of this.nc.status()) if (s.type === 'reconnect') void this.syncAll();
@@ -68,7 +69,7 @@ export class TrafficFollower {
     const gone = [...this.known].filter((n) => !listed.has(n));
     for (const n of gone) this.known.delete(n);
     for (const m of models) this.known.add(m.name);
-    await Promise.all([...models.map((m) => this.onModel(m.name, trafficOf(m))), ...gone.map((n) => this.onModel(n, []))]);
+    await Promise.all([...models.map((m) => this.onModel(m.name, trafficOf(m), m)), ...gone.map((n) => this.onModel(n, []))]);
     return true;
   }
 
@@ -76,7 +77,7 @@ export class TrafficFollower {
     try {
       const m = await unary<ModelOut>((cb) => this.registry.GetModel({ name }, { deadline: Date.now() + 10_000 }, cb));
       this.known.add(name);
-      await this.onModel(name, trafficOf(m));
+      await this.onModel(name, trafficOf(m), m);
     } catch (err) {
       this.log.warn('could not read model from registry; the next resync retries', { model: name, err: String(err) });
     }

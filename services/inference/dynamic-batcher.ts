@@ -55,7 +55,17 @@ export class DynamicBatcher {
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
 
-  constructor(private readonly opts: BatchingOptions, private readonly run: (feeds: Record<string, HostTensor>, outputs: string[]) => Promise<RunResult>, private readonly onBatch?: (size: number) => void) {}
+  constructor(private opts: BatchingOptions, private readonly run: (feeds: Record<string, HostTensor>, outputs: string[]) => Promise<RunResult>, private readonly onBatch?: (size: number) => void) {}
+
+  /**
+   * Applies new settings (the model's config changed) to the requests queued and to come; runs in
+   * flight are not touched.
+   */
+  reconfigure(opts: BatchingOptions): void {
+    this.opts = opts;
+    this.clearTimers();
+    this.schedule();
+  }
 
   /** Requests waiting to run. */
   get queued(): number {
@@ -132,7 +142,8 @@ export class DynamicBatcher {
     const batch: Pending[] = [];
     let size = 0;
     for (const p of this.queue) {
-      if (p.shapeKey !== key || size + p.size > this.opts.maxBatchSize || (!this.opts.enabled && batch.length === 1)) break;
+      // The head always runs, even when settings changed since it was queued (it may exceed a new max).
+      if (batch.length > 0 && (p.shapeKey !== key || size + p.size > this.opts.maxBatchSize || !this.opts.enabled)) break;
       batch.push(p);
       size += p.size;
     }

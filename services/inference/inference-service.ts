@@ -78,7 +78,10 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   const heartbeat = new HeartbeatPublisher(nc, config.podName, address, config.heartbeatIntervalMs, () => ({ models: repo.snapshot(), inflight: repo.inFlight() }), log);
   repo.onChange(() => heartbeat.publishSoon());
   // The pod serves every version in a model's traffic split; reconcile() returns at once (it queues).
-  const follower = new TrafficFollower(nc, js, registry, (model, traffic) => void repo.reconcile(model, traffic.map((t) => t.version)), log);
+  const follower = new TrafficFollower(nc, js, registry, (model, traffic, record) => {
+    void repo.reconcile(model, traffic.map((t) => t.version));
+    if (record) void repo.configure(model, record);
+  }, log);
   await follower.start();
   heartbeat.start();
   health.set('', 'SERVING');

@@ -35,6 +35,7 @@ export class LoadedVersion {
   private idleWaiters: (() => void)[] = [];
   /** Queues every request: batches when `batching.maxBatchSize` > 1, else a bounded FIFO. */
   readonly batcher: DynamicBatcher;
+  private batchingNow: BatchingOptions;
 
   constructor(
     readonly name: string,
@@ -43,12 +44,24 @@ export class LoadedVersion {
     readonly signature: Signature,
     readonly pool: SessionPool,
     private readonly limits: RequestLimits,
-    readonly batching: BatchingOptions,
+    batching: BatchingOptions,
   ) {
+    this.batchingNow = batching;
     this.batcher = new DynamicBatcher(batching, (feeds, outputs) => this.pool.run(feeds, outputs).then((r) => {
       this.stats.recordExecution(Object.values(feeds)[0]?.dims[0] ?? 1, r.computeNs);
       return r;
     }));
+  }
+
+  /** The batching in force (the model's registry config over the pod's defaults). */
+  get batching(): BatchingOptions {
+    return this.batchingNow;
+  }
+
+  /** Applies a changed model config's batching to this version's queue. */
+  reconfigure(batching: BatchingOptions): void {
+    this.batchingNow = batching;
+    this.batcher.reconfigure(batching);
   }
 
   /** The execution provider the sessions really run on. */

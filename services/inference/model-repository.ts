@@ -1,6 +1,7 @@
 // The model versions this pod serves: loads what the registry says to serve, unloads what it no
 // longer does (after the new versions are ready, and after in-flight requests finish), and answers
 // which loaded version serves a request.
+import { isDeepStrictEqual } from 'node:util';
 import type { ExecutionProvider } from '../../lib/config';
 import { errors, MeshError, ErrorCode, messageOf } from '../../lib/errors';
 import type { PodModel } from '../../lib/events';
@@ -127,6 +128,24 @@ export class ModelRepository {
     const next = prev.then(() => this.reconcileNow(name, desired)).catch((err: unknown) => {
       this.deps.log.error('reconcile failed', { model: name, err });
     });
+    this.chains.set(name, next);
+    return next;
+  }
+
+  /**
+   * Applies a model's serving config (from the registry) to the versions loaded now: their batching
+   * changes in place, without reloading sessions. Runs after the model's pending loads.
+   */
+  configure(name: string, model: Pick<ModelOut, 'config'>): Promise<void> {
+    const prev = this.chains.get(name) ?? Promise.resolve();
+    const next = prev.then(() => {
+      for (const v of this.versionsOf(name)) {
+        const batching = batchingFor(v.signature, model, this.deps.batching, v.pool.size);
+        if (isDeepStrictEqual(batching, v.batching)) continue;
+        v.reconfigure(batching);
+        this.deps.log.info('batching changed', { model: name, version: v.version, batching });
+      }
+    }).catch((err: unknown) => this.deps.log.error('configure failed', { model: name, err }));
     this.chains.set(name, next);
     return next;
   }

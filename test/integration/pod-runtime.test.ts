@@ -6,7 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
-import { InferenceApi } from '../../client/index';
+import { InferenceApi, RegistryApi } from '../../client/index';
+import type { ModelMetadataResponse__Output as ModelMetadataResponseOut } from '../../lib/grpc/generated/inference/ModelMetadataResponse';
+import { waitFor } from '../helpers/wait';
 import { healthClient } from '../../lib/grpc/client';
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
 import { startService } from '../../cli/local-mesh/service-process';
@@ -78,6 +80,52 @@ describe('pod runtime', () => {
     } finally {
       api.close();
       await session.release();
+      await pod.shutdown(5_000);
+    }
+  });
+
+  it('applies a changed batching config to the versions it has loaded, without reloading them', async () => {
+    const pod = await mesh.startPod({ INFERMESH_MAX_QUEUE_DELAY_US: '20000', INFERMESH_MAX_BATCH_SIZE: '32' });
+    const address = `127.0.0.1:${pod.port}`;
+    const client = inferenceClient(address);
+    const api = new InferenceApi(address);
+    const registry = new RegistryApi(`127.0.0.1:${mesh.registry.port}`);
+    const maxBatch = async () => (await unary<ModelMetadataResponseOut>((cb) => client.ModelMetadata({ name: 'add-sub', version: '' }, cb))).properties.max_batch_size;
+    const burst = () => Promise.all(Array.from({ length: 12 }, (_, i) => api.infer('add-sub', [
+      { name: 'INPUT0', datatype: 'FP32', shape: [1, 4], data: [i, i, i, i] },
+      { name: 'INPUT1', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] },
+    ])));
+    try {
+      await waitReady(client, ['add-sub']);
+      expect(await maxBatch()).toBe('32');
+      await burst();
+      const before = await statsOf(address, 'add-sub');
+      expect(Number(before.execution_count)).toBeLessThan(Number(before.inference_count));
+
+      await registry.updateModel('add-sub', { config: { dynamic_batching: { enabled: false, max_batch_size: 0, max_queue_delay_us: 0, preferred_batch_sizes: [], max_queue_size: 0 } } });
+      await waitFor('the pod to turn batching off', async () => (await maxBatch()) === '0');
+      await burst();
+      const off = await statsOf(address, 'add-sub');
+      // Every request ran alone, and the counts went on: the version was not reloaded.
+      expect(Number(off.execution_count) - Number(before.execution_count)).toBe(12);
+      expect(Number(off.inference_count)).toBe(Number(before.inference_count) + 12);
+
+      await registry.updateModel('add-sub', { config: { dynamic_batching: { enabled: true, max_batch_size: 4, max_queue_delay_us: 20000, preferred_batch_sizes: [], max_queue_size: 0 } } });
+      await waitFor('the pod to batch up to 4', async () => (await maxBatch()) === '4');
+      await burst();
+      const on = await statsOf(address, 'add-sub');
+      // The runs of this burst, by batch size: some batched, none above the new maximum.
+      const runs = (st: ModelStatistics__Output) => new Map(st.batch_stats.map((b) => [Number(b.batch_size), Number(b.compute_infer!.count)]));
+      const offRuns = runs(off);
+      const sizes = [...runs(on)].filter(([size, n]) => n > (offRuns.get(size) ?? 0)).map(([size]) => size);
+      expect(Math.max(...sizes)).toBeGreaterThan(1);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(4);
+    } finally {
+      // Back to the pods' defaults for the tests after this one.
+      await registry.updateModel('add-sub', { config: {} });
+      registry.close();
+      api.close();
+      client.close();
       await pod.shutdown(5_000);
     }
   });
