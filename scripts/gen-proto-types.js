@@ -17,7 +17,7 @@ function generate(outDir) {
   fs.rmSync(outDir, { recursive: true, force: true });
   execFileSync(path.join(root, 'node_modules', '.bin', 'proto-loader-gen-types'), [
     '--keepCase', '--longs=String', '--enums=String', '--defaults', '--oneofs', '--bytes=Buffer',
-    '--grpcLib=@grpc/grpc-js', '-I', 'proto', `--outDir=${outDir}`, ...protos,
+    '--grpcLib=@grpc/grpc-js', '-I', 'proto', '-I', 'proto/inference', `--outDir=${outDir}`, ...protos,
   ], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   // The generator writes the absolute proto path in a header line; keep the output clone-independent.
   for (const file of walk(outDir)) {

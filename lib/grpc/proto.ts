@@ -28,8 +28,10 @@ export const PROTO_ROOT: string =
     fs.existsSync(path.join(p, 'inference', 'grpc_service.proto')),
   ) ?? path.resolve(__dirname, '../../proto');
 
+// inference/ is an include folder too: grpc_service.proto imports "model_config.proto" from beside
+// it, as Triton's does, so a client compiling the two files together needs no include flags.
 function load<T>(file: string): T {
-  const def = protoLoader.loadSync(path.join(PROTO_ROOT, file), { ...PROTO_OPTIONS, includeDirs: [PROTO_ROOT] });
+  const def = protoLoader.loadSync(path.join(PROTO_ROOT, file), { ...PROTO_OPTIONS, includeDirs: [PROTO_ROOT, path.join(PROTO_ROOT, 'inference')] });
   return grpc.loadPackageDefinition(def) as unknown as T;
 }
 

@@ -9,6 +9,7 @@ import type { ModelRepository } from './model-repository';
 import type * as grpc from '@grpc/grpc-js';
 import type { CallContext, LoadedVersion } from './loaded-version';
 import type { Duration } from './model-stats';
+import { modelConfigOf } from './model-config';
 
 /** Server identity and readiness, as the handlers need them. */
 export interface ServerInfo {
@@ -61,6 +62,15 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
     const deadlineMs = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : 0;
     return { deadlineMs, cancel: { onCancel: (fn) => call.on('cancelled', fn) } };
   };
+  /** The version metadata and config describe: the one named, else the newest ready (else newest loaded). */
+  const described = (name: string, version: string): LoadedVersion => {
+    const all = repo.versionsOf(name);
+    if (all.length === 0) throw errors.modelNotFound(name);
+    const v = version ? all.find((x) => String(x.version) === version) : (all.find((x) => x.state === 'READY') ?? all[0]);
+    if (!v) throw errors.versionNotFound(name, version);
+    return v;
+  };
+
   return {
     ServerLive: (_call, cb) => cb(null, { live: true }),
     ServerReady: (_call, cb) => cb(null, { ready: server.ready() }),
@@ -76,9 +86,7 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
     ModelMetadata: unaryHandler(log, async (call): Promise<ModelMetadataResponse> => {
       const { name, version } = call.request;
       const all = repo.versionsOf(name);
-      if (all.length === 0) throw errors.modelNotFound(name);
-      const v = version ? all.find((x) => String(x.version) === version) : (all.find((x) => x.state === 'READY') ?? all[0]);
-      if (!v) throw errors.versionNotFound(name, version);
+      const v = described(name, version);
       return {
         name,
         versions: all.filter((x) => x.state === 'READY').map((x) => String(x.version)),
@@ -91,6 +99,7 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
         },
       };
     }),
+    ModelConfig: unaryHandler(log, async (call) => ({ config: modelConfigOf(described(call.request.name, call.request.version), PLATFORM) })),
     ModelInfer: unaryHandler(log, (call) => infer(call.request, contextOf(call), String(call.metadata.get(ROUTED_VERSION_HEADER)[0] ?? ''))),
     ModelStreamInfer: (call) => {
       let pending = 0;

@@ -5,6 +5,7 @@ import { errors, isServiceError, toGrpcStatus } from '../../lib/errors';
 import { unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import type { InferenceHandlers, ModelInferRequestOut, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
+import type { ModelConfigResponse } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output as ModelStatisticsOut } from '../../lib/grpc/generated/inference/ModelStatistics';
 import type { Logger } from '../../lib/log';
 import type { Membership } from './membership';
@@ -81,6 +82,12 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
       if (!found) throw version ? errors.versionNotFound(name, version) : errors.modelNotFound(name);
       const res = await unary<ModelMetadataResponseOut>((cb) => conns.typed(found.pod.address).ModelMetadata({ name, version: String(found.version) }, { deadline: Date.now() + 10_000 }, cb));
       return { ...res, versions: [...membership.readyVersions(name)].sort((a, b) => a - b).map(String) };
+    }),
+    ModelConfig: unaryHandler(log, async (call) => {
+      const { name, version } = call.request;
+      const found = podWith(name, version);
+      if (!found) throw version ? errors.versionNotFound(name, version) : errors.modelNotFound(name);
+      return unary<ModelConfigResponse>((cb) => conns.typed(found.pod.address).ModelConfig({ name, version: String(found.version) }, { deadline: Date.now() + 10_000 }, cb));
     }),
     // The front door (front-door.ts) relays ModelInfer's bytes without this server; this typed
     // path serves only calls made to this server's loopback port directly.

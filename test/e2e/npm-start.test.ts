@@ -84,7 +84,12 @@ describe('npm start (infermesh up)', () => {
       expect(processesWith(marker).length).toBeGreaterThanOrEqual(6); // up, nats, registry, router, 2 pods
       const client = plainClient(`127.0.0.1:${routerPort}`);
       const answers = await Promise.all(digits.map((d) => classify(client, d.pixels)));
+      // Triton's ModelConfig, as perf_analyzer reads it, from the same two .proto files.
+      const config = await new Promise<{ config: { max_batch_size: number; input: { name: string; data_type: string; dims: string[] }[] } }>((resolve, reject) =>
+        client.ModelConfig!({ name: 'mnist' }, (err: grpc.ServiceError | null, res: never) => (err ? reject(err) : resolve(res))));
       client.close();
+      expect(config.config.max_batch_size).toBeGreaterThan(0);
+      expect(config.config.input).toEqual([expect.objectContaining({ name: 'input', data_type: 'TYPE_FP32', dims: ['784'] })]);
       expect(answers.every((a) => a.version === '1')).toBe(true);
       const correct = answers.filter((a, i) => a.label === digits[i]!.label).length;
       expect(correct).toBeGreaterThanOrEqual(27);

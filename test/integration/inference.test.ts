@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DATATYPES, type Datatype } from '../../lib/tensor';
 import type { InferenceClient, ModelInferRequest, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
 import { decodeOutputs } from '../../client/index';
+import type { ModelConfigResponse__Output } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
 import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
 
@@ -194,6 +195,25 @@ describe('inference pod', () => {
     expect(server.extensions).toEqual(expect.arrayContaining(['model_repository', 'statistics']));
     expect(await unary((cb) => client.ServerLive({}, cb))).toEqual({ live: true });
     expect(await unary((cb) => client.ServerReady({}, cb))).toEqual({ ready: true });
+  });
+
+  it('answers ModelConfig in Triton\'s form: dims without the batch dimension when it batches', async () => {
+    const res = await unary<ModelConfigResponse__Output>((cb) => client.ModelConfig({ name: 'add-sub-fp32', version: '' }, cb));
+    expect(res.config).toEqual({
+      name: 'add-sub-fp32', platform: 'onnxruntime_onnx', backend: 'onnxruntime', max_batch_size: 64,
+      input: [
+        { name: 'INPUT0', data_type: 'TYPE_FP32', format: 'FORMAT_NONE', dims: ['4'] },
+        { name: 'INPUT1', data_type: 'TYPE_FP32', format: 'FORMAT_NONE', dims: ['4'] },
+      ],
+      output: [{ name: 'OUTPUT0', data_type: 'TYPE_FP32', dims: ['4'] }, { name: 'OUTPUT1', data_type: 'TYPE_FP32', dims: ['4'] }],
+      instance_group: [{ name: 'add-sub-fp32_0', count: 1, kind: 'KIND_CPU' }],
+      dynamic_batching: { preferred_batch_size: [], max_queue_delay_microseconds: '500', preserve_ordering: false, default_queue_policy: { max_queue_size: 1024 } },
+      scheduling_choice: 'dynamic_batching',
+    });
+    const bytes = await unary<ModelConfigResponse__Output>((cb) => client.ModelConfig({ name: modelName('identity', 'BYTES'), version: '1' }, cb));
+    expect(bytes.config!.input).toEqual([{ name: 'INPUT0', data_type: 'TYPE_STRING', format: 'FORMAT_NONE', dims: ['-1'] }]);
+    await expect(unary((cb) => client.ModelConfig({ name: 'nope', version: '' }, cb))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(unary((cb) => client.ModelConfig({ name: 'add-sub-fp32', version: '7' }, cb))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 
   it('counts successes and failures per version in ModelStatistics', async () => {

@@ -10,6 +10,7 @@ import { InferenceApi, RegistryApi } from '../../client/index';
 import type { ModelMetadataResponse__Output as ModelMetadataResponseOut } from '../../lib/grpc/generated/inference/ModelMetadataResponse';
 import { waitFor } from '../helpers/wait';
 import { healthClient } from '../../lib/grpc/client';
+import type { ModelConfigResponse__Output } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
 import { startService } from '../../cli/local-mesh/service-process';
 import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
@@ -104,6 +105,10 @@ describe('pod runtime', () => {
 
       await registry.updateModel('add-sub', { config: { dynamic_batching: { enabled: false, max_batch_size: 0, max_queue_delay_us: 0, preferred_batch_sizes: [], max_queue_size: 0 } } });
       await waitFor('the pod to turn batching off', async () => (await maxBatch()) === '0');
+      // Triton's form: no batching, so dims are the whole shape and there is no dynamic_batching.
+      const offConfig = (await unary<ModelConfigResponse__Output>((cb) => client.ModelConfig({ name: 'add-sub', version: '' }, cb))).config;
+      expect(offConfig).toMatchObject({ max_batch_size: 0, input: [{ name: 'INPUT0', dims: ['-1', '4'] }, { name: 'INPUT1', dims: ['-1', '4'] }] });
+      expect(offConfig!.dynamic_batching).toBeUndefined();
       await burst();
       const off = await statsOf(address, 'add-sub');
       // Every request ran alone, and the counts went on: the version was not reloaded.
@@ -112,6 +117,8 @@ describe('pod runtime', () => {
 
       await registry.updateModel('add-sub', { config: { dynamic_batching: { enabled: true, max_batch_size: 4, max_queue_delay_us: 20000, preferred_batch_sizes: [], max_queue_size: 0 } } });
       await waitFor('the pod to batch up to 4', async () => (await maxBatch()) === '4');
+      const onConfig = (await unary<ModelConfigResponse__Output>((cb) => client.ModelConfig({ name: 'add-sub', version: '' }, cb))).config;
+      expect(onConfig).toMatchObject({ max_batch_size: 4, input: [{ name: 'INPUT0', dims: ['4'] }, { name: 'INPUT1', dims: ['4'] }], dynamic_batching: { max_queue_delay_microseconds: '20000' } });
       await burst();
       const on = await statsOf(address, 'add-sub');
       // The runs of this burst, by batch size: some batched, none above the new maximum.

@@ -8,6 +8,7 @@ import { encodeInferRequest } from '../../bench/mnist-requests';
 import { InferenceApi, InfermeshError } from '../../client/index';
 import { healthClient } from '../../lib/grpc/client';
 import type { ModelInferResponseOut } from '../../lib/grpc/types';
+import type { ModelConfigResponse__Output } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import { decodeOutputs } from '../../client/inference';
 import { heldOutDigits } from '../../tools/models/mnist-data';
 import type { RouterService } from '../../services/router/router-service';
@@ -105,6 +106,10 @@ describe('router front door', () => {
       const model = await api.metadata('mnist');
       expect(model.platform).toBe('onnxruntime_onnx');
       expect(model.inputs.map((i) => i.name)).toEqual(['input']);
+      // Batching is off on this pod: Triton's config gives the whole shape.
+      const { config } = await unary<ModelConfigResponse__Output>((cb) => typed.ModelConfig({ name: 'mnist', version: '' }, cb));
+      expect(config!.max_batch_size).toBe(0);
+      expect(config!.input[0]!.dims).toEqual(['-1', '784']);
 
       const health = healthClient(address);
       const status = await unary<{ status: string }>((cb) => health.Check({ service: 'inference.GRPCInferenceService' }, cb));
