@@ -57,20 +57,43 @@ export function respondStatus(stream: http2.ServerHttp2Stream, code: number, mes
   stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }, { endStream: true });
 }
 
+/** Options of an H2Server. */
+export interface H2ServerOptions {
+  /**
+   * Close each client connection after about this long (±10%, so clients do not all reconnect at
+   * once): GOAWAY, then the calls in flight finish, for up to `maxConnectionAgeGraceMs`. Behind a
+   * Kubernetes Service this is what spreads long-lived gRPC clients over replicas added later.
+   * 0: never.
+   */
+  maxConnectionAgeMs?: number;
+  maxConnectionAgeGraceMs?: number;
+}
+
 /** An HTTP/2 server for gRPC clients, tracking its sessions so that it can drain them. */
 export class H2Server {
   readonly server: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
-  constructor(onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void) {
+  constructor(onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void, opts: H2ServerOptions = {}) {
     this.server = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
     this.server.on('session', (session) => {
       this.sessions.add(session);
-      session.on('close', () => this.sessions.delete(session));
+      const timers: NodeJS.Timeout[] = [];
+      session.on('close', () => {
+        this.sessions.delete(session);
+        timers.forEach(clearTimeout);
+      });
       session.on('error', () => undefined);
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
       // Clients that never close streams must not hold memory: sessions idle for 10 min are closed.
       session.setTimeout(600_000, () => session.close());
+      const age = opts.maxConnectionAgeMs ?? 0;
+      if (age > 0) {
+        timers.push(setTimeout(() => {
+          session.close();
+          timers.push(setTimeout(() => session.destroy(), opts.maxConnectionAgeGraceMs ?? 30_000).unref());
+        }, age * (0.9 + Math.random() * 0.2)).unref());
+      }
     });
     this.server.on('stream', (stream, headers) => {
       stream.on('error', () => undefined);

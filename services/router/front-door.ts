@@ -54,6 +54,8 @@ export interface FrontDoorDeps {
   /** host:port of the router's own grpc-js server, which answers every other call. */
   fallbackAddress: string;
   maxMessageBytes: number;
+  /** Client connections are closed (gracefully) after about this long; 0: never. */
+  maxConnectionAgeMs: number;
   log: Logger;
 }
 
@@ -62,7 +64,7 @@ export class FrontDoor {
   private readonly fallback: H2Upstream;
 
   constructor(private readonly deps: FrontDoorDeps) {
-    this.h2 = new H2Server((stream, headers) => this.onStream(stream, headers));
+    this.h2 = new H2Server((stream, headers) => this.onStream(stream, headers), { maxConnectionAgeMs: deps.maxConnectionAgeMs });
     this.fallback = new H2Upstream(deps.fallbackAddress, 1);
   }
 

@@ -195,6 +195,32 @@ describe('router front door', () => {
     expect((await api.infer('mnist', mnistInput)).modelVersion).toBe('1');
   });
 
+  it('sends long-lived clients GOAWAY after the max connection age, without failing a call', async () => {
+    const aging = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_ROUTER_MAX_CONNECTION_AGE_MS: '300' });
+    const agingApi = new InferenceApi(`127.0.0.1:${aging.port}`);
+    const session = http2.connect(`http://127.0.0.1:${aging.port}`);
+    session.on('error', () => undefined);
+    try {
+      await waitFor('the router to know the pod', () => aging.membership.candidates('mnist', 1).length === 1);
+      let goaway = false;
+      session.once('goaway', () => (goaway = true));
+      // Calls back to back for several connection lifetimes: grpc-js reconnects on GOAWAY, and
+      // every call in flight when it came finishes.
+      const until = Date.now() + 1_500;
+      let calls = 0;
+      while (Date.now() < until) {
+        expect((await agingApi.infer('mnist', mnistInput)).modelVersion).toBe('1');
+        calls++;
+      }
+      expect(calls).toBeGreaterThan(10);
+      await waitFor('the idle connection to get GOAWAY', () => goaway, 5_000);
+    } finally {
+      session.destroy();
+      agingApi.close();
+      await aging.shutdown(5_000);
+    }
+  });
+
   it('finishes the calls in flight when it shuts down, and takes no new ones', async () => {
     const second = await startTestRouter(mesh.nats.url, mesh.registry.port);
     const secondApi = new InferenceApi(`127.0.0.1:${second.port}`);
