@@ -37,6 +37,9 @@ export interface Cancellation {
 }
 
 interface Pending extends BatchRequest {
+  /** The request's first dimension. */
+  rows: number;
+  /** Its share of a batch: `rows` while batching, else 1 (it runs alone). */
   size: number;
   /** Identical for requests that can share a run (non-batch dims, types, outputs). */
   shapeKey: string;
@@ -63,6 +66,7 @@ export class DynamicBatcher {
    */
   reconfigure(opts: BatchingOptions): void {
     this.opts = opts;
+    for (const p of this.queue) p.size = opts.enabled ? p.rows : 1;
     this.clearTimers();
     this.schedule();
   }
@@ -77,13 +81,13 @@ export class DynamicBatcher {
     if (this.queue.length >= this.opts.maxQueueSize) {
       return Promise.reject(new MeshError(ErrorCode.QueueFull, `queue of ${this.opts.maxQueueSize} requests is full`));
     }
-    const first = Object.values(req.feeds)[0];
-    const size = this.opts.enabled ? (first?.dims[0] ?? 1) : 1;
+    const rows = Object.values(req.feeds)[0]?.dims[0] ?? 1;
+    const size = this.opts.enabled ? rows : 1;
     if (size > this.opts.maxBatchSize) {
       return Promise.reject(new MeshError(ErrorCode.InvalidTensor, `tensor '${Object.keys(req.feeds)[0]}': batch of ${size} exceeds the model's max batch size ${this.opts.maxBatchSize}`));
     }
     return new Promise((resolve, reject) => {
-      const p: Pending = { ...req, size, shapeKey: shapeKeyOf(req), enqueuedAt: process.hrtime.bigint(), resolve, reject, done: false };
+      const p: Pending = { ...req, rows, size, shapeKey: shapeKeyOf(req), enqueuedAt: process.hrtime.bigint(), resolve, reject, done: false };
       this.queue.push(p);
       // grpc-js may report a call cancelled after it was answered: build the error only when it counts.
       cancel?.onCancel(() => {
@@ -172,13 +176,13 @@ export class DynamicBatcher {
           p.resolve({ ...result, queueNs: result.queueNs + (started - p.enqueuedAt) });
           return;
         }
-        const parts = splitOutputs(result.outputs, batch.map((p) => p.size));
+        const parts = splitOutputs(result.outputs, batch.map((p) => p.rows));
         batch.forEach((p, i) => p.resolve({ outputs: parts[i]!, queueNs: result.queueNs + (started - p.enqueuedAt), computeNs: result.computeNs }));
       },
-      (err: Error) => {
-        for (const p of batch) p.reject(err);
-      },
-    ).finally(() => {
+    ).catch((err: Error) => {
+      // A failed run, or outputs that cannot be split back (a model that changes its batch size).
+      for (const p of batch) p.reject(err);
+    }).finally(() => {
       this.running--;
       this.schedule();
     });

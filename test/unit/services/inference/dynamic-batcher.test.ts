@@ -131,4 +131,45 @@ describe('DynamicBatcher', () => {
     expect(parts[1]!.S!.data).toEqual(['c', 'd', 'e', 'f']);
     expect(Array.from(parts[1]!.I!.data as BigInt64Array)).toEqual([2n, 3n]);
   });
+  it('applies new settings to the requests already queued, each caller still getting its own rows', async () => {
+    const m = doubler();
+    const b = new DynamicBatcher(opts({ enabled: false, maxBatchSize: 1 }), m.run);
+    m.gate.hold = true;
+    const first = b.submit(req([[1, 1]]));
+    await new Promise((r) => setImmediate(r));
+    const queued = [b.submit(req([[2, 2], [3, 3]])), b.submit(req([[4, 4]])), b.submit(req([[5, 5], [6, 6]]))];
+    expect(b.queued).toBe(3);
+    // Batching turns on while they wait: they run together, 5 rows, split back by each one's rows.
+    b.reconfigure(opts({ maxQueueDelayUs: 0 }));
+    m.gate.hold = false;
+    m.release();
+    expect(out(await first)).toEqual([2, 2]);
+    expect((await Promise.all(queued)).map(out)).toEqual([[4, 4, 6, 6], [8, 8], [10, 10, 12, 12]]);
+    expect(m.batches).toEqual([1, 5]);
+
+    // And off again: queued requests run one by one, even one larger than the old maximum.
+    m.gate.hold = true;
+    const head = b.submit(req([[1, 1]]));
+    await new Promise((r) => setImmediate(r));
+    const rest = [b.submit(req([[7, 7], [8, 8], [9, 9]])), b.submit(req([[1, 2]]))];
+    b.reconfigure(opts({ enabled: false, maxBatchSize: 1 }));
+    m.gate.hold = false;
+    m.release();
+    await head;
+    expect((await Promise.all(rest)).map(out)).toEqual([[14, 14, 16, 16, 18, 18], [2, 4]]);
+    expect(m.batches).toEqual([1, 5, 1, 3, 1]);
+  });
+
+  it('rejects every caller of a run whose outputs cannot be split back, and keeps serving', async () => {
+    // A "model" that drops a row: its outputs do not match the batch.
+    const run = async (feeds: Record<string, HostTensor>): Promise<RunResult> => {
+      const t = feeds.IN!;
+      const n = t.dims[0]! > 1 ? t.dims[0]! - 1 : 1;
+      return { outputs: { OUT: { type: 'float32', dims: [n, t.dims[1]!], data: (t.data as Float32Array).slice(0, n * t.dims[1]!) } }, queueNs: 0n, computeNs: 1n };
+    };
+    const b = new DynamicBatcher(opts({ maxQueueDelayUs: 5_000 }), run);
+    const results = await Promise.allSettled([b.submit(req([[1, 1]])), b.submit(req([[2, 2]]))]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(out(await b.submit(req([[3, 3]])))).toEqual([3, 3]);
+  });
 });
