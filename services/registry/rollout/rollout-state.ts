@@ -76,16 +76,28 @@ export interface WindowOutcome {
 }
 
 /**
+ * What the canary's traffic looked like in a window: it `served` requests; it served none and its
+ * share went to other versions because no pod had it ready (`unready`); or it got no share at all
+ * (`none`: too little traffic for the split to pick it).
+ */
+export type CanaryTraffic = 'served' | 'unready' | 'none';
+
+/** Classifies the canary's window. */
+export function canaryTrafficOf(w: { requests: number; unready: number }): CanaryTraffic {
+  return w.requests > 0 ? 'served' : w.unready > 0 ? 'unready' : 'none';
+}
+
+/**
  * Applies one window's verdict (the window started at `windowStart`; `now` is when it is applied).
  * After a step, windows that began before it are not counted: part of them ran at the old weight.
- * `canaryUnready`: in this window the canary served nothing and its share went to other versions
- * because no pod had it ready; such windows are not judged, and once they have lasted
- * `readyTimeoutMs` the canary is rolled back.
+ * Windows in which the canary was `unready` are not judged; once it has not served since the first
+ * of them for `readyTimeoutMs` (windows with no canary share in between do not reset the clock), the
+ * canary is rolled back.
  */
-export function applyWindow(r: Rollout, verdict: Verdict, windowStart: number, now: number, canaryUnready = false): WindowOutcome {
+export function applyWindow(r: Rollout, verdict: Verdict, windowStart: number, now: number, canary: CanaryTraffic = 'served'): WindowOutcome {
   if (r.phase !== 'progressing' || !r.automatic || windowStart <= r.lastWindow || windowStart < r.stepStartedAt) return { rollout: r };
-  const next: Rollout = { ...r, lastWindow: windowStart, unreadySince: undefined };
-  if (canaryUnready) {
+  const next: Rollout = { ...r, lastWindow: windowStart, unreadySince: canary === 'served' ? undefined : r.unreadySince };
+  if (canary === 'unready') {
     const since = r.unreadySince ?? windowStart;
     // Rollouts stored before the setting existed take the default.
     const limit = r.analysis.readyTimeoutMs || DEFAULT_ROLLOUT_ANALYSIS.readyTimeoutMs;

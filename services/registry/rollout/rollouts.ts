@@ -7,7 +7,7 @@ import type { VersionWindow } from '../../../lib/window-stats';
 import { emptyWindow } from '../../../lib/window-stats';
 import type { ModelRecord, VersionRecord } from '../records';
 import { judge, rulesFor } from './analysis-rules';
-import { applyWindow, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
+import { applyWindow, canaryTrafficOf, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
 import type { RolloutAnalysisTarget } from './rollout-controller';
 
 /** What rollouts need from the registry's storage. */
@@ -149,7 +149,7 @@ export class Rollouts implements RolloutAnalysisTarget {
       if (!r) return cur;
       const canary = windows.get(r.canary) ?? emptyWindow(r.canary);
       const verdict = judge(rulesFor(r.analysis), canary, windows.get(r.stable) ?? emptyWindow(r.stable));
-      const o = applyWindow(r, verdict, windowStart, this.now(), canary.requests === 0 && canary.unready > 0);
+      const o = applyWindow(r, verdict, windowStart, this.now(), canaryTrafficOf(canary));
       if (o.rollout === r) return cur;
       outcome = o;
       return o.action ? this.withRollout(cur, o.rollout, o.action === 'step' ? 'step' : o.action, o.rollout.reason) : { ...cur, rollout: o.rollout };

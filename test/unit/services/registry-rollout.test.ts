@@ -1,4 +1,4 @@
-import { applyWindow, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout } from '../../../services/registry/rollout/rollout-state';
+import { applyWindow, canaryTrafficOf, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout } from '../../../services/registry/rollout/rollout-state';
 import { judge, rulesFor, errorRateRule, latencyRule, minRequestsRule, DEFAULT_ANALYSIS } from '../../../services/registry/rollout/analysis-rules';
 import { emptyWindow, record, latencyQuantile, merge, encodeWindowReport, decodeWindowReport, type VersionWindow } from '../../../lib/window-stats';
 
@@ -101,22 +101,29 @@ describe('rollout state', () => {
   it('rolls back a canary no pod has had ready for the ready timeout, and forgives one that comes up', () => {
     const r = { ...base, analysis: { ...base.analysis, readyTimeoutMs: 3_000 } };
     const inconclusive = { result: 'inconclusive' as const, reason: 'min-requests: only 0 canary requests' };
-    let o = applyWindow(r, inconclusive, 1000, 2100, true);
+    let o = applyWindow(r, inconclusive, 1000, 2100, 'unready');
     expect(o.rollout).toMatchObject({ unreadySince: 1000, fails: 0, phase: 'progressing' });
-    o = applyWindow(o.rollout, inconclusive, 2000, 3100, true);
-    expect(o.action).toBeUndefined();
-    // The canary comes up and serves: the clock starts again.
-    const served = applyWindow(o.rollout, pass, 3000, 4100, false).rollout;
+    // A window in which the split never picked the canary (little traffic) keeps the clock running.
+    o = applyWindow(o.rollout, inconclusive, 2000, 3100, 'none');
+    expect(o.rollout.unreadySince).toBe(1000);
+    // The canary comes up and serves: the clock stops.
+    const served = applyWindow(o.rollout, pass, 3000, 4100, 'served').rollout;
     expect(served.unreadySince).toBeUndefined();
     expect(served.passes).toBe(1);
-    o = applyWindow(served, inconclusive, 4000, 5100, true);
+    o = applyWindow(served, inconclusive, 4000, 5100, 'unready');
     expect(o.rollout.unreadySince).toBe(4000);
-    o = applyWindow(o.rollout, inconclusive, 5000, 6100, true);
+    o = applyWindow(o.rollout, inconclusive, 5000, 6100, 'none');
     expect(o.action).toBeUndefined();
-    o = applyWindow(o.rollout, inconclusive, 6000, 7100, true);
+    o = applyWindow(o.rollout, inconclusive, 6000, 7100, 'unready');
     expect(o.action).toBe('rolled_back');
     expect(o.rollout.reason).toBe('rolled back: no pod had version 2 ready for 3 s (limit 3 s); its share went to version 1');
     expect(trafficOf(o.rollout)).toEqual([{ version: 1, weight: 100 }]);
+  });
+
+  it('tells a canary that served, one whose share was given away, and one that got no share', () => {
+    expect(canaryTrafficOf({ requests: 3, unready: 5 })).toBe('served');
+    expect(canaryTrafficOf({ requests: 0, unready: 5 })).toBe('unready');
+    expect(canaryTrafficOf({ requests: 0, unready: 0 })).toBe('none');
   });
 
   it('counts each window once, and does nothing when paused or manual', () => {
