@@ -42,19 +42,30 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
   async function forwardTyped(req: ModelInferRequestOut, deadline: grpc.Deadline | undefined): Promise<ModelInferResponseOut> {
     router.admit();
     try {
-      const route = router.route(req.model_name, req.model_version);
-      router.started(route.pod);
-      const started = process.hrtime.bigint();
-      const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
-      try {
-        const res = await unary<ModelInferResponseOut>((cb) => conns.typed(route.pod.address).ModelInfer({ ...req, model_version: String(route.version) }, deadline ? { deadline } : {}, cb));
-        router.ended(route.pod, false);
-        stats.record(req.model_name, route.version, true, elapsedMs());
-        return res;
-      } catch (err) {
-        router.ended(route.pod, podFault(err));
-        if (countsAgainstVersion(err)) stats.record(req.model_name, route.version, false, elapsedMs());
-        throw err;
+      // As the front door does: a pod that fails before answering (UNAVAILABLE) gets the request
+      // retried once on another pod serving the same version, within the retry budget.
+      const tried = new Set<string>();
+      let version = req.model_version;
+      for (let attempt = 1; ; attempt++) {
+        const route = router.route(req.model_name, version, tried);
+        version = String(route.version);
+        router.started(route.pod);
+        const started = process.hrtime.bigint();
+        const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
+        try {
+          const res = await unary<ModelInferResponseOut>((cb) => conns.typed(route.pod.address).ModelInfer({ ...req, model_version: version }, deadline ? { deadline } : {}, cb));
+          router.ended(route.pod, false);
+          stats.record(req.model_name, route.version, true, elapsedMs());
+          return res;
+        } catch (err) {
+          router.ended(route.pod, podFault(err));
+          if (podFault(err) && attempt < 2 && router.mayRetry()) {
+            tried.add(route.pod.id);
+            continue;
+          }
+          if (countsAgainstVersion(err)) stats.record(req.model_name, route.version, false, elapsedMs());
+          throw err;
+        }
       }
     } finally {
       router.finish();

@@ -32,6 +32,30 @@ async function successes(address: string, model = 'mnist'): Promise<number> {
   }
 }
 
+/** Sends a request every 5 ms on one ModelStreamInfer stream until `until`; counts the answers. */
+async function streamLoad(address: string, until: Promise<void>): Promise<{ sent: number; ok: number; errors: string[] }> {
+  const c = inferenceClient(address);
+  const stream = c.ModelStreamInfer();
+  const result = { sent: 0, ok: 0, errors: [] as string[] };
+  stream.on('data', (r: { error_message: string }) => (r.error_message ? result.errors.push(r.error_message) : result.ok++));
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', () => resolve());
+    stream.on('error', reject);
+  });
+  let stop = false;
+  void until.then(() => (stop = true));
+  const pixels = Array.from(digit.pixels);
+  while (!stop) {
+    stream.write({ model_name: 'mnist', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], contents: { fp32_contents: pixels } }] });
+    result.sent++;
+    await sleep(5);
+  }
+  stream.end();
+  await ended;
+  c.close();
+  return result;
+}
+
 /** A TCP relay in front of a pod, to cut the network between router and pod and mend it again. */
 async function relay(target: number): Promise<{ port: number; broken: boolean; close(): void }> {
   const sockets = new Set<net.Socket>();
@@ -125,13 +149,20 @@ describe('router', () => {
 
   it('loses no client request when a pod is killed with SIGKILL under steady load', async () => {
     const victim = pods[2]!;
-    const load = runLoad(api, 'mnist', request, { concurrency: 16, until: sleep(3_000) });
+    const over = sleep(3_000);
+    const load = runLoad(api, 'mnist', request, { concurrency: 16, until: over });
+    // A ModelStreamInfer stream beside it: each of its requests is routed (and retried) on its own.
+    const streamed = streamLoad(`127.0.0.1:${router.port}`, over);
     await sleep(1_000);
     await victim.kill();
     const res = await load;
     expect(res.errors).toEqual(new Map());
     expect(res.failed).toBe(0);
     expect(res.ok).toBeGreaterThan(100);
+    const stream = await streamed;
+    expect(stream.errors).toEqual([]);
+    expect(stream.ok).toBe(stream.sent);
+    expect(stream.ok).toBeGreaterThan(50);
     await waitFor('the router to forget the killed pod', () => router.membership.all().every((p) => p.id !== victim.name), 10_000);
     pods.splice(pods.indexOf(victim), 1);
   });
