@@ -18,16 +18,17 @@ export interface TelemetryPlan {
   tracing: boolean;
 }
 
-const listOf = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter((s) => s && s !== 'none' && s !== 'null');
 
 /** Reads the standard OTEL_* variables into a plan (pure; `startTelemetry` acts on it). */
 export function telemetryPlan(env: NodeJS.ProcessEnv): TelemetryPlan {
   if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') return { start: false, tracing: false };
+  // The SDK's own reading: an empty list means its default exporter (otlp), so an exporter only
+  // where an OTLP endpoint is set; traces are off when the list starts with none, metrics and logs
+  // when it holds none anywhere.
   const named = (kind: 'TRACES' | 'METRICS' | 'LOGS') => {
-    const exporter = env[`OTEL_${kind}_EXPORTER`];
-    // An OTLP endpoint with no exporter named means the SDK's default exporter (otlp).
-    if (exporter === undefined || exporter.trim() === '') return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env[`OTEL_EXPORTER_OTLP_${kind}_ENDPOINT`]);
-    return listOf(exporter).length > 0;
+    const list = (env[`OTEL_${kind}_EXPORTER`] ?? '').split(',').map((s) => s.trim()).filter((s) => s && s !== 'null');
+    if (list.length === 0) return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env[`OTEL_EXPORTER_OTLP_${kind}_ENDPOINT`]);
+    return kind === 'TRACES' ? list[0] !== 'none' : !list.includes('none');
   };
   const tracing = named('TRACES');
   return { start: tracing || named('METRICS') || named('LOGS'), tracing };

@@ -61,12 +61,11 @@ export function respondStatus(stream: http2.ServerHttp2Stream, code: number, mes
 export interface H2ServerOptions {
   /**
    * Close each client connection after about this long (±10%, so clients do not all reconnect at
-   * once): GOAWAY, then the calls in flight finish, for up to `maxConnectionAgeGraceMs`. Behind a
-   * Kubernetes Service this is what spreads long-lived gRPC clients over replicas added later.
-   * 0: never.
+   * once): GOAWAY, then the connection ends when its calls in flight have finished, however long
+   * (a stream included). Behind a Kubernetes Service this is what spreads long-lived gRPC clients
+   * over replicas added later. 0: never.
    */
   maxConnectionAgeMs?: number;
-  maxConnectionAgeGraceMs?: number;
 }
 
 /** An HTTP/2 server for gRPC clients, tracking its sessions so that it can drain them. */
@@ -78,22 +77,17 @@ export class H2Server {
     this.server = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
     this.server.on('session', (session) => {
       this.sessions.add(session);
-      const timers: NodeJS.Timeout[] = [];
+      let aged: NodeJS.Timeout | undefined;
       session.on('close', () => {
         this.sessions.delete(session);
-        timers.forEach(clearTimeout);
+        clearTimeout(aged);
       });
       session.on('error', () => undefined);
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
       // Clients that never close streams must not hold memory: sessions idle for 10 min are closed.
       session.setTimeout(600_000, () => session.close());
       const age = opts.maxConnectionAgeMs ?? 0;
-      if (age > 0) {
-        timers.push(setTimeout(() => {
-          session.close();
-          timers.push(setTimeout(() => session.destroy(), opts.maxConnectionAgeGraceMs ?? 30_000).unref());
-        }, age * (0.9 + Math.random() * 0.2)).unref());
-      }
+      if (age > 0) aged = setTimeout(() => session.close(), age * (0.9 + Math.random() * 0.2)).unref();
     });
     this.server.on('stream', (stream, headers) => {
       stream.on('error', () => undefined);

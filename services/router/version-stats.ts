@@ -1,7 +1,7 @@
 // Counts each model version's requests, server-side errors and latencies in windows aligned to the
 // epoch, and hands every closed window to `publish` (the router sends it on NATS for the rollout
 // controller). The same outcomes feed the router's cumulative metrics. No sockets here.
-import type { Counter, Histogram } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram } from '@opentelemetry/api';
 import { DURATION_BUCKETS_S, meterOf } from '../../lib/metrics';
 import { emptyWindow, record, type VersionWindow, type WindowReport } from '../../lib/window-stats';
 
@@ -9,6 +9,8 @@ export class VersionStats {
   private windowStart: number;
   private readonly current = new Map<string, Map<number, VersionWindow>>();
   private timer: NodeJS.Timeout | undefined;
+  /** Metric attributes per model and version, made once (the request path allocates none). */
+  private readonly attributes = new Map<string, Map<number, { version: Attributes; ok: Attributes; error: Attributes }>>();
   // Instruments are made per instance, after the SDK registered its meter provider.
   private readonly meter = meterOf('router');
   private readonly requests: Counter = this.meter.createCounter('infermesh.router.requests', {
@@ -48,15 +50,26 @@ export class VersionStats {
   /** Records one request's outcome. */
   record(model: string, version: number, ok: boolean, latencyMs: number): void {
     record(this.window(model, version), ok, latencyMs);
-    const attributes = { model, version: String(version) };
-    this.requests.add(1, { ...attributes, outcome: ok ? 'ok' : 'error' });
-    if (ok) this.duration.record(latencyMs / 1000, attributes);
+    const a = this.attributesOf(model, version);
+    this.requests.add(1, ok ? a.ok : a.error);
+    if (ok) this.duration.record(latencyMs / 1000, a.version);
   }
 
   /** Counts a request the split gave `version` that went elsewhere: no pod had it ready. */
   unready(model: string, version: number): void {
     this.window(model, version).unready++;
-    this.unreadyRequests.add(1, { model, version: String(version) });
+    this.unreadyRequests.add(1, this.attributesOf(model, version).version);
+  }
+
+  private attributesOf(model: string, version: number): { version: Attributes; ok: Attributes; error: Attributes } {
+    let byVersion = this.attributes.get(model);
+    if (!byVersion) this.attributes.set(model, (byVersion = new Map()));
+    let a = byVersion.get(version);
+    if (!a) {
+      const v = { model, version: String(version) };
+      byVersion.set(version, (a = { version: v, ok: { ...v, outcome: 'ok' }, error: { ...v, outcome: 'error' } }));
+    }
+    return a;
   }
 
   private window(model: string, version: number): VersionWindow {
