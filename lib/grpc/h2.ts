@@ -11,6 +11,9 @@ const CONNECTION_WINDOW_BYTES = 16 << 20;
 /** Keepalive of upstream connections: a ping this often, dropped when unanswered this long. */
 const KEEPALIVE_INTERVAL_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 10_000;
+/** gRPC status codes used here (as numbers: this module does not load grpc-js). */
+const UNAVAILABLE = 14;
+const RESOURCE_EXHAUSTED = 8;
 
 /** Request headers that are not forwarded as they are (pseudo-headers are rebuilt, the deadline recomputed). */
 const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'content-length', 'grpc-timeout', 'connection', 'host']);
@@ -54,7 +57,19 @@ export function respondStatus(stream: http2.ServerHttp2Stream, code: number, mes
     stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     return;
   }
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }, { endStream: true });
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': grpcMessage(message) }, { endStream: true });
+}
+
+/**
+ * A status message as gRPC carries it: bytes outside printable ASCII, and '%', percent-encoded (the
+ * spec's rule, which clients decode; encodeURIComponent would also encode ':' and '/', which they
+ * leave as they are).
+ */
+export function grpcMessage(message: string): string {
+  if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
+  let out = '';
+  for (const b of Buffer.from(message, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
 }
 
 /** Options of an H2Server. */
@@ -176,4 +191,95 @@ export class H2Upstream {
     clearInterval(this.keepalive);
     for (const s of this.sessions) s?.destroy();
   }
+}
+
+/**
+ * Pipes a call both ways to `upstream` (a loopback grpc-js server), flow control included: how a
+ * node:http2 front door serves every call it does not handle itself. `body`, when given, is a
+ * request already read whole, sent instead of piping the stream.
+ */
+export function pipeCall(upstream: H2Upstream, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body?: Buffer): void {
+  let up: http2.ClientHttp2Stream;
+  try {
+    up = upstream.request({ ...headers, ':authority': upstream.address });
+  } catch (err) {
+    respondStatus(stream, UNAVAILABLE, `internal: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  let trailers: http2.IncomingHttpHeaders | undefined;
+  let ended = false;
+  up.on('response', (h) => {
+    ended = h['grpc-status'] !== undefined;
+    if (!stream.destroyed) stream.respond(relayedHeaders(h), ended ? { endStream: true } : { waitForTrailers: true });
+  });
+  up.on('data', (c: Buffer) => {
+    if (!stream.destroyed && !stream.write(c)) up.pause();
+  });
+  stream.on('drain', () => up.resume());
+  up.on('trailers', (t) => (trailers = t));
+  stream.on('wantTrailers', () => stream.sendTrailers(relayedTrailers(trailers)));
+  up.on('end', () => {
+    if (!ended && !stream.destroyed && stream.headersSent) stream.end();
+  });
+  up.on('error', (err) => respondStatus(stream, UNAVAILABLE, `internal: ${err.message}`));
+  up.on('close', () => {
+    if (!stream.headersSent) respondStatus(stream, UNAVAILABLE, 'internal stream closed');
+  });
+  stream.on('close', () => {
+    if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
+  });
+  if (body) up.end(body);
+  else stream.pipe(up);
+}
+
+/** Trailers to relay: the upstream's minus pseudo-headers; a missing status is UNAVAILABLE. */
+export function relayedTrailers(t: http2.IncomingHttpHeaders | undefined): http2.OutgoingHttpHeaders {
+  if (!t) return { 'grpc-status': String(UNAVAILABLE), 'grpc-message': 'upstream sent no status' };
+  const out: http2.OutgoingHttpHeaders = {};
+  for (const k in t) if (k.charCodeAt(0) !== 58) out[k] = t[k];
+  return out;
+}
+
+/**
+ * Reads a unary call's request whole, up to `maxMessageBytes` (plus its 5-byte frame header); a
+ * larger one is answered RESOURCE_EXHAUSTED naming `who`'s limit, and `onBody` is never called.
+ */
+export function readUnary(stream: http2.ServerHttp2Stream, maxMessageBytes: number, who: string, onBody: (body: Buffer) => void): void {
+  const limit = maxMessageBytes + 5;
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const onData = (c: Buffer) => {
+    length += c.length;
+    if (length > limit) {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      respondStatus(stream, RESOURCE_EXHAUSTED, `request is larger than ${who}'s limit of ${maxMessageBytes} bytes`);
+      return;
+    }
+    chunks.push(c);
+  };
+  const onEnd = () => onBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+}
+
+/** A unary request body as gRPC frames it: one message, or why it is not one. */
+export type UnaryFrame = { message: Buffer; compressed: boolean } | { error: string };
+
+/** Splits a unary request body into its one message (and whether it is compressed). */
+export function unaryFrame(body: Buffer): UnaryFrame {
+  if (body.length < 5 || body.length !== 5 + body.readUInt32BE(1)) return { error: 'a unary call takes exactly one request message' };
+  return { message: body.subarray(5), compressed: body[0] !== 0 };
+}
+
+/** Answers a unary call with `message` (serialized) and status OK. */
+export function respondMessage(stream: http2.ServerHttp2Stream, message: Buffer): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
+  const frame = Buffer.allocUnsafe(5 + message.length);
+  frame[0] = 0;
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+  stream.end(frame);
 }

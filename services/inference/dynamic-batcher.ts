@@ -54,6 +54,9 @@ const shapeKeyOf = (r: BatchRequest) =>
 
 export class DynamicBatcher {
   private readonly queue: Pending[] = [];
+  /** Sum of the queued requests' sizes, and how many are queued per shape: kept as the queue changes. */
+  private queuedSize = 0;
+  private readonly shapes = new Map<string, number>();
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
@@ -66,7 +69,11 @@ export class DynamicBatcher {
    */
   reconfigure(opts: BatchingOptions): void {
     this.opts = opts;
-    for (const p of this.queue) p.size = opts.enabled ? p.rows : 1;
+    this.queuedSize = 0;
+    for (const p of this.queue) {
+      p.size = opts.enabled ? p.rows : 1;
+      this.queuedSize += p.size;
+    }
     this.clearTimers();
     this.schedule();
   }
@@ -88,7 +95,7 @@ export class DynamicBatcher {
     }
     return new Promise((resolve, reject) => {
       const p: Pending = { ...req, rows, size, shapeKey: shapeKeyOf(req), enqueuedAt: process.hrtime.bigint(), resolve, reject, done: false };
-      this.queue.push(p);
+      this.enqueue(p);
       // grpc-js may report a call cancelled after it was answered: build the error only when it counts.
       cancel?.onCancel(() => {
         if (!p.done) this.drop(p, new MeshError(ErrorCode.Cancelled, 'client cancelled'));
@@ -97,20 +104,39 @@ export class DynamicBatcher {
     });
   }
 
+  private enqueue(p: Pending): void {
+    this.queue.push(p);
+    this.queuedSize += p.size;
+    this.shapes.set(p.shapeKey, (this.shapes.get(p.shapeKey) ?? 0) + 1);
+  }
+
+  /** Takes `count` requests off the head of the queue. */
+  private takeHead(count: number): Pending[] {
+    const taken = this.queue.splice(0, count);
+    for (const p of taken) this.forget(p);
+    return taken;
+  }
+
+  private forget(p: Pending): void {
+    this.queuedSize -= p.size;
+    const n = this.shapes.get(p.shapeKey)! - 1;
+    if (n === 0) this.shapes.delete(p.shapeKey);
+    else this.shapes.set(p.shapeKey, n);
+  }
+
   private drop(p: Pending, err: Error): void {
     const i = this.queue.indexOf(p);
     if (i < 0 || p.done) return;
     this.queue.splice(i, 1);
+    this.forget(p);
     p.done = true;
     p.reject(err);
   }
 
   private schedule(): void {
     if (this.running >= this.opts.concurrency || this.queue.length === 0) return;
-    const total = this.queue.reduce((n, p) => n + p.size, 0);
-    const headKey = this.queue[0]!.shapeKey;
-    const ready = !this.opts.enabled || total >= this.opts.maxBatchSize || this.opts.preferredBatchSizes.includes(total)
-      || this.queue.some((p) => p.shapeKey !== headKey);
+    const total = this.queuedSize;
+    const ready = !this.opts.enabled || total >= this.opts.maxBatchSize || this.opts.preferredBatchSizes.includes(total) || this.shapes.size > 1;
     const waitedUs = Number(process.hrtime.bigint() - this.queue[0]!.enqueuedAt) / 1000;
     if (ready || waitedUs >= this.opts.maxQueueDelayUs) {
       this.clearTimers();
@@ -138,8 +164,9 @@ export class DynamicBatcher {
   /** Takes a batch from the head of the queue and runs it. */
   private dispatch(): void {
     const now = Date.now();
-    for (const p of [...this.queue]) {
-      if (p.deadlineMs && p.deadlineMs <= now) this.drop(p, new MeshError(ErrorCode.DeadlineExceeded, 'deadline passed while queued'));
+    const expired = (p: Pending) => p.deadlineMs !== 0 && p.deadlineMs <= now;
+    if (this.queue.some(expired)) {
+      for (const p of this.queue.filter(expired)) this.drop(p, new MeshError(ErrorCode.DeadlineExceeded, 'deadline passed while queued'));
     }
     if (this.queue.length === 0) return;
     const key = this.queue[0]!.shapeKey;
@@ -163,7 +190,7 @@ export class DynamicBatcher {
         break;
       }
     }
-    this.queue.splice(0, batch.length);
+    this.takeHead(batch.length);
     for (const p of batch) p.done = true;
     this.running++;
     this.onBatch?.(size);

@@ -14,6 +14,7 @@ import { VERSION } from '../../lib/version';
 import { ArtifactCache } from './artifact-cache';
 import { ModelRepository } from './model-repository';
 import { registerPodMetrics } from './pod-metrics';
+import { PodFrontDoor } from './front-door';
 import { inferenceHandlers } from './grpc-handlers';
 import { HeartbeatPublisher } from './heartbeat';
 import { TrafficFollower } from '../../lib/traffic-follower';
@@ -72,7 +73,11 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     extensions: EXTENSIONS,
     ready: () => synced && !draining,
   }, log));
-  const port = await listen(server, config.listenHost, config.inferencePort);
+  // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
+  // loopback, answers every other call.
+  const internalPort = await listen(server, '127.0.0.1', 0);
+  const front = new PodFrontDoor({ repo, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, log });
+  const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 
   const heartbeat = new HeartbeatPublisher(nc, config.podName, address, config.heartbeatIntervalMs, () => ({ models: repo.snapshot(), inflight: repo.inFlight() }), log);
@@ -106,7 +111,8 @@ export async function startInferenceService(config: Config, log: Logger): Promis
       await follower.stop();
       // 2. Stop taking calls and finish in-flight ones within the budget.
       health.closeWatchers();
-      await shutdownServer(server, Math.max(0, deadline - Date.now() - 1_000));
+      await front.drain(Math.max(0, deadline - Date.now() - 1_000));
+      await shutdownServer(server, Math.max(100, deadline - Date.now() - 1_000));
       // 3. Release sessions, say goodbye, drain NATS.
       await repo.unloadAll();
       stopMetrics();

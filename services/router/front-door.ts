@@ -8,7 +8,7 @@ import { status as Status } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { deadlineOf, forwardedHeaders, H2Server, H2Upstream, relayedHeaders, respondStatus, timeoutHeader } from '../../lib/grpc/h2';
+import { deadlineOf, forwardedHeaders, H2Server, H2Upstream, pipeCall, readUnary, relayedHeaders, relayedTrailers, respondStatus, timeoutHeader, unaryFrame } from '../../lib/grpc/h2';
 import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
 import type { PodConnections } from './pod-connections';
@@ -81,85 +81,30 @@ export class FrontDoor {
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     if (headers[':path'] === MODEL_INFER_PATH && headers[':method'] === 'POST') this.modelInfer(stream, headers);
-    else this.pipe(stream, headers);
-  }
-
-  /**
-   * Any other call: piped both ways to the grpc-js server, flow control included. `body` is a
-   * request already read whole (a compressed ModelInfer), sent instead of piping the stream.
-   */
-  private pipe(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body?: Buffer): void {
-    let up: http2.ClientHttp2Stream;
-    try {
-      up = this.fallback.request({ ...headers, ':authority': this.deps.fallbackAddress });
-    } catch (err) {
-      respondStatus(stream, Status.UNAVAILABLE, `router: ${err instanceof Error ? err.message : String(err)}`);
-      return;
-    }
-    let trailers: http2.IncomingHttpHeaders | undefined;
-    let ended = false;
-    up.on('response', (h) => {
-      ended = h['grpc-status'] !== undefined;
-      if (!stream.destroyed) stream.respond(relayedHeaders(h), ended ? { endStream: true } : { waitForTrailers: true });
-    });
-    up.on('data', (c: Buffer) => {
-      if (!stream.destroyed && !stream.write(c)) up.pause();
-    });
-    stream.on('drain', () => up.resume());
-    up.on('trailers', (t) => (trailers = t));
-    stream.on('wantTrailers', () => stream.sendTrailers(relayedTrailers(trailers)));
-    up.on('end', () => {
-      if (!ended && !stream.destroyed && stream.headersSent) stream.end();
-    });
-    up.on('error', (err) => respondStatus(stream, Status.UNAVAILABLE, `router: ${err.message}`));
-    up.on('close', () => {
-      if (!stream.headersSent) respondStatus(stream, Status.UNAVAILABLE, 'router: internal stream closed');
-    });
-    stream.on('close', () => {
-      if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
-    });
-    if (body) up.end(body);
-    else stream.pipe(up);
+    else pipeCall(this.fallback, stream, headers);
   }
 
   /** ModelInfer: read the request, route it, relay the answer. */
   private modelInfer(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const limit = this.deps.maxMessageBytes + 5;
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const onData = (c: Buffer) => {
-      length += c.length;
-      if (length > limit) {
-        stream.off('data', onData);
-        stream.off('end', onEnd);
-        respondStatus(stream, Status.RESOURCE_EXHAUSTED, `request is larger than the router's limit of ${this.deps.maxMessageBytes} bytes`);
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = () => {
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
-      void this.route(stream, headers, body);
-    };
-    stream.on('data', onData);
-    stream.on('end', onEnd);
+    readUnary(stream, this.deps.maxMessageBytes, 'the router', (body) => void this.route(stream, headers, body));
   }
 
   private async route(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer): Promise<void> {
     const { router, stats, log } = this.deps;
-    if (body.length < 5 || body.length !== 5 + body.readUInt32BE(1)) {
-      respondStatus(stream, Status.INVALID_ARGUMENT, 'ModelInfer takes exactly one request message');
+    const frame = unaryFrame(body);
+    if ('error' in frame) {
+      respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
       return;
     }
-    if (body[0] !== 0) {
+    if (frame.compressed) {
       // A compressed request: the grpc-js server decompresses it and routes it with the typed handler.
-      this.pipe(stream, headers, body);
+      pipeCall(this.fallback, stream, headers, body);
       return;
     }
     let model: string;
     let requested: string;
     try {
-      ({ model, version: requested } = peekRequest(body.subarray(5)));
+      ({ model, version: requested } = peekRequest(frame.message));
     } catch (err) {
       respondStatus(stream, Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
       return;
@@ -309,13 +254,6 @@ export class FrontDoor {
     for (const c of answer.body) stream.write(c);
     stream.end();
   }
-}
-
-function relayedTrailers(t: http2.IncomingHttpHeaders | undefined): http2.OutgoingHttpHeaders {
-  if (!t) return { 'grpc-status': String(Status.UNAVAILABLE), 'grpc-message': 'upstream sent no status' };
-  const out: http2.OutgoingHttpHeaders = {};
-  for (const k in t) if (k.charCodeAt(0) !== 58) out[k] = t[k];
-  return out;
 }
 
 function decodeMessage(m: string | string[] | undefined): string {

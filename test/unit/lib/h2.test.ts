@@ -1,4 +1,4 @@
-import { deadlineOf, forwardedHeaders, relayedHeaders, timeoutHeader } from '../../../lib/grpc/h2';
+import { deadlineOf, forwardedHeaders, grpcMessage, relayedHeaders, timeoutHeader } from '../../../lib/grpc/h2';
 
 describe('lib/grpc/h2 headers', () => {
   it('forwards metadata and trace context, not pseudo or hop-by-hop headers or the old deadline', () => {
@@ -35,5 +35,14 @@ describe('lib/grpc/h2 headers', () => {
     expect(timeoutHeader(1_250, 1_000)).toBe('250m');
     expect(timeoutHeader(1_000.2, 1_000)).toBe('1m');
     expect(timeoutHeader(900, 1_000)).toBe('1m');
+  });
+});
+
+describe('grpcMessage', () => {
+  it('percent-encodes only what the gRPC spec says, so clients read the message back as written', () => {
+    expect(grpcMessage("tensor 'INPUT1': input is missing")).toBe("tensor 'INPUT1': input is missing");
+    expect(grpcMessage('100% of 1/2')).toBe('100%25 of 1/2');
+    expect(grpcMessage('línea\nnueva')).toBe('l%C3%ADnea%0Anueva');
+    expect(decodeURIComponent(grpcMessage('línea\nnueva 100%'))).toBe('línea\nnueva 100%');
   });
 });

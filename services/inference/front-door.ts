@@ -1,0 +1,109 @@
+// A pod's port on node:http2. ModelInfer, the one call on the hot path, is decoded, run and answered
+// here without grpc-js, whose per-call work on the server side is a good part of what a batch-1
+// request costs the pod; every other call (metadata, statistics, streams, health, and a
+// compressed ModelInfer) is piped as it is to the pod's grpc-js server on a loopback port, where the
+// typed handlers live. Both paths run the same ModelRepository.find(...).infer(...).
+import type http2 from 'node:http2';
+import { status as Status } from '@grpc/grpc-js';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
+import { toGrpcStatus } from '../../lib/errors';
+import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
+import { deadlineOf, H2Server, H2Upstream, pipeCall, readUnary, respondMessage, respondStatus, unaryFrame } from '../../lib/grpc/h2';
+import { protos } from '../../lib/grpc/proto';
+import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
+import type { Logger } from '../../lib/log';
+import { VERSION } from '../../lib/version';
+import type { CallContext } from './loaded-version';
+import type { ModelRepository } from './model-repository';
+
+export const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+
+const headerGetter: TextMapGetter<http2.IncomingHttpHeaders> = {
+  keys: (h) => Object.keys(h),
+  get: (h, k) => h[k],
+};
+const tracer = trace.getTracer('infermesh-inference', VERSION);
+
+export interface PodFrontDoorDeps {
+  repo: ModelRepository;
+  /** host:port of the pod's own grpc-js server, which answers every other call. */
+  fallbackAddress: string;
+  maxMessageBytes: number;
+  log: Logger;
+}
+
+export class PodFrontDoor {
+  private readonly h2: H2Server;
+  private readonly fallback: H2Upstream;
+  private readonly method = protos().inference.GRPCInferenceService.service.ModelInfer;
+
+  constructor(private readonly deps: PodFrontDoorDeps) {
+    this.h2 = new H2Server((stream, headers) => {
+      if (headers[':path'] === MODEL_INFER_PATH && headers[':method'] === 'POST') {
+        readUnary(stream, deps.maxMessageBytes, 'the pod', (body) => void this.modelInfer(stream, headers, body));
+      } else {
+        pipeCall(this.fallback, stream, headers);
+      }
+    });
+    this.fallback = new H2Upstream(deps.fallbackAddress, 1);
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return this.h2.listen(host, port);
+  }
+
+  /** Stops taking calls (GOAWAY) and waits up to `budgetMs` for those in flight. */
+  async drain(budgetMs: number): Promise<boolean> {
+    const clean = await this.h2.drain(budgetMs);
+    this.fallback.close();
+    return clean;
+  }
+
+  private async modelInfer(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer): Promise<void> {
+    const frame = unaryFrame(body);
+    if ('error' in frame) return respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
+    // A compressed request: grpc-js decompresses it, the typed handler runs it.
+    if (frame.compressed) return pipeCall(this.fallback, stream, headers, body);
+    let req: ModelInferRequestOut;
+    try {
+      req = this.method.requestDeserialize(frame.message);
+    } catch (err) {
+      return respondStatus(stream, Status.INVALID_ARGUMENT, `malformed request: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const span = tracer.startSpan('inference ModelInfer', {
+      kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': req.model_name },
+    }, propagation.extract(context.active(), headers, headerGetter));
+
+    // The queue drops a request whose client went away or whose deadline passed.
+    const onCancel: (() => void)[] = [];
+    let answered = false;
+    stream.once('close', () => {
+      if (!answered) for (const fn of onCancel) fn();
+    });
+    const deadlineMs = deadlineOf(headers['grpc-timeout']) ?? 0;
+    const timer = deadlineMs
+      ? setTimeout(() => {
+          answered = true;
+          respondStatus(stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
+          for (const fn of onCancel) fn();
+        }, Math.max(0, deadlineMs - Date.now()))
+      : undefined;
+    const ctx: CallContext = { deadlineMs, cancel: { onCancel: (fn) => onCancel.push(fn) } };
+    const routed = headers[ROUTED_VERSION_HEADER];
+    let code: number = Status.OK;
+    let details = '';
+    try {
+      const res: ModelInferResponse = await this.deps.repo.find(req.model_name, req.model_version || (typeof routed === 'string' ? routed : '')).infer(req, ctx);
+      if (!answered) respondMessage(stream, this.method.responseSerialize(res));
+    } catch (err) {
+      ({ code, details } = toGrpcStatus(err, this.deps.log));
+      if (!answered) respondStatus(stream, code, details);
+    } finally {
+      answered = true;
+      clearTimeout(timer);
+      span.setAttribute('rpc.grpc.status_code', code);
+      span.setStatus(code === Status.OK ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message: details });
+      span.end();
+    }
+  }
+}
