@@ -61,6 +61,7 @@ const modelName = (kind: string, dt: Datatype) => `${kind}-${dt.toLowerCase()}`;
 describe('inference pod', () => {
   let mesh: TestMesh;
   let client: InferenceClient;
+  let address: string;
   const infer = (req: ModelInferRequest, opts: grpc.CallOptions = {}) => unary<ModelInferResponseOut>((cb) => client.ModelInfer(req, opts, cb));
   const statusOf = async (req: ModelInferRequest) => {
     const err = (await infer(req).then(() => undefined, (e: unknown) => e)) as grpc.ServiceError | undefined;
@@ -71,7 +72,8 @@ describe('inference pod', () => {
     mesh = await startTestMesh();
     // cuda first, as in production: where it is missing the pod falls back to cpu and reports it.
     const pod = await mesh.startPod({ INFERMESH_EXECUTION_PROVIDERS: 'cuda,cpu' });
-    client = inferenceClient(`127.0.0.1:${pod.port}`);
+    address = `127.0.0.1:${pod.port}`;
+    client = inferenceClient(address);
     for (const dt of ALL) await mesh.push(modelName('identity', dt), `fixtures/identity_${dt.toLowerCase()}.onnx`);
     for (const dt of NUMERIC) await mesh.push(modelName('add-sub', dt), `fixtures/add_sub_${dt.toLowerCase()}.onnx`);
     await waitReady(client, [...ALL.map((d) => modelName('identity', d)), ...NUMERIC.map((d) => modelName('add-sub', d))]);
@@ -176,6 +178,23 @@ describe('inference pod', () => {
     expect(bad.every((s) => s.code !== 0 && s.code !== grpc.status.INTERNAL)).toBe(true);
     const res = await infer(good());
     expect(decodeOutputs(res).map((o) => Array.from(o.data as Float32Array))).toEqual([[5, 5, 5, 5], [-3, -1, 1, 3]]);
+  });
+
+  it('answers bytes that are not a request INVALID_ARGUMENT, and a compressed request like any other', async () => {
+    const raw = new grpc.Client(address, grpc.credentials.createInsecure());
+    const identity = (b: Buffer) => b;
+    // Field 15 (unknown, so skipped) with wire type 7, which protobuf does not have.
+    const malformed = await new Promise<grpc.ServiceError | null>((resolve) =>
+      raw.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', identity, identity, Buffer.from([0x7f, 0x01]), (err) => resolve(err)));
+    raw.close();
+    expect(malformed).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/^malformed request/) });
+    const gzip = inferenceClient(address, { channel: { 'grpc.default_compression_algorithm': 2 } });
+    try {
+      const res = await unary<ModelInferResponseOut>((cb) => gzip.ModelInfer(good(), cb));
+      expect(decodeOutputs(res).map((o) => Array.from(o.data as Float32Array))).toEqual([[5, 5, 5, 5], [-3, -1, 1, 3]]);
+    } finally {
+      gzip.close();
+    }
   });
 
   it('reports metadata with -1 for dynamic dimensions, the platform and the versions', async () => {
