@@ -283,3 +283,48 @@ export function respondMessage(stream: http2.ServerHttp2Stream, message: Buffer)
   stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
   stream.end(frame);
 }
+
+/** Options of an H2FrontDoor. */
+export interface H2FrontDoorOptions extends H2ServerOptions {
+  /** The unary method the door answers itself, e.g. /inference.GRPCInferenceService/ModelInfer. */
+  path: string;
+  /** Called with each request to `path`, read whole (its 5-byte frame header included). */
+  onUnary: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer) => void;
+  maxMessageBytes: number;
+  /** Named in the RESOURCE_EXHAUSTED message of a request over the limit ("the router"). */
+  who: string;
+  /** host:port of the service's own grpc-js server (loopback), which answers every other call. */
+  fallbackAddress: string;
+}
+
+/**
+ * A service's port on node:http2: one hot unary method answered by the service itself, every other
+ * call piped as it is to the service's grpc-js server on loopback, where its typed handlers live.
+ */
+export class H2FrontDoor {
+  private readonly h2: H2Server;
+  /** The service's grpc-js server, for calls the door hands over (a compressed request). */
+  readonly fallback: H2Upstream;
+
+  constructor(opts: H2FrontDoorOptions) {
+    this.fallback = new H2Upstream(opts.fallbackAddress, 1);
+    this.h2 = new H2Server((stream, headers) => {
+      if (headers[':path'] === opts.path && headers[':method'] === 'POST') {
+        readUnary(stream, opts.maxMessageBytes, opts.who, (body) => opts.onUnary(stream, headers, body));
+      } else {
+        pipeCall(this.fallback, stream, headers);
+      }
+    }, opts);
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return this.h2.listen(host, port);
+  }
+
+  /** Stops taking calls (GOAWAY) and waits up to `budgetMs` for those in flight. */
+  async drain(budgetMs: number): Promise<boolean> {
+    const clean = await this.h2.drain(budgetMs);
+    this.fallback.close();
+    return clean;
+  }
+}

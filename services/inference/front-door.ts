@@ -8,7 +8,7 @@ import { status as Status } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { deadlineOf, H2Server, H2Upstream, pipeCall, readUnary, respondMessage, respondStatus, unaryFrame } from '../../lib/grpc/h2';
+import { deadlineOf, H2FrontDoor, pipeCall, respondMessage, respondStatus, unaryFrame } from '../../lib/grpc/h2';
 import { protos } from '../../lib/grpc/proto';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
@@ -33,37 +33,33 @@ export interface PodFrontDoorDeps {
 }
 
 export class PodFrontDoor {
-  private readonly h2: H2Server;
-  private readonly fallback: H2Upstream;
+  private readonly door: H2FrontDoor;
   private readonly method = protos().inference.GRPCInferenceService.service.ModelInfer;
 
   constructor(private readonly deps: PodFrontDoorDeps) {
-    this.h2 = new H2Server((stream, headers) => {
-      if (headers[':path'] === MODEL_INFER_PATH && headers[':method'] === 'POST') {
-        readUnary(stream, deps.maxMessageBytes, 'the pod', (body) => void this.modelInfer(stream, headers, body));
-      } else {
-        pipeCall(this.fallback, stream, headers);
-      }
+    this.door = new H2FrontDoor({
+      path: MODEL_INFER_PATH,
+      onUnary: (stream, headers, body) => void this.modelInfer(stream, headers, body),
+      maxMessageBytes: deps.maxMessageBytes,
+      who: 'the pod',
+      fallbackAddress: deps.fallbackAddress,
     });
-    this.fallback = new H2Upstream(deps.fallbackAddress, 1);
   }
 
   listen(host: string, port: number): Promise<number> {
-    return this.h2.listen(host, port);
+    return this.door.listen(host, port);
   }
 
   /** Stops taking calls (GOAWAY) and waits up to `budgetMs` for those in flight. */
-  async drain(budgetMs: number): Promise<boolean> {
-    const clean = await this.h2.drain(budgetMs);
-    this.fallback.close();
-    return clean;
+  drain(budgetMs: number): Promise<boolean> {
+    return this.door.drain(budgetMs);
   }
 
   private async modelInfer(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer): Promise<void> {
     const frame = unaryFrame(body);
     if ('error' in frame) return respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
     // A compressed request: grpc-js decompresses it, the typed handler runs it.
-    if (frame.compressed) return pipeCall(this.fallback, stream, headers, body);
+    if (frame.compressed) return pipeCall(this.door.fallback, stream, headers, body);
     let req: ModelInferRequestOut;
     try {
       req = this.method.requestDeserialize(frame.message);

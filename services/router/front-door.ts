@@ -8,7 +8,7 @@ import { status as Status } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { deadlineOf, forwardedHeaders, H2Server, H2Upstream, pipeCall, readUnary, relayedHeaders, relayedTrailers, respondStatus, timeoutHeader, unaryFrame } from '../../lib/grpc/h2';
+import { deadlineOf, forwardedHeaders, H2FrontDoor, pipeCall, relayedHeaders, relayedTrailers, respondStatus, timeoutHeader, unaryFrame } from '../../lib/grpc/h2';
 import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
 import type { PodConnections } from './pod-connections';
@@ -60,33 +60,26 @@ export interface FrontDoorDeps {
 }
 
 export class FrontDoor {
-  private readonly h2: H2Server;
-  private readonly fallback: H2Upstream;
+  private readonly door: H2FrontDoor;
 
   constructor(private readonly deps: FrontDoorDeps) {
-    this.h2 = new H2Server((stream, headers) => this.onStream(stream, headers), { maxConnectionAgeMs: deps.maxConnectionAgeMs });
-    this.fallback = new H2Upstream(deps.fallbackAddress, 1);
+    this.door = new H2FrontDoor({
+      path: MODEL_INFER_PATH,
+      onUnary: (stream, headers, body) => void this.route(stream, headers, body),
+      maxMessageBytes: deps.maxMessageBytes,
+      who: 'the router',
+      fallbackAddress: deps.fallbackAddress,
+      maxConnectionAgeMs: deps.maxConnectionAgeMs,
+    });
   }
 
   listen(host: string, port: number): Promise<number> {
-    return this.h2.listen(host, port);
+    return this.door.listen(host, port);
   }
 
   /** Stops taking calls and waits up to `budgetMs` for those in flight. */
-  async drain(budgetMs: number): Promise<boolean> {
-    const clean = await this.h2.drain(budgetMs);
-    this.fallback.close();
-    return clean;
-  }
-
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    if (headers[':path'] === MODEL_INFER_PATH && headers[':method'] === 'POST') this.modelInfer(stream, headers);
-    else pipeCall(this.fallback, stream, headers);
-  }
-
-  /** ModelInfer: read the request, route it, relay the answer. */
-  private modelInfer(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    readUnary(stream, this.deps.maxMessageBytes, 'the router', (body) => void this.route(stream, headers, body));
+  drain(budgetMs: number): Promise<boolean> {
+    return this.door.drain(budgetMs);
   }
 
   private async route(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer): Promise<void> {
@@ -98,7 +91,7 @@ export class FrontDoor {
     }
     if (frame.compressed) {
       // A compressed request: the grpc-js server decompresses it and routes it with the typed handler.
-      pipeCall(this.fallback, stream, headers, body);
+      pipeCall(this.door.fallback, stream, headers, body);
       return;
     }
     let model: string;
