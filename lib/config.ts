@@ -74,6 +74,8 @@ export const settings = {
   routerPolicy: setting('INFERMESH_ROUTER_POLICY', oneOf('p2c', 'round-robin'), 'p2c', 'load-balancing policy: p2c (least loaded of two random pods) or round-robin'),
   routerMaxOutstanding: setting('INFERMESH_ROUTER_MAX_OUTSTANDING', int(1), 4096, 'requests in flight through one router; beyond it RESOURCE_EXHAUSTED'),
   routerMaxOutstandingPerPod: setting('INFERMESH_ROUTER_MAX_OUTSTANDING_PER_POD', int(1), 512, 'requests in flight from one router to one pod'),
+  artifactSweepIntervalMs: setting('INFERMESH_ARTIFACT_SWEEP_INTERVAL_MS', int(0), 3_600_000, 'registry: how often it deletes artifacts no version refers to (left by an interrupted delete), first at start-up (0: never)'),
+  artifactSweepMinAgeMs: setting('INFERMESH_ARTIFACT_SWEEP_MIN_AGE_MS', int(0), 3_600_000, 'registry: only artifacts stored longer ago than this are swept, so a push on its way to its record is never touched'),
   routerMaxConnectionAgeMs: setting('INFERMESH_ROUTER_MAX_CONNECTION_AGE_MS', int(0), 0, 'router: close each client connection after about this long (GOAWAY; calls in flight finish), so long-lived clients spread over routers added later (0: never)'),
   routerConnectionsPerPod: setting('INFERMESH_ROUTER_CONNECTIONS_PER_POD', int(1, 64), 2, 'HTTP/2 connections the router keeps to each pod'),
   healthCheckIntervalMs: setting('INFERMESH_HEALTH_CHECK_INTERVAL_MS', int(0), 2_000, 'router: how often it checks each pod\'s grpc.health.v1 (0: never)'),

@@ -458,6 +458,29 @@ export class Registry {
     }
   }
 
+  /**
+   * Deletes the artifacts no version record refers to that were stored more than `minAgeMs` ago:
+   * what a registry that crashed between removing a version's record and its bytes leaves behind.
+   * The age keeps it off the bytes of a push still on its way to its record; the deletion marker
+   * serialises it with pushes of the same bytes. Resolves how many it deleted.
+   */
+  async sweepArtifacts(minAgeMs: number): Promise<number> {
+    const referenced = new Set<string>();
+    for await (const k of await this.deps.kv.keys(keys.allVersions)) {
+      const r = await this.read<VersionRecord>(k);
+      if (r) referenced.add(r.value.sha256);
+    }
+    let deleted = 0;
+    for (const o of await this.deps.artifacts.list()) {
+      if (o.deleted || referenced.has(o.name) || Date.now() - Date.parse(o.mtime) < minAgeMs) continue;
+      if (await this.releaseArtifact(o.name)) {
+        deleted++;
+        this.deps.log.warn('deleted an artifact no version refers to (left by an interrupted delete)', { sha256: o.name, bytes: o.size });
+      }
+    }
+    return deleted;
+  }
+
   /** Whether any version record of any model has this sha256. */
   private async referenced(sha256: string): Promise<boolean> {
     const all: string[] = [];

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
+import { Kvm } from '@nats-io/kv';
 import { RegistryApi, RolloutApi, InfermeshError, type WatchedEvent, type RegistryEvent } from '../../client/index';
 import { followEvents } from '../../lib/events';
 import { resources } from '../../lib/nats';
@@ -206,6 +207,33 @@ describe('registry versions and events', () => {
     const again = await client.push('shared-b', bytes);
     expect(again.version).toBe(3);
     expect(sha(await client.pull('shared-b', 3))).toBe(a1.sha256);
+  });
+
+  it('sweeps the bytes a delete interrupted after the record went, once they are old enough, and nothing in use', async () => {
+    await client.push('orphan', addSub); // v1: bytes other models use too
+    const v2 = await client.push('orphan', fs.readFileSync(modelPath('fixtures/identity_uint8.onnx')));
+    // A registry that crashed in deleteVersion after removing the record, before the bytes.
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).open(resources.metadataBucket);
+      await kv.delete('versions.orphan.2');
+    } finally {
+      await nc.close();
+    }
+    expect(await storedObjects(nats.url)).toContain(v2.sha256);
+    // Bytes younger than the minimum age may belong to a push on its way to its record: kept.
+    expect(await service.registry.sweepArtifacts(3_600_000)).toBe(0);
+    expect(await storedObjects(nats.url)).toContain(v2.sha256);
+    // Another replica starting with no minimum age sweeps them at start-up, and only them.
+    const before = await storedObjects(nats.url);
+    const replica = await startTestRegistry(nats.url, { INFERMESH_ARTIFACT_SWEEP_MIN_AGE_MS: '0' });
+    try {
+      await waitFor('the orphaned bytes to be swept', async () => !(await storedObjects(nats.url)).includes(v2.sha256), 10_000);
+      expect(await storedObjects(nats.url)).toEqual(before.filter((o) => o !== v2.sha256));
+      expect(sha(await client.pull('orphan', 1))).toBe(sha(addSub));
+    } finally {
+      await replica.shutdown(5_000);
+    }
   });
 
   it('publishes an event for every change, in order', async () => {
