@@ -11,9 +11,18 @@ const CONNECTION_WINDOW_BYTES = 16 << 20;
 /** Keepalive of upstream connections: a ping this often, dropped when unanswered this long. */
 const KEEPALIVE_INTERVAL_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 10_000;
+/**
+ * Node counts data queued to send against a session's memory and refuses new streams past 10 MB,
+ * then closes the connection: a few large tensors in flight would do it. grpc-js lifts the limit
+ * the same way; flow control is what bounds memory here.
+ */
+const MAX_SESSION_MEMORY_MB = Number.MAX_SAFE_INTEGER;
+/** The longest delay setTimeout keeps (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** gRPC status codes used here (as numbers: this module does not load grpc-js). */
 const UNAVAILABLE = 14;
 const RESOURCE_EXHAUSTED = 8;
+const INTERNAL = 13;
 
 /** Request headers that are not forwarded as they are (pseudo-headers are rebuilt, the deadline recomputed). */
 const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'content-length', 'grpc-timeout', 'connection', 'host']);
@@ -43,6 +52,11 @@ export function deadlineOf(header: string | string[] | undefined, now = Date.now
   const value = Number(header.slice(0, -1));
   if (unit === undefined || !Number.isInteger(value) || value < 0) return undefined;
   return now + value * unit;
+}
+
+/** Calls `fn` at epoch ms `deadline` (setTimeout, with the delay capped so it cannot overflow). */
+export function atDeadline(deadline: number, fn: () => void): NodeJS.Timeout {
+  return setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
 }
 
 /** A `grpc-timeout` header for the time left until `deadline` (at least 1 ms). */
@@ -89,13 +103,16 @@ export class H2Server {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   constructor(onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void, opts: H2ServerOptions = {}) {
-    this.server = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
+    this.server = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES }, maxSessionMemory: MAX_SESSION_MEMORY_MB });
     this.server.on('session', (session) => {
       this.sessions.add(session);
       let aged: NodeJS.Timeout | undefined;
+      // A client that vanished without closing its connection is found by a ping it does not answer.
+      const keepalive = setInterval(() => ping(session), KEEPALIVE_INTERVAL_MS).unref();
       session.on('close', () => {
         this.sessions.delete(session);
         clearTimeout(aged);
+        clearInterval(keepalive);
       });
       session.on('error', () => undefined);
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
@@ -136,6 +153,17 @@ export class H2Server {
   }
 }
 
+/** Pings `s`; destroys it when the ping fails or is not answered within the keepalive timeout. */
+function ping(s: http2.Http2Session): void {
+  if (!s.socket || s.closed || s.destroyed) return;
+  const timer = setTimeout(() => s.destroy(), KEEPALIVE_TIMEOUT_MS);
+  const sent = s.ping((err) => {
+    clearTimeout(timer);
+    if (err) s.destroy();
+  });
+  if (!sent) clearTimeout(timer);
+}
+
 /** A few HTTP/2 connections to one upstream, used in turn, reconnected when they fail. */
 export class H2Upstream {
   private readonly sessions: (http2.ClientHttp2Session | undefined)[];
@@ -150,7 +178,7 @@ export class H2Upstream {
   }
 
   private connect(i: number): http2.ClientHttp2Session {
-    const s = http2.connect(`http://${this.address}`, { settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
+    const s = http2.connect(`http://${this.address}`, { settings: { initialWindowSize: STREAM_WINDOW_BYTES }, maxSessionMemory: MAX_SESSION_MEMORY_MB });
     s.on('error', () => undefined);
     s.once('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
     s.once('close', () => {
@@ -174,15 +202,7 @@ export class H2Upstream {
   }
 
   private ping(): void {
-    for (const s of this.sessions) {
-      if (!s || !s.socket || s.closed || s.destroyed) continue;
-      const timer = setTimeout(() => s.destroy(), KEEPALIVE_TIMEOUT_MS);
-      const sent = s.ping((err) => {
-        clearTimeout(timer);
-        if (err) s.destroy();
-      });
-      if (!sent) clearTimeout(timer);
-    }
+    for (const s of this.sessions) if (s) ping(s);
   }
 
   /** Closes every connection; streams in flight on them fail. */
@@ -221,9 +241,12 @@ export function pipeCall(upstream: H2Upstream, stream: http2.ServerHttp2Stream, 
   up.on('end', () => {
     if (!ended && !stream.destroyed && stream.headersSent) stream.end();
   });
-  up.on('error', (err) => respondStatus(stream, UNAVAILABLE, `internal: ${err.message}`));
+  // Once a request read whole has been handed over it may have run: a failure then is INTERNAL, not
+  // UNAVAILABLE, which callers read as "did not run" and retry elsewhere.
+  const failed = body ? INTERNAL : UNAVAILABLE;
+  up.on('error', (err) => respondStatus(stream, failed, `internal: ${err.message}`));
   up.on('close', () => {
-    if (!stream.headersSent) respondStatus(stream, UNAVAILABLE, 'internal stream closed');
+    if (!stream.headersSent) respondStatus(stream, failed, 'internal stream closed');
   });
   stream.on('close', () => {
     if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
@@ -254,6 +277,8 @@ export function readUnary(stream: http2.ServerHttp2Stream, maxMessageBytes: numb
       stream.off('data', onData);
       stream.off('end', onEnd);
       respondStatus(stream, RESOURCE_EXHAUSTED, `request is larger than ${who}'s limit of ${maxMessageBytes} bytes`);
+      // The answer is complete: stop the rest of the upload (RST_STREAM NO_ERROR, as HTTP/2 allows).
+      stream.close(http2.constants.NGHTTP2_NO_ERROR);
       return;
     }
     chunks.push(c);
@@ -272,9 +297,13 @@ export function unaryFrame(body: Buffer): UnaryFrame {
   return { message: body.subarray(5), compressed: body[0] !== 0 };
 }
 
-/** Answers a unary call with `message` (serialized) and status OK. */
-export function respondMessage(stream: http2.ServerHttp2Stream, message: Buffer): void {
+/** Answers a unary call with `message` (serialized) and status OK, unless it exceeds `maxMessageBytes`. */
+export function respondMessage(stream: http2.ServerHttp2Stream, message: Buffer, maxMessageBytes: number): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
+  if (message.length > maxMessageBytes) {
+    respondStatus(stream, RESOURCE_EXHAUSTED, `response of ${message.length} bytes is larger than the limit of ${maxMessageBytes} bytes`);
+    return;
+  }
   const frame = Buffer.allocUnsafe(5 + message.length);
   frame[0] = 0;
   frame.writeUInt32BE(message.length, 1);
@@ -288,8 +317,11 @@ export function respondMessage(stream: http2.ServerHttp2Stream, message: Buffer)
 export interface H2FrontDoorOptions extends H2ServerOptions {
   /** The unary method the door answers itself, e.g. /inference.GRPCInferenceService/ModelInfer. */
   path: string;
-  /** Called with each request to `path`, read whole (its 5-byte frame header included). */
-  onUnary: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer) => void;
+  /**
+   * Called with each request to `path`, read whole (its 5-byte frame header included); `deadline`
+   * is the epoch ms its grpc-timeout ends, counted from when its headers arrived (undefined: none).
+   */
+  onUnary: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer, deadline: number | undefined) => void;
   maxMessageBytes: number;
   /** Named in the RESOURCE_EXHAUSTED message of a request over the limit ("the router"). */
   who: string;
@@ -310,7 +342,12 @@ export class H2FrontDoor {
     this.fallback = new H2Upstream(opts.fallbackAddress, 1);
     this.h2 = new H2Server((stream, headers) => {
       if (headers[':path'] === opts.path && headers[':method'] === 'POST') {
-        readUnary(stream, opts.maxMessageBytes, opts.who, (body) => opts.onUnary(stream, headers, body));
+        if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) {
+          stream.respond({ ':status': 415 }, { endStream: true });
+          return;
+        }
+        const deadline = deadlineOf(headers['grpc-timeout']);
+        readUnary(stream, opts.maxMessageBytes, opts.who, (body) => opts.onUnary(stream, headers, body, deadline));
       } else {
         pipeCall(this.fallback, stream, headers);
       }

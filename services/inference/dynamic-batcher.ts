@@ -195,8 +195,8 @@ export class DynamicBatcher {
     this.running++;
     this.onBatch?.(size);
     const started = process.hrtime.bigint();
-    const feeds = batch.length === 1 ? batch[0]!.feeds : concatFeeds(batch.map((p) => p.feeds));
-    this.run(feeds, batch[0]!.outputs).then(
+    // Promise.resolve().then: a throw while joining the feeds rejects this batch like a failed run.
+    Promise.resolve().then(() => this.run(batch.length === 1 ? batch[0]!.feeds : concatFeeds(batch.map((p) => p.feeds)), batch[0]!.outputs)).then(
       (result) => {
         if (batch.length === 1) {
           const p = batch[0]!;

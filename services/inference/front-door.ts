@@ -8,7 +8,7 @@ import { status as Status } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { deadlineOf, H2FrontDoor, pipeCall, respondMessage, respondStatus, unaryFrame } from '../../lib/grpc/h2';
+import { atDeadline, H2FrontDoor, pipeCall, respondMessage, respondStatus, unaryFrame } from '../../lib/grpc/h2';
 import { protos } from '../../lib/grpc/proto';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
@@ -39,7 +39,7 @@ export class PodFrontDoor {
   constructor(private readonly deps: PodFrontDoorDeps) {
     this.door = new H2FrontDoor({
       path: MODEL_INFER_PATH,
-      onUnary: (stream, headers, body) => void this.modelInfer(stream, headers, body),
+      onUnary: (stream, headers, body, deadline) => void this.modelInfer(stream, headers, body, deadline ?? 0),
       maxMessageBytes: deps.maxMessageBytes,
       who: 'the pod',
       fallbackAddress: deps.fallbackAddress,
@@ -55,7 +55,8 @@ export class PodFrontDoor {
     return this.door.drain(budgetMs);
   }
 
-  private async modelInfer(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer): Promise<void> {
+  /** `deadlineMs`: epoch ms, 0 for none. */
+  private async modelInfer(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer, deadlineMs: number): Promise<void> {
     const frame = unaryFrame(body);
     if ('error' in frame) return respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
     // A compressed request: grpc-js decompresses it, the typed handler runs it.
@@ -76,24 +77,27 @@ export class PodFrontDoor {
     stream.once('close', () => {
       if (!answered) for (const fn of onCancel) fn();
     });
-    const deadlineMs = deadlineOf(headers['grpc-timeout']) ?? 0;
+    let code: number = Status.OK;
+    let details = '';
     const timer = deadlineMs
-      ? setTimeout(() => {
+      ? atDeadline(deadlineMs, () => {
           answered = true;
-          respondStatus(stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
+          code = Status.DEADLINE_EXCEEDED;
+          details = 'deadline exceeded';
+          respondStatus(stream, code, details);
           for (const fn of onCancel) fn();
-        }, Math.max(0, deadlineMs - Date.now()))
+        })
       : undefined;
     const ctx: CallContext = { deadlineMs, cancel: { onCancel: (fn) => onCancel.push(fn) } };
     const routed = headers[ROUTED_VERSION_HEADER];
-    let code: number = Status.OK;
-    let details = '';
     try {
       const res: ModelInferResponse = await this.deps.repo.find(req.model_name, req.model_version || (typeof routed === 'string' ? routed : '')).infer(req, ctx);
-      if (!answered) respondMessage(stream, this.method.responseSerialize(res));
+      if (!answered) respondMessage(stream, this.method.responseSerialize(res), this.deps.maxMessageBytes);
     } catch (err) {
-      ({ code, details } = toGrpcStatus(err, this.deps.log));
-      if (!answered) respondStatus(stream, code, details);
+      if (!answered) {
+        ({ code, details } = toGrpcStatus(err, this.deps.log));
+        respondStatus(stream, code, details);
+      }
     } finally {
       answered = true;
       clearTimeout(timer);

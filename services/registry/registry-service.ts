@@ -26,14 +26,6 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const [kv, artifacts] = await Promise.all([metadataBucket(nc, config.jetstreamReplicas), artifactStore(nc, config.jetstreamReplicas)]);
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes });
 
-  // Artifacts left by a delete that was interrupted: at start-up, then every interval.
-  let sweeping: Promise<unknown> = Promise.resolve();
-  const sweep = () => {
-    sweeping = registry.sweepArtifacts(config.artifactSweepMinAgeMs).catch((err: unknown) => log.warn('artifact sweep failed; the next one retries', { err }));
-  };
-  const sweeper = config.artifactSweepIntervalMs > 0 ? setInterval(sweep, config.artifactSweepIntervalMs) : undefined;
-  if (sweeper) sweep();
-
   const rollouts = new Rollouts(registry);
   // Every replica analyses the routers' windows; compare-and-set makes each window count once.
   const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log);
@@ -48,6 +40,16 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   health.set('infermesh.registry.v1.Rollouts', 'SERVING');
   log.info('listening', { port });
 
+  // Artifacts left by a delete that was interrupted: at start-up, then every interval, one at a time.
+  let sweeping: Promise<unknown> | undefined;
+  const sweep = () => {
+    sweeping ??= registry.sweepArtifacts(config.artifactSweepMinAgeMs)
+      .catch((err: unknown) => log.warn('artifact sweep failed; the next one retries', { err }))
+      .finally(() => (sweeping = undefined));
+  };
+  const sweeper = config.artifactSweepIntervalMs > 0 ? setInterval(sweep, config.artifactSweepIntervalMs).unref() : undefined;
+  if (sweeper) sweep();
+
   return {
     port,
     registry,
@@ -58,7 +60,8 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       health.closeWatchers();
       controller.stop();
       clearInterval(sweeper);
-      await sweeping;
+      // A sweep in progress finishes the artifact it holds; shutdown waits for it within the budget.
+      if (sweeping) await Promise.race([sweeping, new Promise((r) => setTimeout(r, Math.min(5_000, budgetMs / 2)))]);
       const drained = shutdownServer(server, budgetMs);
       // Open WatchEvents streams never finish by themselves: end them so the drain does not wait.
       await registry.close();

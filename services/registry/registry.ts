@@ -366,20 +366,26 @@ export class Registry {
       const seen = await this.notServing(model, version);
       const cur = await this.read<VersionRecord>(key);
       if (!cur) throw errors.versionNotFound(model, version);
-      try {
-        await this.deps.kv.delete(key, { previousSeq: cur.revision });
-      } catch (err) {
-        if (isConflict(err)) continue;
-        throw err;
-      }
-      try {
-        await this.confirmNotServing(model, version, seen);
-      } catch (err) {
-        await retry(() => this.deps.kv.put(key, encode(cur.value)));
-        throw err;
-      }
       const { sha256 } = cur.value;
-      const artifactDeleted = await this.releaseArtifact(sha256);
+      // The artifact's deletion marker is held from before the record goes until its bytes are
+      // dealt with, so a sweep never sees the record missing while it may still be put back.
+      const outcome = await this.withDeletionMarker(sha256, async () => {
+        try {
+          await this.deps.kv.delete(key, { previousSeq: cur.revision });
+        } catch (err) {
+          if (isConflict(err)) return undefined;
+          throw err;
+        }
+        try {
+          await this.confirmNotServing(model, version, seen);
+        } catch (err) {
+          await retry(() => this.deps.kv.put(key, encode(cur.value)));
+          throw err;
+        }
+        return { artifactDeleted: await this.deleteIfUnreferenced(sha256) };
+      });
+      if (!outcome) continue;
+      const { artifactDeleted } = outcome;
       await this.publish({ type: 'version.deleted', model, version, sha256, artifactDeleted });
       this.deps.log.info('version deleted', { model, version, sha256, artifactDeleted });
       return { record: cur.value, artifactDeleted };
@@ -423,13 +429,23 @@ export class Registry {
    * Deletes an artifact unless a version record still refers to its sha256; resolves whether it
    * did. A marker key serialises this with pushes of the same bytes (see keepArtifact).
    */
-  private async releaseArtifact(sha256: string): Promise<boolean> {
+  private releaseArtifact(sha256: string): Promise<boolean> {
+    return this.withDeletionMarker(sha256, () => this.deleteIfUnreferenced(sha256));
+  }
+
+  /** Deletes an artifact unless a version record refers to it; call with its deletion marker held. */
+  private async deleteIfUnreferenced(sha256: string): Promise<boolean> {
+    if (await this.referenced(sha256)) return false;
+    await retry(() => this.deps.artifacts.delete(sha256));
+    return true;
+  }
+
+  /** Runs `fn` holding the artifact's deletion marker (see markDeletion), released after. */
+  private async withDeletionMarker<T>(sha256: string, fn: () => Promise<T>): Promise<T> {
     const markKey = keys.artifactDeletion(sha256);
     const markRevision = await this.markDeletion(markKey);
     try {
-      if (await this.referenced(sha256)) return false;
-      await retry(() => this.deps.artifacts.delete(sha256));
-      return true;
+      return await fn();
     } finally {
       await retry(() => this.deps.kv.delete(markKey, { previousSeq: markRevision })).catch((err: unknown) => {
         this.deps.log.warn('could not remove an artifact deletion marker; it expires', { sha256, err });

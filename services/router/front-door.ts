@@ -8,7 +8,7 @@ import { status as Status } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { deadlineOf, forwardedHeaders, H2FrontDoor, pipeCall, relayedHeaders, relayedTrailers, respondStatus, timeoutHeader, unaryFrame } from '../../lib/grpc/h2';
+import { atDeadline, forwardedHeaders, H2FrontDoor, pipeCall, relayedHeaders, relayedTrailers, respondStatus, timeoutHeader, unaryFrame } from '../../lib/grpc/h2';
 import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
 import type { PodConnections } from './pod-connections';
@@ -65,7 +65,7 @@ export class FrontDoor {
   constructor(private readonly deps: FrontDoorDeps) {
     this.door = new H2FrontDoor({
       path: MODEL_INFER_PATH,
-      onUnary: (stream, headers, body) => void this.route(stream, headers, body),
+      onUnary: (stream, headers, body, deadline) => void this.route(stream, headers, body, deadline),
       maxMessageBytes: deps.maxMessageBytes,
       who: 'the router',
       fallbackAddress: deps.fallbackAddress,
@@ -82,7 +82,8 @@ export class FrontDoor {
     return this.door.drain(budgetMs);
   }
 
-  private async route(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer): Promise<void> {
+  /** `deadline`: epoch ms the client's grpc-timeout ends (undefined: none). */
+  private async route(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer, deadline: number | undefined): Promise<void> {
     const { router, stats, log } = this.deps;
     const frame = unaryFrame(body);
     if ('error' in frame) {
@@ -102,7 +103,6 @@ export class FrontDoor {
       respondStatus(stream, Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
       return;
     }
-    const deadline = deadlineOf(headers['grpc-timeout']);
     const parent = propagation.extract(context.active(), headers, headerGetter);
     const span = tracer.startSpan('router ModelInfer', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': model } }, parent);
     const started = process.hrtime.bigint();
@@ -128,11 +128,11 @@ export class FrontDoor {
     let current: http2.ClientHttp2Stream | undefined;
     let expired = false;
     if (deadline !== undefined) {
-      timer = setTimeout(() => {
+      timer = atDeadline(deadline, () => {
         expired = true;
         current?.close(http2.constants.NGHTTP2_CANCEL);
         respondStatus(stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
-      }, Math.max(0, deadline - Date.now()));
+      });
     }
     const stopped = () => cancelled || expired || stream.destroyed;
     const stoppedStatus = () => (expired ? Status.DEADLINE_EXCEEDED : Status.CANCELLED);

@@ -176,6 +176,17 @@ describe('router front door', () => {
     expect(truncated.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(truncated.details).toMatch(/malformed request/);
 
+    // Not gRPC at all: HTTP 415, as grpc-js answers it.
+    const session = http2.connect(`http://${address}`);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = session.request({ ':method': 'POST', ':path': MODEL_INFER, 'content-type': 'application/json' });
+      req.on('response', (h) => resolve(Number(h[':status'])));
+      req.on('error', reject);
+      req.end('{}');
+    });
+    session.close();
+    expect(status).toBe(415);
+
     const tooLarge = await rawCall(address, Buffer.alloc(2 << 20));
     expect(tooLarge.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(tooLarge.details).toMatch(/larger than the router's limit of 1048576 bytes/);

@@ -1,4 +1,4 @@
-import { deadlineOf, forwardedHeaders, grpcMessage, relayedHeaders, timeoutHeader } from '../../../lib/grpc/h2';
+import { atDeadline, deadlineOf, forwardedHeaders, grpcMessage, relayedHeaders, timeoutHeader } from '../../../lib/grpc/h2';
 
 describe('lib/grpc/h2 headers', () => {
   it('forwards metadata and trace context, not pseudo or hop-by-hop headers or the old deadline', () => {
@@ -44,5 +44,18 @@ describe('grpcMessage', () => {
     expect(grpcMessage('100% of 1/2')).toBe('100%25 of 1/2');
     expect(grpcMessage('línea\nnueva')).toBe('l%C3%ADnea%0Anueva');
     expect(decodeURIComponent(grpcMessage('línea\nnueva 100%'))).toBe('línea\nnueva 100%');
+  });
+});
+
+describe('atDeadline', () => {
+  it('fires at the deadline, and a deadline beyond what setTimeout holds does not fire at once', async () => {
+    let fired = 0;
+    const soon = atDeadline(Date.now() + 5, () => fired++);
+    // 2^40 ms is past setTimeout's 2^31-1 limit, which would make a plain setTimeout fire at once.
+    const far = atDeadline(Date.now() + 2 ** 40, () => fired += 100);
+    await new Promise((r) => setTimeout(r, 50));
+    clearTimeout(soon);
+    clearTimeout(far);
+    expect(fired).toBe(1);
   });
 });
