@@ -7,8 +7,7 @@ import { heldOutDigits, PIXELS, type Digit } from '../tools/models/mnist-data';
 /** The model every benchmark serves. */
 export const MODEL = 'mnist';
 
-/** Path of the Open Inference Protocol's ModelInfer method. */
-export const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+export { MODEL_INFER_PATH } from '../lib/grpc/proto';
 
 /** A ModelInfer request for `count` digits stacked into one batch (raw FP32 bytes). */
 export function inferRequest(digits: readonly Digit[]): ModelInferRequest {

@@ -3,6 +3,7 @@
 // client.ts this is the one place such servers and connections are made, so limits, keepalive and
 // later TLS live here once.
 import http2 from 'node:http2';
+import { context, propagation, type Context, type TextMapGetter } from '@opentelemetry/api';
 import type net from 'node:net';
 
 /** HTTP/2 flow-control windows: large enough that one connection is not the limit for big tensors. */
@@ -26,6 +27,16 @@ const INTERNAL = 13;
 
 /** Request headers that are not forwarded as they are (pseudo-headers are rebuilt, the deadline recomputed). */
 const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'content-length', 'grpc-timeout', 'connection', 'host']);
+
+const headerGetter: TextMapGetter<http2.IncomingHttpHeaders> = {
+  keys: (h) => Object.keys(h),
+  get: (h, k) => h[k],
+};
+
+/** The trace context a request's headers carry (W3C traceparent), for the span a front door makes. */
+export function traceContextOf(headers: http2.IncomingHttpHeaders): Context {
+  return propagation.extract(context.active(), headers, headerGetter);
+}
 
 /** Metadata of a request to forward: its own headers minus pseudo and hop-by-hop headers. */
 export function forwardedHeaders(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {
@@ -98,7 +109,7 @@ export interface H2ServerOptions {
 }
 
 /** An HTTP/2 server for gRPC clients, tracking its sessions so that it can drain them. */
-export class H2Server {
+class H2Server {
   readonly server: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
@@ -267,7 +278,7 @@ export function relayedTrailers(t: http2.IncomingHttpHeaders | undefined): http2
  * Reads a unary call's request whole, up to `maxMessageBytes` (plus its 5-byte frame header); a
  * larger one is answered RESOURCE_EXHAUSTED naming `who`'s limit, and `onBody` is never called.
  */
-export function readUnary(stream: http2.ServerHttp2Stream, maxMessageBytes: number, who: string, onBody: (body: Buffer) => void): void {
+function readUnary(stream: http2.ServerHttp2Stream, maxMessageBytes: number, who: string, onBody: (body: Buffer) => void): void {
   const limit = maxMessageBytes + 5;
   const chunks: Buffer[] = [];
   let length = 0;

@@ -22,6 +22,9 @@ export const PROTO_OPTIONS: protoLoader.Options = Object.freeze({
   oneofs: true,
 });
 
+/** The HTTP/2 path of the Open Inference Protocol's ModelInfer: the hot path the front doors answer. */
+export const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+
 /** The proto/ folder: at the repository root for sources, copied into dist/ by the build. */
 export const PROTO_ROOT: string =
   [path.resolve(__dirname, '../../proto'), path.resolve(__dirname, '../../../proto')].find((p) =>

@@ -5,23 +5,18 @@
 // typed handlers live. Both paths run the same ModelRepository.find(...).infer(...).
 import type http2 from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { atDeadline, H2FrontDoor, pipeCall, respondMessage, respondStatus, unaryFrame } from '../../lib/grpc/h2';
-import { protos } from '../../lib/grpc/proto';
+import { atDeadline, H2FrontDoor, pipeCall, respondMessage, respondStatus, traceContextOf, unaryFrame } from '../../lib/grpc/h2';
+import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
 import type { CallContext } from './loaded-version';
 import type { ModelRepository } from './model-repository';
 
-export const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
 
-const headerGetter: TextMapGetter<http2.IncomingHttpHeaders> = {
-  keys: (h) => Object.keys(h),
-  get: (h, k) => h[k],
-};
 const tracer = trace.getTracer('infermesh-inference', VERSION);
 
 export interface PodFrontDoorDeps {
@@ -69,7 +64,7 @@ export class PodFrontDoor {
     }
     const span = tracer.startSpan('inference ModelInfer', {
       kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': req.model_name },
-    }, propagation.extract(context.active(), headers, headerGetter));
+    }, traceContextOf(headers));
 
     // The queue drops a request whose client went away or whose deadline passed.
     const onCancel: (() => void)[] = [];

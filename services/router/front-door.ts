@@ -5,10 +5,11 @@
 // router's grpc-js server on a loopback port, where the typed handlers live.
 import http2 from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
+import { propagation, SpanKind, SpanStatusCode, trace, type TextMapSetter } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { atDeadline, forwardedHeaders, H2FrontDoor, pipeCall, relayedHeaders, relayedTrailers, respondStatus, timeoutHeader, unaryFrame } from '../../lib/grpc/h2';
+import { atDeadline, forwardedHeaders, H2FrontDoor, pipeCall, relayedHeaders, relayedTrailers, respondStatus, timeoutHeader, traceContextOf, unaryFrame } from '../../lib/grpc/h2';
+import { MODEL_INFER_PATH } from '../../lib/grpc/proto';
 import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
 import type { PodConnections } from './pod-connections';
@@ -16,17 +17,12 @@ import { peekRequest } from './request-peek';
 import type { Router } from './router';
 import type { VersionStats } from './version-stats';
 
-export const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
 /** Attempts per request: the first, and one retry on another pod. */
 const MAX_ATTEMPTS = 2;
 
 /** Statuses that are the client's doing; they say nothing about a version's health. */
 const CLIENT_ERRORS: ReadonlySet<number> = new Set([Status.INVALID_ARGUMENT, Status.NOT_FOUND, Status.CANCELLED, Status.OUT_OF_RANGE, Status.ALREADY_EXISTS]);
 
-const headerGetter: TextMapGetter<http2.IncomingHttpHeaders> = {
-  keys: (h) => Object.keys(h),
-  get: (h, k) => h[k],
-};
 const headerSetter: TextMapSetter<http2.OutgoingHttpHeaders> = { set: (h, k, v) => (h[k] = v) };
 const tracer = trace.getTracer('infermesh-router', VERSION);
 
@@ -103,7 +99,7 @@ export class FrontDoor {
       respondStatus(stream, Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
       return;
     }
-    const parent = propagation.extract(context.active(), headers, headerGetter);
+    const parent = traceContextOf(headers);
     const span = tracer.startSpan('router ModelInfer', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': model } }, parent);
     const started = process.hrtime.bigint();
     let chosen: number | undefined;
