@@ -1,15 +1,19 @@
-// The router's front door on node:http2. ModelInfer, the one call on the hot path, never goes
-// through grpc-js: the router reads the whole request, peeks its model and version, picks a pod and
-// relays the pod's answer byte for byte (retrying once on another pod when the first could not
-// answer). Every other call (metadata, statistics, streams, health) is piped as it is to the
-// router's grpc-js server on a loopback port, where the typed handlers live.
-import http2 from 'node:http2';
+// The router's front door, on the project's own HTTP/2 layer (lib/h2). ModelInfer, the one call on
+// the hot path, never goes through grpc-js or node:http2: the router reads the whole request,
+// peeks its model and version, picks a pod and relays the pod's answer byte for byte (retrying once
+// on another pod when the first could not answer). Every other call (metadata, statistics,
+// streams, health, a compressed ModelInfer) is piped as it is to the router's grpc-js server on a
+// loopback port, where the typed handlers live.
 import { status as Status } from '@grpc/grpc-js';
-import { propagation, SpanKind, SpanStatusCode, trace, type TextMapSetter } from '@opentelemetry/api';
+import { propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { atDeadline, forwardedHeaders, H2FrontDoor, pipeCall, relayedHeaders, relayedTrailers, respondStatus, timeoutHeader, traceContextOf, unaryFrame } from '../../lib/grpc/h2';
+import { atDeadline, deadlineOf, timeoutHeader, unaryFrame } from '../../lib/grpc/h2';
 import { MODEL_INFER_PATH } from '../../lib/grpc/proto';
+import { H2_CANCEL, H2_NO_ERROR, headerValue, type H2Stream, type Header } from '../../lib/h2/connection';
+import { forwardedHeaders, listSetter, pipeCall, relayedHeaders, respondStatus, statusOf, traceContextOfList } from '../../lib/h2/grpc';
+import { H2Server } from '../../lib/h2/server';
+import { H2Upstream } from '../../lib/h2/upstream';
 import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
 import type { PodConnections } from './pod-connections';
@@ -17,20 +21,35 @@ import { peekRequest } from './request-peek';
 import type { Router } from './router';
 import type { VersionStats } from './version-stats';
 
+// Headers of every request to a pod, made once.
+const METHOD_POST: Header = [':method', 'POST'];
+const SCHEME_HTTP: Header = [':scheme', 'http'];
+const PATH_MODEL_INFER: Header = [':path', MODEL_INFER_PATH];
+const CONTENT_TYPE_GRPC: Header = ['content-type', 'application/grpc'];
+const TE_TRAILERS: Header = ['te', 'trailers'];
+const authorities = new Map<string, Header>();
+function authority(address: string): Header {
+  let h = authorities.get(address);
+  if (!h) {
+    if (authorities.size >= 1024) authorities.clear();
+    authorities.set(address, (h = [':authority', address]));
+  }
+  return h;
+}
+
 /** Attempts per request: the first, and one retry on another pod. */
 const MAX_ATTEMPTS = 2;
 
 /** Statuses that are the client's doing; they say nothing about a version's health. */
 const CLIENT_ERRORS: ReadonlySet<number> = new Set([Status.INVALID_ARGUMENT, Status.NOT_FOUND, Status.CANCELLED, Status.OUT_OF_RANGE, Status.ALREADY_EXISTS]);
 
-const headerSetter: TextMapSetter<http2.OutgoingHttpHeaders> = { set: (h, k, v) => (h[k] = v) };
 const tracer = trace.getTracer('infermesh-router', VERSION);
 
 /** One pod's answer, read whole before any of it is relayed (so a failed attempt can be retried). */
 interface Answer {
-  headers: http2.IncomingHttpHeaders;
+  headers: Header[];
   body: Buffer[];
-  trailers: http2.IncomingHttpHeaders | undefined;
+  trailers: Header[] | undefined;
   /** The gRPC status, from the trailers (or the headers of a trailers-only answer). */
   code: number;
   message: string;
@@ -56,30 +75,62 @@ export interface FrontDoorDeps {
 }
 
 export class FrontDoor {
-  private readonly door: H2FrontDoor;
+  private readonly server: H2Server;
+  /** The router's grpc-js server, for every call the door hands over. */
+  private readonly fallback: H2Upstream;
 
   constructor(private readonly deps: FrontDoorDeps) {
-    this.door = new H2FrontDoor({
-      path: MODEL_INFER_PATH,
-      onUnary: (stream, headers, body, deadline) => void this.route(stream, headers, body, deadline),
-      maxMessageBytes: deps.maxMessageBytes,
-      who: 'the router',
-      fallbackAddress: deps.fallbackAddress,
-      maxConnectionAgeMs: deps.maxConnectionAgeMs,
-    });
+    this.fallback = new H2Upstream(deps.fallbackAddress, 1);
+    this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { maxConnectionAgeMs: deps.maxConnectionAgeMs });
   }
 
   listen(host: string, port: number): Promise<number> {
-    return this.door.listen(host, port);
+    return this.server.listen(host, port);
   }
 
-  /** Stops taking calls and waits up to `budgetMs` for those in flight. */
-  drain(budgetMs: number): Promise<boolean> {
-    return this.door.drain(budgetMs);
+  /** Stops taking calls (GOAWAY) and waits up to `budgetMs` for those in flight. */
+  async drain(budgetMs: number): Promise<boolean> {
+    const clean = await this.server.drain(budgetMs);
+    this.fallback.close();
+    return clean;
+  }
+
+  private onStream(stream: H2Stream, headers: Header[], endStream: boolean): void {
+    if (headerValue(headers, ':path') !== MODEL_INFER_PATH || headerValue(headers, ':method') !== 'POST') {
+      pipeCall(this.fallback, stream, headers, undefined, endStream);
+      return;
+    }
+    if (!(headerValue(headers, 'content-type') ?? '').startsWith('application/grpc')) {
+      stream.sendHeaders([[':status', '415']], true);
+      return;
+    }
+    // The deadline counts from when the headers arrived.
+    const deadline = deadlineOf(headerValue(headers, 'grpc-timeout'));
+    const limit = this.deps.maxMessageBytes + 5;
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onBody = () => void this.route(stream, headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), deadline);
+    if (endStream) return onBody();
+    stream.onData = (chunk, end) => {
+      if (length < 0) return;
+      length += chunk.length;
+      if (length > limit) {
+        length = -1;
+        respondStatus(stream, Status.RESOURCE_EXHAUSTED, `request is larger than the router's limit of ${this.deps.maxMessageBytes} bytes`);
+        // The answer is complete: stop the rest of the upload (RST_STREAM NO_ERROR, as HTTP/2 allows).
+        stream.reset(H2_NO_ERROR);
+        return;
+      }
+      chunks.push(chunk);
+      if (end) onBody();
+    };
+    stream.onHeaders = (_trailers, end) => {
+      if (end && length >= 0) onBody();
+    };
   }
 
   /** `deadline`: epoch ms the client's grpc-timeout ends (undefined: none). */
-  private async route(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer, deadline: number | undefined): Promise<void> {
+  private async route(stream: H2Stream, headers: Header[], body: Buffer, deadline: number | undefined): Promise<void> {
     const { router, stats, log } = this.deps;
     const frame = unaryFrame(body);
     if ('error' in frame) {
@@ -88,7 +139,7 @@ export class FrontDoor {
     }
     if (frame.compressed) {
       // A compressed request: the grpc-js server decompresses it and routes it with the typed handler.
-      pipeCall(this.door.fallback, stream, headers, body);
+      pipeCall(this.fallback, stream, headers, body);
       return;
     }
     let model: string;
@@ -99,12 +150,17 @@ export class FrontDoor {
       respondStatus(stream, Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
       return;
     }
-    const parent = traceContextOf(headers);
+    const parent = traceContextOfList(headers);
     const span = tracer.startSpan('router ModelInfer', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': model } }, parent);
     const started = process.hrtime.bigint();
     let chosen: number | undefined;
     let cancelled = false;
-    stream.once('close', () => (cancelled = !stream.headersSent));
+    let current: H2Stream | undefined;
+    stream.onClose = (code) => {
+      if (code === undefined) return;
+      cancelled = !stream.headersSent;
+      current?.reset(H2_CANCEL);
+    };
     let timer: NodeJS.Timeout | undefined;
     const finish = (code: number, message: string) => {
       clearTimeout(timer);
@@ -121,20 +177,20 @@ export class FrontDoor {
       finish(code, details);
       return;
     }
-    let current: http2.ClientHttp2Stream | undefined;
     let expired = false;
     if (deadline !== undefined) {
       timer = atDeadline(deadline, () => {
         expired = true;
-        current?.close(http2.constants.NGHTTP2_CANCEL);
+        current?.reset(H2_CANCEL);
         respondStatus(stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
       });
     }
-    const stopped = () => cancelled || expired || stream.destroyed;
+    const stopped = () => cancelled || expired || stream.closed;
     const stoppedStatus = () => (expired ? Status.DEADLINE_EXCEEDED : Status.CANCELLED);
     const outcome = (ok: boolean) => {
       if (chosen !== undefined) stats.record(model, chosen, ok, Number(process.hrtime.bigint() - started) / 1e6);
     };
+    const forwarded = forwardedHeaders(headers);
     try {
       const tried = new Set<string>();
       let version = requested;
@@ -151,17 +207,10 @@ export class FrontDoor {
         }
         chosen = route.version;
         version = String(route.version);
-        const out: http2.OutgoingHttpHeaders = {
-          ...forwardedHeaders(headers),
-          ':method': 'POST',
-          ':path': MODEL_INFER_PATH,
-          ':authority': route.pod.address,
-          'content-type': 'application/grpc',
-          te: 'trailers',
-        };
-        if (!requested) out[ROUTED_VERSION_HEADER] = version;
-        if (deadline !== undefined) out['grpc-timeout'] = timeoutHeader(deadline);
-        propagation.inject(trace.setSpan(parent, span), out, headerSetter);
+        const out: Header[] = [METHOD_POST, SCHEME_HTTP, PATH_MODEL_INFER, authority(route.pod.address), CONTENT_TYPE_GRPC, TE_TRAILERS, ...forwarded];
+        if (!requested) out.push([ROUTED_VERSION_HEADER, version]);
+        if (deadline !== undefined) out.push(['grpc-timeout', timeoutHeader(deadline)]);
+        if (span.isRecording()) propagation.inject(trace.setSpan(parent, span), out, listSetter);
         router.started(route.pod);
         let answer: Answer;
         try {
@@ -201,9 +250,9 @@ export class FrontDoor {
   }
 
   /** Sends the request to `address` and reads the whole answer. */
-  private attempt(address: string, headers: http2.OutgoingHttpHeaders, body: Buffer, onStream: (s: http2.ClientHttp2Stream) => void): Promise<Answer> {
+  private attempt(address: string, headers: Header[], body: Buffer, onStream: (s: H2Stream) => void): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      let up: http2.ClientHttp2Stream;
+      let up: H2Stream;
       try {
         up = this.deps.conns.h2(address).request(headers);
       } catch (err) {
@@ -211,45 +260,35 @@ export class FrontDoor {
         return;
       }
       onStream(up);
-      let resHeaders: http2.IncomingHttpHeaders | undefined;
-      let trailers: http2.IncomingHttpHeaders | undefined;
+      let resHeaders: Header[] | undefined;
+      let trailers: Header[] | undefined;
       const chunks: Buffer[] = [];
-      up.on('response', (h) => (resHeaders = h));
-      up.on('data', (c: Buffer) => chunks.push(c));
-      up.on('trailers', (t) => (trailers = t));
-      up.on('error', () => undefined);
-      up.on('close', () => {
-        const status = (trailers ?? resHeaders)?.['grpc-status'];
-        if (!resHeaders || status === undefined) {
-          reject(new AttemptFailed(Status.UNAVAILABLE, `pod ${address} closed the call without an answer (HTTP/2 code ${up.rstCode})`));
+      up.onHeaders = (h) => {
+        if (!resHeaders) resHeaders = h;
+        else trailers = h;
+      };
+      up.onData = (c) => chunks.push(c);
+      up.onClose = (code) => {
+        const status = statusOf(trailers ?? resHeaders);
+        if (!resHeaders || !status) {
+          reject(new AttemptFailed(Status.UNAVAILABLE, `pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`));
           return;
         }
-        const src = trailers ?? resHeaders;
-        resolve({ headers: resHeaders, body: chunks, trailers, code: Number(status), message: decodeMessage(src['grpc-message']) });
-      });
-      up.end(body);
+        resolve({ headers: resHeaders, body: chunks, trailers, code: status.code, message: status.message });
+      };
+      up.end(undefined, body);
     });
   }
 
-  private relay(stream: http2.ServerHttp2Stream, answer: Answer): void {
-    if (stream.destroyed || stream.closed || stream.headersSent) return;
+  private relay(stream: H2Stream, answer: Answer): void {
+    if (stream.closed || stream.headersSent) return;
     if (!answer.trailers) {
       // A trailers-only answer (an error status): its headers carry the status.
-      stream.respond(relayedHeaders(answer.headers), { endStream: true });
+      stream.sendHeaders(relayedHeaders(answer.headers), true);
       return;
     }
-    stream.respond(relayedHeaders(answer.headers), { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers(relayedTrailers(answer.trailers)));
+    stream.sendHeaders(relayedHeaders(answer.headers));
     for (const c of answer.body) stream.write(c);
-    stream.end();
-  }
-}
-
-function decodeMessage(m: string | string[] | undefined): string {
-  if (typeof m !== 'string') return '';
-  try {
-    return decodeURIComponent(m);
-  } catch {
-    return m;
+    stream.end(relayedHeaders(answer.trailers));
   }
 }

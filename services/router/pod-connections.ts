@@ -1,7 +1,7 @@
 // The router's connections to each pod: a few bare HTTP/2 connections for ModelInfer's bytes (one
 // connection caps large-message throughput), and one typed grpc-js client for every other call.
 import { inferenceClient } from '../../lib/grpc/client';
-import { H2Upstream } from '../../lib/grpc/h2';
+import { H2Upstream } from '../../lib/h2/upstream';
 import type { InferenceClient } from '../../lib/grpc/types';
 
 interface Connections {

@@ -1,0 +1,138 @@
+// gRPC over this project's HTTP/2 layer: statuses, the headers a proxy forwards and relays, and a
+// pipe that carries a whole call (any method, streaming included) to an upstream and back.
+import { context, propagation, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
+import { CONNECTION_LOST, H2_CANCEL, H2_INTERNAL_ERROR, headerValue, type H2Stream, type Header } from './connection';
+import type { H2Upstream } from './upstream';
+import { grpcMessage } from '../grpc/h2';
+
+/** gRPC status codes used here (as numbers: this module does not load grpc-js). */
+const UNAVAILABLE = 14;
+const INTERNAL = 13;
+
+/** Request headers that are not forwarded as they are (pseudo-headers are rebuilt, the deadline recomputed). */
+const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'content-length', 'grpc-timeout', 'connection', 'host']);
+
+/** Metadata of a request to forward: its own headers minus pseudo and hop-by-hop headers. */
+export function forwardedHeaders(headers: readonly Header[]): Header[] {
+  const out: Header[] = [];
+  for (const h of headers) if (h[0].charCodeAt(0) !== 58 /* ':' */ && !HOP_HEADERS.has(h[0])) out.push(h);
+  return out;
+}
+
+/** Response headers or trailers to relay: the upstream's minus pseudo-headers other than :status. */
+export function relayedHeaders(headers: readonly Header[]): Header[] {
+  return headers.filter((h) => h[0].charCodeAt(0) !== 58 || h[0] === ':status');
+}
+
+/** The headers of a gRPC status answered without a message ("trailers-only"). */
+export function statusHeaders(code: number, message: string): Header[] {
+  const h: Header[] = [[':status', '200'], ['content-type', 'application/grpc'], ['grpc-status', String(code)]];
+  if (message) h.push(['grpc-message', grpcMessage(message)]);
+  return h;
+}
+
+/** Answers a stream with a status and no message; resets it when its headers already went. */
+export function respondStatus(stream: H2Stream, code: number, message: string): void {
+  if (stream.closed) return;
+  if (stream.headersSent) stream.reset(H2_INTERNAL_ERROR);
+  else stream.sendHeaders(statusHeaders(code, message), true);
+}
+
+/** The gRPC status a response's trailers (or trailers-only headers) carry, with its message decoded. */
+export function statusOf(headers: readonly Header[] | undefined): { code: number; message: string } | undefined {
+  const code = headers && headerValue(headers, 'grpc-status');
+  if (code === undefined) return undefined;
+  const raw = headerValue(headers!, 'grpc-message') ?? '';
+  let message = raw;
+  try {
+    message = decodeURIComponent(raw);
+  } catch {
+    // Not percent-encoded as the spec says: kept as it came.
+  }
+  return { code: Number(code), message };
+}
+
+const listGetter: TextMapGetter<readonly Header[]> = {
+  keys: (h) => h.map((x) => x[0]),
+  get: (h, k) => headerValue(h, k),
+};
+
+/** Sets a header in a list, replacing one of the same name (a trace context the client sent). */
+export const listSetter: TextMapSetter<Header[]> = {
+  set: (h, k, v) => {
+    const i = h.findIndex((x) => x[0] === k);
+    if (i >= 0) h[i] = [k, v];
+    else h.push([k, v]);
+  },
+};
+
+/** The trace context a request's headers carry (W3C traceparent), for the span a front door makes. */
+export function traceContextOfList(headers: readonly Header[]): Context {
+  return propagation.extract(context.active(), headers, listGetter);
+}
+
+/**
+ * Carries a call both ways between a client's `stream` and `upstream`, flow control included: the
+ * client's window reopens only as its data goes out upstream, and the upstream's as its answer
+ * goes out to the client. `body`, when given, is the request already read whole (the stream's own
+ * data is then not read); once it is handed over the call may have run, so a failure is INTERNAL,
+ * not UNAVAILABLE (which callers read as "did not run" and retry elsewhere). `endStream`: the
+ * client's headers ended its side (no body follows).
+ */
+export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readonly Header[], body?: Buffer, endStream = false): void {
+  const out = headers.map((h): Header => (h[0] === ':authority' ? [':authority', upstream.address] : h));
+  if (!headerValue(out, ':authority')) out.push([':authority', upstream.address]);
+  let up: H2Stream;
+  try {
+    up = upstream.request(out, endStream && !body);
+  } catch (err) {
+    respondStatus(stream, UNAVAILABLE, `internal: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  const failed = body ? INTERNAL : UNAVAILABLE;
+  up.manualFlowControl = true;
+  // Upstream → client.
+  let toClient = 0;
+  up.onHeaders = (h, end) => {
+    if (!stream.headersSent) stream.sendHeaders(relayedHeaders(h), end);
+    else stream.end(relayedHeaders(h));
+  };
+  up.onData = (chunk) => {
+    if (stream.write(chunk)) up.consume(chunk.length);
+    else toClient += chunk.length;
+  };
+  stream.onDrain = () => {
+    up.consume(toClient);
+    toClient = 0;
+  };
+  up.onClose = (code) => {
+    if (code === undefined || stream.closed) return;
+    if (!stream.headersSent) respondStatus(stream, failed, code === CONNECTION_LOST ? 'internal: connection lost' : `internal: stream reset (HTTP/2 code ${code})`);
+    else stream.reset(code === CONNECTION_LOST ? H2_INTERNAL_ERROR : code);
+  };
+  stream.onClose = (code) => {
+    if (code !== undefined) up.reset(H2_CANCEL);
+  };
+  if (body) {
+    up.write(body);
+    up.end();
+    return;
+  }
+  if (endStream) return;
+  // Client → upstream.
+  stream.manualFlowControl = true;
+  let toUpstream = 0;
+  stream.onData = (chunk, end) => {
+    if (up.write(chunk)) stream.consume(chunk.length);
+    else toUpstream += chunk.length;
+    if (end) up.end();
+  };
+  up.onDrain = () => {
+    stream.consume(toUpstream);
+    toUpstream = 0;
+  };
+  stream.onHeaders = (h, end) => {
+    // Client trailers (rare in gRPC): passed on.
+    if (end) up.end(h.filter((x) => x[0].charCodeAt(0) !== 58));
+  };
+}
