@@ -9,6 +9,12 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 
 let sdk: NodeSDK | undefined;
+let tracingStarted = false;
+
+/** Whether this process makes spans (startTelemetry started tracing): hot paths skip span work otherwise. */
+export function tracingActive(): boolean {
+  return tracingStarted;
+}
 
 /** What the SDK is started with. */
 export interface TelemetryPlan {
@@ -52,6 +58,7 @@ export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = pro
     : // null registers no context manager: the SDK's own sentinel (setupContextManager), which its type omits.
       new NodeSDK({ instrumentations: [], contextManager: null as never, textMapPropagator: null });
   sdk.start();
+  tracingStarted = plan.tracing;
   return plan;
 }
 

@@ -56,8 +56,8 @@ export const CONNECTION_LOST = -1;
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
 const DEFAULT_MAX_FRAME = 16_384;
-/** Output of one tick up to this size is copied into one buffer before it is written. */
-const COALESCE_BYTES = 64 * 1024;
+/** Output of one tick up to this size is copied into one reused buffer before it is written. */
+const OUT_BUFFER_BYTES = 64 * 1024;
 
 /** Settings of a connection; every field has a default. */
 export interface H2ConnectionOptions {
@@ -75,6 +75,11 @@ export interface H2ConnectionOptions {
   keepaliveTimeoutMs?: number;
   /** End the connection after this long without a frame either way (0: never, the default). */
   idleTimeoutMs?: number;
+  /**
+   * The socket is read by its owner (net's `onread`), who hands the bytes to receive() in a buffer
+   * it reuses: the connection copies what it keeps (DATA payloads, a partial frame).
+   */
+  externalRead?: boolean;
 }
 
 /** Why a stream closed: undefined when both sides ended it cleanly, else an HTTP/2 error code or CONNECTION_LOST. */
@@ -212,6 +217,7 @@ export class H2Connection {
   private lastPeerStreamId = 0;
   private outBufs: Buffer[] = [];
   private outBytes = 0;
+  private outBuffer: Buffer | undefined;
   private ending = false;
   private readonly pings: { payload: Buffer; done: (err?: Error) => void; timer: NodeJS.Timeout }[] = [];
   private keepalive: NodeJS.Timeout | undefined;
@@ -231,7 +237,7 @@ export class H2Connection {
     this.nextStreamId = role === 'client' ? 1 : 2;
     this.prefaceLeft = role === 'server' ? PREFACE.length : 0;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    if (!opts.externalRead) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => this.lost());
     if (opts.idleTimeoutMs) socket.setTimeout(opts.idleTimeoutMs, () => this.destroy());
@@ -331,16 +337,26 @@ export class H2Connection {
     this.outBytes += buf.length;
   }
 
-  /** Writes what this tick produced: small output as one buffer (one write call), large as a writev. */
+  /**
+   * Writes what this tick produced. Up to OUT_BUFFER_BYTES it is copied into one buffer that is
+   * used again as long as each write completes at once (the usual case on a socket that keeps
+   * up): fresh buffers per write, freed by the GC, were most of this layer's CPU. More than that
+   * goes out as a writev of the frames as they are.
+   */
   private readonly flushOut = (): void => {
     const bufs = this.outBufs;
     if (bufs.length === 0 || this.closed) return;
     this.outBufs = [];
     const bytes = this.outBytes;
     this.outBytes = 0;
-    if (bufs.length === 1) this.socket.write(bufs[0]!);
-    else if (bytes <= COALESCE_BYTES) this.socket.write(Buffer.concat(bufs, bytes));
-    else {
+    if (bytes <= OUT_BUFFER_BYTES) {
+      const target = (this.outBuffer ??= Buffer.allocUnsafeSlow(OUT_BUFFER_BYTES));
+      let off = 0;
+      for (const b of bufs) off += b.copy(target, off);
+      this.socket.write(target.subarray(0, bytes));
+      // Still queued in the socket: that buffer is not ours again until written; use a new one.
+      if (this.socket.writableLength > 0) this.outBuffer = undefined;
+    } else {
       this.socket.cork();
       for (const b of bufs) this.socket.write(b);
       this.socket.uncork();
@@ -472,8 +488,10 @@ export class H2Connection {
     if (stream.closed) return;
     stream.closed = true;
     stream.closeCode = code;
-    stream.queue = [];
-    stream.queuedBytes = 0;
+    if (stream.queuedBytes > 0) {
+      stream.queue = [];
+      stream.queuedBytes = 0;
+    }
     this.streams.delete(stream.id);
     this.blocked.delete(stream);
     try {
@@ -517,7 +535,8 @@ export class H2Connection {
 
   // ---- receiving ----
 
-  private receive(chunk: Buffer): void {
+  /** @internal Bytes read from the socket, for a socket read with `onread` (externalRead). */
+  receive(chunk: Buffer): void {
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = undefined;
     let p = 0;
@@ -543,7 +562,7 @@ export class H2Connection {
         return this.fail(err instanceof HpackError ? H2_COMPRESSION_ERROR : err instanceof ProtocolError ? err.code : H2_INTERNAL_ERROR);
       }
     }
-    if (p < buf.length && !this.closed) this.pending = buf.subarray(p);
+    if (p < buf.length && !this.closed) this.pending = this.opts.externalRead ? Buffer.from(buf.subarray(p)) : buf.subarray(p);
   }
 
   private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
@@ -699,7 +718,7 @@ export class H2Connection {
     if (endStream) stream.remoteEnded = true;
     const padding = payload.length - (end - start);
     if (padding > 0) this.consumed(stream, padding);
-    const data = payload.subarray(start, end);
+    const data = this.opts.externalRead ? Buffer.from(payload.subarray(start, end)) : payload.subarray(start, end);
     if (!stream.manualFlowControl) this.consumed(stream, data.length);
     stream.onData(data, endStream);
     if (endStream && stream.localEnded) this.closeStream(stream, undefined);

@@ -37,7 +37,9 @@ STATIC_TABLE.forEach(([name, value], i) => {
 const ENTRY_OVERHEAD = 32;
 
 const EMPTY = Buffer.alloc(0);
-const HUFFMAN_CACHE_ENTRIES = 256;
+const HUFFMAN_CACHE_PER_LENGTH = 4;
+/** Longer coded strings are decoded every time (which bounds the cache to 64 KiB). */
+const HUFFMAN_CACHE_MAX_LENGTH = 128;
 
 /** Thrown for a header block that cannot be decoded: the connection must end (COMPRESSION_ERROR). */
 export class HpackError extends Error {}
@@ -51,7 +53,8 @@ export class HpackDecoder {
   /** The block being decoded and the read position in it. */
   private block: Buffer = EMPTY;
   private p = 0;
-  private readonly huffmanCache = new Map<string, string>();
+  /** Huffman-coded strings already decoded, by their coded length . */
+  private readonly huffmanCache = new Map<number, { raw: Buffer; value: string }[]>();
 
   /**
    * `maxTableBytes`: the SETTINGS_HEADER_TABLE_SIZE this side advertised (4096 by default), the
@@ -127,19 +130,26 @@ export class HpackDecoder {
     if (end > block.length) throw new HpackError('truncated string');
     this.p = end;
     if (!huffman) return block.toString('latin1', start, end);
-    // Peers send some headers as literals on every call (nghttp2 never indexes :path): decoded once.
-    const key = block.toString('latin1', start, end);
-    let s = this.huffmanCache.get(key);
-    if (s === undefined) {
-      try {
-        s = huffmanDecode(block, start, end);
-      } catch (err) {
-        throw err instanceof HuffmanError ? new HpackError(err.message) : err;
-      }
-      if (this.huffmanCache.size >= HUFFMAN_CACHE_ENTRIES) this.huffmanCache.clear();
-      this.huffmanCache.set(key, s);
-    }
+    if (length > HUFFMAN_CACHE_MAX_LENGTH) return this.huffman(start, end);
+    // Peers send some headers as literals on every call (nghttp2 never indexes :path): decoded once,
+    // found again by comparing bytes (no key string to build).
+    let byLength = this.huffmanCache.get(length);
+    if (byLength) {
+      for (const e of byLength) if (block.compare(e.raw, 0, length, start, end) === 0) return e.value;
+    } else this.huffmanCache.set(length, (byLength = []));
+    const s = this.huffman(start, end);
+    // A few per length, the oldest dropped: values that change per call (a trace id) cost one compare each.
+    if (byLength.length >= HUFFMAN_CACHE_PER_LENGTH) byLength.shift();
+    byLength.push({ raw: Buffer.from(block.subarray(start, end)), value: s });
     return s;
+  }
+
+  private huffman(start: number, end: number): string {
+    try {
+      return huffmanDecode(this.block, start, end);
+    } catch (err) {
+      throw err instanceof HuffmanError ? new HpackError(err.message) : err;
+    }
   }
 
   private entry(index: number): Header {

@@ -7,6 +7,7 @@ export class H2Upstream {
   private readonly conns: (H2Connection | undefined)[];
   private next = 0;
   private closed = false;
+  private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
 
   /** `address`: host:port; `connections`: how many HTTP/2 connections to spread streams over. */
   constructor(readonly address: string, connections: number, private readonly opts: H2ConnectionOptions = {}) {
@@ -16,8 +17,20 @@ export class H2Upstream {
   private connect(i: number): H2Connection {
     const colon = this.address.lastIndexOf(':');
     const host = this.address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-    const socket = net.connect({ host, port: Number(this.address.slice(colon + 1)) });
-    const conn = new H2Connection(socket, 'client', undefined, this.opts);
+    // Read into one buffer per upstream rather than a fresh one per read (net's `onread`), which
+    // skips the stream machinery and the GC of a buffer per read; the connection copies out what
+    // it keeps, since the buffer is reused.
+    let conn: H2Connection | undefined;
+    const socket = net.connect({
+      host,
+      port: Number(this.address.slice(colon + 1)),
+      onread: { buffer: this.readBuffer, callback: (n: number, buf: Uint8Array) => {
+          conn?.receive(Buffer.from(buf.buffer, buf.byteOffset, n));
+          return true;
+        },
+      },
+    });
+    conn = new H2Connection(socket, 'client', undefined, { ...this.opts, externalRead: true });
     const forget = () => {
       if (this.conns[i] === conn) this.conns[i] = undefined;
     };

@@ -5,12 +5,12 @@
 // streams, health, a compressed ModelInfer) is piped as it is to the router's grpc-js server on a
 // loopback port, where the typed handlers live.
 import { status as Status } from '@grpc/grpc-js';
-import { propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import { atDeadline, deadlineOf, timeoutHeader, unaryFrame } from '../../lib/grpc/h2';
 import { MODEL_INFER_PATH } from '../../lib/grpc/proto';
-import { H2_CANCEL, H2_NO_ERROR, headerValue, type H2Stream, type Header } from '../../lib/h2/connection';
+import { H2_CANCEL, H2_NO_ERROR, type H2Stream, type Header } from '../../lib/h2/connection';
 import { forwardedHeaders, listSetter, pipeCall, relayedHeaders, respondStatus, statusOf, traceContextOfList } from '../../lib/h2/grpc';
 import { H2Server } from '../../lib/h2/server';
 import { H2Upstream } from '../../lib/h2/upstream';
@@ -19,6 +19,7 @@ import { VERSION } from '../../lib/version';
 import type { PodConnections } from './pod-connections';
 import { peekRequest } from './request-peek';
 import type { Router } from './router';
+import type { Pod } from './membership';
 import type { VersionStats } from './version-stats';
 
 // Headers of every request to a pod, made once.
@@ -45,23 +46,6 @@ const CLIENT_ERRORS: ReadonlySet<number> = new Set([Status.INVALID_ARGUMENT, Sta
 
 const tracer = trace.getTracer('infermesh-router', VERSION);
 
-/** One pod's answer, read whole before any of it is relayed (so a failed attempt can be retried). */
-interface Answer {
-  headers: Header[];
-  body: Buffer[];
-  trailers: Header[] | undefined;
-  /** The gRPC status, from the trailers (or the headers of a trailers-only answer). */
-  code: number;
-  message: string;
-}
-
-/** What a failed attempt means for retries and ejection. */
-class AttemptFailed extends Error {
-  constructor(readonly code: number, message: string) {
-    super(message);
-  }
-}
-
 export interface FrontDoorDeps {
   router: Router;
   stats: VersionStats;
@@ -71,6 +55,8 @@ export interface FrontDoorDeps {
   maxMessageBytes: number;
   /** Client connections are closed (gracefully) after about this long; 0: never. */
   maxConnectionAgeMs: number;
+  /** Whether to make a span per call (lib/telemetry's tracingActive()). */
+  tracing: boolean;
   log: Logger;
 }
 
@@ -96,16 +82,26 @@ export class FrontDoor {
   }
 
   private onStream(stream: H2Stream, headers: Header[], endStream: boolean): void {
-    if (headerValue(headers, ':path') !== MODEL_INFER_PATH || headerValue(headers, ':method') !== 'POST') {
+    let path: string | undefined;
+    let method: string | undefined;
+    let contentType = '';
+    let timeout: string | undefined;
+    for (const [name, value] of headers) {
+      if (name === ':path') path = value;
+      else if (name === ':method') method = value;
+      else if (name === 'content-type') contentType = value;
+      else if (name === 'grpc-timeout') timeout = value;
+    }
+    if (path !== MODEL_INFER_PATH || method !== 'POST') {
       pipeCall(this.fallback, stream, headers, undefined, endStream);
       return;
     }
-    if (!(headerValue(headers, 'content-type') ?? '').startsWith('application/grpc')) {
+    if (!contentType.startsWith('application/grpc')) {
       stream.sendHeaders([[':status', '415']], true);
       return;
     }
     // The deadline counts from when the headers arrived.
-    const deadline = deadlineOf(headerValue(headers, 'grpc-timeout'));
+    const deadline = deadlineOf(timeout);
     const limit = this.deps.maxMessageBytes + 5;
     const chunks: Buffer[] = [];
     let length = 0;
@@ -130,8 +126,7 @@ export class FrontDoor {
   }
 
   /** `deadline`: epoch ms the client's grpc-timeout ends (undefined: none). */
-  private async route(stream: H2Stream, headers: Header[], body: Buffer, deadline: number | undefined): Promise<void> {
-    const { router, stats, log } = this.deps;
+  private route(stream: H2Stream, headers: Header[], body: Buffer, deadline: number | undefined): void {
     const frame = unaryFrame(body);
     if ('error' in frame) {
       respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
@@ -150,145 +145,194 @@ export class FrontDoor {
       respondStatus(stream, Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
       return;
     }
-    const parent = traceContextOfList(headers);
-    const span = tracer.startSpan('router ModelInfer', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': model } }, parent);
-    const started = process.hrtime.bigint();
-    let chosen: number | undefined;
-    let cancelled = false;
-    let current: H2Stream | undefined;
-    stream.onClose = (code) => {
-      if (code === undefined) return;
-      cancelled = !stream.headersSent;
-      current?.reset(H2_CANCEL);
-    };
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (code: number, message: string) => {
-      clearTimeout(timer);
-      if (code === Status.OK) span.setStatus({ code: SpanStatusCode.OK });
-      else span.setStatus({ code: SpanStatusCode.ERROR, message });
-      span.setAttribute('rpc.grpc.status_code', code);
-      span.end();
-    };
-    try {
-      router.admit();
-    } catch (err) {
-      const { code, details } = toGrpcStatus(err, log);
-      respondStatus(stream, code, details);
-      finish(code, details);
-      return;
+    new InferCall(this.deps, stream, headers, body, deadline, model, requested).start();
+  }
+}
+
+/**
+ * One ModelInfer through the router: admitted, routed to a pod, sent, retried once on another pod
+ * when the first could not answer, and the answer relayed byte for byte. Callbacks rather than
+ * promises: this is the router's per-request path.
+ */
+class InferCall {
+  private readonly startedAt = process.hrtime.bigint();
+  /** The client's trace context and this call's span, when the process traces. */
+  private readonly parent: Context | undefined;
+  private readonly span: Span | undefined;
+  private readonly forwarded: Header[];
+  private version: string;
+  private attempts = 0;
+  private tried: Set<string> | undefined;
+  private pod: Pod | undefined;
+  /** The version the current attempt serves (for the version's stats). */
+  private chosen: number | undefined;
+  private current: H2Stream | undefined;
+  private resHeaders: Header[] | undefined;
+  private trailers: Header[] | undefined;
+  private chunks: Buffer[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private admitted = false;
+  private cancelled = false;
+  private expired = false;
+  private ended = false;
+
+  constructor(
+    private readonly deps: FrontDoorDeps,
+    private readonly stream: H2Stream,
+    headers: Header[],
+    private readonly body: Buffer,
+    private readonly deadline: number | undefined,
+    private readonly model: string,
+    private readonly requested: string,
+  ) {
+    this.version = requested;
+    this.forwarded = forwardedHeaders(headers);
+    if (deps.tracing) {
+      this.parent = traceContextOfList(headers);
+      this.span = tracer.startSpan('router ModelInfer', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': model } }, this.parent);
     }
-    let expired = false;
-    if (deadline !== undefined) {
-      timer = atDeadline(deadline, () => {
-        expired = true;
-        current?.reset(H2_CANCEL);
-        respondStatus(stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
+  }
+
+  start(): void {
+    try {
+      this.deps.router.admit();
+    } catch (err) {
+      const { code, details } = toGrpcStatus(err, this.deps.log);
+      respondStatus(this.stream, code, details);
+      return this.end(code, details);
+    }
+    this.admitted = true;
+    this.stream.onClose = (code) => {
+      if (code === undefined) return;
+      this.cancelled = !this.stream.headersSent;
+      this.current?.reset(H2_CANCEL);
+    };
+    if (this.deadline !== undefined) {
+      this.timer = atDeadline(this.deadline, () => {
+        this.expired = true;
+        respondStatus(this.stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
+        this.current?.reset(H2_CANCEL);
       });
     }
-    const stopped = () => cancelled || expired || stream.closed;
-    const stoppedStatus = () => (expired ? Status.DEADLINE_EXCEEDED : Status.CANCELLED);
-    const outcome = (ok: boolean) => {
-      if (chosen !== undefined) stats.record(model, chosen, ok, Number(process.hrtime.bigint() - started) / 1e6);
-    };
-    const forwarded = forwardedHeaders(headers);
+    this.next();
+  }
+
+  private stopped(): boolean {
+    return this.cancelled || this.expired || this.stream.closed;
+  }
+
+  private stoppedStatus(): number {
+    return this.expired ? Status.DEADLINE_EXCEEDED : Status.CANCELLED;
+  }
+
+  private outcome(ok: boolean): void {
+    if (this.chosen !== undefined) this.deps.stats.record(this.model, this.chosen, ok, Number(process.hrtime.bigint() - this.startedAt) / 1e6);
+  }
+
+  /** Routes and sends one attempt. */
+  private next(): void {
+    const { router, conns, log } = this.deps;
+    this.attempts++;
+    if (this.stopped()) return this.end(this.stoppedStatus(), 'stopped before routing');
+    let route;
     try {
-      const tried = new Set<string>();
-      let version = requested;
-      for (let attempt = 1; ; attempt++) {
-        if (stopped()) return finish(stoppedStatus(), 'stopped before routing');
-        let route;
-        try {
-          route = router.route(model, version, tried);
-        } catch (err) {
-          const { code, details } = toGrpcStatus(err, log);
-          respondStatus(stream, code, details);
-          if (!CLIENT_ERRORS.has(code)) outcome(false);
-          return finish(code, details);
-        }
-        chosen = route.version;
-        version = String(route.version);
-        const out: Header[] = [METHOD_POST, SCHEME_HTTP, PATH_MODEL_INFER, authority(route.pod.address), CONTENT_TYPE_GRPC, TE_TRAILERS, ...forwarded];
-        if (!requested) out.push([ROUTED_VERSION_HEADER, version]);
-        if (deadline !== undefined) out.push(['grpc-timeout', timeoutHeader(deadline)]);
-        if (span.isRecording()) propagation.inject(trace.setSpan(parent, span), out, listSetter);
-        router.started(route.pod);
-        let answer: Answer;
-        try {
-          answer = await this.attempt(route.pod.address, out, body, (s) => (current = s));
-        } catch (err) {
-          // The pod could not be reached, or went away before it answered.
-          const failure = err instanceof AttemptFailed ? err : new AttemptFailed(Status.UNAVAILABLE, String(err));
-          router.ended(route.pod, true);
-          tried.add(route.pod.id);
-          if (stopped()) return finish(stoppedStatus(), failure.message);
-          if (attempt < MAX_ATTEMPTS && router.mayRetry()) {
-            log.debug('retrying on another pod', { pod: route.pod.id, err: failure.message });
-            continue;
-          }
-          outcome(false);
-          respondStatus(stream, failure.code, failure.message);
-          return finish(failure.code, failure.message);
-        }
-        const podFault = answer.code === Status.UNAVAILABLE;
-        router.ended(route.pod, podFault);
-        if (podFault) {
-          // A draining pod or one whose model is unloading: it did not run the request.
-          tried.add(route.pod.id);
-          if (attempt < MAX_ATTEMPTS && !stopped() && router.mayRetry()) {
-            log.debug('retrying on another pod', { pod: route.pod.id, err: answer.message });
-            continue;
-          }
-        }
-        if (answer.code === Status.OK) outcome(true);
-        else if (!CLIENT_ERRORS.has(answer.code)) outcome(false);
-        this.relay(stream, answer);
-        return finish(answer.code, answer.message);
-      }
-    } finally {
-      router.finish();
+      route = router.route(this.model, this.version, this.tried);
+    } catch (err) {
+      const { code, details } = toGrpcStatus(err, log);
+      respondStatus(this.stream, code, details);
+      if (!CLIENT_ERRORS.has(code)) this.outcome(false);
+      return this.end(code, details);
     }
+    this.chosen = route.version;
+    this.version = String(route.version);
+    this.pod = route.pod;
+    const address = route.pod.address;
+    const out: Header[] = [METHOD_POST, SCHEME_HTTP, PATH_MODEL_INFER, authority(address), CONTENT_TYPE_GRPC, TE_TRAILERS, ...this.forwarded];
+    if (!this.requested) out.push([ROUTED_VERSION_HEADER, this.version]);
+    if (this.deadline !== undefined) out.push(['grpc-timeout', timeoutHeader(this.deadline)]);
+    if (this.span?.isRecording()) propagation.inject(trace.setSpan(this.parent!, this.span), out, listSetter);
+    router.started(route.pod);
+    this.resHeaders = undefined;
+    this.trailers = undefined;
+    this.chunks = [];
+    let up: H2Stream;
+    try {
+      up = conns.h2(address).request(out);
+    } catch (err) {
+      return this.failed(Status.UNAVAILABLE, `pod ${address}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.current = up;
+    up.onHeaders = (h) => {
+      if (!this.resHeaders) this.resHeaders = h;
+      else this.trailers = h;
+    };
+    up.onData = (c) => this.chunks.push(c);
+    up.onClose = (code) => {
+      this.current = undefined;
+      const status = statusOf(this.trailers ?? this.resHeaders);
+      if (!this.resHeaders || !status) {
+        this.failed(Status.UNAVAILABLE, `pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
+      } else this.answered(status.code, status.message);
+    };
+    up.end(undefined, this.body);
   }
 
-  /** Sends the request to `address` and reads the whole answer. */
-  private attempt(address: string, headers: Header[], body: Buffer, onStream: (s: H2Stream) => void): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      let up: H2Stream;
-      try {
-        up = this.deps.conns.h2(address).request(headers);
-      } catch (err) {
-        reject(new AttemptFailed(Status.UNAVAILABLE, `pod ${address}: ${err instanceof Error ? err.message : String(err)}`));
-        return;
+  /** The pod could not be reached, or went away before it answered. */
+  private failed(code: number, message: string): void {
+    const { router, log } = this.deps;
+    router.ended(this.pod!, true);
+    (this.tried ??= new Set()).add(this.pod!.id);
+    if (this.stopped()) return this.end(this.stoppedStatus(), message);
+    if (this.attempts < MAX_ATTEMPTS && router.mayRetry()) {
+      log.debug('retrying on another pod', { pod: this.pod!.id, err: message });
+      return this.next();
+    }
+    this.outcome(false);
+    respondStatus(this.stream, code, message);
+    this.end(code, message);
+  }
+
+  private answered(code: number, message: string): void {
+    const { router, log } = this.deps;
+    const podFault = code === Status.UNAVAILABLE;
+    router.ended(this.pod!, podFault);
+    if (podFault) {
+      // A draining pod or one whose model is unloading: it did not run the request.
+      (this.tried ??= new Set()).add(this.pod!.id);
+      if (this.attempts < MAX_ATTEMPTS && !this.stopped() && router.mayRetry()) {
+        log.debug('retrying on another pod', { pod: this.pod!.id, err: message });
+        return this.next();
       }
-      onStream(up);
-      let resHeaders: Header[] | undefined;
-      let trailers: Header[] | undefined;
-      const chunks: Buffer[] = [];
-      up.onHeaders = (h) => {
-        if (!resHeaders) resHeaders = h;
-        else trailers = h;
-      };
-      up.onData = (c) => chunks.push(c);
-      up.onClose = (code) => {
-        const status = statusOf(trailers ?? resHeaders);
-        if (!resHeaders || !status) {
-          reject(new AttemptFailed(Status.UNAVAILABLE, `pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`));
-          return;
-        }
-        resolve({ headers: resHeaders, body: chunks, trailers, code: status.code, message: status.message });
-      };
-      up.end(undefined, body);
-    });
+    }
+    if (code === Status.OK) this.outcome(true);
+    else if (!CLIENT_ERRORS.has(code)) this.outcome(false);
+    this.relay();
+    this.end(code, message);
   }
 
-  private relay(stream: H2Stream, answer: Answer): void {
+  private relay(): void {
+    const stream = this.stream;
     if (stream.closed || stream.headersSent) return;
-    if (!answer.trailers) {
+    if (!this.trailers) {
       // A trailers-only answer (an error status): its headers carry the status.
-      stream.sendHeaders(relayedHeaders(answer.headers), true);
+      stream.sendHeaders(relayedHeaders(this.resHeaders!), true);
       return;
     }
-    stream.sendHeaders(relayedHeaders(answer.headers));
-    for (const c of answer.body) stream.write(c);
-    stream.end(relayedHeaders(answer.trailers));
+    stream.sendHeaders(relayedHeaders(this.resHeaders!));
+    for (const c of this.chunks) stream.write(c);
+    stream.end(relayedHeaders(this.trailers));
+  }
+
+  private end(code: number, message: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+    if (this.admitted) this.deps.router.finish();
+    const span = this.span;
+    if (!span) return;
+    if (code === Status.OK) span.setStatus({ code: SpanStatusCode.OK });
+    else span.setStatus({ code: SpanStatusCode.ERROR, message });
+    span.setAttribute('rpc.grpc.status_code', code);
+    span.end();
   }
 }

@@ -21,6 +21,7 @@ import { meterOf, observeBatch } from '../../lib/metrics';
 import { routerHandlers } from './grpc-handlers';
 import { FrontDoor } from './front-door';
 import { protos } from '../../lib/grpc/proto';
+import { tracingActive } from '../../lib/telemetry';
 
 /** A started router. */
 export interface RouterService extends RunningService {
@@ -108,7 +109,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     extensions: ['model_repository', 'statistics', 'binary_tensor_data'],
   }, log));
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, log });
+  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, tracing: tracingActive(), log });
   const port = await front.listen(config.listenHost, config.routerPort);
   healthService.set('', 'SERVING');
   healthService.set('inference.GRPCInferenceService', 'SERVING');

@@ -75,7 +75,7 @@ export class Router {
    * Picks pod and version for a request. `version` '' follows the traffic split. Pods in `exclude`
    * (already tried) are skipped. Throws NOT_FOUND, UNAVAILABLE or RESOURCE_EXHAUSTED.
    */
-  route(model: string, version: string, exclude: ReadonlySet<string> = new Set()): Route {
+  route(model: string, version: string, exclude?: ReadonlySet<string>): Route {
     let v: number;
     if (version === '') {
       const chosen = this.split.choose(model, this.membership.readyVersions(model));
@@ -93,7 +93,7 @@ export class Router {
       if (version !== '') throw errors.versionNotFound(model, version);
       throw errors.unavailable(`no inference pod has model '${model}' version ${v} ready`);
     }
-    const fresh = all.filter((p) => !exclude.has(p.id));
+    const fresh = exclude?.size ? all.filter((p) => !exclude.has(p.id)) : all;
     if (fresh.length === 0) throw errors.unavailable(`every pod serving model '${model}' version ${v} failed this request`);
     const open = fresh.filter((p) => p.outstanding < this.opts.maxOutstandingPerPod);
     if (open.length === 0) throw new MeshError(ErrorCode.Overloaded, `every pod serving model '${model}' has ${this.opts.maxOutstandingPerPod} requests in flight`);
