@@ -25,9 +25,6 @@ const UNAVAILABLE = 14;
 const RESOURCE_EXHAUSTED = 8;
 const INTERNAL = 13;
 
-/** Request headers that are not forwarded as they are (pseudo-headers are rebuilt, the deadline recomputed). */
-const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'content-length', 'grpc-timeout', 'connection', 'host']);
-
 const headerGetter: TextMapGetter<http2.IncomingHttpHeaders> = {
   keys: (h) => Object.keys(h),
   get: (h, k) => h[k],
@@ -36,15 +33,6 @@ const headerGetter: TextMapGetter<http2.IncomingHttpHeaders> = {
 /** The trace context a request's headers carry (W3C traceparent), for the span a front door makes. */
 export function traceContextOf(headers: http2.IncomingHttpHeaders): Context {
   return propagation.extract(context.active(), headers, headerGetter);
-}
-
-/** Metadata of a request to forward: its own headers minus pseudo and hop-by-hop headers. */
-export function forwardedHeaders(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {};
-  for (const k in headers) {
-    if (k.charCodeAt(0) !== 58 /* ':' */ && !HOP_HEADERS.has(k)) out[k] = headers[k];
-  }
-  return out;
 }
 
 /** Response headers to relay: the upstream's minus pseudo-headers other than :status. */

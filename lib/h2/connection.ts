@@ -73,7 +73,7 @@ export interface H2ConnectionOptions {
   keepaliveIntervalMs?: number;
   /** How long a ping may go unanswered (10 s). */
   keepaliveTimeoutMs?: number;
-  /** End the connection after this long without a frame either way (0: never, the default). */
+  /** Close the connection (GOAWAY) after this long without a byte either way (0: never, the default). */
   idleTimeoutMs?: number;
   /**
    * The socket is read by its owner (net's `onread`), who hands the bytes to receive() in a buffer
@@ -240,7 +240,7 @@ export class H2Connection {
     if (!opts.externalRead) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => this.lost());
-    if (opts.idleTimeoutMs) socket.setTimeout(opts.idleTimeoutMs, () => this.destroy());
+    if (opts.idleTimeoutMs) socket.setTimeout(opts.idleTimeoutMs, () => this.close());
 
     if (role === 'client') this.out(PREFACE);
     const settings: [number, number][] = [
@@ -581,14 +581,17 @@ export class H2Connection {
         }
         if (flags & FLAG_PRIORITY) start += 5;
         if (start > end) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        this.headerBlock = { streamId, endStream: (flags & FLAG_END_STREAM) !== 0, fragments: [payload.subarray(start, end)], bytes: end - start };
+        // A block continued in later frames is kept across reads: copied when the read buffer is reused.
+        const fragment = payload.subarray(start, end);
+        const kept = flags & FLAG_END_HEADERS || !this.opts.externalRead ? fragment : Buffer.from(fragment);
+        this.headerBlock = { streamId, endStream: (flags & FLAG_END_STREAM) !== 0, fragments: [kept], bytes: end - start };
         if (flags & FLAG_END_HEADERS) this.onHeaderBlock();
         return;
       }
       case CONTINUATION: {
         const block = this.headerBlock;
         if (!block || block.streamId !== streamId) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        block.fragments.push(payload);
+        block.fragments.push(this.opts.externalRead ? Buffer.from(payload) : payload);
         block.bytes += payload.length;
         if (block.bytes > this.maxHeaderList) throw new ProtocolError(H2_PROTOCOL_ERROR);
         if (flags & FLAG_END_HEADERS) this.onHeaderBlock();

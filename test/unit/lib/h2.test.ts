@@ -1,17 +1,18 @@
-import { atDeadline, deadlineOf, forwardedHeaders, grpcMessage, relayedHeaders, timeoutHeader } from '../../../lib/grpc/h2';
+import { atDeadline, deadlineOf, grpcMessage, relayedHeaders, timeoutHeader } from '../../../lib/grpc/h2';
+import { forwardedHeaders } from '../../../lib/h2/grpc';
 
 describe('lib/grpc/h2 headers', () => {
   it('forwards metadata and trace context, not pseudo or hop-by-hop headers or the old deadline', () => {
-    const out = forwardedHeaders({
-      ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', ':authority': 'router:8001', ':scheme': 'http',
-      'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'grpc-python/1.60', 'grpc-timeout': '100m',
-      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=1', 'x-team': 'search',
-      'grpc-accept-encoding': 'identity',
-    });
-    expect(out).toEqual({
-      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=1', 'x-team': 'search',
-      'grpc-accept-encoding': 'identity',
-    });
+    const out = forwardedHeaders([
+      [':method', 'POST'], [':path', '/inference.GRPCInferenceService/ModelInfer'], [':authority', 'router:8001'], [':scheme', 'http'],
+      ['content-type', 'application/grpc'], ['te', 'trailers'], ['user-agent', 'grpc-python/1.60'], ['grpc-timeout', '100m'],
+      ['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'], ['tracestate', 'vendor=1'], ['x-team', 'search'],
+      ['grpc-accept-encoding', 'identity'],
+    ]);
+    expect(out).toEqual([
+      ['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'], ['tracestate', 'vendor=1'], ['x-team', 'search'],
+      ['grpc-accept-encoding', 'identity'],
+    ]);
   });
 
   it('relays response headers with :status 200 and nothing else pseudo', () => {
