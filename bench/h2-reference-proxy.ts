@@ -2,7 +2,8 @@
 // on node:http2 without grpc-js. It reads the whole unary request, peeks the model name with the
 // router's own request-peek, forwards the bytes on one of a few upstream connections and relays
 // the response headers, data and trailers. No routing, retries or limits: it bounds from below what
-// the router's data path could cost in Node. Run as `node h2-reference-proxy.js PORT UPSTREAM [CONNECTIONS]`.
+// a router built on node:http2 would cost (the router uses lib/h2 instead). Run as
+// `node h2-reference-proxy.js PORT UPSTREAM [CONNECTIONS]`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import http2 from 'node:http2';
 import readline from 'node:readline';

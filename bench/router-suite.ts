@@ -1,6 +1,6 @@
 // Suite `router` (issue 5): the same pod and the same client load, called directly, through the
 // infermesh router, through nginx (grpc_pass, one worker process) when nginx is installed, and
-// through a bare node:http2 pass-through (bench/h2-reference-proxy.ts) as the floor for Node.
+// through a bare node:http2 pass-through (bench/h2-reference-proxy.ts) as the floor of a router built on node:http2.
 import { freePort } from '../cli/local-mesh/free-port';
 import { startBenchMesh, waitServing } from './bench-mesh';
 import { profileEnv, toggleProfile } from './cpu-profile';
