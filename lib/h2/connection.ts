@@ -94,6 +94,8 @@ export class H2Stream {
   onClose: (code: CloseCode) => void = noop;
   /** Called when data queued by write() has all been sent (see write()). */
   onDrain: () => void = noop;
+  /** Called when this side's end of the stream (END_STREAM) has been sent. */
+  onLocalEnd: () => void = noop;
   /**
    * When false (the default) received data is counted as consumed as soon as it is delivered, and
    * the peer's window reopened; when true the owner calls consume() once it has passed data on.
@@ -436,6 +438,7 @@ export class H2Connection {
       if (last) {
         stream.endAfterQueue = undefined;
         this.localEnd(stream);
+        stream.onDrain();
         return;
       }
       if (stream.queuedBytes === 0) stream.onDrain();
@@ -456,6 +459,7 @@ export class H2Connection {
   private localEnd(stream: H2Stream): void {
     stream.localEnded = true;
     if (stream.remoteEnded) this.closeStream(stream, undefined);
+    else stream.onLocalEnd();
   }
 
   /** @internal */
@@ -530,6 +534,9 @@ export class H2Connection {
     this.goingAway = true;
     this.flushOut();
     this.socket.end();
+    // The GOAWAY gets a moment to leave; then the TCP connection closes, whatever the peer does.
+    const socket = this.socket;
+    setTimeout(() => socket.destroy(), 1_000).unref();
     this.lost();
   }
 

@@ -1,7 +1,7 @@
 // gRPC over this project's HTTP/2 layer: statuses, the headers a proxy forwards and relays, and a
 // pipe that carries a whole call (any method, streaming included) to an upstream and back.
 import { context, propagation, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
-import { CONNECTION_LOST, H2_CANCEL, H2_INTERNAL_ERROR, headerValue, type H2Stream, type Header } from './connection';
+import { CONNECTION_LOST, H2_CANCEL, H2_INTERNAL_ERROR, H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
 import type { H2Upstream } from './upstream';
 import { grpcMessage } from '../grpc/h2';
 
@@ -91,22 +91,40 @@ export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readon
   }
   const failed = body ? INTERNAL : UNAVAILABLE;
   up.manualFlowControl = true;
-  // Upstream → client.
+  // Bytes passed on but not yet sent, whose window each side gets back once they are.
   let toClient = 0;
+  let toUpstream = 0;
+  // Upstream → client.
   up.onHeaders = (h, end) => {
     if (!stream.headersSent) stream.sendHeaders(relayedHeaders(h), end);
     else stream.end(relayedHeaders(h));
   };
-  up.onData = (chunk) => {
+  up.onData = (chunk, end) => {
     if (stream.write(chunk)) up.consume(chunk.length);
     else toClient += chunk.length;
+    // An answer that ends with DATA rather than trailers (not gRPC, or an empty END_STREAM frame).
+    if (end) stream.end();
   };
   stream.onDrain = () => {
     up.consume(toClient);
     toClient = 0;
   };
   up.onClose = (code) => {
+    // What was queued towards the upstream is gone with it: the client gets its window back.
+    if (toUpstream > 0 && !stream.closed) stream.consume(toUpstream);
+    toUpstream = 0;
     if (code === undefined || stream.closed) return;
+    // A complete answer, then RST_STREAM(NO_ERROR) to stop the rest of the upload (RFC 9113 §8.1):
+    // what is queued for the client still goes out.
+    if (code === H2_NO_ERROR && up.remoteEnded) {
+      // Once it has, the client's upload is stopped the same way.
+      const stopUpload = () => {
+        if (!stream.closed && !stream.remoteEnded) stream.reset(H2_NO_ERROR);
+      };
+      if (stream.localEnded) stopUpload();
+      else stream.onLocalEnd = stopUpload;
+      return;
+    }
     if (!stream.headersSent) respondStatus(stream, failed, code === CONNECTION_LOST ? 'internal: connection lost' : `internal: stream reset (HTTP/2 code ${code})`);
     else stream.reset(code === CONNECTION_LOST ? H2_INTERNAL_ERROR : code);
   };
@@ -121,8 +139,12 @@ export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readon
   if (endStream) return;
   // Client → upstream.
   stream.manualFlowControl = true;
-  let toUpstream = 0;
   stream.onData = (chunk, end) => {
+    if (up.closed) {
+      // The upstream has answered and stopped reading: the rest of the upload is dropped.
+      stream.consume(chunk.length);
+      return;
+    }
     if (up.write(chunk)) stream.consume(chunk.length);
     else toUpstream += chunk.length;
     if (end) up.end();
