@@ -146,7 +146,7 @@ describe('pod runtime', () => {
     try {
       const heavyStarted = Date.now();
       let heavyDone = 0;
-      const heavy = api.infer('heavy', heavyInput(64)).then((r) => {
+      const heavy = api.infer('heavy', heavyInput(256)).then((r) => {
         heavyDone = Date.now();
         return r;
       });
