@@ -33,7 +33,6 @@ const FLAG_END_HEADERS = 0x4;
 const FLAG_PADDED = 0x8;
 const FLAG_PRIORITY = 0x20;
 
-const SETTINGS_HEADER_TABLE_SIZE = 0x1;
 const SETTINGS_ENABLE_PUSH = 0x2;
 const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
@@ -116,7 +115,7 @@ export class H2Stream {
   /** @internal */ queue: Buffer[] = [];
   /** @internal */ queuedBytes = 0;
   /** @internal End the stream once the queue is sent: true (empty DATA) or trailers. */
-  endAfterQueue: Header[] | true | undefined;
+  endAfterQueue: readonly Header[] | true | undefined;
 
   constructor(readonly id: number, private readonly conn: H2Connection, sendWindow: number, recvWindow: number) {
     this.sendWindow = sendWindow;
@@ -154,7 +153,7 @@ export class H2Stream {
       this.queue.push(last);
       this.queuedBytes += last.length;
     }
-    this.endAfterQueue = trailers ? [...trailers] : true;
+    this.endAfterQueue = trailers ?? true;
     this.conn.flushStream(this);
   }
 
@@ -473,12 +472,7 @@ export class H2Connection {
   /** @internal */
   consumed(stream: H2Stream, bytes: number): void {
     if (bytes <= 0 || this.closed) return;
-    this.recvUnacked += bytes;
-    if (this.recvUnacked >= this.connectionWindow / 2) {
-      this.windowUpdate(0, this.recvUnacked);
-      this.recvWindow += this.recvUnacked;
-      this.recvUnacked = 0;
-    }
+    this.returnConnectionWindow(bytes);
     if (stream.closed || stream.remoteEnded) return;
     stream.recvUnacked += bytes;
     if (stream.recvUnacked >= this.streamWindow / 2) {
@@ -690,7 +684,6 @@ export class H2Connection {
       } else if (id === SETTINGS_MAX_CONCURRENT_STREAMS) this.peerMaxStreams = value;
       else if (id === SETTINGS_ENABLE_PUSH && value > 1) throw new ProtocolError(H2_PROTOCOL_ERROR);
       // HEADER_TABLE_SIZE: the encoder uses no dynamic table. MAX_HEADER_LIST_SIZE: advisory.
-      void SETTINGS_HEADER_TABLE_SIZE;
     }
     this.frame(SETTINGS, FLAG_ACK, 0);
   }

@@ -3,11 +3,73 @@
 import { context, propagation, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { CONNECTION_LOST, H2_CANCEL, H2_INTERNAL_ERROR, H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
 import type { H2Upstream } from './upstream';
-import { grpcMessage } from '../grpc/h2';
 
 /** gRPC status codes used here (as numbers: this module does not load grpc-js). */
 const UNAVAILABLE = 14;
 const INTERNAL = 13;
+const RESOURCE_EXHAUSTED = 8;
+/** The longest delay setTimeout keeps (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
+
+/** The epoch-ms deadline of a `grpc-timeout` header (undefined: none, or malformed). */
+export function deadlineOf(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  if (typeof header !== 'string' || header.length < 2 || header.length > 9) return undefined;
+  const unit = TIMEOUT_UNITS[header[header.length - 1]!];
+  const value = Number(header.slice(0, -1));
+  if (unit === undefined || !Number.isInteger(value) || value < 0) return undefined;
+  return now + value * unit;
+}
+
+/** Calls `fn` at epoch ms `deadline` (setTimeout, with the delay capped so it cannot overflow). */
+export function atDeadline(deadline: number, fn: () => void): NodeJS.Timeout {
+  return setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
+}
+
+/** A `grpc-timeout` header for the time left until `deadline` (at least 1 ms). */
+export function timeoutHeader(deadline: number, now = Date.now()): string {
+  return `${Math.max(1, Math.ceil(deadline - now))}m`;
+}
+
+/**
+ * A status message as gRPC carries it: bytes outside printable ASCII, and '%', percent-encoded (the
+ * spec's rule, which clients decode; encodeURIComponent would also encode ':' and '/', which they
+ * leave as they are).
+ */
+export function grpcMessage(message: string): string {
+  if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
+  let out = '';
+  for (const b of Buffer.from(message, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
+/** A unary request body as gRPC frames it: one message, or why it is not one. */
+export type UnaryFrame = { message: Buffer; compressed: boolean } | { error: string };
+
+/** Splits a unary request body into its one message (and whether it is compressed). */
+export function unaryFrame(body: Buffer): UnaryFrame {
+  if (body.length < 5 || body.length !== 5 + body.readUInt32BE(1)) return { error: 'a unary call takes exactly one request message' };
+  return { message: body.subarray(5), compressed: body[0] !== 0 };
+}
+
+const OK_HEADERS: Header[] = [[':status', '200'], ['content-type', 'application/grpc']];
+const OK_TRAILERS: Header[] = [['grpc-status', '0']];
+
+/** Answers a unary call with `message` (serialized) and status OK, unless it exceeds `maxMessageBytes`. */
+export function respondMessage(stream: H2Stream, message: Buffer, maxMessageBytes: number): void {
+  if (stream.closed || stream.headersSent) return;
+  if (message.length > maxMessageBytes) {
+    respondStatus(stream, RESOURCE_EXHAUSTED, `response of ${message.length} bytes is larger than the limit of ${maxMessageBytes} bytes`);
+    return;
+  }
+  const prefix = Buffer.allocUnsafe(5);
+  prefix[0] = 0;
+  prefix.writeUInt32BE(message.length, 1);
+  stream.sendHeaders(OK_HEADERS);
+  stream.write(prefix);
+  stream.end(OK_TRAILERS, message);
+}
 
 /** Request headers that are not forwarded as they are (pseudo-headers are rebuilt, the deadline recomputed). */
 const HOP_HEADERS = new Set(['content-type', 'te', 'user-agent', 'content-length', 'grpc-timeout', 'connection', 'host']);

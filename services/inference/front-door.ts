@@ -1,14 +1,15 @@
-// A pod's port on node:http2. ModelInfer, the one call on the hot path, is decoded, run and answered
+// A pod's port on the project's HTTP/2 layer (lib/h2), like the router's. ModelInfer, the one call on the hot path, is decoded, run and answered
 // here without grpc-js, whose per-call work on the server side is a good part of what a batch-1
 // request costs the pod; every other call (metadata, statistics, streams, health, and a
 // compressed ModelInfer) is piped as it is to the pod's grpc-js server on a loopback port, where the
 // typed handlers live. Both paths run the same ModelRepository.find(...).infer(...).
-import type http2 from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { atDeadline, H2FrontDoor, pipeCall, respondMessage, respondStatus, traceContextOf, unaryFrame } from '../../lib/grpc/h2';
+import { headerValue, type H2Stream, type Header } from '../../lib/h2/connection';
+import { H2FrontDoor } from '../../lib/h2/front-door';
+import { atDeadline, pipeCall, respondMessage, respondStatus, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
@@ -51,7 +52,7 @@ export class PodFrontDoor {
   }
 
   /** `deadlineMs`: epoch ms, 0 for none. */
-  private async modelInfer(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer, deadlineMs: number): Promise<void> {
+  private async modelInfer(stream: H2Stream, headers: Header[], body: Buffer, deadlineMs: number): Promise<void> {
     const frame = unaryFrame(body);
     if ('error' in frame) return respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
     // A compressed request: grpc-js decompresses it, the typed handler runs it.
@@ -64,14 +65,14 @@ export class PodFrontDoor {
     }
     const span = tracer.startSpan('inference ModelInfer', {
       kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': req.model_name },
-    }, traceContextOf(headers));
+    }, traceContextOfList(headers));
 
     // The queue drops a request whose client went away or whose deadline passed.
     const onCancel: (() => void)[] = [];
     let answered = false;
-    stream.once('close', () => {
-      if (!answered) for (const fn of onCancel) fn();
-    });
+    stream.onClose = (rstCode) => {
+      if (rstCode !== undefined && !answered) for (const fn of onCancel) fn();
+    };
     let code: number = Status.OK;
     let details = '';
     const timer = deadlineMs
@@ -84,9 +85,8 @@ export class PodFrontDoor {
         })
       : undefined;
     const ctx: CallContext = { deadlineMs, cancel: { onCancel: (fn) => onCancel.push(fn) } };
-    const routed = headers[ROUTED_VERSION_HEADER];
     try {
-      const res: ModelInferResponse = await this.deps.repo.find(req.model_name, req.model_version || (typeof routed === 'string' ? routed : '')).infer(req, ctx);
+      const res: ModelInferResponse = await this.deps.repo.find(req.model_name, req.model_version || (headerValue(headers, ROUTED_VERSION_HEADER) ?? '')).infer(req, ctx);
       if (!answered) respondMessage(stream, this.method.responseSerialize(res), this.deps.maxMessageBytes);
     } catch (err) {
       if (!answered) {

@@ -8,12 +8,10 @@ import { status as Status } from '@grpc/grpc-js';
 import { propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import { atDeadline, deadlineOf, timeoutHeader, unaryFrame } from '../../lib/grpc/h2';
 import { MODEL_INFER_PATH } from '../../lib/grpc/proto';
-import { H2_CANCEL, H2_NO_ERROR, type H2Stream, type Header } from '../../lib/h2/connection';
-import { forwardedHeaders, listSetter, pipeCall, relayedHeaders, respondStatus, statusOf, traceContextOfList } from '../../lib/h2/grpc';
-import { H2Server } from '../../lib/h2/server';
-import { H2Upstream } from '../../lib/h2/upstream';
+import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
+import { H2FrontDoor } from '../../lib/h2/front-door';
+import { atDeadline, forwardedHeaders, listSetter, pipeCall, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
 import type { PodConnections } from './pod-connections';
@@ -61,68 +59,26 @@ export interface FrontDoorDeps {
 }
 
 export class FrontDoor {
-  private readonly server: H2Server;
-  /** The router's grpc-js server, for every call the door hands over. */
-  private readonly fallback: H2Upstream;
+  private readonly door: H2FrontDoor;
 
   constructor(private readonly deps: FrontDoorDeps) {
-    this.fallback = new H2Upstream(deps.fallbackAddress, 1);
-    this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { maxConnectionAgeMs: deps.maxConnectionAgeMs });
+    this.door = new H2FrontDoor({
+      path: MODEL_INFER_PATH,
+      onUnary: (stream, headers, body, deadline) => this.route(stream, headers, body, deadline),
+      maxMessageBytes: deps.maxMessageBytes,
+      who: 'the router',
+      fallbackAddress: deps.fallbackAddress,
+      maxConnectionAgeMs: deps.maxConnectionAgeMs,
+    });
   }
 
   listen(host: string, port: number): Promise<number> {
-    return this.server.listen(host, port);
+    return this.door.listen(host, port);
   }
 
   /** Stops taking calls (GOAWAY) and waits up to `budgetMs` for those in flight. */
-  async drain(budgetMs: number): Promise<boolean> {
-    const clean = await this.server.drain(budgetMs);
-    this.fallback.close();
-    return clean;
-  }
-
-  private onStream(stream: H2Stream, headers: Header[], endStream: boolean): void {
-    let path: string | undefined;
-    let method: string | undefined;
-    let contentType = '';
-    let timeout: string | undefined;
-    for (const [name, value] of headers) {
-      if (name === ':path') path = value;
-      else if (name === ':method') method = value;
-      else if (name === 'content-type') contentType = value;
-      else if (name === 'grpc-timeout') timeout = value;
-    }
-    if (path !== MODEL_INFER_PATH || method !== 'POST') {
-      pipeCall(this.fallback, stream, headers, undefined, endStream);
-      return;
-    }
-    if (!contentType.startsWith('application/grpc')) {
-      stream.sendHeaders([[':status', '415']], true);
-      return;
-    }
-    // The deadline counts from when the headers arrived.
-    const deadline = deadlineOf(timeout);
-    const limit = this.deps.maxMessageBytes + 5;
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const onBody = () => void this.route(stream, headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), deadline);
-    if (endStream) return onBody();
-    stream.onData = (chunk, end) => {
-      if (length < 0) return;
-      length += chunk.length;
-      if (length > limit) {
-        length = -1;
-        respondStatus(stream, Status.RESOURCE_EXHAUSTED, `request is larger than the router's limit of ${this.deps.maxMessageBytes} bytes`);
-        // The answer is complete: stop the rest of the upload (RST_STREAM NO_ERROR, as HTTP/2 allows).
-        stream.reset(H2_NO_ERROR);
-        return;
-      }
-      chunks.push(chunk);
-      if (end) onBody();
-    };
-    stream.onHeaders = (_trailers, end) => {
-      if (end && length >= 0) onBody();
-    };
+  drain(budgetMs: number): Promise<boolean> {
+    return this.door.drain(budgetMs);
   }
 
   /** `deadline`: epoch ms the client's grpc-timeout ends (undefined: none). */
@@ -134,7 +90,7 @@ export class FrontDoor {
     }
     if (frame.compressed) {
       // A compressed request: the grpc-js server decompresses it and routes it with the typed handler.
-      pipeCall(this.fallback, stream, headers, body);
+      pipeCall(this.door.fallback, stream, headers, body);
       return;
     }
     let model: string;

@@ -1,7 +1,6 @@
-import { atDeadline, deadlineOf, grpcMessage, relayedHeaders, timeoutHeader } from '../../../lib/grpc/h2';
-import { forwardedHeaders } from '../../../lib/h2/grpc';
+import { atDeadline, deadlineOf, forwardedHeaders, grpcMessage, relayedHeaders, timeoutHeader } from '../../../../lib/h2/grpc';
 
-describe('lib/grpc/h2 headers', () => {
+describe('lib/h2/grpc headers', () => {
   it('forwards metadata and trace context, not pseudo or hop-by-hop headers or the old deadline', () => {
     const out = forwardedHeaders([
       [':method', 'POST'], [':path', '/inference.GRPCInferenceService/ModelInfer'], [':authority', 'router:8001'], [':scheme', 'http'],
@@ -16,9 +15,9 @@ describe('lib/grpc/h2 headers', () => {
   });
 
   it('relays response headers with :status 200 and nothing else pseudo', () => {
-    expect(relayedHeaders({ ':status': '200', 'content-type': 'application/grpc', 'grpc-encoding': 'identity' })).toEqual({
-      ':status': 200, 'content-type': 'application/grpc', 'grpc-encoding': 'identity',
-    });
+    expect(relayedHeaders([[':status', '200'], [':path', '/x'], ['content-type', 'application/grpc'], ['grpc-encoding', 'identity']])).toEqual([
+      [':status', '200'], ['content-type', 'application/grpc'], ['grpc-encoding', 'identity'],
+    ]);
   });
 
   it('reads grpc-timeout in every unit and refuses malformed ones', () => {
