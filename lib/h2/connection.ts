@@ -104,11 +104,10 @@ export class H2Stream {
   headersSent = false;
   headersReceived = false;
   closed = false;
-  /** The RST_STREAM code that closed the stream, or CONNECTION_LOST. */
-  closeCode: CloseCode;
-
-  /** @internal */ localEnded = false;
-  /** @internal */ remoteEnded = false;
+  /** This side's END_STREAM has been sent. */
+  localEnded = false;
+  /** The peer's END_STREAM has arrived. */
+  remoteEnded = false;
   /** @internal */ sendWindow: number;
   /** @internal */ recvWindow: number;
   /** @internal */ recvUnacked = 0;
@@ -167,11 +166,6 @@ export class H2Stream {
   consume(bytes: number): void {
     this.conn.consumed(this, bytes);
   }
-
-  /** The connection's peer address, for logs. */
-  get remoteAddress(): string | undefined {
-    return this.conn.remoteAddress;
-  }
 }
 
 function noop(): void {}
@@ -186,7 +180,6 @@ export class H2Connection {
   /** Called when the peer sends GOAWAY (a client should open new streams elsewhere). */
   onGoaway: (code: number) => void = noop;
 
-  readonly remoteAddress: string | undefined;
   closed = false;
   /** No new streams: GOAWAY sent or received. */
   goingAway = false;
@@ -229,7 +222,6 @@ export class H2Connection {
     private readonly onStream: (stream: H2Stream, headers: Header[], endStream: boolean) => void = noop,
     private readonly opts: H2ConnectionOptions = {},
   ) {
-    this.remoteAddress = socket.remoteAddress;
     this.streamWindow = opts.streamWindowBytes ?? 1 << 20;
     this.connectionWindow = opts.connectionWindowBytes ?? 16 << 20;
     this.maxStreams = opts.maxConcurrentStreams ?? (role === 'server' ? 10_000 : 1_000);
@@ -485,7 +477,6 @@ export class H2Connection {
   private closeStream(stream: H2Stream, code: CloseCode): void {
     if (stream.closed) return;
     stream.closed = true;
-    stream.closeCode = code;
     if (stream.queuedBytes > 0) {
       stream.queue = [];
       stream.queuedBytes = 0;

@@ -1,5 +1,6 @@
-// gRPC over this project's HTTP/2 layer: statuses, the headers a proxy forwards and relays, and a
-// pipe that carries a whole call (any method, streaming included) to an upstream and back.
+// gRPC over this project's HTTP/2 layer: deadlines (grpc-timeout), unary message framing, statuses
+// and answers, the headers a proxy forwards and relays, trace context, and a pipe that carries a
+// whole call (any method, streaming included) to an upstream and back.
 import { context, propagation, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { CONNECTION_LOST, H2_CANCEL, H2_INTERNAL_ERROR, H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
 import type { H2Upstream } from './upstream';
