@@ -2,6 +2,12 @@
 // config): on every traffic or config event, at start-up, after a NATS reconnect and every resync
 // interval, so a missed event changes nothing. Pods use it to load, unload and configure versions;
 // routers to split traffic.
+//
+// The control plane only goes forward: every model record carries its KV revision, and a model's
+// state is passed on only when its revision is not older than the one passed on last. A full sync
+// is slow (it reads every model) and may answer after an event about one model was applied; the
+// older snapshot of that model is then dropped instead of undoing the newer split.
+import * as grpc from '@grpc/grpc-js';
 import { followEvents, type EventFollower, type TrafficWeight } from './events';
 import { unary } from './grpc/client';
 import type { ModelOut, RegistryClient } from './grpc/types';
@@ -13,11 +19,27 @@ export type TrafficListener = (model: string, traffic: TrafficWeight[], record?:
 
 const trafficOf = (m: ModelOut): TrafficWeight[] => m.traffic.map((t) => ({ version: t.version, weight: t.weight }));
 
+/** A record's KV revision as a number; 0 when the registry did not say. */
+const revisionOf = (r: string | number | undefined): number => {
+  const n = Number(r ?? 0);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+};
+
+/**
+ * True when a record at `revision` may be passed on after one at `held` was: it is the same or
+ * newer (the same one again re-asserts it, as every resync does), or either revision is unknown.
+ */
+export function isCurrent(held: number | undefined, revision: string | number | undefined): boolean {
+  const r = revisionOf(revision);
+  return held === undefined || held === 0 || r === 0 || r >= held;
+}
+
 export class TrafficFollower {
   private events: EventFollower | undefined;
   private resync: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly known = new Set<string>();
+  /** Models passed on, with the KV revision of the record passed on last (0: unknown). */
+  private readonly held = new Map<string, number>();
   /** Resolves once the first full sync with the registry succeeded. */
   readonly synced: Promise<void>;
   private markSynced!: () => void;
@@ -66,21 +88,36 @@ export class TrafficFollower {
       return false;
     }
     const listed = new Set(models.map((m) => m.name));
-    const gone = [...this.known].filter((n) => !listed.has(n));
-    for (const n of gone) this.known.delete(n);
-    for (const m of models) this.known.add(m.name);
-    await Promise.all([...models.map((m) => this.onModel(m.name, trafficOf(m), m)), ...gone.map((n) => this.onModel(n, []))]);
+    // A model missing from a list may have been created after the list was read: only the
+    // registry's own NOT_FOUND, read now, says it is gone.
+    const missing = [...this.held.keys()].filter((n) => !listed.has(n));
+    await Promise.all([...models.map((m) => this.apply(m)), ...missing.map((n) => this.syncModel(n))]);
     return true;
   }
 
-  private async syncModel(name: string): Promise<void> {
-    try {
-      const m = await unary<ModelOut>((cb) => this.registry.GetModel({ name }, { deadline: Date.now() + 10_000 }, cb));
-      this.known.add(name);
-      await this.onModel(name, trafficOf(m), m);
-    } catch (err) {
-      this.log.warn('could not read model from registry; the next resync retries', { model: name, err: String(err) });
+  /** Passes `m` on unless a newer revision of it was passed on already. */
+  private async apply(m: ModelOut): Promise<void> {
+    if (!isCurrent(this.held.get(m.name), m.revision)) {
+      this.log.debug('ignoring an older state of a model', { model: m.name, revision: m.revision, held: this.held.get(m.name) });
+      return;
     }
+    this.held.set(m.name, revisionOf(m.revision));
+    await this.onModel(m.name, trafficOf(m), m);
+  }
+
+  private async syncModel(name: string): Promise<void> {
+    let m: ModelOut;
+    try {
+      m = await unary<ModelOut>((cb) => this.registry.GetModel({ name }, { deadline: Date.now() + 10_000 }, cb));
+    } catch (err) {
+      if ((err as { code?: number }).code === grpc.status.NOT_FOUND) {
+        if (this.held.delete(name)) await this.onModel(name, []);
+        return;
+      }
+      this.log.warn('could not read model from registry; the next resync retries', { model: name, err: String(err) });
+      return;
+    }
+    await this.apply(m);
   }
 
   async stop(): Promise<void> {
