@@ -3,14 +3,17 @@
 // pod heartbeats are plain NATS messages (only the latest matters). Every decode validates.
 import { randomUUID } from 'node:crypto';
 import { DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { resources } from './nats';
+import { nameToken, resources } from './nats';
 
-/** Subjects. Events: infermesh.events.<model>.<type>; heartbeats: one subject for all pods. */
+/**
+ * Subjects. Events: infermesh.events.<model>.<type>, the model name as one token (`nameToken`:
+ * unchanged for letters, digits, '_' and '-'); heartbeats: one subject for all pods.
+ */
 export const subjects = {
   eventsAll: 'infermesh.events.>',
   /** Every event of one model. */
-  eventsOf: (model: string) => `infermesh.events.${model}.>`,
-  event: (model: string, type: EventType) => `infermesh.events.${model}.${type}`,
+  eventsOf: (model: string) => `infermesh.events.${nameToken(model)}.>`,
+  event: (model: string, type: EventType) => `infermesh.events.${nameToken(model)}.${type}`,
   heartbeat: 'infermesh.pods.heartbeat',
   /** A request on this subject makes every pod send a heartbeat at once (used by routers that start). */
   discover: 'infermesh.pods.discover',

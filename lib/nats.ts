@@ -18,6 +18,45 @@ export const resources = {
   eventStream: 'INFERMESH_EVENTS',
 } as const;
 
+const TOKEN_SAFE = /^[A-Za-z0-9_-]$/;
+const TOKEN = /^(?:[A-Za-z0-9_-]|=[0-9A-F]{2})+$/;
+
+/**
+ * A name (a model's) as one NATS subject token and KV key token: letters, digits, '_' and '-' stay
+ * as they are (so the lower-case names of old records keep their keys and subjects); every other
+ * UTF-8 byte becomes '=' and two upper-case hex digits ('.' → '=2E', '=' → '=3D'). Injective over
+ * all strings (each token decodes one way), so two names never share a key or subject; the empty
+ * string, which no name is, becomes '=' so that every string has a valid token.
+ */
+export function nameToken(name: string): string {
+  if (name === '') return '=';
+  let out = '';
+  for (const ch of name) {
+    if (TOKEN_SAFE.test(ch)) out += ch;
+    else for (const b of Buffer.from(ch, 'utf8')) out += '=' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+/** The name `nameToken` encoded as `token`; undefined for a token it never produces. */
+export function nameOfToken(token: string): string | undefined {
+  if (token === '=') return '';
+  if (!TOKEN.test(token)) return undefined;
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length;) {
+    if (token[i] === '=') {
+      bytes.push(parseInt(token.slice(i + 1, i + 3), 16));
+      i += 3;
+    } else {
+      bytes.push(token.charCodeAt(i));
+      i++;
+    }
+  }
+  const name = new TextDecoder('utf-8', { fatal: false }).decode(Uint8Array.from(bytes));
+  // Only the canonical encoding of a name decodes (not '=61' for 'a', nor bytes that are not UTF-8).
+  return nameToken(name) === token ? name : undefined;
+}
+
 /** The settings of a NATS connection, taken from Config. */
 export type NatsSettings = Pick<Config, 'natsUrl' | 'natsUser' | 'natsPassword' | 'natsToken'>;
 

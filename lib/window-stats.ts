@@ -2,9 +2,10 @@
 // merges them across routers and compares a canary with its stable version. Windows are aligned to
 // the epoch (start = k × windowMs) so reports from every router about the same window line up.
 // Latencies are counted in fixed buckets, so windows from several routers merge exactly.
+import { nameToken } from './nats';
 
-/** Subject of a model's window reports. */
-export const windowSubject = (model: string) => `infermesh.metrics.${model}`;
+/** Subject of a model's window reports (the name as one token, lib/nats.ts `nameToken`). */
+export const windowSubject = (model: string) => `infermesh.metrics.${nameToken(model)}`;
 /** Every model's window reports. */
 export const WINDOW_SUBJECT_ALL = 'infermesh.metrics.>';
 

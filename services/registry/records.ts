@@ -1,6 +1,7 @@
 // The registry's KV records: keys and JSON shapes. Written only by the registry; versioned by `schema`.
 import type { TensorSignature } from '../../lib/onnx';
 import type { ServingConfig, TrafficWeight } from '../../lib/events';
+import { nameOfToken, nameToken } from '../../lib/nats';
 import type { Rollout, RolloutHistoryEntry } from './rollout/rollout-state';
 
 // The serving config's shape is shared with the model.config.changed event, so it lives in lib/events.
@@ -40,12 +41,17 @@ export interface VersionRecord {
   state: VersionState;
 }
 
-/** KV keys. */
+/**
+ * KV keys. A model name is one key token (`nameToken`: letters, digits, '_' and '-' unchanged, so
+ * the keys of lower-case names are what they always were; anything else escaped, injectively).
+ */
 export const keys = {
-  model: (name: string) => `models.${name}`,
+  model: (name: string) => `models.${nameToken(name)}`,
   models: 'models.*',
-  version: (model: string, version: number) => `versions.${model}.${version}`,
-  versions: (model: string) => `versions.${model}.*`,
+  /** The model name of a key listed under `models`; undefined for a key no name encodes to. */
+  modelOf: (key: string) => (key.startsWith('models.') ? nameOfToken(key.slice('models.'.length)) : undefined),
+  version: (model: string, version: number) => `versions.${nameToken(model)}.${version}`,
+  versions: (model: string) => `versions.${nameToken(model)}.*`,
   allVersions: 'versions.>',
   artifactDeletion: (sha256: string) => `deletions.${sha256}`,
 };
@@ -60,5 +66,11 @@ export interface ArtifactDeletion {
   since: string;
 }
 
-/** Model names are DNS labels: lower-case letters, digits and '-', 1..63, alphanumeric at both ends. */
-export const MODEL_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/**
+ * Model names as Triton uses them (`densenet_onnx`, `ResNet50`, `resnet50_v1.5`): 1..128 letters,
+ * digits, '_', '-' or '.', starting with a letter or digit. Case matters (`ResNet50` and
+ * `resnet50` are two models). Every older name (a DNS label) is still valid.
+ */
+export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** What MODEL_NAME allows, in words, for error messages. */
+export const MODEL_NAME_RULE = "1-128 letters, digits, '_', '-' or '.', starting with a letter or digit";

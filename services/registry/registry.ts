@@ -13,7 +13,7 @@ import { meterOf } from '../../lib/metrics';
 import type { Logger } from '../../lib/log';
 import { receiveArtifact } from './artifact-upload';
 import { readArtifact } from './artifact-reader';
-import { keys, MODEL_NAME, type ArtifactDeletion, type ModelRecord, type ServingConfig, type VersionRecord } from './records';
+import { keys, MODEL_NAME, MODEL_NAME_RULE, type ArtifactDeletion, type ModelRecord, type ServingConfig, type VersionRecord } from './records';
 
 /** What the registry is built from. */
 export interface RegistryDeps {
@@ -91,7 +91,7 @@ export class Registry {
 
   private static checkName(name: string): void {
     if (!MODEL_NAME.test(name)) {
-      throw errors.invalidArgument(`model name '${name}' is invalid: use 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit`);
+      throw errors.invalidArgument(`model name '${name}' is invalid: use ${MODEL_NAME_RULE}`);
     }
   }
 
@@ -172,7 +172,10 @@ export class Registry {
   /** Every model, sorted by name. */
   async listModels(): Promise<ModelView[]> {
     const names: string[] = [];
-    for await (const k of await this.deps.kv.keys(keys.models)) names.push(k.slice('models.'.length));
+    for await (const k of await this.deps.kv.keys(keys.models)) {
+      const name = keys.modelOf(k);
+      if (name !== undefined) names.push(name);
+    }
     const models = await Promise.all(names.sort().map((n) => this.read<ModelRecord>(keys.model(n))));
     return models.flatMap((m) => (m ? [{ ...m.value, revision: m.revision }] : []));
   }
