@@ -103,21 +103,54 @@ export function parseShape(tensor: string, shape: readonly (string | number)[], 
   return dims;
 }
 
+/**
+ * Refuses a request whose BYTES elements, all tensors together, pass `limit`: each element costs a
+ * string (and, in typed contents, a Buffer) however few bytes it takes on the wire.
+ */
+export function checkBytesElements(tensor: string, total: number, limit: number): void {
+  if (total > limit) throw errors.invalidTensor(tensor, `the request's BYTES elements pass the limit of ${limit}`);
+}
+
+// fatal: invalid UTF-8 is refused, never replaced by U+FFFD; ignoreBOM: a leading U+FEFF is data.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/**
+ * One BYTES element, `buf[start..end)`, as the string onnxruntime carries. onnxruntime-node passes
+ * string tensors as JS strings and onnxruntime's C API ends each at a NUL, so exactly the elements
+ * that are valid UTF-8 without NUL round-trip unchanged; any other is refused, naming the element.
+ */
+function bytesElement(tensor: string, index: number, buf: Buffer, start: number, end: number): string {
+  if (start === end) return '';
+  let ascii = true;
+  for (let j = start; j < end; j++) {
+    const b = buf[j]!;
+    if (b === 0) throw errors.invalidTensor(tensor, `BYTES element ${index} has a NUL byte at ${j - start}; onnxruntime's string tensors cannot carry it`);
+    if (b > 0x7f) ascii = false;
+  }
+  if (ascii) return buf.toString('latin1', start, end);
+  try {
+    return utf8.decode(buf.subarray(start, end));
+  } catch {
+    throw errors.invalidTensor(tensor, `BYTES element ${index} is not valid UTF-8; onnxruntime's string tensors cannot carry it`);
+  }
+}
+
 /** Decodes BYTES raw form: each element a 4-byte little-endian length, then that many bytes. */
 function decodeRawBytes(tensor: string, raw: Uint8Array, count: number): string[] {
+  const buf = asBuffer(raw);
   const out: string[] = new Array(count);
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const text = new TextDecoder();
   let off = 0;
   for (let i = 0; i < count; i++) {
-    if (off + 4 > raw.byteLength) throw errors.invalidTensor(tensor, `raw BYTES content holds fewer than the ${count} elements of its shape`);
-    const len = view.getUint32(off, true);
+    if (off + 4 > buf.byteLength) throw errors.invalidTensor(tensor, `raw BYTES content holds fewer than the ${count} elements of its shape`);
+    const len = buf.readUInt32LE(off);
     off += 4;
-    if (off + len > raw.byteLength) throw errors.invalidTensor(tensor, `raw BYTES element ${i} runs past the end of the content`);
-    out[i] = text.decode(raw.subarray(off, off + len));
+    if (len > buf.byteLength - off) throw errors.invalidTensor(tensor, `raw BYTES element ${i} runs past the end of the content`);
+    out[i] = bytesElement(tensor, i, buf, off, off + len);
     off += len;
   }
-  if (off !== raw.byteLength) throw errors.invalidTensor(tensor, `raw BYTES content has ${raw.byteLength - off} bytes beyond the ${count} elements of its shape`);
+  if (off !== buf.byteLength) throw errors.invalidTensor(tensor, `raw BYTES content has ${buf.byteLength - off} bytes beyond the ${count} elements of its shape`);
   return out;
 }
 
@@ -151,7 +184,14 @@ export function fromContents(tensor: string, datatype: Datatype, dims: number[],
   if (values.length !== count) {
     throw errors.invalidTensor(tensor, `contents has ${values.length} elements, but shape [${dims.join(',')}] needs ${count}`);
   }
-  if (datatype === 'BYTES') return { type: info.ort, dims, data: (values as Buffer[]).map((b) => Buffer.from(b).toString('utf8')) };
+  if (datatype === 'BYTES') {
+    const data: string[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const b = asBuffer(values[i] as Uint8Array);
+      data[i] = bytesElement(tensor, i, b, 0, b.byteLength);
+    }
+    return { type: info.ort, dims, data };
+  }
   const Ctor = arrayCtor[info.ort as Exclude<OrtType, 'string'>];
   let data: TensorData;
   if (Ctor === BigInt64Array || Ctor === BigUint64Array) {
@@ -176,15 +216,16 @@ export function fromContents(tensor: string, datatype: Datatype, dims: number[],
   return { type: info.ort, dims, data };
 }
 
-/** Encodes BYTES elements in raw form (4-byte little-endian length prefix each). */
+/** Encodes BYTES elements (UTF-8) in raw form, a 4-byte little-endian length before each; one buffer, no copy per element. */
 function encodeRawBytes(items: readonly string[]): Buffer {
-  const parts = items.map((s) => Buffer.from(s, 'utf8'));
-  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  let total = 0;
+  for (const s of items) total += 4 + (s.length === 0 ? 0 : Buffer.byteLength(s, 'utf8'));
+  const out = Buffer.allocUnsafe(total);
   let off = 0;
-  for (const p of parts) {
-    out.writeUInt32LE(p.length, off);
-    p.copy(out, off + 4);
-    off += 4 + p.length;
+  for (const s of items) {
+    const len = s.length === 0 ? 0 : out.write(s, off + 4, 'utf8');
+    out.writeUInt32LE(len, off);
+    off += 4 + len;
   }
   return out;
 }
