@@ -33,8 +33,11 @@ export const PROTO_ROOT: string =
 
 // inference/ is an include folder too: grpc_service.proto imports "model_config.proto" from beside
 // it, as Triton's does, so a client compiling the two files together needs no include flags.
+const definitions: protoLoader.PackageDefinition[] = [];
+
 function load<T>(file: string): T {
   const def = protoLoader.loadSync(path.join(PROTO_ROOT, file), { ...PROTO_OPTIONS, includeDirs: [PROTO_ROOT, path.join(PROTO_ROOT, 'inference')] });
+  definitions.push(def);
   return grpc.loadPackageDefinition(def) as unknown as T;
 }
 
@@ -56,4 +59,13 @@ export function protos(): Protos {
     rollouts: load<RolloutsProto>('infermesh/registry/v1/rollouts.proto').infermesh.registry.v1,
   };
   return cache;
+}
+
+/**
+ * The package definition of each loaded .proto file (with its imports): every type and service by
+ * its full name, with the file descriptors reflection serves.
+ */
+export function protoDefinitions(): readonly protoLoader.PackageDefinition[] {
+  protos();
+  return definitions;
 }

@@ -1,7 +1,9 @@
-// The one way a service creates its gRPC server: limits, keepalive and the health service, so
-// TLS, authentication and interceptors are added here once for every service.
+// The one way a service creates its gRPC server: limits, keepalive, the health service and server
+// reflection, so TLS, authentication and interceptors are added here once for every service.
 import * as grpc from '@grpc/grpc-js';
-import { protos } from './proto';
+import type { PackageDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { protoDefinitions, protos } from './proto';
 import { HealthService } from './health';
 
 /** Options every infermesh gRPC server shares. */
@@ -22,19 +24,51 @@ export function channelOptions(maxMessageBytes: number): grpc.ChannelOptions {
   };
 }
 
-/** A gRPC server with the standard health service already added. */
+/** The full names of the services added to each server createServer made, until listen() reflects them. */
+const servedBy = new WeakMap<grpc.Server, Set<string>>();
+
+/** 'inference.GRPCInferenceService' from a service definition (its methods' paths). */
+function serviceName(service: grpc.ServiceDefinition): string | undefined {
+  const first = Object.values(service)[0] as grpc.MethodDefinition<unknown, unknown> | undefined;
+  return first?.path.split('/')[1];
+}
+
+/**
+ * A gRPC server with the standard health service already added. listen() adds gRPC server
+ * reflection (grpc.reflection.v1 and v1alpha, `@grpc/reflection`) for exactly the services added
+ * by then, so `grpcurl -plaintext HOST:PORT list` and describe work without the .proto files.
+ */
 export function createServer(opts: ServerOptions): { server: grpc.Server; health: HealthService } {
   const server = new grpc.Server({
     ...channelOptions(opts.maxMessageBytes),
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   });
+  const served = new Set<string>();
+  servedBy.set(server, served);
+  const addService = server.addService.bind(server);
+  server.addService = (service, implementation) => {
+    addService(service, implementation);
+    const name = serviceName(service);
+    if (name) served.add(name);
+  };
   const health = new HealthService();
   server.addService(protos().health.Health.service, health.handlers());
   return { server, health };
 }
 
+/** Adds reflection for the services `server` serves (once; only to servers createServer made). */
+function addReflection(server: grpc.Server): void {
+  const served = servedBy.get(server);
+  if (!served) return;
+  servedBy.delete(server);
+  // Only the files that define a served service (and their imports): nothing else is described.
+  const files = protoDefinitions().filter((def) => [...served].some((name) => name in def));
+  new ReflectionService(Object.assign({}, ...files) as PackageDefinition, { services: [...served] }).addToServer(server);
+}
+
 /** Binds `host:port` (port 0: any free port) without TLS and resolves to the bound port. */
 export function listen(server: grpc.Server, host: string, port: number): Promise<number> {
+  addReflection(server);
   return new Promise((resolve, reject) => {
     const addr = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
     server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
