@@ -3,7 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import * as ort from 'onnxruntime-node';
+import { ort } from '../lib/ort';
 import { PIXELS, type Digit } from '../tools/models/mnist-data';
 import { Samples, summarize } from './stats';
 

@@ -1,7 +1,7 @@
 // The CLI's JSON formats: inference requests and responses in the shape of the Open Inference
 // Protocol's REST/JSON form ({"inputs": [{"name", "datatype", "shape", "data"}]}).
 import type { InferInput, InferResult } from '../client/index';
-import { isDatatype } from '../lib/tensor';
+import { isDatatype, numbersOfHalves } from '../lib/tensor';
 
 /** A request body as the CLI reads it. */
 export interface JsonRequest {
@@ -29,7 +29,7 @@ export function parseRequest(text: string): { inputs: InferInput[]; outputs: str
   return { inputs, outputs: (body.outputs ?? []).map((o) => o.name), id: body.id ?? '' };
 }
 
-/** A response as JSON (64-bit integers as numbers when safe, else strings). */
+/** A response as JSON (64-bit integers as numbers when safe, else strings; FP16 as numbers). */
 export function formatResult(r: InferResult): string {
   return JSON.stringify({
     model_name: r.modelName,
@@ -39,7 +39,7 @@ export function formatResult(r: InferResult): string {
       name: o.name,
       datatype: o.datatype,
       shape: o.shape,
-      data: Array.from(o.data as ArrayLike<unknown>, (v) => (typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v)),
+      data: o.datatype === 'FP16' ? numbersOfHalves(o.data as Uint16Array) : Array.from(o.data as ArrayLike<unknown>, (v) => (typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v)),
     })),
   }, null, 2);
 }

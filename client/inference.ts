@@ -1,10 +1,14 @@
 // A typed client of the Open Inference Protocol (the router, or any pod, or any KServe v2 server).
 import { inferenceClient, unary } from '../lib/grpc/client';
 import type { InferenceClient, ModelInferResponseOut, ModelMetadataResponseOut } from '../lib/grpc/types';
-import { DATATYPES, fromContents, fromRaw, isDatatype, toRaw, type Datatype, type HostTensor, type TensorData } from '../lib/tensor';
+import { DATATYPES, fromContents, fromRaw, halvesOf, isDatatype, toRaw, type Datatype, type HostTensor, type TensorData } from '../lib/tensor';
 import { wrap } from './errors';
 
-/** One input tensor. `data` is flat, row-major; numbers, bigints (64-bit), booleans or strings (BYTES). */
+/**
+ * One input tensor. `data` is flat, row-major; numbers, bigints (64-bit), booleans or strings (BYTES).
+ * FP16 numbers are rounded to halves; a typed array is sent as its bytes (for FP16, a Uint16Array of
+ * half bits or a Float16Array).
+ */
 export interface InferInput {
   name: string;
   datatype: Datatype;
@@ -54,7 +58,8 @@ function toTyped(input: InferInput): HostTensor {
     case 'int32': data = Int32Array.from(values as number[]); break;
     case 'uint32': data = Uint32Array.from(values as number[]); break;
     case 'int16': data = Int16Array.from(values as number[]); break;
-    case 'uint16': case 'float16': data = Uint16Array.from(values as number[]); break;
+    case 'uint16': data = Uint16Array.from(values as number[]); break;
+    case 'float16': data = halvesOf(values as number[]); break;
     case 'int8': data = Int8Array.from(values as number[]); break;
     default: data = Uint8Array.from(values as number[]);
   }

@@ -247,3 +247,65 @@ export function toContents(datatype: Datatype, t: HostTensor): InferTensorConten
   if (datatype === 'BOOL') return { [field]: Array.from(d as Uint8Array, (v) => v !== 0) };
   return { [field]: Array.from(d as Float32Array) };
 }
+
+// FP16 travels as raw little-endian halves and is held as their bits in a Uint16Array (what
+// onnxruntime takes on every Node line, see lib/ort.ts). Numbers are converted to and from halves
+// with Float16Array where the runtime has it (Node 24+), by the same IEEE 754 rounding in
+// software where it does not; test/unit/lib/float16.test.ts holds the two to each other.
+
+type Float16ArrayLike = { from(values: ArrayLike<number>): ArrayBufferView; new (buffer: ArrayBufferLike, offset: number, length: number): ArrayLike<number> };
+const Float16: Float16ArrayLike | undefined = (globalThis as { Float16Array?: Float16ArrayLike }).Float16Array;
+
+/** `v` rounded to an integer, ties to even. */
+function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+}
+
+/** The IEEE 754 binary16 bits nearest to `x` (ties to even; NaN → the quiet NaN 0x7e00). */
+export function halfBitsOf(x: number): number {
+  if (Number.isNaN(x)) return 0x7e00;
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  // 65520 lies halfway between the largest half (65504) and 2^16; ties to even round it up to ∞.
+  if (a >= 65520) return sign | 0x7c00;
+  // Subnormal halves count in units of 2^-24; a carry into 1024 is the smallest normal, as it should be.
+  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24);
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  // a / 2^e is in [1, 2) and every step below is exact in binary64, so one rounding only.
+  let m = roundHalfEven((a / 2 ** e - 1) * 1024);
+  if (m === 1024) {
+    m = 0;
+    e++;
+  }
+  return sign | ((e + 15) << 10) | m;
+}
+
+/** The number a binary16 bit pattern stands for (every NaN payload reads as NaN). */
+export function halfValueOf(bits: number): number {
+  const e = (bits >> 10) & 0x1f;
+  const m = bits & 0x3ff;
+  const s = bits & 0x8000 ? -1 : 1;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Numbers as FP16 bits: Float16Array's conversion where the runtime has one, else halfBitsOf. */
+export function halvesOf(values: ArrayLike<number>): Uint16Array {
+  if (Float16) {
+    const h = Float16.from(values);
+    return new Uint16Array(h.buffer, h.byteOffset, values.length);
+  }
+  return Uint16Array.from(values, halfBitsOf);
+}
+
+/** FP16 bits as numbers: through a Float16Array view where the runtime has one, else halfValueOf. */
+export function numbersOfHalves(bits: Uint16Array): number[] {
+  if (Float16) return Array.from(new Float16(bits.buffer, bits.byteOffset, bits.length));
+  return Array.from(bits, halfValueOf);
+}
+

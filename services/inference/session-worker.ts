@@ -1,7 +1,7 @@
 // A worker thread owning one onnxruntime session: onnxruntime's run() blocks its thread, so
 // sessions live here and the service's event loop stays free for health checks and other models.
 import { parentPort, workerData } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
+import { ort } from '../../lib/ort';
 import type { HostTensor, OrtType } from '../../lib/tensor';
 import type { ExecutionProvider } from '../../lib/config';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { ort } from '../../lib/ort';
 import { InferenceApi, RegistryApi } from '../../client/index';
 import { startLocalMesh, type LocalMesh } from '../../cli/local-mesh/mesh';
 import { heldOutDigits } from '../../tools/models/mnist-data';

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as ort from 'onnxruntime-node';
+import { ort } from '../../lib/ort';
 import { InferenceApi, RegistryApi } from '../../client/index';
 import type { ModelMetadataResponse__Output as ModelMetadataResponseOut } from '../../lib/grpc/generated/inference/ModelMetadataResponse';
 import { waitFor } from '../helpers/wait';

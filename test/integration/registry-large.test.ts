@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomFillSync } from 'node:crypto';
-import * as ort from 'onnxruntime-node';
+import { ort } from '../../lib/ort';
 import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
 import { RegistryApi, InfermeshError } from '../../client/index';

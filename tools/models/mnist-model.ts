@@ -1,6 +1,6 @@
 // The digit classifier as an ONNX graph, and its accuracy measured by onnxruntime on the exported
 // file itself (not the training math), so the number we publish is the one the service will see.
-import * as ort from 'onnxruntime-node';
+import { ort } from '../../lib/ort';
 import { ElemType, encodeModel, initializer, node, tensor } from './onnx-builder';
 import { PIXELS, type Digit } from './mnist-data';
 import type { MlpWeights } from './train-mnist';

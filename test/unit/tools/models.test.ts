@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { ort } from '../../../lib/ort';
 import { ADD_SUB_DATATYPES, FIXTURE_DATATYPES, type FixtureDatatype } from '../../../tools/models/fixtures';
 import { heldOutDigits, HELD_OUT_PER_DIGIT } from '../../../tools/models/mnist-data';
 import { MNIST_INPUT, MNIST_OUTPUTS, onnxAccuracy } from '../../../tools/models/mnist-model';
