@@ -1,6 +1,13 @@
-// Reads an ONNX model's signature (graph inputs and outputs) from a file without loading it:
-// a small protobuf walker that reads only the fields it needs and seeks past the rest, so a
-// multi-gigabyte artifact costs a few kilobytes of memory. Used by the registry to validate pushes.
+// Reads an ONNX model's signature (graph inputs and outputs) from a file without loading it, and
+// checks that the model is self-contained: a small protobuf walker that reads only the fields it
+// needs and seeks past the rest (weights), so a multi-gigabyte artifact costs a few hundred
+// kilobytes of memory. Used by the registry to validate pushes and by pods before they load one.
+//
+// Self-contained: onnxruntime reads a tensor whose data_location is EXTERNAL from the file its
+// external_data names, relative to the model's folder ("../" included). On a pod, that folder holds
+// every other model's artifact, so such a model could serve another model's weights. Every place a
+// TensorProto can sit is checked: initializers, sparse initializers, node attributes (TENSOR,
+// TENSORS, SPARSE_TENSOR(S)), subgraphs at any depth, functions and training_info.
 import fs from 'node:fs/promises';
 import { datatypeOfOnnx, type Datatype } from './tensor';
 
@@ -26,137 +33,450 @@ export class OnnxFormatError extends Error {
   }
 }
 
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
-const WIRE_I32 = 5;
-
-/** Positional reads over a file handle with a read-ahead buffer. */
-class Cursor {
-  private buf = Buffer.alloc(0);
-  private bufStart = 0;
-  constructor(private readonly fh: fs.FileHandle, readonly size: number) {}
-
-  private async ensure(pos: number, n: number): Promise<void> {
-    if (pos >= this.bufStart && pos + n <= this.bufStart + this.buf.length) return;
-    const want = Math.max(n, 64 * 1024);
-    const buf = Buffer.alloc(Math.min(want, this.size - pos));
-    const { bytesRead } = await this.fh.read(buf, 0, buf.length, pos);
-    if (bytesRead < n) throw new OnnxFormatError('truncated file');
-    this.buf = buf.subarray(0, bytesRead);
-    this.bufStart = pos;
-  }
-
-  async byte(pos: number): Promise<number> {
-    await this.ensure(pos, 1);
-    return this.buf[pos - this.bufStart]!;
-  }
-
-  async bytes(pos: number, n: number): Promise<Buffer> {
-    if (n > 1024 * 1024) throw new OnnxFormatError('string field too long');
-    await this.ensure(pos, n);
-    return Buffer.from(this.buf.subarray(pos - this.bufStart, pos - this.bufStart + n));
-  }
-
-  /** Reads a varint at pos; returns [value, next position]. Values above 2^53 are rejected. */
-  async varint(pos: number, end: number): Promise<[number, number]> {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (pos >= end) throw new OnnxFormatError('truncated varint');
-      const b = await this.byte(pos++);
-      result += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) {
-        if (!Number.isSafeInteger(result)) throw new OnnxFormatError('varint out of range');
-        return [result, pos];
-      }
-      mul *= 128;
-    }
-    throw new OnnxFormatError('malformed varint');
+/** Thrown when a model declares a tensor's data outside the file (external data). */
+export class OnnxExternalDataError extends OnnxFormatError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OnnxExternalDataError';
   }
 }
 
+/** Longest string (a name) the reader copies out of the file. */
+export const MAX_ONNX_STRING_BYTES = 1024 * 1024;
+
+/** Deepest nesting of subgraphs (If/Loop/Scan bodies inside each other) the reader follows. */
+export const MAX_ONNX_GRAPH_NESTING = 32;
+
+/**
+ * Most the graph's inputs and outputs may take to describe (names plus 8 bytes a dimension): the
+ * signature is kept in memory and stored in the version's registry record, whose KV value must fit
+ * in a NATS message (max_payload, 1 MiB by default).
+ */
+export const MAX_ONNX_SIGNATURE_BYTES = 1024 * 1024;
+
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_START_GROUP = 3;
+const WIRE_END_GROUP = 4;
+const WIRE_I32 = 5;
+
+/** Deepest nesting of (deprecated, never ONNX's own) groups skipped in unknown fields: protobuf's recursion limit. */
+const MAX_GROUP_NESTING = 100;
+
+/** How often the graph field may repeat (protobuf merges the occurrences; tools write it once). */
+const MAX_GRAPH_FIELDS = 16;
+
+/** Bytes read ahead from the file at a time. */
+const READ_AHEAD = 64 * 1024;
+/** A field's tag and its varint value or length together take at most this many bytes. */
+const MAX_FIELD_HEADER = 20;
+
+/** Positional reads over a file handle through one reused read-ahead buffer. */
+class Cursor {
+  private readonly buf: Buffer;
+  private bufStart = 0;
+  private bufLen = 0;
+
+  constructor(private readonly fh: fs.FileHandle, readonly size: number) {
+    this.buf = Buffer.allocUnsafe(Math.min(READ_AHEAD, size));
+  }
+
+  /** Whether [pos, pos + n) is buffered. */
+  has(pos: number, n: number): boolean {
+    return pos >= this.bufStart && pos + n <= this.bufStart + this.bufLen;
+  }
+
+  /** Buffers [pos, pos + n) and what follows, up to the read-ahead size; n ≤ READ_AHEAD. */
+  async load(pos: number, n: number): Promise<void> {
+    if (pos + n > this.size) throw new OnnxFormatError('truncated file');
+    const len = Math.min(this.buf.length, this.size - pos);
+    const { bytesRead } = await this.fh.read(this.buf, 0, len, pos);
+    if (bytesRead < n) throw new OnnxFormatError('truncated file');
+    this.bufStart = pos;
+    this.bufLen = bytesRead;
+  }
+
+  /** The byte at pos, which must be buffered. */
+  at(pos: number): number {
+    return this.buf[pos - this.bufStart]!;
+  }
+
+  /** A copy of [pos, pos + n). */
+  async bytes(pos: number, n: number): Promise<Buffer> {
+    if (pos + n > this.size) throw new OnnxFormatError('truncated file');
+    if (this.has(pos, n)) return Buffer.from(this.buf.subarray(pos - this.bufStart, pos - this.bufStart + n));
+    const out = Buffer.alloc(n);
+    const { bytesRead } = await this.fh.read(out, 0, n, pos);
+    if (bytesRead < n) throw new OnnxFormatError('truncated file');
+    return out;
+  }
+}
+
+/** One protobuf field: its number, wire type, and where its payload is. */
 interface Field {
   num: number;
   wire: number;
-  /** Varint value (wire 0) or payload length (wire 2). */
-  value: number;
+  /** A varint's value (wire 0) as two 32-bit halves, unsigned. */
+  lo: number;
+  hi: number;
   /** Start of the payload (wire 2). */
   start: number;
   /** Position after the field. */
   next: number;
 }
 
-/** Iterates the fields of a message occupying [start, end). */
-async function* fields(c: Cursor, start: number, end: number): AsyncGenerator<Field> {
+/** Reads a varint from buffered bytes at pos, ending before `end`. */
+function varint(c: Cursor, pos: number, end: number): { lo: number; hi: number; next: number } {
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) throw new OnnxFormatError('truncated varint');
+    const b = c.at(pos++);
+    const bits = b & 0x7f;
+    if (i < 4) lo |= bits << (7 * i);
+    else if (i === 4) {
+      lo |= (bits & 0x0f) << 28;
+      hi |= bits >>> 4;
+    } else hi |= bits << (7 * i - 32);
+    // The tenth byte carries the 64th bit; protobuf drops the bits above it, and so does this.
+    if ((b & 0x80) === 0) return { lo: lo >>> 0, hi: hi >>> 0, next: pos };
+  }
+  throw new OnnxFormatError('malformed varint (more than 10 bytes)');
+}
+
+/** A varint as an unsigned safe integer, or NaN when above 2^53 - 1. */
+function unsigned(lo: number, hi: number): number {
+  return hi < 0x200000 ? hi * 0x1_0000_0000 + lo : Number.NaN;
+}
+
+/** A varint as a two's complement int64 (how protobuf encodes a negative int64). */
+function int64(f: Field): bigint {
+  return BigInt.asIntN(64, (BigInt(f.hi) << 32n) | BigInt(f.lo));
+}
+
+/** Reads the field at pos, whose header is buffered, inside a message ending at `end`. */
+function readField(c: Cursor, pos: number, end: number): Field {
+  const tag = varint(c, pos, end);
+  if (tag.hi !== 0) throw new OnnxFormatError('field number out of range');
+  const num = tag.lo >>> 3;
+  const wire = tag.lo & 7;
+  if (num === 0) throw new OnnxFormatError('field number 0');
+  const p = tag.next;
+  let lo = 0;
+  let hi = 0;
+  let start = p;
+  let next: number;
+  if (wire === WIRE_VARINT) ({ lo, hi, next } = varint(c, p, end));
+  else if (wire === WIRE_I64) next = p + 8;
+  else if (wire === WIRE_I32) next = p + 4;
+  else if (wire === WIRE_LEN) {
+    const len = varint(c, p, end);
+    const n = unsigned(len.lo, len.hi);
+    if (Number.isNaN(n)) throw new OnnxFormatError('field length out of range');
+    start = len.next;
+    next = start + n;
+  } else if (wire === WIRE_START_GROUP || wire === WIRE_END_GROUP) next = p; // walk() skips the group
+  else throw new OnnxFormatError(`unsupported wire type ${wire}`);
+  if (next > end) throw new OnnxFormatError('field runs past its message');
+  return { num, wire, lo, hi, start, next };
+}
+
+/**
+ * Skips a group (wire type 3) that started before `pos`: protobuf parsers skip one in an unknown
+ * field, so a model onnxruntime loads may have one. Returns the position after its end-group tag.
+ */
+async function skipGroup(c: Cursor, pos: number, end: number, num: number, depth: number): Promise<number> {
+  if (depth > MAX_GROUP_NESTING) throw new OnnxFormatError(`groups nested more than ${MAX_GROUP_NESTING} deep`);
+  for (;;) {
+    if (pos >= end) throw new OnnxFormatError('unterminated group');
+    const header = Math.min(MAX_FIELD_HEADER, end - pos);
+    if (!c.has(pos, header)) await c.load(pos, header);
+    const f = readField(c, pos, end);
+    if (f.wire === WIRE_END_GROUP) {
+      if (f.num !== num) throw new OnnxFormatError('mismatched end of group');
+      return f.next;
+    }
+    pos = f.wire === WIRE_START_GROUP ? await skipGroup(c, f.next, end, f.num, depth + 1) : f.next;
+  }
+}
+
+/**
+ * Calls `visit` for each field of the message occupying [start, end). Fields a visitor skips cost
+ * no await: the file is read once per read-ahead buffer, not once per field.
+ */
+async function walk(c: Cursor, start: number, end: number, visit: (f: Field) => void | Promise<void>): Promise<void> {
   let pos = start;
   while (pos < end) {
-    const [tag, p] = await c.varint(pos, end);
-    const num = Math.floor(tag / 8);
-    const wire = tag & 7;
-    if (num === 0) throw new OnnxFormatError('field number 0');
-    let value = 0;
-    let next: number;
-    let payload = p;
-    if (wire === WIRE_VARINT) [value, next] = await c.varint(p, end);
-    else if (wire === WIRE_I64) next = p + 8;
-    else if (wire === WIRE_I32) next = p + 4;
-    else if (wire === WIRE_LEN) {
-      [value, payload] = await c.varint(p, end);
-      next = payload + value;
-    } else throw new OnnxFormatError(`unsupported wire type ${wire}`);
-    if (next > end) throw new OnnxFormatError('field runs past its message');
-    yield { num, wire, value, start: payload, next };
-    pos = next;
+    const header = Math.min(MAX_FIELD_HEADER, end - pos);
+    if (!c.has(pos, header)) await c.load(pos, header);
+    const f = readField(c, pos, end);
+    if (f.wire === WIRE_START_GROUP) {
+      pos = await skipGroup(c, f.next, end, f.num, 1);
+      continue;
+    }
+    if (f.wire === WIRE_END_GROUP) throw new OnnxFormatError('end of a group that never started');
+    const r = visit(f);
+    if (r) await r;
+    pos = f.next;
   }
 }
+
+const isLen = (f: Field) => f.wire === WIRE_LEN;
+const isVarint = (f: Field) => f.wire === WIRE_VARINT;
 
 async function str(c: Cursor, f: Field): Promise<string> {
-  if (f.wire !== WIRE_LEN) throw new OnnxFormatError('expected a string');
-  return (await c.bytes(f.start, f.value)).toString('utf8');
+  if (!isLen(f)) throw new OnnxFormatError('expected a string');
+  if (f.next - f.start > MAX_ONNX_STRING_BYTES) throw new OnnxFormatError(`string field longer than ${MAX_ONNX_STRING_BYTES} bytes`);
+  return (await c.bytes(f.start, f.next - f.start)).toString('utf8');
 }
 
-async function readDim(c: Cursor, f: Field): Promise<number> {
-  for await (const d of fields(c, f.start, f.next)) {
-    // dim_value (int64, may be encoded as a varint that is negative: treat as dynamic)
-    if (d.num === 1 && d.wire === WIRE_VARINT) return d.value > 2 ** 31 ? -1 : d.value;
+/** The last string field number `num` of message `m` ('' when absent). */
+async function stringField(c: Cursor, m: Field, num: number): Promise<string> {
+  let last: Field | undefined;
+  await walk(c, m.start, m.next, (f) => {
+    if (f.num === num && isLen(f)) last = f;
+  });
+  return last ? str(c, last) : '';
+}
+
+/** A name as it appears in messages: quoted, escaped, and cut when long. */
+function shown(name: string): string {
+  const s = JSON.stringify(name).slice(1, -1);
+  return `'${s.length > 200 ? `${s.slice(0, 200)}…` : s}'`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Self-containment: every TensorProto anywhere in the model.
+
+// Field numbers of onnx.proto (onnx/onnx.proto3).
+const MODEL = { irVersion: 1, graph: 7, trainingInfo: 20, functions: 25 } as const;
+const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, sparseInitializer: 15 } as const;
+const NODE = { name: 3, attribute: 5 } as const;
+const ATTRIBUTE = { name: 1, t: 5, g: 6, tensors: 10, graphs: 11, sparseTensor: 22, sparseTensors: 23 } as const;
+const TENSOR = { name: 8, externalData: 13, dataLocation: 14 } as const;
+const SPARSE_TENSOR = { values: 1, indices: 2 } as const;
+const FUNCTION = { name: 1, node: 7, attributeProto: 11 } as const;
+const TRAINING_INFO = { initialization: 1, algorithm: 2 } as const;
+const STRING_ENTRY = { key: 1, value: 2 } as const;
+
+/** Where a tensor sits: the enclosing messages, outermost first (the main graph is implied). */
+type Frame =
+  | { kind: 'graph' | 'node' | 'attribute' | 'function'; field: Field }
+  | { kind: 'training_info' };
+
+const NAME_FIELD = { graph: GRAPH.name, node: NODE.name, attribute: ATTRIBUTE.name, function: FUNCTION.name } as const;
+
+/** "of graph 'body' in attribute 'body' of node 'loop_0'": names read only when an error needs them. */
+async function describe(c: Cursor, frames: Frame[]): Promise<string> {
+  const parts: string[] = [];
+  for (const frame of [...frames].reverse()) {
+    if (frame.kind === 'training_info') {
+      parts.push('in training_info');
+      continue;
+    }
+    const name = await stringField(c, frame.field, NAME_FIELD[frame.kind]);
+    const label = name ? shown(name) : '(unnamed)';
+    parts.push(frame.kind === 'graph' ? `of graph ${label}`
+      : frame.kind === 'attribute' ? `in attribute ${label}`
+      : frame.kind === 'node' ? `of node ${label}`
+      : `in function ${label}`);
   }
-  return -1; // dim_param or unset: dynamic
+  return parts.join(' ');
 }
 
-async function readValueInfo(c: Cursor, f: Field): Promise<TensorSignature> {
-  let name = '';
-  let elemType = -1;
-  let shape: number[] = [];
-  let hasShape = false;
-  for await (const v of fields(c, f.start, f.next)) {
-    if (v.num === 1) name = await str(c, v);
-    else if (v.num === 2 && v.wire === WIRE_LEN) {
-      for await (const t of fields(c, v.start, v.next)) {
-        if (t.num !== 1 || t.wire !== WIRE_LEN) continue; // only tensor_type is served
-        for await (const tt of fields(c, t.start, t.next)) {
-          if (tt.num === 1 && tt.wire === WIRE_VARINT) elemType = tt.value;
-          else if (tt.num === 2 && tt.wire === WIRE_LEN) {
-            hasShape = true;
-            shape = [];
-            for await (const dim of fields(c, tt.start, tt.next)) if (dim.num === 1) shape.push(await readDim(c, dim));
-          }
-        }
-      }
+/** What a scan does with the tensors it meets besides checking them. */
+interface ScanContext {
+  /** Receives the name of each initializer (dense or sparse) of the main graph. */
+  onMainInitializer?: (name: string) => void;
+}
+
+/** The file named by a tensor's external_data entry with key "location" ('' when none). */
+async function externalLocation(c: Cursor, t: Field): Promise<string> {
+  let found = '';
+  await walk(c, t.start, t.next, async (f) => {
+    if (found || f.num !== TENSOR.externalData || !isLen(f)) return;
+    if ((await stringField(c, f, STRING_ENTRY.key)) === 'location') found = await stringField(c, f, STRING_ENTRY.value);
+  });
+  return found;
+}
+
+/** Checks one TensorProto; returns its name when `wantName`. */
+async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wantName: boolean): Promise<string | undefined> {
+  let nameField: Field | undefined;
+  let entries = false;
+  let location = 0;
+  await walk(c, t.start, t.next, (f) => {
+    if (f.num === TENSOR.name && isLen(f)) nameField = f;
+    else if (f.num === TENSOR.externalData && isLen(f)) entries = true;
+    else if (f.num === TENSOR.dataLocation && isVarint(f)) location = f.lo || f.hi;
+  });
+  if (location === 0 && !entries) return wantName && nameField ? str(c, nameField) : undefined;
+  const name = nameField ? await str(c, nameField) : '';
+  const file = await externalLocation(c, t);
+  const where = await describe(c, frames);
+  const what = `${kind} ${name ? shown(name) : '(unnamed)'}${where ? ` ${where}` : ''}`;
+  const detail = file ? `location ${shown(file)}` : location ? 'data_location EXTERNAL' : 'external_data entries';
+  throw new OnnxExternalDataError(`${what} declares external data (${detail}); infermesh serves only self-contained models: save the model with every tensor's data inside the file`);
+}
+
+async function scanSparseTensor(c: Cursor, s: Field, kind: string, frames: Frame[], ctx?: ScanContext): Promise<void> {
+  await walk(c, s.start, s.next, async (f) => {
+    if (!isLen(f)) return;
+    if (f.num === SPARSE_TENSOR.values) {
+      const name = await scanTensor(c, f, kind, frames, !!ctx?.onMainInitializer);
+      if (name !== undefined) ctx?.onMainInitializer?.(name);
+    } else if (f.num === SPARSE_TENSOR.indices) await scanTensor(c, f, `${kind} (indices)`, frames, false);
+  });
+}
+
+async function scanAttribute(c: Cursor, a: Field, frames: Frame[]): Promise<void> {
+  const inner: Frame[] = [...frames, { kind: 'attribute', field: a }];
+  await walk(c, a.start, a.next, (f) => {
+    if (!isLen(f)) return undefined;
+    switch (f.num) {
+      case ATTRIBUTE.t:
+      case ATTRIBUTE.tensors:
+        return scanTensor(c, f, 'tensor', inner, false).then(() => undefined);
+      case ATTRIBUTE.g:
+      case ATTRIBUTE.graphs:
+        return scanGraph(c, f, inner);
+      case ATTRIBUTE.sparseTensor:
+      case ATTRIBUTE.sparseTensors:
+        return scanSparseTensor(c, f, 'sparse tensor', inner);
+      default:
+        return undefined;
+    }
+  });
+}
+
+async function scanNode(c: Cursor, n: Field, frames: Frame[]): Promise<void> {
+  const inner: Frame[] = [...frames, { kind: 'node', field: n }];
+  await walk(c, n.start, n.next, (f) => (f.num === NODE.attribute && isLen(f) ? scanAttribute(c, f, inner) : undefined));
+}
+
+/** Checks a graph: its nodes (and through them subgraphs), initializers and sparse initializers. */
+async function scanGraph(c: Cursor, g: Field, frames: Frame[], ctx?: ScanContext): Promise<void> {
+  if (frames.filter((f) => f.kind === 'graph').length >= MAX_ONNX_GRAPH_NESTING) {
+    throw new OnnxFormatError(`subgraphs nested more than ${MAX_ONNX_GRAPH_NESTING} deep`);
+  }
+  // The main graph is described by its absence; subgraphs by name.
+  const inner: Frame[] = frames.length === 0 ? frames : [...frames, { kind: 'graph', field: g }];
+  await walk(c, g.start, g.next, async (f) => {
+    if (!isLen(f)) return;
+    if (f.num === GRAPH.node) await scanNode(c, f, inner);
+    else if (f.num === GRAPH.initializer) {
+      const name = await scanTensor(c, f, 'initializer', inner, !!ctx?.onMainInitializer);
+      if (name !== undefined) ctx?.onMainInitializer?.(name);
+    } else if (f.num === GRAPH.sparseInitializer) await scanSparseTensor(c, f, 'sparse initializer', inner, ctx);
+  });
+}
+
+async function scanFunction(c: Cursor, fn: Field): Promise<void> {
+  const frames: Frame[] = [{ kind: 'function', field: fn }];
+  await walk(c, fn.start, fn.next, (f) => {
+    if (!isLen(f)) return undefined;
+    if (f.num === FUNCTION.node) return scanNode(c, f, frames);
+    if (f.num === FUNCTION.attributeProto) return scanAttribute(c, f, frames);
+    return undefined;
+  });
+}
+
+async function scanTrainingInfo(c: Cursor, t: Field): Promise<void> {
+  const frames: Frame[] = [{ kind: 'training_info' }];
+  await walk(c, t.start, t.next, (f) => {
+    if (isLen(f) && (f.num === TRAINING_INFO.initialization || f.num === TRAINING_INFO.algorithm)) return scanGraph(c, f, frames);
+    return undefined;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signature: the main graph's inputs and outputs.
+
+const TYPE = { tensorType: 1, sequenceType: 4, mapType: 5, sparseTensorType: 8, optionalType: 9 } as const;
+const TENSOR_TYPE = { elemType: 1, shape: 2 } as const;
+const DIMENSION = { value: 1, param: 2 } as const;
+const VALUE_INFO = { name: 1, type: 2 } as const;
+
+const TYPE_NAMES: Record<number, string> = {
+  [TYPE.sequenceType]: 'a sequence',
+  [TYPE.mapType]: 'a map',
+  [TYPE.sparseTensorType]: 'a sparse tensor',
+  [TYPE.optionalType]: 'an optional',
+};
+
+/** Counts what the signature keeps in memory against MAX_ONNX_SIGNATURE_BYTES. */
+class Budget {
+  private used = 0;
+  spend(bytes: number): void {
+    this.used += bytes;
+    if (this.used > MAX_ONNX_SIGNATURE_BYTES) {
+      throw new OnnxFormatError(`the graph's inputs and outputs take more than ${MAX_ONNX_SIGNATURE_BYTES} bytes to describe`);
     }
   }
+}
+
+/** A dimension: its size, or -1 when dynamic (dim_param, unset, or a negative dim_value). */
+async function readDim(c: Cursor, d: Field, tensor: () => string): Promise<number> {
+  let size = -1;
+  await walk(c, d.start, d.next, (f) => {
+    if (f.num === DIMENSION.value && isVarint(f)) {
+      // int64: onnxruntime reads a negative size as unknown, as it does dim_param.
+      const v = int64(f);
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new OnnxFormatError(`tensor ${shown(tensor())}: dimension ${v} is too large`);
+      size = v < 0n ? -1 : Number(v);
+    } else if (f.num === DIMENSION.param && isLen(f)) size = -1; // oneof: the last one set wins
+  });
+  return size;
+}
+
+async function readValueInfo(c: Cursor, vi: Field, budget: Budget): Promise<TensorSignature> {
+  let nameField: Field | undefined;
+  let typeField: Field | undefined;
+  await walk(c, vi.start, vi.next, (f) => {
+    if (f.num === VALUE_INFO.name && isLen(f)) nameField = f;
+    else if (f.num === VALUE_INFO.type && isLen(f)) typeField = f;
+  });
+  const name = nameField ? await str(c, nameField) : '';
   if (!name) throw new OnnxFormatError('a graph input or output has no name');
+  budget.spend(name.length + 32);
+  let kind = 0;
+  let tensorType: Field | undefined;
+  if (typeField) {
+    await walk(c, typeField.start, typeField.next, (f) => {
+      if (isLen(f) && (f.num === TYPE.tensorType || f.num in TYPE_NAMES)) {
+        kind = f.num;
+        tensorType = f.num === TYPE.tensorType ? f : undefined;
+      }
+    });
+  }
+  if (kind !== TYPE.tensorType || !tensorType) {
+    throw new OnnxFormatError(`${shown(name)} is ${TYPE_NAMES[kind] ?? 'of no declared type'}: infermesh serves tensors only`);
+  }
+  let elemType = 0;
+  let shapeField: Field | undefined;
+  await walk(c, tensorType.start, tensorType.next, (f) => {
+    if (f.num === TENSOR_TYPE.elemType && isVarint(f)) elemType = unsigned(f.lo, f.hi);
+    else if (f.num === TENSOR_TYPE.shape && isLen(f)) shapeField = f;
+  });
+  const shape: number[] = [];
+  if (shapeField) {
+    await walk(c, shapeField.start, shapeField.next, async (f) => {
+      if (f.num !== 1 || !isLen(f)) return;
+      budget.spend(8);
+      shape.push(await readDim(c, f, () => name));
+    });
+  }
   const datatype = datatypeOfOnnx(elemType);
-  if (!datatype) throw new OnnxFormatError(`tensor '${name}' has an element type (${elemType}) infermesh cannot serve`);
-  return { name, datatype, shape: hasShape ? shape : [] };
+  if (!datatype) throw new OnnxFormatError(`tensor ${shown(name)} has an element type (${elemType}) infermesh cannot serve`);
+  return { name, datatype, shape };
 }
 
-async function initializerName(c: Cursor, f: Field): Promise<string | undefined> {
-  for await (const t of fields(c, f.start, f.next)) if (t.num === 8) return str(c, t);
-  return undefined;
-}
-
-/** Reads the signature of the ONNX model at `file`; throws OnnxFormatError when it is not one. */
+/**
+ * Reads the signature of the ONNX model at `file`. Throws OnnxFormatError when it is not a model
+ * infermesh can serve, OnnxExternalDataError (a kind of it) when it declares external data.
+ * Memory stays within a read-ahead buffer, one name at a time and the signature itself.
+ */
 export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
   const fh = await fs.open(file, 'r');
   try {
@@ -164,26 +484,43 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
     if (size === 0) throw new OnnxFormatError('empty file');
     const c = new Cursor(fh, size);
     let irVersion = 0;
-    let graph: Field | undefined;
-    for await (const f of fields(c, 0, size)) {
-      if (f.num === 1 && f.wire === WIRE_VARINT) irVersion = f.value;
-      else if (f.num === 7 && f.wire === WIRE_LEN) graph = f;
-    }
+    // Protobuf merges a message field that occurs twice, so every occurrence of the graph counts.
+    const graphs: Field[] = [];
+    await walk(c, 0, size, (f) => {
+      if (f.num === MODEL.irVersion && isVarint(f)) {
+        irVersion = unsigned(f.lo, f.hi);
+        if (Number.isNaN(irVersion)) throw new OnnxFormatError('ir_version out of range');
+      } else if (!isLen(f)) return undefined;
+      else if (f.num === MODEL.graph) {
+        if (graphs.length === MAX_GRAPH_FIELDS) throw new OnnxFormatError(`the model's graph field occurs more than ${MAX_GRAPH_FIELDS} times`);
+        graphs.push(f);
+      } else if (f.num === MODEL.trainingInfo) return scanTrainingInfo(c, f);
+      else if (f.num === MODEL.functions) return scanFunction(c, f);
+      return undefined;
+    });
     if (irVersion === 0) throw new OnnxFormatError('no ir_version: not an ONNX model');
-    if (!graph) throw new OnnxFormatError('no graph: not an ONNX model');
+    if (graphs.length === 0) throw new OnnxFormatError('no graph: not an ONNX model');
+
+    const budget = new Budget();
     const inputs: TensorSignature[] = [];
     const outputs: TensorSignature[] = [];
-    const initializers = new Set<string>();
-    for await (const g of fields(c, graph.start, graph.next)) {
-      if (g.num === 11 && g.wire === WIRE_LEN) inputs.push(await readValueInfo(c, g));
-      else if (g.num === 12 && g.wire === WIRE_LEN) outputs.push(await readValueInfo(c, g));
-      else if (g.num === 5 && g.wire === WIRE_LEN) {
-        const n = await initializerName(c, g);
-        if (n) initializers.add(n);
-      }
+    for (const g of graphs) {
+      await walk(c, g.start, g.next, async (f) => {
+        if (!isLen(f)) return;
+        if (f.num === GRAPH.input) inputs.push(await readValueInfo(c, f, budget));
+        else if (f.num === GRAPH.output) outputs.push(await readValueInfo(c, f, budget));
+      });
     }
-    // Before IR 4, initializers were also listed as inputs; they are not fed by clients.
-    const fed = inputs.filter((i) => !initializers.has(i.name));
+    // Before IR 4, initializers were also listed as inputs; they are not fed by clients (and
+    // onnxruntime does not list them among its inputs either).
+    const inputNames = new Set(inputs.map((i) => i.name));
+    const initialized = new Set<string>();
+    const onMainInitializer = (name: string) => {
+      if (inputNames.has(name)) initialized.add(name);
+    };
+    for (const g of graphs) await scanGraph(c, g, [], { onMainInitializer });
+
+    const fed = inputs.filter((i) => !initialized.has(i.name));
     if (fed.length === 0) throw new OnnxFormatError('the graph has no inputs');
     if (outputs.length === 0) throw new OnnxFormatError('the graph has no outputs');
     return { irVersion, inputs: fed, outputs };

@@ -1,5 +1,7 @@
 // Small test models with known behaviour: identity and add/sub for every datatype, a slow one, a
-// heavy one and one that always fails at run time. Tests and benchmarks rely on their exact names.
+// heavy one, one that always fails at run time, one onnxruntime cannot load, and the corner cases of
+// the signature reader and the warm-up (dim_value -1, a dimension that must not be 1). Tests and
+// benchmarks rely on their exact names.
 import { ElemType, encodeModel, initializer, node, tensor, type InitializerSpec, type NodeSpec } from './onnx-builder';
 import { seededRandom, uniformArray } from './prng';
 
@@ -180,6 +182,54 @@ export function addSubFailsModel(): Uint8Array {
   });
 }
 
+/**
+ * identity_dim_minus_one_fp32.onnx: identity_fp32 whose dynamic dimensions are written as
+ * dim_value -1 (a 10-byte negative varint) rather than dim_param; onnxruntime loads it and reads
+ * -1 as "any size". Shape [-1, 4].
+ */
+export function identityDimMinusOneModel(): Uint8Array {
+  const f = ElemType.FLOAT;
+  return encodeModel({
+    name: 'identity_dim_minus_one_fp32',
+    inputs: [tensor('INPUT0', f, [-1, 4])],
+    outputs: [tensor('OUTPUT0', f, [-1, 4])],
+    nodes: [node('Identity', ['INPUT0'], ['OUTPUT0'])],
+  });
+}
+
+/**
+ * pad_reflect_fp32.onnx: OUTPUT0 = INPUT0 [batch, n] padded by one column on each side with Pad
+ * mode "reflect" → [batch, n + 2]. Valid for n ≥ 2; onnxruntime refuses a run with n = 1 ("Pad
+ * reflect requires axis length >= 2"), so a warm-up that feeds 1 for every dynamic dimension fails.
+ */
+export function padReflectModel(): Uint8Array {
+  const f = ElemType.FLOAT;
+  return encodeModel({
+    name: 'pad_reflect_fp32',
+    doc: 'reflect Pad of 1 on a dynamic axis: fails when that axis has size 1',
+    inputs: [tensor('INPUT0', f, ['batch', 'n'])],
+    outputs: [tensor('OUTPUT0', f, ['batch', 'n_padded'])],
+    initializers: [initializer('pads', ElemType.INT64, [4], BigInt64Array.from([0n, 1n, 0n, 1n]))],
+    nodes: [node('Pad', ['INPUT0', 'pads'], ['OUTPUT0'], { mode: 'reflect' })],
+  });
+}
+
+/**
+ * load_fails.onnx: a valid signature (add_sub_fp32's INPUT0 → OUTPUT0), but its one node is an
+ * operator no opset has, so onnxruntime refuses to create a session for it: the registry takes it,
+ * every pod fails to load it.
+ */
+export function loadFailsModel(): Uint8Array {
+  const f = ElemType.FLOAT;
+  return encodeModel({
+    name: 'load_fails',
+    doc: 'an unknown operator: onnxruntime cannot create a session',
+    inputs: [tensor('INPUT0', f, ['batch', 4])],
+    outputs: [tensor('OUTPUT0', f, ['batch', 4])],
+    nodes: [node('NoSuchOperator', ['INPUT0'], ['OUTPUT0'])],
+  });
+}
+
 /** Every fixture file, under `fixtures/`, in a stable order. */
 export function fixtureFiles(): FixtureFile[] {
   const datatypes = Object.keys(FIXTURE_DATATYPES) as FixtureDatatype[];
@@ -190,5 +240,8 @@ export function fixtureFiles(): FixtureFile[] {
     { path: 'fixtures/fails.onnx', make: () => failsModel() },
     { path: 'fixtures/slow_fp32.onnx', make: () => slowModel() },
     { path: 'fixtures/add_sub_fails_fp32.onnx', make: () => addSubFailsModel() },
+    { path: 'fixtures/identity_dim_minus_one_fp32.onnx', make: () => identityDimMinusOneModel() },
+    { path: 'fixtures/pad_reflect_fp32.onnx', make: () => padReflectModel() },
+    { path: 'fixtures/load_fails.onnx', make: () => loadFailsModel() },
   ];
 }

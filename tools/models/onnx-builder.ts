@@ -36,7 +36,10 @@ const ELEM_BYTES: Record<number, number> = {
   [ElemType.FLOAT16]: 2, [ElemType.DOUBLE]: 8, [ElemType.UINT32]: 4, [ElemType.UINT64]: 8,
 };
 
-/** A dimension: a fixed size, or a name (dim_param) for a size chosen at run time. */
+/**
+ * A dimension: a fixed size, a name (dim_param) for a size chosen at run time, or a negative
+ * dim_value (-1), which onnxruntime also reads as a size chosen at run time.
+ */
 export type Dim = number | string;
 
 /** A graph input or output. */
@@ -54,12 +57,12 @@ export interface InitializerSpec {
   data: ArrayBufferView;
 }
 
-/** One operator node. Attributes are integers or integer lists: all the models here need. */
+/** One operator node. Attributes are integers, integer lists or strings: all the models here need. */
 export interface NodeSpec {
   opType: string;
   inputs: string[];
   outputs: string[];
-  attributes?: Record<string, number | number[]>;
+  attributes?: Record<string, number | number[] | string>;
 }
 
 /** A whole model: one graph with its inputs, outputs, nodes and initializers. */
@@ -107,7 +110,8 @@ function tensorProto(t: InitializerSpec): onnx.ITensorProto {
   return { name: t.name, dataType: t.elemType, dims: t.dims, rawData };
 }
 
-function attributeProto(name: string, value: number | number[]): onnx.IAttributeProto {
+function attributeProto(name: string, value: number | number[] | string): onnx.IAttributeProto {
+  if (typeof value === 'string') return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) };
   const values = Array.isArray(value) ? value : [value];
   if (!values.every(Number.isInteger)) throw new Error(`attribute ${name}: integers only`);
   return Array.isArray(value)

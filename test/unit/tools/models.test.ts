@@ -1,6 +1,7 @@
 // The generated models, built into a temporary folder and run through onnxruntime-node: identity
 // returns its input for every datatype, add_sub adds and subtracts, fails.onnx loads but cannot
-// run, and the trained classifier really recognises held-out digits.
+// run, load_fails.onnx cannot load, pad_reflect needs 2 columns, and the trained classifier really
+// recognises held-out digits.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,6 +104,28 @@ test('slow_fp32.onnx gives the same outputs as add_sub_fp32.onnx', async () => {
   const [s, f] = await Promise.all([slow.run(feeds), fast.run(feeds)]);
   for (const name of ['OUTPUT0', 'OUTPUT1']) expect(Array.from((s[name] as ort.Tensor).data as Float32Array)).toEqual(Array.from((f[name] as ort.Tensor).data as Float32Array));
   await Promise.all([slow.release(), fast.release()]);
+});
+
+test('identity_dim_minus_one_fp32.onnx (dim_value -1) loads and takes any number of rows', async () => {
+  const session = await open('fixtures/identity_dim_minus_one_fp32.onnx');
+  for (const rows of [1, 3]) {
+    const out = await session.run({ INPUT0: tensorOf('FP32', Array.from({ length: rows * 4 }, (_, i) => i), [rows, 4]) });
+    expect((out.OUTPUT0 as ort.Tensor).dims).toEqual([rows, 4]);
+  }
+  await session.release();
+});
+
+test('pad_reflect_fp32.onnx pads by reflection, and onnxruntime refuses a padded axis of size 1', async () => {
+  const session = await open('fixtures/pad_reflect_fp32.onnx');
+  const out = await session.run({ INPUT0: tensorOf('FP32', [1, 2, 3, 4], [1, 4]) });
+  expect((out.OUTPUT0 as ort.Tensor).dims).toEqual([1, 6]);
+  expect(numbersOf('FP32', out.OUTPUT0 as ort.Tensor)).toEqual([2, 1, 2, 3, 4, 3]);
+  await expect(session.run({ INPUT0: tensorOf('FP32', [7], [1, 1]) })).rejects.toThrow(/reflect/);
+  await session.release();
+});
+
+test('load_fails.onnx cannot be loaded', async () => {
+  await expect(open('fixtures/load_fails.onnx')).rejects.toThrow(/NoSuchOperator/);
 });
 
 test('heldOutDigits interleaves the classes', () => {

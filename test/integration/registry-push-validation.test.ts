@@ -1,0 +1,88 @@
+// What a push must be to be stored, against a real registry and nats-server: a self-contained model
+// (one that declares external data is refused with INVALID_ARGUMENT naming the tensor, and nothing is
+// stored), and every model onnxruntime loads is taken, dim_value -1 included.
+import fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { onnx } from 'onnx-proto';
+import { connect } from '@nats-io/transport-node';
+import { Objm } from '@nats-io/obj';
+import { RegistryApi, InfermeshError } from '../../client/index';
+import { resources } from '../../lib/nats';
+import { startTestNats, type NatsServerProcess } from '../helpers/nats';
+import { startTestRegistry } from '../helpers/services';
+import { modelPath } from '../helpers/models';
+import type { RegistryService } from '../../services/registry/registry-service';
+
+jest.setTimeout(60_000);
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function storedObjects(natsUrl: string): Promise<string[]> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    return (await (await new Objm(nc).open(resources.artifactBucket)).list()).map((o) => o.name).sort();
+  } finally {
+    await nc.close();
+  }
+}
+
+const vi = (name: string): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 4 }] } } } });
+const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
+
+/** Y = X + W where W's data is "in" `location`: on a pod, the file of another artifact. */
+function thief(location: string, where: 'initializer' | 'constant'): Uint8Array {
+  const w: onnx.ITensorProto = { name: 'W', dataType: 1, dims: [4], dataLocation: EXTERNAL, externalData: [{ key: 'location', value: location }] };
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'thief',
+      node: [
+        ...(where === 'constant' ? [{ name: 'weights', opType: 'Constant', output: ['W'], attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: w }] }] : []),
+        { name: 'add', opType: 'Add', input: ['X', 'W'], output: ['Y'] },
+      ],
+      initializer: where === 'initializer' ? [w] : [],
+      input: [vi('X')],
+      output: [vi('Y')],
+    },
+  }).finish();
+}
+
+describe('registry push validation', () => {
+  let nats: NatsServerProcess & { cleanup(): Promise<void> };
+  let service: RegistryService;
+  let client: RegistryApi;
+  const addSub = fs.readFileSync(modelPath('fixtures/add_sub_fp32.onnx'));
+
+  beforeAll(async () => {
+    nats = await startTestNats();
+    service = await startTestRegistry(nats.url);
+    client = new RegistryApi(`127.0.0.1:${service.port}`);
+    await client.push('victim', addSub);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await service?.shutdown(5_000);
+    await nats?.cleanup();
+  });
+
+  it.each([
+    ['an initializer', 'initializer', `${sha(addSub)}.onnx`, /^artifact is not a servable ONNX model: initializer 'W' declares external data \(location '[0-9a-f]{64}\.onnx'\); infermesh serves only self-contained models/],
+    ['a Constant node', 'constant', `../infermesh-models-other/${sha(addSub)}.onnx`, /tensor 'W' in attribute 'value' of node 'weights' declares external data \(location '\.\.\/infermesh-models-other\/[0-9a-f]{64}\.onnx'\)/],
+  ] as const)('refuses a model whose %s declares external data, with INVALID_ARGUMENT, and stores nothing', async (_where, where, location, message) => {
+    const before = await storedObjects(nats.url);
+    const err = (await client.push('thief', thief(location, where)).catch((e: unknown) => e)) as InfermeshError;
+    expect(err).toBeInstanceOf(InfermeshError);
+    expect(err.grpcCode).toBe(3);
+    expect(err.message).toMatch(message);
+    expect(await storedObjects(nats.url)).toEqual(before);
+    expect((await client.models()).map((m) => m.name)).not.toContain('thief');
+  });
+
+  it('takes a model whose dynamic dimensions are dim_value -1, and records them as -1', async () => {
+    const v = await client.push('minus-one', fs.readFileSync(modelPath('fixtures/identity_dim_minus_one_fp32.onnx')));
+    expect(v.inputs).toEqual([{ name: 'INPUT0', datatype: 'FP32', shape: ['-1', '4'] }]);
+    expect(v.outputs).toEqual([{ name: 'OUTPUT0', datatype: 'FP32', shape: ['-1', '4'] }]);
+  });
+});
