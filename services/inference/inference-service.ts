@@ -6,6 +6,7 @@ import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf } from '../../lib/nats';
 import { ensureEventStream } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
+import { INFERENCE_EXTENSIONS } from '../../lib/grpc/extensions';
 import { registryClient } from '../../lib/grpc/client';
 import { protos } from '../../lib/grpc/proto';
 import type { Logger } from '../../lib/log';
@@ -29,7 +30,7 @@ export interface InferenceService extends RunningService {
 }
 
 /** Protocol extensions an infermesh pod serves (ServerMetadata). */
-export const EXTENSIONS = ['model_repository', 'statistics', 'parameters', 'binary_tensor_data'];
+export const EXTENSIONS = [...INFERENCE_EXTENSIONS];
 
 /** Default onnxruntime threads per session: the cores shared among the session workers. */
 function defaultIntraOpThreads(config: Config): number {

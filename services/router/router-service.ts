@@ -4,6 +4,7 @@ import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf } from '../../lib/nats';
 import { decodeHeartbeat, ensureEventStream, subjects } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
+import { INFERENCE_EXTENSIONS } from '../../lib/grpc/extensions';
 import { registryClient } from '../../lib/grpc/client';
 import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/lifecycle';
@@ -106,7 +107,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   server.addService(protos().inference.GRPCInferenceService.service, routerHandlers(router, membership, conns, stats, {
     name: 'infermesh',
     version: VERSION,
-    extensions: ['model_repository', 'statistics', 'binary_tensor_data'],
+    extensions: [...INFERENCE_EXTENSIONS],
   }, log));
   const internalPort = await listen(server, '127.0.0.1', 0);
   const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, tracing: tracingActive(), log });

@@ -211,7 +211,7 @@ describe('inference pod', () => {
     expect(await unary((cb) => client.ModelReady({ name: 'add-sub-fp32', version: '2' }, cb))).toEqual({ ready: false });
     const server = await unary<{ name: string; version: string; extensions: string[] }>((cb) => client.ServerMetadata({}, cb));
     expect(server.name).toBe('infermesh');
-    expect(server.extensions).toEqual(expect.arrayContaining(['model_repository', 'statistics']));
+    expect(server.extensions).toEqual(expect.arrayContaining(['model_configuration', 'statistics']));
     expect(await unary((cb) => client.ServerLive({}, cb))).toEqual({ live: true });
     expect(await unary((cb) => client.ServerReady({}, cb))).toEqual({ ready: true });
   });
