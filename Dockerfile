@@ -8,7 +8,8 @@
 # npm package, and runs on NVIDIA's CUDA runtime image; FLAVOR=cpu uses the CPU build the package ships.
 
 ARG FLAVOR=cpu
-ARG NODE_IMAGE=node:20-bookworm-slim
+# The default Node.js line (scripts/node-lines.json, docs/node.md); any supported line's image works.
+ARG NODE_IMAGE=node:24-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 FROM ${NODE_IMAGE} AS node

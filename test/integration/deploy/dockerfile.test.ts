@@ -15,6 +15,8 @@ const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'))
 /** The deployables: every folder of services/ with a main.ts. */
 const services = fs.readdirSync(path.join(repo, 'services')).filter((d) => fs.existsSync(path.join(repo, 'services', d, 'main.ts')));
 const FLAVORS = ['cpu', 'gpu'] as const;
+/** scripts/node-lines.json: the Node.js lines supported and tested. */
+interface NodeLines { default: number; lines: { major: number; status: string; endOfLife: string; ci: string }[] }
 
 const runs = (instructions: Instruction[], pattern: RegExp) => instructions.findIndex((i) => i.keyword === 'RUN' && pattern.test(i.args));
 const NPM_CI = /(^|[\s;&|])npm ci(\s|$)/;
@@ -87,11 +89,25 @@ describe('Dockerfile', () => {
     expect(install('cpu')).toBe('skip');
     expect(install('gpu')).toBe('cuda12');
     const runtimeImage = (flavor: string) => lineage(df, stage(df), { FLAVOR: flavor }).image;
-    expect(runtimeImage('cpu')).toMatch(/^node:20\b/);
+    expect(runtimeImage('cpu')).toMatch(/^node:\d+-bookworm-slim$/);
     expect(runtimeImage('gpu')).toMatch(/^nvidia\/cuda:12\.[\d.]+-cudnn-runtime-/);
     // The CUDA image has no Node: the same binary is copied from the Node image.
     const gpuRuntime = inheritedInstructions(df, stage(df), { FLAVOR: 'gpu' });
     expect(gpuRuntime.some((i) => i.keyword === 'COPY' && parseCopy(i).dest === '/usr/local/bin/node')).toBe(true);
+  });
+
+  it('builds on the default Node.js line, an LTS line whose support has not ended, and one CI tests', () => {
+    const lines = JSON.parse(fs.readFileSync(path.join(repo, 'scripts', 'node-lines.json'), 'utf8')) as NodeLines;
+    const major = Number(/^node:(\d+)-/.exec(df.globalArgs.get('NODE_IMAGE') ?? '')?.[1]);
+    expect(major).toBe(lines.default);
+    const line = lines.lines.find((l) => l.major === major);
+    expect(line).toMatchObject({ status: 'LTS', ci: expect.stringMatching(new RegExp(`^${major}\\.\\d+\\.\\d+$`)) });
+    // Even-numbered lines are the ones Node.js makes LTS; a date in the past would be an end-of-life image.
+    expect(major % 2).toBe(0);
+    expect(Date.parse(line!.endOfLife)).toBeGreaterThan(Date.now());
+    // package.json's engines admits every line CI tests, and nothing older.
+    const engines = (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    expect(engines.split('||').map((r) => Number(/\^(\d+)\./.exec(r.trim())?.[1])).sort()).toEqual(lines.lines.map((l) => l.major).sort());
   });
 
   it('runs as a numeric non-root user', () => {
