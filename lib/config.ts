@@ -93,6 +93,11 @@ export const settings = {
   intraOpSpinning: setting('INFERMESH_INTRA_OP_SPINNING', bool, false, 'let onnxruntime\'s threads spin between runs (lower latency for a dedicated pod, a core burned per idle session)'),
   modelDir: setting('INFERMESH_MODEL_DIR', str, '', 'where a pod keeps pulled artifacts (empty: a temp folder)'),
   maxTensorElements: setting('INFERMESH_MAX_TENSOR_ELEMENTS', int(1), 64 * MiB, 'largest element count of one request tensor'),
+  // Counted before a request is decoded (services/inference/request-scan.ts); Triton has no such limits.
+  maxRequestTensors: setting('INFERMESH_MAX_REQUEST_TENSORS', int(1), 1024, 'inputs, requested outputs and raw_input_contents entries of one request, each'),
+  maxRequestParameters: setting('INFERMESH_MAX_REQUEST_PARAMETERS', int(0), 1024, 'parameters of one request, its inputs and its outputs together'),
+  maxTensorRank: setting('INFERMESH_MAX_TENSOR_RANK', int(1, 1024), 64, 'dimensions of one request tensor (numpy 2\'s maximum)'),
+  maxBytesElements: setting('INFERMESH_MAX_BYTES_ELEMENTS', int(1), 1024 * 1024, 'BYTES (string) elements of one request, all tensors together: each costs a string whatever its size'),
   dynamicBatching: setting('INFERMESH_DYNAMIC_BATCHING', bool, true, 'batch concurrent requests of models with a dynamic first dimension (a model\'s registry config overrides)'),
   maxBatchSize: setting('INFERMESH_MAX_BATCH_SIZE', int(1, 65536), 64, 'default largest batch of one run'),
   maxQueueDelayUs: setting('INFERMESH_MAX_QUEUE_DELAY_US', int(0, 10_000_000), 500, 'default longest a request waits for others to batch with, in microseconds'),

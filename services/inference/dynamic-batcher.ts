@@ -3,6 +3,9 @@
 // run of up to the max batch size (preferring configured sizes), and the outputs are split back.
 // The queue is bounded (full: QueueFull at once); a request whose deadline passes or whose client
 // cancels while queued is dropped without running. No sockets here: the caller supplies `run`.
+// Isolation: a request's rows are what decodeRequest validated (every input agreeing on them), never
+// read from its tensors here; a request without them runs alone. When a shared run fails, its
+// members run again one by one, so only the request that breaks the model fails.
 import { MeshError, ErrorCode } from '../../lib/errors';
 import { elementCount, type HostTensor, type TensorData } from '../../lib/tensor';
 import type { RunResult } from './session-pool';
@@ -27,6 +30,11 @@ export interface BatchingOptions {
 export interface BatchRequest {
   feeds: Record<string, HostTensor>;
   outputs: string[];
+  /**
+   * The request's batch: the first dimension all its inputs agree on (decodeRequest checks it);
+   * null for a request that may not share a run, which then runs alone.
+   */
+  rows: number | null;
   /** Epoch ms after which the request must not run (0: none). */
   deadlineMs: number;
 }
@@ -37,8 +45,6 @@ export interface Cancellation {
 }
 
 interface Pending extends BatchRequest {
-  /** The request's first dimension. */
-  rows: number;
   /** Its share of a batch: `rows` while batching, else 1 (it runs alone). */
   size: number;
   /** Identical for requests that can share a run (non-batch dims, types, outputs). */
@@ -52,6 +58,15 @@ interface Pending extends BatchRequest {
 const shapeKeyOf = (r: BatchRequest) =>
   Object.keys(r.feeds).sort().map((n) => `${n}:${r.feeds[n]!.type}:${r.feeds[n]!.dims.slice(1).join('x')}`).join('|') + `>${r.outputs.join(',')}`;
 
+/** Numbers the keys of requests that may not share a run. */
+let aloneKeys = 0;
+
+/** Runs `feeds` computing `outputs`; `batchSize` is the run's share of inferences (its rows, or 1 a request unbatched). */
+export type RunFn = (feeds: Record<string, HostTensor>, outputs: string[], batchSize: number) => Promise<RunResult>;
+
+/** Whether a failed shared run is worth running again member by member: the model failed on its data. */
+const retryAlone = (err: unknown) => err instanceof MeshError && err.code === ErrorCode.ExecutionFailed;
+
 export class DynamicBatcher {
   private readonly queue: Pending[] = [];
   /** Sum of the queued requests' sizes, and how many are queued per shape: kept as the queue changes. */
@@ -61,7 +76,11 @@ export class DynamicBatcher {
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
 
-  constructor(private opts: BatchingOptions, private readonly run: (feeds: Record<string, HostTensor>, outputs: string[]) => Promise<RunResult>, private readonly onBatch?: (size: number) => void) {}
+  constructor(private opts: BatchingOptions, private readonly run: RunFn, private readonly onBatch?: (size: number) => void) {}
+
+  private sizeOf(rows: number | null): number {
+    return this.opts.enabled && rows !== null ? rows : 1;
+  }
 
   /**
    * Applies new settings (the model's config changed) to the requests queued and to come; runs in
@@ -71,7 +90,7 @@ export class DynamicBatcher {
     this.opts = opts;
     this.queuedSize = 0;
     for (const p of this.queue) {
-      p.size = opts.enabled ? p.rows : 1;
+      p.size = this.sizeOf(p.rows);
       this.queuedSize += p.size;
     }
     this.clearTimers();
@@ -88,13 +107,17 @@ export class DynamicBatcher {
     if (this.queue.length >= this.opts.maxQueueSize) {
       return Promise.reject(new MeshError(ErrorCode.QueueFull, `queue of ${this.opts.maxQueueSize} requests is full`));
     }
-    const rows = Object.values(req.feeds)[0]?.dims[0] ?? 1;
-    const size = this.opts.enabled ? rows : 1;
-    if (size > this.opts.maxBatchSize) {
-      return Promise.reject(new MeshError(ErrorCode.InvalidTensor, `tensor '${Object.keys(req.feeds)[0]}': batch of ${size} exceeds the model's max batch size ${this.opts.maxBatchSize}`));
-    }
     return new Promise((resolve, reject) => {
-      const p: Pending = { ...req, rows, size, shapeKey: shapeKeyOf(req), enqueuedAt: process.hrtime.bigint(), resolve, reject, done: false };
+      const p: Pending = {
+        ...req,
+        size: this.sizeOf(req.rows),
+        // A request that may not share a run gets a key no other has.
+        shapeKey: req.rows === null ? `alone ${++aloneKeys}` : shapeKeyOf(req),
+        enqueuedAt: process.hrtime.bigint(),
+        resolve,
+        reject,
+        done: false,
+      };
       this.enqueue(p);
       // grpc-js may report a call cancelled after it was answered: build the error only when it counts.
       cancel?.onCancel(() => {
@@ -136,7 +159,7 @@ export class DynamicBatcher {
   private schedule(): void {
     if (this.running >= this.opts.concurrency || this.queue.length === 0) return;
     const total = this.queuedSize;
-    const ready = !this.opts.enabled || total >= this.opts.maxBatchSize || this.opts.preferredBatchSizes.includes(total) || this.shapes.size > 1;
+    const ready = !this.opts.enabled || this.queue[0]!.rows === null || total >= this.opts.maxBatchSize || this.opts.preferredBatchSizes.includes(total) || this.shapes.size > 1;
     const waitedUs = Number(process.hrtime.bigint() - this.queue[0]!.enqueuedAt) / 1000;
     if (ready || waitedUs >= this.opts.maxQueueDelayUs) {
       this.clearTimers();
@@ -195,25 +218,47 @@ export class DynamicBatcher {
     this.running++;
     this.onBatch?.(size);
     const started = process.hrtime.bigint();
-    // Promise.resolve().then: a throw while joining the feeds rejects this batch like a failed run.
-    Promise.resolve().then(() => this.run(batch.length === 1 ? batch[0]!.feeds : concatFeeds(batch.map((p) => p.feeds)), batch[0]!.outputs)).then(
-      (result) => {
-        if (batch.length === 1) {
-          const p = batch[0]!;
-          p.resolve({ ...result, queueNs: result.queueNs + (started - p.enqueuedAt) });
-          return;
-        }
-        const parts = splitOutputs(result.outputs, batch.map((p) => p.rows));
-        batch.forEach((p, i) => p.resolve({ outputs: parts[i]!, queueNs: result.queueNs + (started - p.enqueuedAt), computeNs: result.computeNs }));
-      },
-    ).catch((err: Error) => {
+    // Promise.resolve().then: a throw while joining the feeds or splitting the outputs counts as a failed run.
+    Promise.resolve().then(async () => {
+      if (batch.length === 1) {
+        const p = batch[0]!;
+        const result = await this.run(p.feeds, p.outputs, size);
+        p.resolve({ ...result, queueNs: result.queueNs + (started - p.enqueuedAt) });
+        return;
+      }
+      const result = await this.run(concatFeeds(batch.map((p) => p.feeds)), batch[0]!.outputs, size);
+      // Every request passed validation with its own rows (`rows` is not null in a shared run).
+      const parts = splitOutputs(result.outputs, batch.map((p) => p.rows!));
+      batch.forEach((p, i) => p.resolve({ outputs: parts[i]!, queueNs: result.queueNs + (started - p.enqueuedAt), computeNs: result.computeNs }));
+    }).catch(async (err: Error) => {
       // A failed run, or outputs that cannot be split back (a model that changes its batch size).
-      for (const p of batch) p.reject(err);
+      if (batch.length === 1 || !retryAlone(err)) {
+        for (const p of batch) p.reject(err);
+        return;
+      }
+      await this.runEachAlone(batch);
     }).finally(() => {
       this.running--;
       this.schedule();
     });
     this.schedule();
+  }
+
+  /** Runs the members of a failed shared run one by one, in its slot, each answered by its own run. */
+  private async runEachAlone(batch: Pending[]): Promise<void> {
+    for (const p of batch) {
+      if (p.deadlineMs !== 0 && p.deadlineMs <= Date.now()) {
+        p.reject(new MeshError(ErrorCode.DeadlineExceeded, 'deadline passed while queued'));
+        continue;
+      }
+      const started = process.hrtime.bigint();
+      try {
+        const result = await this.run(p.feeds, p.outputs, p.size);
+        p.resolve({ ...result, queueNs: result.queueNs + (started - p.enqueuedAt) });
+      } catch (err) {
+        p.reject(err as Error);
+      }
+    }
   }
 }
 

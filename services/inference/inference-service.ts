@@ -54,7 +54,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     intraOpSpinning: config.intraOpSpinning,
     warmup: config.warmup,
     unloadGraceMs: config.unloadGraceMs,
-    limits: { maxTensorElements: config.maxTensorElements },
+    limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements },
     batching: {
       enabled: config.dynamicBatching,
       maxBatchSize: config.maxBatchSize,

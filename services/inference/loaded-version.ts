@@ -3,15 +3,13 @@ import type { ModelState } from '../../lib/events';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
 import { MeshError, ErrorCode } from '../../lib/errors';
 import { DATATYPES, elementCount, type Datatype, type HostTensor, type OrtType, type TensorData } from '../../lib/tensor';
-import { decodeRequest, encodeResponse, type Signature } from './request-codec';
+import { decodeRequest, encodeResponse, type DecodeLimits, type Signature } from './request-codec';
 import type { SessionPool } from './session-pool';
 import { DynamicBatcher, type BatchingOptions, type Cancellation } from './dynamic-batcher';
 import { ModelStats } from './model-stats';
 
 /** Limits applied to every request. */
-export interface RequestLimits {
-  maxTensorElements: number;
-}
+export type RequestLimits = DecodeLimits;
 
 /** A request's deadline and cancellation, from its gRPC call. */
 export interface CallContext {
@@ -47,8 +45,8 @@ export class LoadedVersion {
     batching: BatchingOptions,
   ) {
     this.batchingNow = batching;
-    this.batcher = new DynamicBatcher(batching, (feeds, outputs) => this.pool.run(feeds, outputs).then((r) => {
-      this.stats.recordExecution(Object.values(feeds)[0]?.dims[0] ?? 1, r.computeNs);
+    this.batcher = new DynamicBatcher(batching, (feeds, outputs, batchSize) => this.pool.run(feeds, outputs).then((r) => {
+      this.stats.recordExecution(batchSize, r.computeNs);
       return r;
     }));
   }
@@ -91,11 +89,11 @@ export class LoadedVersion {
     const start = process.hrtime.bigint();
     this.inflight++;
     try {
-      const decoded = decodeRequest(req, this.signature, this.limits.maxTensorElements);
+      const decoded = decodeRequest(req, this.signature, this.limits, this.batching.enabled ? this.batching.maxBatchSize : 0);
       const decodedAt = process.hrtime.bigint();
-      const run = await this.batcher.submit({ feeds: decoded.feeds, outputs: decoded.outputs, deadlineMs: ctx.deadlineMs }, ctx.cancel);
+      const run = await this.batcher.submit({ feeds: decoded.feeds, outputs: decoded.outputs, rows: decoded.rows, deadlineMs: ctx.deadlineMs }, ctx.cancel);
       const encodedStart = process.hrtime.bigint();
-      const res = encodeResponse(this.name, this.version, req.id, decoded.outputs, run.outputs, decoded.raw);
+      const res = encodeResponse(this.name, this.version, req.id, decoded, run.outputs);
       const end = process.hrtime.bigint();
       this.stats.recordSuccess({ totalNs: end - start, queueNs: run.queueNs, inputNs: decodedAt - start, inferNs: run.computeNs, outputNs: end - encodedStart });
       return res;

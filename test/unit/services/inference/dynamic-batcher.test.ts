@@ -1,7 +1,7 @@
 import { DynamicBatcher, concatFeeds, splitOutputs, type BatchingOptions } from '../../../../services/inference/dynamic-batcher';
 import type { HostTensor } from '../../../../lib/tensor';
 import type { RunResult } from '../../../../services/inference/session-pool';
-import { MeshError } from '../../../../lib/errors';
+import { ErrorCode, MeshError } from '../../../../lib/errors';
 
 const rows = (values: number[][]): HostTensor => ({ type: 'float32', dims: [values.length, values[0]!.length], data: Float32Array.from(values.flat()) });
 
@@ -25,7 +25,7 @@ const opts = (o: Partial<BatchingOptions> = {}): BatchingOptions => ({
   enabled: true, maxBatchSize: 8, maxQueueDelayUs: 2000, preferredBatchSizes: [], maxQueueSize: 100, concurrency: 1, ...o,
 });
 
-const req = (values: number[][], deadlineMs = 0) => ({ feeds: { IN: rows(values) }, outputs: ['OUT'], deadlineMs });
+const req = (values: number[][], deadlineMs = 0) => ({ feeds: { IN: rows(values) }, outputs: ['OUT'], rows: values.length, deadlineMs });
 const out = (r: RunResult) => Array.from(r.outputs.OUT!.data as Float32Array);
 
 describe('DynamicBatcher', () => {
@@ -160,16 +160,63 @@ describe('DynamicBatcher', () => {
     expect(m.batches).toEqual([1, 5, 1, 3, 1]);
   });
 
-  it('rejects every caller of a run whose outputs cannot be split back, and keeps serving', async () => {
-    // A "model" that drops a row: its outputs do not match the batch.
+  it('runs the members of a run whose outputs cannot be split back one by one, and keeps serving', async () => {
+    // A "model" that drops a row when given more than one: its outputs do not match a shared run.
+    const batches: number[] = [];
     const run = async (feeds: Record<string, HostTensor>): Promise<RunResult> => {
       const t = feeds.IN!;
+      batches.push(t.dims[0]!);
       const n = t.dims[0]! > 1 ? t.dims[0]! - 1 : 1;
       return { outputs: { OUT: { type: 'float32', dims: [n, t.dims[1]!], data: (t.data as Float32Array).slice(0, n * t.dims[1]!) } }, queueNs: 0n, computeNs: 1n };
     };
     const b = new DynamicBatcher(opts({ maxQueueDelayUs: 5_000 }), run);
+    const results = await Promise.all([b.submit(req([[1, 1]])), b.submit(req([[2, 2]]))]);
+    expect(results.map(out)).toEqual([[1, 1], [2, 2]]);
+    expect(batches).toEqual([2, 1, 1]);
+    expect(out(await b.submit(req([[3, 3]])))).toEqual([3, 3]);
+  });
+
+  it('fails only the request that breaks a shared run: the others are answered by runs of their own', async () => {
+    // OUT = IN * 2, but any negative value fails the whole run, as a model refusing its input does.
+    const batches: number[][] = [];
+    const run = async (feeds: Record<string, HostTensor>): Promise<RunResult> => {
+      const data = feeds.IN!.data as Float32Array;
+      batches.push(Array.from(data));
+      if (data.some((v) => v < 0)) throw new MeshError(ErrorCode.ExecutionFailed, 'onnxruntime failed: negative input');
+      return { outputs: { OUT: { type: 'float32', dims: feeds.IN!.dims, data: data.map((v) => v * 2) } }, queueNs: 0n, computeNs: 1n };
+    };
+    const b = new DynamicBatcher(opts({ maxQueueDelayUs: 5_000 }), run);
+    const results = await Promise.allSettled([b.submit(req([[1, 1]])), b.submit(req([[-1, 5]])), b.submit(req([[3, 3], [4, 4]]))]);
+    expect(results[0]).toEqual({ status: 'fulfilled', value: expect.objectContaining({ outputs: { OUT: { type: 'float32', dims: [1, 2], data: Float32Array.of(2, 2) } } }) });
+    expect(results[1]).toEqual({ status: 'rejected', reason: expect.objectContaining({ code: ErrorCode.ExecutionFailed }) });
+    expect(results[2]).toEqual({ status: 'fulfilled', value: expect.objectContaining({ outputs: { OUT: { type: 'float32', dims: [2, 2], data: Float32Array.of(6, 6, 8, 8) } } }) });
+    expect(batches).toEqual([[1, 1, -1, 5, 3, 3, 4, 4], [1, 1], [-1, 5], [3, 3, 4, 4]]);
+  });
+
+  it('does not run again the members of a run that failed for a reason of its own (the model is unloading)', async () => {
+    let runs = 0;
+    const run = async (): Promise<RunResult> => {
+      runs++;
+      throw new MeshError(ErrorCode.NotReady, 'model is unloading');
+    };
+    const b = new DynamicBatcher(opts({ maxQueueDelayUs: 5_000 }), run);
     const results = await Promise.allSettled([b.submit(req([[1, 1]])), b.submit(req([[2, 2]]))]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
-    expect(out(await b.submit(req([[3, 3]])))).toEqual([3, 3]);
+    expect(runs).toBe(1);
+  });
+
+  it('takes a request\'s rows from what validation found, and never puts a request without them in a shared run', async () => {
+    const m = doubler();
+    const sizes: number[] = [];
+    const b = new DynamicBatcher(opts({ maxQueueDelayUs: 5_000 }), (feeds, outputs, batchSize) => {
+      sizes.push(batchSize);
+      return m.run(feeds);
+    });
+    const alone = { ...req([[7, 7]]), rows: null };
+    const results = await Promise.all([b.submit(req([[1, 1]])), b.submit(alone), b.submit(req([[2, 2], [3, 3]]))]);
+    expect(results.map(out)).toEqual([[2, 2], [14, 14], [4, 4, 6, 6]]);
+    // The head runs first, alone (the next request cannot join it), then the one without rows, then the last.
+    expect(m.batches).toEqual([1, 1, 2]);
+    expect(sizes).toEqual([1, 1, 2]);
   });
 });

@@ -1,0 +1,84 @@
+// Triton's classification extension: an output requested with the parameter `classification`
+// (tritonclient's `class_count`) set to k comes back as BYTES elements "<value>:<index>", the k
+// highest values of each batch row (of the whole tensor when the version does not batch), in shape
+// [rows, k] (or [k]); k is capped at the elements there are. Triton appends ":<label>" from the
+// model's label file; infermesh has no labels, so it never does. As in Triton, BOOL, FP16 and
+// BYTES outputs cannot be classified.
+import { errors } from '../../lib/errors';
+import type { RequestedOutputOut } from '../../lib/grpc/types';
+import { elementCount, type Datatype, type HostTensor } from '../../lib/tensor';
+
+/** The request parameter that asks for a classification. */
+export const CLASSIFICATION_PARAMETER = 'classification';
+
+/**
+ * The classification count `output` asks for, 0 for none; refuses (INVALID_ARGUMENT) a count that
+ * is not a positive int64_param, or an output of a datatype that cannot be classified.
+ */
+export function classificationCountOf(output: RequestedOutputOut, datatype: Datatype): number {
+  const p = output.parameters?.[CLASSIFICATION_PARAMETER];
+  if (!p) return 0;
+  if (p.parameter_choice !== 'int64_param') {
+    throw errors.invalidTensor(output.name, `invalid value type for the '${CLASSIFICATION_PARAMETER}' parameter, expected int64_param`);
+  }
+  const count = Number(p.int64_param);
+  if (!(count > 0)) throw errors.invalidTensor(output.name, `invalid value ${p.int64_param} for the '${CLASSIFICATION_PARAMETER}' parameter, expected > 0`);
+  if (datatype === 'BOOL' || datatype === 'FP16' || datatype === 'BYTES') {
+    throw errors.invalidTensor(output.name, `class result not available for an output of type ${datatype}`);
+  }
+  return count;
+}
+
+/**
+ * `value` as Triton writes it (C++ std::to_string): integers in decimal, floating point as printf's
+ * "%f" (six decimals, ties to even, "inf", "nan").
+ */
+export function tritonValueString(value: number | bigint, integer: boolean): string {
+  if (typeof value === 'bigint' || integer) return value.toString();
+  if (Number.isNaN(value)) return 'nan';
+  if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
+  const sign = value < 0 || Object.is(value, -0) ? '-' : '';
+  const a = Math.abs(value);
+  // toFixed switches to exponent notation from 1e21; such a double is an integer, so BigInt is exact.
+  if (a >= 1e21) return `${sign}${BigInt(a)}.000000`;
+  // The only doubles exactly halfway between two 6-decimal numbers are odd multiples of 1/128;
+  // toFixed rounds those away from zero where printf rounds to even.
+  const t = a * 128;
+  if (Number.isInteger(t) && t % 2 === 1) {
+    const n = Math.floor(a * 1e6); // exact: a * 1e6 = t * 7812.5
+    const even = n % 2 === 0 ? n : n + 1;
+    return `${sign}${Math.floor(even / 1e6)}.${String(even % 1e6).padStart(6, '0')}`;
+  }
+  return `${sign}${a.toFixed(6)}`;
+}
+
+/**
+ * The classification of output `name`, `t`: per batch row when `batched` (rows = the first dimension),
+ * else over every element; a string tensor of "<value>:<index>".
+ */
+export function classify(name: string, t: HostTensor, count: number, batched: boolean): HostTensor {
+  if (Array.isArray(t.data) || t.type === 'bool' || t.type === 'float16') {
+    throw errors.invalidTensor(name, `class result not available for an output of type ${t.type}`);
+  }
+  const data = t.data as ArrayLike<number | bigint>;
+  const integer = t.type !== 'float32' && t.type !== 'float64';
+  const rows = batched && t.dims.length > 0 ? t.dims[0]! : 1;
+  const perRow = batched && t.dims.length > 0 ? elementCount(t.dims.slice(1)) : elementCount(t.dims);
+  const k = Math.min(count, perRow);
+  const out: string[] = new Array(rows * k);
+  const order = new Array<number>(perRow);
+  for (let r = 0; r < rows; r++) {
+    const base = r * perRow;
+    for (let i = 0; i < perRow; i++) order[i] = i;
+    // Highest first; equal values by index; NaN last (C++'s sort leaves both unspecified).
+    order.sort((i, j) => {
+      const a = data[base + i]!;
+      const b = data[base + j]!;
+      if (a !== a) return b !== b ? i - j : 1;
+      if (b !== b) return -1;
+      return a > b ? -1 : a < b ? 1 : i - j;
+    });
+    for (let i = 0; i < k; i++) out[r * k + i] = `${tritonValueString(data[base + order[i]!]!, integer)}:${order[i]}`;
+  }
+  return { type: 'string', dims: batched && t.dims.length > 0 ? [rows, k] : [k], data: out };
+}
