@@ -2,7 +2,8 @@
 // here without grpc-js, whose per-call work on the server side is a good part of what a batch-1
 // request costs the pod; every other call (metadata, statistics, streams, health, and a
 // compressed ModelInfer) is piped as it is to the pod's grpc-js server on a loopback port, where the
-// typed handlers live. Both paths run the same ModelRepository.find(...).infer(...).
+// typed handlers live. Both paths scan a request before decoding it (request-scan.ts) and run the
+// same ModelRepository.find(...).infer(...).
 import { status as Status } from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
@@ -16,6 +17,7 @@ import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
 import type { CallContext } from './loaded-version';
 import type { ModelRepository } from './model-repository';
+import { scanAndDecode, type RequestScanLimits } from './request-scan';
 
 
 const tracer = trace.getTracer('infermesh-inference', VERSION);
@@ -25,6 +27,8 @@ export interface PodFrontDoorDeps {
   /** host:port of the pod's own grpc-js server, which answers every other call. */
   fallbackAddress: string;
   maxMessageBytes: number;
+  /** What one request may hold, counted before it is decoded. */
+  scanLimits: RequestScanLimits;
   log: Logger;
 }
 
@@ -59,9 +63,10 @@ export class PodFrontDoor {
     if (frame.compressed) return pipeCall(this.door.fallback, stream, headers, body);
     let req: ModelInferRequestOut;
     try {
-      req = this.method.requestDeserialize(frame.message);
+      req = scanAndDecode(frame.message, this.deps.scanLimits, this.method.requestDeserialize);
     } catch (err) {
-      return respondStatus(stream, Status.INVALID_ARGUMENT, `malformed request: ${err instanceof Error ? err.message : String(err)}`);
+      const { code, details } = toGrpcStatus(err, this.deps.log);
+      return respondStatus(stream, code, details);
     }
     const span = tracer.startSpan('inference ModelInfer', {
       kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': req.model_name },

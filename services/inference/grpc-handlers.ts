@@ -1,5 +1,5 @@
 // The Open Inference Protocol on an inference pod: decode, ask the repository, encode.
-import { toGrpcStatus, errors } from '../../lib/errors';
+import { toGrpcStatus, errors, MeshError } from '../../lib/errors';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import type { InferenceHandlers, ModelInferRequestOut, ModelMetadataResponse } from '../../lib/grpc/types';
@@ -10,6 +10,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { CallContext, LoadedVersion } from './loaded-version';
 import type { Duration } from './model-stats';
 import { modelConfigOf } from './model-config';
+import { protos } from '../../lib/grpc/proto';
+import { scanAndDecode, type RequestScanLimits } from './request-scan';
 
 /** Server identity and readiness, as the handlers need them. */
 export interface ServerInfo {
@@ -53,9 +55,42 @@ function statisticsOf(v: LoadedVersion): ModelStatistics {
   };
 }
 
+/** Requests the deserializer refused, with why: grpc-js would answer a throwing deserializer INTERNAL. */
+const refused = new WeakMap<object, MeshError>();
+
+/**
+ * The inference service's definition for a grpc-js server, with ModelInfer and ModelStreamInfer
+ * requests scanned before protobufjs decodes them (request-scan.ts), as the front door does.
+ */
+export function inferenceServiceDefinition(limits: RequestScanLimits): grpc.ServiceDefinition {
+  const def = protos().inference.GRPCInferenceService.service;
+  // any: grpc-js types ServiceDefinition's methods so.
+  const scanned = (method: grpc.MethodDefinition<any, any>): grpc.MethodDefinition<any, any> => ({
+    ...method,
+    requestDeserialize: (bytes: Buffer): ModelInferRequestOut => {
+      try {
+        return scanAndDecode(bytes, limits, (b) => method.requestDeserialize(b) as ModelInferRequestOut);
+      } catch (err) {
+        // A stand-in the handler recognises and answers with the refusal.
+        const stand = {} as ModelInferRequestOut;
+        refused.set(stand, err instanceof MeshError ? err : errors.invalidArgument('malformed request'));
+        return stand;
+      }
+    },
+  });
+  return { ...def, ModelInfer: scanned(def.ModelInfer), ModelStreamInfer: scanned(def.ModelStreamInfer) };
+}
+
+/** Triton's stream parameter: every answer says whether it is the request's last (ours always are). */
+const FINAL_RESPONSE = Object.freeze({ triton_final_response: Object.freeze({ bool_param: true }) });
+
 /** The inference handlers over `repo`. */
 export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log: Logger): InferenceHandlers {
-  const infer = async (req: ModelInferRequestOut, ctx: CallContext, routed = '') => repo.find(req.model_name, req.model_version || routed).infer(req, ctx);
+  const infer = async (req: ModelInferRequestOut, ctx: CallContext, routed = '') => {
+    const refusal = refused.get(req);
+    if (refusal) throw refusal;
+    return repo.find(req.model_name, req.model_version || routed).infer(req, ctx);
+  };
   /** Deadline and cancellation of a call, for the queue. */
   const contextOf = (call: { getDeadline(): grpc.Deadline; on(e: 'cancelled', fn: () => void): unknown }): CallContext => {
     const d = call.getDeadline();
@@ -107,11 +142,17 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
       const finish = () => {
         if (ended && pending === 0) call.end();
       };
+      // Triton marks each answer triton_final_response (true: a non-decoupled model answers a request
+      // once), which clients that set triton_enable_empty_final_response wait for; it sends an empty
+      // final answer only for decoupled models, which onnxruntime models are not.
       call.on('data', (req: ModelInferRequestOut) => {
         pending++;
         infer(req, { deadlineMs: contextOf(call).deadlineMs }).then(
-          (res) => call.write({ infer_response: res }),
-          (err: unknown) => call.write({ error_message: toGrpcStatus(err, log).details, infer_response: { id: req.id, model_name: req.model_name, model_version: req.model_version } }),
+          (res) => call.write({ infer_response: { ...res, parameters: FINAL_RESPONSE } }),
+          (err: unknown) => call.write({
+            error_message: toGrpcStatus(err, log).details,
+            infer_response: { id: req.id, model_name: req.model_name, model_version: req.model_version, parameters: FINAL_RESPONSE },
+          }),
         ).finally(() => {
           pending--;
           finish();

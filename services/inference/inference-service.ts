@@ -8,7 +8,6 @@ import { ensureEventStream } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
 import { INFERENCE_EXTENSIONS } from '../../lib/grpc/extensions';
 import { registryClient } from '../../lib/grpc/client';
-import { protos } from '../../lib/grpc/proto';
 import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/lifecycle';
 import { VERSION } from '../../lib/version';
@@ -16,7 +15,8 @@ import { ArtifactCache } from './artifact-cache';
 import { ModelRepository } from './model-repository';
 import { registerPodMetrics } from './pod-metrics';
 import { PodFrontDoor } from './front-door';
-import { inferenceHandlers } from './grpc-handlers';
+import { inferenceHandlers, inferenceServiceDefinition } from './grpc-handlers';
+import { scanLimitsOf } from './request-scan';
 import { HeartbeatPublisher } from './heartbeat';
 import { TrafficFollower } from '../../lib/traffic-follower';
 
@@ -68,7 +68,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   let draining = false;
   let synced = false;
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(protos().inference.GRPCInferenceService.service, inferenceHandlers(repo, {
+  server.addService(inferenceServiceDefinition(scanLimitsOf(config)), inferenceHandlers(repo, {
     name: 'infermesh',
     version: VERSION,
     extensions: EXTENSIONS,
@@ -77,7 +77,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
   // loopback, answers every other call.
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new PodFrontDoor({ repo, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, log });
+  const front = new PodFrontDoor({ repo, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log });
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 

@@ -1,0 +1,151 @@
+// The scan before protobufjs: counts what decoding would build, refuses malformed bytes and
+// requests over the limits with INVALID_ARGUMENT, and never throws anything but a MeshError.
+import fc from 'fast-check';
+import { status } from '@grpc/grpc-js';
+import { MeshError, toGrpcStatus } from '../../../../lib/errors';
+import { protos } from '../../../../lib/grpc/proto';
+import type { ModelInferRequest } from '../../../../lib/grpc/types';
+import { scanAndDecode, scanModelInferRequest, type RequestScanLimits } from '../../../../services/inference/request-scan';
+
+const LIMITS: RequestScanLimits = { maxTensors: 4, maxParameters: 5, maxRank: 3, maxBytesElements: 6 };
+const method = protos().inference.GRPCInferenceService.service.ModelInfer;
+const encode = (req: ModelInferRequest): Buffer => method.requestSerialize(req);
+const int64 = { int64_param: 2 };
+
+const valid = (): ModelInferRequest => ({
+  model_name: 'm', model_version: '1', id: 'x',
+  parameters: { a: { bool_param: true } },
+  inputs: [
+    { name: 'INPUT0', datatype: 'FP32', shape: [2, 4], parameters: { b: int64 }, contents: { fp32_contents: [1, 2, 3, 4, 5, 6, 7, 8] } },
+    { name: 'S', datatype: 'BYTES', shape: [3], contents: { bytes_contents: [Buffer.from('a'), Buffer.alloc(0), Buffer.from('c')] } },
+  ],
+  outputs: [{ name: 'OUTPUT0', parameters: { classification: int64 } }],
+  raw_input_contents: [],
+});
+
+/** The MeshError `f` throws. */
+function refusal(f: () => unknown): MeshError {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(MeshError);
+    return err as MeshError;
+  }
+  throw new Error('not refused');
+}
+
+const scan = (bytes: Uint8Array, limits = LIMITS) => scanModelInferRequest(bytes, limits);
+
+describe('scanModelInferRequest', () => {
+  it('counts tensors, parameters and BYTES elements without decoding', () => {
+    expect(scan(encode(valid()))).toEqual({ inputs: 2, outputs: 1, rawContents: 0, parameters: 3, bytesElements: 3 });
+    expect(scan(encode({ ...valid(), inputs: [{ name: 'A', shape: [1] }, { name: 'B', shape: [1] }], raw_input_contents: [Buffer.alloc(4), Buffer.alloc(0)] })).rawContents).toBe(2);
+    expect(scan(Buffer.alloc(0))).toEqual({ inputs: 0, outputs: 0, rawContents: 0, parameters: 0, bytesElements: 0 });
+  });
+
+  it.each([
+    ['inputs', (r: ModelInferRequest) => ({ ...r, inputs: Array.from({ length: 5 }, (_, i) => ({ name: `I${i}` })) }), 'request has more than the limit of 4 inputs'],
+    ['outputs', (r: ModelInferRequest) => ({ ...r, outputs: Array.from({ length: 5 }, (_, i) => ({ name: `O${i}` })) }), 'request has more than the limit of 4 outputs'],
+    ['raw contents', (r: ModelInferRequest) => ({ ...r, raw_input_contents: Array.from({ length: 5 }, () => Buffer.alloc(1)) }), 'request has more than the limit of 4 raw_input_contents'],
+    ['parameters, request and tensors together', (r: ModelInferRequest) => ({ ...r, parameters: { w: int64, x: int64, y: int64, z: int64 } }), 'request has more than the limit of 5 parameters'],
+    ['dimensions', (r: ModelInferRequest) => ({ ...r, inputs: [{ name: 'INPUT0', shape: [1, 1, 1, 1] }] }), "tensor 'INPUT0': shape has more than the limit of 3 dimensions"],
+    ['BYTES elements', (r: ModelInferRequest) => ({ ...r, inputs: [{ name: 'S', contents: { bytes_contents: Array.from({ length: 7 }, () => Buffer.alloc(0)) } }] }), "tensor 'S': the request's BYTES elements pass the limit of 6"],
+  ])('refuses more %s than the limits allow', (_name, change, message) => {
+    const err = refusal(() => scan(encode(change(valid()))));
+    expect(toGrpcStatus(err)).toEqual({ code: status.INVALID_ARGUMENT, details: message });
+  });
+
+  it('counts unpacked shapes and typed contents as protobufjs reads them', () => {
+    // inputs { name "A" shape 1 shape 2 shape 3 shape 4 } written unpacked (wire type 0).
+    const input = Buffer.from([0x0a, 0x01, 0x41, 0x18, 1, 0x18, 2, 0x18, 3, 0x18, 4]);
+    expect(refusal(() => scan(Buffer.concat([Buffer.from([0x2a, input.length]), input]))).message).toBe("tensor 'A': shape has more than the limit of 3 dimensions");
+    expect(scan(Buffer.concat([Buffer.from([0x2a, input.length - 2]), input.subarray(0, -2)])).inputs).toBe(1);
+    // contents { fp32_contents 1.0 (unpacked, wire type 5) }
+    const contents = Buffer.from([0x35, 0, 0, 0x80, 0x3f]);
+    expect(scan(Buffer.from([0x2a, contents.length + 2, 0x2a, contents.length, ...contents])).inputs).toBe(1);
+  });
+
+  it('refuses 33 million empty inputs (66 MB) after counting past the limit, not decoding them', () => {
+    const huge = Buffer.alloc(66_000_000);
+    for (let i = 0; i < huge.length; i += 2) huge[i] = 0x2a; // field 5, length 0
+    expect(refusal(() => scan(huge, { ...LIMITS, maxTensors: 1024 })).message).toBe('request has more than the limit of 1024 inputs');
+  });
+
+  it.each([
+    ['a truncated varint', [0x08 | 0x80]],
+    ['a varint longer than 10 bytes', [0x08, ...Array(10).fill(0xff), 0x01]],
+    ['a length past the end', [0x0a, 0x05, 0x61]],
+    ['a length past the end of a nested message', [0x2a, 0x03, 0x0a, 0x05, 0x61]],
+    ['a fixed64 past the end', [0x09, 1, 2, 3]],
+    ['a fixed32 past the end', [0x7d, 1, 2]],
+    ['wire type 3 (groups)', [0x0b]],
+    ['wire type 7', [0x7f, 0x01]],
+    ['field number 0', [0x02, 0x00]],
+    ['inputs with wire type 0', [0x28, 0x01]],
+    ['raw_input_contents with wire type 5', [0x3d, 0, 0, 0, 0]],
+    ['a model name with wire type 1', [0x09, 0, 0, 0, 0, 0, 0, 0, 0]],
+    ['a shape with wire type 5', [0x2a, 0x05, 0x1d, 0, 0, 0, 0]],
+    ['a packed shape ending inside a varint', [0x2a, 0x04, 0x1a, 0x02, 0x01, 0x80]],
+    ['bytes_contents with wire type 0', [0x2a, 0x04, 0x2a, 0x02, 0x40, 0x01]],
+    ['fp64_contents with wire type 5', [0x2a, 0x07, 0x2a, 0x05, 0x3d, 0, 0, 0, 0]],
+    ['an output with a name of wire type 0', [0x32, 0x02, 0x08, 0x01]],
+  ])('refuses %s as malformed', (_name, bytes) => {
+    const err = refusal(() => scan(Buffer.from(bytes)));
+    expect(toGrpcStatus(err).code).toBe(status.INVALID_ARGUMENT);
+    expect(err.message).toMatch(/^malformed request: /);
+  });
+
+  it('throws nothing but MeshError, whatever the bytes', () => {
+    const check = (bytes: Uint8Array) => {
+      try {
+        scan(bytes);
+      } catch (err) {
+        if (!(err instanceof MeshError) || toGrpcStatus(err).code !== status.INVALID_ARGUMENT) throw err;
+      }
+    };
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), check), { seed: 42, numRuns: 20_000 });
+    // Valid requests with bytes changed, cut or inserted: close to what the scanner reads.
+    const base = encode(valid());
+    fc.assert(fc.property(fc.nat({ max: base.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: base.length }), fc.boolean(), (at, value, cut, insert) => {
+      const b = Buffer.from(base);
+      b[at] = value;
+      check(insert ? Buffer.concat([b.subarray(0, at), Buffer.of(value), b.subarray(at)]) : b.subarray(0, cut));
+    }), { seed: 43, numRuns: 20_000 });
+  });
+
+  it('counts exactly what a valid request holds', () => {
+    const tensorName = fc.string({ minLength: 1, maxLength: 4 });
+    const param = fc.dictionary(fc.string({ maxLength: 3 }), fc.constant({ bool_param: true }), { maxKeys: 2 });
+    const arb = fc.record({
+      parameters: param,
+      inputs: fc.array(fc.record({ name: tensorName, shape: fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 3 }), parameters: param, bytes: fc.nat({ max: 2 }) }), { maxLength: 4 }),
+      outputs: fc.array(fc.record({ name: tensorName, parameters: param }), { maxLength: 4 }),
+      raw: fc.nat({ max: 4 }),
+    });
+    fc.assert(fc.property(arb, (r) => {
+      const req: ModelInferRequest = {
+        model_name: 'm',
+        parameters: r.parameters,
+        inputs: r.inputs.map((i) => ({ name: i.name, shape: i.shape, parameters: i.parameters, contents: { bytes_contents: Array.from({ length: i.bytes }, () => Buffer.from('x')) } })),
+        outputs: r.outputs,
+        raw_input_contents: Array.from({ length: r.raw }, () => Buffer.alloc(2)),
+      };
+      const params = Object.keys(r.parameters).length + r.inputs.reduce((n, i) => n + Object.keys(i.parameters).length, 0) + r.outputs.reduce((n, o) => n + Object.keys(o.parameters).length, 0);
+      const limits = { maxTensors: 4, maxParameters: 100, maxRank: 3, maxBytesElements: 100 };
+      expect(scan(encode(req), limits)).toEqual({
+        inputs: r.inputs.length, outputs: r.outputs.length, rawContents: r.raw, parameters: params, bytesElements: r.inputs.reduce((n, i) => n + i.bytes, 0),
+      });
+    }), { seed: 44, numRuns: 1000 });
+  });
+});
+
+describe('scanAndDecode', () => {
+  it('decodes what the scan passes, and answers what protobufjs refuses INVALID_ARGUMENT', () => {
+    expect(scanAndDecode(encode(valid()), LIMITS, method.requestDeserialize).inputs.map((i) => i.name)).toEqual(['INPUT0', 'S']);
+    // A parameter entry whose value says it is longer than it is: the scan skips the entry, protobufjs reads it.
+    const bad = Buffer.from([0x22, 0x02, 0x12, 0x05]);
+    const err = refusal(() => scanAndDecode(bad, LIMITS, method.requestDeserialize));
+    expect(toGrpcStatus(err).code).toBe(status.INVALID_ARGUMENT);
+    expect(err.message).toMatch(/^malformed request: /);
+  });
+});
