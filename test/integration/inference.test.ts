@@ -256,7 +256,7 @@ describe('inference pod', () => {
     expect(idx.models).toHaveLength(ALL.length + NUMERIC.length);
   });
 
-  it('serves a bidirectional ModelStreamInfer stream, errors in-band', async () => {
+  it('serves a bidirectional ModelStreamInfer stream, errors in-band, every answer marked triton_final_response', async () => {
     const stream = client.ModelStreamInfer();
     const responses: { error_message: string; infer_response: ModelInferResponseOut | null }[] = [];
     const done = new Promise<void>((resolve, reject) => {
@@ -264,14 +264,94 @@ describe('inference pod', () => {
       stream.on('end', () => resolve());
       stream.on('error', reject);
     });
-    stream.write({ ...good(), id: 'a' });
-    stream.write({ ...good(), id: 'b', model_name: 'nope' });
+    // As tritonclient's async_stream_infer(enable_empty_final_response=True) sends it.
+    const asked = { triton_enable_empty_final_response: { bool_param: true } };
+    stream.write({ ...good(), id: 'a', parameters: asked });
+    stream.write({ ...good(), id: 'b', model_name: 'nope', parameters: asked });
     stream.write({ ...good(), id: 'c' });
     stream.end();
     await done;
+    expect(responses).toHaveLength(3);
     const byId = Object.fromEntries(responses.map((r) => [r.infer_response!.id, r]));
     expect(byId.a!.error_message).toBe('');
     expect(byId.b!.error_message).toBe("model 'nope' not found");
     expect(decodeOutputs(byId.c!.infer_response!)[0]!.data).toEqual(new Float32Array([5, 5, 5, 5]));
+    // A model that is not decoupled answers each request once: that answer is the final one (Triton).
+    for (const r of responses) expect(r.infer_response!.parameters.triton_final_response).toMatchObject({ bool_param: true, parameter_choice: 'bool_param' });
+  });
+
+  describe('BYTES', () => {
+    const bytesModel = modelName('identity', 'BYTES');
+    const rawBytes = (elements: Buffer[]) => rawOf('BYTES', elements);
+    const send = (elements: Buffer[], typed: boolean) => infer({
+      model_name: bytesModel,
+      inputs: [{ name: 'INPUT0', datatype: 'BYTES', shape: [1, elements.length], ...(typed ? { contents: { bytes_contents: elements } } : {}) }],
+      raw_input_contents: typed ? [] : [rawBytes(elements)],
+    });
+    const returned = (res: ModelInferResponseOut, typed: boolean): Buffer[] => {
+      if (typed) return res.outputs[0]!.contents!.bytes_contents;
+      const raw = res.raw_output_contents[0]!;
+      const out: Buffer[] = [];
+      for (let off = 0; off < raw.length; off += 4 + raw.readUInt32LE(off)) out.push(raw.subarray(off + 4, off + 4 + raw.readUInt32LE(off)));
+      return out;
+    };
+
+    it.each([['raw', false], ['typed', true]])('round-trips every byte value UTF-8 carries without NUL, byte for byte (%s)', async (_form, typed) => {
+      const elements = Array.from({ length: 127 }, (_, i) => Buffer.of(i + 1));
+      const res = await send(elements, typed as boolean);
+      expect(res.outputs[0]!.shape).toEqual(['1', '127']);
+      expect(returned(res, typed as boolean)).toEqual(elements);
+      if (!typed) expect(res.raw_output_contents[0]!.equals(rawBytes(elements))).toBe(true);
+    });
+
+    it.each([['raw', false], ['typed', true]])('refuses every other byte value by tensor and element, never changing it (%s)', async (_form, typed) => {
+      const refused = await Promise.all([0, ...Array.from({ length: 128 }, (_, i) => i + 128)].map(async (byte) => {
+        const err = await send([Buffer.from('x'), Buffer.of(byte), Buffer.from('y')], typed as boolean).then(() => undefined, (e: grpc.ServiceError) => e);
+        return { byte, code: err?.code, details: err?.details };
+      }));
+      for (const r of refused) {
+        expect(r).toEqual({
+          byte: r.byte,
+          code: grpc.status.INVALID_ARGUMENT,
+          details: r.byte === 0
+            ? "tensor 'INPUT0': BYTES element 1 has a NUL byte at 0; onnxruntime's string tensors cannot carry it"
+            : "tensor 'INPUT0': BYTES element 1 is not valid UTF-8; onnxruntime's string tensors cannot carry it",
+        });
+      }
+    });
+
+    it.each([['raw', false], ['typed', true]])('round-trips multi-byte UTF-8, a byte order mark, empty and large elements exactly (%s)', async (_form, typed) => {
+      const large = Buffer.from('aé€𝄞'.repeat(400_000)); // 4 MB
+      const elements = [Buffer.from('é'), Buffer.from('€'), Buffer.from('𝄞'), Buffer.from('\uFEFFbom'), Buffer.alloc(0), large, Buffer.alloc(0)];
+      const res = await send(elements, typed as boolean);
+      const back = returned(res, typed as boolean);
+      expect(back.length).toBe(elements.length);
+      back.forEach((b, i) => expect(b.equals(elements[i]!)).toBe(true));
+    });
+  });
+
+  describe('classification (class_count)', () => {
+    const request = (classification: Record<string, unknown>, typed = false): ModelInferRequest => ({
+      model_name: 'add-sub-fp32',
+      inputs: [
+        { name: 'INPUT0', datatype: 'FP32', shape: [2, 4], ...(typed ? { contents: { fp32_contents: [1, 2, 3, 4, 0.5, 0.25, 0.125, 0.0625] } } : {}) },
+        { name: 'INPUT1', datatype: 'FP32', shape: [2, 4], ...(typed ? { contents: { fp32_contents: [0, 0, 0, 0, 0, 0, 0, 0] } } : {}) },
+      ],
+      raw_input_contents: typed ? [] : [rawOf('FP32', [1, 2, 3, 4, 0.5, 0.25, 0.125, 0.0625]), rawOf('FP32', [0, 0, 0, 0, 0, 0, 0, 0])],
+      outputs: [{ name: 'OUTPUT0', parameters: { classification } }, { name: 'OUTPUT1' }],
+    });
+
+    it.each([['raw', false], ['typed', true]])('answers the top k of each row as BYTES "<value>:<index>" (%s)', async (_form, typed) => {
+      // tritonclient's InferRequestedOutput('OUTPUT0', class_count=2).
+      const res = await infer(request({ int64_param: 2 }, typed as boolean));
+      const [classes, difference] = decodeOutputs(res);
+      expect(classes).toEqual({ name: 'OUTPUT0', datatype: 'BYTES', shape: [2, 2], data: ['4.000000:3', '3.000000:2', '0.500000:0', '0.250000:1'] });
+      expect(difference).toMatchObject({ name: 'OUTPUT1', datatype: 'FP32', shape: [2, 4] });
+    });
+
+    it('refuses a count that is not a positive int64, by tensor', async () => {
+      expect(await statusOf(request({ string_param: '2' }))).toEqual({ code: INVALID, details: "tensor 'OUTPUT0': invalid value type for the 'classification' parameter, expected int64_param" });
+      expect(await statusOf(request({ int64_param: 0 }))).toEqual({ code: INVALID, details: "tensor 'OUTPUT0': invalid value 0 for the 'classification' parameter, expected > 0" });
+    });
   });
 });
