@@ -97,7 +97,10 @@ export class H2Stream {
   onLocalEnd: () => void = noop;
   /**
    * When false (the default) received data is counted as consumed as soon as it is delivered, and
-   * the peer's window reopened; when true the owner calls consume() once it has passed data on.
+   * the peer's stream window reopened; when true the owner calls consume() once it has passed data
+   * on. The connection window is returned as data arrives either way (as nghttp2 does), so a stream
+   * whose reader stalls holds back its own window only, never its connection's: the most a stalled
+   * stream leaves with its owner is one stream window (`streamWindowBytes`).
    */
   manualFlowControl = false;
 
@@ -162,7 +165,7 @@ export class H2Stream {
     this.conn.resetStream(this, code);
   }
 
-  /** Reopens the peer's window by `bytes` it sent that the owner has passed on (manualFlowControl). */
+  /** Reopens the peer's stream window by `bytes` it sent that the owner has passed on (manualFlowControl). */
   consume(bytes: number): void {
     this.conn.consumed(this, bytes);
   }
@@ -461,11 +464,9 @@ export class H2Connection {
     this.closeStream(stream, code);
   }
 
-  /** @internal */
+  /** @internal Reopens `stream`'s window (its connection's was returned when the data arrived). */
   consumed(stream: H2Stream, bytes: number): void {
-    if (bytes <= 0 || this.closed) return;
-    this.returnConnectionWindow(bytes);
-    if (stream.closed || stream.remoteEnded) return;
+    if (bytes <= 0 || this.closed || stream.closed || stream.remoteEnded) return;
     stream.recvUnacked += bytes;
     if (stream.recvUnacked >= this.streamWindow / 2) {
       this.windowUpdate(stream.id, stream.recvUnacked);
@@ -691,29 +692,22 @@ export class H2Connection {
       start = 1;
     }
     const stream = this.streams.get(streamId);
-    if (!stream) {
-      // A stream already closed (reset by this side, say): its data still counts against the window.
-      if (streamId > (this.role === 'server' ? this.lastPeerStreamId : this.nextStreamId)) throw new ProtocolError(H2_PROTOCOL_ERROR);
-      this.returnConnectionWindow(payload.length);
-      return;
-    }
-    if (stream.remoteEnded || !stream.headersReceived) {
-      this.returnConnectionWindow(payload.length);
-      this.resetStream(stream, H2_STREAM_CLOSED);
-      return;
-    }
+    if (!stream && streamId > (this.role === 'server' ? this.lastPeerStreamId : this.nextStreamId)) throw new ProtocolError(H2_PROTOCOL_ERROR);
+    // The connection window is returned on receipt, whatever becomes of the data: a stream that is
+    // closed, or whose reader stalls, must never hold back the other streams of its connection.
+    this.returnConnectionWindow(payload.length);
+    // A stream already closed (reset by this side, say): its data is dropped.
+    if (!stream) return;
+    if (stream.remoteEnded || !stream.headersReceived) return this.resetStream(stream, H2_STREAM_CLOSED);
     stream.recvWindow -= payload.length;
-    if (stream.recvWindow < 0) {
-      this.returnConnectionWindow(payload.length);
-      this.resetStream(stream, H2_FLOW_CONTROL_ERROR);
-      return;
-    }
+    if (stream.recvWindow < 0) return this.resetStream(stream, H2_FLOW_CONTROL_ERROR);
     const endStream = (flags & FLAG_END_STREAM) !== 0;
+    const length = end - start;
     if (endStream) stream.remoteEnded = true;
-    const padding = payload.length - (end - start);
+    const padding = payload.length - length;
     if (padding > 0) this.consumed(stream, padding);
     const data = this.opts.externalRead ? Buffer.from(payload.subarray(start, end)) : payload.subarray(start, end);
-    if (!stream.manualFlowControl) this.consumed(stream, data.length);
+    if (!stream.manualFlowControl) this.consumed(stream, length);
     stream.onData(data, endStream);
     if (endStream && stream.localEnded) this.closeStream(stream, undefined);
   }

@@ -8,6 +8,7 @@ import type { H2Upstream } from './upstream';
 /** gRPC status codes used here (as numbers: this module does not load grpc-js). */
 const UNAVAILABLE = 14;
 const INTERNAL = 13;
+const DEADLINE_EXCEEDED = 4;
 const RESOURCE_EXHAUSTED = 8;
 /** The longest delay setTimeout keeps (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -136,15 +137,19 @@ export function traceContextOfList(headers: readonly Header[]): Context {
 
 /**
  * Carries a call both ways between a client's `stream` and `upstream`, flow control included: the
- * client's window reopens only as its data goes out upstream, and the upstream's as its answer
- * goes out to the client. `body`, when given, is the request already read whole (the stream's own
- * data is then not read); once it is handed over the call may have run, so a failure is INTERNAL,
- * not UNAVAILABLE (which callers read as "did not run" and retry elsewhere). `endStream`: the
- * client's headers ended its side (no body follows).
+ * client's stream window reopens only as its data goes out upstream, and the upstream's as its
+ * answer goes out to the client. Connection windows are returned as data arrives (lib/h2
+ * connection.ts), so a client that stops reading holds back one stream of the shared upstream
+ * connection, never the connection. At the call's deadline (grpc-timeout) whatever is left is
+ * dropped both ways, so a stalled client holds nothing past it. `body`, when given, is the request
+ * already read whole (the stream's own data is then not read); once it is handed over the call
+ * may have run, so a failure is INTERNAL, not UNAVAILABLE (which callers read as "did not run" and
+ * retry elsewhere). `endStream`: the client's headers ended its side (no body follows).
  */
 export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readonly Header[], body?: Buffer, endStream = false): void {
   const out = headers.map((h): Header => (h[0] === ':authority' ? [':authority', upstream.address] : h));
-  if (!headerValue(out, ':authority')) out.push([':authority', upstream.address]);
+  // Pseudo-headers come before regular ones (RFC 9113 §8.3): one the client left out goes first.
+  if (headerValue(out, ':authority') === undefined) out.unshift([':authority', upstream.address]);
   let up: H2Stream;
   try {
     up = upstream.request(out, endStream && !body);
@@ -191,7 +196,16 @@ export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readon
     if (!stream.headersSent) respondStatus(stream, failed, code === CONNECTION_LOST ? 'internal: connection lost' : `internal: stream reset (HTTP/2 code ${code})`);
     else stream.reset(code === CONNECTION_LOST ? H2_INTERNAL_ERROR : code);
   };
+  // The deadline: the upstream ends the call by then too, but a client that stopped reading
+  // would keep what is queued for it (and its stream) for as long as it keeps the connection.
+  const deadline = deadlineOf(headerValue(headers, 'grpc-timeout'));
+  const timer = deadline === undefined ? undefined : atDeadline(deadline, () => {
+    if (!stream.headersSent) respondStatus(stream, DEADLINE_EXCEEDED, 'deadline exceeded');
+    else stream.reset(H2_CANCEL);
+    up.reset(H2_CANCEL);
+  });
   stream.onClose = (code) => {
+    clearTimeout(timer);
     if (code !== undefined) up.reset(H2_CANCEL);
   };
   if (body) {

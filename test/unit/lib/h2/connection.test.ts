@@ -755,3 +755,28 @@ describe('our client with a node:http2 server', () => {
     expect(again.body.toString()).toBe('fresh');
   });
 });
+
+describe('flow control: a stalled stream holds its own window only', () => {
+  it('8 streams whose owner never consumes their 1 MiB windows leave a 4 MiB connection window carrying other streams', async () => {
+    const { port, address } = await startNodeServer(closer, (stream, headers) => {
+      stream.respond({ ':status': 200 });
+      // More than a stream window: a /big stream stays open, its window used up and never reopened.
+      stream.end(pattern(headers[':path'] === '/big' ? 1.5 * MiB : 2 * MiB, 3));
+    }, { maxSessionMemory: 100 }); // node:http2 stops sending past 10 MB of a session's buffers by default
+    // 8 MiB held back would close a 4 MiB connection window to every stream.
+    const conn = await connectOurs(closer, port, { connectionWindowBytes: 4 * MiB });
+    const stalled: H2Stream[] = [];
+    let received = 0;
+    for (let i = 0; i < 8; i++) {
+      const s = conn.request(requestHeaders(address, '/big'), true);
+      s.manualFlowControl = true;
+      s.onData = (c) => (received += c.length);
+      stalled.push(s);
+    }
+    await until('every stalled stream to get its window full', () => received === 8 * MiB, 10_000);
+    const other = await collect(conn.request(requestHeaders(address, '/other'), true));
+    expect(other.code).toBeUndefined();
+    expect(other.body.equals(pattern(2 * MiB, 3))).toBe(true);
+    expect(stalled.every((s) => !s.closed)).toBe(true);
+  });
+});

@@ -8,7 +8,7 @@ import type { Header } from '../../../../lib/h2/connection';
 import { pipeCall, statusHeaders, statusOf } from '../../../../lib/h2/grpc';
 import { H2Upstream } from '../../../../lib/h2/upstream';
 import { encodeHeaders } from '../../../../lib/h2/hpack';
-import { Closer, connectNode, HOST, nodeRequest, parseFrames, pattern, PREFACE, QUIET, rawFrame, startH2Server, startNodeServer, until, valueOf } from './peers';
+import { Closer, collect, connectNode, connectOurs, HOST, nodeRequest, parseFrames, pattern, PREFACE, QUIET, rawFrame, sleep, startH2Server, startNodeServer, until, valueOf } from './peers';
 
 const closer = new Closer();
 afterEach(() => closer.closeAll());
@@ -405,6 +405,74 @@ describe('pipeCall with an upstream that answers in one burst and resets with NO
     expect(res.body.equals(answer)).toBe(true);
     expect(res.trailers).toMatchObject({ 'grpc-status': '0' });
   });
+});
+
+describe('pipeCall: one client cannot starve the shared upstream connection', () => {
+  const grpcPost = (address: string, path: string, extra: Header[] = []): Header[] => [
+    [':method', 'POST'], [':scheme', 'http'], [':path', path], [':authority', address], ['content-type', 'application/grpc'], ['te', 'trailers'], ...extra,
+  ];
+
+  /** node:http2 behind a door of ours: /big answers 1.5 MiB (more than a stream window), /held waits. */
+  async function door() {
+    const held: http2.ServerHttp2Stream[] = [];
+    const origin = await startNodeServer(closer, (stream, headers) => {
+      stream.on('data', () => undefined);
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      if (headers[':path'] === '/held') held.push(stream);
+      else stream.end(headers[':path'] === '/big' ? pattern(1.5 * MiB, 8) : Buffer.from('small'));
+    }, { maxSessionMemory: 100 });
+    const proxy = await startProxy(origin.address, 1);
+    return { origin, proxy, held };
+  }
+
+  it('20 calls abandoned with a zero window, open or reset, leave the upstream connection serving others', async () => {
+    const { proxy } = await door();
+    // This client never opens a stream window: the door can send it no data at all.
+    const stingy = await connectOurs(closer, proxy.port, { streamWindowBytes: 0 });
+    const abandoned = Array.from({ length: 20 }, () => {
+      const s = stingy.request(grpcPost(proxy.address, '/big'), true);
+      return { s, done: collect(s) };
+    });
+    await until('the door to have every answer head', () => abandoned.every((a) => a.s.headersReceived), 5_000);
+    // 20 windows of 1 MiB taken from the door's one 16 MiB upstream connection: nothing for anyone else
+    // if they counted against the connection.
+    await sleep(200);
+    const other = await connectOurs(closer, proxy.port);
+    const res = await collect(other.request(grpcPost(proxy.address, '/small'), true));
+    expect(res.body.toString()).toBe('small');
+    expect(valueOf(res.trailers, 'grpc-status')).toBe('0');
+
+    // Half reset by the client, the others gone with its connection: still serving.
+    for (const a of abandoned.slice(0, 10)) a.s.reset(0x8);
+    stingy.destroy();
+    await Promise.all(abandoned.map((a) => a.done));
+    const again = await collect(other.request(grpcPost(proxy.address, '/big'), true));
+    expect(again.body.equals(pattern(1.5 * MiB, 8))).toBe(true);
+  });
+
+  it('drops a call whose client stopped reading at its deadline, both ways', async () => {
+    const { proxy, origin } = await door();
+    let upstreamClosed: number | undefined;
+    origin.server.on('stream', (stream: http2.ServerHttp2Stream) => stream.on('close', () => (upstreamClosed = stream.rstCode)));
+    const stingy = await connectOurs(closer, proxy.port, { streamWindowBytes: 0 });
+    const started = Date.now();
+    const res = await collect(stingy.request(grpcPost(proxy.address, '/held', [['grpc-timeout', '300m']]), true));
+    // The door answered its head (HEADERS take no window), then reset the stream at the deadline.
+    expect(valueOf(res.headers, ':status')).toBe('200');
+    expect(res.code).toBe(0x8); // CANCEL
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+    await until('the upstream call to be reset too', () => upstreamClosed !== undefined);
+    expect(upstreamClosed).toBe(0x8);
+    // Before any answer head, the client gets DEADLINE_EXCEEDED.
+    const early = await startH2Server(closer, () => undefined);
+    const waiting = closer.add(new H2Upstream(early.address, 1, QUIET), (u) => u.close());
+    const front = await startH2Server(closer, (stream, headers, endStream) => pipeCall(waiting, stream, headers, undefined, endStream));
+    const client = await connectOurs(closer, front.port);
+    const timedOut = await collect(client.request(grpcPost(front.address, '/never', [['grpc-timeout', '100m']]), true));
+    expect(statusOf(timedOut.headers)).toEqual({ code: grpc.status.DEADLINE_EXCEEDED, message: 'deadline exceeded' });
+  });
+
 });
 
 describe('gRPC status helpers', () => {

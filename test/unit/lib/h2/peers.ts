@@ -45,7 +45,7 @@ export async function startH2Server(
 /** A node:http2 server on a free port; its sessions are destroyed when the test ends. */
 export async function startNodeServer(
   closer: Closer,
-  onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
+  onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, raw: Header[]) => void,
   options: http2.ServerOptions = {},
 ): Promise<{ server: http2.Http2Server; port: number; address: string; sessions: http2.ServerHttp2Session[] }> {
   const sessions: http2.ServerHttp2Session[] = [];
@@ -54,9 +54,10 @@ export async function startNodeServer(
     sessions.push(s);
     s.on('error', () => undefined);
   });
-  server.on('stream', (stream, headers) => {
+  // node passes the headers in wire order as a fourth argument.
+  server.on('stream', (stream, headers, _flags, rawHeaders?: string[]) => {
     stream.on('error', () => undefined);
-    onStream(stream, headers);
+    onStream(stream, headers, pairs(rawHeaders ?? []));
   });
   closer.add(server, (s) => {
     for (const session of sessions) session.destroy();
