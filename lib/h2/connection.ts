@@ -11,6 +11,7 @@
 // concurrent streams. What it leaves out: server push (refused), priorities (ignored), TLS (the
 // mesh speaks h2c inside the cluster).
 import type net from 'node:net';
+import { RequestHeaderCheck } from './header-rules';
 import { encodeHeaders, HpackDecoder, HpackError, type Header } from './hpack';
 
 export type { Header } from './hpack';
@@ -118,6 +119,8 @@ export class H2Stream {
   /** @internal */ queuedBytes = 0;
   /** @internal End the stream once the queue is sent: true (empty DATA) or trailers. */
   endAfterQueue: readonly Header[] | true | undefined;
+  /** @internal Bytes a request's content-length says are still to come (-1: it declared none). */
+  contentLength = -1;
 
   constructor(readonly id: number, private readonly conn: H2Connection, sendWindow: number, recvWindow: number) {
     this.sendWindow = sendWindow;
@@ -186,9 +189,13 @@ export class H2Connection {
   closed = false;
   /** No new streams: GOAWAY sent or received. */
   goingAway = false;
+  /** Requests refused as malformed (RFC 9113 §8.1.1), with RST_STREAM PROTOCOL_ERROR. */
+  malformedRequests = 0;
 
   private readonly streams = new Map<number, H2Stream>();
   private readonly decoder: HpackDecoder;
+  /** Checks requests (server): a malformed one is refused before any owner sees it. */
+  private readonly requestCheck = new RequestHeaderCheck();
   private readonly streamWindow: number;
   private readonly connectionWindow: number;
   private readonly maxStreams: number;
@@ -456,6 +463,13 @@ export class H2Connection {
     else stream.onLocalEnd();
   }
 
+  /** RST_STREAM for a stream the peer opened that never became one (refused, or malformed). */
+  private refuse(streamId: number, code: number): void {
+    const p = Buffer.allocUnsafe(4);
+    p.writeUInt32BE(code, 0);
+    this.frame(RST_STREAM, 0, streamId, p);
+  }
+
   /** @internal */
   resetStream(stream: H2Stream, code: number): void {
     const p = Buffer.allocUnsafe(4);
@@ -703,6 +717,11 @@ export class H2Connection {
     if (stream.recvWindow < 0) return this.resetStream(stream, H2_FLOW_CONTROL_ERROR);
     const endStream = (flags & FLAG_END_STREAM) !== 0;
     const length = end - start;
+    if (stream.contentLength >= 0) {
+      // A request whose content-length differs from its data is malformed (RFC 9113 §8.1.1).
+      stream.contentLength -= length;
+      if (stream.contentLength < 0 || (endStream && stream.contentLength !== 0)) return this.resetStream(stream, H2_PROTOCOL_ERROR);
+    }
     if (endStream) stream.remoteEnded = true;
     const padding = payload.length - length;
     if (padding > 0) this.consumed(stream, padding);
@@ -736,13 +755,15 @@ export class H2Connection {
         return; // trailers of a stream already closed
       }
       this.lastPeerStreamId = streamId;
-      stream = new H2Stream(streamId, this, this.peerStreamWindow, this.streamWindow);
-      if (this.goingAway || this.streams.size >= this.maxStreams) {
-        const p = Buffer.allocUnsafe(4);
-        p.writeUInt32BE(H2_REFUSED_STREAM, 0);
-        this.frame(RST_STREAM, 0, streamId, p);
-        return;
+      if (this.goingAway || this.streams.size >= this.maxStreams) return this.refuse(streamId, H2_REFUSED_STREAM);
+      // A malformed request is a stream error (RFC 9113 §8.1.1): refused here, never handed on.
+      const check = this.requestCheck;
+      if (!check.request(headers) || (endStream && check.contentLength > 0)) {
+        this.malformedRequests++;
+        return this.refuse(streamId, H2_PROTOCOL_ERROR);
       }
+      stream = new H2Stream(streamId, this, this.peerStreamWindow, this.streamWindow);
+      stream.contentLength = check.contentLength;
       this.streams.set(streamId, stream);
       stream.headersReceived = true;
       if (endStream) stream.remoteEnded = true;
@@ -753,6 +774,10 @@ export class H2Connection {
     const trailers = stream.headersReceived;
     stream.headersReceived = true;
     if (trailers && !endStream) return this.resetStream(stream, H2_PROTOCOL_ERROR);
+    if (trailers && this.role === 'server' && (!this.requestCheck.trailers(headers) || stream.contentLength > 0)) {
+      this.malformedRequests++;
+      return this.resetStream(stream, H2_PROTOCOL_ERROR);
+    }
     if (endStream) stream.remoteEnded = true;
     stream.onHeaders(headers, endStream);
     if (endStream && stream.localEnded) this.closeStream(stream, undefined);

@@ -756,6 +756,85 @@ describe('our client with a node:http2 server', () => {
   });
 });
 
+describe('requests refused at the door (RFC 9113 §8.1.1)', () => {
+  /** Our server answering 200 with the request body's length; counts the streams it was handed. */
+  async function counting() {
+    const handed: Header[][] = [];
+    const server = await startH2Server(closer, (stream, headers, endStream) => {
+      handed.push(headers);
+      let bytes = 0;
+      const answer = () => stream.sendHeaders([[':status', '200'], ['x-bytes', String(bytes)]], true);
+      if (endStream) return answer();
+      stream.onData = (c, end) => {
+        bytes += c.length;
+        if (end) answer();
+      };
+      stream.onHeaders = (_t, end) => end && answer();
+    });
+    const conn = await connectOurs(closer, server.port);
+    return { ...server, conn, handed };
+  }
+
+  it.each<[string, Header[]]>([
+    ['an upper-case name', [['X-Team', 'search']]],
+    ['a connection header', [['connection', 'close']]],
+    ['te: gzip', [['te', 'gzip']]],
+    ['a value with CR LF', [['x-a', 'a\r\nx-b: 1']]],
+    ['a value with NUL', [['x-a', 'a\u0000']]],
+    ['an unknown pseudo-header', [[':protocol', 'websocket']]],
+  ])('refuses a request with %s: RST_STREAM PROTOCOL_ERROR, no handler sees it', async (_what, extra) => {
+    const { conn, address, handed } = await counting();
+    const res = await collect(conn.request(requestHeaders(address, '/x', extra), true));
+    expect(res.headers).toBeUndefined();
+    expect(res.code).toBe(H2_PROTOCOL_ERROR);
+    expect(handed).toHaveLength(0);
+    // The connection still serves.
+    expect(valueOf((await collect(conn.request(requestHeaders(address, '/ok'), true))).headers, ':status')).toBe('200');
+    expect(handed).toHaveLength(1);
+  });
+
+  it('refuses requests without :path or :method, or with a pseudo-header after a regular one', async () => {
+    const { conn, address, handed } = await counting();
+    const lists: Header[][] = [
+      [[':method', 'POST'], [':scheme', 'http'], [':authority', address]],
+      [[':scheme', 'http'], [':path', '/x'], [':authority', address]],
+      [[':method', 'POST'], [':scheme', 'http'], ['x-a', '1'], [':path', '/x']],
+      [[':method', 'POST'], [':scheme', 'http'], [':path', '/x'], [':path', '/y']],
+    ];
+    for (const headers of lists) expect((await collect(conn.request(headers, true))).code).toBe(H2_PROTOCOL_ERROR);
+    expect(handed).toHaveLength(0);
+  });
+
+  it('refuses a body that differs from its content-length, and trailers with a pseudo-header', async () => {
+    const { conn, address, handed } = await counting();
+    const send = (contentLength: string, body: Buffer | undefined, trailers?: Header[]) => {
+      const s = conn.request(requestHeaders(address, '/cl', [['content-length', contentLength]]), body === undefined && !trailers);
+      const done = collect(s);
+      if (trailers) {
+        if (body) s.write(body);
+        s.end(trailers);
+      } else if (body) s.end(undefined, body);
+      return done;
+    };
+    const exact = await send('3', Buffer.from('abc'));
+    expect(valueOf(exact.headers, 'x-bytes')).toBe('3');
+    expect((await send('5', Buffer.from('abc'))).code).toBe(H2_PROTOCOL_ERROR);
+    expect((await send('2', Buffer.from('abc'))).code).toBe(H2_PROTOCOL_ERROR);
+    expect((await send('4', undefined)).code).toBe(H2_PROTOCOL_ERROR);
+    expect((await send('3', Buffer.from('abc'), [[':path', '/smuggled']])).code).toBe(H2_PROTOCOL_ERROR);
+    expect((await send('3', Buffer.from('ab'), [['x-checksum', '1']])).code).toBe(H2_PROTOCOL_ERROR);
+    expect(valueOf((await send('3', Buffer.from('abc'), [['x-checksum', '1']])).headers, 'x-bytes')).toBe('3');
+  });
+
+  it('takes 1,100 malformed requests on one connection and serves the next call on it', async () => {
+    const { conn, address, handed } = await counting();
+    const refused = await Promise.all(Array.from({ length: 1_100 }, (_, i) => collect(conn.request(requestHeaders(address, '/x', [['x-n', ` ${i}`]]), true))));
+    expect(refused.every((r) => r.code === H2_PROTOCOL_ERROR)).toBe(true);
+    expect(handed).toHaveLength(0);
+    expect(valueOf((await collect(conn.request(requestHeaders(address, '/ok'), true))).headers, ':status')).toBe('200');
+  });
+});
+
 describe('flow control: a stalled stream holds its own window only', () => {
   it('8 streams whose owner never consumes their 1 MiB windows leave a 4 MiB connection window carrying other streams', async () => {
     const { port, address } = await startNodeServer(closer, (stream, headers) => {

@@ -473,6 +473,29 @@ describe('pipeCall: one client cannot starve the shared upstream connection', ()
     expect(statusOf(timedOut.headers)).toEqual({ code: grpc.status.DEADLINE_EXCEEDED, message: 'deadline exceeded' });
   });
 
+  it('refuses 1,100 malformed requests at the door: a long-lived call on the shared connection survives', async () => {
+    const { proxy, origin, held } = await door();
+    let reached = 0;
+    origin.server.on('stream', () => reached++);
+    const client = await connectOurs(closer, proxy.port);
+    const long = collect(client.request(grpcPost(proxy.address, '/held'), true));
+    await until('the long-lived call to reach the upstream', () => held.length === 1);
+    const bad: Header[][] = [
+      [['x-a', '1'], ...grpcPost(proxy.address, '/x')],
+      [...grpcPost(proxy.address, '/x'), ['Grpc-Timeout', '1S']],
+      [...grpcPost(proxy.address, '/x'), ['connection', 'keep-alive']],
+      [...grpcPost(proxy.address, '/x'), ['x-a', 'a\nb']],
+      grpcPost(proxy.address, '/x').filter((h) => h[0] !== ':path'),
+    ];
+    const refused = await Promise.all(Array.from({ length: 1_100 }, (_, i) => collect(client.request(bad[i % bad.length]!, true))));
+    expect(refused.every((r) => r.code === 0x1)).toBe(true); // PROTOCOL_ERROR
+    expect(reached).toBe(1);
+    held[0]!.end(Buffer.from('still here'));
+    const r = await long;
+    expect(r.body.toString()).toBe('still here');
+    expect(valueOf(r.trailers, 'grpc-status')).toBe('0');
+    expect(origin.sessions.filter((x) => !x.destroyed)).toHaveLength(1);
+  });
 });
 
 describe('gRPC status helpers', () => {
