@@ -55,6 +55,8 @@ export const CONNECTION_LOST = -1;
 
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
+/** The largest stream id (31 bits). */
+const MAX_STREAM_ID = 2 ** 31 - 1;
 const DEFAULT_MAX_FRAME = 16_384;
 /** Output of one tick up to this size is copied into one reused buffer before it is written. */
 const OUT_BUFFER_BYTES = 64 * 1024;
@@ -75,6 +77,13 @@ export interface H2ConnectionOptions {
   keepaliveTimeoutMs?: number;
   /** Close the connection (GOAWAY) after this long without a byte either way (0: never, the default). */
   idleTimeoutMs?: number;
+  /**
+   * The highest stream id this side opens (client): 2^31−1 by default, the protocol's limit. Once
+   * it has opened that stream the connection closes gracefully (GOAWAY, then the end when its
+   * streams have), and its owner opens a new one (RFC 9113 §5.1.1). A client opens about
+   * (maxStreamId + 1) / 2 streams on one connection.
+   */
+  maxStreamId?: number;
   /**
    * The socket is read by its owner (net's `onread`), who hands the bytes to receive() in a buffer
    * it reuses: the connection copies what it keeps (DATA payloads, a partial frame).
@@ -191,6 +200,8 @@ export class H2Connection {
   goingAway = false;
   /** Requests refused as malformed (RFC 9113 §8.1.1), with RST_STREAM PROTOCOL_ERROR. */
   malformedRequests = 0;
+  /** RST_STREAM frames this side has sent. */
+  resetsSent = 0;
 
   private readonly streams = new Map<number, H2Stream>();
   private readonly decoder: HpackDecoder;
@@ -217,6 +228,7 @@ export class H2Connection {
   private readonly blocked = new Set<H2Stream>();
 
   private nextStreamId: number;
+  private readonly maxStreamId: number;
   /** Highest stream id the peer opened. */
   private lastPeerStreamId = 0;
   private outBufs: Buffer[] = [];
@@ -238,6 +250,7 @@ export class H2Connection {
     this.maxHeaderList = opts.maxHeaderListBytes ?? 65_536;
     this.decoder = new HpackDecoder(4096, this.maxHeaderList);
     this.nextStreamId = role === 'client' ? 1 : 2;
+    this.maxStreamId = Math.min(opts.maxStreamId ?? MAX_STREAM_ID, MAX_STREAM_ID);
     this.prefaceLeft = role === 'server' ? PREFACE.length : 0;
     socket.setNoDelay(true);
     if (!opts.externalRead) socket.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -276,7 +289,7 @@ export class H2Connection {
 
   /** Whether request() can open a stream now. */
   get canRequest(): boolean {
-    return !this.closed && !this.goingAway && this.streams.size < this.peerMaxStreams && this.nextStreamId <= MAX_WINDOW;
+    return !this.closed && !this.goingAway && this.streams.size < this.peerMaxStreams && this.nextStreamId <= this.maxStreamId;
   }
 
   /** Opens a stream and sends its headers (client). Throws when the connection cannot take one. */
@@ -288,6 +301,8 @@ export class H2Connection {
     const stream = new H2Stream(id, this, this.peerStreamWindow, this.streamWindow);
     this.streams.set(id, stream);
     stream.sendHeaders(headers, endStream);
+    // The last stream id is used: no new streams here; the connection ends once this one has.
+    if (this.nextStreamId > this.maxStreamId) this.close();
     return stream;
   }
 
@@ -465,6 +480,7 @@ export class H2Connection {
 
   /** RST_STREAM for a stream the peer opened that never became one (refused, or malformed). */
   private refuse(streamId: number, code: number): void {
+    this.resetsSent++;
     const p = Buffer.allocUnsafe(4);
     p.writeUInt32BE(code, 0);
     this.frame(RST_STREAM, 0, streamId, p);
@@ -472,6 +488,7 @@ export class H2Connection {
 
   /** @internal */
   resetStream(stream: H2Stream, code: number): void {
+    this.resetsSent++;
     const p = Buffer.allocUnsafe(4);
     p.writeUInt32BE(code, 0);
     this.frame(RST_STREAM, 0, stream.id, p);

@@ -1,17 +1,36 @@
 // A few client connections to one upstream (a pod, or a service's own grpc-js server), used in
-// turn and reopened when they fail or go away.
+// turn and replaced when they break, go away (GOAWAY either way) or run out of stream ids.
 import net from 'node:net';
 import { H2Connection, type H2ConnectionOptions, type H2Stream, type Header } from './connection';
 
+/** Settings of an H2Upstream: those of its connections, and when to replace one. */
+export interface H2UpstreamOptions extends H2ConnectionOptions {
+  /**
+   * Replace a connection once it has sent this many RST_STREAMs (500). nghttp2 (node:http2, so
+   * grpc-js) ends a session whose peer resets more than 1,000 streams in a burst (33 a second
+   * after that; its CVE-2023-44487 guard), which would fail every call on it: the connection that
+   * carries clients' cancels is replaced well before that, and only its own streams' resets
+   * still go on it.
+   */
+  maxResetsPerConnection?: number;
+}
+
 export class H2Upstream {
   private readonly conns: (H2Connection | undefined)[];
+  /** Connections replaced while streams were still open on them; they end once those have. */
+  private readonly retiring = new Set<H2Connection>();
+  private readonly maxResets: number;
   private next = 0;
   private closed = false;
   private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
 
-  /** `address`: host:port; `connections`: how many HTTP/2 connections to spread streams over. */
-  constructor(readonly address: string, connections: number, private readonly opts: H2ConnectionOptions = {}) {
+  /**
+   * `address`: host:port; `connections`: how many HTTP/2 connections to spread streams over; `opts`:
+   * their settings (`maxStreamId` bounds how many streams each carries before it is replaced).
+   */
+  constructor(readonly address: string, connections: number, private readonly opts: H2UpstreamOptions = {}) {
     this.conns = new Array(Math.max(1, connections)).fill(undefined);
+    this.maxResets = opts.maxResetsPerConnection ?? 500;
   }
 
   private connect(i: number): H2Connection {
@@ -30,15 +49,22 @@ export class H2Upstream {
         },
       },
     });
-    conn = new H2Connection(socket, 'client', undefined, { ...this.opts, externalRead: true });
-    const forget = () => {
-      if (this.conns[i] === conn) this.conns[i] = undefined;
+    const c = new H2Connection(socket, 'client', undefined, { ...this.opts, externalRead: true });
+    conn = c;
+    c.onClose = () => {
+      if (this.conns[i] === c) this.conns[i] = undefined;
+      this.retiring.delete(c);
     };
-    conn.onClose = forget;
-    conn.onGoaway = forget;
+    c.onGoaway = () => this.retire(i, c);
     socket.unref();
-    this.conns[i] = conn;
-    return conn;
+    this.conns[i] = c;
+    return c;
+  }
+
+  /** Takes `c` out of slot `i`: the next stream there opens a new connection; `c` ends once its streams have. */
+  private retire(i: number, c: H2Connection): void {
+    if (this.conns[i] === c) this.conns[i] = undefined;
+    if (!c.closed) this.retiring.add(c);
   }
 
   /** Opens a stream on the next connection that can take one. Throws when none can. */
@@ -47,8 +73,12 @@ export class H2Upstream {
     for (let tries = 0; tries < this.conns.length; tries++) {
       const i = this.next++ % this.conns.length;
       let c = this.conns[i];
+      // Gracefully: its streams finish, new ones go to the connection that replaces it.
+      if (c && c.resetsSent >= this.maxResets) c.close();
       if (!c || !c.canRequest) {
-        if (c && !c.closed && !c.goingAway) continue; // at its stream limit
+        if (c && !c.closed && !c.goingAway) continue; // at the peer's limit of concurrent streams
+        // Closed, going away (GOAWAY either way), or out of stream ids (it sent GOAWAY itself).
+        if (c) this.retire(i, c);
         c = this.connect(i);
       }
       return c.request(headers, endStream);
@@ -60,5 +90,14 @@ export class H2Upstream {
   close(): void {
     this.closed = true;
     for (const c of this.conns) c?.destroy();
+    for (const c of [...this.retiring]) c.destroy();
+    this.retiring.clear();
+  }
+
+  /** Connections open now, those being replaced included. */
+  get connections(): number {
+    let n = this.retiring.size;
+    for (const c of this.conns) if (c && !c.closed) n++;
+    return n;
   }
 }

@@ -859,3 +859,82 @@ describe('flow control: a stalled stream holds its own window only', () => {
     expect(stalled.every((s) => !s.closed)).toBe(true);
   });
 });
+
+describe('H2Upstream replaces its connections', () => {
+  it('when their stream ids run out (maxStreamId): calls keep succeeding and one in flight finishes', async () => {
+    const held: http2.ServerHttp2Stream[] = [];
+    const { address, sessions } = await startNodeServer(closer, (stream, headers) => {
+      stream.respond({ ':status': 200 });
+      if (headers[':path'] === '/held') held.push(stream);
+      else stream.end(`session ${sessions.indexOf(stream.session as http2.ServerHttp2Session)}`);
+    });
+    // Ids 1, 3, 5 and 7: four streams per connection.
+    const upstream = closer.add(new H2Upstream(address, 1, { ...QUIET, maxStreamId: 7 }), (u) => u.close());
+    const first = collect(upstream.request(requestHeaders(address, '/held'), true));
+    const answers: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await collect(upstream.request(requestHeaders(address, '/x'), true));
+      expect(r.code).toBeUndefined();
+      answers.push(r.body.toString());
+    }
+    // 3 more on the first connection (with the held one), then 4, then 3.
+    expect(answers).toEqual(['session 0', 'session 0', 'session 0', 'session 1', 'session 1', 'session 1', 'session 1', 'session 2', 'session 2', 'session 2']);
+    // The first connection said GOAWAY itself once its last id was used; its held stream still finishes.
+    held[0]!.end('held');
+    expect((await first).body.toString()).toBe('held');
+    await until('the used-up connections to end', () => upstream.connections === 1, 6_000);
+    expect(sessions.slice(0, 2).every((s) => s.closed || s.destroyed)).toBe(true);
+  });
+
+  it('one H2Connection: after its last stream id it takes no new stream and ends when that stream has', async () => {
+    const { port, address } = await startNodeServer(closer, (stream) => {
+      stream.respond({ ':status': 200 });
+      setTimeout(() => stream.end('late'), 50);
+    });
+    const conn = closer.add(new H2Connection(net.connect(port, HOST), 'client', undefined, { ...QUIET, maxStreamId: 3 }), (c) => c.destroy());
+    let closed = false;
+    conn.onClose = () => (closed = true);
+    await collect(conn.request(requestHeaders(address, '/1'), true));
+    expect(conn.canRequest).toBe(true);
+    const last = collect(conn.request(requestHeaders(address, '/3'), true));
+    expect(conn.canRequest).toBe(false);
+    expect(conn.goingAway).toBe(true);
+    expect(() => conn.request(requestHeaders(address, '/5'))).toThrow(/going away/);
+    expect((await last).body.toString()).toBe('late');
+    await until('the connection to end', () => closed, 6_000);
+  });
+
+  it('after maxResetsPerConnection resets, before nghttp2 would end the connection for them', async () => {
+    const { address, sessions } = await startNodeServer(closer, (stream, headers) => {
+      stream.respond({ ':status': 200 });
+      if (headers[':path'] !== '/held') stream.end(`session ${sessions.indexOf(stream.session as http2.ServerHttp2Session)}`);
+    });
+    const upstream = closer.add(new H2Upstream(address, 1, { ...QUIET, maxResetsPerConnection: 5 }), (u) => u.close());
+    for (let i = 0; i < 5; i++) upstream.request(requestHeaders(address, '/held')).reset(H2_CANCEL);
+    const next = await collect(upstream.request(requestHeaders(address, '/x'), true));
+    expect(next.body.toString()).toBe('session 1');
+    await until('the first connection to end', () => sessions[0]!.closed || sessions[0]!.destroyed, 6_000);
+  });
+
+  it('by default well before nghttp2 would end it for its resets, so calls in flight on it survive', async () => {
+    // node:http2 ends a session whose peer resets more than 1,000 streams in a burst, failing every
+    // call on it. A client that cancels call after call must not take the others' calls with it.
+    const held: http2.ServerHttp2Stream[] = [];
+    const { address, sessions } = await startNodeServer(closer, (stream, headers) => {
+      stream.respond({ ':status': 200 });
+      if (headers[':path'] === '/held') held.push(stream);
+    });
+    const upstream = closer.add(new H2Upstream(address, 1, QUIET), (u) => u.close());
+    const long = collect(upstream.request(requestHeaders(address, '/held'), true));
+    for (let i = 0; i < 1_500; i++) {
+      const s = upstream.request(requestHeaders(address, '/cancelled'));
+      await new Promise<void>((r) => (s.onHeaders = () => r()));
+      s.reset(H2_CANCEL);
+    }
+    held[0]!.end('survived');
+    const r = await long;
+    expect(r.code).toBeUndefined();
+    expect(r.body.toString()).toBe('survived');
+    expect(sessions.length).toBe(3); // replaced after 500 and 1,000 resets
+  }, 30_000);
+});

@@ -449,6 +449,7 @@ describe('pipeCall: one client cannot starve the shared upstream connection', ()
     await Promise.all(abandoned.map((a) => a.done));
     const again = await collect(other.request(grpcPost(proxy.address, '/big'), true));
     expect(again.body.equals(pattern(1.5 * MiB, 8))).toBe(true);
+    expect(proxy.upstream.connections).toBe(1);
   });
 
   it('drops a call whose client stopped reading at its deadline, both ways', async () => {
