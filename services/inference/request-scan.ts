@@ -6,7 +6,7 @@
 // call it: the front door (services/inference/front-door.ts) and the grpc-js deserializer
 // (grpc-handlers.ts, inferenceServiceDefinition).
 import type { Config } from '../../lib/config';
-import { errors, messageOf } from '../../lib/errors';
+import { errors, messageOf, type MeshError } from '../../lib/errors';
 import { checkBytesElements } from '../../lib/tensor';
 
 /** How much one request may hold, counted before it is decoded. */
@@ -44,19 +44,31 @@ const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
 const WIRE_LEN = 2;
 const WIRE_FIXED32 = 5;
+const NONE = -1;
 
 const malformed = (problem: string) => errors.invalidArgument(`malformed request: ${problem}`);
 
-/** A cursor over protobuf bytes; every read is checked against `end`. */
-class Cursor {
-  constructor(readonly buf: Uint8Array, public pos: number, readonly end: number) {}
+/**
+ * One pass over the bytes of a request. Reads are checked against the end of the message being
+ * read; nothing is allocated per field (this runs on the hot path for every request).
+ */
+class Scanner {
+  pos = 0;
+  /** Field number and wire type of the last tag read. */
+  field = 0;
+  wire = 0;
+  /** Bounds of the last length-delimited field read. */
+  start = 0;
+  readonly counts: ScanCounts = { inputs: 0, outputs: 0, rawContents: 0, parameters: 0, bytesElements: 0 };
+
+  constructor(readonly buf: Uint8Array, readonly limits: RequestScanLimits) {}
 
   /** A varint; values above 2^53 lose precision, which no length or tag here can reach unrefused. */
-  varint(): number {
+  varint(end: number): number {
     let result = 0;
     let mul = 1;
     for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw malformed('truncated varint');
+      if (this.pos >= end) throw malformed('truncated varint');
       const b = this.buf[this.pos++]!;
       result += (b & 0x7f) * mul;
       if ((b & 0x80) === 0) return result;
@@ -65,42 +77,52 @@ class Cursor {
     throw malformed('varint longer than 10 bytes');
   }
 
-  /** A length-delimited field's bounds; the cursor moves past it. */
-  delimited(): [number, number] {
-    const len = this.varint();
-    const start = this.pos;
-    if (len > this.end - start) throw malformed(`a field of ${len} bytes runs past the end of its message`);
-    this.pos = start + len;
-    return [start, this.pos];
+  /** The next tag, into `field` and `wire`; returns the field number. */
+  tag(end: number): number {
+    const tag = this.varint(end);
+    this.field = Math.floor(tag / 8);
+    this.wire = tag % 8;
+    if (this.field === 0) throw malformed('field number 0');
+    return this.field;
   }
 
-  /** Skips a field's value of wire type `wire`. */
-  skip(wire: number): void {
-    switch (wire) {
-      case WIRE_VARINT: this.varint(); return;
-      case WIRE_FIXED64: this.advance(8); return;
-      case WIRE_LEN: this.delimited(); return;
-      case WIRE_FIXED32: this.advance(4); return;
-      default: throw malformed(`wire type ${wire}`);
+  /** Skips a length-delimited field: its bounds are [start, pos). */
+  delimited(end: number): void {
+    const len = this.varint(end);
+    if (len > end - this.pos) throw malformed(`a field of ${len} bytes runs past the end of its message`);
+    this.start = this.pos;
+    this.pos += len;
+  }
+
+  /** Skips the value of the field whose tag was just read. */
+  skip(end: number): void {
+    switch (this.wire) {
+      case WIRE_VARINT: this.varint(end); return;
+      case WIRE_FIXED64: this.advance(8, end); return;
+      case WIRE_LEN: this.delimited(end); return;
+      case WIRE_FIXED32: this.advance(4, end); return;
+      default: throw malformed(`wire type ${this.wire}`);
     }
   }
 
-  private advance(n: number): void {
-    if (n > this.end - this.pos) throw malformed('a fixed-size field runs past the end of its message');
+  private advance(n: number, end: number): void {
+    if (n > end - this.pos) throw malformed('a fixed-size field runs past the end of its message');
     this.pos += n;
   }
 
-  /** The next tag as [field number, wire type]. */
-  tag(): [number, number] {
-    const tag = this.varint();
-    const field = Math.floor(tag / 8);
-    if (field === 0) throw malformed('field number 0');
-    return [field, tag % 8];
+  /** Whether the field just read has wire type `a` or `b`. */
+  wireIs(a: number, b = NONE): boolean {
+    return this.wire === a || this.wire === b;
   }
-}
 
-function expectWire(what: string, wire: number, ...allowed: number[]): void {
-  if (!allowed.includes(wire)) throw malformed(`${what} has wire type ${wire}`);
+  /** The refusal of a field of `what` with the wrong wire type. */
+  badWire(what: string): MeshError {
+    return malformed(`${what} has wire type ${this.wire}`);
+  }
+
+  addParameter(): void {
+    if (++this.counts.parameters > this.limits.maxParameters) throw errors.invalidArgument(`request has more than the limit of ${this.limits.maxParameters} parameters`);
+  }
 }
 
 /** Varints in bytes [start, end) of a packed field: the bytes that end one. */
@@ -116,114 +138,122 @@ function packedVarints(buf: Uint8Array, start: number, end: number): number {
  * tensors, parameters, dimensions or BYTES elements than `limits` allow.
  */
 export function scanModelInferRequest(bytes: Uint8Array, limits: RequestScanLimits): ScanCounts {
-  const counts: ScanCounts = { inputs: 0, outputs: 0, rawContents: 0, parameters: 0, bytesElements: 0 };
-  const addParameter = () => {
-    if (++counts.parameters > limits.maxParameters) throw errors.invalidArgument(`request has more than the limit of ${limits.maxParameters} parameters`);
-  };
-  const c = new Cursor(bytes, 0, bytes.length);
-  while (c.pos < c.end) {
-    const [field, wire] = c.tag();
-    switch (field) {
+  const s = new Scanner(bytes, limits);
+  const counts = s.counts;
+  const end = bytes.length;
+  while (s.pos < end) {
+    switch (s.tag(end)) {
       case 1: case 2: case 3: // model_name, model_version, id
-        expectWire(`field ${field}`, wire, WIRE_LEN);
-        c.delimited();
+        if (!s.wireIs(WIRE_LEN)) throw s.badWire(`field ${s.field}`);
+        s.delimited(end);
         break;
       case 4: // parameters
-        expectWire('parameters', wire, WIRE_LEN);
-        c.delimited();
-        addParameter();
+        if (!s.wireIs(WIRE_LEN)) throw s.badWire('parameters');
+        s.delimited(end);
+        s.addParameter();
         break;
-      case 5: { // inputs
-        expectWire('inputs', wire, WIRE_LEN);
+      case 5: // inputs
+        if (!s.wireIs(WIRE_LEN)) throw s.badWire('inputs');
         if (++counts.inputs > limits.maxTensors) throw errors.invalidArgument(`request has more than the limit of ${limits.maxTensors} inputs`);
-        const [start, end] = c.delimited();
-        scanInput(new Cursor(bytes, start, end), counts.inputs - 1, limits, counts, addParameter);
+        s.delimited(end);
+        scanInput(s, s.start, s.pos, counts.inputs - 1);
         break;
-      }
       case 6: { // outputs
-        expectWire('outputs', wire, WIRE_LEN);
+        if (!s.wireIs(WIRE_LEN)) throw s.badWire('outputs');
         if (++counts.outputs > limits.maxTensors) throw errors.invalidArgument(`request has more than the limit of ${limits.maxTensors} outputs`);
-        const [start, end] = c.delimited();
-        const o = new Cursor(bytes, start, end);
-        while (o.pos < o.end) {
-          const [f, w] = o.tag();
-          if (f === 1 || f === 2) expectWire(`outputs[${counts.outputs - 1}] field ${f}`, w, WIRE_LEN);
-          o.skip(w);
-          if (f === 2) addParameter();
+        s.delimited(end);
+        const outputEnd = s.pos;
+        s.pos = s.start;
+        while (s.pos < outputEnd) {
+          const field = s.tag(outputEnd);
+          if ((field === 1 || field === 2) && !s.wireIs(WIRE_LEN)) throw s.badWire(`outputs[${counts.outputs - 1}] field ${field}`);
+          s.skip(outputEnd);
+          if (field === 2) s.addParameter();
         }
         break;
       }
       case 7: // raw_input_contents
-        expectWire('raw_input_contents', wire, WIRE_LEN);
+        if (!s.wireIs(WIRE_LEN)) throw s.badWire('raw_input_contents');
         if (++counts.rawContents > limits.maxTensors) throw errors.invalidArgument(`request has more than the limit of ${limits.maxTensors} raw_input_contents`);
-        c.delimited();
+        s.delimited(end);
         break;
       default: // unknown fields: protobufjs skips them without keeping anything
-        c.skip(wire);
+        s.skip(end);
     }
   }
   return counts;
 }
 
-/** One InferInputTensor: its shape's rank, its parameters and its typed BYTES elements. */
-function scanInput(c: Cursor, index: number, limits: RequestScanLimits, counts: ScanCounts, addParameter: () => void): void {
-  const what = `inputs[${index}]`;
-  let name = what;
+/** How errors call input `index`. */
+const at = (index: number) => `inputs[${index}]`;
+
+/** Input `index`'s name, read at [start, end), or its place when it has none (yet). */
+function nameOf(buf: Uint8Array, start: number, end: number, index: number): string {
+  return start < 0 ? at(index) : Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8');
+}
+
+/** One InferInputTensor in [start, end): its shape's rank, its parameters and its typed BYTES elements. */
+function scanInput(s: Scanner, start: number, end: number, index: number): void {
+  // Limit errors name the tensor once its name has been read (it usually comes first).
+  let nameStart = -1;
+  let nameEnd = -1;
   let rank = 0;
-  while (c.pos < c.end) {
-    const [field, wire] = c.tag();
-    switch (field) {
-      case 1: case 2: { // name, datatype
-        expectWire(`${what} field ${field}`, wire, WIRE_LEN);
-        const [start, end] = c.delimited();
-        // Errors name the tensor once its name is known (at most maxTensors short strings).
-        if (field === 1) name = Buffer.from(c.buf.buffer, c.buf.byteOffset + start, end - start).toString('utf8');
+  s.pos = start;
+  while (s.pos < end) {
+    switch (s.tag(end)) {
+      case 1: case 2: // name, datatype
+        if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${at(index)} field ${s.field}`);
+        s.delimited(end);
+        if (s.field === 1) {
+          nameStart = s.start;
+          nameEnd = s.pos;
+        }
         break;
-      }
-      case 3: { // shape: repeated int64, packed or not
-        expectWire(`${what} shape`, wire, WIRE_LEN, WIRE_VARINT);
-        if (wire === WIRE_VARINT) {
-          c.varint();
+      case 3: // shape: repeated int64, packed or not
+        if (!s.wireIs(WIRE_LEN, WIRE_VARINT)) throw s.badWire(`${at(index)} shape`);
+        if (s.wire === WIRE_VARINT) {
+          s.varint(end);
           rank++;
         } else {
-          const [start, end] = c.delimited();
-          rank += packedVarints(c.buf, start, end);
+          s.delimited(end);
+          rank += packedVarints(s.buf, s.start, s.pos);
         }
-        if (rank > limits.maxRank) throw errors.invalidTensor(name, `shape has more than the limit of ${limits.maxRank} dimensions`);
+        if (rank > s.limits.maxRank) throw errors.invalidTensor(nameOf(s.buf, nameStart, nameEnd, index), `shape has more than the limit of ${s.limits.maxRank} dimensions`);
         break;
-      }
       case 4: // parameters
-        expectWire(`${what} parameters`, wire, WIRE_LEN);
-        c.delimited();
-        addParameter();
+        if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${at(index)} parameters`);
+        s.delimited(end);
+        s.addParameter();
         break;
       case 5: { // contents
-        expectWire(`${what} contents`, wire, WIRE_LEN);
-        const [start, end] = c.delimited();
-        scanContents(new Cursor(c.buf, start, end), what, name, limits, counts);
+        if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${at(index)} contents`);
+        s.delimited(end);
+        const contentsEnd = s.pos;
+        s.pos = s.start;
+        scanContents(s, contentsEnd, index, nameStart, nameEnd);
         break;
       }
       default:
-        c.skip(wire);
+        s.skip(end);
     }
   }
 }
 
-/** Wire types protobufjs accepts for each InferTensorContents field: packed (2) or one value. */
-const CONTENTS_WIRE: Record<number, number> = { 1: WIRE_VARINT, 2: WIRE_VARINT, 3: WIRE_VARINT, 4: WIRE_VARINT, 5: WIRE_VARINT, 6: WIRE_FIXED32, 7: WIRE_FIXED64 };
+/** Wire types protobufjs accepts for each InferTensorContents field but bytes_contents: packed (2) or one value. */
+const CONTENTS_WIRE = [NONE, WIRE_VARINT, WIRE_VARINT, WIRE_VARINT, WIRE_VARINT, WIRE_VARINT, WIRE_FIXED32, WIRE_FIXED64];
 
-function scanContents(c: Cursor, what: string, name: string, limits: RequestScanLimits, counts: ScanCounts): void {
-  while (c.pos < c.end) {
-    const [field, wire] = c.tag();
-    if (field === 8) { // bytes_contents: one string per entry
-      expectWire(`${what} bytes_contents`, wire, WIRE_LEN);
-      c.delimited();
-      checkBytesElements(name, ++counts.bytesElements, limits.maxBytesElements);
+function scanContents(s: Scanner, end: number, index: number, nameStart: number, nameEnd: number): void {
+  while (s.pos < end) {
+    if (s.tag(end) === 8) { // bytes_contents: one string per entry
+      if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${at(index)} bytes_contents`);
+      s.delimited(end);
+      const n = ++s.counts.bytesElements;
+      if (n > s.limits.maxBytesElements) checkBytesElements(nameOf(s.buf, nameStart, nameEnd, index), n, s.limits.maxBytesElements);
       continue;
     }
-    const single = CONTENTS_WIRE[field];
-    if (single !== undefined) expectWire(`${what} contents field ${field}`, wire, WIRE_LEN, single);
-    c.skip(wire);
+    const single = s.field < CONTENTS_WIRE.length ? CONTENTS_WIRE[s.field]! : NONE;
+    if (single !== NONE && !s.wireIs(WIRE_LEN, single)) throw s.badWire(`${at(index)} contents field ${s.field}`);
+    s.skip(end);
   }
 }
 
