@@ -8,7 +8,7 @@ const swc = require('@swc/core');
 
 const root = path.resolve(__dirname, '..');
 const out = path.join(root, 'dist');
-const sourceDirs = ['lib', 'services', 'client', 'cli', 'bench', 'tools'];
+const sourceDirs = ['lib', 'services', 'client', 'cli', 'bench', 'tools', 'fuzz'];
 const swcOptions = {
   jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
   module: { type: 'commonjs' },

@@ -59,7 +59,7 @@ function newestMtime(dir) {
 
 function build() {
   const stamp = path.join(root, 'dist', '.built');
-  const sources = ['lib', 'services', 'client', 'cli', 'bench', 'tools', 'proto']
+  const sources = ['lib', 'services', 'client', 'cli', 'bench', 'tools', 'fuzz', 'proto']
     .filter((d) => fs.existsSync(path.join(root, d)))
     .map((d) => newestMtime(path.join(root, d)));
   if (fs.existsSync(stamp) && fs.statSync(stamp).mtimeMs >= Math.max(...sources)) return;
