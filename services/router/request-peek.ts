@@ -22,6 +22,23 @@ function varint(buf: Buffer, pos: number): [number, number] {
   throw errors.invalidArgument('malformed request: varint too long');
 }
 
+// fatal: a protobuf string must be UTF-8 (as grpc-go checks); a lenient decode would route by U+FFFD.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function utf8(bytes: Buffer, start: number, end: number, field: string): string {
+  // ASCII, the usual case, needs no validation.
+  for (let i = start; i < end; i++) {
+    if (bytes[i]! > 0x7f) {
+      try {
+        return decoder.decode(bytes.subarray(start, end));
+      } catch {
+        throw errors.invalidArgument(`malformed request: ${field} is not valid UTF-8`);
+      }
+    }
+  }
+  return bytes.toString('latin1', start, end);
+}
+
 /** Scans the top-level fields of a ModelInferRequest for its model name and version. */
 export function peekRequest(bytes: Buffer): PeekedRequest {
   let model = '';
@@ -38,12 +55,13 @@ export function peekRequest(bytes: Buffer): PeekedRequest {
         const [len, start] = varint(bytes, p);
         pos = start + len;
         if (pos > bytes.length) throw errors.invalidArgument('malformed request: field runs past the end');
-        if (field === 1) model = bytes.toString('utf8', start, pos);
-        else if (field === 2) version = bytes.toString('utf8', start, pos);
+        if (field === 1) model = utf8(bytes, start, pos, 'model_name');
+        else if (field === 2) version = utf8(bytes, start, pos, 'model_version');
         break;
       }
       default: throw errors.invalidArgument(`malformed request: wire type ${tag & 7}`);
     }
   }
+  if (pos > bytes.length) throw errors.invalidArgument('malformed request: field runs past the end');
   return { model, version, bytes };
 }

@@ -28,4 +28,14 @@ describe('peekRequest', () => {
     const bytes = serialize({ model_name: 'mnist', raw_input_contents: [Buffer.alloc(100)] });
     expect(() => peekRequest(bytes.subarray(0, bytes.length - 10))).toThrow('malformed request');
   });
+
+  it('refuses a name that is not UTF-8 and a fixed-width field cut short, and reads UTF-8 names exactly', () => {
+    // model_name = 0x80 0x80 "_sub": two continuation bytes with no lead byte.
+    expect(() => peekRequest(Buffer.from('0a0680805f737562', 'hex'))).toThrow('malformed request: model_name is not valid UTF-8');
+    expect(() => peekRequest(Buffer.from('12028080', 'hex'))).toThrow('malformed request: model_version is not valid UTF-8');
+    // Field 3 as fixed64 (tag 0x19) with only 3 of its 8 bytes.
+    expect(() => peekRequest(Buffer.from('190102', 'hex'))).toThrow('malformed request: field runs past the end');
+    expect(() => peekRequest(Buffer.from('1d01', 'hex'))).toThrow('malformed request: field runs past the end');
+    expect(peekRequest(serialize({ model_name: 'modèle_名前', model_version: '3' }))).toMatchObject({ model: 'modèle_名前', version: '3' });
+  });
 });
