@@ -1,13 +1,28 @@
 // A service's gRPC port on lib/h2: one hot unary method read whole and handed to the service,
 // every other call piped as it is (flow control included) to the service's grpc-js server on a
-// loopback port, where its typed handlers live. The router and the pods each have one.
-import { H2_NO_ERROR, type H2Stream, type Header } from './connection';
-import { deadlineOf, pipeCall, respondStatus } from './grpc';
+// loopback port, where its typed handlers live. The router and the pods each have one. A
+// compressed request to the hot method is decompressed here, so the service has one path for it
+// whatever the client's encoding.
+import zlib from 'node:zlib';
+import { H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
+import { deadlineOf, pipeCall, respondStatus, statusHeaders, unaryFrame } from './grpc';
 import { H2Server } from './server';
-import { H2Upstream } from './upstream';
+import { H2Upstream, type H2UpstreamOptions } from './upstream';
 
-/** gRPC status RESOURCE_EXHAUSTED (this module does not load grpc-js). */
+/** gRPC statuses used here (this module does not load grpc-js). */
+const INVALID_ARGUMENT = 3;
 const RESOURCE_EXHAUSTED = 8;
+const UNIMPLEMENTED = 12;
+const INTERNAL = 13;
+
+/** Encodings the door decompresses (gRPC's names), as a client reads them in grpc-accept-encoding. */
+const ACCEPT_ENCODING = 'identity,deflate,gzip';
+/**
+ * Decompressions running at once; the others wait their turn. Node runs them on libuv's thread
+ * pool, 4 threads by default (UV_THREADPOOL_SIZE): more at once would only interleave, each
+ * holding its growing output.
+ */
+const DEFAULT_MAX_CONCURRENT_DECOMPRESSIONS = 4;
 
 /** Options of an H2FrontDoor. */
 export interface H2FrontDoorOptions {
@@ -16,9 +31,14 @@ export interface H2FrontDoorOptions {
   /**
    * Called with each request to `path`, read whole (its 5-byte frame header included); `deadline`
    * is the epoch ms its grpc-timeout ends, counted from when its headers arrived (undefined: none).
+   * The message is never compressed: one the client compressed (grpc-encoding gzip or deflate)
+   * arrives decompressed, without its grpc-encoding header.
    */
   onUnary: (stream: H2Stream, headers: Header[], body: Buffer, deadline: number | undefined) => void;
-  /** Largest request message; a larger one is answered RESOURCE_EXHAUSTED naming `who`. */
+  /**
+   * Largest request message, as sent and once decompressed; a larger one is answered
+   * RESOURCE_EXHAUSTED naming `who` (a "zip bomb" is stopped as soon as its output passes it).
+   */
   maxMessageBytes: number;
   /** Named in that message ("the router"). */
   who: string;
@@ -26,15 +46,22 @@ export interface H2FrontDoorOptions {
   fallbackAddress: string;
   /** Client connections are closed (gracefully) after about this long; 0 (the default): never. */
   maxConnectionAgeMs?: number;
+  /** Settings of the connection to the fallback server (e.g. `maxStreamId`). */
+  fallbackOptions?: H2UpstreamOptions;
+  /** Compressed requests decompressed at once (4, libuv's thread pool); the others wait their turn. */
+  maxConcurrentDecompressions?: number;
 }
 
 export class H2FrontDoor {
   /** The service's grpc-js server, for every call the door hands over. */
   readonly fallback: H2Upstream;
   private readonly server: H2Server;
+  private decompressing = 0;
+  /** Compressed requests waiting for a decompression slot. */
+  private readonly waiting: (() => boolean)[] = [];
 
   constructor(private readonly opts: H2FrontDoorOptions) {
-    this.fallback = new H2Upstream(opts.fallbackAddress, 1);
+    this.fallback = new H2Upstream(opts.fallbackAddress, 1, opts.fallbackOptions);
     this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { maxConnectionAgeMs: opts.maxConnectionAgeMs });
   }
 
@@ -74,7 +101,7 @@ export class H2FrontDoor {
     const limit = this.opts.maxMessageBytes + 5;
     const chunks: Buffer[] = [];
     let length = 0;
-    const onBody = () => this.opts.onUnary(stream, headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), deadline);
+    const onBody = () => this.unary(stream, headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), deadline);
     if (endStream) return onBody();
     stream.onData = (chunk, end) => {
       if (length < 0) return;
@@ -93,5 +120,53 @@ export class H2FrontDoor {
     stream.onHeaders = (_trailers, end) => {
       if (end && length >= 0) onBody();
     };
+  }
+
+  /** A request read whole: handed to the service as it is, or decompressed first. */
+  private unary(stream: H2Stream, headers: Header[], body: Buffer, deadline: number | undefined): void {
+    // The compressed flag (first octet) is rarely set; a body that is not one message is the
+    // service's to refuse.
+    if (body.length < 5 || body[0] === 0) return this.opts.onUnary(stream, headers, body, deadline);
+    const frame = unaryFrame(body);
+    if ('error' in frame) return respondStatus(stream, INVALID_ARGUMENT, frame.error);
+    const encoding = headerValue(headers, 'grpc-encoding');
+    let decompress: typeof zlib.gunzip;
+    if (encoding === 'gzip') decompress = zlib.gunzip;
+    else if (encoding === 'deflate') decompress = zlib.inflate;
+    else if (encoding === undefined || encoding === 'identity') {
+      return respondStatus(stream, INTERNAL, 'compressed message without a grpc-encoding to read it with');
+    } else {
+      // The gRPC spec's answer to an encoding the server does not have, naming those it does.
+      if (stream.closed) return;
+      return stream.sendHeaders([...statusHeaders(UNIMPLEMENTED, `grpc-encoding '${encoding}' is not supported (${ACCEPT_ENCODING})`), ['grpc-accept-encoding', ACCEPT_ENCODING]], true);
+    }
+    // Whether it started: a request whose client went away while it waited is dropped.
+    const run = (): boolean => {
+      if (stream.closed) return false;
+      decompress(frame.message, { maxOutputLength: this.opts.maxMessageBytes }, (err, message) => {
+        this.decompressed();
+        if (stream.closed) return;
+        if (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+            return respondStatus(stream, RESOURCE_EXHAUSTED, `request is larger than ${this.opts.who}'s limit of ${this.opts.maxMessageBytes} bytes once decompressed`);
+          }
+          return respondStatus(stream, INVALID_ARGUMENT, `request message is not valid ${encoding} data: ${err.message}`);
+        }
+        const plain = Buffer.allocUnsafe(5 + message.length);
+        plain[0] = 0;
+        plain.writeUInt32BE(message.length, 1);
+        message.copy(plain, 5);
+        this.opts.onUnary(stream, headers.filter((h) => h[0] !== 'grpc-encoding'), plain, deadline);
+      });
+      return true;
+    };
+    if (this.decompressing >= (this.opts.maxConcurrentDecompressions ?? DEFAULT_MAX_CONCURRENT_DECOMPRESSIONS)) this.waiting.push(run);
+    else if (run()) this.decompressing++;
+  }
+
+  /** A decompression is over: its slot goes to the next waiting request, or is free. */
+  private decompressed(): void {
+    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) if (next()) return;
+    this.decompressing--;
   }
 }

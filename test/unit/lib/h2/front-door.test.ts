@@ -1,7 +1,9 @@
 // lib/h2/front-door.ts, the door the router and the pods share: the hot method is read whole and
-// handed to the service (never to the fallback), every other call reaches the fallback server as
-// it is, and the door's own answers (415, the size limit, the deadline it reads) are its own.
+// handed to the service (never to the fallback), decompressed when the client compressed it; every
+// other call reaches the fallback server as it is, and the door's own answers (415, the size
+// limits, a bomb, an encoding it lacks, the deadline it reads) are its own.
 import type http2 from 'node:http2';
+import zlib from 'node:zlib';
 import { H2FrontDoor } from '../../../../lib/h2/front-door';
 import { respondMessage } from '../../../../lib/h2/grpc';
 import type { Header } from '../../../../lib/h2/connection';
@@ -15,7 +17,7 @@ describe('H2FrontDoor', () => {
   afterEach(() => closer.closeAll());
 
   /** A door whose hot method echoes its message; the fallback answers every call with its own path. */
-  async function start(maxMessageBytes = 1024) {
+  async function start(maxMessageBytes = 1024, maxConcurrentDecompressions?: number) {
     const fallbackPaths: string[] = [];
     const fallback = await startNodeServer(closer, (stream, headers) => {
       fallbackPaths.push(String(headers[':path']));
@@ -36,6 +38,7 @@ describe('H2FrontDoor', () => {
       maxMessageBytes,
       who: 'the test door',
       fallbackAddress: fallback.address,
+      maxConcurrentDecompressions,
     });
     closer.add(door, (d) => d.drain(0));
     const port = await door.listen(HOST, 0);
@@ -93,5 +96,71 @@ describe('H2FrontDoor', () => {
     expect(res.headers['grpc-status']).toBe('8');
     expect(decodeURIComponent(String(res.headers['grpc-message']))).toMatch(/response of 8 bytes is larger than the limit of 6 bytes/);
     expect(res.body.length).toBe(0);
+  });
+
+  /** One gRPC message with the compressed flag set. */
+  const compressedFrame = (message: Buffer) => {
+    const f = grpcFrame(message);
+    f[0] = 1;
+    return f;
+  };
+  const grpcStatus = (res: { headers: http2.IncomingHttpHeaders; trailers?: http2.IncomingHttpHeaders }) => ({
+    code: Number((res.trailers ?? res.headers)['grpc-status']),
+    message: decodeURIComponent(String((res.trailers ?? res.headers)['grpc-message'] ?? '')),
+  });
+
+  it('hands the service a gzip or deflate message decompressed, without its grpc-encoding', async () => {
+    const { session, hot, fallbackPaths } = await start(1024);
+    const message = Buffer.from('a message the client compressed '.repeat(20));
+    const gz = await nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'gzip', 'x-team': 'search' }), compressedFrame(zlib.gzipSync(message)));
+    const df = await nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'deflate' }), compressedFrame(zlib.deflateSync(message)));
+    for (const res of [gz, df]) expect(res.body.subarray(5).toString()).toBe(`hot ${message}`);
+    expect(hot).toHaveLength(2);
+    for (const h of hot) {
+      expect(h.body.equals(grpcFrame(message))).toBe(true);
+      expect(h.headers.some(([name]) => name === 'grpc-encoding')).toBe(false);
+    }
+    expect(hot[0]!.headers).toContainEqual(['x-team', 'search']);
+    expect(fallbackPaths).toEqual([]);
+  });
+
+  it('refuses a gzip bomb as soon as its output passes the limit, and keeps serving', async () => {
+    const { session, hot } = await start(64 * 1024);
+    // 64 MiB of zeros in about 64 KiB: under the limit as sent, a thousand times over it decompressed.
+    const bomb = zlib.gzipSync(Buffer.alloc(64 << 20), { level: 9 });
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const res = await nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'gzip' }), compressedFrame(bomb));
+    expect(grpcStatus(res)).toEqual({ code: 8, message: "request is larger than the test door's limit of 65536 bytes once decompressed" });
+    const deflateBomb = await nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'deflate' }), compressedFrame(zlib.deflateSync(Buffer.alloc(8 << 20))));
+    expect(grpcStatus(deflateBomb).code).toBe(8);
+    expect(hot).toHaveLength(0);
+    // Exactly the limit reaches the service (whose echo, 4 bytes longer, is then over it).
+    await nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'gzip' }), compressedFrame(zlib.gzipSync(Buffer.alloc(64 * 1024, 7))));
+    expect(hot).toHaveLength(1);
+    expect(hot[0]!.body.equals(grpcFrame(Buffer.alloc(64 * 1024, 7)))).toBe(true);
+  });
+
+  it('answers an unknown encoding UNIMPLEMENTED with the encodings it has, a missing one INTERNAL, corrupt data INVALID_ARGUMENT', async () => {
+    const { session, hot } = await start(1024);
+    const snappy = await nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'snappy' }), compressedFrame(Buffer.from('x')));
+    expect(grpcStatus(snappy)).toEqual({ code: 12, message: "grpc-encoding 'snappy' is not supported (identity,deflate,gzip)" });
+    expect(snappy.headers['grpc-accept-encoding']).toBe('identity,deflate,gzip');
+    const none = await nodeRequest(session, grpcHeaders(HOT), compressedFrame(zlib.gzipSync(Buffer.from('x'))));
+    expect(grpcStatus(none).code).toBe(13);
+    const identity = await nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'identity' }), compressedFrame(Buffer.from('x')));
+    expect(grpcStatus(identity).code).toBe(13);
+    const corrupt = await nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'gzip' }), compressedFrame(Buffer.from('not gzip at all')));
+    expect(grpcStatus(corrupt)).toEqual({ code: 3, message: expect.stringMatching(/^request message is not valid gzip data/) });
+    const twoMessages = await nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'gzip' }), Buffer.concat([compressedFrame(zlib.gzipSync(Buffer.from('a'))), compressedFrame(zlib.gzipSync(Buffer.from('b')))]));
+    expect(grpcStatus(twoMessages)).toEqual({ code: 3, message: 'a unary call takes exactly one request message' });
+    expect(hot).toHaveLength(0);
+  });
+
+  it('decompresses a few at a time; the others wait their turn and all are answered', async () => {
+    const { session, hot } = await start(1 << 20, 1);
+    const messages = Array.from({ length: 12 }, (_, i) => Buffer.alloc(256 * 1024, i));
+    const answers = await Promise.all(messages.map((m) => nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'gzip' }), compressedFrame(zlib.gzipSync(m)))));
+    answers.forEach((res, i) => expect(res.body.subarray(5).equals(Buffer.concat([Buffer.from('hot '), messages[i]!]))).toBe(true));
+    expect(hot).toHaveLength(12);
   });
 });
