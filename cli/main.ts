@@ -17,9 +17,11 @@ Usage:
   infermesh models                                         list models, versions served and traffic
   infermesh versions <model>                               list a model's versions
   infermesh update <model> [--description TEXT] [--label K=V]... [--batching on|off]
-                   [--max-batch-size N] [--max-queue-delay-us N]
-                                                           change a model's description, labels (K= removes K)
-                                                           or dynamic batching config
+                   [--max-batch-size N] [--max-queue-delay-us N] [--warmup FILE]
+                                                           change a model's description, labels (K= removes K),
+                                                           dynamic batching config or warm-up samples (FILE: a
+                                                           JSON list [{"name","count","inputs":[{"name","dims",
+                                                           "raw_data": base64, absent for zeros}]}]; [] clears)
   infermesh archive <model> <version>                      archive a version (never served again)
   infermesh delete <model> <version>                       delete a version (and its artifact unless shared)
   infermesh events [--from SEQ] [--model M] [--new]        print registry events as JSON lines, from stream
@@ -58,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       batching: { type: 'string' },
       'max-batch-size': { type: 'string' },
       'max-queue-delay-us': { type: 'string' },
+      warmup: { type: 'string' },
       'data-dir': { type: 'string', default: path.join(ROOT, '.infermesh') },
       weight: { type: 'string' },
       steps: { type: 'string' },
@@ -200,7 +203,7 @@ class UsageError extends Error {}
  * writes them with a compare-and-set on the revision read, so a concurrent change is not lost.
  */
 async function updateModel(registry: RegistryApi, model: string, values: {
-  description?: string; label?: string[]; batching?: string; 'max-batch-size'?: string; 'max-queue-delay-us'?: string;
+  description?: string; label?: string[]; batching?: string; 'max-batch-size'?: string; 'max-queue-delay-us'?: string; warmup?: string;
 }): Promise<Awaited<ReturnType<RegistryApi['model']>>> {
   const current = await registry.model(model);
   const update: ModelUpdate = {};
@@ -232,8 +235,25 @@ async function updateModel(registry: RegistryApi, model: string, values: {
   if (values['max-batch-size'] !== undefined) batching.max_batch_size = natural('max-batch-size', values['max-batch-size']);
   if (values['max-queue-delay-us'] !== undefined) batching.max_queue_delay_us = natural('max-queue-delay-us', values['max-queue-delay-us']);
   if (batchingChanged) update.config = { ...current.config, dynamic_batching: batching };
-  if (Object.keys(update).length === 0) throw new UsageError('update needs --description, --label, --batching, --max-batch-size or --max-queue-delay-us');
+  if (values.warmup !== undefined) update.config = { ...current.config, ...update.config, warmup: readWarmup(values.warmup) };
+  if (Object.keys(update).length === 0) throw new UsageError('update needs --description, --label, --batching, --max-batch-size, --max-queue-delay-us or --warmup');
   return registry.updateModel(model, update, { expectedRevision: current.revision });
+}
+
+/** `--warmup FILE`: warm-up samples in the registry's JSON form, raw_data in base64 (absent: zeros). */
+function readWarmup(file: string): NonNullable<NonNullable<ModelUpdate['config']>['warmup']> {
+  let samples: unknown;
+  try {
+    samples = JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--warmup: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!Array.isArray(samples)) throw new UsageError('--warmup takes a JSON list of samples ([] clears them)');
+  return samples.map((s: { name?: string; count?: number; inputs?: { name?: string; dims?: number[]; raw_data?: string }[] }) => ({
+    name: s.name ?? '',
+    count: s.count ?? 0,
+    inputs: (s.inputs ?? []).map((i) => ({ name: i.name ?? '', dims: i.dims ?? [], raw_data: Buffer.from(i.raw_data ?? '', 'base64') })),
+  }));
 }
 
 function readRequest(values: { input?: string; data?: string; digit?: string }): ReturnType<typeof parseRequest> {

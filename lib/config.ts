@@ -65,6 +65,9 @@ export const settings = {
   // Registry.
   registryPort: setting('INFERMESH_REGISTRY_PORT', int(0, 65535), 8003, 'registry gRPC port'),
   maxArtifactBytes: setting('INFERMESH_MAX_ARTIFACT_BYTES', int(1), 2048 * MiB, 'largest model artifact the registry accepts'),
+  // Triton has no such limit (its model_warmup reads files beside the model); ours is stored in the
+  // model's KV record and its model.config.changed event, both NATS messages (max_payload 1 MiB by default).
+  maxWarmupConfigBytes: setting('INFERMESH_MAX_WARMUP_CONFIG_BYTES', int(0, 64 * MiB), 256 * 1024, 'registry: most a model\'s warm-up samples (ServingConfig.warmup) may take as stored, raw data in base64 included'),
   jetstreamReplicas: setting('INFERMESH_JETSTREAM_REPLICAS', int(1, 5), 1, 'replicas of the KV bucket, object store and event stream'),
 
   analysisWindowMs: setting('INFERMESH_ANALYSIS_WINDOW_MS', int(100), 10_000, 'length of the windows in which routers count each version\'s outcomes for rollout analysis'),
@@ -78,6 +81,7 @@ export const settings = {
   artifactSweepMinAgeMs: setting('INFERMESH_ARTIFACT_SWEEP_MIN_AGE_MS', int(0), 3_600_000, 'registry: only artifacts stored longer ago than this are swept, so a push on its way to its record is never touched'),
   routerMaxConnectionAgeMs: setting('INFERMESH_ROUTER_MAX_CONNECTION_AGE_MS', int(0), 0, 'router: close each client connection after about this long (GOAWAY; calls in flight finish), so long-lived clients spread over routers added later (0: never)'),
   routerConnectionsPerPod: setting('INFERMESH_ROUTER_CONNECTIONS_PER_POD', int(1, 64), 2, 'HTTP/2 connections the router keeps to each pod'),
+  routerMaxRequestsPerConnection: setting('INFERMESH_ROUTER_MAX_REQUESTS_PER_CONNECTION', int(0, 2 ** 30), 0, 'router: requests one HTTP/2 connection to a pod (or to its own grpc-js server) carries before it is replaced, gracefully (0: until its stream ids run out, about 2^30; as Envoy\'s max_requests_per_connection, unlimited by default)'),
   healthCheckIntervalMs: setting('INFERMESH_HEALTH_CHECK_INTERVAL_MS', int(0), 2_000, 'router: how often it checks each pod\'s grpc.health.v1 (0: never)'),
   podTtlMs: setting('INFERMESH_POD_TTL_MS', int(100), 5_000, 'a pod with no heartbeat for this long is forgotten'),
 
@@ -89,7 +93,7 @@ export const settings = {
   heartbeatIntervalMs: setting('INFERMESH_HEARTBEAT_INTERVAL_MS', int(50), 1_000, 'how often a pod announces itself'),
   executionProviders: setting('INFERMESH_EXECUTION_PROVIDERS', list<ExecutionProvider>('cuda', 'cpu'), ['cuda', 'cpu'] as ExecutionProvider[], 'onnxruntime execution providers, in order of preference'),
   sessionWorkers: setting('INFERMESH_SESSION_WORKERS', int(1, 64), 1, 'worker threads (onnxruntime sessions) per loaded model version'),
-  intraOpThreads: setting('INFERMESH_INTRA_OP_THREADS', int(0, 256), 0, 'onnxruntime intra-op threads per session (0: cores / workers)'),
+  intraOpThreads: setting('INFERMESH_INTRA_OP_THREADS', int(0, 256), 0, 'onnxruntime intra-op threads per session (0: the pod\'s CPUs / workers, its cgroup CPU quota where one is set, else os.availableParallelism(); onnxruntime\'s own default is the host\'s cores)'),
   intraOpSpinning: setting('INFERMESH_INTRA_OP_SPINNING', bool, false, 'let onnxruntime\'s threads spin between runs (lower latency for a dedicated pod, a core burned per idle session)'),
   modelDir: setting('INFERMESH_MODEL_DIR', str, '', 'where a pod keeps pulled artifacts (empty: a temp folder)'),
   maxTensorElements: setting('INFERMESH_MAX_TENSOR_ELEMENTS', int(1), 64 * MiB, 'largest element count of one request tensor'),
@@ -103,7 +107,10 @@ export const settings = {
   maxQueueDelayUs: setting('INFERMESH_MAX_QUEUE_DELAY_US', int(0, 10_000_000), 500, 'default longest a request waits for others to batch with, in microseconds'),
   maxQueueSize: setting('INFERMESH_MAX_QUEUE_SIZE', int(1), 1024, 'requests queued per model version; beyond it RESOURCE_EXHAUSTED'),
   unloadGraceMs: setting('INFERMESH_UNLOAD_GRACE_MS', int(0), 2_000, 'how long a version being unloaded still serves requests, while routers learn it is going'),
-  warmup: setting('INFERMESH_WARMUP', bool, true, 'run one inference on zeros before a version is marked ready'),
+  warmup: setting('INFERMESH_WARMUP', bool, true, 'run warm-up requests (the model\'s configured samples, else one on zeros) before a version is marked ready; a failed one is reported, the version serves anyway'),
+  // Kubernetes' CrashLoopBackOff doubles from 10 s to 5 min; Triton does not retry a failed load at all.
+  loadRetryBaseMs: setting('INFERMESH_LOAD_RETRY_BASE_MS', int(1), 1_000, 'pod: wait before loading again a version whose load failed, doubling with each failure in a row'),
+  loadRetryMaxMs: setting('INFERMESH_LOAD_RETRY_MAX_MS', int(1), 300_000, 'pod: longest wait between loads of a version that keeps failing'),
 } as const;
 
 type Settings = typeof settings;

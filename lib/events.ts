@@ -37,9 +37,27 @@ export interface BatchingConfig {
   maxQueueSize?: number;
 }
 
+/** One input of a warm-up request (registry.proto WarmupInput): its whole shape and raw bytes. */
+export interface WarmupInputConfig {
+  name: string;
+  dims: number[];
+  /** The raw tensor (raw_input_contents form), base64; absent: zeros. */
+  rawData?: string;
+}
+
+/** One warm-up request (registry.proto WarmupSample). */
+export interface WarmupSampleConfig {
+  name: string;
+  inputs: WarmupInputConfig[];
+  /** Runs; absent: once. */
+  count?: number;
+}
+
 /** A model's serving configuration (stored in its registry record, carried by model.config.changed). */
 export interface ServingConfig {
   dynamicBatching?: BatchingConfig;
+  /** Warm-up requests pods run on each version they load; absent: one synthetic request. */
+  warmup?: WarmupSampleConfig[];
 }
 
 interface EventBase {
@@ -165,9 +183,15 @@ const isNat = (v: unknown): v is number => Number.isSafeInteger(v) && (v as numb
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const optional = (v: unknown, is: (x: unknown) => boolean) => v === undefined || is(v);
 
+const isWarmupInput = (v: unknown): boolean => isObject(v) && typeof v.name === 'string'
+  && Array.isArray(v.dims) && v.dims.every(isNat) && optional(v.rawData, (x) => typeof x === 'string');
+const isWarmupSample = (v: unknown): boolean => isObject(v) && typeof v.name === 'string'
+  && Array.isArray(v.inputs) && v.inputs.every(isWarmupInput) && optional(v.count, isNat);
+
 /** True when `v` has the shape of a ServingConfig (every field optional). */
 function isServingConfig(v: unknown): v is ServingConfig {
   if (!isObject(v)) return false;
+  if (!optional(v.warmup, (w) => Array.isArray(w) && w.every(isWarmupSample))) return false;
   const b = v.dynamicBatching;
   if (b === undefined) return true;
   return isObject(b)

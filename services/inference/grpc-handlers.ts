@@ -10,6 +10,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { CallContext, LoadedVersion } from './loaded-version';
 import type { Duration } from './model-stats';
 import { modelConfigOf } from './model-config';
+import { notReadyTrailer } from './ready-reason';
 import { protos } from '../../lib/grpc/proto';
 import { scanAndDecode, type RequestScanLimits } from './request-scan';
 
@@ -114,8 +115,8 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
       try {
         repo.find(call.request.name, call.request.version);
         cb(null, { ready: true });
-      } catch {
-        cb(null, { ready: false });
+      } catch (err) {
+        cb(null, { ready: false }, notReadyTrailer(err));
       }
     },
     ModelMetadata: unaryHandler(log, async (call): Promise<ModelMetadataResponse> => {
@@ -173,9 +174,8 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
       return { model_stats: versions.filter((v) => v.state === 'READY' || v.state === 'UNLOADING').map(statisticsOf) };
     }),
     RepositoryIndex: unaryHandler(log, async (call) => ({
-      models: repo.all()
+      models: repo.index()
         .filter((v) => !call.request.ready || v.state === 'READY')
-        .sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version)
         .map((v) => ({ name: v.name, version: String(v.version), state: v.state, reason: v.reason })),
     })),
   };

@@ -18,6 +18,7 @@ import { PodFrontDoor } from './front-door';
 import { inferenceHandlers, inferenceServiceDefinition } from './grpc-handlers';
 import { scanLimitsOf } from './request-scan';
 import { HeartbeatPublisher } from './heartbeat';
+import { cpuBudget, intraOpThreads } from './cpu-quota';
 import { TrafficFollower } from '../../lib/traffic-follower';
 
 /** A started pod. */
@@ -32,12 +33,13 @@ export interface InferenceService extends RunningService {
 /** Protocol extensions an infermesh pod serves (ServerMetadata). */
 export const EXTENSIONS = [...INFERENCE_EXTENSIONS];
 
-/** Default onnxruntime threads per session: the cores shared among the session workers. */
-function defaultIntraOpThreads(config: Config): number {
-  return config.intraOpThreads || Math.max(1, Math.floor(os.availableParallelism() / config.sessionWorkers));
-}
 
 export async function startInferenceService(config: Config, log: Logger): Promise<InferenceService> {
+  // The container's CPU limit, read once here (never at import): onnxruntime would size its pools
+  // from the node's cores.
+  const cpus = cpuBudget();
+  const threads = intraOpThreads(config.intraOpThreads, config.sessionWorkers, cpus);
+  log.info('onnxruntime intra-op threads per session', { threads, sessionWorkers: config.sessionWorkers, cpus: cpus.cpus, from: config.intraOpThreads ? 'INFERMESH_INTRA_OP_THREADS' : cpus.source });
   const nc = await connectNats(config, `infermesh-inference-${config.podName}`, log);
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas);
@@ -50,9 +52,10 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     log,
     providers: config.executionProviders,
     sessionWorkers: config.sessionWorkers,
-    intraOpThreads: defaultIntraOpThreads(config),
+    intraOpThreads: threads,
     intraOpSpinning: config.intraOpSpinning,
     warmup: config.warmup,
+    loadRetry: { baseMs: config.loadRetryBaseMs, maxMs: config.loadRetryMaxMs },
     unloadGraceMs: config.unloadGraceMs,
     limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements },
     batching: {

@@ -1,9 +1,10 @@
 // One model version loaded on this pod: its sessions, signature, state, in-flight count and statistics.
 import type { ModelState } from '../../lib/events';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
-import { MeshError, ErrorCode } from '../../lib/errors';
-import { DATATYPES, elementCount, type Datatype, type HostTensor, type OrtType, type TensorData } from '../../lib/tensor';
-import { decodeRequest, encodeResponse, type DecodeLimits, type Signature } from './request-codec';
+import { MeshError, ErrorCode, messageOf } from '../../lib/errors';
+import type { WarmupSample__Output as WarmupSample } from '../../lib/grpc/generated/infermesh/registry/v1/WarmupSample';
+import { DATATYPES, elementCount, isDatatype, parseShape } from '../../lib/tensor';
+import { decodeRequest, encodeResponse, type DecodedRequest, type DecodeLimits, type Signature } from './request-codec';
 import type { SessionPool } from './session-pool';
 import { DynamicBatcher, type BatchingOptions, type Cancellation } from './dynamic-batcher';
 import { ModelStats } from './model-stats';
@@ -106,17 +107,47 @@ export class LoadedVersion {
     }
   }
 
-  /** Runs the model once on zeros, so the version is only called ready once it answers. */
-  async warmUp(): Promise<void> {
-    const feeds: Record<string, HostTensor> = {};
-    for (const input of this.signature.inputs) {
-      const dims = input.shape.length ? input.shape.map((d) => (d < 0 ? 1 : d)) : [1];
-      const n = elementCount(dims);
-      feeds[input.name] = input.datatype === 'BYTES'
-        ? { type: 'string', dims, data: new Array<string>(n).fill('') }
-        : { type: ortTypeOf(input.datatype), dims, data: zeros(input.datatype, n) };
+  /**
+   * Runs the warm-up before the version serves: each of the model's configured samples, `count`
+   * times, in order, or without samples one synthetic request (zeros, 1 for every dynamic
+   * dimension). A sample is validated as a request is (decodeRequest). Resolves '' when every run
+   * succeeded, else what failed first: a warm-up never keeps a version from serving (the synthetic
+   * sizes may be ones a valid model refuses), its failure is reported.
+   */
+  async warmUp(samples: readonly WarmupSample[]): Promise<string> {
+    const planned = samples.length ? samples : [this.syntheticSample()];
+    for (const [i, sample] of planned.entries()) {
+      const what = samples.length === 0 ? `synthetic warm-up (${describeSample(sample)})`
+        : `warm-up sample ${sample.name ? `'${sample.name}'` : i + 1} (${describeSample(sample)})`;
+      for (let run = 0; run < Math.max(1, sample.count); run++) {
+        // Decoded for each run: a run hands its buffers to the worker thread.
+        let decoded: DecodedRequest;
+        try {
+          decoded = decodeRequest(warmupRequest(sample, this.signature, this.limits), this.signature, this.limits, 0);
+        } catch (err) {
+          return `${what} does not fit version ${this.version}: ${messageOf(err)}`;
+        }
+        try {
+          await this.pool.run(decoded.feeds, decoded.outputs);
+        } catch (err) {
+          return `${what} failed: ${messageOf(err)}`;
+        }
+      }
     }
-    await this.pool.run(feeds, this.signature.outputs.map((o) => o.name));
+    return '';
+  }
+
+  /** Zeros for every input, each dynamic dimension 1 (and [1] where the graph declares no shape). */
+  private syntheticSample(): WarmupSample {
+    return {
+      name: 'synthetic',
+      count: 1,
+      inputs: this.signature.inputs.map((input) => ({
+        name: input.name,
+        dims: (input.shape.length ? input.shape.map((d) => (d < 0 ? 1 : d)) : [1]).map(String),
+        raw_data: Buffer.alloc(0),
+      })),
+    };
   }
 
   /** Resolves when no request is in flight. */
@@ -126,21 +157,28 @@ export class LoadedVersion {
   }
 }
 
-function ortTypeOf(d: Datatype): OrtType {
-  return DATATYPES[d].ort;
+/** "INPUT0 [1,4] zeros, INPUT1 [1,4] 16 bytes": a sample, for logs and reasons. */
+function describeSample(sample: WarmupSample): string {
+  return sample.inputs.map((x) => `${x.name} [${x.dims.join(',')}] ${x.raw_data.length ? `${x.raw_data.length} bytes` : 'zeros'}`).join(', ');
 }
 
-function zeros(d: Datatype, n: number): TensorData {
-  switch (DATATYPES[d].ort) {
-    case 'int64': return new BigInt64Array(n);
-    case 'uint64': return new BigUint64Array(n);
-    case 'float32': return new Float32Array(n);
-    case 'float64': return new Float64Array(n);
-    case 'int32': return new Int32Array(n);
-    case 'uint32': return new Uint32Array(n);
-    case 'int16': return new Int16Array(n);
-    case 'uint16': case 'float16': return new Uint16Array(n);
-    case 'int8': return new Int8Array(n);
-    default: return new Uint8Array(n);
-  }
+/**
+ * A warm-up sample as a ModelInferRequest with raw contents, so it passes the checks a request
+ * passes. Zeros are made here, after the shape was checked against the element limit; an input the
+ * version does not have keeps no datatype, and decodeRequest refuses it by name.
+ */
+function warmupRequest(sample: WarmupSample, sig: Signature, limits: RequestLimits): ModelInferRequestOut {
+  const raw: Buffer[] = [];
+  const inputs = sample.inputs.map((x) => {
+    const datatype = sig.inputs.find((s) => s.name === x.name)?.datatype ?? '';
+    let data = x.raw_data;
+    if (data.length === 0 && isDatatype(datatype)) {
+      const count = elementCount(parseShape(x.name, x.dims, limits.maxTensorElements));
+      // A BYTES element of length 0 is its 4-byte length; any other type's zero is all zero bytes.
+      data = Buffer.alloc(count * (datatype === 'BYTES' ? 4 : DATATYPES[datatype].bytes));
+    }
+    raw.push(data);
+    return { name: x.name, datatype, shape: x.dims, parameters: {}, contents: null };
+  });
+  return { model_name: '', model_version: '', id: 'warmup', parameters: {}, inputs, outputs: [], raw_input_contents: raw };
 }

@@ -1,6 +1,7 @@
 // The model versions this pod serves: loads what the registry says to serve, unloads what it no
 // longer does (after the new versions are ready, and after in-flight requests finish), and answers
-// which loaded version serves a request.
+// which loaded version serves a request. A version whose load fails is tried again after a back-off
+// that doubles with each failure in a row, and its reason is reported until it loads.
 import { isDeepStrictEqual } from 'node:util';
 import type { ExecutionProvider } from '../../lib/config';
 import { errors, MeshError, ErrorCode, messageOf } from '../../lib/errors';
@@ -9,7 +10,7 @@ import { unary } from '../../lib/grpc/client';
 import type { ModelOut, RegistryClient, VersionOut } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
 import { isDatatype } from '../../lib/tensor';
-import type { TensorSignature } from '../../lib/onnx';
+import { readOnnxSignature, OnnxFormatError, type TensorSignature } from '../../lib/onnx';
 import type { ArtifactCache } from './artifact-cache';
 import { LoadedVersion, canBatch, type RequestLimits } from './loaded-version';
 import type { BatchingOptions } from './dynamic-batcher';
@@ -26,11 +27,47 @@ export interface RepositoryDeps {
   intraOpThreads: number;
   intraOpSpinning: boolean;
   warmup: boolean;
+  /** Wait before loading a failed version again, doubling per failure in a row up to `maxMs`. */
+  loadRetry: LoadRetryPolicy;
   /** How long a version being unloaded keeps serving (routers learn of it meanwhile). */
   unloadGraceMs: number;
   limits: RequestLimits;
   /** Pod-wide batching defaults; a model's registry config overrides them. */
   batching: Omit<BatchingOptions, 'concurrency' | 'preferredBatchSizes'>;
+}
+
+/** How long a pod waits before loading a failed version again (INFERMESH_LOAD_RETRY_*). */
+export interface LoadRetryPolicy {
+  baseMs: number;
+  maxMs: number;
+}
+
+/** The wait after failure number `failures` in a row (1: the first): base × 2^(failures−1), capped at max. */
+export function loadRetryDelayMs(policy: LoadRetryPolicy, failures: number): number {
+  return Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(Math.max(0, failures - 1), 40));
+}
+
+/** A version that failed to load: why, how often in a row, and when it is tried again. */
+interface LoadFailure {
+  failures: number;
+  reason: string;
+  retryAt: number;
+  timer: NodeJS.Timeout;
+}
+
+/** One line of RepositoryIndex: a version loaded, loading, unloading, or failed to load. */
+export interface IndexEntry {
+  name: string;
+  version: number;
+  state: PodModel['state'];
+  reason: string;
+}
+
+/** "4 s", "2 min": a wait, for reasons people read. */
+function humanMs(ms: number): string {
+  if (ms < 1_000) return `${ms} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1_000)} s`;
+  return `${Math.round(ms / 60_000)} min`;
 }
 
 /** The batching of one version: the model's registry config over the pod's defaults. */
@@ -56,10 +93,15 @@ function signatureOf(list: VersionOut['inputs']): TensorSignature[] {
 
 export class ModelRepository {
   private readonly models = new Map<string, Map<number, LoadedVersion>>();
+  /** Versions whose last load failed, by model: reported, and loaded again only after their back-off. */
+  private readonly failures = new Map<string, Map<number, LoadFailure>>();
+  /** The versions each model should serve, as last asked (a retry after a back-off reconciles to it). */
+  private readonly desired = new Map<string, number[]>();
   private readonly chains = new Map<string, Promise<void>>();
   private readonly listeners: (() => void)[] = [];
   private fallbackLogged = false;
   private providers: ExecutionProvider[];
+  private closed = false;
 
   constructor(private readonly deps: RepositoryDeps) {
     this.providers = deps.providers;
@@ -76,19 +118,26 @@ export class ModelRepository {
 
   /**
    * The version serving a request: the named one, or the newest ready one when `version` is ''.
-   * NOT_FOUND for an unknown model or version, UNAVAILABLE when it is not ready.
+   * NOT_FOUND for an unknown model or version, UNAVAILABLE when it is not ready (with why, when its
+   * load failed).
    */
   find(name: string, version: string): LoadedVersion {
     const versions = this.models.get(name);
-    if (!versions || versions.size === 0) throw errors.modelNotFound(name);
+    const failed = this.failures.get(name);
+    if ((!versions || versions.size === 0) && (!failed || failed.size === 0)) throw errors.modelNotFound(name);
     if (version === '') {
-      const ready = [...versions.values()].filter((v) => v.state === 'READY').sort((a, b) => b.version - a.version);
-      if (!ready[0]) throw errors.notReady(`model '${name}' has no version ready`);
-      return ready[0];
+      const ready = [...(versions?.values() ?? [])].filter((v) => v.state === 'READY').sort((a, b) => b.version - a.version);
+      if (ready[0]) return ready[0];
+      const why = [...(failed?.entries() ?? [])].map(([v, f]) => `version ${v} failed to load: ${f.reason}`);
+      throw errors.notReady(`model '${name}' has no version ready${why.length ? ` (${why.join('; ')})` : ''}`);
     }
     if (!/^\d+$/.test(version)) throw errors.invalidArgument(`model version '${version}' is not a version number`);
-    const v = versions.get(Number(version));
-    if (!v) throw errors.versionNotFound(name, version);
+    const v = versions?.get(Number(version));
+    if (!v) {
+      const f = failed?.get(Number(version));
+      if (f) throw errors.notReady(`model '${name}' version ${version} failed to load: ${f.reason}`);
+      throw errors.versionNotFound(name, version);
+    }
     if (!v.accepting()) throw errors.notReady(`model '${name}' version ${version} is ${v.state.toLowerCase()}`);
     return v;
   }
@@ -103,15 +152,27 @@ export class ModelRepository {
     return [...this.models.values()].flatMap((m) => [...m.values()]);
   }
 
-  /** What heartbeats report. */
+  /** Every version loaded, loading, unloading or failed to load (UNAVAILABLE, with its reason), by name then version. */
+  index(): IndexEntry[] {
+    const loaded = this.all().map((v): IndexEntry => ({ name: v.name, version: v.version, state: v.state, reason: v.reason }));
+    const failed = [...this.failures.entries()].flatMap(([name, versions]) =>
+      [...versions.entries()].filter(([version]) => !this.models.get(name)?.has(version))
+        .map(([version, f]): IndexEntry => ({ name, version, state: 'UNAVAILABLE', reason: f.reason })));
+    return [...loaded, ...failed].sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
+  }
+
+  /** What heartbeats report: every version of index(), with the provider a ready one runs on. */
   snapshot(): PodModel[] {
-    return this.all().map((v) => ({
-      name: v.name,
-      version: v.version,
-      state: v.state,
-      provider: v.state === 'READY' ? v.provider : '',
-      ...(v.reason ? { reason: v.reason } : {}),
-    }));
+    return this.index().map((e) => {
+      const v = this.models.get(e.name)?.get(e.version);
+      return {
+        name: e.name,
+        version: e.version,
+        state: e.state,
+        provider: v && v.state === 'READY' ? v.provider : '',
+        ...(e.reason ? { reason: e.reason } : {}),
+      };
+    });
   }
 
   /** Requests in flight over every version. */
@@ -120,10 +181,12 @@ export class ModelRepository {
   }
 
   /**
-   * Makes `name` serve exactly `desired` versions: loads the missing ones, then unloads the others
-   * once every desired version is ready. Calls for one model run one after another.
+   * Makes `name` serve exactly `desired` versions: loads the missing ones (a failed one only once its
+   * back-off has passed), then unloads the others once every desired version is ready. Calls for one
+   * model run one after another.
    */
   reconcile(name: string, desired: number[]): Promise<void> {
+    this.desired.set(name, desired);
     const prev = this.chains.get(name) ?? Promise.resolve();
     const next = prev.then(() => this.reconcileNow(name, desired)).catch((err: unknown) => {
       this.deps.log.error('reconcile failed', { model: name, err });
@@ -151,20 +214,29 @@ export class ModelRepository {
   }
 
   private async reconcileNow(name: string, desired: number[]): Promise<void> {
+    if (this.closed) return;
     const versions = this.models.get(name) ?? new Map<number, LoadedVersion>();
     this.models.set(name, versions);
-    const toLoad = desired.filter((v) => {
-      const cur = versions.get(v);
-      return !cur || cur.state === 'UNAVAILABLE';
-    });
-    const loaded = await Promise.all(toLoad.map((v) => this.load(name, v)));
-    if (loaded.includes(false)) {
-      this.deps.log.warn('keeping older versions: a desired version failed to load', { model: name, desired });
-      return;
+    const failed = this.failures.get(name);
+    // A version no longer wanted is no longer retried.
+    for (const [v, f] of failed ?? []) {
+      if (desired.includes(v)) continue;
+      clearTimeout(f.timer);
+      failed!.delete(v);
+      this.changed();
     }
-    const extra = [...versions.values()].filter((v) => !desired.includes(v.version));
-    await Promise.all(extra.map((v) => this.unload(v)));
+    const now = Date.now();
+    const toLoad = desired.filter((v) => !versions.has(v) && (failed?.get(v)?.retryAt ?? 0) <= now);
+    await Promise.all(toLoad.map((v) => this.load(name, v)));
+    const notReady = desired.filter((v) => versions.get(v)?.state !== 'READY');
+    if (notReady.length > 0) {
+      if (notReady.some((v) => failed?.has(v))) this.deps.log.warn('keeping older versions: a desired version failed to load', { model: name, desired, notReady });
+    } else {
+      const extra = [...versions.values()].filter((v) => !desired.includes(v.version));
+      await Promise.all(extra.map((v) => this.unload(v)));
+    }
     if (versions.size === 0) this.models.delete(name);
+    if (failed?.size === 0) this.failures.delete(name);
   }
 
   private async load(name: string, version: number): Promise<boolean> {
@@ -172,6 +244,7 @@ export class ModelRepository {
     const log = this.deps.log.child({ model: name, version });
     let sha = '';
     let pool: SessionPool | undefined;
+    let lv: LoadedVersion | undefined;
     try {
       const [rec, model] = await Promise.all([
         unary<VersionOut>((cb) => this.deps.registry.GetVersion({ model: name, version }, cb)),
@@ -179,6 +252,12 @@ export class ModelRepository {
       ]);
       sha = rec.sha256;
       const file = await this.deps.artifacts.acquire(name, version, sha);
+      // The registry refuses models that are not self-contained; this also covers artifacts stored
+      // before it did, which onnxruntime would let read other artifacts beside them.
+      await readOnnxSignature(file).catch((err: unknown) => {
+        if (err instanceof OnnxFormatError) throw new MeshError(ErrorCode.FailedPrecondition, `artifact is not servable: ${err.message}`);
+        throw err;
+      });
       pool = await SessionPool.create({
         modelPath: file,
         providers: this.providers,
@@ -194,39 +273,71 @@ export class ModelRepository {
       }
       const sig = { inputs: signatureOf(rec.inputs), outputs: signatureOf(rec.outputs) };
       const batching = batchingFor(sig, model, this.deps.batching, pool.size);
-      const lv = new LoadedVersion(name, version, sha, sig, pool, this.deps.limits, batching);
-      versions.get(version)?.pool.close().catch(() => undefined);
+      lv = new LoadedVersion(name, version, sha, sig, pool, this.deps.limits, batching);
+      pool = undefined; // the version owns it now
       versions.set(version, lv);
+      this.clearFailure(name, version);
       this.changed();
-      if (this.deps.warmup) await lv.warmUp();
+      if (this.deps.warmup) {
+        const problem = await lv.warmUp(model.config?.warmup ?? []);
+        if (problem) {
+          lv.reason = `${problem}; serving anyway`;
+          log.warn('warm-up failed; the version serves anyway', { reason: problem });
+        }
+      }
       lv.state = 'READY';
       this.changed();
       log.info('model version ready', { provider: lv.provider });
       return true;
     } catch (err) {
-      log.error('model version failed to load', { err });
-      await pool?.close().catch(() => undefined);
+      if (lv && versions.get(version) === lv) versions.delete(version);
+      await (pool ?? lv?.pool)?.close().catch(() => undefined);
       if (sha) await this.deps.artifacts.release(sha).catch(() => undefined);
-      const failed = versions.get(version);
-      if (failed) {
-        failed.state = 'UNAVAILABLE';
-        failed.reason = messageOf(err);
-      }
+      const failure = this.recordFailure(name, version, messageOf(err));
+      log.error('model version failed to load', { err, failures: failure.failures, retryInMs: failure.retryAt - Date.now() });
       this.changed();
       return false;
     }
   }
 
+  /** Records a failed load and schedules the next one after the back-off. */
+  private recordFailure(name: string, version: number, message: string): LoadFailure {
+    const failed = this.failures.get(name) ?? new Map<number, LoadFailure>();
+    this.failures.set(name, failed);
+    const prev = failed.get(version);
+    if (prev) clearTimeout(prev.timer);
+    const failures = (prev?.failures ?? 0) + 1;
+    const delayMs = loadRetryDelayMs(this.deps.loadRetry, failures);
+    const timer = setTimeout(() => {
+      const due = this.failures.get(name)?.get(version);
+      if (due) due.retryAt = 0; // due now, whatever the wall clock says
+      if (!this.closed) void this.reconcile(name, this.desired.get(name) ?? []);
+    }, delayMs);
+    timer.unref();
+    const failure: LoadFailure = {
+      failures,
+      reason: `${message} (failed ${failures} time${failures === 1 ? '' : 's'} in a row; next try in ${humanMs(delayMs)})`,
+      retryAt: Date.now() + delayMs,
+      timer,
+    };
+    failed.set(version, failure);
+    return failure;
+  }
+
+  private clearFailure(name: string, version: number): void {
+    const f = this.failures.get(name)?.get(version);
+    if (!f) return;
+    clearTimeout(f.timer);
+    this.failures.get(name)!.delete(version);
+  }
+
   private async unload(v: LoadedVersion, graceMs = this.deps.unloadGraceMs): Promise<void> {
-    const failedBefore = v.state === 'UNAVAILABLE';
     v.beginUnload(graceMs);
     this.changed();
-    if (graceMs > 0 && !failedBefore) await new Promise((r) => setTimeout(r, graceMs));
+    if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
     await v.idle();
-    if (!failedBefore) {
-      await v.pool.close();
-      await this.deps.artifacts.release(v.sha256);
-    }
+    await v.pool.close();
+    await this.deps.artifacts.release(v.sha256);
     this.models.get(v.name)?.delete(v.version);
     this.changed();
     this.deps.log.info('model version unloaded', { model: v.name, version: v.version });
@@ -234,6 +345,9 @@ export class ModelRepository {
 
   /** Unloads everything, after in-flight requests finish (shutdown: the server takes no calls any more). */
   async unloadAll(): Promise<void> {
+    this.closed = true;
+    for (const failed of this.failures.values()) for (const f of failed.values()) clearTimeout(f.timer);
+    this.failures.clear();
     await Promise.all([...this.chains.values()]);
     await Promise.all(this.all().map((v) => this.unload(v, 0)));
   }

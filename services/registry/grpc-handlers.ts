@@ -8,6 +8,7 @@ import type { UpdateModelRequest__Output as UpdateModelRequestOut } from '../../
 import type { Event } from '../../lib/grpc/generated/infermesh/registry/v1/Event';
 import type { MeshEvent } from '../../lib/events';
 import type { ModelChanges, Registry } from './registry';
+import { warmupFromProto, warmupToProto } from './warmup-config';
 import type { ModelRecord, ServingConfig, VersionRecord } from './records';
 
 /** ModelRecord (with its KV revision when known) → protocol Model. */
@@ -17,15 +18,18 @@ export function modelToProto(m: ModelRecord & { revision?: number }): Model {
     name: m.name,
     description: m.description,
     labels: m.labels,
-    config: b ? {
-      dynamic_batching: {
-        enabled: b.enabled ?? false,
-        max_batch_size: b.maxBatchSize ?? 0,
-        max_queue_delay_us: b.maxQueueDelayUs ?? 0,
-        preferred_batch_sizes: b.preferredBatchSizes ?? [],
-        max_queue_size: b.maxQueueSize ?? 0,
-      },
-    } : {},
+    config: {
+      ...(b ? {
+        dynamic_batching: {
+          enabled: b.enabled ?? false,
+          max_batch_size: b.maxBatchSize ?? 0,
+          max_queue_delay_us: b.maxQueueDelayUs ?? 0,
+          preferred_batch_sizes: b.preferredBatchSizes ?? [],
+          max_queue_size: b.maxQueueSize ?? 0,
+        },
+      } : {}),
+      warmup: warmupToProto(m.config.warmup),
+    },
     latest_version: m.latestVersion,
     traffic: m.traffic,
     created_at: m.createdAt,
@@ -49,8 +53,10 @@ export function versionToProto(v: VersionRecord): Version {
 
 function configFromProto(c: ServingConfigOut | null): ServingConfig {
   const b = c?.dynamic_batching;
-  if (!b) return {};
+  const warmup = c?.warmup.length ? { warmup: warmupFromProto(c.warmup) } : {};
+  if (!b) return warmup;
   return {
+    ...warmup,
     dynamicBatching: {
       enabled: b.enabled,
       maxBatchSize: b.max_batch_size || undefined,

@@ -12,6 +12,7 @@ import { retry } from '../../lib/retry';
 import { meterOf } from '../../lib/metrics';
 import type { Logger } from '../../lib/log';
 import { receiveArtifact } from './artifact-upload';
+import { checkWarmup } from './warmup-config';
 import { readArtifact } from './artifact-reader';
 import { keys, MODEL_NAME, MODEL_NAME_RULE, type ArtifactDeletion, type ModelRecord, type ServingConfig, type VersionRecord } from './records';
 
@@ -23,6 +24,8 @@ export interface RegistryDeps {
   log: Logger;
   /** Largest artifact accepted, in bytes. */
   maxArtifactBytes: number;
+  /** Most a model's warm-up samples may take as stored, in bytes (INFERMESH_MAX_WARMUP_CONFIG_BYTES). */
+  maxWarmupConfigBytes: number;
 }
 
 /** A model's record with the revision it was read at (UpdateModel's compare-and-set takes it). */
@@ -138,9 +141,15 @@ export class Registry {
     this.events.add(1, { type: event.type });
   }
 
+  /** INVALID_ARGUMENT for a serving config that must not be stored (see checkWarmup). */
+  private checkConfig(config: ServingConfig | undefined): void {
+    if (config?.warmup) checkWarmup(config.warmup, this.deps.maxWarmupConfigBytes);
+  }
+
   /** Creates a model, or returns the existing one unchanged. */
   async createModel(m: NewModel): Promise<ModelView> {
     Registry.checkName(m.name);
+    this.checkConfig(m.config);
     const record: ModelRecord = {
       schema: 1,
       name: m.name,
@@ -187,6 +196,7 @@ export class Registry {
    */
   async editModel(name: string, changes: ModelChanges, expectedRevision?: number): Promise<ModelView> {
     Registry.checkName(name);
+    this.checkConfig(changes.config);
     await this.getModel(name);
     let changed = false;
     const { value: m, revision } = await this.update<ModelRecord>(keys.model(name), (cur) => {

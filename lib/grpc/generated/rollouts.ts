@@ -32,6 +32,8 @@ import type { TensorSignature as _infermesh_registry_v1_TensorSignature, TensorS
 import type { TrafficTarget as _infermesh_registry_v1_TrafficTarget, TrafficTarget__Output as _infermesh_registry_v1_TrafficTarget__Output } from './infermesh/registry/v1/TrafficTarget';
 import type { UpdateModelRequest as _infermesh_registry_v1_UpdateModelRequest, UpdateModelRequest__Output as _infermesh_registry_v1_UpdateModelRequest__Output } from './infermesh/registry/v1/UpdateModelRequest';
 import type { Version as _infermesh_registry_v1_Version, Version__Output as _infermesh_registry_v1_Version__Output } from './infermesh/registry/v1/Version';
+import type { WarmupInput as _infermesh_registry_v1_WarmupInput, WarmupInput__Output as _infermesh_registry_v1_WarmupInput__Output } from './infermesh/registry/v1/WarmupInput';
+import type { WarmupSample as _infermesh_registry_v1_WarmupSample, WarmupSample__Output as _infermesh_registry_v1_WarmupSample__Output } from './infermesh/registry/v1/WarmupSample';
 import type { WatchEventsRequest as _infermesh_registry_v1_WatchEventsRequest, WatchEventsRequest__Output as _infermesh_registry_v1_WatchEventsRequest__Output } from './infermesh/registry/v1/WatchEventsRequest';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
@@ -74,6 +76,8 @@ export interface ProtoGrpcType {
         UpdateModelRequest: MessageTypeDefinition<_infermesh_registry_v1_UpdateModelRequest, _infermesh_registry_v1_UpdateModelRequest__Output>
         Version: MessageTypeDefinition<_infermesh_registry_v1_Version, _infermesh_registry_v1_Version__Output>
         VersionState: EnumTypeDefinition
+        WarmupInput: MessageTypeDefinition<_infermesh_registry_v1_WarmupInput, _infermesh_registry_v1_WarmupInput__Output>
+        WarmupSample: MessageTypeDefinition<_infermesh_registry_v1_WarmupSample, _infermesh_registry_v1_WarmupSample__Output>
         WatchEventsRequest: MessageTypeDefinition<_infermesh_registry_v1_WatchEventsRequest, _infermesh_registry_v1_WatchEventsRequest__Output>
       }
     }

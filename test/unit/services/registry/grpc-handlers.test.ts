@@ -11,7 +11,7 @@ const batching = { enabled: true, max_batch_size: 8, max_queue_delay_us: '100', 
 describe('UpdateModel request decoding', () => {
   it.each([
     ['without a mask: the fields that are set', request({ description: 'd', labels: { a: 'b' } }), { description: 'd', labels: { a: 'b' } }],
-    ['without a mask: a config message', request({ config: { dynamic_batching: batching } }), {
+    ['without a mask: a config message', request({ config: { dynamic_batching: batching, warmup: [] } }), {
       config: { dynamicBatching: { enabled: true, maxBatchSize: 8, maxQueueDelayUs: 100, preferredBatchSizes: undefined, maxQueueSize: undefined } },
     }],
     ['a mask clears what it names and leaves the rest', request({ description: 'ignored', update_mask: ['labels', 'config'] }), { labels: {}, config: {} }],
