@@ -1,5 +1,6 @@
 // A pod's model lifecycle against a real registry, nats-server and onnxruntime: a warm-up never
-// refuses a valid model (a synthetic one that fails is reported and the version serves); the
+// refuses a valid model (a synthetic one that fails is reported and the version serves: a fixture
+// and a real pretrained speech model, Silero VAD, that need 2 where it feeds 1); the
 // warm-up samples of the model's registry config run instead of the synthetic one; a version whose
 // session cannot load is tried again after a doubling back-off, its reason in RepositoryIndex, the
 // heartbeat and ModelReady's trailing metadata; and a pod refuses an artifact that is not
@@ -21,6 +22,8 @@ import { READY_REASON_KEY } from '../../services/inference/ready-reason';
 import type { InferenceService } from '../../services/inference/inference-service';
 import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
 import { waitFor } from '../helpers/wait';
+import { sileroPath } from '../helpers/real-models';
+import { ort } from '../../lib/ort';
 
 jest.setTimeout(120_000);
 
@@ -101,6 +104,51 @@ describe('pod model lifecycle', () => {
       expect(hb).toMatchObject({ state: 'READY', provider: 'cpu', reason: expect.stringMatching(reason) });
       expect(await modelReady(client, 'pad-reflect')).toEqual({ ready: true, reason: '' });
     } finally {
+      api.close();
+      client.close();
+    }
+  });
+
+  it('serves a real pretrained speech model whose synthetic warm-up fails (Silero VAD), and warms it with a configured sample', async () => {
+    const file = sileroPath('silero_vad.onnx');
+    const sr = Buffer.from(BigInt64Array.of(16_000n).buffer);
+    await createModel('silero-configured', { warmup: [{ name: '32 ms of silence', count: 1, inputs: [
+      { name: 'input', dims: [1, 512], raw_data: Buffer.alloc(0) },
+      { name: 'state', dims: [2, 1, 128], raw_data: Buffer.alloc(0) },
+      { name: 'sr', dims: [], raw_data: sr },
+    ] }] });
+    const { pod, client } = await startPod();
+    const api = new InferenceApi(`127.0.0.1:${pod.port}`);
+    const session = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });
+    try {
+      await mesh.registryApi.push('silero', file);
+      await mesh.registryApi.push('silero-configured', file);
+      await waitReady(client, ['silero', 'silero-configured']);
+      expect(await entry(client, 'silero')).toMatchObject({
+        state: 'READY',
+        reason: expect.stringMatching(/^synthetic warm-up \(input \[1,1\] zeros, state \[2,1,128\] zeros, sr \[1\] zeros\) failed: .*; serving anyway$/),
+      });
+      expect(await entry(client, 'silero-configured')).toMatchObject({ state: 'READY', reason: '' });
+
+      // 32 ms of a 440 Hz tone at 16 kHz: both versions answer what onnxruntime answers by itself.
+      const tone = Float32Array.from({ length: 512 }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 440 * i) / 16_000));
+      const alone = await session.run({
+        input: new ort.Tensor('float32', tone, [1, 512]),
+        state: new ort.Tensor('float32', new Float32Array(256), [2, 1, 128]),
+        sr: new ort.Tensor('int64', BigInt64Array.of(16_000n), []),
+      });
+      for (const model of ['silero', 'silero-configured']) {
+        const out = await api.infer(model, [
+          { name: 'input', datatype: 'FP32', shape: [1, 512], data: tone },
+          { name: 'state', datatype: 'FP32', shape: [2, 1, 128], data: new Float32Array(256) },
+          { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16_000n) },
+        ]);
+        const speech = out.outputs.find((o) => o.name === 'output')!;
+        expect(speech.shape).toEqual([1, 1]);
+        expect(Array.from(speech.data as Float32Array)).toEqual(Array.from(alone.output!.data as Float32Array));
+      }
+    } finally {
+      await session.release();
       api.close();
       client.close();
     }

@@ -1,6 +1,7 @@
 // The ONNX signature reader (lib/onnx.ts): it agrees with onnxruntime's own view of every model the
-// project builds, reads dim_value -1 as dynamic, refuses every model that declares external data
-// wherever the tensor sits (naming it), and answers malformed bytes with a clean OnnxFormatError.
+// project builds and of a real pretrained one (Silero VAD), reads dim_value -1 as dynamic, refuses
+// every model that declares external data wherever the tensor sits (naming it), and answers
+// malformed bytes with a clean OnnxFormatError.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { ort } from '../../../lib/ort';
 import { readOnnxSignature, OnnxExternalDataError, OnnxFormatError, MAX_ONNX_GRAPH_NESTING, type OnnxSignature, type TensorSignature } from '../../../lib/onnx';
 import { datatypeOfOrt } from '../../../lib/tensor';
 import { modelPath } from '../../helpers/models';
+import { SILERO_MODELS, sileroPath } from '../../helpers/real-models';
 
 let dir: string;
 let seq = 0;
@@ -105,6 +107,16 @@ describe('agrees with onnxruntime', () => {
 
   it.each([...loadable, 'mnist.onnx'])('%s', async (name) => {
     const file = modelPath(name);
+    const { inputs, outputs } = await readOnnxSignature(file);
+    expect({ inputs, outputs }).toEqual(await ortSignature(file));
+  });
+
+  it('covers four real exports of a pretrained model (Silero VAD)', () => {
+    expect(SILERO_MODELS).toEqual(['silero_vad.onnx', 'silero_vad_16k_op15.onnx', 'silero_vad_half.onnx', 'silero_vad_op18_ifless.onnx']);
+  });
+
+  it.each(SILERO_MODELS)('real model: Silero VAD %s', async (name) => {
+    const file = sileroPath(name);
     const { inputs, outputs } = await readOnnxSignature(file);
     expect({ inputs, outputs }).toEqual(await ortSignature(file));
   });
