@@ -22,8 +22,9 @@ export function registerPodMetrics(repo: ModelRepository, pod: string): () => vo
     'infermesh.inference.versions': { kind: 'gauge', description: 'Model versions on the pod, by state' },
   }, (observe) => {
     const states = new Map<ModelState, number>(STATES.map((s) => [s, 0]));
+    // index(): versions that failed to load count as UNAVAILABLE too.
+    for (const v of repo.index()) states.set(v.state, (states.get(v.state) ?? 0) + 1);
     for (const v of repo.all()) {
-      states.set(v.state, (states.get(v.state) ?? 0) + 1);
       const a = { pod, model: v.name, version: String(v.version) };
       const s = v.stats;
       observe('infermesh.inference.requests', s.success.count, { ...a, outcome: 'success' });
