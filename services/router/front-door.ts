@@ -1,24 +1,21 @@
 // The router's front door, on the project's own HTTP/2 layer (lib/h2). ModelInfer, the one call on
-// the hot path, never goes through grpc-js or node:http2: the router reads the whole request,
-// peeks its model and version, picks a pod and relays the pod's answer byte for byte (retrying once
-// on another pod when the first could not answer). Every other call (metadata, statistics,
-// streams, health, a compressed ModelInfer) is piped as it is to the router's grpc-js server on a
-// loopback port, where the typed handlers live.
+// the hot path, never goes through grpc-js or node:http2: the router reads the whole request
+// (decompressed by the door if the client compressed it), peeks its model and version, and routes
+// it by the one routing policy (routed-call.ts), relaying the pod's answer byte for byte. Every
+// other call (metadata, statistics, streams, health) is piped as it is to the router's grpc-js
+// server on a loopback port, where the typed handlers live.
 import { status as Status } from '@grpc/grpc-js';
 import { propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import { MODEL_INFER_PATH } from '../../lib/grpc/proto';
 import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
 import { H2FrontDoor } from '../../lib/h2/front-door';
-import { atDeadline, forwardedHeaders, listSetter, pipeCall, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
-import type { Logger } from '../../lib/log';
+import { atDeadline, forwardedHeaders, listSetter, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import { VERSION } from '../../lib/version';
 import type { PodConnections } from './pod-connections';
 import { peekRequest } from './request-peek';
-import type { Router } from './router';
 import type { Pod } from './membership';
-import type { VersionStats } from './version-stats';
+import { RoutedCall, type RoutingDeps } from './routed-call';
 
 // Headers of every request to a pod, made once.
 const METHOD_POST: Header = [':method', 'POST'];
@@ -36,17 +33,9 @@ function authority(address: string): Header {
   return h;
 }
 
-/** Attempts per request: the first, and one retry on another pod. */
-const MAX_ATTEMPTS = 2;
-
-/** Statuses that are the client's doing; they say nothing about a version's health. */
-const CLIENT_ERRORS: ReadonlySet<number> = new Set([Status.INVALID_ARGUMENT, Status.NOT_FOUND, Status.CANCELLED, Status.OUT_OF_RANGE, Status.ALREADY_EXISTS]);
-
 const tracer = trace.getTracer('infermesh-router', VERSION);
 
-export interface FrontDoorDeps {
-  router: Router;
-  stats: VersionStats;
+export interface FrontDoorDeps extends RoutingDeps {
   conns: PodConnections;
   /** host:port of the router's own grpc-js server, which answers every other call. */
   fallbackAddress: string;
@@ -55,7 +44,6 @@ export interface FrontDoorDeps {
   maxConnectionAgeMs: number;
   /** Whether to make a span per call (lib/telemetry's tracingActive()). */
   tracing: boolean;
-  log: Logger;
 }
 
 export class FrontDoor {
@@ -83,14 +71,10 @@ export class FrontDoor {
 
   /** `deadline`: epoch ms the client's grpc-timeout ends (undefined: none). */
   private route(stream: H2Stream, headers: Header[], body: Buffer, deadline: number | undefined): void {
+    // The door has decompressed a compressed request: every ModelInfer is plain here.
     const frame = unaryFrame(body);
     if ('error' in frame) {
       respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
-      return;
-    }
-    if (frame.compressed) {
-      // A compressed request: the grpc-js server decompresses it and routes it with the typed handler.
-      pipeCall(this.door.fallback, stream, headers, body);
       return;
     }
     let model: string;
@@ -101,121 +85,67 @@ export class FrontDoor {
       respondStatus(stream, Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
       return;
     }
-    new InferCall(this.deps, stream, headers, body, deadline, model, requested).start();
+    new InferCall(this.deps, stream, headers, body, deadline, model, requested).begin();
   }
 }
 
 /**
- * One ModelInfer through the router: admitted, routed to a pod, sent, retried once on another pod
- * when the first could not answer, and the answer relayed byte for byte. Callbacks rather than
- * promises: this is the router's per-request path.
+ * One ModelInfer through the router on bare HTTP/2: the transport of the routing policy
+ * (RoutedCall), which decides everything else. Each attempt sends the client's bytes to a pod; the
+ * pod's answer is read whole, so that a failed attempt can still be retried, then relayed byte for
+ * byte.
  */
-class InferCall {
-  private readonly startedAt = process.hrtime.bigint();
+class InferCall extends RoutedCall {
   /** The client's trace context and this call's span, when the process traces. */
   private readonly parent: Context | undefined;
   private readonly span: Span | undefined;
   private readonly forwarded: Header[];
-  private version: string;
-  private attempts = 0;
-  private tried: Set<string> | undefined;
-  private pod: Pod | undefined;
-  /** The version the current attempt serves (for the version's stats). */
-  private chosen: number | undefined;
   private current: H2Stream | undefined;
   private resHeaders: Header[] | undefined;
   private trailers: Header[] | undefined;
   private chunks: Buffer[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private admitted = false;
-  private cancelled = false;
-  private expired = false;
-  private ended = false;
 
   constructor(
-    private readonly deps: FrontDoorDeps,
+    private readonly door: FrontDoorDeps,
     private readonly stream: H2Stream,
     headers: Header[],
     private readonly body: Buffer,
     private readonly deadline: number | undefined,
-    private readonly model: string,
-    private readonly requested: string,
+    model: string,
+    requested: string,
   ) {
-    this.version = requested;
+    super(door, model, requested);
     this.forwarded = forwardedHeaders(headers);
-    if (deps.tracing) {
+    if (door.tracing) {
       this.parent = traceContextOfList(headers);
       this.span = tracer.startSpan('router ModelInfer', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': model } }, this.parent);
     }
   }
 
-  start(): void {
-    try {
-      this.deps.router.admit();
-    } catch (err) {
-      const { code, details } = toGrpcStatus(err, this.deps.log);
-      respondStatus(this.stream, code, details);
-      return this.end(code, details);
-    }
-    this.admitted = true;
+  begin(): void {
+    // The client's reset or lost connection, and its deadline: the call ends, blaming no one.
     this.stream.onClose = (code) => {
-      if (code === undefined) return;
-      this.cancelled = !this.stream.headersSent;
-      this.current?.reset(H2_CANCEL);
+      if (code !== undefined) this.clientCancelled();
     };
-    if (this.deadline !== undefined) {
-      this.timer = atDeadline(this.deadline, () => {
-        this.expired = true;
-        respondStatus(this.stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
-        this.current?.reset(H2_CANCEL);
-      });
-    }
-    this.next();
+    if (this.deadline !== undefined) this.timer = atDeadline(this.deadline, () => this.deadlineExpired());
+    this.start();
   }
 
-  private stopped(): boolean {
-    return this.cancelled || this.expired || this.stream.closed;
-  }
-
-  private stoppedStatus(): number {
-    return this.expired ? Status.DEADLINE_EXCEEDED : Status.CANCELLED;
-  }
-
-  private outcome(ok: boolean): void {
-    if (this.chosen !== undefined) this.deps.stats.record(this.model, this.chosen, ok, Number(process.hrtime.bigint() - this.startedAt) / 1e6);
-  }
-
-  /** Routes and sends one attempt. */
-  private next(): void {
-    const { router, conns, log } = this.deps;
-    this.attempts++;
-    if (this.stopped()) return this.end(this.stoppedStatus(), 'stopped before routing');
-    let route;
-    try {
-      route = router.route(this.model, this.version, this.tried);
-    } catch (err) {
-      const { code, details } = toGrpcStatus(err, log);
-      respondStatus(this.stream, code, details);
-      if (!CLIENT_ERRORS.has(code)) this.outcome(false);
-      return this.end(code, details);
-    }
-    this.chosen = route.version;
-    this.version = String(route.version);
-    this.pod = route.pod;
-    const address = route.pod.address;
+  protected send(pod: Pod, version: number): void {
+    const address = pod.address;
     const out: Header[] = [METHOD_POST, SCHEME_HTTP, PATH_MODEL_INFER, authority(address), CONTENT_TYPE_GRPC, TE_TRAILERS, ...this.forwarded];
-    if (!this.requested) out.push([ROUTED_VERSION_HEADER, this.version]);
+    if (!this.requested) out.push([ROUTED_VERSION_HEADER, String(version)]);
     if (this.deadline !== undefined) out.push(['grpc-timeout', timeoutHeader(this.deadline)]);
     if (this.span?.isRecording()) propagation.inject(trace.setSpan(this.parent!, this.span), out, listSetter);
-    router.started(route.pod);
     this.resHeaders = undefined;
     this.trailers = undefined;
     this.chunks = [];
     let up: H2Stream;
     try {
-      up = conns.h2(address).request(out);
+      up = this.door.conns.h2(address).request(out);
     } catch (err) {
-      return this.failed(Status.UNAVAILABLE, `pod ${address}: ${err instanceof Error ? err.message : String(err)}`);
+      return this.unanswered(`pod ${address}: ${err instanceof Error ? err.message : String(err)}`);
     }
     this.current = up;
     up.onHeaders = (h) => {
@@ -224,49 +154,27 @@ class InferCall {
     };
     up.onData = (c) => this.chunks.push(c);
     up.onClose = (code) => {
+      if (this.current !== up) return; // aborted: the call ended without it
       this.current = undefined;
       const status = statusOf(this.trailers ?? this.resHeaders);
       if (!this.resHeaders || !status) {
-        this.failed(Status.UNAVAILABLE, `pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
+        this.unanswered(`pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
       } else this.answered(status.code, status.message);
     };
     up.end(undefined, this.body);
   }
 
-  /** The pod could not be reached, or went away before it answered. */
-  private failed(code: number, message: string): void {
-    const { router, log } = this.deps;
-    router.ended(this.pod!, true);
-    (this.tried ??= new Set()).add(this.pod!.id);
-    if (this.stopped()) return this.end(this.stoppedStatus(), message);
-    if (this.attempts < MAX_ATTEMPTS && router.mayRetry()) {
-      log.debug('retrying on another pod', { pod: this.pod!.id, err: message });
-      return this.next();
-    }
-    this.outcome(false);
+  protected abort(): void {
+    const up = this.current;
+    this.current = undefined;
+    up?.reset(H2_CANCEL);
+  }
+
+  protected respond(code: number, message: string): void {
     respondStatus(this.stream, code, message);
-    this.end(code, message);
   }
 
-  private answered(code: number, message: string): void {
-    const { router, log } = this.deps;
-    const podFault = code === Status.UNAVAILABLE;
-    router.ended(this.pod!, podFault);
-    if (podFault) {
-      // A draining pod or one whose model is unloading: it did not run the request.
-      (this.tried ??= new Set()).add(this.pod!.id);
-      if (this.attempts < MAX_ATTEMPTS && !this.stopped() && router.mayRetry()) {
-        log.debug('retrying on another pod', { pod: this.pod!.id, err: message });
-        return this.next();
-      }
-    }
-    if (code === Status.OK) this.outcome(true);
-    else if (!CLIENT_ERRORS.has(code)) this.outcome(false);
-    this.relay();
-    this.end(code, message);
-  }
-
-  private relay(): void {
+  protected deliver(): void {
     const stream = this.stream;
     if (stream.closed || stream.headersSent) return;
     if (!this.trailers) {
@@ -279,11 +187,8 @@ class InferCall {
     stream.end(relayedHeaders(this.trailers));
   }
 
-  private end(code: number, message: string): void {
-    if (this.ended) return;
-    this.ended = true;
+  protected override finished(code: number, message: string): void {
     clearTimeout(this.timer);
-    if (this.admitted) this.deps.router.finish();
     const span = this.span;
     if (!span) return;
     if (code === Status.OK) span.setStatus({ code: SpanStatusCode.OK });

@@ -1,23 +1,20 @@
 // The router's typed Open Inference Protocol handlers, on its grpc-js server behind the front door
-// (front-door.ts relays ModelInfer itself): answered from membership, or fanned out to pods.
+// (front-door.ts routes every ModelInfer itself): answered from membership, fanned out to pods, or,
+// for each request of a ModelStreamInfer stream, routed by the same policy as the front door's
+// (routed-call.ts) with the typed client as its transport.
 import * as grpc from '@grpc/grpc-js';
-import { errors, isServiceError, toGrpcStatus } from '../../lib/errors';
+import { errors, toGrpcStatus } from '../../lib/errors';
 import { unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import type { InferenceHandlers, ModelInferRequestOut, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
 import type { ModelConfigResponse } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output as ModelStatisticsOut } from '../../lib/grpc/generated/inference/ModelStatistics';
 import type { Logger } from '../../lib/log';
-import type { Membership } from './membership';
+import type { Membership, Pod } from './membership';
 import type { PodConnections } from './pod-connections';
 import type { Router } from './router';
+import { RoutedCall, type RoutingDeps } from './routed-call';
 import type { VersionStats } from './version-stats';
-
-/**
- * Whether a failure counts against the pod: it could not be reached or would not serve. A model's
- * own errors (INTERNAL from onnxruntime) are not the pod's fault; every pod would return them.
- */
-const podFault = (err: unknown) => isServiceError(err) && err.code === grpc.status.UNAVAILABLE;
 
 /** Router identity for ServerMetadata. */
 export interface RouterInfo {
@@ -26,11 +23,51 @@ export interface RouterInfo {
   extensions: string[];
 }
 
-/** Statuses that are the client's doing; they say nothing about a version's health. */
-const CLIENT_ERRORS: ReadonlySet<number> = new Set([
-  grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.CANCELLED, grpc.status.OUT_OF_RANGE, grpc.status.ALREADY_EXISTS,
-]);
-const countsAgainstVersion = (err: unknown) => !(isServiceError(err) && CLIENT_ERRORS.has(err.code));
+/**
+ * One request routed through the typed grpc-js client (each request of a ModelStreamInfer stream,
+ * and a ModelInfer made to this server directly): the transport of the same routing policy the
+ * front door uses (RoutedCall), which decides everything else.
+ */
+class TypedCall extends RoutedCall {
+  private call: grpc.ClientUnaryCall | undefined;
+  private answer: { res?: ModelInferResponseOut; err?: grpc.ServiceError } = {};
+
+  constructor(
+    deps: RoutingDeps,
+    private readonly conns: PodConnections,
+    private readonly req: ModelInferRequestOut,
+    private readonly deadline: grpc.Deadline | undefined,
+    private readonly settle: (err: Error | null, res?: ModelInferResponseOut) => void,
+  ) {
+    super(deps, req.model_name, req.model_version);
+  }
+
+  protected send(pod: Pod, version: number): void {
+    const call = this.conns.typed(pod.address).ModelInfer({ ...this.req, model_version: String(version) }, this.deadline ? { deadline: this.deadline } : {}, (err, res) => {
+      if (this.call !== call) return; // aborted: the call ended without it
+      this.call = undefined;
+      this.answer = err ? { err } : { res: res! };
+      // grpc-js reports a pod it could not reach as UNAVAILABLE too: the policy reads both alike.
+      this.answered(err ? err.code : grpc.status.OK, err ? err.details : '');
+    });
+    this.call = call;
+  }
+
+  protected abort(): void {
+    const call = this.call;
+    this.call = undefined;
+    call?.cancel();
+  }
+
+  protected respond(code: number, message: string): void {
+    this.settle(Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() }));
+  }
+
+  protected deliver(): void {
+    if (this.answer.err) this.settle(this.answer.err);
+    else this.settle(null, this.answer.res);
+  }
+}
 
 export function routerHandlers(router: Router, membership: Membership, conns: PodConnections, stats: VersionStats, info: RouterInfo, log: Logger): InferenceHandlers {
   const deadlineOf = (call: { getDeadline(): grpc.Deadline }): grpc.Deadline | undefined => {
@@ -38,38 +75,22 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
     return d === Infinity ? undefined : d;
   };
 
-  /** Routes a decoded request (streams, and ModelInfer sent to this server directly) through the typed client. */
-  async function forwardTyped(req: ModelInferRequestOut, deadline: grpc.Deadline | undefined): Promise<ModelInferResponseOut> {
-    router.admit();
-    try {
-      // As the front door does: a pod that fails before answering (UNAVAILABLE) gets the request
-      // retried once on another pod serving the same version, within the retry budget.
-      const tried = new Set<string>();
-      let version = req.model_version;
-      for (let attempt = 1; ; attempt++) {
-        const route = router.route(req.model_name, version, tried);
-        version = String(route.version);
-        router.started(route.pod);
-        const started = process.hrtime.bigint();
-        const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
-        try {
-          const res = await unary<ModelInferResponseOut>((cb) => conns.typed(route.pod.address).ModelInfer({ ...req, model_version: version }, deadline ? { deadline } : {}, cb));
-          router.ended(route.pod, false);
-          stats.record(req.model_name, route.version, true, elapsedMs());
-          return res;
-        } catch (err) {
-          router.ended(route.pod, podFault(err));
-          if (podFault(err) && attempt < 2 && router.mayRetry()) {
-            tried.add(route.pod.id);
-            continue;
-          }
-          if (countsAgainstVersion(err)) stats.record(req.model_name, route.version, false, elapsedMs());
-          throw err;
-        }
-      }
-    } finally {
-      router.finish();
-    }
+  const deps: RoutingDeps = { router, stats, log };
+
+  /**
+   * Routes a decoded request through the typed client by the routing policy; `calls`, when given,
+   * holds it while in flight (so that the client's cancel reaches it).
+   */
+  function forwardTyped(req: ModelInferRequestOut, deadline: grpc.Deadline | undefined, calls?: Set<TypedCall>): Promise<ModelInferResponseOut> {
+    return new Promise((resolve, reject) => {
+      const call: TypedCall = new TypedCall(deps, conns, req, deadline, (err, res) => {
+        calls?.delete(call);
+        if (err) reject(err);
+        else resolve(res!);
+      });
+      calls?.add(call);
+      call.start();
+    });
   }
 
   /** A pod that has `model` (any version, or `version`) ready. */
@@ -100,18 +121,25 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
       if (!found) throw version ? errors.versionNotFound(name, version) : errors.modelNotFound(name);
       return unary<ModelConfigResponse>((cb) => conns.typed(found.pod.address).ModelConfig({ name, version: String(found.version) }, { deadline: Date.now() + 10_000 }, cb));
     }),
-    // The front door (front-door.ts) relays ModelInfer's bytes without this server; this typed
-    // path serves only calls made to this server's loopback port directly.
-    ModelInfer: unaryHandler(log, async (call) => forwardTyped(call.request, deadlineOf(call))),
+    // The front door (front-door.ts) routes every ModelInfer without this server; this typed
+    // path serves only calls made to this server's loopback port directly, by the same policy.
+    ModelInfer: unaryHandler(log, async (call) => {
+      const calls = new Set<TypedCall>();
+      call.on('cancelled', () => calls.forEach((c) => c.clientCancelled()));
+      return forwardTyped(call.request, deadlineOf(call), calls);
+    }),
     ModelStreamInfer: (call) => {
       let pending = 0;
       let ended = false;
+      // The client's cancel ends the requests in flight, blaming no pod.
+      const calls = new Set<TypedCall>();
+      call.on('cancelled', () => calls.forEach((c) => c.clientCancelled()));
       const finish = () => {
         if (ended && pending === 0) call.end();
       };
       call.on('data', (req: ModelInferRequestOut) => {
         pending++;
-        forwardTyped(req, deadlineOf(call)).then(
+        forwardTyped(req, deadlineOf(call), calls).then(
           (res) => call.write({ infer_response: res }),
           (err: unknown) => call.write({ error_message: toGrpcStatus(err, log).details, infer_response: { id: req.id, model_name: req.model_name, model_version: req.model_version } }),
         ).finally(() => {

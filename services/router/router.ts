@@ -21,6 +21,13 @@ export interface RouterOptions {
   maxEjectionMs: number;
 }
 
+/**
+ * What the end of an attempt says about its pod: it served (`ok`: resets its failures and its
+ * ejection back-off), it failed (`failed`: counts towards ejecting it), or nothing (`neutral`: the
+ * client ended the call, by a cancel, a reset or its deadline, which says nothing about the pod).
+ */
+export type PodOutcome = 'ok' | 'failed' | 'neutral';
+
 /** A routing decision. */
 export interface Route {
   pod: Pod;
@@ -124,10 +131,11 @@ export class Router {
     pod.outstanding++;
   }
 
-  /** Records an attempt's end: `failed` counts toward ejecting the pod. */
-  ended(pod: Pod, failed: boolean): void {
+  /** Records an attempt's end and what it says about the pod (see PodOutcome). */
+  ended(pod: Pod, outcome: PodOutcome): void {
     pod.outstanding--;
-    if (!failed) {
+    if (outcome === 'neutral') return;
+    if (outcome === 'ok') {
       pod.failures = 0;
       this.ejections.delete(pod.id);
       return;

@@ -86,11 +86,11 @@ describe('Router', () => {
     membership.update(hb('a', [['m', 1]]));
     membership.update(hb('b', [['m', 1]]));
     const a = membership.all().find((p) => p.id === 'a')!;
-    for (let i = 0; i < 2; i++) { router.started(a); router.ended(a, true); }
+    for (let i = 0; i < 2; i++) { router.started(a); router.ended(a, 'failed'); }
     expect(new Set([1, 2, 3, 4].map(() => router.route('m', '1').pod.id))).toEqual(new Set(['b']));
     advance(1001);
     expect(membership.candidates('m', 1).map((p) => p.id).sort()).toEqual(['a', 'b']);
-    for (let i = 0; i < 2; i++) { router.started(a); router.ended(a, true); }
+    for (let i = 0; i < 2; i++) { router.started(a); router.ended(a, 'failed'); }
     advance(1001);
     expect(membership.candidates('m', 1).map((p) => p.id)).toEqual(['b']);
     advance(1000);

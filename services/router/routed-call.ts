@@ -1,0 +1,211 @@
+// One inference call as the router routes it, whatever carries it: admission against the router's
+// limits, the version (the one asked for, or the traffic split's) and the pod (the balancing
+// policy), one retry on another pod within the retry budget, what the end of an attempt says about
+// its pod (ejection) and what the end of the call says about its version (rollout statistics and
+// metrics). The transports are adapters over it and hold none of these decisions: the front door's
+// bare HTTP/2 relay (front-door.ts) for every ModelInfer, compressed or not, and the typed grpc-js
+// client for each request of a ModelStreamInfer stream (grpc-handlers.ts). No sockets here.
+//
+// Blame goes where it belongs: a client that cancels, resets, disconnects or lets its deadline pass
+// ends the call, and that counts against no pod, no version and no retry budget; only a pod's own
+// failure (it could not be reached, it closed or reset the call before answering, or it answered
+// UNAVAILABLE) counts towards ejecting it and may be retried elsewhere.
+import { toGrpcStatus } from '../../lib/errors';
+import type { Logger } from '../../lib/log';
+import type { Pod } from './membership';
+import type { PodOutcome, Router } from './router';
+import type { VersionStats } from './version-stats';
+
+/** gRPC status codes the policy reads (numbers: this module does not load grpc-js). */
+export const Code = {
+  OK: 0,
+  CANCELLED: 1,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  OUT_OF_RANGE: 11,
+  UNAVAILABLE: 14,
+} as const;
+
+/** Attempts per call: the first, and one retry on another pod. */
+export const MAX_ATTEMPTS = 2;
+
+/**
+ * What a pod's answer says about the pod. UNAVAILABLE is its own failure (it is draining, or the
+ * version is unloading there: it did not run the request). CANCELLED and DEADLINE_EXCEEDED end a
+ * call the client cancelled or let expire (the pod enforces the deadline the router passes on):
+ * they say nothing. Any other answer, a model's own errors included, shows the pod serving; every
+ * pod would answer the same.
+ */
+export function podOutcomeOf(code: number): PodOutcome {
+  if (code === Code.UNAVAILABLE) return 'failed';
+  if (code === Code.CANCELLED || code === Code.DEADLINE_EXCEEDED) return 'neutral';
+  return 'ok';
+}
+
+/**
+ * Whether a call that ended with `code` counts for its version as a success, as an error, or not
+ * at all (undefined): the client's own doing (a bad or unknown request, its cancel, its deadline)
+ * says nothing about the version's health.
+ */
+export function versionOutcomeOf(code: number): 'ok' | 'error' | undefined {
+  switch (code) {
+    case Code.OK:
+      return 'ok';
+    case Code.INVALID_ARGUMENT:
+    case Code.NOT_FOUND:
+    case Code.CANCELLED:
+    case Code.DEADLINE_EXCEEDED:
+    case Code.OUT_OF_RANGE:
+    case Code.ALREADY_EXISTS:
+      return undefined;
+    default:
+      return 'error';
+  }
+}
+
+/** What a RoutedCall decides with. */
+export interface RoutingDeps {
+  router: Router;
+  stats: VersionStats;
+  log: Logger;
+}
+
+/**
+ * The policy of one call. A transport extends it: it implements how an attempt is sent, aborted
+ * and answered, reports each attempt's end (answered(), unanswered()) and the client's
+ * (clientCancelled(), deadlineExpired()), and calls start() once. Callbacks, not promises: this
+ * is the router's per-request path.
+ */
+export abstract class RoutedCall {
+  /** The pod of the attempt in flight, or of the last one. */
+  protected pod: Pod | undefined;
+  /** The version that attempt serves. */
+  protected version = 0;
+  private readonly startedAt = performance.now();
+  private attempts = 0;
+  private tried: Set<string> | undefined;
+  private attemptInFlight = false;
+  private admitted = false;
+  private done = false;
+
+  /** `requested`: the version the client named ('' for the traffic split's). */
+  constructor(protected readonly deps: RoutingDeps, readonly model: string, protected readonly requested: string) {}
+
+  /** Sends an attempt to `pod` for `version`; its end is reported with answered() or unanswered(). */
+  protected abstract send(pod: Pod, version: number): void;
+  /** Stops the attempt in flight; whatever it reports later is ignored. */
+  protected abstract abort(): void;
+  /** Answers the client with a status of the router's own. */
+  protected abstract respond(code: number, message: string): void;
+  /** Answers the client with the pod's answer, as it came. */
+  protected abstract deliver(): void;
+  /** Called once when the call is over, however it ended. */
+  protected finished(_code: number, _message: string): void {}
+
+  /** Admits the call and sends its first attempt. */
+  start(): void {
+    try {
+      this.deps.router.admit();
+    } catch (err) {
+      const { code, details } = toGrpcStatus(err, this.deps.log);
+      this.respond(code, details);
+      return this.finish(code, details);
+    }
+    this.admitted = true;
+    this.next();
+  }
+
+  /** The client went away: a reset, a cancel or a lost connection. */
+  clientCancelled(): void {
+    this.endByClient(Code.CANCELLED, 'cancelled by the client', false);
+  }
+
+  /** The client's deadline passed: it is answered DEADLINE_EXCEEDED. */
+  deadlineExpired(): void {
+    this.endByClient(Code.DEADLINE_EXCEEDED, 'deadline exceeded', true);
+  }
+
+  /** The attempt in flight got an answer from its pod, with status `code`. */
+  protected answered(code: number, message: string): void {
+    if (!this.attemptInFlight) return;
+    this.attemptInFlight = false;
+    const outcome = podOutcomeOf(code);
+    this.deps.router.ended(this.pod!, outcome);
+    if (outcome === 'failed') return this.retryOr(code, message, true);
+    this.record(code);
+    this.deliver();
+    this.finish(code, message);
+  }
+
+  /** The attempt in flight got no answer: no connection to its pod, or the pod closed or reset the call first. */
+  protected unanswered(message: string): void {
+    if (!this.attemptInFlight) return;
+    this.attemptInFlight = false;
+    this.deps.router.ended(this.pod!, 'failed');
+    this.retryOr(Code.UNAVAILABLE, message, false);
+  }
+
+  private next(): void {
+    const { router, log } = this.deps;
+    this.attempts++;
+    let pod: Pod;
+    let version: number;
+    try {
+      // A retry serves the version the first attempt chose, on another pod.
+      ({ pod, version } = router.route(this.model, this.attempts === 1 ? this.requested : String(this.version), this.tried));
+    } catch (err) {
+      const { code, details } = toGrpcStatus(err, log);
+      this.record(code);
+      this.respond(code, details);
+      return this.finish(code, details);
+    }
+    this.pod = pod;
+    this.version = version;
+    router.started(pod);
+    this.attemptInFlight = true;
+    this.send(pod, version);
+  }
+
+  /** The pod failed: another attempt if allowed, else its answer (or `code`) goes to the client. */
+  private retryOr(code: number, message: string, answered: boolean): void {
+    const { router, log } = this.deps;
+    (this.tried ??= new Set()).add(this.pod!.id);
+    if (this.attempts < MAX_ATTEMPTS && router.mayRetry()) {
+      log.debug('retrying on another pod', { pod: this.pod!.id, err: message });
+      return this.next();
+    }
+    this.record(code);
+    if (answered) this.deliver();
+    else this.respond(code, message);
+    this.finish(code, message);
+  }
+
+  /** The client ended the call: the attempt in flight is dropped, and nobody is blamed. */
+  private endByClient(code: number, message: string, answer: boolean): void {
+    if (this.done) return;
+    if (this.attemptInFlight) {
+      this.attemptInFlight = false;
+      this.deps.router.ended(this.pod!, 'neutral');
+      this.abort();
+    }
+    if (answer) this.respond(code, message);
+    this.finish(code, message);
+  }
+
+  /** Counts the call for the version it was routed to, if it was and if `code` says something about it. */
+  private record(code: number): void {
+    const outcome = versionOutcomeOf(code);
+    if (outcome === undefined || this.pod === undefined) return;
+    this.deps.stats.record(this.model, this.version, outcome === 'ok', performance.now() - this.startedAt);
+  }
+
+  private finish(code: number, message: string): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.admitted) this.deps.router.finish();
+    this.finished(code, message);
+  }
+}
+

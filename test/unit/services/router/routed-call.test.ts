@@ -1,0 +1,206 @@
+// services/router/routed-call.ts, the one routing policy both transports use, driven through a
+// transport written here that does what a test tells it: who gets the blame, what is retried,
+// what the version's statistics count. Real Router, Membership, TrafficSplit and VersionStats.
+import { silentLogger } from '../../../../lib/log';
+import type { Heartbeat } from '../../../../lib/events';
+import type { WindowReport } from '../../../../lib/window-stats';
+import { roundRobin } from '../../../../services/router/balancer';
+import { Membership, type Pod } from '../../../../services/router/membership';
+import { Code, podOutcomeOf, RoutedCall, versionOutcomeOf, type RoutingDeps } from '../../../../services/router/routed-call';
+import { Router } from '../../../../services/router/router';
+import { TrafficSplit } from '../../../../services/router/traffic-split';
+import { VersionStats } from '../../../../services/router/version-stats';
+
+const hb = (pod: string, version = 1): Heartbeat => ({
+  schema: 1, pod, address: `${pod}:1`, state: 'serving', inflight: 0, time: '',
+  models: [{ name: 'm', version, state: 'READY', provider: 'cpu' }],
+});
+
+/** A transport that records what the policy asks of it; the test reports each attempt's end. */
+class TestCall extends RoutedCall {
+  readonly sent: string[] = [];
+  aborted = 0;
+  answer: { code: number; message: string; from: 'router' | 'pod' } | undefined;
+  over: number | undefined;
+
+  protected send(pod: Pod): void {
+    this.sent.push(pod.id);
+  }
+  protected abort(): void {
+    this.aborted++;
+  }
+  protected respond(code: number, message: string): void {
+    this.answer = { code, message, from: 'router' };
+  }
+  protected deliver(): void {
+    this.answer = { code: this.lastCode!, message: '', from: 'pod' };
+  }
+  protected override finished(code: number): void {
+    this.over = code;
+  }
+
+  private lastCode: number | undefined;
+  /** The pod answers with `code`. */
+  podAnswers(code: number): void {
+    this.lastCode = code;
+    this.answered(code, `pod says ${code}`);
+  }
+  /** The attempt ends without an answer (connection refused or reset by the pod). */
+  podFails(): void {
+    this.unanswered('connection reset by the pod');
+  }
+}
+
+function setup(pods = ['a', 'b', 'c'], ejectAfterFailures = 2) {
+  let now = 1_000_000;
+  const clock = () => now;
+  const membership = new Membership(60_000, {}, clock);
+  for (const p of pods) membership.update(hb(p));
+  const router = new Router(membership, new TrafficSplit(() => 0.5), roundRobin(), {
+    maxOutstanding: 100, maxOutstandingPerPod: 100, retryBudgetRatio: 0.2, retryBudgetMinPerSecond: 2,
+    ejectAfterFailures, baseEjectionMs: 1_000, maxEjectionMs: 30_000,
+  }, clock);
+  const reports: WindowReport[] = [];
+  const stats = new VersionStats('r', 1_000, (r) => reports.push(r), clock);
+  const deps: RoutingDeps = { router, stats, log: silentLogger };
+  const call = (version = '') => {
+    const c = new TestCall(deps, 'm', version);
+    c.start();
+    return c;
+  };
+  /** The version window's counts so far (closes the window). */
+  const counts = () => {
+    now += 1_000;
+    stats.roll();
+    const v = reports.flatMap((r) => r.versions).reduce((acc, w) => ({ requests: acc.requests + w.requests, errors: acc.errors + w.errors }), { requests: 0, errors: 0 });
+    reports.length = 0;
+    return v;
+  };
+  const pod = (id: string) => membership.all().find((p) => p.id === id)!;
+  return { router, membership, call, counts, pod, advance: (ms: number) => (now += ms) };
+}
+
+describe('RoutedCall: blame', () => {
+  it('a client that cancels or lets its deadline pass, call after call, ejects no pod and spends no retry', () => {
+    const { router, call, counts, pod, membership } = setup();
+    for (let i = 0; i < 300; i++) {
+      const c = call();
+      if (i % 2) c.clientCancelled();
+      else c.deadlineExpired();
+      expect(c.aborted).toBe(1);
+      expect(c.sent).toHaveLength(1);
+      expect(c.over).toBe(i % 2 ? Code.CANCELLED : Code.DEADLINE_EXCEEDED);
+      // Late news from the pod about the aborted attempt changes nothing.
+      c.podFails();
+      expect(c.sent).toHaveLength(1);
+    }
+    expect(membership.candidates('m', 1).map((p) => p.id).sort()).toEqual(['a', 'b', 'c']);
+    expect(['a', 'b', 'c'].map((id) => [pod(id).failures, pod(id).outstanding])).toEqual([[0, 0], [0, 0], [0, 0]]);
+    expect(router.inFlight).toBe(0);
+    // Nor do they count for the version; and the retry budget is whole: failing pods are retried.
+    expect(counts()).toEqual({ requests: 0, errors: 0 });
+    const c = call();
+    c.podFails();
+    expect(c.sent).toHaveLength(2);
+  });
+
+  it('only the deadline is answered by the router (a cancelled client is gone); the pod\'s CANCELLED or DEADLINE_EXCEEDED blames nobody', () => {
+    const { call, pod, counts } = setup(['a']);
+    const expired = call();
+    expired.deadlineExpired();
+    expect(expired.answer).toEqual({ code: Code.DEADLINE_EXCEEDED, message: 'deadline exceeded', from: 'router' });
+    const cancelled = call();
+    cancelled.clientCancelled();
+    expect(cancelled.answer).toBeUndefined();
+    pod('a').failures = 1;
+    for (const code of [Code.CANCELLED, Code.DEADLINE_EXCEEDED]) {
+      const c = call();
+      c.podAnswers(code);
+      expect(c.answer).toEqual({ code, message: '', from: 'pod' });
+    }
+    // Neither reset the pod's failures (it did not serve) nor added to them.
+    expect(pod('a').failures).toBe(1);
+    expect(counts()).toEqual({ requests: 0, errors: 0 });
+  });
+
+  it('a pod that cannot be reached, resets or answers UNAVAILABLE is blamed, retried once elsewhere, and ejected after repeated failures', () => {
+    const { call, pod, membership } = setup(['a', 'b'], 2);
+    const first = call();
+    expect(first.sent).toEqual(['a']);
+    first.podFails();
+    expect(first.sent).toEqual(['a', 'b']);
+    first.podAnswers(Code.OK);
+    expect(first.answer?.code).toBe(Code.OK);
+    expect(pod('a').failures).toBe(1);
+    expect(pod('b').failures).toBe(0);
+    const second = call();
+    expect(second.sent).toEqual(['a']);
+    second.podAnswers(Code.UNAVAILABLE);
+    expect(second.sent).toEqual(['a', 'b']);
+    second.podAnswers(Code.OK);
+    expect(membership.candidates('m', 1).map((p) => p.id)).toEqual(['b']); // a is ejected
+  });
+
+  it('a model\'s own errors show the pod serving: no blame, no retry, counted against the version', () => {
+    const { call, pod, counts } = setup(['a', 'b']);
+    pod('a').failures = 1;
+    const c = call();
+    c.podAnswers(13); // INTERNAL
+    expect(c.sent).toEqual(['a']);
+    expect(c.answer).toEqual({ code: 13, message: '', from: 'pod' });
+    expect(pod('a').failures).toBe(0);
+    expect(counts()).toEqual({ requests: 1, errors: 1 });
+  });
+
+  it('retries once: the second failure goes to the client with the pod\'s answer, counted against the version', () => {
+    const { call, counts } = setup(['a', 'b', 'c']);
+    const c = call();
+    c.podAnswers(Code.UNAVAILABLE);
+    c.podAnswers(Code.UNAVAILABLE);
+    expect(c.sent).toHaveLength(2);
+    expect(c.answer).toEqual({ code: Code.UNAVAILABLE, message: '', from: 'pod' });
+    const d = call();
+    d.podFails();
+    d.podFails();
+    expect(d.answer).toEqual({ code: Code.UNAVAILABLE, message: 'connection reset by the pod', from: 'router' });
+    expect(counts()).toEqual({ requests: 2, errors: 2 });
+  });
+
+  it('a client that goes away during the retry blames the second pod for nothing', () => {
+    const { call, pod } = setup(['a', 'b']);
+    const c = call();
+    c.podFails();
+    c.clientCancelled();
+    expect(c.sent).toEqual(['a', 'b']);
+    expect(pod('a').failures).toBe(1);
+    expect(pod('b').failures).toBe(0);
+    expect(pod('b').outstanding).toBe(0);
+  });
+
+  it('answers the router\'s own refusals (unknown model, over the limit) without a version to count', () => {
+    const { call, counts, router } = setup(['a']);
+    const unknown = new TestCall({ router, stats: new VersionStats('r', 1_000, () => undefined), log: silentLogger }, 'nope', '');
+    unknown.start();
+    expect(unknown.answer).toMatchObject({ code: Code.NOT_FOUND, from: 'router' });
+    const bad = call('x');
+    expect(bad.answer).toMatchObject({ code: Code.INVALID_ARGUMENT, from: 'router' });
+    expect(router.inFlight).toBe(0);
+    expect(counts()).toEqual({ requests: 0, errors: 0 });
+  });
+});
+
+describe('outcome tables', () => {
+  it.each([
+    [Code.OK, 'ok', 'ok'],
+    [Code.UNAVAILABLE, 'failed', 'error'],
+    [Code.CANCELLED, 'neutral', undefined],
+    [Code.DEADLINE_EXCEEDED, 'neutral', undefined],
+    [Code.INVALID_ARGUMENT, 'ok', undefined],
+    [Code.NOT_FOUND, 'ok', undefined],
+    [8, 'ok', 'error'], // RESOURCE_EXHAUSTED: the pod's queue is full
+    [13, 'ok', 'error'], // INTERNAL: the model failed
+  ])('status %i: pod %s, version %s', (code, pod, version) => {
+    expect(podOutcomeOf(code)).toBe(pod);
+    expect(versionOutcomeOf(code)).toBe(version);
+  });
+});
