@@ -116,6 +116,11 @@ export class SessionPool {
     return this.waiting.length;
   }
 
+  /** Runs a worker is executing now. */
+  get running(): number {
+    return this.slots.reduce((n, s) => n + (s.busy ? 1 : 0), 0);
+  }
+
   /** Workers in the pool. */
   get size(): number {
     return this.slots.length;

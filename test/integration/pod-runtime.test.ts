@@ -150,7 +150,10 @@ describe('pod runtime', () => {
         heavyDone = Date.now();
         return r;
       });
-      await new Promise((r) => setTimeout(r, 30));
+      // Wait until the heavy request has left the queue for the worker (on a busy machine its 1 MB
+      // decode alone can take longer than a fixed pause, and the late requests would run first).
+      const heavyVersion = pod.repo.versionsOf('heavy')[0]!;
+      await waitFor('the heavy run to start', () => heavyVersion.pool.running === 1, 10_000, 1);
 
       // Requests queued behind the heavy run, with deadlines that pass before it ends.
       const late = await Promise.allSettled(Array.from({ length: 5 }, () => api.infer('heavy', heavyInput(1), { timeoutMs: 60 })));
