@@ -10,7 +10,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { CallContext, LoadedVersion } from './loaded-version';
 import type { Duration } from './model-stats';
 import { modelConfigOf } from './model-config';
-import { notReadyTrailer } from './ready-reason';
+import { notReadyTrailer } from '../../lib/grpc/ready-reason';
 import { protos } from '../../lib/grpc/proto';
 import { scanAndDecode, type RequestScanLimits } from './request-scan';
 

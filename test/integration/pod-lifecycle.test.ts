@@ -18,7 +18,7 @@ import type { InferenceClient, ServingConfig } from '../../lib/grpc/types';
 import type { RepositoryIndexResponse__Output } from '../../lib/grpc/generated/inference/RepositoryIndexResponse';
 import { resources } from '../../lib/nats';
 import { keys, type ModelRecord, type VersionRecord } from '../../services/registry/records';
-import { READY_REASON_KEY } from '../../services/inference/ready-reason';
+import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
 import type { InferenceService } from '../../services/inference/inference-service';
 import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
 import { waitFor } from '../helpers/wait';

@@ -1,8 +1,9 @@
-// Why a model is not ready, for ModelReady: its response has only `ready`, so the reason travels
-// in the trailing metadata, where a client that does not look for it never sees it (Triton answers
-// the same call with `ready: false` alone; its reasons are in RepositoryIndex, which pods fill too).
+// Why a model is not ready, for ModelReady (pods, and a router that knows its pods' reasons): its
+// response has only `ready`, so the reason travels in the trailing metadata, where a client that
+// does not look for it never sees it (Triton answers the same call with `ready: false` alone; its
+// reasons are in RepositoryIndex, which pods fill too).
 import { Metadata } from '@grpc/grpc-js';
-import { messageOf } from '../../lib/errors';
+import { messageOf } from '../errors';
 
 /** The trailing metadata key of ModelReady's reason when `ready` is false. */
 export const READY_REASON_KEY = 'infermesh-reason';
