@@ -12,7 +12,7 @@ import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
 import { H2FrontDoor } from '../../lib/h2/front-door';
 import { atDeadline, forwardedHeaders, listSetter, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import { VERSION } from '../../lib/version';
-import type { PodConnections } from './pod-connections';
+import { upstreamOptions, type PodConnections } from './pod-connections';
 import { peekRequest } from './request-peek';
 import type { Pod } from './membership';
 import { RoutedCall, type RoutingDeps } from './routed-call';
@@ -44,6 +44,11 @@ export interface FrontDoorDeps extends RoutingDeps {
   maxConnectionAgeMs: number;
   /** Whether to make a span per call (lib/telemetry's tracingActive()). */
   tracing: boolean;
+  /**
+   * Requests per connection to a pod or to the router's own grpc-js server before it is replaced
+   * (0: until its stream ids run out, about 2^30).
+   */
+  maxRequestsPerConnection: number;
 }
 
 export class FrontDoor {
@@ -56,6 +61,7 @@ export class FrontDoor {
       maxMessageBytes: deps.maxMessageBytes,
       who: 'the router',
       fallbackAddress: deps.fallbackAddress,
+      fallbackOptions: upstreamOptions(deps.maxRequestsPerConnection),
       maxConnectionAgeMs: deps.maxConnectionAgeMs,
     });
   }

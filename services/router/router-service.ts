@@ -37,7 +37,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas);
 
-  const conns = new PodConnections(config.routerConnectionsPerPod, config.maxMessageBytes);
+  const conns = new PodConnections(config.routerConnectionsPerPod, config.maxMessageBytes, config.routerMaxRequestsPerConnection);
   const membership = new Membership(config.podTtlMs, {
     added: (pod) => log.info('pod joined', { pod: pod.id, address: pod.address }),
     removed: (pod) => {
@@ -110,7 +110,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     extensions: [...INFERENCE_EXTENSIONS],
   }, log));
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, tracing: tracingActive(), log });
+  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log });
   const port = await front.listen(config.listenHost, config.routerPort);
   healthService.set('', 'SERVING');
   healthService.set('inference.GRPCInferenceService', 'SERVING');

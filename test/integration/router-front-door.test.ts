@@ -150,7 +150,7 @@ describe('router front door', () => {
     }
   });
 
-  it('routes a compressed request through the typed path', async () => {
+  it('routes a compressed request like any other: decompressed at the door, relayed by the same path', async () => {
     const gzip = inferenceClient(address, { channel: { 'grpc.default_compression_algorithm': 2 } });
     try {
       const res = await unary<ModelInferResponseOut>((cb) => gzip.ModelInfer({
