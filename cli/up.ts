@@ -1,6 +1,7 @@
 // `infermesh up`: the one-command local mesh (npm start). Starts NATS (unless INFERMESH_NATS_URL is
 // set), the registry, the router on 127.0.0.1:8001 and two pods; pushes the demo model as `mnist`;
-// prints how to call it; and on Ctrl-C stops everything. Data stays in .infermesh/ between runs.
+// prints how to call it; restarts NATS, the registry, the router or a pod that exits unasked (cli/local-mesh/
+// supervisor.ts); and on Ctrl-C stops everything. Data stays in .infermesh/ between runs.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -30,6 +31,8 @@ export async function up(opts: UpOptions): Promise<void> {
     registryPort: opts.registryPort,
     pods: opts.pods,
     onLine: opts.verbose ? (label, line) => console.error(`[${label}] ${line}`) : undefined,
+    // A process that exits unasked is restarted while the rest keep serving; say so.
+    onRestart: (line) => console.error(`infermesh: ${line}`),
   });
   let stopping = false;
   const stop = async (code: number) => {
@@ -42,14 +45,6 @@ export async function up(opts: UpOptions): Promise<void> {
   };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
-  for (const p of [mesh.registry, mesh.router, ...mesh.pods]) {
-    void p.exited.then((code) => {
-      if (!stopping) {
-        console.error(`infermesh: ${p.name} exited unexpectedly (code ${code}); see ${path.join(opts.dataDir, 'logs', p.name + '.log')}`);
-        void stop(1);
-      }
-    });
-  }
 
   try {
     await pushDemo(mesh.registryAddress, mesh.routerAddress, say);

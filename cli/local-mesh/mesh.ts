@@ -1,10 +1,13 @@
 // A whole mesh on one machine: NATS (a child nats-server unless a URL is given), the registry, the
 // router and N inference pods, each its own process. `infermesh up` runs one; e2e tests run many.
+// NATS, the registry, the router and every pod are supervised: one that exits unasked is restarted
+// (same name, same port, same folders) while the rest keep serving.
 import fs from 'node:fs';
 import path from 'node:path';
 import { startNatsServer, type NatsServerProcess } from './nats-server';
 import { startService, type ServiceProcess } from './service-process';
 import { freePort } from './free-port';
+import { DEFAULT_RESTART_POLICY, supervise, type RestartPolicy, type SupervisedService } from './supervisor';
 
 /** Options of startLocalMesh(). */
 export interface LocalMeshOptions {
@@ -22,21 +25,46 @@ export interface LocalMeshOptions {
   env?: Record<string, string>;
   /** Called with every log line of every process, prefixed by its label. */
   onLine?: (label: string, line: string) => void;
+  /** Called with each line about a process that exited unasked and its restart; default: none. */
+  onRestart?: (line: string) => void;
+  /** Back-off between restarts; default DEFAULT_RESTART_POLICY (250 ms doubling to 10 s). */
+  restartPolicy?: RestartPolicy;
 }
 
 /** A running local mesh. */
 export interface LocalMesh {
   natsUrl: string;
   nats?: NatsServerProcess;
-  registry: ServiceProcess;
-  router: ServiceProcess;
-  pods: ServiceProcess[];
+  registry: SupervisedService;
+  router: SupervisedService;
+  pods: SupervisedService[];
   registryAddress: string;
   routerAddress: string;
   /** Starts one more pod (its name: pod-<n>). */
-  addPod(env?: Record<string, string>): Promise<ServiceProcess>;
+  addPod(env?: Record<string, string>): Promise<SupervisedService>;
   /** Stops everything: router, pods, registry (graceful), then NATS. */
   stop(): Promise<void>;
+}
+
+/** The nats-server process running now, in the shape the supervisor watches. */
+function natsProcess(server: NatsServerProcess): ServiceProcess {
+  const child = server.child;
+  const exited = new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+  return {
+    name: 'nats',
+    pid: child.pid!,
+    port: server.port,
+    child,
+    exited,
+    async stop() {
+      await server.stop();
+      return child.exitCode;
+    },
+    kill: () => server.kill(),
+  };
 }
 
 export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh> {
@@ -48,14 +76,23 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     started.length = 0;
   };
   try {
+    const restartPolicy = opts.restartPolicy ?? DEFAULT_RESTART_POLICY;
+    const onLog = (line: string) => opts.onRestart?.(line);
     let nats: NatsServerProcess | undefined;
     let natsUrl = opts.natsUrl;
     if (!natsUrl) {
-      nats = await startNatsServer({ storeDir: path.join(opts.dataDir, 'nats'), logFile: path.join(logs, 'nats.log') });
-      started.push(nats);
-      natsUrl = nats.url;
+      const server = await startNatsServer({ storeDir: path.join(opts.dataDir, 'nats'), logFile: path.join(logs, 'nats.log') });
+      nats = server;
+      // Same port and store on restart; every service reconnects by itself.
+      started.push(await supervise('nats', async (attempt) => {
+        if (attempt > 0) await server.restart();
+        return natsProcess(server);
+      }, { onLog }, restartPolicy));
+      natsUrl = server.url;
     }
+    // Fixed ports, so that a restarted registry or router is where everyone expects it.
     const registryPort = opts.registryPort || (await freePort());
+    const routerPort = opts.routerPort || (await freePort());
     const base: Record<string, string> = {
       INFERMESH_NATS_URL: natsUrl,
       INFERMESH_REGISTRY_URL: `127.0.0.1:${registryPort}`,
@@ -70,25 +107,35 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
         logFile: path.join(logs, `${label}.log`),
         onLine: opts.onLine ? (line) => opts.onLine!(label, line) : undefined,
       });
+    const supervised = (label: string, startOne: (attempt: number) => ReturnType<typeof start>) => supervise(label, startOne, { onLog }, restartPolicy);
 
-    const registry = await start('registry', 'registry', { INFERMESH_REGISTRY_PORT: String(registryPort) });
+    const registry = await supervised('registry', () => start('registry', 'registry', { INFERMESH_REGISTRY_PORT: String(registryPort) }));
     started.push(registry);
     let podCount = 0;
-    const pods: ServiceProcess[] = [];
+    const pods: SupervisedService[] = [];
     const addPod = async (env: Record<string, string> = {}) => {
       const name = `pod-${++podCount}`;
-      const pod = await start('inference', name, {
+      const podEnv = (port: number) => ({
         INFERMESH_POD_NAME: name,
-        INFERMESH_INFERENCE_PORT: '0',
+        INFERMESH_INFERENCE_PORT: String(port),
         INFERMESH_MODEL_DIR: path.join(opts.dataDir, 'models', name),
         ...env,
+      });
+      let lastPort = 0;
+      // A restarted pod comes back on its port (routers know the address), or on any if that is taken.
+      const pod = await supervised(name, async (attempt) => {
+        const p = attempt > 0 && lastPort > 0
+          ? await start('inference', name, podEnv(lastPort)).catch(() => start('inference', name, podEnv(0)))
+          : await start('inference', name, podEnv(0));
+        lastPort = p.port;
+        return p;
       });
       pods.push(pod);
       started.push(pod);
       return pod;
     };
     await Promise.all(Array.from({ length: opts.pods }, () => addPod()));
-    const router = await start('router', 'router', { INFERMESH_ROUTER_PORT: String(opts.routerPort) });
+    const router = await supervised('router', () => start('router', 'router', { INFERMESH_ROUTER_PORT: String(routerPort) }));
     started.push(router);
     return {
       natsUrl,

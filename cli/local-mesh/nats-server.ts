@@ -15,6 +15,8 @@ export interface NatsServerProcess {
   kill(): Promise<void>;
   /** Starts it again on the same port and store folder. */
   restart(): Promise<void>;
+  /** The current nats-server process (a restart replaces it). */
+  readonly child: ChildProcess;
 }
 
 /** Options for startNatsServer; by default any free port. */
@@ -86,5 +88,8 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
       await waitExit(child, 10_000);
     },
     restart: start,
+    get child() {
+      return child;
+    },
   };
 }

@@ -1,6 +1,7 @@
 // The whole mesh as separate processes: NATS, registry, two pods and the router, exactly as
 // `npm start` runs them. A model pushed through the registry is served through the router with the
-// numbers onnxruntime gives in-process; pods that join get traffic, pods that stop get none.
+// numbers onnxruntime gives in-process; pods that join get traffic, pods that stop get none; a
+// router that dies is restarted where clients expect it.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,6 +110,19 @@ describe('the local mesh, end to end', () => {
     const after = await Promise.all(rest.map((p) => successes(`127.0.0.1:${p.port}`, 'mnist')));
     // Every one of the 60 requests was served by a pod still running.
     expect(after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0)).toBe(60);
+  });
+
+  it('restarts a router that died, on the same address', async () => {
+    const before = mesh!.router.pid;
+    const back = mesh!.router.nextStart();
+    await mesh!.router.kill();
+    expect(alive(before)).toBe(false);
+    const restarted = await back;
+    expect(restarted.pid).not.toBe(before);
+    expect(mesh!.routerAddress).toBe(`127.0.0.1:${restarted.port}`);
+    await waitFor('mnist through the restarted router', () => router.modelReady('mnist'));
+    const res = await router.infer('mnist', [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: digits[1]!.pixels }]);
+    expect(res.modelVersion).toBe('1');
   });
 
   it('stops every process, and a restarted mesh on the same data keeps the models', async () => {

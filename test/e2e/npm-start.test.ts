@@ -1,6 +1,8 @@
 // What `npm start` runs (`infermesh up`), checked the way a newcomer would: a plain gRPC client
 // built only from the KServe v2 proto file (no infermesh code) gets the right digit for real MNIST
-// images; Ctrl-C leaves no process behind; a second start still serves the model pushed before.
+// images; Ctrl-C leaves no process behind; a second start still serves the model pushed before;
+// a pod killed under steady load costs no failed request and is back within seconds, and so are a
+// killed registry and a killed nats-server.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,19 +11,24 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { heldOutDigits } from '../../tools/models/mnist-data';
 import { freePort } from '../../cli/local-mesh/free-port';
+import { InferenceApi, RegistryApi } from '../../client/index';
+import { inferenceClient, unary } from '../../lib/grpc/client';
+import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
+import { runLoad, sleep } from '../helpers/load';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(180_000);
 
 const root = path.resolve(__dirname, '../..');
 
-/** Pids of processes whose environment holds `marker` (everything `up` started inherits it). */
-function processesWith(marker: string): number[] {
+/** Pids of processes whose environment holds every one of `markers` (everything `up` started inherits the first). */
+function processesWith(...markers: string[]): number[] {
   const pids: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(marker)) pids.push(Number(entry));
+      const environ = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (markers.every((m) => environ.includes(m))) pids.push(Number(entry));
     } catch {
       // gone, or not ours
     }
@@ -101,4 +108,71 @@ describe('npm start (infermesh up)', () => {
       await waitFor('every process of the mesh to exit', () => processesWith(marker).length === 0, 10_000);
     }
   });
+
+  it('restarts a pod killed under steady load without a failed request, then a killed registry and NATS', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-up-restart-'));
+    const routerPort = await freePort();
+    const registryPort = await freePort();
+    const marker = `INFERMESH_ROUTER_PORT=${routerPort}`;
+    const { child, output } = await up(dir, { INFERMESH_ROUTER_PORT: String(routerPort), INFERMESH_REGISTRY_PORT: String(registryPort) });
+    const api = new InferenceApi(`127.0.0.1:${routerPort}`);
+    const registry = new RegistryApi(`127.0.0.1:${registryPort}`);
+    const input = [{ name: 'input', datatype: 'FP32' as const, shape: [1, 784], data: heldOutDigits(1)[0]!.pixels }];
+    let stopLoad!: () => void;
+    const load = runLoad(api, 'mnist', input, { concurrency: 4, until: new Promise<void>((r) => (stopLoad = r)) });
+    try {
+      await sleep(1_000);
+
+      const [victim, ...others] = processesWith(marker, 'INFERMESH_POD_NAME=pod-1');
+      expect(others).toEqual([]);
+      process.kill(victim!, 'SIGKILL');
+      const restarted = await waitFor('pod-1 restarted', () => /pod-1 restarted \(pid (\d+), port (\d+)/.exec(output()), 30_000, 50);
+      expect(output()).toMatch(/pod-1 exited \(signal SIGKILL\); restarting in \d+ ms/);
+      expect(Number(restarted[1])).not.toBe(victim);
+      expect(processesWith(marker, 'INFERMESH_POD_NAME=pod-1')).toEqual([Number(restarted[1])]);
+      // The new pod-1 loads mnist again and the router sends it traffic.
+      await waitFor('the restarted pod-1 serves requests', async () => (await successes(`127.0.0.1:${restarted[2]}`)) > 0, 60_000);
+      await sleep(500);
+      stopLoad();
+      const result = await load;
+      expect([...result.errors]).toEqual([]);
+      expect(result.failed).toBe(0);
+      expect(result.ok).toBeGreaterThan(50);
+
+      // The registry too: killed, restarted on its port, and it still knows the model.
+      const [registryPid] = processesWith(marker).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('services/registry/main.js'));
+      process.kill(registryPid!, 'SIGKILL');
+      await waitFor('registry restarted', () => /registry restarted \(pid \d+, port \d+/.test(output()), 30_000, 50);
+      expect((await registry.models()).map((m) => m.name)).toEqual(['mnist']);
+      expect((await api.infer('mnist', input)).modelVersion).toBe('1');
+
+      // And NATS: restarted on its port and store; the registry reads its KV again.
+      const [natsPid] = processesWith(marker).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('nats-server'));
+      process.kill(natsPid!, 'SIGKILL');
+      await waitFor('nats restarted', () => /nats restarted \(pid \d+, port \d+/.test(output()), 30_000, 50);
+      await waitFor('the registry reads its store again', async () => (await registry.models()).length === 1, 30_000);
+      expect((await api.infer('mnist', input)).modelVersion).toBe('1');
+    } finally {
+      stopLoad();
+      await load;
+      api.close();
+      registry.close();
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
+      expect(code).toBe(0);
+      await waitFor('every process of the mesh to exit', () => processesWith(marker).length === 0, 10_000);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** Successful inferences of mnist a pod served, from its own ModelStatistics. */
+async function successes(address: string): Promise<number> {
+  const c = inferenceClient(address);
+  try {
+    const res = await unary<{ model_stats: ModelStatistics__Output[] }>((cb) => c.ModelStatistics({ name: 'mnist', version: '' }, cb));
+    return res.model_stats.reduce((n, st) => n + Number(st.inference_stats?.success?.count ?? 0), 0);
+  } finally {
+    c.close();
+  }
+}
