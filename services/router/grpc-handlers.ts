@@ -31,6 +31,7 @@ export interface RouterInfo {
 class TypedCall extends RoutedCall {
   private call: grpc.ClientUnaryCall | undefined;
   private answer: { res?: ModelInferResponseOut; err?: grpc.ServiceError } = {};
+  private settled = false;
 
   constructor(
     deps: RoutingDeps,
@@ -60,12 +61,19 @@ class TypedCall extends RoutedCall {
   }
 
   protected respond(code: number, message: string): void {
+    this.settled = true;
     this.settle(Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() }));
   }
 
   protected deliver(): void {
+    this.settled = true;
     if (this.answer.err) this.settle(this.answer.err);
     else this.settle(null, this.answer.res);
+  }
+
+  /** A call its client cancelled is answered to no one, but its promise still ends. */
+  protected override finished(code: number, message: string): void {
+    if (!this.settled) this.respond(code, message);
   }
 }
 

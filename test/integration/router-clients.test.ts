@@ -139,6 +139,7 @@ describe('router: one client cannot hurt the others', () => {
     const outcomes = new Map<string, number>();
     const note = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
     const rude = await rawClient(port);
+    const streams = inferenceClient(address);
     const pending: Promise<unknown>[] = [];
     const started = Date.now();
     for (let i = 0; !stopped; i++) {
@@ -159,12 +160,20 @@ describe('router: one client cannot hurt the others', () => {
         gone.request(grpcHeaders(port, MODEL_INFER_PATH)).end(undefined, heldRequest);
         pending.push(sleep(30).then(() => (gone.destroy(), note('disconnect'))));
       }
+      if (i % 25 === 0) {
+        // Twice a second, a ModelStreamInfer stream (the typed transport) cancelled while the pod holds its request.
+        const streamCall = streams.ModelStreamInfer();
+        streamCall.on('error', () => undefined);
+        streamCall.write({ model_name: 'held', inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }] });
+        pending.push(sleep(40).then(() => (streamCall.cancel(), note('stream cancel'))));
+      }
       // 50 calls a second, on a fixed schedule whatever each one took to send.
       await sleep(started + (i + 1) * 20 - Date.now());
     }
     const res = await others;
     await Promise.all(pending);
     rude.destroy();
+    streams.close();
     clearInterval(watch);
     console.log(`rude client: ${JSON.stringify([...outcomes])}; others: ${res.ok} ok`);
     expect(res.errors).toEqual(new Map());
@@ -173,6 +182,7 @@ describe('router: one client cannot hurt the others', () => {
     // Every deadline was the router's to answer (the pod holds the call for 3 s).
     expect(outcomes.get(`deadline: ${grpc.status.DEADLINE_EXCEEDED}`)).toBeGreaterThanOrEqual(200);
     expect((outcomes.get('reset') ?? 0) + (outcomes.get('disconnect') ?? 0)).toBeGreaterThanOrEqual(480);
+    expect(outcomes.get('stream cancel')).toBeGreaterThanOrEqual(25);
     expect(blamed).toEqual([]);
     expect(router.membership.candidates('mnist', 1)).toHaveLength(2);
     await waitFor('every call to end at the pods', () => router.membership.all().every((p) => p.outstanding === 0), 5_000);
