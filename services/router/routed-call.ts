@@ -7,7 +7,7 @@
 // client for each request of a ModelStreamInfer stream (grpc-handlers.ts). No sockets here.
 //
 // Blame goes where it belongs: a client that cancels, resets, disconnects or lets its deadline pass
-// ends the call, and that counts against no pod, no version and no retry budget; only a pod's own
+// ends the call, and that counts against no pod, no version's errors and no retry budget; only a pod's own
 // failure (it could not be reached, it closed or reset the call before answering, or it answered
 // UNAVAILABLE) counts towards ejecting it and may be retried elsewhere.
 import { toGrpcStatus } from '../../lib/errors';
@@ -182,15 +182,22 @@ export abstract class RoutedCall {
     this.finish(code, message);
   }
 
-  /** The client ended the call: the attempt in flight is dropped, and nobody is blamed. */
-  private endByClient(code: number, message: string, answer: boolean): void {
+  /**
+   * The client ended the call: the attempt in flight is dropped, and nobody is blamed. A deadline
+   * that passed while the version worked on the call still tells how slow it is: the time waited
+   * is counted as its latency (a lower bound), not as an error, so a canary too slow for its
+   * clients' deadlines fails its latency rule instead of looking idle; a client's short deadline
+   * only adds a short latency. A cancel tells nothing and counts nowhere.
+   */
+  private endByClient(code: number, message: string, deadline: boolean): void {
     if (this.done) return;
     if (this.attemptInFlight) {
       this.attemptInFlight = false;
       this.deps.router.ended(this.pod!, 'neutral');
       this.abort();
+      if (deadline) this.deps.stats.record(this.model, this.version, true, performance.now() - this.startedAt);
     }
-    if (answer) this.respond(code, message);
+    if (deadline) this.respond(code, message);
     this.finish(code, message);
   }
 

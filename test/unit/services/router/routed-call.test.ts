@@ -97,8 +97,9 @@ describe('RoutedCall: blame', () => {
     expect(membership.candidates('m', 1).map((p) => p.id).sort()).toEqual(['a', 'b', 'c']);
     expect(['a', 'b', 'c'].map((id) => [pod(id).failures, pod(id).outstanding])).toEqual([[0, 0], [0, 0], [0, 0]]);
     expect(router.inFlight).toBe(0);
-    // Nor do they count for the version; and the retry budget is whole: failing pods are retried.
-    expect(counts()).toEqual({ requests: 0, errors: 0 });
+    // Nor against the version: an expired deadline counts only as the time the version took (150
+    // calls, no error), a cancel not at all; and the retry budget is whole: failing pods are retried.
+    expect(counts()).toEqual({ requests: 150, errors: 0 });
     const c = call();
     c.podFails();
     expect(c.sent).toHaveLength(2);
@@ -112,6 +113,7 @@ describe('RoutedCall: blame', () => {
     const cancelled = call();
     cancelled.clientCancelled();
     expect(cancelled.answer).toBeUndefined();
+    expect(counts()).toEqual({ requests: 1, errors: 0 });
     pod('a').failures = 1;
     for (const code of [Code.CANCELLED, Code.DEADLINE_EXCEEDED]) {
       const c = call();
