@@ -14,7 +14,7 @@ const USAGE = `infermesh: ONNX models as a service
 Usage:
   infermesh up [--pods N] [--data-dir DIR] [--verbose]     run a local mesh (router on 127.0.0.1:8001)
   infermesh push <model> <file.onnx> [--sha256 HEX]        push a new version to the registry
-  infermesh models                                         list models, versions served and traffic
+  infermesh models                                         list models, traffic, and each version's state on the pods (and why)
   infermesh versions <model>                               list a model's versions
   infermesh update <model> [--description TEXT] [--label K=V]... [--batching on|off]
                    [--max-batch-size N] [--max-queue-delay-us N] [--warmup FILE]
@@ -100,11 +100,22 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'models': {
       const registry = new RegistryApi(values.registry);
+      const router = new InferenceApi(values.router);
       try {
         const models = await registry.models();
-        console.log(JSON.stringify(models.map((m) => ({ name: m.name, latest_version: m.latest_version, traffic: m.traffic, created_at: m.created_at })), null, 2));
+        // What the pods report through the router: each version's state and reason (a failed load
+        // and its back-off, a failed warm-up). Without a router the registry's view still prints.
+        const serving = await router.repositoryIndex({ timeoutMs: 3_000 }).catch((err: unknown) => {
+          console.error(`infermesh: the router at ${values.router} did not answer (${err instanceof Error ? err.message : String(err)}); pod states are left out`);
+          return undefined;
+        });
+        console.log(JSON.stringify(models.map((m) => ({
+          name: m.name, latest_version: m.latest_version, traffic: m.traffic, created_at: m.created_at,
+          ...(serving && { pods: serving.filter((s) => s.name === m.name).map((s) => ({ version: Number(s.version), state: s.state, ...(s.reason && { reason: s.reason }) })) }),
+        })), null, 2));
       } finally {
         registry.close();
+        router.close();
       }
       return 0;
     }

@@ -1,6 +1,6 @@
 // infermesh's TypeScript client: the public surface, named one by one.
 export { InferenceApi, decodeOutputs } from './inference';
-export type { InferInput, InferOutput, InferOptions, InferResult } from './inference';
+export type { InferInput, InferOutput, InferOptions, InferResult, ModelIndexEntry } from './inference';
 export { RegistryApi } from './registry';
 export type { PushOptions, ModelUpdate, UpdateModelOptions, WatchOptions, WatchedEvent, EventWatch, DeletedVersion } from './registry';
 export type { MeshEvent as RegistryEvent, EventType as RegistryEventType } from '../lib/events';

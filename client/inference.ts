@@ -1,6 +1,7 @@
 // A typed client of the Open Inference Protocol (the router, or any pod, or any KServe v2 server).
 import { inferenceClient, unary } from '../lib/grpc/client';
 import type { InferenceClient, ModelInferResponseOut, ModelMetadataResponseOut } from '../lib/grpc/types';
+import type { RepositoryIndexResponse__Output } from '../lib/grpc/generated/inference/RepositoryIndexResponse';
 import { DATATYPES, fromContents, fromRaw, halvesOf, isDatatype, toRaw, type Datatype, type HostTensor, type TensorData } from '../lib/tensor';
 import { wrap } from './errors';
 
@@ -22,6 +23,16 @@ export interface InferOutput {
   datatype: Datatype;
   shape: number[];
   data: TensorData;
+}
+
+/** One model version in RepositoryIndex. */
+export interface ModelIndexEntry {
+  name: string;
+  version: string;
+  /** READY, LOADING, UNLOADING or UNAVAILABLE. */
+  state: string;
+  /** Why it is not ready, or a warning while ready; '' for none. */
+  reason: string;
 }
 
 /** A response. */
@@ -109,6 +120,16 @@ export class InferenceApi {
   /** Whether the model (version) is ready to serve. */
   async modelReady(model: string, version = ''): Promise<boolean> {
     return (await unary<{ ready: boolean }>((cb) => this.client.ModelReady({ name: model, version }, cb)).catch(wrap)).ready;
+  }
+
+  /**
+   * Every model version the server knows, with its state and why it is not ready (a failed load)
+   * or ready with a warning (a failed warm-up); through a router, what its pods report.
+   */
+  async repositoryIndex(opts: { readyOnly?: boolean; timeoutMs?: number } = {}): Promise<ModelIndexEntry[]> {
+    const call = { deadline: opts.timeoutMs ? Date.now() + opts.timeoutMs : Infinity };
+    const res = await unary<RepositoryIndexResponse__Output>((cb) => this.client.RepositoryIndex({ repository_name: '', ready: opts.readyOnly ?? false }, call, cb)).catch(wrap);
+    return res.models.map((m) => ({ name: m.name, version: m.version, state: m.state, reason: m.reason }));
   }
 
   /** Whether the server is ready. */

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { errors, toGrpcStatus } from '../../lib/errors';
 import { unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
+import { notReadyTrailer } from '../../lib/grpc/ready-reason';
 import type { InferenceHandlers, ModelInferRequestOut, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
 import type { ModelConfigResponse } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output as ModelStatisticsOut } from '../../lib/grpc/generated/inference/ModelStatistics';
@@ -115,7 +116,16 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
     ServerLive: (_call, cb) => cb(null, { live: true }),
     ServerReady: (_call, cb) => cb(null, { ready: true }),
     ServerMetadata: (_call, cb) => cb(null, info),
-    ModelReady: (call, cb) => cb(null, { ready: podWith(call.request.name, call.request.version) !== undefined }),
+    ModelReady: (call, cb) => {
+      const { name, version } = call.request;
+      if (podWith(name, version) !== undefined) return cb(null, { ready: true });
+      // Not ready: say why, from what the pods reported of it (a failed load, a load under way).
+      const states = membership.versionStates(name).filter((v) => !version || String(v.version) === version);
+      const why = states.length === 0
+        ? `no pod has ${version ? `version ${version} of ` : ''}model '${name}'`
+        : states.map((v) => `version ${v.version} ${v.state}${v.reasons.length ? `: ${v.reasons.join('; ')}` : ''}`).join('; ');
+      cb(null, { ready: false }, notReadyTrailer(why));
+    },
     ModelMetadata: unaryHandler(log, async (call) => {
       const { name, version } = call.request;
       const found = podWith(name, version);
@@ -177,14 +187,10 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
       if (call.request.name && sums.size === 0 && !membership.readyVersions(call.request.name).size) throw errors.modelNotFound(call.request.name);
       return { model_stats: [...sums.values()] };
     }),
+    // Every version a pod reported, in the best state any pod has it in, with the pods' reasons.
     RepositoryIndex: (call, cb) => {
-      const seen = new Map<string, { name: string; version: string; state: string; reason: string }>();
-      for (const pod of membership.all()) {
-        for (const [name, versions] of pod.ready) {
-          for (const v of versions) seen.set(`${name}\u0000${v}`, { name, version: String(v), state: 'READY', reason: '' });
-        }
-      }
-      cb(null, { models: [...seen.values()].sort((a, b) => a.name.localeCompare(b.name) || Number(a.version) - Number(b.version)) });
+      const states = membership.versionStates().filter((v) => !call.request.ready || v.state === 'READY');
+      cb(null, { models: states.map((v) => ({ name: v.name, version: String(v.version), state: v.state, reason: v.reasons.join('; ') })) });
     },
   };
 }

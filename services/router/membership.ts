@@ -1,7 +1,7 @@
 // The pods the router knows, learned from their NATS heartbeats: where they are, which model
 // versions they have ready, and how loaded they are. Pods are forgotten when heartbeats stop for
 // the TTL, and dropped at once when they say they are draining or stopped.
-import type { Heartbeat } from '../../lib/events';
+import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
 
 /** A pod as the balancer sees it. */
 export interface Pod {
@@ -17,8 +17,22 @@ export interface Pod {
   healthy: boolean;
   /** Ready versions per model. */
   ready: Map<string, Set<number>>;
+  /** Every version the pod reported, in any state, with its reason (a failed load, a failed warm-up). */
+  models: readonly PodModel[];
   lastSeen: number;
 }
+
+/** A model version as the pods report it: the best state any pod has it in, and their reasons. */
+export interface VersionState {
+  name: string;
+  version: number;
+  state: ModelState;
+  /** `pod: reason` for each pod that gave one. */
+  reasons: string[];
+}
+
+/** Which state says more about being able to serve: READY, then LOADING, UNLOADING, UNAVAILABLE. */
+const STATE_RANK: Record<ModelState, number> = { READY: 0, LOADING: 1, UNLOADING: 2, UNAVAILABLE: 3 };
 
 /** Receives pods that appear or go, so per-pod clients can be opened and closed. */
 export interface MembershipListener {
@@ -50,10 +64,11 @@ export class Membership {
     const pod = this.pods.get(hb.pod);
     if (pod) {
       pod.ready = ready;
+      pod.models = hb.models;
       pod.lastSeen = this.now();
       return;
     }
-    const added: Pod = { id: hb.pod, address: hb.address, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, lastSeen: this.now() };
+    const added: Pod = { id: hb.pod, address: hb.address, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, lastSeen: this.now() };
     this.pods.set(hb.pod, added);
     this.listener.added?.(added);
   }
@@ -99,6 +114,26 @@ export class Membership {
       for (const v of pod.ready.get(model) ?? []) out.add(v);
     }
     return out;
+  }
+
+  /**
+   * Every version some pod reported (of `model`, or of all models), in the best state a pod has it
+   * in, with every pod's reason: what RepositoryIndex and ModelReady tell a client about a version
+   * that is not ready, or ready with a warning.
+   */
+  versionStates(model?: string): VersionState[] {
+    const out = new Map<string, VersionState>();
+    for (const pod of this.pods.values()) {
+      for (const m of pod.models) {
+        if (model !== undefined && m.name !== model) continue;
+        const key = `${m.name}\u0000${m.version}`;
+        let v = out.get(key);
+        if (!v) out.set(key, (v = { name: m.name, version: m.version, state: m.state, reasons: [] }));
+        else if (STATE_RANK[m.state] < STATE_RANK[v.state]) v.state = m.state;
+        if (m.reason) v.reasons.push(`${pod.id}: ${m.reason}`);
+      }
+    }
+    return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.version - b.version));
   }
 
   /** Every known pod. */
