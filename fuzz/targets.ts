@@ -11,7 +11,7 @@ import { protos } from '../lib/grpc/proto';
 import type { ModelInferRequest, ModelInferRequestOut } from '../lib/grpc/types';
 import { OnnxFormatError, readOnnxSignature } from '../lib/onnx';
 import { peekRequest } from '../services/router/request-peek';
-import { scanAndDecode, type RequestScanLimits } from '../services/inference/request-scan';
+import { scanAndDecode, type RequestScanLimits } from '../lib/grpc/request-scan';
 import { decodeRequest, type Signature } from '../services/inference/request-codec';
 
 /** A broken invariant: not an error the parser may throw, a bug. */

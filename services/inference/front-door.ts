@@ -17,7 +17,7 @@ import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
 import type { CallContext } from './loaded-version';
 import type { ModelRepository } from './model-repository';
-import { scanAndDecode, type RequestScanLimits } from './request-scan';
+import { scanAndDecode, type RequestScanLimits } from '../../lib/grpc/request-scan';
 
 
 const tracer = trace.getTracer('infermesh-inference', VERSION);

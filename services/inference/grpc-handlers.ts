@@ -12,7 +12,7 @@ import type { Duration } from './model-stats';
 import { modelConfigOf } from './model-config';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
 import { protos } from '../../lib/grpc/proto';
-import { scanAndDecode, type RequestScanLimits } from './request-scan';
+import { refusalOf } from '../../lib/grpc/scanned-service';
 
 /** Server identity and readiness, as the handlers need them. */
 export interface ServerInfo {
@@ -56,39 +56,13 @@ function statisticsOf(v: LoadedVersion): ModelStatistics {
   };
 }
 
-/** Requests the deserializer refused, with why: grpc-js would answer a throwing deserializer INTERNAL. */
-const refused = new WeakMap<object, MeshError>();
-
-/**
- * The inference service's definition for a grpc-js server, with ModelInfer and ModelStreamInfer
- * requests scanned before protobufjs decodes them (request-scan.ts), as the front door does.
- */
-export function inferenceServiceDefinition(limits: RequestScanLimits): grpc.ServiceDefinition {
-  const def = protos().inference.GRPCInferenceService.service;
-  // any: grpc-js types ServiceDefinition's methods so.
-  const scanned = (method: grpc.MethodDefinition<any, any>): grpc.MethodDefinition<any, any> => ({
-    ...method,
-    requestDeserialize: (bytes: Buffer): ModelInferRequestOut => {
-      try {
-        return scanAndDecode(bytes, limits, (b) => method.requestDeserialize(b) as ModelInferRequestOut);
-      } catch (err) {
-        // A stand-in the handler recognises and answers with the refusal.
-        const stand = {} as ModelInferRequestOut;
-        refused.set(stand, err instanceof MeshError ? err : errors.invalidArgument('malformed request'));
-        return stand;
-      }
-    },
-  });
-  return { ...def, ModelInfer: scanned(def.ModelInfer), ModelStreamInfer: scanned(def.ModelStreamInfer) };
-}
-
 /** Triton's stream parameter: every answer says whether it is the request's last (ours always are). */
 const FINAL_RESPONSE = Object.freeze({ triton_final_response: Object.freeze({ bool_param: true }) });
 
 /** The inference handlers over `repo`. */
 export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log: Logger): InferenceHandlers {
   const infer = async (req: ModelInferRequestOut, ctx: CallContext, routed = '') => {
-    const refusal = refused.get(req);
+    const refusal = refusalOf(req);
     if (refusal) throw refusal;
     return repo.find(req.model_name, req.model_version || routed).infer(req, ctx);
   };

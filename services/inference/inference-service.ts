@@ -15,8 +15,9 @@ import { ArtifactCache } from './artifact-cache';
 import { ModelRepository } from './model-repository';
 import { registerPodMetrics } from './pod-metrics';
 import { PodFrontDoor } from './front-door';
-import { inferenceHandlers, inferenceServiceDefinition } from './grpc-handlers';
-import { scanLimitsOf } from './request-scan';
+import { inferenceHandlers } from './grpc-handlers';
+import { scannedInferenceService } from '../../lib/grpc/scanned-service';
+import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { HeartbeatPublisher } from './heartbeat';
 import { cpuBudget, intraOpThreads } from './cpu-quota';
 import { TrafficFollower } from '../../lib/traffic-follower';
@@ -71,7 +72,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   let draining = false;
   let synced = false;
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(inferenceServiceDefinition(scanLimitsOf(config)), inferenceHandlers(repo, {
+  server.addService(scannedInferenceService(scanLimitsOf(config)), inferenceHandlers(repo, {
     name: 'infermesh',
     version: VERSION,
     extensions: EXTENSIONS,

@@ -7,6 +7,7 @@ import { errors, toGrpcStatus } from '../../lib/errors';
 import { unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
+import { refusalOf } from '../../lib/grpc/scanned-service';
 import type { InferenceHandlers, ModelInferRequestOut, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
 import type { ModelConfigResponse } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output as ModelStatisticsOut } from '../../lib/grpc/generated/inference/ModelStatistics';
@@ -91,6 +92,9 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
    * holds it while in flight (so that the client's cancel reaches it).
    */
   function forwardTyped(req: ModelInferRequestOut, deadline: grpc.Deadline | undefined, calls?: Set<TypedCall>): Promise<ModelInferResponseOut> {
+    // A request the scan refused before decoding (scanned-service.ts) goes to no pod.
+    const refusal = refusalOf(req);
+    if (refusal) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
       const call: TypedCall = new TypedCall(deps, conns, req, deadline, (err, res) => {
         calls?.delete(call);

@@ -22,6 +22,8 @@ import { meterOf, observeBatch } from '../../lib/metrics';
 import { routerHandlers } from './grpc-handlers';
 import { FrontDoor } from './front-door';
 import { protos } from '../../lib/grpc/proto';
+import { scanLimitsOf } from '../../lib/grpc/request-scan';
+import { scannedInferenceService } from '../../lib/grpc/scanned-service';
 import { tracingActive } from '../../lib/telemetry';
 
 /** A started router. */
@@ -104,7 +106,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   // The typed handlers (and health) on a loopback grpc-js server; the front door on the router's
   // port relays ModelInfer itself and pipes every other call to it.
   const { server, health: healthService } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(protos().inference.GRPCInferenceService.service, routerHandlers(router, membership, conns, stats, {
+  server.addService(scannedInferenceService(scanLimitsOf(config)), routerHandlers(router, membership, conns, stats, {
     name: 'infermesh',
     version: VERSION,
     extensions: [...INFERENCE_EXTENSIONS],

@@ -314,6 +314,31 @@ describe('router: one client cannot hurt the others', () => {
     }
   });
 
+  it('refuses 33 million empty inputs in a stream before decoding them, as the pods do, and the stream goes on', async () => {
+    // 66 MB of `inputs` entries of two bytes each (field 5, length 0), under the 64 MiB limit:
+    // protobufjs would build 33 million objects in the router, which decodes stream requests.
+    const huge = Buffer.alloc(66_000_000);
+    for (let i = 0; i < huge.length; i += 2) huge[i] = 0x2a;
+    const identity = (b: Buffer) => b;
+    const codec = protos().inference.GRPCInferenceService.service.ModelStreamInfer;
+    const raw = new grpc.Client(address, grpc.credentials.createInsecure());
+    const call = raw.makeBidiStreamRequest('/inference.GRPCInferenceService/ModelStreamInfer', identity, codec.responseDeserialize);
+    const answers: { error_message: string; infer_response: ModelInferResponseOut | null }[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      call.on('data', (a) => answers.push(a));
+      call.on('end', resolve);
+      call.on('error', reject);
+    });
+    call.write(huge);
+    call.write(codec.requestSerialize({ model_name: 'ident8', id: 'after', inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 3] }], raw_input_contents: [Buffer.from([1, 2, 3])] }));
+    call.end();
+    await done;
+    raw.close();
+    expect(answers.map((a) => a.error_message).filter(Boolean)).toEqual(['request has more than the limit of 1024 inputs']);
+    expect([...answers.find((a) => a.infer_response?.id === 'after')!.infer_response!.raw_output_contents[0]!]).toEqual([1, 2, 3]);
+    expect(await api.serverReady()).toBe(true);
+  });
+
   it('replaces connections whose stream ids run out: calls keep succeeding, on new connections', async () => {
     // A TCP relay in front of one more pod counts the router's connections to it.
     const podPort = await freePort();

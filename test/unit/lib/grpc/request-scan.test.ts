@@ -5,7 +5,7 @@ import { status } from '@grpc/grpc-js';
 import { MeshError, toGrpcStatus } from '../../../../lib/errors';
 import { protos } from '../../../../lib/grpc/proto';
 import type { ModelInferRequest } from '../../../../lib/grpc/types';
-import { scanAndDecode, scanModelInferRequest, type RequestScanLimits } from '../../../../services/inference/request-scan';
+import { scanAndDecode, scanModelInferRequest, type RequestScanLimits } from '../../../../lib/grpc/request-scan';
 
 const LIMITS: RequestScanLimits = { maxTensors: 4, maxParameters: 5, maxRank: 3, maxBytesElements: 6 };
 const method = protos().inference.GRPCInferenceService.service.ModelInfer;

@@ -2,12 +2,13 @@
 // object for every entry it reads, so a 66 MB request of 33 million empty `inputs` costs gigabytes
 // of heap; this scan costs a pass over the top-level fields (and over the headers of each input
 // tensor, where the shape, parameters and BYTES elements are) and refuses, with INVALID_ARGUMENT,
-// a request that is malformed or holds more of them than the limits allow. Both of the pod's paths
-// call it: the front door (services/inference/front-door.ts) and the grpc-js deserializer
-// (grpc-handlers.ts, inferenceServiceDefinition).
-import type { Config } from '../../lib/config';
-import { errors, messageOf, type MeshError } from '../../lib/errors';
-import { checkBytesElements } from '../../lib/tensor';
+// a request that is malformed or holds more of them than the limits allow. Every path that decodes
+// one calls it: the pod's front door (services/inference/front-door.ts) and the grpc-js
+// deserializers of the pods' and the router's servers (scanned-service.ts), whose ModelStreamInfer
+// requests the router decodes to route them one by one.
+import type { Config } from '../config';
+import { errors, messageOf, type MeshError } from '../errors';
+import { checkBytesElements } from '../tensor';
 
 /** How much one request may hold, counted before it is decoded. */
 export interface RequestScanLimits {
@@ -21,7 +22,7 @@ export interface RequestScanLimits {
   maxBytesElements: number;
 }
 
-/** The scan limits of a pod's configuration. */
+/** The scan limits of a configuration (INFERMESH_MAX_REQUEST_TENSORS and friends). */
 export function scanLimitsOf(config: Pick<Config, 'maxRequestTensors' | 'maxRequestParameters' | 'maxTensorRank' | 'maxBytesElements'>): RequestScanLimits {
   return {
     maxTensors: config.maxRequestTensors,
