@@ -306,7 +306,7 @@ describe('registry versions and events', () => {
     await onlyGot.done;
     expect(onlyGot.events).toEqual(expected);
     await expect(async () => {
-      const bad = client.watchEvents({ model: 'Bad_Name' });
+      const bad = client.watchEvents({ model: 'bad/name' });
       await bad.ready;
     }).rejects.toMatchObject({ grpcCode: 3 });
   });

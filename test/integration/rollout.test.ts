@@ -204,8 +204,8 @@ describe('rollouts', () => {
 
   it('rolls back a canary no pod can bring up once its ready timeout passes, failing no request', async () => {
     const stable = (await rollouts.status('adder')).traffic.find((t) => t.weight === 100)!.version;
-    // Loads, but its warm-up run fails, so no pod ever reports it ready.
-    const broken = await mesh.push('adder', 'fixtures/fails.onnx');
+    // The registry takes it, but no pod can create a session for it, so none ever reports it ready.
+    const broken = await mesh.push('adder', 'fixtures/load_fails.onnx');
     const load = steadyLoad(api, 'adder', 100);
     await sleep(500);
     const started = Date.now();
