@@ -203,9 +203,9 @@ export interface RawConnectOptions {
   preface?: boolean;
   /** The entries of that SETTINGS frame (default none). */
   settings?: readonly (readonly [number, number])[];
-  /** Acknowledge the peer's SETTINGS (default true). */
+  /** Acknowledge the peer's SETTINGS (default: when the preface is sent). */
   ackSettings?: boolean;
-  /** Answer the peer's PINGs (default true). */
+  /** Answer the peer's PINGs (default: when the preface is sent). */
   ackPings?: boolean;
   /**
    * Read what the peer sends (default true). False: the socket is never read, so the kernel's
@@ -214,6 +214,11 @@ export interface RawConnectOptions {
   read?: boolean;
   /** Send WINDOW_UPDATEs for DATA received, connection and stream (default true). */
   replenish?: boolean;
+  /**
+   * Keep every frame received in `frames` (default true). False for floods, whose answers would
+   * fill this process: GOAWAY, resets, SETTINGS and field blocks are still tracked.
+   */
+  record?: boolean;
 }
 
 /** A raw HTTP/2 client connection. */
@@ -233,6 +238,10 @@ export class RawH2Client {
   readonly headerBlocks = new Map<number, Header[][]>();
   /** DATA octets received, by stream. */
   readonly dataBytes = new Map<number, number>();
+  /** Streams the peer ended with END_STREAM. */
+  readonly ended = new Set<number>();
+  /** Payloads (hex) of the PING ACKs received; at most 10,000 kept. */
+  private readonly pingAcks = new Set<string>();
   /** The TCP connection is closed (either way). */
   closed = false;
   /** The peer reset the TCP connection (rather than closing it). */
@@ -255,7 +264,8 @@ export class RawH2Client {
 
   private constructor(socket: net.Socket, opts: RawConnectOptions) {
     this.socket = socket;
-    this.opts = { preface: true, settings: [], ackSettings: true, ackPings: true, read: true, replenish: true, ...opts };
+    // A connection that sends no preface answers nothing unless told to: an ACK would be its first bytes.
+    this.opts = { preface: true, settings: [], ackSettings: opts.preface ?? true, ackPings: opts.preface ?? true, read: true, replenish: true, record: true, ...opts };
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -420,14 +430,14 @@ export class RawH2Client {
   /**
    * Sends `total` octets of DATA on `streamId` as the peer's windows allow, in frames of at most
    * 16 KiB; ends the stream after them when `endStream`. Stops when all is sent, the connection
-   * closes, the stream is reset, the windows stay shut for `stallMs`, or `deadline` (epoch ms)
+   * closes, the peer ends the stream, the windows stay shut for `stallMs`, or `deadline` (epoch ms)
    * passes. Resolves to the octets sent.
    */
   async upload(streamId: number, total: number, opts: { endStream?: boolean; stallMs?: number; deadline?: number; fill?: number } = {}): Promise<number> {
     const chunk = Buffer.alloc(DEFAULT_MAX_FRAME, opts.fill ?? 0);
     let sent = 0;
     let stalledSince = 0;
-    while (sent < total && !this.closed && !this.resets.has(streamId)) {
+    while (sent < total && !this.streamEnded(streamId)) {
       if (opts.deadline !== undefined && Date.now() > opts.deadline) break;
       const n = Math.min(total - sent, this.sendWindow, this.streamWindow(streamId), DEFAULT_MAX_FRAME);
       if (n <= 0) {
@@ -493,8 +503,7 @@ export class RawH2Client {
 
   /** Whether a PING ACK with the payload of `n` has arrived. */
   pingAcked(n: number): boolean {
-    const payload = pingPayload(n);
-    return this.frames.some((f) => f.type === FRAME.PING && (f.flags & FLAG.ACK) !== 0 && f.payload.equals(payload));
+    return this.pingAcks.has(pingPayload(n).toString('hex'));
   }
 
   /**
@@ -506,21 +515,13 @@ export class RawH2Client {
    */
   async reaction(streamId?: number, timeoutMs = 5_000): Promise<string> {
     const marker = 0x5eed0000 + ((Math.random() * 0xffff) | 0);
-    const from = this.frames.length;
     this.ping(marker);
-    const payload = pingPayload(marker);
     const deadline = Date.now() + timeoutMs;
-    let seen = from;
+    // The peer answers in order, so whatever it sent before the ACK has been read by then.
     for (;;) {
-      for (; seen < this.frames.length; seen++) {
-        const f = this.frames[seen]!;
-        if (f.type === FRAME.GOAWAY) return `GOAWAY ${errorName(f.payload.readUInt32BE(4))}`;
-        if (f.type === FRAME.RST_STREAM && streamId !== undefined && f.streamId === streamId) return `RST_STREAM ${errorName(f.payload.readUInt32BE(0))}`;
-        if (f.type === FRAME.PING && f.flags & FLAG.ACK && f.payload.equals(payload)) return 'ignored';
-      }
-      // An earlier GOAWAY or reset (before `from`) still counts.
       if (this.goaway) return `GOAWAY ${errorName(this.goaway.code)}`;
       if (streamId !== undefined && this.resets.has(streamId)) return `RST_STREAM ${errorName(this.resets.get(streamId)!)}`;
+      if (this.pingAcked(marker)) return 'ignored';
       if (this.closed) return 'closed';
       if (Date.now() >= deadline) return 'timeout';
       await this.next(deadline - Date.now());
@@ -558,7 +559,7 @@ export class RawH2Client {
 
   /** Whether the peer ended `streamId` (END_STREAM, a reset, or the connection's end). */
   streamEnded(streamId: number): boolean {
-    return this.closed || this.resets.has(streamId) || this.frames.some((f) => f.streamId === streamId && (f.type === FRAME.HEADERS || f.type === FRAME.DATA) && (f.flags & FLAG.END_STREAM) !== 0);
+    return this.closed || this.resets.has(streamId) || this.ended.has(streamId);
   }
 
   /**
@@ -602,7 +603,7 @@ export class RawH2Client {
         payload = this.keptData <= 1 << 20 ? Buffer.from(payload) : EMPTY;
       } else payload = Buffer.from(payload);
       const f: Frame = { type, flags, streamId, payload, length };
-      this.frames.push(f);
+      if (this.opts.record) this.frames.push(f);
       this.onFrame(f);
     }
     this.pending = p < buf.length ? Buffer.from(buf.subarray(p)) : EMPTY;
@@ -629,7 +630,10 @@ export class RawH2Client {
         if (this.opts.ackSettings) this.send(FRAME.SETTINGS, FLAG.ACK, 0);
         return;
       case FRAME.PING:
-        if (!(f.flags & FLAG.ACK) && this.opts.ackPings) this.send(FRAME.PING, FLAG.ACK, 0, f.payload);
+        if (f.flags & FLAG.ACK) {
+          if (this.pingAcks.size >= 10_000) this.pingAcks.clear();
+          this.pingAcks.add(f.payload.toString('hex'));
+        } else if (this.opts.ackPings) this.send(FRAME.PING, FLAG.ACK, 0, f.payload);
         return;
       case FRAME.GOAWAY:
         if (!this.goaway && f.payload.length >= 8) {
@@ -646,6 +650,7 @@ export class RawH2Client {
         return;
       }
       case FRAME.DATA:
+        if (f.flags & FLAG.END_STREAM) this.ended.add(f.streamId);
         this.dataBytes.set(f.streamId, (this.dataBytes.get(f.streamId) ?? 0) + f.length);
         if (this.opts.replenish && f.length > 0) {
           this.windowUpdate(0, f.length);
@@ -660,6 +665,7 @@ export class RawH2Client {
           start = 1;
         }
         if (f.flags & FLAG.PRIORITY) start += 5;
+        if (f.flags & FLAG.END_STREAM) this.ended.add(f.streamId);
         this.block = { streamId: f.streamId, fragments: [f.payload.subarray(start, Math.max(start, end))] };
         if (f.flags & FLAG.END_HEADERS) this.endBlock();
         return;

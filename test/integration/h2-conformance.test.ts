@@ -393,6 +393,9 @@ describe.each<DoorName>(['router', 'pod'])('the %s door', (which) => {
       const c = await open();
       // A request above the door's message limit: the door answers RESOURCE_EXHAUSTED and resets the upload.
       c.headers(1, grpcRequestHeaders(MODEL_INFER));
+      const announced = Buffer.alloc(5);
+      announced.writeUInt32BE(2 * MAX_MESSAGE_BYTES, 1);
+      c.data(1, announced);
       await c.upload(1, 2 * MAX_MESSAGE_BYTES, { stallMs: 2_000, deadline: Date.now() + 10_000 });
       await c.until('the door\'s RST_STREAM', () => c.resets.has(1), 5_000);
       // What a client sends before the RST_STREAM reaches it.
