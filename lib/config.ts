@@ -3,6 +3,7 @@
 // Nothing below a service's main.ts reads process.env; everything gets its part of Config.
 import os from 'node:os';
 import { MeshError, ErrorCode } from './errors';
+import { DEFAULT_H2_LIMITS as H2 } from './h2/limits';
 import type { LogLevel } from './log';
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -71,6 +72,35 @@ export const settings = {
   jetstreamReplicas: setting('INFERMESH_JETSTREAM_REPLICAS', int(1, 5), 1, 'replicas of the KV bucket, object store and event stream'),
 
   analysisWindowMs: setting('INFERMESH_ANALYSIS_WINDOW_MS', int(100), 10_000, 'length of the windows in which routers count each version\'s outcomes for rollout analysis'),
+
+  // The front doors of the router and the pods (lib/h2): a hardened HTTP/2 peer's limits, each
+  // with the nginx, Envoy, nghttp2 or grpc-go default it follows (lib/h2/limits.ts; what each stops:
+  // docs/security.md).
+  h2MaxConcurrentStreams: setting('INFERMESH_H2_MAX_CONCURRENT_STREAMS', int(1, 2 ** 31 - 1), H2.maxConcurrentStreams, 'streams a client may have open on one connection (nginx http2_max_concurrent_streams: 128; Envoy edge: 100)'),
+  h2StreamWindowBytes: setting('INFERMESH_H2_STREAM_WINDOW_BYTES', int(0, 2 ** 31 - 1), H2.streamWindowBytes, 'flow-control window of each client stream (node:http2 and grpc-go start at 64 KiB; 1 MiB keeps a large upload at speed)'),
+  h2ConnectionWindowBytes: setting('INFERMESH_H2_CONNECTION_WINDOW_BYTES', int(65_535, 2 ** 31 - 1), H2.connectionWindowBytes, 'flow-control window of each client connection (Envoy edge: 1 MiB)'),
+  h2MaxHeaderListBytes: setting('INFERMESH_H2_MAX_HEADER_LIST_BYTES', int(1024, 2 ** 24), H2.maxHeaderListBytes, 'largest decoded header list of a request, 32 octets per field counted (gRPC C-core: 16 KiB; Envoy: 60 KiB); larger ones are refused with RST_STREAM ENHANCE_YOUR_CALM'),
+  h2MaxHeaderBlockBytes: setting('INFERMESH_H2_MAX_HEADER_BLOCK_BYTES', int(1024, 2 ** 24), H2.maxHeaderBlockBytes, 'largest field block as sent, every HEADERS and CONTINUATION octet (padding included) counted; beyond it GOAWAY ENHANCE_YOUR_CALM'),
+  h2MaxContinuationFrames: setting('INFERMESH_H2_MAX_CONTINUATION_FRAMES', int(0, 1_000_000), H2.maxContinuationFrames, 'CONTINUATION frames one field block may take (nghttp2 1.61 max_continuations: 8, against CVE-2024-27316)'),
+  h2MaxSettingsEntries: setting('INFERMESH_H2_MAX_SETTINGS_ENTRIES', int(7, 2730), H2.maxSettingsEntries, 'entries one SETTINGS frame may carry (nghttp2 max_settings, node:http2 maxSettings: 32)'),
+  h2SettingsPerSecond: setting('INFERMESH_H2_MAX_SETTINGS_PER_SECOND', int(1), H2.settingsPerSecond, 'SETTINGS frames a client may send a second beyond INFERMESH_H2_SETTINGS_BURST; more is GOAWAY ENHANCE_YOUR_CALM'),
+  h2SettingsBurst: setting('INFERMESH_H2_SETTINGS_BURST', int(1), H2.settingsBurst, 'SETTINGS frames a client may send at once'),
+  h2ResetsPerSecond: setting('INFERMESH_H2_MAX_RESETS_PER_SECOND', int(1), H2.resetsPerSecond, 'RST_STREAM frames a client may send a second beyond INFERMESH_H2_RESET_BURST (nghttp2 1.57 against Rapid Reset, CVE-2023-44487: 33); more is GOAWAY ENHANCE_YOUR_CALM'),
+  h2ResetBurst: setting('INFERMESH_H2_RESET_BURST', int(1), H2.resetBurst, 'RST_STREAM frames a client may send at once (nghttp2 1.57: 1,000)'),
+  h2MaxConsecutiveEmptyFrames: setting('INFERMESH_H2_MAX_CONSECUTIVE_EMPTY_FRAMES', int(0, 1_000_000), H2.maxConsecutiveEmptyFrames, 'DATA, HEADERS or CONTINUATION frames in a row with nothing in them and no end flag (Envoy max_consecutive_inbound_frames_with_empty_payload: 1); more is GOAWAY ENHANCE_YOUR_CALM'),
+  h2MaxOutputBytes: setting('INFERMESH_H2_MAX_OUTPUT_BYTES', int(16 * 1024), H2.maxOutputBytes, 'output queued for a client that is not reading, past which the door stops reading from it and sending it data (Envoy per_connection_buffer_limit_bytes: 1 MiB)'),
+  h2MaxRequestBytesPerConnection: setting('INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION', int(0), H2.maxRequestBytesPerConnection, 'request bytes one client connection may hold in the door (messages read whole and data not yet passed on); a message that does not fit is refused RESOURCE_EXHAUSTED before it is read, other data waits for its window'),
+  h2MaxRequestBytes: setting('INFERMESH_H2_MAX_REQUEST_BYTES', int(0), H2.maxRequestBytes, 'request bytes the whole door may hold (every connection together)'),
+  h2MaxResponseBytesPerConnection: setting('INFERMESH_H2_MAX_RESPONSE_BYTES_PER_CONNECTION', int(0), H2.maxResponseBytesPerConnection, 'answer bytes waiting for one client connection to read them; beyond it further answers are refused RESOURCE_EXHAUSTED (one answer of any size is taken by a connection that holds none)'),
+  h2MaxResponseBytes: setting('INFERMESH_H2_MAX_RESPONSE_BYTES', int(0), H2.maxResponseBytes, 'answer bytes waiting for clients in the whole door'),
+  h2PrefaceTimeoutMs: setting('INFERMESH_H2_PREFACE_TIMEOUT_MS', int(1), H2.prefaceTimeoutMs, 'a client\'s preface and first SETTINGS must arrive within this (Go x/net/http2: 10 s)'),
+  h2SettingsAckTimeoutMs: setting('INFERMESH_H2_SETTINGS_ACK_TIMEOUT_MS', int(1), H2.settingsAckTimeoutMs, 'a client must acknowledge the door\'s SETTINGS within this, else GOAWAY SETTINGS_TIMEOUT (RFC 9113 §6.5.3)'),
+  h2HeadersTimeoutMs: setting('INFERMESH_H2_HEADERS_TIMEOUT_MS', int(1), H2.headersTimeoutMs, 'a field block, once begun, must be complete within this (slowloris)'),
+  h2IdleTimeoutMs: setting('INFERMESH_H2_IDLE_TIMEOUT_MS', int(0), H2.idleTimeoutMs, 'a client connection without a stream for this long is closed, PINGs or not (nginx keepalive_timeout: 75 s; 0: never)'),
+  h2StreamIdleTimeoutMs: setting('INFERMESH_H2_STREAM_IDLE_TIMEOUT_MS', int(0), H2.streamIdleTimeoutMs, 'a stream with no frame either way for this long is reset (Envoy stream_idle_timeout: 5 min; 0: never)'),
+  h2KeepaliveMinIntervalMs: setting('INFERMESH_H2_KEEPALIVE_MIN_INTERVAL_MS', int(0), H2.keepaliveMinIntervalMs, 'client PINGs closer together than this are strikes unless the door sent data in between (grpc-go keepalive.EnforcementPolicy.MinTime: 5 min)'),
+  h2KeepalivePermitWithoutStream: setting('INFERMESH_H2_KEEPALIVE_PERMIT_WITHOUT_STREAM', bool, H2.keepalivePermitWithoutStream, 'whether a client may ping at that interval with no stream open (grpc-go PermitWithoutStream: false)'),
+  h2MaxPingStrikes: setting('INFERMESH_H2_MAX_PING_STRIKES', int(0, 1_000_000), H2.maxPingStrikes, 'PING strikes allowed; one more is GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (grpc-go: 2)'),
 
   // Router.
   routerPort: setting('INFERMESH_ROUTER_PORT', int(0, 65535), 8001, 'router gRPC port (the front door)'),

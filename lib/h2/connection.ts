@@ -1,82 +1,121 @@
-// HTTP/2 (RFC 9113) framing over a socket, in JavaScript, for the router's data path. node:http2
-// costs several times more CPU per stream than a proxy needs (each stream is a Duplex with its own
-// events and a round trip through nghttp2's C++ callbacks); here a stream is a small object with
-// three callbacks, frames of one tick go out in one write, and a proxy hands DATA payloads from one
-// connection to another without copying them.
+// HTTP/2 (RFC 9113) sessions over a socket, in JavaScript, for the router's and the pods' data
+// path. node:http2 costs several times more CPU per stream than a proxy needs (each stream is a
+// Duplex with its own events and a round trip through nghttp2's C++ callbacks); here a stream is a
+// small object with callbacks, frames of one tick go out in one write, and a proxy hands DATA
+// payloads from one connection to another without copying them.
 //
 // What it does: the connection preface, SETTINGS (and their ACK), PING (answered; sent for
-// keepalive), flow control both ways (connection and stream windows, sending queued until the
-// peer opens its window), HEADERS with CONTINUATION, trailers, RST_STREAM, GOAWAY (graceful close,
-// and refusing streams the peer did not process), limits on frame and header sizes and on
-// concurrent streams. What it leaves out: server push (refused), priorities (ignored), TLS (the
-// mesh speaks h2c inside the cluster).
+// keepalive), flow control both ways, HEADERS with CONTINUATION, trailers, RST_STREAM, GOAWAY
+// (graceful close, and refusing streams the peer did not process). Framing is frames.ts (no state);
+// this file is the session: stream states (RFC 9113 §5.1), windows, and, as a server facing
+// clients, the limits of a hardened peer (limits.ts): concurrent streams, header sizes counted as
+// sent and as decoded, CONTINUATION frames per block, rates of SETTINGS, RST_STREAM and empty
+// frames, the keepalive policy, the request and answer bytes it holds (budget.ts), its output to a
+// peer that does not read, and timeouts driven by its server's tick. What it leaves out: server
+// push (refused), priorities (ignored), TLS (the mesh speaks h2c inside the cluster).
 import type net from 'node:net';
+import { ByteBudget } from './budget';
+import {
+  CONTINUATION,
+  DATA,
+  DEFAULT_MAX_FRAME_BYTES,
+  FLAG_ACK,
+  FLAG_END_HEADERS,
+  FLAG_END_STREAM,
+  FRAME_HEADER_BYTES,
+  GOAWAY,
+  H2_CANCEL,
+  H2_COMPRESSION_ERROR,
+  H2_ENHANCE_YOUR_CALM,
+  H2_FLOW_CONTROL_ERROR,
+  H2_FRAME_SIZE_ERROR,
+  H2_INTERNAL_ERROR,
+  H2_NO_ERROR,
+  H2_PROTOCOL_ERROR,
+  H2_REFUSED_STREAM,
+  H2_SETTINGS_TIMEOUT,
+  H2_STREAM_CLOSED,
+  HEADERS,
+  MAX_WINDOW,
+  PING,
+  RST_STREAM,
+  SETTINGS,
+  SETTINGS_ENABLE_PUSH,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_MAX_CONCURRENT_STREAMS,
+  SETTINGS_MAX_FRAME_SIZE,
+  SETTINGS_MAX_HEADER_LIST_SIZE,
+  WINDOW_UPDATE,
+  contentEnd,
+  contentStart,
+  errorCode,
+  frameError,
+  frameFlags,
+  frameSizeAt,
+  frameStreamId,
+  frameType,
+  goawayCode,
+  goawayLastStreamId,
+  isStreamError,
+  rstCode,
+  settingId,
+  settingValue,
+  settingsCount,
+  windowIncrement,
+  writeFrameHeader,
+} from './frames';
 import { RequestHeaderCheck } from './header-rules';
 import { encodeHeaders, HpackDecoder, HpackError, type Header } from './hpack';
+import { DEFAULT_H2_LIMITS, type H2Limits } from './limits';
 
 export type { Header } from './hpack';
+export {
+  H2_CANCEL,
+  H2_COMPRESSION_ERROR,
+  H2_ENHANCE_YOUR_CALM,
+  H2_FLOW_CONTROL_ERROR,
+  H2_FRAME_SIZE_ERROR,
+  H2_INTERNAL_ERROR,
+  H2_NO_ERROR,
+  H2_PROTOCOL_ERROR,
+  H2_REFUSED_STREAM,
+  H2_SETTINGS_TIMEOUT,
+  H2_STREAM_CLOSED,
+} from './frames';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-const DATA = 0x0;
-const HEADERS = 0x1;
-const RST_STREAM = 0x3;
-const SETTINGS = 0x4;
-const PUSH_PROMISE = 0x5;
-const PING = 0x6;
-const GOAWAY = 0x7;
-const WINDOW_UPDATE = 0x8;
-const CONTINUATION = 0x9;
-
-const FLAG_END_STREAM = 0x1;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-
-const SETTINGS_ENABLE_PUSH = 0x2;
-const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
-const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
-const SETTINGS_MAX_FRAME_SIZE = 0x5;
-const SETTINGS_MAX_HEADER_LIST_SIZE = 0x6;
-
-/** HTTP/2 error codes (RFC 9113 §7). */
-export const H2_NO_ERROR = 0x0;
-export const H2_PROTOCOL_ERROR = 0x1;
-export const H2_INTERNAL_ERROR = 0x2;
-export const H2_FLOW_CONTROL_ERROR = 0x3;
-export const H2_STREAM_CLOSED = 0x5;
-export const H2_FRAME_SIZE_ERROR = 0x6;
-export const H2_REFUSED_STREAM = 0x7;
-export const H2_CANCEL = 0x8;
-export const H2_COMPRESSION_ERROR = 0x9;
 /** Not an HTTP/2 code: the stream ended because its connection did. */
 export const CONNECTION_LOST = -1;
 
 const DEFAULT_WINDOW = 65_535;
-const MAX_WINDOW = 2 ** 31 - 1;
 /** The largest stream id (31 bits). */
 const MAX_STREAM_ID = 2 ** 31 - 1;
-const DEFAULT_MAX_FRAME = 16_384;
 /** Output of one tick up to this size is copied into one reused buffer before it is written. */
 const OUT_BUFFER_BYTES = 64 * 1024;
+/**
+ * grpc-go's keepalive enforcement: without a stream (and PermitWithoutStream off), a ping closer
+ * than this to the previous one is a strike (its defaultPingTimeout, 2 h).
+ */
+const PING_WITHOUT_STREAM_MS = 2 * 60 * 60 * 1000;
+/** Streams closed lately whose ids are kept, to tell frames that crossed this side's reset from a peer's mistake. */
+const CLOSED_RING = 1024;
+const NO_LIMIT = new ByteBudget(Number.POSITIVE_INFINITY);
+const TOO_MANY_PINGS = Buffer.from('too_many_pings', 'latin1');
 
-/** Settings of a connection; every field has a default. */
-export interface H2ConnectionOptions {
-  /** The stream window this side advertises (1 MiB). */
-  streamWindowBytes?: number;
-  /** The connection window this side opens at start (16 MiB). */
-  connectionWindowBytes?: number;
-  /** Streams the peer may have open at once towards this side (server: 10,000). */
-  maxConcurrentStreams?: number;
-  /** Largest decoded header list accepted (64 KiB). */
-  maxHeaderListBytes?: number;
-  /** Ping the peer this often and end the connection when it does not answer (30 s; 0: never). */
+/**
+ * Settings of a connection; every field has a default. A server (a front door) takes the limits
+ * of limits.ts (DEFAULT_H2_LIMITS unless given); a client, to a pod or a service's own grpc-js
+ * server, trusts its peer: no rates, timeouts or budgets, larger header lists.
+ */
+export interface H2ConnectionOptions extends Partial<H2Limits> {
+  /**
+   * Ping the peer this often and end the connection when it does not answer (0: never). 5 min
+   * by default, the least a door's keepalive policy allows (keepaliveMinIntervalMs).
+   */
   keepaliveIntervalMs?: number;
   /** How long a ping may go unanswered (10 s). */
   keepaliveTimeoutMs?: number;
-  /** Close the connection (GOAWAY) after this long without a byte either way (0: never, the default). */
-  idleTimeoutMs?: number;
   /**
    * The highest stream id this side opens (client): 2^31−1 by default, the protocol's limit. Once
    * it has opened that stream the connection closes gracefully (GOAWAY, then the end when its
@@ -89,7 +128,23 @@ export interface H2ConnectionOptions {
    * it reuses: the connection copies what it keeps (DATA payloads, a partial frame).
    */
   externalRead?: boolean;
+  /** The request bytes of the whole door (server; its H2Server gives every connection the same). */
+  requestBudget?: ByteBudget;
+  /** The answer bytes of the whole door. */
+  responseBudget?: ByteBudget;
 }
+
+/** What a client side takes from a server it trusts (a pod, a service's own grpc-js server). */
+const CLIENT_DEFAULTS: Partial<H2Limits> = {
+  maxConcurrentStreams: 1_000,
+  streamWindowBytes: 1 << 20,
+  connectionWindowBytes: 16 << 20,
+  maxHeaderListBytes: 64 << 10,
+  maxHeaderBlockBytes: 80 << 10,
+  maxContinuationFrames: 64,
+  maxRequestBytesPerConnection: Number.POSITIVE_INFINITY,
+  maxResponseBytesPerConnection: Number.POSITIVE_INFINITY,
+};
 
 /** Why a stream closed: undefined when both sides ended it cleanly, else an HTTP/2 error code or CONNECTION_LOST. */
 export type CloseCode = number | undefined;
@@ -107,10 +162,10 @@ export class H2Stream {
   onLocalEnd: () => void = noop;
   /**
    * When false (the default) received data is counted as consumed as soon as it is delivered, and
-   * the peer's stream window reopened; when true the owner calls consume() once it has passed data
-   * on. The connection window is returned as data arrives either way (as nghttp2 does), so a stream
-   * whose reader stalls holds back its own window only, never its connection's: the most a stalled
-   * stream leaves with its owner is one stream window (`streamWindowBytes`).
+   * the peer's windows reopened; when true the owner calls consume() once it has passed data on.
+   * Until then the data counts against the connection's request budget (server): within it the
+   * connection window is returned as data arrives, so a stream whose reader stalls holds back its
+   * own window only; beyond it the connection window waits too.
    */
   manualFlowControl = false;
 
@@ -124,6 +179,12 @@ export class H2Stream {
   /** @internal */ sendWindow: number;
   /** @internal */ recvWindow: number;
   /** @internal */ recvUnacked = 0;
+  /** @internal Data received with manualFlowControl and not yet consumed. */
+  held = 0;
+  /** @internal Request bytes reserved with reserveRequestBytes(). */
+  reserved = 0;
+  /** @internal When a frame last went either way (the server's coarse clock). */
+  lastActive: number;
   /** @internal */ queue: Buffer[] = [];
   /** @internal */ queuedBytes = 0;
   /** @internal End the stream once the queue is sent: true (empty DATA) or trailers. */
@@ -131,9 +192,10 @@ export class H2Stream {
   /** @internal Bytes a request's content-length says are still to come (-1: it declared none). */
   contentLength = -1;
 
-  constructor(readonly id: number, private readonly conn: H2Connection, sendWindow: number, recvWindow: number) {
+  constructor(readonly id: number, private readonly conn: H2Connection, sendWindow: number, recvWindow: number, now: number) {
     this.sendWindow = sendWindow;
     this.recvWindow = recvWindow;
+    this.lastActive = now;
   }
 
   /** Sends the response (or request) headers; `endStream`: no body or trailers follow. */
@@ -144,15 +206,12 @@ export class H2Stream {
   }
 
   /**
-   * Queues `chunk` as DATA, sent as the peer's windows allow. Returns true when all of it went out
-   * now; false when some waits for the peer's window, and onDrain is called once it has gone.
+   * Queues `chunk` as DATA, sent as the peer's windows and the socket allow. Returns true when all
+   * of it went out now; false when some waits, and onDrain is called once it has gone.
    */
   write(chunk: Buffer): boolean {
     if (this.closed || this.localEnded || this.endAfterQueue) return false;
-    if (chunk.length > 0) {
-      this.queue.push(chunk);
-      this.queuedBytes += chunk.length;
-    }
+    if (chunk.length > 0) this.conn.enqueue(this, chunk);
     this.conn.flushStream(this);
     return this.queuedBytes === 0;
   }
@@ -163,10 +222,7 @@ export class H2Stream {
    */
   end(trailers?: readonly Header[], last?: Buffer): void {
     if (this.closed || this.localEnded || this.endAfterQueue) return;
-    if (last && last.length > 0) {
-      this.queue.push(last);
-      this.queuedBytes += last.length;
-    }
+    if (last && last.length > 0) this.conn.enqueue(this, last);
     this.endAfterQueue = trailers ?? true;
     this.conn.flushStream(this);
   }
@@ -177,13 +233,37 @@ export class H2Stream {
     this.conn.resetStream(this, code);
   }
 
-  /** Reopens the peer's stream window by `bytes` it sent that the owner has passed on (manualFlowControl). */
+  /** Reopens the peer's windows by `bytes` it sent that the owner has passed on (manualFlowControl). */
   consume(bytes: number): void {
     this.conn.consumed(this, bytes);
+  }
+
+  /**
+   * Reserves `bytes` of the request budgets (its connection's and its door's) for a message the
+   * owner reads whole, before reading it; false when they would not fit, and nothing is reserved.
+   * The reservation ends with the stream. (A client side has no budget: always true.)
+   */
+  reserveRequestBytes(bytes: number): boolean {
+    return !this.closed && this.conn.reserveRequest(this, bytes);
+  }
+
+  /**
+   * Whether an answer of `bytes` may be queued now: it fits the answer bytes this stream's
+   * connection and its door hold for clients that have not read them, or that connection holds
+   * none (so one answer of any size always gets through to a client that reads).
+   */
+  mayQueue(bytes: number): boolean {
+    return this.conn.mayQueue(bytes);
   }
 }
 
 function noop(): void {}
+
+class ProtocolError extends Error {
+  constructor(readonly code: number, readonly debug?: Buffer) {
+    super(`HTTP/2 error ${code}`);
+  }
+}
 
 /**
  * One HTTP/2 connection over `socket`, as the server (`onStream` gets each stream a client opens)
@@ -202,35 +282,41 @@ export class H2Connection {
   malformedRequests = 0;
   /** RST_STREAM frames this side has sent. */
   resetsSent = 0;
+  /** The GOAWAY code this side ended the connection with, when it did (a connection error or NO_ERROR). */
+  goawaySent: number | undefined;
 
   private readonly streams = new Map<number, H2Stream>();
   private readonly decoder: HpackDecoder;
   /** Checks requests (server): a malformed one is refused before any owner sees it. */
   private readonly requestCheck = new RequestHeaderCheck();
-  private readonly streamWindow: number;
-  private readonly connectionWindow: number;
-  private readonly maxStreams: number;
-  private readonly maxHeaderList: number;
+  private readonly limits: H2Limits;
+  private readonly server: boolean;
 
   private pending: Buffer | undefined;
   private prefaceLeft: number;
   private settingsReceived = false;
   /** The header block being received (HEADERS then CONTINUATION). */
-  private headerBlock: { streamId: number; endStream: boolean; fragments: Buffer[]; bytes: number } | undefined;
+  private headerBlock:
+    | { streamId: number; endStream: boolean; fragments: Buffer[]; bytes: number; frames: number; startedAt: number }
+    | undefined;
 
   private peerStreamWindow = DEFAULT_WINDOW;
-  private peerMaxFrame = DEFAULT_MAX_FRAME;
-  private peerMaxStreams = Number.POSITIVE_INFINITY;
+  private peerMaxFrame = DEFAULT_MAX_FRAME_BYTES;
+  /** Until the peer's SETTINGS say otherwise, 100, as node:http2 assumes (its peerMaxConcurrentStreams). */
+  private peerMaxStreams = 100;
   private sendWindow = DEFAULT_WINDOW;
   private recvWindow = DEFAULT_WINDOW;
   private recvUnacked = 0;
-  /** Streams with data waiting for the connection window. */
+  /** Streams with data waiting for the connection window or for the socket to drain. */
   private readonly blocked = new Set<H2Stream>();
 
   private nextStreamId: number;
   private readonly maxStreamId: number;
   /** Highest stream id the peer opened. */
   private lastPeerStreamId = 0;
+  /** Ids of streams closed lately, times 2, plus 1 when this side reset them (a ring). */
+  private readonly closedIds = new Uint32Array(CLOSED_RING);
+  private closedNext = 0;
   private outBufs: Buffer[] = [];
   private outBytes = 0;
   private outBuffer: Buffer | undefined;
@@ -238,44 +324,74 @@ export class H2Connection {
   private readonly pings: { payload: Buffer; done: (err?: Error) => void; timer: NodeJS.Timeout }[] = [];
   private keepalive: NodeJS.Timeout | undefined;
 
+  // ---- what the door holds (server) ----
+  /** @internal Request bytes this connection holds: reserved, and received but not consumed. */
+  requestBytes = 0;
+  /** @internal Answer bytes queued on its streams. */
+  responseBytes = 0;
+  /** @internal */ readonly requestDoor: ByteBudget;
+  /** @internal */ readonly responseDoor: ByteBudget;
+  /** Connection window not returned yet, because the request budget was full when the data came. */
+  private owed = 0;
+  /** The socket's queue is over maxOutputBytes: no DATA is written and (server) nothing read until it drains. */
+  private writeBlocked = false;
+
+  // ---- timers and rates (server; driven by tick()) ----
+  /** The coarse clock: Date.now() at the last tick. */
+  private clock = Date.now();
+  private readonly openedAt = this.clock;
+  private idleSince = this.clock;
+  private settingsAckDue = 0;
+  private settingsTokens: number;
+  private resetTokens: number;
+  private emptyFrames = 0;
+  private lastPingAt = Number.NEGATIVE_INFINITY;
+  private pingStrikes = 0;
+  /** This side sent HEADERS or DATA since the last PING: the next one is no strike (grpc-go). */
+  private pingStrikesReset = false;
+
   constructor(
     private readonly socket: net.Socket,
     private readonly role: 'server' | 'client',
     private readonly onStream: (stream: H2Stream, headers: Header[], endStream: boolean) => void = noop,
     private readonly opts: H2ConnectionOptions = {},
   ) {
-    this.streamWindow = opts.streamWindowBytes ?? 1 << 20;
-    this.connectionWindow = opts.connectionWindowBytes ?? 16 << 20;
-    this.maxStreams = opts.maxConcurrentStreams ?? (role === 'server' ? 10_000 : 1_000);
-    this.maxHeaderList = opts.maxHeaderListBytes ?? 65_536;
-    this.decoder = new HpackDecoder(4096, this.maxHeaderList);
-    this.nextStreamId = role === 'client' ? 1 : 2;
+    this.server = role === 'server';
+    this.limits = this.server ? { ...DEFAULT_H2_LIMITS, ...definedOf(opts) } : { ...DEFAULT_H2_LIMITS, ...CLIENT_DEFAULTS, ...definedOf(opts) };
+    const limits = this.limits;
+    this.requestDoor = this.server ? (opts.requestBudget ?? new ByteBudget(limits.maxRequestBytes)) : NO_LIMIT;
+    this.responseDoor = this.server ? (opts.responseBudget ?? new ByteBudget(limits.maxResponseBytes)) : NO_LIMIT;
+    this.settingsTokens = limits.settingsBurst;
+    this.resetTokens = limits.resetBurst;
+    this.decoder = new HpackDecoder(4096, limits.maxHeaderListBytes);
+    this.nextStreamId = this.server ? 2 : 1;
     this.maxStreamId = Math.min(opts.maxStreamId ?? MAX_STREAM_ID, MAX_STREAM_ID);
-    this.prefaceLeft = role === 'server' ? PREFACE.length : 0;
+    this.prefaceLeft = this.server ? PREFACE.length : 0;
     socket.setNoDelay(true);
     if (!opts.externalRead) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => this.lost());
-    if (opts.idleTimeoutMs) socket.setTimeout(opts.idleTimeoutMs, () => this.close());
+    socket.on('drain', () => this.unblockWrites());
 
-    if (role === 'client') this.out(PREFACE);
+    if (!this.server) this.out(PREFACE);
     const settings: [number, number][] = [
-      [SETTINGS_MAX_CONCURRENT_STREAMS, this.maxStreams],
-      [SETTINGS_INITIAL_WINDOW_SIZE, this.streamWindow],
-      [SETTINGS_MAX_HEADER_LIST_SIZE, this.maxHeaderList],
+      [SETTINGS_MAX_CONCURRENT_STREAMS, limits.maxConcurrentStreams],
+      [SETTINGS_INITIAL_WINDOW_SIZE, limits.streamWindowBytes],
+      [SETTINGS_MAX_HEADER_LIST_SIZE, limits.maxHeaderListBytes],
     ];
-    if (role === 'client') settings.push([SETTINGS_ENABLE_PUSH, 0]);
+    if (!this.server) settings.push([SETTINGS_ENABLE_PUSH, 0]);
     const payload = Buffer.alloc(settings.length * 6);
     settings.forEach(([id, value], i) => {
       payload.writeUInt16BE(id, i * 6);
       payload.writeUInt32BE(value, i * 6 + 2);
     });
     this.frame(SETTINGS, 0, 0, payload);
-    if (this.connectionWindow > DEFAULT_WINDOW) {
-      this.windowUpdate(0, this.connectionWindow - DEFAULT_WINDOW);
-      this.recvWindow = this.connectionWindow;
+    this.settingsAckDue = this.clock + limits.settingsAckTimeoutMs;
+    if (limits.connectionWindowBytes > DEFAULT_WINDOW) {
+      this.windowUpdate(0, limits.connectionWindowBytes - DEFAULT_WINDOW);
+      this.recvWindow = limits.connectionWindowBytes;
     }
-    const interval = opts.keepaliveIntervalMs ?? 30_000;
+    const interval = opts.keepaliveIntervalMs ?? DEFAULT_H2_LIMITS.keepaliveMinIntervalMs;
     if (interval > 0) {
       this.keepalive = setInterval(() => this.ping(opts.keepaliveTimeoutMs ?? 10_000).catch(() => this.destroy()), interval);
       this.keepalive.unref();
@@ -292,13 +408,18 @@ export class H2Connection {
     return !this.closed && !this.goingAway && this.streams.size < this.peerMaxStreams && this.nextStreamId <= this.maxStreamId;
   }
 
+  /** Whether the peer's limit of concurrent streams is what keeps request() from opening one. */
+  get atStreamLimit(): boolean {
+    return !this.closed && !this.goingAway && this.streams.size >= this.peerMaxStreams;
+  }
+
   /** Opens a stream and sends its headers (client). Throws when the connection cannot take one. */
   request(headers: readonly Header[], endStream = false): H2Stream {
-    if (this.role !== 'client') throw new Error('only a client opens streams');
+    if (this.server) throw new Error('only a client opens streams');
     if (!this.canRequest) throw new Error(this.closed ? 'connection closed' : this.goingAway ? 'connection going away' : 'connection at its stream limit');
     const id = this.nextStreamId;
     this.nextStreamId += 2;
-    const stream = new H2Stream(id, this, this.peerStreamWindow, this.streamWindow);
+    const stream = new H2Stream(id, this, this.peerStreamWindow, this.limits.streamWindowBytes, this.clock);
     this.streams.set(id, stream);
     stream.sendHeaders(headers, endStream);
     // The last stream id is used: no new streams here; the connection ends once this one has.
@@ -346,6 +467,34 @@ export class H2Connection {
     this.lost();
   }
 
+  /**
+   * The server's clock (every few hundred ms, see H2Server): the timeouts of the preface, the
+   * SETTINGS ACK, a field block, an idle connection and idle streams, and the refill of the rate
+   * limits. Counters and comparisons; it walks the streams only when they may time out.
+   */
+  tick(now: number): void {
+    if (this.closed || !this.server) return;
+    const elapsed = now - this.clock;
+    this.clock = now;
+    const limits = this.limits;
+    if (!this.settingsReceived) {
+      // A peer that does not speak HTTP/2, or too slowly to tell.
+      if (now - this.openedAt >= limits.prefaceTimeoutMs) this.destroy();
+      return;
+    }
+    if (this.settingsAckDue > 0 && now >= this.settingsAckDue) return this.fail(H2_SETTINGS_TIMEOUT);
+    if (this.headerBlock && now - this.headerBlock.startedAt >= limits.headersTimeoutMs) return this.fail(H2_ENHANCE_YOUR_CALM);
+    if (this.streams.size === 0) {
+      if (limits.idleTimeoutMs > 0 && now - this.idleSince >= limits.idleTimeoutMs && !this.goingAway) this.close();
+    } else if (limits.streamIdleTimeoutMs > 0) {
+      for (const s of this.streams.values()) if (now - s.lastActive >= limits.streamIdleTimeoutMs) this.resetStream(s, H2_CANCEL);
+    }
+    if (elapsed > 0) {
+      this.settingsTokens = Math.min(limits.settingsBurst, this.settingsTokens + (limits.settingsPerSecond * elapsed) / 1000);
+      this.resetTokens = Math.min(limits.resetBurst, this.resetTokens + (limits.resetsPerSecond * elapsed) / 1000);
+    }
+  }
+
   // ---- sending ----
 
   private out(buf: Buffer): void {
@@ -359,7 +508,8 @@ export class H2Connection {
    * Writes what this tick produced. Up to OUT_BUFFER_BYTES it is copied into one buffer that is
    * used again as long as each write completes at once (the usual case on a socket that keeps
    * up): fresh buffers per write, freed by the GC, were most of this layer's CPU. More than that
-   * goes out as a writev of the frames as they are.
+   * goes out as a writev of the frames as they are. A peer that leaves more than maxOutputBytes
+   * unread is not read from (server) nor sent DATA until the socket drains.
    */
   private readonly flushOut = (): void => {
     const bufs = this.outBufs;
@@ -379,15 +529,34 @@ export class H2Connection {
       for (const b of bufs) this.socket.write(b);
       this.socket.uncork();
     }
+    if (this.socket.writableLength > this.limits.maxOutputBytes) {
+      if (!this.writeBlocked) {
+        this.writeBlocked = true;
+        // Frames whose answers would pile up (PING, SETTINGS) are not read while the peer does not read.
+        if (this.server) this.socket.pause();
+      }
+    } else this.unblockWrites();
   };
 
+  /** The socket took its queue (or most of it): reading and DATA go on. */
+  private unblockWrites(): void {
+    if (this.closed || this.socket.writableLength > this.limits.maxOutputBytes) return;
+    if (this.writeBlocked) {
+      this.writeBlocked = false;
+      if (this.server) this.socket.resume();
+    }
+    if (this.blocked.size === 0) return;
+    for (const s of [...this.blocked]) {
+      if (this.writeBlocked || this.sendWindow <= 0 || this.outBytes > this.limits.maxOutputBytes) break;
+      this.blocked.delete(s);
+      this.flushStream(s);
+    }
+  }
+
   private frame(type: number, flags: number, streamId: number, payload?: Buffer): void {
-    const header = Buffer.allocUnsafe(9);
+    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
     const length = payload ? payload.length : 0;
-    header.writeUIntBE(length, 0, 3);
-    header[3] = type;
-    header[4] = flags;
-    header.writeUInt32BE(streamId, 5);
+    writeFrameHeader(header, 0, length, type, flags, streamId);
     this.out(header);
     if (length > 0) this.out(payload!);
   }
@@ -398,26 +567,27 @@ export class H2Connection {
     this.frame(WINDOW_UPDATE, 0, streamId, p);
   }
 
-  private goaway(code: number): void {
-    const p = Buffer.allocUnsafe(8);
+  private goaway(code: number, debug?: Buffer): void {
+    const p = Buffer.allocUnsafe(8 + (debug?.length ?? 0));
     p.writeUInt32BE(this.lastPeerStreamId, 0);
     p.writeUInt32BE(code, 4);
+    debug?.copy(p, 8);
+    this.goawaySent ??= code;
     this.frame(GOAWAY, 0, 0, p);
   }
 
   /** @internal */
   writeHeaders(stream: H2Stream, headers: readonly Header[], endStream: boolean): void {
-    const frame = encodeHeaders(headers, 9);
-    const length = frame.length - 9;
+    const frame = encodeHeaders(headers, FRAME_HEADER_BYTES);
+    const length = frame.length - FRAME_HEADER_BYTES;
     let flags = endStream ? FLAG_END_STREAM : 0;
+    stream.lastActive = this.clock;
+    this.pingStrikesReset = true;
     if (length <= this.peerMaxFrame) {
-      frame.writeUIntBE(length, 0, 3);
-      frame[3] = HEADERS;
-      frame[4] = flags | FLAG_END_HEADERS;
-      frame.writeUInt32BE(stream.id, 5);
+      writeFrameHeader(frame, 0, length, HEADERS, flags | FLAG_END_HEADERS, stream.id);
       this.out(frame);
     } else {
-      const block = frame.subarray(9);
+      const block = frame.subarray(FRAME_HEADER_BYTES);
       let off = 0;
       let type = HEADERS;
       while (off < block.length) {
@@ -432,13 +602,21 @@ export class H2Connection {
     if (endStream) this.localEnd(stream);
   }
 
-  /** @internal Sends what the windows allow of `stream`'s queue, then its end when all is sent. */
+  /** @internal Queues `chunk` on `stream`, counted as answer bytes its connection and door hold. */
+  enqueue(stream: H2Stream, chunk: Buffer): void {
+    stream.queue.push(chunk);
+    stream.queuedBytes += chunk.length;
+    this.responseBytes += chunk.length;
+    this.responseDoor.used += chunk.length;
+  }
+
+  /** @internal Sends what the windows and the socket allow of `stream`'s queue, then its end when all is sent. */
   flushStream(stream: H2Stream): void {
     if (stream.closed) return;
     while (stream.queuedBytes > 0) {
       const allowed = Math.min(stream.sendWindow, this.sendWindow, this.peerMaxFrame);
-      if (allowed <= 0) {
-        if (this.sendWindow <= 0) this.blocked.add(stream);
+      if (allowed <= 0 || this.writeBlocked) {
+        if (this.sendWindow <= 0 || this.writeBlocked) this.blocked.add(stream);
         return;
       }
       let chunk = stream.queue[0]!;
@@ -447,8 +625,12 @@ export class H2Connection {
         chunk = chunk.subarray(0, allowed);
       } else stream.queue.shift();
       stream.queuedBytes -= chunk.length;
+      this.responseBytes -= chunk.length;
+      this.responseDoor.used -= chunk.length;
       stream.sendWindow -= chunk.length;
       this.sendWindow -= chunk.length;
+      stream.lastActive = this.clock;
+      this.pingStrikesReset = true;
       const last = stream.queuedBytes === 0 && stream.endAfterQueue === true;
       this.frame(DATA, last ? FLAG_END_STREAM : 0, stream.id, chunk);
       if (last) {
@@ -458,6 +640,11 @@ export class H2Connection {
         return;
       }
       if (stream.queuedBytes === 0) stream.onDrain();
+      // This tick's output past the socket's limit: the rest waits for the socket to drain.
+      if (this.outBytes + this.socket.writableLength > this.limits.maxOutputBytes && stream.queuedBytes > 0) {
+        this.blocked.add(stream);
+        return;
+      }
     }
     const end = stream.endAfterQueue;
     if (end !== undefined && !stream.closed && !stream.localEnded) {
@@ -484,6 +671,7 @@ export class H2Connection {
     const p = Buffer.allocUnsafe(4);
     p.writeUInt32BE(code, 0);
     this.frame(RST_STREAM, 0, streamId, p);
+    this.rememberClosed(streamId, true);
   }
 
   /** @internal */
@@ -492,34 +680,95 @@ export class H2Connection {
     const p = Buffer.allocUnsafe(4);
     p.writeUInt32BE(code, 0);
     this.frame(RST_STREAM, 0, stream.id, p);
-    this.closeStream(stream, code);
+    this.closeStream(stream, code, true);
   }
 
-  /** @internal Reopens `stream`'s window (its connection's was returned when the data arrived). */
+  /** @internal Reopens `stream`'s window, and the connection's if it waited for the budget. */
   consumed(stream: H2Stream, bytes: number): void {
-    if (bytes <= 0 || this.closed || stream.closed || stream.remoteEnded) return;
+    if (bytes <= 0 || this.closed || stream.closed) return;
+    if (stream.held > 0) this.release(stream, Math.min(bytes, stream.held));
+    if (stream.remoteEnded) return;
     stream.recvUnacked += bytes;
-    if (stream.recvUnacked >= this.streamWindow / 2) {
+    if (stream.recvUnacked >= this.limits.streamWindowBytes / 2) {
       this.windowUpdate(stream.id, stream.recvUnacked);
       stream.recvWindow += stream.recvUnacked;
       stream.recvUnacked = 0;
     }
   }
 
-  private closeStream(stream: H2Stream, code: CloseCode): void {
+  /** `bytes` held by `stream` are passed on or dropped: the budgets get them back, the connection window what it owes. */
+  private release(stream: H2Stream, bytes: number): void {
+    stream.held -= bytes;
+    this.requestBytes -= bytes;
+    this.requestDoor.used -= bytes;
+    if (this.owed > 0) {
+      const n = Math.min(this.owed, bytes);
+      this.owed -= n;
+      this.returnConnectionWindow(n);
+    }
+  }
+
+  /** @internal */
+  reserveRequest(stream: H2Stream, bytes: number): boolean {
+    if (this.requestBytes + bytes > this.limits.maxRequestBytesPerConnection || !this.requestDoor.fits(bytes)) return false;
+    stream.reserved += bytes;
+    this.requestBytes += bytes;
+    this.requestDoor.used += bytes;
+    return true;
+  }
+
+  /** @internal */
+  mayQueue(bytes: number): boolean {
+    const door = this.responseDoor;
+    return (this.responseBytes === 0 || this.responseBytes + bytes <= this.limits.maxResponseBytesPerConnection) && (door.used === 0 || door.fits(bytes));
+  }
+
+  private closeStream(stream: H2Stream, code: CloseCode, byThisSide = false): void {
     if (stream.closed) return;
     stream.closed = true;
     if (stream.queuedBytes > 0) {
+      this.responseBytes -= stream.queuedBytes;
+      this.responseDoor.used -= stream.queuedBytes;
       stream.queue = [];
       stream.queuedBytes = 0;
     }
+    if (stream.held > 0) this.release(stream, stream.held);
+    if (stream.reserved > 0) {
+      this.requestBytes -= stream.reserved;
+      this.requestDoor.used -= stream.reserved;
+      stream.reserved = 0;
+    }
     this.streams.delete(stream.id);
     this.blocked.delete(stream);
+    this.rememberClosed(stream.id, byThisSide);
+    if (this.streams.size === 0) this.idleSince = this.clock;
     try {
       stream.onClose(code);
     } finally {
       if (this.goingAway && this.streams.size === 0) this.endSocket();
     }
+  }
+
+  private rememberClosed(streamId: number, byThisSide: boolean): void {
+    this.closedIds[this.closedNext] = streamId * 2 + (byThisSide ? 1 : 0);
+    this.closedNext = (this.closedNext + 1) % CLOSED_RING;
+  }
+
+  /** How a stream that is not open ended, as far as this side remembers: 'reset' (by this side), 'closed' or undefined. */
+  private closedHow(streamId: number): 'reset' | 'closed' | undefined {
+    const ids = this.closedIds;
+    for (let i = 0; i < CLOSED_RING; i++) {
+      const v = ids[i]!;
+      if (v >>> 1 === streamId && v !== 0) return v & 1 ? 'reset' : 'closed';
+    }
+    return undefined;
+  }
+
+  /** Whether `streamId` names a stream that was never opened and may still be (RFC 9113 §5.1 "idle"). */
+  private isIdle(streamId: number): boolean {
+    const peerOpens = this.server ? streamId % 2 === 1 : streamId % 2 === 0;
+    if (peerOpens) return streamId > this.lastPeerStreamId;
+    return streamId >= this.nextStreamId;
   }
 
   private endSocket(): void {
@@ -545,9 +794,9 @@ export class H2Connection {
   }
 
   /** A connection error: GOAWAY with `code`, then the end. */
-  private fail(code: number): void {
+  private fail(code: number, debug?: Buffer): void {
     if (this.closed) return;
-    this.goaway(code);
+    this.goaway(code, debug);
     this.goingAway = true;
     this.flushOut();
     this.socket.end();
@@ -561,6 +810,7 @@ export class H2Connection {
 
   /** @internal Bytes read from the socket, for a socket read with `onread` (externalRead). */
   receive(chunk: Buffer): void {
+    if (this.closed) return;
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = undefined;
     let p = 0;
@@ -571,215 +821,303 @@ export class H2Connection {
       this.prefaceLeft -= n;
       p = n;
     }
-    while (!this.closed && buf.length - p >= 9) {
-      const length = buf.readUIntBE(p, 3);
-      if (length > DEFAULT_MAX_FRAME) return this.fail(H2_FRAME_SIZE_ERROR);
-      if (buf.length - p < 9 + length) break;
-      const type = buf[p + 3]!;
-      const flags = buf[p + 4]!;
-      const streamId = buf.readUInt32BE(p + 5) & 0x7fffffff;
-      const payload = buf.subarray(p + 9, p + 9 + length);
-      p += 9 + length;
+    while (!this.closed) {
+      const size = frameSizeAt(buf, p, DEFAULT_MAX_FRAME_BYTES);
+      if (size === 0) break;
+      if (size < 0) return this.fail(H2_FRAME_SIZE_ERROR);
+      const type = frameType(buf, p);
+      const flags = frameFlags(buf, p);
+      const streamId = frameStreamId(buf, p);
+      const payload = buf.subarray(p + FRAME_HEADER_BYTES, p + size);
+      p += size;
       try {
         this.onFrame(type, flags, streamId, payload);
       } catch (err) {
-        return this.fail(err instanceof HpackError ? H2_COMPRESSION_ERROR : err instanceof ProtocolError ? err.code : H2_INTERNAL_ERROR);
+        if (err instanceof ProtocolError) return this.fail(err.code, err.debug);
+        return this.fail(err instanceof HpackError ? H2_COMPRESSION_ERROR : H2_INTERNAL_ERROR);
       }
     }
     if (p < buf.length && !this.closed) this.pending = this.opts.externalRead ? Buffer.from(buf.subarray(p)) : buf.subarray(p);
   }
 
   private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
-    if (!this.settingsReceived && type !== SETTINGS) throw new ProtocolError(H2_PROTOCOL_ERROR);
+    if (!this.settingsReceived && (type !== SETTINGS || flags & FLAG_ACK)) throw new ProtocolError(H2_PROTOCOL_ERROR);
     if (this.headerBlock && type !== CONTINUATION) throw new ProtocolError(H2_PROTOCOL_ERROR);
+    const error = frameError(type, flags, streamId, payload);
+    if (error !== 0) return this.frameFailed(error, streamId);
     switch (type) {
       case DATA:
         return this.onData(flags, streamId, payload);
-      case HEADERS: {
-        if (streamId === 0) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        let start = 0;
-        let end = payload.length;
-        if (flags & FLAG_PADDED) {
-          end -= payload[0]!;
-          start = 1;
-        }
-        if (flags & FLAG_PRIORITY) start += 5;
-        if (start > end) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        // A block continued in later frames is kept across reads: copied when the read buffer is reused.
-        const fragment = payload.subarray(start, end);
-        const kept = flags & FLAG_END_HEADERS || !this.opts.externalRead ? fragment : Buffer.from(fragment);
-        this.headerBlock = { streamId, endStream: (flags & FLAG_END_STREAM) !== 0, fragments: [kept], bytes: end - start };
-        if (flags & FLAG_END_HEADERS) this.onHeaderBlock();
-        return;
-      }
-      case CONTINUATION: {
-        const block = this.headerBlock;
-        if (!block || block.streamId !== streamId) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        block.fragments.push(this.opts.externalRead ? Buffer.from(payload) : payload);
-        block.bytes += payload.length;
-        if (block.bytes > this.maxHeaderList) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        if (flags & FLAG_END_HEADERS) this.onHeaderBlock();
-        return;
-      }
+      case HEADERS:
+        return this.onHeaders(flags, streamId, payload);
+      case CONTINUATION:
+        return this.onContinuation(flags, streamId, payload);
       case RST_STREAM: {
-        if (streamId === 0 || payload.length !== 4) throw new ProtocolError(streamId === 0 ? H2_PROTOCOL_ERROR : H2_FRAME_SIZE_ERROR);
+        if (this.server && --this.resetTokens < 0) throw new ProtocolError(H2_ENHANCE_YOUR_CALM);
         const stream = this.streams.get(streamId);
-        if (stream) this.closeStream(stream, payload.readUInt32BE(0));
+        if (stream) this.closeStream(stream, rstCode(payload));
+        else if (this.isIdle(streamId)) throw new ProtocolError(H2_PROTOCOL_ERROR);
         return;
       }
       case SETTINGS:
-        return this.onSettings(flags, streamId, payload);
-      case PUSH_PROMISE:
-        // Push is disabled in this side's SETTINGS (client) and never valid towards a server.
-        throw new ProtocolError(H2_PROTOCOL_ERROR);
-      case PING: {
-        if (streamId !== 0) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        if (payload.length !== 8) throw new ProtocolError(H2_FRAME_SIZE_ERROR);
-        if (flags & FLAG_ACK) {
-          const i = this.pings.findIndex((x) => x.payload.equals(payload));
-          if (i >= 0) {
-            const [entry] = this.pings.splice(i, 1);
-            clearTimeout(entry!.timer);
-            entry!.done();
-          }
-        } else this.frame(PING, FLAG_ACK, 0, Buffer.from(payload));
-        return;
-      }
+        return this.onSettings(flags, payload);
+      case PING:
+        return this.onPing(flags, payload);
       case GOAWAY: {
-        if (streamId !== 0 || payload.length < 8) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        const last = payload.readUInt32BE(0) & 0x7fffffff;
-        const code = payload.readUInt32BE(4);
+        const last = goawayLastStreamId(payload);
+        const code = goawayCode(payload);
         this.goingAway = true;
         // Streams this side opened after `last` were not processed: the owner may retry them.
-        if (this.role === 'client') for (const s of [...this.streams.values()]) if (s.id > last) this.closeStream(s, H2_REFUSED_STREAM);
+        if (!this.server) for (const s of [...this.streams.values()]) if (s.id > last) this.closeStream(s, H2_REFUSED_STREAM);
         this.onGoaway(code);
         if (this.streams.size === 0) this.endSocket();
         return;
       }
       case WINDOW_UPDATE: {
-        if (payload.length !== 4) throw new ProtocolError(H2_FRAME_SIZE_ERROR);
-        const increment = payload.readUInt32BE(0) & 0x7fffffff;
+        const increment = windowIncrement(payload);
         if (streamId === 0) {
-          if (increment === 0) throw new ProtocolError(H2_PROTOCOL_ERROR);
           this.sendWindow += increment;
           if (this.sendWindow > MAX_WINDOW) throw new ProtocolError(H2_FLOW_CONTROL_ERROR);
           for (const s of [...this.blocked]) {
-            if (this.sendWindow <= 0) break;
+            if (this.sendWindow <= 0 || this.writeBlocked) break;
             this.blocked.delete(s);
             this.flushStream(s);
           }
           return;
         }
         const stream = this.streams.get(streamId);
-        if (!stream) return;
-        if (increment === 0) return this.resetStream(stream, H2_PROTOCOL_ERROR);
+        if (!stream) {
+          // Closed: a window that crossed the end of the stream. Idle: the peer's mistake.
+          if (this.isIdle(streamId)) throw new ProtocolError(H2_PROTOCOL_ERROR);
+          return;
+        }
         stream.sendWindow += increment;
         if (stream.sendWindow > MAX_WINDOW) return this.resetStream(stream, H2_FLOW_CONTROL_ERROR);
         this.flushStream(stream);
         return;
       }
       default:
-        // PRIORITY and unknown frame types are ignored.
+        // PRIORITY (checked above) and unknown frame types are ignored; neither opens a stream.
         return;
     }
   }
 
-  private onSettings(flags: number, streamId: number, payload: Buffer): void {
-    if (streamId !== 0) throw new ProtocolError(H2_PROTOCOL_ERROR);
+  /** A frame that frameError refused: a stream error on an open stream, else the connection's. */
+  private frameFailed(error: number, streamId: number): void {
+    const code = errorCode(error);
+    if (isStreamError(error)) {
+      const stream = this.streams.get(streamId);
+      if (stream) return this.resetStream(stream, code);
+      // No stream to reset (RST_STREAM must not name an idle stream, §5.1): the connection's error.
+      if (!this.isIdle(streamId)) return;
+    }
+    throw new ProtocolError(code);
+  }
+
+  private onSettings(flags: number, payload: Buffer): void {
     if (flags & FLAG_ACK) {
-      if (payload.length !== 0) throw new ProtocolError(H2_FRAME_SIZE_ERROR);
+      this.settingsAckDue = 0;
       return;
     }
-    if (payload.length % 6 !== 0) throw new ProtocolError(H2_FRAME_SIZE_ERROR);
+    const limits = this.limits;
+    const n = settingsCount(payload);
+    if (this.server && (n > limits.maxSettingsEntries || --this.settingsTokens < 0)) throw new ProtocolError(H2_ENHANCE_YOUR_CALM);
+    // The peer's first SETTINGS: without a stream limit in it, it has none.
+    if (!this.settingsReceived) this.peerMaxStreams = Number.POSITIVE_INFINITY;
     this.settingsReceived = true;
-    for (let i = 0; i < payload.length; i += 6) {
-      const id = payload.readUInt16BE(i);
-      const value = payload.readUInt32BE(i + 2);
-      if (id === SETTINGS_INITIAL_WINDOW_SIZE) {
-        if (value > MAX_WINDOW) throw new ProtocolError(H2_FLOW_CONTROL_ERROR);
-        const delta = value - this.peerStreamWindow;
-        this.peerStreamWindow = value;
-        for (const s of this.streams.values()) s.sendWindow += delta;
-        if (delta > 0) for (const s of [...this.streams.values()]) this.flushStream(s);
-      } else if (id === SETTINGS_MAX_FRAME_SIZE) {
-        if (value < DEFAULT_MAX_FRAME || value > 16_777_215) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        this.peerMaxFrame = value;
-      } else if (id === SETTINGS_MAX_CONCURRENT_STREAMS) this.peerMaxStreams = value;
-      else if (id === SETTINGS_ENABLE_PUSH && value > 1) throw new ProtocolError(H2_PROTOCOL_ERROR);
+    let streamWindow = this.peerStreamWindow;
+    for (let i = 0; i < n; i++) {
+      const id = settingId(payload, i);
+      const value = settingValue(payload, i);
+      if (id === SETTINGS_INITIAL_WINDOW_SIZE) streamWindow = value;
+      else if (id === SETTINGS_MAX_FRAME_SIZE) this.peerMaxFrame = value;
+      else if (id === SETTINGS_MAX_CONCURRENT_STREAMS) this.peerMaxStreams = value;
       // HEADER_TABLE_SIZE: the encoder uses no dynamic table. MAX_HEADER_LIST_SIZE: advisory.
+    }
+    // The streams are walked once per frame, whatever the number of entries (§6.9.2).
+    const delta = streamWindow - this.peerStreamWindow;
+    if (delta !== 0) {
+      this.peerStreamWindow = streamWindow;
+      for (const s of this.streams.values()) {
+        if (s.sendWindow + delta > MAX_WINDOW) throw new ProtocolError(H2_FLOW_CONTROL_ERROR);
+        s.sendWindow += delta;
+      }
+      if (delta > 0) for (const s of [...this.streams.values()]) this.flushStream(s);
     }
     this.frame(SETTINGS, FLAG_ACK, 0);
   }
 
-  private onData(flags: number, streamId: number, payload: Buffer): void {
-    if (streamId === 0) throw new ProtocolError(H2_PROTOCOL_ERROR);
-    this.recvWindow -= payload.length;
-    if (this.recvWindow < 0) throw new ProtocolError(H2_FLOW_CONTROL_ERROR);
-    let start = 0;
-    let end = payload.length;
-    if (flags & FLAG_PADDED) {
-      if (payload.length < 1 || payload[0]! >= payload.length) throw new ProtocolError(H2_PROTOCOL_ERROR);
-      end -= payload[0]!;
-      start = 1;
+  private onPing(flags: number, payload: Buffer): void {
+    if (flags & FLAG_ACK) {
+      const i = this.pings.findIndex((x) => x.payload.equals(payload));
+      if (i >= 0) {
+        const [entry] = this.pings.splice(i, 1);
+        clearTimeout(entry!.timer);
+        entry!.done();
+      }
+      return;
     }
-    const stream = this.streams.get(streamId);
-    if (!stream && streamId > (this.role === 'server' ? this.lastPeerStreamId : this.nextStreamId)) throw new ProtocolError(H2_PROTOCOL_ERROR);
-    // The connection window is returned on receipt, whatever becomes of the data: a stream that is
-    // closed, or whose reader stalls, must never hold back the other streams of its connection.
-    this.returnConnectionWindow(payload.length);
-    // A stream already closed (reset by this side, say): its data is dropped.
-    if (!stream) return;
-    if (stream.remoteEnded || !stream.headersReceived) return this.resetStream(stream, H2_STREAM_CLOSED);
-    stream.recvWindow -= payload.length;
-    if (stream.recvWindow < 0) return this.resetStream(stream, H2_FLOW_CONTROL_ERROR);
+    if (this.server) this.keepalivePolicy();
+    this.frame(PING, FLAG_ACK, 0, Buffer.from(payload));
+  }
+
+  /**
+   * grpc-go's keepalive enforcement: a PING closer than keepaliveMinIntervalMs to the previous one
+   * (2 h without a stream, unless permitted) is a strike, unless this side sent HEADERS or DATA
+   * since; one strike more than maxPingStrikes is GOAWAY ENHANCE_YOUR_CALM "too_many_pings". A
+   * client that measures its bandwidth pings as data arrives: that data resets the strikes.
+   */
+  private keepalivePolicy(): void {
+    const now = Date.now();
+    const limits = this.limits;
+    if (this.pingStrikesReset) {
+      this.pingStrikesReset = false;
+      this.pingStrikes = 0;
+    } else {
+      const min = this.streams.size > 0 || limits.keepalivePermitWithoutStream ? limits.keepaliveMinIntervalMs : PING_WITHOUT_STREAM_MS;
+      if (now - this.lastPingAt < min) this.pingStrikes++;
+    }
+    this.lastPingAt = now;
+    if (this.pingStrikes > limits.maxPingStrikes) throw new ProtocolError(H2_ENHANCE_YOUR_CALM, TOO_MANY_PINGS);
+  }
+
+  /** A frame with nothing in it and no end flag; too many in a row are a flood (CVE-2019-9518, CVE-2024-27316). */
+  private emptyFrame(): void {
+    if (this.server && ++this.emptyFrames > this.limits.maxConsecutiveEmptyFrames) throw new ProtocolError(H2_ENHANCE_YOUR_CALM);
+  }
+
+  private onData(flags: number, streamId: number, payload: Buffer): void {
+    const length = payload.length;
+    this.recvWindow -= length;
+    if (this.recvWindow < 0) throw new ProtocolError(H2_FLOW_CONTROL_ERROR);
+    const start = contentStart(DATA, flags);
+    const end = contentEnd(flags, payload);
+    const content = end - start;
     const endStream = (flags & FLAG_END_STREAM) !== 0;
-    const length = end - start;
+    if (content > 0) this.emptyFrames = 0;
+    else if (!endStream) this.emptyFrame();
+    const stream = this.streams.get(streamId);
+    if (!stream) {
+      // Dropped, whatever else: the connection window is returned at once.
+      this.returnConnectionWindow(length);
+      if (this.isIdle(streamId)) throw new ProtocolError(H2_PROTOCOL_ERROR);
+      // Closed: data that crossed this side's reset is discarded (§5.1); after the stream ended
+      // either way, it is a stream error STREAM_CLOSED (§6.1).
+      if (!this.server || this.closedHow(streamId) === 'reset') return;
+      return this.refuse(streamId, H2_STREAM_CLOSED);
+    }
+    if (stream.remoteEnded || !stream.headersReceived) {
+      this.returnConnectionWindow(length);
+      return this.resetStream(stream, H2_STREAM_CLOSED);
+    }
+    stream.recvWindow -= length;
+    if (stream.recvWindow < 0) {
+      this.returnConnectionWindow(length);
+      return this.resetStream(stream, H2_FLOW_CONTROL_ERROR);
+    }
     if (stream.contentLength >= 0) {
       // A request whose content-length differs from its data is malformed (RFC 9113 §8.1.1).
-      stream.contentLength -= length;
-      if (stream.contentLength < 0 || (endStream && stream.contentLength !== 0)) return this.resetStream(stream, H2_PROTOCOL_ERROR);
+      stream.contentLength -= content;
+      if (stream.contentLength < 0 || (endStream && stream.contentLength !== 0)) {
+        this.returnConnectionWindow(length);
+        return this.resetStream(stream, H2_PROTOCOL_ERROR);
+      }
     }
     if (endStream) stream.remoteEnded = true;
-    const padding = payload.length - length;
-    if (padding > 0) this.consumed(stream, padding);
+    stream.lastActive = this.clock;
+    const padding = length - content;
+    if (padding > 0) {
+      this.returnConnectionWindow(padding);
+      this.consumed(stream, padding);
+    }
+    if (!stream.manualFlowControl) {
+      this.returnConnectionWindow(content);
+      this.consumed(stream, content);
+    } else if (content > 0) {
+      // Held until the owner passes it on: within the budgets the connection window is returned
+      // now (a stalled stream holds back its own window only), beyond them when it is consumed.
+      stream.held += content;
+      this.requestBytes += content;
+      this.requestDoor.used += content;
+      if (this.requestBytes <= this.limits.maxRequestBytesPerConnection && this.requestDoor.used <= this.requestDoor.max) this.returnConnectionWindow(content);
+      else this.owed += content;
+    }
     const data = this.opts.externalRead ? Buffer.from(payload.subarray(start, end)) : payload.subarray(start, end);
-    if (!stream.manualFlowControl) this.consumed(stream, length);
     stream.onData(data, endStream);
     if (endStream && stream.localEnded) this.closeStream(stream, undefined);
   }
 
   private returnConnectionWindow(bytes: number): void {
+    if (bytes <= 0) return;
     this.recvUnacked += bytes;
-    if (this.recvUnacked >= this.connectionWindow / 2) {
+    if (this.recvUnacked >= this.limits.connectionWindowBytes / 2 || this.recvWindow < DEFAULT_WINDOW) {
       this.windowUpdate(0, this.recvUnacked);
       this.recvWindow += this.recvUnacked;
       this.recvUnacked = 0;
     }
   }
 
+  private onHeaders(flags: number, streamId: number, payload: Buffer): void {
+    // Every octet counts against the block's size, the padding and priority fields included.
+    if (payload.length > this.limits.maxHeaderBlockBytes) throw new ProtocolError(H2_ENHANCE_YOUR_CALM);
+    const start = contentStart(HEADERS, flags);
+    const end = contentEnd(flags, payload);
+    const endHeaders = (flags & FLAG_END_HEADERS) !== 0;
+    if (end === start && !endHeaders) this.emptyFrame();
+    else this.emptyFrames = 0;
+    // A block continued in later frames is kept across reads: copied when the read buffer is reused.
+    const fragment = payload.subarray(start, end);
+    const kept = endHeaders || !this.opts.externalRead ? fragment : Buffer.from(fragment);
+    this.headerBlock = { streamId, endStream: (flags & FLAG_END_STREAM) !== 0, fragments: [kept], bytes: payload.length, frames: 0, startedAt: this.clock };
+    if (endHeaders) this.onHeaderBlock();
+  }
+
+  private onContinuation(flags: number, streamId: number, payload: Buffer): void {
+    const block = this.headerBlock;
+    if (!block || block.streamId !== streamId) throw new ProtocolError(H2_PROTOCOL_ERROR);
+    const endHeaders = (flags & FLAG_END_HEADERS) !== 0;
+    if (payload.length === 0 && !endHeaders) this.emptyFrame();
+    else if (payload.length > 0) this.emptyFrames = 0;
+    block.bytes += payload.length;
+    if (++block.frames > this.limits.maxContinuationFrames || block.bytes > this.limits.maxHeaderBlockBytes) throw new ProtocolError(H2_ENHANCE_YOUR_CALM);
+    if (payload.length > 0) block.fragments.push(this.opts.externalRead ? Buffer.from(payload) : payload);
+    if (endHeaders) this.onHeaderBlock();
+  }
+
   private onHeaderBlock(): void {
     const block = this.headerBlock!;
     this.headerBlock = undefined;
-    if (block.bytes > this.maxHeaderList) throw new ProtocolError(H2_PROTOCOL_ERROR);
     // Always decoded, even for a stream that is gone: HPACK state is per connection.
     const headers = this.decoder.decode(block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments));
+    const tooLarge = this.decoder.listTooLarge;
     const { streamId, endStream } = block;
     let stream = this.streams.get(streamId);
     if (!stream) {
-      if (this.role === 'client') return; // an answer to a stream this side already reset
-      if (streamId % 2 === 0 || streamId <= this.lastPeerStreamId) {
-        if (streamId % 2 === 0) throw new ProtocolError(H2_PROTOCOL_ERROR);
-        return; // trailers of a stream already closed
+      if (!this.server) {
+        // An answer to a stream this side already reset; anything else is the peer's mistake.
+        if (this.isIdle(streamId)) throw new ProtocolError(H2_PROTOCOL_ERROR);
+        return;
+      }
+      if (streamId % 2 === 0) throw new ProtocolError(H2_PROTOCOL_ERROR);
+      if (streamId <= this.lastPeerStreamId) {
+        // Trailers that crossed this side's reset are discarded; HEADERS on a stream that ended
+        // is STREAM_CLOSED (§5.1); a lower id than one already opened, PROTOCOL_ERROR (§5.1.1).
+        const how = this.closedHow(streamId);
+        if (how === 'reset') return;
+        throw new ProtocolError(how === 'closed' ? H2_STREAM_CLOSED : H2_PROTOCOL_ERROR);
       }
       this.lastPeerStreamId = streamId;
-      if (this.goingAway || this.streams.size >= this.maxStreams) return this.refuse(streamId, H2_REFUSED_STREAM);
+      if (this.goingAway || this.streams.size >= this.limits.maxConcurrentStreams) return this.refuse(streamId, H2_REFUSED_STREAM);
+      // Too large once decoded (HPACK's dynamic table makes a few octets many): refused, the
+      // connection serves on; gRPC clients read ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED.
+      if (tooLarge) return this.refuse(streamId, H2_ENHANCE_YOUR_CALM);
       // A malformed request is a stream error (RFC 9113 §8.1.1): refused here, never handed on.
       const check = this.requestCheck;
       if (!check.request(headers) || (endStream && check.contentLength > 0)) {
         this.malformedRequests++;
         return this.refuse(streamId, H2_PROTOCOL_ERROR);
       }
-      stream = new H2Stream(streamId, this, this.peerStreamWindow, this.streamWindow);
+      stream = new H2Stream(streamId, this, this.peerStreamWindow, this.limits.streamWindowBytes, this.clock);
       stream.contentLength = check.contentLength;
       this.streams.set(streamId, stream);
       stream.headersReceived = true;
@@ -788,10 +1126,12 @@ export class H2Connection {
       return;
     }
     if (stream.remoteEnded) return this.resetStream(stream, H2_STREAM_CLOSED);
+    stream.lastActive = this.clock;
+    if (tooLarge) return this.resetStream(stream, H2_ENHANCE_YOUR_CALM);
     const trailers = stream.headersReceived;
     stream.headersReceived = true;
     if (trailers && !endStream) return this.resetStream(stream, H2_PROTOCOL_ERROR);
-    if (trailers && this.role === 'server' && (!this.requestCheck.trailers(headers) || stream.contentLength > 0)) {
+    if (trailers && this.server && (!this.requestCheck.trailers(headers) || stream.contentLength > 0)) {
       this.malformedRequests++;
       return this.resetStream(stream, H2_PROTOCOL_ERROR);
     }
@@ -801,10 +1141,11 @@ export class H2Connection {
   }
 }
 
-class ProtocolError extends Error {
-  constructor(readonly code: number) {
-    super(`HTTP/2 error ${code}`);
-  }
+/** The fields of `opts` that are set (an explicit undefined must not hide a default). */
+function definedOf(opts: H2ConnectionOptions): Partial<H2Limits> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(opts)) if (v !== undefined) out[k] = v;
+  return out as Partial<H2Limits>;
 }
 
 /** The value of header `name` (the first, if repeated). */

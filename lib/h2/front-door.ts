@@ -2,10 +2,15 @@
 // every other call piped as it is (flow control included) to the service's grpc-js server on a
 // loopback port, where its typed handlers live. The router and the pods each have one. A
 // compressed request to the hot method is decompressed here, so the service has one path for it
-// whatever the client's encoding.
+// whatever the client's encoding. A request read whole is admitted before it is read: the 5-octet
+// gRPC prefix says how large its message is, and a message that does not fit the door's request
+// budgets (its connection's and the door's, limits.ts) is refused RESOURCE_EXHAUSTED at once
+// instead of buffered; one that fits is read into one buffer of its size, the client's windows
+// reopened as it is copied there.
 import zlib from 'node:zlib';
 import { H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
 import { deadlineOf, pipeCall, respondStatus, statusHeaders, unaryFrame } from './grpc';
+import type { H2Limits } from './limits';
 import { H2Server } from './server';
 import { H2Upstream, type H2UpstreamOptions } from './upstream';
 
@@ -50,6 +55,8 @@ export interface H2FrontDoorOptions {
   fallbackOptions?: H2UpstreamOptions;
   /** Compressed requests decompressed at once (4, libuv's thread pool); the others wait their turn. */
   maxConcurrentDecompressions?: number;
+  /** The limits, timeouts and budgets of the door's client connections (limits.ts DEFAULT_H2_LIMITS for those not given). */
+  limits?: Partial<H2Limits>;
 }
 
 export class H2FrontDoor {
@@ -62,7 +69,12 @@ export class H2FrontDoor {
 
   constructor(private readonly opts: H2FrontDoorOptions) {
     this.fallback = new H2Upstream(opts.fallbackAddress, 1, opts.fallbackOptions);
-    this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { maxConnectionAgeMs: opts.maxConnectionAgeMs });
+    this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { ...opts.limits, maxConnectionAgeMs: opts.maxConnectionAgeMs });
+  }
+
+  /** Client connections open now. */
+  get connections(): number {
+    return this.server.connections;
   }
 
   /** Listens on `host:port` (0: any free port) and resolves to the bound port. */
@@ -98,28 +110,68 @@ export class H2FrontDoor {
     }
     // The deadline counts from when the headers arrived.
     const deadline = deadlineOf(timeout);
-    const limit = this.opts.maxMessageBytes + 5;
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const onBody = () => this.unary(stream, headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), deadline);
-    if (endStream) return onBody();
+    if (endStream) return this.unary(stream, headers, Buffer.alloc(0), deadline);
+    this.readMessage(stream, headers, deadline);
+  }
+
+  /**
+   * Reads a unary request's one message into a buffer of its size, admitted by its prefix before
+   * any of it is kept; the client's windows reopen as it is copied (manual flow control), so what
+   * the door holds for a stream is that buffer and at most the bytes of one read.
+   */
+  private readMessage(stream: H2Stream, headers: Header[], deadline: number | undefined): void {
+    const max = this.opts.maxMessageBytes;
+    const prefix = Buffer.allocUnsafe(5);
+    let prefixBytes = 0;
+    let body: Buffer | undefined;
+    let filled = 0;
+    let done = false;
+    const refuse = (code: number, message: string) => {
+      done = true;
+      respondStatus(stream, code, message);
+      // The answer is complete: stop the rest of the upload (RST_STREAM NO_ERROR, as HTTP/2 allows).
+      stream.reset(H2_NO_ERROR);
+    };
+    const finish = () => {
+      if (done) return;
+      done = true;
+      // A body that is not exactly one message goes on as it came, for the service to refuse.
+      this.unary(stream, headers, body ? (filled === body.length ? body : body.subarray(0, filled)) : prefix.subarray(0, prefixBytes), deadline);
+    };
+    stream.manualFlowControl = true;
     stream.onData = (chunk, end) => {
-      if (length < 0) return;
-      length += chunk.length;
-      if (length > limit) {
-        length = -1;
-        respondStatus(stream, RESOURCE_EXHAUSTED, `request is larger than ${this.opts.who}'s limit of ${this.opts.maxMessageBytes} bytes`);
-        // The answer is complete: stop the rest of the upload (RST_STREAM NO_ERROR, as HTTP/2 allows).
-        stream.reset(H2_NO_ERROR);
-        return;
+      if (done) return;
+      let off = 0;
+      if (!body) {
+        off = chunk.copy(prefix, prefixBytes, 0, Math.min(chunk.length, 5 - prefixBytes));
+        prefixBytes += off;
+        if (prefixBytes === 5) {
+          const length = prefix.readUInt32BE(1);
+          if (length > max) return refuse(RESOURCE_EXHAUSTED, `request is larger than ${this.opts.who}'s limit of ${max} bytes`);
+          if (!stream.reserveRequestBytes(length)) {
+            return refuse(RESOURCE_EXHAUSTED, `request of ${length} bytes does not fit ${this.opts.who}'s buffers for requests now (${this.describeRequestBudget()})`);
+          }
+          body = Buffer.allocUnsafe(5 + length);
+          prefix.copy(body, 0);
+          filled = 5;
+        }
       }
-      chunks.push(chunk);
-      if (end) onBody();
+      if (body && off < chunk.length) {
+        if (filled + chunk.length - off > body.length) return refuse(INVALID_ARGUMENT, 'a unary call takes exactly one request message');
+        filled += chunk.copy(body, filled, off);
+      }
+      stream.consume(chunk.length);
+      if (end) finish();
     };
     // Trailers from the client end the request too.
     stream.onHeaders = (_trailers, end) => {
-      if (end && length >= 0) onBody();
+      if (end) finish();
     };
+  }
+
+  private describeRequestBudget(): string {
+    const door = this.server.requestBudget;
+    return `${door.used} of ${door.max} bytes held in all`;
   }
 
   /** A request read whole: handed to the service as it is, or decompressed first. */
@@ -151,6 +203,9 @@ export class H2FrontDoor {
             return respondStatus(stream, RESOURCE_EXHAUSTED, `request is larger than ${this.opts.who}'s limit of ${this.opts.maxMessageBytes} bytes once decompressed`);
           }
           return respondStatus(stream, INVALID_ARGUMENT, `request message is not valid ${encoding} data: ${err.message}`);
+        }
+        if (!stream.reserveRequestBytes(message.length)) {
+          return respondStatus(stream, RESOURCE_EXHAUSTED, `request of ${message.length} bytes once decompressed does not fit ${this.opts.who}'s buffers for requests now (${this.describeRequestBudget()})`);
         }
         const plain = Buffer.allocUnsafe(5 + message.length);
         plain[0] = 0;

@@ -55,14 +55,28 @@ export function unaryFrame(body: Buffer): UnaryFrame {
   return { message: body.subarray(5), compressed: body[0] !== 0 };
 }
 
+/** Why an answer of `bytes` was refused: answers wait for clients that do not read them. */
+export function unreadAnswers(bytes: number): string {
+  return `answer of ${bytes} bytes refused: too many answers wait for clients to read them`;
+}
+
 const OK_HEADERS: Header[] = [[':status', '200'], ['content-type', 'application/grpc']];
 const OK_TRAILERS: Header[] = [['grpc-status', '0']];
 
-/** Answers a unary call with `message` (serialized) and status OK, unless it exceeds `maxMessageBytes`. */
+/**
+ * Answers a unary call with `message` (serialized) and status OK, unless it exceeds
+ * `maxMessageBytes`, or the answers waiting for clients that have not read them fill the door's
+ * budgets (its connection's, or the door's): then RESOURCE_EXHAUSTED, and the answer is dropped
+ * rather than held for a client that may never read it.
+ */
 export function respondMessage(stream: H2Stream, message: Buffer, maxMessageBytes: number): void {
   if (stream.closed || stream.headersSent) return;
   if (message.length > maxMessageBytes) {
     respondStatus(stream, RESOURCE_EXHAUSTED, `response of ${message.length} bytes is larger than the limit of ${maxMessageBytes} bytes`);
+    return;
+  }
+  if (!stream.mayQueue(message.length + 5)) {
+    respondStatus(stream, RESOURCE_EXHAUSTED, unreadAnswers(message.length));
     return;
   }
   const prefix = Buffer.allocUnsafe(5);

@@ -65,22 +65,36 @@ export class HpackDecoder {
     this.maxTableBytes = settingsMaxTableBytes;
   }
 
+  /**
+   * Whether the last block decoded to more than `maxListBytes`. Such a block is decoded to its end
+   * all the same, so that the dynamic table stays in step with the peer's and the connection can go
+   * on (its stream is refused instead), but what lies beyond the limit is neither kept nor, where
+   * the table does not need it, built: a few octets that name a large table entry many times (an
+   * "HPACK bomb") cost a lookup each, never the decoded size.
+   */
+  listTooLarge = false;
+
   /** Decodes one complete header block. Throws HpackError; the state is then unusable. */
   decode(block: Buffer): Header[] {
     const headers: Header[] = [];
     this.block = block;
     this.p = 0;
+    this.listTooLarge = false;
     let listBytes = 0;
     let sawHeader = false;
     while (this.p < block.length) {
       const b = block[this.p]!;
-      let h: Header;
-      if (b & 0x80) h = this.entry(this.int(7));
-      else if (b & 0x40) {
+      let name: string;
+      let value: string;
+      if (b & 0x80) {
+        const h = this.entry(this.int(7));
+        name = h[0];
+        value = h[1];
+      } else if (b & 0x40) {
         const index = this.int(6);
-        const name = index === 0 ? this.str() : this.entry(index)[0];
-        h = [name, this.str()];
-        this.add(h);
+        name = index === 0 ? this.str() : this.entry(index)[0];
+        value = this.str();
+        this.add([name, value]);
       } else if (b & 0x20) {
         // A table size update: only at the start of a block.
         if (sawHeader) throw new HpackError('table size update after a header');
@@ -90,18 +104,36 @@ export class HpackDecoder {
         this.evict(0);
         continue;
       } else {
-        // Literal without indexing (0000) or never indexed (0001).
+        // Literal without indexing (0000) or never indexed (0001): past the limit only skipped.
         const index = this.int(4);
-        const name = index === 0 ? this.str() : this.entry(index)[0];
-        h = [name, this.str()];
+        if (this.listTooLarge) {
+          if (index === 0) this.skipStr();
+          else this.entry(index);
+          this.skipStr();
+          continue;
+        }
+        name = index === 0 ? this.str() : this.entry(index)[0];
+        value = this.str();
       }
       sawHeader = true;
-      listBytes += h[0].length + h[1].length + ENTRY_OVERHEAD;
-      if (listBytes > this.maxListBytes) throw new HpackError(`header list larger than ${this.maxListBytes} bytes`);
-      headers.push(h);
+      if (this.listTooLarge) continue;
+      listBytes += name.length + value.length + ENTRY_OVERHEAD;
+      if (listBytes > this.maxListBytes) {
+        this.listTooLarge = true;
+        continue;
+      }
+      headers.push([name, value]);
     }
     this.block = EMPTY;
     return headers;
+  }
+
+  /** Steps over a string literal, checking only that it is within the block. */
+  private skipStr(): void {
+    if (this.p >= this.block.length) throw new HpackError('truncated string');
+    const length = this.int(7);
+    if (this.p + length > this.block.length) throw new HpackError('truncated string');
+    this.p += length;
   }
 
   private int(prefixBits: number): number {

@@ -1,7 +1,10 @@
 // A listening socket whose connections are H2Connections (server side), tracked so that they can
-// be aged out and drained.
+// be aged out and drained, with one clock for all of them: the timeouts and rate limits of every
+// connection are checked on its tick, so a connection costs no timer of its own.
 import net from 'node:net';
+import { ByteBudget } from './budget';
 import { H2Connection, type H2ConnectionOptions, type H2Stream, type Header } from './connection';
+import { DEFAULT_H2_LIMITS } from './limits';
 
 /** Options of an H2Server. */
 export interface H2ServerOptions extends H2ConnectionOptions {
@@ -14,13 +17,31 @@ export interface H2ServerOptions extends H2ConnectionOptions {
   maxConnectionAgeMs?: number;
 }
 
+/** The tick: a quarter of the shortest timeout, between 10 ms and 1 s. */
+function tickMs(opts: H2ServerOptions): number {
+  const timeouts = [
+    opts.prefaceTimeoutMs ?? DEFAULT_H2_LIMITS.prefaceTimeoutMs,
+    opts.settingsAckTimeoutMs ?? DEFAULT_H2_LIMITS.settingsAckTimeoutMs,
+    opts.headersTimeoutMs ?? DEFAULT_H2_LIMITS.headersTimeoutMs,
+    opts.idleTimeoutMs ?? DEFAULT_H2_LIMITS.idleTimeoutMs,
+    opts.streamIdleTimeoutMs ?? DEFAULT_H2_LIMITS.streamIdleTimeoutMs,
+  ].filter((t) => t > 0);
+  return Math.max(10, Math.min(1_000, Math.floor(Math.min(...timeouts) / 4)));
+}
+
 export class H2Server {
+  /** The request bytes every connection holds together (INFERMESH_H2_MAX_REQUEST_BYTES). */
+  readonly requestBudget: ByteBudget;
+  /** The answer bytes waiting for clients, every connection together (INFERMESH_H2_MAX_RESPONSE_BYTES). */
+  readonly responseBudget: ByteBudget;
   private readonly server: net.Server;
   private readonly conns = new Set<H2Connection>();
+  private readonly ticker: NodeJS.Timeout;
 
   constructor(onStream: (stream: H2Stream, headers: Header[], endStream: boolean) => void, opts: H2ServerOptions = {}) {
-    // Clients that keep a connection without using it must not hold memory: idle for 10 min, it ends.
-    const connOpts: H2ConnectionOptions = { idleTimeoutMs: 600_000, ...opts };
+    this.requestBudget = opts.requestBudget ?? new ByteBudget(opts.maxRequestBytes ?? DEFAULT_H2_LIMITS.maxRequestBytes);
+    this.responseBudget = opts.responseBudget ?? new ByteBudget(opts.maxResponseBytes ?? DEFAULT_H2_LIMITS.maxResponseBytes);
+    const connOpts: H2ConnectionOptions = { ...opts, requestBudget: this.requestBudget, responseBudget: this.responseBudget };
     this.server = net.createServer((socket) => {
       const conn = new H2Connection(socket, 'server', onStream, connOpts);
       this.conns.add(conn);
@@ -32,6 +53,16 @@ export class H2Server {
         clearTimeout(aged);
       };
     });
+    this.ticker = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.conns) c.tick(now);
+    }, tickMs(opts));
+    this.ticker.unref();
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.conns.size;
   }
 
   /** Listens on `host:port` (0: any free port) and resolves to the bound port. */
@@ -56,6 +87,7 @@ export class H2Server {
     while (this.conns.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     const clean = this.conns.size === 0;
     for (const c of [...this.conns]) c.destroy();
+    clearInterval(this.ticker);
     return clean;
   }
 }

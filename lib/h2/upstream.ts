@@ -1,5 +1,7 @@
 // A few client connections to one upstream (a pod, or a service's own grpc-js server), used in
-// turn and replaced when they break, go away (GOAWAY either way) or run out of stream ids.
+// turn and replaced when they break, go away (GOAWAY either way) or run out of stream ids. When
+// every one is at the upstream's limit of concurrent streams (a door's is 128), another is opened,
+// as Envoy's HTTP/2 pool does, up to maxConnections.
 import net from 'node:net';
 import { H2Connection, type H2ConnectionOptions, type H2Stream, type Header } from './connection';
 
@@ -13,6 +15,8 @@ export interface H2UpstreamOptions extends H2ConnectionOptions {
    * still go on it.
    */
   maxResetsPerConnection?: number;
+  /** Connections opened at most when all are at the upstream's stream limit (8 times those asked for). */
+  maxConnections?: number;
 }
 
 export class H2Upstream {
@@ -20,6 +24,7 @@ export class H2Upstream {
   /** Connections replaced while streams were still open on them; they end once those have. */
   private readonly retiring = new Set<H2Connection>();
   private readonly maxResets: number;
+  private readonly maxConnections: number;
   private next = 0;
   private closed = false;
   private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
@@ -31,6 +36,7 @@ export class H2Upstream {
   constructor(readonly address: string, connections: number, private readonly opts: H2UpstreamOptions = {}) {
     this.conns = new Array(Math.max(1, connections)).fill(undefined);
     this.maxResets = opts.maxResetsPerConnection ?? 500;
+    this.maxConnections = Math.max(this.conns.length, opts.maxConnections ?? 8 * this.conns.length);
   }
 
   private connect(i: number): H2Connection {
@@ -82,6 +88,11 @@ export class H2Upstream {
         c = this.connect(i);
       }
       return c.request(headers, endStream);
+    }
+    // Every connection is at the upstream's limit of concurrent streams: one more, if allowed.
+    if (this.conns.length < this.maxConnections) {
+      this.conns.push(undefined);
+      return this.connect(this.conns.length - 1).request(headers, endStream);
     }
     throw new Error(`every connection to ${this.address} is at its stream limit`);
   }

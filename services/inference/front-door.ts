@@ -10,6 +10,7 @@ import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import { headerValue, type H2Stream, type Header } from '../../lib/h2/connection';
 import { H2FrontDoor } from '../../lib/h2/front-door';
+import type { H2Limits } from '../../lib/h2/limits';
 import { atDeadline, pipeCall, respondMessage, respondStatus, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
@@ -30,6 +31,8 @@ export interface PodFrontDoorDeps {
   /** What one request may hold, counted before it is decoded. */
   scanLimits: RequestScanLimits;
   log: Logger;
+  /** The limits, timeouts and budgets of the door's client connections (INFERMESH_H2_*; lib/h2 defaults for those not given). */
+  h2?: Partial<H2Limits>;
 }
 
 export class PodFrontDoor {
@@ -43,6 +46,7 @@ export class PodFrontDoor {
       maxMessageBytes: deps.maxMessageBytes,
       who: 'the pod',
       fallbackAddress: deps.fallbackAddress,
+      limits: deps.h2,
     });
   }
 

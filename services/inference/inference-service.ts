@@ -21,6 +21,7 @@ import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { HeartbeatPublisher } from './heartbeat';
 import { cpuBudget, intraOpThreads } from './cpu-quota';
 import { TrafficFollower } from '../../lib/traffic-follower';
+import { h2LimitsOf } from '../../lib/h2/limits';
 
 /** A started pod. */
 export interface InferenceService extends RunningService {
@@ -81,7 +82,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
   // loopback, answers every other call.
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new PodFrontDoor({ repo, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log });
+  const front = new PodFrontDoor({ repo, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: h2LimitsOf(config) });
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 

@@ -1,16 +1,17 @@
 // The router's front door, on the project's own HTTP/2 layer (lib/h2). ModelInfer, the one call on
 // the hot path, never goes through grpc-js or node:http2: the router reads the whole request
 // (decompressed by the door if the client compressed it), peeks its model and version, and routes
-// it by the one routing policy (routed-call.ts), relaying the pod's answer byte for byte. Every
-// other call (metadata, statistics, streams, health) is piped as it is to the router's grpc-js
-// server on a loopback port, where the typed handlers live.
+// it by the one routing policy (routed-call.ts), relaying the pod's answer byte for byte as it
+// comes. Every other call (metadata, statistics, streams, health) is piped as it is to the
+// router's grpc-js server on a loopback port, where the typed handlers live.
 import { status as Status } from '@grpc/grpc-js';
 import { propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import { MODEL_INFER_PATH } from '../../lib/grpc/proto';
-import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
+import { H2_CANCEL, H2_INTERNAL_ERROR, type H2Stream, type Header } from '../../lib/h2/connection';
 import { H2FrontDoor } from '../../lib/h2/front-door';
-import { atDeadline, forwardedHeaders, listSetter, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
+import { atDeadline, forwardedHeaders, listSetter, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame, unreadAnswers } from '../../lib/h2/grpc';
+import type { H2Limits } from '../../lib/h2/limits';
 import { VERSION } from '../../lib/version';
 import { upstreamOptions, type PodConnections } from './pod-connections';
 import { peekRequest } from './request-peek';
@@ -49,6 +50,8 @@ export interface FrontDoorDeps extends RoutingDeps {
    * (0: until its stream ids run out, about 2^30).
    */
   maxRequestsPerConnection: number;
+  /** The limits, timeouts and budgets of the door's client connections (INFERMESH_H2_*; lib/h2 defaults for those not given). */
+  h2?: Partial<H2Limits>;
 }
 
 export class FrontDoor {
@@ -63,6 +66,7 @@ export class FrontDoor {
       fallbackAddress: deps.fallbackAddress,
       fallbackOptions: upstreamOptions(deps.maxRequestsPerConnection),
       maxConnectionAgeMs: deps.maxConnectionAgeMs,
+      limits: deps.h2,
     });
   }
 
@@ -97,9 +101,13 @@ export class FrontDoor {
 
 /**
  * One ModelInfer through the router on bare HTTP/2: the transport of the routing policy
- * (RoutedCall), which decides everything else. Each attempt sends the client's bytes to a pod; the
- * pod's answer is read whole, so that a failed attempt can still be retried, then relayed byte for
- * byte.
+ * (RoutedCall), which decides everything else. Each attempt sends the client's bytes to a pod. The
+ * pod's answer is relayed as it comes once its first message arrives and fits the answers the
+ * router may hold for this client (the door's budgets, lib/h2): from that first byte to the client
+ * the call is committed and no longer retried; before it, a pod that fails is retried elsewhere. An
+ * answer that does not fit (the client leaves its earlier answers unread) is refused
+ * RESOURCE_EXHAUSTED and blames nobody: the router holds no more than its budgets, however slowly
+ * its clients read.
  */
 class InferCall extends RoutedCall {
   /** The client's trace context and this call's span, when the process traces. */
@@ -109,7 +117,8 @@ class InferCall extends RoutedCall {
   private current: H2Stream | undefined;
   private resHeaders: Header[] | undefined;
   private trailers: Header[] | undefined;
-  private chunks: Buffer[] = [];
+  /** The answer's first byte went to the client: the attempt can no longer be retried. */
+  private committed = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -146,7 +155,6 @@ class InferCall extends RoutedCall {
     if (this.span?.isRecording()) propagation.inject(trace.setSpan(this.parent!, this.span), out, listSetter);
     this.resHeaders = undefined;
     this.trailers = undefined;
-    this.chunks = [];
     let up: H2Stream;
     try {
       up = this.door.conns.h2(address).request(out);
@@ -158,16 +166,45 @@ class InferCall extends RoutedCall {
       if (!this.resHeaders) this.resHeaders = h;
       else this.trailers = h;
     };
-    up.onData = (c) => this.chunks.push(c);
+    up.onData = (chunk) => {
+      if (this.current !== up) return;
+      if (!this.committed && !this.commit(chunk)) return;
+      this.stream.write(chunk);
+    };
     up.onClose = (code) => {
       if (this.current !== up) return; // aborted: the call ended without it
       this.current = undefined;
       const status = statusOf(this.trailers ?? this.resHeaders);
+      if (this.committed) {
+        // Part of the answer is with the client: whatever happens now, no retry. (UNAVAILABLE
+        // would be retried by the policy; after the first byte it is reported as INTERNAL.)
+        if (!status) return this.answered(Status.INTERNAL, `pod ${address} ended its answer midway (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
+        return this.answered(status.code === Status.UNAVAILABLE ? Status.INTERNAL : status.code, status.message);
+      }
       if (!this.resHeaders || !status) {
         this.unanswered(`pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
       } else this.answered(status.code, status.message);
     };
     up.end(undefined, this.body);
+  }
+
+  /**
+   * The pod's first answer bytes: admitted by the size its first message declares, or refused
+   * when the answers this client has not read fill the router's budgets. True when committed.
+   */
+  private commit(chunk: Buffer): boolean {
+    const stream = this.stream;
+    const declared = chunk.length >= 5 ? 5 + chunk.readUInt32BE(1) : chunk.length;
+    if (stream.closed || stream.headersSent || !this.resHeaders) return false;
+    if (!stream.mayQueue(declared)) {
+      respondStatus(stream, Status.RESOURCE_EXHAUSTED, unreadAnswers(declared));
+      // The client's doing, not the pod's: the attempt is dropped and nobody blamed.
+      this.clientCancelled();
+      return false;
+    }
+    this.committed = true;
+    stream.sendHeaders(relayedHeaders(this.resHeaders));
+    return true;
   }
 
   protected abort(): void {
@@ -182,14 +219,20 @@ class InferCall extends RoutedCall {
 
   protected deliver(): void {
     const stream = this.stream;
-    if (stream.closed || stream.headersSent) return;
+    if (stream.closed) return;
+    if (this.committed) {
+      // The answer went out as it came: its trailers end it, or it broke off.
+      if (this.trailers) stream.end(relayedHeaders(this.trailers));
+      else stream.reset(H2_INTERNAL_ERROR);
+      return;
+    }
+    if (stream.headersSent) return;
     if (!this.trailers) {
       // A trailers-only answer (an error status): its headers carry the status.
       stream.sendHeaders(relayedHeaders(this.resHeaders!), true);
       return;
     }
     stream.sendHeaders(relayedHeaders(this.resHeaders!));
-    for (const c of this.chunks) stream.write(c);
     stream.end(relayedHeaders(this.trailers));
   }
 

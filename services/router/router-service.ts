@@ -25,6 +25,7 @@ import { protos } from '../../lib/grpc/proto';
 import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { scannedInferenceService } from '../../lib/grpc/scanned-service';
 import { tracingActive } from '../../lib/telemetry';
+import { h2LimitsOf } from '../../lib/h2/limits';
 
 /** A started router. */
 export interface RouterService extends RunningService {
@@ -112,7 +113,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     extensions: [...INFERENCE_EXTENSIONS],
   }, log));
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log });
+  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config) });
   const port = await front.listen(config.listenHost, config.routerPort);
   healthService.set('', 'SERVING');
   healthService.set('inference.GRPCInferenceService', 'SERVING');

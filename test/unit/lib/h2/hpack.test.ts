@@ -200,13 +200,49 @@ describe('HpackDecoder limits and malformed blocks', () => {
     for (const [block] of bad) expect(() => new HpackDecoder().decode(hex(block))).toThrow(HpackError);
   });
 
-  it('refuses a header list over its limit, counted as names, values and 32 bytes per header', () => {
+  it('marks a header list over its limit, counted as names, values and 32 bytes per header, and keeps no more of it', () => {
     const headers: Header[] = [['x-a', 'v'.repeat(30)], ['x-b', 'v'.repeat(30)]];
     // 2 * (3 + 30 + 32) = 130 bytes.
-    expect(new HpackDecoder(4096, 130).decode(encodeHeaders(headers))).toEqual(headers);
-    expect(() => new HpackDecoder(4096, 129).decode(encodeHeaders(headers))).toThrow(/header list larger than 129/);
+    const fits = new HpackDecoder(4096, 130);
+    expect(fits.decode(encodeHeaders(headers))).toEqual(headers);
+    expect(fits.listTooLarge).toBe(false);
+    const over = new HpackDecoder(4096, 129);
+    expect(over.decode(encodeHeaders(headers))).toEqual([headers[0]]);
+    expect(over.listTooLarge).toBe(true);
+  });
+
+  it('decodes a block over its limit to the end, so the dynamic table stays in step (an HPACK bomb costs lookups, not its size)', () => {
+    const d = new HpackDecoder(4096, 1_000);
+    // A 3,000-octet entry enters the table (index 62) with the first block, already over the limit.
+    const literal = (name: string, value: string) => Buffer.concat([Buffer.from([0x40, name.length]), Buffer.from(name, 'latin1'), intWith7BitPrefix(value.length), Buffer.from(value, 'latin1')]);
+    expect(d.decode(literal('x-amp', 'a'.repeat(3_000)))).toEqual([]);
+    expect(d.listTooLarge).toBe(true);
+    // Then a bomb: the entry named 15 times in 15 octets, and literals without indexing after it.
+    const bomb = Buffer.concat([Buffer.alloc(15, 0x80 | 62), Buffer.from([0x00, 0x03]), Buffer.from('x-b'), Buffer.from([0x01]), Buffer.from('v')]);
+    expect(d.decode(bomb)).toEqual([]);
+    expect(d.listTooLarge).toBe(true);
+    // The table is as the peer has it: a new entry (62) pushes x-amp to 63, which is over the limit again.
+    expect(d.decode(Buffer.concat([literal('x-next', 'n'), Buffer.from([0x80 | 63])]))).toEqual([['x-next', 'n']]);
+    expect(d.listTooLarge).toBe(true);
+    expect(d.decode(Buffer.from([0x80 | 62]))).toEqual([['x-next', 'n']]);
+    expect(d.listTooLarge).toBe(false);
+    // A literal skipped past the limit is still checked for its length.
+    expect(() => d.decode(Buffer.concat([Buffer.alloc(1, 0x80 | 63), Buffer.from([0x80 | 63]), Buffer.from([0x00, 0x7f, 0x7f])]))).toThrow(HpackError);
   });
 });
+
+/** An HPACK string length with a 7-bit prefix (no Huffman). */
+function intWith7BitPrefix(n: number): Buffer {
+  if (n < 127) return Buffer.from([n]);
+  const out = [127];
+  let rest = n - 127;
+  while (rest >= 128) {
+    out.push((rest % 128) | 0x80);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+  return Buffer.from(out);
+}
 
 describe('encodeHeaders', () => {
   it('round-trips through HpackDecoder: static matches, static names, new names, long and latin1 values', () => {
@@ -267,7 +303,8 @@ describe('HpackDecoder against nghttp2 (node:http2 client)', () => {
           stream.sendHeaders([[':status', '200'], ...headers.filter((h) => !h[0].startsWith(':') && h[0] !== 'te')]);
           stream.end([['grpc-status', '0']]);
         },
-        QUIET,
+        // Over 16 KiB of headers below: more than a door takes by default (INFERMESH_H2_MAX_HEADER_LIST_BYTES).
+        { ...QUIET, maxHeaderListBytes: 64 << 10, maxHeaderBlockBytes: 64 << 10 },
       );
       socket.on('data', (d: Buffer) => clientBytes.push(d));
       closer.add(conn, (c) => c.destroy());

@@ -1,0 +1,17 @@
+// Bytes a front door holds against a limit: the request bytes it has read and not yet passed on,
+// or the answer bytes waiting for clients to read them. One per door (every connection of its
+// server adds to it) and one of each per connection; lib/h2/connection.ts keeps them, so the
+// check on the hot path is a sum and a comparison.
+
+export class ByteBudget {
+  /** Bytes held now. */
+  used = 0;
+
+  /** `max`: the most it may hold (Infinity: no limit). */
+  constructor(readonly max: number) {}
+
+  /** Whether `bytes` more fit. */
+  fits(bytes: number): boolean {
+    return this.used + bytes <= this.max;
+  }
+}
