@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { InferenceApi } from '../../client/index';
+import { InferenceApi, RegistryApi } from '../../client/index';
 import { serviceCommand } from '../../cli/local-mesh/service-process';
 import { heldOutDigits } from '../../tools/models/mnist-data';
 import { modelPath } from './models';
@@ -17,7 +17,6 @@ import { startTestNats, type NatsServerProcess } from './nats';
 import { startTestRegistry } from './services';
 import { waitFor } from './wait';
 import type { RegistryService } from '../../services/registry/registry-service';
-import { RegistryApi } from '../../client/index';
 
 const ROOT = path.resolve(__dirname, '../..');
 const TS_REGISTER = path.join(__dirname, 'ts-register.js');
@@ -173,7 +172,7 @@ function door(name: DoorName, svc: Service): Door & { api: InferenceApi; svc: Se
           // The process is gone: alive() tells.
         }
       };
-      const timer = setInterval(sample, 20);
+      const timer = setInterval(sample, 20).unref();
       return () => {
         clearInterval(timer);
         sample();
