@@ -99,7 +99,13 @@ const OUT_BUFFER_BYTES = 64 * 1024;
  */
 const PING_WITHOUT_STREAM_MS = 2 * 60 * 60 * 1000;
 /** Streams closed lately whose ids are kept, to tell frames that crossed this side's reset from a peer's mistake. */
-const CLOSED_RING = 1024;
+const CLOSED_RING = 256;
+/**
+ * The buffer a tick's output is copied into before it is written, shared by every connection: a
+ * write that completes at once (the usual case) leaves it free for the next; one the socket keeps
+ * takes it, and the next flush makes a new one. So an idle connection holds no output buffer.
+ */
+let sharedOut: Buffer | undefined;
 const NO_LIMIT = new ByteBudget(Number.POSITIVE_INFINITY);
 const TOO_MANY_PINGS = Buffer.from('too_many_pings', 'latin1');
 
@@ -319,7 +325,6 @@ export class H2Connection {
   private closedNext = 0;
   private outBufs: Buffer[] = [];
   private outBytes = 0;
-  private outBuffer: Buffer | undefined;
   private ending = false;
   private readonly pings: { payload: Buffer; done: (err?: Error) => void; timer: NodeJS.Timeout }[] = [];
   private keepalive: NodeJS.Timeout | undefined;
@@ -518,12 +523,12 @@ export class H2Connection {
     const bytes = this.outBytes;
     this.outBytes = 0;
     if (bytes <= OUT_BUFFER_BYTES) {
-      const target = (this.outBuffer ??= Buffer.allocUnsafeSlow(OUT_BUFFER_BYTES));
+      const target = (sharedOut ??= Buffer.allocUnsafeSlow(OUT_BUFFER_BYTES));
       let off = 0;
       for (const b of bufs) off += b.copy(target, off);
       this.socket.write(target.subarray(0, bytes));
       // Still queued in the socket: that buffer is not ours again until written; use a new one.
-      if (this.socket.writableLength > 0) this.outBuffer = undefined;
+      if (this.socket.writableLength > 0) sharedOut = undefined;
     } else {
       this.socket.cork();
       for (const b of bufs) this.socket.write(b);
@@ -777,7 +782,8 @@ export class H2Connection {
     // Let the last frames go out, then end; destroy if the peer never closes its side.
     this.flushOut();
     this.socket.end();
-    setTimeout(() => this.destroy(), 5_000).unref();
+    const timer = setTimeout(() => this.destroy(), 5_000).unref();
+    this.socket.once('close', () => clearTimeout(timer));
   }
 
   private lost(): void {
@@ -802,7 +808,8 @@ export class H2Connection {
     this.socket.end();
     // The GOAWAY gets a moment to leave; then the TCP connection closes, whatever the peer does.
     const socket = this.socket;
-    setTimeout(() => socket.destroy(), 1_000).unref();
+    const timer = setTimeout(() => socket.destroy(), 1_000).unref();
+    socket.once('close', () => clearTimeout(timer));
     this.lost();
   }
 
