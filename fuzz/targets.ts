@@ -7,6 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { MeshError } from '../lib/errors';
 import { HpackDecoder, HpackError, encodeHeaders, type Header } from '../lib/h2/hpack';
+import { EventEmitter } from 'node:events';
+import type net from 'node:net';
+import { H2Connection, type H2Stream } from '../lib/h2/connection';
+import * as frames from '../lib/h2/frames';
 import { protos } from '../lib/grpc/proto';
 import type { ModelInferRequest, ModelInferRequestOut } from '../lib/grpc/types';
 import { OnnxFormatError, readOnnxSignature } from '../lib/onnx';
@@ -150,8 +154,124 @@ const onnx: FuzzTarget = {
   },
 };
 
+/** A socket for an H2Connection that keeps nothing: what the connection writes is counted, never read. */
+class NullSocket extends EventEmitter {
+  writableLength = 0;
+  written = 0;
+  setNoDelay(): this { return this; }
+  cork(): void {}
+  uncork(): void {}
+  pause(): this { return this; }
+  resume(): this { return this; }
+  write(b: Uint8Array): boolean {
+    this.written += b.length;
+    return true;
+  }
+  end(): this { return this; }
+  destroy(): this {
+    this.emit('close');
+    return this;
+  }
+}
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** A frame as a client writes it. */
+function h2Frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const out = Buffer.alloc(9 + payload.length);
+  frames.writeFrameHeader(out, 0, payload.length, type, flags, streamId);
+  payload.copy(out, 9);
+  return out;
+}
+
+/** A door's answer to every stream: reads the body (reserving some of it, as the door reads a message whole), answers, ends. */
+function answer(stream: H2Stream, _headers: Header[], endStream: boolean): void {
+  stream.manualFlowControl = true;
+  stream.reserveRequestBytes(64);
+  stream.onData = (chunk, end) => {
+    stream.consume(chunk.length);
+    if (end && stream.mayQueue(3)) stream.end([['grpc-status', '0']], Buffer.from('abc'));
+  };
+  stream.sendHeaders([[':status', '200'], ['content-type', 'application/grpc']]);
+  if (endStream) stream.end([['grpc-status', '0']], Buffer.from('abc'));
+}
+
+const h2Frames: FuzzTarget = {
+  name: 'h2-frames',
+  doc: 'HTTP/2 framing (lib/h2/frames.ts) and a door\'s session on it (lib/h2/connection.ts): a client\'s bytes after the preface',
+  seeds() {
+    const block = encodeHeaders([
+      [':method', 'POST'], [':scheme', 'http'], [':path', '/inference.GRPCInferenceService/ModelInfer'],
+      [':authority', 'router:8001'], ['content-type', 'application/grpc'], ['te', 'trailers'], ['grpc-timeout', '5S'],
+    ]);
+    const settings = Buffer.alloc(12);
+    settings.writeUInt16BE(frames.SETTINGS_INITIAL_WINDOW_SIZE, 0);
+    settings.writeUInt32BE(1 << 20, 2);
+    settings.writeUInt16BE(frames.SETTINGS_MAX_FRAME_SIZE, 6);
+    settings.writeUInt32BE(1 << 15, 8);
+    const u32 = (n: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(n);
+      return b;
+    };
+    const message = Buffer.concat([Buffer.from([0, 0, 0, 0, 6]), Buffer.from('abcdef')]);
+    const start = h2Frame(frames.SETTINGS, 0, 0, settings);
+    return [
+      // A call: HEADERS, DATA with END_STREAM, the ACK of the door's SETTINGS, a window.
+      Buffer.concat([start, h2Frame(frames.SETTINGS, frames.FLAG_ACK, 0), h2Frame(frames.HEADERS, frames.FLAG_END_HEADERS, 1, block),
+        h2Frame(frames.DATA, frames.FLAG_END_STREAM, 1, message), h2Frame(frames.WINDOW_UPDATE, 0, 0, u32(1 << 20))]),
+      // A block in HEADERS (padded, with priority) and CONTINUATION, padded DATA, trailers.
+      Buffer.concat([start, h2Frame(frames.HEADERS, frames.FLAG_PADDED | frames.FLAG_PRIORITY, 3,
+        Buffer.concat([Buffer.from([4]), u32(0), Buffer.from([15]), block.subarray(0, 10), Buffer.alloc(4)])),
+        h2Frame(frames.CONTINUATION, frames.FLAG_END_HEADERS, 3, block.subarray(10)),
+        h2Frame(frames.DATA, frames.FLAG_PADDED, 3, Buffer.concat([Buffer.from([2]), message, Buffer.alloc(2)])),
+        h2Frame(frames.HEADERS, frames.FLAG_END_HEADERS | frames.FLAG_END_STREAM, 3, encodeHeaders([['x-trailer', '1']]))]),
+      // Control frames: PING, PRIORITY, RST_STREAM of an open stream, GOAWAY.
+      Buffer.concat([start, h2Frame(frames.PING, 0, 0, Buffer.alloc(8, 7)), h2Frame(frames.HEADERS, frames.FLAG_END_HEADERS, 5, block),
+        h2Frame(frames.PRIORITY, 0, 7, Buffer.concat([u32(5), Buffer.from([3])])), h2Frame(frames.RST_STREAM, 0, 5, u32(8)),
+        h2Frame(frames.GOAWAY, 0, 0, Buffer.concat([u32(0), u32(0), Buffer.from('bye')]))]),
+    ];
+  },
+  async run(data) {
+    // The framing alone: every frame is sized, checked, and its content found within it.
+    for (let p = 0; ;) {
+      const size = frames.frameSizeAt(data, p, frames.DEFAULT_MAX_FRAME_BYTES);
+      if (size <= 0) break;
+      const type = frames.frameType(data, p);
+      const flags = frames.frameFlags(data, p);
+      const payload = data.subarray(p + 9, p + size);
+      if (payload.length !== size - 9) throw new FuzzFinding('a frame larger than its input');
+      if (frames.frameError(type, flags, frames.frameStreamId(data, p), payload) === frames.FRAME_OK && (type === frames.DATA || type === frames.HEADERS)) {
+        const start = frames.contentStart(type, flags);
+        const end = frames.contentEnd(flags, payload);
+        if (start > end || end > payload.length) throw new FuzzFinding(`content [${start}, ${end}) outside a payload of ${payload.length} octets`);
+      }
+      p += size;
+    }
+    // The session: the same bytes after the preface, in two reads (a frame may span them).
+    const socket = new NullSocket();
+    const conn = new H2Connection(socket as unknown as net.Socket, 'server', answer, { keepaliveIntervalMs: 0, maxRequestBytesPerConnection: 1 << 16 });
+    const input = Buffer.concat([H2_PREFACE, data]);
+    const cut = data.length > 0 ? 1 + (data[0]! % input.length) : input.length;
+    conn.receive(input.subarray(0, cut));
+    conn.receive(input.subarray(cut));
+    conn.tick(Date.now());
+    // Its output is written on the next tick: let it go (and the connection with it, once ended).
+    await new Promise((resolve) => setImmediate(resolve));
+    if (conn.goawaySent === frames.H2_INTERNAL_ERROR) throw new FuzzFinding('the session threw where it must refuse (GOAWAY INTERNAL_ERROR)');
+    if (conn.requestBytes < 0 || conn.responseBytes < 0) throw new FuzzFinding(`negative bytes held: ${conn.requestBytes} request, ${conn.responseBytes} answer`);
+    if (conn.requestBytes > (1 << 16) + frames.DEFAULT_MAX_FRAME_BYTES * 2) throw new FuzzFinding(`${conn.requestBytes} request bytes held past the budget`);
+    conn.destroy();
+    // The socket's end, also for a connection that failed (its own end waits for the peer's).
+    socket.destroy();
+    if (conn.requestBytes !== 0 || conn.responseBytes !== 0 || conn.requestDoor.used !== 0 || conn.responseDoor.used !== 0) {
+      throw new FuzzFinding(`bytes still counted after the end: ${conn.requestBytes} request, ${conn.responseBytes} answer`);
+    }
+  },
+};
+
 /** Every target, by name. */
-export const TARGETS: readonly FuzzTarget[] = [hpack, peek, modelInfer, onnx];
+export const TARGETS: readonly FuzzTarget[] = [hpack, peek, modelInfer, onnx, h2Frames];
 
 /** The folder of a target's kept regression cases (inputs that once were findings). */
 export function regressionDir(root: string, target: string): string {
