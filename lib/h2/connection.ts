@@ -715,7 +715,9 @@ export class H2Connection {
 
   /** @internal */
   reserveRequest(stream: H2Stream, bytes: number): boolean {
-    if (this.requestBytes + bytes > this.limits.maxRequestBytesPerConnection || !this.requestDoor.fits(bytes)) return false;
+    // What the stream holds now is the start of what it reserves for (its owner consumes it next).
+    const more = bytes - stream.held;
+    if (this.requestBytes + more > this.limits.maxRequestBytesPerConnection || !this.requestDoor.fits(more)) return false;
     stream.reserved += bytes;
     this.requestBytes += bytes;
     this.requestDoor.used += bytes;
