@@ -273,7 +273,8 @@ class ProtocolError extends Error {
 
 /**
  * One HTTP/2 connection over `socket`, as the server (`onStream` gets each stream a client opens)
- * or the client (request() opens streams).
+ * or the client (request() opens streams). A server's timeouts and the refill of its rate limits
+ * run on tick(), which its H2Server calls for every connection.
  */
 export class H2Connection {
   /** Called once when the connection is over (the socket closed). */
