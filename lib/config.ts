@@ -127,7 +127,7 @@ export const settings = {
   intraOpSpinning: setting('INFERMESH_INTRA_OP_SPINNING', bool, false, 'let onnxruntime\'s threads spin between runs (lower latency for a dedicated pod, a core burned per idle session)'),
   modelDir: setting('INFERMESH_MODEL_DIR', str, '', 'where a pod keeps pulled artifacts (empty: a temp folder)'),
   maxTensorElements: setting('INFERMESH_MAX_TENSOR_ELEMENTS', int(1), 64 * MiB, 'largest element count of one request tensor'),
-  // Counted before a request is decoded (services/inference/request-scan.ts); Triton has no such limits.
+  // Counted before a request is decoded (lib/grpc/request-scan.ts); Triton has no such limits.
   maxRequestTensors: setting('INFERMESH_MAX_REQUEST_TENSORS', int(1), 1024, 'inputs, requested outputs and raw_input_contents entries of one request, each'),
   maxRequestParameters: setting('INFERMESH_MAX_REQUEST_PARAMETERS', int(0), 1024, 'parameters of one request, its inputs and its outputs together'),
   maxTensorRank: setting('INFERMESH_MAX_TENSOR_RANK', int(1, 1024), 64, 'dimensions of one request tensor (numpy 2\'s maximum)'),
