@@ -184,3 +184,62 @@ describe('a version that batches', () => {
     expect(batchedRuns).toBeGreaterThan(runs / 4);
   });
 });
+
+// BYTES and BOOL, whose rows are no fixed size (strings) or one byte: the identity fixtures take
+// [batch, n] with any n, so concurrent requests differ in their other dimension too and only those
+// that agree may share a run. An identity answer must be the request's own data, byte for byte.
+describe('a version that batches BYTES and BOOL', () => {
+  const identities: { name: string; datatype: 'BYTES' | 'BOOL'; version: LoadedVersion; pool: SessionPool }[] = [];
+
+  beforeAll(async () => {
+    for (const datatype of ['BYTES', 'BOOL'] as const) {
+      const pool = await SessionPool.create({ modelPath: modelPath(`fixtures/identity_${datatype.toLowerCase()}.onnx`), providers: ['cpu'], workers: 1, intraOpThreads: 1 });
+      const t = (name: string) => ({ name, datatype, shape: [-1, -1] });
+      const version = new LoadedVersion(`identity_${datatype}`, 1, 'sha', { inputs: [t('INPUT0')], outputs: [t('OUTPUT0')] }, pool, LIMITS, batching(true));
+      version.state = 'READY';
+      identities.push({ name: `identity_${datatype}`, datatype, version, pool });
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(identities.map((m) => m.pool.close()));
+  });
+
+  const utf8 = fc.string({ unit: 'grapheme', maxLength: 6 }).filter((s) => !s.includes('\0'));
+  const bytesCase = fc.record({ rows: fc.nat({ max: 3 }), n: fc.integer({ min: 1, max: 3 }), typed: fc.boolean(), seed: fc.array(utf8, { minLength: 12, maxLength: 12 }) });
+  const boolCase = fc.record({ rows: fc.nat({ max: 3 }), n: fc.integer({ min: 1, max: 3 }), typed: fc.boolean(), seed: fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }) });
+
+  it('answers every request with its own elements, whatever the shapes batched beside it', async () => {
+    let requests = 0;
+    await fc.assert(fc.asyncProperty(fc.array(fc.oneof(bytesCase.map((c) => ({ ...c, dt: 'BYTES' as const })), boolCase.map((c) => ({ ...c, dt: 'BOOL' as const }))), { minLength: 1, maxLength: 10 }), async (cases) => {
+      requests += cases.length;
+      const answers = await Promise.all(cases.map((c, i) => {
+        const m = identities.find((x) => x.datatype === c.dt)!;
+        const values = (c.seed as unknown[]).slice(0, c.rows * c.n);
+        while (values.length < c.rows * c.n) values.push(c.seed[values.length % c.seed.length]!);
+        const raw = c.dt === 'BYTES'
+          ? Buffer.concat((values as string[]).flatMap((s) => { const b = Buffer.from(s, 'utf8'); const len = Buffer.alloc(4); len.writeUInt32LE(b.length); return [len, b]; }))
+          : Buffer.from((values as boolean[]).map((b) => (b ? 1 : 0)));
+        const contents = { bool_contents: c.dt === 'BOOL' ? values as boolean[] : [], int_contents: [], int64_contents: [], uint_contents: [], uint64_contents: [], fp32_contents: [], fp64_contents: [], bytes_contents: c.dt === 'BYTES' ? (values as string[]).map((s) => Buffer.from(s, 'utf8')) : [] };
+        const req: ModelInferRequestOut = {
+          model_name: m.name, model_version: '', id: `q${i}`, parameters: {},
+          inputs: [{ name: 'INPUT0', datatype: c.dt, shape: [String(c.rows), String(c.n)], parameters: {}, contents: c.typed ? contents : null }],
+          outputs: [], raw_input_contents: c.typed ? [] : [raw],
+        };
+        return m.version.infer(req).then((res) => ({ res, raw, values, c }));
+      }));
+      for (const { res, raw, values, c } of answers) {
+        expect(res.outputs?.[0]?.shape).toEqual([c.rows, c.n]);
+        if (c.typed) {
+          const got = c.dt === 'BYTES' ? (res.outputs![0]!.contents!.bytes_contents as Uint8Array[]).map((b) => Buffer.from(b).toString('utf8')) : res.outputs![0]!.contents!.bool_contents;
+          expect(got).toEqual(values);
+        } else {
+          expect(Buffer.from(res.raw_output_contents![0] as Uint8Array).equals(raw)).toBe(true);
+        }
+      }
+    }), { seed: 2026, numRuns: 300 });
+    expect(requests).toBeGreaterThan(1000);
+    // They did share runs.
+    expect(identities.reduce((n, m) => n + m.version.stats.executionCount, 0)).toBeLessThan(requests);
+  });
+});
