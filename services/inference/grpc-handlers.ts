@@ -13,6 +13,7 @@ import { modelConfigOf } from './model-config';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
 import { protos } from '../../lib/grpc/proto';
 import { refusalOf } from '../../lib/grpc/scanned-service';
+import { streamAnswer, streamError } from '../../lib/grpc/stream-answer';
 
 /** Server identity and readiness, as the handlers need them. */
 export interface ServerInfo {
@@ -55,9 +56,6 @@ function statisticsOf(v: LoadedVersion): ModelStatistics {
     })),
   };
 }
-
-/** Triton's stream parameter: every answer says whether it is the request's last (ours always are). */
-const FINAL_RESPONSE = Object.freeze({ triton_final_response: Object.freeze({ bool_param: true }) });
 
 /** The inference handlers over `repo`. */
 export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log: Logger): InferenceHandlers {
@@ -117,17 +115,12 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
       const finish = () => {
         if (ended && pending === 0) call.end();
       };
-      // Triton marks each answer triton_final_response (true: a non-decoupled model answers a request
-      // once), which clients that set triton_enable_empty_final_response wait for; it sends an empty
-      // final answer only for decoupled models, which onnxruntime models are not.
+      // Each answer is marked final (stream-answer.ts), as Triton marks a non-decoupled model's.
       call.on('data', (req: ModelInferRequestOut) => {
         pending++;
         infer(req, { deadlineMs: contextOf(call).deadlineMs }).then(
-          (res) => call.write({ infer_response: { ...res, parameters: FINAL_RESPONSE } }),
-          (err: unknown) => call.write({
-            error_message: toGrpcStatus(err, log).details,
-            infer_response: { id: req.id, model_name: req.model_name, model_version: req.model_version, parameters: FINAL_RESPONSE },
-          }),
+          (res) => call.write(streamAnswer(res)),
+          (err: unknown) => call.write(streamError(req, toGrpcStatus(err, log).details)),
         ).finally(() => {
           pending--;
           finish();

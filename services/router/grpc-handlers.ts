@@ -8,6 +8,7 @@ import { unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
 import { refusalOf } from '../../lib/grpc/scanned-service';
+import { streamAnswer, streamError } from '../../lib/grpc/stream-answer';
 import type { InferenceHandlers, ModelInferRequestOut, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
 import type { ModelConfigResponse } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output as ModelStatisticsOut } from '../../lib/grpc/generated/inference/ModelStatistics';
@@ -162,8 +163,9 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
       call.on('data', (req: ModelInferRequestOut) => {
         pending++;
         forwardTyped(req, deadlineOf(call), calls).then(
-          (res) => call.write({ infer_response: res }),
-          (err: unknown) => call.write({ error_message: toGrpcStatus(err, log).details, infer_response: { id: req.id, model_name: req.model_name, model_version: req.model_version } }),
+          // Marked final as a pod marks its own (the pod's answer came by a unary call, unmarked).
+          (res) => call.write(streamAnswer(res)),
+          (err: unknown) => call.write(streamError(req, toGrpcStatus(err, log).details)),
         ).finally(() => {
           pending--;
           finish();
