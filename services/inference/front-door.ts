@@ -3,7 +3,7 @@
 // request costs the pod; every other call (metadata, statistics, streams, health, and a
 // compressed ModelInfer) is piped as it is to the pod's grpc-js server on a loopback port, where the
 // typed handlers live. Both paths scan a request before decoding it (request-scan.ts) and run the
-// same ModelRepository.find(...).infer(...).
+// same ModelRepository.serving(...).infer(...).
 import { status as Status } from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
@@ -95,7 +95,7 @@ export class PodFrontDoor {
       : undefined;
     const ctx: CallContext = { deadlineMs, cancel: { onCancel: (fn) => onCancel.push(fn) } };
     try {
-      const res: ModelInferResponse = await this.deps.repo.find(req.model_name, req.model_version || (headerValue(headers, ROUTED_VERSION_HEADER) ?? '')).infer(req, ctx);
+      const res: ModelInferResponse = await this.deps.repo.serving(req.model_name, req.model_version, headerValue(headers, ROUTED_VERSION_HEADER) ?? '').infer(req, ctx);
       if (!answered) respondMessage(stream, this.method.responseSerialize(res), this.deps.maxMessageBytes);
     } catch (err) {
       if (!answered) {

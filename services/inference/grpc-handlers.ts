@@ -62,7 +62,7 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
   const infer = async (req: ModelInferRequestOut, ctx: CallContext, routed = '') => {
     const refusal = refusalOf(req);
     if (refusal) throw refusal;
-    return repo.find(req.model_name, req.model_version || routed).infer(req, ctx);
+    return repo.serving(req.model_name, req.model_version, routed).infer(req, ctx);
   };
   /** Deadline and cancellation of a call, for the queue. */
   const contextOf = (call: { getDeadline(): grpc.Deadline; on(e: 'cancelled', fn: () => void): unknown }): CallContext => {

@@ -142,6 +142,26 @@ export class ModelRepository {
     return v;
   }
 
+  /**
+   * The version serving an inference request: the one it names, else the one a router chose for it
+   * (`routed`, from ROUTED_VERSION_HEADER; '' when none came, as from a client calling the pod
+   * directly). A model or version a router sent here that this pod does not hold is the router's
+   * stale view of the pod (it restarted and has not yet sent its first heartbeat, or it unloaded
+   * the version since): UNAVAILABLE, the pod's failure, which the router retries on another pod,
+   * not NOT_FOUND, which clients take as final.
+   */
+  serving(name: string, version: string, routed: string): LoadedVersion {
+    if (routed === '') return this.find(name, version);
+    try {
+      return this.find(name, version || routed);
+    } catch (err) {
+      if (err instanceof MeshError && (err.code === ErrorCode.ModelNotFound || err.code === ErrorCode.VersionNotFound)) {
+        throw errors.unavailable(`this pod does not hold model '${name}' version ${version || routed} (a router's view of it is out of date)`);
+      }
+      throw err;
+    }
+  }
+
   /** Every loaded version of `name`, newest first. */
   versionsOf(name: string): LoadedVersion[] {
     return [...(this.models.get(name)?.values() ?? [])].sort((a, b) => b.version - a.version);

@@ -4,7 +4,7 @@
 // (routed-call.ts) with the typed client as its transport.
 import * as grpc from '@grpc/grpc-js';
 import { errors, toGrpcStatus } from '../../lib/errors';
-import { unary } from '../../lib/grpc/client';
+import { ROUTED_VERSION_HEADER, unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
 import { refusalOf } from '../../lib/grpc/scanned-service';
@@ -47,7 +47,11 @@ class TypedCall extends RoutedCall {
   }
 
   protected send(pod: Pod, version: number): void {
-    const call = this.conns.typed(pod.address).ModelInfer({ ...this.req, model_version: String(version) }, this.deadline ? { deadline: this.deadline } : {}, (err, res) => {
+    // As the front door does: a version the router chose is named in ROUTED_VERSION_HEADER, which
+    // tells the pod that one it does not hold is the router's stale view of it (UNAVAILABLE, retried).
+    const metadata = new grpc.Metadata();
+    if (!this.requested) metadata.set(ROUTED_VERSION_HEADER, String(version));
+    const call = this.conns.typed(pod.address).ModelInfer({ ...this.req, model_version: String(version) }, metadata, this.deadline ? { deadline: this.deadline } : {}, (err, res) => {
       if (this.call !== call) return; // aborted: the call ended without it
       this.call = undefined;
       this.answer = err ? { err } : { res: res! };

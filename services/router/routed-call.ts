@@ -65,6 +65,13 @@ export function versionOutcomeOf(code: number): 'ok' | 'error' | undefined {
   }
 }
 
+/** A pod's failure: its status, and whether it came as the pod's answer (else the router's). */
+interface Failure {
+  code: number;
+  message: string;
+  answered: boolean;
+}
+
 /** What a RoutedCall decides with. */
 export interface RoutingDeps {
   router: Router;
@@ -147,15 +154,20 @@ export abstract class RoutedCall {
     this.retryOr(Code.UNAVAILABLE, message, false);
   }
 
-  private next(): void {
+  /** `failed`: the failure a retry follows, which goes to the client if no other pod can take it. */
+  private next(failed?: Failure): void {
     const { router, log } = this.deps;
     this.attempts++;
     let pod: Pod;
     let version: number;
     try {
       // A retry serves the version the first attempt chose, on another pod.
-      ({ pod, version } = router.route(this.model, this.attempts === 1 ? this.requested : String(this.version), this.tried));
+      ({ pod, version } = router.route(this.model, failed ? String(this.version) : this.requested, this.tried));
     } catch (err) {
+      // No other pod for a retry (every one tried, ejected, full, or the version gone from the
+      // router's view meanwhile): the client gets the pod's failure, retryable, never the router's
+      // answer about a version it did not ask for (NOT_FOUND, which clients take as permanent).
+      if (failed) return this.fail(failed);
       const { code, details } = toGrpcStatus(err, log);
       this.record(code);
       this.respond(code, details);
@@ -174,8 +186,13 @@ export abstract class RoutedCall {
     (this.tried ??= new Set()).add(this.pod!.id);
     if (this.attempts < MAX_ATTEMPTS && router.mayRetry()) {
       log.debug('retrying on another pod', { pod: this.pod!.id, err: message });
-      return this.next();
+      return this.next({ code, message, answered });
     }
+    this.fail({ code, message, answered });
+  }
+
+  /** The call ends with a pod's failure: its answer if it answered, else `code` from the router. */
+  private fail({ code, message, answered }: Failure): void {
     this.record(code);
     if (answered) this.deliver();
     else this.respond(code, message);

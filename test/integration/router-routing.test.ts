@@ -69,4 +69,38 @@ describe('router: what it adds to a call', () => {
     expect(byId.get('bad')?.error_message).toBe("model 'nope' not found");
     for (const a of answers) expect(a.infer_response?.parameters.triton_final_response).toMatchObject({ bool_param: true, parameter_choice: 'bool_param' });
   });
+
+  it('a pod the router\'s view holds stale (restarted, no heartbeat yet) answers UNAVAILABLE, and a retry with no other pod answers it too, never NOT_FOUND', async () => {
+    // The router believes a pod at the real pod's address holds model digits version 1, as it
+    // believed of a pod that restarted on its port and has not sent its first heartbeat; it has
+    // failed before, so this failure ejects it and the retry finds no pod with the version.
+    const stale = (id: string, state: Heartbeat['state'] = 'serving'): Heartbeat => ({
+      schema: 1, pod: id, address: pod.address, state, inflight: 0, time: new Date().toISOString(),
+      models: [{ name: 'digits', version: 1, state: 'READY', provider: 'cpu' }],
+    });
+    const why = "this pod does not hold model 'digits' version 1 (a router's view of it is out of date)";
+    const client = inferenceClient(address);
+    try {
+      // ModelInfer, on the front door's bare HTTP/2 path.
+      router.membership.update(stale('restarted'));
+      router.membership.all().find((p) => p.id === 'restarted')!.failures = 4;
+      const err = await unary((cb) => client.ModelInfer({ model_name: 'digits', inputs: [] }, { deadline: Date.now() + 10_000 }, cb)).catch((e: grpc.ServiceError) => e);
+      expect(err).toMatchObject({ code: grpc.status.UNAVAILABLE, details: why });
+      expect(router.membership.candidates('digits', 1)).toEqual([]); // ejected: the pod's failure
+      // A request of a ModelStreamInfer stream, on the typed path.
+      router.membership.update(stale('restarted-too'));
+      router.membership.all().find((p) => p.id === 'restarted-too')!.failures = 4;
+      const [answer] = await stream(address, [{ id: 's', model_name: 'digits', inputs: [] }]);
+      expect(answer?.error_message).toBe(why);
+      expect(router.membership.candidates('digits', 1)).toEqual([]);
+    } finally {
+      client.close();
+      for (const id of ['restarted', 'restarted-too']) router.membership.update(stale(id, 'draining'));
+    }
+    // A client calling the pod directly, without the router's header, still hears NOT_FOUND.
+    const direct = inferenceClient(`127.0.0.1:${pod.port}`);
+    const err = await unary((cb) => direct.ModelInfer({ model_name: 'digits', inputs: [] }, cb)).catch((e: grpc.ServiceError) => e);
+    direct.close();
+    expect(err).toMatchObject({ code: grpc.status.NOT_FOUND, details: "model 'digits' not found" });
+  });
 });

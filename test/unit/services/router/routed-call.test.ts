@@ -168,6 +168,28 @@ describe('RoutedCall: blame', () => {
     expect(counts()).toEqual({ requests: 2, errors: 2 });
   });
 
+  it('a retry with no pod left for the version answers the pod\'s failure (UNAVAILABLE), never NOT_FOUND for a version the client did not ask for', () => {
+    // The only pod fails and is ejected: the version is gone from the router's view for the retry.
+    const { call, counts } = setup(['a'], 1);
+    const answered = call();
+    answered.podAnswers(Code.UNAVAILABLE);
+    expect(answered.sent).toEqual(['a']);
+    expect(answered.answer).toEqual({ code: Code.UNAVAILABLE, message: '', from: 'pod' });
+    expect(answered.over).toBe(Code.UNAVAILABLE);
+    // The other pod, restarted, no longer has version 1 when the retry looks for one.
+    const { call: call2, membership, router, counts: counts2 } = setup(['a', 'b']);
+    const unanswered = call2();
+    expect(unanswered.sent).toEqual(['a']);
+    membership.update(hb('b', 2));
+    unanswered.podFails();
+    expect(unanswered.sent).toEqual(['a']);
+    expect(unanswered.answer).toEqual({ code: Code.UNAVAILABLE, message: 'connection reset by the pod', from: 'router' });
+    expect(router.inFlight).toBe(0);
+    // Each counted once against the version it was routed to, as a failure.
+    expect(counts()).toEqual({ requests: 1, errors: 1 });
+    expect(counts2()).toEqual({ requests: 1, errors: 1 });
+  });
+
   it('a client that goes away during the retry blames the second pod for nothing', () => {
     const { call, pod } = setup(['a', 'b']);
     const c = call();
