@@ -102,7 +102,7 @@ const peek: FuzzTarget = {
   },
 };
 
-const LIMITS: RequestScanLimits = { maxTensors: 64, maxParameters: 64, maxRank: 8, maxBytesElements: 4096 };
+const LIMITS: RequestScanLimits = { maxTensors: 64, maxParameters: 64, maxRank: 8, maxBytesElements: 4096, maxElements: 1 << 16 };
 const SIGNATURE: Signature = {
   inputs: [
     { name: 'INPUT0', datatype: 'FP32', shape: [-1, 4] }, { name: 'INPUT1', datatype: 'FP32', shape: [-1, 4] },

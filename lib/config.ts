@@ -132,6 +132,10 @@ export const settings = {
   maxRequestParameters: setting('INFERMESH_MAX_REQUEST_PARAMETERS', int(0), 1024, 'parameters of one request, its inputs and its outputs together'),
   maxTensorRank: setting('INFERMESH_MAX_TENSOR_RANK', int(1, 1024), 64, 'dimensions of one request tensor (numpy 2\'s maximum)'),
   maxBytesElements: setting('INFERMESH_MAX_BYTES_ELEMENTS', int(1), 1024 * 1024, 'BYTES (string) elements of one request, all tensors together: each costs a string whatever its size'),
+  // Triton has no such limit. protobufjs keeps each typed-contents element as a JS value (an int64
+  // about 85 bytes of heap, one byte on the wire), so this is a sixteenth of the largest tensor's
+  // INFERMESH_MAX_TENSOR_ELEMENTS default: at most about 350 MiB of heap for one request.
+  maxRequestElements: setting('INFERMESH_MAX_REQUEST_ELEMENTS', int(1), 4 * MiB, 'elements one request may give in typed contents (int64_contents, fp32_contents, bytes_contents...), all tensors together, counted before decoding; larger tensors go in raw_input_contents'),
   dynamicBatching: setting('INFERMESH_DYNAMIC_BATCHING', bool, true, 'batch concurrent requests of models with a dynamic first dimension (a model\'s registry config overrides)'),
   maxBatchSize: setting('INFERMESH_MAX_BATCH_SIZE', int(1, 65536), 64, 'default largest batch of one run'),
   maxQueueDelayUs: setting('INFERMESH_MAX_QUEUE_DELAY_US', int(0, 10_000_000), 500, 'default longest a request waits for others to batch with, in microseconds'),

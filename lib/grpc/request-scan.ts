@@ -2,7 +2,10 @@
 // object for every entry it reads, so a 66 MB request of 33 million empty `inputs` costs gigabytes
 // of heap; this scan costs a pass over the top-level fields (and over the headers of each input
 // tensor, where the shape, parameters and BYTES elements are) and refuses, with INVALID_ARGUMENT,
-// a request that is malformed or holds more of them than the limits allow. Every path that decodes
+// a request that is malformed or holds more of them than the limits allow. Typed contents count too:
+// protobufjs keeps every element of int64_contents and its kin as a JS value (about 85 bytes of heap
+// for a packed int64 zero that takes one byte on the wire), so they are counted here, every
+// element of every contents field, and bounded all inputs together. Every path that decodes
 // one calls it: the pod's front door (services/inference/front-door.ts) and the grpc-js
 // deserializers of the pods' and the router's servers (scanned-service.ts), whose ModelStreamInfer
 // requests the router decodes to route them one by one.
@@ -20,15 +23,18 @@ export interface RequestScanLimits {
   maxRank: number;
   /** BYTES elements given in typed contents (bytes_contents), all inputs together. */
   maxBytesElements: number;
+  /** Elements given in typed contents (every contents field, BYTES included), all inputs together. */
+  maxElements: number;
 }
 
 /** The scan limits of a configuration (INFERMESH_MAX_REQUEST_TENSORS and friends). */
-export function scanLimitsOf(config: Pick<Config, 'maxRequestTensors' | 'maxRequestParameters' | 'maxTensorRank' | 'maxBytesElements'>): RequestScanLimits {
+export function scanLimitsOf(config: Pick<Config, 'maxRequestTensors' | 'maxRequestParameters' | 'maxTensorRank' | 'maxBytesElements' | 'maxRequestElements'>): RequestScanLimits {
   return {
     maxTensors: config.maxRequestTensors,
     maxParameters: config.maxRequestParameters,
     maxRank: config.maxTensorRank,
     maxBytesElements: config.maxBytesElements,
+    maxElements: config.maxRequestElements,
   };
 }
 
@@ -39,6 +45,8 @@ export interface ScanCounts {
   rawContents: number;
   parameters: number;
   bytesElements: number;
+  /** Elements of typed contents, all fields (bytes_contents too) of all inputs. */
+  elements: number;
 }
 
 const WIRE_VARINT = 0;
@@ -60,7 +68,7 @@ class Scanner {
   wire = 0;
   /** Bounds of the last length-delimited field read. */
   start = 0;
-  readonly counts: ScanCounts = { inputs: 0, outputs: 0, rawContents: 0, parameters: 0, bytesElements: 0 };
+  readonly counts: ScanCounts = { inputs: 0, outputs: 0, rawContents: 0, parameters: 0, bytesElements: 0, elements: 0 };
 
   constructor(readonly buf: Uint8Array, readonly limits: RequestScanLimits) {}
 
@@ -240,21 +248,41 @@ function scanInput(s: Scanner, start: number, end: number, index: number): void 
   }
 }
 
-/** Wire types protobufjs accepts for each InferTensorContents field but bytes_contents: packed (2) or one value. */
+/**
+ * Wire types protobufjs accepts for each InferTensorContents field but bytes_contents: packed (2) or
+ * one value: bool, int, int64, uint and uint64_contents are varints, fp32 fixed32, fp64 fixed64.
+ */
 const CONTENTS_WIRE = [NONE, WIRE_VARINT, WIRE_VARINT, WIRE_VARINT, WIRE_VARINT, WIRE_VARINT, WIRE_FIXED32, WIRE_FIXED64];
+
+/** Elements of a packed contents field of wire type `single` in bytes [start, end). */
+function packedElements(buf: Uint8Array, start: number, end: number, single: number, what: string): number {
+  if (single === WIRE_VARINT) return packedVarints(buf, start, end);
+  const size = single === WIRE_FIXED32 ? 4 : 8;
+  // protobufjs would read the last, partial value past the field's end.
+  if ((end - start) % size !== 0) throw malformed(`${what} has ${end - start} bytes, not a multiple of ${size}`);
+  return (end - start) / size;
+}
 
 function scanContents(s: Scanner, end: number, index: number, nameStart: number, nameEnd: number): void {
   while (s.pos < end) {
+    let n: number;
     if (s.tag(end) === 8) { // bytes_contents: one string per entry
       if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${at(index)} bytes_contents`);
       s.delimited(end);
-      const n = ++s.counts.bytesElements;
-      if (n > s.limits.maxBytesElements) checkBytesElements(nameOf(s.buf, nameStart, nameEnd, index), n, s.limits.maxBytesElements);
-      continue;
+      const bytes = ++s.counts.bytesElements;
+      if (bytes > s.limits.maxBytesElements) checkBytesElements(nameOf(s.buf, nameStart, nameEnd, index), bytes, s.limits.maxBytesElements);
+      n = 1;
+    } else {
+      const single = s.field < CONTENTS_WIRE.length ? CONTENTS_WIRE[s.field]! : NONE;
+      if (single !== NONE && !s.wireIs(WIRE_LEN, single)) throw s.badWire(`${at(index)} contents field ${s.field}`);
+      s.skip(end);
+      // Unknown fields protobufjs skips without keeping anything; known ones: one element per
+      // unpacked entry, or as many as a packed one holds.
+      n = single === NONE ? 0 : s.wire === WIRE_LEN ? packedElements(s.buf, s.start, s.pos, single, `${at(index)} contents field ${s.field}`) : 1;
     }
-    const single = s.field < CONTENTS_WIRE.length ? CONTENTS_WIRE[s.field]! : NONE;
-    if (single !== NONE && !s.wireIs(WIRE_LEN, single)) throw s.badWire(`${at(index)} contents field ${s.field}`);
-    s.skip(end);
+    if ((s.counts.elements += n) > s.limits.maxElements) {
+      throw errors.invalidTensor(nameOf(s.buf, nameStart, nameEnd, index), `the request's typed contents pass the limit of ${s.limits.maxElements} elements (send large tensors in raw_input_contents)`);
+    }
   }
 }
 

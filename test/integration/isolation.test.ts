@@ -10,6 +10,7 @@ import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from 
 jest.setTimeout(240_000);
 
 const MODEL = 'add-sub-fp32';
+const INT64_MODEL = 'identity-int64';
 const CALLERS = 16;
 const CALLS = 60;
 
@@ -28,7 +29,8 @@ describe('isolation on a pod', () => {
     address = `127.0.0.1:${pod.port}`;
     client = inferenceClient(address);
     await mesh.push(MODEL, 'fixtures/add_sub_fp32.onnx');
-    await waitReady(client, [MODEL]);
+    await mesh.push(INT64_MODEL, 'fixtures/identity_int64.onnx');
+    await waitReady(client, [MODEL, INT64_MODEL]);
   });
 
   afterAll(async () => {
@@ -114,6 +116,52 @@ describe('isolation on a pod', () => {
       raw_input_contents: [f32([1, 2, 3, 4]), f32([4, 3, 2, 1])],
     });
     expect(floats(res.raw_output_contents[0]!)).toEqual([5, 5, 5, 5]);
+  });
+
+  /**
+   * A ModelInfer to identity-int64 whose INPUT0 [1, n] holds n packed int64 zeros, one byte each:
+   * 66 million (66 MB) of them would cost protobufjs gigabytes of heap, a JS value each.
+   */
+  const packedZerosRequest = (n: number) => {
+    const varint = (v: number) => {
+      const out: number[] = [];
+      for (; v >= 0x80; v = Math.floor(v / 0x80)) out.push((v % 0x80) | 0x80);
+      out.push(v);
+      return Buffer.from(out);
+    };
+    const encoded = protos().inference.GRPCInferenceService.service.ModelInfer
+      .requestSerialize({ model_name: INT64_MODEL, inputs: [{ name: 'INPUT0', datatype: 'INT64', shape: [1, n] }] });
+    // model_name (tag, length, name), then inputs (tag 0x2a, length, body): the body gets contents appended.
+    const model = encoded.subarray(0, 2 + INT64_MODEL.length);
+    const inputBody = encoded.subarray(model.length + 1 + varint(encoded.length - model.length - 2).length);
+    // contents (field 5) { int64_contents (field 3, packed): n zero bytes }
+    const int64Contents = Buffer.concat([Buffer.from([0x1a]), varint(n)]);
+    const contents = Buffer.concat([Buffer.from([0x2a]), varint(int64Contents.length + n), int64Contents]);
+    const input = Buffer.concat([Buffer.from([0x2a]), varint(inputBody.length + contents.length + n), inputBody, contents]);
+    return Buffer.concat([model, input, Buffer.alloc(n)]);
+  };
+
+  it('refuses 66 million packed int64 zeros before decoding them, at the front door and through grpc-js (gzip), and keeps serving', async () => {
+    // The bytes are the request they claim to be (protobufjs decodes a short one so).
+    const short = protos().inference.GRPCInferenceService.service.ModelInfer.requestDeserialize(packedZerosRequest(3));
+    expect(short).toMatchObject({ model_name: INT64_MODEL, inputs: [{ name: 'INPUT0', datatype: 'INT64', shape: ['1', '3'], contents: { int64_contents: ['0', '0', '0'] } }] });
+    const huge = packedZerosRequest(66_000_000);
+    for (const options of [{}, { 'grpc.default_compression_algorithm': 2 }]) {
+      const raw = new grpc.Client(address, grpc.credentials.createInsecure(), options);
+      try {
+        const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+          raw.makeUnaryRequest(MODEL_INFER_PATH, identity, identity, huge, (e) => resolve(e)));
+        expect(err).toMatchObject({
+          code: grpc.status.INVALID_ARGUMENT,
+          details: "tensor 'INPUT0': the request's typed contents pass the limit of 4194304 elements (send large tensors in raw_input_contents)",
+        });
+      } finally {
+        raw.close();
+      }
+      expect(await live()).toEqual({ live: true });
+    }
+    const res = await infer({ model_name: INT64_MODEL, inputs: [{ name: 'INPUT0', datatype: 'INT64', shape: [1, 3], contents: { int64_contents: [7, 0, -2] } }] });
+    expect(res.outputs[0]?.contents?.int64_contents).toEqual(['7', '0', '-2']);
   });
 
   it('answers such a request in a stream in-band, with triton_final_response, and the stream goes on', async () => {

@@ -7,7 +7,7 @@ import { protos } from '../../../../lib/grpc/proto';
 import type { ModelInferRequest } from '../../../../lib/grpc/types';
 import { scanAndDecode, scanModelInferRequest, type RequestScanLimits } from '../../../../lib/grpc/request-scan';
 
-const LIMITS: RequestScanLimits = { maxTensors: 4, maxParameters: 5, maxRank: 3, maxBytesElements: 6 };
+const LIMITS: RequestScanLimits = { maxTensors: 4, maxParameters: 5, maxRank: 3, maxBytesElements: 6, maxElements: 16 };
 const method = protos().inference.GRPCInferenceService.service.ModelInfer;
 const encode = (req: ModelInferRequest): Buffer => method.requestSerialize(req);
 const int64 = { int64_param: 2 };
@@ -36,11 +36,22 @@ function refusal(f: () => unknown): MeshError {
 
 const scan = (bytes: Uint8Array, limits = LIMITS) => scanModelInferRequest(bytes, limits);
 
+/** `n` as a protobuf varint. */
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
 describe('scanModelInferRequest', () => {
   it('counts tensors, parameters and BYTES elements without decoding', () => {
-    expect(scan(encode(valid()))).toEqual({ inputs: 2, outputs: 1, rawContents: 0, parameters: 3, bytesElements: 3 });
+    expect(scan(encode(valid()))).toEqual({ inputs: 2, outputs: 1, rawContents: 0, parameters: 3, bytesElements: 3, elements: 11 });
     expect(scan(encode({ ...valid(), inputs: [{ name: 'A', shape: [1] }, { name: 'B', shape: [1] }], raw_input_contents: [Buffer.alloc(4), Buffer.alloc(0)] })).rawContents).toBe(2);
-    expect(scan(Buffer.alloc(0))).toEqual({ inputs: 0, outputs: 0, rawContents: 0, parameters: 0, bytesElements: 0 });
+    expect(scan(Buffer.alloc(0))).toEqual({ inputs: 0, outputs: 0, rawContents: 0, parameters: 0, bytesElements: 0, elements: 0 });
   });
 
   it.each([
@@ -50,6 +61,7 @@ describe('scanModelInferRequest', () => {
     ['parameters, request and tensors together', (r: ModelInferRequest) => ({ ...r, parameters: { w: int64, x: int64, y: int64, z: int64 } }), 'request has more than the limit of 5 parameters'],
     ['dimensions', (r: ModelInferRequest) => ({ ...r, inputs: [{ name: 'INPUT0', shape: [1, 1, 1, 1] }] }), "tensor 'INPUT0': shape has more than the limit of 3 dimensions"],
     ['BYTES elements', (r: ModelInferRequest) => ({ ...r, inputs: [{ name: 'S', contents: { bytes_contents: Array.from({ length: 7 }, () => Buffer.alloc(0)) } }] }), "tensor 'S': the request's BYTES elements pass the limit of 6"],
+    ['typed-contents elements, all inputs together', (r: ModelInferRequest) => ({ ...r, inputs: [...(r.inputs ?? []), { name: 'I', contents: { int64_contents: [1, 2, 3, 4, 5, 6] } }] }), "tensor 'I': the request's typed contents pass the limit of 16 elements (send large tensors in raw_input_contents)"],
   ])('refuses more %s than the limits allow', (_name, change, message) => {
     const err = refusal(() => scan(encode(change(valid()))));
     expect(toGrpcStatus(err)).toEqual({ code: status.INVALID_ARGUMENT, details: message });
@@ -63,6 +75,67 @@ describe('scanModelInferRequest', () => {
     // contents { fp32_contents 1.0 (unpacked, wire type 5) }
     const contents = Buffer.from([0x35, 0, 0, 0x80, 0x3f]);
     expect(scan(Buffer.from([0x2a, contents.length + 2, 0x2a, contents.length, ...contents])).inputs).toBe(1);
+  });
+
+  /** One input named I whose contents are `contents` (encoded InferTensorContents fields). */
+  const withContents = (contents: number[] | Buffer) => {
+    const c = Buffer.from(contents);
+    const input = Buffer.concat([Buffer.from([0x0a, 0x01, 0x49, 0x2a]), varint(c.length), c]);
+    return Buffer.concat([Buffer.from([0x2a]), varint(input.length), input]);
+  };
+  const elements = (contents: number[] | Buffer, limits = { ...LIMITS, maxElements: 1000 }) => scan(withContents(contents), limits).elements;
+
+  it.each([
+    // field, wire type 0 or 5 or 1 (one element), then the same field packed.
+    ['bool_contents', 1], ['int_contents', 2], ['int64_contents', 3], ['uint_contents', 4], ['uint64_contents', 5],
+  ])('counts every element of %s, packed varints by their last bytes and unpacked entries one each', (_name, field) => {
+    // Packed: 0, 1, 300 (2 bytes), 2^63 (10 bytes): four varints in 14 bytes.
+    const packed = [field * 8 + 2, 14, 0x00, 0x01, 0xac, 0x02, ...Array(9).fill(0x80), 0x01];
+    expect(elements(packed)).toBe(4);
+    expect(elements([field * 8, 0x00, field * 8, 0xac, 0x02, ...packed])).toBe(6);
+    expect(elements([field * 8 + 2, 0])).toBe(0);
+    expect(refusal(() => scan(withContents([field * 8 + 2, 2, 0x01, 0x80]))).message).toBe('malformed request: truncated varint in a packed field');
+  });
+
+  it('counts fp32 and fp64 contents as their bytes / 4 and / 8, and refuses a packed field of partial values', () => {
+    expect(elements([0x32, 12, ...Array(12).fill(0)])).toBe(3);
+    expect(elements([0x35, 0, 0, 0x80, 0x3f, 0x35, 0, 0, 0, 0])).toBe(2);
+    expect(elements([0x3a, 16, ...Array(16).fill(0), 0x39, ...Array(8).fill(0)])).toBe(3);
+    expect(refusal(() => scan(withContents([0x32, 6, ...Array(6).fill(0)]))).message).toBe('malformed request: inputs[0] contents field 6 has 6 bytes, not a multiple of 4');
+    expect(refusal(() => scan(withContents([0x3a, 12, ...Array(12).fill(0)]))).message).toBe('malformed request: inputs[0] contents field 7 has 12 bytes, not a multiple of 8');
+    // Fields InferTensorContents does not have: protobufjs skips them, keeping nothing.
+    expect(elements([0x48, 0x01, 0x52, 3, 1, 2, 3])).toBe(0);
+  });
+
+  it('counts what protobufjs decodes, for every typed contents field, packed as protobufjs writes them', () => {
+    const fields = ['bool_contents', 'int_contents', 'int64_contents', 'uint_contents', 'uint64_contents', 'fp32_contents', 'fp64_contents', 'bytes_contents'] as const;
+    const arb = fc.array(fc.record({ field: fc.constantFrom(...fields), values: fc.array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { maxLength: 40 }) }), { maxLength: 3 });
+    fc.assert(fc.property(arb, (ins) => {
+      const req: ModelInferRequest = {
+        inputs: ins.map((i, k) => ({
+          name: `I${k}`,
+          contents: { [i.field]: i.field === 'bytes_contents' ? i.values.map(() => Buffer.alloc(1)) : i.field === 'bool_contents' ? i.values.map((v) => v % 2 === 1) : i.values },
+        })),
+      };
+      const bytes = encode(req);
+      const decoded = method.requestDeserialize(bytes);
+      const expected = decoded.inputs.reduce((n, i) => n + fields.reduce((m, f) => m + (i.contents?.[f]?.length ?? 0), 0), 0);
+      expect(scan(bytes, { ...LIMITS, maxBytesElements: 1000, maxElements: 1000 }).elements).toBe(expected);
+    }), { seed: 45, numRuns: 500 });
+  });
+
+  it('refuses 66 million packed int64 zeros (66 MB) by counting them, not decoding them', () => {
+    const n = 66_000_000;
+    const huge = Buffer.alloc(n + 20);
+    let at = 0;
+    const put = (b: Buffer) => { b.copy(huge, at); at += b.length; };
+    const contents = Buffer.concat([Buffer.from([0x1a]), varint(n)]);
+    const input = Buffer.concat([Buffer.from([0x0a, 0x01, 0x49, 0x2a]), varint(contents.length + n)]);
+    put(Buffer.concat([Buffer.from([0x2a]), varint(input.length + contents.length + n)]));
+    put(input);
+    put(contents);
+    const bytes = huge.subarray(0, at + n);
+    expect(refusal(() => scan(bytes, { ...LIMITS, maxElements: 4 * 1024 * 1024 })).message).toBe("tensor 'I': the request's typed contents pass the limit of 4194304 elements (send large tensors in raw_input_contents)");
   });
 
   it('refuses 33 million empty inputs (66 MB) after counting past the limit, not decoding them', () => {
@@ -131,9 +204,10 @@ describe('scanModelInferRequest', () => {
         raw_input_contents: Array.from({ length: r.raw }, () => Buffer.alloc(2)),
       };
       const params = Object.keys(r.parameters).length + r.inputs.reduce((n, i) => n + Object.keys(i.parameters).length, 0) + r.outputs.reduce((n, o) => n + Object.keys(o.parameters).length, 0);
-      const limits = { maxTensors: 4, maxParameters: 100, maxRank: 3, maxBytesElements: 100 };
+      const limits = { maxTensors: 4, maxParameters: 100, maxRank: 3, maxBytesElements: 100, maxElements: 100 };
+      const bytesElements = r.inputs.reduce((n, i) => n + i.bytes, 0);
       expect(scan(encode(req), limits)).toEqual({
-        inputs: r.inputs.length, outputs: r.outputs.length, rawContents: r.raw, parameters: params, bytesElements: r.inputs.reduce((n, i) => n + i.bytes, 0),
+        inputs: r.inputs.length, outputs: r.outputs.length, rawContents: r.raw, parameters: params, bytesElements, elements: bytesElements,
       });
     }), { seed: 44, numRuns: 1000 });
   });
