@@ -86,16 +86,23 @@ export function elementCount(dims: readonly number[]): number {
   return n;
 }
 
+/** The largest dimension any tensor may have, whatever its element limit (onnxruntime's int32 sizes). */
+const MAX_DIMENSION = 2 ** 31 - 1;
+
 /**
  * Parses a protocol shape (int64 values as strings or numbers) into numbers, rejecting negative,
- * fractional or absurd dimensions, and products above `maxElements`.
+ * fractional or absurd dimensions, and products above `maxElements`. Each dimension is bounded on its
+ * own too: once one is 0 the product says nothing about the rest ([0, 2^53-1] has no elements, but
+ * onnxruntime fails on it).
  */
 export function parseShape(tensor: string, shape: readonly (string | number)[], maxElements: number): number[] {
   const dims: number[] = [];
+  const maxDimension = Math.min(maxElements, MAX_DIMENSION);
   let count = 1;
   for (const raw of shape) {
     const d = typeof raw === 'number' ? raw : Number(raw);
     if (!Number.isSafeInteger(d) || d < 0) throw errors.invalidTensor(tensor, `shape [${shape.join(',')}] has an invalid dimension ${raw}`);
+    if (d > maxDimension) throw errors.invalidTensor(tensor, `shape [${shape.join(',')}] has a dimension ${d} above the limit of ${maxDimension}`);
     count *= d;
     if (count > maxElements) throw errors.invalidTensor(tensor, `shape [${shape.join(',')}] has more than the limit of ${maxElements} elements`);
     dims.push(d);

@@ -63,8 +63,17 @@ describe('tensor codecs', () => {
     ['truncated BYTES', () => fromRaw('e', 'BYTES', [1], Buffer.from([5, 0, 0, 0, 1])), "tensor 'e': raw BYTES element 0 runs past the end of the content"],
     ['a negative dimension', () => parseShape('f', ['2', '-1'], 100), "tensor 'f': shape [2,-1] has an invalid dimension -1"],
     ['too many elements', () => parseShape('g', ['1000', '1000'], 1000), "tensor 'g': shape [1000,1000] has more than the limit of 1000 elements"],
+    ['a huge dimension after a 0', () => parseShape('h', ['0', String(2 ** 32)], 1000), "tensor 'h': shape [0,4294967296] has a dimension 4294967296 above the limit of 1000"],
+    ['2^53-1 after a 0', () => parseShape('i', [0, 2 ** 53 - 1], 1000), "tensor 'i': shape [0,9007199254740991] has a dimension 9007199254740991 above the limit of 1000"],
+    ['a dimension above 2^31-1 after a 0, whatever the element limit', () => parseShape('j', ['0', String(2 ** 31)], 2 ** 40), "tensor 'j': shape [0,2147483648] has a dimension 2147483648 above the limit of 2147483647"],
+    ['a dimension above the element limit before a 0', () => parseShape('k', ['1001', '0'], 1000), "tensor 'k': shape [1001,0] has a dimension 1001 above the limit of 1000"],
   ])('rejects %s naming the tensor', (_name, fn, message) => {
     expect(fn).toThrow(MeshError);
     expect(fn).toThrow(message);
+  });
+
+  it('takes empty tensors whose dimensions are each within the limits', () => {
+    expect(parseShape('e', ['0', '1000'], 1000)).toEqual([0, 1000]);
+    expect(parseShape('e', [1000, 0, 1000], 1000)).toEqual([1000, 0, 1000]);
   });
 });
