@@ -7,14 +7,15 @@
 // client for each request of a ModelStreamInfer stream (grpc-handlers.ts). No sockets here.
 //
 // Blame goes where it belongs: a client that cancels, resets, disconnects or lets its deadline pass
-// ends the call, and that counts against no pod, no version's errors and no retry budget; only a pod's own
-// failure (it could not be reached, it closed or reset the call before answering, or it answered
-// UNAVAILABLE) counts towards ejecting it and may be retried elsewhere.
+// ends the call, and that counts against no pod and no retry budget; only a pod's own failure (it
+// could not be reached, it closed or reset the call before answering, or it answered UNAVAILABLE)
+// counts towards ejecting it and may be retried elsewhere. A deadline that passed while a version
+// had the call counts as that version's error (deadline_exceeded).
 import { toGrpcStatus } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { Pod } from './membership';
 import type { PodOutcome, Router } from './router';
-import type { VersionStats } from './version-stats';
+import type { VersionOutcome, VersionStats } from './version-stats';
 
 /** gRPC status codes the policy reads (numbers: this module does not load grpc-js). */
 export const Code = {
@@ -46,17 +47,21 @@ export function podOutcomeOf(code: number): PodOutcome {
 
 /**
  * Whether a call that ended with `code` counts for its version as a success, as an error, or not
- * at all (undefined): the client's own doing (a bad or unknown request, its cancel, its deadline)
- * says nothing about the version's health.
+ * at all (undefined): the client's own doing (a bad or unknown request, its cancel) says nothing
+ * about the version's health. A deadline that passed while the version had the call (the router's
+ * DEADLINE_EXCEEDED or the pod's) is the version's error, deadline_exceeded: clients' short
+ * deadlines hit stable and canary alike, so the error-rate rule, which compares the two, holds only
+ * a version slower than its clients' deadlines against it.
  */
-export function versionOutcomeOf(code: number): 'ok' | 'error' | undefined {
+export function versionOutcomeOf(code: number): VersionOutcome | undefined {
   switch (code) {
     case Code.OK:
       return 'ok';
+    case Code.DEADLINE_EXCEEDED:
+      return 'deadline_exceeded';
     case Code.INVALID_ARGUMENT:
     case Code.NOT_FOUND:
     case Code.CANCELLED:
-    case Code.DEADLINE_EXCEEDED:
     case Code.OUT_OF_RANGE:
     case Code.ALREADY_EXISTS:
       return undefined;
@@ -200,11 +205,10 @@ export abstract class RoutedCall {
   }
 
   /**
-   * The client ended the call: the attempt in flight is dropped, and nobody is blamed. A deadline
-   * that passed while the version worked on the call still tells how slow it is: the time waited
-   * is counted as its latency (a lower bound), not as an error, so a canary too slow for its
-   * clients' deadlines fails its latency rule instead of looking idle; a client's short deadline
-   * only adds a short latency. A cancel tells nothing and counts nowhere.
+   * The client ended the call: the attempt in flight is dropped, and no pod is blamed (its outcome
+   * is neutral, no retry is spent). A deadline that passed while the version worked on the call is
+   * the version's error (versionOutcomeOf), so a canary too slow for its clients' deadlines fails
+   * the error-rate rule instead of looking healthy. A cancel tells nothing and counts nowhere.
    */
   private endByClient(code: number, message: string, deadline: boolean): void {
     if (this.done) return;
@@ -212,7 +216,7 @@ export abstract class RoutedCall {
       this.attemptInFlight = false;
       this.deps.router.ended(this.pod!, 'neutral');
       this.abort();
-      if (deadline) this.deps.stats.record(this.model, this.version, true, performance.now() - this.startedAt);
+      if (deadline) this.record(code);
     }
     if (deadline) this.respond(code, message);
     this.finish(code, message);
@@ -222,7 +226,7 @@ export abstract class RoutedCall {
   private record(code: number): void {
     const outcome = versionOutcomeOf(code);
     if (outcome === undefined || this.pod === undefined) return;
-    this.deps.stats.record(this.model, this.version, outcome === 'ok', performance.now() - this.startedAt);
+    this.deps.stats.record(this.model, this.version, outcome, performance.now() - this.startedAt);
   }
 
   private finish(code: number, message: string): void {

@@ -5,16 +5,25 @@ import type { Attributes, Counter, Histogram } from '@opentelemetry/api';
 import { DURATION_BUCKETS_S, meterOf } from '../../lib/metrics';
 import { emptyWindow, record, type VersionWindow, type WindowReport } from '../../lib/window-stats';
 
+/**
+ * How a request ended for its version: served (`ok`), failed on the server's side (`error`), or
+ * still at the version when its client's deadline passed (`deadline_exceeded`: an error of the
+ * version's in its window, apart in the metric).
+ */
+export type VersionOutcome = 'ok' | 'error' | 'deadline_exceeded';
+
+type OutcomeAttributes = { version: Attributes } & Record<VersionOutcome, Attributes>;
+
 export class VersionStats {
   private windowStart: number;
   private readonly current = new Map<string, Map<number, VersionWindow>>();
   private timer: NodeJS.Timeout | undefined;
   /** Metric attributes per model and version, made once (the request path allocates none). */
-  private readonly attributes = new Map<string, Map<number, { version: Attributes; ok: Attributes; error: Attributes }>>();
+  private readonly attributes = new Map<string, Map<number, OutcomeAttributes>>();
   // Instruments are made per instance, after the SDK registered its meter provider.
   private readonly meter = meterOf('router');
   private readonly requests: Counter = this.meter.createCounter('infermesh.router.requests', {
-    description: 'Requests routed, by model, version and outcome (ok, error: a server-side failure)',
+    description: 'Requests routed, by model, version and outcome (ok; error: a server-side failure; deadline_exceeded: the client\'s deadline passed while the version had the request)',
   });
   private readonly duration: Histogram = this.meter.createHistogram('infermesh.router.request.duration.seconds', {
     description: 'Time from a request reaching the router to its answer, successful requests', unit: 's',
@@ -47,11 +56,12 @@ export class VersionStats {
     clearTimeout(this.timer);
   }
 
-  /** Records one request's outcome. */
-  record(model: string, version: number, ok: boolean, latencyMs: number): void {
+  /** Records one request's outcome; the window counts anything but `ok` as an error. */
+  record(model: string, version: number, outcome: VersionOutcome, latencyMs: number): void {
+    const ok = outcome === 'ok';
     record(this.window(model, version), ok, latencyMs);
     const a = this.attributesOf(model, version);
-    this.requests.add(1, ok ? a.ok : a.error);
+    this.requests.add(1, a[outcome]);
     if (ok) this.duration.record(latencyMs / 1000, a.version);
   }
 
@@ -61,13 +71,13 @@ export class VersionStats {
     this.unreadyRequests.add(1, this.attributesOf(model, version).version);
   }
 
-  private attributesOf(model: string, version: number): { version: Attributes; ok: Attributes; error: Attributes } {
+  private attributesOf(model: string, version: number): OutcomeAttributes {
     let byVersion = this.attributes.get(model);
     if (!byVersion) this.attributes.set(model, (byVersion = new Map()));
     let a = byVersion.get(version);
     if (!a) {
       const v = { model, version: String(version) };
-      byVersion.set(version, (a = { version: v, ok: { ...v, outcome: 'ok' }, error: { ...v, outcome: 'error' } }));
+      byVersion.set(version, (a = { version: v, ok: { ...v, outcome: 'ok' }, error: { ...v, outcome: 'error' }, deadline_exceeded: { ...v, outcome: 'deadline_exceeded' } }));
     }
     return a;
   }

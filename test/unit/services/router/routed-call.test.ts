@@ -97,15 +97,15 @@ describe('RoutedCall: blame', () => {
     expect(membership.candidates('m', 1).map((p) => p.id).sort()).toEqual(['a', 'b', 'c']);
     expect(['a', 'b', 'c'].map((id) => [pod(id).failures, pod(id).outstanding])).toEqual([[0, 0], [0, 0], [0, 0]]);
     expect(router.inFlight).toBe(0);
-    // Nor against the version: an expired deadline counts only as the time the version took (150
-    // calls, no error), a cancel not at all; and the retry budget is whole: failing pods are retried.
-    expect(counts()).toEqual({ requests: 150, errors: 0 });
+    // The version had each expired call when its deadline passed: 150 of its errors; a cancel
+    // counts nowhere; and the retry budget is whole: failing pods are retried.
+    expect(counts()).toEqual({ requests: 150, errors: 150 });
     const c = call();
     c.podFails();
     expect(c.sent).toHaveLength(2);
   });
 
-  it('only the deadline is answered by the router (a cancelled client is gone); the pod\'s CANCELLED or DEADLINE_EXCEEDED blames nobody', () => {
+  it('only the deadline is answered by the router (a cancelled client is gone); the pod\'s CANCELLED or DEADLINE_EXCEEDED blames no pod, a deadline counts as the version\'s error', () => {
     const { call, pod, counts } = setup(['a']);
     const expired = call();
     expired.deadlineExpired();
@@ -113,16 +113,17 @@ describe('RoutedCall: blame', () => {
     const cancelled = call();
     cancelled.clientCancelled();
     expect(cancelled.answer).toBeUndefined();
-    expect(counts()).toEqual({ requests: 1, errors: 0 });
+    expect(counts()).toEqual({ requests: 1, errors: 1 });
     pod('a').failures = 1;
     for (const code of [Code.CANCELLED, Code.DEADLINE_EXCEEDED]) {
       const c = call();
       c.podAnswers(code);
       expect(c.answer).toEqual({ code, message: '', from: 'pod' });
     }
-    // Neither reset the pod's failures (it did not serve) nor added to them.
+    // Neither reset the pod's failures (it did not serve) nor added to them; the deadline the pod
+    // enforced is the version's error, as the router's is.
     expect(pod('a').failures).toBe(1);
-    expect(counts()).toEqual({ requests: 0, errors: 0 });
+    expect(counts()).toEqual({ requests: 1, errors: 1 });
   });
 
   it('a pod that cannot be reached, resets or answers UNAVAILABLE is blamed, retried once elsewhere, and ejected after repeated failures', () => {
@@ -218,7 +219,7 @@ describe('outcome tables', () => {
     [Code.OK, 'ok', 'ok'],
     [Code.UNAVAILABLE, 'failed', 'error'],
     [Code.CANCELLED, 'neutral', undefined],
-    [Code.DEADLINE_EXCEEDED, 'neutral', undefined],
+    [Code.DEADLINE_EXCEEDED, 'neutral', 'deadline_exceeded'],
     [Code.INVALID_ARGUMENT, 'ok', undefined],
     [Code.NOT_FOUND, 'ok', undefined],
     [8, 'ok', 'error'], // RESOURCE_EXHAUSTED: the pod's queue is full
