@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startNatsServer, type NatsServerProcess } from './nats-server';
 import { startService, type ServiceProcess } from './service-process';
-import { freePort } from './free-port';
+import { freePort, startOnPort } from './free-port';
 import { DEFAULT_RESTART_POLICY, supervise, type RestartPolicy, type SupervisedService } from './supervisor';
 
 /** Options of startLocalMesh(). */
@@ -122,10 +122,11 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
         ...env,
       });
       let lastPort = 0;
-      // A restarted pod comes back on its port (routers know the address), or on any if that is taken.
+      // A restarted pod comes back on its port (routers know the address), or on any if another
+      // process took it (startOnPort); a start that fails otherwise is retried on the same port.
       const pod = await supervised(name, async (attempt) => {
         const p = attempt > 0 && lastPort > 0
-          ? await start('inference', name, podEnv(lastPort)).catch(() => start('inference', name, podEnv(0)))
+          ? await startOnPort(name, lastPort, (port) => start('inference', name, podEnv(port)), onLog)
           : await start('inference', name, podEnv(0));
         lastPort = p.port;
         return p;

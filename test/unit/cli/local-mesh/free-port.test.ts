@@ -1,0 +1,51 @@
+// A restarted pod's port (cli/local-mesh/free-port.ts) with real listeners: it comes back on its
+// port, falls back to another only when that port is really taken (with a log line), and a start
+// that fails for any other reason fails, to be retried on the same port.
+import net from 'node:net';
+import { freePort, portTaken, startOnPort } from '../../../../cli/local-mesh/free-port';
+
+describe('startOnPort', () => {
+  it('starts on the port it is given when it can', async () => {
+    const port = await freePort();
+    const tried: number[] = [];
+    const logs: string[] = [];
+    expect(await startOnPort('pod-1', port, async (p) => (tried.push(p), p), (l) => logs.push(l))).toBe(port);
+    expect(tried).toEqual([port]);
+    expect(logs).toEqual([]);
+  });
+
+  it('a start that fails while its port is free fails: no silent move to another port', async () => {
+    const port = await freePort();
+    expect(await portTaken(port)).toBe(false);
+    const tried: number[] = [];
+    const logs: string[] = [];
+    const killed = startOnPort('pod-1', port, async (p) => {
+      tried.push(p);
+      throw new Error('pod-1 exited (null) before listening');
+    }, (l) => logs.push(l));
+    await expect(killed).rejects.toThrow('pod-1 exited (null) before listening');
+    expect(tried).toEqual([port]);
+    expect(logs).toEqual([]);
+  });
+
+  it('moves to another port, saying so, only when another process holds its port', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      expect(await portTaken(port)).toBe(true);
+      const tried: number[] = [];
+      const logs: string[] = [];
+      const started = await startOnPort('pod-1', port, async (p) => {
+        tried.push(p);
+        if (p === port) throw new Error('listen EADDRINUSE');
+        return 'on another port';
+      }, (l) => logs.push(l));
+      expect(started).toBe('on another port');
+      expect(tried).toEqual([port, 0]);
+      expect(logs).toEqual([`pod-1: port ${port} is taken by another process; starting on another port (routers learn it from the heartbeats)`]);
+    } finally {
+      holder.close();
+    }
+  });
+});
