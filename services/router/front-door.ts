@@ -131,7 +131,9 @@ class InferCall extends RoutedCall {
     requested: string,
   ) {
     super(door, model, requested);
-    this.forwarded = forwardedHeaders(headers);
+    // The version header is the router's alone to set: a pod reads the first one, so a client's own
+    // would override the traffic split.
+    this.forwarded = forwardedHeaders(headers).filter((h) => h[0] !== ROUTED_VERSION_HEADER);
     if (door.tracing) {
       this.parent = traceContextOfList(headers);
       this.span = tracer.startSpan('router ModelInfer', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': model } }, this.parent);

@@ -103,4 +103,27 @@ describe('router: what it adds to a call', () => {
     direct.close();
     expect(err).toMatchObject({ code: grpc.status.NOT_FOUND, details: "model 'digits' not found" });
   });
+
+  it('a client\'s own infermesh-version header is dropped at the door: the traffic split routes its call', async () => {
+    const client = inferenceClient(address);
+    try {
+      const md = new grpc.Metadata();
+      md.set(ROUTED_VERSION_HEADER, '999');
+      const res = await unary<ModelInferResponseOut>((cb) => client.ModelInfer(mnistRequest(), md, { deadline: Date.now() + 10_000 }, cb));
+      expect(res.model_version).toBe('1');
+      const probs = res.outputs[0]!.contents!.fp32_contents;
+      expect(probs.indexOf(Math.max(...probs))).toBe(digit.label);
+      // And on a stream (the typed path, which forwards no client metadata).
+      const call = client.ModelStreamInfer(md);
+      const answer = new Promise<StreamAnswer>((resolve, reject) => {
+        call.on('data', resolve);
+        call.on('error', reject);
+      });
+      call.write(mnistRequest('s'));
+      call.end();
+      expect((await answer).infer_response?.model_version).toBe('1');
+    } finally {
+      client.close();
+    }
+  });
 });
