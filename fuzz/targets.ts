@@ -120,7 +120,7 @@ const modelInfer: FuzzTarget = {
     try {
       const req = scanAndDecode(data, LIMITS, (b) => inferMethod().requestDeserialize(b) as ModelInferRequestOut);
       for (const rows of [0, 64]) {
-        const decoded = decodeRequest(req, SIGNATURE, { maxTensorElements: MAX_ELEMENTS, maxBytesElements: LIMITS.maxBytesElements }, rows);
+        const decoded = decodeRequest(req, SIGNATURE, { maxTensorElements: MAX_ELEMENTS, maxBytesElements: LIMITS.maxBytesElements, maxClassificationResults: 1 << 16 }, rows);
         for (const [name, t] of Object.entries(decoded.feeds)) {
           if (t.data.length > MAX_ELEMENTS) throw new FuzzFinding(`tensor ${name} decoded ${t.data.length} elements past the limit`);
         }

@@ -53,10 +53,62 @@ export function tritonValueString(value: number | bigint, integer: boolean): str
 }
 
 /**
- * The classification of output `name`, `t`: per batch row when `batched` (rows = the first dimension),
- * else over every element; a string tensor of "<value>:<index>".
+ * Whether element `i` of the row at `base` ranks above element `j`: higher first, equal values by
+ * index, NaN last (C++'s sort leaves ties and NaN unspecified; this order is stable and total).
  */
-export function classify(name: string, t: HostTensor, count: number, batched: boolean): HostTensor {
+function above(data: ArrayLike<number | bigint>, base: number, i: number, j: number): boolean {
+  const a = data[base + i]!;
+  const b = data[base + j]!;
+  if (a !== a) return b !== b && i < j;
+  if (b !== b) return true;
+  return a > b || (a === b && i < j);
+}
+
+/**
+ * The indices of the top `k` elements of the row at `base` (`perRow` long), best first, into
+ * `heap[0..k)`: a heap of the k best seen so far with the worst at its root, so a row costs
+ * O(perRow log k) rather than a sort of the whole row.
+ */
+function topK(data: ArrayLike<number | bigint>, base: number, perRow: number, k: number, heap: Int32Array): void {
+  const worse = (x: number, y: number) => above(data, base, heap[y]!, heap[x]!);
+  const siftDown = (from: number, size: number) => {
+    let p = from;
+    for (;;) {
+      const l = 2 * p + 1;
+      if (l >= size) return;
+      const r = l + 1;
+      const c = r < size && worse(r, l) ? r : l;
+      if (!worse(c, p)) return;
+      const t = heap[p]!;
+      heap[p] = heap[c]!;
+      heap[c] = t;
+      p = c;
+    }
+  };
+  for (let i = 0; i < k; i++) heap[i] = i;
+  for (let p = (k >> 1) - 1; p >= 0; p--) siftDown(p, k);
+  for (let i = k; i < perRow; i++) {
+    if (above(data, base, i, heap[0]!)) {
+      heap[0] = i;
+      siftDown(0, k);
+    }
+  }
+  // Pop the worst to the end, one by one: heap[0..k) ends best first.
+  for (let size = k - 1; size > 0; size--) {
+    const t = heap[0]!;
+    heap[0] = heap[size]!;
+    heap[size] = t;
+    siftDown(0, size);
+  }
+}
+
+/**
+ * The classification of output `name`, `t`: per batch row when `batched` (rows = the first dimension),
+ * else over every element; a string tensor of "<value>:<index>". k is capped at a row's elements; a
+ * classification of more than `maxResults` strings (rows × k, INFERMESH_MAX_CLASSIFICATION_RESULTS)
+ * is refused with INVALID_ARGUMENT naming the output.
+ */
+export function classify(name: string, t: HostTensor, count: number, batched: boolean, maxResults: number): HostTensor {
   if (Array.isArray(t.data) || t.type === 'bool' || t.type === 'float16') {
     throw errors.invalidTensor(name, `class result not available for an output of type ${t.type}`);
   }
@@ -65,20 +117,15 @@ export function classify(name: string, t: HostTensor, count: number, batched: bo
   const rows = batched && t.dims.length > 0 ? t.dims[0]! : 1;
   const perRow = batched && t.dims.length > 0 ? elementCount(t.dims.slice(1)) : elementCount(t.dims);
   const k = Math.min(count, perRow);
+  if (rows * k > maxResults) {
+    throw errors.invalidTensor(name, `a classification of ${rows} rows of ${k} classes passes the limit of ${maxResults} results`);
+  }
   const out: string[] = new Array(rows * k);
-  const order = new Array<number>(perRow);
+  const heap = new Int32Array(k);
   for (let r = 0; r < rows; r++) {
     const base = r * perRow;
-    for (let i = 0; i < perRow; i++) order[i] = i;
-    // Highest first; equal values by index; NaN last (C++'s sort leaves both unspecified).
-    order.sort((i, j) => {
-      const a = data[base + i]!;
-      const b = data[base + j]!;
-      if (a !== a) return b !== b ? i - j : 1;
-      if (b !== b) return -1;
-      return a > b ? -1 : a < b ? 1 : i - j;
-    });
-    for (let i = 0; i < k; i++) out[r * k + i] = `${tritonValueString(data[base + order[i]!]!, integer)}:${order[i]}`;
+    topK(data, base, perRow, k, heap);
+    for (let i = 0; i < k; i++) out[r * k + i] = `${tritonValueString(data[base + heap[i]!]!, integer)}:${heap[i]}`;
   }
   return { type: 'string', dims: batched && t.dims.length > 0 ? [rows, k] : [k], data: out };
 }

@@ -94,7 +94,7 @@ export class LoadedVersion {
       const decodedAt = process.hrtime.bigint();
       const run = await this.batcher.submit({ feeds: decoded.feeds, outputs: decoded.outputs, rows: decoded.rows, deadlineMs: ctx.deadlineMs }, ctx.cancel);
       const encodedStart = process.hrtime.bigint();
-      const res = encodeResponse(this.name, this.version, req.id, decoded, run.outputs);
+      const res = encodeResponse(this.name, this.version, req.id, decoded, run.outputs, this.limits);
       const end = process.hrtime.bigint();
       this.stats.recordSuccess({ totalNs: end - start, queueNs: run.queueNs, inputNs: decodedAt - start, inferNs: run.computeNs, outputNs: end - encodedStart });
       return res;

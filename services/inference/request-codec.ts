@@ -18,6 +18,8 @@ export interface DecodeLimits {
   maxTensorElements: number;
   /** BYTES elements of the request, all tensors together. */
   maxBytesElements: number;
+  /** Strings one classified output may answer (rows × k). */
+  maxClassificationResults: number;
 }
 
 /** A validated request. */
@@ -150,12 +152,13 @@ export function encodeResponse(
   id: string,
   decoded: Pick<DecodedRequest, 'outputs' | 'raw' | 'rows' | 'classifications'>,
   results: Record<string, HostTensor>,
+  limits: Pick<DecodeLimits, 'maxClassificationResults'>,
 ): ModelInferResponse {
   const tensors = decoded.outputs.map((name) => {
     let t = results[name];
     if (!t) throw new Error(`onnxruntime returned no output '${name}'`);
     const classes = decoded.classifications.get(name);
-    if (classes !== undefined) t = classify(name, t, classes, decoded.rows !== null);
+    if (classes !== undefined) t = classify(name, t, classes, decoded.rows !== null, limits.maxClassificationResults);
     const datatype = datatypeOfOrt(t.type);
     if (!datatype) throw new Error(`output '${name}' has a type (${t.type}) the protocol cannot carry`);
     return { name, t, datatype };

@@ -27,6 +27,7 @@ function exactFixed6(x: number): string {
   return `${sign}${q / 1_000_000n}.${(q % 1_000_000n).toString().padStart(6, '0')}`;
 }
 
+const MAX = 1 << 20;
 const requested = (parameters: RequestedOutputOut['parameters']): RequestedOutputOut => ({ name: 'OUT', parameters });
 
 describe('classification', () => {
@@ -52,12 +53,61 @@ describe('classification', () => {
 
   it('gives the top k of each row, highest first, equal values by index', () => {
     const t = { type: 'float32' as const, dims: [2, 4], data: Float32Array.of(1, 5, 10, 4, 0.5, 0.25, 0.5, NaN) };
-    expect(classify('OUT', t, 2, true)).toEqual({ type: 'string', dims: [2, 2], data: ['10.000000:2', '5.000000:1', '0.500000:0', '0.500000:2'] });
+    expect(classify('OUT', t, 2, true, MAX)).toEqual({ type: 'string', dims: [2, 2], data: ['10.000000:2', '5.000000:1', '0.500000:0', '0.500000:2'] });
     // k is capped at the elements of a row; without batching the whole tensor is one.
-    expect(classify('OUT', t, 9, true).dims).toEqual([2, 4]);
-    expect(classify('OUT', t, 3, false)).toEqual({ type: 'string', dims: [3], data: ['10.000000:2', '5.000000:1', '4.000000:3'] });
-    expect(classify('OUT', { type: 'int64', dims: [1, 3], data: BigInt64Array.of(-1n, 7n, 3n) }, 1, true).data).toEqual(['7:1']);
-    expect(classify('OUT', { type: 'uint8', dims: [0, 3], data: new Uint8Array(0) }, 2, true)).toEqual({ type: 'string', dims: [0, 2], data: [] });
+    expect(classify('OUT', t, 9, true, MAX).dims).toEqual([2, 4]);
+    expect(classify('OUT', t, 3, false, MAX)).toEqual({ type: 'string', dims: [3], data: ['10.000000:2', '5.000000:1', '4.000000:3'] });
+    expect(classify('OUT', { type: 'int64', dims: [1, 3], data: BigInt64Array.of(-1n, 7n, 3n) }, 1, true, MAX).data).toEqual(['7:1']);
+    expect(classify('OUT', { type: 'uint8', dims: [0, 3], data: new Uint8Array(0) }, 2, true, MAX)).toEqual({ type: 'string', dims: [0, 2], data: [] });
+  });
+
+  /** The top k by sorting the whole row, as classify did: the order it must keep. */
+  const sortedTopK = (data: ArrayLike<number | bigint>, perRow: number, k: number, rows: number) => {
+    const out: number[][] = [];
+    for (let r = 0; r < rows; r++) {
+      const order = Array.from({ length: perRow }, (_, i) => i);
+      order.sort((i, j) => {
+        const a = data[r * perRow + i]!;
+        const b = data[r * perRow + j]!;
+        if (a !== a) return b !== b ? i - j : 1;
+        if (b !== b) return -1;
+        return a > b ? -1 : a < b ? 1 : i - j;
+      });
+      out.push(order.slice(0, k));
+    }
+    return out;
+  };
+
+  it('selects exactly the classes a sort of the whole row would, ties and NaN included', () => {
+    const value = fc.oneof(fc.constantFrom(0, -0, 1, 2, NaN, Infinity, -Infinity), fc.integer({ min: -3, max: 3 }));
+    fc.assert(fc.property(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 15 }), fc.array(value, { minLength: 48, maxLength: 48 }), (rows, perRow, count, values) => {
+      const data = Float64Array.from(values.slice(0, rows * perRow));
+      const got = classify('OUT', { type: 'float64', dims: [rows, perRow], data }, count, true, MAX);
+      const k = Math.min(count, perRow);
+      const want = sortedTopK(data, perRow, k, rows).flatMap((row, r) => row.map((i) => `${tritonValueString(data[r * perRow + i]!, false)}:${i}`));
+      expect(got).toEqual({ type: 'string', dims: [rows, k], data: want });
+    }), { seed: 11, numRuns: 3000 });
+    const ints = BigInt64Array.of(5n, -1n, 5n, 9n, 0n, 9n);
+    expect(classify('OUT', { type: 'int64', dims: [6], data: ints }, 4, false, MAX).data).toEqual(['9:3', '9:5', '5:0', '5:2']);
+  });
+
+  it('reads a row about once for a small k, rather than sorting it', () => {
+    const n = 100_000;
+    const values = new Float32Array(n).map((_, i) => (i * 7919) % n);
+    let reads = 0;
+    const data = new Proxy(values, { get: (target, key) => (typeof key === 'string' && /^\d+$/.test(key) && reads++, Reflect.get(target, key)) });
+    expect(classify('OUT', { type: 'float32', dims: [1, n], data }, 1, true, MAX).data).toEqual([`${n - 1}.000000:${values.indexOf(n - 1)}`]);
+    // A sort reads about 2 n log2 n elements (3.3 million here); a pass with a heap of one, 2 n.
+    expect(reads).toBeLessThan(3 * n);
+  });
+
+  it('caps k at a row\'s elements and refuses more than the limit of results, naming the output', () => {
+    const t = { type: 'int32' as const, dims: [3, 4], data: new Int32Array(12) };
+    expect(classify('OUT', t, 2 ** 62, true, 12).dims).toEqual([3, 4]);
+    const f = () => classify('OUT', t, 2 ** 62, true, 11);
+    expect(f).toThrow(MeshError);
+    expect(f).toThrow("tensor 'OUT': a classification of 3 rows of 4 classes passes the limit of 11 results");
+    expect(() => classify('OUT', t, 12, false, 11)).toThrow("tensor 'OUT': a classification of 1 rows of 12 classes passes the limit of 11 results");
   });
 
   it('reads the count from an int64 parameter, and refuses anything else by name', () => {

@@ -8,7 +8,7 @@ const sig: Signature = {
   inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [-1, 4] }, { name: 'INPUT1', datatype: 'FP32', shape: [-1, 4] }],
   outputs: [{ name: 'OUTPUT0', datatype: 'FP32', shape: [-1, 4] }, { name: 'OUTPUT1', datatype: 'FP32', shape: [-1, 4] }],
 };
-const LIMITS = { maxTensorElements: 1 << 20, maxBytesElements: 8 };
+const LIMITS = { maxTensorElements: 1 << 20, maxBytesElements: 8, maxClassificationResults: 4 };
 
 function request(rows0: number, rows1: number, raw: [Buffer, Buffer] = [Buffer.alloc(rows0 * 16), Buffer.alloc(rows1 * 16)]): ModelInferRequestOut {
   return {
@@ -88,7 +88,7 @@ describe('decodeRequest', () => {
       OUTPUT0: { type: 'float32' as const, dims: [2, 4], data: Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8) },
       OUTPUT1: { type: 'float32' as const, dims: [2, 4], data: Float32Array.of(0.1, 0.7, 0.2, 0, 3, 2, 1, 4) },
     };
-    const res = encodeResponse('m', 1, 'x', d, results);
+    const res = encodeResponse('m', 1, 'x', d, results, LIMITS);
     expect(res.outputs!.map((o) => [o.name, o.datatype, o.shape])).toEqual([['OUTPUT1', 'BYTES', [2, 2]], ['OUTPUT0', 'FP32', [2, 4]]]);
     const strings = (buf: Buffer) => {
       const out: string[] = [];
@@ -97,7 +97,7 @@ describe('decodeRequest', () => {
     };
     expect(strings(res.raw_output_contents![0] as Buffer)).toEqual(['0.700000:1', '0.200000:2', '4.000000:3', '3.000000:0']);
     // Without batching the whole tensor is one classification.
-    const alone = encodeResponse('m', 1, 'x', decodeRequest(req, sig, LIMITS, 0), results);
+    const alone = encodeResponse('m', 1, 'x', decodeRequest(req, sig, LIMITS, 0), results, LIMITS);
     expect(alone.outputs![0]!.shape).toEqual([2]);
     expect(strings(alone.raw_output_contents![0] as Buffer)).toEqual(['4.000000:7', '3.000000:4']);
   });
