@@ -152,7 +152,8 @@ class InferCall extends RoutedCall {
   protected send(pod: Pod, version: number): void {
     const address = pod.address;
     const out: Header[] = [METHOD_POST, SCHEME_HTTP, PATH_MODEL_INFER, authority(address), CONTENT_TYPE_GRPC, TE_TRAILERS, ...this.forwarded];
-    if (!this.requested) out.push([ROUTED_VERSION_HEADER, String(version)]);
+    // The version routed to, named or chosen: a pod that does not hold it answers UNAVAILABLE (a stale view), not NOT_FOUND.
+    out.push([ROUTED_VERSION_HEADER, String(version)]);
     if (this.deadline !== undefined) out.push(['grpc-timeout', timeoutHeader(this.deadline)]);
     if (this.span?.isRecording()) propagation.inject(trace.setSpan(this.parent!, this.span), out, listSetter);
     this.resHeaders = undefined;

@@ -47,10 +47,10 @@ class TypedCall extends RoutedCall {
   }
 
   protected send(pod: Pod, version: number): void {
-    // As the front door does: a version the router chose is named in ROUTED_VERSION_HEADER, which
-    // tells the pod that one it does not hold is the router's stale view of it (UNAVAILABLE, retried).
+    // As the front door does: the version routed to (named or chosen) is in ROUTED_VERSION_HEADER,
+    // which tells the pod that one it does not hold is the router's stale view (UNAVAILABLE, retried).
     const metadata = new grpc.Metadata();
-    if (!this.requested) metadata.set(ROUTED_VERSION_HEADER, String(version));
+    metadata.set(ROUTED_VERSION_HEADER, String(version));
     const call = this.conns.typed(pod.address).ModelInfer({ ...this.req, model_version: String(version) }, metadata, this.deadline ? { deadline: this.deadline } : {}, (err, res) => {
       if (this.call !== call) return; // aborted: the call ended without it
       this.call = undefined;

@@ -93,9 +93,14 @@ describe('router: what it adds to a call', () => {
       const [answer] = await stream(address, [{ id: 's', model_name: 'digits', inputs: [] }]);
       expect(answer?.error_message).toBe(why);
       expect(router.membership.candidates('digits', 1)).toEqual([]);
+      // A client that names the version itself is told the same.
+      router.membership.update(stale('restarted-named'));
+      router.membership.all().find((p) => p.id === 'restarted-named')!.failures = 4;
+      const named = await unary((cb) => client.ModelInfer({ model_name: 'digits', model_version: '1', inputs: [] }, { deadline: Date.now() + 10_000 }, cb)).catch((e: grpc.ServiceError) => e);
+      expect(named).toMatchObject({ code: grpc.status.UNAVAILABLE, details: why });
     } finally {
       client.close();
-      for (const id of ['restarted', 'restarted-too']) router.membership.update(stale(id, 'draining'));
+      for (const id of ['restarted', 'restarted-too', 'restarted-named']) router.membership.update(stale(id, 'draining'));
     }
     // A client calling the pod directly, without the router's header, still hears NOT_FOUND.
     const direct = inferenceClient(`127.0.0.1:${pod.port}`);
