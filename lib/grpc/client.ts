@@ -2,6 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { protos } from './proto';
 import { channelOptions } from './server';
+import { DEFAULT_H2_LIMITS } from '../h2/limits';
 import type { HealthClient, InferenceClient, RegistryClient, RolloutsClient } from './types';
 
 /** Options for clients; the message limit defaults to 64 MiB. */
@@ -13,8 +14,19 @@ export interface ClientOptions {
 
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Clients ping no more often than the front doors' keepalive policy permits (lib/h2/limits.ts, as
+ * grpc-go's EnforcementPolicy: 5 min, not without a call): a client pinging every 30 s was sent
+ * GOAWAY too_many_pings on a long quiet stream. A door that does not answer a ping within 10 s is gone.
+ */
+export const CLIENT_KEEPALIVE: Readonly<grpc.ChannelOptions> = Object.freeze({
+  'grpc.keepalive_time_ms': DEFAULT_H2_LIMITS.keepaliveMinIntervalMs,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': DEFAULT_H2_LIMITS.keepalivePermitWithoutStream ? 1 : 0,
+});
+
 function options(opts: ClientOptions): grpc.ChannelOptions {
-  return { ...channelOptions(opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES), ...opts.channel };
+  return { ...channelOptions(opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES), ...CLIENT_KEEPALIVE, ...opts.channel };
 }
 
 const insecure = () => grpc.credentials.createInsecure();
