@@ -69,6 +69,9 @@ export const settings = {
   // Triton has no such limit (its model_warmup reads files beside the model); ours is stored in the
   // model's KV record and its model.config.changed event, both NATS messages (max_payload 1 MiB by default).
   maxWarmupConfigBytes: setting('INFERMESH_MAX_WARMUP_CONFIG_BYTES', int(0, 64 * MiB), 256 * 1024, 'registry: most a model\'s warm-up samples (ServingConfig.warmup) may take as stored, raw data in base64 included'),
+  // Triton bounds neither (model_warmup's count and inputs are whatever the model's config says).
+  maxWarmupRuns: setting('INFERMESH_MAX_WARMUP_RUNS', int(1), 100, 'registry: most runs a model\'s warm-up may ask for, every sample\'s count (at least 1) added'),
+  maxWarmupElements: setting('INFERMESH_MAX_WARMUP_ELEMENTS', int(1), 64 * MiB, 'registry: most elements a model\'s warm-up samples may hold, every input of every sample added (the default INFERMESH_MAX_TENSOR_ELEMENTS: one largest tensor)'),
   jetstreamReplicas: setting('INFERMESH_JETSTREAM_REPLICAS', int(1, 5), 1, 'replicas of the KV bucket, object store and event stream'),
 
   analysisWindowMs: setting('INFERMESH_ANALYSIS_WINDOW_MS', int(100), 10_000, 'length of the windows in which routers count each version\'s outcomes for rollout analysis'),
@@ -143,6 +146,7 @@ export const settings = {
   maxQueueDelayUs: setting('INFERMESH_MAX_QUEUE_DELAY_US', int(0, 10_000_000), 500, 'default longest a request waits for others to batch with, in microseconds'),
   maxQueueSize: setting('INFERMESH_MAX_QUEUE_SIZE', int(1), 1024, 'requests queued per model version; beyond it RESOURCE_EXHAUSTED'),
   unloadGraceMs: setting('INFERMESH_UNLOAD_GRACE_MS', int(0), 2_000, 'how long a version being unloaded still serves requests, while routers learn it is going'),
+  warmupTimeoutMs: setting('INFERMESH_WARMUP_TIMEOUT_MS', int(0), 60_000, 'pod: longest a version\'s warm-up may take; past it the version serves, the reason reported, and a run still going finishes on its worker (Triton has no such budget)'),
   warmup: setting('INFERMESH_WARMUP', bool, true, 'run warm-up requests (the model\'s configured samples, else one on zeros) before a version is marked ready; a failed one is reported, the version serves anyway'),
   // Kubernetes' CrashLoopBackOff doubles from 10 s to 5 min; Triton does not retry a failed load at all.
   loadRetryBaseMs: setting('INFERMESH_LOAD_RETRY_BASE_MS', int(1), 1_000, 'pod: wait before loading again a version whose load failed, doubling with each failure in a row'),

@@ -59,7 +59,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     warmup: config.warmup,
     loadRetry: { baseMs: config.loadRetryBaseMs, maxMs: config.loadRetryMaxMs },
     unloadGraceMs: config.unloadGraceMs,
-    limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements, maxClassificationResults: config.maxClassificationResults },
+    limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements, maxClassificationResults: config.maxClassificationResults, warmupTimeoutMs: config.warmupTimeoutMs },
     batching: {
       enabled: config.dynamicBatching,
       maxBatchSize: config.maxBatchSize,

@@ -9,8 +9,11 @@ import type { SessionPool } from './session-pool';
 import { DynamicBatcher, type BatchingOptions, type Cancellation } from './dynamic-batcher';
 import { ModelStats } from './model-stats';
 
-/** Limits applied to every request. */
-export type RequestLimits = DecodeLimits;
+/** Limits applied to every request, and the warm-up's time budget. */
+export type RequestLimits = DecodeLimits & {
+  /** Longest the warm-up may take, in ms (INFERMESH_WARMUP_TIMEOUT_MS). */
+  warmupTimeoutMs: number;
+};
 
 /** A request's deadline and cancellation, from its gRPC call. */
 export interface CallContext {
@@ -112,14 +115,21 @@ export class LoadedVersion {
    * times, in order, or without samples one synthetic request (zeros, 1 for every dynamic
    * dimension). A sample is validated as a request is (decodeRequest). Resolves '' when every run
    * succeeded, else what failed first: a warm-up never keeps a version from serving (the synthetic
-   * sizes may be ones a valid model refuses), its failure is reported.
+   * sizes may be ones a valid model refuses), its failure is reported. Past `warmupTimeoutMs` it
+   * resolves at once with why, so no config keeps a version loading (a run in progress finishes on
+   * its worker, before the requests queued behind it).
    */
   async warmUp(samples: readonly WarmupSample[]): Promise<string> {
     const planned = samples.length ? samples : [this.syntheticSample()];
+    const budgetMs = this.limits.warmupTimeoutMs;
+    const deadline = Date.now() + budgetMs;
     for (const [i, sample] of planned.entries()) {
       const what = samples.length === 0 ? `synthetic warm-up (${describeSample(sample)})`
         : `warm-up sample ${sample.name ? `'${sample.name}'` : i + 1} (${describeSample(sample)})`;
-      for (let run = 0; run < Math.max(1, sample.count); run++) {
+      const runs = Math.max(1, sample.count);
+      for (let run = 0; run < runs; run++) {
+        const overdue = `warm-up stopped at its budget of ${budgetMs} ms (INFERMESH_WARMUP_TIMEOUT_MS), in ${what}, run ${run + 1} of ${runs}`;
+        if (Date.now() >= deadline) return overdue;
         // Decoded for each run: a run hands its buffers to the worker thread.
         let decoded: DecodedRequest;
         try {
@@ -127,10 +137,16 @@ export class LoadedVersion {
         } catch (err) {
           return `${what} does not fit version ${this.version}: ${messageOf(err)}`;
         }
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
+        });
         try {
-          await this.pool.run(decoded.feeds, decoded.outputs);
+          if (await Promise.race([this.pool.run(decoded.feeds, decoded.outputs), late]) === 'late') return overdue;
         } catch (err) {
           return `${what} failed: ${messageOf(err)}`;
+        } finally {
+          clearTimeout(timer);
         }
       }
     }

@@ -24,7 +24,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas);
   const [kv, artifacts] = await Promise.all([metadataBucket(nc, config.jetstreamReplicas), artifactStore(nc, config.jetstreamReplicas)]);
-  const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes });
+  const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements });
 
   const rollouts = new Rollouts(registry);
   // Every replica analyses the routers' windows; compare-and-set makes each window count once.

@@ -26,6 +26,10 @@ export interface RegistryDeps {
   maxArtifactBytes: number;
   /** Most a model's warm-up samples may take as stored, in bytes (INFERMESH_MAX_WARMUP_CONFIG_BYTES). */
   maxWarmupConfigBytes: number;
+  /** Most runs of a model's warm-up, every sample's count together (INFERMESH_MAX_WARMUP_RUNS). */
+  maxWarmupRuns: number;
+  /** Most elements of a model's warm-up samples, all inputs together (INFERMESH_MAX_WARMUP_ELEMENTS). */
+  maxWarmupElements: number;
 }
 
 /** A model's record with the revision it was read at (UpdateModel's compare-and-set takes it). */
@@ -143,7 +147,7 @@ export class Registry {
 
   /** INVALID_ARGUMENT for a serving config that must not be stored (see checkWarmup). */
   private checkConfig(config: ServingConfig | undefined): void {
-    if (config?.warmup) checkWarmup(config.warmup, this.deps.maxWarmupConfigBytes);
+    if (config?.warmup) checkWarmup(config.warmup, this.deps);
   }
 
   /** Creates a model, or returns the existing one unchanged. */

@@ -7,8 +7,15 @@ import type { WarmupInputConfig, WarmupSampleConfig } from '../../lib/events';
 import type { WarmupSample } from '../../lib/grpc/generated/infermesh/registry/v1/WarmupSample';
 import type { WarmupSample__Output as WarmupSampleOut } from '../../lib/grpc/generated/infermesh/registry/v1/WarmupSample';
 
-/** Most runs of one sample (registry.proto WarmupSample.count): a pod runs them before the version serves. */
-export const MAX_WARMUP_COUNT = 100;
+/** What the registry lets a model's warm-up hold: a pod runs it all before the version serves. */
+export interface WarmupLimits {
+  /** Bytes the samples take as stored (INFERMESH_MAX_WARMUP_CONFIG_BYTES). */
+  maxWarmupConfigBytes: number;
+  /** Runs of every sample together, each sample's count (at least 1) added (INFERMESH_MAX_WARMUP_RUNS). */
+  maxWarmupRuns: number;
+  /** Elements of every input of every sample together (INFERMESH_MAX_WARMUP_ELEMENTS): zeros are made for each. */
+  maxWarmupElements: number;
+}
 
 const label = (sample: { name: string }, i: number) => (sample.name ? `warm-up sample '${sample.name}'` : `warm-up sample ${i + 1}`);
 
@@ -40,12 +47,14 @@ export function warmupToProto(samples: readonly WarmupSampleConfig[] | undefined
 }
 
 /**
- * Checks warm-up samples before they are stored: every sample names each of its inputs once, runs
- * at most MAX_WARMUP_COUNT times, and the whole list, as the model record stores it, takes at most
- * `maxBytes` (the record and its model.config.changed event are NATS messages). INVALID_ARGUMENT
- * naming the sample otherwise.
+ * Checks warm-up samples before they are stored: every sample names each of its inputs once; all
+ * samples together run at most `maxWarmupRuns` times and hold at most `maxWarmupElements` elements;
+ * and the whole list, as the model record stores it, takes at most `maxWarmupConfigBytes` (the record
+ * and its model.config.changed event are NATS messages). INVALID_ARGUMENT naming the sample otherwise.
  */
-export function checkWarmup(samples: readonly WarmupSampleConfig[], maxBytes: number): void {
+export function checkWarmup(samples: readonly WarmupSampleConfig[], limits: WarmupLimits): void {
+  let runs = 0;
+  let elements = 0;
   samples.forEach((s, i) => {
     if (s.inputs.length === 0) throw errors.invalidArgument(`${label(s, i)} has no inputs; give a value for every input of the model`);
     const seen = new Set<string>();
@@ -56,14 +65,20 @@ export function checkWarmup(samples: readonly WarmupSampleConfig[], maxBytes: nu
       if (input.dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
         throw errors.invalidArgument(`${label(s, i)}: input '${input.name}' has shape [${input.dims.join(',')}]; warm-up shapes are fixed, each dimension an integer >= 0`);
       }
-      if (!Number.isSafeInteger(input.dims.reduce((a, b) => a * b, 1))) {
+      const count = input.dims.reduce((a, b) => a * b, 1);
+      if (!Number.isSafeInteger(count)) {
         throw errors.invalidArgument(`${label(s, i)}: input '${input.name}' has more elements than any tensor can hold`);
       }
+      if ((elements += count) > limits.maxWarmupElements) {
+        throw errors.invalidArgument(`${label(s, i)}: input '${input.name}' takes the warm-up samples past the registry's maximum of ${limits.maxWarmupElements} elements (INFERMESH_MAX_WARMUP_ELEMENTS)`);
+      }
     }
-    if ((s.count ?? 0) > MAX_WARMUP_COUNT) throw errors.invalidArgument(`${label(s, i)} runs ${s.count} times; at most ${MAX_WARMUP_COUNT}`);
+    if ((runs += Math.max(1, s.count ?? 0)) > limits.maxWarmupRuns) {
+      throw errors.invalidArgument(`${label(s, i)} takes the warm-up past the registry's maximum of ${limits.maxWarmupRuns} runs, every sample's count together (INFERMESH_MAX_WARMUP_RUNS)`);
+    }
   });
   const bytes = Buffer.byteLength(JSON.stringify(samples));
-  if (bytes > maxBytes) {
-    throw errors.invalidArgument(`the warm-up samples take ${bytes} bytes as stored, above the registry's maximum of ${maxBytes} (INFERMESH_MAX_WARMUP_CONFIG_BYTES)`);
+  if (bytes > limits.maxWarmupConfigBytes) {
+    throw errors.invalidArgument(`the warm-up samples take ${bytes} bytes as stored, above the registry's maximum of ${limits.maxWarmupConfigBytes} (INFERMESH_MAX_WARMUP_CONFIG_BYTES)`);
   }
 }

@@ -187,6 +187,27 @@ describe('pod model lifecycle', () => {
     }
   });
 
+  it('makes a version whose warm-up passes INFERMESH_WARMUP_TIMEOUT_MS ready, with why, and it serves', async () => {
+    // 100 runs of ~45 ms each: some 4.5 s of warm-up, against a budget of 300 ms.
+    const inputs = [{ name: 'INPUT0', dims: [1, 4], raw_data: Buffer.alloc(0) }, { name: 'INPUT1', dims: [1, 4], raw_data: Buffer.alloc(0) }];
+    await createModel('slow-warm', { warmup: [{ name: 'long', count: 100, inputs }] });
+    const { pod, client } = await startPod({ INFERMESH_WARMUP_TIMEOUT_MS: '300' });
+    const api = new InferenceApi(`127.0.0.1:${pod.port}`);
+    try {
+      await mesh.push('slow-warm', 'fixtures/slow_fp32.onnx');
+      await waitReady(client, ['slow-warm']);
+      const reason = /^warm-up stopped at its budget of 300 ms \(INFERMESH_WARMUP_TIMEOUT_MS\), in warm-up sample 'long' \(INPUT0 \[1,4\] zeros, INPUT1 \[1,4\] zeros\), run \d+ of 100; serving anyway$/;
+      expect(await entry(client, 'slow-warm')).toMatchObject({ state: 'READY', reason: expect.stringMatching(reason) });
+      const hb = await waitFor('a heartbeat with the warm-up\'s reason', () => heartbeatEntry(pod, 'slow-warm')?.reason && heartbeatEntry(pod, 'slow-warm'));
+      expect(hb).toMatchObject({ state: 'READY', reason: expect.stringMatching(reason) });
+      const out = await api.infer('slow-warm', [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }, { name: 'INPUT1', datatype: 'FP32', shape: [1, 4], data: [1, 1, 1, 1] }]);
+      expect(Array.from(out.outputs[0]!.data as Float32Array)).toEqual([2, 3, 4, 5]);
+    } finally {
+      api.close();
+      client.close();
+    }
+  });
+
   it('tries a version whose session cannot load again after a doubling back-off, and reports why everywhere', async () => {
     const { pod, client } = await startPod();
     try {

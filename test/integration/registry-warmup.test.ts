@@ -26,7 +26,7 @@ describe('warm-up samples in the registry', () => {
 
   beforeAll(async () => {
     nats = await startTestNats();
-    service = await startTestRegistry(nats.url, { INFERMESH_MAX_WARMUP_CONFIG_BYTES: '4096' });
+    service = await startTestRegistry(nats.url, { INFERMESH_MAX_WARMUP_CONFIG_BYTES: '4096', INFERMESH_MAX_WARMUP_RUNS: '10', INFERMESH_MAX_WARMUP_ELEMENTS: '100000' });
     client = new RegistryApi(`127.0.0.1:${service.port}`);
     await client.push('add-sub', modelPath('fixtures/add_sub_fp32.onnx'));
   });
@@ -86,7 +86,15 @@ describe('warm-up samples in the registry', () => {
     ['no inputs', [{ name: 's', inputs: [] }], /^warm-up sample 's' has no inputs/],
     ['an input twice', [{ name: '', inputs: [{ name: 'INPUT0', dims: [1] }, { name: 'INPUT0', dims: [1] }] }], /^warm-up sample 1 gives input 'INPUT0' more than once$/],
     ['an input without a name', [{ name: 's', inputs: [{ name: '', dims: [1] }] }], /^warm-up sample 's' has an input without a name$/],
-    ['too many runs', [{ name: 's', count: 101, inputs: [{ name: 'INPUT0', dims: [1] }] }], /^warm-up sample 's' runs 101 times; at most 100$/],
+    ['too many runs in one sample', [{ name: 's', count: 11, inputs: [{ name: 'INPUT0', dims: [1] }] }], /^warm-up sample 's' takes the warm-up past the registry's maximum of 10 runs, every sample's count together \(INFERMESH_MAX_WARMUP_RUNS\)$/],
+    ['too many runs, every sample together (a count of 0 runs once)', [
+      { name: 'a', count: 6, inputs: [{ name: 'INPUT0', dims: [1] }] }, { name: 'b', count: 0, inputs: [{ name: 'INPUT0', dims: [1] }] },
+      { name: 'c', count: 4, inputs: [{ name: 'INPUT0', dims: [1] }] },
+    ], /^warm-up sample 'c' takes the warm-up past the registry's maximum of 10 runs/],
+    ['a tensor of more elements than the warm-up may hold', [{ name: 's', inputs: [{ name: 'INPUT0', dims: [1, 67108864] }] }], /^warm-up sample 's': input 'INPUT0' takes the warm-up samples past the registry's maximum of 100000 elements \(INFERMESH_MAX_WARMUP_ELEMENTS\)$/],
+    ['more elements than the warm-up may hold, every sample together', [
+      { name: 'a', inputs: [{ name: 'INPUT0', dims: [1, 60000] }] }, { name: 'b', inputs: [{ name: 'INPUT0', dims: [0, 4] }, { name: 'INPUT1', dims: [1, 40001] }] },
+    ], /^warm-up sample 'b': input 'INPUT1' takes the warm-up samples past the registry's maximum of 100000 elements/],
     ['more elements than a tensor holds', [{ name: 's', inputs: [{ name: 'INPUT0', dims: [2 ** 30, 2 ** 30, 2 ** 30] }] }], /has more elements than any tensor can hold/],
     ['more than the registry stores', [{ name: 's', inputs: [{ name: 'INPUT0', dims: [1024, 4], raw_data: Buffer.alloc(4096) }] }], /^the warm-up samples take \d+ bytes as stored, above the registry's maximum of 4096 \(INFERMESH_MAX_WARMUP_CONFIG_BYTES\)$/],
   ])('refuses %s with INVALID_ARGUMENT and keeps the config', async (_what, bad, message) => {

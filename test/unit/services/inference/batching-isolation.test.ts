@@ -24,7 +24,7 @@ interface Model {
   alone: LoadedVersion;
 }
 
-const LIMITS = { maxTensorElements: 1 << 20, maxBytesElements: 1 << 20, maxClassificationResults: 1 << 20 };
+const LIMITS = { maxTensorElements: 1 << 20, maxBytesElements: 1 << 20, maxClassificationResults: 1 << 20, warmupTimeoutMs: 60_000 };
 const batching = (enabled: boolean): BatchingOptions => ({
   enabled, maxBatchSize: 16, maxQueueDelayUs: 1_000, preferredBatchSizes: [], maxQueueSize: 1024, concurrency: 1,
 });
