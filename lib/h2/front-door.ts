@@ -59,6 +59,8 @@ export interface H2FrontDoorOptions {
   limits?: Partial<H2Limits>;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export class H2FrontDoor {
   /** The service's grpc-js server, for every call the door hands over. */
   readonly fallback: H2Upstream;
@@ -121,7 +123,8 @@ export class H2FrontDoor {
    */
   private readMessage(stream: H2Stream, headers: Header[], deadline: number | undefined): void {
     const max = this.opts.maxMessageBytes;
-    const prefix = Buffer.allocUnsafe(5);
+    // Only a prefix split over DATA frames is gathered here.
+    let prefix: Buffer | undefined;
     let prefixBytes = 0;
     let body: Buffer | undefined;
     let filled = 0;
@@ -136,22 +139,45 @@ export class H2FrontDoor {
       if (done) return;
       done = true;
       // A body that is not exactly one message goes on as it came, for the service to refuse.
-      this.unary(stream, headers, body ? (filled === body.length ? body : body.subarray(0, filled)) : prefix.subarray(0, prefixBytes), deadline);
+      this.unary(stream, headers, body ? (filled === body.length ? body : body.subarray(0, filled)) : (prefix ?? EMPTY).subarray(0, prefixBytes), deadline);
+    };
+    /** Admits a message of `length` bytes by the budgets, or refuses the call. */
+    const admit = (length: number): boolean => {
+      if (length > max) {
+        refuse(RESOURCE_EXHAUSTED, `request is larger than ${this.opts.who}'s limit of ${max} bytes`);
+        return false;
+      }
+      if (!stream.reserveRequestBytes(length)) {
+        refuse(RESOURCE_EXHAUSTED, `request of ${length} bytes does not fit ${this.opts.who}'s buffers for requests now (${this.describeRequestBudget()})`);
+        return false;
+      }
+      return true;
     };
     stream.manualFlowControl = true;
     stream.onData = (chunk, end) => {
       if (done) return;
       let off = 0;
-      if (!body) {
+      if (!body && prefixBytes === 0 && chunk.length >= 5) {
+        // The usual case, a message in one DATA frame: the chunk is kept as it is, neither a
+        // buffer of its size allocated nor its bytes copied (a chunk is the stream's own).
+        const length = chunk.readUInt32BE(1);
+        if (!admit(length)) return;
+        prefixBytes = 5;
+        if (chunk.length === 5 + length) {
+          body = chunk;
+          filled = chunk.length;
+          stream.consume(chunk.length);
+          if (end) finish();
+          return;
+        }
+        body = Buffer.allocUnsafe(5 + length);
+      } else if (!body) {
+        prefix ??= Buffer.allocUnsafe(5);
         off = chunk.copy(prefix, prefixBytes, 0, Math.min(chunk.length, 5 - prefixBytes));
         prefixBytes += off;
         if (prefixBytes === 5) {
-          const length = prefix.readUInt32BE(1);
-          if (length > max) return refuse(RESOURCE_EXHAUSTED, `request is larger than ${this.opts.who}'s limit of ${max} bytes`);
-          if (!stream.reserveRequestBytes(length)) {
-            return refuse(RESOURCE_EXHAUSTED, `request of ${length} bytes does not fit ${this.opts.who}'s buffers for requests now (${this.describeRequestBudget()})`);
-          }
-          body = Buffer.allocUnsafe(5 + length);
+          if (!admit(prefix.readUInt32BE(1))) return;
+          body = Buffer.allocUnsafe(5 + prefix.readUInt32BE(1));
           prefix.copy(body, 0);
           filled = 5;
         }
