@@ -148,21 +148,20 @@ async function underAttack<T>(door: Door, attack: (underway: () => void) => Prom
   }
 }
 
-const WITHIN_BUDGET = `within ${mib(MEMORY_BUDGET_BYTES)} MiB`;
-
 /**
  * The door held: `outcome` (a value or an asymmetric matcher) is what the attacker got, the door
- * is alive, its memory grew by less than MEMORY_BUDGET_BYTES, and every other client's call
- * succeeded. One expectation, so that a failure shows all four.
+ * is alive, its memory grew by less than `budgetBytes` (MEMORY_BUDGET_BYTES), and every other
+ * client's call succeeded. One expectation, so that a failure shows all four.
  */
-function expectHeld<T>(door: Door, held: Held<T>, outcome: unknown): void {
+function expectHeld<T>(door: Door, held: Held<T>, outcome: unknown, budgetBytes = MEMORY_BUDGET_BYTES): void {
   const growth = held.memory.growthBytes;
+  const within = `within ${mib(budgetBytes)} MiB`;
   expect({
     outcome: held.outcome,
     alive: door.alive(),
-    memory: growth < MEMORY_BUDGET_BYTES ? WITHIN_BUDGET : `${mib(growth)} MiB over the baseline of ${mib(held.memory.baselineBytes)} MiB`,
+    memory: growth < budgetBytes ? within : `${mib(growth)} MiB over the baseline of ${mib(held.memory.baselineBytes)} MiB`,
     failedCalls: held.failedCalls,
-  }).toEqual({ outcome, alive: true, memory: WITHIN_BUDGET, failedCalls: [] });
+  }).toEqual({ outcome, alive: true, memory: within, failedCalls: [] });
 }
 
 /** Matches `GOAWAY <code> and closed` for any of `codes`. */
@@ -452,7 +451,10 @@ describe.each<DoorName>(['router', 'pod'])('the %s door under attack', (which) =
         await c.until('the door to end every call', () => c.closed || !!c.goaway || ids.every((id) => c.streamEnded(id)), TIMEOUTS.streamIdleMs + 2 * TIMEOUT_SLACK_MS).catch(() => undefined);
         return { answeredBytes: ids.reduce((n, id) => n + (c.dataBytes.get(id) ?? 0), 0), ended: c.closed || !!c.goaway || ids.every((id) => c.streamEnded(id)) };
       });
-      expectHeld(door(), held, { answeredBytes: 0, ended: true });
+      // Beside the answers it holds (32 MiB at most), a pod decodes, runs and encodes each 8 MB
+      // answer it is asked for (a few copies of it in flight): measured 62–68 MiB in all here, so
+      // the bound for this case is 96 MiB (the router door took +451 MiB before its budgets).
+      expectHeld(door(), held, { answeredBytes: 0, ended: true }, 96 * MiB);
     });
   });
 
