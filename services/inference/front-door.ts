@@ -1,8 +1,8 @@
 // A pod's port on the project's HTTP/2 layer (lib/h2), like the router's. ModelInfer, the one call on the hot path, is decoded, run and answered
 // here without grpc-js, whose per-call work on the server side is a good part of what a batch-1
-// request costs the pod; every other call (metadata, statistics, streams, health, and a
-// compressed ModelInfer) is piped as it is to the pod's grpc-js server on a loopback port, where the
-// typed handlers live. Both paths scan a request before decoding it (request-scan.ts) and run the
+// request costs the pod (a compressed one arrives decompressed by the door); every other call
+// (metadata, statistics, streams, health) is piped as it is to the pod's grpc-js server on a
+// loopback port, where the typed handlers live. Both paths scan a request before decoding it (request-scan.ts) and run the
 // same ModelRepository.serving(...).infer(...).
 import { status as Status } from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -11,7 +11,7 @@ import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import { headerValue, type H2Stream, type Header } from '../../lib/h2/connection';
 import { H2FrontDoor } from '../../lib/h2/front-door';
 import type { H2Limits } from '../../lib/h2/limits';
-import { atDeadline, pipeCall, respondMessage, respondStatus, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
+import { atDeadline, respondMessage, respondStatus, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
@@ -63,8 +63,6 @@ export class PodFrontDoor {
   private async modelInfer(stream: H2Stream, headers: Header[], body: Buffer, deadlineMs: number): Promise<void> {
     const frame = unaryFrame(body);
     if ('error' in frame) return respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
-    // A compressed request: grpc-js decompresses it, the typed handler runs it.
-    if (frame.compressed) return pipeCall(this.door.fallback, stream, headers, body);
     let req: ModelInferRequestOut;
     try {
       req = scanAndDecode(frame.message, this.deps.scanLimits, this.method.requestDeserialize);
