@@ -744,15 +744,19 @@ describe('our client with a node:http2 server', () => {
   });
 
   it('a lost connection closes its streams with CONNECTION_LOST; H2Upstream reconnects', async () => {
+    let held = 0;
     const { address, port, sessions } = await startNodeServer(closer, (stream, headers) => {
       stream.respond({ ':status': 200 });
       if (headers[':path'] !== '/held') stream.end('fresh');
+      else held++;
     });
     const conn = await connectOurs(closer, port);
     const lost = collect(conn.request(requestHeaders(address, '/held')));
     const upstream = closer.add(new H2Upstream(address, 1, QUIET), (u) => u.close());
     const upLost = collect(upstream.request(requestHeaders(address, '/held')));
-    await until('both sessions', () => sessions.length === 2);
+    // Both streams must have reached the server: a session destroyed before it read a stream ends
+    // with a GOAWAY below that stream, which (rightly) refuses it rather than losing it.
+    await until('both held streams', () => sessions.length === 2 && held === 2);
     for (const s of sessions) s.destroy();
     expect((await lost).code).toBe(CONNECTION_LOST);
     expect((await upLost).code).toBe(CONNECTION_LOST);
