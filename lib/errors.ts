@@ -20,6 +20,8 @@ export const ErrorCode = {
   FailedPrecondition: 'FailedPrecondition',
   ExecutionFailed: 'ExecutionFailed',
   Internal: 'Internal',
+  Unauthenticated: 'Unauthenticated',
+  PermissionDenied: 'PermissionDenied',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -39,6 +41,8 @@ const grpcStatusOf: Record<ErrorCode, Status> = {
   FailedPrecondition: Status.FAILED_PRECONDITION,
   ExecutionFailed: Status.INTERNAL,
   Internal: Status.INTERNAL,
+  Unauthenticated: Status.UNAUTHENTICATED,
+  PermissionDenied: Status.PERMISSION_DENIED,
 };
 
 /** An expected failure with a code the caller can act on; its message is safe to show to clients. */
@@ -61,6 +65,11 @@ export const errors = {
     new MeshError(ErrorCode.InvalidTensor, `tensor '${tensor}': ${problem}`),
   unavailable: (message: string) => new MeshError(ErrorCode.Unavailable, message),
   notReady: (message: string) => new MeshError(ErrorCode.NotReady, message),
+  /** No credentials, or ones that do not verify; the message never repeats the credential. */
+  unauthenticated: (message: string) => new MeshError(ErrorCode.Unauthenticated, message),
+  /** Valid credentials without the scope the call needs, named with the model it was asked for. */
+  permissionDenied: (scope: string, model: string) =>
+    new MeshError(ErrorCode.PermissionDenied, `the caller has no '${scope}' scope for model '${model}'`),
 };
 
 /** True for an error that grpc-js produced for a call (it carries a numeric status code). */
