@@ -57,11 +57,21 @@ export const settings = {
   natsUser: setting('INFERMESH_NATS_USER', str, '', 'NATS user name (empty: none)'),
   natsPassword: setting('INFERMESH_NATS_PASSWORD', str, '', 'NATS password (empty: none)'),
   natsToken: setting('INFERMESH_NATS_TOKEN', str, '', 'NATS auth token (empty: none)'),
+  natsNkeySeedFile: setting('INFERMESH_NATS_NKEY_SEED_FILE', str, '', 'file holding this service\'s NATS nkey seed (SU...), its identity on NATS; the nats-server config names its public key and permissions (lib/nats-permissions.ts). Empty: no nkey (the default; the local mesh sets it for each service)'),
   logLevel: setting('INFERMESH_LOG_LEVEL', oneOf<LogLevel>('debug', 'info', 'warn', 'error'), 'info', 'log level'),
   listenHost: setting('INFERMESH_LISTEN_HOST', str, '0.0.0.0', 'address the gRPC server binds'),
   maxMessageBytes: setting('INFERMESH_MAX_MESSAGE_BYTES', int(1024, 2 ** 31 - 1), 64 * MiB, 'largest gRPC message accepted or sent'),
   shutdownTimeoutMs: setting('INFERMESH_SHUTDOWN_TIMEOUT_MS', int(0), 20_000, 'budget for a graceful shutdown before it is forced'),
   registryUrl: setting('INFERMESH_REGISTRY_URL', str, '127.0.0.1:8003', 'host:port of the registry (used by pods and the router)'),
+
+  // TLS (lib/tls.ts; what each defends: docs/security.md). The same PEM files serve every hop a
+  // service has: its gRPC ports, its client connections and NATS. Reloaded when they change.
+  tlsCertFile: setting('INFERMESH_TLS_CERT_FILE', str, '', 'PEM certificate chain of this service (server and client usage); with INFERMESH_TLS_KEY_FILE turns TLS on (empty: TLS off, plain h2c)'),
+  tlsKeyFile: setting('INFERMESH_TLS_KEY_FILE', str, '', 'PEM private key of INFERMESH_TLS_CERT_FILE (never logged)'),
+  tlsCaFile: setting('INFERMESH_TLS_CA_FILE', str, '', 'PEM bundle of the CA(s) that sign the mesh\'s certificates: servers are verified against it, and clients when client auth is on (required when TLS is on)'),
+  tlsClientAuth: setting('INFERMESH_TLS_CLIENT_AUTH', bool, false, 'servers require a client certificate signed by INFERMESH_TLS_CA_FILE (mutual TLS between services); the router\'s public port follows INFERMESH_ROUTER_TLS_CLIENT_AUTH instead'),
+  routerTlsClientAuth: setting('INFERMESH_ROUTER_TLS_CLIENT_AUTH', bool, false, 'the router\'s front door requires a client certificate signed by INFERMESH_TLS_CA_FILE (default: clients need none, tokens say who they are)'),
+  tlsReloadIntervalMs: setting('INFERMESH_TLS_RELOAD_INTERVAL_MS', int(100), 5_000, 'how often the TLS files are read for a change; a changed set that is valid serves new connections, a bad one is logged and the old kept'),
 
   // Registry.
   registryPort: setting('INFERMESH_REGISTRY_PORT', int(0, 65535), 8003, 'registry gRPC port'),

@@ -1,0 +1,289 @@
+// TLS material from PEM files (INFERMESH_TLS_*), read once at start-up and again whenever the files
+// change: every hop a service has (its lib/h2 front door, its grpc-js servers and clients, NATS)
+// takes its certificate, key and CA from one TlsFiles, so a rotation reaches them all. A changed set
+// that is not valid (a key that does not match, a half-written file) is logged and the old one kept;
+// new connections get the new certificate, connections already open keep theirs until they end.
+// Service identities are SPIFFE IDs in a URI SAN: spiffe://infermesh/<kind>/<name>.
+import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { MeshError, ErrorCode } from './errors';
+import type { Config } from './config';
+import type { Logger } from './log';
+
+/** The SPIFFE trust domain of every infermesh identity. */
+export const TRUST_DOMAIN = 'infermesh';
+
+/** Kinds of service that carry an identity. */
+export type ServiceKind = 'router' | 'pod' | 'registry';
+
+/** The identity of a service, as its certificate carries it: `spiffe://infermesh/<kind>/<name>`. */
+export function spiffeId(kind: ServiceKind, name: string): string {
+  return `spiffe://${TRUST_DOMAIN}/${kind}/${encodeURIComponent(name)}`;
+}
+
+/** The identity a pod named `name` (in its heartbeat) must prove with its certificate. */
+export function podIdentity(name: string): string {
+  return spiffeId('pod', name);
+}
+
+/**
+ * The URI SANs of a certificate (node's `subjectaltname` form: `DNS:a, URI:spiffe://…`, a value
+ * with a comma or quote written as a JSON string), those under spiffe:// only.
+ */
+export function spiffeIdsOf(cert: { subjectaltname?: string } | undefined | null): string[] {
+  const san = cert?.subjectaltname;
+  if (!san) return [];
+  const out: string[] = [];
+  for (const m of san.matchAll(/(?:^|, )URI:("(?:[^"\\]|\\.)*"|[^,]*)/g)) {
+    let value = m[1]!;
+    if (value.startsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        continue;
+      }
+    }
+    if (value.startsWith('spiffe://')) out.push(value);
+  }
+  return out;
+}
+
+/** The SPIFFE IDs the peer of `socket` proved (empty on a plain socket or without a peer certificate). */
+export function peerIdentities(socket: net.Socket): string[] {
+  if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return [];
+  return spiffeIdsOf(socket.getPeerCertificate());
+}
+
+/**
+ * A checkServerIdentity for node:tls and grpc-js that accepts a server only when its certificate
+ * (already verified against the CA) carries `expected` as a URI SAN: the address a pod announced
+ * proves nothing, the name in its certificate does. Host names are not checked.
+ */
+export function expectIdentity(expected: string): (host: string, cert: tls.PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const ids = spiffeIdsOf(cert);
+    return ids.includes(expected) ? undefined : new Error(`certificate identity ${ids.join(', ') || '(none)'} is not ${expected}`);
+  };
+}
+
+/** The TLS settings of a service, taken from Config. */
+export type TlsSettings = Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'tlsClientAuth' | 'tlsReloadIntervalMs'>;
+
+/** One set of TLS material, as read from the files. */
+export interface TlsPem {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+}
+
+/** grpc-js's certificate provider updates (its experimental CertificateProvider, matched by shape). */
+type CaListener = (update: { caCertificate: Buffer } | null) => void;
+type IdentityListener = (update: { certificate: Buffer; privateKey: Buffer } | null) => void;
+
+/** Checks a set of PEM material: every part parses, the key matches the certificate. Throws why not. */
+function validate(pem: TlsPem): tls.SecureContext {
+  const leaf = new X509Certificate(pem.cert);
+  new X509Certificate(pem.ca);
+  const context = tls.createSecureContext({ cert: pem.cert, key: pem.key, ca: pem.ca });
+  if (Date.parse(leaf.validTo) < Date.now()) throw new Error(`certificate expired at ${leaf.validTo}`);
+  return context;
+}
+
+/** Why a reload failed, without anything read from the files (a key's bytes never reach a log). */
+function reason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code && e.syscall ? `${e.code} (${e.syscall})` : (e.message ?? String(err)).split('\n')[0]!.slice(0, 200);
+}
+
+/**
+ * The TLS material of a service, from its PEM files, checked for change every `reloadIntervalMs`.
+ * Implements grpc-js's CertificateProvider (lib/grpc/server.ts and client.ts give it to grpc-js).
+ */
+export class TlsFiles {
+  private pem: TlsPem;
+  private secure: tls.SecureContext;
+  private readonly listeners = new Set<() => void>();
+  private readonly caListeners = new Set<CaListener>();
+  private readonly identityListeners = new Set<IdentityListener>();
+  private readonly timer: NodeJS.Timeout;
+  private checking: Promise<boolean> | undefined;
+
+  /** Reads and checks the files now (throws naming the variable of a file that cannot be used), then watches them. */
+  constructor(readonly settings: TlsSettings, private readonly log: Logger) {
+    const read = (file: string, env: string): Buffer => {
+      try {
+        return fs.readFileSync(file);
+      } catch (err) {
+        throw new MeshError(ErrorCode.InvalidArgument, `${env}=${JSON.stringify(file)} cannot be read: ${reason(err)}`);
+      }
+    };
+    this.pem = {
+      cert: read(settings.tlsCertFile, 'INFERMESH_TLS_CERT_FILE'),
+      key: read(settings.tlsKeyFile, 'INFERMESH_TLS_KEY_FILE'),
+      ca: read(settings.tlsCaFile, 'INFERMESH_TLS_CA_FILE'),
+    };
+    try {
+      this.secure = validate(this.pem);
+    } catch (err) {
+      throw new MeshError(ErrorCode.InvalidArgument, `INFERMESH_TLS_CERT_FILE, INFERMESH_TLS_KEY_FILE and INFERMESH_TLS_CA_FILE do not make a usable set: ${reason(err)}`);
+    }
+    this.timer = setInterval(() => void this.check(), settings.tlsReloadIntervalMs);
+    this.timer.unref();
+  }
+
+  /** The material in force. */
+  get current(): TlsPem {
+    return this.pem;
+  }
+
+  /** A secure context of the material in force (certificate, key and CA), for connections made now. */
+  context(): tls.SecureContext {
+    return this.secure;
+  }
+
+  /** The material in force as node:tls options (for tls.Server#setSecureContext). */
+  contextOptions(): tls.SecureContextOptions {
+    return { cert: this.pem.cert, key: this.pem.key, ca: this.pem.ca };
+  }
+
+  /** Calls `fn` after each reload; returns the function that stops it. */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Reads the files once and takes them when they changed and are valid (resolves true); a changed
+   * set that is not valid is logged (once per content) and the old one kept. Runs on the interval;
+   * tests call it to not wait.
+   */
+  check(): Promise<boolean> {
+    this.checking ??= this.reload().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  private rejected: TlsPem | undefined;
+
+  private async reload(): Promise<boolean> {
+    let next: TlsPem;
+    try {
+      const [cert, key, ca] = await Promise.all([this.settings.tlsCertFile, this.settings.tlsKeyFile, this.settings.tlsCaFile].map((f) => fs.promises.readFile(f)));
+      next = { cert: cert!, key: key!, ca: ca! };
+    } catch (err) {
+      this.log.warn('TLS files not reloaded: cannot read them, keeping the material in force', { reason: reason(err) });
+      return false;
+    }
+    if (same(next, this.pem)) return false;
+    if (this.rejected && same(next, this.rejected)) return false;
+    let secure: tls.SecureContext;
+    try {
+      secure = validate(next);
+    } catch (err) {
+      this.rejected = next;
+      this.log.warn('TLS files changed but are not a usable set (certificate, key and CA): keeping the material in force', { reason: reason(err) });
+      return false;
+    }
+    this.pem = next;
+    this.secure = secure;
+    this.rejected = undefined;
+    this.log.info('TLS material reloaded: new connections use it', { serialNumber: new X509Certificate(next.cert).serialNumber });
+    for (const fn of this.listeners) fn();
+    for (const l of this.caListeners) l({ caCertificate: next.ca });
+    for (const l of this.identityListeners) l({ certificate: next.cert, privateKey: next.key });
+    return true;
+  }
+
+  /** Stops watching the files. */
+  close(): void {
+    clearInterval(this.timer);
+    this.listeners.clear();
+  }
+
+  // grpc-js CertificateProvider. Listeners hear the material in force on the next tick (grpc-js
+  // registers its own watcher only after adding them), and again at each reload.
+  addCaCertificateListener(listener: CaListener): void {
+    this.caListeners.add(listener);
+    process.nextTick(() => this.caListeners.has(listener) && listener({ caCertificate: this.pem.ca }));
+  }
+
+  removeCaCertificateListener(listener: CaListener): void {
+    this.caListeners.delete(listener);
+  }
+
+  addIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.add(listener);
+    process.nextTick(() => this.identityListeners.has(listener) && listener({ certificate: this.pem.cert, privateKey: this.pem.key }));
+  }
+
+  removeIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.delete(listener);
+  }
+}
+
+function same(a: TlsPem, b: TlsPem): boolean {
+  return a.cert.equals(b.cert) && a.key.equals(b.key) && a.ca.equals(b.ca);
+}
+
+/**
+ * The service's TLS material, or undefined when TLS is off (no certificate and no key, the
+ * default). Throws at start-up, naming the variable, for half a setting (a certificate without its
+ * key, TLS without a CA) or files that cannot be used.
+ */
+export function loadTls(settings: TlsSettings, log: Logger): TlsFiles | undefined {
+  const { tlsCertFile: cert, tlsKeyFile: key, tlsCaFile: ca } = settings;
+  if (!cert && !key) {
+    if (settings.tlsClientAuth) throw new MeshError(ErrorCode.InvalidArgument, 'INFERMESH_TLS_CLIENT_AUTH=true needs INFERMESH_TLS_CERT_FILE and INFERMESH_TLS_KEY_FILE');
+    return undefined;
+  }
+  if (!cert) throw new MeshError(ErrorCode.InvalidArgument, 'INFERMESH_TLS_KEY_FILE is set without INFERMESH_TLS_CERT_FILE');
+  if (!key) throw new MeshError(ErrorCode.InvalidArgument, 'INFERMESH_TLS_CERT_FILE is set without INFERMESH_TLS_KEY_FILE');
+  if (!ca) throw new MeshError(ErrorCode.InvalidArgument, 'INFERMESH_TLS_CA_FILE is required when TLS is on (it verifies the other services)');
+  return new TlsFiles(settings, log);
+}
+
+/**
+ * Connects to `address` (host:port) with the material in force, verifies its certificate against
+ * the CA, and resolves to the SPIFFE IDs it carries; rejects when the handshake fails or the
+ * server does not speak h2. Used by the router to learn who serves an address a heartbeat named.
+ */
+export function probeIdentities(address: string, files: TlsFiles, timeoutMs = 5_000): Promise<string[]> {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host,
+      port: Number(address.slice(colon + 1)),
+      secureContext: files.context(),
+      ALPNProtocols: ['h2'],
+      servername: net.isIP(host) ? undefined : host,
+      // The identity is the caller's to judge; the chain is checked against the CA.
+      checkServerIdentity: () => undefined,
+    });
+    const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake with ${address} within ${timeoutMs} ms`)), timeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const ids = spiffeIdsOf(socket.getPeerCertificate());
+      const alpn = socket.alpnProtocol;
+      socket.end();
+      if (alpn !== 'h2') reject(new Error(`${address} does not speak h2 over TLS`));
+      else resolve(ids);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** The tls option of a NATS connection from the same files (undefined when TLS is off): reconnects read them again. */
+export function natsTlsOptions(settings: Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile'>): { certFile?: string; keyFile?: string; caFile?: string } | undefined {
+  if (!settings.tlsCertFile && !settings.tlsCaFile) return undefined;
+  return {
+    ...(settings.tlsCertFile && settings.tlsKeyFile ? { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile } : {}),
+    ...(settings.tlsCaFile ? { caFile: settings.tlsCaFile } : {}),
+  };
+}
