@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { protos } from './proto';
 import { channelOptions } from './server';
 import { DEFAULT_H2_LIMITS } from '../h2/limits';
+import { expectIdentity, type TlsFiles } from '../tls';
 import type { HealthClient, InferenceClient, RegistryClient, RolloutsClient } from './types';
 
 /** Options for clients; the message limit defaults to 64 MiB. */
@@ -10,6 +11,19 @@ export interface ClientOptions {
   maxMessageBytes?: number;
   /** Extra grpc-js channel options (e.g. a distinct channel per connection). */
   channel?: grpc.ChannelOptions;
+  /** Connect over TLS with the service's material (default: plaintext). */
+  tls?: ClientTls;
+}
+
+/** TLS of a client. */
+export interface ClientTls {
+  /** The CA and this service's certificate (sent when the server asks), followed as they are reloaded. */
+  files: TlsFiles;
+  /**
+   * The SPIFFE ID the server must prove (lib/tls.ts spiffeId), instead of the host name check;
+   * unset: the server's certificate must name the host of the address.
+   */
+  identity?: string;
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -29,26 +43,33 @@ function options(opts: ClientOptions): grpc.ChannelOptions {
   return { ...channelOptions(opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES), ...CLIENT_KEEPALIVE, ...opts.channel };
 }
 
-const insecure = () => grpc.credentials.createInsecure();
+/**
+ * The credentials of a client: plaintext without TLS; with it, grpc-js's certificate-provider
+ * credentials over the service's files, so each new connection uses the material in force.
+ */
+export function channelCredentials(tls?: ClientTls): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.experimental.createCertificateProviderChannelCredentials(tls.files, tls.files, tls.identity ? { checkServerIdentity: expectIdentity(tls.identity) } : {});
+}
 
 /** A client of the Open Inference Protocol at `address` (host:port). */
 export function inferenceClient(address: string, opts: ClientOptions = {}): InferenceClient {
-  return new (protos().inference.GRPCInferenceService)(address, insecure(), options(opts));
+  return new (protos().inference.GRPCInferenceService)(address, channelCredentials(opts.tls), options(opts));
 }
 
 /** A client of the registry API at `address`. */
 export function registryClient(address: string, opts: ClientOptions = {}): RegistryClient {
-  return new (protos().registry.Registry)(address, insecure(), options(opts));
+  return new (protos().registry.Registry)(address, channelCredentials(opts.tls), options(opts));
 }
 
 /** A client of the rollouts API (served by the registry) at `address`. */
 export function rolloutsClient(address: string, opts: ClientOptions = {}): RolloutsClient {
-  return new (protos().rollouts.Rollouts)(address, insecure(), options(opts));
+  return new (protos().rollouts.Rollouts)(address, channelCredentials(opts.tls), options(opts));
 }
 
 /** A client of the standard health service at `address`. */
 export function healthClient(address: string, opts: ClientOptions = {}): HealthClient {
-  return new (protos().health.Health)(address, insecure(), options(opts));
+  return new (protos().health.Health)(address, channelCredentials(opts.tls), options(opts));
 }
 
 type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;

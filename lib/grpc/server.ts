@@ -5,6 +5,7 @@ import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoDefinitions, protos } from './proto';
 import { HealthService } from './health';
+import type { TlsFiles } from '../tls';
 
 /** Options every infermesh gRPC server shares. */
 export interface ServerOptions {
@@ -66,12 +67,33 @@ function addReflection(server: grpc.Server): void {
   new ReflectionService(Object.assign({}, ...files) as PackageDefinition, { services: [...served] }).addToServer(server);
 }
 
-/** Binds `host:port` (port 0: any free port) without TLS and resolves to the bound port. */
-export function listen(server: grpc.Server, host: string, port: number): Promise<number> {
+/** TLS of a grpc-js server. */
+export interface ServerTls {
+  /** The material in force (lib/tls.ts), followed as it is reloaded: new connections get the new certificate. */
+  files: TlsFiles;
+  /** Require a client certificate signed by the CA (mutual TLS). */
+  clientAuth: boolean;
+}
+
+/**
+ * The credentials of a server: plaintext without `tls`; with it, TLS from `files` through grpc-js's
+ * certificate-provider credentials, which apply each reload with setSecureContext (calls in flight
+ * finish on their connections).
+ */
+export function serverCredentials(tls?: ServerTls): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.experimental.createCertificateProviderServerCredentials(tls.files, tls.files, tls.clientAuth);
+}
+
+/**
+ * Binds `host:port` (port 0: any free port) and resolves to the bound port: plaintext by default
+ * (the loopback servers behind the front doors), TLS with `tls`.
+ */
+export function listen(server: grpc.Server, host: string, port: number, tls?: ServerTls): Promise<number> {
   addReflection(server);
   return new Promise((resolve, reject) => {
     const addr = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(addr, serverCredentials(tls), (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 }
 

@@ -11,7 +11,7 @@ import zlib from 'node:zlib';
 import { H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
 import { deadlineOf, pipeCall, respondStatus, statusHeaders, unaryFrame } from './grpc';
 import type { H2Limits } from './limits';
-import { H2Server } from './server';
+import { H2Server, type H2ServerTls } from './server';
 import { H2Upstream, type H2UpstreamOptions } from './upstream';
 
 /** gRPC statuses used here (this module does not load grpc-js). */
@@ -57,6 +57,8 @@ export interface H2FrontDoorOptions {
   maxConcurrentDecompressions?: number;
   /** The limits, timeouts and budgets of the door's client connections (limits.ts DEFAULT_H2_LIMITS for those not given). */
   limits?: Partial<H2Limits>;
+  /** Serve over TLS (ALPN h2); unset (the default): plain h2c. The fallback on loopback stays plain. */
+  tls?: H2ServerTls;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -71,7 +73,7 @@ export class H2FrontDoor {
 
   constructor(private readonly opts: H2FrontDoorOptions) {
     this.fallback = new H2Upstream(opts.fallbackAddress, 1, opts.fallbackOptions);
-    this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { ...opts.limits, maxConnectionAgeMs: opts.maxConnectionAgeMs });
+    this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { ...opts.limits, maxConnectionAgeMs: opts.maxConnectionAgeMs, tls: opts.tls });
   }
 
   /** Client connections open now. */

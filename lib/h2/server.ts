@@ -2,6 +2,7 @@
 // be aged out and drained, with one clock for all of them: the timeouts and rate limits of every
 // connection are checked on its tick, so a connection costs no timer of its own.
 import net from 'node:net';
+import tls from 'node:tls';
 import { ByteBudget } from './budget';
 import { H2Connection, type H2ConnectionOptions, type H2Stream, type Header } from './connection';
 import { DEFAULT_H2_LIMITS } from './limits';
@@ -15,6 +16,16 @@ export interface H2ServerOptions extends H2ConnectionOptions {
    * 0 (the default): never.
    */
   maxConnectionAgeMs?: number;
+  /** Serve over TLS (ALPN h2 only) instead of plain h2c; unset (the default): plain TCP. */
+  tls?: H2ServerTls;
+}
+
+/** TLS of an H2Server: where its material comes from, and whether clients must bring a certificate. */
+export interface H2ServerTls {
+  /** The material in force (lib/tls.ts TlsFiles); each change is applied to new connections. */
+  source: { contextOptions(): tls.SecureContextOptions; onChange(fn: () => void): () => void };
+  /** Require a client certificate signed by the CA (mutual TLS); false: none asked for. */
+  requestCert: boolean;
 }
 
 /** The tick: a quarter of the shortest timeout, between 10 ms and 1 s. */
@@ -37,12 +48,13 @@ export class H2Server {
   private readonly server: net.Server;
   private readonly conns = new Set<H2Connection>();
   private readonly ticker: NodeJS.Timeout;
+  private stopTls: (() => void) | undefined;
 
   constructor(onStream: (stream: H2Stream, headers: Header[], endStream: boolean) => void, opts: H2ServerOptions = {}) {
     this.requestBudget = opts.requestBudget ?? new ByteBudget(opts.maxRequestBytes ?? DEFAULT_H2_LIMITS.maxRequestBytes);
     this.responseBudget = opts.responseBudget ?? new ByteBudget(opts.maxResponseBytes ?? DEFAULT_H2_LIMITS.maxResponseBytes);
     const connOpts: H2ConnectionOptions = { ...opts, requestBudget: this.requestBudget, responseBudget: this.responseBudget };
-    this.server = net.createServer((socket) => {
+    const accept = (socket: net.Socket) => {
       const conn = new H2Connection(socket, 'server', onStream, connOpts);
       this.conns.add(conn);
       let aged: NodeJS.Timeout | undefined;
@@ -52,7 +64,23 @@ export class H2Server {
         this.conns.delete(conn);
         clearTimeout(aged);
       };
-    });
+    };
+    const t = opts.tls;
+    if (t) {
+      const server = tls.createServer({ ...t.source.contextOptions(), ALPNProtocols: ['h2'], requestCert: t.requestCert, rejectUnauthorized: t.requestCert }, (socket) => {
+        // A client that did not ask for h2 (no ALPN at all) is not spoken to; one that offered only
+        // other protocols already failed the handshake (no_application_protocol).
+        if (socket.alpnProtocol !== 'h2') return void socket.destroy();
+        accept(socket);
+      });
+      // Handshakes that fail (an unknown CA, no client certificate) are the client's problem.
+      server.on('tlsClientError', () => undefined);
+      // Rotation: new connections get the new material; open ones keep theirs until they end.
+      this.stopTls = t.source.onChange(() => server.setSecureContext(t.source.contextOptions()));
+      this.server = server;
+    } else {
+      this.server = net.createServer(accept);
+    }
     this.ticker = setInterval(() => {
       const now = Date.now();
       for (const c of this.conns) c.tick(now);
@@ -82,6 +110,7 @@ export class H2Server {
    */
   async drain(timeoutMs: number): Promise<boolean> {
     this.server.close();
+    this.stopTls?.();
     for (const c of this.conns) c.close();
     const until = Date.now() + timeoutMs;
     while (this.conns.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));

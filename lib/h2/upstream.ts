@@ -3,6 +3,7 @@
 // every one is at the upstream's limit of concurrent streams (a door's is 128), another is opened,
 // as Envoy's HTTP/2 pool does, up to maxConnections.
 import net from 'node:net';
+import tls from 'node:tls';
 import { H2Connection, type H2ConnectionOptions, type H2Stream, type Header } from './connection';
 
 /** Settings of an H2Upstream: those of its connections, and when to replace one. */
@@ -17,6 +18,19 @@ export interface H2UpstreamOptions extends H2ConnectionOptions {
   maxResetsPerConnection?: number;
   /** Connections opened at most when all are at the upstream's stream limit (8 times those asked for). */
   maxConnections?: number;
+  /** Connect over TLS (ALPN h2; a server that does not pick h2 is hung up on); unset (the default): plain h2c. */
+  tls?: H2ClientTls;
+}
+
+/** TLS of an H2Upstream's connections. */
+export interface H2ClientTls {
+  /** The secure context (CA, and the client certificate for mutual TLS) in force: read for each new connection, so a rotation reaches the next one. */
+  context: () => tls.SecureContext;
+  /**
+   * Judges the server's certificate once its chain is verified against the CA (an Error refuses
+   * it); default: node's host name check against the address. The caller sees the peer here.
+   */
+  checkServerIdentity?: (host: string, cert: tls.PeerCertificate) => Error | undefined;
 }
 
 export class H2Upstream {
@@ -46,7 +60,7 @@ export class H2Upstream {
     // skips the stream machinery and the GC of a buffer per read; the connection copies out what
     // it keeps, since the buffer is reused.
     let conn: H2Connection | undefined;
-    const socket = net.connect({
+    const target = {
       host,
       port: Number(this.address.slice(colon + 1)),
       onread: { buffer: this.readBuffer, callback: (n: number, buf: Uint8Array) => {
@@ -54,7 +68,24 @@ export class H2Upstream {
           return true;
         },
       },
-    });
+    };
+    const t = this.opts.tls;
+    let socket: net.Socket;
+    if (t) {
+      const secure = tls.connect({
+        ...target,
+        secureContext: t.context(),
+        ALPNProtocols: ['h2'],
+        servername: net.isIP(host) ? undefined : host,
+        ...(t.checkServerIdentity ? { checkServerIdentity: t.checkServerIdentity } : {}),
+      });
+      secure.once('secureConnect', () => {
+        if (secure.alpnProtocol !== 'h2') secure.destroy(new Error(`${this.address} did not negotiate h2`));
+      });
+      socket = secure;
+    } else {
+      socket = net.connect(target);
+    }
     const c = new H2Connection(socket, 'client', undefined, { ...this.opts, externalRead: true });
     conn = c;
     c.onClose = () => {

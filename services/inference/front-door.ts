@@ -11,6 +11,7 @@ import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import { headerValue, type H2Stream, type Header } from '../../lib/h2/connection';
 import { H2FrontDoor } from '../../lib/h2/front-door';
 import type { H2Limits } from '../../lib/h2/limits';
+import type { H2ServerTls } from '../../lib/h2/server';
 import { atDeadline, respondMessage, respondStatus, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
@@ -33,6 +34,8 @@ export interface PodFrontDoorDeps {
   log: Logger;
   /** The limits, timeouts and budgets of the door's client connections (INFERMESH_H2_*; lib/h2 defaults for those not given). */
   h2?: Partial<H2Limits>;
+  /** TLS of the door (lib/tls.ts); unset: plain h2c. */
+  tls?: H2ServerTls;
 }
 
 export class PodFrontDoor {
@@ -47,6 +50,7 @@ export class PodFrontDoor {
       who: 'the pod',
       fallbackAddress: deps.fallbackAddress,
       limits: deps.h2,
+      tls: deps.tls,
     });
   }
 

@@ -12,6 +12,7 @@ import { H2_CANCEL, H2_INTERNAL_ERROR, type H2Stream, type Header } from '../../
 import { H2FrontDoor } from '../../lib/h2/front-door';
 import { atDeadline, forwardedHeaders, listSetter, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame, unreadAnswers } from '../../lib/h2/grpc';
 import type { H2Limits } from '../../lib/h2/limits';
+import type { H2ServerTls } from '../../lib/h2/server';
 import { VERSION } from '../../lib/version';
 import { upstreamOptions, type PodConnections } from './pod-connections';
 import { peekRequest } from './request-peek';
@@ -52,6 +53,8 @@ export interface FrontDoorDeps extends RoutingDeps {
   maxRequestsPerConnection: number;
   /** The limits, timeouts and budgets of the door's client connections (INFERMESH_H2_*; lib/h2 defaults for those not given). */
   h2?: Partial<H2Limits>;
+  /** TLS of the door (lib/tls.ts); unset: plain h2c. */
+  tls?: H2ServerTls;
 }
 
 export class FrontDoor {
@@ -67,6 +70,7 @@ export class FrontDoor {
       fallbackOptions: upstreamOptions(deps.maxRequestsPerConnection),
       maxConnectionAgeMs: deps.maxConnectionAgeMs,
       limits: deps.h2,
+      tls: deps.tls,
     });
   }
 
