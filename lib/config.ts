@@ -128,6 +128,16 @@ export const settings = {
   healthCheckIntervalMs: setting('INFERMESH_HEALTH_CHECK_INTERVAL_MS', int(0), 2_000, 'router: how often it checks each pod\'s grpc.health.v1 (0: never)'),
   podTtlMs: setting('INFERMESH_POD_TTL_MS', int(100), 5_000, 'a pod with no heartbeat for this long is forgotten'),
 
+  // Authentication and authorization (lib/auth; docs/security.md).
+  authEnabled: setting('INFERMESH_AUTH', bool, false, 'calls need authorization: Bearer <API key or JWT> with the scope they use (health checks stay open)'),
+  authJwksUrl: setting('INFERMESH_AUTH_JWKS_URL', str, '', 'URL of the OIDC issuer\'s JWKS that signs accepted JWTs (empty: JWTs are not accepted; set with the issuer and audience)'),
+  authJwtIssuer: setting('INFERMESH_AUTH_JWT_ISSUER', str, '', 'the `iss` an accepted JWT must carry'),
+  authJwtAudience: setting('INFERMESH_AUTH_JWT_AUDIENCE', str, '', 'the `aud` an accepted JWT must carry'),
+  // Envoy's jwt_authn caches verified JWTs (jwt_cache_config, 100 entries by default) until they expire.
+  authCacheTtlMs: setting('INFERMESH_AUTH_CACHE_TTL_MS', int(0, 3_600_000), 30_000, 'how long a verified token is trusted without a second look; a revoked key is refused at once through the keys bucket\'s watch, this only bounds a broken watch'),
+  authCacheEntries: setting('INFERMESH_AUTH_CACHE_ENTRIES', int(0, 10_000_000), 10_000, 'verified tokens cached per process, the oldest dropped first (0: verify every call)'),
+  authBootstrapTokenFile: setting('INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE', str, '', 'registry: a file holding an admin API key; its record is made at start when missing (only its hash is stored)'),
+
   // Inference pods.
   inferencePort: setting('INFERMESH_INFERENCE_PORT', int(0, 65535), 8002, 'inference gRPC port (0: any free port)'),
   podName: setting('INFERMESH_POD_NAME', str, '', 'this pod\'s unique name (empty: hostname-pid)'),
