@@ -22,6 +22,7 @@ export const ErrorCode = {
   Internal: 'Internal',
   Unauthenticated: 'Unauthenticated',
   PermissionDenied: 'PermissionDenied',
+  KeyNotFound: 'KeyNotFound',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -43,6 +44,7 @@ const grpcStatusOf: Record<ErrorCode, Status> = {
   Internal: Status.INTERNAL,
   Unauthenticated: Status.UNAUTHENTICATED,
   PermissionDenied: Status.PERMISSION_DENIED,
+  KeyNotFound: Status.NOT_FOUND,
 };
 
 /** An expected failure with a code the caller can act on; its message is safe to show to clients. */
@@ -108,6 +110,8 @@ export function fromGrpcStatus(code: Status): ErrorCode {
     case Status.DEADLINE_EXCEEDED: return ErrorCode.DeadlineExceeded;
     case Status.CANCELLED: return ErrorCode.Cancelled;
     case Status.FAILED_PRECONDITION: return ErrorCode.FailedPrecondition;
+    case Status.UNAUTHENTICATED: return ErrorCode.Unauthenticated;
+    case Status.PERMISSION_DENIED: return ErrorCode.PermissionDenied;
     default: return ErrorCode.Internal;
   }
 }

@@ -7,7 +7,8 @@ import { nameToken, resources } from './nats';
 
 /**
  * Subjects. Events: infermesh.events.<model>.<type>, the model name as one token (`nameToken`:
- * unchanged for letters, digits, '_' and '-'); heartbeats: one subject for all pods.
+ * unchanged for letters, digits, '_' and '-'; '=' for the events about no model, key.created and
+ * key.revoked); heartbeats: one subject for all pods.
  */
 export const subjects = {
   eventsAll: 'infermesh.events.>',
@@ -66,7 +67,15 @@ interface EventBase {
   id: string;
   /** RFC 3339. */
   time: string;
+  /** The model it concerns; '' for an event about no model (key.created, key.revoked). */
   model: string;
+  /**
+   * Who caused it (audit): `key:<id>`, `jwt:<subject>`, `anonymous` (authentication off), or
+   * `controller` for a rollout step the registry's own analysis took. Added to schema 1 as an
+   * optional field, so readers of older events (and older readers) are unaffected; events stored
+   * before it lack it, and every event the registry publishes now carries it.
+   */
+  principal?: string;
 }
 
 /** A model was created. */
@@ -122,8 +131,25 @@ export interface RolloutChangedEvent extends EventBase {
   reason: string;
 }
 
+/** An API key was created (its record, never its secret or hash); `model` is ''. */
+export interface KeyCreatedEvent extends EventBase {
+  type: 'key.created';
+  keyId: string;
+  name: string;
+  grants: string[];
+}
+
+/** An API key was revoked; `model` is ''. */
+export interface KeyRevokedEvent extends EventBase {
+  type: 'key.revoked';
+  keyId: string;
+  name: string;
+}
+
 /** Every registry event. */
 export type MeshEvent =
+  | KeyCreatedEvent
+  | KeyRevokedEvent
   | RolloutChangedEvent
   | ModelCreatedEvent
   | VersionPublishedEvent
@@ -215,6 +241,9 @@ function parseObject(bytes: Uint8Array): Record<string, unknown> {
   return o;
 }
 
+/** Event types about no model (their `model` is ''). */
+const KEY_EVENTS: readonly unknown[] = ['key.created', 'key.revoked'];
+
 const ROLLOUT_ACTIONS: readonly string[] = ['started', 'weight', 'step', 'promoted', 'rolled_back', 'paused', 'resumed'];
 const ROLLOUT_PHASES: readonly string[] = ['progressing', 'paused', 'promoted', 'rolled_back'];
 
@@ -231,8 +260,16 @@ export function encodeEvent(e: MeshEvent): Uint8Array {
 /** Parses and validates an event; throws SchemaError for anything malformed or unknown. */
 export function decodeEvent(bytes: Uint8Array): MeshEvent {
   const o = parseObject(bytes);
-  check(isStr(o.id) && isStr(o.time) && isStr(o.model), 'event without id, time or model');
+  check(isStr(o.id) && isStr(o.time) && typeof o.model === 'string', 'event without id, time or model');
+  check(o.model !== '' || KEY_EVENTS.includes(o.type), 'event without id, time or model');
+  check(optional(o.principal, isStr), 'event with a bad principal');
   switch (o.type) {
+    case 'key.created':
+      check(isStr(o.keyId) && typeof o.name === 'string' && Array.isArray(o.grants) && o.grants.every(isStr), 'key.created: bad keyId, name or grants');
+      return o as unknown as KeyCreatedEvent;
+    case 'key.revoked':
+      check(isStr(o.keyId) && typeof o.name === 'string', 'key.revoked: bad keyId or name');
+      return o as unknown as KeyRevokedEvent;
     case 'model.created':
       return o as unknown as ModelCreatedEvent;
     case 'version.published':
