@@ -1,4 +1,5 @@
-// infermesh.registry.v1 handlers: decode, call the Registry, encode. No logic of their own.
+// infermesh.registry.v1 handlers: check the caller (access.ts), decode, call the Registry or the
+// key store, encode. No logic of their own.
 import { Metadata, type ServerReadableStream } from '@grpc/grpc-js';
 import { errors } from '../../lib/errors';
 import { clientStreamHandler, serverStreamHandler, unaryHandler, writeWithBackpressure } from '../../lib/grpc/handlers';
@@ -10,6 +11,9 @@ import type { MeshEvent } from '../../lib/events';
 import type { ModelChanges, Registry } from './registry';
 import { warmupFromProto, warmupToProto } from './warmup-config';
 import type { ModelRecord, ServingConfig, VersionRecord } from './records';
+import { ALL_MODELS, type RegistryAccess } from './access';
+import type { KeyStore, KeyView } from './keys';
+import type { ApiKey } from '../../lib/grpc/generated/infermesh/registry/v1/ApiKey';
 
 /** ModelRecord (with its KV revision when known) → protocol Model. */
 export function modelToProto(m: ModelRecord & { revision?: number }): Model {
@@ -101,28 +105,54 @@ async function* pushChunks(it: AsyncIterator<PushVersionRequestOut>): AsyncGener
   }
 }
 
-/** The registry's gRPC handlers over `registry`. */
-export function registryHandlers(registry: Registry, log: Logger): RegistryHandlers {
+/** KeyView → protocol ApiKey (a view has no hash; nothing here could show a secret). */
+export function keyToProto(k: KeyView): ApiKey {
+  return { id: k.id, name: k.name, grants: k.grants, created_at: k.createdAt, created_by: k.createdBy, revoked_at: k.revokedAt ?? '' };
+}
+
+/**
+ * The registry's gRPC handlers over `registry` and `keys`. Every handler first asks `access` for its
+ * caller, checked for the RPC's scope (SCOPE_OF) on the model it names, and names that caller in
+ * what it changes; lists show only what the caller may read.
+ */
+export function registryHandlers(registry: Registry, keys: KeyStore, access: RegistryAccess, log: Logger): RegistryHandlers {
   return {
     CreateModel: unaryHandler(log, async (call) => {
       const r = call.request;
-      return modelToProto(await registry.createModel({ name: r.name, description: r.description, labels: r.labels, config: configFromProto(r.config) }));
+      const caller = await access.authorize(call.metadata, 'CreateModel', r.name);
+      return modelToProto(await registry.createModel({ name: r.name, description: r.description, labels: r.labels, config: configFromProto(r.config) }, caller.name));
     }),
-    GetModel: unaryHandler(log, async (call) => modelToProto(await registry.getModel(call.request.name))),
-    ListModels: unaryHandler(log, async () => ({ models: (await registry.listModels()).map(modelToProto) })),
+    GetModel: unaryHandler(log, async (call) => {
+      await access.authorize(call.metadata, 'GetModel', call.request.name);
+      return modelToProto(await registry.getModel(call.request.name));
+    }),
+    ListModels: unaryHandler(log, async (call) => {
+      const caller = await access.caller(call.metadata);
+      return { models: (await registry.listModels()).filter((m) => caller.may('ListModels', m.name)).map(modelToProto) };
+    }),
     PushVersion: clientStreamHandler(log, async (call: ServerReadableStream<PushVersionRequestOut, Version>) => {
+      // Authenticated before anything is read; authorized on the header's model before any byte is stored.
+      const caller = await access.caller(call.metadata);
       const it = (call as AsyncIterable<PushVersionRequestOut>)[Symbol.asyncIterator]();
       const first = await it.next();
       if (first.done || first.value.content !== 'header' || !first.value.header) {
         throw errors.invalidArgument('push stream must start with a header naming the model');
       }
       const h = first.value.header;
+      caller.check('PushVersion', h.model);
       const sizeBytes = Number(h.size_bytes) || undefined;
-      return versionToProto(await registry.pushVersion(h.model, pushChunks(it), { expectedSha256: h.expected_sha256, sizeBytes }));
+      return versionToProto(await registry.pushVersion(h.model, pushChunks(it), { expectedSha256: h.expected_sha256, sizeBytes }, caller.name));
     }),
-    ListVersions: unaryHandler(log, async (call) => ({ versions: (await registry.listVersions(call.request.model)).map(versionToProto) })),
-    GetVersion: unaryHandler(log, async (call) => versionToProto(await registry.getVersion(call.request.model, call.request.version))),
+    ListVersions: unaryHandler(log, async (call) => {
+      await access.authorize(call.metadata, 'ListVersions', call.request.model);
+      return { versions: (await registry.listVersions(call.request.model)).map(versionToProto) };
+    }),
+    GetVersion: unaryHandler(log, async (call) => {
+      await access.authorize(call.metadata, 'GetVersion', call.request.model);
+      return versionToProto(await registry.getVersion(call.request.model, call.request.version));
+    }),
     PullArtifact: serverStreamHandler(log, async (call) => {
+      await access.authorize(call.metadata, 'PullArtifact', call.request.model);
       const { chunks } = await registry.openArtifact(call.request.model, call.request.version);
       // Leaving the loop (a cancel, a failed write) closes the store consumer.
       for await (const c of chunks) {
@@ -132,22 +162,31 @@ export function registryHandlers(registry: Registry, log: Logger): RegistryHandl
     }),
     UpdateModel: unaryHandler(log, async (call) => {
       const r = call.request;
-      return modelToProto(await registry.editModel(r.name, changesFromProto(r), Number(r.expected_revision) || undefined));
+      const caller = await access.authorize(call.metadata, 'UpdateModel', r.name);
+      return modelToProto(await registry.editModel(r.name, changesFromProto(r), Number(r.expected_revision) || undefined, caller.name));
     }),
-    ArchiveVersion: unaryHandler(log, async (call) => versionToProto(await registry.archiveVersion(call.request.model, call.request.version))),
+    ArchiveVersion: unaryHandler(log, async (call) => {
+      const caller = await access.authorize(call.metadata, 'ArchiveVersion', call.request.model);
+      return versionToProto(await registry.archiveVersion(call.request.model, call.request.version, caller.name));
+    }),
     DeleteVersion: unaryHandler(log, async (call) => {
-      const { record, artifactDeleted } = await registry.deleteVersion(call.request.model, call.request.version);
+      const caller = await access.authorize(call.metadata, 'DeleteVersion', call.request.model);
+      const { record, artifactDeleted } = await registry.deleteVersion(call.request.model, call.request.version, caller.name);
       return { version: versionToProto(record), artifact_deleted: artifactDeleted };
     }),
     WatchEvents: serverStreamHandler(log, async (call) => {
       const r = call.request;
+      const caller = r.model ? await access.authorize(call.metadata, 'WatchEvents', r.model) : await access.caller(call.metadata);
+      // Without a model filter, the caller sees the events of the models it may read, and key
+      // events only with the scope that manages keys.
+      const visible = (e: MeshEvent) => (e.model === '' ? caller.may('ListKeys', ALL_MODELS) : caller.may('WatchEvents', e.model));
       const cancelled = new AbortController();
       const onCancel = () => cancelled.abort();
       call.on('cancelled', onCancel);
       try {
         await registry.watchEvents(
           { afterSeq: r.only_new ? undefined : Math.max(0, Number(r.start_sequence) - 1), model: r.model || undefined },
-          (event, seq) => writeWithBackpressure(call, eventToProto(event, seq)),
+          (event, seq) => (visible(event) ? writeWithBackpressure(call, eventToProto(event, seq)) : Promise.resolve()),
           cancelled.signal,
           // Response headers tell the client the stream is live: every later event will come.
           () => call.sendMetadata(new Metadata()),
@@ -155,6 +194,19 @@ export function registryHandlers(registry: Registry, log: Logger): RegistryHandl
       } finally {
         call.off('cancelled', onCancel);
       }
+    }),
+    CreateKey: unaryHandler(log, async (call) => {
+      const caller = await access.authorize(call.metadata, 'CreateKey', ALL_MODELS);
+      const { token, key } = await keys.create(call.request.name, call.request.grants, caller.name);
+      return { token, key: keyToProto(key) };
+    }),
+    ListKeys: unaryHandler(log, async (call) => {
+      await access.authorize(call.metadata, 'ListKeys', ALL_MODELS);
+      return { keys: (await keys.list()).map(keyToProto) };
+    }),
+    RevokeKey: unaryHandler(log, async (call) => {
+      const caller = await access.authorize(call.metadata, 'RevokeKey', ALL_MODELS);
+      return keyToProto(await keys.revoke(call.request.id, caller.name));
     }),
   };
 }

@@ -1,4 +1,5 @@
 // Builds the registry service from its parts: NATS, JetStream resources, the domain and the server.
+import fs from 'node:fs';
 import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf, metadataBucket, artifactStore } from '../../lib/nats';
 import { ensureEventStream } from '../../lib/events';
@@ -11,6 +12,10 @@ import { registryHandlers } from './grpc-handlers';
 import { Rollouts } from './rollout/rollouts';
 import { RolloutController } from './rollout/rollout-controller';
 import { rolloutHandlers } from './rollout/grpc-handlers';
+import { keysBucket } from '../../lib/auth/api-keys';
+import { Authenticator } from '../../lib/auth/authenticator';
+import { KeyStore } from './keys';
+import { RegistryAccess } from './access';
 
 /** A started registry: its bound port, and shutdown. */
 export interface RegistryService extends RunningService {
@@ -26,19 +31,35 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const [kv, artifacts] = await Promise.all([metadataBucket(nc, config.jetstreamReplicas), artifactStore(nc, config.jetstreamReplicas)]);
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements });
 
+  // The registry is the keys bucket's only writer: it creates it, whether authentication is on or not,
+  // so routers can bind it, and stores the bootstrap admin key before it takes any call.
+  const keys = new KeyStore(await keysBucket(nc, { replicas: config.jetstreamReplicas, create: true }), (e) => registry.publish(e), log);
+  if (config.authBootstrapTokenFile) {
+    await keys.ensureBootstrap(await fs.promises.readFile(config.authBootstrapTokenFile, 'utf8'), 'INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE');
+  }
+  const authenticator = config.authEnabled ? new Authenticator({
+    keys: await keysBucket(nc, { replicas: config.jetstreamReplicas, create: false }),
+    jwt: config.authJwksUrl ? { jwksUrl: config.authJwksUrl, issuer: config.authJwtIssuer, audience: config.authJwtAudience } : undefined,
+    cacheTtlMs: config.authCacheTtlMs,
+    cacheEntries: config.authCacheEntries,
+    log,
+  }) : undefined;
+  authenticator?.start();
+  const access = new RegistryAccess(authenticator);
+
   const rollouts = new Rollouts(registry);
   // Every replica analyses the routers' windows; compare-and-set makes each window count once.
   const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log);
   controller.start();
 
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(protos().registry.Registry.service, registryHandlers(registry, log));
-  server.addService(protos().rollouts.Rollouts.service, rolloutHandlers(rollouts, log));
+  server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, log));
+  server.addService(protos().rollouts.Rollouts.service, rolloutHandlers(rollouts, access, log));
   const port = await listen(server, config.listenHost, config.registryPort);
   health.set('', 'SERVING');
   health.set('infermesh.registry.v1.Registry', 'SERVING');
   health.set('infermesh.registry.v1.Rollouts', 'SERVING');
-  log.info('listening', { port });
+  log.info('listening', { port, auth: config.authEnabled });
 
   // Artifacts left by a delete that was interrupted: at start-up, then every interval, one at a time.
   let sweeping: Promise<unknown> | undefined;
@@ -66,6 +87,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       // Open WatchEvents streams never finish by themselves: end them so the drain does not wait.
       await registry.close();
       await drained;
+      await authenticator?.stop();
       await nc.drain().catch(() => undefined);
     },
   };

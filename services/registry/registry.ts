@@ -150,8 +150,8 @@ export class Registry {
     if (config?.warmup) checkWarmup(config.warmup, this.deps);
   }
 
-  /** Creates a model, or returns the existing one unchanged. */
-  async createModel(m: NewModel): Promise<ModelView> {
+  /** Creates a model, or returns the existing one unchanged; `by` names the principal (audit). */
+  async createModel(m: NewModel, by: string): Promise<ModelView> {
     Registry.checkName(m.name);
     this.checkConfig(m.config);
     const record: ModelRecord = {
@@ -171,7 +171,7 @@ export class Registry {
       if (isConflict(err)) return this.getModel(m.name);
       throw err;
     }
-    await this.publish({ type: 'model.created', model: m.name });
+    await this.publish({ type: 'model.created', model: m.name, principal: by });
     return { ...record, revision };
   }
 
@@ -198,7 +198,7 @@ export class Registry {
    * (nothing is written or published when nothing changes). With `expectedRevision`, a
    * compare-and-set: ABORTED (Conflict) when the model was written since that revision.
    */
-  async editModel(name: string, changes: ModelChanges, expectedRevision?: number): Promise<ModelView> {
+  async editModel(name: string, changes: ModelChanges, expectedRevision: number | undefined, by: string): Promise<ModelView> {
     Registry.checkName(name);
     this.checkConfig(changes.config);
     await this.getModel(name);
@@ -214,7 +214,7 @@ export class Registry {
       return changed ? next : cur;
     }, expectedRevision);
     if (changed) {
-      await this.publish({ type: 'model.config.changed', model: name, description: m.description, labels: m.labels, config: m.config });
+      await this.publish({ type: 'model.config.changed', model: name, description: m.description, labels: m.labels, config: m.config, principal: by });
       this.deps.log.info('model updated', { model: name, revision });
     }
     return { ...m, revision };
@@ -225,7 +225,7 @@ export class Registry {
    * assigns the next version number, makes it the version served, and publishes the events.
    * Nothing is stored when the bytes are rejected.
    */
-  async pushVersion(model: string, chunks: AsyncIterable<Uint8Array>, opts: PushOptions = {}): Promise<VersionRecord> {
+  async pushVersion(model: string, chunks: AsyncIterable<Uint8Array>, opts: PushOptions, by: string): Promise<VersionRecord> {
     Registry.checkName(model);
     const max = this.deps.maxArtifactBytes;
     if (opts.sizeBytes !== undefined && opts.sizeBytes > max) {
@@ -246,7 +246,7 @@ export class Registry {
         throw err;
       });
       await this.storeArtifact(upload.sha256, upload.file);
-      await this.createModel({ name: model });
+      await this.createModel({ name: model }, by);
       const { value: { latestVersion: version } } = await this.update<ModelRecord>(keys.model(model), (m) => ({ ...m, latestVersion: m.latestVersion + 1 }));
       const record: VersionRecord = {
         schema: 1,
@@ -261,9 +261,9 @@ export class Registry {
       };
       await retry(() => this.deps.kv.put(keys.version(model, version), encode(record)));
       await this.keepArtifact(upload.sha256, upload.file);
-      await this.publish({ type: 'version.published', model, version, sha256: record.sha256, sizeBytes: record.sizeBytes });
-      await this.serveLatest(model, version);
-      this.deps.log.info('version published', { model, version, sha256: record.sha256, sizeBytes: record.sizeBytes });
+      await this.publish({ type: 'version.published', model, version, sha256: record.sha256, sizeBytes: record.sizeBytes, principal: by });
+      await this.serveLatest(model, version, by);
+      this.deps.log.info('version published', { model, version, sha256: record.sha256, sizeBytes: record.sizeBytes, principal: by });
       return record;
     } finally {
       await upload.remove();
@@ -276,13 +276,13 @@ export class Registry {
    * with servable() inside the compare-and-set of the model record, as here: archive and delete
    * write that record too, so one of the two sees the other.
    */
-  private async serveLatest(model: string, version: number): Promise<void> {
+  private async serveLatest(model: string, version: number, by: string): Promise<void> {
     let changed = false;
     const { value: m } = await this.update<ModelRecord>(keys.model(model), async (cur) => {
       changed = cur.traffic.length === 0 && (await this.servable(model, version));
       return changed ? { ...cur, traffic: [{ version, weight: 100 }] } : cur;
     });
-    if (changed) await this.publish({ type: 'traffic.changed', model, traffic: m.traffic });
+    if (changed) await this.publish({ type: 'traffic.changed', model, traffic: m.traffic, principal: by });
   }
 
   /** Whether a version exists and is AVAILABLE, so it may be put into a traffic split. */
@@ -345,7 +345,7 @@ export class Registry {
    * archiving an archived version changes nothing. FAILED_PRECONDITION while it is in the model's
    * traffic split.
    */
-  async archiveVersion(model: string, version: number): Promise<VersionRecord> {
+  async archiveVersion(model: string, version: number, by: string): Promise<VersionRecord> {
     const key = keys.version(model, version);
     for (let attempt = 0; attempt < 100; attempt++) {
       const seen = await this.notServing(model, version);
@@ -365,8 +365,8 @@ export class Registry {
         await this.update<VersionRecord>(key, (v) => ({ ...v, state: 'AVAILABLE' }));
         throw err;
       }
-      await this.publish({ type: 'version.archived', model, version });
-      this.deps.log.info('version archived', { model, version });
+      await this.publish({ type: 'version.archived', model, version, principal: by });
+      this.deps.log.info('version archived', { model, version, principal: by });
       return archived;
     }
     throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${key}; try again`);
@@ -377,7 +377,7 @@ export class Registry {
    * sha256, and publishes version.deleted. FAILED_PRECONDITION while it is in the model's traffic
    * split. The model's latestVersion stays, so the number is never assigned again.
    */
-  async deleteVersion(model: string, version: number): Promise<DeletedVersion> {
+  async deleteVersion(model: string, version: number, by: string): Promise<DeletedVersion> {
     const key = keys.version(model, version);
     for (let attempt = 0; attempt < 100; attempt++) {
       const seen = await this.notServing(model, version);
@@ -403,8 +403,8 @@ export class Registry {
       });
       if (!outcome) continue;
       const { artifactDeleted } = outcome;
-      await this.publish({ type: 'version.deleted', model, version, sha256, artifactDeleted });
-      this.deps.log.info('version deleted', { model, version, sha256, artifactDeleted });
+      await this.publish({ type: 'version.deleted', model, version, sha256, artifactDeleted, principal: by });
+      this.deps.log.info('version deleted', { model, version, sha256, artifactDeleted, principal: by });
       return { record: cur.value, artifactDeleted };
     }
     throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${key}; try again`);

@@ -1,8 +1,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { ApiKey as _infermesh_registry_v1_ApiKey, ApiKey__Output as _infermesh_registry_v1_ApiKey__Output } from './infermesh/registry/v1/ApiKey';
 import type { ArchiveVersionRequest as _infermesh_registry_v1_ArchiveVersionRequest, ArchiveVersionRequest__Output as _infermesh_registry_v1_ArchiveVersionRequest__Output } from './infermesh/registry/v1/ArchiveVersionRequest';
 import type { ArtifactChunk as _infermesh_registry_v1_ArtifactChunk, ArtifactChunk__Output as _infermesh_registry_v1_ArtifactChunk__Output } from './infermesh/registry/v1/ArtifactChunk';
+import type { CreateKeyRequest as _infermesh_registry_v1_CreateKeyRequest, CreateKeyRequest__Output as _infermesh_registry_v1_CreateKeyRequest__Output } from './infermesh/registry/v1/CreateKeyRequest';
+import type { CreateKeyResponse as _infermesh_registry_v1_CreateKeyResponse, CreateKeyResponse__Output as _infermesh_registry_v1_CreateKeyResponse__Output } from './infermesh/registry/v1/CreateKeyResponse';
 import type { CreateModelRequest as _infermesh_registry_v1_CreateModelRequest, CreateModelRequest__Output as _infermesh_registry_v1_CreateModelRequest__Output } from './infermesh/registry/v1/CreateModelRequest';
 import type { DeleteVersionRequest as _infermesh_registry_v1_DeleteVersionRequest, DeleteVersionRequest__Output as _infermesh_registry_v1_DeleteVersionRequest__Output } from './infermesh/registry/v1/DeleteVersionRequest';
 import type { DeleteVersionResponse as _infermesh_registry_v1_DeleteVersionResponse, DeleteVersionResponse__Output as _infermesh_registry_v1_DeleteVersionResponse__Output } from './infermesh/registry/v1/DeleteVersionResponse';
@@ -10,6 +13,8 @@ import type { DynamicBatching as _infermesh_registry_v1_DynamicBatching, Dynamic
 import type { Event as _infermesh_registry_v1_Event, Event__Output as _infermesh_registry_v1_Event__Output } from './infermesh/registry/v1/Event';
 import type { GetModelRequest as _infermesh_registry_v1_GetModelRequest, GetModelRequest__Output as _infermesh_registry_v1_GetModelRequest__Output } from './infermesh/registry/v1/GetModelRequest';
 import type { GetVersionRequest as _infermesh_registry_v1_GetVersionRequest, GetVersionRequest__Output as _infermesh_registry_v1_GetVersionRequest__Output } from './infermesh/registry/v1/GetVersionRequest';
+import type { ListKeysRequest as _infermesh_registry_v1_ListKeysRequest, ListKeysRequest__Output as _infermesh_registry_v1_ListKeysRequest__Output } from './infermesh/registry/v1/ListKeysRequest';
+import type { ListKeysResponse as _infermesh_registry_v1_ListKeysResponse, ListKeysResponse__Output as _infermesh_registry_v1_ListKeysResponse__Output } from './infermesh/registry/v1/ListKeysResponse';
 import type { ListModelsRequest as _infermesh_registry_v1_ListModelsRequest, ListModelsRequest__Output as _infermesh_registry_v1_ListModelsRequest__Output } from './infermesh/registry/v1/ListModelsRequest';
 import type { ListModelsResponse as _infermesh_registry_v1_ListModelsResponse, ListModelsResponse__Output as _infermesh_registry_v1_ListModelsResponse__Output } from './infermesh/registry/v1/ListModelsResponse';
 import type { ListVersionsRequest as _infermesh_registry_v1_ListVersionsRequest, ListVersionsRequest__Output as _infermesh_registry_v1_ListVersionsRequest__Output } from './infermesh/registry/v1/ListVersionsRequest';
@@ -19,6 +24,7 @@ import type { PullArtifactRequest as _infermesh_registry_v1_PullArtifactRequest,
 import type { PushHeader as _infermesh_registry_v1_PushHeader, PushHeader__Output as _infermesh_registry_v1_PushHeader__Output } from './infermesh/registry/v1/PushHeader';
 import type { PushVersionRequest as _infermesh_registry_v1_PushVersionRequest, PushVersionRequest__Output as _infermesh_registry_v1_PushVersionRequest__Output } from './infermesh/registry/v1/PushVersionRequest';
 import type { RegistryClient as _infermesh_registry_v1_RegistryClient, RegistryDefinition as _infermesh_registry_v1_RegistryDefinition } from './infermesh/registry/v1/Registry';
+import type { RevokeKeyRequest as _infermesh_registry_v1_RevokeKeyRequest, RevokeKeyRequest__Output as _infermesh_registry_v1_RevokeKeyRequest__Output } from './infermesh/registry/v1/RevokeKeyRequest';
 import type { Rollout as _infermesh_registry_v1_Rollout, Rollout__Output as _infermesh_registry_v1_Rollout__Output } from './infermesh/registry/v1/Rollout';
 import type { RolloutAnalysis as _infermesh_registry_v1_RolloutAnalysis, RolloutAnalysis__Output as _infermesh_registry_v1_RolloutAnalysis__Output } from './infermesh/registry/v1/RolloutAnalysis';
 import type { RolloutHistoryEntry as _infermesh_registry_v1_RolloutHistoryEntry, RolloutHistoryEntry__Output as _infermesh_registry_v1_RolloutHistoryEntry__Output } from './infermesh/registry/v1/RolloutHistoryEntry';
@@ -44,8 +50,11 @@ export interface ProtoGrpcType {
   infermesh: {
     registry: {
       v1: {
+        ApiKey: MessageTypeDefinition<_infermesh_registry_v1_ApiKey, _infermesh_registry_v1_ApiKey__Output>
         ArchiveVersionRequest: MessageTypeDefinition<_infermesh_registry_v1_ArchiveVersionRequest, _infermesh_registry_v1_ArchiveVersionRequest__Output>
         ArtifactChunk: MessageTypeDefinition<_infermesh_registry_v1_ArtifactChunk, _infermesh_registry_v1_ArtifactChunk__Output>
+        CreateKeyRequest: MessageTypeDefinition<_infermesh_registry_v1_CreateKeyRequest, _infermesh_registry_v1_CreateKeyRequest__Output>
+        CreateKeyResponse: MessageTypeDefinition<_infermesh_registry_v1_CreateKeyResponse, _infermesh_registry_v1_CreateKeyResponse__Output>
         CreateModelRequest: MessageTypeDefinition<_infermesh_registry_v1_CreateModelRequest, _infermesh_registry_v1_CreateModelRequest__Output>
         DeleteVersionRequest: MessageTypeDefinition<_infermesh_registry_v1_DeleteVersionRequest, _infermesh_registry_v1_DeleteVersionRequest__Output>
         DeleteVersionResponse: MessageTypeDefinition<_infermesh_registry_v1_DeleteVersionResponse, _infermesh_registry_v1_DeleteVersionResponse__Output>
@@ -53,6 +62,8 @@ export interface ProtoGrpcType {
         Event: MessageTypeDefinition<_infermesh_registry_v1_Event, _infermesh_registry_v1_Event__Output>
         GetModelRequest: MessageTypeDefinition<_infermesh_registry_v1_GetModelRequest, _infermesh_registry_v1_GetModelRequest__Output>
         GetVersionRequest: MessageTypeDefinition<_infermesh_registry_v1_GetVersionRequest, _infermesh_registry_v1_GetVersionRequest__Output>
+        ListKeysRequest: MessageTypeDefinition<_infermesh_registry_v1_ListKeysRequest, _infermesh_registry_v1_ListKeysRequest__Output>
+        ListKeysResponse: MessageTypeDefinition<_infermesh_registry_v1_ListKeysResponse, _infermesh_registry_v1_ListKeysResponse__Output>
         ListModelsRequest: MessageTypeDefinition<_infermesh_registry_v1_ListModelsRequest, _infermesh_registry_v1_ListModelsRequest__Output>
         ListModelsResponse: MessageTypeDefinition<_infermesh_registry_v1_ListModelsResponse, _infermesh_registry_v1_ListModelsResponse__Output>
         ListVersionsRequest: MessageTypeDefinition<_infermesh_registry_v1_ListVersionsRequest, _infermesh_registry_v1_ListVersionsRequest__Output>
@@ -62,6 +73,7 @@ export interface ProtoGrpcType {
         PushHeader: MessageTypeDefinition<_infermesh_registry_v1_PushHeader, _infermesh_registry_v1_PushHeader__Output>
         PushVersionRequest: MessageTypeDefinition<_infermesh_registry_v1_PushVersionRequest, _infermesh_registry_v1_PushVersionRequest__Output>
         Registry: SubtypeConstructor<typeof grpc.Client, _infermesh_registry_v1_RegistryClient> & { service: _infermesh_registry_v1_RegistryDefinition }
+        RevokeKeyRequest: MessageTypeDefinition<_infermesh_registry_v1_RevokeKeyRequest, _infermesh_registry_v1_RevokeKeyRequest__Output>
         Rollout: MessageTypeDefinition<_infermesh_registry_v1_Rollout, _infermesh_registry_v1_Rollout__Output>
         RolloutAnalysis: MessageTypeDefinition<_infermesh_registry_v1_RolloutAnalysis, _infermesh_registry_v1_RolloutAnalysis__Output>
         RolloutHistoryEntry: MessageTypeDefinition<_infermesh_registry_v1_RolloutHistoryEntry, _infermesh_registry_v1_RolloutHistoryEntry__Output>

@@ -1,9 +1,11 @@
-// infermesh.registry.v1.Rollouts handlers: decode, call Rollouts, encode.
+// infermesh.registry.v1.Rollouts handlers: check the caller, decode, call Rollouts, encode.
+import type { Metadata } from '@grpc/grpc-js';
 import { unaryHandler } from '../../../lib/grpc/handlers';
 import type { Logger } from '../../../lib/log';
 import type { RolloutsHandlers, RolloutStatus, RolloutAnalysisOut } from '../../../lib/grpc/types';
 import type { Rollouts, RolloutStatus as Status } from './rollouts';
 import type { RolloutAnalysis } from './rollout-state';
+import type { RegistryAccess, RegistryRpc } from '../access';
 
 function analysisToProto(a: RolloutAnalysis) {
   return {
@@ -42,17 +44,43 @@ export function statusToProto(s: Status): RolloutStatus {
   };
 }
 
-/** The rollouts API's handlers over `rollouts`. */
-export function rolloutHandlers(rollouts: Rollouts, log: Logger): RolloutsHandlers {
+/**
+ * The rollouts API's handlers over `rollouts`: each checks its caller for the RPC's scope on the
+ * model (../access.ts) and names it in the rollout's events.
+ */
+export function rolloutHandlers(rollouts: Rollouts, access: RegistryAccess, log: Logger): RolloutsHandlers {
+  const caller = (rpc: RegistryRpc, call: { metadata: Metadata; request: { model: string } }) => access.authorize(call.metadata, rpc, call.request.model);
   return {
-    StartRollout: unaryHandler(log, async ({ request: r }) => statusToProto(await rollouts.start(r.model, r.version, {
-      weight: r.weight, steps: r.steps, automatic: r.automatic, analysis: analysisFromProto(r.analysis),
-    }))),
-    SetRolloutWeight: unaryHandler(log, async ({ request: r }) => statusToProto(await rollouts.setWeight(r.model, r.weight))),
-    PromoteRollout: unaryHandler(log, async ({ request: r }) => statusToProto(await rollouts.promote(r.model, r.reason || undefined))),
-    RollbackRollout: unaryHandler(log, async ({ request: r }) => statusToProto(await rollouts.rollback(r.model, r.reason || undefined))),
-    PauseRollout: unaryHandler(log, async ({ request: r }) => statusToProto(await rollouts.pause(r.model, r.reason || undefined))),
-    ResumeRollout: unaryHandler(log, async ({ request: r }) => statusToProto(await rollouts.resume(r.model))),
-    GetRollout: unaryHandler(log, async ({ request: r }) => statusToProto(await rollouts.status(r.model))),
+    StartRollout: unaryHandler(log, async (call) => {
+      const { name } = await caller('StartRollout', call);
+      const r = call.request;
+      return statusToProto(await rollouts.start(r.model, r.version, {
+        weight: r.weight, steps: r.steps, automatic: r.automatic, analysis: analysisFromProto(r.analysis),
+      }, name));
+    }),
+    SetRolloutWeight: unaryHandler(log, async (call) => {
+      const { name } = await caller('SetRolloutWeight', call);
+      return statusToProto(await rollouts.setWeight(call.request.model, call.request.weight, name));
+    }),
+    PromoteRollout: unaryHandler(log, async (call) => {
+      const { name } = await caller('PromoteRollout', call);
+      return statusToProto(await rollouts.promote(call.request.model, name, call.request.reason || undefined));
+    }),
+    RollbackRollout: unaryHandler(log, async (call) => {
+      const { name } = await caller('RollbackRollout', call);
+      return statusToProto(await rollouts.rollback(call.request.model, name, call.request.reason || undefined));
+    }),
+    PauseRollout: unaryHandler(log, async (call) => {
+      const { name } = await caller('PauseRollout', call);
+      return statusToProto(await rollouts.pause(call.request.model, name, call.request.reason || undefined));
+    }),
+    ResumeRollout: unaryHandler(log, async (call) => {
+      const { name } = await caller('ResumeRollout', call);
+      return statusToProto(await rollouts.resume(call.request.model, name));
+    }),
+    GetRollout: unaryHandler(log, async (call) => {
+      await caller('GetRollout', call);
+      return statusToProto(await rollouts.status(call.request.model));
+    }),
   };
 }

@@ -39,6 +39,9 @@ export interface RolloutStatus {
 }
 
 const HISTORY_LIMIT = 50;
+
+/** The principal named in the events of the rollout steps the registry's own analysis takes. */
+export const CONTROLLER_PRINCIPAL = 'controller';
 const active = (r: Rollout | undefined): r is Rollout => r !== undefined && (r.phase === 'progressing' || r.phase === 'paused');
 
 function checkWeight(weight: number): void {
@@ -53,15 +56,18 @@ function mainVersion(traffic: TrafficWeight[]): number | undefined {
 export class Rollouts implements RolloutAnalysisTarget {
   constructor(private readonly store: RolloutStore, private readonly now: () => number = Date.now) {}
 
-  /** Applies `change` to the model's running rollout (FAILED_PRECONDITION without one), records it and announces it. */
-  private async change(model: string, action: RolloutHistoryEntry['action'], change: (r: Rollout) => Rollout, reason: string): Promise<RolloutStatus> {
+  /**
+   * Applies `change` to the model's running rollout (FAILED_PRECONDITION without one), records it and
+   * announces it in the name of `by` (the principal, for the audit).
+   */
+  private async change(model: string, action: RolloutHistoryEntry['action'], change: (r: Rollout) => Rollout, reason: string, by: string): Promise<RolloutStatus> {
     let changed: Rollout | undefined;
     const m = await this.store.updateModel(model, (cur) => {
       if (!active(cur.rollout)) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' has no rollout in progress`);
       changed = change(cur.rollout);
       return this.withRollout(cur, changed, action, reason);
     });
-    await this.announce(model, action, changed!, m.traffic);
+    await this.announce(model, action, changed!, m.traffic, by);
     return statusOf(m);
   }
 
@@ -70,13 +76,13 @@ export class Rollouts implements RolloutAnalysisTarget {
     return { ...m, rollout: r, traffic: trafficOf(r), rolloutHistory: [...(m.rolloutHistory ?? []), entry].slice(-HISTORY_LIMIT) };
   }
 
-  private async announce(model: string, action: RolloutHistoryEntry['action'], r: Rollout, traffic: TrafficWeight[]): Promise<void> {
-    await this.store.publish({ type: 'rollout.changed', model, action, stable: r.stable, canary: r.canary, weight: r.weight, phase: r.phase, reason: r.reason });
-    await this.store.publish({ type: 'traffic.changed', model, traffic });
+  private async announce(model: string, action: RolloutHistoryEntry['action'], r: Rollout, traffic: TrafficWeight[], by: string): Promise<void> {
+    await this.store.publish({ type: 'rollout.changed', model, action, stable: r.stable, canary: r.canary, weight: r.weight, phase: r.phase, reason: r.reason, principal: by });
+    await this.store.publish({ type: 'traffic.changed', model, traffic, principal: by });
   }
 
   /** Starts a canary of `version` beside the version serving now. */
-  async start(model: string, version: number, opts: StartOptions): Promise<RolloutStatus> {
+  async start(model: string, version: number, opts: StartOptions, by: string): Promise<RolloutStatus> {
     checkWeight(opts.weight);
     const steps = [...opts.steps];
     steps.forEach(checkWeight);
@@ -100,35 +106,35 @@ export class Rollouts implements RolloutAnalysisTarget {
       };
       return this.withRollout(cur, started, 'started', started.reason);
     });
-    await this.announce(model, 'started', started!, m.traffic);
+    await this.announce(model, 'started', started!, m.traffic, by);
     return statusOf(m);
   }
 
   /** Sets the canary's weight by hand; analysis counts afresh from here. */
-  setWeight(model: string, weight: number): Promise<RolloutStatus> {
+  setWeight(model: string, weight: number, by: string): Promise<RolloutStatus> {
     checkWeight(weight);
     const reason = `weight set to ${weight}%`;
-    return this.change(model, 'weight', (r) => ({ ...r, weight, step: r.steps.indexOf(weight), passes: 0, fails: 0, stepStartedAt: this.now(), reason }), reason);
+    return this.change(model, 'weight', (r) => ({ ...r, weight, step: r.steps.indexOf(weight), passes: 0, fails: 0, stepStartedAt: this.now(), reason }), reason, by);
   }
 
   /** The canary takes all traffic. */
-  promote(model: string, reason = 'promoted by hand'): Promise<RolloutStatus> {
-    return this.change(model, 'promoted', (r) => ({ ...r, phase: 'promoted', weight: 100, reason }), reason);
+  promote(model: string, by: string, reason = 'promoted by hand'): Promise<RolloutStatus> {
+    return this.change(model, 'promoted', (r) => ({ ...r, phase: 'promoted', weight: 100, reason }), reason, by);
   }
 
   /** All traffic back to the stable version. */
-  rollback(model: string, reason = 'rolled back by hand'): Promise<RolloutStatus> {
-    return this.change(model, 'rolled_back', (r) => ({ ...r, phase: 'rolled_back', weight: 0, reason }), reason);
+  rollback(model: string, by: string, reason = 'rolled back by hand'): Promise<RolloutStatus> {
+    return this.change(model, 'rolled_back', (r) => ({ ...r, phase: 'rolled_back', weight: 0, reason }), reason, by);
   }
 
   /** Holds the weights; analysis does not act. */
-  pause(model: string, reason = 'paused by hand'): Promise<RolloutStatus> {
-    return this.change(model, 'paused', (r) => ({ ...r, phase: 'paused', reason }), reason);
+  pause(model: string, by: string, reason = 'paused by hand'): Promise<RolloutStatus> {
+    return this.change(model, 'paused', (r) => ({ ...r, phase: 'paused', reason }), reason, by);
   }
 
-  resume(model: string): Promise<RolloutStatus> {
+  resume(model: string, by: string): Promise<RolloutStatus> {
     const reason = 'resumed';
-    return this.change(model, 'resumed', (r) => ({ ...r, phase: 'progressing', passes: 0, fails: 0, stepStartedAt: this.now(), reason }), reason);
+    return this.change(model, 'resumed', (r) => ({ ...r, phase: 'progressing', passes: 0, fails: 0, stepStartedAt: this.now(), reason }), reason, by);
   }
 
   /** Traffic in force, the latest rollout and its history. */
@@ -154,7 +160,7 @@ export class Rollouts implements RolloutAnalysisTarget {
       outcome = o;
       return o.action ? this.withRollout(cur, o.rollout, o.action === 'step' ? 'step' : o.action, o.rollout.reason) : { ...cur, rollout: o.rollout };
     });
-    if (outcome?.action) await this.announce(model, outcome.action === 'step' ? 'step' : outcome.action, outcome.rollout, m.traffic);
+    if (outcome?.action) await this.announce(model, outcome.action === 'step' ? 'step' : outcome.action, outcome.rollout, m.traffic, CONTROLLER_PRINCIPAL);
   }
 }
 

@@ -2,14 +2,19 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ApiKey as _infermesh_registry_v1_ApiKey, ApiKey__Output as _infermesh_registry_v1_ApiKey__Output } from '../../../infermesh/registry/v1/ApiKey';
 import type { ArchiveVersionRequest as _infermesh_registry_v1_ArchiveVersionRequest, ArchiveVersionRequest__Output as _infermesh_registry_v1_ArchiveVersionRequest__Output } from '../../../infermesh/registry/v1/ArchiveVersionRequest';
 import type { ArtifactChunk as _infermesh_registry_v1_ArtifactChunk, ArtifactChunk__Output as _infermesh_registry_v1_ArtifactChunk__Output } from '../../../infermesh/registry/v1/ArtifactChunk';
+import type { CreateKeyRequest as _infermesh_registry_v1_CreateKeyRequest, CreateKeyRequest__Output as _infermesh_registry_v1_CreateKeyRequest__Output } from '../../../infermesh/registry/v1/CreateKeyRequest';
+import type { CreateKeyResponse as _infermesh_registry_v1_CreateKeyResponse, CreateKeyResponse__Output as _infermesh_registry_v1_CreateKeyResponse__Output } from '../../../infermesh/registry/v1/CreateKeyResponse';
 import type { CreateModelRequest as _infermesh_registry_v1_CreateModelRequest, CreateModelRequest__Output as _infermesh_registry_v1_CreateModelRequest__Output } from '../../../infermesh/registry/v1/CreateModelRequest';
 import type { DeleteVersionRequest as _infermesh_registry_v1_DeleteVersionRequest, DeleteVersionRequest__Output as _infermesh_registry_v1_DeleteVersionRequest__Output } from '../../../infermesh/registry/v1/DeleteVersionRequest';
 import type { DeleteVersionResponse as _infermesh_registry_v1_DeleteVersionResponse, DeleteVersionResponse__Output as _infermesh_registry_v1_DeleteVersionResponse__Output } from '../../../infermesh/registry/v1/DeleteVersionResponse';
 import type { Event as _infermesh_registry_v1_Event, Event__Output as _infermesh_registry_v1_Event__Output } from '../../../infermesh/registry/v1/Event';
 import type { GetModelRequest as _infermesh_registry_v1_GetModelRequest, GetModelRequest__Output as _infermesh_registry_v1_GetModelRequest__Output } from '../../../infermesh/registry/v1/GetModelRequest';
 import type { GetVersionRequest as _infermesh_registry_v1_GetVersionRequest, GetVersionRequest__Output as _infermesh_registry_v1_GetVersionRequest__Output } from '../../../infermesh/registry/v1/GetVersionRequest';
+import type { ListKeysRequest as _infermesh_registry_v1_ListKeysRequest, ListKeysRequest__Output as _infermesh_registry_v1_ListKeysRequest__Output } from '../../../infermesh/registry/v1/ListKeysRequest';
+import type { ListKeysResponse as _infermesh_registry_v1_ListKeysResponse, ListKeysResponse__Output as _infermesh_registry_v1_ListKeysResponse__Output } from '../../../infermesh/registry/v1/ListKeysResponse';
 import type { ListModelsRequest as _infermesh_registry_v1_ListModelsRequest, ListModelsRequest__Output as _infermesh_registry_v1_ListModelsRequest__Output } from '../../../infermesh/registry/v1/ListModelsRequest';
 import type { ListModelsResponse as _infermesh_registry_v1_ListModelsResponse, ListModelsResponse__Output as _infermesh_registry_v1_ListModelsResponse__Output } from '../../../infermesh/registry/v1/ListModelsResponse';
 import type { ListVersionsRequest as _infermesh_registry_v1_ListVersionsRequest, ListVersionsRequest__Output as _infermesh_registry_v1_ListVersionsRequest__Output } from '../../../infermesh/registry/v1/ListVersionsRequest';
@@ -17,6 +22,7 @@ import type { ListVersionsResponse as _infermesh_registry_v1_ListVersionsRespons
 import type { Model as _infermesh_registry_v1_Model, Model__Output as _infermesh_registry_v1_Model__Output } from '../../../infermesh/registry/v1/Model';
 import type { PullArtifactRequest as _infermesh_registry_v1_PullArtifactRequest, PullArtifactRequest__Output as _infermesh_registry_v1_PullArtifactRequest__Output } from '../../../infermesh/registry/v1/PullArtifactRequest';
 import type { PushVersionRequest as _infermesh_registry_v1_PushVersionRequest, PushVersionRequest__Output as _infermesh_registry_v1_PushVersionRequest__Output } from '../../../infermesh/registry/v1/PushVersionRequest';
+import type { RevokeKeyRequest as _infermesh_registry_v1_RevokeKeyRequest, RevokeKeyRequest__Output as _infermesh_registry_v1_RevokeKeyRequest__Output } from '../../../infermesh/registry/v1/RevokeKeyRequest';
 import type { UpdateModelRequest as _infermesh_registry_v1_UpdateModelRequest, UpdateModelRequest__Output as _infermesh_registry_v1_UpdateModelRequest__Output } from '../../../infermesh/registry/v1/UpdateModelRequest';
 import type { Version as _infermesh_registry_v1_Version, Version__Output as _infermesh_registry_v1_Version__Output } from '../../../infermesh/registry/v1/Version';
 import type { WatchEventsRequest as _infermesh_registry_v1_WatchEventsRequest, WatchEventsRequest__Output as _infermesh_registry_v1_WatchEventsRequest__Output } from '../../../infermesh/registry/v1/WatchEventsRequest';
@@ -30,6 +36,15 @@ export interface RegistryClient extends grpc.Client {
   archiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
   archiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
   archiveVersion(argument: _infermesh_registry_v1_ArchiveVersionRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
+  
+  CreateKey(argument: _infermesh_registry_v1_CreateKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_CreateKeyResponse__Output>): grpc.ClientUnaryCall;
+  CreateKey(argument: _infermesh_registry_v1_CreateKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_CreateKeyResponse__Output>): grpc.ClientUnaryCall;
+  CreateKey(argument: _infermesh_registry_v1_CreateKeyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_CreateKeyResponse__Output>): grpc.ClientUnaryCall;
+  CreateKey(argument: _infermesh_registry_v1_CreateKeyRequest, callback: grpc.requestCallback<_infermesh_registry_v1_CreateKeyResponse__Output>): grpc.ClientUnaryCall;
+  createKey(argument: _infermesh_registry_v1_CreateKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_CreateKeyResponse__Output>): grpc.ClientUnaryCall;
+  createKey(argument: _infermesh_registry_v1_CreateKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_CreateKeyResponse__Output>): grpc.ClientUnaryCall;
+  createKey(argument: _infermesh_registry_v1_CreateKeyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_CreateKeyResponse__Output>): grpc.ClientUnaryCall;
+  createKey(argument: _infermesh_registry_v1_CreateKeyRequest, callback: grpc.requestCallback<_infermesh_registry_v1_CreateKeyResponse__Output>): grpc.ClientUnaryCall;
   
   CreateModel(argument: _infermesh_registry_v1_CreateModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
   CreateModel(argument: _infermesh_registry_v1_CreateModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
@@ -67,6 +82,15 @@ export interface RegistryClient extends grpc.Client {
   getVersion(argument: _infermesh_registry_v1_GetVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
   getVersion(argument: _infermesh_registry_v1_GetVersionRequest, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientUnaryCall;
   
+  ListKeys(argument: _infermesh_registry_v1_ListKeysRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListKeysResponse__Output>): grpc.ClientUnaryCall;
+  ListKeys(argument: _infermesh_registry_v1_ListKeysRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListKeysResponse__Output>): grpc.ClientUnaryCall;
+  ListKeys(argument: _infermesh_registry_v1_ListKeysRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListKeysResponse__Output>): grpc.ClientUnaryCall;
+  ListKeys(argument: _infermesh_registry_v1_ListKeysRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ListKeysResponse__Output>): grpc.ClientUnaryCall;
+  listKeys(argument: _infermesh_registry_v1_ListKeysRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListKeysResponse__Output>): grpc.ClientUnaryCall;
+  listKeys(argument: _infermesh_registry_v1_ListKeysRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListKeysResponse__Output>): grpc.ClientUnaryCall;
+  listKeys(argument: _infermesh_registry_v1_ListKeysRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListKeysResponse__Output>): grpc.ClientUnaryCall;
+  listKeys(argument: _infermesh_registry_v1_ListKeysRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ListKeysResponse__Output>): grpc.ClientUnaryCall;
+  
   ListModels(argument: _infermesh_registry_v1_ListModelsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
   ListModels(argument: _infermesh_registry_v1_ListModelsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
   ListModels(argument: _infermesh_registry_v1_ListModelsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
@@ -99,6 +123,15 @@ export interface RegistryClient extends grpc.Client {
   pushVersion(options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
   pushVersion(callback: grpc.requestCallback<_infermesh_registry_v1_Version__Output>): grpc.ClientWritableStream<_infermesh_registry_v1_PushVersionRequest>;
   
+  RevokeKey(argument: _infermesh_registry_v1_RevokeKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ApiKey__Output>): grpc.ClientUnaryCall;
+  RevokeKey(argument: _infermesh_registry_v1_RevokeKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ApiKey__Output>): grpc.ClientUnaryCall;
+  RevokeKey(argument: _infermesh_registry_v1_RevokeKeyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ApiKey__Output>): grpc.ClientUnaryCall;
+  RevokeKey(argument: _infermesh_registry_v1_RevokeKeyRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ApiKey__Output>): grpc.ClientUnaryCall;
+  revokeKey(argument: _infermesh_registry_v1_RevokeKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ApiKey__Output>): grpc.ClientUnaryCall;
+  revokeKey(argument: _infermesh_registry_v1_RevokeKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ApiKey__Output>): grpc.ClientUnaryCall;
+  revokeKey(argument: _infermesh_registry_v1_RevokeKeyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ApiKey__Output>): grpc.ClientUnaryCall;
+  revokeKey(argument: _infermesh_registry_v1_RevokeKeyRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ApiKey__Output>): grpc.ClientUnaryCall;
+  
   UpdateModel(argument: _infermesh_registry_v1_UpdateModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
   UpdateModel(argument: _infermesh_registry_v1_UpdateModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
   UpdateModel(argument: _infermesh_registry_v1_UpdateModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_Model__Output>): grpc.ClientUnaryCall;
@@ -118,6 +151,8 @@ export interface RegistryClient extends grpc.Client {
 export interface RegistryHandlers extends grpc.UntypedServiceImplementation {
   ArchiveVersion: grpc.handleUnaryCall<_infermesh_registry_v1_ArchiveVersionRequest__Output, _infermesh_registry_v1_Version>;
   
+  CreateKey: grpc.handleUnaryCall<_infermesh_registry_v1_CreateKeyRequest__Output, _infermesh_registry_v1_CreateKeyResponse>;
+  
   CreateModel: grpc.handleUnaryCall<_infermesh_registry_v1_CreateModelRequest__Output, _infermesh_registry_v1_Model>;
   
   DeleteVersion: grpc.handleUnaryCall<_infermesh_registry_v1_DeleteVersionRequest__Output, _infermesh_registry_v1_DeleteVersionResponse>;
@@ -125,6 +160,8 @@ export interface RegistryHandlers extends grpc.UntypedServiceImplementation {
   GetModel: grpc.handleUnaryCall<_infermesh_registry_v1_GetModelRequest__Output, _infermesh_registry_v1_Model>;
   
   GetVersion: grpc.handleUnaryCall<_infermesh_registry_v1_GetVersionRequest__Output, _infermesh_registry_v1_Version>;
+  
+  ListKeys: grpc.handleUnaryCall<_infermesh_registry_v1_ListKeysRequest__Output, _infermesh_registry_v1_ListKeysResponse>;
   
   ListModels: grpc.handleUnaryCall<_infermesh_registry_v1_ListModelsRequest__Output, _infermesh_registry_v1_ListModelsResponse>;
   
@@ -134,6 +171,8 @@ export interface RegistryHandlers extends grpc.UntypedServiceImplementation {
   
   PushVersion: grpc.handleClientStreamingCall<_infermesh_registry_v1_PushVersionRequest__Output, _infermesh_registry_v1_Version>;
   
+  RevokeKey: grpc.handleUnaryCall<_infermesh_registry_v1_RevokeKeyRequest__Output, _infermesh_registry_v1_ApiKey>;
+  
   UpdateModel: grpc.handleUnaryCall<_infermesh_registry_v1_UpdateModelRequest__Output, _infermesh_registry_v1_Model>;
   
   WatchEvents: grpc.handleServerStreamingCall<_infermesh_registry_v1_WatchEventsRequest__Output, _infermesh_registry_v1_Event>;
@@ -142,14 +181,17 @@ export interface RegistryHandlers extends grpc.UntypedServiceImplementation {
 
 export interface RegistryDefinition extends grpc.ServiceDefinition {
   ArchiveVersion: MethodDefinition<_infermesh_registry_v1_ArchiveVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_ArchiveVersionRequest__Output, _infermesh_registry_v1_Version__Output>
+  CreateKey: MethodDefinition<_infermesh_registry_v1_CreateKeyRequest, _infermesh_registry_v1_CreateKeyResponse, _infermesh_registry_v1_CreateKeyRequest__Output, _infermesh_registry_v1_CreateKeyResponse__Output>
   CreateModel: MethodDefinition<_infermesh_registry_v1_CreateModelRequest, _infermesh_registry_v1_Model, _infermesh_registry_v1_CreateModelRequest__Output, _infermesh_registry_v1_Model__Output>
   DeleteVersion: MethodDefinition<_infermesh_registry_v1_DeleteVersionRequest, _infermesh_registry_v1_DeleteVersionResponse, _infermesh_registry_v1_DeleteVersionRequest__Output, _infermesh_registry_v1_DeleteVersionResponse__Output>
   GetModel: MethodDefinition<_infermesh_registry_v1_GetModelRequest, _infermesh_registry_v1_Model, _infermesh_registry_v1_GetModelRequest__Output, _infermesh_registry_v1_Model__Output>
   GetVersion: MethodDefinition<_infermesh_registry_v1_GetVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_GetVersionRequest__Output, _infermesh_registry_v1_Version__Output>
+  ListKeys: MethodDefinition<_infermesh_registry_v1_ListKeysRequest, _infermesh_registry_v1_ListKeysResponse, _infermesh_registry_v1_ListKeysRequest__Output, _infermesh_registry_v1_ListKeysResponse__Output>
   ListModels: MethodDefinition<_infermesh_registry_v1_ListModelsRequest, _infermesh_registry_v1_ListModelsResponse, _infermesh_registry_v1_ListModelsRequest__Output, _infermesh_registry_v1_ListModelsResponse__Output>
   ListVersions: MethodDefinition<_infermesh_registry_v1_ListVersionsRequest, _infermesh_registry_v1_ListVersionsResponse, _infermesh_registry_v1_ListVersionsRequest__Output, _infermesh_registry_v1_ListVersionsResponse__Output>
   PullArtifact: MethodDefinition<_infermesh_registry_v1_PullArtifactRequest, _infermesh_registry_v1_ArtifactChunk, _infermesh_registry_v1_PullArtifactRequest__Output, _infermesh_registry_v1_ArtifactChunk__Output>
   PushVersion: MethodDefinition<_infermesh_registry_v1_PushVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_PushVersionRequest__Output, _infermesh_registry_v1_Version__Output>
+  RevokeKey: MethodDefinition<_infermesh_registry_v1_RevokeKeyRequest, _infermesh_registry_v1_ApiKey, _infermesh_registry_v1_RevokeKeyRequest__Output, _infermesh_registry_v1_ApiKey__Output>
   UpdateModel: MethodDefinition<_infermesh_registry_v1_UpdateModelRequest, _infermesh_registry_v1_Model, _infermesh_registry_v1_UpdateModelRequest__Output, _infermesh_registry_v1_Model__Output>
   WatchEvents: MethodDefinition<_infermesh_registry_v1_WatchEventsRequest, _infermesh_registry_v1_Event, _infermesh_registry_v1_WatchEventsRequest__Output, _infermesh_registry_v1_Event__Output>
 }

@@ -1,0 +1,158 @@
+// API keys as the registry manages them: it is the only writer of the keys bucket (KEYS_BUCKET).
+// A key is made by lib/auth (newApiKey), its token handed to the caller once, and only the hash of its
+// secret stored; revoking sets revokedAt, which every router's watch sees. Every change is an event
+// naming the principal. Nothing here logs or returns a secret or a hash.
+import type { KV } from '../../lib/nats';
+import { decodeKeyRecord, encodeKeyRecord, hashSecret, isKeyId, newApiKey, parseApiKey, secretMatches, type KeyRecord } from '../../lib/auth/api-keys';
+import { grantText, parseGrants } from '../../lib/auth/grants';
+import { ErrorCode, MeshError, errors } from '../../lib/errors';
+import type { EventInput } from '../../lib/events';
+import { retry } from '../../lib/retry';
+import type { Logger } from '../../lib/log';
+
+/** A key's record without its hash: what ListKeys and CreateKey show. */
+export type KeyView = Omit<KeyRecord, 'hash'>;
+
+/** A key just made: its token (shown once) and its record. */
+export interface CreatedKey {
+  token: string;
+  key: KeyView;
+}
+
+/** Longest key name. */
+export const MAX_KEY_NAME_LENGTH = 64;
+/** Printable characters, spaces included; no control characters (the name shows in logs and terminals). */
+const KEY_NAME = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$/u;
+
+/** The principal named as the creator of the key made from INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE. */
+export const BOOTSTRAP_PRINCIPAL = 'bootstrap';
+/** The bootstrap key's name and grants. */
+const BOOTSTRAP_NAME = 'bootstrap';
+const BOOTSTRAP_GRANTS = ['admin'];
+
+function viewOf(r: KeyRecord): KeyView {
+  const { hash: _hash, ...view } = r;
+  return view;
+}
+
+/** JetStream's "wrong last sequence" / "key exists": someone else wrote the key first. */
+const isConflict = (err: unknown) => err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+
+export class KeyStore {
+  constructor(
+    private readonly kv: KV,
+    /** Publishes an audit event (the registry's publish). */
+    private readonly publish: (event: EventInput) => Promise<void>,
+    private readonly log: Logger,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /**
+   * Makes a key named `name` with `grants` (checked by lib/auth's parseGrants, stored as written
+   * canonically), created by `by`; publishes key.created. INVALID_ARGUMENT for a bad name or grant.
+   */
+  async create(name: string, grants: readonly string[], by: string): Promise<CreatedKey> {
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_KEY_NAME_LENGTH || !KEY_NAME.test(name)) {
+      throw errors.invalidArgument(`key name must be 1-${MAX_KEY_NAME_LENGTH} printable characters`);
+    }
+    if (grants.length === 0) throw errors.invalidArgument('a key needs at least one grant (e.g. infer:mnist*, read, admin)');
+    const canonical = [...new Set(parseGrants(grants).map(grantText))];
+    for (let attempt = 0; ; attempt++) {
+      const made = newApiKey();
+      const record: KeyRecord = { id: made.id, name, hash: made.hash, grants: canonical, createdAt: this.now().toISOString(), createdBy: by };
+      try {
+        await retry(() => this.kv.create(made.id, encodeKeyRecord(record)), { retryable: (e) => !isConflict(e) });
+      } catch (err) {
+        // 64 random bits: a collision is all but impossible; try another id rather than overwrite.
+        if (isConflict(err) && attempt < 3) continue;
+        throw err;
+      }
+      await this.publish({ type: 'key.created', model: '', keyId: record.id, name, grants: canonical, principal: by });
+      this.log.info('API key created', { keyId: record.id, name, grants: canonical, principal: by });
+      return { token: made.token, key: viewOf(record) };
+    }
+  }
+
+  /** Every key's record without its hash, oldest first; records that do not decode are skipped (and logged). */
+  async list(): Promise<KeyView[]> {
+    const ids: string[] = [];
+    for await (const k of await this.kv.keys()) ids.push(k);
+    const records = await Promise.all(ids.map((id) => this.read(id)));
+    return records
+      .flatMap((r) => (r ? [viewOf(r.value)] : []))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  /**
+   * Marks key `id` revoked and publishes key.revoked; a revoked key is returned unchanged.
+   * INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown one.
+   */
+  async revoke(id: string, by: string): Promise<KeyView> {
+    if (!isKeyId(id)) throw errors.invalidArgument('a key id is 16 lowercase hex characters');
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const cur = await this.read(id);
+      if (!cur) throw new MeshError(ErrorCode.KeyNotFound, `API key '${id}' not found`);
+      if (cur.value.revokedAt) return viewOf(cur.value);
+      const revoked: KeyRecord = { ...cur.value, revokedAt: this.now().toISOString() };
+      try {
+        await this.kv.update(id, encodeKeyRecord(revoked), cur.revision);
+      } catch (err) {
+        if (isConflict(err)) continue;
+        throw err;
+      }
+      await this.publish({ type: 'key.revoked', model: '', keyId: id, name: revoked.name, principal: by });
+      this.log.info('API key revoked', { keyId: id, name: revoked.name, principal: by });
+      return viewOf(revoked);
+    }
+    throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of key '${id}'; try again`);
+  }
+
+  /**
+   * Makes sure the admin key of `token` (INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE's content) exists: stores
+   * its record (hash only) when missing. A key of that id that was revoked stays revoked (an
+   * operator's revocation wins; a warning says so); one with another secret stops the start.
+   * `source` names where the token came from in errors, which never show the token.
+   */
+  async ensureBootstrap(token: string, source: string): Promise<void> {
+    let parsed: { id: string; secret: string };
+    try {
+      parsed = parseApiKey(token.trim());
+    } catch {
+      throw new Error(`${source} does not hold an API key (imk_<16 hex>_<43 base64url>)`);
+    }
+    const record: KeyRecord = {
+      id: parsed.id, name: BOOTSTRAP_NAME, hash: hashSecret(parsed.secret), grants: BOOTSTRAP_GRANTS,
+      createdAt: this.now().toISOString(), createdBy: BOOTSTRAP_PRINCIPAL,
+    };
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const cur = await this.read(parsed.id);
+      if (cur) {
+        if (!secretMatches(parsed.secret, cur.value.hash)) throw new Error(`${source}: key ${parsed.id} exists with another secret; refusing to replace it`);
+        if (cur.value.revokedAt) this.log.warn('the bootstrap admin key is revoked; it stays revoked', { keyId: parsed.id });
+        return;
+      }
+      try {
+        await this.kv.create(parsed.id, encodeKeyRecord(record));
+      } catch (err) {
+        if (isConflict(err)) continue; // another replica stored it: check it is the same
+        throw err;
+      }
+      await this.publish({ type: 'key.created', model: '', keyId: record.id, name: record.name, grants: record.grants, principal: BOOTSTRAP_PRINCIPAL });
+      this.log.info('bootstrap admin key stored', { keyId: record.id });
+      return;
+    }
+    throw new Error(`${source}: could not store key ${parsed.id}: too many concurrent writers`);
+  }
+
+  /** A key's record and revision; undefined when missing, deleted or undecodable (logged without its content). */
+  private async read(id: string): Promise<{ value: KeyRecord; revision: number } | undefined> {
+    const e = await retry(() => this.kv.get(id));
+    if (!e || e.operation !== 'PUT') return undefined;
+    try {
+      return { value: decodeKeyRecord(e.value), revision: e.revision };
+    } catch (err) {
+      this.log.warn('skipping a key record that does not decode', { keyId: id, err });
+      return undefined;
+    }
+  }
+}
