@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { InferenceApi, RegistryApi, InfermeshError, type ModelUpdate } from '../client/index';
+import { InferenceApi, RegistryApi, InfermeshError, type ApiKey, type ConnectOptions, type ModelUpdate } from '../client/index';
 import { formatResult, parseRequest } from './io';
 import { up } from './up';
 import { rolloutCommand, ROLLOUT_USAGE } from './rollout';
@@ -29,9 +29,17 @@ Usage:
 ${ROLLOUT_USAGE}
   infermesh infer <model> (--input FILE|- | --data JSON | --digit D) [--version N] [--output NAME]...
                                                            run an inference through the router
+  infermesh keys create --name NAME --grant GRANT...       create an API key (needs admin); prints its token,
+                                                           shown this once. GRANT: SCOPE or SCOPE:MODEL-PATTERN,
+                                                           SCOPE one of infer, read, push, rollout, delete, admin
+                                                           (e.g. --grant infer:mnist* --grant read)
+  infermesh keys list                                      list keys (never their secrets)
+  infermesh keys revoke <id>                               revoke a key: refused everywhere from then on
 
 Addresses: --registry HOST:PORT (default $INFERMESH_REGISTRY_URL or 127.0.0.1:8003),
            --router HOST:PORT (default $INFERMESH_ROUTER_URL or 127.0.0.1:8001).
+Security:  --token TOKEN (default $INFERMESH_TOKEN): sent as authorization: Bearer TOKEN on every call;
+           --ca FILE (default $INFERMESH_CA): connect with TLS, verifying the servers against this CA (PEM).
 Inference JSON follows the Open Inference Protocol's JSON form:
   {"inputs":[{"name":"input","datatype":"FP32","shape":[1,784],"data":[...]}],"outputs":[{"name":"probabilities"}]}`;
 
@@ -67,6 +75,10 @@ async function main(argv: string[]): Promise<number> {
       auto: { type: 'boolean', default: false },
       reason: { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      token: { type: 'string', default: env.INFERMESH_TOKEN || undefined },
+      ca: { type: 'string', default: env.INFERMESH_CA || undefined },
+      name: { type: 'string' },
+      grant: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -75,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
   }
+  const connect = connectOptions(values);
   switch (command) {
     case 'up':
       await up({
@@ -89,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
     case 'push': {
       const [model, file] = args;
       if (!model || !file) throw new UsageError('push needs <model> <file.onnx>');
-      const registry = new RegistryApi(values.registry);
+      const registry = new RegistryApi(values.registry, connect);
       try {
         const v = await registry.push(model, file, { expectedSha256: values.sha256 });
         console.log(JSON.stringify({ model: v.model, version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), inputs: v.inputs, outputs: v.outputs }, null, 2));
@@ -99,8 +112,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'models': {
-      const registry = new RegistryApi(values.registry);
-      const router = new InferenceApi(values.router);
+      const registry = new RegistryApi(values.registry, connect);
+      const router = new InferenceApi(values.router, connect);
       try {
         const models = await registry.models();
         // What the pods report through the router: each version's state and reason (a failed load
@@ -122,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
     case 'versions': {
       const [model] = args;
       if (!model) throw new UsageError('versions needs <model>');
-      const registry = new RegistryApi(values.registry);
+      const registry = new RegistryApi(values.registry, connect);
       try {
         const versions = await registry.versions(model);
         console.log(JSON.stringify(versions.map((v) => ({ version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), state: v.state, created_at: v.created_at })), null, 2));
@@ -134,7 +147,7 @@ async function main(argv: string[]): Promise<number> {
     case 'update': {
       const [model] = args;
       if (!model) throw new UsageError('update needs <model>');
-      const registry = new RegistryApi(values.registry);
+      const registry = new RegistryApi(values.registry, connect);
       try {
         const m = await updateModel(registry, model, values);
         console.log(JSON.stringify({ name: m.name, description: m.description, labels: m.labels, config: m.config, revision: Number(m.revision) }, null, 2));
@@ -148,7 +161,7 @@ async function main(argv: string[]): Promise<number> {
       const [model, version] = args;
       const n = Number(version);
       if (!model || !Number.isInteger(n) || n < 1) throw new UsageError(`${command} needs <model> <version>`);
-      const registry = new RegistryApi(values.registry);
+      const registry = new RegistryApi(values.registry, connect);
       try {
         if (command === 'archive') {
           const v = await registry.archiveVersion(model, n);
@@ -165,7 +178,7 @@ async function main(argv: string[]): Promise<number> {
     case 'events': {
       const from = values.from === undefined ? 0 : Number(values.from);
       if (!Number.isInteger(from) || from < 0) throw new UsageError('--from takes a stream sequence (0 or more)');
-      const registry = new RegistryApi(values.registry);
+      const registry = new RegistryApi(values.registry, connect);
       const watch = registry.watchEvents({ fromSequence: from, onlyNew: values.new, model: values.model });
       const stop = () => watch.cancel();
       process.once('SIGINT', stop);
@@ -180,7 +193,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'rollout': {
-      const status = await rolloutCommand(args, { registry: values.registry, weight: values.weight, steps: values.steps, auto: values.auto, reason: values.reason });
+      const status = await rolloutCommand(args, { registry: values.registry, connect, weight: values.weight, steps: values.steps, auto: values.auto, reason: values.reason });
       console.log(JSON.stringify(status, null, 2));
       return 0;
     }
@@ -188,7 +201,7 @@ async function main(argv: string[]): Promise<number> {
       const [model] = args;
       if (!model) throw new UsageError('infer needs <model>');
       const request = readRequest(values);
-      const api = new InferenceApi(values.router);
+      const api = new InferenceApi(values.router, connect);
       try {
         const res = await api.infer(model, request.inputs, {
           version: values.version,
@@ -202,12 +215,58 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'keys':
+      await keysCommand(args, values, connect);
+      return 0;
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
 }
 
 class UsageError extends Error {}
+
+/** --token / INFERMESH_TOKEN and --ca / INFERMESH_CA → how the client connects. */
+function connectOptions(values: { token?: string; ca?: string }): ConnectOptions {
+  let ca: Buffer | undefined;
+  if (values.ca) {
+    try {
+      ca = fs.readFileSync(values.ca);
+    } catch (err) {
+      throw new UsageError(`--ca: cannot read ${values.ca}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const token = values.token?.trim();
+  return { ...(token && { token }), ...(ca && { ca }) };
+}
+
+/** `infermesh keys create|list|revoke`. */
+async function keysCommand(args: string[], values: { registry: string; name?: string; grant?: string[] }, connect: ConnectOptions): Promise<void> {
+  const [action, id] = args;
+  const registry = new RegistryApi(values.registry, connect);
+  const shown = (k: ApiKey) => ({ id: k.id, name: k.name, grants: k.grants, created_at: k.created_at, created_by: k.created_by, ...(k.revoked_at && { revoked_at: k.revoked_at }) });
+  try {
+    switch (action) {
+      case 'create': {
+        if (!values.name || !values.grant?.length) throw new UsageError('keys create needs --name NAME and at least one --grant GRANT');
+        const { token, key } = await registry.createKey(values.name, values.grant);
+        console.log(JSON.stringify({ token, ...shown(key) }, null, 2));
+        console.error('infermesh: keep the token now: it is shown only this once');
+        return;
+      }
+      case 'list':
+        console.log(JSON.stringify((await registry.keys()).map(shown), null, 2));
+        return;
+      case 'revoke':
+        if (!id) throw new UsageError('keys revoke needs <id>');
+        console.log(JSON.stringify(shown(await registry.revokeKey(id)), null, 2));
+        return;
+      default:
+        throw new UsageError('keys needs create, list or revoke');
+    }
+  } finally {
+    registry.close();
+  }
+}
 
 /**
  * `infermesh update`: merges the flags into the model's current labels and batching config and

@@ -1,9 +1,11 @@
 // `infermesh rollout ...`: start, weight, promote, rollback, pause, resume, status.
-import { RolloutApi, type RolloutStatus } from '../client/index';
+import { RolloutApi, type ConnectOptions, type RolloutStatus } from '../client/index';
 
 /** Flags the rollout commands read. */
 export interface RolloutFlags {
   registry: string;
+  /** --token and --ca. */
+  connect: ConnectOptions;
   weight?: string;
   steps?: string;
   auto: boolean;
@@ -27,7 +29,7 @@ function int(name: string, raw: string | undefined): number {
 export async function rolloutCommand(args: string[], flags: RolloutFlags): Promise<RolloutStatus> {
   const [action, model, arg] = args;
   if (!action || !model) throw new Error(`rollout needs an action and a model:\n${ROLLOUT_USAGE}`);
-  const api = new RolloutApi(flags.registry);
+  const api = new RolloutApi(flags.registry, flags.connect);
   try {
     switch (action) {
       case 'start':

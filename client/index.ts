@@ -2,7 +2,9 @@
 export { InferenceApi, decodeOutputs } from './inference';
 export type { InferInput, InferOutput, InferOptions, InferResult, ModelIndexEntry } from './inference';
 export { RegistryApi } from './registry';
-export type { PushOptions, ModelUpdate, UpdateModelOptions, WatchOptions, WatchedEvent, EventWatch, DeletedVersion } from './registry';
+export type { PushOptions, ModelUpdate, UpdateModelOptions, WatchOptions, WatchedEvent, EventWatch, DeletedVersion, CreatedKey } from './registry';
+export type { ConnectOptions } from './connection';
+export type { ApiKey__Output as ApiKey } from '../lib/grpc/generated/infermesh/registry/v1/ApiKey';
 export type { MeshEvent as RegistryEvent, EventType as RegistryEventType } from '../lib/events';
 export { RolloutApi } from './rollouts';
 export type { StartRolloutOptions } from './rollouts';

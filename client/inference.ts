@@ -4,6 +4,7 @@ import type { InferenceClient, ModelInferResponseOut, ModelMetadataResponseOut }
 import type { RepositoryIndexResponse__Output } from '../lib/grpc/generated/inference/RepositoryIndexResponse';
 import { DATATYPES, fromContents, fromRaw, halvesOf, isDatatype, toRaw, type Datatype, type HostTensor, type TensorData } from '../lib/tensor';
 import { wrap } from './errors';
+import { clientOptions, type ConnectOptions } from './connection';
 
 /**
  * One input tensor. `data` is flat, row-major; numbers, bigints (64-bit), booleans or strings (BYTES).
@@ -91,9 +92,9 @@ export function decodeOutputs(res: ModelInferResponseOut): InferOutput[] {
 export class InferenceApi {
   private readonly client: InferenceClient;
 
-  /** Connects to `address` (host:port). */
-  constructor(address: string, maxMessageBytes?: number) {
-    this.client = inferenceClient(address, { maxMessageBytes });
+  /** Connects to `address` (host:port); plaintext and without a token by default. */
+  constructor(address: string, opts: ConnectOptions = {}) {
+    this.client = inferenceClient(address, clientOptions(opts));
   }
 
   /** Runs one inference, sending tensors as raw bytes. */

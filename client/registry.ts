@@ -8,6 +8,9 @@ import type { Event__Output as EventOut } from '../lib/grpc/generated/infermesh/
 import type { MeshEvent } from '../lib/events';
 import { isServiceError } from '../lib/errors';
 import { wrap } from './errors';
+import { clientOptions, type ConnectOptions } from './connection';
+import type { ApiKey__Output as ApiKeyOut } from '../lib/grpc/generated/infermesh/registry/v1/ApiKey';
+import type { CreateKeyResponse__Output as CreateKeyResponseOut } from '../lib/grpc/generated/infermesh/registry/v1/CreateKeyResponse';
 
 /** Options of push(); chunks of 1 MiB by default. */
 export interface PushOptions {
@@ -64,12 +67,18 @@ export interface DeletedVersion {
   artifactDeleted: boolean;
 }
 
+/** A key just created: its token (shown this once) and its record. */
+export interface CreatedKey {
+  token: string;
+  key: ApiKeyOut;
+}
+
 export class RegistryApi {
   private readonly client: RegistryClient;
 
-  /** Connects to the registry at `address` (host:port). */
-  constructor(address: string) {
-    this.client = registryClient(address);
+  /** Connects to the registry at `address` (host:port); plaintext and without a token by default. */
+  constructor(address: string, opts: ConnectOptions = {}) {
+    this.client = registryClient(address, clientOptions(opts));
   }
 
   /**
@@ -210,6 +219,25 @@ export class RegistryApi {
       },
       [Symbol.asyncIterator]: events,
     };
+  }
+
+  /**
+   * Creates an API key with `grants` (`infer:mnist*`, `read`, `admin`...); needs `admin`. The token
+   * is in this answer only: the registry keeps a hash of it.
+   */
+  async createKey(name: string, grants: string[]): Promise<CreatedKey> {
+    const res = await unary<CreateKeyResponseOut>((cb) => this.client.CreateKey({ name, grants }, cb)).catch(wrap);
+    return { token: res.token, key: res.key! };
+  }
+
+  /** Every key's record (never a secret or a hash), oldest first; needs `admin`. */
+  async keys(): Promise<ApiKeyOut[]> {
+    return (await unary<{ keys: ApiKeyOut[] }>((cb) => this.client.ListKeys({}, cb)).catch(wrap)).keys;
+  }
+
+  /** Revokes a key by id (refused everywhere from then on); needs `admin`. */
+  revokeKey(id: string): Promise<ApiKeyOut> {
+    return unary<ApiKeyOut>((cb) => this.client.RevokeKey({ id }, cb)).catch(wrap);
   }
 
   close(): void {

@@ -2,6 +2,7 @@
 import { rolloutsClient, unary } from '../lib/grpc/client';
 import type { RolloutsClient, RolloutStatusOut } from '../lib/grpc/types';
 import { wrap } from './errors';
+import { clientOptions, type ConnectOptions } from './connection';
 
 /** Options of a rollout; by default 10% to the canary, manual (no automatic analysis). */
 export interface StartRolloutOptions {
@@ -23,9 +24,9 @@ export interface StartRolloutOptions {
 export class RolloutApi {
   private readonly client: RolloutsClient;
 
-  /** Connects to the registry at `address` (host:port). */
-  constructor(address: string) {
-    this.client = rolloutsClient(address);
+  /** Connects to the registry at `address` (host:port); plaintext and without a token by default. */
+  constructor(address: string, opts: ConnectOptions = {}) {
+    this.client = rolloutsClient(address, clientOptions(opts));
   }
 
   /** Starts a canary of `version`. */

@@ -13,6 +13,8 @@ export interface ClientOptions {
   channel?: grpc.ChannelOptions;
   /** Connect over TLS with the service's material (default: plaintext). */
   tls?: ClientTls;
+  /** Ready-made channel credentials (the TS client's `--ca`: TLS verifying a given CA); used instead of `tls`. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 /** TLS of a client. */
@@ -54,22 +56,22 @@ export function channelCredentials(tls?: ClientTls): grpc.ChannelCredentials {
 
 /** A client of the Open Inference Protocol at `address` (host:port). */
 export function inferenceClient(address: string, opts: ClientOptions = {}): InferenceClient {
-  return new (protos().inference.GRPCInferenceService)(address, channelCredentials(opts.tls), options(opts));
+  return new (protos().inference.GRPCInferenceService)(address, opts.credentials ?? channelCredentials(opts.tls), options(opts));
 }
 
 /** A client of the registry API at `address`. */
 export function registryClient(address: string, opts: ClientOptions = {}): RegistryClient {
-  return new (protos().registry.Registry)(address, channelCredentials(opts.tls), options(opts));
+  return new (protos().registry.Registry)(address, opts.credentials ?? channelCredentials(opts.tls), options(opts));
 }
 
 /** A client of the rollouts API (served by the registry) at `address`. */
 export function rolloutsClient(address: string, opts: ClientOptions = {}): RolloutsClient {
-  return new (protos().rollouts.Rollouts)(address, channelCredentials(opts.tls), options(opts));
+  return new (protos().rollouts.Rollouts)(address, opts.credentials ?? channelCredentials(opts.tls), options(opts));
 }
 
 /** A client of the standard health service at `address`. */
 export function healthClient(address: string, opts: ClientOptions = {}): HealthClient {
-  return new (protos().health.Health)(address, channelCredentials(opts.tls), options(opts));
+  return new (protos().health.Health)(address, opts.credentials ?? channelCredentials(opts.tls), options(opts));
 }
 
 type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;
