@@ -5,6 +5,11 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { Config } from './config';
 import type { Logger } from './log';
+import { natsTlsOptions } from './tls';
+
+function withTls(tls: ReturnType<typeof natsTlsOptions>): { tls?: NonNullable<ReturnType<typeof natsTlsOptions>> } {
+  return tls ? { tls } : {};
+}
 
 export type { NatsConnection, JetStreamClient, JetStreamManager, KV, ObjectStore };
 
@@ -60,17 +65,22 @@ export function nameOfToken(token: string): string | undefined {
 /** The settings of a NATS connection, taken from Config. */
 export type NatsSettings = Pick<Config, 'natsUrl' | 'natsUser' | 'natsPassword' | 'natsToken'>;
 
+/** The TLS files of a NATS connection (INFERMESH_TLS_*; lib/tls.ts natsTlsOptions): TLS when a certificate or a CA is set. */
+export type NatsTlsSettings = Partial<Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile'>>;
+
 /**
  * Connects to NATS with infinite reconnects (a service keeps serving what it knows while NATS is
  * away), logging disconnects and reconnects. `name` shows in the server's connection list.
  */
-export async function connectNats(settings: NatsSettings, name: string, log: Logger): Promise<NatsConnection> {
+export async function connectNats(settings: NatsSettings & NatsTlsSettings, name: string, log: Logger): Promise<NatsConnection> {
   const nc = await connect({
     servers: settings.natsUrl.split(',').map((s) => s.trim()).filter(Boolean),
     name,
     user: settings.natsUser || undefined,
     pass: settings.natsPassword || undefined,
     token: settings.natsToken || undefined,
+    // The same files as the service's gRPC ports; the client reads them again at each reconnect.
+    ...withTls(natsTlsOptions({ tlsCertFile: settings.tlsCertFile ?? '', tlsKeyFile: settings.tlsKeyFile ?? '', tlsCaFile: settings.tlsCaFile ?? '' })),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     pingInterval: 10_000,

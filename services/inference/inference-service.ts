@@ -22,6 +22,7 @@ import { HeartbeatPublisher } from './heartbeat';
 import { cpuBudget, intraOpThreads } from './cpu-quota';
 import { TrafficFollower } from '../../lib/traffic-follower';
 import { h2LimitsOf } from '../../lib/h2/limits';
+import { loadTls } from '../../lib/tls';
 
 /** A started pod. */
 export interface InferenceService extends RunningService {
@@ -45,7 +46,10 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   const nc = await connectNats(config, `infermesh-inference-${config.podName}`, log);
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas);
-  const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes });
+  // TLS on (certificate files set): the pod's port, its registry client and NATS over TLS; its
+  // certificate names it (spiffe://infermesh/pod/<INFERMESH_POD_NAME>) to the routers.
+  const tls = loadTls(config, log);
+  const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes, tls: tls && { files: tls } });
   const modelDir = config.modelDir || path.join(os.tmpdir(), `infermesh-models-${config.podName}`);
   const artifacts = new ArtifactCache(modelDir, registry, log);
   const repo = new ModelRepository({
@@ -82,7 +86,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
   // loopback, answers every other call.
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new PodFrontDoor({ repo, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: h2LimitsOf(config) });
+  const front = new PodFrontDoor({ repo, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.tlsClientAuth } });
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 
@@ -124,6 +128,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
       stopMetrics();
       await heartbeat.stop();
       registry.close();
+      tls?.close();
       await nc.drain().catch(() => undefined);
     },
   };

@@ -12,6 +12,7 @@ import { registryHandlers } from './grpc-handlers';
 import { Rollouts } from './rollout/rollouts';
 import { RolloutController } from './rollout/rollout-controller';
 import { rolloutHandlers } from './rollout/grpc-handlers';
+import { loadTls } from '../../lib/tls';
 import { keysBucket } from '../../lib/auth/api-keys';
 import { Authenticator } from '../../lib/auth/authenticator';
 import { KeyStore } from './keys';
@@ -55,7 +56,9 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
   server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, log));
   server.addService(protos().rollouts.Rollouts.service, rolloutHandlers(rollouts, access, log));
-  const port = await listen(server, config.listenHost, config.registryPort);
+  // TLS on (certificate files set): the registry's port takes TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.
+  const tls = loadTls(config, log);
+  const port = await listen(server, config.listenHost, config.registryPort, tls && { files: tls, clientAuth: config.tlsClientAuth });
   health.set('', 'SERVING');
   health.set('infermesh.registry.v1.Registry', 'SERVING');
   health.set('infermesh.registry.v1.Rollouts', 'SERVING');
@@ -87,6 +90,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       // Open WatchEvents streams never finish by themselves: end them so the drain does not wait.
       await registry.close();
       await drained;
+      tls?.close();
       await authenticator?.stop();
       await nc.drain().catch(() => undefined);
     },

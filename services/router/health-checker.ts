@@ -1,7 +1,7 @@
 // Active health checks: the router asks every known pod's grpc.health.v1 service at an interval.
 // A pod that fails two checks in a row gets no traffic until a check passes again; heartbeats say
 // what a pod has, health checks whether the router can really reach it.
-import { healthClient, unary } from '../../lib/grpc/client';
+import { healthClient, unary, type ClientTls } from '../../lib/grpc/client';
 import type { HealthClient } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
 import type { Membership, Pod } from './membership';
@@ -11,9 +11,12 @@ const FAILURES_TO_MARK_UNHEALTHY = 2;
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
   private readonly clients = new Map<string, HealthClient>();
+  /** The identity each client expects (TLS on): a new pod at an address gets a new client. */
+  private readonly identities = new Map<string, string | undefined>();
   private readonly failures = new Map<string, number>();
 
-  constructor(private readonly membership: Membership, private readonly intervalMs: number, private readonly log: Logger) {}
+  /** `clientTls`: TLS of a client of the pod at an address (PodConnections.clientTls); unset: plaintext. */
+  constructor(private readonly membership: Membership, private readonly intervalMs: number, private readonly log: Logger, private readonly clientTls: (address: string) => ClientTls | undefined = () => undefined) {}
 
   start(): void {
     if (this.intervalMs <= 0) return;
@@ -28,6 +31,7 @@ export class HealthChecker {
       if (!live.has(address)) {
         c.close();
         this.clients.delete(address);
+        this.identities.delete(address);
         this.failures.delete(address);
       }
     }
@@ -35,8 +39,18 @@ export class HealthChecker {
   }
 
   private async check(pod: Pod): Promise<void> {
+    // A pod that has not proven who it is (TLS) is not spoken to, nor counted as failing.
+    if (pod.verified === false) return;
+    const tls = this.clientTls(pod.address);
     let client = this.clients.get(pod.address);
-    if (!client) this.clients.set(pod.address, (client = healthClient(pod.address)));
+    if (client && this.identities.get(pod.address) !== tls?.identity) {
+      client.close();
+      client = undefined;
+    }
+    if (!client) {
+      this.clients.set(pod.address, (client = healthClient(pod.address, { tls })));
+      this.identities.set(pod.address, tls?.identity);
+    }
     let ok = false;
     try {
       const res = await unary<{ status: string }>((cb) => client.Check({ service: '' }, { deadline: Date.now() + Math.min(1_000, this.intervalMs) }, cb));

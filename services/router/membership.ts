@@ -20,6 +20,11 @@ export interface Pod {
   /** Every version the pod reported, in any state, with its reason (a failed load, a failed warm-up). */
   models: readonly PodModel[];
   lastSeen: number;
+  /**
+   * False while the pod has not proven with its TLS certificate the name its heartbeat claims
+   * (spiffe://infermesh/pod/<id>), or failed to: it gets no traffic. Unset: nothing to prove (TLS off).
+   */
+  verified?: boolean;
 }
 
 /** A model version as the pods report it: the best state any pod has it in, and their reasons. */
@@ -44,7 +49,8 @@ export class Membership {
   private readonly pods = new Map<string, Pod>();
   private frozen = false;
 
-  constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now) {}
+  /** `requireIdentity`: a pod gets traffic only once setVerified() says its certificate proves its name (TLS on). */
+  constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now, private readonly requireIdentity = false) {}
 
   /** Applies a heartbeat. */
   update(hb: Heartbeat): void {
@@ -69,8 +75,19 @@ export class Membership {
       return;
     }
     const added: Pod = { id: hb.pod, address: hb.address, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, lastSeen: this.now() };
+    if (this.requireIdentity) added.verified = false;
     this.pods.set(hb.pod, added);
     this.listener.added?.(added);
+  }
+
+  /** Whether `pod` proved its identity; ignored when the pod has left or was replaced since the check began. */
+  setVerified(pod: Pod, verified: boolean): void {
+    if (this.pods.get(pod.id) === pod) pod.verified = verified;
+  }
+
+  /** Pods still to prove their identity. */
+  unverified(): Pod[] {
+    return [...this.pods.values()].filter((p) => p.verified === false);
   }
 
   private remove(pod: Pod): void {
@@ -99,7 +116,7 @@ export class Membership {
     const now = this.now();
     const out: Pod[] = [];
     for (const pod of this.pods.values()) {
-      if (pod.ejectedUntil > now || !pod.healthy) continue;
+      if (pod.ejectedUntil > now || !pod.healthy || pod.verified === false) continue;
       if (pod.ready.get(model)?.has(version)) out.push(pod);
     }
     return out;
@@ -110,7 +127,7 @@ export class Membership {
     const now = this.now();
     const out = new Set<number>();
     for (const pod of this.pods.values()) {
-      if (pod.ejectedUntil > now || !pod.healthy) continue;
+      if (pod.ejectedUntil > now || !pod.healthy || pod.verified === false) continue;
       for (const v of pod.ready.get(model) ?? []) out.add(v);
     }
     return out;
@@ -124,6 +141,8 @@ export class Membership {
   versionStates(model?: string): VersionState[] {
     const out = new Map<string, VersionState>();
     for (const pod of this.pods.values()) {
+      // What a pod that has not proven who it is says is not repeated to clients.
+      if (pod.verified === false) continue;
       for (const m of pod.models) {
         if (model !== undefined && m.name !== model) continue;
         const key = `${m.name}\u0000${m.version}`;

@@ -1,8 +1,14 @@
 // The router's connections to each pod: a few bare HTTP/2 connections for ModelInfer's bytes (one
 // connection caps large-message throughput), and one typed grpc-js client for every other call.
-import { inferenceClient } from '../../lib/grpc/client';
+// With TLS on, every connection to a pod checks that its certificate carries the identity of the
+// pod the router believes is there (spiffe://infermesh/pod/<name>), and a pod's heartbeat is
+// believed only once a handshake with its address proved that name (PodIdentityCheck).
+import { inferenceClient, type ClientTls } from '../../lib/grpc/client';
 import { H2Upstream, type H2UpstreamOptions } from '../../lib/h2/upstream';
 import type { InferenceClient } from '../../lib/grpc/types';
+import type { Logger } from '../../lib/log';
+import { expectIdentity, podIdentity, probeIdentities, type TlsFiles } from '../../lib/tls';
+import type { Membership, Pod } from './membership';
 
 /**
  * Settings of the router's HTTP/2 connections to an upstream: each carries `maxRequests` streams
@@ -19,20 +25,61 @@ interface Connections {
 
 export class PodConnections {
   private readonly byAddress = new Map<string, Connections>();
+  /** With TLS: the pod name whose identity each address proved (connections there expect it). */
+  private readonly names = new Map<string, string>();
 
-  /** `perPod` connections to each pod; each carries `maxRequestsPerConnection` requests (0: until its ids run out). */
-  constructor(private readonly perPod: number, private readonly maxMessageBytes: number, private readonly maxRequestsPerConnection = 0) {}
+  /**
+   * `perPod` connections to each pod; each carries `maxRequestsPerConnection` requests (0: until
+   * its ids run out). `tls`: the router's material (its certificate is the client certificate pods
+   * may ask for); unset: plain h2c.
+   */
+  constructor(private readonly perPod: number, private readonly maxMessageBytes: number, private readonly maxRequestsPerConnection = 0, readonly tls?: TlsFiles) {}
+
+  /** TLS of a client of the pod at `address` (undefined with TLS off): it must prove the name it proved before. */
+  clientTls(address: string): ClientTls | undefined {
+    const tls = this.tls;
+    if (!tls) return undefined;
+    // An address that proved nothing expects an identity no certificate carries: no connection.
+    return { files: tls, identity: podIdentity(this.names.get(address) ?? '') };
+  }
 
   private get(address: string): Connections {
     let c = this.byAddress.get(address);
     if (!c) {
+      const tls = this.clientTls(address);
       c = {
-        h2: new H2Upstream(address, this.perPod, upstreamOptions(this.maxRequestsPerConnection)),
-        typed: inferenceClient(address, { maxMessageBytes: this.maxMessageBytes }),
+        h2: new H2Upstream(address, this.perPod, {
+          ...upstreamOptions(this.maxRequestsPerConnection),
+          ...(tls && { tls: { context: () => tls.files.context(), checkServerIdentity: expectIdentity(tls.identity!) } }),
+        }),
+        typed: inferenceClient(address, { maxMessageBytes: this.maxMessageBytes, tls }),
       };
       this.byAddress.set(address, c);
     }
     return c;
+  }
+
+  /**
+   * Connects to `pod`'s address and checks that its certificate (verified against the CA) carries
+   * spiffe://infermesh/pod/<pod.id>; resolves to undefined when it does, else to why not. Only
+   * with TLS on.
+   */
+  async verify(pod: Pick<Pod, 'id' | 'address'>): Promise<string | undefined> {
+    if (!this.tls) return undefined;
+    const expected = podIdentity(pod.id);
+    let ids: string[];
+    try {
+      ids = await probeIdentities(pod.address, this.tls);
+    } catch (err) {
+      return `no verified TLS connection: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    if (!ids.includes(expected)) return `its certificate carries ${ids.join(', ') || 'no SPIFFE ID'}, not ${expected}`;
+    if (this.names.get(pod.address) !== pod.id) {
+      // Connections made for another name there would refuse this pod: start afresh.
+      this.close(pod.address);
+      this.names.set(pod.address, pod.id);
+    }
+    return undefined;
   }
 
   /** The HTTP/2 connections to `address`, for ModelInfer's bytes. */
@@ -50,11 +97,49 @@ export class PodConnections {
     const c = this.byAddress.get(address);
     if (!c) return;
     this.byAddress.delete(address);
+    this.names.delete(address);
     c.h2.close();
     c.typed.close();
   }
 
   closeAll(): void {
     for (const a of [...this.byAddress.keys()]) this.close(a);
+    this.names.clear();
+  }
+}
+
+/**
+ * With TLS on, gives a pod traffic only once it proved the name its heartbeat claims: checks each
+ * pod that joins, and again every `retryMs` while it has not (a pod that was not listening yet); a
+ * pod whose certificate names someone else gets one warning, naming both.
+ */
+export class PodIdentityCheck {
+  private readonly checking = new Set<Pod>();
+  private readonly tried = new WeakMap<Pod, number>();
+  private readonly warned = new WeakSet<Pod>();
+
+  constructor(private readonly conns: PodConnections, private readonly membership: Membership, private readonly log: Logger, private readonly retryMs = 5_000) {}
+
+  /** Checks `pod` unless a check is running or ran less than retryMs ago. */
+  check(pod: Pod): void {
+    if (this.checking.has(pod) || Date.now() - (this.tried.get(pod) ?? 0) < this.retryMs) return;
+    this.checking.add(pod);
+    this.tried.set(pod, Date.now());
+    void this.conns.verify(pod).then((why) => {
+      this.checking.delete(pod);
+      if (why === undefined) {
+        this.membership.setVerified(pod, true);
+        if (this.warned.has(pod)) this.log.info('pod proved its identity: it gets traffic', { pod: pod.id, address: pod.address });
+        return;
+      }
+      if (this.warned.has(pod)) return;
+      this.warned.add(pod);
+      this.log.warn('pod does not prove the name its heartbeat claims: no traffic', { pod: pod.id, address: pod.address, reason: why });
+    });
+  }
+
+  /** Checks again the pods that have not proven their identity. */
+  sweep(): void {
+    for (const pod of this.membership.unverified()) this.check(pod);
   }
 }

@@ -12,7 +12,8 @@ import { TrafficFollower } from '../../lib/traffic-follower';
 import { VERSION } from '../../lib/version';
 import { policies } from './balancer';
 import { Membership } from './membership';
-import { PodConnections } from './pod-connections';
+import { PodConnections, PodIdentityCheck } from './pod-connections';
+import { loadTls } from '../../lib/tls';
 import { Router } from './router';
 import { TrafficSplit } from './traffic-split';
 import { HealthChecker } from './health-checker';
@@ -40,14 +41,22 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas);
 
-  const conns = new PodConnections(config.routerConnectionsPerPod, config.maxMessageBytes, config.routerMaxRequestsPerConnection);
+  // TLS on (certificate files set): the door, the pods, the registry and NATS over TLS, and a pod
+  // gets traffic only once its certificate proved the name its heartbeat claims.
+  const tls = loadTls(config, log);
+  const conns = new PodConnections(config.routerConnectionsPerPod, config.maxMessageBytes, config.routerMaxRequestsPerConnection, tls);
+  let identity: PodIdentityCheck | undefined;
   const membership = new Membership(config.podTtlMs, {
-    added: (pod) => log.info('pod joined', { pod: pod.id, address: pod.address }),
+    added: (pod) => {
+      log.info('pod joined', { pod: pod.id, address: pod.address });
+      identity?.check(pod);
+    },
     removed: (pod) => {
       log.info('pod left', { pod: pod.id, address: pod.address });
       conns.close(pod.address);
     },
-  });
+  }, Date.now, tls !== undefined);
+  if (tls) identity = new PodIdentityCheck(conns, membership, log);
   // Each version's outcomes per window, for the rollout controller.
   const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {
     if (!nc.isClosed()) nc.publish(windowSubject(report.model), encodeWindowReport(report));
@@ -75,7 +84,10 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     },
   });
   nc.publish(subjects.discover);
-  const expiry = setInterval(() => membership.expire(), Math.max(100, Math.floor(config.podTtlMs / 4)));
+  const expiry = setInterval(() => {
+    membership.expire();
+    identity?.sweep();
+  }, Math.max(100, Math.floor(config.podTtlMs / 4)));
   // Keep serving the pods we know while NATS is away; ask every pod to speak up when it is back.
   void (async () => {
     for await (const s of nc.status()) {
@@ -86,7 +98,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       }
     }
   })().catch(() => undefined);
-  const health = new HealthChecker(membership, config.healthCheckIntervalMs, log);
+  const health = new HealthChecker(membership, config.healthCheckIntervalMs, log, (address) => conns.clientTls(address));
   health.start();
   const stopMetrics = observeBatch(meterOf('router'), {
     'infermesh.router.in_flight': { kind: 'gauge', description: 'Requests in flight through the router' },
@@ -99,7 +111,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     for (const [state, n] of Object.entries(counts)) observe('infermesh.router.pods', n, { state });
   });
 
-  const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes });
+  const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes, tls: tls && { files: tls } });
   const follower = new TrafficFollower(nc, js, registry, (model, traffic) => split.set(model, traffic), log);
   await follower.start();
 
@@ -113,7 +125,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     extensions: [...INFERENCE_EXTENSIONS],
   }, log));
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config) });
+  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.routerTlsClientAuth } });
   const port = await front.listen(config.listenHost, config.routerPort);
   healthService.set('', 'SERVING');
   healthService.set('inference.GRPCInferenceService', 'SERVING');
@@ -139,6 +151,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       await follower.stop();
       conns.closeAll();
       registry.close();
+      tls?.close();
       await nc.drain().catch(() => undefined);
     },
   };
