@@ -1,0 +1,241 @@
+// The Authenticator against a real nats-server (the keys bucket) and a JWKS served over HTTP: API
+// keys verified and cached, evicted the moment the watch sees their record change or go, JWTs
+// checked for signature, issuer, audience and expiry; no message repeats a token.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey as JoseKey } from 'jose';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { KV } from '@nats-io/kv';
+import { Authenticator, encodeKeyRecord, keysBucket, newApiKey, type KeyRecord } from '../../../../lib/auth';
+import { ErrorCode, MeshError } from '../../../../lib/errors';
+import { silentLogger } from '../../../../lib/log';
+import { startTestNats, type NatsServerProcess } from '../../../helpers/nats';
+import { waitFor } from '../../../helpers/wait';
+
+let nats: NatsServerProcess & { cleanup(): Promise<void> };
+let nc: NatsConnection;
+let kv: KV;
+const authenticators: Authenticator[] = [];
+
+function authenticator(extra: Partial<ConstructorParameters<typeof Authenticator>[0]> = {}): Authenticator {
+  const a = new Authenticator({ keys: kv, cacheTtlMs: 60_000, cacheEntries: 100, log: silentLogger, ...extra });
+  a.start();
+  authenticators.push(a);
+  return a;
+}
+
+function record(id: string, hash: string, grants: string[], extra: Partial<KeyRecord> = {}): KeyRecord {
+  return { id, name: 'test', hash, grants, createdAt: new Date().toISOString(), createdBy: 'test', ...extra };
+}
+
+/** Puts a new key with `grants` as the registry does; returns its token and id. */
+async function putKey(grants: string[]): Promise<{ token: string; id: string; rec: KeyRecord }> {
+  const k = newApiKey();
+  const rec = record(k.id, k.hash, grants);
+  await kv.put(k.id, encodeKeyRecord(rec));
+  return { token: k.token, id: k.id, rec };
+}
+
+/**
+ * Authenticates until the answer is cached: a record read while the watch was still delivering
+ * (a fresh Authenticator replays the bucket) is used once and not cached.
+ */
+async function authenticateCached(auth: Authenticator, header: string) {
+  return waitFor('the token to be cached', async () => {
+    await auth.authenticate(header);
+    return auth.cached(header);
+  }, 5_000, 20);
+}
+
+async function refusal(p: Promise<unknown>): Promise<MeshError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(MeshError);
+    return err as MeshError;
+  }
+  throw new Error('expected a refusal');
+}
+
+beforeAll(async () => {
+  nats = await startTestNats();
+  nc = await connect({ servers: nats.url });
+  kv = await keysBucket(nc, { replicas: 1, create: true });
+});
+
+afterAll(async () => {
+  for (const a of authenticators) await a.stop();
+  await nc?.close();
+  await nats?.cleanup();
+});
+
+describe('API keys', () => {
+  it('authenticates a key, with its grants, and serves it from the cache next time', async () => {
+    const auth = authenticator();
+    const { token, id } = await putKey(['infer:mnist', 'read']);
+    const p = await auth.authenticate(`Bearer ${token}`);
+    expect(p).toEqual({ id, kind: 'key', grants: [{ scope: 'infer', pattern: 'mnist' }, { scope: 'read', pattern: '*' }] });
+    expect(await authenticateCached(auth, `Bearer ${token}`)).toEqual(p);
+    expect(await auth.authenticate(`bearer ${token}`)).toEqual(p);
+  });
+
+  it('refuses missing, malformed, unknown and wrong credentials with UNAUTHENTICATED, never echoing them', async () => {
+    const auth = authenticator();
+    const { token, id } = await putKey(['infer']);
+    const wrongSecret = `imk_${id}_${newApiKey().secret}`;
+    const unknown = newApiKey().token;
+    const cases: [string | undefined, string][] = [
+      [undefined, 'missing credentials'],
+      ['', 'missing credentials'],
+      [`Basic ${token}`, 'not a Bearer token'],
+      [token, 'not a Bearer token'],
+      ['Bearer ', 'malformed bearer token'],
+      [`Bearer ${token.slice(0, -1)}`, 'malformed API key'],
+      [`Bearer ${token}x`, 'malformed API key'],
+      ['Bearer hunter2-secret-value', 'neither an API key nor a JWT'],
+      [`Bearer ${'x'.repeat(9000)}`, 'malformed bearer token'],
+      [`Bearer ${unknown}`, 'unknown API key'],
+      [`Bearer ${wrongSecret}`, 'does not verify'],
+      ['Bearer a.b.c', 'JWTs are not accepted here'],
+    ];
+    for (const [header, why] of cases) {
+      const err = await refusal(auth.authenticate(header));
+      expect(err.code).toBe(ErrorCode.Unauthenticated);
+      expect(err.message).toContain(why);
+      for (const secretish of [token.slice(21), wrongSecret.slice(21), unknown.slice(21), 'hunter2']) expect(err.message).not.toContain(secretish);
+    }
+    expect(auth.cachedTokens).toBe(0);
+  });
+
+  it('refuses a revoked key at once, though it was cached', async () => {
+    const auth = authenticator();
+    const { token, id, rec } = await putKey(['infer']);
+    await authenticateCached(auth, `Bearer ${token}`);
+    const revokedAt = Date.now();
+    await kv.put(id, encodeKeyRecord({ ...rec, revokedAt: new Date().toISOString() }));
+    await waitFor('the watch to evict the key', () => auth.cached(`Bearer ${token}`) === undefined, 2_000, 5);
+    expect(Date.now() - revokedAt).toBeLessThan(2_000);
+    const err = await refusal(auth.authenticate(`Bearer ${token}`));
+    expect(err.message).toBe(`API key ${id} was revoked`);
+  });
+
+  it('refuses a deleted key at once, and one whose grants changed gets its new grants', async () => {
+    const auth = authenticator();
+    const a = await putKey(['infer']);
+    const b = await putKey(['infer:mnist']);
+    await authenticateCached(auth, `Bearer ${a.token}`);
+    await authenticateCached(auth, `Bearer ${b.token}`);
+    await kv.delete(a.id);
+    await kv.put(b.id, encodeKeyRecord({ ...b.rec, grants: ['read:mnist'] }));
+    await waitFor('the watch to evict both keys', () => !auth.cached(`Bearer ${a.token}`) && !auth.cached(`Bearer ${b.token}`), 2_000, 5);
+    expect((await refusal(auth.authenticate(`Bearer ${a.token}`))).message).toBe(`unknown API key ${a.id}`);
+    expect((await auth.authenticate(`Bearer ${b.token}`)).grants).toEqual([{ scope: 'read', pattern: 'mnist' }]);
+  });
+
+  it('reads from the bucket a key the watch has not delivered', async () => {
+    // Not started: no watch at all, every record comes from a read.
+    const auth = new Authenticator({ keys: kv, cacheTtlMs: 60_000, cacheEntries: 100, log: silentLogger });
+    const { token, id } = await putKey(['infer']);
+    expect((await auth.authenticate(`Bearer ${token}`)).id).toBe(id);
+    expect(auth.cached(`Bearer ${token}`)?.id).toBe(id);
+  });
+
+  it('refuses a key whose stored record is malformed or holds an invalid grant', async () => {
+    const auth = authenticator();
+    const k = newApiKey();
+    await kv.put(k.id, encodeKeyRecord(record(k.id, k.hash, ['infer', 'fly:away'])));
+    expect((await refusal(auth.authenticate(`Bearer ${k.token}`))).message).toBe(`API key ${k.id} has an invalid record`);
+    const j = newApiKey();
+    await kv.put(j.id, Buffer.from('{"id":'));
+    expect((await refusal(auth.authenticate(`Bearer ${j.token}`))).message).toBe(`unknown API key ${j.id}`);
+  });
+
+  it('trusts a cached key no longer than the TTL when the watch is gone', async () => {
+    let now = Date.now();
+    const auth = new Authenticator({ keys: kv, cacheTtlMs: 1_000, cacheEntries: 100, log: silentLogger, now: () => now });
+    // Never started: no watch, only the TTL.
+    const { token, id, rec } = await putKey(['infer']);
+    await auth.authenticate(`Bearer ${token}`);
+    await kv.put(id, encodeKeyRecord({ ...rec, revokedAt: new Date().toISOString() }));
+    expect(auth.cached(`Bearer ${token}`)).toBeDefined();
+    now += 1_000;
+    expect(auth.cached(`Bearer ${token}`)).toBeUndefined();
+    expect((await refusal(auth.authenticate(`Bearer ${token}`))).message).toContain('revoked');
+  });
+});
+
+describe('JWTs', () => {
+  let server: http.Server;
+  let jwksUrl: string;
+  let key: JoseKey;
+  let strangerKey: JoseKey;
+  const issuer = 'https://issuer.test';
+  const audience = 'infermesh';
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256');
+    key = pair.privateKey;
+    strangerKey = (await generateKeyPair('ES256')).privateKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+  });
+
+  const sign = (claims: Record<string, unknown>, opts: { iss?: string; aud?: string; exp?: number | string; sub?: string; signer?: JoseKey } = {}) => {
+    let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuedAt().setIssuer(opts.iss ?? issuer).setAudience(opts.aud ?? audience).setExpirationTime(opts.exp ?? '5m');
+    if (opts.sub !== '') jwt = jwt.setSubject(opts.sub ?? 'alice');
+    return jwt.sign(opts.signer ?? key);
+  };
+
+  it('accepts a JWT from the issuer, grants from its scope claim (foreign scopes left out)', async () => {
+    const auth = authenticator({ jwt: { jwksUrl, issuer, audience } });
+    const token = await sign({ scope: 'openid email infer:mnist read' });
+    const p = await auth.authenticate(`Bearer ${token}`);
+    expect(p).toEqual({ id: 'alice', kind: 'jwt', grants: [{ scope: 'infer', pattern: 'mnist' }, { scope: 'read', pattern: '*' }] });
+    expect(auth.cached(`Bearer ${token}`)).toBe(p);
+  });
+
+  it('refuses a wrong issuer, a wrong audience, an expired one, a stranger\'s signature and no subject', async () => {
+    const auth = authenticator({ jwt: { jwksUrl, issuer, audience } });
+    const cases: [Promise<string>, string][] = [
+      [sign({ scope: 'infer' }, { iss: 'https://evil.test' }), 'JWT iss claim is not accepted'],
+      [sign({ scope: 'infer' }, { aud: 'other' }), 'JWT aud claim is not accepted'],
+      [sign({ scope: 'infer' }, { exp: Math.floor(Date.now() / 1000) - 60 }), 'JWT expired'],
+      [sign({ scope: 'infer' }, { signer: strangerKey }), 'JWT signature does not verify'],
+      [sign({ scope: 'infer' }, { sub: '' }), 'JWT has no subject'],
+    ];
+    for (const [token, why] of cases) {
+      const t = await token;
+      const err = await refusal(auth.authenticate(`Bearer ${t}`));
+      expect(err.code).toBe(ErrorCode.Unauthenticated);
+      expect(err.message).toContain(why);
+      expect(err.message).not.toContain(t.split('.')[2]!);
+    }
+  });
+
+  it('uses a cached JWT no longer than it is valid', async () => {
+    let now = Date.now();
+    const auth = authenticator({ jwt: { jwksUrl, issuer, audience }, now: () => now });
+    const exp = Math.floor(now / 1000) + 30;
+    const token = await sign({ scope: 'infer' }, { exp });
+    await auth.authenticate(`Bearer ${token}`);
+    now = exp * 1000 - 1;
+    expect(auth.cached(`Bearer ${token}`)).toBeDefined();
+    now = exp * 1000;
+    expect(auth.cached(`Bearer ${token}`)).toBeUndefined();
+  });
+
+  it('answers UNAVAILABLE when the issuer\'s JWKS cannot be fetched', async () => {
+    const auth = authenticator({ jwt: { jwksUrl: 'http://127.0.0.1:1/jwks.json', issuer, audience } });
+    const err = await refusal(auth.authenticate(`Bearer ${await sign({ scope: 'infer' })}`));
+    expect(err.code).toBe(ErrorCode.Unavailable);
+  });
+});
