@@ -1,0 +1,300 @@
+// lib/tls.ts and lib/pki.ts with real certificates from a CA made here, and lib/h2 over real TLS:
+// identities in certificates, the start-up checks, reloads (a bad set is refused and the old one
+// kept), ALPN h2 only, client certificates, and the certificate new connections get after a rotation.
+import fs from 'node:fs';
+import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { loadConfig } from '../../../lib/config';
+import { createLogger, type Logger } from '../../../lib/log';
+import { expectIdentity, loadTls, natsTlsOptions, peerIdentities, podIdentity, probeIdentities, spiffeId, spiffeIdsOf, TlsFiles } from '../../../lib/tls';
+import { H2Server } from '../../../lib/h2/server';
+import { H2Upstream } from '../../../lib/h2/upstream';
+import { startTestPki, type TestPki } from '../../helpers/pki';
+
+let pki: TestPki;
+beforeAll(async () => {
+  pki = await startTestPki();
+});
+afterAll(() => pki.cleanup());
+
+function capture(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { log: createLogger('test', 'debug', {}, (l) => lines.push(l)), lines };
+}
+
+function settings(env: Record<string, string>) {
+  return loadConfig({ INFERMESH_TLS_RELOAD_INTERVAL_MS: '60000', ...env });
+}
+
+/** Serial number of the certificate a fresh TLS connection to `port` is shown. */
+function servedSerial(port: number, opts: tls.ConnectionOptions = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert, ALPNProtocols: ['h2'], ...opts }, () => {
+      const serial = s.getPeerCertificate().serialNumber;
+      s.destroy();
+      resolve(serial);
+    });
+    s.once('error', reject);
+  });
+}
+
+describe('pki', () => {
+  it('issues certificates the CA verifies, for server and client use, with the hosts and the SPIFFE ID', async () => {
+    const leaf = await pki.issue('pki-pod', { kind: 'pod', name: 'inference-7f9c', hosts: ['pod.local', '10.1.2.3'] });
+    const cert = new X509Certificate(leaf.cert);
+    expect(cert.verify(new X509Certificate(pki.ca.cert).publicKey)).toBe(true);
+    expect(cert.checkIssued(new X509Certificate(pki.ca.cert))).toBe(true);
+    expect(cert.subjectAltName).toContain('DNS:pod.local');
+    expect(cert.subjectAltName).toContain('IP Address:10.1.2.3');
+    expect(spiffeIdsOf({ subjectaltname: cert.subjectAltName })).toEqual(['spiffe://infermesh/pod/inference-7f9c']);
+    expect(cert.keyUsage).toEqual(expect.arrayContaining(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']));
+    expect(cert.ca).toBe(false);
+    expect(new X509Certificate(pki.ca.cert).ca).toBe(true);
+    expect(leaf.serialNumber).toBe(cert.serialNumber);
+    expect(fs.statSync(leaf.keyFile).mode & 0o077).toBe(0);
+  });
+});
+
+describe('identities', () => {
+  it('names a service by kind and name, and reads URI SANs written plain or quoted', () => {
+    expect(spiffeId('router', 'r-1')).toBe('spiffe://infermesh/router/r-1');
+    expect(podIdentity('a/b')).toBe('spiffe://infermesh/pod/a%2Fb');
+    expect(spiffeIdsOf({ subjectaltname: 'DNS:x, URI:spiffe://infermesh/pod/a, URI:https://example.com, URI:"spiffe://infermesh/pod/b,c"' }))
+      .toEqual(['spiffe://infermesh/pod/a', 'spiffe://infermesh/pod/b,c']);
+    expect(spiffeIdsOf(undefined)).toEqual([]);
+    // Another name's identity inside a DNS name is not a URI SAN.
+    expect(spiffeIdsOf({ subjectaltname: 'DNS:URI:spiffe://infermesh/pod/a' })).toEqual([]);
+  });
+
+  it('accepts a server only when its certificate carries the expected identity', () => {
+    const check = expectIdentity(podIdentity('a'));
+    expect(check('127.0.0.1', { subjectaltname: 'IP Address:127.0.0.1, URI:spiffe://infermesh/pod/a' } as tls.PeerCertificate)).toBeUndefined();
+    expect(check('127.0.0.1', { subjectaltname: 'URI:spiffe://infermesh/pod/ab' } as tls.PeerCertificate)?.message).toMatch(/spiffe:\/\/infermesh\/pod\/ab is not spiffe:\/\/infermesh\/pod\/a/);
+    expect(check('127.0.0.1', { subjectaltname: 'DNS:localhost' } as tls.PeerCertificate)?.message).toMatch(/\(none\)/);
+  });
+});
+
+describe('loadTls', () => {
+  it('is off by default and refuses half a setting, naming the variable', async () => {
+    const files = await pki.issue('load', { kind: 'router', name: 'r' });
+    expect(loadTls(settings({}), createLogger('t', 'error', {}, () => undefined))).toBeUndefined();
+    const quiet = createLogger('t', 'error', {}, () => undefined);
+    expect(() => loadTls(settings({ INFERMESH_TLS_CERT_FILE: files.certFile }), quiet)).toThrow(/INFERMESH_TLS_CERT_FILE is set without INFERMESH_TLS_KEY_FILE/);
+    expect(() => loadTls(settings({ INFERMESH_TLS_KEY_FILE: files.keyFile }), quiet)).toThrow(/INFERMESH_TLS_KEY_FILE is set without INFERMESH_TLS_CERT_FILE/);
+    expect(() => loadTls(settings({ INFERMESH_TLS_CERT_FILE: files.certFile, INFERMESH_TLS_KEY_FILE: files.keyFile }), quiet)).toThrow(/INFERMESH_TLS_CA_FILE is required/);
+    expect(() => loadTls(settings({ INFERMESH_TLS_CLIENT_AUTH: 'true' }), quiet)).toThrow(/INFERMESH_TLS_CLIENT_AUTH=true needs/);
+    expect(() => loadTls(settings(pki.env({ ...files, keyFile: `${pki.dir}/missing.key` })), quiet)).toThrow(/INFERMESH_TLS_KEY_FILE=.*missing\.key" cannot be read: ENOENT/);
+    const other = await pki.issue('load-other', { kind: 'router', name: 'r' });
+    let message = '';
+    try {
+      loadTls(settings(pki.env({ ...files, keyFile: other.keyFile })), quiet);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/do not make a usable set/);
+    // The key is never in an error.
+    expect(message).not.toContain(other.key.split('\n')[1]!);
+    const t = loadTls(settings(pki.env(files)), quiet)!;
+    expect(new X509Certificate(t.current.cert).serialNumber).toBe(files.serialNumber);
+    t.close();
+  });
+
+  it('gives NATS the same files', () => {
+    expect(natsTlsOptions({ tlsCertFile: '', tlsKeyFile: '', tlsCaFile: '' })).toBeUndefined();
+    expect(natsTlsOptions({ tlsCertFile: 'c', tlsKeyFile: 'k', tlsCaFile: 'ca' })).toEqual({ certFile: 'c', keyFile: 'k', caFile: 'ca' });
+    expect(natsTlsOptions({ tlsCertFile: '', tlsKeyFile: '', tlsCaFile: 'ca' })).toEqual({ caFile: 'ca' });
+  });
+});
+
+describe('TlsFiles reload', () => {
+  it('takes a new valid set, keeps the old one on a bad set (one warning, no key in it), then takes the fixed set', async () => {
+    const first = await pki.issue('reload', { kind: 'router', name: 'r' });
+    const { log, lines } = capture();
+    const files = new TlsFiles(settings(pki.env(first)), log);
+    let changes = 0;
+    files.onChange(() => changes++);
+    expect(await files.check()).toBe(false); // nothing changed
+
+    // A certificate whose key is not (yet) the one on disk: refused, the old material kept.
+    const second = await pki.issue('second', { kind: 'router', name: 'r' });
+    fs.copyFileSync(second.certFile, first.certFile);
+    expect(await files.check()).toBe(false);
+    expect(await files.check()).toBe(false);
+    expect(new X509Certificate(files.current.cert).serialNumber).toBe(first.serialNumber);
+    const warnings = lines.filter((l) => l.includes('"warn"'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/not a usable set/);
+    expect(warnings[0]).not.toContain(first.key.split('\n')[1]!);
+    expect(changes).toBe(0);
+
+    // Its key arrives: the new pair is taken, listeners and grpc-js providers hear it.
+    const identities: Buffer[] = [];
+    files.addIdentityCertificateListener((u) => u && identities.push(u.certificate));
+    await new Promise((r) => process.nextTick(r));
+    fs.copyFileSync(second.keyFile, first.keyFile);
+    const before = files.context();
+    expect(await files.check()).toBe(true);
+    expect(new X509Certificate(files.current.cert).serialNumber).toBe(second.serialNumber);
+    expect(files.context()).not.toBe(before);
+    expect(changes).toBe(1);
+    expect(identities.map((c) => new X509Certificate(c).serialNumber)).toEqual([first.serialNumber, second.serialNumber]);
+    expect(lines.some((l) => l.includes('TLS material reloaded') && l.includes(second.serialNumber))).toBe(true);
+    files.close();
+  });
+
+  it('reloads on its interval', async () => {
+    const first = await pki.issue('interval', { kind: 'router', name: 'r' });
+    const files = new TlsFiles(settings(pki.env(first, { INFERMESH_TLS_RELOAD_INTERVAL_MS: '100' })), createLogger('t', 'error', {}, () => undefined));
+    const next = await pki.issue('interval-next', { kind: 'router', name: 'r' });
+    fs.copyFileSync(next.keyFile, first.keyFile);
+    fs.copyFileSync(next.certFile, first.certFile);
+    const until = Date.now() + 5_000;
+    while (new X509Certificate(files.current.cert).serialNumber !== next.serialNumber && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(new X509Certificate(files.current.cert).serialNumber).toBe(next.serialNumber);
+    files.close();
+  });
+});
+
+describe('lib/h2 over TLS', () => {
+  const quiet = createLogger('t', 'error', {}, () => undefined);
+  const servers: H2Server[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.drain(100)));
+  });
+
+  /** An H2Server answering 200 to every request, over TLS with `files`. */
+  async function serve(files: TlsFiles, requestCert = false): Promise<number> {
+    const server = new H2Server((stream) => stream.sendHeaders([[':status', '200'], ['x-ok', '1']], true), { tls: { source: files, requestCert } });
+    servers.push(server);
+    return server.listen('127.0.0.1', 0);
+  }
+
+  function get(port: number, opts: http2.SecureClientSessionOptions = {}): Promise<{ status: number; serial: string }> {
+    return new Promise((resolve, reject) => {
+      const session = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.ca.cert, ...opts });
+      session.on('error', reject);
+      // A server that refuses the client's certificate may just hang up.
+      session.on('close', () => reject(new Error('session closed before an answer')));
+      const req = session.request({ ':path': '/' });
+      req.on('response', (h) => {
+        const serial = (session.socket as tls.TLSSocket).getPeerCertificate().serialNumber;
+        resolve({ status: Number(h[':status']), serial });
+        session.close();
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('answers an h2 client that trusts the CA; refuses one that does not, and one that does not ask for h2', async () => {
+    const cert = await pki.issue('h2-server', { kind: 'pod', name: 'p' });
+    const files = loadTls(settings(pki.env(cert)), quiet)!;
+    const port = await serve(files);
+    expect(await get(port)).toEqual({ status: 200, serial: cert.serialNumber });
+    // No CA: the handshake fails on the client's side.
+    await expect(get(port, { ca: undefined })).rejects.toThrow(/self-signed|unable to (get|verify)/i);
+    // TLS without ALPN: hung up on right after the handshake.
+    const closed = await new Promise<boolean>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert }, () => s.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')));
+      s.on('close', () => resolve(true));
+      s.on('error', () => undefined);
+      s.on('data', () => resolve(false));
+    });
+    expect(closed).toBe(true);
+    // ALPN without h2: the handshake fails.
+    await expect(new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert, ALPNProtocols: ['http/1.1'] }, () => resolve(s.alpnProtocol));
+      s.on('error', reject);
+    })).rejects.toThrow(/application protocol|ALPN/i);
+    // A plain h2c client gets nothing it can read as HTTP/2.
+    const plain = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      s.on('close', () => resolve(got));
+      s.on('error', () => undefined);
+    });
+    expect(plain).not.toContain('PRI');
+    files.close();
+  });
+
+  it('asks for a client certificate signed by the CA when client auth is on', async () => {
+    const cert = await pki.issue('mtls-server', { kind: 'pod', name: 'p' });
+    const client = await pki.issue('mtls-client', { kind: 'router', name: 'r' });
+    const files = loadTls(settings(pki.env(cert)), quiet)!;
+    const port = await serve(files, true);
+    await expect(get(port)).rejects.toThrow();
+    expect((await get(port, { cert: client.cert, key: client.key })).status).toBe(200);
+    // A certificate from another CA is refused.
+    const stranger = await startTestPki();
+    const foreign = await stranger.issue('foreign', { kind: 'router', name: 'r' });
+    await expect(get(port, { cert: foreign.cert, key: foreign.key })).rejects.toThrow();
+    stranger.cleanup();
+    // The server sees who the client is.
+    const ids = await new Promise<string[]>((resolve, reject) => {
+      const srv = tls.createServer({ cert: cert.cert, key: cert.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true }, (s) => {
+        resolve(peerIdentities(s));
+        s.destroy();
+        srv.close();
+      });
+      srv.listen(0, '127.0.0.1', () => {
+        const c = tls.connect({ host: '127.0.0.1', port: (srv.address() as net.AddressInfo).port, ca: pki.ca.cert, cert: client.cert, key: client.key });
+        c.on('error', () => undefined);
+      });
+      srv.on('tlsClientError', reject);
+    });
+    expect(ids).toEqual(['spiffe://infermesh/router/r']);
+    files.close();
+  });
+
+  it('serves the rotated certificate to new connections while an open one keeps working', async () => {
+    const first = await pki.issue('rotate', { kind: 'pod', name: 'p' });
+    const files = loadTls(settings(pki.env(first)), quiet)!;
+    const port = await serve(files);
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.ca.cert });
+    const ask = () => new Promise<number>((resolve, reject) => {
+      const req = session.request({ ':path': '/' });
+      req.on('response', (h) => resolve(Number(h[':status'])));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(await ask()).toBe(200);
+    const next = await pki.issue('rotate-next', { kind: 'pod', name: 'p' });
+    fs.copyFileSync(next.keyFile, first.keyFile);
+    fs.copyFileSync(next.certFile, first.certFile);
+    expect(await files.check()).toBe(true);
+    expect(await servedSerial(port)).toBe(next.serialNumber);
+    // The connection opened before goes on, with the certificate it was shown.
+    expect(await ask()).toBe(200);
+    expect((session.socket as tls.TLSSocket).getPeerCertificate().serialNumber).toBe(first.serialNumber);
+    session.close();
+    files.close();
+  });
+
+  it('connects upstream over TLS only to the identity it expects', async () => {
+    const podA = await pki.issue('up-a', { kind: 'pod', name: 'a' });
+    const router = await pki.issue('up-router', { kind: 'router', name: 'r' });
+    const serverFiles = loadTls(settings(pki.env(podA)), quiet)!;
+    const clientFiles = loadTls(settings(pki.env(router)), quiet)!;
+    const port = await serve(serverFiles, true);
+    const status = (expected: string) => new Promise<string>((resolve) => {
+      const up = new H2Upstream(`127.0.0.1:${port}`, 1, { tls: { context: () => clientFiles.context(), checkServerIdentity: expectIdentity(expected) } });
+      const stream = up.request([[':method', 'GET'], [':scheme', 'https'], [':path', '/'], [':authority', 'x']], true);
+      stream.onHeaders = (headers) => {
+        resolve(headers.find((h) => h[0] === ':status')?.[1] ?? '?');
+        up.close();
+      };
+      stream.onClose = () => {
+        resolve('closed');
+        up.close();
+      };
+    });
+    expect(await status(podIdentity('a'))).toBe('200');
+    expect(await status(podIdentity('b'))).toBe('closed');
+    expect(await probeIdentities(`127.0.0.1:${port}`, clientFiles)).toEqual([podIdentity('a')]);
+    serverFiles.close();
+    clientFiles.close();
+  });
+});
