@@ -1,5 +1,6 @@
 // The one way a service connects to NATS, and the JetStream resources infermesh uses.
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import fs from 'node:fs';
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -63,16 +64,48 @@ export function nameOfToken(token: string): string | undefined {
 }
 
 /** The settings of a NATS connection, taken from Config. */
-export type NatsSettings = Pick<Config, 'natsUrl' | 'natsUser' | 'natsPassword' | 'natsToken'>;
+export type NatsSettings = Pick<Config, 'natsUrl' | 'natsUser' | 'natsPassword' | 'natsToken'> & Partial<Pick<Config, 'natsNkeySeedFile'>>;
+
+/** Options of connectNats(). */
+export interface NatsConnectOptions {
+  /**
+   * Prefix of the connection's reply subjects (default `_INBOX`). Each service kind has its own
+   * (lib/nats-permissions.ts inboxPrefixOf), the only inbox its NATS identity may subscribe to.
+   */
+  inboxPrefix?: string;
+}
+
+/**
+ * The nkey seed in `file` (an `SU...` line, as nk and the local mesh write it). Read at every
+ * (re)connect, so a seed replaced on disk is used from the next connection on. The seed is never
+ * put in an error.
+ */
+function nkeySeedOf(file: string): () => Uint8Array {
+  return () => {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    const seed = text.split(/\s+/).find((w) => /^SU[A-Z2-7]{50,}$/.test(w));
+    if (!seed) throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${file} holds no user nkey seed (SU...)`);
+    return new TextEncoder().encode(seed);
+  };
+}
 
 /** The TLS files of a NATS connection (INFERMESH_TLS_*; lib/tls.ts natsTlsOptions): TLS when a certificate or a CA is set. */
 export type NatsTlsSettings = Partial<Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile'>>;
 
 /**
  * Connects to NATS with infinite reconnects (a service keeps serving what it knows while NATS is
- * away), logging disconnects and reconnects. `name` shows in the server's connection list.
+ * away), logging disconnects and reconnects. `name` shows in the server's connection list. With
+ * `natsNkeySeedFile` set, the connection proves the identity of that nkey.
  */
-export async function connectNats(settings: NatsSettings & NatsTlsSettings, name: string, log: Logger): Promise<NatsConnection> {
+export async function connectNats(settings: NatsSettings & NatsTlsSettings, name: string, log: Logger, opts: NatsConnectOptions = {}): Promise<NatsConnection> {
+  const seedFile = settings.natsNkeySeedFile || '';
+  const nkeySeed = seedFile ? nkeySeedOf(seedFile) : undefined;
+  if (nkeySeed) nkeySeed(); // a missing or bad file stops the start here, naming the setting
   const nc = await connect({
     servers: settings.natsUrl.split(',').map((s) => s.trim()).filter(Boolean),
     name,
@@ -81,6 +114,8 @@ export async function connectNats(settings: NatsSettings & NatsTlsSettings, name
     token: settings.natsToken || undefined,
     // The same files as the service's gRPC ports; the client reads them again at each reconnect.
     ...withTls(natsTlsOptions({ tlsCertFile: settings.tlsCertFile ?? '', tlsKeyFile: settings.tlsKeyFile ?? '', tlsCaFile: settings.tlsCaFile ?? '' })),
+    ...(nkeySeed ? { authenticator: nkeyAuthenticator(nkeySeed) } : {}),
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     pingInterval: 10_000,

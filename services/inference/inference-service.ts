@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf } from '../../lib/nats';
+import { inboxPrefixOf } from '../../lib/nats-permissions';
 import { ensureEventStream } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
 import { INFERENCE_EXTENSIONS } from '../../lib/grpc/extensions';
@@ -43,7 +44,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   const cpus = cpuBudget();
   const threads = intraOpThreads(config.intraOpThreads, config.sessionWorkers, cpus);
   log.info('onnxruntime intra-op threads per session', { threads, sessionWorkers: config.sessionWorkers, cpus: cpus.cpus, from: config.intraOpThreads ? 'INFERMESH_INTRA_OP_THREADS' : cpus.source });
-  const nc = await connectNats(config, `infermesh-inference-${config.podName}`, log);
+  const nc = await connectNats(config, `infermesh-inference-${config.podName}`, log, { inboxPrefix: inboxPrefixOf('pod') });
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas);
   // TLS on (certificate files set): the pod's port, its registry client and NATS over TLS; its

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf, metadataBucket, artifactStore } from '../../lib/nats';
+import { inboxPrefixOf } from '../../lib/nats-permissions';
 import { ensureEventStream } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
 import { protos } from '../../lib/grpc/proto';
@@ -26,7 +27,7 @@ export interface RegistryService extends RunningService {
 
 /** Connects to NATS, ensures the KV bucket, object store and event stream, and serves on the configured port. */
 export async function startRegistryService(config: Config, log: Logger): Promise<RegistryService> {
-  const nc = await connectNats(config, 'infermesh-registry', log);
+  const nc = await connectNats(config, 'infermesh-registry', log, { inboxPrefix: inboxPrefixOf('registry') });
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas);
   const [kv, artifacts] = await Promise.all([metadataBucket(nc, config.jetstreamReplicas), artifactStore(nc, config.jetstreamReplicas)]);

@@ -2,6 +2,7 @@
 // the balancer, the pod connections and the gRPC front door; and shuts it down in order.
 import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf } from '../../lib/nats';
+import { inboxPrefixOf } from '../../lib/nats-permissions';
 import { decodeHeartbeat, ensureEventStream, subjects } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
 import { INFERENCE_EXTENSIONS } from '../../lib/grpc/extensions';
@@ -37,7 +38,7 @@ export interface RouterService extends RunningService {
 }
 
 export async function startRouterService(config: Config, log: Logger): Promise<RouterService> {
-  const nc = await connectNats(config, 'infermesh-router', log);
+  const nc = await connectNats(config, 'infermesh-router', log, { inboxPrefix: inboxPrefixOf('router') });
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas);
 
