@@ -11,6 +11,8 @@ import type { TlsFiles } from '../tls';
 export interface ServerOptions {
   /** Largest message received or sent, in bytes. */
   maxMessageBytes: number;
+  /** Interceptors every call passes (the router's authentication); none by default. */
+  interceptors?: grpc.ServerInterceptor[];
 }
 
 /** Channel options shared by servers and clients (keepalive lets dead peers be noticed; clients ping less often, see client.ts). */
@@ -43,6 +45,7 @@ export function createServer(opts: ServerOptions): { server: grpc.Server; health
   const server = new grpc.Server({
     ...channelOptions(opts.maxMessageBytes),
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    interceptors: opts.interceptors ?? [],
   });
   const served = new Set<string>();
   servedBy.set(server, served);

@@ -18,6 +18,8 @@ import { upstreamOptions, type PodConnections } from './pod-connections';
 import { peekRequest } from './request-peek';
 import type { Pod } from './membership';
 import { RoutedCall, type RoutingDeps } from './routed-call';
+import { afterCheck, AUTHORIZATION_HEADER, authorizationOfHeaders, type RouterAccess } from './access';
+import { toGrpcStatus } from '../../lib/errors';
 
 // Headers of every request to a pod, made once.
 const METHOD_POST: Header = [':method', 'POST'];
@@ -55,6 +57,8 @@ export interface FrontDoorDeps extends RoutingDeps {
   h2?: Partial<H2Limits>;
   /** TLS of the door (lib/tls.ts); unset: plain h2c. */
   tls?: H2ServerTls;
+  /** Token checks (INFERMESH_AUTH on); undefined: every call is let through. */
+  access?: RouterAccess;
 }
 
 export class FrontDoor {
@@ -99,7 +103,19 @@ export class FrontDoor {
       respondStatus(stream, Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
       return;
     }
-    new InferCall(this.deps, stream, headers, body, deadline, model, requested).begin();
+    const access = this.deps.access;
+    if (!access) return new InferCall(this.deps, stream, headers, body, deadline, model, requested).begin();
+    // The same check as the typed path's (access.ts); a cached token answers synchronously.
+    afterCheck(
+      () => access.check(authorizationOfHeaders(headers), 'ModelInfer', model),
+      () => {
+        if (!stream.closed) new InferCall(this.deps, stream, headers, body, deadline, model, requested).begin();
+      },
+      (err) => {
+        const s = toGrpcStatus(err, this.deps.log);
+        respondStatus(stream, s.code, s.details);
+      },
+    );
   }
 }
 
@@ -136,8 +152,9 @@ class InferCall extends RoutedCall {
   ) {
     super(door, model, requested);
     // The version header is the router's alone to set: a pod reads the first one, so a client's own
-    // would override the traffic split.
-    this.forwarded = forwardedHeaders(headers).filter((h) => h[0] !== ROUTED_VERSION_HEADER);
+    // would override the traffic split. The client's token is for the router: the pod is reached
+    // with the router's own identity, and a pod (which runs uploaded code) never sees a credential.
+    this.forwarded = forwardedHeaders(headers).filter((h) => h[0] !== ROUTED_VERSION_HEADER && h[0] !== AUTHORIZATION_HEADER);
     if (door.tracing) {
       this.parent = traceContextOfList(headers);
       this.span = tracer.startSpan('router ModelInfer', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'infermesh.model': model } }, this.parent);

@@ -17,6 +17,7 @@ import type { Membership, Pod } from './membership';
 import type { PodConnections } from './pod-connections';
 import type { Router } from './router';
 import { RoutedCall, type RoutingDeps } from './routed-call';
+import { authorizationOfMetadata, type RouterAccess } from './access';
 import type { VersionStats } from './version-stats';
 
 /** Router identity for ServerMetadata. */
@@ -84,7 +85,11 @@ class TypedCall extends RoutedCall {
   }
 }
 
-export function routerHandlers(router: Router, membership: Membership, conns: PodConnections, stats: VersionStats, info: RouterInfo, log: Logger): InferenceHandlers {
+/**
+ * The router's OIP handlers. `access` (INFERMESH_AUTH on): each request of a ModelStreamInfer
+ * stream is checked for `infer` on its model (access.ts guards the other methods).
+ */
+export function routerHandlers(router: Router, membership: Membership, conns: PodConnections, stats: VersionStats, info: RouterInfo, log: Logger, access?: RouterAccess): InferenceHandlers {
   const deadlineOf = (call: { getDeadline(): grpc.Deadline }): grpc.Deadline | undefined => {
     const d = call.getDeadline();
     return d === Infinity ? undefined : d;
@@ -166,7 +171,9 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
       };
       call.on('data', (req: ModelInferRequestOut) => {
         pending++;
-        forwardTyped(req, deadlineOf(call), calls).then(
+        // The token is checked once per request, as a ModelInfer's: a refused one is this request's error.
+        const allowed = access ? Promise.resolve().then(() => access.check(authorizationOfMetadata(call.metadata), 'ModelStreamInfer', req.model_name)) : Promise.resolve();
+        allowed.then(() => forwardTyped(req, deadlineOf(call), calls)).then(
           // Marked final as a pod marks its own (the pod's answer came by a unary call, unmarked).
           (res) => call.write(streamAnswer(res)),
           (err: unknown) => call.write(streamError(req, toGrpcStatus(err, log).details)),

@@ -22,6 +22,8 @@ import { VersionStats } from './version-stats';
 import { encodeWindowReport, windowSubject } from '../../lib/window-stats';
 import { meterOf, observeBatch } from '../../lib/metrics';
 import { routerHandlers } from './grpc-handlers';
+import { authenticationInterceptor, guardedHandlers, RouterAccess } from './access';
+import { startAuthenticator } from '../../lib/auth';
 import { FrontDoor } from './front-door';
 import { protos } from '../../lib/grpc/proto';
 import { scanLimitsOf } from '../../lib/grpc/request-scan';
@@ -117,16 +119,22 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   await follower.start();
 
 
+  // INFERMESH_AUTH: every call but health needs a token, checked on both paths by access.ts
+  // against the keys bucket (which the registry makes and writes; the router only follows it).
+  const authenticator = config.authEnabled ? await startAuthenticator(config, nc, log, { createBucket: false }) : undefined;
+  const access = authenticator && new RouterAccess(authenticator);
+
   // The typed handlers (and health) on a loopback grpc-js server; the front door on the router's
   // port relays ModelInfer itself and pipes every other call to it.
-  const { server, health: healthService } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(scannedInferenceService(scanLimitsOf(config)), routerHandlers(router, membership, conns, stats, {
+  const { server, health: healthService } = createServer({ maxMessageBytes: config.maxMessageBytes, interceptors: access && [authenticationInterceptor(access, log)] });
+  const handlers = routerHandlers(router, membership, conns, stats, {
     name: 'infermesh',
     version: VERSION,
     extensions: [...INFERENCE_EXTENSIONS],
-  }, log));
+  }, log, access);
+  server.addService(scannedInferenceService(scanLimitsOf(config)), access ? guardedHandlers(handlers, access, log) : handlers);
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.routerTlsClientAuth } });
+  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.routerTlsClientAuth }, access });
   const port = await front.listen(config.listenHost, config.routerPort);
   healthService.set('', 'SERVING');
   healthService.set('inference.GRPCInferenceService', 'SERVING');
@@ -150,6 +158,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       stats.stop();
       heartbeats.unsubscribe();
       await follower.stop();
+      await authenticator?.stop();
       conns.closeAll();
       registry.close();
       tls?.close();
