@@ -3,9 +3,7 @@
 // authorize (health stays open: it is another service). With authentication off every caller is
 // `anonymous` and may do everything, as before.
 import type { Metadata } from '@grpc/grpc-js';
-import { allows, type Scope } from '../../lib/auth/grants';
-import { ANONYMOUS, authorize, type Principal } from '../../lib/auth/principal';
-import type { Authenticator } from '../../lib/auth/authenticator';
+import { allows, ANONYMOUS, authorize, type Authenticator, type Principal, type Scope } from '../../lib/auth';
 import type { RegistryHandlers, RolloutsHandlers } from '../../lib/grpc/types';
 
 /** The method names of a grpc-js handlers type, without its index signature. */

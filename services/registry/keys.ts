@@ -3,8 +3,7 @@
 // secret stored; revoking sets revokedAt, which every router's watch sees. Every change is an event
 // naming the principal. Nothing here logs or returns a secret or a hash.
 import type { KV } from '../../lib/nats';
-import { decodeKeyRecord, encodeKeyRecord, hashSecret, isKeyId, newApiKey, parseApiKey, secretMatches, type KeyRecord } from '../../lib/auth/api-keys';
-import { grantText, parseGrants } from '../../lib/auth/grants';
+import { decodeKeyRecord, encodeKeyRecord, grantText, hashSecret, isKeyId, newApiKey, parseApiKey, parseGrants, secretMatches, type KeyRecord } from '../../lib/auth';
 import { ErrorCode, MeshError, errors } from '../../lib/errors';
 import type { EventInput } from '../../lib/events';
 import { retry } from '../../lib/retry';

@@ -14,8 +14,7 @@ import { Rollouts } from './rollout/rollouts';
 import { RolloutController } from './rollout/rollout-controller';
 import { rolloutHandlers } from './rollout/grpc-handlers';
 import { loadTls } from '../../lib/tls';
-import { keysBucket } from '../../lib/auth/api-keys';
-import { Authenticator } from '../../lib/auth/authenticator';
+import { keysBucket, startAuthenticator } from '../../lib/auth';
 import { KeyStore } from './keys';
 import { RegistryAccess } from './access';
 
@@ -39,14 +38,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   if (config.authBootstrapTokenFile) {
     await keys.ensureBootstrap(await fs.promises.readFile(config.authBootstrapTokenFile, 'utf8'), 'INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE');
   }
-  const authenticator = config.authEnabled ? new Authenticator({
-    keys: await keysBucket(nc, { replicas: config.jetstreamReplicas, create: false }),
-    jwt: config.authJwksUrl ? { jwksUrl: config.authJwksUrl, issuer: config.authJwtIssuer, audience: config.authJwtAudience } : undefined,
-    cacheTtlMs: config.authCacheTtlMs,
-    cacheEntries: config.authCacheEntries,
-    log,
-  }) : undefined;
-  authenticator?.start();
+  const authenticator = config.authEnabled ? await startAuthenticator(config, nc, log, { createBucket: true }) : undefined;
   const access = new RegistryAccess(authenticator);
 
   const rollouts = new Rollouts(registry);
