@@ -28,12 +28,19 @@ export interface AuthenticatorOptions {
   now?: () => number;
   /** Wait before a broken watch of the bucket is started again; default 1 s. */
   rewatchDelayMs?: number;
+  /**
+   * Reads of the bucket in flight at once for keys the watch has not delivered
+   * (INFERMESH_AUTH_MAX_KEY_READS; default 64); past it such a key is answered UNAVAILABLE, so a
+   * flood of made-up key ids costs NATS no more than this.
+   */
+  maxKeyReads?: number;
 }
 
 /** The longest bearer token looked at (a JWT with many grants stays well below). */
 const MAX_TOKEN_CHARS = 8192;
 const BEARER = /^bearer +/i;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const DEFAULT_MAX_KEY_READS = 64;
 
 export class Authenticator {
   private readonly cache: TokenCache;
@@ -131,6 +138,7 @@ export class Authenticator {
   private read(id: string): Promise<KeyRecord | undefined> {
     let p = this.reads.get(id);
     if (!p) {
+      if (this.reads.size >= (this.opts.maxKeyReads ?? DEFAULT_MAX_KEY_READS)) return Promise.reject(errors.unavailable('too many API key lookups at once; retry'));
       p = (async () => {
         let entry;
         try {

@@ -140,6 +140,17 @@ describe('API keys', () => {
     expect(auth.cached(`Bearer ${token}`)?.id).toBe(id);
   });
 
+  it('bounds the bucket reads in flight for keys it does not know', async () => {
+    const auth = new Authenticator({ keys: kv, cacheTtlMs: 60_000, cacheEntries: 100, log: silentLogger, maxKeyReads: 1 });
+    const made = newApiKey().token;
+    const [first, second] = await Promise.allSettled([auth.authenticate(`Bearer ${made}`), auth.authenticate(`Bearer ${newApiKey().token}`)]);
+    expect(first.status === 'rejected' && (first.reason as MeshError).message).toContain('unknown API key');
+    expect(second.status === 'rejected' && (second.reason as MeshError).code).toBe(ErrorCode.Unavailable);
+    // The same id is read once, however many ask for it at once.
+    const same = await Promise.allSettled([1, 2, 3].map(() => auth.authenticate(`Bearer ${made}`)));
+    for (const r of same) expect(r.status === 'rejected' && (r.reason as MeshError).code).toBe(ErrorCode.Unauthenticated);
+  });
+
   it('refuses a key whose stored record is malformed or holds an invalid grant', async () => {
     const auth = authenticator();
     const k = newApiKey();
