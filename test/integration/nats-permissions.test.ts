@@ -1,0 +1,201 @@
+// The control plane on a nats-server run as the local mesh runs it (cli/local-mesh/nats-auth.ts,
+// permissions from lib/nats-permissions.ts): a stranger is refused; each kind's identity can do
+// what its service does and nothing that would forge the control plane (a pod cannot publish
+// events, rollout metrics, routers' subjects, nor write the KV buckets or the object store; a router
+// cannot write KV); and the real registry, router and pod still work end to end, each with its own.
+import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
+import { createUser } from '@nats-io/nkeys';
+import { connect, nkeyAuthenticator, type Subscription } from '@nats-io/transport-node';
+import { jetStreamOf, metadataBucket, connectNats, resources, type NatsConnection } from '../../lib/nats';
+import { inboxPrefixOf, type NatsIdentityKind } from '../../lib/nats-permissions';
+import { subjects, publishEvent, type MeshEvent } from '../../lib/events';
+import { encodeWindowReport, windowSubject } from '../../lib/window-stats';
+import { KEYS_BUCKET } from '../../lib/auth';
+import { silentLogger } from '../../lib/log';
+import { InferenceApi, RegistryApi } from '../../client/index';
+import { heldOutDigits } from '../../tools/models/mnist-data';
+import { startSecuredTestNats } from '../helpers/nats';
+import { startTestPod, startTestRegistry, startTestRouter } from '../helpers/services';
+import { modelPath } from '../helpers/models';
+import { waitFor } from '../helpers/wait';
+import type { RegistryService } from '../../services/registry/registry-service';
+
+jest.setTimeout(180_000);
+
+type Nats = Awaited<ReturnType<typeof startSecuredTestNats>>;
+
+describe('NATS identities and permissions', () => {
+  let nats: Nats;
+  let registry: RegistryService;
+  const conns: NatsConnection[] = [];
+  const byKind: Partial<Record<NatsIdentityKind, NatsConnection>> = {};
+
+  /** A connection with `kind`'s seed and inbox, as its service makes it. */
+  async function connectAs(kind: NatsIdentityKind): Promise<NatsConnection> {
+    const nc = await connectNats({ natsUrl: nats.url, natsUser: '', natsPassword: '', natsToken: '', natsNkeySeedFile: nats.credentials.seedFiles[kind] }, `test-${kind}`, silentLogger, { inboxPrefix: inboxPrefixOf(kind) });
+    conns.push(nc);
+    return nc;
+  }
+  const conn = (kind: NatsIdentityKind) => byKind[kind]!;
+
+  /**
+   * Whether a core publish by `kind` on `subject` reaches a subscriber (the admin's): `kind` publishes
+   * and flushes (the server has routed it), then the admin publishes a marker behind it.
+   */
+  async function delivered(kind: NatsIdentityKind, subject: string): Promise<boolean> {
+    const seen: string[] = [];
+    const sub = conn('admin').subscribe(subject, { callback: (e, m) => void (e || seen.push(m.string())) });
+    await conn('admin').flush();
+    conn(kind).publish(subject, `from ${kind}`);
+    await conn(kind).flush();
+    conn('admin').publish(subject, 'marker');
+    await waitFor('the marker', () => seen.includes('marker'), 10_000, 10);
+    sub.unsubscribe();
+    return seen.includes(`from ${kind}`);
+  }
+
+  /** Whether `kind` may subscribe to `subject`: the server closes a refused subscription with a permission error. */
+  async function subscribeRefused(kind: NatsIdentityKind, subject: string): Promise<boolean> {
+    const got: string[] = [];
+    let refusal: Error | undefined;
+    const sub: Subscription = conn(kind).subscribe(subject, {
+      callback: (e, m) => {
+        if (e) refusal = e;
+        else got.push(m.string());
+      },
+    });
+    await conn(kind).flush();
+    conn('admin').publish(subject.replace(/>$/, 'x').replace(/\*/g, 'x'), 'seen');
+    await conn('admin').flush();
+    await waitFor(`${kind}'s subscription to ${subject} refused or served`, () => refusal !== undefined || got.length > 0, 5_000, 10).catch(() => undefined);
+    if (!sub.isClosed()) sub.unsubscribe();
+    return refusal !== undefined && /permission/i.test(String(refusal)) && got.length === 0;
+  }
+
+  const event = (model: string): MeshEvent => ({ schema: 1, id: `forged-${Math.random()}`, time: new Date().toISOString(), type: 'model.created', model }) as MeshEvent;
+
+  beforeAll(async () => {
+    nats = await startSecuredTestNats();
+    registry = await startTestRegistry(nats.url, { INFERMESH_NATS_NKEY_SEED_FILE: nats.credentials.seedFiles.registry });
+    for (const kind of ['registry', 'router', 'pod', 'admin'] as const) byKind[kind] = await connectAs(kind);
+    // The keys bucket as the registry makes it.
+    await (await new Kvm(conn('registry')).create(KEYS_BUCKET, { history: 1 })).put('0123456789abcdef', '{"id":"0123456789abcdef"}');
+  });
+
+  afterAll(async () => {
+    for (const nc of conns) await nc.close().catch(() => undefined);
+    await registry?.shutdown(5_000);
+    await nats?.cleanup();
+  });
+
+  it('refuses a client without credentials, and one with an nkey the server was not given', async () => {
+    await expect(connect({ servers: nats.url, reconnect: false })).rejects.toThrow(/authorization/i);
+    const stranger = createUser();
+    await expect(connect({ servers: nats.url, reconnect: false, authenticator: nkeyAuthenticator(stranger.getSeed()) })).rejects.toThrow(/authorization/i);
+  });
+
+  it('a pod publishes heartbeats and nothing of the control plane', async () => {
+    expect(await delivered('pod', subjects.heartbeat)).toBe(true);
+    // Rollout metrics, the routers' discover request, events: none gets through.
+    expect(await delivered('pod', windowSubject('mnist'))).toBe(false);
+    expect(await delivered('pod', subjects.discover)).toBe(false);
+    expect(await delivered('pod', subjects.event('mnist', 'traffic.changed'))).toBe(false);
+    expect(await delivered('router', windowSubject('mnist'))).toBe(true);
+
+    const stored = async () => (await (await jetStreamOf(conn('admin')).jsm).streams.info(resources.eventStream)).state.messages;
+    const before = await stored();
+    await expect(publishEvent(jetStreamOf(conn('pod')).js, event('mnist'))).rejects.toThrow();
+    expect(await stored()).toBe(before);
+  });
+
+  it('a pod cannot write the registry or keys KV buckets or the object store, nor read the keys', async () => {
+    const kvAsRegistry = await metadataBucket(conn('registry'), 1);
+    await kvAsRegistry.put('models.forged', '{"name":"forged"}');
+    const podKv = await new Kvm(conn('pod')).open(resources.metadataBucket).catch(() => undefined);
+    if (podKv) {
+      await expect(podKv.put('models.forged', '{"name":"evil"}')).rejects.toThrow();
+      await expect(podKv.delete('models.forged')).rejects.toThrow();
+    }
+    expect((await kvAsRegistry.get('models.forged'))?.string()).toBe('{"name":"forged"}');
+    await expect(new Kvm(conn('pod')).open(KEYS_BUCKET).then((kv) => kv.get('0123456789abcdef'))).rejects.toThrow();
+
+    const podStore = await new Objm(conn('pod')).open(resources.artifactBucket).catch(() => undefined);
+    if (podStore) await expect(podStore.putBlob({ name: 'forged' }, new Uint8Array([1, 2, 3]))).rejects.toThrow();
+    const store = await new Objm(conn('registry')).open(resources.artifactBucket);
+    expect(await store.info('forged')).toBeNull();
+  });
+
+  it('a pod cannot listen to heartbeats or to another kind\'s replies', async () => {
+    expect(await subscribeRefused('pod', subjects.heartbeat)).toBe(true);
+    expect(await subscribeRefused('pod', '_INBOX.>')).toBe(true);
+    expect(await subscribeRefused('pod', `${inboxPrefixOf('registry')}.>`)).toBe(true);
+    expect(await subscribeRefused('pod', `$KV.${KEYS_BUCKET}.>`)).toBe(true);
+    expect(await subscribeRefused('router', `${inboxPrefixOf('pod')}.>`)).toBe(true);
+  });
+
+  it('a router reads and watches the keys bucket but writes no KV, no event and no heartbeat', async () => {
+    const keys = await new Kvm(conn('router')).open(KEYS_BUCKET);
+    expect((await keys.get('0123456789abcdef'))?.string()).toBe('{"id":"0123456789abcdef"}');
+    await expect(keys.put('0123456789abcdef', '{"id":"0123456789abcdef","grants":["admin"]}')).rejects.toThrow();
+    await expect(keys.delete('0123456789abcdef')).rejects.toThrow();
+    const registryKv = await new Kvm(conn('router')).open(resources.metadataBucket).catch(() => undefined);
+    if (registryKv) await expect(registryKv.put('models.forged', '{}')).rejects.toThrow();
+    const kvAsRegistry = await new Kvm(conn('registry')).open(KEYS_BUCKET);
+    expect((await kvAsRegistry.get('0123456789abcdef'))?.string()).toBe('{"id":"0123456789abcdef"}');
+
+    expect(await delivered('router', subjects.heartbeat)).toBe(false);
+    expect(await delivered('router', subjects.event('mnist', 'traffic.changed'))).toBe(false);
+    await expect(publishEvent(jetStreamOf(conn('router')).js, event('mnist'))).rejects.toThrow();
+  });
+
+  it('the registry writes KV, the object store and events, and publishes no heartbeat or metrics', async () => {
+    const kv = await metadataBucket(conn('registry'), 1);
+    await kv.put('models.by-registry', '{}');
+    expect((await kv.get('models.by-registry'))?.string()).toBe('{}');
+    const store = await new Objm(conn('registry')).open(resources.artifactBucket);
+    await store.putBlob({ name: 'by-registry' }, new Uint8Array([1, 2, 3]));
+    expect(await store.getBlob('by-registry')).toEqual(new Uint8Array([1, 2, 3]));
+    expect(await publishEvent(jetStreamOf(conn('registry')).js, event('by-registry'))).toBeGreaterThan(0);
+    expect(await delivered('registry', subjects.heartbeat)).toBe(false);
+    expect(await delivered('registry', windowSubject('mnist'))).toBe(false);
+  });
+
+  it('rollout metrics reach the registry only from routers', async () => {
+    const report = (router: string) => encodeWindowReport({ schema: 1, router, model: 'mnist', windowStart: Date.now(), windowMs: 1_000, versions: [] });
+    const seen: string[] = [];
+    const sub = conn('registry').subscribe('infermesh.metrics.>', { callback: (e, m) => void (e || seen.push(m.string())) });
+    await conn('registry').flush();
+    for (const kind of ['pod', 'router'] as const) {
+      conn(kind).publish(windowSubject('mnist'), report(kind));
+      await conn(kind).flush();
+    }
+    await waitFor('the router\'s report', () => seen.some((s) => s.includes('"router":"router"')), 10_000, 10);
+    sub.unsubscribe();
+    expect(seen.filter((s) => s.includes('"router":"pod"'))).toEqual([]);
+  });
+
+  it('the registry, a router and a pod, each with its own identity, serve a pushed model', async () => {
+    const pod = await startTestPod(nats.url, registry.port, { INFERMESH_NATS_NKEY_SEED_FILE: nats.credentials.seedFiles.pod });
+    const router = await startTestRouter(nats.url, registry.port, { INFERMESH_NATS_NKEY_SEED_FILE: nats.credentials.seedFiles.router });
+    const registryApi = new RegistryApi(`127.0.0.1:${registry.port}`);
+    const api = new InferenceApi(`127.0.0.1:${router.port}`);
+    try {
+      await registryApi.push('mnist', modelPath('mnist.onnx'));
+      await waitFor('mnist through the router', () => api.modelReady('mnist').catch(() => false), 60_000);
+      const digits = heldOutDigits(10);
+      let correct = 0;
+      for (const d of digits) {
+        const res = await api.infer('mnist', [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: d.pixels }]);
+        const p = Array.from(res.outputs[0]!.data as Float32Array);
+        if (p.indexOf(Math.max(...p)) === d.label) correct++;
+      }
+      expect(correct).toBeGreaterThanOrEqual(8);
+    } finally {
+      api.close();
+      registryApi.close();
+      await router.shutdown(5_000);
+      await pod.shutdown(5_000);
+    }
+  });
+});
