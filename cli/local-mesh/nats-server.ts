@@ -27,6 +27,10 @@ export interface NatsServerOptions {
   binary?: string;
   /** Where its log goes (default: discarded). */
   logFile?: string;
+  /** A config file (`-c`): the users and permissions of cli/local-mesh/nats-auth.ts; default none (anyone may connect). */
+  configFile?: string;
+  /** Extra command-line arguments, e.g. `-DV` to trace every message in the log. */
+  extraArgs?: string[];
 }
 
 function waitReady(child: ChildProcess, port: number, timeoutMs: number): Promise<void> {
@@ -68,6 +72,8 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   let child: ChildProcess;
   const start = async () => {
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', opts.storeDir, '-n', `infermesh-${port}`];
+    if (opts.configFile) args.push('-c', opts.configFile);
+    if (opts.extraArgs) args.push(...opts.extraArgs);
     child = spawn(opts.binary ?? 'nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     if (opts.logFile) child.stderr?.pipe(fs.createWriteStream(opts.logFile, { flags: 'a' }));
     await waitReady(child, port, 15_000);
