@@ -1,7 +1,8 @@
 // `infermesh up`: the one-command local mesh (npm start). Starts NATS (unless INFERMESH_NATS_URL is
 // set), the registry, the router on 127.0.0.1:8001 and two pods; pushes the demo model as `mnist`;
 // prints how to call it; restarts NATS, the registry, the router or a pod that exits unasked (cli/local-mesh/
-// supervisor.ts); and on Ctrl-C stops everything. Data stays in .infermesh/ between runs.
+// supervisor.ts); and on Ctrl-C stops everything. Data stays in .infermesh/ between runs. Its NATS
+// takes only the nkeys made at this start (.infermesh/nats-auth/), one per service kind.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -59,7 +60,7 @@ infermesh is serving '${DEMO_MODEL}' on ${mesh.routerAddress} (Open Inference Pr
   Router (front door):  ${mesh.routerAddress}
   Registry:             ${mesh.registryAddress}
   Inference pods:       ${mesh.pods.map((p) => `127.0.0.1:${p.port}`).join(', ')}
-  NATS:                 ${mesh.natsUrl}
+  NATS:                 ${mesh.natsUrl}${mesh.natsCredentials ? ` (nkeys only; an operator's: ${path.relative(process.cwd(), mesh.natsCredentials.seedFiles.admin)})` : ''}
   Logs:                 ${path.join(opts.dataDir, 'logs')}
 
 Try it:

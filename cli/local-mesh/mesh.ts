@@ -1,10 +1,13 @@
 // A whole mesh on one machine: NATS (a child nats-server unless a URL is given), the registry, the
 // router and N inference pods, each its own process. `infermesh up` runs one; e2e tests run many.
 // NATS, the registry, the router and every pod are supervised: one that exits unasked is restarted
-// (same name, same port, same folders) while the rest keep serving.
+// (same name, same port, same folders) while the rest keep serving. The NATS it starts refuses
+// clients without one of the nkeys made for this start (cli/local-mesh/nats-auth.ts); each service
+// gets its own kind's seed and the permissions of lib/nats-permissions.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { startNatsServer, type NatsServerProcess } from './nats-server';
+import type { NatsServerProcess } from './nats-server';
+import { startSecuredNatsServer, type NatsCredentials } from './nats-auth';
 import { startService, type ServiceProcess } from './service-process';
 import { freePort, startOnPort } from './free-port';
 import { DEFAULT_RESTART_POLICY, supervise, type RestartPolicy, type SupervisedService } from './supervisor';
@@ -35,6 +38,8 @@ export interface LocalMeshOptions {
 export interface LocalMesh {
   natsUrl: string;
   nats?: NatsServerProcess;
+  /** The NATS identities of this start (seed files per kind, the server's config); absent with an outside NATS. */
+  natsCredentials?: NatsCredentials;
   registry: SupervisedService;
   router: SupervisedService;
   pods: SupervisedService[];
@@ -80,8 +85,12 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     const onLog = (line: string) => opts.onRestart?.(line);
     let nats: NatsServerProcess | undefined;
     let natsUrl = opts.natsUrl;
+    let natsCredentials: NatsCredentials | undefined;
     if (!natsUrl) {
-      const server = await startNatsServer({ storeDir: path.join(opts.dataDir, 'nats'), logFile: path.join(logs, 'nats.log') });
+      // Fresh identities at every start: seeds of an earlier run, wherever they went, stop working.
+      const secured = await startSecuredNatsServer({ storeDir: path.join(opts.dataDir, 'nats'), logFile: path.join(logs, 'nats.log'), authDir: path.join(opts.dataDir, 'nats-auth') });
+      const server = secured.server;
+      natsCredentials = secured.credentials;
       nats = server;
       // Same port and store on restart; every service reconnects by itself.
       started.push(await supervise('nats', async (attempt) => {
@@ -100,10 +109,12 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
       INFERMESH_ADVERTISE_HOST: '127.0.0.1',
       ...opts.env,
     };
+    const seedOf = (name: 'registry' | 'router' | 'inference'): Record<string, string> =>
+      natsCredentials ? { INFERMESH_NATS_NKEY_SEED_FILE: natsCredentials.seedFiles[name === 'inference' ? 'pod' : name] } : {};
     const start = (name: 'registry' | 'router' | 'inference', label: string, env: Record<string, string>) =>
       startService(name, {
         label,
-        env: { ...base, ...env },
+        env: { ...base, ...seedOf(name), ...env },
         logFile: path.join(logs, `${label}.log`),
         onLine: opts.onLine ? (line) => opts.onLine!(label, line) : undefined,
       });
@@ -141,6 +152,7 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     return {
       natsUrl,
       nats,
+      natsCredentials,
       registry,
       router,
       pods,
