@@ -2,10 +2,14 @@
 import { errors } from '../errors';
 import { allows, type Grant, type Scope } from './grants';
 
-/** An authenticated caller: a key (id: the key's id), a JWT (id: its `sub`), or anyone when authentication is off. */
+/**
+ * An authenticated caller: a key (id: the key's id), a JWT (id: its `sub`), a mesh service proven by
+ * its client certificate (id: its SPIFFE ID; the registry's pods and routers), or anyone when
+ * authentication is off.
+ */
 export interface Principal {
   readonly id: string;
-  readonly kind: 'key' | 'jwt' | 'anonymous';
+  readonly kind: 'key' | 'jwt' | 'service' | 'anonymous';
   readonly grants: readonly Grant[];
 }
 

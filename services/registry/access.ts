@@ -3,7 +3,8 @@
 // authorize (health stays open: it is another service). With authentication off every caller is
 // `anonymous` and may do everything, as before.
 import type { Metadata } from '@grpc/grpc-js';
-import { allows, ANONYMOUS, authorize, type Authenticator, type Principal, type Scope } from '../../lib/auth';
+import { allows, ANONYMOUS, authorize, parseGrants, type Authenticator, type Principal, type Scope } from '../../lib/auth';
+import { spiffeIdsOf, TRUST_DOMAIN } from '../../lib/tls';
 import type { RegistryHandlers, RolloutsHandlers } from '../../lib/grpc/types';
 
 /** The method names of a grpc-js handlers type, without its index signature. */
@@ -45,11 +46,12 @@ export type RegistryRpc = keyof typeof SCOPE_OF;
 export const ALL_MODELS = '';
 
 /**
- * The principal named in audit events: `key:<id>`, `jwt:<subject>`, or `anonymous` when
- * authentication is off.
+ * The principal named in audit events: `key:<id>`, `jwt:<subject>`, a service's SPIFFE ID, or
+ * `anonymous` when authentication is off.
  */
 export function principalName(p: Principal): string {
   if (p.kind === 'anonymous') return 'anonymous';
+  if (p.kind === 'service') return p.id;
   return `${p.kind}:${p.id}`;
 }
 
@@ -74,21 +76,71 @@ export class Caller {
   }
 }
 
+/**
+ * The mesh services that call the registry with their certificate instead of a token, and what they
+ * may do: pods read the models and versions they serve and pull artifacts; routers follow the models'
+ * traffic. Neither may change anything.
+ */
+const SERVICE_GRANTS: Readonly<Record<string, ReturnType<typeof parseGrants>>> = Object.freeze({
+  pod: parseGrants(['read']),
+  router: parseGrants(['read']),
+});
+const SERVICE_ID = new RegExp(`^spiffe://${TRUST_DOMAIN}/(pod|router)/[^/]+$`);
+
+/** A call as the door sees it: its metadata, and the TLS peer grpc-js verified. */
+export interface CallContext {
+  metadata: Metadata;
+  getAuthContext(): { sslPeerCertificate?: { subjectaltname?: string } };
+}
+
+/** Options of RegistryAccess. */
+export interface AccessOptions {
+  /**
+   * Whether a client certificate verified against the mesh's CA (INFERMESH_TLS_CLIENT_AUTH) names
+   * its caller: a call without a token from a pod or router certificate gets that service's grants.
+   * Default false.
+   */
+  serviceCertificates?: boolean;
+}
+
 /** The registry's door: authenticates callers when authentication is on. */
 export class RegistryAccess {
   /** `authenticator` undefined: INFERMESH_AUTH is off. */
-  constructor(private readonly authenticator: Authenticator | undefined) {}
+  constructor(private readonly authenticator: Authenticator | undefined, private readonly opts: AccessOptions = {}) {}
 
-  /** The caller of a call from its metadata: UNAUTHENTICATED without a valid token (auth on). */
-  async caller(metadata: Metadata): Promise<Caller> {
+  /**
+   * The caller of a call: from its bearer token; without one, from its verified pod or router
+   * certificate when those are trusted; else UNAUTHENTICATED (auth on).
+   */
+  async caller(call: CallContext): Promise<Caller> {
     if (!this.authenticator) return new Caller(ANONYMOUS);
-    const header = metadata.get('authorization')[0];
+    const header = call.metadata.get('authorization')[0];
+    if (header === undefined && this.opts.serviceCertificates) {
+      const service = this.serviceOf(call);
+      if (service) return new Caller(service);
+    }
     return new Caller(await this.authenticator.authenticate(typeof header === 'string' ? header : undefined));
   }
 
+  /** The service principal a verified client certificate proves, if it names a pod or router. */
+  private serviceOf(call: CallContext): Principal | undefined {
+    let cert: { subjectaltname?: string } | undefined;
+    try {
+      cert = call.getAuthContext().sslPeerCertificate;
+    } catch {
+      return undefined;
+    }
+    for (const id of spiffeIdsOf(cert)) {
+      const kind = SERVICE_ID.exec(id)?.[1];
+      const grants = kind === undefined ? undefined : SERVICE_GRANTS[kind];
+      if (grants) return { id, kind: 'service', grants };
+    }
+    return undefined;
+  }
+
   /** The caller of a call, once checked for `rpc` on `model` (UNAUTHENTICATED, PERMISSION_DENIED). */
-  async authorize(metadata: Metadata, rpc: RegistryRpc, model: string): Promise<Caller> {
-    const caller = await this.caller(metadata);
+  async authorize(call: CallContext, rpc: RegistryRpc, model: string): Promise<Caller> {
+    const caller = await this.caller(call);
     caller.check(rpc, model);
     return caller;
   }

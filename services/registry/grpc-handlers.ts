@@ -119,20 +119,20 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
   return {
     CreateModel: unaryHandler(log, async (call) => {
       const r = call.request;
-      const caller = await access.authorize(call.metadata, 'CreateModel', r.name);
+      const caller = await access.authorize(call, 'CreateModel', r.name);
       return modelToProto(await registry.createModel({ name: r.name, description: r.description, labels: r.labels, config: configFromProto(r.config) }, caller.name));
     }),
     GetModel: unaryHandler(log, async (call) => {
-      await access.authorize(call.metadata, 'GetModel', call.request.name);
+      await access.authorize(call, 'GetModel', call.request.name);
       return modelToProto(await registry.getModel(call.request.name));
     }),
     ListModels: unaryHandler(log, async (call) => {
-      const caller = await access.caller(call.metadata);
+      const caller = await access.caller(call);
       return { models: (await registry.listModels()).filter((m) => caller.may('ListModels', m.name)).map(modelToProto) };
     }),
     PushVersion: clientStreamHandler(log, async (call: ServerReadableStream<PushVersionRequestOut, Version>) => {
       // Authenticated before anything is read; authorized on the header's model before any byte is stored.
-      const caller = await access.caller(call.metadata);
+      const caller = await access.caller(call);
       const it = (call as AsyncIterable<PushVersionRequestOut>)[Symbol.asyncIterator]();
       const first = await it.next();
       if (first.done || first.value.content !== 'header' || !first.value.header) {
@@ -144,15 +144,15 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
       return versionToProto(await registry.pushVersion(h.model, pushChunks(it), { expectedSha256: h.expected_sha256, sizeBytes }, caller.name));
     }),
     ListVersions: unaryHandler(log, async (call) => {
-      await access.authorize(call.metadata, 'ListVersions', call.request.model);
+      await access.authorize(call, 'ListVersions', call.request.model);
       return { versions: (await registry.listVersions(call.request.model)).map(versionToProto) };
     }),
     GetVersion: unaryHandler(log, async (call) => {
-      await access.authorize(call.metadata, 'GetVersion', call.request.model);
+      await access.authorize(call, 'GetVersion', call.request.model);
       return versionToProto(await registry.getVersion(call.request.model, call.request.version));
     }),
     PullArtifact: serverStreamHandler(log, async (call) => {
-      await access.authorize(call.metadata, 'PullArtifact', call.request.model);
+      await access.authorize(call, 'PullArtifact', call.request.model);
       const { chunks } = await registry.openArtifact(call.request.model, call.request.version);
       // Leaving the loop (a cancel, a failed write) closes the store consumer.
       for await (const c of chunks) {
@@ -162,21 +162,21 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
     }),
     UpdateModel: unaryHandler(log, async (call) => {
       const r = call.request;
-      const caller = await access.authorize(call.metadata, 'UpdateModel', r.name);
+      const caller = await access.authorize(call, 'UpdateModel', r.name);
       return modelToProto(await registry.editModel(r.name, changesFromProto(r), Number(r.expected_revision) || undefined, caller.name));
     }),
     ArchiveVersion: unaryHandler(log, async (call) => {
-      const caller = await access.authorize(call.metadata, 'ArchiveVersion', call.request.model);
+      const caller = await access.authorize(call, 'ArchiveVersion', call.request.model);
       return versionToProto(await registry.archiveVersion(call.request.model, call.request.version, caller.name));
     }),
     DeleteVersion: unaryHandler(log, async (call) => {
-      const caller = await access.authorize(call.metadata, 'DeleteVersion', call.request.model);
+      const caller = await access.authorize(call, 'DeleteVersion', call.request.model);
       const { record, artifactDeleted } = await registry.deleteVersion(call.request.model, call.request.version, caller.name);
       return { version: versionToProto(record), artifact_deleted: artifactDeleted };
     }),
     WatchEvents: serverStreamHandler(log, async (call) => {
       const r = call.request;
-      const caller = r.model ? await access.authorize(call.metadata, 'WatchEvents', r.model) : await access.caller(call.metadata);
+      const caller = r.model ? await access.authorize(call, 'WatchEvents', r.model) : await access.caller(call);
       // Without a model filter, the caller sees the events of the models it may read, and key
       // events only with the scope that manages keys.
       const visible = (e: MeshEvent) => (e.model === '' ? caller.may('ListKeys', ALL_MODELS) : caller.may('WatchEvents', e.model));
@@ -196,16 +196,16 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
       }
     }),
     CreateKey: unaryHandler(log, async (call) => {
-      const caller = await access.authorize(call.metadata, 'CreateKey', ALL_MODELS);
+      const caller = await access.authorize(call, 'CreateKey', ALL_MODELS);
       const { token, key } = await keys.create(call.request.name, call.request.grants, caller.name);
       return { token, key: keyToProto(key) };
     }),
     ListKeys: unaryHandler(log, async (call) => {
-      await access.authorize(call.metadata, 'ListKeys', ALL_MODELS);
+      await access.authorize(call, 'ListKeys', ALL_MODELS);
       return { keys: (await keys.list()).map(keyToProto) };
     }),
     RevokeKey: unaryHandler(log, async (call) => {
-      const caller = await access.authorize(call.metadata, 'RevokeKey', ALL_MODELS);
+      const caller = await access.authorize(call, 'RevokeKey', ALL_MODELS);
       return keyToProto(await keys.revoke(call.request.id, caller.name));
     }),
   };

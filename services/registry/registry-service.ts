@@ -39,7 +39,8 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     await keys.ensureBootstrap(await fs.promises.readFile(config.authBootstrapTokenFile, 'utf8'), 'INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE');
   }
   const authenticator = config.authEnabled ? await startAuthenticator(config, nc, log, { createBucket: true }) : undefined;
-  const access = new RegistryAccess(authenticator);
+  // With mutual TLS, pods and routers are known by their certificates and need no token.
+  const access = new RegistryAccess(authenticator, { serviceCertificates: Boolean(config.tlsCertFile) && config.tlsClientAuth });
 
   const rollouts = new Rollouts(registry);
   // Every replica analyses the routers' windows; compare-and-set makes each window count once.

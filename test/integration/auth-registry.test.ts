@@ -4,6 +4,8 @@
 // creates, lists (no secret or hash shown) and revokes keys; lists show only what a key may read;
 // every control-plane action's event names its principal (a rollout step the analysis takes names
 // the controller); the built CLI (dist/cli/main.js) creates a key with --token and INFERMESH_TOKEN.
+// Over TLS with a CA made in the test: with mutual TLS, pods and routers are known by their
+// certificates (read only); the client and the CLI reach a TLS registry with --ca and a token.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,9 +16,16 @@ import { InfermeshError, RegistryApi, RolloutApi, type RegistryEvent } from '../
 import { newApiKey } from '../../lib/auth/api-keys';
 import { encodeWindowReport, windowSubject, type VersionWindow } from '../../lib/window-stats';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
+import { startNatsServer } from '../../cli/local-mesh/nats-server';
 import { startTestRegistry } from '../helpers/services';
 import { modelPath } from '../helpers/models';
 import { waitFor } from '../helpers/wait';
+import { startTestPki, type TestPki } from '../helpers/pki';
+import { testConfig } from '../helpers/services';
+import { registryClient, unary } from '../../lib/grpc/client';
+import { loadTls, type TlsFiles } from '../../lib/tls';
+import { silentLogger } from '../../lib/log';
+import type { ModelOut, RegistryClient } from '../../lib/grpc/types';
 import type { RegistryService } from '../../services/registry/registry-service';
 
 jest.setTimeout(120_000);
@@ -267,5 +276,90 @@ describe('registry authentication, scopes, keys and audit', () => {
     expect(refused?.stderr).toContain('Unauthenticated');
     const revoked = await infermesh(['keys', 'revoke', created.id, '--token', bootstrap.token]);
     expect(JSON.parse(revoked.stdout)).toMatchObject({ id: created.id, revoked_at: expect.any(String) });
+  });
+});
+
+describe('registry authentication over TLS', () => {
+  let nats: NatsServerProcess & { cleanup(): Promise<void> };
+  let pki: TestPki;
+  let mutual: RegistryService;
+  let serverOnly: RegistryService;
+  let dir: string;
+  const admin = newApiKey();
+  const files: TlsFiles[] = [];
+  const clients: { close(): void }[] = [];
+  /** A raw registry client presenting a certificate of `kind`/`name`, with no token. */
+  const withCertificate = async (kind: 'pod' | 'router' | 'registry', name: string): Promise<RegistryClient> => {
+    const tls = loadTls(testConfig(nats.url, pki.env(await pki.issue(`${kind}-${name}`, { kind, name }))), silentLogger)!;
+    files.push(tls);
+    const c = registryClient(`127.0.0.1:${mutual.port}`, { tls: { files: tls } });
+    clients.push(c);
+    return c;
+  };
+  const status = (p: Promise<unknown>) => p.then(() => 0, (e: { code: number; details: string }) => e);
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-auth-tls-'));
+    const tokenFile = path.join(dir, 'admin.token');
+    fs.writeFileSync(tokenFile, admin.token, { mode: 0o600 });
+    pki = await startTestPki();
+    // Services use their TLS files for NATS too, so this NATS speaks TLS with a certificate of the test CA.
+    const natsFiles = await pki.issue('nats', { kind: 'registry', name: 'nats' });
+    const storeDir = path.join(dir, 'nats');
+    const server = await startNatsServer({ storeDir, extraArgs: ['--tls', '--tlscert', natsFiles.certFile, '--tlskey', natsFiles.keyFile, '--tlscacert', natsFiles.caFile] });
+    nats = { ...server, cleanup: () => server.stop() };
+    const registryFiles = await pki.issue('registry', { kind: 'registry', name: 'registry' });
+    const env = { INFERMESH_AUTH: 'true', INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: tokenFile };
+    mutual = await startTestRegistry(nats.url, pki.env(registryFiles, { ...env, INFERMESH_TLS_CLIENT_AUTH: 'true' }));
+    serverOnly = await startTestRegistry(nats.url, pki.env(registryFiles, env));
+    const api = new RegistryApi(`localhost:${serverOnly.port}`, { ca: pki.ca.cert, token: admin.token });
+    clients.push(api);
+    await api.push('tls-model', MODEL_FILE);
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    for (const f of files) f.close();
+    await mutual?.shutdown(5_000);
+    await serverOnly?.shutdown(5_000);
+    await nats?.cleanup();
+    pki?.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lets pods and routers read by their certificates alone, and nothing more', async () => {
+    const pod = await withCertificate('pod', 'pod-1');
+    expect((await unary<ModelOut>((cb) => pod.GetModel({ name: 'tls-model' }, cb))).name).toBe('tls-model');
+    const chunks: Buffer[] = [];
+    for await (const c of pod.PullArtifact({ model: 'tls-model', version: 1 }) as AsyncIterable<{ data: Buffer }>) chunks.push(c.data);
+    expect(Buffer.concat(chunks)).toEqual(fs.readFileSync(MODEL_FILE));
+    const refused = await status(unary((cb) => pod.CreateModel({ name: 'pod-made' }, cb)));
+    expect(refused).toMatchObject({ code: 7, details: expect.stringContaining("'push'") });
+    expect(await status(unary((cb) => pod.ListKeys({}, cb)))).toMatchObject({ code: 7 });
+
+    const router = await withCertificate('router', 'router-1');
+    expect((await unary<{ models: ModelOut[] }>((cb) => router.ListModels({}, cb))).models.map((m) => m.name)).toEqual(['tls-model']);
+
+    // Another kind of certificate proves the connection, not a right: it still needs a token.
+    const other = await withCertificate('registry', 'not-a-reader');
+    expect(await status(unary((cb) => other.GetModel({ name: 'tls-model' }, cb)))).toMatchObject({ code: 16 });
+  });
+
+  it('connects the client and the CLI with --ca and a token', async () => {
+    const address = `localhost:${serverOnly.port}`;
+    const api = new RegistryApi(address, { ca: pki.ca.cert, token: admin.token });
+    clients.push(api);
+    expect((await api.keys()).map((k) => k.id)).toContain(admin.id);
+    const plain = new RegistryApi(address, { token: admin.token });
+    clients.push(plain);
+    expect((await failure(plain.keys())).grpcCode).toBe(14);
+    const noToken = new RegistryApi(address, { ca: pki.ca.cert });
+    clients.push(noToken);
+    expect((await failure(noToken.keys())).code).toBe('Unauthenticated');
+
+    const { stdout } = await run(process.execPath, [cli, 'keys', 'list', '--registry', address, '--ca', path.join(pki.dir, 'ca.crt')], {
+      env: { ...process.env, INFERMESH_TOKEN: admin.token, INFERMESH_CA: '' },
+    });
+    expect(stdout).toContain(admin.id);
   });
 });

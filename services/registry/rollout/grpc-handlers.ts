@@ -1,11 +1,10 @@
 // infermesh.registry.v1.Rollouts handlers: check the caller, decode, call Rollouts, encode.
-import type { Metadata } from '@grpc/grpc-js';
 import { unaryHandler } from '../../../lib/grpc/handlers';
 import type { Logger } from '../../../lib/log';
 import type { RolloutsHandlers, RolloutStatus, RolloutAnalysisOut } from '../../../lib/grpc/types';
 import type { Rollouts, RolloutStatus as Status } from './rollouts';
 import type { RolloutAnalysis } from './rollout-state';
-import type { RegistryAccess, RegistryRpc } from '../access';
+import type { CallContext, RegistryAccess, RegistryRpc } from '../access';
 
 function analysisToProto(a: RolloutAnalysis) {
   return {
@@ -49,7 +48,7 @@ export function statusToProto(s: Status): RolloutStatus {
  * model (../access.ts) and names it in the rollout's events.
  */
 export function rolloutHandlers(rollouts: Rollouts, access: RegistryAccess, log: Logger): RolloutsHandlers {
-  const caller = (rpc: RegistryRpc, call: { metadata: Metadata; request: { model: string } }) => access.authorize(call.metadata, rpc, call.request.model);
+  const caller = (rpc: RegistryRpc, call: CallContext & { request: { model: string } }) => access.authorize(call, rpc, call.request.model);
   return {
     StartRollout: unaryHandler(log, async (call) => {
       const { name } = await caller('StartRollout', call);
