@@ -19,13 +19,25 @@ export function grpcFrame(message: Uint8Array): Buffer {
   return frame;
 }
 
+/** How a load connection reaches a secured server: TLS trusting `caPem`, and a bearer token. */
+export interface CallerCredentials {
+  /** PEM of the CA that signs the server's certificate; TLS (ALPN h2) when set, h2c otherwise. */
+  caPem?: string;
+  /** Sent as `authorization: Bearer <token>` with every call. */
+  token?: string;
+}
+
 /** One HTTP/2 connection to `address` (host:port) that makes unary gRPC calls. */
 export class H2UnaryConnection {
   private readonly session: http2.ClientHttp2Session;
+  private readonly authorization: string | undefined;
   private closed = false;
 
-  constructor(address: string) {
-    this.session = http2.connect(`http://${address}`);
+  constructor(address: string, credentials: CallerCredentials = {}) {
+    this.session = credentials.caPem
+      ? http2.connect(`https://${address}`, { ca: credentials.caPem, servername: 'localhost' })
+      : http2.connect(`http://${address}`);
+    this.authorization = credentials.token ? `Bearer ${credentials.token}` : undefined;
     // Errors surface on the streams; a session error with no stream open must not crash the client.
     this.session.on('error', () => undefined);
     this.session.on('close', () => (this.closed = true));
@@ -42,12 +54,9 @@ export class H2UnaryConnection {
     return new Promise((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
       try {
-        stream = this.session.request({
-          ':method': 'POST',
-          ':path': path,
-          'content-type': 'application/grpc',
-          te: 'trailers',
-        });
+        const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' };
+        if (this.authorization) headers.authorization = this.authorization;
+        stream = this.session.request(headers);
       } catch (err) {
         this.closed = true;
         reject(new CallError(-1, err instanceof Error ? err.message : String(err)));

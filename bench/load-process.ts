@@ -19,7 +19,7 @@ interface Snapshot {
 }
 
 async function run(spec: LoadSpec): Promise<LoadResult> {
-  const conns = Array.from({ length: Math.max(1, spec.connections) }, () => new H2UnaryConnection(spec.address));
+  const conns = Array.from({ length: Math.max(1, spec.connections) }, () => new H2UnaryConnection(spec.address, spec.credentials));
   const started = performance.now();
   const windowStart = started + spec.warmupMs;
   const windowEnd = windowStart + spec.durationMs;
@@ -68,7 +68,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
       // A proxy may end a connection (GOAWAY after N requests): open a fresh one.
       if (!conns[slot]!.usable) {
         conns[slot]!.close();
-        conns[slot] = new H2UnaryConnection(spec.address);
+        conns[slot] = new H2UnaryConnection(spec.address, spec.credentials);
       }
       // Failures come back fast; yield so a failing target cannot starve the event loop.
       if (failure !== undefined) await new Promise((r) => setImmediate(r));

@@ -2,6 +2,7 @@
 // loop and CPU are never shared with what a suite measures in its own process.
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import type { CallerCredentials } from './h2-unary';
 
 /** One measured run: `concurrency` callers, each sending one request and waiting for its answer. */
 export interface LoadSpec {
@@ -17,6 +18,8 @@ export interface LoadSpec {
   durationMs: number;
   /** Named groups of processes whose CPU time is read at the window's start and end. */
   cpuWatch: Record<string, number[]>;
+  /** TLS and token for a secured server (default: h2c, no token). */
+  credentials?: CallerCredentials;
 }
 
 /** What one run measured; latencies in ms, CPU in ms per completed call. */

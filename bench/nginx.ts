@@ -24,9 +24,36 @@ export function findNginx(): string | undefined {
   return found.status === 0 ? found.stdout.trim() || undefined : undefined;
 }
 
-/** An nginx.conf proxying gRPC on 127.0.0.1:`port` to `upstream` (host:port). */
-export function nginxConfig(dir: string, port: number, upstream: string): string {
+/**
+ * TLS for nginx, as the secured router runs it: its own certificate for clients (`ssl`), and
+ * grpcs:// to the pods with a client certificate verified by them (mutual TLS), checking theirs.
+ */
+export interface NginxTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/** An nginx.conf proxying gRPC on 127.0.0.1:`port` to `upstream` (host:port), over TLS when `tls` is given. */
+export function nginxConfig(dir: string, port: number, upstream: string, tls?: NginxTls): string {
   const temp = (name: string) => path.join(dir, name);
+  // Sessions are resumed and upstream connections kept alive, as a tuned edge would run it.
+  const serverTls = tls
+    ? `
+    ssl_certificate ${tls.certFile};
+    ssl_certificate_key ${tls.keyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:1m;`
+    : '';
+  const upstreamTls = tls
+    ? `
+      grpc_ssl_certificate ${tls.certFile};
+      grpc_ssl_certificate_key ${tls.keyFile};
+      grpc_ssl_trusted_certificate ${tls.caFile};
+      grpc_ssl_verify on;
+      grpc_ssl_name localhost;
+      grpc_ssl_session_reuse on;`
+    : '';
   return `worker_processes 1;
 daemon off;
 master_process on;
@@ -46,11 +73,11 @@ http {
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:${port} http2;
+    listen 127.0.0.1:${port}${tls ? ' ssl' : ''} http2;
     keepalive_requests 1000000;
-    http2_max_concurrent_streams 1024;
+    http2_max_concurrent_streams 1024;${serverTls}
     location / {
-      grpc_pass grpc://pods;
+      grpc_pass ${tls ? 'grpcs' : 'grpc'}://pods;${upstreamTls}
     }
   }
 }
@@ -81,11 +108,11 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** Starts `binary` as a gRPC proxy on `port` in front of `upstream`. */
-export async function startNginx(binary: string, port: number, upstream: string): Promise<NginxProcess> {
+/** Starts `binary` as a gRPC proxy on `port` in front of `upstream` (over TLS on both sides with `tls`). */
+export async function startNginx(binary: string, port: number, upstream: string, tls?: NginxTls): Promise<NginxProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-bench-nginx-'));
   const conf = path.join(dir, 'nginx.conf');
-  fs.writeFileSync(conf, nginxConfig(dir, port, upstream));
+  fs.writeFileSync(conf, nginxConfig(dir, port, upstream, tls));
   const version = spawnSync(binary, ['-v'], { encoding: 'utf8' }).stderr.trim().replace(/^nginx version: /, '');
   const child = spawn(binary, ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -5,6 +5,7 @@ import { freePort } from '../cli/local-mesh/free-port';
 import { startBenchMesh, waitServing } from './bench-mesh';
 import { profileEnv, toggleProfile } from './cpu-profile';
 import { startReferenceProxy, type ReferenceProxy } from './h2-reference-proxy';
+import type { CallerCredentials } from './h2-unary';
 import type { LoadResult } from './load';
 import { num, ratio, table } from './markdown';
 import { findNginx, startNginx, type NginxProcess } from './nginx';
@@ -12,15 +13,17 @@ import { combineRounds, type PointSummary } from './rounds';
 import { loadSpec, prime, type SuiteOptions } from './suite-options';
 
 /** One way to reach the pod. */
-interface Path {
+export interface Path {
   label: string;
   address: string;
   /** The proxy's processes (none for the direct path). */
   proxyPids: number[];
+  /** TLS and token of a secured path. */
+  credentials?: CallerCredentials;
 }
 
 /** One row. */
-interface RouterPoint {
+export interface RouterPoint {
   path: Path;
   concurrency: number;
   summary: PointSummary;
@@ -38,7 +41,7 @@ const NGINX = 'nginx';
 const REFERENCE = 'node:http2 pass-through (reference)';
 
 /** The router table. */
-function routerTable(points: RouterPoint[]): string {
+export function routerTable(points: RouterPoint[]): string {
   const direct = (c: number) => points.find((p) => p.path.label === DIRECT && p.concurrency === c)?.summary;
   return table(
     ['path', 'concurrency', 'requests/s', 'rounds min–max', 'p50 ms', 'p99 ms', 'added p50 ms', 'errors', 'proxy CPU µs/req', 'pod CPU µs/req', 'client CPU µs/req'],
@@ -96,10 +99,10 @@ function skippedRow(label: string, concurrency: number): RouterPoint {
 }
 
 /** Measures every path at every concurrency, the paths taking turns in each round. */
-async function measurePaths(opts: SuiteOptions, paths: Path[], podPid: number, toggleProfiler?: () => void): Promise<RouterPoint[]> {
+export async function measurePaths(opts: SuiteOptions, paths: Path[], podPid: number, toggleProfiler?: () => void): Promise<RouterPoint[]> {
   for (const p of paths) {
     opts.progress(`router: priming ${p.label}`);
-    await prime(opts, p.address);
+    await prime(opts, p.address, p.credentials);
   }
   // The profile covers the measured points only (the router writes it when profiling stops).
   toggleProfiler?.();
@@ -109,7 +112,7 @@ async function measurePaths(opts: SuiteOptions, paths: Path[], podPid: number, t
     for (let round = 1; round <= opts.rounds; round++) {
       for (const [i, p] of paths.entries()) {
         opts.progress(`router: ${p.label}, concurrency ${c}, round ${round}/${opts.rounds}`);
-        results[i]!.push(await opts.load.run(loadSpec(opts, p.address, c, { pod: [podPid], proxy: p.proxyPids })));
+        results[i]!.push(await opts.load.run(loadSpec(opts, p.address, c, { pod: [podPid], proxy: p.proxyPids }, p.credentials)));
       }
     }
     paths.forEach((path, i) => points.push({ path, concurrency: c, summary: combineRounds(results[i]!) }));

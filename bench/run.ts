@@ -1,5 +1,5 @@
 // `npm run bench` (node dist/bench/run.js [suite...] [--quick] [--router-cpu-prof DIR]): runs the
-// suites (default: pod and router) on 127.0.0.1, prints each table and writes it to
+// suites (default: pod, router and router-secure) on 127.0.0.1, prints each table and writes it to
 // bench/results/<suite>.md. Every measured point is a warm-up and then a fixed window.
 import { ROOT } from '../cli/local-mesh/service-process';
 import { grpcFrame } from './h2-unary';
@@ -9,13 +9,14 @@ import { batchOneRequests, MODEL_INFER_PATH } from './mnist-requests';
 import { podSuite } from './pod-suite';
 import { podTuningSuite } from './pod-tuning-suite';
 import { procAvailable } from './proc-cpu';
+import { routerSecureSuite } from './router-secure-suite';
 import { routerSuite } from './router-suite';
 import type { SuiteOptions } from './suite-options';
 
 /** The suites, by name; `pod-tuning` runs only when asked for. */
-const SUITES = ['pod', 'router', 'pod-tuning'] as const;
+const SUITES = ['pod', 'router', 'router-secure', 'pod-tuning'] as const;
 type SuiteName = (typeof SUITES)[number];
-const DEFAULT_SUITES: SuiteName[] = ['pod', 'router'];
+const DEFAULT_SUITES: SuiteName[] = ['pod', 'router', 'router-secure'];
 
 interface Args {
   suites: SuiteName[];
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
       const started = Date.now();
       const body = suite === 'pod' ? await podSuite(opts)
         : suite === 'router' ? await routerSuite(opts, { routerProfileDir: args.routerCpuProfDir })
+        : suite === 'router-secure' ? await routerSecureSuite(opts)
         : await podTuningSuite(opts);
       const markdown = `${body}\n\n${header} Suite time ${((Date.now() - started) / 1000).toFixed(0)} s.\n`;
       const file = writeResult(ROOT, suite, markdown);

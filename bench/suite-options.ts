@@ -1,5 +1,6 @@
 // What every suite is given: timings, concurrencies, and the shared load generator.
 import type { Digit } from '../tools/models/mnist-data';
+import type { CallerCredentials } from './h2-unary';
 import type { LoadGenerator, LoadSpec } from './load';
 
 /** Settings shared by the suites. */
@@ -29,14 +30,15 @@ export interface SuiteOptions {
 const PRIME_CONCURRENCY = 16;
 
 /** Sends the priming load to `address` and discards what it measured. */
-export async function prime(opts: SuiteOptions, address: string): Promise<void> {
+export async function prime(opts: SuiteOptions, address: string, credentials?: CallerCredentials): Promise<void> {
   if (opts.primeMs <= 0) return;
-  await opts.load.run({ ...loadSpec(opts, address, PRIME_CONCURRENCY, {}), warmupMs: 0, durationMs: opts.primeMs });
+  await opts.load.run({ ...loadSpec(opts, address, PRIME_CONCURRENCY, {}, credentials), warmupMs: 0, durationMs: opts.primeMs });
 }
 
-/** The load spec of one point: `concurrency` callers on `address`, watching `cpuWatch`. */
-export function loadSpec(opts: SuiteOptions, address: string, concurrency: number, cpuWatch: Record<string, number[]>): LoadSpec {
+/** The load spec of one point: `concurrency` callers on `address` (with `credentials`: TLS, token), watching `cpuWatch`. */
+export function loadSpec(opts: SuiteOptions, address: string, concurrency: number, cpuWatch: Record<string, number[]>, credentials?: CallerCredentials): LoadSpec {
   return {
+    ...(credentials && { credentials }),
     address,
     concurrency,
     connections: Math.min(concurrency, opts.maxConnections),

@@ -15,8 +15,8 @@ import type { Logger } from './log';
 /** The SPIFFE trust domain of every infermesh identity. */
 export const TRUST_DOMAIN = 'infermesh';
 
-/** Kinds of service that carry an identity. */
-export type ServiceKind = 'router' | 'pod' | 'registry';
+/** Kinds of service that carry an identity (`nats`: the NATS server of a secured mesh). */
+export type ServiceKind = 'router' | 'pod' | 'registry' | 'nats';
 
 /** The identity of a service, as its certificate carries it: `spiffe://infermesh/<kind>/<name>`. */
 export function spiffeId(kind: ServiceKind, name: string): string {
