@@ -61,7 +61,46 @@ const SCHEMAS: Record<string, Validator> = {
   'policy/v1/PodDisruptionBudget': (o) => new PodDisruptionBudget(o as never).validate(),
   'autoscaling/v2/HorizontalPodAutoscaler': (o) => new HorizontalPodAutoscaler(o as never).validate(),
   'networking.k8s.io/v1/NetworkPolicy': (o) => new NetworkPolicy(o as never).validate(),
+  'cert-manager.io/v1/Issuer': validateIssuer,
+  'cert-manager.io/v1/Certificate': validateCertificate,
 };
+
+// cert-manager's kinds, which kubernetes-models does not ship: the fields the manifests use,
+// checked against cert-manager.io/v1's API reference (required fields, enums, formats).
+const ISSUER_TYPES = ['acme', 'ca', 'vault', 'selfSigned', 'venafi'];
+const KEY_USAGES = new Set(['signing', 'digital signature', 'content commitment', 'key encipherment', 'key agreement', 'data encipherment', 'cert sign', 'crl sign', 'encipher only', 'decipher only', 'any', 'server auth', 'client auth', 'code signing', 'email protection', 's/mime', 'ipsec end system', 'ipsec tunnel', 'ipsec user', 'timestamping', 'ocsp signing', 'microsoft sgc', 'netscape sgc']);
+const GO_DURATION = /^(\d+(\.\d+)?(h|m|s|ms))+$/;
+
+function fail(what: string): never {
+  throw new Error(what);
+}
+
+function validateIssuer(o: KubeObject): void {
+  const spec = (o.spec ?? fail('spec is required')) as Record<string, unknown>;
+  const types = Object.keys(spec).filter((k) => ISSUER_TYPES.includes(k));
+  if (types.length !== 1) fail(`spec must name exactly one issuer type of ${ISSUER_TYPES.join(', ')}, not ${JSON.stringify(Object.keys(spec))}`);
+  const ca = spec.ca as { secretName?: unknown } | undefined;
+  if (ca && typeof ca.secretName !== 'string') fail('spec.ca.secretName is required');
+}
+
+function validateCertificate(o: KubeObject): void {
+  const spec = (o.spec ?? fail('spec is required')) as Record<string, unknown>;
+  if (typeof spec.secretName !== 'string' || !spec.secretName) fail('spec.secretName is required');
+  const ref = spec.issuerRef as { name?: unknown; kind?: unknown; group?: unknown } | undefined;
+  if (typeof ref?.name !== 'string') fail('spec.issuerRef.name is required');
+  if (ref.kind !== undefined && ref.kind !== 'Issuer' && ref.kind !== 'ClusterIssuer' && ref.group === 'cert-manager.io') fail(`spec.issuerRef.kind ${String(ref.kind)}`);
+  const names = ['commonName', 'dnsNames', 'uris', 'ipAddresses', 'emailAddresses', 'literalSubject'].filter((k) => spec[k] !== undefined);
+  if (names.length === 0) fail('a certificate needs at least one of commonName, dnsNames, uris, ipAddresses');
+  for (const k of ['dnsNames', 'uris', 'ipAddresses', 'usages']) {
+    if (spec[k] !== undefined && (!Array.isArray(spec[k]) || !(spec[k] as unknown[]).every((v) => typeof v === 'string'))) fail(`spec.${k} must be a list of strings`);
+  }
+  for (const u of (spec.usages as string[] | undefined) ?? []) if (!KEY_USAGES.has(u)) fail(`spec.usages: unknown usage ${u}`);
+  for (const k of ['duration', 'renewBefore']) if (spec[k] !== undefined && !GO_DURATION.test(String(spec[k]))) fail(`spec.${k} ${String(spec[k])} is not a duration`);
+  const key = spec.privateKey as { algorithm?: unknown; rotationPolicy?: unknown } | undefined;
+  if (key?.algorithm !== undefined && !['RSA', 'ECDSA', 'Ed25519'].includes(String(key.algorithm))) fail(`spec.privateKey.algorithm ${String(key.algorithm)}`);
+  if (key?.rotationPolicy !== undefined && !['Never', 'Always'].includes(String(key.rotationPolicy))) fail(`spec.privateKey.rotationPolicy ${String(key.rotationPolicy)}`);
+  if (spec.isCA !== undefined && typeof spec.isCA !== 'boolean') fail('spec.isCA must be a boolean');
+}
 
 /** Validates `obj` against its kind's schema; throws naming the object and the violations. */
 export function validate(obj: KubeObject): void {
@@ -93,6 +132,8 @@ export class Rendered {
   get statefulSets(): IStatefulSet[] { return this.ofKind<IStatefulSet>('StatefulSet'); }
   get pdbs(): IPodDisruptionBudget[] { return this.ofKind<IPodDisruptionBudget>('PodDisruptionBudget'); }
   get hpas(): IHorizontalPodAutoscaler[] { return this.ofKind<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler'); }
+  get certificates(): KubeObject[] { return this.objects.filter((o) => o.apiVersion === 'cert-manager.io/v1' && o.kind === 'Certificate'); }
+  get issuers(): KubeObject[] { return this.objects.filter((o) => o.apiVersion === 'cert-manager.io/v1' && o.kind === 'Issuer'); }
 
   configMap(name: string): IConfigMap {
     const cm = this.configMaps.find((c) => c.metadata?.name === name);

@@ -10,6 +10,9 @@ import { ROOT, serviceCommand, type ServiceName } from '../../../cli/local-mesh/
 import { knownVariables, loadConfig, type Config } from '../../../lib/config';
 import { execForm, inheritedInstructions, parseDockerfile, stage, workdir } from './dockerfile';
 import { containerEnv, describeObject, kubectlVersion, quantity, Rendered, render, selects, validate, type EnvSource, type Workload } from './kube';
+import { NATS_AUTH_CONF, natsAuthConf, PUBLIC_KEYS_SECRET, seedSecretOf } from '../../../tools/k8s/nats-auth';
+import { nkeyVariableOf, type NatsIdentityKind } from '../../../lib/nats-permissions';
+import { spiffeId } from '../../../lib/tls';
 
 const repo = path.resolve(__dirname, '../../..');
 const k8s = path.join(repo, 'deploy/k8s');
@@ -166,11 +169,37 @@ function preStopSleepS(container: IContainer): number {
   return command[0] === 'sleep' ? Number(command[1] ?? 0) : 0;
 }
 
+/** The NATS identity each service runs as. */
+const NATS_KIND: Record<string, NatsIdentityKind> = { registry: 'registry', router: 'router', inference: 'pod' };
+/** What a private key or an nkey seed looks like, wherever it is written. */
+const SECRET_MATERIAL = /-----BEGIN [A-Z ]*PRIVATE KEY-----|\bS[UOAC][A-Z2-7]{50,}\b|imk_[0-9a-f]{16}_/;
+/** The kubelet cannot probe a TLS port over gRPC: the services' probes run this instead. */
+const HEALTH_PROBE = ['node', 'dist/tools/health-probe.js'];
+
+/** The volume mounted at the folder holding `file` in `container`, or undefined. */
+function volumeOf(workload: Workload, container: IContainer, file: string | undefined) {
+  const mount = (container.volumeMounts ?? []).find((m) => file !== undefined && file.startsWith(`${m.mountPath.replace(/\/$/, '')}/`));
+  return mount && { mount, volume: (workload.pod.volumes ?? []).find((v) => v.name === mount.name) };
+}
+
+/** Where a file of a container comes from: 'secret:<name>', 'csi:<driver>', or what else. */
+function fileSource(workload: Workload, container: IContainer, file: string | undefined): string {
+  const v = volumeOf(workload, container, file)?.volume;
+  if (v?.secret?.secretName) return `secret:${v.secret.secretName}`;
+  if (v?.csi?.driver) return `csi:${v.csi.driver}`;
+  return v ? `other:${v.name}` : 'not mounted';
+}
+
 const hasGpu = (resources: Record<string, unknown> | undefined) => Object.keys(resources ?? {}).some((k) => /gpu/i.test(k));
 
 suite('deploy/k8s', () => {
   it('has a cpu and a gpu overlay', () => {
     expect(overlays).toEqual(expect.arrayContaining(['cpu', 'gpu']));
+  });
+
+  it('holds the NATS permissions of lib/nats-permissions.ts, as rendered by tools/k8s/nats-auth.ts', () => {
+    // After a change of the permissions: npm run build && node dist/tools/k8s/nats-auth.js render
+    expect(fs.readFileSync(path.join(repo, NATS_AUTH_CONF), 'utf8')).toBe(natsAuthConf());
   });
 
   it.each(['base', ...overlays.map((o) => `overlays/${o}`)])('%s renders objects that match the Kubernetes schemas', (dir) => {
@@ -205,12 +234,17 @@ suite('deploy/k8s', () => {
         const { container } = running;
         const where = `${running.workload.name}/${container.name}`;
         expect({ where, liveness: !!container.livenessProbe, readiness: !!container.readinessProbe }).toEqual({ where, liveness: true, readiness: true });
+        if (running.role.kind === 'service') expect({ where, readiness: container.readinessProbe?.exec?.command?.slice(0, 2) }).toEqual({ where, readiness: HEALTH_PROBE });
         for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
           if (!probe) continue;
           if (running.role.kind === 'service') {
-            // The standard grpc.health.v1 service on the port the service listens on.
+            // The standard grpc.health.v1 service on the port the service listens on, asked over
+            // TLS by tools/health-probe.ts (kubelet's gRPC probe speaks no TLS); liveness may
+            // only check that the port takes connections.
             const port = servicePort(configOf(r(), running), running.role.service);
-            expect({ where, grpcPort: probe.grpc?.port }).toEqual({ where, grpcPort: port });
+            const healthCheck = JSON.stringify(probe.exec?.command) === JSON.stringify([...HEALTH_PROBE, String(port)]);
+            const portOpen = probe === container.livenessProbe && probe.tcpSocket?.port === port;
+            expect({ where, probe: healthCheck || portOpen }).toEqual({ where, probe: true });
             expect(container.ports?.find((p) => p.name === 'grpc')?.containerPort).toBe(port);
           } else {
             expect({ where, path: probe.httpGet?.path }).toEqual({ where, path: expect.stringMatching(/^\/healthz/) });
@@ -288,53 +322,130 @@ suite('deploy/k8s', () => {
     it('sets only variables NATS\'s config reads, and every one it reads', () => {
       for (const { workload, container } of natsContainers(r())) {
         const conf = mountedConfig(r(), workload);
-        const referenced = new Set([...conf.matchAll(/\$([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1] ?? ''));
+        // nats-server reads $NAME from its environment where it stands unquoted ("$JS.API.>" is a subject).
+        const referenced = new Set([...conf.replace(/"[^"]*"/g, '""').matchAll(/\$([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1] ?? ''));
         const set = new Set((container.env ?? []).map((e) => e.name));
         expect({ unread: [...set].filter((n) => !referenced.has(n)), missing: [...referenced].filter((n) => !set.has(n)) }).toEqual({ unread: [], missing: [] });
         expect(container.envFrom ?? []).toEqual([]);
       }
     });
 
-    it('keeps secret values out of the manifests: credentials come from a Secret the operator creates', () => {
+    it('keeps secret values out of the manifests: credentials come from Secrets the operator or cert-manager creates', () => {
       const objects = r().objects;
       for (const secret of objects.filter((o) => o.kind === 'Secret')) {
         const values = [...Object.values((secret.data ?? {}) as object), ...Object.values((secret.stringData ?? {}) as object)];
         expect({ secret: secret.metadata.name, values: values.filter((v) => v !== '') }).toEqual({ secret: secret.metadata.name, values: [] });
       }
+      // No private key, nkey seed or API key anywhere in what is applied.
+      for (const o of objects) expect({ object: describeObject(o), secret: SECRET_MATERIAL.exec(JSON.stringify(o))?.[0] }).toEqual({ object: describeObject(o), secret: undefined });
       for (const cm of r().configMaps) {
-        expect(Object.keys(cm.data ?? {}).filter((k) => SECRET_NAME.test(k))).toEqual([]);
+        // A *_FILE setting names where a mounted Secret is, which is no secret.
+        expect(Object.keys(cm.data ?? {}).filter((k) => SECRET_NAME.test(k) && !k.endsWith('_FILE'))).toEqual([]);
         for (const text of Object.values(cm.data ?? {})) {
           for (const m of text.matchAll(CONFIG_CREDENTIAL)) expect({ configMap: cm.metadata?.name, [m[1] ?? '']: m[2] }).toEqual({ configMap: cm.metadata?.name, [m[1] ?? '']: expect.stringMatching(/^\$\w+$/) });
         }
       }
-      const fromSecret = new Map<string, string>();
-      for (const { workload, container } of containers(r())) {
+      for (const { container } of containers(r())) {
         for (const [name, source] of containerEnv(container, r())) {
-          if (SECRET_NAME.test(name)) expect({ container: container.name, name, from: source.from }).toEqual({ container: container.name, name, from: 'secret' });
-          if (source.from === 'secret') fromSecret.set(`${workload.name}/${name}`, `${source.secret}/${source.key}`);
-        }
-      }
-      // The services log in with the credentials NATS is configured with.
-      for (const nats of natsContainers(r())) {
-        const conf = mountedConfig(r(), nats.workload);
-        const variable = (key: string) => new RegExp(`^\\s*${key}\\s*[:=]\\s*\\$(\\w+)`, 'm').exec(conf)?.[1];
-        const natsUser = fromSecret.get(`${nats.workload.name}/${variable('user')}`);
-        const natsPassword = fromSecret.get(`${nats.workload.name}/${variable('password')}`);
-        expect(natsUser).toBeDefined();
-        expect(natsPassword).toBeDefined();
-        for (const s of serviceContainers(r())) {
-          expect(fromSecret.get(`${s.workload.name}/INFERMESH_NATS_USER`)).toBe(natsUser);
-          expect(fromSecret.get(`${s.workload.name}/INFERMESH_NATS_PASSWORD`)).toBe(natsPassword);
-        }
-        // docs/deploy.md tells the operator how to create that Secret with those keys.
-        const docs = fs.readFileSync(path.join(repo, 'docs/deploy.md'), 'utf8');
-        for (const ref of [natsUser, natsPassword]) {
-          const [secret, key] = (ref ?? '/').split('/');
-          expect(docs).toContain(`create secret generic ${secret}`);
-          expect(docs).toContain(`--from-literal=${key}=`);
+          if (SECRET_NAME.test(name) && !name.endsWith('_FILE')) expect({ container: container.name, name, from: source.from }).toEqual({ container: container.name, name, from: 'secret' });
         }
       }
     });
+
+    it('gives each service its own NATS identity, and NATS the public key of each', () => {
+      // NATS: one nkey user per kind (nats-auth.conf), its key from the Secret nats-nkeys.
+      for (const nats of natsContainers(r())) {
+        const conf = mountedConfig(r(), nats.workload);
+        const env = containerEnv(nats.container, r());
+        for (const kind of Object.values(NATS_KIND)) {
+          expect(conf).toContain(`nkey: $${nkeyVariableOf(kind)}`);
+          expect(env.get(nkeyVariableOf(kind))).toEqual({ from: 'secret', secret: PUBLIC_KEYS_SECRET, key: kind });
+        }
+        // No one else: no user/password or token login, no anonymous user.
+        expect(conf).not.toMatch(/^\s*(user|password|token|no_auth_user)\s*[:=]/m);
+      }
+      // Each service's seed file is in the Secret of its own kind, mounted by it alone.
+      for (const running of serviceContainers(r())) {
+        const kind = NATS_KIND[running.role.service];
+        const file = configOf(r(), running).natsNkeySeedFile;
+        expect({ service: running.role.service, seed: fileSource(running.workload, running.container, file) }).toEqual({ service: running.role.service, seed: `secret:${seedSecretOf(kind ?? 'admin')}` });
+        const others = (running.workload.pod.volumes ?? []).map((v) => v.secret?.secretName ?? '').filter((n) => n.startsWith('nats-nkey') && n !== seedSecretOf(kind ?? 'admin'));
+        expect({ service: running.role.service, others }).toEqual({ service: running.role.service, others: [] });
+      }
+      // docs/deploy.md tells the operator how to make those Secrets.
+      const docs = fs.readFileSync(path.join(repo, 'docs/deploy.md'), 'utf8');
+      expect(docs).toContain('node dist/tools/k8s/nats-auth.js secrets');
+      for (const name of [PUBLIC_KEYS_SECRET, ...Object.values(NATS_KIND).map(seedSecretOf)]) expect(docs).toContain(name);
+    });
+
+    it('turns on TLS, mutual TLS between services and tokens, with certificates from Secrets or cert-manager', () => {
+      const docs = fs.readFileSync(path.join(repo, 'docs/deploy.md'), 'utf8');
+      for (const running of serviceContainers(r())) {
+        const { service } = running.role;
+        const config = configOf(r(), running);
+        const files = { cert: config.tlsCertFile, key: config.tlsKeyFile, ca: config.tlsCaFile };
+        const sources = Object.fromEntries(Object.entries(files).map(([k, f]) => [k, fileSource(running.workload, running.container, f)]));
+        // The three files from one volume: a Secret (the registry's, the routers') or a certificate
+        // per pod from cert-manager's CSI driver (an inference pod's, naming the pod).
+        const expected = service === 'inference' ? 'csi:csi.cert-manager.io' : `secret:${service}-tls`;
+        expect({ service, sources }).toEqual({ service, sources: { cert: expected, key: expected, ca: expected } });
+        if (service === 'inference') {
+          const attrs = volumeOf(running.workload, running.container, files.cert)?.volume?.csi?.volumeAttributes ?? {};
+          expect(attrs['csi.cert-manager.io/uri-sans']).toBe(spiffeId('pod', '${POD_NAME}').replace(encodeURIComponent('${POD_NAME}'), '${POD_NAME}'));
+          expect(attrs['csi.cert-manager.io/key-usages']).toMatch(/server auth.*client auth|client auth.*server auth/);
+          expect(docs).toContain(`Issuer ${attrs['csi.cert-manager.io/issuer-name']}`);
+        } else {
+          expect(docs).toContain(`${service}-tls`);
+        }
+        // Services demand a certificate of their callers, except the router's public port (tokens)
+        // and the registry, which the CLI reaches with a token and the CA.
+        if (service !== 'registry') expect({ service, clientAuth: config.tlsClientAuth }).toEqual({ service, clientAuth: true });
+        if (service === 'router') expect(config.routerTlsClientAuth).toBe(false);
+        // Tokens where clients call: the router and the registry; the first admin token from a Secret.
+        if (service !== 'inference') expect({ service, auth: config.authEnabled }).toEqual({ service, auth: true });
+        if (service === 'registry') {
+          expect(fileSource(running.workload, running.container, config.authBootstrapTokenFile)).toBe('secret:infermesh-bootstrap-token');
+          expect(docs).toContain('infermesh-bootstrap-token');
+        }
+      }
+      // NATS: TLS on the client port and the routes, every client with a certificate.
+      for (const nats of natsContainers(r())) {
+        const conf = mountedConfig(r(), nats.workload);
+        const blocks = [...conf.matchAll(/tls\s*\{([^}]*)\}/g)].map((m) => m[1] ?? '');
+        expect(blocks).toHaveLength(2);
+        for (const block of blocks) {
+          expect(block).toMatch(/verify\s*:\s*true/);
+          for (const key of ['cert_file', 'key_file', 'ca_file']) {
+            const file = new RegExp(`${key}\\s*:\\s*"([^"]+)"`).exec(block)?.[1];
+            expect({ key, source: fileSource(nats.workload, nats.container, file) }).toEqual({ key, source: 'secret:nats-tls' });
+          }
+        }
+      }
+    });
+
+    if (overlay === 'cert-manager') {
+      it('has cert-manager issue every certificate the pods mount, with the identities routers check', () => {
+        const certs = new Map(r().certificates.map((c) => [(c.spec as { secretName: string }).secretName, c.spec as { uris?: string[]; dnsNames?: string[]; usages?: string[]; issuerRef: { name: string } }]));
+        const issuers = new Set(r().issuers.map((i) => i.metadata.name));
+        const mounted = new Set(r().workloads.flatMap((w) => (w.pod.volumes ?? []).map((v) => v.secret?.secretName ?? '')).filter((n) => n.endsWith('-tls')));
+        expect([...mounted].sort()).toEqual(['nats-tls', 'registry-tls', 'router-tls']);
+        for (const name of mounted) {
+          const cert = certs.get(name);
+          expect({ name, issued: cert !== undefined && issuers.has(cert.issuerRef.name) }).toEqual({ name, issued: true });
+          expect(cert?.usages).toEqual(expect.arrayContaining(['server auth', 'client auth']));
+        }
+        expect(certs.get('registry-tls')?.uris).toEqual([spiffeId('registry', 'registry')]);
+        expect(certs.get('router-tls')?.uris).toEqual([spiffeId('router', 'router')]);
+        // NATS's certificate names the Service the services dial and each server its route reaches.
+        expect(certs.get('nats-tls')?.dnsNames).toEqual(expect.arrayContaining(['nats', '*.nats-headless']));
+        for (const w of r().workloads) {
+          for (const v of w.pod.volumes ?? []) {
+            const issuer = v.csi?.volumeAttributes?.['csi.cert-manager.io/issuer-name'];
+            if (issuer) expect(issuers).toContain(issuer);
+          }
+        }
+      });
+    }
 
     it('runs NATS as three JetStream servers, each with its own persistent volume, that the services reach', () => {
       const nats = r().workloads.filter((w) => w.pod.containers.some((c) => imageName(c.image) === 'nats'));
