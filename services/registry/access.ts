@@ -5,6 +5,8 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { allows, ANONYMOUS, authorize, parseGrants, type Authenticator, type Principal, type Scope } from '../../lib/auth';
 import { spiffeIdsOf, TRUST_DOMAIN } from '../../lib/tls';
+import { errors } from '../../lib/errors';
+import { MODEL_NAME, MODEL_NAME_RULE } from './records';
 import type { RegistryHandlers, RolloutsHandlers } from '../../lib/grpc/types';
 
 /** The method names of a grpc-js handlers type, without its index signature. */
@@ -65,8 +67,15 @@ export class Caller {
     return principalName(this.principal);
   }
 
-  /** PERMISSION_DENIED, naming the scope and the model, unless the caller may call `rpc` on `model`. */
+  /**
+   * PERMISSION_DENIED, naming the scope and the model, unless the caller may call `rpc` on `model`.
+   * A refused name that is no model name is INVALID_ARGUMENT instead, without being repeated: the
+   * refusal would echo whatever (megabytes, control characters) a caller put there.
+   */
   check(rpc: RegistryRpc, model: string): void {
+    if (model !== ALL_MODELS && !MODEL_NAME.test(model) && !this.may(rpc, model)) {
+      throw errors.invalidArgument(`the model name is invalid: use ${MODEL_NAME_RULE}`);
+    }
     authorize(this.principal, SCOPE_OF[rpc], model);
   }
 
