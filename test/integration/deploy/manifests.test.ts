@@ -397,9 +397,9 @@ suite('deploy/k8s', () => {
         } else {
           expect(docs).toContain(`${service}-tls`);
         }
-        // Services demand a certificate of their callers, except the router's public port (tokens)
-        // and the registry, which the CLI reaches with a token and the CA.
-        if (service !== 'registry') expect({ service, clientAuth: config.tlsClientAuth }).toEqual({ service, clientAuth: true });
+        // Services demand a certificate of their callers (the registry knows pods and routers by
+        // theirs), except the router's public port, where clients bring tokens.
+        expect({ service, clientAuth: config.tlsClientAuth }).toEqual({ service, clientAuth: true });
         if (service === 'router') expect(config.routerTlsClientAuth).toBe(false);
         // Tokens where clients call: the router and the registry; the first admin token from a Secret.
         if (service !== 'inference') expect({ service, auth: config.authEnabled }).toEqual({ service, auth: true });
