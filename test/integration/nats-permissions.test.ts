@@ -6,7 +6,11 @@
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { createUser } from '@nats-io/nkeys';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { connect, nkeyAuthenticator, type Subscription } from '@nats-io/transport-node';
+import { startLocalMesh } from '../../cli/local-mesh/mesh';
 import { jetStreamOf, metadataBucket, connectNats, resources, type NatsConnection } from '../../lib/nats';
 import { inboxPrefixOf, type NatsIdentityKind } from '../../lib/nats-permissions';
 import { subjects, publishEvent, type MeshEvent } from '../../lib/events';
@@ -196,6 +200,48 @@ describe('NATS identities and permissions', () => {
       registryApi.close();
       await router.shutdown(5_000);
       await pod.shutdown(5_000);
+    }
+  });
+});
+
+describe('the local mesh (npm start)', () => {
+  it('runs NATS that refuses strangers, with fresh private seeds and each service given only its own', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-nats-mesh-'));
+    const first = await startLocalMesh({ dataDir, routerPort: 0, registryPort: 0, pods: 1 });
+    let firstSeeds: string[] = [];
+    try {
+      const creds = first.natsCredentials!;
+      await expect(connect({ servers: first.natsUrl, reconnect: false })).rejects.toThrow(/authorization/i);
+      expect(fs.statSync(path.dirname(creds.configFile)).mode & 0o777).toBe(0o700);
+      for (const file of [creds.configFile, ...Object.values(creds.seedFiles)]) expect({ file, mode: fs.statSync(file).mode & 0o777 }).toEqual({ file, mode: 0o600 });
+      firstSeeds = Object.values(creds.seedFiles).map((f) => fs.readFileSync(f, 'utf8'));
+      expect(new Set(firstSeeds).size).toBe(4);
+      const conf = fs.readFileSync(creds.configFile, 'utf8');
+      for (const seed of firstSeeds) expect(conf).not.toContain(seed.trim());
+      // Each process was given its own kind's seed file and no other.
+      const seedOf = (pid: number) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((e) => e.startsWith('INFERMESH_NATS_NKEY_SEED_FILE='))?.split('=')[1];
+      expect(seedOf(first.registry.pid)).toBe(creds.seedFiles.registry);
+      expect(seedOf(first.router.pid)).toBe(creds.seedFiles.router);
+      expect(seedOf(first.pods[0]!.pid)).toBe(creds.seedFiles.pod);
+      // The services work with them: the router sees the pod.
+      const api = new InferenceApi(first.routerAddress);
+      try {
+        await waitFor('the router to answer', () => api.modelReady('none').then(() => true, (e: { grpcCode?: number }) => e.grpcCode === 5), 30_000);
+      } finally {
+        api.close();
+      }
+    } finally {
+      await first.stop();
+    }
+    // The next start makes new identities: the old seeds are let in no more.
+    const second = await startLocalMesh({ dataDir, routerPort: 0, registryPort: 0, pods: 0 });
+    try {
+      const old = firstSeeds[0]!.trim();
+      expect(fs.readFileSync(second.natsCredentials!.seedFiles.registry, 'utf8').trim()).not.toBe(old);
+      await expect(connect({ servers: second.natsUrl, reconnect: false, authenticator: nkeyAuthenticator(new TextEncoder().encode(old)) })).rejects.toThrow(/authorization/i);
+    } finally {
+      await second.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
