@@ -94,7 +94,7 @@ function nkeySeedOf(file: string): () => Uint8Array {
   };
 }
 
-/** The TLS files of a NATS connection (INFERMESH_TLS_*; lib/tls.ts natsTlsOptions): TLS when a certificate or a CA is set. */
+/** The TLS files of a NATS connection (INFERMESH_TLS_*; lib/tls.ts natsTlsOptions), used when INFERMESH_NATS_URL says tls://. */
 export type NatsTlsSettings = Partial<Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile'>>;
 
 /**
@@ -112,8 +112,8 @@ export async function connectNats(settings: NatsSettings & NatsTlsSettings, name
     user: settings.natsUser || undefined,
     pass: settings.natsPassword || undefined,
     token: settings.natsToken || undefined,
-    // The same files as the service's gRPC ports; the client reads them again at each reconnect.
-    ...withTls(natsTlsOptions({ tlsCertFile: settings.tlsCertFile ?? '', tlsKeyFile: settings.tlsKeyFile ?? '', tlsCaFile: settings.tlsCaFile ?? '' })),
+    // tls://: the same files as the service's gRPC ports (lib/tls.ts), read again at each reconnect.
+    ...withTls(natsTlsOptions({ natsUrl: settings.natsUrl, tlsCertFile: settings.tlsCertFile ?? '', tlsKeyFile: settings.tlsKeyFile ?? '', tlsCaFile: settings.tlsCaFile ?? '' })),
     ...(nkeySeed ? { authenticator: nkeyAuthenticator(nkeySeed) } : {}),
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     maxReconnectAttempts: -1,

@@ -279,9 +279,14 @@ export function probeIdentities(address: string, files: TlsFiles, timeoutMs = 5_
   });
 }
 
-/** The tls option of a NATS connection from the same files (undefined when TLS is off): reconnects read them again. */
-export function natsTlsOptions(settings: Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile'>): { certFile?: string; keyFile?: string; caFile?: string } | undefined {
-  if (!settings.tlsCertFile && !settings.tlsCaFile) return undefined;
+/**
+ * The tls option of a NATS connection: TLS when INFERMESH_NATS_URL names its servers `tls://…` (the
+ * NATS convention; `nats://` stays plaintext, as the server may not offer TLS), verified against
+ * INFERMESH_TLS_CA_FILE (the system's roots without one) and presenting the service's certificate
+ * when it has one. The client reads the files again at each reconnect. Undefined: plaintext.
+ */
+export function natsTlsOptions(settings: Pick<Config, 'natsUrl' | 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile'>): { certFile?: string; keyFile?: string; caFile?: string } | undefined {
+  if (!settings.natsUrl.split(',').some((u) => /^\s*tls:\/\//i.test(u))) return undefined;
   return {
     ...(settings.tlsCertFile && settings.tlsKeyFile ? { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile } : {}),
     ...(settings.tlsCaFile ? { caFile: settings.tlsCaFile } : {}),

@@ -102,9 +102,12 @@ describe('loadTls', () => {
   });
 
   it('gives NATS the same files', () => {
-    expect(natsTlsOptions({ tlsCertFile: '', tlsKeyFile: '', tlsCaFile: '' })).toBeUndefined();
-    expect(natsTlsOptions({ tlsCertFile: 'c', tlsKeyFile: 'k', tlsCaFile: 'ca' })).toEqual({ certFile: 'c', keyFile: 'k', caFile: 'ca' });
-    expect(natsTlsOptions({ tlsCertFile: '', tlsKeyFile: '', tlsCaFile: 'ca' })).toEqual({ caFile: 'ca' });
+    const files = { tlsCertFile: 'c', tlsKeyFile: 'k', tlsCaFile: 'ca' };
+    // Plaintext unless the URL asks for TLS (nats:// servers may not offer it).
+    expect(natsTlsOptions({ natsUrl: 'nats://n:4222', ...files })).toBeUndefined();
+    expect(natsTlsOptions({ natsUrl: 'nats://a:4222, tls://b:4222', ...files })).toEqual({ certFile: 'c', keyFile: 'k', caFile: 'ca' });
+    expect(natsTlsOptions({ natsUrl: 'TLS://n:4222', tlsCertFile: '', tlsKeyFile: '', tlsCaFile: 'ca' })).toEqual({ caFile: 'ca' });
+    expect(natsTlsOptions({ natsUrl: 'tls://n:4222', tlsCertFile: '', tlsKeyFile: '', tlsCaFile: '' })).toEqual({});
   });
 });
 
