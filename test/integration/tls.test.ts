@@ -1,0 +1,199 @@
+// The mesh over TLS with a CA made in the test: registry, pods and router with certificates and
+// mutual TLS between them. A grpc-js client that trusts the CA infers through the router; one that
+// does not cannot connect; the router's certificate rotated on disk is served to new connections
+// while a call open on an old one goes on; a pod whose heartbeat claims a name its certificate does
+// not carry gets no traffic and one warning; the registry answers a TLS client with a certificate.
+import fs from 'node:fs';
+import tls from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import { inferenceClient, registryClient, unary } from '../../lib/grpc/client';
+import { protos } from '../../lib/grpc/proto';
+import type { InferenceClient } from '../../lib/grpc/types';
+import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
+import { createLogger, silentLogger } from '../../lib/log';
+import { loadTls, podIdentity, type TlsFiles } from '../../lib/tls';
+import { heldOutDigits } from '../../tools/models/mnist-data';
+import { startRouterService, type RouterService } from '../../services/router/router-service';
+import type { RegistryService } from '../../services/registry/registry-service';
+import type { InferenceService } from '../../services/inference/inference-service';
+import { startTestNats, type NatsServerProcess } from '../helpers/nats';
+import { startTestPki, type TestPki } from '../helpers/pki';
+import type { IssuedPem, PemFiles } from '../../lib/pki';
+import { startTestPod, startTestRegistry, testConfig } from '../helpers/services';
+import { modelPath } from '../helpers/models';
+import { waitReady } from '../helpers/mesh';
+import { waitFor } from '../helpers/wait';
+
+jest.setTimeout(180_000);
+
+const digit = heldOutDigits(1)[0]!;
+const pixels = Array.from(digit.pixels);
+const inferRequest = { model_name: 'mnist', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], contents: { fp32_contents: pixels } }] };
+
+let nats: NatsServerProcess & { cleanup(): Promise<void> };
+let pki: TestPki;
+let registry: RegistryService;
+let podA: InferenceService;
+let impostor: InferenceService;
+let router: RouterService;
+let routerFiles: PemFiles & IssuedPem;
+/** The test's own certificate (a router's), for the services that ask for one. */
+let clientTls: TlsFiles;
+const routerLog: string[] = [];
+const clients: grpc.Client[] = [];
+
+/** A grpc-js client of the router as an outside user makes one: trusting `ca`, no certificate of its own. */
+function userClient(creds: grpc.ChannelCredentials): InferenceClient {
+  const c = new (protos().inference.GRPCInferenceService)(`127.0.0.1:${router.port}`, creds, { 'grpc.use_local_subchannel_pool': 1 });
+  clients.push(c);
+  return c;
+}
+
+function infer(c: InferenceClient): Promise<{ outputs: { name: string }[] }> {
+  return unary((cb) => c.ModelInfer(inferRequest, { deadline: Date.now() + 10_000 }, cb));
+}
+
+const names = (res: { outputs: { name: string }[] }) => res.outputs.map((o) => o.name);
+
+/** Successful inferences `pod` counted, asked over mutual TLS as the router would. */
+async function successes(pod: InferenceService, name: string): Promise<number> {
+  const c = inferenceClient(pod.address, { tls: { files: clientTls, identity: podIdentity(name) } });
+  try {
+    const res = await unary<{ model_stats: ModelStatistics__Output[] }>((cb) => c.ModelStatistics({ name: 'mnist', version: '' }, { deadline: Date.now() + 10_000 }, cb));
+    return res.model_stats.reduce((n, s) => n + Number(s.inference_stats?.success?.count ?? 0), 0);
+  } finally {
+    c.close();
+  }
+}
+
+/** Serial number of the certificate a new TLS connection to `port` is shown. */
+function servedSerial(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert, ALPNProtocols: ['h2'] }, () => {
+      resolve(s.getPeerCertificate().serialNumber);
+      s.destroy();
+    });
+    s.once('error', reject);
+  });
+}
+
+/** Pushes models/mnist.onnx through a TLS registry client. */
+async function push(): Promise<void> {
+  const c = registryClient(`127.0.0.1:${registry.port}`, { tls: { files: clientTls } });
+  const bytes = fs.readFileSync(modelPath('mnist.onnx'));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const call = c.PushVersion((err) => (err ? reject(err) : resolve()));
+      call.write({ header: { model: 'mnist', expected_sha256: '', size_bytes: bytes.length } });
+      call.write({ chunk: bytes });
+      call.end();
+    });
+  } finally {
+    c.close();
+  }
+}
+
+beforeAll(async () => {
+  nats = await startTestNats();
+  pki = await startTestPki();
+  // Every service asks for client certificates (mutual TLS between services) and rereads its files often.
+  const common = { INFERMESH_TLS_CLIENT_AUTH: 'true', INFERMESH_TLS_RELOAD_INTERVAL_MS: '200' };
+  registry = await startTestRegistry(nats.url, pki.env(await pki.issue('registry', { kind: 'registry', name: 'registry' }), common));
+  clientTls = loadTls(testConfig(nats.url, pki.env(await pki.issue('test-client', { kind: 'router', name: 'test-client' }))), silentLogger)!;
+  await push();
+  podA = await startTestPod(nats.url, registry.port, pki.env(await pki.issue('pod-a', { kind: 'pod', name: 'pod-a' }), { ...common, INFERMESH_POD_NAME: 'pod-a' }));
+  // A pod whose heartbeat says pod-b while its certificate is pod-c's.
+  impostor = await startTestPod(nats.url, registry.port, pki.env(await pki.issue('pod-c', { kind: 'pod', name: 'pod-c' }), { ...common, INFERMESH_POD_NAME: 'pod-b' }));
+  routerFiles = await pki.issue('router', { kind: 'router', name: 'router-1' });
+  router = await startRouterService(testConfig(nats.url, { INFERMESH_REGISTRY_URL: `127.0.0.1:${registry.port}`, ...pki.env(routerFiles, common) }), createLogger('router', 'info', {}, (l) => routerLog.push(l)));
+  await waitReady(userClient(grpc.credentials.createSsl(Buffer.from(pki.ca.cert))), ['mnist']);
+  await podA.synced;
+  await impostor.synced;
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  clientTls?.close();
+  await router?.shutdown(5_000);
+  await Promise.all([podA?.shutdown(5_000), impostor?.shutdown(5_000)]);
+  await registry?.shutdown(5_000);
+  await nats?.cleanup();
+  pki?.cleanup();
+});
+
+it('infers through the router over TLS, the router and the pod in mutual TLS', async () => {
+  const c = userClient(grpc.credentials.createSsl(Buffer.from(pki.ca.cert)));
+  const before = await successes(podA, 'pod-a');
+  for (let i = 0; i < 10; i++) expect(names(await infer(c))).toEqual(['logits', 'probabilities']);
+  expect(await successes(podA, 'pod-a')).toBeGreaterThanOrEqual(before + 10);
+});
+
+it('refuses a client that does not trust the CA, and a plaintext one', async () => {
+  // The system's roots do not know the test CA.
+  await expect(infer(userClient(grpc.credentials.createSsl()))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+  await expect(infer(userClient(grpc.credentials.createInsecure()))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+});
+
+it('gives no traffic to a pod whose certificate does not carry the name its heartbeat claims, and warns once', async () => {
+  const fake = await waitFor('the router knows pod-b', () => router.membership.all().find((p) => p.id === 'pod-b'));
+  await waitFor('pod-a proved its identity', () => router.membership.all().find((p) => p.id === 'pod-a')?.verified === true);
+  await waitFor('a warning about pod-b', () => routerLog.some((l) => l.includes('"warn"') && l.includes('pod-b')));
+  expect(fake.verified).toBe(false);
+  const c = userClient(grpc.credentials.createSsl(Buffer.from(pki.ca.cert)));
+  for (let i = 0; i < 30; i++) await infer(c);
+  expect(await successes(impostor, 'pod-c')).toBe(0);
+  // The router checks it again now and then: still one warning.
+  await new Promise((r) => setTimeout(r, 6_000));
+  const warnings = routerLog.filter((l) => l.includes('"warn"') && l.includes('pod-b'));
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toContain('spiffe://infermesh/pod/pod-c');
+  expect(warnings[0]).toContain('does not prove the name its heartbeat claims');
+  expect(router.membership.all().find((p) => p.id === 'pod-b')?.verified).toBe(false);
+});
+
+it('serves a certificate rotated on disk to new connections while a call open on an old one completes', async () => {
+  expect(await servedSerial(router.port)).toBe(routerFiles.serialNumber);
+  // A call in flight: a stream opened before the rotation.
+  const old = userClient(grpc.credentials.createSsl(Buffer.from(pki.ca.cert)));
+  const stream = old.ModelStreamInfer();
+  const answers: string[] = [];
+  let wake: (() => void) | undefined;
+  stream.on('data', (r: { error_message: string }) => {
+    answers.push(r.error_message);
+    wake?.();
+  });
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', () => resolve());
+    stream.on('error', reject);
+  });
+  const answered = (n: number) => waitFor(`${n} stream answers`, () => answers.length >= n, 20_000, 20);
+  stream.write(inferRequest);
+  await answered(1);
+
+  const next = await pki.issue('router-next', { kind: 'router', name: 'router-1' });
+  fs.copyFileSync(next.keyFile, routerFiles.keyFile);
+  fs.copyFileSync(next.certFile, routerFiles.certFile);
+  await waitFor('the new certificate served', async () => (await servedSerial(router.port)) === next.serialNumber, 20_000);
+  // A new client connects with the new certificate and infers.
+  expect(names(await infer(userClient(grpc.credentials.createSsl(Buffer.from(pki.ca.cert)))))).toEqual(['logits', 'probabilities']);
+  // The call opened before goes on to its end.
+  stream.write(inferRequest);
+  await answered(2);
+  stream.end();
+  await ended;
+  expect(answers).toEqual(['', '']);
+});
+
+it('serves the registry over TLS to a client with a certificate, and to no other', async () => {
+  const ok = registryClient(`127.0.0.1:${registry.port}`, { tls: { files: clientTls } });
+  const res = await unary<{ models: { name: string }[] }>((cb) => ok.ListModels({}, { deadline: Date.now() + 10_000 }, cb));
+  expect(res.models.map((m) => m.name)).toContain('mnist');
+  ok.close();
+  // Trusting the CA is not enough: client auth is on.
+  const noCert = new (protos().registry.Registry)(`127.0.0.1:${registry.port}`, grpc.credentials.createSsl(Buffer.from(pki.ca.cert)), { 'grpc.use_local_subchannel_pool': 1 });
+  clients.push(noCert);
+  await expect(unary((cb) => noCert.ListModels({}, { deadline: Date.now() + 10_000 }, cb))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+  const plain = new (protos().registry.Registry)(`127.0.0.1:${registry.port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  clients.push(plain);
+  await expect(unary((cb) => plain.ListModels({}, { deadline: Date.now() + 10_000 }, cb))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+});
