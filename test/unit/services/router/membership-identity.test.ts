@@ -1,0 +1,44 @@
+// Membership with TLS on: a pod gets traffic, and what it says is repeated, only once it proved the
+// name its heartbeat claims; a check that ends after the pod was replaced changes nothing.
+import { SCHEMA_VERSION, type Heartbeat } from '../../../../lib/events';
+import { Membership } from '../../../../services/router/membership';
+
+function hb(pod: string, address: string): Heartbeat {
+  return { schema: SCHEMA_VERSION, pod, address, state: 'serving', models: [{ name: 'm', version: 1, state: 'READY', provider: 'cpu' }], inflight: 0, time: new Date().toISOString() };
+}
+
+describe('Membership identity', () => {
+  it('gives a pod no traffic until it proved its name', () => {
+    const m = new Membership(10_000, {}, Date.now, true);
+    m.update(hb('a', '10.0.0.1:8002'));
+    expect(m.candidates('m', 1)).toEqual([]);
+    expect(m.readyVersions('m').size).toBe(0);
+    expect(m.versionStates('m')).toEqual([]);
+    expect(m.unverified().map((p) => p.id)).toEqual(['a']);
+    const pod = m.all()[0]!;
+    m.setVerified(pod, true);
+    expect(m.candidates('m', 1).map((p) => p.id)).toEqual(['a']);
+    expect(m.unverified()).toEqual([]);
+    // Later heartbeats from the same address keep the proof.
+    m.update(hb('a', '10.0.0.1:8002'));
+    expect(m.candidates('m', 1).map((p) => p.id)).toEqual(['a']);
+  });
+
+  it('makes a pod that moves to another address prove its name again, and ignores a check of the pod it replaced', () => {
+    const m = new Membership(10_000, {}, Date.now, true);
+    m.update(hb('a', '10.0.0.1:8002'));
+    const first = m.all()[0]!;
+    m.setVerified(first, true);
+    m.update(hb('a', '10.6.6.6:8002'));
+    expect(m.candidates('m', 1)).toEqual([]);
+    m.setVerified(first, true); // the old address's check: not this pod
+    expect(m.candidates('m', 1)).toEqual([]);
+  });
+
+  it('needs no proof with TLS off', () => {
+    const m = new Membership(10_000);
+    m.update(hb('a', '10.0.0.1:8002'));
+    expect(m.candidates('m', 1).map((p) => p.id)).toEqual(['a']);
+    expect(m.all()[0]!.verified).toBeUndefined();
+  });
+});
