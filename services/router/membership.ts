@@ -43,6 +43,11 @@ const STATE_RANK: Record<ModelState, number> = { READY: 0, LOADING: 1, UNLOADING
 export interface MembershipListener {
   added?(pod: Pod): void;
   removed?(pod: Pod): void;
+  /**
+   * With identities required: a heartbeat names a pod that proved its name at another address.
+   * The pod stays where it is until move() is called, once the new address proved the name too.
+   */
+  moveClaimed?(pod: Pod, hb: Heartbeat): void;
 }
 
 export class Membership {
@@ -56,10 +61,18 @@ export class Membership {
   update(hb: Heartbeat): void {
     const existing = this.pods.get(hb.pod);
     if (hb.state !== 'serving') {
-      if (existing) this.remove(existing);
+      // With identities required, only a goodbye for the address the pod proved counts.
+      if (existing && (!this.requireIdentity || existing.address === hb.address)) this.remove(existing);
       return;
     }
-    if (existing && existing.address !== hb.address) this.remove(existing);
+    if (existing && existing.address !== hb.address) {
+      if (this.requireIdentity && existing.verified) {
+        // A heartbeat anyone could forge does not take a proven pod away from its address.
+        this.listener.moveClaimed?.(existing, hb);
+        return;
+      }
+      this.remove(existing);
+    }
     const ready = new Map<string, Set<number>>();
     for (const m of hb.models) {
       if (m.state !== 'READY') continue;
@@ -83,6 +96,13 @@ export class Membership {
   /** Whether `pod` proved its identity; ignored when the pod has left or was replaced since the check began. */
   setVerified(pod: Pod, verified: boolean): void {
     if (this.pods.get(pod.id) === pod) pod.verified = verified;
+  }
+
+  /** A pod that proved its name at `hb.address` too: it moves there (and proves it again before traffic). */
+  move(hb: Heartbeat): void {
+    const existing = this.pods.get(hb.pod);
+    if (existing && existing.address !== hb.address) this.remove(existing);
+    this.update(hb);
   }
 
   /** Pods still to prove their identity. */

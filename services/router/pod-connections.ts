@@ -8,6 +8,7 @@ import { H2Upstream, type H2UpstreamOptions } from '../../lib/h2/upstream';
 import type { InferenceClient } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
 import { expectIdentity, podIdentity, probeIdentities, type TlsFiles } from '../../lib/tls';
+import type { Heartbeat } from '../../lib/events';
 import type { Membership, Pod } from './membership';
 
 /**
@@ -117,6 +118,8 @@ export class PodIdentityCheck {
   private readonly checking = new Set<Pod>();
   private readonly tried = new WeakMap<Pod, number>();
   private readonly warned = new WeakSet<Pod>();
+  /** Claims that a proven pod moved, by `name address`: when each was last checked, and whether it was warned about. */
+  private readonly moves = new Map<string, { tried: number; warned: boolean; checking: boolean }>();
 
   constructor(private readonly conns: PodConnections, private readonly membership: Membership, private readonly log: Logger, private readonly retryMs = 5_000) {}
 
@@ -135,6 +138,34 @@ export class PodIdentityCheck {
       if (this.warned.has(pod)) return;
       this.warned.add(pod);
       this.log.warn('pod does not prove the name its heartbeat claims: no traffic', { pod: pod.id, address: pod.address, reason: why });
+    });
+  }
+
+  /**
+   * A heartbeat says `pod`, proven at its address, is now at `hb.address`: it moves once the new
+   * address proves the name (checked at most every retryMs per address; one warning when it does not).
+   */
+  checkMove(pod: Pod, hb: Heartbeat): void {
+    const key = `${hb.pod} ${hb.address}`;
+    let m = this.moves.get(key);
+    if (m && (m.checking || Date.now() - m.tried < this.retryMs)) return;
+    // Claims come from heartbeats, which anyone able to publish one can invent: keep a bounded few.
+    if (!m && this.moves.size >= 1024) this.moves.clear();
+    if (!m) this.moves.set(key, (m = { tried: 0, warned: false, checking: false }));
+    const claim = m;
+    claim.tried = Date.now();
+    claim.checking = true;
+    void this.conns.verify({ id: hb.pod, address: hb.address }).then((why) => {
+      claim.checking = false;
+      if (why === undefined) {
+        this.moves.delete(key);
+        this.log.info('pod proved its name at a new address: it moves there', { pod: pod.id, from: pod.address, address: hb.address });
+        this.membership.move(hb);
+        return;
+      }
+      if (claim.warned) return;
+      claim.warned = true;
+      this.log.warn('a heartbeat moves a pod to an address that does not prove its name: ignored', { pod: pod.id, address: pod.address, claimed: hb.address, reason: why });
     });
   }
 

@@ -54,6 +54,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       log.info('pod joined', { pod: pod.id, address: pod.address });
       identity?.check(pod);
     },
+    moveClaimed: (pod, hb) => identity?.checkMove(pod, hb),
     removed: (pod) => {
       log.info('pod left', { pod: pod.id, address: pod.address });
       conns.close(pod.address);

@@ -11,6 +11,8 @@ import { protos } from '../../lib/grpc/proto';
 import type { InferenceClient } from '../../lib/grpc/types';
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
 import { createLogger, silentLogger } from '../../lib/log';
+import { encodeHeartbeat, SCHEMA_VERSION, subjects } from '../../lib/events';
+import { connectNats } from '../../lib/nats';
 import { loadTls, podIdentity, type TlsFiles } from '../../lib/tls';
 import { heldOutDigits } from '../../tools/models/mnist-data';
 import { startRouterService, type RouterService } from '../../services/router/router-service';
@@ -149,6 +151,28 @@ it('gives no traffic to a pod whose certificate does not carry the name its hear
   expect(warnings[0]).toContain('spiffe://infermesh/pod/pod-c');
   expect(warnings[0]).toContain('does not prove the name its heartbeat claims');
   expect(router.membership.all().find((p) => p.id === 'pod-b')?.verified).toBe(false);
+});
+
+it('keeps a proven pod at its address when a forged heartbeat moves it to another pod\'s', async () => {
+  await waitFor('pod-a proved its identity', () => router.membership.all().find((p) => p.id === 'pod-a')?.verified === true);
+  const nc = await connectNats(testConfig(nats.url), 'forger', silentLogger);
+  try {
+    // pod-a's name, the impostor's address (whose certificate says pod-c), every 100 ms.
+    const forged = encodeHeartbeat({ schema: SCHEMA_VERSION, pod: 'pod-a', address: impostor.address, state: 'serving', models: [{ name: 'mnist', version: 1, state: 'READY', provider: 'cpu' }], inflight: 0, time: new Date().toISOString() });
+    const timer = setInterval(() => nc.publish(subjects.heartbeat, forged), 100);
+    try {
+      await waitFor('a warning about the move', () => routerLog.some((l) => l.includes('"warn"') && l.includes(impostor.address) && l.includes('pod-a')));
+      const c = userClient(grpc.credentials.createSsl(Buffer.from(pki.ca.cert)));
+      for (let i = 0; i < 20; i++) await infer(c);
+      expect(router.membership.all().find((p) => p.id === 'pod-a')?.address).toBe(podA.address);
+      expect(await successes(impostor, 'pod-c')).toBe(0);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(routerLog.filter((l) => l.includes('"warn"') && l.includes(impostor.address) && l.includes('pod-a'))).toHaveLength(1);
+  } finally {
+    await nc.close();
+  }
 });
 
 it('serves a certificate rotated on disk to new connections while a call open on an old one completes', async () => {

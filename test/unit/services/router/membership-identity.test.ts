@@ -29,10 +29,28 @@ describe('Membership identity', () => {
     m.update(hb('a', '10.0.0.1:8002'));
     const first = m.all()[0]!;
     m.setVerified(first, true);
-    m.update(hb('a', '10.6.6.6:8002'));
+    m.move(hb('a', '10.6.6.6:8002'));
     expect(m.candidates('m', 1)).toEqual([]);
     m.setVerified(first, true); // the old address's check: not this pod
     expect(m.candidates('m', 1)).toEqual([]);
+  });
+
+  it('keeps a proven pod where it is when a heartbeat moves it, until the new address proved the name', () => {
+    const claims: string[] = [];
+    const m = new Membership(10_000, { moveClaimed: (pod, claim) => claims.push(`${pod.address} -> ${claim.address}`) }, Date.now, true);
+    m.update(hb('a', '10.0.0.1:8002'));
+    m.setVerified(m.all()[0]!, true);
+    m.update(hb('a', '10.6.6.6:8002'));
+    expect(claims).toEqual(['10.0.0.1:8002 -> 10.6.6.6:8002']);
+    expect(m.candidates('m', 1).map((p) => p.address)).toEqual(['10.0.0.1:8002']);
+    // A goodbye from another address does not remove it either.
+    m.update({ ...hb('a', '10.6.6.6:8002'), state: 'stopped' });
+    expect(m.candidates('m', 1).map((p) => p.address)).toEqual(['10.0.0.1:8002']);
+    // Proven there: it moves, and proves its name again before traffic.
+    m.move(hb('a', '10.6.6.6:8002'));
+    expect(m.all().map((p) => [p.address, p.verified])).toEqual([['10.6.6.6:8002', false]]);
+    m.update({ ...hb('a', '10.6.6.6:8002'), state: 'stopped' });
+    expect(m.all()).toEqual([]);
   });
 
   it('needs no proof with TLS off', () => {
