@@ -11,6 +11,9 @@ import { createLogger, type Logger } from '../../../lib/log';
 import { expectIdentity, loadTls, natsTlsOptions, peerIdentities, podIdentity, probeIdentities, spiffeId, spiffeIdsOf, TlsFiles } from '../../../lib/tls';
 import { H2Server } from '../../../lib/h2/server';
 import { H2Upstream } from '../../../lib/h2/upstream';
+import * as grpc from '@grpc/grpc-js';
+import { createServer, listen } from '../../../lib/grpc/server';
+import { healthClient, unary } from '../../../lib/grpc/client';
 import { startTestPki, type TestPki } from '../../helpers/pki';
 
 let pki: TestPki;
@@ -301,3 +304,53 @@ describe('lib/h2 over TLS', () => {
     clientFiles.close();
   });
 });
+
+describe('grpc-js over TLS', () => {
+  const quiet = createLogger('t', 'error', {}, () => undefined);
+
+  it('serves TLS with client certificates, checks the server identity a client expects, and follows a rotation', async () => {
+    const first = await pki.issue('grpc-server', { kind: 'registry', name: 'registry' });
+    const serverFiles = loadTls(settings(pki.env(first)), quiet)!;
+    const clientFiles = loadTls(settings(pki.env(await pki.issue('grpc-client', { kind: 'router', name: 'r' }))), quiet)!;
+    const { server, health } = createServer({ maxMessageBytes: 1024 * 1024 });
+    health.set('', 'SERVING');
+    const port = await listen(server, '127.0.0.1', 0, { files: serverFiles, clientAuth: true });
+    const address = `127.0.0.1:${port}`;
+    const check = (c: ReturnType<typeof healthClient>) => unary<{ status: string }>((cb) => c.Check({ service: '' }, { deadline: Date.now() + 5_000 }, cb));
+    const opts = { channel: { 'grpc.use_local_subchannel_pool': 1 } };
+    try {
+      // By host name (127.0.0.1 is in the certificate), and by SPIFFE ID.
+      const byHost = healthClient(address, { ...opts, tls: { files: clientFiles } });
+      expect((await check(byHost)).status).toBe('SERVING');
+      const byId = healthClient(address, { ...opts, tls: { files: clientFiles, identity: spiffeId('registry', 'registry') } });
+      expect((await check(byId)).status).toBe('SERVING');
+      const wrongId = healthClient(address, { ...opts, tls: { files: clientFiles, identity: podIdentity('registry') } });
+      await expect(check(wrongId)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+      wrongId.close();
+      // No client certificate: refused.
+      const anonymous = new (grpc.makeGenericClientConstructor({}, 'x'))(address, grpc.credentials.createSsl(Buffer.from(pki.ca.cert)), opts.channel);
+      await expect(new Promise<void>((resolve, reject) => anonymous.waitForReady(Date.now() + 3_000, (err) => (err ? reject(err) : resolve())))).rejects.toThrow();
+      anonymous.close();
+
+      const next = await pki.issue('grpc-server-next', { kind: 'registry', name: 'registry' });
+      fs.copyFileSync(next.keyFile, first.keyFile);
+      fs.copyFileSync(next.certFile, first.certFile);
+      expect(await serverFiles.check()).toBe(true);
+      expect(await servedSerial(port, await clientPair())).toBe(next.serialNumber);
+      // The channel connected before keeps working.
+      expect((await check(byHost)).status).toBe('SERVING');
+      byHost.close();
+      byId.close();
+    } finally {
+      server.forceShutdown();
+      serverFiles.close();
+      clientFiles.close();
+    }
+  });
+});
+
+/** A client certificate and key for a raw TLS connection to a server that asks for one. */
+async function clientPair(): Promise<{ cert: string; key: string }> {
+  const c = await pki.issue('raw-client', { kind: 'router', name: 'raw' });
+  return { cert: c.cert, key: c.key };
+}
