@@ -26,6 +26,12 @@ export interface H2ServerTls {
   source: { contextOptions(): tls.SecureContextOptions; onChange(fn: () => void): () => void };
   /** Require a client certificate signed by the CA (mutual TLS); false: none asked for. */
   requestCert: boolean;
+  /**
+   * Called once per connection after its handshake, the peer's certificate on the socket
+   * (lib/tls.ts peerIdentities reads its SPIFFE IDs); false hangs up. Unset: every peer the
+   * handshake let in. Nothing is called per request.
+   */
+  acceptPeer?: (socket: tls.TLSSocket) => boolean;
 }
 
 /** The tick: a quarter of the shortest timeout, between 10 ms and 1 s. */
@@ -71,6 +77,7 @@ export class H2Server {
         // A client that did not ask for h2 (no ALPN at all) is not spoken to; one that offered only
         // other protocols already failed the handshake (no_application_protocol).
         if (socket.alpnProtocol !== 'h2') return void socket.destroy();
+        if (t.acceptPeer && !t.acceptPeer(socket)) return void socket.destroy();
         accept(socket);
       });
       // Handshakes that fail (an unknown CA, no client certificate) are the client's problem.

@@ -255,6 +255,27 @@ describe('lib/h2 over TLS', () => {
     files.close();
   });
 
+  it('shows the caller each client\'s certificate once per connection, and hangs up on those it refuses', async () => {
+    const cert = await pki.issue('peer-server', { kind: 'pod', name: 'p' });
+    const files = loadTls(settings(pki.env(cert)), quiet)!;
+    const seen: string[][] = [];
+    const server = new H2Server((stream) => stream.sendHeaders([[':status', '200']], true), {
+      tls: { source: files, requestCert: true, acceptPeer: (socket) => {
+        const ids = peerIdentities(socket);
+        seen.push(ids);
+        return ids.some((id) => id.startsWith('spiffe://infermesh/router/'));
+      } },
+    });
+    servers.push(server);
+    const port = await server.listen('127.0.0.1', 0);
+    const router = await pki.issue('peer-router', { kind: 'router', name: 'r' });
+    const pod = await pki.issue('peer-pod', { kind: 'pod', name: 'q' });
+    expect((await get(port, { cert: router.cert, key: router.key })).status).toBe(200);
+    await expect(get(port, { cert: pod.cert, key: pod.key })).rejects.toThrow();
+    expect(seen).toEqual([['spiffe://infermesh/router/r'], ['spiffe://infermesh/pod/q']]);
+    files.close();
+  });
+
   it('serves the rotated certificate to new connections while an open one keeps working', async () => {
     const first = await pki.issue('rotate', { kind: 'pod', name: 'p' });
     const files = loadTls(settings(pki.env(first)), quiet)!;
