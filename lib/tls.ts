@@ -57,6 +57,15 @@ export function peerIdentities(socket: net.Socket): string[] {
 }
 
 /**
+ * An acceptPeer for a TLS server (lib/h2/server.ts): admits a client whose verified certificate
+ * carries an identity of one of `kinds` (spiffe://infermesh/<kind>/…). Pods admit only routers.
+ */
+export function peerOfKind(...kinds: ServiceKind[]): (socket: tls.TLSSocket) => boolean {
+  const prefixes = kinds.map((k) => `spiffe://${TRUST_DOMAIN}/${k}/`);
+  return (socket) => peerIdentities(socket).some((id) => prefixes.some((p) => id.startsWith(p)));
+}
+
+/**
  * A checkServerIdentity for node:tls and grpc-js that accepts a server only when its certificate
  * (already verified against the CA) carries `expected` as a URI SAN: the address a pod announced
  * proves nothing, the name in its certificate does. Host names are not checked.

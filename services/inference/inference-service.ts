@@ -23,7 +23,7 @@ import { HeartbeatPublisher } from './heartbeat';
 import { cpuBudget, intraOpThreads } from './cpu-quota';
 import { TrafficFollower } from '../../lib/traffic-follower';
 import { h2LimitsOf } from '../../lib/h2/limits';
-import { loadTls } from '../../lib/tls';
+import { loadTls, peerOfKind } from '../../lib/tls';
 
 /** A started pod. */
 export interface InferenceService extends RunningService {
@@ -37,6 +37,13 @@ export interface InferenceService extends RunningService {
 /** Protocol extensions an infermesh pod serves (ServerMetadata). */
 export const EXTENSIONS = [...INFERENCE_EXTENSIONS];
 
+
+/**
+ * Who may call a pod when client certificates are required: routers only. A pod runs models anyone
+ * with the push scope uploaded, so its own certificate must not reach other pods around the
+ * router's token checks.
+ */
+const podPeers = peerOfKind('router');
 
 export async function startInferenceService(config: Config, log: Logger): Promise<InferenceService> {
   // The container's CPU limit, read once here (never at import): onnxruntime would size its pools
@@ -87,7 +94,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
   // loopback, answers every other call.
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new PodFrontDoor({ repo, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.tlsClientAuth } });
+  const front = new PodFrontDoor({ repo, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.tlsClientAuth, acceptPeer: config.tlsClientAuth ? podPeers : undefined } });
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 

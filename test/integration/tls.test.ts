@@ -41,6 +41,8 @@ let router: RouterService;
 let routerFiles: PemFiles & IssuedPem;
 /** The test's own certificate (a router's), for the services that ask for one. */
 let clientTls: TlsFiles;
+/** The impostor pod's own material (its certificate is pod-c's). */
+let podTls: TlsFiles;
 const routerLog: string[] = [];
 const clients: grpc.Client[] = [];
 
@@ -105,7 +107,9 @@ beforeAll(async () => {
   await push();
   podA = await startTestPod(nats.url, registry.port, pki.env(await pki.issue('pod-a', { kind: 'pod', name: 'pod-a' }), { ...common, INFERMESH_POD_NAME: 'pod-a' }));
   // A pod whose heartbeat says pod-b while its certificate is pod-c's.
-  impostor = await startTestPod(nats.url, registry.port, pki.env(await pki.issue('pod-c', { kind: 'pod', name: 'pod-c' }), { ...common, INFERMESH_POD_NAME: 'pod-b' }));
+  const podC = await pki.issue('pod-c', { kind: 'pod', name: 'pod-c' });
+  podTls = loadTls(testConfig(nats.url, pki.env(podC)), silentLogger)!;
+  impostor = await startTestPod(nats.url, registry.port, pki.env(podC, { ...common, INFERMESH_POD_NAME: 'pod-b' }));
   routerFiles = await pki.issue('router', { kind: 'router', name: 'router-1' });
   router = await startRouterService(testConfig(nats.url, { INFERMESH_REGISTRY_URL: `127.0.0.1:${registry.port}`, ...pki.env(routerFiles, common) }), createLogger('router', 'info', {}, (l) => routerLog.push(l)));
   await waitReady(userClient(grpc.credentials.createSsl(Buffer.from(pki.ca.cert))), ['mnist']);
@@ -116,6 +120,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) c.close();
   clientTls?.close();
+  podTls?.close();
   await router?.shutdown(5_000);
   await Promise.all([podA?.shutdown(5_000), impostor?.shutdown(5_000)]);
   await registry?.shutdown(5_000);
@@ -128,6 +133,15 @@ it('infers through the router over TLS, the router and the pod in mutual TLS', a
   const before = await successes(podA, 'pod-a');
   for (let i = 0; i < 10; i++) expect(names(await infer(c))).toEqual(['logits', 'probabilities']);
   expect(await successes(podA, 'pod-a')).toBeGreaterThanOrEqual(before + 10);
+});
+
+it('lets only routers call a pod: a pod\'s own certificate is refused', async () => {
+  const asPod = inferenceClient(podA.address, { tls: { files: podTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
+  clients.push(asPod);
+  await expect(infer(asPod)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+  const asRouter = inferenceClient(podA.address, { tls: { files: clientTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
+  clients.push(asRouter);
+  expect(names(await infer(asRouter))).toEqual(['logits', 'probabilities']);
 });
 
 it('refuses a client that does not trust the CA, and a plaintext one', async () => {
