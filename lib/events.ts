@@ -319,7 +319,10 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
   return o as unknown as Heartbeat;
 }
 
-/** Creates the event stream when missing (idempotent): file-backed, every event kept. */
+/**
+ * Creates the event stream when missing (idempotent): file-backed, every event kept. An identity
+ * that may not create it (a pod's, a router's) waits until the registry has.
+ */
 export async function ensureEventStream(jsm: JetStreamManager, replicas: number): Promise<void> {
   const config = {
     name: resources.eventStream,
@@ -335,12 +338,20 @@ export async function ensureEventStream(jsm: JetStreamManager, replicas: number)
   } catch {
     await jsm.streams.add(config).catch(async (err: unknown) => {
       // Another replica created it first.
-      await jsm.streams.info(resources.eventStream).catch(() => {
-        throw err;
-      });
+      if (await jsm.streams.info(resources.eventStream).then(() => true, () => false)) return;
+      // Pods and routers may not create streams (lib/nats-permissions.ts): the registry makes it;
+      // wait for it rather than fail a start that came first.
+      if (!/permissions violation/i.test(String(err))) throw err;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, STREAM_WAIT_MS));
+        if (await jsm.streams.info(resources.eventStream).then(() => true, () => false)) return;
+      }
     });
   }
 }
+
+/** How often a service that may not create the event stream looks for it. */
+const STREAM_WAIT_MS = 1_000;
 
 /** Publishes an event to the stream and resolves once JetStream stored it; returns its sequence. */
 export async function publishEvent(js: JetStreamClient, event: MeshEvent): Promise<number> {

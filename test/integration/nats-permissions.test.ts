@@ -245,3 +245,26 @@ describe('the local mesh (npm start)', () => {
     }
   });
 });
+
+describe('start order', () => {
+  it('a pod that starts before the registry waits for the event stream it may not create', async () => {
+    const nats = await startSecuredTestNats();
+    try {
+      let started = false;
+      const pod = startTestPod(nats.url, 1, { INFERMESH_NATS_NKEY_SEED_FILE: nats.credentials.seedFiles.pod }).then((p) => {
+        started = true;
+        return p;
+      });
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(started).toBe(false);
+      const registry = await startTestRegistry(nats.url, { INFERMESH_NATS_NKEY_SEED_FILE: nats.credentials.seedFiles.registry });
+      try {
+        await (await pod).shutdown(5_000);
+      } finally {
+        await registry.shutdown(5_000);
+      }
+    } finally {
+      await nats.cleanup();
+    }
+  });
+});
