@@ -472,7 +472,8 @@ suite('deploy/k8s', () => {
         const config = configOf(r(), running);
         expect(config.jetstreamReplicas).toBe(3);
         for (const url of config.natsUrl.split(',')) {
-          const m = /^nats:\/\/([^:/]+):(\d+)$/.exec(url.trim());
+          // tls://: the client port requires TLS, which the services use only at a tls:// URL.
+          const m = /^tls:\/\/([^:/]+):(\d+)$/.exec(url.trim());
           const svc = r().services.find((s) => s.metadata?.name === m?.[1]?.split('.')[0]);
           expect(svc && selects(svc.spec?.selector, sts.labels)).toBe(true);
           const port = svc?.spec?.ports?.find((p) => p.port === Number(m?.[2]));
