@@ -15,7 +15,7 @@ import { jetStreamOf, metadataBucket, connectNats, resources, type NatsConnectio
 import { inboxPrefixOf, type NatsIdentityKind } from '../../lib/nats-permissions';
 import { subjects, publishEvent, type MeshEvent } from '../../lib/events';
 import { encodeWindowReport, windowSubject } from '../../lib/window-stats';
-import { KEYS_BUCKET } from '../../lib/auth';
+import { KEYS_BUCKET, newApiKey } from '../../lib/auth';
 import { silentLogger } from '../../lib/log';
 import { InferenceApi, RegistryApi } from '../../client/index';
 import { heldOutDigits } from '../../tools/models/mnist-data';
@@ -265,6 +265,32 @@ describe('start order', () => {
       }
     } finally {
       await nats.cleanup();
+    }
+  });
+});
+
+describe('authentication on', () => {
+  it('the registry makes the keys bucket and a router follows it, each under its own identity', async () => {
+    const nats = await startSecuredTestNats();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-nats-auth-'));
+    const admin = newApiKey();
+    fs.writeFileSync(path.join(dir, 'token'), admin.token, { mode: 0o600 });
+    const registry = await startTestRegistry(nats.url, { INFERMESH_NATS_NKEY_SEED_FILE: nats.credentials.seedFiles.registry, INFERMESH_AUTH: 'true', INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: path.join(dir, 'token') });
+    const router = await startTestRouter(nats.url, registry.port, { INFERMESH_NATS_NKEY_SEED_FILE: nats.credentials.seedFiles.router, INFERMESH_AUTH: 'true' });
+    const anonymous = new InferenceApi(`127.0.0.1:${router.port}`);
+    const withKey = new InferenceApi(`127.0.0.1:${router.port}`, { token: admin.token });
+    try {
+      await expect(anonymous.modelReady('mnist')).rejects.toMatchObject({ grpcCode: 16 });
+      // The bootstrap key, stored by the registry, is read by the router: the call is answered
+      // (not ready: no such model). A router that cannot read the keys answers UNAVAILABLE.
+      await waitFor('the router to know the bootstrap key', () => withKey.modelReady('mnist').then((ready) => ready === false, () => false), 10_000);
+    } finally {
+      anonymous.close();
+      withKey.close();
+      await router.shutdown(5_000);
+      await registry.shutdown(5_000);
+      await nats.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
