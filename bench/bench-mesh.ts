@@ -117,7 +117,8 @@ export async function startBenchMesh(opts: { secure?: boolean } = {}): Promise<B
     }
     const nats: NatsServerProcess = await startNatsServer({ storeDir: path.join(dataDir, 'nats'), logFile: path.join(logDir, 'nats.log'), extraArgs: natsTls });
     started.push(nats);
-    const base: Record<string, string> = { ...COMMON_ENV, INFERMESH_NATS_URL: nats.url };
+    // tls://: the services connect to NATS with their TLS files only at a tls:// URL (lib/tls.ts natsTlsOptions).
+    const base: Record<string, string> = { ...COMMON_ENV, INFERMESH_NATS_URL: security ? nats.url.replace(/^nats:/, 'tls:') : nats.url };
     const start = async (name: ServiceName, label: string, env: Record<string, string>, kind?: ServiceKind) => {
       const secured = security && kind ? secureEnv(kind, await security.issue(kind, label)) : {};
       const p = await startService(name, { label, env: { ...base, ...secured, ...env }, logFile: path.join(logDir, `${label}.log`) });

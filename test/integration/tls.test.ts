@@ -18,6 +18,9 @@ import { heldOutDigits } from '../../tools/models/mnist-data';
 import { startRouterService, type RouterService } from '../../services/router/router-service';
 import type { RegistryService } from '../../services/registry/registry-service';
 import type { InferenceService } from '../../services/inference/inference-service';
+import os from 'node:os';
+import path from 'node:path';
+import { startNatsServer } from '../../cli/local-mesh/nats-server';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { startTestPki, type TestPki } from '../helpers/pki';
 import type { IssuedPem, PemFiles } from '../../lib/pki';
@@ -234,4 +237,28 @@ it('serves the registry over TLS to a client with a certificate, and to no other
   const plain = new (protos().registry.Registry)(`127.0.0.1:${registry.port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
   clients.push(plain);
   await expect(unary((cb) => plain.ListModels({}, { deadline: Date.now() + 10_000 }, cb))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+});
+
+it('connects to a NATS that requires TLS and client certificates at a tls:// URL, with the service\'s files', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-nats-tls-'));
+  const server = await pki.issue('nats', { kind: 'nats', name: 'nats' });
+  const tlsNats = await startNatsServer({ storeDir: dir, extraArgs: ['--tls', '--tlscert', server.certFile, '--tlskey', server.keyFile, '--tlscacert', server.caFile, '--tlsverify'] });
+  try {
+    const files = await pki.issue('nats-client', { kind: 'router', name: 'nats-client' });
+    const url = tlsNats.url.replace(/^nats:/, 'tls:');
+    // connectNats retries forever: a connection that cannot be made fails the test after 15 s.
+    const nc = await Promise.race([
+      connectNats(testConfig(url, pki.env(files)), 'tls-client', silentLogger),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no NATS connection over TLS within 15 s')), 15_000).unref()),
+    ]);
+    expect((nc.info as { tls_required?: boolean } | undefined)?.tls_required).toBe(true);
+    await nc.flush();
+    await nc.close();
+    // Without a client certificate the server refuses the connection; connectNats retries forever, so connect once by hand.
+    const { connect } = await import('@nats-io/transport-node');
+    await expect(connect({ servers: url, tls: { caFile: files.caFile }, maxReconnectAttempts: 0, reconnect: false, timeout: 3_000 })).rejects.toThrow();
+  } finally {
+    await tlsNats.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
