@@ -13,6 +13,7 @@ const USAGE = `infermesh: ONNX models as a service
 
 Usage:
   infermesh up [--pods N] [--data-dir DIR] [--verbose]     run a local mesh (router on 127.0.0.1:8001)
+              [--secure]                                  with TLS everywhere and tokens (a CA and an admin token in DIR)
   infermesh push <model> <file.onnx> [--sha256 HEX]        push a new version to the registry
   infermesh models                                         list models, traffic, and each version's state on the pods (and why)
   infermesh versions <model>                               list a model's versions
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
       output: { type: 'string', multiple: true },
       timeout: { type: 'string', default: '30000' },
       pods: { type: 'string', default: '2' },
+      secure: { type: 'boolean', default: false },
       from: { type: 'string' },
       model: { type: 'string' },
       new: { type: 'boolean', default: false },
@@ -96,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
         routerPort: Number(env.INFERMESH_ROUTER_PORT || 8001),
         registryPort: Number(env.INFERMESH_REGISTRY_PORT || 8003),
         pods: Number(values.pods),
+        secure: values.secure,
         verbose: values.verbose,
       });
       return -1; // keeps running until a signal

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { RegistryApi, InferenceApi, RolloutApi } from '../client/index';
+import { RegistryApi, InferenceApi, RolloutApi, type ConnectOptions } from '../client/index';
 import { startLocalMesh } from './local-mesh/mesh';
 import { ROOT } from './local-mesh/service-process';
 
@@ -18,6 +18,8 @@ export interface UpOptions {
   registryPort: number;
   pods: number;
   verbose: boolean;
+  /** TLS on every hop and tokens at the router and the registry (cli/local-mesh/secure.ts); default off. */
+  secure?: boolean;
 }
 
 const DEMO_MODEL = 'mnist';
@@ -31,6 +33,7 @@ export async function up(opts: UpOptions): Promise<void> {
     routerPort: opts.routerPort,
     registryPort: opts.registryPort,
     pods: opts.pods,
+    secure: opts.secure,
     onLine: opts.verbose ? (label, line) => console.error(`[${label}] ${line}`) : undefined,
     // A process that exits unasked is restarted while the rest keep serving; say so.
     onRestart: (line) => console.error(`infermesh: ${line}`),
@@ -48,19 +51,26 @@ export async function up(opts: UpOptions): Promise<void> {
   process.on('SIGTERM', () => void stop(0));
 
   try {
-    await pushDemo(mesh.registryAddress, mesh.routerAddress, say);
+    await pushDemo(mesh.registryAddress, mesh.routerAddress, say, mesh.security ? { ca: mesh.security.caPem, token: mesh.security.token } : {});
   } catch (err) {
     console.error(`infermesh: could not serve the demo model: ${(err as Error).message}`);
     await stop(1);
     return;
   }
+  const rel = (file: string) => path.relative(process.cwd(), file) || file;
+  const secured = mesh.security ? `
+Secure: TLS on every port and to NATS (a new CA at each start), tokens at the router and the registry.
+  CA:           ${rel(mesh.security.caFile)}
+  Admin token:  ${rel(mesh.security.tokenFile)}   (never share it; make narrower ones: npx infermesh keys create --name me --grant infer)
+  For the commands below:  export INFERMESH_CA=${rel(mesh.security.caFile)} INFERMESH_TOKEN=$(cat ${rel(mesh.security.tokenFile)})
+` : '';
   say(`
 infermesh is serving '${DEMO_MODEL}' on ${mesh.routerAddress} (Open Inference Protocol / KServe v2 gRPC).
-
+${secured}
   Router (front door):  ${mesh.routerAddress}
   Registry:             ${mesh.registryAddress}
   Inference pods:       ${mesh.pods.map((p) => `127.0.0.1:${p.port}`).join(', ')}
-  NATS:                 ${mesh.natsUrl}${mesh.natsCredentials ? ` (nkeys only; an operator's: ${path.relative(process.cwd(), mesh.natsCredentials.seedFiles.admin)})` : ''}
+  NATS:                 ${mesh.security ? mesh.natsUrl.replace(/^nats:/, 'tls:') : mesh.natsUrl}${mesh.natsCredentials ? ` (nkeys only; an operator's: ${path.relative(process.cwd(), mesh.natsCredentials.seedFiles.admin)})` : ''}
   Logs:                 ${path.join(opts.dataDir, 'logs')}
 
 Try it:
@@ -75,12 +85,12 @@ Press Ctrl-C to stop.`);
 }
 
 /** Pushes models/mnist.onnx unless the latest version already has the same bytes; waits until it serves. */
-async function pushDemo(registryAddress: string, routerAddress: string, say: (m: string) => void): Promise<void> {
+async function pushDemo(registryAddress: string, routerAddress: string, say: (m: string) => void, connect: ConnectOptions): Promise<void> {
   const file = path.join(ROOT, 'models', 'mnist.onnx');
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`npm run setup\``);
   const sha256 = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-  const registry = new RegistryApi(registryAddress);
-  const router = new InferenceApi(routerAddress);
+  const registry = new RegistryApi(registryAddress, connect);
+  const router = new InferenceApi(routerAddress, connect);
   try {
     const latest = await registry.version(DEMO_MODEL, 0).catch(() => undefined);
     if (latest?.sha256 === sha256) {
@@ -90,7 +100,7 @@ async function pushDemo(registryAddress: string, routerAddress: string, say: (m:
       say(`infermesh: pushed ${path.relative(process.cwd(), file)} as '${DEMO_MODEL}' version ${v.version}`);
       if (latest) {
         // A rebuilt demo model replaces the old one at once (a rollout straight to 100%).
-        const rollouts = new RolloutApi(registryAddress);
+        const rollouts = new RolloutApi(registryAddress, connect);
         try {
           await rollouts.start(DEMO_MODEL, v.version, { weight: 100 });
           await rollouts.promote(DEMO_MODEL, 'the local mesh serves the demo model as built');

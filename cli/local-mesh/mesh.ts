@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { NatsServerProcess } from './nats-server';
 import { startSecuredNatsServer, type NatsCredentials } from './nats-auth';
+import { meshSecurity, type MeshSecurity } from './secure';
+import type { ServiceKind } from '../../lib/tls';
 import { startService, type ServiceProcess } from './service-process';
 import { freePort, startOnPort } from './free-port';
 import { DEFAULT_RESTART_POLICY, supervise, type RestartPolicy, type SupervisedService } from './supervisor';
@@ -32,6 +34,8 @@ export interface LocalMeshOptions {
   onRestart?: (line: string) => void;
   /** Back-off between restarts; default DEFAULT_RESTART_POLICY (250 ms doubling to 10 s). */
   restartPolicy?: RestartPolicy;
+  /** TLS on every hop and tokens at the router and the registry (cli/local-mesh/secure.ts); default off. */
+  secure?: boolean;
 }
 
 /** A running local mesh. */
@@ -40,6 +44,8 @@ export interface LocalMesh {
   nats?: NatsServerProcess;
   /** The NATS identities of this start (seed files per kind, the server's config); absent with an outside NATS. */
   natsCredentials?: NatsCredentials;
+  /** With `secure`: the CA clients trust and the admin token. */
+  security?: Pick<MeshSecurity, 'caFile' | 'caPem' | 'tokenFile' | 'token'>;
   registry: SupervisedService;
   router: SupervisedService;
   pods: SupervisedService[];
@@ -82,13 +88,14 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
   };
   try {
     const restartPolicy = opts.restartPolicy ?? DEFAULT_RESTART_POLICY;
+    const security = opts.secure ? await meshSecurity(opts.dataDir) : undefined;
     const onLog = (line: string) => opts.onRestart?.(line);
     let nats: NatsServerProcess | undefined;
     let natsUrl = opts.natsUrl;
     let natsCredentials: NatsCredentials | undefined;
     if (!natsUrl) {
       // Fresh identities at every start: seeds of an earlier run, wherever they went, stop working.
-      const secured = await startSecuredNatsServer({ storeDir: path.join(opts.dataDir, 'nats'), logFile: path.join(logs, 'nats.log'), authDir: path.join(opts.dataDir, 'nats-auth') });
+      const secured = await startSecuredNatsServer({ storeDir: path.join(opts.dataDir, 'nats'), logFile: path.join(logs, 'nats.log'), authDir: path.join(opts.dataDir, 'nats-auth'), extraArgs: security && (await security.natsArgs()) });
       const server = secured.server;
       natsCredentials = secured.credentials;
       nats = server;
@@ -103,7 +110,8 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     const registryPort = opts.registryPort || (await freePort());
     const routerPort = opts.routerPort || (await freePort());
     const base: Record<string, string> = {
-      INFERMESH_NATS_URL: natsUrl,
+      // tls://: the services use their TLS files for NATS at a tls:// URL only (lib/tls.ts natsTlsOptions).
+      INFERMESH_NATS_URL: security ? natsUrl.replace(/^nats:/, 'tls:') : natsUrl,
       INFERMESH_REGISTRY_URL: `127.0.0.1:${registryPort}`,
       INFERMESH_LISTEN_HOST: '127.0.0.1',
       INFERMESH_ADVERTISE_HOST: '127.0.0.1',
@@ -111,10 +119,12 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     };
     const seedOf = (name: 'registry' | 'router' | 'inference'): Record<string, string> =>
       natsCredentials ? { INFERMESH_NATS_NKEY_SEED_FILE: natsCredentials.seedFiles[name === 'inference' ? 'pod' : name] } : {};
-    const start = (name: 'registry' | 'router' | 'inference', label: string, env: Record<string, string>) =>
+    const kindOf = (name: 'registry' | 'router' | 'inference'): ServiceKind => (name === 'inference' ? 'pod' : name);
+    const start = async (name: 'registry' | 'router' | 'inference', label: string, env: Record<string, string>) =>
       startService(name, {
         label,
-        env: { ...base, ...seedOf(name), ...env },
+        // A certificate naming the service (a pod by its INFERMESH_POD_NAME, its label) at each start.
+        env: { ...base, ...seedOf(name), ...(security && (await security.envOf(kindOf(name), label))), ...env },
         logFile: path.join(logs, `${label}.log`),
         onLine: opts.onLine ? (line) => opts.onLine!(label, line) : undefined,
       });
@@ -153,6 +163,7 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
       natsUrl,
       nats,
       natsCredentials,
+      ...(security && { security: { caFile: security.caFile, caPem: security.caPem, tokenFile: security.tokenFile, token: security.token } }),
       registry,
       router,
       pods,
