@@ -2,7 +2,9 @@
 // Kubernetes schemas, and the manifests have what operators expect: probes, resources, GPUs only
 // where asked, a three-server NATS on persistent volumes, no secret values, disruption budgets,
 // autoscalers, drain time, metrics annotations, and only variables the services read.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IService } from 'kubernetes-models/v1/Service';
@@ -10,7 +12,8 @@ import { ROOT, serviceCommand, type ServiceName } from '../../../cli/local-mesh/
 import { knownVariables, loadConfig, type Config } from '../../../lib/config';
 import { execForm, inheritedInstructions, parseDockerfile, stage, workdir } from './dockerfile';
 import { containerEnv, describeObject, kubectlVersion, quantity, Rendered, render, selects, validate, type EnvSource, type Workload } from './kube';
-import { NATS_AUTH_CONF, natsAuthConf, PUBLIC_KEYS_SECRET, seedSecretOf } from '../../../tools/k8s/nats-auth';
+import { NATS_AUTH_CONF, natsAuthConf, natsSecrets, PUBLIC_KEYS_SECRET, seedSecretOf } from '../../../tools/k8s/nats-auth';
+import { fromSeed } from '@nats-io/nkeys';
 import { nkeyVariableOf, type NatsIdentityKind } from '../../../lib/nats-permissions';
 import { spiffeId } from '../../../lib/tls';
 
@@ -200,6 +203,28 @@ suite('deploy/k8s', () => {
   it('holds the NATS permissions of lib/nats-permissions.ts, as rendered by tools/k8s/nats-auth.ts', () => {
     // After a change of the permissions: npm run build && node dist/tools/k8s/nats-auth.js render
     expect(fs.readFileSync(path.join(repo, NATS_AUTH_CONF), 'utf8')).toBe(natsAuthConf());
+  });
+
+  it('makes NATS Secrets whose public keys nats-server takes in nats-auth.conf, and seeds that match them', () => {
+    const list = natsSecrets(NAMESPACE) as { items: { metadata: { name: string; namespace: string }; stringData: Record<string, string> }[] };
+    const byName = new Map(list.items.map((i) => [i.metadata.name, i]));
+    const publicKeys = byName.get(PUBLIC_KEYS_SECRET)?.stringData ?? {};
+    for (const kind of ['registry', 'router', 'pod', 'admin'] as const) {
+      const seed = byName.get(seedSecretOf(kind))?.stringData.seed ?? '';
+      expect(fromSeed(new TextEncoder().encode(seed)).getPublicKey()).toBe(publicKeys[kind]);
+    }
+    expect(list.items.every((i) => i.metadata.namespace === NAMESPACE)).toBe(true);
+    // nats-server 2.9 reads the generated config with those keys from its environment.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-nats-conf-'));
+    try {
+      fs.copyFileSync(path.join(repo, NATS_AUTH_CONF), path.join(dir, 'nats-auth.conf'));
+      fs.writeFileSync(path.join(dir, 'nats.conf'), 'port: 4222\ninclude nats-auth.conf\n');
+      const env = Object.fromEntries(Object.entries(publicKeys).map(([kind, key]) => [nkeyVariableOf(kind as NatsIdentityKind), key]));
+      const check = spawnSync('nats-server', ['-c', path.join(dir, 'nats.conf'), '-t'], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+      expect({ status: check.status, out: `${check.stdout}${check.stderr}`.trim() }).toEqual({ status: 0, out: expect.stringMatching(/is valid/) });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each(['base', ...overlays.map((o) => `overlays/${o}`)])('%s renders objects that match the Kubernetes schemas', (dir) => {
