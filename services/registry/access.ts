@@ -105,8 +105,9 @@ export interface CallContext {
 /** Options of RegistryAccess. */
 export interface AccessOptions {
   /**
-   * Whether a client certificate verified against the mesh's CA (INFERMESH_TLS_CLIENT_AUTH) names
-   * its caller: a call without a token from a pod or router certificate gets that service's grants.
+   * Whether a client certificate verified against the mesh's CA names its caller (TLS on with a CA;
+   * the certificate is asked for, and required with INFERMESH_TLS_CLIENT_AUTH): a call without a
+   * token from a pod or router certificate gets that service's grants.
    * Default false.
    */
   serviceCertificates?: boolean;

@@ -39,8 +39,10 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     await keys.ensureBootstrap(await fs.promises.readFile(config.authBootstrapTokenFile, 'utf8'), 'INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE');
   }
   const authenticator = config.authEnabled ? await startAuthenticator(config, nc, log, { createBucket: true }) : undefined;
-  // With mutual TLS, pods and routers are known by their certificates and need no token.
-  const access = new RegistryAccess(authenticator, { serviceCertificates: Boolean(config.tlsCertFile) && config.tlsClientAuth });
+  // Pods and routers are known by their certificates and need no token. With a CA the port asks every
+  // client for a certificate (required only with INFERMESH_TLS_CLIENT_AUTH), and grpc-js hands over
+  // only one that verified against the CA; people and programs without one bring a token.
+  const access = new RegistryAccess(authenticator, { serviceCertificates: Boolean(config.tlsCertFile && config.tlsCaFile) });
 
   const rollouts = new Rollouts(registry);
   // Every replica analyses the routers' windows; compare-and-set makes each window count once.

@@ -24,6 +24,7 @@ import { startTestPki, type TestPki } from '../helpers/pki';
 import { testConfig } from '../helpers/services';
 import { registryClient, unary } from '../../lib/grpc/client';
 import { loadTls, type TlsFiles } from '../../lib/tls';
+import { createCa, issueCertificate, writePem } from '../../lib/pki';
 import { silentLogger } from '../../lib/log';
 import type { ModelOut, RegistryClient } from '../../lib/grpc/types';
 import type { RegistryService } from '../../services/registry/registry-service';
@@ -289,10 +290,10 @@ describe('registry authentication over TLS', () => {
   const files: TlsFiles[] = [];
   const clients: { close(): void }[] = [];
   /** A raw registry client presenting a certificate of `kind`/`name`, with no token. */
-  const withCertificate = async (kind: 'pod' | 'router' | 'registry', name: string): Promise<RegistryClient> => {
+  const withCertificate = async (kind: 'pod' | 'router' | 'registry', name: string, port = mutual.port): Promise<RegistryClient> => {
     const tls = loadTls(testConfig(nats.url, pki.env(await pki.issue(`${kind}-${name}`, { kind, name }))), silentLogger)!;
     files.push(tls);
-    const c = registryClient(`127.0.0.1:${mutual.port}`, { tls: { files: tls } });
+    const c = registryClient(`127.0.0.1:${port}`, { tls: { files: tls } });
     clients.push(c);
     return c;
   };
@@ -307,7 +308,8 @@ describe('registry authentication over TLS', () => {
     const natsFiles = await pki.issue('nats', { kind: 'registry', name: 'nats' });
     const storeDir = path.join(dir, 'nats');
     const server = await startNatsServer({ storeDir, extraArgs: ['--tls', '--tlscert', natsFiles.certFile, '--tlskey', natsFiles.keyFile, '--tlscacert', natsFiles.caFile] });
-    nats = { ...server, cleanup: () => server.stop() };
+    // Services take TLS to NATS at a tls:// URL.
+    nats = { ...server, url: server.url.replace(/^nats:/, 'tls:'), cleanup: () => server.stop() };
     const registryFiles = await pki.issue('registry', { kind: 'registry', name: 'registry' });
     const env = { INFERMESH_AUTH: 'true', INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: tokenFile };
     mutual = await startTestRegistry(nats.url, pki.env(registryFiles, { ...env, INFERMESH_TLS_CLIENT_AUTH: 'true' }));
@@ -343,6 +345,21 @@ describe('registry authentication over TLS', () => {
     // Another kind of certificate proves the connection, not a right: it still needs a token.
     const other = await withCertificate('registry', 'not-a-reader');
     expect(await status(unary((cb) => other.GetModel({ name: 'tls-model' }, cb)))).toMatchObject({ code: 16 });
+  });
+
+  it('asks every client for a certificate when client certificates are optional, and trusts only one the CA signed', async () => {
+    const pod = await withCertificate('pod', 'pod-2', serverOnly.port);
+    expect((await unary<ModelOut>((cb) => pod.GetModel({ name: 'tls-model' }, cb))).name).toBe('tls-model');
+    expect(await status(unary((cb) => pod.CreateModel({ name: 'pod-made' }, cb)))).toMatchObject({ code: 7 });
+    // The same identity signed by a stranger's CA: the connection is made (certificates are optional
+    // here), but the certificate proves nothing, so a call without a token is UNAUTHENTICATED.
+    const stranger = await createCa({ commonName: 'not the mesh CA' });
+    const forged = writePem(path.join(dir, 'forged'), 'pod', await issueCertificate(stranger, { kind: 'pod', name: 'pod-2' }), pki.ca);
+    const tls = loadTls(testConfig(nats.url, pki.env(forged)), silentLogger)!;
+    files.push(tls);
+    const impostor = registryClient(`127.0.0.1:${serverOnly.port}`, { tls: { files: tls } });
+    clients.push(impostor);
+    expect(await status(unary((cb) => impostor.GetModel({ name: 'tls-model' }, cb)))).toMatchObject({ code: 16 });
   });
 
   it('connects the client and the CLI with --ca and a token', async () => {
