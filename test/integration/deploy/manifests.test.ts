@@ -422,9 +422,10 @@ suite('deploy/k8s', () => {
         } else {
           expect(docs).toContain(`${service}-tls`);
         }
-        // Services demand a certificate of their callers (the registry knows pods and routers by
-        // theirs), except the router's public port, where clients bring tokens.
-        expect({ service, clientAuth: config.tlsClientAuth }).toEqual({ service, clientAuth: true });
+        // Pods demand a certificate of their callers (routers only); the registry asks for one and
+        // knows pods and routers by theirs, but takes the CLI with a token; the router's public
+        // port takes clients with tokens.
+        expect({ service, clientAuth: config.tlsClientAuth }).toEqual({ service, clientAuth: service !== 'registry' });
         if (service === 'router') expect(config.routerTlsClientAuth).toBe(false);
         // Tokens where clients call: the router and the registry; the first admin token from a Secret.
         if (service !== 'inference') expect({ service, auth: config.authEnabled }).toEqual({ service, auth: true });
