@@ -4,6 +4,7 @@
 import os from 'node:os';
 import { MeshError, ErrorCode } from './errors';
 import { DEFAULT_H2_LIMITS as H2 } from './h2/limits';
+import { isPodIdentityName } from './tls';
 import type { LogLevel } from './log';
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -44,6 +45,8 @@ const list = <T extends string>(...values: T[]): Parser<T[]> => (raw, name) => {
   if (items.length === 0) bad(name, raw, 'at least one item');
   return items as T[];
 };
+
+const podIdentityName: Parser<string> = (raw, name) => (isPodIdentityName(raw) ? raw : bad(name, raw, '1 to 253 letters, digits, ".", "-" or "_" (one SPIFFE path segment)'));
 
 /** Execution providers the inference pods know, in onnxruntime's names. */
 export type ExecutionProvider = 'cuda' | 'cpu';
@@ -142,6 +145,7 @@ export const settings = {
   // Inference pods.
   inferencePort: setting('INFERMESH_INFERENCE_PORT', int(0, 65535), 8002, 'inference gRPC port (0: any free port)'),
   podName: setting('INFERMESH_POD_NAME', str, '', 'this pod\'s unique name (empty: hostname-pid)'),
+  podIdentity: setting('INFERMESH_POD_IDENTITY', podIdentityName, '', 'with TLS: the name in spiffe://infermesh/pod/<name> this pod\'s certificate proves, sent in its heartbeat, for pods that share one certificate (letters, digits, . - _). Empty: the pod name, each pod its own certificate'),
   advertiseHost: setting('INFERMESH_ADVERTISE_HOST', str, '127.0.0.1', 'host the router uses to reach this pod (in Kubernetes: the pod IP)'),
   advertiseAddress: setting('INFERMESH_ADVERTISE_ADDRESS', str, '', 'host:port the router uses to reach this pod, when the bound port is not reachable as is (NAT, port forwarding); overrides INFERMESH_ADVERTISE_HOST'),
   heartbeatIntervalMs: setting('INFERMESH_HEARTBEAT_INTERVAL_MS', int(50), 1_000, 'how often a pod announces itself'),

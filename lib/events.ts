@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { nameToken, resources } from './nats';
+import { isPodIdentityName } from './tls';
 
 /**
  * Subjects. Events: infermesh.events.<model>.<type>, the model name as one token (`nameToken`:
@@ -179,6 +180,11 @@ export interface PodModel {
 export interface Heartbeat {
   schema: typeof SCHEMA_VERSION;
   pod: string;
+  /**
+   * The name in spiffe://infermesh/pod/<name> the pod's certificate proves, when it is not the pod
+   * name (pods sharing one certificate: INFERMESH_POD_IDENTITY). Absent: the pod name.
+   */
+  identity?: string;
   /** host:port where the pod serves the Open Inference Protocol. */
   address: string;
   /** serving: takes traffic; draining: finishing in-flight work, send nothing new; stopped: gone. */
@@ -310,6 +316,7 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
 export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
   const o = parseObject(bytes);
   check(isStr(o.pod) && isStr(o.address), 'heartbeat without pod or address');
+  check(optional(o.identity, isPodIdentityName), 'heartbeat: bad identity');
   check(o.state === 'serving' || o.state === 'draining' || o.state === 'stopped', 'heartbeat: bad state');
   check(isNat(o.inflight), 'heartbeat: bad inflight');
   check(Array.isArray(o.models) && o.models.every((m: unknown) => {

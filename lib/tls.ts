@@ -29,6 +29,23 @@ export function podIdentity(name: string): string {
 }
 
 /**
+ * Whether `name` may be a shared pod identity (INFERMESH_POD_IDENTITY, a heartbeat's `identity`):
+ * one SPIFFE path segment, 1 to 253 letters, digits, `.`, `-` or `_`, and not `.` or `..`.
+ */
+export function isPodIdentityName(name: unknown): name is string {
+  return typeof name === 'string' && /^[A-Za-z0-9._-]{1,253}$/.test(name) && name !== '.' && name !== '..';
+}
+
+/**
+ * The identity a heartbeat claims, which the certificate at its address must carry before the pod
+ * gets traffic, and on every connection after: spiffe://infermesh/pod/<its identity>, or
+ * <its pod name> when it names none (pods that share one certificate name a shared identity).
+ */
+export function claimedPodIdentity(claim: { pod: string; identity?: string }): string {
+  return podIdentity(claim.identity ?? claim.pod);
+}
+
+/**
  * The URI SANs of a certificate (node's `subjectaltname` form: `DNS:a, URI:spiffe://…`, a value
  * with a comma or quote written as a JSON string), those under spiffe:// only.
  */

@@ -19,6 +19,8 @@ export class HeartbeatPublisher {
   constructor(
     private readonly nc: NatsConnection,
     private readonly pod: string,
+    /** The shared identity the pod's certificate proves (INFERMESH_POD_IDENTITY); empty: its name, and the heartbeat names none. */
+    private readonly identity: string,
     private readonly address: string,
     private readonly intervalMs: number,
     private readonly status: () => PodStatus,
@@ -61,7 +63,7 @@ export class HeartbeatPublisher {
   private publish(): void {
     if (this.nc.isClosed()) return;
     const { models, inflight } = this.status();
-    const hb: Heartbeat = { schema: SCHEMA_VERSION, pod: this.pod, address: this.address, state: this.state, models, inflight, time: new Date().toISOString() };
+    const hb: Heartbeat = { schema: SCHEMA_VERSION, pod: this.pod, ...(this.identity && { identity: this.identity }), address: this.address, state: this.state, models, inflight, time: new Date().toISOString() };
     try {
       this.nc.publish(subjects.heartbeat, encodeHeartbeat(hb));
     } catch (err) {

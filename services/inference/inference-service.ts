@@ -55,7 +55,8 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas);
   // TLS on (certificate files set): the pod's port, its registry client and NATS over TLS; its
-  // certificate names it (spiffe://infermesh/pod/<INFERMESH_POD_NAME>) to the routers.
+  // certificate names it (spiffe://infermesh/pod/<INFERMESH_POD_NAME>, or the INFERMESH_POD_IDENTITY
+  // its heartbeat claims when pods share one certificate) to the routers.
   const tls = loadTls(config, log);
   const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes, tls: tls && { files: tls } });
   const modelDir = config.modelDir || path.join(os.tmpdir(), `infermesh-models-${config.podName}`);
@@ -98,7 +99,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 
-  const heartbeat = new HeartbeatPublisher(nc, config.podName, address, config.heartbeatIntervalMs, () => ({ models: repo.snapshot(), inflight: repo.inFlight() }), log);
+  const heartbeat = new HeartbeatPublisher(nc, config.podName, config.podIdentity, address, config.heartbeatIntervalMs, () => ({ models: repo.snapshot(), inflight: repo.inFlight() }), log);
   repo.onChange(() => heartbeat.publishSoon());
   // The pod serves every version in a model's traffic split; reconcile() returns at once (it queues).
   const follower = new TrafficFollower(nc, js, registry, (model, traffic, record) => {

@@ -2,11 +2,17 @@
 // versions they have ready, and how loaded they are. Pods are forgotten when heartbeats stop for
 // the TTL, and dropped at once when they say they are draining or stopped.
 import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
+import { claimedPodIdentity } from '../../lib/tls';
 
 /** A pod as the balancer sees it. */
 export interface Pod {
   id: string;
   address: string;
+  /**
+   * The identity its heartbeat claims (claimedPodIdentity: spiffe://infermesh/pod/<its identity or
+   * name>), which its certificate must carry (TLS on). Pods that share a certificate share it.
+   */
+  identity: string;
   /** Requests this router has in flight to the pod. */
   outstanding: number;
   /** Epoch ms until which the pod is ejected for failing (0: not ejected). */
@@ -21,8 +27,8 @@ export interface Pod {
   models: readonly PodModel[];
   lastSeen: number;
   /**
-   * False while the pod has not proven with its TLS certificate the name its heartbeat claims
-   * (spiffe://infermesh/pod/<id>), or failed to: it gets no traffic. Unset: nothing to prove (TLS off).
+   * False while the pod has not proven with its TLS certificate the identity its heartbeat claims
+   * (`identity`), or failed to: it gets no traffic. Unset: nothing to prove (TLS off).
    */
   verified?: boolean;
 }
@@ -36,6 +42,11 @@ export interface VersionState {
   reasons: string[];
 }
 
+/** Whether a heartbeat puts `pod` where it is, claiming the identity it has. */
+function sameClaim(pod: Pod, address: string, identity: string): boolean {
+  return pod.address === address && pod.identity === identity;
+}
+
 /** Which state says more about being able to serve: READY, then LOADING, UNLOADING, UNAVAILABLE. */
 const STATE_RANK: Record<ModelState, number> = { READY: 0, LOADING: 1, UNLOADING: 2, UNAVAILABLE: 3 };
 
@@ -44,8 +55,9 @@ export interface MembershipListener {
   added?(pod: Pod): void;
   removed?(pod: Pod): void;
   /**
-   * With identities required: a heartbeat names a pod that proved its name at another address.
-   * The pod stays where it is until move() is called, once the new address proved the name too.
+   * With identities required: a heartbeat names a pod that proved its identity, at another address
+   * or claiming another identity. The pod stays as it is until move() is called, once the claimed
+   * address proved the claimed identity.
    */
   moveClaimed?(pod: Pod, hb: Heartbeat): void;
 }
@@ -54,18 +66,19 @@ export class Membership {
   private readonly pods = new Map<string, Pod>();
   private frozen = false;
 
-  /** `requireIdentity`: a pod gets traffic only once setVerified() says its certificate proves its name (TLS on). */
+  /** `requireIdentity`: a pod gets traffic only once setVerified() says its certificate proves its identity (TLS on). */
   constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now, private readonly requireIdentity = false) {}
 
   /** Applies a heartbeat. */
   update(hb: Heartbeat): void {
     const existing = this.pods.get(hb.pod);
+    const identity = claimedPodIdentity(hb);
     if (hb.state !== 'serving') {
-      // With identities required, only a goodbye for the address the pod proved counts.
-      if (existing && (!this.requireIdentity || existing.address === hb.address)) this.remove(existing);
+      // With identities required, only a goodbye for the address and identity the pod proved counts.
+      if (existing && (!this.requireIdentity || sameClaim(existing, hb.address, identity))) this.remove(existing);
       return;
     }
-    if (existing && existing.address !== hb.address) {
+    if (existing && !sameClaim(existing, hb.address, identity)) {
       if (this.requireIdentity && existing.verified) {
         // A heartbeat anyone could forge does not take a proven pod away from its address.
         this.listener.moveClaimed?.(existing, hb);
@@ -87,7 +100,7 @@ export class Membership {
       pod.lastSeen = this.now();
       return;
     }
-    const added: Pod = { id: hb.pod, address: hb.address, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, lastSeen: this.now() };
+    const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, lastSeen: this.now() };
     if (this.requireIdentity) added.verified = false;
     this.pods.set(hb.pod, added);
     this.listener.added?.(added);
@@ -98,10 +111,10 @@ export class Membership {
     if (this.pods.get(pod.id) === pod) pod.verified = verified;
   }
 
-  /** A pod that proved its name at `hb.address` too: it moves there (and proves it again before traffic). */
+  /** A pod whose claimed identity `hb.address` proved: it moves there (and proves it again before traffic). */
   move(hb: Heartbeat): void {
     const existing = this.pods.get(hb.pod);
-    if (existing && existing.address !== hb.address) this.remove(existing);
+    if (existing && !sameClaim(existing, hb.address, claimedPodIdentity(hb))) this.remove(existing);
     this.update(hb);
   }
 

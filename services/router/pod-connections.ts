@@ -1,13 +1,14 @@
 // The router's connections to each pod: a few bare HTTP/2 connections for ModelInfer's bytes (one
 // connection caps large-message throughput), and one typed grpc-js client for every other call.
-// With TLS on, every connection to a pod checks that its certificate carries the identity of the
-// pod the router believes is there (spiffe://infermesh/pod/<name>), and a pod's heartbeat is
-// believed only once a handshake with its address proved that name (PodIdentityCheck).
+// With TLS on, every connection to a pod checks that its certificate carries the identity the
+// pod's heartbeat claims (claimedPodIdentity: spiffe://infermesh/pod/<its name, or the identity
+// pods sharing a certificate claim>), and a heartbeat is believed only once a handshake with its
+// address proved that identity (PodIdentityCheck).
 import { inferenceClient, type ClientTls } from '../../lib/grpc/client';
 import { H2Upstream, type H2UpstreamOptions } from '../../lib/h2/upstream';
 import type { InferenceClient } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
-import { expectIdentity, podIdentity, probeIdentities, type TlsFiles } from '../../lib/tls';
+import { claimedPodIdentity, expectIdentity, probeIdentities, type TlsFiles } from '../../lib/tls';
 import type { Heartbeat } from '../../lib/events';
 import type { Membership, Pod } from './membership';
 
@@ -26,8 +27,8 @@ interface Connections {
 
 export class PodConnections {
   private readonly byAddress = new Map<string, Connections>();
-  /** With TLS: the pod name whose identity each address proved (connections there expect it). */
-  private readonly names = new Map<string, string>();
+  /** With TLS: the identity each address proved (connections there expect it). */
+  private readonly identities = new Map<string, string>();
 
   /**
    * `perPod` connections to each pod; each carries `maxRequestsPerConnection` requests (0: until
@@ -36,12 +37,12 @@ export class PodConnections {
    */
   constructor(private readonly perPod: number, private readonly maxMessageBytes: number, private readonly maxRequestsPerConnection = 0, readonly tls?: TlsFiles) {}
 
-  /** TLS of a client of the pod at `address` (undefined with TLS off): it must prove the name it proved before. */
+  /** TLS of a client of the pod at `address` (undefined with TLS off): it must prove the identity it proved before. */
   clientTls(address: string): ClientTls | undefined {
     const tls = this.tls;
     if (!tls) return undefined;
     // An address that proved nothing expects an identity no certificate carries: no connection.
-    return { files: tls, identity: podIdentity(this.names.get(address) ?? '') };
+    return { files: tls, identity: this.identities.get(address) ?? claimedPodIdentity({ pod: '' }) };
   }
 
   private get(address: string): Connections {
@@ -62,12 +63,12 @@ export class PodConnections {
 
   /**
    * Connects to `pod`'s address and checks that its certificate (verified against the CA) carries
-   * spiffe://infermesh/pod/<pod.id>; resolves to undefined when it does, else to why not. Only
-   * with TLS on.
+   * the identity its heartbeat claims (`pod.identity`); resolves to undefined when it does, else to
+   * why not. Only with TLS on.
    */
-  async verify(pod: Pick<Pod, 'id' | 'address'>): Promise<string | undefined> {
+  async verify(pod: Pick<Pod, 'address' | 'identity'>): Promise<string | undefined> {
     if (!this.tls) return undefined;
-    const expected = podIdentity(pod.id);
+    const expected = pod.identity;
     let ids: string[];
     try {
       ids = await probeIdentities(pod.address, this.tls);
@@ -75,10 +76,10 @@ export class PodConnections {
       return `no verified TLS connection: ${err instanceof Error ? err.message : String(err)}`;
     }
     if (!ids.includes(expected)) return `its certificate carries ${ids.join(', ') || 'no SPIFFE ID'}, not ${expected}`;
-    if (this.names.get(pod.address) !== pod.id) {
-      // Connections made for another name there would refuse this pod: start afresh.
+    if (this.identities.get(pod.address) !== expected) {
+      // Connections made for another identity there would refuse this pod: start afresh.
       this.close(pod.address);
-      this.names.set(pod.address, pod.id);
+      this.identities.set(pod.address, expected);
     }
     return undefined;
   }
@@ -98,27 +99,27 @@ export class PodConnections {
     const c = this.byAddress.get(address);
     if (!c) return;
     this.byAddress.delete(address);
-    this.names.delete(address);
+    this.identities.delete(address);
     c.h2.close();
     c.typed.close();
   }
 
   closeAll(): void {
     for (const a of [...this.byAddress.keys()]) this.close(a);
-    this.names.clear();
+    this.identities.clear();
   }
 }
 
 /**
- * With TLS on, gives a pod traffic only once it proved the name its heartbeat claims: checks each
- * pod that joins, and again every `retryMs` while it has not (a pod that was not listening yet); a
- * pod whose certificate names someone else gets one warning, naming both.
+ * With TLS on, gives a pod traffic only once it proved the identity its heartbeat claims: checks
+ * each pod that joins, and again every `retryMs` while it has not (a pod that was not listening
+ * yet); a pod whose certificate names someone else gets one warning, naming both.
  */
 export class PodIdentityCheck {
   private readonly checking = new Set<Pod>();
   private readonly tried = new WeakMap<Pod, number>();
   private readonly warned = new WeakSet<Pod>();
-  /** Claims that a proven pod moved, by `name address`: when each was last checked, and whether it was warned about. */
+  /** Claims that a proven pod moved, by `name identity address`: when each was last checked, and whether it was warned about. */
   private readonly moves = new Map<string, { tried: number; warned: boolean; checking: boolean }>();
 
   constructor(private readonly conns: PodConnections, private readonly membership: Membership, private readonly log: Logger, private readonly retryMs = 5_000) {}
@@ -132,21 +133,23 @@ export class PodIdentityCheck {
       this.checking.delete(pod);
       if (why === undefined) {
         this.membership.setVerified(pod, true);
-        if (this.warned.has(pod)) this.log.info('pod proved its identity: it gets traffic', { pod: pod.id, address: pod.address });
+        if (this.warned.has(pod)) this.log.info('pod proved its identity: it gets traffic', { pod: pod.id, identity: pod.identity, address: pod.address });
         return;
       }
       if (this.warned.has(pod)) return;
       this.warned.add(pod);
-      this.log.warn('pod does not prove the name its heartbeat claims: no traffic', { pod: pod.id, address: pod.address, reason: why });
+      this.log.warn('pod does not prove the name its heartbeat claims: no traffic', { pod: pod.id, identity: pod.identity, address: pod.address, reason: why });
     });
   }
 
   /**
-   * A heartbeat says `pod`, proven at its address, is now at `hb.address`: it moves once the new
-   * address proves the name (checked at most every retryMs per address; one warning when it does not).
+   * A heartbeat says `pod`, proven at its address, is now at `hb.address` or claims another
+   * identity: it moves once that address proves that identity (checked at most every retryMs per
+   * claim; one warning when it does not).
    */
   checkMove(pod: Pod, hb: Heartbeat): void {
-    const key = `${hb.pod} ${hb.address}`;
+    const identity = claimedPodIdentity(hb);
+    const key = `${hb.pod} ${identity} ${hb.address}`;
     let m = this.moves.get(key);
     if (m && (m.checking || Date.now() - m.tried < this.retryMs)) return;
     // Claims come from heartbeats, which anyone able to publish one can invent: keep a bounded few.
@@ -155,17 +158,17 @@ export class PodIdentityCheck {
     const claim = m;
     claim.tried = Date.now();
     claim.checking = true;
-    void this.conns.verify({ id: hb.pod, address: hb.address }).then((why) => {
+    void this.conns.verify({ address: hb.address, identity }).then((why) => {
       claim.checking = false;
       if (why === undefined) {
         this.moves.delete(key);
-        this.log.info('pod proved its name at a new address: it moves there', { pod: pod.id, from: pod.address, address: hb.address });
+        this.log.info('pod proved its name at a new address: it moves there', { pod: pod.id, from: pod.address, address: hb.address, identity });
         this.membership.move(hb);
         return;
       }
       if (claim.warned) return;
       claim.warned = true;
-      this.log.warn('a heartbeat moves a pod to an address that does not prove its name: ignored', { pod: pod.id, address: pod.address, claimed: hb.address, reason: why });
+      this.log.warn('a heartbeat moves a pod to an address that does not prove its name: ignored', { pod: pod.id, address: pod.address, claimed: hb.address, identity, reason: why });
     });
   }
 

@@ -57,7 +57,9 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     moveClaimed: (pod, hb) => identity?.checkMove(pod, hb),
     removed: (pod) => {
       log.info('pod left', { pod: pod.id, address: pod.address });
-      conns.close(pod.address);
+      // Another name may hold the address (pods sharing an identity can claim any name under it):
+      // its connections, and the identity the address proved, stay.
+      if (!membership.all().some((p) => p.address === pod.address)) conns.close(pod.address);
     },
   }, Date.now, tls !== undefined);
   if (tls) identity = new PodIdentityCheck(conns, membership, log);

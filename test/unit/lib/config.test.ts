@@ -21,6 +21,7 @@ describe('loadConfig', () => {
     ['INFERMESH_EXECUTION_PROVIDERS', 'cuda,tpu', 'INFERMESH_EXECUTION_PROVIDERS="cuda,tpu" is invalid'],
     ['INFERMESH_LOG_LEVEL', 'loud', 'INFERMESH_LOG_LEVEL="loud" is invalid: expected one of debug, info, warn, error'],
     ['INFERMESH_WARMUP', 'maybe', 'INFERMESH_WARMUP="maybe" is invalid: expected true or false'],
+    ['INFERMESH_POD_IDENTITY', 'team/inference', 'INFERMESH_POD_IDENTITY="team/inference" is invalid: expected 1 to 253 letters'],
   ])('rejects a bad %s naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });

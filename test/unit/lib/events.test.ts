@@ -33,4 +33,12 @@ describe('events', () => {
     expect(() => decodeHeartbeat(bytes({ ...hb, state: 'sleeping' }))).toThrow('heartbeat: bad state');
     expect(() => decodeHeartbeat(bytes({ ...hb, models: [{ name: 'm' }] }))).toThrow('heartbeat: bad models');
   });
+
+  it('takes a heartbeat\'s shared identity, one SPIFFE path segment, and refuses any other', () => {
+    const hb = { schema: 1 as const, pod: 'p', identity: 'inference', address: '127.0.0.1:1', state: 'serving' as const, models: [], inflight: 0, time: 't' };
+    expect(decodeHeartbeat(encodeHeartbeat(hb)).identity).toBe('inference');
+    for (const identity of ['', 'a/b', '..', '.', 'x'.repeat(254), 'ünïcode', 'a b', 3, null, ['inference']]) {
+      expect(() => decodeHeartbeat(bytes({ ...hb, identity }))).toThrow('heartbeat: bad identity');
+    }
+  });
 });

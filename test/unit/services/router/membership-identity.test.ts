@@ -1,10 +1,12 @@
 // Membership with TLS on: a pod gets traffic, and what it says is repeated, only once it proved the
-// name its heartbeat claims; a check that ends after the pod was replaced changes nothing.
+// identity its heartbeat claims (its name, or an identity pods sharing a certificate share); a
+// check that ends after the pod was replaced changes nothing.
 import { SCHEMA_VERSION, type Heartbeat } from '../../../../lib/events';
 import { Membership } from '../../../../services/router/membership';
+import { podIdentity } from '../../../../lib/tls';
 
-function hb(pod: string, address: string): Heartbeat {
-  return { schema: SCHEMA_VERSION, pod, address, state: 'serving', models: [{ name: 'm', version: 1, state: 'READY', provider: 'cpu' }], inflight: 0, time: new Date().toISOString() };
+function hb(pod: string, address: string, identity?: string): Heartbeat {
+  return { schema: SCHEMA_VERSION, pod, ...(identity !== undefined && { identity }), address, state: 'serving', models: [{ name: 'm', version: 1, state: 'READY', provider: 'cpu' }], inflight: 0, time: new Date().toISOString() };
 }
 
 describe('Membership identity', () => {
@@ -51,6 +53,47 @@ describe('Membership identity', () => {
     expect(m.all().map((p) => [p.address, p.verified])).toEqual([['10.6.6.6:8002', false]]);
     m.update({ ...hb('a', '10.6.6.6:8002'), state: 'stopped' });
     expect(m.all()).toEqual([]);
+  });
+
+  it('keys pods by name while pods with different names claim one shared identity, each proving it', () => {
+    const m = new Membership(10_000, {}, Date.now, true);
+    m.update(hb('inference-a', '10.0.0.1:8002', 'inference'));
+    m.update(hb('inference-b', '10.0.0.2:8002', 'inference'));
+    m.update(hb('c', '10.0.0.3:8002'));
+    expect(m.all().map((p) => [p.id, p.identity])).toEqual([
+      ['inference-a', podIdentity('inference')],
+      ['inference-b', podIdentity('inference')],
+      ['c', podIdentity('c')],
+    ]);
+    expect(m.candidates('m', 1)).toEqual([]);
+    for (const p of m.all()) if (p.id !== 'c') m.setVerified(p, true);
+    expect(m.candidates('m', 1).map((p) => p.id)).toEqual(['inference-a', 'inference-b']);
+  });
+
+  it('keeps a proven pod as it is when a heartbeat claims another identity for it, until its address proved that one', () => {
+    const claims: string[] = [];
+    const m = new Membership(10_000, { moveClaimed: (pod, claim) => claims.push(`${pod.id} ${claim.identity ?? ''}`) }, Date.now, true);
+    m.update(hb('a', '10.0.0.1:8002', 'inference'));
+    m.setVerified(m.all()[0]!, true);
+    // The same address, the pod's own name instead of the shared identity: not what it proved.
+    m.update(hb('a', '10.0.0.1:8002'));
+    m.update(hb('a', '10.0.0.1:8002', 'other'));
+    expect(claims).toEqual(['a ', 'a other']);
+    expect(m.candidates('m', 1).map((p) => [p.id, p.identity])).toEqual([['a', podIdentity('inference')]]);
+    // A goodbye claiming another identity does not count; one with the proven claim does.
+    m.update({ ...hb('a', '10.0.0.1:8002', 'other'), state: 'stopped' });
+    expect(m.all()).toHaveLength(1);
+    m.update({ ...hb('a', '10.0.0.1:8002', 'inference'), state: 'draining' });
+    expect(m.all()).toEqual([]);
+  });
+
+  it('makes a pod that has not proven anything start afresh when its claimed identity changes', () => {
+    const removed: string[] = [];
+    const m = new Membership(10_000, { removed: (p) => removed.push(p.identity) }, Date.now, true);
+    m.update(hb('a', '10.0.0.1:8002'));
+    m.update(hb('a', '10.0.0.1:8002', 'inference'));
+    expect(removed).toEqual([podIdentity('a')]);
+    expect(m.all().map((p) => [p.identity, p.verified])).toEqual([[podIdentity('inference'), false]]);
   });
 
   it('needs no proof with TLS off', () => {
