@@ -233,6 +233,8 @@ suite('deploy/k8s', () => {
 
   describe.each(overlays)('overlay %s', (overlay) => {
     const r = () => rendered(`overlays/${overlay}`);
+    /** Whether each inference pod gets a certificate naming it (components/cert-manager-csi) instead of the shared one. */
+    const perPodCertificates = overlay === 'cert-manager-csi';
 
     it('puts every object in the infermesh namespace, which it creates', () => {
       const objects = r().objects;
@@ -410,17 +412,27 @@ suite('deploy/k8s', () => {
         const config = configOf(r(), running);
         const files = { cert: config.tlsCertFile, key: config.tlsKeyFile, ca: config.tlsCaFile };
         const sources = Object.fromEntries(Object.entries(files).map(([k, f]) => [k, fileSource(running.workload, running.container, f)]));
-        // The three files from one volume: a Secret (the registry's, the routers') or a certificate
-        // per pod from cert-manager's CSI driver (an inference pod's, naming the pod).
-        const expected = service === 'inference' ? 'csi:csi.cert-manager.io' : `secret:${service}-tls`;
+        // The three files from one volume: a Secret of the service's kind (the inference pods'
+        // shared identity by default), or a certificate per inference pod from cert-manager's CSI
+        // driver, naming the pod, where the overlay asks for one.
+        const expected = service === 'inference' && perPodCertificates ? 'csi:csi.cert-manager.io' : `secret:${service}-tls`;
         expect({ service, sources }).toEqual({ service, sources: { cert: expected, key: expected, ca: expected } });
-        if (service === 'inference') {
+        if (service === 'inference' && perPodCertificates) {
           const attrs = volumeOf(running.workload, running.container, files.cert)?.volume?.csi?.volumeAttributes ?? {};
           expect(attrs['csi.cert-manager.io/uri-sans']).toBe(spiffeId('pod', '${POD_NAME}').replace(encodeURIComponent('${POD_NAME}'), '${POD_NAME}'));
           expect(attrs['csi.cert-manager.io/key-usages']).toMatch(/server auth.*client auth|client auth.*server auth/);
           expect(docs).toContain(`Issuer ${attrs['csi.cert-manager.io/issuer-name']}`);
+          // Heartbeats claim the pod's own name, which each certificate carries.
+          expect(config.podIdentity).toBe('');
         } else {
           expect(docs).toContain(`${service}-tls`);
+        }
+        // Pods sharing one certificate claim its identity, spiffe://infermesh/pod/inference; the
+        // docs say how to issue that certificate.
+        if (service === 'inference' && !perPodCertificates) {
+          expect(config.podIdentity).toBe('inference');
+          expect(docs).toContain(spiffeId('pod', config.podIdentity));
+          expect(docs).toContain('INFERMESH_POD_IDENTITY');
         }
         // Pods demand a certificate of their callers (routers only); the registry asks for one and
         // knows pods and routers by theirs, but takes the CLI with a token; the router's public
@@ -433,6 +445,11 @@ suite('deploy/k8s', () => {
           expect(fileSource(running.workload, running.container, config.authBootstrapTokenFile)).toBe('secret:infermesh-bootstrap-token');
           expect(docs).toContain('infermesh-bootstrap-token');
         }
+      }
+      // Without a cert-manager overlay nothing needs cert-manager: no CSI volume, no cert-manager object.
+      if (!overlay.startsWith('cert-manager')) {
+        const csi = r().workloads.flatMap((w) => (w.pod.volumes ?? []).filter((v) => v.csi).map((v) => `${w.name}/${v.name}`));
+        expect({ csi, certManager: r().objects.filter((o) => o.apiVersion.startsWith('cert-manager.io')).map(describeObject) }).toEqual({ csi: [], certManager: [] });
       }
       // NATS: TLS on the client port and the routes, every client with a certificate.
       for (const nats of natsContainers(r())) {
@@ -449,12 +466,14 @@ suite('deploy/k8s', () => {
       }
     });
 
-    if (overlay === 'cert-manager') {
+    if (overlay.startsWith('cert-manager')) {
       it('has cert-manager issue every certificate the pods mount, with the identities routers check', () => {
         const certs = new Map(r().certificates.map((c) => [(c.spec as { secretName: string }).secretName, c.spec as { uris?: string[]; dnsNames?: string[]; usages?: string[]; issuerRef: { name: string } }]));
         const issuers = new Set(r().issuers.map((i) => i.metadata.name));
         const mounted = new Set(r().workloads.flatMap((w) => (w.pod.volumes ?? []).map((v) => v.secret?.secretName ?? '')).filter((n) => n.endsWith('-tls')));
-        expect([...mounted].sort()).toEqual(['nats-tls', 'registry-tls', 'router-tls']);
+        expect([...mounted].sort()).toEqual(perPodCertificates ? ['nats-tls', 'registry-tls', 'router-tls'] : ['inference-tls', 'nats-tls', 'registry-tls', 'router-tls']);
+        // Every certificate issued is mounted: with a certificate per pod, no shared one is made.
+        expect([...certs.keys()].filter((n) => n !== 'infermesh-ca').sort()).toEqual([...mounted].sort());
         for (const name of mounted) {
           const cert = certs.get(name);
           expect({ name, issued: cert !== undefined && issuers.has(cert.issuerRef.name) }).toEqual({ name, issued: true });
@@ -462,6 +481,7 @@ suite('deploy/k8s', () => {
         }
         expect(certs.get('registry-tls')?.uris).toEqual([spiffeId('registry', 'registry')]);
         expect(certs.get('router-tls')?.uris).toEqual([spiffeId('router', 'router')]);
+        if (!perPodCertificates) expect(certs.get('inference-tls')?.uris).toEqual([spiffeId('pod', 'inference')]);
         // NATS's certificate names the Service the services dial and each server its route reaches.
         expect(certs.get('nats-tls')?.dnsNames).toEqual(expect.arrayContaining(['nats', '*.nats-headless']));
         for (const w of r().workloads) {
