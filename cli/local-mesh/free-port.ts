@@ -1,16 +1,37 @@
 import net from 'node:net';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed out below Linux's ephemeral range (32768-60999 by default), where the kernel never
+ * picks a port for a listener on port 0 or for an outgoing connection. A port the OS picked from
+ * that range and released could be taken by any such socket (a pod's listener, a client's
+ * connection) before its new owner binds it.
+ */
+const LOW_PORTS = { from: 10_000, to: 32_767 };
+
+function bindable(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, '127.0.0.1', () => {
+      const bound = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, for a process that binds it later: a random
+ * one below the ephemeral range (see LOW_PORTS), else one the OS picks.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await bindable(LOW_PORTS.from + Math.floor(Math.random() * (LOW_PORTS.to - LOW_PORTS.from + 1)));
+    if (port !== undefined) return port;
+  }
+  const port = await bindable(0);
+  if (port === undefined) throw new Error('no free TCP port on 127.0.0.1');
+  return port;
 }
 
 /** Whether another listener holds `port` on `host` (binding it fails with EADDRINUSE). */

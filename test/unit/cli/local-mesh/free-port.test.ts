@@ -1,6 +1,7 @@
 // A restarted pod's port (cli/local-mesh/free-port.ts) with real listeners: it comes back on its
 // port, falls back to another only when that port is really taken (with a log line), and a start
 // that fails for any other reason fails, to be retried on the same port.
+import fs from 'node:fs';
 import net from 'node:net';
 import { freePort, portTaken, startOnPort } from '../../../../cli/local-mesh/free-port';
 
@@ -46,6 +47,17 @@ describe('startOnPort', () => {
       expect(logs).toEqual([`pod-1: port ${port} is taken by another process; starting on another port (routers learn it from the heartbeats)`]);
     } finally {
       holder.close();
+    }
+  });
+});
+
+describe('freePort', () => {
+  it('hands out free ports below the ephemeral range, where no port-0 listener or outgoing connection can take them first', async () => {
+    const [low] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    for (const port of ports) {
+      expect(port).toBeLessThan(low!);
+      expect(await portTaken(port)).toBe(false);
     }
   });
 });
