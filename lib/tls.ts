@@ -42,7 +42,12 @@ export function isPodIdentityName(name: unknown): name is string {
  * <its pod name> when it names none (pods that share one certificate name a shared identity).
  */
 export function claimedPodIdentity(claim: { pod: string; identity?: string }): string {
-  return podIdentity(claim.identity ?? claim.pod);
+  return podIdentity(claim.identity || claim.pod);
+}
+
+/** The SPIFFE IDs the first certificate of a PEM chain carries. */
+export function certificateIdentities(pem: Buffer): string[] {
+  return spiffeIdsOf({ subjectaltname: new X509Certificate(pem).subjectAltName });
 }
 
 /**

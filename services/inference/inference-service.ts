@@ -23,7 +23,7 @@ import { HeartbeatPublisher } from './heartbeat';
 import { cpuBudget, intraOpThreads } from './cpu-quota';
 import { TrafficFollower } from '../../lib/traffic-follower';
 import { h2LimitsOf } from '../../lib/h2/limits';
-import { loadTls, peerOfKind } from '../../lib/tls';
+import { certificateIdentities, claimedPodIdentity, loadTls, peerOfKind } from '../../lib/tls';
 
 /** A started pod. */
 export interface InferenceService extends RunningService {
@@ -58,6 +58,12 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   // certificate names it (spiffe://infermesh/pod/<INFERMESH_POD_NAME>, or the INFERMESH_POD_IDENTITY
   // its heartbeat claims when pods share one certificate) to the routers.
   const tls = loadTls(config, log);
+  if (tls) {
+    // A certificate that does not prove what the heartbeats claim gets the pod no traffic: say so here too.
+    const claimed = claimedPodIdentity({ pod: config.podName, identity: config.podIdentity });
+    const carried = certificateIdentities(tls.current.cert);
+    if (!carried.includes(claimed)) log.warn('this pod\'s certificate does not carry the identity its heartbeats claim: routers will send it no traffic', { claimed, carried });
+  }
   const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes, tls: tls && { files: tls } });
   const modelDir = config.modelDir || path.join(os.tmpdir(), `infermesh-models-${config.podName}`);
   const artifacts = new ArtifactCache(modelDir, registry, log);

@@ -1,9 +1,11 @@
 // Pods that share one certificate (one Secret mounted by every replica), with a CA made in the
 // test and mutual TLS: two real pods started with the same certificate files and
 // INFERMESH_POD_IDENTITY=inference both serve through the router under their own names; a third
-// that claims the shared identity with a certificate for another identity gets no traffic and one
-// warning.
+// that claims the shared identity with a certificate for another identity gets no traffic, one
+// warning from the router, and says at its own start that its certificate does not carry it.
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { inferenceClient, registryClient, unary } from '../../lib/grpc/client';
 import { protos } from '../../lib/grpc/proto';
@@ -14,7 +16,7 @@ import { loadTls, podIdentity, type TlsFiles } from '../../lib/tls';
 import { heldOutDigits } from '../../tools/models/mnist-data';
 import { startRouterService, type RouterService } from '../../services/router/router-service';
 import type { RegistryService } from '../../services/registry/registry-service';
-import type { InferenceService } from '../../services/inference/inference-service';
+import { startInferenceService, type InferenceService } from '../../services/inference/inference-service';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { startTestPki, type TestPki } from '../helpers/pki';
 import { startTestPod, startTestRegistry, testConfig } from '../helpers/services';
@@ -37,6 +39,9 @@ let router: RouterService;
 /** The test's own certificate (a router's), for the services that ask for one. */
 let clientTls: TlsFiles;
 const routerLog: string[] = [];
+/** Log lines of the impostor pod. */
+const impostorLog: string[] = [];
+let impostorDir: string;
 const clients: grpc.Client[] = [];
 
 function userClient(): InferenceClient {
@@ -84,7 +89,8 @@ beforeAll(async () => {
   podB = await startTestPod(nats.url, registry.port, pki.env(shared, { ...common, INFERMESH_POD_NAME: 'inference-b2d1', INFERMESH_POD_IDENTITY: 'inference' }));
   // Claims the shared identity; its certificate is another pod identity's, signed by the same CA.
   const other = await pki.issue('other', { kind: 'pod', name: 'other' });
-  impostor = await startTestPod(nats.url, registry.port, pki.env(other, { ...common, INFERMESH_POD_NAME: 'inference-evil', INFERMESH_POD_IDENTITY: 'inference' }));
+  impostorDir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-pod-'));
+  impostor = await startInferenceService(testConfig(nats.url, pki.env(other, { ...common, INFERMESH_REGISTRY_URL: `127.0.0.1:${registry.port}`, INFERMESH_MODEL_DIR: impostorDir, INFERMESH_POD_NAME: 'inference-evil', INFERMESH_POD_IDENTITY: 'inference' })), createLogger('inference', 'info', {}, (l) => impostorLog.push(l)));
   const routerFiles = await pki.issue('router', { kind: 'router', name: 'router-1' });
   router = await startRouterService(testConfig(nats.url, { INFERMESH_REGISTRY_URL: `127.0.0.1:${registry.port}`, ...pki.env(routerFiles, common) }), createLogger('router', 'info', {}, (l) => routerLog.push(l)));
   await waitReady(userClient(), ['mnist']);
@@ -98,6 +104,7 @@ afterAll(async () => {
   await Promise.all([podA?.shutdown(5_000), podB?.shutdown(5_000), impostor?.shutdown(5_000)]);
   await registry?.shutdown(5_000);
   await nats?.cleanup();
+  if (impostorDir) fs.rmSync(impostorDir, { recursive: true, force: true });
   pki?.cleanup();
 });
 
@@ -124,4 +131,19 @@ it('serves through both pods that share one certificate, under their own names, 
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toContain('spiffe://infermesh/pod/other');
   expect(warnings[0]).toContain(podIdentity('inference'));
+  // The impostor said so itself at start.
+  expect(impostorLog.filter((l) => l.includes('"warn"') && l.includes('does not carry the identity its heartbeats claim'))).toEqual([expect.stringContaining('spiffe://infermesh/pod/other')]);
+});
+
+it('warns nothing at the start of a pod whose certificate carries the shared identity it claims', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-pod-'));
+  const lines: string[] = [];
+  const env = { ...pki.env(await pki.issue('inference-c3e0', { kind: 'pod', name: 'inference' })), INFERMESH_REGISTRY_URL: `127.0.0.1:${registry.port}`, INFERMESH_MODEL_DIR: dir, INFERMESH_POD_NAME: 'inference-c3e0', INFERMESH_POD_IDENTITY: 'inference' };
+  const pod = await startInferenceService(testConfig(nats.url, env), createLogger('inference', 'info', {}, (l) => lines.push(l)));
+  try {
+    expect(lines.filter((l) => l.includes('does not carry'))).toEqual([]);
+  } finally {
+    await pod.shutdown(5_000);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
