@@ -84,17 +84,15 @@ export class HpackDecoder {
     let sawHeader = false;
     while (this.p < block.length) {
       const b = block[this.p]!;
-      let name: string;
-      let value: string;
-      if (b & 0x80) {
-        const h = this.entry(this.int(7));
-        name = h[0];
-        value = h[1];
-      } else if (b & 0x40) {
+      // An indexed header is the table's own entry (never changed once made: the list shares it
+      // rather than copying it, one array less per header on the hot path).
+      let h: Header;
+      if (b & 0x80) h = this.entry(this.int(7));
+      else if (b & 0x40) {
         const index = this.int(6);
-        name = index === 0 ? this.str() : this.entry(index)[0];
-        value = this.str();
-        this.add([name, value]);
+        const name = index === 0 ? this.str() : this.entry(index)[0];
+        h = [name, this.str()];
+        this.add(h);
       } else if (b & 0x20) {
         // A table size update: only at the start of a block.
         if (sawHeader) throw new HpackError('table size update after a header');
@@ -112,17 +110,17 @@ export class HpackDecoder {
           this.skipStr();
           continue;
         }
-        name = index === 0 ? this.str() : this.entry(index)[0];
-        value = this.str();
+        const name = index === 0 ? this.str() : this.entry(index)[0];
+        h = [name, this.str()];
       }
       sawHeader = true;
       if (this.listTooLarge) continue;
-      listBytes += name.length + value.length + ENTRY_OVERHEAD;
+      listBytes += h[0].length + h[1].length + ENTRY_OVERHEAD;
       if (listBytes > this.maxListBytes) {
         this.listTooLarge = true;
         continue;
       }
-      headers.push([name, value]);
+      headers.push(h);
     }
     this.block = EMPTY;
     return headers;
