@@ -3,7 +3,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { registryClient } from '../../lib/grpc/client';
 import { createCa, issueCertificate, writePem, type CertificateAuthority, type IssuedPem, type LeafOptions, type PemFiles } from '../../lib/pki';
+import type { TlsFiles } from '../../lib/tls';
+import { modelPath } from './models';
 
 export interface TestPki {
   ca: CertificateAuthority;
@@ -33,4 +36,20 @@ export async function startTestPki(): Promise<TestPki> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Pushes models/mnist.onnx as `model` to the registry on `port`, over TLS with the client's `files`. */
+export async function pushOverTls(port: number, files: TlsFiles, model = 'mnist'): Promise<void> {
+  const c = registryClient(`127.0.0.1:${port}`, { tls: { files } });
+  const bytes = fs.readFileSync(modelPath('mnist.onnx'));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const call = c.PushVersion((err) => (err ? reject(err) : resolve()));
+      call.write({ header: { model, expected_sha256: '', size_bytes: bytes.length } });
+      call.write({ chunk: bytes });
+      call.end();
+    });
+  } finally {
+    c.close();
+  }
 }

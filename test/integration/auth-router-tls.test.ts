@@ -2,12 +2,11 @@
 // routers with certificates and mutual TLS between them, INFERMESH_AUTH on at the routers. A
 // client that trusts the CA and sends a token infers; without one it is UNAUTHENTICATED, with one
 // for another model PERMISSION_DENIED; a revoked key is refused by both routers within 2 s.
-import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import { encodeKeyRecord, keysBucket, newApiKey, type KeyRecord } from '../../lib/auth';
-import { registryClient, unary } from '../../lib/grpc/client';
+import { unary } from '../../lib/grpc/client';
 import { protos } from '../../lib/grpc/proto';
 import type { InferenceClient } from '../../lib/grpc/types';
 import { silentLogger } from '../../lib/log';
@@ -17,8 +16,7 @@ import type { RegistryService } from '../../services/registry/registry-service';
 import type { InferenceService } from '../../services/inference/inference-service';
 import type { RouterService } from '../../services/router/router-service';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
-import { startTestPki, type TestPki } from '../helpers/pki';
-import { modelPath } from '../helpers/models';
+import { startTestPki, type TestPki, pushOverTls } from '../helpers/pki';
 import { startTestPod, startTestRegistry, startTestRouter, testConfig } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -63,29 +61,14 @@ async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
   throw new Error('expected the call to fail');
 }
 
-async function push(model: string): Promise<void> {
-  const c = registryClient(`127.0.0.1:${registry.port}`, { tls: { files: clientTls } });
-  const bytes = fs.readFileSync(modelPath('mnist.onnx'));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const call = c.PushVersion((err) => (err ? reject(err) : resolve()));
-      call.write({ header: { model, expected_sha256: '', size_bytes: bytes.length } });
-      call.write({ chunk: bytes });
-      call.end();
-    });
-  } finally {
-    c.close();
-  }
-}
-
 beforeAll(async () => {
   nats = await startTestNats();
   pki = await startTestPki();
   const mtls = { INFERMESH_TLS_CLIENT_AUTH: 'true' };
   registry = await startTestRegistry(nats.url, pki.env(await pki.issue('registry', { kind: 'registry', name: 'registry' }), mtls));
   clientTls = loadTls(testConfig(nats.url, pki.env(await pki.issue('test-client', { kind: 'router', name: 'test-client' }))), silentLogger)!;
-  await push('mnist');
-  await push('digits');
+  await pushOverTls(registry.port, clientTls, 'mnist');
+  await pushOverTls(registry.port, clientTls, 'digits');
   nc = await connect({ servers: nats.url });
   keys = await keysBucket(nc, { replicas: 1, create: true });
   pod = await startTestPod(nats.url, registry.port, pki.env(await pki.issue('pod-a', { kind: 'pod', name: 'pod-a' }), { ...mtls, INFERMESH_POD_NAME: 'pod-a' }));

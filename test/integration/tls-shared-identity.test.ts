@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { inferenceClient, registryClient, unary } from '../../lib/grpc/client';
+import { inferenceClient, unary } from '../../lib/grpc/client';
 import { protos } from '../../lib/grpc/proto';
 import type { InferenceClient } from '../../lib/grpc/types';
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
@@ -18,9 +18,8 @@ import { startRouterService, type RouterService } from '../../services/router/ro
 import type { RegistryService } from '../../services/registry/registry-service';
 import { startInferenceService, type InferenceService } from '../../services/inference/inference-service';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
-import { startTestPki, type TestPki } from '../helpers/pki';
+import { startTestPki, type TestPki, pushOverTls } from '../helpers/pki';
 import { startTestPod, startTestRegistry, testConfig } from '../helpers/services';
-import { modelPath } from '../helpers/models';
 import { waitReady } from '../helpers/mesh';
 import { waitFor } from '../helpers/wait';
 
@@ -61,28 +60,13 @@ async function successes(pod: InferenceService, identity: string): Promise<numbe
   }
 }
 
-async function push(): Promise<void> {
-  const c = registryClient(`127.0.0.1:${registry.port}`, { tls: { files: clientTls } });
-  const bytes = fs.readFileSync(modelPath('mnist.onnx'));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const call = c.PushVersion((err) => (err ? reject(err) : resolve()));
-      call.write({ header: { model: 'mnist', expected_sha256: '', size_bytes: bytes.length } });
-      call.write({ chunk: bytes });
-      call.end();
-    });
-  } finally {
-    c.close();
-  }
-}
-
 beforeAll(async () => {
   nats = await startTestNats();
   pki = await startTestPki();
   const common = { INFERMESH_TLS_CLIENT_AUTH: 'true' };
   registry = await startTestRegistry(nats.url, pki.env(await pki.issue('registry', { kind: 'registry', name: 'registry' }), common));
   clientTls = loadTls(testConfig(nats.url, pki.env(await pki.issue('test-client', { kind: 'router', name: 'test-client' }))), silentLogger)!;
-  await push();
+  await pushOverTls(registry.port, clientTls);
   // One set of files for both pods, as one Secret mounted by every replica.
   const shared = await pki.issue('inference', { kind: 'pod', name: 'inference' });
   podA = await startTestPod(nats.url, registry.port, pki.env(shared, { ...common, INFERMESH_POD_NAME: 'inference-7f9c', INFERMESH_POD_IDENTITY: 'inference' }));

@@ -22,10 +22,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer } from '../../cli/local-mesh/nats-server';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
-import { startTestPki, type TestPki } from '../helpers/pki';
+import { startTestPki, type TestPki, pushOverTls } from '../helpers/pki';
 import type { IssuedPem, PemFiles } from '../../lib/pki';
 import { startTestPod, startTestRegistry, testConfig } from '../helpers/services';
-import { modelPath } from '../helpers/models';
 import { waitReady } from '../helpers/mesh';
 import { waitFor } from '../helpers/wait';
 
@@ -84,22 +83,6 @@ function servedSerial(port: number): Promise<string> {
   });
 }
 
-/** Pushes models/mnist.onnx through a TLS registry client. */
-async function push(): Promise<void> {
-  const c = registryClient(`127.0.0.1:${registry.port}`, { tls: { files: clientTls } });
-  const bytes = fs.readFileSync(modelPath('mnist.onnx'));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const call = c.PushVersion((err) => (err ? reject(err) : resolve()));
-      call.write({ header: { model: 'mnist', expected_sha256: '', size_bytes: bytes.length } });
-      call.write({ chunk: bytes });
-      call.end();
-    });
-  } finally {
-    c.close();
-  }
-}
-
 beforeAll(async () => {
   nats = await startTestNats();
   pki = await startTestPki();
@@ -107,7 +90,7 @@ beforeAll(async () => {
   const common = { INFERMESH_TLS_CLIENT_AUTH: 'true', INFERMESH_TLS_RELOAD_INTERVAL_MS: '200' };
   registry = await startTestRegistry(nats.url, pki.env(await pki.issue('registry', { kind: 'registry', name: 'registry' }), common));
   clientTls = loadTls(testConfig(nats.url, pki.env(await pki.issue('test-client', { kind: 'router', name: 'test-client' }))), silentLogger)!;
-  await push();
+  await pushOverTls(registry.port, clientTls);
   podA = await startTestPod(nats.url, registry.port, pki.env(await pki.issue('pod-a', { kind: 'pod', name: 'pod-a' }), { ...common, INFERMESH_POD_NAME: 'pod-a' }));
   // A pod whose heartbeat says pod-b while its certificate is pod-c's.
   const podC = await pki.issue('pod-c', { kind: 'pod', name: 'pod-c' });
