@@ -431,7 +431,10 @@ describe.each<DoorName>(['router', 'pod'])('the %s door under attack', (which) =
         await conns[0]!.until('the door to end every upload', over, TIMEOUTS.streamIdleMs + TIMEOUT_SLACK_MS).catch(() => undefined);
         return { uploadedMiB: mib(sent.reduce((a, b) => a + b, 0)), ended: over() };
       });
-      expectHeld(door(), held, { uploadedMiB: held.outcome.uploadedMiB, ended: true });
+      // The door holds at most its 32 MiB budget of these uploads; beside it, the socket chunks they
+      // were read in are garbage in a young generation of up to 32 MiB semi-spaces
+      // (--max-semi-space-size=32): 62-66 MiB of growth was seen, and 64 failed one Node line in CI.
+      expectHeld(door(), held, { uploadedMiB: held.outcome.uploadedMiB, ended: true }, 80 * MiB);
     });
 
     it('16 answers of 8 MB to a client whose windows are shut: the door holds no more than its budget and ends them', async () => {

@@ -186,7 +186,8 @@ describe('NATS identities and permissions', () => {
     const api = new InferenceApi(`127.0.0.1:${router.port}`);
     try {
       await registryApi.push('mnist', modelPath('mnist.onnx'));
-      await waitFor('mnist through the router', () => api.modelReady('mnist').catch(() => false), 60_000);
+      // Served, not only ready: the router may answer ModelReady before its own view has the pod.
+      await waitFor('mnist through the router', () => api.infer('mnist', [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: new Float32Array(784) }]).then(() => true, () => false), 60_000);
       const digits = heldOutDigits(10);
       let correct = 0;
       for (const d of digits) {
