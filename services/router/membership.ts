@@ -57,9 +57,9 @@ export interface MembershipListener {
   /**
    * With identities required: a heartbeat names a pod that proved its identity, at another address
    * or claiming another identity. The pod stays as it is until move() is called, once the claimed
-   * address proved the claimed identity.
+   * address proved the claimed identity; `refused` (moveRefusal()): why it cannot move at all.
    */
-  moveClaimed?(pod: Pod, hb: Heartbeat): void;
+  moveClaimed?(pod: Pod, hb: Heartbeat, refused?: string): void;
 }
 
 export class Membership {
@@ -81,7 +81,7 @@ export class Membership {
     if (existing && !sameClaim(existing, hb.address, identity)) {
       if (this.requireIdentity && existing.verified) {
         // A heartbeat anyone could forge does not take a proven pod away from its address.
-        this.listener.moveClaimed?.(existing, hb);
+        this.listener.moveClaimed?.(existing, hb, this.moveRefusal(existing, hb.address, identity));
         return;
       }
       this.remove(existing);
@@ -111,11 +111,35 @@ export class Membership {
     if (this.pods.get(pod.id) === pod) pod.verified = verified;
   }
 
-  /** A pod whose claimed identity `hb.address` proved: it moves there (and proves it again before traffic). */
-  move(hb: Heartbeat): void {
+  /**
+   * A pod whose claimed identity `hb.address` proved: it moves there (and proves it again before
+   * traffic). Returns why not when moveRefusal() refuses it now (undefined: moved).
+   */
+  move(hb: Heartbeat): string | undefined {
     const existing = this.pods.get(hb.pod);
-    if (existing && !sameClaim(existing, hb.address, claimedPodIdentity(hb))) this.remove(existing);
+    const identity = claimedPodIdentity(hb);
+    if (existing && !sameClaim(existing, hb.address, identity)) {
+      // Checked again: another pod may have taken the address while it was proving itself.
+      const refused = this.requireIdentity && existing.verified ? this.moveRefusal(existing, hb.address, identity) : undefined;
+      if (refused !== undefined) return refused;
+      this.remove(existing);
+    }
     this.update(hb);
+    return undefined;
+  }
+
+  /**
+   * Why a heartbeat cannot move `pod`, proven where it is, to `address` claiming `identity`
+   * (undefined: it may, once `address` proves `identity`). The address proving the identity shows
+   * only that some holder of that certificate answers there, not that it is this pod: an address
+   * another known pod holds (proven or not) would hand this pod's calls to that one, and an identity
+   * other than the one proven may be another pod's. A pod that restarts with another identity says
+   * goodbye from its proven address, or its entry expires after the TTL, and then joins afresh.
+   */
+  private moveRefusal(pod: Pod, address: string, identity: string): string | undefined {
+    if (identity !== pod.identity) return `it proved ${pod.identity}, not ${identity}`;
+    for (const other of this.pods.values()) if (other !== pod && other.address === address) return `pod ${other.id} is at ${address}`;
+    return undefined;
   }
 
   /** Pods still to prove their identity. */

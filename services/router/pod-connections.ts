@@ -119,8 +119,8 @@ export class PodIdentityCheck {
   private readonly checking = new Set<Pod>();
   private readonly tried = new WeakMap<Pod, number>();
   private readonly warned = new WeakSet<Pod>();
-  /** Claims that a proven pod moved, by `name identity address`: when each was last checked, and whether it was warned about. */
-  private readonly moves = new Map<string, { tried: number; warned: boolean; checking: boolean }>();
+  /** Claims that a proven pod moved, by `name identity address`: when each was last checked, and whether it was warned about (as not proven, as refused). */
+  private readonly moves = new Map<string, { tried: number; warned: boolean; refused: boolean; checking: boolean }>();
 
   constructor(private readonly conns: PodConnections, private readonly membership: Membership, private readonly log: Logger, private readonly retryMs = 5_000) {}
 
@@ -145,31 +145,48 @@ export class PodIdentityCheck {
   /**
    * A heartbeat says `pod`, proven at its address, is now at `hb.address` or claims another
    * identity: it moves once that address proves that identity (checked at most every retryMs per
-   * claim; one warning when it does not).
+   * claim; one warning when it does not). `refused` (Membership's moveRefusal()): it cannot move,
+   * and is not checked; one warning per claim.
    */
-  checkMove(pod: Pod, hb: Heartbeat): void {
+  checkMove(pod: Pod, hb: Heartbeat, refused?: string): void {
     const identity = claimedPodIdentity(hb);
     const key = `${hb.pod} ${identity} ${hb.address}`;
     let m = this.moves.get(key);
-    if (m && (m.checking || Date.now() - m.tried < this.retryMs)) return;
+    if (refused === undefined && m && (m.checking || Date.now() - m.tried < this.retryMs)) return;
     // Claims come from heartbeats, which anyone able to publish one can invent: keep a bounded few.
     if (!m && this.moves.size >= 1024) this.moves.clear();
-    if (!m) this.moves.set(key, (m = { tried: 0, warned: false, checking: false }));
+    if (!m) this.moves.set(key, (m = { tried: 0, warned: false, refused: false, checking: false }));
     const claim = m;
+    if (refused !== undefined) {
+      this.refuseMove(claim, pod, hb, identity, refused);
+      return;
+    }
     claim.tried = Date.now();
     claim.checking = true;
     void this.conns.verify({ address: hb.address, identity }).then((why) => {
       claim.checking = false;
       if (why === undefined) {
+        // Checked again by the membership: the address may have been taken meanwhile.
+        const refusedNow = this.membership.move(hb);
+        if (refusedNow !== undefined) {
+          this.refuseMove(claim, pod, hb, identity, refusedNow);
+          return;
+        }
         this.moves.delete(key);
         this.log.info('pod proved its name at a new address: it moves there', { pod: pod.id, from: pod.address, address: hb.address, identity });
-        this.membership.move(hb);
         return;
       }
       if (claim.warned) return;
       claim.warned = true;
       this.log.warn('a heartbeat moves a pod to an address that does not prove its name: ignored', { pod: pod.id, address: pod.address, claimed: hb.address, identity, reason: why });
     });
+  }
+
+  /** One warning per claim that the membership refuses to move a proven pod. */
+  private refuseMove(claim: { refused: boolean }, pod: Pod, hb: Heartbeat, identity: string, why: string): void {
+    if (claim.refused) return;
+    claim.refused = true;
+    this.log.warn('a heartbeat moves a proven pod where it cannot go: ignored', { pod: pod.id, address: pod.address, identity: pod.identity, claimed: hb.address, claimedIdentity: identity, reason: why });
   }
 
   /** Checks again the pods that have not proven their identity. */

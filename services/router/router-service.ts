@@ -42,7 +42,7 @@ export interface RouterService extends RunningService {
 export async function startRouterService(config: Config, log: Logger): Promise<RouterService> {
   const nc = await connectNats(config, 'infermesh-router', log, { inboxPrefix: inboxPrefixOf('router') });
   const { js, jsm } = jetStreamOf(nc);
-  await ensureEventStream(await jsm, config.jetstreamReplicas);
+  await ensureEventStream(await jsm, config.jetstreamReplicas, config.eventStreamMaxConsumers);
 
   // TLS on (certificate files set): the door, the pods, the registry and NATS over TLS, and a pod
   // gets traffic only once its certificate proved the name its heartbeat claims.
@@ -54,7 +54,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       log.info('pod joined', { pod: pod.id, address: pod.address });
       identity?.check(pod);
     },
-    moveClaimed: (pod, hb) => identity?.checkMove(pod, hb),
+    moveClaimed: (pod, hb, refused) => identity?.checkMove(pod, hb, refused),
     removed: (pod) => {
       log.info('pod left', { pod: pod.id, address: pod.address });
       // Another name may hold the address (pods sharing an identity can claim any name under it):

@@ -39,17 +39,17 @@ describe('Membership identity', () => {
 
   it('keeps a proven pod where it is when a heartbeat moves it, until the new address proved the name', () => {
     const claims: string[] = [];
-    const m = new Membership(10_000, { moveClaimed: (pod, claim) => claims.push(`${pod.address} -> ${claim.address}`) }, Date.now, true);
+    const m = new Membership(10_000, { moveClaimed: (pod, claim, refused) => claims.push(`${pod.address} -> ${claim.address} ${refused}`) }, Date.now, true);
     m.update(hb('a', '10.0.0.1:8002'));
     m.setVerified(m.all()[0]!, true);
     m.update(hb('a', '10.6.6.6:8002'));
-    expect(claims).toEqual(['10.0.0.1:8002 -> 10.6.6.6:8002']);
+    expect(claims).toEqual(['10.0.0.1:8002 -> 10.6.6.6:8002 undefined']);
     expect(m.candidates('m', 1).map((p) => p.address)).toEqual(['10.0.0.1:8002']);
     // A goodbye from another address does not remove it either.
     m.update({ ...hb('a', '10.6.6.6:8002'), state: 'stopped' });
     expect(m.candidates('m', 1).map((p) => p.address)).toEqual(['10.0.0.1:8002']);
     // Proven there: it moves, and proves its name again before traffic.
-    m.move(hb('a', '10.6.6.6:8002'));
+    expect(m.move(hb('a', '10.6.6.6:8002'))).toBeUndefined();
     expect(m.all().map((p) => [p.address, p.verified])).toEqual([['10.6.6.6:8002', false]]);
     m.update({ ...hb('a', '10.6.6.6:8002'), state: 'stopped' });
     expect(m.all()).toEqual([]);
@@ -70,21 +70,66 @@ describe('Membership identity', () => {
     expect(m.candidates('m', 1).map((p) => p.id)).toEqual(['inference-a', 'inference-b']);
   });
 
-  it('keeps a proven pod as it is when a heartbeat claims another identity for it, until its address proved that one', () => {
+  it('never moves a proven pod to another identity: it says goodbye, or its entry expires, and joins again', () => {
+    let now = 1_000;
     const claims: string[] = [];
-    const m = new Membership(10_000, { moveClaimed: (pod, claim) => claims.push(`${pod.id} ${claim.identity ?? ''}`) }, Date.now, true);
+    const m = new Membership(10_000, { moveClaimed: (pod, claim, refused) => claims.push(`${pod.id} ${claim.identity ?? ''}: ${refused}`) }, () => now, true);
     m.update(hb('a', '10.0.0.1:8002', 'inference'));
     m.setVerified(m.all()[0]!, true);
     // The same address, the pod's own name instead of the shared identity: not what it proved.
     m.update(hb('a', '10.0.0.1:8002'));
-    m.update(hb('a', '10.0.0.1:8002', 'other'));
-    expect(claims).toEqual(['a ', 'a other']);
-    expect(m.candidates('m', 1).map((p) => [p.id, p.identity])).toEqual([['a', podIdentity('inference')]]);
+    m.update(hb('a', '10.0.0.2:8002', 'other'));
+    expect(claims).toEqual([`a : it proved ${podIdentity('inference')}, not ${podIdentity('a')}`, `a other: it proved ${podIdentity('inference')}, not ${podIdentity('other')}`]);
+    // Even once the claimed address proved the claimed identity.
+    expect(m.move(hb('a', '10.0.0.2:8002', 'other'))).toBe(`it proved ${podIdentity('inference')}, not ${podIdentity('other')}`);
+    expect(m.candidates('m', 1).map((p) => [p.id, p.address, p.identity])).toEqual([['a', '10.0.0.1:8002', podIdentity('inference')]]);
     // A goodbye claiming another identity does not count; one with the proven claim does.
     m.update({ ...hb('a', '10.0.0.1:8002', 'other'), state: 'stopped' });
     expect(m.all()).toHaveLength(1);
     m.update({ ...hb('a', '10.0.0.1:8002', 'inference'), state: 'draining' });
     expect(m.all()).toEqual([]);
+    // Restarted with its own certificate: it joins afresh and proves its name.
+    m.update(hb('a', '10.0.0.2:8002'));
+    expect(m.all().map((p) => [p.address, p.identity, p.verified])).toEqual([['10.0.0.2:8002', podIdentity('a'), false]]);
+    m.setVerified(m.all()[0]!, true);
+    // Gone without a goodbye, back with another identity: what it claims is ignored (and does not
+    // keep the old entry alive) until the old entry expires; then it joins afresh.
+    now += 6_000;
+    m.update(hb('a', '10.0.0.3:8002', 'inference'));
+    now += 6_000;
+    m.expire();
+    expect(m.all()).toEqual([]);
+    m.update(hb('a', '10.0.0.3:8002', 'inference'));
+    expect(m.all().map((p) => [p.address, p.identity, p.verified])).toEqual([['10.0.0.3:8002', podIdentity('inference'), false]]);
+  });
+
+  it('never moves a proven pod to an address another known pod holds, proven or not', () => {
+    const claims: string[] = [];
+    const m = new Membership(10_000, { moveClaimed: (pod, claim, refused) => claims.push(`${pod.id} ${claim.address}: ${refused}`) }, Date.now, true);
+    m.update(hb('a', '10.0.0.1:8002'));
+    m.update(hb('b', '10.0.0.2:8002'));
+    m.update(hb('c', '10.0.0.3:8002', 'inference'));
+    m.update(hb('d', '10.0.0.4:8002', 'inference'));
+    for (const p of m.all()) if (p.id !== 'd') m.setVerified(p, true);
+    // b onto a's address, claiming a's identity (which that address proves): b's calls would go to a.
+    m.update(hb('b', '10.0.0.1:8002', 'a'));
+    // The same with a shared identity, which every peer's address proves; d has not proven it yet.
+    m.update(hb('c', '10.0.0.1:8002', 'inference'));
+    m.update(hb('c', '10.0.0.4:8002', 'inference'));
+    expect(claims).toEqual([
+      `b 10.0.0.1:8002: it proved ${podIdentity('b')}, not ${podIdentity('a')}`,
+      'c 10.0.0.1:8002: pod a is at 10.0.0.1:8002',
+      'c 10.0.0.4:8002: pod d is at 10.0.0.4:8002',
+    ]);
+    // Refused too when the claimed address proved the claimed identity.
+    expect(m.move(hb('b', '10.0.0.1:8002', 'a'))).toBe(`it proved ${podIdentity('b')}, not ${podIdentity('a')}`);
+    expect(m.move(hb('c', '10.0.0.1:8002', 'inference'))).toBe('pod a is at 10.0.0.1:8002');
+    expect(m.move(hb('c', '10.0.0.4:8002', 'inference'))).toBe('pod d is at 10.0.0.4:8002');
+    expect(m.candidates('m', 1).map((p) => `${p.id}@${p.address}`)).toEqual(['a@10.0.0.1:8002', 'b@10.0.0.2:8002', 'c@10.0.0.3:8002']);
+    // Once the address is free (its pod said goodbye), c may move there.
+    m.update({ ...hb('d', '10.0.0.4:8002', 'inference'), state: 'stopped' });
+    expect(m.move(hb('c', '10.0.0.4:8002', 'inference'))).toBeUndefined();
+    expect(m.all().map((p) => `${p.id}@${p.address}`)).toEqual(['a@10.0.0.1:8002', 'b@10.0.0.2:8002', 'c@10.0.0.4:8002']);
   });
 
   it('makes a pod that has not proven anything start afresh when its claimed identity changes', () => {
