@@ -2,11 +2,17 @@
 // against its record in KEYS_BUCKET) or a JWT (checked by jose against the issuer's JWKS). Verified
 // tokens are cached (token-cache.ts) so that a known one costs one Map lookup; the cache follows the
 // bucket through a KV watch, which evicts a key's entries the moment its record changes or goes, so
-// a revoked key is refused everywhere within the watch's delay (milliseconds); the TTL is a
-// backstop for a watch that broke. Messages never contain the token.
+// a revoked key is refused everywhere within the watch's delay (milliseconds). The watch's mirror
+// is trusted only while the watch is known current: a round trip on its connection, made while the
+// watch ran, proves it current at that moment, and what the mirror says (and each entry cached from
+// it) is used no longer than the TTL past the last such proof. Past it a key is read from the
+// bucket, which fails closed (UNAVAILABLE) while NATS is away; when the connection comes back the
+// watch starts again from the bucket's contents, so what changed meanwhile is seen. Messages never
+// contain the token.
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { errors } from '../errors';
 import type { Logger } from '../log';
+import type { NatsConnection } from '../nats';
 import { API_KEY_PREFIX, decodeKeyRecord, parseApiKey, secretMatches, type KeyRecord } from './api-keys';
 import { parseGrants } from './grants';
 import { JwtVerifier, type JwtSettings } from './jwt';
@@ -17,6 +23,12 @@ import { TokenCache } from './token-cache';
 export interface AuthenticatorOptions {
   /** KEYS_BUCKET (keysBucket()); undefined: API keys are not accepted. */
   keys?: KV;
+  /**
+   * The connection `keys` is on: its round trips and its disconnects tell how long the watch's
+   * mirror may be trusted. Without it the mirror is never trusted and every key not in the cache is
+   * read from the bucket.
+   */
+  nc?: Pick<NatsConnection, 'status' | 'flush'>;
   /** Where JWTs come from; undefined: JWTs are not accepted. */
   jwt?: JwtSettings;
   /** How long a verified token is used without a second look (INFERMESH_AUTH_CACHE_TTL_MS). */
@@ -41,6 +53,9 @@ const MAX_TOKEN_CHARS = 8192;
 const BEARER = /^bearer +/i;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const DEFAULT_MAX_KEY_READS = 64;
+/** Most time between two round trips proving the watch current (they come 4 times per TTL). */
+const MAX_PROBE_MS = 5_000;
+const MIN_PROBE_MS = 25;
 
 export class Authenticator {
   private readonly cache: TokenCache;
@@ -54,20 +69,45 @@ export class Authenticator {
   private watch: { stop(): void } | undefined;
   private stopped = false;
   private following: Promise<void> | undefined;
+  /** When the watch was last proven current (epoch ms): the mirror is trusted until this plus the TTL. */
+  private currentAtMs = -Infinity;
+  /** True while a watch runs on a connection not known to be down. */
+  private watching = false;
+  /** False from a disconnect until the reconnect. */
+  private connected = true;
+  /** Counts watches and disconnects: a round trip that spans one proves nothing. */
+  private epoch = 0;
+  private readonly probeMs: number;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private status: AsyncIterable<unknown> | undefined;
+  private readonly now: () => number;
 
   constructor(private readonly opts: AuthenticatorOptions) {
     this.cache = new TokenCache(opts.cacheEntries, opts.cacheTtlMs, opts.now);
     this.jwt = opts.jwt ? new JwtVerifier(opts.jwt) : undefined;
+    this.now = opts.now ?? Date.now;
+    this.probeMs = Math.min(MAX_PROBE_MS, Math.max(MIN_PROBE_MS, Math.floor(opts.cacheTtlMs / 4)));
   }
 
   /** Starts following the keys bucket (when there is one); returns at once. */
   start(): void {
-    if (this.opts.keys && !this.following) this.following = this.follow(this.opts.keys);
+    if (!this.opts.keys || this.following) return;
+    this.following = this.follow(this.opts.keys);
+    if (this.opts.nc) {
+      void this.followConnection(this.opts.nc);
+      // A TTL of 0 trusts the mirror never: nothing to prove.
+      if (this.opts.cacheTtlMs > 0) {
+        this.probeTimer = setInterval(() => this.probe(), this.probeMs);
+        this.probeTimer.unref();
+      }
+    }
   }
 
   /** Stops following the bucket. */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    (this.status as { stop?(): void } | undefined)?.stop?.();
     this.watch?.stop();
     await this.following;
   }
@@ -111,14 +151,20 @@ export class Authenticator {
   private async authenticateKey(authorization: string, token: string): Promise<Principal> {
     if (!this.opts.keys) throw errors.unauthenticated('API keys are not accepted here');
     const { id, secret } = parseApiKey(token);
-    let record = this.records.get(id);
+    // The mirror, while it is known current; each entry cached from it ends with that knowledge.
+    let trustedUntil = this.currentAtMs + this.opts.cacheTtlMs;
+    let record = this.now() < trustedUntil ? this.records.get(id) : undefined;
     let cacheable = true;
     if (!record) {
-      // Not (yet) delivered by the watch: a key made a moment ago, or a watch being restarted.
+      // Not (yet) delivered by the watch (a key made a moment ago, a watch being restarted), or the
+      // watch is not known current: the bucket says. With NATS away nothing can be known: refused.
+      if (!this.connected) throw errors.unavailable('API keys cannot be read now (NATS is unreachable); retry');
       const generation = this.generation;
       record = await this.read(id);
       cacheable = generation === this.generation;
-      record = this.records.get(id) ?? record;
+      trustedUntil = this.currentAtMs + this.opts.cacheTtlMs;
+      if (this.now() < trustedUntil) record = this.records.get(id) ?? record;
+      else trustedUntil = Infinity; // read just now: the cache's own TTL bounds it
     }
     if (!record) throw errors.unauthenticated(`unknown API key ${id}`);
     if (!secretMatches(secret, record.hash)) throw errors.unauthenticated(`API key ${id} does not verify`);
@@ -130,7 +176,7 @@ export class Authenticator {
       this.opts.log.warn('API key record has invalid grants; the key is refused', { key: id, err: err instanceof Error ? err.message : String(err) });
       throw errors.unauthenticated(`API key ${id} has an invalid record`);
     }
-    if (cacheable) this.cache.set(authorization, principal, id);
+    if (cacheable) this.cache.set(authorization, principal, id, trustedUntil);
     return principal;
   }
 
@@ -175,18 +221,74 @@ export class Authenticator {
         this.watch = watch;
         if (this.stopped) watch.stop();
         failures = 0;
+        this.epoch++;
+        this.watching = true;
+        this.probe();
         for await (const e of watch) this.apply(e);
       } catch (err) {
         // Once per outage (the bucket may not exist until the registry has started).
         if (!this.stopped && failures++ === 0) this.opts.log.warn('watch of the API keys bucket failed; retrying', { err: err instanceof Error ? err.message : String(err) });
       }
       if (this.stopped) return;
-      // Changes made while no watch ran are not known: start from nothing, the next watch replays the bucket.
-      this.generation++;
-      this.records.clear();
-      this.cache.clear();
+      this.forget();
       await new Promise((r) => setTimeout(r, this.opts.rewatchDelayMs ?? 1_000));
     }
+  }
+
+  /**
+   * Changes made while no watch ran are not known: start from nothing (the next watch replays the
+   * bucket), and trust no mirror until a round trip proves the new watch current.
+   */
+  private forget(): void {
+    this.watching = false;
+    this.epoch++;
+    this.currentAtMs = -Infinity;
+    this.generation++;
+    this.records.clear();
+    this.cache.clear();
+  }
+
+  /**
+   * Follows the connection: a disconnect stops the proofs (the mirror is trusted the TTL past the
+   * last one), a reconnect drops the mirror and the cache and restarts the watch, which replays the
+   * bucket as it is now (a key revoked during the outage comes back revoked).
+   */
+  private async followConnection(nc: Pick<NatsConnection, 'status'>): Promise<void> {
+    const status = nc.status();
+    this.status = status;
+    try {
+      for await (const s of status) {
+        if (this.stopped) return;
+        if (s.type === 'disconnect' || s.type === 'staleConnection') {
+          this.connected = false;
+          this.epoch++;
+        } else if (s.type === 'reconnect') {
+          this.connected = true;
+          this.forget();
+          this.watch?.stop(); // follow() starts a fresh one
+        }
+      }
+    } catch (err) {
+      this.opts.log.warn('cannot follow the NATS connection; API keys are read from the bucket', { err: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /**
+   * One round trip to the server while the watch runs: when it comes back within a probe period
+   * and no disconnect or new watch came between, the watch was current when it was sent (up to
+   * JetStream's delivery delay, milliseconds).
+   */
+  private probe(): void {
+    const nc = this.opts.nc;
+    if (!nc || !this.watching || !this.connected || this.stopped) return;
+    const epoch = this.epoch;
+    const sentAt = this.now();
+    nc.flush().then(
+      () => {
+        if (epoch === this.epoch && this.watching && this.now() - sentAt <= this.probeMs && sentAt > this.currentAtMs) this.currentAtMs = sentAt;
+      },
+      () => undefined,
+    );
   }
 
   private apply(e: KvWatchEntry): void {

@@ -30,7 +30,7 @@ export function jwtSettingsOf(config: Pick<Config, 'authJwksUrl' | 'authJwtIssue
 export async function startAuthenticator(config: Config, nc: NatsConnection, log: Logger, opts: { createBucket: boolean }): Promise<Authenticator> {
   const jwt = jwtSettingsOf(config);
   const keys = await keysBucket(nc, { replicas: config.jetstreamReplicas, create: opts.createBucket });
-  const auth = new Authenticator({ keys, jwt, cacheTtlMs: config.authCacheTtlMs, cacheEntries: config.authCacheEntries, maxKeyReads: config.authMaxKeyReads, log });
+  const auth = new Authenticator({ keys, nc, jwt, cacheTtlMs: config.authCacheTtlMs, cacheEntries: config.authCacheEntries, maxKeyReads: config.authMaxKeyReads, log });
   auth.start();
   return auth;
 }

@@ -18,7 +18,7 @@ let kv: KV;
 const authenticators: Authenticator[] = [];
 
 function authenticator(extra: Partial<ConstructorParameters<typeof Authenticator>[0]> = {}): Authenticator {
-  const a = new Authenticator({ keys: kv, cacheTtlMs: 60_000, cacheEntries: 100, log: silentLogger, ...extra });
+  const a = new Authenticator({ keys: kv, nc, cacheTtlMs: 60_000, cacheEntries: 100, log: silentLogger, ...extra });
   a.start();
   authenticators.push(a);
   return a;
@@ -173,6 +173,61 @@ describe('API keys', () => {
     expect(auth.cached(`Bearer ${token}`)).toBeUndefined();
     expect((await refusal(auth.authenticate(`Bearer ${token}`))).message).toContain('revoked');
   });
+});
+
+describe('API keys while NATS is away', () => {
+  // A nats-server of its own, stopped and started again; the router's connection waits 2 s
+  // between reconnects, the registry's (the bucket's writer) connects afresh once it is back.
+  it('refuses a cached key past the TTL with NATS stopped, and after NATS returns a key revoked meanwhile', async () => {
+    const own = await startTestNats();
+    const routerNc = await connect({ servers: own.url, maxReconnectAttempts: -1, reconnectTimeWait: 2_000 });
+    let registryNc: NatsConnection | undefined;
+    const auth = new Authenticator({ keys: await keysBucket(routerNc, { replicas: 1, create: true }), nc: routerNc, cacheTtlMs: 500, cacheEntries: 100, log: silentLogger, rewatchDelayMs: 100 });
+    auth.start();
+    try {
+      const bucket = await keysBucket(routerNc, { replicas: 1, create: false });
+      const revoked = newApiKey();
+      const valid = newApiKey();
+      const revokedRec = record(revoked.id, revoked.hash, ['infer']);
+      await bucket.put(revoked.id, encodeKeyRecord(revokedRec));
+      await bucket.put(valid.id, encodeKeyRecord(record(valid.id, valid.hash, ['infer'])));
+      await authenticateCached(auth, `Bearer ${revoked.token}`);
+      await authenticateCached(auth, `Bearer ${valid.token}`);
+
+      await own.stop();
+      await new Promise((r) => setTimeout(r, 1_500)); // 3 TTLs, no KV read possible
+      expect(auth.cached(`Bearer ${revoked.token}`)).toBeUndefined();
+      for (const k of [revoked, valid]) {
+        const err = await refusal(auth.authenticate(`Bearer ${k.token}`));
+        expect(err.code).toBe(ErrorCode.Unavailable);
+        expect(err.message).not.toContain(k.secret);
+      }
+
+      await own.restart();
+      registryNc = await connect({ servers: own.url });
+      const registryBucket = await keysBucket(registryNc, { replicas: 1, create: false });
+      await registryBucket.put(revoked.id, encodeKeyRecord({ ...revokedRec, revokedAt: new Date().toISOString() }));
+
+      // From the moment the router's connection is back until its watch is current again (the
+      // valid key cached once more), the revoked key is never accepted.
+      const deadline = Date.now() + 20_000;
+      while (!auth.cached(`Bearer ${valid.token}`)) {
+        if (Date.now() > deadline) throw new Error('the valid key was not cached again within 20 s');
+        const err = await refusal(auth.authenticate(`Bearer ${revoked.token}`));
+        expect([ErrorCode.Unavailable, ErrorCode.Unauthenticated]).toContain(err.code);
+        await auth.authenticate(`Bearer ${valid.token}`).catch((e: MeshError) => expect(e.code).toBe(ErrorCode.Unavailable));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect((await auth.authenticate(`Bearer ${valid.token}`)).id).toBe(valid.id);
+      expect((await refusal(auth.authenticate(`Bearer ${revoked.token}`))).message).toBe(`API key ${revoked.id} was revoked`);
+      expect(auth.cached(`Bearer ${revoked.token}`)).toBeUndefined();
+    } finally {
+      await auth.stop();
+      await registryNc?.close();
+      await routerNc.close();
+      await own.cleanup();
+    }
+  }, 60_000);
 });
 
 describe('JWTs', () => {
