@@ -137,7 +137,7 @@ export const settings = {
   authJwtIssuer: setting('INFERMESH_AUTH_JWT_ISSUER', str, '', 'the `iss` an accepted JWT must carry'),
   authJwtAudience: setting('INFERMESH_AUTH_JWT_AUDIENCE', str, '', 'the `aud` an accepted JWT must carry'),
   // Envoy's jwt_authn caches verified JWTs (jwt_cache_config, 100 entries by default) until they expire.
-  authCacheTtlMs: setting('INFERMESH_AUTH_CACHE_TTL_MS', int(0, 3_600_000), 30_000, 'how long a verified token is trusted without a second look; a revoked key is refused at once through the keys bucket\'s watch, this only bounds a broken watch'),
+  authCacheTtlMs: setting('INFERMESH_AUTH_CACHE_TTL_MS', int(0, 3_600_000), 30_000, 'how long a verified token is trusted without a second look; a revoked key is refused at once through the keys bucket\'s watch, this bounds how long an API key is trusted once that watch is not known current (NATS away or cut off)'),
   authCacheEntries: setting('INFERMESH_AUTH_CACHE_ENTRIES', int(0, 10_000_000), 10_000, 'verified tokens cached per process, the oldest dropped first (0: verify every call)'),
   authMaxKeyReads: setting('INFERMESH_AUTH_MAX_KEY_READS', int(1, 1_000_000), 64, 'reads of the keys bucket in flight at once for API keys not yet known (made a moment ago, or made up); past it such a key is answered UNAVAILABLE'),
   authBootstrapTokenFile: setting('INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE', str, '', 'registry: a file holding an admin API key; its record is made at start when missing (only its hash is stored)'),
