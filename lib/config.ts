@@ -86,6 +86,9 @@ export const settings = {
   maxWarmupRuns: setting('INFERMESH_MAX_WARMUP_RUNS', int(1), 100, 'registry: most runs a model\'s warm-up may ask for, every sample\'s count (at least 1) added'),
   maxWarmupElements: setting('INFERMESH_MAX_WARMUP_ELEMENTS', int(1), 64 * MiB, 'registry: most elements a model\'s warm-up samples may hold, every input of every sample added (the default INFERMESH_MAX_TENSOR_ELEMENTS: one largest tensor)'),
   jetstreamReplicas: setting('INFERMESH_JETSTREAM_REPLICAS', int(1, 5), 1, 'replicas of the KV bucket, object store and event stream'),
+  // Pods and routers may create consumers on the event stream (their followers are ordered
+  // consumers, lib/events.ts followEvents); this bounds how many a compromised one can leave there.
+  eventStreamMaxConsumers: setting('INFERMESH_EVENT_STREAM_MAX_CONSUMERS', int(16, 1_000_000), 1024, 'most consumers the event stream holds (its max_consumers, set when the registry creates it): one per registry replica, router and pod follower, each reset\'s old one kept up to 5 minutes (the client\'s inactive threshold)'),
 
   analysisWindowMs: setting('INFERMESH_ANALYSIS_WINDOW_MS', int(100), 10_000, 'length of the windows in which routers count each version\'s outcomes for rollout analysis'),
 

@@ -327,10 +327,12 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
 }
 
 /**
- * Creates the event stream when missing (idempotent): file-backed, every event kept. An identity
- * that may not create it (a pod's, a router's) waits until the registry has.
+ * Creates the event stream when missing (idempotent): file-backed, every event kept, at most
+ * `maxConsumers` consumers (INFERMESH_EVENT_STREAM_MAX_CONSUMERS: pods and routers may create
+ * consumers on it, and this bounds what one of them can leave there). An identity that may not
+ * create it (a pod's, a router's) waits until the registry has.
  */
-export async function ensureEventStream(jsm: JetStreamManager, replicas: number): Promise<void> {
+export async function ensureEventStream(jsm: JetStreamManager, replicas: number, maxConsumers: number): Promise<void> {
   const config = {
     name: resources.eventStream,
     subjects: [subjects.eventsAll],
@@ -338,6 +340,7 @@ export async function ensureEventStream(jsm: JetStreamManager, replicas: number)
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     num_replicas: replicas,
+    max_consumers: maxConsumers,
     duplicate_window: 120_000_000_000, // ns: a publish retried within 2 minutes is stored once
   };
   try {
@@ -359,6 +362,16 @@ export async function ensureEventStream(jsm: JetStreamManager, replicas: number)
 
 /** How often a service that may not create the event stream looks for it. */
 const STREAM_WAIT_MS = 1_000;
+
+/**
+ * The consumer bound (max_consumers) the event stream has: the registry compares it with
+ * INFERMESH_EVENT_STREAM_MAX_CONSUMERS. A stream made before the bound existed has none (-1), and
+ * nats-server refuses to change max_consumers of an existing stream (the client's update type
+ * leaves it out), so such a stream keeps it until it is recreated.
+ */
+export async function eventStreamConsumerBound(jsm: JetStreamManager): Promise<number> {
+  return (await jsm.streams.info(resources.eventStream)).config.max_consumers;
+}
 
 /** Publishes an event to the stream and resolves once JetStream stored it; returns its sequence. */
 export async function publishEvent(js: JetStreamClient, event: MeshEvent): Promise<number> {

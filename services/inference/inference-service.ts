@@ -53,7 +53,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   log.info('onnxruntime intra-op threads per session', { threads, sessionWorkers: config.sessionWorkers, cpus: cpus.cpus, from: config.intraOpThreads ? 'INFERMESH_INTRA_OP_THREADS' : cpus.source });
   const nc = await connectNats(config, `infermesh-inference-${config.podName}`, log, { inboxPrefix: inboxPrefixOf('pod') });
   const { js, jsm } = jetStreamOf(nc);
-  await ensureEventStream(await jsm, config.jetstreamReplicas);
+  await ensureEventStream(await jsm, config.jetstreamReplicas, config.eventStreamMaxConsumers);
   // TLS on (certificate files set): the pod's port, its registry client and NATS over TLS; its
   // certificate names it (spiffe://infermesh/pod/<INFERMESH_POD_NAME>, or the INFERMESH_POD_IDENTITY
   // its heartbeat claims when pods share one certificate) to the routers.

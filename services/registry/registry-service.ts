@@ -1,9 +1,9 @@
 // Builds the registry service from its parts: NATS, JetStream resources, the domain and the server.
 import fs from 'node:fs';
 import type { Config } from '../../lib/config';
-import { connectNats, jetStreamOf, metadataBucket, artifactStore } from '../../lib/nats';
+import { connectNats, jetStreamOf, metadataBucket, artifactStore, resources } from '../../lib/nats';
 import { inboxPrefixOf } from '../../lib/nats-permissions';
-import { ensureEventStream } from '../../lib/events';
+import { ensureEventStream, eventStreamConsumerBound } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
 import { protos } from '../../lib/grpc/proto';
 import type { Logger } from '../../lib/log';
@@ -28,7 +28,11 @@ export interface RegistryService extends RunningService {
 export async function startRegistryService(config: Config, log: Logger): Promise<RegistryService> {
   const nc = await connectNats(config, 'infermesh-registry', log, { inboxPrefix: inboxPrefixOf('registry') });
   const { js, jsm } = jetStreamOf(nc);
-  await ensureEventStream(await jsm, config.jetstreamReplicas);
+  await ensureEventStream(await jsm, config.jetstreamReplicas, config.eventStreamMaxConsumers);
+  const consumerBound = await eventStreamConsumerBound(await jsm);
+  if (consumerBound !== config.eventStreamMaxConsumers) {
+    log.warn('the event stream has another consumer bound than INFERMESH_EVENT_STREAM_MAX_CONSUMERS (it was made before, and nats-server does not change it): recreate the stream to apply it', { stream: resources.eventStream, maxConsumers: consumerBound, wanted: config.eventStreamMaxConsumers });
+  }
   const [kv, artifacts] = await Promise.all([metadataBucket(nc, config.jetstreamReplicas), artifactStore(nc, config.jetstreamReplicas)]);
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements });
 

@@ -42,7 +42,7 @@ export interface RouterService extends RunningService {
 export async function startRouterService(config: Config, log: Logger): Promise<RouterService> {
   const nc = await connectNats(config, 'infermesh-router', log, { inboxPrefix: inboxPrefixOf('router') });
   const { js, jsm } = jetStreamOf(nc);
-  await ensureEventStream(await jsm, config.jetstreamReplicas);
+  await ensureEventStream(await jsm, config.jetstreamReplicas, config.eventStreamMaxConsumers);
 
   // TLS on (certificate files set): the door, the pods, the registry and NATS over TLS, and a pod
   // gets traffic only once its certificate proved the name its heartbeat claims.
