@@ -8,7 +8,7 @@
 // model). Only the kind that owns a subject may publish it:
 //   registry: events, the registry and keys KV buckets, the artifact object store, their streams;
 //   router:   rollout metrics and the discover request; reads and watches the keys bucket;
-//   pod:      its heartbeats; reads the event stream.
+//   pod:      its heartbeats; follows the event stream (followStream: ordered consumers only).
 // Replies come to an inbox prefix of the kind's own (`_INBOX_<kind>.`), which no other kind may
 // subscribe to or publish on, so no one reads or forges another kind's JetStream answers.
 import { createUser } from '@nats-io/nkeys';
@@ -38,8 +38,8 @@ const streamOfKv = (bucket: string) => `KV_${bucket}`;
 const streamOfObjectStore = (bucket: string) => `OBJ_${bucket}`;
 
 /**
- * The JetStream API calls that read a stream through ordered consumers (what followEvents and a KV
- * watch make), and direct gets of single messages (a KV get): nothing that changes the stream.
+ * The JetStream API calls that read a stream through ordered consumers (what a KV watch makes), and
+ * direct gets of single messages (a KV get): nothing that changes the stream's messages.
  */
 function readStream(stream: string): string[] {
   return [
@@ -52,6 +52,26 @@ function readStream(stream: string): string[] {
     `$JS.API.DIRECT.GET.${stream}`,
     `$JS.API.DIRECT.GET.${stream}.>`,
     `$JS.API.STREAM.MSG.GET.${stream}`,
+  ];
+}
+
+/**
+ * What followEvents' ordered consumer asks of the event stream, and no more: its consumer is
+ * created by name with the filter in the subject (`CONSUMER.CREATE.<stream>.<name>.<filter>`, the
+ * filter always under the events subjects), read with MSG.NEXT, and looked up with INFO. Nothing
+ * else: no unfiltered or legacy create, no DURABLE.CREATE, no DELETE. A subject cannot say "a
+ * consumer this identity made" (a name is one token and permissions match whole tokens), so DELETE
+ * is not granted at all: the client's delete of its own old consumer when it resets is refused
+ * (it ignores that), and the server drops that consumer after the client's 5-minute inactive
+ * threshold. The create subject cannot refuse a durable config either; the stream's max_consumers
+ * (INFERMESH_EVENT_STREAM_MAX_CONSUMERS) bounds what such creates can leave.
+ */
+function followStream(stream: string, filter: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.*.${filter}`,
+    `$JS.API.CONSUMER.INFO.${stream}.*`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`,
   ];
 }
 
@@ -102,14 +122,14 @@ export function natsPermissions(kind: NatsIdentityKind): NatsPermissions {
           '$JS.API.INFO',
           WINDOW_SUBJECT_ALL,
           subjects.discover,
-          ...readStream(events),
+          ...followStream(events, subjects.eventsAll),
           ...readStream(streamOfKv(KEYS_BUCKET)),
         ],
         subscribe: [subjects.heartbeat, inbox],
       };
     case 'pod':
       return {
-        publish: ['$JS.API.INFO', subjects.heartbeat, ...readStream(events)],
+        publish: ['$JS.API.INFO', subjects.heartbeat, ...followStream(events, subjects.eventsAll)],
         subscribe: [subjects.discover, inbox],
       };
     case 'admin':

@@ -5,6 +5,7 @@
 // cannot write KV); and the real registry, router and pod still work end to end, each with its own.
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
+import { AckPolicy } from '@nats-io/jetstream';
 import { createUser } from '@nats-io/nkeys';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -77,11 +78,15 @@ describe('NATS identities and permissions', () => {
     return refusal !== undefined && /permission/i.test(String(refusal)) && got.length === 0;
   }
 
+  /** The event stream's consumer bound in this suite: room for the services' followers and a flood's worth to refuse. */
+  const CONSUMER_BOUND = 24;
+  const jsmOf = (kind: NatsIdentityKind) => jetStreamOf(conn(kind)).jsm;
+
   const event = (model: string): MeshEvent => ({ schema: 1, id: `forged-${Math.random()}`, time: new Date().toISOString(), type: 'model.created', model }) as MeshEvent;
 
   beforeAll(async () => {
     nats = await startSecuredTestNats();
-    registry = await startTestRegistry(nats.url, { INFERMESH_NATS_NKEY_SEED_FILE: nats.credentials.seedFiles.registry });
+    registry = await startTestRegistry(nats.url, { INFERMESH_NATS_NKEY_SEED_FILE: nats.credentials.seedFiles.registry, INFERMESH_EVENT_STREAM_MAX_CONSUMERS: String(CONSUMER_BOUND) });
     for (const kind of ['registry', 'router', 'pod', 'admin'] as const) byKind[kind] = await connectAs(kind);
     // The keys bucket as the registry makes it.
     await (await new Kvm(conn('registry')).create(KEYS_BUCKET, { history: 1 })).put('0123456789abcdef', '{"id":"0123456789abcdef"}');
@@ -151,6 +156,60 @@ describe('NATS identities and permissions', () => {
     expect(await delivered('router', subjects.heartbeat)).toBe(false);
     expect(await delivered('router', subjects.event('mnist', 'traffic.changed'))).toBe(false);
     await expect(publishEvent(jetStreamOf(conn('router')).js, event('mnist'))).rejects.toThrow();
+  });
+
+  it('a pod or a router cannot delete a consumer the registry made', async () => {
+    const S = resources.eventStream;
+    await (await jsmOf('registry')).consumers.add(S, { durable_name: 'registry-owned', ack_policy: AckPolicy.Explicit, filter_subject: subjects.eventsAll });
+    try {
+      for (const kind of ['pod', 'router'] as const) {
+        await expect((await jsmOf(kind)).consumers.delete(S, 'registry-owned')).rejects.toThrow();
+        expect((await (await jsmOf('registry')).consumers.info(S, 'registry-owned')).name).toBe('registry-owned');
+      }
+    } finally {
+      await (await jsmOf('registry')).consumers.delete(S, 'registry-owned');
+    }
+  });
+
+  it('a pod creates no consumer on the event stream but the filtered kind its follower makes: no durable by the legacy or unfiltered subject', async () => {
+    const S = resources.eventStream;
+    const count = async () => (await (await jsmOf('admin')).streams.info(S)).state.consumer_count;
+    const before = await count();
+    const pod = await jsmOf('pod');
+    const ask = (subject: string, config: object) => conn('pod').request(subject, JSON.stringify({ stream_name: S, config }), { timeout: 3_000 }).then((m) => m.string(), (e: unknown) => String(e));
+    // The client's own durable create (by name, no filter in the subject), the legacy durable subject
+    // and the legacy unnamed one: each refused by the server.
+    await expect(pod.consumers.add(S, { durable_name: 'pod-durable', ack_policy: AckPolicy.Explicit })).rejects.toThrow();
+    expect(await ask(`$JS.API.CONSUMER.DURABLE.CREATE.${S}.pod-durable`, { durable_name: 'pod-durable', ack_policy: 'explicit' })).toMatch(/permission/i);
+    expect(await ask(`$JS.API.CONSUMER.CREATE.${S}`, { ack_policy: 'none' })).toMatch(/permission/i);
+    expect(await ask(`$JS.API.CONSUMER.CREATE.${S}.pod-named`, { name: 'pod-named', ack_policy: 'none' })).toMatch(/permission/i);
+    // A filter outside the events subjects is refused too; the follower's own kind is made.
+    expect(await ask(`$JS.API.CONSUMER.CREATE.${S}.pod-other.infermesh.pods.>`, { name: 'pod-other', ack_policy: 'none', filter_subject: 'infermesh.pods.>' })).toMatch(/permission/i);
+    expect(await count()).toBe(before);
+    const ordered = await jetStreamOf(conn('pod')).js.consumers.get(S, { filter_subjects: subjects.eventsAll });
+    expect(await count()).toBe(before + 1);
+    await (await jsmOf('admin')).consumers.delete(S, (await ordered.info(true)).name);
+  });
+
+  it('the event stream holds at most INFERMESH_EVENT_STREAM_MAX_CONSUMERS consumers: a pod\'s flood is refused there', async () => {
+    const S = resources.eventStream;
+    const admin = await jsmOf('admin');
+    expect((await admin.streams.info(S)).config.max_consumers).toBe(CONSUMER_BOUND);
+    const before = (await admin.streams.info(S)).state.consumer_count;
+    const pod = await jsmOf('pod');
+    const made: string[] = [];
+    let refusal: unknown;
+    try {
+      for (let i = 0; i < CONSUMER_BOUND + 5 && refusal === undefined; i++) {
+        // What the named create cannot refuse: a durable config with the follower's filter.
+        const name = `pod-flood-${i}`;
+        await pod.consumers.add(S, { name, durable_name: name, ack_policy: AckPolicy.None, filter_subject: subjects.eventsAll }).then(() => made.push(name), (e: unknown) => (refusal = e));
+      }
+      expect(String(refusal)).toMatch(/maximum consumers/i);
+      expect(before + made.length).toBe(CONSUMER_BOUND);
+    } finally {
+      for (const name of made) await admin.consumers.delete(S, name);
+    }
   });
 
   it('the registry writes KV, the object store and events, and publishes no heartbeat or metrics', async () => {
