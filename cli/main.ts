@@ -40,7 +40,9 @@ ${ROLLOUT_USAGE}
 Addresses: --registry HOST:PORT (default $INFERMESH_REGISTRY_URL or 127.0.0.1:8003),
            --router HOST:PORT (default $INFERMESH_ROUTER_URL or 127.0.0.1:8001).
 Security:  --token TOKEN (default $INFERMESH_TOKEN): sent as authorization: Bearer TOKEN on every call;
-           --ca FILE (default $INFERMESH_CA): connect with TLS, verifying the servers against this CA (PEM).
+           --ca FILE (default $INFERMESH_CA): connect with TLS, verifying the servers against this CA (PEM);
+           without --ca a token to an address off this machine goes over TLS verified by the system's
+           roots, unless --plaintext says the mesh's ports have no TLS.
 Inference JSON follows the Open Inference Protocol's JSON form:
   {"inputs":[{"name":"input","datatype":"FP32","shape":[1,784],"data":[...]}],"outputs":[{"name":"probabilities"}]}`;
 
@@ -79,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
       verbose: { type: 'boolean', default: false },
       token: { type: 'string', default: env.INFERMESH_TOKEN || undefined },
       ca: { type: 'string', default: env.INFERMESH_CA || undefined },
+      plaintext: { type: 'boolean', default: false },
       name: { type: 'string' },
       grant: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
@@ -229,7 +232,7 @@ async function main(argv: string[]): Promise<number> {
 class UsageError extends Error {}
 
 /** --token / INFERMESH_TOKEN and --ca / INFERMESH_CA → how the client connects. */
-function connectOptions(values: { token?: string; ca?: string }): ConnectOptions {
+function connectOptions(values: { token?: string; ca?: string; plaintext?: boolean }): ConnectOptions {
   let ca: Buffer | undefined;
   if (values.ca) {
     try {
@@ -239,7 +242,7 @@ function connectOptions(values: { token?: string; ca?: string }): ConnectOptions
     }
   }
   const token = values.token?.trim();
-  return { ...(token && { token }), ...(ca && { ca }) };
+  return { ...(token && { token }), ...(ca && { ca }), ...(values.plaintext && { plaintext: true }) };
 }
 
 /** `infermesh keys create|list|revoke`. */

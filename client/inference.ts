@@ -94,7 +94,7 @@ export class InferenceApi {
 
   /** Connects to `address` (host:port); plaintext and without a token by default. */
   constructor(address: string, opts: ConnectOptions = {}) {
-    this.client = inferenceClient(address, clientOptions(opts));
+    this.client = inferenceClient(address, clientOptions(address, opts));
   }
 
   /** Runs one inference, sending tensors as raw bytes. */

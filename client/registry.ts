@@ -78,7 +78,7 @@ export class RegistryApi {
 
   /** Connects to the registry at `address` (host:port); plaintext and without a token by default. */
   constructor(address: string, opts: ConnectOptions = {}) {
-    this.client = registryClient(address, clientOptions(opts));
+    this.client = registryClient(address, clientOptions(address, opts));
   }
 
   /**

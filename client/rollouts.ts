@@ -26,7 +26,7 @@ export class RolloutApi {
 
   /** Connects to the registry at `address` (host:port); plaintext and without a token by default. */
   constructor(address: string, opts: ConnectOptions = {}) {
-    this.client = rolloutsClient(address, clientOptions(opts));
+    this.client = rolloutsClient(address, clientOptions(address, opts));
   }
 
   /** Starts a canary of `version`. */
