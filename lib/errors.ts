@@ -57,6 +57,9 @@ export class MeshError extends Error {
   }
 }
 
+/** Longest model name an error repeats whole: a caller's own name, but of any length it likes. */
+const MAX_SHOWN_NAME = 128;
+
 /** Shorthand constructors, so call sites read as the condition they report. */
 export const errors = {
   modelNotFound: (model: string) => new MeshError(ErrorCode.ModelNotFound, `model '${model}' not found`),
@@ -71,7 +74,7 @@ export const errors = {
   unauthenticated: (message: string) => new MeshError(ErrorCode.Unauthenticated, message),
   /** Valid credentials without the scope the call needs, named with the model it was asked for. */
   permissionDenied: (scope: string, model: string) =>
-    new MeshError(ErrorCode.PermissionDenied, `the caller has no '${scope}' scope for model '${model}'`),
+    new MeshError(ErrorCode.PermissionDenied, `the caller has no '${scope}' scope for model '${model.length > MAX_SHOWN_NAME ? `${model.slice(0, MAX_SHOWN_NAME)}…` : model}'`),
 };
 
 /** True for an error that grpc-js produced for a call (it carries a numeric status code). */

@@ -18,10 +18,10 @@ const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
 /** Clock skew tolerated on exp and nbf. */
 const CLOCK_TOLERANCE_S = 5;
 
-/** A verified JWT: who, what it may do, and until when (epoch ms; undefined: no exp). */
+/** A verified JWT: who, what it may do, and until when (epoch ms, from its required exp). */
 export interface VerifiedJwt {
   principal: Principal;
-  expiresAtMs: number | undefined;
+  expiresAtMs: number;
 }
 
 /**
@@ -58,6 +58,8 @@ export class JwtVerifier {
         audience: this.settings.audience,
         algorithms: ALGORITHMS,
         clockTolerance: CLOCK_TOLERANCE_S,
+        // A JWT without an end would be good forever: nothing can revoke it.
+        requiredClaims: ['exp'],
       }));
     } catch (err) {
       throw refusalOf(err);
@@ -65,7 +67,7 @@ export class JwtVerifier {
     if (typeof payload.sub !== 'string' || payload.sub === '') throw errors.unauthenticated('JWT has no subject (sub)');
     return {
       principal: { id: payload.sub, kind: 'jwt', grants: grantsOfScopeClaim(payload.scope) },
-      expiresAtMs: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+      expiresAtMs: (payload.exp as number) * 1000,
     };
   }
 }

@@ -255,8 +255,10 @@ describe('JWTs', () => {
     await new Promise((r) => server.close(r));
   });
 
-  const sign = (claims: Record<string, unknown>, opts: { iss?: string; aud?: string; exp?: number | string; sub?: string; signer?: JoseKey } = {}) => {
-    let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuedAt().setIssuer(opts.iss ?? issuer).setAudience(opts.aud ?? audience).setExpirationTime(opts.exp ?? '5m');
+  /** A JWT of the test issuer; `exp: null` leaves the expiry out. */
+  const sign = (claims: Record<string, unknown>, opts: { iss?: string; aud?: string; exp?: number | string | null; sub?: string; signer?: JoseKey } = {}) => {
+    let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuedAt().setIssuer(opts.iss ?? issuer).setAudience(opts.aud ?? audience);
+    if (opts.exp !== null) jwt = jwt.setExpirationTime(opts.exp ?? '5m');
     if (opts.sub !== '') jwt = jwt.setSubject(opts.sub ?? 'alice');
     return jwt.sign(opts.signer ?? key);
   };
@@ -269,12 +271,14 @@ describe('JWTs', () => {
     expect(auth.cached(`Bearer ${token}`)).toBe(p);
   });
 
-  it('refuses a wrong issuer, a wrong audience, an expired one, a stranger\'s signature and no subject', async () => {
+  it('refuses a wrong issuer, a wrong audience, an expired one, one that never expires, a stranger\'s signature and no subject', async () => {
     const auth = authenticator({ jwt: { jwksUrl, issuer, audience } });
     const cases: [Promise<string>, string][] = [
       [sign({ scope: 'infer' }, { iss: 'https://evil.test' }), 'JWT iss claim is not accepted'],
       [sign({ scope: 'infer' }, { aud: 'other' }), 'JWT aud claim is not accepted'],
       [sign({ scope: 'infer' }, { exp: Math.floor(Date.now() / 1000) - 60 }), 'JWT expired'],
+      // Nothing could revoke a JWT without an end.
+      [sign({ scope: 'admin' }, { exp: null }), 'JWT exp claim is not accepted'],
       [sign({ scope: 'infer' }, { signer: strangerKey }), 'JWT signature does not verify'],
       [sign({ scope: 'infer' }, { sub: '' }), 'JWT has no subject'],
     ];
