@@ -355,6 +355,12 @@ export class H2Connection {
   private pingStrikes = 0;
   /** This side sent HEADERS or DATA since the last PING: the next one is no strike (grpc-go). */
   private pingStrikesReset = false;
+  /**
+   * A TLS socket: no write of it completes at once (it is encrypted and written afterwards), so
+   * the shared output buffer would be given away on every write and a fresh 64 KiB one made for
+   * the next; such a connection writes a copy of the tick's exact size instead.
+   */
+  private readonly writesLater: boolean;
 
   constructor(
     private readonly socket: net.Socket,
@@ -373,6 +379,7 @@ export class H2Connection {
     this.nextStreamId = this.server ? 2 : 1;
     this.maxStreamId = Math.min(opts.maxStreamId ?? MAX_STREAM_ID, MAX_STREAM_ID);
     this.prefaceLeft = this.server ? PREFACE.length : 0;
+    this.writesLater = (socket as Partial<{ encrypted: boolean }>).encrypted === true;
     socket.setNoDelay(true);
     if (!opts.externalRead) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined);
@@ -523,7 +530,10 @@ export class H2Connection {
     this.outBufs = [];
     const bytes = this.outBytes;
     this.outBytes = 0;
-    if (bytes <= OUT_BUFFER_BYTES) {
+    if (this.writesLater && bytes <= OUT_BUFFER_BYTES) {
+      // Small copies come from Node's buffer pool: far less for the GC than a 64 KiB buffer each.
+      this.socket.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, bytes));
+    } else if (bytes <= OUT_BUFFER_BYTES) {
       const target = (sharedOut ??= Buffer.allocUnsafeSlow(OUT_BUFFER_BYTES));
       let off = 0;
       for (const b of bufs) off += b.copy(target, off);
