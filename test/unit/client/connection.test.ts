@@ -2,7 +2,7 @@
 // bytes it is sent: a token never leaves the machine in the clear unless the caller says so.
 import net from 'node:net';
 import os from 'node:os';
-import { RegistryApi } from '../../../client/index';
+import { RegistryApi, type ConnectOptions } from '../../../client/index';
 import { isLoopback } from '../../../client/connection';
 
 const TOKEN = 'imk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -52,53 +52,39 @@ describe('isLoopback', () => {
   });
 });
 
+/** The bytes a RegistryApi with `opts` sends to a recorder reached at `host`. */
+async function sentBytes(host: string, opts: ConnectOptions): Promise<Buffer> {
+  const rec = await recorder();
+  const api = new RegistryApi(`${host}:${rec.port}`, opts);
+  try {
+    const call = api.models().catch(() => undefined);
+    const bytes = await rec.bytes();
+    api.close();
+    await call;
+    return bytes;
+  } finally {
+    api.close();
+    rec.close();
+  }
+}
+
 describe('a token without a CA', () => {
   // The machine's own outward address reaches the recorder from off loopback.
   const ip = outwardAddress() ?? 'no non-loopback IPv4 address on this machine';
 
   it('goes to an address off this machine only over TLS (verified by the system roots), never in the clear', async () => {
-    const rec = await recorder();
-    const api = new RegistryApi(`${ip}:${rec.port}`, { token: TOKEN });
-    try {
-      const call = api.models().catch(() => undefined);
-      const bytes = await rec.bytes();
-      // A TLS ClientHello (record type 22), not the HTTP/2 preface; the token nowhere in the bytes.
-      expect(bytes[0]).toBe(0x16);
-      expect(bytes.includes('PRI * HTTP/2.0')).toBe(false);
-      expect(bytes.includes(TOKEN)).toBe(false);
-      api.close();
-      await call;
-    } finally {
-      api.close();
-      rec.close();
-    }
+    const bytes = await sentBytes(ip, { token: TOKEN });
+    // A TLS ClientHello (record type 22), not the HTTP/2 preface; the token nowhere in the bytes.
+    expect(bytes[0]).toBe(0x16);
+    expect(bytes.includes('PRI * HTTP/2.0')).toBe(false);
+    expect(bytes.includes(TOKEN)).toBe(false);
   });
 
   it('goes in the clear off this machine only when the caller says the mesh has no TLS (plaintext)', async () => {
-    const rec = await recorder();
-    const api = new RegistryApi(`${ip}:${rec.port}`, { token: TOKEN, plaintext: true });
-    try {
-      const call = api.models().catch(() => undefined);
-      expect((await rec.bytes()).includes('PRI * HTTP/2.0')).toBe(true);
-      api.close();
-      await call;
-    } finally {
-      api.close();
-      rec.close();
-    }
+    expect((await sentBytes(ip, { token: TOKEN, plaintext: true })).includes('PRI * HTTP/2.0')).toBe(true);
   });
 
   it('stays plaintext to loopback, where the local mesh listens without TLS', async () => {
-    const rec = await recorder();
-    const api = new RegistryApi(`127.0.0.1:${rec.port}`, { token: TOKEN });
-    try {
-      const call = api.models().catch(() => undefined);
-      expect((await rec.bytes()).includes('PRI * HTTP/2.0')).toBe(true);
-      api.close();
-      await call;
-    } finally {
-      api.close();
-      rec.close();
-    }
+    expect((await sentBytes('127.0.0.1', { token: TOKEN })).includes('PRI * HTTP/2.0')).toBe(true);
   });
 });
