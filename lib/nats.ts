@@ -75,6 +75,9 @@ export interface NatsConnectOptions {
   inboxPrefix?: string;
 }
 
+/** The largest nkey seed file read (a structural bound of the file format, not a tuning knob). */
+const MAX_SEED_FILE_BYTES = 4096;
+
 /**
  * The nkey seed in `file` (an `SU...` line, as nk and the local mesh write it). Read at every
  * (re)connect, so a seed replaced on disk is used from the next connection on. The seed is never
@@ -84,9 +87,14 @@ function nkeySeedOf(file: string): () => Uint8Array {
   return () => {
     let text: string;
     try {
+      // A seed file is one 58-character line (nk also writes a comment): anything far larger is
+      // not one, and is not read into memory.
+      const size = fs.statSync(file).size;
+      if (size > MAX_SEED_FILE_BYTES) throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${file} is ${size} bytes, more than a seed file's ${MAX_SEED_FILE_BYTES}`);
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
-      throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      if (!(err as NodeJS.ErrnoException).code) throw err;
+      throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${file} cannot be read: ${(err as NodeJS.ErrnoException).code}`);
     }
     const seed = text.split(/\s+/).find((w) => /^SU[A-Z2-7]{50,}$/.test(w));
     if (!seed) throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${file} holds no user nkey seed (SU...)`);

@@ -1,7 +1,11 @@
 // Model names as NATS subject tokens and KV key tokens: old names keep their tokens, every token is
-// valid where it is used, and no two names share one.
+// valid where it is used, and no two names share one. And the nkey seed file a connection reads.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
-import { nameOfToken, nameToken } from '../../../lib/nats';
+import { silentLogger } from '../../../lib/log';
+import { connectNats, nameOfToken, nameToken } from '../../../lib/nats';
 import { subjects } from '../../../lib/events';
 import { windowSubject } from '../../../lib/window-stats';
 import { keys, MODEL_NAME } from '../../../services/registry/records';
@@ -67,4 +71,29 @@ describe('nameToken', () => {
 describe('MODEL_NAME', () => {
   it.each(['mnist', 'densenet_onnx', 'ResNet50', 'resnet50_v1.5', '0', 'a'.repeat(128)])('accepts %p', (name) => expect(MODEL_NAME.test(name)).toBe(true));
   it.each(['', '_x', '.x', '-x', 'a'.repeat(129), 'a b', 'a*', 'a>', 'a/b', 'a=b', 'é'])('refuses %p', (name) => expect(MODEL_NAME.test(name)).toBe(false));
+});
+
+describe('connectNats with an nkey seed file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-seed-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, content: string | Buffer) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, content, { mode: 0o600 });
+    return f;
+  };
+  // An account seed (SA...) is a real seed of the wrong kind; its text must never be repeated.
+  const accountSeed = `SA${'A'.repeat(56)}`;
+
+  it.each([
+    ['a missing file', path.join(dir, 'absent'), /cannot be read: ENOENT/],
+    ['an empty file', file('empty', ''), /holds no user nkey seed/],
+    ['an account seed', file('account', `${accountSeed}\n`), /holds no user nkey seed/],
+    ['binary junk', file('junk', Buffer.from([0, 255, 10, 83, 85, 0])), /holds no user nkey seed/],
+    ['a file far larger than a seed', file('huge', Buffer.alloc(1024 * 1024, 'S')), /more than a seed file's 4096/],
+  ])('stops the start on %s, naming the setting and not the content', async (_what, seedFile, why) => {
+    const err = await connectNats({ natsUrl: 'nats://127.0.0.1:1', natsUser: '', natsPassword: '', natsToken: '', natsNkeySeedFile: seedFile }, 'test', silentLogger).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^INFERMESH_NATS_NKEY_SEED_FILE /);
+    expect(err?.message).toMatch(why);
+    expect(err?.message).not.toContain(accountSeed);
+  });
 });
