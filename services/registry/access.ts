@@ -3,7 +3,7 @@
 // authorize (health stays open: it is another service). With authentication off every caller is
 // `anonymous` and may do everything, as before.
 import type { Metadata } from '@grpc/grpc-js';
-import { allows, ANONYMOUS, authorize, parseGrants, type Authenticator, type Principal, type Scope } from '../../lib/auth';
+import { allows, ANONYMOUS, authorizationOfMetadata, authorize, parseGrants, type Authenticator, type Principal, type Scope } from '../../lib/auth';
 import { spiffeIdsOf, TRUST_DOMAIN } from '../../lib/tls';
 import { errors } from '../../lib/errors';
 import { MODEL_NAME, MODEL_NAME_RULE } from './records';
@@ -124,12 +124,12 @@ export class RegistryAccess {
    */
   async caller(call: CallContext): Promise<Caller> {
     if (!this.authenticator) return new Caller(ANONYMOUS);
-    const header = call.metadata.get('authorization')[0];
+    const header = authorizationOfMetadata(call.metadata);
     if (header === undefined && this.opts.serviceCertificates) {
       const service = this.serviceOf(call);
       if (service) return new Caller(service);
     }
-    return new Caller(await this.authenticator.authenticate(typeof header === 'string' ? header : undefined));
+    return new Caller(await this.authenticator.authenticate(header));
   }
 
   /** The service principal a verified client certificate proves, if it names a pod or router. */

@@ -4,14 +4,11 @@
 // method from lib/auth's one table. A cached token is checked synchronously (one Map lookup), so
 // the hot path pays no promise for it.
 import * as grpc from '@grpc/grpc-js';
-import { allows, authorize, OIP_METHOD_SCOPES, type Authenticator, type OipMethod, type Principal } from '../../lib/auth';
-import { errors, toGrpcStatus } from '../../lib/errors';
+import { allows, authorizationOfMetadata, authorize, OIP_METHOD_SCOPES, type Authenticator, type OipMethod, type Principal } from '../../lib/auth';
+import { toGrpcStatus } from '../../lib/errors';
 import type { InferenceHandlers } from '../../lib/grpc/types';
-import type { Header } from '../../lib/h2/connection';
 import type { Logger } from '../../lib/log';
 
-/** The request header that carries the token, lower-case as HTTP/2 sends it. */
-export const AUTHORIZATION_HEADER = 'authorization';
 
 export class RouterAccess {
   constructor(private readonly auth: Authenticator) {}
@@ -43,25 +40,6 @@ function allowed(principal: Principal, method: OipMethod, model: string | undefi
 /** Whether `principal` may read `model` (lists hold only those). */
 export function mayRead(principal: Principal, model: string): boolean {
   return allows(principal.grants, 'read', model);
-}
-
-/** The token header of a request on lib/h2; two of them are refused, lest one be checked and another be read. */
-export function authorizationOfHeaders(headers: readonly Header[]): string | undefined {
-  let found: string | undefined;
-  for (const h of headers) {
-    if (h[0] !== AUTHORIZATION_HEADER) continue;
-    if (found !== undefined) throw errors.unauthenticated('more than one authorization header');
-    found = h[1];
-  }
-  return found;
-}
-
-/** The token header of a grpc-js call. */
-export function authorizationOfMetadata(metadata: grpc.Metadata): string | undefined {
-  const values = metadata.get(AUTHORIZATION_HEADER);
-  if (values.length > 1) throw errors.unauthenticated('more than one authorization header');
-  const v = values[0];
-  return typeof v === 'string' ? v : undefined;
 }
 
 /** Runs `then` with the check's principal, synchronously when it is known; `refused` with its error. */

@@ -18,7 +18,8 @@ import { upstreamOptions, type PodConnections } from './pod-connections';
 import { peekRequest } from './request-peek';
 import type { Pod } from './membership';
 import { RoutedCall, type RoutingDeps } from './routed-call';
-import { afterCheck, AUTHORIZATION_HEADER, authorizationOfHeaders, type RouterAccess } from './access';
+import { AUTHORIZATION_HEADER, authorizationOfHeaders } from '../../lib/auth';
+import { afterCheck, type RouterAccess } from './access';
 import { toGrpcStatus } from '../../lib/errors';
 
 // Headers of every request to a pod, made once.

@@ -17,7 +17,8 @@ import type { Membership, Pod } from './membership';
 import type { PodConnections } from './pod-connections';
 import type { Router } from './router';
 import { RoutedCall, type RoutingDeps } from './routed-call';
-import { authorizationOfMetadata, type RouterAccess } from './access';
+import { authorizationOfMetadata } from '../../lib/auth';
+import type { RouterAccess } from './access';
 import type { VersionStats } from './version-stats';
 
 /** Router identity for ServerMetadata. */

@@ -4,7 +4,8 @@ import * as grpc from '@grpc/grpc-js';
 import { Authenticator, parseGrants, type Principal } from '../../../../lib/auth';
 import { ErrorCode, MeshError } from '../../../../lib/errors';
 import { silentLogger } from '../../../../lib/log';
-import { authorizationOfHeaders, authorizationOfMetadata, mayRead, RouterAccess } from '../../../../services/router/access';
+import { authorizationOfHeaders, authorizationOfMetadata } from '../../../../lib/auth';
+import { mayRead, RouterAccess } from '../../../../services/router/access';
 
 const header = 'Bearer imk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 const principal: Principal = { id: '0123456789abcdef', kind: 'key', grants: parseGrants(['infer:mnist*', 'read:digits']) };
