@@ -3,6 +3,7 @@
 import { RegistryApi } from '../../client/index';
 import { inferenceClient, unary } from '../../lib/grpc/client';
 import type { InferenceClient } from '../../lib/grpc/types';
+import type { Logger } from '../../lib/log';
 import { startTestNats, type NatsServerProcess } from './nats';
 import { startTestPod, startTestRegistry } from './services';
 import { modelPath } from './models';
@@ -22,9 +23,9 @@ export interface TestMesh {
 }
 
 /** NATS and a registry (with extra INFERMESH_* settings `registryEnv`). */
-export async function startTestMesh(registryEnv: Record<string, string> = {}): Promise<TestMesh> {
+export async function startTestMesh(registryEnv: Record<string, string> = {}, registryLogger?: Logger): Promise<TestMesh> {
   const nats = await startTestNats();
-  const registry = await startTestRegistry(nats.url, registryEnv);
+  const registry = await startTestRegistry(nats.url, registryEnv, registryLogger);
   const registryApi = new RegistryApi(`127.0.0.1:${registry.port}`);
   const pods: InferenceService[] = [];
   return {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../lib/config';
-import { silentLogger } from '../../lib/log';
+import { createLogger, silentLogger, type Logger, type LogLevel } from '../../lib/log';
 import { startRegistryService, type RegistryService } from '../../services/registry/registry-service';
 import { startInferenceService, type InferenceService } from '../../services/inference/inference-service';
 import { startRouterService, type RouterService } from '../../services/router/router-service';
@@ -24,9 +24,19 @@ export function testConfig(natsUrl: string, env: Record<string, string> = {}): C
   });
 }
 
+/** A logger that keeps its latest `size` lines, for a test to print when it fails. */
+export function recentLogger(service: string, size = 60, level: LogLevel = 'info'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger(service, level, {}, (line) => {
+    lines.push(line);
+    if (lines.length > size) lines.shift();
+  });
+  return { logger, lines };
+}
+
 /** A registry in this process. */
-export function startTestRegistry(natsUrl: string, env: Record<string, string> = {}): Promise<RegistryService> {
-  return startRegistryService(testConfig(natsUrl, env), silentLogger);
+export function startTestRegistry(natsUrl: string, env: Record<string, string> = {}, logger: Logger = silentLogger): Promise<RegistryService> {
+  return startRegistryService(testConfig(natsUrl, env), logger);
 }
 
 /** An inference pod in this process, with its own model folder (removed on shutdown). */
@@ -48,6 +58,6 @@ export async function startTestPod(natsUrl: string, registryPort: number, env: R
 }
 
 /** A router in this process. */
-export function startTestRouter(natsUrl: string, registryPort: number, env: Record<string, string> = {}): Promise<RouterService> {
-  return startRouterService(testConfig(natsUrl, { INFERMESH_REGISTRY_URL: `127.0.0.1:${registryPort}`, ...env }), silentLogger);
+export function startTestRouter(natsUrl: string, registryPort: number, env: Record<string, string> = {}, logger: Logger = silentLogger): Promise<RouterService> {
+  return startRouterService(testConfig(natsUrl, { INFERMESH_REGISTRY_URL: `127.0.0.1:${registryPort}`, ...env }), logger);
 }

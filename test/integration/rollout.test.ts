@@ -11,7 +11,7 @@ import { followEvents, type MeshEvent } from '../../lib/events';
 import { connectNats, jetStreamOf } from '../../lib/nats';
 import { silentLogger } from '../../lib/log';
 import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
-import { startTestRouter, testConfig } from '../helpers/services';
+import { recentLogger, startTestRouter, testConfig } from '../helpers/services';
 import { sleep } from '../helpers/load';
 import { waitFor } from '../helpers/wait';
 import type { RouterService } from '../../services/router/router-service';
@@ -77,13 +77,23 @@ describe('rollouts', () => {
   const pods: ServiceProcess[] = [];
   const dirs: string[] = [];
   const events: MeshEvent[] = [];
+  /** Each pod's latest log lines, printed when a wait fails. */
+  const podLogs = new Map<string, string[]>();
+  const registryLog = recentLogger('registry', 80, 'debug');
+  const routerLog = recentLogger('router', 40);
   let stopEvents: () => Promise<void>;
 
   async function startPod(name: string): Promise<ServiceProcess> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `infermesh-${name}-`));
     dirs.push(dir);
+    const lines: string[] = [];
+    podLogs.set(name, lines);
     const pod = await startService('inference', {
       label: name,
+      onLine: (line) => {
+        lines.push(line);
+        if (lines.length > 40) lines.shift();
+      },
       env: {
         INFERMESH_NATS_URL: mesh.nats.url, INFERMESH_REGISTRY_URL: `127.0.0.1:${mesh.registry.port}`,
         INFERMESH_INFERENCE_PORT: '0', INFERMESH_LISTEN_HOST: '127.0.0.1', INFERMESH_MODEL_DIR: dir,
@@ -97,10 +107,10 @@ describe('rollouts', () => {
 
   const startRouter = () => startTestRouter(mesh.nats.url, mesh.registry.port, {
     INFERMESH_ANALYSIS_WINDOW_MS: String(WINDOW_MS), INFERMESH_HEALTH_CHECK_INTERVAL_MS: '500',
-  });
+  }, routerLog.logger);
 
   beforeAll(async () => {
-    mesh = await startTestMesh({ INFERMESH_ANALYSIS_WINDOW_MS: String(WINDOW_MS) });
+    mesh = await startTestMesh({ INFERMESH_ANALYSIS_WINDOW_MS: String(WINDOW_MS) }, registryLog.logger);
     const nc = await connectNats(testConfig(mesh.nats.url), 'rollout-test', silentLogger);
     const follower = await followEvents(jetStreamOf(nc).js, (e) => void events.push(e), { afterSeq: 0 });
     stopEvents = async () => {
@@ -183,9 +193,25 @@ describe('rollouts', () => {
     const started = Date.now();
     await rollouts.start('adder', bad, { weight: 20, steps: [20, 50], automatic: true, analysis: { windowsToFail: 2, windowsToAdvance: 5 } });
     const rolledBack = await waitFor('the mesh to roll the canary back', async () => {
-      const e = events.find((x) => x.type === 'rollout.changed' && x.model === 'adder' && x.action === 'rolled_back' && x.canary === bad);
+      const e = events.find((x) => x.type === 'rollout.changed' && x.model === 'adder' && x.action === 'rolled_back' && x.canary === -bad);
       return e;
-    }, 30_000, 100);
+    }, 30_000, 100).catch(async (err: Error) => {
+      // Say where the rollout stood, and what the load saw, so a failure here can be read.
+      const status = await rollouts.status('adder').catch((e: Error) => e.message);
+      const seen = load.samples.filter((s) => s.at >= started);
+      const byVersion: Record<string, number> = {};
+      for (const s of seen) { const k = s.version ?? (s.error ?? '?').slice(0, 80); byVersion[k] = (byVersion[k] ?? 0) + 1; }
+      const pods = [...router.membership.all()].map((p) => ({ id: p.id, healthy: p.healthy, ejectedUntil: p.ejectedUntil, ready: [...(p.ready.get('adder') ?? [])] }));
+      throw new Error([
+        err.message,
+        `rollout: ${JSON.stringify(status)}`,
+        `answers since the start: ${JSON.stringify(byVersion)}`,
+        `router's pods: ${JSON.stringify(pods)}`,
+        `registry's log:\n${registryLog.lines.join('\n')}`,
+        `router's log:\n${routerLog.lines.join('\n')}`,
+        ...[...podLogs].map(([name, lines]) => `${name}'s log:\n${lines.join('\n')}`),
+      ].join('\n'));
+    });
     const decidedAt = Date.parse(rolledBack.time);
     await sleep(2_000);
     const samples = await load.stop();

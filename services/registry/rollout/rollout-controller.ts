@@ -79,6 +79,7 @@ export class RolloutController {
       const analysed = new Set(await this.target.analysedModels());
       for (const [model, start, versions] of due.sort((a, b) => a[1] - b[1])) {
         if (!analysed.has(model)) continue;
+        this.log.debug('analysing window', { model, windowStart: start, requests: Object.fromEntries([...versions].map(([v, w]) => [v, w.requests])) });
         await this.target.analyseWindow(model, start, versions).catch((err: unknown) => this.log.warn('window analysis failed', { model, err }));
       }
     } finally {
