@@ -79,6 +79,9 @@ describe('rollouts', () => {
   const events: MeshEvent[] = [];
   /** Each pod's latest log lines, printed when a wait fails. */
   const podLogs = new Map<string, string[]>();
+  /** Each event's stream sequence and when it arrived. */
+  const eventsSeen: { seq: number; at: string }[] = [];
+  let followerEnded = 'running';
   const registryLog = recentLogger('registry', 80, 'debug');
   const routerLog = recentLogger('router', 40);
   let stopEvents: () => Promise<void>;
@@ -112,7 +115,11 @@ describe('rollouts', () => {
   beforeAll(async () => {
     mesh = await startTestMesh({ INFERMESH_ANALYSIS_WINDOW_MS: String(WINDOW_MS) }, registryLog.logger);
     const nc = await connectNats(testConfig(mesh.nats.url), 'rollout-test', silentLogger);
-    const follower = await followEvents(jetStreamOf(nc).js, (e) => void events.push(e), { afterSeq: 0 });
+    const follower = await followEvents(jetStreamOf(nc).js, (e, seq) => {
+      events.push(e);
+      eventsSeen.push({ seq, at: new Date().toISOString() });
+    }, { afterSeq: 0 });
+    follower.closed.then(() => (followerEnded = 'ended'), (err: Error) => (followerEnded = `failed: ${err.message}`));
     stopEvents = async () => {
       await follower.stop();
       await nc.close();
@@ -193,7 +200,7 @@ describe('rollouts', () => {
     const started = Date.now();
     await rollouts.start('adder', bad, { weight: 20, steps: [20, 50], automatic: true, analysis: { windowsToFail: 2, windowsToAdvance: 5 } });
     const rolledBack = await waitFor('the mesh to roll the canary back', async () => {
-      const e = events.find((x) => x.type === 'rollout.changed' && x.model === 'adder' && x.action === 'rolled_back' && x.canary === -bad);
+      const e = events.find((x) => x.type === 'rollout.changed' && x.model === 'adder' && x.action === 'rolled_back' && x.canary === bad);
       return e;
     }, 30_000, 100).catch(async (err: Error) => {
       // Say where the rollout stood, and what the load saw, so a failure here can be read.
@@ -207,6 +214,7 @@ describe('rollouts', () => {
         `rollout: ${JSON.stringify(status)}`,
         `answers since the start: ${JSON.stringify(byVersion)}`,
         `router's pods: ${JSON.stringify(pods)}`,
+        `events followed (${followerEnded}): ${events.length}, the last: ${JSON.stringify(events.slice(-3).map((e, i) => ({ ...eventsSeen[eventsSeen.length - Math.min(3, events.length) + i], ...e })))}`,
         `registry's log:\n${registryLog.lines.join('\n')}`,
         `router's log:\n${routerLog.lines.join('\n')}`,
         ...[...podLogs].map(([name, lines]) => `${name}'s log:\n${lines.join('\n')}`),
