@@ -131,6 +131,17 @@ export const settings = {
   routerMaxConnectionAgeMs: setting('INFERMESH_ROUTER_MAX_CONNECTION_AGE_MS', int(0), 0, 'router: close each client connection after about this long (GOAWAY; calls in flight finish), so long-lived clients spread over routers added later (0: never)'),
   routerConnectionsPerPod: setting('INFERMESH_ROUTER_CONNECTIONS_PER_POD', int(1, 64), 2, 'HTTP/2 connections the router keeps to each pod'),
   routerMaxRequestsPerConnection: setting('INFERMESH_ROUTER_MAX_REQUESTS_PER_CONNECTION', int(0, 2 ** 30), 0, 'router: requests one HTTP/2 connection to a pod (or to its own grpc-js server) carries before it is replaced, gracefully (0: until its stream ids run out, about 2^30; as Envoy\'s max_requests_per_connection, unlimited by default)'),
+  // The router's HTTP/REST door (services/router/rest-door.ts; docs/rest.md).
+  routerHttpEnabled: setting('INFERMESH_ROUTER_HTTP', bool, true, 'router: serve the Open Inference Protocol over HTTP/REST too, on INFERMESH_ROUTER_HTTP_PORT'),
+  routerHttpPort: setting('INFERMESH_ROUTER_HTTP_PORT', int(0, 65535), 8000, 'router HTTP/REST port (Triton\'s HTTP port; gRPC is on INFERMESH_ROUTER_PORT, Triton\'s 8001)'),
+  httpMaxJsonBytes: setting('INFERMESH_HTTP_MAX_JSON_BYTES', int(1024, 2 ** 31 - 1), 8 * MiB, 'largest JSON part of a REST request (parsing JSON holds several times its size; larger tensors go as binary data, up to INFERMESH_MAX_MESSAGE_BYTES in all); beyond it 413'),
+  httpMaxRequestBytes: setting('INFERMESH_HTTP_MAX_REQUEST_BYTES', int(1024), 256 * MiB, 'REST request bytes the door holds at once, every connection together (as INFERMESH_H2_MAX_REQUEST_BYTES); a body that does not fit is answered 429 before it is read'),
+  httpMaxHeaderBytes: setting('INFERMESH_HTTP_MAX_HEADER_BYTES', int(1024, 2 ** 24), 16 * 1024, 'largest request line and headers of a REST request (Node\'s --max-http-header-size: 16 KiB; nginx large_client_header_buffers: 8 KiB a line); beyond it 431'),
+  httpHeadersTimeoutMs: setting('INFERMESH_HTTP_HEADERS_TIMEOUT_MS', int(1), 60_000, 'a REST request\'s headers must arrive within this (nginx client_header_timeout and Node\'s headersTimeout: 60 s)'),
+  httpRequestTimeoutMs: setting('INFERMESH_HTTP_REQUEST_TIMEOUT_MS', int(0), 300_000, 'a REST request must arrive whole within this (Node\'s requestTimeout: 300 s; 0: no limit)'),
+  httpKeepAliveTimeoutMs: setting('INFERMESH_HTTP_KEEPALIVE_TIMEOUT_MS', int(0), 75_000, 'an idle REST connection is closed after this (nginx keepalive_timeout: 75 s)'),
+  httpMaxRequestsPerConnection: setting('INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION', int(0), 1000, 'requests one REST connection carries before the door closes it after its answer (nginx keepalive_requests: 1000; 0: no limit)'),
+  httpMaxConnections: setting('INFERMESH_HTTP_MAX_CONNECTIONS', int(1), 4096, 'REST connections the door holds at once; more are closed as they come (nginx worker_connections: 512 a worker)'),
   healthCheckIntervalMs: setting('INFERMESH_HEALTH_CHECK_INTERVAL_MS', int(0), 2_000, 'router: how often it checks each pod\'s grpc.health.v1 (0: never)'),
   podTtlMs: setting('INFERMESH_POD_TTL_MS', int(100), 5_000, 'a pod with no heartbeat for this long is forgotten'),
 

@@ -40,6 +40,18 @@ function authority(address: string): Header {
 
 const tracer = trace.getTracer('infermesh-router', VERSION);
 
+/**
+ * The headers of a ModelInfer to the pod at `address` for `version`, whichever door the call came
+ * in by: the client's `forwarded` headers, the version routed to (named or chosen: a pod that does
+ * not hold it answers UNAVAILABLE, a stale view, not NOT_FOUND), and what is left of its deadline.
+ */
+export function podInferHeaders(address: string, forwarded: readonly Header[], version: number, deadline: number | undefined): Header[] {
+  const out: Header[] = [METHOD_POST, SCHEME_HTTP, PATH_MODEL_INFER, authority(address), CONTENT_TYPE_GRPC, TE_TRAILERS, ...forwarded];
+  out.push([ROUTED_VERSION_HEADER, String(version)]);
+  if (deadline !== undefined) out.push(['grpc-timeout', timeoutHeader(deadline)]);
+  return out;
+}
+
 export interface FrontDoorDeps extends RoutingDeps {
   conns: PodConnections;
   /** host:port of the router's own grpc-js server, which answers every other call. */
@@ -173,10 +185,7 @@ class InferCall extends RoutedCall {
 
   protected send(pod: Pod, version: number): void {
     const address = pod.address;
-    const out: Header[] = [METHOD_POST, SCHEME_HTTP, PATH_MODEL_INFER, authority(address), CONTENT_TYPE_GRPC, TE_TRAILERS, ...this.forwarded];
-    // The version routed to, named or chosen: a pod that does not hold it answers UNAVAILABLE (a stale view), not NOT_FOUND.
-    out.push([ROUTED_VERSION_HEADER, String(version)]);
-    if (this.deadline !== undefined) out.push(['grpc-timeout', timeoutHeader(this.deadline)]);
+    const out = podInferHeaders(address, this.forwarded, version, this.deadline);
     if (this.span?.isRecording()) propagation.inject(trace.setSpan(this.parent!, this.span), out, listSetter);
     this.resHeaders = undefined;
     this.trailers = undefined;

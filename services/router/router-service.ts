@@ -30,10 +30,13 @@ import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { scannedInferenceService } from '../../lib/grpc/scanned-service';
 import { tracingActive } from '../../lib/telemetry';
 import { h2LimitsOf } from '../../lib/h2/limits';
+import { RestDoor } from './rest-door';
 
 /** A started router. */
 export interface RouterService extends RunningService {
   port: number;
+  /** The HTTP/REST door's port (undefined: INFERMESH_ROUTER_HTTP off). */
+  httpPort: number | undefined;
   membership: Membership;
   /** Resolves once the router has read the registry's traffic splits. */
   synced: Promise<void>;
@@ -135,16 +138,31 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     version: VERSION,
     extensions: [...INFERENCE_EXTENSIONS],
   }, log, access);
-  server.addService(scannedInferenceService(scanLimitsOf(config)), access ? guardedHandlers(handlers, access, log) : handlers);
+  const served = access ? guardedHandlers(handlers, access, log) : handlers;
+  server.addService(scannedInferenceService(scanLimitsOf(config)), served);
   const internalPort = await listen(server, '127.0.0.1', 0);
   const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.routerTlsClientAuth }, access });
   const port = await front.listen(config.listenHost, config.routerPort);
+  // The same mesh over HTTP/REST: the same handlers (and checks) for everything but inference,
+  // which is routed by the same policy as the front door's.
+  const rest = config.routerHttpEnabled ? new RestDoor({
+    router, stats, log, conns, handlers: served, access, tls,
+    maxMessageBytes: config.maxMessageBytes,
+    tensorLimits: { maxTensors: config.maxRequestTensors, maxParameters: config.maxRequestParameters, maxRank: config.maxTensorRank, maxElements: config.maxMessageBytes },
+    limits: {
+      maxBodyBytes: config.maxMessageBytes, maxJsonBytes: config.httpMaxJsonBytes, maxRequestBytes: config.httpMaxRequestBytes,
+      maxHeaderBytes: config.httpMaxHeaderBytes, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs,
+      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs, maxRequestsPerConnection: config.httpMaxRequestsPerConnection, maxConnections: config.httpMaxConnections,
+    },
+  }) : undefined;
+  const httpPort = rest ? await rest.listen(config.listenHost, config.routerHttpPort) : undefined;
   healthService.set('', 'SERVING');
   healthService.set('inference.GRPCInferenceService', 'SERVING');
-  log.info('listening', { port });
+  log.info('listening', { port, httpPort });
 
   return {
     port,
+    httpPort,
     membership,
     synced: follower.synced,
     async shutdown(budgetMs) {
@@ -152,7 +170,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       healthService.set('inference.GRPCInferenceService', 'NOT_SERVING');
       healthService.closeWatchers();
       const started = Date.now();
-      await front.drain(budgetMs);
+      await Promise.all([front.drain(budgetMs), rest?.drain(budgetMs)]);
       await shutdownServer(server, Math.max(100, budgetMs - (Date.now() - started)));
       clearInterval(expiry);
       health.stop();

@@ -1,0 +1,388 @@
+// The Open Inference Protocol's HTTP/REST inference body ⇄ its gRPC messages. A request, in the
+// spec's JSON tensor form or with Triton's binary tensor data extension, becomes a
+// ModelInferRequest whose every input travels as raw little-endian bytes (raw_input_contents), as
+// a gRPC client would send it: the pod never sees JSON. A ModelInferResponse becomes JSON, each
+// output written as JSON data or as binary data after the JSON header, as the request asked.
+//
+// Every value is checked on the way in and never changed: an integer out of its datatype's range,
+// a number where a boolean belongs, an unpaired surrogate in a BYTES string, or a 64-bit integer
+// JSON cannot carry exactly (beyond 2^53) is refused naming the tensor. Non-finite floats, which
+// JSON has no literal for, are written and read as the strings "NaN", "Infinity" and "-Infinity".
+// No sockets here.
+import { errors, ErrorCode, MeshError } from '../errors';
+import type { InferParameter__Output as InferParameterOut } from '../grpc/generated/inference/InferParameter';
+import type { ModelInferRequest } from '../grpc/generated/inference/ModelInferRequest';
+import type { ModelInferResponse__Output as ModelInferResponseOut } from '../grpc/generated/inference/ModelInferResponse';
+import { DATATYPES, elementCount, halfBitsOf, isDatatype, numbersOfHalves, parseShape, type Datatype } from '../tensor';
+
+/** The header that gives the JSON part's length when binary tensor data follows it (both ways). */
+export const INFERENCE_HEADER_LENGTH = 'inference-header-content-length';
+
+/** Parameters of the binary extension, read here and never passed on to the pod. */
+const BINARY_DATA = 'binary_data';
+const BINARY_DATA_SIZE = 'binary_data_size';
+const BINARY_DATA_OUTPUT = 'binary_data_output';
+
+/** Bounds on a request (the same limits the gRPC door's scan applies, lib/grpc/request-scan.ts). */
+export interface RestInferLimits {
+  /** Inputs and requested outputs, each. */
+  maxTensors: number;
+  /** Parameters of the request and of each tensor, each. */
+  maxParameters: number;
+  /** Dimensions of a shape. */
+  maxRank: number;
+  /** Elements of one tensor. */
+  maxElements: number;
+}
+
+/** A REST inference request, turned into the gRPC request a pod takes, and what its answer must look like. */
+export interface RestInferRequest {
+  request: ModelInferRequest;
+  /** Whether each output named in the request is wanted as binary data (others: `binaryByDefault`). */
+  binaryOutputs: Map<string, boolean>;
+  /** The request's binary_data_output: outputs not named (or named without binary_data) as binary. */
+  binaryByDefault: boolean;
+}
+
+/** A pod's answer the router cannot write out: the pod's fault, never the client's. */
+const internalError = (message: string) => new MeshError(ErrorCode.Internal, message);
+
+/** Whether `s` converts to UTF-8 unchanged (no unpaired surrogate); String#isWellFormed is in every Node line served. */
+const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Parses an inference request body for `model` (`version`: '' for the traffic split's). With
+ * `headerLength` (Inference-Header-Content-Length), the first `headerLength` bytes are the JSON and
+ * the rest is the inputs' binary data, in the order of the inputs that declare binary_data_size.
+ * Throws INVALID_ARGUMENT naming what is wrong.
+ */
+export function parseInferRequest(model: string, version: string, body: Buffer, headerLength: number | undefined, limits: RestInferLimits): RestInferRequest {
+  if (headerLength !== undefined && (headerLength < 0 || headerLength > body.length)) {
+    throw errors.invalidArgument(`${INFERENCE_HEADER_LENGTH} is ${headerLength}, but the body has ${body.length} bytes`);
+  }
+  const jsonEnd = headerLength ?? body.length;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8', 0, jsonEnd));
+  } catch (err) {
+    throw errors.invalidArgument(`the request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!isObject(parsed)) throw errors.invalidArgument('the request body must be a JSON object');
+  const { id, parameters, inputs, outputs } = parsed;
+  if (id !== undefined && typeof id !== 'string') throw errors.invalidArgument('"id" must be a string');
+  if (!Array.isArray(inputs) || inputs.length === 0) throw errors.invalidArgument('"inputs" must be a non-empty array');
+  if (inputs.length > limits.maxTensors) throw errors.invalidArgument(`the request has ${inputs.length} inputs, more than the limit of ${limits.maxTensors}`);
+  if (outputs !== undefined && !Array.isArray(outputs)) throw errors.invalidArgument('"outputs" must be an array');
+  if (outputs && outputs.length > limits.maxTensors) throw errors.invalidArgument(`the request asks for ${outputs.length} outputs, more than the limit of ${limits.maxTensors}`);
+
+  const requestParameters = parametersOf('the request', parameters, limits.maxParameters);
+  const binaryByDefault = takeBool(requestParameters, BINARY_DATA_OUTPUT, 'the request') ?? false;
+
+  let offset = jsonEnd;
+  const request: ModelInferRequest = {
+    model_name: model,
+    model_version: version,
+    id: id ?? '',
+    parameters: requestParameters,
+    inputs: [],
+    outputs: [],
+    raw_input_contents: [],
+  };
+  const names = new Set<string>();
+  for (const input of inputs) {
+    if (!isObject(input)) throw errors.invalidArgument('each of "inputs" must be an object');
+    const name = input.name;
+    if (typeof name !== 'string' || name === '') throw errors.invalidArgument('each input needs a "name"');
+    if (names.has(name)) throw errors.invalidTensor(name, 'the input is given twice');
+    names.add(name);
+    const datatype = input.datatype;
+    if (typeof datatype !== 'string' || !isDatatype(datatype)) throw errors.invalidTensor(name, `unknown datatype ${JSON.stringify(datatype)}`);
+    if (!Array.isArray(input.shape)) throw errors.invalidTensor(name, '"shape" must be an array of integers');
+    if (input.shape.length > limits.maxRank) throw errors.invalidTensor(name, `shape has ${input.shape.length} dimensions, more than the limit of ${limits.maxRank}`);
+    for (const d of input.shape) if (typeof d !== 'number') throw errors.invalidTensor(name, '"shape" must be an array of integers');
+    const dims = parseShape(name, input.shape as number[], limits.maxElements);
+    const count = elementCount(dims);
+    const tensorParameters = parametersOf(`input '${name}'`, input.parameters, limits.maxParameters);
+    const binarySize = takeInt(tensorParameters, BINARY_DATA_SIZE, `input '${name}'`);
+    let raw: Buffer;
+    if (binarySize !== undefined) {
+      if (input.data !== undefined) throw errors.invalidTensor(name, `has both "data" and ${BINARY_DATA_SIZE}`);
+      if (headerLength === undefined) throw errors.invalidTensor(name, `has ${BINARY_DATA_SIZE} but the request has no ${INFERENCE_HEADER_LENGTH} header`);
+      if (binarySize > body.length - offset) throw errors.invalidTensor(name, `${BINARY_DATA_SIZE} is ${binarySize}, but only ${body.length - offset} bytes of binary data are left`);
+      const size = DATATYPES[datatype].bytes;
+      if (size > 0 && binarySize !== count * size) {
+        throw errors.invalidTensor(name, `${BINARY_DATA_SIZE} is ${binarySize}, but shape [${dims.join(',')}] of ${datatype} needs ${count * size} bytes`);
+      }
+      raw = body.subarray(offset, offset + binarySize);
+      offset += binarySize;
+    } else {
+      if (input.data === undefined) throw errors.invalidTensor(name, `has neither "data" nor ${BINARY_DATA_SIZE}`);
+      raw = rawOfJson(name, datatype, dims, count, input.data);
+    }
+    request.inputs!.push({ name, datatype, shape: dims, parameters: tensorParameters });
+    request.raw_input_contents!.push(raw);
+  }
+  if (offset !== body.length) throw errors.invalidArgument(`the body has ${body.length - offset} bytes of binary data that no input claims`);
+
+  const binaryOutputs = new Map<string, boolean>();
+  for (const output of outputs ?? []) {
+    if (!isObject(output)) throw errors.invalidArgument('each of "outputs" must be an object');
+    const name = output.name;
+    if (typeof name !== 'string' || name === '') throw errors.invalidArgument('each requested output needs a "name"');
+    if (binaryOutputs.has(name)) throw errors.invalidTensor(name, 'the output is requested twice');
+    const outputParameters = parametersOf(`output '${name}'`, output.parameters, limits.maxParameters);
+    binaryOutputs.set(name, takeBool(outputParameters, BINARY_DATA, `output '${name}'`) ?? binaryByDefault);
+    request.outputs!.push({ name, parameters: outputParameters });
+  }
+  return { request, binaryOutputs, binaryByDefault };
+}
+
+/** A JSON parameters object as the protocol's InferParameters (integers as int64, other numbers as double). */
+function parametersOf(what: string, value: unknown, max: number): Record<string, InferParameterOut> {
+  const out: Record<string, InferParameterOut> = {};
+  if (value === undefined) return out;
+  if (!isObject(value)) throw errors.invalidArgument(`"parameters" of ${what} must be an object`);
+  const entries = Object.entries(value);
+  if (entries.length > max) throw errors.invalidArgument(`${what} has ${entries.length} parameters, more than the limit of ${max}`);
+  for (const [key, v] of entries) {
+    if (typeof v === 'boolean') out[key] = { bool_param: v, parameter_choice: 'bool_param' };
+    else if (typeof v === 'string') out[key] = { string_param: v, parameter_choice: 'string_param' };
+    else if (typeof v === 'number' && Number.isSafeInteger(v)) out[key] = { int64_param: String(v), parameter_choice: 'int64_param' };
+    else if (typeof v === 'number') out[key] = { double_param: v, parameter_choice: 'double_param' };
+    else throw errors.invalidArgument(`parameter '${key}' of ${what} must be a boolean, a number or a string`);
+  }
+  return out;
+}
+
+/** Removes parameter `key` and returns it as a boolean (undefined: absent). */
+function takeBool(params: Record<string, InferParameterOut>, key: string, what: string): boolean | undefined {
+  const p = params[key];
+  if (p === undefined) return undefined;
+  delete params[key];
+  if (p.parameter_choice !== 'bool_param') throw errors.invalidArgument(`parameter '${key}' of ${what} must be a boolean`);
+  return p.bool_param;
+}
+
+/** Removes parameter `key` and returns it as a non-negative integer (undefined: absent). */
+function takeInt(params: Record<string, InferParameterOut>, key: string, what: string): number | undefined {
+  const p = params[key];
+  if (p === undefined) return undefined;
+  delete params[key];
+  const n = p.parameter_choice === 'int64_param' ? Number(p.int64_param) : NaN;
+  if (!(n >= 0)) throw errors.invalidArgument(`parameter '${key}' of ${what} must be a non-negative integer`);
+  return n;
+}
+
+/** Integer datatypes' ranges (64-bit ones: what a JSON number carries exactly). */
+const INTEGER_RANGE: Partial<Record<Datatype, [number, number]>> = {
+  INT8: [-128, 127], INT16: [-32768, 32767], INT32: [-(2 ** 31), 2 ** 31 - 1],
+  UINT8: [0, 255], UINT16: [0, 65535], UINT32: [0, 2 ** 32 - 1],
+  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], UINT64: [0, Number.MAX_SAFE_INTEGER],
+};
+
+const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+
+/**
+ * A tensor's JSON data (flat, or nested as its shape) as raw protocol bytes. Nesting, when used,
+ * must follow the shape; each element must be of the datatype's JSON type and fit it exactly.
+ */
+function rawOfJson(name: string, datatype: Datatype, dims: number[], count: number, data: unknown): Buffer {
+  const flat = flatten(name, dims, count, data);
+  const info = DATATYPES[datatype];
+  if (datatype === 'BYTES') {
+    const parts: Buffer[] = [];
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const s = flat[i];
+      if (typeof s !== 'string') throw errors.invalidTensor(name, `element ${i} is not a string (BYTES data is given as strings)`);
+      if (!wellFormed(s)) throw errors.invalidTensor(name, `element ${i} holds an unpaired surrogate, which UTF-8 cannot carry`);
+      const b = Buffer.from(s, 'utf8');
+      const len = Buffer.allocUnsafe(4);
+      len.writeUInt32LE(b.length, 0);
+      parts.push(len, b);
+      total += 4 + b.length;
+    }
+    return Buffer.concat(parts, total);
+  }
+  const out = Buffer.allocUnsafe(count * info.bytes);
+  if (datatype === 'BOOL') {
+    for (let i = 0; i < count; i++) {
+      const v = flat[i];
+      if (typeof v !== 'boolean') throw errors.invalidTensor(name, `element ${i} is not true or false`);
+      out[i] = v ? 1 : 0;
+    }
+    return out;
+  }
+  const range = INTEGER_RANGE[datatype];
+  for (let i = 0; i < count; i++) {
+    let v = flat[i];
+    if (typeof v === 'string' && !range && Object.hasOwn(NON_FINITE, v)) v = NON_FINITE[v];
+    if (typeof v !== 'number') throw errors.invalidTensor(name, `element ${i} is not a number`);
+    if (range && !(Number.isInteger(v) && v >= range[0] && v <= range[1])) {
+      const inexact = info.bytes === 8 && Number.isInteger(v) && Math.abs(v) > Number.MAX_SAFE_INTEGER && (datatype === 'INT64' || v > 0);
+      throw errors.invalidTensor(name, inexact
+        ? `element ${i} (${v}) is beyond 2^53, where a JSON number is not exact; send it as binary data`
+        : `element ${i} (${v}) does not fit ${datatype}`);
+    }
+    switch (datatype) {
+      case 'UINT8': out.writeUInt8(v, i); break;
+      case 'INT8': out.writeInt8(v, i); break;
+      case 'UINT16': out.writeUInt16LE(v, 2 * i); break;
+      case 'INT16': out.writeInt16LE(v, 2 * i); break;
+      case 'UINT32': out.writeUInt32LE(v, 4 * i); break;
+      case 'INT32': out.writeInt32LE(v, 4 * i); break;
+      case 'UINT64': out.writeBigUInt64LE(BigInt(v), 8 * i); break;
+      case 'INT64': out.writeBigInt64LE(BigInt(v), 8 * i); break;
+      case 'FP16': out.writeUInt16LE(halfBitsOf(v), 2 * i); break;
+      case 'FP32': out.writeFloatLE(v, 4 * i); break;
+      case 'FP64': out.writeDoubleLE(v, 8 * i); break;
+      default: throw errors.invalidTensor(name, `datatype ${datatype} cannot be given as JSON`);
+    }
+  }
+  return out;
+}
+
+/**
+ * The elements of `data`: a flat array of `count`, or arrays nested as `dims` (a scalar shape []
+ * takes a one-element array or the value itself). Iterative: a deeply nested body costs no stack.
+ */
+function flatten(name: string, dims: number[], count: number, data: unknown): unknown[] {
+  if (!Array.isArray(data)) {
+    if (dims.length === 0) return [data];
+    throw errors.invalidTensor(name, '"data" must be an array');
+  }
+  const nested = data.length > 0 && Array.isArray(data[0]);
+  if (!nested) {
+    if (data.length !== count) throw errors.invalidTensor(name, `"data" has ${data.length} elements, but shape [${dims.join(',')}] needs ${count}`);
+    return data;
+  }
+  const out: unknown[] = [];
+  // Depth-first over (array, depth) pairs; each array at depth d must hold dims[d] items.
+  const stack: [unknown[], number][] = [[data, 0]];
+  while (stack.length > 0) {
+    const [arr, depth] = stack.pop()!;
+    if (depth >= dims.length || arr.length !== dims[depth]) {
+      throw errors.invalidTensor(name, `nested "data" does not follow shape [${dims.join(',')}]`);
+    }
+    if (depth === dims.length - 1) {
+      for (const v of arr) {
+        if (Array.isArray(v)) throw errors.invalidTensor(name, `nested "data" does not follow shape [${dims.join(',')}]`);
+        out.push(v);
+      }
+      continue;
+    }
+    for (let i = arr.length - 1; i >= 0; i--) {
+      const child = arr[i];
+      if (!Array.isArray(child)) throw errors.invalidTensor(name, `nested "data" does not follow shape [${dims.join(',')}]`);
+      stack.push([child, depth + 1]);
+    }
+  }
+  return out;
+}
+
+/** An inference answer as the REST body: JSON alone, or a JSON header and binary data. */
+export interface RestInferResponse {
+  body: Buffer;
+  /** Set when binary data follows the JSON: its length (Inference-Header-Content-Length). */
+  headerLength?: number;
+}
+
+/**
+ * Writes a pod's answer as the REST body. An output is binary data when the request asked so for
+ * it (binary_data) or for all (binary_data_output); JSON data otherwise.
+ */
+export function encodeInferResponse(res: ModelInferResponseOut, asked: Pick<RestInferRequest, 'binaryOutputs' | 'binaryByDefault'>): RestInferResponse {
+  const binary: Buffer[] = [];
+  const outputs: string[] = [];
+  res.outputs.forEach((o, i) => {
+    const datatype = o.datatype;
+    if (!isDatatype(datatype)) throw internalError(`the pod answered output '${o.name}' with unknown datatype ${datatype}`);
+    const raw = res.raw_output_contents[i];
+    if (raw === undefined) throw internalError(`the pod answered output '${o.name}' without raw contents`);
+    const shape = o.shape.map(Number);
+    const params = parametersJson(o.parameters);
+    if (asked.binaryOutputs.get(o.name) ?? asked.binaryByDefault) {
+      binary.push(raw);
+      params.push(`${JSON.stringify(BINARY_DATA_SIZE)}:${raw.length}`);
+      outputs.push(`{"name":${JSON.stringify(o.name)},"datatype":"${datatype}","shape":[${shape.join(',')}],"parameters":{${params.join(',')}}}`);
+    } else {
+      const p = params.length ? `,"parameters":{${params.join(',')}}` : '';
+      outputs.push(`{"name":${JSON.stringify(o.name)},"datatype":"${datatype}","shape":[${shape.join(',')}]${p},"data":${jsonOfRaw(o.name, datatype, elementCount(shape), raw)}}`);
+    }
+  });
+  const top = parametersJson(res.parameters);
+  const header = Buffer.from(
+    `{"model_name":${JSON.stringify(res.model_name)},"model_version":${JSON.stringify(res.model_version)}` +
+    (res.id ? `,"id":${JSON.stringify(res.id)}` : '') +
+    (top.length ? `,"parameters":{${top.join(',')}}` : '') +
+    `,"outputs":[${outputs.join(',')}]}`,
+  );
+  if (binary.length === 0) return { body: header };
+  return { body: Buffer.concat([header, ...binary]), headerLength: header.length };
+}
+
+/** InferParameters as JSON members ("key":value), int64s written exactly. */
+function parametersJson(params: Record<string, InferParameterOut> | undefined): string[] {
+  const out: string[] = [];
+  for (const [key, p] of Object.entries(params ?? {})) {
+    let v: string;
+    switch (p.parameter_choice) {
+      case 'bool_param': v = String(p.bool_param); break;
+      case 'int64_param': v = BigInt(p.int64_param ?? '0').toString(); break;
+      case 'uint64_param': v = BigInt(p.uint64_param ?? '0').toString(); break;
+      case 'double_param': v = numberJson(p.double_param ?? 0); break;
+      default: v = JSON.stringify(p.string_param ?? '');
+    }
+    out.push(`${JSON.stringify(key)}:${v}`);
+  }
+  return out;
+}
+
+/** A number as JSON; non-finite ones as the strings JSON readers agree on. */
+function numberJson(v: number): string {
+  return Number.isFinite(v) ? String(v) : `"${String(v)}"`;
+}
+
+/** Raw output bytes as a flat JSON array (64-bit integers written exactly, digits as they are). */
+function jsonOfRaw(name: string, datatype: Datatype, count: number, raw: Buffer): string {
+  const parts: string[] = new Array(count);
+  if (datatype === 'BYTES') {
+    let off = 0;
+    for (let i = 0; i < count; i++) {
+      if (off + 4 > raw.length) throw internalError(`the pod's output '${name}' is shorter than its shape`);
+      const len = raw.readUInt32LE(off);
+      if (off + 4 + len > raw.length) throw internalError(`the pod's output '${name}' is shorter than its shape`);
+      parts[i] = JSON.stringify(raw.toString('utf8', off + 4, off + 4 + len));
+      off += 4 + len;
+    }
+    return `[${parts.join(',')}]`;
+  }
+  const size = DATATYPES[datatype].bytes;
+  if (raw.length !== count * size) throw internalError(`the pod's output '${name}' has ${raw.length} bytes for ${count} elements of ${datatype}`);
+  if (datatype === 'FP16') {
+    const halves = new Uint16Array(count);
+    for (let i = 0; i < count; i++) halves[i] = raw.readUInt16LE(2 * i);
+    return `[${numbersOfHalves(halves).map(numberJson).join(',')}]`;
+  }
+  for (let i = 0; i < count; i++) {
+    switch (datatype) {
+      case 'BOOL': parts[i] = raw[i] ? 'true' : 'false'; break;
+      case 'UINT8': parts[i] = String(raw[i]); break;
+      case 'INT8': parts[i] = String(raw.readInt8(i)); break;
+      case 'UINT16': parts[i] = String(raw.readUInt16LE(2 * i)); break;
+      case 'INT16': parts[i] = String(raw.readInt16LE(2 * i)); break;
+      case 'UINT32': parts[i] = String(raw.readUInt32LE(4 * i)); break;
+      case 'INT32': parts[i] = String(raw.readInt32LE(4 * i)); break;
+      case 'UINT64': parts[i] = raw.readBigUInt64LE(8 * i).toString(); break;
+      case 'INT64': parts[i] = raw.readBigInt64LE(8 * i).toString(); break;
+      case 'FP32': parts[i] = numberJson(raw.readFloatLE(4 * i)); break;
+      case 'FP64': parts[i] = numberJson(raw.readDoubleLE(8 * i)); break;
+      default: throw internalError(`datatype ${datatype} has no JSON form`);
+    }
+  }
+  return `[${parts.join(',')}]`;
+}

@@ -1,0 +1,518 @@
+// The router's HTTP/REST door: the Open Inference Protocol's HTTP form (KServe v2 with Triton's
+// extensions: model config and statistics, the repository index, binary tensor data) on node:http,
+// so curl, tritonclient.http and KServe's REST clients reach the same mesh as gRPC clients do.
+//
+// It holds no policy of its own. An inference is routed by the routing policy (routed-call.ts) as
+// a gRPC call to a pod, its JSON turned into a ModelInferRequest with raw tensors first
+// (lib/rest/infer-codec.ts): the pod never sees JSON. Every other endpoint calls the router's typed
+// handlers (grpc-handlers.ts, guarded by access.ts when authentication is on) as a gRPC call would,
+// token and all; errors are the spec's {"error": "..."} with the status lib/rest/http-status.ts maps
+// from the gRPC code. Bodies are bounded on their own and together (INFERMESH_HTTP_*).
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { errors, ErrorCode, MeshError, toGrpcStatus } from '../../lib/errors';
+import { AUTHORIZATION_HEADER } from '../../lib/auth';
+import { protos } from '../../lib/grpc/proto';
+import type { InferenceHandlers, ModelInferResponseOut } from '../../lib/grpc/types';
+import { ByteBudget } from '../../lib/h2/budget';
+import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
+import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
+import { deadlineOf, statusOf, unaryFrame } from '../../lib/h2/grpc';
+import type { Logger } from '../../lib/log';
+import { encodeInferResponse, INFERENCE_HEADER_LENGTH, parseInferRequest, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
+import { errorBody, httpStatusOf } from '../../lib/rest/http-status';
+import type { TlsFiles } from '../../lib/tls';
+import { afterCheck, type RouterAccess } from './access';
+import { podInferHeaders } from './front-door';
+import type { Pod } from './membership';
+import type { PodConnections } from './pod-connections';
+import { RoutedCall, type RoutingDeps } from './routed-call';
+
+/** The door's limits (INFERMESH_HTTP_* and INFERMESH_MAX_MESSAGE_BYTES). */
+export interface RestDoorLimits {
+  /** Largest body (JSON and binary data together). */
+  maxBodyBytes: number;
+  /** Largest JSON part. */
+  maxJsonBytes: number;
+  /** Body bytes held at once, every connection together. */
+  maxRequestBytes: number;
+  maxHeaderBytes: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxRequestsPerConnection: number;
+  maxConnections: number;
+}
+
+export interface RestDoorDeps extends RoutingDeps {
+  conns: PodConnections;
+  /** The router's typed handlers, guarded when authentication is on: the same ones gRPC calls reach. */
+  handlers: InferenceHandlers;
+  access?: RouterAccess;
+  limits: RestDoorLimits;
+  tensorLimits: RestInferLimits;
+  /** Largest answer a pod may send (INFERMESH_MAX_MESSAGE_BYTES). */
+  maxMessageBytes: number;
+  /** Serve HTTPS with the service's certificate (reloaded when it changes); unset: plain HTTP. */
+  tls?: TlsFiles;
+}
+
+/** A refusal with the HTTP status and message it goes out with. */
+class HttpRefusal extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+type Route =
+  | { kind: 'server'; what: 'live' | 'ready' | 'metadata' }
+  | { kind: 'model'; model: string; version: string; what: 'metadata' | 'ready' | 'config' | 'stats' | 'infer' }
+  | { kind: 'stats' }
+  | { kind: 'index' };
+
+const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(?:\/(ready|config|stats|infer))?$/;
+
+/** The endpoint a method and path name, or a refusal (404, 405, 400 for a bad name). */
+export function routeOf(method: string, path: string): Route {
+  const get = (r: Route): Route => {
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpRefusal(405, `${method} is not allowed on ${path}`);
+    return r;
+  };
+  const post = (r: Route): Route => {
+    if (method !== 'POST') throw new HttpRefusal(405, `${method} is not allowed on ${path}`);
+    return r;
+  };
+  switch (path) {
+    case '/v2': return get({ kind: 'server', what: 'metadata' });
+    case '/v2/health/live': return get({ kind: 'server', what: 'live' });
+    case '/v2/health/ready': return get({ kind: 'server', what: 'ready' });
+    case '/v2/models/stats': return get({ kind: 'stats' });
+    case '/v2/repository/index': return post({ kind: 'index' });
+  }
+  const m = MODEL_PATH.exec(path);
+  if (!m) throw new HttpRefusal(404, `no endpoint ${path}`);
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw new HttpRefusal(400, `${path} is not a valid path (bad percent-encoding)`);
+    }
+  };
+  const model = decode(m[1]!);
+  const version = m[2] === undefined ? '' : decode(m[2]);
+  if (version !== '' && !/^[1-9]\d{0,15}$/.test(version)) throw new HttpRefusal(400, `version '${version}' is not a version number`);
+  const what = (m[3] ?? 'metadata') as 'metadata' | 'ready' | 'config' | 'stats' | 'infer';
+  const route: Route = { kind: 'model', model, version, what };
+  return what === 'infer' ? post(route) : get(route);
+}
+
+/** The one authorization header of a request (undefined: none); two are refused as gRPC refuses them. */
+function authorizationOf(req: http.IncomingMessage): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]!.toLowerCase() !== AUTHORIZATION_HEADER) continue;
+    if (found !== undefined) throw errors.unauthenticated('more than one authorization header');
+    found = req.rawHeaders[i + 1];
+  }
+  return found;
+}
+
+/** Calls a typed unary handler as grpc-js would, with the request's token in its metadata. */
+function callHandler<Req, Res>(handler: grpc.handleUnaryCall<Req, Res>, request: Req, authorization: string | undefined): Promise<{ res: Res; trailer?: grpc.Metadata }> {
+  const metadata = new grpc.Metadata();
+  if (authorization !== undefined) metadata.set(AUTHORIZATION_HEADER, authorization);
+  const call = { request, metadata, getDeadline: () => Infinity, on: () => call, cancelled: false } as unknown as grpc.ServerUnaryCall<Req, Res>;
+  return new Promise((resolve, reject) => {
+    handler(call, (err, res, trailer) => {
+      // Handlers answer a status object ({ code, details }), as grpc-js takes it: made an error that carries it.
+      if (err) {
+        const { code = grpc.status.UNKNOWN, details = '' } = err as Partial<grpc.StatusObject>;
+        const message = details || ((err as { message?: string }).message ?? '');
+        reject(Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() }));
+      }
+      else resolve({ res: res as Res, trailer: trailer ?? undefined });
+    });
+  });
+}
+
+const JSON_TYPE = 'application/json';
+
+export class RestDoor {
+  private readonly server: http.Server;
+  private readonly budget: ByteBudget;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly serializeRequest = protos().inference.GRPCInferenceService.service.ModelInfer.requestSerialize;
+  private readonly deserializeResponse = protos().inference.GRPCInferenceService.service.ModelInfer.responseDeserialize;
+  private stopTls: (() => void) | undefined;
+
+  constructor(private readonly deps: RestDoorDeps) {
+    const l = deps.limits;
+    this.budget = new ByteBudget(l.maxRequestBytes);
+    const options: http.ServerOptions = {
+      maxHeaderSize: l.maxHeaderBytes,
+      headersTimeout: l.headersTimeoutMs,
+      requestTimeout: l.requestTimeoutMs,
+      keepAliveTimeout: l.keepAliveTimeoutMs,
+      // Idle and request timeouts are checked this often (Node's default: 30 s, longer than tests' timeouts).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(l.headersTimeoutMs / 4))),
+    };
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
+    if (deps.tls) {
+      const files = deps.tls;
+      const server = https.createServer({ ...options, ...files.contextOptions(), ALPNProtocols: ['http/1.1'] }, onRequest);
+      this.stopTls = files.onChange(() => server.setSecureContext(files.contextOptions()));
+      server.on('tlsClientError', () => undefined);
+      this.server = server;
+    } else {
+      this.server = http.createServer(options, onRequest);
+    }
+    this.server.maxRequestsPerSocket = l.maxRequestsPerConnection;
+    this.server.maxConnections = l.maxConnections;
+    this.server.on('connection', (socket: net.Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      // Node's answers to what it cannot parse: 431 for headers over the limit, 408 when they are late, 400 otherwise.
+      if (!socket.writable) return void socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = errorBody(status === 431 ? 'request headers too large' : status === 408 ? 'request timed out' : 'malformed HTTP request');
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stops taking connections and waits up to `budgetMs` for requests in flight, then closes what is left. */
+  async drain(budgetMs: number): Promise<void> {
+    this.stopTls?.();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), budgetMs);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let route: Route;
+    let authorization: string | undefined;
+    try {
+      route = routeOf(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
+      authorization = authorizationOf(req);
+    } catch (err) {
+      req.resume();
+      return this.fail(res, err);
+    }
+    if (route.kind === 'model' && route.what === 'infer') return this.infer(req, res, route.model, route.version, authorization);
+    this.readBody(req, res, this.deps.limits.maxJsonBytes, (body) => {
+      this.answer(route, body, authorization).then(
+        ({ status, json }) => this.send(res, status, json === undefined ? undefined : Buffer.from(JSON.stringify(json))),
+        (err: unknown) => this.fail(res, err),
+      );
+    });
+  }
+
+  /** Every endpoint but infer: the typed handler's answer as the spec's JSON. */
+  private async answer(route: Exclude<Route, { what: 'infer' }>, body: Buffer, authorization: string | undefined): Promise<{ status: number; json?: unknown }> {
+    const h = this.deps.handlers;
+    switch (route.kind) {
+      case 'server': {
+        if (route.what === 'metadata') return { status: 200, json: (await callHandler(h.ServerMetadata, {}, authorization)).res };
+        const { res } = route.what === 'live' ? await callHandler(h.ServerLive, {}, authorization) : await callHandler(h.ServerReady, {}, authorization);
+        const ok = 'live' in res ? res.live : (res as { ready: boolean }).ready;
+        return { status: ok ? 200 : 400 };
+      }
+      case 'stats':
+        return { status: 200, json: (await callHandler(h.ModelStatistics, { name: '', version: '' }, authorization)).res };
+      case 'index': {
+        let ready = false;
+        if (body.length > 0) {
+          const parsed = parseJsonObject(body);
+          if (parsed.ready !== undefined && typeof parsed.ready !== 'boolean') throw errors.invalidArgument('"ready" must be true or false');
+          ready = parsed.ready === true;
+        }
+        return { status: 200, json: (await callHandler(h.RepositoryIndex, { repository_name: '', ready }, authorization)).res.models };
+      }
+      case 'model': {
+        const { model: name, version } = route;
+        switch (route.what) {
+          case 'ready': {
+            const { res, trailer } = await callHandler(h.ModelReady, { name, version }, authorization);
+            if (res.ready) return { status: 200 };
+            const why = trailer?.get(READY_REASON_KEY)[0];
+            return { status: 400, json: { error: typeof why === 'string' ? why : `model '${name}' is not ready` } };
+          }
+          case 'config':
+            return { status: 200, json: (await callHandler(h.ModelConfig, { name, version }, authorization)).res };
+          case 'stats':
+            return { status: 200, json: (await callHandler(h.ModelStatistics, { name, version }, authorization)).res };
+          default: {
+            const { res } = await callHandler(h.ModelMetadata, { name, version }, authorization);
+            // The handler's answer is what a pod sent, read with the proto's defaults: every field is there.
+            type Tensor = { name?: string; datatype?: string; shape?: unknown[] };
+            const tensor = (t: Tensor) => ({ name: t.name ?? '', datatype: t.datatype ?? '', shape: (t.shape ?? []).map(Number) });
+            return { status: 200, json: { name: res.name, versions: res.versions ?? [], platform: res.platform ?? '', inputs: (res.inputs ?? []).map(tensor), outputs: (res.outputs ?? []).map(tensor) } };
+          }
+        }
+      }
+    }
+  }
+
+  /** An inference: checked, read, turned into a ModelInferRequest and routed as a gRPC call is. */
+  private infer(req: http.IncomingMessage, res: http.ServerResponse, model: string, version: string, authorization: string | undefined): void {
+    const lengthHeader = req.headers[INFERENCE_HEADER_LENGTH];
+    let headerLength: number | undefined;
+    if (lengthHeader !== undefined) {
+      headerLength = Number(lengthHeader);
+      if (typeof lengthHeader !== 'string' || !/^\d{1,10}$/.test(lengthHeader)) {
+        req.resume();
+        return this.fail(res, errors.invalidArgument(`${INFERENCE_HEADER_LENGTH} must be a number of bytes`));
+      }
+      if (headerLength > this.deps.limits.maxJsonBytes) {
+        req.resume();
+        return this.fail(res, new HttpRefusal(413, `the JSON part has ${headerLength} bytes, more than the limit of ${this.deps.limits.maxJsonBytes}`));
+      }
+    }
+    const deadline = deadlineOf(req.headers['grpc-timeout'] as string | undefined);
+    const go = () => this.readBody(req, res, headerLength === undefined ? this.deps.limits.maxJsonBytes : this.deps.limits.maxBodyBytes, (body) => {
+      let parsed: RestInferRequest;
+      let message: Buffer;
+      try {
+        parsed = parseInferRequest(model, version, body, headerLength, this.deps.tensorLimits);
+        message = this.serializeRequest(parsed.request);
+      } catch (err) {
+        return this.fail(res, err);
+      }
+      const framed = Buffer.allocUnsafe(5 + message.length);
+      framed[0] = 0;
+      framed.writeUInt32BE(message.length, 1);
+      message.copy(framed, 5);
+      new RestInferCall(this.deps, res, framed, deadline, model, version, (answer) => {
+        let out;
+        try {
+          out = encodeInferResponse(this.deserializeResponse(answer) as ModelInferResponseOut, parsed);
+        } catch (err) {
+          return this.fail(res, err);
+        }
+        const headers: http.OutgoingHttpHeaders = { 'content-type': out.headerLength === undefined ? JSON_TYPE : 'application/octet-stream' };
+        if (out.headerLength !== undefined) headers[INFERENCE_HEADER_LENGTH] = String(out.headerLength);
+        this.send(res, 200, out.body, headers);
+      }, (code, msg) => this.send(res, httpStatusOf(code), Buffer.from(errorBody(msg)))).begin();
+    });
+    const access = this.deps.access;
+    if (!access) return go();
+    // The same check as a gRPC ModelInfer's, before the body is read.
+    afterCheck(() => access.check(authorization, 'ModelInfer', model), go, (err) => {
+      req.resume();
+      this.fail(res, err);
+    });
+  }
+
+  /**
+   * Reads the body whole, up to `max` bytes, against the door's budget: a declared length over
+   * either is answered (413, 429) before any of it is read; a chunked body is cut off where it passes.
+   */
+  private readBody(req: http.IncomingMessage, res: http.ServerResponse, max: number, then: (body: Buffer) => void): void {
+    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    if (declared !== undefined && declared > max) return this.refuseBody(req, res, new HttpRefusal(413, `the body has ${declared} bytes, more than the limit of ${max}`));
+    const reserve = declared ?? 0;
+    if (!this.budget.fits(reserve)) {
+      return this.refuseBody(req, res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take ${reserve} more; retry later`));
+    }
+    this.budget.used += reserve;
+    let held = reserve;
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let done = false;
+    const release = () => {
+      this.budget.used -= held;
+      held = 0;
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      length += chunk.length;
+      if (length > held) {
+        const more = length - held;
+        if (length > max || !this.budget.fits(more)) {
+          done = true;
+          release();
+          chunks.length = 0;
+          return this.refuseBody(req, res, length > max
+            ? new HttpRefusal(413, `the body has more than the limit of ${max} bytes`)
+            : new MeshError(ErrorCode.Overloaded, 'the router holds too many request bytes; retry later'));
+        }
+        this.budget.used += more;
+        held += more;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      // Held until the answer is sent: the request's bytes live as long as its call.
+      res.once('close', release);
+      then(body);
+    });
+    req.on('error', () => {
+      done = true;
+      release();
+    });
+  }
+
+  /** Answers a body it will not read, then closes the connection: the rest of the body is never read. */
+  private refuseBody(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+    res.shouldKeepAlive = false;
+    this.fail(res, err);
+    res.once('finish', () => req.socket.destroySoon());
+  }
+
+  private fail(res: http.ServerResponse, err: unknown): void {
+    if (err instanceof HttpRefusal) return this.send(res, err.status, Buffer.from(errorBody(err.message)));
+    const { code, details } = toGrpcStatus(err, this.deps.log);
+    this.send(res, httpStatusOf(code), Buffer.from(errorBody(details)));
+  }
+
+  private send(res: http.ServerResponse, status: number, body?: Buffer, headers: http.OutgoingHttpHeaders = {}): void {
+    if (res.headersSent || res.destroyed) return;
+    res.statusCode = status;
+    if (body !== undefined) {
+      if (!headers['content-type']) res.setHeader('content-type', JSON_TYPE);
+      for (const [k, v] of Object.entries(headers)) res.setHeader(k, v!);
+      res.setHeader('content-length', body.length);
+      res.end(res.req.method === 'HEAD' ? undefined : body);
+    } else {
+      res.setHeader('content-length', 0);
+      res.end();
+    }
+  }
+}
+
+/** A JSON object body, or INVALID_ARGUMENT. */
+function parseJsonObject(body: Buffer): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw errors.invalidArgument(`the request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw errors.invalidArgument('the request body must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+/**
+ * One REST inference through the router: the transport of the routing policy (RoutedCall), as the
+ * gRPC door's InferCall is. Each attempt sends the request, made a gRPC message, to a pod; the
+ * pod's answer is read whole (up to INFERMESH_MAX_MESSAGE_BYTES) and handed to `deliverAnswer`
+ * once the policy has taken it.
+ */
+class RestInferCall extends RoutedCall {
+  private current: H2Stream | undefined;
+  private resHeaders: Header[] | undefined;
+  private trailers: Header[] | undefined;
+  /** The pod's status of the attempt that answered (or the router's, for an answer it refused). */
+  private status = { code: grpc.status.UNKNOWN as number, message: '' };
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly door: RestDoorDeps,
+    private readonly res: http.ServerResponse,
+    private readonly framed: Buffer,
+    private readonly deadline: number | undefined,
+    model: string,
+    requested: string,
+    private readonly deliverAnswer: (message: Buffer) => void,
+    private readonly respondStatus: (code: number, message: string) => void,
+  ) {
+    super(door, model, requested);
+  }
+
+  begin(): void {
+    // The client hung up before its answer: the call ends, blaming no one.
+    this.res.once('close', () => {
+      if (!this.res.writableFinished) this.clientCancelled();
+    });
+    if (this.deadline !== undefined) {
+      this.timer = setTimeout(() => this.deadlineExpired(), Math.max(0, Math.min(this.deadline - Date.now(), 2 ** 31 - 1)));
+    }
+    this.start();
+  }
+
+  protected send(pod: Pod, version: number): void {
+    const address = pod.address;
+    this.resHeaders = undefined;
+    this.trailers = undefined;
+    this.chunks = [];
+    this.length = 0;
+    let up: H2Stream;
+    try {
+      up = this.door.conns.h2(address).request(podInferHeaders(address, [], version, this.deadline));
+    } catch (err) {
+      return this.unanswered(`pod ${address}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.current = up;
+    up.onHeaders = (h) => {
+      if (!this.resHeaders) this.resHeaders = h;
+      else this.trailers = h;
+    };
+    up.onData = (chunk) => {
+      if (this.current !== up) return;
+      this.length += chunk.length;
+      if (this.length > this.door.maxMessageBytes + 5) {
+        this.current = undefined;
+        up.reset(H2_CANCEL);
+        this.chunks = [];
+        this.status = { code: grpc.status.INTERNAL, message: `pod ${address} answered more than the limit of ${this.door.maxMessageBytes} bytes` };
+        return this.answered(this.status.code, this.status.message);
+      }
+      this.chunks.push(chunk);
+    };
+    up.onClose = (code) => {
+      if (this.current !== up) return; // aborted: the call ended without it
+      this.current = undefined;
+      const status = statusOf(this.trailers ?? this.resHeaders);
+      if (!this.resHeaders || !status) {
+        return this.unanswered(`pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
+      }
+      this.status = status;
+      this.answered(status.code, status.message);
+    };
+    up.end(undefined, this.framed);
+  }
+
+  protected abort(): void {
+    const up = this.current;
+    this.current = undefined;
+    up?.reset(H2_CANCEL);
+  }
+
+  protected respond(code: number, message: string): void {
+    this.respondStatus(code, message);
+  }
+
+  protected deliver(): void {
+    const status = this.status;
+    if (status.code !== grpc.status.OK) return this.respondStatus(status.code, status.message);
+    const frame = unaryFrame(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length));
+    if ('error' in frame || frame.compressed) {
+      return this.respondStatus(grpc.status.INTERNAL, `the pod's answer is not one uncompressed gRPC message${'error' in frame ? `: ${frame.error}` : ''}`);
+    }
+    this.deliverAnswer(frame.message);
+  }
+
+  protected override finished(): void {
+    clearTimeout(this.timer);
+  }
+}
