@@ -146,7 +146,7 @@ export async function startBenchMesh(opts: { secure?: boolean } = {}): Promise<B
         return pod;
       },
       async startRouter(env = {}) {
-        const router = await start('router', 'router', { INFERMESH_ROUTER_PORT: '0', ...env }, 'router');
+        const router = await start('router', 'router', { INFERMESH_ROUTER_PORT: '0', INFERMESH_ROUTER_HTTP_PORT: '0', ...env }, 'router');
         await waitServing('router', `127.0.0.1:${router.port}`, connect).catch((err: Error) => {
           // What the services said is the only clue left once stop() removes the data folder.
           const tail = (label: string) => fs.readFileSync(path.join(logDir, `${label}.log`), 'utf8').split('\n').slice(-15).join('\n');

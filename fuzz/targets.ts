@@ -17,6 +17,7 @@ import { OnnxFormatError, readOnnxSignature } from '../lib/onnx';
 import { peekRequest } from '../services/router/request-peek';
 import { scanAndDecode, type RequestScanLimits } from '../lib/grpc/request-scan';
 import { decodeRequest, type Signature } from '../services/inference/request-codec';
+import { parseInferRequest } from '../lib/rest/infer-codec';
 
 /** A broken invariant: not an error the parser may throw, a bug. */
 export class FuzzFinding extends Error {}
@@ -270,8 +271,44 @@ const h2Frames: FuzzTarget = {
   },
 };
 
+const REST_LIMITS = { maxTensors: 16, maxParameters: 16, maxRank: 8, maxElements: 1 << 16 };
+
+const restInfer: FuzzTarget = {
+  name: 'rest-infer',
+  doc: 'REST inference body (lib/rest/infer-codec.ts): JSON, or JSON and binary data split by the first byte as Inference-Header-Content-Length',
+  seeds() {
+    const json = (o: unknown) => Buffer.concat([Buffer.from([0]), Buffer.from(JSON.stringify(o))]);
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'X', datatype: 'INT32', shape: [1, 2], parameters: { binary_data_size: 8 } }], outputs: [{ name: 'Y', parameters: { binary_data: true } }] }));
+    return [
+      json({ id: 'a', inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4], data: [1, 2.5, 'NaN', -3] }], parameters: { binary_data_output: true, x: 1 } }),
+      json({ inputs: [{ name: 'B', datatype: 'BYTES', shape: [2], data: ['x', 'é'] }, { name: 'C', datatype: 'BOOL', shape: [2, 1], data: [[true], [false]] }] }),
+      json({ inputs: [{ name: 'I', datatype: 'INT64', shape: [], data: 9007199254740991 }, { name: 'H', datatype: 'FP16', shape: [1], data: [65504] }] }),
+      Buffer.concat([Buffer.from([header.length]), header, Buffer.alloc(8, 1)]),
+    ];
+  },
+  run(data) {
+    // First byte 0: JSON alone; else its value is the JSON part's length (cut to what there is).
+    const body = data.subarray(1);
+    const headerLength = data.length === 0 || data[0] === 0 ? undefined : Math.min(data[0]!, body.length);
+    let parsed;
+    try {
+      parsed = parseInferRequest('m', '', body, headerLength, REST_LIMITS);
+    } catch (err) {
+      expected(err, MeshError);
+      return;
+    }
+    const raws = parsed.request.raw_input_contents as Buffer[];
+    if (raws.length !== parsed.request.inputs!.length) throw new FuzzFinding('an input without its raw contents');
+    const total = raws.reduce((n, r) => n + r.length, 0);
+    // Raw bytes come from the body: its binary part as it is, and JSON elements at most 8 bytes each
+    // (a BYTES element: its length prefix and at most 3 bytes of UTF-8 for each JSON character).
+    if (total > 8 * body.length + 64) throw new FuzzFinding(`${total} raw bytes from a ${body.length}-byte body`);
+    protos().inference.GRPCInferenceService.service.ModelInfer.requestSerialize(parsed.request);
+  },
+};
+
 /** Every target, by name. */
-export const TARGETS: readonly FuzzTarget[] = [hpack, peek, modelInfer, onnx, h2Frames];
+export const TARGETS: readonly FuzzTarget[] = [hpack, peek, modelInfer, onnx, h2Frames, restInfer];
 
 /** The folder of a target's kept regression cases (inputs that once were findings). */
 export function regressionDir(root: string, target: string): string {

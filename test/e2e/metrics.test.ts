@@ -85,7 +85,7 @@ describe('metrics', () => {
       // The failing model must be ready to fail: no warm-up run.
       INFERMESH_WARMUP: 'false',
     });
-    await start('router', ports.router, { INFERMESH_REGISTRY_URL: registryUrl, INFERMESH_ROUTER_PORT: '0' });
+    await start('router', ports.router, { INFERMESH_REGISTRY_URL: registryUrl, INFERMESH_ROUTER_PORT: '0', INFERMESH_ROUTER_HTTP_PORT: '0' });
   });
 
   afterAll(async () => {

@@ -262,7 +262,7 @@ export async function startDoors(opts: DoorsOptions = {}): Promise<Doors> {
       await waitFor(`the pod to serve ${models.join(', ')}`, async () => (await Promise.all(models.map((m) => d.api.modelReady(m)))).every(Boolean), 60_000, 200);
       return d;
     };
-    const startRouter = async (): Promise<Running> => door('router', await startService('router', { ...base, INFERMESH_ROUTER_PORT: '0' }));
+    const startRouter = async (): Promise<Running> => door('router', await startService('router', { ...base, INFERMESH_ROUTER_PORT: '0', INFERMESH_ROUTER_HTTP_PORT: '0' }));
     // Through the router, a call reaches the pod of the moment only once the router knows it.
     const routed = () => waitFor('a call through the router', () => router!.goodCall(5_000).then(() => true), 30_000, 200);
     pod = await startPod();
