@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { RegistryApi, InferenceApi, RolloutApi, type ConnectOptions } from '../client/index';
 import { startLocalMesh } from './local-mesh/mesh';
 import { ROOT } from './local-mesh/service-process';
+import { MNIST_EXAMPLE } from '../tools/models/write-models';
 
 /** Options of `up`. */
 export interface UpOptions {
@@ -64,17 +65,22 @@ Secure: TLS on every port and to NATS (a new CA at each start), tokens at the ro
   Admin token:  ${rel(mesh.security.tokenFile)}   (never share it; make narrower ones: npx infermesh keys create --name me --grant infer)
   For the commands below:  export INFERMESH_CA=${rel(mesh.security.caFile)} INFERMESH_TOKEN=$(cat ${rel(mesh.security.tokenFile)})
 ` : '';
+  const http = mesh.routerHttpAddress;
+  const example = rel(path.join(ROOT, 'models', MNIST_EXAMPLE));
+  const curl = !http ? '' : mesh.security
+    ? `  curl -s --cacert $INFERMESH_CA -H "Authorization: Bearer $INFERMESH_TOKEN" https://${http}/v2/models/${DEMO_MODEL}/infer -d @${example}\n`
+    : `  curl -s ${http}/v2/models/${DEMO_MODEL}/infer -d @${example}      # a held-out image of a 7\n`;
   say(`
-infermesh is serving '${DEMO_MODEL}' on ${mesh.routerAddress} (Open Inference Protocol / KServe v2 gRPC).
+infermesh is serving '${DEMO_MODEL}' on ${mesh.routerAddress} (Open Inference Protocol / KServe v2 gRPC)${http ? ` and ${http} (HTTP/REST)` : ''}.
 ${secured}
-  Router (front door):  ${mesh.routerAddress}
+  Router (front door):  ${mesh.routerAddress} (gRPC)${http ? `, ${http} (HTTP/REST)` : ''}
   Registry:             ${mesh.registryAddress}
   Inference pods:       ${mesh.pods.map((p) => `127.0.0.1:${p.port}`).join(', ')}
   NATS:                 ${mesh.security ? mesh.natsUrl.replace(/^nats:/, 'tls:') : mesh.natsUrl}${mesh.natsCredentials ? ` (nkeys only; an operator's: ${path.relative(process.cwd(), mesh.natsCredentials.seedFiles.admin)})` : ''}
   Logs:                 ${path.join(opts.dataDir, 'logs')}
 
 Try it:
-  npx infermesh models --registry ${mesh.registryAddress}
+${curl}  npx infermesh models --registry ${mesh.registryAddress}
   npx infermesh infer ${DEMO_MODEL} --digit 7 --router ${mesh.routerAddress}
   npx infermesh infer ${DEMO_MODEL} --input request.json      # {"inputs":[{"name":"input","datatype":"FP32","shape":[1,784],"data":[...]}]}
   npx infermesh push my-model model.onnx --registry ${mesh.registryAddress}

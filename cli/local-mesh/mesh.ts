@@ -51,6 +51,8 @@ export interface LocalMesh {
   pods: SupervisedService[];
   registryAddress: string;
   routerAddress: string;
+  /** The router's HTTP/REST door (undefined with INFERMESH_ROUTER_HTTP off). */
+  routerHttpAddress: string | undefined;
   /** Starts one more pod (its name: pod-<n>). */
   addPod(env?: Record<string, string>): Promise<SupervisedService>;
   /** Stops everything: router, pods, registry (graceful), then NATS. */
@@ -169,6 +171,7 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
       pods,
       registryAddress: `127.0.0.1:${registry.port}`,
       routerAddress: `127.0.0.1:${router.port}`,
+      routerHttpAddress: router.httpPort === undefined ? undefined : `127.0.0.1:${router.httpPort}`,
       addPod,
       stop: stopAll,
     };

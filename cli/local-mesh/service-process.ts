@@ -18,6 +18,8 @@ export interface ServiceProcess {
   name: string;
   pid: number;
   port: number;
+  /** The router's HTTP/REST port, once it is listening (undefined for other services, or with it off). */
+  readonly httpPort?: number;
   child: ChildProcess;
   /** SIGTERM (graceful drain), then wait; SIGKILL after `timeoutMs` (default 30 s). */
   stop(timeoutMs?: number): Promise<number | null>;
@@ -62,6 +64,7 @@ export function startService(name: ServiceName, opts: StartOptions): Promise<Ser
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let port = -1;
+    let httpPort: number | undefined;
     const recent: string[] = [];
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -74,9 +77,10 @@ export function startService(name: ServiceName, opts: StartOptions): Promise<Ser
       if (recent.length > 30) recent.shift();
       if (port >= 0 || !line.startsWith('{')) return;
       try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
+        const entry = JSON.parse(line) as { msg?: string; port?: number; httpPort?: number };
         if (entry.msg === 'listening' && typeof entry.port === 'number') {
           port = entry.port;
+          if (typeof entry.httpPort === 'number') httpPort = entry.httpPort;
           clearTimeout(timer);
           resolve(handle);
         }
@@ -98,6 +102,9 @@ export function startService(name: ServiceName, opts: StartOptions): Promise<Ser
       pid: child.pid!,
       get port() {
         return port;
+      },
+      get httpPort() {
+        return httpPort;
       },
       child,
       exited,

@@ -28,6 +28,8 @@ export interface SupervisedService {
   readonly pid: number;
   /** The port the current process listens on. */
   readonly port: number;
+  /** The current process's HTTP/REST port (the router's; undefined for the others). */
+  readonly httpPort: number | undefined;
   /** Restarts so far. */
   readonly restarts: number;
   /** Stops supervising, then SIGTERM (graceful drain) and wait; SIGKILL after `timeoutMs` (default 30 s). */
@@ -110,6 +112,9 @@ export async function supervise(
     },
     get port() {
       return current.port;
+    },
+    get httpPort() {
+      return current.httpPort;
     },
     get restarts() {
       return restarts;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fixtureFiles } from './fixtures';
 import { heldOutDigits, mnistSplit, trainingDigits, HELD_OUT_PER_DIGIT } from './mnist-data';
-import { mnistModel, onnxAccuracy } from './mnist-model';
+import { MNIST_INPUT, mnistModel, onnxAccuracy } from './mnist-model';
 import { trainMnist } from './train-mnist';
 
 /** Where and how to write the models. */
@@ -63,6 +63,15 @@ export async function writeMnist(outDir: string, onFile?: WriteModelsOptions['on
   return report;
 }
 
+/** The example REST request: a held-out image of the digit 7, in the Open Inference Protocol's JSON form. */
+export const MNIST_EXAMPLE = path.join('examples', 'mnist-digit-7.json');
+
+/** The body of MNIST_EXAMPLE (the same image `infermesh infer mnist --digit 7` sends). */
+export function mnistExampleRequest(): string {
+  const digit = heldOutDigits(200).find((x) => x.label === 7)!;
+  return `${JSON.stringify({ inputs: [{ name: MNIST_INPUT, datatype: 'FP32', shape: [1, digit.pixels.length], data: Array.from(digit.pixels) }] })}\n`;
+}
+
 /** Writes every model into `outDir`, keeping existing files unless `force`. Deterministic: same bytes each run. */
 export async function writeModels(options: WriteModelsOptions): Promise<WriteModelsResult> {
   const { outDir, force = false, onFile } = options;
@@ -79,5 +88,8 @@ export async function writeModels(options: WriteModelsOptions): Promise<WriteMod
   const mnistFiles = ['mnist.onnx', 'mnist.json'].map((f) => path.join(outDir, f));
   if (!force && mnistFiles.every((f) => fs.existsSync(f))) result.skipped.push(...mnistFiles);
   else await writeMnist(outDir, record);
+  const example = path.join(outDir, MNIST_EXAMPLE);
+  if (!force && fs.existsSync(example)) result.skipped.push(example);
+  else record(example, writeAtomic(example, mnistExampleRequest()));
   return result;
 }
