@@ -22,6 +22,8 @@ export interface LocalMeshOptions {
   natsUrl?: string;
   /** Router port (0: any free port). */
   routerPort: number;
+  /** The router's HTTP/REST port (0: any free one); default: the router's own (8000), or any when routerPort is 0. */
+  routerHttpPort?: number;
   /** Registry port (0: any free port). */
   registryPort: number;
   /** Inference pods to start. */
@@ -159,7 +161,10 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
       return pod;
     };
     await Promise.all(Array.from({ length: opts.pods }, () => addPod()));
-    const router = await supervised('router', () => start('router', 'router', { INFERMESH_ROUTER_PORT: String(routerPort) }));
+    // The HTTP/REST port: as asked, else the router's default (8000) beside a fixed gRPC port and an
+    // ephemeral one beside an ephemeral one (tests run meshes side by side).
+    const httpPort = opts.routerHttpPort ?? (opts.routerPort === 0 ? 0 : undefined);
+    const router = await supervised('router', () => start('router', 'router', { INFERMESH_ROUTER_PORT: String(routerPort), ...(httpPort !== undefined && { INFERMESH_ROUTER_HTTP_PORT: String(httpPort) }) }));
     started.push(router);
     return {
       natsUrl,

@@ -81,7 +81,7 @@ describe('npm start (infermesh up)', () => {
 
   it('serves mnist to a plain KServe v2 client, stops cleanly, and keeps its models across restarts', async () => {
     const routerPort = await freePort();
-    const env = { INFERMESH_ROUTER_PORT: String(routerPort), INFERMESH_REGISTRY_PORT: String(await freePort()) };
+    const env = { INFERMESH_ROUTER_PORT: String(routerPort), INFERMESH_REGISTRY_PORT: String(await freePort()), INFERMESH_ROUTER_HTTP_PORT: String(await freePort()) };
     const marker = `INFERMESH_ROUTER_PORT=${routerPort}`;
     const digits = heldOutDigits(30);
 
@@ -100,6 +100,12 @@ describe('npm start (infermesh up)', () => {
       expect(answers.every((a) => a.version === '1')).toBe(true);
       const correct = answers.filter((a, i) => a.label === digits[i]!.label).length;
       expect(correct).toBeGreaterThanOrEqual(27);
+      // The curl call it prints, made as printed: the example file holds a held-out 7.
+      const printed = /curl -s (\S+)(\/v2\/models\/mnist\/infer) -d @(\S+)/.exec(output());
+      expect(printed).not.toBeNull();
+      const rest = await fetch(`http://${printed![1]}${printed![2]}`, { method: 'POST', body: fs.readFileSync(path.resolve(root, printed![3]!)) });
+      const probs = ((await rest.json()) as { outputs: { name: string; data: number[] }[] }).outputs.find((o) => o.name === 'probabilities')!.data;
+      expect(probs.indexOf(Math.max(...probs))).toBe(7);
 
       child.kill('SIGINT');
       const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -114,7 +120,7 @@ describe('npm start (infermesh up)', () => {
     const routerPort = await freePort();
     const registryPort = await freePort();
     const marker = `INFERMESH_ROUTER_PORT=${routerPort}`;
-    const { child, output } = await up(dir, { INFERMESH_ROUTER_PORT: String(routerPort), INFERMESH_REGISTRY_PORT: String(registryPort) });
+    const { child, output } = await up(dir, { INFERMESH_ROUTER_PORT: String(routerPort), INFERMESH_REGISTRY_PORT: String(registryPort), INFERMESH_ROUTER_HTTP_PORT: String(await freePort()) });
     const api = new InferenceApi(`127.0.0.1:${routerPort}`);
     const registry = new RegistryApi(`127.0.0.1:${registryPort}`);
     const input = [{ name: 'input', datatype: 'FP32' as const, shape: [1, 784], data: heldOutDigits(1)[0]!.pixels }];
