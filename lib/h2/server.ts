@@ -102,13 +102,7 @@ export class H2Server {
 
   /** Listens on `host:port` (0: any free port) and resolves to the bound port. */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /**
@@ -126,4 +120,15 @@ export class H2Server {
     clearInterval(this.ticker);
     return clean;
   }
+}
+
+/** Has `server` listen on `host:port` (0: any free port); resolves to the bound port, rejects with a failure to bind. */
+export function listenOn(server: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
 }

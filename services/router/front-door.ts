@@ -74,6 +74,30 @@ export interface FrontDoorDeps extends RoutingDeps {
   access?: RouterAccess;
 }
 
+/** The header blocks of a pod's answer to one attempt: its headers, then its trailers. */
+export interface PodAnswerHeaders {
+  headers?: Header[];
+  trailers?: Header[];
+}
+
+/**
+ * Opens an attempt's stream to the pod at `address` with `headers`, keeping the header blocks it
+ * answers in `answer`; or the message that says why it could not.
+ */
+export function openPodStream(conns: PodConnections, address: string, headers: Header[], answer: PodAnswerHeaders): H2Stream | string {
+  let up: H2Stream;
+  try {
+    up = conns.h2(address).request(headers);
+  } catch (err) {
+    return `pod ${address}: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  up.onHeaders = (h) => {
+    if (!answer.headers) answer.headers = h;
+    else answer.trailers = h;
+  };
+  return up;
+}
+
 export class FrontDoor {
   private readonly door: H2FrontDoor;
 
@@ -148,8 +172,8 @@ class InferCall extends RoutedCall {
   private readonly span: Span | undefined;
   private readonly forwarded: Header[];
   private current: H2Stream | undefined;
-  private resHeaders: Header[] | undefined;
-  private trailers: Header[] | undefined;
+  /** The pod's answer's header blocks, of the attempt in flight (or the last one). */
+  private reply: PodAnswerHeaders = {};
   /** The answer's first byte went to the client: the attempt can no longer be retried. */
   private committed = false;
   private timer: NodeJS.Timeout | undefined;
@@ -187,19 +211,10 @@ class InferCall extends RoutedCall {
     const address = pod.address;
     const out = podInferHeaders(address, this.forwarded, version, this.deadline);
     if (this.span?.isRecording()) propagation.inject(trace.setSpan(this.parent!, this.span), out, listSetter);
-    this.resHeaders = undefined;
-    this.trailers = undefined;
-    let up: H2Stream;
-    try {
-      up = this.door.conns.h2(address).request(out);
-    } catch (err) {
-      return this.unanswered(`pod ${address}: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    this.reply = {};
+    const up = openPodStream(this.door.conns, address, out, this.reply);
+    if (typeof up === 'string') return this.unanswered(up);
     this.current = up;
-    up.onHeaders = (h) => {
-      if (!this.resHeaders) this.resHeaders = h;
-      else this.trailers = h;
-    };
     up.onData = (chunk) => {
       if (this.current !== up) return;
       if (!this.committed && !this.commit(chunk)) return;
@@ -208,14 +223,14 @@ class InferCall extends RoutedCall {
     up.onClose = (code) => {
       if (this.current !== up) return; // aborted: the call ended without it
       this.current = undefined;
-      const status = statusOf(this.trailers ?? this.resHeaders);
+      const status = statusOf(this.reply.trailers ?? this.reply.headers);
       if (this.committed) {
         // Part of the answer is with the client: whatever happens now, no retry. (UNAVAILABLE
         // would be retried by the policy; after the first byte it is reported as INTERNAL.)
         if (!status) return this.answered(Status.INTERNAL, `pod ${address} ended its answer midway (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
         return this.answered(status.code === Status.UNAVAILABLE ? Status.INTERNAL : status.code, status.message);
       }
-      if (!this.resHeaders || !status) {
+      if (!this.reply.headers || !status) {
         this.unanswered(`pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
       } else this.answered(status.code, status.message);
     };
@@ -229,7 +244,7 @@ class InferCall extends RoutedCall {
   private commit(chunk: Buffer): boolean {
     const stream = this.stream;
     const declared = chunk.length >= 5 ? 5 + chunk.readUInt32BE(1) : chunk.length;
-    if (stream.closed || stream.headersSent || !this.resHeaders) return false;
+    if (stream.closed || stream.headersSent || !this.reply.headers) return false;
     if (!stream.mayQueue(declared)) {
       respondStatus(stream, Status.RESOURCE_EXHAUSTED, unreadAnswers(declared));
       // The client's doing, not the pod's: the attempt is dropped and nobody blamed.
@@ -237,7 +252,7 @@ class InferCall extends RoutedCall {
       return false;
     }
     this.committed = true;
-    stream.sendHeaders(relayedHeaders(this.resHeaders));
+    stream.sendHeaders(relayedHeaders(this.reply.headers));
     return true;
   }
 
@@ -256,18 +271,18 @@ class InferCall extends RoutedCall {
     if (stream.closed) return;
     if (this.committed) {
       // The answer went out as it came: its trailers end it, or it broke off.
-      if (this.trailers) stream.end(relayedHeaders(this.trailers));
+      if (this.reply.trailers) stream.end(relayedHeaders(this.reply.trailers));
       else stream.reset(H2_INTERNAL_ERROR);
       return;
     }
     if (stream.headersSent) return;
-    if (!this.trailers) {
+    if (!this.reply.trailers) {
       // A trailers-only answer (an error status): its headers carry the status.
-      stream.sendHeaders(relayedHeaders(this.resHeaders!), true);
+      stream.sendHeaders(relayedHeaders(this.reply.headers!), true);
       return;
     }
-    stream.sendHeaders(relayedHeaders(this.resHeaders!));
-    stream.end(relayedHeaders(this.trailers));
+    stream.sendHeaders(relayedHeaders(this.reply.headers!));
+    stream.end(relayedHeaders(this.reply.trailers));
   }
 
   protected override finished(code: number, message: string): void {

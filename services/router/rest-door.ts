@@ -18,6 +18,7 @@ import { protos } from '../../lib/grpc/proto';
 import type { InferenceHandlers, ModelInferResponseOut } from '../../lib/grpc/types';
 import { ByteBudget } from '../../lib/h2/budget';
 import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
+import { listenOn } from '../../lib/h2/server';
 import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
 import { deadlineOf, statusOf, unaryFrame } from '../../lib/h2/grpc';
 import type { Logger } from '../../lib/log';
@@ -25,7 +26,7 @@ import { encodeInferResponse, INFERENCE_HEADER_LENGTH, parseInferRequest, type R
 import { errorBody, httpStatusOf } from '../../lib/rest/http-status';
 import type { TlsFiles } from '../../lib/tls';
 import { afterCheck, type RouterAccess } from './access';
-import { podInferHeaders } from './front-door';
+import { openPodStream, podInferHeaders, type PodAnswerHeaders } from './front-door';
 import type { Pod } from './membership';
 import type { PodConnections } from './pod-connections';
 import { RoutedCall, type RoutingDeps } from './routed-call';
@@ -184,13 +185,7 @@ export class RestDoor {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stops taking connections and waits up to `budgetMs` for requests in flight, then closes what is left. */
@@ -418,8 +413,8 @@ function parseJsonObject(body: Buffer): Record<string, unknown> {
  */
 class RestInferCall extends RoutedCall {
   private current: H2Stream | undefined;
-  private resHeaders: Header[] | undefined;
-  private trailers: Header[] | undefined;
+  /** The pod's answer's header blocks, of the attempt in flight (or the last one). */
+  private reply: PodAnswerHeaders = {};
   /** The pod's status of the attempt that answered (or the router's, for an answer it refused). */
   private status = { code: grpc.status.UNKNOWN as number, message: '' };
   private chunks: Buffer[] = [];
@@ -452,21 +447,12 @@ class RestInferCall extends RoutedCall {
 
   protected send(pod: Pod, version: number): void {
     const address = pod.address;
-    this.resHeaders = undefined;
-    this.trailers = undefined;
+    this.reply = {};
     this.chunks = [];
     this.length = 0;
-    let up: H2Stream;
-    try {
-      up = this.door.conns.h2(address).request(podInferHeaders(address, [], version, this.deadline));
-    } catch (err) {
-      return this.unanswered(`pod ${address}: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    const up = openPodStream(this.door.conns, address, podInferHeaders(address, [], version, this.deadline), this.reply);
+    if (typeof up === 'string') return this.unanswered(up);
     this.current = up;
-    up.onHeaders = (h) => {
-      if (!this.resHeaders) this.resHeaders = h;
-      else this.trailers = h;
-    };
     up.onData = (chunk) => {
       if (this.current !== up) return;
       this.length += chunk.length;
@@ -482,8 +468,8 @@ class RestInferCall extends RoutedCall {
     up.onClose = (code) => {
       if (this.current !== up) return; // aborted: the call ended without it
       this.current = undefined;
-      const status = statusOf(this.trailers ?? this.resHeaders);
-      if (!this.resHeaders || !status) {
+      const status = statusOf(this.reply.trailers ?? this.reply.headers);
+      if (!this.reply.headers || !status) {
         return this.unanswered(`pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
       }
       this.status = status;
