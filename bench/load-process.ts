@@ -1,5 +1,6 @@
 // The load generator's process (started by bench/load.ts): closed-loop callers over a few HTTP/2
 // connections; latency is the time from sending a request to its last byte and status.
+import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { CallError, H2UnaryConnection } from './h2-unary';
 import type { LoadCommand, LoadReply, LoadResult, LoadSpec } from './load';
@@ -18,8 +19,28 @@ interface Snapshot {
   clientMs: number;
 }
 
+/** One REST call: resolves once its answer is read whole with status 200. */
+function restCall(agent: http.Agent, address: string, path: string, body: Buffer, headers: Record<string, string>): Promise<void> {
+  const [host, port] = address.split(':');
+  return new Promise((resolve, reject) => {
+    const req = http.request({ agent, host, port: Number(port), path, method: 'POST', headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 async function run(spec: LoadSpec): Promise<LoadResult> {
-  const conns = Array.from({ length: Math.max(1, spec.connections) }, () => new H2UnaryConnection(spec.address, spec.credentials));
+  const rest = spec.rest && {
+    ...spec.rest,
+    bodies: spec.rest.bodies.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
+    agent: new http.Agent({ keepAlive: true, maxSockets: spec.concurrency }),
+  };
+  const conns = rest ? [] : Array.from({ length: Math.max(1, spec.connections) }, () => new H2UnaryConnection(spec.address, spec.credentials));
   const started = performance.now();
   const windowStart = started + spec.warmupMs;
   const windowEnd = windowStart + spec.durationMs;
@@ -48,10 +69,11 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
       const sentAt = performance.now();
       mark(sentAt);
       if (sentAt >= windowEnd) return;
-      const frame = frames[next++ % frames.length]!;
+      const n = next++;
       let failure: string | undefined;
       try {
-        await conns[slot]!.call(methodPath, frame);
+        if (rest) await restCall(rest.agent, spec.address, rest.path, rest.bodies[n % rest.bodies.length]!, rest.headers[n % rest.headers.length]!);
+        else await conns[slot]!.call(methodPath, frames[n % frames.length]!);
       } catch (err) {
         failure = err instanceof CallError ? `status ${err.code}: ${err.message}` : String(err);
       }
@@ -66,7 +88,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
         }
       }
       // A proxy may end a connection (GOAWAY after N requests): open a fresh one.
-      if (!conns[slot]!.usable) {
+      if (!rest && !conns[slot]!.usable) {
         conns[slot]!.close();
         conns[slot] = new H2UnaryConnection(spec.address, spec.credentials);
       }
@@ -76,6 +98,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: spec.concurrency }, (_, i) => caller(i)));
   for (const c of conns) c.close();
+  rest?.agent.destroy();
 
   const sorted = Float64Array.from(latencies.values()).sort();
   const summary = summarize(sorted);

@@ -20,6 +20,11 @@ export interface LoadSpec {
   cpuWatch: Record<string, number[]>;
   /** TLS and token for a secured server (default: h2c, no token). */
   credentials?: CallerCredentials;
+  /**
+   * Call the HTTP/REST door instead (HTTP/1.1, one keep-alive connection per caller): POST each
+   * body in turn to `path` with its headers; an answer other than 200 counts as an error.
+   */
+  rest?: { path: string; bodies: Uint8Array[]; headers: Record<string, string>[] };
 }
 
 /** What one run measured; latencies in ms, CPU in ms per completed call. */
