@@ -58,6 +58,8 @@ export interface RestDoorDeps extends RoutingDeps {
   maxMessageBytes: number;
   /** Serve HTTPS with the service's certificate (reloaded when it changes); unset: plain HTTP. */
   tls?: TlsFiles;
+  /** With TLS: require a client certificate signed by the mesh's CA, as the gRPC door does (INFERMESH_ROUTER_TLS_CLIENT_AUTH). */
+  requestCert?: boolean;
 }
 
 /** A refusal with the HTTP status and message it goes out with. */
@@ -162,7 +164,8 @@ export class RestDoor {
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
     if (deps.tls) {
       const files = deps.tls;
-      const server = https.createServer({ ...options, ...files.contextOptions(), ALPNProtocols: ['http/1.1'] }, onRequest);
+      const requestCert = deps.requestCert ?? false;
+      const server = https.createServer({ ...options, ...files.contextOptions(), ALPNProtocols: ['http/1.1'], requestCert, rejectUnauthorized: requestCert }, onRequest);
       this.stopTls = files.onChange(() => server.setSecureContext(files.contextOptions()));
       server.on('tlsClientError', () => undefined);
       this.server = server;

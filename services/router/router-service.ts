@@ -146,7 +146,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   // The same mesh over HTTP/REST: the same handlers (and checks) for everything but inference,
   // which is routed by the same policy as the front door's.
   const rest = config.routerHttpEnabled ? new RestDoor({
-    router, stats, log, conns, handlers: served, access, tls,
+    router, stats, log, conns, handlers: served, access, tls, requestCert: config.routerTlsClientAuth,
     maxMessageBytes: config.maxMessageBytes,
     tensorLimits: { maxTensors: config.maxRequestTensors, maxParameters: config.maxRequestParameters, maxRank: config.maxTensorRank, maxElements: config.maxMessageBytes },
     limits: {

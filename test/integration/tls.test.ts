@@ -4,6 +4,8 @@
 // while a call open on an old one goes on; a pod whose heartbeat claims a name its certificate does
 // not carry gets no traffic and one warning; the registry answers a TLS client with a certificate.
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { inferenceClient, registryClient, unary } from '../../lib/grpc/client';
@@ -119,6 +121,20 @@ it('infers through the router over TLS, the router and the pod in mutual TLS', a
   const before = await successes(podA, 'pod-a');
   for (let i = 0; i < 10; i++) expect(names(await infer(c))).toEqual(['logits', 'probabilities']);
   expect(await successes(podA, 'pod-a')).toBeGreaterThanOrEqual(before + 10);
+});
+
+it('serves HTTP/REST over HTTPS with the router\'s certificate, and refuses plain HTTP', async () => {
+  const get = (mod: typeof https | typeof http, opts: https.RequestOptions) => new Promise<number>((resolve, reject) => {
+    const req = mod.get({ host: '127.0.0.1', port: router.httpPort, path: '/v2/models/mnist/ready', ...opts }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+  });
+  expect(await get(https, { ca: pki.ca.cert })).toBe(200);
+  // The system's roots do not know the test CA; a plaintext request is not TLS.
+  await expect(get(https, {})).rejects.toThrow(/self-signed|unable to verify|certificate/i);
+  await expect(get(http, {})).rejects.toThrow();
 });
 
 it('lets only routers call a pod: a pod\'s own certificate is refused', async () => {
