@@ -251,7 +251,8 @@ export class RestDoor {
             return { status: 400, json: { error: typeof why === 'string' ? why : `model '${name}' is not ready` } };
           }
           case 'config':
-            return { status: 200, json: (await callHandler(h.ModelConfig, { name, version }, authorization)).res };
+            // The configuration itself, as Triton's HTTP API answers (tritonclient.http reads it so).
+            return { status: 200, json: (await callHandler(h.ModelConfig, { name, version }, authorization)).res.config };
           case 'stats':
             return { status: 200, json: (await callHandler(h.ModelStatistics, { name, version }, authorization)).res };
           default: {

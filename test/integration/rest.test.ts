@@ -191,7 +191,7 @@ describe('the other endpoints', () => {
     expect((await get('/v2/models/mnist/ready')).status).toBe(200);
     expect((await get('/v2/models/mnist/versions/1/ready')).status).toBe(200);
     expect(await get('/v2/models/mnist/versions/9/ready')).toEqual({ status: 400, json: { error: expect.stringMatching(/version 9/) } });
-    expect(await get('/v2/models/mnist/config')).toEqual({ status: 200, json: { config: expect.objectContaining({ name: 'mnist', platform: 'onnxruntime_onnx' }) } });
+    expect(await get('/v2/models/mnist/config')).toEqual({ status: 200, json: expect.objectContaining({ name: 'mnist', platform: 'onnxruntime_onnx', max_batch_size: expect.any(Number) }) });
     const stats = await get('/v2/models/mnist/stats');
     expect(stats).toEqual({ status: 200, json: { model_stats: [expect.objectContaining({ name: 'mnist', version: '1' })] } });
     expect(Number((stats.json as { model_stats: { inference_count: string }[] }).model_stats[0]!.inference_count)).toBeGreaterThan(0);
