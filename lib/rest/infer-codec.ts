@@ -18,6 +18,9 @@ import { DATATYPES, elementCount, halfBitsOf, isDatatype, numbersOfHalves, parse
 /** The header that gives the JSON part's length when binary tensor data follows it (both ways). */
 export const INFERENCE_HEADER_LENGTH = 'inference-header-content-length';
 
+/** Longest tensor name taken (ONNX names are identifiers; an error repeats the name whole). */
+const MAX_NAME_CHARS = 1024;
+
 /** Parameters of the binary extension, read here and never passed on to the pod. */
 const BINARY_DATA = 'binary_data';
 const BINARY_DATA_SIZE = 'binary_data_size';
@@ -51,6 +54,9 @@ const internalError = (message: string) => new MeshError(ErrorCode.Internal, mes
 const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A caller's string as an error repeats it: whole up to 128 characters. */
+const shown = (s: string): string => (s.length > 128 ? `${s.slice(0, 128)}…` : s);
 
 const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -97,10 +103,11 @@ export function parseInferRequest(model: string, version: string, body: Buffer, 
     if (!isObject(input)) throw errors.invalidArgument('each of "inputs" must be an object');
     const name = input.name;
     if (typeof name !== 'string' || name === '') throw errors.invalidArgument('each input needs a "name"');
+    if (name.length > MAX_NAME_CHARS) throw errors.invalidArgument(`an input's name has ${name.length} characters, more than ${MAX_NAME_CHARS}`);
     if (names.has(name)) throw errors.invalidTensor(name, 'the input is given twice');
     names.add(name);
     const datatype = input.datatype;
-    if (typeof datatype !== 'string' || !isDatatype(datatype)) throw errors.invalidTensor(name, `unknown datatype ${JSON.stringify(datatype)}`);
+    if (typeof datatype !== 'string' || !isDatatype(datatype)) throw errors.invalidTensor(name, `unknown datatype ${typeof datatype === 'string' ? JSON.stringify(shown(datatype)) : `(a JSON ${Array.isArray(datatype) ? 'array' : typeof datatype})`}`);
     if (!Array.isArray(input.shape)) throw errors.invalidTensor(name, '"shape" must be an array of integers');
     if (input.shape.length > limits.maxRank) throw errors.invalidTensor(name, `shape has ${input.shape.length} dimensions, more than the limit of ${limits.maxRank}`);
     for (const d of input.shape) if (typeof d !== 'number') throw errors.invalidTensor(name, '"shape" must be an array of integers');
@@ -133,6 +140,7 @@ export function parseInferRequest(model: string, version: string, body: Buffer, 
     if (!isObject(output)) throw errors.invalidArgument('each of "outputs" must be an object');
     const name = output.name;
     if (typeof name !== 'string' || name === '') throw errors.invalidArgument('each requested output needs a "name"');
+    if (name.length > MAX_NAME_CHARS) throw errors.invalidArgument(`a requested output's name has ${name.length} characters, more than ${MAX_NAME_CHARS}`);
     if (binaryOutputs.has(name)) throw errors.invalidTensor(name, 'the output is requested twice');
     const outputParameters = parametersOf(`output '${name}'`, output.parameters, limits.maxParameters);
     binaryOutputs.set(name, takeBool(outputParameters, BINARY_DATA, `output '${name}'`) ?? binaryByDefault);
@@ -143,7 +151,8 @@ export function parseInferRequest(model: string, version: string, body: Buffer, 
 
 /** A JSON parameters object as the protocol's InferParameters (integers as int64, other numbers as double). */
 function parametersOf(what: string, value: unknown, max: number): Record<string, InferParameterOut> {
-  const out: Record<string, InferParameterOut> = {};
+  // No prototype: a parameter named __proto__ is a parameter like any other.
+  const out = Object.create(null) as Record<string, InferParameterOut>;
   if (value === undefined) return out;
   if (!isObject(value)) throw errors.invalidArgument(`"parameters" of ${what} must be an object`);
   const entries = Object.entries(value);
@@ -153,7 +162,7 @@ function parametersOf(what: string, value: unknown, max: number): Record<string,
     else if (typeof v === 'string') out[key] = { string_param: v, parameter_choice: 'string_param' };
     else if (typeof v === 'number' && Number.isSafeInteger(v)) out[key] = { int64_param: String(v), parameter_choice: 'int64_param' };
     else if (typeof v === 'number') out[key] = { double_param: v, parameter_choice: 'double_param' };
-    else throw errors.invalidArgument(`parameter '${key}' of ${what} must be a boolean, a number or a string`);
+    else throw errors.invalidArgument(`parameter '${shown(key)}' of ${what} must be a boolean, a number or a string`);
   }
   return out;
 }
@@ -237,8 +246,16 @@ function rawOfJson(name: string, datatype: Datatype, dims: number[], count: numb
       case 'INT32': out.writeInt32LE(v, 4 * i); break;
       case 'UINT64': out.writeBigUInt64LE(BigInt(v), 8 * i); break;
       case 'INT64': out.writeBigInt64LE(BigInt(v), 8 * i); break;
-      case 'FP16': out.writeUInt16LE(halfBitsOf(v), 2 * i); break;
-      case 'FP32': out.writeFloatLE(v, 4 * i); break;
+      case 'FP16': {
+        const bits = halfBitsOf(v);
+        if (Number.isFinite(v) && (bits & 0x7fff) === 0x7c00) throw errors.invalidTensor(name, `element ${i} (${v}) is beyond FP16's range`);
+        out.writeUInt16LE(bits, 2 * i);
+        break;
+      }
+      case 'FP32':
+        if (Number.isFinite(v) && !Number.isFinite(Math.fround(v))) throw errors.invalidTensor(name, `element ${i} (${v}) is beyond FP32's range`);
+        out.writeFloatLE(v, 4 * i);
+        break;
       case 'FP64': out.writeDoubleLE(v, 8 * i); break;
       default: throw errors.invalidTensor(name, `datatype ${datatype} cannot be given as JSON`);
     }
@@ -291,11 +308,32 @@ export interface RestInferResponse {
   headerLength?: number;
 }
 
+/** The most characters one element takes in JSON data, its separator included (BYTES: beside its bytes). */
+const JSON_WIDTH: Record<Datatype, number> = {
+  BOOL: 6, UINT8: 4, INT8: 5, UINT16: 6, INT16: 7, UINT32: 11, INT32: 12, UINT64: 21, INT64: 21,
+  // A double's shortest form ("-2.2250738585072014e-308"), or a quoted non-finite one, and a comma.
+  FP16: 25, FP32: 25, FP64: 25,
+  // Two quotes and a comma; each byte takes at most 6 characters (\u00XX).
+  BYTES: 3,
+};
+
 /**
  * Writes a pod's answer as the REST body. An output is binary data when the request asked so for
- * it (binary_data) or for all (binary_data_output); JSON data otherwise.
+ * it (binary_data) or for all (binary_data_output); JSON data otherwise. The JSON data's size is
+ * bounded before any of it is made: past `maxJsonBytes` the answer is refused RESOURCE_EXHAUSTED,
+ * pointing at binary data.
  */
-export function encodeInferResponse(res: ModelInferResponseOut, asked: Pick<RestInferRequest, 'binaryOutputs' | 'binaryByDefault'>): RestInferResponse {
+export function encodeInferResponse(res: ModelInferResponseOut, asked: Pick<RestInferRequest, 'binaryOutputs' | 'binaryByDefault'>, maxJsonBytes: number): RestInferResponse {
+  const asBinary = (name: string) => asked.binaryOutputs.get(name) ?? asked.binaryByDefault;
+  let bound = 0;
+  res.outputs.forEach((o, i) => {
+    if (asBinary(o.name) || !isDatatype(o.datatype)) return;
+    const count = elementCount(o.shape.map(Number));
+    bound += count * JSON_WIDTH[o.datatype] + (o.datatype === 'BYTES' ? 6 * Math.max(0, (res.raw_output_contents[i]?.length ?? 0) - 4 * count) : 0);
+  });
+  if (bound > maxJsonBytes) {
+    throw new MeshError(ErrorCode.Overloaded, `the answer's JSON data could take ${bound} bytes, more than the limit of ${maxJsonBytes}; ask for its outputs as binary data ("binary_data_output": true)`);
+  }
   const binary: Buffer[] = [];
   const outputs: string[] = [];
   res.outputs.forEach((o, i) => {
@@ -305,7 +343,7 @@ export function encodeInferResponse(res: ModelInferResponseOut, asked: Pick<Rest
     if (raw === undefined) throw internalError(`the pod answered output '${o.name}' without raw contents`);
     const shape = o.shape.map(Number);
     const params = parametersJson(o.parameters);
-    if (asked.binaryOutputs.get(o.name) ?? asked.binaryByDefault) {
+    if (asBinary(o.name)) {
       binary.push(raw);
       params.push(`${JSON.stringify(BINARY_DATA_SIZE)}:${raw.length}`);
       outputs.push(`{"name":${JSON.stringify(o.name)},"datatype":"${datatype}","shape":[${shape.join(',')}],"parameters":{${params.join(',')}}}`);
@@ -344,7 +382,8 @@ function parametersJson(params: Record<string, InferParameterOut> | undefined): 
 
 /** A number as JSON; non-finite ones as the strings JSON readers agree on. */
 function numberJson(v: number): string {
-  return Number.isFinite(v) ? String(v) : `"${String(v)}"`;
+  if (!Number.isFinite(v)) return `"${String(v)}"`;
+  return v === 0 && 1 / v < 0 ? '-0' : String(v);
 }
 
 /** Raw output bytes as a flat JSON array (64-bit integers written exactly, digits as they are). */

@@ -39,6 +39,10 @@ export interface RestDoorLimits {
   maxJsonBytes: number;
   /** Body bytes held at once, every connection together. */
   maxRequestBytes: number;
+  /** Answer bytes waiting for their clients, every connection together. */
+  maxResponseBytes: number;
+  /** Largest answer written as JSON (its bound, reckoned before it is made). */
+  maxJsonAnswerBytes: number;
   maxHeaderBytes: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
@@ -145,6 +149,10 @@ const JSON_TYPE = 'application/json';
 export class RestDoor {
   private readonly server: http.Server;
   private readonly budget: ByteBudget;
+  /** Answer bytes written and not yet taken by their clients, every connection together. */
+  private readonly answers: ByteBudget;
+  /** Requests each connection has carried (INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION). */
+  private readonly requestsOf = new WeakMap<net.Socket, number>();
   private readonly sockets = new Set<net.Socket>();
   private readonly serializeRequest = protos().inference.GRPCInferenceService.service.ModelInfer.requestSerialize;
   private readonly deserializeResponse = protos().inference.GRPCInferenceService.service.ModelInfer.responseDeserialize;
@@ -153,6 +161,7 @@ export class RestDoor {
   constructor(private readonly deps: RestDoorDeps) {
     const l = deps.limits;
     this.budget = new ByteBudget(l.maxRequestBytes);
+    this.answers = new ByteBudget(l.maxResponseBytes);
     const options: http.ServerOptions = {
       maxHeaderSize: l.maxHeaderBytes,
       headersTimeout: l.headersTimeoutMs,
@@ -172,7 +181,6 @@ export class RestDoor {
     } else {
       this.server = http.createServer(options, onRequest);
     }
-    this.server.maxRequestsPerSocket = l.maxRequestsPerConnection;
     this.server.maxConnections = l.maxConnections;
     this.server.on('connection', (socket: net.Socket) => {
       this.sockets.add(socket);
@@ -202,6 +210,11 @@ export class RestDoor {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // The connection's last request: its answer says Connection: close and Node ends it after.
+    const carried = (this.requestsOf.get(req.socket) ?? 0) + 1;
+    this.requestsOf.set(req.socket, carried);
+    const max = this.deps.limits.maxRequestsPerConnection;
+    if (max > 0 && carried >= max) res.shouldKeepAlive = false;
     let route: Route;
     let authorization: string | undefined;
     try {
@@ -299,7 +312,7 @@ export class RestDoor {
       new RestInferCall(this.deps, res, framed, deadline, model, version, (answer) => {
         let out;
         try {
-          out = encodeInferResponse(this.deserializeResponse(answer) as ModelInferResponseOut, parsed);
+          out = encodeInferResponse(this.deserializeResponse(answer) as ModelInferResponseOut, parsed, this.deps.limits.maxJsonAnswerBytes);
         } catch (err) {
           return this.fail(res, err);
         }
@@ -319,17 +332,16 @@ export class RestDoor {
 
   /**
    * Reads the body whole, up to `max` bytes, against the door's budget: a declared length over
-   * either is answered (413, 429) before any of it is read; a chunked body is cut off where it passes.
+   * either is answered (413, 429) before any of it is read, and the budget is charged with the bytes
+   * as they arrive (a declared length holds nothing by itself); a body is cut off where it passes.
    */
   private readBody(req: http.IncomingMessage, res: http.ServerResponse, max: number, then: (body: Buffer) => void): void {
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (declared !== undefined && declared > max) return this.refuseBody(req, res, new HttpRefusal(413, `the body has ${declared} bytes, more than the limit of ${max}`));
-    const reserve = declared ?? 0;
-    if (!this.budget.fits(reserve)) {
-      return this.refuseBody(req, res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take ${reserve} more; retry later`));
+    if (declared !== undefined && !this.budget.fits(declared)) {
+      return this.refuseBody(req, res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take ${declared} more; retry later`));
     }
-    this.budget.used += reserve;
-    let held = reserve;
+    let held = 0;
     const chunks: Buffer[] = [];
     let length = 0;
     let done = false;
@@ -382,8 +394,31 @@ export class RestDoor {
     this.send(res, httpStatusOf(code), Buffer.from(errorBody(details)));
   }
 
+  /**
+   * Holds `bytes` of answer for `res` in the door's answer budget until its client has taken them
+   * (or gone); false, holding nothing, when they do not fit.
+   */
+  private holdAnswer(res: http.ServerResponse, bytes: number): boolean {
+    if (!this.answers.fits(bytes)) return false;
+    this.answers.used += bytes;
+    let held = bytes;
+    const release = () => {
+      this.answers.used -= held;
+      held = 0;
+    };
+    res.once('finish', release);
+    res.once('close', release);
+    return true;
+  }
+
   private send(res: http.ServerResponse, status: number, body?: Buffer, headers: http.OutgoingHttpHeaders = {}): void {
     if (res.headersSent || res.destroyed) return;
+    // An answer the budget cannot take: the clients are not reading the ones they have.
+    if (body !== undefined && body.length > 1024 && !this.holdAnswer(res, body.length)) {
+      body = Buffer.from(errorBody(`the router holds too many unread answers to send ${body.length} bytes more; retry later`));
+      status = httpStatusOf(grpc.status.RESOURCE_EXHAUSTED);
+      headers = {};
+    }
     res.statusCode = status;
     if (body !== undefined) {
       if (!headers['content-type']) res.setHeader('content-type', JSON_TYPE);

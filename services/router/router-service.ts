@@ -151,6 +151,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     tensorLimits: { maxTensors: config.maxRequestTensors, maxParameters: config.maxRequestParameters, maxRank: config.maxTensorRank, maxElements: config.maxMessageBytes },
     limits: {
       maxBodyBytes: config.maxMessageBytes, maxJsonBytes: config.httpMaxJsonBytes, maxRequestBytes: config.httpMaxRequestBytes,
+      maxResponseBytes: config.httpMaxResponseBytes, maxJsonAnswerBytes: config.httpMaxJsonAnswerBytes,
       maxHeaderBytes: config.httpMaxHeaderBytes, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs,
       keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs, maxRequestsPerConnection: config.httpMaxRequestsPerConnection, maxConnections: config.httpMaxConnections,
     },

@@ -260,6 +260,125 @@ describe('errors, as the spec writes them', () => {
   });
 });
 
+describe('values as they are', () => {
+  it('answers -0 as -0, for every float datatype', async () => {
+    for (const dt of ['FP16', 'FP32', 'FP64']) {
+      // By hand: JSON.stringify writes -0 as 0.
+      const res = await post(`/v2/models/${modelOf(dt as Datatype)}/infer`, `{"inputs":[{"name":"INPUT0","datatype":"${dt}","shape":[1,2],"data":[-0,0]}]}`);
+      expect(res.body.toString()).toContain('"data":[-0,0]');
+    }
+  });
+
+  it.each<[string, unknown]>([['FP32', 1e39], ['FP32', -1e39], ['FP16', 70000]])('refuses %s %p, beyond its range, rather than make it infinite', async (dt, v) => {
+    const res = await post(`/v2/models/${modelOf(dt as Datatype)}/infer`, JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: dt, shape: [1, 1], data: [v] }] }));
+    expect({ status: res.status, body: JSON.parse(res.body.toString()) }).toEqual({ status: 400, body: { error: `tensor 'INPUT0': element 0 (${String(v)}) is beyond ${dt}'s range` } });
+  });
+
+});
+
+describe('the door\'s budgets', () => {
+  let limited: RouterService;
+  let at: string;
+  const MiB = 1 << 20;
+
+  beforeAll(async () => {
+    limited = await startTestRouter(mesh.nats.url, mesh.registry.port, {
+      INFERMESH_HTTP_MAX_REQUEST_BYTES: String(24 * MiB), INFERMESH_HTTP_MAX_RESPONSE_BYTES: String(10 * MiB),
+      INFERMESH_HTTP_MAX_JSON_ANSWER_BYTES: String(1 * MiB), INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION: '3',
+    });
+    at = `http://127.0.0.1:${limited.httpPort}`;
+    await waitFor('the limited router to route identity_fp32', () => limited.membership.readyVersions('identity_fp32').size > 0);
+  });
+
+  afterAll(async () => {
+    await limited?.shutdown(5_000);
+  });
+
+  /** A socket that sent `head` (and `body`, when given) and reads nothing back. */
+  const silent: net.Socket[] = [];
+  afterEach(() => {
+    for (const s of silent.splice(0)) s.destroy();
+  });
+  const openSilent = (head: string, body?: Buffer) => new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect(limited.httpPort!, '127.0.0.1', () => {
+      s.write(head);
+      if (body) s.write(body);
+      resolve(s);
+    });
+    s.on('error', reject);
+    s.pause();
+    silent.push(s);
+  });
+  /** An infer body of `n` FP32 elements as binary data, answered as binary data. */
+  const binaryInfer = (n: number) => {
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, n], parameters: { binary_data_size: 4 * n } }], parameters: { binary_data_output: true } }));
+    return { body: Buffer.concat([header, Buffer.alloc(4 * n, 1)]), headers: { 'inference-header-content-length': String(header.length) } };
+  };
+  const call = async (body: Buffer | string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${at}/v2/models/identity_fp32/infer`, { method: 'POST', body, headers });
+    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  };
+  const small = JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] });
+
+  it('charges request bytes as they arrive: declared lengths alone hold nothing, sent bytes do', async () => {
+    // Binary data may make a body up to INFERMESH_MAX_MESSAGE_BYTES (a JSON body alone: 8 MiB).
+    const head = (length: number) => `POST /v2/models/identity_fp32/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nInference-Header-Content-Length: 2\r\n\r\n`;
+    for (let i = 0; i < 4; i++) await openSilent(head(20 * MiB));
+    // 5 MiB more fits beside four declared 20 MiB bodies of which nothing came (it is read, and is not JSON).
+    expect((await call(Buffer.alloc(5 * MiB, 0x20))).status).toBe(400);
+    expect((await call(small)).status).toBe(200);
+    // 20 MiB really sent (the body unfinished) leaves 4 MiB.
+    await openSilent(head(21 * MiB), Buffer.alloc(20 * MiB, 0x20));
+    await waitFor('the door to hold the sent bytes', async () => (await call(Buffer.alloc(5 * MiB, 0x20))).status === 429, 10_000);
+    const refused = await call(Buffer.alloc(5 * MiB, 0x20));
+    expect({ status: refused.status, body: JSON.parse(refused.body.toString()) }).toEqual({ status: 429, body: { error: expect.stringMatching(/too many request bytes/) } });
+    expect((await call(small)).status).toBe(200);
+  });
+
+  it('holds answers its clients do not read within INFERMESH_HTTP_MAX_RESPONSE_BYTES, refusing the next ones 429', async () => {
+    const { body, headers } = binaryInfer(2 * MiB); // 8 MiB answers
+    const request = `POST /v2/models/identity_fp32/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\ninference-header-content-length: ${headers['inference-header-content-length']}\r\n\r\n`;
+    // Three answers of 8 MiB to a client that reads none: the kernel's buffers take part of them, the door holds the rest.
+    const reader = await openSilent(request, body);
+    reader.write(request);
+    reader.write(body);
+    reader.write(request);
+    reader.write(body);
+    await waitFor('the door to hold unread answers', async () => (await call(body, headers)).status === 429, 20_000);
+    const refused = await call(body, headers);
+    expect({ status: refused.status, body: JSON.parse(refused.body.toString()) }).toEqual({ status: 429, body: { error: expect.stringMatching(/too many unread answers/) } });
+    // Small answers still go out, and once the client goes its answers' bytes are free again.
+    expect((await call(small)).status).toBe(200);
+    reader.destroy();
+    await waitFor('the budget to be free again', async () => (await call(body, headers)).status === 200, 10_000);
+  });
+
+  it('refuses an answer whose JSON could pass INFERMESH_HTTP_MAX_JSON_ANSWER_BYTES, pointing at binary data', async () => {
+    const n = 64 * 1024; // 64 Ki floats: up to 1.6 MB as JSON
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, n], parameters: { binary_data_size: 4 * n } }] }));
+    const res = await call(Buffer.concat([header, Buffer.alloc(4 * n)]), { 'inference-header-content-length': String(header.length) });
+    expect({ status: res.status, body: JSON.parse(res.body.toString()) }).toEqual({ status: 429, body: { error: expect.stringMatching(/JSON data could take \d+ bytes, more than the limit of 1048576; ask for its outputs as binary data/) } });
+  });
+
+  it('refuses a datatype nested 200,000 deep 400, naming what it got', async () => {
+    const res = await call(`{"inputs":[{"name":"INPUT0","datatype":${'['.repeat(200_000)}${']'.repeat(200_000)},"shape":[1],"data":[1]}]}`);
+    expect({ status: res.status, body: JSON.parse(res.body.toString()) }).toEqual({ status: 400, body: { error: "tensor 'INPUT0': unknown datatype (a JSON array)" } });
+  });
+
+  it('closes a connection after INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION requests, the last answer saying so', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(limited.httpPort!, '127.0.0.1', () => s.write('GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(5)));
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString()));
+      s.on('end', () => resolve(text));
+      s.on('error', reject);
+    });
+    const statuses = [...answer.matchAll(/^HTTP\/1.1 (\d+)/gm)].map((m) => m[1]);
+    expect(statuses).toEqual(['200', '200', '200']);
+    expect(answer.split('HTTP/1.1').at(-1)).toMatch(/connection: close/i);
+  });
+});
+
 describe('bearer tokens, as gRPC checks them', () => {
   let secured: RouterService;
   let nc: NatsConnection;
