@@ -1,0 +1,65 @@
+// The REST inference body codec on its own: parameters as the protocol's, the binary extension's
+// own parameters kept from the pod, answers bounded before they are made.
+import { MeshError } from '../../../../lib/errors';
+import { encodeInferResponse, parseInferRequest } from '../../../../lib/rest/infer-codec';
+
+const LIMITS = { maxTensors: 8, maxParameters: 8, maxRank: 8, maxElements: 1 << 20 };
+const body = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o));
+
+describe('parseInferRequest', () => {
+  it('passes parameters on as the protocol types them, __proto__ included, and keeps the binary extension\'s own', () => {
+    const { request, binaryByDefault, binaryOutputs } = parseInferRequest('m', '2', body('{"parameters":{"__proto__":"x","n":3,"f":0.5,"b":true,"binary_data_output":true},' +
+      '"inputs":[{"name":"A","datatype":"INT32","shape":[1],"data":[7],"parameters":{"tag":"t"}}],"outputs":[{"name":"Y","parameters":{"binary_data":false}}]}'), undefined, LIMITS);
+    expect(Object.entries(request.parameters!)).toEqual([
+      ['__proto__', { string_param: 'x', parameter_choice: 'string_param' }],
+      ['n', { int64_param: '3', parameter_choice: 'int64_param' }],
+      ['f', { double_param: 0.5, parameter_choice: 'double_param' }],
+      ['b', { bool_param: true, parameter_choice: 'bool_param' }],
+    ]);
+    expect(binaryByDefault).toBe(true);
+    expect(binaryOutputs.get('Y')).toBe(false);
+    expect(request.outputs).toEqual([{ name: 'Y', parameters: {} }]);
+    expect(request.inputs![0]!.parameters).toEqual({ tag: { string_param: 't', parameter_choice: 'string_param' } });
+    expect(request).toMatchObject({ model_name: 'm', model_version: '2', raw_input_contents: [Buffer.from([7, 0, 0, 0])] });
+  });
+
+  it('takes a scalar\'s value bare or in an array', () => {
+    for (const data of ['5', '[5]']) {
+      const { request } = parseInferRequest('m', '', body(`{"inputs":[{"name":"S","datatype":"INT64","shape":[],"data":${data}}]}`), undefined, LIMITS);
+      expect(request.raw_input_contents).toEqual([Buffer.from([5, 0, 0, 0, 0, 0, 0, 0])]);
+    }
+  });
+
+  it.each<[string, string, RegExp]>([
+    ['a name longer than 1024 characters', JSON.stringify({ inputs: [{ name: 'n'.repeat(1025), datatype: 'FP32', shape: [1], data: [1] }] }), /more than 1024/],
+    ['a parameter of an object', '{"parameters":{"p":{}},"inputs":[{"name":"A","datatype":"FP32","shape":[1],"data":[1]}]}', /parameter 'p' of the request must be a boolean, a number or a string/],
+    ['binary_data_size without the header', '{"inputs":[{"name":"A","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}}]}', /no inference-header-content-length header/],
+    ['an input given twice', '{"inputs":[{"name":"A","datatype":"FP32","shape":[1],"data":[1]},{"name":"A","datatype":"FP32","shape":[1],"data":[1]}]}', /given twice/],
+    ['too many dimensions', JSON.stringify({ inputs: [{ name: 'A', datatype: 'FP32', shape: new Array(9).fill(1), data: [1] }] }), /9 dimensions, more than the limit of 8/],
+  ])('refuses %s', (_what, text, message) => {
+    let err: unknown;
+    try {
+      parseInferRequest('m', '', body(text), undefined, LIMITS);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MeshError);
+    expect((err as Error).message).toMatch(message);
+  });
+});
+
+describe('encodeInferResponse', () => {
+  const answer = (n: number) => ({
+    model_name: 'm', model_version: '1', id: '', parameters: {},
+    outputs: [{ name: 'Y', datatype: 'FP32', shape: ['1', String(n)], parameters: {}, contents: null }],
+    raw_output_contents: [Buffer.alloc(4 * n)],
+  });
+
+  it('refuses JSON data that could pass its bound, before making it, and writes it as binary data when asked', () => {
+    expect(() => encodeInferResponse(answer(1000), { binaryOutputs: new Map(), binaryByDefault: false }, 24_999)).toThrow(/could take 25000 bytes, more than the limit of 24999/);
+    expect(encodeInferResponse(answer(1000), { binaryOutputs: new Map(), binaryByDefault: false }, 25_000).body.toString()).toContain('"data":[0,0,');
+    const binary = encodeInferResponse(answer(1000), { binaryOutputs: new Map([['Y', true]]), binaryByDefault: false }, 10);
+    expect(binary.headerLength).toBeGreaterThan(0);
+    expect(binary.body.length).toBe(binary.headerLength! + 4000);
+  });
+});
