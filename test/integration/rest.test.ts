@@ -283,7 +283,7 @@ describe('the door\'s budgets', () => {
 
   beforeAll(async () => {
     limited = await startTestRouter(mesh.nats.url, mesh.registry.port, {
-      INFERMESH_HTTP_MAX_REQUEST_BYTES: String(24 * MiB), INFERMESH_HTTP_MAX_RESPONSE_BYTES: String(10 * MiB),
+      INFERMESH_HTTP_MAX_REQUEST_BYTES: String(24 * MiB),
       INFERMESH_HTTP_MAX_JSON_ANSWER_BYTES: String(1 * MiB), INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION: '3',
     });
     at = `http://127.0.0.1:${limited.httpPort}`;
@@ -336,21 +336,42 @@ describe('the door\'s budgets', () => {
   });
 
   it('holds answers its clients do not read within INFERMESH_HTTP_MAX_RESPONSE_BYTES, refusing the next ones 429', async () => {
-    const { body, headers } = binaryInfer(2 * MiB); // 8 MiB answers
-    const request = `POST /v2/models/identity_fp32/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\ninference-header-content-length: ${headers['inference-header-content-length']}\r\n\r\n`;
-    // Three answers of 8 MiB to a client that reads none: the kernel's buffers take part of them, the door holds the rest.
-    const reader = await openSilent(request, body);
-    reader.write(request);
-    reader.write(body);
-    reader.write(request);
-    reader.write(body);
-    await waitFor('the door to hold unread answers', async () => (await call(body, headers)).status === 429, 20_000);
-    const refused = await call(body, headers);
-    expect({ status: refused.status, body: JSON.parse(refused.body.toString()) }).toEqual({ status: 429, body: { error: expect.stringMatching(/too many unread answers/) } });
-    // Small answers still go out, and once the client goes its answers' bytes are free again.
-    expect((await call(small)).status).toBe(200);
-    reader.destroy();
-    await waitFor('the budget to be free again', async () => (await call(body, headers)).status === 200, 10_000);
+    // Its own router: answers of 48 MiB, 56 MiB of them held at most, requests within the default budget.
+    const answering = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_HTTP_MAX_RESPONSE_BYTES: String(56 * MiB) });
+    try {
+      await waitFor('the router to route identity_fp32', () => answering.membership.readyVersions('identity_fp32').size > 0);
+      // 48 MiB answers: more than loopback TCP takes off the door's hands for a client that does not
+      // read (tcp_rmem's autotuned receive buffer goes up to 32 MiB here, the send buffer 4 MiB).
+      const { body, headers } = binaryInfer(12 * MiB);
+      const send = async (b: Buffer | string, h: Record<string, string> = {}) =>
+        (await fetch(`http://127.0.0.1:${answering.httpPort}/v2/models/identity_fp32/infer`, { method: 'POST', body: b, headers: h })).status;
+      // A client that reads the first bytes of its answer and no more: the kernel's socket buffers
+      // take part of it, the door holds the rest.
+      const reader = await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(answering.httpPort!, '127.0.0.1', () => {
+          s.write(`POST /v2/models/identity_fp32/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\ninference-header-content-length: ${headers['inference-header-content-length']}\r\n\r\n`);
+          s.write(body);
+        });
+        s.once('data', (first: Buffer) => {
+          s.pause();
+          if (first.toString('latin1').startsWith('HTTP/1.1 200')) resolve(s);
+          else reject(new Error(`the silent client's answer: ${first.toString('latin1', 0, 200)}`));
+        });
+        s.on('error', reject);
+      });
+      try {
+        await waitFor('the door to hold the unread answer', async () => (await send(body, headers)) === 429, 20_000);
+        const res = await fetch(`http://127.0.0.1:${answering.httpPort}/v2/models/identity_fp32/infer`, { method: 'POST', body, headers });
+        expect({ status: res.status, body: await res.json() }).toEqual({ status: 429, body: { error: expect.stringMatching(/too many unread answers/) } });
+        // Small answers still go out, and once the client goes its answer's bytes are free again.
+        expect(await send(small)).toBe(200);
+      } finally {
+        reader.destroy();
+      }
+      await waitFor('the budget to be free again', async () => (await send(body, headers)) === 200, 10_000);
+    } finally {
+      await answering.shutdown(5_000);
+    }
   });
 
   it('refuses an answer whose JSON could pass INFERMESH_HTTP_MAX_JSON_ANSWER_BYTES, pointing at binary data', async () => {
