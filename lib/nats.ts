@@ -1,11 +1,11 @@
 // The one way a service connects to NATS, and the JetStream resources infermesh uses.
-import fs from 'node:fs';
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { Config } from './config';
 import type { Logger } from './log';
+import { readBoundedSync } from './files';
 import { natsTlsOptions } from './tls';
 
 function withTls(tls: ReturnType<typeof natsTlsOptions>): { tls?: NonNullable<ReturnType<typeof natsTlsOptions>> } {
@@ -89,12 +89,10 @@ function nkeySeedOf(file: string): () => Uint8Array {
     try {
       // A seed file is one 58-character line (nk also writes a comment): anything far larger is
       // not one, and is not read into memory.
-      const size = fs.statSync(file).size;
-      if (size > MAX_SEED_FILE_BYTES) throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${file} is ${size} bytes, more than a seed file's ${MAX_SEED_FILE_BYTES}`);
-      text = fs.readFileSync(file, 'utf8');
+      text = readBoundedSync(file, MAX_SEED_FILE_BYTES).toString('utf8');
     } catch (err) {
-      if (!(err as NodeJS.ErrnoException).code) throw err;
-      throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${file} cannot be read: ${(err as NodeJS.ErrnoException).code}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${code ? `${file} cannot be read: ${code}` : (err as Error).message}`);
     }
     const seed = text.split(/\s+/).find((w) => /^SU[A-Z2-7]{50,}$/.test(w));
     if (!seed) throw new Error(`INFERMESH_NATS_NKEY_SEED_FILE ${file} holds no user nkey seed (SU...)`);

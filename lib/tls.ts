@@ -4,11 +4,11 @@
 // that is not valid (a key that does not match, a half-written file) is logged and the old one kept;
 // new connections get the new certificate, connections already open keep theirs until they end.
 // Service identities are SPIFFE IDs in a URI SAN: spiffe://infermesh/<kind>/<name>.
-import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { MeshError, ErrorCode } from './errors';
+import { readBounded, readBoundedSync } from './files';
 import type { Config } from './config';
 import type { Logger } from './log';
 
@@ -129,6 +129,12 @@ function reason(err: unknown): string {
 }
 
 /**
+ * The largest PEM file read (a certificate chain, a key, or a CA bundle: Mozilla's whole root
+ * store is about 220 KB), a structural bound of the format, not a tuning knob.
+ */
+const MAX_PEM_FILE_BYTES = 1024 * 1024;
+
+/**
  * The TLS material of a service, from its PEM files, checked for change every `reloadIntervalMs`.
  * Implements grpc-js's CertificateProvider (lib/grpc/server.ts and client.ts give it to grpc-js).
  */
@@ -145,7 +151,7 @@ export class TlsFiles {
   constructor(readonly settings: TlsSettings, private readonly log: Logger) {
     const read = (file: string, env: string): Buffer => {
       try {
-        return fs.readFileSync(file);
+        return readBoundedSync(file, MAX_PEM_FILE_BYTES);
       } catch (err) {
         throw new MeshError(ErrorCode.InvalidArgument, `${env}=${JSON.stringify(file)} cannot be read: ${reason(err)}`);
       }
@@ -202,7 +208,7 @@ export class TlsFiles {
   private async reload(): Promise<boolean> {
     let next: TlsPem;
     try {
-      const [cert, key, ca] = await Promise.all([this.settings.tlsCertFile, this.settings.tlsKeyFile, this.settings.tlsCaFile].map((f) => fs.promises.readFile(f)));
+      const [cert, key, ca] = await Promise.all([this.settings.tlsCertFile, this.settings.tlsKeyFile, this.settings.tlsCaFile].map((f) => readBounded(f, MAX_PEM_FILE_BYTES)));
       next = { cert: cert!, key: key!, ca: ca! };
     } catch (err) {
       this.log.warn('TLS files not reloaded: cannot read them, keeping the material in force', { reason: reason(err) });

@@ -1,5 +1,6 @@
 // Builds the registry service from its parts: NATS, JetStream resources, the domain and the server.
-import fs from 'node:fs';
+import { readBounded } from '../../lib/files';
+import { ErrorCode, MeshError } from '../../lib/errors';
 import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf, metadataBucket, artifactStore, resources } from '../../lib/nats';
 import { inboxPrefixOf } from '../../lib/nats-permissions';
@@ -40,7 +41,15 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   // so routers can bind it, and stores the bootstrap admin key before it takes any call.
   const keys = new KeyStore(await keysBucket(nc, { replicas: config.jetstreamReplicas, create: true }), (e) => registry.publish(e), log);
   if (config.authBootstrapTokenFile) {
-    await keys.ensureBootstrap(await fs.promises.readFile(config.authBootstrapTokenFile, 'utf8'), 'INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE');
+    // An API key is one line of about 60 characters: a file far larger is not one, and is not read.
+    let token: string;
+    try {
+      token = (await readBounded(config.authBootstrapTokenFile, 4096)).toString('utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new MeshError(ErrorCode.InvalidArgument, `INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE ${code ? `${config.authBootstrapTokenFile} cannot be read: ${code}` : (err as Error).message}`);
+    }
+    await keys.ensureBootstrap(token, 'INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE');
   }
   const authenticator = config.authEnabled ? await startAuthenticator(config, nc, log, { createBucket: true }) : undefined;
   // Pods and routers are known by their certificates and need no token. With a CA the port asks every

@@ -127,6 +127,15 @@ describe('registry authentication, scopes, keys and audit', () => {
     expect(shown).not.toContain(bootstrap.hash);
   });
 
+  it('does not start on a bootstrap token file far larger than a token, naming the setting and never reading it', async () => {
+    const huge = path.join(dir, 'huge.token');
+    fs.writeFileSync(huge, Buffer.alloc(1024 * 1024, 'x'));
+    await expect(startTestRegistry(nats.url, { INFERMESH_AUTH: 'true', INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: huge }))
+      .rejects.toThrow(/^INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE .*huge\.token is 1048576 bytes, more than the 4096 such a file can take$/);
+    await expect(startTestRegistry(nats.url, { INFERMESH_AUTH: 'true', INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: path.join(dir, 'missing.token') }))
+      .rejects.toThrow(/^INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE .*missing\.token cannot be read: ENOENT$/);
+  });
+
   it('refuses a push without the push scope with PERMISSION_DENIED naming scope and model, storing nothing', async () => {
     const reader = await keyWith('reader', ['read', 'infer:pad-denied']);
     const err = await failure(registryAs(reader.token).push('pad-denied', MODEL_FILE));

@@ -89,7 +89,7 @@ describe('connectNats with an nkey seed file', () => {
     ['an empty file', file('empty', ''), /holds no user nkey seed/],
     ['an account seed', file('account', `${accountSeed}\n`), /holds no user nkey seed/],
     ['binary junk', file('junk', Buffer.from([0, 255, 10, 83, 85, 0])), /holds no user nkey seed/],
-    ['a file far larger than a seed', file('huge', Buffer.alloc(1024 * 1024, 'S')), /more than a seed file's 4096/],
+    ['a file far larger than a seed', file('huge', Buffer.alloc(1024 * 1024, 'S')), /is 1048576 bytes, more than the 4096 such a file can take/],
   ])('stops the start on %s, naming the setting and not the content', async (_what, seedFile, why) => {
     const err = await connectNats({ natsUrl: 'nats://127.0.0.1:1', natsUser: '', natsPassword: '', natsToken: '', natsNkeySeedFile: seedFile }, 'test', silentLogger).then(() => undefined, (e: Error) => e);
     expect(err?.message).toMatch(/^INFERMESH_NATS_NKEY_SEED_FILE /);

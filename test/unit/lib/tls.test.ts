@@ -89,6 +89,9 @@ describe('loadTls', () => {
     expect(() => loadTls(settings({ INFERMESH_TLS_CERT_FILE: files.certFile, INFERMESH_TLS_KEY_FILE: files.keyFile }), quiet)).toThrow(/INFERMESH_TLS_CA_FILE is required/);
     expect(() => loadTls(settings({ INFERMESH_TLS_CLIENT_AUTH: 'true' }), quiet)).toThrow(/INFERMESH_TLS_CLIENT_AUTH=true needs/);
     expect(() => loadTls(settings(pki.env({ ...files, keyFile: `${pki.dir}/missing.key` })), quiet)).toThrow(/INFERMESH_TLS_KEY_FILE=.*missing\.key" cannot be read: ENOENT/);
+    // A path at something far larger than PEM material is refused by its size, never read.
+    fs.writeFileSync(`${pki.dir}/huge.crt`, Buffer.alloc(1024 * 1024 + 1, 'A'));
+    expect(() => loadTls(settings(pki.env({ ...files, certFile: `${pki.dir}/huge.crt` })), quiet)).toThrow(/INFERMESH_TLS_CERT_FILE=.*huge\.crt" cannot be read: .*is 1048577 bytes, more than the 1048576/);
     const other = await pki.issue('load-other', { kind: 'router', name: 'r' });
     let message = '';
     try {
