@@ -20,7 +20,7 @@ import { ByteBudget } from '../../lib/h2/budget';
 import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
 import { listenOn } from '../../lib/h2/server';
 import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
-import { deadlineOf, statusOf, unaryFrame } from '../../lib/h2/grpc';
+import { atDeadline, deadlineOf, statusOf, unaryFrame } from '../../lib/h2/grpc';
 import type { Logger } from '../../lib/log';
 import { encodeInferResponse, INFERENCE_HEADER_LENGTH, parseInferRequest, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
 import { errorBody, httpStatusOf } from '../../lib/rest/http-status';
@@ -479,7 +479,7 @@ class RestInferCall extends RoutedCall {
       if (!this.res.writableFinished) this.clientCancelled();
     });
     if (this.deadline !== undefined) {
-      this.timer = setTimeout(() => this.deadlineExpired(), Math.max(0, Math.min(this.deadline - Date.now(), 2 ** 31 - 1)));
+      this.timer = atDeadline(this.deadline, () => this.deadlineExpired());
     }
     this.start();
   }
