@@ -238,6 +238,8 @@ describe('errors, as the spec writes them', () => {
     ['a deadline that passes', () => post('/v2/models/slow/infer', JSON.stringify({ inputs: ['INPUT0', 'INPUT1'].map((name) => ({ name, datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] })) }), { 'grpc-timeout': '2m' }), 504, /deadline/i],
     ['a bad version in the path', () => post('/v2/models/mnist/versions/one/infer', '{}'), 400, /not a version number/],
     ['an unknown endpoint', () => post('/v2/nothing', '{}'), 404, /no endpoint/],
+    ['a repository index body that is not JSON', () => post('/v2/repository/index', '{"ready":'), 400, /not valid JSON/],
+    ['a repository index "ready" that is not a boolean', () => post('/v2/repository/index', '{"ready":"yes"}'), 400, /"ready" must be true or false/],
     ['a method the endpoint does not take', () => post('/v2/health/live', ''), 405, /POST is not allowed/],
   ])('%s', async (_what, call, status, message) => {
     const res = await call();
