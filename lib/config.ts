@@ -46,6 +46,15 @@ const list = <T extends string>(...values: T[]): Parser<T[]> => (raw, name) => {
   return items as T[];
 };
 
+/** When onnxruntime's intra-op threads spin (INFERMESH_INTRA_OP_SPINNING); true and false are on and off. */
+export type SpinningPolicy = 'on' | 'runs' | 'off';
+const spinningPolicy: Parser<SpinningPolicy> = (raw, name) => {
+  if (raw === 'on' || raw === 'runs' || raw === 'off') return raw;
+  if (/^(1|true|yes)$/i.test(raw)) return 'on';
+  if (/^(0|false|no)$/i.test(raw)) return 'off';
+  return bad(name, raw, 'one of on, runs, off');
+};
+
 const podIdentityName: Parser<string> = (raw, name) => (isPodIdentityName(raw) ? raw : bad(name, raw, '1 to 253 letters, digits, ".", "-" or "_" (one SPIFFE path segment)'));
 
 /** Execution providers the inference pods know, in onnxruntime's names. */
@@ -168,7 +177,8 @@ export const settings = {
   executionProviders: setting('INFERMESH_EXECUTION_PROVIDERS', list<ExecutionProvider>('cuda', 'cpu'), ['cuda', 'cpu'] as ExecutionProvider[], 'onnxruntime execution providers, in order of preference'),
   sessionWorkers: setting('INFERMESH_SESSION_WORKERS', int(1, 64), 1, 'worker threads (onnxruntime sessions) per loaded model version'),
   intraOpThreads: setting('INFERMESH_INTRA_OP_THREADS', int(0, 256), 0, 'onnxruntime intra-op threads per session (0: the pod\'s CPUs / workers, its cgroup CPU quota where one is set, else os.availableParallelism(); onnxruntime\'s own default is the host\'s cores)'),
-  intraOpSpinning: setting('INFERMESH_INTRA_OP_SPINNING', bool, false, 'let onnxruntime\'s threads spin between runs (lower latency for a dedicated pod, a core burned per idle session)'),
+  intraOpSerialRunUs: setting('INFERMESH_INTRA_OP_SERIAL_RUN_US', int(0, 60_000_000), 1_000, 'with INFERMESH_INTRA_OP_THREADS=0: a version whose warm-up runs take less than this many µs runs on one intra-op thread, as its operators are too small for waking other threads to pay (0: every version gets the pod\'s threads)'),
+  intraOpSpinning: setting('INFERMESH_INTRA_OP_SPINNING', spinningPolicy, 'on', 'how onnxruntime\'s intra-op threads wait for work: on (onnxruntime\'s default: a thread that finishes work spins a while before it sleeps, so the next operator or run finds it awake), runs (spin only while a run goes on, asleep once the session\'s last run returns: a wake-up per run), off (sleep after every operator: a wake-up per operator, the least CPU)'),
   modelDir: setting('INFERMESH_MODEL_DIR', str, '', 'where a pod keeps pulled artifacts (empty: a temp folder)'),
   maxTensorElements: setting('INFERMESH_MAX_TENSOR_ELEMENTS', int(1), 64 * MiB, 'largest element count of one request tensor'),
   // Counted before a request is decoded (lib/grpc/request-scan.ts); Triton has no such limits.

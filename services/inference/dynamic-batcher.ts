@@ -229,7 +229,7 @@ export class DynamicBatcher {
       const result = await this.run(concatFeeds(batch.map((p) => p.feeds)), batch[0]!.outputs, size);
       // Every request passed validation with its own rows (`rows` is not null in a shared run).
       const parts = splitOutputs(result.outputs, batch.map((p) => p.rows!));
-      batch.forEach((p, i) => p.resolve({ outputs: parts[i]!, queueNs: result.queueNs + (started - p.enqueuedAt), computeNs: result.computeNs }));
+      batch.forEach((p, i) => p.resolve({ outputs: parts[i]!, queueNs: result.queueNs + (started - p.enqueuedAt), computeNs: result.computeNs, sessionNs: result.sessionNs }));
     }).catch(async (err: Error) => {
       // A failed run, or outputs that cannot be split back (a model that changes its batch size).
       if (batch.length === 1 || !retryAlone(err)) {

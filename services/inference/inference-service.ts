@@ -74,6 +74,8 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     providers: config.executionProviders,
     sessionWorkers: config.sessionWorkers,
     intraOpThreads: threads,
+    // Fitted to each version only when the pod chose the threads, never when they were set.
+    serialRunUs: config.intraOpThreads ? 0 : config.intraOpSerialRunUs,
     intraOpSpinning: config.intraOpSpinning,
     warmup: config.warmup,
     loadRetry: { baseMs: config.loadRetryBaseMs, maxMs: config.loadRetryMaxMs },

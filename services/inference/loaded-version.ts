@@ -39,20 +39,59 @@ export class LoadedVersion {
   readonly batcher: DynamicBatcher;
   private batchingNow: BatchingOptions;
 
+  /** The sessions; replaced only before the version serves (usePool). */
+  private sessions: SessionPool;
+
   constructor(
     readonly name: string,
     readonly version: number,
     readonly sha256: string,
     readonly signature: Signature,
-    readonly pool: SessionPool,
+    pool: SessionPool,
     private readonly limits: RequestLimits,
     batching: BatchingOptions,
   ) {
+    this.sessions = pool;
     this.batchingNow = batching;
-    this.batcher = new DynamicBatcher(batching, (feeds, outputs, batchSize) => this.pool.run(feeds, outputs).then((r) => {
+    this.batcher = new DynamicBatcher(batching, (feeds, outputs, batchSize) => this.sessions.run(feeds, outputs).then((r) => {
       this.stats.recordExecution(batchSize, r.computeNs);
       return r;
     }));
+  }
+
+  /** The sessions that run this version. */
+  get pool(): SessionPool {
+    return this.sessions;
+  }
+
+  /**
+   * Runs this version on `next` from now on and returns the sessions it ran on before, for the
+   * caller to close. Only while the version is loading: no request is queued or running yet.
+   */
+  usePool(next: SessionPool): SessionPool {
+    if (this.state !== 'LOADING') throw new Error(`the sessions of a version are replaced only while it loads, not ${this.state}`);
+    const before = this.sessions;
+    this.sessions = next;
+    return before;
+  }
+
+  /**
+   * The fastest of `runs` runs of the first warm-up sample (the synthetic one without samples), in
+   * µs of onnxruntime's run alone as its worker timed it: the fastest, as other work on the machine
+   * (other versions loading) only ever adds. Undefined when a run fails or the sample does not fit.
+   */
+  async timeRuns(samples: readonly WarmupSample[], runs: number): Promise<number | undefined> {
+    const sample = samples[0] ?? this.syntheticSample();
+    const times: number[] = [];
+    try {
+      for (let i = 0; i < runs; i++) {
+        const decoded = decodeRequest(warmupRequest(sample, this.signature, this.limits), this.signature, this.limits, 0);
+        times.push((await this.sessions.run(decoded.feeds, decoded.outputs)).sessionNs / 1000);
+      }
+    } catch {
+      return undefined;
+    }
+    return Math.min(...times);
   }
 
   /** The batching in force (the model's registry config over the pod's defaults). */
@@ -142,7 +181,7 @@ export class LoadedVersion {
           timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
         });
         try {
-          if (await Promise.race([this.pool.run(decoded.feeds, decoded.outputs), late]) === 'late') return overdue;
+          if (await Promise.race([this.sessions.run(decoded.feeds, decoded.outputs), late]) === 'late') return overdue;
         } catch (err) {
           return `${what} failed: ${messageOf(err)}`;
         } finally {

@@ -3,12 +3,13 @@
 // which loaded version serves a request. A version whose load fails is tried again after a back-off
 // that doubles with each failure in a row, and its reason is reported until it loads.
 import { isDeepStrictEqual } from 'node:util';
-import type { ExecutionProvider } from '../../lib/config';
+import type { ExecutionProvider, SpinningPolicy } from '../../lib/config';
 import { errors, MeshError, ErrorCode, messageOf } from '../../lib/errors';
 import type { PodModel } from '../../lib/events';
 import { unary } from '../../lib/grpc/client';
 import type { ModelOut, RegistryClient, VersionOut } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
+import type { WarmupSample__Output as WarmupSample } from '../../lib/grpc/generated/infermesh/registry/v1/WarmupSample';
 import { isDatatype } from '../../lib/tensor';
 import { readOnnxSignature, OnnxFormatError, type TensorSignature } from '../../lib/onnx';
 import type { ArtifactCache } from './artifact-cache';
@@ -16,6 +17,9 @@ import { LoadedVersion, canBatch, type RequestLimits } from './loaded-version';
 import type { BatchingOptions } from './dynamic-batcher';
 import type { Signature } from './request-codec';
 import { SessionPool } from './session-pool';
+
+/** Runs of the warm-up sample timed to choose a version's intra-op threads (the fastest counts). */
+const FIT_RUNS = 5;
 
 /** What the repository is built from. */
 export interface RepositoryDeps {
@@ -25,7 +29,12 @@ export interface RepositoryDeps {
   providers: ExecutionProvider[];
   sessionWorkers: number;
   intraOpThreads: number;
-  intraOpSpinning: boolean;
+  /**
+   * A version whose warm-up runs take less than this (µs) is loaded again on one intra-op thread
+   * (0: never); see fitThreads.
+   */
+  serialRunUs: number;
+  intraOpSpinning: SpinningPolicy;
   warmup: boolean;
   /** Wait before loading a failed version again, doubling per failure in a row up to `maxMs`. */
   loadRetry: LoadRetryPolicy;
@@ -278,13 +287,7 @@ export class ModelRepository {
         if (err instanceof OnnxFormatError) throw new MeshError(ErrorCode.FailedPrecondition, `artifact is not servable: ${err.message}`);
         throw err;
       });
-      pool = await SessionPool.create({
-        modelPath: file,
-        providers: this.providers,
-        workers: this.deps.sessionWorkers,
-        intraOpThreads: this.deps.intraOpThreads,
-        spinning: this.deps.intraOpSpinning,
-      });
+      pool = await this.sessionsOf(file, this.deps.intraOpThreads);
       if (pool.info.fallback && !this.fallbackLogged) {
         // Log once, and stop asking for providers this machine does not have.
         this.fallbackLogged = true;
@@ -299,7 +302,9 @@ export class ModelRepository {
       this.clearFailure(name, version);
       this.changed();
       if (this.deps.warmup) {
-        const problem = await lv.warmUp(model.config?.warmup ?? []);
+        const samples = model.config?.warmup ?? [];
+        let problem = await lv.warmUp(samples);
+        if (!problem && await this.fitThreads(lv, file, samples, log)) problem = await lv.warmUp(samples);
         if (problem) {
           lv.reason = `${problem}; serving anyway`;
           log.warn('warm-up failed; the version serves anyway', { reason: problem });
@@ -318,6 +323,28 @@ export class ModelRepository {
       this.changed();
       return false;
     }
+  }
+
+  private sessionsOf(file: string, intraOpThreads: number): Promise<SessionPool> {
+    return SessionPool.create({ modelPath: file, providers: this.providers, workers: this.deps.sessionWorkers, intraOpThreads, spinning: this.deps.intraOpSpinning });
+  }
+
+  /**
+   * With the threads the pod chose (INFERMESH_INTRA_OP_SERIAL_RUN_US): a version whose warm-up
+   * sample runs in less than the threshold is given sessions with one intra-op thread instead. Its
+   * operators take microseconds, and waking another thread for each costs more than it saves: on 2
+   * cores, MNIST at batch 1 served 19% more requests at concurrency 1 on one thread than on two,
+   * and as many at 16 and 64 (docs/benchmarks.md). Resolves true when it replaced the sessions.
+   */
+  private async fitThreads(lv: LoadedVersion, file: string, samples: readonly WarmupSample[], log: Logger): Promise<boolean> {
+    const limit = this.deps.serialRunUs;
+    if (limit === 0 || lv.pool.intraOpThreads <= 1 || lv.pool.info.provider !== 'cpu') return false;
+    const runUs = await lv.timeRuns(samples, FIT_RUNS);
+    if (runUs === undefined || runUs >= limit) return false;
+    const serial = await this.sessionsOf(file, 1);
+    await lv.usePool(serial).close();
+    log.info('runs are short: one intra-op thread per session', { runUs: Math.round(runUs), thresholdUs: limit, threadsBefore: this.deps.intraOpThreads });
+    return true;
   }
 
   /** Records a failed load and schedules the next one after the back-off. */

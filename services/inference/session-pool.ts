@@ -1,7 +1,7 @@
 // A pool of worker threads, each holding one onnxruntime session of the same model version.
 // Runs go to an idle worker, or wait in FIFO order for one.
 import { Worker } from 'node:worker_threads';
-import type { ExecutionProvider } from '../../lib/config';
+import type { ExecutionProvider, SpinningPolicy } from '../../lib/config';
 import { MeshError, ErrorCode } from '../../lib/errors';
 import type { HostTensor } from '../../lib/tensor';
 import { workerScript } from '../../lib/worker-script';
@@ -15,8 +15,8 @@ export interface SessionPoolOptions {
   workers?: number;
   /** onnxruntime intra-op threads per session; 0 lets onnxruntime choose. */
   intraOpThreads?: number;
-  /** Let onnxruntime's threads spin between runs (default: they sleep). */
-  spinning?: boolean;
+  /** How onnxruntime's intra-op threads wait for work (default: on, onnxruntime's own). */
+  spinning?: SpinningPolicy;
 }
 
 /** A run's outputs and where its time went. */
@@ -26,6 +26,8 @@ export interface RunResult {
   queueNs: bigint;
   /** From handing the run to a worker to its answer (onnxruntime plus the thread hop). */
   computeNs: bigint;
+  /** onnxruntime's run alone, timed on its worker (a batched request: the whole batch's run). */
+  sessionNs: number;
 }
 
 interface Job {
@@ -57,12 +59,18 @@ export class SessionPool {
   private readonly slots: Slot[] = [];
   private readonly waiting: Job[] = [];
   private closed = false;
-  private constructor(readonly info: SessionInfo) {}
+  private constructor(
+    readonly info: SessionInfo,
+    /** onnxruntime intra-op threads of each session (0: onnxruntime chose). */
+    readonly intraOpThreads: number,
+    /** How those threads wait for work. */
+    readonly spinning: SpinningPolicy,
+  ) {}
 
   /** Starts the workers and resolves once every session loaded; rejects with the load error. */
   static async create(opts: SessionPoolOptions): Promise<SessionPool> {
     const count = Math.max(1, opts.workers ?? 1);
-    const init: WorkerInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0, spinning: opts.spinning ?? false };
+    const init: WorkerInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0, spinning: opts.spinning ?? 'on' };
     const script = workerScript(__dirname, 'session-worker');
     const started = await Promise.allSettled(Array.from({ length: count }, () => startWorker(script, init)));
     const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -71,7 +79,7 @@ export class SessionPool {
       await Promise.all(ok.map(({ worker }) => worker.terminate()));
       throw failed.reason;
     }
-    const pool = new SessionPool(ok[0]!.info);
+    const pool = new SessionPool(ok[0]!.info, init.intraOpThreads, init.spinning);
     for (const { worker } of ok) pool.attach(worker);
     return pool;
   }
@@ -85,7 +93,7 @@ export class SessionPool {
       slot.busy = undefined;
       if (msg.type === 'result') {
         const now = process.hrtime.bigint();
-        job.resolve({ outputs: msg.outputs, queueNs: job.startedAt - job.enqueuedAt, computeNs: now - job.startedAt });
+        job.resolve({ outputs: msg.outputs, queueNs: job.startedAt - job.enqueuedAt, computeNs: now - job.startedAt, sessionNs: msg.runNs });
       }
       else job.reject(new MeshError(ErrorCode.ExecutionFailed, `onnxruntime failed: ${msg.message}`));
       this.dispatch();

@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ort } from '../../lib/ort';
 import type { HostTensor, OrtType } from '../../lib/tensor';
 import type { ExecutionProvider } from '../../lib/config';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol';
+import { spinningConfig, type WorkerInit, type WorkerReply, type WorkerRequest } from './worker-protocol';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -19,9 +19,7 @@ async function createSession(): Promise<{ session: ort.InferenceSession; provide
         intraOpNumThreads: init.intraOpThreads || undefined,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
-        // onnxruntime's pool threads spin between runs by default, burning the CPU the gRPC thread
-        // and the other models need; unless asked to (INFERMESH_INTRA_OP_SPINNING) they sleep.
-        extra: { session: { intra_op: { allow_spinning: init.spinning ? '1' : '0' }, inter_op: { allow_spinning: '0' } } },
+        extra: { session: spinningConfig(init.spinning) },
         // Run failures reach the client as statuses; onnxruntime's own log would repeat each one.
         logSeverityLevel: 4,
       });
@@ -67,7 +65,9 @@ async function run(session: ort.InferenceSession, msg: Extract<WorkerRequest, { 
   try {
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = toOrt(t);
+    const started = process.hrtime.bigint();
     const result = await session.run(feeds, msg.outputs);
+    const runNs = Number(process.hrtime.bigint() - started);
     const outputs: Record<string, HostTensor> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, t] of Object.entries(result)) {
@@ -75,7 +75,7 @@ async function run(session: ort.InferenceSession, msg: Extract<WorkerRequest, { 
       outputs[name] = h;
       if (!Array.isArray(h.data) && h.data.buffer instanceof ArrayBuffer && !transfer.includes(h.data.buffer)) transfer.push(h.data.buffer);
     }
-    post({ type: 'result', id: msg.id, outputs }, transfer);
+    post({ type: 'result', id: msg.id, outputs, runNs }, transfer);
   } catch (err) {
     post({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) });
   }

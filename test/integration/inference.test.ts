@@ -226,6 +226,8 @@ describe('inference pod', () => {
       ],
       output: [{ name: 'OUTPUT0', data_type: 'TYPE_FP32', dims: ['4'] }, { name: 'OUTPUT1', data_type: 'TYPE_FP32', dims: ['4'] }],
       instance_group: [{ name: 'add-sub-fp32_0', count: 1, kind: 'KIND_CPU' }],
+      // Its runs take microseconds: one intra-op thread, whatever the machine's cores.
+      parameters: { intra_op_thread_count: { string_value: '1' }, intra_op_spinning: { string_value: 'on' } },
       dynamic_batching: { preferred_batch_size: [], max_queue_delay_microseconds: '500', preserve_ordering: false, default_queue_policy: { max_queue_size: 1024 } },
       scheduling_choice: 'dynamic_batching',
     });

@@ -16,6 +16,8 @@ import { startService } from '../../cli/local-mesh/service-process';
 import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
 import { modelPath } from '../helpers/models';
 import { seededRandom } from '../../tools/models/prng';
+import { cpuBudget, intraOpThreads } from '../../services/inference/cpu-quota';
+import type { InferenceService } from '../../services/inference/inference-service';
 
 jest.setTimeout(180_000);
 
@@ -134,6 +136,47 @@ describe('pod runtime', () => {
       api.close();
       client.close();
       await pod.shutdown(5_000);
+    }
+  });
+
+  it('runs a model whose operators take microseconds on one intra-op thread, a compute-bound one on the pod\'s threads, and says so in its config', async () => {
+    const threadsOf = async (pod: InferenceService, name: string) => {
+      const client = inferenceClient(`127.0.0.1:${pod.port}`);
+      try {
+        await waitReady(client, [name]);
+        const config = (await unary<ModelConfigResponse__Output>((cb) => client.ModelConfig({ name, version: '' }, cb))).config!;
+        return { threads: config.parameters.intra_op_thread_count?.string_value, spinning: config.parameters.intra_op_spinning?.string_value };
+      } finally {
+        client.close();
+      }
+    };
+    const podThreads = String(intraOpThreads(0, 1, cpuBudget()));
+    const pod = await mesh.startPod({ INFERMESH_SESSION_WORKERS: '1' });
+    try {
+      // MNIST runs in tens of µs, heavy in milliseconds (INFERMESH_INTRA_OP_SERIAL_RUN_US, default 1,000).
+      expect(await threadsOf(pod, 'mnist')).toEqual({ threads: '1', spinning: 'on' });
+      expect(await threadsOf(pod, 'heavy')).toEqual({ threads: podThreads, spinning: 'on' });
+      const api = new InferenceApi(`127.0.0.1:${pod.port}`);
+      try {
+        expect((await api.infer('mnist', [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: new Float32Array(784) }])).outputs.length).toBeGreaterThan(0);
+      } finally {
+        api.close();
+      }
+    } finally {
+      await pod.shutdown(5_000);
+    }
+    // Threads that were set are kept, and the threshold 0 turns the fitting off.
+    const kept: [Record<string, string>, { threads: string; spinning: string }][] = [
+      [{ INFERMESH_INTRA_OP_THREADS: '2', INFERMESH_INTRA_OP_SPINNING: 'runs' }, { threads: '2', spinning: 'runs' }],
+      [{ INFERMESH_INTRA_OP_SERIAL_RUN_US: '0', INFERMESH_INTRA_OP_SPINNING: 'off' }, { threads: podThreads, spinning: 'off' }],
+    ];
+    for (const [env, expected] of kept) {
+      const other = await mesh.startPod({ INFERMESH_SESSION_WORKERS: '1', ...env });
+      try {
+        expect(await threadsOf(other, 'mnist')).toEqual(expected);
+      } finally {
+        await other.shutdown(5_000);
+      }
     }
   });
 

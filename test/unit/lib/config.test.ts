@@ -22,8 +22,15 @@ describe('loadConfig', () => {
     ['INFERMESH_LOG_LEVEL', 'loud', 'INFERMESH_LOG_LEVEL="loud" is invalid: expected one of debug, info, warn, error'],
     ['INFERMESH_WARMUP', 'maybe', 'INFERMESH_WARMUP="maybe" is invalid: expected true or false'],
     ['INFERMESH_POD_IDENTITY', 'team/inference', 'INFERMESH_POD_IDENTITY="team/inference" is invalid: expected 1 to 253 letters'],
+    ['INFERMESH_INTRA_OP_SPINNING', 'sometimes', 'INFERMESH_INTRA_OP_SPINNING="sometimes" is invalid: expected one of on, runs, off'],
   ])('rejects a bad %s naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it.each([
+    [undefined, 'on'], ['on', 'on'], ['runs', 'runs'], ['off', 'off'], ['true', 'on'], ['false', 'off'],
+  ])('reads INFERMESH_INTRA_OP_SPINNING=%p as %p (true and false as they meant before there were policies)', (raw, policy) => {
+    expect(loadConfig(raw === undefined ? {} : { INFERMESH_INTRA_OP_SPINNING: raw }).intraOpSpinning).toBe(policy);
   });
 
   it('lists every variable it reads, all with one prefix', () => {

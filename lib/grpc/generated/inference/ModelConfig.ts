@@ -4,6 +4,7 @@ import type { ModelInput as _inference_ModelInput, ModelInput__Output as _infere
 import type { ModelOutput as _inference_ModelOutput, ModelOutput__Output as _inference_ModelOutput__Output } from '../inference/ModelOutput';
 import type { ModelInstanceGroup as _inference_ModelInstanceGroup, ModelInstanceGroup__Output as _inference_ModelInstanceGroup__Output } from '../inference/ModelInstanceGroup';
 import type { ModelDynamicBatching as _inference_ModelDynamicBatching, ModelDynamicBatching__Output as _inference_ModelDynamicBatching__Output } from '../inference/ModelDynamicBatching';
+import type { ModelParameter as _inference_ModelParameter, ModelParameter__Output as _inference_ModelParameter__Output } from '../inference/ModelParameter';
 
 export interface ModelConfig {
   'name'?: (string);
@@ -13,6 +14,7 @@ export interface ModelConfig {
   'output'?: (_inference_ModelOutput)[];
   'instance_group'?: (_inference_ModelInstanceGroup)[];
   'dynamic_batching'?: (_inference_ModelDynamicBatching | null);
+  'parameters'?: ({[key: string]: _inference_ModelParameter});
   'backend'?: (string);
   'scheduling_choice'?: "dynamic_batching";
 }
@@ -25,6 +27,7 @@ export interface ModelConfig__Output {
   'output': (_inference_ModelOutput__Output)[];
   'instance_group': (_inference_ModelInstanceGroup__Output)[];
   'dynamic_batching'?: (_inference_ModelDynamicBatching__Output | null);
+  'parameters': ({[key: string]: _inference_ModelParameter__Output});
   'backend': (string);
   'scheduling_choice'?: "dynamic_batching";
 }

@@ -16,7 +16,7 @@ function doubler(delayMs = 0) {
     if (gate.hold) await new Promise<void>((r) => (release = r));
     if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
     const data = (t.data as Float32Array).map((v) => v * 2);
-    return { outputs: { OUT: { type: 'float32', dims: t.dims, data } }, queueNs: 0n, computeNs: 1n };
+    return { outputs: { OUT: { type: 'float32', dims: t.dims, data } }, queueNs: 0n, computeNs: 1n, sessionNs: 1 };
   };
   return { run, batches, gate, release: () => release?.() };
 }
@@ -167,7 +167,7 @@ describe('DynamicBatcher', () => {
       const t = feeds.IN!;
       batches.push(t.dims[0]!);
       const n = t.dims[0]! > 1 ? t.dims[0]! - 1 : 1;
-      return { outputs: { OUT: { type: 'float32', dims: [n, t.dims[1]!], data: (t.data as Float32Array).slice(0, n * t.dims[1]!) } }, queueNs: 0n, computeNs: 1n };
+      return { outputs: { OUT: { type: 'float32', dims: [n, t.dims[1]!], data: (t.data as Float32Array).slice(0, n * t.dims[1]!) } }, queueNs: 0n, computeNs: 1n, sessionNs: 1 };
     };
     const b = new DynamicBatcher(opts({ maxQueueDelayUs: 5_000 }), run);
     const results = await Promise.all([b.submit(req([[1, 1]])), b.submit(req([[2, 2]]))]);
@@ -183,7 +183,7 @@ describe('DynamicBatcher', () => {
       const data = feeds.IN!.data as Float32Array;
       batches.push(Array.from(data));
       if (data.some((v) => v < 0)) throw new MeshError(ErrorCode.ExecutionFailed, 'onnxruntime failed: negative input');
-      return { outputs: { OUT: { type: 'float32', dims: feeds.IN!.dims, data: data.map((v) => v * 2) } }, queueNs: 0n, computeNs: 1n };
+      return { outputs: { OUT: { type: 'float32', dims: feeds.IN!.dims, data: data.map((v) => v * 2) } }, queueNs: 0n, computeNs: 1n, sessionNs: 1 };
     };
     const b = new DynamicBatcher(opts({ maxQueueDelayUs: 5_000 }), run);
     const results = await Promise.allSettled([b.submit(req([[1, 1]])), b.submit(req([[-1, 5]])), b.submit(req([[3, 3], [4, 4]]))]);

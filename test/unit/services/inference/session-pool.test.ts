@@ -1,0 +1,46 @@
+// The session pool on real onnxruntime sessions in real worker threads: every run is answered with
+// its own outputs and onnxruntime's run time, under every spinning policy, and the policies map to
+// onnxruntime's session entries.
+import { SessionPool } from '../../../../services/inference/session-pool';
+import type { SpinningPolicy } from '../../../../lib/config';
+import { spinningConfig } from '../../../../services/inference/worker-protocol';
+import { modelPath } from '../../../helpers/models';
+
+jest.setTimeout(60_000);
+
+const row = (seed: number) => Float32Array.from({ length: 4 }, (_, i) => seed * 4 + i);
+
+async function runMany(pool: SessionPool, count: number): Promise<void> {
+  const answers = await Promise.all(Array.from({ length: count }, (_, k) =>
+    pool.run({ INPUT0: { type: 'float32', dims: [1, 4], data: row(k) }, INPUT1: { type: 'float32', dims: [1, 4], data: row(k) } }, ['OUTPUT0', 'OUTPUT1'])));
+  answers.forEach((a, k) => {
+    // add_sub: OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1.
+    expect(Array.from(a.outputs.OUTPUT0!.data as Float32Array)).toEqual(Array.from(row(k), (x) => 2 * x));
+    expect(Array.from(a.outputs.OUTPUT1!.data as Float32Array)).toEqual([0, 0, 0, 0]);
+  });
+}
+
+describe('SessionPool', () => {
+  it.each<SpinningPolicy>(['on', 'runs', 'off'])('answers 2,000 concurrent runs on 2 workers each with its own outputs (spinning %s)', async (spinning) => {
+    const pool = await SessionPool.create({ modelPath: modelPath('fixtures/add_sub_fp32.onnx'), providers: ['cpu'], workers: 2, intraOpThreads: 2, spinning });
+    try {
+      await runMany(pool, 2_000);
+      // Runs one at a time too, each to a worker that waited idle.
+      for (let k = 0; k < 50; k++) await runMany(pool, 1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it.each<[SpinningPolicy, string, string]>([['on', '1', '0'], ['runs', '1', '1'], ['off', '0', '0']])('gives onnxruntime the session entries of spinning %p', (policy, allow, stop) => {
+    expect(spinningConfig(policy)).toEqual({ intra_op: { allow_spinning: allow }, inter_op: { allow_spinning: '0' }, force_spinning_stop: stop });
+  });
+
+  it('closes promptly and refuses runs after', async () => {
+    const pool = await SessionPool.create({ modelPath: modelPath('fixtures/add_sub_fp32.onnx'), providers: ['cpu'], workers: 3, intraOpThreads: 1 });
+    await runMany(pool, 10);
+    await pool.close();
+    expect(pool.size).toBe(0);
+    await expect(pool.run({}, ['OUTPUT0'])).rejects.toThrow('model is unloading');
+  });
+});
