@@ -12,12 +12,13 @@ import { procAvailable } from './proc-cpu';
 import { routerSecureSuite } from './router-secure-suite';
 import { routerSuite } from './router-suite';
 import { restSuite } from './rest-suite';
+import { latencySuite } from './latency-suite';
 import type { SuiteOptions } from './suite-options';
 
 /** The suites, by name; `pod-tuning` runs only when asked for. */
-const SUITES = ['pod', 'router', 'router-secure', 'rest', 'pod-tuning'] as const;
+const SUITES = ['pod', 'router', 'router-secure', 'rest', 'latency', 'pod-tuning'] as const;
 type SuiteName = (typeof SUITES)[number];
-const DEFAULT_SUITES: SuiteName[] = ['pod', 'router', 'router-secure', 'rest'];
+const DEFAULT_SUITES: SuiteName[] = ['pod', 'router', 'router-secure', 'rest', 'latency'];
 
 interface Args {
   suites: SuiteName[];
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
         : suite === 'router' ? await routerSuite(opts, { routerProfileDir: args.routerCpuProfDir })
         : suite === 'router-secure' ? await routerSecureSuite(opts)
         : suite === 'rest' ? await restSuite(opts)
+        : suite === 'latency' ? await latencySuite(opts)
         : await podTuningSuite(opts);
       const markdown = `${body}\n\n${header} Suite time ${((Date.now() - started) / 1000).toFixed(0)} s.\n`;
       const file = writeResult(ROOT, suite, markdown);
