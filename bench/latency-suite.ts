@@ -1,5 +1,6 @@
 // Suite `latency` (issue 19): one pod at its defaults against the peer a team would write by hand
-// (bench/peer-server.ts: grpc-js + onnxruntime-node in one process, the same intra-op threads), with
+// (bench/peer-server.ts: grpc-js + onnxruntime-node in one process, onnxruntime's defaults), and
+// against the same peer given the intra-op threads the pod chose for the model, with
 // the same batch-1 MNIST requests, from the project's load client and from h2load (nghttp2's, when
 // installed) so the table does not rest on one client; then the compute-bound `heavy` model at
 // concurrency 1, through the pod against onnxruntime in this process with the same threads.
@@ -8,9 +9,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RegistryApi, InferenceApi } from '../client';
+import { inferenceClient, unary } from '../lib/grpc/client';
+import type { ModelConfigResponse__Output } from '../lib/grpc/generated/inference/ModelConfigResponse';
 import { cpuBudget, intraOpThreads } from '../services/inference/cpu-quota';
 import { startBenchMesh } from './bench-mesh';
-import { grpcFrame } from './h2-unary';
+import { grpcFrame, H2UnaryConnection } from './h2-unary';
 import { measureSession } from './in-process';
 import { LoadGenerator, type LoadResult } from './load';
 import { num, ratio, table } from './markdown';
@@ -21,7 +24,8 @@ import { median } from './stats';
 import { loadSpec, prime, type SuiteOptions } from './suite-options';
 
 const POD = 'infermesh pod (defaults)';
-const PEER = 'hand-written grpc-js + onnxruntime-node (peer)';
+const PEER = 'hand-written grpc-js + onnxruntime-node (peer, onnxruntime\'s defaults)';
+const PEER_TUNED = 'the same peer on the pod\'s threads for MNIST';
 const HEAVY = 'heavy';
 const HEAVY_WIDTH = 1024;
 
@@ -107,6 +111,29 @@ async function waitReady(address: string, model: string): Promise<void> {
   }
 }
 
+/** The intra-op threads the pod at `address` runs `model` with (ModelConfig's intra_op_thread_count). */
+async function threadsOf(address: string, model: string): Promise<number> {
+  const client = inferenceClient(address);
+  try {
+    const res = await unary<ModelConfigResponse__Output>((cb) => client.ModelConfig({ name: model, version: '' }, cb));
+    const threads = Number(res.config?.parameters?.intra_op_thread_count?.string_value);
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`the pod does not say how many threads it runs ${model} with`);
+    return threads;
+  } finally {
+    client.close();
+  }
+}
+
+/** One call of the framed request `frame` to `address`: throws unless it is answered with grpc-status 0. */
+async function checkCall(address: string, frame: Buffer): Promise<void> {
+  const conn = new H2UnaryConnection(address);
+  try {
+    await conn.call(MODEL_INFER_PATH, frame);
+  } finally {
+    conn.close();
+  }
+}
+
 /** Batch-1 requests for heavy.onnx: a few rows of seeded pseudo-random values in [-1, 1). */
 function heavyInputs(count: number): Float32Array[] {
   let seed = 19;
@@ -121,7 +148,7 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
   const heavyPath = path.join(opts.root, 'models', 'fixtures', 'heavy.onnx');
   const mesh = await startBenchMesh();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-latency-'));
-  let peer: Peer | undefined;
+  const peers: Peer[] = [];
   let heavyLoad: LoadGenerator | undefined;
   try {
     const registry = new RegistryApi(mesh.registryAddress);
@@ -130,8 +157,16 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
     const pod = await mesh.addPod('pod-1');
     const podAddress = `127.0.0.1:${pod.port}`;
     await waitReady(podAddress, HEAVY);
-    peer = await startPeer(opts.root, mnistPath, threads);
-    const targets = [{ label: POD, address: podAddress, pids: [pod.pid] }, { label: PEER, address: peer.address, pids: [peer.pid] }];
+    // The peer as a team would write it (onnxruntime's own threads and spinning), and the same peer
+    // on the threads the pod runs MNIST with (its ModelConfig says): the two differ from the pod only
+    // in what surrounds onnxruntime.
+    const mnistThreads = await threadsOf(podAddress, 'mnist');
+    peers.push(await startPeer(opts.root, mnistPath, 0), await startPeer(opts.root, mnistPath, mnistThreads));
+    const targets = [
+      { label: POD, address: podAddress, pids: [pod.pid] },
+      { label: PEER, address: peers[0]!.address, pids: [peers[0]!.pid] },
+      { label: PEER_TUNED, address: peers[1]!.address, pids: [peers[1]!.pid] },
+    ];
     for (const t of targets) {
       opts.progress(`latency: priming ${t.label}`);
       await prime(opts, t.address);
@@ -161,6 +196,8 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
         outputs: [{ name: 'probabilities' }],
         raw_input_contents: [Buffer.from(Float32Array.from(opts.digits[0]!.pixels).buffer)],
       })));
+      // h2load counts HTTP statuses, and a gRPC error is an HTTP 200: each target answers the body once first.
+      for (const t of targets) await checkCall(t.address, fs.readFileSync(body));
       const seconds = Math.max(1, Math.round(opts.durationMs / 1000));
       for (const c of opts.concurrencies) {
         for (const t of targets) {
@@ -169,8 +206,7 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
         }
       }
     }
-    await peer.stop();
-    peer = undefined;
+    for (const p of peers.splice(0)) await p.stop();
 
     // The compute-bound model at concurrency 1: onnxruntime here, then the pod, in turns.
     const inputs = heavyInputs(8);
@@ -204,10 +240,10 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
     const lines: string[] = [
       `## Suite \`latency\`: one pod against a hand-written server, and against onnxruntime in-process (issue 19)`,
       '',
-      `MNIST, batch-1 requests of real held-out digits, the project's load client (${opts.rounds} rounds of ${opts.durationMs / 1000} s per row, the two servers taking turns), ${threads} intra-op thread(s) on both:`,
+      `MNIST, batch-1 requests of real held-out digits, the project's load client (${opts.rounds} rounds of ${opts.durationMs / 1000} s per row, the servers taking turns). The pod runs MNIST on ${mnistThreads} intra-op thread(s) (its threads for a compute-bound model: ${threads}); the peer on onnxruntime's defaults (threads: the machine's cores, spinning), and again on ${mnistThreads}:`,
       '',
       table(
-        ['server', 'concurrency', 'requests/s', 'rounds min–max', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs/req', 'pod / peer requests/s'],
+        ['server', 'concurrency', 'requests/s', 'rounds min–max', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs/req', 'pod / this, requests/s', 'pod / this, CPU/req'],
         points.map(({ label, concurrency, summary: s }) => [
           label,
           String(concurrency),
@@ -217,7 +253,8 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
           num(s.p99Ms, 3),
           s.errors ? `${s.errors} (${s.firstError ?? ''})` : '0',
           num(s.cpuUsPerCall.server ?? Number.NaN),
-          label === POD ? ratio(s.perSecond / at(PEER, concurrency).perSecond) : '',
+          label === POD ? '' : ratio(at(POD, concurrency).perSecond / s.perSecond),
+          label === POD ? '' : ratio((at(POD, concurrency).cpuUsPerCall.server ?? Number.NaN) / (s.cpuUsPerCall.server ?? Number.NaN)),
         ]),
       ),
       '',
@@ -225,10 +262,10 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
     if (h2Rows.length) {
       lines.push(`The same, one round each from h2load (nghttp2; one digit repeated, ${opts.maxConnections} connections at most):`, '');
       lines.push(table(
-        ['server', 'concurrency', 'requests/s', 'mean ms', 'failed', 'server CPU µs/req', 'pod / peer requests/s'],
+        ['server', 'concurrency', 'requests/s', 'mean ms', 'failed', 'server CPU µs/req', 'pod / this, requests/s'],
         h2Rows.map(({ label, concurrency, r }) => [
           label, String(concurrency), num(r.perSecond), num(r.meanMs, 3), String(r.failed), num(r.cpuUsPerCall),
-          label === POD ? ratio(r.perSecond / h2Rows.find((x) => x.label === PEER && x.concurrency === concurrency)!.r.perSecond) : '',
+          label === POD ? '' : ratio(h2Rows.find((x) => x.label === POD && x.concurrency === concurrency)!.r.perSecond / r.perSecond),
         ]),
       ), '');
     } else lines.push('h2load is not installed (Debian: nghttp2-client): its table is left out.', '');
@@ -252,14 +289,14 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
     const c1Cpu = (c1.cpuUsPerCall.server ?? Number.NaN) / (p1.cpuUsPerCall.server ?? Number.NaN);
     const heavyRatios = heavyRows.map((h) => `${ratio(h.pod.perSecond / h.inProcessRate)} at ${h.threads} thread(s) (≥ 0.9×: ${verdict(h.pod.perSecond / h.inProcessRate >= 0.9)})`).join(', ');
     lines.push(
-      `Targets: at concurrency 1 the pod serves ${ratio(c1Rate)} the peer's requests per second (≥ 1.0×: ${verdict(c1Rate >= 1)}) at ${ratio(c1Cpu)} its CPU per request (≤ 1.0×: ${verdict(c1Cpu <= 1)});`
+      `Targets, against the peer on onnxruntime's defaults: at concurrency 1 the pod serves ${ratio(c1Rate)} its requests per second (≥ 1.0×: ${verdict(c1Rate >= 1)}) at ${ratio(c1Cpu)} its CPU per request (≤ 1.0×: ${verdict(c1Cpu <= 1)});`
       + ` ${top.map((c) => { const r = at(POD, c).perSecond / at(PEER, c).perSecond; return `${ratio(r)} at concurrency ${c} (≥ 2×: ${verdict(r >= 2)})`; }).join(', ')};`
       + ` heavy through the pod ${heavyRatios} of in-process.`,
     );
     return lines.join('\n');
   } finally {
     heavyLoad?.close();
-    await peer?.stop();
+    for (const p of peers) await p.stop();
     await mesh.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   }

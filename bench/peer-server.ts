@@ -1,10 +1,10 @@
 // THE PEER, not infermesh: the server a TypeScript team would write instead of adopting a serving
 // system (issue 19), measured beside a pod with the same client. @grpc/grpc-js and onnxruntime-node in
 // one process, the Open Inference Protocol's ModelInfer for one FP32 model, raw tensor contents in and
-// out, onnxruntime's defaults but for the thread count a pod uses. Nothing infermesh adds is here:
+// out, onnxruntime's defaults but for the thread count when one is given. Nothing infermesh adds is here:
 // no validation beyond the tensor's size, no batching, no queue bound, no statistics.
 //
-// node dist/bench/peer-server.js MODEL.onnx INTRA_OP_THREADS: prints the port once it serves.
+// node dist/bench/peer-server.js MODEL.onnx INTRA_OP_THREADS (0: onnxruntime's default): prints the port once it serves.
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -20,7 +20,8 @@ interface InferRequest {
 
 async function main(): Promise<void> {
   const [modelPath, threads] = process.argv.slice(2);
-  const session = await ort.InferenceSession.create(path.resolve(modelPath!), { executionProviders: ['cpu'], intraOpNumThreads: Number(threads) || undefined });
+  // THREADS 0: onnxruntime's own default (the machine's cores).
+  const session = await ort.InferenceSession.create(path.resolve(modelPath!), { executionProviders: ['cpu'], ...(Number(threads) > 0 && { intraOpNumThreads: Number(threads) }) });
   const def = protoLoader.loadSync(path.join(PROTO_ROOT, 'inference', 'grpc_service.proto'), { keepCase: true, longs: String, includeDirs: [path.join(PROTO_ROOT, 'inference')] });
   const proto = grpc.loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: { service: grpc.ServiceDefinition } } };
   const server = new grpc.Server();

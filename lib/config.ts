@@ -49,7 +49,8 @@ const list = <T extends string>(...values: T[]): Parser<T[]> => (raw, name) => {
 /** When onnxruntime's intra-op threads spin (INFERMESH_INTRA_OP_SPINNING); true and false are on and off. */
 export type SpinningPolicy = 'on' | 'runs' | 'off';
 const spinningPolicy: Parser<SpinningPolicy> = (raw, name) => {
-  if (raw === 'on' || raw === 'runs' || raw === 'off') return raw;
+  const policy = raw.toLowerCase();
+  if (policy === 'on' || policy === 'runs' || policy === 'off') return policy;
   if (/^(1|true|yes)$/i.test(raw)) return 'on';
   if (/^(0|false|no)$/i.test(raw)) return 'off';
   return bad(name, raw, 'one of on, runs, off');
@@ -177,7 +178,7 @@ export const settings = {
   executionProviders: setting('INFERMESH_EXECUTION_PROVIDERS', list<ExecutionProvider>('cuda', 'cpu'), ['cuda', 'cpu'] as ExecutionProvider[], 'onnxruntime execution providers, in order of preference'),
   sessionWorkers: setting('INFERMESH_SESSION_WORKERS', int(1, 64), 1, 'worker threads (onnxruntime sessions) per loaded model version'),
   intraOpThreads: setting('INFERMESH_INTRA_OP_THREADS', int(0, 256), 0, 'onnxruntime intra-op threads per session (0: the pod\'s CPUs / workers, its cgroup CPU quota where one is set, else os.availableParallelism(); onnxruntime\'s own default is the host\'s cores)'),
-  intraOpSerialRunUs: setting('INFERMESH_INTRA_OP_SERIAL_RUN_US', int(0, 60_000_000), 1_000, 'with INFERMESH_INTRA_OP_THREADS=0: a version whose warm-up runs take less than this many µs runs on one intra-op thread, as its operators are too small for waking other threads to pay (0: every version gets the pod\'s threads)'),
+  intraOpSerialRunUs: setting('INFERMESH_INTRA_OP_SERIAL_RUN_US', int(0, 60_000_000), 1_000, 'with INFERMESH_INTRA_OP_THREADS=0 and the warm-up on: a version whose warm-up sample (without samples: a synthetic batch of its max batch size) runs in less than this many µs, on the pod\'s threads and then on one, runs on one intra-op thread, its operators too small for waking other threads to pay (0: every version gets the pod\'s threads)'),
   intraOpSpinning: setting('INFERMESH_INTRA_OP_SPINNING', spinningPolicy, 'on', 'how onnxruntime\'s intra-op threads wait for work: on (onnxruntime\'s default: a thread that finishes work spins a while before it sleeps, so the next operator or run finds it awake), runs (spin only while a run goes on, asleep once the session\'s last run returns: a wake-up per run), off (sleep after every operator: a wake-up per operator, the least CPU)'),
   modelDir: setting('INFERMESH_MODEL_DIR', str, '', 'where a pod keeps pulled artifacts (empty: a temp folder)'),
   maxTensorElements: setting('INFERMESH_MAX_TENSOR_ELEMENTS', int(1), 64 * MiB, 'largest element count of one request tensor'),

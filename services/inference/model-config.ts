@@ -23,7 +23,7 @@ export function modelConfigOf(v: LoadedVersion, platform: string): ModelConfig {
     input: v.signature.inputs.map((t) => ({ name: t.name, data_type: tritonDataType(t.datatype), dims: dims(t.shape) })),
     output: v.signature.outputs.map((t) => ({ name: t.name, data_type: tritonDataType(t.datatype), dims: dims(t.shape) })),
     instance_group: [{ name: `${v.name}_0`, count: v.pool.size, kind: v.provider === 'cuda' ? 'KIND_GPU' : 'KIND_CPU' }],
-    // As Triton's onnxruntime backend names its thread setting; 0: onnxruntime chose.
+    // intra_op_thread_count as Triton's onnxruntime backend names it (0: onnxruntime chose).
     parameters: {
       intra_op_thread_count: { string_value: String(v.pool.intraOpThreads) },
       intra_op_spinning: { string_value: v.pool.spinning },

@@ -331,19 +331,38 @@ export class ModelRepository {
 
   /**
    * With the threads the pod chose (INFERMESH_INTRA_OP_SERIAL_RUN_US): a version whose warm-up
-   * sample runs in less than the threshold is given sessions with one intra-op thread instead. Its
-   * operators take microseconds, and waking another thread for each costs more than it saves: on 2
-   * cores, MNIST at batch 1 served 19% more requests at concurrency 1 on one thread than on two,
-   * and as many at 16 and 64 (docs/benchmarks.md). Resolves true when it replaced the sessions.
+   * sample (without samples, a synthetic batch as large as a batched run may be) runs in less than
+   * the threshold is loaded again on one intra-op thread, and keeps it if it runs under the threshold
+   * there too; else it goes back to the pod's threads. Its operators take microseconds, and waking
+   * another thread for each costs more than it saves: on 2 cores, a pod served MNIST at concurrency 1
+   * at 3,098 requests per second on one thread against 2,102 on two (docs/benchmarks.md).
+   * One set of sessions at a time: the version is loading, nothing runs on it, and a big model
+   * whose runs are short is never held twice. Resolves true when the sessions were replaced (to be
+   * warmed again); throws when no sessions could be made again, as a failed load.
    */
   private async fitThreads(lv: LoadedVersion, file: string, samples: readonly WarmupSample[], log: Logger): Promise<boolean> {
     const limit = this.deps.serialRunUs;
-    if (limit === 0 || lv.pool.intraOpThreads <= 1 || lv.pool.info.provider !== 'cpu') return false;
-    const runUs = await lv.timeRuns(samples, FIT_RUNS);
-    if (runUs === undefined || runUs >= limit) return false;
-    const serial = await this.sessionsOf(file, 1);
-    await lv.usePool(serial).close();
-    log.info('runs are short: one intra-op thread per session', { runUs: Math.round(runUs), thresholdUs: limit, threadsBefore: this.deps.intraOpThreads });
+    const threads = lv.pool.intraOpThreads;
+    if (limit === 0 || threads <= 1 || lv.pool.info.provider !== 'cpu') return false;
+    const manyUs = await lv.timeRuns(samples, FIT_RUNS, limit);
+    if (manyUs === undefined || manyUs >= limit) return false;
+    await lv.pool.close();
+    let oneUs: number | undefined;
+    let why = '';
+    try {
+      lv.usePool(await this.sessionsOf(file, 1));
+      oneUs = await lv.timeRuns(samples, FIT_RUNS, limit);
+    } catch (err) {
+      why = messageOf(err);
+    }
+    const facts = { thresholdUs: limit, runUs: Math.round(manyUs), threads, oneThreadRunUs: oneUs === undefined ? undefined : Math.round(oneUs) };
+    if (oneUs !== undefined && oneUs < limit) {
+      log.info('runs are short: one intra-op thread per session', facts);
+      return true;
+    }
+    await lv.pool.close();
+    lv.usePool(await this.sessionsOf(file, threads));
+    log.info(`runs are short, but not on one intra-op thread: ${threads} per session`, { ...facts, ...(why && { why }) });
     return true;
   }
 

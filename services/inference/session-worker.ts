@@ -16,7 +16,8 @@ async function createSession(): Promise<{ session: ort.InferenceSession; provide
     try {
       const session = await ort.InferenceSession.create(init.modelPath, {
         executionProviders: [provider],
-        intraOpNumThreads: init.intraOpThreads || undefined,
+        // 0: onnxruntime's own default; the key must then be absent (onnxruntime-node refuses undefined).
+        ...(init.intraOpThreads > 0 && { intraOpNumThreads: init.intraOpThreads }),
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
         extra: { session: spinningConfig(init.spinning) },

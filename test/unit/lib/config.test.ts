@@ -28,7 +28,7 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    [undefined, 'on'], ['on', 'on'], ['runs', 'runs'], ['off', 'off'], ['true', 'on'], ['false', 'off'],
+    [undefined, 'on'], ['on', 'on'], ['runs', 'runs'], ['off', 'off'], ['true', 'on'], ['false', 'off'], ['ON', 'on'], ['Off', 'off'], ['TRUE', 'on'],
   ])('reads INFERMESH_INTRA_OP_SPINNING=%p as %p (true and false as they meant before there were policies)', (raw, policy) => {
     expect(loadConfig(raw === undefined ? {} : { INFERMESH_INTRA_OP_SPINNING: raw }).intraOpSpinning).toBe(policy);
   });

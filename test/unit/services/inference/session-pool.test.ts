@@ -14,6 +14,7 @@ async function runMany(pool: SessionPool, count: number): Promise<void> {
   const answers = await Promise.all(Array.from({ length: count }, (_, k) =>
     pool.run({ INPUT0: { type: 'float32', dims: [1, 4], data: row(k) }, INPUT1: { type: 'float32', dims: [1, 4], data: row(k) } }, ['OUTPUT0', 'OUTPUT1'])));
   answers.forEach((a, k) => {
+    expect(a.sessionNs).toBeGreaterThan(0);
     // add_sub: OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1.
     expect(Array.from(a.outputs.OUTPUT0!.data as Float32Array)).toEqual(Array.from(row(k), (x) => 2 * x));
     expect(Array.from(a.outputs.OUTPUT1!.data as Float32Array)).toEqual([0, 0, 0, 0]);
@@ -34,6 +35,16 @@ describe('SessionPool', () => {
 
   it.each<[SpinningPolicy, string, string]>([['on', '1', '0'], ['runs', '1', '1'], ['off', '0', '0']])('gives onnxruntime the session entries of spinning %p', (policy, allow, stop) => {
     expect(spinningConfig(policy)).toEqual({ intra_op: { allow_spinning: allow }, inter_op: { allow_spinning: '0' }, force_spinning_stop: stop });
+  });
+
+  it('leaves the thread count to onnxruntime when none is given', async () => {
+    const pool = await SessionPool.create({ modelPath: modelPath('fixtures/add_sub_fp32.onnx'), providers: ['cpu'] });
+    try {
+      expect(pool.intraOpThreads).toBe(0);
+      await runMany(pool, 10);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('closes promptly and refuses runs after', async () => {
