@@ -326,7 +326,11 @@ export class ModelRepository {
   }
 
   private sessionsOf(file: string, intraOpThreads: number): Promise<SessionPool> {
-    return SessionPool.create({ modelPath: file, providers: this.providers, workers: this.deps.sessionWorkers, intraOpThreads, spinning: this.deps.intraOpSpinning });
+    return SessionPool.create({
+      modelPath: file, providers: this.providers, workers: this.deps.sessionWorkers, intraOpThreads, spinning: this.deps.intraOpSpinning,
+      // A worker that dies is started again with the back-off of a failed load.
+      respawn: { baseMs: this.deps.loadRetry.baseMs, maxMs: this.deps.loadRetry.maxMs },
+    });
   }
 
   /**

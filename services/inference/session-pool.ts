@@ -17,6 +17,11 @@ export interface SessionPoolOptions {
   intraOpThreads?: number;
   /** How onnxruntime's intra-op threads wait for work (default: on, onnxruntime's own). */
   spinning?: SpinningPolicy;
+  /**
+   * A worker that exits unasked is started again after `baseMs`, doubling with each exit in a row up
+   * to `maxMs` (the pod's INFERMESH_LOAD_RETRY_*; default 1 s and 60 s).
+   */
+  respawn?: { baseMs: number; maxMs: number };
 }
 
 /** A run's outputs and where its time went. */
@@ -59,12 +64,21 @@ export class SessionPool {
   private readonly slots: Slot[] = [];
   private readonly waiting: Job[] = [];
   private closed = false;
+  /** Workers that exited unasked in a row (none answered a run since), and their restart timers. */
+  private exitsInARow = 0;
+  private readonly restarts = new Set<NodeJS.Timeout>();
+  /** Workers started again after exiting unasked, over the pool's life. */
+  respawns = 0;
   private constructor(
     readonly info: SessionInfo,
     /** onnxruntime intra-op threads of each session (0: onnxruntime chose). */
     readonly intraOpThreads: number,
     /** How those threads wait for work. */
     readonly spinning: SpinningPolicy,
+    private readonly script: string,
+    /** What a worker started again is given: the provider the first ones run on. */
+    private readonly init: WorkerInit,
+    private readonly respawnPolicy: { baseMs: number; maxMs: number },
   ) {}
 
   /** Starts the workers and resolves once every session loaded; rejects with the load error. */
@@ -79,7 +93,8 @@ export class SessionPool {
       await Promise.all(ok.map(({ worker }) => worker.terminate()));
       throw failed.reason;
     }
-    const pool = new SessionPool(ok[0]!.info, init.intraOpThreads, init.spinning);
+    const info = ok[0]!.info;
+    const pool = new SessionPool(info, init.intraOpThreads, init.spinning, script, { ...init, providers: [info.provider] }, opts.respawn ?? { baseMs: 1_000, maxMs: 60_000 });
     for (const { worker } of ok) pool.attach(worker);
     return pool;
   }
@@ -92,26 +107,53 @@ export class SessionPool {
       if (!job || (msg.type !== 'result' && msg.type !== 'error')) return;
       slot.busy = undefined;
       if (msg.type === 'result') {
+        this.exitsInARow = 0;
         const now = process.hrtime.bigint();
         job.resolve({ outputs: msg.outputs, queueNs: job.startedAt - job.enqueuedAt, computeNs: now - job.startedAt, sessionNs: msg.runNs });
       }
       else job.reject(new MeshError(ErrorCode.ExecutionFailed, `onnxruntime failed: ${msg.message}`));
       this.dispatch();
     });
+    // A worker that exits unasked (an uncaught error, out of memory, terminated) fails only its own
+    // run; the pool keeps the others, and starts one again after a back-off. Node emits 'error'
+    // (when there was one) before 'exit'.
+    let crash: Error | undefined;
     worker.on('error', (err) => {
-      // A crashed worker fails its job; the pool keeps the others.
-      slot.busy?.reject(new MeshError(ErrorCode.ExecutionFailed, `session worker crashed: ${err.message}`));
+      crash = err;
+    });
+    worker.on('exit', (code) => {
+      if (this.closed) return;
+      const why = crash ? `session worker crashed: ${crash.message}` : `session worker exited (code ${code})`;
+      slot.busy?.reject(new MeshError(ErrorCode.ExecutionFailed, why));
       slot.busy = undefined;
       this.slots.splice(this.slots.indexOf(slot), 1);
-      if (this.slots.length === 0) this.failWaiting('every session worker of this model crashed');
-      else this.dispatch();
+      this.restartLater();
+      this.dispatch();
     });
+  }
+
+  /** Starts a worker in place of one that exited, after the back-off; again later when that fails. */
+  private restartLater(): void {
+    this.exitsInARow++;
+    const delayMs = Math.min(this.respawnPolicy.maxMs, this.respawnPolicy.baseMs * 2 ** Math.min(this.exitsInARow - 1, 30));
+    const timer = setTimeout(() => {
+      this.restarts.delete(timer);
+      if (this.closed) return;
+      startWorker(this.script, this.init).then(({ worker }) => {
+        if (this.closed) return void worker.terminate();
+        this.respawns++;
+        this.attach(worker);
+        this.dispatch();
+      }, () => {
+        if (!this.closed) this.restartLater();
+      });
+    }, delayMs);
+    this.restarts.add(timer);
   }
 
   /** Runs the model on `feeds`, computing `outputs`. */
   run(feeds: Record<string, HostTensor>, outputs: string[]): Promise<RunResult> {
     if (this.closed) return Promise.reject(new MeshError(ErrorCode.NotReady, 'model is unloading'));
-    if (this.slots.length === 0) return Promise.reject(new MeshError(ErrorCode.Unavailable, 'model has no session left'));
     return new Promise((resolve, reject) => {
       const now = process.hrtime.bigint();
       this.waiting.push({ feeds, outputs, enqueuedAt: now, startedAt: now, resolve, reject });
@@ -157,6 +199,8 @@ export class SessionPool {
   /** Stops taking runs, lets the running ones finish, then releases every session and thread. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.restarts) clearTimeout(t);
+    this.restarts.clear();
     this.failWaiting('model unloaded');
     await Promise.all(this.slots.map((slot) => closeWorker(slot)));
     this.slots.length = 0;

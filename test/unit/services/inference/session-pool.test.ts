@@ -1,6 +1,7 @@
 // The session pool on real onnxruntime sessions in real worker threads: every run is answered with
 // its own outputs and onnxruntime's run time, under every spinning policy, and the policies map to
 // onnxruntime's session entries.
+import type { Worker } from 'node:worker_threads';
 import { SessionPool } from '../../../../services/inference/session-pool';
 import type { SpinningPolicy } from '../../../../lib/config';
 import { spinningConfig } from '../../../../services/inference/worker-protocol';
@@ -42,6 +43,29 @@ describe('SessionPool', () => {
     try {
       expect(pool.intraOpThreads).toBe(0);
       await runMany(pool, 10);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('starts a worker again when one exits unasked, and serves on at full size', async () => {
+    const pool = await SessionPool.create({ modelPath: modelPath('fixtures/heavy.onnx'), providers: ['cpu'], workers: 2, intraOpThreads: 1, respawn: { baseMs: 50, maxMs: 200 } });
+    const workers = () => (pool as unknown as { slots: { worker: Worker }[] }).slots.map((s) => s.worker);
+    const heavy = () => pool.run({ INPUT0: { type: 'float32', dims: [1, 1024], data: new Float32Array(1024).fill(0.01) } }, ['OUTPUT0']);
+    try {
+      await Promise.all([heavy(), heavy()]);
+      // Terminated while idle (terminating a thread inside onnxruntime's run aborts the process).
+      await workers()[0]!.terminate();
+      expect(pool.size).toBe(1);
+      const more = await Promise.all(Array.from({ length: 6 }, heavy));
+      expect(more.every((r) => r.outputs.OUTPUT0!.dims[1] === 1024)).toBe(true);
+      for (let i = 0; i < 100 && pool.size < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      expect({ size: pool.size, respawns: pool.respawns }).toEqual({ size: 2, respawns: 1 });
+      // Every worker gone at once: runs wait for the restarts, and are answered.
+      await Promise.all(workers().map((w) => w.terminate()));
+      expect(pool.size).toBe(0);
+      expect((await heavy()).outputs.OUTPUT0!.dims).toEqual([1, 1024]);
+      expect(pool.respawns).toBeGreaterThanOrEqual(2);
     } finally {
       await pool.close();
     }
