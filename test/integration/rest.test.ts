@@ -364,8 +364,12 @@ describe('the door\'s budgets', () => {
       // 48 MiB answers: more than loopback TCP takes off the door's hands for a client that does not
       // read (tcp_rmem's autotuned receive buffer goes up to 32 MiB here, the send buffer 4 MiB).
       const { body, headers } = binaryInfer(12 * MiB);
-      const send = async (b: Buffer | string, h: Record<string, string> = {}) =>
-        (await fetch(`http://127.0.0.1:${answering.httpPort}/v2/models/identity_fp32/infer`, { method: 'POST', body: b, headers: h })).status;
+      // Each answer is read whole: an answer left unread would itself be held, until the fetch is collected.
+      const send = async (b: Buffer | string, h: Record<string, string> = {}) => {
+        const res = await fetch(`http://127.0.0.1:${answering.httpPort}/v2/models/identity_fp32/infer`, { method: 'POST', body: b, headers: h });
+        await res.arrayBuffer();
+        return res.status;
+      };
       // A client that reads the first bytes of its answer and no more: the kernel's socket buffers
       // take part of it, the door holds the rest.
       const reader = await new Promise<net.Socket>((resolve, reject) => {
