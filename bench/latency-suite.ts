@@ -12,7 +12,7 @@ import { RegistryApi, InferenceApi } from '../client';
 import { inferenceClient, unary } from '../lib/grpc/client';
 import type { ModelConfigResponse__Output } from '../lib/grpc/generated/inference/ModelConfigResponse';
 import { cpuBudget, intraOpThreads } from '../services/inference/cpu-quota';
-import { startBenchMesh } from './bench-mesh';
+import { startBenchMesh, waitFor } from './bench-mesh';
 import { grpcFrame, H2UnaryConnection } from './h2-unary';
 import { measureSession } from './in-process';
 import { LoadGenerator, type LoadResult } from './load';
@@ -102,10 +102,7 @@ function runH2load(bin: string, bodyFile: string, address: string, concurrency: 
 async function waitReady(address: string, model: string): Promise<void> {
   const api = new InferenceApi(address);
   try {
-    for (let i = 0; !(await api.modelReady(model).catch(() => false)); i++) {
-      if (i > 600) throw new Error(`${model} never became ready at ${address}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(`${model} at ${address}`, () => api.modelReady(model));
   } finally {
     api.close();
   }

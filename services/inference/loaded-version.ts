@@ -65,14 +65,12 @@ export class LoadedVersion {
   }
 
   /**
-   * Runs this version on `next` from now on and returns the sessions it ran on before, for the
-   * caller to close. Only while the version is loading: no request is queued or running yet.
+   * Runs this version on `next` from now on; the caller closed the sessions it ran on before. Only
+   * while the version is loading: no request is queued or running yet.
    */
-  usePool(next: SessionPool): SessionPool {
+  usePool(next: SessionPool): void {
     if (this.state !== 'LOADING') throw new Error(`the sessions of a version are replaced only while it loads, not ${this.state}`);
-    const before = this.sessions;
     this.sessions = next;
-    return before;
   }
 
   /**

@@ -67,8 +67,7 @@ export class SessionPool {
   /** Workers that exited unasked in a row (none answered a run since), and their restart timers. */
   private exitsInARow = 0;
   private readonly restarts = new Set<NodeJS.Timeout>();
-  /** Workers started again after exiting unasked, over the pool's life. */
-  respawns = 0;
+  private respawned = 0;
   private constructor(
     readonly info: SessionInfo,
     /** onnxruntime intra-op threads of each session (0: onnxruntime chose). */
@@ -141,7 +140,7 @@ export class SessionPool {
       if (this.closed) return;
       startWorker(this.script, this.init).then(({ worker }) => {
         if (this.closed) return void worker.terminate();
-        this.respawns++;
+        this.respawned++;
         this.attach(worker);
         this.dispatch();
       }, () => {
@@ -159,6 +158,11 @@ export class SessionPool {
       this.waiting.push({ feeds, outputs, enqueuedAt: now, startedAt: now, resolve, reject });
       this.dispatch();
     });
+  }
+
+  /** Workers started again after exiting unasked, over the pool's life. */
+  get respawns(): number {
+    return this.respawned;
   }
 
   /** Jobs waiting for a worker. */
