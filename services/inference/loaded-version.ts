@@ -9,6 +9,9 @@ import type { SessionPool } from './session-pool';
 import { DynamicBatcher, type BatchingOptions, type Cancellation } from './dynamic-batcher';
 import { ModelStats } from './model-stats';
 
+/** How far above the threshold the fastest run must be for timeRuns to stop before `runs`. */
+const FAR_ABOVE = 10;
+
 /** Limits applied to every request, and the warm-up's time budget. */
 export type RequestLimits = DecodeLimits & {
   /** Longest the warm-up may take, in ms (INFERMESH_WARMUP_TIMEOUT_MS). */
@@ -77,7 +80,7 @@ export class LoadedVersion {
    * Times the first warm-up sample, or without samples a synthetic one of as many rows as a batched
    * run may hold: the fastest of `runs` runs, in µs of session.run as its worker timed it (the
    * fastest, as other work on the machine, such as other versions loading, only ever adds). Stops
-   * after the second run once a run takes `enoughUs` or more. Undefined when a run fails or the
+   * after the second run once the fastest so far takes ten times `enoughUs` or more. Undefined when a run fails or the
    * sample does not fit.
    */
   async timeRuns(samples: readonly WarmupSample[], runs: number, enoughUs: number): Promise<number | undefined> {
@@ -89,8 +92,11 @@ export class LoadedVersion {
         const decoded = decodeRequest(warmupRequest(sample, this.signature, this.limits), this.signature, this.limits, 0);
         const us = (await this.sessions.run(decoded.feeds, decoded.outputs)).sessionNs / 1000;
         fastest = Math.min(fastest, us);
-        // The first run of new sessions may be slower than the rest: it alone never stops the timing.
-        if (us >= enoughUs && i > 0) break;
+        // Only a run far above the threshold stops the timing early (a compute-bound model need not
+        // run its batch `runs` times): on a loaded machine a short run is often slow once or twice,
+        // and the fastest of all is what the version costs. The first run of new sessions may be
+        // slower than the rest: it alone never stops the timing.
+        if (i > 0 && fastest >= FAR_ABOVE * enoughUs) break;
       }
     } catch {
       return undefined;

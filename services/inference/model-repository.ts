@@ -19,7 +19,7 @@ import type { Signature } from './request-codec';
 import { SessionPool } from './session-pool';
 
 /** Runs of the warm-up sample timed to choose a version's intra-op threads (the fastest counts). */
-const FIT_RUNS = 5;
+const FIT_RUNS = 8;
 
 /** What the repository is built from. */
 export interface RepositoryDeps {
