@@ -27,3 +27,14 @@ export function authorizationOfMetadata(metadata: Metadata): string | undefined 
   const v = values[0];
   return typeof v === 'string' ? v : undefined;
 }
+
+/** The token header of a node:http request, from its raw headers so that two are seen (undefined: none). */
+export function authorizationOfRawHeaders(rawHeaders: readonly string[]): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() !== AUTHORIZATION_HEADER) continue;
+    if (found !== undefined) throw errors.unauthenticated(TWICE);
+    found = rawHeaders[i + 1];
+  }
+  return found;
+}

@@ -9,4 +9,4 @@ export { JwtVerifier, grantsOfScopeClaim, type JwtSettings, type VerifiedJwt } f
 export { TokenCache } from './token-cache';
 export { startAuthenticator, jwtSettingsOf } from './setup';
 export { OIP_METHOD_SCOPES, type OipMethod } from './oip-scopes';
-export { AUTHORIZATION_HEADER, authorizationOfHeaders, authorizationOfMetadata } from './authorization-header';
+export { AUTHORIZATION_HEADER, authorizationOfHeaders, authorizationOfMetadata, authorizationOfRawHeaders } from './authorization-header';

@@ -2,6 +2,8 @@
 // grpc-gateway uses (google.rpc.Code's documented HTTP equivalents), which agrees with Triton's
 // HTTP server where Triton has the code (400 for a bad request, 404 for an unknown model, 503 when
 // unavailable, 500 for an internal error). An error's body is the spec's {"error": "..."}.
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 /** HTTP status of each gRPC code (by number); unknown codes are 500. */
 const HTTP_OF_GRPC: readonly number[] = [
@@ -32,4 +34,16 @@ export function httpStatusOf(code: number): number {
 /** The spec's error body. */
 export function errorBody(message: string): string {
   return JSON.stringify({ error: message });
+}
+
+/**
+ * A node:http server's answer to a request it cannot parse ('clientError'): 431 for headers over
+ * the limit, 408 when they are late, 400 otherwise, and the connection closed. One home for every
+ * HTTP door (the REST door, the console).
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) return void socket.destroy();
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = errorBody(status === 431 ? 'request headers too large' : status === 408 ? 'request timed out' : 'malformed HTTP request');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

@@ -9,11 +9,10 @@
 // token and all; errors are the spec's {"error": "..."} with the status lib/rest/http-status.ts maps
 // from the gRPC code. Bodies are bounded on their own and together (INFERMESH_HTTP_*).
 import http from 'node:http';
-import https from 'node:https';
 import type net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { errors, ErrorCode, MeshError, toGrpcStatus } from '../../lib/errors';
-import { AUTHORIZATION_HEADER } from '../../lib/auth';
+import { AUTHORIZATION_HEADER, authorizationOfRawHeaders } from '../../lib/auth';
 import { protos } from '../../lib/grpc/proto';
 import type { InferenceHandlers, ModelInferResponseOut } from '../../lib/grpc/types';
 import { ByteBudget } from '../../lib/h2/budget';
@@ -24,6 +23,7 @@ import { atDeadline, deadlineOf, statusOf, unaryFrame } from '../../lib/h2/grpc'
 import type { Logger } from '../../lib/log';
 import { encodeInferResponse, INFERENCE_HEADER_LENGTH, parseInferRequest, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
 import { errorBody, httpStatusOf } from '../../lib/rest/http-status';
+import { createHttpDoorServer } from '../../lib/rest/http-server';
 import type { TlsFiles } from '../../lib/tls';
 import { afterCheck, type RouterAccess } from './access';
 import { openPodStream, podInferHeaders, type PodAnswerHeaders } from './front-door';
@@ -115,17 +115,6 @@ export function routeOf(method: string, path: string): Route {
   return what === 'infer' ? post(route) : get(route);
 }
 
-/** The one authorization header of a request (undefined: none); two are refused as gRPC refuses them. */
-function authorizationOf(req: http.IncomingMessage): string | undefined {
-  let found: string | undefined;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() !== AUTHORIZATION_HEADER) continue;
-    if (found !== undefined) throw errors.unauthenticated('more than one authorization header');
-    found = req.rawHeaders[i + 1];
-  }
-  return found;
-}
-
 /** Calls a typed unary handler as grpc-js would, with the request's token in its metadata. */
 function callHandler<Req, Res>(handler: grpc.handleUnaryCall<Req, Res>, request: Req, authorization: string | undefined): Promise<{ res: Res; trailer?: grpc.Metadata }> {
   const metadata = new grpc.Metadata();
@@ -156,42 +145,18 @@ export class RestDoor {
   private readonly sockets = new Set<net.Socket>();
   private readonly serializeRequest = protos().inference.GRPCInferenceService.service.ModelInfer.requestSerialize;
   private readonly deserializeResponse = protos().inference.GRPCInferenceService.service.ModelInfer.responseDeserialize;
-  private stopTls: (() => void) | undefined;
+  private readonly stopTls: () => void;
 
   constructor(private readonly deps: RestDoorDeps) {
     const l = deps.limits;
     this.budget = new ByteBudget(l.maxRequestBytes);
     this.answers = new ByteBudget(l.maxResponseBytes);
-    const options: http.ServerOptions = {
-      maxHeaderSize: l.maxHeaderBytes,
-      headersTimeout: l.headersTimeoutMs,
-      requestTimeout: l.requestTimeoutMs,
-      keepAliveTimeout: l.keepAliveTimeoutMs,
-      // Idle and request timeouts are checked this often (Node's default: 30 s, longer than tests' timeouts).
-      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(l.headersTimeoutMs / 4))),
-    };
-    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
-    if (deps.tls) {
-      const files = deps.tls;
-      const requestCert = deps.requestCert ?? false;
-      const server = https.createServer({ ...options, ...files.contextOptions(), ALPNProtocols: ['http/1.1'], requestCert, rejectUnauthorized: requestCert }, onRequest);
-      this.stopTls = files.onChange(() => server.setSecureContext(files.contextOptions()));
-      server.on('tlsClientError', () => undefined);
-      this.server = server;
-    } else {
-      this.server = http.createServer(options, onRequest);
-    }
-    this.server.maxConnections = l.maxConnections;
+    const door = createHttpDoorServer(l, (req, res) => this.handle(req, res), deps.tls, deps.requestCert ?? false);
+    this.server = door.server;
+    this.stopTls = door.stopTls;
     this.server.on('connection', (socket: net.Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
-    });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-      // Node's answers to what it cannot parse: 431 for headers over the limit, 408 when they are late, 400 otherwise.
-      if (!socket.writable) return void socket.destroy();
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const body = errorBody(status === 431 ? 'request headers too large' : status === 408 ? 'request timed out' : 'malformed HTTP request');
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     });
   }
 
@@ -201,7 +166,7 @@ export class RestDoor {
 
   /** Stops taking connections and waits up to `budgetMs` for requests in flight, then closes what is left. */
   async drain(budgetMs: number): Promise<void> {
-    this.stopTls?.();
+    this.stopTls();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     const timer = setTimeout(() => this.server.closeAllConnections(), budgetMs);
@@ -219,7 +184,7 @@ export class RestDoor {
     let authorization: string | undefined;
     try {
       route = routeOf(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
-      authorization = authorizationOf(req);
+      authorization = authorizationOfRawHeaders(req.rawHeaders);
     } catch (err) {
       req.resume();
       return this.fail(res, err);
