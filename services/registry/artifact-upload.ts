@@ -30,9 +30,18 @@ export async function receiveArtifact(chunks: AsyncIterable<Uint8Array>, maxByte
       size += chunk.byteLength;
       if (size > maxBytes) throw errors.invalidArgument(`artifact exceeds the registry's maximum of ${maxBytes} bytes`);
       hash.update(chunk);
+      // Each wait removes the listener it did not need, or a large push leaves one per wait.
       if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
-        out.once('drain', resolve);
-        out.once('error', reject);
+        const drained = () => {
+          out.off('error', failed);
+          resolve();
+        };
+        const failed = (err: Error) => {
+          out.off('drain', drained);
+          reject(err);
+        };
+        out.once('drain', drained);
+        out.once('error', failed);
       });
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
