@@ -125,7 +125,7 @@ export async function startBenchMesh(opts: { secure?: boolean } = {}): Promise<B
       started.push(p);
       return p;
     };
-    const registry = await start('registry', 'registry', { INFERMESH_REGISTRY_PORT: '0', ...(security && { INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: security.tokenFile }) }, 'registry');
+    const registry = await start('registry', 'registry', { INFERMESH_REGISTRY_PORT: '0', INFERMESH_CONSOLE_PORT: '0', ...(security && { INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: security.tokenFile }) }, 'registry');
     const registryAddress = `127.0.0.1:${registry.port}`;
     base.INFERMESH_REGISTRY_URL = registryAddress;
     const registryApi = new RegistryApi(registryAddress, connect);

@@ -70,11 +70,14 @@ Secure: TLS on every port and to NATS (a new CA at each start), tokens at the ro
   const curl = !http ? '' : mesh.security
     ? `  curl -s --cacert $INFERMESH_CA -H "Authorization: Bearer $INFERMESH_TOKEN" https://${http}/v2/models/${DEMO_MODEL}/infer -d @${example}\n`
     : `  curl -s ${http}/v2/models/${DEMO_MODEL}/infer -d @${example}      # a held-out image of a 7\n`;
+  const consoleLine = mesh.consoleUrl ? `
+  Console:  ${mesh.consoleUrl}${mesh.security ? '   (paste the admin token; the browser must trust the CA above)' : ''}
+` : '';
   say(`
 infermesh is serving '${DEMO_MODEL}' on ${mesh.routerAddress} (Open Inference Protocol / KServe v2 gRPC)${http ? ` and ${http} (HTTP/REST)` : ''}.
-${secured}
+${consoleLine}${secured}
   Router (front door):  ${mesh.routerAddress} (gRPC)${http ? `, ${http} (HTTP/REST)` : ''}
-  Registry:             ${mesh.registryAddress}
+  Registry:             ${mesh.registryAddress}${mesh.consoleUrl ? ` (console: ${mesh.consoleUrl})` : ''}
   Inference pods:       ${mesh.pods.map((p) => `127.0.0.1:${p.port}`).join(', ')}
   NATS:                 ${mesh.security ? mesh.natsUrl.replace(/^nats:/, 'tls:') : mesh.natsUrl}${mesh.natsCredentials ? ` (nkeys only; an operator's: ${path.relative(process.cwd(), mesh.natsCredentials.seedFiles.admin)})` : ''}
   Logs:                 ${path.join(opts.dataDir, 'logs')}

@@ -5,6 +5,8 @@ export { RegistryApi } from './registry';
 export type { PushOptions, ModelUpdate, UpdateModelOptions, WatchOptions, WatchedEvent, EventWatch, DeletedVersion, CreatedKey } from './registry';
 export type { ConnectOptions } from './connection';
 export type { ApiKey__Output as ApiKey } from '../lib/grpc/generated/infermesh/registry/v1/ApiKey';
+export type { Pod__Output as Pod } from '../lib/grpc/generated/infermesh/registry/v1/Pod';
+export type { PodVersion__Output as PodVersion } from '../lib/grpc/generated/infermesh/registry/v1/PodVersion';
 export type { MeshEvent as RegistryEvent, EventType as RegistryEventType } from '../lib/events';
 export { RolloutApi } from './rollouts';
 export type { StartRolloutOptions } from './rollouts';

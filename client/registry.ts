@@ -10,6 +10,7 @@ import { isServiceError } from '../lib/errors';
 import { wrap } from './errors';
 import { clientOptions, type ConnectOptions } from './connection';
 import type { ApiKey__Output as ApiKeyOut } from '../lib/grpc/generated/infermesh/registry/v1/ApiKey';
+import type { Pod__Output as PodOut } from '../lib/grpc/generated/infermesh/registry/v1/Pod';
 import type { CreateKeyResponse__Output as CreateKeyResponseOut } from '../lib/grpc/generated/infermesh/registry/v1/CreateKeyResponse';
 
 /** Options of push(); chunks of 1 MiB by default. */
@@ -22,6 +23,11 @@ export interface PushOptions {
    * default: the file's or buffer's size (none for a stream).
    */
   sizeBytes?: number;
+  /**
+   * Called as each chunk is handed to the call's stream (once per chunk) with the bytes handed so
+   * far and the artifact's size, undefined when unknown (a stream without sizeBytes); default none.
+   */
+  onProgress?: (sentBytes: number, totalBytes: number | undefined) => void;
 }
 
 /** What updateModel() replaces; fields left out are kept. */
@@ -111,10 +117,14 @@ export class RegistryApi {
             : artifact instanceof Uint8Array
               ? (function* () { for (let i = 0; i < artifact.length; i += chunkBytes) yield artifact.subarray(i, i + chunkBytes); })()
               : artifact;
+          let sentBytes = 0;
           // Leaving the loop early closes the file.
           for await (const chunk of chunks) {
             if (answered) break;
-            if (!call.write({ chunk })) await writable();
+            const flowing = call.write({ chunk });
+            sentBytes += chunk.byteLength;
+            opts.onProgress?.(sentBytes, sizeBytes > 0 ? sizeBytes : undefined);
+            if (!flowing) await writable();
           }
           if (!answered) call.end();
         } catch (err) {
@@ -238,6 +248,14 @@ export class RegistryApi {
   /** Revokes a key by id (refused everywhere from then on); needs `admin`. */
   revokeKey(id: string): Promise<ApiKeyOut> {
     return unary<ApiKeyOut>((cb) => this.client.RevokeKey({ id }, cb)).catch(wrap);
+  }
+
+  /**
+   * The inference pods as their latest heartbeats say, by name: address, state, the versions each
+   * holds (of the models the caller may read) and requests in flight.
+   */
+  async pods(): Promise<PodOut[]> {
+    return (await unary<{ pods: PodOut[] }>((cb) => this.client.ListPods({}, cb)).catch(wrap)).pods;
   }
 
   close(): void {

@@ -48,6 +48,12 @@ const list = <T extends string>(...values: T[]): Parser<T[]> => (raw, name) => {
 
 /** When onnxruntime's intra-op threads spin (INFERMESH_INTRA_OP_SPINNING); true and false are on and off. */
 export type SpinningPolicy = 'on' | 'runs' | 'off';
+/** Host names, comma-separated: letters, digits, '-' and '.' each, or `*` for any. */
+const hostNames: Parser<string[]> = (raw, name) => {
+  const items = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const h of items) if (h !== '*' && !/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(h)) bad(name, raw, 'host names separated by commas, or *');
+  return items;
+};
 const spinningPolicy: Parser<SpinningPolicy> = (raw, name) => {
   const policy = raw.toLowerCase();
   if (policy === 'on' || policy === 'runs' || policy === 'off') return policy;
@@ -99,6 +105,33 @@ export const settings = {
   // Pods and routers may create consumers on the event stream (their followers are ordered
   // consumers, lib/events.ts followEvents); this bounds how many a compromised one can leave there.
   eventStreamMaxConsumers: setting('INFERMESH_EVENT_STREAM_MAX_CONSUMERS', int(16, 1_000_000), 1024, 'most consumers the event stream holds (its max_consumers, set when the registry creates it): one per registry replica, router and pod follower, each reset\'s old one kept up to 5 minutes (the client\'s inactive threshold)'),
+
+  // The pods the registry shows (ListPods, the console), from their heartbeats.
+  registryMaxPods: setting('INFERMESH_REGISTRY_MAX_PODS', int(1, 1_000_000), 10_000, 'registry: pods it keeps in view (ListPods, the console); heartbeats of further pods are ignored until one goes (a bound on memory, whatever arrives)'),
+  registryMaxPodBytes: setting('INFERMESH_REGISTRY_MAX_POD_BYTES', int(1024 * 1024), 64 * MiB, 'registry: heartbeat bytes it keeps in view, every pod\'s latest together (each up to NATS\'s max_payload, 1 MiB); a heartbeat that does not fit is ignored until others shrink or go'),
+  // Routers refuse a revoked key within 2 s (the keys bucket's watch); a watch open before must not outlive it by more.
+  watchRecheckMs: setting('INFERMESH_WATCH_RECHECK_MS', int(100, 3_600_000), 2_000, 'registry: how often the token of an open event watch (WatchEvents, a console page\'s live stream) is checked again; a revoked key or an expired JWT ends it'),
+
+  // The web console (services/registry/console/, docs/console.md): served by the registry over HTTP,
+  // or HTTPS with the registry's TLS files. Its connections follow the INFERMESH_HTTP_* limits of the REST door.
+  consoleEnabled: setting('INFERMESH_CONSOLE', bool, true, 'registry: serve the web console and its JSON API on INFERMESH_CONSOLE_PORT'),
+  consolePort: setting('INFERMESH_CONSOLE_PORT', int(0, 65535), 8004, 'registry: the web console\'s HTTP port'),
+  // nginx's client_max_body_size: 1 MiB.
+  consoleMaxBodyBytes: setting('INFERMESH_CONSOLE_MAX_BODY_BYTES', int(256, 64 * MiB), MiB, 'registry: largest body of a console action (JSON); beyond it 413 (nginx client_max_body_size: 1 MiB)'),
+  // Each live stream holds a follower of the event stream's messages in memory and a socket.
+  consoleMaxStreams: setting('INFERMESH_CONSOLE_MAX_STREAMS', int(1, 1_000_000), 256, 'registry: live streams (pages open) the console serves at once; beyond it 503'),
+  // Envoy's per-client connection limits (and nginx's limit_conn) keep one client from taking them all.
+  consoleMaxStreamsPerCaller: setting('INFERMESH_CONSOLE_MAX_STREAMS_PER_CALLER', int(1, 1_000_000), 16, 'registry: live streams one caller (one key, one JWT subject, anonymous when authentication is off) may hold at once; beyond it 429'),
+  consolePodsIntervalMs: setting('INFERMESH_CONSOLE_PODS_INTERVAL_MS', int(100, 3_600_000), 1_000, 'registry: a live page is told of the pods at most this often'),
+  // DNS rebinding: a page of another site whose name comes to resolve to this address would
+  // otherwise reach a console without authentication from a browser inside.
+  consoleAllowedHosts: setting('INFERMESH_CONSOLE_ALLOWED_HOSTS', hostNames, [] as string[], 'registry: with authentication off, the console answers only requests addressed (Host) to an IP address, localhost, or one of these names (* for any)'),
+  // nginx's proxy_buffers hold 8 × 4 KiB per connection before they stop reading the upstream; a
+  // live page is told everything, so it gets more, and one that does not read is dropped, not queued for.
+  consoleMaxStreamBufferBytes: setting('INFERMESH_CONSOLE_MAX_STREAM_BUFFER_BYTES', int(4096, 256 * MiB), MiB, 'registry: bytes a live stream may have waiting for its page to read them; beyond it the stream is closed (the page reconnects and reloads)'),
+  consoleEventsKept: setting('INFERMESH_CONSOLE_EVENTS_KEPT', int(1, 1_000_000), 500, 'registry: the newest events the console keeps for pages that open (read back from the event stream at start)'),
+  consoleEventsKeptBytes: setting('INFERMESH_CONSOLE_EVENTS_KEPT_BYTES', int(64 * 1024), 8 * MiB, 'registry: bytes of the events the console keeps, as JSON (an event may be up to a NATS message, 1 MiB); the oldest go first'),
+  consoleWindowsKept: setting('INFERMESH_CONSOLE_WINDOWS_KEPT', int(1, 100_000), 90, 'registry: closed analysis windows kept per model for the console\'s charts (90 of 10 s: 15 minutes)'),
 
   analysisWindowMs: setting('INFERMESH_ANALYSIS_WINDOW_MS', int(100), 10_000, 'length of the windows in which routers count each version\'s outcomes for rollout analysis'),
 

@@ -75,6 +75,8 @@ export const errors = {
   /** Valid credentials without the scope the call needs, named with the model it was asked for. */
   permissionDenied: (scope: string, model: string) =>
     new MeshError(ErrorCode.PermissionDenied, `the caller has no '${scope}' scope for model '${model.length > MAX_SHOWN_NAME ? `${model.slice(0, MAX_SHOWN_NAME)}…` : model}'`),
+  /** Valid credentials without what a call about no one model needs, said in `message`. */
+  permissionDeniedBecause: (message: string) => new MeshError(ErrorCode.PermissionDenied, message),
 };
 
 /** True for an error that grpc-js produced for a call (it carries a numeric status code). */

@@ -312,17 +312,30 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
   return encoder.encode(JSON.stringify(h));
 }
 
+/**
+ * Longest fields a heartbeat may carry: a pod name as Kubernetes allows (253), an address (a DNS
+ * name and a port), a model name as the registry allows (128), a provider's name. A version's
+ * reason is text for people, cut to HEARTBEAT_MAX_REASON characters rather than refused, so a pod
+ * whose load failed with a long message still serves what it has.
+ */
+export const HEARTBEAT_LIMITS = Object.freeze({ pod: 253, address: 300, model: 128, provider: 64, reason: 4096 });
+
 /** Parses and validates a heartbeat. */
 export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
   const o = parseObject(bytes);
   check(isStr(o.pod) && isStr(o.address), 'heartbeat without pod or address');
+  check((o.pod as string).length <= HEARTBEAT_LIMITS.pod && (o.address as string).length <= HEARTBEAT_LIMITS.address, 'heartbeat: pod name or address too long');
   check(optional(o.identity, isPodIdentityName), 'heartbeat: bad identity');
   check(o.state === 'serving' || o.state === 'draining' || o.state === 'stopped', 'heartbeat: bad state');
   check(isNat(o.inflight), 'heartbeat: bad inflight');
   check(Array.isArray(o.models) && o.models.every((m: unknown) => {
     const pm = m as Partial<PodModel> | null;
-    return pm !== null && typeof pm === 'object' && isStr(pm.name) && isNat(pm.version) && isStr(pm.state);
+    return pm !== null && typeof pm === 'object' && isStr(pm.name) && pm.name.length <= HEARTBEAT_LIMITS.model && isNat(pm.version) && isStr(pm.state)
+      && optional(pm.provider, (p) => typeof p === 'string' && p.length <= HEARTBEAT_LIMITS.provider) && optional(pm.reason, (r) => typeof r === 'string');
   }), 'heartbeat: bad models');
+  for (const m of o.models as PodModel[]) {
+    if (m.reason !== undefined && m.reason.length > HEARTBEAT_LIMITS.reason) m.reason = `${m.reason.slice(0, HEARTBEAT_LIMITS.reason)}…`;
+  }
   return o as unknown as Heartbeat;
 }
 

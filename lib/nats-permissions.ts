@@ -6,7 +6,8 @@
 // Forging the control plane needs a publish: a heartbeat (traffic to the attacker), a rollout
 // metric (a rollback or promotion), an event, a KV record or an object store chunk (a replaced
 // model). Only the kind that owns a subject may publish it:
-//   registry: events, the registry and keys KV buckets, the artifact object store, their streams;
+//   registry: events, the registry and keys KV buckets, the artifact object store, their streams,
+//             and the discover request (it shows the pods);
 //   router:   rollout metrics and the discover request; reads and watches the keys bucket;
 //   pod:      its heartbeats; follows the event stream (followStream: ordered consumers only).
 // Replies come to an inbox prefix of the kind's own (`_INBOX_<kind>.`), which no other kind may
@@ -105,6 +106,7 @@ export function natsPermissions(kind: NatsIdentityKind): NatsPermissions {
           '$JS.API.INFO',
           '$JS.API.STREAM.NAMES',
           subjects.eventsAll,
+          subjects.discover,
           `$KV.${resources.metadataBucket}.>`,
           `$KV.${KEYS_BUCKET}.>`,
           `$O.${resources.artifactBucket}.>`,
@@ -113,8 +115,9 @@ export function natsPermissions(kind: NatsIdentityKind): NatsPermissions {
           ...ownStream(streamOfKv(KEYS_BUCKET)),
           ...ownStream(streamOfObjectStore(resources.artifactBucket)),
         ],
-        // Rollout metrics: only routers may publish them, so only theirs arrive here.
-        subscribe: [WINDOW_SUBJECT_ALL, inbox],
+        // Rollout metrics: only routers may publish them, so only theirs arrive here; heartbeats,
+        // only pods' (the pods that ListPods and the console show).
+        subscribe: [WINDOW_SUBJECT_ALL, subjects.heartbeat, inbox],
       };
     case 'router':
       return {

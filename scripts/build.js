@@ -40,7 +40,24 @@ function build() {
     }
   }
   fs.cpSync(path.join(root, 'proto'), path.join(out, 'proto'), { recursive: true });
-  return count;
+  return count + buildConsole();
+}
+
+/**
+ * The web console (console/): its TypeScript compiled for the browser as a module with no imports,
+ * its page and styles, and uPlot's browser build and styles beside them, in dist/console.
+ */
+function buildConsole() {
+  const src = path.join(root, 'console');
+  const target = path.join(out, 'console');
+  fs.mkdirSync(target, { recursive: true });
+  const file = path.join(src, 'app.ts');
+  const { code } = swc.transformFileSync(file, { ...swcOptions, module: { type: 'es6' }, sourceMaps: false, filename: file });
+  fs.writeFileSync(path.join(target, 'app.js'), code);
+  for (const f of ['index.html', 'app.css']) fs.copyFileSync(path.join(src, f), path.join(target, f));
+  const uplot = path.dirname(require.resolve('uplot/package.json'));
+  for (const f of ['uPlot.iife.min.js', 'uPlot.min.css']) fs.copyFileSync(path.join(uplot, 'dist', f), path.join(target, f));
+  return 1;
 }
 
 const count = build();

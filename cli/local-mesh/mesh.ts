@@ -26,6 +26,8 @@ export interface LocalMeshOptions {
   routerHttpPort?: number;
   /** Registry port (0: any free port). */
   registryPort: number;
+  /** The registry's web console port (0: any free one); default: the registry's own (8004), or any when registryPort is 0. */
+  consolePort?: number;
   /** Inference pods to start. */
   pods: number;
   /** Extra environment for every service. */
@@ -55,6 +57,8 @@ export interface LocalMesh {
   routerAddress: string;
   /** The router's HTTP/REST door (undefined with INFERMESH_ROUTER_HTTP off). */
   routerHttpAddress: string | undefined;
+  /** The web console's URL (undefined with INFERMESH_CONSOLE off). */
+  consoleUrl: string | undefined;
   /** Starts one more pod (its name: pod-<n>). */
   addPod(env?: Record<string, string>): Promise<SupervisedService>;
   /** Stops everything: router, pods, registry (graceful), then NATS. */
@@ -134,7 +138,10 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
       });
     const supervised = (label: string, startOne: (attempt: number) => ReturnType<typeof start>) => supervise(label, startOne, { onLog }, restartPolicy);
 
-    const registry = await supervised('registry', () => start('registry', 'registry', { INFERMESH_REGISTRY_PORT: String(registryPort) }));
+    // The console's port as the router's HTTP port: as asked, else the default (8004) beside a fixed
+    // registry port and an ephemeral one beside an ephemeral one.
+    const consolePort = opts.consolePort ?? (opts.registryPort === 0 ? 0 : undefined);
+    const registry = await supervised('registry', () => start('registry', 'registry', { INFERMESH_REGISTRY_PORT: String(registryPort), ...(consolePort !== undefined && { INFERMESH_CONSOLE_PORT: String(consolePort) }) }));
     started.push(registry);
     let podCount = 0;
     const pods: SupervisedService[] = [];
@@ -177,6 +184,7 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
       registryAddress: `127.0.0.1:${registry.port}`,
       routerAddress: `127.0.0.1:${router.port}`,
       routerHttpAddress: router.httpPort === undefined ? undefined : `127.0.0.1:${router.httpPort}`,
+      consoleUrl: registry.httpPort === undefined ? undefined : `${security ? 'https' : 'http'}://127.0.0.1:${registry.httpPort}/`,
       addPod,
       stop: stopAll,
     };

@@ -18,7 +18,7 @@ export interface ServiceProcess {
   name: string;
   pid: number;
   port: number;
-  /** The router's HTTP/REST port, once it is listening (undefined for other services, or with it off). */
+  /** The router's HTTP/REST port or the registry's console port, once listening (undefined for pods, or with it off). */
   readonly httpPort?: number;
   child: ChildProcess;
   /** SIGTERM (graceful drain), then wait; SIGKILL after `timeoutMs` (default 30 s). */

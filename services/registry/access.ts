@@ -36,6 +36,7 @@ export const SCOPE_OF: Readonly<Record<MethodsOf<RegistryHandlers> | MethodsOf<R
   PauseRollout: 'rollout',
   ResumeRollout: 'rollout',
   GetRollout: 'read',
+  ListPods: 'read',
   CreateKey: 'admin',
   ListKeys: 'admin',
   RevokeKey: 'admin',
@@ -83,6 +84,24 @@ export class Caller {
   may(rpc: RegistryRpc, model: string): boolean {
     return allows(this.principal.grants, SCOPE_OF[rpc], model);
   }
+
+  /**
+   * Whether the caller may see `event`: a model's with `read` on it, a key's (about no model) only
+   * with the scope that manages keys. WatchEvents and the console decide it here.
+   */
+  mayReadEvent(event: { model: string }): boolean {
+    return event.model === ALL_MODELS ? this.may('ListKeys', ALL_MODELS) : this.may('WatchEvents', event.model);
+  }
+
+  /**
+   * PERMISSION_DENIED unless the caller may read some model: what is about no one model (the pods,
+   * a live stream of everything it may read) is shown only to a caller with `read` somewhere.
+   */
+  checkReadsSome(what: string): void {
+    if (!this.principal.grants.some((g) => g.scope === 'read' || g.scope === 'admin')) {
+      throw errors.permissionDeniedBecause(`${what} needs the read scope on some model`);
+    }
+  }
 }
 
 /**
@@ -129,6 +148,15 @@ export class RegistryAccess {
       const service = this.serviceOf(call);
       if (service) return new Caller(service);
     }
+    return this.callerOfToken(header);
+  }
+
+  /**
+   * The caller that an `authorization` header names, for doors without certificates (the console):
+   * ANONYMOUS with authentication off; else UNAUTHENTICATED without a valid token.
+   */
+  async callerOfToken(header: string | undefined): Promise<Caller> {
+    if (!this.authenticator) return new Caller(ANONYMOUS);
     return new Caller(await this.authenticator.authenticate(header));
   }
 
@@ -146,6 +174,24 @@ export class RegistryAccess {
       if (grants) return { id, kind: 'service', grants };
     }
     return undefined;
+  }
+
+  /**
+   * Checks a long-lived call's token again every `everyMs` (a watch, a console stream), so a key
+   * revoked or a JWT expired ends it rather than keeping it open: `onRefused` is called once with
+   * the refusal. Nothing to check with authentication off, or for a caller known by certificate.
+   * Returns how to stop checking.
+   */
+  recheck(header: string | undefined, caller: Caller, everyMs: number, onRefused: (err: unknown) => void): () => void {
+    if (!this.authenticator || caller.principal.kind === 'service') return () => undefined;
+    const timer = setInterval(() => {
+      this.callerOfToken(header).catch((err: unknown) => {
+        clearInterval(timer);
+        onRefused(err);
+      });
+    }, everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** The caller of a call, once checked for `rpc` on `model` (UNAUTHENTICATED, PERMISSION_DENIED). */

@@ -2,6 +2,7 @@
 // key store, encode. No logic of their own.
 import { Metadata, type ServerReadableStream } from '@grpc/grpc-js';
 import { errors } from '../../lib/errors';
+import { authorizationOfMetadata } from '../../lib/auth';
 import { clientStreamHandler, serverStreamHandler, unaryHandler, writeWithBackpressure } from '../../lib/grpc/handlers';
 import type { Logger } from '../../lib/log';
 import type { Model, PushVersionRequestOut, RegistryHandlers, ServingConfigOut, Version } from '../../lib/grpc/types';
@@ -14,6 +15,7 @@ import type { ModelRecord, ServingConfig, VersionRecord } from './records';
 import { ALL_MODELS, type RegistryAccess } from './access';
 import type { KeyStore, KeyView } from './keys';
 import type { ApiKey } from '../../lib/grpc/generated/infermesh/registry/v1/ApiKey';
+import { podsToProto, type PodView } from './pod-view';
 
 /** ModelRecord (with its KV revision when known) → protocol Model. */
 export function modelToProto(m: ModelRecord & { revision?: number }): Model {
@@ -115,7 +117,7 @@ export function keyToProto(k: KeyView): ApiKey {
  * caller, checked for the RPC's scope (SCOPE_OF) on the model it names, and names that caller in
  * what it changes; lists show only what the caller may read.
  */
-export function registryHandlers(registry: Registry, keys: KeyStore, access: RegistryAccess, log: Logger): RegistryHandlers {
+export function registryHandlers(registry: Registry, keys: KeyStore, access: RegistryAccess, pods: PodView, log: Logger, recheckMs: number): RegistryHandlers {
   return {
     CreateModel: unaryHandler(log, async (call) => {
       const r = call.request;
@@ -179,10 +181,16 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
       const caller = r.model ? await access.authorize(call, 'WatchEvents', r.model) : await access.caller(call);
       // Without a model filter, the caller sees the events of the models it may read, and key
       // events only with the scope that manages keys.
-      const visible = (e: MeshEvent) => (e.model === '' ? caller.may('ListKeys', ALL_MODELS) : caller.may('WatchEvents', e.model));
+      const visible = (e: MeshEvent) => caller.mayReadEvent(e);
       const cancelled = new AbortController();
       const onCancel = () => cancelled.abort();
       call.on('cancelled', onCancel);
+      // A key revoked (or a JWT expired) while the watch is open ends it, as it would end any new call.
+      let refused: unknown;
+      const stopChecking = access.recheck(authorizationOfMetadata(call.metadata), caller, recheckMs, (err) => {
+        refused = err;
+        cancelled.abort();
+      });
       try {
         await registry.watchEvents(
           { afterSeq: r.only_new ? undefined : Math.max(0, Number(r.start_sequence) - 1), model: r.model || undefined },
@@ -192,8 +200,11 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
           () => call.sendMetadata(new Metadata()),
         );
       } finally {
+        stopChecking();
         call.off('cancelled', onCancel);
       }
+      // The watch ended because its caller is no longer let in: the stream ends with that status.
+      if (refused !== undefined) throw refused;
     }),
     CreateKey: unaryHandler(log, async (call) => {
       const caller = await access.authorize(call, 'CreateKey', ALL_MODELS);
@@ -207,6 +218,12 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
     RevokeKey: unaryHandler(log, async (call) => {
       const caller = await access.authorize(call, 'RevokeKey', ALL_MODELS);
       return keyToProto(await keys.revoke(call.request.id, caller.name));
+    }),
+    ListPods: unaryHandler(log, async (call) => {
+      // A caller that reads some model sees the pods; of their versions only the models it may read.
+      const caller = await access.caller(call);
+      caller.checkReadsSome('listing the pods');
+      return { pods: podsToProto(pods.list(), (model) => caller.may('ListPods', model)) };
     }),
   };
 }

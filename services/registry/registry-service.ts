@@ -18,10 +18,16 @@ import { loadTls } from '../../lib/tls';
 import { keysBucket, startAuthenticator } from '../../lib/auth';
 import { KeyStore } from './keys';
 import { RegistryAccess } from './access';
+import { decodeHeartbeat, subjects } from '../../lib/events';
+import { PodView } from './pod-view';
+import { ConsoleApi } from './console/console-api';
+import { ConsoleServer } from './console/console-server';
 
-/** A started registry: its bound port, and shutdown. */
+/** A started registry: its bound ports, and shutdown. */
 export interface RegistryService extends RunningService {
   port: number;
+  /** The web console's port; undefined with INFERMESH_CONSOLE off. */
+  consolePort: number | undefined;
   registry: Registry;
 }
 
@@ -62,16 +68,61 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log);
   controller.start();
 
-  const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, log));
-  server.addService(protos().rollouts.Rollouts.service, rolloutHandlers(rollouts, access, log));
-  // TLS on (certificate files set): the registry's port takes TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.
+  // The pods, for people (ListPods, the console): from their heartbeats, which only pods may publish.
+  const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes);
+  const heartbeats = nc.subscribe(subjects.heartbeat, {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        pods.update(decodeHeartbeat(msg.data), msg.data.length);
+      } catch (e) {
+        log.debug('skipping malformed heartbeat', { err: e });
+      }
+    },
+  });
+  const expiry = setInterval(() => pods.expire(), Math.max(100, Math.floor(config.podTtlMs / 2))).unref();
+  nc.publish(subjects.discover);
+
+  // TLS on (certificate files set): the registry's ports take TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.
   const tls = loadTls(config, log);
+  let consoleApi: ConsoleApi | undefined;
+  let consoleServer: ConsoleServer | undefined;
+  let consolePort: number | undefined;
+  if (config.consoleEnabled) {
+    consoleApi = new ConsoleApi(registry, rollouts, pods, controller, config.analysisWindowMs, { windowsKept: config.consoleWindowsKept, eventsKept: config.consoleEventsKept, eventsKeptBytes: config.consoleEventsKeptBytes, podsEveryMs: config.consolePodsIntervalMs }, log);
+    consoleApi.start(Number((await (await jsm).streams.info(resources.eventStream)).state.last_seq));
+    consoleServer = new ConsoleServer({
+      api: consoleApi,
+      access,
+      tls,
+      log,
+      recheckMs: config.watchRecheckMs,
+      // With authentication on, a page of another site learns nothing without a token.
+      allowedHosts: config.authEnabled ? ['*'] : config.consoleAllowedHosts,
+      limits: {
+        maxBodyBytes: config.consoleMaxBodyBytes,
+        maxStreams: config.consoleMaxStreams,
+        maxStreamsPerCaller: config.consoleMaxStreamsPerCaller,
+        maxStreamBufferBytes: config.consoleMaxStreamBufferBytes,
+        maxHeaderBytes: config.httpMaxHeaderBytes,
+        headersTimeoutMs: config.httpHeadersTimeoutMs,
+        requestTimeoutMs: config.httpRequestTimeoutMs,
+        keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+        maxConnections: config.httpMaxConnections,
+      },
+    });
+    consolePort = await consoleServer.listen(config.listenHost, config.consolePort);
+  }
+
+  const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
+  server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, pods, log, config.watchRecheckMs));
+  server.addService(protos().rollouts.Rollouts.service, rolloutHandlers(rollouts, access, log));
   const port = await listen(server, config.listenHost, config.registryPort, tls && { files: tls, clientAuth: config.tlsClientAuth });
   health.set('', 'SERVING');
   health.set('infermesh.registry.v1.Registry', 'SERVING');
   health.set('infermesh.registry.v1.Rollouts', 'SERVING');
-  log.info('listening', { port, auth: config.authEnabled });
+  // httpPort: the console's (the local mesh reads both from this line).
+  log.info('listening', { port, httpPort: consolePort, auth: config.authEnabled });
 
   // Artifacts left by a delete that was interrupted: at start-up, then every interval, one at a time.
   let sweeping: Promise<unknown> | undefined;
@@ -85,6 +136,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
 
   return {
     port,
+    consolePort,
     registry,
     async shutdown(budgetMs) {
       health.set('', 'NOT_SERVING');
@@ -93,6 +145,10 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       health.closeWatchers();
       controller.stop();
       clearInterval(sweeper);
+      clearInterval(expiry);
+      heartbeats.unsubscribe();
+      await consoleServer?.close(Math.min(1_000, budgetMs / 4));
+      await consoleApi?.stop();
       // A sweep in progress finishes the artifact it holds; shutdown waits for it within the budget.
       if (sweeping) await Promise.race([sweeping, new Promise((r) => setTimeout(r, Math.min(5_000, budgetMs / 2)))]);
       const drained = shutdownServer(server, budgetMs);

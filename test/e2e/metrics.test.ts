@@ -70,7 +70,7 @@ describe('metrics', () => {
     ports.registry = await freePort();
     ports.pod = await freePort();
     ports.router = await freePort();
-    const registry = await start('registry', ports.registry, { INFERMESH_REGISTRY_PORT: '0' });
+    const registry = await start('registry', ports.registry, { INFERMESH_REGISTRY_PORT: '0', INFERMESH_CONSOLE_PORT: '0' });
     const registryUrl = `127.0.0.1:${registry.port}`;
     const api = new RegistryApi(registryUrl);
     try {

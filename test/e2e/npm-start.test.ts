@@ -81,7 +81,7 @@ describe('npm start (infermesh up)', () => {
 
   it('serves mnist to a plain KServe v2 client, stops cleanly, and keeps its models across restarts', async () => {
     const routerPort = await freePort();
-    const env = { INFERMESH_ROUTER_PORT: String(routerPort), INFERMESH_REGISTRY_PORT: String(await freePort()), INFERMESH_ROUTER_HTTP_PORT: String(await freePort()) };
+    const env = { INFERMESH_ROUTER_PORT: String(routerPort), INFERMESH_REGISTRY_PORT: String(await freePort()), INFERMESH_ROUTER_HTTP_PORT: String(await freePort()), INFERMESH_CONSOLE_PORT: String(await freePort()) };
     const marker = `INFERMESH_ROUTER_PORT=${routerPort}`;
     const digits = heldOutDigits(30);
 
@@ -106,6 +106,12 @@ describe('npm start (infermesh up)', () => {
       const rest = await fetch(`http://${printed![1]}${printed![2]}`, { method: 'POST', body: fs.readFileSync(path.resolve(root, printed![3]!)) });
       const probs = ((await rest.json()) as { outputs: { name: string; data: number[] }[] }).outputs.find((o) => o.name === 'probabilities')!.data;
       expect(probs.indexOf(Math.max(...probs))).toBe(7);
+      // The console's URL it prints serves the console, which knows mnist.
+      const consoleUrl = /Console: +(http:\/\/\S+)/.exec(output())?.[1];
+      expect(consoleUrl).toBe(`http://127.0.0.1:${env.INFERMESH_CONSOLE_PORT}/`);
+      expect(await (await fetch(consoleUrl!)).text()).toContain('<title>infermesh console</title>');
+      const listed = (await (await fetch(`${consoleUrl!}api/models`)).json()) as { models: { model: { name: string } }[] };
+      expect(listed.models.map((m) => m.model.name)).toEqual(['mnist']);
 
       child.kill('SIGINT');
       const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -120,7 +126,7 @@ describe('npm start (infermesh up)', () => {
     const routerPort = await freePort();
     const registryPort = await freePort();
     const marker = `INFERMESH_ROUTER_PORT=${routerPort}`;
-    const { child, output } = await up(dir, { INFERMESH_ROUTER_PORT: String(routerPort), INFERMESH_REGISTRY_PORT: String(registryPort), INFERMESH_ROUTER_HTTP_PORT: String(await freePort()) });
+    const { child, output } = await up(dir, { INFERMESH_ROUTER_PORT: String(routerPort), INFERMESH_REGISTRY_PORT: String(registryPort), INFERMESH_ROUTER_HTTP_PORT: String(await freePort()), INFERMESH_CONSOLE_PORT: String(await freePort()) });
     const api = new InferenceApi(`127.0.0.1:${routerPort}`);
     const registry = new RegistryApi(`127.0.0.1:${registryPort}`);
     const input = [{ name: 'input', datatype: 'FP32' as const, shape: [1, 784], data: heldOutDigits(1)[0]!.pixels }];

@@ -16,6 +16,7 @@ export function testConfig(natsUrl: string, env: Record<string, string> = {}): C
     INFERMESH_REGISTRY_PORT: '0',
     INFERMESH_ROUTER_PORT: '0',
     INFERMESH_ROUTER_HTTP_PORT: '0',
+    INFERMESH_CONSOLE_PORT: '0',
     INFERMESH_INFERENCE_PORT: '0',
     INFERMESH_EXECUTION_PROVIDERS: 'cpu',
     INFERMESH_HEARTBEAT_INTERVAL_MS: '200',

@@ -93,6 +93,7 @@ describe('registry authentication, scopes, keys and audit', () => {
       INFERMESH_AUTH: 'true',
       INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: tokenFile,
       INFERMESH_ANALYSIS_WINDOW_MS: String(WINDOW_MS),
+      INFERMESH_WATCH_RECHECK_MS: '200',
     });
     address = `127.0.0.1:${service.port}`;
     admin = registryAs(bootstrap.token);
@@ -177,6 +178,24 @@ describe('registry authentication, scopes, keys and audit', () => {
     await collected;
     expect(seen.length).toBeGreaterThan(0);
     expect(new Set(seen.map((e) => e.model))).toEqual(new Set(['listed-a']));
+  });
+
+  it('ends an open event watch once its key is revoked (INFERMESH_WATCH_RECHECK_MS)', async () => {
+    const { token, id } = await keyWith('watcher', ['read']);
+    const watch = registryAs(token).watchEvents({ onlyNew: true });
+    await watch.ready;
+    const ended = (async () => {
+      try {
+        for await (const e of watch) void e;
+        return undefined;
+      } catch (err) {
+        return err as InfermeshError;
+      }
+    })();
+    await admin.revokeKey(id);
+    const err = await ended;
+    expect(err).toBeInstanceOf(InfermeshError);
+    expect(err!.code).toBe('Unauthenticated');
   });
 
   it('lets an admin create, list (never a secret) and revoke keys; a revoked key is refused at once', async () => {

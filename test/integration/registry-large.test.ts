@@ -121,6 +121,7 @@ describe('registry with large artifacts (a separate process)', () => {
         INFERMESH_NATS_URL: nats.url,
         INFERMESH_LISTEN_HOST: '127.0.0.1',
         INFERMESH_REGISTRY_PORT: '0',
+        INFERMESH_CONSOLE_PORT: '0',
         INFERMESH_LOG_LEVEL: 'info',
         INFERMESH_MAX_ARTIFACT_BYTES: String(MAX_ARTIFACT_BYTES),
         // The registry's temp files go here, so the test can see they are removed.

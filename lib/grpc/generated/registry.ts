@@ -17,9 +17,13 @@ import type { ListKeysRequest as _infermesh_registry_v1_ListKeysRequest, ListKey
 import type { ListKeysResponse as _infermesh_registry_v1_ListKeysResponse, ListKeysResponse__Output as _infermesh_registry_v1_ListKeysResponse__Output } from './infermesh/registry/v1/ListKeysResponse';
 import type { ListModelsRequest as _infermesh_registry_v1_ListModelsRequest, ListModelsRequest__Output as _infermesh_registry_v1_ListModelsRequest__Output } from './infermesh/registry/v1/ListModelsRequest';
 import type { ListModelsResponse as _infermesh_registry_v1_ListModelsResponse, ListModelsResponse__Output as _infermesh_registry_v1_ListModelsResponse__Output } from './infermesh/registry/v1/ListModelsResponse';
+import type { ListPodsRequest as _infermesh_registry_v1_ListPodsRequest, ListPodsRequest__Output as _infermesh_registry_v1_ListPodsRequest__Output } from './infermesh/registry/v1/ListPodsRequest';
+import type { ListPodsResponse as _infermesh_registry_v1_ListPodsResponse, ListPodsResponse__Output as _infermesh_registry_v1_ListPodsResponse__Output } from './infermesh/registry/v1/ListPodsResponse';
 import type { ListVersionsRequest as _infermesh_registry_v1_ListVersionsRequest, ListVersionsRequest__Output as _infermesh_registry_v1_ListVersionsRequest__Output } from './infermesh/registry/v1/ListVersionsRequest';
 import type { ListVersionsResponse as _infermesh_registry_v1_ListVersionsResponse, ListVersionsResponse__Output as _infermesh_registry_v1_ListVersionsResponse__Output } from './infermesh/registry/v1/ListVersionsResponse';
 import type { Model as _infermesh_registry_v1_Model, Model__Output as _infermesh_registry_v1_Model__Output } from './infermesh/registry/v1/Model';
+import type { Pod as _infermesh_registry_v1_Pod, Pod__Output as _infermesh_registry_v1_Pod__Output } from './infermesh/registry/v1/Pod';
+import type { PodVersion as _infermesh_registry_v1_PodVersion, PodVersion__Output as _infermesh_registry_v1_PodVersion__Output } from './infermesh/registry/v1/PodVersion';
 import type { PullArtifactRequest as _infermesh_registry_v1_PullArtifactRequest, PullArtifactRequest__Output as _infermesh_registry_v1_PullArtifactRequest__Output } from './infermesh/registry/v1/PullArtifactRequest';
 import type { PushHeader as _infermesh_registry_v1_PushHeader, PushHeader__Output as _infermesh_registry_v1_PushHeader__Output } from './infermesh/registry/v1/PushHeader';
 import type { PushVersionRequest as _infermesh_registry_v1_PushVersionRequest, PushVersionRequest__Output as _infermesh_registry_v1_PushVersionRequest__Output } from './infermesh/registry/v1/PushVersionRequest';
@@ -58,9 +62,13 @@ export interface ProtoGrpcType {
         ListKeysResponse: MessageTypeDefinition<_infermesh_registry_v1_ListKeysResponse, _infermesh_registry_v1_ListKeysResponse__Output>
         ListModelsRequest: MessageTypeDefinition<_infermesh_registry_v1_ListModelsRequest, _infermesh_registry_v1_ListModelsRequest__Output>
         ListModelsResponse: MessageTypeDefinition<_infermesh_registry_v1_ListModelsResponse, _infermesh_registry_v1_ListModelsResponse__Output>
+        ListPodsRequest: MessageTypeDefinition<_infermesh_registry_v1_ListPodsRequest, _infermesh_registry_v1_ListPodsRequest__Output>
+        ListPodsResponse: MessageTypeDefinition<_infermesh_registry_v1_ListPodsResponse, _infermesh_registry_v1_ListPodsResponse__Output>
         ListVersionsRequest: MessageTypeDefinition<_infermesh_registry_v1_ListVersionsRequest, _infermesh_registry_v1_ListVersionsRequest__Output>
         ListVersionsResponse: MessageTypeDefinition<_infermesh_registry_v1_ListVersionsResponse, _infermesh_registry_v1_ListVersionsResponse__Output>
         Model: MessageTypeDefinition<_infermesh_registry_v1_Model, _infermesh_registry_v1_Model__Output>
+        Pod: MessageTypeDefinition<_infermesh_registry_v1_Pod, _infermesh_registry_v1_Pod__Output>
+        PodVersion: MessageTypeDefinition<_infermesh_registry_v1_PodVersion, _infermesh_registry_v1_PodVersion__Output>
         PullArtifactRequest: MessageTypeDefinition<_infermesh_registry_v1_PullArtifactRequest, _infermesh_registry_v1_PullArtifactRequest__Output>
         PushHeader: MessageTypeDefinition<_infermesh_registry_v1_PushHeader, _infermesh_registry_v1_PushHeader__Output>
         PushVersionRequest: MessageTypeDefinition<_infermesh_registry_v1_PushVersionRequest, _infermesh_registry_v1_PushVersionRequest__Output>

@@ -15,7 +15,11 @@ export interface RolloutAnalysisTarget {
   analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>): Promise<void>;
 }
 
+/** Receives every closed window of every model, merged over routers (the console draws them). */
+export type ClosedWindowListener = (model: string, windowStart: number, windows: ReadonlyMap<number, VersionWindow>) => void;
+
 export class RolloutController {
+  private readonly listeners = new Set<ClosedWindowListener>();
   private readonly windows = new Map<string, Map<number, Map<number, VersionWindow>>>();
   private sub: { unsubscribe(): void } | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -30,6 +34,12 @@ export class RolloutController {
     /** How long after a window ends late reports are still waited for. */
     private readonly settleMs = Math.min(1_000, windowMs / 2),
   ) {}
+
+  /** Calls `listener` with each window once it is over, for every model, analysed or not; returns how to stop. */
+  onClosedWindow(listener: ClosedWindowListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 
   start(): void {
     this.sub = this.nc.subscribe(WINDOW_SUBJECT_ALL, {
@@ -76,6 +86,7 @@ export class RolloutController {
         if (byWindow.size === 0) this.windows.delete(model);
       }
       if (due.length === 0) return;
+      for (const [model, start, versions] of due) for (const l of this.listeners) l(model, start, versions);
       const analysed = new Set(await this.target.analysedModels());
       for (const [model, start, versions] of due.sort((a, b) => a[1] - b[1])) {
         if (!analysed.has(model)) continue;

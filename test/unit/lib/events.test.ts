@@ -34,6 +34,18 @@ describe('events', () => {
     expect(() => decodeHeartbeat(bytes({ ...hb, models: [{ name: 'm' }] }))).toThrow('heartbeat: bad models');
   });
 
+  it('bounds what a heartbeat may carry: long names and addresses are refused, a long reason is cut', () => {
+    const hb = { schema: 1 as const, pod: 'p', address: '127.0.0.1:1', state: 'serving' as const, models: [{ name: 'm', version: 1, state: 'READY' as const, provider: 'cpu' }], inflight: 0, time: 't' };
+    expect(() => decodeHeartbeat(bytes({ ...hb, pod: 'p'.repeat(254) }))).toThrow('heartbeat: pod name or address too long');
+    expect(() => decodeHeartbeat(bytes({ ...hb, address: `${'a'.repeat(300)}:1` }))).toThrow('heartbeat: pod name or address too long');
+    expect(() => decodeHeartbeat(bytes({ ...hb, models: [{ ...hb.models[0], name: 'm'.repeat(129) }] }))).toThrow('heartbeat: bad models');
+    expect(() => decodeHeartbeat(bytes({ ...hb, models: [{ ...hb.models[0], provider: 'p'.repeat(65) }] }))).toThrow('heartbeat: bad models');
+    expect(() => decodeHeartbeat(bytes({ ...hb, models: [{ ...hb.models[0], reason: 7 }] }))).toThrow('heartbeat: bad models');
+    const reason = decodeHeartbeat(bytes({ ...hb, models: [{ ...hb.models[0], state: 'UNAVAILABLE', reason: 'r'.repeat(100_000) }] })).models[0]!.reason!;
+    expect(reason).toBe(`${'r'.repeat(4096)}…`);
+    expect(decodeHeartbeat(bytes({ ...hb, pod: 'p'.repeat(253) })).pod).toHaveLength(253);
+  });
+
   it('takes a heartbeat\'s shared identity, one SPIFFE path segment, and refuses any other', () => {
     const hb = { schema: 1 as const, pod: 'p', identity: 'inference', address: '127.0.0.1:1', state: 'serving' as const, models: [], inflight: 0, time: 't' };
     expect(decodeHeartbeat(encodeHeartbeat(hb)).identity).toBe('inference');

@@ -17,6 +17,8 @@ import type { ListKeysRequest as _infermesh_registry_v1_ListKeysRequest, ListKey
 import type { ListKeysResponse as _infermesh_registry_v1_ListKeysResponse, ListKeysResponse__Output as _infermesh_registry_v1_ListKeysResponse__Output } from '../../../infermesh/registry/v1/ListKeysResponse';
 import type { ListModelsRequest as _infermesh_registry_v1_ListModelsRequest, ListModelsRequest__Output as _infermesh_registry_v1_ListModelsRequest__Output } from '../../../infermesh/registry/v1/ListModelsRequest';
 import type { ListModelsResponse as _infermesh_registry_v1_ListModelsResponse, ListModelsResponse__Output as _infermesh_registry_v1_ListModelsResponse__Output } from '../../../infermesh/registry/v1/ListModelsResponse';
+import type { ListPodsRequest as _infermesh_registry_v1_ListPodsRequest, ListPodsRequest__Output as _infermesh_registry_v1_ListPodsRequest__Output } from '../../../infermesh/registry/v1/ListPodsRequest';
+import type { ListPodsResponse as _infermesh_registry_v1_ListPodsResponse, ListPodsResponse__Output as _infermesh_registry_v1_ListPodsResponse__Output } from '../../../infermesh/registry/v1/ListPodsResponse';
 import type { ListVersionsRequest as _infermesh_registry_v1_ListVersionsRequest, ListVersionsRequest__Output as _infermesh_registry_v1_ListVersionsRequest__Output } from '../../../infermesh/registry/v1/ListVersionsRequest';
 import type { ListVersionsResponse as _infermesh_registry_v1_ListVersionsResponse, ListVersionsResponse__Output as _infermesh_registry_v1_ListVersionsResponse__Output } from '../../../infermesh/registry/v1/ListVersionsResponse';
 import type { Model as _infermesh_registry_v1_Model, Model__Output as _infermesh_registry_v1_Model__Output } from '../../../infermesh/registry/v1/Model';
@@ -100,6 +102,15 @@ export interface RegistryClient extends grpc.Client {
   listModels(argument: _infermesh_registry_v1_ListModelsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
   listModels(argument: _infermesh_registry_v1_ListModelsRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ListModelsResponse__Output>): grpc.ClientUnaryCall;
   
+  ListPods(argument: _infermesh_registry_v1_ListPodsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListPodsResponse__Output>): grpc.ClientUnaryCall;
+  ListPods(argument: _infermesh_registry_v1_ListPodsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListPodsResponse__Output>): grpc.ClientUnaryCall;
+  ListPods(argument: _infermesh_registry_v1_ListPodsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListPodsResponse__Output>): grpc.ClientUnaryCall;
+  ListPods(argument: _infermesh_registry_v1_ListPodsRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ListPodsResponse__Output>): grpc.ClientUnaryCall;
+  listPods(argument: _infermesh_registry_v1_ListPodsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListPodsResponse__Output>): grpc.ClientUnaryCall;
+  listPods(argument: _infermesh_registry_v1_ListPodsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListPodsResponse__Output>): grpc.ClientUnaryCall;
+  listPods(argument: _infermesh_registry_v1_ListPodsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListPodsResponse__Output>): grpc.ClientUnaryCall;
+  listPods(argument: _infermesh_registry_v1_ListPodsRequest, callback: grpc.requestCallback<_infermesh_registry_v1_ListPodsResponse__Output>): grpc.ClientUnaryCall;
+  
   ListVersions(argument: _infermesh_registry_v1_ListVersionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
   ListVersions(argument: _infermesh_registry_v1_ListVersionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
   ListVersions(argument: _infermesh_registry_v1_ListVersionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_infermesh_registry_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
@@ -165,6 +176,8 @@ export interface RegistryHandlers extends grpc.UntypedServiceImplementation {
   
   ListModels: grpc.handleUnaryCall<_infermesh_registry_v1_ListModelsRequest__Output, _infermesh_registry_v1_ListModelsResponse>;
   
+  ListPods: grpc.handleUnaryCall<_infermesh_registry_v1_ListPodsRequest__Output, _infermesh_registry_v1_ListPodsResponse>;
+  
   ListVersions: grpc.handleUnaryCall<_infermesh_registry_v1_ListVersionsRequest__Output, _infermesh_registry_v1_ListVersionsResponse>;
   
   PullArtifact: grpc.handleServerStreamingCall<_infermesh_registry_v1_PullArtifactRequest__Output, _infermesh_registry_v1_ArtifactChunk>;
@@ -188,6 +201,7 @@ export interface RegistryDefinition extends grpc.ServiceDefinition {
   GetVersion: MethodDefinition<_infermesh_registry_v1_GetVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_GetVersionRequest__Output, _infermesh_registry_v1_Version__Output>
   ListKeys: MethodDefinition<_infermesh_registry_v1_ListKeysRequest, _infermesh_registry_v1_ListKeysResponse, _infermesh_registry_v1_ListKeysRequest__Output, _infermesh_registry_v1_ListKeysResponse__Output>
   ListModels: MethodDefinition<_infermesh_registry_v1_ListModelsRequest, _infermesh_registry_v1_ListModelsResponse, _infermesh_registry_v1_ListModelsRequest__Output, _infermesh_registry_v1_ListModelsResponse__Output>
+  ListPods: MethodDefinition<_infermesh_registry_v1_ListPodsRequest, _infermesh_registry_v1_ListPodsResponse, _infermesh_registry_v1_ListPodsRequest__Output, _infermesh_registry_v1_ListPodsResponse__Output>
   ListVersions: MethodDefinition<_infermesh_registry_v1_ListVersionsRequest, _infermesh_registry_v1_ListVersionsResponse, _infermesh_registry_v1_ListVersionsRequest__Output, _infermesh_registry_v1_ListVersionsResponse__Output>
   PullArtifact: MethodDefinition<_infermesh_registry_v1_PullArtifactRequest, _infermesh_registry_v1_ArtifactChunk, _infermesh_registry_v1_PullArtifactRequest__Output, _infermesh_registry_v1_ArtifactChunk__Output>
   PushVersion: MethodDefinition<_infermesh_registry_v1_PushVersionRequest, _infermesh_registry_v1_Version, _infermesh_registry_v1_PushVersionRequest__Output, _infermesh_registry_v1_Version__Output>

@@ -1,0 +1,23 @@
+// Original file: proto/infermesh/registry/v1/registry.proto
+
+import type { PodVersion as _infermesh_registry_v1_PodVersion, PodVersion__Output as _infermesh_registry_v1_PodVersion__Output } from '../../../infermesh/registry/v1/PodVersion';
+
+export interface Pod {
+  'name'?: (string);
+  'address'?: (string);
+  'state'?: (string);
+  'versions'?: (_infermesh_registry_v1_PodVersion)[];
+  'inflight'?: (number);
+  'seen_at'?: (string);
+  'identity'?: (string);
+}
+
+export interface Pod__Output {
+  'name': (string);
+  'address': (string);
+  'state': (string);
+  'versions': (_infermesh_registry_v1_PodVersion__Output)[];
+  'inflight': (number);
+  'seen_at': (string);
+  'identity': (string);
+}
