@@ -3,20 +3,28 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { InferenceApi, RegistryApi, InfermeshError, type ApiKey, type ConnectOptions, type ModelUpdate } from '../client/index';
+import { InferenceApi, RegistryApi, RolloutApi, InfermeshError, type ApiKey, type ConnectOptions, type ModelUpdate, type RolloutStatus } from '../client/index';
 import { formatResult, parseRequest } from './io';
-import { up } from './up';
 import { rolloutCommand, ROLLOUT_USAGE } from './rollout';
 import { ROOT } from './local-mesh/service-process';
+import { keysView, modelsView, podsView, rolloutView, versionsView, eventLine } from './views';
+import { DEFAULT_TOP, formatAnswer } from './answer';
+import { PushProgress } from './progress';
+import { formatBytes } from './format';
+import { hintFor } from './hints';
+import type { TableOptions } from './table';
 
 const USAGE = `infermesh: ONNX models as a service
 
 Usage:
   infermesh up [--pods N] [--data-dir DIR] [--verbose]     run a local mesh (router on 127.0.0.1:8001)
               [--secure]                                  with TLS everywhere and tokens (a CA and an admin token in DIR)
-  infermesh push <model> <file.onnx> [--sha256 HEX]        push a new version to the registry
-  infermesh models                                         list models, traffic, and each version's state on the pods (and why)
-  infermesh versions <model>                               list a model's versions
+  infermesh push <model> <file.onnx> [--sha256 HEX] [--json]
+                                                           push a new version to the registry (progress on a terminal)
+  infermesh models [--json]                                list models, traffic, rollouts, and each version's state on
+                                                           the pods (and why)
+  infermesh versions <model> [--json]                      list a model's versions: state, size, sha256, signature
+  infermesh pods [--json]                                  list the inference pods: address, state, provider, versions held, requests in flight
   infermesh update <model> [--description TEXT] [--label K=V]... [--batching on|off]
                    [--max-batch-size N] [--max-queue-delay-us N] [--warmup FILE]
                                                            change a model's description, labels (K= removes K),
@@ -25,18 +33,24 @@ Usage:
                                                            "raw_data": base64, absent for zeros}]}]; [] clears)
   infermesh archive <model> <version>                      archive a version (never served again)
   infermesh delete <model> <version>                       delete a version (and its artifact unless shared)
-  infermesh events [--from SEQ] [--model M] [--new]        print registry events as JSON lines, from stream
-                                                           sequence SEQ (default: the oldest kept), until Ctrl-C
+  infermesh events [--from SEQ] [--model M] [--new] [--json]
+                                                           print registry events one a line (--json: JSON lines),
+                                                           from stream sequence SEQ (default: the oldest kept),
+                                                           until Ctrl-C
 ${ROLLOUT_USAGE}
   infermesh infer <model> (--input FILE|- | --data JSON | --digit D) [--version N] [--output NAME]...
-                                                           run an inference through the router
+                  [--top K] [--json]                       run an inference through the router; prints the answer
+                                                           (a classifier's top K classes, default ${DEFAULT_TOP}), or with
+                                                           --json the whole response
   infermesh keys create --name NAME --grant GRANT...       create an API key (needs admin); prints its token,
                                                            shown this once. GRANT: SCOPE or SCOPE:MODEL-PATTERN,
                                                            SCOPE one of infer, read, push, rollout, delete, admin
                                                            (e.g. --grant infer:mnist* --grant read)
-  infermesh keys list                                      list keys (never their secrets)
+  infermesh keys list [--json]                             list keys (never their secrets)
   infermesh keys revoke <id>                               revoke a key: refused everywhere from then on
 
+Output:    tables and lines for people; --json prints JSON for scripts (every listing command, rollout,
+           infer, push). Colours only on a terminal, and never with NO_COLOR set.
 Addresses: --registry HOST:PORT (default $INFERMESH_REGISTRY_URL or 127.0.0.1:8003),
            --router HOST:PORT (default $INFERMESH_ROUTER_URL or 127.0.0.1:8001).
 Security:  --token TOKEN (default $INFERMESH_TOKEN): sent as authorization: Bearer TOKEN on every call;
@@ -48,8 +62,8 @@ Inference JSON follows the Open Inference Protocol's JSON form:
 
 const env = process.env;
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+function parse(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -84,17 +98,43 @@ async function main(argv: string[]): Promise<number> {
       plaintext: { type: 'boolean', default: false },
       name: { type: 'string' },
       grant: { type: 'string', multiple: true },
+      json: { type: 'boolean', default: false },
+      top: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
   const [command, ...args] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
   }
   const connect = connectOptions(values);
+  try {
+    return await run(command, args, values, connect);
+  } catch (err) {
+    if (!(err instanceof InfermeshError)) throw err;
+    console.error(`infermesh: ${err.code} (gRPC ${err.grpcCode}): ${err.message}`);
+    const hint = hintFor(err, { command, args, registry: values.registry, router: values.router, token: connect.token !== undefined, timeoutMs: Number(values.timeout) });
+    if (hint) console.error(`hint: ${hint}`);
+    return 1;
+  }
+}
+
+type Values = ReturnType<typeof parse>['values'];
+
+/** Runs one command; resolves to its exit code (-1: keeps running). */
+async function run(command: string, args: string[], values: Values, connect: ConnectOptions): Promise<number> {
+  // Colour for people at a terminal, never in a pipe (nor with NO_COLOR: no-color.org).
+  const view: TableOptions = { color: Boolean(process.stdout.isTTY) && !env.NO_COLOR };
   switch (command) {
-    case 'up':
+    case 'up': {
+      // Loaded only here: the local mesh's modules (PKI, NATS set-up) would slow every other command.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { up } = require('./up') as typeof import('./up');
       await up({
         dataDir: path.resolve(values['data-dir']),
         natsUrl: env.INFERMESH_NATS_URL || env.NATS_URL || undefined,
@@ -105,13 +145,27 @@ async function main(argv: string[]): Promise<number> {
         verbose: values.verbose,
       });
       return -1; // keeps running until a signal
+    }
     case 'push': {
       const [model, file] = args;
       if (!model || !file) throw new UsageError('push needs <model> <file.onnx>');
       const registry = new RegistryApi(values.registry, connect);
+      // Progress only where someone watches it: a terminal. Piped, stderr gets none of it.
+      const progress = process.stderr.isTTY ? new PushProgress(process.stderr) : undefined;
       try {
-        const v = await registry.push(model, file, { expectedSha256: values.sha256 });
-        console.log(JSON.stringify({ model: v.model, version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), inputs: v.inputs, outputs: v.outputs }, null, 2));
+        const v = await registry.push(model, file, { expectedSha256: values.sha256, ...(progress && { onProgress: (sent, total) => progress.update(sent, total) }) })
+          .then((pushed) => (progress?.finish(true), pushed), (err: unknown) => {
+            progress?.finish(false);
+            throw err;
+          });
+        if (values.json) {
+          console.log(JSON.stringify({ model: v.model, version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), inputs: v.inputs, outputs: v.outputs }, null, 2));
+        } else {
+          console.log(`pushed ${v.model} version ${v.version} (${formatBytes(Number(v.size_bytes))}, sha256 ${v.sha256.slice(0, 12)}…)`);
+          // Only a model's first version serves at once; say how a later one gets traffic.
+          const serving = await registry.model(v.model).then((m) => m.traffic.some((t) => t.version === v.version), () => true);
+          if (!serving) console.log(`not serving yet: start a canary with \`infermesh rollout start ${v.model} ${v.version} --weight 10\``);
+        }
       } finally {
         registry.close();
       }
@@ -128,10 +182,14 @@ async function main(argv: string[]): Promise<number> {
           console.error(`infermesh: the router at ${values.router} did not answer (${err instanceof Error ? err.message : String(err)}); pod states are left out`);
           return undefined;
         });
-        console.log(JSON.stringify(models.map((m) => ({
-          name: m.name, latest_version: m.latest_version, traffic: m.traffic, created_at: m.created_at,
-          ...(serving && { pods: serving.filter((s) => s.name === m.name).map((s) => ({ version: Number(s.version), state: s.state, ...(s.reason && { reason: s.reason }) })) }),
-        })), null, 2));
+        if (values.json) {
+          console.log(JSON.stringify(models.map((m) => ({
+            name: m.name, latest_version: m.latest_version, traffic: m.traffic, created_at: m.created_at,
+            ...(serving && { pods: serving.filter((s) => s.name === m.name).map((s) => ({ version: Number(s.version), state: s.state, ...(s.reason && { reason: s.reason }) })) }),
+          })), null, 2));
+        } else {
+          console.log(modelsView(models, serving, await rolloutsOf(values.registry, connect, models.map((m) => m.name)), view));
+        }
       } finally {
         registry.close();
         router.close();
@@ -144,7 +202,18 @@ async function main(argv: string[]): Promise<number> {
       const registry = new RegistryApi(values.registry, connect);
       try {
         const versions = await registry.versions(model);
-        console.log(JSON.stringify(versions.map((v) => ({ version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), state: v.state, created_at: v.created_at })), null, 2));
+        if (!values.json) console.log(versionsView(versions, view));
+        else console.log(JSON.stringify(versions.map((v) => ({ version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), state: v.state, created_at: v.created_at })), null, 2));
+      } finally {
+        registry.close();
+      }
+      return 0;
+    }
+    case 'pods': {
+      const registry = new RegistryApi(values.registry, connect);
+      try {
+        const pods = await registry.pods();
+        console.log(values.json ? JSON.stringify(pods, null, 2) : podsView(pods, view));
       } finally {
         registry.close();
       }
@@ -190,7 +259,7 @@ async function main(argv: string[]): Promise<number> {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {
-        for await (const { sequence, event } of watch) console.log(JSON.stringify({ sequence, ...event }));
+        for await (const { sequence, event } of watch) console.log(values.json ? JSON.stringify({ sequence, ...event }) : eventLine(sequence, event, view));
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
@@ -200,12 +269,14 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'rollout': {
       const status = await rolloutCommand(args, { registry: values.registry, connect, weight: values.weight, steps: values.steps, auto: values.auto, reason: values.reason });
-      console.log(JSON.stringify(status, null, 2));
+      console.log(values.json ? JSON.stringify(status, null, 2) : rolloutView(status, view));
       return 0;
     }
     case 'infer': {
       const [model] = args;
       if (!model) throw new UsageError('infer needs <model>');
+      const top = values.top === undefined ? DEFAULT_TOP : Number(values.top);
+      if (!Number.isInteger(top) || top < 1) throw new UsageError('--top takes a whole number, 1 or more');
       const request = readRequest(values);
       const api = new InferenceApi(values.router, connect);
       try {
@@ -215,14 +286,14 @@ async function main(argv: string[]): Promise<number> {
           id: request.id,
           timeoutMs: Number(values.timeout),
         });
-        console.log(formatResult(res));
+        console.log(values.json ? formatResult(res) : formatAnswer(res, { ...view, top }));
       } finally {
         api.close();
       }
       return 0;
     }
     case 'keys':
-      await keysCommand(args, values, connect);
+      await keysCommand(args, values, connect, view);
       return 0;
     default:
       throw new UsageError(`unknown command '${command}'`);
@@ -230,6 +301,16 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** Each model's rollout status, for the models table; undefined where it could not be read. */
+async function rolloutsOf(registry: string, connect: ConnectOptions, models: string[]): Promise<Map<string, RolloutStatus | undefined>> {
+  const api = new RolloutApi(registry, connect);
+  try {
+    return new Map(await Promise.all(models.map(async (m) => [m, await api.status(m).catch(() => undefined)] as const)));
+  } finally {
+    api.close();
+  }
+}
 
 /** --token / INFERMESH_TOKEN and --ca / INFERMESH_CA → how the client connects. */
 function connectOptions(values: { token?: string; ca?: string; plaintext?: boolean }): ConnectOptions {
@@ -246,7 +327,7 @@ function connectOptions(values: { token?: string; ca?: string; plaintext?: boole
 }
 
 /** `infermesh keys create|list|revoke`. */
-async function keysCommand(args: string[], values: { registry: string; name?: string; grant?: string[] }, connect: ConnectOptions): Promise<void> {
+async function keysCommand(args: string[], values: { registry: string; name?: string; grant?: string[]; json: boolean }, connect: ConnectOptions, view: TableOptions): Promise<void> {
   const [action, id] = args;
   const registry = new RegistryApi(values.registry, connect);
   const shown = (k: ApiKey) => ({ id: k.id, name: k.name, grants: k.grants, created_at: k.created_at, created_by: k.created_by, ...(k.revoked_at && { revoked_at: k.revoked_at }) });
@@ -259,9 +340,11 @@ async function keysCommand(args: string[], values: { registry: string; name?: st
         console.error('infermesh: keep the token now: it is shown only this once');
         return;
       }
-      case 'list':
-        console.log(JSON.stringify((await registry.keys()).map(shown), null, 2));
+      case 'list': {
+        const keys = await registry.keys();
+        console.log(values.json ? JSON.stringify(keys.map(shown), null, 2) : keysView(keys, view));
         return;
+      }
       case 'revoke':
         if (!id) throw new UsageError('keys revoke needs <id>');
         console.log(JSON.stringify(shown(await registry.revokeKey(id)), null, 2));
@@ -350,6 +433,12 @@ function digitRequest(d: number): ReturnType<typeof parseRequest> {
   return { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: digit.pixels }], outputs: [], id: `digit-${d}` };
 }
 
+// A reader that stops early (`infermesh events | head`) closes the pipe: that ends the command, quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
@@ -358,9 +447,6 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       console.error(`infermesh: ${err.message}\n\n${USAGE}`);
       process.exitCode = 2;
-    } else if (err instanceof InfermeshError) {
-      console.error(`infermesh: ${err.code} (gRPC ${err.grpcCode}): ${err.message}`);
-      process.exitCode = 1;
     } else {
       console.error(`infermesh: ${err instanceof Error ? err.message : String(err)}`);
       process.exitCode = 1;

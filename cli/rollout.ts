@@ -17,7 +17,8 @@ export const ROLLOUT_USAGE = `  infermesh rollout start <model> <version> [--wei
                                                            window analysis step, promote or roll back
   infermesh rollout weight <model> <P>                     set the canary's share by hand
   infermesh rollout promote|rollback|pause|resume <model> [--reason TEXT]
-  infermesh rollout status <model>                         traffic, rollout and history`;
+  infermesh rollout status <model> [--json]                traffic, rollout and history (every rollout
+                                                           action prints it; --json as JSON)`;
 
 function int(name: string, raw: string | undefined): number {
   const n = Number(raw);

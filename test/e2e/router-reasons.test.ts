@@ -69,7 +69,7 @@ describe('a failed load, seen through the router', () => {
   });
 
   it('`infermesh models` shows each version\'s state on the pods and the reason', async () => {
-    const { stdout } = await run(process.execPath, [cli, 'models', '--registry', `127.0.0.1:${mesh.registry.port}`, '--router', `127.0.0.1:${router.port}`]);
+    const { stdout } = await run(process.execPath, [cli, 'models', '--json', '--registry', `127.0.0.1:${mesh.registry.port}`, '--router', `127.0.0.1:${router.port}`]);
     const models = JSON.parse(stdout) as { name: string; pods: { version: number; state: string; reason?: string }[] }[];
     expect(models.find((m) => m.name === 'add_sub')!.pods).toEqual([{ version: 1, state: 'READY' }]);
     const broken = models.find((m) => m.name === 'broken')!.pods;
@@ -78,7 +78,7 @@ describe('a failed load, seen through the router', () => {
   });
 
   it('`infermesh models` still lists the registry\'s models when no router answers, and says so', async () => {
-    const { stdout, stderr } = await run(process.execPath, [cli, 'models', '--registry', `127.0.0.1:${mesh.registry.port}`, '--router', '127.0.0.1:1']);
+    const { stdout, stderr } = await run(process.execPath, [cli, 'models', '--json', '--registry', `127.0.0.1:${mesh.registry.port}`, '--router', '127.0.0.1:1']);
     expect((JSON.parse(stdout) as { name: string; pods?: unknown }[]).map((m) => [m.name, m.pods])).toEqual([['add_sub', undefined], ['broken', undefined]]);
     expect(stderr).toMatch(/the router at 127\.0\.0\.1:1 did not answer .*pod states are left out/);
   });
