@@ -11,7 +11,7 @@ import path from 'node:path';
 import { RegistryApi, InferenceApi } from '../client';
 import { inferenceClient, unary } from '../lib/grpc/client';
 import type { ModelConfigResponse__Output } from '../lib/grpc/generated/inference/ModelConfigResponse';
-import { cpuBudget, intraOpThreads } from '../services/inference/cpu-quota';
+import { cpuBudget, intraOpThreads } from '../services/inference/cgroup-limits';
 import { startBenchMesh, waitFor } from './bench-mesh';
 import { grpcFrame, H2UnaryConnection } from './h2-unary';
 import { measureSession } from './in-process';

@@ -70,17 +70,20 @@ export function versionsView(versions: readonly Version[], opts: TableOptions = 
 
 /**
  * `infermesh pods`: NAME, ADDRESS, STATE, PROVIDER (what its sessions really run on: a pod that
- * asked for a GPU and fell back says cpu), VERSIONS (model:version and state on that pod), IN
- * FLIGHT, SEEN (its last heartbeat); then the reasons of versions that failed, one a line.
+ * asked for a GPU and fell back says cpu), VERSIONS (model:version, state and what loading it cost
+ * on that pod), MEMORY (its models' memory over its budget, - when it reports none), IN FLIGHT,
+ * SEEN (its last heartbeat); then the reasons of versions that failed, one a line.
  */
 export function podsView(pods: readonly Pod[], opts: TableOptions = {}): string {
   const rows = pods.map((p): Cell[] => {
     const providers = [...new Set(p.versions.map((v) => v.provider).filter(Boolean))].join(',');
     const worst = p.versions.map((v) => stateStyle(v.state)).sort((a, b) => rank(b) - rank(a))[0];
-    const versions: Cell = p.versions.length === 0 ? '-' : styled(p.versions.map((v) => `${v.model}:${v.version} ${v.state}`).join(', '), worst ?? 'green');
-    return [p.name, p.address, styled(p.state, p.state === 'serving' ? 'green' : 'yellow'), providers || '-', versions, p.inflight, formatTime(p.seen_at)];
+    const versions: Cell = p.versions.length === 0 ? '-' : styled(p.versions.map((v) => `${v.model}:${v.version} ${v.state}${Number(v.memory_bytes) > 0 ? ` ${formatBytes(Number(v.memory_bytes))}` : ''}`).join(', '), worst ?? 'green');
+    const budget = Number(p.memory_budget_bytes);
+    const memory = budget > 0 ? `${formatBytes(Number(p.memory_used_bytes))} / ${formatBytes(budget)}` : '-';
+    return [p.name, p.address, styled(p.state, p.state === 'serving' ? 'green' : 'yellow'), providers || '-', versions, memory, p.inflight, formatTime(p.seen_at)];
   });
-  const table = formatTable(['NAME', 'ADDRESS', 'STATE', 'PROVIDER', 'VERSIONS', { header: 'IN FLIGHT', align: 'right' }, 'SEEN'], rows, { ...opts, empty: 'No pods announce themselves: are any running (`npm start` runs two)?' });
+  const table = formatTable(['NAME', 'ADDRESS', 'STATE', 'PROVIDER', 'VERSIONS', { header: 'MEMORY', align: 'right' }, { header: 'IN FLIGHT', align: 'right' }, 'SEEN'], rows, { ...opts, empty: 'No pods announce themselves: are any running (`npm start` runs two)?' });
   const reasons = pods.flatMap((p) => p.versions.filter((v) => v.reason).map((v) => `${p.name} ${v.model}:${v.version} ${v.state}: ${v.reason}`));
   return reasons.length ? `${table}\n\n${reasons.join('\n')}` : table;
 }

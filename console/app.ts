@@ -19,8 +19,8 @@ interface MeshEvent { id: string; time: string; model: string; type: string; pri
 interface SequencedEvent { sequence: number; event: MeshEvent }
 interface ModelEntry { model: Model; versions: Version[]; rollout: RolloutStatus }
 interface ModelPage extends ModelEntry { windows: WindowPoint[]; window_ms: number; windows_kept: number; events: SequencedEvent[]; may: { rollout: boolean } }
-interface PodVersion { model: string; version: number; state: string; provider: string; reason: string }
-interface Pod { name: string; address: string; state: string; versions: PodVersion[]; inflight: number; seen_at: string; identity: string }
+interface PodVersion { model: string; version: number; state: string; provider: string; reason: string; memory_bytes: string }
+interface Pod { name: string; address: string; state: string; versions: PodVersion[]; inflight: number; seen_at: string; identity: string; memory_budget_bytes: string; memory_used_bytes: string; rss_bytes: string }
 
 // uPlot's part that the console uses.
 interface UPlotSeries { label?: string; stroke?: string; width?: number; dash?: number[]; value?: (u: unknown, v: number | null) => string }
@@ -396,12 +396,15 @@ async function showPods(signal: AbortSignal): Promise<void> {
   const box = h('div', {});
   main.replaceChildren(h('h1', {}, 'Pods'), box);
   const render = (pods: Pod[]) => {
-    box.replaceChildren(pods.length ? table(['Pod', 'Address', 'State', 'Provider', 'Versions', 'In flight', 'Last heartbeat'], pods.map((p) => {
+    box.replaceChildren(pods.length ? table(['Pod', 'Address', 'State', 'Provider', 'Versions', 'Model memory', 'In flight', 'Last heartbeat'], pods.map((p) => {
       const providers = [...new Set(p.versions.map((v) => v.provider).filter(Boolean))];
+      const budget = Number(p.memory_budget_bytes);
       return [
         h('strong', {}, p.name), h('code', {}, p.address), p.state,
         providers.length ? providers.join(', ') : '—',
-        h('ul', { class: 'plain' }, ...p.versions.map((v) => h('li', { title: v.reason || undefined }, `${v.model} v${v.version} ${v.state}${v.reason ? ` (${v.reason})` : ''}`))),
+        h('ul', { class: 'plain' }, ...p.versions.map((v) => h('li', { title: v.reason || undefined },
+          `${v.model} v${v.version} ${v.state}${Number(v.memory_bytes) > 0 ? ` · ${bytes(Number(v.memory_bytes))}` : ''}${v.reason ? ` (${v.reason})` : ''}`))),
+        budget > 0 ? `${bytes(Number(p.memory_used_bytes))} of ${bytes(budget)} (process ${bytes(Number(p.rss_bytes))})` : '—',
         String(p.inflight), when(p.seen_at),
       ];
     })) : h('p', {}, 'No pods announce themselves.'));

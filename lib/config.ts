@@ -203,6 +203,10 @@ export const settings = {
 
   // Inference pods.
   inferencePort: setting('INFERMESH_INFERENCE_PORT', int(0, 65535), 8002, 'inference gRPC port (0: any free port)'),
+  // ModelMesh sizes a pod's model memory from its container's limit the same way (less a reserve
+  // for the runtime); KServe's docs count about 0.1 GB per model served from a shared pod.
+  modelMemoryMb: setting('INFERMESH_MODEL_MEMORY_MB', int(0, 16 * 1024 * 1024), 0, 'pod: memory its loaded models may take, in MiB (0: its container\'s memory limit, or the machine\'s memory, less INFERMESH_MODEL_MEMORY_HEADROOM_MB); reported in heartbeats'),
+  modelMemoryHeadroomMb: setting('INFERMESH_MODEL_MEMORY_HEADROOM_MB', int(0, 16 * 1024 * 1024), 512, 'pod: memory kept out of the model budget for the process itself (Node, gRPC, requests in flight), in MiB'),
   podName: setting('INFERMESH_POD_NAME', str, '', 'this pod\'s unique name (empty: hostname-pid)'),
   podIdentity: setting('INFERMESH_POD_IDENTITY', podIdentityName, '', 'with TLS: the name in spiffe://infermesh/pod/<name> this pod\'s certificate proves, sent in its heartbeat, for pods that share one certificate (letters, digits, . - _). Empty: the pod name, each pod its own certificate'),
   advertiseHost: setting('INFERMESH_ADVERTISE_HOST', str, '127.0.0.1', 'host the router uses to reach this pod (in Kubernetes: the pod IP)'),

@@ -174,6 +174,15 @@ export interface PodModel {
   /** The execution provider the session really runs on (cuda or cpu). */
   provider: string;
   reason?: string;
+  /** What loading the version cost in resident memory (ModelRepository: after its warm-up, less before). */
+  memoryBytes?: number;
+}
+
+/** A pod's memory: the budget for its models, what its loaded versions cost, its resident memory. */
+export interface PodMemory {
+  budgetBytes: number;
+  usedBytes: number;
+  rssBytes: number;
 }
 
 /** A pod's announcement of itself: sent every heartbeat interval, at once on changes, and at exit. */
@@ -192,6 +201,8 @@ export interface Heartbeat {
   models: PodModel[];
   /** Requests in flight on the pod when the heartbeat was sent. */
   inflight: number;
+  /** Its memory (absent from pods before it was reported). */
+  memory?: PodMemory;
   time: string;
 }
 
@@ -331,8 +342,10 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
   check(Array.isArray(o.models) && o.models.every((m: unknown) => {
     const pm = m as Partial<PodModel> | null;
     return pm !== null && typeof pm === 'object' && isStr(pm.name) && pm.name.length <= HEARTBEAT_LIMITS.model && isNat(pm.version) && isStr(pm.state)
-      && optional(pm.provider, (p) => typeof p === 'string' && p.length <= HEARTBEAT_LIMITS.provider) && optional(pm.reason, (r) => typeof r === 'string');
+      && optional(pm.provider, (p) => typeof p === 'string' && p.length <= HEARTBEAT_LIMITS.provider) && optional(pm.reason, (r) => typeof r === 'string')
+      && optional(pm.memoryBytes, isNat);
   }), 'heartbeat: bad models');
+  check(optional(o.memory, (m) => isObject(m) && isNat(m.budgetBytes) && isNat(m.usedBytes) && isNat(m.rssBytes)), 'heartbeat: bad memory');
   for (const m of o.models as PodModel[]) {
     if (m.reason !== undefined && m.reason.length > HEARTBEAT_LIMITS.reason) m.reason = `${m.reason.slice(0, HEARTBEAT_LIMITS.reason)}…`;
   }

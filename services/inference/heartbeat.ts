@@ -1,6 +1,6 @@
 // The pod's announcement on NATS: who it is, where it serves, which versions it has and in what
 // state. Sent every interval, at once when something changes or a router asks, and at exit.
-import { encodeHeartbeat, subjects, SCHEMA_VERSION, type Heartbeat, type PodModel } from '../../lib/events';
+import { encodeHeartbeat, subjects, SCHEMA_VERSION, type Heartbeat, type PodMemory, type PodModel } from '../../lib/events';
 import type { NatsConnection } from '../../lib/nats';
 import type { Logger } from '../../lib/log';
 
@@ -8,6 +8,7 @@ import type { Logger } from '../../lib/log';
 export interface PodStatus {
   models: PodModel[];
   inflight: number;
+  memory?: PodMemory;
 }
 
 export class HeartbeatPublisher {
@@ -62,8 +63,8 @@ export class HeartbeatPublisher {
 
   private publish(): void {
     if (this.nc.isClosed()) return;
-    const { models, inflight } = this.status();
-    const hb: Heartbeat = { schema: SCHEMA_VERSION, pod: this.pod, ...(this.identity && { identity: this.identity }), address: this.address, state: this.state, models, inflight, time: new Date().toISOString() };
+    const { models, inflight, memory } = this.status();
+    const hb: Heartbeat = { schema: SCHEMA_VERSION, pod: this.pod, ...(this.identity && { identity: this.identity }), address: this.address, state: this.state, models, inflight, ...(memory && { memory }), time: new Date().toISOString() };
     try {
       this.nc.publish(subjects.heartbeat, encodeHeartbeat(hb));
     } catch (err) {

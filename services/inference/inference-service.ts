@@ -20,7 +20,7 @@ import { inferenceHandlers } from './grpc-handlers';
 import { scannedInferenceService } from '../../lib/grpc/scanned-service';
 import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { HeartbeatPublisher } from './heartbeat';
-import { cpuBudget, intraOpThreads } from './cpu-quota';
+import { cpuBudget, intraOpThreads, memoryBudget } from './cgroup-limits';
 import { TrafficFollower } from '../../lib/traffic-follower';
 import { h2LimitsOf } from '../../lib/h2/limits';
 import { certificateIdentities, claimedPodIdentity, loadTls, peerOfKind } from '../../lib/tls';
@@ -51,6 +51,9 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   const cpus = cpuBudget();
   const threads = intraOpThreads(config.intraOpThreads, config.sessionWorkers, cpus);
   log.info('onnxruntime intra-op threads per session', { threads, sessionWorkers: config.sessionWorkers, cpus: cpus.cpus, from: config.intraOpThreads ? 'INFERMESH_INTRA_OP_THREADS' : cpus.source });
+  // The memory its models may take, reported in heartbeats beside what they do take.
+  const memory = memoryBudget(config.modelMemoryMb, config.modelMemoryHeadroomMb);
+  log.info('model memory budget', { bytes: memory.bytes, from: memory.source });
   const nc = await connectNats(config, `infermesh-inference-${config.podName}`, log, { inboxPrefix: inboxPrefixOf('pod') });
   const { js, jsm } = jetStreamOf(nc);
   await ensureEventStream(await jsm, config.jetstreamReplicas, config.eventStreamMaxConsumers);
@@ -107,7 +110,11 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 
-  const heartbeat = new HeartbeatPublisher(nc, config.podName, config.podIdentity, address, config.heartbeatIntervalMs, () => ({ models: repo.snapshot(), inflight: repo.inFlight() }), log);
+  const heartbeat = new HeartbeatPublisher(nc, config.podName, config.podIdentity, address, config.heartbeatIntervalMs, () => ({
+    models: repo.snapshot(),
+    inflight: repo.inFlight(),
+    memory: { budgetBytes: memory.bytes, usedBytes: repo.memoryUsed(), rssBytes: process.memoryUsage.rss() },
+  }), log);
   repo.onChange(() => heartbeat.publishSoon());
   // The pod serves every version in a model's traffic split; reconcile() returns at once (it queues).
   const follower = new TrafficFollower(nc, js, registry, (model, traffic, record) => {

@@ -33,6 +33,11 @@ export function canBatch(sig: Signature): boolean {
 export class LoadedVersion {
   state: ModelState = 'LOADING';
   reason = '';
+  /**
+   * What loading it cost: the process's resident memory after its sessions were made and warmed
+   * up, less before (0 until then). Loads that overlap share each other's growth.
+   */
+  memoryBytes = 0;
   /** Epoch ms until which an UNLOADING version still takes requests (routers are catching up). */
   private acceptUntil = 0;
   readonly stats = new ModelStats();

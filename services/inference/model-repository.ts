@@ -109,6 +109,8 @@ export class ModelRepository {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly listeners: (() => void)[] = [];
   private fallbackLogged = false;
+  /** The load whose sessions are being made and warmed up (measuring()): one at a time. */
+  private measuredLoad: Promise<void> = Promise.resolve();
   private providers: ExecutionProvider[];
   private closed = false;
 
@@ -200,8 +202,14 @@ export class ModelRepository {
         state: e.state,
         provider: v && v.state === 'READY' ? v.provider : '',
         ...(e.reason ? { reason: e.reason } : {}),
+        ...(v && v.memoryBytes > 0 ? { memoryBytes: v.memoryBytes } : {}),
       };
     });
+  }
+
+  /** Memory the loaded versions cost, as each load measured it. */
+  memoryUsed(): number {
+    return this.all().reduce((n, v) => n + v.memoryBytes, 0);
   }
 
   /** Requests in flight over every version. */
@@ -274,6 +282,8 @@ export class ModelRepository {
     let sha = '';
     let pool: SessionPool | undefined;
     let lv: LoadedVersion | undefined;
+    let rssBefore = 0;
+    let measured: (() => void) | undefined;
     try {
       const [rec, model] = await Promise.all([
         unary<VersionOut>((cb) => this.deps.registry.GetVersion({ model: name, version }, cb)),
@@ -287,6 +297,10 @@ export class ModelRepository {
         if (err instanceof OnnxFormatError) throw new MeshError(ErrorCode.FailedPrecondition, `artifact is not servable: ${err.message}`);
         throw err;
       });
+      // One version's sessions are made and warmed up at a time, so the memory it takes is its own
+      // (the growth of the process's resident memory over those steps); downloads still overlap.
+      measured = await this.measuring();
+      rssBefore = process.memoryUsage.rss();
       pool = await this.sessionsOf(file, this.deps.intraOpThreads);
       if (pool.info.fallback && !this.fallbackLogged) {
         // Log once, and stop asking for providers this machine does not have.
@@ -310,11 +324,15 @@ export class ModelRepository {
           log.warn('warm-up failed; the version serves anyway', { reason: problem });
         }
       }
+      lv.memoryBytes = Math.max(0, process.memoryUsage.rss() - rssBefore);
+      measured();
+      measured = undefined;
       lv.state = 'READY';
       this.changed();
-      log.info('model version ready', { provider: lv.provider });
+      log.info('model version ready', { provider: lv.provider, memoryBytes: lv.memoryBytes });
       return true;
     } catch (err) {
+      measured?.();
       if (lv && versions.get(version) === lv) versions.delete(version);
       await (pool ?? lv?.pool)?.close().catch(() => undefined);
       if (sha) await this.deps.artifacts.release(sha).catch(() => undefined);
@@ -323,6 +341,15 @@ export class ModelRepository {
       this.changed();
       return false;
     }
+  }
+
+  /** Waits for the loads measuring before this one; resolves to the function that lets the next one go. */
+  private async measuring(): Promise<() => void> {
+    const before = this.measuredLoad;
+    let done!: () => void;
+    this.measuredLoad = new Promise<void>((resolve) => (done = resolve));
+    await before;
+    return done;
   }
 
   private sessionsOf(file: string, intraOpThreads: number): Promise<SessionPool> {

@@ -20,6 +20,7 @@ export function registerPodMetrics(repo: ModelRepository, pod: string): () => vo
     'infermesh.inference.queue.size': { kind: 'gauge', description: 'Requests waiting for a run' },
     'infermesh.inference.in_flight': { kind: 'gauge', description: 'Requests being served' },
     'infermesh.inference.versions': { kind: 'gauge', description: 'Model versions on the pod, by state' },
+    'infermesh.inference.version.memory.bytes': { kind: 'gauge', unit: 'By', description: 'What loading each version cost in resident memory (after its warm-up, less before)' },
   }, (observe) => {
     const states = new Map<ModelState, number>(STATES.map((s) => [s, 0]));
     // index(): versions that failed to load count as UNAVAILABLE too.
@@ -35,6 +36,7 @@ export function registerPodMetrics(repo: ModelRepository, pod: string): () => vo
       for (const [phase, d] of Object.entries(phases)) observe('infermesh.inference.duration.seconds', seconds(d.ns), { ...a, phase });
       observe('infermesh.inference.queue.size', v.batcher.queued, a);
       observe('infermesh.inference.in_flight', v.inFlight, a);
+      observe('infermesh.inference.version.memory.bytes', v.memoryBytes, a);
     }
     for (const [state, n] of states) observe('infermesh.inference.versions', n, { pod, state });
   });

@@ -85,9 +85,12 @@ export function podsToProto(pods: readonly PodSeen[], mayRead: (model: string) =
     name: hb.pod,
     address: hb.address,
     state: hb.state,
-    versions: hb.models.filter((m) => mayRead(m.name)).map((m) => ({ model: m.name, version: m.version, state: m.state, provider: m.provider ?? '', reason: m.reason ?? '' })),
+    versions: hb.models.filter((m) => mayRead(m.name)).map((m) => ({ model: m.name, version: m.version, state: m.state, provider: m.provider ?? '', reason: m.reason ?? '', memory_bytes: String(m.memoryBytes ?? 0) })),
     inflight: hb.inflight,
     seen_at: new Date(seenAt).toISOString(),
     identity: hb.identity ?? '',
+    memory_budget_bytes: String(hb.memory?.budgetBytes ?? 0),
+    memory_used_bytes: String(hb.memory?.usedBytes ?? 0),
+    rss_bytes: String(hb.memory?.rssBytes ?? 0),
   }));
 }

@@ -168,14 +168,19 @@ describe('the CLI\'s tables and --json, against a real mesh', () => {
   it('pods lists each pod with its address, state, provider, versions and requests in flight; --json the ListPods answer', async () => {
     const { stdout } = await infermesh('pods');
     const [table] = stdout.trimEnd().split('\n\n');
-    const rows = parseTable(table!, ['IN FLIGHT']);
+    const rows = parseTable(table!, ['MEMORY', 'IN FLIGHT']);
     expect(rows).toEqual([{
       NAME: 'pod-tables', ADDRESS: `127.0.0.1:${podPort}`, STATE: 'serving', PROVIDER: 'cpu',
-      VERSIONS: expect.stringMatching(/(^|, )mnist:1 READY(, |$)/), 'IN FLIGHT': expect.stringMatching(/^\d+$/), SEEN: expect.stringMatching(TIME),
+      VERSIONS: expect.stringMatching(/(^|, )mnist:1 READY [\d.]+ [kMG]?B(, |$)/), MEMORY: expect.stringMatching(/^[\d.]+ [kMG]?B \/ [\d.]+ [kMG]?B$/),
+      'IN FLIGHT': expect.stringMatching(/^\d+$/), SEEN: expect.stringMatching(TIME),
     }]);
     const json = JSON.parse((await infermesh('pods', '--json')).stdout) as Record<string, unknown>[];
     expect(json).toEqual([expect.objectContaining({ name: 'pod-tables', address: `127.0.0.1:${podPort}`, state: 'serving', inflight: expect.any(Number), seen_at: expect.any(String) })]);
-    expect((json[0]!.versions as Record<string, unknown>[])).toContainEqual({ model: 'mnist', version: 1, state: 'READY', provider: 'cpu', reason: '' });
+    expect((json[0]!.versions as Record<string, unknown>[])).toContainEqual({ model: 'mnist', version: 1, state: 'READY', provider: 'cpu', reason: '', memory_bytes: expect.stringMatching(/^[1-9]\d*$/) });
+    // Its budget (the machine's memory less the headroom, no container limit here) and what its versions cost.
+    expect(Number(json[0]!.memory_budget_bytes)).toBeGreaterThan(Number(json[0]!.memory_used_bytes));
+    expect(Number(json[0]!.memory_used_bytes)).toBeGreaterThan(0);
+    expect(Number(json[0]!.rss_bytes)).toBeGreaterThan(Number(json[0]!.memory_used_bytes));
   });
 
   it('events prints one readable line per event, and JSON lines with --json', async () => {

@@ -16,7 +16,7 @@ import { startService } from '../../cli/local-mesh/service-process';
 import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
 import { modelPath } from '../helpers/models';
 import { seededRandom } from '../../tools/models/prng';
-import { cpuBudget, intraOpThreads } from '../../services/inference/cpu-quota';
+import { cpuBudget, intraOpThreads } from '../../services/inference/cgroup-limits';
 import type { InferenceService } from '../../services/inference/inference-service';
 
 jest.setTimeout(180_000);

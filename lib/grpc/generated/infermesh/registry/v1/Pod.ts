@@ -1,6 +1,7 @@
 // Original file: proto/infermesh/registry/v1/registry.proto
 
 import type { PodVersion as _infermesh_registry_v1_PodVersion, PodVersion__Output as _infermesh_registry_v1_PodVersion__Output } from '../../../infermesh/registry/v1/PodVersion';
+import type { Long } from '@grpc/proto-loader';
 
 export interface Pod {
   'name'?: (string);
@@ -10,6 +11,9 @@ export interface Pod {
   'inflight'?: (number);
   'seen_at'?: (string);
   'identity'?: (string);
+  'memory_budget_bytes'?: (number | string | Long);
+  'memory_used_bytes'?: (number | string | Long);
+  'rss_bytes'?: (number | string | Long);
 }
 
 export interface Pod__Output {
@@ -20,4 +24,7 @@ export interface Pod__Output {
   'inflight': (number);
   'seen_at': (string);
   'identity': (string);
+  'memory_budget_bytes': (string);
+  'memory_used_bytes': (string);
+  'rss_bytes': (string);
 }

@@ -1,5 +1,6 @@
 // Original file: proto/infermesh/registry/v1/registry.proto
 
+import type { Long } from '@grpc/proto-loader';
 
 export interface PodVersion {
   'model'?: (string);
@@ -7,6 +8,7 @@ export interface PodVersion {
   'state'?: (string);
   'provider'?: (string);
   'reason'?: (string);
+  'memory_bytes'?: (number | string | Long);
 }
 
 export interface PodVersion__Output {
@@ -15,4 +17,5 @@ export interface PodVersion__Output {
   'state': (string);
   'provider': (string);
   'reason': (string);
+  'memory_bytes': (string);
 }

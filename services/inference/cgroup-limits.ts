@@ -1,7 +1,9 @@
-// How many CPUs the pod may use: its container's CPU limit (the cgroup CPU quota) where one is set,
-// else the CPUs the scheduler lets it run on. onnxruntime sizes its thread pool from the host's
-// cores, so a pod limited to 4 CPUs on a 64-core node would start 64 threads per session and spend
-// its quota being throttled. Read once at start-up by the pod, never at import.
+// What the pod's container may use, from its cgroup: how many CPUs (its CPU limit, the cgroup CPU
+// quota, where one is set, else the CPUs the scheduler lets it run on) and how much memory (its
+// memory limit, else the machine's). onnxruntime sizes its thread pool from the host's cores, so a
+// pod limited to 4 CPUs on a 64-core node would start 64 threads per session and spend its quota
+// being throttled; and a pod that counts the host's memory as its own is OOM-killed. Read once at
+// start-up by the pod, never at import.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -124,4 +126,51 @@ export function cpuBudget(paths: CgroupPaths = {}, available = os.availableParal
  */
 export function intraOpThreads(configured: number, sessionWorkers: number, budget: CpuBudget): number {
   return configured || Math.max(1, Math.floor(budget.cpus / Math.max(1, sessionWorkers)));
+}
+
+/** A memory limit in bytes and where it came from. */
+export interface MemoryLimit {
+  bytes: number;
+  source: string;
+}
+
+/**
+ * The memory limit of this process's cgroup (v2 `memory.max`, else v1 `memory.limit_in_bytes`; the
+ * tightest of it and its parents'), or undefined where none is set ("max", or v1's huge number for
+ * none) or the files are not there.
+ */
+export function cgroupMemoryLimit(paths: CgroupPaths = {}): MemoryLimit | undefined {
+  const root = paths.root ?? '/sys/fs/cgroup';
+  const selfCgroup = paths.selfCgroup ?? '/proc/self/cgroup';
+  const v2 = fs.existsSync(path.join(root, 'cgroup.controllers'));
+  const dirs = v2 ? upTo(root, membership(selfCgroup, '')) : upTo(path.join(root, 'memory'), membership(selfCgroup, 'memory'));
+  const file = v2 ? 'memory.max' : 'memory.limit_in_bytes';
+  let found: MemoryLimit | undefined;
+  for (const dir of dirs) {
+    const bytes = Number(read(path.join(dir, file)));
+    // v1 says "no limit" with a number near 2^63 rounded to the page size: anything past the machine's memory.
+    if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes >= os.totalmem() * 4) continue;
+    if (!found || bytes < found.bytes) found = { bytes, source: `${path.join(dir, file)} ${bytes}` };
+  }
+  return found;
+}
+
+/** The memory the pod's models may take (INFERMESH_MODEL_MEMORY_MB), and where it came from. */
+export interface MemoryBudget {
+  bytes: number;
+  source: string;
+}
+
+/**
+ * The pod's memory budget for models: `configuredMb` when set; else its container's memory limit
+ * (or the machine's memory, os.totalmem(), without one) less `headroomMb` for the process itself
+ * (Node, gRPC, buffers of requests in flight), at least a tenth of the limit.
+ */
+export function memoryBudget(configuredMb: number, headroomMb: number, paths: CgroupPaths = {}, total = os.totalmem()): MemoryBudget {
+  const MiB = 1024 * 1024;
+  if (configuredMb > 0) return { bytes: configuredMb * MiB, source: 'INFERMESH_MODEL_MEMORY_MB' };
+  const limit = cgroupMemoryLimit(paths);
+  const of = limit && limit.bytes < total ? limit : { bytes: total, source: 'os.totalmem()' };
+  const bytes = Math.max(Math.floor(of.bytes / 10), of.bytes - headroomMb * MiB);
+  return { bytes, source: `${limit && limit.bytes < total ? `cgroup memory limit ${of.source}` : `os.totalmem() ${total}`} less INFERMESH_MODEL_MEMORY_HEADROOM_MB ${headroomMb}` };
 }

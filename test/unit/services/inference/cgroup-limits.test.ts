@@ -1,9 +1,10 @@
-// The pod's CPUs from its cgroup CPU quota (v2 cpu.max, v1 cfs quota/period), read from real files
+// The pod's CPUs from its cgroup CPU quota (v2 cpu.max, v1 cfs quota/period) and its memory budget
+// from its memory limit (v2 memory.max, v1 memory.limit_in_bytes), read from real files
 // laid out in a temp folder as the kernel lays them out, and the intra-op threads that follow.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cgroupCpuQuota, cpuBudget, intraOpThreads } from '../../../../services/inference/cpu-quota';
+import { cgroupCpuQuota, cgroupMemoryLimit, cpuBudget, intraOpThreads, memoryBudget } from '../../../../services/inference/cgroup-limits';
 
 let dir: string;
 let n = 0;
@@ -114,4 +115,33 @@ it.each([
   [0, 4, 1, 1],
 ])('intra-op threads: setting %i, %i workers, %i CPUs → %i', (configured, workers, cpus, threads) => {
   expect(intraOpThreads(configured, workers, { cpus, source: 'test' })).toBe(threads);
+});
+
+describe('the memory budget for models', () => {
+  const MiB = 1024 * 1024;
+  const GiB = 1024 * MiB;
+
+  it('is the container\'s limit (v2 memory.max, the tightest up the tree) less the headroom', () => {
+    const paths = tree({ ...V2, 'kubepods/memory.max': 'max', 'kubepods/pod1/memory.max': String(4 * GiB), 'kubepods/pod1/c1/memory.max': String(8 * GiB) }, '0::/kubepods/pod1/c1');
+    expect(cgroupMemoryLimit(paths)).toEqual({ bytes: 4 * GiB, source: `${path.join(paths.root, 'kubepods/pod1/memory.max')} ${4 * GiB}` });
+    const budget = memoryBudget(0, 512, paths, 64 * GiB);
+    expect(budget.bytes).toBe(4 * GiB - 512 * MiB);
+    expect(budget.source).toContain('cgroup memory limit');
+  });
+
+  it('reads cgroup v1 memory.limit_in_bytes, where a huge number means no limit', () => {
+    const limited = tree({ 'memory/docker/c1/memory.limit_in_bytes': String(2 * GiB) }, '5:memory:/docker/c1');
+    expect(cgroupMemoryLimit(limited)?.bytes).toBe(2 * GiB);
+    const unlimited = tree({ 'memory/docker/c1/memory.limit_in_bytes': '9223372036854771712' }, '5:memory:/docker/c1');
+    expect(cgroupMemoryLimit(unlimited)).toBeUndefined();
+  });
+
+  it('without a limit is the machine\'s memory less the headroom; INFERMESH_MODEL_MEMORY_MB wins; a tenth of the limit at least', () => {
+    const none = tree({ ...V2, 'memory.max': 'max' }, '0::/');
+    expect(memoryBudget(0, 512, none, 16 * GiB)).toEqual({ bytes: 16 * GiB - 512 * MiB, source: `os.totalmem() ${16 * GiB} less INFERMESH_MODEL_MEMORY_HEADROOM_MB 512` });
+    expect(memoryBudget(2048, 512, none, 16 * GiB)).toEqual({ bytes: 2 * GiB, source: 'INFERMESH_MODEL_MEMORY_MB' });
+    const small = tree({ ...V2, 'memory.max': String(256 * MiB) }, '0::/');
+    expect(memoryBudget(0, 512, small, 16 * GiB).bytes).toBe(Math.floor(256 * MiB / 10));
+    for (const garbage of ['', 'lots', '-1', '0']) expect(cgroupMemoryLimit(tree({ ...V2, 'memory.max': garbage }, '0::/'))).toBeUndefined();
+  });
 });
