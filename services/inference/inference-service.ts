@@ -76,6 +76,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     log,
     providers: config.executionProviders,
     sessionWorkers: config.sessionWorkers,
+    sessionWorkerYoungGenerationMb: config.sessionWorkerYoungGenerationMb,
     intraOpThreads: threads,
     // Fitted to each version only when the pod chose the threads, never when they were set.
     serialRunUs: config.intraOpThreads ? 0 : config.intraOpSerialRunUs,

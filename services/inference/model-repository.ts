@@ -28,6 +28,8 @@ export interface RepositoryDeps {
   log: Logger;
   providers: ExecutionProvider[];
   sessionWorkers: number;
+  /** V8 young generation of each session worker, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB). */
+  sessionWorkerYoungGenerationMb: number;
   intraOpThreads: number;
   /**
    * A version whose warm-up runs take less than this (µs) is loaded again on one intra-op thread
@@ -355,6 +357,7 @@ export class ModelRepository {
   private sessionsOf(file: string, intraOpThreads: number): Promise<SessionPool> {
     return SessionPool.create({
       modelPath: file, providers: this.providers, workers: this.deps.sessionWorkers, intraOpThreads, spinning: this.deps.intraOpSpinning,
+      youngGenerationMb: this.deps.sessionWorkerYoungGenerationMb,
       // A worker that dies is started again with the back-off of a failed load.
       respawn: { baseMs: this.deps.loadRetry.baseMs, maxMs: this.deps.loadRetry.maxMs },
     });

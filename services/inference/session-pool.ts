@@ -22,6 +22,8 @@ export interface SessionPoolOptions {
    * to `maxMs` (the pod's INFERMESH_LOAD_RETRY_*; default 1 s and 60 s).
    */
   respawn?: { baseMs: number; maxMs: number };
+  /** V8 young generation of each worker, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB; default 2). */
+  youngGenerationMb?: number;
 }
 
 /** A run's outputs and where its time went. */
@@ -83,7 +85,7 @@ export class SessionPool {
   /** Starts the workers and resolves once every session loaded; rejects with the load error. */
   static async create(opts: SessionPoolOptions): Promise<SessionPool> {
     const count = Math.max(1, opts.workers ?? 1);
-    const init: WorkerInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0, spinning: opts.spinning ?? 'on' };
+    const init: WorkerInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0, spinning: opts.spinning ?? 'on', youngGenerationMb: opts.youngGenerationMb ?? 2 };
     const script = workerScript(__dirname, 'session-worker');
     const started = await Promise.allSettled(Array.from({ length: count }, () => startWorker(script, init)));
     const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -213,7 +215,9 @@ export class SessionPool {
 
 function startWorker(script: string, init: WorkerInit): Promise<{ worker: Worker; info: SessionInfo }> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { workerData: init });
+    // Not the process's V8 flags (its --max-semi-space-size is for the main thread's traffic): a
+    // worker's young generation of its own, small, as it allocates little on the heap.
+    const worker = new Worker(script, { workerData: init, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: init.youngGenerationMb } });
     const onMessage = (msg: WorkerReply) => {
       if (msg.type === 'ready') {
         cleanup();

@@ -10,6 +10,8 @@ export interface WorkerInit {
   intraOpThreads: number;
   /** When onnxruntime's intra-op threads spin waiting for work (INFERMESH_INTRA_OP_SPINNING). */
   spinning: SpinningPolicy;
+  /** The worker's V8 young generation, in MB (its resourceLimits, set by the pool). */
+  youngGenerationMb: number;
 }
 
 /** Main thread → worker. */
