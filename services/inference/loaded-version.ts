@@ -35,7 +35,7 @@ export class LoadedVersion {
   reason = '';
   /**
    * What loading it cost: the process's resident memory after its sessions were made and warmed
-   * up, less before (0 until then). Loads that overlap share each other's growth.
+   * up, less before, and at least its artifact's size (0 until then).
    */
   memoryBytes = 0;
   /** Epoch ms until which an UNLOADING version still takes requests (routers are catching up). */

@@ -2,6 +2,7 @@
 // longer does (after the new versions are ready, and after in-flight requests finish), and answers
 // which loaded version serves a request. A version whose load fails is tried again after a back-off
 // that doubles with each failure in a row, and its reason is reported until it loads.
+import fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import type { ExecutionProvider, SpinningPolicy } from '../../lib/config';
 import { errors, MeshError, ErrorCode, messageOf } from '../../lib/errors';
@@ -326,7 +327,9 @@ export class ModelRepository {
           log.warn('warm-up failed; the version serves anyway', { reason: problem });
         }
       }
-      lv.memoryBytes = Math.max(0, process.memoryUsage.rss() - rssBefore);
+      // Its weights are in memory at least once, whatever else the process freed meanwhile (the
+      // resident memory of a process also shrinks when its garbage is collected).
+      lv.memoryBytes = Math.max(process.memoryUsage.rss() - rssBefore, (await fs.promises.stat(file)).size);
       measured();
       measured = undefined;
       lv.state = 'READY';
