@@ -15,7 +15,7 @@ import type { ModelRecord, ServingConfig, VersionRecord } from './records';
 import { ALL_MODELS, type RegistryAccess } from './access';
 import type { KeyStore, KeyView } from './keys';
 import type { ApiKey } from '../../lib/grpc/generated/infermesh/registry/v1/ApiKey';
-import { podsToProto, type PodView } from './pod-view';
+import type { PodView } from './pod-view';
 
 /** ModelRecord (with its KV revision when known) → protocol Model. */
 export function modelToProto(m: ModelRecord & { revision?: number }): Model {
@@ -221,9 +221,7 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
     }),
     ListPods: unaryHandler(log, async (call) => {
       // A caller that reads some model sees the pods; of their versions only the models it may read.
-      const caller = await access.caller(call);
-      caller.checkReadsSome('listing the pods');
-      return { pods: podsToProto(pods.list(), (model) => caller.may('ListPods', model)) };
+      return { pods: pods.visibleTo(await access.caller(call)) };
     }),
   };
 }

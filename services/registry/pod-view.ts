@@ -3,6 +3,7 @@
 // this; the routers' membership decides where calls go, with health checks and TLS identities.
 import type { Heartbeat } from '../../lib/events';
 import type { Pod__Output as Pod } from '../../lib/grpc/generated/infermesh/registry/v1/Pod';
+import type { Caller } from './access';
 
 /** A pod as its latest heartbeat says, and when that came. */
 export interface PodSeen {
@@ -43,11 +44,6 @@ export class PodView {
     this.changed();
   }
 
-  /** Heartbeat bytes held. */
-  get heldBytes(): number {
-    return this.bytes;
-  }
-
   private forget(name: string, p: PodSeen): void {
     this.pods.delete(name);
     this.bytes -= p.bytes;
@@ -67,6 +63,15 @@ export class PodView {
     return [...this.pods.values()].sort((a, b) => (a.heartbeat.pod < b.heartbeat.pod ? -1 : a.heartbeat.pod > b.heartbeat.pod ? 1 : 0));
   }
 
+  /**
+   * The pods as `caller` may see them (ListPods and the console): only to a caller that reads some
+   * model (PERMISSION_DENIED otherwise), each pod's versions only of the models it may read.
+   */
+  visibleTo(caller: Caller): Pod[] {
+    caller.checkReadsSome('listing the pods');
+    return podsToProto(this.list(), (model) => caller.may('ListPods', model));
+  }
+
   /** Calls `listener` on every change until the returned function is called. */
   onChange(listener: PodViewListener): () => void {
     this.listeners.add(listener);
@@ -79,8 +84,8 @@ export class PodView {
   }
 }
 
-/** The pods as ListPods and the console show them to a caller: each pod's versions only of the models `mayRead`. */
-export function podsToProto(pods: readonly PodSeen[], mayRead: (model: string) => boolean): Pod[] {
+/** Pods in ListPods' form, each pod's versions only of the models `mayRead`. */
+function podsToProto(pods: readonly PodSeen[], mayRead: (model: string) => boolean): Pod[] {
   return pods.map(({ heartbeat: hb, seenAt }) => ({
     name: hb.pod,
     address: hb.address,

@@ -176,6 +176,10 @@ describe('the web console\'s door', () => {
     expect(denied.status).toBe(403);
     expect(denied.json().error).toMatch(/read.*hidden/);
     expect((await call('GET', '/api/models/missing', { token: bootstrap.token })).status).toBe(404);
+    // A model filter that is no model name is refused without being repeated.
+    const badFilter = await call('GET', `/api/events?model=${encodeURIComponent('../<script>')}`, { token: bootstrap.token });
+    expect(badFilter.status).toBe(400);
+    expect(badFilter.body).not.toContain('<script>');
     // The recent events: only those of readable models; key events only for admins.
     const events = (await call('GET', '/api/events', { token: reader })).json().events as { event: { model: string; type: string } }[];
     expect(events.length).toBeGreaterThan(0);

@@ -13,7 +13,7 @@ import { statusToProto } from '../rollout/grpc-handlers';
 import type { Registry } from '../registry';
 import type { Rollouts } from '../rollout/rollouts';
 import type { RolloutController } from '../rollout/rollout-controller';
-import { podsToProto, type PodView } from '../pod-view';
+import type { PodView } from '../pod-view';
 import type { Caller, RegistryRpc } from '../access';
 import { MODEL_NAME } from '../records';
 
@@ -224,8 +224,7 @@ export class ConsoleApi {
 
   /** The pods, with the versions of models the caller may read (who reads no model sees none). */
   podList(caller: Caller): unknown {
-    caller.checkReadsSome('listing the pods');
-    return { pods: podsToProto(this.pods.list(), (m) => caller.may('ListPods', m)) };
+    return { pods: this.pods.visibleTo(caller) };
   }
 
   /** The events kept that the caller may read, oldest first; `model`: only that model's. */
@@ -259,11 +258,6 @@ export class ConsoleApi {
   attach(client: LiveClient): () => void {
     this.clients.add(client);
     return () => this.clients.delete(client);
-  }
-
-  /** Live streams open. */
-  get liveCount(): number {
-    return this.clients.size;
   }
 
   private addWindow(model: string, point: WindowPoint): void {

@@ -168,7 +168,7 @@ export class ConsoleServer {
     }
     if (method === 'GET' && p === '/api/events') {
       req.resume();
-      const m = query.get('model') || undefined;
+      const m = modelFilter(query);
       if (m !== undefined) caller.check('WatchEvents', m);
       return this.sendJson(res, 200, { events: api.recentEvents(caller, m) });
     }
@@ -225,7 +225,7 @@ export class ConsoleServer {
     if (topics.size === 0 || [...topics].some((t) => !TOPICS.has(t))) {
       throw errors.invalidArgument(`"topics" takes one or more of ${[...TOPICS].join(', ')}, separated by commas`);
     }
-    const only = query.get('model') || undefined;
+    const only = modelFilter(query);
     if (only !== undefined) caller.check('WatchEvents', only);
     if (this.streams.size >= l.maxStreams) {
       return this.sendJson(res, 503, { error: `the console serves ${l.maxStreams} live pages at once (INFERMESH_CONSOLE_MAX_STREAMS); try again later` });
@@ -330,6 +330,13 @@ function decodeModel(segment: string): string {
     throw errors.invalidArgument('the model name in the path is not valid percent-encoding');
   }
   if (!MODEL_NAME.test(name)) throw errors.invalidArgument('the model name in the path is not a model name');
+  return name;
+}
+
+/** A `model` query parameter (undefined: none); INVALID_ARGUMENT (without echoing it) unless it is a model name. */
+function modelFilter(query: URLSearchParams): string | undefined {
+  const name = query.get('model') || undefined;
+  if (name !== undefined && !MODEL_NAME.test(name)) throw errors.invalidArgument('the "model" parameter is not a model name');
   return name;
 }
 
