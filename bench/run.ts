@@ -1,5 +1,5 @@
 // `npm run bench` (node dist/bench/run.js [suite...] [--quick] [--router-cpu-prof DIR]): runs the
-// suites (default: pod, router, router-secure and rest) on 127.0.0.1, prints each table and writes it to
+// suites (default: pod, router, router-secure, rest, latency, placement and density) on 127.0.0.1, prints each table and writes it to
 // bench/results/<suite>.md. Every measured point is a warm-up and then a fixed window.
 import { ROOT } from '../cli/local-mesh/service-process';
 import { grpcFrame } from './h2-unary';
@@ -13,12 +13,14 @@ import { routerSecureSuite } from './router-secure-suite';
 import { routerSuite } from './router-suite';
 import { restSuite } from './rest-suite';
 import { latencySuite } from './latency-suite';
+import { placementSuite } from './placement-suite';
+import { densitySuite } from './density-suite';
 import type { SuiteOptions } from './suite-options';
 
 /** The suites, by name; `pod-tuning` runs only when asked for. */
-const SUITES = ['pod', 'router', 'router-secure', 'rest', 'latency', 'pod-tuning'] as const;
+const SUITES = ['pod', 'router', 'router-secure', 'rest', 'latency', 'placement', 'density', 'pod-tuning'] as const;
 type SuiteName = (typeof SUITES)[number];
-const DEFAULT_SUITES: SuiteName[] = ['pod', 'router', 'router-secure', 'rest', 'latency'];
+const DEFAULT_SUITES: SuiteName[] = ['pod', 'router', 'router-secure', 'rest', 'latency', 'placement', 'density'];
 
 interface Args {
   suites: SuiteName[];
@@ -67,6 +69,8 @@ async function main(): Promise<void> {
         : suite === 'router-secure' ? await routerSecureSuite(opts)
         : suite === 'rest' ? await restSuite(opts)
         : suite === 'latency' ? await latencySuite(opts)
+        : suite === 'placement' ? await placementSuite(opts)
+        : suite === 'density' ? await densitySuite(opts)
         : await podTuningSuite(opts);
       const markdown = `${body}\n\n${header} Suite time ${((Date.now() - started) / 1000).toFixed(0)} s.\n`;
       const file = writeResult(ROOT, suite, markdown);

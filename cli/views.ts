@@ -36,6 +36,8 @@ export function modelsView(
   rollouts: ReadonlyMap<string, RolloutStatus | undefined>,
   opts: TableOptions = {},
 ): string {
+  // With placement on, how many pods each served version is placed on (docs/placement.md).
+  const placed = models.some((m) => m.placed);
   const rows = models.map((m): Cell[] => {
     const status = rollouts.get(m.name);
     const r = status?.rollout;
@@ -43,11 +45,21 @@ export function modelsView(
     const mine = serving?.filter((s) => s.name === m.name) ?? [];
     const worst = mine.map((s) => stateStyle(s.state)).sort((a, b) => rank(b) - rank(a))[0];
     const pods: Cell = serving === undefined ? '?' : mine.length === 0 ? '-' : styled(mine.map((s) => `v${s.version} ${s.state}`).join(', '), worst ?? 'green');
-    return [m.name, m.latest_version || '-', formatTraffic(m.traffic), rollout, pods];
+    const row: Cell[] = [m.name, m.latest_version || '-', formatTraffic(m.traffic), rollout, pods];
+    if (placed) row.splice(3, 0, copiesOf(m));
+    return row;
   });
-  const table = formatTable(['NAME', 'LATEST', 'TRAFFIC', 'ROLLOUT', 'PODS'], rows, { ...opts, empty: 'No models yet: push one with `infermesh push <model> <file.onnx>`.' });
+  const headers = placed ? ['NAME', 'LATEST', 'TRAFFIC', 'COPIES', 'ROLLOUT', 'PODS'] : ['NAME', 'LATEST', 'TRAFFIC', 'ROLLOUT', 'PODS'];
+  const table = formatTable(headers, rows, { ...opts, empty: 'No models yet: push one with `infermesh push <model> <file.onnx>`.' });
   const reasons = (serving ?? []).filter((s) => s.reason && models.some((m) => m.name === s.name)).map((s) => `${s.name} v${s.version} ${s.state}: ${s.reason}`);
   return reasons.length ? `${table}\n\n${reasons.join('\n')}` : table;
+}
+
+/** The pods each served version is placed on: `v1×2 v2×1`; `-` when none holds any (loaded on request). */
+function copiesOf(m: Model): string {
+  const served = m.traffic.map((t) => t.version);
+  const copies = served.map((v) => `v${v}×${m.placement.find((p) => p.version === v)?.pods.length ?? 0}`);
+  return copies.length === 0 || m.placement.length === 0 ? '-' : copies.join(' ');
 }
 
 function rank(s: Style): number {
@@ -162,6 +174,10 @@ function eventDetails(e: RegistryEvent): string {
     case 'rollout.changed': return `${e.action}: v${e.stable} -> v${e.canary} at ${e.weight}% (${e.phase})${e.reason ? `: ${e.reason}` : ''}`;
     case 'key.created': return `${e.keyId} ${JSON.stringify(e.name)} ${e.grants.join(',')}`;
     case 'key.revoked': return `${e.keyId} ${JSON.stringify(e.name)}`;
+    case 'placement.changed': {
+      const moves = [...e.placed.map((p) => `+${p}`), ...e.removed.map((p) => `-${p}${e.evicted.includes(p) ? ' (evicted)' : ''}`)];
+      return `v${e.version} on ${e.pods.length ? e.pods.join(',') : 'no pod'}${moves.length ? ` [${moves.join(' ')}]` : ''}: ${e.reason.replace('_', ' ')}`;
+    }
     default: return '';
   }
 }

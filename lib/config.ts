@@ -65,7 +65,8 @@ const spinningPolicy: Parser<SpinningPolicy> = (raw, name) => {
 const podIdentityName: Parser<string> = (raw, name) => (isPodIdentityName(raw) ? raw : bad(name, raw, '1 to 253 letters, digits, ".", "-" or "_" (one SPIFFE path segment)'));
 
 /** Execution providers the inference pods know, in onnxruntime's names. */
-export type ExecutionProvider = 'cuda' | 'cpu';
+/** onnxruntime execution providers a pod may ask for: CUDA (needs the binaries onnxruntime-node downloads at install), WebGPU (bundled: Dawn on Vulkan, D3D12 or Metal), CPU. */
+export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
 
 const MiB = 1024 * 1024;
 
@@ -132,6 +133,20 @@ export const settings = {
   consoleEventsKept: setting('INFERMESH_CONSOLE_EVENTS_KEPT', int(1, 1_000_000), 500, 'registry: the newest events the console keeps for pages that open (read back from the event stream at start)'),
   consoleEventsKeptBytes: setting('INFERMESH_CONSOLE_EVENTS_KEPT_BYTES', int(64 * 1024), 8 * MiB, 'registry: bytes of the events the console keeps, as JSON (an event may be up to a NATS message, 1 MiB); the oldest go first'),
   consoleWindowsKept: setting('INFERMESH_CONSOLE_WINDOWS_KEPT', int(1, 100_000), 90, 'registry: closed analysis windows kept per model for the console\'s charts (90 of 10 s: 15 minutes)'),
+
+  // Placement (services/registry/placement/, docs/placement.md): which pods hold which versions,
+  // decided by one registry replica at a time, ModelMesh's model of many models on few pods.
+  placement: setting('INFERMESH_PLACEMENT', bool, true, 'registry, pods, routers: pods load the versions the placement controller puts on them (within their memory budget), and a router asks for a version no pod holds and waits for it; off: every pod loads every served version'),
+  placementMinCopies: setting('INFERMESH_PLACEMENT_MIN_COPIES', int(0, 1_000_000), 2, 'registry: copies (pods) every served version keeps loaded at least, fewer when there are fewer pods (0: a version is loaded on its first request; ModelMesh keeps none loaded until asked, KServe\'s InferenceService one per replica)'),
+  placementRequestsPerCopy: setting('INFERMESH_PLACEMENT_REQUESTS_PER_COPY', int(1), 1_000, 'registry: requests per second one copy of a version is sized for; a version receiving more gets more copies, up to one per pod, and loses them as it cools'),
+  placementMinResidencyMs: setting('INFERMESH_PLACEMENT_MIN_RESIDENCY_MS', int(0), 30_000, 'registry: a copy placed less than this long ago is neither evicted nor removed as its version cools (hysteresis: two models never evict each other in a loop)'),
+  placementEvictIdleMs: setting('INFERMESH_PLACEMENT_EVICT_IDLE_MS', int(0), 10_000, 'registry: a copy that served a request less than this long ago is never evicted for another version (least recently used first among the idle)'),
+  placementLeaseMs: setting('INFERMESH_PLACEMENT_LEASE_MS', int(1_000, 3_600_000), 10_000, 'registry: how long the placement controller\'s leadership (a JetStream KV lease) lasts without renewal; renewed every third of it, taken over by another replica once it lapses'),
+  placementIntervalMs: setting('INFERMESH_PLACEMENT_INTERVAL_MS', int(100, 3_600_000), 2_000, 'registry: how often the leader plans again without a change (rates, idleness and residency move with time); a change (a pod, a split, a demand) plans at once'),
+  placementVersionOverheadMb: setting('INFERMESH_PLACEMENT_VERSION_OVERHEAD_MB', int(0, 1_000_000), 16, 'registry: memory a version not yet measured on any pod is assumed to take beyond its artifact\'s size, in MiB, until pods have measured others (then their median overhead)'),
+  placementMemoryReservePercent: setting('INFERMESH_PLACEMENT_MEMORY_RESERVE_PERCENT', int(0, 90), 5, 'registry: share of each pod\'s model budget placement leaves free: a version\'s cost is measured on a pod that serves meanwhile, and a new copy may cost a few percent more than the estimate it was placed by'),
+  routerMaxColdWaiting: setting('INFERMESH_ROUTER_MAX_COLD_WAITING', int(0, 1_000_000), 1_024, 'router: requests it holds while the version they need is loaded on a pod (lazy loading); beyond it RESOURCE_EXHAUSTED (0: none wait, UNAVAILABLE)'),
+  routerColdWaitMs: setting('INFERMESH_ROUTER_COLD_WAIT_MS', int(100, 3_600_000), 60_000, 'router: longest a request waits for its version to load, when its deadline is later or it has none (Triton\'s and KServe\'s load timeouts are minutes; the client\'s deadline ends it first)'),
 
   analysisWindowMs: setting('INFERMESH_ANALYSIS_WINDOW_MS', int(100), 10_000, 'length of the windows in which routers count each version\'s outcomes for rollout analysis'),
 
@@ -212,12 +227,19 @@ export const settings = {
   advertiseHost: setting('INFERMESH_ADVERTISE_HOST', str, '127.0.0.1', 'host the router uses to reach this pod (in Kubernetes: the pod IP)'),
   advertiseAddress: setting('INFERMESH_ADVERTISE_ADDRESS', str, '', 'host:port the router uses to reach this pod, when the bound port is not reachable as is (NAT, port forwarding); overrides INFERMESH_ADVERTISE_HOST'),
   heartbeatIntervalMs: setting('INFERMESH_HEARTBEAT_INTERVAL_MS', int(50), 1_000, 'how often a pod announces itself'),
-  executionProviders: setting('INFERMESH_EXECUTION_PROVIDERS', list<ExecutionProvider>('cuda', 'cpu'), ['cuda', 'cpu'] as ExecutionProvider[], 'onnxruntime execution providers, in order of preference'),
+  executionProviders: setting('INFERMESH_EXECUTION_PROVIDERS', list<ExecutionProvider>('cuda', 'webgpu', 'cpu'), ['cuda', 'cpu'] as ExecutionProvider[], 'onnxruntime execution providers, in order of preference: cuda, webgpu (onnxruntime-node\'s bundled WebGPU provider, Dawn on Vulkan), cpu; a pod falls back along the list and reports what its sessions run on'),
   sessionWorkers: setting('INFERMESH_SESSION_WORKERS', int(1, 64), 1, 'worker threads (onnxruntime sessions) per loaded model version'),
   // A session worker allocates little on V8's heap (tensors live in ArrayBuffers outside it); at
   // the process's --max-semi-space-size=32, which the main thread needs, each worker's young
   // generation grew to tens of MB: 40 MNIST versions took 775 MB of a pod, 460 MB at 2.
   sessionWorkerYoungGenerationMb: setting('INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB', int(1, 1024), 2, 'pod: V8 young generation of each session worker thread, in MB (its resourceLimits.maxYoungGenerationSizeMb; the workers do not take the process\'s --max-semi-space-size)'),
+  // A session worker costs a V8 isolate (about 8 MB resident) whatever it holds, a small model's
+  // session about 1 MB: a pod's small versions share a few workers, a session each on one of them
+  // (41 MNIST versions: 545-565 MB resident with a worker each, 220-250 MB shared). Loading or
+  // running a version blocks the others on its worker, so large models and long runs keep their own.
+  sharedSessionWorkers: setting('INFERMESH_SHARED_SESSION_WORKERS', int(0, 256), 0, 'pod: session worker threads shared by its versions whose models are small and quick (INFERMESH_SHARED_SESSION_MAX_*): each holds a session of every version placed on it (INFERMESH_SESSION_WORKERS of them per version, on different workers), so a version adds a session, not a thread; a shared session runs on one intra-op thread where the pod fits threads to versions (0: the pod\'s CPUs less one for its event loop, at least 1; CPUs counted as for INFERMESH_INTRA_OP_THREADS)'),
+  sharedSessionMaxModelBytes: setting('INFERMESH_SHARED_SESSION_MAX_MODEL_BYTES', int(0), 16 * MiB, 'pod: largest artifact whose sessions go on the shared session workers (loading one holds up the runs of the others on its worker, about 2 ms a MiB); a larger one gets INFERMESH_SESSION_WORKERS workers of its own (0: every version does, as before sharing)'),
+  sharedSessionMaxRunUs: setting('INFERMESH_SHARED_SESSION_MAX_RUN_US', int(0, 60_000_000), 1_000, 'pod: a version on the shared session workers whose warm-up runs, or else its batch timed as the thread fitting times it, take this many µs or more is loaded again on workers of its own, so its runs never hold up the others\' (0: run time never moves one; the default is INFERMESH_INTRA_OP_SERIAL_RUN_US\'s: the versions that share are those the fitting gives one thread)'),
   intraOpThreads: setting('INFERMESH_INTRA_OP_THREADS', int(0, 256), 0, 'onnxruntime intra-op threads per session (0: the pod\'s CPUs / workers, its cgroup CPU quota where one is set, else os.availableParallelism(); onnxruntime\'s own default is the host\'s cores)'),
   intraOpSerialRunUs: setting('INFERMESH_INTRA_OP_SERIAL_RUN_US', int(0, 60_000_000), 1_000, 'with INFERMESH_INTRA_OP_THREADS=0 and the warm-up on: a version whose warm-up sample (without samples: a synthetic batch of its max batch size) runs in less than this many µs, on the pod\'s threads and then on one, runs on one intra-op thread, its operators too small for waking other threads to pay (0: every version gets the pod\'s threads)'),
   intraOpSpinning: setting('INFERMESH_INTRA_OP_SPINNING', spinningPolicy, 'on', 'how onnxruntime\'s intra-op threads wait for work: on (onnxruntime\'s default: a thread that finishes work spins a while before it sleeps, so the next operator or run finds it awake), runs (spin only while a run goes on, asleep once the session\'s last run returns: a wake-up per run), off (sleep after every operator: a wake-up per operator, the least CPU)'),

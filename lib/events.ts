@@ -19,6 +19,11 @@ export const subjects = {
   heartbeat: 'infermesh.pods.heartbeat',
   /** A request on this subject makes every pod send a heartbeat at once (used by routers that start). */
   discover: 'infermesh.pods.discover',
+  /**
+   * A router asks for a version no pod holds (a request waits for it): the placement controller
+   * puts it on a pod (docs/placement.md). Only routers may publish it.
+   */
+  placementDemand: 'infermesh.placement.demand',
 } as const;
 
 /** The schema version every event and heartbeat carries; decoders reject others. */
@@ -147,8 +152,28 @@ export interface KeyRevokedEvent extends EventBase {
   name: string;
 }
 
+/** Why the placement controller put a version on a pod or took it off (services/registry/placement/plan.ts). */
+export type PlacementReason = 'min_copies' | 'demand' | 'load' | 'cooled' | 'memory' | 'pod_gone' | 'not_served';
+const PLACEMENT_REASONS: readonly string[] = ['min_copies', 'demand', 'load', 'cooled', 'memory', 'pod_gone', 'not_served'];
+
+/**
+ * The pods holding a version changed: `placed` are the pods told to load it now, `removed` those
+ * told to unload it (`evicted`: for another version's room), each with the reason; `pods` is the
+ * version's copies after the change.
+ */
+export interface PlacementChangedEvent extends EventBase {
+  type: 'placement.changed';
+  version: number;
+  pods: string[];
+  placed: string[];
+  removed: string[];
+  evicted: string[];
+  reason: PlacementReason;
+}
+
 /** Every registry event. */
 export type MeshEvent =
+  | PlacementChangedEvent
   | KeyCreatedEvent
   | KeyRevokedEvent
   | RolloutChangedEvent
@@ -176,6 +201,22 @@ export interface PodModel {
   reason?: string;
   /** What loading the version cost in resident memory (ModelRepository: after its warm-up, less before). */
   memoryBytes?: number;
+  /** Requests it has taken since it was loaded (the placement controller reads rates from the change). */
+  requests?: number;
+  /** Milliseconds since its last request, or since it was loaded (least recently used first). */
+  idleMs?: number;
+  /** Requests in flight on it (never evicted while it has some). */
+  inflight?: number;
+}
+
+/** A router's request for a version that no pod holds (subjects.placementDemand). */
+export interface PlacementDemand {
+  schema: typeof SCHEMA_VERSION;
+  router: string;
+  model: string;
+  version: number;
+  /** Requests waiting for it at this router. */
+  waiting: number;
 }
 
 /** A pod's memory: the budget for its models, what its loaded versions cost, its resident memory. */
@@ -313,6 +354,12 @@ export function decodeEvent(bytes: Uint8Array): MeshEvent {
     case 'version.deleted':
       check(isNat(o.version) && isStr(o.sha256) && typeof o.artifactDeleted === 'boolean', 'version.deleted: bad version, sha256 or artifactDeleted');
       return o as unknown as VersionDeletedEvent;
+    case 'placement.changed': {
+      const names = (v: unknown) => Array.isArray(v) && v.every((p) => isStr(p) && p.length <= HEARTBEAT_LIMITS.pod);
+      check(isNat(o.version) && names(o.pods) && names(o.placed) && names(o.removed) && names(o.evicted)
+        && typeof o.reason === 'string' && PLACEMENT_REASONS.includes(o.reason), 'placement.changed: bad version, pods or reason');
+      return o as unknown as PlacementChangedEvent;
+    }
     default:
       throw new SchemaError(`unknown event type ${String(o.type)}`);
   }
@@ -331,6 +378,20 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
  */
 export const HEARTBEAT_LIMITS = Object.freeze({ pod: 253, address: 300, model: 128, provider: 64, reason: 4096 });
 
+/** Serialises a placement demand. */
+export function encodePlacementDemand(d: PlacementDemand): Uint8Array {
+  return encoder.encode(JSON.stringify(d));
+}
+
+/** Parses and validates a placement demand (a router's: bounded names, a version number). */
+export function decodePlacementDemand(bytes: Uint8Array): PlacementDemand {
+  check(bytes.length <= 4096, 'placement demand: too large');
+  const o = parseObject(bytes);
+  check(isStr(o.router) && o.router.length <= HEARTBEAT_LIMITS.pod && isStr(o.model) && o.model.length <= HEARTBEAT_LIMITS.model
+    && isNat(o.version) && o.version > 0 && isNat(o.waiting), 'placement demand: bad router, model, version or waiting');
+  return { schema: SCHEMA_VERSION, router: o.router, model: o.model, version: o.version, waiting: o.waiting };
+}
+
 /** Parses and validates a heartbeat. */
 export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
   const o = parseObject(bytes);
@@ -343,7 +404,7 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
     const pm = m as Partial<PodModel> | null;
     return pm !== null && typeof pm === 'object' && isStr(pm.name) && pm.name.length <= HEARTBEAT_LIMITS.model && isNat(pm.version) && isStr(pm.state)
       && optional(pm.provider, (p) => typeof p === 'string' && p.length <= HEARTBEAT_LIMITS.provider) && optional(pm.reason, (r) => typeof r === 'string')
-      && optional(pm.memoryBytes, isNat);
+      && optional(pm.memoryBytes, isNat) && optional(pm.requests, isNat) && optional(pm.idleMs, isNat) && optional(pm.inflight, isNat);
   }), 'heartbeat: bad models');
   check(optional(o.memory, (m) => isObject(m) && isNat(m.budgetBytes) && isNat(m.usedBytes) && isNat(m.rssBytes)), 'heartbeat: bad memory');
   for (const m of o.models as PodModel[]) {

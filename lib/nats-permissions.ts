@@ -8,7 +8,7 @@
 // model). Only the kind that owns a subject may publish it:
 //   registry: events, the registry and keys KV buckets, the artifact object store, their streams,
 //             and the discover request (it shows the pods);
-//   router:   rollout metrics and the discover request; reads and watches the keys bucket;
+//   router:   rollout metrics, the discover request and placement demands; reads and watches the keys bucket;
 //   pod:      its heartbeats; follows the event stream (followStream: ordered consumers only).
 // Replies come to an inbox prefix of the kind's own (`_INBOX_<kind>.`), which no other kind may
 // subscribe to or publish on, so no one reads or forges another kind's JetStream answers.
@@ -117,7 +117,7 @@ export function natsPermissions(kind: NatsIdentityKind): NatsPermissions {
         ],
         // Rollout metrics: only routers may publish them, so only theirs arrive here; heartbeats,
         // only pods' (the pods that ListPods and the console show).
-        subscribe: [WINDOW_SUBJECT_ALL, subjects.heartbeat, inbox],
+        subscribe: [WINDOW_SUBJECT_ALL, subjects.heartbeat, subjects.placementDemand, inbox],
       };
     case 'router':
       return {
@@ -125,6 +125,7 @@ export function natsPermissions(kind: NatsIdentityKind): NatsPermissions {
           '$JS.API.INFO',
           WINDOW_SUBJECT_ALL,
           subjects.discover,
+          subjects.placementDemand,
           ...followStream(events, subjects.eventsAll),
           ...readStream(streamOfKv(KEYS_BUCKET)),
         ],

@@ -59,7 +59,7 @@ export class TrafficFollower {
   /** Subscribes to events first, then syncs everything (retrying until the registry answers). */
   async start(): Promise<void> {
     this.events = await followEvents(this.js, async (event) => {
-      if (event.type === 'traffic.changed' || event.type === 'model.config.changed') await this.syncModel(event.model);
+      if (event.type === 'traffic.changed' || event.type === 'model.config.changed' || event.type === 'placement.changed') await this.syncModel(event.model);
     }, { onBadEvent: (err, seq) => this.log.warn('skipping malformed event', { seq, err }) });
     void (async () => {
       for await (const s of this.nc.status()) if (s.type === 'reconnect') void this.syncAll();
@@ -97,11 +97,14 @@ export class TrafficFollower {
 
   /** Passes `m` on unless a newer revision of it was passed on already. */
   private async apply(m: ModelOut): Promise<void> {
-    if (!isCurrent(this.held.get(m.name), m.revision)) {
-      this.log.debug('ignoring an older state of a model', { model: m.name, revision: m.revision, held: this.held.get(m.name) });
+    // The model's record and its placement record are in one bucket: their revisions are one
+    // sequence, and the newer of the two dates this state of the model.
+    const revision = Math.max(revisionOf(m.revision), revisionOf(m.placement_revision));
+    if (!isCurrent(this.held.get(m.name), revision)) {
+      this.log.debug('ignoring an older state of a model', { model: m.name, revision, held: this.held.get(m.name) });
       return;
     }
-    this.held.set(m.name, revisionOf(m.revision));
+    this.held.set(m.name, revision);
     await this.onModel(m.name, trafficOf(m), m);
   }
 

@@ -21,7 +21,9 @@ import { scannedInferenceService } from '../../lib/grpc/scanned-service';
 import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { HeartbeatPublisher } from './heartbeat';
 import { cpuBudget, intraOpThreads, memoryBudget } from './cgroup-limits';
+import { SessionHost, sharedHostOptions } from './session-host';
 import { TrafficFollower } from '../../lib/traffic-follower';
+import { versionsHeldBy } from '../../lib/placement';
 import { h2LimitsOf } from '../../lib/h2/limits';
 import { certificateIdentities, claimedPodIdentity, loadTls, peerOfKind } from '../../lib/tls';
 
@@ -51,6 +53,9 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   const cpus = cpuBudget();
   const threads = intraOpThreads(config.intraOpThreads, config.sessionWorkers, cpus);
   log.info('onnxruntime intra-op threads per session', { threads, sessionWorkers: config.sessionWorkers, cpus: cpus.cpus, from: config.intraOpThreads ? 'INFERMESH_INTRA_OP_THREADS' : cpus.source });
+  // The session workers its small, quick versions share, each started as the first session is placed on it.
+  const sessionHost = new SessionHost(sharedHostOptions(config, cpus, threads));
+  log.info('shared session workers', { workers: sessionHost.size, ...sessionHost.sharing });
   // The memory its models may take, reported in heartbeats beside what they do take.
   const memory = memoryBudget(config.modelMemoryMb, config.modelMemoryHeadroomMb);
   log.info('model memory budget', { bytes: memory.bytes, from: memory.source });
@@ -77,6 +82,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     providers: config.executionProviders,
     sessionWorkers: config.sessionWorkers,
     sessionWorkerYoungGenerationMb: config.sessionWorkerYoungGenerationMb,
+    sessionHost,
     intraOpThreads: threads,
     // Fitted to each version only when the pod chose the threads, never when they were set.
     serialRunUs: config.intraOpThreads ? 0 : config.intraOpSerialRunUs,
@@ -85,6 +91,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     loadRetry: { baseMs: config.loadRetryBaseMs, maxMs: config.loadRetryMaxMs },
     unloadGraceMs: config.unloadGraceMs,
     limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements, maxClassificationResults: config.maxClassificationResults, warmupTimeoutMs: config.warmupTimeoutMs },
+    memoryBudgetBytes: memory.bytes,
     batching: {
       enabled: config.dynamicBatching,
       maxBatchSize: config.maxBatchSize,
@@ -93,6 +100,8 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     },
   });
 
+  // onnxruntime started before any version loads: its cost is the pod's, not the first model's.
+  await repo.prime(modelDir);
   const stopMetrics = registerPodMetrics(repo, config.podName);
 
   let draining = false;
@@ -117,9 +126,11 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     memory: { budgetBytes: memory.bytes, usedBytes: repo.memoryUsed(), rssBytes: process.memoryUsage.rss() },
   }), log);
   repo.onChange(() => heartbeat.publishSoon());
-  // The pod serves every version in a model's traffic split; reconcile() returns at once (it queues).
+  // The pod serves the versions of a model's traffic split that placement puts on it (every one with
+  // placement off); reconcile() returns at once (it queues).
   const follower = new TrafficFollower(nc, js, registry, (model, traffic, record) => {
-    void repo.reconcile(model, traffic.map((t) => t.version));
+    const held = versionsHeldBy(config.podName, traffic, record);
+    void repo.reconcile(model, held.versions, held.plannedBytes);
     if (record) void repo.configure(model, record);
   }, log);
   await follower.start();
@@ -150,6 +161,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
       await shutdownServer(server, Math.max(100, deadline - Date.now() - 1_000));
       // 3. Release sessions, say goodbye, drain NATS.
       await repo.unloadAll();
+      await sessionHost.close();
       stopMetrics();
       await heartbeat.stop();
       registry.close();

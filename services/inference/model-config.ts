@@ -22,7 +22,7 @@ export function modelConfigOf(v: LoadedVersion, platform: string): ModelConfig {
     max_batch_size: b.enabled ? b.maxBatchSize : 0,
     input: v.signature.inputs.map((t) => ({ name: t.name, data_type: tritonDataType(t.datatype), dims: dims(t.shape) })),
     output: v.signature.outputs.map((t) => ({ name: t.name, data_type: tritonDataType(t.datatype), dims: dims(t.shape) })),
-    instance_group: [{ name: `${v.name}_0`, count: v.pool.size, kind: v.provider === 'cuda' ? 'KIND_GPU' : 'KIND_CPU' }],
+    instance_group: [{ name: `${v.name}_0`, count: v.pool.size, kind: v.provider === 'cuda' || v.provider === 'webgpu' ? 'KIND_GPU' : 'KIND_CPU' }],
     // intra_op_thread_count as Triton's onnxruntime backend names it (0: onnxruntime chose).
     parameters: {
       intra_op_thread_count: { string_value: String(v.pool.intraOpThreads) },

@@ -3,6 +3,7 @@
 // which loaded version serves a request. A version whose load fails is tried again after a back-off
 // that doubles with each failure in a row, and its reason is reported until it loads.
 import fs from 'node:fs';
+import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { ExecutionProvider, SpinningPolicy } from '../../lib/config';
 import { errors, MeshError, ErrorCode, messageOf } from '../../lib/errors';
@@ -18,9 +19,19 @@ import { LoadedVersion, canBatch, type RequestLimits } from './loaded-version';
 import type { BatchingOptions } from './dynamic-batcher';
 import type { Signature } from './request-codec';
 import { SessionPool } from './session-pool';
+import type { SessionHost } from './session-host';
+
+/**
+ * A one-node ONNX model (y = Identity(x), FP32 [1]) the pod loads once at start (prime()), so what
+ * starting onnxruntime costs the process is not counted as the first version's memory.
+ */
+const PRIMING_MODEL = Buffer.from('CAgSD2luZmVybWVzaC10b29sczpLCh4KAXgSAXkaCmlkZW50aXR5XzAiCElkZW50aXR5OgASBXByaW1lUgBaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAR', 'base64');
 
 /** Runs of the warm-up sample timed to choose a version's intra-op threads (the fastest counts). */
 const FIT_RUNS = 8;
+
+/** How far over INFERMESH_SHARED_SESSION_MAX_RUN_US a warm-up run moves a shared version without a timing. */
+const FAR_OVER = 10;
 
 /** What the repository is built from. */
 export interface RepositoryDeps {
@@ -31,6 +42,12 @@ export interface RepositoryDeps {
   sessionWorkers: number;
   /** V8 young generation of each session worker, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB). */
   sessionWorkerYoungGenerationMb: number;
+  /**
+   * The pod's shared session workers (INFERMESH_SHARED_SESSION_*): a version whose model it admits
+   * is loaded there, and moved to workers of its own when its runs are too long to share
+   * (ownWorkersIfLong). Undefined: every version on workers of its own.
+   */
+  sessionHost?: SessionHost;
   intraOpThreads: number;
   /**
    * A version whose warm-up runs take less than this (µs) is loaded again on one intra-op thread
@@ -46,6 +63,11 @@ export interface RepositoryDeps {
   limits: RequestLimits;
   /** Pod-wide batching defaults; a model's registry config overrides them. */
   batching: Omit<BatchingOptions, 'concurrency' | 'preferredBatchSizes'>;
+  /**
+   * The memory its models may take (INFERMESH_MODEL_MEMORY_MB): a load waits while versions being
+   * unloaded still hold what it needs (0: never waits).
+   */
+  memoryBudgetBytes?: number;
 }
 
 /** How long a pod waits before loading a failed version again (INFERMESH_LOAD_RETRY_*). */
@@ -114,6 +136,10 @@ export class ModelRepository {
   private fallbackLogged = false;
   /** The load whose sessions are being made and warmed up (measuring()): one at a time. */
   private measuredLoad: Promise<void> = Promise.resolve();
+  /** The memory each version was planned at (placement), by model then version: a load waits for room for it. */
+  private readonly planned = new Map<string, Map<number, number>>();
+  /** When each version started serving (its idleness counts from then until its first request). */
+  private readonly readyAt = new WeakMap<LoadedVersion, number>();
   private providers: ExecutionProvider[];
   private closed = false;
 
@@ -127,7 +153,7 @@ export class ModelRepository {
   }
 
   private changed(): void {
-    for (const fn of this.listeners) fn();
+    for (const fn of [...this.listeners]) fn();
   }
 
   /**
@@ -197,9 +223,16 @@ export class ModelRepository {
 
   /** What heartbeats report: every version of index(), with the provider a ready one runs on. */
   snapshot(): PodModel[] {
+    const now = Date.now();
     return this.index().map((e) => {
       const v = this.models.get(e.name)?.get(e.version);
+      const usage = v && v.state !== 'LOADING' ? {
+        requests: v.stats.success.count + v.stats.fail.count,
+        idleMs: Math.max(0, now - Math.max(v.stats.lastInference, this.readyAt.get(v) ?? 0)),
+        inflight: v.inFlight,
+      } : {};
       return {
+        ...usage,
         name: e.name,
         version: e.version,
         state: e.state,
@@ -225,8 +258,10 @@ export class ModelRepository {
    * back-off has passed), then unloads the others once every desired version is ready. Calls for one
    * model run one after another.
    */
-  reconcile(name: string, desired: number[]): Promise<void> {
+  reconcile(name: string, desired: number[], plannedBytes?: ReadonlyMap<number, number>): Promise<void> {
     this.desired.set(name, desired);
+    if (plannedBytes) this.planned.set(name, new Map(plannedBytes));
+    else this.planned.delete(name);
     const prev = this.chains.get(name) ?? Promise.resolve();
     const next = prev.then(() => this.reconcileNow(name, desired)).catch((err: unknown) => {
       this.deps.log.error('reconcile failed', { model: name, err });
@@ -303,6 +338,7 @@ export class ModelRepository {
       // One version's sessions are made and warmed up at a time, so the memory it takes is its own
       // (the growth of the process's resident memory over those steps); downloads still overlap.
       measured = await this.measuring();
+      await this.roomFor(this.planned.get(name)?.get(version) ?? 0, log);
       rssBefore = process.memoryUsage.rss();
       pool = await this.sessionsOf(file, this.deps.intraOpThreads);
       if (pool.info.fallback && !this.fallbackLogged) {
@@ -321,6 +357,7 @@ export class ModelRepository {
       if (this.deps.warmup) {
         const samples = model.config?.warmup ?? [];
         let problem = await lv.warmUp(samples);
+        if (!problem && await this.ownWorkersIfLong(lv, file, samples, log)) problem = await lv.warmUp(samples);
         if (!problem && await this.fitThreads(lv, file, samples, log)) problem = await lv.warmUp(samples);
         if (problem) {
           lv.reason = `${problem}; serving anyway`;
@@ -333,6 +370,7 @@ export class ModelRepository {
       measured();
       measured = undefined;
       lv.state = 'READY';
+      this.readyAt.set(lv, Date.now());
       this.changed();
       log.info('model version ready', { provider: lv.provider, memoryBytes: lv.memoryBytes });
       return true;
@@ -348,6 +386,51 @@ export class ModelRepository {
     }
   }
 
+  /**
+   * Waits until a version planned at `bytes` fits the pod's budget beside what its versions hold,
+   * as long as versions being unloaded (placement took them off, often for this one's room) may
+   * still free it; with nothing unloading, it loads at once (the placement controller packs by
+   * the same measurements and corrects an estimate that was short). Loads come here one at a time.
+   */
+  private async roomFor(bytes: number, log: Logger): Promise<void> {
+    const budget = this.deps.memoryBudgetBytes ?? 0;
+    if (budget === 0 || bytes === 0) return;
+    let waited = false;
+    while (!this.closed && this.memoryUsed() + bytes > budget && this.all().some((v) => v.state === 'UNLOADING')) {
+      if (!waited) log.info('waiting for versions being unloaded to make room', { plannedBytes: bytes, usedBytes: this.memoryUsed(), budgetBytes: budget });
+      waited = true;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          const i = this.listeners.indexOf(wake);
+          if (i >= 0) this.listeners.splice(i, 1);
+          resolve();
+        };
+        this.listeners.push(wake);
+      });
+    }
+  }
+
+  /**
+   * Makes and drops one session of a one-node model, as a load would: onnxruntime's libraries,
+   * its environment and the first worker's start are then the pod's own cost, in its resident
+   * memory before any version, not the first version's. A failure is left to the first real load.
+   */
+  async prime(dir: string): Promise<void> {
+    const done = await this.measuring();
+    const file = path.join(dir, `.prime-${process.pid}.onnx`);
+    try {
+      await fs.promises.mkdir(dir, { recursive: true });
+      await fs.promises.writeFile(file, PRIMING_MODEL);
+      const pool = await this.sessionsOf(file, this.deps.intraOpThreads);
+      await pool.close();
+    } catch (err) {
+      this.deps.log.warn('could not start onnxruntime ahead of the first model', { err });
+    } finally {
+      await fs.promises.rm(file, { force: true });
+      done();
+    }
+  }
+
   /** Waits for the loads measuring before this one; resolves to the function that lets the next one go. */
   private async measuring(): Promise<() => void> {
     const before = this.measuredLoad;
@@ -357,13 +440,38 @@ export class ModelRepository {
     return done;
   }
 
-  private sessionsOf(file: string, intraOpThreads: number): Promise<SessionPool> {
+  /** Sessions of `file`: on the pod's shared workers when `shared` and the host takes the model, else on workers of their own. */
+  private sessionsOf(file: string, intraOpThreads: number, shared = true): Promise<SessionPool> {
     return SessionPool.create({
       modelPath: file, providers: this.providers, workers: this.deps.sessionWorkers, intraOpThreads, spinning: this.deps.intraOpSpinning,
+      host: shared ? this.deps.sessionHost : undefined,
       youngGenerationMb: this.deps.sessionWorkerYoungGenerationMb,
-      // A worker that dies is started again with the back-off of a failed load.
+      // A worker of its own that dies is started again with the back-off of a failed load.
       respawn: { baseMs: this.deps.loadRetry.baseMs, maxMs: this.deps.loadRetry.maxMs },
     });
+  }
+
+  /**
+   * A version on the pod's shared session workers whose runs take INFERMESH_SHARED_SESSION_MAX_RUN_US
+   * or more is loaded again on workers of its own, on the pod's threads (then fitted as any other):
+   * a worker runs one request at a time, and its runs would hold up every other version's there.
+   * Its batch is timed as fitThreads times it (the fastest of FIT_RUNS), unless its warm-up already
+   * ran ten times over the limit. Resolves true when the sessions were replaced (to be warmed
+   * again); throws when none could be made, as a failed load.
+   */
+  private async ownWorkersIfLong(lv: LoadedVersion, file: string, samples: readonly WarmupSample[], log: Logger): Promise<boolean> {
+    const host = this.deps.sessionHost;
+    const limit = host?.sharing?.maxRunUs ?? 0;
+    if (!host || !lv.pool.shared || limit === 0) return false;
+    // A warm-up far over the limit moves it without holding up the others for a timing; a first
+    // run is often slow, so a warm-up just over it is timed again as the thread fitting times.
+    const warmUs = lv.pool.fastestRunUs ?? 0;
+    const runUs = warmUs >= FAR_OVER * limit ? warmUs : await lv.timeRuns(samples, FIT_RUNS, limit);
+    if (runUs === undefined || host.admitsRun(runUs)) return false;
+    await lv.pool.close();
+    lv.usePool(await this.sessionsOf(file, this.deps.intraOpThreads, false));
+    log.info('runs are long: sessions on workers of their own', { runUs: Math.round(runUs), limitUs: limit });
+    return true;
   }
 
   /**
@@ -380,6 +488,7 @@ export class ModelRepository {
   private async fitThreads(lv: LoadedVersion, file: string, samples: readonly WarmupSample[], log: Logger): Promise<boolean> {
     const limit = this.deps.serialRunUs;
     const threads = lv.pool.intraOpThreads;
+    const shared = lv.pool.shared;
     if (limit === 0 || threads <= 1 || lv.pool.info.provider !== 'cpu') return false;
     const manyUs = await lv.timeRuns(samples, FIT_RUNS, limit);
     if (manyUs === undefined || manyUs >= limit) return false;
@@ -387,7 +496,7 @@ export class ModelRepository {
     let oneUs: number | undefined;
     let why = '';
     try {
-      lv.usePool(await this.sessionsOf(file, 1));
+      lv.usePool(await this.sessionsOf(file, 1, shared));
       oneUs = await lv.timeRuns(samples, FIT_RUNS, limit);
     } catch (err) {
       why = messageOf(err);
@@ -398,7 +507,7 @@ export class ModelRepository {
       return true;
     }
     await lv.pool.close();
-    lv.usePool(await this.sessionsOf(file, threads));
+    lv.usePool(await this.sessionsOf(file, threads, shared));
     log.info(`runs are short, but not on one intra-op thread: ${threads} per session`, { ...facts, ...(why && { why }) });
     return true;
   }

@@ -1,28 +1,38 @@
-// A pool of worker threads, each holding one onnxruntime session of the same model version.
-// Runs go to an idle worker, or wait in FIFO order for one.
-import { Worker } from 'node:worker_threads';
+// The onnxruntime sessions of one model version, each on a different session worker thread. Runs go
+// to a free session, or wait in FIFO order for one. The workers are the pod's shared ones (a
+// SessionHost that holds other versions' sessions too) when it takes the model, else the pool's own.
+import fs from 'node:fs';
 import type { ExecutionProvider, SpinningPolicy } from '../../lib/config';
 import { MeshError, ErrorCode } from '../../lib/errors';
 import type { HostTensor } from '../../lib/tensor';
-import { workerScript } from '../../lib/worker-script';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol';
+import { SessionHost, type HostedRun, type Seat, type SeatOwner, type SessionInfo } from './session-host';
+import type { SessionInit } from './worker-protocol';
+
+export type { SessionInfo } from './session-host';
 
 /** Options of a session pool. */
 export interface SessionPoolOptions {
   modelPath: string;
   providers: ExecutionProvider[];
-  /** Worker threads (sessions); default 1. */
+  /** Sessions, each on its own worker thread; default 1 (on a shared host, at most its workers). */
   workers?: number;
   /** onnxruntime intra-op threads per session; 0 lets onnxruntime choose. */
   intraOpThreads?: number;
   /** How onnxruntime's intra-op threads wait for work (default: on, onnxruntime's own). */
   spinning?: SpinningPolicy;
   /**
-   * A worker that exits unasked is started again after `baseMs`, doubling with each exit in a row up
-   * to `maxMs` (the pod's INFERMESH_LOAD_RETRY_*; default 1 s and 60 s).
+   * The pod's shared session workers: the sessions go there, on the host's intra-op threads, when
+   * it admits the model (its file's size, SessionHost.admitsModel), else on workers of the pool's
+   * own. Default: workers of its own.
+   */
+  host?: SessionHost;
+  /**
+   * Workers of its own only: one that exits unasked is started again after `baseMs`, doubling with
+   * each exit in a row up to `maxMs` (the pod's INFERMESH_LOAD_RETRY_*; default 1 s and 60 s). A
+   * shared host has its own.
    */
   respawn?: { baseMs: number; maxMs: number };
-  /** V8 young generation of each worker, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB; default 2). */
+  /** Workers of its own only: the V8 young generation of each, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB; default 2). */
   youngGenerationMb?: number;
 }
 
@@ -37,119 +47,55 @@ export interface RunResult {
   sessionNs: number;
 }
 
-interface Job {
-  feeds: Record<string, HostTensor>;
-  outputs: string[];
-  enqueuedAt: bigint;
-  startedAt: bigint;
-  resolve: (result: RunResult) => void;
-  reject: (err: Error) => void;
-}
+/** A run not yet handed to a worker: refused, not failed, when the pool closes. */
+type WaitingRun = HostedRun & { refuse: (err: Error) => void };
 
-interface Slot {
-  worker: Worker;
-  busy: Job | undefined;
-}
-
-/** What a loaded session reports about itself. */
-export interface SessionInfo {
-  provider: ExecutionProvider;
-  /** Why earlier providers were skipped, when the one used is not the first asked for. */
-  fallback?: string;
-  inputNames: string[];
-  outputNames: string[];
-}
-
-let nextJobId = 1;
-
-export class SessionPool {
-  private readonly slots: Slot[] = [];
-  private readonly waiting: Job[] = [];
+export class SessionPool implements SeatOwner {
+  private seats: Seat[] = [];
+  private sessionInfo: SessionInfo | undefined;
+  private readonly waiting: WaitingRun[] = [];
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
   private closed = false;
-  /** Workers that exited unasked in a row (none answered a run since), and their restart timers. */
-  private exitsInARow = 0;
-  private readonly restarts = new Set<NodeJS.Timeout>();
   private respawned = 0;
+  private fastestNs: number | undefined;
+
   private constructor(
-    readonly info: SessionInfo,
     /** onnxruntime intra-op threads of each session (0: onnxruntime chose). */
     readonly intraOpThreads: number,
     /** How those threads wait for work. */
     readonly spinning: SpinningPolicy,
-    private readonly script: string,
-    /** What a worker started again is given: the provider the first ones run on. */
-    private readonly init: WorkerInit,
-    private readonly respawnPolicy: { baseMs: number; maxMs: number },
+    private readonly host: SessionHost,
+    /** Whether its sessions are on the pod's shared workers, beside other versions' sessions. */
+    readonly shared: boolean,
   ) {}
 
-  /** Starts the workers and resolves once every session loaded; rejects with the load error. */
+  /** Loads the sessions and resolves once every one loaded; rejects with the load error. */
   static async create(opts: SessionPoolOptions): Promise<SessionPool> {
     const count = Math.max(1, opts.workers ?? 1);
-    const init: WorkerInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0, spinning: opts.spinning ?? 'on', youngGenerationMb: opts.youngGenerationMb ?? 2 };
-    const script = workerScript(__dirname, 'session-worker');
-    const started = await Promise.allSettled(Array.from({ length: count }, () => startWorker(script, init)));
-    const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) {
-      await Promise.all(ok.map(({ worker }) => worker.terminate()));
-      throw failed.reason;
+    const init: SessionInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0, spinning: opts.spinning ?? 'on' };
+    // A file that cannot be read is left to onnxruntime to refuse, on workers of its own as before.
+    const bytes = await fs.promises.stat(opts.modelPath).then((s) => s.size, () => Number.POSITIVE_INFINITY);
+    const shared = opts.host !== undefined && opts.host.admitsModel(bytes);
+    const host = shared ? opts.host! : new SessionHost({ workers: count, youngGenerationMb: opts.youngGenerationMb, respawn: opts.respawn });
+    if (shared && host.sharing!.intraOpThreads > 0) init.intraOpThreads = host.sharing!.intraOpThreads;
+    const pool = new SessionPool(init.intraOpThreads, init.spinning, host, shared);
+    try {
+      const { seats, info } = await host.seat(pool, init, count);
+      // A session loaded again (its worker exited) takes the provider the first ones run on.
+      for (const seat of seats) seat.init = { ...init, providers: [info.provider] };
+      pool.seats = seats;
+      pool.sessionInfo = info;
+    } catch (err) {
+      if (!shared) await host.close();
+      throw err;
     }
-    const info = ok[0]!.info;
-    const pool = new SessionPool(info, init.intraOpThreads, init.spinning, script, { ...init, providers: [info.provider] }, opts.respawn ?? { baseMs: 1_000, maxMs: 60_000 });
-    for (const { worker } of ok) pool.attach(worker);
     return pool;
   }
 
-  private attach(worker: Worker): void {
-    const slot: Slot = { worker, busy: undefined };
-    this.slots.push(slot);
-    worker.on('message', (msg: WorkerReply) => {
-      const job = slot.busy;
-      if (!job || (msg.type !== 'result' && msg.type !== 'error')) return;
-      slot.busy = undefined;
-      if (msg.type === 'result') {
-        this.exitsInARow = 0;
-        const now = process.hrtime.bigint();
-        job.resolve({ outputs: msg.outputs, queueNs: job.startedAt - job.enqueuedAt, computeNs: now - job.startedAt, sessionNs: msg.runNs });
-      }
-      else job.reject(new MeshError(ErrorCode.ExecutionFailed, `onnxruntime failed: ${msg.message}`));
-      this.dispatch();
-    });
-    // A worker that exits unasked (an uncaught error, out of memory, terminated) fails only its own
-    // run; the pool keeps the others, and starts one again after a back-off. Node emits 'error'
-    // (when there was one) before 'exit'.
-    let crash: Error | undefined;
-    worker.on('error', (err) => {
-      crash = err;
-    });
-    worker.on('exit', (code) => {
-      if (this.closed) return;
-      const why = crash ? `session worker crashed: ${crash.message}` : `session worker exited (code ${code})`;
-      slot.busy?.reject(new MeshError(ErrorCode.ExecutionFailed, why));
-      slot.busy = undefined;
-      this.slots.splice(this.slots.indexOf(slot), 1);
-      this.restartLater();
-      this.dispatch();
-    });
-  }
-
-  /** Starts a worker in place of one that exited, after the back-off; again later when that fails. */
-  private restartLater(): void {
-    this.exitsInARow++;
-    const delayMs = Math.min(this.respawnPolicy.maxMs, this.respawnPolicy.baseMs * 2 ** Math.min(this.exitsInARow - 1, 30));
-    const timer = setTimeout(() => {
-      this.restarts.delete(timer);
-      if (this.closed) return;
-      startWorker(this.script, this.init).then(({ worker }) => {
-        if (this.closed) return void worker.terminate();
-        this.respawned++;
-        this.attach(worker);
-        this.dispatch();
-      }, () => {
-        if (!this.closed) this.restartLater();
-      });
-    }, delayMs);
-    this.restarts.add(timer);
+  /** What the sessions report: provider, input and output names. */
+  get info(): SessionInfo {
+    return this.sessionInfo!;
   }
 
   /** Runs the model on `feeds`, computing `outputs`. */
@@ -157,12 +103,28 @@ export class SessionPool {
     if (this.closed) return Promise.reject(new MeshError(ErrorCode.NotReady, 'model is unloading'));
     return new Promise((resolve, reject) => {
       const now = process.hrtime.bigint();
-      this.waiting.push({ feeds, outputs, enqueuedAt: now, startedAt: now, resolve, reject });
-      this.dispatch();
+      const run: WaitingRun = {
+        feeds,
+        outputs,
+        enqueuedAt: now,
+        startedAt: now,
+        done: (out, runNs) => {
+          this.fastestNs = Math.min(this.fastestNs ?? runNs, runNs);
+          this.finished();
+          resolve({ outputs: out, queueNs: run.startedAt - run.enqueuedAt, computeNs: process.hrtime.bigint() - run.startedAt, sessionNs: runNs });
+        },
+        fail: (err) => {
+          this.finished();
+          reject(err);
+        },
+        refuse: reject,
+      };
+      this.waiting.push(run);
+      this.pump();
     });
   }
 
-  /** Workers started again after exiting unasked, over the pool's life. */
+  /** Sessions started again after their worker exited unasked, over the pool's life. */
   get respawns(): number {
     return this.respawned;
   }
@@ -174,82 +136,57 @@ export class SessionPool {
 
   /** Runs a worker is executing now. */
   get running(): number {
-    return this.slots.reduce((n, s) => n + (s.busy ? 1 : 0), 0);
+    return this.inFlight;
   }
 
-  /** Workers in the pool. */
+  /** Sessions ready to run (a session whose worker exited is back once it is loaded again). */
   get size(): number {
-    return this.slots.length;
+    return this.seats.reduce((n, s) => n + (s.state === 'ready' ? 1 : 0), 0);
   }
 
-  private dispatch(): void {
-    for (const slot of this.slots) {
-      if (slot.busy) continue;
-      const job = this.waiting.shift();
-      if (!job) return;
-      slot.busy = job;
-      job.startedAt = process.hrtime.bigint();
-      const transfer: ArrayBuffer[] = [];
-      for (const t of Object.values(job.feeds)) {
-        if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer)) transfer.push(t.data.buffer);
-      }
-      const msg: WorkerRequest = { type: 'run', id: nextJobId++, feeds: job.feeds, outputs: job.outputs };
-      slot.worker.postMessage(msg, transfer);
+  /** onnxruntime's fastest run so far (session.run as its worker timed it), in µs; undefined before the first. */
+  get fastestRunUs(): number | undefined {
+    return this.fastestNs === undefined ? undefined : this.fastestNs / 1000;
+  }
+
+  /** SeatOwner: when the oldest waiting run was asked for. */
+  oldestWaiting(): bigint | undefined {
+    return this.waiting[0]?.enqueuedAt;
+  }
+
+  /** SeatOwner: the oldest waiting run, now running. */
+  takeWaiting(): HostedRun | undefined {
+    const run = this.waiting.shift();
+    if (run) this.inFlight++;
+    return run;
+  }
+
+  /** SeatOwner: a session was lost with its worker, or loaded again. */
+  seatChanged(restored: boolean): void {
+    if (restored) this.respawned++;
+    this.pump();
+  }
+
+  private pump(): void {
+    for (const seat of this.seats) {
+      if (this.waiting.length === 0) return;
+      seat.pump();
     }
   }
 
-  private failWaiting(message: string): void {
-    for (const job of this.waiting.splice(0)) job.reject(new MeshError(ErrorCode.Unavailable, message));
+  private finished(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** Stops taking runs, lets the running ones finish, then releases every session and thread. */
+  /** Stops taking runs, lets the running ones finish, then releases its sessions (and its own workers). */
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.restarts) clearTimeout(t);
-    this.restarts.clear();
-    this.failWaiting('model unloaded');
-    await Promise.all(this.slots.map((slot) => closeWorker(slot)));
-    this.slots.length = 0;
+    for (const run of this.waiting.splice(0)) run.refuse(new MeshError(ErrorCode.Unavailable, 'model unloaded'));
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    const seats = this.seats;
+    this.seats = [];
+    await this.host.unseat(seats);
+    if (!this.shared) await this.host.close();
   }
-}
-
-function startWorker(script: string, init: WorkerInit): Promise<{ worker: Worker; info: SessionInfo }> {
-  return new Promise((resolve, reject) => {
-    // Not the process's V8 flags (its --max-semi-space-size is for the main thread's traffic): a
-    // worker's young generation of its own, small, as it allocates little on the heap.
-    const worker = new Worker(script, { workerData: init, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: init.youngGenerationMb } });
-    const onMessage = (msg: WorkerReply) => {
-      if (msg.type === 'ready') {
-        cleanup();
-        resolve({ worker, info: { provider: msg.provider, fallback: msg.fallback, inputNames: msg.inputNames, outputNames: msg.outputNames } });
-      } else if (msg.type === 'failed') {
-        cleanup();
-        void worker.terminate();
-        reject(new MeshError(ErrorCode.FailedPrecondition, `model failed to load: ${msg.message}`));
-      }
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(new MeshError(ErrorCode.FailedPrecondition, `session worker failed to start: ${err.message}`));
-    };
-    const cleanup = () => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-  });
-}
-
-async function closeWorker(slot: Slot): Promise<void> {
-  // Wait for the job in flight (it is answered first), then ask the worker to release its session.
-  while (slot.busy) await new Promise((r) => setTimeout(r, 5));
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => void slot.worker.terminate().then(() => resolve()), 5_000);
-    slot.worker.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    slot.worker.postMessage({ type: 'close' } satisfies WorkerRequest);
-  });
 }

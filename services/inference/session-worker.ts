@@ -1,16 +1,18 @@
-// A worker thread owning one onnxruntime session: onnxruntime's run() blocks its thread, so
-// sessions live here and the service's event loop stays free for health checks and other models.
-import { parentPort, workerData } from 'node:worker_threads';
+// A worker thread owning onnxruntime sessions: onnxruntime's run() blocks its thread, so sessions
+// live here and the service's event loop stays free for health checks and other models. It holds
+// the sessions its host loads on it, by id, and runs one request at a time (onnxruntime-node loads
+// and runs synchronously on the calling thread), in the order they come.
+import { parentPort } from 'node:worker_threads';
 import { ort } from '../../lib/ort';
 import type { HostTensor, OrtType } from '../../lib/tensor';
 import type { ExecutionProvider } from '../../lib/config';
-import { spinningConfig, type WorkerInit, type WorkerReply, type WorkerRequest } from './worker-protocol';
+import { spinningConfig, type SessionInit, type WorkerReply, type WorkerRequest } from './worker-protocol';
 
-const init = workerData as WorkerInit;
 const port = parentPort!;
 const post = (msg: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+const sessions = new Map<number, ort.InferenceSession>();
 
-async function createSession(): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; fallback?: string }> {
+async function createSession(init: SessionInit): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; fallback?: string }> {
   const failures: string[] = [];
   for (const provider of init.providers) {
     try {
@@ -40,30 +42,27 @@ function fromOrt(t: ort.Tensor): HostTensor {
   return { type: t.type as OrtType, dims: [...t.dims], data: t.data as HostTensor['data'] };
 }
 
-async function main(): Promise<void> {
-  let session: ort.InferenceSession;
+async function load(id: number, init: SessionInit): Promise<void> {
   try {
-    const created = await createSession();
-    session = created.session;
-    post({ type: 'ready', provider: created.provider, fallback: created.fallback, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+    const { session, provider, fallback } = await createSession(init);
+    sessions.set(id, session);
+    post({ type: 'loaded', session: id, provider, fallback, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
   } catch (err) {
-    post({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
-    return;
+    post({ type: 'load-failed', session: id, message: err instanceof Error ? err.message : String(err) });
   }
-  port.on('message', (msg: WorkerRequest) => {
-    if (msg.type === 'close') {
-      void session.release().finally(() => {
-        post({ type: 'closed' });
-        port.close();
-      });
-      return;
-    }
-    void run(session, msg);
-  });
 }
 
-async function run(session: ort.InferenceSession, msg: Extract<WorkerRequest, { type: 'run' }>): Promise<void> {
+async function unload(id: number): Promise<void> {
+  const session = sessions.get(id);
+  sessions.delete(id);
+  await session?.release().catch(() => undefined);
+  post({ type: 'unloaded', session: id });
+}
+
+async function run(msg: Extract<WorkerRequest, { type: 'run' }>): Promise<void> {
   try {
+    const session = sessions.get(msg.session);
+    if (!session) throw new Error(`no session ${msg.session} on this worker`);
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = toOrt(t);
     const started = process.hrtime.bigint();
@@ -82,4 +81,18 @@ async function run(session: ort.InferenceSession, msg: Extract<WorkerRequest, { 
   }
 }
 
-void main();
+port.on('message', (msg: WorkerRequest) => {
+  switch (msg.type) {
+    case 'load': return void load(msg.session, msg.init);
+    case 'run': return void run(msg);
+    case 'unload': return void unload(msg.session);
+    case 'close': {
+      const all = [...sessions.values()];
+      sessions.clear();
+      void Promise.allSettled(all.map((s) => s.release())).finally(() => {
+        post({ type: 'closed' });
+        port.close();
+      });
+    }
+  }
+});

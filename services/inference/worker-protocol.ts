@@ -1,30 +1,34 @@
-// Messages between the inference service and its session worker threads.
+// Messages between the inference service and its session worker threads. A worker holds any number
+// of onnxruntime sessions, each under the id its host gave it: one, for a version with workers of
+// its own; one per version placed there, on the pod's shared workers (session-host.ts).
 import type { ExecutionProvider, SpinningPolicy } from '../../lib/config';
 import type { HostTensor } from '../../lib/tensor';
 
-/** workerData of a session worker. */
-export interface WorkerInit {
+/** What a session is made from. */
+export interface SessionInit {
   modelPath: string;
   /** Providers to try in order; the first that creates a session wins. */
   providers: ExecutionProvider[];
   intraOpThreads: number;
   /** When onnxruntime's intra-op threads spin waiting for work (INFERMESH_INTRA_OP_SPINNING). */
   spinning: SpinningPolicy;
-  /** The worker's V8 young generation, in MB (its resourceLimits, set by the pool). */
-  youngGenerationMb: number;
 }
 
 /** Main thread → worker. */
 export type WorkerRequest =
-  | { type: 'run'; id: number; feeds: Record<string, HostTensor>; outputs: string[] }
+  | { type: 'load'; session: number; init: SessionInit }
+  | { type: 'run'; id: number; session: number; feeds: Record<string, HostTensor>; outputs: string[] }
+  | { type: 'unload'; session: number }
+  /** Release every session and end the thread. */
   | { type: 'close' };
 
 /** Worker → main thread. */
 export type WorkerReply =
-  | { type: 'ready'; provider: ExecutionProvider; fallback?: string; inputNames: string[]; outputNames: string[] }
-  | { type: 'failed'; message: string }
+  | { type: 'loaded'; session: number; provider: ExecutionProvider; fallback?: string; inputNames: string[]; outputNames: string[] }
+  | { type: 'load-failed'; session: number; message: string }
   | { type: 'result'; id: number; outputs: Record<string, HostTensor>; /** onnxruntime's run alone, in ns. */ runNs: number }
   | { type: 'error'; id: number; message: string }
+  | { type: 'unloaded'; session: number }
   | { type: 'closed' };
 
 /**

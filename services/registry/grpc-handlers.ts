@@ -9,7 +9,7 @@ import type { Model, PushVersionRequestOut, RegistryHandlers, ServingConfigOut, 
 import type { UpdateModelRequest__Output as UpdateModelRequestOut } from '../../lib/grpc/generated/infermesh/registry/v1/UpdateModelRequest';
 import type { Event } from '../../lib/grpc/generated/infermesh/registry/v1/Event';
 import type { MeshEvent } from '../../lib/events';
-import type { ModelChanges, Registry } from './registry';
+import type { ModelChanges, ModelView, Registry } from './registry';
 import { warmupFromProto, warmupToProto } from './warmup-config';
 import type { ModelRecord, ServingConfig, VersionRecord } from './records';
 import { ALL_MODELS, type RegistryAccess } from './access';
@@ -18,7 +18,7 @@ import type { ApiKey } from '../../lib/grpc/generated/infermesh/registry/v1/ApiK
 import type { PodView } from './pod-view';
 
 /** ModelRecord (with its KV revision when known) → protocol Model. */
-export function modelToProto(m: ModelRecord & { revision?: number }): Model {
+export function modelToProto(m: ModelRecord & { revision?: number; placement?: ModelView['placement']; placementRevision?: number }): Model {
   const b = m.config.dynamicBatching;
   return {
     name: m.name,
@@ -40,6 +40,9 @@ export function modelToProto(m: ModelRecord & { revision?: number }): Model {
     traffic: m.traffic,
     created_at: m.createdAt,
     revision: String(m.revision ?? 0),
+    placement: (m.placement ?? []).map((p) => ({ version: p.version, pods: p.pods, memory_bytes: String(p.memoryBytes) })),
+    placed: m.placement !== undefined,
+    placement_revision: String(m.placementRevision ?? 0),
   };
 }
 

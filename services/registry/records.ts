@@ -54,7 +54,29 @@ export const keys = {
   versions: (model: string) => `versions.${nameToken(model)}.*`,
   allVersions: 'versions.>',
   artifactDeletion: (sha256: string) => `deletions.${sha256}`,
+  /** Where a model's versions are held (PlacementRecord); written by the placement controller's leader only. */
+  placement: (model: string) => `placement.${nameToken(model)}`,
+  placements: 'placement.*',
+  /** The model name of a key listed under `placement`. */
+  placementModelOf: (key: string) => (key.startsWith('placement.') ? nameOfToken(key.slice('placement.'.length)) : undefined),
+  /** The placement controller's lease (PlacementLease): which replica leads. */
+  placementLease: 'leases.placement',
 };
+
+/** KV value at placement.<name>: which pods hold each of the model's served versions (docs/placement.md). */
+export interface PlacementRecord {
+  schema: 1;
+  model: string;
+  /** Served versions with at least one copy, by version. */
+  versions: { version: number; pods: string[]; memoryBytes: number }[];
+}
+
+/** KV value at leases.placement: the replica leading placement, until when (epoch ms, its own clock). */
+export interface PlacementLease {
+  schema: 1;
+  holder: string;
+  until: number;
+}
 
 /**
  * KV value at deletions.<sha256> while a registry deletes that artifact: pushes of the same bytes

@@ -20,6 +20,9 @@ import { KeyStore } from './keys';
 import { RegistryAccess } from './access';
 import { decodeHeartbeat, subjects } from '../../lib/events';
 import { PodView } from './pod-view';
+import { PlacementController, unplaceable } from './placement/placement-controller';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { ConsoleApi } from './console/console-api';
 import { ConsoleServer } from './console/console-server';
 
@@ -29,6 +32,8 @@ export interface RegistryService extends RunningService {
   /** The web console's port; undefined with INFERMESH_CONSOLE off. */
   consolePort: number | undefined;
   registry: Registry;
+  /** The placement controller (undefined with INFERMESH_PLACEMENT off): `leading` says whether this replica plans. */
+  placement: PlacementController | undefined;
 }
 
 /** Connects to NATS, ensures the KV bucket, object store and event stream, and serves on the configured port. */
@@ -41,7 +46,10 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     log.warn('the event stream has another consumer bound than INFERMESH_EVENT_STREAM_MAX_CONSUMERS (it was made before, and nats-server does not change it): recreate the stream to apply it', { stream: resources.eventStream, maxConsumers: consumerBound, wanted: config.eventStreamMaxConsumers });
   }
   const [kv, artifacts] = await Promise.all([metadataBucket(nc, config.jetstreamReplicas), artifactStore(nc, config.jetstreamReplicas)]);
-  const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements });
+  // The pods, for people (ListPods, the console) and placement: from their heartbeats, which only pods may publish.
+  const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes);
+  const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
+    unplaceable: (sizeBytes) => (config.placement ? unplaceable(sizeBytes, pods.list()) : undefined) });
 
   // The registry is the keys bucket's only writer: it creates it, whether authentication is on or not,
   // so routers can bind it, and stores the bootstrap admin key before it takes any call.
@@ -68,8 +76,6 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log);
   controller.start();
 
-  // The pods, for people (ListPods, the console): from their heartbeats, which only pods may publish.
-  const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes);
   const heartbeats = nc.subscribe(subjects.heartbeat, {
     callback: (err, msg) => {
       if (err) return;
@@ -82,6 +88,23 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   });
   const expiry = setInterval(() => pods.expire(), Math.max(100, Math.floor(config.podTtlMs / 2))).unref();
   nc.publish(subjects.discover);
+
+  // Which pods hold which versions: every replica follows, the lease holder plans (docs/placement.md).
+  const placement = config.placement ? new PlacementController({
+    kv, nc, registry, pods, log,
+    replica: `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+    options: {
+      minCopies: config.placementMinCopies,
+      requestsPerCopy: config.placementRequestsPerCopy,
+      minResidencyMs: config.placementMinResidencyMs,
+      evictIdleMs: config.placementEvictIdleMs,
+      leaseMs: config.placementLeaseMs,
+      intervalMs: config.placementIntervalMs,
+      versionOverheadBytes: config.placementVersionOverheadMb * 1024 * 1024,
+      memoryReservePercent: config.placementMemoryReservePercent,
+    },
+  }) : undefined;
+  placement?.start();
 
   // TLS on (certificate files set): the registry's ports take TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.
   const tls = loadTls(config, log);
@@ -138,12 +161,14 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     port,
     consolePort,
     registry,
+    placement,
     async shutdown(budgetMs) {
       health.set('', 'NOT_SERVING');
       health.set('infermesh.registry.v1.Registry', 'NOT_SERVING');
       health.set('infermesh.registry.v1.Rollouts', 'NOT_SERVING');
       health.closeWatchers();
       controller.stop();
+      await placement?.stop();
       clearInterval(sweeper);
       clearInterval(expiry);
       heartbeats.unsubscribe();

@@ -14,7 +14,7 @@ import type { Logger } from '../../lib/log';
 import { receiveArtifact } from './artifact-upload';
 import { checkWarmup } from './warmup-config';
 import { readArtifact } from './artifact-reader';
-import { keys, MODEL_NAME, MODEL_NAME_RULE, type ArtifactDeletion, type ModelRecord, type ServingConfig, type VersionRecord } from './records';
+import { keys, MODEL_NAME, MODEL_NAME_RULE, type ArtifactDeletion, type ModelRecord, type PlacementRecord, type ServingConfig, type VersionRecord } from './records';
 
 /** What the registry is built from. */
 export interface RegistryDeps {
@@ -30,10 +30,19 @@ export interface RegistryDeps {
   maxWarmupRuns: number;
   /** Most elements of a model's warm-up samples, all inputs together (INFERMESH_MAX_WARMUP_ELEMENTS). */
   maxWarmupElements: number;
+  /** Whether versions are placed (INFERMESH_PLACEMENT): models are read with their placement. */
+  placement?: boolean;
+  /** With placement on: why a version of `sizeBytes` can be held by no pod (undefined: it may fit). */
+  unplaceable?: (sizeBytes: number) => string | undefined;
 }
 
 /** A model's record with the revision it was read at (UpdateModel's compare-and-set takes it). */
-export type ModelView = ModelRecord & { revision: number };
+export type ModelView = ModelRecord & {
+  revision: number;
+  /** With placement on: its versions' copies (none yet: an empty list), and that record's revision (0: none). */
+  placement?: PlacementRecord['versions'];
+  placementRevision?: number;
+};
 
 /** What UpdateModel replaces: each field given replaces the stored one; the others are kept. */
 export interface ModelChanges {
@@ -179,7 +188,37 @@ export class Registry {
   async getModel(name: string): Promise<ModelView> {
     const cur = await this.read<ModelRecord>(keys.model(name));
     if (!cur) throw errors.modelNotFound(name);
-    return { ...cur.value, revision: cur.revision };
+    return this.withPlacement({ ...cur.value, revision: cur.revision });
+  }
+
+  /** `m` with its placement when placement is on (read after the model, so never older than it). */
+  private async withPlacement(m: ModelView): Promise<ModelView> {
+    if (!this.deps.placement) return m;
+    const p = await this.read<PlacementRecord>(keys.placement(m.name));
+    return { ...m, placement: p?.value.versions ?? [], placementRevision: p?.revision ?? 0 };
+  }
+
+  /**
+   * Writes where a model's versions are held (the placement controller's leader); resolves to the
+   * record's revision. A model no pod holds keeps a record with no versions (not a deletion), so its
+   * revision still moves forward and followers pass the change on.
+   */
+  async writePlacement(record: PlacementRecord): Promise<number> {
+    return retry(() => this.deps.kv.put(keys.placement(record.model), encode(record)));
+  }
+
+  /**
+   * FAILED_PRECONDITION for a version no pod could hold: its artifact alone is larger than every
+   * pod's memory budget (a push, and a rollout of an older version, are refused before it is served).
+   */
+  checkPlaceable(model: string, sizeBytes: number): void {
+    const why = this.deps.unplaceable?.(sizeBytes);
+    if (why) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}': an artifact of ${sizeBytes} bytes ${why}`);
+  }
+
+  /** A version's record, or undefined (the placement controller reads sizes). */
+  async findVersion(model: string, version: number): Promise<VersionRecord | undefined> {
+    return (await this.read<VersionRecord>(keys.version(model, version)))?.value;
   }
 
   /** Every model, sorted by name. */
@@ -189,8 +228,11 @@ export class Registry {
       const name = keys.modelOf(k);
       if (name !== undefined) names.push(name);
     }
-    const models = await Promise.all(names.sort().map((n) => this.read<ModelRecord>(keys.model(n))));
-    return models.flatMap((m) => (m ? [{ ...m.value, revision: m.revision }] : []));
+    const models = await Promise.all(names.sort().map(async (n) => {
+      const m = await this.read<ModelRecord>(keys.model(n));
+      return m && this.withPlacement({ ...m.value, revision: m.revision });
+    }));
+    return models.flatMap((m) => (m ? [m] : []));
   }
 
   /**
@@ -231,9 +273,11 @@ export class Registry {
     if (opts.sizeBytes !== undefined && opts.sizeBytes > max) {
       throw errors.invalidArgument(`artifact is ${opts.sizeBytes} bytes, above the registry's maximum of ${max} bytes`);
     }
+    if (opts.sizeBytes !== undefined) this.checkPlaceable(model, opts.sizeBytes);
     const upload = await receiveArtifact(chunks, max);
     try {
       if (upload.sizeBytes === 0) throw errors.invalidArgument('artifact is empty');
+      this.checkPlaceable(model, upload.sizeBytes);
       if (opts.sizeBytes !== undefined && opts.sizeBytes !== upload.sizeBytes) {
         throw errors.invalidArgument(`artifact is ${upload.sizeBytes} bytes, but the client announced ${opts.sizeBytes}`);
       }

@@ -212,6 +212,23 @@ export class Membership {
     return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.version - b.version));
   }
 
+  /**
+   * Why `version` of `model` cannot load, when every pod reporting it says its load failed
+   * (UNAVAILABLE, with their reasons) and none has it loading or ready; else undefined.
+   */
+  loadFailure(model: string, version: number): string | undefined {
+    const reasons: string[] = [];
+    for (const pod of this.pods.values()) {
+      if (pod.verified === false) continue;
+      for (const m of pod.models) {
+        if (m.name !== model || m.version !== version) continue;
+        if (m.state !== 'UNAVAILABLE') return undefined;
+        reasons.push(`${pod.id}: ${m.reason ?? 'failed to load'}`);
+      }
+    }
+    return reasons.length ? reasons.join('; ') : undefined;
+  }
+
   /** Every known pod. */
   all(): Pod[] {
     return [...this.pods.values()];

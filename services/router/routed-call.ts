@@ -15,6 +15,7 @@ import { toGrpcStatus } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { Pod } from './membership';
 import type { PodOutcome, Router } from './router';
+import { ColdVersion, type ColdStarts } from './cold-starts';
 import type { VersionOutcome, VersionStats } from './version-stats';
 
 /** gRPC status codes the policy reads (numbers: this module does not load grpc-js). */
@@ -101,6 +102,8 @@ export abstract class RoutedCall {
   private attemptInFlight = false;
   private admitted = false;
   private done = false;
+  /** Ends the wait for a version being loaded (lazy loading), while the call waits. */
+  private stopWaiting: (() => void) | undefined;
 
   /** `requested`: the version the client named ('' for the traffic split's). */
   constructor(protected readonly deps: RoutingDeps, readonly model: string, protected readonly requested: string) {}
@@ -169,6 +172,8 @@ export abstract class RoutedCall {
       // A retry serves the version the first attempt chose, on another pod.
       ({ pod, version } = router.route(this.model, failed ? String(this.version) : this.requested, this.tried));
     } catch (err) {
+      // The version is served but no pod holds it: wait while one loads it, then route again.
+      if (err instanceof ColdVersion && router.cold && this.waitFor(router.cold, err, failed)) return;
       // No other pod for a retry (every one tried, ejected, full, or the version gone from the
       // router's view meanwhile): the client gets the pod's failure, retryable, never the router's
       // answer about a version it did not ask for (NOT_FOUND, which clients take as permanent).
@@ -183,6 +188,36 @@ export abstract class RoutedCall {
     router.started(pod);
     this.attemptInFlight = true;
     this.send(pod, version);
+  }
+
+  /**
+   * Waits for `cold`'s version to load, then routes again (a retry keeps the version it had, on any
+   * pod: the one that failed may hold it again). False when the router cannot hold the call (it
+   * answered RESOURCE_EXHAUSTED) or the call is over.
+   */
+  private waitFor(cold: ColdStarts, err: ColdVersion, failed: Failure | undefined): boolean {
+    try {
+      this.stopWaiting = cold.wait(err.model, err.version, (problem) => {
+        this.stopWaiting = undefined;
+        if (this.done) return;
+        if (!problem) {
+          this.tried = undefined;
+          this.attempts--;
+          return this.next(failed);
+        }
+        const { code, details } = toGrpcStatus(problem, this.deps.log);
+        this.record(code);
+        this.respond(code, details);
+        this.finish(code, details);
+      });
+      if (failed) this.version = err.version;
+      return true;
+    } catch (full) {
+      const { code, details } = toGrpcStatus(full, this.deps.log);
+      this.respond(code, details);
+      this.finish(code, details);
+      return true;
+    }
   }
 
   /** The pod failed: another attempt if allowed, else its answer (or `code`) goes to the client. */
@@ -212,6 +247,8 @@ export abstract class RoutedCall {
    */
   private endByClient(code: number, message: string, deadline: boolean): void {
     if (this.done) return;
+    this.stopWaiting?.();
+    this.stopWaiting = undefined;
     if (this.attemptInFlight) {
       this.attemptInFlight = false;
       this.deps.router.ended(this.pod!, 'neutral');

@@ -3,13 +3,15 @@
 import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf } from '../../lib/nats';
 import { inboxPrefixOf } from '../../lib/nats-permissions';
-import { decodeHeartbeat, ensureEventStream, subjects } from '../../lib/events';
+import { decodeHeartbeat, encodePlacementDemand, ensureEventStream, SCHEMA_VERSION, subjects } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
 import { INFERENCE_EXTENSIONS } from '../../lib/grpc/extensions';
 import { registryClient } from '../../lib/grpc/client';
 import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/lifecycle';
 import { TrafficFollower } from '../../lib/traffic-follower';
+import { placementOf } from '../../lib/placement';
+import { ColdStarts } from './cold-starts';
 import { VERSION } from '../../lib/version';
 import { policies } from './balancer';
 import { Membership } from './membership';
@@ -72,6 +74,15 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   });
   stats.start();
   const split = new TrafficSplit(Math.random, (model, version) => stats.unready(model, version));
+  // Lazy loading: a request for a placed version no pod holds waits here while it loads.
+  const cold = config.routerMaxColdWaiting > 0 ? new ColdStarts(
+    (model, version, waiting) => {
+      if (!nc.isClosed()) nc.publish(subjects.placementDemand, encodePlacementDemand({ schema: SCHEMA_VERSION, router: config.podName, model, version, waiting }));
+    },
+    (model, version) => membership.candidates(model, version).length > 0,
+    (model, version) => membership.loadFailure(model, version),
+    { maxWaiting: config.routerMaxColdWaiting, maxWaitMs: config.routerColdWaitMs, repeatMs: 1_000 },
+  ) : undefined;
   const router = new Router(membership, split, policies[config.routerPolicy]!(), {
     maxOutstanding: config.routerMaxOutstanding,
     maxOutstandingPerPod: config.routerMaxOutstandingPerPod,
@@ -80,13 +91,14 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     ejectAfterFailures: 5,
     baseEjectionMs: 1_000,
     maxEjectionMs: 30_000,
-  });
+  }, Date.now, cold);
 
   const heartbeats = nc.subscribe(subjects.heartbeat, {
     callback: (err, msg) => {
       if (err) return;
       try {
         membership.update(decodeHeartbeat(msg.data));
+        cold?.check();
       } catch (e) {
         log.warn('skipping malformed heartbeat', { err: e });
       }
@@ -96,6 +108,8 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const expiry = setInterval(() => {
     membership.expire();
     identity?.sweep();
+    // A pod proves its identity (TLS) or passes a health check between heartbeats.
+    cold?.check();
   }, Math.max(100, Math.floor(config.podTtlMs / 4)));
   // Keep serving the pods we know while NATS is away; ask every pod to speak up when it is back.
   void (async () => {
@@ -121,7 +135,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   });
 
   const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes, tls: tls && { files: tls } });
-  const follower = new TrafficFollower(nc, js, registry, (model, traffic) => split.set(model, traffic), log);
+  const follower = new TrafficFollower(nc, js, registry, (model, traffic, record) => split.set(model, traffic, placementOf(record) !== undefined), log);
   await follower.start();
 
 
@@ -170,6 +184,8 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       healthService.set('', 'NOT_SERVING');
       healthService.set('inference.GRPCInferenceService', 'NOT_SERVING');
       healthService.closeWatchers();
+      // Requests waiting for a version to load are not kept through the drain.
+      cold?.close();
       const started = Date.now();
       await Promise.all([front.drain(budgetMs), rest?.drain(budgetMs)]);
       await shutdownServer(server, Math.max(100, budgetMs - (Date.now() - started)));

@@ -4,6 +4,7 @@ import { errors, MeshError, ErrorCode } from '../../lib/errors';
 import type { BalancingPolicy } from './balancer';
 import type { Membership, Pod } from './membership';
 import type { TrafficSplit } from './traffic-split';
+import { ColdVersion, type ColdStarts } from './cold-starts';
 
 /** Limits and timings of the router. */
 export interface RouterOptions {
@@ -69,6 +70,8 @@ export class Router {
     private readonly policy: BalancingPolicy,
     private readonly opts: RouterOptions,
     private readonly now: () => number = Date.now,
+    /** Where requests for a version no pod holds wait for it (absent: they get UNAVAILABLE). */
+    readonly cold?: ColdStarts,
   ) {
     this.budget = new RetryBudget(opts.retryBudgetRatio, opts.retryBudgetMinPerSecond, now);
   }
@@ -85,7 +88,7 @@ export class Router {
   route(model: string, version: string, exclude?: ReadonlySet<string>): Route {
     let v: number;
     if (version === '') {
-      const chosen = this.split.choose(model, this.membership.readyVersions(model));
+      const chosen = this.split.choose(model, this.membership.readyVersions(model)) ?? this.split.chooseToLoad(model);
       if (chosen === undefined) {
         if (this.split.get(model)) throw errors.unavailable(`no inference pod has model '${model}' ready`);
         throw errors.modelNotFound(model);
@@ -97,6 +100,13 @@ export class Router {
     }
     const all = this.membership.candidates(model, v);
     if (all.length === 0) {
+      // A served version of a placed model: a pod loads it when asked (ColdStarts).
+      if (this.split.loadable(model, v)) {
+        // Waiting is for a load under way or to come, not for one that failed.
+        const failure = this.membership.loadFailure(model, v);
+        if (failure) throw errors.unavailable(`no inference pod has model '${model}' version ${v} ready: ${failure}`);
+        throw new ColdVersion(model, v);
+      }
       if (version !== '') throw errors.versionNotFound(model, version);
       throw errors.unavailable(`no inference pod has model '${model}' version ${v} ready`);
     }

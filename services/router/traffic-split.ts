@@ -6,7 +6,7 @@ import type { TrafficWeight } from '../../lib/events';
 
 export class TrafficSplit {
   /** Each model's split as the registry sent it, and its versions with a weight above 0. */
-  private readonly splits = new Map<string, { all: TrafficWeight[]; weighted: TrafficWeight[] }>();
+  private readonly splits = new Map<string, { all: TrafficWeight[]; weighted: TrafficWeight[]; placed: boolean }>();
 
   constructor(
     private readonly random: () => number = Math.random,
@@ -14,13 +14,29 @@ export class TrafficSplit {
     private readonly onUnready: (model: string, version: number) => void = () => undefined,
   ) {}
 
-  /** Sets (or, with an empty split, forgets) a model's split. */
-  set(model: string, traffic: TrafficWeight[]): void {
+  /**
+   * Sets (or, with an empty split, forgets) a model's split; `placed`: the registry places its
+   * versions, so one no pod holds is loaded when asked for (lazy loading) rather than missing.
+   */
+  set(model: string, traffic: TrafficWeight[], placed = false): void {
     if (traffic.length === 0) this.splits.delete(model);
     else {
       const all = traffic.map((t) => ({ ...t }));
-      this.splits.set(model, { all, weighted: all.filter((t) => t.weight > 0) });
+      this.splits.set(model, { all, weighted: all.filter((t) => t.weight > 0), placed });
     }
+  }
+
+  /** Whether `version` of `model` is served and placed: a pod loads it when a request asks. */
+  loadable(model: string, version: number): boolean {
+    const split = this.splits.get(model);
+    return split !== undefined && split.placed && split.all.some((t) => t.version === version);
+  }
+
+  /** For a placed model none of whose versions is ready: the version a request goes to, drawn over the whole split. */
+  chooseToLoad(model: string): number | undefined {
+    const split = this.splits.get(model);
+    if (!split?.placed) return undefined;
+    return draw(split.weighted, this.random) ?? (split.all.length ? Math.max(...split.all.map((t) => t.version)) : undefined);
   }
 
   /** The model's split, if the registry has one. */

@@ -56,7 +56,8 @@ describe('the CLI\'s tables and --json, against a real mesh', () => {
   const infermesh = (...args: string[]) => run(process.execPath, [cli, ...args, '--registry', `127.0.0.1:${mesh.registry.port}`, '--router', `127.0.0.1:${router.port}`], { env: { ...process.env, INFERMESH_TOKEN: '' } });
 
   beforeAll(async () => {
-    mesh = await startTestMesh();
+    // Placement off: the event stream below is the registry's alone, in a known order.
+    mesh = await startTestMesh({ INFERMESH_PLACEMENT: 'off' });
     podPort = (await mesh.startPod({ INFERMESH_LOAD_RETRY_BASE_MS: '200', INFERMESH_LOAD_RETRY_MAX_MS: '400', INFERMESH_POD_NAME: 'pod-tables' })).port;
     router = await startTestRouter(mesh.nats.url, mesh.registry.port);
     routerApi = new InferenceApi(`127.0.0.1:${router.port}`);

@@ -70,8 +70,9 @@ describe('inference pod', () => {
 
   beforeAll(async () => {
     mesh = await startTestMesh();
-    // cuda first, as in production: where it is missing the pod falls back to cpu and reports it.
-    const pod = await mesh.startPod({ INFERMESH_EXECUTION_PROVIDERS: 'cuda,cpu' });
+    // GPUs first, as in production: where CUDA's binaries and a WebGPU adapter are missing (no GPU
+    // here), the pod falls back to cpu and reports it.
+    const pod = await mesh.startPod({ INFERMESH_EXECUTION_PROVIDERS: 'cuda,webgpu,cpu' });
     address = `127.0.0.1:${pod.port}`;
     client = inferenceClient(address);
     for (const dt of ALL) await mesh.push(modelName('identity', dt), `fixtures/identity_${dt.toLowerCase()}.onnx`);

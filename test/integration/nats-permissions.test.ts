@@ -14,7 +14,7 @@ import { connect, nkeyAuthenticator, type Subscription } from '@nats-io/transpor
 import { startLocalMesh } from '../../cli/local-mesh/mesh';
 import { jetStreamOf, metadataBucket, connectNats, resources, type NatsConnection } from '../../lib/nats';
 import { inboxPrefixOf, type NatsIdentityKind } from '../../lib/nats-permissions';
-import { subjects, publishEvent, type MeshEvent } from '../../lib/events';
+import { encodePlacementDemand, subjects, publishEvent, type MeshEvent } from '../../lib/events';
 import { encodeWindowReport, windowSubject } from '../../lib/window-stats';
 import { KEYS_BUCKET, newApiKey } from '../../lib/auth';
 import { silentLogger } from '../../lib/log';
@@ -111,6 +111,9 @@ describe('NATS identities and permissions', () => {
     expect(await delivered('pod', subjects.discover)).toBe(false);
     expect(await delivered('pod', subjects.event('mnist', 'traffic.changed'))).toBe(false);
     expect(await delivered('router', windowSubject('mnist'))).toBe(true);
+    // Placement demands (which make the controller load a version on a pod): routers only.
+    expect(await delivered('pod', subjects.placementDemand)).toBe(false);
+    expect(await delivered('router', subjects.placementDemand)).toBe(true);
 
     const stored = async () => (await (await jetStreamOf(conn('admin')).jsm).streams.info(resources.eventStream)).state.messages;
     const before = await stored();
@@ -224,6 +227,20 @@ describe('NATS identities and permissions', () => {
     // It may ask pods to announce themselves (it shows them), as routers do.
     expect(await delivered('registry', subjects.discover)).toBe(true);
     expect(await delivered('registry', windowSubject('mnist'))).toBe(false);
+  });
+
+  it('placement demands reach the registry only from routers', async () => {
+    const demand = (router: string) => encodePlacementDemand({ schema: 1, router, model: 'mnist', version: 1, waiting: 1 });
+    const seen: string[] = [];
+    const sub = conn('registry').subscribe(subjects.placementDemand, { callback: (e, m) => void (e || seen.push(m.string())) });
+    await conn('registry').flush();
+    for (const kind of ['pod', 'router'] as const) {
+      conn(kind).publish(subjects.placementDemand, demand(kind));
+      await conn(kind).flush();
+    }
+    await waitFor('the router\'s demand', () => seen.some((s) => s.includes('"router":"router"')), 10_000, 10);
+    sub.unsubscribe();
+    expect(seen.filter((s) => s.includes('"router":"pod"'))).toEqual([]);
   });
 
   it('rollout metrics reach the registry only from routers', async () => {

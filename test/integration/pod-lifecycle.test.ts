@@ -75,7 +75,8 @@ describe('pod model lifecycle', () => {
   }
 
   beforeAll(async () => {
-    mesh = await startTestMesh();
+    // Every pod holds every served version (each test's pods must serve what was pushed).
+    mesh = await startTestMesh({ INFERMESH_PLACEMENT_MIN_COPIES: '1000' });
     nc = await connect({ servers: mesh.nats.url });
     nc.subscribe(subjects.heartbeat, { callback: (_err, msg) => {
       const hb = decodeHeartbeat(msg.data);

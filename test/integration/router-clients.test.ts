@@ -95,7 +95,8 @@ describe('router: one client cannot hurt the others', () => {
   let nc: NatsConnection;
 
   beforeAll(async () => {
-    mesh = await startTestMesh();
+    // Every pod holds every version (pods are added below and must serve mnist).
+    mesh = await startTestMesh({ INFERMESH_PLACEMENT_MIN_COPIES: '1000' });
     await mesh.push('mnist', 'mnist.onnx');
     await mesh.push('held', 'fixtures/identity_fp32.onnx');
     await mesh.push('ident8', 'fixtures/identity_uint8.onnx');

@@ -119,7 +119,8 @@ describe('router', () => {
   const podAddress = (p: ServiceProcess) => `127.0.0.1:${p.port}`;
 
   beforeAll(async () => {
-    mesh = await startTestMesh();
+    // Every pod holds every served version (each test's pods must serve what was pushed).
+    mesh = await startTestMesh({ INFERMESH_PLACEMENT_MIN_COPIES: '1000' });
     await mesh.push('mnist', 'mnist.onnx');
     await Promise.all(['pod-a', 'pod-b', 'pod-c'].map((n) => startPod(n)));
     router = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_HEALTH_CHECK_INTERVAL_MS: '300', INFERMESH_POD_TTL_MS: '1500' });

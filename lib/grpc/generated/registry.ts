@@ -22,6 +22,7 @@ import type { ListPodsResponse as _infermesh_registry_v1_ListPodsResponse, ListP
 import type { ListVersionsRequest as _infermesh_registry_v1_ListVersionsRequest, ListVersionsRequest__Output as _infermesh_registry_v1_ListVersionsRequest__Output } from './infermesh/registry/v1/ListVersionsRequest';
 import type { ListVersionsResponse as _infermesh_registry_v1_ListVersionsResponse, ListVersionsResponse__Output as _infermesh_registry_v1_ListVersionsResponse__Output } from './infermesh/registry/v1/ListVersionsResponse';
 import type { Model as _infermesh_registry_v1_Model, Model__Output as _infermesh_registry_v1_Model__Output } from './infermesh/registry/v1/Model';
+import type { PlacedVersion as _infermesh_registry_v1_PlacedVersion, PlacedVersion__Output as _infermesh_registry_v1_PlacedVersion__Output } from './infermesh/registry/v1/PlacedVersion';
 import type { Pod as _infermesh_registry_v1_Pod, Pod__Output as _infermesh_registry_v1_Pod__Output } from './infermesh/registry/v1/Pod';
 import type { PodVersion as _infermesh_registry_v1_PodVersion, PodVersion__Output as _infermesh_registry_v1_PodVersion__Output } from './infermesh/registry/v1/PodVersion';
 import type { PullArtifactRequest as _infermesh_registry_v1_PullArtifactRequest, PullArtifactRequest__Output as _infermesh_registry_v1_PullArtifactRequest__Output } from './infermesh/registry/v1/PullArtifactRequest';
@@ -67,6 +68,7 @@ export interface ProtoGrpcType {
         ListVersionsRequest: MessageTypeDefinition<_infermesh_registry_v1_ListVersionsRequest, _infermesh_registry_v1_ListVersionsRequest__Output>
         ListVersionsResponse: MessageTypeDefinition<_infermesh_registry_v1_ListVersionsResponse, _infermesh_registry_v1_ListVersionsResponse__Output>
         Model: MessageTypeDefinition<_infermesh_registry_v1_Model, _infermesh_registry_v1_Model__Output>
+        PlacedVersion: MessageTypeDefinition<_infermesh_registry_v1_PlacedVersion, _infermesh_registry_v1_PlacedVersion__Output>
         Pod: MessageTypeDefinition<_infermesh_registry_v1_Pod, _infermesh_registry_v1_Pod__Output>
         PodVersion: MessageTypeDefinition<_infermesh_registry_v1_PodVersion, _infermesh_registry_v1_PodVersion__Output>
         PullArtifactRequest: MessageTypeDefinition<_infermesh_registry_v1_PullArtifactRequest, _infermesh_registry_v1_PullArtifactRequest__Output>

@@ -20,6 +20,8 @@ export interface RolloutStore {
   /** Compare-and-set loop over the model's record. */
   updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>): Promise<ModelRecord>;
   publish(event: EventInput): Promise<void>;
+  /** FAILED_PRECONDITION for a version no pod could hold (placement). */
+  checkPlaceable(model: string, sizeBytes: number): void;
 }
 
 /** Options of start(). */
@@ -87,7 +89,8 @@ export class Rollouts implements RolloutAnalysisTarget {
     const steps = [...opts.steps];
     steps.forEach(checkWeight);
     if (steps.some((w, i) => i > 0 && w <= steps[i - 1]!)) throw errors.invalidArgument(`steps ${steps.join(', ')} are not ascending`);
-    await this.store.getVersion(model, version); // NOT_FOUND for a version that never existed
+    const record = await this.store.getVersion(model, version); // NOT_FOUND for a version that never existed
+    this.store.checkPlaceable(model, record.sizeBytes);
     const analysis: RolloutAnalysis = { ...DEFAULT_ROLLOUT_ANALYSIS };
     for (const [k, val] of Object.entries(opts.analysis) as [keyof RolloutAnalysis, number | undefined][]) if (val) analysis[k] = val;
     let started: Rollout | undefined;

@@ -5,7 +5,7 @@ import type { ApiKey, Model, ModelIndexEntry, RegistryEvent, RolloutStatus, Vers
 import { eventLine, formatSignature, formatTraffic, keysView, modelsView, rolloutView, versionsView } from '../../../cli/views';
 
 const model = (name: string, latest: number, traffic: { version: number; weight: number }[]): Model => ({
-  name, description: '', labels: {}, config: null, latest_version: latest, traffic, created_at: '2025-06-01T12:00:00Z', revision: '1',
+  name, description: '', labels: {}, config: null, latest_version: latest, traffic, created_at: '2025-06-01T12:00:00Z', revision: '1', placement: [], placed: false, placement_revision: '0',
 });
 
 const status = (m: string, rollout: RolloutStatus['rollout'], history: RolloutStatus['history'] = []): RolloutStatus => ({
@@ -51,6 +51,17 @@ describe('modelsView', () => {
     const done = new Map([['mnist', status('mnist', rollout({ phase: 'promoted', weight: 100 }))]]);
     expect(modelsView([models[1]!], [], done).split('\n')[1]).toBe('mnist  2       1:90% 2:10%  -        -');
     expect(modelsView([models[1]!], undefined, new Map()).split('\n')[1]).toBe('mnist  2       1:90% 2:10%  ?        ?');
+  });
+
+  it('with placement on, lists how many pods hold each served version', () => {
+    const none = new Map([['broken', status('broken', null)], ['mnist', status('mnist', null)]]);
+    const placed: Model = { ...models[1]!, placed: true, placement: [{ version: 1, pods: ['pod-1', 'pod-2'], memory_bytes: '9000000' }] };
+    const cold: Model = { ...models[0]!, placed: true, placement: [] };
+    expect(modelsView([cold, placed], [], none).split('\n')).toEqual([
+      'NAME    LATEST  TRAFFIC      COPIES     ROLLOUT  PODS',
+      'broken  1       1:100%       -          -        -',
+      'mnist   2       1:90% 2:10%  v1×2 v2×0  -        -',
+    ]);
   });
 
   it('says how to start when there are no models, and colours states on a terminal', () => {
@@ -139,6 +150,8 @@ describe('eventLine', () => {
     [{ ...base, type: 'model.config.changed', description: 'digits', labels: { team: 'ml' }, config: { dynamicBatching: { enabled: true, maxBatchSize: 32 }, warmup: [] } }, 'model.config.changed  description "digits", labels team=ml, batching on max 32, 0 warm-up samples  by key:0123456789abcdef'],
     [{ ...base, type: 'version.deleted', version: 1, sha256: 'ab', artifactDeleted: false }, 'version.deleted       v1 (artifact kept: shared)  by key:0123456789abcdef'],
     [{ ...base, type: 'model.created' }, 'model.created         by key:0123456789abcdef'],
+    [{ ...base, type: 'placement.changed', version: 3, pods: ['pod-1', 'pod-2'], placed: ['pod-2'], removed: [], evicted: [], reason: 'demand' }, 'placement.changed     v3 on pod-1,pod-2 [+pod-2]: demand  by key:0123456789abcdef'],
+    [{ ...base, type: 'placement.changed', version: 1, pods: [], placed: [], removed: ['pod-1'], evicted: ['pod-1'], reason: 'min_copies' }, 'placement.changed     v1 on no pod [-pod-1 (evicted)]: min copies  by key:0123456789abcdef'],
   ])('%#: one line with sequence, time, model, type, the salient fields and the principal', (event, rest) => {
     expect(eventLine(7, event)).toBe(`#7    2025-06-01 12:00:03Z  mnist     ${rest}`);
   });

@@ -1,4 +1,4 @@
-import { decodeEvent, decodeHeartbeat, encodeEvent, encodeHeartbeat, newEvent, SchemaError, subjects } from '../../../lib/events';
+import { decodeEvent, decodeHeartbeat, decodePlacementDemand, encodeEvent, encodeHeartbeat, encodePlacementDemand, newEvent, SchemaError, subjects } from '../../../lib/events';
 
 const bytes = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
@@ -8,6 +8,7 @@ describe('events', () => {
       newEvent({ type: 'model.created', model: 'm' }),
       newEvent({ type: 'version.published', model: 'm', version: 3, sha256: 'ab', sizeBytes: 10 }),
       newEvent({ type: 'traffic.changed', model: 'm', traffic: [{ version: 3, weight: 90 }, { version: 4, weight: 10 }] }),
+      newEvent({ type: 'placement.changed', model: 'm', version: 3, pods: ['pod-1'], placed: ['pod-1'], removed: ['pod-2'], evicted: ['pod-2'], reason: 'demand', principal: 'controller' }),
     ];
     for (const e of events) {
       expect(e.id).toMatch(/^[0-9a-f-]{36}$/);
@@ -22,6 +23,14 @@ describe('events', () => {
     ['an unknown type', bytes({ schema: 1, id: 'a', time: 't', model: 'm', type: 'model.exploded' }), 'unknown event type model.exploded'],
     ['a bad version', bytes({ schema: 1, id: 'a', time: 't', model: 'm', type: 'version.published', version: -1, sha256: 'x', sizeBytes: 1 }), 'version.published: bad version'],
     ['bad traffic', bytes({ schema: 1, id: 'a', time: 't', model: 'm', type: 'traffic.changed', traffic: [{ version: 1 }] }), 'traffic.changed: bad traffic'],
+    ...[
+      ['a placement without pods', { pods: undefined }],
+      ['a placement with a pod that is no name', { pods: [''] }],
+      ['a placement with a pod name too long', { placed: ['p'.repeat(254)] }],
+      ['a placement with an unknown reason', { reason: 'whim' }],
+      ['a placement with a bad version', { version: 1.5 }],
+      ['a placement whose evicted is no list', { evicted: 'pod-1' }],
+    ].map(([name, change]): [string, Uint8Array, string] => [name as string, bytes({ schema: 1, id: 'a', time: 't', model: 'm', type: 'placement.changed', version: 1, pods: ['pod-1'], placed: [], removed: [], evicted: [], reason: 'demand', ...(change as object) }), 'placement.changed: bad version, pods or reason']),
   ])('rejects %s', (_n, data, message) => {
     expect(() => decodeEvent(data)).toThrow(SchemaError);
     expect(() => decodeEvent(data)).toThrow(message);
@@ -44,6 +53,27 @@ describe('events', () => {
     const reason = decodeHeartbeat(bytes({ ...hb, models: [{ ...hb.models[0], state: 'UNAVAILABLE', reason: 'r'.repeat(100_000) }] })).models[0]!.reason!;
     expect(reason).toBe(`${'r'.repeat(4096)}…`);
     expect(decodeHeartbeat(bytes({ ...hb, pod: 'p'.repeat(253) })).pod).toHaveLength(253);
+  });
+
+  it('takes what placement reads from a heartbeat\'s versions: requests, idleness and requests in flight, each a count', () => {
+    const hb = { schema: 1 as const, pod: 'p', address: '127.0.0.1:1', state: 'serving' as const, models: [{ name: 'm', version: 1, state: 'READY' as const, provider: 'cpu', memoryBytes: 9, requests: 40, idleMs: 1200, inflight: 2 }], inflight: 2, time: 't' };
+    expect(decodeHeartbeat(encodeHeartbeat(hb))).toEqual(hb);
+    for (const bad of [{ requests: -1 }, { idleMs: 1.5 }, { inflight: '2' }, { requests: 2 ** 60 }]) {
+      expect(() => decodeHeartbeat(bytes({ ...hb, models: [{ ...hb.models[0], ...bad }] }))).toThrow('heartbeat: bad models');
+    }
+  });
+
+  it('validates a router\'s placement demand, and bounds it', () => {
+    const d = { schema: 1 as const, router: 'router-1', model: 'm', version: 2, waiting: 3 };
+    expect(decodePlacementDemand(encodePlacementDemand(d))).toEqual(d);
+    // Extra fields are not passed on.
+    expect(decodePlacementDemand(bytes({ ...d, pods: ['x'] }))).toEqual(d);
+    for (const bad of [{ version: 0 }, { version: -1 }, { model: '' }, { model: 'm'.repeat(129) }, { router: 'r'.repeat(254) }, { waiting: -1 }, { schema: 2 }]) {
+      expect(() => decodePlacementDemand(bytes({ ...d, ...bad }))).toThrow(SchemaError);
+    }
+    expect(() => decodePlacementDemand(new Uint8Array(4097).fill(32))).toThrow('placement demand: too large');
+    expect(() => decodePlacementDemand(new TextEncoder().encode('[1]'))).toThrow(SchemaError);
+    expect(subjects.placementDemand).toBe('infermesh.placement.demand');
   });
 
   it('takes a heartbeat\'s shared identity, one SPIFFE path segment, and refuses any other', () => {

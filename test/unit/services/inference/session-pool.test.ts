@@ -50,7 +50,7 @@ describe('SessionPool', () => {
 
   it('starts a worker again when one exits unasked, and serves on at full size', async () => {
     const pool = await SessionPool.create({ modelPath: modelPath('fixtures/heavy.onnx'), providers: ['cpu'], workers: 2, intraOpThreads: 1, respawn: { baseMs: 50, maxMs: 200 } });
-    const workers = () => (pool as unknown as { slots: { worker: Worker }[] }).slots.map((s) => s.worker);
+    const workers = () => (pool as unknown as { seats: { thread: { worker: Worker } }[] }).seats.map((s) => s.thread.worker);
     const heavy = () => pool.run({ INPUT0: { type: 'float32', dims: [1, 1024], data: new Float32Array(1024).fill(0.01) } }, ['OUTPUT0']);
     try {
       await Promise.all([heavy(), heavy()]);

@@ -10,6 +10,7 @@ import { Code, podOutcomeOf, RoutedCall, versionOutcomeOf, type RoutingDeps } fr
 import { Router } from '../../../../services/router/router';
 import { TrafficSplit } from '../../../../services/router/traffic-split';
 import { VersionStats } from '../../../../services/router/version-stats';
+import { ColdStarts } from '../../../../services/router/cold-starts';
 
 const hb = (pod: string, version = 1): Heartbeat => ({
   schema: 1, pod, address: `${pod}:1`, state: 'serving', inflight: 0, time: '',
@@ -211,6 +212,74 @@ describe('RoutedCall: blame', () => {
     expect(bad.answer).toMatchObject({ code: Code.INVALID_ARGUMENT, from: 'router' });
     expect(router.inFlight).toBe(0);
     expect(counts()).toEqual({ requests: 0, errors: 0 });
+  });
+});
+
+describe('a version no pod holds, of a placed model (lazy loading)', () => {
+  function placedSetup(maxWaiting = 8) {
+    const membership = new Membership(60_000);
+    const split = new TrafficSplit(() => 0.5);
+    split.set('m', [{ version: 1, weight: 100 }], true);
+    const demanded: string[] = [];
+    const cold = new ColdStarts((model, version) => demanded.push(`${model}@${version}`), (model, version) => membership.candidates(model, version).length > 0,
+      (model, version) => membership.loadFailure(model, version), { maxWaiting, maxWaitMs: 10_000, repeatMs: 10_000 });
+    const router = new Router(membership, split, roundRobin(), {
+      maxOutstanding: 100, maxOutstandingPerPod: 100, retryBudgetRatio: 0.2, retryBudgetMinPerSecond: 2, ejectAfterFailures: 2, baseEjectionMs: 1_000, maxEjectionMs: 30_000,
+    }, Date.now, cold);
+    const deps: RoutingDeps = { router, stats: new VersionStats('r', 1_000, () => undefined), log: silentLogger };
+    const call = (version = '') => {
+      const c = new TestCall(deps, 'm', version);
+      c.start();
+      return c;
+    };
+    return { membership, cold, router, demanded, call };
+  }
+
+  it('waits for a pod to have it, then sends the call there; a named version too', () => {
+    const { membership, cold, router, demanded, call } = placedSetup();
+    const unnamed = call();
+    const named = call('1');
+    expect(unnamed.sent).toEqual([]);
+    expect(named.sent).toEqual([]);
+    expect(demanded).toEqual(['m@1']);
+    expect(router.inFlight).toBe(2);
+    membership.update(hb('a'));
+    cold.check();
+    expect(unnamed.sent).toEqual(['a']);
+    expect(named.sent).toEqual(['a']);
+    unnamed.podAnswers(Code.OK);
+    expect(unnamed.answer).toMatchObject({ code: Code.OK, from: 'pod' });
+    cold.close();
+  });
+
+  it('stops waiting when the client goes or its deadline passes, blaming nothing', () => {
+    const { cold, router, call } = placedSetup();
+    const gone = call();
+    const late = call();
+    gone.clientCancelled();
+    late.deadlineExpired();
+    expect(cold.size).toBe(0);
+    expect(late.answer).toMatchObject({ code: Code.DEADLINE_EXCEEDED, from: 'router' });
+    expect(router.inFlight).toBe(0);
+  });
+
+  it('answers RESOURCE_EXHAUSTED when too many wait, and a version that failed to load at once with why', () => {
+    const { membership, cold, call } = placedSetup(1);
+    call();
+    const second = call();
+    expect(second.answer).toMatchObject({ code: 8, from: 'router' });
+    cold.close();
+    membership.update({ ...hb('a'), models: [{ name: 'm', version: 1, state: 'UNAVAILABLE', provider: '', reason: 'bad graph' }] });
+    const third = call();
+    expect(third.answer).toMatchObject({ code: Code.UNAVAILABLE, from: 'router', message: "no inference pod has model 'm' version 1 ready: a: bad graph" });
+  });
+
+  it('answers at once, UNAVAILABLE, for a model whose versions are not placed (placement off: every pod loads them)', () => {
+    const { call, cold, router } = placedSetup();
+    (router as unknown as { split: TrafficSplit }).split.set('m', [{ version: 1, weight: 100 }], false);
+    const c = call();
+    expect(c.answer).toMatchObject({ code: Code.UNAVAILABLE, from: 'router', message: "no inference pod has model 'm' ready" });
+    expect(cold.size).toBe(0);
   });
 });
 

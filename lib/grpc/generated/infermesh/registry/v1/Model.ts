@@ -2,6 +2,7 @@
 
 import type { ServingConfig as _infermesh_registry_v1_ServingConfig, ServingConfig__Output as _infermesh_registry_v1_ServingConfig__Output } from '../../../infermesh/registry/v1/ServingConfig';
 import type { TrafficTarget as _infermesh_registry_v1_TrafficTarget, TrafficTarget__Output as _infermesh_registry_v1_TrafficTarget__Output } from '../../../infermesh/registry/v1/TrafficTarget';
+import type { PlacedVersion as _infermesh_registry_v1_PlacedVersion, PlacedVersion__Output as _infermesh_registry_v1_PlacedVersion__Output } from '../../../infermesh/registry/v1/PlacedVersion';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Model {
@@ -13,6 +14,9 @@ export interface Model {
   'traffic'?: (_infermesh_registry_v1_TrafficTarget)[];
   'created_at'?: (string);
   'revision'?: (number | string | Long);
+  'placement'?: (_infermesh_registry_v1_PlacedVersion)[];
+  'placed'?: (boolean);
+  'placement_revision'?: (number | string | Long);
 }
 
 export interface Model__Output {
@@ -24,4 +28,7 @@ export interface Model__Output {
   'traffic': (_infermesh_registry_v1_TrafficTarget__Output)[];
   'created_at': (string);
   'revision': (string);
+  'placement': (_infermesh_registry_v1_PlacedVersion__Output)[];
+  'placed': (boolean);
+  'placement_revision': (string);
 }

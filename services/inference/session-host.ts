@@ -1,0 +1,439 @@
+// Session worker threads and the onnxruntime sessions placed on them. A worker thread costs a V8
+// isolate (about 8 MB resident with its small young generation) whatever it holds; a session of a
+// small model costs about a megabyte more (MNIST, 0.4 MB: 0.8 MB, and 0.5 MB more once it has run a
+// batch of 64). So the versions a pod holds share a few workers, sized by the pod
+// (INFERMESH_SHARED_SESSION_WORKERS), each worker holding one session per version placed on it,
+// rather than a worker of their own each: a pod on 2 CPUs holding 41 MNIST versions went from
+// 545-565 MB to 213-229 MB resident. A version whose model is large, or whose runs are long, still
+// gets workers of its own (a SessionHost made for it alone, by SessionPool): loading it, or running
+// it, would hold up every other version on a shared worker, as a worker runs one request at a time.
+// onnxruntime-node 1.30 cannot share intra-op thread pools between sessions (its environment is not
+// made with global thread pools), so each session keeps its own: one thread, no pool, where it shares.
+//
+// A worker that exits unasked fails only the run it held; it is started again after a back-off, and
+// every session it held is loaded again there (the versions on it wait for it meanwhile, those on
+// other workers serve on).
+import { Worker } from 'node:worker_threads';
+import { MeshError, ErrorCode } from '../../lib/errors';
+import type { Config, ExecutionProvider } from '../../lib/config';
+import type { HostTensor } from '../../lib/tensor';
+import { workerScript } from '../../lib/worker-script';
+import type { CpuBudget } from './cgroup-limits';
+import type { SessionInit, WorkerReply, WorkerRequest } from './worker-protocol';
+
+/** What a loaded session reports about itself. */
+export interface SessionInfo {
+  provider: ExecutionProvider;
+  /** Why earlier providers were skipped, when the one used is not the first asked for. */
+  fallback?: string;
+  inputNames: string[];
+  outputNames: string[];
+}
+
+/** Which versions go on a shared host, and how their sessions run; the others get workers of their own. */
+export interface SharingPolicy {
+  /** Largest model file, in bytes, whose sessions go on the shared workers (0: none do). */
+  maxModelBytes: number;
+  /** A version whose runs take this long or longer, in µs, leaves them (0: run time never moves one). */
+  maxRunUs: number;
+  /**
+   * onnxruntime intra-op threads of each session placed there (0: as its pool asks). One where the
+   * pod fits threads to versions: a version quick enough to share is one the thread fitting gives
+   * one thread, and the workers, not each session's threads, run versions side by side.
+   */
+  intraOpThreads: number;
+}
+
+/** Options of a session host. */
+export interface SessionHostOptions {
+  /** Worker threads, each started when the first session is placed on it. */
+  workers: number;
+  /** Which versions it takes, when it is the pod's shared host; without, it takes whatever is placed on it. */
+  sharing?: SharingPolicy;
+  /** V8 young generation of each worker, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB; default 2). */
+  youngGenerationMb?: number;
+  /**
+   * A worker that exits unasked is started again after `baseMs`, doubling with each exit in a row up
+   * to `maxMs` (the pod's INFERMESH_LOAD_RETRY_*; default 1 s and 60 s); a session that fails to load
+   * again there is tried again on the same back-off.
+   */
+  respawn?: { baseMs: number; maxMs: number };
+}
+
+/** A run handed to a session: what it computes, and whom to answer. */
+export interface HostedRun {
+  feeds: Record<string, HostTensor>;
+  outputs: string[];
+  enqueuedAt: bigint;
+  /** Set as the run goes to its worker. */
+  startedAt: bigint;
+  done(outputs: Record<string, HostTensor>, runNs: number): void;
+  fail(err: Error): void;
+}
+
+/** The version whose sessions sit on a host's workers (a SessionPool): its queue, read by the workers. */
+export interface SeatOwner {
+  /** When its oldest waiting run was asked for; undefined when none waits. */
+  oldestWaiting(): bigint | undefined;
+  /** Its oldest waiting run, now running. */
+  takeWaiting(): HostedRun | undefined;
+  /** A session of it was lost with its worker (`restored` false), or loaded again after. */
+  seatChanged(restored: boolean): void;
+}
+
+/**
+ * The pod's shared workers by default: one fewer than its CPUs (the cgroup quota where one is set),
+ * at least one. The pod's event loop (decoding, encoding, batching) keeps a CPU busy of its own:
+ * on 2 CPUs, 40 MNIST versions ran as many batch-1 runs a second on one shared worker as on two.
+ */
+export function sharedSessionWorkers(configured: number, budget: CpuBudget): number {
+  return configured || Math.max(1, budget.cpus - 1);
+}
+
+/** The settings the pod's shared host follows. */
+export type SharedHostSettings = Pick<Config, 'sharedSessionWorkers' | 'sharedSessionMaxModelBytes' | 'sharedSessionMaxRunUs' | 'intraOpThreads'
+  | 'intraOpSerialRunUs' | 'warmup' | 'sessionWorkerYoungGenerationMb' | 'loadRetryBaseMs' | 'loadRetryMaxMs'>;
+
+/**
+ * The pod's shared host, from its settings, its CPUs and the intra-op threads it gives a session
+ * (`podThreads`). A shared session runs on one thread where the pod fits threads to versions and
+ * times the shared ones (the threads left to it, INFERMESH_INTRA_OP_SERIAL_RUN_US and
+ * INFERMESH_SHARED_SESSION_MAX_RUN_US above 0, the warm-up on): one that is not quick on it moves to
+ * workers of its own and is fitted there. Elsewhere on the threads any session gets (and fitted
+ * where the pod fits threads).
+ */
+export function sharedHostOptions(c: SharedHostSettings, cpus: CpuBudget, podThreads: number): SessionHostOptions {
+  const fitsThreads = c.intraOpThreads === 0 && c.intraOpSerialRunUs > 0 && c.sharedSessionMaxRunUs > 0 && c.warmup;
+  return {
+    workers: sharedSessionWorkers(c.sharedSessionWorkers, cpus),
+    sharing: { maxModelBytes: c.sharedSessionMaxModelBytes, maxRunUs: c.sharedSessionMaxRunUs, intraOpThreads: fitsThreads ? 1 : podThreads },
+    youngGenerationMb: c.sessionWorkerYoungGenerationMb,
+    // A shared worker that dies is started again with the back-off of a failed load.
+    respawn: { baseMs: c.loadRetryBaseMs, maxMs: c.loadRetryMaxMs },
+  };
+}
+
+let nextSessionId = 1;
+let nextRunId = 1;
+
+/** One session of a version, on one worker thread. */
+export class Seat {
+  /** loading: never loaded yet; lost: its worker exited, and it waits to be loaded again there. */
+  state: 'loading' | 'ready' | 'lost' | 'gone' = 'loading';
+  /** Loads that failed in a row after its worker came back. */
+  failures = 0;
+  readonly id = nextSessionId++;
+  constructor(readonly owner: SeatOwner, readonly thread: SessionThread, public init: SessionInit) {}
+
+  /** Offers the worker the oldest run waiting among the versions on it, when it is free. */
+  pump(): void {
+    this.thread.pump();
+  }
+}
+
+interface ThreadSettings {
+  script: string;
+  youngGenerationMb: number;
+  respawn: { baseMs: number; maxMs: number };
+}
+
+/** A worker thread holding sessions; started again in place when it exits unasked. */
+class SessionThread {
+  worker: Worker | undefined;
+  readonly seats = new Set<Seat>();
+  private running: { id: number; run: HostedRun } | undefined;
+  /** First loads waiting for their answer, by session id. */
+  private readonly firstLoads = new Map<number, { resolve: (info: SessionInfo) => void; reject: (err: Error) => void }>();
+  /** Sessions being loaded on the worker, first loads or again: no run is handed over meanwhile. */
+  private loading = 0;
+  private readonly unloads = new Map<number, () => void>();
+  /** Exits unasked in a row (no run answered since). */
+  private exitsInARow = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private exited: (() => void) | undefined;
+
+  constructor(private readonly settings: ThreadSettings) {}
+
+  /** Waiting for its back-off to be started again. */
+  get restarting(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Loads `seat`'s session; resolves with what it reports, rejects with why it failed to load. */
+  load(seat: Seat): Promise<SessionInfo> {
+    this.seats.add(seat);
+    return new Promise((resolve, reject) => {
+      this.firstLoads.set(seat.id, { resolve, reject });
+      if (this.worker) this.postLoad(seat);
+      else if (!this.timer) this.spawn();
+      // else: loaded when the worker is started again, after its back-off.
+    });
+  }
+
+  /** Releases `seat`'s session; a run of it must not be in flight. */
+  async unload(seat: Seat): Promise<void> {
+    seat.state = 'gone';
+    this.seats.delete(seat);
+    const worker = this.worker;
+    if (worker) {
+      // A session still loading is released after its load, as the worker takes messages in order;
+      // one it does not hold (lost, its reload not asked for yet) is answered all the same.
+      await new Promise<void>((resolve) => {
+        this.unloads.set(seat.id, resolve);
+        worker.postMessage({ type: 'unload', session: seat.id } satisfies WorkerRequest);
+      });
+    }
+    if (this.seats.size === 0 && this.unloads.size === 0) {
+      // Nothing to keep: a lost session's reload is no longer wanted, and an idle worker keeps no process alive.
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.worker?.unref();
+    }
+  }
+
+  /** Hands the worker the oldest run waiting among the versions on it, when it is free. */
+  pump(): void {
+    const worker = this.worker;
+    if (!worker || this.running || this.loading > 0 || this.closed) return;
+    let next: SeatOwner | undefined;
+    let nextSeat: Seat | undefined;
+    let oldest: bigint | undefined;
+    for (const seat of this.seats) {
+      if (seat.state !== 'ready') continue;
+      const at = seat.owner.oldestWaiting();
+      if (at !== undefined && (oldest === undefined || at < oldest)) {
+        oldest = at;
+        next = seat.owner;
+        nextSeat = seat;
+      }
+    }
+    const run = next?.takeWaiting();
+    if (!run || !nextSeat) return;
+    const id = nextRunId++;
+    this.running = { id, run };
+    run.startedAt = process.hrtime.bigint();
+    const transfer: ArrayBuffer[] = [];
+    for (const t of Object.values(run.feeds)) {
+      if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer)) transfer.push(t.data.buffer);
+    }
+    worker.postMessage({ type: 'run', id, session: nextSeat.id, feeds: run.feeds, outputs: run.outputs } satisfies WorkerRequest, transfer);
+  }
+
+  /** Releases every session and ends the thread (the runs on it must have finished). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const worker = this.worker;
+    if (!worker) return;
+    worker.ref(); // an idle one was let go of: whoever awaits this close waits for its exit
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => void worker.terminate(), 5_000);
+      this.exited = () => {
+        clearTimeout(force);
+        resolve();
+      };
+      worker.postMessage({ type: 'close' } satisfies WorkerRequest);
+    });
+  }
+
+  private spawn(): void {
+    this.timer = undefined;
+    // Not the process's V8 flags (its --max-semi-space-size is for the main thread's traffic): a
+    // worker's young generation of its own, small, as it allocates little on the heap.
+    const worker = new Worker(this.settings.script, { execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: this.settings.youngGenerationMb } });
+    this.worker = worker;
+    worker.on('message', (msg: WorkerReply) => this.onMessage(msg));
+    // Node emits 'error' (when there was one) before 'exit'.
+    let crash: Error | undefined;
+    worker.on('error', (err) => {
+      crash = err;
+    });
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      this.onExit(crash ? `session worker crashed: ${crash.message}` : `session worker exited (code ${code})`);
+    });
+    for (const seat of this.seats) if (seat.state === 'loading' || seat.state === 'lost') this.postLoad(seat);
+  }
+
+  private postLoad(seat: Seat): void {
+    this.loading++;
+    this.worker!.postMessage({ type: 'load', session: seat.id, init: seat.init } satisfies WorkerRequest);
+    this.worker!.ref();
+  }
+
+  private onMessage(msg: WorkerReply): void {
+    switch (msg.type) {
+      case 'result':
+      case 'error': {
+        const running = this.running;
+        if (!running || running.id !== msg.id) return;
+        this.running = undefined;
+        if (msg.type === 'result') {
+          this.exitsInARow = 0;
+          running.run.done(msg.outputs, msg.runNs);
+        } else running.run.fail(new MeshError(ErrorCode.ExecutionFailed, `onnxruntime failed: ${msg.message}`));
+        break;
+      }
+      case 'loaded':
+      case 'load-failed':
+        this.loading--;
+        this.loaded(msg);
+        break;
+      case 'unloaded':
+        this.unloads.get(msg.session)?.();
+        this.unloads.delete(msg.session);
+        return;
+      case 'closed':
+        return;
+    }
+    this.pump();
+  }
+
+  private loaded(msg: Extract<WorkerReply, { type: 'loaded' | 'load-failed' }>): void {
+    const seat = [...this.seats].find((s) => s.id === msg.session);
+    const first = this.firstLoads.get(msg.session);
+    this.firstLoads.delete(msg.session);
+    if (!seat) return; // unloaded meanwhile (the worker releases it next)
+    if (msg.type === 'loaded') {
+      const info: SessionInfo = { provider: msg.provider, fallback: msg.fallback, inputNames: msg.inputNames, outputNames: msg.outputNames };
+      const restored = seat.state === 'lost';
+      seat.state = 'ready';
+      seat.failures = 0;
+      if (first) first.resolve(info);
+      if (restored) seat.owner.seatChanged(true);
+      return;
+    }
+    if (first) {
+      this.seats.delete(seat);
+      seat.state = 'gone';
+      if (this.seats.size === 0) this.worker?.unref();
+      first.reject(new MeshError(ErrorCode.FailedPrecondition, `model failed to load: ${msg.message}`));
+      return;
+    }
+    // Loaded once, failing again on a worker started anew (its file is the same): tried again after a back-off.
+    seat.failures++;
+    this.retryLater(seat);
+  }
+
+  private retryLater(seat: Seat): void {
+    const { baseMs, maxMs } = this.settings.respawn;
+    const timer = setTimeout(() => {
+      if (this.closed || seat.state !== 'lost' || !this.worker || !this.seats.has(seat)) return;
+      this.postLoad(seat);
+    }, Math.min(maxMs, baseMs * 2 ** Math.min(seat.failures - 1, 30)));
+    timer.unref();
+  }
+
+  private onExit(why: string): void {
+    this.loading = 0;
+    for (const w of this.unloads.values()) w();
+    this.unloads.clear();
+    if (this.closed) {
+      this.exited?.();
+      return;
+    }
+    // Only the run it held fails; the versions on it wait for it to be started again.
+    const running = this.running;
+    this.running = undefined;
+    running?.run.fail(new MeshError(ErrorCode.ExecutionFailed, why));
+    for (const seat of [...this.seats]) {
+      const first = this.firstLoads.get(seat.id);
+      if (first) {
+        this.firstLoads.delete(seat.id);
+        this.seats.delete(seat);
+        seat.state = 'gone';
+        first.reject(new MeshError(ErrorCode.FailedPrecondition, `session worker failed while loading: ${why}`));
+      } else if (seat.state !== 'lost') {
+        seat.state = 'lost';
+        seat.owner.seatChanged(false);
+      }
+    }
+    if (this.seats.size === 0) return; // started again when a session is placed on it
+    this.exitsInARow++;
+    const { baseMs, maxMs } = this.settings.respawn;
+    this.timer = setTimeout(() => {
+      if (!this.closed && this.seats.size > 0) this.spawn();
+      else this.timer = undefined;
+    }, Math.min(maxMs, baseMs * 2 ** Math.min(this.exitsInARow - 1, 30)));
+  }
+}
+
+/** Worker threads holding onnxruntime sessions: the pod's shared ones, or a version's own. */
+export class SessionHost {
+  private readonly threads: SessionThread[];
+  private closing: Promise<void> | undefined;
+  readonly sharing: SharingPolicy | undefined;
+
+  constructor(opts: SessionHostOptions) {
+    const settings: ThreadSettings = {
+      script: workerScript(__dirname, 'session-worker'),
+      youngGenerationMb: opts.youngGenerationMb ?? 2,
+      respawn: opts.respawn ?? { baseMs: 1_000, maxMs: 60_000 },
+    };
+    this.threads = Array.from({ length: Math.max(1, opts.workers) }, () => new SessionThread(settings));
+    this.sharing = opts.sharing;
+  }
+
+  /** Whether a model file of `bytes` shares this host's workers (only a shared host takes any). */
+  admitsModel(bytes: number): boolean {
+    return this.sharing !== undefined && this.sharing.maxModelBytes > 0 && bytes <= this.sharing.maxModelBytes;
+  }
+
+  /** Whether a version whose runs take `runUs` (the fastest of its warm-up) stays on this host's workers. */
+  admitsRun(runUs: number): boolean {
+    return this.sharing !== undefined && (this.sharing.maxRunUs === 0 || runUs < this.sharing.maxRunUs);
+  }
+
+  /** Worker threads it may start. */
+  get size(): number {
+    return this.threads.length;
+  }
+
+  /** Worker threads running now. */
+  get workers(): number {
+    return this.threads.filter((t) => t.worker).length;
+  }
+
+  /** Sessions placed on its workers. */
+  get sessions(): number {
+    return this.threads.reduce((n, t) => n + t.seats.size, 0);
+  }
+
+  /**
+   * Loads `count` sessions of `init` for `owner`, each on a different worker (at most one per
+   * worker): those holding the fewest sessions, a running one before one to start. Resolves once
+   * every one loaded, with what the first reports; when one fails, releases the others and rejects.
+   */
+  async seat(owner: SeatOwner, init: SessionInit, count: number): Promise<{ seats: Seat[]; info: SessionInfo }> {
+    if (this.closing) throw new MeshError(ErrorCode.Unavailable, 'session workers are closing');
+    const order = this.threads.map((t, i) => ({ t, i })).sort((a, b) =>
+      a.t.seats.size - b.t.seats.size || rank(a.t) - rank(b.t) || a.i - b.i);
+    const seats = order.slice(0, Math.max(1, count)).map(({ t }) => new Seat(owner, t, init));
+    const loaded = await Promise.allSettled(seats.map((s) => s.thread.load(s)));
+    const failed = loaded.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+    if (failed) {
+      await this.unseat(seats.filter((s) => s.state !== 'gone'));
+      throw failed.reason;
+    }
+    return { seats, info: (loaded[0] as PromiseFulfilledResult<SessionInfo>).value };
+  }
+
+  /** Releases these sessions (no run of theirs in flight). */
+  async unseat(seats: readonly Seat[]): Promise<void> {
+    await Promise.all(seats.map((s) => s.thread.unload(s)));
+  }
+
+  /** Ends every worker, releasing what they still hold; runs must have finished. */
+  close(): Promise<void> {
+    this.closing ??= Promise.all(this.threads.map((t) => t.close())).then(() => undefined);
+    return this.closing;
+  }
+}
+
+/** Running workers first, then ones to start, then ones waiting to be started again. */
+function rank(t: SessionThread): number {
+  if (t.worker) return 0;
+  return t.restarting ? 2 : 1;
+}

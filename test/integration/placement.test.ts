@@ -1,0 +1,192 @@
+// Placement with real parts (docs/placement.md): a registry whose controller places versions, two
+// pods with memory budgets, and a router that asks for a version no pod holds and waits for it.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InferenceApi, InfermeshError } from '../../client/index';
+import type { PlacementChangedEvent } from '../../lib/events';
+import { ElemType, encodeModel, initializer, node, tensor } from '../../tools/models/onnx-builder';
+import { startTestMesh, type TestMesh } from '../helpers/mesh';
+import { modelPath } from '../helpers/models';
+import { startTestRegistry, startTestRouter } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
+import type { RouterService } from '../../services/router/router-service';
+import type { RegistryApi } from '../../client/index';
+
+jest.setTimeout(120_000);
+
+const MiB = 1024 * 1024;
+
+/** y = x × w (w: `mb` MiB of 0.5s, [side, side] FP32): a model whose weights are used, so they stay in memory. */
+function weighty(file: string, mb: number): void {
+  const side = Math.floor(Math.sqrt((mb * MiB) / 4));
+  fs.writeFileSync(file, encodeModel({
+    name: path.basename(file, '.onnx'),
+    inputs: [tensor('x', ElemType.FLOAT, ['batch', side])],
+    outputs: [tensor('y', ElemType.FLOAT, ['batch', side])],
+    nodes: [node('MatMul', ['x', 'w'], ['y'])],
+    initializers: [initializer('w', ElemType.FLOAT, [side, side], new Float32Array(side * side).fill(0.5))],
+  }));
+}
+
+/** Follows the registry's placement events from now on; stop() resolves to those seen. */
+async function placementsFrom(registry: RegistryApi): Promise<{ seen: PlacementChangedEvent[]; stop(): Promise<PlacementChangedEvent[]> }> {
+  const seen: PlacementChangedEvent[] = [];
+  const watch = registry.watchEvents({ onlyNew: true });
+  await watch.ready;
+  const done = (async () => {
+    for await (const e of watch) if (e.event.type === 'placement.changed') seen.push(e.event);
+  })();
+  return {
+    seen,
+    async stop() {
+      watch.cancel();
+      await done;
+      return seen;
+    },
+  };
+}
+
+const holders = async (registry: RegistryApi, model: string) =>
+  (await registry.pods()).filter((p) => p.versions.some((v) => v.model === model && v.state === 'READY')).map((p) => p.name).sort();
+
+describe('placement: lazy loading and eviction on two pods', () => {
+  let mesh: TestMesh;
+  let router: RouterService;
+  let api: InferenceApi;
+  let dir: string;
+  const digit = { name: 'input', datatype: 'FP32' as const, shape: [1, 784], data: new Float32Array(784).fill(0.1) };
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-placement-'));
+    mesh = await startTestMesh({
+      INFERMESH_PLACEMENT_MIN_COPIES: '0',
+      INFERMESH_PLACEMENT_INTERVAL_MS: '200',
+      INFERMESH_PLACEMENT_MIN_RESIDENCY_MS: '0',
+      INFERMESH_PLACEMENT_EVICT_IDLE_MS: '0',
+    });
+    // Room for one 40 MiB model each (a copy is planned at its size and more).
+    for (const name of ['pod-a', 'pod-b']) await mesh.startPod({ INFERMESH_POD_NAME: name, INFERMESH_MODEL_MEMORY_MB: '100', INFERMESH_UNLOAD_GRACE_MS: '100', INFERMESH_INTRA_OP_THREADS: '1' });
+    router = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_ROUTER_MAX_COLD_WAITING: '4' });
+    api = new InferenceApi(`127.0.0.1:${router.port}`);
+    await router.synced;
+  });
+
+  afterAll(async () => {
+    api?.close();
+    await router?.shutdown(5_000);
+    await mesh?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loads a version no pod holds on its first request, once for concurrent requests, on one pod', async () => {
+    await mesh.push('mnist', 'mnist.onnx');
+    const events = await placementsFrom(mesh.registryApi);
+    // Nothing asks for it yet: with no minimum copies, no pod loads it.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await holders(mesh.registryApi, 'mnist')).toEqual([]);
+    expect((await mesh.registryApi.model('mnist')).placement).toEqual([]);
+
+    const answers = await Promise.all(Array.from({ length: 4 }, () => api.infer('mnist', [digit], { timeoutMs: 30_000 })));
+    expect(answers.map((a) => a.modelVersion)).toEqual(['1', '1', '1', '1']);
+    const placed = (await events.stop()).filter((e) => e.model === 'mnist' && e.placed.length > 0);
+    expect(placed.map((e) => [e.version, e.placed.length, e.reason])).toEqual([[1, 1, 'demand']]);
+    expect(await holders(mesh.registryApi, 'mnist')).toHaveLength(1);
+    expect((await mesh.registryApi.model('mnist')).placement.map((p: { version: number; pods: string[] }) => [p.version, p.pods.length])).toEqual([[1, 1]]);
+  });
+
+  it('bounds the requests waiting for loads: RESOURCE_EXHAUSTED beyond INFERMESH_ROUTER_MAX_COLD_WAITING', async () => {
+    await mesh.registryApi.push('digits', modelPath('mnist.onnx'));
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => api.infer('digits', [digit], { timeoutMs: 30_000 })));
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(refused.map((r) => (r.reason as InfermeshError).grpcCode)).toEqual([8, 8]);
+    expect(String(refused[0]!.reason)).toMatch(/4 requests waiting for versions to load \(INFERMESH_ROUTER_MAX_COLD_WAITING\)/);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(4);
+  });
+
+  it('answers a version that fails to load with why, without waiting for the deadline', async () => {
+    await mesh.registryApi.push('broken', modelPath('fixtures/load_fails.onnx'));
+    const started = Date.now();
+    const err = await api.infer('broken', [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4], data: new Float32Array(4) }], { timeoutMs: 60_000 }).then(() => undefined, (e: unknown) => e as InfermeshError);
+    expect(err?.grpcCode).toBe(14);
+    expect(err?.message).toMatch(/no inference pod has model 'broken' version 1 ready: pod-[ab]: /);
+    expect(Date.now() - started).toBeLessThan(50_000);
+  });
+
+  it('evicts the least recently used copy for a version asked for, and says so in an event', async () => {
+    const files = ['heavy-1', 'heavy-2', 'heavy-3'].map((n) => path.join(dir, `${n}.onnx`));
+    for (const f of files) weighty(f, 40);
+    for (const f of files) await mesh.registryApi.push(path.basename(f, '.onnx'), f);
+    const side = Math.floor(Math.sqrt((40 * MiB) / 4));
+    const x = { name: 'x', datatype: 'FP32' as const, shape: [1, side], data: new Float32Array(side).fill(1) };
+    const events = await placementsFrom(mesh.registryApi);
+    // heavy-1, then heavy-2: one on each pod (neither has room for both).
+    await api.infer('heavy-1', [x], { timeoutMs: 60_000 });
+    await api.infer('heavy-2', [x], { timeoutMs: 60_000 });
+    const one = await holders(mesh.registryApi, 'heavy-1');
+    const two = await holders(mesh.registryApi, 'heavy-2');
+    expect(one).toHaveLength(1);
+    expect(two).toHaveLength(1);
+    expect(one).not.toEqual(two);
+    // heavy-3: the least recently used of the two makes room.
+    await api.infer('heavy-2', [x], { timeoutMs: 60_000 });
+    const y = await api.infer('heavy-3', [x], { timeoutMs: 60_000 });
+    expect((y.outputs[0]!.data as Float32Array)[0]).toBeCloseTo(side * 0.5, 0);
+    await waitFor('heavy-1 unloaded for heavy-3', async () => (await holders(mesh.registryApi, 'heavy-1')).length === 0);
+    expect(await holders(mesh.registryApi, 'heavy-3')).toEqual(one);
+    expect(await holders(mesh.registryApi, 'heavy-2')).toEqual(two);
+    const seen = await events.stop();
+    expect(seen.find((e) => e.model === 'heavy-1' && e.evicted.length > 0)).toMatchObject({ version: 1, pods: [], removed: one, evicted: one });
+    // Every pod's measured model memory stayed within its budget.
+    for (const p of await mesh.registryApi.pods()) expect(Number(p.memory_used_bytes)).toBeLessThanOrEqual(Number(p.memory_budget_bytes));
+  });
+});
+
+describe('placement: a model no pod could hold, and one leader among registries', () => {
+  let mesh: TestMesh;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-placement-'));
+    mesh = await startTestMesh({ INFERMESH_PLACEMENT_LEASE_MS: '1000' });
+    await mesh.startPod({ INFERMESH_POD_NAME: 'pod-small', INFERMESH_MODEL_MEMORY_MB: '2' });
+    await waitFor('the registry sees the pod', async () => (await mesh.registryApi.pods()).length === 1);
+  });
+
+  afterAll(async () => {
+    await mesh?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a push, and a rollout, of a version larger than every pod\'s budget: FAILED_PRECONDITION', async () => {
+    const big = path.join(dir, 'big.onnx');
+    weighty(big, 3);
+    const err = await mesh.registryApi.push('big', big).then(() => undefined, (e: unknown) => e as InfermeshError);
+    expect(err?.grpcCode).toBe(9);
+    expect(err?.message).toMatch(/model 'big': an artifact of \d+ bytes is larger than every inference pod's memory budget for models \(the largest: 2097152 bytes/);
+    await expect(mesh.registryApi.model('big')).rejects.toMatchObject({ grpcCode: 5 });
+    // What fits is taken.
+    expect((await mesh.registryApi.push('mnist', modelPath('mnist.onnx'))).version).toBe(1);
+  });
+
+  it('plans on one registry replica at a time; another takes over when it stops', async () => {
+    const second = await startTestRegistry(mesh.nats.url, { INFERMESH_PLACEMENT_LEASE_MS: '1000' });
+    try {
+      await waitFor('one replica leading', () => mesh.registry.placement!.leading !== second.placement!.leading);
+      for (let i = 0; i < 10; i++) {
+        expect(mesh.registry.placement!.leading && second.placement!.leading).toBe(false);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (mesh.registry.placement!.leading) {
+        // The mesh's own registry leads: give it up by stopping its controller as shutdown does.
+        await mesh.registry.placement!.stop();
+        await waitFor('the second replica takes over', () => second.placement!.leading, 5_000);
+      } else {
+        await second.placement!.stop();
+        await waitFor('the first replica takes over', () => mesh.registry.placement!.leading, 5_000);
+      }
+    } finally {
+      await second.shutdown(5_000);
+    }
+  });
+});
