@@ -1,7 +1,7 @@
 // Density (docs/placement.md): what a loaded small model costs and how many a pod holds, measured
 // on the mesh as `npm start` runs it, in one run:
 //   - cold start: the first request to a model no pod holds (the router asks placement for it and
-//     waits while a pod loads it), p50 and p99 over distinct models; warm: the next requests;
+//     waits while a pod loads it), p50 and p99 over models; warm: the next requests;
 //   - memory per loaded small model beyond its artifact's size (what the pods measured), and the
 //     resident memory of one pod holding 40 copies of MNIST (0.4 MB);
 //   - models served per GB of pod memory with placement (one copy each, on either pod) against
@@ -11,23 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { InferenceApi, RegistryApi } from '../client';
 import { startLocalMesh, type LocalMesh } from '../cli/local-mesh/mesh';
-import { ElemType, encodeModel, initializer, node, tensor } from '../tools/models/onnx-builder';
 import { num, table } from './markdown';
 import type { SuiteOptions } from './suite-options';
 import { waitFor } from './bench-mesh';
 
 const MiB = 1024 * 1024;
 
-/** y = x + i over FP32 [batch, 4]: a distinct small model per i. */
-function smallModel(i: number): Uint8Array {
-  return encodeModel({
-    name: `small-${i}`,
-    inputs: [tensor('x', ElemType.FLOAT, ['batch', 4])],
-    outputs: [tensor('y', ElemType.FLOAT, ['batch', 4])],
-    nodes: [node('Add', ['x', 'c'], ['y'])],
-    initializers: [initializer('c', ElemType.FLOAT, [4], new Float32Array(4).fill(i))],
-  });
-}
 
 const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const sortNum = (xs: number[]) => [...xs].sort((a, b) => a - b);
@@ -56,20 +45,13 @@ async function mesh(pods: number, env: Record<string, string>): Promise<Mesh> {
   };
 }
 
-/** Pushes `count` distinct small models (small-0...); resolves to their files' sizes. */
-async function pushSmall(m: Mesh, count: number): Promise<number[]> {
-  const sizes: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const file = path.join(m.dir, `small-${i}.onnx`);
-    fs.writeFileSync(file, smallModel(i));
-    sizes.push(fs.statSync(file).size);
-    await m.registry.push(`small-${i}`, file);
-  }
-  return sizes;
+/** Pushes MNIST as `count` models (small-0...), each version a model of its own to the pods. */
+async function pushSmall(m: Mesh, count: number, file: string): Promise<void> {
+  for (let i = 0; i < count; i++) await m.registry.push(`small-${i}`, file);
 }
 
-const x = new Float32Array([1, 2, 3, 4]);
-const call = (m: Mesh, i: number) => m.router.infer(`small-${i}`, [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: x }], { timeoutMs: 60_000 });
+const digit = new Float32Array(784).fill(0.1);
+const call = (m: Mesh, i: number) => m.router.infer(`small-${i}`, [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: digit }], { timeoutMs: 60_000 });
 
 /** The pods' resident memory, by name. */
 async function rssOf(m: Mesh): Promise<Map<string, number>> {
@@ -100,7 +82,8 @@ export async function densitySuite(opts: SuiteOptions): Promise<string> {
   let perModel: number[];
   let placedBytes: number;
   try {
-    const sizes = await pushSmall(lazy, models);
+    await pushSmall(lazy, models, mnistFile);
+    const size = fs.statSync(mnistFile).size;
     await waitFor('both pods known', async () => (await lazy.registry.pods()).length === 2);
     const before = await rssOf(lazy);
     cold = [];
@@ -118,7 +101,7 @@ export async function densitySuite(opts: SuiteOptions): Promise<string> {
       }
     }
     const pods = await holding(lazy, models);
-    perModel = pods.flatMap((p) => p.versions.filter((v) => v.state === 'READY').map((v) => Number(v.memory_bytes) - sizes[Number(v.model.slice('small-'.length))]!));
+    perModel = pods.flatMap((p) => p.versions.filter((v) => v.state === 'READY').map((v) => Number(v.memory_bytes) - size));
     placedBytes = pods.reduce((n, p) => n + Number(p.rss_bytes) - (before.get(p.name) ?? 0), 0);
   } finally {
     await lazy.stop();
@@ -131,7 +114,10 @@ export async function densitySuite(opts: SuiteOptions): Promise<string> {
   try {
     await waitFor('both pods known', async () => (await all.registry.pods()).length === 2);
     const before = await rssOf(all);
-    await pushSmall(all, models);
+    await pushSmall(all, models, mnistFile);
+    await holding(all, 2 * models);
+    // The same calls as the placed mesh served, so both pods' memory includes serving them.
+    for (let round = 0; round < 11; round++) for (let i = 0; i < models; i++) await call(all, i);
     const pods = await holding(all, 2 * models);
     everywhereBytes = pods.reduce((n, p) => n + Number(p.rss_bytes) - (before.get(p.name) ?? 0), 0);
   } finally {
@@ -157,7 +143,7 @@ export async function densitySuite(opts: SuiteOptions): Promise<string> {
   return [
     `### Density: many small models on few pods`,
     '',
-    `${models} distinct small models (y = x + i, FP32 [batch, 4], ${num(fs.statSync(mnistFile).size / 1024)} KiB for MNIST) pushed to a mesh of two pods, as \`npm start\` runs it. Cold: the first request to each model, which no pod holds (\`INFERMESH_PLACEMENT_MIN_COPIES=0\`): the router asks placement for it and waits while a pod loads it. Warm: ten more rounds of one request to each. Memory per model: what the pods measured each version cost (resident memory over its load and warm-up) less its artifact's size. Models per GB: the models over the growth of the two pods' resident memory while they loaded them.`,
+    `MNIST (${num(fs.statSync(mnistFile).size / 1024)} KiB) pushed as ${models} models to a mesh of two pods, as \`npm start\` runs it. Cold: the first request to each model, which no pod holds (\`INFERMESH_PLACEMENT_MIN_COPIES=0\`): the router asks placement for it and waits while a pod loads it. Warm: ten more rounds of one request to each. Memory per model: what the pods measured each version cost (resident memory over its load and warm-up) less its artifact's size. Models per GB: the models over the growth of the two pods' resident memory while they loaded and served them (the same calls in both meshes).`,
     '',
     table(['measure', 'p50', 'p99', 'n'], [
       ['cold start: first request to an unloaded model (ms)', num(quantile(c, 0.5), 1), num(quantile(c, 0.99), 1), String(c.length)],
