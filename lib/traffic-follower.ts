@@ -39,7 +39,7 @@ export class TrafficFollower {
   private resync: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Models passed on, with the KV revision of the record passed on last (0: unknown). */
-  private readonly held = new Map<string, number>();
+  private readonly held = new Map<string, { model: number; placement: number }>();
   /** Resolves once the first full sync with the registry succeeded. */
   readonly synced: Promise<void>;
   private markSynced!: () => void;
@@ -97,11 +97,12 @@ export class TrafficFollower {
 
   /** Passes `m` on unless a newer revision of it was passed on already. */
   private async apply(m: ModelOut): Promise<void> {
-    // The model's record and its placement record are in one bucket: their revisions are one
-    // sequence, and the newer of the two dates this state of the model.
-    const revision = Math.max(revisionOf(m.revision), revisionOf(m.placement_revision));
-    if (!isCurrent(this.held.get(m.name), revision)) {
-      this.log.debug('ignoring an older state of a model', { model: m.name, revision, held: this.held.get(m.name) });
+    // A state of the model is its record and its placement record (docs/placement.md): it is
+    // passed on only when neither is older than what was passed on last.
+    const revision = { model: revisionOf(m.revision), placement: revisionOf(m.placement_revision) };
+    const held = this.held.get(m.name);
+    if (!isCurrent(held?.model, revision.model) || !isCurrent(held?.placement, revision.placement)) {
+      this.log.debug('ignoring an older state of a model', { model: m.name, revision, held });
       return;
     }
     this.held.set(m.name, revision);

@@ -92,6 +92,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     unloadGraceMs: config.unloadGraceMs,
     limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements, maxClassificationResults: config.maxClassificationResults, warmupTimeoutMs: config.warmupTimeoutMs },
     memoryBudgetBytes: memory.bytes,
+    inlineRunUs: config.inlineRunUs,
     batching: {
       enabled: config.dynamicBatching,
       maxBatchSize: config.maxBatchSize,

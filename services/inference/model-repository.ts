@@ -63,6 +63,8 @@ export interface RepositoryDeps {
   limits: RequestLimits;
   /** Pod-wide batching defaults; a model's registry config overrides them. */
   batching: Omit<BatchingOptions, 'concurrency' | 'preferredBatchSizes'>;
+  /** A version whose one-row runs take less (µs, one thread) runs lone requests on the pod's thread (INFERMESH_INLINE_RUN_US; 0: never). */
+  inlineRunUs?: number;
   /**
    * The memory its models may take (INFERMESH_MODEL_MEMORY_MB): a load waits while versions being
    * unloaded still hold what it needs (0: never waits).
@@ -359,6 +361,7 @@ export class ModelRepository {
         let problem = await lv.warmUp(samples);
         if (!problem && await this.ownWorkersIfLong(lv, file, samples, log)) problem = await lv.warmUp(samples);
         if (!problem && await this.fitThreads(lv, file, samples, log)) problem = await lv.warmUp(samples);
+        if (!problem) await this.inlineIfTiny(lv, log);
         if (problem) {
           lv.reason = `${problem}; serving anyway`;
           log.warn('warm-up failed; the version serves anyway', { reason: problem });
@@ -512,6 +515,26 @@ export class ModelRepository {
     return true;
   }
 
+  /**
+   * A version whose one-row runs take microseconds (under INFERMESH_INLINE_RUN_US on one thread, as
+   * timed) also gets a session on the pod's own thread: a lone request runs there at once, without
+   * the hop to its worker and back, which costs more than such a run. Only where a request's cost is
+   * fixed by its rows: CPU, no BYTES input, no dynamic dimension but the first. A run of more rows,
+   * or while another of the version runs or waits, goes to the workers as before.
+   */
+  private async inlineIfTiny(lv: LoadedVersion, log: Logger): Promise<void> {
+    const limit = this.deps.inlineRunUs ?? 0;
+    if (limit === 0 || lv.pool.info.provider !== 'cpu') return;
+    if (!lv.signature.inputs.every((t) => t.datatype !== 'BYTES' && t.shape.length > 0 && t.shape.slice(1).every((d) => d >= 0))) return;
+    try {
+      const { feeds, outputs } = lv.oneRowRequest();
+      const us = await lv.pool.enableInline(feeds, outputs, FIT_RUNS, limit);
+      if (lv.pool.inlined) log.info('one-row runs are tiny: a lone request runs on the pod\'s thread', { runUs: Math.round(us), limitUs: limit });
+    } catch (err) {
+      log.warn('could not time one-row runs on the pod\'s thread; every run goes to a worker', { err });
+    }
+  }
+
   /** Records a failed load and schedules the next one after the back-off. */
   private recordFailure(name: string, version: number, message: string): LoadFailure {
     const failed = this.failures.get(name) ?? new Map<number, LoadFailure>();
@@ -546,13 +569,18 @@ export class ModelRepository {
   private async unload(v: LoadedVersion, graceMs = this.deps.unloadGraceMs): Promise<void> {
     v.beginUnload(graceMs);
     this.changed();
-    if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
-    await v.idle();
-    await v.pool.close();
-    await this.deps.artifacts.release(v.sha256);
-    this.models.get(v.name)?.delete(v.version);
-    this.changed();
-    this.deps.log.info('model version unloaded', { model: v.name, version: v.version });
+    try {
+      if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
+      await v.idle();
+      await v.pool.close();
+      await this.deps.artifacts.release(v.sha256);
+      this.deps.log.info('model version unloaded', { model: v.name, version: v.version });
+    } finally {
+      // Gone whatever failed on the way: a version left UNLOADING would hold its memory in the
+      // budget for good, and every load waiting for room (roomFor) with it.
+      this.models.get(v.name)?.delete(v.version);
+      this.changed();
+    }
   }
 
   /** Unloads everything, after in-flight requests finish (shutdown: the server takes no calls any more). */

@@ -144,13 +144,17 @@ class SessionThread {
   private running: { id: number; run: HostedRun } | undefined;
   /** First loads waiting for their answer, by session id. */
   private readonly firstLoads = new Map<number, { resolve: (info: SessionInfo) => void; reject: (err: Error) => void }>();
-  /** Sessions being loaded on the worker, first loads or again: no run is handed over meanwhile. */
-  private loading = 0;
-  private readonly unloads = new Map<number, () => void>();
+  /** Sessions being loaded on the worker (first loads or again), by id: no run is handed over meanwhile. */
+  private readonly loading = new Set<number>();
+  /** Unloads waiting for the worker's answer, by session id. */
+  private readonly unloads = new Map<number, (() => void)[]>();
+  /** A lost session's next load, after it failed to load again (a worker started anew loads them all). */
+  private readonly retries = new Map<Seat, NodeJS.Timeout>();
   /** Exits unasked in a row (no run answered since). */
   private exitsInARow = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private exited: (() => void) | undefined;
 
   constructor(private readonly settings: ThreadSettings) {}
@@ -162,6 +166,7 @@ class SessionThread {
 
   /** Loads `seat`'s session; resolves with what it reports, rejects with why it failed to load. */
   load(seat: Seat): Promise<SessionInfo> {
+    if (this.closed) return Promise.reject(closingError());
     this.seats.add(seat);
     return new Promise((resolve, reject) => {
       this.firstLoads.set(seat.id, { resolve, reject });
@@ -171,19 +176,27 @@ class SessionThread {
     });
   }
 
-  /** Releases `seat`'s session; a run of it must not be in flight. */
+  /** Releases `seat`'s session; a run of it must not be in flight. Resolves once the worker no longer holds it. */
   async unload(seat: Seat): Promise<void> {
+    if (!this.seats.delete(seat)) {
+      // Released already (or lost with a worker that closed): at most, its release is still under way.
+      const waiting = this.unloads.get(seat.id);
+      if (waiting) await new Promise<void>((resolve) => waiting.push(resolve));
+      return;
+    }
     seat.state = 'gone';
-    this.seats.delete(seat);
+    clearTimeout(this.retries.get(seat));
+    this.retries.delete(seat);
     const worker = this.worker;
     if (worker) {
-      // A session still loading is released after its load, as the worker takes messages in order;
-      // one it does not hold (lost, its reload not asked for yet) is answered all the same.
+      // A session still loading (first, or again on a worker started anew) is released once loaded:
+      // the worker handles a session's messages in order, each after the one before has finished.
+      // One it does not hold (lost, its reload not asked for yet) is answered all the same.
       await new Promise<void>((resolve) => {
-        this.unloads.set(seat.id, resolve);
+        this.unloads.set(seat.id, [resolve]);
         worker.postMessage({ type: 'unload', session: seat.id } satisfies WorkerRequest);
       });
-    }
+    } else this.refuseUnloaded(seat.id); // a first load waiting for the worker to be started again
     if (this.seats.size === 0 && this.unloads.size === 0) {
       // Nothing to keep: a lost session's reload is no longer wanted, and an idle worker keeps no process alive.
       clearTimeout(this.timer);
@@ -195,7 +208,7 @@ class SessionThread {
   /** Hands the worker the oldest run waiting among the versions on it, when it is free. */
   pump(): void {
     const worker = this.worker;
-    if (!worker || this.running || this.loading > 0 || this.closed) return;
+    if (!worker || this.running || this.loading.size > 0 || this.closed) return;
     let next: SeatOwner | undefined;
     let nextSeat: Seat | undefined;
     let oldest: bigint | undefined;
@@ -220,13 +233,25 @@ class SessionThread {
     worker.postMessage({ type: 'run', id, session: nextSeat.id, feeds: run.feeds, outputs: run.outputs } satisfies WorkerRequest, transfer);
   }
 
-  /** Releases every session and ends the thread (the runs on it must have finished). */
-  async close(): Promise<void> {
+  /**
+   * Releases every session and ends the thread (the runs on it must have finished). Sessions still
+   * to load, there or after its back-off, never will: their first loads are refused.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.stopRetries();
     const worker = this.worker;
-    if (!worker) return;
+    if (!worker) {
+      this.abandon();
+      return;
+    }
     worker.ref(); // an idle one was let go of: whoever awaits this close waits for its exit
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => void worker.terminate(), 5_000);
@@ -236,6 +261,14 @@ class SessionThread {
       };
       worker.postMessage({ type: 'close' } satisfies WorkerRequest);
     });
+  }
+
+  /** Closed, its worker gone: no session is left on it, and a first load still waiting never ends. */
+  private abandon(): void {
+    for (const seat of this.seats) seat.state = 'gone';
+    this.seats.clear();
+    for (const first of this.firstLoads.values()) first.reject(closingError());
+    this.firstLoads.clear();
   }
 
   private spawn(): void {
@@ -258,7 +291,7 @@ class SessionThread {
   }
 
   private postLoad(seat: Seat): void {
-    this.loading++;
+    this.loading.add(seat.id);
     this.worker!.postMessage({ type: 'load', session: seat.id, init: seat.init } satisfies WorkerRequest);
     this.worker!.ref();
   }
@@ -278,11 +311,12 @@ class SessionThread {
       }
       case 'loaded':
       case 'load-failed':
-        this.loading--;
-        this.loaded(msg);
+        this.loading.delete(msg.session);
+        // Closing: the worker releases what it loaded, and its exit refuses the first loads.
+        if (!this.closed) this.loaded(msg);
         break;
       case 'unloaded':
-        this.unloads.get(msg.session)?.();
+        for (const resolve of this.unloads.get(msg.session) ?? []) resolve();
         this.unloads.delete(msg.session);
         return;
       case 'closed':
@@ -295,7 +329,11 @@ class SessionThread {
     const seat = [...this.seats].find((s) => s.id === msg.session);
     const first = this.firstLoads.get(msg.session);
     this.firstLoads.delete(msg.session);
-    if (!seat) return; // unloaded meanwhile (the worker releases it next)
+    if (!seat) {
+      // Unloaded meanwhile: the worker releases it next, as it answers the unload that followed this load.
+      first?.reject(unloadedError());
+      return;
+    }
     if (msg.type === 'loaded') {
       const info: SessionInfo = { provider: msg.provider, fallback: msg.fallback, inputNames: msg.inputNames, outputNames: msg.outputNames };
       const restored = seat.state === 'lost';
@@ -317,27 +355,45 @@ class SessionThread {
     this.retryLater(seat);
   }
 
+  /** Refuses the first load of session `id`, if one waits: it was unloaded before it loaded. */
+  private refuseUnloaded(id: number): void {
+    this.firstLoads.get(id)?.reject(unloadedError());
+    this.firstLoads.delete(id);
+  }
+
   private retryLater(seat: Seat): void {
     const { baseMs, maxMs } = this.settings.respawn;
     const timer = setTimeout(() => {
-      if (this.closed || seat.state !== 'lost' || !this.worker || !this.seats.has(seat)) return;
+      this.retries.delete(seat);
+      // One load of a session at a time: two would leave the worker two sessions under one id.
+      if (this.closed || seat.state !== 'lost' || !this.worker || !this.seats.has(seat) || this.loading.has(seat.id)) return;
       this.postLoad(seat);
     }, Math.min(maxMs, baseMs * 2 ** Math.min(seat.failures - 1, 30)));
     timer.unref();
+    this.retries.set(seat, timer);
+  }
+
+  private stopRetries(): void {
+    for (const timer of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
   }
 
   private onExit(why: string): void {
-    this.loading = 0;
-    for (const w of this.unloads.values()) w();
+    this.loading.clear();
+    // A worker started anew loads every lost session: a retry of the old one's would load one twice.
+    this.stopRetries();
+    for (const waiting of this.unloads.values()) for (const resolve of waiting) resolve();
     this.unloads.clear();
-    if (this.closed) {
-      this.exited?.();
-      return;
-    }
-    // Only the run it held fails; the versions on it wait for it to be started again.
+    // Only the run it held fails (there is none when it was asked to close, unless it was forced).
     const running = this.running;
     this.running = undefined;
     running?.run.fail(new MeshError(ErrorCode.ExecutionFailed, why));
+    if (this.closed) {
+      this.abandon();
+      this.exited?.();
+      return;
+    }
+    // The versions on it wait for it to be started again.
     for (const seat of [...this.seats]) {
       const first = this.firstLoads.get(seat.id);
       if (first) {
@@ -350,6 +406,8 @@ class SessionThread {
         seat.owner.seatChanged(false);
       }
     }
+    // Those left were unloaded during their first load, before it answered.
+    for (const id of [...this.firstLoads.keys()]) this.refuseUnloaded(id);
     if (this.seats.size === 0) return; // started again when a session is placed on it
     this.exitsInARow++;
     const { baseMs, maxMs } = this.settings.respawn;
@@ -358,6 +416,16 @@ class SessionThread {
       else this.timer = undefined;
     }, Math.min(maxMs, baseMs * 2 ** Math.min(this.exitsInARow - 1, 30)));
   }
+}
+
+/** Why a session is not loaded on a host that is closing. */
+function closingError(): MeshError {
+  return new MeshError(ErrorCode.Unavailable, 'session workers are closing');
+}
+
+/** Why a session released before it had loaded was not loaded. */
+function unloadedError(): MeshError {
+  return new MeshError(ErrorCode.Unavailable, 'model unloaded');
 }
 
 /** Worker threads holding onnxruntime sessions: the pod's shared ones, or a version's own. */
@@ -407,7 +475,7 @@ export class SessionHost {
    * every one loaded, with what the first reports; when one fails, releases the others and rejects.
    */
   async seat(owner: SeatOwner, init: SessionInit, count: number): Promise<{ seats: Seat[]; info: SessionInfo }> {
-    if (this.closing) throw new MeshError(ErrorCode.Unavailable, 'session workers are closing');
+    if (this.closing) throw closingError();
     const order = this.threads.map((t, i) => ({ t, i })).sort((a, b) =>
       a.t.seats.size - b.t.seats.size || rank(a.t) - rank(b.t) || a.i - b.i);
     const seats = order.slice(0, Math.max(1, count)).map(({ t }) => new Seat(owner, t, init));

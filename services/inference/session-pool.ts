@@ -6,7 +6,9 @@ import type { ExecutionProvider, SpinningPolicy } from '../../lib/config';
 import { MeshError, ErrorCode } from '../../lib/errors';
 import type { HostTensor } from '../../lib/tensor';
 import { SessionHost, type HostedRun, type Seat, type SeatOwner, type SessionInfo } from './session-host';
-import type { SessionInit } from './worker-protocol';
+import { spinningConfig, type SessionInit } from './worker-protocol';
+import { ort } from '../../lib/ort';
+import type { OrtType } from '../../lib/tensor';
 
 export type { SessionInfo } from './session-host';
 
@@ -59,6 +61,14 @@ export class SessionPool implements SeatOwner {
   private closed = false;
   private respawned = 0;
   private fastestNs: number | undefined;
+  /**
+   * A session on the service's own thread, for a version whose one-row runs take microseconds:
+   * a run when nothing else of the version runs or waits goes there, without the hop to a worker
+   * and back (enableInline). Undefined: every run goes to a worker.
+   */
+  private inline: ort.InferenceSession | undefined;
+  private inlineRunCount = 0;
+  private modelPath = '';
 
   private constructor(
     /** onnxruntime intra-op threads of each session (0: onnxruntime chose). */
@@ -80,6 +90,7 @@ export class SessionPool implements SeatOwner {
     const host = shared ? opts.host! : new SessionHost({ workers: count, youngGenerationMb: opts.youngGenerationMb, respawn: opts.respawn });
     if (shared && host.sharing!.intraOpThreads > 0) init.intraOpThreads = host.sharing!.intraOpThreads;
     const pool = new SessionPool(init.intraOpThreads, init.spinning, host, shared);
+    pool.modelPath = opts.modelPath;
     try {
       const { seats, info } = await host.seat(pool, init, count);
       // A session loaded again (its worker exited) takes the provider the first ones run on.
@@ -98,9 +109,51 @@ export class SessionPool implements SeatOwner {
     return this.sessionInfo!;
   }
 
-  /** Runs the model on `feeds`, computing `outputs`. */
-  run(feeds: Record<string, HostTensor>, outputs: string[]): Promise<RunResult> {
+  /**
+   * Makes the version's session on the service's own thread (one intra-op thread, CPU) and times
+   * `runs` runs of `feeds` there; keeps it when the fastest took under `limitUs`, else releases it.
+   * Resolves to the fastest run in µs. From then on a run of at most one row (`feeds` as timed),
+   * asked for while no other run of the version is running or waiting, runs there at once: the
+   * hop to a worker and back costs more than such a run (docs/benchmarks.md).
+   */
+  async enableInline(feeds: Record<string, HostTensor>, outputs: string[], runs: number, limitUs: number): Promise<number> {
+    const session = await ort.InferenceSession.create(this.modelPath, {
+      executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all',
+      extra: { session: spinningConfig('off') }, logSeverityLevel: 4,
+    });
+    let fastest = Number.POSITIVE_INFINITY;
+    try {
+      for (let i = 0; i < runs; i++) {
+        const started = process.hrtime.bigint();
+        await session.run(toOrtFeeds(feeds), outputs);
+        fastest = Math.min(fastest, Number(process.hrtime.bigint() - started) / 1000);
+      }
+    } catch (err) {
+      await session.release().catch(() => undefined);
+      throw err;
+    }
+    if (fastest < limitUs && !this.closed) this.inline = session;
+    else await session.release().catch(() => undefined);
+    return fastest;
+  }
+
+  /** Whether runs may go to the session on the service's own thread (enableInline). */
+  get inlined(): boolean {
+    return this.inline !== undefined;
+  }
+
+  /** Runs that went to the session on the service's own thread. */
+  get inlineRuns(): number {
+    return this.inlineRunCount;
+  }
+
+  /**
+   * Runs the model on `feeds`, computing `outputs`. `lone`: no other request of the version is in
+   * flight or was lately; such a run of one row may go to the session on the service's own thread.
+   */
+  run(feeds: Record<string, HostTensor>, outputs: string[], lone = false): Promise<RunResult> {
     if (this.closed) return Promise.reject(new MeshError(ErrorCode.NotReady, 'model is unloading'));
+    if (lone && this.inline && this.inFlight === 0 && this.waiting.length === 0 && rowsAtMost(feeds, 1)) return this.runInline(this.inline, feeds, outputs);
     return new Promise((resolve, reject) => {
       const now = process.hrtime.bigint();
       const run: WaitingRun = {
@@ -122,6 +175,22 @@ export class SessionPool implements SeatOwner {
       this.waiting.push(run);
       this.pump();
     });
+  }
+
+  private async runInline(session: ort.InferenceSession, feeds: Record<string, HostTensor>, outputs: string[]): Promise<RunResult> {
+    this.inFlight++;
+    this.inlineRunCount++;
+    try {
+      const started = process.hrtime.bigint();
+      const result = await session.run(toOrtFeeds(feeds), outputs);
+      const runNs = process.hrtime.bigint() - started;
+      const out: Record<string, HostTensor> = {};
+      for (const [name, t] of Object.entries(result)) out[name] = { type: t.type as OrtType, dims: [...t.dims], data: t.data as HostTensor['data'] };
+      this.fastestNs = Math.min(this.fastestNs ?? Number(runNs), Number(runNs));
+      return { outputs: out, queueNs: 0n, computeNs: runNs, sessionNs: Number(runNs) };
+    } finally {
+      this.finished();
+    }
   }
 
   /** Sessions started again after their worker exited unasked, over the pool's life. */
@@ -186,7 +255,22 @@ export class SessionPool implements SeatOwner {
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const seats = this.seats;
     this.seats = [];
+    const inline = this.inline;
+    this.inline = undefined;
+    await inline?.release().catch(() => undefined);
     await this.host.unseat(seats);
     if (!this.shared) await this.host.close();
   }
+}
+
+function toOrtFeeds(feeds: Record<string, HostTensor>): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(t.type as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
+  return out;
+}
+
+/** Whether every feed has at most `rows` rows (its first dimension; a scalar has one). */
+function rowsAtMost(feeds: Record<string, HostTensor>, rows: number): boolean {
+  for (const t of Object.values(feeds)) if ((t.dims[0] ?? 1) > rows) return false;
+  return true;
 }

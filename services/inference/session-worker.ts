@@ -2,6 +2,12 @@
 // live here and the service's event loop stays free for health checks and other models. It holds
 // the sessions its host loads on it, by id, and runs one request at a time (onnxruntime-node loads
 // and runs synchronously on the calling thread), in the order they come.
+//
+// onnxruntime-node creates and runs a session in a later turn (setImmediate), so the messages that
+// follow are taken before it has: an `unload` taken as it came overtook the `load` before it, found
+// nothing to release, and the session loaded next was held by no one (and counted by no one). So the
+// messages of one session are handled one after the other, each once the one before has finished:
+// an unload (or the close) that comes while its session loads releases it once loaded.
 import { parentPort } from 'node:worker_threads';
 import { ort } from '../../lib/ort';
 import type { HostTensor, OrtType } from '../../lib/tensor';
@@ -11,6 +17,23 @@ import { spinningConfig, type SessionInit, type WorkerReply, type WorkerRequest 
 const port = parentPort!;
 const post = (msg: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
 const sessions = new Map<number, ort.InferenceSession>();
+/** The last task of each session not yet finished, by id: the next of its messages waits for it. */
+const pending = new Map<number, Promise<void>>();
+/** Set by `close`: loads and runs are refused from then on. */
+let closing = false;
+
+/**
+ * Handles a message of session `id` once the ones before it have finished. Tasks answer their own
+ * failures; one that rejected all the same would end the worker, as any unhandled rejection does.
+ */
+function inTurn(id: number, task: () => Promise<void>): Promise<void> {
+  const next = (pending.get(id) ?? Promise.resolve()).then(task);
+  pending.set(id, next);
+  void next.then(() => {
+    if (pending.get(id) === next) pending.delete(id);
+  });
+  return next;
+}
 
 async function createSession(init: SessionInit): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; fallback?: string }> {
   const failures: string[] = [];
@@ -44,6 +67,9 @@ function fromOrt(t: ort.Tensor): HostTensor {
 
 async function load(id: number, init: SessionInit): Promise<void> {
   try {
+    if (closing) throw new Error('session worker is closing');
+    // A second session under one id would leave the first held by no one; the host never asks it.
+    if (sessions.has(id)) throw new Error(`session ${id} is loaded on this worker already`);
     const { session, provider, fallback } = await createSession(init);
     sessions.set(id, session);
     post({ type: 'loaded', session: id, provider, fallback, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
@@ -52,15 +78,32 @@ async function load(id: number, init: SessionInit): Promise<void> {
   }
 }
 
-async function unload(id: number): Promise<void> {
+/** Releases session `id`, when this worker holds it: no run reaches it after. */
+async function release(id: number): Promise<void> {
   const session = sessions.get(id);
   sessions.delete(id);
   await session?.release().catch(() => undefined);
+}
+
+async function unload(id: number): Promise<void> {
+  await release(id);
   post({ type: 'unloaded', session: id });
+}
+
+/** Releases every session, each after what it is doing (a load, a run) has finished, then ends the thread. */
+function close(): void {
+  if (closing) return;
+  closing = true;
+  const ids = new Set([...sessions.keys(), ...pending.keys()]);
+  void Promise.all([...ids].map((id) => inTurn(id, () => release(id)))).then(() => {
+    post({ type: 'closed' });
+    port.close();
+  });
 }
 
 async function run(msg: Extract<WorkerRequest, { type: 'run' }>): Promise<void> {
   try {
+    if (closing) throw new Error('session worker is closing');
     const session = sessions.get(msg.session);
     if (!session) throw new Error(`no session ${msg.session} on this worker`);
     const feeds: Record<string, ort.Tensor> = {};
@@ -83,16 +126,9 @@ async function run(msg: Extract<WorkerRequest, { type: 'run' }>): Promise<void> 
 
 port.on('message', (msg: WorkerRequest) => {
   switch (msg.type) {
-    case 'load': return void load(msg.session, msg.init);
-    case 'run': return void run(msg);
-    case 'unload': return void unload(msg.session);
-    case 'close': {
-      const all = [...sessions.values()];
-      sessions.clear();
-      void Promise.allSettled(all.map((s) => s.release())).finally(() => {
-        post({ type: 'closed' });
-        port.close();
-      });
-    }
+    case 'load': return void inTurn(msg.session, () => load(msg.session, msg.init));
+    case 'run': return void inTurn(msg.session, () => run(msg));
+    case 'unload': return void inTurn(msg.session, () => unload(msg.session));
+    case 'close': return close();
   }
 });

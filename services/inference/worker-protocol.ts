@@ -14,7 +14,12 @@ export interface SessionInit {
   spinning: SpinningPolicy;
 }
 
-/** Main thread → worker. */
+/**
+ * Main thread → worker. The messages of one session are handled in the order they come, each once
+ * the one before has finished: an `unload` sent while its session loads is answered after the load's
+ * `loaded` (or `load-failed`), the session released in between. `close` releases every session the
+ * same way, after what each is doing; loads and runs that come after it are refused.
+ */
 export type WorkerRequest =
   | { type: 'load'; session: number; init: SessionInit }
   | { type: 'run'; id: number; session: number; feeds: Record<string, HostTensor>; outputs: string[] }

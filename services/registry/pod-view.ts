@@ -1,6 +1,7 @@
-// The pods as the registry sees them, for people (ListPods, the console): each pod's latest
-// heartbeat, kept while heartbeats come and shown draining while it drains. Routing does not read
-// this; the routers' membership decides where calls go, with health checks and TLS identities.
+// The pods as the registry sees them, for people (ListPods, the console) and for placement: each
+// pod's latest heartbeat, kept while heartbeats come and shown draining while it drains. Routing
+// does not read this; the routers' membership decides where calls go, with health checks and TLS
+// identities.
 import type { Heartbeat } from '../../lib/events';
 import type { Pod__Output as Pod } from '../../lib/grpc/generated/infermesh/registry/v1/Pod';
 import type { Caller } from './access';

@@ -20,7 +20,8 @@ import { KeyStore } from './keys';
 import { RegistryAccess } from './access';
 import { decodeHeartbeat, subjects } from '../../lib/events';
 import { PodView } from './pod-view';
-import { PlacementController, unplaceable } from './placement/placement-controller';
+import { PlacementController } from './placement/placement-controller';
+import { PlacementPods } from './placement/placement-pods';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConsoleApi } from './console/console-api';
@@ -49,7 +50,8 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   // The pods, for people (ListPods, the console) and placement: from their heartbeats, which only pods may publish.
   const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes);
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
-    unplaceable: (sizeBytes) => (config.placement ? unplaceable(sizeBytes, pods.list()) : undefined) });
+    // The placement controller's own judgement (the same estimate and budgets it plans with).
+    unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });
 
   // The registry is the keys bucket's only writer: it creates it, whether authentication is on or not,
   // so routers can bind it, and stores the bootstrap admin key before it takes any call.
@@ -76,11 +78,17 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log);
   controller.start();
 
+  // TLS on (certificate files set): the registry's ports take TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.
+  const tls = loadTls(config, log);
+  // The pods placement may use: with TLS on, only those whose certificates prove who their heartbeats claim.
+  const placementPods = config.placement ? new PlacementPods(config.podTtlMs, config.registryMaxPods, tls, log) : undefined;
   const heartbeats = nc.subscribe(subjects.heartbeat, {
     callback: (err, msg) => {
       if (err) return;
       try {
-        pods.update(decodeHeartbeat(msg.data), msg.data.length);
+        const hb = decodeHeartbeat(msg.data);
+        pods.update(hb, msg.data.length);
+        placementPods?.update(hb, msg.data.length);
       } catch (e) {
         log.debug('skipping malformed heartbeat', { err: e });
       }
@@ -90,8 +98,8 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   nc.publish(subjects.discover);
 
   // Which pods hold which versions: every replica follows, the lease holder plans (docs/placement.md).
-  const placement = config.placement ? new PlacementController({
-    kv, nc, registry, pods, log,
+  const placement = placementPods ? new PlacementController({
+    kv, nc, registry, pods: placementPods, log,
     replica: `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
     options: {
       minCopies: config.placementMinCopies,
@@ -102,12 +110,11 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       intervalMs: config.placementIntervalMs,
       versionOverheadBytes: config.placementVersionOverheadMb * 1024 * 1024,
       memoryReservePercent: config.placementMemoryReservePercent,
+      warmupMs: config.podTtlMs,
     },
   }) : undefined;
   placement?.start();
 
-  // TLS on (certificate files set): the registry's ports take TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.
-  const tls = loadTls(config, log);
   let consoleApi: ConsoleApi | undefined;
   let consoleServer: ConsoleServer | undefined;
   let consolePort: number | undefined;

@@ -199,12 +199,20 @@ export class Registry {
   }
 
   /**
-   * Writes where a model's versions are held (the placement controller's leader); resolves to the
-   * record's revision. A model no pod holds keeps a record with no versions (not a deletion), so its
-   * revision still moves forward and followers pass the change on.
+   * Writes where a model's versions are held (the placement controller's leader), over the record
+   * at `expectedRevision` (0: none yet; a deleted one's revision is a revision too): Conflict when
+   * another writer came first. Resolves to the record's new revision. A model no pod holds keeps a
+   * record with no versions (not a deletion), so its revision still moves forward and followers
+   * pass the change on.
    */
-  async writePlacement(record: PlacementRecord): Promise<number> {
-    return retry(() => this.deps.kv.put(keys.placement(record.model), encode(record)));
+  async writePlacement(record: PlacementRecord, expectedRevision: number): Promise<number> {
+    const key = keys.placement(record.model);
+    try {
+      return await retry(() => (expectedRevision > 0 ? this.deps.kv.update(key, encode(record), expectedRevision) : this.deps.kv.create(key, encode(record))), { retryable: (e) => !isConflict(e) });
+    } catch (err) {
+      if (isConflict(err)) throw new MeshError(ErrorCode.Conflict, `${key} changed since revision ${expectedRevision}`);
+      throw err;
+    }
   }
 
   /**

@@ -16,6 +16,8 @@ export class ColdVersion extends MeshError {
 /** How the waits are bounded (INFERMESH_ROUTER_MAX_COLD_WAITING, INFERMESH_ROUTER_COLD_WAIT_MS). */
 export interface ColdStartOptions {
   maxWaiting: number;
+  /** Requests waiting for one version, at most (one caller asking for a version that never loads cannot hold every place). */
+  maxWaitingPerVersion: number;
   maxWaitMs: number;
   /** How often a demand is repeated while requests wait (a lost message, a new leader). */
   repeatMs: number;
@@ -66,6 +68,9 @@ export class ColdStarts {
     }
     const key = `${model}\n${version}`;
     let p = this.pending.get(key);
+    if (p && p.waiters.size >= this.opts.maxWaitingPerVersion) {
+      throw new MeshError(ErrorCode.Overloaded, `router has ${this.opts.maxWaitingPerVersion} requests waiting for model '${model}' version ${version} to load (INFERMESH_ROUTER_MAX_COLD_WAITING_PER_VERSION)`);
+    }
     const first = !p;
     if (!p) this.pending.set(key, (p = { model, version, waiters: new Set() }));
     const entry = p;
@@ -86,9 +91,13 @@ export class ColdStarts {
    * Lets go the requests whose version some pod has ready now, and fails those whose version
    * failed to load (call after every heartbeat).
    */
-  check(): void {
+  check(touched?: Iterable<{ name: string; version: number }>): void {
     if (this.waiting === 0) return;
-    for (const [key, p] of this.pending) {
+    // After a heartbeat, only the versions it reports can have changed.
+    const keys = touched ? [...touched].map((m) => `${m.name}\n${m.version}`).filter((k) => this.pending.has(k)) : [...this.pending.keys()];
+    for (const key of keys) {
+      const p = this.pending.get(key);
+      if (!p) continue;
       const failure = this.ready(p.model, p.version) ? undefined : this.failed(p.model, p.version);
       if (failure === undefined && !this.ready(p.model, p.version)) continue;
       this.pending.delete(key);

@@ -25,6 +25,8 @@ export interface Pod {
   ready: Map<string, Set<number>>;
   /** Every version the pod reported, in any state, with its reason (a failed load, a failed warm-up). */
   models: readonly PodModel[];
+  /** The same, by `${name}\0${version}`. */
+  byVersion: ReadonlyMap<string, PodModel>;
   lastSeen: number;
   /**
    * False while the pod has not proven with its TLS certificate the identity its heartbeat claims
@@ -93,14 +95,16 @@ export class Membership {
       if (!s) ready.set(m.name, (s = new Set()));
       s.add(m.version);
     }
+    const byVersion = new Map(hb.models.map((m) => [`${m.name}\0${m.version}`, m]));
     const pod = this.pods.get(hb.pod);
     if (pod) {
       pod.ready = ready;
       pod.models = hb.models;
+      pod.byVersion = byVersion;
       pod.lastSeen = this.now();
       return;
     }
-    const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, lastSeen: this.now() };
+    const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, byVersion, lastSeen: this.now() };
     if (this.requireIdentity) added.verified = false;
     this.pods.set(hb.pod, added);
     this.listener.added?.(added);
@@ -218,13 +222,13 @@ export class Membership {
    */
   loadFailure(model: string, version: number): string | undefined {
     const reasons: string[] = [];
+    const key = `${model}\0${version}`;
     for (const pod of this.pods.values()) {
       if (pod.verified === false) continue;
-      for (const m of pod.models) {
-        if (m.name !== model || m.version !== version) continue;
-        if (m.state !== 'UNAVAILABLE') return undefined;
-        reasons.push(`${pod.id}: ${m.reason ?? 'failed to load'}`);
-      }
+      const m = pod.byVersion.get(key);
+      if (!m) continue;
+      if (m.state !== 'UNAVAILABLE') return undefined;
+      reasons.push(`${pod.id}: ${m.reason ?? 'failed to load'}`);
     }
     return reasons.length ? reasons.join('; ') : undefined;
   }

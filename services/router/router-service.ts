@@ -81,7 +81,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     },
     (model, version) => membership.candidates(model, version).length > 0,
     (model, version) => membership.loadFailure(model, version),
-    { maxWaiting: config.routerMaxColdWaiting, maxWaitMs: config.routerColdWaitMs, repeatMs: 1_000 },
+    { maxWaiting: config.routerMaxColdWaiting, maxWaitingPerVersion: config.routerMaxColdWaitingPerVersion, maxWaitMs: config.routerColdWaitMs, repeatMs: 1_000 },
   ) : undefined;
   const router = new Router(membership, split, policies[config.routerPolicy]!(), {
     maxOutstanding: config.routerMaxOutstanding,
@@ -97,8 +97,9 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     callback: (err, msg) => {
       if (err) return;
       try {
-        membership.update(decodeHeartbeat(msg.data));
-        cold?.check();
+        const hb = decodeHeartbeat(msg.data);
+        membership.update(hb);
+        cold?.check(hb.models);
       } catch (e) {
         log.warn('skipping malformed heartbeat', { err: e });
       }

@@ -3,8 +3,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InferenceApi, InfermeshError } from '../../client/index';
-import type { PlacementChangedEvent } from '../../lib/events';
+import { InferenceApi, InfermeshError, RolloutApi } from '../../client/index';
+import { connect } from '@nats-io/transport-node';
+import { encodeHeartbeat, subjects, type PlacementChangedEvent } from '../../lib/events';
+import { metadataBucket } from '../../lib/nats';
+import { keys } from '../../services/registry/records';
+import type { RegistryService } from '../../services/registry/registry-service';
+import { startTestNats } from '../helpers/nats';
 import { ElemType, encodeModel, initializer, node, tensor } from '../../tools/models/onnx-builder';
 import { startTestMesh, type TestMesh } from '../helpers/mesh';
 import { modelPath } from '../helpers/models';
@@ -145,11 +150,19 @@ describe('placement: lazy loading and eviction on two pods', () => {
 describe('placement: a model no pod could hold, and one leader among registries', () => {
   let mesh: TestMesh;
   let dir: string;
+  let big: string;
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-placement-'));
+    big = path.join(dir, 'big.onnx');
+    weighty(big, 20);
     mesh = await startTestMesh({ INFERMESH_PLACEMENT_LEASE_MS: '1000' });
-    await mesh.startPod({ INFERMESH_POD_NAME: 'pod-small', INFERMESH_MODEL_MEMORY_MB: '2' });
+    // Pushed while no pod is known: nothing to judge by, so taken.
+    await mesh.registryApi.push('digits', modelPath('mnist.onnx'));
+    await mesh.registryApi.push('digits', big);
+    // A pod whose budget (30 MiB, 28.5 after the reserve) holds MNIST planned at its size and the
+    // assumed overhead of an unmeasured version (16 MiB), but not 20 MiB of weights and that.
+    await mesh.startPod({ INFERMESH_POD_NAME: 'pod-small', INFERMESH_MODEL_MEMORY_MB: '30' });
     await waitFor('the registry sees the pod', async () => (await mesh.registryApi.pods()).length === 1);
   });
 
@@ -158,13 +171,17 @@ describe('placement: a model no pod could hold, and one leader among registries'
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('refuses a push, and a rollout, of a version larger than every pod\'s budget: FAILED_PRECONDITION', async () => {
-    const big = path.join(dir, 'big.onnx');
-    weighty(big, 3);
+  it('refuses a push, and a rollout, of a version no pod\'s budget could hold: FAILED_PRECONDITION', async () => {
     const err = await mesh.registryApi.push('big', big).then(() => undefined, (e: unknown) => e as InfermeshError);
     expect(err?.grpcCode).toBe(9);
-    expect(err?.message).toMatch(/model 'big': an artifact of \d+ bytes is larger than every inference pod's memory budget for models \(the largest: 2097152 bytes/);
+    expect(err?.message).toMatch(/model 'big': an artifact of \d+ bytes would take about \d+ bytes loaded, more than any inference pod's memory budget for models \(the largest: 29884416 bytes after INFERMESH_PLACEMENT_MEMORY_RESERVE_PERCENT/);
     await expect(mesh.registryApi.model('big')).rejects.toMatchObject({ grpcCode: 5 });
+    const rollouts = new RolloutApi(`127.0.0.1:${mesh.registry.port}`);
+    try {
+      await expect(rollouts.start('digits', 2, { weight: 10, automatic: false })).rejects.toMatchObject({ grpcCode: 9, message: expect.stringMatching(/model 'digits': an artifact of \d+ bytes would take about/) });
+    } finally {
+      rollouts.close();
+    }
     // What fits is taken.
     expect((await mesh.registryApi.push('mnist', modelPath('mnist.onnx'))).version).toBe(1);
   });
@@ -187,6 +204,49 @@ describe('placement: a model no pod could hold, and one leader among registries'
       }
     } finally {
       await second.shutdown(5_000);
+    }
+  });
+});
+
+describe('placement: a new leader removes nothing it has not seen go', () => {
+  it('plans only once it has read every record and heard the pods: copies a previous leader placed stay', async () => {
+    const nats = await startTestNats();
+    const nc = await connect({ servers: nats.url });
+    let registry: RegistryService | undefined;
+    let beats: NodeJS.Timeout | undefined;
+    try {
+      const kv = await metadataBucket(nc, 1);
+      const json = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+      const N = 300;
+      // What a previous leader left: N models, each serving v1 on pod-a and pod-b.
+      for (let i = 0; i < N; i++) {
+        const name = `m${i}`;
+        await kv.put(keys.model(name), json({ schema: 1, name, description: '', labels: {}, config: {}, latestVersion: 1, traffic: [{ version: 1, weight: 100 }], createdAt: '' }));
+        await kv.put(keys.placement(name), json({ schema: 1, model: name, versions: [{ version: 1, pods: ['pod-a', 'pod-b'], memoryBytes: 1000 }] }));
+      }
+      const changes: string[] = [];
+      const sub = nc.subscribe(subjects.eventsAll, { callback: (_e, m) => void changes.push(m.string()) });
+      registry = await startTestRegistry(nats.url, { INFERMESH_POD_TTL_MS: '1500', INFERMESH_PLACEMENT_INTERVAL_MS: '200' });
+      // The pods speak up only after the registry leads (as after a NATS outage, or a pod slow to answer).
+      await waitFor('the registry leading', () => registry!.placement!.leading, 15_000, 10);
+      const heartbeat = (pod: string) => encodeHeartbeat({
+        schema: 1, pod, address: `${pod}:1`, state: 'serving', inflight: 0, time: new Date().toISOString(),
+        memory: { budgetBytes: 10 * 2 ** 30, usedBytes: N * 1000, rssBytes: 0 },
+        models: Array.from({ length: N }, (_, i) => ({ name: `m${i}`, version: 1, state: 'READY' as const, provider: 'cpu', memoryBytes: 1000, requests: 0, idleMs: 0, inflight: 0 })),
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      beats = setInterval(() => {
+        for (const pod of ['pod-a', 'pod-b']) nc.publish(subjects.heartbeat, heartbeat(pod));
+      }, 200);
+      await new Promise((r) => setTimeout(r, 3_000));
+      sub.unsubscribe();
+      expect(changes.filter((c) => c.includes('"placement.changed"')).slice(0, 3)).toEqual([]);
+      for (const i of [0, N - 1]) expect((await kv.get(keys.placement(`m${i}`)))!.json<{ versions: { pods: string[] }[] }>().versions[0]!.pods).toEqual(['pod-a', 'pod-b']);
+    } finally {
+      clearInterval(beats);
+      await registry?.shutdown(5_000);
+      await nc.close();
+      await nats.cleanup();
     }
   });
 });

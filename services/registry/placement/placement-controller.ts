@@ -7,21 +7,12 @@ import type { KvEntry } from '@nats-io/kv';
 import type { KV, NatsConnection } from '../../../lib/nats';
 import { decodePlacementDemand, subjects, type PlacementReason, type PodModel } from '../../../lib/events';
 import type { Logger } from '../../../lib/log';
+import { ErrorCode, MeshError } from '../../../lib/errors';
 import type { Registry } from '../registry';
 import { keys, type ModelRecord, type PlacementLease, type PlacementRecord } from '../records';
-import type { PodView, PodSeen } from '../pod-view';
+import type { PodSeen } from '../pod-view';
+import type { PlacementPods } from './placement-pods';
 import { plan, tooBigForEveryPod, versionKey, type PlanPod, type PlanVersion } from './plan';
-
-/**
- * Why no pod could hold a version of `sizeBytes` (its weights alone exceed every serving pod's
- * budget), or undefined; with no pod known yet, undefined (nothing to judge by).
- */
-export function unplaceable(sizeBytes: number, pods: readonly PodSeen[]): string | undefined {
-  const budgets = pods.filter((p) => p.heartbeat.state === 'serving' && p.heartbeat.memory).map((p) => ({ budgetBytes: p.heartbeat.memory!.budgetBytes }));
-  if (!tooBigForEveryPod(sizeBytes, budgets)) return undefined;
-  const largest = Math.max(...budgets.map((b) => b.budgetBytes));
-  return `is larger than every inference pod's memory budget for models (the largest: ${largest} bytes, INFERMESH_MODEL_MEMORY_MB); no pod could load it`;
-}
 
 /** The controller's settings (INFERMESH_PLACEMENT_*). */
 export interface PlacementOptions {
@@ -35,6 +26,11 @@ export interface PlacementOptions {
   versionOverheadBytes: number;
   /** Percent of each pod's budget left free (INFERMESH_PLACEMENT_MEMORY_RESERVE_PERCENT). */
   memoryReservePercent: number;
+  /**
+   * How long a replica that starts leading, or whose NATS connection came back, gathers the pods'
+   * heartbeats before it plans (INFERMESH_POD_TTL_MS): a pod it has not heard from yet is not gone.
+   */
+  warmupMs: number;
 }
 
 /** What the controller is built from. */
@@ -42,7 +38,8 @@ export interface PlacementDeps {
   kv: KV;
   nc: NatsConnection;
   registry: Registry;
-  pods: PodView;
+  /** The pods it may place on, from their heartbeats (proven by their certificates with TLS on). */
+  pods: PlacementPods;
   /** This replica's name in the lease. */
   replica: string;
   log: Logger;
@@ -50,10 +47,12 @@ export interface PlacementDeps {
   now?: () => number;
 }
 
-/** A demand lasts this many plan intervals unless a router repeats it (routers repeat every second while they wait). */
-const DEMAND_INTERVALS = 3;
+/** A demand stands this long unless a router repeats it (routers repeat theirs every second while requests wait). */
+const demandTtlMs = (intervalMs: number) => Math.max(3 * intervalMs, 5_000);
 
 interface Served {
+  /** The KV revision of the model record this came from. */
+  revision: number;
   traffic: number[];
   /** Versions of a rollout in progress (stable and canary): never evicted. */
   pinned: Set<number>;
@@ -70,6 +69,14 @@ const encoder = new TextEncoder();
 export class PlacementController {
   private readonly models = new Map<string, Served>();
   private readonly placement = new Map<string, PlacementRecord>();
+  /** The KV revision of each model's placement record (a deletion's too): writes are compare-and-sets at it. */
+  private readonly placementRevisions = new Map<string, number>();
+  /**
+   * Epoch ms from which this leader has a view to plan from: every model and placement record read
+   * (a full read after it took the lease or NATS came back), and a pod TTL of heartbeats heard.
+   */
+  private viewFrom = Number.POSITIVE_INFINITY;
+  private viewEpoch = 0;
   /** key -> epoch ms until which a router's demand stands. */
   private readonly demands = new Map<string, number>();
   /** `${pod}\n${key}` -> the pod's latest request count and the smoothed rate. */
@@ -102,8 +109,13 @@ export class PlacementController {
         if (err) return;
         try {
           const d = decodePlacementDemand(msg.data);
-          this.demands.set(versionKey(d.model, d.version), this.now() + DEMAND_INTERVALS * this.deps.options.intervalMs);
-          if (this.leading) this.planSoon();
+          // Only a version some model serves: the demands kept are bounded by what is served.
+          if (!this.models.get(d.model)?.traffic.includes(d.version)) return;
+          const key = versionKey(d.model, d.version);
+          const fresh = !this.demands.has(key);
+          this.demands.set(key, this.now() + demandTtlMs(this.deps.options.intervalMs));
+          // A router's repeat keeps the demand; only a new one plans at once.
+          if (fresh && this.leading) this.planSoon();
         } catch (e) {
           this.deps.log.debug('skipping malformed placement demand', { err: e });
         }
@@ -112,20 +124,21 @@ export class PlacementController {
     this.stops.push(() => demand.unsubscribe());
     this.follow(keys.models, (e) => this.onModel(e));
     this.follow(keys.placements, (e) => this.onPlacement(e));
-    let known = new Set<string>();
-    this.stops.push(this.deps.pods.onChange((pods) => {
-      // A pod that came or went changes what fits where: plan at once.
-      const names = new Set(pods.filter((p) => p.heartbeat.state === 'serving').map((p) => p.heartbeat.pod));
-      if (names.size !== known.size || [...names].some((n) => !known.has(n))) {
-        known = names;
-        if (this.leading) this.planSoon();
-      }
+    // A pod that came or went changes what fits where: plan at once.
+    this.stops.push(this.deps.pods.onChange(() => {
+      if (this.leading) this.planSoon();
     }));
     const lease = setInterval(() => void this.renewLease(), Math.max(100, Math.floor(this.deps.options.leaseMs / 3))).unref();
     const tick = setInterval(() => {
+      const now = this.now();
+      for (const [k, until] of this.demands) if (until <= now) this.demands.delete(k);
       if (this.leading) this.planSoon();
     }, this.deps.options.intervalMs);
     this.stops.push(() => clearInterval(lease), () => clearInterval(tick));
+    // Back from a NATS outage: the pods' heartbeats and the records' changes were missed meanwhile.
+    void (async () => {
+      for await (const st of this.deps.nc.status()) if (st.type === 'reconnect' && this.leading) this.gatherView();
+    })().catch(() => undefined);
     void this.renewLease();
   }
 
@@ -164,15 +177,10 @@ export class PlacementController {
     const name = keys.modelOf(e.key);
     if (name === undefined) return;
     if (e.operation !== 'PUT') {
-      this.models.delete(name);
+      if ((this.models.get(name)?.revision ?? 0) < e.revision) this.models.delete(name);
     } else {
       try {
-        const m = e.json<ModelRecord>();
-        const rollout = m.rollout && (m.rollout.phase === 'progressing' || m.rollout.phase === 'paused') ? m.rollout : undefined;
-        this.models.set(name, {
-          traffic: m.traffic.map((t) => t.version),
-          pinned: new Set(rollout ? [rollout.stable, rollout.canary] : []),
-        });
+        this.setModel(name, e.json<ModelRecord>(), e.revision);
       } catch (err) {
         this.deps.log.warn('placement: unreadable model record', { model: name, err: String(err) });
         return;
@@ -181,17 +189,71 @@ export class PlacementController {
     if (this.leading) this.planSoon();
   }
 
+  /** Takes a model's record unless an older one than what is held (a full read races the watch). */
+  private setModel(name: string, m: Pick<ModelRecord, 'traffic' | 'rollout'>, revision: number): void {
+    if ((this.models.get(name)?.revision ?? 0) > revision) return;
+    const rollout = m.rollout && (m.rollout.phase === 'progressing' || m.rollout.phase === 'paused') ? m.rollout : undefined;
+    this.models.set(name, {
+      revision,
+      traffic: m.traffic.map((t) => t.version),
+      pinned: new Set(rollout ? [rollout.stable, rollout.canary] : []),
+    });
+  }
+
   private onPlacement(e: KvEntry): void {
     const name = keys.placementModelOf(e.key);
     if (name === undefined) return;
-    if (e.operation !== 'PUT') this.placement.delete(name);
-    else {
+    let record: PlacementRecord | undefined;
+    if (e.operation === 'PUT') {
       try {
-        this.placement.set(name, e.json<PlacementRecord>());
+        record = e.json<PlacementRecord>();
       } catch {
-        this.placement.delete(name);
+        record = undefined;
       }
     }
+    this.setPlacement(name, record, e.revision);
+  }
+
+  private setPlacement(name: string, record: PlacementRecord | undefined, revision: number): void {
+    if ((this.placementRevisions.get(name) ?? 0) > revision) return;
+    this.placementRevisions.set(name, revision);
+    if (record) this.placement.set(name, record);
+    else this.placement.delete(name);
+  }
+
+  /**
+   * Before planning as a new leader, or after NATS came back: reads every model and placement
+   * record, and asks every pod for a heartbeat, then waits a pod TTL for them. Until then it plans
+   * nothing, since a record or a pod it has not seen yet would look gone.
+   */
+  private gatherView(): void {
+    const epoch = ++this.viewEpoch;
+    this.viewFrom = Number.POSITIVE_INFINITY;
+    const started = this.now();
+    try {
+      this.deps.nc.publish(subjects.discover);
+    } catch {
+      // NATS away: the full read below fails too, and the next reconnect starts again.
+    }
+    void (async () => {
+      for (;;) {
+        try {
+          for (const m of await this.deps.registry.listModels()) {
+            this.setModel(m.name, m, m.revision);
+            if (m.placementRevision !== undefined) this.setPlacement(m.name, m.placementRevision ? { schema: 1, model: m.name, versions: m.placement ?? [] } : undefined, m.placementRevision);
+          }
+          break;
+        } catch (err) {
+          if (this.stopped || epoch !== this.viewEpoch) return;
+          this.deps.log.warn('placement: could not read the models; retrying', { err: String(err) });
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
+      if (this.stopped || epoch !== this.viewEpoch) return;
+      this.viewFrom = started + this.deps.options.warmupMs;
+      const wait = Math.max(0, this.viewFrom - this.now());
+      setTimeout(() => this.planSoon(), wait + 1).unref();
+    })();
   }
 
   /** Takes or renews the lease: one compare-and-set; a lapsed lease of another replica is taken over. */
@@ -217,8 +279,8 @@ export class PlacementController {
       // while clocks agree within that margin.
       this.leaderUntil = now + Math.floor(options.leaseMs * 0.8);
       if (!wasLeading) {
-        log.info('placement: leading', { replica });
-        this.planSoon();
+        log.info('placement: leading; gathering the models and the pods before planning', { replica, afterMs: options.warmupMs });
+        this.gatherView();
       }
     } catch (err) {
       // Another replica won the compare-and-set, or NATS is away: not leading.
@@ -251,9 +313,9 @@ export class PlacementController {
 
   /** One plan: the served versions and the pods as they are now, then the records that changed. */
   async planOnce(): Promise<void> {
-    if (!this.leading) return;
     const now = this.now();
-    const seen = this.deps.pods.list().filter((p) => p.heartbeat.state === 'serving');
+    if (!this.leading || now < this.viewFrom) return;
+    const seen = this.placeable();
     const measured = this.measuredMemory(seen);
     const rates = this.ratesOf(seen, now);
     const overhead = this.overheadBytes(measured);
@@ -280,13 +342,19 @@ export class PlacementController {
     // Sizes are read once per version (immutable records); those still unread plan at the overhead alone this time.
     if (missingSizes.length > 0) void this.readSizes(missingSizes);
 
+    // A copy whose load failed on its pod is not a copy: the planner may put the version elsewhere.
+    const failed = new Set<string>();
+    for (const p of seen) for (const m of p.heartbeat.models) if (m.state === 'UNAVAILABLE') failed.add(`${p.heartbeat.pod}\n${versionKey(m.name, m.version)}`);
     const live = new Set<string>();
-    const pods: PlanPod[] = seen.map((p) => this.planPod(p, now, live));
+    const pods: PlanPod[] = seen.map((p) => this.planPod(p, now, live, failed));
     // Copies no pod holds or is placed with any more are forgotten.
     for (const id of this.placedAt.keys()) if (!live.has(id)) this.placedAt.delete(id);
     const current = new Map<string, string[]>();
     for (const [model, rec] of this.placement) {
-      for (const v of rec.versions) current.set(versionKey(model, v.version), v.pods);
+      for (const v of rec.versions) {
+        const key = versionKey(model, v.version);
+        current.set(key, v.pods.filter((pod) => !failed.has(`${pod}\n${key}`)));
+      }
     }
     const result = plan(versions, pods, current, {
       now,
@@ -306,7 +374,7 @@ export class PlacementController {
    * copy this replica has not seen placed (it took over the lease, or the copy was loaded before)
    * counts from when it first saw it, so a new leader evicts nothing that is not idle and settled.
    */
-  private planPod(p: PodSeen, now: number, live: Set<string>): PlanPod {
+  private planPod(p: PodSeen, now: number, live: Set<string>, failed: ReadonlySet<string>): PlanPod {
     const hb = p.heartbeat;
     const holds: PlanPod['holds'] = new Map();
     const held = new Map<string, PodModel>(hb.models.map((m) => [versionKey(m.name, m.version), m]));
@@ -328,25 +396,61 @@ export class PlacementController {
       for (const v of rec.versions) {
         if (!v.pods.includes(hb.pod)) continue;
         const key = versionKey(model, v.version);
-        holds.set(key, facts(key, held.get(key)));
+        if (!failed.has(`${hb.pod}\n${key}`)) holds.set(key, facts(key, held.get(key)));
       }
     }
     // Versions the pod has loaded without being placed there: the planner prefers it for them (no load).
     for (const [key, m] of held) if (!holds.has(key) && m.state === 'READY') holds.set(key, facts(key, m));
-    const budget = hb.memory?.budgetBytes;
-    return { name: hb.pod, budgetBytes: budget ? Math.floor((budget * (100 - this.deps.options.memoryReservePercent)) / 100) : Number.MAX_SAFE_INTEGER, holds };
+    return { name: hb.pod, budgetBytes: this.effectiveBudget(hb.memory!.budgetBytes), holds };
   }
 
-  /** Per version, the most any pod measured loading it. */
+  /** A pod's budget as placement fills it: less the reserve. */
+  private effectiveBudget(budgetBytes: number): number {
+    return Math.floor((budgetBytes * (100 - this.deps.options.memoryReservePercent)) / 100);
+  }
+
+  /**
+   * The pods placement may use: serving, and reporting a memory budget (a pod that reports none,
+   * or 0, would look endlessly roomy and draw every copy).
+   */
+  private placeable(): PodSeen[] {
+    return this.deps.pods.list().filter((p) => p.heartbeat.state === 'serving' && (p.heartbeat.memory?.budgetBytes ?? 0) > 0);
+  }
+
+  /**
+   * Why no pod could hold a version of `sizeBytes`, or undefined: what placement would plan it at
+   * (its size and the overhead of versions measured so far) is more than every pod's budget less
+   * the reserve. With no pod known, undefined: nothing to judge by.
+   */
+  refusal(sizeBytes: number): string | undefined {
+    const pods = this.placeable();
+    if (pods.length === 0) return undefined;
+    const planned = sizeBytes + this.overheadBytes(this.measuredMemory(pods));
+    const largest = Math.max(...pods.map((p) => this.effectiveBudget(p.heartbeat.memory!.budgetBytes)));
+    if (!tooBigForEveryPod(planned, [{ budgetBytes: largest }])) return undefined;
+    return `would take about ${planned} bytes loaded, more than any inference pod's memory budget for models (the largest: ${largest} bytes after INFERMESH_PLACEMENT_MEMORY_RESERVE_PERCENT; INFERMESH_MODEL_MEMORY_MB); no pod could load it`;
+  }
+
+  /**
+   * Per version, the median of what the pods measured loading it, each measurement at most its
+   * pod's budget: one pod's report, true or not, moves neither far.
+   */
   private measuredMemory(pods: readonly PodSeen[]): Map<string, { memoryBytes: number }> {
-    const out = new Map<string, { memoryBytes: number }>();
+    const all = new Map<string, number[]>();
     for (const p of pods) {
+      const budget = p.heartbeat.memory?.budgetBytes ?? 0;
       for (const m of p.heartbeat.models) {
         if (!m.memoryBytes) continue;
         const key = versionKey(m.name, m.version);
-        const cur = out.get(key);
-        if (!cur || cur.memoryBytes < m.memoryBytes) out.set(key, { memoryBytes: m.memoryBytes });
+        const list = all.get(key) ?? [];
+        list.push(Math.min(m.memoryBytes, budget));
+        all.set(key, list);
       }
+    }
+    const out = new Map<string, { memoryBytes: number }>();
+    for (const [key, list] of all) {
+      list.sort((a, b) => a - b);
+      out.set(key, { memoryBytes: list[(list.length - 1) >> 1]! });
     }
     return out;
   }
@@ -447,9 +551,22 @@ export class PlacementController {
       // Memory estimates move with every measurement: rewrite a record only when its copies moved.
       const same = list.length === before.length && list.every((v, i) => v.version === before[i]!.version && v.pods.join() === before[i]!.pods.join());
       if (same) continue;
+      // Written only while this replica leads, and only over the record it planned from: a leader
+      // that lost its lease during the plan, or whose view is behind, stops here (compare-and-set).
+      if (!this.leading) return;
       const record: PlacementRecord = { schema: 1, model, versions: list };
-      await this.deps.registry.writePlacement(record);
-      this.placement.set(model, record);
+      let revision: number;
+      try {
+        revision = await this.deps.registry.writePlacement(record, this.placementRevisions.get(model) ?? 0);
+      } catch (err) {
+        if (err instanceof MeshError && err.code === ErrorCode.Conflict) {
+          this.deps.log.warn('placement: a record changed since this plan read it; planning again', { model });
+          this.again = true;
+          return;
+        }
+        throw err;
+      }
+      this.setPlacement(model, record, revision);
       const versionsChanged = new Set([...list.map((v) => v.version), ...before.map((v) => v.version)]);
       for (const version of versionsChanged) {
         const key = versionKey(model, version);

@@ -2,7 +2,9 @@
 // each version's runs are answered by its own session whatever else runs beside it; closing one
 // leaves the others serving; a worker that exits fails only the run it held, and every version on it
 // is loaded again there while the versions on other workers serve on; a large or slow model keeps
-// workers of its own.
+// workers of its own. onnxruntime-node creates a session in a later turn, so the messages after a
+// load reach its worker before the session exists: a close then refuses the loads under way at
+// once, and an unload releases the session once loaded, leaving nothing on the worker to run.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,8 +12,9 @@ import type { Worker } from 'node:worker_threads';
 import { ElemType, encodeModel, initializer, node, tensor } from '../../../../tools/models/onnx-builder';
 import { loadConfig } from '../../../../lib/config';
 import { intraOpThreads } from '../../../../services/inference/cgroup-limits';
-import { SessionHost, sharedHostOptions, sharedSessionWorkers, type SharingPolicy } from '../../../../services/inference/session-host';
+import { SessionHost, sharedHostOptions, sharedSessionWorkers, type Seat, type SeatOwner, type SharingPolicy } from '../../../../services/inference/session-host';
 import { SessionPool, type SessionPoolOptions } from '../../../../services/inference/session-pool';
+import type { WorkerReply, WorkerRequest } from '../../../../services/inference/worker-protocol';
 import { modelPath } from '../../../helpers/models';
 import { waitFor } from '../../../helpers/wait';
 
@@ -52,8 +55,54 @@ async function expectAdds(pool: SessionPool, k: number, seed: number): Promise<v
 const addPool = (k: number, host: SessionHost | undefined, extra: Partial<SessionPoolOptions> = {}) =>
   SessionPool.create({ modelPath: addModel(k), providers: ['cpu'], intraOpThreads: 2, host, ...extra });
 
+/**
+ * Pools of these versions on `host`, placed one after the other: as each goes to the fewest-loaded
+ * worker, on two workers the first and third share one, the second and fourth the other (placed at
+ * once, the order they reach the host in would be the order their files' stat calls end in).
+ */
+async function addPoolsInTurn(ks: number[], host: SessionHost): Promise<SessionPool[]> {
+  const pools: SessionPool[] = [];
+  for (const k of ks) pools.push(await addPool(k, host));
+  return pools;
+}
+
+/** A host's worker thread, as these tests look into it: its worker now, and the sessions placed on it. */
+interface ThreadView {
+  worker: Worker | undefined;
+  seats: Set<Seat>;
+}
+
+/** The thread a pool's first session is on, and that session. */
+const seatOf = (pool: SessionPool) => (pool as unknown as { seats: (Seat & { thread: ThreadView })[] }).seats[0]!;
+
 /** The worker thread a pool's first session is on (to stop it, as a crash would). */
-const workerOf = (pool: SessionPool) => (pool as unknown as { seats: { thread: { worker: Worker } }[] }).seats[0]!.thread.worker;
+const workerOf = (pool: SessionPool) => seatOf(pool).thread.worker!;
+
+/** What `worker` answers when asked, as no host would, to run session `session` of an add model. */
+function runOnWorker(worker: Worker, session: number): Promise<WorkerReply> {
+  const id = 1e9 + session;
+  return new Promise((resolve) => {
+    const answer = (msg: WorkerReply) => {
+      if ((msg.type !== 'result' && msg.type !== 'error') || msg.id !== id) return;
+      worker.off('message', answer);
+      resolve(msg);
+    };
+    worker.on('message', answer);
+    worker.postMessage({ type: 'run', id, session, feeds: { INPUT0: { type: 'float32', dims: [1, 4], data: row(1) } }, outputs: ['OUTPUT0'] } satisfies WorkerRequest);
+  });
+}
+
+/** `promise`, or a rejection once it has been pending for `ms`: a hang fails its test at once, saying so. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** An owner with no runs, for a seat asked of the host itself. */
+const idle: SeatOwner = { oldestWaiting: () => undefined, takeWaiting: () => undefined, seatChanged: () => undefined };
 
 describe('SessionHost', () => {
   it('places every version on the shared workers, each run answered by its own version\'s session, many at once', async () => {
@@ -105,8 +154,8 @@ describe('SessionHost', () => {
 
   it('a worker that exits fails only the run it held: the versions on it are loaded again there, the others serve meanwhile', async () => {
     const host = new SessionHost({ workers: 2, sharing: SHARE_SMALL, respawn: { baseMs: 400, maxMs: 400 } });
-    // Placed on the fewest-loaded worker: 0 and 2 on one, 1 and 3 on the other.
-    const pools = await Promise.all([0, 1, 2, 3].map((k) => addPool(k, host)));
+    // 0 and 2 on one worker, 1 and 3 on the other.
+    const pools = await addPoolsInTurn([0, 1, 2, 3], host);
     const [a, other, b] = pools as [SessionPool, SessionPool, SessionPool, SessionPool];
     try {
       expect(workerOf(a)).toBe(workerOf(b));
@@ -130,6 +179,116 @@ describe('SessionHost', () => {
       expect({ workers: host.workers, sessions: host.sessions }).toEqual({ workers: 2, sessions: 4 });
     } finally {
       await Promise.all(pools.map((p) => p.close()));
+      await host.close();
+    }
+  });
+
+  it('a close while a first load is under way refuses it at once and ends the worker', async () => {
+    const host = new SessionHost({ workers: 1, sharing: SHARE_SMALL });
+    const loading = addPool(0, host);
+    try {
+      // The load is asked of a worker just started: the close reaches it before the session exists.
+      await waitFor('the load to be asked', () => host.sessions === 1, 10_000, 1);
+      const closed = host.close();
+      await expect(within(5_000, loading)).rejects.toThrow('session workers are closing');
+      await within(5_000, closed);
+      expect({ workers: host.workers, sessions: host.sessions }).toEqual({ workers: 0, sessions: 0 });
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('a close while its worker waits to be started again refuses the loads that wait for it', async () => {
+    const host = new SessionHost({ workers: 1, sharing: SHARE_SMALL, respawn: { baseMs: 60_000, maxMs: 60_000 } });
+    const a = await addPool(0, host);
+    try {
+      await workerOf(a).terminate();
+      await waitFor('the session to be lost with its worker', () => a.size === 0 && host.workers === 0, 10_000, 1);
+      // Placed on the worker waiting for its back-off, to be loaded once it is started again.
+      const waiting = addPool(1, host);
+      await waitFor('the load to wait for the worker', () => host.sessions === 2, 10_000, 1);
+      const closed = host.close();
+      await expect(within(5_000, waiting)).rejects.toThrow('session workers are closing');
+      await within(5_000, closed);
+      expect({ workers: host.workers, sessions: host.sessions }).toEqual({ workers: 0, sessions: 0 });
+    } finally {
+      await a.close();
+      await host.close();
+    }
+  });
+
+  it('a version closed while its worker, started again, loads it leaves no session there; the others serve throughout', async () => {
+    const host = new SessionHost({ workers: 2, sharing: SHARE_SMALL, respawn: { baseMs: 200, maxMs: 200 } });
+    // 0 and 2 on one worker, 1 and 3 on the other.
+    const pools = await addPoolsInTurn([0, 1, 2, 3], host);
+    const [a, other, b, another] = pools as [SessionPool, SessionPool, SessionPool, SessionPool];
+    const { thread, id } = seatOf(a);
+    const old = workerOf(a);
+    let serving = true;
+    let served = 0;
+    const elsewhere = (async () => {
+      for (let i = 0; serving; i++, served++) await expectAdds(i % 2 ? other : another, i % 2 ? 1 : 3, i);
+    })();
+    try {
+      expect(workerOf(b)).toBe(old);
+      void old.terminate();
+      await waitFor('the worker to be started again', () => thread.worker !== undefined && thread.worker !== old, 10_000, 1);
+      // Its sessions are being loaded there again (not yet, or not quite, created): `a` closes meanwhile.
+      await a.close();
+      expect({ a: a.size, sessions: host.sessions }).toEqual({ a: 0, sessions: 3 });
+      await waitFor('the version beside it to be loaded again', () => b.size === 1, 10_000, 1);
+      await expectAdds(b, 2, 7);
+      // Loaded after `a`'s, so `a`'s load has ended too: its session is released, not held by no one.
+      expect(await runOnWorker(thread.worker!, id)).toMatchObject({ type: 'error', message: `no session ${id} on this worker` });
+      serving = false;
+      await elsewhere;
+      expect(served).toBeGreaterThan(0);
+      await Promise.all(Array.from({ length: 90 }, (_, i) => expectAdds(pools[1 + (i % 3)]!, 1 + (i % 3), i)));
+      expect({ workers: host.workers, sessions: host.sessions, sizes: pools.map((p) => p.size) }).toEqual({ workers: 2, sessions: 3, sizes: [0, 1, 1, 1] });
+    } finally {
+      serving = false;
+      await elsewhere.catch(() => undefined);
+      await Promise.all(pools.map((p) => p.close()));
+      await host.close();
+    }
+  });
+
+  it('a session released during its first load is refused to whoever asked for it, and leaves nothing on the worker', async () => {
+    const host = new SessionHost({ workers: 1, sharing: SHARE_SMALL });
+    const a = await addPool(0, host);
+    try {
+      const { thread } = seatOf(a);
+      const seating = host.seat(idle, { modelPath: addModel(1), providers: ['cpu'], intraOpThreads: 1, spinning: 'on' }, 1);
+      const seat = [...thread.seats].find((s) => s.owner === idle)!;
+      await within(5_000, host.unseat([seat]));
+      await expect(within(5_000, seating)).rejects.toThrow('model unloaded');
+      expect(await runOnWorker(thread.worker!, seat.id)).toMatchObject({ type: 'error', message: `no session ${seat.id} on this worker` });
+      expect({ workers: host.workers, sessions: host.sessions }).toEqual({ workers: 1, sessions: 1 });
+      await expectAdds(a, 0, 3);
+    } finally {
+      await a.close();
+      await host.close();
+    }
+  });
+
+  it('a session released while it waits for its worker to be started again is refused to whoever asked for it', async () => {
+    const host = new SessionHost({ workers: 1, sharing: SHARE_SMALL, respawn: { baseMs: 300, maxMs: 300 } });
+    const a = await addPool(0, host);
+    try {
+      const { thread } = seatOf(a);
+      await workerOf(a).terminate();
+      await waitFor('the session to be lost with its worker', () => a.size === 0 && host.workers === 0, 10_000, 1);
+      const seating = host.seat(idle, { modelPath: addModel(1), providers: ['cpu'], intraOpThreads: 1, spinning: 'on' }, 1);
+      const seat = [...thread.seats].find((s) => s.owner === idle)!;
+      await within(5_000, host.unseat([seat]));
+      await expect(within(5_000, seating)).rejects.toThrow('model unloaded');
+      // The worker started again loads only the version still placed there.
+      await waitFor('the version to be loaded again', () => a.size === 1, 10_000, 10);
+      await expectAdds(a, 0, 4);
+      expect(await runOnWorker(thread.worker!, seat.id)).toMatchObject({ type: 'error', message: `no session ${seat.id} on this worker` });
+      expect({ workers: host.workers, sessions: host.sessions }).toEqual({ workers: 1, sessions: 1 });
+    } finally {
+      await a.close();
       await host.close();
     }
   });

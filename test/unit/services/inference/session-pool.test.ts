@@ -78,4 +78,40 @@ describe('SessionPool', () => {
     expect(pool.size).toBe(0);
     await expect(pool.run({}, ['OUTPUT0'])).rejects.toThrow('model is unloading');
   });
+
+  it('runs a lone one-row request on its own thread once enabled, with the same answers; anything else goes to a worker', async () => {
+    const pool = await SessionPool.create({ modelPath: modelPath('fixtures/add_sub_fp32.onnx'), providers: ['cpu'], workers: 1, intraOpThreads: 1 });
+    try {
+      const one = (k: number) => ({ INPUT0: { type: 'float32' as const, dims: [1, 4], data: row(k) }, INPUT1: { type: 'float32' as const, dims: [1, 4], data: row(k) } });
+      // A limit no run meets: the session is made, timed and let go.
+      await pool.enableInline(one(0), ['OUTPUT0', 'OUTPUT1'], 4, 0.001);
+      expect(pool.inlined).toBe(false);
+      await pool.run(one(1), ['OUTPUT0', 'OUTPUT1'], true);
+      expect(pool.inlineRuns).toBe(0);
+
+      const us = await pool.enableInline(one(0), ['OUTPUT0', 'OUTPUT1'], 4, 1_000_000);
+      expect(us).toBeGreaterThan(0);
+      expect(pool.inlined).toBe(true);
+      // Lone and one row: on this thread, with the worker's answers.
+      for (let k = 0; k < 20; k++) {
+        const a = await pool.run(one(k), ['OUTPUT0', 'OUTPUT1'], true);
+        expect(Array.from(a.outputs.OUTPUT0!.data as Float32Array)).toEqual(Array.from(row(k), (x) => 2 * x));
+        expect(Array.from(a.outputs.OUTPUT1!.data as Float32Array)).toEqual([0, 0, 0, 0]);
+        expect(a.queueNs).toBe(0n);
+      }
+      expect(pool.inlineRuns).toBe(20);
+      // Not lone, or two rows: a worker.
+      await pool.run(one(3), ['OUTPUT0'], false);
+      const two = () => Float32Array.from([...row(1), ...row(2)]);
+      const expected = Array.from(two(), (x) => 2 * x);
+      const both = await pool.run({ INPUT0: { type: 'float32', dims: [2, 4], data: two() }, INPUT1: { type: 'float32', dims: [2, 4], data: two() } }, ['OUTPUT0'], true);
+      expect(Array.from(both.outputs.OUTPUT0!.data as Float32Array)).toEqual(expected);
+      // Runs not called lone, concurrent or not: the worker.
+      await runMany(pool, 200);
+      expect(pool.inlineRuns).toBe(20);
+    } finally {
+      await pool.close();
+    }
+    await expect(pool.run({ INPUT0: { type: 'float32', dims: [1, 4], data: row(0) }, INPUT1: { type: 'float32', dims: [1, 4], data: row(0) } }, ['OUTPUT0'], true)).rejects.toThrow('unloading');
+  });
 });

@@ -12,7 +12,7 @@ describe('ColdStarts', () => {
     (model, version, waiting) => demands.push([model, version, waiting]),
     (model, version) => ready.has(`${model}@${version}`),
     (model, version) => failed.get(`${model}@${version}`),
-    { maxWaiting, maxWaitMs, repeatMs },
+    { maxWaiting, maxWaitingPerVersion: 2, maxWaitMs, repeatMs },
   );
 
   beforeEach(() => {
@@ -64,6 +64,30 @@ describe('ColdStarts', () => {
     stops[0]!();
     expect(cold.size).toBe(2);
     expect(() => cold.wait('o', 1, () => undefined)).not.toThrow();
+  });
+
+  it('bounds the requests waiting for one version, so a caller asking for one that never loads leaves room for others', () => {
+    cold.wait('m', 1, () => undefined);
+    cold.wait('m', 1, () => undefined);
+    let refused: unknown;
+    try {
+      cold.wait('m', 1, () => undefined);
+    } catch (err) {
+      refused = err;
+    }
+    expect((refused as MeshError).code).toBe(ErrorCode.Overloaded);
+    expect((refused as MeshError).message).toBe("router has 2 requests waiting for model 'm' version 1 to load (INFERMESH_ROUTER_MAX_COLD_WAITING_PER_VERSION)");
+    expect(() => cold.wait('n', 1, () => undefined)).not.toThrow();
+  });
+
+  it('after a heartbeat, looks only at the versions it reports', () => {
+    let end: MeshError | undefined | 'pending' = 'pending';
+    cold.wait('m', 1, (e) => (end = e));
+    ready.add('m@1');
+    cold.check([{ name: 'other', version: 1 }, { name: 'm', version: 2 }]);
+    expect(end).toBe('pending');
+    cold.check([{ name: 'm', version: 1 }]);
+    expect(end).toBeUndefined();
   });
 
   it('ends a wait with UNAVAILABLE after its longest wait, and repeats the demand while requests wait', async () => {

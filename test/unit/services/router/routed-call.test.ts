@@ -222,7 +222,7 @@ describe('a version no pod holds, of a placed model (lazy loading)', () => {
     split.set('m', [{ version: 1, weight: 100 }], true);
     const demanded: string[] = [];
     const cold = new ColdStarts((model, version) => demanded.push(`${model}@${version}`), (model, version) => membership.candidates(model, version).length > 0,
-      (model, version) => membership.loadFailure(model, version), { maxWaiting, maxWaitMs: 10_000, repeatMs: 10_000 });
+      (model, version) => membership.loadFailure(model, version), { maxWaiting, maxWaitingPerVersion: maxWaiting, maxWaitMs: 10_000, repeatMs: 10_000 });
     const router = new Router(membership, split, roundRobin(), {
       maxOutstanding: 100, maxOutstandingPerPod: 100, retryBudgetRatio: 0.2, retryBudgetMinPerSecond: 2, ejectAfterFailures: 2, baseEjectionMs: 1_000, maxEjectionMs: 30_000,
     }, Date.now, cold);

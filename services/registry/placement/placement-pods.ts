@@ -1,0 +1,111 @@
+// The pods placement may put versions on, from their heartbeats. Heartbeats come from the pod NATS
+// identity, which every pod shares, so with TLS on a heartbeat counts only once the address it
+// names has proven, with its certificate, the identity it claims (as routers require before they
+// send traffic: `claimedPodIdentity`, `probeIdentities`), and a proven pod stays at its address
+// while its heartbeats keep coming: a heartbeat that names it elsewhere, or says goodbye for it
+// from elsewhere, is ignored. Without TLS there is nothing to prove, and every heartbeat counts.
+import type { Heartbeat } from '../../../lib/events';
+import type { Logger } from '../../../lib/log';
+import { claimedPodIdentity, probeIdentities, type TlsFiles } from '../../../lib/tls';
+import type { PodSeen } from '../pod-view';
+
+/** How long a failed proof stands before the address is tried again. */
+const RETRY_MS = 5_000;
+/** Proofs remembered at most (claims come from heartbeats, which a pod can invent). */
+const MAX_PROOFS = 1_024;
+
+interface Proof {
+  /** undefined while the probe runs. */
+  proven: boolean | undefined;
+  at: number;
+  warned: boolean;
+}
+
+export class PlacementPods {
+  private readonly pods = new Map<string, PodSeen>();
+  private readonly proofs = new Map<string, Proof>();
+  private readonly listeners = new Set<() => void>();
+
+  /**
+   * `ttlMs`: a pod with no counted heartbeat for this long is gone (INFERMESH_POD_TTL_MS);
+   * `maxPods`: pods kept at most (INFERMESH_REGISTRY_MAX_PODS); `tls`: the registry's TLS material,
+   * whose CA the pods' certificates must chain to (undefined: TLS off).
+   */
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxPods: number,
+    private readonly tls: TlsFiles | undefined,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+    private readonly probe: (address: string, files: TlsFiles) => Promise<string[]> = probeIdentities,
+  ) {}
+
+  /** Calls `fn` when a pod comes or goes. */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Takes a heartbeat (`bytes` on the wire), if it counts. */
+  update(hb: Heartbeat, bytes: number): void {
+    const held = this.pods.get(hb.pod);
+    const fresh = held !== undefined && this.now() - held.seenAt < this.ttlMs;
+    if (this.tls && fresh && held.heartbeat.address !== hb.address) return;
+    if (hb.state !== 'serving') {
+      if (held && (!this.tls || held.heartbeat.address === hb.address)) this.remove(hb.pod);
+      return;
+    }
+    if (this.tls && !this.proven(hb)) return;
+    if (!held && this.pods.size >= this.maxPods) return;
+    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), bytes });
+    if (!held) this.changed();
+  }
+
+  /** The pods counted now (serving, heard within the TTL), by name. */
+  list(): PodSeen[] {
+    const limit = this.now() - this.ttlMs;
+    let gone = false;
+    for (const [name, p] of this.pods) {
+      if (p.seenAt < limit) {
+        this.pods.delete(name);
+        gone = true;
+      }
+    }
+    if (gone) this.changed();
+    return [...this.pods.values()].sort((a, b) => (a.heartbeat.pod < b.heartbeat.pod ? -1 : a.heartbeat.pod > b.heartbeat.pod ? 1 : 0));
+  }
+
+  private remove(name: string): void {
+    if (this.pods.delete(name)) this.changed();
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  /** Whether `hb`'s address proved the identity it claims; starts the proof when none is known. */
+  private proven(hb: Heartbeat): boolean {
+    const identity = claimedPodIdentity(hb);
+    const key = `${hb.address} ${identity}`;
+    const now = this.now();
+    let proof = this.proofs.get(key);
+    if (proof?.proven) return true;
+    if (proof && (proof.proven === undefined || now - proof.at < RETRY_MS)) return false;
+    if (!proof) {
+      if (this.proofs.size >= MAX_PROOFS) this.proofs.clear();
+      this.proofs.set(key, (proof = { proven: undefined, at: now, warned: false }));
+    }
+    const p = proof;
+    p.proven = undefined;
+    p.at = now;
+    void this.probe(hb.address, this.tls!).then((ids) => ids.includes(identity), () => false).then((ok) => {
+      p.proven = ok;
+      p.at = this.now();
+      if (!ok && !p.warned) {
+        p.warned = true;
+        this.log.warn('placement: a heartbeat\'s address does not prove the identity it claims; no versions are placed there', { pod: hb.pod, address: hb.address, identity });
+      }
+    });
+    return false;
+  }
+}
