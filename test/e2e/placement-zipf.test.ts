@@ -12,6 +12,7 @@ import { startLocalMesh, type LocalMesh } from '../../cli/local-mesh/mesh';
 import { decodeHeartbeat, subjects, type PlacementChangedEvent } from '../../lib/events';
 import { ElemType, encodeModel, initializer, node, tensor } from '../../tools/models/onnx-builder';
 import { waitFor } from '../helpers/wait';
+import { random } from '../../bench/placement-suite';
 
 jest.setTimeout(300_000);
 
@@ -49,14 +50,9 @@ function zipf(n: number, s: number, seed: number): () => number {
   const cdf: number[] = [];
   let total = 0;
   for (let r = 1; r <= n; r++) cdf.push((total += 1 / r ** s));
-  let state = seed >>> 0;
+  const next = random(seed);
   return () => {
-    // mulberry32
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * total;
+    const u = next() * total;
     let lo = 0;
     let hi = n - 1;
     while (lo < hi) {
