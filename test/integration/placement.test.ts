@@ -70,7 +70,7 @@ describe('placement: lazy loading and eviction on two pods', () => {
       INFERMESH_PLACEMENT_MIN_RESIDENCY_MS: '0',
       INFERMESH_PLACEMENT_EVICT_IDLE_MS: '0',
     });
-    // Room for one 40 MiB model each (a copy is planned at its size and more).
+    // Room for one 60 MiB model each, never two (at least 120 MiB against 95 after the reserve).
     for (const name of ['pod-a', 'pod-b']) await mesh.startPod({ INFERMESH_POD_NAME: name, INFERMESH_MODEL_MEMORY_MB: '100', INFERMESH_UNLOAD_GRACE_MS: '100', INFERMESH_INTRA_OP_THREADS: '1' });
     router = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_ROUTER_MAX_COLD_WAITING: '4' });
     api = new InferenceApi(`127.0.0.1:${router.port}`);
@@ -120,9 +120,9 @@ describe('placement: lazy loading and eviction on two pods', () => {
 
   it('evicts the least recently used copy for a version asked for, and says so in an event', async () => {
     const files = ['heavy-1', 'heavy-2', 'heavy-3'].map((n) => path.join(dir, `${n}.onnx`));
-    for (const f of files) weighty(f, 40);
+    for (const f of files) weighty(f, 60);
     for (const f of files) await mesh.registryApi.push(path.basename(f, '.onnx'), f);
-    const side = Math.floor(Math.sqrt((40 * MiB) / 4));
+    const side = Math.floor(Math.sqrt((60 * MiB) / 4));
     const x = { name: 'x', datatype: 'FP32' as const, shape: [1, side], data: new Float32Array(side).fill(1) };
     const events = await placementsFrom(mesh.registryApi);
     // heavy-1, then heavy-2: one on each pod (neither has room for both).

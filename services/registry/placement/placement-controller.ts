@@ -345,8 +345,19 @@ export class PlacementController {
     // A copy whose load failed on its pod is not a copy: the planner may put the version elsewhere.
     const failed = new Set<string>();
     for (const p of seen) for (const m of p.heartbeat.models) if (m.state === 'UNAVAILABLE') failed.add(`${p.heartbeat.pod}\n${versionKey(m.name, m.version)}`);
+    // The versions placed on each pod, read once for every pod.
+    const placedOn = new Map<string, string[]>();
+    for (const [model, rec] of this.placement) {
+      for (const v of rec.versions) {
+        for (const pod of v.pods) {
+          const list = placedOn.get(pod) ?? [];
+          list.push(versionKey(model, v.version));
+          placedOn.set(pod, list);
+        }
+      }
+    }
     const live = new Set<string>();
-    const pods: PlanPod[] = seen.map((p) => this.planPod(p, now, live, failed));
+    const pods: PlanPod[] = seen.map((p) => this.planPod(p, placedOn.get(p.heartbeat.pod) ?? [], now, live, failed));
     // Copies no pod holds or is placed with any more are forgotten.
     for (const id of this.placedAt.keys()) if (!live.has(id)) this.placedAt.delete(id);
     const current = new Map<string, string[]>();
@@ -374,7 +385,7 @@ export class PlacementController {
    * copy this replica has not seen placed (it took over the lease, or the copy was loaded before)
    * counts from when it first saw it, so a new leader evicts nothing that is not idle and settled.
    */
-  private planPod(p: PodSeen, now: number, live: Set<string>, failed: ReadonlySet<string>): PlanPod {
+  private planPod(p: PodSeen, placed: readonly string[], now: number, live: Set<string>, failed: ReadonlySet<string>): PlanPod {
     const hb = p.heartbeat;
     const holds: PlanPod['holds'] = new Map();
     const held = new Map<string, PodModel>(hb.models.map((m) => [versionKey(m.name, m.version), m]));
@@ -392,13 +403,7 @@ export class PlacementController {
         ...(m?.memoryBytes ? { memoryBytes: m.memoryBytes } : {}),
       };
     };
-    for (const [model, rec] of this.placement) {
-      for (const v of rec.versions) {
-        if (!v.pods.includes(hb.pod)) continue;
-        const key = versionKey(model, v.version);
-        if (!failed.has(`${hb.pod}\n${key}`)) holds.set(key, facts(key, held.get(key)));
-      }
-    }
+    for (const key of placed) if (!failed.has(`${hb.pod}\n${key}`)) holds.set(key, facts(key, held.get(key)));
     // Versions the pod has loaded without being placed there: the planner prefers it for them (no load).
     for (const [key, m] of held) if (!holds.has(key) && m.state === 'READY') holds.set(key, facts(key, m));
     return { name: hb.pod, budgetBytes: this.effectiveBudget(hb.memory!.budgetBytes), holds };
