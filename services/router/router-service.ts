@@ -3,7 +3,7 @@
 import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf } from '../../lib/nats';
 import { inboxPrefixOf } from '../../lib/nats-permissions';
-import { decodeHeartbeat, encodePlacementDemand, ensureEventStream, SCHEMA_VERSION, subjects } from '../../lib/events';
+import { decodeHeartbeat, encodePlacementDemand, ensureEventStream, SCHEMA_VERSION, subjects, type TrafficWeight } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
 import { INFERENCE_EXTENSIONS } from '../../lib/grpc/extensions';
 import { registryClient } from '../../lib/grpc/client';
@@ -42,6 +42,8 @@ export interface RouterService extends RunningService {
   membership: Membership;
   /** Resolves once the router has read the registry's traffic splits. */
   synced: Promise<void>;
+  /** The traffic split this router follows for `model` (undefined: it has not read the model). */
+  traffic(model: string): readonly TrafficWeight[] | undefined;
 }
 
 export async function startRouterService(config: Config, log: Logger): Promise<RouterService> {
@@ -181,6 +183,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     httpPort,
     membership,
     synced: follower.synced,
+    traffic: (model) => split.get(model),
     async shutdown(budgetMs) {
       healthService.set('', 'NOT_SERVING');
       healthService.set('inference.GRPCInferenceService', 'NOT_SERVING');

@@ -77,6 +77,12 @@ describe('placement: lazy loading and eviction on two pods', () => {
     await router.synced;
   });
 
+  /** Pushes a model and waits until the router follows it (it learns of it from the registry's events). */
+  const pushed = async (name: string, file: string): Promise<void> => {
+    await mesh.registryApi.push(name, file);
+    await waitFor(`the router to follow ${name}`, () => router.traffic(name) !== undefined, 10_000, 10);
+  };
+
   afterAll(async () => {
     api?.close();
     await router?.shutdown(5_000);
@@ -85,7 +91,7 @@ describe('placement: lazy loading and eviction on two pods', () => {
   });
 
   it('loads a version no pod holds on its first request, once for concurrent requests, on one pod', async () => {
-    await mesh.push('mnist', 'mnist.onnx');
+    await pushed('mnist', modelPath('mnist.onnx'));
     const events = await placementsFrom(mesh.registryApi);
     // Nothing asks for it yet: with no minimum copies, no pod loads it.
     await new Promise((r) => setTimeout(r, 500));
@@ -101,7 +107,7 @@ describe('placement: lazy loading and eviction on two pods', () => {
   });
 
   it('bounds the requests waiting for loads: RESOURCE_EXHAUSTED beyond INFERMESH_ROUTER_MAX_COLD_WAITING', async () => {
-    await mesh.registryApi.push('digits', modelPath('mnist.onnx'));
+    await pushed('digits', modelPath('mnist.onnx'));
     const results = await Promise.allSettled(Array.from({ length: 6 }, () => api.infer('digits', [digit], { timeoutMs: 30_000 })));
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(refused.map((r) => (r.reason as InfermeshError).grpcCode)).toEqual([8, 8]);
@@ -110,7 +116,7 @@ describe('placement: lazy loading and eviction on two pods', () => {
   });
 
   it('answers a version that fails to load with why, without waiting for the deadline', async () => {
-    await mesh.registryApi.push('broken', modelPath('fixtures/load_fails.onnx'));
+    await pushed('broken', modelPath('fixtures/load_fails.onnx'));
     const started = Date.now();
     const err = await api.infer('broken', [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4], data: new Float32Array(4) }], { timeoutMs: 60_000 }).then(() => undefined, (e: unknown) => e as InfermeshError);
     expect(err?.grpcCode).toBe(14);
@@ -121,7 +127,7 @@ describe('placement: lazy loading and eviction on two pods', () => {
   it('evicts the least recently used copy for a version asked for, and says so in an event', async () => {
     const files = ['heavy-1', 'heavy-2', 'heavy-3'].map((n) => path.join(dir, `${n}.onnx`));
     for (const f of files) weighty(f, 60);
-    for (const f of files) await mesh.registryApi.push(path.basename(f, '.onnx'), f);
+    for (const f of files) await pushed(path.basename(f, '.onnx'), f);
     const side = Math.floor(Math.sqrt((60 * MiB) / 4));
     const x = { name: 'x', datatype: 'FP32' as const, shape: [1, side], data: new Float32Array(side).fill(1) };
     const events = await placementsFrom(mesh.registryApi);

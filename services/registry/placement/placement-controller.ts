@@ -91,6 +91,8 @@ export class PlacementController {
   private planning: Promise<void> | undefined;
   private again = false;
   private soon: NodeJS.Timeout | undefined;
+  /** Lease renewals and full reads under way (stop() waits for them). */
+  private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
   private readonly now: () => number;
 
@@ -128,7 +130,7 @@ export class PlacementController {
     this.stops.push(this.deps.pods.onChange(() => {
       if (this.leading) this.planSoon();
     }));
-    const lease = setInterval(() => void this.renewLease(), Math.max(100, Math.floor(this.deps.options.leaseMs / 3))).unref();
+    const lease = setInterval(() => this.track(this.renewLease()), Math.max(100, Math.floor(this.deps.options.leaseMs / 3))).unref();
     const tick = setInterval(() => {
       const now = this.now();
       for (const [k, until] of this.demands) if (until <= now) this.demands.delete(k);
@@ -139,7 +141,13 @@ export class PlacementController {
     void (async () => {
       for await (const st of this.deps.nc.status()) if (st.type === 'reconnect' && this.leading) this.gatherView();
     })().catch(() => undefined);
-    void this.renewLease();
+    this.track(this.renewLease());
+  }
+
+  /** Keeps `work` (a lease renewal, a full read) until it settles, so stop() can wait for it. */
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
   }
 
   /** Stops following and planning, and gives up the lease so another replica takes over at once. */
@@ -148,6 +156,8 @@ export class PlacementController {
     clearTimeout(this.soon);
     for (const s of this.stops.splice(0)) s();
     await this.planning;
+    // A lease renewal or a full read under way ends before the connection is closed under it.
+    await Promise.all([...this.inFlight]);
     if (this.leading) {
       this.leaderUntil = 0;
       await this.deps.kv.update(keys.placementLease, encoder.encode(JSON.stringify({ schema: 1, holder: this.deps.replica, until: 0 } satisfies PlacementLease)), this.leaseRevision).catch(() => undefined);
@@ -235,8 +245,9 @@ export class PlacementController {
     } catch {
       // NATS away: the full read below fails too, and the next reconnect starts again.
     }
-    void (async () => {
+    this.track((async () => {
       for (;;) {
+        if (this.stopped || epoch !== this.viewEpoch) return;
         try {
           for (const m of await this.deps.registry.listModels()) {
             this.setModel(m.name, m, m.revision);
@@ -253,7 +264,7 @@ export class PlacementController {
       this.viewFrom = started + this.deps.options.warmupMs;
       const wait = Math.max(0, this.viewFrom - this.now());
       setTimeout(() => this.planSoon(), wait + 1).unref();
-    })();
+    })());
   }
 
   /** Takes or renews the lease: one compare-and-set; a lapsed lease of another replica is taken over. */
@@ -278,7 +289,7 @@ export class PlacementController {
       // Led until a little before the lease lapses by this replica's clock, so two never overlap
       // while clocks agree within that margin.
       this.leaderUntil = now + Math.floor(options.leaseMs * 0.8);
-      if (!wasLeading) {
+      if (!wasLeading && !this.stopped) {
         log.info('placement: leading; gathering the models and the pods before planning', { replica, afterMs: options.warmupMs });
         this.gatherView();
       }
@@ -340,7 +351,7 @@ export class PlacementController {
       }
     }
     // Sizes are read once per version (immutable records); those still unread plan at the overhead alone this time.
-    if (missingSizes.length > 0) void this.readSizes(missingSizes);
+    if (missingSizes.length > 0) this.track(this.readSizes(missingSizes));
 
     // A copy whose load failed on its pod is not a copy: the planner may put the version elsewhere.
     const failed = new Set<string>();
@@ -516,6 +527,7 @@ export class PlacementController {
 
   private async readSizes(list: readonly [string, number][]): Promise<void> {
     for (const [model, version] of list) {
+      if (this.stopped) return;
       const key = versionKey(model, version);
       if (this.sizes.has(key)) continue;
       this.sizes.set(key, undefined);
