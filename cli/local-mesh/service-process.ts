@@ -43,14 +43,32 @@ export interface StartOptions {
 }
 
 /**
- * The command that runs a service: V8's young generation raised from its 16 MB default, telemetry
- * first, then its main module. Every call allocates a few kilobytes that die within milliseconds;
- * with the default, objects of calls in flight were copied and promoted often enough that GC was a
- * third of the router's CPU per call at concurrency 1 (docs/benchmarks.md). The Dockerfile's
- * ENTRYPOINT is the same command (a test holds them together).
+ * The node flags and preload every service starts with (a container's ENTRYPOINT): V8's young
+ * generation raised from its 16 MB default, then telemetry. Every call allocates a few kilobytes
+ * that die within milliseconds; with the default, objects of calls in flight were copied and
+ * promoted often enough that GC was a third of the router's CPU per call at concurrency 1
+ * (docs/benchmarks.md).
  */
+export function sharedNodeArgs(): string[] {
+  return ['--max-semi-space-size=32', '--require', path.join(ROOT, 'dist/lib/telemetry-register.js')];
+}
+
+/**
+ * What follows sharedNodeArgs for one service (a container's args): its own node flags, then its
+ * main module. The router's old generation starts at 64 MB: its live heap is about 20 MB, and
+ * V8's limit just above that let each full GC promote the objects of the calls in flight, whose
+ * death set off the next one. Under TLS at concurrency 16 that cycle ran every 400 ms and took a
+ * fifth of the router's CPU (docs/benchmarks.md); pods keep V8's default, their memory is what
+ * placement budgets.
+ */
+export function serviceArgs(name: ServiceName): string[] {
+  const own = name === 'router' ? ['--initial-old-space-size=64'] : [];
+  return [...own, path.join(ROOT, `dist/services/${name}/main.js`)];
+}
+
+/** The command that runs a service; the Dockerfile's ENTRYPOINT and a manifest's args make the same (a test holds them together). */
 export function serviceCommand(name: ServiceName): string[] {
-  return ['--max-semi-space-size=32', '--require', path.join(ROOT, 'dist/lib/telemetry-register.js'), path.join(ROOT, `dist/services/${name}/main.js`)];
+  return [...sharedNodeArgs(), ...serviceArgs(name)];
 }
 
 export function startService(name: ServiceName, opts: StartOptions): Promise<ServiceProcess> {

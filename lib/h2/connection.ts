@@ -106,6 +106,19 @@ const CLOSED_RING = 256;
  * takes it, and the next flush makes a new one. So an idle connection holds no output buffer.
  */
 let sharedOut: Buffer | undefined;
+/**
+ * A TLS connection's tick of output up to this size is copied into a buffer kept for the purpose
+ * (a TLS record holds at most 16 KiB): a write to a TLS socket completes later, so the buffer is
+ * taken back when it has. Fresh copies instead (from node's 8 KiB pool) made a full GC run every few
+ * hundred milliseconds under load, set off by the external memory they add up to.
+ */
+const TLS_OUT_BYTES = 16 * 1024;
+/** Buffers given back by completed TLS writes, at most this many kept (1 MiB) for the next. */
+const MAX_SPARE_TLS_OUT = 64;
+const spareTlsOut: Buffer[] = [];
+const giveBack = (buf: Buffer) => () => {
+  if (spareTlsOut.length < MAX_SPARE_TLS_OUT) spareTlsOut.push(buf);
+};
 const NO_LIMIT = new ByteBudget(Number.POSITIVE_INFINITY);
 const TOO_MANY_PINGS = Buffer.from('too_many_pings', 'latin1');
 
@@ -530,9 +543,13 @@ export class H2Connection {
     this.outBufs = [];
     const bytes = this.outBytes;
     this.outBytes = 0;
-    if (this.writesLater && bytes <= OUT_BUFFER_BYTES) {
-      // Small copies come from Node's buffer pool: far less for the GC than a 64 KiB buffer each.
-      this.socket.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, bytes));
+    if (this.writesLater && bytes <= TLS_OUT_BYTES) {
+      const target = spareTlsOut.pop() ?? Buffer.allocUnsafeSlow(TLS_OUT_BYTES);
+      let off = 0;
+      for (const b of bufs) off += b.copy(target, off);
+      this.socket.write(target.subarray(0, bytes), giveBack(target));
+    } else if (this.writesLater && bytes <= OUT_BUFFER_BYTES) {
+      this.socket.write(Buffer.concat(bufs, bytes));
     } else if (bytes <= OUT_BUFFER_BYTES) {
       const target = (sharedOut ??= Buffer.allocUnsafeSlow(OUT_BUFFER_BYTES));
       let off = 0;

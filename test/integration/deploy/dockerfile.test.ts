@@ -3,7 +3,7 @@
 // built: no Docker engine is needed.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, serviceCommand, type ServiceName } from '../../../cli/local-mesh/service-process';
+import { ROOT, serviceArgs, serviceCommand, sharedNodeArgs, type ServiceName } from '../../../cli/local-mesh/service-process';
 import {
   envValue, execForm, inheritedInstructions, lineage, parseCopy, parseDockerfile, stage, workdir,
   type Dockerfile, type Instruction, type Stage,
@@ -121,16 +121,20 @@ describe('Dockerfile', () => {
   it.each(services)('starts %s the way npm start does: telemetry preloaded, then dist/services/<name>/main.js', (name) => {
     const image = imageEntrypoint(df);
     expect(path.posix.basename(image.executable)).toBe('node');
-    const expected = relativeTo(ROOT, serviceCommand(name as ServiceName), path.resolve);
-    // The entrypoint is everything before the service's main module; manifests pass the module.
-    expect(relativeTo(image.dir, image.args)).toEqual(expected.slice(0, -1));
-    expect(expected[expected.length - 1]).toBe(`dist/services/${name}/main.js`);
+    // The entrypoint is what every service shares; manifests pass the service's own flags and module.
+    expect(relativeTo(image.dir, image.args)).toEqual(relativeTo(ROOT, sharedNodeArgs(), path.resolve));
+    const own = relativeTo(ROOT, serviceArgs(name as ServiceName), path.resolve);
+    expect(own[own.length - 1]).toBe(`dist/services/${name}/main.js`);
+    expect(relativeTo(ROOT, serviceCommand(name as ServiceName), path.resolve)).toEqual([...relativeTo(ROOT, sharedNodeArgs(), path.resolve), ...own]);
   });
 
-  it('defaults to a service that exists', () => {
+  it('defaults to a service that exists, started as that service is', () => {
     const cmd = stage(df).instructions.filter((i) => i.keyword === 'CMD').pop();
     expect(cmd).toBeDefined();
-    const [main = ''] = execForm(cmd as Instruction);
-    expect(services.map((s) => `dist/services/${s}/main.js`)).toContain(main);
+    const args = execForm(cmd as Instruction);
+    const main = args[args.length - 1] ?? '';
+    const service = services.find((s) => `dist/services/${s}/main.js` === main);
+    expect(service).toBeDefined();
+    expect(relativeTo(imageEntrypoint(df).dir, args)).toEqual(relativeTo(ROOT, serviceArgs(service as ServiceName), path.resolve));
   });
 });

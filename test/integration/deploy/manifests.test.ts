@@ -101,9 +101,11 @@ function containers(r: Rendered): Running[] {
     const image = imageName(container.image);
     if (image === 'nats') return { workload, container, role: { kind: 'nats' } };
     if (image !== 'infermesh') throw new Error(`${where}: image ${container.image} is neither infermesh nor nats`);
-    const main = /^dist\/services\/([^/]+)\/main\.js$/.exec(container.args?.[0] ?? '');
-    if (!main || container.command || (container.args?.length ?? 0) !== 1) {
-      throw new Error(`${where}: runs ${JSON.stringify([...(container.command ?? []), ...(container.args ?? [])])}, not the image's entrypoint with dist/services/<name>/main.js`);
+    // The image's entrypoint with node flags of the service's own, then its main module (serviceArgs).
+    const args = container.args ?? [];
+    const main = /^dist\/services\/([^/]+)\/main\.js$/.exec(args[args.length - 1] ?? '');
+    if (!main || container.command || !args.slice(0, -1).every((a) => a.startsWith('--'))) {
+      throw new Error(`${where}: runs ${JSON.stringify([...(container.command ?? []), ...args])}, not the image's entrypoint with node flags and dist/services/<name>/main.js`);
     }
     return { workload, container, role: { kind: 'service', service: main[1] ?? '' } };
   }));

@@ -4,6 +4,7 @@
 // peers that do not speak HTTP/2.
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import {
   CONNECTION_LOST,
@@ -20,6 +21,7 @@ import {
 import { encodeHeaders } from '../../../../lib/h2/hpack';
 import { H2Upstream } from '../../../../lib/h2/upstream';
 import { respondStatus } from '../../../../lib/h2/grpc';
+import { createCa, issueCertificate } from '../../../../lib/pki';
 import {
   Closer,
   collect,
@@ -953,4 +955,34 @@ describe('H2Upstream replaces its connections', () => {
     expect(r.body.toString()).toBe('survived');
     expect(sessions.length).toBe(3); // replaced after 500 and 1,000 resets
   }, 30_000);
+});
+
+describe('over TLS: each tick of output is copied into a buffer taken back once its write completed', () => {
+  it('carries 300 streams each way with bodies of their own, byte for byte, between our client and our server', async () => {
+    const ca = await createCa({ commonName: 'h2 tls test CA' });
+    const leaf = await issueCertificate(ca, { kind: 'pod', name: 'h2-tls' });
+    const { address } = await startH2Server(closer, (stream, _headers, endStream) => echo(stream, endStream), {
+      tls: { source: { contextOptions: () => ({ cert: leaf.cert, key: leaf.key }), onChange: () => () => undefined }, requestCert: false },
+    });
+    const context = tls.createSecureContext({ ca: ca.cert });
+    const upstream = closer.add(new H2Upstream(address, 2, { ...QUIET, tls: { context: () => context } }), (u) => u.close());
+    // Sizes from a few bytes to past one tick's reused buffer (16 KiB), so writes both fit and do not.
+    const sizes = Array.from({ length: 300 }, (_, i) => 1 + ((i * 7919) % 40_000));
+    const results = await Promise.all(sizes.map(async (size, i) => {
+      const stream = upstream.request(requestHeaders(address, '/echo'));
+      const done = collect(stream);
+      // Each body goes in pieces over several ticks, interleaved with the other streams'.
+      const body = pattern(size, i + 1);
+      for (let at = 0; at < size; at += 3_000) {
+        stream.write(body.subarray(at, Math.min(size, at + 3_000)));
+        await new Promise((r) => setImmediate(r));
+      }
+      stream.end();
+      return { i, size, got: await done };
+    }));
+    for (const { i, size, got } of results) {
+      expect({ i, code: got.code, bytes: valueOf(got.trailers, 'x-bytes') }).toEqual({ i, code: undefined, bytes: String(size) });
+      expect(got.body.equals(pattern(size, i + 1))).toBe(true);
+    }
+  });
 });
