@@ -146,8 +146,9 @@ export class PlacementController {
 
   /** Keeps `work` (a lease renewal, a full read) until it settles, so stop() can wait for it. */
   private track(work: Promise<void>): void {
-    this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+    const settled = work.catch((err: unknown) => this.deps.log.warn('placement: background work failed', { err: String(err) }));
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
   }
 
   /** Stops following and planning, and gives up the lease so another replica takes over at once. */
