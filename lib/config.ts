@@ -247,6 +247,9 @@ export const settings = {
   // The hop from the pod's thread to a session worker and back costs about 60 µs here (a message
   // each way between two threads waiting on their event loops), more than MNIST's whole run.
   inlineRunUs: setting('INFERMESH_INLINE_RUN_US', int(0, 1_000_000), 200, 'pod: a version whose one-row runs take less than this many µs (timed after its warm-up, on one thread) also gets a session on the pod\'s own thread, where a lone one-row request runs at once instead of hopping to its worker; requests of more rows, or while another of the version runs or waits, go to the workers (0: never; only CPU versions with no BYTES input and no dynamic dimension but the first)'),
+  // Waking a thread asleep in epoll_wait costs tens of µs on bare metal, hundreds on a VM whose idle
+  // CPUs halt; a request at concurrency 1 otherwise pays it on every call (lib/busy-poll.ts).
+  podBusyPollUs: setting('INFERMESH_POD_BUSY_POLL_US', int(0, 1_000_000), 250, 'pod: for this many µs after an answer leaves no ModelInfer in flight, the pod\'s thread keeps polling for events instead of sleeping, so that the next request finds it awake; it stops as soon as a request arrives (a run under way wakes it when done), and it does not start where it and the answered version\'s onnxruntime threads still spinning (INFERMESH_INTRA_OP_SPINNING=on) would leave none of the pod\'s CPUs free. Spends up to this much CPU per request at low rates, none under load or once idle (0: sleep at once, as node does; the same trade as Linux\'s net.core.busy_poll, off there by default, 50 µs suggested)'),
   modelDir: setting('INFERMESH_MODEL_DIR', str, '', 'where a pod keeps pulled artifacts (empty: a temp folder)'),
   maxTensorElements: setting('INFERMESH_MAX_TENSOR_ELEMENTS', int(1), 64 * MiB, 'largest element count of one request tensor'),
   // Counted before a request is decoded (lib/grpc/request-scan.ts); Triton has no such limits.

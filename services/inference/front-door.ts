@@ -15,9 +15,10 @@ import type { H2ServerTls } from '../../lib/h2/server';
 import { atDeadline, respondMessage, respondStatus, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
+import { BusyPoll } from '../../lib/busy-poll';
 import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
-import type { CallContext } from './loaded-version';
+import type { CallContext, LoadedVersion } from './loaded-version';
 import type { ModelRepository } from './model-repository';
 import { scanAndDecode, type RequestScanLimits } from '../../lib/grpc/request-scan';
 
@@ -26,6 +27,14 @@ const tracer = trace.getTracer('infermesh-inference', VERSION);
 
 export interface PodFrontDoorDeps {
   repo: ModelRepository;
+  /**
+   * Polling after the last answer (lib/busy-poll.ts), `windowUs` long: touched when an answer leaves
+   * no ModelInfer in flight, and stopped as soon as one is (the thread then has a run to wait for, and
+   * its answer or the next request wakes it). Only when the polling thread and the answered
+   * version's onnxruntime threads still spinning leave one of the pod's `cpus` free: the client, or
+   * the thread the next request needs, must not wait behind two spinners for a time slice.
+   */
+  busyPoll?: { windowUs: number; cpus: number };
   /** host:port of the pod's own grpc-js server, which answers every other call. */
   fallbackAddress: string;
   maxMessageBytes: number;
@@ -41,8 +50,12 @@ export interface PodFrontDoorDeps {
 export class PodFrontDoor {
   private readonly door: H2FrontDoor;
   private readonly method = protos().inference.GRPCInferenceService.service.ModelInfer;
+  /** ModelInfer calls taken and not yet answered. */
+  private inflight = 0;
+  private readonly busyPoll: BusyPoll;
 
   constructor(private readonly deps: PodFrontDoorDeps) {
+    this.busyPoll = new BusyPoll(deps.busyPoll?.windowUs ?? 0, () => this.inflight === 0);
     this.door = new H2FrontDoor({
       path: MODEL_INFER_PATH,
       onUnary: (stream, headers, body, deadline) => void this.modelInfer(stream, headers, body, deadline ?? 0),
@@ -59,12 +72,15 @@ export class PodFrontDoor {
   }
 
   /** Stops taking calls (GOAWAY) and waits up to `budgetMs` for those in flight. */
-  drain(budgetMs: number): Promise<boolean> {
-    return this.door.drain(budgetMs);
+  async drain(budgetMs: number): Promise<boolean> {
+    const drained = await this.door.drain(budgetMs);
+    this.busyPoll.stop();
+    return drained;
   }
 
   /** `deadlineMs`: epoch ms, 0 for none. */
   private async modelInfer(stream: H2Stream, headers: Header[], body: Buffer, deadlineMs: number): Promise<void> {
+    this.inflight++;
     const frame = unaryFrame(body);
     if ('error' in frame) return respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
     let req: ModelInferRequestOut;
@@ -96,8 +112,10 @@ export class PodFrontDoor {
         })
       : undefined;
     const ctx: CallContext = { deadlineMs, cancel: { onCancel: (fn) => onCancel.push(fn) } };
+    let version: LoadedVersion | undefined;
     try {
-      const res: ModelInferResponse = await this.deps.repo.serving(req.model_name, req.model_version, headerValue(headers, ROUTED_VERSION_HEADER) ?? '').infer(req, ctx);
+      version = this.deps.repo.serving(req.model_name, req.model_version, headerValue(headers, ROUTED_VERSION_HEADER) ?? '');
+      const res: ModelInferResponse = await version.infer(req, ctx);
       if (!answered) respondMessage(stream, this.method.responseSerialize(res), this.deps.maxMessageBytes);
     } catch (err) {
       if (!answered) {
@@ -107,6 +125,7 @@ export class PodFrontDoor {
     } finally {
       answered = true;
       clearTimeout(timer);
+      if (--this.inflight === 0 && version && version.pool.threadsSpinningAfterRun + 1 < (this.deps.busyPoll?.cpus ?? 0)) this.busyPoll.touch();
       span.setAttribute('rpc.grpc.status_code', code);
       span.setStatus(code === Status.OK ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message: details });
       span.end();

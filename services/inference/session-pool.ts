@@ -80,6 +80,16 @@ export class SessionPool implements SeatOwner {
     readonly shared: boolean,
   ) {}
 
+  /**
+   * This version's onnxruntime threads that may go on spinning once a run has returned: its pool
+   * threads when they spin after work (`on`); the thread that called run never does. Infinity when
+   * onnxruntime chose the count (the host's cores).
+   */
+  get threadsSpinningAfterRun(): number {
+    if (this.spinning !== 'on') return 0;
+    return this.intraOpThreads === 0 ? Infinity : this.intraOpThreads - 1;
+  }
+
   /** Loads the sessions and resolves once every one loaded; rejects with the load error. */
   static async create(opts: SessionPoolOptions): Promise<SessionPool> {
     const count = Math.max(1, opts.workers ?? 1);

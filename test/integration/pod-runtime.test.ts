@@ -182,6 +182,58 @@ describe('pod runtime', () => {
     }
   });
 
+  it('keeps its thread polling after an answer that leaves nothing in flight, only where the answered version\'s spinning threads leave a CPU free', async () => {
+    // The pod runs in this process: the share of a while that this thread's event loop spent
+    // running, not asleep waiting for events, shows whether it polls.
+    const busyShareOver = async (ms: number) => {
+      const before = performance.eventLoopUtilization();
+      await new Promise((r) => setTimeout(r, ms));
+      return performance.eventLoopUtilization(before).utilization;
+    };
+    const budget = cpuBudget();
+    const cpus = budget.cpus;
+    const podThreads = intraOpThreads(0, 1, budget);
+    const answerThenBusyShare = async (pod: InferenceService, name: string, inputs: Parameters<InferenceApi['infer']>[1]) => {
+      const api = new InferenceApi(`127.0.0.1:${pod.port}`);
+      try {
+        // Every model loaded and warmed up, so that nothing else keeps the thread busy.
+        const client = inferenceClient(`127.0.0.1:${pod.port}`);
+        await waitReady(client, ['add-sub', 'mnist', 'heavy']).finally(() => client.close());
+        await new Promise((r) => setTimeout(r, 400));
+        expect((await api.infer(name, inputs)).outputs.length).toBeGreaterThan(0);
+        return await busyShareOver(150);
+      } finally {
+        api.close();
+      }
+    };
+    const mnistInput = [{ name: 'input', datatype: 'FP32' as const, shape: [1, 784], data: new Float32Array(784) }];
+    const polling = await mesh.startPod({ INFERMESH_SESSION_WORKERS: '1', INFERMESH_POD_BUSY_POLL_US: '300000' });
+    try {
+      // MNIST runs on one thread, nothing of it spins once its run returns: the poller and the
+      // client have a CPU each where the pod has two.
+      const mnistPolls = 0 + 1 < cpus;
+      expect(mnistPolls).toBe(cpus >= 2);
+      const mnistShare = await answerThenBusyShare(polling, 'mnist', mnistInput);
+      if (mnistPolls) expect(mnistShare).toBeGreaterThan(0.8);
+      else expect(mnistShare).toBeLessThan(0.5);
+      // The window passes and the thread sleeps again.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await busyShareOver(150)).toBeLessThan(0.5);
+      // heavy runs on the pod's threads, all but one of them spinning after its run: with the
+      // poller too, they would take every CPU the pod has.
+      expect(podThreads - 1 + 1 < cpus).toBe(false);
+      expect(await answerThenBusyShare(polling, 'heavy', heavyInput(1))).toBeLessThan(0.5);
+    } finally {
+      await polling.shutdown(5_000);
+    }
+    const sleeping = await mesh.startPod({ INFERMESH_SESSION_WORKERS: '1', INFERMESH_POD_BUSY_POLL_US: '0' });
+    try {
+      expect(await answerThenBusyShare(sleeping, 'mnist', mnistInput)).toBeLessThan(0.5);
+    } finally {
+      await sleeping.shutdown(5_000);
+    }
+  });
+
   it('does not run queued requests whose deadline passed, and keeps health checks answering while a heavy model runs', async () => {
     const pod = await mesh.startPod({ INFERMESH_SESSION_WORKERS: '1', INFERMESH_INTRA_OP_THREADS: '1', INFERMESH_DYNAMIC_BATCHING: 'false' });
     const address = `127.0.0.1:${pod.port}`;

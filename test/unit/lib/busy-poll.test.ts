@@ -1,0 +1,80 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BusyPoll } from '../../../lib/busy-poll';
+
+/** The share of `ms` this thread's event loop spent running rather than asleep waiting for events. */
+async function busyShareOver(ms: number): Promise<number> {
+  const before = performance.eventLoopUtilization();
+  await sleep(ms);
+  return performance.eventLoopUtilization(before).utilization;
+}
+
+describe('BusyPoll', () => {
+  it('keeps the event loop turning for its window after a touch, then lets it sleep', async () => {
+    const poll = new BusyPoll(300_000);
+    try {
+      poll.touch();
+      expect(poll.active).toBe(true);
+      // Asleep in epoll_wait the loop would be idle almost all of this; polling, it never is.
+      expect(await busyShareOver(150)).toBeGreaterThan(0.8);
+      await sleep(250);
+      expect(poll.active).toBe(false);
+      expect(await busyShareOver(150)).toBeLessThan(0.5);
+    } finally {
+      poll.stop();
+    }
+  });
+
+  it('a touch within the window extends it', async () => {
+    const poll = new BusyPoll(200_000);
+    try {
+      poll.touch();
+      await sleep(120);
+      poll.touch();
+      await sleep(120);
+      // 240 ms after the first touch, 120 ms after the second.
+      expect(poll.active).toBe(true);
+      await sleep(150);
+      expect(poll.active).toBe(false);
+    } finally {
+      poll.stop();
+    }
+  });
+
+  it('never polls with a window of 0', async () => {
+    const poll = new BusyPoll(0);
+    poll.touch();
+    expect(poll.active).toBe(false);
+    expect(await busyShareOver(100)).toBeLessThan(0.5);
+  });
+
+  it('does not start while its owner is busy, and stops on the first turn after the owner gets busy', async () => {
+    let quiet = false;
+    const poll = new BusyPoll(300_000, () => quiet);
+    try {
+      poll.touch();
+      expect(poll.active).toBe(false);
+      quiet = true;
+      poll.touch();
+      expect(poll.active).toBe(true);
+      quiet = false;
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(poll.active).toBe(false);
+      expect(await busyShareOver(100)).toBeLessThan(0.5);
+    } finally {
+      poll.stop();
+    }
+  });
+
+  it('stops for good once stopped', async () => {
+    const poll = new BusyPoll(300_000);
+    poll.touch();
+    poll.stop();
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(poll.active).toBe(false);
+    poll.touch();
+    expect(poll.active).toBe(false);
+  });
+});
