@@ -9,13 +9,6 @@ import type { SessionPool } from './session-pool';
 import { DynamicBatcher, type BatchingOptions, type Cancellation } from './dynamic-batcher';
 import { ModelStats } from './model-stats';
 
-/**
- * How long after requests of a version last overlapped one counts as alone again: a few of the
- * round trips of a client that sends one request at a time (a batch-1 MNIST request takes about
- * 0.15 ms here), far fewer than a concurrent load leaves between overlaps.
- */
-const LONE_QUIET_NS = 2_000_000n;
-
 /** How far above the threshold the fastest run must be for timeRuns to stop before `runs`. */
 const FAR_ABOVE = 10;
 
@@ -49,8 +42,6 @@ export class LoadedVersion {
   private acceptUntil = 0;
   readonly stats = new ModelStats();
   private inflight = 0;
-  /** When a request last arrived while another of the version was in flight (hrtime ns). */
-  private lastOverlap = 0n;
   private idleWaiters: (() => void)[] = [];
   /** Queues every request: batches when `batching.maxBatchSize` > 1, else a bounded FIFO. */
   readonly batcher: DynamicBatcher;
@@ -70,7 +61,7 @@ export class LoadedVersion {
   ) {
     this.sessions = pool;
     this.batchingNow = batching;
-    this.batcher = new DynamicBatcher(batching, (feeds, outputs, batchSize) => this.sessions.run(feeds, outputs, this.lone()).then((r) => {
+    this.batcher = new DynamicBatcher(batching, (feeds, outputs, batchSize) => this.sessions.run(feeds, outputs).then((r) => {
       this.stats.recordExecution(batchSize, r.computeNs);
       return r;
     }));
@@ -150,21 +141,10 @@ export class LoadedVersion {
     this.state = 'UNLOADING';
   }
 
-  /**
-   * Whether the request being dispatched is alone: no other of the version in flight, and none
-   * arrived while another was for LONE_QUIET_NS. Only a lone request may run on the pod's own
-   * thread (SessionPool.enableInline): under concurrency the pod's thread has the network to serve
-   * and the workers run batches beside it.
-   */
-  private lone(): boolean {
-    return this.inflight <= 1 && process.hrtime.bigint() - this.lastOverlap > LONE_QUIET_NS;
-  }
-
   /** Validates, runs and encodes one request. */
   async infer(req: ModelInferRequestOut, ctx: CallContext = { deadlineMs: 0 }): Promise<ModelInferResponse> {
     if (!this.accepting()) throw new MeshError(ErrorCode.NotReady, `model '${this.name}' version ${this.version} is ${this.state.toLowerCase()}`);
     const start = process.hrtime.bigint();
-    if (this.inflight > 0) this.lastOverlap = start;
     this.inflight++;
     try {
       const decoded = decodeRequest(req, this.signature, this.limits, this.batching.enabled ? this.batching.maxBatchSize : 0);
@@ -227,9 +207,9 @@ export class LoadedVersion {
     return '';
   }
 
-  /** A one-row request of zeros, decoded as a request is (what enableInline times). */
-  oneRowRequest(): DecodedRequest {
-    return decodeRequest(warmupRequest(this.syntheticSample(1), this.signature, this.limits), this.signature, this.limits, 0);
+  /** A request of `rows` rows of zeros, decoded as a request is (what enableInline times). */
+  rowsRequest(rows: number): DecodedRequest {
+    return decodeRequest(warmupRequest(this.syntheticSample(rows), this.signature, this.limits), this.signature, this.limits, 0);
   }
 
   /**

@@ -63,7 +63,7 @@ export interface RepositoryDeps {
   limits: RequestLimits;
   /** Pod-wide batching defaults; a model's registry config overrides them. */
   batching: Omit<BatchingOptions, 'concurrency' | 'preferredBatchSizes'>;
-  /** A version whose one-row runs take less (µs, one thread) runs lone requests on the pod's thread (INFERMESH_INLINE_RUN_US; 0: never). */
+  /** A version whose one-row runs take less (µs, one thread) runs small batches and lone requests on the pod's thread (INFERMESH_INLINE_RUN_US; 0: never). */
   inlineRunUs?: number;
   /**
    * The memory its models may take (INFERMESH_MODEL_MEMORY_MB): a load waits while versions being
@@ -517,21 +517,23 @@ export class ModelRepository {
 
   /**
    * A version whose one-row runs take microseconds (under INFERMESH_INLINE_RUN_US on one thread, as
-   * timed) also gets a session on the pod's own thread: a lone request runs there at once, without
-   * the hop to its worker and back, which costs more than such a run. Only where a request's cost is
-   * fixed by its rows: CPU, no BYTES input, no dynamic dimension but the first. A run of more rows,
-   * or while another of the version runs or waits, goes to the workers as before.
+   * timed) also gets a session on the pod's own thread: a run of up to the most rows timed under
+   * the limit (1, 2, 4, … up to its batch size) runs there at once, without the hop to its worker
+   * and back, which costs more than such a run. Only where a request's cost is fixed by its rows:
+   * CPU, no BYTES input, no dynamic dimension but the first. A run of more rows, or while another of
+   * the version runs on a worker or waits, goes to the workers as before.
    */
   private async inlineIfTiny(lv: LoadedVersion, log: Logger): Promise<void> {
     const limit = this.deps.inlineRunUs ?? 0;
     if (limit === 0 || lv.pool.info.provider !== 'cpu') return;
     if (!lv.signature.inputs.every((t) => t.datatype !== 'BYTES' && t.shape.length > 0 && t.shape.slice(1).every((d) => d >= 0))) return;
     try {
-      const { feeds, outputs } = lv.oneRowRequest();
-      const us = await lv.pool.enableInline(feeds, outputs, FIT_RUNS, limit);
-      if (lv.pool.inlined) log.info('one-row runs are tiny: a lone request runs on the pod\'s thread', { runUs: Math.round(us), limitUs: limit });
+      const { outputs } = lv.rowsRequest(1);
+      const maxRows = lv.batching.enabled && lv.signature.inputs.every((t) => t.shape[0]! < 0) ? lv.batching.maxBatchSize : 1;
+      const timed = await lv.pool.enableInline((rows) => lv.rowsRequest(rows).feeds, outputs, FIT_RUNS, limit, maxRows);
+      if (lv.pool.inlined) log.info('runs are tiny: they run on the pod\'s thread', { oneRowUs: Math.round(timed.oneRowUs), maxRows: timed.maxRows, limitUs: limit });
     } catch (err) {
-      log.warn('could not time one-row runs on the pod\'s thread; every run goes to a worker', { err });
+      log.warn('could not time runs on the pod\'s thread; every run goes to a worker', { err });
     }
   }
 

@@ -67,6 +67,8 @@ export class SessionPool implements SeatOwner {
    * and back (enableInline). Undefined: every run goes to a worker.
    */
   private inline: ort.InferenceSession | undefined;
+  /** The most rows a run on the service's own thread may have (timed by enableInline). */
+  private inlineMaxRows = 0;
   private inlineRunCount = 0;
   private modelPath = '';
 
@@ -121,35 +123,65 @@ export class SessionPool implements SeatOwner {
 
   /**
    * Makes the version's session on the service's own thread (one intra-op thread, CPU) and times
-   * `runs` runs of `feeds` there; keeps it when the fastest took under `limitUs`, else releases it.
-   * Resolves to the fastest run in µs. From then on a run of at most one row (`feeds` as timed),
-   * asked for while no other run of the version is running or waiting, runs there at once: the
-   * hop to a worker and back costs more than such a run (docs/benchmarks.md).
+   * runs there: `runs` runs of `feedsOf(1)`, then of 2, 4, … rows up to `maxRows` while the fastest
+   * run of a size stays under `limitUs`. Keeps the session when one row ran under the limit, else
+   * releases it. Resolves to the fastest one-row run in µs and the most rows timed under the limit.
+   * From then on a run of at most that many rows, asked for while no other run of the version is
+   * running or waiting, runs there at once: the hop to a worker and back costs more than such a
+   * run (docs/benchmarks.md).
    */
-  async enableInline(feeds: Record<string, HostTensor>, outputs: string[], runs: number, limitUs: number): Promise<number> {
+  async enableInline(feedsOf: (rows: number) => Record<string, HostTensor>, outputs: string[], runs: number, limitUs: number, maxRows: number): Promise<{ oneRowUs: number; maxRows: number }> {
     const session = await ort.InferenceSession.create(this.modelPath, {
       executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all',
       extra: { session: spinningConfig('off') }, logSeverityLevel: 4,
     });
-    let fastest = Number.POSITIVE_INFINITY;
-    try {
+    const fastestOf = async (rows: number) => {
+      const feeds = feedsOf(rows);
+      let fastest = Number.POSITIVE_INFINITY;
       for (let i = 0; i < runs; i++) {
         const started = process.hrtime.bigint();
         await session.run(toOrtFeeds(feeds), outputs);
         fastest = Math.min(fastest, Number(process.hrtime.bigint() - started) / 1000);
       }
+      return fastest;
+    };
+    let oneRowUs: number;
+    let fitting = 0;
+    try {
+      oneRowUs = await fastestOf(1);
+      if (oneRowUs < limitUs) {
+        fitting = 1;
+        for (let rows = 2; fitting < maxRows; rows *= 2) {
+          const tried = Math.min(rows, maxRows);
+          // A size past a request limit, or one the model refuses, ends the timing, not the session.
+          const us = await fastestOf(tried).catch(() => Number.POSITIVE_INFINITY);
+          if (us >= limitUs) break;
+          fitting = tried;
+        }
+      }
     } catch (err) {
       await session.release().catch(() => undefined);
       throw err;
     }
-    if (fastest < limitUs && !this.closed) this.inline = session;
-    else await session.release().catch(() => undefined);
-    return fastest;
+    if (fitting > 0 && !this.closed) {
+      const replaced = this.inline;
+      this.inline = session;
+      this.inlineMaxRows = fitting;
+      await replaced?.release().catch(() => undefined);
+    } else {
+      await session.release().catch(() => undefined);
+    }
+    return { oneRowUs, maxRows: fitting };
   }
 
   /** Whether runs may go to the session on the service's own thread (enableInline). */
   get inlined(): boolean {
     return this.inline !== undefined;
+  }
+
+  /** The most rows of a run on the service's own thread (0: none runs there). */
+  get inlineRows(): number {
+    return this.inline ? this.inlineMaxRows : 0;
   }
 
   /** Runs that went to the session on the service's own thread. */
@@ -158,12 +190,14 @@ export class SessionPool implements SeatOwner {
   }
 
   /**
-   * Runs the model on `feeds`, computing `outputs`. `lone`: no other request of the version is in
-   * flight or was lately; such a run of one row may go to the session on the service's own thread.
+   * Runs the model on `feeds`, computing `outputs`: on the session on the service's own thread when
+   * there is one, the run has no more rows than enableInline timed under its limit and no other run
+   * of the version is running or waiting (a batch the batcher formed meanwhile, so that a heavier
+   * run on a worker never lets lighter ones overtake it); else on a worker.
    */
-  run(feeds: Record<string, HostTensor>, outputs: string[], lone = false): Promise<RunResult> {
+  run(feeds: Record<string, HostTensor>, outputs: string[]): Promise<RunResult> {
     if (this.closed) return Promise.reject(new MeshError(ErrorCode.NotReady, 'model is unloading'));
-    if (lone && this.inline && this.inFlight === 0 && this.waiting.length === 0 && rowsAtMost(feeds, 1)) return this.runInline(this.inline, feeds, outputs);
+    if (this.inline && this.inFlight === 0 && this.waiting.length === 0 && rowsAtMost(feeds, this.inlineMaxRows)) return this.runInline(this.inline, feeds, outputs);
     return new Promise((resolve, reject) => {
       const now = process.hrtime.bigint();
       const run: WaitingRun = {

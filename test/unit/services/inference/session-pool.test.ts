@@ -79,39 +79,49 @@ describe('SessionPool', () => {
     await expect(pool.run({}, ['OUTPUT0'])).rejects.toThrow('model is unloading');
   });
 
-  it('runs a lone one-row request on its own thread once enabled, with the same answers; anything else goes to a worker', async () => {
+  it('runs a run of up to the rows it timed under its limit on its own thread once enabled, with the same answers; a larger one, or one while a worker runs, goes to a worker', async () => {
     const pool = await SessionPool.create({ modelPath: modelPath('fixtures/add_sub_fp32.onnx'), providers: ['cpu'], workers: 1, intraOpThreads: 1 });
+    const outs = ['OUTPUT0', 'OUTPUT1'];
+    const rows = (n: number, k = 0) => {
+      const data = Float32Array.from({ length: n * 4 }, (_, i) => k * 4 + i);
+      return { INPUT0: { type: 'float32' as const, dims: [n, 4], data }, INPUT1: { type: 'float32' as const, dims: [n, 4], data: data.slice() } };
+    };
+    const check = (a: Awaited<ReturnType<SessionPool['run']>>, n: number, k: number) => {
+      expect(Array.from(a.outputs.OUTPUT0!.data as Float32Array)).toEqual(Array.from(rows(n, k).INPUT0.data, (x) => 2 * x));
+      expect(Array.from(a.outputs.OUTPUT1!.data as Float32Array)).toEqual(new Array(n * 4).fill(0));
+    };
     try {
-      const one = (k: number) => ({ INPUT0: { type: 'float32' as const, dims: [1, 4], data: row(k) }, INPUT1: { type: 'float32' as const, dims: [1, 4], data: row(k) } });
       // A limit no run meets: the session is made, timed and let go.
-      await pool.enableInline(one(0), ['OUTPUT0', 'OUTPUT1'], 4, 0.001);
+      const none = await pool.enableInline((n) => rows(n), outs, 4, 0.001, 8);
+      expect(none.oneRowUs).toBeGreaterThan(0);
+      expect(none.maxRows).toBe(0);
       expect(pool.inlined).toBe(false);
-      await pool.run(one(1), ['OUTPUT0', 'OUTPUT1'], true);
+      await pool.run(rows(1), outs);
       expect(pool.inlineRuns).toBe(0);
 
-      const us = await pool.enableInline(one(0), ['OUTPUT0', 'OUTPUT1'], 4, 1_000_000);
-      expect(us).toBeGreaterThan(0);
+      // Sizes the model cannot take end the timing at the last one that ran.
+      expect((await pool.enableInline((n) => { if (n > 2) throw new Error('too many rows'); return rows(n); }, outs, 2, 1_000_000, 8)).maxRows).toBe(2);
+      // A limit every size meets: 1, 2, 4 and 8 rows, the batch size.
+      const timed = await pool.enableInline((n) => rows(n), outs, 4, 1_000_000, 8);
+      expect(timed.maxRows).toBe(8);
       expect(pool.inlined).toBe(true);
-      // Lone and one row: on this thread, with the worker's answers.
+      expect(pool.inlineRows).toBe(8);
       for (let k = 0; k < 20; k++) {
-        const a = await pool.run(one(k), ['OUTPUT0', 'OUTPUT1'], true);
-        expect(Array.from(a.outputs.OUTPUT0!.data as Float32Array)).toEqual(Array.from(row(k), (x) => 2 * x));
-        expect(Array.from(a.outputs.OUTPUT1!.data as Float32Array)).toEqual([0, 0, 0, 0]);
+        const n = 1 + (k % 8);
+        const a = await pool.run(rows(n, k), outs);
+        check(a, n, k);
         expect(a.queueNs).toBe(0n);
       }
       expect(pool.inlineRuns).toBe(20);
-      // Not lone, or two rows: a worker.
-      await pool.run(one(3), ['OUTPUT0'], false);
-      const two = () => Float32Array.from([...row(1), ...row(2)]);
-      const expected = Array.from(two(), (x) => 2 * x);
-      const both = await pool.run({ INPUT0: { type: 'float32', dims: [2, 4], data: two() }, INPUT1: { type: 'float32', dims: [2, 4], data: two() } }, ['OUTPUT0'], true);
-      expect(Array.from(both.outputs.OUTPUT0!.data as Float32Array)).toEqual(expected);
-      // Runs not called lone, concurrent or not: the worker.
-      await runMany(pool, 200);
+      // Nine rows: a worker, with the same answers.
+      check(await pool.run(rows(9, 3), outs), 9, 3);
       expect(pool.inlineRuns).toBe(20);
+      // Concurrent runs: the first runs here, the others find it running and go to the worker.
+      await runMany(pool, 200);
+      expect(pool.inlineRuns).toBe(21);
     } finally {
       await pool.close();
     }
-    await expect(pool.run({ INPUT0: { type: 'float32', dims: [1, 4], data: row(0) }, INPUT1: { type: 'float32', dims: [1, 4], data: row(0) } }, ['OUTPUT0'], true)).rejects.toThrow('unloading');
+    await expect(pool.run(rows(1), outs)).rejects.toThrow('unloading');
   });
 });
