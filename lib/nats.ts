@@ -1,7 +1,7 @@
 // The one way a service connects to NATS, and the JetStream resources infermesh uses.
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { Bucket, Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { Config } from './config';
 import type { Logger } from './log';
@@ -144,6 +144,20 @@ export function jetStreamOf(nc: NatsConnection): { js: JetStreamClient; jsm: Pro
 /** Opens (creating when missing) the registry's KV bucket, file-backed, keeping every revision's latest. */
 export function metadataBucket(nc: NatsConnection, replicas: number): Promise<KV> {
   return new Kvm(nc).create(resources.metadataBucket, { replicas, history: 1, storage: StorageType.File });
+}
+
+/**
+ * The keys of `kv` matching `filter` (NATS subject wildcards), read in one request from the bucket's
+ * stream (its subjects, paged by the client): a key deleted or purged may be listed, and reads as
+ * missing. Not the client's `kv.keys()`: that one follows a consumer until the server says nothing
+ * is pending or the consumer idles for 5 s, and with nats-server 2.9 a key rewritten every few
+ * milliseconds while it lists (a rollout's record does, each window) keeps it from ending at all.
+ */
+export async function kvKeys(kv: KV, filter = '>'): Promise<string[]> {
+  if (!(kv instanceof Bucket)) throw new Error('kvKeys: not a JetStream KV bucket');
+  const prefix = kv.subjectForKey('');
+  const info = await kv.jsm.streams.info(kv.stream, { subjects_filter: kv.subjectForKey(kv.encodeKey(filter)) });
+  return Object.keys(info.state.subjects ?? {}).map((s) => kv.decodeKey(s.slice(prefix.length)));
 }
 
 /** Opens (creating when missing) the artifact object store, file-backed. */

@@ -2,7 +2,7 @@
 // A key is made by lib/auth (newApiKey), its token handed to the caller once, and only the hash of its
 // secret stored; revoking sets revokedAt, which every router's watch sees. Every change is an event
 // naming the principal. Nothing here logs or returns a secret or a hash.
-import type { KV } from '../../lib/nats';
+import { kvKeys, type KV } from '../../lib/nats';
 import { decodeKeyRecord, encodeKeyRecord, grantText, hashSecret, isKeyId, newApiKey, parseApiKey, parseGrants, secretMatches, type KeyRecord } from '../../lib/auth';
 import { ErrorCode, MeshError, errors } from '../../lib/errors';
 import type { EventInput } from '../../lib/events';
@@ -74,8 +74,7 @@ export class KeyStore {
 
   /** Every key's record without its hash, oldest first; records that do not decode are skipped (and logged). */
   async list(): Promise<KeyView[]> {
-    const ids: string[] = [];
-    for await (const k of await this.kv.keys()) ids.push(k);
+    const ids = await kvKeys(this.kv);
     const records = await Promise.all(ids.map((id) => this.read(id)));
     return records
       .flatMap((r) => (r ? [viewOf(r.value)] : []))

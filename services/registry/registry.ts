@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { Readable } from 'node:stream';
-import type { JetStreamClient, KV, ObjectStore } from '../../lib/nats';
+import { kvKeys, type JetStreamClient, type KV, type ObjectStore } from '../../lib/nats';
 import { errors, MeshError, ErrorCode } from '../../lib/errors';
 import { followEvents, newEvent, publishEvent, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
@@ -232,7 +232,7 @@ export class Registry {
   /** Every model, sorted by name. */
   async listModels(): Promise<ModelView[]> {
     const names: string[] = [];
-    for await (const k of await this.deps.kv.keys(keys.models)) {
+    for (const k of await kvKeys(this.deps.kv, keys.models)) {
       const name = keys.modelOf(k);
       if (name !== undefined) names.push(name);
     }
@@ -364,8 +364,7 @@ export class Registry {
   /** Every version of a model, oldest first. */
   async listVersions(model: string): Promise<VersionRecord[]> {
     await this.getModel(model);
-    const versions: number[] = [];
-    for await (const k of await this.deps.kv.keys(keys.versions(model))) versions.push(Number(k.split('.').pop()));
+    const versions = (await kvKeys(this.deps.kv, keys.versions(model))).map((k) => Number(k.split('.').pop()));
     const records = await Promise.all(versions.sort((a, b) => a - b).map((v) => this.read<VersionRecord>(keys.version(model, v))));
     return records.flatMap((r) => (r ? [r.value] : []));
   }
@@ -551,7 +550,7 @@ export class Registry {
    */
   async sweepArtifacts(minAgeMs: number): Promise<number> {
     const referenced = new Set<string>();
-    for await (const k of await this.deps.kv.keys(keys.allVersions)) {
+    for (const k of await kvKeys(this.deps.kv, keys.allVersions)) {
       const r = await this.read<VersionRecord>(k);
       if (r) referenced.add(r.value.sha256);
     }
@@ -568,8 +567,7 @@ export class Registry {
 
   /** Whether any version record of any model has this sha256. */
   private async referenced(sha256: string): Promise<boolean> {
-    const all: string[] = [];
-    for await (const k of await this.deps.kv.keys(keys.allVersions)) all.push(k);
+    const all = await kvKeys(this.deps.kv, keys.allVersions);
     for (let i = 0; i < all.length; i += 64) {
       const records = await Promise.all(all.slice(i, i + 64).map((k) => this.read<VersionRecord>(k)));
       if (records.some((r) => r?.value.sha256 === sha256)) return true;

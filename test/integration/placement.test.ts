@@ -143,8 +143,9 @@ describe('placement: lazy loading and eviction on two pods', () => {
     await api.infer('heavy-2', [x], { timeoutMs: 60_000 });
     const y = await api.infer('heavy-3', [x], { timeoutMs: 60_000 });
     expect((y.outputs[0]!.data as Float32Array)[0]).toBeCloseTo(side * 0.5, 0);
-    await waitFor('heavy-1 unloaded for heavy-3', async () => (await holders(mesh.registryApi, 'heavy-1')).length === 0);
-    expect(await holders(mesh.registryApi, 'heavy-3')).toEqual(one);
+    // The registry learns of the unload and of heavy-3 ready from separate reports of the pod.
+    await waitFor('heavy-1 unloaded for heavy-3, and heavy-3 ready where it was', async () =>
+      (await holders(mesh.registryApi, 'heavy-1')).length === 0 && (await holders(mesh.registryApi, 'heavy-3')).join() === one.join());
     expect(await holders(mesh.registryApi, 'heavy-2')).toEqual(two);
     const seen = await events.stop();
     expect(seen.find((e) => e.model === 'heavy-1' && e.evicted.length > 0)).toMatchObject({ version: 1, pods: [], removed: one, evicted: one });
