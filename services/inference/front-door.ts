@@ -80,7 +80,6 @@ export class PodFrontDoor {
 
   /** `deadlineMs`: epoch ms, 0 for none. */
   private async modelInfer(stream: H2Stream, headers: Header[], body: Buffer, deadlineMs: number): Promise<void> {
-    this.inflight++;
     const frame = unaryFrame(body);
     if ('error' in frame) return respondStatus(stream, Status.INVALID_ARGUMENT, frame.error);
     let req: ModelInferRequestOut;
@@ -113,6 +112,9 @@ export class PodFrontDoor {
       : undefined;
     const ctx: CallContext = { deadlineMs, cancel: { onCancel: (fn) => onCancel.push(fn) } };
     let version: LoadedVersion | undefined;
+    // Counted here, where the finally counts it out: a request refused above (a bad frame or
+    // message) would otherwise stay in flight for good and keep the pod from polling.
+    this.inflight++;
     try {
       version = this.deps.repo.serving(req.model_name, req.model_version, headerValue(headers, ROUTED_VERSION_HEADER) ?? '');
       const res: ModelInferResponse = await version.infer(req, ctx);

@@ -213,6 +213,13 @@ describe('pod runtime', () => {
       // client have a CPU each where the pod has two.
       const mnistPolls = 0 + 1 < cpus;
       expect(mnistPolls).toBe(cpus >= 2);
+      // A request the pod refuses before decoding it must not count as in flight for good (which
+      // would keep the pod from ever polling again).
+      const raw = new grpc.Client(`127.0.0.1:${polling.port}`, grpc.credentials.createInsecure());
+      const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
+        raw.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x7f, 0x01]), (err) => resolve(err)));
+      raw.close();
+      expect(refused?.code).toBe(grpc.status.INVALID_ARGUMENT);
       const mnistShare = await answerThenBusyShare(polling, 'mnist', mnistInput);
       if (mnistPolls) expect(mnistShare).toBeGreaterThan(0.8);
       else expect(mnistShare).toBeLessThan(0.5);
