@@ -30,9 +30,12 @@ export interface PodFrontDoorDeps {
   /**
    * Polling after the last answer (lib/busy-poll.ts), `windowUs` long: touched when an answer leaves
    * no ModelInfer in flight, and stopped as soon as one is (the thread then has a run to wait for, and
-   * its answer or the next request wakes it). Only when the polling thread and the answered
-   * version's onnxruntime threads still spinning leave one of the pod's `cpus` free: the client, or
-   * the thread the next request needs, must not wait behind two spinners for a time slice.
+   * its answer or the next request wakes it). Only after an answer of a version that runs on the
+   * pod's own thread (SessionPool.inlined), whose next request then needs no other thread woken;
+   * one on a worker has its worker to wake anyway, and there polling cost CPU and requests per
+   * second (docs/benchmarks.md). And only when the polling thread and the answered version's
+   * onnxruntime threads still spinning leave one of the pod's `cpus` free: the client, or the
+   * thread the next request needs, must not wait behind two spinners for a time slice.
    */
   busyPoll?: { windowUs: number; cpus: number };
   /** host:port of the pod's own grpc-js server, which answers every other call. */
@@ -127,7 +130,7 @@ export class PodFrontDoor {
     } finally {
       answered = true;
       clearTimeout(timer);
-      if (--this.inflight === 0 && version && version.pool.threadsSpinningAfterRun + 1 < (this.deps.busyPoll?.cpus ?? 0)) this.busyPoll.touch();
+      if (--this.inflight === 0 && version?.pool.inlined && version.pool.threadsSpinningAfterRun + 1 < (this.deps.busyPoll?.cpus ?? 0)) this.busyPoll.touch();
       span.setAttribute('rpc.grpc.status_code', code);
       span.setStatus(code === Status.OK ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message: details });
       span.end();

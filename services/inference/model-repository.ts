@@ -33,6 +33,12 @@ const FIT_RUNS = 8;
 /** How far over INFERMESH_SHARED_SESSION_MAX_RUN_US a warm-up run moves a shared version without a timing. */
 const FAR_OVER = 10;
 
+/**
+ * When a version that may be tiny, and did not get its whole batch size on the pod's thread at
+ * load, is timed there again (ms after the timing before): about 36 s in all, a few runs each.
+ */
+const INLINE_RETIMES_MS = [1_000, 5_000, 30_000];
+
 /** What the repository is built from. */
 export interface RepositoryDeps {
   registry: RegistryClient;
@@ -142,6 +148,8 @@ export class ModelRepository {
   private readonly planned = new Map<string, Map<number, number>>();
   /** When each version started serving (its idleness counts from then until its first request). */
   private readonly readyAt = new WeakMap<LoadedVersion, number>();
+  /** Timings on the pod's thread to take again (inlineIfTiny), cleared at unloadAll. */
+  private readonly retimers = new Set<NodeJS.Timeout>();
   private providers: ExecutionProvider[];
   private closed = false;
 
@@ -522,18 +530,33 @@ export class ModelRepository {
    * and back, which costs more than such a run. Only where a request's cost is fixed by its rows:
    * CPU, no BYTES input, no dynamic dimension but the first. A run of more rows, or while another of
    * the version runs on a worker or waits, goes to the workers as before.
+   *
+   * The timing at load is taken on a machine that may be busy (another version loading, the pod's
+   * own traffic, a neighbour), which only makes runs slower: a version that may be tiny (its fastest
+   * one-row run under FAR_OVER times the limit) and did not reach its batch size is timed again
+   * INLINE_RETIMES_MS later, and keeps the most rows a timing allowed (SessionPool.enableInline).
    */
-  private async inlineIfTiny(lv: LoadedVersion, log: Logger): Promise<void> {
+  private async inlineIfTiny(lv: LoadedVersion, log: Logger, retimed = 0): Promise<void> {
     const limit = this.deps.inlineRunUs ?? 0;
     if (limit === 0 || lv.pool.info.provider !== 'cpu') return;
     if (!lv.signature.inputs.every((t) => t.datatype !== 'BYTES' && t.shape.length > 0 && t.shape.slice(1).every((d) => d >= 0))) return;
     try {
       const { outputs } = lv.rowsRequest(1);
       const maxRows = lv.batching.enabled && lv.signature.inputs.every((t) => t.shape[0]! < 0) ? lv.batching.maxBatchSize : 1;
+      const before = lv.pool.inlineRows;
       const timed = await lv.pool.enableInline((rows) => lv.rowsRequest(rows).feeds, outputs, FIT_RUNS, limit, maxRows);
-      if (lv.pool.inlined) log.info('runs are tiny: they run on the pod\'s thread', { oneRowUs: Math.round(timed.oneRowUs), maxRows: timed.maxRows, limitUs: limit });
+      if (timed.maxRows > before) log.info('runs are tiny: they run on the pod\'s thread', { oneRowUs: Math.round(timed.oneRowUs), maxRows: timed.maxRows, limitUs: limit, retimed });
+      if (timed.maxRows < maxRows && timed.oneRowUs < FAR_OVER * limit && retimed < INLINE_RETIMES_MS.length && !this.closed) {
+        const timer = setTimeout(() => {
+          this.retimers.delete(timer);
+          if (lv.state === 'READY' && !this.closed) void this.inlineIfTiny(lv, log, retimed + 1);
+        }, INLINE_RETIMES_MS[retimed]);
+        timer.unref();
+        this.retimers.add(timer);
+      }
     } catch (err) {
-      log.warn('could not time runs on the pod\'s thread; every run goes to a worker', { err });
+      // A version unloaded while it was timed again released its sessions: nothing to say.
+      if (lv.state === 'LOADING' || lv.state === 'READY') log.warn('could not time runs on the pod\'s thread; every run goes to a worker', { err });
     }
   }
 
@@ -588,6 +611,8 @@ export class ModelRepository {
   /** Unloads everything, after in-flight requests finish (shutdown: the server takes no calls any more). */
   async unloadAll(): Promise<void> {
     this.closed = true;
+    for (const timer of this.retimers) clearTimeout(timer);
+    this.retimers.clear();
     for (const failed of this.failures.values()) for (const f of failed.values()) clearTimeout(f.timer);
     this.failures.clear();
     await Promise.all([...this.chains.values()]);

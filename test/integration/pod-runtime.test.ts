@@ -220,6 +220,9 @@ describe('pod runtime', () => {
         raw.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x7f, 0x01]), (err) => resolve(err)));
       raw.close();
       expect(refused?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      // It polls after answers of a version on its own thread: MNIST's one-row runs are tiny (timed
+      // at load, and again later where a busy machine slowed that timing).
+      await waitFor('mnist on the pod\'s thread', () => polling.repo.serving('mnist', '', '').pool.inlined, 45_000);
       const mnistShare = await answerThenBusyShare(polling, 'mnist', mnistInput);
       if (mnistPolls) expect(mnistShare).toBeGreaterThan(0.8);
       else expect(mnistShare).toBeLessThan(0.5);
@@ -238,6 +241,14 @@ describe('pod runtime', () => {
       expect(await answerThenBusyShare(sleeping, 'mnist', mnistInput)).toBeLessThan(0.5);
     } finally {
       await sleeping.shutdown(5_000);
+    }
+    // MNIST on its worker: the next request has the worker to wake anyway, and the pod does not poll.
+    const onWorkers = await mesh.startPod({ INFERMESH_SESSION_WORKERS: '1', INFERMESH_POD_BUSY_POLL_US: '300000', INFERMESH_INLINE_RUN_US: '0' });
+    try {
+      expect(await answerThenBusyShare(onWorkers, 'mnist', mnistInput)).toBeLessThan(0.5);
+      expect(onWorkers.repo.serving('mnist', '', '').pool.inlined).toBe(false);
+    } finally {
+      await onWorkers.shutdown(5_000);
     }
   });
 

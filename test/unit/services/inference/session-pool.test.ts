@@ -106,6 +106,10 @@ describe('SessionPool', () => {
       expect(timed.maxRows).toBe(8);
       expect(pool.inlined).toBe(true);
       expect(pool.inlineRows).toBe(8);
+      // Timed again where no run meets the limit (as on a busy machine): the same session, and the
+      // rows an earlier timing allowed stay.
+      expect((await pool.enableInline((n) => rows(n), outs, 2, 0.001, 8)).maxRows).toBe(8);
+      expect(pool.inlineRows).toBe(8);
       for (let k = 0; k < 20; k++) {
         const n = 1 + (k % 8);
         const a = await pool.run(rows(n, k), outs);
