@@ -4,7 +4,7 @@
 // the same batch-1 MNIST requests, from the project's load client and from h2load (nghttp2's, when
 // installed) so the table does not rest on one client; then the compute-bound `heavy` model at
 // concurrency 1, through the pod against onnxruntime in this process with the same threads.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,12 +13,12 @@ import { inferenceClient, unary } from '../lib/grpc/client';
 import type { ModelConfigResponse__Output } from '../lib/grpc/generated/inference/ModelConfigResponse';
 import { cpuBudget, intraOpThreads } from '../services/inference/cgroup-limits';
 import { startBenchMesh, waitFor } from './bench-mesh';
-import { grpcFrame, H2UnaryConnection } from './h2-unary';
+import { grpcFrame } from './h2-unary';
+import { checkCall, findH2load, h2loadSeconds, runH2load, writeDigitBody, type H2loadResult } from './h2load';
 import { measureSession } from './in-process';
 import { LoadGenerator, type LoadResult } from './load';
 import { num, ratio, table } from './markdown';
 import { encodeInferRequest, MODEL_INFER_PATH } from './mnist-requests';
-import { totalCpuMs } from './proc-cpu';
 import { combineRounds, type PointSummary } from './rounds';
 import { median } from './stats';
 import { loadSpec, prime, type SuiteOptions } from './suite-options';
@@ -58,46 +58,6 @@ function startPeer(root: string, model: string, threads: number): Promise<Peer> 
   });
 }
 
-/** One h2load run: requests per second, mean latency, and the server's CPU per request. */
-interface H2loadResult {
-  perSecond: number;
-  meanMs: number;
-  succeeded: number;
-  failed: number;
-  cpuUsPerCall: number;
-}
-
-/** The h2load binary, or undefined. */
-function findH2load(): string | undefined {
-  const found = spawnSync('sh', ['-c', 'command -v h2load'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() || undefined : undefined;
-}
-
-/** Runs h2load with `concurrency` streams over `connections` connections on `address` for `seconds`. */
-function runH2load(bin: string, bodyFile: string, address: string, concurrency: number, connections: number, seconds: number, serverPids: number[]): Promise<H2loadResult> {
-  const c = Math.min(concurrency, connections);
-  const args = ['-D', String(seconds), '-c', String(c), '-m', String(Math.ceil(concurrency / c)), '-d', bodyFile,
-    '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://${address}${MODEL_INFER_PATH}`];
-  const cpuBefore = totalCpuMs(serverPids);
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => {
-      const cpu = totalCpuMs(serverPids) - cpuBefore;
-      const rate = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out);
-      const reqs = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(out);
-      const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out);
-      if (code !== 0 || !rate || !reqs || !mean) return reject(new Error(`h2load failed (${code}): ${out.slice(-500)}`));
-      const meanText = mean[1]!;
-      const meanMs = meanText.endsWith('us') ? Number.parseFloat(meanText) / 1000 : meanText.endsWith('ms') ? Number.parseFloat(meanText) : Number.parseFloat(meanText) * 1000;
-      const succeeded = Number(reqs[1]);
-      resolve({ perSecond: Number(rate[1]), meanMs, succeeded, failed: Number(reqs[2]), cpuUsPerCall: (cpu * 1000) / Math.max(1, succeeded) });
-    });
-  });
-}
-
 /** Resolves once the server at `address` says `model` is ready (at most a minute). */
 async function waitReady(address: string, model: string): Promise<void> {
   const api = new InferenceApi(address);
@@ -118,16 +78,6 @@ async function threadsOf(address: string, model: string): Promise<number> {
     return threads;
   } finally {
     client.close();
-  }
-}
-
-/** One call of the framed request `frame` to `address`: throws unless it is answered with grpc-status 0. */
-async function checkCall(address: string, frame: Buffer): Promise<void> {
-  const conn = new H2UnaryConnection(address);
-  try {
-    await conn.call(MODEL_INFER_PATH, frame);
-  } finally {
-    conn.close();
   }
 }
 
@@ -187,15 +137,9 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
     const h2Rows: { label: string; concurrency: number; r: H2loadResult }[] = [];
     if (h2load) {
       const body = path.join(tmp, 'digit.bin');
-      fs.writeFileSync(body, grpcFrame(encodeInferRequest({
-        model_name: 'mnist',
-        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, opts.digits[0]!.pixels.length] }],
-        outputs: [{ name: 'probabilities' }],
-        raw_input_contents: [Buffer.from(Float32Array.from(opts.digits[0]!.pixels).buffer)],
-      })));
-      // h2load counts HTTP statuses, and a gRPC error is an HTTP 200: each target answers the body once first.
-      for (const t of targets) await checkCall(t.address, fs.readFileSync(body));
-      const seconds = Math.max(1, Math.round(opts.durationMs / 1000));
+      const frame = writeDigitBody(body, opts.digits[0]!);
+      for (const t of targets) await checkCall(t.address, frame);
+      const seconds = h2loadSeconds(opts.durationMs);
       for (const c of opts.concurrencies) {
         for (const t of targets) {
           opts.progress(`latency: h2load on ${t.label}, concurrency ${c}`);
