@@ -35,7 +35,7 @@ const FAR_OVER = 10;
 
 /**
  * When a version that may be tiny, and did not get its whole batch size on the pod's thread at
- * load, is timed there again (ms after the timing before): about 36 s in all, a few runs each.
+ * load, is timed there again: ms after the timing before (later while it serves a request).
  */
 const INLINE_RETIMES_MS = [1_000, 5_000, 30_000];
 
@@ -148,8 +148,8 @@ export class ModelRepository {
   private readonly planned = new Map<string, Map<number, number>>();
   /** When each version started serving (its idleness counts from then until its first request). */
   private readonly readyAt = new WeakMap<LoadedVersion, number>();
-  /** Timings on the pod's thread to take again (inlineIfTiny), cleared at unloadAll. */
-  private readonly retimers = new Set<NodeJS.Timeout>();
+  /** The next timing on the pod's thread of a version (inlineIfTiny), cleared when it unloads. */
+  private readonly retimers = new Map<LoadedVersion, NodeJS.Timeout>();
   private providers: ExecutionProvider[];
   private closed = false;
 
@@ -531,12 +531,14 @@ export class ModelRepository {
    * CPU, no BYTES input, no dynamic dimension but the first. A run of more rows, or while another of
    * the version runs on a worker or waits, goes to the workers as before.
    *
-   * The timing at load is taken on a machine that may be busy (another version loading, the pod's
-   * own traffic, a neighbour), which only makes runs slower: a version that may be tiny (its fastest
-   * one-row run under FAR_OVER times the limit) and did not reach its batch size is timed again
-   * INLINE_RETIMES_MS later, and keeps the most rows a timing allowed (SessionPool.enableInline).
+   * The timing at load is taken on a machine that may be busy (another version loading, traffic, a
+   * neighbour), which only makes runs slower: a version that may be tiny (its fastest one-row run
+   * so far under FAR_OVER times the limit) and did not reach its batch size keeps that session and
+   * is timed on it up to INLINE_RETIMES_MS.length more times, INLINE_RETIMES_MS apart, each time
+   * its version is idle, keeping the most rows a timing allowed (SessionPool.enableInline); a
+   * session no timing let run anything is then released.
    */
-  private async inlineIfTiny(lv: LoadedVersion, log: Logger, retimed = 0): Promise<void> {
+  private async inlineIfTiny(lv: LoadedVersion, log: Logger, retimed = 0, bestUs = Number.POSITIVE_INFINITY): Promise<void> {
     const limit = this.deps.inlineRunUs ?? 0;
     if (limit === 0 || lv.pool.info.provider !== 'cpu') return;
     if (!lv.signature.inputs.every((t) => t.datatype !== 'BYTES' && t.shape.length > 0 && t.shape.slice(1).every((d) => d >= 0))) return;
@@ -544,20 +546,31 @@ export class ModelRepository {
       const { outputs } = lv.rowsRequest(1);
       const maxRows = lv.batching.enabled && lv.signature.inputs.every((t) => t.shape[0]! < 0) ? lv.batching.maxBatchSize : 1;
       const before = lv.pool.inlineRows;
-      const timed = await lv.pool.enableInline((rows) => lv.rowsRequest(rows).feeds, outputs, FIT_RUNS, limit, maxRows);
+      const timed = await lv.pool.enableInline((rows) => lv.rowsRequest(rows).feeds, outputs, FIT_RUNS, limit, maxRows, FAR_OVER * limit);
+      const best = Math.min(bestUs, timed.oneRowUs);
       if (timed.maxRows > before) log.info('runs are tiny: they run on the pod\'s thread', { oneRowUs: Math.round(timed.oneRowUs), maxRows: timed.maxRows, limitUs: limit, retimed });
-      if (timed.maxRows < maxRows && timed.oneRowUs < FAR_OVER * limit && retimed < INLINE_RETIMES_MS.length && !this.closed) {
-        const timer = setTimeout(() => {
-          this.retimers.delete(timer);
-          if (lv.state === 'READY' && !this.closed) void this.inlineIfTiny(lv, log, retimed + 1);
-        }, INLINE_RETIMES_MS[retimed]);
-        timer.unref();
-        this.retimers.add(timer);
+      if (timed.maxRows < maxRows && best < FAR_OVER * limit) {
+        if (retimed < INLINE_RETIMES_MS.length) this.retimeInline(lv, log, retimed, best);
+        else await lv.pool.dropUnusedInline();
       }
     } catch (err) {
       // A version unloaded while it was timed again released its sessions: nothing to say.
       if (lv.state === 'LOADING' || lv.state === 'READY') log.warn('could not time runs on the pod\'s thread; every run goes to a worker', { err });
     }
+  }
+
+  /** Times `lv` on the pod's thread again INLINE_RETIMES_MS[retimed] from now, or later while it serves a request. */
+  private retimeInline(lv: LoadedVersion, log: Logger, retimed: number, bestUs: number): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.retimers.delete(lv);
+      if (lv.state !== 'READY' || this.closed) return;
+      // Not while it serves: its requests would wait behind the timing, and the timing would be slow.
+      if (lv.inFlight > 0) return this.retimeInline(lv, log, retimed, bestUs);
+      void this.inlineIfTiny(lv, log, retimed + 1, bestUs);
+    }, INLINE_RETIMES_MS[retimed]);
+    timer.unref();
+    this.retimers.set(lv, timer);
   }
 
   /** Records a failed load and schedules the next one after the back-off. */
@@ -592,6 +605,8 @@ export class ModelRepository {
   }
 
   private async unload(v: LoadedVersion, graceMs = this.deps.unloadGraceMs): Promise<void> {
+    clearTimeout(this.retimers.get(v));
+    this.retimers.delete(v);
     v.beginUnload(graceMs);
     this.changed();
     try {
@@ -611,7 +626,7 @@ export class ModelRepository {
   /** Unloads everything, after in-flight requests finish (shutdown: the server takes no calls any more). */
   async unloadAll(): Promise<void> {
     this.closed = true;
-    for (const timer of this.retimers) clearTimeout(timer);
+    for (const timer of this.retimers.values()) clearTimeout(timer);
     this.retimers.clear();
     for (const failed of this.failures.values()) for (const f of failed.values()) clearTimeout(f.timer);
     this.failures.clear();

@@ -124,67 +124,86 @@ export class SessionPool implements SeatOwner {
   /**
    * Makes the version's session on the service's own thread (one intra-op thread, CPU) and times
    * runs there: `runs` runs of `feedsOf(1)`, then of 2, 4, … rows up to `maxRows` while the fastest
-   * run of a size stays under `limitUs`. Keeps the session when one row ran under the limit, else
-   * releases it. Resolves to the fastest one-row run in µs and the most rows timed under the limit.
-   * From then on a run of at most that many rows, asked for while no other run of the version is
-   * running or waiting, runs there at once: the hop to a worker and back costs more than such a
-   * run (docs/benchmarks.md).
+   * run of a size stays under `limitUs` (a size's first run, which allocates what the next ones
+   * reuse, is not timed). Keeps the session when one row ran under `keepUnderUs` (at least the
+   * limit), else releases it. Resolves to the fastest one-row run in µs and the most rows timed
+   * under the limit. From then on a run of at most that many rows, asked for while no other run of
+   * the version is running or waiting, runs there at once: the hop to a worker and back costs more
+   * than such a run (docs/benchmarks.md).
    *
-   * Called again, it times the session it kept (or a new one, where none was kept) and keeps the
-   * most rows any timing allowed: other work on the machine only makes runs slower, so a timing
-   * taken while it was busy (a neighbour loading, the pod's own load) can only have allowed fewer.
+   * Called again, it times the session it kept and keeps the most rows any timing allowed: other
+   * work on the machine only makes runs slower, so a timing taken while it was busy (a neighbour
+   * loading, other versions' traffic) can only have allowed fewer. A timing counts as a run in
+   * flight: runs asked for meanwhile go to the workers, and close() waits for it.
    */
-  async enableInline(feedsOf: (rows: number) => Record<string, HostTensor>, outputs: string[], runs: number, limitUs: number, maxRows: number): Promise<{ oneRowUs: number; maxRows: number }> {
-    const kept = this.inline;
-    const session = kept ?? await ort.InferenceSession.create(this.modelPath, {
-      executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all',
-      extra: { session: spinningConfig('off') }, logSeverityLevel: 4,
-    });
-    const fastestOf = async (rows: number) => {
-      const feeds = feedsOf(rows);
-      // A size's first run on a new session allocates what the next ones reuse: it is not timed.
-      await session.run(toOrtFeeds(feeds), outputs);
-      let fastest = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < runs; i++) {
-        const started = process.hrtime.bigint();
-        await session.run(toOrtFeeds(feeds), outputs);
-        fastest = Math.min(fastest, Number(process.hrtime.bigint() - started) / 1000);
-      }
-      return fastest;
-    };
-    let oneRowUs: number;
-    let fitting = 0;
+  async enableInline(feedsOf: (rows: number) => Record<string, HostTensor>, outputs: string[], runs: number, limitUs: number, maxRows: number, keepUnderUs = limitUs): Promise<{ oneRowUs: number; maxRows: number }> {
+    if (this.closed) return { oneRowUs: Number.POSITIVE_INFINITY, maxRows: 0 };
+    this.inFlight++;
     try {
-      oneRowUs = await fastestOf(1);
-      if (oneRowUs < limitUs) {
-        fitting = 1;
-        for (let rows = 2; fitting < maxRows; rows *= 2) {
-          const tried = Math.min(rows, maxRows);
-          // A size past a request limit, or one the model refuses, ends the timing, not the session.
-          const us = await fastestOf(tried).catch(() => Number.POSITIVE_INFINITY);
-          if (us >= limitUs) break;
-          fitting = tried;
+      const kept = this.inline;
+      const session = kept ?? await ort.InferenceSession.create(this.modelPath, {
+        executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all',
+        extra: { session: spinningConfig('off') }, logSeverityLevel: 4,
+      });
+      const fastestOf = async (rows: number) => {
+        const feeds = feedsOf(rows);
+        await session.run(toOrtFeeds(feeds), outputs);
+        let fastest = Number.POSITIVE_INFINITY;
+        for (let i = 0; i < runs; i++) {
+          const started = process.hrtime.bigint();
+          await session.run(toOrtFeeds(feeds), outputs);
+          fastest = Math.min(fastest, Number(process.hrtime.bigint() - started) / 1000);
         }
+        return fastest;
+      };
+      let oneRowUs: number;
+      let fitting = 0;
+      try {
+        oneRowUs = await fastestOf(1);
+        if (oneRowUs < limitUs) {
+          fitting = 1;
+          for (let rows = 2; fitting < maxRows; rows *= 2) {
+            const tried = Math.min(rows, maxRows);
+            // A size past a request limit, or one the model refuses, ends the timing, not the session.
+            const us = await fastestOf(tried).catch(() => Number.POSITIVE_INFINITY);
+            if (us >= limitUs) break;
+            fitting = tried;
+          }
+        }
+      } catch (err) {
+        if (!kept) await session.release().catch(() => undefined);
+        throw err;
       }
-    } catch (err) {
-      if (!kept) await session.release().catch(() => undefined);
-      throw err;
+      if (kept) {
+        this.inlineMaxRows = Math.max(this.inlineMaxRows, fitting);
+      } else if (oneRowUs < Math.max(limitUs, keepUnderUs) && !this.closed) {
+        this.inline = session;
+        this.inlineMaxRows = fitting;
+      } else {
+        await session.release().catch(() => undefined);
+      }
+      return { oneRowUs, maxRows: this.inline ? this.inlineMaxRows : 0 };
+    } finally {
+      this.finished();
     }
-    if (kept) {
-      // Released meanwhile (the pool closed): nothing is kept.
-      if (this.inline === kept) this.inlineMaxRows = Math.max(this.inlineMaxRows, fitting);
-    } else if (fitting > 0 && !this.closed) {
-      this.inline = session;
-      this.inlineMaxRows = fitting;
-    } else {
-      await session.release().catch(() => undefined);
-    }
-    return { oneRowUs, maxRows: this.inline ? this.inlineMaxRows : 0 };
+  }
+
+  /** Whether a session on the service's own thread is held (running there, or kept for a later timing). */
+  get inlineSessionHeld(): boolean {
+    return this.inline !== undefined;
+  }
+
+  /** Releases a session kept for later timings (enableInline) that no timing let run anything. */
+  async dropUnusedInline(): Promise<void> {
+    if (!this.inline || this.inlineMaxRows > 0) return;
+    const inline = this.inline;
+    this.inline = undefined;
+    await inline.release().catch(() => undefined);
   }
 
   /** Whether runs may go to the session on the service's own thread (enableInline). */
   get inlined(): boolean {
-    return this.inline !== undefined;
+    return this.inline !== undefined && this.inlineMaxRows > 0;
   }
 
   /** The most rows of a run on the service's own thread (0: none runs there). */
@@ -205,7 +224,7 @@ export class SessionPool implements SeatOwner {
    */
   run(feeds: Record<string, HostTensor>, outputs: string[]): Promise<RunResult> {
     if (this.closed) return Promise.reject(new MeshError(ErrorCode.NotReady, 'model is unloading'));
-    if (this.inline && this.inFlight === 0 && this.waiting.length === 0 && rowsAtMost(feeds, this.inlineMaxRows)) return this.runInline(this.inline, feeds, outputs);
+    if (this.inline && this.inlineMaxRows > 0 && this.inFlight === 0 && this.waiting.length === 0 && rowsAtMost(feeds, this.inlineMaxRows)) return this.runInline(this.inline, feeds, outputs);
     return new Promise((resolve, reject) => {
       const now = process.hrtime.bigint();
       const run: WaitingRun = {

@@ -250,7 +250,8 @@ describe('pod runtime', () => {
     } finally {
       await onWorkers.shutdown(5_000);
     }
-  });
+    // MNIST may get to the pod's thread only at a later timing, up to 36 s after its load.
+  }, 120_000);
 
   it('does not run queued requests whose deadline passed, and keeps health checks answering while a heavy model runs', async () => {
     const pod = await mesh.startPod({ INFERMESH_SESSION_WORKERS: '1', INFERMESH_INTRA_OP_THREADS: '1', INFERMESH_DYNAMIC_BATCHING: 'false' });

@@ -128,4 +128,47 @@ describe('SessionPool', () => {
     }
     await expect(pool.run(rows(1), outs)).rejects.toThrow('unloading');
   });
+
+  it('keeps a session no size fitted for a later timing, without running on it until one does, and releases it when asked', async () => {
+    const pool = await SessionPool.create({ modelPath: modelPath('fixtures/add_sub_fp32.onnx'), providers: ['cpu'], workers: 1, intraOpThreads: 1 });
+    const outs = ['OUTPUT0', 'OUTPUT1'];
+    const rows = (n: number) => {
+      const data = Float32Array.from({ length: n * 4 }, (_, i) => i);
+      return { INPUT0: { type: 'float32' as const, dims: [n, 4], data }, INPUT1: { type: 'float32' as const, dims: [n, 4], data: data.slice() } };
+    };
+    try {
+      // No run meets the limit, every run is under the keeping bound: kept, not run on.
+      const first = await pool.enableInline((n) => rows(n), outs, 2, 0.001, 4, 1_000_000);
+      expect(first.maxRows).toBe(0);
+      expect(pool.inlineSessionHeld).toBe(true);
+      expect(pool.inlined).toBe(false);
+      await pool.run(rows(1), outs);
+      expect(pool.inlineRuns).toBe(0);
+      // A later timing on it under a limit every size meets: it runs there from then on.
+      expect((await pool.enableInline((n) => rows(n), outs, 2, 1_000_000, 4)).maxRows).toBe(4);
+      expect(pool.inlined).toBe(true);
+      await pool.run(rows(2), outs);
+      expect(pool.inlineRuns).toBe(1);
+      // A session that runs is not released as unused.
+      await pool.dropUnusedInline();
+      expect(pool.inlined).toBe(true);
+      expect(pool.inlineSessionHeld).toBe(true);
+    } finally {
+      await pool.close();
+    }
+    const other = await SessionPool.create({ modelPath: modelPath('fixtures/add_sub_fp32.onnx'), providers: ['cpu'], workers: 1, intraOpThreads: 1 });
+    try {
+      expect((await other.enableInline((n) => rows(n), outs, 2, 0.001, 4, 1_000_000)).maxRows).toBe(0);
+      expect(other.inlineSessionHeld).toBe(true);
+      await other.dropUnusedInline();
+      expect(other.inlineSessionHeld).toBe(false);
+      // A limit no run meets, nothing kept: the session made for the timing is let go.
+      expect((await other.enableInline((n) => rows(n), outs, 2, 0.001, 4)).maxRows).toBe(0);
+      expect(other.inlineSessionHeld).toBe(false);
+    } finally {
+      await other.close();
+    }
+    // Closed: nothing is timed.
+    expect(await other.enableInline((n) => rows(n), outs, 2, 1_000_000, 4)).toEqual({ oneRowUs: Number.POSITIVE_INFINITY, maxRows: 0 });
+  });
 });
