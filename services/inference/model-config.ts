@@ -23,10 +23,13 @@ export function modelConfigOf(v: LoadedVersion, platform: string): ModelConfig {
     input: v.signature.inputs.map((t) => ({ name: t.name, data_type: tritonDataType(t.datatype), dims: dims(t.shape) })),
     output: v.signature.outputs.map((t) => ({ name: t.name, data_type: tritonDataType(t.datatype), dims: dims(t.shape) })),
     instance_group: [{ name: `${v.name}_0`, count: v.pool.size, kind: v.provider === 'cuda' || v.provider === 'webgpu' ? 'KIND_GPU' : 'KIND_CPU' }],
-    // intra_op_thread_count as Triton's onnxruntime backend names it (0: onnxruntime chose).
+    // intra_op_thread_count as Triton's onnxruntime backend names it (0: onnxruntime chose);
+    // inline_max_rows: the most rows a run on the pod's own thread may have, as timed so far
+    // (0: every run goes to a worker; INFERMESH_INLINE_RUN_US).
     parameters: {
       intra_op_thread_count: { string_value: String(v.pool.intraOpThreads) },
       intra_op_spinning: { string_value: v.pool.spinning },
+      inline_max_rows: { string_value: String(v.pool.inlineRows) },
     },
     ...(b.enabled
       ? {

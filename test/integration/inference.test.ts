@@ -1,6 +1,7 @@
 // An inference pod serving the whole protocol, against a real registry and NATS: every datatype in
 // raw and typed form, validation with the right status, requested outputs, metadata, statistics,
 // the repository index and streams; bad requests never poison good ones.
+import type { InferenceService } from '../../services/inference/inference-service';
 import * as grpc from '@grpc/grpc-js';
 import { DATATYPES, type Datatype } from '../../lib/tensor';
 import type { InferenceClient, ModelInferRequest, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
@@ -62,6 +63,7 @@ describe('inference pod', () => {
   let mesh: TestMesh;
   let client: InferenceClient;
   let address: string;
+  let pod: InferenceService;
   const infer = (req: ModelInferRequest, opts: grpc.CallOptions = {}) => unary<ModelInferResponseOut>((cb) => client.ModelInfer(req, opts, cb));
   const statusOf = async (req: ModelInferRequest) => {
     const err = (await infer(req).then(() => undefined, (e: unknown) => e)) as grpc.ServiceError | undefined;
@@ -72,7 +74,7 @@ describe('inference pod', () => {
     mesh = await startTestMesh();
     // GPUs first, as in production: where CUDA's binaries and a WebGPU adapter are missing (no GPU
     // here), the pod falls back to cpu and reports it.
-    const pod = await mesh.startPod({ INFERMESH_EXECUTION_PROVIDERS: 'cuda,webgpu,cpu' });
+    pod = await mesh.startPod({ INFERMESH_EXECUTION_PROVIDERS: 'cuda,webgpu,cpu' });
     address = `127.0.0.1:${pod.port}`;
     client = inferenceClient(address);
     for (const dt of ALL) await mesh.push(modelName('identity', dt), `fixtures/identity_${dt.toLowerCase()}.onnx`);
@@ -218,7 +220,13 @@ describe('inference pod', () => {
   });
 
   it('answers ModelConfig in Triton\'s form: dims without the batch dimension when it batches', async () => {
+    // The rows it runs on the pod's thread come from timings, which a later timing may raise.
+    const inlineRows = () => pod.repo.serving('add-sub-fp32', '', '').pool.inlineRows;
+    const rowsBefore = inlineRows();
     const res = await unary<ModelConfigResponse__Output>((cb) => client.ModelConfig({ name: 'add-sub-fp32', version: '' }, cb));
+    const reported = Number(res.config?.parameters?.inline_max_rows?.string_value);
+    expect(reported).toBeGreaterThanOrEqual(rowsBefore);
+    expect(reported).toBeLessThanOrEqual(inlineRows());
     expect(res.config).toEqual({
       name: 'add-sub-fp32', platform: 'onnxruntime_onnx', backend: 'onnxruntime', max_batch_size: 64,
       input: [
@@ -228,7 +236,7 @@ describe('inference pod', () => {
       output: [{ name: 'OUTPUT0', data_type: 'TYPE_FP32', dims: ['4'] }, { name: 'OUTPUT1', data_type: 'TYPE_FP32', dims: ['4'] }],
       instance_group: [{ name: 'add-sub-fp32_0', count: 1, kind: 'KIND_CPU' }],
       // Its runs take microseconds: one intra-op thread, whatever the machine's cores.
-      parameters: { intra_op_thread_count: { string_value: '1' }, intra_op_spinning: { string_value: 'on' } },
+      parameters: { intra_op_thread_count: { string_value: '1' }, intra_op_spinning: { string_value: 'on' }, inline_max_rows: { string_value: String(reported) } },
       dynamic_batching: { preferred_batch_size: [], max_queue_delay_microseconds: '500', preserve_ordering: false, default_queue_policy: { max_queue_size: 1024 } },
       scheduling_choice: 'dynamic_batching',
     });
