@@ -1,7 +1,7 @@
 // The load generator's process (started by bench/load.ts): closed-loop callers over a few HTTP/2
 // connections; latency is the time from sending a request to its last byte and status.
-import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { H1Connection, h1Request } from './h1-unary';
 import { CallError, H2UnaryConnection } from './h2-unary';
 import type { LoadCommand, LoadReply, LoadResult, LoadSpec } from './load';
 import { totalCpuMs } from './proc-cpu';
@@ -19,26 +19,12 @@ interface Snapshot {
   clientMs: number;
 }
 
-/** One REST call: resolves once its answer is read whole with status 200. */
-function restCall(agent: http.Agent, address: string, path: string, body: Buffer, headers: Record<string, string>): Promise<void> {
-  const [host, port] = address.split(':');
-  return new Promise((resolve, reject) => {
-    const req = http.request({ agent, host, port: Number(port), path, method: 'POST', headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`))));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function run(spec: LoadSpec): Promise<LoadResult> {
+  // REST: each request encoded once, and one keep-alive connection per caller (as a browser or
+  // an HTTP/1.1 client pool would: a connection carries one request at a time).
   const rest = spec.rest && {
-    ...spec.rest,
-    bodies: spec.rest.bodies.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
-    agent: new http.Agent({ keepAlive: true, maxSockets: spec.concurrency }),
+    requests: spec.rest.bodies.map((b, i) => h1Request(spec.address, spec.rest!.path, spec.rest!.headers[i % spec.rest!.headers.length]!, Buffer.from(b.buffer, b.byteOffset, b.byteLength))),
+    conns: Array.from({ length: spec.concurrency }, () => new H1Connection(spec.address)),
   };
   const conns = rest ? [] : Array.from({ length: Math.max(1, spec.connections) }, () => new H2UnaryConnection(spec.address, spec.credentials));
   const started = performance.now();
@@ -72,7 +58,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
       const n = next++;
       let failure: string | undefined;
       try {
-        if (rest) await restCall(rest.agent, spec.address, rest.path, rest.bodies[n % rest.bodies.length]!, rest.headers[n % rest.headers.length]!);
+        if (rest) await rest.conns[index]!.call(rest.requests[n % rest.requests.length]!);
         else await conns[slot]!.call(methodPath, frames[n % frames.length]!);
       } catch (err) {
         failure = err instanceof CallError ? `status ${err.code}: ${err.message}` : String(err);
@@ -98,7 +84,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: spec.concurrency }, (_, i) => caller(i)));
   for (const c of conns) c.close();
-  rest?.agent.destroy();
+  for (const c of rest?.conns ?? []) c.close();
 
   const sorted = Float64Array.from(latencies.values()).sort();
   const summary = summarize(sorted);
