@@ -80,13 +80,21 @@ export class H1Connection {
         return;
       }
       const head = all.toString('latin1', 0, end);
-      const status = /^HTTP\/1\.[01] (\d{3}) /.exec(head);
-      const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+      const status = /^HTTP\/1\.[01] (\d{3})(?: |\r|$)/.exec(head);
+      // An interim answer (100 Continue, 103 Early Hints) comes before the real one: skip it.
+      if (status && status[1]![0] === '1') {
+        const rest = all.subarray(end + HEAD_END.length);
+        this.chunks = [];
+        this.received = 0;
+        if (rest.length > 0) this.onData(rest);
+        return;
+      }
+      const length = /\r\ncontent-length:[ \t]*(\d+)[ \t]*(?:\r|$)/i.exec(head);
       if (!status || !length) return this.fail(new Error(`answer without ${status ? 'content-length' : 'a status line'}: ${head.slice(0, 100)}`));
       this.status = Number(status[1]);
       this.bodyBytes = Number(length[1]);
       this.headBytes = end + HEAD_END.length;
-      this.closeAfter = /\r\nconnection: *close/i.test(head);
+      this.closeAfter = /\r\nconnection:[^\r]*\bclose\b/i.test(head);
     }
     const total = this.headBytes + this.bodyBytes;
     if (this.received < total) return;

@@ -4,7 +4,8 @@
 // concurrency 64 (more than the pod it measured), which on two shared cores capped what a suite
 // could see; this client reads the socket into one reused buffer and makes no stream objects.
 import tls from 'node:tls';
-import { CONNECTION_LOST, headerValue, type CloseCode, type H2Stream, type Header } from '../lib/h2/connection';
+import { CONNECTION_LOST, type CloseCode, type H2Stream, type Header } from '../lib/h2/connection';
+import { statusOf } from '../lib/h2/grpc';
 import { H2Upstream } from '../lib/h2/upstream';
 
 /** A failed call: its gRPC status code (or -1 for a transport error) and message. */
@@ -62,11 +63,6 @@ export class H2UnaryConnection {
     this.authorization = credentials.token ? `Bearer ${credentials.token}` : undefined;
   }
 
-  /** Always true: a connection that closed or went away is replaced on the next call. */
-  get usable(): boolean {
-    return true;
-  }
-
   private headersFor(path: string): Header[] {
     let h = this.headers.get(path);
     if (!h) {
@@ -95,22 +91,16 @@ export class H2UnaryConnection {
         return;
       }
       let bytes = 0;
-      let status: string | undefined;
-      let message = '';
+      let status: { code: number; message: string } | undefined;
       stream.onHeaders = (h: Header[]) => {
-        const s = headerValue(h, 'grpc-status');
-        if (s !== undefined) {
-          status = s;
-          message = headerValue(h, 'grpc-message') ?? '';
-        }
+        status = statusOf(h) ?? status;
       };
       stream.onData = (chunk: Buffer) => (bytes += chunk.length);
       stream.onClose = (code: CloseCode) => {
-        if (code !== undefined && status === undefined) {
-          reject(new CallError(-1, code === CONNECTION_LOST ? 'connection lost' : `stream reset (http2 code ${code})`));
-        } else if (status === '0') resolve(bytes);
-        else if (status !== undefined) reject(new CallError(Number(status), decodeURIComponent(message)));
-        else reject(new CallError(-1, 'stream closed without grpc-status'));
+        if (status === undefined) {
+          reject(new CallError(-1, code === undefined ? 'stream closed without grpc-status' : code === CONNECTION_LOST ? 'connection lost' : `stream reset (http2 code ${code})`));
+        } else if (status.code === 0) resolve(bytes);
+        else reject(new CallError(status.code, status.message));
       };
       stream.end(undefined, frame);
     });

@@ -73,11 +73,6 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
           firstError ??= failure;
         }
       }
-      // A proxy may end a connection (GOAWAY after N requests): open a fresh one.
-      if (!rest && !conns[slot]!.usable) {
-        conns[slot]!.close();
-        conns[slot] = new H2UnaryConnection(spec.address, spec.credentials);
-      }
       // Failures come back fast; yield so a failing target cannot starve the event loop.
       if (failure !== undefined) await new Promise((r) => setImmediate(r));
     }

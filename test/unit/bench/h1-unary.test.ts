@@ -66,6 +66,36 @@ test('a server that closes after each answer (connection: close) is called again
   expect(echo.connections()).toBe(4);
 });
 
+test('interim answers are skipped, and a head split over reads is read as one', async () => {
+  // Each answer is written in pieces with a pause between, so that the client reads it in several.
+  const pieces: Record<string, string[]> = {
+    '/continue': ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'],
+    '/hints': ['HTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r', '\nHTTP/1.1 200 OK\r\nContent-Length:\t2\r\n\r\nok'],
+    '/split': ['HTTP/1.1 200\r\ncontent-le', 'ngth: 5\r\n', '\r\nhel', 'lo'],
+    '/teapot': ['HTTP/1.1 418 I', "'m a teapot\r\ncontent-length: 5\r\nconnection: keep-alive, close\r\n\r\nshort"],
+  };
+  let connections = 0;
+  const raw = net.createServer((socket) => {
+    connections++;
+    socket.on('data', async (req) => {
+      const path = req.toString('latin1').split(' ')[1]!;
+      for (const p of pieces[path]!) {
+        socket.write(p);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+  });
+  const address = await listen(raw);
+  const c = new H1Connection(address);
+  for (const path of ['/continue', '/hints', '/split']) await c.call(h1Request(address, path, {}, Buffer.alloc(1)));
+  expect(connections).toBe(1);
+  await expect(c.call(h1Request(address, '/teapot', {}, Buffer.alloc(1)))).rejects.toThrow("HTTP 418: short");
+  // connection: close among other tokens: the next call opens a new connection.
+  await c.call(h1Request(address, '/split', {}, Buffer.alloc(1)));
+  expect(connections).toBe(2);
+  c.close();
+});
+
 test('a cut answer, one without content-length, and a refused connection all reject', async () => {
   const raw = net.createServer((socket) => socket.once('data', (req) => {
     if (req.includes('/cut')) socket.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');

@@ -65,6 +65,12 @@ test('over TLS it checks the server against the CA and sends the bearer token', 
   const { address, seenAuth } = await startGrpc(grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(leaf.key), cert_chain: Buffer.from(leaf.cert) }]));
   expect(await connect(address, { caPem: ca.cert, token: 'secret' }).call('/test.Bench/Echo', grpcFrame(Buffer.from('hi')))).toBe(7);
   expect(seenAuth).toEqual(['Bearer secret']);
+  // The server is checked as localhost (the bench's servers are reached at 127.0.0.1 under that name).
+  const ipOnly = await issueCertificate(ca, { kind: 'router', name: 'router', hosts: ['127.0.0.1'] });
+  const atIp = await startGrpc(grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(ipOnly.key), cert_chain: Buffer.from(ipOnly.cert) }]));
+  const wrongName = await connect(atIp.address, { caPem: ca.cert }).call('/test.Bench/Echo', grpcFrame(Buffer.from('hi'))).catch((e: unknown) => e);
+  expect((wrongName as CallError).code).toBe(-1);
+  expect(atIp.seenAuth).toEqual([]);
   // Another CA's client refuses the server: the call fails as a transport error.
   const other = await createCa({ commonName: 'someone else' });
   const err = await connect(address, { caPem: other.cert }).call('/test.Bench/Echo', grpcFrame(Buffer.from('hi'))).catch((e: unknown) => e);
@@ -92,10 +98,25 @@ test('a server that ends each connection after one call (GOAWAY) is called again
   }));
   const c = connect(`127.0.0.1:${(server.address() as { port: number }).port}`);
   for (let i = 0; i < 5; i++) {
-    expect(c.usable).toBe(true);
     expect(await c.call('/test.Bench/Echo', grpcFrame(Buffer.from('x')))).toBe(7);
   }
   expect(sessions.size).toBe(5);
+});
+
+test('a status message that is not valid percent-encoding still fails the call with it, as sent', async () => {
+  const server = http2.createServer();
+  server.on('stream', (stream) => {
+    stream.on('error', () => undefined);
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '8', 'grpc-message': 'queue 100% full' }, { endStream: true });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  stops.push(() => new Promise<void>((r) => server.close(() => r())));
+  const c = connect(`127.0.0.1:${(server.address() as { port: number }).port}`);
+  const [a, b] = await Promise.all([0, 1].map(() => c.call('/test.Bench/Echo', grpcFrame(Buffer.from('x'))).catch((e: unknown) => e)));
+  for (const err of [a, b]) {
+    expect((err as CallError).code).toBe(8);
+    expect((err as CallError).message).toBe('queue 100% full');
+  }
 });
 
 test('a stream the server resets, or a server that is gone, fails as a transport error', async () => {
