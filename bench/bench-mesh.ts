@@ -125,7 +125,10 @@ export async function startBenchMesh(opts: { secure?: boolean } = {}): Promise<B
       started.push(p);
       return p;
     };
-    const registry = await start('registry', 'registry', { INFERMESH_REGISTRY_PORT: '0', INFERMESH_CONSOLE_PORT: '0', ...(security && { INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: security.tokenFile }) }, 'registry');
+    // Every pod a suite starts holds every model: the suites call pods and measure them, not
+    // placement (whose default of two copies left the third pod of suite pod-tuning with none;
+    // suite density measures placement with meshes of its own).
+    const registry = await start('registry', 'registry', { INFERMESH_REGISTRY_PORT: '0', INFERMESH_CONSOLE_PORT: '0', INFERMESH_PLACEMENT_MIN_COPIES: String(1_000_000), ...(security && { INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: security.tokenFile }) }, 'registry');
     const registryAddress = `127.0.0.1:${registry.port}`;
     base.INFERMESH_REGISTRY_URL = registryAddress;
     const registryApi = new RegistryApi(registryAddress, connect);
