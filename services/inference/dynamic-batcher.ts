@@ -78,7 +78,10 @@ export class DynamicBatcher {
   private readonly shapes = new Map<string, number>();
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
-  private immediate: NodeJS.Immediate | undefined;
+  /** A dispatch asked for once the current callback is done (process.nextTick), while it counts. */
+  private tickPending = false;
+  /** Bumped to cancel a pending tick (nextTick has no clear). */
+  private tickGeneration = 0;
 
   constructor(private opts: BatchingOptions, private readonly run: RunFn, private readonly onBatch?: (size: number) => void) {}
 
@@ -175,11 +178,23 @@ export class DynamicBatcher {
       this.dispatch();
       return;
     }
-    if (this.timer || this.immediate) return;
+    if (this.timer || this.tickPending) return;
     const remainingMs = (this.opts.maxQueueDelayUs - waitedUs) / 1000;
-    // Below a millisecond, one turn of the event loop lets the requests already received join.
-    if (remainingMs < 1) this.immediate = setImmediate(() => { this.immediate = undefined; this.dispatchNow(); });
-    else this.timer = setTimeout(() => { this.timer = undefined; this.dispatchNow(); }, remainingMs);
+    // Below a millisecond, the requests that came with this one join it: the dispatch waits until
+    // the callback that read them (a socket read carries many HTTP/2 streams) has run, not for a
+    // turn of the loop. onnxruntime-node starts a run with setImmediate, and one asked for from an
+    // immediate waits a whole further turn (a poll of the sockets): at concurrency 1 that turn was
+    // a tenth of a request's time on the pod's own thread (docs/benchmarks.md). Requests that come
+    // meanwhile form the next batch, as they do while a run is in flight.
+    if (remainingMs < 1) {
+      this.tickPending = true;
+      const generation = ++this.tickGeneration;
+      process.nextTick(() => {
+        if (generation !== this.tickGeneration) return;
+        this.tickPending = false;
+        this.dispatchNow();
+      });
+    } else this.timer = setTimeout(() => { this.timer = undefined; this.dispatchNow(); }, remainingMs);
   }
 
   private dispatchNow(): void {
@@ -188,9 +203,9 @@ export class DynamicBatcher {
 
   private clearTimers(): void {
     clearTimeout(this.timer);
-    if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
-    this.immediate = undefined;
+    this.tickGeneration++;
+    this.tickPending = false;
   }
 
   /** Takes a batch from the head of the queue and runs it. */

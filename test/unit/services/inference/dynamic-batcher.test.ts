@@ -121,6 +121,29 @@ describe('DynamicBatcher', () => {
     expect(m.batches).toEqual([1]);
   });
 
+  it('below a millisecond of queue delay, dispatches once the callback that brought the requests is done, not a loop turn later', async () => {
+    const m = doubler();
+    const b = new DynamicBatcher(opts({ maxQueueDelayUs: 500 }), m.run);
+    // Two requests from one callback (one socket read) share the run.
+    const both = [b.submit(req([[1, 1]])), b.submit(req([[2, 2]]))];
+    expect(m.batches).toEqual([]);
+    // The run has started by the next tick (an immediate would have waited for the check phase).
+    await new Promise((r) => process.nextTick(r));
+    expect(m.batches).toEqual([2]);
+    expect((await Promise.all(both)).map(out)).toEqual([[2, 2], [4, 4]]);
+
+    // A pending dispatch is dropped when the settings change: the request then waits the new delay.
+    await new Promise((r) => setImmediate(r)); // the run's slot is free again
+    const waiting = b.submit(req([[3, 3]]));
+    b.reconfigure(opts({ maxQueueDelayUs: 10_000_000 }));
+    await new Promise((r) => setImmediate(r));
+    expect(m.batches).toEqual([2]);
+    expect(b.queued).toBe(1);
+    b.reconfigure(opts({ maxQueueDelayUs: 0 }));
+    expect(out(await waiting)).toEqual([6, 6]);
+    expect(m.batches).toEqual([2, 1]);
+  });
+
   it('concatenates and splits strings and 64-bit integers', () => {
     const feeds = concatFeeds([
       { S: { type: 'string', dims: [1, 2], data: ['a', 'b'] }, I: { type: 'int64', dims: [1], data: BigInt64Array.from([1n]) } },
