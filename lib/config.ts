@@ -266,7 +266,7 @@ export const settings = {
   maxClassificationResults: setting('INFERMESH_MAX_CLASSIFICATION_RESULTS', int(1), 1024 * 1024, 'strings one classified output may answer (rows × class_count, class_count capped at a row\'s elements); beyond it INVALID_ARGUMENT'),
   dynamicBatching: setting('INFERMESH_DYNAMIC_BATCHING', bool, true, 'batch concurrent requests of models with a dynamic first dimension (a model\'s registry config overrides)'),
   maxBatchSize: setting('INFERMESH_MAX_BATCH_SIZE', int(1, 65536), 64, 'default largest batch of one run'),
-  maxQueueDelayUs: setting('INFERMESH_MAX_QUEUE_DELAY_US', int(0, 10_000_000), 500, 'default longest a request waits for others to batch with, in microseconds'),
+  maxQueueDelayUs: setting('INFERMESH_MAX_QUEUE_DELAY_US', int(0, 10_000_000), 500, 'default longest a request waits for others to batch with, in microseconds (Triton\'s max_queue_delay_microseconds). Under 1 ms no timer is set: a request that finds a free run slot waits only for the requests of the same socket read, and those that come later form the next batch while its run is in flight'),
   maxQueueSize: setting('INFERMESH_MAX_QUEUE_SIZE', int(1), 1024, 'requests queued per model version; beyond it RESOURCE_EXHAUSTED'),
   unloadGraceMs: setting('INFERMESH_UNLOAD_GRACE_MS', int(0), 2_000, 'how long a version being unloaded still serves requests, while routers learn it is going'),
   warmupTimeoutMs: setting('INFERMESH_WARMUP_TIMEOUT_MS', int(0), 60_000, 'pod: longest a version\'s warm-up may take; past it the version serves, the reason reported, and a run still going finishes on its worker (Triton has no such budget)'),
