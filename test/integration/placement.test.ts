@@ -149,8 +149,10 @@ describe('placement: lazy loading and eviction on two pods', () => {
     expect(await holders(mesh.registryApi, 'heavy-2')).toEqual(two);
     const seen = await events.stop();
     expect(seen.find((e) => e.model === 'heavy-1' && e.evicted.length > 0)).toMatchObject({ version: 1, pods: [], removed: one, evicted: one });
-    // Every pod's measured model memory stayed within its budget.
-    for (const p of await mesh.registryApi.pods()) expect(Number(p.memory_used_bytes)).toBeLessThanOrEqual(Number(p.memory_budget_bytes));
+    // Every pod's measured model memory is within its budget. The figure comes from the pod's
+    // heartbeat, yet another report: one sent while heavy-1 was still being released counts both.
+    const over = async () => (await mesh.registryApi.pods()).filter((p: { memory_used_bytes: unknown; memory_budget_bytes: unknown }) => Number(p.memory_used_bytes) > Number(p.memory_budget_bytes));
+    await waitFor('every pod\'s reported model memory within its budget', async () => (await over()).length === 0);
   });
 });
 
