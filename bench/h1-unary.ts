@@ -15,6 +15,8 @@ export function h1Request(address: string, path: string, headers: Record<string,
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 /** An answer's head larger than this is refused (node's default --max-http-header-size, 16 KiB). */
 const MAX_HEAD_BYTES = 16 << 10;
+/** An answer's body larger than this is refused: the suites' answers are a few KiB. */
+const MAX_BODY_BYTES = 64 << 20;
 
 interface Pending {
   resolve: () => void;
@@ -91,6 +93,7 @@ export class H1Connection {
       }
       const length = /\r\ncontent-length:[ \t]*(\d+)[ \t]*(?:\r|$)/i.exec(head);
       if (!status || !length) return this.fail(new Error(`answer without ${status ? 'content-length' : 'a status line'}: ${head.slice(0, 100)}`));
+      if (Number(length[1]) > MAX_BODY_BYTES) return this.fail(new Error(`answer body of ${length[1]} bytes is over ${MAX_BODY_BYTES}`));
       this.status = Number(status[1]);
       this.bodyBytes = Number(length[1]);
       this.headBytes = end + HEAD_END.length;

@@ -96,13 +96,15 @@ test('interim answers are skipped, and a head split over reads is read as one', 
   c.close();
 });
 
-test('a cut answer, one without content-length, and a refused connection all reject', async () => {
+test('a cut answer, one over the body bound, one without content-length, and a refused connection all reject', async () => {
   const raw = net.createServer((socket) => socket.once('data', (req) => {
     if (req.includes('/cut')) socket.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');
+    else if (req.includes('/huge')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 99999999999\r\n\r\nabc');
     else socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
   }));
   const address = await listen(raw);
   await expect(new H1Connection(address).call(h1Request(address, '/cut', {}, Buffer.alloc(1)))).rejects.toThrow('connection closed before the answer');
+  await expect(new H1Connection(address).call(h1Request(address, '/huge', {}, Buffer.alloc(1)))).rejects.toThrow('answer body of 99999999999 bytes is over');
   const chunked = new H1Connection(address);
   await expect(chunked.call(h1Request(address, '/chunked', {}, Buffer.alloc(1)))).rejects.toThrow('answer without content-length');
   chunked.close();
