@@ -8,6 +8,34 @@ import net from 'node:net';
  */
 const LOW_PORTS = { from: 10_000, to: 32_767 };
 
+/**
+ * The Fetch standard's "bad ports" (https://fetch.spec.whatwg.org/#bad-port): browsers and Node's
+ * fetch refuse to connect to them ("bad port"), so a console or REST address handed out on one could
+ * not be opened. Only 10080 lies in LOW_PORTS.
+ */
+const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389,
+  427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665,
+  6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
+/** Whether a browser or fetch() can reach `port`: it is not one of the Fetch standard's bad ports. */
+export function fetchable(port: number): boolean {
+  return !FETCH_BAD_PORTS.has(port);
+}
+
+/**
+ * The port in LOW_PORTS that `random` (in [0, 1)) draws, evenly over the ports fetch can reach: the
+ * bad ones are left out of the draw, not redrawn.
+ */
+export function lowPort(random: number): number {
+  const size = LOW_PORTS.to - LOW_PORTS.from + 1;
+  const bad = [...FETCH_BAD_PORTS].filter((p) => p >= LOW_PORTS.from && p <= LOW_PORTS.to).sort((a, b) => a - b);
+  let port = LOW_PORTS.from + Math.floor(random * (size - bad.length));
+  for (const b of bad) if (port >= b) port++;
+  return port;
+}
+
 function bindable(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -22,16 +50,19 @@ function bindable(port: number): Promise<number | undefined> {
 
 /**
  * A TCP port on 127.0.0.1 that was free a moment ago, for a process that binds it later: a random
- * one below the ephemeral range (see LOW_PORTS), else one the OS picks.
+ * one below the ephemeral range (see LOW_PORTS), else one the OS picks; never one that browsers and
+ * fetch() refuse (fetchable), since a console or REST address may be handed out on it.
  */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await bindable(LOW_PORTS.from + Math.floor(Math.random() * (LOW_PORTS.to - LOW_PORTS.from + 1)));
+    const port = await bindable(lowPort(Math.random()));
     if (port !== undefined) return port;
   }
-  const port = await bindable(0);
-  if (port === undefined) throw new Error('no free TCP port on 127.0.0.1');
-  return port;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await bindable(0);
+    if (port !== undefined && fetchable(port)) return port;
+  }
+  throw new Error('no free TCP port on 127.0.0.1');
 }
 
 /** Whether another listener holds `port` on `host` (binding it fails with EADDRINUSE). */

@@ -3,7 +3,7 @@
 // that fails for any other reason fails, to be retried on the same port.
 import fs from 'node:fs';
 import net from 'node:net';
-import { freePort, portTaken, startOnPort } from '../../../../cli/local-mesh/free-port';
+import { fetchable, freePort, lowPort, portTaken, startOnPort } from '../../../../cli/local-mesh/free-port';
 
 describe('startOnPort', () => {
   it('starts on the port it is given when it can', async () => {
@@ -59,5 +59,27 @@ describe('freePort', () => {
       expect(port).toBeLessThan(low!);
       expect(await portTaken(port)).toBe(false);
     }
+  });
+});
+
+describe('ports browsers and fetch refuse', () => {
+  it('fetch refuses 10080, a port in the range freePort draws from', async () => {
+    await expect(fetch('http://127.0.0.1:10080/')).rejects.toMatchObject({ cause: expect.objectContaining({ message: 'bad port' }) });
+    expect(fetchable(10_080)).toBe(false);
+    expect(fetchable(6_000)).toBe(false);
+    expect(fetchable(10_081)).toBe(true);
+  });
+
+  it('the draw covers every other port of the range evenly and never lands on a bad one', () => {
+    const size = 32_767 - 10_000 + 1 - 1;
+    const seen = new Set<number>();
+    for (let i = 0; i < size; i++) seen.add(lowPort((i + 0.5) / size));
+    expect(seen.size).toBe(size);
+    expect(seen.has(10_080)).toBe(false);
+    expect(seen.has(10_079)).toBe(true);
+    expect(seen.has(10_081)).toBe(true);
+    expect(Math.min(...seen)).toBe(10_000);
+    expect(Math.max(...seen)).toBe(32_767);
+    expect(lowPort(0.999_999_999)).toBe(32_767);
   });
 });
