@@ -43,8 +43,9 @@ export interface SessionRunsResult {
 /**
  * Runs an FP32 model on `feeds` in turn, back to back, in this process: `warmupMs`, then `durationMs`
  * measured. The session has onnxruntime's defaults but for `intraOpThreads` and one inter-op thread.
+ * `between`, when given, is awaited after each run: runs per second count it, the latencies do not.
  */
-export async function measureSession(modelPath: string, feeds: readonly Record<string, { data: Float32Array; dims: number[] }>[], outputs: string[], intraOpThreads: number, warmupMs: number, durationMs: number): Promise<SessionRunsResult> {
+export async function measureSession(modelPath: string, feeds: readonly Record<string, { data: Float32Array; dims: number[] }>[], outputs: string[], intraOpThreads: number, warmupMs: number, durationMs: number, between?: () => Promise<void>): Promise<SessionRunsResult> {
   const session = await ort.InferenceSession.create(path.resolve(modelPath), {
     executionProviders: ['cpu'],
     intraOpNumThreads: intraOpThreads,
@@ -62,6 +63,7 @@ export async function measureSession(modelPath: string, feeds: readonly Record<s
       await session.run(tensors[n % tensors.length]!, outputs);
       const end = performance.now();
       if (end >= windowStart && end <= windowEnd) latencies.push((end - start) * 1000);
+      if (between) await between();
     }
     const s = summarize(Float64Array.from(latencies.values()).sort());
     return { runsPerSecond: s.count / (durationMs / 1000), p50Ms: s.p50Ms, p99Ms: s.p99Ms };

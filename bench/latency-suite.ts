@@ -3,7 +3,8 @@
 // against the same peer given the intra-op threads the pod chose for the model, with
 // the same batch-1 MNIST requests, from the project's load client and from h2load (nghttp2's, when
 // installed) so the table does not rest on one client; then the compute-bound `heavy` model at
-// concurrency 1, through the pod against onnxruntime in this process with the same threads.
+// concurrency 1, through the pod against onnxruntime in this process with the same threads, and
+// in-process again with a round trip to another process after each run (bench/echo-peer.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { cpuBudget, intraOpThreads } from '../services/inference/cgroup-limits';
 import { startBenchMesh, waitFor } from './bench-mesh';
 import { grpcFrame } from './h2-unary';
 import { checkCall, findH2load, h2loadSeconds, runH2load, writeDigitBody, type H2loadResult } from './h2load';
+import { EchoPeer } from './echo-peer';
 import { measureSession } from './in-process';
 import { LoadGenerator, type LoadResult } from './load';
 import { num, ratio, table } from './markdown';
@@ -97,6 +99,7 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-latency-'));
   const peers: Peer[] = [];
   let heavyLoad: LoadGenerator | undefined;
+  let echo: EchoPeer | undefined;
   try {
     const registry = new RegistryApi(mesh.registryAddress);
     await registry.push(HEAVY, heavyPath).finally(() => registry.close());
@@ -158,23 +161,30 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
     }))));
     const feeds = inputs.map((x) => ({ INPUT0: { data: x, dims: [1, HEAVY_WIDTH] } }));
     // At the pod's threads, and at one thread (where the pod's main thread has a core of its own).
-    const heavyRows: { threads: number; inProcessRate: number; inProcessP50: number; pod: PointSummary }[] = [];
+    // And in-process with a round trip to another process after each run: what a client of another
+    // process costs on this machine whatever the server, so the pod's own share can be read apart.
+    echo = await EchoPeer.start();
+    const heavyRows: { threads: number; inProcessRate: number; inProcessP50: number; echoRate: number; pod: PointSummary }[] = [];
     for (const t of [...new Set([threads, 1])]) {
       const target = t === threads ? pod : await mesh.addPod(`pod-${t}-thread`, { INFERMESH_INTRA_OP_THREADS: String(t) });
       const address = `127.0.0.1:${target.port}`;
       await waitReady(address, HEAVY);
       const rates: number[] = [];
       const p50s: number[] = [];
+      const echoRates: number[] = [];
       const viaPod: LoadResult[] = [];
       for (let round = 1; round <= opts.rounds; round++) {
         opts.progress(`latency: heavy in-process, ${t} thread(s), round ${round}/${opts.rounds}`);
         const r = await measureSession(heavyPath, feeds, ['OUTPUT0'], t, opts.warmupMs, opts.durationMs);
         rates.push(r.runsPerSecond);
         p50s.push(r.p50Ms);
+        opts.progress(`latency: heavy in-process with a round trip to another process per run, ${t} thread(s), round ${round}/${opts.rounds}`);
+        const e = echo;
+        echoRates.push((await measureSession(heavyPath, feeds, ['OUTPUT0'], t, opts.warmupMs, opts.durationMs, () => e.roundTrip())).runsPerSecond);
         opts.progress(`latency: heavy through the pod, ${t} thread(s), round ${round}/${opts.rounds}`);
         viaPod.push(await heavyLoad.run(loadSpec(opts, address, 1, { server: [target.pid] })));
       }
-      heavyRows.push({ threads: t, inProcessRate: median(rates), inProcessP50: median(p50s), pod: combineRounds(viaPod) });
+      heavyRows.push({ threads: t, inProcessRate: median(rates), inProcessP50: median(p50s), echoRate: median(echoRates), pod: combineRounds(viaPod) });
     }
 
     const at = (label: string, c: number) => points.find((p) => p.label === label && p.concurrency === c)!.summary;
@@ -217,6 +227,7 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
         ['path', 'intra-op threads', 'runs/s', 'p50 ms', 'of in-process'],
         heavyRows.flatMap((h) => [
           ['onnxruntime in this process, session.run back to back', String(h.threads), num(h.inProcessRate, 1), num(h.inProcessP50, 2), '1.00×'],
+          ['the same, a 1-byte round trip to another process after each run (the least a client adds)', String(h.threads), num(h.echoRate, 1), '', ratio(h.echoRate / h.inProcessRate)],
           ['one pod over gRPC, closed loop', String(h.threads), num(h.pod.perSecond, 1), num(h.pod.p50Ms, 2), ratio(h.pod.perSecond / h.inProcessRate)],
         ]),
       ),
@@ -232,11 +243,13 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
     lines.push(
       `Targets, against the peer on onnxruntime's defaults: at concurrency 1 the pod serves ${ratio(c1Rate)} its requests per second (≥ 1.0×: ${verdict(c1Rate >= 1)}) at ${ratio(c1Cpu)} its CPU per request (≤ 1.0×: ${verdict(c1Cpu <= 1)});`
       + ` ${top.map((c) => { const r = at(POD, c).perSecond / at(PEER, c).perSecond; return `${ratio(r)} at concurrency ${c} (≥ 2×: ${verdict(r >= 2)})`; }).join(', ')};`
-      + ` heavy through the pod ${heavyRatios} of in-process.`,
+      + ` heavy through the pod ${heavyRatios} of in-process`
+      + ` (in-process with a round trip to another process per run: ${heavyRows.map((h) => `${ratio(h.echoRate / h.inProcessRate)} at ${h.threads}`).join(', ')}).`,
     );
     return lines.join('\n');
   } finally {
     heavyLoad?.close();
+    await echo?.close();
     for (const p of peers) await p.stop();
     await mesh.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
