@@ -24,15 +24,16 @@ export function fetchable(port: number): boolean {
   return !FETCH_BAD_PORTS.has(port);
 }
 
+/** The bad ports inside LOW_PORTS, ascending: lowPort steps over them. */
+const LOW_BAD_PORTS = [...FETCH_BAD_PORTS].filter((p) => p >= LOW_PORTS.from && p <= LOW_PORTS.to).sort((a, b) => a - b);
+
 /**
  * The port in LOW_PORTS that `random` (in [0, 1)) draws, evenly over the ports fetch can reach: the
  * bad ones are left out of the draw, not redrawn.
  */
 export function lowPort(random: number): number {
-  const size = LOW_PORTS.to - LOW_PORTS.from + 1;
-  const bad = [...FETCH_BAD_PORTS].filter((p) => p >= LOW_PORTS.from && p <= LOW_PORTS.to).sort((a, b) => a - b);
-  let port = LOW_PORTS.from + Math.floor(random * (size - bad.length));
-  for (const b of bad) if (port >= b) port++;
+  let port = LOW_PORTS.from + Math.floor(random * (LOW_PORTS.to - LOW_PORTS.from + 1 - LOW_BAD_PORTS.length));
+  for (const bad of LOW_BAD_PORTS) if (port >= bad) port++;
   return port;
 }
 
@@ -51,11 +52,12 @@ function bindable(port: number): Promise<number | undefined> {
 /**
  * A TCP port on 127.0.0.1 that was free a moment ago, for a process that binds it later: a random
  * one below the ephemeral range (see LOW_PORTS), else one the OS picks; never one that browsers and
- * fetch() refuse (fetchable), since a console or REST address may be handed out on it.
+ * fetch() refuse (fetchable), since a console or REST address may be handed out on it. `random`
+ * draws the candidates (tests pass their own).
  */
-export async function freePort(): Promise<number> {
+export async function freePort(random: () => number = Math.random): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await bindable(lowPort(Math.random()));
+    const port = await bindable(lowPort(random()));
     if (port !== undefined) return port;
   }
   for (let attempt = 0; attempt < 20; attempt++) {

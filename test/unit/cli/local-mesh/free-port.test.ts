@@ -82,4 +82,15 @@ describe('ports browsers and fetch refuse', () => {
     expect(Math.max(...seen)).toBe(32_767);
     expect(lowPort(0.999_999_999)).toBe(32_767);
   });
+
+  it('freePort draws through lowPort: the draw that once gave 10080 now gives the port after it', async () => {
+    const size = 32_767 - 10_000 + 1 - 1;
+    // The old draw, 10000 + floor(r × 22768), gave 10080 for this r; lowPort steps over it.
+    const r = 80.5 / size;
+    expect(10_000 + Math.floor(r * (size + 1))).toBe(10_080);
+    const port = await freePort(() => r);
+    // Unless 10081 is taken on this machine (then another draw of the same r, or an OS port), never 10080.
+    expect(port).not.toBe(10_080);
+    if (!(await portTaken(10_081))) expect(port).toBe(10_081);
+  });
 });
