@@ -164,7 +164,7 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
     // And in-process with a round trip to another process after each run: what a client of another
     // process costs on this machine whatever the server, so the pod's own share can be read apart.
     echo = await EchoPeer.start();
-    const heavyRows: { threads: number; inProcessRate: number; inProcessP50: number; echoRate: number; pod: PointSummary }[] = [];
+    const heavyRows: { threads: number; inProcessRate: number; inProcessP50: number; echoRate: number; echoP50: number; pod: PointSummary }[] = [];
     for (const t of [...new Set([threads, 1])]) {
       const target = t === threads ? pod : await mesh.addPod(`pod-${t}-thread`, { INFERMESH_INTRA_OP_THREADS: String(t) });
       const address = `127.0.0.1:${target.port}`;
@@ -172,6 +172,7 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
       const rates: number[] = [];
       const p50s: number[] = [];
       const echoRates: number[] = [];
+      const echoP50s: number[] = [];
       const viaPod: LoadResult[] = [];
       for (let round = 1; round <= opts.rounds; round++) {
         opts.progress(`latency: heavy in-process, ${t} thread(s), round ${round}/${opts.rounds}`);
@@ -180,11 +181,13 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
         p50s.push(r.p50Ms);
         opts.progress(`latency: heavy in-process with a round trip to another process per run, ${t} thread(s), round ${round}/${opts.rounds}`);
         const e = echo;
-        echoRates.push((await measureSession(heavyPath, feeds, ['OUTPUT0'], t, opts.warmupMs, opts.durationMs, () => e.roundTrip())).runsPerSecond);
+        const withTrips = await measureSession(heavyPath, feeds, ['OUTPUT0'], t, opts.warmupMs, opts.durationMs, () => e.roundTrip());
+        echoRates.push(withTrips.runsPerSecond);
+        echoP50s.push(withTrips.p50Ms);
         opts.progress(`latency: heavy through the pod, ${t} thread(s), round ${round}/${opts.rounds}`);
         viaPod.push(await heavyLoad.run(loadSpec(opts, address, 1, { server: [target.pid] })));
       }
-      heavyRows.push({ threads: t, inProcessRate: median(rates), inProcessP50: median(p50s), echoRate: median(echoRates), pod: combineRounds(viaPod) });
+      heavyRows.push({ threads: t, inProcessRate: median(rates), inProcessP50: median(p50s), echoRate: median(echoRates), echoP50: median(echoP50s), pod: combineRounds(viaPod) });
     }
 
     const at = (label: string, c: number) => points.find((p) => p.label === label && p.concurrency === c)!.summary;
@@ -227,7 +230,7 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
         ['path', 'intra-op threads', 'runs/s', 'p50 ms', 'of in-process'],
         heavyRows.flatMap((h) => [
           ['onnxruntime in this process, session.run back to back', String(h.threads), num(h.inProcessRate, 1), num(h.inProcessP50, 2), '1.00×'],
-          ['the same, a 1-byte round trip to another process after each run (the least a client adds)', String(h.threads), num(h.echoRate, 1), '', ratio(h.echoRate / h.inProcessRate)],
+          ['the same, a 1-byte TCP round trip to another process after each run (about the least a client over TCP adds; p50 of the runs alone)', String(h.threads), num(h.echoRate, 1), num(h.echoP50, 2), ratio(h.echoRate / h.inProcessRate)],
           ['one pod over gRPC, closed loop', String(h.threads), num(h.pod.perSecond, 1), num(h.pod.p50Ms, 2), ratio(h.pod.perSecond / h.inProcessRate)],
         ]),
       ),
@@ -244,7 +247,7 @@ export async function latencySuite(opts: SuiteOptions): Promise<string> {
       `Targets, against the peer on onnxruntime's defaults: at concurrency 1 the pod serves ${ratio(c1Rate)} its requests per second (≥ 1.0×: ${verdict(c1Rate >= 1)}) at ${ratio(c1Cpu)} its CPU per request (≤ 1.0×: ${verdict(c1Cpu <= 1)});`
       + ` ${top.map((c) => { const r = at(POD, c).perSecond / at(PEER, c).perSecond; return `${ratio(r)} at concurrency ${c} (≥ 2×: ${verdict(r >= 2)})`; }).join(', ')};`
       + ` heavy through the pod ${heavyRatios} of in-process`
-      + ` (in-process with a round trip to another process per run: ${heavyRows.map((h) => `${ratio(h.echoRate / h.inProcessRate)} at ${h.threads}`).join(', ')}).`,
+      + ` (in-process with a round trip to another process after each run: ${heavyRows.map((h) => `${ratio(h.echoRate / h.inProcessRate)} at ${h.threads} thread(s)`).join(', ')}).`,
     );
     return lines.join('\n');
   } finally {
