@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { RegistryApi, InferenceApi, RolloutApi, type ConnectOptions } from '../client/index';
 import { startLocalMesh } from './local-mesh/mesh';
+import { fetchable } from '../lib/fetch-ports';
 import { ROOT } from './local-mesh/service-process';
 import { MNIST_EXAMPLE } from '../tools/models/write-models';
 
@@ -91,6 +92,21 @@ ${curl}  npx infermesh models --registry ${mesh.registryAddress}
 Any KServe v2 / Triton gRPC client works, e.g. tritonclient.grpc.InferenceServerClient("${mesh.routerAddress}").
 
 Press Ctrl-C to stop.`);
+  // The services log this too (lib/fetch-ports.ts); here it is where the person who chose the port looks.
+  for (const line of refusedDoorLines(http, mesh.consoleUrl)) console.error(line);
+}
+
+/**
+ * A line for each HTTP door (the REST door at `httpAddress`, host:port; the console at `consoleUrl`)
+ * on a port browsers and fetch() refuse.
+ */
+export function refusedDoorLines(httpAddress: string | undefined, consoleUrl: string | undefined): string[] {
+  const doors: [string, number | undefined][] = [
+    ['the HTTP/REST door', httpAddress ? Number(httpAddress.slice(httpAddress.lastIndexOf(':') + 1)) : undefined],
+    ['the console', consoleUrl ? Number(new URL(consoleUrl).port) : undefined],
+  ];
+  return doors.filter(([, port]) => port !== undefined && !fetchable(port))
+    .map(([what, port]) => `infermesh: ${what} is on port ${port}, which browsers and fetch() refuse (a Fetch standard bad port): curl reaches it, pages do not; choose another port`);
 }
 
 /** Pushes models/mnist.onnx unless the latest version already has the same bytes; waits until it serves. */

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { badPortsBetween, fetchable } from '../../lib/fetch-ports';
 
 /**
  * Ports handed out below Linux's ephemeral range (32768-60999 by default), where the kernel never
@@ -8,24 +9,8 @@ import net from 'node:net';
  */
 const LOW_PORTS = { from: 10_000, to: 32_767 };
 
-/**
- * The Fetch standard's "bad ports" (https://fetch.spec.whatwg.org/#bad-port): browsers and Node's
- * fetch refuse to connect to them ("bad port"), so a console or REST address handed out on one could
- * not be opened. Only 10080 lies in LOW_PORTS.
- */
-const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
-  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389,
-  427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665,
-  6666, 6667, 6668, 6669, 6679, 6697, 10080,
-]);
-
-/** Whether a browser or fetch() can reach `port`: it is not one of the Fetch standard's bad ports. */
-export function fetchable(port: number): boolean {
-  return !FETCH_BAD_PORTS.has(port);
-}
-
-/** The bad ports inside LOW_PORTS, ascending: lowPort steps over them. */
-const LOW_BAD_PORTS = [...FETCH_BAD_PORTS].filter((p) => p >= LOW_PORTS.from && p <= LOW_PORTS.to).sort((a, b) => a - b);
+/** The Fetch standard's bad ports inside LOW_PORTS (only 10080), ascending: lowPort steps over them. */
+const LOW_BAD_PORTS = badPortsBetween(LOW_PORTS.from, LOW_PORTS.to);
 
 /**
  * The port in LOW_PORTS that `random` (in [0, 1)) draws, evenly over the ports fetch can reach: the

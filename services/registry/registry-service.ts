@@ -26,6 +26,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConsoleApi } from './console/console-api';
 import { ConsoleServer } from './console/console-server';
+import { warnIfUnfetchable } from '../../lib/fetch-ports';
 
 /** A started registry: its bound ports, and shutdown. */
 export interface RegistryService extends RunningService {
@@ -153,6 +154,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   health.set('infermesh.registry.v1.Rollouts', 'SERVING');
   // httpPort: the console's (the local mesh reads both from this line).
   log.info('listening', { port, httpPort: consolePort, auth: config.authEnabled });
+  warnIfUnfetchable(log, 'the console', consolePort);
 
   // Artifacts left by a delete that was interrupted: at start-up, then every interval, one at a time.
   let sweeping: Promise<unknown> | undefined;

@@ -32,6 +32,7 @@ import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { scannedInferenceService } from '../../lib/grpc/scanned-service';
 import { tracingActive } from '../../lib/telemetry';
 import { h2LimitsOf } from '../../lib/h2/limits';
+import { warnIfUnfetchable } from '../../lib/fetch-ports';
 import { RestDoor } from './rest-door';
 
 /** A started router. */
@@ -177,6 +178,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   healthService.set('', 'SERVING');
   healthService.set('inference.GRPCInferenceService', 'SERVING');
   log.info('listening', { port, httpPort });
+  warnIfUnfetchable(log, 'the HTTP/REST door', httpPort);
 
   return {
     port,

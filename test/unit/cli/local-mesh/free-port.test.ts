@@ -3,7 +3,8 @@
 // that fails for any other reason fails, to be retried on the same port.
 import fs from 'node:fs';
 import net from 'node:net';
-import { fetchable, freePort, lowPort, portTaken, startOnPort } from '../../../../cli/local-mesh/free-port';
+import { freePort, lowPort, portTaken, startOnPort } from '../../../../cli/local-mesh/free-port';
+import { fetchable } from '../../../../lib/fetch-ports';
 
 describe('startOnPort', () => {
   it('starts on the port it is given when it can', async () => {
