@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { RegistryApi, InferenceApi, RolloutApi, type ConnectOptions } from '../client/index';
 import { startLocalMesh } from './local-mesh/mesh';
-import { fetchable } from '../lib/fetch-ports';
+import { refusedPortWarning } from '../lib/fetch-ports';
 import { ROOT } from './local-mesh/service-process';
 import { MNIST_EXAMPLE } from '../tools/models/write-models';
 
@@ -101,12 +101,10 @@ Press Ctrl-C to stop.`);
  * on a port browsers and fetch() refuse.
  */
 export function refusedDoorLines(httpAddress: string | undefined, consoleUrl: string | undefined): string[] {
-  const doors: [string, number | undefined][] = [
-    ['the HTTP/REST door', httpAddress ? Number(httpAddress.slice(httpAddress.lastIndexOf(':') + 1)) : undefined],
-    ['the console', consoleUrl ? Number(new URL(consoleUrl).port) : undefined],
-  ];
-  return doors.filter(([, port]) => port !== undefined && !fetchable(port))
-    .map(([what, port]) => `infermesh: ${what} is on port ${port}, which browsers and fetch() refuse (a Fetch standard bad port): curl reaches it, pages do not; choose another port`);
+  return [
+    refusedPortWarning('the HTTP/REST door', httpAddress ? Number(httpAddress.slice(httpAddress.lastIndexOf(':') + 1)) : undefined),
+    refusedPortWarning('the console', consoleUrl ? Number(new URL(consoleUrl).port) : undefined),
+  ].filter((w): w is string => w !== undefined).map((w) => `infermesh: ${w}`);
 }
 
 /** Pushes models/mnist.onnx unless the latest version already has the same bytes; waits until it serves. */

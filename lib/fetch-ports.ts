@@ -20,8 +20,14 @@ export function badPortsBetween(from: number, to: number): number[] {
   return [...FETCH_BAD_PORTS].filter((p) => p >= from && p <= to).sort((a, b) => a - b);
 }
 
-/** Warns on `log` when an HTTP door (`what`, e.g. 'the console') listens on a port browsers refuse. */
+/** What to say of an HTTP door (`what`, e.g. 'the console') on `port` when browsers refuse that port; else undefined. */
+export function refusedPortWarning(what: string, port: number | undefined): string | undefined {
+  if (port === undefined || fetchable(port)) return undefined;
+  return `${what} is on port ${port}, which browsers and fetch() refuse (a Fetch standard bad port): curl and other HTTP clients reach it, pages do not; choose another port`;
+}
+
+/** Warns on `log` when an HTTP door listens on a port browsers refuse (refusedPortWarning). */
 export function warnIfUnfetchable(log: Logger, what: string, port: number | undefined): void {
-  if (port === undefined || fetchable(port)) return;
-  log.warn(`${what} listens on port ${port}, which browsers and fetch() refuse (a Fetch standard bad port): curl and other HTTP clients reach it, pages do not; choose another port`, { port });
+  const warning = refusedPortWarning(what, port);
+  if (warning) log.warn(warning, { port });
 }

@@ -49,8 +49,8 @@ describe('HTTP doors on ports browsers refuse', () => {
     expect(await plainGet(6_666, '/v2/health/live')).toBe(200);
     await expect(fetch('http://127.0.0.1:10080/')).rejects.toMatchObject({ cause: expect.objectContaining({ message: 'bad port' }) });
 
-    expect(warnings(registryLog.lines)).toEqual([expect.objectContaining({ port: 10_080, msg: expect.stringContaining('the console listens on port 10080') })]);
-    expect(warnings(routerLog.lines)).toEqual([expect.objectContaining({ port: 6_666, msg: expect.stringContaining('the HTTP/REST door listens on port 6666') })]);
+    expect(warnings(registryLog.lines)).toEqual([expect.objectContaining({ port: 10_080, msg: expect.stringContaining('the console is on port 10080') })]);
+    expect(warnings(routerLog.lines)).toEqual([expect.objectContaining({ port: 6_666, msg: expect.stringContaining('the HTTP/REST door is on port 6666') })]);
   });
 
   it('on a port fetch reaches, no such warning', async () => {
