@@ -55,6 +55,15 @@ async function placementsFrom(registry: RegistryApi): Promise<{ seen: PlacementC
 const holders = async (registry: RegistryApi, model: string) =>
   (await registry.pods()).filter((p) => p.versions.some((v) => v.model === model && v.state === 'READY')).map((p) => p.name).sort();
 
+/**
+ * The pods' heartbeats may be as late as the default allows (the tests' 1.5 s is for pods that die).
+ * Here the registry, the pods and the test share one event loop, which CI's load can stall for
+ * seconds: with 1.5 s the eviction test failed in CI twice (heavy-3 never where heavy-1 was), and a
+ * 2.5 s stall of the loop between heavy-1 and heavy-2 made the registry forget the pods and evict
+ * heavy-1 for memory with nothing placed (1 run in 2); with 5 s, none in the same runs.
+ */
+const POD_TTL_MS = '5000';
+
 describe('placement: lazy loading and eviction on two pods', () => {
   let mesh: TestMesh;
   let router: RouterService;
@@ -69,10 +78,11 @@ describe('placement: lazy loading and eviction on two pods', () => {
       INFERMESH_PLACEMENT_INTERVAL_MS: '200',
       INFERMESH_PLACEMENT_MIN_RESIDENCY_MS: '0',
       INFERMESH_PLACEMENT_EVICT_IDLE_MS: '0',
+      INFERMESH_POD_TTL_MS: POD_TTL_MS,
     });
     // Room for one 60 MiB model each, never two (at least 120 MiB against 95 after the reserve).
     for (const name of ['pod-a', 'pod-b']) await mesh.startPod({ INFERMESH_POD_NAME: name, INFERMESH_MODEL_MEMORY_MB: '100', INFERMESH_UNLOAD_GRACE_MS: '100', INFERMESH_INTRA_OP_THREADS: '1' });
-    router = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_ROUTER_MAX_COLD_WAITING: '4' });
+    router = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_ROUTER_MAX_COLD_WAITING: '4', INFERMESH_POD_TTL_MS: POD_TTL_MS });
     api = new InferenceApi(`127.0.0.1:${router.port}`);
     await router.synced;
   });
@@ -134,8 +144,13 @@ describe('placement: lazy loading and eviction on two pods', () => {
     // heavy-1, then heavy-2: one on each pod (neither has room for both).
     await api.infer('heavy-1', [x], { timeoutMs: 60_000 });
     await api.infer('heavy-2', [x], { timeoutMs: 60_000 });
+    const state = async () => JSON.stringify({
+      events: events.seen.map((e) => [e.model, e.placed, e.evicted, e.removed, e.reason]),
+      pods: (await mesh.registryApi.pods()).map((p) => [p.name, p.versions.map((v) => `${v.model}:${v.state}`).join(' ')]),
+    });
     const one = await holders(mesh.registryApi, 'heavy-1');
     const two = await holders(mesh.registryApi, 'heavy-2');
+    if (one.length !== 1 || two.length !== 1) console.log(`heavy-1 on ${one.join()}, heavy-2 on ${two.join()}: ${await state()}`);
     expect(one).toHaveLength(1);
     expect(two).toHaveLength(1);
     expect(one).not.toEqual(two);
@@ -145,7 +160,10 @@ describe('placement: lazy loading and eviction on two pods', () => {
     expect((y.outputs[0]!.data as Float32Array)[0]).toBeCloseTo(side * 0.5, 0);
     // The registry learns of the unload and of heavy-3 ready from separate reports of the pod.
     await waitFor('heavy-1 unloaded for heavy-3, and heavy-3 ready where it was', async () =>
-      (await holders(mesh.registryApi, 'heavy-1')).length === 0 && (await holders(mesh.registryApi, 'heavy-3')).join() === one.join());
+      (await holders(mesh.registryApi, 'heavy-1')).length === 0 && (await holders(mesh.registryApi, 'heavy-3')).join() === one.join()).catch(async (err: unknown) => {
+      // What placement decided and what the pods hold, for whoever reads the failure.
+      throw new Error(`${String(err)}; heavy-1 was on ${one.join()}, heavy-2 on ${two.join()}: ${await state()}`);
+    });
     expect(await holders(mesh.registryApi, 'heavy-2')).toEqual(two);
     const seen = await events.stop();
     expect(seen.find((e) => e.model === 'heavy-1' && e.evicted.length > 0)).toMatchObject({ version: 1, pods: [], removed: one, evicted: one });
