@@ -81,7 +81,16 @@ describe('placement: lazy loading and eviction on two pods', () => {
       INFERMESH_POD_TTL_MS: POD_TTL_MS,
     });
     // Room for one 60 MiB model each, never two (at least 120 MiB against 95 after the reserve).
-    for (const name of ['pod-a', 'pod-b']) await mesh.startPod({ INFERMESH_POD_NAME: name, INFERMESH_MODEL_MEMORY_MB: '100', INFERMESH_UNLOAD_GRACE_MS: '100', INFERMESH_INTRA_OP_THREADS: '1' });
+    // Each version keeps the one set of sessions it loaded first (one thread, no move to workers of
+    // its own however long its runs, nothing on the pod's thread): a version loaded twice left both
+    // copies in the process's resident memory, measured at 139 MB against 75, and its pod over budget
+    // evicted it for memory, not for the version the test asks for.
+    for (const name of ['pod-a', 'pod-b']) {
+      await mesh.startPod({
+        INFERMESH_POD_NAME: name, INFERMESH_MODEL_MEMORY_MB: '100', INFERMESH_UNLOAD_GRACE_MS: '100',
+        INFERMESH_INTRA_OP_THREADS: '1', INFERMESH_SHARED_SESSION_MAX_RUN_US: '0', INFERMESH_INLINE_RUN_US: '0',
+      });
+    }
     router = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_ROUTER_MAX_COLD_WAITING: '4', INFERMESH_POD_TTL_MS: POD_TTL_MS });
     api = new InferenceApi(`127.0.0.1:${router.port}`);
     await router.synced;
