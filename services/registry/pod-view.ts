@@ -11,6 +11,8 @@ export interface PodSeen {
   heartbeat: Heartbeat;
   /** Epoch ms of the latest heartbeat. */
   seenAt: number;
+  /** When it came on the view's listening clock (what the TTL is judged on). */
+  heardAt: number;
   /** The heartbeat's size on the wire (what the view's byte budget counts). */
   bytes: number;
 }
@@ -27,9 +29,10 @@ export class PodView {
    * `ttlMs`: a pod with no heartbeat for this long is forgotten (INFERMESH_POD_TTL_MS, as the
    * routers); `maxPods` and `maxBytes`: pods and heartbeat bytes kept at most, a heartbeat that
    * does not fit ignored (INFERMESH_REGISTRY_MAX_PODS, _MAX_POD_BYTES: a bound on memory whatever
-   * arrives on the subject).
+   * arrives on the subject). `heard`: the clock silences are judged on (the registry's
+   * ListeningClock, so a stall of its own loop is not taken for pods gone; default `now`).
    */
-  constructor(private readonly ttlMs: number, private readonly maxPods: number, private readonly maxBytes: number, private readonly now: () => number = Date.now) {}
+  constructor(private readonly ttlMs: number, private readonly maxPods: number, private readonly maxBytes: number, private readonly now: () => number = Date.now, private readonly heard: () => number = now) {}
 
   /** Applies a heartbeat of `bytes` on the wire: `stopped` forgets the pod at once. */
   update(hb: Heartbeat, bytes: number): void {
@@ -41,7 +44,7 @@ export class PodView {
     if (!before && this.pods.size >= this.maxPods) return;
     if (this.bytes - (before?.bytes ?? 0) + bytes > this.maxBytes) return;
     this.bytes += bytes - (before?.bytes ?? 0);
-    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), bytes });
+    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), heardAt: this.heard(), bytes });
     this.changed();
   }
 
@@ -53,9 +56,9 @@ export class PodView {
 
   /** Forgets pods whose heartbeats stopped; call it about once a TTL. */
   expire(): void {
-    const limit = this.now() - this.ttlMs;
+    const limit = this.heard() - this.ttlMs;
     for (const [name, p] of this.pods) {
-      if (p.seenAt < limit) this.forget(name, p);
+      if (p.heardAt < limit) this.forget(name, p);
     }
   }
 

@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { ConsoleApi } from './console/console-api';
 import { ConsoleServer } from './console/console-server';
 import { warnIfUnfetchable } from '../../lib/fetch-ports';
+import { ListeningClock, listeningTickMs } from '../../lib/listening-clock';
 
 /** A started registry: its bound ports, and shutdown. */
 export interface RegistryService extends RunningService {
@@ -36,6 +37,8 @@ export interface RegistryService extends RunningService {
   registry: Registry;
   /** The placement controller (undefined with INFERMESH_PLACEMENT off): `leading` says whether this replica plans. */
   placement: PlacementController | undefined;
+  /** The pods as their heartbeats say (ListPods, the console). */
+  pods: PodView;
 }
 
 /** Connects to NATS, ensures the KV bucket, object store and event stream, and serves on the configured port. */
@@ -49,7 +52,10 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   }
   const [kv, artifacts] = await Promise.all([metadataBucket(nc, config.jetstreamReplicas), artifactStore(nc, config.jetstreamReplicas)]);
   // The pods, for people (ListPods, the console) and placement: from their heartbeats, which only pods may publish.
-  const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes);
+  // Pods' silences are judged on listening time: a stall of this loop past the TTL forgets no pod
+  // whose heartbeats queued meanwhile (lib/listening-clock.ts).
+  const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
+  const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes, Date.now, listening.now);
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });
@@ -82,7 +88,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   // TLS on (certificate files set): the registry's ports take TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.
   const tls = loadTls(config, log);
   // The pods placement may use: with TLS on, only those whose certificates prove who their heartbeats claim.
-  const placementPods = config.placement ? new PlacementPods(config.podTtlMs, config.registryMaxPods, tls, log) : undefined;
+  const placementPods = config.placement ? new PlacementPods(config.podTtlMs, config.registryMaxPods, tls, log, Date.now, undefined, listening.now) : undefined;
   const heartbeats = nc.subscribe(subjects.heartbeat, {
     callback: (err, msg) => {
       if (err) return;
@@ -171,6 +177,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     consolePort,
     registry,
     placement,
+    pods,
     async shutdown(budgetMs) {
       health.set('', 'NOT_SERVING');
       health.set('infermesh.registry.v1.Registry', 'NOT_SERVING');
@@ -180,6 +187,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       await placement?.stop();
       clearInterval(sweeper);
       clearInterval(expiry);
+      listening.stop();
       heartbeats.unsubscribe();
       await consoleServer?.close(Math.min(1_000, budgetMs / 4));
       await consoleApi?.stop();

@@ -27,6 +27,7 @@ export interface Pod {
   models: readonly PodModel[];
   /** The same, by `${name}\0${version}`. */
   byVersion: ReadonlyMap<string, PodModel>;
+  /** When its latest heartbeat came, on the membership's listening clock (what the TTL is judged on). */
   lastSeen: number;
   /**
    * False while the pod has not proven with its TLS certificate the identity its heartbeat claims
@@ -68,8 +69,12 @@ export class Membership {
   private readonly pods = new Map<string, Pod>();
   private frozen = false;
 
-  /** `requireIdentity`: a pod gets traffic only once setVerified() says its certificate proves its identity (TLS on). */
-  constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now, private readonly requireIdentity = false) {}
+  /**
+   * `requireIdentity`: a pod gets traffic only once setVerified() says its certificate proves its
+   * identity (TLS on). `heard`: the clock silences are judged on (the router's ListeningClock, so a
+   * stall of its own loop does not drop pods that kept speaking; default `now`).
+   */
+  constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now, private readonly requireIdentity = false, private readonly heard: () => number = now) {}
 
   /** Applies a heartbeat. */
   update(hb: Heartbeat): void {
@@ -101,10 +106,10 @@ export class Membership {
       pod.ready = ready;
       pod.models = hb.models;
       pod.byVersion = byVersion;
-      pod.lastSeen = this.now();
+      pod.lastSeen = this.heard();
       return;
     }
-    const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, byVersion, lastSeen: this.now() };
+    const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, byVersion, lastSeen: this.heard() };
     if (this.requireIdentity) added.verified = false;
     this.pods.set(hb.pod, added);
     this.listener.added?.(added);
@@ -161,14 +166,14 @@ export class Membership {
    * watch them). When it is back, every pod gets a fresh TTL to send its next heartbeat in.
    */
   setHeartbeatsAvailable(available: boolean): void {
-    if (available && this.frozen) for (const pod of this.pods.values()) pod.lastSeen = this.now();
+    if (available && this.frozen) for (const pod of this.pods.values()) pod.lastSeen = this.heard();
     this.frozen = !available;
   }
 
   /** Forgets pods whose last heartbeat is older than the TTL. */
   expire(): void {
     if (this.frozen) return;
-    const cutoff = this.now() - this.ttlMs;
+    const cutoff = this.heard() - this.ttlMs;
     for (const pod of [...this.pods.values()]) if (pod.lastSeen < cutoff) this.remove(pod);
   }
 

@@ -14,6 +14,7 @@ import { placementOf } from '../../lib/placement';
 import { ColdStarts } from './cold-starts';
 import { VERSION } from '../../lib/version';
 import { policies } from './balancer';
+import { ListeningClock, listeningTickMs } from '../../lib/listening-clock';
 import { Membership } from './membership';
 import { PodConnections, PodIdentityCheck } from './pod-connections';
 import { loadTls } from '../../lib/tls';
@@ -57,6 +58,9 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const tls = loadTls(config, log);
   const conns = new PodConnections(config.routerConnectionsPerPod, config.maxMessageBytes, config.routerMaxRequestsPerConnection, tls);
   let identity: PodIdentityCheck | undefined;
+  // Pods' silences are judged on listening time: a stall of this loop past the TTL drops no pod whose
+  // heartbeats queued meanwhile (lib/listening-clock.ts).
+  const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
   const membership = new Membership(config.podTtlMs, {
     added: (pod) => {
       log.info('pod joined', { pod: pod.id, address: pod.address });
@@ -69,7 +73,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       // its connections, and the identity the address proved, stay.
       if (!membership.all().some((p) => p.address === pod.address)) conns.close(pod.address);
     },
-  }, Date.now, tls !== undefined);
+  }, Date.now, tls !== undefined, listening.now);
   if (tls) identity = new PodIdentityCheck(conns, membership, log);
   // Each version's outcomes per window, for the rollout controller.
   const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {
@@ -196,6 +200,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       await Promise.all([front.drain(budgetMs), rest?.drain(budgetMs)]);
       await shutdownServer(server, Math.max(100, budgetMs - (Date.now() - started)));
       clearInterval(expiry);
+      listening.stop();
       health.stop();
       stopMetrics();
       stats.roll();

@@ -29,7 +29,9 @@ export class PlacementPods {
   /**
    * `ttlMs`: a pod with no counted heartbeat for this long is gone (INFERMESH_POD_TTL_MS);
    * `maxPods`: pods kept at most (INFERMESH_REGISTRY_MAX_PODS); `tls`: the registry's TLS material,
-   * whose CA the pods' certificates must chain to (undefined: TLS off).
+   * whose CA the pods' certificates must chain to (undefined: TLS off); `heard`: the clock the TTL
+   * is judged on (the registry's ListeningClock, so a stall of its own loop does not lose pods that
+   * kept speaking; default `now`).
    */
   constructor(
     private readonly ttlMs: number,
@@ -38,6 +40,7 @@ export class PlacementPods {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     private readonly probe: (address: string, files: TlsFiles) => Promise<string[]> = probeIdentities,
+    private readonly heard: () => number = now,
   ) {}
 
   /** Calls `fn` when a pod comes or goes. */
@@ -49,7 +52,7 @@ export class PlacementPods {
   /** Takes a heartbeat (`bytes` on the wire), if it counts. */
   update(hb: Heartbeat, bytes: number): void {
     const held = this.pods.get(hb.pod);
-    const fresh = held !== undefined && this.now() - held.seenAt < this.ttlMs;
+    const fresh = held !== undefined && this.heard() - held.heardAt < this.ttlMs;
     if (this.tls && fresh && held.heartbeat.address !== hb.address) return;
     if (hb.state !== 'serving') {
       if (held && (!this.tls || held.heartbeat.address === hb.address)) this.remove(hb.pod);
@@ -57,16 +60,16 @@ export class PlacementPods {
     }
     if (this.tls && !this.proven(hb)) return;
     if (!held && this.pods.size >= this.maxPods) return;
-    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), bytes });
+    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), heardAt: this.heard(), bytes });
     if (!held) this.changed();
   }
 
   /** The pods counted now (serving, heard within the TTL), by name. */
   list(): PodSeen[] {
-    const limit = this.now() - this.ttlMs;
+    const limit = this.heard() - this.ttlMs;
     let gone = false;
     for (const [name, p] of this.pods) {
-      if (p.seenAt < limit) {
+      if (p.heardAt < limit) {
         this.pods.delete(name);
         gone = true;
       }

@@ -1,6 +1,7 @@
 // The pods placement may use: every heartbeat without TLS; with TLS, only one whose address proved
 // the identity it claims, and a proven pod stays where it proved it while its heartbeats come.
 import type { Heartbeat } from '../../../../lib/events';
+import { ListeningClock } from '../../../../lib/listening-clock';
 import { silentLogger } from '../../../../lib/log';
 import type { TlsFiles } from '../../../../lib/tls';
 import { PlacementPods } from '../../../../services/registry/placement/placement-pods';
@@ -75,6 +76,30 @@ describe('PlacementPods', () => {
     await settle();
     pods.update(hb('pod-a', 'x:9'), 100);
     expect(names(pods)).toEqual(['pod-a@x:9']);
+  });
+
+  it('on a listening clock, counts the pods through a stall of the registry\'s loop past the TTL, and a pod that stopped a TTL of listening later', () => {
+    const listening = new ListeningClock(500, clock);
+    const pods = new PlacementPods(5_000, 10, undefined, silentLogger, clock, probe, listening.now);
+    pods.update(hb('pod-a', 'a:1'), 100);
+    pods.update(hb('pod-b', 'b:1'), 100);
+    now += 12_000;
+    // Placement plans before the heartbeats queued during the stall are read.
+    expect(names(pods)).toEqual(['pod-a@a:1', 'pod-b@b:1']);
+    // The stall counted one tick of listening; nine more make 5 s since pod-b's last heartbeat.
+    for (let i = 0; i < 9; i++) {
+      now += 500;
+      pods.update(hb('pod-a', 'a:1'), 100);
+    }
+    expect(names(pods)).toEqual(['pod-a@a:1', 'pod-b@b:1']);
+    now += 1;
+    pods.update(hb('pod-a', 'a:1'), 100);
+    expect(names(pods)).toEqual(['pod-a@a:1']);
+    // Judged on the wall clock, the same stall loses both.
+    const onWall = new PlacementPods(5_000, 10, undefined, silentLogger, clock, probe);
+    onWall.update(hb('pod-a', 'a:1'), 100);
+    now += 12_000;
+    expect(names(onWall)).toEqual([]);
   });
 
   it('keeps at most its bound of pods', () => {
