@@ -159,10 +159,9 @@ describe('placement: lazy loading and eviction on two pods', () => {
     });
     const one = await holders(mesh.registryApi, 'heavy-1');
     const two = await holders(mesh.registryApi, 'heavy-2');
-    if (one.length !== 1 || two.length !== 1) console.log(`heavy-1 on ${one.join()}, heavy-2 on ${two.join()}: ${await state()}`);
-    expect(one).toHaveLength(1);
-    expect(two).toHaveLength(1);
-    expect(one).not.toEqual(two);
+    // What placement decided and what the pods hold, in the failure itself when the two are not apart.
+    const apart = one.length === 1 && two.length === 1 && one[0] !== two[0];
+    expect(apart ? 'one copy each, on different pods' : `heavy-1 on ${one.join()}, heavy-2 on ${two.join()}: ${await state()}`).toBe('one copy each, on different pods');
     // heavy-3: the least recently used of the two makes room.
     await api.infer('heavy-2', [x], { timeoutMs: 60_000 });
     const y = await api.infer('heavy-3', [x], { timeoutMs: 60_000 });
