@@ -1,42 +1,79 @@
-// Time during which this process could hear: wall time less the stretches its event loop was held
-// up. Pods are forgotten by routers and the registry when no heartbeat came for a TTL; but a loop
-// held up past the TTL (a long GC, a throttled container, a synchronous stall) comes back to its
-// timers before it reads the heartbeats that queued on its socket meanwhile, and a silence it could
-// not hear would forget pods that never stopped speaking. Measured on this clock, a silence counts
-// only the time the loop was free to read: a pod still speaking is heard first, and a pod that did
-// stop is forgotten a TTL of listening after its last heartbeat, later than on the wall clock by
-// what the loop lost.
+// How long a process has truly not heard from a pod. Routers and the registry forget a pod when no
+// heartbeat came for a TTL; but a loop held up past the TTL (a long GC pause, a throttled
+// container, a synchronous stall) comes back to its timers before it reads the heartbeats that
+// queued on its socket meanwhile, and a sweep then would forget pods that never stopped speaking.
+// This clock notices such a stall (a gap of more than two ticks between its readings) and, until
+// the loop has gone once through its sockets (an immediate, which runs after them), says it has
+// heard only up to where the stall began. A pod is judged silent over what was read, then: one
+// still speaking is heard first, and one that did stop is forgotten at most a TTL plus the stall
+// after its last heartbeat. Monotonic, so a wall clock stepped back or forth changes nothing.
+import { performance } from 'node:perf_hooks';
 
-export class ListeningClock {
+/** The two readings a silence is judged with. */
+export interface HeardClock {
+  /** Now, in ms: when a heartbeat that arrives now was heard. */
+  now(): number;
+  /** Up to when everything that arrived has been read: now(), or where a stall not yet caught up on began. */
+  heardUntil(): number;
+}
+
+/** A clock that judges on `now` alone, as if every stall were caught up on at once (tests, and the default). */
+export function plainHeardClock(now: () => number): HeardClock {
+  return { now, heardUntil: now };
+}
+
+export class ListeningClock implements HeardClock {
   private lastMs: number;
-  private awayMs = 0;
+  /** Where a stall began, from its discovery until the loop has read its sockets after it. */
+  private stallFrom: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private stallCount = 0;
 
   /**
    * `tickMs`: how often the clock is read while nothing else reads it (start()); a gap of more than
-   * two ticks between readings counts as the loop away, less the one tick it would have waited anyway.
-   * `wall`: the clock it follows (default Date.now).
+   * two ticks between readings is a stall, one tick late being what a busy loop normally runs.
+   * `time`: a monotonic clock in ms (default performance.now). `afterReads`: runs a function once the
+   * loop has read its sockets (default setImmediate: the check phase follows the poll phase).
    */
-  constructor(private readonly tickMs: number, private readonly wall: () => number = Date.now) {
-    this.lastMs = wall();
+  constructor(
+    private readonly tickMs: number,
+    private readonly time: () => number = () => performance.now(),
+    private readonly afterReads: (fn: () => void) => void = (fn) => setImmediate(fn),
+  ) {
+    this.lastMs = time();
   }
 
-  /** Listening time in ms: the wall clock less every stretch the loop was away so far. */
   readonly now = (): number => {
-    const t = this.wall();
-    const gap = t - this.lastMs;
-    if (gap > 2 * this.tickMs) this.awayMs += gap - this.tickMs;
-    // A wall clock stepped back counts nothing, and the clock never runs backwards.
-    if (gap > 0) this.lastMs = t;
-    return this.lastMs - this.awayMs;
+    const t = this.time();
+    if (this.stallFrom !== undefined) return t;
+    if (t - this.lastMs > 2 * this.tickMs) {
+      this.stallFrom = this.lastMs;
+      this.stallCount++;
+      this.afterReads(() => {
+        this.stallFrom = undefined;
+        this.lastMs = this.time();
+      });
+    } else if (t > this.lastMs) this.lastMs = t;
+    return t;
   };
 
-  /** Time lost to a held-up loop so far, in ms. */
-  get lostMs(): number {
-    return this.awayMs;
+  readonly heardUntil = (): number => {
+    const t = this.now();
+    return this.stallFrom ?? t;
+  };
+
+  /** Between a stall's discovery and the loop's next read of its sockets: a judgement now would miss what is queued. */
+  get catchingUp(): boolean {
+    this.now();
+    return this.stallFrom !== undefined;
   }
 
-  /** Reads the clock every tick, so that idle stretches are not taken for a loop away; unref'd. */
+  /** Stalls noticed so far. */
+  get stalls(): number {
+    return this.stallCount;
+  }
+
+  /** Reads the clock every tick, so that an idle loop is not taken for a stalled one; unref'd. */
   start(): this {
     this.timer ??= setInterval(this.now, this.tickMs).unref();
     return this;

@@ -3,6 +3,7 @@
 // does not read this; the routers' membership decides where calls go, with health checks and TLS
 // identities.
 import type { Heartbeat } from '../../lib/events';
+import { plainHeardClock, type HeardClock } from '../../lib/listening-clock';
 import type { Pod__Output as Pod } from '../../lib/grpc/generated/infermesh/registry/v1/Pod';
 import type { Caller } from './access';
 
@@ -11,7 +12,7 @@ export interface PodSeen {
   heartbeat: Heartbeat;
   /** Epoch ms of the latest heartbeat. */
   seenAt: number;
-  /** When it came on the view's listening clock (what the TTL is judged on). */
+  /** When it came on the view's heard clock (monotonic: what the TTL is judged on). */
   heardAt: number;
   /** The heartbeat's size on the wire (what the view's byte budget counts). */
   bytes: number;
@@ -29,10 +30,11 @@ export class PodView {
    * `ttlMs`: a pod with no heartbeat for this long is forgotten (INFERMESH_POD_TTL_MS, as the
    * routers); `maxPods` and `maxBytes`: pods and heartbeat bytes kept at most, a heartbeat that
    * does not fit ignored (INFERMESH_REGISTRY_MAX_PODS, _MAX_POD_BYTES: a bound on memory whatever
-   * arrives on the subject). `heard`: the clock silences are judged on (the registry's
-   * ListeningClock, so a stall of its own loop is not taken for pods gone; default `now`).
+   * arrives on the subject). `now`: the wall clock a heartbeat's time is shown on; `heard`: the
+   * clock silences are judged on (the registry's ListeningClock, so a stall of its own loop is not
+   * taken for pods gone; default `now` alone).
    */
-  constructor(private readonly ttlMs: number, private readonly maxPods: number, private readonly maxBytes: number, private readonly now: () => number = Date.now, private readonly heard: () => number = now) {}
+  constructor(private readonly ttlMs: number, private readonly maxPods: number, private readonly maxBytes: number, private readonly now: () => number = Date.now, private readonly heard: HeardClock = plainHeardClock(now)) {}
 
   /** Applies a heartbeat of `bytes` on the wire: `stopped` forgets the pod at once. */
   update(hb: Heartbeat, bytes: number): void {
@@ -44,7 +46,7 @@ export class PodView {
     if (!before && this.pods.size >= this.maxPods) return;
     if (this.bytes - (before?.bytes ?? 0) + bytes > this.maxBytes) return;
     this.bytes += bytes - (before?.bytes ?? 0);
-    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), heardAt: this.heard(), bytes });
+    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), heardAt: this.heard.now(), bytes });
     this.changed();
   }
 
@@ -56,7 +58,7 @@ export class PodView {
 
   /** Forgets pods whose heartbeats stopped; call it about once a TTL. */
   expire(): void {
-    const limit = this.heard() - this.ttlMs;
+    const limit = this.heard.heardUntil() - this.ttlMs;
     for (const [name, p] of this.pods) {
       if (p.heardAt < limit) this.forget(name, p);
     }

@@ -52,10 +52,10 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   }
   const [kv, artifacts] = await Promise.all([metadataBucket(nc, config.jetstreamReplicas), artifactStore(nc, config.jetstreamReplicas)]);
   // The pods, for people (ListPods, the console) and placement: from their heartbeats, which only pods may publish.
-  // Pods' silences are judged on listening time: a stall of this loop past the TTL forgets no pod
-  // whose heartbeats queued meanwhile (lib/listening-clock.ts).
+  // Pods' silences are judged on what this loop has read: a stall past the TTL forgets no pod whose
+  // heartbeats queued meanwhile, nor judges a rollout window before its reports (lib/listening-clock.ts).
   const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
-  const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes, Date.now, listening.now);
+  const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes, Date.now, listening);
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });
@@ -88,7 +88,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   // TLS on (certificate files set): the registry's ports take TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.
   const tls = loadTls(config, log);
   // The pods placement may use: with TLS on, only those whose certificates prove who their heartbeats claim.
-  const placementPods = config.placement ? new PlacementPods(config.podTtlMs, config.registryMaxPods, tls, log, Date.now, undefined, listening.now) : undefined;
+  const placementPods = config.placement ? new PlacementPods(config.podTtlMs, config.registryMaxPods, tls, log, Date.now, undefined, listening) : undefined;
   const heartbeats = nc.subscribe(subjects.heartbeat, {
     callback: (err, msg) => {
       if (err) return;

@@ -3,6 +3,7 @@
 // the TTL, and dropped at once when they say they are draining or stopped.
 import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
 import { claimedPodIdentity } from '../../lib/tls';
+import { plainHeardClock, type HeardClock } from '../../lib/listening-clock';
 
 /** A pod as the balancer sees it. */
 export interface Pod {
@@ -27,8 +28,8 @@ export interface Pod {
   models: readonly PodModel[];
   /** The same, by `${name}\0${version}`. */
   byVersion: ReadonlyMap<string, PodModel>;
-  /** When its latest heartbeat came, on the membership's listening clock (what the TTL is judged on). */
-  lastSeen: number;
+  /** When its latest heartbeat came, on the membership's heard clock (monotonic: what the TTL is judged on). */
+  lastHeard: number;
   /**
    * False while the pod has not proven with its TLS certificate the identity its heartbeat claims
    * (`identity`), or failed to: it gets no traffic. Unset: nothing to prove (TLS off).
@@ -72,9 +73,9 @@ export class Membership {
   /**
    * `requireIdentity`: a pod gets traffic only once setVerified() says its certificate proves its
    * identity (TLS on). `heard`: the clock silences are judged on (the router's ListeningClock, so a
-   * stall of its own loop does not drop pods that kept speaking; default `now`).
+   * stall of its own loop does not drop pods that kept speaking; default `now` alone).
    */
-  constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now, private readonly requireIdentity = false, private readonly heard: () => number = now) {}
+  constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now, private readonly requireIdentity = false, private readonly heard: HeardClock = plainHeardClock(now)) {}
 
   /** Applies a heartbeat. */
   update(hb: Heartbeat): void {
@@ -106,10 +107,10 @@ export class Membership {
       pod.ready = ready;
       pod.models = hb.models;
       pod.byVersion = byVersion;
-      pod.lastSeen = this.heard();
+      pod.lastHeard = this.heard.now();
       return;
     }
-    const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, byVersion, lastSeen: this.heard() };
+    const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, byVersion, lastHeard: this.heard.now() };
     if (this.requireIdentity) added.verified = false;
     this.pods.set(hb.pod, added);
     this.listener.added?.(added);
@@ -166,15 +167,15 @@ export class Membership {
    * watch them). When it is back, every pod gets a fresh TTL to send its next heartbeat in.
    */
   setHeartbeatsAvailable(available: boolean): void {
-    if (available && this.frozen) for (const pod of this.pods.values()) pod.lastSeen = this.heard();
+    if (available && this.frozen) for (const pod of this.pods.values()) pod.lastHeard = this.heard.now();
     this.frozen = !available;
   }
 
   /** Forgets pods whose last heartbeat is older than the TTL. */
   expire(): void {
     if (this.frozen) return;
-    const cutoff = this.heard() - this.ttlMs;
-    for (const pod of [...this.pods.values()]) if (pod.lastSeen < cutoff) this.remove(pod);
+    const cutoff = this.heard.heardUntil() - this.ttlMs;
+    for (const pod of [...this.pods.values()]) if (pod.lastHeard < cutoff) this.remove(pod);
   }
 
   /** Pods with `model` `version` ready and not ejected. */

@@ -58,7 +58,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const tls = loadTls(config, log);
   const conns = new PodConnections(config.routerConnectionsPerPod, config.maxMessageBytes, config.routerMaxRequestsPerConnection, tls);
   let identity: PodIdentityCheck | undefined;
-  // Pods' silences are judged on listening time: a stall of this loop past the TTL drops no pod whose
+  // Pods' silences are judged on what this loop has read: a stall past the TTL drops no pod whose
   // heartbeats queued meanwhile (lib/listening-clock.ts).
   const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
   const membership = new Membership(config.podTtlMs, {
@@ -73,7 +73,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       // its connections, and the identity the address proved, stay.
       if (!membership.all().some((p) => p.address === pod.address)) conns.close(pod.address);
     },
-  }, Date.now, tls !== undefined, listening.now);
+  }, Date.now, tls !== undefined, listening);
   if (tls) identity = new PodIdentityCheck(conns, membership, log);
   // Each version's outcomes per window, for the rollout controller.
   const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {

@@ -5,6 +5,7 @@
 // while its heartbeats keep coming: a heartbeat that names it elsewhere, or says goodbye for it
 // from elsewhere, is ignored. Without TLS there is nothing to prove, and every heartbeat counts.
 import type { Heartbeat } from '../../../lib/events';
+import { plainHeardClock, type HeardClock } from '../../../lib/listening-clock';
 import type { Logger } from '../../../lib/log';
 import { claimedPodIdentity, probeIdentities, type TlsFiles } from '../../../lib/tls';
 import type { PodSeen } from '../pod-view';
@@ -29,9 +30,9 @@ export class PlacementPods {
   /**
    * `ttlMs`: a pod with no counted heartbeat for this long is gone (INFERMESH_POD_TTL_MS);
    * `maxPods`: pods kept at most (INFERMESH_REGISTRY_MAX_PODS); `tls`: the registry's TLS material,
-   * whose CA the pods' certificates must chain to (undefined: TLS off); `heard`: the clock the TTL
-   * is judged on (the registry's ListeningClock, so a stall of its own loop does not lose pods that
-   * kept speaking; default `now`).
+   * whose CA the pods' certificates must chain to (undefined: TLS off); `now`: the wall clock a
+   * heartbeat's time is kept on; `heard`: the clock the TTL is judged on (the registry's
+   * ListeningClock, so a stall of its own loop does not lose pods that kept speaking; default `now` alone).
    */
   constructor(
     private readonly ttlMs: number,
@@ -40,7 +41,7 @@ export class PlacementPods {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     private readonly probe: (address: string, files: TlsFiles) => Promise<string[]> = probeIdentities,
-    private readonly heard: () => number = now,
+    private readonly heard: HeardClock = plainHeardClock(now),
   ) {}
 
   /** Calls `fn` when a pod comes or goes. */
@@ -52,7 +53,7 @@ export class PlacementPods {
   /** Takes a heartbeat (`bytes` on the wire), if it counts. */
   update(hb: Heartbeat, bytes: number): void {
     const held = this.pods.get(hb.pod);
-    const fresh = held !== undefined && this.heard() - held.heardAt < this.ttlMs;
+    const fresh = held !== undefined && this.heard.heardUntil() - held.heardAt < this.ttlMs;
     if (this.tls && fresh && held.heartbeat.address !== hb.address) return;
     if (hb.state !== 'serving') {
       if (held && (!this.tls || held.heartbeat.address === hb.address)) this.remove(hb.pod);
@@ -60,13 +61,13 @@ export class PlacementPods {
     }
     if (this.tls && !this.proven(hb)) return;
     if (!held && this.pods.size >= this.maxPods) return;
-    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), heardAt: this.heard(), bytes });
+    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), heardAt: this.heard.now(), bytes });
     if (!held) this.changed();
   }
 
   /** The pods counted now (serving, heard within the TTL), by name. */
   list(): PodSeen[] {
-    const limit = this.heard() - this.ttlMs;
+    const limit = this.heard.heardUntil() - this.ttlMs;
     let gone = false;
     for (const [name, p] of this.pods) {
       if (p.heardAt < limit) {

@@ -1,7 +1,7 @@
 import { powerOfTwoChoices, roundRobin, policies } from '../../../../services/router/balancer';
 import type { Pod } from '../../../../services/router/membership';
 
-const pod = (id: string, outstanding: number): Pod => ({ id, address: id, identity: `spiffe://infermesh/pod/${id}`, outstanding, ejectedUntil: 0, failures: 0, healthy: true, ready: new Map(), models: [], byVersion: new Map(), lastSeen: 0 });
+const pod = (id: string, outstanding: number): Pod => ({ id, address: id, identity: `spiffe://infermesh/pod/${id}`, outstanding, ejectedUntil: 0, failures: 0, healthy: true, ready: new Map(), models: [], byVersion: new Map(), lastHeard: 0 });
 
 /** A deterministic random source cycling through `values`. */
 const seq = (...values: number[]) => {
