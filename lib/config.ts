@@ -204,7 +204,7 @@ export const settings = {
   httpMaxRequestsPerConnection: setting('INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION', int(0), 1000, 'requests one REST connection carries before the door closes it after its answer (nginx keepalive_requests: 1000; 0: no limit)'),
   httpMaxConnections: setting('INFERMESH_HTTP_MAX_CONNECTIONS', int(1), 4096, 'REST connections the door holds at once; more are closed as they come (nginx worker_connections: 512 a worker)'),
   healthCheckIntervalMs: setting('INFERMESH_HEALTH_CHECK_INTERVAL_MS', int(0), 2_000, 'router: how often it checks each pod\'s grpc.health.v1 (0: never)'),
-  podTtlMs: setting('INFERMESH_POD_TTL_MS', int(100), 5_000, 'a pod with no heartbeat for this long is forgotten (by routers and the registry; time their own event loop was held up does not count, lib/listening-clock.ts)'),
+  podTtlMs: setting('INFERMESH_POD_TTL_MS', int(100), 5_000, 'a pod with no heartbeat for this long is forgotten (by routers and the registry, judged on what they have read: a stall of their own event loop is caught up on first, lib/listening-clock.ts)'),
 
   // Authentication and authorization (lib/auth; docs/security.md).
   authEnabled: setting('INFERMESH_AUTH', bool, false, 'calls need authorization: Bearer <API key or JWT> with the scope they use (health checks stay open)'),

@@ -82,7 +82,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
 
   const rollouts = new Rollouts(registry);
   // Every replica analyses the routers' windows; compare-and-set makes each window count once.
-  const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log);
+  const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log, undefined, listening);
   controller.start();
 
   // TLS on (certificate files set): the registry's ports take TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.

@@ -1,12 +1,20 @@
 // A registry and a router whose own event loop is held up for longer than the pods' TTL: the pods
 // kept sending heartbeats from their own processes, so neither forgets them when its loop comes
-// back (lib/listening-clock.ts); a pod that really stopped is still forgotten.
+// back (lib/listening-clock.ts); a pod that really stopped is still forgotten. And the rollout
+// controller does not judge a window whose routers' reports are still unread after such a stall.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startService, type ServiceProcess } from '../../cli/local-mesh/service-process';
+import { connect } from '@nats-io/transport-node';
+import { ROOT, startService, type ServiceProcess } from '../../cli/local-mesh/service-process';
+import { ListeningClock } from '../../lib/listening-clock';
+import { silentLogger } from '../../lib/log';
+import { emptyWindow, encodeWindowReport, windowSubject, type VersionWindow } from '../../lib/window-stats';
+import { RolloutController } from '../../services/registry/rollout/rollout-controller';
 import type { RouterService } from '../../services/router/router-service';
 import { startTestMesh, type TestMesh } from '../helpers/mesh';
+import { startTestNats } from '../helpers/nats';
 import { recentLogger, startTestRouter } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -86,6 +94,64 @@ describe('a loop held up past the pod TTL', () => {
       expect(left()).toEqual(['stall-b']);
     } finally {
       stopWatching();
+    }
+  });
+});
+
+describe('a loop held up across the end of a rollout window', () => {
+  it('judges the window once, with the report that queued during the stall', async () => {
+    const nats = await startTestNats();
+    const controllerConn = await connect({ servers: nats.url });
+    const routerConn = await connect({ servers: nats.url });
+    const listening = new ListeningClock(100).start();
+    const judged: { windowStart: number; requests: number }[] = [];
+    const windowMs = 3_000;
+    const controller = new RolloutController(controllerConn, {
+      analysedModels: async () => ['canaried'],
+      analyseWindow: async (_model, windowStart, windows) => {
+        judged.push({ windowStart, requests: [...windows.values()].reduce((n, w) => n + w.requests, 0) });
+      },
+    }, windowMs, silentLogger, 200, listening);
+    const report = (router: string, windowStart: number, requests: number) =>
+      encodeWindowReport({ schema: 1, router, model: 'canaried', windowStart, windowMs, versions: [{ ...emptyWindow(1), requests } satisfies VersionWindow] });
+    // Another router, in a process of its own: it publishes while this process's loop is held up.
+    const other = spawn(process.execPath, ['-e', `
+      const { connect } = require('@nats-io/transport-node');
+      (async () => {
+        const nc = await connect({ servers: process.argv[1] });
+        process.stdout.write('ready\\n');
+        process.stdin.once('data', (line) => setTimeout(async () => {
+          nc.publish(process.argv[2], Buffer.from(String(line).trim(), 'base64'));
+          await nc.flush();
+          await nc.close();
+        }, 300));
+      })();
+    `, nats.url, windowSubject('canaried')], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      controller.start();
+      await new Promise<void>((resolve, reject) => {
+        other.stdout!.once('data', () => resolve());
+        other.once('exit', (code) => reject(new Error(`the other router exited (${code})`)));
+      });
+      // Early in a window: router-a's report is read at once.
+      await waitFor('the start of a window', () => Date.now() % windowMs < 200, 10_000, 5);
+      const windowStart = Date.now() - (Date.now() % windowMs);
+      routerConn.publish(windowSubject('canaried'), report('router-a', windowStart, 3));
+      await routerConn.flush();
+      await new Promise((r) => setTimeout(r, 800));
+      // router-b reports 300 ms into a stall that lasts past the window's end and its settling time.
+      other.stdin!.write(`${Buffer.from(report('router-b', windowStart, 4)).toString('base64')}\n`);
+      holdLoop(windowStart + windowMs + 1_000 - Date.now());
+      await waitFor('the window judged', () => judged.length > 0, 10_000);
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(judged).toEqual([{ windowStart, requests: 7 }]);
+    } finally {
+      other.kill();
+      controller.stop();
+      listening.stop();
+      await controllerConn.close();
+      await routerConn.close();
+      await nats.cleanup();
     }
   });
 });

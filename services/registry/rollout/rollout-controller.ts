@@ -33,6 +33,12 @@ export class RolloutController {
     private readonly log: Logger,
     /** How long after a window ends late reports are still waited for. */
     private readonly settleMs = Math.min(1_000, windowMs / 2),
+    /**
+     * The registry's listening clock: right after a stall of its loop the routers' reports may sit
+     * unread on the socket, and a window judged then would miss them for good (a window counts
+     * once), so the analysis waits for the next tick. Default: judged at every tick.
+     */
+    private readonly listening?: { readonly catchingUp: boolean },
   ) {}
 
   /** Calls `listener` with each window once it is over, for every model, analysed or not; returns how to stop. */
@@ -53,6 +59,7 @@ export class RolloutController {
       },
     });
     this.timer = setInterval(() => {
+      if (this.listening?.catchingUp) return;
       this.tick().catch((err: unknown) => {
         if (!this.stopped) this.log.warn('rollout analysis failed; the next window retries', { err });
       });

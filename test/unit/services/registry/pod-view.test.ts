@@ -29,33 +29,44 @@ describe('PodView', () => {
     expect(names(view)).toEqual([]);
   });
 
-  it('on a listening clock, keeps the pods through a stall of its loop past the TTL, and forgets one a TTL of listening after it stopped', () => {
-    const listening = new ListeningClock(150, () => wall);
-    const view = new PodView(1_500, 10, 10_000, () => wall, listening.now);
+  it('on a listening clock, keeps the pods through a stall of its loop past the TTL, and forgets one a TTL after it stopped', () => {
+    // The listening clock is monotonic and far from the wall clock: a mix of the two would show.
+    let mono = 0;
+    const pending: (() => void)[] = [];
+    const reads = () => {
+      for (const fn of pending.splice(0)) fn();
+    };
+    const listening = new ListeningClock(150, () => mono, (fn) => pending.push(fn));
+    const view = new PodView(1_500, 10, 10_000, () => wall, listening);
+    const step = (ms: number) => {
+      wall += ms;
+      mono += ms;
+    };
     // The same stall on the wall clock alone: the expiry that runs first after it forgets both.
     const onWall = new PodView(1_500, 10, 10_000, () => wall);
     for (const v of [view, onWall]) v.update(hb('pod-a'), 100), v.update(hb('pod-b'), 100);
-    wall += 4_000;
+    step(4_000);
     view.expire();
     onWall.expire();
     expect(names(view)).toEqual(['pod-a', 'pod-b']);
     expect(names(onWall)).toEqual([]);
-    // The heartbeats queued during the stall are read; pod-b's stopped coming before it.
+    // The loop reads what queued during the stall: pod-a's heartbeats; pod-b's had stopped before.
     view.update(hb('pod-a'), 100);
-    // The time shown is still the wall clock's.
+    reads();
+    // The time shown is the wall clock's.
     expect(view.list()[0]!.seenAt).toBe(wall);
-    // The stall counted one tick of listening; eight more make 1.35 s since pod-b's last heartbeat.
-    for (let i = 0; i < 8; i++) {
-      wall += 150;
+    view.expire();
+    expect(names(view)).toEqual(['pod-a']);
+    // A pod first heard after the stall goes a TTL after its last heartbeat, not sooner nor later.
+    view.update(hb('pod-c'), 100);
+    for (let i = 0; i < 10; i++) {
+      step(150);
       view.update(hb('pod-a'), 100);
       view.expire();
     }
-    expect(names(view)).toEqual(['pod-a', 'pod-b']);
-    for (let i = 0; i < 2; i++) {
-      wall += 150;
-      view.update(hb('pod-a'), 100);
-      view.expire();
-    }
+    expect(names(view)).toEqual(['pod-a', 'pod-c']);
+    step(1);
+    view.expire();
     expect(names(view)).toEqual(['pod-a']);
   });
 });

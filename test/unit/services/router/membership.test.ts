@@ -1,4 +1,4 @@
-// A router's membership forgets a pod after a TTL without heartbeats, judged on its listening clock.
+// A router's membership forgets a pod after a TTL without heartbeats, judged on what its loop has read.
 import { SCHEMA_VERSION, type Heartbeat } from '../../../../lib/events';
 import { ListeningClock } from '../../../../lib/listening-clock';
 import { Membership } from '../../../../services/router/membership';
@@ -8,33 +8,81 @@ function hb(pod: string): Heartbeat {
 }
 
 describe('Membership expiry', () => {
+  // Wall time and the monotonic listening clock far apart: a mix of the two would show.
   let wall: number;
+  let mono: number;
+  let pending: (() => void)[];
+  const reads = () => {
+    for (const fn of pending.splice(0)) fn();
+  };
+  const step = (ms: number) => {
+    wall += ms;
+    mono += ms;
+  };
   const ids = (m: Membership) => m.candidates('m', 1).map((p) => p.id).sort();
+  let listening: ListeningClock;
+  const membership = (removed: string[] = []) => {
+    listening = new ListeningClock(375, () => mono, (fn) => pending.push(fn));
+    return new Membership(1_500, { removed: (p) => removed.push(p.id) }, () => wall, false, listening);
+  };
   beforeEach(() => {
-    wall = 1_000_000;
+    wall = 1_700_000_000_000;
+    mono = 0;
+    pending = [];
   });
 
-  it('keeps the pods through a stall of the router\'s loop past the TTL, and drops one a TTL of listening after it stopped', () => {
+  it('keeps the pods through a stall of the router\'s loop past the TTL, and drops one that stopped once the loop has read', () => {
     const removed: string[] = [];
-    const listening = new ListeningClock(375, () => wall);
-    const m = new Membership(1_500, { removed: (p) => removed.push(p.id) }, () => wall, false, listening.now);
+    const m = membership(removed);
     m.update(hb('a'));
     m.update(hb('b'));
-    wall += 5_000;
+    step(5_000);
     m.expire();
     expect(ids(m)).toEqual(['a', 'b']);
-    // The stall counted one tick; two more make 1.125 s since b's last heartbeat, a third 1.5 s.
-    for (let i = 0; i < 2; i++) {
-      wall += 375;
-      m.update(hb('a'));
-      m.expire();
-    }
-    expect(ids(m)).toEqual(['a', 'b']);
-    wall += 376;
+    // a's heartbeats queued during the stall are read; b's had stopped.
     m.update(hb('a'));
+    reads();
     m.expire();
     expect(ids(m)).toEqual(['a']);
     expect(removed).toEqual(['b']);
+  });
+
+  it('drops a pod first heard after a stall a TTL after its last heartbeat, not sooner nor later', () => {
+    const m = membership();
+    step(5_000);
+    m.expire();
+    m.update(hb('c'));
+    reads();
+    for (let i = 0; i < 4; i++) {
+      step(375);
+      m.expire();
+    }
+    expect(ids(m)).toEqual(['c']);
+    step(1);
+    m.expire();
+    expect(ids(m)).toEqual([]);
+  });
+
+  it('gives every pod a fresh TTL when heartbeats come back after NATS was away', () => {
+    const m = membership();
+    m.update(hb('a'));
+    m.setHeartbeatsAvailable(false);
+    for (let i = 0; i < 20; i++) {
+      step(375);
+      // The clock's own tick (start()): nothing else reads it while expiry is off.
+      listening.now();
+      m.expire();
+    }
+    expect(ids(m)).toEqual(['a']);
+    m.setHeartbeatsAvailable(true);
+    for (let i = 0; i < 4; i++) {
+      step(375);
+      m.expire();
+    }
+    expect(ids(m)).toEqual(['a']);
+    step(1);
+    m.expire();
+    expect(ids(m)).toEqual([]);
   });
 
   it('on the wall clock alone, the same stall drops every pod', () => {
@@ -45,14 +93,12 @@ describe('Membership expiry', () => {
     expect(ids(m)).toEqual([]);
   });
 
-  it('an ejection is timed on the wall clock, whatever the loop lost', () => {
-    const listening = new ListeningClock(375, () => wall);
-    const m = new Membership(1_500, {}, () => wall, false, listening.now);
+  it('times an ejection on the wall clock, whatever the loop lost', () => {
+    const m = membership();
     m.update(hb('a'));
-    const pod = m.all()[0]!;
-    pod.ejectedUntil = wall + 1_000;
+    m.all()[0]!.ejectedUntil = wall + 1_000;
     expect(ids(m)).toEqual([]);
-    wall += 5_000;
+    step(5_000);
     m.update(hb('a'));
     expect(ids(m)).toEqual(['a']);
   });
