@@ -9,11 +9,12 @@
 // JSON cannot carry exactly (beyond 2^53) is refused naming the tensor. Non-finite floats, which
 // JSON has no literal for, are written and read as the strings "NaN", "Infinity" and "-Infinity".
 // No sockets here.
+import { settings } from '../config';
 import { errors, ErrorCode, MeshError } from '../errors';
 import type { InferParameter__Output as InferParameterOut } from '../grpc/generated/inference/InferParameter';
 import type { ModelInferRequest } from '../grpc/generated/inference/ModelInferRequest';
 import type { ModelInferResponse__Output as ModelInferResponseOut } from '../grpc/generated/inference/ModelInferResponse';
-import { DATATYPES, elementCount, halfBitsOf, isDatatype, numbersOfHalves, parseShape, type Datatype } from '../tensor';
+import { checkBytesElements, DATATYPES, elementCount, halfBitsOf, isDatatype, numbersOfHalves, parseShape, type Datatype } from '../tensor';
 
 /** The header that gives the JSON part's length when binary tensor data follows it (both ways). */
 export const INFERENCE_HEADER_LENGTH = 'inference-header-content-length';
@@ -36,6 +37,11 @@ export interface RestInferLimits {
   maxRank: number;
   /** Elements of one tensor. */
   maxElements: number;
+  /**
+   * BYTES elements of the request, all inputs together, counted from their shapes before any is
+   * converted (INFERMESH_MAX_BYTES_ELEMENTS, as the pod counts them); default that setting's, 1 Mi.
+   */
+  maxBytesElements?: number;
 }
 
 /** A REST inference request, turned into the gRPC request a pod takes, and what its answer must look like. */
@@ -99,6 +105,8 @@ export function parseInferRequest(model: string, version: string, body: Buffer, 
     raw_input_contents: [],
   };
   const names = new Set<string>();
+  const maxBytesElements = limits.maxBytesElements ?? settings.maxBytesElements.default;
+  let bytesElements = 0;
   for (const input of inputs) {
     if (!isObject(input)) throw errors.invalidArgument('each of "inputs" must be an object');
     const name = input.name;
@@ -113,6 +121,9 @@ export function parseInferRequest(model: string, version: string, body: Buffer, 
     for (const d of input.shape) if (typeof d !== 'number') throw errors.invalidTensor(name, '"shape" must be an array of integers');
     const dims = parseShape(name, input.shape as number[], limits.maxElements);
     const count = elementCount(dims);
+    // Each BYTES element costs a string and its bytes here, whatever it takes in the body: bounded
+    // as the pod bounds them (which would refuse the request anyway), before any is converted.
+    if (datatype === 'BYTES') checkBytesElements(name, (bytesElements += count), maxBytesElements);
     const tensorParameters = parametersOf(`input '${name}'`, input.parameters, limits.maxParameters);
     const binarySize = takeInt(tensorParameters, BINARY_DATA_SIZE, `input '${name}'`);
     let raw: Buffer;
@@ -198,37 +209,40 @@ const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Inf
 /**
  * A tensor's JSON data (flat, or nested as its shape) as raw protocol bytes. Nesting, when used,
  * must follow the shape; each element must be of the datatype's JSON type and fit it exactly.
+ * The data's layout is checked whole before its buffer is allocated, and the buffer is the only
+ * thing made for it: no list of its elements, no object per element.
  */
 function rawOfJson(name: string, datatype: Datatype, dims: number[], count: number, data: unknown): Buffer {
-  const flat = flatten(name, dims, count, data);
+  checkLayout(name, dims, count, data);
   const info = DATATYPES[datatype];
   if (datatype === 'BYTES') {
-    const parts: Buffer[] = [];
+    // Sized first, then written into one buffer: each element a 4-byte length and its UTF-8 bytes.
     let total = 0;
-    for (let i = 0; i < count; i++) {
-      const s = flat[i];
+    eachElement(name, dims, data, (s, i) => {
       if (typeof s !== 'string') throw errors.invalidTensor(name, `element ${i} is not a string (BYTES data is given as strings)`);
       if (!wellFormed(s)) throw errors.invalidTensor(name, `element ${i} holds an unpaired surrogate, which UTF-8 cannot carry`);
-      const b = Buffer.from(s, 'utf8');
-      const len = Buffer.allocUnsafe(4);
-      len.writeUInt32LE(b.length, 0);
-      parts.push(len, b);
-      total += 4 + b.length;
-    }
-    return Buffer.concat(parts, total);
+      total += 4 + (s.length === 0 ? 0 : Buffer.byteLength(s, 'utf8'));
+    });
+    const out = Buffer.allocUnsafe(total);
+    let off = 0;
+    eachElement(name, dims, data, (s) => {
+      const len = (s as string).length === 0 ? 0 : out.write(s as string, off + 4, 'utf8');
+      out.writeUInt32LE(len, off);
+      off += 4 + len;
+    });
+    return out;
   }
   const out = Buffer.allocUnsafe(count * info.bytes);
   if (datatype === 'BOOL') {
-    for (let i = 0; i < count; i++) {
-      const v = flat[i];
+    eachElement(name, dims, data, (v, i) => {
       if (typeof v !== 'boolean') throw errors.invalidTensor(name, `element ${i} is not true or false`);
       out[i] = v ? 1 : 0;
-    }
+    });
     return out;
   }
   const range = INTEGER_RANGE[datatype];
-  for (let i = 0; i < count; i++) {
-    let v = flat[i];
+  eachElement(name, dims, data, (element, i) => {
+    let v = element;
     if (typeof v === 'string' && !range && Object.hasOwn(NON_FINITE, v)) v = NON_FINITE[v];
     if (typeof v !== 'number') throw errors.invalidTensor(name, `element ${i} is not a number`);
     if (range && !(Number.isInteger(v) && v >= range[0] && v <= range[1])) {
@@ -259,46 +273,72 @@ function rawOfJson(name: string, datatype: Datatype, dims: number[], count: numb
       case 'FP64': out.writeDoubleLE(v, 8 * i); break;
       default: throw errors.invalidTensor(name, `datatype ${datatype} cannot be given as JSON`);
     }
-  }
+  });
   return out;
 }
 
+/** Whether `data` is nested: an array whose first item is an array (a flat one holds elements). */
+const isNested = (data: unknown[]): boolean => data.length > 0 && Array.isArray(data[0]);
+
+const NOTHING = (): void => {};
+
 /**
- * The elements of `data`: a flat array of `count`, or arrays nested as `dims` (a scalar shape []
- * takes a one-element array or the value itself). Iterative: a deeply nested body costs no stack.
+ * Refuses `data` unless it holds the `count` elements of `dims`: a flat array of `count`, arrays
+ * nested as `dims`, or (scalar shape []) a one-element array or the value itself. A flat array's
+ * length, or a nested one's first dimension, is checked before anything else.
  */
-function flatten(name: string, dims: number[], count: number, data: unknown): unknown[] {
+function checkLayout(name: string, dims: number[], count: number, data: unknown): void {
   if (!Array.isArray(data)) {
-    if (dims.length === 0) return [data];
+    if (dims.length === 0) return;
     throw errors.invalidTensor(name, '"data" must be an array');
   }
-  const nested = data.length > 0 && Array.isArray(data[0]);
-  if (!nested) {
-    if (data.length !== count) throw errors.invalidTensor(name, `"data" has ${data.length} elements, but shape [${dims.join(',')}] needs ${count}`);
-    return data;
-  }
-  const out: unknown[] = [];
-  // Depth-first over (array, depth) pairs; each array at depth d must hold dims[d] items.
-  const stack: [unknown[], number][] = [[data, 0]];
-  while (stack.length > 0) {
-    const [arr, depth] = stack.pop()!;
-    if (depth >= dims.length || arr.length !== dims[depth]) {
-      throw errors.invalidTensor(name, `nested "data" does not follow shape [${dims.join(',')}]`);
-    }
-    if (depth === dims.length - 1) {
-      for (const v of arr) {
-        if (Array.isArray(v)) throw errors.invalidTensor(name, `nested "data" does not follow shape [${dims.join(',')}]`);
-        out.push(v);
+  if (isNested(data)) walkNested(name, dims, data, NOTHING);
+  else if (data.length !== count) throw errors.invalidTensor(name, `"data" has ${data.length} elements, but shape [${dims.join(',')}] needs ${count}`);
+}
+
+/** Calls `visit` with each element of `data` (checked by `checkLayout`) and its row-major index. */
+function eachElement(name: string, dims: number[], data: unknown, visit: (v: unknown, i: number) => void): void {
+  if (!Array.isArray(data)) visit(data, 0);
+  else if (isNested(data)) walkNested(name, dims, data, visit);
+  else for (let i = 0; i < data.length; i++) visit(data[i], i);
+}
+
+/**
+ * Walks arrays nested as `dims` in row-major order, calling `visit` with each element and its
+ * index; each array at depth d must hold dims[d] items. Iterative, with one open array and one
+ * index per dimension: a deeply nested body costs no stack, a long one no entry per row.
+ */
+function walkNested(name: string, dims: number[], data: unknown[], visit: (v: unknown, i: number) => void): void {
+  const mismatch = () => errors.invalidTensor(name, `nested "data" does not follow shape [${dims.join(',')}]`);
+  const last = dims.length - 1;
+  if (last < 0 || data.length !== dims[0]) throw mismatch();
+  const open: unknown[][] = [data];
+  const next: number[] = [0];
+  let depth = 0;
+  let i = 0;
+  while (depth >= 0) {
+    const arr = open[depth]!;
+    if (depth === last) {
+      for (let k = 0; k < arr.length; k++) {
+        const v = arr[k];
+        if (Array.isArray(v)) throw mismatch();
+        visit(v, i++);
       }
+      depth--;
       continue;
     }
-    for (let i = arr.length - 1; i >= 0; i--) {
-      const child = arr[i];
-      if (!Array.isArray(child)) throw errors.invalidTensor(name, `nested "data" does not follow shape [${dims.join(',')}]`);
-      stack.push([child, depth + 1]);
+    const k = next[depth]!;
+    if (k === arr.length) {
+      depth--;
+      continue;
     }
+    next[depth] = k + 1;
+    const child = arr[k];
+    if (!Array.isArray(child) || child.length !== dims[depth + 1]) throw mismatch();
+    depth++;
+    open[depth] = child;
+    next[depth] = 0;
   }
-  return out;
 }
 
 /** An inference answer as the REST body: JSON alone, or a JSON header and binary data. */

@@ -170,7 +170,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const rest = config.routerHttpEnabled ? new RestDoor({
     router, stats, log, conns, handlers: served, access, tls, requestCert: config.routerTlsClientAuth,
     maxMessageBytes: config.maxMessageBytes,
-    tensorLimits: { maxTensors: config.maxRequestTensors, maxParameters: config.maxRequestParameters, maxRank: config.maxTensorRank, maxElements: config.maxMessageBytes },
+    tensorLimits: { maxTensors: config.maxRequestTensors, maxParameters: config.maxRequestParameters, maxRank: config.maxTensorRank, maxElements: config.maxMessageBytes, maxBytesElements: config.maxBytesElements },
     limits: {
       maxBodyBytes: config.maxMessageBytes, maxJsonBytes: config.httpMaxJsonBytes, maxRequestBytes: config.httpMaxRequestBytes,
       maxResponseBytes: config.httpMaxResponseBytes, maxJsonAnswerBytes: config.httpMaxJsonAnswerBytes,
