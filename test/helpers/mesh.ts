@@ -58,3 +58,22 @@ export async function waitReady(client: InferenceClient, models: string[], timeo
 }
 
 export { inferenceClient, unary };
+
+/**
+ * The settings of a pod in a process of its own against `mesh` (cli/local-mesh's startService):
+ * named `name`, its models in `modelDir`, CPU only, on 127.0.0.1 and a port of its own, heartbeats
+ * every 200 ms; `env` adds to them or overrides them.
+ */
+export function podProcessEnv(mesh: Pick<TestMesh, 'nats' | 'registry'>, name: string, modelDir: string, env: Record<string, string> = {}): Record<string, string> {
+  return {
+    INFERMESH_NATS_URL: mesh.nats.url,
+    INFERMESH_REGISTRY_URL: `127.0.0.1:${mesh.registry.port}`,
+    INFERMESH_INFERENCE_PORT: '0',
+    INFERMESH_LISTEN_HOST: '127.0.0.1',
+    INFERMESH_MODEL_DIR: modelDir,
+    INFERMESH_POD_NAME: name,
+    INFERMESH_EXECUTION_PROVIDERS: 'cpu',
+    INFERMESH_HEARTBEAT_INTERVAL_MS: '200',
+    ...env,
+  };
+}

@@ -13,7 +13,7 @@ import { silentLogger } from '../../lib/log';
 import { emptyWindow, encodeWindowReport, windowSubject, type VersionWindow } from '../../lib/window-stats';
 import { RolloutController } from '../../services/registry/rollout/rollout-controller';
 import type { RouterService } from '../../services/router/router-service';
-import { startTestMesh, type TestMesh } from '../helpers/mesh';
+import { podProcessEnv, startTestMesh, type TestMesh } from '../helpers/mesh';
 import { startTestNats } from '../helpers/nats';
 import { recentLogger, startTestRouter } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -40,16 +40,7 @@ describe('a loop held up past the pod TTL', () => {
     dirs.push(dir);
     const pod = await startService('inference', {
       label: name,
-      env: {
-        INFERMESH_NATS_URL: mesh.nats.url,
-        INFERMESH_REGISTRY_URL: `127.0.0.1:${mesh.registry.port}`,
-        INFERMESH_INFERENCE_PORT: '0',
-        INFERMESH_LISTEN_HOST: '127.0.0.1',
-        INFERMESH_MODEL_DIR: dir,
-        INFERMESH_POD_NAME: name,
-        INFERMESH_EXECUTION_PROVIDERS: 'cpu',
-        INFERMESH_HEARTBEAT_INTERVAL_MS: '200',
-      },
+      env: podProcessEnv(mesh, name, dir),
     });
     pods.push(pod);
     return pod;

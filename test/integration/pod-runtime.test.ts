@@ -13,7 +13,7 @@ import { healthClient } from '../../lib/grpc/client';
 import type { ModelConfigResponse__Output } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
 import { startService } from '../../cli/local-mesh/service-process';
-import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
+import { podProcessEnv, startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
 import { modelPath } from '../helpers/models';
 import { seededRandom } from '../../tools/models/prng';
 import { cpuBudget, intraOpThreads } from '../../services/inference/cgroup-limits';
@@ -303,18 +303,11 @@ describe('pod runtime', () => {
   it('on SIGTERM finishes every request in flight, then exits 0', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-drain-'));
     const proc = await startService('inference', {
-      env: {
-        INFERMESH_NATS_URL: mesh.nats.url,
-        INFERMESH_REGISTRY_URL: `127.0.0.1:${mesh.registry.port}`,
-        INFERMESH_INFERENCE_PORT: '0',
-        INFERMESH_LISTEN_HOST: '127.0.0.1',
-        INFERMESH_MODEL_DIR: dir,
-        INFERMESH_POD_NAME: 'drain-pod',
-        INFERMESH_EXECUTION_PROVIDERS: 'cpu',
+      env: podProcessEnv(mesh, 'drain-pod', dir, {
         INFERMESH_SESSION_WORKERS: '1',
         INFERMESH_INTRA_OP_THREADS: '1',
         INFERMESH_DYNAMIC_BATCHING: 'false',
-      },
+      }),
     });
     const address = `127.0.0.1:${proc.port}`;
     const api = new InferenceApi(address);

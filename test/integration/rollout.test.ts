@@ -10,7 +10,7 @@ import { startService, type ServiceProcess } from '../../cli/local-mesh/service-
 import { followEvents, type MeshEvent } from '../../lib/events';
 import { connectNats, jetStreamOf } from '../../lib/nats';
 import { silentLogger } from '../../lib/log';
-import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
+import { podProcessEnv, startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
 import { recentLogger, startTestRouter, testConfig } from '../helpers/services';
 import { sleep } from '../helpers/load';
 import { waitFor } from '../helpers/wait';
@@ -97,12 +97,7 @@ describe('rollouts', () => {
         lines.push(line);
         if (lines.length > 40) lines.shift();
       },
-      env: {
-        INFERMESH_NATS_URL: mesh.nats.url, INFERMESH_REGISTRY_URL: `127.0.0.1:${mesh.registry.port}`,
-        INFERMESH_INFERENCE_PORT: '0', INFERMESH_LISTEN_HOST: '127.0.0.1', INFERMESH_MODEL_DIR: dir,
-        INFERMESH_POD_NAME: name, INFERMESH_EXECUTION_PROVIDERS: 'cpu', INFERMESH_HEARTBEAT_INTERVAL_MS: '200',
-        INFERMESH_INTRA_OP_THREADS: '1', INFERMESH_UNLOAD_GRACE_MS: '1500',
-      },
+      env: podProcessEnv(mesh, name, dir, { INFERMESH_INTRA_OP_THREADS: '1', INFERMESH_UNLOAD_GRACE_MS: '1500' }),
     });
     pods.push(pod);
     return pod;

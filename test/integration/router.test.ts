@@ -11,7 +11,7 @@ import { startService, type ServiceProcess } from '../../cli/local-mesh/service-
 import { freePort } from '../../cli/local-mesh/free-port';
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
 import { heldOutDigits } from '../../tools/models/mnist-data';
-import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
+import { podProcessEnv, startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
 import { startTestRouter } from '../helpers/services';
 import { runLoad, sleep } from '../helpers/load';
 import { waitFor } from '../helpers/wait';
@@ -98,18 +98,7 @@ describe('router', () => {
     dirs.push(dir);
     const pod = await startService('inference', {
       label: name,
-      env: {
-        INFERMESH_NATS_URL: mesh.nats.url,
-        INFERMESH_REGISTRY_URL: `127.0.0.1:${mesh.registry.port}`,
-        INFERMESH_INFERENCE_PORT: '0',
-        INFERMESH_LISTEN_HOST: '127.0.0.1',
-        INFERMESH_MODEL_DIR: dir,
-        INFERMESH_POD_NAME: name,
-        INFERMESH_EXECUTION_PROVIDERS: 'cpu',
-        INFERMESH_HEARTBEAT_INTERVAL_MS: '200',
-        INFERMESH_INTRA_OP_THREADS: '1',
-        ...env,
-      },
+      env: podProcessEnv(mesh, name, dir, { INFERMESH_INTRA_OP_THREADS: '1', ...env }),
     });
     pods.push(pod);
     await waitReady(inferenceClient(`127.0.0.1:${pod.port}`), ['mnist']);
@@ -178,12 +167,7 @@ describe('router', () => {
     const link = await relay(port);
     const podD = await startService('inference', {
       label: 'pod-d',
-      env: {
-        INFERMESH_NATS_URL: mesh.nats.url, INFERMESH_REGISTRY_URL: `127.0.0.1:${mesh.registry.port}`,
-        INFERMESH_INFERENCE_PORT: String(port), INFERMESH_LISTEN_HOST: '127.0.0.1', INFERMESH_MODEL_DIR: dir,
-        INFERMESH_POD_NAME: 'pod-d', INFERMESH_EXECUTION_PROVIDERS: 'cpu', INFERMESH_HEARTBEAT_INTERVAL_MS: '200',
-        INFERMESH_ADVERTISE_ADDRESS: `127.0.0.1:${link.port}`,
-      },
+      env: podProcessEnv(mesh, 'pod-d', dir, { INFERMESH_INFERENCE_PORT: String(port), INFERMESH_ADVERTISE_ADDRESS: `127.0.0.1:${link.port}` }),
     });
     pods.push(podD);
     try {
