@@ -12,6 +12,8 @@ export interface HttpConnectionLimits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** How long a connection given up on has to take its last answer (INFERMESH_HTTP_LINGER_MS). */
+  lingerMs: number;
   maxConnections: number;
 }
 
@@ -45,6 +47,6 @@ export function createHttpDoorServer(limits: HttpConnectionLimits, onRequest: ht
     server = http.createServer(options, onRequest);
   }
   server.maxConnections = limits.maxConnections;
-  server.on('clientError', answerClientError);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket, limits.lingerMs));
   return { server, stopTls };
 }

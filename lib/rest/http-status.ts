@@ -37,13 +37,32 @@ export function errorBody(message: string): string {
 }
 
 /**
- * A node:http server's answer to a request it cannot parse ('clientError'): 431 for headers over
- * the limit, 408 when they are late, 400 otherwise, and the connection closed. One home for every
- * HTTP door (the REST door, the console).
+ * Closes a connection the door gives up on, after `last` (its last answer) when given: destroyed
+ * once that is flushed, or after `lingerMs` (INFERMESH_HTTP_LINGER_MS), as its client may have
+ * stopped reading. A half-close alone would leave its client free to keep it open and send more,
+ * and the door reading (and holding) what it sends.
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable) return void socket.destroy();
+export function closeConnection(socket: Duplex, lingerMs: number, last?: string): void {
+  if (socket.destroyed) return;
+  const destroy = () => void socket.destroy();
+  if (socket.writableFinished) return destroy();
+  const timer = setTimeout(destroy, lingerMs);
+  socket.once('close', () => clearTimeout(timer));
+  if (socket.writableEnded) socket.once('finish', destroy);
+  else if (last === undefined) socket.end(destroy);
+  else socket.end(last, destroy);
+}
+
+/**
+ * A node:http server's answer to a request it cannot parse or that came too slowly ('clientError'):
+ * 431 for headers over the limit, 408 when they are late, 400 otherwise, and the connection closed
+ * (closeConnection). One home for every HTTP door (the REST door, the console). As node:http's own
+ * answer, none is written into an answer already under way: the connection is destroyed instead.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, lingerMs: number): void {
+  const underWay = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage?.headersSent === true;
+  if (!socket.writable || underWay) return void socket.destroy();
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const body = errorBody(status === 431 ? 'request headers too large' : status === 408 ? 'request timed out' : 'malformed HTTP request');
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  closeConnection(socket, lingerMs, `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

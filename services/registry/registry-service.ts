@@ -145,6 +145,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
         headersTimeoutMs: config.httpHeadersTimeoutMs,
         requestTimeoutMs: config.httpRequestTimeoutMs,
         keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+        lingerMs: config.httpLingerMs,
         maxConnections: config.httpMaxConnections,
       },
     });

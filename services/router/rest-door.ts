@@ -22,7 +22,8 @@ import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
 import { atDeadline, deadlineOf, statusOf, unaryFrame } from '../../lib/h2/grpc';
 import type { Logger } from '../../lib/log';
 import { encodeInferResponse, INFERENCE_HEADER_LENGTH, parseInferRequest, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
-import { errorBody, httpStatusOf } from '../../lib/rest/http-status';
+import { closeConnection, errorBody, httpStatusOf } from '../../lib/rest/http-status';
+import { ConnectionHolds } from '../../lib/rest/held-bytes';
 import { createHttpDoorServer } from '../../lib/rest/http-server';
 import type { TlsFiles } from '../../lib/tls';
 import { afterCheck, type RouterAccess } from './access';
@@ -47,6 +48,8 @@ export interface RestDoorLimits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** How long a connection given up on has to take its last answer (INFERMESH_HTTP_LINGER_MS). */
+  lingerMs: number;
   maxRequestsPerConnection: number;
   maxConnections: number;
 }
@@ -140,6 +143,8 @@ export class RestDoor {
   private readonly budget: ByteBudget;
   /** Answer bytes written and not yet taken by their clients, every connection together. */
   private readonly answers: ByteBudget;
+  /** What each connection's exchanges hold of the two budgets, given back when they end or it closes. */
+  private readonly holds = new ConnectionHolds();
   /** Requests each connection has carried (INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION). */
   private readonly requestsOf = new WeakMap<net.Socket, number>();
   private readonly sockets = new Set<net.Socket>();
@@ -306,43 +311,34 @@ export class RestDoor {
     if (declared !== undefined && !this.budget.fits(declared)) {
       return this.refuseBody(req, res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take ${declared} more; retry later`));
     }
-    let held = 0;
+    // Given back when the answer is sent, or the connection closes first (req.socket: an answer
+    // queued behind another sees no event of its own then).
+    const hold = this.holds.hold(this.budget, req.socket, [[res, 'finish'], [res, 'close']]);
     const chunks: Buffer[] = [];
     let length = 0;
     let done = false;
-    const release = () => {
-      this.budget.used -= held;
-      held = 0;
-    };
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       length += chunk.length;
-      if (length > held) {
-        const more = length - held;
-        if (length > max || !this.budget.fits(more)) {
-          done = true;
-          release();
-          chunks.length = 0;
-          return this.refuseBody(req, res, length > max
-            ? new HttpRefusal(413, `the body has more than the limit of ${max} bytes`)
-            : new MeshError(ErrorCode.Overloaded, 'the router holds too many request bytes; retry later'));
-        }
-        this.budget.used += more;
-        held += more;
+      if (length > max || !hold.take(chunk.length)) {
+        done = true;
+        hold.release();
+        chunks.length = 0;
+        return this.refuseBody(req, res, length > max
+          ? new HttpRefusal(413, `the body has more than the limit of ${max} bytes`)
+          : new MeshError(ErrorCode.Overloaded, 'the router holds too many request bytes; retry later'));
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
       if (done) return;
       done = true;
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
       // Held until the answer is sent: the request's bytes live as long as its call.
-      res.once('close', release);
-      then(body);
+      then(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
     });
     req.on('error', () => {
       done = true;
-      release();
+      hold.release();
     });
   }
 
@@ -350,7 +346,7 @@ export class RestDoor {
   private refuseBody(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
     res.shouldKeepAlive = false;
     this.fail(res, err);
-    res.once('finish', () => req.socket.destroySoon());
+    res.once('finish', () => closeConnection(req.socket, this.deps.limits.lingerMs));
   }
 
   private fail(res: http.ServerResponse, err: unknown): void {
@@ -364,16 +360,10 @@ export class RestDoor {
    * (or gone); false, holding nothing, when they do not fit.
    */
   private holdAnswer(res: http.ServerResponse, bytes: number): boolean {
-    if (!this.answers.fits(bytes)) return false;
-    this.answers.used += bytes;
-    let held = bytes;
-    const release = () => {
-      this.answers.used -= held;
-      held = 0;
-    };
-    res.once('finish', release);
-    res.once('close', release);
-    return true;
+    const hold = this.holds.hold(this.answers, res.req.socket, [[res, 'finish'], [res, 'close']]);
+    if (hold.take(bytes)) return true;
+    hold.release();
+    return false;
   }
 
   private send(res: http.ServerResponse, status: number, body?: Buffer, headers: http.OutgoingHttpHeaders = {}): void {

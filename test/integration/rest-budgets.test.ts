@@ -1,0 +1,169 @@
+// The REST door's byte budgets against clients that leave: pipelined requests whose answers are
+// never read, and slow clients answered 408, give back every byte they held once their connection
+// is gone, and a connection the door gives up on is closed, not left half-open to keep reading.
+// Raw TCP sockets (node:net) play the clients; the budgets are small, so a leak of a few MiB shows
+// as a 429 for a request that should fit.
+import net from 'node:net';
+import { startTestMesh, inferenceClient, waitReady, type TestMesh } from '../helpers/mesh';
+import { startTestRouter } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
+import type { RouterService } from '../../services/router/router-service';
+
+jest.setTimeout(120_000);
+
+const MiB = 1 << 20;
+const MODEL = 'identity_fp32';
+
+let mesh: TestMesh;
+/** Sockets a test opened, destroyed after it. */
+const opened: net.Socket[] = [];
+
+beforeAll(async () => {
+  mesh = await startTestMesh();
+  await mesh.push(MODEL, `fixtures/${MODEL}.onnx`);
+  const pod = await mesh.startPod();
+  await waitReady(inferenceClient(`127.0.0.1:${pod.port}`), [MODEL]);
+});
+
+afterEach(() => {
+  for (const s of opened.splice(0)) s.destroy();
+});
+
+afterAll(async () => {
+  await mesh?.close();
+});
+
+async function routerWith(env: Record<string, string>): Promise<RouterService> {
+  const router = await startTestRouter(mesh.nats.url, mesh.registry.port, env);
+  await waitFor(`the router to route ${MODEL}`, () => router.membership.readyVersions(MODEL).size > 0);
+  return router;
+}
+
+/** An inference of `n` FP32 elements as binary data, answered as binary data (as many bytes back). */
+function binaryInfer(n: number): { head: string; body: Buffer } {
+  const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, n], parameters: { binary_data_size: 4 * n } }], parameters: { binary_data_output: true } }));
+  const body = Buffer.concat([json, Buffer.alloc(4 * n, 1)]);
+  const head = `POST /v2/models/${MODEL}/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nInference-Header-Content-Length: ${json.length}\r\n\r\n`;
+  return { head, body };
+}
+
+/** The status and error (if any) of `n` elements sent and read back whole by a well-behaved client. */
+async function infer(port: number, n: number): Promise<{ status: number; error?: string }> {
+  const { head, body } = binaryInfer(n);
+  const headers = Object.fromEntries(head.split('\r\n').slice(2, 4).map((l) => l.split(': ') as [string, string]));
+  const res = await fetch(`http://127.0.0.1:${port}/v2/models/${MODEL}/infer`, { method: 'POST', body, headers: { 'inference-header-content-length': headers['Inference-Header-Content-Length']! } });
+  const answer = Buffer.from(await res.arrayBuffer());
+  return res.status === 200 ? { status: 200 } : { status: res.status, error: (JSON.parse(answer.toString()) as { error: string }).error };
+}
+
+/** A raw client that keeps its side open when the door closes its own, and records what it got. */
+function rawClient(port: number): Promise<{ socket: net.Socket; got: () => string; closed: () => boolean }> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    let closed = false;
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve({ socket, got: () => text, closed: () => closed }));
+    opened.push(socket);
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', (err) => (closed ? undefined : reject(err)));
+    socket.on('close', () => (closed = true));
+  });
+}
+
+/**
+ * Whether the door has let go of `client`'s connection: a byte written now and then meets a
+ * closed connection (reset) once it has. Keeps writing, as a dripping client does.
+ */
+function goneFor(client: { socket: net.Socket; closed: () => boolean }, drip = 'x'): () => boolean {
+  return () => {
+    if (!client.closed() && client.socket.writable) client.socket.write(drip);
+    return client.closed();
+  };
+}
+
+describe('pipelined requests whose answers are never read', () => {
+  let router: RouterService;
+
+  beforeAll(async () => {
+    // Room for one 14 MiB exchange; four rounds of the attack held 32 MB of each budget before.
+    router = await routerWith({ INFERMESH_HTTP_MAX_REQUEST_BYTES: String(16 * MiB), INFERMESH_HTTP_MAX_RESPONSE_BYTES: String(16 * MiB) });
+  });
+
+  afterAll(async () => {
+    await router?.shutdown(5_000);
+  });
+
+  it('give back their request and answer bytes once the connection closes, the queued ones too', async () => {
+    const port = router.httpPort!;
+    // A request of nearly the whole budget fits before the attack.
+    expect(await infer(port, (14 * MiB) / 4)).toEqual({ status: 200 });
+    const { head, body } = binaryInfer(MiB); // 4 MiB each way
+    for (let round = 0; round < 4; round++) {
+      const client = await rawClient(port);
+      client.socket.pause(); // never reads an answer
+      for (let i = 0; i < 4; i++) {
+        client.socket.write(head);
+        client.socket.write(body);
+      }
+      await new Promise((r) => setTimeout(r, 2_000));
+      client.socket.destroy();
+      await waitFor('the client socket to close', client.closed, 10_000);
+    }
+    // No client is left: both budgets are whole again.
+    const after = await waitFor('a request of nearly the whole budget to be taken again', async () => {
+      const res = await infer(port, (14 * MiB) / 4);
+      return res.status === 200 ? res : undefined;
+    }, 20_000, 500).catch(async () => infer(port, (14 * MiB) / 4));
+    expect(after).toEqual({ status: 200 });
+  });
+});
+
+describe('a connection answered 408', () => {
+  let router: RouterService;
+
+  beforeAll(async () => {
+    router = await routerWith({
+      INFERMESH_HTTP_REQUEST_TIMEOUT_MS: '3000', INFERMESH_HTTP_HEADERS_TIMEOUT_MS: '2000',
+      INFERMESH_HTTP_MAX_REQUEST_BYTES: '1200000',
+    });
+  });
+
+  afterAll(async () => {
+    await router?.shutdown(5_000);
+  });
+
+  it('is closed, and the body bytes it held are free for others while its client stays', async () => {
+    const port = router.httpPort!;
+    const attacker = await rawClient(port);
+    attacker.socket.write(`POST /v2/models/${MODEL}/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000001\r\nInference-Header-Content-Length: 2\r\n\r\n`);
+    attacker.socket.write(Buffer.alloc(1_000_000, 0x20));
+    await waitFor('the 408', () => attacker.got().startsWith('HTTP/1.1 408 Request Timeout'), 30_000);
+    // The attacker keeps its socket open and writes nothing more: a 200 KB request fits again.
+    const legit = await waitFor('a 200 KB request to be taken', async () => {
+      const res = await infer(port, 50_000);
+      return res.status === 200 ? res : undefined;
+    }, 20_000, 500).catch(async () => infer(port, 50_000));
+    expect(legit).toEqual({ status: 200 });
+    // Bytes it drips after its answer are not read: the door has closed the connection.
+    await waitFor('the door to close the connection', goneFor(attacker), 20_000, 200);
+  });
+
+  it('is closed when its headers drip in', async () => {
+    const client = await rawClient(router.httpPort!);
+    client.socket.write(`GET /v2/health/live HTTP/1.1\r\nHost: x\r\n`);
+    let n = 0;
+    const drip = setInterval(() => client.socket.writable && client.socket.write(`X-Drip-${n++}: y\r\n`), 200);
+    try {
+      await waitFor('the 408', () => client.got().startsWith('HTTP/1.1 408 Request Timeout'), 30_000);
+      await waitFor('the door to close the connection', goneFor(client, `X-Drip: y\r\n`), 20_000, 200);
+    } finally {
+      clearInterval(drip);
+    }
+  });
+
+  it('is closed when its chunked body stalls', async () => {
+    const client = await rawClient(router.httpPort!);
+    client.socket.write(`POST /v2/repository/index HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{"ready"\r\n`);
+    await waitFor('the 408', () => client.got().startsWith('HTTP/1.1 408 Request Timeout'), 30_000);
+    await waitFor('the door to close the connection', goneFor(client, '1\r\n \r\n'), 20_000, 200);
+  });
+});
