@@ -202,6 +202,7 @@ export const settings = {
   httpRequestTimeoutMs: setting('INFERMESH_HTTP_REQUEST_TIMEOUT_MS', int(0), 300_000, 'a REST request must arrive whole within this (Node\'s requestTimeout: 300 s; 0: no limit)'),
   httpKeepAliveTimeoutMs: setting('INFERMESH_HTTP_KEEPALIVE_TIMEOUT_MS', int(0), 75_000, 'an idle REST connection is closed after this (nginx keepalive_timeout: 75 s)'),
   httpMaxRequestsPerConnection: setting('INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION', int(0), 1000, 'requests one REST connection carries before the door closes it after its answer (nginx keepalive_requests: 1000; 0: no limit)'),
+  httpSendTimeoutMs: setting('INFERMESH_HTTP_SEND_TIMEOUT_MS', int(0), 60_000, 'a REST answer held in INFERMESH_HTTP_MAX_RESPONSE_BYTES whose client takes none of it for this long has its connection closed, giving its bytes back (nginx send_timeout: 60 s, between two writes; 0: no limit)'),
   httpLingerMs: setting('INFERMESH_HTTP_LINGER_MS', int(0), 5_000, 'a connection an HTTP door gives up on (after a 408, 431, 400 or a refused body) is destroyed once its last answer is flushed, or after this if its client does not take it (nginx lingering_timeout: 5 s; 0: at once)'),
   httpMaxConnections: setting('INFERMESH_HTTP_MAX_CONNECTIONS', int(1), 4096, 'REST connections the door holds at once; more are closed as they come (nginx worker_connections: 512 a worker)'),
   healthCheckIntervalMs: setting('INFERMESH_HEALTH_CHECK_INTERVAL_MS', int(0), 2_000, 'router: how often it checks each pod\'s grpc.health.v1 (0: never)'),

@@ -50,6 +50,8 @@ export interface RestDoorLimits {
   keepAliveTimeoutMs: number;
   /** How long a connection given up on has to take its last answer (INFERMESH_HTTP_LINGER_MS). */
   lingerMs: number;
+  /** How long a held answer's client may take none of it before its connection is closed (INFERMESH_HTTP_SEND_TIMEOUT_MS; 0: no limit). */
+  sendTimeoutMs: number;
   maxRequestsPerConnection: number;
   maxConnections: number;
 }
@@ -361,9 +363,39 @@ export class RestDoor {
    */
   private holdAnswer(res: http.ServerResponse, bytes: number): boolean {
     const hold = this.holds.hold(this.answers, res.req.socket, [[res, 'finish'], [res, 'close']]);
-    if (hold.take(bytes)) return true;
-    hold.release();
-    return false;
+    if (!hold.take(bytes)) {
+      hold.release();
+      return false;
+    }
+    this.watchSend(res);
+    return true;
+  }
+
+  /**
+   * Closes the connection of an answer its client stops taking: checked every sendTimeoutMs, the
+   * connection must have handed more bytes to the kernel since the last check (the client read
+   * some), or the answer be sent. Its bytes, and every exchange's on the connection, are given back
+   * as it closes.
+   */
+  private watchSend(res: http.ServerResponse): void {
+    const ms = this.deps.limits.sendTimeoutMs;
+    if (ms <= 0) return;
+    const socket = res.req.socket;
+    // Bytes written and not waiting in the stream: what the kernel took (answers appended later do not count).
+    const handedOver = () => socket.bytesWritten - socket.writableLength;
+    let last = handedOver();
+    const check = () => {
+      if (res.writableFinished || socket.destroyed) return;
+      const now = handedOver();
+      if (now > last) {
+        last = now;
+        setTimeout(check, ms).unref();
+        return;
+      }
+      this.deps.log.info('closing a REST connection whose client takes none of its answer', { timeoutMs: ms, unsentBytes: socket.writableLength });
+      socket.destroy();
+    };
+    setTimeout(check, ms).unref();
   }
 
   private send(res: http.ServerResponse, status: number, body?: Buffer, headers: http.OutgoingHttpHeaders = {}): void {

@@ -175,7 +175,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       maxBodyBytes: config.maxMessageBytes, maxJsonBytes: config.httpMaxJsonBytes, maxRequestBytes: config.httpMaxRequestBytes,
       maxResponseBytes: config.httpMaxResponseBytes, maxJsonAnswerBytes: config.httpMaxJsonAnswerBytes,
       maxHeaderBytes: config.httpMaxHeaderBytes, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs,
-      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs, lingerMs: config.httpLingerMs, maxRequestsPerConnection: config.httpMaxRequestsPerConnection, maxConnections: config.httpMaxConnections,
+      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs, lingerMs: config.httpLingerMs, sendTimeoutMs: config.httpSendTimeoutMs, maxRequestsPerConnection: config.httpMaxRequestsPerConnection, maxConnections: config.httpMaxConnections,
     },
   }) : undefined;
   const httpPort = rest ? await rest.listen(config.listenHost, config.routerHttpPort) : undefined;

@@ -117,6 +117,39 @@ describe('pipelined requests whose answers are never read', () => {
   });
 });
 
+describe('an answer its client stops reading', () => {
+  let router: RouterService;
+
+  beforeAll(async () => {
+    // A 48 MiB answer and a 14 MiB one do not fit together. The first is more than loopback's
+    // buffers take (up to 32 MiB a receiver, 4 MiB a sender on Linux's defaults): handed to the
+    // kernel whole, an answer is no longer held.
+    router = await routerWith({ INFERMESH_HTTP_MAX_RESPONSE_BYTES: String(56 * MiB), INFERMESH_HTTP_SEND_TIMEOUT_MS: '4000' });
+  });
+
+  afterAll(async () => {
+    await router?.shutdown(5_000);
+  });
+
+  it('has its connection closed after INFERMESH_HTTP_SEND_TIMEOUT_MS without progress, and its bytes given back', async () => {
+    const port = router.httpPort!;
+    const { head, body } = binaryInfer((48 * MiB) / 4);
+    const client = await rawClient(port);
+    client.socket.pause(); // reads nothing of the answer, keeps its connection open
+    client.socket.write(head);
+    client.socket.write(body);
+    // While it holds its answer, one of nearly the whole budget does not fit.
+    await waitFor('the unread answer to hold the budget', async () => (await infer(port, (14 * MiB) / 4)).status === 429, 10_000, 50);
+    // The door closes its connection, the client still there and still not reading: the bytes are free.
+    const after = await waitFor('the unread answer\'s bytes to be given back', async () => {
+      const res = await infer(port, (14 * MiB) / 4);
+      return res.status === 200 ? res : undefined;
+    }, 20_000, 500).catch(async () => infer(port, (14 * MiB) / 4));
+    expect(after).toEqual({ status: 200 });
+    expect(client.closed()).toBe(false);
+  });
+});
+
 describe('a connection answered 408', () => {
   let router: RouterService;
 
