@@ -275,6 +275,8 @@ export const settings = {
   warmup: setting('INFERMESH_WARMUP', bool, true, 'run warm-up requests (the model\'s configured samples, else one on zeros) before a version is marked ready; a failed one is reported, the version serves anyway'),
   // Kubernetes' CrashLoopBackOff doubles from 10 s to 5 min; Triton does not retry a failed load at all.
   loadRetryBaseMs: setting('INFERMESH_LOAD_RETRY_BASE_MS', int(1), 1_000, 'pod: wait before loading again a version whose load failed, doubling with each failure in a row'),
+  runTimeoutMs: setting('INFERMESH_RUN_TIMEOUT_MS', int(0, 86_400_000), 120_000, 'pod: a run on a version\'s own session workers that takes longer fails DEADLINE_EXCEEDED; onnxruntime cannot stop it, so its worker is set aside to finish alone (its thread busy until then), a new one takes its sessions, and the version is stopped on this pod, UNAVAILABLE with why, until it is loaded anew (TorchServe default_response_timeout: 120 s; 0: no limit)'),
+  sharedSessionRunTimeoutMs: setting('INFERMESH_SHARED_SESSION_RUN_TIMEOUT_MS', int(0, 86_400_000), 5_000, 'pod: as INFERMESH_RUN_TIMEOUT_MS, for a run on the shared session workers, where every other version on its worker waits for it: the versions there were admitted for runs of under INFERMESH_SHARED_SESSION_MAX_RUN_US, so a run thousands of times that is not a slow machine (raise it where that is 0; 0: no limit)'),
   loadRetryMaxMs: setting('INFERMESH_LOAD_RETRY_MAX_MS', int(1), 300_000, 'pod: longest wait between loads of a version that keeps failing'),
 } as const;
 

@@ -89,6 +89,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     intraOpSpinning: config.intraOpSpinning,
     warmup: config.warmup,
     loadRetry: { baseMs: config.loadRetryBaseMs, maxMs: config.loadRetryMaxMs },
+    runTimeoutMs: config.runTimeoutMs,
     unloadGraceMs: config.unloadGraceMs,
     limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements, maxClassificationResults: config.maxClassificationResults, warmupTimeoutMs: config.warmupTimeoutMs },
     memoryBudgetBytes: memory.bytes,

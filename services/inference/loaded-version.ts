@@ -49,6 +49,11 @@ export class LoadedVersion {
 
   /** The sessions; replaced only before the version serves (usePool). */
   private sessions: SessionPool;
+  /**
+   * Told when a run outlives its host's budget: the version has stopped on this pod (UNAVAILABLE,
+   * with why as its reason), takes no request, and stays so until it is unloaded.
+   */
+  onStopped: ((why: string) => void) | undefined;
 
   constructor(
     readonly name: string,
@@ -60,6 +65,7 @@ export class LoadedVersion {
     batching: BatchingOptions,
   ) {
     this.sessions = pool;
+    this.watch(pool);
     this.batchingNow = batching;
     this.batcher = new DynamicBatcher(batching, (feeds, outputs, batchSize) => this.sessions.run(feeds, outputs).then((r) => {
       this.stats.recordExecution(batchSize, r.computeNs);
@@ -79,6 +85,17 @@ export class LoadedVersion {
   usePool(next: SessionPool): void {
     if (this.state !== 'LOADING') throw new Error(`the sessions of a version are replaced only while it loads, not ${this.state}`);
     this.sessions = next;
+    this.watch(next);
+  }
+
+  /** Stops the version when a run of `pool` outlives its host's budget. */
+  private watch(pool: SessionPool): void {
+    pool.onOverdue = (why) => {
+      if (pool !== this.sessions || this.state === 'UNAVAILABLE') return;
+      this.state = 'UNAVAILABLE';
+      this.reason = `stopped on this pod: ${why}`;
+      this.onStopped?.(why);
+    };
   }
 
   /**
@@ -143,7 +160,7 @@ export class LoadedVersion {
 
   /** Validates, runs and encodes one request. */
   async infer(req: ModelInferRequestOut, ctx: CallContext = { deadlineMs: 0 }): Promise<ModelInferResponse> {
-    if (!this.accepting()) throw new MeshError(ErrorCode.NotReady, `model '${this.name}' version ${this.version} is ${this.state.toLowerCase()}`);
+    if (!this.accepting()) throw new MeshError(ErrorCode.NotReady, `model '${this.name}' version ${this.version} is ${this.state.toLowerCase()}${this.state === 'UNAVAILABLE' ? `: ${this.reason}` : ''}`);
     const start = process.hrtime.bigint();
     this.inflight++;
     try {

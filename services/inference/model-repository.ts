@@ -64,6 +64,8 @@ export interface RepositoryDeps {
   warmup: boolean;
   /** Wait before loading a failed version again, doubling per failure in a row up to `maxMs`. */
   loadRetry: LoadRetryPolicy;
+  /** The longest a run may take on a version's own workers (INFERMESH_RUN_TIMEOUT_MS; 0: no limit; default none). */
+  runTimeoutMs?: number;
   /** How long a version being unloaded keeps serving (routers learn of it meanwhile). */
   unloadGraceMs: number;
   limits: RequestLimits;
@@ -178,7 +180,10 @@ export class ModelRepository {
     if (version === '') {
       const ready = [...(versions?.values() ?? [])].filter((v) => v.state === 'READY').sort((a, b) => b.version - a.version);
       if (ready[0]) return ready[0];
-      const why = [...(failed?.entries() ?? [])].map(([v, f]) => `version ${v} failed to load: ${f.reason}`);
+      const why = [
+        ...[...(versions?.values() ?? [])].filter((v) => v.state === 'UNAVAILABLE').map((v) => `version ${v.version} is unavailable: ${v.reason}`),
+        ...[...(failed?.entries() ?? [])].map(([v, f]) => `version ${v} failed to load: ${f.reason}`),
+      ];
       throw errors.notReady(`model '${name}' has no version ready${why.length ? ` (${why.join('; ')})` : ''}`);
     }
     if (!/^\d+$/.test(version)) throw errors.invalidArgument(`model version '${version}' is not a version number`);
@@ -188,7 +193,7 @@ export class ModelRepository {
       if (f) throw errors.notReady(`model '${name}' version ${version} failed to load: ${f.reason}`);
       throw errors.versionNotFound(name, version);
     }
-    if (!v.accepting()) throw errors.notReady(`model '${name}' version ${version} is ${v.state.toLowerCase()}`);
+    if (!v.accepting()) throw errors.notReady(`model '${name}' version ${version} is ${v.state.toLowerCase()}${v.state === 'UNAVAILABLE' ? `: ${v.reason}` : ''}`);
     return v;
   }
 
@@ -361,6 +366,10 @@ export class ModelRepository {
       const batching = batchingFor(sig, model, this.deps.batching, pool.size);
       lv = new LoadedVersion(name, version, sha, sig, pool, this.deps.limits, batching);
       pool = undefined; // the version owns it now
+      lv.onStopped = (why) => {
+        log.error('model version stopped on this pod: a run outlived its budget', { reason: why });
+        this.changed();
+      };
       versions.set(version, lv);
       this.clearFailure(name, version);
       this.changed();
@@ -370,7 +379,7 @@ export class ModelRepository {
         if (!problem && await this.ownWorkersIfLong(lv, file, samples, log)) problem = await lv.warmUp(samples);
         if (!problem && await this.fitThreads(lv, file, samples, log)) problem = await lv.warmUp(samples);
         if (!problem) await this.inlineIfTiny(lv, log);
-        if (problem) {
+        if (problem && lv.state === 'LOADING') {
           lv.reason = `${problem}; serving anyway`;
           log.warn('warm-up failed; the version serves anyway', { reason: problem });
         }
@@ -380,6 +389,8 @@ export class ModelRepository {
       lv.memoryBytes = Math.max(process.memoryUsage.rss() - rssBefore, (await fs.promises.stat(file)).size);
       measured();
       measured = undefined;
+      // A run past its budget (a warm-up's) stopped it: it stays, UNAVAILABLE with why, and is not retried.
+      if (lv.state !== 'LOADING') return true;
       lv.state = 'READY';
       this.readyAt.set(lv, Date.now());
       this.changed();
@@ -459,6 +470,7 @@ export class ModelRepository {
       youngGenerationMb: this.deps.sessionWorkerYoungGenerationMb,
       // A worker of its own that dies is started again with the back-off of a failed load.
       respawn: { baseMs: this.deps.loadRetry.baseMs, maxMs: this.deps.loadRetry.maxMs },
+      runBudget: { ms: this.deps.runTimeoutMs ?? 0, setting: 'INFERMESH_RUN_TIMEOUT_MS' },
     });
   }
 

@@ -13,6 +13,14 @@
 // A worker that exits unasked fails only the run it held; it is started again after a back-off, and
 // every session it held is loaded again there (the versions on it wait for it meanwhile, those on
 // other workers serve on).
+//
+// A run past its budget (INFERMESH_RUN_TIMEOUT_MS, INFERMESH_SHARED_SESSION_RUN_TIMEOUT_MS) cannot be
+// stopped: onnxruntime-node has no way to end a run from another thread, and terminate() on a worker
+// inside a run aborts the whole process once the run returns (the binding throws into a thread
+// already torn down). So the run fails DEADLINE_EXCEEDED, its version is told (it stops serving on
+// this pod: the same request would hold the next worker too), and its worker is set aside to finish
+// alone, asked to close once it answers; a new worker takes its sessions at once, so the versions
+// that shared it wait for a load, not for the run.
 import { Worker } from 'node:worker_threads';
 import { MeshError, ErrorCode } from '../../lib/errors';
 import type { Config, ExecutionProvider } from '../../lib/config';
@@ -58,6 +66,15 @@ export interface SessionHostOptions {
    * again there is tried again on the same back-off.
    */
   respawn?: { baseMs: number; maxMs: number };
+  /** The longest a run may take, and the setting that says so (for its error); 0 or none: no limit. */
+  runBudget?: RunBudget;
+}
+
+/** The longest a run may take on a host's workers. */
+export interface RunBudget {
+  ms: number;
+  /** The setting it comes from, named in the error of a run that outlives it. */
+  setting: string;
 }
 
 /** A run handed to a session: what it computes, and whom to answer. */
@@ -79,6 +96,8 @@ export interface SeatOwner {
   takeWaiting(): HostedRun | undefined;
   /** A session of it was lost with its worker (`restored` false), or loaded again after. */
   seatChanged(restored: boolean): void;
+  /** A run of it outlived the host's run budget (`err` is what that run failed with). */
+  runOverdue(err: MeshError): void;
 }
 
 /**
@@ -92,7 +111,7 @@ export function sharedSessionWorkers(configured: number, budget: CpuBudget): num
 
 /** The settings the pod's shared host follows. */
 export type SharedHostSettings = Pick<Config, 'sharedSessionWorkers' | 'sharedSessionMaxModelBytes' | 'sharedSessionMaxRunUs' | 'intraOpThreads'
-  | 'intraOpSerialRunUs' | 'warmup' | 'sessionWorkerYoungGenerationMb' | 'loadRetryBaseMs' | 'loadRetryMaxMs'>;
+  | 'intraOpSerialRunUs' | 'warmup' | 'sessionWorkerYoungGenerationMb' | 'loadRetryBaseMs' | 'loadRetryMaxMs' | 'sharedSessionRunTimeoutMs'>;
 
 /**
  * The pod's shared host, from its settings, its CPUs and the intra-op threads it gives a session
@@ -110,7 +129,16 @@ export function sharedHostOptions(c: SharedHostSettings, cpus: CpuBudget, podThr
     youngGenerationMb: c.sessionWorkerYoungGenerationMb,
     // A shared worker that dies is started again with the back-off of a failed load.
     respawn: { baseMs: c.loadRetryBaseMs, maxMs: c.loadRetryMaxMs },
+    runBudget: { ms: c.sharedSessionRunTimeoutMs, setting: 'INFERMESH_SHARED_SESSION_RUN_TIMEOUT_MS' },
   };
+}
+
+/** Workers set aside with a run past its budget, until that run returns and they exit. */
+const setAside = new Set<Worker>();
+
+/** Session worker threads set aside with a run past its budget that has not returned yet (each holds a CPU busy). */
+export function setAsideWorkers(): number {
+  return setAside.size;
 }
 
 let nextSessionId = 1;
@@ -135,13 +163,14 @@ interface ThreadSettings {
   script: string;
   youngGenerationMb: number;
   respawn: { baseMs: number; maxMs: number };
+  runBudget: RunBudget | undefined;
 }
 
 /** A worker thread holding sessions; started again in place when it exits unasked. */
 class SessionThread {
   worker: Worker | undefined;
   readonly seats = new Set<Seat>();
-  private running: { id: number; run: HostedRun } | undefined;
+  private running: { id: number; run: HostedRun; owner: SeatOwner; budget: NodeJS.Timeout | undefined } | undefined;
   /** First loads waiting for their answer, by session id. */
   private readonly firstLoads = new Map<number, { resolve: (info: SessionInfo) => void; reject: (err: Error) => void }>();
   /** Sessions being loaded on the worker (first loads or again), by id: no run is handed over meanwhile. */
@@ -224,7 +253,8 @@ class SessionThread {
     const run = next?.takeWaiting();
     if (!run || !nextSeat) return;
     const id = nextRunId++;
-    this.running = { id, run };
+    const limit = this.settings.runBudget?.ms ?? 0;
+    this.running = { id, run, owner: next!, budget: limit > 0 ? setTimeout(() => this.overdue(id), limit).unref() : undefined };
     run.startedAt = process.hrtime.bigint();
     const transfer: ArrayBuffer[] = [];
     for (const t of Object.values(run.feeds)) {
@@ -303,6 +333,7 @@ class SessionThread {
         const running = this.running;
         if (!running || running.id !== msg.id) return;
         this.running = undefined;
+        clearTimeout(running.budget);
         if (msg.type === 'result') {
           this.exitsInARow = 0;
           running.run.done(msg.outputs, msg.runNs);
@@ -378,6 +409,42 @@ class SessionThread {
     this.retries.clear();
   }
 
+  /** The run `id` outlived the budget: fails it, tells its version, sets the worker aside and starts another. */
+  private overdue(id: number): void {
+    const running = this.running;
+    const worker = this.worker;
+    if (!running || running.id !== id || !worker) return;
+    this.running = undefined;
+    this.worker = undefined;
+    setWorkerAside(worker);
+    const budget = this.settings.runBudget!;
+    const err = new MeshError(ErrorCode.DeadlineExceeded, `the run took longer than ${budget.setting} (${budget.ms} ms); onnxruntime cannot stop it, so its session worker was set aside to finish it alone, and this model version stops serving on this pod`);
+    running.run.fail(err);
+    running.owner.runOverdue(err);
+    // What the worker was asked besides is asked of the next one: its loads are posted there again
+    // (the sessions it held and those it was loading), its releases hold nothing there.
+    this.loading.clear();
+    this.stopRetries();
+    for (const waiting of this.unloads.values()) for (const resolve of waiting) resolve();
+    this.unloads.clear();
+    if (this.closed) {
+      this.abandon();
+      this.exited?.();
+      return;
+    }
+    for (const seat of [...this.seats]) {
+      if (seat.owner === running.owner && !this.firstLoads.has(seat.id)) {
+        // The stopped version's session is not made again: nothing will run on it.
+        this.seats.delete(seat);
+        seat.state = 'gone';
+      } else if (seat.state === 'ready') {
+        seat.state = 'lost';
+        seat.owner.seatChanged(false);
+      }
+    }
+    if (this.seats.size > 0) this.spawn();
+  }
+
   private onExit(why: string): void {
     this.loading.clear();
     // A worker started anew loads every lost session: a retry of the old one's would load one twice.
@@ -387,6 +454,7 @@ class SessionThread {
     // Only the run it held fails (there is none when it was asked to close, unless it was forced).
     const running = this.running;
     this.running = undefined;
+    clearTimeout(running?.budget);
     running?.run.fail(new MeshError(ErrorCode.ExecutionFailed, why));
     if (this.closed) {
       this.abandon();
@@ -418,6 +486,22 @@ class SessionThread {
   }
 }
 
+/**
+ * Lets a worker whose run outlived its budget finish alone: nothing more goes to it, it is asked
+ * to close once it answers (its run returned), and it is no longer counted once it exits.
+ */
+function setWorkerAside(worker: Worker): void {
+  worker.removeAllListeners('message');
+  worker.removeAllListeners('exit');
+  worker.removeAllListeners('error');
+  setAside.add(worker);
+  worker.on('error', () => undefined);
+  worker.once('message', () => worker.postMessage({ type: 'close' } satisfies WorkerRequest));
+  worker.once('exit', () => setAside.delete(worker));
+  // Nothing waits for it: the process may end while the run goes on (an abort, as no thread can stop it).
+  worker.unref();
+}
+
 /** Why a session is not loaded on a host that is closing. */
 function closingError(): MeshError {
   return new MeshError(ErrorCode.Unavailable, 'session workers are closing');
@@ -439,6 +523,7 @@ export class SessionHost {
       script: workerScript(__dirname, 'session-worker'),
       youngGenerationMb: opts.youngGenerationMb ?? 2,
       respawn: opts.respawn ?? { baseMs: 1_000, maxMs: 60_000 },
+      runBudget: opts.runBudget,
     };
     this.threads = Array.from({ length: Math.max(1, opts.workers) }, () => new SessionThread(settings));
     this.sharing = opts.sharing;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type { ExecutionProvider, SpinningPolicy } from '../../lib/config';
 import { MeshError, ErrorCode } from '../../lib/errors';
 import type { HostTensor } from '../../lib/tensor';
-import { SessionHost, type HostedRun, type Seat, type SeatOwner, type SessionInfo } from './session-host';
+import { SessionHost, type HostedRun, type RunBudget, type Seat, type SeatOwner, type SessionInfo } from './session-host';
 import { spinningConfig, type SessionInit } from './worker-protocol';
 import { ort } from '../../lib/ort';
 import type { OrtType } from '../../lib/tensor';
@@ -36,6 +36,8 @@ export interface SessionPoolOptions {
   respawn?: { baseMs: number; maxMs: number };
   /** Workers of its own only: the V8 young generation of each, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB; default 2). */
   youngGenerationMb?: number;
+  /** Workers of its own only: the longest a run may take (INFERMESH_RUN_TIMEOUT_MS); default none. A shared host has its own. */
+  runBudget?: RunBudget;
 }
 
 /** A run's outputs and where its time went. */
@@ -71,6 +73,10 @@ export class SessionPool implements SeatOwner {
   private inlineMaxRows = 0;
   private inlineRunCount = 0;
   private modelPath = '';
+  /** Set once a run outlived the host's budget: every later run is refused with it. */
+  private stopped: MeshError | undefined;
+  /** Called once, when a run outlives the host's budget, with why the version stops serving here. */
+  onOverdue: ((why: string) => void) | undefined;
 
   private constructor(
     /** onnxruntime intra-op threads of each session (0: onnxruntime chose). */
@@ -99,7 +105,7 @@ export class SessionPool implements SeatOwner {
     // A file that cannot be read is left to onnxruntime to refuse, on workers of its own as before.
     const bytes = await fs.promises.stat(opts.modelPath).then((s) => s.size, () => Number.POSITIVE_INFINITY);
     const shared = opts.host !== undefined && opts.host.admitsModel(bytes);
-    const host = shared ? opts.host! : new SessionHost({ workers: count, youngGenerationMb: opts.youngGenerationMb, respawn: opts.respawn });
+    const host = shared ? opts.host! : new SessionHost({ workers: count, youngGenerationMb: opts.youngGenerationMb, respawn: opts.respawn, runBudget: opts.runBudget });
     if (shared && host.sharing!.intraOpThreads > 0) init.intraOpThreads = host.sharing!.intraOpThreads;
     const pool = new SessionPool(init.intraOpThreads, init.spinning, host, shared);
     pool.modelPath = opts.modelPath;
@@ -224,6 +230,7 @@ export class SessionPool implements SeatOwner {
    */
   run(feeds: Record<string, HostTensor>, outputs: string[]): Promise<RunResult> {
     if (this.closed) return Promise.reject(new MeshError(ErrorCode.NotReady, 'model is unloading'));
+    if (this.stopped) return Promise.reject(this.stopped);
     if (this.inline && this.inlineMaxRows > 0 && this.inFlight === 0 && this.waiting.length === 0 && rowsAtMost(feeds, this.inlineMaxRows)) return this.runInline(this.inline, feeds, outputs);
     return new Promise((resolve, reject) => {
       const now = process.hrtime.bigint();
@@ -299,6 +306,22 @@ export class SessionPool implements SeatOwner {
     const run = this.waiting.shift();
     if (run) this.inFlight++;
     return run;
+  }
+
+  /**
+   * SeatOwner: a run outlived the host's budget. The same request, or one like it, would hold the
+   * next worker too: the version takes no run on this pod from now on, those waiting are refused.
+   */
+  runOverdue(err: MeshError): void {
+    if (this.stopped) return;
+    this.stopped = new MeshError(ErrorCode.NotReady, `stopped on this pod: ${err.message}`);
+    for (const run of this.waiting.splice(0)) run.refuse(this.stopped);
+    this.onOverdue?.(err.message);
+  }
+
+  /** Why the version takes no run here (a run outlived the budget); undefined while it runs. */
+  get stoppedBecause(): string | undefined {
+    return this.stopped?.message;
   }
 
   /** SeatOwner: a session was lost with its worker, or loaded again. */

@@ -102,7 +102,7 @@ function within<T>(ms: number, promise: Promise<T>): Promise<T> {
 }
 
 /** An owner with no runs, for a seat asked of the host itself. */
-const idle: SeatOwner = { oldestWaiting: () => undefined, takeWaiting: () => undefined, seatChanged: () => undefined };
+const idle: SeatOwner = { oldestWaiting: () => undefined, takeWaiting: () => undefined, seatChanged: () => undefined, runOverdue: () => undefined };
 
 describe('SessionHost', () => {
   it('places every version on the shared workers, each run answered by its own version\'s session, many at once', async () => {
