@@ -17,15 +17,16 @@ function analysisToProto(a: RolloutAnalysis) {
   };
 }
 
+/** As sent: 0 (unset) takes the default and the rest is checked by Rollouts.start (rollout-validation.ts), NaN included. */
 function analysisFromProto(a: RolloutAnalysisOut | null): Partial<RolloutAnalysis> {
   if (!a) return {};
   return {
-    minRequests: a.min_requests || undefined,
-    maxErrorRateIncreasePoints: a.max_error_rate_increase_points || undefined,
-    maxP99LatencyRatio: a.max_p99_latency_ratio || undefined,
-    windowsToFail: a.windows_to_fail || undefined,
-    windowsToAdvance: a.windows_to_advance || undefined,
-    readyTimeoutMs: a.ready_timeout_ms || undefined,
+    minRequests: a.min_requests,
+    maxErrorRateIncreasePoints: a.max_error_rate_increase_points,
+    maxP99LatencyRatio: a.max_p99_latency_ratio,
+    windowsToFail: a.windows_to_fail,
+    windowsToAdvance: a.windows_to_advance,
+    readyTimeoutMs: a.ready_timeout_ms,
   };
 }
 

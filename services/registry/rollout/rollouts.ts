@@ -1,13 +1,14 @@
 // Rollouts: starting a canary, moving its weight, promoting, rolling back, pausing; and applying
 // the controller's window verdicts. State lives in the model's KV record (compare-and-set), every
 // change is a rollout.changed event plus a traffic.changed event, and a bounded history is kept.
-import { MeshError, ErrorCode, errors } from '../../../lib/errors';
+import { MeshError, ErrorCode } from '../../../lib/errors';
 import type { EventInput, TrafficWeight } from '../../../lib/events';
 import type { VersionWindow } from '../../../lib/window-stats';
 import { emptyWindow } from '../../../lib/window-stats';
 import type { ModelRecord, VersionRecord } from '../records';
 import { judge, rulesFor } from './analysis-rules';
-import { applyWindow, canaryTrafficOf, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
+import { applyWindow, canaryTrafficOf, trafficOf, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
+import { analysisOf, checkReason, checkSteps, checkVersion, checkWeight } from './rollout-validation';
 import type { RolloutAnalysisTarget } from './rollout-controller';
 
 /** What rollouts need from the registry's storage. */
@@ -46,10 +47,6 @@ const HISTORY_LIMIT = 50;
 export const CONTROLLER_PRINCIPAL = 'controller';
 const active = (r: Rollout | undefined): r is Rollout => r !== undefined && (r.phase === 'progressing' || r.phase === 'paused');
 
-function checkWeight(weight: number): void {
-  if (!Number.isInteger(weight) || weight < 0 || weight > 100) throw errors.invalidArgument(`weight ${weight} is not a percentage in 0..100`);
-}
-
 /** The version carrying most of a traffic split (the stable one). */
 function mainVersion(traffic: TrafficWeight[]): number | undefined {
   return [...traffic].sort((a, b) => b.weight - a.weight || b.version - a.version)[0]?.version;
@@ -85,14 +82,13 @@ export class Rollouts implements RolloutAnalysisTarget {
 
   /** Starts a canary of `version` beside the version serving now. */
   async start(model: string, version: number, opts: StartOptions, by: string): Promise<RolloutStatus> {
+    checkVersion(version); // before getVersion, which reads 0 as the latest
     checkWeight(opts.weight);
     const steps = [...opts.steps];
-    steps.forEach(checkWeight);
-    if (steps.some((w, i) => i > 0 && w <= steps[i - 1]!)) throw errors.invalidArgument(`steps ${steps.join(', ')} are not ascending`);
+    checkSteps(steps);
+    const analysis = analysisOf(opts.analysis);
     const record = await this.store.getVersion(model, version); // NOT_FOUND for a version that never existed
     this.store.checkPlaceable(model, record.sizeBytes);
-    const analysis: RolloutAnalysis = { ...DEFAULT_ROLLOUT_ANALYSIS };
-    for (const [k, val] of Object.entries(opts.analysis) as [keyof RolloutAnalysis, number | undefined][]) if (val) analysis[k] = val;
     let started: Rollout | undefined;
     const m = await this.store.updateModel(model, async (cur) => {
       if (!(await this.store.servable(model, version))) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' version ${version} is archived or deleted`);
@@ -114,24 +110,27 @@ export class Rollouts implements RolloutAnalysisTarget {
   }
 
   /** Sets the canary's weight by hand; analysis counts afresh from here. */
-  setWeight(model: string, weight: number, by: string): Promise<RolloutStatus> {
+  async setWeight(model: string, weight: number, by: string): Promise<RolloutStatus> {
     checkWeight(weight);
     const reason = `weight set to ${weight}%`;
     return this.change(model, 'weight', (r) => ({ ...r, weight, step: r.steps.indexOf(weight), passes: 0, fails: 0, stepStartedAt: this.now(), reason }), reason, by);
   }
 
   /** The canary takes all traffic. */
-  promote(model: string, by: string, reason = 'promoted by hand'): Promise<RolloutStatus> {
+  async promote(model: string, by: string, reason = 'promoted by hand'): Promise<RolloutStatus> {
+    checkReason(reason);
     return this.change(model, 'promoted', (r) => ({ ...r, phase: 'promoted', weight: 100, reason }), reason, by);
   }
 
   /** All traffic back to the stable version. */
-  rollback(model: string, by: string, reason = 'rolled back by hand'): Promise<RolloutStatus> {
+  async rollback(model: string, by: string, reason = 'rolled back by hand'): Promise<RolloutStatus> {
+    checkReason(reason);
     return this.change(model, 'rolled_back', (r) => ({ ...r, phase: 'rolled_back', weight: 0, reason }), reason, by);
   }
 
   /** Holds the weights; analysis does not act. */
-  pause(model: string, by: string, reason = 'paused by hand'): Promise<RolloutStatus> {
+  async pause(model: string, by: string, reason = 'paused by hand'): Promise<RolloutStatus> {
+    checkReason(reason);
     return this.change(model, 'paused', (r) => ({ ...r, phase: 'paused', reason }), reason, by);
   }
 
