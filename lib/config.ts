@@ -98,6 +98,7 @@ export const settings = {
   maxArtifactBytes: setting('INFERMESH_MAX_ARTIFACT_BYTES', int(1), 2048 * MiB, 'largest model artifact the registry accepts'),
   // Triton has no such limit (its model_warmup reads files beside the model); ours is stored in the
   // model's KV record and its model.config.changed event, both NATS messages (max_payload 1 MiB by default).
+  maxModelMetadataBytes: setting('INFERMESH_MAX_MODEL_METADATA_BYTES', int(1, 512 * 1024), 256 * 1024, 'registry: most a model\'s description and labels may take together, as UTF-8 (Kubernetes\' limit on an object\'s annotations: 256 KiB); a model\'s record, with its rollout history, and its events must fit NATS\'s 1 MiB max_payload'),
   maxWarmupConfigBytes: setting('INFERMESH_MAX_WARMUP_CONFIG_BYTES', int(0, 64 * MiB), 256 * 1024, 'registry: most a model\'s warm-up samples (ServingConfig.warmup) may take as stored, raw data in base64 included'),
   // Triton bounds neither (model_warmup's count and inputs are whatever the model's config says).
   maxWarmupRuns: setting('INFERMESH_MAX_WARMUP_RUNS', int(1), 100, 'registry: most runs a model\'s warm-up may ask for, every sample\'s count (at least 1) added'),
@@ -106,6 +107,12 @@ export const settings = {
   // Pods and routers may create consumers on the event stream (their followers are ordered
   // consumers, lib/events.ts followEvents); this bounds how many a compromised one can leave there.
   eventStreamMaxConsumers: setting('INFERMESH_EVENT_STREAM_MAX_CONSUMERS', int(16, 1_000_000), 1024, 'most consumers the event stream holds (its max_consumers, set when the registry creates it): one per registry replica, router and pod follower, each reset\'s old one kept up to 5 minutes (the client\'s inactive threshold)'),
+  // Each open WatchEvents holds a consumer on that stream (deleted when it ends). One caller gets
+  // what the console gives one caller's live pages (INFERMESH_CONSOLE_MAX_STREAMS_PER_CALLER, 16:
+  // Envoy's and nginx's per-client limits), and all of them together no more than half the
+  // stream's bound, so routers and pods still get theirs.
+  registryMaxWatchesPerCaller: setting('INFERMESH_REGISTRY_MAX_WATCHES_PER_CALLER', int(1, 1_000_000), 16, 'registry: WatchEvents streams one caller (one key, JWT subject or service certificate; one client address when authentication is off) may hold open at once on a replica; beyond it RESOURCE_EXHAUSTED'),
+  registryMaxWatches: setting('INFERMESH_REGISTRY_MAX_WATCHES', int(0, 1_000_000), 0, 'registry: WatchEvents streams a replica holds open at once, every caller\'s together (each a consumer on the event stream); beyond it RESOURCE_EXHAUSTED. 0 (the default): half of INFERMESH_EVENT_STREAM_MAX_CONSUMERS; it must stay below that bound, which every replica, router and pod share'),
 
   // The pods the registry shows (ListPods, the console), from their heartbeats.
   registryMaxPods: setting('INFERMESH_REGISTRY_MAX_PODS', int(1, 1_000_000), 10_000, 'registry: pods it keeps in view (ListPods, the console); heartbeats of further pods are ignored until one goes (a bound on memory, whatever arrives)'),
@@ -296,5 +303,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     out[key] = raw === undefined || raw === '' ? s.default : s.parse(raw, s.env);
   }
   if (out.podName === '') out.podName = `${os.hostname()}-${process.pid}`;
+  // WatchEvents may not take the whole event stream's consumer table from routers and pods.
+  const bound = out.eventStreamMaxConsumers as number;
+  if (out.registryMaxWatches === 0) out.registryMaxWatches = Math.floor(bound / 2);
+  else if ((out.registryMaxWatches as number) >= bound) {
+    bad(settings.registryMaxWatches.env, String(out.registryMaxWatches), `fewer than INFERMESH_EVENT_STREAM_MAX_CONSUMERS (${bound}), whose consumers routers and pods need too`);
+  }
   return Object.freeze(out) as Config;
 }

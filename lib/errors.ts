@@ -60,11 +60,16 @@ export class MeshError extends Error {
 /** Longest model name an error repeats whole: a caller's own name, but of any length it likes. */
 const MAX_SHOWN_NAME = 128;
 
+/** `name` as an error repeats it: whole up to MAX_SHOWN_NAME characters, cut with an ellipsis beyond. */
+export function shownName(name: string): string {
+  return name.length > MAX_SHOWN_NAME ? `${name.slice(0, MAX_SHOWN_NAME)}…` : name;
+}
+
 /** Shorthand constructors, so call sites read as the condition they report. */
 export const errors = {
-  modelNotFound: (model: string) => new MeshError(ErrorCode.ModelNotFound, `model '${model}' not found`),
+  modelNotFound: (model: string) => new MeshError(ErrorCode.ModelNotFound, `model '${shownName(model)}' not found`),
   versionNotFound: (model: string, version: string | number) =>
-    new MeshError(ErrorCode.VersionNotFound, `model '${model}' has no version ${version}`),
+    new MeshError(ErrorCode.VersionNotFound, `model '${shownName(model)}' has no version ${typeof version === 'string' ? shownName(version) : version}`),
   invalidArgument: (message: string) => new MeshError(ErrorCode.InvalidArgument, message),
   invalidTensor: (tensor: string, problem: string) =>
     new MeshError(ErrorCode.InvalidTensor, `tensor '${tensor}': ${problem}`),
@@ -74,7 +79,7 @@ export const errors = {
   unauthenticated: (message: string) => new MeshError(ErrorCode.Unauthenticated, message),
   /** Valid credentials without the scope the call needs, named with the model it was asked for. */
   permissionDenied: (scope: string, model: string) =>
-    new MeshError(ErrorCode.PermissionDenied, `the caller has no '${scope}' scope for model '${model.length > MAX_SHOWN_NAME ? `${model.slice(0, MAX_SHOWN_NAME)}…` : model}'`),
+    new MeshError(ErrorCode.PermissionDenied, `the caller has no '${scope}' scope for model '${shownName(model)}'`),
   /** Valid credentials without what a call about no one model needs, said in `message`. */
   permissionDeniedBecause: (message: string) => new MeshError(ErrorCode.PermissionDenied, message),
 };

@@ -2,7 +2,8 @@
 // Registry events go to a JetStream stream (a consumer that was down replays what it missed);
 // pod heartbeats are plain NATS messages (only the latest matters). Every decode validates.
 import { randomUUID } from 'node:crypto';
-import { DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type Consumer, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { ErrorCode, MeshError } from './errors';
 import { nameToken, resources } from './nats';
 import { isPodIdentityName } from './tls';
 
@@ -468,8 +469,12 @@ export async function publishEvent(js: JetStreamClient, event: MeshEvent): Promi
 
 /** A running event subscription. */
 export interface EventFollower {
+  /** Ends delivery; resolves once its consumer is deleted on the server (best effort). */
   stop(): Promise<void>;
-  /** Settles when delivery ends: resolves after stop(), rejects with what `onEvent` threw. */
+  /**
+   * Settles when delivery ends, its consumer deleted: resolves after stop(), rejects with what
+   * `onEvent` threw.
+   */
   readonly closed: Promise<void>;
 }
 
@@ -483,26 +488,76 @@ export interface FollowOptions {
   onBadEvent?: (err: unknown, seq: number) => void;
 }
 
+/** nats-server's JSMaximumConsumersLimitErr: the stream holds its max_consumers already. */
+const MAX_CONSUMERS_ERR_CODE = 10026;
+
+/**
+ * How long stopping a follower waits for its consumer's delete: a NATS that does not answer (an
+ * outage) must not hold up a stop; the server then drops the consumer after its inactive threshold.
+ */
+const CONSUMER_DELETE_TIMEOUT_MS = 2_000;
+
+/**
+ * Creates a follower's ordered consumer. A full consumer table (the stream's max_consumers,
+ * INFERMESH_EVENT_STREAM_MAX_CONSUMERS) is Overloaded (RESOURCE_EXHAUSTED), a condition the caller
+ * can wait out, not an internal error.
+ */
+async function createFollowerConsumer(js: JetStreamClient, opts: FollowOptions): Promise<Consumer> {
+  try {
+    return await js.consumers.get(resources.eventStream, {
+      // One filter subject: nats-server before 2.10 takes no more.
+      filter_subjects: opts.model ? subjects.eventsOf(opts.model) : subjects.eventsAll,
+      ...(opts.afterSeq !== undefined
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.afterSeq + 1 }
+        : { deliver_policy: DeliverPolicy.New }),
+    });
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === MAX_CONSUMERS_ERR_CODE) {
+      throw new MeshError(ErrorCode.Overloaded, `the event stream ${resources.eventStream} holds the most consumers it may (INFERMESH_EVENT_STREAM_MAX_CONSUMERS); try again later`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Deletes a follower's consumer on the server once its delivery ended, so a follower that stops
+ * leaves nothing behind to wait out the 5-minute inactive threshold (a watch opened and cancelled
+ * in a loop would otherwise fill the stream's consumer table). Best effort: an identity that may
+ * not delete consumers (pods and routers, lib/nats-permissions.ts), a consumer already gone or a
+ * NATS away leave it to that threshold, as before.
+ */
+async function deleteFollowerConsumer(consumer: Consumer): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, CONSUMER_DELETE_TIMEOUT_MS);
+    timer.unref();
+  });
+  await Promise.race([consumer.delete().then(() => undefined, () => undefined), timeout]);
+  clearTimeout(timer);
+}
+
 /**
  * Delivers registry events in order to `onEvent`, starting after `afterSeq` (replaying what was
  * stored since) or, without it, with the events published from now on. The ordered consumer
  * recreates itself after a NATS outage. Malformed events are passed to `onBadEvent` and skipped.
  * `onEvent` is awaited before the next event is delivered, so a slow receiver holds back delivery
- * (a few events are fetched ahead) rather than letting events pile up in memory.
+ * (a few events are fetched ahead) rather than letting events pile up in memory. When delivery ends
+ * (stop(), or `onEvent` threw) the consumer is deleted on the server before `closed` settles. A
+ * full consumer table is an Overloaded MeshError.
  */
 export async function followEvents(
   js: JetStreamClient,
   onEvent: (event: MeshEvent, seq: number) => void | Promise<void>,
   opts: FollowOptions = {},
 ): Promise<EventFollower> {
-  const consumer = await js.consumers.get(resources.eventStream, {
-    // One filter subject: nats-server before 2.10 takes no more.
-    filter_subjects: opts.model ? subjects.eventsOf(opts.model) : subjects.eventsAll,
-    ...(opts.afterSeq !== undefined
-      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.afterSeq + 1 }
-      : { deliver_policy: DeliverPolicy.New }),
-  });
-  const messages = await consumer.consume();
+  const consumer = await createFollowerConsumer(js, opts);
+  let messages: Awaited<ReturnType<Consumer['consume']>>;
+  try {
+    messages = await consumer.consume();
+  } catch (err) {
+    await deleteFollowerConsumer(consumer);
+    throw err;
+  }
   const done = (async () => {
     try {
       for await (const m of messages) {
@@ -517,13 +572,14 @@ export async function followEvents(
       }
     } finally {
       await messages.close().catch(() => undefined);
+      await deleteFollowerConsumer(consumer);
     }
   })();
   done.catch(() => undefined); // handled here; callers may still await `closed`
   return {
     closed: done,
     async stop() {
-      await messages.close();
+      await messages.close().catch(() => undefined);
       await done.catch(() => undefined);
     },
   };

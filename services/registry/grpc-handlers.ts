@@ -1,7 +1,8 @@
 // infermesh.registry.v1 handlers: check the caller (access.ts), decode, call the Registry or the
 // key store, encode. No logic of their own.
 import { Metadata, type ServerReadableStream } from '@grpc/grpc-js';
-import { errors } from '../../lib/errors';
+import { ErrorCode, MeshError, errors } from '../../lib/errors';
+import { loadConfig, type Config } from '../../lib/config';
 import { authorizationOfMetadata } from '../../lib/auth';
 import { clientStreamHandler, serverStreamHandler, unaryHandler, writeWithBackpressure } from '../../lib/grpc/handlers';
 import type { Logger } from '../../lib/log';
@@ -12,7 +13,7 @@ import type { MeshEvent } from '../../lib/events';
 import type { ModelChanges, ModelView, Registry } from './registry';
 import { warmupFromProto, warmupToProto } from './warmup-config';
 import type { ModelRecord, ServingConfig, VersionRecord } from './records';
-import { ALL_MODELS, type RegistryAccess } from './access';
+import { ALL_MODELS, type Caller, type RegistryAccess } from './access';
 import type { KeyStore, KeyView } from './keys';
 import type { ApiKey } from '../../lib/grpc/generated/infermesh/registry/v1/ApiKey';
 import type { PodView } from './pod-view';
@@ -115,12 +116,83 @@ export function keyToProto(k: KeyView): ApiKey {
   return { id: k.id, name: k.name, grants: k.grants, created_at: k.createdAt, created_by: k.createdBy, revoked_at: k.revokedAt ?? '' };
 }
 
+/** Limits on open WatchEvents streams, each of which holds a consumer on the event stream. */
+export interface WatchLimits {
+  /** Streams one caller (watcherOf) may hold open: INFERMESH_REGISTRY_MAX_WATCHES_PER_CALLER, default 16. */
+  perCaller: number;
+  /** Streams of every caller together: INFERMESH_REGISTRY_MAX_WATCHES, default half of INFERMESH_EVENT_STREAM_MAX_CONSUMERS. */
+  total: number;
+}
+
+/** The WatchEvents limits a configuration sets. */
+export function watchLimitsOf(config: Pick<Config, 'registryMaxWatchesPerCaller' | 'registryMaxWatches'>): WatchLimits {
+  return { perCaller: config.registryMaxWatchesPerCaller, total: config.registryMaxWatches };
+}
+
+/**
+ * Whom a WatchEvents stream counts against: the authenticated caller (`key:<id>`, `jwt:<subject>`,
+ * a service's SPIFFE ID), or with authentication off the client's address (without its port):
+ * there every caller is `anonymous`, and one client must not take everyone's share.
+ */
+export function watcherOf(caller: Caller, peer: string): string {
+  return caller.principal.kind === 'anonymous' ? `peer:${peer.replace(/:\d+$/, '')}` : caller.name;
+}
+
+/**
+ * Admission of WatchEvents streams: at most `perCaller` open for one watcher and `total` for all,
+ * so neither one caller nor all of them together fill the event stream's consumer table, which
+ * routers and pods need too. admit() takes a slot, or throws Overloaded (RESOURCE_EXHAUSTED)
+ * naming the setting that refused it; the function it returns gives the slot back (once).
+ */
+export class WatchSlots {
+  private open = 0;
+  private readonly openOf = new Map<string, number>();
+
+  constructor(private readonly limits: WatchLimits) {}
+
+  /** Streams open now, every watcher's together. */
+  get size(): number {
+    return this.open;
+  }
+
+  admit(watcher: string): () => void {
+    const mine = this.openOf.get(watcher) ?? 0;
+    if (mine >= this.limits.perCaller) {
+      throw new MeshError(ErrorCode.Overloaded, `this caller has ${mine} event watches open, the most it may (INFERMESH_REGISTRY_MAX_WATCHES_PER_CALLER): cancel one first`);
+    }
+    if (this.open >= this.limits.total) {
+      throw new MeshError(ErrorCode.Overloaded, `the registry has ${this.open} event watches open, the most it serves at once (INFERMESH_REGISTRY_MAX_WATCHES); try again later`);
+    }
+    this.open++;
+    this.openOf.set(watcher, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.open--;
+      const left = (this.openOf.get(watcher) ?? 1) - 1;
+      if (left > 0) this.openOf.set(watcher, left);
+      else this.openOf.delete(watcher);
+    };
+  }
+}
+
 /**
  * The registry's gRPC handlers over `registry` and `keys`. Every handler first asks `access` for its
  * caller, checked for the RPC's scope (SCOPE_OF) on the model it names, and names that caller in
  * what it changes; lists show only what the caller may read.
  */
-export function registryHandlers(registry: Registry, keys: KeyStore, access: RegistryAccess, pods: PodView, log: Logger, recheckMs: number): RegistryHandlers {
+export function registryHandlers(
+  registry: Registry,
+  keys: KeyStore,
+  access: RegistryAccess,
+  pods: PodView,
+  log: Logger,
+  recheckMs: number,
+  // Default: the settings' defaults (the registry service passes its configuration's).
+  watchLimits: WatchLimits = watchLimitsOf(loadConfig({})),
+): RegistryHandlers {
+  const watches = new WatchSlots(watchLimits);
   return {
     CreateModel: unaryHandler(log, async (call) => {
       const r = call.request;
@@ -182,12 +254,17 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
     WatchEvents: serverStreamHandler(log, async (call) => {
       const r = call.request;
       const caller = r.model ? await access.authorize(call, 'WatchEvents', r.model) : await access.caller(call);
+      // Each open watch holds a consumer on the event stream until it ends (it is deleted then):
+      // its slot is given back only once that is done.
+      const release = watches.admit(watcherOf(caller, call.getPeer()));
       // Without a model filter, the caller sees the events of the models it may read, and key
       // events only with the scope that manages keys.
       const visible = (e: MeshEvent) => caller.mayReadEvent(e);
       const cancelled = new AbortController();
       const onCancel = () => cancelled.abort();
       call.on('cancelled', onCancel);
+      // A client that cancelled while it was authenticated is not watched at all.
+      if (call.cancelled) cancelled.abort();
       // A key revoked (or a JWT expired) while the watch is open ends it, as it would end any new call.
       let refused: unknown;
       const stopChecking = access.recheck(authorizationOfMetadata(call.metadata), caller, recheckMs, (err) => {
@@ -205,6 +282,7 @@ export function registryHandlers(registry: Registry, keys: KeyStore, access: Reg
       } finally {
         stopChecking();
         call.off('cancelled', onCancel);
+        release();
       }
       // The watch ended because its caller is no longer let in: the stream ends with that status.
       if (refused !== undefined) throw refused;

@@ -10,7 +10,7 @@ import { protos } from '../../lib/grpc/proto';
 import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/lifecycle';
 import { Registry } from './registry';
-import { registryHandlers } from './grpc-handlers';
+import { registryHandlers, watchLimitsOf } from './grpc-handlers';
 import { Rollouts } from './rollout/rollouts';
 import { RolloutController } from './rollout/rollout-controller';
 import { rolloutHandlers } from './rollout/grpc-handlers';
@@ -56,7 +56,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   // heartbeats queued meanwhile, nor judges a rollout window before its reports (lib/listening-clock.ts).
   const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
   const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes, Date.now, listening);
-  const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
+  const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxModelMetadataBytes: config.maxModelMetadataBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });
 
@@ -153,7 +153,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   }
 
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, pods, log, config.watchRecheckMs));
+  server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, pods, log, config.watchRecheckMs, watchLimitsOf(config)));
   server.addService(protos().rollouts.Rollouts.service, rolloutHandlers(rollouts, access, log));
   const port = await listen(server, config.listenHost, config.registryPort, tls && { files: tls, clientAuth: config.tlsClientAuth });
   health.set('', 'SERVING');

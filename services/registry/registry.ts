@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { Readable } from 'node:stream';
 import { kvKeys, type JetStreamClient, type KV, type ObjectStore } from '../../lib/nats';
-import { errors, MeshError, ErrorCode } from '../../lib/errors';
+import { settings } from '../../lib/config';
+import { errors, MeshError, ErrorCode, shownName } from '../../lib/errors';
 import { followEvents, newEvent, publishEvent, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
 import { retry } from '../../lib/retry';
@@ -24,6 +25,8 @@ export interface RegistryDeps {
   log: Logger;
   /** Largest artifact accepted, in bytes. */
   maxArtifactBytes: number;
+  /** Most a model's description and labels may take together, in UTF-8 bytes (INFERMESH_MAX_MODEL_METADATA_BYTES; default 256 KiB). */
+  maxModelMetadataBytes?: number;
   /** Most a model's warm-up samples may take as stored, in bytes (INFERMESH_MAX_WARMUP_CONFIG_BYTES). */
   maxWarmupConfigBytes: number;
   /** Most runs of a model's warm-up, every sample's count together (INFERMESH_MAX_WARMUP_RUNS). */
@@ -105,9 +108,14 @@ export class Registry {
 
   constructor(private readonly deps: RegistryDeps) {}
 
+  /**
+   * INVALID_ARGUMENT for a name no model can have, before any record is read or written: every
+   * call that names a model goes through it. A key is sent to NATS in a control line of a few KB,
+   * and a longer one drops the registry's connection (a hostile test held a call 36 s that way).
+   */
   private static checkName(name: string): void {
     if (!MODEL_NAME.test(name)) {
-      throw errors.invalidArgument(`model name '${name}' is invalid: use ${MODEL_NAME_RULE}`);
+      throw errors.invalidArgument(`model name '${shownName(name)}' is invalid: use ${MODEL_NAME_RULE}`);
     }
   }
 
@@ -144,6 +152,7 @@ export class Registry {
 
   /** Compare-and-set loop over a model's record (rollouts use it). */
   async updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>): Promise<ModelRecord> {
+    Registry.checkName(name);
     return (await this.update<ModelRecord>(keys.model(name), mutate)).value;
   }
 
@@ -159,10 +168,24 @@ export class Registry {
     if (config?.warmup) checkWarmup(config.warmup, this.deps);
   }
 
+  /**
+   * INVALID_ARGUMENT for a description and labels over INFERMESH_MAX_MODEL_METADATA_BYTES together,
+   * before anything is written: the model's record (with its rollout history) and the events that
+   * carry them must stay within NATS's max_payload, or a write succeeds and its event, or a later
+   * rollout step, fails.
+   */
+  private checkMetadata(description: string | undefined, labels: Record<string, string> | undefined): void {
+    const max = this.deps.maxModelMetadataBytes ?? settings.maxModelMetadataBytes.default;
+    let bytes = Buffer.byteLength(description ?? '');
+    for (const [k, v] of Object.entries(labels ?? {})) bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+    if (bytes > max) throw errors.invalidArgument(`the model's description and labels take ${bytes} bytes, above INFERMESH_MAX_MODEL_METADATA_BYTES (${max})`);
+  }
+
   /** Creates a model, or returns the existing one unchanged; `by` names the principal (audit). */
   async createModel(m: NewModel, by: string): Promise<ModelView> {
     Registry.checkName(m.name);
     this.checkConfig(m.config);
+    this.checkMetadata(m.description, m.labels);
     const record: ModelRecord = {
       schema: 1,
       name: m.name,
@@ -186,6 +209,7 @@ export class Registry {
 
   /** The model's record; NOT_FOUND when it does not exist. */
   async getModel(name: string): Promise<ModelView> {
+    Registry.checkName(name);
     const cur = await this.read<ModelRecord>(keys.model(name));
     if (!cur) throw errors.modelNotFound(name);
     return this.withPlacement({ ...cur.value, revision: cur.revision });
@@ -226,6 +250,7 @@ export class Registry {
 
   /** A version's record, or undefined (the placement controller reads sizes). */
   async findVersion(model: string, version: number): Promise<VersionRecord | undefined> {
+    Registry.checkName(model);
     return (await this.read<VersionRecord>(keys.version(model, version)))?.value;
   }
 
@@ -251,7 +276,9 @@ export class Registry {
   async editModel(name: string, changes: ModelChanges, expectedRevision: number | undefined, by: string): Promise<ModelView> {
     Registry.checkName(name);
     this.checkConfig(changes.config);
-    await this.getModel(name);
+    const before = await this.getModel(name);
+    // Bounded as they will be stored: a change of one keeps the other as it is.
+    this.checkMetadata(changes.description ?? before.description, changes.labels ?? before.labels);
     let changed = false;
     const { value: m, revision } = await this.update<ModelRecord>(keys.model(name), (cur) => {
       const next: ModelRecord = {
@@ -339,6 +366,7 @@ export class Registry {
 
   /** Whether a version exists and is AVAILABLE, so it may be put into a traffic split. */
   async servable(model: string, version: number): Promise<boolean> {
+    Registry.checkName(model);
     const v = await this.read<VersionRecord>(keys.version(model, version));
     return v?.value.state === 'AVAILABLE';
   }
@@ -397,6 +425,7 @@ export class Registry {
    * traffic split.
    */
   async archiveVersion(model: string, version: number, by: string): Promise<VersionRecord> {
+    Registry.checkName(model);
     const key = keys.version(model, version);
     for (let attempt = 0; attempt < 100; attempt++) {
       const seen = await this.notServing(model, version);
@@ -429,6 +458,7 @@ export class Registry {
    * split. The model's latestVersion stays, so the number is never assigned again.
    */
   async deleteVersion(model: string, version: number, by: string): Promise<DeletedVersion> {
+    Registry.checkName(model);
     const key = keys.version(model, version);
     for (let attempt = 0; attempt < 100; attempt++) {
       const seen = await this.notServing(model, version);
