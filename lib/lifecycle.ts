@@ -7,6 +7,12 @@ import { stopTelemetry } from './telemetry';
 export interface RunningService {
   /** Graceful shutdown in the service's order; must finish within `budgetMs`. */
   shutdown(budgetMs: number): Promise<void>;
+  /**
+   * Why the process cannot end by process.exit, when it cannot: Node waits there for every worker
+   * thread, and one inside a native call (an onnxruntime run set aside past its budget) never stops
+   * for it. Undefined (the default): it can.
+   */
+  cannotExit?(): string | undefined;
 }
 
 /**
@@ -15,16 +21,25 @@ export interface RunningService {
  */
 export function exitOnSignal(service: RunningService, log: Logger, budgetMs: number): void {
   let stopping = false;
+  const exit = (code: number): never => {
+    const why = service.cannotExit?.();
+    if (why) {
+      // The exit status is then 137 (killed), which an orchestrator restarts as any failure.
+      log.error('exiting by SIGKILL: process.exit would wait for threads that cannot be stopped', { reason: why, code });
+      process.kill(process.pid, 'SIGKILL');
+    }
+    process.exit(code);
+  };
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       log.warn('second signal: exiting now', { signal });
-      process.exit(1);
+      exit(1);
     }
     stopping = true;
     log.info('shutting down', { signal, budgetMs });
     const force = setTimeout(() => {
       log.error('shutdown budget exceeded: forcing exit', { budgetMs });
-      process.exit(1);
+      exit(1);
     }, budgetMs + 2_000);
     force.unref();
     service
@@ -33,11 +48,11 @@ export function exitOnSignal(service: RunningService, log: Logger, budgetMs: num
       .then(
         () => {
           log.info('stopped');
-          process.exit(0);
+          exit(0);
         },
         (err: unknown) => {
           log.error('shutdown failed', { err });
-          process.exit(1);
+          exit(1);
         },
       );
   };

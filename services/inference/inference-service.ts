@@ -21,7 +21,7 @@ import { scannedInferenceService } from '../../lib/grpc/scanned-service';
 import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { HeartbeatPublisher } from './heartbeat';
 import { cpuBudget, intraOpThreads, memoryBudget } from './cgroup-limits';
-import { SessionHost, sharedHostOptions } from './session-host';
+import { SessionHost, setAsideWorkers, sharedHostOptions } from './session-host';
 import { TrafficFollower } from '../../lib/traffic-follower';
 import { versionsHeldBy } from '../../lib/placement';
 import { h2LimitsOf } from '../../lib/h2/limits';
@@ -90,6 +90,14 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     warmup: config.warmup,
     loadRetry: { baseMs: config.loadRetryBaseMs, maxMs: config.loadRetryMaxMs },
     runTimeoutMs: config.runTimeoutMs,
+    // Each set-aside worker holds a CPU until its run returns, which it may never do: past the
+    // bound the pod drains and exits (by SIGKILL, see cannotExit), to be started anew.
+    onVersionStopped: (model, version) => {
+      const held = setAsideWorkers();
+      if (config.maxSetAsideWorkers === 0 || held <= config.maxSetAsideWorkers) return;
+      log.error('session workers set aside past INFERMESH_MAX_SET_ASIDE_WORKERS: draining to restart', { held, max: config.maxSetAsideWorkers, model, version });
+      process.kill(process.pid, 'SIGTERM');
+    },
     unloadGraceMs: config.unloadGraceMs,
     limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements, maxClassificationResults: config.maxClassificationResults, warmupTimeoutMs: config.warmupTimeoutMs },
     memoryBudgetBytes: memory.bytes,
@@ -149,6 +157,10 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     address,
     repo,
     synced: follower.synced,
+    cannotExit() {
+      const held = setAsideWorkers();
+      return held > 0 ? `${held} session worker(s) set aside with a run past its budget` : undefined;
+    },
     async shutdown(budgetMs) {
       const deadline = Date.now() + budgetMs;
       // 1. Not ready: health NOT_SERVING, heartbeat says draining, routers stop sending.

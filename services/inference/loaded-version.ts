@@ -91,7 +91,8 @@ export class LoadedVersion {
   /** Stops the version when a run of `pool` outlives its host's budget. */
   private watch(pool: SessionPool): void {
     pool.onOverdue = (why) => {
-      if (pool !== this.sessions || this.state === 'UNAVAILABLE') return;
+      // An unloading version is going anyway: it stays UNLOADING, so what waits for its release still does.
+      if (pool !== this.sessions || (this.state !== 'LOADING' && this.state !== 'READY')) return;
       this.state = 'UNAVAILABLE';
       this.reason = `stopped on this pod: ${why}`;
       this.onStopped?.(why);

@@ -66,6 +66,8 @@ export interface RepositoryDeps {
   loadRetry: LoadRetryPolicy;
   /** The longest a run may take on a version's own workers (INFERMESH_RUN_TIMEOUT_MS; 0: no limit; default none). */
   runTimeoutMs?: number;
+  /** Told when a version stops on this pod, a run of it past its budget (the pod counts what that left running). */
+  onVersionStopped?: (model: string, version: number, why: string) => void;
   /** How long a version being unloaded keeps serving (routers learn of it meanwhile). */
   unloadGraceMs: number;
   limits: RequestLimits;
@@ -369,6 +371,7 @@ export class ModelRepository {
       lv.onStopped = (why) => {
         log.error('model version stopped on this pod: a run outlived its budget', { reason: why });
         this.changed();
+        this.deps.onVersionStopped?.(name, version, why);
       };
       versions.set(version, lv);
       this.clearFailure(name, version);
@@ -463,6 +466,23 @@ export class ModelRepository {
   }
 
   /** Sessions of `file`: on the pod's shared workers when `shared` and the host takes the model, else on workers of their own. */
+  /**
+   * Gives `lv`, still loading, the sessions `make` makes in place of its own; false, changing
+   * nothing more, once it is not loading (a run past its budget stopped it): sessions made
+   * meanwhile are closed again.
+   */
+  private async swapPool(lv: LoadedVersion, make: () => Promise<SessionPool>): Promise<boolean> {
+    if (lv.state !== 'LOADING') return false;
+    await lv.pool.close();
+    const next = await make();
+    if (lv.state !== 'LOADING') {
+      await next.close();
+      return false;
+    }
+    lv.usePool(next);
+    return true;
+  }
+
   private sessionsOf(file: string, intraOpThreads: number, shared = true): Promise<SessionPool> {
     return SessionPool.create({
       modelPath: file, providers: this.providers, workers: this.deps.sessionWorkers, intraOpThreads, spinning: this.deps.intraOpSpinning,
@@ -491,8 +511,7 @@ export class ModelRepository {
     const warmUs = lv.pool.fastestRunUs ?? 0;
     const runUs = warmUs >= FAR_OVER * limit ? warmUs : await lv.timeRuns(samples, FIT_RUNS, limit);
     if (runUs === undefined || host.admitsRun(runUs)) return false;
-    await lv.pool.close();
-    lv.usePool(await this.sessionsOf(file, this.deps.intraOpThreads, false));
+    if (!(await this.swapPool(lv, () => this.sessionsOf(file, this.deps.intraOpThreads, false)))) return false;
     log.info('runs are long: sessions on workers of their own', { runUs: Math.round(runUs), limitUs: limit });
     return true;
   }
@@ -515,11 +534,10 @@ export class ModelRepository {
     if (limit === 0 || threads <= 1 || lv.pool.info.provider !== 'cpu') return false;
     const manyUs = await lv.timeRuns(samples, FIT_RUNS, limit);
     if (manyUs === undefined || manyUs >= limit) return false;
-    await lv.pool.close();
     let oneUs: number | undefined;
     let why = '';
     try {
-      lv.usePool(await this.sessionsOf(file, 1, shared));
+      if (!(await this.swapPool(lv, () => this.sessionsOf(file, 1, shared)))) return false;
       oneUs = await lv.timeRuns(samples, FIT_RUNS, limit);
     } catch (err) {
       why = messageOf(err);
@@ -529,8 +547,7 @@ export class ModelRepository {
       log.info('runs are short: one intra-op thread per session', facts);
       return true;
     }
-    await lv.pool.close();
-    lv.usePool(await this.sessionsOf(file, threads, shared));
+    if (!(await this.swapPool(lv, () => this.sessionsOf(file, threads, shared)))) return false;
     log.info(`runs are short, but not on one intra-op thread: ${threads} per session`, { ...facts, ...(why && { why }) });
     return true;
   }

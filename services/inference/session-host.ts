@@ -254,7 +254,9 @@ class SessionThread {
     if (!run || !nextSeat) return;
     const id = nextRunId++;
     const limit = this.settings.runBudget?.ms ?? 0;
-    this.running = { id, run, owner: next!, budget: limit > 0 ? setTimeout(() => this.overdue(id), limit).unref() : undefined };
+    // Judged after the messages already queued are read (an immediate follows the poll phase): after
+    // a stall of this thread, a run that ended in time has its answer waiting, not late.
+    this.running = { id, run, owner: next!, budget: limit > 0 ? setTimeout(() => setImmediate(() => this.overdue(id)), limit).unref() : undefined };
     run.startedAt = process.hrtime.bigint();
     const transfer: ArrayBuffer[] = [];
     for (const t of Object.values(run.feeds)) {
