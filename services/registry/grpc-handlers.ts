@@ -262,16 +262,17 @@ export function registryHandlers(
       const visible = (e: MeshEvent) => caller.mayReadEvent(e);
       const cancelled = new AbortController();
       const onCancel = () => cancelled.abort();
-      call.on('cancelled', onCancel);
-      // A client that cancelled while it was authenticated is not watched at all.
-      if (call.cancelled) cancelled.abort();
-      // A key revoked (or a JWT expired) while the watch is open ends it, as it would end any new call.
       let refused: unknown;
-      const stopChecking = access.recheck(authorizationOfMetadata(call.metadata), caller, recheckMs, (err) => {
-        refused = err;
-        cancelled.abort();
-      });
+      let stopChecking = () => undefined as void;
       try {
+        call.on('cancelled', onCancel);
+        // A client that cancelled while it was authenticated is not watched at all.
+        if (call.cancelled) cancelled.abort();
+        // A key revoked (or a JWT expired) while the watch is open ends it, as it would end any new call.
+        stopChecking = access.recheck(authorizationOfMetadata(call.metadata), caller, recheckMs, (err) => {
+          refused = err;
+          cancelled.abort();
+        });
         await registry.watchEvents(
           { afterSeq: r.only_new ? undefined : Math.max(0, Number(r.start_sequence) - 1), model: r.model || undefined },
           (event, seq) => (visible(event) ? writeWithBackpressure(call, eventToProto(event, seq)) : Promise.resolve()),

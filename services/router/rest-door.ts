@@ -381,21 +381,28 @@ export class RestDoor {
     const ms = this.deps.limits.sendTimeoutMs;
     if (ms <= 0) return;
     const socket = res.req.socket;
-    // Bytes written and not waiting in the stream: what the kernel took (answers appended later do not count).
+    // Bytes written and not waiting in the stream: what the kernel took (answers appended later do
+    // not count). Answers are written in chunks (send), so a steady reader shows progress.
     const handedOver = () => socket.bytesWritten - socket.writableLength;
     let last = handedOver();
+    let timer: NodeJS.Timeout | undefined;
     const check = () => {
       if (res.writableFinished || socket.destroyed) return;
       const now = handedOver();
-      if (now > last) {
+      // Nothing waiting on the connection: this answer queues behind an earlier one still being
+      // computed (pipelining), which is not its client failing to read.
+      if (now > last || socket.writableLength === 0) {
         last = now;
-        setTimeout(check, ms).unref();
+        timer = setTimeout(check, ms).unref();
         return;
       }
       this.deps.log.info('closing a REST connection whose client takes none of its answer', { timeoutMs: ms, unsentBytes: socket.writableLength });
       socket.destroy();
     };
-    setTimeout(check, ms).unref();
+    timer = setTimeout(check, ms).unref();
+    const stop = () => clearTimeout(timer);
+    res.once('finish', stop);
+    res.once('close', stop);
   }
 
   private send(res: http.ServerResponse, status: number, body?: Buffer, headers: http.OutgoingHttpHeaders = {}): void {
@@ -411,12 +418,37 @@ export class RestDoor {
       if (!headers['content-type']) res.setHeader('content-type', JSON_TYPE);
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v!);
       res.setHeader('content-length', body.length);
-      res.end(res.req.method === 'HEAD' ? undefined : body);
+      if (res.req.method === 'HEAD') res.end();
+      else writeInChunks(res, body);
     } else {
       res.setHeader('content-length', 0);
       res.end();
     }
   }
+}
+
+/**
+ * Pieces a large answer is handed to its connection in, waiting for each to drain: the send
+ * timeout (INFERMESH_HTTP_SEND_TIMEOUT_MS) sees a steady reader's progress piece by piece, where one
+ * write of the whole answer shows none until the last byte is taken.
+ */
+const SEND_CHUNK_BYTES = 1024 * 1024;
+
+/** Writes `body` and ends `res`, at most SEND_CHUNK_BYTES at a time once the connection has drained. */
+function writeInChunks(res: http.ServerResponse, body: Buffer): void {
+  let off = 0;
+  const next = (): void => {
+    while (body.length - off > SEND_CHUNK_BYTES) {
+      const chunk = body.subarray(off, off + SEND_CHUNK_BYTES);
+      off += SEND_CHUNK_BYTES;
+      if (!res.write(chunk)) {
+        res.once('drain', next);
+        return;
+      }
+    }
+    res.end(body.subarray(off));
+  };
+  next();
 }
 
 /** A JSON object body, or INVALID_ARGUMENT. */

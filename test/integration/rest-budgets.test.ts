@@ -21,8 +21,10 @@ const opened: net.Socket[] = [];
 beforeAll(async () => {
   mesh = await startTestMesh();
   await mesh.push(MODEL, `fixtures/${MODEL}.onnx`);
-  const pod = await mesh.startPod();
-  await waitReady(inferenceClient(`127.0.0.1:${pod.port}`), [MODEL]);
+  await mesh.push('heavy', 'fixtures/heavy.onnx');
+  // No batching: a request of many rows is one long run.
+  const pod = await mesh.startPod({ INFERMESH_DYNAMIC_BATCHING: 'false' });
+  await waitReady(inferenceClient(`127.0.0.1:${pod.port}`), [MODEL, 'heavy']);
 });
 
 afterEach(() => {
@@ -146,6 +148,37 @@ describe('an answer its client stops reading', () => {
       return res.status === 200 ? res : undefined;
     }, 20_000, 500).catch(async () => infer(port, (14 * MiB) / 4));
     expect(after).toEqual({ status: 200 });
+    expect(client.closed()).toBe(false);
+  });
+});
+
+describe('an answer queued behind another still being computed', () => {
+  let router: RouterService;
+
+  beforeAll(async () => {
+    router = await routerWith({ INFERMESH_HTTP_SEND_TIMEOUT_MS: '500' });
+  });
+
+  afterAll(async () => {
+    await router?.shutdown(5_000);
+  });
+
+  it('is not judged until it is the connection\'s to send (pipelining)', async () => {
+    await waitFor('the router to route heavy', () => router.membership.readyVersions('heavy').size > 0);
+    const port = router.httpPort!;
+    // First a run of seconds (heavy, 512 rows), then a request whose answer is ready at once and
+    // held (more than 1 KiB), queued behind the first for longer than the send timeout.
+    const rows = 512;
+    const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [rows, 1024], parameters: { binary_data_size: rows * 4096 } }], parameters: { binary_data_output: true } }));
+    const slow = Buffer.concat([json, Buffer.alloc(rows * 4096)]);
+    const { head, body } = binaryInfer(64 * 1024);
+    const client = await rawClient(port);
+    client.socket.write(`POST /v2/models/heavy/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${slow.length}\r\nInference-Header-Content-Length: ${json.length}\r\n\r\n`);
+    client.socket.write(slow);
+    client.socket.write(head);
+    client.socket.write(body);
+    await waitFor('both answers', () => client.closed() || (client.got().match(/HTTP\/1\.1 \d+/g) ?? []).length === 2, 60_000, 100);
+    expect(client.got().match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
     expect(client.closed()).toBe(false);
   });
 });
