@@ -12,7 +12,7 @@ import { InferenceApi } from '../../client/index';
 import { newApiKey } from '../../lib/auth/api-keys';
 import { startTestMesh, type TestMesh } from '../helpers/mesh';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
-import { startTestRegistry, startTestRouter } from '../helpers/services';
+import { bootstrapAuthEnv, startTestRegistry, startTestRouter } from '../helpers/services';
 import { modelPath } from '../helpers/models';
 import { waitFor } from '../helpers/wait';
 import type { RegistryService } from '../../services/registry/registry-service';
@@ -237,10 +237,9 @@ describe('keys list, and the hints of a mesh with tokens', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-cli-keys-'));
-    const tokenFile = path.join(dir, 'admin.token');
-    fs.writeFileSync(tokenFile, `${bootstrap.token}\n`, { mode: 0o600 });
+    const auth = bootstrapAuthEnv(dir, bootstrap.token);
     nats = await startTestNats();
-    registry = await startTestRegistry(nats.url, { INFERMESH_AUTH: 'true', INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: tokenFile });
+    registry = await startTestRegistry(nats.url, auth);
   });
 
   afterAll(async () => {

@@ -10,3 +10,6 @@ export function modelPath(name: string): string {
   if (!fs.existsSync(p)) throw new Error(`${p} is missing: run \`npm run setup\` (npm test does)`);
   return p;
 }
+
+/** A request to fixtures/heavy.onnx of `rows` rows (FP32 [rows, 1024]): about 8 ms a row on one thread. */
+export const heavyInput = (rows: number) => [{ name: 'INPUT0', datatype: 'FP32' as const, shape: [rows, 1024], data: new Float32Array(rows * 1024).fill(0.01) }];

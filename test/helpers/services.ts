@@ -63,3 +63,13 @@ export async function startTestPod(natsUrl: string, registryPort: number, env: R
 export function startTestRouter(natsUrl: string, registryPort: number, env: Record<string, string> = {}, logger: Logger = silentLogger): Promise<RouterService> {
   return startRouterService(testConfig(natsUrl, { INFERMESH_REGISTRY_URL: `127.0.0.1:${registryPort}`, ...env }), logger);
 }
+
+/**
+ * The settings of a registry with authentication on whose bootstrap admin key is `token`: the key
+ * is written to `dir`/admin.token (mode 0600), as an operator would mount it.
+ */
+export function bootstrapAuthEnv(dir: string, token: string): Record<string, string> {
+  const tokenFile = path.join(dir, 'admin.token');
+  fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  return { INFERMESH_AUTH: 'true', INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: tokenFile };
+}

@@ -17,7 +17,7 @@ import { newApiKey } from '../../lib/auth/api-keys';
 import { encodeWindowReport, windowSubject, type VersionWindow } from '../../lib/window-stats';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { startNatsServer } from '../../cli/local-mesh/nats-server';
-import { startTestRegistry } from '../helpers/services';
+import { bootstrapAuthEnv, startTestRegistry } from '../helpers/services';
 import { modelPath } from '../helpers/models';
 import { waitFor } from '../helpers/wait';
 import { startTestPki, type TestPki } from '../helpers/pki';
@@ -86,12 +86,10 @@ describe('registry authentication, scopes, keys and audit', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-auth-registry-'));
-    const tokenFile = path.join(dir, 'admin.token');
-    fs.writeFileSync(tokenFile, `${bootstrap.token}\n`, { mode: 0o600 });
+    const auth = bootstrapAuthEnv(dir, bootstrap.token);
     nats = await startTestNats();
     service = await startTestRegistry(nats.url, {
-      INFERMESH_AUTH: 'true',
-      INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: tokenFile,
+      ...auth,
       INFERMESH_ANALYSIS_WINDOW_MS: String(WINDOW_MS),
       INFERMESH_WATCH_RECHECK_MS: '200',
     });

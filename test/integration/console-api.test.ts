@@ -17,7 +17,7 @@ import { newApiKey } from '../../lib/auth/api-keys';
 import { encodeHeartbeat, subjects, type Heartbeat } from '../../lib/events';
 import { emptyWindow, encodeWindowReport, windowSubject } from '../../lib/window-stats';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
-import { startTestRegistry } from '../helpers/services';
+import { bootstrapAuthEnv, startTestRegistry } from '../helpers/services';
 import { modelPath } from '../helpers/models';
 import { waitFor } from '../helpers/wait';
 import type { RegistryService } from '../../services/registry/registry-service';
@@ -99,13 +99,11 @@ describe('the web console\'s door', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-console-'));
-    const tokenFile = path.join(dir, 'admin.token');
-    fs.writeFileSync(tokenFile, `${bootstrap.token}\n`, { mode: 0o600 });
+    const auth = bootstrapAuthEnv(dir, bootstrap.token);
     nats = await startTestNats();
     nc = await connect({ servers: nats.url });
     service = await startTestRegistry(nats.url, {
-      INFERMESH_AUTH: 'true',
-      INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: tokenFile,
+      ...auth,
       INFERMESH_ANALYSIS_WINDOW_MS: String(WINDOW_MS),
       INFERMESH_CONSOLE_MAX_BODY_BYTES: String(MAX_BODY),
       INFERMESH_CONSOLE_MAX_STREAMS: String(MAX_STREAMS),

@@ -14,7 +14,7 @@ import type { ModelConfigResponse__Output } from '../../lib/grpc/generated/infer
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
 import { startService } from '../../cli/local-mesh/service-process';
 import { podProcessEnv, startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
-import { modelPath } from '../helpers/models';
+import { heavyInput, modelPath } from '../helpers/models';
 import { seededRandom } from '../../tools/models/prng';
 import { cpuBudget, intraOpThreads } from '../../services/inference/cgroup-limits';
 import type { InferenceService } from '../../services/inference/inference-service';
@@ -31,7 +31,6 @@ async function statsOf(address: string, name: string): Promise<ModelStatistics__
   }
 }
 
-const heavyInput = (rows: number) => [{ name: 'INPUT0', datatype: 'FP32' as const, shape: [rows, 1024], data: new Float32Array(rows * 1024).fill(0.01) }];
 
 describe('pod runtime', () => {
   let mesh: TestMesh;

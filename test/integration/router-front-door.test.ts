@@ -14,6 +14,7 @@ import type { RouterService } from '../../services/router/router-service';
 import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
 import { startTestRouter } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
+import { heavyInput } from '../helpers/models';
 
 jest.setTimeout(120_000);
 
@@ -21,7 +22,6 @@ const MODEL_INFER = '/inference.GRPCInferenceService/ModelInfer';
 const identity = (b: Buffer) => b;
 const digit = heldOutDigits(1)[0]!;
 const mnistInput = [{ name: 'input', datatype: 'FP32' as const, shape: [1, 784], data: digit.pixels }];
-const heavyInput = (rows: number) => [{ name: 'INPUT0', datatype: 'FP32' as const, shape: [rows, 1024], data: new Float32Array(rows * 1024).fill(0.01) }];
 
 /** Sends `bytes` as a ModelInfer request message, untouched, and resolves to the call's status. */
 function rawCall(address: string, bytes: Buffer): Promise<{ code: number; details: string }> {

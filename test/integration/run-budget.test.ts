@@ -6,10 +6,10 @@ import { InferenceApi, type InfermeshError } from '../../client/index';
 import { setAsideWorkers } from '../../services/inference/session-host';
 import { startTestMesh, waitReady, inferenceClient, type TestMesh } from '../helpers/mesh';
 import { waitFor } from '../helpers/wait';
+import { heavyInput } from '../helpers/models';
 
 jest.setTimeout(120_000);
 
-const heavyInput = (rows: number) => [{ name: 'INPUT0', datatype: 'FP32' as const, shape: [rows, 1024], data: new Float32Array(rows * 1024).fill(0.01) }];
 const addSubInput = [
   { name: 'INPUT0', datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.of(1, 2, 3, 4) },
   { name: 'INPUT1', datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.of(1, 1, 1, 1) },

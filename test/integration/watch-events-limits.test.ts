@@ -14,7 +14,7 @@ import { newApiKey } from '../../lib/auth/api-keys';
 import { resources } from '../../lib/nats';
 import { subjects } from '../../lib/events';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
-import { recentLogger, startTestRegistry, testConfig } from '../helpers/services';
+import { bootstrapAuthEnv, recentLogger, startTestRegistry, testConfig } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 import type { RegistryService } from '../../services/registry/registry-service';
 
@@ -63,12 +63,10 @@ describe('WatchEvents and the event stream\'s consumers', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-watch-limits-'));
-    const tokenFile = path.join(dir, 'admin.token');
-    fs.writeFileSync(tokenFile, `${bootstrap.token}\n`, { mode: 0o600 });
+    const auth = bootstrapAuthEnv(dir, bootstrap.token);
     nats = await startTestNats();
     service = await startTestRegistry(nats.url, {
-      INFERMESH_AUTH: 'true',
-      INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE: tokenFile,
+      ...auth,
       INFERMESH_EVENT_STREAM_MAX_CONSUMERS: String(CONSUMER_BOUND),
     }, log.logger);
     address = `127.0.0.1:${service.port}`;
