@@ -230,6 +230,30 @@ export function loadFailsModel(): Uint8Array {
   });
 }
 
+/**
+ * loop_count_fp32.onnx: OUTPUT0 = COUNT as a float, counted one by one by a Loop whose trip count
+ * is the input's value ([1] INT64). Its runs cost what the caller asks, not what its shapes say:
+ * a zero-filled warm-up takes microseconds, a count of a billion takes minutes.
+ */
+export function loopCountModel(): Uint8Array {
+  const f = ElemType.FLOAT;
+  return encodeModel({
+    name: 'loop_count_fp32',
+    doc: 'a Loop whose trip count is the input: a run lasts as long as the caller asks',
+    inputs: [tensor('COUNT', ElemType.INT64, [1])],
+    outputs: [tensor('OUTPUT0', f, [1])],
+    initializers: [initializer('zero', f, [1], Float32Array.of(0)), initializer('one', f, [1], Float32Array.of(1))],
+    nodes: [node('Loop', ['COUNT', '', 'zero'], ['OUTPUT0'], {
+      body: {
+        name: 'count',
+        inputs: [tensor('i', ElemType.INT64, []), tensor('cond_in', ElemType.BOOL, []), tensor('sum_in', f, [1])],
+        outputs: [tensor('cond_out', ElemType.BOOL, []), tensor('sum_out', f, [1])],
+        nodes: [node('Identity', ['cond_in'], ['cond_out']), node('Add', ['sum_in', 'one'], ['sum_out'])],
+      },
+    })],
+  });
+}
+
 /** Every fixture file, under `fixtures/`, in a stable order. */
 export function fixtureFiles(): FixtureFile[] {
   const datatypes = Object.keys(FIXTURE_DATATYPES) as FixtureDatatype[];
@@ -243,5 +267,6 @@ export function fixtureFiles(): FixtureFile[] {
     { path: 'fixtures/identity_dim_minus_one_fp32.onnx', make: () => identityDimMinusOneModel() },
     { path: 'fixtures/pad_reflect_fp32.onnx', make: () => padReflectModel() },
     { path: 'fixtures/load_fails.onnx', make: () => loadFailsModel() },
+    { path: 'fixtures/loop_count_fp32.onnx', make: () => loopCountModel() },
   ];
 }

@@ -57,24 +57,28 @@ export interface InitializerSpec {
   data: ArrayBufferView;
 }
 
-/** One operator node. Attributes are integers, integer lists or strings: all the models here need. */
+/** One operator node. Attributes are integers, integer lists, strings or graphs (a Loop's body): all the models here need. */
 export interface NodeSpec {
   opType: string;
   inputs: string[];
   outputs: string[];
-  attributes?: Record<string, number | number[] | string>;
+  attributes?: Record<string, number | number[] | string | GraphSpec>;
 }
 
-/** A whole model: one graph with its inputs, outputs, nodes and initializers. */
-export interface ModelSpec {
+/** A graph: the main one of a model, or a subgraph held by a node's attribute (it may use the outer graph's names). */
+export interface GraphSpec {
   name: string;
-  /** Free text stored as the graph's doc_string; default none. */
-  doc?: string;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   nodes: NodeSpec[];
   /** Default none. */
   initializers?: InitializerSpec[];
+}
+
+/** A whole model: one graph with its inputs, outputs, nodes and initializers. */
+export interface ModelSpec extends GraphSpec {
+  /** Free text stored as the graph's doc_string; default none. */
+  doc?: string;
 }
 
 /** Shorthand for a NodeSpec. */
@@ -110,7 +114,8 @@ function tensorProto(t: InitializerSpec): onnx.ITensorProto {
   return { name: t.name, dataType: t.elemType, dims: t.dims, rawData };
 }
 
-function attributeProto(name: string, value: number | number[] | string): onnx.IAttributeProto {
+function attributeProto(name: string, value: number | number[] | string | GraphSpec): onnx.IAttributeProto {
+  if (typeof value === 'object' && !Array.isArray(value)) return { name, type: onnx.AttributeProto.AttributeType.GRAPH, g: graphProto(value, '', `${value.name}/`) };
   if (typeof value === 'string') return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) };
   const values = Array.isArray(value) ? value : [value];
   if (!values.every(Number.isInteger)) throw new Error(`attribute ${name}: integers only`);
@@ -119,28 +124,33 @@ function attributeProto(name: string, value: number | number[] | string): onnx.I
     : { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
 }
 
-/** Encodes a model (opset 17, IR version 8) to ONNX protobuf bytes; the same spec gives the same bytes. */
-export function encodeModel(spec: ModelSpec): Uint8Array {
+/** A graph's protobuf; a subgraph's nodes are named after it (`prefix`), so names stay unique across the model. */
+function graphProto(spec: GraphSpec, doc = '', prefix = ''): onnx.IGraphProto {
   const nodes = spec.nodes.map((n, i): onnx.INodeProto => ({
-    name: `${n.opType.toLowerCase()}_${i}`,
+    name: `${prefix}${n.opType.toLowerCase()}_${i}`,
     opType: n.opType,
     domain: '',
     input: n.inputs,
     output: n.outputs,
     attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attributeProto(k, v)),
   }));
+  return {
+    name: spec.name,
+    docString: doc,
+    node: nodes,
+    initializer: (spec.initializers ?? []).map(tensorProto),
+    input: spec.inputs.map(valueInfo),
+    output: spec.outputs.map(valueInfo),
+  };
+}
+
+/** Encodes a model (opset 17, IR version 8) to ONNX protobuf bytes; the same spec gives the same bytes. */
+export function encodeModel(spec: ModelSpec): Uint8Array {
   const model: onnx.IModelProto = {
     irVersion: IR_VERSION,
     producerName: 'infermesh-tools',
     opsetImport: [{ domain: '', version: OPSET }],
-    graph: {
-      name: spec.name,
-      docString: spec.doc ?? '',
-      node: nodes,
-      initializer: (spec.initializers ?? []).map(tensorProto),
-      input: spec.inputs.map(valueInfo),
-      output: spec.outputs.map(valueInfo),
-    },
+    graph: graphProto(spec, spec.doc ?? ''),
   };
   const err = onnx.ModelProto.verify(model);
   if (err) throw new Error(`encodeModel ${spec.name}: ${err}`);
