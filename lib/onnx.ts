@@ -23,6 +23,13 @@ export interface OnnxSignature {
   irVersion: number;
   inputs: TensorSignature[];
   outputs: TensorSignature[];
+  /**
+   * The operator types (sorted, each once) through which a run's work or memory can follow what
+   * the inputs *hold*, not only their shapes: a Loop or If anywhere, a Range, Tile, Pad… whose
+   * size-giving input follows the request's values, or any such operator inside a subgraph or a
+   * function. Empty when a run's cost is fixed by its inputs' shapes (see VALUE_SIZED).
+   */
+  valueSized: string[];
 }
 
 /** Thrown when a file is not an ONNX model infermesh can serve. */
@@ -66,6 +73,13 @@ const MAX_GROUP_NESTING = 100;
 
 /** How often the graph field may repeat (protobuf merges the occurrences; tools write it once). */
 const MAX_GRAPH_FIELDS = 16;
+
+/**
+ * Most bytes of tensor names the value-sized analysis keeps (names plus 64 bytes each): past them,
+ * a name it has not kept is taken as following the request's values, so the answer only errs
+ * towards value-sized, and memory stays bounded for a model of millions of nodes.
+ */
+export const MAX_ONNX_FLOW_NAME_BYTES = 16 * 1024 * 1024;
 
 /** Bytes read ahead from the file at a time. */
 const READ_AHEAD = 64 * 1024;
@@ -252,7 +266,7 @@ function shown(name: string): string {
 // Field numbers of onnx.proto (onnx/onnx.proto3).
 const MODEL = { irVersion: 1, graph: 7, trainingInfo: 20, functions: 25 } as const;
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, sparseInitializer: 15 } as const;
-const NODE = { name: 3, attribute: 5 } as const;
+const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
 const ATTRIBUTE = { name: 1, t: 5, g: 6, tensors: 10, graphs: 11, sparseTensor: 22, sparseTensors: 23 } as const;
 const TENSOR = { name: 8, externalData: 13, dataLocation: 14 } as const;
 const SPARSE_TENSOR = { values: 1, indices: 2 } as const;
@@ -289,6 +303,8 @@ async function describe(c: Cursor, frames: Frame[]): Promise<string> {
 interface ScanContext {
   /** Receives the name of each initializer (dense or sparse) of the main graph. */
   onMainInitializer?: (name: string) => void;
+  /** Receives the type of each value-sized operator inside a subgraph or a function (run by a Loop, If, Scan or a call). */
+  onNestedValueSized?: (opType: string) => void;
 }
 
 /** The file named by a tensor's external_data entry with key "location" ('' when none). */
@@ -330,7 +346,7 @@ async function scanSparseTensor(c: Cursor, s: Field, kind: string, frames: Frame
   });
 }
 
-async function scanAttribute(c: Cursor, a: Field, frames: Frame[]): Promise<void> {
+async function scanAttribute(c: Cursor, a: Field, frames: Frame[], ctx?: ScanContext): Promise<void> {
   const inner: Frame[] = [...frames, { kind: 'attribute', field: a }];
   await walk(c, a.start, a.next, (f) => {
     if (!isLen(f)) return undefined;
@@ -340,7 +356,7 @@ async function scanAttribute(c: Cursor, a: Field, frames: Frame[]): Promise<void
         return scanTensor(c, f, 'tensor', inner, false).then(() => undefined);
       case ATTRIBUTE.g:
       case ATTRIBUTE.graphs:
-        return scanGraph(c, f, inner);
+        return scanGraph(c, f, inner, { onNestedValueSized: ctx?.onNestedValueSized });
       case ATTRIBUTE.sparseTensor:
       case ATTRIBUTE.sparseTensors:
         return scanSparseTensor(c, f, 'sparse tensor', inner);
@@ -350,9 +366,18 @@ async function scanAttribute(c: Cursor, a: Field, frames: Frame[]): Promise<void
   });
 }
 
-async function scanNode(c: Cursor, n: Field, frames: Frame[]): Promise<void> {
+async function scanNode(c: Cursor, n: Field, frames: Frame[], ctx?: ScanContext): Promise<void> {
   const inner: Frame[] = [...frames, { kind: 'node', field: n }];
-  await walk(c, n.start, n.next, (f) => (f.num === NODE.attribute && isLen(f) ? scanAttribute(c, f, inner) : undefined));
+  let opType: Field | undefined;
+  await walk(c, n.start, n.next, (f) => {
+    if (f.num === NODE.opType && isLen(f)) opType = f;
+    return f.num === NODE.attribute && isLen(f) ? scanAttribute(c, f, inner, ctx) : undefined;
+  });
+  // The main graph's own nodes are judged by what feeds them (valueSizedOps); nested ones whatever feeds them.
+  if (frames.length > 0 && opType && ctx?.onNestedValueSized) {
+    const op = await str(c, opType);
+    if (Object.hasOwn(VALUE_SIZED, op)) ctx.onNestedValueSized(op);
+  }
 }
 
 /** Checks a graph: its nodes (and through them subgraphs), initializers and sparse initializers. */
@@ -364,7 +389,7 @@ async function scanGraph(c: Cursor, g: Field, frames: Frame[], ctx?: ScanContext
   const inner: Frame[] = frames.length === 0 ? frames : [...frames, { kind: 'graph', field: g }];
   await walk(c, g.start, g.next, async (f) => {
     if (!isLen(f)) return;
-    if (f.num === GRAPH.node) await scanNode(c, f, inner);
+    if (f.num === GRAPH.node) await scanNode(c, f, inner, ctx);
     else if (f.num === GRAPH.initializer) {
       const name = await scanTensor(c, f, 'initializer', inner, !!ctx?.onMainInitializer);
       if (name !== undefined) ctx?.onMainInitializer?.(name);
@@ -372,12 +397,12 @@ async function scanGraph(c: Cursor, g: Field, frames: Frame[], ctx?: ScanContext
   });
 }
 
-async function scanFunction(c: Cursor, fn: Field): Promise<void> {
+async function scanFunction(c: Cursor, fn: Field, ctx: ScanContext): Promise<void> {
   const frames: Frame[] = [{ kind: 'function', field: fn }];
   await walk(c, fn.start, fn.next, (f) => {
     if (!isLen(f)) return undefined;
-    if (f.num === FUNCTION.node) return scanNode(c, f, frames);
-    if (f.num === FUNCTION.attributeProto) return scanAttribute(c, f, frames);
+    if (f.num === FUNCTION.node) return scanNode(c, f, frames, ctx);
+    if (f.num === FUNCTION.attributeProto) return scanAttribute(c, f, frames, ctx);
     return undefined;
   });
 }
@@ -387,6 +412,119 @@ async function scanTrainingInfo(c: Cursor, t: Field): Promise<void> {
   await walk(c, t.start, t.next, (f) => {
     if (isLen(f) && (f.num === TRAINING_INFO.initialization || f.num === TRAINING_INFO.algorithm)) return scanGraph(c, f, frames);
     return undefined;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value-sized operators: where a run's work or memory can follow what the inputs hold.
+//
+// infermesh lets a version share session workers with other teams' versions, or run on the pod's
+// own thread, by how long its runs took when timed at load. That holds only when a run's cost is
+// fixed by its inputs' shapes, which the request's size limits bound. A Loop whose trip count is an
+// input, or a Range, Tile or Pad sized by one, makes a run as long and as large as a caller asks,
+// whatever it took when timed.
+
+/**
+ * Operators whose work, or the size of what they make, can follow the values of their inputs at
+ * these indices ('always': whatever feeds them): a loop's trip count and condition, the branch
+ * taken, a range's ends, a shape to fill, repeats, pads, scales and sizes, a depth, a window's or
+ * a transform's length. (Reshape, Slice, Gather, TopK, NonZero and the like make no more than
+ * their inputs hold.) Names are matched in every operator domain.
+ */
+const VALUE_SIZED: Readonly<Record<string, 'always' | readonly number[]>> = {
+  Loop: 'always', If: 'always',
+  Range: [0, 1, 2], ConstantOfShape: [0], Tile: [1], Expand: [1], Pad: [1], CenterCropPad: [1],
+  Resize: [2, 3], Upsample: [1], OneHot: [1], Col2Im: [1, 2], MaxUnpool: [2],
+  DFT: [1], STFT: [1, 3], MelWeightMatrix: [0, 1], HannWindow: [0], HammingWindow: [0], BlackmanWindow: [0],
+  AffineGrid: [1],
+};
+
+/**
+ * Operators whose outputs' shapes follow their inputs' shapes alone, never their values
+ * (elementwise, matrix products, convolutions, pooling, normalizations, layout): a Range sized by
+ * the Shape of their output is still sized by the request's shape. Any other operator's outputs
+ * are taken as shaped by its inputs' values when those follow the request's values.
+ */
+const SHAPED_BY_SHAPES = new Set([
+  'Abs', 'Acos', 'Acosh', 'Add', 'And', 'Asin', 'Asinh', 'Atan', 'Atanh', 'AveragePool', 'BatchNormalization',
+  'BitShift', 'BitwiseAnd', 'BitwiseNot', 'BitwiseOr', 'BitwiseXor', 'Cast', 'CastLike', 'Ceil', 'Celu', 'Clip',
+  'Concat', 'Conv', 'ConvInteger', 'ConvTranspose', 'Cos', 'Cosh', 'DepthToSpace', 'DequantizeLinear', 'Div',
+  'Dropout', 'DynamicQuantizeLinear', 'Einsum', 'Elu', 'Equal', 'Erf', 'Exp', 'Flatten', 'Floor', 'Gather',
+  'GatherElements', 'GatherND', 'Gelu', 'Gemm', 'GlobalAveragePool', 'GlobalLpPool', 'GlobalMaxPool', 'Greater',
+  'GreaterOrEqual', 'GroupNormalization', 'HardSigmoid', 'HardSwish', 'Hardmax', 'Identity', 'InstanceNormalization',
+  'IsInf', 'IsNaN', 'LayerNormalization', 'LeakyRelu', 'Less', 'LessOrEqual', 'Log', 'LogSoftmax', 'LpNormalization',
+  'LpPool', 'LRN', 'MatMul', 'MatMulInteger', 'Max', 'MaxPool', 'Mean', 'Min', 'Mish', 'Mod', 'Mul', 'Neg', 'Not',
+  'Or', 'PRelu', 'Pow', 'QLinearConv', 'QLinearMatMul', 'QuantizeLinear', 'Reciprocal', 'Relu', 'Round', 'Selu',
+  'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Softmax', 'Softplus', 'Softsign', 'SpaceToDepth', 'Sqrt', 'Sub',
+  'Sum', 'Tan', 'Tanh', 'ThresholdedRelu', 'Transpose', 'Trilu', 'Where', 'Xor',
+]);
+
+/** Operators whose output describes an input's shape: it follows the request's values only where that shape does. */
+const SHAPE_OF = new Set(['Shape', 'Size']);
+
+/** A tensor's values follow the request's values (a graph input, or computed from one). */
+const VALUES = 1;
+/** A tensor's shape follows the request's values. */
+const SHAPE = 2;
+/** What is assumed of a name not (yet) known: declared later, in an outer scope, or past the budget. */
+const UNKNOWN = VALUES | SHAPE;
+
+/** What the main graph's tensors follow, by name, within MAX_ONNX_FLOW_NAME_BYTES. */
+class Flow {
+  private readonly of = new Map<string, number>();
+  private bytes = 0;
+
+  get(name: string): number {
+    return this.of.get(name) ?? UNKNOWN;
+  }
+
+  set(name: string, bits: number): void {
+    if (!this.of.has(name)) {
+      if (this.bytes + name.length + 64 > MAX_ONNX_FLOW_NAME_BYTES) return;
+      this.bytes += name.length + 64;
+    }
+    this.of.set(name, bits);
+  }
+}
+
+/**
+ * One node of the main graph, in the graph's order (ONNX lists nodes topologically; a name used
+ * before it is made counts as following the request): adds its type to `found` when a size-giving
+ * input follows the request's values, and records what its outputs follow. Input and output names
+ * are read one at a time, never kept for the node.
+ */
+async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>): Promise<void> {
+  let opField: Field | undefined;
+  let domainField: Field | undefined;
+  await walk(c, n.start, n.next, (f) => {
+    if (f.num === NODE.opType && isLen(f)) opField = f;
+    else if (f.num === NODE.domain && isLen(f)) domainField = f;
+  });
+  const op = opField ? await str(c, opField) : '';
+  const domain = domainField ? await str(c, domainField) : '';
+  // Another domain's operator of the same name is not known to keep shapes.
+  const standard = domain === '' || domain === 'ai.onnx';
+  const sized = Object.hasOwn(VALUE_SIZED, op) ? VALUE_SIZED[op]! : undefined;
+  let index = 0;
+  let fed = 0;
+  let fedShape = 0;
+  await walk(c, n.start, n.next, async (f) => {
+    if (f.num !== NODE.input || !isLen(f)) return;
+    const i = index++;
+    const name = await str(c, f);
+    if (!name) return; // an optional input left out
+    const bits = flow.get(name);
+    fed |= bits;
+    if (i === 0) fedShape = bits;
+    if (sized && sized !== 'always' && sized.includes(i) && bits & VALUES) found.add(op);
+  });
+  if (sized === 'always') found.add(op);
+  let out: number;
+  if (standard && op === 'Constant') out = 0;
+  else if (standard && SHAPE_OF.has(op)) out = fedShape & SHAPE ? VALUES : 0;
+  else out = (fed ? VALUES : 0) | (fed & SHAPE || (fed & VALUES && !(standard && SHAPED_BY_SHAPES.has(op))) ? SHAPE : 0);
+  await walk(c, n.start, n.next, async (f) => {
+    if (f.num === NODE.output && isLen(f)) flow.set(await str(c, f), out);
   });
 }
 
@@ -483,6 +621,8 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
     const { size } = await fh.stat();
     if (size === 0) throw new OnnxFormatError('empty file');
     const c = new Cursor(fh, size);
+    const valueSized = new Set<string>();
+    const onNestedValueSized = (op: string) => valueSized.add(op);
     let irVersion = 0;
     // Protobuf merges a message field that occurs twice, so every occurrence of the graph counts.
     const graphs: Field[] = [];
@@ -495,7 +635,7 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
         if (graphs.length === MAX_GRAPH_FIELDS) throw new OnnxFormatError(`the model's graph field occurs more than ${MAX_GRAPH_FIELDS} times`);
         graphs.push(f);
       } else if (f.num === MODEL.trainingInfo) return scanTrainingInfo(c, f);
-      else if (f.num === MODEL.functions) return scanFunction(c, f);
+      else if (f.num === MODEL.functions) return scanFunction(c, f, { onNestedValueSized });
       return undefined;
     });
     if (irVersion === 0) throw new OnnxFormatError('no ir_version: not an ONNX model');
@@ -518,12 +658,25 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
     const onMainInitializer = (name: string) => {
       if (inputNames.has(name)) initialized.add(name);
     };
-    for (const g of graphs) await scanGraph(c, g, [], { onMainInitializer });
+    const flow = new Flow();
+    for (const g of graphs) {
+      await scanGraph(c, g, [], {
+        onMainInitializer: (name) => {
+          onMainInitializer(name);
+          flow.set(name, 0);
+        },
+        onNestedValueSized,
+      });
+    }
 
     const fed = inputs.filter((i) => !initialized.has(i.name));
     if (fed.length === 0) throw new OnnxFormatError('the graph has no inputs');
     if (outputs.length === 0) throw new OnnxFormatError('the graph has no outputs');
-    return { irVersion, inputs: fed, outputs };
+    for (const i of fed) flow.set(i.name, VALUES);
+    for (const g of graphs) {
+      await walk(c, g.start, g.next, (f) => (f.num === GRAPH.node && isLen(f) ? flowNode(c, f, flow, valueSized) : undefined));
+    }
+    return { irVersion, inputs: fed, outputs, valueSized: [...valueSized].sort() };
   } finally {
     await fh.close();
   }

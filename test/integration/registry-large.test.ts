@@ -150,6 +150,7 @@ describe('registry with large artifacts (a separate process)', () => {
       irVersion: 8,
       inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [-1, 4] }],
       outputs: [{ name: 'OUTPUT0', datatype: 'FP32', shape: [-1, 4] }],
+      valueSized: [],
     });
   });
 

@@ -1,0 +1,143 @@
+// lib/onnx's value-sized analysis: which operators can make a run cost what the request's values
+// ask rather than its shapes (a Loop or If anywhere; a Range, Tile, Pad… whose size-giving input
+// follows an input's values through the main graph), on the project's fixtures, a real model and
+// hand-built graphs; and it errs towards value-sized on what it cannot follow (names used before
+// they are made, other domains' operators, names past its memory bound).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { onnx } from 'onnx-proto';
+import { readOnnxSignature, MAX_ONNX_FLOW_NAME_BYTES } from '../../../lib/onnx';
+import { modelPath } from '../../helpers/models';
+import { SILERO_MODELS, sileroPath } from '../../helpers/real-models';
+
+let dir: string;
+let seq = 0;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-onnx-vs-'));
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const FLOAT = 1;
+const INT64 = 7;
+const BOOL = 9;
+const { GRAPH, TENSOR } = onnx.AttributeProto.AttributeType;
+
+function valueInfo(name: string, dims: number[], elemType = FLOAT): onnx.IValueInfoProto {
+  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
+}
+
+const int64s = (name: string, ...values: number[]): onnx.ITensorProto => ({ name, dataType: INT64, dims: [values.length], int64Data: values });
+const n = (opType: string, input: string[], output: string[], extra: Partial<onnx.INodeProto> = {}): onnx.INodeProto => ({ name: `${opType}_${seq++}`, opType, input, output, ...extra });
+
+/** X (FP32 [2,3]) and R (INT64 [2]) fed; ZERO, ONE, TEN and REPS INT64 initializers; Y the output of the last node. */
+async function valueSized(nodes: onnx.INodeProto[], extra: Partial<onnx.IModelProto> = {}): Promise<string[]> {
+  const graph: onnx.IGraphProto = {
+    name: 'main',
+    node: nodes,
+    initializer: [int64s('ZERO', 0), int64s('ONE', 1), int64s('TEN', 10), int64s('REPS', 2, 2)],
+    input: [valueInfo('X', [2, 3]), valueInfo('R', [2], INT64)],
+    output: [valueInfo('Y', [2, 3])],
+  };
+  const file = path.join(dir, `m${seq++}.onnx`);
+  fs.writeFileSync(file, onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph, ...extra }).finish());
+  return (await readOnnxSignature(file)).valueSized;
+}
+
+const constant = (out: string, ...values: number[]) => n('Constant', [], [out], { attribute: [{ name: 'value', type: TENSOR, t: int64s('', ...values) }] });
+const countBody = (nodes: onnx.INodeProto[]): onnx.IGraphProto => ({
+  name: 'body',
+  node: nodes,
+  input: [valueInfo('i', [], INT64), valueInfo('c', [], BOOL), valueInfo('v', [2, 3])],
+  output: [valueInfo('c_out', [], BOOL), valueInfo('v_out', [2, 3])],
+});
+
+describe('the project\'s models and a real one', () => {
+  const fixtures = fs.readdirSync(path.dirname(modelPath('fixtures/identity_fp32.onnx'))).filter((f) => f.endsWith('.onnx')).sort();
+
+  it('finds the Loop of loop_count_fp32 and nothing in any other fixture or in MNIST', async () => {
+    expect(fixtures).toContain('loop_count_fp32.onnx');
+    for (const f of fixtures) {
+      expect([f, (await readOnnxSignature(modelPath(`fixtures/${f}`))).valueSized]).toEqual([f, f === 'loop_count_fp32.onnx' ? ['Loop'] : []]);
+    }
+    expect((await readOnnxSignature(modelPath('mnist.onnx'))).valueSized).toEqual([]);
+  });
+
+  it.each(SILERO_MODELS)('finds the If (which sample rate) of Silero VAD %s', async (name) => {
+    expect((await readOnnxSignature(sileroPath(name))).valueSized).toContain('If');
+  });
+});
+
+describe('size-giving inputs that follow the request\'s values', () => {
+  it.each<[string, onnx.INodeProto[], string[]]>([
+    ['a Range up to an input', [n('Cast', ['R'], ['r']), n('ReduceSum', ['r'], ['l']), n('Range', ['ZERO', 'l', 'ONE'], ['Y'])], ['Range']],
+    ['a Range up to an input plus one', [n('Add', ['R', 'ONE'], ['l']), n('Range', ['ZERO', 'l', 'ONE'], ['Y'])], ['Range']],
+    ['a Range up to initializers', [n('Range', ['ZERO', 'TEN', 'ONE'], ['Y'])], []],
+    ['a Range up to a Constant node', [constant('k', 7), n('Range', ['ZERO', 'k', 'ONE'], ['Y'])], []],
+    ['a Range up to a dimension of the request (Shape)', [n('Shape', ['X'], ['s']), n('Gather', ['s', 'ONE'], ['d']), n('Range', ['ZERO', 'd', 'ONE'], ['Y'])], []],
+    ['a Range up to the Shape of what an elementwise operator made', [n('Relu', ['X'], ['x1']), n('Shape', ['x1'], ['s']), n('Range', ['ZERO', 's', 'ONE'], ['Y'])], []],
+    ['a Range up to the Shape of what NonZero made (a shape that follows values)', [n('NonZero', ['X'], ['nz']), n('Shape', ['nz'], ['s']), n('Range', ['ZERO', 's', 'ONE'], ['Y'])], ['Range']],
+    ['a ConstantOfShape of an input', [n('ConstantOfShape', ['R'], ['Y'])], ['ConstantOfShape']],
+    ['a ConstantOfShape of the request\'s Shape', [n('Shape', ['X'], ['s']), n('ConstantOfShape', ['s'], ['Y'])], []],
+    ['a Tile by an input', [n('Tile', ['X', 'R'], ['Y'])], ['Tile']],
+    ['a Tile by initializers (whatever the data)', [n('Tile', ['X', 'REPS'], ['Y'])], []],
+    ['an Expand to an input', [n('Expand', ['X', 'R'], ['Y'])], ['Expand']],
+    ['an Expand to the request\'s Shape', [n('Shape', ['X'], ['s']), n('Expand', ['X', 's'], ['Y'])], []],
+    ['a Pad by an input', [n('Pad', ['X', 'R'], ['Y'])], ['Pad']],
+    ['a Resize to sizes from an input', [n('Resize', ['X', '', '', 'R'], ['Y'])], ['Resize']],
+    ['a OneHot of an input\'s depth', [n('OneHot', ['X', 'R', 'REPS'], ['Y'])], ['OneHot']],
+    ['a OneHot of a constant depth', [n('OneHot', ['X', 'TEN', 'REPS'], ['Y'])], []],
+    ['several, each named once', [n('Tile', ['X', 'R'], ['t']), n('Tile', ['t', 'R'], ['u']), n('Pad', ['u', 'R'], ['Y'])], ['Pad', 'Tile']],
+  ])('%s', async (_what, nodes, expected) => {
+    expect(await valueSized(nodes)).toEqual(expected);
+  });
+
+  it('takes Loop and If as value-sized whatever feeds them', async () => {
+    const loop = n('Loop', ['TEN', '', 'X'], ['Y'], { attribute: [{ name: 'body', type: GRAPH, g: countBody([n('Identity', ['c'], ['c_out']), n('Identity', ['v'], ['v_out'])]) }] });
+    expect(await valueSized([loop])).toEqual(['Loop']);
+    const branch = (name: string): onnx.IGraphProto => ({ name, node: [n('Identity', ['X'], ['o'])], output: [valueInfo('o', [2, 3])] });
+    const cond = n('If', ['b'], ['Y'], { attribute: [{ name: 'then_branch', type: GRAPH, g: branch('t') }, { name: 'else_branch', type: GRAPH, g: branch('e') }] });
+    expect(await valueSized([n('Cast', ['R'], ['b0'], { attribute: [{ name: 'to', type: 2, i: BOOL }] }), n('ReduceMax', ['b0'], ['b']), cond])).toEqual(['If']);
+  });
+
+  it('takes a value-sized operator inside a subgraph or a local function as value-sized whatever feeds it', async () => {
+    const scanBody: onnx.IGraphProto = { name: 'scan', node: [n('Range', ['ZERO', 'TEN', 'ONE'], ['o'])], input: [valueInfo('s', [3])], output: [valueInfo('o', [3])] };
+    expect(await valueSized([n('Scan', ['X'], ['Y'], { attribute: [{ name: 'body', type: GRAPH, g: scanBody }, { name: 'num_scan_inputs', type: 2, i: 1 }] })])).toEqual(['Range']);
+    const plainScan: onnx.IGraphProto = { ...scanBody, node: [n('Relu', ['s'], ['o'])] };
+    expect(await valueSized([n('Scan', ['X'], ['Y'], { attribute: [{ name: 'body', type: GRAPH, g: plainScan }, { name: 'num_scan_inputs', type: 2, i: 1 }] })])).toEqual([]);
+    const fn: onnx.IFunctionProto = { name: 'Grow', domain: 'local', input: ['a', 'b'], output: ['c'], opsetImport: [{ domain: '', version: 17 }], node: [n('Tile', ['a', 'b'], ['c'])] };
+    expect(await valueSized([n('Grow', ['X', 'REPS'], ['Y'], { domain: 'local' })], { functions: [fn], opsetImport: [{ domain: '', version: 17 }, { domain: 'local', version: 1 }] })).toEqual(['Tile']);
+    // training_info is never run by a pod.
+    const training: onnx.ITrainingInfoProto = { algorithm: { name: 'train', node: [n('Loop', ['TEN', '', 'X'], ['z'])] } };
+    expect(await valueSized([n('Relu', ['X'], ['Y'])], { trainingInfo: [training] })).toEqual([]);
+  });
+});
+
+describe('what it cannot follow counts as following the request', () => {
+  it('a name used before the node that makes it', async () => {
+    expect(await valueSized([n('Range', ['ZERO', 'k', 'ONE'], ['Y']), constant('k', 7)])).toEqual(['Range']);
+  });
+
+  it('another domain\'s operator, even under a standard operator\'s name', async () => {
+    const shapeRange = (domain: string) => [n('Add', ['X', 'X'], ['a'], { domain }), n('Shape', ['a'], ['s']), n('Range', ['ZERO', 's', 'ONE'], ['Y'])];
+    expect(await valueSized(shapeRange(''))).toEqual([]);
+    expect(await valueSized(shapeRange('ai.onnx'))).toEqual([]);
+    expect(await valueSized(shapeRange('com.example'))).toEqual(['Range']);
+  });
+
+  it(`names past MAX_ONNX_FLOW_NAME_BYTES (${MAX_ONNX_FLOW_NAME_BYTES}): kept memory is bounded, and the answer errs towards value-sized`, async () => {
+    // A chain of Identity nodes from an initializer through long names, then a Range up to its end.
+    const chain = (links: number, nameBytes: number) => {
+      const names = Array.from({ length: links }, (_, i) => `${i}:`.padEnd(nameBytes, 'x'));
+      return [...names.map((name, i) => n('Identity', [i === 0 ? 'TEN' : names[i - 1]!], [name])), n('Range', ['ZERO', names[links - 1]!, 'ONE'], ['Y'])];
+    };
+    const nameBytes = 900 * 1024;
+    const within = Math.floor(MAX_ONNX_FLOW_NAME_BYTES / (nameBytes + 64)) - 8;
+    expect(await valueSized(chain(within, nameBytes))).toEqual([]);
+    expect(await valueSized(chain(Math.ceil(MAX_ONNX_FLOW_NAME_BYTES / nameBytes) + 1, nameBytes))).toEqual(['Range']);
+  });
+});
