@@ -38,6 +38,12 @@ export class LoadedVersion {
    * up, less before, and at least its artifact's size (0 until then).
    */
   memoryBytes = 0;
+  /**
+   * The operators through which its runs' cost can follow the request's values (lib/onnx's
+   * valueSized; empty when fixed by shapes): such a version runs on workers of its own, under
+   * INFERMESH_RUN_TIMEOUT_MS, never on shared workers or the pod's thread.
+   */
+  valueSized: readonly string[] = [];
   /** Epoch ms until which an UNLOADING version still takes requests (routers are catching up). */
   private acceptUntil = 0;
   readonly stats = new ModelStats();

@@ -348,7 +348,7 @@ export class ModelRepository {
       const file = await this.deps.artifacts.acquire(name, version, sha);
       // The registry refuses models that are not self-contained; this also covers artifacts stored
       // before it did, which onnxruntime would let read other artifacts beside them.
-      await readOnnxSignature(file).catch((err: unknown) => {
+      const { valueSized } = await readOnnxSignature(file).catch((err: unknown) => {
         if (err instanceof OnnxFormatError) throw new MeshError(ErrorCode.FailedPrecondition, `artifact is not servable: ${err.message}`);
         throw err;
       });
@@ -357,7 +357,10 @@ export class ModelRepository {
       measured = await this.measuring();
       await this.roomFor(this.planned.get(name)?.get(version) ?? 0, log);
       rssBefore = process.memoryUsage.rss();
-      pool = await this.sessionsOf(file, this.deps.intraOpThreads);
+      // A run whose cost follows the request's values could hold a shared worker (every version on
+      // it) as long as its caller asks; its own workers' budget is INFERMESH_RUN_TIMEOUT_MS.
+      if (valueSized.length > 0) log.info('runs can cost what the request\'s values ask: sessions on workers of their own, none on the pod\'s thread', { valueSized });
+      pool = await this.sessionsOf(file, this.deps.intraOpThreads, valueSized.length === 0);
       if (pool.info.fallback && !this.fallbackLogged) {
         // Log once, and stop asking for providers this machine does not have.
         this.fallbackLogged = true;
@@ -367,6 +370,7 @@ export class ModelRepository {
       const sig = { inputs: signatureOf(rec.inputs), outputs: signatureOf(rec.outputs) };
       const batching = batchingFor(sig, model, this.deps.batching, pool.size);
       lv = new LoadedVersion(name, version, sha, sig, pool, this.deps.limits, batching);
+      lv.valueSized = valueSized;
       pool = undefined; // the version owns it now
       lv.onStopped = (why) => {
         log.error('model version stopped on this pod: a run outlived its budget', { reason: why });
@@ -557,7 +561,8 @@ export class ModelRepository {
    * timed) also gets a session on the pod's own thread: a run of up to the most rows timed under
    * the limit (1, 2, 4, … up to its batch size) runs there at once, without the hop to its worker
    * and back, which costs more than such a run. Only where a request's cost is fixed by its rows:
-   * CPU, no BYTES input, no dynamic dimension but the first. A run of more rows, or while another of
+   * CPU, no BYTES input, no dynamic dimension but the first, no operator sized by the request's
+   * values (a Loop's trip count: no budget can stop a run on the pod's thread). A run of more rows, or while another of
    * the version runs on a worker or waits, goes to the workers as before.
    *
    * The timing at load is taken on a machine that may be busy (another version loading, traffic, a
@@ -569,7 +574,7 @@ export class ModelRepository {
    */
   private async inlineIfTiny(lv: LoadedVersion, log: Logger, retimed = 0, bestUs = Number.POSITIVE_INFINITY): Promise<void> {
     const limit = this.deps.inlineRunUs ?? 0;
-    if (limit === 0 || lv.pool.info.provider !== 'cpu') return;
+    if (limit === 0 || lv.pool.info.provider !== 'cpu' || lv.valueSized.length > 0) return;
     if (!lv.signature.inputs.every((t) => t.datatype !== 'BYTES' && t.shape.length > 0 && t.shape.slice(1).every((d) => d >= 0))) return;
     try {
       const { outputs } = lv.rowsRequest(1);
