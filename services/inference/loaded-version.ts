@@ -57,9 +57,10 @@ export class LoadedVersion {
   private sessions: SessionPool;
   /**
    * Told when a run outlives its host's budget: the version has stopped on this pod (UNAVAILABLE,
-   * with why as its reason), takes no request, and stays so until it is unloaded.
+   * with why as its reason), takes no request, and stays so until it is unloaded (its repository
+   * takes it off, to load it again once the overdue run has ended).
    */
-  onStopped: ((why: string) => void) | undefined;
+  onStopped: ((why: string, ended: Promise<void>) => void) | undefined;
 
   constructor(
     readonly name: string,
@@ -96,12 +97,12 @@ export class LoadedVersion {
 
   /** Stops the version when a run of `pool` outlives its host's budget. */
   private watch(pool: SessionPool): void {
-    pool.onOverdue = (why) => {
+    pool.onOverdue = (why, ended) => {
       // An unloading version is going anyway: it stays UNLOADING, so what waits for its release still does.
       if (pool !== this.sessions || (this.state !== 'LOADING' && this.state !== 'READY')) return;
       this.state = 'UNAVAILABLE';
       this.reason = `stopped on this pod: ${why}`;
-      this.onStopped?.(why);
+      this.onStopped?.(why, ended);
     };
   }
 

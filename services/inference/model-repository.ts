@@ -99,7 +99,30 @@ interface LoadFailure {
   reason: string;
   retryAt: number;
   timer: NodeJS.Timeout;
+  /** A run past its budget stopped the version (it did not fail to load): said as "is unavailable". */
+  stopped: boolean;
+  /** It overran a shared worker's budget: loaded again on workers of its own. */
+  ownWorkers: boolean;
 }
+
+/** What a version stopped by a run past its budget carries into its next load. */
+interface Stop {
+  why: string;
+  /** Resolves when the overdue run has ended (its set-aside worker exited): not loaded again before. */
+  ended: Promise<void>;
+  /** The sessions it overran were on the shared workers. */
+  shared: boolean;
+}
+
+/** A load whose version a run past its budget stopped (a warm-up's): a failure, loaded again as a stop is. */
+class StoppedWhileLoading extends Error {
+  constructor(readonly stop: Stop) {
+    super(stop.why);
+  }
+}
+
+/** How a version's failure reads after its number. */
+const failedAs = (f: LoadFailure) => (f.stopped ? 'is unavailable' : 'failed to load');
 
 /** One line of RepositoryIndex: a version loaded, loading, unloading, or failed to load. */
 export interface IndexEntry {
@@ -184,7 +207,7 @@ export class ModelRepository {
       if (ready[0]) return ready[0];
       const why = [
         ...[...(versions?.values() ?? [])].filter((v) => v.state === 'UNAVAILABLE').map((v) => `version ${v.version} is unavailable: ${v.reason}`),
-        ...[...(failed?.entries() ?? [])].map(([v, f]) => `version ${v} failed to load: ${f.reason}`),
+        ...[...(failed?.entries() ?? [])].map(([v, f]) => `version ${v} ${failedAs(f)}: ${f.reason}`),
       ];
       throw errors.notReady(`model '${name}' has no version ready${why.length ? ` (${why.join('; ')})` : ''}`);
     }
@@ -192,7 +215,7 @@ export class ModelRepository {
     const v = versions?.get(Number(version));
     if (!v) {
       const f = failed?.get(Number(version));
-      if (f) throw errors.notReady(`model '${name}' version ${version} failed to load: ${f.reason}`);
+      if (f) throw errors.notReady(`model '${name}' version ${version} ${failedAs(f)}: ${f.reason}`);
       throw errors.versionNotFound(name, version);
     }
     if (!v.accepting()) throw errors.notReady(`model '${name}' version ${version} is ${v.state.toLowerCase()}${v.state === 'UNAVAILABLE' ? `: ${v.reason}` : ''}`);
@@ -334,6 +357,9 @@ export class ModelRepository {
   private async load(name: string, version: number): Promise<boolean> {
     const versions = this.models.get(name)!;
     const log = this.deps.log.child({ model: name, version });
+    // A version that overran a shared worker's budget comes back on workers of its own.
+    const ownWorkers = this.failures.get(name)?.get(version)?.ownWorkers ?? false;
+    let stop: Stop | undefined;
     let sha = '';
     let pool: SessionPool | undefined;
     let lv: LoadedVersion | undefined;
@@ -360,7 +386,7 @@ export class ModelRepository {
       // A run whose cost follows the request's values could hold a shared worker (every version on
       // it) as long as its caller asks; its own workers' budget is INFERMESH_RUN_TIMEOUT_MS.
       if (valueSized.length > 0) log.info('runs can cost what the request\'s values ask: sessions on workers of their own, none on the pod\'s thread', { valueSized });
-      pool = await this.sessionsOf(file, this.deps.intraOpThreads, valueSized.length === 0);
+      pool = await this.sessionsOf(file, this.deps.intraOpThreads, valueSized.length === 0 && !ownWorkers);
       if (pool.info.fallback && !this.fallbackLogged) {
         // Log once, and stop asking for providers this machine does not have.
         this.fallbackLogged = true;
@@ -372,13 +398,16 @@ export class ModelRepository {
       lv = new LoadedVersion(name, version, sha, sig, pool, this.deps.limits, batching);
       lv.valueSized = valueSized;
       pool = undefined; // the version owns it now
-      lv.onStopped = (why) => {
+      const stopped = lv;
+      stopped.onStopped = (why, ended) => {
         log.error('model version stopped on this pod: a run outlived its budget', { reason: why });
+        stop = { why: stopped.reason, ended, shared: stopped.pool.shared };
+        // A warm-up's stop is the load's to record (below); a serving version's is taken off here.
+        if (this.readyAt.has(stopped)) this.retire(stopped, stop);
         this.changed();
         this.deps.onVersionStopped?.(name, version, why);
       };
       versions.set(version, lv);
-      this.clearFailure(name, version);
       this.changed();
       if (this.deps.warmup) {
         const samples = model.config?.warmup ?? [];
@@ -396,9 +425,13 @@ export class ModelRepository {
       lv.memoryBytes = Math.max(process.memoryUsage.rss() - rssBefore, (await fs.promises.stat(file)).size);
       measured();
       measured = undefined;
-      // A run past its budget (a warm-up's) stopped it: it stays, UNAVAILABLE with why, and is not retried.
+      // A run past its budget (a warm-up's) stopped it: a failed load, loaded again as a stop is.
+      if (stop) throw new StoppedWhileLoading(stop);
       if (lv.state !== 'LOADING') return true;
       lv.state = 'READY';
+      // Its failures in a row end here, not when its sessions were made: a load stopped or failed
+      // after that point backs off the longer for each.
+      this.clearFailure(name, version);
       this.readyAt.set(lv, Date.now());
       this.changed();
       log.info('model version ready', { provider: lv.provider, memoryBytes: lv.memoryBytes });
@@ -408,8 +441,13 @@ export class ModelRepository {
       if (lv && versions.get(version) === lv) versions.delete(version);
       await (pool ?? lv?.pool)?.close().catch(() => undefined);
       if (sha) await this.deps.artifacts.release(sha).catch(() => undefined);
-      const failure = this.recordFailure(name, version, messageOf(err));
-      log.error('model version failed to load', { err, failures: failure.failures, retryInMs: failure.retryAt - Date.now() });
+      if (err instanceof StoppedWhileLoading) {
+        this.recordStop(name, version, err.stop);
+        log.error('model version stopped while loading: a warm-up run outlived its budget', { reason: err.stop.why });
+      } else {
+        const failure = this.recordFailure(name, version, messageOf(err));
+        log.error('model version failed to load', { err, failures: failure.failures, retryInMs: failure.retryAt - Date.now() });
+      }
       this.changed();
       return false;
     }
@@ -609,6 +647,19 @@ export class ModelRepository {
 
   /** Records a failed load and schedules the next one after the back-off. */
   private recordFailure(name: string, version: number, message: string): LoadFailure {
+    return this.recordUnserved(name, version, message);
+  }
+
+  /**
+   * Records a version stopped by a run past its budget as a failure of its load: it is loaded again
+   * after the back-off, once that run has ended (a run that never ends keeps it stopped here, and
+   * holds one set-aside worker, not one per try), on workers of its own if it overran a shared one.
+   */
+  private recordStop(name: string, version: number, stop: Stop): LoadFailure {
+    return this.recordUnserved(name, version, stop.why, stop);
+  }
+
+  private recordUnserved(name: string, version: number, message: string, stop?: Stop): LoadFailure {
     const failed = this.failures.get(name) ?? new Map<number, LoadFailure>();
     this.failures.set(name, failed);
     const prev = failed.get(version);
@@ -616,19 +667,43 @@ export class ModelRepository {
     const failures = (prev?.failures ?? 0) + 1;
     const delayMs = loadRetryDelayMs(this.deps.loadRetry, failures);
     const timer = setTimeout(() => {
-      const due = this.failures.get(name)?.get(version);
-      if (due) due.retryAt = 0; // due now, whatever the wall clock says
-      if (!this.closed) void this.reconcile(name, this.desired.get(name) ?? []);
+      void (stop?.ended ?? Promise.resolve()).then(() => {
+        const due = this.failures.get(name)?.get(version);
+        if (due?.timer !== timer) return; // cleared, or recorded again since
+        due.retryAt = 0; // due now, whatever the wall clock says
+        if (!this.closed) void this.reconcile(name, this.desired.get(name) ?? []);
+      });
     }, delayMs);
     timer.unref();
+    const when = stop ? `loaded again once that run has ended, at the earliest in ${humanMs(delayMs)}` : `next try in ${humanMs(delayMs)}`;
     const failure: LoadFailure = {
       failures,
-      reason: `${message} (failed ${failures} time${failures === 1 ? '' : 's'} in a row; next try in ${humanMs(delayMs)})`,
-      retryAt: Date.now() + delayMs,
+      reason: `${message} (${stop ? '' : 'failed '}${failures} time${failures === 1 ? '' : 's'} in a row; ${when})`,
+      retryAt: stop ? Number.POSITIVE_INFINITY : Date.now() + delayMs,
       timer,
+      stopped: !!stop,
+      ownWorkers: (stop?.shared ?? false) || (prev?.ownWorkers ?? false),
     };
     failed.set(version, failure);
     return failure;
+  }
+
+  /**
+   * Takes a serving version that a run past its budget stopped off this pod: recorded as a stop
+   * (loaded again after the back-off once that run has ended), then its sessions closed.
+   */
+  private retire(lv: LoadedVersion, stop: Stop): void {
+    if (this.closed || this.models.get(lv.name)?.get(lv.version) !== lv) return;
+    clearTimeout(this.retimers.get(lv));
+    this.retimers.delete(lv);
+    this.recordStop(lv.name, lv.version, stop);
+    this.models.get(lv.name)!.delete(lv.version);
+    if (this.models.get(lv.name)!.size === 0) this.models.delete(lv.name);
+    void (async () => {
+      await lv.idle();
+      await lv.pool.close();
+      await this.deps.artifacts.release(lv.sha256);
+    })().catch((err: unknown) => this.deps.log.warn('could not release a stopped version', { model: lv.name, version: lv.version, err }));
   }
 
   private clearFailure(name: string, version: number): void {

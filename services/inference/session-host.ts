@@ -18,9 +18,9 @@
 // stopped: onnxruntime-node has no way to end a run from another thread, and terminate() on a worker
 // inside a run aborts the whole process once the run returns (the binding throws into a thread
 // already torn down). So the run fails DEADLINE_EXCEEDED, its version is told (it stops serving on
-// this pod: the same request would hold the next worker too), and its worker is set aside to finish
-// alone, asked to close once it answers; a new worker takes its sessions at once, so the versions
-// that shared it wait for a load, not for the run.
+// this pod: the same request would hold the next worker too, so it is loaded again only once that
+// run has ended), and its worker is set aside to finish alone, asked to close once it answers; a new
+// worker takes its sessions at once, so the versions that shared it wait for a load, not for the run.
 import { Worker } from 'node:worker_threads';
 import { MeshError, ErrorCode } from '../../lib/errors';
 import type { Config, ExecutionProvider } from '../../lib/config';
@@ -96,8 +96,11 @@ export interface SeatOwner {
   takeWaiting(): HostedRun | undefined;
   /** A session of it was lost with its worker (`restored` false), or loaded again after. */
   seatChanged(restored: boolean): void;
-  /** A run of it outlived the host's run budget (`err` is what that run failed with). */
-  runOverdue(err: MeshError): void;
+  /**
+   * A run of it outlived the host's run budget (`err` is what that run failed with); `ended`
+   * resolves when that run has returned and its set-aside worker exited (never, for a run that never ends).
+   */
+  runOverdue(err: MeshError, ended: Promise<void>): void;
 }
 
 /**
@@ -418,11 +421,11 @@ class SessionThread {
     if (!running || running.id !== id || !worker) return;
     this.running = undefined;
     this.worker = undefined;
-    setWorkerAside(worker);
+    const ended = setWorkerAside(worker);
     const budget = this.settings.runBudget!;
     const err = new MeshError(ErrorCode.DeadlineExceeded, `the run took longer than ${budget.setting} (${budget.ms} ms); onnxruntime cannot stop it, so its session worker was set aside to finish it alone, and this model version stops serving on this pod`);
     running.run.fail(err);
-    running.owner.runOverdue(err);
+    running.owner.runOverdue(err, ended);
     // What the worker was asked besides is asked of the next one: its loads are posted there again
     // (the sessions it held and those it was loading), its releases hold nothing there.
     this.loading.clear();
@@ -490,18 +493,23 @@ class SessionThread {
 
 /**
  * Lets a worker whose run outlived its budget finish alone: nothing more goes to it, it is asked
- * to close once it answers (its run returned), and it is no longer counted once it exits.
+ * to close once it answers (its run returned), and it is no longer counted once it exits, when
+ * the promise returned resolves.
  */
-function setWorkerAside(worker: Worker): void {
+function setWorkerAside(worker: Worker): Promise<void> {
   worker.removeAllListeners('message');
   worker.removeAllListeners('exit');
   worker.removeAllListeners('error');
   setAside.add(worker);
   worker.on('error', () => undefined);
   worker.once('message', () => worker.postMessage({ type: 'close' } satisfies WorkerRequest));
-  worker.once('exit', () => setAside.delete(worker));
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => {
+    setAside.delete(worker);
+    resolve();
+  }));
   // Nothing waits for it: the process may end while the run goes on (an abort, as no thread can stop it).
   worker.unref();
+  return exited;
 }
 
 /** Why a session is not loaded on a host that is closing. */

@@ -75,8 +75,11 @@ export class SessionPool implements SeatOwner {
   private modelPath = '';
   /** Set once a run outlived the host's budget: every later run is refused with it. */
   private stopped: MeshError | undefined;
-  /** Called once, when a run outlives the host's budget, with why the version stops serving here. */
-  onOverdue: ((why: string) => void) | undefined;
+  /**
+   * Called once, when a run outlives the host's budget, with why the version stops serving here
+   * and when that run has ended (its set-aside worker exited; never, for a run that never ends).
+   */
+  onOverdue: ((why: string, ended: Promise<void>) => void) | undefined;
 
   private constructor(
     /** onnxruntime intra-op threads of each session (0: onnxruntime chose). */
@@ -312,11 +315,11 @@ export class SessionPool implements SeatOwner {
    * SeatOwner: a run outlived the host's budget. The same request, or one like it, would hold the
    * next worker too: the version takes no run on this pod from now on, those waiting are refused.
    */
-  runOverdue(err: MeshError): void {
+  runOverdue(err: MeshError, ended: Promise<void>): void {
     if (this.stopped) return;
     this.stopped = new MeshError(ErrorCode.NotReady, `stopped on this pod: ${err.message}`);
     for (const run of this.waiting.splice(0)) run.refuse(this.stopped);
-    this.onOverdue?.(err.message);
+    this.onOverdue?.(err.message, ended);
   }
 
   /** Why the version takes no run here (a run outlived the budget); undefined while it runs. */

@@ -1,7 +1,8 @@
 // A pod whose run outlives its budget (INFERMESH_SHARED_SESSION_RUN_TIMEOUT_MS): the caller gets
 // DEADLINE_EXCEEDED, the version stops on that pod (UNAVAILABLE with why, in ModelReady, the
 // repository index and the registry's view of the pod), and another team's version that shared its
-// session worker serves on. Onnxruntime cannot stop the run: its worker finishes it alone and exits.
+// session worker serves on. Onnxruntime cannot stop the run: its worker finishes it alone and exits,
+// and then the version loads again, on workers of its own.
 import { InferenceApi, type InfermeshError } from '../../client/index';
 import { setAsideWorkers } from '../../services/inference/session-host';
 import { startTestMesh, waitReady, inferenceClient, type TestMesh } from '../helpers/mesh';
@@ -33,7 +34,7 @@ describe('a run past its budget on a pod', () => {
     const pod = await mesh.startPod({
       // One shared worker that both versions are on, whatever their run times; no run on the pod's thread.
       INFERMESH_SHARED_SESSION_WORKERS: '1', INFERMESH_SHARED_SESSION_MAX_RUN_US: '0', INFERMESH_INLINE_RUN_US: '0',
-      INFERMESH_SHARED_SESSION_RUN_TIMEOUT_MS: '300', INFERMESH_DYNAMIC_BATCHING: 'false',
+      INFERMESH_SHARED_SESSION_RUN_TIMEOUT_MS: '300', INFERMESH_DYNAMIC_BATCHING: 'false', INFERMESH_LOAD_RETRY_BASE_MS: '100',
     });
     const address = `127.0.0.1:${pod.port}`;
     const api = new InferenceApi(address);
@@ -57,6 +58,12 @@ describe('a run past its budget on a pod', () => {
       // So does the registry's view of the pod, from its heartbeats.
       await waitFor('the registry to see team-a stopped', async () => (await mesh.registryApi.pods()).some((p) =>
         p.versions.some((v: { model: string; state: string; reason: string }) => v.model === 'team-a' && v.state === 'UNAVAILABLE' && /^stopped on this pod/.test(v.reason))));
+      // Once the overdue run has ended, team-a loads again after its back-off, on workers of its own
+      // (it overran a shared one): the same request now runs to its end, under INFERMESH_RUN_TIMEOUT_MS.
+      await waitFor('the overdue run to end', () => setAsideWorkers() === 0, 60_000);
+      await waitReady(inferenceClient(address), ['team-a']);
+      const full = await api.infer('team-a', heavyInput(512), { timeoutMs: 60_000 });
+      expect(full.outputs[0]!.shape).toEqual([512, 1024]);
     } finally {
       api.close();
       await pod.shutdown(5_000);
