@@ -8,6 +8,7 @@
 // every other model's artifact, so such a model could serve another model's weights. Every place a
 // TensorProto can sit is checked: initializers, sparse initializers, node attributes (TENSOR,
 // TENSORS, SPARSE_TENSOR(S)), subgraphs at any depth, functions and training_info.
+import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs/promises';
 import { datatypeOfOnnx, type Datatype } from './tensor';
 
@@ -24,10 +25,13 @@ export interface OnnxSignature {
   inputs: TensorSignature[];
   outputs: TensorSignature[];
   /**
-   * The operator types (sorted, each once) through which a run's work or memory can follow what
-   * the inputs *hold*, not only their shapes: a Loop or If anywhere, a Range, Tile, Pad… whose
-   * size-giving input follows the request's values, or any such operator inside a subgraph or a
-   * function. Empty when a run's cost is fixed by its inputs' shapes (see VALUE_SIZED).
+   * The operator types (sorted, each once; another domain's as "domain.Type") through which a
+   * run's work or memory can follow what the inputs *hold*, not only their shapes: a Loop, If,
+   * Scan or any operator holding a subgraph, a Range, Tile, Pad… whose size-giving input follows
+   * the request's values, an operator that multiplies shapes (a broadcast, a MatMul, a Gather) fed
+   * a tensor whose shape the request's values chose, a local function or an unknown operator of
+   * another domain fed the request, or a value-sized operator inside a subgraph or a function.
+   * Empty when a run's cost is fixed by its inputs' shapes (see VALUE_SIZED).
    */
   valueSized: string[];
 }
@@ -114,6 +118,16 @@ class Cursor {
   /** The byte at pos, which must be buffered. */
   at(pos: number): number {
     return this.buf[pos - this.bufStart]!;
+  }
+
+  /** The buffered bytes [pos, pos + n), not copied: valid until the next load. */
+  view(pos: number, n: number): Buffer {
+    return this.buf.subarray(pos - this.bufStart, pos - this.bufStart + n);
+  }
+
+  /** The buffered bytes [pos, pos + n) decoded as UTF-8. */
+  text(pos: number, n: number): string {
+    return this.buf.toString('utf8', pos - this.bufStart, pos - this.bufStart + n);
   }
 
   /** A copy of [pos, pos + n). */
@@ -236,6 +250,24 @@ async function walk(c: Cursor, start: number, end: number, visit: (f: Field) => 
   }
 }
 
+/**
+ * walk() without an await while [start, end) is buffered, holds no group and `visit` returns
+ * nothing: a node of the graph, read three times over, costs no turn of the event loop. Returns
+ * walk()'s promise for what is left otherwise.
+ */
+function walkBuffered(c: Cursor, start: number, end: number, visit: (f: Field) => void | Promise<void>): void | Promise<void> {
+  if (!c.has(start, end - start)) return walk(c, start, end, visit);
+  let pos = start;
+  while (pos < end) {
+    const f = readField(c, pos, end);
+    if (f.wire === WIRE_START_GROUP || f.wire === WIRE_END_GROUP) return walk(c, pos, end, visit);
+    const r = visit(f);
+    if (r) return r.then(() => walk(c, f.next, end, visit));
+    pos = f.next;
+  }
+  return undefined;
+}
+
 const isLen = (f: Field) => f.wire === WIRE_LEN;
 const isVarint = (f: Field) => f.wire === WIRE_VARINT;
 
@@ -270,7 +302,7 @@ const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 
 const ATTRIBUTE = { name: 1, t: 5, g: 6, tensors: 10, graphs: 11, sparseTensor: 22, sparseTensors: 23 } as const;
 const TENSOR = { name: 8, externalData: 13, dataLocation: 14 } as const;
 const SPARSE_TENSOR = { values: 1, indices: 2 } as const;
-const FUNCTION = { name: 1, node: 7, attributeProto: 11 } as const;
+const FUNCTION = { name: 1, node: 7, domain: 10, attributeProto: 11 } as const;
 const TRAINING_INFO = { initialization: 1, algorithm: 2 } as const;
 const STRING_ENTRY = { key: 1, value: 2 } as const;
 
@@ -303,7 +335,10 @@ async function describe(c: Cursor, frames: Frame[]): Promise<string> {
 interface ScanContext {
   /** Receives the name of each initializer (dense or sparse) of the main graph. */
   onMainInitializer?: (name: string) => void;
-  /** Receives the type of each value-sized operator inside a subgraph or a function (run by a Loop, If, Scan or a call). */
+  /**
+   * Receives the type of each value-sized operator, or operator holding a subgraph, inside a
+   * subgraph or a function (run by a Loop, If, Scan or a call), whatever feeds it.
+   */
   onNestedValueSized?: (opType: string) => void;
 }
 
@@ -317,7 +352,7 @@ async function externalLocation(c: Cursor, t: Field): Promise<string> {
   return found;
 }
 
-/** Checks one TensorProto; returns its name when `wantName`. */
+/** Checks one TensorProto; returns its name when `wantName` (undefined when flowName cannot read it). */
 async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wantName: boolean): Promise<string | undefined> {
   let nameField: Field | undefined;
   let entries = false;
@@ -327,7 +362,8 @@ async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wa
     else if (f.num === TENSOR.externalData && isLen(f)) entries = true;
     else if (f.num === TENSOR.dataLocation && isVarint(f)) location = f.lo || f.hi;
   });
-  if (location === 0 && !entries) return wantName && nameField ? str(c, nameField) : undefined;
+  // The name is wanted by the value-sized analysis, which keys names as flowName reads them.
+  if (location === 0 && !entries) return wantName && nameField ? flowName(c, nameField) : undefined;
   const name = nameField ? await str(c, nameField) : '';
   const file = await externalLocation(c, t);
   const where = await describe(c, frames);
@@ -346,8 +382,10 @@ async function scanSparseTensor(c: Cursor, s: Field, kind: string, frames: Frame
   });
 }
 
-async function scanAttribute(c: Cursor, a: Field, frames: Frame[], ctx?: ScanContext): Promise<void> {
+/** Checks an attribute's tensors and subgraphs; returns whether it holds a subgraph. */
+async function scanAttribute(c: Cursor, a: Field, frames: Frame[], ctx?: ScanContext): Promise<boolean> {
   const inner: Frame[] = [...frames, { kind: 'attribute', field: a }];
+  let graphs = false;
   await walk(c, a.start, a.next, (f) => {
     if (!isLen(f)) return undefined;
     switch (f.num) {
@@ -356,6 +394,7 @@ async function scanAttribute(c: Cursor, a: Field, frames: Frame[], ctx?: ScanCon
         return scanTensor(c, f, 'tensor', inner, false).then(() => undefined);
       case ATTRIBUTE.g:
       case ATTRIBUTE.graphs:
+        graphs = true;
         return scanGraph(c, f, inner, { onNestedValueSized: ctx?.onNestedValueSized });
       case ATTRIBUTE.sparseTensor:
       case ATTRIBUTE.sparseTensors:
@@ -364,19 +403,26 @@ async function scanAttribute(c: Cursor, a: Field, frames: Frame[], ctx?: ScanCon
         return undefined;
     }
   });
+  return graphs;
 }
 
 async function scanNode(c: Cursor, n: Field, frames: Frame[], ctx?: ScanContext): Promise<void> {
   const inner: Frame[] = [...frames, { kind: 'node', field: n }];
   let opType: Field | undefined;
+  let graphs = false;
   await walk(c, n.start, n.next, (f) => {
     if (f.num === NODE.opType && isLen(f)) opType = f;
-    return f.num === NODE.attribute && isLen(f) ? scanAttribute(c, f, inner, ctx) : undefined;
+    else if (f.num === NODE.attribute && isLen(f)) {
+      return scanAttribute(c, f, inner, ctx).then((held) => {
+        graphs ||= held;
+      });
+    }
+    return undefined;
   });
-  // The main graph's own nodes are judged by what feeds them (valueSizedOps); nested ones whatever feeds them.
+  // The main graph's own nodes are judged by what feeds them (flowNode); nested ones whatever feeds them.
   if (frames.length > 0 && opType && ctx?.onNestedValueSized) {
     const op = await str(c, opType);
-    if (Object.hasOwn(VALUE_SIZED, op)) ctx.onNestedValueSized(op);
+    if (Object.hasOwn(VALUE_SIZED, op) || graphs) ctx.onNestedValueSized(op);
   }
 }
 
@@ -402,9 +448,20 @@ async function scanFunction(c: Cursor, fn: Field, ctx: ScanContext): Promise<voi
   await walk(c, fn.start, fn.next, (f) => {
     if (!isLen(f)) return undefined;
     if (f.num === FUNCTION.node) return scanNode(c, f, frames, ctx);
-    if (f.num === FUNCTION.attributeProto) return scanAttribute(c, f, frames, ctx);
+    if (f.num === FUNCTION.attributeProto) return scanAttribute(c, f, frames, ctx).then(() => undefined);
     return undefined;
   });
+}
+
+/** Records a local function, by its domain and name, as one a node may call. */
+async function addFunction(c: Cursor, fn: Field, flow: Flow): Promise<void> {
+  let name: Field | undefined;
+  let domain: Field | undefined;
+  await walk(c, fn.start, fn.next, (f) => {
+    if (f.num === FUNCTION.name && isLen(f)) name = f;
+    else if (f.num === FUNCTION.domain && isLen(f)) domain = f;
+  });
+  flow.addFunction(domain ? await flowName(c, domain) : '', name ? await flowName(c, name) : '');
 }
 
 async function scanTrainingInfo(c: Cursor, t: Field): Promise<void> {
@@ -422,41 +479,102 @@ async function scanTrainingInfo(c: Cursor, t: Field): Promise<void> {
 // own thread, by how long its runs took when timed at load. That holds only when a run's cost is
 // fixed by its inputs' shapes, which the request's size limits bound. A Loop whose trip count is an
 // input, or a Range, Tile or Pad sized by one, makes a run as long and as large as a caller asks,
-// whatever it took when timed.
+// whatever it took when timed. So does a tensor whose *shape* a caller's numbers chose (a Reshape
+// to them, what NonZero found) once it meets an operator that multiplies shapes: broadcast against
+// another tensor, a MatMul's outer product, a Gather of its rows. What the analysis cannot follow
+// (a subgraph, another domain's operator, a local function, a name it did not keep) counts as
+// following the request, so it errs only towards value-sized.
 
 /**
  * Operators whose work, or the size of what they make, can follow the values of their inputs at
  * these indices ('always': whatever feeds them): a loop's trip count and condition, the branch
- * taken, a range's ends, a shape to fill, repeats, pads, scales and sizes, a depth, a window's or
- * a transform's length. (Reshape, Slice, Gather, TopK, NonZero and the like make no more than
- * their inputs hold.) Names are matched in every operator domain.
+ * taken, a range's ends, a shape to fill, repeats, pads and their axes, scales and sizes, a depth,
+ * a window's or a transform's length, a string's tokens, an image's encoded size, a crop's size or
+ * a cache's length (onnxruntime's com.microsoft operators), a generation's length. Names are
+ * matched in every operator domain.
  */
 const VALUE_SIZED: Readonly<Record<string, 'always' | readonly number[]>> = {
-  Loop: 'always', If: 'always',
-  Range: [0, 1, 2], ConstantOfShape: [0], Tile: [1], Expand: [1], Pad: [1], CenterCropPad: [1],
-  Resize: [2, 3], Upsample: [1], OneHot: [1], Col2Im: [1, 2], MaxUnpool: [2],
-  DFT: [1], STFT: [1, 3], MelWeightMatrix: [0, 1], HannWindow: [0], HammingWindow: [0], BlackmanWindow: [0],
-  AffineGrid: [1],
+  Loop: 'always', If: 'always', Scan: 'always',
+  Range: [0, 1, 2], ConstantOfShape: [0], Tile: [1], Expand: [1], Pad: [1, 3], CenterCropPad: [1],
+  Resize: [1, 2, 3], Upsample: [1], OneHot: [1], Col2Im: [1, 2], MaxUnpool: [2],
+  DFT: [1], STFT: [1, 2, 3], MelWeightMatrix: [0, 1], HannWindow: [0], HammingWindow: [0], BlackmanWindow: [0],
+  AffineGrid: [1], StringSplit: [0], ImageDecoder: [0],
+  CropAndResize: [3], GroupQueryAttention: [5, 6],
+  BeamSearch: 'always', GreedySearch: 'always', Sampling: 'always', WhisperBeamSearch: 'always',
 };
 
 /**
- * Operators whose outputs' shapes follow their inputs' shapes alone, never their values
- * (elementwise, matrix products, convolutions, pooling, normalizations, layout): a Range sized by
- * the Shape of their output is still sized by the request's shape. Any other operator's outputs
- * are taken as shaped by its inputs' values when those follow the request's values.
+ * Standard operators whose outputs' shapes follow their inputs' shapes alone, never their values
+ * (elementwise, matrix products, convolutions, pooling, normalizations, recurrences, layout).
  */
-const SHAPED_BY_SHAPES = new Set([
-  'Abs', 'Acos', 'Acosh', 'Add', 'And', 'Asin', 'Asinh', 'Atan', 'Atanh', 'AveragePool', 'BatchNormalization',
-  'BitShift', 'BitwiseAnd', 'BitwiseNot', 'BitwiseOr', 'BitwiseXor', 'Cast', 'CastLike', 'Ceil', 'Celu', 'Clip',
-  'Concat', 'Conv', 'ConvInteger', 'ConvTranspose', 'Cos', 'Cosh', 'DepthToSpace', 'DequantizeLinear', 'Div',
-  'Dropout', 'DynamicQuantizeLinear', 'Einsum', 'Elu', 'Equal', 'Erf', 'Exp', 'Flatten', 'Floor', 'Gather',
-  'GatherElements', 'GatherND', 'Gelu', 'Gemm', 'GlobalAveragePool', 'GlobalLpPool', 'GlobalMaxPool', 'Greater',
-  'GreaterOrEqual', 'GroupNormalization', 'HardSigmoid', 'HardSwish', 'Hardmax', 'Identity', 'InstanceNormalization',
-  'IsInf', 'IsNaN', 'LayerNormalization', 'LeakyRelu', 'Less', 'LessOrEqual', 'Log', 'LogSoftmax', 'LpNormalization',
-  'LpPool', 'LRN', 'MatMul', 'MatMulInteger', 'Max', 'MaxPool', 'Mean', 'Min', 'Mish', 'Mod', 'Mul', 'Neg', 'Not',
-  'Or', 'PRelu', 'Pow', 'QLinearConv', 'QLinearMatMul', 'QuantizeLinear', 'Reciprocal', 'Relu', 'Round', 'Selu',
-  'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Softmax', 'Softplus', 'Softsign', 'SpaceToDepth', 'Sqrt', 'Sub',
-  'Sum', 'Tan', 'Tanh', 'ThresholdedRelu', 'Transpose', 'Trilu', 'Where', 'Xor',
+const SHAPED_BY_SHAPES = [
+  'Abs', 'Acos', 'Acosh', 'Add', 'And', 'ArgMax', 'ArgMin', 'Asin', 'Asinh', 'Atan', 'Atanh', 'Attention',
+  'AveragePool', 'BatchNormalization', 'Bernoulli', 'BitShift', 'BitwiseAnd', 'BitwiseNot', 'BitwiseOr',
+  'BitwiseXor', 'Cast', 'CastLike', 'Ceil', 'Celu', 'Clip', 'Concat', 'Conv', 'ConvInteger', 'ConvTranspose', 'Cos',
+  'Cosh', 'CumSum', 'DepthToSpace', 'DequantizeLinear', 'Det', 'Div', 'Dropout', 'DynamicQuantizeLinear', 'Einsum',
+  'Elu', 'Equal', 'Erf', 'Exp', 'EyeLike', 'Flatten', 'Floor', 'GRU', 'Gather', 'GatherElements', 'GatherND', 'Gelu',
+  'Gemm', 'GlobalAveragePool', 'GlobalLpPool', 'GlobalMaxPool', 'Greater', 'GreaterOrEqual', 'GridSample',
+  'GroupNormalization', 'HardSigmoid', 'HardSwish', 'Hardmax', 'Identity', 'InstanceNormalization', 'IsInf', 'IsNaN',
+  'LRN', 'LSTM', 'LayerNormalization', 'LeakyRelu', 'Less', 'LessOrEqual', 'Log', 'LogSoftmax', 'LpNormalization',
+  'LpPool', 'MatMul', 'MatMulInteger', 'Max', 'MaxPool', 'MaxRoiPool', 'Mean', 'MeanVarianceNormalization', 'Min',
+  'Mish', 'Mod', 'Mul', 'Multinomial', 'Neg', 'NegativeLogLikelihoodLoss', 'Not', 'Or', 'PRelu', 'Pow', 'QLinearConv',
+  'QLinearMatMul', 'QuantizeLinear', 'RMSNormalization', 'RNN', 'RandomNormalLike', 'RandomUniformLike', 'Reciprocal',
+  'RegexFullMatch', 'Relu', 'ReverseSequence', 'RoiAlign', 'RotaryEmbedding', 'Round', 'Scatter', 'ScatterElements',
+  'ScatterND', 'Selu', 'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Softmax', 'SoftmaxCrossEntropyLoss', 'Softplus',
+  'Softsign', 'SpaceToDepth', 'Sqrt', 'StringConcat', 'Sub', 'Sum', 'Swish', 'Tan', 'Tanh', 'TfIdfVectorizer',
+  'ThresholdedRelu', 'Transpose', 'Trilu', 'Where', 'Xor',
+];
+
+/** The reductions, whose outputs' shapes follow their axes (input 1 from opset 13 or 18) and their input's shape. */
+const REDUCTIONS = ['ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'ReduceSumSquare'];
+
+/**
+ * Standard operators whose outputs' shapes follow their inputs' shapes and the values at these
+ * indices (a Reshape's shape, a Slice's bounds, what NonZero finds), including the value-sized
+ * ones' size-giving inputs. Any other operator's outputs are taken as shaped by every input's values.
+ */
+const SHAPE_GIVEN_BY: ReadonlyMap<string, readonly number[]> = new Map<string, readonly number[]>([
+  ...SHAPED_BY_SHAPES.map((op): [string, readonly number[]] => [op, []]),
+  ...REDUCTIONS.map((op): [string, readonly number[]] => [op, [1]]),
+  ['Reshape', [1]], ['Squeeze', [1]], ['Unsqueeze', [1]], ['Slice', [1, 2, 3, 4]], ['Split', [1]], ['TopK', [1]],
+  ['Compress', [1]], ['NonZero', [0]], ['Unique', [0]], ['NonMaxSuppression', [0, 1, 2, 3, 4]], ['StringNormalizer', [0]],
+  ...Object.entries(VALUE_SIZED).flatMap(([op, at]): [string, readonly number[]][] => (at === 'always' ? [] : [[op, at]])),
+]);
+
+/**
+ * Standard operators that keep a run linear in what they are fed whatever its shape: elementwise
+ * on one tensor, layout, slicing and joining, reductions and what works along one axis. Any other
+ * (broadcasting two tensors, a matrix product, a Gather, a convolution…) fed a tensor whose shape
+ * follows the request's values makes the run value-sized.
+ */
+const KEEPS_SIZE = new Set([
+  'Abs', 'Acos', 'Acosh', 'ArgMax', 'ArgMin', 'Asin', 'Asinh', 'Atan', 'Atanh', 'BitwiseNot', 'Cast', 'CastLike', 'Ceil',
+  'Celu', 'Clip', 'Compress', 'Concat', 'Cos', 'Cosh', 'CumSum', 'DepthToSpace', 'Dropout', 'Elu', 'Erf', 'Exp', 'EyeLike',
+  'Flatten', 'Floor', 'GatherElements', 'Gelu', 'HardSigmoid', 'HardSwish', 'Hardmax', 'Identity', 'IsInf', 'IsNaN',
+  'LeakyRelu', 'Log', 'LogSoftmax', 'LpNormalization', 'Mish', 'Neg', 'NonZero', 'Not', 'Reciprocal', 'Relu', 'Reshape',
+  'ReverseSequence', 'Round', 'ScatterElements', 'Selu', 'Shape', 'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Size',
+  'Slice', 'Softmax', 'Softplus', 'Softsign', 'SpaceToDepth', 'Split', 'Sqrt', 'Squeeze', 'Swish', 'Tan', 'Tanh',
+  'ThresholdedRelu', 'TopK', 'Transpose', 'Trilu', 'Unique', 'Unsqueeze', ...REDUCTIONS,
+]);
+
+/** ai.onnx.ml operators (classical models: trees, linear models, encoders), whose outputs' shapes follow their inputs' shapes. */
+const ML_SHAPED_BY_SHAPES = new Set([
+  'ArrayFeatureExtractor', 'Binarizer', 'CategoryMapper', 'FeatureVectorizer', 'Imputer', 'LabelEncoder',
+  'LinearClassifier', 'LinearRegressor', 'Normalizer', 'OneHotEncoder', 'SVMClassifier', 'SVMRegressor', 'Scaler',
+  'TreeEnsemble', 'TreeEnsembleClassifier', 'TreeEnsembleRegressor', 'ZipMap',
+]);
+
+/**
+ * onnxruntime's com.microsoft operators its offline optimizer writes for small models (fused
+ * elementwise, matrix products, convolutions, normalizations, quantized forms), whose outputs'
+ * shapes follow their inputs' shapes. Any other operator of another domain fed the request's
+ * values makes the run value-sized: what it does with them is not known here.
+ */
+const MS_SHAPED_BY_SHAPES = new Set([
+  'BiasGelu', 'DynamicQuantizeMatMul', 'FastGelu', 'FusedConv', 'FusedGemm', 'FusedMatMul', 'Gelu', 'LayerNormalization',
+  'MatMulInteger16', 'MatMulIntegerToFloat', 'MatMulNBits', 'NhwcConv', 'QGemm', 'QLinearAdd', 'QLinearAveragePool',
+  'QLinearConcat', 'QLinearGlobalAveragePool', 'QLinearLeakyRelu', 'QLinearMul', 'QLinearSigmoid', 'QuickGelu',
+  'SimplifiedLayerNormalization', 'SkipLayerNormalization', 'SkipSimplifiedLayerNormalization', 'TransposeMatMul',
 ]);
 
 /** Operators whose output describes an input's shape: it follows the request's values only where that shape does. */
@@ -469,63 +587,178 @@ const SHAPE = 2;
 /** What is assumed of a name not (yet) known: declared later, in an outer scope, or past the budget. */
 const UNKNOWN = VALUES | SHAPE;
 
-/** What the main graph's tensors follow, by name, within MAX_ONNX_FLOW_NAME_BYTES. */
+/**
+ * What the main graph's tensors follow, by name, and the model's local functions, by domain and
+ * name, within MAX_ONNX_FLOW_NAME_BYTES together. Past it a name is not kept: a tensor then counts
+ * as following the request, and every operator as a local function.
+ */
 class Flow {
   private readonly of = new Map<string, number>();
+  private readonly functions = new Set<string>();
+  private readonly judgements = new Map<string, Map<string, Judgement>>();
   private bytes = 0;
+  private functionsLost = false;
 
-  get(name: string): number {
-    return this.of.get(name) ?? UNKNOWN;
+  get(name: string | undefined): number {
+    return name === undefined ? UNKNOWN : (this.of.get(name) ?? UNKNOWN);
   }
 
-  set(name: string, bits: number): void {
+  set(name: string | undefined, bits: number): void {
+    if (name === undefined) return; // unreadable: its readers take it as following the request
     if (!this.of.has(name)) {
-      if (this.bytes + name.length + 64 > MAX_ONNX_FLOW_NAME_BYTES) return;
-      this.bytes += name.length + 64;
+      if (!this.spend(name)) return;
     }
     this.of.set(name, bits);
+  }
+
+  addFunction(domain: string | undefined, name: string | undefined): void {
+    const key = domain === undefined || name === undefined ? undefined : `${domain}\u0000${name}`;
+    if (key === undefined || !this.spend(key)) this.functionsLost = true;
+    else this.functions.add(key);
+  }
+
+  /** The judgement of an operator, made once per domain and type (a graph uses a few dozen). */
+  judged(domain: string | undefined, op: string | undefined, make: () => Judgement): Judgement {
+    if (domain === undefined || op === undefined) return make();
+    let ops = this.judgements.get(domain);
+    if (!ops) {
+      if (!this.spend(domain)) return make();
+      this.judgements.set(domain, (ops = new Map()));
+    }
+    let j = ops.get(op);
+    if (!j) {
+      j = make();
+      // Kept within the names' budget; past it, made anew each time.
+      if (this.spend(op)) ops.set(op, j);
+    }
+    return j;
+  }
+
+  isFunction(domain: string, name: string): boolean {
+    return this.functionsLost || this.functions.has(`${domain}\u0000${name}`);
+  }
+
+  private spend(key: string): boolean {
+    if (this.bytes + key.length + 64 > MAX_ONNX_FLOW_NAME_BYTES) return false;
+    this.bytes += key.length + 64;
+    return true;
   }
 }
 
 /**
+ * A name as the analysis keys it; undefined when it is not UTF-8 (decoded, it could read as
+ * another name) or longer than MAX_ONNX_STRING_BYTES. No await when its bytes are buffered.
+ */
+function flowName(c: Cursor, f: Field): string | undefined | Promise<string | undefined> {
+  const n = f.next - f.start;
+  if (!isLen(f) || n > MAX_ONNX_STRING_BYTES) return undefined;
+  // A replacement character is where invalid bytes would show: only then is the name checked.
+  if (c.has(f.start, n)) {
+    const s = c.text(f.start, n);
+    return s.includes('\uFFFD') && !isUtf8(c.view(f.start, n)) ? undefined : s;
+  }
+  return c.bytes(f.start, n).then((b) => (isUtf8(b) ? b.toString('utf8') : undefined));
+}
+
+/** Calls `held` if an attribute holds a subgraph (g or graphs); without an await when it is buffered. */
+function holdsGraph(c: Cursor, a: Field, held: () => void): void | Promise<void> {
+  return walkBuffered(c, a.start, a.next, (f) => {
+    if (isLen(f) && (f.num === ATTRIBUTE.g || f.num === ATTRIBUTE.graphs)) held();
+  });
+}
+
+/** How one operator is judged: its domain's tables, or none (a local function, an unknown domain). */
+function judge(flow: Flow, domain: string | undefined, op: string | undefined): Judgement {
+  const readable = domain !== undefined && op !== undefined;
+  const call = !readable || flow.isFunction(domain, op);
+  const standard = !call && (domain === '' || domain === 'ai.onnx');
+  const known = standard || (!call && domain === 'ai.onnx.ml' && ML_SHAPED_BY_SHAPES.has(op!)) || (!call && domain === 'com.microsoft' && MS_SHAPED_BY_SHAPES.has(op!));
+  return flow.judged(domain, op, () => ({
+    label: !readable ? '(unreadable operator)' : domain === '' || domain === 'ai.onnx' ? op : `${domain}.${op}`,
+    call,
+    standard,
+    known,
+    sized: readable && Object.hasOwn(VALUE_SIZED, op) ? VALUE_SIZED[op]! : undefined,
+    // Outside the standard domain only the listed operators are known to keep shapes.
+    shapeBy: standard ? SHAPE_GIVEN_BY.get(op!) : known ? [] : undefined,
+    keepsSize: standard && KEEPS_SIZE.has(op!),
+  }));
+}
+
+interface Judgement {
+  label: string;
+  call: boolean;
+  standard: boolean;
+  known: boolean;
+  sized: 'always' | readonly number[] | undefined;
+  shapeBy: readonly number[] | undefined;
+  keepsSize: boolean;
+}
+
+/**
  * One node of the main graph, in the graph's order (ONNX lists nodes topologically; a name used
- * before it is made counts as following the request): adds its type to `found` when a size-giving
- * input follows the request's values, and records what its outputs follow. Input and output names
- * are read one at a time, never kept for the node.
+ * before it is made counts as following the request): adds its operator to `found` when the run
+ * can cost what the request's values ask through it, and records what its outputs follow. Input
+ * and output names are read one at a time, never kept for the node.
  */
 async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>): Promise<void> {
+  // Most nodes are a few dozen bytes: buffered whole, they are read without an await.
+  const size = n.next - n.start;
+  if (size <= READ_AHEAD && !c.has(n.start, size)) await c.load(n.start, size);
   let opField: Field | undefined;
   let domainField: Field | undefined;
-  await walk(c, n.start, n.next, (f) => {
+  let graphs = false;
+  const read = walkBuffered(c, n.start, n.next, (f) => {
     if (f.num === NODE.opType && isLen(f)) opField = f;
     else if (f.num === NODE.domain && isLen(f)) domainField = f;
+    else if (f.num === NODE.attribute && isLen(f) && !graphs) {
+      return holdsGraph(c, f, () => {
+        graphs = true;
+      });
+    }
+    return undefined;
   });
-  const op = opField ? await str(c, opField) : '';
-  const domain = domainField ? await str(c, domainField) : '';
-  // Another domain's operator of the same name is not known to keep shapes.
-  const standard = domain === '' || domain === 'ai.onnx';
-  const sized = Object.hasOwn(VALUE_SIZED, op) ? VALUE_SIZED[op]! : undefined;
+  if (read) await read;
+  let op = opField ? flowName(c, opField) : '';
+  if (op instanceof Promise) op = await op;
+  let domain = domainField ? flowName(c, domainField) : '';
+  if (domain instanceof Promise) domain = await domain;
+  const j = judge(flow, domain, op);
   let index = 0;
   let fed = 0;
   let fedShape = 0;
-  await walk(c, n.start, n.next, async (f) => {
-    if (f.num !== NODE.input || !isLen(f)) return;
-    const i = index++;
-    const name = await str(c, f);
-    if (!name) return; // an optional input left out
+  let shapeFromValues = false;
+  const input = (i: number, name: string | undefined) => {
+    if (name === '') return; // an optional input left out
     const bits = flow.get(name);
     fed |= bits;
     if (i === 0) fedShape = bits;
-    if (sized && sized !== 'always' && sized.includes(i) && bits & VALUES) found.add(op);
+    if (bits & VALUES && j.sized !== undefined && j.sized !== 'always' && j.sized.includes(i)) found.add(j.label);
+    if (bits & VALUES && j.shapeBy?.includes(i)) shapeFromValues = true;
+  };
+  const inputs = walkBuffered(c, n.start, n.next, (f) => {
+    if (f.num !== NODE.input || !isLen(f)) return undefined;
+    const i = index++;
+    const name = flowName(c, f);
+    return name instanceof Promise ? name.then((s) => input(i, s)) : input(i, name);
   });
-  if (sized === 'always') found.add(op);
+  if (inputs) await inputs;
+  if (j.sized === 'always' || graphs) found.add(j.label);
+  // A local function's or an unknown operator's body is not followed; a shape that follows the
+  // request's values, fed to what multiplies shapes, can make any size.
+  if ((fed && j.call) || (fed & VALUES && !j.known) || (fed & SHAPE && !j.keepsSize)) found.add(j.label);
   let out: number;
-  if (standard && op === 'Constant') out = 0;
-  else if (standard && SHAPE_OF.has(op)) out = fedShape & SHAPE ? VALUES : 0;
-  else out = (fed ? VALUES : 0) | (fed & SHAPE || (fed & VALUES && !(standard && SHAPED_BY_SHAPES.has(op))) ? SHAPE : 0);
-  await walk(c, n.start, n.next, async (f) => {
-    if (f.num === NODE.output && isLen(f)) flow.set(await str(c, f), out);
+  if (j.standard && op === 'Constant') out = 0;
+  else if (graphs) out = UNKNOWN; // its subgraphs may read any tensor of the graph
+  else if (j.standard && SHAPE_OF.has(op!)) out = fedShape & SHAPE ? VALUES : 0;
+  else if (!fed) out = 0;
+  else out = VALUES | (fed & SHAPE || (j.shapeBy ? shapeFromValues : true) ? SHAPE : 0);
+  const outputs = walkBuffered(c, n.start, n.next, (f) => {
+    if (f.num !== NODE.output || !isLen(f)) return undefined;
+    const name = flowName(c, f);
+    return name instanceof Promise ? name.then((s) => flow.set(s, out)) : flow.set(name, out);
   });
+  if (outputs) await outputs;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -623,6 +856,7 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
     const c = new Cursor(fh, size);
     const valueSized = new Set<string>();
     const onNestedValueSized = (op: string) => valueSized.add(op);
+    const flow = new Flow();
     let irVersion = 0;
     // Protobuf merges a message field that occurs twice, so every occurrence of the graph counts.
     const graphs: Field[] = [];
@@ -635,7 +869,7 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
         if (graphs.length === MAX_GRAPH_FIELDS) throw new OnnxFormatError(`the model's graph field occurs more than ${MAX_GRAPH_FIELDS} times`);
         graphs.push(f);
       } else if (f.num === MODEL.trainingInfo) return scanTrainingInfo(c, f);
-      else if (f.num === MODEL.functions) return scanFunction(c, f, { onNestedValueSized });
+      else if (f.num === MODEL.functions) return scanFunction(c, f, { onNestedValueSized }).then(() => addFunction(c, f, flow));
       return undefined;
     });
     if (irVersion === 0) throw new OnnxFormatError('no ir_version: not an ONNX model');
@@ -658,7 +892,6 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
     const onMainInitializer = (name: string) => {
       if (inputNames.has(name)) initialized.add(name);
     };
-    const flow = new Flow();
     for (const g of graphs) {
       await scanGraph(c, g, [], {
         onMainInitializer: (name) => {

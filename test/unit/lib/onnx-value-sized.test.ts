@@ -1,8 +1,9 @@
 // lib/onnx's value-sized analysis: which operators can make a run cost what the request's values
-// ask rather than its shapes (a Loop or If anywhere; a Range, Tile, Pad… whose size-giving input
-// follows an input's values through the main graph), on the project's fixtures, a real model and
-// hand-built graphs; and it errs towards value-sized on what it cannot follow (names used before
-// they are made, other domains' operators, names past its memory bound).
+// ask rather than its shapes (a Loop, If or Scan anywhere; a Range, Tile, Pad… whose size-giving
+// input follows an input's values through the main graph; what multiplies shapes fed a tensor whose
+// shape a caller's numbers chose), on the project's fixtures, a real model and hand-built graphs;
+// and it errs towards value-sized on what it cannot follow (names used before they are made or not
+// UTF-8, subgraphs' reads, other domains' operators, local functions, names past its memory bound).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,8 +35,11 @@ function valueInfo(name: string, dims: number[], elemType = FLOAT): onnx.IValueI
 const int64s = (name: string, ...values: number[]): onnx.ITensorProto => ({ name, dataType: INT64, dims: [values.length], int64Data: values });
 const n = (opType: string, input: string[], output: string[], extra: Partial<onnx.INodeProto> = {}): onnx.INodeProto => ({ name: `${opType}_${seq++}`, opType, input, output, ...extra });
 
-/** X (FP32 [2,3]) and R (INT64 [2]) fed; ZERO, ONE, TEN and REPS INT64 initializers; Y the output of the last node. */
-async function valueSized(nodes: onnx.INodeProto[], extra: Partial<onnx.IModelProto> = {}): Promise<string[]> {
+/**
+ * X (FP32 [2,3]) and R (INT64 [2]) fed; ZERO, ONE, TEN and REPS INT64 initializers; Y the output of
+ * the last node. `patch` may change the encoded model's bytes.
+ */
+async function valueSized(nodes: onnx.INodeProto[], extra: Partial<onnx.IModelProto> = {}, patch = (b: Buffer) => b): Promise<string[]> {
   const graph: onnx.IGraphProto = {
     name: 'main',
     node: nodes,
@@ -44,7 +48,7 @@ async function valueSized(nodes: onnx.INodeProto[], extra: Partial<onnx.IModelPr
     output: [valueInfo('Y', [2, 3])],
   };
   const file = path.join(dir, `m${seq++}.onnx`);
-  fs.writeFileSync(file, onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph, ...extra }).finish());
+  fs.writeFileSync(file, patch(Buffer.from(onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph, ...extra }).finish())));
   return (await readOnnxSignature(file)).valueSized;
 }
 
@@ -89,6 +93,10 @@ describe('size-giving inputs that follow the request\'s values', () => {
     ['an Expand to the request\'s Shape', [n('Shape', ['X'], ['s']), n('Expand', ['X', 's'], ['Y'])], []],
     ['a Pad by an input', [n('Pad', ['X', 'R'], ['Y'])], ['Pad']],
     ['a Resize to sizes from an input', [n('Resize', ['X', '', '', 'R'], ['Y'])], ['Resize']],
+    ['a Resize (opset 10) to scales from an input', [n('Resize', ['X', 'R'], ['Y'])], ['Resize']],
+    ['a Pad of constant pads on axes from an input', [n('Pad', ['X', 'REPS', '', 'R'], ['Y'])], ['Pad']],
+    ['an STFT by a window from an input', [n('STFT', ['X', 'ONE', 'R'], ['Y'])], ['STFT']],
+    ['a StringSplit of an input', [n('StringSplit', ['X'], ['Y', 'k'])], ['StringSplit']],
     ['a OneHot of an input\'s depth', [n('OneHot', ['X', 'R', 'REPS'], ['Y'])], ['OneHot']],
     ['a OneHot of a constant depth', [n('OneHot', ['X', 'TEN', 'REPS'], ['Y'])], []],
     ['several, each named once', [n('Tile', ['X', 'R'], ['t']), n('Tile', ['t', 'R'], ['u']), n('Pad', ['u', 'R'], ['Y'])], ['Pad', 'Tile']],
@@ -96,24 +104,85 @@ describe('size-giving inputs that follow the request\'s values', () => {
     expect(await valueSized(nodes)).toEqual(expected);
   });
 
-  it('takes Loop and If as value-sized whatever feeds them', async () => {
+  it('takes Loop, If and Scan as value-sized whatever feeds them (a Scan runs as many times as its input has rows)', async () => {
     const loop = n('Loop', ['TEN', '', 'X'], ['Y'], { attribute: [{ name: 'body', type: GRAPH, g: countBody([n('Identity', ['c'], ['c_out']), n('Identity', ['v'], ['v_out'])]) }] });
     expect(await valueSized([loop])).toEqual(['Loop']);
     const branch = (name: string): onnx.IGraphProto => ({ name, node: [n('Identity', ['X'], ['o'])], output: [valueInfo('o', [2, 3])] });
     const cond = n('If', ['b'], ['Y'], { attribute: [{ name: 'then_branch', type: GRAPH, g: branch('t') }, { name: 'else_branch', type: GRAPH, g: branch('e') }] });
     expect(await valueSized([n('Cast', ['R'], ['b0'], { attribute: [{ name: 'to', type: 2, i: BOOL }] }), n('ReduceMax', ['b0'], ['b']), cond])).toEqual(['If']);
+ 
+    const scanBody: onnx.IGraphProto = { name: 'scan', node: [n('Relu', ['s'], ['o'])], input: [valueInfo('s', [3])], output: [valueInfo('o', [3])] };
+    expect(await valueSized([n('Scan', ['X'], ['Y'], { attribute: [{ name: 'body', type: GRAPH, g: scanBody }, { name: 'num_scan_inputs', type: 2, i: 1 }] })])).toEqual(['Scan']);
+  });
+
+  it('takes what a node holding a subgraph makes as following the request: the subgraph may read any tensor', async () => {
+    const ifConstant = n('If', ['T'], ['i'], { attribute: ['then_branch', 'else_branch'].map((name) => ({ name, type: GRAPH, g: { name, node: [n('Identity', ['R'], ['o'])], output: [valueInfo('o', [2], INT64)] } })) });
+    expect(await valueSized([constant('T', 1), ifConstant, n('Range', ['ZERO', 'i', 'ONE'], ['Y'])])).toEqual(['If', 'Range']);
+    // Any operator holding a subgraph counts itself, whatever its name.
+    const holds = (input: string[], output: string[]) => n('Custom', input, output, { attribute: [{ name: 'body', type: GRAPH, g: { name: 'b', node: [n('Identity', ['X'], ['o'])], output: [valueInfo('o', [2, 3])] } }] });
+    expect(await valueSized([holds(['TEN'], ['Y'])])).toEqual(['Custom']);
+    // So does one inside a local function that only constants feed.
+    const wrap: onnx.IFunctionProto = { name: 'Wrap', domain: 'local', input: ['a'], output: ['c'], opsetImport: [{ domain: '', version: 17 }], node: [holds(['a'], ['c'])] };
+    expect(await valueSized([n('Wrap', ['TEN'], ['w'], { domain: 'local' }), n('Relu', ['X'], ['Y'])], { functions: [wrap], opsetImport: [{ domain: '', version: 17 }, { domain: 'local', version: 1 }] })).toEqual(['Custom']);
   });
 
   it('takes a value-sized operator inside a subgraph or a local function as value-sized whatever feeds it', async () => {
     const scanBody: onnx.IGraphProto = { name: 'scan', node: [n('Range', ['ZERO', 'TEN', 'ONE'], ['o'])], input: [valueInfo('s', [3])], output: [valueInfo('o', [3])] };
-    expect(await valueSized([n('Scan', ['X'], ['Y'], { attribute: [{ name: 'body', type: GRAPH, g: scanBody }, { name: 'num_scan_inputs', type: 2, i: 1 }] })])).toEqual(['Range']);
-    const plainScan: onnx.IGraphProto = { ...scanBody, node: [n('Relu', ['s'], ['o'])] };
-    expect(await valueSized([n('Scan', ['X'], ['Y'], { attribute: [{ name: 'body', type: GRAPH, g: plainScan }, { name: 'num_scan_inputs', type: 2, i: 1 }] })])).toEqual([]);
+    const loop = n('Loop', ['', '', 'X'], ['Y'], { attribute: [{ name: 'body', type: GRAPH, g: countBody([n('Identity', ['c'], ['c_out']), n('Tile', ['v', 'REPS'], ['v_out'])]) }] });
+    const outer = n('Loop', ['TEN', '', 'X'], ['Y'], { attribute: [{ name: 'body', type: GRAPH, g: countBody([n('Identity', ['c'], ['c_out']), loop]) }] });
+    expect(await valueSized([outer])).toEqual(['Loop', 'Tile']);
     const fn: onnx.IFunctionProto = { name: 'Grow', domain: 'local', input: ['a', 'b'], output: ['c'], opsetImport: [{ domain: '', version: 17 }], node: [n('Tile', ['a', 'b'], ['c'])] };
-    expect(await valueSized([n('Grow', ['X', 'REPS'], ['Y'], { domain: 'local' })], { functions: [fn], opsetImport: [{ domain: '', version: 17 }, { domain: 'local', version: 1 }] })).toEqual(['Tile']);
+    const local = { functions: [fn], opsetImport: [{ domain: '', version: 17 }, { domain: 'local', version: 1 }] };
+    // The call, fed the request, is not followed into: it counts itself.
+    expect(await valueSized([n('Grow', ['X', 'REPS'], ['Y'], { domain: 'local' })], local)).toEqual(['Tile', 'local.Grow']);
+    expect(await valueSized([n('Grow', ['TEN', 'REPS'], ['g'], { domain: 'local' }), n('Relu', ['X'], ['Y'])], local)).toEqual(['Tile']);
+    // A function in the standard domain is a call all the same.
+    const standardFn = { ...local, functions: [{ ...fn, domain: '' }] };
+    expect(await valueSized([n('Grow', ['X', 'REPS'], ['Y'])], standardFn)).toEqual(['Grow', 'Tile']);
     // training_info is never run by a pod.
     const training: onnx.ITrainingInfoProto = { algorithm: { name: 'train', node: [n('Loop', ['TEN', '', 'X'], ['z'])] } };
     expect(await valueSized([n('Relu', ['X'], ['Y'])], { trainingInfo: [training] })).toEqual([]);
+  });
+});
+
+describe('a shape that the request\'s values chose', () => {
+  const reshaped = n('Reshape', ['X', 'R'], ['r']);
+  it.each<[string, onnx.INodeProto[], string[]]>([
+    ['a MatMul of a Reshape to an input (its outer product can be any size)', [reshaped, n('MatMul', ['r', 'r'], ['Y'])], ['MatMul']],
+    ['an Add that broadcasts it against the request', [reshaped, n('Add', ['r', 'X'], ['Y'])], ['Add']],
+    ['a Gather of its rows', [n('NonZero', ['X'], ['nz']), n('Gather', ['X', 'nz'], ['Y'])], ['Gather']],
+    ['a Mul by what a Slice from an input\'s bounds kept', [n('Slice', ['X', 'ZERO', 'R'], ['s']), n('Mul', ['s', 'X'], ['Y'])], ['Mul']],
+    ['what keeps its size: elementwise on it, layout, reductions', [reshaped, n('Relu', ['r'], ['a']), n('Flatten', ['a'], ['f']), n('Transpose', ['f'], ['t']), n('ReduceSum', ['t'], ['Y'])], []],
+  ])('%s', async (_what, nodes, expected) => {
+    expect(await valueSized(nodes)).toEqual(expected);
+  });
+
+  it.each<[string, onnx.INodeProto[]]>([
+    ['a Reshape to the request\'s own shape, then a MatMul', [n('Shape', ['X'], ['s']), n('Reshape', ['X', 's'], ['r']), n('MatMul', ['r', 'r'], ['Y'])]],
+    ['a Reshape to dimensions of the request and constants, then an Add', [n('Shape', ['X'], ['s']), n('Gather', ['s', 'ZERO'], ['d']), n('Concat', ['d', 'ONE'], ['to'], { attribute: [{ name: 'axis', type: 2, i: 0 }] }),
+      n('Reshape', ['X', 'to'], ['r']), n('Add', ['r', 'r'], ['Y'])]],
+    ['a LayerNorm written out (reductions, Sub, Pow, Div)', [n('ReduceMean', ['X'], ['m']), n('Sub', ['X', 'm'], ['d']), n('Pow', ['d', 'ONE'], ['p']), n('ReduceMean', ['p'], ['v']), n('Add', ['v', 'X'], ['e']), n('Sqrt', ['e'], ['q']), n('Div', ['d', 'q'], ['Y'])]],
+    ['an Unsqueeze and Squeeze by constant axes, then a Mul', [n('Unsqueeze', ['X', 'ZERO'], ['u']), n('Squeeze', ['u', 'ZERO'], ['s']), n('Mul', ['s', 'X'], ['Y'])]],
+    ['a Gather of an embedding by the request\'s ids, then a MatMul', [n('Gather', ['X', 'R'], ['e']), n('MatMul', ['e', 'X'], ['Y'])]],
+  ])('not %s (how models are exported)', async (_what, nodes) => {
+    expect(await valueSized(nodes)).toEqual([]);
+  });
+});
+
+describe('operators of other domains', () => {
+  const ml = { opsetImport: [{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }] };
+  const ms = { opsetImport: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }] };
+  it('takes ai.onnx.ml\'s classical models and onnxruntime\'s fused operators as shaped by shapes', async () => {
+    expect(await valueSized([n('TreeEnsembleRegressor', ['X'], ['t'], { domain: 'ai.onnx.ml' }), n('Relu', ['t'], ['Y'])], ml)).toEqual([]);
+    expect(await valueSized([n('FusedMatMul', ['X', 'X'], ['m'], { domain: 'com.microsoft' }), n('Shape', ['m'], ['s']), n('Range', ['ZERO', 's', 'ONE'], ['Y'])], ms)).toEqual([]);
+  });
+
+  it('takes any other, fed the request, as value-sized: what it does with the values is not known here', async () => {
+    expect(await valueSized([n('CropAndResize', ['X', 'X', 'R', 'R'], ['Y'], { domain: 'com.microsoft' })], ms)).toEqual(['com.microsoft.CropAndResize']);
+    expect(await valueSized([n('Attention', ['X', 'X'], ['Y'], { domain: 'com.microsoft' })], ms)).toEqual(['com.microsoft.Attention']);
+    expect(await valueSized([n('Imagined', ['X'], ['Y'], { domain: 'ai.onnx.ml' })], ml)).toEqual(['ai.onnx.ml.Imagined']);
+    // Fed only constants, it makes constants.
+    expect(await valueSized([n('Attention', ['TEN', 'TEN'], ['a'], { domain: 'com.microsoft' }), n('Range', ['ZERO', 'a', 'ONE'], ['Y'])], ms)).toEqual([]);
   });
 });
 
@@ -126,7 +195,27 @@ describe('what it cannot follow counts as following the request', () => {
     const shapeRange = (domain: string) => [n('Add', ['X', 'X'], ['a'], { domain }), n('Shape', ['a'], ['s']), n('Range', ['ZERO', 's', 'ONE'], ['Y'])];
     expect(await valueSized(shapeRange(''))).toEqual([]);
     expect(await valueSized(shapeRange('ai.onnx'))).toEqual([]);
-    expect(await valueSized(shapeRange('com.example'))).toEqual(['Range']);
+    expect(await valueSized(shapeRange('com.example'))).toEqual(['Range', 'com.example.Add']);
+  });
+
+  it('a name that is not UTF-8, which decoded could read as another', async () => {
+    // a\xff1 and a\xfe1 both decode to 'a\ufffd1': the Constant would pass for what the request fed.
+    const nodes = [n('Identity', ['R'], ['@@1']), constant('@@2', 7), n('Range', ['ZERO', '@@1', 'ONE'], ['Y'])];
+    const raw = (b: Buffer) => {
+      for (const [from, to] of [['@@1', [0x61, 0xff, 0x31]], ['@@2', [0x61, 0xfe, 0x31]]] as const) {
+        for (let i = b.indexOf(from); i >= 0; i = b.indexOf(from, i + 1)) b.set(to, i);
+      }
+      return b;
+    };
+    expect(await valueSized(nodes)).toEqual(['Range']);
+    expect(await valueSized(nodes, {}, raw)).toEqual(['Range']);
+    // A valid name that reads like them is its own.
+    expect(await valueSized([n('Identity', ['TEN'], ['a\ufffd1']), n('Range', ['ZERO', 'a\ufffd1', 'ONE'], ['Y'])])).toEqual([]);
+  });
+
+  it('a name longer than a string the reader copies: not refused, taken as following the request', async () => {
+    const long = 'x'.repeat(1024 * 1024 + 1);
+    expect(await valueSized([n('Identity', ['TEN'], [long]), n('Range', ['ZERO', long, 'ONE'], ['Y'])])).toEqual(['Range']);
   });
 
   it(`names past MAX_ONNX_FLOW_NAME_BYTES (${MAX_ONNX_FLOW_NAME_BYTES}): kept memory is bounded, and the answer errs towards value-sized`, async () => {
