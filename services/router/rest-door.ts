@@ -71,9 +71,9 @@ export interface RestDoorDeps extends RoutingDeps {
   requestCert?: boolean;
 }
 
-/** A refusal with the HTTP status and message it goes out with. */
+/** A refusal with the HTTP status, message and headers it goes out with. */
 class HttpRefusal extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers: http.OutgoingHttpHeaders = {}) {
     super(message);
   }
 }
@@ -88,12 +88,13 @@ const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(?:\/(ready|co
 
 /** The endpoint a method and path name, or a refusal (404, 405, 400 for a bad name). */
 export function routeOf(method: string, path: string): Route {
+  // A 405 names the methods the endpoint takes (RFC 9110, 15.5.6).
   const get = (r: Route): Route => {
-    if (method !== 'GET' && method !== 'HEAD') throw new HttpRefusal(405, `${method} is not allowed on ${path}`);
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpRefusal(405, `${method} is not allowed on ${path}`, { allow: 'GET, HEAD' });
     return r;
   };
   const post = (r: Route): Route => {
-    if (method !== 'POST') throw new HttpRefusal(405, `${method} is not allowed on ${path}`);
+    if (method !== 'POST') throw new HttpRefusal(405, `${method} is not allowed on ${path}`, { allow: 'POST' });
     return r;
   };
   switch (path) {
@@ -192,6 +193,12 @@ export class RestDoor {
     try {
       route = routeOf(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
       authorization = authorizationOfRawHeaders(req.rawHeaders);
+      // Bodies are read as sent: a compressed one would be taken for JSON or tensor bytes it is not
+      // (RFC 9110, 15.5.16: 415, naming the codings taken).
+      const coding = req.headers['content-encoding'];
+      if (coding !== undefined && !/^\s*identity\s*$/i.test(coding)) {
+        throw new HttpRefusal(415, 'the body has a Content-Encoding: the router takes bodies uncompressed', { 'accept-encoding': 'identity' });
+      }
     } catch (err) {
       req.resume();
       return this.fail(res, err);
@@ -352,7 +359,7 @@ export class RestDoor {
   }
 
   private fail(res: http.ServerResponse, err: unknown): void {
-    if (err instanceof HttpRefusal) return this.send(res, err.status, Buffer.from(errorBody(err.message)));
+    if (err instanceof HttpRefusal) return this.send(res, err.status, Buffer.from(errorBody(err.message)), err.headers);
     const { code, details } = toGrpcStatus(err, this.deps.log);
     this.send(res, httpStatusOf(code), Buffer.from(errorBody(details)));
   }

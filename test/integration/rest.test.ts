@@ -2,6 +2,7 @@
 // JSON and binary inference for every datatype giving what gRPC gives for the same request, the
 // documented errors, and bearer tokens checked as gRPC checks them.
 import http from 'node:http';
+import zlib from 'node:zlib';
 import net from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
@@ -244,6 +245,26 @@ describe('errors, as the spec writes them', () => {
   ])('%s', async (_what, call, status, message) => {
     const res = await call();
     expect({ status: res.status, body: JSON.parse(res.body.toString()) }).toEqual({ status, body: { error: expect.stringMatching(message) } });
+  });
+
+  it('names the methods an endpoint takes in a 405 (Allow)', async () => {
+    const allowed = async (method: string, path: string) => {
+      const res = await fetch(`${base}${path}`, { method });
+      return [res.status, res.headers.get('allow')];
+    };
+    expect(await allowed('POST', '/v2/health/live')).toEqual([405, 'GET, HEAD']);
+    expect(await allowed('DELETE', '/v2/models/identity_fp32')).toEqual([405, 'GET, HEAD']);
+    expect(await allowed('GET', '/v2/models/identity_fp32/infer')).toEqual([405, 'POST']);
+  });
+
+  it('refuses a compressed body 415, naming the coding it takes, and takes one marked identity', async () => {
+    const body = JSON.stringify(fp32([1, 2]));
+    const gzipped = await post('/v2/models/identity_fp32/infer', zlib.gzipSync(body), { 'content-encoding': 'gzip' });
+    expect({ status: gzipped.status, accept: gzipped.headers.get('accept-encoding'), body: JSON.parse(gzipped.body.toString()) })
+      .toEqual({ status: 415, accept: 'identity', body: { error: expect.stringMatching(/Content-Encoding.*uncompressed/) } });
+    // Even a body that happens to be JSON: what the client says it sent is not what it means.
+    expect((await post('/v2/models/identity_fp32/infer', body, { 'content-encoding': 'br' })).status).toBe(415);
+    expect((await post('/v2/models/identity_fp32/infer', body, { 'content-encoding': 'identity' })).status).toBe(200);
   });
 
   it('answers headers over the limit 431, and keeps serving', async () => {

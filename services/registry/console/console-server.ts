@@ -207,7 +207,9 @@ export class ConsoleServer {
     }
     req.resume();
     const known = p === '/api/session' || p === '/api/models' || p === '/api/pods' || p === '/api/events' || p === '/api/live' || model;
-    this.sendJson(res, known ? 405 : 404, { error: known ? `${method} is not allowed here` : `no such API: ${p.slice(0, 200)}` });
+    if (!known) return this.sendJson(res, 404, { error: `no such API: ${p.slice(0, 200)}` });
+    // A 405 names the method the path takes (RFC 9110, 15.5.6): actions are POSTed, the rest read.
+    this.sendJson(res, 405, { error: `${method} is not allowed here` }, { allow: model?.[2] ? 'POST' : 'GET' });
   }
 
   /**
@@ -314,9 +316,9 @@ export class ConsoleServer {
     res.end(body);
   }
 
-  private sendJson(res: http.ServerResponse, status: number, json: unknown): void {
+  private sendJson(res: http.ServerResponse, status: number, json: unknown, headers: http.OutgoingHttpHeaders = {}): void {
     const body = Buffer.from(JSON.stringify(json));
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length });
+    res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': body.length });
     res.end(body);
   }
 }
