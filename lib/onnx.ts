@@ -34,7 +34,29 @@ export interface OnnxSignature {
    * Empty when a run's cost is fixed by its inputs' shapes (see VALUE_SIZED).
    */
   valueSized: string[];
+  /**
+   * At least as many levels as the deepest decision tree of an ai.onnx.ml tree ensemble anywhere in
+   * the model has (the most nodes one tree has; 0 without one). onnxruntime builds a tree by
+   * recursing once per level, on the stack of the thread that creates the session: a tree deep
+   * enough ends the process (see treeLevelsFit).
+   */
+  treeDepth: number;
 }
+
+/**
+ * Tree levels onnxruntime 1.30 builds within one MiB of a thread's stack, rounded down: measured on
+ * chains of decision nodes (TreeEnsembleRegressor), 8 000 levels built on an 8 MiB main thread and
+ * 12 000 did not; 5 000 on a 4 MiB worker thread and 8 000 did not; 60 000 on 64 MiB and 100 000 did not.
+ */
+export const TREE_LEVELS_PER_STACK_MIB = 800;
+
+/** Whether a model whose trees are `treeDepth` levels deep can be loaded on a thread of `stackMib` MiB of stack. */
+export function treeLevelsFit(treeDepth: number, stackMib: number): boolean {
+  return treeDepth <= stackMib * TREE_LEVELS_PER_STACK_MIB;
+}
+
+/** Distinct trees counted one by one in a tree ensemble; past them, its node count bounds its depth. */
+const MAX_COUNTED_TREES = 1 << 20;
 
 /** Thrown when a file is not an ONNX model infermesh can serve. */
 export class OnnxFormatError extends Error {
@@ -340,6 +362,8 @@ interface ScanContext {
    * subgraph or a function (run by a Loop, If, Scan or a call), whatever feeds it.
    */
   onNestedValueSized?: (opType: string) => void;
+  /** Receives the most nodes one tree of a tree ensemble has (anywhere: the main graph, subgraphs, functions). */
+  onTrees?: (nodes: number) => void;
 }
 
 /** The file named by a tensor's external_data entry with key "location" ('' when none). */
@@ -395,7 +419,7 @@ async function scanAttribute(c: Cursor, a: Field, frames: Frame[], ctx?: ScanCon
       case ATTRIBUTE.g:
       case ATTRIBUTE.graphs:
         graphs = true;
-        return scanGraph(c, f, inner, { onNestedValueSized: ctx?.onNestedValueSized });
+        return scanGraph(c, f, inner, { onNestedValueSized: ctx?.onNestedValueSized, onTrees: ctx?.onTrees });
       case ATTRIBUTE.sparseTensor:
       case ATTRIBUTE.sparseTensors:
         return scanSparseTensor(c, f, 'sparse tensor', inner);
@@ -419,6 +443,9 @@ async function scanNode(c: Cursor, n: Field, frames: Frame[], ctx?: ScanContext)
     }
     return undefined;
   });
+  if (ctx?.onTrees && opType && TREE_ENSEMBLE_LENGTHS.has(opType.next - opType.start) && TREE_ENSEMBLES.has(await str(c, opType))) {
+    ctx.onTrees(await treeNodes(c, n));
+  }
   // The main graph's own nodes are judged by what feeds them (flowNode); nested ones whatever feeds them.
   if (frames.length > 0 && opType && ctx?.onNestedValueSized) {
     const op = await str(c, opType);
@@ -441,6 +468,57 @@ async function scanGraph(c: Cursor, g: Field, frames: Frame[], ctx?: ScanContext
       if (name !== undefined) ctx?.onMainInitializer?.(name);
     } else if (f.num === GRAPH.sparseInitializer) await scanSparseTensor(c, f, 'sparse initializer', inner, ctx);
   });
+}
+
+/** ai.onnx.ml's tree ensembles (TreeEnsemble from opset 5 names no tree per node). */
+const TREE_ENSEMBLES = new Set(['TreeEnsembleRegressor', 'TreeEnsembleClassifier', 'TreeEnsemble']);
+const TREE_ENSEMBLE_LENGTHS = new Set([...TREE_ENSEMBLES].map((op) => op.length));
+const ATTRIBUTE_INTS = 8;
+
+/**
+ * The most nodes one tree of a tree ensemble node has, from its attributes: nodes_treeids counted
+ * by tree (unpacked or packed), or, past MAX_COUNTED_TREES trees or without it, every node of the
+ * ensemble (nodes_modes, nodes_featureids, nodes_splits…: the longest list that names one per node).
+ */
+async function treeNodes(c: Cursor, node: Field): Promise<number> {
+  const perTree = new Map<string, number>();
+  let most = 0;
+  let lost = false;
+  let longest = 0;
+  await walk(c, node.start, node.next, async (a) => {
+    if (a.num !== NODE.attribute || !isLen(a)) return;
+    const name = await stringField(c, a, ATTRIBUTE.name);
+    if (!name.startsWith('nodes_')) return;
+    let entries = 0;
+    const count = (lo: number, hi: number) => {
+      entries++;
+      if (name !== 'nodes_treeids' || lost) return;
+      const key = `${hi}:${lo}`;
+      const n = (perTree.get(key) ?? 0) + 1;
+      if (n === 1 && perTree.size >= MAX_COUNTED_TREES) lost = true;
+      else perTree.set(key, n);
+      most = Math.max(most, n);
+    };
+    await walk(c, a.start, a.next, async (f) => {
+      if (f.num === ATTRIBUTE_INTS && isVarint(f)) count(f.lo, f.hi);
+      else if (isLen(f) && f.num !== ATTRIBUTE.name) await eachPackedVarint(c, f, count);
+      else if (f.wire === WIRE_I32 || f.wire === WIRE_I64) entries++; // floats: one per node
+    });
+    longest = Math.max(longest, entries);
+  });
+  return perTree.size > 0 && !lost ? most : longest;
+}
+
+/** Calls `each` for every varint packed in a length-delimited field, reading it a buffer at a time. */
+async function eachPackedVarint(c: Cursor, f: Field, each: (lo: number, hi: number) => void): Promise<void> {
+  let pos = f.start;
+  while (pos < f.next) {
+    const n = Math.min(MAX_FIELD_HEADER, f.next - pos);
+    if (!c.has(pos, n)) await c.load(pos, Math.min(READ_AHEAD, f.next - pos));
+    const v = varint(c, pos, f.next);
+    each(v.lo, v.hi);
+    pos = v.next;
+  }
 }
 
 async function scanFunction(c: Cursor, fn: Field, ctx: ScanContext): Promise<void> {
@@ -489,7 +567,8 @@ async function scanTrainingInfo(c: Cursor, t: Field): Promise<void> {
  * Operators whose work, or the size of what they make, can follow the values of their inputs at
  * these indices ('always': whatever feeds them): a loop's trip count and condition, the branch
  * taken, a range's ends, a shape to fill, repeats, pads and their axes, scales and sizes, a depth,
- * a window's or a transform's length, a string's tokens, an image's encoded size, a crop's size or
+ * a window's or a transform's length, a string's tokens or length, an image's encoded size, a
+ * region's extent, boxes kept, a crop's size or
  * a cache's length (onnxruntime's com.microsoft operators), a generation's length. Names are
  * matched in every operator domain.
  */
@@ -498,7 +577,10 @@ const VALUE_SIZED: Readonly<Record<string, 'always' | readonly number[]>> = {
   Range: [0, 1, 2], ConstantOfShape: [0], Tile: [1], Expand: [1], Pad: [1, 3], CenterCropPad: [1],
   Resize: [1, 2, 3], Upsample: [1], OneHot: [1], Col2Im: [1, 2], MaxUnpool: [2],
   DFT: [1], STFT: [1, 2, 3], MelWeightMatrix: [0, 1], HannWindow: [0], HammingWindow: [0], BlackmanWindow: [0],
-  AffineGrid: [1], StringSplit: [0], ImageDecoder: [0],
+  AffineGrid: [1], StringSplit: [0], ImageDecoder: [0], StringConcat: [0, 1],
+  // Work that follows coordinates, scores and thresholds: RoiAlign samples as many points as a box
+  // is large; NonMaxSuppression compares boxes as many times as they are kept.
+  RoiAlign: [1], NonMaxSuppression: [0, 1, 2, 3, 4],
   CropAndResize: [3], GroupQueryAttention: [5, 6],
   BeamSearch: 'always', GreedySearch: 'always', Sampling: 'always', WhisperBeamSearch: 'always',
 };
@@ -521,7 +603,7 @@ const SHAPED_BY_SHAPES = [
   'QLinearMatMul', 'QuantizeLinear', 'RMSNormalization', 'RNN', 'RandomNormalLike', 'RandomUniformLike', 'Reciprocal',
   'RegexFullMatch', 'Relu', 'ReverseSequence', 'RoiAlign', 'RotaryEmbedding', 'Round', 'Scatter', 'ScatterElements',
   'ScatterND', 'Selu', 'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Softmax', 'SoftmaxCrossEntropyLoss', 'Softplus',
-  'Softsign', 'SpaceToDepth', 'Sqrt', 'StringConcat', 'Sub', 'Sum', 'Swish', 'Tan', 'Tanh', 'TfIdfVectorizer',
+  'Softsign', 'SpaceToDepth', 'Sqrt', 'Sub', 'Sum', 'Swish', 'Tan', 'Tanh', 'TfIdfVectorizer',
   'ThresholdedRelu', 'Transpose', 'Trilu', 'Where', 'Xor',
 ];
 
@@ -537,24 +619,26 @@ const SHAPE_GIVEN_BY: ReadonlyMap<string, readonly number[]> = new Map<string, r
   ...SHAPED_BY_SHAPES.map((op): [string, readonly number[]] => [op, []]),
   ...REDUCTIONS.map((op): [string, readonly number[]] => [op, [1]]),
   ['Reshape', [1]], ['Squeeze', [1]], ['Unsqueeze', [1]], ['Slice', [1, 2, 3, 4]], ['Split', [1]], ['TopK', [1]],
-  ['Compress', [1]], ['NonZero', [0]], ['Unique', [0]], ['NonMaxSuppression', [0, 1, 2, 3, 4]], ['StringNormalizer', [0]],
+  ['Compress', [1]], ['NonZero', [0]], ['Unique', [0]], ['StringNormalizer', [0]],
   ...Object.entries(VALUE_SIZED).flatMap(([op, at]): [string, readonly number[]][] => (at === 'always' ? [] : [[op, at]])),
 ]);
 
 /**
  * Standard operators that keep a run linear in what they are fed whatever its shape: elementwise
- * on one tensor, layout, slicing and joining, reductions and what works along one axis. Any other
- * (broadcasting two tensors, a matrix product, a Gather, a convolution…) fed a tensor whose shape
- * follows the request's values makes the run value-sized.
+ * on one tensor, layout, slicing and splitting, what works along one axis. Any other (broadcasting
+ * two tensors, a matrix product, a Gather, a convolution…) fed a tensor whose shape follows the
+ * request's values makes the run value-sized. Not reductions: an empty [K, 0] reduced over its
+ * second axis makes K values from none. A Concat keeps size only with one such input (flowNode):
+ * the same tensor joined to itself, again and again, doubles each time.
  */
 const KEEPS_SIZE = new Set([
-  'Abs', 'Acos', 'Acosh', 'ArgMax', 'ArgMin', 'Asin', 'Asinh', 'Atan', 'Atanh', 'BitwiseNot', 'Cast', 'CastLike', 'Ceil',
+  'Abs', 'Acos', 'Acosh', 'Asin', 'Asinh', 'Atan', 'Atanh', 'BitwiseNot', 'Cast', 'CastLike', 'Ceil',
   'Celu', 'Clip', 'Compress', 'Concat', 'Cos', 'Cosh', 'CumSum', 'DepthToSpace', 'Dropout', 'Elu', 'Erf', 'Exp', 'EyeLike',
   'Flatten', 'Floor', 'GatherElements', 'Gelu', 'HardSigmoid', 'HardSwish', 'Hardmax', 'Identity', 'IsInf', 'IsNaN',
   'LeakyRelu', 'Log', 'LogSoftmax', 'LpNormalization', 'Mish', 'Neg', 'NonZero', 'Not', 'Reciprocal', 'Relu', 'Reshape',
   'ReverseSequence', 'Round', 'ScatterElements', 'Selu', 'Shape', 'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Size',
   'Slice', 'Softmax', 'Softplus', 'Softsign', 'SpaceToDepth', 'Split', 'Sqrt', 'Squeeze', 'Swish', 'Tan', 'Tanh',
-  'ThresholdedRelu', 'TopK', 'Transpose', 'Trilu', 'Unique', 'Unsqueeze', ...REDUCTIONS,
+  'ThresholdedRelu', 'TopK', 'Transpose', 'Trilu', 'Unique', 'Unsqueeze',
 ]);
 
 /** ai.onnx.ml operators (classical models: trees, linear models, encoders), whose outputs' shapes follow their inputs' shapes. */
@@ -728,10 +812,12 @@ async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>): Pr
   let fed = 0;
   let fedShape = 0;
   let shapeFromValues = false;
+  let shaped = 0;
   const input = (i: number, name: string | undefined) => {
     if (name === '') return; // an optional input left out
     const bits = flow.get(name);
     fed |= bits;
+    if (bits & SHAPE) shaped++;
     if (i === 0) fedShape = bits;
     if (bits & VALUES && j.sized !== undefined && j.sized !== 'always' && j.sized.includes(i)) found.add(j.label);
     if (bits & VALUES && j.shapeBy?.includes(i)) shapeFromValues = true;
@@ -746,7 +832,7 @@ async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>): Pr
   if (j.sized === 'always' || graphs) found.add(j.label);
   // A local function's or an unknown operator's body is not followed; a shape that follows the
   // request's values, fed to what multiplies shapes, can make any size.
-  if ((fed && j.call) || (fed & VALUES && !j.known) || (fed & SHAPE && !j.keepsSize)) found.add(j.label);
+  if ((fed && j.call) || (fed & VALUES && !j.known) || (fed & SHAPE && (!j.keepsSize || (j.standard && op === 'Concat' && shaped > 1)))) found.add(j.label);
   let out: number;
   if (j.standard && op === 'Constant') out = 0;
   else if (graphs) out = UNKNOWN; // its subgraphs may read any tensor of the graph
@@ -856,6 +942,10 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
     const c = new Cursor(fh, size);
     const valueSized = new Set<string>();
     const onNestedValueSized = (op: string) => valueSized.add(op);
+    let treeDepth = 0;
+    const onTrees = (nodes: number) => {
+      treeDepth = Math.max(treeDepth, nodes);
+    };
     const flow = new Flow();
     let irVersion = 0;
     // Protobuf merges a message field that occurs twice, so every occurrence of the graph counts.
@@ -869,7 +959,7 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
         if (graphs.length === MAX_GRAPH_FIELDS) throw new OnnxFormatError(`the model's graph field occurs more than ${MAX_GRAPH_FIELDS} times`);
         graphs.push(f);
       } else if (f.num === MODEL.trainingInfo) return scanTrainingInfo(c, f);
-      else if (f.num === MODEL.functions) return scanFunction(c, f, { onNestedValueSized }).then(() => addFunction(c, f, flow));
+      else if (f.num === MODEL.functions) return scanFunction(c, f, { onNestedValueSized, onTrees }).then(() => addFunction(c, f, flow));
       return undefined;
     });
     if (irVersion === 0) throw new OnnxFormatError('no ir_version: not an ONNX model');
@@ -899,17 +989,20 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
           flow.set(name, 0);
         },
         onNestedValueSized,
+        onTrees,
       });
     }
 
     const fed = inputs.filter((i) => !initialized.has(i.name));
     if (fed.length === 0) throw new OnnxFormatError('the graph has no inputs');
     if (outputs.length === 0) throw new OnnxFormatError('the graph has no outputs');
-    for (const i of fed) flow.set(i.name, VALUES);
+    // A string's length is a value: what copies or joins strings grows with them, so their
+    // shapes (in bytes) count as following the request too.
+    for (const i of fed) flow.set(i.name, i.datatype === 'BYTES' ? UNKNOWN : VALUES);
     for (const g of graphs) {
       await walk(c, g.start, g.next, (f) => (f.num === GRAPH.node && isLen(f) ? flowNode(c, f, flow, valueSized) : undefined));
     }
-    return { irVersion, inputs: fed, outputs, valueSized: [...valueSized].sort() };
+    return { irVersion, inputs: fed, outputs, valueSized: [...valueSized].sort(), treeDepth };
   } finally {
     await fh.close();
   }

@@ -151,6 +151,7 @@ describe('registry with large artifacts (a separate process)', () => {
       inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [-1, 4] }],
       outputs: [{ name: 'OUTPUT0', datatype: 'FP32', shape: [-1, 4] }],
       valueSized: [],
+      treeDepth: 0,
     });
   });
 

@@ -97,6 +97,8 @@ describe('size-giving inputs that follow the request\'s values', () => {
     ['a Pad of constant pads on axes from an input', [n('Pad', ['X', 'REPS', '', 'R'], ['Y'])], ['Pad']],
     ['an STFT by a window from an input', [n('STFT', ['X', 'ONE', 'R'], ['Y'])], ['STFT']],
     ['a StringSplit of an input', [n('StringSplit', ['X'], ['Y', 'k'])], ['StringSplit']],
+    ['a RoiAlign of boxes from an input (it samples as many points as a box is large)', [n('RoiAlign', ['X', 'R', 'ZERO'], ['Y'])], ['RoiAlign']],
+    ['a NonMaxSuppression of boxes from an input', [n('NonMaxSuppression', ['X', 'X', 'TEN'], ['Y'])], ['NonMaxSuppression']],
     ['a OneHot of an input\'s depth', [n('OneHot', ['X', 'R', 'REPS'], ['Y'])], ['OneHot']],
     ['a OneHot of a constant depth', [n('OneHot', ['X', 'TEN', 'REPS'], ['Y'])], []],
     ['several, each named once', [n('Tile', ['X', 'R'], ['t']), n('Tile', ['t', 'R'], ['u']), n('Pad', ['u', 'R'], ['Y'])], ['Pad', 'Tile']],
@@ -152,7 +154,10 @@ describe('a shape that the request\'s values chose', () => {
     ['an Add that broadcasts it against the request', [reshaped, n('Add', ['r', 'X'], ['Y'])], ['Add']],
     ['a Gather of its rows', [n('NonZero', ['X'], ['nz']), n('Gather', ['X', 'nz'], ['Y'])], ['Gather']],
     ['a Mul by what a Slice from an input\'s bounds kept', [n('Slice', ['X', 'ZERO', 'R'], ['s']), n('Mul', ['s', 'X'], ['Y'])], ['Mul']],
-    ['what keeps its size: elementwise on it, layout, reductions', [reshaped, n('Relu', ['r'], ['a']), n('Flatten', ['a'], ['f']), n('Transpose', ['f'], ['t']), n('ReduceSum', ['t'], ['Y'])], []],
+    ['a reduction of an empty tensor reshaped to [K, 0], which makes K values from none', [n('Slice', ['X', 'ZERO', 'ZERO'], ['e']), n('Reshape', ['e', 'R'], ['r']), n('ReduceSum', ['r', 'ONE'], ['Y'])], ['ReduceSum']],
+    ['a Concat of it with itself, which doubles it each time', [reshaped, n('Concat', ['r', 'r'], ['Y'], { attribute: [{ name: 'axis', type: 2, i: 0 }] })], ['Concat']],
+    ['what keeps its size: elementwise on it, layout, one Concat with the request', [reshaped, n('Relu', ['r'], ['a']), n('Flatten', ['a'], ['f']), n('Transpose', ['f'], ['t']),
+      n('Concat', ['t', 'X'], ['Y'], { attribute: [{ name: 'axis', type: 2, i: 0 }] })], []],
   ])('%s', async (_what, nodes, expected) => {
     expect(await valueSized(nodes)).toEqual(expected);
   });
@@ -166,6 +171,25 @@ describe('a shape that the request\'s values chose', () => {
     ['a Gather of an embedding by the request\'s ids, then a MatMul', [n('Gather', ['X', 'R'], ['e']), n('MatMul', ['e', 'X'], ['Y'])]],
   ])('not %s (how models are exported)', async (_what, nodes) => {
     expect(await valueSized(nodes)).toEqual([]);
+  });
+});
+
+describe('strings, whose lengths are values', () => {
+  const STRING = 8;
+  /** S (STRING [1]) fed, REPS an INT64 initializer. */
+  async function withString(nodes: onnx.INodeProto[]): Promise<string[]> {
+    const graph: onnx.IGraphProto = { name: 'main', node: nodes, initializer: [int64s('REPS', 1000)], input: [valueInfo('S', [1], STRING)], output: [valueInfo('Y', [1], STRING)] };
+    const file = path.join(dir, `s${seq++}.onnx`);
+    fs.writeFileSync(file, onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 20 }], graph }).finish());
+    return (await readOnnxSignature(file)).valueSized;
+  }
+
+  it.each<[string, onnx.INodeProto[], string[]]>([
+    ['a Tile of a string by a constant (as long as the string, times a thousand)', [n('Tile', ['S', 'REPS'], ['Y'])], ['Tile']],
+    ['a StringConcat of a string with itself', [n('StringConcat', ['S', 'S'], ['Y'])], ['StringConcat']],
+    ['not a string passed on', [n('Identity', ['S'], ['i']), n('Reshape', ['i', 'REPS'], ['Y'])], []],
+  ])('%s', async (_what, nodes, expected) => {
+    expect(await withString(nodes)).toEqual(expected);
   });
 });
 

@@ -137,6 +137,7 @@ describe('agrees with onnxruntime', () => {
       inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [-1, 4] }],
       outputs: [{ name: 'OUTPUT0', datatype: 'FP32', shape: [-1, 4] }],
       valueSized: [],
+      treeDepth: 0,
     });
   });
 
