@@ -243,6 +243,11 @@ export const settings = {
   // the process's --max-semi-space-size=32, which the main thread needs, each worker's young
   // generation grew to tens of MB: 40 MNIST versions took 775 MB of a pod, 460 MB at 2.
   sessionWorkerYoungGenerationMb: setting('INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB', int(1, 1024), 2, 'pod: V8 young generation of each session worker thread, in MB (its resourceLimits.maxYoungGenerationSizeMb; the workers do not take the process\'s --max-semi-space-size)'),
+  // onnxruntime builds an ai.onnx.ml decision tree by recursing once per level on the stack of the
+  // thread making the session: a tree 8 000 levels deep (a 500 KB model) overflows a worker's 4 MiB
+  // and ends the process. Such a version gets workers of its own with the stack its deepest tree
+  // needs (lib/onnx TREE_LEVELS_PER_STACK_MIB); stack is address space, used as deep as it goes.
+  sessionWorkerMaxStackMb: setting('INFERMESH_SESSION_WORKER_MAX_STACK_MB', int(4, 65_536), 1_024, 'pod: most stack a version\'s own session worker threads get, in MiB, for a model whose decision trees are deep (Node\'s default for a worker thread is 4 MiB); a model whose trees need more fails to load, with why, rather than end the pod'),
   // A session worker costs a V8 isolate (about 8 MB resident) whatever it holds, a small model's
   // session about 1 MB: a pod's small versions share a few workers, a session each on one of them
   // (41 MNIST versions: 545-565 MB resident with a worker each, 220-250 MB shared). Loading or

@@ -82,6 +82,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     providers: config.executionProviders,
     sessionWorkers: config.sessionWorkers,
     sessionWorkerYoungGenerationMb: config.sessionWorkerYoungGenerationMb,
+    sessionWorkerMaxStackMb: config.sessionWorkerMaxStackMb,
     sessionHost,
     intraOpThreads: threads,
     // Fitted to each version only when the pod chose the threads, never when they were set.

@@ -44,6 +44,11 @@ export class LoadedVersion {
    * INFERMESH_RUN_TIMEOUT_MS, never on shared workers or the pod's thread.
    */
   valueSized: readonly string[] = [];
+  /**
+   * Stack its sessions' threads need, in MiB, for its decision trees (lib/onnx treeDepth): set, it
+   * runs on workers of their own with that stack, never on shared workers or the pod's thread.
+   */
+  stackMb: number | undefined;
   /** Epoch ms until which an UNLOADING version still takes requests (routers are catching up). */
   private acceptUntil = 0;
   readonly stats = new ModelStats();

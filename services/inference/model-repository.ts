@@ -13,7 +13,7 @@ import type { ModelOut, RegistryClient, VersionOut } from '../../lib/grpc/types'
 import type { Logger } from '../../lib/log';
 import type { WarmupSample__Output as WarmupSample } from '../../lib/grpc/generated/infermesh/registry/v1/WarmupSample';
 import { isDatatype } from '../../lib/tensor';
-import { readOnnxSignature, OnnxFormatError, type TensorSignature } from '../../lib/onnx';
+import { readOnnxSignature, OnnxFormatError, TREE_LEVELS_PER_STACK_MIB, treeLevelsFit, type TensorSignature } from '../../lib/onnx';
 import type { ArtifactCache } from './artifact-cache';
 import { LoadedVersion, canBatch, type RequestLimits } from './loaded-version';
 import type { BatchingOptions } from './dynamic-batcher';
@@ -39,6 +39,24 @@ const FAR_OVER = 10;
  */
 const INLINE_RETIMES_MS = [1_000, 5_000, 30_000];
 
+/** Node's stack for a worker thread, in MiB; the pod's own thread has Linux's default 8. */
+const NODE_WORKER_STACK_MB = 4;
+
+/**
+ * The stack (MiB) a version's session threads need for decision trees `treeDepth` levels deep
+ * (lib/onnx treeDepth): undefined when a worker's default holds them, as it holds any other
+ * model; FAILED_PRECONDITION, a failed load, past `maxMb` (INFERMESH_SESSION_WORKER_MAX_STACK_MB).
+ */
+export function treeStackMb(treeDepth: number, maxMb: number): number | undefined {
+  if (treeLevelsFit(treeDepth, NODE_WORKER_STACK_MB)) return undefined;
+  // Room besides for the thread's own frames (V8's, onnxruntime's below the trees).
+  const mb = Math.ceil(treeDepth / TREE_LEVELS_PER_STACK_MIB) + NODE_WORKER_STACK_MB;
+  if (mb > maxMb) {
+    throw new MeshError(ErrorCode.FailedPrecondition, `its decision trees are up to ${treeDepth} levels deep: onnxruntime builds them recursively, which needs ${mb} MiB of a thread's stack, more than INFERMESH_SESSION_WORKER_MAX_STACK_MB (${maxMb} MiB) gives`);
+  }
+  return mb;
+}
+
 /** What the repository is built from. */
 export interface RepositoryDeps {
   registry: RegistryClient;
@@ -48,6 +66,8 @@ export interface RepositoryDeps {
   sessionWorkers: number;
   /** V8 young generation of each session worker, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB). */
   sessionWorkerYoungGenerationMb: number;
+  /** Most stack a version's own session workers get, in MiB, for deep decision trees (INFERMESH_SESSION_WORKER_MAX_STACK_MB; default 1024). */
+  sessionWorkerMaxStackMb: number;
   /**
    * The pod's shared session workers (INFERMESH_SHARED_SESSION_*): a version whose model it admits
    * is loaded there, and moved to workers of its own when its runs are too long to share
@@ -374,10 +394,11 @@ export class ModelRepository {
       const file = await this.deps.artifacts.acquire(name, version, sha);
       // The registry refuses models that are not self-contained; this also covers artifacts stored
       // before it did, which onnxruntime would let read other artifacts beside them.
-      const { valueSized } = await readOnnxSignature(file).catch((err: unknown) => {
+      const { valueSized, treeDepth } = await readOnnxSignature(file).catch((err: unknown) => {
         if (err instanceof OnnxFormatError) throw new MeshError(ErrorCode.FailedPrecondition, `artifact is not servable: ${err.message}`);
         throw err;
       });
+      const stackMb = treeStackMb(treeDepth, this.deps.sessionWorkerMaxStackMb);
       // One version's sessions are made and warmed up at a time, so the memory it takes is its own
       // (the growth of the process's resident memory over those steps); downloads still overlap.
       measured = await this.measuring();
@@ -386,7 +407,8 @@ export class ModelRepository {
       // A run whose cost follows the request's values could hold a shared worker (every version on
       // it) as long as its caller asks; its own workers' budget is INFERMESH_RUN_TIMEOUT_MS.
       if (valueSized.length > 0) log.info('runs can cost what the request\'s values ask: sessions on workers of their own, none on the pod\'s thread', { valueSized });
-      pool = await this.sessionsOf(file, this.deps.intraOpThreads, valueSized.length === 0 && !ownWorkers);
+      if (stackMb !== undefined) log.info('deep decision trees: sessions on workers of their own with the stack they need, none on the pod\'s thread', { treeDepth, stackMb });
+      pool = await this.sessionsOf(file, this.deps.intraOpThreads, valueSized.length === 0 && !ownWorkers, stackMb);
       if (pool.info.fallback && !this.fallbackLogged) {
         // Log once, and stop asking for providers this machine does not have.
         this.fallbackLogged = true;
@@ -397,6 +419,7 @@ export class ModelRepository {
       const batching = batchingFor(sig, model, this.deps.batching, pool.size);
       lv = new LoadedVersion(name, version, sha, sig, pool, this.deps.limits, batching);
       lv.valueSized = valueSized;
+      lv.stackMb = stackMb;
       pool = undefined; // the version owns it now
       const stopped = lv;
       stopped.onStopped = (why, ended) => {
@@ -525,11 +548,12 @@ export class ModelRepository {
     return true;
   }
 
-  private sessionsOf(file: string, intraOpThreads: number, shared = true): Promise<SessionPool> {
+  private sessionsOf(file: string, intraOpThreads: number, shared = true, stackMb?: number): Promise<SessionPool> {
     return SessionPool.create({
       modelPath: file, providers: this.providers, workers: this.deps.sessionWorkers, intraOpThreads, spinning: this.deps.intraOpSpinning,
-      host: shared ? this.deps.sessionHost : undefined,
+      host: shared && stackMb === undefined ? this.deps.sessionHost : undefined,
       youngGenerationMb: this.deps.sessionWorkerYoungGenerationMb,
+      stackMb,
       // A worker of its own that dies is started again with the back-off of a failed load.
       respawn: { baseMs: this.deps.loadRetry.baseMs, maxMs: this.deps.loadRetry.maxMs },
       runBudget: { ms: this.deps.runTimeoutMs ?? 0, setting: 'INFERMESH_RUN_TIMEOUT_MS' },
@@ -553,7 +577,7 @@ export class ModelRepository {
     const warmUs = lv.pool.fastestRunUs ?? 0;
     const runUs = warmUs >= FAR_OVER * limit ? warmUs : await lv.timeRuns(samples, FIT_RUNS, limit);
     if (runUs === undefined || host.admitsRun(runUs)) return false;
-    if (!(await this.swapPool(lv, () => this.sessionsOf(file, this.deps.intraOpThreads, false)))) return false;
+    if (!(await this.swapPool(lv, () => this.sessionsOf(file, this.deps.intraOpThreads, false, lv.stackMb)))) return false;
     log.info('runs are long: sessions on workers of their own', { runUs: Math.round(runUs), limitUs: limit });
     return true;
   }
@@ -579,7 +603,7 @@ export class ModelRepository {
     let oneUs: number | undefined;
     let why = '';
     try {
-      if (!(await this.swapPool(lv, () => this.sessionsOf(file, 1, shared)))) return false;
+      if (!(await this.swapPool(lv, () => this.sessionsOf(file, 1, shared, lv.stackMb)))) return false;
       oneUs = await lv.timeRuns(samples, FIT_RUNS, limit);
     } catch (err) {
       why = messageOf(err);
@@ -589,7 +613,7 @@ export class ModelRepository {
       log.info('runs are short: one intra-op thread per session', facts);
       return true;
     }
-    if (!(await this.swapPool(lv, () => this.sessionsOf(file, threads, shared)))) return false;
+    if (!(await this.swapPool(lv, () => this.sessionsOf(file, threads, shared, lv.stackMb)))) return false;
     log.info(`runs are short, but not on one intra-op thread: ${threads} per session`, { ...facts, ...(why && { why }) });
     return true;
   }
@@ -612,7 +636,7 @@ export class ModelRepository {
    */
   private async inlineIfTiny(lv: LoadedVersion, log: Logger, retimed = 0, bestUs = Number.POSITIVE_INFINITY): Promise<void> {
     const limit = this.deps.inlineRunUs ?? 0;
-    if (limit === 0 || lv.pool.info.provider !== 'cpu' || lv.valueSized.length > 0) return;
+    if (limit === 0 || lv.pool.info.provider !== 'cpu' || lv.valueSized.length > 0 || lv.stackMb !== undefined) return;
     if (!lv.signature.inputs.every((t) => t.datatype !== 'BYTES' && t.shape.length > 0 && t.shape.slice(1).every((d) => d >= 0))) return;
     try {
       const { outputs } = lv.rowsRequest(1);

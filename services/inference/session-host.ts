@@ -60,6 +60,8 @@ export interface SessionHostOptions {
   sharing?: SharingPolicy;
   /** V8 young generation of each worker, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB; default 2). */
   youngGenerationMb?: number;
+  /** Stack of each worker thread, in MiB (default Node's, 4): deep decision trees need more (lib/onnx treeLevelsFit). */
+  stackMb?: number;
   /**
    * A worker that exits unasked is started again after `baseMs`, doubling with each exit in a row up
    * to `maxMs` (the pod's INFERMESH_LOAD_RETRY_*; default 1 s and 60 s); a session that fails to load
@@ -165,6 +167,7 @@ export class Seat {
 interface ThreadSettings {
   script: string;
   youngGenerationMb: number;
+  stackMb: number | undefined;
   respawn: { baseMs: number; maxMs: number };
   runBudget: RunBudget | undefined;
 }
@@ -310,7 +313,10 @@ class SessionThread {
     this.timer = undefined;
     // Not the process's V8 flags (its --max-semi-space-size is for the main thread's traffic): a
     // worker's young generation of its own, small, as it allocates little on the heap.
-    const worker = new Worker(this.settings.script, { execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: this.settings.youngGenerationMb } });
+    const worker = new Worker(this.settings.script, {
+      execArgv: [],
+      resourceLimits: { maxYoungGenerationSizeMb: this.settings.youngGenerationMb, ...(this.settings.stackMb !== undefined && { stackSizeMb: this.settings.stackMb }) },
+    });
     this.worker = worker;
     worker.on('message', (msg: WorkerReply) => this.onMessage(msg));
     // Node emits 'error' (when there was one) before 'exit'.
@@ -532,6 +538,7 @@ export class SessionHost {
     const settings: ThreadSettings = {
       script: workerScript(__dirname, 'session-worker'),
       youngGenerationMb: opts.youngGenerationMb ?? 2,
+      stackMb: opts.stackMb,
       respawn: opts.respawn ?? { baseMs: 1_000, maxMs: 60_000 },
       runBudget: opts.runBudget,
     };

@@ -36,6 +36,8 @@ export interface SessionPoolOptions {
   respawn?: { baseMs: number; maxMs: number };
   /** Workers of its own only: the V8 young generation of each, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB; default 2). */
   youngGenerationMb?: number;
+  /** Workers of its own, always: the stack of each, in MiB (default Node's), for a model with deep decision trees. */
+  stackMb?: number;
   /** Workers of its own only: the longest a run may take (INFERMESH_RUN_TIMEOUT_MS); default none. A shared host has its own. */
   runBudget?: RunBudget;
 }
@@ -107,8 +109,8 @@ export class SessionPool implements SeatOwner {
     const init: SessionInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0, spinning: opts.spinning ?? 'on' };
     // A file that cannot be read is left to onnxruntime to refuse, on workers of its own as before.
     const bytes = await fs.promises.stat(opts.modelPath).then((s) => s.size, () => Number.POSITIVE_INFINITY);
-    const shared = opts.host !== undefined && opts.host.admitsModel(bytes);
-    const host = shared ? opts.host! : new SessionHost({ workers: count, youngGenerationMb: opts.youngGenerationMb, respawn: opts.respawn, runBudget: opts.runBudget });
+    const shared = opts.host !== undefined && opts.stackMb === undefined && opts.host.admitsModel(bytes);
+    const host = shared ? opts.host! : new SessionHost({ workers: count, youngGenerationMb: opts.youngGenerationMb, stackMb: opts.stackMb, respawn: opts.respawn, runBudget: opts.runBudget });
     if (shared && host.sharing!.intraOpThreads > 0) init.intraOpThreads = host.sharing!.intraOpThreads;
     const pool = new SessionPool(init.intraOpThreads, init.spinning, host, shared);
     pool.modelPath = opts.modelPath;
