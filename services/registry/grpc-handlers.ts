@@ -111,6 +111,26 @@ async function* pushChunks(it: AsyncIterator<PushVersionRequestOut>): AsyncGener
   }
 }
 
+/**
+ * The largest start_sequence a watch may ask for, 2^53 - 1: event sequences are JavaScript numbers
+ * here (and in the NATS client), exact only up to it.
+ */
+const MAX_START_SEQUENCE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * WatchEvents' start_sequence (a uint64, a decimal string with lib/grpc's `longs: String`; parsed
+ * exactly, as a Long or number would be too) → the stream sequence to deliver after; 0 and 1 both
+ * mean the oldest. Above MAX_START_SEQUENCE it is INVALID_ARGUMENT: no sequence there can be
+ * served, and rounded to a number it would be another (2^64 - 1 was INTERNAL from JetStream).
+ */
+export function afterSequenceOf(startSequence: string): number {
+  const start = BigInt(String(startSequence));
+  if (start > MAX_START_SEQUENCE) {
+    throw errors.invalidArgument(`start_sequence ${start} is above ${MAX_START_SEQUENCE} (2^53 - 1), the largest event sequence the registry serves`);
+  }
+  return start > 0n ? Number(start) - 1 : 0;
+}
+
 /** KeyView → protocol ApiKey (a view has no hash; nothing here could show a secret). */
 export function keyToProto(k: KeyView): ApiKey {
   return { id: k.id, name: k.name, grants: k.grants, created_at: k.createdAt, created_by: k.createdBy, revoked_at: k.revokedAt ?? '' };
@@ -254,6 +274,7 @@ export function registryHandlers(
     WatchEvents: serverStreamHandler(log, async (call) => {
       const r = call.request;
       const caller = r.model ? await access.authorize(call, 'WatchEvents', r.model) : await access.caller(call);
+      const afterSeq = r.only_new ? undefined : afterSequenceOf(r.start_sequence);
       // Each open watch holds a consumer on the event stream until it ends (it is deleted then):
       // its slot is given back only once that is done.
       const release = watches.admit(watcherOf(caller, call.getPeer()));
@@ -274,7 +295,7 @@ export function registryHandlers(
           cancelled.abort();
         });
         await registry.watchEvents(
-          { afterSeq: r.only_new ? undefined : Math.max(0, Number(r.start_sequence) - 1), model: r.model || undefined },
+          { afterSeq, model: r.model || undefined },
           (event, seq) => (visible(event) ? writeWithBackpressure(call, eventToProto(event, seq)) : Promise.resolve()),
           cancelled.signal,
           // Response headers tell the client the stream is live: every later event will come.

@@ -54,9 +54,25 @@ export interface ModelChanges {
   config?: ServingConfig;
 }
 
+/** A SHA-256 as a client writes it: 64 hex digits, either case. */
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+
+/**
+ * The sha256 a push expects, lower-cased, or undefined when none is given (empty). Anything but 64
+ * hex digits is INVALID_ARGUMENT giving its length only: the value is the caller's, of any size.
+ */
+function expectedSha256Of(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (!SHA256_HEX.test(value)) throw errors.invalidArgument(`expected_sha256 must be 64 hex digits (a SHA-256), got ${value.length} characters`);
+  return value.toLowerCase();
+}
+
 /** Options of pushVersion(). */
 export interface PushOptions {
-  /** Reject the bytes unless they hash to this (hex sha256). */
+  /**
+   * Reject the bytes unless they hash to this: 64 hex digits, either case, checked before any
+   * byte is received; empty or unset: not checked.
+   */
   expectedSha256?: string;
   /** The size the client announced: above the maximum, refused before reading; else must match. */
   sizeBytes?: number;
@@ -304,6 +320,7 @@ export class Registry {
    */
   async pushVersion(model: string, chunks: AsyncIterable<Uint8Array>, opts: PushOptions, by: string): Promise<VersionRecord> {
     Registry.checkName(model);
+    const want = expectedSha256Of(opts.expectedSha256);
     const max = this.deps.maxArtifactBytes;
     if (opts.sizeBytes !== undefined && opts.sizeBytes > max) {
       throw errors.invalidArgument(`artifact is ${opts.sizeBytes} bytes, above the registry's maximum of ${max} bytes`);
@@ -316,8 +333,7 @@ export class Registry {
       if (opts.sizeBytes !== undefined && opts.sizeBytes !== upload.sizeBytes) {
         throw errors.invalidArgument(`artifact is ${upload.sizeBytes} bytes, but the client announced ${opts.sizeBytes}`);
       }
-      const want = (opts.expectedSha256 ?? '').toLowerCase();
-      if (want && want !== upload.sha256) {
+      if (want !== undefined && want !== upload.sha256) {
         throw errors.invalidArgument(`artifact sha256 is ${upload.sha256}, but the client expected ${want}`);
       }
       const signature = await readOnnxSignature(upload.file).catch((err: unknown) => {
