@@ -81,6 +81,14 @@ export const MAX_ONNX_STRING_BYTES = 1024 * 1024;
 export const MAX_ONNX_GRAPH_NESTING = 32;
 
 /**
+ * Longest chain of local functions calling one another a model may have. onnxruntime inlines a
+ * call by recursing, on the stack of the thread making the session: 1 500 levels (a 90 KB model)
+ * ended the process on a 4 MiB worker thread. Exported models nest functions as deep as their
+ * modules, a dozen or two.
+ */
+export const MAX_ONNX_FUNCTION_NESTING = 64;
+
+/**
  * Most the graph's inputs and outputs may take to describe (names plus 8 bytes a dimension): the
  * signature is kept in memory and stored in the version's registry record, whose KV value must fit
  * in a NATS message (max_payload, 1 MiB by default).
@@ -481,7 +489,7 @@ const ATTRIBUTE_INTS = 8;
  * ensemble (nodes_modes, nodes_featureids, nodes_splits…: the longest list that names one per node).
  */
 async function treeNodes(c: Cursor, node: Field): Promise<number> {
-  const perTree = new Map<string, number>();
+  const perTree = new Map<number, number>();
   let most = 0;
   let lost = false;
   let longest = 0;
@@ -490,17 +498,18 @@ async function treeNodes(c: Cursor, node: Field): Promise<number> {
     const name = await stringField(c, a, ATTRIBUTE.name);
     if (!name.startsWith('nodes_')) return;
     let entries = 0;
-    const count = (lo: number, hi: number) => {
+    const count = (lo: number) => {
       entries++;
       if (name !== 'nodes_treeids' || lost) return;
-      const key = `${hi}:${lo}`;
+      // onnxruntime reads a tree id as a 32-bit int: ids that differ above it are one tree there.
+      const key = lo | 0;
       const n = (perTree.get(key) ?? 0) + 1;
       if (n === 1 && perTree.size >= MAX_COUNTED_TREES) lost = true;
       else perTree.set(key, n);
       most = Math.max(most, n);
     };
     await walk(c, a.start, a.next, async (f) => {
-      if (f.num === ATTRIBUTE_INTS && isVarint(f)) count(f.lo, f.hi);
+      if (f.num === ATTRIBUTE_INTS && isVarint(f)) count(f.lo);
       else if (isLen(f) && f.num !== ATTRIBUTE.name) await eachPackedVarint(c, f, count);
       else if (f.wire === WIRE_I32 || f.wire === WIRE_I64) entries++; // floats: one per node
     });
@@ -539,7 +548,32 @@ async function addFunction(c: Cursor, fn: Field, flow: Flow): Promise<void> {
     if (f.num === FUNCTION.name && isLen(f)) name = f;
     else if (f.num === FUNCTION.domain && isLen(f)) domain = f;
   });
-  flow.addFunction(domain ? await flowName(c, domain) : '', name ? await flowName(c, name) : '');
+  const calls = new Set<string | undefined>();
+  await operatorsOf(c, fn, FUNCTION.node, calls);
+  flow.addFunction(domain ? await flowName(c, domain) : '', name ? await flowName(c, name) : '', calls);
+}
+
+/**
+ * Adds the operator (its domain and type, as Flow keys them; undefined when unreadable) of every
+ * node of `msg` (a function, or a subgraph in one: `nodeField` names its nodes) to `into`, at any
+ * depth of subgraphs (scanGraph has bounded it).
+ */
+async function operatorsOf(c: Cursor, msg: Field, nodeField: number, into: Set<string | undefined>): Promise<void> {
+  await walk(c, msg.start, msg.next, async (n) => {
+    if (n.num !== nodeField || !isLen(n)) return;
+    let op: Field | undefined;
+    let domain: Field | undefined;
+    await walk(c, n.start, n.next, async (f) => {
+      if (f.num === NODE.opType && isLen(f)) op = f;
+      else if (f.num === NODE.domain && isLen(f)) domain = f;
+      else if (f.num === NODE.attribute && isLen(f)) {
+        await walk(c, f.start, f.next, async (a) => {
+          if (isLen(a) && (a.num === ATTRIBUTE.g || a.num === ATTRIBUTE.graphs)) await operatorsOf(c, a, GRAPH.node, into);
+        });
+      }
+    });
+    into.add(functionKey(domain ? await flowName(c, domain) : '', op ? await flowName(c, op) : ''));
+  });
 }
 
 async function scanTrainingInfo(c: Cursor, t: Field): Promise<void> {
@@ -679,6 +713,8 @@ const UNKNOWN = VALUES | SHAPE;
 class Flow {
   private readonly of = new Map<string, number>();
   private readonly functions = new Set<string>();
+  /** Each local function's operators, by its key (functionKey). */
+  private readonly calls = new Map<string, string[]>();
   private readonly judgements = new Map<string, Map<string, Judgement>>();
   private bytes = 0;
   private functionsLost = false;
@@ -695,10 +731,55 @@ class Flow {
     this.of.set(name, bits);
   }
 
-  addFunction(domain: string | undefined, name: string | undefined): void {
-    const key = domain === undefined || name === undefined ? undefined : `${domain}\u0000${name}`;
+  /** Records a local function and the operators its nodes use (some of which may be functions). */
+  addFunction(domain: string | undefined, name: string | undefined, operators: Set<string | undefined>): void {
+    const key = functionKey(domain, name);
     if (key === undefined || !this.spend(key)) this.functionsLost = true;
     else this.functions.add(key);
+    if (key === undefined) return;
+    const keys: string[] = [];
+    for (const op of operators) {
+      if (op === undefined || !this.spend(op)) this.functionsLost = true;
+      else keys.push(op);
+    }
+    this.calls.set(key, keys);
+  }
+
+  /**
+   * The longest chain of local functions calling one another (1: none calls another; 0 without
+   * functions); infinite when one calls itself, directly or not, or when they were not all kept.
+   */
+  functionNesting(): number {
+    if (this.functionsLost) return Number.POSITIVE_INFINITY;
+    const depth = new Map<string, number>(); // 0 while its callees are being measured
+    let most = 0;
+    for (const root of this.calls.keys()) {
+      if (depth.has(root)) continue;
+      // Depth first without recursion: the chain may be as long as the model is large.
+      const stack: { key: string; next: number }[] = [{ key: root, next: 0 }];
+      depth.set(root, 0);
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1]!;
+        const callees = this.calls.get(top.key)!;
+        if (top.next < callees.length) {
+          const callee = callees[top.next++]!;
+          if (!this.calls.has(callee)) continue;
+          const d = depth.get(callee);
+          if (d === 0) return Number.POSITIVE_INFINITY; // a cycle
+          if (d === undefined) {
+            depth.set(callee, 0);
+            stack.push({ key: callee, next: 0 });
+          }
+          continue;
+        }
+        stack.pop();
+        let d = 1;
+        for (const callee of callees) if (this.calls.has(callee)) d = Math.max(d, depth.get(callee)! + 1);
+        depth.set(top.key, d);
+        most = Math.max(most, d);
+      }
+    }
+    return most;
   }
 
   /** The judgement of an operator, made once per domain and type (a graph uses a few dozen). */
@@ -719,7 +800,7 @@ class Flow {
   }
 
   isFunction(domain: string, name: string): boolean {
-    return this.functionsLost || this.functions.has(`${domain}\u0000${name}`);
+    return this.functionsLost || this.functions.has(functionKey(domain, name)!);
   }
 
   private spend(key: string): boolean {
@@ -727,6 +808,11 @@ class Flow {
     this.bytes += key.length + 64;
     return true;
   }
+}
+
+/** An operator's or a local function's key: its domain and type; undefined when either is unreadable. */
+function functionKey(domain: string | undefined, name: string | undefined): string | undefined {
+  return domain === undefined || name === undefined ? undefined : `${domain}\u0000${name}`;
 }
 
 /**
@@ -963,6 +1049,12 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
       return undefined;
     });
     if (irVersion === 0) throw new OnnxFormatError('no ir_version: not an ONNX model');
+    const nesting = flow.functionNesting();
+    if (nesting > MAX_ONNX_FUNCTION_NESTING) {
+      throw new OnnxFormatError(Number.isFinite(nesting)
+        ? `local functions call one another ${nesting} deep, more than ${MAX_ONNX_FUNCTION_NESTING}: onnxruntime would recurse as deep making the session`
+        : 'local functions that call themselves, directly or not, or that could not all be read');
+    }
     if (graphs.length === 0) throw new OnnxFormatError('no graph: not an ONNX model');
 
     const budget = new Budget();

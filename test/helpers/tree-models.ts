@@ -21,20 +21,23 @@ function chain(depth: number): Tree {
   return { nodes, leaf: 2 * depth };
 }
 
-/** The model's bytes: `trees` chains `depth` decisions deep, their last leaves weighing 1 each (so Y = trees for x ≥ depth). */
-export function treeModel(depth: number, trees = 1): Buffer {
+/**
+ * The model's bytes: `trees` chains `depth` decisions deep, their last leaves weighing 1 each (so
+ * Y = trees for x ≥ depth); `treeId` numbers each tree in nodes_treeids (default: 0, 1, 2…).
+ */
+export function treeModel(depth: number, trees = 1, treeId = (tree: number) => tree): Buffer {
   const all = Array.from({ length: trees }, () => chain(depth));
   const per = <T>(f: (n: Tree['nodes'][number], tree: number) => T) => all.flatMap((t, tree) => t.nodes.map((n) => f(n, tree)));
   const ints = (name: string, v: number[]): onnx.IAttributeProto => ({ name, type: INTS, ints: v });
   const attribute: onnx.IAttributeProto[] = [
-    ints('nodes_treeids', per((_, tree) => tree)),
+    ints('nodes_treeids', per((_, tree) => treeId(tree))),
     ints('nodes_nodeids', per((n) => n.id)),
     ints('nodes_featureids', per(() => 0)),
     { name: 'nodes_values', type: FLOATS, floats: per((n) => n.value) },
     { name: 'nodes_modes', type: STRINGS, strings: per((n) => Buffer.from(n.mode)) },
     ints('nodes_truenodeids', per((n) => n.yes)),
     ints('nodes_falsenodeids', per((n) => n.no)),
-    ints('target_treeids', all.map((_, tree) => tree)),
+    ints('target_treeids', all.map((_, tree) => treeId(tree))),
     ints('target_nodeids', all.map((t) => t.leaf)),
     ints('target_ids', all.map(() => 0)),
     { name: 'target_weights', type: FLOATS, floats: all.map(() => 1) },
