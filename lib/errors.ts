@@ -102,10 +102,28 @@ export interface GrpcStatus {
  * logged with its stack (when a logger is given) so the cause is not lost.
  */
 export function toGrpcStatus(err: unknown, log?: Logger): GrpcStatus {
-  if (err instanceof MeshError) return { code: grpcStatusOf[err.code], details: err.message };
-  if (isServiceError(err)) return { code: err.code, details: err.details || err.message };
+  if (err instanceof MeshError) return { code: grpcStatusOf[err.code], details: statusMessage(err.message) };
+  if (isServiceError(err)) return { code: err.code, details: statusMessage(err.details || err.message) };
   log?.error('unexpected error', { err });
   return { code: Status.INTERNAL, details: 'internal error' };
+}
+
+/**
+ * Longest status message sent, in characters. grpc-message travels in the trailers, percent-encoded
+ * (up to 12 bytes a character), and clients refuse metadata past 8 KiB by default (grpc-js's and
+ * gRPC core's grpc.max_metadata_size): a longer one never reaches them, and the call hangs until
+ * its deadline. A caller's own input repeated in a message (an input's name, say) is cut here,
+ * whatever the path that repeated it.
+ */
+export const MAX_STATUS_MESSAGE_CHARS = 512;
+
+/** `message` within MAX_STATUS_MESSAGE_CHARS, cut with an ellipsis (never inside a surrogate pair). */
+export function statusMessage(message: string): string {
+  if (message.length <= MAX_STATUS_MESSAGE_CHARS) return message;
+  let end = MAX_STATUS_MESSAGE_CHARS - 1;
+  const last = message.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${message.slice(0, end)}…`;
 }
 
 /** The domain code for a gRPC status received from another service (used by clients). */

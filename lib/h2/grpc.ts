@@ -4,6 +4,7 @@
 import { context, propagation, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { CONNECTION_LOST, H2_CANCEL, H2_INTERNAL_ERROR, H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
 import type { H2Upstream } from './upstream';
+import { statusMessage } from '../errors';
 
 /** gRPC status codes used here (as numbers: this module does not load grpc-js). */
 const UNAVAILABLE = 14;
@@ -37,9 +38,10 @@ export function timeoutHeader(deadline: number, now = Date.now()): string {
 /**
  * A status message as gRPC carries it: bytes outside printable ASCII, and '%', percent-encoded (the
  * spec's rule, which clients decode; encodeURIComponent would also encode ':' and '/', which they
- * leave as they are).
+ * leave as they are), after cutting it to MAX_STATUS_MESSAGE_CHARS (lib/errors).
  */
 export function grpcMessage(message: string): string {
+  message = statusMessage(message);
   if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
   let out = '';
   for (const b of Buffer.from(message, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;

@@ -4,6 +4,7 @@
 import type { InferenceService } from '../../services/inference/inference-service';
 import * as grpc from '@grpc/grpc-js';
 import { DATATYPES, type Datatype } from '../../lib/tensor';
+import { MAX_STATUS_MESSAGE_CHARS } from '../../lib/errors';
 import type { InferenceClient, ModelInferRequest, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
 import { decodeOutputs } from '../../client/index';
 import type { ModelConfigResponse__Output } from '../../lib/grpc/generated/inference/ModelConfigResponse';
@@ -174,6 +175,15 @@ describe('inference pod', () => {
 
   it.each(cases)('rejects %s with a clear status', async (_name, make, code, details) => {
     expect(await statusOf(make())).toEqual({ code, details });
+  });
+
+  it('answers a refusal that repeats a long input name, its message cut to MAX_STATUS_MESSAGE_CHARS', async () => {
+    // Whole, the message (percent-encoded in the trailers) passed the client's 8 KiB of metadata:
+    // it never arrived, and the call waited for its deadline.
+    const name = 'x'.repeat(100_000);
+    const { code, details } = await statusOf({ ...good(), inputs: [good().inputs![0]!, { name, datatype: 'FP32', shape: [1, 4] }] });
+    expect({ code, length: details.length }).toEqual({ code: INVALID, length: MAX_STATUS_MESSAGE_CHARS });
+    expect(details).toMatch(/^tensor 'x+…$/);
   });
 
   it('keeps answering good requests after many bad ones', async () => {
