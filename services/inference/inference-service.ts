@@ -93,7 +93,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     runTimeoutMs: config.runTimeoutMs,
     // Each set-aside worker holds a CPU until its run returns, which it may never do: past the
     // bound the pod drains and exits (by SIGKILL, see cannotExit), to be started anew.
-    onVersionStopped: (model, version) => {
+    onRunSetAside: (model, version) => {
       const held = setAsideWorkers();
       if (config.maxSetAsideWorkers === 0 || held <= config.maxSetAsideWorkers) return;
       log.error('session workers set aside past INFERMESH_MAX_SET_ASIDE_WORKERS: draining to restart', { held, max: config.maxSetAsideWorkers, model, version });

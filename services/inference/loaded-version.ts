@@ -61,11 +61,12 @@ export class LoadedVersion {
   /** The sessions; replaced only before the version serves (usePool). */
   private sessions: SessionPool;
   /**
-   * Told when a run outlives its host's budget: the version has stopped on this pod (UNAVAILABLE,
-   * with why as its reason), takes no request, and stays so until it is unloaded (its repository
-   * takes it off, to load it again once the overdue run has ended).
+   * Told of each run that outlives its host's budget: when it `stopped` the version, the version
+   * is UNAVAILABLE on this pod (with why as its reason), takes no request, and stays so until it
+   * is unloaded (its repository takes it off, to load it again once the overdue runs have ended);
+   * `ended` resolves when that run has, `shared` says whether its worker was a shared one.
    */
-  onStopped: ((why: string, ended: Promise<void>) => void) | undefined;
+  onOverdue: ((why: string, ended: Promise<void>, stopped: boolean, shared: boolean) => void) | undefined;
 
   constructor(
     readonly name: string,
@@ -102,12 +103,15 @@ export class LoadedVersion {
 
   /** Stops the version when a run of `pool` outlives its host's budget. */
   private watch(pool: SessionPool): void {
-    pool.onOverdue = (why, ended) => {
-      // An unloading version is going anyway: it stays UNLOADING, so what waits for its release still does.
-      if (pool !== this.sessions || (this.state !== 'LOADING' && this.state !== 'READY')) return;
-      this.state = 'UNAVAILABLE';
-      this.reason = `stopped on this pod: ${why}`;
-      this.onStopped?.(why, ended);
+    pool.onOverdue = (why, ended, shared) => {
+      // An unloading version is going anyway: it stays UNLOADING, so what waits for its release
+      // still does; its set-aside worker is told all the same.
+      const stops = pool === this.sessions && (this.state === 'LOADING' || this.state === 'READY');
+      if (stops) {
+        this.state = 'UNAVAILABLE';
+        this.reason = `stopped on this pod: ${why}`;
+      }
+      this.onOverdue?.(why, ended, stops, shared);
     };
   }
 

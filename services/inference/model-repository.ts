@@ -86,8 +86,8 @@ export interface RepositoryDeps {
   loadRetry: LoadRetryPolicy;
   /** The longest a run may take on a version's own workers (INFERMESH_RUN_TIMEOUT_MS; 0: no limit; default none). */
   runTimeoutMs?: number;
-  /** Told when a version stops on this pod, a run of it past its budget (the pod counts what that left running). */
-  onVersionStopped?: (model: string, version: number, why: string) => void;
+  /** Told of each run past its budget, whose worker was set aside to finish it (the pod counts those workers). */
+  onRunSetAside?: (model: string, version: number, why: string) => void;
   /** How long a version being unloaded keeps serving (routers learn of it meanwhile). */
   unloadGraceMs: number;
   limits: RequestLimits;
@@ -121,25 +121,24 @@ interface LoadFailure {
   timer: NodeJS.Timeout;
   /** A run past its budget stopped the version (it did not fail to load): said as "is unavailable". */
   stopped: boolean;
-  /** It overran a shared worker's budget: loaded again on workers of its own. */
-  ownWorkers: boolean;
 }
 
-/** What a version stopped by a run past its budget carries into its next load. */
-interface Stop {
-  why: string;
-  /** Resolves when the overdue run has ended (its set-aside worker exited): not loaded again before. */
-  ended: Promise<void>;
-  /** The sessions it overran were on the shared workers. */
-  shared: boolean;
+/**
+ * What the pod keeps of a version's runs past their budgets, loaded or not, as long as it is
+ * wanted or one of those runs goes on.
+ */
+interface Overdue {
+  /** Stops in a row: one within twice INFERMESH_LOAD_RETRY_MAX_MS of the last counts on from it. */
+  stops: number;
+  lastStopAt: number;
+  /** It overran a shared worker's budget: loaded on workers of its own from then on. */
+  ownWorkers: boolean;
+  /** Its runs past their budgets still going (set-aside workers not yet exited): it is not loaded before they end. */
+  running: Set<Promise<void>>;
 }
 
 /** A load whose version a run past its budget stopped (a warm-up's): a failure, loaded again as a stop is. */
-class StoppedWhileLoading extends Error {
-  constructor(readonly stop: Stop) {
-    super(stop.why);
-  }
-}
+class StoppedWhileLoading extends Error {}
 
 /** How a version's failure reads after its number. */
 const failedAs = (f: LoadFailure) => (f.stopped ? 'is unavailable' : 'failed to load');
@@ -184,6 +183,10 @@ export class ModelRepository {
   private readonly models = new Map<string, Map<number, LoadedVersion>>();
   /** Versions whose last load failed, by model: reported, and loaded again only after their back-off. */
   private readonly failures = new Map<string, Map<number, LoadFailure>>();
+  /** Versions that had runs past their budgets, by model (see Overdue). */
+  private readonly overdue = new Map<string, Map<number, Overdue>>();
+  /** Stopped versions being released (their sessions closed): a shutdown waits for them. */
+  private readonly retiring = new Set<Promise<void>>();
   /** The versions each model should serve, as last asked (a retry after a back-off reconciles to it). */
   private readonly desired = new Map<string, number[]>();
   private readonly chains = new Map<string, Promise<void>>();
@@ -360,8 +363,12 @@ export class ModelRepository {
       failed!.delete(v);
       this.changed();
     }
+    // Nor remembered, once no run of it past its budget goes on (that run would hold the next worker too).
+    const overdue = this.overdue.get(name);
+    for (const [v, o] of overdue ?? []) if (!desired.includes(v) && o.running.size === 0) overdue!.delete(v);
+    if (overdue?.size === 0) this.overdue.delete(name);
     const now = Date.now();
-    const toLoad = desired.filter((v) => !versions.has(v) && (failed?.get(v)?.retryAt ?? 0) <= now);
+    const toLoad = desired.filter((v) => !versions.has(v) && (failed?.get(v)?.retryAt ?? 0) <= now && !this.overdueRunning(name, v));
     await Promise.all(toLoad.map((v) => this.load(name, v)));
     const notReady = desired.filter((v) => versions.get(v)?.state !== 'READY');
     if (notReady.length > 0) {
@@ -378,8 +385,8 @@ export class ModelRepository {
     const versions = this.models.get(name)!;
     const log = this.deps.log.child({ model: name, version });
     // A version that overran a shared worker's budget comes back on workers of its own.
-    const ownWorkers = this.failures.get(name)?.get(version)?.ownWorkers ?? false;
-    let stop: Stop | undefined;
+    const ownWorkers = this.overdue.get(name)?.get(version)?.ownWorkers ?? false;
+    let stop: string | undefined;
     let sha = '';
     let pool: SessionPool | undefined;
     let lv: LoadedVersion | undefined;
@@ -422,13 +429,16 @@ export class ModelRepository {
       lv.stackMb = stackMb;
       pool = undefined; // the version owns it now
       const stopped = lv;
-      stopped.onStopped = (why, ended) => {
+      stopped.onOverdue = (why, ended, stops, shared) => {
+        this.noteOverdue(name, version, ended, shared);
+        // Each set-aside worker holds a CPU until its run returns: the pod counts them.
+        this.deps.onRunSetAside?.(name, version, why);
+        if (!stops) return;
         log.error('model version stopped on this pod: a run outlived its budget', { reason: why });
-        stop = { why: stopped.reason, ended, shared: stopped.pool.shared };
+        stop = stopped.reason;
         // A warm-up's stop is the load's to record (below); a serving version's is taken off here.
-        if (this.readyAt.has(stopped)) this.retire(stopped, stop);
+        if (this.readyAt.has(stopped)) this.retire(stopped, stopped.reason);
         this.changed();
-        this.deps.onVersionStopped?.(name, version, why);
       };
       versions.set(version, lv);
       this.changed();
@@ -449,11 +459,11 @@ export class ModelRepository {
       measured();
       measured = undefined;
       // A run past its budget (a warm-up's) stopped it: a failed load, loaded again as a stop is.
-      if (stop) throw new StoppedWhileLoading(stop);
+      if (stop !== undefined) throw new StoppedWhileLoading(stop);
       if (lv.state !== 'LOADING') return true;
       lv.state = 'READY';
-      // Its failures in a row end here, not when its sessions were made: a load stopped or failed
-      // after that point backs off the longer for each.
+      // Its failed loads in a row end here, not when its sessions were made: a load that failed
+      // after that point backs off the longer for each (its stops are counted apart: countStop).
       this.clearFailure(name, version);
       this.readyAt.set(lv, Date.now());
       this.changed();
@@ -465,8 +475,8 @@ export class ModelRepository {
       await (pool ?? lv?.pool)?.close().catch(() => undefined);
       if (sha) await this.deps.artifacts.release(sha).catch(() => undefined);
       if (err instanceof StoppedWhileLoading) {
-        this.recordStop(name, version, err.stop);
-        log.error('model version stopped while loading: a warm-up run outlived its budget', { reason: err.stop.why });
+        this.recordStop(name, version, err.message);
+        log.error('model version stopped while loading: a warm-up run outlived its budget', { reason: err.message });
       } else {
         const failure = this.recordFailure(name, version, messageOf(err));
         log.error('model version failed to load', { err, failures: failure.failures, retryInMs: failure.retryAt - Date.now() });
@@ -676,58 +686,95 @@ export class ModelRepository {
 
   /**
    * Records a version stopped by a run past its budget as a failure of its load: it is loaded again
-   * after the back-off, once that run has ended (a run that never ends keeps it stopped here, and
-   * holds one set-aside worker, not one per try), on workers of its own if it overran a shared one.
+   * after the back-off (growing with its stops in a row, however long it served between them),
+   * once every such run of it has ended (a run that never ends keeps it stopped here, and holds one
+   * set-aside worker, not one per try), on workers of its own if it overran a shared one.
    */
-  private recordStop(name: string, version: number, stop: Stop): LoadFailure {
-    return this.recordUnserved(name, version, stop.why, stop);
+  private recordStop(name: string, version: number, why: string): LoadFailure {
+    return this.recordUnserved(name, version, why, true);
   }
 
-  private recordUnserved(name: string, version: number, message: string, stop?: Stop): LoadFailure {
+  private recordUnserved(name: string, version: number, message: string, stopped = false): LoadFailure {
     const failed = this.failures.get(name) ?? new Map<number, LoadFailure>();
     this.failures.set(name, failed);
     const prev = failed.get(version);
     if (prev) clearTimeout(prev.timer);
-    const failures = (prev?.failures ?? 0) + 1;
+    const failures = stopped ? this.countStop(name, version) : (prev?.failures ?? 0) + 1;
     const delayMs = loadRetryDelayMs(this.deps.loadRetry, failures);
     const timer = setTimeout(() => {
-      void (stop?.ended ?? Promise.resolve()).then(() => {
-        const due = this.failures.get(name)?.get(version);
-        if (due?.timer !== timer) return; // cleared, or recorded again since
-        due.retryAt = 0; // due now, whatever the wall clock says
-        if (!this.closed) void this.reconcile(name, this.desired.get(name) ?? []);
-      });
+      const due = this.failures.get(name)?.get(version);
+      if (due?.timer !== timer) return; // cleared, or recorded again since
+      due.retryAt = 0; // due now, whatever the wall clock says; not before its overdue runs end (reconcileNow)
+      if (!this.closed) void this.reconcile(name, this.desired.get(name) ?? []);
     }, delayMs);
     timer.unref();
-    const when = stop ? `loaded again once that run has ended, at the earliest in ${humanMs(delayMs)}` : `next try in ${humanMs(delayMs)}`;
+    const when = stopped ? `loaded again once that run has ended, at the earliest in ${humanMs(delayMs)}` : `next try in ${humanMs(delayMs)}`;
     const failure: LoadFailure = {
       failures,
-      reason: `${message} (${stop ? '' : 'failed '}${failures} time${failures === 1 ? '' : 's'} in a row; ${when})`,
-      retryAt: stop ? Number.POSITIVE_INFINITY : Date.now() + delayMs,
+      reason: `${message} (${stopped ? '' : 'failed '}${failures} time${failures === 1 ? '' : 's'} in a row; ${when})`,
+      retryAt: stopped ? Number.POSITIVE_INFINITY : Date.now() + delayMs,
       timer,
-      stopped: !!stop,
-      ownWorkers: (stop?.shared ?? false) || (prev?.ownWorkers ?? false),
+      stopped,
     };
     failed.set(version, failure);
     return failure;
+  }
+
+  private overdueOf(name: string, version: number): Overdue {
+    const of = this.overdue.get(name) ?? new Map<number, Overdue>();
+    this.overdue.set(name, of);
+    let o = of.get(version);
+    if (!o) of.set(version, (o = { stops: 0, lastStopAt: 0, ownWorkers: false, running: new Set() }));
+    return o;
+  }
+
+  /**
+   * A run of a version outlived its budget (stopping it or not): the version is not loaded again
+   * here until that run has ended, and then is (if still wanted and due), on workers of its own if
+   * the run overran a shared one.
+   */
+  private noteOverdue(name: string, version: number, ended: Promise<void>, shared: boolean): void {
+    const o = this.overdueOf(name, version);
+    o.ownWorkers ||= shared;
+    o.running.add(ended);
+    void ended.then(() => {
+      o.running.delete(ended);
+      if (o.running.size === 0 && !this.closed) void this.reconcile(name, this.desired.get(name) ?? []);
+    });
+  }
+
+  /** Counts a stop of a version: its stops in a row, the last within twice INFERMESH_LOAD_RETRY_MAX_MS. */
+  private countStop(name: string, version: number): number {
+    const o = this.overdueOf(name, version);
+    const now = Date.now();
+    o.stops = now - o.lastStopAt <= 2 * this.deps.loadRetry.maxMs ? o.stops + 1 : 1;
+    o.lastStopAt = now;
+    return o.stops;
+  }
+
+  private overdueRunning(name: string, version: number): boolean {
+    return (this.overdue.get(name)?.get(version)?.running.size ?? 0) > 0;
   }
 
   /**
    * Takes a serving version that a run past its budget stopped off this pod: recorded as a stop
    * (loaded again after the back-off once that run has ended), then its sessions closed.
    */
-  private retire(lv: LoadedVersion, stop: Stop): void {
+  private retire(lv: LoadedVersion, why: string): void {
     if (this.closed || this.models.get(lv.name)?.get(lv.version) !== lv) return;
     clearTimeout(this.retimers.get(lv));
     this.retimers.delete(lv);
-    this.recordStop(lv.name, lv.version, stop);
+    // An older version kept while a newer one loads is not loaded again: it is simply gone.
+    if (this.desired.get(lv.name)?.includes(lv.version)) this.recordStop(lv.name, lv.version, why);
     this.models.get(lv.name)!.delete(lv.version);
     if (this.models.get(lv.name)!.size === 0) this.models.delete(lv.name);
-    void (async () => {
+    const released = (async () => {
       await lv.idle();
       await lv.pool.close();
       await this.deps.artifacts.release(lv.sha256);
     })().catch((err: unknown) => this.deps.log.warn('could not release a stopped version', { model: lv.name, version: lv.version, err }));
+    this.retiring.add(released);
+    void released.then(() => this.retiring.delete(released));
   }
 
   private clearFailure(name: string, version: number): void {
@@ -764,6 +811,6 @@ export class ModelRepository {
     for (const failed of this.failures.values()) for (const f of failed.values()) clearTimeout(f.timer);
     this.failures.clear();
     await Promise.all([...this.chains.values()]);
-    await Promise.all(this.all().map((v) => this.unload(v, 0)));
+    await Promise.all([...this.all().map((v) => this.unload(v, 0)), ...this.retiring]);
   }
 }

@@ -78,10 +78,11 @@ export class SessionPool implements SeatOwner {
   /** Set once a run outlived the host's budget: every later run is refused with it. */
   private stopped: MeshError | undefined;
   /**
-   * Called once, when a run outlives the host's budget, with why the version stops serving here
-   * and when that run has ended (its set-aside worker exited; never, for a run that never ends).
+   * Called for each run that outlives the host's budget (the first stops the version serving here)
+   * with why, when that run has ended (its set-aside worker exited; never, for a run that never
+   * ends), and whether its worker was a shared one.
    */
-  onOverdue: ((why: string, ended: Promise<void>) => void) | undefined;
+  onOverdue: ((why: string, ended: Promise<void>, shared: boolean) => void) | undefined;
 
   private constructor(
     /** onnxruntime intra-op threads of each session (0: onnxruntime chose). */
@@ -318,10 +319,12 @@ export class SessionPool implements SeatOwner {
    * next worker too: the version takes no run on this pod from now on, those waiting are refused.
    */
   runOverdue(err: MeshError, ended: Promise<void>): void {
-    if (this.stopped) return;
-    this.stopped = new MeshError(ErrorCode.NotReady, `stopped on this pod: ${err.message}`);
-    for (const run of this.waiting.splice(0)) run.refuse(this.stopped);
-    this.onOverdue?.(err.message, ended);
+    if (!this.stopped) {
+      this.stopped = new MeshError(ErrorCode.NotReady, `stopped on this pod: ${err.message}`);
+      for (const run of this.waiting.splice(0)) run.refuse(this.stopped);
+    }
+    // A second run past its budget (one already running when the first was) holds a worker too.
+    this.onOverdue?.(err.message, ended, this.shared);
   }
 
   /** Why the version takes no run here (a run outlived the budget); undefined while it runs. */

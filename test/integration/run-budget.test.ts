@@ -35,6 +35,8 @@ describe('a run past its budget on a pod', () => {
       // One shared worker that both versions are on, whatever their run times; no run on the pod's thread.
       INFERMESH_SHARED_SESSION_WORKERS: '1', INFERMESH_SHARED_SESSION_MAX_RUN_US: '0', INFERMESH_INLINE_RUN_US: '0',
       INFERMESH_SHARED_SESSION_RUN_TIMEOUT_MS: '300', INFERMESH_DYNAMIC_BATCHING: 'false', INFERMESH_LOAD_RETRY_BASE_MS: '100',
+      // A version's own workers: 600 ms a run (heavy.onnx takes some 100 ms a 32 rows on two cores here).
+      INFERMESH_RUN_TIMEOUT_MS: '600',
     });
     const address = `127.0.0.1:${pod.port}`;
     const api = new InferenceApi(address);
@@ -59,11 +61,19 @@ describe('a run past its budget on a pod', () => {
       await waitFor('the registry to see team-a stopped', async () => (await mesh.registryApi.pods()).some((p) =>
         p.versions.some((v: { model: string; state: string; reason: string }) => v.model === 'team-a' && v.state === 'UNAVAILABLE' && /^stopped on this pod/.test(v.reason))));
       // Once the overdue run has ended, team-a loads again after its back-off, on workers of its own
-      // (it overran a shared one): the same request now runs to its end, under INFERMESH_RUN_TIMEOUT_MS.
+      // (it overran a shared one), where a run's budget is INFERMESH_RUN_TIMEOUT_MS.
       await waitFor('the overdue run to end', () => setAsideWorkers() === 0, 60_000);
       await waitReady(inferenceClient(address), ['team-a']);
-      const full = await api.infer('team-a', heavyInput(512), { timeoutMs: 60_000 });
-      expect(full.outputs[0]!.shape).toEqual([512, 1024]);
+      expect(pod.repo.find('team-a', '').pool.shared).toBe(false);
+      expect((await api.infer('team-a', heavyInput(16))).outputs[0]!.shape).toEqual([16, 1024]);
+      // Stopped there too, it stays on workers of its own, and the stops in a row count on (its
+      // back-off grows), however long it served between them.
+      const own = await api.infer('team-a', heavyInput(2048), { timeoutMs: 60_000 }).then(() => undefined, (e: unknown) => e as InfermeshError);
+      expect(own?.message).toMatch(/the run took longer than INFERMESH_RUN_TIMEOUT_MS \(600 ms\)/);
+      expect((await api.repositoryIndex()).find((e) => e.name === 'team-a')?.reason).toMatch(/\(2 times in a row; loaded again once that run has ended/);
+      await waitFor('the second overdue run to end', () => setAsideWorkers() === 0, 60_000);
+      await waitReady(inferenceClient(address), ['team-a']);
+      expect(pod.repo.find('team-a', '').pool.shared).toBe(false);
     } finally {
       api.close();
       await pod.shutdown(5_000);

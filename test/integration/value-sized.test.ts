@@ -70,6 +70,33 @@ describe('a model whose runs cost what its inputs hold', () => {
     }
   });
 
+  it('loads a version again only once every run past its budget has ended, two at once included', async () => {
+    await waitFor('earlier overdue runs to end', () => setAsideWorkers() === 0, 90_000);
+    const pod = await mesh.startPod({
+      INFERMESH_SESSION_WORKERS: '2', INFERMESH_INLINE_RUN_US: '0', INFERMESH_RUN_TIMEOUT_MS: '300',
+      INFERMESH_LOAD_RETRY_BASE_MS: '100', INFERMESH_DYNAMIC_BATCHING: 'false', INFERMESH_MAX_SET_ASIDE_WORKERS: '0',
+    });
+    const address = `127.0.0.1:${pod.port}`;
+    const api = new InferenceApi(address);
+    try {
+      await waitReady(inferenceClient(address), ['team-a']);
+      // Two runs past the budget, one on each worker: the first ends soon after, the second seconds later.
+      const codes = await Promise.all([count(600_000n), count(3_000_000n)].map((input) =>
+        api.infer('team-a', input, { timeoutMs: 60_000 }).then(() => 0, (e: unknown) => (e as InfermeshError).grpcCode)));
+      expect(codes).toEqual([4, 4]);
+      expect(setAsideWorkers()).toBe(2);
+      while (setAsideWorkers() > 0) {
+        const ready = await api.modelReady('team-a');
+        expect({ ready, setAside: setAsideWorkers() > 0 }).not.toEqual({ ready: true, setAside: true });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await waitReady(inferenceClient(address), ['team-a']);
+    } finally {
+      api.close();
+      await pod.shutdown(5_000);
+    }
+  });
+
   it('takes a stop in a warm-up as a stop: loaded again once that run has ended, backing off the longer each time', async () => {
     const registry = registryClient(`127.0.0.1:${mesh.registry.port}`);
     try {
