@@ -1,6 +1,7 @@
 // grpc.health.v1: Check and Watch, per service name ('' is the whole server).
 import * as grpc from '@grpc/grpc-js';
 import type { HealthHandlers } from './types';
+import { statusMessage } from '../errors';
 import type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse';
 
 /** A serving status of the health protocol. */
@@ -33,7 +34,8 @@ export class HealthService {
     return {
       Check: (call, cb) => {
         const status = this.statuses.get(call.request.service);
-        if (!status) return cb({ code: grpc.status.NOT_FOUND, details: `unknown service '${call.request.service}'` });
+        // The name is the caller's, of any length: cut as every status message is (the router lets anyone ask).
+        if (!status) return cb({ code: grpc.status.NOT_FOUND, details: statusMessage(`unknown service '${call.request.service}'`) });
         cb(null, { status });
       },
       Watch: (call) => {

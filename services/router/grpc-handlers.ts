@@ -3,7 +3,7 @@
 // for each request of a ModelStreamInfer stream, routed by the same policy as the front door's
 // (routed-call.ts) with the typed client as its transport.
 import * as grpc from '@grpc/grpc-js';
-import { errors, toGrpcStatus } from '../../lib/errors';
+import { errors, statusMessage, toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER, unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
@@ -71,7 +71,8 @@ class TypedCall extends RoutedCall {
 
   protected respond(code: number, message: string): void {
     this.settled = true;
-    this.settle(Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() }));
+    const details = statusMessage(message);
+    this.settle(Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() }));
   }
 
   protected deliver(): void {

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { protos } from '../../lib/grpc/proto';
 import { InferenceApi, InfermeshError } from '../../client/index';
 import { healthClient } from '../../lib/grpc/client';
+import { MAX_STATUS_MESSAGE_CHARS } from '../../lib/errors';
 import type { ModelInferResponseOut } from '../../lib/grpc/types';
 import type { ModelConfigResponse__Output } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import { decodeOutputs } from '../../client/inference';
@@ -193,6 +194,32 @@ describe('router front door', () => {
 
     const res = await api.infer('mnist', mnistInput);
     expect(res.outputs.length).toBeGreaterThan(0);
+  });
+
+  it('answers anyone\'s health Check for a 100 000-character service name NOT_FOUND, its message cut, and another caller\'s Watch lives on', async () => {
+    // Whole, the name made a status past what the door reads of its own grpc-js server's answer:
+    // the door's one connection to it failed, and every call on it with it.
+    const watcher = healthClient(address);
+    const asker = healthClient(address);
+    try {
+      const watch = watcher.Watch({ service: '' });
+      const seen: string[] = [];
+      let failed: grpc.ServiceError | undefined;
+      watch.on('data', (d: { status: string }) => seen.push(d.status));
+      watch.on('error', (e: grpc.ServiceError) => (failed = e));
+      await waitFor('the watch to start', () => seen.length > 0);
+      const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+        asker.Check({ service: 'x'.repeat(100_000) }, { deadline: Date.now() + 10_000 }, (e) => resolve(e)));
+      expect({ code: err?.code, length: err?.details.length }).toEqual({ code: grpc.status.NOT_FOUND, length: MAX_STATUS_MESSAGE_CHARS });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(failed).toBeUndefined();
+      watch.removeAllListeners('error');
+      watch.on('error', () => undefined);
+      watch.cancel();
+    } finally {
+      watcher.close();
+      asker.close();
+    }
   });
 
   it('enforces and passes on the deadline the request carries, with no timer in the client', async () => {
