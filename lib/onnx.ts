@@ -549,16 +549,16 @@ async function addFunction(c: Cursor, fn: Field, flow: Flow): Promise<void> {
     else if (f.num === FUNCTION.domain && isLen(f)) domain = f;
   });
   const calls = new Set<string | undefined>();
-  await operatorsOf(c, fn, FUNCTION.node, calls);
+  await operatorsOf(c, fn, FUNCTION.node, calls, flow);
   flow.addFunction(domain ? await flowName(c, domain) : '', name ? await flowName(c, name) : '', calls);
 }
 
 /**
- * Adds the operator (its domain and type, as Flow keys them; undefined when unreadable) of every
- * node of `msg` (a function, or a subgraph in one: `nodeField` names its nodes) to `into`, at any
- * depth of subgraphs (scanGraph has bounded it).
+ * Adds the operator (its domain and type, as Flow keys them; undefined when unreadable or past
+ * the flow's budget) of every node of `msg` (a function, or a subgraph in one: `nodeField` names
+ * its nodes) to `into`, at any depth of subgraphs (scanGraph has bounded it).
  */
-async function operatorsOf(c: Cursor, msg: Field, nodeField: number, into: Set<string | undefined>): Promise<void> {
+async function operatorsOf(c: Cursor, msg: Field, nodeField: number, into: Set<string | undefined>, flow: Flow): Promise<void> {
   await walk(c, msg.start, msg.next, async (n) => {
     if (n.num !== nodeField || !isLen(n)) return;
     let op: Field | undefined;
@@ -568,11 +568,12 @@ async function operatorsOf(c: Cursor, msg: Field, nodeField: number, into: Set<s
       else if (f.num === NODE.domain && isLen(f)) domain = f;
       else if (f.num === NODE.attribute && isLen(f)) {
         await walk(c, f.start, f.next, async (a) => {
-          if (isLen(a) && (a.num === ATTRIBUTE.g || a.num === ATTRIBUTE.graphs)) await operatorsOf(c, a, GRAPH.node, into);
+          if (isLen(a) && (a.num === ATTRIBUTE.g || a.num === ATTRIBUTE.graphs)) await operatorsOf(c, a, GRAPH.node, into, flow);
         });
       }
     });
-    into.add(functionKey(domain ? await flowName(c, domain) : '', op ? await flowName(c, op) : ''));
+    // Kept once for every function, within the flow's budget: past it, the functions are not all known.
+    into.add(flow.operator(functionKey(domain ? await flowName(c, domain) : '', op ? await flowName(c, op) : '')));
   });
 }
 
@@ -715,6 +716,8 @@ class Flow {
   private readonly functions = new Set<string>();
   /** Each local function's operators, by its key (functionKey). */
   private readonly calls = new Map<string, string[]>();
+  /** Every operator a local function uses, kept once. */
+  private readonly operators = new Set<string>();
   private readonly judgements = new Map<string, Map<string, Judgement>>();
   private bytes = 0;
   private functionsLost = false;
@@ -739,10 +742,19 @@ class Flow {
     if (key === undefined) return;
     const keys: string[] = [];
     for (const op of operators) {
-      if (op === undefined || !this.spend(op)) this.functionsLost = true;
+      if (op === undefined) this.functionsLost = true;
       else keys.push(op);
     }
-    this.calls.set(key, keys);
+    if (!this.spend(8 * keys.length)) this.functionsLost = true;
+    else this.calls.set(key, keys);
+  }
+
+  /** An operator's key as functions' calls keep it, once for them all; undefined past the budget. */
+  operator(key: string | undefined): string | undefined {
+    if (key === undefined || this.operators.has(key)) return key;
+    if (!this.spend(key)) return undefined;
+    this.operators.add(key);
+    return key;
   }
 
   /**
@@ -803,9 +815,11 @@ class Flow {
     return this.functionsLost || this.functions.has(functionKey(domain, name)!);
   }
 
-  private spend(key: string): boolean {
-    if (this.bytes + key.length + 64 > MAX_ONNX_FLOW_NAME_BYTES) return false;
-    this.bytes += key.length + 64;
+  /** Charges a key kept (its length and 64 bytes of bookkeeping), or `bytes`; false past MAX_ONNX_FLOW_NAME_BYTES. */
+  private spend(key: string | number): boolean {
+    const bytes = typeof key === 'number' ? key : key.length + 64;
+    if (this.bytes + bytes > MAX_ONNX_FLOW_NAME_BYTES) return false;
+    this.bytes += bytes;
     return true;
   }
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { onnx } from 'onnx-proto';
-import { readOnnxSignature, treeLevelsFit, MAX_ONNX_FUNCTION_NESTING, TREE_LEVELS_PER_STACK_MIB } from '../../../lib/onnx';
+import { readOnnxSignature, treeLevelsFit, MAX_ONNX_FLOW_NAME_BYTES, MAX_ONNX_FUNCTION_NESTING, TREE_LEVELS_PER_STACK_MIB } from '../../../lib/onnx';
 import { treeStackMb } from '../../../services/inference/model-repository';
 import { modelPath } from '../../helpers/models';
 import { treeModel } from '../../helpers/tree-models';
@@ -93,6 +93,17 @@ describe('local functions calling one another', () => {
 
   it('counts calls inside a function\'s subgraphs', async () => {
     await expect(read(chain(MAX_ONNX_FUNCTION_NESTING + 1, undefined, true))).rejects.toThrow(/call one another 65 deep/);
+  });
+
+  it(`refuses functions whose operators take more than MAX_ONNX_FLOW_NAME_BYTES (${MAX_ONNX_FLOW_NAME_BYTES}) to follow, keeping no more`, async () => {
+    // 20 nodes of distinct 1 MiB operator types: the calls cannot all be followed within the budget.
+    const big = 'x'.repeat(1024 * 1024);
+    const many: onnx.IFunctionProto = { name: 'f', domain: 'local', input: ['a'], output: ['b'], node: Array.from({ length: 20 }, (_, i) => ({ opType: `${i}`.padStart(4, '0') + big.slice(4), domain: 'local', input: ['a'], output: ['b'] })) };
+    const model = Buffer.from(onnx.ModelProto.encode({
+      irVersion: 8, opsetImport: [{ domain: '', version: 17 }, { domain: 'local', version: 1 }], functions: [many],
+      graph: { name: 'g', node: [{ opType: 'Identity', input: ['X'], output: ['Y'] }], input: [io('X')], output: [io('Y')] },
+    }).finish());
+    await expect(read(model)).rejects.toThrow(/could not all be read/);
   });
 
   it('refuses functions that call themselves, directly or not', async () => {
