@@ -325,6 +325,18 @@ export class ModelRepository {
     this.desired.set(name, desired);
     if (plannedBytes) this.planned.set(name, new Map(plannedBytes));
     else this.planned.delete(name);
+    return this.chain(name, desired);
+  }
+
+  /**
+   * Reconciles `name` again to what was last asked, as it was asked (its planned sizes kept): a
+   * back-off passed, or the last run past its budget of a version ended.
+   */
+  private retry(name: string): void {
+    if (!this.closed) void this.chain(name, this.desired.get(name) ?? []);
+  }
+
+  private chain(name: string, desired: number[]): Promise<void> {
     const prev = this.chains.get(name) ?? Promise.resolve();
     const next = prev.then(() => this.reconcileNow(name, desired)).catch((err: unknown) => {
       this.deps.log.error('reconcile failed', { model: name, err });
@@ -705,7 +717,7 @@ export class ModelRepository {
       const due = this.failures.get(name)?.get(version);
       if (due?.timer !== timer) return; // cleared, or recorded again since
       due.retryAt = 0; // due now, whatever the wall clock says; not before its overdue runs end (reconcileNow)
-      if (!this.closed) void this.reconcile(name, this.desired.get(name) ?? []);
+      this.retry(name);
     }, delayMs);
     timer.unref();
     const when = stopped ? `loaded again once that run has ended, at the earliest in ${humanMs(delayMs)}` : `next try in ${humanMs(delayMs)}`;
@@ -739,7 +751,7 @@ export class ModelRepository {
     o.running.add(ended);
     void ended.then(() => {
       o.running.delete(ended);
-      if (o.running.size === 0 && !this.closed) void this.reconcile(name, this.desired.get(name) ?? []);
+      if (o.running.size === 0) this.retry(name);
     });
   }
 
