@@ -170,7 +170,9 @@ describe('placement: 200 models on two pods with room for about 40 each', () => 
     await watched;
 
     expect(failures.slice(0, 10)).toEqual([]);
-    expect(calls).toBeGreaterThan(1_000);
+    // Calls flowed the whole minute (none hung to its deadline); how many is the machine's speed, a
+    // benchmark's business (docs/benchmarks.md, the placement suite), not this test's.
+    expect(calls).toBeGreaterThan(4 * PER_POD);
     expect(heartbeats).toBeGreaterThan(2 * (LOAD_MS / 250) * 0.8);
     expect(overBudget.slice(0, 10)).toEqual([]);
 
