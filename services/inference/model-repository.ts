@@ -573,7 +573,8 @@ export class ModelRepository {
   private sessionsOf(file: string, intraOpThreads: number, shared = true, stackMb?: number): Promise<SessionPool> {
     return SessionPool.create({
       modelPath: file, providers: this.providers, workers: this.deps.sessionWorkers, intraOpThreads, spinning: this.deps.intraOpSpinning,
-      host: shared && stackMb === undefined ? this.deps.sessionHost : undefined,
+      // SessionPool.create keeps a model that needs its own stack off the shared host.
+      host: shared ? this.deps.sessionHost : undefined,
       youngGenerationMb: this.deps.sessionWorkerYoungGenerationMb,
       stackMb,
       // A worker of its own that dies is started again with the back-off of a failed load.
