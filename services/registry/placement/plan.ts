@@ -75,7 +75,7 @@ export interface PlacementChange {
 export interface Plan {
   /** key -> pod names holding it, sorted; only served versions with >= 1 copy. */
   placement: Map<string, string[]>;
-  /** In the order they were decided: step 1's removals, cooling, pods over budget, then placements (each after the evictions that made its room). */
+  /** In the order they were decided: step 1's removals, cooling, then per round pods over budget and placements (each after the evictions that made its room). */
   changes: PlacementChange[];
   /** Versions that wanted more copies than memory allowed (with how many they got), e.g. a demanded one with no room: the caller retries later. Most important first. */
   unmet: { key: string; wanted: number; got: number }[];
@@ -137,6 +137,8 @@ interface Copy {
   lastUsedMs: number;
   inflight: number;
   alive: boolean;
+  /** Placed by this plan: never its victim. */
+  fresh: boolean;
   /** Still in its pod's victim list and counted in its victim bytes. */
   victim: boolean;
 }
@@ -183,7 +185,7 @@ export function plan(versions: readonly PlanVersion[], pods: readonly PlanPod[],
       placedAtMs: held?.placedAtMs ?? now,
       lastUsedMs: held?.lastUsedMs ?? now,
       inflight: held?.inflight ?? 0,
-      alive: true, victim: false,
+      alive: true, fresh: placedNow, victim: false,
     };
     copies[v]!.push(c);
     used[p]! += c.bytes;
@@ -202,6 +204,12 @@ export function plan(versions: readonly PlanVersion[], pods: readonly PlanPod[],
   };
   const settled = (c: Copy) => now - c.placedAtMs >= minResidencyMs && c.inflight === 0;
   const idle = (c: Copy) => now - c.lastUsedMs >= evictIdleMs;
+  /** A pod over its budget, or a version below its floor. */
+  const stillShort = (): boolean => {
+    for (let p = 0; p < P; p++) if (used[p]! > budget[p]!) return true;
+    for (let v = 0; v < V; v++) if (copies[v]!.length < floor[v]!) return true;
+    return false;
+  };
 
   // 1. Start from the current placement, without pods that are gone and versions no longer served.
   for (const key of [...current.keys()].sort(compareStrings)) {
@@ -223,19 +231,27 @@ export function plan(versions: readonly PlanVersion[], pods: readonly PlanPod[],
     for (const c of removable.slice(0, copies[v]!.length - keep)) dropCopy(c, 'removed', 'cooled');
   }
 
-  // 7. Victims: settled, idle, not pinned copies, each pod's least recently used first. That
-  // a removal leaves its version at least its floor is checked as they are taken: it can only
-  // become false during a plan, so a copy found failing it leaves the list for good.
-  for (let v = 0; v < V; v++) {
-    if (order[v]!.pinned) continue;
-    for (const c of copies[v]!) {
-      if (!settled(c) || !idle(c)) continue;
-      c.victim = true;
-      victims[c.p]!.push(c);
-      victimBytes[c.p]! += c.bytes;
+  // 7. Victims: settled, idle, not pinned copies, each pod's least recently used first, never a
+  // copy this plan placed. That a removal leaves its version at least its floor is checked as they
+  // are taken: within a round it can only become false, so a copy found failing it leaves the list
+  // until the next round.
+  const findVictims = (): void => {
+    for (let p = 0; p < P; p++) {
+      victims[p] = [];
+      victimHead[p] = 0;
+      victimBytes[p] = 0;
     }
-  }
-  for (const list of victims) list.sort(byLeastRecentlyUsed);
+    for (let v = 0; v < V; v++) {
+      for (const c of copies[v]!) {
+        c.victim = false;
+        if (order[v]!.pinned || c.fresh || !settled(c) || !idle(c)) continue;
+        c.victim = true;
+        victims[c.p]!.push(c);
+        victimBytes[c.p]! += c.bytes;
+      }
+    }
+    for (const list of victims) list.sort(byLeastRecentlyUsed);
+  };
   // A victim's version keeps its floor (min copies, pinned, demanded); copies it has for load beyond
   // that are the least recently used ones' to lose, and come back from free memory only.
   const spare = (c: Copy) => copies[c.v]!.length - 1 >= floor[c.v]!;
@@ -264,18 +280,19 @@ export function plan(versions: readonly PlanVersion[], pods: readonly PlanPod[],
   };
 
   // 5. Pods over budget (measured memory grew) evict their least recently used victims until within it.
-  for (let p = 0; p < P; p++) {
-    if (used[p]! <= budget[p]!) continue;
-    for (const c of victimsFor(p, used[p]! - budget[p]!, undefined) ?? []) dropCopy(c, 'evicted', 'memory');
-    // Too few victims to get within budget: evict what there is; what stays cannot be evicted.
-    if (used[p]! > budget[p]!) {
-      for (const c of victims[p]!) if (c.victim && c.alive && used[p]! > budget[p]! && spare(c)) dropCopy(c, 'evicted', 'memory');
+  const overBudget = (): void => {
+    for (let p = 0; p < P; p++) {
+      if (used[p]! <= budget[p]!) continue;
+      for (const c of victimsFor(p, used[p]! - budget[p]!, undefined) ?? []) dropCopy(c, 'evicted', 'memory');
+      // Too few victims to get within budget: evict what there is; what stays cannot be evicted.
+      if (used[p]! > budget[p]!) {
+        for (const c of victims[p]!) if (c.victim && c.alive && used[p]! > budget[p]! && spare(c)) dropCopy(c, 'evicted', 'memory');
+      }
     }
-  }
+  };
 
   // 6. Add copies: first copies of all versions, then the rest of their floors (both may evict),
-  // then copies for load (free memory only); each pass in priority order. Victims can only become
-  // fewer in the first two passes (they add copies up to a floor, never beyond).
+  // then copies for load (free memory only); each pass in priority order.
   // Per call of `place`: the pods holding the version, its size on each pod, those reporting it.
   let epoch = 0;
   const holdingEpoch = new Int32Array(P);
@@ -329,12 +346,27 @@ export function plan(versions: readonly PlanVersion[], pods: readonly PlanPod[],
     changes.push({ key: order[v]!.key, pod: podList[best]!.name, action: 'placed', reason });
     return true;
   };
-  for (let v = 0; v < V; v++) if (copies[v]!.length === 0 && floor[v]! > 0) place(v, true);
-  for (let v = 0; v < V; v++) while (copies[v]!.length > 0 && copies[v]!.length < floor[v]! && place(v, true));
-  // Every version still short, a first copy included (one with traffic but no floor, or one the
-  // passes before found no room for), tries free memory last: after the evictions, so a version
-  // left unmet had no room on any pod once the plan was made.
-  for (let v = 0; v < V; v++) while (copies[v]!.length < wanted[v]! && place(v, false));
+
+  // Steps 5 to 7 in rounds. Copies for load (the third pass) can leave another copy of their
+  // version beyond its floor, so a victim that was not one before: a pod over budget, or a floor
+  // with no room, may then be served by it. While a round placed for load and something is still
+  // short, another round; one that adds or evicts nothing is the last, so that planning the result
+  // again changes nothing. It ends: a round evicts only copies the plan did not place, and places
+  // for load only into free memory.
+  for (;;) {
+    findVictims();
+    const before = changes.length;
+    overBudget();
+    for (let v = 0; v < V; v++) if (copies[v]!.length === 0 && floor[v]! > 0) place(v, true);
+    for (let v = 0; v < V; v++) while (copies[v]!.length > 0 && copies[v]!.length < floor[v]! && place(v, true));
+    // Every version still short, a first copy included (one with traffic but no floor, or one the
+    // passes before found no room for), tries free memory last: after the evictions, so a version
+    // left unmet had no room on any pod once the plan was made.
+    const beforeLoad = changes.length;
+    for (let v = 0; v < V; v++) while (copies[v]!.length < wanted[v]! && place(v, false));
+    const placedForLoad = changes.length > beforeLoad;
+    if (changes.length === before || !placedForLoad || !stillShort()) break;
+  }
 
   const placement = new Map<string, string[]>();
   const unmet: Plan['unmet'] = [];

@@ -37,6 +37,16 @@ function usedBytes(versions: readonly PlanVersion[], pods: readonly PlanPod[], p
   return used;
 }
 
+/** Plans `first`'s result again, the pods reporting it as they would: new copies placed and used just now. */
+function planAgain(versions: readonly PlanVersion[], pods: readonly PlanPod[], first: Plan): Plan {
+  const placedNow = new Set(first.changes.filter((c) => c.action === 'placed').map((c) => `${c.key} ${c.pod}`));
+  const after = pods.map((p) => ({
+    ...p,
+    holds: new Map([...p.holds].map(([key, h]) => [key, placedNow.has(`${key} ${p.name}`) ? { ...h, placedAtMs: NOW, lastUsedMs: NOW, inflight: 0 } : h])),
+  }));
+  return plan(versions, after, first.placement, OPTS);
+}
+
 /**
  * What must hold of every plan: copies only of served versions, on pods that exist, once per pod,
  * sorted; the changes turn `current` into the placement; nothing placed on a pod that ends over
@@ -309,6 +319,29 @@ describe('placement plan: removing copies', () => {
     expect(pinned.changes).toEqual([]);
     expect(pinned.unmet).toEqual([{ key: k('d'), wanted: 1, got: 0 }]);
   });
+
+  it('takes a pod over budget off a copy at its floor once a copy for load elsewhere lets it go, and the next plan keeps that', () => {
+    // m's one copy is its floor; p0 is over budget with it. Its rate wants a second copy, which
+    // only p2 has room for: with that copy placed, the one on p0 is beyond the floor and goes.
+    const v = version('m', { minCopies: 1, memoryBytes: 0, rate: 101 });
+    const pods = [pod('p0', 0, { [k('m')]: { memoryBytes: 1 * MB } }), pod('p2', 0)];
+    const first = plan([v], pods, at({ [k('m')]: ['p0'] }), OPTS);
+    expect(changesOf(first)).toEqual([`placed ${k('m')} p2 load`, `evicted ${k('m')} p0 memory`]);
+    expect(first.placement).toEqual(at({ [k('m')]: ['p2'] }));
+    expect(planAgain([v], pods, first)).toEqual({ placement: first.placement, changes: [], unmet: first.unmet });
+  });
+
+  it('gives a pinned version the room a copy held only for its floor leaves once a copy for load is placed, and the next plan keeps that', () => {
+    // b (pinned) fits p1 only, where a's one copy (its floor) is. a's rate places a second copy
+    // on p2; then the copy on p1 is beyond a's floor and makes room for b.
+    const versions = [version('a', { minCopies: 1, memoryBytes: 50 * MB, rate: 150 }), version('b', { pinned: true, memoryBytes: 100 * MB })];
+    const pods = [pod('p1', 100, { [k('a')]: { memoryBytes: 100 * MB } }), pod('p2', 60)];
+    const first = plan(versions, pods, at({ [k('a')]: ['p1'] }), OPTS);
+    expect(changesOf(first)).toEqual([`placed ${k('a')} p2 load`, `evicted ${k('a')} p1 memory`, `placed ${k('b')} p1 min_copies`]);
+    expect(first.placement).toEqual(at({ [k('a')]: ['p2'], [k('b')]: ['p1'] }));
+    expect(first.unmet).toEqual([{ key: k('a'), wanted: 2, got: 1 }]);
+    expect(planAgain(versions, pods, first)).toEqual({ placement: first.placement, changes: [], unmet: first.unmet });
+  });
 });
 
 describe('placement plan: determinism', () => {
@@ -389,13 +422,7 @@ describe('placement plan: properties', () => {
     fc.assert(fc.property(arbWorld, (w) => {
       const { versions, pods, current } = worldOf(w);
       const first = plan(versions, pods, current, OPTS);
-      // The pods as they would report the result: new copies placed and used just now.
-      const placedNow = new Set(first.changes.filter((c) => c.action === 'placed').map((c) => `${c.key} ${c.pod}`));
-      const after = pods.map((p) => ({
-        ...p,
-        holds: new Map([...p.holds].map(([key, h]) => [key, placedNow.has(`${key} ${p.name}`) ? { ...h, placedAtMs: NOW, lastUsedMs: NOW, inflight: 0 } : h])),
-      }));
-      const again = plan(versions, after, first.placement, OPTS);
+      const again = planAgain(versions, pods, first);
       expect(again.changes).toEqual([]);
       expect(again.placement).toEqual(first.placement);
     }), { numRuns: 300 });
