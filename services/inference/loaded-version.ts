@@ -30,6 +30,17 @@ export function canBatch(sig: Signature): boolean {
   return [...sig.inputs, ...sig.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
 }
 
+/**
+ * Whether a version's runs go to workers of its own only: never to shared session workers (a run
+ * there holds every version on them) nor to the pod's own thread. So when its cost follows the
+ * request's values (`valueSized`: its budget is INFERMESH_RUN_TIMEOUT_MS on its own workers) or
+ * its decision trees need a stack larger than Node's (`stackMb`). The one place that decides it,
+ * for loading and for runs on the pod's thread.
+ */
+export function ownWorkersOnly(valueSized: readonly string[], stackMb: number | undefined): boolean {
+  return valueSized.length > 0 || stackMb !== undefined;
+}
+
 export class LoadedVersion {
   state: ModelState = 'LOADING';
   reason = '';
@@ -49,6 +60,10 @@ export class LoadedVersion {
    * runs on workers of their own with that stack, never on shared workers or the pod's thread.
    */
   stackMb: number | undefined;
+  /** Its runs go to workers of its own only (ownWorkersOnly). */
+  get ownWorkersOnly(): boolean {
+    return ownWorkersOnly(this.valueSized, this.stackMb);
+  }
   /** Epoch ms until which an UNLOADING version still takes requests (routers are catching up). */
   private acceptUntil = 0;
   readonly stats = new ModelStats();

@@ -15,7 +15,7 @@ import type { WarmupSample__Output as WarmupSample } from '../../lib/grpc/genera
 import { isDatatype } from '../../lib/tensor';
 import { readOnnxSignature, OnnxFormatError, TREE_LEVELS_PER_STACK_MIB, treeLevelsFit, type TensorSignature } from '../../lib/onnx';
 import type { ArtifactCache } from './artifact-cache';
-import { LoadedVersion, canBatch, type RequestLimits } from './loaded-version';
+import { LoadedVersion, canBatch, ownWorkersOnly, type RequestLimits } from './loaded-version';
 import type { BatchingOptions } from './dynamic-batcher';
 import type { Signature } from './request-codec';
 import { SessionPool } from './session-pool';
@@ -427,7 +427,7 @@ export class ModelRepository {
       // it) as long as its caller asks; its own workers' budget is INFERMESH_RUN_TIMEOUT_MS.
       if (valueSized.length > 0) log.info('runs can cost what the request\'s values ask: sessions on workers of their own, none on the pod\'s thread', { valueSized });
       if (stackMb !== undefined) log.info('deep decision trees: sessions on workers of their own with the stack they need, none on the pod\'s thread', { treeDepth, stackMb });
-      pool = await this.sessionsOf(file, this.deps.intraOpThreads, valueSized.length === 0 && !ownWorkers, stackMb);
+      pool = await this.sessionsOf(file, this.deps.intraOpThreads, !ownWorkersOnly(valueSized, stackMb) && !ownWorkers, stackMb);
       if (pool.info.fallback && !this.fallbackLogged) {
         // Log once, and stop asking for providers this machine does not have.
         this.fallbackLogged = true;
@@ -573,7 +573,8 @@ export class ModelRepository {
   private sessionsOf(file: string, intraOpThreads: number, shared = true, stackMb?: number): Promise<SessionPool> {
     return SessionPool.create({
       modelPath: file, providers: this.providers, workers: this.deps.sessionWorkers, intraOpThreads, spinning: this.deps.intraOpSpinning,
-      // SessionPool.create keeps a model that needs its own stack off the shared host.
+      // SessionPool.create also keeps a session that needs a stack of its own off the shared host,
+      // whose workers run with Node's.
       host: shared ? this.deps.sessionHost : undefined,
       youngGenerationMb: this.deps.sessionWorkerYoungGenerationMb,
       stackMb,
@@ -659,7 +660,7 @@ export class ModelRepository {
    */
   private async inlineIfTiny(lv: LoadedVersion, log: Logger, retimed = 0, bestUs = Number.POSITIVE_INFINITY): Promise<void> {
     const limit = this.deps.inlineRunUs ?? 0;
-    if (limit === 0 || lv.pool.info.provider !== 'cpu' || lv.valueSized.length > 0 || lv.stackMb !== undefined) return;
+    if (limit === 0 || lv.pool.info.provider !== 'cpu' || lv.ownWorkersOnly) return;
     if (!lv.signature.inputs.every((t) => t.datatype !== 'BYTES' && t.shape.length > 0 && t.shape.slice(1).every((d) => d >= 0))) return;
     try {
       const { outputs } = lv.rowsRequest(1);
