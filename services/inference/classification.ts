@@ -42,12 +42,13 @@ export function tritonValueString(value: number | bigint, integer: boolean): str
   // toFixed switches to exponent notation from 1e21; such a double is an integer, so BigInt is exact.
   if (a >= 1e21) return `${sign}${BigInt(a)}.000000`;
   // The only doubles exactly halfway between two 6-decimal numbers are odd multiples of 1/128;
-  // toFixed rounds those away from zero where printf rounds to even.
+  // toFixed rounds those away from zero where printf rounds to even. In integers: a · 10^6 is
+  // t · 15625 / 2 (odd over two), past 2^53 once a passes 2^53 / 10^6 (about 9e9), so BigInt.
   const t = a * 128;
   if (Number.isInteger(t) && t % 2 === 1) {
-    const n = Math.floor(a * 1e6); // exact: a * 1e6 = t * 7812.5
-    const even = n % 2 === 0 ? n : n + 1;
-    return `${sign}${Math.floor(even / 1e6)}.${String(even % 1e6).padStart(6, '0')}`;
+    const below = (BigInt(t) * 15625n - 1n) / 2n;
+    const even = below % 2n === 0n ? below : below + 1n;
+    return `${sign}${even / 1_000_000n}.${(even % 1_000_000n).toString().padStart(6, '0')}`;
   }
   return `${sign}${a.toFixed(6)}`;
 }

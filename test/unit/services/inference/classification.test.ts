@@ -46,6 +46,16 @@ describe('classification', () => {
     for (let k = -301; k <= 301; k += 2) expect(tritonValueString(k / 128, false)).toBe(exactFixed6(k / 128));
   });
 
+  it('writes every double halfway between two six-decimal numbers as printf("%f") does, ties to even', () => {
+    // The odd multiples of 1/128 below 2^46: from about 9e9 on, their millionths pass 2^53.
+    expect(tritonValueString(-40296505385692.73, false)).toBe('-40296505385692.726562');
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 21 - 1 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.boolean(), (hi, lo, negative) => {
+      const x = ((hi * 2 ** 31 + lo) * 2 + 1) / 128;
+      const signed = negative ? -x : x;
+      expect(tritonValueString(signed, false)).toBe(exactFixed6(signed));
+    }), { seed: 7, numRuns: 5000 });
+  });
+
   it('writes integers in decimal', () => {
     expect(tritonValueString(-5, true)).toBe('-5');
     expect(tritonValueString(18446744073709551615n, true)).toBe('18446744073709551615');
