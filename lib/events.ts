@@ -561,6 +561,9 @@ export async function followEvents(
   const done = (async () => {
     try {
       for await (const m of messages) {
+        // nats-server starts a consumer asked for a sequence past the stream's end at the next one:
+        // the events before the one asked for are not delivered.
+        if (opts.afterSeq !== undefined && m.seq <= opts.afterSeq) continue;
         let event: MeshEvent;
         try {
           event = decodeEvent(m.data);
