@@ -59,7 +59,7 @@ function validValue(v: string): boolean {
 /**
  * Why a regular field is malformed, or undefined: its name is not a lower-case token (§8.2), it is
  * connection-specific or te other than "trailers" (§8.2.2), its value has a control character or
- * whitespace at an end (§8.2.1), or host is not an authority.
+ * whitespace at an end (§8.2.1), or host is not a non-empty authority.
  */
 function regularFieldProblem(name: string, value: string): string | undefined {
   if (name.length === 0) return 'empty header name';
@@ -75,7 +75,8 @@ function regularFieldProblem(name: string, value: string): string | undefined {
       // Compared as clients send it first; any case of "trailers" is still "trailers".
       return value === 'trailers' || (value.length === 8 && value.toLowerCase() === 'trailers') ? undefined : 'te other than "trailers"';
     case 'host':
-      return allIn(value, AUTHORITY_CHARS) ? undefined : 'invalid host';
+      // nghttp2 refuses an empty one, as it does an empty :authority.
+      return value.length > 0 && allIn(value, AUTHORITY_CHARS) ? undefined : 'invalid host';
     default:
       return validValue(value) ? undefined : 'header value with a control character or whitespace at an end';
   }
@@ -114,6 +115,7 @@ export class RequestHeaderCheck {
     let scheme = false;
     let path: string | undefined;
     let authority = false;
+    let host = false;
     let regular = false;
     for (let i = 0; i < headers.length; i++) {
       const h = headers[i]!;
@@ -123,6 +125,11 @@ export class RequestHeaderCheck {
         regular = true;
         const problem = regularFieldProblem(name, value);
         if (problem !== undefined) return problem;
+        if (name === 'host') {
+          // nghttp2 takes host as it takes :authority: once.
+          if (host) return 'repeated host';
+          host = true;
+        }
         if (name === 'content-length') {
           if (this.contentLength >= 0 || value.length === 0 || value.length > 15 || !allIn(value, DIGITS)) return 'invalid content-length';
           this.contentLength = Number(value);
@@ -150,7 +157,7 @@ export class RequestHeaderCheck {
           break;
         case ':authority':
           if (authority) return 'repeated :authority';
-          if (!allIn(value, AUTHORITY_CHARS)) return 'invalid :authority';
+          if (value.length === 0 || !allIn(value, AUTHORITY_CHARS)) return 'invalid :authority';
           authority = true;
           break;
         default:
