@@ -15,7 +15,7 @@ import { protos } from '../lib/grpc/proto';
 import type { ModelInferRequest, ModelInferRequestOut } from '../lib/grpc/types';
 import { OnnxFormatError, readOnnxSignature } from '../lib/onnx';
 import { peekRequest } from '../services/router/request-peek';
-import { scanAndDecode, type RequestScanLimits } from '../lib/grpc/request-scan';
+import { scanAndDecode, scanModelInferRequest, type RequestScanLimits } from '../lib/grpc/request-scan';
 import { decodeRequest, type Signature } from '../services/inference/request-codec';
 import { parseInferRequest } from '../lib/rest/infer-codec';
 
@@ -91,14 +91,38 @@ function inferSeeds(): Buffer[] {
 const peek: FuzzTarget = {
   name: 'request-peek',
   doc: 'the router\'s ModelInferRequest peek (services/router/request-peek.ts): model name and version from the top-level fields',
-  seeds: inferSeeds,
+  seeds: () => [
+    ...inferSeeds(),
+    // model_name again under tag 10 written in 10 bytes (protobufjs reads 5 and steps over 5), and
+    // an input whose tag takes 5 bytes: long varints for the fuzzer to change.
+    Buffer.concat([inferSeeds()[0]!, Buffer.from([0x8a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01, 0x62])]),
+    Buffer.concat([inferSeeds()[0]!, Buffer.from([0xaa, 0x80, 0x80, 0x80, 0x00, 0x03, 0x0a, 0x01, 0x49])]),
+  ],
   run(data) {
+    let peeked: { model: string; version: string };
     try {
-      const { model, version } = peekRequest(data);
+      peeked = peekRequest(data);
       // U+FFFD is what a lenient decode of invalid UTF-8 leaves: protobuf strings must be UTF-8.
-      if (`${model}${version}`.includes('\uFFFD')) throw new FuzzFinding('a name that is not UTF-8 was read leniently, not refused');
+      if (`${peeked.model}${peeked.version}`.includes('\uFFFD')) throw new FuzzFinding('a name that is not UTF-8 was read leniently, not refused');
     } catch (err) {
       expected(err, MeshError);
+      return;
+    }
+    // What the pod decodes when its scan lets it: the model the router checked and routed by.
+    try {
+      scanModelInferRequest(data, LIMITS);
+    } catch (err) {
+      expected(err, MeshError);
+      return;
+    }
+    let req: ModelInferRequestOut;
+    try {
+      req = inferMethod().requestDeserialize(data) as ModelInferRequestOut;
+    } catch {
+      return; // protobufjs refuses it: the pod answers INVALID_ARGUMENT
+    }
+    if (req.model_name !== peeked.model || req.model_version !== peeked.version) {
+      throw new FuzzFinding(`the router routes by ${JSON.stringify([peeked.model, peeked.version])}, the pod decodes ${JSON.stringify([req.model_name, req.model_version])}`);
     }
   },
 };

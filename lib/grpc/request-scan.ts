@@ -72,7 +72,10 @@ class Scanner {
 
   constructor(readonly buf: Uint8Array, readonly limits: RequestScanLimits) {}
 
-  /** A varint; values above 2^53 lose precision, which no length or tag here can reach unrefused. */
+  /**
+   * A varint where protobufjs reads 64 bits (int64, uint64) or skips one (an unknown field); values
+   * above 2^53 lose precision, which only the checks against 2^32 below see.
+   */
   varint(end: number): number {
     let result = 0;
     let mul = 1;
@@ -86,9 +89,27 @@ class Scanner {
     throw malformed('varint longer than 10 bytes');
   }
 
-  /** The next tag, into `field` and `wire`; returns the field number. */
+  /**
+   * A varint where protobufjs reads 32 bits (tags, lengths, int32, uint32, bool): it reads five
+   * bytes and, when the fifth says more follow, steps over five more without looking at them. A
+   * varint of 6 to 9 bytes ends elsewhere for it than for any other reader: refused, or the fields
+   * after it would be other fields to protobufjs than to this scan (and to the router's peek).
+   */
+  varint32(end: number, what: string): number {
+    const from = this.pos;
+    const value = this.varint(end);
+    const n = this.pos - from;
+    if (n > 5 && n < 10) throw malformed(`${what} is a varint of ${n} bytes`);
+    return value;
+  }
+
+  /**
+   * The next tag, into `field` and `wire`; returns the field number. A tag of 2^32 or more is
+   * another field to protobufjs (it keeps the low 32 bits), and to no reader a valid one.
+   */
   tag(end: number): number {
-    const tag = this.varint(end);
+    const tag = this.varint32(end, 'a tag');
+    if (tag >= 2 ** 32) throw malformed('a tag above 32 bits');
     this.field = Math.floor(tag / 8);
     this.wire = tag % 8;
     if (this.field === 0) throw malformed('field number 0');
@@ -97,7 +118,7 @@ class Scanner {
 
   /** Skips a length-delimited field: its bounds are [start, pos). */
   delimited(end: number): void {
-    const len = this.varint(end);
+    const len = this.varint32(end, 'a length');
     if (len > end - this.pos) throw malformed(`a field of ${len} bytes runs past the end of its message`);
     this.start = this.pos;
     this.pos += len;
@@ -134,11 +155,27 @@ class Scanner {
   }
 }
 
-/** Varints in bytes [start, end) of a packed field: the bytes that end one. */
-function packedVarints(buf: Uint8Array, start: number, end: number): number {
+/**
+ * Varints in bytes [start, end) of a packed field: the bytes that end one. `bits` 32: protobufjs
+ * reads each as Scanner.varint32 says, so one of 6 to 9 bytes is refused; any: one past 10 bytes.
+ * `bool`: one of 2^32 or more is refused too (protobufjs would read it false, any other reader true).
+ */
+function packedVarints(buf: Uint8Array, start: number, end: number, bits: 32 | 64, bool = false): number {
   let n = 0;
-  for (let i = start; i < end; i++) if (buf[i]! < 0x80) n++;
-  if (end > start && buf[end - 1]! >= 0x80) throw malformed('truncated varint in a packed field');
+  let run = 0;
+  let high = false;
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    // Byte 5 of a varint carries bits 28 to 34, later ones bits 35 on.
+    if (bool && ((run === 4 && (b & 0x70) !== 0) || (run > 4 && (b & 0x7f) !== 0))) high = true;
+    run++;
+    if (b >= 0x80) continue;
+    if (run > 10 || (bits === 32 && run > 5 && run < 10)) throw malformed(`a packed field holds a varint of ${run} bytes`);
+    if (high) throw malformed('a packed bool above 32 bits');
+    n++;
+    run = 0;
+  }
+  if (run > 0) throw malformed('truncated varint in a packed field');
   return n;
 }
 
@@ -148,36 +185,64 @@ function packedVarints(buf: Uint8Array, start: number, end: number): number {
  */
 export function scanModelInferRequest(bytes: Uint8Array, limits: RequestScanLimits): ScanCounts {
   const s = new Scanner(bytes, limits);
-  const counts = s.counts;
-  const end = bytes.length;
+  scanTop(s, true);
+  return s.counts;
+}
+
+/** Where model_name and model_version lie in an encoded ModelInferRequest: [start, end), -1 when absent. */
+export interface RoutingFields {
+  name: [number, number];
+  version: [number, number];
+}
+
+const UNLIMITED: RequestScanLimits = { maxTensors: Infinity, maxParameters: Infinity, maxRank: Infinity, maxBytesElements: Infinity, maxElements: Infinity };
+
+/**
+ * The router's read of a ModelInferRequest it forwards untouched: model_name and model_version
+ * (the last of each, as protobuf keeps), its top-level fields read by the same rules as the pod's
+ * scan, so that the model the router authorizes and routes by is the one the pod's protobufjs
+ * decodes. What is inside the tensors is the pod's to scan.
+ */
+export function routingFieldsOf(bytes: Uint8Array): RoutingFields {
+  return scanTop(new Scanner(bytes, UNLIMITED), false);
+}
+
+/** The top level of a request; `deep`: into its tensors and parameters too. */
+function scanTop(s: Scanner, deep: boolean): RoutingFields {
+  const { counts, limits } = s;
+  const end = s.buf.length;
+  const fields: RoutingFields = { name: [-1, -1], version: [-1, -1] };
   while (s.pos < end) {
     switch (s.tag(end)) {
       case 1: case 2: case 3: // model_name, model_version, id
         if (!s.wireIs(WIRE_LEN)) throw s.badWire(`field ${s.field}`);
         s.delimited(end);
+        if (s.field === 1) fields.name = [s.start, s.pos];
+        else if (s.field === 2) fields.version = [s.start, s.pos];
         break;
       case 4: // parameters
         if (!s.wireIs(WIRE_LEN)) throw s.badWire('parameters');
         s.delimited(end);
-        s.addParameter();
+        if (deep) scanParameter(s, 'parameters');
         break;
       case 5: // inputs
         if (!s.wireIs(WIRE_LEN)) throw s.badWire('inputs');
         if (++counts.inputs > limits.maxTensors) throw errors.invalidArgument(`request has more than the limit of ${limits.maxTensors} inputs`);
         s.delimited(end);
-        scanInput(s, s.start, s.pos, counts.inputs - 1);
+        if (deep) scanInput(s, s.start, s.pos, counts.inputs - 1);
         break;
       case 6: { // outputs
         if (!s.wireIs(WIRE_LEN)) throw s.badWire('outputs');
         if (++counts.outputs > limits.maxTensors) throw errors.invalidArgument(`request has more than the limit of ${limits.maxTensors} outputs`);
         s.delimited(end);
+        if (!deep) break;
         const outputEnd = s.pos;
         s.pos = s.start;
         while (s.pos < outputEnd) {
           const field = s.tag(outputEnd);
           if ((field === 1 || field === 2) && !s.wireIs(WIRE_LEN)) throw s.badWire(`outputs[${counts.outputs - 1}] field ${field}`);
           s.skip(outputEnd);
-          if (field === 2) s.addParameter();
+          if (field === 2) scanParameter(s, `outputs[${counts.outputs - 1}] parameters`);
         }
         break;
       }
@@ -190,7 +255,7 @@ export function scanModelInferRequest(bytes: Uint8Array, limits: RequestScanLimi
         s.skip(end);
     }
   }
-  return counts;
+  return fields;
 }
 
 /** How errors call input `index`. */
@@ -225,14 +290,14 @@ function scanInput(s: Scanner, start: number, end: number, index: number): void 
           rank++;
         } else {
           s.delimited(end);
-          rank += packedVarints(s.buf, s.start, s.pos);
+          rank += packedVarints(s.buf, s.start, s.pos, 64);
         }
         if (rank > s.limits.maxRank) throw errors.invalidTensor(nameOf(s.buf, nameStart, nameEnd, index), `shape has more than the limit of ${s.limits.maxRank} dimensions`);
         break;
       case 4: // parameters
         if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${at(index)} parameters`);
         s.delimited(end);
-        s.addParameter();
+        scanParameter(s, `${at(index)} parameters`);
         break;
       case 5: { // contents
         if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${at(index)} contents`);
@@ -253,10 +318,48 @@ function scanInput(s: Scanner, start: number, end: number, index: number): void 
  * one value: bool, int, int64, uint and uint64_contents are varints, fp32 fixed32, fp64 fixed64.
  */
 const CONTENTS_WIRE = [NONE, WIRE_VARINT, WIRE_VARINT, WIRE_VARINT, WIRE_VARINT, WIRE_VARINT, WIRE_FIXED32, WIRE_FIXED64];
+/** The contents fields protobufjs reads as 32-bit varints: bool, int and uint_contents. */
+const CONTENTS_32 = [false, true, true, false, true, false, false, false];
+
+/**
+ * One parameter entry (a map entry: key = 1, value = 2, an InferParameter) whose bytes are
+ * [start, pos) of the field just read; the scan then goes on after it. protobufjs reads every
+ * known field whatever its wire type says, so each must have its own: a bool_param read as a
+ * length, or a key as a varint, would make the fields after it others to protobufjs.
+ */
+function scanParameter(s: Scanner, what: string): void {
+  s.addParameter();
+  const after = s.pos;
+  const end = s.pos;
+  s.pos = s.start;
+  while (s.pos < end) {
+    const field = s.tag(end);
+    if (field === 1) {
+      if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${what} key`);
+      s.delimited(end);
+    } else if (field === 2) {
+      if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${what} value`);
+      s.delimited(end);
+      const valueEnd = s.pos;
+      s.pos = s.start;
+      while (s.pos < valueEnd) {
+        // bool_param, int64_param, string_param, double_param, uint64_param.
+        const choice = s.tag(valueEnd);
+        const wire = choice === 1 || choice === 2 || choice === 5 ? WIRE_VARINT : choice === 3 ? WIRE_LEN : choice === 4 ? WIRE_FIXED64 : NONE;
+        if (wire !== NONE && !s.wireIs(wire)) throw s.badWire(`${what} value field ${choice}`);
+        if (choice === 1) {
+          // protobufjs keeps the low 32 bits of a bool: 2^32 would be false to it, true to others.
+          if (s.varint32(valueEnd, `${what} bool_param`) >= 2 ** 32) throw malformed(`${what} bool_param is above 32 bits`);
+        } else s.skip(valueEnd);
+      }
+    } else s.skip(end);
+  }
+  s.pos = after;
+}
 
 /** Elements of a packed contents field of wire type `single` in bytes [start, end). */
-function packedElements(buf: Uint8Array, start: number, end: number, single: number, what: string): number {
-  if (single === WIRE_VARINT) return packedVarints(buf, start, end);
+function packedElements(buf: Uint8Array, start: number, end: number, single: number, what: string, bits: 32 | 64, bool: boolean): number {
+  if (single === WIRE_VARINT) return packedVarints(buf, start, end, bits, bool);
   const size = single === WIRE_FIXED32 ? 4 : 8;
   // protobufjs would read the last, partial value past the field's end.
   if ((end - start) % size !== 0) throw malformed(`${what} has ${end - start} bytes, not a multiple of ${size}`);
@@ -275,10 +378,14 @@ function scanContents(s: Scanner, end: number, index: number, nameStart: number,
     } else {
       const single = s.field < CONTENTS_WIRE.length ? CONTENTS_WIRE[s.field]! : NONE;
       if (single !== NONE && !s.wireIs(WIRE_LEN, single)) throw s.badWire(`${at(index)} contents field ${s.field}`);
-      s.skip(end);
+      const bits = s.field < CONTENTS_32.length && CONTENTS_32[s.field]! ? 32 : 64;
+      const bool = s.field === 1;
+      if (single !== NONE && s.wire === WIRE_VARINT && bits === 32) {
+        if (s.varint32(end, `${at(index)} contents field ${s.field}`) >= 2 ** 32 && bool) throw malformed(`${at(index)} bool_contents above 32 bits`);
+      } else s.skip(end);
       // Unknown fields protobufjs skips without keeping anything; known ones: one element per
       // unpacked entry, or as many as a packed one holds.
-      n = single === NONE ? 0 : s.wire === WIRE_LEN ? packedElements(s.buf, s.start, s.pos, single, `${at(index)} contents field ${s.field}`) : 1;
+      n = single === NONE ? 0 : s.wire === WIRE_LEN ? packedElements(s.buf, s.start, s.pos, single, `${at(index)} contents field ${s.field}`, bits, bool) : 1;
     }
     if ((s.counts.elements += n) > s.limits.maxElements) {
       throw errors.invalidTensor(nameOf(s.buf, nameStart, nameEnd, index), `the request's typed contents pass the limit of ${s.limits.maxElements} elements (send large tensors in raw_input_contents)`);
@@ -286,15 +393,36 @@ function scanContents(s: Scanner, end: number, index: number, nameStart: number,
   }
 }
 
+/** What scanAndDecode compares of a decoded request with its scan. */
+interface DecodedRequest {
+  model_name?: string;
+  model_version?: string;
+  inputs?: readonly unknown[];
+  outputs?: readonly unknown[];
+  raw_input_contents?: readonly unknown[];
+}
+
 /**
  * The one way the pod decodes a ModelInferRequest: scan, then let protobufjs (`decode`) build it;
- * a refused scan or a protobufjs error is INVALID_ARGUMENT.
+ * a refused scan or a protobufjs error is INVALID_ARGUMENT. The scan reads fields as protobufjs
+ * does; should the two ever read a request otherwise (the model it names, the tensors it holds),
+ * the request is refused rather than run as what the router did not authorize.
  */
-export function scanAndDecode<T>(bytes: Uint8Array, limits: RequestScanLimits, decode: (bytes: Buffer) => T): T {
-  scanModelInferRequest(bytes, limits);
+export function scanAndDecode<T extends DecodedRequest>(bytes: Uint8Array, limits: RequestScanLimits, decode: (bytes: Buffer) => T): T {
+  const s = new Scanner(bytes, limits);
+  const fields = scanTop(s, true);
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let req: T;
   try {
-    return decode(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    req = decode(buf);
   } catch (err) {
     throw malformed(messageOf(err));
   }
+  const text = ([from, to]: [number, number]) => (from < 0 ? '' : buf.toString('utf8', from, to));
+  const c = s.counts;
+  if ((req.model_name ?? '') !== text(fields.name) || (req.model_version ?? '') !== text(fields.version)
+    || (req.inputs?.length ?? 0) !== c.inputs || (req.outputs?.length ?? 0) !== c.outputs || (req.raw_input_contents?.length ?? 0) !== c.rawContents) {
+    throw malformed('its fields read two ways');
+  }
+  return req;
 }

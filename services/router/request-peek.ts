@@ -1,25 +1,13 @@
 // Reads model_name (field 1) and model_version (field 2) from an encoded ModelInferRequest without
 // decoding its tensors: the router forwards the original bytes untouched.
 import { errors } from '../../lib/errors';
+import { routingFieldsOf } from '../../lib/grpc/request-scan';
 
 /** The routing keys of a request, and its bytes. */
 export interface PeekedRequest {
   model: string;
   version: string;
   bytes: Buffer;
-}
-
-function varint(buf: Buffer, pos: number): [number, number] {
-  let result = 0;
-  let mul = 1;
-  for (let i = 0; i < 10; i++) {
-    if (pos >= buf.length) throw errors.invalidArgument('malformed request: truncated varint');
-    const b = buf[pos++]!;
-    result += (b & 0x7f) * mul;
-    if ((b & 0x80) === 0) return [result, pos];
-    mul *= 128;
-  }
-  throw errors.invalidArgument('malformed request: varint too long');
 }
 
 // fatal: a protobuf string must be UTF-8 (as grpc-go checks); a lenient decode would route by U+FFFD.
@@ -39,29 +27,16 @@ function utf8(bytes: Buffer, start: number, end: number, field: string): string 
   return bytes.toString('latin1', start, end);
 }
 
-/** Scans the top-level fields of a ModelInferRequest for its model name and version. */
+/**
+ * Reads the model name and version of a ModelInferRequest from its top-level fields, by the rules
+ * the pod's scan reads them with (lib/grpc/request-scan): the model checked and routed here is the
+ * one the pod decodes.
+ */
 export function peekRequest(bytes: Buffer): PeekedRequest {
-  let model = '';
-  let version = '';
-  let pos = 0;
-  while (pos < bytes.length) {
-    const [tag, p] = varint(bytes, pos);
-    const field = Math.floor(tag / 8);
-    switch (tag & 7) {
-      case 0: pos = varint(bytes, p)[1]; break;
-      case 1: pos = p + 8; break;
-      case 5: pos = p + 4; break;
-      case 2: {
-        const [len, start] = varint(bytes, p);
-        pos = start + len;
-        if (pos > bytes.length) throw errors.invalidArgument('malformed request: field runs past the end');
-        if (field === 1) model = utf8(bytes, start, pos, 'model_name');
-        else if (field === 2) version = utf8(bytes, start, pos, 'model_version');
-        break;
-      }
-      default: throw errors.invalidArgument(`malformed request: wire type ${tag & 7}`);
-    }
-  }
-  if (pos > bytes.length) throw errors.invalidArgument('malformed request: field runs past the end');
-  return { model, version, bytes };
+  const { name, version } = routingFieldsOf(bytes);
+  return {
+    model: name[0] < 0 ? '' : utf8(bytes, name[0], name[1], 'model_name'),
+    version: version[0] < 0 ? '' : utf8(bytes, version[0], version[1], 'model_version'),
+    bytes,
+  };
 }

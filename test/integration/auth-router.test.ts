@@ -10,6 +10,7 @@ import type { KV } from '@nats-io/kv';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey as JoseKey } from 'jose';
 import { encodeKeyRecord, keysBucket, newApiKey, type KeyRecord } from '../../lib/auth';
 import { healthClient } from '../../lib/grpc/client';
+import { protos } from '../../lib/grpc/proto';
 import type { InferenceClient } from '../../lib/grpc/types';
 import { heldOutDigits } from '../../tools/models/mnist-data';
 import { startTestMesh, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
@@ -174,6 +175,27 @@ describe('API keys at the router', () => {
     expect(meta.details).toBe("the caller has no 'read' scope for model 'mnist'");
     // Its own model it may use.
     await infer(clients[0]!, 'digits', md(token));
+  });
+
+  it('never runs a model the caller may not use, however the request writes its name: a tag the pod would read as model_name is refused', async () => {
+    const { token } = await makeKey(['infer:digits', 'read:digits']);
+    const mine = protos().inference.GRPCInferenceService.service.ModelInfer.requestSerialize(inferRequest('digits'));
+    const victim = Buffer.from('mnist');
+    // model_name again after the request, under tag 2^32 + 10 (protobufjs keeps the low 32 bits:
+    // field 1) and under tag 10 written in 7 bytes (protobufjs reads 10 of them).
+    const tricks = [[0x8a, 0x80, 0x80, 0x80, 0x10], [0x8a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]];
+    const c = new grpc.Client(`127.0.0.1:${routers[0]!.port}`, grpc.credentials.createInsecure());
+    try {
+      for (const [trick, problem] of [[tricks[0]!, 'a tag above 32 bits'], [tricks[1]!, 'a tag is a varint of 7 bytes']] as const) {
+        const bytes = Buffer.concat([mine, Buffer.from(trick), Buffer.from([victim.length]), victim]);
+        const err = await status(new Promise((resolve, reject) => {
+          c.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', (b: Buffer) => b, (b: Buffer) => b, bytes, md(token), { deadline: Date.now() + 20_000 }, (e, r) => (e ? reject(e) : resolve(r)));
+        }));
+        expect([err.code, err.details]).toEqual([grpc.status.INVALID_ARGUMENT, `malformed request: ${problem}`]);
+      }
+    } finally {
+      c.close();
+    }
   });
 
   it('lets a read-only token read metadata, readiness and statistics, but not infer (unary or streamed)', async () => {

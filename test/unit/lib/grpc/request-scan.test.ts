@@ -6,6 +6,7 @@ import { MeshError, toGrpcStatus } from '../../../../lib/errors';
 import { protos } from '../../../../lib/grpc/proto';
 import type { ModelInferRequest } from '../../../../lib/grpc/types';
 import { scanAndDecode, scanModelInferRequest, type RequestScanLimits } from '../../../../lib/grpc/request-scan';
+import { peekRequest } from '../../../../services/router/request-peek';
 
 const LIMITS: RequestScanLimits = { maxTensors: 4, maxParameters: 5, maxRank: 3, maxBytesElements: 6, maxElements: 16 };
 const method = protos().inference.GRPCInferenceService.service.ModelInfer;
@@ -89,8 +90,9 @@ describe('scanModelInferRequest', () => {
     // field, wire type 0 or 5 or 1 (one element), then the same field packed.
     ['bool_contents', 1], ['int_contents', 2], ['int64_contents', 3], ['uint_contents', 4], ['uint64_contents', 5],
   ])('counts every element of %s, packed varints by their last bytes and unpacked entries one each', (_name, field) => {
-    // Packed: 0, 1, 300 (2 bytes), 2^63 (10 bytes): four varints in 14 bytes.
-    const packed = [field * 8 + 2, 14, 0x00, 0x01, 0xac, 0x02, ...Array(9).fill(0x80), 0x01];
+    // Packed: 0, 1, 300 (2 bytes), 2^63 (10 bytes; for a bool, 1 in 10 bytes): four varints in 14 bytes.
+    const ten = field === 1 ? [0x81, ...Array(8).fill(0x80), 0x00] : [...Array(9).fill(0x80), 0x01];
+    const packed = [field * 8 + 2, 14, 0x00, 0x01, 0xac, 0x02, ...ten];
     expect(elements(packed)).toBe(4);
     expect(elements([field * 8, 0x00, field * 8, 0xac, 0x02, ...packed])).toBe(6);
     expect(elements([field * 8 + 2, 0])).toBe(0);
@@ -210,6 +212,77 @@ describe('scanModelInferRequest', () => {
         inputs: r.inputs.length, outputs: r.outputs.length, rawContents: r.raw, parameters: params, bytesElements, elements: bytesElements,
       });
     }), { seed: 44, numRuns: 1000 });
+  });
+});
+
+describe('the scan and protobufjs read a request alike', () => {
+  /** `n` in `bytes` bytes (an over-long varint when more than it needs). */
+  const longVarint = (n: number, bytes: number): number[] => {
+    const out: number[] = [];
+    for (let i = 0; i < bytes; i++) {
+      out.push((n % 0x80) | (i < bytes - 1 ? 0x80 : 0));
+      n = Math.floor(n / 0x80);
+    }
+    return out;
+  };
+  const victim = [...Buffer.from('victim')];
+  /** Bytes that read one way to a careless reader and another to protobufjs. */
+  const tricks: number[][] = [
+    [0x8a, 0x80, 0x80, 0x80, 0x10, victim.length, ...victim], // tag 2^32 + 10: field 1 to protobufjs
+    [...longVarint(10, 7), victim.length, ...victim], // tag 10 in 7 bytes: protobufjs reads 10
+    [...longVarint(10, 10), victim.length, ...victim], // tag 10 in 10 bytes: the same to both
+    [0x0a, ...longVarint(victim.length, 6), ...victim, 0, 0, 0, 0], // a length in 6 bytes
+    [0x08, victim.length, ...victim], // model_name as a varint: protobufjs reads a string
+    [0x22, 0x04, 0x12, 0x02, 0x08, 0x02], // a parameter whose bool_param is 2
+    [0x22, 0x09, 0x12, 0x07, 0x0a, 0x05, ...longVarint(1, 5)], // bool_param as a length
+    [0x22, 0x0a, 0x12, 0x08, 0x08, ...longVarint(1, 7)], // bool_param in 7 bytes
+  ];
+  const decode = (b: Buffer) => method.requestDeserialize(b) as ReturnType<typeof method.requestDeserialize> & DecodedShape;
+  type DecodedShape = { model_name: string; model_version: string; inputs: { contents?: Record<string, unknown[]> | null }[]; outputs: unknown[]; raw_input_contents: unknown[] };
+  const elementsOf = (r: DecodedShape) => r.inputs.reduce((n, i) => n + Object.values(i.contents ?? {}).reduce((m, a) => m + (Array.isArray(a) ? a.length : 0), 0), 0);
+
+  it('finds the same model, version, tensors and elements, or refuses the request', () => {
+    const base = encode(valid());
+    let agreed = 0;
+    fc.assert(fc.property(fc.nat({ max: base.length }), fc.constantFrom(...tricks), fc.nat({ max: 20 }), (at, trick, nested) => {
+      // Somewhere at the top level (between fields), or inside the first input (nested > 10).
+      const b = nested > 10
+        ? (() => {
+          const input = Buffer.concat([Buffer.from([0x0a, 0x01, 0x49]), Buffer.from(trick)]);
+          return Buffer.concat([base, Buffer.from([0x2a]), varint(input.length), input]);
+        })()
+        : Buffer.concat([base.subarray(0, at), Buffer.from(trick), base.subarray(at)]);
+      let counts;
+      try {
+        counts = scan(b, { ...LIMITS, maxTensors: 100, maxElements: 1000 });
+      } catch (err) {
+        expect(err).toBeInstanceOf(MeshError);
+        return;
+      }
+      let req: DecodedShape;
+      try {
+        req = decode(b);
+      } catch {
+        return; // protobufjs refuses it: nothing runs
+      }
+      let routed;
+      try {
+        routed = peekRequest(b);
+      } catch (err) {
+        expect((err as Error).message).toBe('malformed request: model_name is not valid UTF-8'); // the router refuses it
+        return;
+      }
+      expect([req.model_name, req.model_version]).toEqual([routed.model, routed.version]);
+      expect([req.inputs.length, req.outputs.length, req.raw_input_contents.length, elementsOf(req)]).toEqual([counts.inputs, counts.outputs, counts.rawContents, counts.elements]);
+      agreed++;
+    }), { seed: 45, numRuns: 3000 });
+    expect(agreed).toBeGreaterThan(100);
+  });
+
+  it('refuses what protobufjs would read as another model than the router routes by', () => {
+    const b = Buffer.concat([encode({ model_name: 'mine' }), Buffer.from(tricks[0]!)]);
+    expect((decode(b)).model_name).toBe('victim');
+    expect(refusal(() => scanAndDecode(b, LIMITS, method.requestDeserialize)).message).toBe('malformed request: a tag above 32 bits');
   });
 });
 
