@@ -41,6 +41,15 @@ export interface OnnxSignature {
    * enough ends the process (see treeLevelsFit).
    */
   treeDepth: number;
+  /**
+   * The operator types (sorted, each once) through which a row of a batch could reach another
+   * row's outputs, or the batch's size a row's values, when runs are batched along the first
+   * dimension: a reduction or a softmax over it, a matrix product that contracts it, a Reshape,
+   * Shape or Slice (whose effect on it is not followed here), a subgraph, a local function, another
+   * domain's operator (see rowsOut). Empty when every graph output's row i follows row i of the
+   * inputs alone: only then may a pod batch the requests of different callers by itself.
+   */
+  rowMixing: string[];
 }
 
 /**
@@ -330,7 +339,7 @@ const MODEL = { irVersion: 1, graph: 7, trainingInfo: 20, functions: 25 } as con
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, sparseInitializer: 15 } as const;
 const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
 const ATTRIBUTE = { name: 1, t: 5, g: 6, tensors: 10, graphs: 11, sparseTensor: 22, sparseTensors: 23 } as const;
-const TENSOR = { name: 8, externalData: 13, dataLocation: 14 } as const;
+const TENSOR = { dims: 1, name: 8, externalData: 13, dataLocation: 14 } as const;
 const SPARSE_TENSOR = { values: 1, indices: 2 } as const;
 const FUNCTION = { name: 1, node: 7, domain: 10, attributeProto: 11 } as const;
 const TRAINING_INFO = { initialization: 1, algorithm: 2 } as const;
@@ -363,8 +372,8 @@ async function describe(c: Cursor, frames: Frame[]): Promise<string> {
 
 /** What a scan does with the tensors it meets besides checking them. */
 interface ScanContext {
-  /** Receives the name of each initializer (dense or sparse) of the main graph. */
-  onMainInitializer?: (name: string) => void;
+  /** Receives the name of each initializer (dense or sparse) of the main graph, and its rank (-1: not known). */
+  onMainInitializer?: (name: string, rank: number) => void;
   /**
    * Receives the type of each value-sized operator, or operator holding a subgraph, inside a
    * subgraph or a function (run by a Loop, If, Scan or a call), whatever feeds it.
@@ -384,16 +393,25 @@ async function externalLocation(c: Cursor, t: Field): Promise<string> {
   return found;
 }
 
-/** Checks one TensorProto; returns its name when `wantName` (undefined when flowName cannot read it). */
-async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wantName: boolean): Promise<string | undefined> {
+/**
+ * Checks one TensorProto; returns its name when `wantName` (undefined when flowName cannot read
+ * it), and its rank into `rank` when given.
+ */
+async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wantName: boolean, rank?: { of: number }): Promise<string | undefined> {
   let nameField: Field | undefined;
   let entries = false;
   let location = 0;
-  await walk(c, t.start, t.next, (f) => {
+  let dims = 0;
+  await walk(c, t.start, t.next, async (f) => {
     if (f.num === TENSOR.name && isLen(f)) nameField = f;
     else if (f.num === TENSOR.externalData && isLen(f)) entries = true;
     else if (f.num === TENSOR.dataLocation && isVarint(f)) location = f.lo || f.hi;
+    else if (f.num === TENSOR.dims && rank) {
+      if (isVarint(f)) dims++;
+      else if (isLen(f)) await eachPackedVarint(c, f, () => dims++);
+    }
   });
+  if (rank) rank.of = dims;
   // The name is wanted by the value-sized analysis, which keys names as flowName reads them.
   if (location === 0 && !entries) return wantName && nameField ? flowName(c, nameField) : undefined;
   const name = nameField ? await str(c, nameField) : '';
@@ -409,7 +427,7 @@ async function scanSparseTensor(c: Cursor, s: Field, kind: string, frames: Frame
     if (!isLen(f)) return;
     if (f.num === SPARSE_TENSOR.values) {
       const name = await scanTensor(c, f, kind, frames, !!ctx?.onMainInitializer);
-      if (name !== undefined) ctx?.onMainInitializer?.(name);
+      if (name !== undefined) ctx?.onMainInitializer?.(name, -1);
     } else if (f.num === SPARSE_TENSOR.indices) await scanTensor(c, f, `${kind} (indices)`, frames, false);
   });
 }
@@ -472,8 +490,9 @@ async function scanGraph(c: Cursor, g: Field, frames: Frame[], ctx?: ScanContext
     if (!isLen(f)) return;
     if (f.num === GRAPH.node) await scanNode(c, f, inner, ctx);
     else if (f.num === GRAPH.initializer) {
-      const name = await scanTensor(c, f, 'initializer', inner, !!ctx?.onMainInitializer);
-      if (name !== undefined) ctx?.onMainInitializer?.(name);
+      const rank = { of: -1 };
+      const name = await scanTensor(c, f, 'initializer', inner, !!ctx?.onMainInitializer, ctx?.onMainInitializer ? rank : undefined);
+      if (name !== undefined) ctx?.onMainInitializer?.(name, rank.of);
     } else if (f.num === GRAPH.sparseInitializer) await scanSparseTensor(c, f, 'sparse initializer', inner, ctx);
   });
 }
@@ -703,8 +722,16 @@ const SHAPE_OF = new Set(['Shape', 'Size']);
 const VALUES = 1;
 /** A tensor's shape follows the request's values. */
 const SHAPE = 2;
+/**
+ * A row of the tensor may follow other rows of the batch, or the batch's size (rowsOut); the
+ * rank of a tensor, when known, is kept above RANK_SHIFT (rank + 1; 0: not known).
+ */
+const MIXED = 4;
+const RANK_SHIFT = 8;
+const rankBits = (rank: number): number => (rank >= 0 && rank < 255 ? (rank + 1) << RANK_SHIFT : 0);
+const rankOf = (bits: number): number => ((bits >> RANK_SHIFT) & 0xff) - 1;
 /** What is assumed of a name not (yet) known: declared later, in an outer scope, or past the budget. */
-const UNKNOWN = VALUES | SHAPE;
+const UNKNOWN = VALUES | SHAPE | MIXED;
 
 /**
  * What the main graph's tensors follow, by name, and the model's local functions, by domain and
@@ -882,10 +909,11 @@ interface Judgement {
 /**
  * One node of the main graph, in the graph's order (ONNX lists nodes topologically; a name used
  * before it is made counts as following the request): adds its operator to `found` when the run
- * can cost what the request's values ask through it, and records what its outputs follow. Input
- * and output names are read one at a time, never kept for the node.
+ * can cost what the request's values ask through it, and to `mixing` when a row of its outputs can
+ * follow other rows (rowsOut), and records what its outputs follow. Input and output names are
+ * read one at a time, never kept for the node.
  */
-async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>): Promise<void> {
+async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>, mixing: Set<string>): Promise<void> {
   // Most nodes are a few dozen bytes: buffered whole, they are read without an await.
   const size = n.next - n.start;
   if (size <= READ_AHEAD && !c.has(n.start, size)) await c.load(n.start, size);
@@ -913,10 +941,13 @@ async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>): Pr
   let fedShape = 0;
   let shapeFromValues = false;
   let shaped = 0;
+  // What each input follows, for rowsOut (past MAX_ROW_INPUTS, only that there were more).
+  const ins: number[] = [];
   const input = (i: number, name: string | undefined) => {
-    if (name === '') return; // an optional input left out
-    const bits = flow.get(name);
-    fed |= bits;
+    const bits = name === '' ? 0 : flow.get(name); // '': an optional input left out
+    if (i < MAX_ROW_INPUTS) ins.push(name === '' ? ABSENT : bits);
+    if (name === '') return;
+    fed |= bits & (VALUES | SHAPE);
     if (bits & SHAPE) shaped++;
     if (i === 0) fedShape = bits;
     if (bits & VALUES && j.sized !== undefined && j.sized !== 'always' && j.sized.includes(i)) found.add(j.label);
@@ -939,12 +970,208 @@ async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>): Pr
   else if (j.standard && SHAPE_OF.has(op!)) out = fedShape & SHAPE ? VALUES : 0;
   else if (!fed) out = 0;
   else out = VALUES | (fed & SHAPE || (j.shapeBy ? shapeFromValues : true) ? SHAPE : 0);
+  const attrs = j.standard && !graphs && (op === 'Constant' || (fed & VALUES && ROW_ATTRIBUTES.has(op!))) ? await rowAttributes(c, n) : NO_ATTRIBUTES;
+  const rows = rowsOut(j, op, ins, index > MAX_ROW_INPUTS, attrs, graphs);
+  let outIndex = 0;
+  const set = (name: string | undefined) => {
+    const r = rows(outIndex++);
+    if (r & MIXED && !ins.some((b) => b !== ABSENT && b & MIXED)) mixing.add(j.label);
+    flow.set(name, out | r);
+  };
   const outputs = walkBuffered(c, n.start, n.next, (f) => {
     if (f.num !== NODE.output || !isLen(f)) return undefined;
     const name = flowName(c, f);
-    return name instanceof Promise ? name.then((s) => flow.set(s, out)) : flow.set(name, out);
+    return name instanceof Promise ? name.then(set) : set(name);
   });
   if (outputs) await outputs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows: whether a batch's rows stay apart.
+//
+// A pod batches the requests of different callers into one run, joined along the first dimension,
+// and hands each caller its rows of the outputs. That is only right when row i of every output
+// follows row i of the inputs alone: a ReduceSum over the batch, a Softmax over it, a MatMul that
+// contracts it, a Reshape that moves rows, would hand one caller's values (a NaN, say) to the
+// others. Each tensor of the main graph is CONST (follows no input), ROWS of a known rank (its
+// first axis is the batch, rows apart) or MIXED; a standard operator keeps ROWS only under the
+// rules of rowsOut, and anything it cannot follow (another domain, a local function, a subgraph,
+// an operator not listed, an axis or a rank not known, a Reshape's or a Slice's values) is MIXED.
+
+/** Inputs of one node whose bits rowsOut looks at; a node with more is MIXED unless elementwise. */
+const MAX_ROW_INPUTS = 64;
+/** An optional input left out. */
+const ABSENT = -1;
+/** Values kept of one ints attribute (axes, perm): a longer one is not followed. */
+const MAX_ROW_INTS = 16;
+
+/** Elementwise on input 0: row i of the output follows row i of it (other inputs must not mix). */
+const ROW_UNARY = new Set([
+  'Abs', 'Acos', 'Acosh', 'Asin', 'Asinh', 'Atan', 'Atanh', 'BitwiseNot', 'Cast', 'CastLike', 'Ceil', 'Celu', 'Clip',
+  'Cos', 'Cosh', 'Dropout', 'Elu', 'Erf', 'Exp', 'Floor', 'Gelu', 'HardSigmoid', 'HardSwish', 'Identity', 'IsInf',
+  'IsNaN', 'LeakyRelu', 'Log', 'Mish', 'Neg', 'Not', 'Reciprocal', 'Relu', 'Round', 'Selu', 'Shrink', 'Sigmoid', 'Sign',
+  'Sin', 'Sinh', 'Softplus', 'Softsign', 'Sqrt', 'Swish', 'Tan', 'Tanh', 'ThresholdedRelu',
+]);
+/** Elementwise with broadcasting over every input. */
+const ROW_ELEMENTWISE = new Set([
+  'Add', 'And', 'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'Div', 'Equal', 'Greater', 'GreaterOrEqual', 'Less',
+  'LessOrEqual', 'Max', 'Mean', 'Min', 'Mod', 'Mul', 'Or', 'PRelu', 'Pow', 'Sub', 'Sum', 'Where', 'Xor',
+]);
+/** Per sample over [N, C, …]: input 0 the batch, the others weights (CONST). */
+const ROW_PER_SAMPLE = new Set([
+  'AveragePool', 'BatchNormalization', 'Conv', 'ConvTranspose', 'DepthToSpace', 'GlobalAveragePool', 'GlobalLpPool',
+  'GlobalMaxPool', 'GroupNormalization', 'InstanceNormalization', 'LRN', 'LpPool', 'MaxPool', 'SpaceToDepth',
+]);
+/** Along one axis (attribute `axis`), which must not be the batch's. */
+const ROW_ALONG_AXIS = new Set(['Softmax', 'LogSoftmax', 'Hardmax', 'LpNormalization', 'LayerNormalization']);
+const ROW_REDUCTIONS = new Set([...REDUCTIONS, 'ArgMax', 'ArgMin']);
+/** Operators whose attributes rowsOut reads. */
+const ROW_ATTRIBUTES = new Set([...ROW_ALONG_AXIS, ...ROW_REDUCTIONS, 'BatchNormalization', 'Concat', 'Flatten', 'Gather', 'Gemm', 'Split', 'Transpose']);
+
+/** The attributes rowsOut reads; undefined when absent (or not followed). */
+interface RowAttributes {
+  axis?: number;
+  axes?: number[];
+  perm?: number[];
+  keepdims?: number;
+  transA?: number;
+  trainingMode?: number;
+  /** A Constant's rank, from its value. */
+  constantRank?: number;
+}
+const NO_ATTRIBUTES: RowAttributes = {};
+const ATTRIBUTE_I = 3;
+const ATTRIBUTE_FIELD_INTS = 8;
+
+/** A varint as a signed int64, as a number (exact within ±2^53). */
+const signedOf = (lo: number, hi: number): number => (hi | 0) * 0x1_0000_0000 + (lo >>> 0);
+
+/** The attributes of node `n` rowsOut reads. */
+async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
+  const out: RowAttributes = {};
+  await walk(c, n.start, n.next, async (a) => {
+    if (a.num !== NODE.attribute || !isLen(a)) return;
+    const name = await stringField(c, a, ATTRIBUTE.name);
+    let int: number | undefined;
+    let ints: number[] | undefined = [];
+    let tensorRank: number | undefined;
+    await walk(c, a.start, a.next, async (f) => {
+      if (f.num === ATTRIBUTE_I && isVarint(f)) int = signedOf(f.lo, f.hi);
+      else if (f.num === ATTRIBUTE_FIELD_INTS && ints) {
+        const add = (lo: number, hi: number) => {
+          if (ints && ints.length < MAX_ROW_INTS) ints.push(signedOf(lo, hi));
+          else ints = undefined;
+        };
+        if (isVarint(f)) add(f.lo, f.hi);
+        else if (isLen(f)) await eachPackedVarint(c, f, add);
+      } else if (f.num === ATTRIBUTE.t && isLen(f) && name === 'value') {
+        const rank = { of: -1 };
+        await scanTensor(c, f, 'tensor', [], false, rank);
+        tensorRank = rank.of;
+      }
+    });
+    switch (name) {
+      case 'axis': out.axis = int; break;
+      case 'axes': out.axes = ints; break;
+      case 'perm': out.perm = ints; break;
+      case 'keepdims': out.keepdims = int; break;
+      case 'transA': out.transA = int; break;
+      case 'training_mode': out.trainingMode = int; break;
+      case 'value': out.constantRank = tensorRank; break;
+      case 'value_float': case 'value_int': case 'value_string': out.constantRank = 0; break;
+      case 'value_floats': case 'value_ints': case 'value_strings': out.constantRank = 1; break;
+      default:
+    }
+  });
+  return out;
+}
+
+/** An axis of a tensor of `rank` dimensions, counted from 0 (a negative one from the end); -1 when out of range. */
+function axisOf(axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  return a >= 0 && a < rank ? a : -1;
+}
+
+/**
+ * What each output of a node follows, by its index: CONST (0, or a Constant's rank), ROWS with a
+ * rank, or MIXED. Input bits are flow bits (ABSENT for an optional input left out).
+ */
+function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], more: boolean, attrs: RowAttributes, graphs: boolean): (output: number) => number {
+  const present = ins.filter((b) => b !== ABSENT);
+  // MIXED without VALUES: what the batch's size made (a Shape of it) mixes like a batch-fed tensor.
+  const rows = present.filter((b) => b & (VALUES | MIXED));
+  if (rows.length === 0 && !more) {
+    // Follows no input: a constant, of a known rank when it is a Constant.
+    const rank = j.standard && op === 'Constant' && attrs.constantRank !== undefined ? rankBits(attrs.constantRank) : 0;
+    return () => (graphs ? MIXED | VALUES : rank);
+  }
+  const mixed = () => MIXED;
+  if (graphs || !j.standard || more || rows.some((b) => b & MIXED)) return mixed;
+  const keep = (rank: number) => (rank >= 1 ? () => rankBits(rank) : mixed);
+  const rankAt = (i: number) => (ins[i] === undefined || ins[i] === ABSENT ? -1 : rankOf(ins[i]!));
+  const isRows = (i: number) => ins[i] !== undefined && ins[i] !== ABSENT && (ins[i]! & VALUES) !== 0;
+  const onlyFirst = isRows(0) && ins.every((b, i) => i === 0 || b === ABSENT || !(b & VALUES));
+  const r0 = rankAt(0);
+  const name = op!;
+  if (ROW_UNARY.has(name)) return isRows(0) ? keep(r0) : mixed;
+  if (ROW_ELEMENTWISE.has(name)) {
+    // Broadcasting aligns trailing axes: every batch-fed operand of one rank r keeps its rows on
+    // the first axis; a constant of a higher rank would put other axes before it.
+    const r = rankOf(rows[0]!);
+    if (r < 1 || rows.some((b) => rankOf(b) !== r)) return mixed;
+    return present.every((b) => b & VALUES || (rankOf(b) >= 0 && rankOf(b) <= r)) ? keep(r) : mixed;
+  }
+  if (ROW_PER_SAMPLE.has(name)) {
+    if (!onlyFirst) return mixed;
+    // Training-mode statistics are over the batch; MaxPool's indices count from the batch's start.
+    if (name === 'BatchNormalization' && (attrs.trainingMode ?? 0) !== 0) return mixed;
+    return (output) => (output === 0 ? (r0 >= 1 ? rankBits(r0) : MIXED) : MIXED);
+  }
+  switch (name) {
+    case 'MatMul':
+      // [B, …, K] × [K, N] weights, or two batches of matrices of one rank.
+      if (onlyFirst && r0 >= 2 && rankAt(1) === 2) return keep(r0);
+      if (isRows(0) && isRows(1) && r0 >= 3 && rankAt(1) === r0) return keep(r0);
+      return mixed;
+    case 'Gemm':
+      return onlyFirst && r0 === 2 && (attrs.transA ?? 0) === 0 ? keep(2) : mixed;
+    case 'Flatten': {
+      const a = r0 >= 1 ? axisOf(attrs.axis ?? 1, r0 + 1) : -1;
+      return onlyFirst && a >= 1 ? keep(2) : mixed;
+    }
+    case 'Transpose':
+      return onlyFirst && attrs.perm !== undefined && attrs.perm.length === r0 && attrs.perm[0] === 0 ? keep(r0) : mixed;
+    case 'Concat': {
+      const r = rankOf(rows[0]!);
+      if (r < 1 || attrs.axis === undefined || axisOf(attrs.axis, r) < 1) return mixed;
+      return present.every((b) => rankOf(b) === r) ? keep(r) : mixed;
+    }
+    case 'Split':
+      return onlyFirst && r0 >= 1 && attrs.axis !== undefined && axisOf(attrs.axis, r0) >= 1 ? () => rankBits(r0) : mixed;
+    case 'Gather': {
+      const axis = attrs.axis ?? 0;
+      // Rows of a batch-fed tensor picked along another axis, or a constant table looked up by
+      // batch-fed indices (an embedding): each output row follows one input row.
+      if (onlyFirst && r0 >= 1 && rankAt(1) >= 0 && axisOf(axis, r0) >= 1) return keep(r0 - 1 + rankAt(1));
+      if (!isRows(0) && isRows(1) && r0 >= 1 && rankAt(1) >= 1 && axisOf(axis, r0) === 0) return keep(rankAt(1) + r0 - 1);
+      return mixed;
+    }
+    default:
+  }
+  if (ROW_ALONG_AXIS.has(name)) {
+    // Without an axis: 1 before opset 13, the last from it; either is past the batch's from rank 2.
+    if (!onlyFirst || r0 < 2) return mixed;
+    if (attrs.axis !== undefined && axisOf(attrs.axis, r0) < 1) return mixed;
+    return () => rankBits(r0);
+  }
+  if (ROW_REDUCTIONS.has(name)) {
+    // Axes as an attribute, none of them the batch's; from an input (opset 13 or 18 on), not followed.
+    if (!onlyFirst || ins.length > 1 || r0 < 1) return mixed;
+    const axes = name === 'ArgMax' || name === 'ArgMin' ? (attrs.axis === undefined ? undefined : [attrs.axis]) : attrs.axes;
+    if (!axes || axes.length === 0 || axes.some((a) => axisOf(a, r0) < 1)) return mixed;
+    return keep((attrs.keepdims ?? 1) !== 0 ? r0 : r0 - new Set(axes.map((a) => axisOf(a, r0))).size);
+  }
+  return mixed;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1090,9 +1317,9 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
     };
     for (const g of graphs) {
       await scanGraph(c, g, [], {
-        onMainInitializer: (name) => {
+        onMainInitializer: (name, rank) => {
           onMainInitializer(name);
-          flow.set(name, 0);
+          flow.set(name, rankBits(rank));
         },
         onNestedValueSized,
         onTrees,
@@ -1104,11 +1331,19 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
     if (outputs.length === 0) throw new OnnxFormatError('the graph has no outputs');
     // A string's length is a value: what copies or joins strings grows with them, so their
     // shapes (in bytes) count as following the request too.
-    for (const i of fed) flow.set(i.name, i.datatype === 'BYTES' ? UNKNOWN : VALUES);
+    for (const i of fed) flow.set(i.name, (i.datatype === 'BYTES' ? VALUES | SHAPE : VALUES) | rankBits(i.shape.length));
+    const mixing = new Set<string>();
     for (const g of graphs) {
-      await walk(c, g.start, g.next, (f) => (f.num === GRAPH.node && isLen(f) ? flowNode(c, f, flow, valueSized) : undefined));
+      await walk(c, g.start, g.next, (f) => (f.num === GRAPH.node && isLen(f) ? flowNode(c, f, flow, valueSized, mixing) : undefined));
     }
-    return { irVersion, inputs: fed, outputs, valueSized: [...valueSized].sort(), treeDepth };
+    // Rows stay apart when every output is batch-fed with its rows apart; an output that follows
+    // no input (or is not known) cannot be split by rows either.
+    const apart = outputs.every((o) => {
+      const bits = flow.get(o.name);
+      return (bits & VALUES) !== 0 && (bits & MIXED) === 0 && rankOf(bits) >= 1;
+    });
+    if (!apart && mixing.size === 0) mixing.add('(an output not computed row by row from the inputs)');
+    return { irVersion, inputs: fed, outputs, valueSized: [...valueSized].sort(), treeDepth, rowMixing: apart ? [] : [...mixing].sort() };
   } finally {
     await fh.close();
   }

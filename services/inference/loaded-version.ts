@@ -55,6 +55,8 @@ export class LoadedVersion {
    * INFERMESH_RUN_TIMEOUT_MS, never on shared workers or the pod's thread.
    */
   valueSized: readonly string[] = [];
+  /** The operators through which a row of a batch could reach another row (lib/onnx rowMixing): the pods' default does not batch it. */
+  rowMixing: readonly string[] = [];
   /**
    * Stack its sessions' threads need, in MiB, for its decision trees (lib/onnx treeDepth): set, it
    * runs on workers of their own with that stack, never on shared workers or the pod's thread.

@@ -159,9 +159,12 @@ function humanMs(ms: number): string {
 }
 
 /** The batching of one version: the model's registry config over the pod's defaults. */
-export function batchingFor(sig: Signature, model: Pick<ModelOut, 'config'>, defaults: RepositoryDeps['batching'], workers: number): BatchingOptions {
+export function batchingFor(sig: Signature, model: Pick<ModelOut, 'config'>, defaults: RepositoryDeps['batching'], workers: number, rowMixing: readonly string[]): BatchingOptions {
   const c = model.config?.dynamic_batching ?? null;
-  const on = (c ? c.enabled : defaults.enabled) && canBatch(sig);
+  // The pods' default batches only a model whose rows stay apart (lib/onnx rowMixing): another
+  // would hand one caller's values to the others. A model's own config is its owner's word, as a
+  // Triton model's dynamic_batching is.
+  const on = (c ? c.enabled : defaults.enabled && rowMixing.length === 0) && canBatch(sig);
   return {
     enabled: on,
     maxBatchSize: on ? c?.max_batch_size || defaults.maxBatchSize : 1,
@@ -353,7 +356,7 @@ export class ModelRepository {
     const prev = this.chains.get(name) ?? Promise.resolve();
     const next = prev.then(() => {
       for (const v of this.versionsOf(name)) {
-        const batching = batchingFor(v.signature, model, this.deps.batching, v.pool.size);
+        const batching = batchingFor(v.signature, model, this.deps.batching, v.pool.size, v.rowMixing);
         if (isDeepStrictEqual(batching, v.batching)) continue;
         v.reconfigure(batching);
         this.deps.log.info('batching changed', { model: name, version: v.version, batching });
@@ -413,7 +416,7 @@ export class ModelRepository {
       const file = await this.deps.artifacts.acquire(name, version, sha);
       // The registry refuses models that are not self-contained; this also covers artifacts stored
       // before it did, which onnxruntime would let read other artifacts beside them.
-      const { valueSized, treeDepth } = await readOnnxSignature(file).catch((err: unknown) => {
+      const { valueSized, treeDepth, rowMixing } = await readOnnxSignature(file).catch((err: unknown) => {
         if (err instanceof OnnxFormatError) throw new MeshError(ErrorCode.FailedPrecondition, `artifact is not servable: ${err.message}`);
         throw err;
       });
@@ -435,9 +438,13 @@ export class ModelRepository {
         log.warn(`execution provider fallback: sessions run on ${pool.info.provider}`, { reason: pool.info.fallback });
       }
       const sig = { inputs: signatureOf(rec.inputs), outputs: signatureOf(rec.outputs) };
-      const batching = batchingFor(sig, model, this.deps.batching, pool.size);
+      const batching = batchingFor(sig, model, this.deps.batching, pool.size, rowMixing);
+      if (rowMixing.length > 0 && canBatch(sig) && this.deps.batching.enabled && !model.config?.dynamic_batching) {
+        log.info('rows of a batch could reach one another: requests run one by one unless the model\'s config turns batching on', { rowMixing });
+      }
       lv = new LoadedVersion(name, version, sha, sig, pool, this.deps.limits, batching);
       lv.valueSized = valueSized;
+      lv.rowMixing = rowMixing;
       lv.stackMb = stackMb;
       pool = undefined; // the version owns it now
       const stopped = lv;

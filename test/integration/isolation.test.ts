@@ -10,6 +10,8 @@ import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from 
 jest.setTimeout(240_000);
 
 const MODEL = 'add-sub-fp32';
+/** add_sub_fp32's outputs plus 0 × a side branch that sums INPUT0 over the whole batch. */
+const SLOW_MODEL = 'slow-fp32';
 const INT64_MODEL = 'identity-int64';
 const CALLERS = 16;
 const CALLS = 60;
@@ -30,7 +32,8 @@ describe('isolation on a pod', () => {
     client = inferenceClient(address);
     await mesh.push(MODEL, 'fixtures/add_sub_fp32.onnx');
     await mesh.push(INT64_MODEL, 'fixtures/identity_int64.onnx');
-    await waitReady(client, [MODEL, INT64_MODEL]);
+    await mesh.push(SLOW_MODEL, 'fixtures/slow_fp32.onnx');
+    await waitReady(client, [MODEL, INT64_MODEL, SLOW_MODEL]);
   });
 
   afterAll(async () => {
@@ -96,6 +99,24 @@ describe('isolation on a pod', () => {
     return b;
   };
   const identity = (b: Buffer) => b;
+
+  it('never hands one caller\'s NaN to another: a model that sums over the batch is not batched by default', async () => {
+    const call = (id: string, a: number[]) => infer({
+      model_name: SLOW_MODEL, id,
+      inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4] }, { name: 'INPUT1', datatype: 'FP32', shape: [1, 4] }],
+      raw_input_contents: [f32(a), f32([1, 1, 1, 1])],
+    });
+    for (let round = 0; round < 3; round++) {
+      // One call runs while the others wait in the version's queue, where a batching version joins them.
+      const first = call('first', [1, 2, 3, 4]);
+      const rest = await Promise.all([call('a', [1, 2, 3, 4]), call('nan', [NaN, NaN, NaN, NaN]), call('b', [5, 6, 7, 8]), call('c', [1, 2, 3, 4])]);
+      const answers = [await first, ...rest];
+      const sums = answers.map((r) => [r.id, floats(r.raw_output_contents[0]!)]);
+      expect(sums).toEqual([
+        ['first', [2, 3, 4, 5]], ['a', [2, 3, 4, 5]], ['nan', [NaN, NaN, NaN, NaN]], ['b', [6, 7, 8, 9]], ['c', [2, 3, 4, 5]],
+      ]);
+    }
+  });
 
   it('refuses 33 million empty inputs before decoding them, at the front door and through grpc-js (gzip), and keeps serving', async () => {
     const huge = hugeRequest();

@@ -1,0 +1,133 @@
+// lib/onnx's rows analysis: whether row i of every output follows row i of the inputs alone, so
+// that a pod may batch different callers' requests by itself (rowMixing empty), on the project's
+// fixtures, MNIST, Silero VAD and hand-built graphs; and it errs towards mixing on what it cannot
+// follow (an axis or a rank not known, a Reshape's values, subgraphs, other domains).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { onnx } from 'onnx-proto';
+import { readOnnxSignature } from '../../../lib/onnx';
+import { modelPath } from '../../helpers/models';
+import { SILERO_MODELS, sileroPath } from '../../helpers/real-models';
+
+let dir: string;
+let seq = 0;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-onnx-rows-'));
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const FLOAT = 1;
+const INT64 = 7;
+const { GRAPH, INT, INTS } = onnx.AttributeProto.AttributeType;
+
+/** A tensor of `dims` (a string: a named dynamic dimension). */
+function valueInfo(name: string, dims: (number | string)[], elemType = FLOAT): onnx.IValueInfoProto {
+  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } };
+}
+
+const floats = (name: string, dims: number[]): onnx.ITensorProto => ({ name, dataType: FLOAT, dims, floatData: Array(dims.reduce((a, b) => a * b, 1)).fill(0.5) });
+const int64s = (name: string, ...values: number[]): onnx.ITensorProto => ({ name, dataType: INT64, dims: [values.length], int64Data: values });
+const int = (name: string, i: number): onnx.IAttributeProto => ({ name, type: INT, i });
+const ints = (name: string, ...values: number[]): onnx.IAttributeProto => ({ name, type: INTS, ints: values });
+const n = (opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = [], extra: Partial<onnx.INodeProto> = {}): onnx.INodeProto => ({ name: `${opType}_${seq++}`, opType, input, output, attribute, ...extra });
+
+/**
+ * X (FP32 [B, 3]) and I (INT64 [B, 2]) fed; W3x4 ([3, 4]), W4x3, BIAS ([3]), CUBE ([2, 1, 3]), IDX
+ * ([2], INT64), TABLE ([10, 3]), SHAPE ([2], INT64: 0, -1) initializers; Y, the output, [B, 3].
+ */
+async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto[] = [valueInfo('Y', ['B', 3])], extra: Partial<onnx.IModelProto> = {}): Promise<string[]> {
+  const graph: onnx.IGraphProto = {
+    name: 'main',
+    node: nodes,
+    initializer: [floats('W3x4', [3, 4]), floats('W4x3', [4, 3]), floats('BIAS', [3]), floats('CUBE', [2, 1, 3]), int64s('IDX', 0, 2), floats('TABLE', [10, 3]), int64s('SHAPE', 0, -1)],
+    input: [valueInfo('X', ['B', 3]), valueInfo('I', ['B', 2], INT64)],
+    output: outputs,
+  };
+  const file = path.join(dir, `m${seq++}.onnx`);
+  fs.writeFileSync(file, onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph, ...extra }).finish());
+  return (await readOnnxSignature(file)).rowMixing;
+}
+
+describe('the project\'s models and real ones', () => {
+  it('finds the batch reductions of add_sub_fails and slow, the Loop, the Pad and the unknown operator, and nothing in the others or in MNIST', async () => {
+    const fixtures = fs.readdirSync(path.dirname(modelPath('fixtures/identity_fp32.onnx'))).filter((f) => f.endsWith('.onnx')).sort();
+    const mixing: Record<string, string[]> = {
+      'add_sub_fails_fp32.onnx': ['ReduceMax'], 'slow_fp32.onnx': ['ReduceSum'], 'loop_count_fp32.onnx': ['Loop'],
+      'pad_reflect_fp32.onnx': ['Pad'], 'load_fails.onnx': ['NoSuchOperator'],
+    };
+    for (const f of fixtures) expect([f, (await readOnnxSignature(modelPath(`fixtures/${f}`))).rowMixing]).toEqual([f, mixing[f] ?? []]);
+    expect((await readOnnxSignature(modelPath('mnist.onnx'))).rowMixing).toEqual([]);
+  });
+
+  it('takes Silero VAD, whose state runs across its inputs, as mixing', async () => {
+    for (const f of SILERO_MODELS) expect([f, (await readOnnxSignature(sileroPath(f))).rowMixing.length > 0]).toEqual([f, true]);
+  });
+});
+
+describe('rows that stay apart', () => {
+  it.each<[string, onnx.INodeProto[]]>([
+    ['elementwise on one input', [n('Relu', ['X'], ['Y'])]],
+    ['a bias of lower rank', [n('Add', ['X', 'BIAS'], ['Y'])]],
+    ['two batch-fed operands of one rank', [n('Mul', ['X', 'X'], ['Y'])]],
+    ['a matrix product with weights', [n('MatMul', ['X', 'W3x4'], ['H']), n('MatMul', ['H', 'W4x3'], ['Y'])]],
+    ['Gemm without transA', [n('Gemm', ['X', 'W3x4', 'BIAS'], ['H'], [int('transB', 0)]), n('MatMul', ['H', 'W4x3'], ['Y'])]],
+    ['Softmax without an axis, along 1 and along -1', [n('Softmax', ['X'], ['A']), n('Softmax', ['A'], ['B'], [int('axis', 1)]), n('LogSoftmax', ['B'], ['Y'], [int('axis', -1)])]],
+    ['a reduction over axis 1, kept', [n('ReduceSum', ['X'], ['S'], [ints('axes', 1), int('keepdims', 1)]), n('Add', ['X', 'S'], ['Y'])]],
+    ['an ArgMax along 1, then a Gather of rows of a table by it', [n('ArgMax', ['X'], ['K'], [int('axis', 1), int('keepdims', 0)]), n('Gather', ['TABLE', 'K'], ['Y'])]],
+    ['a Transpose that keeps the first axis', [n('Transpose', ['X'], ['Y'], [ints('perm', 0, 1)])]],
+    ['a Concat along 1 and a Split back', [n('Concat', ['X', 'X'], ['C'], [int('axis', 1)]), n('Split', ['C'], ['Y', 'Z'], [int('axis', 1)])]],
+    ['a Gather of columns', [n('Gather', ['X', 'IDX'], ['G'], [int('axis', 1)]), n('Concat', ['G', 'X'], ['C'], [int('axis', -1)]), n('Gather', ['C', 'IDX'], ['Y'], [int('axis', 1)])]],
+    ['a Flatten from axis 1', [n('Flatten', ['X'], ['Y'])]],
+    ['a mixing branch that reaches no output', [n('ReduceSum', ['X'], ['S'], [int('keepdims', 1)]), n('Relu', ['X'], ['Y'])]],
+    ['a Constant of a lower rank', [n('Constant', [], ['K'], [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: floats('', [3]) }]), n('Add', ['X', 'K'], ['Y'])]],
+  ])('%s', async (_what, nodes) => {
+    expect(await rowMixing(nodes)).toEqual([]);
+  });
+});
+
+describe('rows that may mix', () => {
+  it.each<[string, onnx.INodeProto[], string[]]>([
+    ['a reduction over every axis', [n('ReduceSum', ['X'], ['S'], [int('keepdims', 1)]), n('Add', ['X', 'S'], ['Y'])], ['ReduceSum']],
+    ['a reduction over axis 0, or -2 of a rank-2 tensor', [n('ReduceMax', ['X'], ['S'], [ints('axes', 1, -2)]), n('Add', ['X', 'S'], ['Y'])], ['ReduceMax']],
+    ['a reduction whose axes are an input', [n('ReduceSum', ['X', 'IDX'], ['S']), n('Add', ['X', 'S'], ['Y'])], ['ReduceSum']],
+    ['an ArgMax without an axis (0)', [n('ArgMax', ['X'], ['K'], [int('keepdims', 0)]), n('Gather', ['TABLE', 'K'], ['Y'])], ['ArgMax']],
+    ['Softmax along the batch', [n('Softmax', ['X'], ['Y'], [int('axis', 0)])], ['Softmax']],
+    ['Softmax along -2 of a rank-2 tensor', [n('Softmax', ['X'], ['Y'], [int('axis', -2)])], ['Softmax']],
+    ['a matrix product that contracts the batch', [n('Transpose', ['X'], ['T'], [ints('perm', 1, 0)]), n('MatMul', ['T', 'X'], ['Y'])], ['Transpose']],
+    ['two batch-fed rank-2 operands of a MatMul', [n('MatMul', ['X', 'X'], ['Y'])], ['MatMul']],
+    ['a constant of a higher rank broadcast before the batch', [n('Add', ['X', 'CUBE'], ['Y'])], ['Add']],
+    ['a Transpose without perm', [n('Transpose', ['X'], ['Y'])], ['Transpose']],
+    ['a Concat along the batch', [n('Concat', ['X', 'X'], ['Y'], [int('axis', 0)])], ['Concat']],
+    ['a Flatten from axis 0', [n('Flatten', ['X'], ['Y'], [int('axis', 0)])], ['Flatten']],
+    ['a Gemm with transA', [n('Gemm', ['X', 'W3x4'], ['Y'], [int('transA', 1)])], ['Gemm']],
+    ['a Reshape (its shape\'s values are not followed)', [n('Reshape', ['X', 'SHAPE'], ['Y'])], ['Reshape']],
+    ['the batch\'s size through Shape', [n('Shape', ['X'], ['S']), n('Cast', ['S'], ['F'], [int('to', FLOAT)]), n('Add', ['X', 'F'], ['Y'])], ['Shape']],
+    ['a Gather along the batch', [n('Gather', ['X', 'IDX'], ['Y'])], ['Gather']],
+    ['BatchNormalization in training mode', [n('BatchNormalization', ['X', 'BIAS', 'BIAS', 'BIAS', 'BIAS'], ['Y'], [int('training_mode', 1)])], ['BatchNormalization']],
+    ['a CumSum (its axis is an input)', [n('CumSum', ['X', 'IDX'], ['Y'])], ['CumSum']],
+    ['another domain\'s operator', [n('Relu', ['X'], ['Y'], [], { domain: 'com.example' })], ['com.example.Relu']],
+  ])('%s', async (_what, nodes, expected) => {
+    expect(await rowMixing(nodes, undefined, { opsetImport: [{ domain: '', version: 17 }, { domain: 'com.example', version: 1 }] })).toEqual(expected);
+  });
+
+  it('takes an If as mixing, and what comes after it', async () => {
+    const branch = (name: string): onnx.IGraphProto => ({ name, node: [n('Identity', ['X'], ['O'])], output: [valueInfo('O', ['B', 3])] });
+    const ifNode = n('If', ['COND'], ['T'], [{ name: 'then_branch', type: GRAPH, g: branch('then') }, { name: 'else_branch', type: GRAPH, g: branch('else') }]);
+    const graph = [n('Constant', [], ['COND'], [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: 9, dims: [], int32Data: [1] } }]), ifNode, n('Relu', ['T'], ['Y'])];
+    expect(await rowMixing(graph)).toEqual(['If']);
+  });
+
+  it('takes an output computed from no input, or one not made by any node, as not split by rows', async () => {
+    expect(await rowMixing([n('Relu', ['X'], ['Y']), n('Identity', ['BIAS'], ['Z'])], [valueInfo('Y', ['B', 3]), valueInfo('Z', [3])])).toEqual(['(an output not computed row by row from the inputs)']);
+    expect(await rowMixing([n('Relu', ['X'], ['Z'])])).toEqual(['(an output not computed row by row from the inputs)']);
+  });
+
+  it('takes an input of more names than it follows as mixing: a Sum of 70 operands', async () => {
+    expect(await rowMixing([n('Sum', Array(70).fill('X'), ['Y'])])).toEqual(['Sum']);
+  });
+});
