@@ -65,7 +65,7 @@ import {
   writeFrameHeader,
 } from './frames';
 import { RequestHeaderCheck } from './header-rules';
-import { encodeHeaders, HpackDecoder, HpackError, type Header } from './hpack';
+import { encodeHeaders, headerListBytes, HpackDecoder, HpackError, type Header } from './hpack';
 import { DEFAULT_H2_LIMITS, type H2Limits } from './limits';
 
 export type { Header } from './hpack';
@@ -169,6 +169,13 @@ const CLIENT_DEFAULTS: Partial<H2Limits> = {
 export type CloseCode = number | undefined;
 
 /** One HTTP/2 stream. The owner sets the callbacks when it gets the stream, before returning. */
+/** A request whose header list is larger than the peer said it takes: sent, it would be refused. */
+export class HeaderListTooLarge extends Error {
+  constructor(readonly bytes: number, readonly limit: number) {
+    super(`a header list of ${bytes} bytes, more than the ${limit} the peer takes`);
+  }
+}
+
 export class H2Stream {
   /** Headers (the first block) and trailers (a later one). */
   onHeaders: (headers: Header[], endStream: boolean) => void = noop;
@@ -322,6 +329,8 @@ export class H2Connection {
 
   private peerStreamWindow = DEFAULT_WINDOW;
   private peerMaxFrame = DEFAULT_MAX_FRAME_BYTES;
+  /** The largest header list the peer takes (SETTINGS_MAX_HEADER_LIST_SIZE; unlimited until it says). */
+  private peerMaxHeaderList = Number.POSITIVE_INFINITY;
   /** Until the peer's SETTINGS say otherwise, 100, as node:http2 assumes (its peerMaxConcurrentStreams). */
   private peerMaxStreams = 100;
   private sendWindow = DEFAULT_WINDOW;
@@ -443,6 +452,10 @@ export class H2Connection {
   request(headers: readonly Header[], endStream = false): H2Stream {
     if (this.server) throw new Error('only a client opens streams');
     if (!this.canRequest) throw new Error(this.closed ? 'connection closed' : this.goingAway ? 'connection going away' : 'connection at its stream limit');
+    if (this.peerMaxHeaderList !== Number.POSITIVE_INFINITY) {
+      const bytes = headerListBytes(headers);
+      if (bytes > this.peerMaxHeaderList) throw new HeaderListTooLarge(bytes, this.peerMaxHeaderList);
+    }
     const id = this.nextStreamId;
     this.nextStreamId += 2;
     const stream = new H2Stream(id, this, this.peerStreamWindow, this.limits.streamWindowBytes, this.clock);
@@ -969,7 +982,10 @@ export class H2Connection {
       if (id === SETTINGS_INITIAL_WINDOW_SIZE) streamWindow = value;
       else if (id === SETTINGS_MAX_FRAME_SIZE) this.peerMaxFrame = value;
       else if (id === SETTINGS_MAX_CONCURRENT_STREAMS) this.peerMaxStreams = value;
-      // HEADER_TABLE_SIZE: the encoder uses no dynamic table. MAX_HEADER_LIST_SIZE: advisory.
+      // Advisory in the RFC, but a peer that refuses a longer list refuses it per stream: a client
+      // told so does not send one (request() throws HeaderListTooLarge).
+      else if (id === SETTINGS_MAX_HEADER_LIST_SIZE) this.peerMaxHeaderList = value;
+      // HEADER_TABLE_SIZE: the encoder uses no dynamic table.
     }
     // The streams are walked once per frame, whatever the number of entries (§6.9.2).
     const delta = streamWindow - this.peerStreamWindow;

@@ -44,6 +44,13 @@ const HUFFMAN_CACHE_MAX_LENGTH = 128;
 /** Thrown for a header block that cannot be decoded: the connection must end (COMPRESSION_ERROR). */
 export class HpackError extends Error {}
 
+/** A header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it: names, values and 32 octets per field (RFC 9113 §6.5.2). */
+export function headerListBytes(headers: readonly Header[]): number {
+  let n = 0;
+  for (const h of headers) n += h[0].length + h[1].length + ENTRY_OVERHEAD;
+  return n;
+}
+
 /** One connection's decoding state. */
 export class HpackDecoder {
   /** Newest first. */

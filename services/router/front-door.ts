@@ -8,7 +8,7 @@ import { status as Status } from '@grpc/grpc-js';
 import { propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import { MODEL_INFER_PATH } from '../../lib/grpc/proto';
-import { H2_CANCEL, H2_INTERNAL_ERROR, type H2Stream, type Header } from '../../lib/h2/connection';
+import { H2_CANCEL, H2_ENHANCE_YOUR_CALM, H2_INTERNAL_ERROR, HeaderListTooLarge, type CloseCode, type H2Stream, type Header } from '../../lib/h2/connection';
 import { H2FrontDoor } from '../../lib/h2/front-door';
 import { atDeadline, forwardedHeaders, listSetter, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame, unreadAnswers } from '../../lib/h2/grpc';
 import type { H2Limits } from '../../lib/h2/limits';
@@ -75,6 +75,25 @@ export interface FrontDoorDeps extends RoutingDeps {
 }
 
 /** The header blocks of a pod's answer to one attempt: its headers, then its trailers. */
+/**
+ * A call a pod would refuse, or did, for what the request itself holds (its metadata, with the
+ * router's own headers, more than the pod takes): the client's doing, so its answer is
+ * RESOURCE_EXHAUSTED, no pod is blamed and no other is tried (each would refuse it alike).
+ */
+export class RequestRefused {
+  constructor(readonly message: string) {}
+}
+
+/**
+ * Why a pod's stream closed before its answer: a reset ENHANCE_YOUR_CALM before any answer is a
+ * pod's door refusing the request's headers as more than it takes (lib/h2), the request's doing;
+ * anything else (another reset, a lost connection) the pod's.
+ */
+export function closedUnanswered(address: string, code: CloseCode): string | RequestRefused {
+  if (code === H2_ENHANCE_YOUR_CALM) return new RequestRefused(`pod ${address} refused the request's metadata as more than it takes`);
+  return `pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`;
+}
+
 export interface PodAnswerHeaders {
   headers?: Header[];
   trailers?: Header[];
@@ -84,11 +103,14 @@ export interface PodAnswerHeaders {
  * Opens an attempt's stream to the pod at `address` with `headers`, keeping the header blocks it
  * answers in `answer`; or the message that says why it could not.
  */
-export function openPodStream(conns: PodConnections, address: string, headers: Header[], answer: PodAnswerHeaders): H2Stream | string {
+export function openPodStream(conns: PodConnections, address: string, headers: Header[], answer: PodAnswerHeaders): H2Stream | string | RequestRefused {
   let up: H2Stream;
   try {
     up = conns.h2(address).request(headers);
   } catch (err) {
+    if (err instanceof HeaderListTooLarge) {
+      return new RequestRefused(`request metadata of ${err.bytes} bytes with the router's own headers, more than the ${err.limit} pod ${address} takes`);
+    }
     return `pod ${address}: ${err instanceof Error ? err.message : String(err)}`;
   }
   up.onHeaders = (h) => {
@@ -213,6 +235,7 @@ class InferCall extends RoutedCall {
     if (this.span?.isRecording()) propagation.inject(trace.setSpan(this.parent!, this.span), out, listSetter);
     this.reply = {};
     const up = openPodStream(this.door.conns, address, out, this.reply);
+    if (up instanceof RequestRefused) return this.refusedForRequest(Status.RESOURCE_EXHAUSTED, up.message);
     if (typeof up === 'string') return this.unanswered(up);
     this.current = up;
     up.onData = (chunk) => {
@@ -231,7 +254,9 @@ class InferCall extends RoutedCall {
         return this.answered(status.code === Status.UNAVAILABLE ? Status.INTERNAL : status.code, status.message);
       }
       if (!this.reply.headers || !status) {
-        this.unanswered(`pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
+        const why = this.reply.headers ? `pod ${address} closed the call without a status` : closedUnanswered(address, code);
+        if (why instanceof RequestRefused) this.refusedForRequest(Status.RESOURCE_EXHAUSTED, why.message);
+        else this.unanswered(why);
       } else this.answered(status.code, status.message);
     };
     up.end(undefined, this.body);

@@ -27,7 +27,7 @@ import { ConnectionHolds } from '../../lib/rest/held-bytes';
 import { createHttpDoorServer } from '../../lib/rest/http-server';
 import type { TlsFiles } from '../../lib/tls';
 import { afterCheck, type RouterAccess } from './access';
-import { openPodStream, podInferHeaders, type PodAnswerHeaders } from './front-door';
+import { closedUnanswered, openPodStream, podInferHeaders, RequestRefused, type PodAnswerHeaders } from './front-door';
 import type { Pod } from './membership';
 import type { PodConnections } from './pod-connections';
 import { RoutedCall, type RoutingDeps } from './routed-call';
@@ -516,6 +516,7 @@ class RestInferCall extends RoutedCall {
     this.chunks = [];
     this.length = 0;
     const up = openPodStream(this.door.conns, address, podInferHeaders(address, [], version, this.deadline), this.reply);
+    if (up instanceof RequestRefused) return this.refusedForRequest(grpc.status.RESOURCE_EXHAUSTED, up.message);
     if (typeof up === 'string') return this.unanswered(up);
     this.current = up;
     up.onData = (chunk) => {
@@ -535,7 +536,8 @@ class RestInferCall extends RoutedCall {
       this.current = undefined;
       const status = statusOf(this.reply.trailers ?? this.reply.headers);
       if (!this.reply.headers || !status) {
-        return this.unanswered(`pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`);
+        const why = this.reply.headers ? `pod ${address} closed the call without a status` : closedUnanswered(address, code);
+        return why instanceof RequestRefused ? this.refusedForRequest(grpc.status.RESOURCE_EXHAUSTED, why.message) : this.unanswered(why);
       }
       this.status = status;
       this.answered(status.code, status.message);

@@ -162,6 +162,19 @@ export abstract class RoutedCall {
     this.retryOr(Code.UNAVAILABLE, message, false);
   }
 
+  /**
+   * The attempt in flight was refused for what the request itself holds (front-door.ts
+   * RequestRefused): the client gets `code`, no pod is blamed and none other tried, and the
+   * version's statistics do not count it (a caller could otherwise fail a canary at will).
+   */
+  protected refusedForRequest(code: number, message: string): void {
+    if (!this.attemptInFlight) return;
+    this.attemptInFlight = false;
+    this.deps.router.ended(this.pod!, 'neutral');
+    this.respond(code, message);
+    this.finish(code, message);
+  }
+
   /** `failed`: the failure a retry follows, which goes to the client if no other pod can take it. */
   private next(failed?: Failure): void {
     const { router, log } = this.deps;

@@ -196,6 +196,27 @@ describe('router front door', () => {
     expect(res.outputs.length).toBeGreaterThan(0);
   });
 
+  it('answers a call whose metadata the pod would not take, with the router\'s own headers, RESOURCE_EXHAUSTED, blaming no pod', async () => {
+    // Just under the door's 16 KiB header list (RFC 9113 counts names, values and 32 per field),
+    // the router's infermesh-version and the pod's :authority take it over the pod's 16 KiB.
+    const fixed = [[':method', 'POST'], [':path', MODEL_INFER], ['content-type', 'application/grpc'], ['te', 'trailers'], [':scheme', 'http'], [':authority', address]];
+    const used = fixed.reduce((n, [k, v]) => n + k!.length + v!.length + 32, 0) + 'x-pad'.length + 32;
+    const pad = 'p'.repeat(16 * 1024 - 20 - used);
+    const message = protos().inference.GRPCInferenceService.service.ModelInfer.requestSerialize({ model_name: 'mnist', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], contents: { fp32_contents: Array.from(digit.pixels) } }] });
+    // Ten in a row: five failures in a row would eject the pod, and the next caller would wait.
+    // Before the pod's SETTINGS reach the router, the pod refuses the stream itself (ENHANCE_YOUR_CALM);
+    // after, the router does not send it.
+    for (let i = 0; i < 10; i++) {
+      const answer = await h2Status(address, frame(message), { 'x-pad': pad });
+      expect(answer.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(answer.message).toMatch(i === 0
+        ? /^(request metadata of \d+ bytes with the router's own headers, more than the 16384 pod 127\.0\.0\.1:\d+ takes|pod 127\.0\.0\.1:\d+ refused the request's metadata as more than it takes)$/
+        : /^request metadata of \d+ bytes with the router's own headers, more than the 16384 pod 127\.0\.0\.1:\d+ takes$/);
+    }
+    expect(router.membership.candidates('mnist', 1)).toHaveLength(1);
+    expect((await h2Status(address, frame(message), {})).code).toBe(grpc.status.OK);
+  });
+
   it('answers anyone\'s health Check for a 100 000-character service name NOT_FOUND, its message cut, and another caller\'s Watch lives on', async () => {
     // Whole, the name made a status past what the door reads of its own grpc-js server's answer:
     // the door's one connection to it failed, and every call on it with it.
