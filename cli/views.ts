@@ -170,7 +170,7 @@ function eventDetails(e: RegistryEvent): string {
       return parts.filter(Boolean).join(', ');
     }
     case 'version.archived': return `v${e.version}`;
-    case 'version.deleted': return `v${e.version}${e.artifactDeleted ? '' : ' (artifact kept: shared)'}`;
+    case 'version.deleted': return `v${e.version}${e.artifactDeleted ? '' : ' (artifact kept: another version has it)'}`;
     case 'rollout.changed': return `${e.action}: v${e.stable} -> v${e.canary} at ${e.weight}% (${e.phase})${e.reason ? `: ${e.reason}` : ''}`;
     case 'key.created': return `${e.keyId} ${JSON.stringify(e.name)} ${e.grants.join(',')}`;
     case 'key.revoked': return `${e.keyId} ${JSON.stringify(e.name)}`;

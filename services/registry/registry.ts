@@ -470,7 +470,8 @@ export class Registry {
 
   /**
    * Deletes a version's record, and its artifact when no other version of any model has the same
-   * sha256, and publishes version.deleted. FAILED_PRECONDITION while it is in the model's traffic
+   * sha256, and publishes version.deleted; `artifactDeleted` says whether this model has the bytes
+   * no more (whether another model has them is not said). FAILED_PRECONDITION while it is in the model's traffic
    * split. The model's latestVersion stays, so the number is never assigned again.
    */
   async deleteVersion(model: string, version: number, by: string): Promise<DeletedVersion> {
@@ -496,12 +497,15 @@ export class Registry {
           await retry(() => this.deps.kv.put(key, encode(cur.value)));
           throw err;
         }
-        return { artifactDeleted: await this.deleteIfUnreferenced(sha256) };
+        return { bytesDeleted: await this.deleteIfUnreferenced(sha256) };
       });
       if (!outcome) continue;
-      const { artifactDeleted } = outcome;
+      // Equal bytes are stored once for every model. Whether another model has them is not the
+      // caller's to learn (a team could tell whether anyone serves a file it guesses): what it is
+      // told is whether this model still has them.
+      const artifactDeleted = outcome.bytesDeleted || !(await this.referenced(sha256, keys.versions(model)));
       await this.publish({ type: 'version.deleted', model, version, sha256, artifactDeleted, principal: by });
-      this.deps.log.info('version deleted', { model, version, sha256, artifactDeleted, principal: by });
+      this.deps.log.info('version deleted', { model, version, sha256, artifactDeleted, bytesDeleted: outcome.bytesDeleted, principal: by });
       return { record: cur.value, artifactDeleted };
     }
     throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${key}; try again`);
@@ -612,8 +616,8 @@ export class Registry {
   }
 
   /** Whether any version record of any model has this sha256. */
-  private async referenced(sha256: string): Promise<boolean> {
-    const all = await kvKeys(this.deps.kv, keys.allVersions);
+  private async referenced(sha256: string, among = keys.allVersions): Promise<boolean> {
+    const all = await kvKeys(this.deps.kv, among);
     for (let i = 0; i < all.length; i += 64) {
       const records = await Promise.all(all.slice(i, i + 64).map((k) => this.read<VersionRecord>(k)));
       if (records.some((r) => r?.value.sha256 === sha256)) return true;

@@ -184,18 +184,24 @@ describe('registry versions and events', () => {
     expect(outcomes.archivedFirst + outcomes.servedFirst).toBe(8);
   });
 
-  it('keeps an artifact another version still uses, and deletes it with its last version', async () => {
-    const bytes = Buffer.concat([identity64]); // same bytes under two models
+  it('keeps an artifact another version still uses, deletes it with its last version, and tells a caller only whether its model still has it', async () => {
+    const bytes = Buffer.concat([identity64]); // same bytes under two models, and twice under one
     const a1 = await client.push('shared-a', bytes);
     const b1 = await client.push('shared-b', bytes);
     expect(a1.sha256).toBe(b1.sha256);
     await client.push('shared-a', addSub);
     await client.push('shared-b', addSub);
+    expect((await client.push('shared-a', bytes)).sha256).toBe(a1.sha256);
     await serve('shared-a', 2);
     await serve('shared-b', 2);
 
+    // shared-a's v3 has the bytes still.
     const first = await client.deleteVersion('shared-a', 1);
     expect(first.artifactDeleted).toBe(false);
+    // shared-a has them no more; shared-b does, so they stay, but shared-a's caller is not told
+    // that another model has them (it could learn whether anyone serves a file it guesses).
+    const second = await client.deleteVersion('shared-a', 3);
+    expect(second.artifactDeleted).toBe(true);
     expect(await storedObjects(nats.url)).toContain(a1.sha256);
     expect(sha(await client.pull('shared-b', 1))).toBe(b1.sha256);
 
@@ -259,7 +265,7 @@ describe('registry versions and events', () => {
       'lifecycle version.published v3',
     ]);
     const shared = earlyEvents.events.filter((e) => e.event.type === 'version.deleted' && e.event.model.startsWith('shared-')).map((e) => summary(e.event));
-    expect(shared).toEqual(['shared-a version.deleted v1 artifactDeleted=false', 'shared-b version.deleted v1 artifactDeleted=true']);
+    expect(shared).toEqual(['shared-a version.deleted v1 artifactDeleted=false', 'shared-a version.deleted v3 artifactDeleted=true', 'shared-b version.deleted v1 artifactDeleted=true']);
     const config = earlyEvents.events.find((e) => e.event.type === 'model.config.changed')!.event;
     expect(config).toMatchObject({ schema: 1, labels: { team: 'ml' }, config: { dynamicBatching: { enabled: true, maxBatchSize: 16, maxQueueDelayUs: 200 } } });
   });

@@ -148,7 +148,7 @@ describe('eventLine', () => {
     [{ ...base, type: 'traffic.changed', traffic: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }] }, 'traffic.changed       1:90% 2:10%  by key:0123456789abcdef'],
     [{ ...base, type: 'rollout.changed', action: 'rolled_back', stable: 1, canary: 2, weight: 0, phase: 'rolled_back', reason: 'error rate up 9 points' }, 'rollout.changed       rolled_back: v1 -> v2 at 0% (rolled_back): error rate up 9 points  by key:0123456789abcdef'],
     [{ ...base, type: 'model.config.changed', description: 'digits', labels: { team: 'ml' }, config: { dynamicBatching: { enabled: true, maxBatchSize: 32 }, warmup: [] } }, 'model.config.changed  description "digits", labels team=ml, batching on max 32, 0 warm-up samples  by key:0123456789abcdef'],
-    [{ ...base, type: 'version.deleted', version: 1, sha256: 'ab', artifactDeleted: false }, 'version.deleted       v1 (artifact kept: shared)  by key:0123456789abcdef'],
+    [{ ...base, type: 'version.deleted', version: 1, sha256: 'ab', artifactDeleted: false }, 'version.deleted       v1 (artifact kept: another version has it)  by key:0123456789abcdef'],
     [{ ...base, type: 'model.created' }, 'model.created         by key:0123456789abcdef'],
     [{ ...base, type: 'placement.changed', version: 3, pods: ['pod-1', 'pod-2'], placed: ['pod-2'], removed: [], evicted: [], reason: 'demand' }, 'placement.changed     v3 on pod-1,pod-2 [+pod-2]: demand  by key:0123456789abcdef'],
     [{ ...base, type: 'placement.changed', version: 1, pods: [], placed: [], removed: ['pod-1'], evicted: ['pod-1'], reason: 'min_copies' }, 'placement.changed     v1 on no pod [-pod-1 (evicted)]: min copies  by key:0123456789abcdef'],
