@@ -272,6 +272,7 @@ function scanInput(s: Scanner, start: number, end: number, index: number): void 
   let nameStart = -1;
   let nameEnd = -1;
   let rank = 0;
+  let contents = false;
   s.pos = start;
   while (s.pos < end) {
     switch (s.tag(end)) {
@@ -301,6 +302,9 @@ function scanInput(s: Scanner, start: number, end: number, index: number): void 
         break;
       case 5: { // contents
         if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${at(index)} contents`);
+        // Given twice, protobuf merges the two, protobufjs keeps the last (and builds each first).
+        if (contents) throw malformed(`${at(index)} has contents more than once`);
+        contents = true;
         s.delimited(end);
         const contentsEnd = s.pos;
         s.pos = s.start;
@@ -332,21 +336,30 @@ function scanParameter(s: Scanner, what: string): void {
   const after = s.pos;
   const end = s.pos;
   s.pos = s.start;
+  let key = false;
+  let value = false;
   while (s.pos < end) {
     const field = s.tag(end);
+    // A key or a value given twice: protobufjs keeps the last value where protobuf merges them.
+    if ((field === 1 && key) || (field === 2 && value)) throw malformed(`${what} entry has its ${field === 1 ? 'key' : 'value'} more than once`);
     if (field === 1) {
       if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${what} key`);
       s.delimited(end);
+      key = true;
     } else if (field === 2) {
       if (!s.wireIs(WIRE_LEN)) throw s.badWire(`${what} value`);
       s.delimited(end);
+      value = true;
       const valueEnd = s.pos;
       s.pos = s.start;
+      let choices = 0;
       while (s.pos < valueEnd) {
-        // bool_param, int64_param, string_param, double_param, uint64_param.
+        // bool_param, int64_param, string_param, double_param, uint64_param: one of them (a oneof,
+        // which protobufjs answers by field order where protobuf takes the last on the wire).
         const choice = s.tag(valueEnd);
         const wire = choice === 1 || choice === 2 || choice === 5 ? WIRE_VARINT : choice === 3 ? WIRE_LEN : choice === 4 ? WIRE_FIXED64 : NONE;
         if (wire !== NONE && !s.wireIs(wire)) throw s.badWire(`${what} value field ${choice}`);
+        if (wire !== NONE && ++choices > 1) throw malformed(`${what} value sets more than one of its choices`);
         if (choice === 1) {
           // protobufjs keeps the low 32 bits of a bool: 2^32 would be false to it, true to others.
           if (s.varint32(valueEnd, `${what} bool_param`) >= 2 ** 32) throw malformed(`${what} bool_param is above 32 bits`);
@@ -354,6 +367,8 @@ function scanParameter(s: Scanner, what: string): void {
       }
     } else s.skip(end);
   }
+  // protobufjs would make the entry's value null, which the request's reader cannot take.
+  if (!value) throw malformed(`${what} entry has no value`);
   s.pos = after;
 }
 

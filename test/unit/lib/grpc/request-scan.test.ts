@@ -164,6 +164,12 @@ describe('scanModelInferRequest', () => {
     ['bytes_contents with wire type 0', [0x2a, 0x04, 0x2a, 0x02, 0x40, 0x01]],
     ['fp64_contents with wire type 5', [0x2a, 0x07, 0x2a, 0x05, 0x3d, 0, 0, 0, 0]],
     ['an output with a name of wire type 0', [0x32, 0x02, 0x08, 0x01]],
+    // What protobufjs reads otherwise than protobuf (it keeps the last where protobuf merges, or
+    // answers a oneof by field order), or cannot take (an entry whose value is null).
+    ['an input with contents twice', [0x2a, 0x04, 0x2a, 0x00, 0x2a, 0x00]],
+    ['a parameter entry with no value', [0x22, 0x03, 0x0a, 0x01, 0x61]],
+    ['a parameter entry with its value twice', [0x22, 0x08, 0x12, 0x02, 0x08, 0x01, 0x12, 0x02, 0x08, 0x01]],
+    ['a parameter value with two of its choices', [...Buffer.from('220a0a016112051a01780801', 'hex')]],
   ])('refuses %s as malformed', (_name, bytes) => {
     const err = refusal(() => scan(Buffer.from(bytes)));
     expect(toGrpcStatus(err).code).toBe(status.INVALID_ARGUMENT);
