@@ -373,7 +373,7 @@ async function describe(c: Cursor, frames: Frame[]): Promise<string> {
 /** What a scan does with the tensors it meets besides checking them. */
 interface ScanContext {
   /** Receives the name of each initializer (dense or sparse) of the main graph, and its rank (-1: not known). */
-  onMainInitializer?: (name: string, rank: number) => void;
+  onMainInitializer?: (name: string, rank: TensorRank) => void;
   /**
    * Receives the type of each value-sized operator, or operator holding a subgraph, inside a
    * subgraph or a function (run by a Loop, If, Scan or a call), whatever feeds it.
@@ -393,25 +393,38 @@ async function externalLocation(c: Cursor, t: Field): Promise<string> {
   return found;
 }
 
+/** A tensor's rank (-1: not known) and whether its first dimension is 1, as scanTensor reads them. */
+interface TensorRank {
+  of: number;
+  firstOne: boolean;
+}
+
 /**
  * Checks one TensorProto; returns its name when `wantName` (undefined when flowName cannot read
  * it), and its rank into `rank` when given.
  */
-async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wantName: boolean, rank?: { of: number }): Promise<string | undefined> {
+async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wantName: boolean, rank?: TensorRank): Promise<string | undefined> {
   let nameField: Field | undefined;
   let entries = false;
   let location = 0;
   let dims = 0;
+  let firstOne = false;
+  const dim = (lo: number, hi: number) => {
+    if (dims++ === 0) firstOne = lo === 1 && hi === 0;
+  };
   await walk(c, t.start, t.next, async (f) => {
     if (f.num === TENSOR.name && isLen(f)) nameField = f;
     else if (f.num === TENSOR.externalData && isLen(f)) entries = true;
     else if (f.num === TENSOR.dataLocation && isVarint(f)) location = f.lo || f.hi;
     else if (f.num === TENSOR.dims && rank) {
-      if (isVarint(f)) dims++;
-      else if (isLen(f)) await eachPackedVarint(c, f, () => dims++);
+      if (isVarint(f)) dim(f.lo, f.hi);
+      else if (isLen(f)) await eachPackedVarint(c, f, dim);
     }
   });
-  if (rank) rank.of = dims;
+  if (rank) {
+    rank.of = dims;
+    rank.firstOne = firstOne;
+  }
   // The name is wanted by the value-sized analysis, which keys names as flowName reads them.
   if (location === 0 && !entries) return wantName && nameField ? flowName(c, nameField) : undefined;
   const name = nameField ? await str(c, nameField) : '';
@@ -427,7 +440,7 @@ async function scanSparseTensor(c: Cursor, s: Field, kind: string, frames: Frame
     if (!isLen(f)) return;
     if (f.num === SPARSE_TENSOR.values) {
       const name = await scanTensor(c, f, kind, frames, !!ctx?.onMainInitializer);
-      if (name !== undefined) ctx?.onMainInitializer?.(name, -1);
+      if (name !== undefined) ctx?.onMainInitializer?.(name, { of: -1, firstOne: false });
     } else if (f.num === SPARSE_TENSOR.indices) await scanTensor(c, f, `${kind} (indices)`, frames, false);
   });
 }
@@ -490,9 +503,9 @@ async function scanGraph(c: Cursor, g: Field, frames: Frame[], ctx?: ScanContext
     if (!isLen(f)) return;
     if (f.num === GRAPH.node) await scanNode(c, f, inner, ctx);
     else if (f.num === GRAPH.initializer) {
-      const rank = { of: -1 };
+      const rank: TensorRank = { of: -1, firstOne: false };
       const name = await scanTensor(c, f, 'initializer', inner, !!ctx?.onMainInitializer, ctx?.onMainInitializer ? rank : undefined);
-      if (name !== undefined) ctx?.onMainInitializer?.(name, rank.of);
+      if (name !== undefined) ctx?.onMainInitializer?.(name, rank);
     } else if (f.num === GRAPH.sparseInitializer) await scanSparseTensor(c, f, 'sparse initializer', inner, ctx);
   });
 }
@@ -727,9 +740,12 @@ const SHAPE = 2;
  * rank of a tensor, when known, is kept above RANK_SHIFT (rank + 1; 0: not known).
  */
 const MIXED = 4;
+/** A constant whose first dimension is 1: broadcast against a batch, it adds no rows. */
+const FIRST_ONE = 8;
 const RANK_SHIFT = 8;
 const rankBits = (rank: number): number => (rank >= 0 && rank < 255 ? (rank + 1) << RANK_SHIFT : 0);
 const rankOf = (bits: number): number => ((bits >> RANK_SHIFT) & 0xff) - 1;
+const constantBits = (r: TensorRank): number => rankBits(r.of) | (r.of >= 1 && r.firstOne ? FIRST_ONE : 0);
 /** What is assumed of a name not (yet) known: declared later, in an outer scope, or past the budget. */
 const UNKNOWN = VALUES | SHAPE | MIXED;
 
@@ -971,7 +987,13 @@ async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>, mix
   else if (!fed) out = 0;
   else out = VALUES | (fed & SHAPE || (j.shapeBy ? shapeFromValues : true) ? SHAPE : 0);
   const attrs = j.standard && !graphs && (op === 'Constant' || (fed & VALUES && ROW_ATTRIBUTES.has(op!))) ? await rowAttributes(c, n) : NO_ATTRIBUTES;
-  const rows = rowsOut(j, op, ins, index > MAX_ROW_INPUTS, attrs, graphs);
+  // Outputs named (an optional one left out is ''): BatchNormalization before opset 14 trains when it has more.
+  let named = 0;
+  const counted = walkBuffered(c, n.start, n.next, (f) => {
+    if (f.num === NODE.output && isLen(f) && f.next > f.start) named++;
+  });
+  if (counted) await counted;
+  const rows = rowsOut(j, op, ins, index > MAX_ROW_INPUTS, attrs, graphs, named);
   let outIndex = 0;
   const set = (name: string | undefined) => {
     const r = rows(outIndex++);
@@ -1036,8 +1058,8 @@ interface RowAttributes {
   keepdims?: number;
   transA?: number;
   trainingMode?: number;
-  /** A Constant's rank, from its value. */
-  constantRank?: number;
+  /** A Constant's rank and first dimension, from its value. */
+  constantRank?: TensorRank;
 }
 const NO_ATTRIBUTES: RowAttributes = {};
 const ATTRIBUTE_I = 3;
@@ -1054,7 +1076,7 @@ async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
     const name = await stringField(c, a, ATTRIBUTE.name);
     let int: number | undefined;
     let ints: number[] | undefined = [];
-    let tensorRank: number | undefined;
+    let tensorRank: TensorRank | undefined;
     await walk(c, a.start, a.next, async (f) => {
       if (f.num === ATTRIBUTE_I && isVarint(f)) int = signedOf(f.lo, f.hi);
       else if (f.num === ATTRIBUTE_FIELD_INTS && ints) {
@@ -1065,9 +1087,10 @@ async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
         if (isVarint(f)) add(f.lo, f.hi);
         else if (isLen(f)) await eachPackedVarint(c, f, add);
       } else if (f.num === ATTRIBUTE.t && isLen(f) && name === 'value') {
-        const rank = { of: -1 };
+        // A message field given twice is one message, merged: its dims joined.
+        const rank: TensorRank = { of: -1, firstOne: false };
         await scanTensor(c, f, 'tensor', [], false, rank);
-        tensorRank = rank.of;
+        tensorRank = tensorRank ? { of: tensorRank.of + rank.of, firstOne: tensorRank.of > 0 ? tensorRank.firstOne : rank.firstOne } : rank;
       }
     });
     switch (name) {
@@ -1078,8 +1101,8 @@ async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
       case 'transA': out.transA = int; break;
       case 'training_mode': out.trainingMode = int; break;
       case 'value': out.constantRank = tensorRank; break;
-      case 'value_float': case 'value_int': case 'value_string': out.constantRank = 0; break;
-      case 'value_floats': case 'value_ints': case 'value_strings': out.constantRank = 1; break;
+      case 'value_float': case 'value_int': case 'value_string': out.constantRank = { of: 0, firstOne: false }; break;
+      case 'value_floats': case 'value_ints': case 'value_strings': out.constantRank = { of: 1, firstOne: false }; break;
       default:
     }
   });
@@ -1096,13 +1119,13 @@ function axisOf(axis: number, rank: number): number {
  * What each output of a node follows, by its index: CONST (0, or a Constant's rank), ROWS with a
  * rank, or MIXED. Input bits are flow bits (ABSENT for an optional input left out).
  */
-function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], more: boolean, attrs: RowAttributes, graphs: boolean): (output: number) => number {
+function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], more: boolean, attrs: RowAttributes, graphs: boolean, outputs: number): (output: number) => number {
   const present = ins.filter((b) => b !== ABSENT);
   // MIXED without VALUES: what the batch's size made (a Shape of it) mixes like a batch-fed tensor.
   const rows = present.filter((b) => b & (VALUES | MIXED));
   if (rows.length === 0 && !more) {
     // Follows no input: a constant, of a known rank when it is a Constant.
-    const rank = j.standard && op === 'Constant' && attrs.constantRank !== undefined ? rankBits(attrs.constantRank) : 0;
+    const rank = j.standard && op === 'Constant' && attrs.constantRank !== undefined ? constantBits(attrs.constantRank) : 0;
     return () => (graphs ? MIXED | VALUES : rank);
   }
   const mixed = () => MIXED;
@@ -1113,18 +1136,23 @@ function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], m
   const onlyFirst = isRows(0) && ins.every((b, i) => i === 0 || b === ABSENT || !(b & VALUES));
   const r0 = rankAt(0);
   const name = op!;
-  if (ROW_UNARY.has(name)) return isRows(0) ? keep(r0) : mixed;
+  // A constant beside the batch adds no rows when its rank is lower, or its first dimension is 1:
+  // one of the batch's rank with N rows would broadcast to N rows, so a lone caller would get N
+  // and each of N callers batched one, by its place in the batch.
+  const besideRows = (b: number, r: number) => rankOf(b) >= 0 && (rankOf(b) < r || (rankOf(b) === r && (b & FIRST_ONE) !== 0));
+  if (ROW_UNARY.has(name)) return onlyFirst && present.every((b, i) => i === 0 || besideRows(b, r0)) ? keep(r0) : mixed;
   if (ROW_ELEMENTWISE.has(name)) {
     // Broadcasting aligns trailing axes: every batch-fed operand of one rank r keeps its rows on
     // the first axis; a constant of a higher rank would put other axes before it.
     const r = rankOf(rows[0]!);
     if (r < 1 || rows.some((b) => rankOf(b) !== r)) return mixed;
-    return present.every((b) => b & VALUES || (rankOf(b) >= 0 && rankOf(b) <= r)) ? keep(r) : mixed;
+    return present.every((b) => b & VALUES || besideRows(b, r)) ? keep(r) : mixed;
   }
   if (ROW_PER_SAMPLE.has(name)) {
     if (!onlyFirst) return mixed;
-    // Training-mode statistics are over the batch; MaxPool's indices count from the batch's start.
-    if (name === 'BatchNormalization' && (attrs.trainingMode ?? 0) !== 0) return mixed;
+    // Training-mode statistics are over the batch (from opset 14 the attribute, before it any
+    // output past the first); MaxPool's indices count from the batch's start.
+    if (name === 'BatchNormalization' && ((attrs.trainingMode ?? 0) !== 0 || outputs > 1)) return mixed;
     return (output) => (output === 0 ? (r0 >= 1 ? rankBits(r0) : MIXED) : MIXED);
   }
   switch (name) {
@@ -1134,17 +1162,22 @@ function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], m
       if (isRows(0) && isRows(1) && r0 >= 3 && rankAt(1) === r0) return keep(r0);
       return mixed;
     case 'Gemm':
-      return onlyFirst && r0 === 2 && (attrs.transA ?? 0) === 0 ? keep(2) : mixed;
+      // C is broadcast to [N, M]: a C of N rows would add rows as a constant of the batch's rank does.
+      return onlyFirst && r0 === 2 && (attrs.transA ?? 0) === 0 && (ins[2] === undefined || ins[2] === ABSENT || besideRows(ins[2], 2)) ? keep(2) : mixed;
     case 'Flatten': {
-      const a = r0 >= 1 ? axisOf(attrs.axis ?? 1, r0 + 1) : -1;
-      return onlyFirst && a >= 1 ? keep(2) : mixed;
+      // axis in [-r, r], a negative one counted from r: [N, ...] stays N rows from axis 1 up to r - 1
+      // (or 1 of a rank-1 tensor: [N] to [N, 1]).
+      const axis = attrs.axis ?? 1;
+      const a = axis < 0 ? axis + r0 : axis;
+      return onlyFirst && r0 >= 1 && a >= 1 && (a < r0 || (a === 1 && r0 === 1)) ? keep(2) : mixed;
     }
     case 'Transpose':
       return onlyFirst && attrs.perm !== undefined && attrs.perm.length === r0 && attrs.perm[0] === 0 ? keep(r0) : mixed;
     case 'Concat': {
+      // Every operand batch-fed: a constant joined along another axis has rows of its own.
       const r = rankOf(rows[0]!);
       if (r < 1 || attrs.axis === undefined || axisOf(attrs.axis, r) < 1) return mixed;
-      return present.every((b) => rankOf(b) === r) ? keep(r) : mixed;
+      return present.every((b) => b & VALUES && rankOf(b) === r) ? keep(r) : mixed;
     }
     case 'Split':
       return onlyFirst && r0 >= 1 && attrs.axis !== undefined && axisOf(attrs.axis, r0) >= 1 ? () => rankBits(r0) : mixed;
@@ -1319,7 +1352,7 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
       await scanGraph(c, g, [], {
         onMainInitializer: (name, rank) => {
           onMainInitializer(name);
-          flow.set(name, rankBits(rank));
+          flow.set(name, constantBits(rank));
         },
         onNestedValueSized,
         onTrees,

@@ -34,6 +34,17 @@ const floats = (name: string, dims: number[]): onnx.ITensorProto => ({ name, dat
 const int64s = (name: string, ...values: number[]): onnx.ITensorProto => ({ name, dataType: INT64, dims: [values.length], int64Data: values });
 const int = (name: string, i: number): onnx.IAttributeProto => ({ name, type: INT, i });
 const ints = (name: string, ...values: number[]): onnx.IAttributeProto => ({ name, type: INTS, ints: values });
+/** `n` as a protobuf varint. */
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
 const n = (opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = [], extra: Partial<onnx.INodeProto> = {}): onnx.INodeProto => ({ name: `${opType}_${seq++}`, opType, input, output, attribute, ...extra });
 
 /**
@@ -44,7 +55,10 @@ async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto
   const graph: onnx.IGraphProto = {
     name: 'main',
     node: nodes,
-    initializer: [floats('W3x4', [3, 4]), floats('W4x3', [4, 3]), floats('BIAS', [3]), floats('CUBE', [2, 1, 3]), int64s('IDX', 0, 2), floats('TABLE', [10, 3]), int64s('SHAPE', 0, -1)],
+    initializer: [
+      floats('W3x4', [3, 4]), floats('W4x3', [4, 3]), floats('BIAS', [3]), floats('CUBE', [2, 1, 3]), int64s('IDX', 0, 2), floats('TABLE', [10, 3]),
+      int64s('SHAPE', 0, -1), floats('ONE_ROW', [1, 3]), floats('TWO_ROWS', [2, 3]), floats('C2x4', [2, 4]),
+    ],
     input: [valueInfo('X', ['B', 3]), valueInfo('I', ['B', 2], INT64)],
     output: outputs,
   };
@@ -85,6 +99,9 @@ describe('rows that stay apart', () => {
     ['a Flatten from axis 1', [n('Flatten', ['X'], ['Y'])]],
     ['a mixing branch that reaches no output', [n('ReduceSum', ['X'], ['S'], [int('keepdims', 1)]), n('Relu', ['X'], ['Y'])]],
     ['a Constant of a lower rank', [n('Constant', [], ['K'], [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: floats('', [3]) }]), n('Add', ['X', 'K'], ['Y'])]],
+    ['a constant of the batch\'s rank with 1 row', [n('Add', ['X', 'ONE_ROW'], ['Y'])]],
+    ['a Flatten from axis -1 of a rank-2 tensor (axis 1)', [n('Flatten', ['X'], ['Y'], [int('axis', -1)])]],
+    ['BatchNormalization with one output', [n('BatchNormalization', ['X', 'BIAS', 'BIAS', 'BIAS', 'BIAS'], ['Y'])]],
   ])('%s', async (_what, nodes) => {
     expect(await rowMixing(nodes)).toEqual([]);
   });
@@ -111,8 +128,31 @@ describe('rows that may mix', () => {
     ['BatchNormalization in training mode', [n('BatchNormalization', ['X', 'BIAS', 'BIAS', 'BIAS', 'BIAS'], ['Y'], [int('training_mode', 1)])], ['BatchNormalization']],
     ['a CumSum (its axis is an input)', [n('CumSum', ['X', 'IDX'], ['Y'])], ['CumSum']],
     ['another domain\'s operator', [n('Relu', ['X'], ['Y'], [], { domain: 'com.example' })], ['com.example.Relu']],
+    // Found by a hostile review, each proved to mix rows with onnxruntime:
+    ['a Flatten from axis -2 of a rank-2 tensor (axis 0)', [n('Flatten', ['X'], ['F'], [int('axis', -2)]), n('Flatten', ['F'], ['Y'], [int('axis', 1)])], ['Flatten']],
+    ['a Flatten from the last axis + 1 ([N, 3] to [3N, 1])', [n('Flatten', ['X'], ['Y'], [int('axis', 2)])], ['Flatten']],
+    ['BatchNormalization naming its training outputs (before opset 14)', [n('BatchNormalization', ['X', 'BIAS', 'BIAS', 'BIAS', 'BIAS'], ['Y', 'M', 'V', 'SM', 'SV'])], ['BatchNormalization']],
+    ['a Clip bounded by a batch-fed tensor', [n('ReduceMax', ['X'], ['B'], [ints('axes', 1), int('keepdims', 0)]), n('Clip', ['X', 'B'], ['Y'])], ['Clip']],
+    ['a constant of the batch\'s rank with 2 rows', [n('Add', ['X', 'TWO_ROWS'], ['Y'])], ['Add']],
+    ['a constant joined to the batch along axis 1', [n('Concat', ['X', 'TWO_ROWS'], ['Y'], [int('axis', 1)])], ['Concat']],
+    ['a Gemm whose C has 2 rows', [n('Gemm', ['X', 'W3x4', 'C2x4'], ['H']), n('MatMul', ['H', 'W4x3'], ['Y'])], ['Gemm']],
   ])('%s', async (_what, nodes, expected) => {
     expect(await rowMixing(nodes, undefined, { opsetImport: [{ domain: '', version: 17 }, { domain: 'com.example', version: 1 }] })).toEqual(expected);
+  });
+
+  it('takes a Constant whose value is given twice as the one tensor protobuf merges them to (dims joined)', async () => {
+    // [2] then [1, 3]: onnxruntime sees [2, 1, 3], which broadcast against [N, 3] puts 2 before the batch.
+    const field = (num: number, bytes: Uint8Array) => Buffer.concat([Buffer.from([(num << 3) | 2]), varint(bytes.length), bytes]);
+    const t1 = onnx.TensorProto.encode({ dataType: FLOAT, dims: [2], floatData: [0, 0] }).finish();
+    const t2 = onnx.TensorProto.encode({ dims: [1, 3], floatData: [1000, 1000, 1000, 1000] }).finish();
+    const attribute = Buffer.concat([onnx.AttributeProto.encode({ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR }).finish(), field(5, t1), field(5, t2)]);
+    const constant = Buffer.concat([onnx.NodeProto.encode({ name: 'k', opType: 'Constant', output: ['K'] }).finish(), field(5, attribute)]);
+    const add = onnx.NodeProto.encode(n('Add', ['X', 'K'], ['Y'])).finish();
+    const rest = onnx.GraphProto.encode({ name: 'g', input: [valueInfo('X', ['B', 3])], output: [valueInfo('Y', ['B', 3])] }).finish();
+    const model = Buffer.concat([onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }] }).finish(), field(7, Buffer.concat([field(1, constant), field(1, add), rest]))]);
+    const file = path.join(dir, `m${seq++}.onnx`);
+    fs.writeFileSync(file, model);
+    expect((await readOnnxSignature(file)).rowMixing).toEqual(['Add']);
   });
 
   it('takes an If as mixing, and what comes after it', async () => {
