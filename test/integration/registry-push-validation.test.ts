@@ -80,6 +80,26 @@ describe('registry push validation', () => {
     expect((await client.models()).map((m) => m.name)).not.toContain('thief');
   });
 
+  it('refuses a model with BatchNormalization in training mode (state kept from run to run), with INVALID_ARGUMENT, and stores nothing', async () => {
+    const before = await storedObjects(nats.url);
+    const model = onnx.ModelProto.encode({
+      irVersion: 7,
+      opsetImport: [{ domain: '', version: 9 }],
+      graph: {
+        name: 'stateful',
+        node: [{ name: 'bn', opType: 'BatchNormalization', input: ['X', 'S', 'S', 'S', 'S'], output: ['Y', 'M', 'V', 'SM', 'SV'] }],
+        initializer: [{ name: 'S', dataType: 1, dims: [4], floatData: [1, 1, 1, 1] }],
+        input: [vi('X')],
+        output: [vi('Y')],
+      },
+    }).finish();
+    const err = (await client.push('stateful', model).catch((e: unknown) => e)) as InfermeshError;
+    expect(err).toBeInstanceOf(InfermeshError);
+    expect(err.grpcCode).toBe(3);
+    expect(err.message).toMatch(/^artifact is not a servable ONNX model: BatchNormalization of node 'bn' is in training mode: onnxruntime keeps its running statistics from run to run, so one caller's inputs would reach the next callers' answers/);
+    expect(await storedObjects(nats.url)).toEqual(before);
+  });
+
   it('takes a model whose dynamic dimensions are dim_value -1, and records them as -1', async () => {
     const v = await client.push('minus-one', fs.readFileSync(modelPath('fixtures/identity_dim_minus_one_fp32.onnx')));
     expect(v.inputs).toEqual([{ name: 'INPUT0', datatype: 'FP32', shape: ['-1', '4'] }]);
