@@ -1184,11 +1184,10 @@ function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], m
       // C is broadcast to [N, M]: a C of N rows would add rows as a constant of the batch's rank does.
       return onlyFirst && r0 === 2 && (attrs.transA ?? 0) === 0 && (ins[2] === undefined || ins[2] === ABSENT || besideRows(ins[2], 2)) ? keep(2) : mixed;
     case 'Flatten': {
-      // axis in [-r, r], a negative one counted from r: [N, ...] stays N rows from axis 1 up to r - 1
-      // (or 1 of a rank-1 tensor: [N] to [N, 1]).
+      // [d0 · … · d(a-1), d(a) · …], axis a in [-r, r] (a negative one counted from r): N rows
+      // only from axis 1; from a later one each row becomes several, from 0 all of them one.
       const axis = attrs.axis ?? 1;
-      const a = axis < 0 ? axis + r0 : axis;
-      return onlyFirst && r0 >= 1 && a >= 1 && (a < r0 || (a === 1 && r0 === 1)) ? keep(2) : mixed;
+      return onlyFirst && r0 >= 1 && (axis < 0 ? axis + r0 : axis) === 1 ? keep(2) : mixed;
     }
     case 'Transpose':
       return onlyFirst && attrs.perm !== undefined && attrs.perm.length === r0 && attrs.perm[0] === 0 ? keep(r0) : mixed;
