@@ -276,7 +276,7 @@ export abstract class RoutedCall {
   private record(code: number): void {
     const outcome = versionOutcomeOf(code);
     if (outcome === undefined || this.pod === undefined) return;
-    this.deps.stats.record(this.model, this.version, outcome, performance.now() - this.startedAt);
+    this.deps.stats.record(this.model, this.version, outcome, performance.now() - this.startedAt, this.requested === '');
   }
 
   private finish(code: number, message: string): void {

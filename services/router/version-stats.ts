@@ -56,10 +56,17 @@ export class VersionStats {
     clearTimeout(this.timer);
   }
 
-  /** Records one request's outcome; the window counts anything but `ok` as an error. */
-  record(model: string, version: number, outcome: VersionOutcome, latencyMs: number): void {
+  /**
+   * Records one request's outcome; the window counts anything but `ok` as an error. `split`: the
+   * traffic split chose the version. Only those go into the window the rollout analysis judges: a
+   * request that names its version goes where its caller chose, so a caller allowed only to infer
+   * could fail a canary (or hide its failures, or the stable's health) with requests of its own
+   * making, tiny deadlines or inputs the model fails on. Through the split, whatever a caller
+   * sends falls on stable and canary by their weights. The metrics count every request.
+   */
+  record(model: string, version: number, outcome: VersionOutcome, latencyMs: number, split: boolean): void {
     const ok = outcome === 'ok';
-    record(this.window(model, version), ok, latencyMs);
+    if (split) record(this.window(model, version), ok, latencyMs);
     const a = this.attributesOf(model, version);
     this.requests.add(1, a[outcome]);
     if (ok) this.duration.record(latencyMs / 1000, a.version);

@@ -156,6 +156,20 @@ describe('RoutedCall: blame', () => {
     expect(counts()).toEqual({ requests: 1, errors: 1 });
   });
 
+  it('a call that names its version is answered and counted in the metrics, never in the window the rollout analysis judges', () => {
+    // A caller allowed to infer must not choose which version's record its failures (or its
+    // successes) go to: through the split they fall on stable and canary by their weights.
+    const { call, counts } = setup(['a', 'b']);
+    for (const code of [13, 4, 0]) { // INTERNAL, DEADLINE_EXCEEDED, OK
+      const named = call('1');
+      named.podAnswers(code);
+      expect(named.answer).toEqual({ code, message: '', from: 'pod' });
+    }
+    expect(counts()).toEqual({ requests: 0, errors: 0 });
+    call().podAnswers(13);
+    expect(counts()).toEqual({ requests: 1, errors: 1 });
+  });
+
   it('retries once: the second failure goes to the client with the pod\'s answer, counted against the version', () => {
     const { call, counts } = setup(['a', 'b', 'c']);
     const c = call();
