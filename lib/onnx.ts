@@ -1083,6 +1083,14 @@ interface RowAttributes {
 const NO_ATTRIBUTES: RowAttributes = {};
 const ATTRIBUTE_I = 3;
 const ATTRIBUTE_FIELD_INTS = 8;
+const ATTRIBUTE_TYPE = 20;
+const ATTRIBUTE_TYPE_INT = 2;
+const ATTRIBUTE_TYPE_TENSOR = 4;
+/** The rank of a Constant made of an attribute of each type: FLOAT, INT, STRING scalars; FLOATS, INTS, STRINGS lists. */
+const CONSTANT_RANKS: Readonly<Record<number, TensorRank>> = {
+  1: { of: 0, firstOne: false }, 2: { of: 0, firstOne: false }, 3: { of: 0, firstOne: false },
+  6: { of: 1, firstOne: false }, 7: { of: 1, firstOne: false }, 8: { of: 1, firstOne: false },
+};
 
 /** A varint as a signed int64, as a number (exact within ±2^53). */
 const signedOf = (lo: number, hi: number): number => (hi | 0) * 0x1_0000_0000 + (lo >>> 0);
@@ -1090,14 +1098,18 @@ const signedOf = (lo: number, hi: number): number => (hi | 0) * 0x1_0000_0000 + 
 /** The attributes of node `n` rowsOut reads. */
 async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
   const out: RowAttributes = {};
+  let index = 0;
   await walk(c, n.start, n.next, async (a) => {
     if (a.num !== NODE.attribute || !isLen(a)) return;
+    const first = index++ === 0;
     const name = await stringField(c, a, ATTRIBUTE.name);
+    let type = 0;
     let int: number | undefined;
     let ints: number[] | undefined = [];
     let tensorRank: TensorRank | undefined;
     await walk(c, a.start, a.next, async (f) => {
       if (f.num === ATTRIBUTE_I && isVarint(f)) int = signedOf(f.lo, f.hi);
+      else if (f.num === ATTRIBUTE_TYPE && isVarint(f)) type = f.lo;
       else if (f.num === ATTRIBUTE_FIELD_INTS && ints) {
         const add = (lo: number, hi: number) => {
           if (ints && ints.length < MAX_ROW_INTS) ints.push(signedOf(lo, hi));
@@ -1105,13 +1117,15 @@ async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
         };
         if (isVarint(f)) add(f.lo, f.hi);
         else if (isLen(f)) await eachPackedVarint(c, f, add);
-      } else if (f.num === ATTRIBUTE.t && isLen(f) && name === 'value') {
+      } else if (f.num === ATTRIBUTE.t && isLen(f)) {
         // A message field given twice is one message, merged: its dims joined.
         const rank: TensorRank = { of: -1, firstOne: false };
         await scanTensor(c, f, 'tensor', [], false, rank);
         tensorRank = tensorRank ? { of: tensorRank.of + rank.of, firstOne: tensorRank.of > 0 ? tensorRank.firstOne : rank.firstOne } : rank;
       }
     });
+    // An INT attribute with no value is 0 to onnxruntime (protobuf's default), not absent.
+    if (int === undefined && type === ATTRIBUTE_TYPE_INT) int = 0;
     switch (name) {
       case 'axis': out.axis = int; break;
       case 'axes': out.axes = ints; break;
@@ -1119,11 +1133,12 @@ async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
       case 'keepdims': out.keepdims = int; break;
       case 'transA': out.transA = int; break;
       case 'training_mode': out.trainingMode = int; break;
-      case 'value': out.constantRank = tensorRank; break;
-      case 'value_float': case 'value_int': case 'value_string': out.constantRank = { of: 0, firstOne: false }; break;
-      case 'value_floats': case 'value_ints': case 'value_strings': out.constantRank = { of: 1, firstOne: false }; break;
       default:
     }
+    // onnxruntime makes a Constant's value of its first attribute, by that attribute's type
+    // whatever its name; with more than one, its rank is not known here.
+    if (first) out.constantRank = type === ATTRIBUTE_TYPE_TENSOR ? tensorRank : CONSTANT_RANKS[type];
+    else out.constantRank = undefined;
   });
   return out;
 }
@@ -1159,6 +1174,8 @@ function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], m
   // one of the batch's rank with N rows would broadcast to N rows, so a lone caller would get N
   // and each of N callers batched one, by its place in the batch.
   const besideRows = (b: number, r: number) => rankOf(b) >= 0 && (rankOf(b) < r || (rankOf(b) === r && (b & FIRST_ONE) !== 0));
+  // Dropout told to train (its third input) drops by a mask drawn over the whole batch.
+  if (name === 'Dropout' && ins[2] !== undefined && ins[2] !== ABSENT) return mixed;
   if (ROW_UNARY.has(name)) return onlyFirst && present.every((b, i) => i === 0 || besideRows(b, r0)) ? keep(r0) : mixed;
   if (ROW_ELEMENTWISE.has(name)) {
     // Broadcasting aligns trailing axes: every batch-fed operand of one rank r keeps its rows on
@@ -1211,7 +1228,8 @@ function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], m
   }
   if (ROW_ALONG_AXIS.has(name)) {
     // Without an axis: 1 before opset 13, the last from it; either is past the batch's from rank 2.
-    if (!onlyFirst || r0 < 2) return mixed;
+    // A scale or bias (LayerNormalization's) is broadcast like an elementwise operand.
+    if (!onlyFirst || r0 < 2 || !present.every((b, i) => i === 0 || besideRows(b, r0))) return mixed;
     if (attrs.axis !== undefined && axisOf(attrs.axis, r0) < 1) return mixed;
     return () => rankBits(r0);
   }

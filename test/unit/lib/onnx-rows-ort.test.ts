@@ -34,11 +34,11 @@ type Step =
   | { op: 'Add' | 'Mul' | 'Sub' | 'Max'; constDims: number[] }
   | { op: 'Self'; which: 'Add' | 'Mul' }
   | { op: 'MatMul'; n: number }
-  | { op: 'Softmax' | 'LogSoftmax'; axis: number | undefined }
+  | { op: 'Softmax' | 'LogSoftmax'; axis: number | undefined | 'typed' }
   | { op: 'ReduceSum' | 'ReduceMax' | 'ReduceMean'; axes: number[] | undefined; keepdims: number }
   | { op: 'ArgMax'; axis: number | undefined; keepdims: number }
   | { op: 'Transpose'; perm: number[] | undefined }
-  | { op: 'Flatten'; axis: number | undefined }
+  | { op: 'Flatten'; axis: number | undefined | 'typed' }
   | { op: 'Concat'; axis: number; withConst: boolean }
   | { op: 'Gather'; axis: number; indexRank: number }
   | { op: 'Reshape' }
@@ -46,20 +46,23 @@ type Step =
   | { op: 'Clip'; bounds: 'const' | 'batch' }
   | { op: 'Where'; constDims: number[] }
   | { op: 'Split'; axis: number }
-  | { op: 'Embedding'; axis: number };
+  | { op: 'Embedding'; axis: number }
+  | { op: 'LayerNormalization'; axis: number | undefined | 'typed'; scaleDims: number[] };
 
 const dims = fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 0, maxLength: 3 });
 const axis = fc.integer({ min: -3, max: 3 });
+/** An axis, none, or one typed INT with no value (0 to onnxruntime). */
+const maybeAxis = fc.oneof(fc.constant(undefined), fc.constant('typed' as const), axis);
 const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ op: fc.constantFrom('Relu' as const, 'Tanh' as const, 'Neg' as const, 'Sigmoid' as const) }),
   fc.record({ op: fc.constantFrom('Add' as const, 'Mul' as const, 'Sub' as const, 'Max' as const), constDims: dims }),
   fc.record({ op: fc.constant('Self' as const), which: fc.constantFrom('Add' as const, 'Mul' as const) }),
   fc.record({ op: fc.constant('MatMul' as const), n: fc.integer({ min: 1, max: 3 }) }),
-  fc.record({ op: fc.constantFrom('Softmax' as const, 'LogSoftmax' as const), axis: fc.option(axis, { nil: undefined }) }),
+  fc.record({ op: fc.constantFrom('Softmax' as const, 'LogSoftmax' as const), axis: maybeAxis }),
   fc.record({ op: fc.constantFrom('ReduceSum' as const, 'ReduceMax' as const, 'ReduceMean' as const), axes: fc.option(fc.array(axis, { minLength: 1, maxLength: 2 }), { nil: undefined }), keepdims: fc.integer({ min: 0, max: 1 }) }),
   fc.record({ op: fc.constant('ArgMax' as const), axis: fc.option(axis, { nil: undefined }), keepdims: fc.integer({ min: 0, max: 1 }) }),
   fc.record({ op: fc.constant('Transpose' as const), perm: fc.option(fc.shuffledSubarray([0, 1, 2], { minLength: 1, maxLength: 3 }), { nil: undefined }) }),
-  fc.record({ op: fc.constant('Flatten' as const), axis: fc.option(axis, { nil: undefined }) }),
+  fc.record({ op: fc.constant('Flatten' as const), axis: maybeAxis }),
   fc.record({ op: fc.constant('Concat' as const), axis, withConst: fc.boolean() }),
   fc.record({ op: fc.constant('Gather' as const), axis, indexRank: fc.integer({ min: 0, max: 2 }) }),
   fc.record({ op: fc.constant('Reshape' as const) }),
@@ -68,6 +71,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ op: fc.constant('Where' as const), constDims: dims }),
   fc.record({ op: fc.constant('Split' as const), axis }),
   fc.record({ op: fc.constant('Embedding' as const), axis }),
+  fc.record({ op: fc.constant('LayerNormalization' as const), axis: maybeAxis, scaleDims: dims }),
 );
 
 const filled = (name: string, shape: number[], value = 0.5): onnx.ITensorProto => ({ name, dataType: FLOAT, dims: shape, floatData: Array(shape.reduce((a, b) => a * b, 1)).fill(value) });
@@ -81,6 +85,7 @@ function build(inputRank: 2 | 3, steps: Step[]): Uint8Array {
   const next = () => `T${k++}`;
   const ints = (name: string, values: number[]): onnx.IAttributeProto => ({ name, type: INTS, ints: values });
   const int = (name: string, i: number): onnx.IAttributeProto => ({ name, type: INT, i });
+  const axisAttr = (a: number | undefined | 'typed'): onnx.IAttributeProto[] => (a === undefined ? [] : a === 'typed' ? [{ name: 'axis', type: INT }] : [int('axis', a)]);
   for (const s of steps) {
     const out = next();
     const c = `C${k}`;
@@ -100,7 +105,11 @@ function build(inputRank: 2 | 3, steps: Step[]): Uint8Array {
         nodes.push({ opType: 'MatMul', input: [t, c], output: [out] });
         break;
       case 'Softmax': case 'LogSoftmax':
-        nodes.push({ opType: s.op, input: [t], output: [out], attribute: s.axis === undefined ? [] : [int('axis', s.axis)] });
+        nodes.push({ opType: s.op, input: [t], output: [out], attribute: axisAttr(s.axis) });
+        break;
+      case 'LayerNormalization':
+        initializers.push(filled(c, s.scaleDims, 2));
+        nodes.push({ opType: 'LayerNormalization', input: [t, c], output: [out], attribute: axisAttr(s.axis) });
         break;
       case 'ReduceSum': case 'ReduceMax': case 'ReduceMean':
         nodes.push({ opType: s.op, input: [t], output: [out], attribute: [...(s.axes ? [ints('axes', s.axes)] : []), int('keepdims', s.keepdims)] });
@@ -115,7 +124,7 @@ function build(inputRank: 2 | 3, steps: Step[]): Uint8Array {
         nodes.push({ opType: 'Transpose', input: [t], output: [out], attribute: s.perm ? [ints('perm', s.perm)] : [] });
         break;
       case 'Flatten':
-        nodes.push({ opType: 'Flatten', input: [t], output: [out], attribute: s.axis === undefined ? [] : [int('axis', s.axis)] });
+        nodes.push({ opType: 'Flatten', input: [t], output: [out], attribute: axisAttr(s.axis) });
         break;
       case 'Concat':
         if (s.withConst) initializers.push(filled(c, inputRank === 2 ? [1, 3] : [1, 2, 3]));

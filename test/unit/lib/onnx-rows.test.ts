@@ -58,6 +58,7 @@ async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto
     initializer: [
       floats('W3x4', [3, 4]), floats('W4x3', [4, 3]), floats('BIAS', [3]), floats('CUBE', [2, 1, 3]), int64s('IDX', 0, 2), floats('TABLE', [10, 3]),
       int64s('SHAPE', 0, -1), floats('ONE_ROW', [1, 3]), floats('TWO_ROWS', [2, 3]), floats('C2x4', [2, 4]),
+      { name: 'HALF', dataType: FLOAT, dims: [], floatData: [0.5] }, { name: 'TRUE', dataType: 9, dims: [], int32Data: [1] },
     ],
     input: [valueInfo('X', ['B', 3]), valueInfo('I', ['B', 2], INT64)],
     output: outputs,
@@ -99,6 +100,8 @@ describe('rows that stay apart', () => {
     ['a Flatten from axis 1', [n('Flatten', ['X'], ['Y'])]],
     ['a mixing branch that reaches no output', [n('ReduceSum', ['X'], ['S'], [int('keepdims', 1)]), n('Relu', ['X'], ['Y'])]],
     ['a Constant of a lower rank', [n('Constant', [], ['K'], [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: floats('', [3]) }]), n('Add', ['X', 'K'], ['Y'])]],
+    ['a Constant of a FLOAT attribute (a scalar)', [n('Constant', [], ['K'], [{ name: 'value_float', type: onnx.AttributeProto.AttributeType.FLOAT, f: 2 }]), n('Mul', ['X', 'K'], ['Y'])]],
+    ['a LayerNormalization with a scale of lower rank', [n('LayerNormalization', ['X', 'BIAS', 'BIAS'], ['Y'])]],
     ['a constant of the batch\'s rank with 1 row', [n('Add', ['X', 'ONE_ROW'], ['Y'])]],
     ['a Flatten from axis -1 of a rank-2 tensor (axis 1)', [n('Flatten', ['X'], ['Y'], [int('axis', -1)])]],
     ['BatchNormalization with one output', [n('BatchNormalization', ['X', 'BIAS', 'BIAS', 'BIAS', 'BIAS'], ['Y'])]],
@@ -134,6 +137,14 @@ describe('rows that may mix', () => {
     ['a constant of the batch\'s rank with 2 rows', [n('Add', ['X', 'TWO_ROWS'], ['Y'])], ['Add']],
     ['a constant joined to the batch along axis 1', [n('Concat', ['X', 'TWO_ROWS'], ['Y'], [int('axis', 1)])], ['Concat']],
     ['a Gemm whose C has 2 rows', [n('Gemm', ['X', 'W3x4', 'C2x4'], ['H']), n('MatMul', ['H', 'W4x3'], ['Y'])], ['Gemm']],
+    // A second review's, each proved with onnxruntime too:
+    ['an axis typed INT with no value (0 to onnxruntime)', [n('Softmax', ['X'], ['Y'], [{ name: 'axis', type: INT }])], ['Softmax']],
+    // [B, 3] summed over axis 1 without keepdims is [B]: its last axis is the batch's.
+    ['keepdims typed INT with no value (0), then a Softmax along the last axis', [n('ReduceSum', ['X'], ['S'], [ints('axes', 1), { name: 'keepdims', type: INT }]), n('Softmax', ['S'], ['Y'], [int('axis', -1)])], ['Softmax']],
+    ['a LayerNormalization whose scale has the batch\'s rank and 2 rows', [n('LayerNormalization', ['X', 'TWO_ROWS'], ['Y'])], ['LayerNormalization']],
+    ['a Dropout told to train', [n('Dropout', ['X', 'HALF', 'TRUE'], ['Y'])], ['Dropout']],
+    ['a Constant whose first attribute, named value_float, holds a [2, 3] tensor', [n('Constant', [], ['K'], [{ name: 'value_float', type: onnx.AttributeProto.AttributeType.TENSOR, t: floats('', [2, 3]) }]), n('Add', ['X', 'K'], ['Y'])], ['Add']],
+    ['a Constant with a [2, 3] value and a value_float after it (onnxruntime takes the first)', [n('Constant', [], ['K'], [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: floats('', [2, 3]) }, { name: 'value_float', type: onnx.AttributeProto.AttributeType.FLOAT, f: 1 }]), n('Add', ['X', 'K'], ['Y'])], ['Add']],
   ])('%s', async (_what, nodes, expected) => {
     expect(await rowMixing(nodes, undefined, { opsetImport: [{ domain: '', version: 17 }, { domain: 'com.example', version: 1 }] })).toEqual(expected);
   });
