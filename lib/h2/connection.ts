@@ -182,6 +182,12 @@ export class H2Stream {
   onData: (chunk: Buffer, endStream: boolean) => void = noop;
   /** Called once when the stream is over: cleanly, reset by either side, or with its connection. */
   onClose: (code: CloseCode) => void = noop;
+  /**
+   * A client's stream sent before the peer's SETTINGS said how large a header list it takes: a
+   * reset ENHANCE_YOUR_CALM before an answer may then be the peer refusing the list (see
+   * request()); after, the list was within its limit.
+   */
+  headerListUnchecked = false;
   /** Called when data queued by write() has all been sent (see write()). */
   onDrain: () => void = noop;
   /** Called when this side's end of the stream (END_STREAM) has been sent. */
@@ -460,6 +466,7 @@ export class H2Connection {
     this.nextStreamId += 2;
     const stream = new H2Stream(id, this, this.peerStreamWindow, this.limits.streamWindowBytes, this.clock);
     this.streams.set(id, stream);
+    stream.headerListUnchecked = this.peerMaxHeaderList === Number.POSITIVE_INFINITY;
     stream.sendHeaders(headers, endStream);
     // The last stream id is used: no new streams here; the connection ends once this one has.
     if (this.nextStreamId > this.maxStreamId) this.close();

@@ -85,12 +85,14 @@ export class RequestRefused {
 }
 
 /**
- * Why a pod's stream closed before its answer: a reset ENHANCE_YOUR_CALM before any answer is a
- * pod's door refusing the request's headers as more than it takes (lib/h2), the request's doing;
- * anything else (another reset, a lost connection) the pod's.
+ * Why a pod's stream closed before its answer: a reset ENHANCE_YOUR_CALM before any answer, on a
+ * stream sent before the pod's SETTINGS said how large a header list it takes, is a pod's door
+ * refusing the request's headers as more than that (lib/h2), the request's doing. Anything else
+ * (another reset, a lost connection, or ENHANCE_YOUR_CALM for a list within the limit it gave)
+ * is the pod's: a pod that refused every call so would otherwise never be ejected.
  */
-export function closedUnanswered(address: string, code: CloseCode): string | RequestRefused {
-  if (code === H2_ENHANCE_YOUR_CALM) return new RequestRefused(`pod ${address} refused the request's metadata as more than it takes`);
+export function closedUnanswered(address: string, code: CloseCode, stream: H2Stream): string | RequestRefused {
+  if (code === H2_ENHANCE_YOUR_CALM && stream.headerListUnchecked) return new RequestRefused(`pod ${address} refused the request's metadata as more than it takes`);
   return `pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`;
 }
 
@@ -254,7 +256,7 @@ class InferCall extends RoutedCall {
         return this.answered(status.code === Status.UNAVAILABLE ? Status.INTERNAL : status.code, status.message);
       }
       if (!this.reply.headers || !status) {
-        const why = this.reply.headers ? `pod ${address} closed the call without a status` : closedUnanswered(address, code);
+        const why = this.reply.headers ? `pod ${address} closed the call without a status` : closedUnanswered(address, code, up);
         if (why instanceof RequestRefused) this.refusedForRequest(Status.RESOURCE_EXHAUSTED, why.message);
         else this.unanswered(why);
       } else this.answered(status.code, status.message);

@@ -536,7 +536,7 @@ class RestInferCall extends RoutedCall {
       this.current = undefined;
       const status = statusOf(this.reply.trailers ?? this.reply.headers);
       if (!this.reply.headers || !status) {
-        const why = this.reply.headers ? `pod ${address} closed the call without a status` : closedUnanswered(address, code);
+        const why = this.reply.headers ? `pod ${address} closed the call without a status` : closedUnanswered(address, code, up);
         return why instanceof RequestRefused ? this.refusedForRequest(grpc.status.RESOURCE_EXHAUSTED, why.message) : this.unanswered(why);
       }
       this.status = status;

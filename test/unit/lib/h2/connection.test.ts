@@ -15,6 +15,8 @@ import {
   H2Connection,
   H2_PROTOCOL_ERROR,
   H2_REFUSED_STREAM,
+  H2_ENHANCE_YOUR_CALM,
+  HeaderListTooLarge,
   type H2Stream,
   type Header,
 } from '../../../../lib/h2/connection';
@@ -114,6 +116,24 @@ describe('H2Server with a node:http2 client', () => {
     expect(res.trailers?.['x-bytes']).toBe(String(body.length));
     // nghttp2's windows (64 KiB) held our answer back: write() queued and onDrain reopened the client's.
     expect(stats.drains).toBeGreaterThan(0);
+  });
+
+  it('sends no header list longer than the peer\'s SETTINGS said it takes, and marks a stream sent before they came', async () => {
+    const { port } = await startH2Server(closer, (stream) => stream.end([[':status', '200']]), { maxHeaderListBytes: 1024 });
+    const base: Header[] = [[':method', 'POST'], [':scheme', 'http'], [':path', '/x'], [':authority', 'a']];
+    // Before the server's SETTINGS: sent, and marked; the server refuses it itself.
+    const early = new H2Connection(net.connect(port, '127.0.0.1'), 'client', undefined, QUIET);
+    closer.add(early, (c) => c.destroy());
+    const first = early.request([...base, ['x-pad', 'p'.repeat(2000)]], true);
+    expect(first.headerListUnchecked).toBe(true);
+    expect((await collect(first)).code).toBe(H2_ENHANCE_YOUR_CALM);
+    // After them: refused here, with the sizes; a list within the limit goes, unmarked.
+    const conn = await connectOurs(closer, port);
+    expect(() => conn.request([...base, ['x-pad', 'p'.repeat(2000)]], true)).toThrow(HeaderListTooLarge);
+    expect(() => conn.request([...base, ['x-pad', 'p'.repeat(2000)]], true)).toThrow(/^a header list of 2\d{3} bytes, more than the 1024 the peer takes$/);
+    const ok = conn.request(base, true);
+    expect(ok.headerListUnchecked).toBe(false);
+    expect(valueOf((await collect(ok)).headers, ':status')).toBe('200');
   });
 
   it('sends 5 MiB written at once: write() returns false and onDrain comes once it has all gone', async () => {
