@@ -504,9 +504,11 @@ const BATCH_NORMALIZATION = 'BatchNormalization';
  * 0.27 on three runs in a row), a state that carries callers' data to later callers.
  */
 async function trains(c: Cursor, n: Field): Promise<boolean> {
+  // Every output field counts, an optional one left out ('') included: onnxruntime trains when the
+  // node has more than one (and, with them left out, crashed the process on the first run).
   let outputs = 0;
   await walk(c, n.start, n.next, (f) => {
-    if (f.num === NODE.output && isLen(f) && f.next > f.start) outputs++;
+    if (f.num === NODE.output && isLen(f)) outputs++;
   });
   return outputs > 1 || ((await rowAttributes(c, n)).trainingMode ?? 0) !== 0;
 }
@@ -1006,10 +1008,10 @@ async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>, mix
   else if (!fed) out = 0;
   else out = VALUES | (fed & SHAPE || (j.shapeBy ? shapeFromValues : true) ? SHAPE : 0);
   const attrs = j.standard && !graphs && (op === 'Constant' || (fed & VALUES && ROW_ATTRIBUTES.has(op!))) ? await rowAttributes(c, n) : NO_ATTRIBUTES;
-  // Outputs named (an optional one left out is ''): BatchNormalization before opset 14 trains when it has more.
+  // Outputs, an optional one left out ('') included: BatchNormalization trains when it has more than one.
   let named = 0;
   const counted = walkBuffered(c, n.start, n.next, (f) => {
-    if (f.num === NODE.output && isLen(f) && f.next > f.start) named++;
+    if (f.num === NODE.output && isLen(f)) named++;
   });
   if (counted) await counted;
   const rows = rowsOut(j, op, ins, index > MAX_ROW_INPUTS, attrs, graphs, named);

@@ -168,13 +168,14 @@ const CLIENT_DEFAULTS: Partial<H2Limits> = {
 /** Why a stream closed: undefined when both sides ended it cleanly, else an HTTP/2 error code or CONNECTION_LOST. */
 export type CloseCode = number | undefined;
 
-/** One HTTP/2 stream. The owner sets the callbacks when it gets the stream, before returning. */
 /** A request whose header list is larger than the peer said it takes: sent, it would be refused. */
 export class HeaderListTooLarge extends Error {
   constructor(readonly bytes: number, readonly limit: number) {
     super(`a header list of ${bytes} bytes, more than the ${limit} the peer takes`);
   }
 }
+
+/** One HTTP/2 stream. The owner sets the callbacks when it gets the stream, before returning. */
 
 export class H2Stream {
   /** Headers (the first block) and trailers (a later one). */

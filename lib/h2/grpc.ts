@@ -2,7 +2,7 @@
 // and answers, the headers a proxy forwards and relays, trace context, and a pipe that carries a
 // whole call (any method, streaming included) to an upstream and back.
 import { context, propagation, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
-import { CONNECTION_LOST, H2_CANCEL, H2_INTERNAL_ERROR, H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
+import { CONNECTION_LOST, H2_CANCEL, H2_INTERNAL_ERROR, H2_NO_ERROR, HeaderListTooLarge, headerValue, type H2Stream, type Header } from './connection';
 import type { H2Upstream } from './upstream';
 import { statusMessage } from '../errors';
 
@@ -170,7 +170,10 @@ export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readon
   try {
     up = upstream.request(out, endStream && !body);
   } catch (err) {
-    respondStatus(stream, UNAVAILABLE, `internal: ${err instanceof Error ? err.message : String(err)}`);
+    // Metadata longer than the upstream takes is the call's own (RESOURCE_EXHAUSTED, as on the
+    // router's ModelInfer path); anything else is the upstream's, to try again.
+    if (err instanceof HeaderListTooLarge) respondStatus(stream, RESOURCE_EXHAUSTED, `request metadata: ${err.message}`);
+    else respondStatus(stream, UNAVAILABLE, `internal: ${err instanceof Error ? err.message : String(err)}`);
     return;
   }
   const failed = body ? INTERNAL : UNAVAILABLE;

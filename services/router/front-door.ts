@@ -74,7 +74,6 @@ export interface FrontDoorDeps extends RoutingDeps {
   access?: RouterAccess;
 }
 
-/** The header blocks of a pod's answer to one attempt: its headers, then its trailers. */
 /**
  * A call a pod would refuse, or did, for what the request itself holds (its metadata, with the
  * router's own headers, more than the pod takes): the client's doing, so its answer is
@@ -96,6 +95,7 @@ export function closedUnanswered(address: string, code: CloseCode, stream: H2Str
   return `pod ${address} closed the call without an answer (${code === undefined ? 'no status' : code < 0 ? 'connection lost' : `HTTP/2 code ${code}`})`;
 }
 
+/** The header blocks of a pod's answer to one attempt: its headers, then its trailers. */
 export interface PodAnswerHeaders {
   headers?: Header[];
   trailers?: Header[];

@@ -152,6 +152,7 @@ describe('registry with large artifacts (a separate process)', () => {
       outputs: [{ name: 'OUTPUT0', datatype: 'FP32', shape: [-1, 4] }],
       valueSized: [],
       treeDepth: 0,
+      rowMixing: [],
     });
   });
 

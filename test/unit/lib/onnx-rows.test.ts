@@ -170,6 +170,8 @@ describe('rows that may mix', () => {
     const refusal = /^BatchNormalization of node 'bn' is in training mode: onnxruntime keeps its running statistics from run to run/;
     await expect(rowMixing([bn({ attribute: [int('training_mode', 1)] })])).rejects.toThrow(refusal);
     await expect(rowMixing([bn({}, ['Y', 'M', 'V', 'SM', 'SV'])])).rejects.toThrow(refusal);
+    // Its optional outputs left out ('') still count: onnxruntime trains (and crashed on a run).
+    await expect(rowMixing([bn({}, ['Y', '', '', '', ''])])).rejects.toThrow(refusal);
     const branch = (name: string): onnx.IGraphProto => ({ name, node: [bn({}, ['O', 'M'])], output: [valueInfo('O', ['B', 3])] });
     const ifNode = n('If', ['C'], ['Y'], [{ name: 'then_branch', type: GRAPH, g: branch('then') }, { name: 'else_branch', type: GRAPH, g: branch('else') }]);
     await expect(rowMixing([n('Constant', [], ['C'], [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: 9, dims: [], int32Data: [1] } }]), ifNode]))

@@ -249,6 +249,16 @@ describe('pipeCall with a node:http2 upstream', () => {
     expect(late.rstCode).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
   });
 
+  it('answers metadata longer than the upstream takes RESOURCE_EXHAUSTED, as the router\'s ModelInfer does, not UNAVAILABLE', async () => {
+    const origin = await startH2Server(closer, (stream) => stream.end([[':status', '200'], ['grpc-status', '0']]), { maxHeaderListBytes: 1024 });
+    const proxy = await startProxy(origin.address, 1);
+    const session = await connectNode(closer, proxy.port);
+    // The first call learns the upstream's SETTINGS; the next is checked against them.
+    expect(statusOf((await nodeRequest(session, post('/small'), Buffer.from('x'))).raw)?.code).toBe(grpc.status.OK);
+    const big = await nodeRequest(session, { ...post('/big'), 'x-pad': 'p'.repeat(2000) }, Buffer.from('x'));
+    expect(statusOf(big.raw)).toEqual({ code: grpc.status.RESOURCE_EXHAUSTED, message: expect.stringMatching(/^request metadata: a header list of \d+ bytes, more than the 1024 the peer takes$/) });
+  });
+
   it('relays request and answer trailers', async () => {
     let clientTrailers: http2.IncomingHttpHeaders | undefined;
     const { session } = await proxyTo((stream) => {
