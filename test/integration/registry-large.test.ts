@@ -15,6 +15,7 @@ import { resources } from '../../lib/nats';
 import { startService, type ServiceProcess } from '../../cli/local-mesh/service-process';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { modelPath } from '../helpers/models';
+import { varint } from '../helpers/protobuf';
 
 jest.setTimeout(120_000);
 
@@ -24,15 +25,6 @@ const MAX_ARTIFACT_BYTES = 210 * MiB;
 
 // ---- A minimal protobuf writer, enough for an ONNX ModelProto whose bulk is streamed to disk ----
 
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
 const key = (field: number, wire: number) => varint(field * 8 + wire);
 const int = (field: number, n: number) => Buffer.concat([key(field, 0), varint(n)]);
 const lenHeader = (field: number, length: number) => Buffer.concat([key(field, 2), varint(length)]);

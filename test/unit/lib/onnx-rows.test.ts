@@ -9,6 +9,7 @@ import { onnx } from 'onnx-proto';
 import { readOnnxSignature } from '../../../lib/onnx';
 import { modelPath } from '../../helpers/models';
 import { SILERO_MODELS, sileroPath } from '../../helpers/real-models';
+import { varint } from '../../helpers/protobuf';
 
 let dir: string;
 let seq = 0;
@@ -34,16 +35,6 @@ const floats = (name: string, dims: number[]): onnx.ITensorProto => ({ name, dat
 const int64s = (name: string, ...values: number[]): onnx.ITensorProto => ({ name, dataType: INT64, dims: [values.length], int64Data: values });
 const int = (name: string, i: number): onnx.IAttributeProto => ({ name, type: INT, i });
 const ints = (name: string, ...values: number[]): onnx.IAttributeProto => ({ name, type: INTS, ints: values });
-/** `n` as a protobuf varint. */
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
 
 const n = (opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = [], extra: Partial<onnx.INodeProto> = {}): onnx.INodeProto => ({ name: `${opType}_${seq++}`, opType, input, output, attribute, ...extra });
 

@@ -7,6 +7,7 @@ import { protos } from '../../../../lib/grpc/proto';
 import type { ModelInferRequest } from '../../../../lib/grpc/types';
 import { scanAndDecode, scanModelInferRequest, type RequestScanLimits } from '../../../../lib/grpc/request-scan';
 import { peekRequest } from '../../../../services/router/request-peek';
+import { varint } from '../../../helpers/protobuf';
 
 const LIMITS: RequestScanLimits = { maxTensors: 4, maxParameters: 5, maxRank: 3, maxBytesElements: 6, maxElements: 16 };
 const method = protos().inference.GRPCInferenceService.service.ModelInfer;
@@ -37,16 +38,6 @@ function refusal(f: () => unknown): MeshError {
 
 const scan = (bytes: Uint8Array, limits = LIMITS) => scanModelInferRequest(bytes, limits);
 
-/** `n` as a protobuf varint. */
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
 
 describe('scanModelInferRequest', () => {
   it('counts tensors, parameters and BYTES elements without decoding', () => {
