@@ -925,6 +925,7 @@ function judge(flow: Flow, domain: string | undefined, op: string | undefined): 
     label: !readable ? '(unreadable operator)' : domain === '' || domain === 'ai.onnx' ? op : `${domain}.${op}`,
     call,
     standard,
+    ml: !call && domain === 'ai.onnx.ml',
     known,
     sized: readable && Object.hasOwn(VALUE_SIZED, op) ? VALUE_SIZED[op]! : undefined,
     // Outside the standard domain only the listed operators are known to keep shapes.
@@ -937,6 +938,8 @@ interface Judgement {
   label: string;
   call: boolean;
   standard: boolean;
+  /** An ai.onnx.ml operator (not a local function of that domain). */
+  ml: boolean;
   known: boolean;
   sized: 'always' | readonly number[] | undefined;
   shapeBy: readonly number[] | undefined;
@@ -1068,6 +1071,18 @@ const ROW_PER_SAMPLE = new Set([
 /** Along one axis (attribute `axis`), which must not be the batch's. */
 const ROW_ALONG_AXIS = new Set(['Softmax', 'LogSoftmax', 'Hardmax', 'LpNormalization', 'LayerNormalization']);
 const ROW_REDUCTIONS = new Set([...REDUCTIONS, 'ArgMax', 'ArgMin']);
+/**
+ * ai.onnx.ml's classical models and transforms, which take [N, F] as N samples of F features and
+ * answer each sample from its own row: the rank of each output (a label per row; scores,
+ * probabilities or values per row). Fed a tensor of another rank (a [F] vector is one sample),
+ * they are not followed.
+ */
+const ROW_ML: Readonly<Record<string, readonly number[]>> = {
+  LinearClassifier: [1, 2], LinearRegressor: [2], SVMClassifier: [1, 2], SVMRegressor: [2],
+  TreeEnsembleClassifier: [1, 2], TreeEnsembleRegressor: [2],
+  Scaler: [2], Normalizer: [2], Binarizer: [2], Imputer: [2],
+};
+
 /** Operators whose attributes rowsOut reads. */
 const ROW_ATTRIBUTES = new Set([...ROW_ALONG_AXIS, ...ROW_REDUCTIONS, 'BatchNormalization', 'Concat', 'Flatten', 'Gather', 'Gemm', 'Split', 'Transpose']);
 
@@ -1165,7 +1180,13 @@ function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], m
     return () => (graphs ? MIXED | VALUES : rank);
   }
   const mixed = () => MIXED;
-  if (graphs || !j.standard || more || rows.some((b) => b & MIXED)) return mixed;
+  if (graphs || more || rows.some((b) => b & MIXED)) return mixed;
+  if (j.ml && op !== undefined && Object.hasOwn(ROW_ML, op)) {
+    const ranks = ROW_ML[op]!;
+    const only = ins.length === 1 && (ins[0]! & VALUES) !== 0;
+    return only && rankOf(ins[0]!) === 2 ? (output) => (output < ranks.length ? rankBits(ranks[output]!) : MIXED) : mixed;
+  }
+  if (!j.standard) return mixed;
   const keep = (rank: number) => (rank >= 1 ? () => rankBits(rank) : mixed);
   const rankAt = (i: number) => (ins[i] === undefined || ins[i] === ABSENT ? -1 : rankOf(ins[i]!));
   const isRows = (i: number) => ins[i] !== undefined && ins[i] !== ABSENT && (ins[i]! & VALUES) !== 0;

@@ -233,3 +233,63 @@ it('never says rows stay apart where onnxruntime mixes them', async () => {
   expect(apart).toBeGreaterThan(100);
   expect(ran).toBeGreaterThan(50);
 });
+
+describe('ai.onnx.ml classical models', () => {
+  const { FLOATS, STRINGS } = onnx.AttributeProto.AttributeType;
+  const ints = (name: string, values: number[]): onnx.IAttributeProto => ({ name, type: INTS, ints: values });
+  const floats = (name: string, values: number[]): onnx.IAttributeProto => ({ name, type: FLOATS, floats: values });
+  const strings = (name: string, values: string[]): onnx.IAttributeProto => ({ name, type: STRINGS, strings: values.map((v) => Buffer.from(v)) });
+  const string = (name: string, value: string): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.STRING, s: Buffer.from(value) });
+  const int = (name: string, i: number): onnx.IAttributeProto => ({ name, type: INT, i });
+  /** A two-split tree on feature 0 (x0 <= 0.5), its leaves weighing class 0 or class 1 (or target 0). */
+  const tree = [
+    ints('nodes_treeids', [0, 0, 0]), ints('nodes_nodeids', [0, 1, 2]), ints('nodes_featureids', [0, 0, 0]),
+    floats('nodes_values', [0.5, 0, 0]), strings('nodes_modes', ['BRANCH_LEQ', 'LEAF', 'LEAF']),
+    ints('nodes_truenodeids', [1, 0, 0]), ints('nodes_falsenodeids', [2, 0, 0]),
+  ];
+  const models: [string, onnx.INodeProto, { name: string; elemType: number }[]][] = [
+    ['LinearClassifier', { opType: 'LinearClassifier', domain: 'ai.onnx.ml', input: ['X'], output: ['L', 'S'], attribute: [floats('coefficients', [1, -1, 0.5, -0.5, 2, 0]), floats('intercepts', [0.1, -0.1]), ints('classlabels_ints', [7, 9]), string('post_transform', 'SOFTMAX')] }, [{ name: 'L', elemType: INT64 }, { name: 'S', elemType: FLOAT }]],
+    ['LinearRegressor', { opType: 'LinearRegressor', domain: 'ai.onnx.ml', input: ['X'], output: ['S'], attribute: [floats('coefficients', [1, 2, 3]), floats('intercepts', [0.5])] }, [{ name: 'S', elemType: FLOAT }]],
+    ['TreeEnsembleClassifier', { opType: 'TreeEnsembleClassifier', domain: 'ai.onnx.ml', input: ['X'], output: ['L', 'S'], attribute: [...tree, ints('class_treeids', [0, 0]), ints('class_nodeids', [1, 2]), ints('class_ids', [0, 1]), floats('class_weights', [1, 1]), ints('classlabels_int64s', [3, 4])] }, [{ name: 'L', elemType: INT64 }, { name: 'S', elemType: FLOAT }]],
+    ['TreeEnsembleRegressor', { opType: 'TreeEnsembleRegressor', domain: 'ai.onnx.ml', input: ['X'], output: ['S'], attribute: [...tree, ints('target_treeids', [0, 0]), ints('target_nodeids', [1, 2]), ints('target_ids', [0, 0]), floats('target_weights', [1, 2]), int('n_targets', 1)] }, [{ name: 'S', elemType: FLOAT }]],
+    ['Normalizer', { opType: 'Normalizer', domain: 'ai.onnx.ml', input: ['X'], output: ['S'], attribute: [string('norm', 'L2')] }, [{ name: 'S', elemType: FLOAT }]],
+    ['Scaler', { opType: 'Scaler', domain: 'ai.onnx.ml', input: ['X'], output: ['S'], attribute: [floats('offset', [1, 2, 3]), floats('scale', [2, 2, 2])] }, [{ name: 'S', elemType: FLOAT }]],
+  ];
+
+  it.each(models)('%s keeps rows apart, and onnxruntime answers each row batched as alone', async (_op, node, outputs) => {
+    const x: onnx.IValueInfoProto = { name: 'X', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } };
+    const file = path.join(dir, `ml${seq++}.onnx`);
+    fs.writeFileSync(file, onnx.ModelProto.encode({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }],
+      graph: { name: 'ml', node: [{ name: 'n', ...node }], input: [x], output: outputs.map((o) => ({ name: o.name, type: { tensorType: { elemType: o.elemType } } })) },
+    }).finish());
+    expect((await readOnnxSignature(file)).rowMixing).toEqual([]);
+    const session = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });
+    try {
+      const run = async (rows: number[][]) => session.run({ X: new ort.Tensor('float32', Float32Array.from(rows.flat()), [rows.length, 3]) });
+      const a = [0.2, 1, -3];
+      const b = [4, 1e30, 2];
+      const [aloneA, aloneB, both] = [await run([a]), await run([b]), await run([a, b])];
+      for (const { name } of outputs) {
+        const value = (t: ort.Tensor) => Array.from(t.data as ArrayLike<number | bigint>, Number);
+        const rowSize = both[name]!.data.length / 2;
+        expect(both[name]!.dims[0]).toBe(2);
+        expect([value(aloneA[name]!), value(aloneB[name]!)]).toEqual([value(both[name]!).slice(0, rowSize), value(both[name]!).slice(rowSize)]);
+      }
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('takes one fed a vector (one sample of N features to onnxruntime) as mixing', async () => {
+    const x: onnx.IValueInfoProto = { name: 'X', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }] } } } };
+    const file = path.join(dir, `ml${seq++}.onnx`);
+    fs.writeFileSync(file, onnx.ModelProto.encode({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }],
+      graph: { name: 'ml', node: [{ name: 'n', opType: 'Normalizer', domain: 'ai.onnx.ml', input: ['X'], output: ['S'], attribute: [string('norm', 'L2')] }], input: [x], output: [{ name: 'S', type: { tensorType: { elemType: FLOAT } } }] },
+    }).finish());
+    expect((await readOnnxSignature(file)).rowMixing).toEqual(['ai.onnx.ml.Normalizer']);
+  });
+});
