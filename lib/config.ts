@@ -278,7 +278,7 @@ export const settings = {
   maxRequestElements: setting('INFERMESH_MAX_REQUEST_ELEMENTS', int(1), 4 * MiB, 'elements one request may give in typed contents (int64_contents, fp32_contents, bytes_contents...), all tensors together, counted before decoding; larger tensors go in raw_input_contents'),
   // Triton has no such limit; each result is a string of the answer, as a BYTES element of a request is.
   maxClassificationResults: setting('INFERMESH_MAX_CLASSIFICATION_RESULTS', int(1), 1024 * 1024, 'strings one classified output may answer (rows × class_count, class_count capped at a row\'s elements); beyond it INVALID_ARGUMENT'),
-  dynamicBatching: setting('INFERMESH_DYNAMIC_BATCHING', bool, true, 'batch concurrent requests of models with a dynamic first dimension (a model\'s registry config overrides)'),
+  dynamicBatching: setting('INFERMESH_DYNAMIC_BATCHING', bool, true, 'batch concurrent requests of models with a dynamic first dimension whose graph keeps a batch\'s rows apart (a model\'s registry config overrides, and may turn it on for any other)'),
   maxBatchSize: setting('INFERMESH_MAX_BATCH_SIZE', int(1, 65536), 64, 'default largest batch of one run'),
   maxQueueDelayUs: setting('INFERMESH_MAX_QUEUE_DELAY_US', int(0, 10_000_000), 500, 'default longest a request waits for others to batch with, in microseconds (Triton\'s max_queue_delay_microseconds). Under 1 ms no timer is set: a request that finds a free run slot waits only for the requests of the same socket read, and those that come later form the next batch while its run is in flight'),
   maxQueueSize: setting('INFERMESH_MAX_QUEUE_SIZE', int(1), 1024, 'requests queued per model version; beyond it RESOURCE_EXHAUSTED'),
