@@ -1077,8 +1077,10 @@ const ROW_REDUCTIONS = new Set([...REDUCTIONS, 'ArgMax', 'ArgMin']);
  * probabilities or values per row). Fed a tensor of another rank (a [F] vector is one sample),
  * they are not followed.
  */
+// Not LinearClassifier: onnxruntime 1.30's binary one with post_transform PROBIT writes one
+// row's score into another row (found by a hostile review: [a; b] gave a the score b had alone).
 const ROW_ML: Readonly<Record<string, readonly number[]>> = {
-  LinearClassifier: [1, 2], LinearRegressor: [2], SVMClassifier: [1, 2], SVMRegressor: [2],
+  LinearRegressor: [2], SVMClassifier: [1, 2], SVMRegressor: [2],
   TreeEnsembleClassifier: [1, 2], TreeEnsembleRegressor: [2],
   Scaler: [2], Normalizer: [2], Binarizer: [2], Imputer: [2],
 };

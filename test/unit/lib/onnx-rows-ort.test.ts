@@ -248,7 +248,6 @@ describe('ai.onnx.ml classical models', () => {
     ints('nodes_truenodeids', [1, 0, 0]), ints('nodes_falsenodeids', [2, 0, 0]),
   ];
   const models: [string, onnx.INodeProto, { name: string; elemType: number }[]][] = [
-    ['LinearClassifier', { opType: 'LinearClassifier', domain: 'ai.onnx.ml', input: ['X'], output: ['L', 'S'], attribute: [floats('coefficients', [1, -1, 0.5, -0.5, 2, 0]), floats('intercepts', [0.1, -0.1]), ints('classlabels_ints', [7, 9]), string('post_transform', 'SOFTMAX')] }, [{ name: 'L', elemType: INT64 }, { name: 'S', elemType: FLOAT }]],
     ['LinearRegressor', { opType: 'LinearRegressor', domain: 'ai.onnx.ml', input: ['X'], output: ['S'], attribute: [floats('coefficients', [1, 2, 3]), floats('intercepts', [0.5])] }, [{ name: 'S', elemType: FLOAT }]],
     ['TreeEnsembleClassifier', { opType: 'TreeEnsembleClassifier', domain: 'ai.onnx.ml', input: ['X'], output: ['L', 'S'], attribute: [...tree, ints('class_treeids', [0, 0]), ints('class_nodeids', [1, 2]), ints('class_ids', [0, 1]), floats('class_weights', [1, 1]), ints('classlabels_int64s', [3, 4])] }, [{ name: 'L', elemType: INT64 }, { name: 'S', elemType: FLOAT }]],
     ['TreeEnsembleRegressor', { opType: 'TreeEnsembleRegressor', domain: 'ai.onnx.ml', input: ['X'], output: ['S'], attribute: [...tree, ints('target_treeids', [0, 0]), ints('target_nodeids', [1, 2]), ints('target_ids', [0, 0]), floats('target_weights', [1, 2]), int('n_targets', 1)] }, [{ name: 'S', elemType: FLOAT }]],
@@ -277,6 +276,28 @@ describe('ai.onnx.ml classical models', () => {
         expect(both[name]!.dims[0]).toBe(2);
         expect([value(aloneA[name]!), value(aloneB[name]!)]).toEqual([value(both[name]!).slice(0, rowSize), value(both[name]!).slice(rowSize)]);
       }
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('takes LinearClassifier as mixing: onnxruntime\'s binary one with PROBIT writes one row\'s score into another\'s', async () => {
+    const x: onnx.IValueInfoProto = { name: 'X', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } };
+    const file = path.join(dir, `ml${seq++}.onnx`);
+    const node: onnx.INodeProto = { name: 'n', opType: 'LinearClassifier', domain: 'ai.onnx.ml', input: ['X'], output: ['L', 'S'], attribute: [floats('coefficients', [1, -1, 0.5]), floats('intercepts', [0.1]), ints('classlabels_ints', [4, 5]), string('post_transform', 'PROBIT')] };
+    fs.writeFileSync(file, onnx.ModelProto.encode({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }],
+      graph: { name: 'ml', node: [node], input: [x], output: [{ name: 'L', type: { tensorType: { elemType: INT64 } } }, { name: 'S', type: { tensorType: { elemType: FLOAT } } }] },
+    }).finish());
+    expect((await readOnnxSignature(file)).rowMixing).toEqual(['ai.onnx.ml.LinearClassifier']);
+    // What onnxruntime does with it: b's score alone shows up in a's row when they run together.
+    const session = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });
+    try {
+      const run = async (rows: number[][]) => (await session.run({ X: new ort.Tensor('float32', Float32Array.from(rows.flat()), [rows.length, 3]) })).S!;
+      const b = Array.from((await run([[0.1, 0.2, 0.3]])).data as Float32Array);
+      const both = Array.from((await run([[0.3, -1.7, 2.2], [0.1, 0.2, 0.3]])).data as Float32Array);
+      expect(both.slice(0, 2)).toContain(b[0]);
     } finally {
       await session.release();
     }
