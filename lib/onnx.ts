@@ -339,7 +339,8 @@ const MODEL = { irVersion: 1, graph: 7, trainingInfo: 20, functions: 25 } as con
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, sparseInitializer: 15 } as const;
 const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
 const ATTRIBUTE = { name: 1, t: 5, g: 6, tensors: 10, graphs: 11, sparseTensor: 22, sparseTensors: 23 } as const;
-const TENSOR = { dims: 1, name: 8, externalData: 13, dataLocation: 14 } as const;
+const TENSOR = { dims: 1, dataType: 2, int64Data: 7, name: 8, rawData: 9, externalData: 13, dataLocation: 14 } as const;
+const TENSOR_INT64 = 7;
 const SPARSE_TENSOR = { values: 1, indices: 2 } as const;
 const FUNCTION = { name: 1, node: 7, domain: 10, attributeProto: 11 } as const;
 const TRAINING_INFO = { initialization: 1, algorithm: 2 } as const;
@@ -397,6 +398,11 @@ async function externalLocation(c: Cursor, t: Field): Promise<string> {
 interface TensorRank {
   of: number;
   firstOne: boolean;
+  /**
+   * As a Reshape's shape, the rank it gives a batch it keeps whole: the number of values of a 1-D
+   * INT64 tensor whose first value is 0 (copy the batch's size), at most MAX_ROW_INTS; -1 otherwise.
+   */
+  keepsBatch: number;
 }
 
 /**
@@ -409,21 +415,46 @@ async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wa
   let location = 0;
   let dims = 0;
   let firstOne = false;
+  let firstDim = -1;
   const dim = (lo: number, hi: number) => {
-    if (dims++ === 0) firstOne = lo === 1 && hi === 0;
+    if (dims++ === 0) {
+      firstOne = lo === 1 && hi === 0;
+      firstDim = hi === 0 && lo <= MAX_ROW_INTS ? lo : -1;
+    }
   };
+  // What a Reshape's shape needs (keepsBatch): its type, its first value and how many it has, from
+  // int64_data or raw_data (onnxruntime reads raw_data when both are there: then not followed).
+  let dataType = 0;
+  let int64s = 0;
+  let firstInt64: boolean | undefined;
+  const int64 = (lo: number, hi: number) => {
+    if (int64s++ === 0) firstInt64 = lo === 0 && hi === 0;
+  };
+  let raw: Field | undefined;
   await walk(c, t.start, t.next, async (f) => {
     if (f.num === TENSOR.name && isLen(f)) nameField = f;
     else if (f.num === TENSOR.externalData && isLen(f)) entries = true;
     else if (f.num === TENSOR.dataLocation && isVarint(f)) location = f.lo || f.hi;
-    else if (f.num === TENSOR.dims && rank) {
+    else if (!rank) return;
+    else if (f.num === TENSOR.dims) {
       if (isVarint(f)) dim(f.lo, f.hi);
       else if (isLen(f)) await eachPackedVarint(c, f, dim);
-    }
+    } else if (f.num === TENSOR.dataType && isVarint(f)) dataType = f.hi === 0 ? f.lo : -1;
+    else if (f.num === TENSOR.int64Data) {
+      // Only a short list is read: a longer one is no Reshape's shape to follow.
+      if (isVarint(f)) int64(f.lo, f.hi);
+      else if (isLen(f) && f.next - f.start <= MAX_ROW_INTS * 10) await eachPackedVarint(c, f, int64);
+      else int64s = Number.POSITIVE_INFINITY;
+    } else if (f.num === TENSOR.rawData && isLen(f)) raw = f; // a bytes field given twice: the last counts
   });
   if (rank) {
     rank.of = dims;
     rank.firstOne = firstOne;
+    rank.keepsBatch = -1;
+    if (dims === 1 && firstDim >= 1 && dataType === TENSOR_INT64) {
+      if (raw === undefined && int64s === firstDim && firstInt64) rank.keepsBatch = firstDim;
+      else if (raw !== undefined && int64s === 0 && raw.next - raw.start === 8 * firstDim && (await c.bytes(raw.start, 8)).every((b) => b === 0)) rank.keepsBatch = firstDim;
+    }
   }
   // The name is wanted by the value-sized analysis, which keys names as flowName reads them.
   if (location === 0 && !entries) return wantName && nameField ? flowName(c, nameField) : undefined;
@@ -440,7 +471,7 @@ async function scanSparseTensor(c: Cursor, s: Field, kind: string, frames: Frame
     if (!isLen(f)) return;
     if (f.num === SPARSE_TENSOR.values) {
       const name = await scanTensor(c, f, kind, frames, !!ctx?.onMainInitializer);
-      if (name !== undefined) ctx?.onMainInitializer?.(name, { of: -1, firstOne: false });
+      if (name !== undefined) ctx?.onMainInitializer?.(name, { of: -1, firstOne: false, keepsBatch: -1 });
     } else if (f.num === SPARSE_TENSOR.indices) await scanTensor(c, f, `${kind} (indices)`, frames, false);
   });
 }
@@ -524,7 +555,7 @@ async function scanGraph(c: Cursor, g: Field, frames: Frame[], ctx?: ScanContext
     if (!isLen(f)) return;
     if (f.num === GRAPH.node) await scanNode(c, f, inner, ctx);
     else if (f.num === GRAPH.initializer) {
-      const rank: TensorRank = { of: -1, firstOne: false };
+      const rank: TensorRank = { of: -1, firstOne: false, keepsBatch: -1 };
       const name = await scanTensor(c, f, 'initializer', inner, !!ctx?.onMainInitializer, ctx?.onMainInitializer ? rank : undefined);
       if (name !== undefined) ctx?.onMainInitializer?.(name, rank);
     } else if (f.num === GRAPH.sparseInitializer) await scanSparseTensor(c, f, 'sparse initializer', inner, ctx);
@@ -766,7 +797,12 @@ const FIRST_ONE = 8;
 const RANK_SHIFT = 8;
 const rankBits = (rank: number): number => (rank >= 0 && rank < 255 ? (rank + 1) << RANK_SHIFT : 0);
 const rankOf = (bits: number): number => ((bits >> RANK_SHIFT) & 0xff) - 1;
-const constantBits = (r: TensorRank): number => rankBits(r.of) | (r.of >= 1 && r.firstOne ? FIRST_ONE : 0);
+/** A constant's keepsBatch (TensorRank), kept above KEEPS_BATCH_SHIFT (rank + 1; 0: none). */
+const KEEPS_BATCH_SHIFT = 16;
+const constantBits = (r: TensorRank): number =>
+  rankBits(r.of) | (r.of >= 1 && r.firstOne ? FIRST_ONE : 0) | (r.keepsBatch >= 1 && r.keepsBatch <= MAX_ROW_INTS ? (r.keepsBatch + 1) << KEEPS_BATCH_SHIFT : 0);
+/** The rank a Reshape to this constant gives a batch it keeps whole (TensorRank's keepsBatch); -1 when none. */
+const keepsBatchOf = (bits: number): number => ((bits >> KEEPS_BATCH_SHIFT) & 0xff) - 1;
 /** What is assumed of a name not (yet) known: declared later, in an outer scope, or past the budget. */
 const UNKNOWN = VALUES | SHAPE | MIXED;
 
@@ -785,6 +821,12 @@ class Flow {
   private readonly judgements = new Map<string, Map<string, Judgement>>();
   private bytes = 0;
   private functionsLost = false;
+  /**
+   * A tensor named twice (two initializers, a Constant and an initializer, two nodes' outputs):
+   * onnxruntime makes every Constant an initializer and keeps the last of a name for every reader,
+   * before or after it, so what a reader was judged on may not be what it reads.
+   */
+  redefined = false;
 
   get(name: string | undefined): number {
     return name === undefined ? UNKNOWN : (this.of.get(name) ?? UNKNOWN);
@@ -794,7 +836,7 @@ class Flow {
     if (name === undefined) return; // unreadable: its readers take it as following the request
     if (!this.of.has(name)) {
       if (!this.spend(name)) return;
-    }
+    } else if (name !== '') this.redefined = true; // '': an optional output left out, by any node
     this.of.set(name, bits);
   }
 
@@ -1086,7 +1128,7 @@ const ROW_ML: Readonly<Record<string, readonly number[]>> = {
 };
 
 /** Operators whose attributes rowsOut reads. */
-const ROW_ATTRIBUTES = new Set([...ROW_ALONG_AXIS, ...ROW_REDUCTIONS, 'BatchNormalization', 'Concat', 'Flatten', 'Gather', 'Gemm', 'Split', 'Transpose']);
+const ROW_ATTRIBUTES = new Set([...ROW_ALONG_AXIS, ...ROW_REDUCTIONS, 'BatchNormalization', 'Concat', 'Flatten', 'Gather', 'Gemm', 'Reshape', 'Split', 'Transpose']);
 
 /** The attributes rowsOut reads; undefined when absent (or not followed). */
 interface RowAttributes {
@@ -1096,6 +1138,8 @@ interface RowAttributes {
   keepdims?: number;
   transA?: number;
   trainingMode?: number;
+  /** Reshape's: 1 makes a 0 in the shape a dimension of 0, not a copy. */
+  allowZero?: number;
   /** A Constant's rank and first dimension, from its value. */
   constantRank?: TensorRank;
 }
@@ -1107,9 +1151,10 @@ const ATTRIBUTE_TYPE_INT = 2;
 const ATTRIBUTE_TYPE_TENSOR = 4;
 /** The rank of a Constant made of an attribute of each type: FLOAT, INT, STRING scalars; FLOATS, INTS, STRINGS lists. */
 const CONSTANT_RANKS: Readonly<Record<number, TensorRank>> = {
-  1: { of: 0, firstOne: false }, 2: { of: 0, firstOne: false }, 3: { of: 0, firstOne: false },
-  6: { of: 1, firstOne: false }, 7: { of: 1, firstOne: false }, 8: { of: 1, firstOne: false },
+  1: { of: 0, firstOne: false, keepsBatch: -1 }, 2: { of: 0, firstOne: false, keepsBatch: -1 }, 3: { of: 0, firstOne: false, keepsBatch: -1 },
+  6: { of: 1, firstOne: false, keepsBatch: -1 }, 7: { of: 1, firstOne: false, keepsBatch: -1 }, 8: { of: 1, firstOne: false, keepsBatch: -1 },
 };
+const ATTRIBUTE_TYPE_INTS = 7;
 
 /** A varint as a signed int64, as a number (exact within ±2^53). */
 const signedOf = (lo: number, hi: number): number => (hi | 0) * 0x1_0000_0000 + (lo >>> 0);
@@ -1137,10 +1182,10 @@ async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
         if (isVarint(f)) add(f.lo, f.hi);
         else if (isLen(f)) await eachPackedVarint(c, f, add);
       } else if (f.num === ATTRIBUTE.t && isLen(f)) {
-        // A message field given twice is one message, merged: its dims joined.
-        const rank: TensorRank = { of: -1, firstOne: false };
+        // A message field given twice is one message, merged: its dims joined (its values are not followed).
+        const rank: TensorRank = { of: -1, firstOne: false, keepsBatch: -1 };
         await scanTensor(c, f, 'tensor', [], false, rank);
-        tensorRank = tensorRank ? { of: tensorRank.of + rank.of, firstOne: tensorRank.of > 0 ? tensorRank.firstOne : rank.firstOne } : rank;
+        tensorRank = tensorRank ? { of: tensorRank.of + rank.of, firstOne: tensorRank.of > 0 ? tensorRank.firstOne : rank.firstOne, keepsBatch: -1 } : rank;
       }
     });
     // An INT attribute with no value is 0 to onnxruntime (protobuf's default), not absent.
@@ -1152,12 +1197,15 @@ async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
       case 'keepdims': out.keepdims = int; break;
       case 'transA': out.transA = int; break;
       case 'training_mode': out.trainingMode = int; break;
+      case 'allowzero': out.allowZero = int; break;
       default:
     }
     // onnxruntime makes a Constant's value of its first attribute, by that attribute's type
     // whatever its name; with more than one, its rank is not known here.
-    if (first) out.constantRank = type === ATTRIBUTE_TYPE_TENSOR ? tensorRank : CONSTANT_RANKS[type];
-    else out.constantRank = undefined;
+    if (!first) out.constantRank = undefined;
+    else if (type === ATTRIBUTE_TYPE_TENSOR) out.constantRank = tensorRank;
+    else if (type === ATTRIBUTE_TYPE_INTS) out.constantRank = { of: 1, firstOne: false, keepsBatch: ints && ints.length >= 1 && ints[0] === 0 ? ints.length : -1 };
+    else out.constantRank = CONSTANT_RANKS[type];
   });
   return out;
 }
@@ -1230,6 +1278,12 @@ function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], m
       // only from axis 1; from a later one each row becomes several, from 0 all of them one.
       const axis = attrs.axis ?? 1;
       return onlyFirst && r0 >= 1 && (axis < 0 ? axis + r0 : axis) === 1 ? keep(2) : mixed;
+    }
+    case 'Reshape': {
+      // A shape whose first value is 0 copies the batch's size (unless allowzero): the data keeps
+      // its order, so row i stays row i, in the shape's rank. Any other shape can move rows.
+      const to = ins.length === 2 && ins[1] !== ABSENT ? keepsBatchOf(ins[1]!) : -1;
+      return onlyFirst && r0 >= 1 && to >= 1 && (attrs.allowZero ?? 0) === 0 ? keep(to) : mixed;
     }
     case 'Transpose':
       return onlyFirst && attrs.perm !== undefined && attrs.perm.length === r0 && attrs.perm[0] === 0 ? keep(r0) : mixed;
@@ -1437,7 +1491,8 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
       return (bits & VALUES) !== 0 && (bits & MIXED) === 0 && rankOf(bits) >= 1;
     });
     if (!apart && mixing.size === 0) mixing.add('(an output not computed row by row from the inputs)');
-    return { irVersion, inputs: fed, outputs, valueSized: [...valueSized].sort(), treeDepth, rowMixing: apart ? [] : [...mixing].sort() };
+    if (apart && flow.redefined) mixing.add('(a tensor defined twice)');
+    return { irVersion, inputs: fed, outputs, valueSized: [...valueSized].sort(), treeDepth, rowMixing: apart && !flow.redefined ? [] : [...mixing].sort() };
   } finally {
     await fh.close();
   }

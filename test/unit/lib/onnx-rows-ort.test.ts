@@ -1,5 +1,6 @@
 // lib/onnx's rows analysis checked against onnxruntime itself: on random chains of the operators it
-// follows (with right and wrong axes, constants of every rank beside the batch), whenever it says a
+// follows (with right and wrong axes, constants of every rank beside the batch, Reshapes to shapes
+// that copy the batch's size and to others, given every way onnxruntime reads them), whenever it says a
 // model keeps a batch's rows apart (rowMixing empty), a batch of two callers' rows must give each
 // caller exactly what it gets alone, even when the other's row holds NaN or 1e30. Fixed seed, so a
 // failure reproduces.
@@ -41,7 +42,7 @@ type Step =
   | { op: 'Flatten'; axis: number | undefined | 'typed' }
   | { op: 'Concat'; axis: number; withConst: boolean }
   | { op: 'Gather'; axis: number; indexRank: number }
-  | { op: 'Reshape' }
+  | { op: 'Reshape'; shape: readonly number[]; as: 'initializer' | 'raw' | 'constant' | 'ints' | 'redefined'; allowZero: number | undefined }
   | { op: 'Gemm'; transA: number; cDims: number[] | undefined }
   | { op: 'Clip'; bounds: 'const' | 'batch' }
   | { op: 'Where'; constDims: number[] }
@@ -65,7 +66,16 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ op: fc.constant('Flatten' as const), axis: maybeAxis }),
   fc.record({ op: fc.constant('Concat' as const), axis, withConst: fc.boolean() }),
   fc.record({ op: fc.constant('Gather' as const), axis, indexRank: fc.integer({ min: 0, max: 2 }) }),
-  fc.record({ op: fc.constant('Reshape' as const) }),
+  // Weighted: its shapes and encodings are many, and each must meet the steps around it.
+  { weight: 6, arbitrary: fc.record({
+    op: fc.constant('Reshape' as const),
+    // Shapes that copy the batch's size (a first 0) and shapes that do not, for [N, 3] and [N, 2, 3].
+    shape: fc.constantFrom([-1, 3], [0, -1], [0, 3], [0, 1, -1], [0, -1, 1], [0, 0, -1], [-1], [0], [3, -1], [1, -1], [0, 2, -1], [0, -1, 2], [2, -1], [0, 6], [-1, 2, 3], [0, 3, 2], [0, 0]),
+    // The shape as an initializer (int64_data or raw_data), a Constant (a tensor or value_ints), or
+    // a Constant of one name given again after the Reshape (onnxruntime reads the last).
+    as: fc.constantFrom('initializer' as const, 'raw' as const, 'constant' as const, 'ints' as const, 'redefined' as const),
+    allowZero: fc.constantFrom(undefined, 0, 1),
+  }) },
   fc.record({ op: fc.constant('Gemm' as const), transA: fc.integer({ min: 0, max: 1 }), cDims: fc.option(fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 2 }), { nil: undefined }) }),
   fc.record({ op: fc.constant('Clip' as const), bounds: fc.constantFrom('const' as const, 'batch' as const) }),
   fc.record({ op: fc.constant('Where' as const), constDims: dims }),
@@ -134,10 +144,18 @@ function build(inputRank: 2 | 3, steps: Step[]): Uint8Array {
         initializers.push({ name: c, dataType: INT64, dims: s.indexRank === 0 ? [] : s.indexRank === 1 ? [2] : [1, 2], int64Data: s.indexRank === 0 ? [0] : [0, 0] });
         nodes.push({ opType: 'Gather', input: [t, c], output: [out], attribute: [int('axis', s.axis)] });
         break;
-      case 'Reshape':
-        initializers.push({ name: c, dataType: INT64, dims: [2], int64Data: [-1, 3] });
-        nodes.push({ opType: 'Reshape', input: [t, c], output: [out] });
+      case 'Reshape': {
+        const shape: onnx.ITensorProto = s.as === 'raw'
+          ? { dataType: INT64, dims: [s.shape.length], rawData: new Uint8Array(BigInt64Array.from(s.shape, BigInt).buffer) }
+          : { dataType: INT64, dims: [s.shape.length], int64Data: [...s.shape] };
+        const constant = (values: number[]): onnx.INodeProto => ({ opType: 'Constant', input: [], output: [c], attribute: [ints('value_ints', values)] });
+        if (s.as === 'initializer' || s.as === 'raw') initializers.push({ name: c, ...shape });
+        else if (s.as === 'constant') nodes.push({ opType: 'Constant', input: [], output: [c], attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: shape }] });
+        else nodes.push(constant([...s.shape]));
+        nodes.push({ opType: 'Reshape', input: [t, c], output: [out], attribute: s.allowZero === undefined ? [] : [int('allowzero', s.allowZero)] });
+        if (s.as === 'redefined') nodes.push(constant([-1, 3]));
         break;
+      }
       case 'Clip': {
         // Bounds as constants, or the row's own maximum (a batch-fed bound).
         const lo = `${c}lo`;

@@ -1,7 +1,8 @@
 // lib/onnx's rows analysis: whether row i of every output follows row i of the inputs alone, so
 // that a pod may batch different callers' requests by itself (rowMixing empty), on the project's
 // fixtures, MNIST, Silero VAD and hand-built graphs; and it errs towards mixing on what it cannot
-// follow (an axis or a rank not known, a Reshape's values, subgraphs, other domains).
+// follow (an axis or a rank not known, a Reshape's shape unless it copies the batch's size,
+// subgraphs, other domains).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,7 +41,7 @@ const n = (opType: string, input: string[], output: string[], attribute: onnx.IA
 
 /**
  * X (FP32 [B, 3]) and I (INT64 [B, 2]) fed; W3x4 ([3, 4]), W4x3, BIAS ([3]), CUBE ([2, 1, 3]), IDX
- * ([2], INT64), TABLE ([10, 3]), SHAPE ([2], INT64: 0, -1) initializers; Y, the output, [B, 3].
+ * ([2], INT64), TABLE ([10, 3]), SHAPE ([2], INT64: 0, -1), SHAPE_M13 (-1, 3) initializers; Y, the output, [B, 3].
  */
 async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto[] = [valueInfo('Y', ['B', 3])], extra: Partial<onnx.IModelProto> = {}): Promise<string[]> {
   const graph: onnx.IGraphProto = {
@@ -48,7 +49,7 @@ async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto
     node: nodes,
     initializer: [
       floats('W3x4', [3, 4]), floats('W4x3', [4, 3]), floats('BIAS', [3]), floats('CUBE', [2, 1, 3]), int64s('IDX', 0, 2), floats('TABLE', [10, 3]),
-      int64s('SHAPE', 0, -1), floats('ONE_ROW', [1, 3]), floats('TWO_ROWS', [2, 3]), floats('C2x4', [2, 4]),
+      int64s('SHAPE', 0, -1), int64s('SHAPE_M13', -1, 3), floats('ONE_ROW', [1, 3]), floats('TWO_ROWS', [2, 3]), floats('C2x4', [2, 4]),
       { name: 'HALF', dataType: FLOAT, dims: [], floatData: [0.5] }, { name: 'TRUE', dataType: 9, dims: [], int32Data: [1] },
     ],
     input: [valueInfo('X', ['B', 3]), valueInfo('I', ['B', 2], INT64)],
@@ -96,6 +97,11 @@ describe('rows that stay apart', () => {
     ['a constant of the batch\'s rank with 1 row', [n('Add', ['X', 'ONE_ROW'], ['Y'])]],
     ['a Flatten from axis -1 of a rank-2 tensor (axis 1)', [n('Flatten', ['X'], ['Y'], [int('axis', -1)])]],
     ['BatchNormalization with one output', [n('BatchNormalization', ['X', 'BIAS', 'BIAS', 'BIAS', 'BIAS'], ['Y'])]],
+    // A shape whose first value is 0 copies the batch's size: each row stays one row.
+    ['a Reshape to [0, -1] and back to [0, 3]', [n('Reshape', ['X', 'SHAPE'], ['F']), n('Constant', [], ['S'], [ints('value_ints', 0, 3)]), n('Reshape', ['F', 'S'], ['Y'])]],
+    ['a Reshape to [0, 1, -1] (a Constant with raw_data), a Softmax along -1 and back to [0, -1]', [
+      n('Constant', [], ['S3'], [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: INT64, dims: [3], rawData: new Uint8Array(new BigInt64Array([0n, 1n, -1n]).buffer) } }]),
+      n('Reshape', ['X', 'S3'], ['R']), n('Softmax', ['R'], ['M'], [int('axis', -1)]), n('Reshape', ['M', 'SHAPE'], ['Y'])]],
   ])('%s', async (_what, nodes) => {
     expect(await rowMixing(nodes)).toEqual([]);
   });
@@ -116,7 +122,11 @@ describe('rows that may mix', () => {
     ['a Concat along the batch', [n('Concat', ['X', 'X'], ['Y'], [int('axis', 0)])], ['Concat']],
     ['a Flatten from axis 0', [n('Flatten', ['X'], ['Y'], [int('axis', 0)])], ['Flatten']],
     ['a Gemm with transA', [n('Gemm', ['X', 'W3x4'], ['Y'], [int('transA', 1)])], ['Gemm']],
-    ['a Reshape (its shape\'s values are not followed)', [n('Reshape', ['X', 'SHAPE'], ['Y'])], ['Reshape']],
+    ['a Reshape to [-1, 3] (the batch\'s size not copied)', [n('Reshape', ['X', 'SHAPE_M13'], ['Y'])], ['Reshape']],
+    ['a Reshape to [0, -1] with allowzero (0 a dimension of 0)', [n('Reshape', ['X', 'SHAPE'], ['Y'], [int('allowzero', 1)])], ['Reshape']],
+    ['a Reshape to a shape computed from constants', [n('Identity', ['SHAPE'], ['S']), n('Reshape', ['X', 'S'], ['Y'])], ['Reshape']],
+    ['a Reshape to a Constant [-1, 3] of value_ints', [n('Constant', [], ['S'], [ints('value_ints', -1, 3)]), n('Reshape', ['X', 'S'], ['Y'])], ['Reshape']],
+    ['a Reshape to a batch-fed shape', [n('Reshape', ['X', 'I'], ['Y'])], ['Reshape']],
     ['the batch\'s size through Shape', [n('Shape', ['X'], ['S']), n('Cast', ['S'], ['F'], [int('to', FLOAT)]), n('Add', ['X', 'F'], ['Y'])], ['Shape']],
     ['a Gather along the batch', [n('Gather', ['X', 'IDX'], ['Y'])], ['Gather']],
     ['a CumSum (its axis is an input)', [n('CumSum', ['X', 'IDX'], ['Y'])], ['CumSum']],
@@ -181,6 +191,34 @@ describe('rows that may mix', () => {
   it('takes an output computed from no input, or one not made by any node, as not split by rows', async () => {
     expect(await rowMixing([n('Relu', ['X'], ['Y']), n('Identity', ['BIAS'], ['Z'])], [valueInfo('Y', ['B', 3]), valueInfo('Z', [3])])).toEqual(['(an output not computed row by row from the inputs)']);
     expect(await rowMixing([n('Relu', ['X'], ['Z'])])).toEqual(['(an output not computed row by row from the inputs)']);
+  });
+
+  it('takes a tensor named twice as mixing: onnxruntime reads the last of a name everywhere', async () => {
+    // A Constant after its reader, of the name the reader was judged on: onnxruntime makes every
+    // Constant an initializer before the run, so the Reshape reads [-1, 3].
+    const reshapeBeforeConstant = [n('Constant', [], ['S'], [ints('value_ints', 0, -1)]), n('Reshape', ['X', 'S'], ['Y']), n('Constant', [], ['S'], [ints('value_ints', -1, 3)])];
+    expect(await rowMixing(reshapeBeforeConstant)).toEqual(['(a tensor defined twice)']);
+    // A Constant of an initializer's name; two nodes' outputs of one name.
+    expect(await rowMixing([n('Constant', [], ['BIAS'], [ints('value_ints', 1)]), n('Add', ['X', 'BIAS'], ['Y'])])).toEqual(['(a tensor defined twice)']);
+    expect(await rowMixing([n('Relu', ['X'], ['Y']), n('Neg', ['X'], ['Y'])])).toEqual(['(a tensor defined twice)']);
+    // Optional outputs left out ('') by two nodes name nothing.
+    expect(await rowMixing([n('Dropout', ['X'], ['D', '']), n('Dropout', ['D'], ['Y', ''])])).toEqual([]);
+  });
+
+  it('follows a Reshape\'s shape only when its INT64 values are read as onnxruntime reads them', async () => {
+    const raw = (...v: bigint[]) => new Uint8Array(new BigInt64Array(v).buffer);
+    const reshapeTo = (t: onnx.ITensorProto) => rowMixing([n('Constant', [], ['S'], [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t }]), n('Reshape', ['X', 'S'], ['Y'])]);
+    expect(await reshapeTo({ dataType: INT64, dims: [2], rawData: raw(0n, -1n) })).toEqual([]);
+    expect(await reshapeTo({ dataType: INT64, dims: [2], int64Data: [0, 3] })).toEqual([]);
+    // onnxruntime reads raw_data when both are there: [-1, 3] in raw_data wins over int64_data's 0.
+    expect(await reshapeTo({ dataType: INT64, dims: [2], int64Data: [0, 3], rawData: raw(-1n, 3n) })).toEqual(['Reshape']);
+    expect(await reshapeTo({ dataType: INT64, dims: [2], rawData: raw(-1n, 3n) })).toEqual(['Reshape']);
+    // Not 1-D, values not matching dims, another type, or more values than followed.
+    expect(await reshapeTo({ dataType: INT64, dims: [1, 2], int64Data: [0, -1] })).toEqual(['Reshape']);
+    expect(await reshapeTo({ dataType: INT64, dims: [3], int64Data: [0, -1] })).toEqual(['Reshape']);
+    expect(await reshapeTo({ dataType: INT64, dims: [2], rawData: raw(0n) })).toEqual(['Reshape']);
+    expect(await reshapeTo({ dataType: 6, dims: [2], int32Data: [0, -1] })).toEqual(['Reshape']);
+    expect(await reshapeTo({ dataType: INT64, dims: [17], int64Data: [0, -1, ...Array(15).fill(1)] })).toEqual(['Reshape']);
   });
 
   it('takes an input of more names than it follows as mixing: a Sum of 70 operands', async () => {
