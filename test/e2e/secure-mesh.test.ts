@@ -1,8 +1,10 @@
 // `npm start -- --secure` (startLocalMesh with `secure`): with a CA and an admin token written under
 // the data folder, a client that trusts the CA and brings the token pushes a model and infers
 // through the router; without the token the router answers UNAUTHENTICATED, a plaintext client gets
-// nothing, and NATS takes neither a client without TLS nor one without the mesh's nkeys.
+// nothing, and NATS takes neither a client without TLS nor one without the mesh's nkeys; a console
+// page's live stream whose key is revoked ends, and the registry keeps running.
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -17,10 +19,12 @@ jest.setTimeout(180_000);
 describe('the secure local mesh', () => {
   let dataDir: string;
   let mesh: LocalMesh;
+  const restarts: string[] = [];
+  const RECHECK_MS = 100;
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-secure-'));
-    mesh = await startLocalMesh({ dataDir, routerPort: 0, registryPort: 0, pods: 1, secure: true });
+    mesh = await startLocalMesh({ dataDir, routerPort: 0, registryPort: 0, pods: 1, secure: true, env: { INFERMESH_WATCH_RECHECK_MS: String(RECHECK_MS) }, onRestart: (line) => restarts.push(line) });
   });
 
   afterAll(async () => {
@@ -59,6 +63,41 @@ describe('the secure local mesh', () => {
       router.close();
       anonymous.close();
       plaintext.close();
+    }
+  });
+
+  it('ends a console page\'s live streams when their key is revoked, and the registry keeps running', async () => {
+    // Over TLS the end's last bytes leave after the timers phase that ended the stream, so its
+    // keep-alive (on the same period as the token's check) ran between the end and the close: its
+    // write emitted 'error' with no listener and ended the registry's process.
+    const { caPem, token } = mesh.security!;
+    const registry = new RegistryApi(mesh.registryAddress, { ca: caPem, token });
+    const get = (p: string, bearer: string) => new Promise<number>((resolve, reject) => {
+      https.get(new URL(p, mesh.consoleUrl), { ca: caPem, headers: { authorization: `Bearer ${bearer}` } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      }).on('error', reject);
+    });
+    try {
+      for (let round = 0; round < 4; round++) {
+        const { token: short, key } = await registry.createKey(`short-lived-${round}`, ['read']);
+        // Each stream open (its status read), and a promise of its close.
+        const streams = await Promise.all(Array.from({ length: 3 }, () => new Promise<{ status: number; closed: Promise<void> }>((resolve, reject) => {
+          https.get(new URL('/api/live?topics=event,pods', mesh.consoleUrl), { ca: caPem, headers: { authorization: `Bearer ${short}` } }, (res) => {
+            res.resume();
+            resolve({ status: res.statusCode!, closed: new Promise<void>((done) => res.once('close', () => done())) });
+          }).on('error', reject);
+        })));
+        expect(streams.map((s) => s.status)).toEqual([200, 200, 200]);
+        await registry.revokeKey(key.id);
+        await Promise.all(streams.map((s) => s.closed));
+        await new Promise((resolve) => setTimeout(resolve, 3 * RECHECK_MS));
+        expect(restarts).toEqual([]);
+        expect(await get('/api/models', short)).toBe(401);
+      }
+      expect(await get('/api/models', token)).toBe(200);
+    } finally {
+      registry.close();
     }
   });
 

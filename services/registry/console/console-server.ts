@@ -241,24 +241,32 @@ export class ConsoleServer {
     this.streams.add(res);
     this.streamsOf.set(caller.name, mine + 1);
     const api = this.deps.api;
+    // Every write of the stream: none once it is ended (over TLS its last bytes leave after the
+    // timers phase that ended it, where a write would emit 'error' and end the process); past the
+    // limit of what the page has not taken, it is not reading.
+    const write = (text: string) => {
+      if (res.writableEnded || res.destroyed) return;
+      if (res.writableLength > l.maxStreamBufferBytes) res.destroy();
+      else res.write(text);
+    };
+    // A socket that fails (a reset mid-write) is closed, never thrown.
+    res.on('error', () => res.destroy());
     const client: LiveClient = {
       wants: (m: LiveMessage) => topics.has(m.kind) && (m.kind === 'pods'
         || ((only === undefined || m.model === only) && (m.kind === 'event' ? caller.mayReadEvent(m.data.event) : caller.may('GetModel', m.model)))),
       send: (m: LiveMessage) => {
-        // What the page has not taken of the messages before: past the limit it is not reading.
-        if (res.writableLength > l.maxStreamBufferBytes) return void res.destroy();
-        const data = m.kind === 'pods' ? api.podList(caller) : m.data;
-        res.write(`event: ${m.kind}\ndata: ${JSON.stringify(data)}\n\n`);
+        if (res.writableEnded || res.destroyed) return;
+        write(`event: ${m.kind}\ndata: ${JSON.stringify(m.kind === 'pods' ? api.podList(caller) : m.data)}\n\n`);
       },
     };
     const detach = api.attach(client);
-    // A key revoked (or a JWT expired) while the page is open ends its stream, as it refuses new calls.
-    const stopChecking = this.deps.access.recheck(authorizationOfRawHeaders(req.rawHeaders), caller, this.deps.recheckMs, () => res.end());
-    const keepAlive = setInterval(() => {
-      if (res.writableLength > l.maxStreamBufferBytes) res.destroy();
-      else res.write(': keep-alive\n\n');
-    }, this.deps.recheckMs);
+    const keepAlive = setInterval(() => write(': keep-alive\n\n'), this.deps.recheckMs);
     keepAlive.unref();
+    // A key revoked (or a JWT expired) while the page is open ends its stream, as it refuses new calls.
+    const stopChecking = this.deps.access.recheck(authorizationOfRawHeaders(req.rawHeaders), caller, this.deps.recheckMs, () => {
+      clearInterval(keepAlive);
+      res.end();
+    });
     res.once('close', () => {
       clearInterval(keepAlive);
       stopChecking();
