@@ -186,6 +186,7 @@ export const settings = {
   h2KeepaliveMinIntervalMs: setting('INFERMESH_H2_KEEPALIVE_MIN_INTERVAL_MS', int(0), H2.keepaliveMinIntervalMs, 'client PINGs closer together than this are strikes unless the door sent data in between (grpc-go keepalive.EnforcementPolicy.MinTime: 5 min)'),
   h2KeepalivePermitWithoutStream: setting('INFERMESH_H2_KEEPALIVE_PERMIT_WITHOUT_STREAM', bool, H2.keepalivePermitWithoutStream, 'whether a client may ping at that interval with no stream open (grpc-go PermitWithoutStream: false)'),
   h2MaxPingStrikes: setting('INFERMESH_H2_MAX_PING_STRIKES', int(0, 1_000_000), H2.maxPingStrikes, 'PING strikes allowed; one more is GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (grpc-go: 2)'),
+  streamMaxInFlight: setting('INFERMESH_STREAM_MAX_IN_FLIGHT', int(1, 1_000_000), 100, 'ModelStreamInfer (router and pods): requests of one stream in flight; past it, or past INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION of them, the stream\'s next requests wait in HTTP/2\'s flow control, and its unread answers stay within INFERMESH_H2_MAX_RESPONSE_BYTES_PER_CONNECTION (grpc-go\'s default of 100 concurrent streams on a connection)'),
 
   // Router.
   routerPort: setting('INFERMESH_ROUTER_PORT', int(0, 65535), 8001, 'router gRPC port (the front door)'),

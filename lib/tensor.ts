@@ -2,14 +2,14 @@
 // The Open Inference Protocol carries a tensor either as raw little-endian bytes
 // (raw_input_contents) or as typed repeated fields (contents); both decode to the same HostTensor.
 import { errors } from './errors';
-import type { InferTensorContents, InferTensorContentsOut } from './grpc/types';
+import type { InferTensorContentsOut } from './grpc/types';
 
 /** onnxruntime's tensor element type names. */
 export type OrtType =
   | 'bool' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'int8' | 'int16' | 'int32' | 'int64'
   | 'float16' | 'float32' | 'float64' | 'string';
 
-type ContentsField = keyof Omit<InferTensorContentsOut, never>;
+export type ContentsField = keyof Omit<InferTensorContentsOut, never>;
 
 interface DatatypeInfo {
   ort: OrtType;
@@ -244,15 +244,13 @@ export function toRaw(t: HostTensor): Buffer {
   return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
 }
 
-/** A tensor's elements as typed protocol contents; undefined for FP16, which has none. */
-export function toContents(datatype: Datatype, t: HostTensor): InferTensorContents | undefined {
+/**
+ * A tensor's elements as typed protocol contents: the field that carries them and the run's own
+ * array, never copied (lib/grpc/infer-answer writes them); undefined for FP16, which has none.
+ */
+export function toContents(datatype: Datatype, t: HostTensor): { field: ContentsField; data: TensorData } | undefined {
   const field = DATATYPES[datatype].contents;
-  if (field === null) return undefined;
-  const d = t.data;
-  if (Array.isArray(d)) return { [field]: d.map((s) => Buffer.from(s, 'utf8')) };
-  if (d instanceof BigInt64Array || d instanceof BigUint64Array) return { [field]: Array.from(d, (v) => v.toString()) };
-  if (datatype === 'BOOL') return { [field]: Array.from(d as Uint8Array, (v) => v !== 0) };
-  return { [field]: Array.from(d as Float32Array) };
+  return field === null ? undefined : { field, data: t.data };
 }
 
 // FP16 travels as raw little-endian halves and is held as their bits in a Uint16Array (what

@@ -189,10 +189,11 @@ export function scanModelInferRequest(bytes: Uint8Array, limits: RequestScanLimi
   return s.counts;
 }
 
-/** Where model_name and model_version lie in an encoded ModelInferRequest: [start, end), -1 when absent. */
+/** Where model_name, model_version and id lie in an encoded ModelInferRequest: [start, end), -1 when absent. */
 export interface RoutingFields {
   name: [number, number];
   version: [number, number];
+  id: [number, number];
 }
 
 const UNLIMITED: RequestScanLimits = { maxTensors: Infinity, maxParameters: Infinity, maxRank: Infinity, maxBytesElements: Infinity, maxElements: Infinity };
@@ -211,7 +212,7 @@ export function routingFieldsOf(bytes: Uint8Array): RoutingFields {
 function scanTop(s: Scanner, deep: boolean): RoutingFields {
   const { counts, limits } = s;
   const end = s.buf.length;
-  const fields: RoutingFields = { name: [-1, -1], version: [-1, -1] };
+  const fields: RoutingFields = { name: [-1, -1], version: [-1, -1], id: [-1, -1] };
   while (s.pos < end) {
     switch (s.tag(end)) {
       case 1: case 2: case 3: // model_name, model_version, id
@@ -219,6 +220,7 @@ function scanTop(s: Scanner, deep: boolean): RoutingFields {
         s.delimited(end);
         if (s.field === 1) fields.name = [s.start, s.pos];
         else if (s.field === 2) fields.version = [s.start, s.pos];
+        else fields.id = [s.start, s.pos];
         break;
       case 4: // parameters
         if (!s.wireIs(WIRE_LEN)) throw s.badWire('parameters');

@@ -14,7 +14,7 @@ import type { H2Limits } from '../../lib/h2/limits';
 import type { H2ServerTls } from '../../lib/h2/server';
 import { atDeadline, respondMessage, respondStatus, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
-import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
+import type { ModelInferRequestOut } from '../../lib/grpc/types';
 import { BusyPoll } from '../../lib/busy-poll';
 import type { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
@@ -120,8 +120,8 @@ export class PodFrontDoor {
     this.inflight++;
     try {
       version = this.deps.repo.serving(req.model_name, req.model_version, headerValue(headers, ROUTED_VERSION_HEADER) ?? '');
-      const res: ModelInferResponse = await version.infer(req, ctx);
-      if (!answered) respondMessage(stream, this.method.responseSerialize(res), this.deps.maxMessageBytes);
+      const res = await version.infer(req, ctx);
+      if (!answered) respondMessage(stream, res, this.deps.maxMessageBytes);
     } catch (err) {
       if (!answered) {
         ({ code, details } = toGrpcStatus(err, this.deps.log));

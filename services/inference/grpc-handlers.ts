@@ -2,7 +2,7 @@
 import { toGrpcStatus, errors, MeshError } from '../../lib/errors';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
-import type { InferenceHandlers, ModelInferRequestOut, ModelMetadataResponse } from '../../lib/grpc/types';
+import type { ModelInferRequestOut, ModelMetadataResponse } from '../../lib/grpc/types';
 import type { ModelStatistics } from '../../lib/grpc/generated/inference/ModelStatistics';
 import type { Logger } from '../../lib/log';
 import type { ModelRepository } from './model-repository';
@@ -12,8 +12,9 @@ import type { Duration } from './model-stats';
 import { modelConfigOf } from './model-config';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
 import { protos } from '../../lib/grpc/proto';
-import { refusalOf } from '../../lib/grpc/scanned-service';
-import { streamAnswer, streamError } from '../../lib/grpc/stream-answer';
+import { refusalOf, requestSizeOf } from '../../lib/grpc/scanned-service';
+import { streamError } from '../../lib/grpc/stream-answer';
+import { serveInferStream, type BytesAnswerHandlers, type StreamLimits } from '../../lib/grpc/stream-infer';
 
 /** Server identity and readiness, as the handlers need them. */
 export interface ServerInfo {
@@ -57,9 +58,9 @@ function statisticsOf(v: LoadedVersion): ModelStatistics {
   };
 }
 
-/** The inference handlers over `repo`. */
-export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log: Logger): InferenceHandlers {
-  const infer = async (req: ModelInferRequestOut, ctx: CallContext, routed = '') => {
+/** The inference handlers over `repo`; a ModelStreamInfer stream is held to `streams`. */
+export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, streams: StreamLimits, log: Logger): BytesAnswerHandlers<ModelInferRequestOut> {
+  const infer = async (req: ModelInferRequestOut, ctx: CallContext, routed = ''): Promise<Buffer> => {
     const refusal = refusalOf(req);
     if (refusal) throw refusal;
     return repo.serving(req.model_name, req.model_version, routed).infer(req, ctx);
@@ -109,29 +110,12 @@ export function inferenceHandlers(repo: ModelRepository, server: ServerInfo, log
     }),
     ModelConfig: unaryHandler(log, async (call) => ({ config: modelConfigOf(described(call.request.name, call.request.version), PLATFORM) })),
     ModelInfer: unaryHandler(log, (call) => infer(call.request, contextOf(call), String(call.metadata.get(ROUTED_VERSION_HEADER)[0] ?? ''))),
-    ModelStreamInfer: (call) => {
-      let pending = 0;
-      let ended = false;
-      const finish = () => {
-        if (ended && pending === 0) call.end();
-      };
-      // Each answer is marked final (stream-answer.ts), as Triton marks a non-decoupled model's.
-      call.on('data', (req: ModelInferRequestOut) => {
-        pending++;
-        infer(req, { deadlineMs: contextOf(call).deadlineMs }).then(
-          (res) => call.write(streamAnswer(res)),
-          (err: unknown) => call.write(streamError(req, toGrpcStatus(err, log).details)),
-        ).finally(() => {
-          pending--;
-          finish();
-        });
-      });
-      call.on('end', () => {
-        ended = true;
-        finish();
-      });
-      call.on('error', () => undefined);
-    },
+    // Each answer is marked final (stream-answer.ts), as Triton marks a non-decoupled model's.
+    ModelStreamInfer: (call) => serveInferStream<ModelInferRequestOut>(call, streams, {
+      sizeOf: requestSizeOf,
+      infer: (req) => infer(req, { deadlineMs: contextOf(call).deadlineMs }),
+      failed: (req, err) => streamError(req, toGrpcStatus(err, log).details),
+    }),
     ModelStatistics: unaryHandler(log, async (call) => {
       const { name, version } = call.request;
       let versions = name ? repo.versionsOf(name) : repo.all();

@@ -18,6 +18,7 @@ import { registerPodMetrics } from './pod-metrics';
 import { PodFrontDoor } from './front-door';
 import { inferenceHandlers } from './grpc-handlers';
 import { scannedInferenceService } from '../../lib/grpc/scanned-service';
+import { streamLimitsOf } from '../../lib/grpc/stream-infer';
 import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { HeartbeatPublisher } from './heartbeat';
 import { cpuBudget, intraOpThreads, memoryBudget } from './cgroup-limits';
@@ -100,7 +101,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
       process.kill(process.pid, 'SIGTERM');
     },
     unloadGraceMs: config.unloadGraceMs,
-    limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements, maxClassificationResults: config.maxClassificationResults, warmupTimeoutMs: config.warmupTimeoutMs },
+    limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements, maxClassificationResults: config.maxClassificationResults, warmupTimeoutMs: config.warmupTimeoutMs, maxMessageBytes: config.maxMessageBytes },
     memoryBudgetBytes: memory.bytes,
     inlineRunUs: config.inlineRunUs,
     batching: {
@@ -123,7 +124,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     version: VERSION,
     extensions: EXTENSIONS,
     ready: () => synced && !draining,
-  }, log));
+  }, streamLimitsOf(config), log));
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
   // loopback, answers every other call.
   const internalPort = await listen(server, '127.0.0.1', 0);

@@ -1,6 +1,7 @@
 // One model version loaded on this pod: its sessions, signature, state, in-flight count and statistics.
 import type { ModelState } from '../../lib/events';
-import type { ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
+import type { ModelInferRequestOut } from '../../lib/grpc/types';
+import { encodeInferAnswer } from '../../lib/grpc/infer-answer';
 import { MeshError, ErrorCode, messageOf } from '../../lib/errors';
 import type { WarmupSample__Output as WarmupSample } from '../../lib/grpc/generated/infermesh/registry/v1/WarmupSample';
 import { DATATYPES, elementCount, isDatatype, parseShape } from '../../lib/tensor';
@@ -16,6 +17,8 @@ const FAR_ABOVE = 10;
 export type RequestLimits = DecodeLimits & {
   /** Longest the warm-up may take, in ms (INFERMESH_WARMUP_TIMEOUT_MS). */
   warmupTimeoutMs: number;
+  /** Largest answer, in bytes (INFERMESH_MAX_MESSAGE_BYTES): a larger one is refused before it is built. */
+  maxMessageBytes: number;
 };
 
 /** A request's deadline and cancellation, from its gRPC call. */
@@ -192,8 +195,8 @@ export class LoadedVersion {
     this.state = 'UNLOADING';
   }
 
-  /** Validates, runs and encodes one request. */
-  async infer(req: ModelInferRequestOut, ctx: CallContext = { deadlineMs: 0 }): Promise<ModelInferResponse> {
+  /** Validates, runs and encodes one request: the bytes of its ModelInferResponse. */
+  async infer(req: ModelInferRequestOut, ctx: CallContext = { deadlineMs: 0 }): Promise<Buffer> {
     if (!this.accepting()) throw new MeshError(ErrorCode.NotReady, `model '${this.name}' version ${this.version} is ${this.state.toLowerCase()}${this.state === 'UNAVAILABLE' ? `: ${this.reason}` : ''}`);
     const start = process.hrtime.bigint();
     this.inflight++;
@@ -202,7 +205,7 @@ export class LoadedVersion {
       const decodedAt = process.hrtime.bigint();
       const run = await this.batcher.submit({ feeds: decoded.feeds, outputs: decoded.outputs, rows: decoded.rows, deadlineMs: ctx.deadlineMs }, ctx.cancel);
       const encodedStart = process.hrtime.bigint();
-      const res = encodeResponse(this.name, this.version, req.id, decoded, run.outputs, this.limits);
+      const res = encodeInferAnswer(encodeResponse(this.name, this.version, req.id, decoded, run.outputs, this.limits), this.limits.maxMessageBytes);
       const end = process.hrtime.bigint();
       this.stats.recordSuccess({ totalNs: end - start, queueNs: run.queueNs, inputNs: decodedAt - start, inferNs: run.computeNs, outputNs: end - encodedStart });
       return res;

@@ -3,7 +3,8 @@
 import { errors } from '../../lib/errors';
 import type { TensorSignature } from '../../lib/onnx';
 import { DATATYPES, checkBytesElements, datatypeOfOrt, elementCount, fromContents, fromRaw, isDatatype, parseShape, toContents, toRaw, type Datatype, type HostTensor } from '../../lib/tensor';
-import type { InferOutputTensor, InferTensorContentsOut, ModelInferRequestOut, ModelInferResponse } from '../../lib/grpc/types';
+import type { InferTensorContentsOut, ModelInferRequestOut } from '../../lib/grpc/types';
+import type { AnswerTensor, InferAnswer } from '../../lib/grpc/infer-answer';
 import { classificationCountOf, classify } from './classification';
 
 /** A model version's signature, as validation needs it. */
@@ -153,7 +154,7 @@ export function encodeResponse(
   decoded: Pick<DecodedRequest, 'outputs' | 'raw' | 'rows' | 'classifications'>,
   results: Record<string, HostTensor>,
   limits: Pick<DecodeLimits, 'maxClassificationResults'>,
-): ModelInferResponse {
+): InferAnswer {
   const tensors = decoded.outputs.map((name) => {
     let t = results[name];
     if (!t) throw new Error(`onnxruntime returned no output '${name}'`);
@@ -164,7 +165,7 @@ export function encodeResponse(
     return { name, t, datatype };
   });
   const useRaw = decoded.raw || tensors.some(({ datatype }) => DATATYPES[datatype].contents === null);
-  const outputs: InferOutputTensor[] = tensors.map(({ name, t, datatype }) => ({
+  const outputs: AnswerTensor[] = tensors.map(({ name, t, datatype }) => ({
     name,
     datatype,
     shape: t.dims,

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { allows, authorizationOfMetadata, authorize, OIP_METHOD_SCOPES, type Authenticator, type OipMethod, type Principal } from '../../lib/auth';
 import { toGrpcStatus } from '../../lib/errors';
-import type { InferenceHandlers } from '../../lib/grpc/types';
+import type { RouterHandlers } from './grpc-handlers';
 import type { Logger } from '../../lib/log';
 
 
@@ -81,7 +81,7 @@ type UnaryHandler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
  * table), and lists about several models filtered to those the caller may read. ModelStreamInfer
  * checks each request of its stream (routerHandlers' `access`).
  */
-export function guardedHandlers(h: InferenceHandlers, access: RouterAccess, log: Logger): InferenceHandlers {
+export function guardedHandlers(h: RouterHandlers, access: RouterAccess, log: Logger): RouterHandlers {
   function guard<Req, Res>(method: OipMethod, handler: UnaryHandler<Req, Res>, modelOf: (req: Req) => string | undefined, filter?: (p: Principal, res: Res) => Res): UnaryHandler<Req, Res> {
     return (call, cb) => afterCheck(
       () => access.check(authorizationOfMetadata(call.metadata), method, modelOf(call.request)),

@@ -3,13 +3,18 @@
 // for each request of a ModelStreamInfer stream, routed by the same policy as the front door's
 // (routed-call.ts) with the typed client as its transport.
 import * as grpc from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
 import { errors, statusMessage, toGrpcStatus } from '../../lib/errors';
-import { ROUTED_VERSION_HEADER, unary } from '../../lib/grpc/client';
+import { unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
-import { refusalOf } from '../../lib/grpc/scanned-service';
-import { streamAnswer, streamError } from '../../lib/grpc/stream-answer';
-import type { InferenceHandlers, ModelInferRequestOut, ModelInferResponseOut, ModelMetadataResponseOut } from '../../lib/grpc/types';
+import { streamError } from '../../lib/grpc/stream-answer';
+import { serveInferStream, type BytesAnswerHandlers, type StreamLimits } from '../../lib/grpc/stream-infer';
+import type { ModelMetadataResponseOut } from '../../lib/grpc/types';
+import { H2_CANCEL, type H2Stream } from '../../lib/h2/connection';
+import { atDeadline, statusOf, unaryFrame } from '../../lib/h2/grpc';
+import { closedUnanswered, openPodStream, podInferHeaders, RequestRefused, type PodAnswerHeaders } from './front-door';
+import type { ForwardedRequest } from './forwarded-service';
 import type { ModelConfigResponse } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output as ModelStatisticsOut } from '../../lib/grpc/generated/inference/ModelStatistics';
 import type { Logger } from '../../lib/log';
@@ -21,6 +26,9 @@ import { authorizationOfMetadata } from '../../lib/auth';
 import type { RouterAccess } from './access';
 import type { VersionStats } from './version-stats';
 
+/** The router's handlers: ModelInfer and ModelStreamInfer forward requests and answers as bytes. */
+export type RouterHandlers = BytesAnswerHandlers<ForwardedRequest>;
+
 /** Router identity for ServerMetadata. */
 export interface RouterInfo {
   name: string;
@@ -29,44 +37,76 @@ export interface RouterInfo {
 }
 
 /**
- * One request routed through the typed grpc-js client (each request of a ModelStreamInfer stream,
- * and a ModelInfer made to this server directly): the transport of the same routing policy the
- * front door uses (RoutedCall), which decides everything else.
+ * One request routed for this grpc-js server (each request of a ModelStreamInfer stream, and a
+ * ModelInfer made to this server directly): sent as the front door sends one, the client's bytes
+ * to a pod over the router's HTTP/2 connections (podInferHeaders, openPodStream), the transport of
+ * the same routing policy (RoutedCall). The pod's answer is taken whole, as bytes: never decoded
+ * and encoded again.
  */
-class TypedCall extends RoutedCall {
-  private call: grpc.ClientUnaryCall | undefined;
-  private answer: { res?: ModelInferResponseOut; err?: grpc.ServiceError } = {};
+class ForwardedCall extends RoutedCall {
+  private current: H2Stream | undefined;
+  private reply: PodAnswerHeaders = {};
+  private chunks: Buffer[] = [];
+  private received = 0;
   private settled = false;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     deps: RoutingDeps,
     private readonly conns: PodConnections,
-    private readonly req: ModelInferRequestOut,
-    private readonly deadline: grpc.Deadline | undefined,
-    private readonly settle: (err: Error | null, res?: ModelInferResponseOut) => void,
+    private readonly maxMessageBytes: number,
+    private readonly req: ForwardedRequest,
+    private readonly deadline: number | undefined,
+    private readonly settle: (err: Error | null, answer?: Buffer) => void,
   ) {
     super(deps, req.model_name, req.model_version);
   }
 
+  begin(): void {
+    if (this.deadline !== undefined) this.timer = atDeadline(this.deadline, () => this.deadlineExpired());
+    this.start();
+  }
+
   protected send(pod: Pod, version: number): void {
-    // As the front door does: the version routed to (named or chosen) is in ROUTED_VERSION_HEADER,
-    // which tells the pod that one it does not hold is the router's stale view (UNAVAILABLE, retried).
-    const metadata = new grpc.Metadata();
-    metadata.set(ROUTED_VERSION_HEADER, String(version));
-    const call = this.conns.typed(pod.address).ModelInfer({ ...this.req, model_version: String(version) }, metadata, this.deadline ? { deadline: this.deadline } : {}, (err, res) => {
-      if (this.call !== call) return; // aborted: the call ended without it
-      this.call = undefined;
-      this.answer = err ? { err } : { res: res! };
-      // grpc-js reports a pod it could not reach as UNAVAILABLE too: the policy reads both alike.
-      this.answered(err ? err.code : grpc.status.OK, err ? err.details : '');
-    });
-    this.call = call;
+    const address = pod.address;
+    this.reply = {};
+    this.chunks = [];
+    this.received = 0;
+    const up = openPodStream(this.conns, address, podInferHeaders(address, [], version, this.deadline), this.reply);
+    if (up instanceof RequestRefused) return this.refusedForRequest(Status.RESOURCE_EXHAUSTED, up.message);
+    if (typeof up === 'string') return this.unanswered(up);
+    this.current = up;
+    up.onData = (chunk) => {
+      if (this.current !== up) return;
+      this.received += chunk.length;
+      // The pod's limit is the router's: a larger answer is refused, as the pod would refuse it.
+      if (this.received > 5 + this.maxMessageBytes) {
+        this.abort();
+        return this.refusedForRequest(Status.RESOURCE_EXHAUSTED, `the answer is larger than the limit of ${this.maxMessageBytes} bytes`);
+      }
+      this.chunks.push(chunk);
+    };
+    up.onClose = (code) => {
+      if (this.current !== up) return; // aborted: the call ended without it
+      this.current = undefined;
+      const status = statusOf(this.reply.trailers ?? this.reply.headers);
+      if (!this.reply.headers || !status) {
+        const why = this.reply.headers ? `pod ${address} closed the call without a status` : closedUnanswered(address, code, up);
+        if (why instanceof RequestRefused) this.refusedForRequest(Status.RESOURCE_EXHAUSTED, why.message);
+        else this.unanswered(why);
+      } else this.answered(status.code, status.message);
+    };
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(this.req.bytes.length, 1);
+    up.write(prefix);
+    up.end(undefined, this.req.bytes);
   }
 
   protected abort(): void {
-    const call = this.call;
-    this.call = undefined;
-    call?.cancel();
+    const up = this.current;
+    this.current = undefined;
+    up?.reset(H2_CANCEL);
   }
 
   protected respond(code: number, message: string): void {
@@ -76,13 +116,17 @@ class TypedCall extends RoutedCall {
   }
 
   protected deliver(): void {
+    const status = statusOf(this.reply.trailers ?? this.reply.headers)!;
+    if (status.code !== Status.OK) return this.respond(status.code, status.message);
+    const frame = unaryFrame(Buffer.concat(this.chunks));
+    if ('error' in frame || frame.compressed) return this.respond(Status.INTERNAL, `pod ${this.pod?.address ?? ''} answered with no single plain message`);
     this.settled = true;
-    if (this.answer.err) this.settle(this.answer.err);
-    else this.settle(null, this.answer.res);
+    this.settle(null, frame.message);
   }
 
   /** A call its client cancelled is answered to no one, but its promise still ends. */
   protected override finished(code: number, message: string): void {
+    clearTimeout(this.timer);
     if (!this.settled) this.respond(code, message);
   }
 }
@@ -91,7 +135,8 @@ class TypedCall extends RoutedCall {
  * The router's OIP handlers. `access` (INFERMESH_AUTH on): each request of a ModelStreamInfer
  * stream is checked for `infer` on its model (access.ts guards the other methods).
  */
-export function routerHandlers(router: Router, membership: Membership, conns: PodConnections, stats: VersionStats, info: RouterInfo, log: Logger, access?: RouterAccess): InferenceHandlers {
+export function routerHandlers(router: Router, membership: Membership, conns: PodConnections, stats: VersionStats, info: RouterInfo, limits: { maxMessageBytes: number; streams: StreamLimits }, log: Logger, access?: RouterAccess): RouterHandlers {
+  const { maxMessageBytes, streams } = limits;
   const deadlineOf = (call: { getDeadline(): grpc.Deadline }): grpc.Deadline | undefined => {
     const d = call.getDeadline();
     return d === Infinity ? undefined : d;
@@ -100,21 +145,20 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
   const deps: RoutingDeps = { router, stats, log };
 
   /**
-   * Routes a decoded request through the typed client by the routing policy; `calls`, when given,
-   * holds it while in flight (so that the client's cancel reaches it).
+   * Routes a request by the routing policy, as its bytes (ForwardedCall): the bytes of its answer.
+   * `calls`, when given, holds it while in flight (so that the client's cancel reaches it).
    */
-  function forwardTyped(req: ModelInferRequestOut, deadline: grpc.Deadline | undefined, calls?: Set<TypedCall>): Promise<ModelInferResponseOut> {
-    // A request the scan refused before decoding (scanned-service.ts) goes to no pod.
-    const refusal = refusalOf(req);
-    if (refusal) return Promise.reject(refusal);
+  function forward(req: ForwardedRequest, deadline: grpc.Deadline | undefined, calls?: Set<ForwardedCall>): Promise<Buffer> {
+    if (req.refused) return Promise.reject(req.refused);
+    const ms = deadline === undefined ? undefined : deadline instanceof Date ? deadline.getTime() : Number(deadline);
     return new Promise((resolve, reject) => {
-      const call: TypedCall = new TypedCall(deps, conns, req, deadline, (err, res) => {
+      const call: ForwardedCall = new ForwardedCall(deps, conns, maxMessageBytes, req, ms !== undefined && Number.isFinite(ms) ? ms : undefined, (err, answer) => {
         calls?.delete(call);
         if (err) reject(err);
-        else resolve(res!);
+        else resolve(answer!);
       });
       calls?.add(call);
-      call.start();
+      call.begin();
     });
   }
 
@@ -155,40 +199,27 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
       if (!found) throw version ? errors.versionNotFound(name, version) : errors.modelNotFound(name);
       return unary<ModelConfigResponse>((cb) => conns.typed(found.pod.address).ModelConfig({ name, version: String(found.version) }, { deadline: Date.now() + 10_000 }, cb));
     }),
-    // The front door (front-door.ts) routes every ModelInfer without this server; this typed
-    // path serves only calls made to this server's loopback port directly, by the same policy.
+    // The front door (front-door.ts) routes every ModelInfer without this server; this path
+    // serves only calls made to this server's loopback port directly, by the same policy.
     ModelInfer: unaryHandler(log, async (call) => {
-      const calls = new Set<TypedCall>();
+      const calls = new Set<ForwardedCall>();
       call.on('cancelled', () => calls.forEach((c) => c.clientCancelled()));
-      return forwardTyped(call.request, deadlineOf(call), calls);
+      return forward(call.request, deadlineOf(call), calls);
     }),
     ModelStreamInfer: (call) => {
-      let pending = 0;
-      let ended = false;
       // The client's cancel ends the requests in flight, blaming no pod.
-      const calls = new Set<TypedCall>();
+      const calls = new Set<ForwardedCall>();
       call.on('cancelled', () => calls.forEach((c) => c.clientCancelled()));
-      const finish = () => {
-        if (ended && pending === 0) call.end();
-      };
-      call.on('data', (req: ModelInferRequestOut) => {
-        pending++;
+      // Each answer is marked final as a pod marks its own (the pod's came by a unary call, unmarked).
+      serveInferStream(call, streams, {
+        sizeOf: (req) => req.bytes.length,
         // The token is checked once per request, as a ModelInfer's: a refused one is this request's error.
-        const allowed = access ? Promise.resolve().then(() => access.check(authorizationOfMetadata(call.metadata), 'ModelStreamInfer', req.model_name)) : Promise.resolve();
-        allowed.then(() => forwardTyped(req, deadlineOf(call), calls)).then(
-          // Marked final as a pod marks its own (the pod's answer came by a unary call, unmarked).
-          (res) => call.write(streamAnswer(res)),
-          (err: unknown) => call.write(streamError(req, toGrpcStatus(err, log).details)),
-        ).finally(() => {
-          pending--;
-          finish();
-        });
+        infer: async (req) => {
+          if (access) await access.check(authorizationOfMetadata(call.metadata), 'ModelStreamInfer', req.model_name);
+          return forward(req, deadlineOf(call), calls);
+        },
+        failed: (req, err) => streamError(req, toGrpcStatus(err, log).details),
       });
-      call.on('end', () => {
-        ended = true;
-        finish();
-      });
-      call.on('error', () => undefined);
     },
     ModelStatistics: unaryHandler(log, async (call) => {
       const pods = membership.all();

@@ -1,12 +1,13 @@
-// Reads model_name (field 1) and model_version (field 2) from an encoded ModelInferRequest without
-// decoding its tensors: the router forwards the original bytes untouched.
+// Reads model_name (field 1), model_version (field 2) and id (field 3) from an encoded
+// ModelInferRequest without decoding its tensors: the router forwards the original bytes untouched.
 import { errors } from '../../lib/errors';
 import { routingFieldsOf } from '../../lib/grpc/request-scan';
 
-/** The routing keys of a request, and its bytes. */
+/** The routing keys of a request, its id, and its bytes. */
 export interface PeekedRequest {
   model: string;
   version: string;
+  id: string;
   bytes: Buffer;
 }
 
@@ -33,10 +34,11 @@ function utf8(bytes: Buffer, start: number, end: number, field: string): string 
  * one the pod decodes.
  */
 export function peekRequest(bytes: Buffer): PeekedRequest {
-  const { name, version } = routingFieldsOf(bytes);
+  const { name, version, id } = routingFieldsOf(bytes);
   return {
     model: name[0] < 0 ? '' : utf8(bytes, name[0], name[1], 'model_name'),
     version: version[0] < 0 ? '' : utf8(bytes, version[0], version[1], 'model_version'),
+    id: id[0] < 0 ? '' : utf8(bytes, id[0], id[1], 'id'),
     bytes,
   };
 }

@@ -14,7 +14,8 @@ import * as grpc from '@grpc/grpc-js';
 import { errors, ErrorCode, MeshError, toGrpcStatus } from '../../lib/errors';
 import { AUTHORIZATION_HEADER, authorizationOfRawHeaders } from '../../lib/auth';
 import { protos } from '../../lib/grpc/proto';
-import type { InferenceHandlers, ModelInferResponseOut } from '../../lib/grpc/types';
+import type { ModelInferResponseOut } from '../../lib/grpc/types';
+import type { InfoHandlers } from '../../lib/grpc/stream-infer';
 import { ByteBudget } from '../../lib/h2/budget';
 import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
 import { listenOn } from '../../lib/h2/server';
@@ -59,7 +60,7 @@ export interface RestDoorLimits {
 export interface RestDoorDeps extends RoutingDeps {
   conns: PodConnections;
   /** The router's typed handlers, guarded when authentication is on: the same ones gRPC calls reach. */
-  handlers: InferenceHandlers;
+  handlers: InfoHandlers;
   access?: RouterAccess;
   limits: RestDoorLimits;
   tensorLimits: RestInferLimits;

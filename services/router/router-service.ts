@@ -29,8 +29,8 @@ import { authenticationInterceptor, guardedHandlers, RouterAccess } from './acce
 import { startAuthenticator } from '../../lib/auth';
 import { FrontDoor } from './front-door';
 import { protos } from '../../lib/grpc/proto';
-import { scanLimitsOf } from '../../lib/grpc/request-scan';
-import { scannedInferenceService } from '../../lib/grpc/scanned-service';
+import { forwardedInferenceService } from './forwarded-service';
+import { streamLimitsOf } from '../../lib/grpc/stream-infer';
 import { tracingActive } from '../../lib/telemetry';
 import { h2LimitsOf } from '../../lib/h2/limits';
 import { warnIfUnfetchable } from '../../lib/fetch-ports';
@@ -159,9 +159,9 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     name: 'infermesh',
     version: VERSION,
     extensions: [...INFERENCE_EXTENSIONS],
-  }, log, access);
+  }, { maxMessageBytes: config.maxMessageBytes, streams: streamLimitsOf(config) }, log, access);
   const served = access ? guardedHandlers(handlers, access, log) : handlers;
-  server.addService(scannedInferenceService(scanLimitsOf(config)), served);
+  server.addService(forwardedInferenceService(), served);
   const internalPort = await listen(server, '127.0.0.1', 0);
   const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.routerTlsClientAuth }, access });
   const port = await front.listen(config.listenHost, config.routerPort);

@@ -326,13 +326,16 @@ describe('router: one client cannot hurt the others', () => {
     }
   });
 
-  it('refuses 33 million empty inputs in a stream before decoding them, as the pods do, and the stream goes on', async () => {
+  it('refuses 33 million empty inputs in a stream before decoding them, and the stream goes on', async () => {
     // 66 MB of `inputs` entries of two bytes each (field 5, length 0), under the 64 MiB limit:
-    // protobufjs would build 33 million objects in the router, which decodes stream requests.
-    const huge = Buffer.alloc(66_000_000);
-    for (let i = 0; i < huge.length; i += 2) huge[i] = 0x2a;
-    const identity = (b: Buffer) => b;
+    // protobufjs would build 33 million objects. The router reads only the request's model and
+    // version and forwards its bytes; the pod's scan refuses it before protobufjs decodes it.
     const codec = protos().inference.GRPCInferenceService.service.ModelStreamInfer;
+    const named = codec.requestSerialize({ model_name: 'ident8' });
+    const huge = Buffer.alloc(66_000_000);
+    named.copy(huge);
+    for (let i = named.length; i < huge.length; i += 2) huge[i] = 0x2a;
+    const identity = (b: Buffer) => b;
     const raw = new grpc.Client(address, grpc.credentials.createInsecure());
     const call = raw.makeBidiStreamRequest('/inference.GRPCInferenceService/ModelStreamInfer', identity, codec.responseDeserialize);
     const answers: { error_message: string; infer_response: ModelInferResponseOut | null }[] = [];

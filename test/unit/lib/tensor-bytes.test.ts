@@ -19,7 +19,7 @@ function roundTrip(elements: Buffer[]): { raw: Buffer; typed: Buffer[] } {
   const fromWire = fromRaw('T', 'BYTES', [elements.length], rawOf(elements));
   const fromTyped = fromContents('T', 'BYTES', [elements.length], typed(elements));
   expect(fromTyped.data).toEqual(fromWire.data);
-  return { raw: toRaw(fromWire), typed: toContents('BYTES', fromTyped)!.bytes_contents as Buffer[] };
+  return { raw: toRaw(fromWire), typed: (toContents('BYTES', fromTyped)!.data as string[]).map((s) => Buffer.from(s, 'utf8')) };
 }
 
 /** Expects decoding `elements` to be refused, in both forms, with `message`. */

@@ -1,4 +1,7 @@
 import { DATATYPES, fromContents, fromRaw, parseShape, toContents, toRaw, type Datatype } from '../../../lib/tensor';
+import { encodeInferAnswer } from '../../../lib/grpc/infer-answer';
+import { protos } from '../../../lib/grpc/proto';
+import type { ModelInferResponseOut } from '../../../lib/grpc/types';
 import { MeshError } from '../../../lib/errors';
 import type { InferTensorContentsOut } from '../../../lib/grpc/types';
 
@@ -30,8 +33,10 @@ describe('tensor codecs', () => {
       const contents = { ...empty(), [field]: samples[dt] };
       const t = fromContents('x', dt, [2, 2], contents);
       expect(t.dims).toEqual([2, 2]);
-      const again = toContents(dt, t)!;
-      const values = again[field as keyof typeof again] as unknown[];
+      // Typed contents as a pod answers them (lib/grpc/infer-answer), read back by a client's protobufjs.
+      const answer = encodeInferAnswer({ model_name: 'm', model_version: '1', id: '', outputs: [{ name: 'y', datatype: dt, shape: t.dims, contents: toContents(dt, t) }], raw_output_contents: [] }, 1 << 20);
+      const read = protos().inference.GRPCInferenceService.service.ModelInfer.responseDeserialize(answer) as ModelInferResponseOut;
+      const values = read.outputs[0]!.contents![field] as unknown[];
       expect(values.map(String)).toEqual(samples[dt].map(String));
       const raw = toRaw(t);
       const back = fromRaw('x', dt, [2, 2], raw);

@@ -5,7 +5,8 @@
 // exactly that of the same request run alone, or, for inputs that disagree on rows, INVALID_ARGUMENT.
 import fc from 'fast-check';
 import { ErrorCode, MeshError } from '../../../../lib/errors';
-import type { ModelInferRequestOut, ModelInferResponse, InferTensorContentsOut } from '../../../../lib/grpc/types';
+import type { ModelInferRequestOut, ModelInferResponseOut, InferTensorContentsOut } from '../../../../lib/grpc/types';
+import { protos } from '../../../../lib/grpc/proto';
 import { DATATYPES, type Datatype } from '../../../../lib/tensor';
 import { LoadedVersion } from '../../../../services/inference/loaded-version';
 import { SessionPool } from '../../../../services/inference/session-pool';
@@ -24,7 +25,9 @@ interface Model {
   alone: LoadedVersion;
 }
 
-const LIMITS = { maxTensorElements: 1 << 20, maxBytesElements: 1 << 20, maxClassificationResults: 1 << 20, warmupTimeoutMs: 60_000 };
+const LIMITS = { maxTensorElements: 1 << 20, maxBytesElements: 1 << 20, maxClassificationResults: 1 << 20, warmupTimeoutMs: 60_000, maxMessageBytes: 64 << 20 };
+/** An answer's bytes as a client's protobufjs reads them. */
+const answerOf = (bytes: Buffer) => protos().inference.GRPCInferenceService.service.ModelInfer.responseDeserialize(bytes) as ModelInferResponseOut;
 const batching = (enabled: boolean): BatchingOptions => ({
   enabled, maxBatchSize: 16, maxQueueDelayUs: 1_000, preferredBatchSizes: [], maxQueueSize: 1024, concurrency: 1,
 });
@@ -126,7 +129,7 @@ function requestOf(c: Case, id: string): ModelInferRequestOut {
 }
 
 /** A response's outputs as comparable values: NaN-aware for floats, whatever their payload. */
-function comparable(res: ModelInferResponse, dt: Datatype): unknown {
+function comparable(res: ModelInferResponseOut, dt: Datatype): unknown {
   return (res.outputs ?? []).map((o, i) => {
     let values: unknown[];
     const raw = res.raw_output_contents?.[i];
@@ -139,7 +142,7 @@ function comparable(res: ModelInferResponse, dt: Datatype): unknown {
         default: values = Array.from(raw as Uint8Array);
       }
     } else {
-      values = (o.contents as Record<string, unknown[]>)[DATATYPES[dt].contents!]!;
+      values = o.contents![DATATYPES[dt].contents!];
     }
     return { name: o.name, datatype: o.datatype, shape: o.shape, values };
   });
@@ -152,8 +155,8 @@ describe('a version that batches', () => {
       requests += cases.length;
       const reqs = cases.map((c, i) => requestOf(c, `r${i}`));
       const [batched, alone] = await Promise.all([
-        Promise.allSettled(reqs.map((r, i) => models[cases[i]!.model]!.batched.infer(r))),
-        Promise.allSettled(reqs.map((r, i) => models[cases[i]!.model]!.alone.infer(r))),
+        Promise.allSettled(reqs.map((r, i) => models[cases[i]!.model]!.batched.infer(r).then(answerOf))),
+        Promise.allSettled(reqs.map((r, i) => models[cases[i]!.model]!.alone.infer(r).then(answerOf))),
       ]);
       cases.forEach((c, i) => {
         const got = batched[i]!;
@@ -172,7 +175,7 @@ describe('a version that batches', () => {
           return;
         }
         const dt = models[c.model]!.datatype;
-        const res = (got as PromiseFulfilledResult<ModelInferResponse>).value;
+        const res = (got as PromiseFulfilledResult<ModelInferResponseOut>).value;
         expect(res.id).toBe(`r${i}`);
         expect(comparable(res, dt)).toEqual(comparable(want.value, dt));
       });
@@ -226,10 +229,10 @@ describe('a version that batches BYTES and BOOL', () => {
           inputs: [{ name: 'INPUT0', datatype: c.dt, shape: [String(c.rows), String(c.n)], parameters: {}, contents: c.typed ? contents : null }],
           outputs: [], raw_input_contents: c.typed ? [] : [raw],
         };
-        return m.version.infer(req).then((res) => ({ res, raw, values, c }));
+        return m.version.infer(req).then((bytes) => ({ res: answerOf(bytes), raw, values, c }));
       }));
       for (const { res, raw, values, c } of answers) {
-        expect(res.outputs?.[0]?.shape).toEqual([c.rows, c.n]);
+        expect(res.outputs?.[0]?.shape).toEqual([String(c.rows), String(c.n)]);
         if (c.typed) {
           const got = c.dt === 'BYTES' ? (res.outputs![0]!.contents!.bytes_contents as Uint8Array[]).map((b) => Buffer.from(b).toString('utf8')) : res.outputs![0]!.contents!.bool_contents;
           expect(got).toEqual(values);

@@ -4,7 +4,7 @@ import { peekRequest } from '../../../../services/router/request-peek';
 const serialize = (req: object) => protos().inference.GRPCInferenceService.service.ModelInfer.requestSerialize(req);
 
 describe('peekRequest', () => {
-  it('reads model name and version from encoded bytes and keeps the bytes', () => {
+  it('reads model name, version and id from encoded bytes and keeps the bytes', () => {
     const bytes = serialize({
       model_name: 'mnist',
       model_version: '12',
@@ -14,7 +14,7 @@ describe('peekRequest', () => {
       raw_input_contents: [Buffer.alloc(784 * 4, 7)],
     });
     const peeked = peekRequest(bytes);
-    expect(peeked).toEqual({ model: 'mnist', version: '12', bytes });
+    expect(peeked).toEqual({ model: 'mnist', version: '12', id: 'req-1', bytes });
   });
 
   it('takes the last occurrence of a field, as protobuf does', () => {

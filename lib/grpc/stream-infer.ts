@@ -1,0 +1,114 @@
+// ModelStreamInfer as every server of the mesh serves it (pods and the router): each request of a
+// stream handled as it comes and answered by the bytes of its ModelInferResponse, wrapped as a
+// stream answer (streamAnswerBytes), or by its error. A stream is held to what the door holds a
+// client's unary calls to. At most `maxInFlight` requests, and `maxRequestBytes` of them, are in
+// flight, and none is read while the client leaves answers unread (grpc-js's buffer full, or
+// `maxAnswerBytes` of answers waiting): the stream's requests wait in HTTP/2's flow control, at
+// the client, where before every request was taken at once, however many and however large. An
+// answer that would take the waiting answers past `maxAnswerBytes` (one of any size when none
+// waits) is refused RESOURCE_EXHAUSTED, as a unary one is: the router once held every answer of a
+// stream whose client read none (5 MB more per request, to out of memory).
+import type * as grpc from '@grpc/grpc-js';
+import type { Config } from '../config';
+import { ErrorCode, MeshError } from '../errors';
+import { unreadAnswers } from '../h2/grpc';
+import { streamAnswerBytes } from './infer-answer';
+import type { ModelStreamInferResponse } from './generated/inference/ModelStreamInferResponse';
+import type { InferenceHandlers } from './types';
+
+/** The inference handlers but ModelInfer and ModelStreamInfer: what a server says of itself and its models. */
+export type InfoHandlers = Pick<InferenceHandlers, 'ServerLive' | 'ServerReady' | 'ServerMetadata' | 'ModelReady' | 'ModelMetadata' | 'ModelConfig' | 'ModelStatistics' | 'RepositoryIndex'>;
+
+/**
+ * The inference handlers of a server whose ModelInfer and ModelStreamInfer answers are bytes
+ * (scanned-service.ts bytesOrSerialized), for requests of type `Req`.
+ */
+export type BytesAnswerHandlers<Req> = InfoHandlers & {
+  ModelInfer: grpc.handleUnaryCall<Req, Buffer>;
+  ModelStreamInfer: grpc.handleBidiStreamingCall<Req, Buffer | ModelStreamInferResponse>;
+};
+
+export interface StreamLimits {
+  /** Requests of one stream in flight (INFERMESH_STREAM_MAX_IN_FLIGHT). */
+  maxInFlight: number;
+  /** Bytes of one stream's requests in flight (the door's per-connection request budget). */
+  maxRequestBytes: number;
+  /** Bytes of one stream's answers its client has not read (the door's per-connection answer budget). */
+  maxAnswerBytes: number;
+}
+
+/** A stream's limits from the settings: its own count, and the door's budgets of one client connection. */
+export function streamLimitsOf(config: Pick<Config, 'streamMaxInFlight' | 'h2MaxRequestBytesPerConnection' | 'h2MaxResponseBytesPerConnection'>): StreamLimits {
+  return { maxInFlight: config.streamMaxInFlight, maxRequestBytes: config.h2MaxRequestBytesPerConnection, maxAnswerBytes: config.h2MaxResponseBytesPerConnection };
+}
+
+export interface StreamHandlers<Req> {
+  /** The request's size in bytes, as it came. */
+  sizeOf(req: Req): number;
+  /** Runs or forwards one request: the bytes of its ModelInferResponse. */
+  infer(req: Req): Promise<Uint8Array>;
+  /** The stream answer that says `req` failed with `err`. */
+  failed(req: Req, err: unknown): ModelStreamInferResponse;
+}
+
+/** Serves one ModelStreamInfer call within `limits`; ends it once the client ended and every answer is written. */
+export function serveInferStream<Req>(call: grpc.ServerDuplexStream<Req, Buffer | ModelStreamInferResponse>, limits: StreamLimits, h: StreamHandlers<Req>): void {
+  let inFlight = 0;
+  let requestBytes = 0;
+  let answerBytes = 0;
+  let paused = false;
+  let ended = false;
+  // grpc-js said its buffer is full (write() returned false) and has not drained since.
+  let blocked = false;
+  call.on('drain', () => {
+    blocked = false;
+    settle();
+  });
+  const settle = () => {
+    // One request of any size is taken when none is in flight, as the door takes one message; none
+    // while the client leaves answers unread.
+    const full = inFlight >= limits.maxInFlight || (requestBytes > 0 && requestBytes >= limits.maxRequestBytes)
+      || blocked || (answerBytes > 0 && answerBytes >= limits.maxAnswerBytes);
+    if (full !== paused) {
+      paused = full;
+      if (full) call.pause();
+      else call.resume();
+    }
+    if (ended && inFlight === 0) call.end();
+  };
+  const write = (req: Req, answer: Uint8Array) => {
+    const out = streamAnswerBytes(answer);
+    if (answerBytes > 0 && answerBytes + out.length > limits.maxAnswerBytes) {
+      if (!call.write(h.failed(req, new MeshError(ErrorCode.Overloaded, unreadAnswers(out.length))))) blocked = true;
+      return;
+    }
+    answerBytes += out.length;
+    // Called once grpc-js has handed the answer on: it no longer waits for the client.
+    const more = call.write(out, () => {
+      answerBytes -= out.length;
+      settle();
+    });
+    if (!more) blocked = true;
+  };
+  call.on('data', (req: Req) => {
+    const bytes = h.sizeOf(req);
+    inFlight++;
+    requestBytes += bytes;
+    settle();
+    Promise.resolve().then(() => h.infer(req)).then(
+      (answer) => write(req, answer),
+      (err: unknown) => {
+        if (!call.write(h.failed(req, err))) blocked = true;
+      },
+    ).finally(() => {
+      inFlight--;
+      requestBytes -= bytes;
+      settle();
+    });
+  });
+  call.on('end', () => {
+    ended = true;
+    settle();
+  });
+  call.on('error', () => undefined);
+}
