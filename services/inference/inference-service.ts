@@ -25,7 +25,7 @@ import { cpuBudget, intraOpThreads, memoryBudget } from './cgroup-limits';
 import { SessionHost, setAsideWorkers, sharedHostOptions } from './session-host';
 import { TrafficFollower } from '../../lib/traffic-follower';
 import { versionsHeldBy } from '../../lib/placement';
-import { h2LimitsOf } from '../../lib/h2/limits';
+import { h2LimitsOf, type H2Limits } from '../../lib/h2/limits';
 import { certificateIdentities, claimedPodIdentity, loadTls, peerOfKind } from '../../lib/tls';
 
 /** A started pod. */
@@ -47,6 +47,17 @@ export const EXTENSIONS = [...INFERENCE_EXTENSIONS];
  * router's token checks.
  */
 const podPeers = peerOfKind('router');
+
+/**
+ * The pod's door limits. A pod's clients are routers, each carrying every team's calls on a few
+ * connections: one of them holds what the whole door may (INFERMESH_H2_MAX_REQUEST_BYTES and
+ * INFERMESH_H2_MAX_RESPONSE_BYTES), as a connection budget sized for one client would let one
+ * team's large answers (16 MiB on their way to the router) refuse every other team's on the same
+ * connection. The router holds each of its own clients to the per-connection budgets.
+ */
+export function podDoorLimitsOf(config: Config): H2Limits {
+  return { ...h2LimitsOf(config), maxRequestBytesPerConnection: config.h2MaxRequestBytes, maxResponseBytesPerConnection: config.h2MaxResponseBytes };
+}
 
 export async function startInferenceService(config: Config, log: Logger): Promise<InferenceService> {
   // The container's CPU limit, read once here (never at import): onnxruntime would size its pools
@@ -128,7 +139,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
   // loopback, answers every other call.
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new PodFrontDoor({ repo, busyPoll: { windowUs: config.podBusyPollUs, cpus: cpus.cpus }, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.tlsClientAuth, acceptPeer: config.tlsClientAuth ? podPeers : undefined } });
+  const front = new PodFrontDoor({ repo, busyPoll: { windowUs: config.podBusyPollUs, cpus: cpus.cpus }, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: podDoorLimitsOf(config), tls: tls && { source: tls, requestCert: config.tlsClientAuth, acceptPeer: config.tlsClientAuth ? podPeers : undefined } });
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 

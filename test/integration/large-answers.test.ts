@@ -2,13 +2,16 @@
 // of a million INT64s comes back exact by ModelInfer and by ModelStreamInfer (the pod writes it
 // from onnxruntime's array, the router passes its bytes on); a stream whose client reads no answer
 // has no more requests taken from it than its bounds (INFERMESH_STREAM_MAX_IN_FLIGHT and the
-// answers waiting), where the router once took them all and held every answer.
+// answers waiting), where the router once took them all and held every answer; and on one
+// connection to a pod, as a router's, a large answer waiting to be read does not get the next
+// caller's answer refused (a pod's connection holds what its whole door may).
 import net from 'node:net';
-import { protos } from '../../lib/grpc/proto';
+import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelInferRequest } from '../../lib/grpc/generated/inference/ModelInferRequest';
 import type { ModelStreamInferResponse__Output } from '../../lib/grpc/generated/inference/ModelStreamInferResponse';
 import type { ModelInferResponseOut } from '../../lib/grpc/types';
 import { H2Connection, type Header } from '../../lib/h2/connection';
+import { statusOf } from '../../lib/h2/grpc';
 import type { InferenceService } from '../../services/inference/inference-service';
 import type { RouterService } from '../../services/router/router-service';
 import { inferenceClient, startTestMesh, unary, waitReady, type TestMesh } from '../helpers/mesh';
@@ -121,5 +124,28 @@ describe('large answers and unread streams', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('on one connection to a pod, as a router\'s, takes the next call\'s answer while a large answer waits to be read', async () => {
+    const port = pods[0]!.port;
+    // A connection that opens no window (a zero window): the 20 MB answer of its first call waits.
+    const conn = new H2Connection(net.connect(port, '127.0.0.1'), 'client', undefined, { keepaliveIntervalMs: 0, streamWindowBytes: 0 });
+    await conn.ping(5_000);
+    const before = await ran('ident8');
+    const large = conn.request(headers(port, MODEL_INFER_PATH));
+    large.end(undefined, framed(service.ModelInfer.requestSerialize({ model_name: 'ident8', inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 20 << 20] }], raw_input_contents: [Buffer.alloc(20 << 20, 1)] })));
+    await waitFor('the large request to run', async () => (await ran('ident8')) > before);
+    // The next call on the same connection (another team's, through a router): its answer is
+    // taken (headers, its data waiting for the window like the first's), not refused
+    // RESOURCE_EXHAUSTED for the bytes the first answer holds.
+    const small = conn.request(headers(port, MODEL_INFER_PATH));
+    const first = new Promise<Header[]>((resolve) => {
+      small.onHeaders = (h) => resolve(h);
+    });
+    small.end(undefined, framed(service.ModelInfer.requestSerialize({ model_name: 'ident8', inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 3] }], raw_input_contents: [Buffer.from([4, 5, 6])] })));
+    const answered = await first;
+    conn.close();
+    expect(statusOf(answered)).toBeUndefined();
+    expect(answered).toContainEqual([':status', '200']);
   });
 });
