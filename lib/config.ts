@@ -237,7 +237,7 @@ export const settings = {
   podIdentity: setting('INFERMESH_POD_IDENTITY', podIdentityName, '', 'with TLS: the name in spiffe://infermesh/pod/<name> this pod\'s certificate proves, sent in its heartbeat, for pods that share one certificate (letters, digits, . - _). Empty: the pod name, each pod its own certificate'),
   advertiseHost: setting('INFERMESH_ADVERTISE_HOST', str, '127.0.0.1', 'host the router uses to reach this pod (in Kubernetes: the pod IP)'),
   advertiseAddress: setting('INFERMESH_ADVERTISE_ADDRESS', str, '', 'host:port the router uses to reach this pod, when the bound port is not reachable as is (NAT, port forwarding); overrides INFERMESH_ADVERTISE_HOST'),
-  heartbeatIntervalMs: setting('INFERMESH_HEARTBEAT_INTERVAL_MS', int(50), 1_000, 'how often a pod announces itself'),
+  heartbeatIntervalMs: setting('INFERMESH_HEARTBEAT_INTERVAL_MS', int(50), 1_000, 'how often a pod announces itself; also the most often it answers discover requests, the requests within one interval sharing one heartbeat at its end (1 s: an mDNS responder multicasts an answer at most once a second, RFC 6762 §6)'),
   executionProviders: setting('INFERMESH_EXECUTION_PROVIDERS', list<ExecutionProvider>('cuda', 'webgpu', 'cpu'), ['cuda', 'cpu'] as ExecutionProvider[], 'onnxruntime execution providers, in order of preference: cuda, webgpu (onnxruntime-node\'s bundled WebGPU provider, Dawn on Vulkan), cpu; a pod falls back along the list and reports what its sessions run on'),
   sessionWorkers: setting('INFERMESH_SESSION_WORKERS', int(1, 64), 1, 'worker threads (onnxruntime sessions) per loaded model version'),
   // A session worker allocates little on V8's heap (tensors live in ArrayBuffers outside it); at

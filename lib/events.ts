@@ -18,7 +18,10 @@ export const subjects = {
   eventsOf: (model: string) => `infermesh.events.${nameToken(model)}.>`,
   event: (model: string, type: EventType) => `infermesh.events.${nameToken(model)}.${type}`,
   heartbeat: 'infermesh.pods.heartbeat',
-  /** A request on this subject makes every pod send a heartbeat at once (used by routers that start). */
+  /**
+   * A request on this subject makes every pod send a heartbeat soon (used by routers and registries
+   * that start or reconnect): an empty message, without headers or a reply subject (isDiscoverRequest).
+   */
   discover: 'infermesh.pods.discover',
   /**
    * A router asks for a version no pod holds (a request waits for it): the placement controller
@@ -26,6 +29,18 @@ export const subjects = {
    */
   placementDemand: 'infermesh.placement.demand',
 } as const;
+
+/**
+ * Whether a message on `subjects.discover` is a discover request, as routers and registries send
+ * it: core NATS, empty, without headers or a reply subject. Anything else that lands there is not
+ * one: a JetStream push consumer whose deliver subject was set to it (a router's or pod's NATS
+ * identity may create one on the event stream, and nats-server before 2.10 cannot restrict where it
+ * delivers) sends events, which have a body and an ack reply subject, and idle heartbeats and flow
+ * control, which are status messages in headers (`NATS/1.0 100 Idle Heartbeat`).
+ */
+export function isDiscoverRequest(msg: { data: Uint8Array; headers?: unknown; reply?: string }): boolean {
+  return msg.data.length === 0 && msg.headers === undefined && !msg.reply;
+}
 
 /** The schema version every event and heartbeat carries; decoders reject others. */
 export const SCHEMA_VERSION = 1;

@@ -1,6 +1,9 @@
 // The pod's announcement on NATS: who it is, where it serves, which versions it has and in what
-// state. Sent every interval, at once when something changes or a router asks, and at exit.
-import { encodeHeartbeat, subjects, SCHEMA_VERSION, type Heartbeat, type PodMemory, type PodModel } from '../../lib/events';
+// state. Sent every interval, at once when something changes, and at exit; and in answer to a
+// discover request (a router or registry that starts asks), at most one answer per interval
+// however many requests come, since the subject also takes what a JetStream consumer delivers there.
+import { performance } from 'node:perf_hooks';
+import { encodeHeartbeat, isDiscoverRequest, subjects, SCHEMA_VERSION, type Heartbeat, type PodMemory, type PodModel } from '../../lib/events';
 import type { NatsConnection } from '../../lib/nats';
 import type { Logger } from '../../lib/log';
 
@@ -16,6 +19,10 @@ export class HeartbeatPublisher {
   private timer: NodeJS.Timeout | undefined;
   private pending = false;
   private discover: { unsubscribe(): void } | undefined;
+  /** When a heartbeat last answered a discover request (performance.now()). */
+  private answeredAt = -Infinity;
+  /** The answer to requests that came within the interval of the last, sent at its end. */
+  private answer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -26,12 +33,24 @@ export class HeartbeatPublisher {
     private readonly intervalMs: number,
     private readonly status: () => PodStatus,
     private readonly log: Logger,
+    /**
+     * Discover requests get at most one answer this often (default the heartbeat interval,
+     * INFERMESH_HEARTBEAT_INTERVAL_MS: 1 s, as an mDNS responder multicasts an answer at most once
+     * a second, RFC 6762 §6); the requests that come within it share one heartbeat at its end.
+     */
+    private readonly discoverAnswerIntervalMs = intervalMs,
   ) {}
 
-  /** Starts the periodic heartbeat and answers routers' discovery requests. */
+  /** Starts the periodic heartbeat and answers discover requests. */
   start(): void {
     this.timer = setInterval(() => this.publish(), this.intervalMs);
-    const sub = this.nc.subscribe(subjects.discover, { callback: () => this.publish() });
+    // Only a well-formed request counts: a consumer delivering there (its idle heartbeats come ten
+    // times a second, for ever if it is durable) must not make every pod heartbeat with it.
+    const sub = this.nc.subscribe(subjects.discover, {
+      callback: (err, msg) => {
+        if (!err && isDiscoverRequest(msg)) this.answerDiscover();
+      },
+    });
     this.discover = sub;
     this.publish();
   }
@@ -55,13 +74,35 @@ export class HeartbeatPublisher {
   /** Announces that the pod is gone and stops heartbeats; flushes so the message leaves first. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.answer);
     this.discover?.unsubscribe();
     this.state = 'stopped';
     this.publish();
     await this.nc.flush().catch(() => undefined);
   }
 
+  /** Answers a discover request now, or at the end of the interval since the last answer. */
+  private answerDiscover(): void {
+    // A heartbeat is sent after this request anyway: it is the answer.
+    if (this.answer) return;
+    const wait = this.answeredAt + this.discoverAnswerIntervalMs - performance.now();
+    if (wait <= 0) {
+      this.answeredAt = performance.now();
+      this.publish();
+      return;
+    }
+    this.answer = setTimeout(() => {
+      this.answeredAt = performance.now();
+      this.publish();
+    }, wait);
+  }
+
   private publish(): void {
+    // Any heartbeat sent now answers the requests waiting for the interval's end.
+    if (this.answer) {
+      clearTimeout(this.answer);
+      this.answer = undefined;
+    }
     if (this.nc.isClosed()) return;
     const { models, inflight, memory } = this.status();
     const hb: Heartbeat = { schema: SCHEMA_VERSION, pod: this.pod, ...(this.identity && { identity: this.identity }), address: this.address, state: this.state, models, inflight, ...(memory && { memory }), time: new Date().toISOString() };
