@@ -4,6 +4,7 @@
 import os from 'node:os';
 import { MeshError, ErrorCode } from './errors';
 import { DEFAULT_H2_LIMITS as H2 } from './h2/limits';
+import { DEFAULT_CLAIM_LIMITS as CLAIMS } from './pod-claims';
 import { isPodIdentityName } from './tls';
 import type { LogLevel } from './log';
 
@@ -91,6 +92,13 @@ export const settings = {
   tlsCaFile: setting('INFERMESH_TLS_CA_FILE', str, '', 'PEM bundle of the CA(s) that sign the mesh\'s certificates: servers are verified against it, and clients when client auth is on (required when TLS is on)'),
   tlsClientAuth: setting('INFERMESH_TLS_CLIENT_AUTH', bool, false, 'servers require a client certificate signed by INFERMESH_TLS_CA_FILE (mutual TLS between services); the router\'s public port follows INFERMESH_ROUTER_TLS_CLIENT_AUTH instead'),
   routerTlsClientAuth: setting('INFERMESH_ROUTER_TLS_CLIENT_AUTH', bool, false, 'the router\'s front door requires a client certificate signed by INFERMESH_TLS_CA_FILE (default: clients need none, tokens say who they are)'),
+  // A heartbeat's claim is proven by a TLS handshake with the address it names (the identity
+  // probe); any holder of the shared pod NATS identity can invent claims, so the probes a router or
+  // registry makes are bounded (lib/pod-claims.ts, which holds the defaults).
+  identityProbeConcurrency: setting('INFERMESH_IDENTITY_PROBE_CONCURRENCY', int(1, 1_000_000), CLAIMS.identityProbeConcurrency, 'routers and registry: identity probes (a TLS handshake with the address a heartbeat names) in flight at once, each a socket; the others wait (a handshake takes milliseconds: 64 prove thousands of pods a second)'),
+  identityProbeQueue: setting('INFERMESH_IDENTITY_PROBE_QUEUE', int(0, 1_000_000), CLAIMS.identityProbeQueue, 'routers and registry: identity probes waiting for one in flight; beyond it a heartbeat of a pod not yet proven is ignored (tried again at its next heartbeat) and a warning logged (Envoy\'s circuit breaker max_pending_requests: 1024)'),
+  identityProbeTimeoutMs: setting('INFERMESH_IDENTITY_PROBE_TIMEOUT_MS', int(100, 3_600_000), CLAIMS.identityProbeTimeoutMs, 'routers and registry: an identity probe\'s TLS handshake must end within this, else the claim is not proven (Envoy\'s connect_timeout: 5 s)'),
+  refusedClaimLogIntervalMs: setting('INFERMESH_REFUSED_CLAIM_LOG_INTERVAL_MS', int(0, 3_600_000), CLAIMS.refusedClaimLogIntervalMs, 'routers and registry: a warning about heartbeats whose claims are refused (an address that does not prove the identity, a full view, the probes all taken) is logged at most this often per kind, saying how many alike it stands for (Linux printk_ratelimit: 5 s; 0: every one)'),
   tlsReloadIntervalMs: setting('INFERMESH_TLS_RELOAD_INTERVAL_MS', int(100), 5_000, 'how often the TLS files are read for a change; a changed set that is valid serves new connections, a bad one is logged and the old kept'),
 
   // Registry.

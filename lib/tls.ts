@@ -11,6 +11,7 @@ import { MeshError, ErrorCode } from './errors';
 import { readBounded, readBoundedSync } from './files';
 import type { Config } from './config';
 import type { Logger } from './log';
+import { claimLimitsOf, ProbeQueue, type ClaimLimits } from './pod-claims';
 
 /** The SPIFFE trust domain of every infermesh identity. */
 export const TRUST_DOMAIN = 'infermesh';
@@ -99,8 +100,8 @@ export function expectIdentity(expected: string): (host: string, cert: tls.PeerC
   };
 }
 
-/** The TLS settings of a service, taken from Config. */
-export type TlsSettings = Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'tlsClientAuth' | 'tlsReloadIntervalMs'>;
+/** The TLS settings of a service, taken from Config; the claim limits default to DEFAULT_CLAIM_LIMITS. */
+export type TlsSettings = Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'tlsClientAuth' | 'tlsReloadIntervalMs'> & Partial<ClaimLimits>;
 
 /** One set of TLS material, as read from the files. */
 export interface TlsPem {
@@ -146,6 +147,11 @@ export class TlsFiles {
   private readonly identityListeners = new Set<IdentityListener>();
   private readonly timer: NodeJS.Timeout;
   private checking: Promise<boolean> | undefined;
+  /**
+   * The process's identity probes (probeIdentities with this material), bounded together
+   * (INFERMESH_IDENTITY_PROBE_*): what routers and the registry prove heartbeats' claims with.
+   */
+  readonly probes: ProbeQueue<string[]>;
 
   /** Reads and checks the files now (throws naming the variable of a file that cannot be used), then watches them. */
   constructor(readonly settings: TlsSettings, private readonly log: Logger) {
@@ -168,6 +174,8 @@ export class TlsFiles {
     }
     this.timer = setInterval(() => void this.check(), settings.tlsReloadIntervalMs);
     this.timer.unref();
+    const limits = claimLimitsOf(settings);
+    this.probes = new ProbeQueue((address) => probeIdentities(address, this, limits.identityProbeTimeoutMs), limits);
   }
 
   /** The material in force. */
@@ -285,7 +293,8 @@ export function loadTls(settings: TlsSettings, log: Logger): TlsFiles | undefine
 /**
  * Connects to `address` (host:port) with the material in force, verifies its certificate against
  * the CA, and resolves to the SPIFFE IDs it carries; rejects when the handshake fails or the
- * server does not speak h2. Used by the router to learn who serves an address a heartbeat named.
+ * server does not speak h2. Routers and the registry learn who serves an address a heartbeat
+ * named through TlsFiles.probes, which bounds how many run at once.
  */
 export function probeIdentities(address: string, files: TlsFiles, timeoutMs = 5_000): Promise<string[]> {
   const colon = address.lastIndexOf(':');

@@ -1,0 +1,132 @@
+// What routers and the registry decide alike about the pods heartbeats claim. Heartbeats come from
+// the pod NATS identity, which every pod shares, so one compromised pod can announce any number of
+// pods: each costs a TLS handshake with the address it names (the identity probe) and a line of
+// log when it fails. One policy bounds both: the pods a view keeps (newPodRefusal), the probes in
+// flight and waiting (ProbeQueue, one per process's TLS material), and the warnings about refused
+// claims (ClaimWarnings: a line per interval, saying how many it stands for, not a line per pod).
+// lib/config.ts makes each limit an INFERMESH_* setting, its default taken from here.
+import { performance } from 'node:perf_hooks';
+import type { Logger } from './log';
+
+/** The limits on proving claims (INFERMESH_IDENTITY_PROBE_*, INFERMESH_REFUSED_CLAIM_LOG_INTERVAL_MS). */
+export interface ClaimLimits {
+  /** Identity probes (TLS handshakes) in flight at once. */
+  identityProbeConcurrency: number;
+  /** Probes waiting for one of those; beyond it a new claim is refused until one ends. */
+  identityProbeQueue: number;
+  /** A probe's handshake must end within this (ms). */
+  identityProbeTimeoutMs: number;
+  /** A warning about refused claims is logged at most this often, per kind (ms; 0: each one). */
+  refusedClaimLogIntervalMs: number;
+}
+
+/**
+ * Defaults. A handshake takes milliseconds, so 64 at once prove thousands of pods a second, and a
+ * flood of addresses that never answer holds 64 sockets, not one per pod; 1,024 waiting is Envoy's
+ * circuit-breaker default for pending requests (max_pending_requests); 5 s is Envoy's default
+ * connect_timeout; one warning each 5 s is Linux's printk_ratelimit.
+ */
+export const DEFAULT_CLAIM_LIMITS: Readonly<ClaimLimits> = Object.freeze({
+  identityProbeConcurrency: 64,
+  identityProbeQueue: 1_024,
+  identityProbeTimeoutMs: 5_000,
+  refusedClaimLogIntervalMs: 5_000,
+});
+
+/** The limits in `settings` (a service's Config), the defaults for those it lacks. */
+export function claimLimitsOf(settings: Partial<ClaimLimits> | undefined): ClaimLimits {
+  return {
+    identityProbeConcurrency: settings?.identityProbeConcurrency ?? DEFAULT_CLAIM_LIMITS.identityProbeConcurrency,
+    identityProbeQueue: settings?.identityProbeQueue ?? DEFAULT_CLAIM_LIMITS.identityProbeQueue,
+    identityProbeTimeoutMs: settings?.identityProbeTimeoutMs ?? DEFAULT_CLAIM_LIMITS.identityProbeTimeoutMs,
+    refusedClaimLogIntervalMs: settings?.refusedClaimLogIntervalMs ?? DEFAULT_CLAIM_LIMITS.refusedClaimLogIntervalMs,
+  };
+}
+
+/**
+ * Why a view that holds `known` pods, at most `max` (INFERMESH_ROUTER_MAX_PODS,
+ * INFERMESH_REGISTRY_MAX_PODS), takes no heartbeat of a pod it does not know (undefined: it takes
+ * it). A known pod's heartbeats always count; a new one waits until a pod goes.
+ */
+export function newPodRefusal(known: number, max: number): string | undefined {
+  return known >= max ? `${known} pods are known, the most kept` : undefined;
+}
+
+interface Probe<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Probes of addresses, at most `concurrency` in flight and `queue` waiting, first come first
+ * served; beyond that a probe is refused (the claim is tried again at a later heartbeat). A probe
+ * of an address already running or waiting is shared, not made twice.
+ */
+export class ProbeQueue<T> {
+  private running = 0;
+  private readonly waiting: string[] = [];
+  private readonly probes = new Map<string, Probe<T>>();
+
+  constructor(private readonly run: (address: string) => Promise<T>, private readonly limits: Pick<ClaimLimits, 'identityProbeConcurrency' | 'identityProbeQueue'>) {}
+
+  /** Whether probe(address) would be taken now. */
+  admits(address: string): boolean {
+    return this.probes.has(address) || this.running < this.limits.identityProbeConcurrency || this.waiting.length < this.limits.identityProbeQueue;
+  }
+
+  /** The probe of `address`, started now or when a slot frees; undefined: refused, every slot and place taken. */
+  probe(address: string): Promise<T> | undefined {
+    const known = this.probes.get(address);
+    if (known) return known.promise;
+    if (!this.admits(address)) return undefined;
+    let resolve!: (value: T) => void;
+    let reject!: (err: unknown) => void;
+    const promise = new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.probes.set(address, { promise, resolve, reject });
+    if (this.running < this.limits.identityProbeConcurrency) this.start(address);
+    else this.waiting.push(address);
+    return promise;
+  }
+
+  /** Probes in flight, and waiting. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
+  private start(address: string): void {
+    const p = this.probes.get(address)!;
+    this.running++;
+    new Promise<T>((resolve) => resolve(this.run(address))).then(p.resolve, p.reject).finally(() => {
+      this.running--;
+      this.probes.delete(address);
+      const next = this.waiting.shift();
+      if (next !== undefined) this.start(next);
+    });
+  }
+}
+
+/**
+ * Warnings about refused claims: each kind (its message) is logged at most once per `intervalMs`;
+ * those in between are counted, and the next line of that kind says how many it stands for
+ * (`alikeNotLogged`), so a flood of invented pods costs a line per interval, not a line per pod.
+ */
+export class ClaimWarnings {
+  private readonly kinds = new Map<string, { at: number; alike: number }>();
+
+  constructor(private readonly log: Logger, private readonly intervalMs: number, private readonly now: () => number = () => performance.now()) {}
+
+  warn(message: string, fields: Record<string, unknown>): void {
+    const now = this.now();
+    const kind = this.kinds.get(message);
+    if (kind && now - kind.at < this.intervalMs) {
+      kind.alike++;
+      return;
+    }
+    this.log.warn(message, kind?.alike ? { ...fields, alikeNotLogged: kind.alike } : fields);
+    this.kinds.set(message, { at: now, alike: 0 });
+  }
+}
