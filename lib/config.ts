@@ -200,6 +200,7 @@ export const settings = {
   routerPort: setting('INFERMESH_ROUTER_PORT', int(0, 65535), 8001, 'router gRPC port (the front door)'),
   routerPolicy: setting('INFERMESH_ROUTER_POLICY', oneOf('p2c', 'round-robin'), 'p2c', 'load-balancing policy: p2c (least loaded of two random pods) or round-robin'),
   routerMaxOutstanding: setting('INFERMESH_ROUTER_MAX_OUTSTANDING', int(1), 4096, 'requests in flight through one router; beyond it RESOURCE_EXHAUSTED'),
+  routerMaxPods: setting('INFERMESH_ROUTER_MAX_PODS', int(1, 1_000_000), 10_000, 'router: pods it keeps (proven or not), as INFERMESH_REGISTRY_MAX_PODS; heartbeats of further pods are ignored, with a warning, until one goes (a bound on memory and probes, whatever arrives)'),
   routerMaxOutstandingPerPod: setting('INFERMESH_ROUTER_MAX_OUTSTANDING_PER_POD', int(1), 512, 'requests in flight from one router to one pod'),
   artifactSweepIntervalMs: setting('INFERMESH_ARTIFACT_SWEEP_INTERVAL_MS', int(0), 3_600_000, 'registry: how often it deletes artifacts no version refers to (left by an interrupted delete), first at start-up (0: never)'),
   artifactSweepMinAgeMs: setting('INFERMESH_ARTIFACT_SWEEP_MIN_AGE_MS', int(0), 3_600_000, 'registry: only artifacts stored longer ago than this are swept, so a push on its way to its record is never touched'),

@@ -1,7 +1,10 @@
 // The pods the router knows, learned from their NATS heartbeats: where they are, which model
 // versions they have ready, and how loaded they are. Pods are forgotten when heartbeats stop for
-// the TTL, and dropped at once when they say they are draining or stopped.
+// the TTL, and dropped at once when they say they are draining or stopped. It keeps at most
+// INFERMESH_ROUTER_MAX_PODS, and with identities required takes a new pod only while its proof can
+// start (heartbeats are the pod NATS identity's, which any pod holds and can invent pods with).
 import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
+import { newPodRefusal } from '../../lib/pod-claims';
 import { claimedPodIdentity } from '../../lib/tls';
 import { plainHeardClock, type HeardClock } from '../../lib/listening-clock';
 
@@ -64,6 +67,13 @@ export interface MembershipListener {
    * address proved the claimed identity; `refused` (moveRefusal()): why it cannot move at all.
    */
   moveClaimed?(pod: Pod, hb: Heartbeat, refused?: string): void;
+  /**
+   * With identities required: why a heartbeat of a pod not yet known is not taken now (undefined:
+   * it is; PodIdentityCheck.admit(): no identity probe is free). Asked just before added().
+   */
+  admit?(hb: Heartbeat): string | undefined;
+  /** A heartbeat of a pod not yet known was ignored, and why (the bound, or admit()). */
+  refused?(hb: Heartbeat, why: string): void;
 }
 
 export class Membership {
@@ -73,9 +83,17 @@ export class Membership {
   /**
    * `requireIdentity`: a pod gets traffic only once setVerified() says its certificate proves its
    * identity (TLS on). `heard`: the clock silences are judged on (the router's ListeningClock, so a
-   * stall of its own loop does not drop pods that kept speaking; default `now` alone).
+   * stall of its own loop does not drop pods that kept speaking; default `now` alone). `maxPods`:
+   * pods kept at most (INFERMESH_ROUTER_MAX_PODS), a new one ignored until one goes.
    */
-  constructor(private readonly ttlMs: number, private readonly listener: MembershipListener = {}, private readonly now: () => number = Date.now, private readonly requireIdentity = false, private readonly heard: HeardClock = plainHeardClock(now)) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly listener: MembershipListener = {},
+    private readonly now: () => number = Date.now,
+    private readonly requireIdentity = false,
+    private readonly heard: HeardClock = plainHeardClock(now),
+    private readonly maxPods = Number.MAX_SAFE_INTEGER,
+  ) {}
 
   /** Applies a heartbeat. */
   update(hb: Heartbeat): void {
@@ -108,6 +126,11 @@ export class Membership {
       pod.models = hb.models;
       pod.byVersion = byVersion;
       pod.lastHeard = this.heard.now();
+      return;
+    }
+    const refused = newPodRefusal(this.pods.size, this.maxPods) ?? (this.requireIdentity ? this.listener.admit?.(hb) : undefined);
+    if (refused !== undefined) {
+      this.listener.refused?.(hb, refused);
       return;
     }
     const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, byVersion, lastHeard: this.heard.now() };

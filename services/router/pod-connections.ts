@@ -3,12 +3,15 @@
 // With TLS on, every connection to a pod checks that its certificate carries the identity the
 // pod's heartbeat claims (claimedPodIdentity: spiffe://infermesh/pod/<its name, or the identity
 // pods sharing a certificate claim>), and a heartbeat is believed only once a handshake with its
-// address proved that identity (PodIdentityCheck).
+// address proved that identity (PodIdentityCheck). Those handshakes go through the process's
+// bounded probes (TlsFiles.probes), and warnings about claims that fail are a line per interval
+// (ClaimWarnings): heartbeats anyone holding the pod NATS identity can invent cost no more.
 import { inferenceClient, type ClientTls } from '../../lib/grpc/client';
 import { H2Upstream, type H2UpstreamOptions } from '../../lib/h2/upstream';
 import type { InferenceClient } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
-import { claimedPodIdentity, expectIdentity, probeIdentities, type TlsFiles } from '../../lib/tls';
+import { claimedPodIdentity, expectIdentity, type TlsFiles } from '../../lib/tls';
+import { claimLimitsOf, ClaimWarnings } from '../../lib/pod-claims';
 import type { Heartbeat } from '../../lib/events';
 import type { Membership, Pod } from './membership';
 
@@ -61,17 +64,25 @@ export class PodConnections {
     return c;
   }
 
+  /** Whether verify(`address`) would get a probe now (TLS off: nothing to probe). */
+  admitsProbe(address: string): boolean {
+    return !this.tls || this.tls.probes.admits(address);
+  }
+
   /**
    * Connects to `pod`'s address and checks that its certificate (verified against the CA) carries
    * the identity its heartbeat claims (`pod.identity`); resolves to undefined when it does, else to
-   * why not. Only with TLS on.
+   * why not. Only with TLS on. The handshake waits its turn among the process's probes
+   * (INFERMESH_IDENTITY_PROBE_*), and is refused when they are all taken (admitsProbe()).
    */
   async verify(pod: Pick<Pod, 'address' | 'identity'>): Promise<string | undefined> {
     if (!this.tls) return undefined;
     const expected = pod.identity;
     let ids: string[];
     try {
-      ids = await probeIdentities(pod.address, this.tls);
+      const probe = this.tls.probes.probe(pod.address);
+      if (!probe) return `no identity probe: ${this.probesTaken()}`;
+      ids = await probe;
     } catch (err) {
       return `no verified TLS connection: ${err instanceof Error ? err.message : String(err)}`;
     }
@@ -82,6 +93,12 @@ export class PodConnections {
       this.identities.set(pod.address, expected);
     }
     return undefined;
+  }
+
+  /** How the process's identity probes are taken, for a refusal. */
+  probesTaken(): string {
+    const load = this.tls?.probes.load;
+    return load ? `${load.running} in flight and ${load.waiting} waiting, the most allowed (INFERMESH_IDENTITY_PROBE_CONCURRENCY, INFERMESH_IDENTITY_PROBE_QUEUE)` : 'TLS is off';
   }
 
   /** The HTTP/2 connections to `address`, for ModelInfer's bytes. */
@@ -113,7 +130,8 @@ export class PodConnections {
 /**
  * With TLS on, gives a pod traffic only once it proved the identity its heartbeat claims: checks
  * each pod that joins, and again every `retryMs` while it has not (a pod that was not listening
- * yet); a pod whose certificate names someone else gets one warning, naming both.
+ * yet); a pod whose certificate names someone else gets a warning, naming both (one per pod, and
+ * of those at most one line per INFERMESH_REFUSED_CLAIM_LOG_INTERVAL_MS, `warnings`).
  */
 export class PodIdentityCheck {
   private readonly checking = new Set<Pod>();
@@ -122,11 +140,30 @@ export class PodIdentityCheck {
   /** Claims that a proven pod moved, by `name identity address`: when each was last checked, and whether it was warned about (as not proven, as refused). */
   private readonly moves = new Map<string, { tried: number; warned: boolean; refused: boolean; checking: boolean }>();
 
-  constructor(private readonly conns: PodConnections, private readonly membership: Membership, private readonly log: Logger, private readonly retryMs = 5_000) {}
+  constructor(
+    private readonly conns: PodConnections,
+    private readonly membership: Membership,
+    private readonly log: Logger,
+    private readonly retryMs = 5_000,
+    private readonly warnings = new ClaimWarnings(log, claimLimitsOf(conns.tls?.settings).refusedClaimLogIntervalMs),
+  ) {}
 
-  /** Checks `pod` unless a check is running or ran less than retryMs ago. */
+  /**
+   * Why a heartbeat of a pod not yet known, which would have to prove itself, is not taken now
+   * (undefined: it is): every identity probe is taken (the membership's `admit`).
+   */
+  admit(hb: Heartbeat): string | undefined {
+    if (this.conns.admitsProbe(hb.address)) return undefined;
+    return `no identity probe: ${this.conns.probesTaken()}`;
+  }
+
+  /** Checks `pod` unless a check is running or ran less than retryMs ago, or no probe is free (the next sweep tries again). */
   check(pod: Pod): void {
     if (this.checking.has(pod) || Date.now() - (this.tried.get(pod) ?? 0) < this.retryMs) return;
+    if (!this.conns.admitsProbe(pod.address)) {
+      this.warnings.warn('pods wait to prove their names: every identity probe is taken', { pod: pod.id, address: pod.address, reason: this.conns.probesTaken() });
+      return;
+    }
     this.checking.add(pod);
     this.tried.set(pod, Date.now());
     void this.conns.verify(pod).then((why) => {
@@ -138,7 +175,7 @@ export class PodIdentityCheck {
       }
       if (this.warned.has(pod)) return;
       this.warned.add(pod);
-      this.log.warn('pod does not prove the name its heartbeat claims: no traffic', { pod: pod.id, identity: pod.identity, address: pod.address, reason: why });
+      this.warnings.warn('pod does not prove the name its heartbeat claims: no traffic', { pod: pod.id, identity: pod.identity, address: pod.address, reason: why });
     });
   }
 
@@ -161,6 +198,10 @@ export class PodIdentityCheck {
       this.refuseMove(claim, pod, hb, identity, refused);
       return;
     }
+    if (!this.conns.admitsProbe(hb.address)) {
+      this.warnings.warn('pods wait to prove their names: every identity probe is taken', { pod: pod.id, address: hb.address, reason: this.conns.probesTaken() });
+      return;
+    }
     claim.tried = Date.now();
     claim.checking = true;
     void this.conns.verify({ address: hb.address, identity }).then((why) => {
@@ -178,7 +219,7 @@ export class PodIdentityCheck {
       }
       if (claim.warned) return;
       claim.warned = true;
-      this.log.warn('a heartbeat moves a pod to an address that does not prove its name: ignored', { pod: pod.id, address: pod.address, claimed: hb.address, identity, reason: why });
+      this.warnings.warn('a heartbeat moves a pod to an address that does not prove its name: ignored', { pod: pod.id, address: pod.address, claimed: hb.address, identity, reason: why });
     });
   }
 
@@ -186,7 +227,7 @@ export class PodIdentityCheck {
   private refuseMove(claim: { refused: boolean }, pod: Pod, hb: Heartbeat, identity: string, why: string): void {
     if (claim.refused) return;
     claim.refused = true;
-    this.log.warn('a heartbeat moves a proven pod where it cannot go: ignored', { pod: pod.id, address: pod.address, identity: pod.identity, claimed: hb.address, claimedIdentity: identity, reason: why });
+    this.warnings.warn('a heartbeat moves a proven pod where it cannot go: ignored', { pod: pod.id, address: pod.address, identity: pod.identity, claimed: hb.address, claimedIdentity: identity, reason: why });
   }
 
   /** Checks again the pods that have not proven their identity. */

@@ -18,6 +18,7 @@ import { ListeningClock, listeningTickMs } from '../../lib/listening-clock';
 import { Membership } from './membership';
 import { PodConnections, PodIdentityCheck } from './pod-connections';
 import { loadTls } from '../../lib/tls';
+import { ClaimWarnings } from '../../lib/pod-claims';
 import { Router } from './router';
 import { TrafficSplit } from './traffic-split';
 import { HealthChecker } from './health-checker';
@@ -61,7 +62,11 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   // Pods' silences are judged on what this loop has read: a stall past the TTL drops no pod whose
   // heartbeats queued meanwhile (lib/listening-clock.ts).
   const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
+  // A line per interval about refused claims, however many pods a heartbeat flood invents.
+  const claimWarnings = new ClaimWarnings(log, config.refusedClaimLogIntervalMs);
   const membership = new Membership(config.podTtlMs, {
+    admit: (hb) => identity?.admit(hb),
+    refused: (hb, why) => claimWarnings.warn('a heartbeat of a pod not yet known is ignored', { pod: hb.pod, address: hb.address, reason: why }),
     added: (pod) => {
       log.info('pod joined', { pod: pod.id, address: pod.address });
       identity?.check(pod);
@@ -73,8 +78,8 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       // its connections, and the identity the address proved, stay.
       if (!membership.all().some((p) => p.address === pod.address)) conns.close(pod.address);
     },
-  }, Date.now, tls !== undefined, listening);
-  if (tls) identity = new PodIdentityCheck(conns, membership, log);
+  }, Date.now, tls !== undefined, listening, config.routerMaxPods);
+  if (tls) identity = new PodIdentityCheck(conns, membership, log, undefined, claimWarnings);
   // Each version's outcomes per window, for the rollout controller.
   const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {
     if (!nc.isClosed()) nc.publish(windowSubject(report.model), encodeWindowReport(report));

@@ -103,3 +103,40 @@ describe('Membership expiry', () => {
     expect(ids(m)).toEqual(['a']);
   });
 });
+
+describe('Membership bound', () => {
+  it('keeps at most its bound of pods: a new one is refused, with why, until one goes; known pods keep speaking', () => {
+    const refused: string[] = [];
+    const m = new Membership(60_000, { refused: (h, why) => refused.push(`${h.pod}: ${why}`) }, Date.now, false, undefined, 2);
+    for (const p of ['a', 'b', 'c', 'd']) m.update(hb(p));
+    expect(m.all().map((p) => p.id)).toEqual(['a', 'b']);
+    expect(refused).toEqual(['c: 2 pods are known, the most kept', 'd: 2 pods are known, the most kept']);
+    m.update(hb('a'));
+    expect(m.candidates('m', 1).map((p) => p.id).sort()).toEqual(['a', 'b']);
+    m.update({ ...hb('a'), state: 'stopped' });
+    m.update(hb('c'));
+    expect(m.all().map((p) => p.id).sort()).toEqual(['b', 'c']);
+  });
+
+  it('with identities required, takes a new pod only when its proof can start, and asks nothing of a known one', () => {
+    let room = false;
+    const asked: string[] = [];
+    const refused: string[] = [];
+    const m = new Membership(60_000, {
+      admit: (h) => {
+        asked.push(h.pod);
+        return room ? undefined : 'no identity probe';
+      },
+      refused: (h, why) => refused.push(`${h.pod}: ${why}`),
+    }, Date.now, true);
+    m.update(hb('a'));
+    expect(m.all()).toEqual([]);
+    expect(refused).toEqual(['a: no identity probe']);
+    room = true;
+    m.update(hb('a'));
+    room = false;
+    m.update(hb('a'));
+    expect(m.all().map((p) => p.id)).toEqual(['a']);
+    expect(asked).toEqual(['a', 'a']);
+  });
+});
