@@ -4,10 +4,14 @@
 // send traffic: `claimedPodIdentity`, `probeIdentities`), and a proven pod stays at its address
 // while its heartbeats keep coming: a heartbeat that names it elsewhere, or says goodbye for it
 // from elsewhere, is ignored. Without TLS there is nothing to prove, and every heartbeat counts.
+// Heartbeats can invent any number of pods: the view keeps INFERMESH_REGISTRY_MAX_PODS, the proofs
+// share the process's bounded probes, and refusals are a warning line per interval, as routers do
+// (lib/pod-claims.ts).
 import type { Heartbeat } from '../../../lib/events';
 import { plainHeardClock, type HeardClock } from '../../../lib/listening-clock';
 import type { Logger } from '../../../lib/log';
-import { claimedPodIdentity, probeIdentities, type TlsFiles } from '../../../lib/tls';
+import { claimLimitsOf, ClaimWarnings, newPodRefusal } from '../../../lib/pod-claims';
+import { claimedPodIdentity, type TlsFiles } from '../../../lib/tls';
 import type { PodSeen } from '../pod-view';
 
 /** How long a failed proof stands before the address is tried again. */
@@ -26,6 +30,7 @@ export class PlacementPods {
   private readonly pods = new Map<string, PodSeen>();
   private readonly proofs = new Map<string, Proof>();
   private readonly listeners = new Set<() => void>();
+  private readonly warnings: ClaimWarnings;
 
   /**
    * `ttlMs`: a pod with no counted heartbeat for this long is gone (INFERMESH_POD_TTL_MS);
@@ -33,6 +38,8 @@ export class PlacementPods {
    * whose CA the pods' certificates must chain to (undefined: TLS off); `now`: the wall clock a
    * heartbeat's time is kept on; `heard`: the clock the TTL is judged on (the registry's
    * ListeningClock, so a stall of its own loop does not lose pods that kept speaking; default `now` alone).
+   * `probe`: the identity probe of an address (default the TLS material's bounded probes,
+   * TlsFiles.probes; undefined: refused, every probe taken).
    */
   constructor(
     private readonly ttlMs: number,
@@ -40,9 +47,11 @@ export class PlacementPods {
     private readonly tls: TlsFiles | undefined,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-    private readonly probe: (address: string, files: TlsFiles) => Promise<string[]> = probeIdentities,
+    private readonly probe: (address: string, files: TlsFiles) => Promise<string[]> | undefined = (address, files) => files.probes.probe(address),
     private readonly heard: HeardClock = plainHeardClock(now),
-  ) {}
+  ) {
+    this.warnings = new ClaimWarnings(log, claimLimitsOf(tls?.settings).refusedClaimLogIntervalMs);
+  }
 
   /** Calls `fn` when a pod comes or goes. */
   onChange(fn: () => void): () => void {
@@ -59,8 +68,13 @@ export class PlacementPods {
       if (held && (!this.tls || held.heartbeat.address === hb.address)) this.remove(hb.pod);
       return;
     }
+    // A full view spends no probe on a pod it could not take.
+    const full = held ? undefined : newPodRefusal(this.pods.size, this.maxPods);
+    if (full !== undefined) {
+      this.warnings.warn('placement: a heartbeat of a pod not yet known is ignored', { pod: hb.pod, address: hb.address, reason: `${full} (INFERMESH_REGISTRY_MAX_PODS)` });
+      return;
+    }
     if (this.tls && !this.proven(hb)) return;
-    if (!held && this.pods.size >= this.maxPods) return;
     this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), heardAt: this.heard.now(), bytes });
     if (!held) this.changed();
   }
@@ -95,6 +109,13 @@ export class PlacementPods {
     let proof = this.proofs.get(key);
     if (proof?.proven) return true;
     if (proof && (proof.proven === undefined || now - proof.at < RETRY_MS)) return false;
+    const probe = this.probe(hb.address, this.tls!);
+    if (!probe) {
+      // Tried again at the pod's next heartbeat.
+      const load = this.tls?.probes?.load;
+      this.warnings.warn('placement: pods wait to prove their addresses: every identity probe is taken', { pod: hb.pod, address: hb.address, ...(load && { running: load.running, waiting: load.waiting }) });
+      return false;
+    }
     if (!proof) {
       if (this.proofs.size >= MAX_PROOFS) this.proofs.clear();
       this.proofs.set(key, (proof = { proven: undefined, at: now, warned: false }));
@@ -102,12 +123,12 @@ export class PlacementPods {
     const p = proof;
     p.proven = undefined;
     p.at = now;
-    void this.probe(hb.address, this.tls!).then((ids) => ids.includes(identity), () => false).then((ok) => {
+    void probe.then((ids) => ids.includes(identity), () => false).then((ok) => {
       p.proven = ok;
       p.at = this.now();
       if (!ok && !p.warned) {
         p.warned = true;
-        this.log.warn('placement: a heartbeat\'s address does not prove the identity it claims; no versions are placed there', { pod: hb.pod, address: hb.address, identity });
+        this.warnings.warn('placement: a heartbeat\'s address does not prove the identity it claims; no versions are placed there', { pod: hb.pod, address: hb.address, identity });
       }
     });
     return false;

@@ -1,15 +1,24 @@
 // The pods placement may use: every heartbeat without TLS; with TLS, only one whose address proved
-// the identity it claims, and a proven pod stays where it proved it while its heartbeats come.
+// the identity it claims, and a proven pod stays where it proved it while its heartbeats come; a
+// flood of invented pods, over real TLS, costs no more probes than the process's bound, and a line
+// of log per kind of refusal.
+import fs from 'node:fs';
+import http2 from 'node:http2';
+import net, { type AddressInfo } from 'node:net';
+import { loadConfig } from '../../../../lib/config';
 import type { Heartbeat } from '../../../../lib/events';
 import { ListeningClock } from '../../../../lib/listening-clock';
-import { silentLogger } from '../../../../lib/log';
-import type { TlsFiles } from '../../../../lib/tls';
+import { createLogger, silentLogger } from '../../../../lib/log';
+import { loadTls, type TlsFiles } from '../../../../lib/tls';
 import { PlacementPods } from '../../../../services/registry/placement/placement-pods';
+import { startTestPki } from '../../../helpers/pki';
+import { waitFor } from '../../../helpers/wait';
 
 const hb = (pod: string, address: string, state: Heartbeat['state'] = 'serving'): Heartbeat => ({
   schema: 1, pod, address, state, inflight: 0, time: '', models: [], memory: { budgetBytes: 100, usedBytes: 0, rssBytes: 0 },
 });
 const settle = () => new Promise((r) => setImmediate(r));
+const names = (pods: PlacementPods) => pods.list().map((p) => `${p.heartbeat.pod}@${p.heartbeat.address}`);
 
 describe('PlacementPods', () => {
   let now = 1_000_000;
@@ -22,7 +31,6 @@ describe('PlacementPods', () => {
     const ids = certificates.get(address);
     return ids ? Promise.resolve(ids) : Promise.reject(new Error('handshake failed'));
   };
-  const names = (pods: PlacementPods) => pods.list().map((p) => `${p.heartbeat.pod}@${p.heartbeat.address}`);
 
   beforeEach(() => {
     now = 1_000_000;
@@ -125,5 +133,70 @@ describe('PlacementPods', () => {
     const pods = new PlacementPods(5_000, 2, undefined, silentLogger, clock, probe);
     for (const p of ['p1', 'p2', 'p3']) pods.update(hb(p, `${p}:1`), 100);
     expect(names(pods)).toEqual(['p1@p1:1', 'p2@p2:1']);
+  });
+});
+
+describe('PlacementPods under a flood of invented pods', () => {
+  it('proves claims through the process\'s bounded probes, logs each kind of refusal once, and takes a real pod once they are free', async () => {
+    const pki = await startTestPki();
+    // Probes never end on their own within the test: only when a silent address drops its socket.
+    const tls = loadTls(loadConfig({
+      ...pki.env(await pki.issue('registry', { kind: 'registry', name: 'registry-1' })),
+      INFERMESH_TLS_RELOAD_INTERVAL_MS: '60000',
+      INFERMESH_IDENTITY_PROBE_CONCURRENCY: '2',
+      INFERMESH_IDENTITY_PROBE_QUEUE: '2',
+      INFERMESH_IDENTITY_PROBE_TIMEOUT_MS: '600000',
+      INFERMESH_REFUSED_CLAIM_LOG_INTERVAL_MS: '60000',
+    }), silentLogger)!;
+    const podFiles = await pki.issue('pod-real', { kind: 'pod', name: 'pod-real' });
+    const real = http2.createSecureServer({ cert: fs.readFileSync(podFiles.certFile), key: fs.readFileSync(podFiles.keyFile) }, (_req, res) => res.end('ok'));
+    // Addresses that accept a connection and never say a word.
+    const held = new Set<net.Socket>();
+    let accepted = 0;
+    const silent = Array.from({ length: 10 }, () => net.createServer((socket) => {
+      accepted++;
+      held.add(socket);
+      socket.on('close', () => held.delete(socket));
+      socket.on('error', () => undefined);
+    }));
+    const listen = async (server: net.Server) => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    };
+    const lines: Record<string, unknown>[] = [];
+    const warned = (part: string) => lines.filter((l) => l.level === 'warn' && String(l.msg).includes(part));
+    try {
+      const realAddress = await listen(real);
+      const addresses = await Promise.all(silent.map(listen));
+      const pods = new PlacementPods(5_000, 100, tls, createLogger('registry', 'info', {}, (l) => lines.push(JSON.parse(l) as Record<string, unknown>)));
+      addresses.forEach((address, i) => pods.update(hb(`fake-${i}`, address), 100));
+      expect(tls.probes.load).toEqual({ running: 2, waiting: 2 });
+      expect(warned('every identity probe is taken')).toHaveLength(1);
+      await waitFor('the two probes to connect', () => accepted >= 2);
+      expect(accepted).toBe(2);
+
+      await waitFor('every probe ended', () => {
+        for (const s of held) s.destroy();
+        const load = tls.probes.load;
+        return load.running === 0 && load.waiting === 0;
+      });
+      expect(accepted).toBe(4);
+      await waitFor('the failures to be judged', () => warned('does not prove').length > 0);
+      await settle();
+      expect(warned('does not prove')).toHaveLength(1);
+      expect(names(pods)).toEqual([]);
+
+      pods.update(hb('pod-real', realAddress), 100);
+      await waitFor('the real pod to prove its address', () => {
+        pods.update(hb('pod-real', realAddress), 100);
+        return names(pods).length > 0;
+      });
+      expect(names(pods)).toEqual([`pod-real@${realAddress}`]);
+    } finally {
+      for (const s of held) s.destroy();
+      await Promise.all([real, ...silent].map((s) => new Promise((r) => s.close(r))));
+      tls.close();
+      pki.cleanup();
+    }
   });
 });
