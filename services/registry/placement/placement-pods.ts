@@ -16,7 +16,10 @@ import type { PodSeen } from '../pod-view';
 
 /** How long a failed proof stands before the address is tried again. */
 const RETRY_MS = 5_000;
-/** Proofs remembered at most (claims come from heartbeats, which a pod can invent). */
+/**
+ * Proofs remembered at most, or INFERMESH_REGISTRY_MAX_PODS if more (claims come from heartbeats,
+ * which a pod can invent: when full, those not proven are forgotten first).
+ */
 const MAX_PROOFS = 1_024;
 
 interface Proof {
@@ -101,6 +104,17 @@ export class PlacementPods {
     for (const fn of this.listeners) fn();
   }
 
+  /**
+   * Makes room among the proofs: invented claims, which never prove anything, go, and the pods that
+   * proved their addresses keep their proofs, so a flood of claims does not make every real pod
+   * prove itself again while the probes are taken (its heartbeats would not count meanwhile, and
+   * placement would drop it after the TTL). All go only when every one is proven.
+   */
+  private forgetProofs(): void {
+    for (const [key, proof] of this.proofs) if (proof.proven !== true) this.proofs.delete(key);
+    if (this.proofs.size >= Math.max(MAX_PROOFS, this.maxPods)) this.proofs.clear();
+  }
+
   /** Whether `hb`'s address proved the identity it claims; starts the proof when none is known. */
   private proven(hb: Heartbeat): boolean {
     const identity = claimedPodIdentity(hb);
@@ -117,7 +131,7 @@ export class PlacementPods {
       return false;
     }
     if (!proof) {
-      if (this.proofs.size >= MAX_PROOFS) this.proofs.clear();
+      if (this.proofs.size >= Math.max(MAX_PROOFS, this.maxPods)) this.forgetProofs();
       this.proofs.set(key, (proof = { proven: undefined, at: now, warned: false }));
     }
     const p = proof;

@@ -129,6 +129,26 @@ describe('PlacementPods', () => {
     expect(names(pods).filter((n) => n.startsWith('pod-a@'))).toEqual(['pod-a@a:1']);
   });
 
+  it('with TLS, keeps the proofs of real pods through a flood of invented claims, so they count while every probe is taken', async () => {
+    let refuse = false;
+    const bounded = (address: string) => (refuse ? undefined : probe(address));
+    const pods = new PlacementPods(5_000, 10_000, {} as TlsFiles, silentLogger, clock, bounded);
+    pods.update(hb('pod-a', 'a:1'), 100);
+    await settle();
+    pods.update(hb('pod-a', 'a:1'), 100);
+    // More invented claims than proofs are kept, each failing its proof.
+    for (let i = 0; i < 12_000; i++) pods.update(hb(`fake-${i}`, `fake:${i}`), 100);
+    await settle();
+    expect(names(pods)).toEqual(['pod-a@a:1']);
+    // The flood holds every probe now: pod-a's heartbeats still count, and it is not probed again.
+    refuse = true;
+    now += 4_000;
+    pods.update(hb('pod-a', 'a:1'), 100);
+    now += 2_000;
+    expect(names(pods)).toEqual(['pod-a@a:1']);
+    expect(probes.filter((a) => a === 'a:1')).toHaveLength(1);
+  });
+
   it('keeps at most its bound of pods', () => {
     const pods = new PlacementPods(5_000, 2, undefined, silentLogger, clock, probe);
     for (const p of ['p1', 'p2', 'p3']) pods.update(hb(p, `${p}:1`), 100);
