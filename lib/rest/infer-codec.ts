@@ -5,9 +5,10 @@
 // output written as JSON data or as binary data after the JSON header, as the request asked.
 //
 // Every value is checked on the way in and never changed: an integer out of its datatype's range,
-// a number where a boolean belongs, an unpaired surrogate in a BYTES string, or a 64-bit integer
-// JSON cannot carry exactly (beyond 2^53) is refused naming the tensor. Non-finite floats, which
-// JSON has no literal for, are written and read as the strings "NaN", "Infinity" and "-Infinity".
+// a float beyond its (1e400 too, which JSON.parse makes infinite), a number where a boolean
+// belongs, an unpaired surrogate in a BYTES string, or a 64-bit integer JSON cannot carry exactly
+// (beyond 2^53) is refused naming the tensor. Non-finite floats, which JSON has no literal for, are
+// written and read as the strings "NaN", "Infinity" and "-Infinity".
 // No sockets here.
 import { settings } from '../config';
 import { errors, ErrorCode, MeshError } from '../errors';
@@ -172,7 +173,8 @@ function parametersOf(what: string, value: unknown, max: number): Record<string,
     if (typeof v === 'boolean') out[key] = { bool_param: v, parameter_choice: 'bool_param' };
     else if (typeof v === 'string') out[key] = { string_param: v, parameter_choice: 'string_param' };
     else if (typeof v === 'number' && Number.isSafeInteger(v)) out[key] = { int64_param: String(v), parameter_choice: 'int64_param' };
-    else if (typeof v === 'number') out[key] = { double_param: v, parameter_choice: 'double_param' };
+    else if (typeof v === 'number' && Number.isFinite(v)) out[key] = { double_param: v, parameter_choice: 'double_param' };
+    else if (typeof v === 'number') throw errors.invalidArgument(`parameter '${shown(key)}' of ${what} is beyond a double's range`);
     else throw errors.invalidArgument(`parameter '${shown(key)}' of ${what} must be a boolean, a number or a string`);
   }
   return out;
@@ -245,6 +247,9 @@ function rawOfJson(name: string, datatype: Datatype, dims: number[], count: numb
     let v = element;
     if (typeof v === 'string' && !range && Object.hasOwn(NON_FINITE, v)) v = NON_FINITE[v];
     if (typeof v !== 'number') throw errors.invalidTensor(name, `element ${i} is not a number`);
+    // A number JSON.parse made infinite is a literal beyond a double's range (1e400): refused as
+    // any float beyond its datatype's range is. Infinity is asked for by name, never by overflow.
+    if (!range && typeof element === 'number' && !Number.isFinite(element)) throw errors.invalidTensor(name, `element ${i} is beyond ${datatype}'s range`);
     if (range && !(Number.isInteger(v) && v >= range[0] && v <= range[1])) {
       const inexact = info.bytes === 8 && Number.isInteger(v) && Math.abs(v) > Number.MAX_SAFE_INTEGER && (datatype === 'INT64' || v > 0);
       throw errors.invalidTensor(name, inexact

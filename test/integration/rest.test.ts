@@ -297,6 +297,12 @@ describe('values as they are', () => {
     expect({ status: res.status, body: JSON.parse(res.body.toString()) }).toEqual({ status: 400, body: { error: `tensor 'INPUT0': element 0 (${String(v)}) is beyond ${dt}'s range` } });
   });
 
+  it.each<[string, string]>([['FP16', '1e400'], ['FP32', '-1e400'], ['FP64', '1.7976931348623159e308']])('refuses %s %s, a literal beyond a double, rather than make it infinite', async (dt, literal) => {
+    // By hand: JSON.stringify cannot write such a literal.
+    const res = await post(`/v2/models/${modelOf(dt as Datatype)}/infer`, `{"inputs":[{"name":"INPUT0","datatype":"${dt}","shape":[1,2],"data":[1,${literal}]}]}`);
+    expect({ status: res.status, body: JSON.parse(res.body.toString()) }).toEqual({ status: 400, body: { error: `tensor 'INPUT0': element 1 is beyond ${dt}'s range` } });
+  });
+
 });
 
 describe('the door\'s budgets', () => {

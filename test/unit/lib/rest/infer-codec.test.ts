@@ -23,6 +23,12 @@ describe('parseInferRequest', () => {
     expect(request).toMatchObject({ model_name: 'm', model_version: '2', raw_input_contents: [Buffer.from([7, 0, 0, 0])] });
   });
 
+  it('takes infinity asked for by name, and the largest double as written', () => {
+    const { request } = parseInferRequest('m', '', body('{"inputs":[{"name":"A","datatype":"FP64","shape":[3],"data":["Infinity","-Infinity",1.7976931348623157e308]}]}'), undefined, LIMITS);
+    const raw = request.raw_input_contents![0] as Buffer;
+    expect([0, 1, 2].map((i) => raw.readDoubleLE(8 * i))).toEqual([Infinity, -Infinity, Number.MAX_VALUE]);
+  });
+
   it('takes a scalar\'s value bare or in an array', () => {
     for (const data of ['5', '[5]']) {
       const { request } = parseInferRequest('m', '', body(`{"inputs":[{"name":"S","datatype":"INT64","shape":[],"data":${data}}]}`), undefined, LIMITS);
@@ -36,6 +42,11 @@ describe('parseInferRequest', () => {
     ['binary_data_size without the header', '{"inputs":[{"name":"A","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}}]}', /no inference-header-content-length header/],
     ['an input given twice', '{"inputs":[{"name":"A","datatype":"FP32","shape":[1],"data":[1]},{"name":"A","datatype":"FP32","shape":[1],"data":[1]}]}', /given twice/],
     ['too many dimensions', JSON.stringify({ inputs: [{ name: 'A', datatype: 'FP32', shape: new Array(9).fill(1), data: [1] }] }), /9 dimensions, more than the limit of 8/],
+    // JSON.parse makes these infinite; only the string "Infinity" asks for infinity.
+    ['an FP32 literal beyond a double (1e400)', '{"inputs":[{"name":"A","datatype":"FP32","shape":[2],"data":[1,1e400]}]}', /^tensor 'A': element 1 is beyond FP32's range$/],
+    ['an FP16 literal beyond a double (-1e400)', '{"inputs":[{"name":"A","datatype":"FP16","shape":[1],"data":[-1e400]}]}', /^tensor 'A': element 0 is beyond FP16's range$/],
+    ['an FP64 literal beyond a double, nested', '{"inputs":[{"name":"A","datatype":"FP64","shape":[1,2],"data":[[1.7976931348623157e308,1.7976931348623159e308]]}]}', /^tensor 'A': element 1 is beyond FP64's range$/],
+    ['a parameter beyond a double', '{"parameters":{"p":1e999},"inputs":[{"name":"A","datatype":"FP32","shape":[1],"data":[1]}]}', /^parameter 'p' of the request is beyond a double's range$/],
   ])('refuses %s', (_what, text, message) => {
     let err: unknown;
     try {
