@@ -10,6 +10,7 @@
 // (beyond 2^53) is refused naming the tensor. Non-finite floats, which JSON has no literal for, are
 // written and read as the strings "NaN", "Infinity" and "-Infinity".
 // No sockets here.
+import { isUtf8 } from 'node:buffer';
 import { settings } from '../config';
 import { errors, ErrorCode, MeshError } from '../errors';
 import type { InferParameter__Output as InferParameterOut } from '../grpc/generated/inference/InferParameter';
@@ -68,6 +69,22 @@ const shown = (s: string): string => (s.length > 128 ? `${s.slice(0, 128)}…` :
 const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
+ * The JSON value of a request body's first `end` bytes (default: all), or INVALID_ARGUMENT. Bytes
+ * that are not UTF-8 (RFC 8259) are refused, never read as U+FFFD: a tensor name, parameter or
+ * BYTES element would reach the pod changed, where the same bytes over gRPC are refused. One home
+ * for every JSON body of the REST door.
+ */
+export function parseJsonBody(body: Buffer, end = body.length): unknown {
+  const json = body.subarray(0, end);
+  if (!isUtf8(json)) throw errors.invalidArgument(`the request body${end < body.length ? '\'s JSON part' : ''} is not valid UTF-8`);
+  try {
+    return JSON.parse(json.toString('utf8'));
+  } catch (err) {
+    throw errors.invalidArgument(`the request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/**
  * Parses an inference request body for `model` (`version`: '' for the traffic split's). With
  * `headerLength` (Inference-Header-Content-Length), the first `headerLength` bytes are the JSON and
  * the rest is the inputs' binary data, in the order of the inputs that declare binary_data_size.
@@ -78,12 +95,7 @@ export function parseInferRequest(model: string, version: string, body: Buffer, 
     throw errors.invalidArgument(`${INFERENCE_HEADER_LENGTH} is ${headerLength}, but the body has ${body.length} bytes`);
   }
   const jsonEnd = headerLength ?? body.length;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8', 0, jsonEnd));
-  } catch (err) {
-    throw errors.invalidArgument(`the request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const parsed = parseJsonBody(body, jsonEnd);
   if (!isObject(parsed)) throw errors.invalidArgument('the request body must be a JSON object');
   const { id, parameters, inputs, outputs } = parsed;
   if (id !== undefined && typeof id !== 'string') throw errors.invalidArgument('"id" must be a string');

@@ -22,7 +22,7 @@ import { listenOn } from '../../lib/h2/server';
 import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
 import { atDeadline, deadlineOf, statusOf, unaryFrame } from '../../lib/h2/grpc';
 import type { Logger } from '../../lib/log';
-import { encodeInferResponse, INFERENCE_HEADER_LENGTH, parseInferRequest, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
+import { encodeInferResponse, INFERENCE_HEADER_LENGTH, parseInferRequest, parseJsonBody, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
 import { closeConnection, errorBody, httpStatusOf } from '../../lib/rest/http-status';
 import { ConnectionHolds } from '../../lib/rest/held-bytes';
 import { createHttpDoorServer } from '../../lib/rest/http-server';
@@ -461,12 +461,7 @@ function writeInChunks(res: http.ServerResponse, body: Buffer): void {
 
 /** A JSON object body, or INVALID_ARGUMENT. */
 function parseJsonObject(body: Buffer): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw errors.invalidArgument(`the request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const v = parseJsonBody(body);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw errors.invalidArgument('the request body must be a JSON object');
   return v as Record<string, unknown>;
 }

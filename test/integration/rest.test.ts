@@ -224,6 +224,8 @@ describe('errors, as the spec writes them', () => {
     ['an integer out of range', () => infer({ inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 1], data: [256] }] }, 'identity_uint8'), 400, /element 0 \(256\) does not fit UINT8/],
     ['a 64-bit integer JSON cannot carry', () => infer({ inputs: [{ name: 'INPUT0', datatype: 'INT64', shape: [1, 1], data: [2 ** 60] }] }, 'identity_int64'), 400, /beyond 2\^53.*binary data/],
     ['an unpaired surrogate in BYTES', () => infer('{"inputs":[{"name":"INPUT0","datatype":"BYTES","shape":[1,1],"data":["\\ud800"]}]}', 'identity_bytes'), 400, /unpaired surrogate/],
+    // Bytes the pod would refuse over gRPC ("not valid UTF-8"), not read as U+FFFD on the way.
+    ['bytes that are not UTF-8 in BYTES', () => post('/v2/models/identity_bytes/infer', Buffer.from('{"inputs":[{"name":"INPUT0","datatype":"BYTES","shape":[1,2],"data":["\xff\xfe","caf\xc3"]}]}', 'latin1')), 400, /^the request body is not valid UTF-8$/],
     ['a NUL in BYTES', () => infer({ inputs: [{ name: 'INPUT0', datatype: 'BYTES', shape: [1, 1], data: ['a\u0000b'] }] }, 'identity_bytes'), 400, /NUL/],
     ['a wrong input name', () => infer({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] }), 400, /X/],
     ['a header length past the body', () => post('/v2/models/identity_fp32/infer', '{}', { 'inference-header-content-length': '99' }), 400, /inference-header-content-length is 99/],
@@ -240,6 +242,7 @@ describe('errors, as the spec writes them', () => {
     ['a bad version in the path', () => post('/v2/models/mnist/versions/one/infer', '{}'), 400, /not a version number/],
     ['an unknown endpoint', () => post('/v2/nothing', '{}'), 404, /no endpoint/],
     ['a repository index body that is not JSON', () => post('/v2/repository/index', '{"ready":'), 400, /not valid JSON/],
+    ['a repository index body that is not UTF-8', () => post('/v2/repository/index', Buffer.from('{"\xff":1}', 'latin1')), 400, /^the request body is not valid UTF-8$/],
     ['a repository index "ready" that is not a boolean', () => post('/v2/repository/index', '{"ready":"yes"}'), 400, /"ready" must be true or false/],
     ['a method the endpoint does not take', () => post('/v2/health/live', ''), 405, /POST is not allowed/],
   ])('%s', async (_what, call, status, message) => {

@@ -23,6 +23,22 @@ describe('parseInferRequest', () => {
     expect(request).toMatchObject({ model_name: 'm', model_version: '2', raw_input_contents: [Buffer.from([7, 0, 0, 0])] });
   });
 
+  it.each<[string, string]>([
+    ['a BYTES element', '{"inputs":[{"name":"A","datatype":"BYTES","shape":[1],"data":["caf\xc3"]}]}'],
+    ['a tensor name', '{"inputs":[{"name":"\xff\xfe","datatype":"FP32","shape":[1],"data":[1]}]}'],
+    ['a parameter', '{"parameters":{"p":"\xed\xa0\x80"},"inputs":[{"name":"A","datatype":"FP32","shape":[1],"data":[1]}]}'],
+  ])('refuses bytes that are not UTF-8 in %s, rather than read them as U+FFFD', (_what, text) => {
+    expect(() => parseInferRequest('m', '', Buffer.from(text, 'latin1'), undefined, LIMITS)).toThrow(/^the request body is not valid UTF-8$/);
+  });
+
+  it('refuses a JSON part that is not UTF-8 and takes binary data that is not', () => {
+    const json = Buffer.from('{"id":"\xe9","inputs":[{"name":"A","datatype":"UINT8","shape":[2],"parameters":{"binary_data_size":2}}]}', 'latin1');
+    expect(() => parseInferRequest('m', '', Buffer.concat([json, Buffer.from([0xff, 0xfe])]), json.length, LIMITS)).toThrow(/^the request body's JSON part is not valid UTF-8$/);
+    const good = Buffer.from(json.toString('latin1').replace('\xe9', 'é'));
+    const { request } = parseInferRequest('m', '', Buffer.concat([good, Buffer.from([0xff, 0xfe])]), good.length, LIMITS);
+    expect(request).toMatchObject({ id: 'é', raw_input_contents: [Buffer.from([0xff, 0xfe])] });
+  });
+
   it('takes infinity asked for by name, and the largest double as written', () => {
     const { request } = parseInferRequest('m', '', body('{"inputs":[{"name":"A","datatype":"FP64","shape":[3],"data":["Infinity","-Infinity",1.7976931348623157e308]}]}'), undefined, LIMITS);
     const raw = request.raw_input_contents![0] as Buffer;
