@@ -276,6 +276,23 @@ describe('errors, as the spec writes them', () => {
     expect((await get('/v2/health/live')).status).toBe(200);
   });
 
+  it.each<[string, string, number]>([
+    ['a malformed header line', 'GET /v2 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400],
+    ['headers over the limit', `GET /v2 HTTP/1.1\r\nHost: x\r\nX-Big: ${'x'.repeat(5_000)}\r\n\r\n`, 431],
+  ])('answers a pipelined request it cannot parse (%s) after the inference before it, not in its place', async (_what, broken, status) => {
+    const body = JSON.stringify(fp32([1, 2]));
+    // One write: the door meets the broken request while the inference is still on its pod.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(Number(new URL(base).port), '127.0.0.1', () => s.write(`POST /v2/models/identity_fp32/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}${broken}`));
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString()));
+      s.on('close', () => resolve(text));
+      s.on('error', reject);
+    });
+    expect([...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))).toEqual([200, status]);
+    expect(answer).toContain('"outputs":[{"name":"OUTPUT0","datatype":"FP32","shape":[1,2],"data":[1,2]}]');
+  });
+
   it('answers a declared body over INFERMESH_MAX_MESSAGE_BYTES 413 before reading it', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = http.request(`${base}/v2/models/identity_fp32/infer`, { method: 'POST', headers: { 'content-length': String(2 ** 31), 'inference-header-content-length': '2' } }, (res) => resolve(res.statusCode!));

@@ -1,0 +1,96 @@
+// The node:http server of every HTTP door (createHttpDoorServer), on a real port with raw TCP
+// clients: requests it cannot parse answered after the answers to the requests before them on
+// the connection, never in their place.
+import http from 'node:http';
+import net from 'node:net';
+import { createHttpDoorServer } from '../../../../lib/rest/http-server';
+
+const LIMITS = { maxHeaderBytes: 4096, headersTimeoutMs: 60_000, requestTimeoutMs: 300_000, keepAliveTimeoutMs: 5_000, lingerMs: 5_000, maxConnections: 16 };
+
+let server: http.Server;
+let port: number;
+/** Answers the handler holds until a test sends them. */
+let held: { req: http.IncomingMessage; res: http.ServerResponse }[] = [];
+/** Client errors the server has seen. */
+let clientErrors = 0;
+const sockets: net.Socket[] = [];
+
+beforeAll(async () => {
+  server = createHttpDoorServer(LIMITS, (req, res) => {
+    req.resume();
+    req.on('end', () => held.push({ req, res }));
+  }).server;
+  server.on('clientError', () => clientErrors++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as net.AddressInfo).port;
+});
+
+afterEach(() => {
+  held = [];
+  clientErrors = 0;
+  for (const s of sockets.splice(0)) s.destroy();
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+/** Resolves once `check` holds, checking as the event loop turns. */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setImmediate(r));
+}
+
+/** A raw client that sends `text` and gives everything it read once the server closes the connection. */
+function exchange(text: string): { answer: Promise<string> } {
+  const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+  sockets.push(socket);
+  let got = '';
+  socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  return { answer: new Promise((resolve, reject) => {
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+  }) };
+}
+
+/** The statuses of the answers in `answer`, in order (bodies here hold no status line). */
+const statuses = (answer: string) => [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+const request = (path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}`;
+const answer = (res: http.ServerResponse, text: string) => {
+  res.setHeader('content-length', text.length);
+  res.end(text);
+};
+
+describe('a request the server cannot parse, pipelined behind others', () => {
+  it.each<[string, string, number]>([
+    ['a malformed header line', 'GET /c HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400],
+    ['headers over the limit', `GET /c HTTP/1.1\r\nHost: x\r\nX-Big: ${'x'.repeat(5_000)}\r\n\r\n`, 431],
+  ])('is answered (%s) after the answers still being made for the requests before it', async (_what, broken, status) => {
+    const { answer: got } = exchange(request('/a') + request('/b') + broken);
+    // The error is seen while both answers are still to be made.
+    await until(() => clientErrors === 1 && held.length === 2);
+    answer(held[0]!.res, 'first');
+    answer(held[1]!.res, 'second');
+    const text = await got;
+    expect(statuses(text)).toEqual([200, 200, status]);
+    expect(text.indexOf('first')).toBeLessThan(text.indexOf('second'));
+    expect(text).toMatch(/connection: close\r\n\r\n\{"error":"[^"]+"\}$/i);
+  });
+
+  it('lets an answer already under way finish before it', async () => {
+    const { answer: got } = exchange(request('/a') + 'GET /c HTTP/1.1\r\nBad Header\r\n\r\n');
+    await until(() => held.length === 1);
+    const { res } = held[0]!;
+    res.setHeader('content-length', 10);
+    res.write('01234');
+    await until(() => clientErrors === 1);
+    res.end('56789');
+    const text = await got;
+    expect(statuses(text)).toEqual([200, 400]);
+    expect(text).toContain('\r\n\r\n0123456789HTTP/1.1 400');
+  });
+
+  it('answers a request broken in its own body at once, its answer not yet begun', async () => {
+    const { answer: got } = exchange('POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
+    expect(statuses(await got)).toEqual([400]);
+  });
+});
