@@ -17,6 +17,12 @@ export interface ByteHold {
   readonly held: number;
   /** Holds `bytes` more when they fit (true); false, holding nothing more, when not. Once the hold has ended it takes nothing and says true. */
   take(bytes: number): boolean;
+  /**
+   * Holds `bytes` in place of what it holds now (bytes made from the ones held, which are let go)
+   * when they fit beside everything else (true); false, holding what it held, when not. Once the
+   * hold has ended it takes nothing and says true.
+   */
+  replace(bytes: number): boolean;
   /** Gives back every byte held and ends the hold; later calls and events do nothing. */
   release(): void;
 }
@@ -45,6 +51,13 @@ export class ConnectionHolds {
         if (!budget.fits(bytes)) return false;
         budget.used += bytes;
         held += bytes;
+        return true;
+      },
+      replace(bytes) {
+        if (ended) return true;
+        if (!budget.fits(bytes - held)) return false;
+        budget.used += bytes - held;
+        held = bytes;
         return true;
       },
       release,

@@ -44,6 +44,23 @@ export interface RestInferLimits {
    * converted (INFERMESH_MAX_BYTES_ELEMENTS, as the pod counts them); default that setting's, 1 Mi.
    */
   maxBytesElements?: number;
+  /**
+   * Bytes of the request's tensors as raw contents, all inputs together, counted before each is
+   * made: the gRPC message they go in may be no larger (INFERMESH_MAX_MESSAGE_BYTES); default that
+   * setting's, 64 MiB. Beyond it MessageTooLarge.
+   */
+  maxMessageBytes?: number;
+}
+
+/**
+ * A request whose tensors make a gRPC message larger than the limit, though its body is within
+ * it (8 bytes an FP64 element from the 2 of `0,`): no retry makes it fit, so it is not
+ * RESOURCE_EXHAUSTED. INVALID_ARGUMENT to gRPC; the REST door answers it 413.
+ */
+export class MessageTooLarge extends MeshError {
+  constructor(message: string) {
+    super(ErrorCode.InvalidArgument, message);
+  }
 }
 
 /** A REST inference request, turned into the gRPC request a pod takes, and what its answer must look like. */
@@ -120,6 +137,15 @@ export function parseInferRequest(model: string, version: string, body: Buffer, 
   const names = new Set<string>();
   const maxBytesElements = limits.maxBytesElements ?? settings.maxBytesElements.default;
   let bytesElements = 0;
+  const maxMessageBytes = limits.maxMessageBytes ?? settings.maxMessageBytes.default;
+  let tensorBytes = 0;
+  /** Counts `bytes` more of raw contents, for input `name`, before they are made. */
+  const countTensorBytes = (name: string, bytes: number) => {
+    tensorBytes += bytes;
+    if (tensorBytes > maxMessageBytes) {
+      throw new MessageTooLarge(`tensor '${name}': the request's tensors come to ${tensorBytes} bytes with it, more than the limit of ${maxMessageBytes} for a request; send fewer elements per request`);
+    }
+  };
   for (const input of inputs) {
     if (!isObject(input)) throw errors.invalidArgument('each of "inputs" must be an object');
     const name = input.name;
@@ -148,11 +174,12 @@ export function parseInferRequest(model: string, version: string, body: Buffer, 
       if (size > 0 && binarySize !== count * size) {
         throw errors.invalidTensor(name, `${BINARY_DATA_SIZE} is ${binarySize}, but shape [${dims.join(',')}] of ${datatype} needs ${count * size} bytes`);
       }
+      countTensorBytes(name, binarySize);
       raw = body.subarray(offset, offset + binarySize);
       offset += binarySize;
     } else {
       if (input.data === undefined) throw errors.invalidTensor(name, `has neither "data" nor ${BINARY_DATA_SIZE}`);
-      raw = rawOfJson(name, datatype, dims, count, input.data);
+      raw = rawOfJson(name, datatype, dims, count, input.data, (bytes) => countTensorBytes(name, bytes));
     }
     request.inputs!.push({ name, datatype, shape: dims, parameters: tensorParameters });
     request.raw_input_contents!.push(raw);
@@ -223,10 +250,11 @@ const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Inf
 /**
  * A tensor's JSON data (flat, or nested as its shape) as raw protocol bytes. Nesting, when used,
  * must follow the shape; each element must be of the datatype's JSON type and fit it exactly.
- * The data's layout is checked whole before its buffer is allocated, and the buffer is the only
- * thing made for it: no list of its elements, no object per element.
+ * The data's layout is checked whole, and the buffer's size passed to `sized` (which may refuse
+ * it), before the buffer is allocated; it is the only thing made for the data: no list of its
+ * elements, no object per element.
  */
-function rawOfJson(name: string, datatype: Datatype, dims: number[], count: number, data: unknown): Buffer {
+function rawOfJson(name: string, datatype: Datatype, dims: number[], count: number, data: unknown, sized: (bytes: number) => void): Buffer {
   checkLayout(name, dims, count, data);
   const info = DATATYPES[datatype];
   if (datatype === 'BYTES') {
@@ -237,6 +265,7 @@ function rawOfJson(name: string, datatype: Datatype, dims: number[], count: numb
       if (!wellFormed(s)) throw errors.invalidTensor(name, `element ${i} holds an unpaired surrogate, which UTF-8 cannot carry`);
       total += 4 + (s.length === 0 ? 0 : Buffer.byteLength(s, 'utf8'));
     });
+    sized(total);
     const out = Buffer.allocUnsafe(total);
     let off = 0;
     eachElement(name, dims, data, (s) => {
@@ -246,6 +275,7 @@ function rawOfJson(name: string, datatype: Datatype, dims: number[], count: numb
     });
     return out;
   }
+  sized(count * info.bytes);
   const out = Buffer.allocUnsafe(count * info.bytes);
   if (datatype === 'BOOL') {
     eachElement(name, dims, data, (v, i) => {

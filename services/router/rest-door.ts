@@ -16,15 +16,16 @@ import { AUTHORIZATION_HEADER, authorizationOfRawHeaders } from '../../lib/auth'
 import { protos } from '../../lib/grpc/proto';
 import type { ModelInferResponseOut } from '../../lib/grpc/types';
 import type { InfoHandlers } from '../../lib/grpc/stream-infer';
+import type { ModelInferRequest } from '../../lib/grpc/generated/inference/ModelInferRequest';
 import { ByteBudget } from '../../lib/h2/budget';
 import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
 import { listenOn } from '../../lib/h2/server';
 import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
 import { atDeadline, deadlineOf, statusOf, unaryFrame } from '../../lib/h2/grpc';
 import type { Logger } from '../../lib/log';
-import { encodeInferResponse, INFERENCE_HEADER_LENGTH, parseInferRequest, parseJsonBody, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
+import { encodeInferResponse, INFERENCE_HEADER_LENGTH, MessageTooLarge, parseInferRequest, parseJsonBody, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
 import { closeConnection, errorBody, httpStatusOf } from '../../lib/rest/http-status';
-import { ConnectionHolds } from '../../lib/rest/held-bytes';
+import { ConnectionHolds, type ByteHold } from '../../lib/rest/held-bytes';
 import { createHttpDoorServer } from '../../lib/rest/http-server';
 import type { TlsFiles } from '../../lib/tls';
 import { afterCheck, type RouterAccess } from './access';
@@ -276,23 +277,28 @@ export class RestDoor {
       }
     }
     const deadline = deadlineOf(req.headers['grpc-timeout'] as string | undefined);
-    const go = () => this.readBody(req, res, headerLength === undefined ? this.deps.limits.maxJsonBytes : this.deps.limits.maxBodyBytes, (body) => {
-      let parsed: RestInferRequest;
-      let message: Buffer;
+    const go = () => this.readBody(req, res, headerLength === undefined ? this.deps.limits.maxJsonBytes : this.deps.limits.maxBodyBytes, (body, hold) => {
+      // Only what the answer needs is kept: the parsed request's raw tensors are garbage once framed.
+      let asked: Pick<RestInferRequest, 'binaryOutputs' | 'binaryByDefault'>;
+      let framed: Buffer;
       try {
-        parsed = parseInferRequest(model, version, body, headerLength, this.deps.tensorLimits);
-        message = this.serializeRequest(parsed.request);
+        const parsed = parseInferRequest(model, version, body, headerLength, { ...this.deps.tensorLimits, maxMessageBytes: this.deps.maxMessageBytes });
+        asked = { binaryOutputs: parsed.binaryOutputs, binaryByDefault: parsed.binaryByDefault };
+        framed = this.frameRequest(parsed.request);
       } catch (err) {
-        return this.fail(res, err);
+        return this.fail(res, err instanceof MessageTooLarge ? new HttpRefusal(413, err.message) : err);
       }
-      const framed = Buffer.allocUnsafe(5 + message.length);
-      framed[0] = 0;
-      framed.writeUInt32BE(message.length, 1);
-      message.copy(framed, 5);
+      // From here the request is its gRPC message, held until the answer is sent (each attempt
+      // sends it): up to 4 times the JSON it came from (an FP64 `0,`), charged in the body's place
+      // (nothing keeps the body now). Conversion is synchronous: one request's transient copies
+      // are all that exist uncounted at a time.
+      if (!hold.replace(framed.length)) {
+        return this.fail(res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take the ${framed.length} bytes this request makes as a gRPC message; retry later`));
+      }
       new RestInferCall(this.deps, res, framed, deadline, model, version, (answer) => {
         let out;
         try {
-          out = encodeInferResponse(this.deserializeResponse(answer) as ModelInferResponseOut, parsed, this.deps.limits.maxJsonAnswerBytes);
+          out = encodeInferResponse(this.deserializeResponse(answer) as ModelInferResponseOut, asked, this.deps.limits.maxJsonAnswerBytes);
         } catch (err) {
           return this.fail(res, err);
         }
@@ -311,11 +317,28 @@ export class RestDoor {
   }
 
   /**
+   * A request as the gRPC message a pod takes, framed (5-byte prefix); HttpRefusal 413 when it
+   * passes INFERMESH_MAX_MESSAGE_BYTES (its tensors are within it: their names and parameters
+   * took it past), as no pod would take it.
+   */
+  private frameRequest(request: ModelInferRequest): Buffer {
+    const message = this.serializeRequest(request);
+    const max = this.deps.maxMessageBytes;
+    if (message.length > max) throw new HttpRefusal(413, `the request makes a gRPC message of ${message.length} bytes, more than the limit of ${max}`);
+    const framed = Buffer.allocUnsafe(5 + message.length);
+    framed[0] = 0;
+    framed.writeUInt32BE(message.length, 1);
+    message.copy(framed, 5);
+    return framed;
+  }
+
+  /**
    * Reads the body whole, up to `max` bytes, against the door's budget: a declared length over
    * either is answered (413, 429) before any of it is read, and the budget is charged with the bytes
    * as they arrive (a declared length holds nothing by itself); a body is cut off where it passes.
+   * `then` gets the body and its hold, to charge what is made from it in its place.
    */
-  private readBody(req: http.IncomingMessage, res: http.ServerResponse, max: number, then: (body: Buffer) => void): void {
+  private readBody(req: http.IncomingMessage, res: http.ServerResponse, max: number, then: (body: Buffer, hold: ByteHold) => void): void {
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (declared !== undefined && declared > max) return this.refuseBody(req, res, new HttpRefusal(413, `the body has ${declared} bytes, more than the limit of ${max}`));
     if (declared !== undefined && !this.budget.fits(declared)) {
@@ -343,8 +366,11 @@ export class RestDoor {
     req.on('end', () => {
       if (done) return;
       done = true;
-      // Held until the answer is sent: the request's bytes live as long as its call.
-      then(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
+      // Charged until the answer is sent: the request's bytes, or what is made of them, live as
+      // long as its call. The chunks are let go: the body is the one copy of them.
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      chunks.length = 0;
+      then(body, hold);
     });
     req.on('error', () => {
       done = true;

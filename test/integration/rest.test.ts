@@ -472,6 +472,73 @@ describe('the door\'s budgets', () => {
   });
 });
 
+describe('a request that takes more as a gRPC message than as its body', () => {
+  let small: RouterService;
+  let at: string;
+  const MiB = 1 << 20;
+  const opened: net.Socket[] = [];
+
+  beforeAll(async () => {
+    // Bodies and messages of 1 MiB; 1.5 MiB of request bytes held at once.
+    small = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_MAX_MESSAGE_BYTES: String(MiB), INFERMESH_HTTP_MAX_REQUEST_BYTES: String(1.5 * MiB) });
+    at = `http://127.0.0.1:${small.httpPort}`;
+    await waitFor('the router to route identity_fp64', () => small.membership.readyVersions('identity_fp64').size > 0);
+  });
+
+  afterEach(() => {
+    for (const s of opened.splice(0)) s.destroy();
+  });
+
+  afterAll(async () => {
+    await small?.shutdown(5_000);
+  });
+
+  /** `n` FP64 zeros as JSON: 2 bytes each in the body, 8 in the message. */
+  const zeros = async (n: number) => {
+    const res = await fetch(`${at}/v2/models/identity_fp64/infer`, { method: 'POST', body: `{"inputs":[{"name":"INPUT0","datatype":"FP64","shape":[1,${n}],"data":[${new Array(n).fill(0).join(',')}]}]}` });
+    const text = await res.text();
+    return { status: res.status, error: res.status === 200 ? undefined : (JSON.parse(text) as { error: string }).error };
+  };
+  /** Whether the door refuses a body of `length` bytes by its declared length alone (429 at once). */
+  const refusedByDeclaredLength = (length: number) => new Promise<boolean>((resolve) => {
+    let got = '';
+    const s = net.connect(small.httpPort!, '127.0.0.1', () => s.write(`POST /v2/models/identity_fp64/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n`));
+    opened.push(s);
+    s.on('data', (c: Buffer) => {
+      got += c.toString('latin1');
+      if (got.includes('\r\n\r\n')) resolve(got.startsWith('HTTP/1.1 429'));
+    });
+    // A length that fits is taken, and the door waits for its body: not refused.
+    s.on('error', () => resolve(false));
+    setTimeout(() => resolve(false), 300);
+  });
+
+  it('is refused 413 at the door, naming its size and the limit, when its tensors pass INFERMESH_MAX_MESSAGE_BYTES', async () => {
+    // 280 KB of JSON, 1,120,000 bytes of tensor.
+    expect(await zeros(140_000)).toEqual({ status: 413, error: `tensor 'INPUT0': the request's tensors come to 1120000 bytes with it, more than the limit of ${MiB} for a request; send fewer elements per request` });
+  });
+
+  it('is refused 413 at the door when its tensors fit the limit and its message does not', async () => {
+    expect(await zeros(MiB / 8)).toEqual({ status: 413, error: expect.stringMatching(new RegExp(`^the request makes a gRPC message of \\d+ bytes, more than the limit of ${MiB}$`)) });
+  });
+
+  it('charges the message it makes to INFERMESH_HTTP_MAX_REQUEST_BYTES in its body\'s place, and gives it back with its answer', async () => {
+    // 240 KB of body, 960 KB of message.
+    const n = 120_000;
+    expect(await zeros(n)).toEqual({ status: 200, error: undefined });
+    // A client that has sent 700,000 bytes of a body and stops: the body would fit beside them, its message not.
+    const sent = 700_000;
+    const silent = net.connect(small.httpPort!, '127.0.0.1', () => silent.write(`POST /v2/models/identity_fp64/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${MiB}\r\nInference-Header-Content-Length: 2\r\n\r\n${' '.repeat(sent)}`));
+    opened.push(silent);
+    silent.on('error', () => undefined);
+    await waitFor('the door to hold the silent body', () => refusedByDeclaredLength(1.5 * MiB - sent + 1), 10_000);
+    expect(await zeros(n)).toEqual({ status: 429, error: expect.stringMatching(/^the router holds too many request bytes to take the \d+ bytes this request makes as a gRPC message; retry later$/) });
+    silent.destroy();
+    // Nothing is left charged once the silent client is gone and the refused request answered.
+    await waitFor('the door to let go of the silent body', async () => (await zeros(n)).status === 200, 10_000);
+  });
+});
+
 describe('bearer tokens, as gRPC checks them', () => {
   let secured: RouterService;
   let nc: NatsConnection;

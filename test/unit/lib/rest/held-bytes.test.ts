@@ -42,6 +42,26 @@ describe('ConnectionHolds', () => {
     expect(queued.every((h) => h.held === 0)).toBe(true);
   });
 
+  it('holds bytes made from the ones it holds in their place when they fit beside the rest, and gives those back', () => {
+    const budget = new ByteBudget(100);
+    const socket = new PassThrough();
+    const res = new EventEmitter();
+    const holds = new ConnectionHolds();
+    holds.hold(budget, socket).take(30);
+    const hold = holds.hold(budget, socket, [[res, 'finish']]);
+    hold.take(20);
+    // 20 held become 70: 30 + 70 fit.
+    expect(hold.replace(70)).toBe(true);
+    expect({ used: budget.used, held: hold.held }).toEqual({ used: 100, held: 70 });
+    // 71 would not: the 70 stay held.
+    expect(hold.replace(71)).toBe(false);
+    expect({ used: budget.used, held: hold.held }).toEqual({ used: 100, held: 70 });
+    res.emit('finish');
+    expect(budget.used).toBe(30);
+    expect(hold.replace(1_000)).toBe(true);
+    expect(budget.used).toBe(30);
+  });
+
   it('gives a connection already destroyed a hold already ended, which holds nothing', () => {
     const budget = new ByteBudget(10);
     const socket = new PassThrough();

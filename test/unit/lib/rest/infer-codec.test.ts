@@ -1,7 +1,7 @@
 // The REST inference body codec on its own: parameters as the protocol's, the binary extension's
 // own parameters kept from the pod, answers bounded before they are made.
 import { MeshError } from '../../../../lib/errors';
-import { encodeInferResponse, parseInferRequest } from '../../../../lib/rest/infer-codec';
+import { encodeInferResponse, MessageTooLarge, parseInferRequest } from '../../../../lib/rest/infer-codec';
 
 const LIMITS = { maxTensors: 8, maxParameters: 8, maxRank: 8, maxElements: 1 << 20 };
 const body = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o));
@@ -37,6 +37,18 @@ describe('parseInferRequest', () => {
     const good = Buffer.from(json.toString('latin1').replace('\xe9', 'é'));
     const { request } = parseInferRequest('m', '', Buffer.concat([good, Buffer.from([0xff, 0xfe])]), good.length, LIMITS);
     expect(request).toMatchObject({ id: 'é', raw_input_contents: [Buffer.from([0xff, 0xfe])] });
+  });
+
+  it('refuses tensors whose raw bytes pass maxMessageBytes, JSON and binary data together, before making them', () => {
+    const limits = { ...LIMITS, maxMessageBytes: 100 };
+    const json = Buffer.from('{"inputs":[{"name":"A","datatype":"FP64","shape":[10],"data":[0,0,0,0,0,0,0,0,0,0]},{"name":"B","datatype":"UINT8","shape":[20],"parameters":{"binary_data_size":20}}]}');
+    const twenty = Buffer.concat([json, Buffer.alloc(20)]);
+    expect(parseInferRequest('m', '', twenty, json.length, limits).request.raw_input_contents).toHaveLength(2);
+    const wider = Buffer.from(json.toString().replace(/20/g, '21'));
+    expect(() => parseInferRequest('m', '', Buffer.concat([wider, Buffer.alloc(21)]), wider.length, limits)).toThrow(MessageTooLarge);
+    expect(() => parseInferRequest('m', '', Buffer.concat([wider, Buffer.alloc(21)]), wider.length, limits)).toThrow("tensor 'B': the request's tensors come to 101 bytes with it, more than the limit of 100 for a request; send fewer elements per request");
+    // BYTES: each element's 4-byte length and its UTF-8 bytes (2 for é).
+    expect(() => parseInferRequest('m', '', body({ inputs: [{ name: 'S', datatype: 'BYTES', shape: [16], data: new Array(16).fill('é') }] }), undefined, { ...limits, maxMessageBytes: 95 })).toThrow(/come to 96 bytes/);
   });
 
   it('takes infinity asked for by name, and the largest double as written', () => {
