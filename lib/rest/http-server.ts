@@ -1,10 +1,11 @@
 // The node:http(s) server of every HTTP door (the router's REST door, the registry's console): the
 // connection limits of INFERMESH_HTTP_*, TLS with the service's files (reloaded as they change),
-// and one answer to requests that cannot be parsed.
+// one answer to requests that cannot be parsed, and one to bodies in a transfer coding it does
+// not undo.
 import http from 'node:http';
 import https from 'node:https';
 import type { TlsFiles } from '../tls';
-import { answerClientError } from './http-status';
+import { answerClientError, closeConnection, errorBody } from './http-status';
 
 /** The connection limits of an HTTP door (INFERMESH_HTTP_*, docs/rest.md). */
 export interface HttpConnectionLimits {
@@ -36,17 +37,43 @@ export function createHttpDoorServer(limits: HttpConnectionLimits, onRequest: ht
     // Idle and request timeouts are checked this often (Node's default: 30 s, longer than tests' timeouts).
     connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))),
   };
+  const serve: http.RequestListener = (req, res) => {
+    if (!takenTransferCoding(req.headers['transfer-encoding'])) return refuseTransferCoding(req, res, limits.lingerMs);
+    onRequest(req, res);
+  };
   let server: http.Server;
   let stopTls = () => undefined as void;
   if (tls) {
-    const secure = https.createServer({ ...options, ...tls.contextOptions(), ALPNProtocols: ['http/1.1'], requestCert, rejectUnauthorized: requestCert }, onRequest);
+    const secure = https.createServer({ ...options, ...tls.contextOptions(), ALPNProtocols: ['http/1.1'], requestCert, rejectUnauthorized: requestCert }, serve);
     stopTls = tls.onChange(() => secure.setSecureContext(tls.contextOptions()));
     secure.on('tlsClientError', () => undefined);
     server = secure;
   } else {
-    server = http.createServer(options, onRequest);
+    server = http.createServer(options, serve);
   }
   server.maxConnections = limits.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket, limits.lingerMs));
   return { server, stopTls };
+}
+
+/**
+ * Whether a door takes a request's Transfer-Encoding: none, or chunked alone, which node:http's
+ * parser frames the body by and undoes. A coding before it (`gzip, chunked`, `foo, chunked`) would
+ * be left on the bytes the door reads as the body, as a Content-Encoding would (the REST door
+ * refuses that 415); the parser itself refuses codings that do not end with chunked.
+ */
+function takenTransferCoding(header: string | undefined): boolean {
+  return header === undefined || /^[\s,]*chunked[\s,]*$/i.test(header);
+}
+
+/**
+ * Answers a request whose body is in a transfer coding the door does not undo 501 (RFC 9112,
+ * 6.1), and closes its connection after: its body is not read.
+ */
+function refuseTransferCoding(req: http.IncomingMessage, res: http.ServerResponse, lingerMs: number): void {
+  const body = errorBody('the body has a Transfer-Encoding other than chunked: this server takes bodies chunked or with a Content-Length, uncoded');
+  res.shouldKeepAlive = false;
+  res.writeHead(501, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+  res.once('finish', () => closeConnection(req.socket, lingerMs));
 }

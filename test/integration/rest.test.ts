@@ -270,6 +270,25 @@ describe('errors, as the spec writes them', () => {
     expect((await post('/v2/models/identity_fp32/infer', body, { 'content-encoding': 'identity' })).status).toBe(200);
   });
 
+  it('refuses a body in a transfer coding other than chunked 501, and takes one chunked', async () => {
+    const body = Buffer.from(JSON.stringify(fp32([1, 2])));
+    const send = (coding: string, data: Buffer) => new Promise<string>((resolve, reject) => {
+      const s = net.connect(Number(new URL(base).port), '127.0.0.1', () => {
+        s.write(`POST /v2/models/identity_fp32/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n${data.length.toString(16)}\r\n`);
+        s.write(data);
+        s.write('\r\n0\r\n\r\n');
+      });
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      s.on('close', () => resolve(text));
+      s.on('error', reject);
+    });
+    // Before, the gzip bytes were read as the body ("not valid JSON"), and an unknown coding ignored.
+    expect(await send('gzip, chunked', zlib.gzipSync(body))).toMatch(/^HTTP\/1\.1 501 [^]*\{"error":"the body has a Transfer-Encoding other than chunked: [^"]+"\}$/);
+    expect(await send('foo, chunked', body)).toMatch(/^HTTP\/1\.1 501 /);
+    expect(await send('chunked', body)).toMatch(/^HTTP\/1\.1 200 [^]*"data":\[1,2\]/);
+  });
+
   it('answers headers over the limit 431, and keeps serving', async () => {
     const res = await fetch(`${base}/v2/health/live`, { headers: { 'x-big': 'x'.repeat(8_000) } });
     expect(res.status).toBe(431);

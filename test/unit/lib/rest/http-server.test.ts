@@ -94,3 +94,21 @@ describe('a request the server cannot parse, pipelined behind others', () => {
     expect(statuses(await got)).toEqual([400]);
   });
 });
+
+describe('a body in a transfer coding', () => {
+  const chunked = (coding: string) => `POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n`;
+
+  it.each(['foo, chunked', 'gzip, chunked', 'x-custom , CHUNKED'])('%s is refused 501, never handed to the door, and the connection closed', async (coding) => {
+    const text = await exchange(chunked(coding).replace('Connection: close\r\n', '')).answer;
+    expect(statuses(text)).toEqual([501]);
+    expect(text).toMatch(/\{"error":"the body has a Transfer-Encoding other than chunked: [^"]+"\}$/);
+    expect(held).toEqual([]);
+  });
+
+  it.each(['chunked', 'Chunked', ' chunked '])('%s is taken', async (coding) => {
+    const { answer: got } = exchange(chunked(coding));
+    await until(() => held.length === 1);
+    answer(held[0]!.res, 'taken');
+    expect(statuses(await got)).toEqual([200]);
+  });
+});
