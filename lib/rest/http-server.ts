@@ -1,7 +1,7 @@
 // The node:http(s) server of every HTTP door (the router's REST door, the registry's console): the
 // connection limits of INFERMESH_HTTP_*, TLS with the service's files (reloaded as they change),
-// one answer to requests that cannot be parsed, and one to bodies in a transfer coding it does
-// not undo.
+// one answer to requests that cannot be parsed, and one to those it does not hand to its handler
+// (too many header fields, a transfer coding it does not undo).
 import http from 'node:http';
 import https from 'node:https';
 import type { TlsFiles } from '../tls';
@@ -10,6 +10,8 @@ import { answerClientError, closeConnection, errorBody } from './http-status';
 /** The connection limits of an HTTP door (INFERMESH_HTTP_*, docs/rest.md). */
 export interface HttpConnectionLimits {
   maxHeaderBytes: number;
+  /** Header fields of a request (INFERMESH_HTTP_MAX_HEADERS); beyond it 431. */
+  maxHeaders: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
@@ -38,7 +40,11 @@ export function createHttpDoorServer(limits: HttpConnectionLimits, onRequest: ht
     connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))),
   };
   const serve: http.RequestListener = (req, res) => {
-    if (!takenTransferCoding(req.headers['transfer-encoding'])) return refuseTransferCoding(req, res, limits.lingerMs);
+    if (req.rawHeaders.length / 2 > limits.maxHeaders) return refuse(req, res, 431, `the request has more than ${limits.maxHeaders} header fields`, limits.lingerMs);
+    if (!takenTransferCoding(req.headers['transfer-encoding'])) {
+      // RFC 9112, 6.1: a transfer coding the server does not understand is 501.
+      return refuse(req, res, 501, 'the body has a Transfer-Encoding other than chunked: this server takes bodies chunked or with a Content-Length, uncoded', limits.lingerMs);
+    }
     onRequest(req, res);
   };
   let server: http.Server;
@@ -52,6 +58,10 @@ export function createHttpDoorServer(limits: HttpConnectionLimits, onRequest: ht
     server = http.createServer(options, serve);
   }
   server.maxConnections = limits.maxConnections;
+  // node:http keeps a request's first maxHeadersCount fields and drops the rest unseen (a second
+  // Authorization, a Content-Encoding): one more than the limit is kept, so a request past it is
+  // seen to be, and refused.
+  server.maxHeadersCount = limits.maxHeaders + 1;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket, limits.lingerMs));
   return { server, stopTls };
 }
@@ -66,14 +76,11 @@ function takenTransferCoding(header: string | undefined): boolean {
   return header === undefined || /^[\s,]*chunked[\s,]*$/i.test(header);
 }
 
-/**
- * Answers a request whose body is in a transfer coding the door does not undo 501 (RFC 9112,
- * 6.1), and closes its connection after: its body is not read.
- */
-function refuseTransferCoding(req: http.IncomingMessage, res: http.ServerResponse, lingerMs: number): void {
-  const body = errorBody('the body has a Transfer-Encoding other than chunked: this server takes bodies chunked or with a Content-Length, uncoded');
+/** Answers a request the door does not hand to its handler, and closes its connection after: its body is not read. */
+function refuse(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, lingerMs: number): void {
+  const body = errorBody(message);
   res.shouldKeepAlive = false;
-  res.writeHead(501, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
   res.once('finish', () => closeConnection(req.socket, lingerMs));
 }

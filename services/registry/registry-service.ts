@@ -142,6 +142,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
         maxStreamsPerCaller: config.consoleMaxStreamsPerCaller,
         maxStreamBufferBytes: config.consoleMaxStreamBufferBytes,
         maxHeaderBytes: config.httpMaxHeaderBytes,
+        maxHeaders: config.httpMaxHeaders,
         headersTimeoutMs: config.httpHeadersTimeoutMs,
         requestTimeoutMs: config.httpRequestTimeoutMs,
         keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,

@@ -47,6 +47,8 @@ export interface RestDoorLimits {
   /** Largest answer written as JSON (its bound, reckoned before it is made). */
   maxJsonAnswerBytes: number;
   maxHeaderBytes: number;
+  /** Header fields of a request (INFERMESH_HTTP_MAX_HEADERS). */
+  maxHeaders: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;

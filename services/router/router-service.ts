@@ -179,7 +179,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     limits: {
       maxBodyBytes: config.maxMessageBytes, maxJsonBytes: config.httpMaxJsonBytes, maxRequestBytes: config.httpMaxRequestBytes,
       maxResponseBytes: config.httpMaxResponseBytes, maxJsonAnswerBytes: config.httpMaxJsonAnswerBytes,
-      maxHeaderBytes: config.httpMaxHeaderBytes, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs,
+      maxHeaderBytes: config.httpMaxHeaderBytes, maxHeaders: config.httpMaxHeaders, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs,
       keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs, lingerMs: config.httpLingerMs, sendTimeoutMs: config.httpSendTimeoutMs, maxRequestsPerConnection: config.httpMaxRequestsPerConnection, maxConnections: config.httpMaxConnections,
     },
   }) : undefined;

@@ -618,4 +618,21 @@ describe('bearer tokens, as gRPC checks them', () => {
     });
     expect(answer).toMatch(/^HTTP\/1.1 401 [^]*\{"error":"more than one authorization header"\}$/);
   });
+
+  it('refuses a request with more header fields than INFERMESH_HTTP_MAX_HEADERS 431, rather than read it without the last ones', async () => {
+    const token = await key(['infer:mnist']);
+    // 2,100 empty fields (8 KB, within the header bytes) hid the second authorization from the door:
+    // node:http kept the first 2,000 fields, and the request was served with the first token.
+    const answer = await new Promise<string>((resolve, reject) => {
+      // Not half-closed: node:http would drop the request's answer.
+      const c = net.connect(secured.httpPort!, '127.0.0.1', () => c.write(
+        `POST /v2/models/mnist/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n${'X:\r\n'.repeat(2_100)}Authorization: Bearer other\r\n` +
+        `Content-Length: ${Buffer.byteLength(digitBody)}\r\nConnection: close\r\n\r\n${digitBody}`));
+      let text = '';
+      c.on('data', (d: Buffer) => (text += d.toString()));
+      c.on('end', () => resolve(text));
+      c.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1.1 431 [^]*\{"error":"the request has more than 100 header fields"\}$/);
+  });
 });
