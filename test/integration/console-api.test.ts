@@ -206,6 +206,10 @@ describe('the web console\'s door', () => {
     const arriving = await call('POST', '/api/models/shown/rollout', { token: bootstrap.token, body: JSON.stringify({ action: 'start', version: 2, reason: 'r'.repeat(MAX_BODY) }), headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
     expect(arriving.status).toBe(413);
     expect((await call('POST', '/api/models/shown/rollout', { token: bootstrap.token, body: '{"action":', headers: { 'content-type': 'application/json' } })).status).toBe(400);
+    // A reason that is not UTF-8 is refused, not recorded with U+FFFD in its place.
+    const notUtf8 = await call('POST', '/api/models/shown/rollout', { token: bootstrap.token, body: Buffer.concat([Buffer.from('{"action":"pause","reason":"caf'), Buffer.from([0xc3]), Buffer.from('"}')]), headers: { 'content-type': 'application/json' } });
+    expect(notUtf8.status).toBe(400);
+    expect(notUtf8.json().error).toMatch(/not valid UTF-8/);
     for (const [body, message] of [
       [[], /JSON object/], [{ action: 'explode' }, /"action" must be one of/], [{ action: 'start', version: -1 }, /"version"/],
       [{ action: 'weight', weight: 101 }, /"weight"/], [{ action: 'start', version: 2, steps: 'all' }, /"steps"/], [{ action: 'start', version: 2, automatic: 'yes' }, /"automatic"/],

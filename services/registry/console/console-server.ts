@@ -11,6 +11,7 @@ import path from 'node:path';
 import { errors, toGrpcStatus } from '../../../lib/errors';
 import { authorizationOfRawHeaders } from '../../../lib/auth';
 import { errorBody, httpStatusOf } from '../../../lib/rest/http-status';
+import { parseJsonBody } from '../../../lib/rest/infer-codec';
 import { createHttpDoorServer, type HttpConnectionLimits } from '../../../lib/rest/http-server';
 import { listenOn } from '../../../lib/h2/server';
 import type { Logger } from '../../../lib/log';
@@ -196,13 +197,9 @@ export class ConsoleServer {
         }
         const body = await this.readBody(req, res);
         if (body === undefined) return;
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(body.toString('utf8'));
-        } catch {
-          throw errors.invalidArgument('the action is not JSON');
-        }
-        return this.sendJson(res, 200, await api.act(caller, name, parseAction(parsed)));
+        // Read as the REST door reads a body: bytes that are not UTF-8 are refused, never read as
+        // U+FFFD into a rollout's recorded reason.
+        return this.sendJson(res, 200, await api.act(caller, name, parseAction(parseJsonBody(body))));
       }
     }
     req.resume();
