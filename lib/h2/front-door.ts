@@ -9,7 +9,7 @@
 // reopened as it is copied there.
 import zlib from 'node:zlib';
 import { H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
-import { deadlineOf, pipeCall, respondStatus, statusHeaders, unaryFrame } from './grpc';
+import { deadlineOf, pipeCall, respondStatus, statusHeaders, timeoutProblem, unaryFrame } from './grpc';
 import type { H2Limits } from './limits';
 import { H2Server, type H2ServerTls } from './server';
 import { H2Upstream, type H2UpstreamOptions } from './upstream';
@@ -103,6 +103,13 @@ export class H2FrontDoor {
       else if (name === ':method') method = value;
       else if (name === 'content-type') contentType = value;
       else if (name === 'grpc-timeout') timeout = value;
+    }
+    // A malformed deadline is refused on every path, before anything is read or piped.
+    const badTimeout = timeoutProblem(timeout);
+    if (badTimeout !== undefined) {
+      respondStatus(stream, INVALID_ARGUMENT, badTimeout);
+      if (!endStream) stream.reset(H2_NO_ERROR);
+      return;
     }
     if (path !== this.opts.path || method !== 'POST') {
       pipeCall(this.fallback, stream, headers, undefined, endStream);

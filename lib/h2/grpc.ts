@@ -16,13 +16,24 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
 
-/** The epoch-ms deadline of a `grpc-timeout` header (undefined: none, or malformed). */
+/** A `grpc-timeout` as gRPC's spec has it: TimeoutValue (1 to 8 ASCII digits) and TimeoutUnit. */
+const TIMEOUT = /^(\d{1,8})([HMSmun])$/;
+
+/** The epoch-ms deadline of a `grpc-timeout` header (undefined: none, or malformed: see timeoutProblem). */
 export function deadlineOf(header: string | string[] | undefined, now = Date.now()): number | undefined {
-  if (typeof header !== 'string' || header.length < 2 || header.length > 9) return undefined;
-  const unit = TIMEOUT_UNITS[header[header.length - 1]!];
-  const value = Number(header.slice(0, -1));
-  if (unit === undefined || !Number.isInteger(value) || value < 0) return undefined;
-  return now + value * unit;
+  const m = typeof header === 'string' ? TIMEOUT.exec(header) : null;
+  return m ? now + Number(m[1]) * TIMEOUT_UNITS[m[2]!]! : undefined;
+}
+
+/**
+ * Why a `grpc-timeout` header is not one (undefined when absent or well formed): the doors answer
+ * it INVALID_ARGUMENT on every path, where a unary call once ran without the deadline its client
+ * meant ("1.5S" ran with none) and a piped one got grpc-js's INTERNAL.
+ */
+export function timeoutProblem(header: string | undefined): string | undefined {
+  if (header === undefined || TIMEOUT.test(header)) return undefined;
+  const shown = JSON.stringify(header.length > 40 ? `${header.slice(0, 40)}…` : header);
+  return `grpc-timeout ${shown} is not a timeout: 1 to 8 digits and a unit (H, M, S, m, u or n)`;
 }
 
 /** Calls `fn` at epoch ms `deadline` (setTimeout, with the delay capped so it cannot overflow). */
@@ -30,9 +41,17 @@ export function atDeadline(deadline: number, fn: () => void): NodeJS.Timeout {
   return setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
 }
 
-/** A `grpc-timeout` header for the time left until `deadline` (at least 1 ms). */
+/**
+ * A `grpc-timeout` header for the time left until `deadline` (at least 1 ms), in the finest unit
+ * whose value fits the spec's 8 digits (past about 27 hours in ms, a receiver drops the header).
+ */
 export function timeoutHeader(deadline: number, now = Date.now()): string {
-  return `${Math.max(1, Math.ceil(deadline - now))}m`;
+  const ms = Math.max(1, Math.ceil(deadline - now));
+  for (const [unit, per] of [['m', 1], ['S', 1_000], ['M', 60_000], ['H', 3_600_000]] as const) {
+    const value = Math.ceil(ms / per);
+    if (value <= 99_999_999) return `${value}${unit}`;
+  }
+  return '99999999H';
 }
 
 /**

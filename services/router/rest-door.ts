@@ -21,7 +21,7 @@ import { ByteBudget } from '../../lib/h2/budget';
 import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
 import { listenOn } from '../../lib/h2/server';
 import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
-import { atDeadline, deadlineOf, statusOf, unaryFrame } from '../../lib/h2/grpc';
+import { atDeadline, deadlineOf, statusOf, timeoutProblem, unaryFrame } from '../../lib/h2/grpc';
 import type { Logger } from '../../lib/log';
 import { encodeInferResponse, INFERENCE_HEADER_LENGTH, MessageTooLarge, parseInferRequest, parseJsonBody, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
 import { closeConnection, errorBody, httpStatusOf } from '../../lib/rest/http-status';
@@ -278,7 +278,13 @@ export class RestDoor {
         return this.fail(res, new HttpRefusal(413, `the JSON part has ${headerLength} bytes, more than the limit of ${this.deps.limits.maxJsonBytes}`));
       }
     }
-    const deadline = deadlineOf(req.headers['grpc-timeout'] as string | undefined);
+    const timeout = req.headers['grpc-timeout'] as string | undefined;
+    const badTimeout = timeoutProblem(timeout);
+    if (badTimeout !== undefined) {
+      req.resume();
+      return this.fail(res, errors.invalidArgument(badTimeout));
+    }
+    const deadline = deadlineOf(timeout);
     const go = () => this.readBody(req, res, headerLength === undefined ? this.deps.limits.maxJsonBytes : this.deps.limits.maxBodyBytes, (body, hold) => {
       // Only what the answer needs is kept: the parsed request's raw tensors are garbage once framed.
       let asked: Pick<RestInferRequest, 'binaryOutputs' | 'binaryByDefault'>;

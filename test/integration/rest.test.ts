@@ -239,6 +239,7 @@ describe('errors, as the spec writes them', () => {
     }, 400, /8 bytes of binary data that no input claims/],
     ['a JSON body over the limit', () => infer(fp32(new Array(20_000).fill(1.5), [1, 20_000])), 413, /more than the limit of 65536/],
     ['a deadline that passes', () => post('/v2/models/slow/infer', JSON.stringify({ inputs: ['INPUT0', 'INPUT1'].map((name) => ({ name, datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] })) }), { 'grpc-timeout': '2m' }), 504, /deadline/i],
+    ['a malformed deadline', () => post('/v2/models/identity_fp32/infer', JSON.stringify(fp32([1, 2])), { 'grpc-timeout': '1.5S' }), 400, /grpc-timeout "1.5S" is not a timeout/],
     ['a bad version in the path', () => post('/v2/models/mnist/versions/one/infer', '{}'), 400, /not a version number/],
     ['an unknown endpoint', () => post('/v2/nothing', '{}'), 404, /no endpoint/],
     ['a repository index body that is not JSON', () => post('/v2/repository/index', '{"ready":'), 400, /not valid JSON/],

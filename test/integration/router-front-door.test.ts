@@ -257,6 +257,28 @@ describe('router front door', () => {
     expect((await api.infer('mnist', mnistInput)).modelVersion).toBe('1');
   });
 
+  it('refuses a malformed grpc-timeout INVALID_ARGUMENT on every path, not running without the deadline meant', async () => {
+    const request = frame(protos().inference.GRPCInferenceService.service.ModelInfer.requestSerialize({ model_name: 'mnist', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784] }], raw_input_contents: [Buffer.alloc(784 * 4)] }));
+    for (const timeout of ['1.5S', '1x', '1e3m', '123456789m']) {
+      expect(await h2Status(address, request, { 'grpc-timeout': timeout })).toEqual({ code: grpc.status.INVALID_ARGUMENT, message: expect.stringContaining('is not a timeout') });
+    }
+    // A piped call (ServerMetadata, to the typed handlers) too, where grpc-js answered INTERNAL.
+    const session = http2.connect(`http://${address}`);
+    const piped = await new Promise<string | undefined>((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ServerMetadata', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '1x' });
+      let code: string | undefined;
+      stream.on('response', (h) => (code ??= h['grpc-status'] as string | undefined));
+      stream.on('trailers', (h) => (code ??= h['grpc-status'] as string | undefined));
+      stream.on('data', () => undefined);
+      stream.on('error', reject);
+      stream.on('close', () => resolve(code));
+      stream.end(frame(Buffer.alloc(0)));
+    });
+    session.close();
+    expect(piped).toBe(String(grpc.status.INVALID_ARGUMENT));
+    expect((await h2Status(address, request, { 'grpc-timeout': '10S' })).code).toBe(grpc.status.OK);
+  });
+
   it('sends long-lived clients GOAWAY after the max connection age, without failing a call', async () => {
     const aging = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_ROUTER_MAX_CONNECTION_AGE_MS: '300' });
     const agingApi = new InferenceApi(`127.0.0.1:${aging.port}`);

@@ -1,4 +1,4 @@
-import { atDeadline, deadlineOf, forwardedHeaders, grpcMessage, relayedHeaders, timeoutHeader } from '../../../../lib/h2/grpc';
+import { atDeadline, deadlineOf, forwardedHeaders, grpcMessage, relayedHeaders, timeoutHeader, timeoutProblem } from '../../../../lib/h2/grpc';
 
 describe('lib/h2/grpc headers', () => {
   it('forwards metadata and trace context, not pseudo or hop-by-hop headers or the old deadline', () => {
@@ -28,13 +28,21 @@ describe('lib/h2/grpc headers', () => {
     expect(deadlineOf('1M', now)).toBe(now + 60_000);
     expect(deadlineOf('5000u', now)).toBe(now + 5);
     expect(deadlineOf('7000000n', now)).toBe(now + 7);
-    for (const bad of [undefined, '', 'm', '10', '10x', '-5m', '1.5S', '1234567890S']) expect(deadlineOf(bad, now)).toBeUndefined();
+    for (const bad of [undefined, '', 'm', '10', '10x', '-5m', '1.5S', '1234567890S', '1e3m', ' 5S', '+5S', '0x10m', '123456789m']) expect(deadlineOf(bad, now)).toBeUndefined();
+    // Every malformed one (not an absent one) has a problem for the doors to answer.
+    for (const bad of ['', 'm', '10', '10x', '-5m', '1.5S', '1e3m', ' 5S', '123456789m']) expect(timeoutProblem(bad)).toMatch(/^grpc-timeout ".*" is not a timeout/);
+    for (const good of [undefined, '1n', '99999999H', '0S']) expect(timeoutProblem(good)).toBeUndefined();
   });
 
   it('recomputes the time left for the next hop, at least 1 ms', () => {
     expect(timeoutHeader(1_250, 1_000)).toBe('250m');
     expect(timeoutHeader(1_000.2, 1_000)).toBe('1m');
     expect(timeoutHeader(900, 1_000)).toBe('1m');
+    // Past 8 digits of ms (about 27.7 hours), a coarser unit, rounded up: a receiver drops a longer one.
+    expect(timeoutHeader(1_000 + 99_999_999, 1_000)).toBe('99999999m');
+    expect(timeoutHeader(1_000 + 100_000_000, 1_000)).toBe('100000S');
+    expect(timeoutHeader(1_000 + 2 ** 40, 1_000)).toMatch(/^\d{1,8}M$/);
+    expect(deadlineOf(timeoutHeader(1_000 + 2 ** 40, 1_000), 1_000)).toBeGreaterThanOrEqual(1_000 + 2 ** 40);
   });
 });
 
