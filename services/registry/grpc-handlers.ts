@@ -274,6 +274,9 @@ export function registryHandlers(
     WatchEvents: serverStreamHandler(log, async (call) => {
       const r = call.request;
       const caller = r.model ? await access.authorize(call, 'WatchEvents', r.model) : await access.caller(call);
+      // Unfiltered, as the console's live stream: only for a caller that reads some model. Any
+      // other (an infer-only key) would hold a consumer on the event stream that delivers it nothing.
+      if (!r.model) caller.checkReadsSome('watching events');
       const afterSeq = r.only_new ? undefined : afterSequenceOf(r.start_sequence);
       // Each open watch holds a consumer on the event stream until it ends (it is deleted then):
       // its slot is given back only once that is done.

@@ -178,6 +178,19 @@ describe('registry authentication, scopes, keys and audit', () => {
     expect(new Set(seen.map((e) => e.model))).toEqual(new Set(['listed-a']));
   });
 
+  it('lets only a key that reads some model watch every model\'s events, as the console\'s live stream', async () => {
+    // An infer-only key would see no event, yet hold one of the event stream's consumers per watch.
+    const inferOnly = registryAs((await keyWith('infer-only', ['infer:listed-*'])).token);
+    const err = await failure(inferOnly.watchEvents({ onlyNew: true }).ready);
+    expect(err.code).toBe('PermissionDenied');
+    expect(err.message).toBe('watching events needs the read scope on some model');
+    // A filter on a model it may not read is refused by the model's own check, as before.
+    expect((await failure(inferOnly.watchEvents({ onlyNew: true, model: 'listed-a' }).ready)).code).toBe('PermissionDenied');
+    const reader = registryAs((await keyWith('reads-one', ['read:listed-a'])).token).watchEvents({ onlyNew: true });
+    await reader.ready;
+    reader.cancel();
+  });
+
   it('ends an open event watch once its key is revoked (INFERMESH_WATCH_RECHECK_MS)', async () => {
     const { token, id } = await keyWith('watcher', ['read']);
     const watch = registryAs(token).watchEvents({ onlyNew: true });
