@@ -48,6 +48,9 @@ export type RegistryRpc = keyof typeof SCOPE_OF;
 /** The model of a call about no model (keys): only grants on every model (`admin`) match it. */
 export const ALL_MODELS = '';
 
+/** The RPCs about no model, checked on ALL_MODELS; every other one names a model. */
+const ABOUT_NO_MODEL: ReadonlySet<RegistryRpc> = new Set<RegistryRpc>(['CreateKey', 'ListKeys', 'RevokeKey']);
+
 /**
  * The principal named in audit events: `key:<id>`, `jwt:<subject>`, a service's SPIFFE ID, or
  * `anonymous` when authentication is off.
@@ -74,6 +77,11 @@ export class Caller {
    * refusal would echo whatever (megabytes, control characters) a caller put there.
    */
   check(rpc: RegistryRpc, model: string): void {
+    // An RPC about a model that names none (a push header without a model) is the caller's
+    // mistake, not a scope it lacks: ALL_MODELS stands for "no model" only in the key RPCs.
+    if (model === ALL_MODELS && !ABOUT_NO_MODEL.has(rpc)) {
+      throw errors.invalidArgument(`no model named: the model name is empty (use ${MODEL_NAME_RULE})`);
+    }
     if (model !== ALL_MODELS && !MODEL_NAME.test(model) && !this.may(rpc, model)) {
       throw errors.invalidArgument(`the model name is invalid: use ${MODEL_NAME_RULE}`);
     }

@@ -237,7 +237,8 @@ export function registryHandlers(
       }
       const h = first.value.header;
       caller.check('PushVersion', h.model);
-      const sizeBytes = Number(h.size_bytes) || undefined;
+      // A uint64, exact (a number would round 2^64 - 1 and echo another value); 0: not announced.
+      const sizeBytes = BigInt(h.size_bytes) || undefined;
       return versionToProto(await registry.pushVersion(h.model, pushChunks(it), { expectedSha256: h.expected_sha256, sizeBytes }, caller.name));
     }),
     ListVersions: unaryHandler(log, async (call) => {

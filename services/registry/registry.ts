@@ -74,8 +74,11 @@ export interface PushOptions {
    * byte is received; empty or unset: not checked.
    */
   expectedSha256?: string;
-  /** The size the client announced: above the maximum, refused before reading; else must match. */
-  sizeBytes?: number;
+  /**
+   * The size the client announced (a uint64, exact): above the maximum, refused before reading;
+   * else must match.
+   */
+  sizeBytes?: bigint;
 }
 
 /** Where a WatchEvents stream starts: after a stream sequence (0: from the oldest), or only new events. */
@@ -322,16 +325,18 @@ export class Registry {
     Registry.checkName(model);
     const want = expectedSha256Of(opts.expectedSha256);
     const max = this.deps.maxArtifactBytes;
-    if (opts.sizeBytes !== undefined && opts.sizeBytes > max) {
+    if (opts.sizeBytes !== undefined && opts.sizeBytes > BigInt(max)) {
       throw errors.invalidArgument(`artifact is ${opts.sizeBytes} bytes, above the registry's maximum of ${max} bytes`);
     }
-    if (opts.sizeBytes !== undefined) this.checkPlaceable(model, opts.sizeBytes);
+    // At most the maximum, so exact as a number.
+    const announced = opts.sizeBytes === undefined ? undefined : Number(opts.sizeBytes);
+    if (announced !== undefined) this.checkPlaceable(model, announced);
     const upload = await receiveArtifact(chunks, max);
     try {
       if (upload.sizeBytes === 0) throw errors.invalidArgument('artifact is empty');
       this.checkPlaceable(model, upload.sizeBytes);
-      if (opts.sizeBytes !== undefined && opts.sizeBytes !== upload.sizeBytes) {
-        throw errors.invalidArgument(`artifact is ${upload.sizeBytes} bytes, but the client announced ${opts.sizeBytes}`);
+      if (announced !== undefined && announced !== upload.sizeBytes) {
+        throw errors.invalidArgument(`artifact is ${upload.sizeBytes} bytes, but the client announced ${announced}`);
       }
       if (want !== undefined && want !== upload.sha256) {
         throw errors.invalidArgument(`artifact sha256 is ${upload.sha256}, but the client expected ${want}`);

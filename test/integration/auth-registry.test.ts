@@ -158,6 +158,17 @@ describe('registry authentication, scopes, keys and audit', () => {
     expect((await reads.model('pad-allowed')).name).toBe('pad-allowed');
   });
 
+  it('refuses a call that names no model (an empty name) with INVALID_ARGUMENT, not as a missing scope', async () => {
+    const pusher = await keyWith('pushes-some', ['push:team-a-*', 'read:team-a-*']);
+    const err = await failure(registryAs(pusher.token).push('', MODEL_FILE));
+    expect(err.code).toBe('InvalidArgument');
+    expect(err.message).toMatch(/^no model named: the model name is empty \(use 1-128 letters/);
+    expect((await failure(registryAs(pusher.token).model(''))).code).toBe('InvalidArgument');
+    expect((await failure(rolloutsAs(pusher.token).status(''))).code).toBe('InvalidArgument');
+    // The key RPCs, about no model, still answer as before: admin only.
+    expect((await failure(registryAs(pusher.token).keys())).code).toBe('PermissionDenied');
+  });
+
   it('lists only the models a key may read, and shows key events only to admins', async () => {
     await admin.push('listed-a', MODEL_FILE);
     await admin.push('listed-b', MODEL_FILE);

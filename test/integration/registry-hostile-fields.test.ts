@@ -3,7 +3,8 @@
 // (2^53 - 1) is INVALID_ARGUMENT naming the field, the value and the limit, not INTERNAL; 0 starts
 // with the oldest event and a sequence past the last one waits for later events. PushVersion's
 // expected_sha256 is checked before any byte of the artifact is received: anything but 64 hex
-// digits (or empty) is INVALID_ARGUMENT giving its length, never the value itself.
+// digits (or empty) is INVALID_ARGUMENT giving its length, never the value itself; a size_bytes
+// above the maximum is refused there too, naming the uint64 exactly as it was sent.
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
@@ -144,14 +145,24 @@ describe('hostile request fields', () => {
      * Sends a header with `expectedSha256` and no artifact, keeping the stream open: the answer
      * must come without any chunk and without the end of the stream.
      */
-    const headerOnly = (model: string, expectedSha256: string) => new Promise<ServiceError | VersionOut>((resolve, reject) => {
+    const headerOnly = (model: string, expectedSha256: string, sizeBytes: string | number = addSub.length) => new Promise<ServiceError | VersionOut>((resolve, reject) => {
       const call = raw.PushVersion(new Metadata(), (err, res) => (err ? resolve(err) : resolve(res!)));
       const timer = setTimeout(() => {
         call.cancel();
         reject(new Error(`no answer within ${PROMPT_MS} ms of the header: the registry waited for the artifact`));
       }, PROMPT_MS);
       call.on('status', () => clearTimeout(timer));
-      call.write({ header: { model, expected_sha256: expectedSha256, size_bytes: addSub.length } });
+      call.write({ header: { model, expected_sha256: expectedSha256, size_bytes: sizeBytes } });
+    });
+
+    it.each([
+      ['2^64 - 1, the largest uint64', '18446744073709551615'],
+      ['2^53 + 1, the first a double rounds', '9007199254740993'],
+    ])('refuses a size_bytes of %s before any byte, echoing it exactly, not rounded', async (_what, size) => {
+      const err = (await headerOnly('sized', '', size)) as ServiceError;
+      expect(err.code).toBe(INVALID_ARGUMENT);
+      expect(err.details).toBe(`artifact is ${size} bytes, above the registry's maximum of ${2 * 1024 ** 3} bytes`);
+      expect((await client.models()).map((m) => m.name)).not.toContain('sized');
     });
 
     it.each([
