@@ -1,6 +1,7 @@
-// Canary analysis rules: each compares one window of the canary with the same window of the stable
-// version and says pass, fail or inconclusive, with a reason. A new rule is a new function here
-// and a row in the table test; the controller only combines verdicts.
+// Canary analysis rules: each compares one window of the canary with a window of the stable version
+// (the same one, or the stable's last with traffic: rollout-state.ts `stableReference`) and says
+// pass, fail or inconclusive, with a reason. A new rule is a new function here and a row in the
+// table test; the controller only combines verdicts.
 import { errorRate, latencyQuantile, type VersionWindow } from '../../../lib/window-stats';
 
 /** A rule's verdict on one window. */
@@ -17,7 +18,10 @@ export interface AnalysisRule {
 
 /** Thresholds of the built-in rules (defaults: see DEFAULT_ANALYSIS). */
 export interface AnalysisSettings {
-  /** Fewer canary requests than this in a window: no verdict. */
+  /**
+   * Fewer canary requests than this in a window: no verdict; fewer stable requests (successful
+   * ones, for latency): no comparison with the stable version decides.
+   */
   minRequests: number;
   /** Fail when the canary's error rate exceeds the stable one by more than this many percentage points. */
   maxErrorRateIncreasePoints: number;
@@ -40,11 +44,25 @@ export function minRequestsRule(min: number): AnalysisRule {
   };
 }
 
-/** Canary error rate no more than `points` percentage points above stable's. */
-export function errorRateRule(points: number): AnalysisRule {
+/**
+ * Why a comparison with `stable` decides nothing: it counted fewer than `min` (requests, or
+ * successful ones), so its rate or quantile is no baseline (a stable that got no traffic, at a step
+ * of 100%, would read 0 errors and a p99 of 0 ms). Undefined when it counted enough.
+ */
+function tooFewStable(counted: number, min: number, what: string): Verdict | undefined {
+  return counted < min ? { result: 'inconclusive', reason: `stable served only ${counted} ${what} (need ${min} to compare with)` } : undefined;
+}
+
+/**
+ * Canary error rate no more than `points` percentage points above stable's; no verdict while the
+ * stable served fewer than `minStableRequests`.
+ */
+export function errorRateRule(points: number, minStableRequests: number): AnalysisRule {
   return {
     name: 'error-rate',
     evaluate(canary, stable) {
+      const few = tooFewStable(stable.requests, minStableRequests, 'requests');
+      if (few) return few;
       const c = errorRate(canary);
       const s = errorRate(stable);
       return c * 100 > s * 100 + points
@@ -54,14 +72,19 @@ export function errorRateRule(points: number): AnalysisRule {
   };
 }
 
-/** Canary p99 latency no more than `ratio` × stable's (stable under 1 ms counts as 1 ms). */
-export function latencyRule(ratio: number): AnalysisRule {
+/**
+ * Canary p99 latency no more than `ratio` × stable's (stable under 1 ms counts as 1 ms); no verdict
+ * while the stable had fewer than `minStableRequests` successful requests (only those have a latency).
+ */
+export function latencyRule(ratio: number, minStableRequests: number): AnalysisRule {
   return {
     name: 'p99-latency',
     evaluate(canary, stable) {
       const c = latencyQuantile(canary, 0.99);
       const s = Math.max(1, latencyQuantile(stable, 0.99));
       if (canary.requests - canary.errors === 0) return { result: 'inconclusive', reason: 'no successful canary requests' };
+      const few = tooFewStable(stable.requests - stable.errors, minStableRequests, 'successful requests');
+      if (few) return few;
       return c > ratio * s
         ? { result: 'fail', reason: `canary p99 latency ${c} ms exceeds ${ratio}× stable p99 ${s} ms` }
         : { result: 'pass', reason: `p99 ${c} ms vs stable ${s} ms` };
@@ -71,7 +94,7 @@ export function latencyRule(ratio: number): AnalysisRule {
 
 /** The rules for `settings`, in the order they are reported. */
 export function rulesFor(settings: AnalysisSettings): AnalysisRule[] {
-  return [minRequestsRule(settings.minRequests), errorRateRule(settings.maxErrorRateIncreasePoints), latencyRule(settings.maxP99LatencyRatio)];
+  return [minRequestsRule(settings.minRequests), errorRateRule(settings.maxErrorRateIncreasePoints, settings.minRequests), latencyRule(settings.maxP99LatencyRatio, settings.minRequests)];
 }
 
 /**

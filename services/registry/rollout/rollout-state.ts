@@ -2,6 +2,7 @@
 // window does to it (count a pass or a failure, step forward, promote, roll back). No I/O here: the
 // registry stores the state with compare-and-set and publishes the decisions.
 import type { TrafficWeight } from '../../../lib/events';
+import type { VersionWindow } from '../../../lib/window-stats';
 import { DEFAULT_ANALYSIS, type AnalysisSettings, type Verdict } from './analysis-rules';
 
 /** Analysis settings of a rollout: the rules' thresholds and how many windows decide. */
@@ -46,6 +47,12 @@ export interface Rollout {
    * share went elsewhere because no pod had it ready; unset while it serves.
    */
   unreadySince?: number;
+  /**
+   * The stable version's last window of this rollout in which it served at least min_requests (and
+   * when it began): what the canary is compared with while the stable gets too little traffic, as
+   * at a step of 100% (see stableReference). Unset until there is one.
+   */
+  baseline?: { windowStart: number; window: VersionWindow };
   reason: string;
 }
 
@@ -66,6 +73,33 @@ export function trafficOf(r: Rollout): TrafficWeight[] {
     case 'rolled_back': return [{ version: r.stable, weight: 100 }];
     default: return [{ version: r.stable, weight: 100 - r.weight }, { version: r.canary, weight: r.weight }];
   }
+}
+
+/** The stable window a canary's window is compared with (stableReference). */
+export interface StableReference {
+  window: VersionWindow;
+  /** When it began: the window judged, or the baseline's, earlier, when the stable had too few requests. */
+  windowStart: number;
+}
+
+/**
+ * What the canary's window starting at `windowStart` is compared with: the stable's same window
+ * when it served at least min_requests in it; else the baseline, the last window of this rollout in
+ * which it did (the stable at a step of 100% gets nothing, and an empty window is no baseline: it
+ * reads 0 errors and a p99 of 0 ms, and a healthy canary was rolled back for a p99 of 16 ms
+ * against it); else the same window, on which the comparisons give no verdict (analysis-rules.ts).
+ */
+export function stableReference(r: Rollout, stable: VersionWindow, windowStart: number): StableReference {
+  if (stable.requests >= r.analysis.minRequests || !r.baseline) return { window: stable, windowStart };
+  return r.baseline;
+}
+
+/**
+ * `next` (the rollout after the window starting at `windowStart` was applied) keeping that window
+ * as its baseline when the stable served at least min_requests in it.
+ */
+export function withBaseline(next: Rollout, stable: VersionWindow, windowStart: number): Rollout {
+  return stable.requests >= next.analysis.minRequests ? { ...next, baseline: { windowStart, window: stable } } : next;
 }
 
 /** What one window did to a rollout. */

@@ -7,7 +7,7 @@ import type { VersionWindow } from '../../../lib/window-stats';
 import { emptyWindow } from '../../../lib/window-stats';
 import type { ModelRecord, VersionRecord } from '../records';
 import { judge, rulesFor } from './analysis-rules';
-import { applyWindow, canaryTrafficOf, trafficOf, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
+import { applyWindow, canaryTrafficOf, stableReference, trafficOf, withBaseline, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
 import { analysisOf, checkReason, checkSteps, checkVersion, checkWeight } from './rollout-validation';
 import type { RolloutAnalysisTarget } from './rollout-controller';
 
@@ -156,9 +156,15 @@ export class Rollouts implements RolloutAnalysisTarget {
       outcome = undefined;
       if (!r) return cur;
       const canary = windows.get(r.canary) ?? emptyWindow(r.canary);
-      const verdict = judge(rulesFor(r.analysis), canary, windows.get(r.stable) ?? emptyWindow(r.stable));
-      const o = applyWindow(r, verdict, windowStart, this.now(), canaryTrafficOf(canary));
-      if (o.rollout === r) return cur;
+      const stable = windows.get(r.stable) ?? emptyWindow(r.stable);
+      const reference = stableReference(r, stable, windowStart);
+      const verdict = judge(rulesFor(r.analysis), canary, reference.window);
+      if (reference.windowStart !== windowStart) {
+        verdict.reason += ` (stable as in its window of ${new Date(reference.windowStart).toISOString()}, its last with ${r.analysis.minRequests} requests or more: it served ${stable.requests} in this one)`;
+      }
+      const applied = applyWindow(r, verdict, windowStart, this.now(), canaryTrafficOf(canary));
+      if (applied.rollout === r) return cur;
+      const o = { ...applied, rollout: withBaseline(applied.rollout, stable, windowStart) };
       outcome = o;
       return o.action ? this.withRollout(cur, o.rollout, o.action === 'step' ? 'step' : o.action, o.rollout.reason) : { ...cur, rollout: o.rollout };
     });

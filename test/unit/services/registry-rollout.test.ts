@@ -1,6 +1,8 @@
 import { applyWindow, canaryTrafficOf, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout } from '../../../services/registry/rollout/rollout-state';
 import { judge, rulesFor, errorRateRule, latencyRule, minRequestsRule, DEFAULT_ANALYSIS } from '../../../services/registry/rollout/analysis-rules';
 import { emptyWindow, record, latencyQuantile, merge, encodeWindowReport, decodeWindowReport, type VersionWindow } from '../../../lib/window-stats';
+import { Rollouts, type RolloutStore } from '../../../services/registry/rollout/rollouts';
+import type { ModelRecord, VersionRecord } from '../../../services/registry/records';
 
 function windowOf(version: number, ok: number, failed: number, latencyMs = 2): VersionWindow {
   const w = emptyWindow(version);
@@ -17,11 +19,17 @@ const base: Rollout = {
 
 describe('analysis rules', () => {
   it.each([
-    ['error-rate passes within the allowance', errorRateRule(5), windowOf(2, 96, 4), windowOf(1, 100, 0), 'pass'],
-    ['error-rate fails beyond it', errorRateRule(5), windowOf(2, 90, 10), windowOf(1, 100, 0), 'fail'],
-    ['latency passes when similar', latencyRule(3), windowOf(2, 50, 0, 3), windowOf(1, 50, 0, 2), 'pass'],
-    ['latency fails when far slower', latencyRule(3), windowOf(2, 50, 0, 100), windowOf(1, 50, 0, 2), 'fail'],
-    ['latency has no verdict without successes', latencyRule(3), windowOf(2, 0, 5), windowOf(1, 50, 0), 'inconclusive'],
+    ['error-rate passes within the allowance', errorRateRule(5, 10), windowOf(2, 96, 4), windowOf(1, 100, 0), 'pass'],
+    ['error-rate fails beyond it', errorRateRule(5, 10), windowOf(2, 90, 10), windowOf(1, 100, 0), 'fail'],
+    ['error-rate has no verdict against a stable with no requests', errorRateRule(5, 10), windowOf(2, 50, 50), emptyWindow(1), 'inconclusive'],
+    ['error-rate has no verdict against a stable with fewer than the minimum', errorRateRule(5, 10), windowOf(2, 50, 50), windowOf(1, 9, 0), 'inconclusive'],
+    ['error-rate judges a stable with the minimum', errorRateRule(5, 10), windowOf(2, 50, 50), windowOf(1, 10, 0), 'fail'],
+    ['latency passes when similar', latencyRule(3, 10), windowOf(2, 50, 0, 3), windowOf(1, 50, 0, 2), 'pass'],
+    ['latency fails when far slower', latencyRule(3, 10), windowOf(2, 50, 0, 100), windowOf(1, 50, 0, 2), 'fail'],
+    ['latency has no verdict without successes', latencyRule(3, 10), windowOf(2, 0, 5), windowOf(1, 50, 0), 'inconclusive'],
+    ['latency has no verdict against a stable with no requests (a step of 100%)', latencyRule(3, 10), windowOf(2, 50, 0, 16), emptyWindow(1), 'inconclusive'],
+    ['latency has no verdict against a stable whose requests all failed', latencyRule(3, 10), windowOf(2, 50, 0, 16), windowOf(1, 0, 50), 'inconclusive'],
+    ['latency has no verdict against fewer stable successes than the minimum', latencyRule(3, 10), windowOf(2, 50, 0, 16), windowOf(1, 9, 40, 1), 'inconclusive'],
     ['min-requests waits for volume', minRequestsRule(10), windowOf(2, 3, 0), windowOf(1, 50, 0), 'inconclusive'],
   ])('%s', (_n, rule, canary, stable, result) => {
     expect(rule.evaluate(canary, stable).result).toBe(result);
@@ -131,5 +139,74 @@ describe('rollout state', () => {
     expect(applyWindow(r, fail, 1000, 1600).rollout).toBe(r);
     expect(applyWindow({ ...base, phase: 'paused' }, fail, 1000, 1500).action).toBeUndefined();
     expect(applyWindow({ ...base, automatic: false }, fail, 1000, 1500).rollout.fails).toBe(0);
+  });
+});
+
+describe('analysis at a step of 100%, where the stable version gets no traffic', () => {
+  /** A model 'm' serving version 1, with version 2 stored, over an in-memory store. */
+  function memoryStore() {
+    let model: ModelRecord = { schema: 1, name: 'm', description: '', labels: {}, config: {}, latestVersion: 2, traffic: [{ version: 1, weight: 100 }], createdAt: 't' };
+    const version = (v: number): VersionRecord => ({ schema: 1, model: 'm', version: v, sha256: 'x', sizeBytes: 10, createdAt: 't', inputs: [], outputs: [], state: 'AVAILABLE' });
+    const store: RolloutStore = {
+      getModel: async () => model,
+      getVersion: async (_m, v) => version(v),
+      listModels: async () => [model],
+      servable: async (_m, v) => v === 1 || v === 2,
+      updateModel: async (_n, mutate) => (model = await mutate(model)),
+      publish: async () => undefined,
+      checkPlaceable: () => undefined,
+    };
+    return { store, model: () => model };
+  }
+
+  let now = 0;
+  const WINDOW = 10_000;
+  /** Judges the window after `now` with these versions' outcomes, and moves the clock past it. */
+  const judgeWindow = async (rollouts: Rollouts, ...windows: VersionWindow[]) => {
+    const start = now + WINDOW;
+    now = start + WINDOW;
+    await rollouts.analyseWindow('m', start, new Map(windows.map((w) => [w.version, w])));
+  };
+  const analysis = { windowsToAdvance: 1, windowsToFail: 1 };
+
+  beforeEach(() => {
+    now = 1_000_000;
+  });
+
+  it('promotes a healthy canary, judged against the stable\'s last window with traffic, not an empty one', async () => {
+    const s = memoryStore();
+    const rollouts = new Rollouts(s.store, () => now);
+    await rollouts.start('m', 2, { weight: 50, steps: [50, 100], automatic: true, analysis }, 'tester');
+    await judgeWindow(rollouts, windowOf(1, 50, 0, 8), windowOf(2, 50, 0, 8));
+    expect(s.model().rollout).toMatchObject({ phase: 'progressing', weight: 100 });
+    // A window in which routers still sent the stable a few requests is no baseline either.
+    await judgeWindow(rollouts, windowOf(1, 3, 0, 1), windowOf(2, 100, 0, 16));
+    const r = s.model().rollout!;
+    // A p99 of 16 ms against the stable's 8 ms of the 50% step is within 3×: promoted, not rolled back.
+    expect(r.phase).toBe('promoted');
+    expect(r.reason).toContain('p99-latency: p99 16 ms vs stable 8 ms');
+    expect(r.reason).toContain(`(stable as in its window of ${new Date(1_010_000).toISOString()}, its last with 10 requests or more: it served 3 in this one)`);
+    expect(s.model().traffic).toEqual([{ version: 2, weight: 100 }]);
+  });
+
+  it('still rolls back a canary far slower or failing against that baseline', async () => {
+    for (const bad of [windowOf(2, 100, 0, 100), windowOf(2, 50, 50, 8)]) {
+      const s = memoryStore();
+      const rollouts = new Rollouts(s.store, () => now);
+      await rollouts.start('m', 2, { weight: 50, steps: [50, 100], automatic: true, analysis }, 'tester');
+      await judgeWindow(rollouts, windowOf(1, 50, 0, 8), windowOf(2, 50, 0, 8));
+      await judgeWindow(rollouts, bad);
+      expect(s.model().rollout?.phase).toBe('rolled_back');
+      expect(s.model().rollout?.reason).toContain('stable as in its window of');
+    }
+  });
+
+  it('decides nothing while the stable never had the minimum of requests in a window of the rollout', async () => {
+    const s = memoryStore();
+    const rollouts = new Rollouts(s.store, () => now);
+    await rollouts.start('m', 2, { weight: 100, steps: [100], automatic: true, analysis }, 'tester');
+    for (let i = 0; i < 3; i++) await judgeWindow(rollouts, windowOf(2, 100, 0, 16));
+    expect(s.model().rollout).toMatchObject({ phase: 'progressing', weight: 100, passes: 0, fails: 0 });
+    expect(s.model().rollout?.baseline).toBeUndefined();
   });
 });
