@@ -104,6 +104,13 @@ export const settings = {
   // Registry.
   registryPort: setting('INFERMESH_REGISTRY_PORT', int(0, 65535), 8003, 'registry gRPC port'),
   maxArtifactBytes: setting('INFERMESH_MAX_ARTIFACT_BYTES', int(1), 2048 * MiB, 'largest model artifact the registry accepts'),
+  // A push stages its bytes on the registry's disk until they are stored: these bound how many do
+  // at once, so one key cannot hold N × INFERMESH_MAX_ARTIFACT_BYTES of it, and how long one may idle.
+  registryUploadDir: setting('INFERMESH_REGISTRY_UPLOAD_DIR', str, '', 'registry: folder pushes are staged in (one infermesh-upload-* folder each) until they are stored (empty: the OS temp folder, TMPDIR)'),
+  registryMaxUploadsPerCaller: setting('INFERMESH_REGISTRY_MAX_UPLOADS_PER_CALLER', int(1, 1_000_000), 5, 'registry: pushes one caller (key, JWT subject or service certificate; one client address when authentication is off) may have in progress at once on a replica; beyond it RESOURCE_EXHAUSTED (5: dockerd\'s max-concurrent-uploads, the most layers one docker push sends at once)'),
+  registryMaxUploads: setting('INFERMESH_REGISTRY_MAX_UPLOADS', int(1, 1_000_000), 16, 'registry: pushes a replica takes at once, every caller\'s together; beyond it RESOURCE_EXHAUSTED. No peer bounds this (the Docker distribution registry takes any number): 16 keeps the staged bytes under 16 × INFERMESH_MAX_ARTIFACT_BYTES; size it, or that, to INFERMESH_REGISTRY_UPLOAD_DIR\'s disk'),
+  registryUploadIdleTimeoutMs: setting('INFERMESH_REGISTRY_UPLOAD_IDLE_TIMEOUT_MS', int(0), 60_000, 'registry: a push that sends nothing (header or chunk) for this long is ended with DEADLINE_EXCEEDED and its staged bytes removed (nginx client_body_timeout: 60 s between two reads of a body; 0: never)'),
+  registryUploadSweepMinAgeMs: setting('INFERMESH_REGISTRY_UPLOAD_SWEEP_MIN_AGE_MS', int(30_000), 300_000, 'registry: an upload folder in INFERMESH_REGISTRY_UPLOAD_DIR untouched for this long was left by a registry that stopped mid-push, and is removed; the folder is looked over at start-up and then this often (a push in progress touches its folder every 10 s, whichever replica has it)'),
   // Triton has no such limit (its model_warmup reads files beside the model); ours is stored in the
   // model's KV record and its model.config.changed event, both NATS messages (max_payload 1 MiB by default).
   maxModelMetadataBytes: setting('INFERMESH_MAX_MODEL_METADATA_BYTES', int(1, 512 * 1024), 256 * 1024, 'registry: most a model\'s description and labels may take together, as UTF-8 (Kubernetes\' limit on an object\'s annotations: 256 KiB); a model\'s record, with its rollout history, and its events must fit NATS\'s 1 MiB max_payload'),

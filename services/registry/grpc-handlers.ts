@@ -17,6 +17,7 @@ import { ALL_MODELS, type Caller, type RegistryAccess } from './access';
 import type { KeyStore, KeyView } from './keys';
 import type { ApiKey } from '../../lib/grpc/generated/infermesh/registry/v1/ApiKey';
 import type { PodView } from './pod-view';
+import { idleBounded } from './artifact-upload';
 
 /** ModelRecord (with its KV revision when known) → protocol Model. */
 export function modelToProto(m: ModelRecord & { revision?: number; placement?: ModelView['placement']; placementRevision?: number }): Model {
@@ -136,8 +137,14 @@ export function keyToProto(k: KeyView): ApiKey {
   return { id: k.id, name: k.name, grants: k.grants, created_at: k.createdAt, created_by: k.createdBy, revoked_at: k.revokedAt ?? '' };
 }
 
+/** Limits on what one caller, and every caller together, may hold at once on a replica. */
+export interface SlotLimits {
+  perCaller: number;
+  total: number;
+}
+
 /** Limits on open WatchEvents streams, each of which holds a consumer on the event stream. */
-export interface WatchLimits {
+export interface WatchLimits extends SlotLimits {
   /** Streams one caller (watcherOf) may hold open: INFERMESH_REGISTRY_MAX_WATCHES_PER_CALLER, default 16. */
   perCaller: number;
   /** Streams of every caller together: INFERMESH_REGISTRY_MAX_WATCHES, default half of INFERMESH_EVENT_STREAM_MAX_CONSUMERS. */
@@ -149,51 +156,107 @@ export function watchLimitsOf(config: Pick<Config, 'registryMaxWatchesPerCaller'
   return { perCaller: config.registryMaxWatchesPerCaller, total: config.registryMaxWatches };
 }
 
+/** Limits on pushes in progress, each of which stages up to INFERMESH_MAX_ARTIFACT_BYTES on disk. */
+export interface UploadLimits extends SlotLimits {
+  /** Pushes one caller (watcherOf) may have in progress: INFERMESH_REGISTRY_MAX_UPLOADS_PER_CALLER, default 5. */
+  perCaller: number;
+  /** Pushes of every caller together: INFERMESH_REGISTRY_MAX_UPLOADS, default 16. */
+  total: number;
+  /** The longest a push may send nothing: INFERMESH_REGISTRY_UPLOAD_IDLE_TIMEOUT_MS, default 60 s (0: for ever). */
+  idleTimeoutMs: number;
+}
+
+/** The PushVersion limits a configuration sets. */
+export function uploadLimitsOf(config: Pick<Config, 'registryMaxUploadsPerCaller' | 'registryMaxUploads' | 'registryUploadIdleTimeoutMs'>): UploadLimits {
+  return { perCaller: config.registryMaxUploadsPerCaller, total: config.registryMaxUploads, idleTimeoutMs: config.registryUploadIdleTimeoutMs };
+}
+
 /**
- * Whom a WatchEvents stream counts against: the authenticated caller (`key:<id>`, `jwt:<subject>`,
- * a service's SPIFFE ID), or with authentication off the client's address (without its port):
- * there every caller is `anonymous`, and one client must not take everyone's share.
+ * Whom a WatchEvents stream or a push counts against: the authenticated caller (`key:<id>`,
+ * `jwt:<subject>`, a service's SPIFFE ID), or with authentication off the client's address
+ * (without its port): there every caller is `anonymous`, and one client must not take everyone's share.
  */
 export function watcherOf(caller: Caller, peer: string): string {
   return caller.principal.kind === 'anonymous' ? `peer:${peer.replace(/:\d+$/, '')}` : caller.name;
 }
 
+/** How a CallerSlots names what it holds and its settings, in its refusals. */
+interface SlotNames {
+  /** What `n` of them are: `${n} event watches open`. */
+  held: (n: number) => string;
+  perCallerSetting: string;
+  totalSetting: string;
+  /** What the caller at its limit should do. */
+  makeRoom: string;
+}
+
 /**
- * Admission of WatchEvents streams: at most `perCaller` open for one watcher and `total` for all,
- * so neither one caller nor all of them together fill the event stream's consumer table, which
- * routers and pods need too. admit() takes a slot, or throws Overloaded (RESOURCE_EXHAUSTED)
- * naming the setting that refused it; the function it returns gives the slot back (once).
+ * Admission of long-lived calls: at most `perCaller` held by one caller (watcherOf) and `total` by
+ * all. admit() takes a slot, or throws Overloaded (RESOURCE_EXHAUSTED) naming the setting that
+ * refused it; the function it returns gives the slot back (once). Watches and pushes are admitted
+ * by the same rule, each with its own settings.
  */
-export class WatchSlots {
+export class CallerSlots {
   private open = 0;
   private readonly openOf = new Map<string, number>();
 
-  constructor(private readonly limits: WatchLimits) {}
+  constructor(private readonly limits: SlotLimits, private readonly names: SlotNames) {}
 
-  /** Streams open now, every watcher's together. */
+  /** Slots held now, every caller's together. */
   get size(): number {
     return this.open;
   }
 
-  admit(watcher: string): () => void {
-    const mine = this.openOf.get(watcher) ?? 0;
+  admit(holder: string): () => void {
+    const mine = this.openOf.get(holder) ?? 0;
+    const n = this.names;
     if (mine >= this.limits.perCaller) {
-      throw new MeshError(ErrorCode.Overloaded, `this caller has ${mine} event watches open, the most it may (INFERMESH_REGISTRY_MAX_WATCHES_PER_CALLER): cancel one first`);
+      throw new MeshError(ErrorCode.Overloaded, `this caller has ${n.held(mine)}, the most it may (${n.perCallerSetting}): ${n.makeRoom}`);
     }
     if (this.open >= this.limits.total) {
-      throw new MeshError(ErrorCode.Overloaded, `the registry has ${this.open} event watches open, the most it serves at once (INFERMESH_REGISTRY_MAX_WATCHES); try again later`);
+      throw new MeshError(ErrorCode.Overloaded, `the registry has ${n.held(this.open)}, the most it serves at once (${n.totalSetting}); try again later`);
     }
     this.open++;
-    this.openOf.set(watcher, mine + 1);
+    this.openOf.set(holder, mine + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.open--;
-      const left = (this.openOf.get(watcher) ?? 1) - 1;
-      if (left > 0) this.openOf.set(watcher, left);
-      else this.openOf.delete(watcher);
+      const left = (this.openOf.get(holder) ?? 1) - 1;
+      if (left > 0) this.openOf.set(holder, left);
+      else this.openOf.delete(holder);
     };
+  }
+}
+
+/**
+ * Admission of WatchEvents streams, so neither one caller nor all of them together fill the event
+ * stream's consumer table, which routers and pods need too.
+ */
+export class WatchSlots extends CallerSlots {
+  constructor(limits: WatchLimits) {
+    super(limits, {
+      held: (n) => `${n} event watches open`,
+      perCallerSetting: 'INFERMESH_REGISTRY_MAX_WATCHES_PER_CALLER',
+      totalSetting: 'INFERMESH_REGISTRY_MAX_WATCHES',
+      makeRoom: 'cancel one first',
+    });
+  }
+}
+
+/**
+ * Admission of pushes, each staging its bytes on the registry's disk until they are stored: one key
+ * holds at most perCaller × INFERMESH_MAX_ARTIFACT_BYTES of it, every caller total × that.
+ */
+export class UploadSlots extends CallerSlots {
+  constructor(limits: SlotLimits) {
+    super(limits, {
+      held: (n) => `${n} pushes in progress`,
+      perCallerSetting: 'INFERMESH_REGISTRY_MAX_UPLOADS_PER_CALLER',
+      totalSetting: 'INFERMESH_REGISTRY_MAX_UPLOADS',
+      makeRoom: 'let one finish first',
+    });
   }
 }
 
@@ -209,10 +272,12 @@ export function registryHandlers(
   pods: PodView,
   log: Logger,
   recheckMs: number,
-  // Default: the settings' defaults (the registry service passes its configuration's).
+  // Defaults: the settings' defaults (the registry service passes its configuration's).
   watchLimits: WatchLimits = watchLimitsOf(loadConfig({})),
+  uploadLimits: UploadLimits = uploadLimitsOf(loadConfig({})),
 ): RegistryHandlers {
   const watches = new WatchSlots(watchLimits);
+  const uploads = new UploadSlots(uploadLimits);
   return {
     CreateModel: unaryHandler(log, async (call) => {
       const r = call.request;
@@ -230,7 +295,8 @@ export function registryHandlers(
     PushVersion: clientStreamHandler(log, async (call: ServerReadableStream<PushVersionRequestOut, Version>) => {
       // Authenticated before anything is read; authorized on the header's model before any byte is stored.
       const caller = await access.caller(call);
-      const it = (call as AsyncIterable<PushVersionRequestOut>)[Symbol.asyncIterator]();
+      // Every message, the header too, within the idle timeout: a quiet client holds nothing for ever.
+      const it = idleBounded((call as AsyncIterable<PushVersionRequestOut>)[Symbol.asyncIterator](), uploadLimits.idleTimeoutMs);
       const first = await it.next();
       if (first.done || first.value.content !== 'header' || !first.value.header) {
         throw errors.invalidArgument('push stream must start with a header naming the model');
@@ -239,7 +305,13 @@ export function registryHandlers(
       caller.check('PushVersion', h.model);
       // A uint64, exact (a number would round 2^64 - 1 and echo another value); 0: not announced.
       const sizeBytes = BigInt(h.size_bytes) || undefined;
-      return versionToProto(await registry.pushVersion(h.model, pushChunks(it), { expectedSha256: h.expected_sha256, sizeBytes }, caller.name));
+      // The slot is held until the staged bytes are removed (pushVersion returns after that).
+      const release = uploads.admit(watcherOf(caller, call.getPeer()));
+      try {
+        return versionToProto(await registry.pushVersion(h.model, pushChunks(it), { expectedSha256: h.expected_sha256, sizeBytes }, caller.name));
+      } finally {
+        release();
+      }
     }),
     ListVersions: unaryHandler(log, async (call) => {
       await access.authorize(call, 'ListVersions', call.request.model);

@@ -10,7 +10,8 @@ import { protos } from '../../lib/grpc/proto';
 import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/lifecycle';
 import { Registry } from './registry';
-import { registryHandlers, watchLimitsOf } from './grpc-handlers';
+import { registryHandlers, uploadLimitsOf, watchLimitsOf } from './grpc-handlers';
+import { UploadStaging } from './artifact-upload';
 import { Rollouts } from './rollout/rollouts';
 import { RolloutController } from './rollout/rollout-controller';
 import { rolloutHandlers } from './rollout/grpc-handlers';
@@ -56,7 +57,9 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   // heartbeats queued meanwhile, nor judges a rollout window before its reports (lib/listening-clock.ts).
   const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
   const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes, Date.now, listening);
-  const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, maxModelMetadataBytes: config.maxModelMetadataBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
+  // Pushes stage their bytes here; folders a registry that stopped mid-push left are removed below.
+  const uploads = new UploadStaging(config.registryUploadDir || os.tmpdir());
+  const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, uploads, maxModelMetadataBytes: config.maxModelMetadataBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });
 
@@ -154,7 +157,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   }
 
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, pods, log, config.watchRecheckMs, watchLimitsOf(config)));
+  server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, pods, log, config.watchRecheckMs, watchLimitsOf(config), uploadLimitsOf(config)));
   server.addService(protos().rollouts.Rollouts.service, rolloutHandlers(rollouts, access, log));
   const port = await listen(server, config.listenHost, config.registryPort, tls && { files: tls, clientAuth: config.tlsClientAuth });
   health.set('', 'SERVING');
@@ -174,6 +177,20 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const sweeper = config.artifactSweepIntervalMs > 0 ? setInterval(sweep, config.artifactSweepIntervalMs).unref() : undefined;
   if (sweeper) sweep();
 
+  // Upload folders no push touches any more (a registry killed mid-push): at start-up, then every
+  // INFERMESH_REGISTRY_UPLOAD_SWEEP_MIN_AGE_MS, so one is gone within twice that.
+  let sweepingUploads = false;
+  const sweepUploads = () => {
+    if (sweepingUploads) return;
+    sweepingUploads = true;
+    uploads.sweep(config.registryUploadSweepMinAgeMs)
+      .then((n) => n > 0 && log.warn('removed upload folders no push had touched (left by a registry that stopped mid-push)', { folders: n, dir: uploads.dir }))
+      .catch((err: unknown) => log.warn('upload folder sweep failed; the next one retries', { dir: uploads.dir, err }))
+      .finally(() => (sweepingUploads = false));
+  };
+  const uploadSweeper = setInterval(sweepUploads, config.registryUploadSweepMinAgeMs).unref();
+  sweepUploads();
+
   return {
     port,
     consolePort,
@@ -188,6 +205,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       controller.stop();
       await placement?.stop();
       clearInterval(sweeper);
+      clearInterval(uploadSweeper);
       clearInterval(expiry);
       listening.stop();
       heartbeats.unsubscribe();

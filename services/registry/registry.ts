@@ -12,7 +12,7 @@ import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
 import { retry } from '../../lib/retry';
 import { meterOf } from '../../lib/metrics';
 import type { Logger } from '../../lib/log';
-import { receiveArtifact } from './artifact-upload';
+import { UploadStaging } from './artifact-upload';
 import { checkWarmup } from './warmup-config';
 import { readArtifact } from './artifact-reader';
 import { keys, MODEL_NAME, MODEL_NAME_RULE, type ArtifactDeletion, type ModelRecord, type PlacementRecord, type ServingConfig, type VersionRecord } from './records';
@@ -25,6 +25,8 @@ export interface RegistryDeps {
   log: Logger;
   /** Largest artifact accepted, in bytes. */
   maxArtifactBytes: number;
+  /** Where pushes stage their bytes (INFERMESH_REGISTRY_UPLOAD_DIR); default the OS temp folder. */
+  uploads?: UploadStaging;
   /** Most a model's description and labels may take together, in UTF-8 bytes (INFERMESH_MAX_MODEL_METADATA_BYTES; default 256 KiB). */
   maxModelMetadataBytes?: number;
   /** Most a model's warm-up samples may take as stored, in bytes (INFERMESH_MAX_WARMUP_CONFIG_BYTES). */
@@ -125,7 +127,11 @@ export class Registry {
     description: 'Events published on the mesh event stream, by type',
   });
 
-  constructor(private readonly deps: RegistryDeps) {}
+  private readonly uploads: UploadStaging;
+
+  constructor(private readonly deps: RegistryDeps) {
+    this.uploads = deps.uploads ?? new UploadStaging();
+  }
 
   /**
    * INVALID_ARGUMENT for a name no model can have, before any record is read or written: every
@@ -331,7 +337,7 @@ export class Registry {
     // At most the maximum, so exact as a number.
     const announced = opts.sizeBytes === undefined ? undefined : Number(opts.sizeBytes);
     if (announced !== undefined) this.checkPlaceable(model, announced);
-    const upload = await receiveArtifact(chunks, max);
+    const upload = await this.uploads.receive(chunks, { maxBytes: max, announcedBytes: announced });
     try {
       if (upload.sizeBytes === 0) throw errors.invalidArgument('artifact is empty');
       this.checkPlaceable(model, upload.sizeBytes);

@@ -17,6 +17,12 @@ jest.setTimeout(60_000);
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/**
+ * Room for 20 pushes of one client at once: what is tested here is how concurrent pushes get their
+ * versions, not how many one caller may have in progress (registry-uploads.test.ts).
+ */
+const PUSHES_AT_ONCE = { INFERMESH_REGISTRY_MAX_UPLOADS_PER_CALLER: '20', INFERMESH_REGISTRY_MAX_UPLOADS: '20' };
+
 async function storedObjects(natsUrl: string): Promise<string[]> {
   const nc = await connect({ servers: natsUrl });
   try {
@@ -46,7 +52,7 @@ describe('registry', () => {
 
   beforeAll(async () => {
     nats = await startTestNats();
-    service = await startTestRegistry(nats.url);
+    service = await startTestRegistry(nats.url, PUSHES_AT_ONCE);
     client = new RegistryApi(`127.0.0.1:${service.port}`);
   });
 
@@ -138,7 +144,7 @@ describe('registry', () => {
     await service.shutdown(5_000);
     await nats.stop();
     await nats.restart();
-    service = await startTestRegistry(nats.url);
+    service = await startTestRegistry(nats.url, PUSHES_AT_ONCE);
     client = new RegistryApi(`127.0.0.1:${service.port}`);
     expect(await client.models()).toEqual(models);
     expect(await client.versions('concurrent')).toEqual(versions);
