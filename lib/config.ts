@@ -6,6 +6,7 @@ import { MeshError, ErrorCode } from './errors';
 import { DEFAULT_H2_LIMITS as H2 } from './h2/limits';
 import { DEFAULT_CLAIM_LIMITS as CLAIMS } from './pod-claims';
 import { isPodIdentityName } from './tls';
+import { DEFAULT_MAX_ONNX_GRAPH_NODES } from './onnx';
 import type { LogLevel } from './log';
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -118,6 +119,9 @@ export const settings = {
   // Triton bounds neither (model_warmup's count and inputs are whatever the model's config says).
   maxWarmupRuns: setting('INFERMESH_MAX_WARMUP_RUNS', int(1), 100, 'registry: most runs a model\'s warm-up may ask for, every sample\'s count (at least 1) added'),
   maxWarmupElements: setting('INFERMESH_MAX_WARMUP_ELEMENTS', int(1), 64 * MiB, 'registry: most elements a model\'s warm-up samples may hold, every input of every sample added (the default INFERMESH_MAX_TENSOR_ELEMENTS: one largest tensor)'),
+  // No well-known server bounds it (onnx's checker does not); the reader refuses a model past it at
+  // push and again before a pod loads one (lib/onnx DEFAULT_MAX_ONNX_GRAPH_NODES says why 100 000).
+  maxGraphNodes: setting('INFERMESH_MAX_GRAPH_NODES', int(1, 100_000_000), DEFAULT_MAX_ONNX_GRAPH_NODES, 'registry and pods: most nodes a model may have, its graph\'s, its subgraphs\' and its local functions\' together; a larger one is refused at push (INVALID_ARGUMENT) and not loaded by a pod (UNAVAILABLE, with why). onnxruntime\'s session creation grows faster than the node count (64 000 nodes: over a minute); exported models have a few hundred, the largest tens of thousands'),
   jetstreamReplicas: setting('INFERMESH_JETSTREAM_REPLICAS', int(1, 5), 1, 'replicas of the KV bucket, object store and event stream'),
   // Pods and routers may create consumers on the event stream (their followers are ordered
   // consumers, lib/events.ts followEvents); this bounds how many a compromised one can leave there.

@@ -104,6 +104,23 @@ export const MAX_ONNX_FUNCTION_NESTING = 64;
  */
 export const MAX_ONNX_SIGNATURE_BYTES = 1024 * 1024;
 
+/**
+ * Most nodes a model may have, its graph's, its subgraphs' (at any depth) and its local functions'
+ * together, unless its reader is told otherwise (INFERMESH_MAX_GRAPH_NODES). onnxruntime's session
+ * creation grows faster than the node count (measured on one input read by N Identity nodes: 8 000
+ * in 0.5 s, 16 000 in 2.8 s, 24 000 in 7 s, 32 000 in 14 s, 64 000 in over a minute, 200 000 in
+ * over five minutes), and a load holds a thread for all of it. Exported models have a few to a few
+ * hundred (MNIST here: 6; the Silero VAD models: 90 to 689) and the largest language models tens of
+ * thousands: the default refuses none of them, and bounds what a pathological graph may cost.
+ */
+export const DEFAULT_MAX_ONNX_GRAPH_NODES = 100_000;
+
+/** What readOnnxSignature refuses beyond its fixed bounds. */
+export interface OnnxLimits {
+  /** Most nodes, graph, subgraphs and local functions together (INFERMESH_MAX_GRAPH_NODES; default DEFAULT_MAX_ONNX_GRAPH_NODES). */
+  maxGraphNodes?: number;
+}
+
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 const WIRE_LEN = 2;
@@ -134,6 +151,8 @@ class Cursor {
   private readonly buf: Buffer;
   private bufStart = 0;
   private bufLen = 0;
+  /** NodeProtos the scan has met so far, anywhere in the model (scanNode counts each once). */
+  nodes = 0;
 
   constructor(private readonly fh: fs.FileHandle, readonly size: number) {
     this.buf = Buffer.allocUnsafe(Math.min(READ_AHEAD, size));
@@ -501,6 +520,7 @@ async function scanAttribute(c: Cursor, a: Field, frames: Frame[], ctx?: ScanCon
 }
 
 async function scanNode(c: Cursor, n: Field, frames: Frame[], ctx?: ScanContext): Promise<void> {
+  c.nodes++;
   const inner: Frame[] = [...frames, { kind: 'node', field: n }];
   let opType: Field | undefined;
   let graphs = false;
@@ -1409,7 +1429,8 @@ async function readValueInfo(c: Cursor, vi: Field, budget: Budget): Promise<Tens
  * infermesh can serve, OnnxExternalDataError (a kind of it) when it declares external data.
  * Memory stays within a read-ahead buffer, one name at a time and the signature itself.
  */
-export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
+export async function readOnnxSignature(file: string, limits: OnnxLimits = {}): Promise<OnnxSignature> {
+  const maxNodes = limits.maxGraphNodes ?? DEFAULT_MAX_ONNX_GRAPH_NODES;
   const fh = await fs.open(file, 'r');
   try {
     const { size } = await fh.stat();
@@ -1472,6 +1493,11 @@ export async function readOnnxSignature(file: string): Promise<OnnxSignature> {
         onNestedValueSized,
         onTrees,
       });
+    }
+    // Every node has been met once: the functions' and training_info's in the first walk, the
+    // graph's and its subgraphs' in this one. Counted whole, so that the refusal says how many.
+    if (c.nodes > maxNodes) {
+      throw new OnnxFormatError(`the model has ${c.nodes} nodes (its graph, subgraphs and local functions together), more than INFERMESH_MAX_GRAPH_NODES (${maxNodes}) allows: onnxruntime's session creation grows faster than the node count, and would hold a pod's thread for minutes`);
     }
 
     const fed = inputs.filter((i) => !initialized.has(i.name));

@@ -95,6 +95,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     sessionWorkers: config.sessionWorkers,
     sessionWorkerYoungGenerationMb: config.sessionWorkerYoungGenerationMb,
     sessionWorkerMaxStackMb: config.sessionWorkerMaxStackMb,
+    maxGraphNodes: config.maxGraphNodes,
     sessionHost,
     intraOpThreads: threads,
     // Fitted to each version only when the pod chose the threads, never when they were set.

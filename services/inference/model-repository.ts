@@ -66,6 +66,8 @@ export interface RepositoryDeps {
   sessionWorkers: number;
   /** V8 young generation of each session worker, in MB (INFERMESH_SESSION_WORKER_YOUNG_GENERATION_MB). */
   sessionWorkerYoungGenerationMb: number;
+  /** Most nodes a model may have to be loaded, graph, subgraphs and functions together (INFERMESH_MAX_GRAPH_NODES; default 100 000): the registry's bound at push, again for artifacts stored before it or under a larger one. */
+  maxGraphNodes?: number;
   /** Most stack a version's own session workers get, in MiB, for deep decision trees (INFERMESH_SESSION_WORKER_MAX_STACK_MB; default 1024). */
   sessionWorkerMaxStackMb: number;
   /**
@@ -416,7 +418,7 @@ export class ModelRepository {
       const file = await this.deps.artifacts.acquire(name, version, sha);
       // The registry refuses models that are not self-contained; this also covers artifacts stored
       // before it did, which onnxruntime would let read other artifacts beside them.
-      const { valueSized, treeDepth, rowMixing } = await readOnnxSignature(file).catch((err: unknown) => {
+      const { valueSized, treeDepth, rowMixing } = await readOnnxSignature(file, { maxGraphNodes: this.deps.maxGraphNodes }).catch((err: unknown) => {
         if (err instanceof OnnxFormatError) throw new MeshError(ErrorCode.FailedPrecondition, `artifact is not servable: ${err.message}`);
         throw err;
       });

@@ -60,6 +60,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   // Pushes stage their bytes here; folders a registry that stopped mid-push left are removed below.
   const uploads = new UploadStaging(config.registryUploadDir || os.tmpdir());
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, uploads, maxModelMetadataBytes: config.maxModelMetadataBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
+    maxGraphNodes: config.maxGraphNodes,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });
 

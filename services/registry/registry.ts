@@ -27,6 +27,8 @@ export interface RegistryDeps {
   maxArtifactBytes: number;
   /** Where pushes stage their bytes (INFERMESH_REGISTRY_UPLOAD_DIR); default the OS temp folder. */
   uploads?: UploadStaging;
+  /** Most nodes a pushed model may have, graph, subgraphs and local functions together (INFERMESH_MAX_GRAPH_NODES; default 100 000). */
+  maxGraphNodes?: number;
   /** Most a model's description and labels may take together, in UTF-8 bytes (INFERMESH_MAX_MODEL_METADATA_BYTES; default 256 KiB). */
   maxModelMetadataBytes?: number;
   /** Most a model's warm-up samples may take as stored, in bytes (INFERMESH_MAX_WARMUP_CONFIG_BYTES). */
@@ -347,7 +349,7 @@ export class Registry {
       if (want !== undefined && want !== upload.sha256) {
         throw errors.invalidArgument(`artifact sha256 is ${upload.sha256}, but the client expected ${want}`);
       }
-      const signature = await readOnnxSignature(upload.file).catch((err: unknown) => {
+      const signature = await readOnnxSignature(upload.file, { maxGraphNodes: this.deps.maxGraphNodes }).catch((err: unknown) => {
         if (err instanceof OnnxFormatError) throw errors.invalidArgument(`artifact is not a servable ONNX model: ${err.message}`);
         throw err;
       });

@@ -10,7 +10,7 @@ import { RegistryApi, InfermeshError } from '../../client/index';
 import { resources } from '../../lib/nats';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { startTestRegistry } from '../helpers/services';
-import { modelPath } from '../helpers/models';
+import { modelPath, wideModel } from '../helpers/models';
 import type { RegistryService } from '../../services/registry/registry-service';
 
 jest.setTimeout(60_000);
@@ -98,6 +98,16 @@ describe('registry push validation', () => {
     expect(err.grpcCode).toBe(3);
     expect(err.message).toMatch(/^artifact is not a servable ONNX model: BatchNormalization of node 'bn' is in training mode: onnxruntime keeps its running statistics from run to run, so one caller's inputs would reach the next callers' answers/);
     expect(await storedObjects(nats.url)).toEqual(before);
+  });
+
+  it('refuses a model of more nodes than INFERMESH_MAX_GRAPH_NODES (a few bytes each, minutes of a pod\'s thread to load), with INVALID_ARGUMENT, and stores nothing', async () => {
+    const before = await storedObjects(nats.url);
+    const err = (await client.push('wide', wideModel(100_000)).catch((e: unknown) => e)) as InfermeshError;
+    expect(err).toBeInstanceOf(InfermeshError);
+    expect(err.grpcCode).toBe(3);
+    expect(err.message).toMatch(/^artifact is not a servable ONNX model: the model has 100001 nodes \(its graph, subgraphs and local functions together\), more than INFERMESH_MAX_GRAPH_NODES \(100000\) allows/);
+    expect(await storedObjects(nats.url)).toEqual(before);
+    expect((await client.models()).map((m) => m.name)).not.toContain('wide');
   });
 
   it('takes a model whose dynamic dimensions are dim_value -1, and records them as -1', async () => {
