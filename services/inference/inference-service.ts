@@ -22,7 +22,7 @@ import { streamLimitsOf } from '../../lib/grpc/stream-infer';
 import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { HeartbeatPublisher } from './heartbeat';
 import { cpuBudget, intraOpThreads, memoryBudget } from './cgroup-limits';
-import { SessionHost, setAsideWorkers, sharedHostOptions } from './session-host';
+import { SessionHost, setAsideWorkers, sharedHostOptions, unstoppableWorkers } from './session-host';
 import { TrafficFollower } from '../../lib/traffic-follower';
 import { versionsHeldBy } from '../../lib/placement';
 import { h2LimitsOf, type H2Limits } from '../../lib/h2/limits';
@@ -104,6 +104,8 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     warmup: config.warmup,
     loadRetry: { baseMs: config.loadRetryBaseMs, maxMs: config.loadRetryMaxMs },
     runTimeoutMs: config.runTimeoutMs,
+    loadTimeoutMs: config.loadTimeoutMs,
+    loadAloneMs: config.loadAloneMs,
     // Each set-aside worker holds a CPU until its run returns, which it may never do: past the
     // bound the pod drains and exits (by SIGKILL, see cannotExit), to be started anew.
     onRunSetAside: (model, version) => {
@@ -172,8 +174,10 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     repo,
     synced: follower.synced,
     cannotExit() {
-      const held = setAsideWorkers();
-      return held > 0 ? `${held} session worker(s) set aside with a run past its budget` : undefined;
+      // A worker making a session (for up to INFERMESH_LOAD_TIMEOUT_MS) or running one holds
+      // process.exit as long as a set-aside one does.
+      const held = unstoppableWorkers();
+      return held > 0 ? `${held} session worker(s) inside onnxruntime (making a session or running one, or set aside with one past its budget)` : undefined;
     },
     async shutdown(budgetMs) {
       const deadline = Date.now() + budgetMs;

@@ -19,7 +19,7 @@ import { LoadedVersion, canBatch, ownWorkersOnly, type RequestLimits } from './l
 import type { BatchingOptions } from './dynamic-batcher';
 import type { Signature } from './request-codec';
 import { SessionPool } from './session-pool';
-import type { SessionHost } from './session-host';
+import { LoadOverdueError, type SessionHost } from './session-host';
 
 /**
  * A one-node ONNX model (y = Identity(x), FP32 [1]) the pod loads once at start (prime()), so what
@@ -88,6 +88,13 @@ export interface RepositoryDeps {
   loadRetry: LoadRetryPolicy;
   /** The longest a run may take on a version's own workers (INFERMESH_RUN_TIMEOUT_MS; 0: no limit; default none). */
   runTimeoutMs?: number;
+  /** The longest making a session may take on a version's own workers (INFERMESH_LOAD_TIMEOUT_MS; 0: no limit; default none). */
+  loadTimeoutMs?: number;
+  /**
+   * How long a load keeps the others from making and warming up their sessions beside it, so that
+   * the memory it measures is its own (INFERMESH_LOAD_ALONE_MS; 0: as long as it takes; default 0).
+   */
+  loadAloneMs?: number;
   /** Told of each run past its budget, whose worker was set aside to finish it (the pod counts those workers). */
   onRunSetAside?: (model: string, version: number, why: string) => void;
   /** How long a version being unloaded keeps serving (routers learn of it meanwhile). */
@@ -498,6 +505,12 @@ export class ModelRepository {
       if (err instanceof StoppedWhileLoading) {
         this.recordStop(name, version, err.message);
         log.error('model version stopped while loading: a warm-up run outlived its budget', { reason: err.message });
+      } else if (err instanceof LoadOverdueError) {
+        // Its worker still makes the session: loaded again not before that ends (one set-aside
+        // worker per version, not one per try), on workers of its own if it overran a shared one.
+        this.noteOverdue(name, version, err.ended, err.shared);
+        const failure = this.recordUnserved(name, version, err.message, 'load');
+        log.error('model version failed to load: making its session outlived its budget', { reason: err.message, failures: failure.failures, shared: err.shared });
       } else {
         const failure = this.recordFailure(name, version, messageOf(err));
         log.error('model version failed to load', { err, failures: failure.failures, retryInMs: failure.retryAt - Date.now() });
@@ -552,13 +565,26 @@ export class ModelRepository {
     }
   }
 
-  /** Waits for the loads measuring before this one; resolves to the function that lets the next one go. */
+  /**
+   * Waits for the loads measuring before this one; resolves to the function that lets the next one
+   * go. The next one goes anyway once this one has measured for INFERMESH_LOAD_ALONE_MS: a load
+   * that takes that long (a graph built to be slow: making its session may take up to the load
+   * budget) would otherwise hold up every other version's, other teams' too. Both then count
+   * what the other took meanwhile, an overestimate, which packs fewer versions on the pod, never more.
+   */
   private async measuring(): Promise<() => void> {
     const before = this.measuredLoad;
     let done!: () => void;
     this.measuredLoad = new Promise<void>((resolve) => (done = resolve));
     await before;
-    return done;
+    const aloneMs = this.deps.loadAloneMs ?? 0;
+    if (aloneMs === 0) return done;
+    const timer = setTimeout(done, aloneMs);
+    timer.unref();
+    return () => {
+      clearTimeout(timer);
+      done();
+    };
   }
 
   /** Sessions of `file`: on the pod's shared workers when `shared` and the host takes the model, else on workers of their own. */
@@ -590,6 +616,7 @@ export class ModelRepository {
       // A worker of its own that dies is started again with the back-off of a failed load.
       respawn: { baseMs: this.deps.loadRetry.baseMs, maxMs: this.deps.loadRetry.maxMs },
       runBudget: { ms: this.deps.runTimeoutMs ?? 0, setting: 'INFERMESH_RUN_TIMEOUT_MS' },
+      loadBudget: { ms: this.deps.loadTimeoutMs ?? 0, setting: 'INFERMESH_LOAD_TIMEOUT_MS' },
     });
   }
 
@@ -639,6 +666,8 @@ export class ModelRepository {
       if (!(await this.swapPool(lv, () => this.sessionsOf(file, 1, shared, lv.stackMb)))) return false;
       oneUs = await lv.timeRuns(samples, FIT_RUNS, limit);
     } catch (err) {
+      // One past its budget is not tried again here: its worker still makes that session.
+      if (err instanceof LoadOverdueError) throw err;
       why = messageOf(err);
     }
     const facts = { thresholdUs: limit, runUs: Math.round(manyUs), threads, oneThreadRunUs: oneUs === undefined ? undefined : Math.round(oneUs) };
@@ -714,10 +743,16 @@ export class ModelRepository {
    * set-aside worker, not one per try), on workers of its own if it overran a shared one.
    */
   private recordStop(name: string, version: number, why: string): LoadFailure {
-    return this.recordUnserved(name, version, why, true);
+    return this.recordUnserved(name, version, why, 'stopped');
   }
 
-  private recordUnserved(name: string, version: number, message: string, stopped = false): LoadFailure {
+  /**
+   * Records a version not served here: its load `failed`, a run past its budget `stopped` it, or
+   * making its session outlived its budget (`load`: loaded again after the back-off of a failed
+   * load and once that load has ended, noteOverdue).
+   */
+  private recordUnserved(name: string, version: number, message: string, why: 'failed' | 'stopped' | 'load' = 'failed'): LoadFailure {
+    const stopped = why === 'stopped';
     const failed = this.failures.get(name) ?? new Map<number, LoadFailure>();
     this.failures.set(name, failed);
     const prev = failed.get(version);
@@ -731,7 +766,8 @@ export class ModelRepository {
       this.retry(name);
     }, delayMs);
     timer.unref();
-    const when = stopped ? `loaded again once that run has ended, at the earliest in ${humanMs(delayMs)}` : `next try in ${humanMs(delayMs)}`;
+    const when = stopped ? `loaded again once that run has ended, at the earliest in ${humanMs(delayMs)}`
+      : why === 'load' ? `next try once that load has ended, at the earliest in ${humanMs(delayMs)}` : `next try in ${humanMs(delayMs)}`;
     const failure: LoadFailure = {
       failures,
       reason: `${message} (${stopped ? '' : 'failed '}${failures} time${failures === 1 ? '' : 's'} in a row; ${when})`,

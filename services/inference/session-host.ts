@@ -21,6 +21,13 @@
 // this pod: the same request would hold the next worker too, so it is loaded again only once that
 // run has ended), and its worker is set aside to finish alone, asked to close once it answers; a new
 // worker takes its sessions at once, so the versions that shared it wait for a load, not for the run.
+//
+// A load is bounded the same way (INFERMESH_LOAD_TIMEOUT_MS, INFERMESH_SHARED_SESSION_LOAD_TIMEOUT_MS):
+// onnxruntime's session creation grows faster than a graph's node count and cannot be stopped
+// either, and while it goes on its worker runs nothing and releases nothing. Past its budget the
+// load fails DEADLINE_EXCEEDED (its version is told when that load will have ended, so that it is
+// not loaded again before), its worker is set aside to finish it alone, and a new one takes the
+// other sessions at once.
 import { Worker } from 'node:worker_threads';
 import { MeshError, ErrorCode } from '../../lib/errors';
 import type { Config, ExecutionProvider } from '../../lib/config';
@@ -70,9 +77,11 @@ export interface SessionHostOptions {
   respawn?: { baseMs: number; maxMs: number };
   /** The longest a run may take, and the setting that says so (for its error); 0 or none: no limit. */
   runBudget?: RunBudget;
+  /** The longest making a session may take, and the setting that says so; 0 or none: no limit. */
+  loadBudget?: RunBudget;
 }
 
-/** The longest a run may take on a host's workers. */
+/** The longest a run, or the making of a session, may take on a host's workers. */
 export interface RunBudget {
   ms: number;
   /** The setting it comes from, named in the error of a run that outlives it. */
@@ -99,10 +108,23 @@ export interface SeatOwner {
   /** A session of it was lost with its worker (`restored` false), or loaded again after. */
   seatChanged(restored: boolean): void;
   /**
-   * A run of it outlived the host's run budget (`err` is what that run failed with); `ended`
-   * resolves when that run has returned and its set-aside worker exited (never, for a run that never ends).
+   * A run of it outlived the host's run budget, or a load of one of its sessions again (its worker
+   * started anew) the load budget (`err` is what it failed with); `ended` resolves when that run or
+   * load has returned and its set-aside worker exited (never, for one that never ends).
    */
   runOverdue(err: MeshError, ended: Promise<void>): void;
+}
+
+/**
+ * A first load past the host's load budget: its worker goes on making the session alone, and
+ * `ended` resolves once it has and exited (never, for a load that never ends). `shared` says
+ * whether it was on the pod's shared workers (set by SessionPool, which knows).
+ */
+export class LoadOverdueError extends MeshError {
+  shared = false;
+  constructor(message: string, readonly ended: Promise<void>) {
+    super(ErrorCode.DeadlineExceeded, message);
+  }
 }
 
 /**
@@ -116,7 +138,7 @@ export function sharedSessionWorkers(configured: number, budget: CpuBudget): num
 
 /** The settings the pod's shared host follows. */
 export type SharedHostSettings = Pick<Config, 'sharedSessionWorkers' | 'sharedSessionMaxModelBytes' | 'sharedSessionMaxRunUs' | 'intraOpThreads'
-  | 'intraOpSerialRunUs' | 'warmup' | 'sessionWorkerYoungGenerationMb' | 'loadRetryBaseMs' | 'loadRetryMaxMs' | 'sharedSessionRunTimeoutMs'>;
+  | 'intraOpSerialRunUs' | 'warmup' | 'sessionWorkerYoungGenerationMb' | 'loadRetryBaseMs' | 'loadRetryMaxMs' | 'sharedSessionRunTimeoutMs' | 'sharedSessionLoadTimeoutMs'>;
 
 /**
  * The pod's shared host, from its settings, its CPUs and the intra-op threads it gives a session
@@ -135,15 +157,30 @@ export function sharedHostOptions(c: SharedHostSettings, cpus: CpuBudget, podThr
     // A shared worker that dies is started again with the back-off of a failed load.
     respawn: { baseMs: c.loadRetryBaseMs, maxMs: c.loadRetryMaxMs },
     runBudget: { ms: c.sharedSessionRunTimeoutMs, setting: 'INFERMESH_SHARED_SESSION_RUN_TIMEOUT_MS' },
+    loadBudget: { ms: c.sharedSessionLoadTimeoutMs, setting: 'INFERMESH_SHARED_SESSION_LOAD_TIMEOUT_MS' },
   };
 }
 
-/** Workers set aside with a run past its budget, until that run returns and they exit. */
+/** Workers set aside with a run or a load past its budget, until that run or load returns and they exit. */
 const setAside = new Set<Worker>();
 
-/** Session worker threads set aside with a run past its budget that has not returned yet (each holds a CPU busy). */
+/** Session worker threads set aside with a run or a load past its budget that has not returned yet (each holds a CPU busy). */
 export function setAsideWorkers(): number {
   return setAside.size;
+}
+
+/** The threads whose worker is running, set aside or not (a worker's thread is in `live` from its start to its exit or its setting aside). */
+const live = new Set<SessionThread>();
+
+/**
+ * Session worker threads inside onnxruntime now, which no one can stop: set aside, or making a
+ * session or running one. process.exit waits for each of them (and aborts the process when its
+ * call returns into a thread torn down), so a process holding any exits by SIGKILL instead.
+ */
+export function unstoppableWorkers(): number {
+  let busy = setAside.size;
+  for (const t of live) if (t.busy) busy++;
+  return busy;
 }
 
 let nextSessionId = 1;
@@ -170,6 +207,7 @@ interface ThreadSettings {
   stackMb: number | undefined;
   respawn: { baseMs: number; maxMs: number };
   runBudget: RunBudget | undefined;
+  loadBudget: RunBudget | undefined;
 }
 
 /** A worker thread holding sessions; started again in place when it exits unasked. */
@@ -179,8 +217,15 @@ class SessionThread {
   private running: { id: number; run: HostedRun; owner: SeatOwner; budget: NodeJS.Timeout | undefined } | undefined;
   /** First loads waiting for their answer, by session id. */
   private readonly firstLoads = new Map<number, { resolve: (info: SessionInfo) => void; reject: (err: Error) => void }>();
-  /** Sessions being loaded on the worker (first loads or again), by id: no run is handed over meanwhile. */
+  /**
+   * Sessions being loaded on the worker (first loads or again), by id, in the order asked, which is
+   * the order the worker makes them in: no run is handed over meanwhile.
+   */
   private readonly loading = new Set<number>();
+  /** The load budget's timer of each session being loaded, by id (started once its worker is online). */
+  private readonly loadTimers = new Map<number, NodeJS.Timeout>();
+  /** Its worker has started running its script: a load's budget counts from then, not from the thread's start. */
+  private online = false;
   /** Unloads waiting for the worker's answer, by session id. */
   private readonly unloads = new Map<number, (() => void)[]>();
   /** A lost session's next load, after it failed to load again (a worker started anew loads them all). */
@@ -197,6 +242,11 @@ class SessionThread {
   /** Waiting for its back-off to be started again. */
   get restarting(): boolean {
     return this.timer !== undefined;
+  }
+
+  /** Its worker is inside onnxruntime: making a session, or running one. */
+  get busy(): boolean {
+    return this.worker !== undefined && (this.running !== undefined || this.loading.size > 0);
   }
 
   /** Loads `seat`'s session; resolves with what it reports, rejects with why it failed to load. */
@@ -290,6 +340,15 @@ class SessionThread {
       this.abandon();
       return;
     }
+    if (this.loading.size > 0) {
+      // It answers the close only once the loads before it have returned, and terminate() inside
+      // one aborts the process when it returns: it finishes them alone, and closes then.
+      this.clearLoadTimers();
+      this.setWorkerAside(worker);
+      this.loading.clear();
+      this.abandon();
+      return;
+    }
     worker.ref(); // an idle one was let go of: whoever awaits this close waits for its exit
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => void worker.terminate(), 5_000);
@@ -318,6 +377,13 @@ class SessionThread {
       resourceLimits: { maxYoungGenerationSizeMb: this.settings.youngGenerationMb, ...(this.settings.stackMb !== undefined && { stackSizeMb: this.settings.stackMb }) },
     });
     this.worker = worker;
+    this.online = false;
+    live.add(this);
+    worker.once('online', () => {
+      if (this.worker !== worker) return;
+      this.online = true;
+      for (const id of this.loading) this.startLoadTimer(id);
+    });
     worker.on('message', (msg: WorkerReply) => this.onMessage(msg));
     // Node emits 'error' (when there was one) before 'exit'.
     let crash: Error | undefined;
@@ -326,6 +392,7 @@ class SessionThread {
     });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
+      if (!this.worker) live.delete(this);
       this.onExit(crash ? `session worker crashed: ${crash.message}` : `session worker exited (code ${code})`);
     });
     for (const seat of this.seats) if (seat.state === 'loading' || seat.state === 'lost') this.postLoad(seat);
@@ -333,6 +400,7 @@ class SessionThread {
 
   private postLoad(seat: Seat): void {
     this.loading.add(seat.id);
+    if (this.online) this.startLoadTimer(seat.id);
     this.worker!.postMessage({ type: 'load', session: seat.id, init: seat.init } satisfies WorkerRequest);
     this.worker!.ref();
   }
@@ -354,6 +422,8 @@ class SessionThread {
       case 'loaded':
       case 'load-failed':
         this.loading.delete(msg.session);
+        clearTimeout(this.loadTimers.get(msg.session));
+        this.loadTimers.delete(msg.session);
         // Closing: the worker releases what it loaded, and its exit refuses the first loads.
         if (!this.closed) this.loaded(msg);
         break;
@@ -426,8 +496,7 @@ class SessionThread {
     const worker = this.worker;
     if (!running || running.id !== id || !worker) return;
     this.running = undefined;
-    this.worker = undefined;
-    const ended = setWorkerAside(worker);
+    const ended = this.setWorkerAside(worker);
     const budget = this.settings.runBudget!;
     const err = new MeshError(ErrorCode.DeadlineExceeded, `the run took longer than ${budget.setting} (${budget.ms} ms); onnxruntime cannot stop it, so its session worker was set aside to finish it alone, and this model version stops serving on this pod`);
     running.run.fail(err);
@@ -435,6 +504,7 @@ class SessionThread {
     // What the worker was asked besides is asked of the next one: its loads are posted there again
     // (the sessions it held and those it was loading), its releases hold nothing there.
     this.loading.clear();
+    this.clearLoadTimers();
     this.stopRetries();
     for (const waiting of this.unloads.values()) for (const resolve of waiting) resolve();
     this.unloads.clear();
@@ -456,8 +526,79 @@ class SessionThread {
     if (this.seats.size > 0) this.spawn();
   }
 
+  /**
+   * The load of session `timed` outlived the budget, so the oldest load under way on the worker did: fails it (a first load rejects with
+   * LoadOverdueError; a load again tells its version, which stops on this pod), sets the worker
+   * aside to finish it alone, and starts another for the sessions besides.
+   */
+  private loadOverdue(timed: number): void {
+    this.loadTimers.delete(timed);
+    const worker = this.worker;
+    if (!worker || !this.loading.has(timed)) return;
+    // The worker makes its sessions one after the other, in the order asked: the oldest load still
+    // under way is the one that holds it (and has taken longer than `timed`), the others wait behind it.
+    const id = this.loading.values().next().value!;
+    const ended = this.setWorkerAside(worker);
+    const budget = this.settings.loadBudget!;
+    const why = `making its session took longer than ${budget.setting} (${budget.ms} ms); onnxruntime cannot stop it, so its session worker was set aside to finish it alone`;
+    // A run handed over before the load was asked for is answered by no one now: another pod may.
+    const running = this.running;
+    this.running = undefined;
+    clearTimeout(running?.budget);
+    running?.run.fail(new MeshError(ErrorCode.Unavailable, 'its session worker was set aside: another version\'s load on it outlived its budget'));
+    this.loading.clear();
+    this.clearLoadTimers();
+    this.stopRetries();
+    for (const waiting of this.unloads.values()) for (const resolve of waiting) resolve();
+    this.unloads.clear();
+    if (this.closed) {
+      this.abandon();
+      this.exited?.();
+      return;
+    }
+    const seat = [...this.seats].find((s) => s.id === id);
+    const first = this.firstLoads.get(id);
+    this.firstLoads.delete(id);
+    if (seat) {
+      // Made again on the next worker, it would hold that one as long.
+      this.seats.delete(seat);
+      seat.state = 'gone';
+      if (!first) seat.owner.runOverdue(new MeshError(ErrorCode.DeadlineExceeded, `loading it again ${why}`), ended);
+    }
+    first?.reject(new LoadOverdueError(why, ended));
+    // The others go to the next worker: its first loads and loads again posted there, the ready ones lost meanwhile.
+    for (const other of this.seats) {
+      if (other.state === 'ready') {
+        other.state = 'lost';
+        other.owner.seatChanged(false);
+      }
+    }
+    if (this.seats.size > 0) this.spawn();
+    else this.worker = undefined;
+  }
+
+  /** Sets the worker aside (setWorkerAside): nothing more goes to it; resolves once it has exited. */
+  private setWorkerAside(worker: Worker): Promise<void> {
+    if (this.worker === worker) this.worker = undefined;
+    live.delete(this);
+    return setWorkerAside(worker);
+  }
+
+  private startLoadTimer(id: number): void {
+    const limit = this.settings.loadBudget?.ms ?? 0;
+    clearTimeout(this.loadTimers.get(id));
+    // Judged, as a run is, after the messages already queued are read.
+    if (limit > 0) this.loadTimers.set(id, setTimeout(() => setImmediate(() => this.loadOverdue(id)), limit).unref());
+  }
+
+  private clearLoadTimers(): void {
+    for (const timer of this.loadTimers.values()) clearTimeout(timer);
+    this.loadTimers.clear();
+  }
+
   private onExit(why: string): void {
     this.loading.clear();
+    this.clearLoadTimers();
     // A worker started anew loads every lost session: a retry of the old one's would load one twice.
     this.stopRetries();
     for (const waiting of this.unloads.values()) for (const resolve of waiting) resolve();
@@ -498,9 +639,9 @@ class SessionThread {
 }
 
 /**
- * Lets a worker whose run outlived its budget finish alone: nothing more goes to it, it is asked
- * to close once it answers (its run returned), and it is no longer counted once it exits, when
- * the promise returned resolves.
+ * Lets a worker whose run or load outlived its budget finish alone: nothing more goes to it, it is
+ * asked to close once it answers (its run or load returned; a close releases what it loaded), and
+ * it is no longer counted once it exits, when the promise returned resolves.
  */
 function setWorkerAside(worker: Worker): Promise<void> {
   worker.removeAllListeners('message');
@@ -541,6 +682,7 @@ export class SessionHost {
       stackMb: opts.stackMb,
       respawn: opts.respawn ?? { baseMs: 1_000, maxMs: 60_000 },
       runBudget: opts.runBudget,
+      loadBudget: opts.loadBudget,
     };
     this.threads = Array.from({ length: Math.max(1, opts.workers) }, () => new SessionThread(settings));
     this.sharing = opts.sharing;

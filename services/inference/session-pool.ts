@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type { ExecutionProvider, SpinningPolicy } from '../../lib/config';
 import { MeshError, ErrorCode } from '../../lib/errors';
 import type { HostTensor } from '../../lib/tensor';
-import { SessionHost, type HostedRun, type RunBudget, type Seat, type SeatOwner, type SessionInfo } from './session-host';
+import { SessionHost, LoadOverdueError, type HostedRun, type RunBudget, type Seat, type SeatOwner, type SessionInfo } from './session-host';
 import { spinningConfig, type SessionInit } from './worker-protocol';
 import { ort } from '../../lib/ort';
 import type { OrtType } from '../../lib/tensor';
@@ -40,6 +40,8 @@ export interface SessionPoolOptions {
   stackMb?: number;
   /** Workers of its own only: the longest a run may take (INFERMESH_RUN_TIMEOUT_MS); default none. A shared host has its own. */
   runBudget?: RunBudget;
+  /** Workers of its own only: the longest making a session may take (INFERMESH_LOAD_TIMEOUT_MS); default none. A shared host has its own. */
+  loadBudget?: RunBudget;
 }
 
 /** A run's outputs and where its time went. */
@@ -104,14 +106,17 @@ export class SessionPool implements SeatOwner {
     return this.intraOpThreads === 0 ? Infinity : this.intraOpThreads - 1;
   }
 
-  /** Loads the sessions and resolves once every one loaded; rejects with the load error. */
+  /**
+   * Loads the sessions and resolves once every one loaded; rejects with the load error, a
+   * LoadOverdueError (saying whether it was on the shared workers) when one outlived its budget.
+   */
   static async create(opts: SessionPoolOptions): Promise<SessionPool> {
     const count = Math.max(1, opts.workers ?? 1);
     const init: SessionInit = { modelPath: opts.modelPath, providers: opts.providers, intraOpThreads: opts.intraOpThreads ?? 0, spinning: opts.spinning ?? 'on' };
     // A file that cannot be read is left to onnxruntime to refuse, on workers of its own as before.
     const bytes = await fs.promises.stat(opts.modelPath).then((s) => s.size, () => Number.POSITIVE_INFINITY);
     const shared = opts.host !== undefined && opts.stackMb === undefined && opts.host.admitsModel(bytes);
-    const host = shared ? opts.host! : new SessionHost({ workers: count, youngGenerationMb: opts.youngGenerationMb, stackMb: opts.stackMb, respawn: opts.respawn, runBudget: opts.runBudget });
+    const host = shared ? opts.host! : new SessionHost({ workers: count, youngGenerationMb: opts.youngGenerationMb, stackMb: opts.stackMb, respawn: opts.respawn, runBudget: opts.runBudget, loadBudget: opts.loadBudget });
     if (shared && host.sharing!.intraOpThreads > 0) init.intraOpThreads = host.sharing!.intraOpThreads;
     const pool = new SessionPool(init.intraOpThreads, init.spinning, host, shared);
     pool.modelPath = opts.modelPath;
@@ -122,6 +127,7 @@ export class SessionPool implements SeatOwner {
       pool.seats = seats;
       pool.sessionInfo = info;
     } catch (err) {
+      if (err instanceof LoadOverdueError) err.shared = shared;
       if (!shared) await host.close();
       throw err;
     }
@@ -315,8 +321,9 @@ export class SessionPool implements SeatOwner {
   }
 
   /**
-   * SeatOwner: a run outlived the host's budget. The same request, or one like it, would hold the
-   * next worker too: the version takes no run on this pod from now on, those waiting are refused.
+   * SeatOwner: a run outlived the host's budget (or a load of a session again, its worker started
+   * anew). The same request, or one like it, would hold the next worker too: the version takes no
+   * run on this pod from now on, those waiting are refused.
    */
   runOverdue(err: MeshError, ended: Promise<void>): void {
     if (!this.stopped) {
