@@ -118,6 +118,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     limits: { maxTensorElements: config.maxTensorElements, maxBytesElements: config.maxBytesElements, maxClassificationResults: config.maxClassificationResults, warmupTimeoutMs: config.warmupTimeoutMs, maxMessageBytes: config.maxMessageBytes },
     memoryBudgetBytes: memory.bytes,
     inlineRunUs: config.inlineRunUs,
+    inlineMaxLoadMs: config.inlineMaxLoadMs,
     batching: {
       enabled: config.dynamicBatching,
       maxBatchSize: config.maxBatchSize,

@@ -105,6 +105,11 @@ export interface RepositoryDeps {
   /** A version whose one-row runs take less (µs, one thread) runs small batches and lone requests on the pod's thread (INFERMESH_INLINE_RUN_US; 0: never). */
   inlineRunUs?: number;
   /**
+   * Only a version whose session its worker made in less (ms) gets one on the pod's thread, where
+   * making it stalls every call as long (INFERMESH_INLINE_MAX_LOAD_MS; default 250).
+   */
+  inlineMaxLoadMs?: number;
+  /**
    * The memory its models may take (INFERMESH_MODEL_MEMORY_MB): a load waits while versions being
    * unloaded still hold what it needs (0: never waits).
    */
@@ -687,7 +692,9 @@ export class ModelRepository {
    * and back, which costs more than such a run. Only where a request's cost is fixed by its rows:
    * CPU, no BYTES input, no dynamic dimension but the first, no operator sized by the request's
    * values (a Loop's trip count: no budget can stop a run on the pod's thread). A run of more rows, or while another of
-   * the version runs on a worker or waits, goes to the workers as before.
+   * the version runs on a worker or waits, goes to the workers as before. Only where its worker made
+   * its session in under INFERMESH_INLINE_MAX_LOAD_MS: making one on the pod's thread stalls every
+   * call, heartbeat and health check of the pod for as long (a graph of tiny runs may take seconds).
    *
    * The timing at load is taken on a machine that may be busy (another version loading, traffic, a
    * neighbour), which only makes runs slower: a version that may be tiny (its fastest one-row run
@@ -699,6 +706,11 @@ export class ModelRepository {
   private async inlineIfTiny(lv: LoadedVersion, log: Logger, retimed = 0, bestUs = Number.POSITIVE_INFINITY): Promise<void> {
     const limit = this.deps.inlineRunUs ?? 0;
     if (limit === 0 || lv.pool.info.provider !== 'cpu' || lv.ownWorkersOnly) return;
+    const maxLoadMs = this.deps.inlineMaxLoadMs ?? 250;
+    if (lv.pool.info.loadMs >= maxLoadMs) {
+      if (retimed === 0) log.info('its session took long to make: none on the pod\'s thread, where making it would stall every call', { loadMs: Math.round(lv.pool.info.loadMs), maxLoadMs });
+      return;
+    }
     if (!lv.signature.inputs.every((t) => t.datatype !== 'BYTES' && t.shape.length > 0 && t.shape.slice(1).every((d) => d >= 0))) return;
     try {
       const { outputs } = lv.rowsRequest(1);

@@ -43,6 +43,8 @@ export interface SessionInfo {
   fallback?: string;
   inputNames: string[];
   outputNames: string[];
+  /** How long onnxruntime took to make the session, as its worker timed it, in ms. */
+  loadMs: number;
 }
 
 /** Which versions go on a shared host, and how their sessions run; the others get workers of their own. */
@@ -447,7 +449,7 @@ class SessionThread {
       return;
     }
     if (msg.type === 'loaded') {
-      const info: SessionInfo = { provider: msg.provider, fallback: msg.fallback, inputNames: msg.inputNames, outputNames: msg.outputNames };
+      const info: SessionInfo = { provider: msg.provider, fallback: msg.fallback, inputNames: msg.inputNames, outputNames: msg.outputNames, loadMs: msg.loadNs / 1e6 };
       const restored = seat.state === 'lost';
       seat.state = 'ready';
       seat.failures = 0;

@@ -70,9 +70,11 @@ async function load(id: number, init: SessionInit): Promise<void> {
     if (closing) throw new Error('session worker is closing');
     // A second session under one id would leave the first held by no one; the host never asks it.
     if (sessions.has(id)) throw new Error(`session ${id} is loaded on this worker already`);
+    const started = process.hrtime.bigint();
     const { session, provider, fallback } = await createSession(init);
+    const loadNs = Number(process.hrtime.bigint() - started);
     sessions.set(id, session);
-    post({ type: 'loaded', session: id, provider, fallback, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+    post({ type: 'loaded', session: id, provider, fallback, inputNames: [...session.inputNames], outputNames: [...session.outputNames], loadNs });
   } catch (err) {
     post({ type: 'load-failed', session: id, message: err instanceof Error ? err.message : String(err) });
   }

@@ -29,7 +29,7 @@ export type WorkerRequest =
 
 /** Worker → main thread. */
 export type WorkerReply =
-  | { type: 'loaded'; session: number; provider: ExecutionProvider; fallback?: string; inputNames: string[]; outputNames: string[] }
+  | { type: 'loaded'; session: number; provider: ExecutionProvider; fallback?: string; inputNames: string[]; outputNames: string[]; /** onnxruntime's making of the session alone, in ns. */ loadNs: number }
   | { type: 'load-failed'; session: number; message: string }
   | { type: 'result'; id: number; outputs: Record<string, HostTensor>; /** onnxruntime's run alone, in ns. */ runNs: number }
   | { type: 'error'; id: number; message: string }

@@ -71,7 +71,7 @@ describe('a slow load within its budget', () => {
     await mesh?.close();
   });
 
-  it('holds up another team\'s load for no longer than INFERMESH_LOAD_ALONE_MS', async () => {
+  it('holds up another team\'s load for no longer than INFERMESH_LOAD_ALONE_MS, and gets no session on the pod\'s thread', async () => {
     const pod = await mesh.startPod({
       // team-a's 540 KB graph on workers of its own (team-b's on the shared one), under the default 120 s load budget.
       INFERMESH_SHARED_SESSION_MAX_MODEL_BYTES: '100000', INFERMESH_LOAD_ALONE_MS: '200',
@@ -85,6 +85,11 @@ describe('a slow load within its budget', () => {
       // team-b loaded (and was measured) beside team-a's load, which is still going on.
       expect(pod.repo.index().find((e) => e.name === 'team-a')?.state).not.toBe('READY');
       await waitReady(inferenceClient(address), ['team-a'], 120_000);
+      // Its runs are tiny, but making its session took seconds: none is made on the pod's own
+      // thread, where that would stall every call and health check of the pod as long.
+      const a = pod.repo.find('team-a', '');
+      expect(a.pool.info.loadMs).toBeGreaterThan(250);
+      expect(a.pool.inlineSessionHeld).toBe(false);
     } finally {
       await pod.shutdown(5_000);
     }
