@@ -1503,6 +1503,15 @@ export async function readOnnxSignature(file: string, limits: OnnxLimits = {}): 
     const fed = inputs.filter((i) => !initialized.has(i.name));
     if (fed.length === 0) throw new OnnxFormatError('the graph has no inputs');
     if (outputs.length === 0) throw new OnnxFormatError('the graph has no outputs');
+    // A name declared twice would be served twice: a request naming no outputs (the usual one)
+    // would ask for it twice and be refused as though the caller had.
+    for (const [kind, list] of [['input', fed], ['output', outputs]] as const) {
+      const seen = new Set<string>();
+      for (const t of list) {
+        if (seen.has(t.name)) throw new OnnxFormatError(`the graph declares ${kind} ${shown(t.name)} more than once`);
+        seen.add(t.name);
+      }
+    }
     // A string's length is a value: what copies or joins strings grows with them, so their
     // shapes (in bytes) count as following the request too.
     for (const i of fed) flow.set(i.name, (i.datatype === 'BYTES' ? VALUES | SHAPE : VALUES) | rankBits(i.shape.length));

@@ -310,6 +310,9 @@ describe('malformed input', () => {
     ['an element type infermesh cannot serve (bfloat16)', () => encode({ ...graph(), input: [valueInfo('X', [4], 16)] }), /tensor 'X' has an element type \(16\) infermesh cannot serve/],
     ['a graph with no inputs but initializers', () => encode({ ...addGraph(embedded('W')), input: [valueInfo('W', [4])] }), /the graph has no inputs/],
     ['a graph with no outputs', () => encode({ ...graph(), output: [] }), /the graph has no outputs/],
+    // Served, it would ask for the output twice whenever a request names none, and refuse the caller.
+    ['an output declared twice', () => encode({ ...graph(), output: [valueInfo('Y', [4]), valueInfo('Y', [4])] }), /the graph declares output 'Y' more than once/],
+    ['an input declared twice', () => encode({ ...graph(), input: [valueInfo('X', [4]), valueInfo('X', [4])] }), /the graph declares input 'X' more than once/],
     ['random text', () => new TextEncoder().encode('this is not a model at all'), /./],
   ];
 
