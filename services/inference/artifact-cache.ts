@@ -20,6 +20,15 @@ export class ArtifactCache {
     return path.join(this.dir, `${sha256}.onnx`);
   }
 
+  /**
+   * `message` (onnxruntime's, naming the file it failed to load) without this pod's folder: the
+   * reason reaches the model's callers and the registry, which learn the artifact's name, not where
+   * the pod keeps its files.
+   */
+  withoutFolder(message: string): string {
+    return message.split(this.dir + path.sep).join('');
+  }
+
   /** The local path of a version's artifact, pulling it when absent; pair with release(). */
   async acquire(model: string, version: number, sha256: string): Promise<string> {
     this.refs.set(sha256, (this.refs.get(sha256) ?? 0) + 1);

@@ -517,7 +517,7 @@ export class ModelRepository {
         const failure = this.recordUnserved(name, version, err.message, 'load');
         log.error('model version failed to load: making its session outlived its budget', { reason: err.message, failures: failure.failures, shared: err.shared });
       } else {
-        const failure = this.recordFailure(name, version, messageOf(err));
+        const failure = this.recordFailure(name, version, this.deps.artifacts.withoutFolder(messageOf(err)));
         log.error('model version failed to load', { err, failures: failure.failures, retryInMs: failure.retryAt - Date.now() });
       }
       this.changed();

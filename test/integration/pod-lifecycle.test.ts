@@ -228,6 +228,9 @@ describe('pod model lifecycle', () => {
       const e = (await entry(client, 'broken'))!;
       expect(e.state).toBe('UNAVAILABLE');
       expect(e.reason).toMatch(/^model failed to load: .*No Op registered for NoSuchOperator.* \(failed \d+ times in a row; next try in 800 ms\)$/);
+      // The artifact by its name, never the pod's folder (the reason reaches the model's callers).
+      expect(e.reason).toMatch(/[0-9a-f]{64}\.onnx/);
+      expect(e.reason).not.toContain('infermesh-pod-');
       const hb = await waitFor('a heartbeat with the load failure', () => {
         const m = heartbeatEntry(pod, 'broken');
         return m?.state === 'UNAVAILABLE' && m.reason?.includes('NoSuchOperator') ? m : undefined;
