@@ -634,6 +634,7 @@ describe('bearer tokens, as gRPC checks them', () => {
       c.on('end', () => resolve(text));
       c.on('error', reject);
     });
-    expect(answer).toMatch(/^HTTP\/1.1 431 [^]*\{"error":"the request has more than 100 header fields"\}$/);
+    // Node 24's parser refuses so many fields itself (as headers too large); Node 20 and 22 leave it to the door.
+    expect(answer).toMatch(/^HTTP\/1.1 431 [^]*\{"error":"(the request has more than 100 header fields|request headers too large)"\}$/);
   });
 });
