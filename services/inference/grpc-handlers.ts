@@ -1,5 +1,5 @@
 // The Open Inference Protocol on an inference pod: decode, ask the repository, encode.
-import { toGrpcStatus, errors, MeshError } from '../../lib/errors';
+import { toGrpcStatus, errors } from '../../lib/errors';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import type { ModelInferRequestOut, ModelMetadataResponse } from '../../lib/grpc/types';
@@ -11,7 +11,6 @@ import type { CallContext, LoadedVersion } from './loaded-version';
 import type { Duration } from './model-stats';
 import { modelConfigOf } from './model-config';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
-import { protos } from '../../lib/grpc/proto';
 import { refusalOf, requestSizeOf } from '../../lib/grpc/scanned-service';
 import { streamError } from '../../lib/grpc/stream-answer';
 import { serveInferStream, type BytesAnswerHandlers, type StreamLimits } from '../../lib/grpc/stream-infer';

@@ -1,9 +1,9 @@
 // The router's typed Open Inference Protocol handlers, on its grpc-js server behind the front door
 // (front-door.ts routes every ModelInfer itself): answered from membership, fanned out to pods, or,
 // for each request of a ModelStreamInfer stream, routed by the same policy as the front door's
-// (routed-call.ts) with the typed client as its transport.
+// (routed-call.ts), its bytes sent and its answer taken whole (whole-answer-call.ts, as the REST
+// door's).
 import * as grpc from '@grpc/grpc-js';
-import { status as Status } from '@grpc/grpc-js';
 import { errors, statusMessage, toGrpcStatus } from '../../lib/errors';
 import { unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
@@ -11,17 +11,15 @@ import { notReadyTrailer } from '../../lib/grpc/ready-reason';
 import { streamError } from '../../lib/grpc/stream-answer';
 import { serveInferStream, type BytesAnswerHandlers, type StreamLimits } from '../../lib/grpc/stream-infer';
 import type { ModelMetadataResponseOut } from '../../lib/grpc/types';
-import { H2_CANCEL, type H2Stream } from '../../lib/h2/connection';
-import { atDeadline, statusOf, unaryFrame } from '../../lib/h2/grpc';
-import { closedUnanswered, openPodStream, podInferHeaders, RequestRefused, type PodAnswerHeaders } from './front-door';
 import type { ForwardedRequest } from './forwarded-service';
 import type { ModelConfigResponse } from '../../lib/grpc/generated/inference/ModelConfigResponse';
 import type { ModelStatistics__Output as ModelStatisticsOut } from '../../lib/grpc/generated/inference/ModelStatistics';
 import type { Logger } from '../../lib/log';
-import type { Membership, Pod } from './membership';
+import type { Membership } from './membership';
 import type { PodConnections } from './pod-connections';
 import type { Router } from './router';
-import { RoutedCall, type RoutingDeps } from './routed-call';
+import type { RoutingDeps } from './routed-call';
+import { WholeAnswerCall } from './whole-answer-call';
 import { authorizationOfMetadata } from '../../lib/auth';
 import type { RouterAccess } from './access';
 import type { VersionStats } from './version-stats';
@@ -34,101 +32,6 @@ export interface RouterInfo {
   name: string;
   version: string;
   extensions: string[];
-}
-
-/**
- * One request routed for this grpc-js server (each request of a ModelStreamInfer stream, and a
- * ModelInfer made to this server directly): sent as the front door sends one, the client's bytes
- * to a pod over the router's HTTP/2 connections (podInferHeaders, openPodStream), the transport of
- * the same routing policy (RoutedCall). The pod's answer is taken whole, as bytes: never decoded
- * and encoded again.
- */
-class ForwardedCall extends RoutedCall {
-  private current: H2Stream | undefined;
-  private reply: PodAnswerHeaders = {};
-  private chunks: Buffer[] = [];
-  private received = 0;
-  private settled = false;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    deps: RoutingDeps,
-    private readonly conns: PodConnections,
-    private readonly maxMessageBytes: number,
-    private readonly req: ForwardedRequest,
-    private readonly deadline: number | undefined,
-    private readonly settle: (err: Error | null, answer?: Buffer) => void,
-  ) {
-    super(deps, req.model_name, req.model_version);
-  }
-
-  begin(): void {
-    if (this.deadline !== undefined) this.timer = atDeadline(this.deadline, () => this.deadlineExpired());
-    this.start();
-  }
-
-  protected send(pod: Pod, version: number): void {
-    const address = pod.address;
-    this.reply = {};
-    this.chunks = [];
-    this.received = 0;
-    const up = openPodStream(this.conns, address, podInferHeaders(address, [], version, this.deadline), this.reply);
-    if (up instanceof RequestRefused) return this.refusedForRequest(Status.RESOURCE_EXHAUSTED, up.message);
-    if (typeof up === 'string') return this.unanswered(up);
-    this.current = up;
-    up.onData = (chunk) => {
-      if (this.current !== up) return;
-      this.received += chunk.length;
-      // The pod's limit is the router's: a larger answer is refused, as the pod would refuse it.
-      if (this.received > 5 + this.maxMessageBytes) {
-        this.abort();
-        return this.refusedForRequest(Status.RESOURCE_EXHAUSTED, `the answer is larger than the limit of ${this.maxMessageBytes} bytes`);
-      }
-      this.chunks.push(chunk);
-    };
-    up.onClose = (code) => {
-      if (this.current !== up) return; // aborted: the call ended without it
-      this.current = undefined;
-      const status = statusOf(this.reply.trailers ?? this.reply.headers);
-      if (!this.reply.headers || !status) {
-        const why = this.reply.headers ? `pod ${address} closed the call without a status` : closedUnanswered(address, code, up);
-        if (why instanceof RequestRefused) this.refusedForRequest(Status.RESOURCE_EXHAUSTED, why.message);
-        else this.unanswered(why);
-      } else this.answered(status.code, status.message);
-    };
-    const prefix = Buffer.allocUnsafe(5);
-    prefix[0] = 0;
-    prefix.writeUInt32BE(this.req.bytes.length, 1);
-    up.write(prefix);
-    up.end(undefined, this.req.bytes);
-  }
-
-  protected abort(): void {
-    const up = this.current;
-    this.current = undefined;
-    up?.reset(H2_CANCEL);
-  }
-
-  protected respond(code: number, message: string): void {
-    this.settled = true;
-    const details = statusMessage(message);
-    this.settle(Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() }));
-  }
-
-  protected deliver(): void {
-    const status = statusOf(this.reply.trailers ?? this.reply.headers)!;
-    if (status.code !== Status.OK) return this.respond(status.code, status.message);
-    const frame = unaryFrame(Buffer.concat(this.chunks));
-    if ('error' in frame || frame.compressed) return this.respond(Status.INTERNAL, `pod ${this.pod?.address ?? ''} answered with no single plain message`);
-    this.settled = true;
-    this.settle(null, frame.message);
-  }
-
-  /** A call its client cancelled is answered to no one, but its promise still ends. */
-  protected override finished(code: number, message: string): void {
-    clearTimeout(this.timer);
-    if (!this.settled) this.respond(code, message);
-  }
 }
 
 /**
@@ -145,17 +48,26 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
   const deps: RoutingDeps = { router, stats, log };
 
   /**
-   * Routes a request by the routing policy, as its bytes (ForwardedCall): the bytes of its answer.
-   * `calls`, when given, holds it while in flight (so that the client's cancel reaches it).
+   * Routes a request by the routing policy, as its bytes (WholeAnswerCall, as the REST door's): the
+   * bytes of its answer. `calls`, when given, holds it while in flight (so that the client's cancel
+   * reaches it); a cancelled call rejects CANCELLED, answered to no one.
    */
-  function forward(req: ForwardedRequest, deadline: grpc.Deadline | undefined, calls?: Set<ForwardedCall>): Promise<Buffer> {
+  function forward(req: ForwardedRequest, deadline: grpc.Deadline | undefined, calls?: Set<WholeAnswerCall>): Promise<Buffer> {
     if (req.refused) return Promise.reject(req.refused);
     const ms = deadline === undefined ? undefined : deadline instanceof Date ? deadline.getTime() : Number(deadline);
     return new Promise((resolve, reject) => {
-      const call: ForwardedCall = new ForwardedCall(deps, conns, maxMessageBytes, req, ms !== undefined && Number.isFinite(ms) ? ms : undefined, (err, answer) => {
-        calls?.delete(call);
-        if (err) reject(err);
-        else resolve(answer!);
+      const fail = (code: number, message: string) => {
+        const details = statusMessage(message);
+        reject(Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() }));
+      };
+      const call: WholeAnswerCall = new WholeAnswerCall({ ...deps, conns, maxMessageBytes }, req.bytes, ms !== undefined && Number.isFinite(ms) ? ms : undefined, req.model_name, req.model_version, {
+        answer: resolve,
+        status: fail,
+        // Settles a call that ended without an answer (its client's cancel); later settles are no-ops.
+        finished: (code, message) => {
+          calls?.delete(call);
+          fail(code, message);
+        },
       });
       calls?.add(call);
       call.begin();
@@ -202,13 +114,13 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
     // The front door (front-door.ts) routes every ModelInfer without this server; this path
     // serves only calls made to this server's loopback port directly, by the same policy.
     ModelInfer: unaryHandler(log, async (call) => {
-      const calls = new Set<ForwardedCall>();
+      const calls = new Set<WholeAnswerCall>();
       call.on('cancelled', () => calls.forEach((c) => c.clientCancelled()));
       return forward(call.request, deadlineOf(call), calls);
     }),
     ModelStreamInfer: (call) => {
       // The client's cancel ends the requests in flight, blaming no pod.
-      const calls = new Set<ForwardedCall>();
+      const calls = new Set<WholeAnswerCall>();
       call.on('cancelled', () => calls.forEach((c) => c.clientCancelled()));
       // Each answer is marked final as a pod marks its own (the pod's came by a unary call, unmarked).
       serveInferStream(call, streams, {

@@ -18,21 +18,18 @@ import type { ModelInferResponseOut } from '../../lib/grpc/types';
 import type { InfoHandlers } from '../../lib/grpc/stream-infer';
 import type { ModelInferRequest } from '../../lib/grpc/generated/inference/ModelInferRequest';
 import { ByteBudget } from '../../lib/h2/budget';
-import { H2_CANCEL, type H2Stream, type Header } from '../../lib/h2/connection';
 import { listenOn } from '../../lib/h2/server';
 import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
-import { atDeadline, deadlineOf, statusOf, timeoutProblem, unaryFrame } from '../../lib/h2/grpc';
-import type { Logger } from '../../lib/log';
+import { deadlineOf, timeoutProblem } from '../../lib/h2/grpc';
 import { encodeInferResponse, INFERENCE_HEADER_LENGTH, MessageTooLarge, parseInferRequest, parseJsonBody, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
 import { closeConnection, errorBody, httpStatusOf } from '../../lib/rest/http-status';
 import { ConnectionHolds, type ByteHold } from '../../lib/rest/held-bytes';
 import { createHttpDoorServer } from '../../lib/rest/http-server';
 import type { TlsFiles } from '../../lib/tls';
 import { afterCheck, type RouterAccess } from './access';
-import { closedUnanswered, openPodStream, podInferHeaders, RequestRefused, type PodAnswerHeaders } from './front-door';
-import type { Pod } from './membership';
 import type { PodConnections } from './pod-connections';
-import { RoutedCall, type RoutingDeps } from './routed-call';
+import type { RoutingDeps } from './routed-call';
+import { WholeAnswerCall } from './whole-answer-call';
 
 /** The door's limits (INFERMESH_HTTP_* and INFERMESH_MAX_MESSAGE_BYTES). */
 export interface RestDoorLimits {
@@ -303,17 +300,25 @@ export class RestDoor {
       if (!hold.replace(framed.length)) {
         return this.fail(res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take the ${framed.length} bytes this request makes as a gRPC message; retry later`));
       }
-      new RestInferCall(this.deps, res, framed, deadline, model, version, (answer) => {
-        let out;
-        try {
-          out = encodeInferResponse(this.deserializeResponse(answer) as ModelInferResponseOut, asked, this.deps.limits.maxJsonAnswerBytes);
-        } catch (err) {
-          return this.fail(res, err);
-        }
-        const headers: http.OutgoingHttpHeaders = { 'content-type': out.headerLength === undefined ? JSON_TYPE : 'application/octet-stream' };
-        if (out.headerLength !== undefined) headers[INFERENCE_HEADER_LENGTH] = String(out.headerLength);
-        this.send(res, 200, out.body, headers);
-      }, (code, msg) => this.send(res, httpStatusOf(code), Buffer.from(errorBody(msg)))).begin();
+      const call = new WholeAnswerCall(this.deps, framed.subarray(5), deadline, model, version, {
+        answer: (answer) => {
+          let out;
+          try {
+            out = encodeInferResponse(this.deserializeResponse(answer) as ModelInferResponseOut, asked, this.deps.limits.maxJsonAnswerBytes);
+          } catch (err) {
+            return this.fail(res, err);
+          }
+          const headers: http.OutgoingHttpHeaders = { 'content-type': out.headerLength === undefined ? JSON_TYPE : 'application/octet-stream' };
+          if (out.headerLength !== undefined) headers[INFERENCE_HEADER_LENGTH] = String(out.headerLength);
+          this.send(res, 200, out.body, headers);
+        },
+        status: (code, msg) => this.send(res, httpStatusOf(code), Buffer.from(errorBody(msg))),
+      });
+      // The client hung up before its answer: the call ends, blaming no one.
+      res.once('close', () => {
+        if (!res.writableFinished) call.clientCancelled();
+      });
+      call.begin();
     });
     const access = this.deps.access;
     if (!access) return go();
@@ -500,102 +505,3 @@ function parseJsonObject(body: Buffer): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/**
- * One REST inference through the router: the transport of the routing policy (RoutedCall), as the
- * gRPC door's InferCall is. Each attempt sends the request, made a gRPC message, to a pod; the
- * pod's answer is read whole (up to INFERMESH_MAX_MESSAGE_BYTES) and handed to `deliverAnswer`
- * once the policy has taken it.
- */
-class RestInferCall extends RoutedCall {
-  private current: H2Stream | undefined;
-  /** The pod's answer's header blocks, of the attempt in flight (or the last one). */
-  private reply: PodAnswerHeaders = {};
-  /** The pod's status of the attempt that answered (or the router's, for an answer it refused). */
-  private status = { code: grpc.status.UNKNOWN as number, message: '' };
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly door: RestDoorDeps,
-    private readonly res: http.ServerResponse,
-    private readonly framed: Buffer,
-    private readonly deadline: number | undefined,
-    model: string,
-    requested: string,
-    private readonly deliverAnswer: (message: Buffer) => void,
-    private readonly respondStatus: (code: number, message: string) => void,
-  ) {
-    super(door, model, requested);
-  }
-
-  begin(): void {
-    // The client hung up before its answer: the call ends, blaming no one.
-    this.res.once('close', () => {
-      if (!this.res.writableFinished) this.clientCancelled();
-    });
-    if (this.deadline !== undefined) {
-      this.timer = atDeadline(this.deadline, () => this.deadlineExpired());
-    }
-    this.start();
-  }
-
-  protected send(pod: Pod, version: number): void {
-    const address = pod.address;
-    this.reply = {};
-    this.chunks = [];
-    this.length = 0;
-    const up = openPodStream(this.door.conns, address, podInferHeaders(address, [], version, this.deadline), this.reply);
-    if (up instanceof RequestRefused) return this.refusedForRequest(grpc.status.RESOURCE_EXHAUSTED, up.message);
-    if (typeof up === 'string') return this.unanswered(up);
-    this.current = up;
-    up.onData = (chunk) => {
-      if (this.current !== up) return;
-      this.length += chunk.length;
-      if (this.length > this.door.maxMessageBytes + 5) {
-        this.current = undefined;
-        up.reset(H2_CANCEL);
-        this.chunks = [];
-        this.status = { code: grpc.status.INTERNAL, message: `pod ${address} answered more than the limit of ${this.door.maxMessageBytes} bytes` };
-        return this.answered(this.status.code, this.status.message);
-      }
-      this.chunks.push(chunk);
-    };
-    up.onClose = (code) => {
-      if (this.current !== up) return; // aborted: the call ended without it
-      this.current = undefined;
-      const status = statusOf(this.reply.trailers ?? this.reply.headers);
-      if (!this.reply.headers || !status) {
-        const why = this.reply.headers ? `pod ${address} closed the call without a status` : closedUnanswered(address, code, up);
-        return why instanceof RequestRefused ? this.refusedForRequest(grpc.status.RESOURCE_EXHAUSTED, why.message) : this.unanswered(why);
-      }
-      this.status = status;
-      this.answered(status.code, status.message);
-    };
-    up.end(undefined, this.framed);
-  }
-
-  protected abort(): void {
-    const up = this.current;
-    this.current = undefined;
-    up?.reset(H2_CANCEL);
-  }
-
-  protected respond(code: number, message: string): void {
-    this.respondStatus(code, message);
-  }
-
-  protected deliver(): void {
-    const status = this.status;
-    if (status.code !== grpc.status.OK) return this.respondStatus(status.code, status.message);
-    const frame = unaryFrame(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length));
-    if ('error' in frame || frame.compressed) {
-      return this.respondStatus(grpc.status.INTERNAL, `the pod's answer is not one uncompressed gRPC message${'error' in frame ? `: ${frame.error}` : ''}`);
-    }
-    this.deliverAnswer(frame.message);
-  }
-
-  protected override finished(): void {
-    clearTimeout(this.timer);
-  }
-}

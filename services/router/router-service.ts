@@ -29,7 +29,6 @@ import { routerHandlers } from './grpc-handlers';
 import { authenticationInterceptor, guardedHandlers, RouterAccess } from './access';
 import { startAuthenticator } from '../../lib/auth';
 import { FrontDoor } from './front-door';
-import { protos } from '../../lib/grpc/proto';
 import { forwardedInferenceService } from './forwarded-service';
 import { streamLimitsOf } from '../../lib/grpc/stream-infer';
 import { tracingActive } from '../../lib/telemetry';
