@@ -35,11 +35,13 @@ export interface StreamLimits {
   maxRequestBytes: number;
   /** Bytes of one stream's answers its client has not read (the door's per-connection answer budget). */
   maxAnswerBytes: number;
+  /** Largest message sent (INFERMESH_MAX_MESSAGE_BYTES): a larger stream answer is refused for its request alone. */
+  maxMessageBytes: number;
 }
 
 /** A stream's limits from the settings: its own count, and the door's budgets of one client connection. */
-export function streamLimitsOf(config: Pick<Config, 'streamMaxInFlight' | 'h2MaxRequestBytesPerConnection' | 'h2MaxResponseBytesPerConnection'>): StreamLimits {
-  return { maxInFlight: config.streamMaxInFlight, maxRequestBytes: config.h2MaxRequestBytesPerConnection, maxAnswerBytes: config.h2MaxResponseBytesPerConnection };
+export function streamLimitsOf(config: Pick<Config, 'streamMaxInFlight' | 'h2MaxRequestBytesPerConnection' | 'h2MaxResponseBytesPerConnection' | 'maxMessageBytes'>): StreamLimits {
+  return { maxInFlight: config.streamMaxInFlight, maxRequestBytes: config.h2MaxRequestBytesPerConnection, maxAnswerBytes: config.h2MaxResponseBytesPerConnection, maxMessageBytes: config.maxMessageBytes };
 }
 
 export interface StreamHandlers<Req> {
@@ -64,6 +66,17 @@ export function serveInferStream<Req>(call: grpc.ServerDuplexStream<Req, Buffer 
     blocked = false;
     settle();
   });
+  // pause() stops 'data' events only: grpc-js's stream goes on reading, decoding and holding
+  // messages up to its high-water mark (16 in object mode; 17 MB of requests were seen held past
+  // a bound of 1). Reads are held where they start instead: Node calls _read again only once it
+  // pushed, so a read held here is started when the stream takes requests again.
+  const readable = call as unknown as { _read(size: number): void };
+  const startRead = readable._read.bind(call);
+  let readHeld = false;
+  readable._read = (size) => {
+    if (paused) readHeld = true;
+    else startRead(size);
+  };
   const settle = () => {
     // One request of any size is taken when none is in flight, as the door takes one message; none
     // while the client leaves answers unread.
@@ -72,12 +85,23 @@ export function serveInferStream<Req>(call: grpc.ServerDuplexStream<Req, Buffer 
     if (full !== paused) {
       paused = full;
       if (full) call.pause();
-      else call.resume();
+      else {
+        call.resume();
+        if (readHeld) {
+          readHeld = false;
+          startRead(1);
+        }
+      }
     }
     if (ended && inFlight === 0) call.end();
   };
   const write = (req: Req, answer: Uint8Array) => {
     const out = streamAnswerBytes(answer);
+    // Wrapped, an answer within the message limit can pass it: grpc-js would end the whole stream.
+    if (out.length > limits.maxMessageBytes) {
+      if (!call.write(h.failed(req, new MeshError(ErrorCode.Overloaded, `response of ${out.length} bytes is larger than the limit of ${limits.maxMessageBytes} bytes`)))) blocked = true;
+      return;
+    }
     if (answerBytes > 0 && answerBytes + out.length > limits.maxAnswerBytes) {
       if (!call.write(h.failed(req, new MeshError(ErrorCode.Overloaded, unreadAnswers(out.length))))) blocked = true;
       return;
