@@ -54,15 +54,22 @@ function tooFewStable(counted: number, min: number, what: string): Verdict | und
 }
 
 /**
- * Canary error rate no more than `points` percentage points above stable's; no verdict while the
- * stable served fewer than `minStableRequests`.
+ * Canary error rate no more than `points` percentage points above stable's. While the stable
+ * served fewer than `minStableRequests` there is no baseline to pass against, but a canary whose
+ * errors alone pass the allowance (above 0%) still fails: a canary failing every call is rolled
+ * back however little the stable serves.
  */
 export function errorRateRule(points: number, minStableRequests: number): AnalysisRule {
   return {
     name: 'error-rate',
     evaluate(canary, stable) {
       const few = tooFewStable(stable.requests, minStableRequests, 'requests');
-      if (few) return few;
+      if (few) {
+        const alone = errorRate(canary);
+        return alone * 100 > points
+          ? { result: 'fail', reason: `canary error rate ${pct(alone)} exceeds ${points} points with no stable baseline (${few.reason})` }
+          : few;
+      }
       const c = errorRate(canary);
       const s = errorRate(stable);
       return c * 100 > s * 100 + points

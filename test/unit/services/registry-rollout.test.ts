@@ -21,8 +21,11 @@ describe('analysis rules', () => {
   it.each([
     ['error-rate passes within the allowance', errorRateRule(5, 10), windowOf(2, 96, 4), windowOf(1, 100, 0), 'pass'],
     ['error-rate fails beyond it', errorRateRule(5, 10), windowOf(2, 90, 10), windowOf(1, 100, 0), 'fail'],
-    ['error-rate has no verdict against a stable with no requests', errorRateRule(5, 10), windowOf(2, 50, 50), emptyWindow(1), 'inconclusive'],
-    ['error-rate has no verdict against a stable with fewer than the minimum', errorRateRule(5, 10), windowOf(2, 50, 50), windowOf(1, 9, 0), 'inconclusive'],
+    ['error-rate has no verdict for a canary within the allowance against a stable with no requests', errorRateRule(5, 10), windowOf(2, 97, 3), emptyWindow(1), 'inconclusive'],
+    ['error-rate has no verdict for a canary within the allowance against fewer stable requests than the minimum', errorRateRule(5, 10), windowOf(2, 97, 3), windowOf(1, 9, 0), 'inconclusive'],
+    // With no baseline a canary's own errors past the allowance still fail it: it fails every call.
+    ['error-rate fails a canary failing every call against a stable with no requests', errorRateRule(5, 10), windowOf(2, 0, 100), emptyWindow(1), 'fail'],
+    ['error-rate fails a canary past the allowance against fewer stable requests than the minimum', errorRateRule(5, 10), windowOf(2, 50, 50), windowOf(1, 9, 0), 'fail'],
     ['error-rate judges a stable with the minimum', errorRateRule(5, 10), windowOf(2, 50, 50), windowOf(1, 10, 0), 'fail'],
     ['latency passes when similar', latencyRule(3, 10), windowOf(2, 50, 0, 3), windowOf(1, 50, 0, 2), 'pass'],
     ['latency fails when far slower', latencyRule(3, 10), windowOf(2, 50, 0, 100), windowOf(1, 50, 0, 2), 'fail'],
@@ -199,6 +202,14 @@ describe('analysis at a step of 100%, where the stable version gets no traffic',
       expect(s.model().rollout?.phase).toBe('rolled_back');
       expect(s.model().rollout?.reason).toContain('stable as in its window of');
     }
+  });
+
+  it('rolls back a canary failing every call while the stable serves less than the minimum', async () => {
+    const s = memoryStore();
+    const rollouts = new Rollouts(s.store, () => now);
+    await rollouts.start('m', 2, { weight: 50, steps: [50, 100], automatic: true, analysis }, 'tester');
+    for (let i = 0; i < 6 && s.model().rollout?.phase === 'progressing'; i++) await judgeWindow(rollouts, windowOf(2, 0, 9), windowOf(1, 9, 0));
+    expect(s.model().rollout).toMatchObject({ phase: 'rolled_back' });
   });
 
   it('decides nothing while the stable never had the minimum of requests in a window of the rollout', async () => {
