@@ -384,7 +384,7 @@ class SessionThread {
     worker.once('online', () => {
       if (this.worker !== worker) return;
       this.online = true;
-      for (const id of this.loading) this.startLoadTimer(id);
+      this.timeOldestLoad();
     });
     worker.on('message', (msg: WorkerReply) => this.onMessage(msg));
     // Node emits 'error' (when there was one) before 'exit'.
@@ -402,7 +402,7 @@ class SessionThread {
 
   private postLoad(seat: Seat): void {
     this.loading.add(seat.id);
-    if (this.online) this.startLoadTimer(seat.id);
+    this.timeOldestLoad();
     this.worker!.postMessage({ type: 'load', session: seat.id, init: seat.init } satisfies WorkerRequest);
     this.worker!.ref();
   }
@@ -426,6 +426,8 @@ class SessionThread {
         this.loading.delete(msg.session);
         clearTimeout(this.loadTimers.get(msg.session));
         this.loadTimers.delete(msg.session);
+        // The worker goes on to the next load it was asked for: its budget starts now.
+        this.timeOldestLoad();
         // Closing: the worker releases what it loaded, and its exit refuses the first loads.
         if (!this.closed) this.loaded(msg);
         break;
@@ -505,16 +507,7 @@ class SessionThread {
     running.owner.runOverdue(err, ended);
     // What the worker was asked besides is asked of the next one: its loads are posted there again
     // (the sessions it held and those it was loading), its releases hold nothing there.
-    this.loading.clear();
-    this.clearLoadTimers();
-    this.stopRetries();
-    for (const waiting of this.unloads.values()) for (const resolve of waiting) resolve();
-    this.unloads.clear();
-    if (this.closed) {
-      this.abandon();
-      this.exited?.();
-      return;
-    }
+    if (!this.afterSetAside()) return;
     for (const seat of [...this.seats]) {
       if (seat.owner === running.owner && !this.firstLoads.has(seat.id)) {
         // The stopped version's session is not made again: nothing will run on it.
@@ -526,6 +519,25 @@ class SessionThread {
       }
     }
     if (this.seats.size > 0) this.spawn();
+  }
+
+  /**
+   * What a worker set aside (a run or a load past its budget) was asked besides: its loads are
+   * asked of the next one, its releases hold nothing. False when the host is closed (nothing more
+   * to start).
+   */
+  private afterSetAside(): boolean {
+    this.loading.clear();
+    this.clearLoadTimers();
+    this.stopRetries();
+    for (const waiting of this.unloads.values()) for (const resolve of waiting) resolve();
+    this.unloads.clear();
+    if (this.closed) {
+      this.abandon();
+      this.exited?.();
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -548,16 +560,7 @@ class SessionThread {
     this.running = undefined;
     clearTimeout(running?.budget);
     running?.run.fail(new MeshError(ErrorCode.Unavailable, 'its session worker was set aside: another version\'s load on it outlived its budget'));
-    this.loading.clear();
-    this.clearLoadTimers();
-    this.stopRetries();
-    for (const waiting of this.unloads.values()) for (const resolve of waiting) resolve();
-    this.unloads.clear();
-    if (this.closed) {
-      this.abandon();
-      this.exited?.();
-      return;
-    }
+    if (!this.afterSetAside()) return;
     const seat = [...this.seats].find((s) => s.id === id);
     const first = this.firstLoads.get(id);
     this.firstLoads.delete(id);
@@ -584,6 +587,19 @@ class SessionThread {
     if (this.worker === worker) this.worker = undefined;
     live.delete(this);
     return setWorkerAside(worker);
+  }
+
+  /**
+   * Times the load the worker is making now: the oldest asked for (it makes its sessions one after
+   * the other). Each load's budget starts when the one before it has ended: timed all at once, the
+   * loads queued behind a slow one (every session of a worker set aside, asked again of the next)
+   * passed their budgets while they waited, and each was blamed in turn, its version stopped and
+   * its worker set aside, until the pod drained itself.
+   */
+  private timeOldestLoad(): void {
+    if (!this.online) return;
+    const oldest = this.loading.values().next();
+    if (!oldest.done && !this.loadTimers.has(oldest.value)) this.startLoadTimer(oldest.value);
   }
 
   private startLoadTimer(id: number): void {
