@@ -119,14 +119,16 @@ export class ClaimWarnings {
 
   constructor(private readonly log: Logger, private readonly intervalMs: number, private readonly now: () => number = () => performance.now()) {}
 
-  warn(message: string, fields: Record<string, unknown>): void {
+  /** Logs `message` unless one of its kind was logged within the interval (then counts it); true when logged. */
+  warn(message: string, fields: Record<string, unknown>): boolean {
     const now = this.now();
     const kind = this.kinds.get(message);
     if (kind && now - kind.at < this.intervalMs) {
       kind.alike++;
-      return;
+      return false;
     }
     this.log.warn(message, kind?.alike ? { ...fields, alikeNotLogged: kind.alike } : fields);
     this.kinds.set(message, { at: now, alike: 0 });
+    return true;
   }
 }

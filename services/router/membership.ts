@@ -78,6 +78,8 @@ export interface MembershipListener {
 
 export class Membership {
   private readonly pods = new Map<string, Pod>();
+  /** Pods whose identity check failed (oldest failure first): the first to go when the view is full. */
+  private readonly failedProofs = new Set<Pod>();
   private frozen = false;
 
   /**
@@ -128,6 +130,13 @@ export class Membership {
       pod.lastHeard = this.heard.now();
       return;
     }
+    // A full view makes room by its oldest pod that failed its identity check: pods that never
+    // prove a name (invented, silent addresses) would otherwise keep every real one out while
+    // their heartbeats go on.
+    if (newPodRefusal(this.pods.size, this.maxPods) !== undefined) {
+      const failed = this.failedProofs.values().next();
+      if (!failed.done) this.remove(failed.value);
+    }
     const refused = newPodRefusal(this.pods.size, this.maxPods) ?? (this.requireIdentity ? this.listener.admit?.(hb) : undefined);
     if (refused !== undefined) {
       this.listener.refused?.(hb, refused);
@@ -141,7 +150,14 @@ export class Membership {
 
   /** Whether `pod` proved its identity; ignored when the pod has left or was replaced since the check began. */
   setVerified(pod: Pod, verified: boolean): void {
-    if (this.pods.get(pod.id) === pod) pod.verified = verified;
+    if (this.pods.get(pod.id) !== pod) return;
+    pod.verified = verified;
+    if (verified) this.failedProofs.delete(pod);
+  }
+
+  /** `pod`'s identity check failed: it is the first to make room when the view is full. */
+  proofFailed(pod: Pod): void {
+    if (this.pods.get(pod.id) === pod && pod.verified === false) this.failedProofs.add(pod);
   }
 
   /**
@@ -182,6 +198,7 @@ export class Membership {
 
   private remove(pod: Pod): void {
     this.pods.delete(pod.id);
+    this.failedProofs.delete(pod);
     this.listener.removed?.(pod);
   }
 

@@ -173,9 +173,10 @@ export class PodIdentityCheck {
         if (this.warned.has(pod)) this.log.info('pod proved its identity: it gets traffic', { pod: pod.id, identity: pod.identity, address: pod.address });
         return;
       }
+      this.membership.proofFailed(pod);
       if (this.warned.has(pod)) return;
-      this.warned.add(pod);
-      this.warnings.warn('pod does not prove the name its heartbeat claims: no traffic', { pod: pod.id, identity: pod.identity, address: pod.address, reason: why });
+      // Marked warned only once its line was written: one kept back within the interval is tried again.
+      if (this.warnings.warn('pod does not prove the name its heartbeat claims: no traffic', { pod: pod.id, identity: pod.identity, address: pod.address, reason: why })) this.warned.add(pod);
     });
   }
 

@@ -140,10 +140,8 @@ export class PlacementPods {
     void probe.then((ids) => ids.includes(identity), () => false).then((ok) => {
       p.proven = ok;
       p.at = this.now();
-      if (!ok && !p.warned) {
-        p.warned = true;
-        this.warnings.warn('placement: a heartbeat\'s address does not prove the identity it claims; no versions are placed there', { pod: hb.pod, address: hb.address, identity });
-      }
+      // Marked warned only once its line was written: one kept back within the interval is tried again.
+      if (!ok && !p.warned) p.warned = this.warnings.warn('placement: a heartbeat\'s address does not prove the identity it claims; no versions are placed there', { pod: hb.pod, address: hb.address, identity });
     });
     return false;
   }

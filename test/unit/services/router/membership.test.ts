@@ -118,6 +118,29 @@ describe('Membership bound', () => {
     expect(m.all().map((p) => p.id).sort()).toEqual(['b', 'c']);
   });
 
+  it('makes room in a full view by its oldest pod that failed its identity check, never by one still to prove itself', () => {
+    const refused: string[] = [];
+    const m = new Membership(60_000, { admit: () => undefined, refused: (h, why) => refused.push(`${h.pod}: ${why}`) }, Date.now, true, undefined, 3);
+    for (const p of ['fake-1', 'fake-2', 'pending']) m.update(hb(p));
+    // Invented pods whose addresses did not prove their names; their heartbeats go on.
+    for (const p of m.all().filter((x) => x.id.startsWith('fake'))) m.proofFailed(p);
+    m.update(hb('fake-1'));
+    m.update(hb('fake-2'));
+    m.update(hb('real'));
+    expect(m.all().map((p) => p.id).sort()).toEqual(['fake-2', 'pending', 'real']);
+    m.update(hb('real-2'));
+    expect(m.all().map((p) => p.id).sort()).toEqual(['pending', 'real', 'real-2']);
+    // No pod failed its check now: a new one waits, as before.
+    m.update(hb('real-3'));
+    expect(refused).toEqual(['real-3: 3 pods are known, the most kept']);
+    // One that proved itself after a failed check is no longer the first to go.
+    const pending = m.all().find((p) => p.id === 'pending')!;
+    m.proofFailed(pending);
+    m.setVerified(pending, true);
+    m.update(hb('real-4'));
+    expect(m.all().map((p) => p.id).sort()).toEqual(['pending', 'real', 'real-2']);
+  });
+
   it('with identities required, takes a new pod only when its proof can start, and asks nothing of a known one', () => {
     let room = false;
     const asked: string[] = [];
