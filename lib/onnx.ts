@@ -652,7 +652,7 @@ async function addFunction(c: Cursor, fn: Field, flow: Flow): Promise<void> {
     if (f.num === FUNCTION.name && isLen(f)) name = f;
     else if (f.num === FUNCTION.domain && isLen(f)) domain = f;
   });
-  const calls = new Set<string | undefined>();
+  const calls = new Map<string | undefined, number>();
   await operatorsOf(c, fn, FUNCTION.node, calls, flow);
   flow.addFunction(domain ? await flowName(c, domain) : '', name ? await flowName(c, name) : '', calls);
 }
@@ -662,7 +662,7 @@ async function addFunction(c: Cursor, fn: Field, flow: Flow): Promise<void> {
  * the flow's budget) of every node of `msg` (a function, or a subgraph in one: `nodeField` names
  * its nodes) to `into`, at any depth of subgraphs (scanGraph has bounded it).
  */
-async function operatorsOf(c: Cursor, msg: Field, nodeField: number, into: Set<string | undefined>, flow: Flow): Promise<void> {
+async function operatorsOf(c: Cursor, msg: Field, nodeField: number, into: Map<string | undefined, number>, flow: Flow): Promise<void> {
   await walk(c, msg.start, msg.next, async (n) => {
     if (n.num !== nodeField || !isLen(n)) return;
     let op: Field | undefined;
@@ -677,7 +677,8 @@ async function operatorsOf(c: Cursor, msg: Field, nodeField: number, into: Set<s
       }
     });
     // Kept once for every function, within the flow's budget: past it, the functions are not all known.
-    into.add(flow.operator(functionKey(domain ? await flowName(c, domain) : '', op ? await flowName(c, op) : '')));
+    const key = flow.operator(functionKey(domain ? await flowName(c, domain) : '', op ? await flowName(c, op) : ''));
+    into.set(key, (into.get(key) ?? 0) + 1);
   });
 }
 
@@ -836,6 +837,8 @@ class Flow {
   private readonly functions = new Set<string>();
   /** Each local function's operators, by its key (functionKey). */
   private readonly calls = new Map<string, string[]>();
+  /** How many of each function's nodes use each of its operators (calls' order), to expand it. */
+  private readonly uses = new Map<string, number[]>();
   /** Every operator a local function uses, kept once. */
   private readonly operators = new Set<string>();
   private readonly judgements = new Map<string, Map<string, Judgement>>();
@@ -861,18 +864,58 @@ class Flow {
   }
 
   /** Records a local function and the operators its nodes use (some of which may be functions). */
-  addFunction(domain: string | undefined, name: string | undefined, operators: Set<string | undefined>): void {
+  addFunction(domain: string | undefined, name: string | undefined, operators: Map<string | undefined, number>): void {
     const key = functionKey(domain, name);
     if (key === undefined || !this.spend(key)) this.functionsLost = true;
     else this.functions.add(key);
     if (key === undefined) return;
     const keys: string[] = [];
-    for (const op of operators) {
+    const counts: number[] = [];
+    for (const [op, n] of operators) {
       if (op === undefined) this.functionsLost = true;
-      else keys.push(op);
+      else {
+        keys.push(op);
+        counts.push(n);
+      }
     }
-    if (!this.spend(8 * keys.length)) this.functionsLost = true;
-    else this.calls.set(key, keys);
+    if (!this.spend(16 * keys.length)) this.functionsLost = true;
+    else {
+      this.calls.set(key, keys);
+      this.uses.set(key, counts);
+    }
+  }
+
+  /**
+   * The nodes onnxruntime makes of nodes using `operators` (with how many use each): a call of a
+   * local function becomes that function's nodes, its own calls expanded in turn, as onnxruntime
+   * inlines them when it makes the session (30 calls of a function of 30 calls of one of 30 nodes
+   * are 27,000 nodes, in 91 written). Counted up to `cap`; only once functionNesting() is finite.
+   */
+  expandedNodes(operators: Map<string | undefined, number>, cap: number): number {
+    const sizes = new Map<string, number>();
+    const sizeOf = (fn: string): number => {
+      const known = sizes.get(fn);
+      if (known !== undefined) return known;
+      // Nesting is bounded (MAX_ONNX_FUNCTION_NESTING) and acyclic by now: recursion is shallow.
+      const keys = this.calls.get(fn)!;
+      const counts = this.uses.get(fn)!;
+      let n = 0;
+      for (let i = 0; i < keys.length && n < cap; i++) n += counts[i]! * (this.calls.has(keys[i]!) ? sizeOf(keys[i]!) : 1);
+      const size = Math.min(n, cap);
+      sizes.set(fn, size);
+      return size;
+    };
+    let total = 0;
+    for (const [op, n] of operators) {
+      total += n * (op !== undefined && this.calls.has(op) ? sizeOf(op) : 1);
+      if (total >= cap) return cap;
+    }
+    return total;
+  }
+
+  /** Whether the model has local functions. */
+  hasFunctions(): boolean {
+    return this.calls.size > 0;
   }
 
   /** An operator's key as functions' calls keep it, once for them all; undefined past the budget. */
@@ -1498,6 +1541,15 @@ export async function readOnnxSignature(file: string, limits: OnnxLimits = {}): 
     // graph's and its subgraphs' in this one. Counted whole, so that the refusal says how many.
     if (c.nodes > maxNodes) {
       throw new OnnxFormatError(`the model has ${c.nodes} nodes (its graph, subgraphs and local functions together), more than INFERMESH_MAX_GRAPH_NODES (${maxNodes}) allows: onnxruntime's session creation grows faster than the node count, and would hold a pod's thread for minutes`);
+    }
+    // Calls of local functions are made their nodes: counted as onnxruntime will have them.
+    if (flow.hasFunctions()) {
+      const used = new Map<string | undefined, number>();
+      for (const g of graphs) await operatorsOf(c, g, GRAPH.node, used, flow);
+      const expanded = flow.expandedNodes(used, maxNodes + 1);
+      if (expanded > maxNodes) {
+        throw new OnnxFormatError(`the model makes more than ${maxNodes} nodes once its local functions' calls are expanded, as onnxruntime does, more than INFERMESH_MAX_GRAPH_NODES (${maxNodes}) allows: onnxruntime's session creation grows faster than the node count, and would hold a pod's thread for minutes`);
+      }
     }
 
     const fed = inputs.filter((i) => !initialized.has(i.name));
