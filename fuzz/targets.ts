@@ -99,11 +99,11 @@ const peek: FuzzTarget = {
     Buffer.concat([inferSeeds()[0]!, Buffer.from([0xaa, 0x80, 0x80, 0x80, 0x00, 0x03, 0x0a, 0x01, 0x49])]),
   ],
   run(data) {
-    let peeked: { model: string; version: string };
+    let peeked: { model: string; version: string; id: string };
     try {
-      peeked = peekRequest(data);
+      peeked = peekRequest(data, true);
       // U+FFFD is what a lenient decode of invalid UTF-8 leaves: protobuf strings must be UTF-8.
-      if (`${peeked.model}${peeked.version}`.includes('\uFFFD')) throw new FuzzFinding('a name that is not UTF-8 was read leniently, not refused');
+      if (`${peeked.model}${peeked.version}${peeked.id}`.includes('\uFFFD')) throw new FuzzFinding('a name that is not UTF-8 was read leniently, not refused');
     } catch (err) {
       expected(err, MeshError);
       return;

@@ -28,7 +28,7 @@ export function forwardedInferenceService(): grpc.ServiceDefinition {
     ...method,
     requestDeserialize: (bytes: Buffer): ForwardedRequest => {
       try {
-        const { model, version, id } = peekRequest(bytes);
+        const { model, version, id } = peekRequest(bytes, true);
         return { model_name: model, model_version: version, id, bytes };
       } catch (err) {
         return { model_name: '', model_version: '', id: '', bytes, refused: err instanceof MeshError ? err : errors.invalidArgument('malformed request') };

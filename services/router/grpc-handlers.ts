@@ -18,8 +18,7 @@ import type { Logger } from '../../lib/log';
 import type { Membership } from './membership';
 import type { PodConnections } from './pod-connections';
 import type { Router } from './router';
-import type { RoutingDeps } from './routed-call';
-import { WholeAnswerCall } from './whole-answer-call';
+import { WholeAnswerCall, type WholeAnswerDeps } from './whole-answer-call';
 import { authorizationOfMetadata } from '../../lib/auth';
 import type { RouterAccess } from './access';
 import type { VersionStats } from './version-stats';
@@ -45,7 +44,7 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
     return d === Infinity ? undefined : d;
   };
 
-  const deps: RoutingDeps = { router, stats, log };
+  const deps: WholeAnswerDeps = { router, stats, log, conns, maxMessageBytes };
 
   /**
    * Routes a request by the routing policy, as its bytes (WholeAnswerCall, as the REST door's): the
@@ -60,7 +59,7 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
         const details = statusMessage(message);
         reject(Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() }));
       };
-      const call: WholeAnswerCall = new WholeAnswerCall({ ...deps, conns, maxMessageBytes }, req.bytes, ms !== undefined && Number.isFinite(ms) ? ms : undefined, req.model_name, req.model_version, {
+      const call: WholeAnswerCall = new WholeAnswerCall(deps, req.bytes, ms !== undefined && Number.isFinite(ms) ? ms : undefined, req.model_name, req.model_version, {
         answer: resolve,
         status: fail,
         // Settles a call that ended without an answer (its client's cancel); later settles are no-ops.

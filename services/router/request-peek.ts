@@ -29,16 +29,17 @@ function utf8(bytes: Buffer, start: number, end: number, field: string): string 
 }
 
 /**
- * Reads the model name and version of a ModelInferRequest from its top-level fields, by the rules
- * the pod's scan reads them with (lib/grpc/request-scan): the model checked and routed here is the
- * one the pod decodes.
+ * Reads the model name and version (with `withId`, its id too) of a ModelInferRequest from its
+ * top-level fields, by the rules the pod's scan reads them with (lib/grpc/request-scan): the model
+ * checked and routed here is the one the pod decodes.
  */
-export function peekRequest(bytes: Buffer): PeekedRequest {
+export function peekRequest(bytes: Buffer, withId = false): PeekedRequest {
   const { name, version, id } = routingFieldsOf(bytes);
   return {
     model: name[0] < 0 ? '' : utf8(bytes, name[0], name[1], 'model_name'),
     version: version[0] < 0 ? '' : utf8(bytes, version[0], version[1], 'model_version'),
-    id: id[0] < 0 ? '' : utf8(bytes, id[0], id[1], 'id'),
+    // Only a door that answers errors itself names the request (streams): not the relay's hot path.
+    id: withId && id[0] >= 0 ? utf8(bytes, id[0], id[1], 'id') : '',
     bytes,
   };
 }

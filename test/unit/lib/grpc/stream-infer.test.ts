@@ -34,6 +34,18 @@ async function streamServer(limits: StreamLimits, infer: (req: ModelInferRequest
   return { server, client, read };
 }
 
+/** A ModelStreamInfer call on `client`: the answers it got so far, and its end. */
+function openStream(client: grpc.Client) {
+  const call = (client as unknown as { ModelStreamInfer(): grpc.ClientDuplexStream<unknown, ModelStreamInferResponse__Output> }).ModelStreamInfer();
+  const answers: ModelStreamInferResponse__Output[] = [];
+  const ended = new Promise<void>((resolve, reject) => {
+    call.on('data', (a: ModelStreamInferResponse__Output) => answers.push(a));
+    call.on('end', resolve);
+    call.on('error', reject);
+  });
+  return { call, answers, ended };
+}
+
 const answerTo = (req: ModelInferRequestOut, bytes = 0) => encodeInferAnswer({ model_name: req.model_name, model_version: '1', id: req.id, outputs: bytes ? [{ name: 'y', datatype: 'UINT8', shape: [bytes] }] : [], raw_output_contents: bytes ? [Buffer.alloc(bytes)] : [] }, 64 << 20);
 
 it('reads no request past its bounds while one is in flight, then answers every one', async () => {
@@ -45,13 +57,7 @@ it('reads no request past its bounds while one is in flight, then answers every 
     else waiting.push(done);
   }));
   try {
-    const call = client.ModelStreamInfer!() as grpc.ClientDuplexStream<unknown, ModelStreamInferResponse__Output>;
-    const answers: ModelStreamInferResponse__Output[] = [];
-    const ended = new Promise<void>((resolve, reject) => {
-      call.on('data', (a) => answers.push(a));
-      call.on('end', resolve);
-      call.on('error', reject);
-    });
+    const { call, answers, ended } = openStream(client);
     const big = Buffer.alloc(1 << 20, 1);
     for (let i = 0; i < 40; i++) call.write({ model_name: 'm', id: String(i), inputs: [{ name: 'x', datatype: 'UINT8', shape: [1, 1 << 20] }], raw_input_contents: [big] });
     call.end();
@@ -82,13 +88,7 @@ it('fails one request whose wrapped answer passes the message limit, and the str
   };
   const { server, client } = await streamServer({ maxInFlight: 8, maxRequestBytes: 1 << 20, maxAnswerBytes: 1 << 20, maxMessageBytes: limit }, async (req) => (req.id === 'big' ? big(req) : answerTo(req, 3)));
   try {
-    const call = client.ModelStreamInfer!() as grpc.ClientDuplexStream<unknown, ModelStreamInferResponse__Output>;
-    const answers: ModelStreamInferResponse__Output[] = [];
-    const ended = new Promise<void>((resolve, reject) => {
-      call.on('data', (a) => answers.push(a));
-      call.on('end', resolve);
-      call.on('error', reject);
-    });
+    const { call, answers, ended } = openStream(client);
     for (const id of ['small', 'big', 'after']) call.write({ model_name: 'm', id });
     call.end();
     await ended;

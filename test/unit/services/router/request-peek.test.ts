@@ -13,8 +13,9 @@ describe('peekRequest', () => {
       inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784] }],
       raw_input_contents: [Buffer.alloc(784 * 4, 7)],
     });
-    const peeked = peekRequest(bytes);
-    expect(peeked).toEqual({ model: 'mnist', version: '12', id: 'req-1', bytes });
+    expect(peekRequest(bytes, true)).toEqual({ model: 'mnist', version: '12', id: 'req-1', bytes });
+    // The relay's hot path reads no id.
+    expect(peekRequest(bytes)).toEqual({ model: 'mnist', version: '12', id: '', bytes });
   });
 
   it('takes the last occurrence of a field, as protobuf does', () => {
