@@ -162,7 +162,7 @@ const onnx: FuzzTarget = {
   doc: 'the ONNX signature reader (lib/onnx.ts), on a file as the registry reads a pushed artifact',
   seeds() {
     const dir = path.resolve(__dirname, '..', 'models', 'fixtures');
-    const small = ['identity_fp32.onnx', 'identity_bytes.onnx', 'add_sub_fp16.onnx', 'fails.onnx'];
+    const small = ['identity_fp32.onnx', 'identity_bytes.onnx', 'add_sub_fp16.onnx', 'fails.onnx', 'flatten_mlp_fp32.onnx'];
     return small.filter((f) => fs.existsSync(path.join(dir, f))).map((f) => fs.readFileSync(path.join(dir, f)));
   },
   async run(data) {

@@ -1,7 +1,7 @@
 // Small test models with known behaviour: identity and add/sub for every datatype, a slow one, a
-// heavy one, one that always fails at run time, one onnxruntime cannot load, and the corner cases of
-// the signature reader and the warm-up (dim_value -1, a dimension that must not be 1). Tests and
-// benchmarks rely on their exact names.
+// heavy one, one that always fails at run time, one onnxruntime cannot load, the corner cases of
+// the signature reader and the warm-up (dim_value -1, a dimension that must not be 1), and an MLP
+// flattened as PyTorch exports it. Tests and benchmarks rely on their exact names.
 import { ElemType, encodeModel, initializer, node, tensor, type InitializerSpec, type NodeSpec } from './onnx-builder';
 import { seededRandom, uniformArray } from './prng';
 
@@ -254,6 +254,51 @@ export function loopCountModel(): Uint8Array {
   });
 }
 
+/** The rows and columns of each of flatten_mlp_fp32.onnx's inputs, and the width of its hidden layer and of its answer. */
+export const FLATTEN_MLP = { rows: 2, columns: 4, hidden: 16, classes: 3 } as const;
+
+/**
+ * flatten_mlp_fp32.onnx: an MLP on FP32 [batch, 2, 4] whose flattens are written as PyTorch exports
+ * x.view(x.size(0), -1) with a dynamic batch. The input is flattened by Shape, Gather of index 0,
+ * Unsqueeze and Concat with [-1] (the TorchScript exporter's form, opset 13 on), a Gemm and a Relu
+ * make [batch, 16], Shape with start 0 and end 1 then Concat with [4, -1] (the form from opset 15)
+ * makes it [batch, 4, 4] for a Softmax along its last axis, and Flatten and a Gemm answer
+ * FP32 [batch, 3]. Each row's answer follows that row alone.
+ */
+export function flattenMlpModel(): Uint8Array {
+  const f = ElemType.FLOAT;
+  const i64 = (name: string, dims: number[], values: number[]) => initializer(name, ElemType.INT64, dims, BigInt64Array.from(values, BigInt));
+  const random = seededRandom(2024);
+  const { rows, columns, hidden, classes } = FLATTEN_MLP;
+  const weights = (name: string, dims: number[]) => initializer(name, f, dims, uniformArray(dims.reduce((a, b) => a * b, 1), 1, random));
+  return encodeModel({
+    name: 'flatten_mlp_fp32',
+    doc: 'an MLP whose flattens are PyTorch\'s exports of x.view(x.size(0), -1)',
+    inputs: [tensor('INPUT0', f, ['batch', rows, columns])],
+    outputs: [tensor('OUTPUT0', f, ['batch', classes])],
+    initializers: [weights('W1', [rows * columns, hidden]), weights('B1', [hidden]), weights('W2', [hidden, classes]), weights('B2', [classes])],
+    nodes: [
+      node('Shape', ['INPUT0'], ['input_shape']),
+      node('Constant', [], ['zero'], { value: i64('zero', [], [0]) }),
+      node('Gather', ['input_shape', 'zero'], ['input_batch'], { axis: 0 }),
+      node('Constant', [], ['axes'], { value: i64('axes', [1], [0]) }),
+      node('Unsqueeze', ['input_batch', 'axes'], ['input_batch_1d']),
+      node('Constant', [], ['minus_one'], { value: i64('minus_one', [1], [-1]) }),
+      node('Concat', ['input_batch_1d', 'minus_one'], ['flat_shape'], { axis: 0 }),
+      node('Reshape', ['INPUT0', 'flat_shape'], ['flat'], { allowzero: 0 }),
+      node('Gemm', ['flat', 'W1', 'B1'], ['hidden_sum']),
+      node('Relu', ['hidden_sum'], ['hidden']),
+      node('Shape', ['hidden'], ['hidden_batch'], { start: 0, end: 1 }),
+      node('Constant', [], ['grid_rest'], { value: i64('grid_rest', [2], [4, -1]) }),
+      node('Concat', ['hidden_batch', 'grid_rest'], ['grid_shape'], { axis: 0 }),
+      node('Reshape', ['hidden', 'grid_shape'], ['grid'], { allowzero: 0 }),
+      node('Softmax', ['grid'], ['grid_softmax'], { axis: -1 }),
+      node('Flatten', ['grid_softmax'], ['grid_flat'], { axis: 1 }),
+      node('Gemm', ['grid_flat', 'W2', 'B2'], ['OUTPUT0']),
+    ],
+  });
+}
+
 /** Every fixture file, under `fixtures/`, in a stable order. */
 export function fixtureFiles(): FixtureFile[] {
   const datatypes = Object.keys(FIXTURE_DATATYPES) as FixtureDatatype[];
@@ -268,5 +313,6 @@ export function fixtureFiles(): FixtureFile[] {
     { path: 'fixtures/pad_reflect_fp32.onnx', make: () => padReflectModel() },
     { path: 'fixtures/load_fails.onnx', make: () => loadFailsModel() },
     { path: 'fixtures/loop_count_fp32.onnx', make: () => loopCountModel() },
+    { path: 'fixtures/flatten_mlp_fp32.onnx', make: () => flattenMlpModel() },
   ];
 }

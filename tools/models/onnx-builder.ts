@@ -57,13 +57,16 @@ export interface InitializerSpec {
   data: ArrayBufferView;
 }
 
-/** One operator node. Attributes are integers, integer lists, strings or graphs (a Loop's body): all the models here need. */
+/** One operator node. Attributes are integers, integer lists, strings, tensors (a Constant's value) or graphs (a Loop's body): all the models here need. */
 export interface NodeSpec {
   opType: string;
   inputs: string[];
   outputs: string[];
-  attributes?: Record<string, number | number[] | string | GraphSpec>;
+  attributes?: Record<string, AttributeValue>;
 }
+
+/** A node attribute's value. */
+export type AttributeValue = number | number[] | string | InitializerSpec | GraphSpec;
 
 /** A graph: the main one of a model, or a subgraph held by a node's attribute (it may use the outer graph's names). */
 export interface GraphSpec {
@@ -114,7 +117,8 @@ function tensorProto(t: InitializerSpec): onnx.ITensorProto {
   return { name: t.name, dataType: t.elemType, dims: t.dims, rawData };
 }
 
-function attributeProto(name: string, value: number | number[] | string | GraphSpec): onnx.IAttributeProto {
+function attributeProto(name: string, value: AttributeValue): onnx.IAttributeProto {
+  if (typeof value === 'object' && 'data' in value) return { name, type: onnx.AttributeProto.AttributeType.TENSOR, t: tensorProto(value) };
   if (typeof value === 'object' && !Array.isArray(value)) return { name, type: onnx.AttributeProto.AttributeType.GRAPH, g: graphProto(value, '', `${value.name}/`) };
   if (typeof value === 'string') return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) };
   const values = Array.isArray(value) ? value : [value];
