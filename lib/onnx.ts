@@ -44,9 +44,10 @@ export interface OnnxSignature {
   /**
    * The operator types (sorted, each once) through which a row of a batch could reach another
    * row's outputs, or the batch's size a row's values, when runs are batched along the first
-   * dimension: a reduction or a softmax over it, a matrix product that contracts it, a Reshape,
-   * Shape or Slice (whose effect on it is not followed here), a subgraph, a local function, another
-   * domain's operator (see rowsOut). Empty when every graph output's row i follows row i of the
+   * dimension: a reduction or a softmax over it, a matrix product that contracts it, a Reshape
+   * (but to a shape that copies the batch's size, constant or computed as PyTorch exports a
+   * flatten: copiedBatchRank), Shape or Slice (whose effect on it is not followed otherwise), a
+   * subgraph, a local function, another domain's operator (see rowsOut). Empty when every graph output's row i follows row i of the
    * inputs alone: only then may a pod batch the requests of different callers by itself.
    */
   rowMixing: string[];
@@ -355,7 +356,7 @@ function shown(name: string): string {
 
 // Field numbers of onnx.proto (onnx/onnx.proto3).
 const MODEL = { irVersion: 1, graph: 7, trainingInfo: 20, functions: 25 } as const;
-const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, sparseInitializer: 15 } as const;
+const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, valueInfo: 13, sparseInitializer: 15 } as const;
 const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
 const ATTRIBUTE = { name: 1, t: 5, g: 6, tensors: 10, graphs: 11, sparseTensor: 22, sparseTensors: 23 } as const;
 const TENSOR = { dims: 1, dataType: 2, int64Data: 7, name: 8, rawData: 9, externalData: 13, dataLocation: 14 } as const;
@@ -422,6 +423,11 @@ interface TensorRank {
    * INT64 tensor whose first value is 0 (copy the batch's size), at most MAX_ROW_INTS; -1 otherwise.
    */
   keepsBatch: number;
+  /**
+   * The values of an INT64 scalar or 1-D tensor of 1 to MAX_ROW_INTS values, as onnxruntime reads
+   * them (exact within ±2^53); undefined for any other tensor. What a shape's arithmetic starts from.
+   */
+  ints?: readonly number[];
 }
 
 /**
@@ -441,13 +447,13 @@ async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wa
       firstDim = hi === 0 && lo <= MAX_ROW_INTS ? lo : -1;
     }
   };
-  // What a Reshape's shape needs (keepsBatch): its type, its first value and how many it has, from
-  // int64_data or raw_data (onnxruntime reads raw_data when both are there: then not followed).
+  // What a Reshape's shape needs (keepsBatch, ints): its type and its values, from int64_data or
+  // raw_data (onnxruntime reads raw_data when both are there: then not followed).
   let dataType = 0;
   let int64s = 0;
-  let firstInt64: boolean | undefined;
+  const values: number[] = [];
   const int64 = (lo: number, hi: number) => {
-    if (int64s++ === 0) firstInt64 = lo === 0 && hi === 0;
+    if (int64s++ < MAX_ROW_INTS) values.push(signedOf(lo, hi));
   };
   let raw: Field | undefined;
   await walk(c, t.start, t.next, async (f) => {
@@ -469,11 +475,17 @@ async function scanTensor(c: Cursor, t: Field, kind: string, frames: Frame[], wa
   if (rank) {
     rank.of = dims;
     rank.firstOne = firstOne;
-    rank.keepsBatch = -1;
-    if (dims === 1 && firstDim >= 1 && dataType === TENSOR_INT64) {
-      if (raw === undefined && int64s === firstDim && firstInt64) rank.keepsBatch = firstDim;
-      else if (raw !== undefined && int64s === 0 && raw.next - raw.start === 8 * firstDim && (await c.bytes(raw.start, 8)).every((b) => b === 0)) rank.keepsBatch = firstDim;
+    rank.ints = undefined;
+    // A scalar holds one value; a 1-D tensor as many as its one dimension says.
+    const count = dims === 0 ? 1 : dims === 1 ? firstDim : -1;
+    if (count >= 1 && dataType === TENSOR_INT64) {
+      if (raw === undefined && int64s === count) rank.ints = values;
+      else if (raw !== undefined && int64s === 0 && raw.next - raw.start === 8 * count) {
+        const bytes = await c.bytes(raw.start, 8 * count);
+        rank.ints = Array.from({ length: count }, (_, i) => Number(bytes.readBigInt64LE(8 * i)));
+      }
     }
+    rank.keepsBatch = dims === 1 && rank.ints?.[0] === 0 ? rank.ints.length : -1;
   }
   // The name is wanted by the value-sized analysis, which keys names as flowName reads them.
   if (location === 0 && !entries) return wantName && nameField ? flowName(c, nameField) : undefined;
@@ -827,6 +839,25 @@ const keepsBatchOf = (bits: number): number => ((bits >> KEEPS_BATCH_SHIFT) & 0x
 /** What is assumed of a name not (yet) known: declared later, in an outer scope, or past the budget. */
 const UNKNOWN = VALUES | SHAPE | MIXED;
 
+/** A declared first dimension that is a number (dim_value, negative included). */
+const DECLARED_FIRST_VALUE = 1;
+/** A declared first dimension that is a name (dim_param). */
+const DECLARED_FIRST_PARAM = 2;
+/** A name declared for another dimension. */
+const DECLARED_LATER_PARAM = 4;
+/** First dimensions declared as different numbers. */
+const DECLARED_FIRST_VALUES = 8;
+
+/**
+ * What the rows analysis knows of the values of a small INT64 tensor (a shape being computed, or a
+ * part of one): its rank, 0 or 1, and each value: a number, the name of the tensor whose first
+ * dimension it is (what Shape reads), or null (another dimension, not followed).
+ */
+interface KnownInts {
+  rank: 0 | 1;
+  values: readonly (number | string | null)[];
+}
+
 /**
  * What the main graph's tensors follow, by name, and the model's local functions, by domain and
  * name, within MAX_ONNX_FLOW_NAME_BYTES together. Past it a name is not kept: a tensor then counts
@@ -842,6 +873,14 @@ class Flow {
   /** Every operator a local function uses, kept once. */
   private readonly operators = new Set<string>();
   private readonly judgements = new Map<string, Map<string, Judgement>>();
+  /** The values known of small INT64 tensors, by name (KnownInts). */
+  private readonly known = new Map<string, KnownInts>();
+  /** What the graph declares of tensors' dimensions (DECLARED_* flags, and a first dimension's value), by name. */
+  private readonly declared = new Map<string, { flags: number; first: number }>();
+  /** Declarations not kept (past the budget, or a name not read). */
+  private declaredLost = false;
+  /** Whether a Reshape kept rows by a shape computed from a dimension (copiedBatchRank). */
+  computedShape = false;
   private bytes = 0;
   private functionsLost = false;
   /**
@@ -861,6 +900,58 @@ class Flow {
       if (!this.spend(name)) return;
     } else if (name !== '') this.redefined = true; // '': an optional output left out, by any node
     this.of.set(name, bits);
+    this.known.delete(name);
+  }
+
+  /** What is known of the values of tensor `name`; undefined when nothing is. */
+  knownInts(name: string | undefined): KnownInts | undefined {
+    return name === undefined || name === '' ? undefined : this.known.get(name);
+  }
+
+  /**
+   * Records the values of tensor `name`, just set(); within the budget (a tensor named in them
+   * is charged too), past it they are not known.
+   */
+  setKnown(name: string | undefined, ints: KnownInts): void {
+    if (name === undefined || name === '' || !this.of.has(name)) return;
+    let bytes = 16 * ints.values.length;
+    for (const v of ints.values) if (typeof v === 'string') bytes += v.length;
+    if (this.spend(bytes + 64)) this.known.set(name, ints);
+  }
+
+  /** Records what a graph input, output or value_info declares of tensor `name`'s dimensions (DECLARED_* flags). */
+  declare(name: string | undefined, flags: number, first: number): void {
+    if (flags === 0) return;
+    if (name === undefined) {
+      this.declaredLost = true;
+      return;
+    }
+    const was = this.declared.get(name);
+    if (was) {
+      if (was.flags & flags & DECLARED_FIRST_VALUE && was.first !== first) was.flags |= DECLARED_FIRST_VALUES;
+      was.flags |= flags;
+    } else if (this.spend(name)) this.declared.set(name, { flags, first });
+    else this.declaredLost = true;
+  }
+
+  /**
+   * Whether every declared dimension holds whatever the batch, so that onnxruntime reads the
+   * dimension a computed shape was judged on: a declared first dimension that is a number could be
+   * folded into a Shape (ConstantFolding), and a name could make a Shape read another tensor of the
+   * same declared shape (ShapeInputMerge). Holds: a name for the first dimension of a tensor whose
+   * rows stay apart (each has the batch's size), a number for the length of a known INT64 vector;
+   * a name of any other dimension does not.
+   */
+  declarationsHold(): boolean {
+    if (this.declaredLost) return false;
+    for (const [name, { flags, first }] of this.declared) {
+      if (flags & (DECLARED_LATER_PARAM | DECLARED_FIRST_VALUES)) return false;
+      const bits = this.get(name);
+      if (flags & DECLARED_FIRST_PARAM && !((bits & VALUES) !== 0 && (bits & MIXED) === 0 && rankOf(bits) >= 1)) return false;
+      const known = this.known.get(name);
+      if (flags & DECLARED_FIRST_VALUE && !(known?.rank === 1 && known.values.length === first)) return false;
+    }
+    return true;
   }
 
   /** Records a local function and the operators its nodes use (some of which may be functions). */
@@ -1088,9 +1179,18 @@ async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>, mix
   let shaped = 0;
   // What each input follows, for rowsOut (past MAX_ROW_INPUTS, only that there were more).
   const ins: number[] = [];
+  // For a shape's arithmetic (shapeValues): what is known of each input's values, and the first
+  // input's name (what Shape reads the size of, what Reshape reshapes).
+  const arithmetic = j.standard && !graphs && SHAPE_ARITHMETIC.has(op!);
+  const known: (KnownInts | undefined)[] = [];
+  let first: string | undefined;
   const input = (i: number, name: string | undefined) => {
     const bits = name === '' ? 0 : flow.get(name); // '': an optional input left out
     if (i < MAX_ROW_INPUTS) ins.push(name === '' ? ABSENT : bits);
+    if (arithmetic && i < MAX_ROW_INPUTS) {
+      known.push(flow.knownInts(name));
+      if (i === 0) first = name;
+    }
     if (name === '') return;
     fed |= bits & (VALUES | SHAPE);
     if (bits & SHAPE) shaped++;
@@ -1115,19 +1215,26 @@ async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>, mix
   else if (j.standard && SHAPE_OF.has(op!)) out = fedShape & SHAPE ? VALUES : 0;
   else if (!fed) out = 0;
   else out = VALUES | (fed & SHAPE || (j.shapeBy ? shapeFromValues : true) ? SHAPE : 0);
-  const attrs = j.standard && !graphs && (op === 'Constant' || (fed & VALUES && ROW_ATTRIBUTES.has(op!))) ? await rowAttributes(c, n) : NO_ATTRIBUTES;
+  // Shape's bounds are read whatever it is fed: without them, what it gives is not known.
+  const reads = arithmetic && (op === 'Shape' || known.some((k) => k !== undefined));
+  const attrs = j.standard && !graphs && (op === 'Constant' || reads || (fed & VALUES && ROW_ATTRIBUTES.has(op!))) ? await rowAttributes(c, n) : NO_ATTRIBUTES;
+  const made = reads || (j.standard && !graphs && op === 'Constant') ? shapeValues(op!, attrs, ins, known, first, index) : undefined;
+  const copies = reads && op === 'Reshape' ? copiedBatchRank(known[1], first) : -1;
   // Outputs, an optional one left out ('') included: BatchNormalization trains when it has more than one.
   let named = 0;
   const counted = walkBuffered(c, n.start, n.next, (f) => {
     if (f.num === NODE.output && isLen(f)) named++;
   });
   if (counted) await counted;
-  const rows = rowsOut(j, op, ins, index > MAX_ROW_INPUTS, attrs, graphs, named);
+  const rows = rowsOut(j, op, ins, index > MAX_ROW_INPUTS, attrs, graphs, named, copies);
+  if (copies >= 1 && !(rows(0) & MIXED)) flow.computedShape = true;
   let outIndex = 0;
   const set = (name: string | undefined) => {
-    const r = rows(outIndex++);
+    const at = outIndex++;
+    const r = rows(at);
     if (r & MIXED && !ins.some((b) => b !== ABSENT && b & MIXED)) mixing.add(j.label);
     flow.set(name, out | r);
+    if (at === 0 && made !== undefined) flow.setKnown(name, made);
   };
   const outputs = walkBuffered(c, n.start, n.next, (f) => {
     if (f.num !== NODE.output || !isLen(f)) return undefined;
@@ -1148,6 +1255,8 @@ async function flowNode(c: Cursor, n: Field, flow: Flow, found: Set<string>, mix
 // first axis is the batch, rows apart) or MIXED; a standard operator keeps ROWS only under the
 // rules of rowsOut, and anything it cannot follow (another domain, a local function, a subgraph,
 // an operator not listed, an axis or a rank not known, a Reshape's or a Slice's values) is MIXED.
+// Every ROWS tensor's first dimension is the batch's size: the inputs agree on it (decodeRequest)
+// and each rule keeps it.
 
 /** Inputs of one node whose bits rowsOut looks at; a node with more is MIXED unless elementwise. */
 const MAX_ROW_INPUTS = 64;
@@ -1203,6 +1312,9 @@ interface RowAttributes {
   trainingMode?: number;
   /** Reshape's: 1 makes a 0 in the shape a dimension of 0, not a copy. */
   allowZero?: number;
+  /** Shape's (opset 15 on): the first dimension it gives, and the one after its last. */
+  start?: number;
+  end?: number;
   /** A Constant's rank and first dimension, from its value. */
   constantRank?: TensorRank;
 }
@@ -1261,13 +1373,16 @@ async function rowAttributes(c: Cursor, n: Field): Promise<RowAttributes> {
       case 'transA': out.transA = int; break;
       case 'training_mode': out.trainingMode = int; break;
       case 'allowzero': out.allowZero = int; break;
+      case 'start': out.start = int; break;
+      case 'end': out.end = int; break;
       default:
     }
     // onnxruntime makes a Constant's value of its first attribute, by that attribute's type
     // whatever its name; with more than one, its rank is not known here.
     if (!first) out.constantRank = undefined;
     else if (type === ATTRIBUTE_TYPE_TENSOR) out.constantRank = tensorRank;
-    else if (type === ATTRIBUTE_TYPE_INTS) out.constantRank = { of: 1, firstOne: false, keepsBatch: ints && ints.length >= 1 && ints[0] === 0 ? ints.length : -1 };
+    else if (type === ATTRIBUTE_TYPE_INTS) out.constantRank = { of: 1, firstOne: false, keepsBatch: ints && ints.length >= 1 && ints[0] === 0 ? ints.length : -1, ints: ints && ints.length >= 1 ? ints : undefined };
+    else if (type === ATTRIBUTE_TYPE_INT) out.constantRank = { of: 0, firstOne: false, keepsBatch: -1, ints: [int ?? 0] };
     else out.constantRank = CONSTANT_RANKS[type];
   });
   return out;
@@ -1279,11 +1394,100 @@ function axisOf(axis: number, rank: number): number {
   return a >= 0 && a < rank ? a : -1;
 }
 
+// A shape computed from the batch's size. PyTorch exports x.view(x.size(0), -1) with a dynamic
+// batch as Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])), and from opset 15 as
+// Reshape(x, Concat(Shape(x, start=0, end=1), [-1])): the shape's first value is x's own first
+// dimension, so each row stays one row, as with a first 0. The values of such a shape are
+// followed exactly (KnownInts), through these operators only, from INT64 constants read as
+// onnxruntime reads them (initializers that no input overrides, Constants); anything else about
+// them is not known, and a Reshape to what is not known moves rows.
+
+/** The standard operators through which the values of a shape are followed (shapeValues). */
+const SHAPE_ARITHMETIC = new Set(['Shape', 'Gather', 'Unsqueeze', 'Concat', 'Reshape']);
+
+/**
+ * What is known of the values of a node's first output, from its attributes and what is known of
+ * its inputs' values (`known`, by index, of `inputs` in all; `first`: the first input's name);
+ * undefined when not followed. `ins` are the inputs' flow bits.
+ */
+function shapeValues(op: string, attrs: RowAttributes, ins: readonly number[], known: readonly (KnownInts | undefined)[], first: string | undefined, inputs: number): KnownInts | undefined {
+  switch (op) {
+    case 'Constant': {
+      const c = attrs.constantRank;
+      return c?.ints && (c.of === 0 || c.of === 1) ? { rank: c.of, values: c.ints } : undefined;
+    }
+    case 'Shape': {
+      // Dimensions start to end of its input, each bound counted from the end when negative, then
+      // clamped to [0, rank] (opset 15; before it, no bounds: onnxruntime refuses them).
+      const r = inputs === 1 && ins[0] !== ABSENT ? rankOf(ins[0]!) : -1;
+      if (first === undefined || first === '' || r < 1 || r > MAX_ROW_INTS) return undefined;
+      const bound = (b: number | undefined, none: number) => (b === undefined ? none : Math.min(Math.max(b < 0 ? b + r : b, 0), r));
+      const start = bound(attrs.start, 0);
+      const end = bound(attrs.end, r);
+      if (end <= start) return undefined;
+      return { rank: 1, values: Array.from({ length: end - start }, (_, k) => (start + k === 0 ? first : null)) };
+    }
+    case 'Gather': {
+      // A vector's values picked by constant indices (a scalar picks one, a vector several).
+      const [data, indices] = known;
+      if (inputs !== 2 || data?.rank !== 1 || !indices || axisOf(attrs.axis ?? 0, 1) !== 0) return undefined;
+      const size = data.values.length;
+      const picked: (number | string | null)[] = [];
+      for (const i of indices.values) {
+        if (typeof i !== 'number' || i < -size || i >= size) return undefined;
+        picked.push(data.values[i < 0 ? i + size : i]!);
+      }
+      return { rank: indices.rank, values: picked };
+    }
+    case 'Unsqueeze': {
+      // A scalar made a vector of one: axes [0] (or [-1]), an attribute before opset 13, an input
+      // from it (onnxruntime refuses a node with the other form, or with both).
+      const [data, given] = known;
+      const axes = inputs === 1 ? attrs.axes : inputs === 2 && attrs.axes === undefined && given?.rank === 1 ? given.values : undefined;
+      if (data?.rank !== 0 || axes?.length !== 1 || (axes[0] !== 0 && axes[0] !== -1)) return undefined;
+      return { rank: 1, values: data.values };
+    }
+    case 'Concat': {
+      // Vectors joined along their one axis, every part known.
+      if (inputs > MAX_ROW_INPUTS || attrs.axis === undefined || axisOf(attrs.axis, 1) !== 0) return undefined;
+      const values: (number | string | null)[] = [];
+      for (const part of known) {
+        if (part?.rank !== 1 || values.length + part.values.length > MAX_ROW_INTS) return undefined;
+        values.push(...part.values);
+      }
+      return values.length > 0 ? { rank: 1, values } : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The rank a Reshape of tensor `data` to a shape of these values gives when each row stays one
+ * row: the first value is `data`'s own first dimension, each other a positive constant or -1,
+ * -1 exactly once; -1 otherwise. Exactly once, because onnxruntime's optimizer (ReshapeFusion)
+ * writes a Shape, Gather, Unsqueeze and Concat it matches as a constant shape: the first
+ * dimension as 0 (a copy; so allowzero must be 0, rowsOut), or, where it does not match the
+ * Gather's index, as -1, which with another -1 it cannot write. A shape without a -1 that does
+ * not fit the data would fail unfused, and could be fused to [-1, …] and move rows.
+ */
+function copiedBatchRank(shape: KnownInts | undefined, data: string | undefined): number {
+  if (shape?.rank !== 1 || data === undefined || data === '' || shape.values[0] !== data) return -1;
+  let inferred = 0;
+  for (let i = 1; i < shape.values.length; i++) {
+    const v = shape.values[i];
+    if (v === -1) inferred++;
+    else if (typeof v !== 'number' || v < 1) return -1;
+  }
+  return inferred === 1 ? shape.values.length : -1;
+}
+
 /**
  * What each output of a node follows, by its index: CONST (0, or a Constant's rank), ROWS with a
- * rank, or MIXED. Input bits are flow bits (ABSENT for an optional input left out).
+ * rank, or MIXED. Input bits are flow bits (ABSENT for an optional input left out); `copies`, a
+ * Reshape's copiedBatchRank (-1: none).
  */
-function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], more: boolean, attrs: RowAttributes, graphs: boolean, outputs: number): (output: number) => number {
+function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], more: boolean, attrs: RowAttributes, graphs: boolean, outputs: number, copies: number): (output: number) => number {
   const present = ins.filter((b) => b !== ABSENT);
   // MIXED without VALUES: what the batch's size made (a Shape of it) mixes like a batch-fed tensor.
   const rows = present.filter((b) => b & (VALUES | MIXED));
@@ -1293,6 +1497,10 @@ function rowsOut(j: Judgement, op: string | undefined, ins: readonly number[], m
     return () => (graphs ? MIXED | VALUES : rank);
   }
   const mixed = () => MIXED;
+  // A Reshape to its batch-fed input's own first dimension (copiedBatchRank), before the rule
+  // below: the shape is MIXED, as what the batch's size made is, but nothing else of it.
+  if (j.standard && op === 'Reshape' && copies >= 1 && !graphs && !more && ins.length === 2 && ins[1] !== ABSENT && !(ins[1]! & VALUES)
+    && ins[0] !== ABSENT && (ins[0]! & (VALUES | MIXED)) === VALUES && rankOf(ins[0]!) >= 1 && (attrs.allowZero ?? 0) === 0) return () => rankBits(copies);
   if (graphs || more || rows.some((b) => b & MIXED)) return mixed;
   if (j.ml && op !== undefined && Object.hasOwn(ROW_ML, op)) {
     const ranks = ROW_ML[op]!;
@@ -1468,6 +1676,46 @@ async function readValueInfo(c: Cursor, vi: Field, budget: Budget): Promise<Tens
 }
 
 /**
+ * What a ValueInfoProto (a graph input, output or value_info) declares of its tensor's dimensions,
+ * as DECLARED_* flags and the first dimension's number, into `flow` under its name. Every shape
+ * in it counts, and every dimension field: protobuf merges a message given twice, and takes the
+ * last of a oneof, so what is declared more than one way is taken every way.
+ */
+async function declareDims(c: Cursor, vi: Field, flow: Flow): Promise<void> {
+  let nameField: Field | undefined;
+  let flags = 0;
+  let first = 0;
+  await walk(c, vi.start, vi.next, async (f) => {
+    if (f.num === VALUE_INFO.name && isLen(f)) {
+      nameField = f;
+      return;
+    }
+    if (f.num !== VALUE_INFO.type || !isLen(f)) return;
+    await walk(c, f.start, f.next, async (t) => {
+      if (t.num !== TYPE.tensorType || !isLen(t)) return;
+      await walk(c, t.start, t.next, async (sh) => {
+        if (sh.num !== TENSOR_TYPE.shape || !isLen(sh)) return;
+        let index = 0;
+        await walk(c, sh.start, sh.next, async (d) => {
+          if (d.num !== 1 || !isLen(d)) return;
+          const at = index++;
+          await walk(c, d.start, d.next, (v) => {
+            if (v.num === DIMENSION.value && isVarint(v)) {
+              if (at > 0) return;
+              const value = signedOf(v.lo, v.hi);
+              if (flags & DECLARED_FIRST_VALUE && first !== value) flags |= DECLARED_FIRST_VALUES;
+              flags |= DECLARED_FIRST_VALUE;
+              first = value;
+            } else if (v.num === DIMENSION.param && isLen(v)) flags |= at === 0 ? DECLARED_FIRST_PARAM : DECLARED_LATER_PARAM;
+          });
+        });
+      });
+    });
+  });
+  if (flags !== 0) flow.declare(nameField ? await flowName(c, nameField) : undefined, flags, first);
+}
+
+/**
  * Reads the signature of the ONNX model at `file`. Throws OnnxFormatError when it is not a model
  * infermesh can serve, OnnxExternalDataError (a kind of it) when it declares external data.
  * Memory stays within a read-ahead buffer, one name at a time and the signature itself.
@@ -1518,6 +1766,7 @@ export async function readOnnxSignature(file: string, limits: OnnxLimits = {}): 
         if (!isLen(f)) return;
         if (f.num === GRAPH.input) inputs.push(await readValueInfo(c, f, budget));
         else if (f.num === GRAPH.output) outputs.push(await readValueInfo(c, f, budget));
+        if (f.num === GRAPH.input || f.num === GRAPH.output || f.num === GRAPH.valueInfo) await declareDims(c, f, flow);
       });
     }
     // Before IR 4, initializers were also listed as inputs; they are not fed by clients (and
@@ -1532,6 +1781,8 @@ export async function readOnnxSignature(file: string, limits: OnnxLimits = {}): 
         onMainInitializer: (name, rank) => {
           onMainInitializer(name);
           flow.set(name, constantBits(rank));
+          // One a graph input names is a default a run may replace: its values are not known.
+          if (rank.ints && (rank.of === 0 || rank.of === 1) && !inputNames.has(name)) flow.setKnown(name, { rank: rank.of, values: rank.ints });
         },
         onNestedValueSized,
         onTrees,
@@ -1579,7 +1830,9 @@ export async function readOnnxSignature(file: string, limits: OnnxLimits = {}): 
     });
     if (!apart && mixing.size === 0) mixing.add('(an output not computed row by row from the inputs)');
     if (apart && flow.redefined) mixing.add('(a tensor defined twice)');
-    return { irVersion, inputs: fed, outputs, valueSized: [...valueSized].sort(), treeDepth, rowMixing: apart && !flow.redefined ? [] : [...mixing].sort() };
+    const declared = !flow.computedShape || flow.declarationsHold();
+    if (apart && !declared) mixing.add('(a shape computed from a dimension that a declared shape could change)');
+    return { irVersion, inputs: fed, outputs, valueSized: [...valueSized].sort(), treeDepth, rowMixing: apart && !flow.redefined && declared ? [] : [...mixing].sort() };
   } finally {
     await fh.close();
   }

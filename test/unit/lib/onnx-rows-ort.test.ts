@@ -1,6 +1,7 @@
 // lib/onnx's rows analysis checked against onnxruntime itself: on random chains of the operators it
 // follows (with right and wrong axes, constants of every rank beside the batch, Reshapes to shapes
-// that copy the batch's size and to others, given every way onnxruntime reads them), whenever it says a
+// that copy the batch's size and to others, given every way onnxruntime reads them, or computed
+// from a dimension as PyTorch exports x.view(x.size(0), -1), and near misses), whenever it says a
 // model keeps a batch's rows apart (rowMixing empty), a batch of two callers' rows must give each
 // caller exactly what it gets alone, even when the other's row holds NaN or 1e30. Fixed seed, so a
 // failure reproduces.
@@ -43,6 +44,7 @@ type Step =
   | { op: 'Concat'; axis: number; withConst: boolean }
   | { op: 'Gather'; axis: number; indexRank: number }
   | { op: 'Reshape'; shape: readonly number[]; as: 'initializer' | 'raw' | 'constant' | 'ints' | 'redefined'; allowZero: number | undefined }
+  | { op: 'SizedReshape'; of: 'same' | 'input'; form: 'unsqueeze' | 'vector' | 'bounds'; index: number; rest: readonly number[]; restFirst: boolean }
   | { op: 'Gemm'; transA: number; cDims: number[] | undefined }
   | { op: 'Clip'; bounds: 'const' | 'batch' }
   | { op: 'Where'; constDims: number[] }
@@ -75,6 +77,17 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     // a Constant of one name given again after the Reshape (onnxruntime reads the last).
     as: fc.constantFrom('initializer' as const, 'raw' as const, 'constant' as const, 'ints' as const, 'redefined' as const),
     allowZero: fc.constantFrom(undefined, 0, 1),
+  }) },
+  // A Reshape to a shape computed from a dimension (PyTorch's x.view(x.size(0), -1) and its near
+  // misses): of the tensor reshaped or of the input, by Gather and Unsqueeze, a Gather of a vector
+  // or Shape's bounds, the dimension picked, and the constants joined after it or before it.
+  { weight: 4, arbitrary: fc.record({
+    op: fc.constant('SizedReshape' as const),
+    of: fc.constantFrom('same' as const, 'input' as const),
+    form: fc.constantFrom('unsqueeze' as const, 'vector' as const, 'bounds' as const),
+    index: fc.constantFrom(0, 0, 1, -1, -2),
+    rest: fc.constantFrom([-1], [-1], [3, -1], [-1, 3], [1, -1], [2, -1], [-1, -1], [0], [0, -1], [], [6], [3]),
+    restFirst: fc.boolean(),
   }) },
   fc.record({ op: fc.constant('Gemm' as const), transA: fc.integer({ min: 0, max: 1 }), cDims: fc.option(fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 2 }), { nil: undefined }) }),
   fc.record({ op: fc.constant('Clip' as const), bounds: fc.constantFrom('const' as const, 'batch' as const) }),
@@ -156,6 +169,29 @@ function build(inputRank: 2 | 3, steps: Step[]): Uint8Array {
         if (s.as === 'redefined') nodes.push(constant([-1, 3]));
         break;
       }
+      case 'SizedReshape': {
+        const measured = s.of === 'same' ? t : 'X';
+        const int64s = (name: string, values: readonly number[], shape = [values.length]) => initializers.push({ name, dataType: INT64, dims: shape, int64Data: [...values] });
+        const size = `${c}size`;
+        if (s.form === 'bounds') nodes.push({ opType: 'Shape', input: [measured], output: [size], attribute: [int('start', s.index), int('end', s.index + 1)] });
+        else {
+          nodes.push({ opType: 'Shape', input: [measured], output: [`${c}shape`] });
+          int64s(`${c}index`, [s.index], s.form === 'vector' ? [1] : []);
+          nodes.push({ opType: 'Gather', input: [`${c}shape`, `${c}index`], output: [s.form === 'vector' ? size : `${c}scalar`], attribute: [int('axis', 0)] });
+          if (s.form === 'unsqueeze') {
+            int64s(`${c}axes`, [0]);
+            nodes.push({ opType: 'Unsqueeze', input: [`${c}scalar`, `${c}axes`], output: [size] });
+          }
+        }
+        const parts = [size];
+        if (s.rest.length > 0) {
+          int64s(`${c}rest`, s.rest);
+          parts.splice(s.restFirst ? 0 : 1, 0, `${c}rest`);
+        }
+        nodes.push({ opType: 'Concat', input: parts, output: [c], attribute: [int('axis', 0)] });
+        nodes.push({ opType: 'Reshape', input: [t, c], output: [out] });
+        break;
+      }
       case 'Clip': {
         // Bounds as constants, or the row's own maximum (a batch-fed bound).
         const lo = `${c}lo`;
@@ -206,6 +242,7 @@ const same = (a: number, b: number) => a === b || (Number.isNaN(a) ? Number.isNa
 it('never says rows stay apart where onnxruntime mixes them', async () => {
   let apart = 0;
   let ran = 0;
+  let sized = 0;
   await fc.assert(fc.asyncProperty(fc.constantFrom(2 as const, 3 as const), fc.array(step, { minLength: 1, maxLength: 4 }), fc.constantFrom(NaN, 1e30, -7), async (rank, steps, poison) => {
     const file = path.join(dir, `m${seq++}.onnx`);
     fs.writeFileSync(file, build(rank, steps));
@@ -232,6 +269,7 @@ it('never says rows stay apart where onnxruntime mixes them', async () => {
         return; // fails at run time: a shared run that fails is run again member by member
       }
       ran++;
+      if (steps.some((st) => st.op === 'SizedReshape')) sized++;
       // Two rows in, two rows out, each what its row makes alone.
       expect(both.dims[0]).toBe(2);
       expect(alone.map((t) => t.dims[0])).toEqual([1, 1]);
@@ -247,9 +285,109 @@ it('never says rows stay apart where onnxruntime mixes them', async () => {
     }
   }), { seed: 20261203, numRuns: 1500 });
   // The property was exercised: many chains kept rows apart, and ran.
-  console.log(`rows apart in ${apart} chains, ${ran} run`);
+  console.log(`rows apart in ${apart} chains, ${ran} run, ${sized} of them through a computed shape`);
   expect(apart).toBeGreaterThan(100);
   expect(ran).toBeGreaterThan(50);
+  expect(sized).toBeGreaterThan(10);
+});
+
+describe('PyTorch\'s flatten, x.view(x.size(0), -1), as each exporter writes it', () => {
+  const i64 = (name: string, values: number[], dims = [values.length]): onnx.ITensorProto => ({ name, dataType: INT64, dims, int64Data: values });
+  const int = (name: string, i: number): onnx.IAttributeProto => ({ name, type: INT, i });
+  const size: Record<string, onnx.INodeProto[]> = {
+    // TorchScript before opset 13: Unsqueeze's axes an attribute.
+    11: [
+      { opType: 'Shape', input: ['X'], output: ['S'] }, { opType: 'Gather', input: ['S', 'ZERO'], output: ['G'], attribute: [int('axis', 0)] },
+      { opType: 'Unsqueeze', input: ['G'], output: ['U'], attribute: [{ name: 'axes', type: INTS, ints: [0] }] },
+    ],
+    // TorchScript from opset 13: Unsqueeze's axes an input.
+    13: [
+      { opType: 'Shape', input: ['X'], output: ['S'] }, { opType: 'Gather', input: ['S', 'ZERO'], output: ['G'], attribute: [int('axis', 0)] },
+      { opType: 'Unsqueeze', input: ['G', 'AXES'], output: ['U'] },
+    ],
+    // From opset 15: Shape's bounds.
+    18: [{ opType: 'Shape', input: ['X'], output: ['U'], attribute: [int('start', 0), int('end', 1)] }],
+  };
+
+  it.each(Object.keys(size))('opset %s: the analysis keeps rows apart, and onnxruntime answers each row batched as alone', async (version) => {
+    const x: onnx.IValueInfoProto = { name: 'X', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 2 }, { dimValue: 3 }] } } } };
+    const file = path.join(dir, `flatten${seq++}.onnx`);
+    fs.writeFileSync(file, onnx.ModelProto.encode({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: Number(version) }],
+      graph: {
+        name: 'flatten',
+        node: [
+          ...size[version]!, { opType: 'Concat', input: ['U', 'MINUS_ONE'], output: ['K'], attribute: [int('axis', 0)] },
+          { opType: 'Reshape', input: ['X', 'K'], output: ['F'] }, { opType: 'MatMul', input: ['F', 'W'], output: ['H'] }, { opType: 'Softmax', input: ['H'], output: ['Y'], attribute: [int('axis', 1)] },
+        ].map((n, i) => ({ name: `n${i}`, ...n })),
+        initializer: [i64('ZERO', [0], []), i64('AXES', [0]), i64('MINUS_ONE', [-1]), { name: 'W', dataType: FLOAT, dims: [6, 4], floatData: Array.from({ length: 24 }, (_, i) => (i % 5) - 2) }],
+        input: [x],
+        output: [{ name: 'Y', type: { tensorType: { elemType: FLOAT } } }],
+      },
+    }).finish());
+    expect((await readOnnxSignature(file)).rowMixing).toEqual([]);
+    const session = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });
+    try {
+      const run = async (rows: number[][]) => Array.from((await session.run({ X: new ort.Tensor('float32', Float32Array.from(rows.flat()), [rows.length, 2, 3]) })).Y!.data as Float32Array);
+      const a = [0.5, -1, 2, 3, 0, 1];
+      const b = [1e30, NaN, 1, 2, 3, 4];
+      const both = await run([a, b]);
+      expect([both.slice(0, 4), both.slice(4)]).toEqual([await run([a]), await run([b])]);
+    } finally {
+      await session.release();
+    }
+  });
+
+  /** X [N, 3] → Relu → T → Reshape(T, `shape` nodes' K) → Y, T declared as `declared`. */
+  const model = (shape: onnx.INodeProto[], initializer: onnx.ITensorProto[], declared: onnx.IValueInfoProto[] = []) => {
+    const file = path.join(dir, `flatten${seq++}.onnx`);
+    const x: onnx.IValueInfoProto = { name: 'X', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } };
+    fs.writeFileSync(file, onnx.ModelProto.encode({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'flatten',
+        node: [{ opType: 'Relu', input: ['X'], output: ['T'] }, ...shape, { opType: 'Reshape', input: ['T', 'K'], output: ['Y'] }].map((n, i) => ({ name: `n${i}`, ...n })),
+        initializer,
+        input: [x],
+        output: [{ name: 'Y', type: { tensorType: { elemType: FLOAT } } }],
+        valueInfo: declared,
+      },
+    }).finish());
+    return file;
+  };
+  const rowsOf = async (file: string, rows: number) => {
+    const session = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });
+    try {
+      return (await session.run({ X: new ort.Tensor('float32', new Float32Array(rows * 3), [rows, 3]) })).Y!.dims;
+    } finally {
+      await session.release();
+    }
+  };
+
+  it('takes a shape without a -1 as mixing: onnxruntime may fuse a size it does not match into -1', async () => {
+    // Shape(T)[-2] is T's first dimension, but onnxruntime's ReshapeFusion matches only index 0:
+    // it writes [-1] for [N], and a Reshape that fails unfused gives [3N] rows.
+    const file = model([
+      { opType: 'Shape', input: ['T'], output: ['S'] }, { opType: 'Gather', input: ['S', 'I'], output: ['G'], attribute: [int('axis', 0)] },
+      { opType: 'Unsqueeze', input: ['G', 'AXES'], output: ['U'] }, { opType: 'Concat', input: ['U'], output: ['K'], attribute: [int('axis', 0)] },
+    ], [i64('I', [-2], []), i64('AXES', [0])]);
+    expect((await readOnnxSignature(file)).rowMixing).toEqual(['Shape']);
+    expect(await rowsOf(file, 2)).toEqual([6]);
+  });
+
+  it('takes a declared first dimension as mixing: onnxruntime folds it into the Shape', async () => {
+    const shape = [{ opType: 'Shape', input: ['T'], output: ['S'], attribute: [int('start', 0), int('end', 1)] }, { opType: 'Concat', input: ['S', 'MINUS_ONE'], output: ['K'], attribute: [int('axis', 0)] }];
+    const declared = (first: onnx.TensorShapeProto.IDimension): onnx.IValueInfoProto => ({ name: 'T', type: { tensorType: { elemType: FLOAT, shape: { dim: [first, { dimValue: 3 }] } } } });
+    const honest = model(shape, [i64('MINUS_ONE', [-1])], [declared({ dimParam: 'N' })]);
+    expect((await readOnnxSignature(honest)).rowMixing).toEqual([]);
+    expect(await rowsOf(honest, 2)).toEqual([2, 3]);
+    // T declared [1, 3]: two rows become one of 6 values.
+    const lying = model(shape, [i64('MINUS_ONE', [-1])], [declared({ dimValue: 1 })]);
+    expect((await readOnnxSignature(lying)).rowMixing).toEqual(['(a shape computed from a dimension that a declared shape could change)', 'Shape']);
+    expect(await rowsOf(lying, 2)).toEqual([1, 6]);
+  });
 });
 
 describe('ai.onnx.ml classical models', () => {

@@ -40,10 +40,12 @@ const ints = (name: string, ...values: number[]): onnx.IAttributeProto => ({ nam
 const n = (opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = [], extra: Partial<onnx.INodeProto> = {}): onnx.INodeProto => ({ name: `${opType}_${seq++}`, opType, input, output, attribute, ...extra });
 
 /**
- * X (FP32 [B, 3]) and I (INT64 [B, 2]) fed; W3x4 ([3, 4]), W4x3, BIAS ([3]), CUBE ([2, 1, 3]), IDX
- * ([2], INT64), TABLE ([10, 3]), SHAPE ([2], INT64: 0, -1), SHAPE_M13 (-1, 3) initializers; Y, the output, [B, 3].
+ * X (FP32 [B, 3]) and I (INT64 [B, 2]) fed, and `inputs`; W3x4 ([3, 4]), W4x3, BIAS ([3]), CUBE
+ * ([2, 1, 3]), IDX ([2], INT64), TABLE ([10, 3]), SHAPE ([2], INT64: 0, -1), SHAPE_M13 (-1, 3),
+ * MINUS_ONE ([1], INT64: -1), ZERO (an INT64 scalar: 0), AXIS_0 ([1], INT64: 0) and THREE_MINUS_ONE
+ * ([2], INT64 in raw_data: 3, -1) initializers; Y, the output, [B, 3]; `declared`, the graph's value_info.
  */
-async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto[] = [valueInfo('Y', ['B', 3])], extra: Partial<onnx.IModelProto> = {}): Promise<string[]> {
+async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto[] = [valueInfo('Y', ['B', 3])], extra: Partial<onnx.IModelProto> = {}, inputs: onnx.IValueInfoProto[] = [], declared: onnx.IValueInfoProto[] = []): Promise<string[]> {
   const graph: onnx.IGraphProto = {
     name: 'main',
     node: nodes,
@@ -51,9 +53,12 @@ async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto
       floats('W3x4', [3, 4]), floats('W4x3', [4, 3]), floats('BIAS', [3]), floats('CUBE', [2, 1, 3]), int64s('IDX', 0, 2), floats('TABLE', [10, 3]),
       int64s('SHAPE', 0, -1), int64s('SHAPE_M13', -1, 3), floats('ONE_ROW', [1, 3]), floats('TWO_ROWS', [2, 3]), floats('C2x4', [2, 4]),
       { name: 'HALF', dataType: FLOAT, dims: [], floatData: [0.5] }, { name: 'TRUE', dataType: 9, dims: [], int32Data: [1] },
+      int64s('MINUS_ONE', -1), { name: 'ZERO', dataType: INT64, dims: [], int64Data: [0] }, int64s('AXIS_0', 0),
+      { name: 'THREE_MINUS_ONE', dataType: INT64, dims: [2], rawData: new Uint8Array(new BigInt64Array([3n, -1n]).buffer) },
     ],
-    input: [valueInfo('X', ['B', 3]), valueInfo('I', ['B', 2], INT64)],
+    input: [valueInfo('X', ['B', 3]), valueInfo('I', ['B', 2], INT64), ...inputs],
     output: outputs,
+    valueInfo: declared,
   };
   const file = path.join(dir, `m${seq++}.onnx`);
   fs.writeFileSync(file, onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph, ...extra }).finish());
@@ -223,5 +228,96 @@ describe('rows that may mix', () => {
 
   it('takes an input of more names than it follows as mixing: a Sum of 70 operands', async () => {
     expect(await rowMixing([n('Sum', Array(70).fill('X'), ['Y'])])).toEqual(['Sum']);
+  });
+});
+
+describe('a Reshape to a shape computed from the batch\'s size (PyTorch\'s x.view(x.size(0), -1))', () => {
+  const { TENSOR } = onnx.AttributeProto.AttributeType;
+  /** A Constant of INT64 `values` (a scalar when `dims` is []). */
+  const constant = (output: string, values: number[], dims = [values.length]) =>
+    n('Constant', [], [output], [{ name: 'value', type: TENSOR, t: { dataType: INT64, dims, int64Data: values } }]);
+  const concat = (parts: string[], output = 'K') => n('Concat', parts, [output], [int('axis', 0)]);
+  /** U: the first dimension of `data` as a vector of one, as the TorchScript exporter writes it (opset 13 on: Unsqueeze's axes an input). */
+  const batchOf = (data: string, index = 0, gather: onnx.IAttributeProto[] = [int('axis', 0)]) => [
+    n('Shape', [data], [`S_${data}`]), constant(`Z_${data}`, [index], []), n('Gather', [`S_${data}`, `Z_${data}`], [`G_${data}`], gather),
+    n('Unsqueeze', [`G_${data}`, 'AXIS_0'], [`U_${data}`]),
+  ];
+  const opset = (version: number): Partial<onnx.IModelProto> => ({ opsetImport: [{ domain: '', version }, { domain: 'com.example', version: 1 }] });
+
+  it.each<[string, onnx.INodeProto[], number]>([
+    ['Shape, Gather of index 0, Unsqueeze and Concat with a Constant [-1] (the TorchScript exporter, opset 13 on)', [
+      ...batchOf('X'), constant('M', [-1]), concat(['U_X', 'M']), n('Reshape', ['X', 'K'], ['Y'])], 17],
+    ['the same with Unsqueeze\'s axes an attribute (before opset 13)', [
+      n('Shape', ['X'], ['S']), n('Gather', ['S', 'ZERO'], ['G']), n('Unsqueeze', ['G'], ['U'], [ints('axes', 0)]), concat(['U', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], 11],
+    ['Shape with start 0 and end 1 and Concat with [3, -1] in raw_data (opset 15 on), then a Reshape back to [0, -1]', [
+      n('Shape', ['X'], ['S'], [int('start', 0), int('end', 1)]), concat(['S', 'THREE_MINUS_ONE']), n('Reshape', ['X', 'K'], ['R']), n('Reshape', ['R', 'SHAPE'], ['Y'])], 17],
+    ['Shape with start -2 and end -1 of a rank-2 tensor (0 and 1)', [
+      n('Shape', ['X'], ['S'], [int('start', -2), int('end', -1)]), concat(['S', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], 17],
+    ['a Gather of the vector [-2] (index 0 of a rank-2 shape), of a tensor computed from X, into [N, 3, -1], a Softmax along 1 and back', [
+      n('Relu', ['X'], ['H']), n('Shape', ['H'], ['S']), constant('Z', [-2]), n('Gather', ['S', 'Z'], ['G']), constant('T', [3, -1]), concat(['G', 'T']),
+      n('Reshape', ['H', 'K'], ['R']), n('Softmax', ['R'], ['M'], [int('axis', 1)]), ...batchOf('M'), concat(['U_M', 'MINUS_ONE'], 'K2'), n('Reshape', ['M', 'K2'], ['Y'])], 17],
+  ])('keeps rows apart: %s', async (_what, nodes, version) => {
+    expect(await rowMixing(nodes, undefined, opset(version))).toEqual([]);
+  });
+
+  const flatten = (u: string, parts: string[]) => [...batchOf('X'), concat(parts.map((p) => (p === 'U' ? u : p))), n('Reshape', ['X', 'K'], ['Y'])];
+  it.each<[string, onnx.INodeProto[], string[]]>([
+    ['a Gather of index 1 (the second dimension)', [...batchOf('X', 1), concat(['U_X', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    ['a Gather along axis 1', [...batchOf('X', 0, [int('axis', 1)]), concat(['U_X', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    ['a Shape of another input', [...batchOf('I'), concat(['U_I', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    ['a Shape of X reshaping a tensor computed from it', [...batchOf('X'), concat(['U_X', 'MINUS_ONE']), n('Relu', ['X'], ['H']), n('Reshape', ['H', 'K'], ['Y'])], ['Shape']],
+    ['a Concat with a second dimension of X', [...batchOf('X'), n('Gather', ['S_X', 'MINUS_ONE'], ['D']), concat(['U_X', 'D']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    ['a Concat with a part computed from a request\'s values', [
+      ...batchOf('X'), n('ReduceMax', ['I'], ['V'], [int('keepdims', 0)]), n('Unsqueeze', ['V', 'AXIS_0'], ['W']), concat(['U_X', 'W']), n('Reshape', ['X', 'K'], ['Y'])], ['ReduceMax', 'Shape']],
+    ['-1 first', flatten('U_X', ['MINUS_ONE', 'U']), ['Shape']],
+    ['-1 twice', flatten('U_X', ['U', 'MINUS_ONE', 'MINUS_ONE']), ['Shape']],
+    ['the batch\'s size again after the first value', flatten('U_X', ['U', 'U']), ['Shape']],
+    ['the batch\'s size after a constant', flatten('U_X', ['THREE_MINUS_ONE', 'U']), ['Shape']],
+    ['a 0 after the first value (a copy of a dimension)', flatten('U_X', ['U', 'AXIS_0', 'MINUS_ONE']), ['Shape']],
+    // Without a -1, onnxruntime may fuse a Gather it does not match into [-1, 3], rows moved where the shape does not fit.
+    ['no -1 ([N, 3])', [n('Shape', ['X'], ['S'], [int('start', 0), int('end', 1)]), constant('T', [3]), concat(['S', 'T']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    // onnxruntime fuses the Gather of index 0 into a 0 of the shape, which allowzero reads as a dimension of 0.
+    ['allowzero 1', [...batchOf('X'), concat(['U_X', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'], [int('allowzero', 1)])], ['Shape']],
+    ['Shape with end 2 (two dimensions)', [n('Shape', ['X'], ['S'], [int('start', 0), int('end', 2)]), concat(['S', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    ['Shape with start 1', [n('Shape', ['X'], ['S'], [int('start', 1)]), concat(['S', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    ['an Unsqueeze of a vector (to rank 2)', [n('Shape', ['X'], ['S']), n('Gather', ['S', 'AXIS_0'], ['G']), n('Unsqueeze', ['G', 'AXIS_0'], ['U']), concat(['U', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    ['an Unsqueeze with axes both an attribute and an input', [
+      n('Shape', ['X'], ['S']), n('Gather', ['S', 'ZERO'], ['G']), n('Unsqueeze', ['G', 'AXIS_0'], ['U'], [ints('axes', 0)]), concat(['U', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    ['a Gather by a batch-fed index', [n('Shape', ['X'], ['S']), n('Gather', ['S', 'I'], ['G']), concat(['G', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+    ['a Concat of another domain', [...batchOf('X'), n('Concat', ['U_X', 'MINUS_ONE'], ['K'], [int('axis', 0)], { domain: 'com.example' }), n('Reshape', ['X', 'K'], ['Y'])], ['Shape']],
+  ])('moves rows: %s', async (_what, nodes, expected) => {
+    expect(await rowMixing(nodes, undefined, opset(17))).toEqual(expected);
+  });
+
+  it('does not follow an initializer a graph input names (a default a run may replace)', async () => {
+    const nodes = [...batchOf('X'), concat(['U_X', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y'])];
+    expect(await rowMixing(nodes)).toEqual([]);
+    expect(await rowMixing(nodes, undefined, {}, [valueInfo('MINUS_ONE', [1], INT64)])).toEqual(['Shape']);
+    expect(await rowMixing(nodes, undefined, {}, [valueInfo('AXIS_0', [1], INT64)])).toEqual(['Shape']);
+  });
+
+  it('takes declared shapes that onnxruntime could read instead of the batch\'s size as mixing', async () => {
+    // A number for the first dimension (folded into a Shape), a name for another (two tensors of
+    // one declared shape share a Shape): only a name for a batch-fed first dimension, or a known
+    // vector's true length, is let stand.
+    const nodes = [n('Relu', ['X'], ['H']), ...batchOf('H'), concat(['U_H', 'MINUS_ONE']), n('Reshape', ['H', 'K'], ['Y'])];
+    const withValueInfo = (...declared: onnx.IValueInfoProto[]) => rowMixing(nodes, undefined, {}, [], declared);
+    const computed = '(a shape computed from a dimension that a declared shape could change)';
+    expect(await withValueInfo(valueInfo('H', ['B', 3]), valueInfo('S_H', [2], INT64), valueInfo('U_H', [1], INT64), valueInfo('K', [2], INT64))).toEqual([]);
+    expect(await withValueInfo(valueInfo('H', [1, 3]))).toEqual([computed, 'Shape']);
+    expect(await withValueInfo(valueInfo('H', [-1, 3]))).toEqual([computed, 'Shape']);
+    expect(await withValueInfo(valueInfo('H', ['B', 'C']))).toEqual([computed, 'Shape']);
+    expect(await withValueInfo(valueInfo('K', [3], INT64))).toEqual([computed, 'Shape']);
+    expect(await withValueInfo(valueInfo('MINUS_ONE', [1], INT64))).toEqual([]);
+    expect(await withValueInfo(valueInfo('W3x4', [3, 4]))).toEqual([computed, 'Shape']);
+    expect(await withValueInfo(valueInfo('H', ['B', 3]), valueInfo('H', [2, 3]))).toEqual([computed, 'Shape']);
+    // An input's other dimension named: onnxruntime takes two dimensions of one name as equal.
+    expect(await rowMixing(nodes, undefined, {}, [valueInfo('Z', ['B', 'B'])])).toEqual([computed, 'Shape']);
+  });
+
+  it('takes a shape, or the tensor measured, named twice as mixing: onnxruntime reads the last of a name everywhere', async () => {
+    // Listed beside the Shape whose size reached the Reshape.
+    expect(await rowMixing([...batchOf('X'), concat(['U_X', 'MINUS_ONE']), n('Reshape', ['X', 'K'], ['Y']), constant('K', [-1, 3])])).toEqual(['(a tensor defined twice)', 'Shape']);
+    expect(await rowMixing([n('Relu', ['X'], ['H']), ...batchOf('H'), concat(['U_H', 'MINUS_ONE']), n('Reshape', ['H', 'K'], ['Y']), n('Neg', ['X'], ['H'])])).toEqual(['(a tensor defined twice)', 'Shape']);
   });
 });
