@@ -1,6 +1,7 @@
 // One client can never hurt another, on a real pod: concurrent callers of a batching model, some
-// sending inputs that disagree on rows, each get exactly their own answer; a request built to cost
-// gigabytes to decode is refused at once, on both of the pod's paths, and the pod keeps serving.
+// sending inputs that disagree on rows, each get exactly their own answer, a model flattened as
+// PyTorch exports it included; a request built to cost gigabytes to decode is refused at once, on
+// both of the pod's paths, and the pod keeps serving.
 import * as grpc from '@grpc/grpc-js';
 import type { InferenceClient, ModelInferRequest, ModelInferResponseOut } from '../../lib/grpc/types';
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
@@ -13,6 +14,8 @@ const MODEL = 'add-sub-fp32';
 /** add_sub_fp32's outputs plus 0 × a side branch that sums INPUT0 over the whole batch. */
 const SLOW_MODEL = 'slow-fp32';
 const INT64_MODEL = 'identity-int64';
+/** An MLP whose flattens are written as PyTorch exports x.view(x.size(0), -1): Shape, Gather, Concat, Reshape. */
+const FLATTEN_MODEL = 'flatten-mlp-fp32';
 const CALLERS = 16;
 const CALLS = 60;
 
@@ -33,7 +36,8 @@ describe('isolation on a pod', () => {
     await mesh.push(MODEL, 'fixtures/add_sub_fp32.onnx');
     await mesh.push(INT64_MODEL, 'fixtures/identity_int64.onnx');
     await mesh.push(SLOW_MODEL, 'fixtures/slow_fp32.onnx');
-    await waitReady(client, [MODEL, INT64_MODEL, SLOW_MODEL]);
+    await mesh.push(FLATTEN_MODEL, 'fixtures/flatten_mlp_fp32.onnx');
+    await waitReady(client, [MODEL, INT64_MODEL, SLOW_MODEL, FLATTEN_MODEL]);
   });
 
   afterAll(async () => {
@@ -90,6 +94,26 @@ describe('isolation on a pod', () => {
     const stats = await unary<{ model_stats: ModelStatistics__Output[] }>((cb) => client.ModelStatistics({ name: MODEL, version: '' }, cb));
     const shared = stats.model_stats[0]!.batch_stats.filter((b) => Number(b.batch_size) > 1);
     expect(shared.length).toBeGreaterThan(0);
+  });
+
+  it('batches the callers of a model flattened as PyTorch exports it, and answers each exactly as alone', async () => {
+    const call = (id: string, x: number[]) => infer({
+      model_name: FLATTEN_MODEL, id, inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 2, 4] }], raw_input_contents: [f32(x)],
+    });
+    // Eight callers' rows, one of them NaN and 1e30, each asked alone first.
+    const rows = Array.from({ length: 8 }, (_, k) => Array.from({ length: 8 }, (_, i) => (k === 3 ? (i === 0 ? NaN : 1e30) : (k + 1) * 0.1 * (i - 3))));
+    const alone: number[][] = [];
+    for (const [k, x] of rows.entries()) alone.push(floats((await call(`alone-${k}`, x)).raw_output_contents[0]!));
+    const before = (await unary<{ model_stats: ModelStatistics__Output[] }>((cb) => client.ModelStatistics({ name: FLATTEN_MODEL, version: '' }, cb))).model_stats[0]!;
+    expect(Number(before.execution_count)).toBe(Number(before.inference_count));
+    for (let round = 0; round < 5; round++) {
+      const answers = await Promise.all(rows.map((x, k) => call(`${round}-${k}`, x)));
+      expect(answers.map((r) => [r.id, r.outputs[0]!.shape.map(Number), floats(r.raw_output_contents[0]!)])).toEqual(rows.map((_, k) => [`${round}-${k}`, [1, 3], alone[k]]));
+    }
+    // The callers did share runs: fewer runs than inferences.
+    const after = (await unary<{ model_stats: ModelStatistics__Output[] }>((cb) => client.ModelStatistics({ name: FLATTEN_MODEL, version: '' }, cb))).model_stats[0]!;
+    expect(Number(after.inference_count) - Number(before.inference_count)).toBe(40);
+    expect(Number(after.execution_count) - Number(before.execution_count)).toBeLessThan(40);
   });
 
   /** 33 million `inputs` entries of two bytes each (field 5, length 0): 66 MB, under the 64 MiB limit. */
