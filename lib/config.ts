@@ -133,6 +133,13 @@ export const settings = {
   registryMaxWatchesPerCaller: setting('INFERMESH_REGISTRY_MAX_WATCHES_PER_CALLER', int(1, 1_000_000), 16, 'registry: WatchEvents streams one caller (one key, JWT subject or service certificate; one client address when authentication is off) may hold open at once on a replica; beyond it RESOURCE_EXHAUSTED'),
   registryMaxWatches: setting('INFERMESH_REGISTRY_MAX_WATCHES', int(0, 1_000_000), 0, 'registry: WatchEvents streams a replica holds open at once, every caller\'s together (each a consumer on the event stream); beyond it RESOURCE_EXHAUSTED. 0 (the default): half of INFERMESH_EVENT_STREAM_MAX_CONSUMERS; it must stay below that bound, which every replica, router and pod share'),
 
+  // PullArtifact and WatchEvents stream for as long as their clients read. What one has waiting
+  // for its client is bounded (the stream waits, holding back the object store or the event
+  // consumer), and a client that takes none of it for the send timeout loses the stream, with the
+  // consumer, reader and slot it held.
+  registrySendTimeoutMs: setting('INFERMESH_REGISTRY_SEND_TIMEOUT_MS', int(0, 86_400_000), 60_000, 'registry: a PullArtifact or WatchEvents stream with messages waiting whose client takes none of them for this long is reset (RST_STREAM CANCEL: the client sees CANCELLED) and gives back what it held (nginx send_timeout: 60 s between two writes the client takes; progress is counted a message at a time, an artifact chunk of 128 KiB or one event; 0: never)'),
+  registryMaxStreamBufferBytes: setting('INFERMESH_REGISTRY_MAX_STREAM_BUFFER_BYTES', int(4096, 256 * MiB), MiB, 'registry: bytes a PullArtifact or WatchEvents stream may have written and not yet taken by HTTP/2 (its client\'s flow-control window); beyond it the stream reads no more from the object store or the event stream until its client reads (one message of any size is written when nothing waits; INFERMESH_CONSOLE_MAX_STREAM_BUFFER_BYTES\'s default, 1 MiB)'),
+
   // The pods the registry shows (ListPods, the console), from their heartbeats.
   registryMaxPods: setting('INFERMESH_REGISTRY_MAX_PODS', int(1, 1_000_000), 10_000, 'registry: pods it keeps in view (ListPods, the console); heartbeats of further pods are ignored until one goes (a bound on memory, whatever arrives)'),
   registryMaxPodBytes: setting('INFERMESH_REGISTRY_MAX_POD_BYTES', int(1024 * 1024), 64 * MiB, 'registry: heartbeat bytes it keeps in view, every pod\'s latest together (each up to NATS\'s max_payload, 1 MiB); a heartbeat that does not fit is ignored until others shrink or go'),

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type Consumer, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { ErrorCode, MeshError } from './errors';
-import { nameToken, resources } from './nats';
+import { deleteConsumer, nameToken, resources } from './nats';
 import { isPodIdentityName } from './tls';
 
 /**
@@ -507,12 +507,6 @@ export interface FollowOptions {
 const MAX_CONSUMERS_ERR_CODE = 10026;
 
 /**
- * How long stopping a follower waits for its consumer's delete: a NATS that does not answer (an
- * outage) must not hold up a stop; the server then drops the consumer after its inactive threshold.
- */
-const CONSUMER_DELETE_TIMEOUT_MS = 2_000;
-
-/**
  * Creates a follower's ordered consumer. A full consumer table (the stream's max_consumers,
  * INFERMESH_EVENT_STREAM_MAX_CONSUMERS) is Overloaded (RESOURCE_EXHAUSTED), a condition the caller
  * can wait out, not an internal error.
@@ -535,23 +529,6 @@ async function createFollowerConsumer(js: JetStreamClient, opts: FollowOptions):
 }
 
 /**
- * Deletes a follower's consumer on the server once its delivery ended, so a follower that stops
- * leaves nothing behind to wait out the 5-minute inactive threshold (a watch opened and cancelled
- * in a loop would otherwise fill the stream's consumer table). Best effort: an identity that may
- * not delete consumers (pods and routers, lib/nats-permissions.ts), a consumer already gone or a
- * NATS away leave it to that threshold, as before.
- */
-async function deleteFollowerConsumer(consumer: Consumer): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, CONSUMER_DELETE_TIMEOUT_MS);
-    timer.unref();
-  });
-  await Promise.race([consumer.delete().then(() => undefined, () => undefined), timeout]);
-  clearTimeout(timer);
-}
-
-/**
  * Delivers registry events in order to `onEvent`, starting after `afterSeq` (replaying what was
  * stored since) or, without it, with the events published from now on. The ordered consumer
  * recreates itself after a NATS outage. Malformed events are passed to `onBadEvent` and skipped.
@@ -570,7 +547,7 @@ export async function followEvents(
   try {
     messages = await consumer.consume();
   } catch (err) {
-    await deleteFollowerConsumer(consumer);
+    await deleteConsumer(consumer);
     throw err;
   }
   const done = (async () => {
@@ -590,7 +567,7 @@ export async function followEvents(
       }
     } finally {
       await messages.close().catch(() => undefined);
-      await deleteFollowerConsumer(consumer);
+      await deleteConsumer(consumer);
     }
   })();
   done.catch(() => undefined); // handled here; callers may still await `closed`

@@ -1,6 +1,6 @@
 // The one way a service connects to NATS, and the JetStream resources infermesh uses.
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, StorageType, type Consumer, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Bucket, Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { Config } from './config';
@@ -163,4 +163,27 @@ export async function kvKeys(kv: KV, filter = '>'): Promise<string[]> {
 /** Opens (creating when missing) the artifact object store, file-backed. */
 export function artifactStore(nc: NatsConnection, replicas: number): Promise<ObjectStore> {
   return new Objm(nc).create(resources.artifactBucket, { replicas, storage: StorageType.File });
+}
+
+/**
+ * How long deleteConsumer waits for the server's answer: a NATS that does not answer (an outage)
+ * must not hold up whatever is ending; the server then drops the consumer after its inactive threshold.
+ */
+const CONSUMER_DELETE_TIMEOUT_MS = 2_000;
+
+/**
+ * Deletes an ordered consumer on the server once its reader is done with it (an event follower, an
+ * artifact read), so it does not wait out the client's 5-minute inactive threshold: reads opened
+ * and ended in a loop would otherwise fill the stream's consumer table. Best effort: an identity
+ * that may not delete consumers (pods and routers on the event stream, lib/nats-permissions.ts), a
+ * consumer already gone or a NATS away leave it to that threshold.
+ */
+export async function deleteConsumer(consumer: Consumer): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, CONSUMER_DELETE_TIMEOUT_MS);
+    timer.unref();
+  });
+  await Promise.race([consumer.delete().then(() => undefined, () => undefined), timeout]);
+  clearTimeout(timer);
 }

@@ -3,7 +3,7 @@
 // slow link) would make the registry hold the whole artifact in memory. Here an ordered pull
 // consumer on the object's chunk subject fetches only a few chunks ahead of what the caller took.
 import { createHash } from 'node:crypto';
-import type { JetStreamClient } from '../../lib/nats';
+import { deleteConsumer, type JetStreamClient } from '../../lib/nats';
 import { MeshError, ErrorCode } from '../../lib/errors';
 
 /** What readArtifact needs to know about a stored object (the Object Store's ObjectInfo has it). */
@@ -41,7 +41,9 @@ export async function* readArtifact(js: JetStreamClient, obj: StoredObject, sha2
         if (received === obj.size) break;
       }
     } finally {
+      // Deleted, not left to the inactive threshold: a pull reset mid-way leaves nothing behind.
       await messages.close().catch(() => undefined);
+      await deleteConsumer(consumer);
     }
   }
   const got = hash.digest('hex');

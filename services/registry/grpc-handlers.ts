@@ -4,7 +4,8 @@ import { Metadata, type ServerReadableStream } from '@grpc/grpc-js';
 import { ErrorCode, MeshError, errors } from '../../lib/errors';
 import { loadConfig, type Config } from '../../lib/config';
 import { authorizationOfMetadata } from '../../lib/auth';
-import { clientStreamHandler, serverStreamHandler, unaryHandler, writeWithBackpressure } from '../../lib/grpc/handlers';
+import { clientStreamHandler, serverStreamHandler, unaryHandler } from '../../lib/grpc/handlers';
+import { SendTally, StreamSender, type SendLimits } from '../../lib/grpc/stream-send';
 import type { Logger } from '../../lib/log';
 import type { Model, PushVersionRequestOut, RegistryHandlers, ServingConfigOut, Version } from '../../lib/grpc/types';
 import type { UpdateModelRequest__Output as UpdateModelRequestOut } from '../../lib/grpc/generated/infermesh/registry/v1/UpdateModelRequest';
@@ -171,6 +172,17 @@ export function uploadLimitsOf(config: Pick<Config, 'registryMaxUploadsPerCaller
   return { perCaller: config.registryMaxUploadsPerCaller, total: config.registryMaxUploads, idleTimeoutMs: config.registryUploadIdleTimeoutMs };
 }
 
+/** The bounds of PullArtifact and WatchEvents streams a configuration sets. */
+export function sendLimitsOf(config: Pick<Config, 'registryMaxStreamBufferBytes' | 'registrySendTimeoutMs'>): SendLimits {
+  return { maxBufferBytes: config.registryMaxStreamBufferBytes, sendTimeoutMs: config.registrySendTimeoutMs };
+}
+
+/** Bytes an artifact chunk takes on the wire: its data, the field's tag and length, the gRPC prefix. */
+const chunkSize = (m: { data: Buffer }) => m.data.length + 16;
+
+/** Bytes an event takes on the wire: its strings, with room for the fields' tags and lengths. */
+const eventSize = (e: Event) => Buffer.byteLength(e.json ?? '') + (e.id?.length ?? 0) + (e.model?.length ?? 0) + (e.type?.length ?? 0) + (e.time?.length ?? 0) + 64;
+
 /**
  * Whom a WatchEvents stream or a push counts against: the authenticated caller (`key:<id>`,
  * `jwt:<subject>`, a service's SPIFFE ID), or with authentication off the client's address
@@ -275,6 +287,9 @@ export function registryHandlers(
   // Defaults: the settings' defaults (the registry service passes its configuration's).
   watchLimits: WatchLimits = watchLimitsOf(loadConfig({})),
   uploadLimits: UploadLimits = uploadLimitsOf(loadConfig({})),
+  sendLimits: SendLimits = sendLimitsOf(loadConfig({})),
+  /** What the open PullArtifact and WatchEvents streams hold together (the service reports it). */
+  sends: SendTally = new SendTally(),
 ): RegistryHandlers {
   const watches = new WatchSlots(watchLimits);
   const uploads = new UploadSlots(uploadLimits);
@@ -324,10 +339,15 @@ export function registryHandlers(
     PullArtifact: serverStreamHandler(log, async (call) => {
       await access.authorize(call, 'PullArtifact', call.request.model);
       const { chunks } = await registry.openArtifact(call.request.model, call.request.version);
-      // Leaving the loop (a cancel, a failed write) closes the store consumer.
-      for await (const c of chunks) {
-        if (call.cancelled) return;
-        await writeWithBackpressure(call, { data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) });
+      // The store is read only as the client takes what was written (the sender waits past its
+      // bound); leaving the loop (a cancel, a reset, a failed read) closes the store consumer.
+      const sender = new StreamSender(call, { limits: sendLimits, sizeOf: chunkSize, tally: sends, log, what: 'PullArtifact' });
+      try {
+        for await (const c of chunks) await sender.write({ data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) });
+        // The last chunks, unread, are still under the send timeout.
+        await sender.drained();
+      } finally {
+        sender.close();
       }
     }),
     UpdateModel: unaryHandler(log, async (call) => {
@@ -361,6 +381,8 @@ export function registryHandlers(
       const onCancel = () => cancelled.abort();
       let refused: unknown;
       let stopChecking = () => undefined as void;
+      // A client that takes nothing for the send timeout is reset: the watch ends with it.
+      const sender = new StreamSender(call, { limits: sendLimits, sizeOf: eventSize, tally: sends, log, what: 'WatchEvents', onOver: onCancel });
       try {
         call.on('cancelled', onCancel);
         // A client that cancelled while it was authenticated is not watched at all.
@@ -372,7 +394,7 @@ export function registryHandlers(
         });
         await registry.watchEvents(
           { afterSeq, model: r.model || undefined },
-          (event, seq) => (visible(event) ? writeWithBackpressure(call, eventToProto(event, seq)) : Promise.resolve()),
+          (event, seq) => (visible(event) ? sender.write(eventToProto(event, seq)) : Promise.resolve()),
           cancelled.signal,
           // Response headers tell the client the stream is live: every later event will come.
           () => call.sendMetadata(new Metadata()),
@@ -380,6 +402,7 @@ export function registryHandlers(
       } finally {
         stopChecking();
         call.off('cancelled', onCancel);
+        sender.close();
         release();
       }
       // The watch ended because its caller is no longer let in: the stream ends with that status.

@@ -10,7 +10,8 @@ import { protos } from '../../lib/grpc/proto';
 import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/lifecycle';
 import { Registry } from './registry';
-import { registryHandlers, uploadLimitsOf, watchLimitsOf } from './grpc-handlers';
+import { registryHandlers, sendLimitsOf, uploadLimitsOf, watchLimitsOf } from './grpc-handlers';
+import { SendTally } from '../../lib/grpc/stream-send';
 import { UploadStaging } from './artifact-upload';
 import { Rollouts } from './rollout/rollouts';
 import { RolloutController } from './rollout/rollout-controller';
@@ -40,6 +41,8 @@ export interface RegistryService extends RunningService {
   placement: PlacementController | undefined;
   /** The pods as their heartbeats say (ListPods, the console). */
   pods: PodView;
+  /** What open PullArtifact and WatchEvents streams hold for their clients, together. */
+  streams: SendTally;
 }
 
 /** Connects to NATS, ensures the KV bucket, object store and event stream, and serves on the configured port. */
@@ -158,7 +161,8 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   }
 
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
-  server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, pods, log, config.watchRecheckMs, watchLimitsOf(config), uploadLimitsOf(config)));
+  const streams = new SendTally();
+  server.addService(protos().registry.Registry.service, registryHandlers(registry, keys, access, pods, log, config.watchRecheckMs, watchLimitsOf(config), uploadLimitsOf(config), sendLimitsOf(config), streams));
   server.addService(protos().rollouts.Rollouts.service, rolloutHandlers(rollouts, access, log));
   const port = await listen(server, config.listenHost, config.registryPort, tls && { files: tls, clientAuth: config.tlsClientAuth });
   health.set('', 'SERVING');
@@ -198,6 +202,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     registry,
     placement,
     pods,
+    streams,
     async shutdown(budgetMs) {
       health.set('', 'NOT_SERVING');
       health.set('infermesh.registry.v1.Registry', 'NOT_SERVING');
