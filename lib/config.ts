@@ -356,5 +356,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   else if ((out.registryMaxWatches as number) >= bound) {
     bad(settings.registryMaxWatches.env, String(out.registryMaxWatches), `fewer than INFERMESH_EVENT_STREAM_MAX_CONSUMERS (${bound}), whose consumers routers and pods need too`);
   }
+  // The REST door reads a body of up to INFERMESH_MAX_MESSAGE_BYTES whole, charged to its budget:
+  // a budget smaller would refuse every such request (429, for ever), which the settings allow.
+  const maxMessage = out.maxMessageBytes as number;
+  if (out.routerHttpEnabled && (out.httpMaxRequestBytes as number) < maxMessage) {
+    bad(settings.httpMaxRequestBytes.env, String(out.httpMaxRequestBytes), `at least INFERMESH_MAX_MESSAGE_BYTES (${maxMessage}), the largest request body the REST door takes, which it holds whole (or lower that, or turn the door off with INFERMESH_ROUTER_HTTP=false)`);
+  }
   return Object.freeze(out) as Config;
 }

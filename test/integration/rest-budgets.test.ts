@@ -88,7 +88,7 @@ describe('pipelined requests whose answers are never read', () => {
 
   beforeAll(async () => {
     // Room for one 14 MiB exchange; two rounds of the attack held 16 MB of each budget before.
-    router = await routerWith({ INFERMESH_HTTP_MAX_REQUEST_BYTES: String(16 * MiB), INFERMESH_HTTP_MAX_RESPONSE_BYTES: String(16 * MiB) });
+    router = await routerWith({ INFERMESH_HTTP_MAX_REQUEST_BYTES: String(16 * MiB), INFERMESH_HTTP_MAX_RESPONSE_BYTES: String(16 * MiB), INFERMESH_MAX_MESSAGE_BYTES: String(16 * MiB) });
   });
 
   afterAll(async () => {
@@ -206,7 +206,8 @@ describe('a connection answered 408', () => {
   beforeAll(async () => {
     router = await routerWith({
       INFERMESH_HTTP_REQUEST_TIMEOUT_MS: '3000', INFERMESH_HTTP_HEADERS_TIMEOUT_MS: '2000',
-      INFERMESH_HTTP_MAX_REQUEST_BYTES: '1200000',
+      // The largest body (the message limit) must fit the budget for the router to start.
+      INFERMESH_HTTP_MAX_REQUEST_BYTES: '1200000', INFERMESH_MAX_MESSAGE_BYTES: String(MiB),
     });
   });
 

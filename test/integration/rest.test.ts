@@ -352,7 +352,7 @@ describe('the door\'s budgets', () => {
 
   beforeAll(async () => {
     limited = await startTestRouter(mesh.nats.url, mesh.registry.port, {
-      INFERMESH_HTTP_MAX_REQUEST_BYTES: String(24 * MiB),
+      INFERMESH_HTTP_MAX_REQUEST_BYTES: String(24 * MiB), INFERMESH_MAX_MESSAGE_BYTES: String(24 * MiB),
       INFERMESH_HTTP_MAX_JSON_ANSWER_BYTES: String(1 * MiB), INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION: '3',
     });
     at = `http://127.0.0.1:${limited.httpPort}`;

@@ -37,4 +37,15 @@ describe('loadConfig', () => {
     expect(knownVariables.length).toBeGreaterThan(10);
     for (const v of knownVariables) expect(v).toMatch(/^INFERMESH_[A-Z0-9_]+$/);
   });
+
+  it('refuses a REST request budget below the message limit, naming both, unless the REST door is off', () => {
+    const MiB = 1024 * 1024;
+    expect(() => loadConfig({ INFERMESH_HTTP_MAX_REQUEST_BYTES: String(16 * MiB) }))
+      .toThrow(`INFERMESH_HTTP_MAX_REQUEST_BYTES="${16 * MiB}" is invalid: expected at least INFERMESH_MAX_MESSAGE_BYTES (${64 * MiB})`);
+    expect(() => loadConfig({ INFERMESH_MAX_MESSAGE_BYTES: String(512 * MiB) })).toThrow('INFERMESH_HTTP_MAX_REQUEST_BYTES="268435456" is invalid');
+    // Equal is enough: the largest body fits.
+    expect(loadConfig({ INFERMESH_HTTP_MAX_REQUEST_BYTES: String(16 * MiB), INFERMESH_MAX_MESSAGE_BYTES: String(16 * MiB) }).httpMaxRequestBytes).toBe(16 * MiB);
+    // A service without the REST door (a pod, the registry, a router with it off) is not held to it.
+    expect(loadConfig({ INFERMESH_MAX_MESSAGE_BYTES: String(512 * MiB), INFERMESH_ROUTER_HTTP: 'false' }).maxMessageBytes).toBe(512 * MiB);
+  });
 });
