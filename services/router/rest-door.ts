@@ -283,13 +283,13 @@ export class RestDoor {
     }
     const deadline = deadlineOf(timeout);
     const go = () => this.readBody(req, res, headerLength === undefined ? this.deps.limits.maxJsonBytes : this.deps.limits.maxBodyBytes, (body, hold) => {
-      // Only what the answer needs is kept: the parsed request's raw tensors are garbage once framed.
+      // Only what the answer needs is kept: the parsed request's raw tensors are garbage once encoded.
       let asked: Pick<RestInferRequest, 'binaryOutputs' | 'binaryByDefault'>;
-      let framed: Buffer;
+      let message: Buffer;
       try {
         const parsed = parseInferRequest(model, version, body, headerLength, { ...this.deps.tensorLimits, maxMessageBytes: this.deps.maxMessageBytes });
         asked = { binaryOutputs: parsed.binaryOutputs, binaryByDefault: parsed.binaryByDefault };
-        framed = this.frameRequest(parsed.request);
+        message = this.encodeRequest(parsed.request);
       } catch (err) {
         return this.fail(res, err instanceof MessageTooLarge ? new HttpRefusal(413, err.message) : err);
       }
@@ -297,10 +297,10 @@ export class RestDoor {
       // sends it): up to 4 times the JSON it came from (an FP64 `0,`), charged in the body's place
       // (nothing keeps the body now). Conversion is synchronous: one request's transient copies
       // are all that exist uncounted at a time.
-      if (!hold.replace(framed.length)) {
-        return this.fail(res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take the ${framed.length} bytes this request makes as a gRPC message; retry later`));
+      if (!hold.replace(message.length)) {
+        return this.fail(res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take the ${message.length} bytes this request makes as a gRPC message; retry later`));
       }
-      const call = new WholeAnswerCall(this.deps, framed.subarray(5), deadline, model, version, {
+      const call = new WholeAnswerCall(this.deps, message, deadline, model, version, {
         answer: (answer) => {
           let out;
           try {
@@ -330,19 +330,15 @@ export class RestDoor {
   }
 
   /**
-   * A request as the gRPC message a pod takes, framed (5-byte prefix); HttpRefusal 413 when it
-   * passes INFERMESH_MAX_MESSAGE_BYTES (its tensors are within it: their names and parameters
-   * took it past), as no pod would take it.
+   * A request as the gRPC message a pod takes (WholeAnswerCall frames it as it writes, with no
+   * second copy); HttpRefusal 413 when it passes INFERMESH_MAX_MESSAGE_BYTES (its tensors are within
+   * it: their names and parameters took it past), as no pod would take it.
    */
-  private frameRequest(request: ModelInferRequest): Buffer {
+  private encodeRequest(request: ModelInferRequest): Buffer {
     const message = this.serializeRequest(request);
     const max = this.deps.maxMessageBytes;
     if (message.length > max) throw new HttpRefusal(413, `the request makes a gRPC message of ${message.length} bytes, more than the limit of ${max}`);
-    const framed = Buffer.allocUnsafe(5 + message.length);
-    framed[0] = 0;
-    framed.writeUInt32BE(message.length, 1);
-    message.copy(framed, 5);
-    return framed;
+    return message;
   }
 
   /**
