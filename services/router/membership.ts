@@ -3,6 +3,9 @@
 // the TTL, and dropped at once when they say they are draining or stopped. It keeps at most
 // INFERMESH_ROUTER_MAX_PODS, and with identities required takes a new pod only while its proof can
 // start (heartbeats are the pod NATS identity's, which any pod holds and can invent pods with).
+// For the same reason, with identities required a proven pod's heartbeat is a hint: a goodbye, or
+// a change of its versions, is handed to claimed() and applied only as the pod itself answers
+// (leave(), setModels(); services/router/heartbeat-confirmation.ts asks it).
 import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
 import { newPodRefusal } from '../../lib/pod-claims';
 import { claimedPodIdentity } from '../../lib/tls';
@@ -54,6 +57,37 @@ function sameClaim(pod: Pod, address: string, identity: string): boolean {
   return pod.address === address && pod.identity === identity;
 }
 
+/** The routing views of a pod's versions: the ready ones per model, and each by `${name}\0${version}`. */
+function viewsOf(models: readonly PodModel[]): Pick<Pod, 'ready' | 'byVersion'> {
+  const ready = new Map<string, Set<number>>();
+  for (const m of models) {
+    if (m.state !== 'READY') continue;
+    let s = ready.get(m.name);
+    if (!s) ready.set(m.name, (s = new Set()));
+    s.add(m.version);
+  }
+  return { ready, byVersion: new Map(models.map((m) => [`${m.name}\0${m.version}`, m])) };
+}
+
+/**
+ * Whether two lists of a pod's versions say the same for routing: the same versions, each in the
+ * same state with the same reason (load figures aside). A list naming a version twice says what
+ * no pod does, and matches nothing.
+ */
+export function sameVersions(a: readonly PodModel[], b: readonly PodModel[]): boolean {
+  if (a.length !== b.length) return false;
+  const said = (m: PodModel) => `${m.state}\0${m.reason ?? ''}`;
+  const of = new Map(a.map((m) => [`${m.name}\0${m.version}`, said(m)]));
+  if (of.size !== a.length) return false;
+  const seen = new Set<string>();
+  for (const m of b) {
+    const key = `${m.name}\0${m.version}`;
+    if (seen.has(key) || of.get(key) !== said(m)) return false;
+    seen.add(key);
+  }
+  return true;
+}
+
 /** Which state says more about being able to serve: READY, then LOADING, UNLOADING, UNAVAILABLE. */
 const STATE_RANK: Record<ModelState, number> = { READY: 0, LOADING: 1, UNLOADING: 2, UNAVAILABLE: 3 };
 
@@ -74,6 +108,15 @@ export interface MembershipListener {
   admit?(hb: Heartbeat): string | undefined;
   /** A heartbeat of a pod not yet known was ignored, and why (the bound, or admit()). */
   refused?(hb: Heartbeat, why: string): void;
+  /**
+   * With identities required: a heartbeat of a proven pod, from the address and identity it
+   * proved, would change what is believed of it: a goodbye (draining, stopped), or versions added,
+   * dropped, or in another state or with another reason. Nothing changes until the pod's own
+   * answer is applied (leave(), setModels()).
+   */
+  claimed?(pod: Pod, hb: Heartbeat): void;
+  /** With identities required: `pod` proved its identity (what its heartbeats said before it had is only a claim). */
+  proven?(pod: Pod): void;
 }
 
 export class Membership {
@@ -102,8 +145,11 @@ export class Membership {
     const existing = this.pods.get(hb.pod);
     const identity = claimedPodIdentity(hb);
     if (hb.state !== 'serving') {
-      // With identities required, only a goodbye for the address and identity the pod proved counts.
-      if (existing && (!this.requireIdentity || sameClaim(existing, hb.address, identity))) this.remove(existing);
+      // With identities required, only a goodbye for the address and identity the pod proved
+      // counts, and a proven pod's is asked of the pod.
+      if (!existing || (this.requireIdentity && !sameClaim(existing, hb.address, identity))) return;
+      if (this.requireIdentity && existing.verified) this.listener.claimed?.(existing, hb);
+      else this.remove(existing);
       return;
     }
     if (existing && !sameClaim(existing, hb.address, identity)) {
@@ -114,20 +160,12 @@ export class Membership {
       }
       this.remove(existing);
     }
-    const ready = new Map<string, Set<number>>();
-    for (const m of hb.models) {
-      if (m.state !== 'READY') continue;
-      let s = ready.get(m.name);
-      if (!s) ready.set(m.name, (s = new Set()));
-      s.add(m.version);
-    }
-    const byVersion = new Map(hb.models.map((m) => [`${m.name}\0${m.version}`, m]));
     const pod = this.pods.get(hb.pod);
     if (pod) {
-      pod.ready = ready;
-      pod.models = hb.models;
-      pod.byVersion = byVersion;
       pod.lastHeard = this.heard.now();
+      // Only load figures may change on a proven pod's word alone.
+      if (this.requireIdentity && pod.verified && !sameVersions(pod.models, hb.models)) this.listener.claimed?.(pod, hb);
+      else this.apply(pod, hb.models);
       return;
     }
     // A full view makes room by its oldest pod that failed its identity check: pods that never
@@ -142,7 +180,7 @@ export class Membership {
       this.listener.refused?.(hb, refused);
       return;
     }
-    const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, ready, models: hb.models, byVersion, lastHeard: this.heard.now() };
+    const added: Pod = { id: hb.pod, address: hb.address, identity, outstanding: 0, ejectedUntil: 0, failures: 0, healthy: true, models: hb.models, ...viewsOf(hb.models), lastHeard: this.heard.now() };
     if (this.requireIdentity) added.verified = false;
     this.pods.set(hb.pod, added);
     this.listener.added?.(added);
@@ -151,8 +189,35 @@ export class Membership {
   /** Whether `pod` proved its identity; ignored when the pod has left or was replaced since the check began. */
   setVerified(pod: Pod, verified: boolean): void {
     if (this.pods.get(pod.id) !== pod) return;
+    const proven = verified && pod.verified === false;
     pod.verified = verified;
     if (verified) this.failedProofs.delete(pod);
+    if (proven) this.listener.proven?.(pod);
+  }
+
+  /**
+   * `pod`'s versions as the pod itself answered (or as a heartbeat said, where that is believed):
+   * what it gets traffic for. Ignored when the pod has left or was replaced since it was asked.
+   */
+  setModels(pod: Pod, models: readonly PodModel[]): void {
+    if (this.pods.get(pod.id) === pod) this.apply(pod, models);
+  }
+
+  /** `pod` confirmed its goodbye (or could not be reached to deny it): it goes. Ignored when it has left or was replaced. */
+  leave(pod: Pod): void {
+    if (this.pods.get(pod.id) === pod) this.remove(pod);
+  }
+
+  /** Whether `pod` is the one known by its name (not gone, not replaced). */
+  holds(pod: Pod): boolean {
+    return this.pods.get(pod.id) === pod;
+  }
+
+  private apply(pod: Pod, models: readonly PodModel[]): void {
+    const { ready, byVersion } = viewsOf(models);
+    pod.ready = ready;
+    pod.models = models;
+    pod.byVersion = byVersion;
   }
 
   /** `pod`'s identity check failed: it is the first to make room when the view is full. */

@@ -17,6 +17,7 @@ import { policies } from './balancer';
 import { ListeningClock, listeningTickMs } from '../../lib/listening-clock';
 import { Membership } from './membership';
 import { PodConnections, PodIdentityCheck } from './pod-connections';
+import { HeartbeatConfirmation } from './heartbeat-confirmation';
 import { loadTls } from '../../lib/tls';
 import { ClaimWarnings } from '../../lib/pod-claims';
 import { Router } from './router';
@@ -58,6 +59,8 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const tls = loadTls(config, log);
   const conns = new PodConnections(config.routerConnectionsPerPod, config.maxMessageBytes, config.routerMaxRequestsPerConnection, tls);
   let identity: PodIdentityCheck | undefined;
+  // With TLS on, what a proven pod's heartbeat would change is asked of the pod (any pod can forge one).
+  let confirmation: HeartbeatConfirmation | undefined;
   // Pods' silences are judged on what this loop has read: a stall past the TTL drops no pod whose
   // heartbeats queued meanwhile (lib/listening-clock.ts).
   const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
@@ -71,14 +74,17 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       identity?.check(pod);
     },
     moveClaimed: (pod, hb, refused) => identity?.checkMove(pod, hb, refused),
+    claimed: (pod, hb) => confirmation?.claim(pod, hb),
+    proven: (pod) => confirmation?.proven(pod),
     removed: (pod) => {
+      confirmation?.forget(pod);
       log.info('pod left', { pod: pod.id, address: pod.address });
       // Another name may hold the address (pods sharing an identity can claim any name under it):
       // its connections, and the identity the address proved, stay.
       if (!membership.all().some((p) => p.address === pod.address)) conns.close(pod.address);
     },
   }, Date.now, tls !== undefined, listening, config.routerMaxPods);
-  if (tls) identity = new PodIdentityCheck(conns, membership, log, undefined, claimWarnings);
+  if (tls) identity = new PodIdentityCheck(conns, membership, log, config.routerIdentityRetryMs, claimWarnings);
   // Each version's outcomes per window, for the rollout controller.
   const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {
     if (!nc.isClosed()) nc.publish(windowSubject(report.model), encodeWindowReport(report));
@@ -94,6 +100,12 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     (model, version) => membership.loadFailure(model, version),
     { maxWaiting: config.routerMaxColdWaiting, maxWaitingPerVersion: config.routerMaxColdWaitingPerVersion, maxWaitMs: config.routerColdWaitMs, repeatMs: 1_000 },
   ) : undefined;
+  if (tls) {
+    confirmation = new HeartbeatConfirmation(membership, {
+      serving: (pod) => conns.askServing(pod.address, config.routerConfirmTimeoutMs),
+      versions: (pod) => conns.askVersions(pod.address, config.routerConfirmTimeoutMs),
+    }, config.routerConfirmIntervalMs, claimWarnings, log, () => cold?.check());
+  }
   const router = new Router(membership, split, policies[config.routerPolicy]!(), {
     maxOutstanding: config.routerMaxOutstanding,
     maxOutstandingPerPod: config.routerMaxOutstandingPerPod,
@@ -110,6 +122,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       try {
         const hb = decodeHeartbeat(msg.data);
         membership.update(hb);
+        // Looks at the membership only: with TLS on, a proven pod's claims count once the pod confirmed them.
         cold?.check(hb.models);
       } catch (e) {
         log.warn('skipping malformed heartbeat', { err: e });
@@ -204,6 +217,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       await Promise.all([front.drain(budgetMs), rest?.drain(budgetMs)]);
       await shutdownServer(server, Math.max(100, budgetMs - (Date.now() - started)));
       clearInterval(expiry);
+      confirmation?.stop();
       listening.stop();
       health.stop();
       stopMetrics();

@@ -73,7 +73,11 @@ describe('Membership identity', () => {
   it('never moves a proven pod to another identity: it says goodbye, or its entry expires, and joins again', () => {
     let now = 1_000;
     const claims: string[] = [];
-    const m = new Membership(10_000, { moveClaimed: (pod, claim, refused) => claims.push(`${pod.id} ${claim.identity ?? ''}: ${refused}`) }, () => now, true);
+    const m: Membership = new Membership(10_000, {
+      moveClaimed: (pod, claim, refused) => claims.push(`${pod.id} ${claim.identity ?? ''}: ${refused}`),
+      // The pod, asked, confirms its goodbye (heartbeat-confirmation.ts asks it).
+      claimed: (pod, claim) => claim.state !== 'serving' && m.leave(pod),
+    }, () => now, true);
     m.update(hb('a', '10.0.0.1:8002', 'inference'));
     m.setVerified(m.all()[0]!, true);
     // The same address, the pod's own name instead of the shared identity: not what it proved.
@@ -139,6 +143,57 @@ describe('Membership identity', () => {
     m.update(hb('a', '10.0.0.1:8002', 'inference'));
     expect(removed).toEqual([podIdentity('a')]);
     expect(m.all().map((p) => [p.identity, p.verified])).toEqual([[podIdentity('inference'), false]]);
+  });
+
+  it('hands a proven pod\'s goodbye and changes of its versions to claimed(), and applies only the pod\'s own answer', () => {
+    const claims: string[] = [];
+    const proven: string[] = [];
+    const m = new Membership(10_000, { claimed: (pod, claim) => claims.push(`${pod.id} ${claim.state} ${claim.models.map((x) => `${x.version}:${x.state}`).join(',')}`), proven: (pod) => proven.push(pod.id) }, Date.now, true);
+    m.update(hb('a', '10.0.0.1:8002'));
+    // Not proven yet: its heartbeats are taken as they come (it gets no traffic anyway).
+    m.update({ ...hb('a', '10.0.0.1:8002'), models: [] });
+    expect(m.all()[0]!.models).toEqual([]);
+    m.update(hb('a', '10.0.0.1:8002'));
+    const pod = m.all()[0]!;
+    m.setVerified(pod, true);
+    m.setVerified(pod, true);
+    expect(proven).toEqual(['a']);
+    // A goodbye, an empty list, a version more, a reason: claims, nothing changes.
+    m.update({ ...hb('a', '10.0.0.1:8002'), state: 'draining' });
+    m.update({ ...hb('a', '10.0.0.1:8002'), models: [] });
+    m.update({ ...hb('a', '10.0.0.1:8002'), models: [...hb('a', '').models, { name: 'm', version: 2, state: 'READY', provider: 'cpu' }] });
+    m.update({ ...hb('a', '10.0.0.1:8002'), models: [{ name: 'm', version: 1, state: 'UNAVAILABLE', provider: '', reason: 'failed to load' }] });
+    // Naming a version twice (READY, then UNAVAILABLE) is a change too.
+    m.update({ ...hb('a', '10.0.0.1:8002'), models: [...hb('a', '').models, { name: 'm', version: 1, state: 'UNAVAILABLE', provider: '' }] });
+    expect(claims).toEqual(['a draining 1:READY', 'a serving ', 'a serving 1:READY,2:READY', 'a serving 1:UNAVAILABLE', 'a serving 1:READY,1:UNAVAILABLE']);
+    expect(m.candidates('m', 1)).toEqual([pod]);
+    expect(m.candidates('m', 2)).toEqual([]);
+    expect(m.loadFailure('m', 1)).toBeUndefined();
+    // Load figures alone are taken from the heartbeat.
+    m.update({ ...hb('a', '10.0.0.1:8002'), models: [{ name: 'm', version: 1, state: 'READY', provider: 'cpu', inflight: 3 }] });
+    expect(claims).toHaveLength(5);
+    expect(pod.models[0]?.inflight).toBe(3);
+    // The pod's answer applies, to this pod only.
+    m.setModels(pod, [{ name: 'm', version: 2, state: 'READY', provider: '' }]);
+    expect(m.candidates('m', 1)).toEqual([]);
+    expect(m.candidates('m', 2)).toEqual([pod]);
+    m.leave(pod);
+    expect(m.all()).toEqual([]);
+    m.update(hb('a', '10.0.0.1:8002'));
+    m.setModels(pod, []);
+    m.leave(pod);
+    expect(m.all().map((p) => p.models.length)).toEqual([1]);
+  });
+
+  it('needs no proof with TLS off, and takes goodbyes and versions as heartbeats say them', () => {
+    const claims: string[] = [];
+    const m = new Membership(10_000, { claimed: (pod) => claims.push(pod.id) });
+    m.update(hb('a', '10.0.0.1:8002'));
+    m.update({ ...hb('a', '10.0.0.1:8002'), models: [{ name: 'm', version: 2, state: 'READY', provider: 'cpu' }] });
+    expect(m.candidates('m', 2).map((p) => p.id)).toEqual(['a']);
+    m.update({ ...hb('a', '10.0.0.1:8002'), state: 'stopped' });
+    expect(m.all()).toEqual([]);
+    expect(claims).toEqual([]);
   });
 
   it('needs no proof with TLS off', () => {

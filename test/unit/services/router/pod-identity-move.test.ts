@@ -13,6 +13,8 @@ import { loadTls, podIdentity, type TlsFiles } from '../../../../lib/tls';
 import type { IssuedPem, PemFiles } from '../../../../lib/pki';
 import { Membership } from '../../../../services/router/membership';
 import { PodConnections, PodIdentityCheck } from '../../../../services/router/pod-connections';
+import { HeartbeatConfirmation } from '../../../../services/router/heartbeat-confirmation';
+import { ClaimWarnings } from '../../../../lib/pod-claims';
 import { startTestPki, type TestPki } from '../../../helpers/pki';
 import { waitFor } from '../../../helpers/wait';
 
@@ -53,15 +55,24 @@ function router() {
   const removed: string[] = [];
   const conns = new PodConnections(1, 4 * 1024 * 1024, 0, routerTls);
   let check: PodIdentityCheck | undefined;
+  let confirmation: HeartbeatConfirmation | undefined;
   const membership = new Membership(60_000, {
     added: (pod) => check?.check(pod),
     moveClaimed: (pod, claim, refused) => check?.checkMove(pod, claim, refused),
+    claimed: (pod, claim) => confirmation?.claim(pod, claim),
     removed: (pod) => {
+      confirmation?.forget(pod);
       removed.push(`${pod.id}@${pod.address}`);
       if (!membership.all().some((p) => p.address === pod.address)) conns.close(pod.address);
     },
   }, Date.now, true);
-  check = new PodIdentityCheck(conns, membership, createLogger('router', 'info', {}, (l) => lines.push(l)), 60_000);
+  const log = createLogger('router', 'info', {}, (l) => lines.push(l));
+  check = new PodIdentityCheck(conns, membership, log, 60_000);
+  // A goodbye of a proven pod is asked of it: these servers answer no health check, as a pod gone.
+  confirmation = new HeartbeatConfirmation(membership, {
+    serving: (pod) => conns.askServing(pod.address, 1_000),
+    versions: (pod) => conns.askVersions(pod.address, 1_000),
+  }, 0, new ClaimWarnings(log, 0), log);
   const where = () => membership.all().map((p) => `${p.id}@${p.address} ${p.verified}`).sort();
   const warnings = () => lines.filter((l) => l.includes('"warn"'));
   return { lines, removed, conns, check, membership, where, warnings };
@@ -154,6 +165,7 @@ it('moves a proven pod rescheduled at a free address with the identity it proved
     r.membership.update(hb('b', shared3, 'inference'));
     expect(r.where()).toEqual([`b@${addrB2} true`]);
     r.membership.update(hb('b', addrB2, undefined, 'stopped'));
+    await waitFor('b gone', () => r.where().length === 0);
     r.membership.update(hb('b', shared3, 'inference'));
     await waitFor('b proven with the shared identity', () => r.where().join() === `b@${shared3} true`);
     expect(r.membership.candidates('m', 1).map((p) => p.identity)).toEqual([podIdentity('inference')]);
