@@ -3,9 +3,10 @@
 // address and identity. A real router, real pods and a real NATS: a flood of forged goodbyes, of
 // empty version lists, of a load failure, or of a version the pod lacks, changes nothing the router
 // routes on (it asks the pod, which answers over the connection that proved its identity); a pod
-// that really stops still leaves the router's view at once; with TLS off heartbeats are believed.
+// that really stops still leaves the router's view at once, a version a rollout retires leaves its
+// routing before the pod unloads it, and with TLS off heartbeats are believed as they come.
 import * as grpc from '@grpc/grpc-js';
-import { unary } from '../../lib/grpc/client';
+import { rolloutsClient, unary } from '../../lib/grpc/client';
 import { protos } from '../../lib/grpc/proto';
 import type { InferenceClient } from '../../lib/grpc/types';
 import { createLogger, silentLogger } from '../../lib/log';
@@ -162,6 +163,32 @@ it('drops a pod that stops from the router\'s view as soon as it says goodbye', 
   } finally {
     await podB.shutdown(5_000).catch(() => undefined);
   }
+});
+
+it('stops routing a version a rollout retires before the pod unloads it, and routes the new one once loaded', async () => {
+  await pushOverTls(registry.port, clientTls);
+  const rollouts = rolloutsClient(`127.0.0.1:${registry.port}`, { tls: { files: clientTls } });
+  const call = (method: 'StartRollout' | 'PromoteRollout', req: object) => unary((cb) => (rollouts[method] as (r: object, cb: unknown) => void)(req, cb));
+  const c = userClient(router.port);
+  let failures = 0;
+  let running = true;
+  const load = (async () => {
+    while (running) await infer(c).catch(() => failures++);
+  })();
+  try {
+    await call('StartRollout', { model: 'mnist', version: 2, weight: 50, steps: [], automatic: false, analysis: {} });
+    await waitFor('version 2 routed to pod-a', () => router.membership.candidates('mnist', 2).some((p) => p.id === 'pod-a'), 30_000, 10);
+    const promoted = Date.now();
+    await call('PromoteRollout', { model: 'mnist', reason: 'test' });
+    await waitFor('version 1 no longer routed', () => router.membership.candidates('mnist', 1).length === 0, 10_000, 5);
+    // Within the pod's INFERMESH_UNLOAD_GRACE_MS (2 s), while it still serves version 1.
+    expect(Date.now() - promoted).toBeLessThan(2_000);
+  } finally {
+    running = false;
+    await load;
+    rollouts.close();
+  }
+  expect(failures).toBe(0);
 });
 
 it('believes heartbeats with TLS off, as before: a goodbye in a pod\'s name takes it out at once', async () => {
