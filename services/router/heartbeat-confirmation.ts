@@ -5,9 +5,10 @@
 // demands the identity it proved, which a forger cannot answer: grpc.health.v1 for a goodbye,
 // RepositoryIndex for its versions; and its answer is what the router applies. A goodbye that gets
 // no answer (refused, closed, past INFERMESH_ROUTER_CONFIRM_TIMEOUT_MS) is honoured: pods do stop
-// after saying it. One question per pod is in flight, at most one per
-// INFERMESH_ROUTER_CONFIRM_INTERVAL_MS; heartbeats in between wait, the latest kept, so a flood of
-// them costs each pod a call per interval. Load figures (requests, in flight, memory) are taken from
+// after saying it. One round of questions per pod is in flight, at most one per
+// INFERMESH_ROUTER_CONFIRM_INTERVAL_MS; heartbeats in between wait (the latest goodbye and the
+// latest change of versions, side by side), so a flood of them costs each pod at most a health
+// check and a RepositoryIndex per interval. Load figures (requests, in flight, memory) are taken from
 // heartbeats as they come: the router does not route on them.
 import { performance } from 'node:perf_hooks';
 import type { Heartbeat, PodModel } from '../../lib/events';
@@ -24,10 +25,12 @@ export interface PodAnswers {
 }
 
 interface Confirming {
-  /** A question waits (a heartbeat's claim, or the pod's proof). */
-  pending: boolean;
-  /** The latest heartbeat that claimed a change (undefined: ask its versions, as after its proof). */
+  /** The latest goodbye heard for the pod, not asked about yet. */
+  goodbye?: Heartbeat;
+  /** The latest serving heartbeat that claimed a change of its versions, not asked about yet. */
   claim?: Heartbeat;
+  /** Its versions are to be asked though no heartbeat claimed a change (it just proved its identity). */
+  proven: boolean;
   running: boolean;
   /** When its last question was asked (performance.now()). */
   askedAt: number;
@@ -69,20 +72,22 @@ export class HeartbeatConfirmation {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** A heartbeat of `pod` claims a change (Membership's claimed()): the pod is asked, now or once the interval since its last question ends. */
+  /**
+   * A heartbeat of `pod` claims a change (Membership's claimed()): the pod is asked, now or once the
+   * interval since its last question ends. A goodbye and a change of versions wait side by side
+   * (the latest of each), so a flood of forged goodbyes does not hide a real change from the router.
+   */
   claim(pod: Pod, hb: Heartbeat): void {
     const c = this.of(pod);
-    c.claim = hb;
-    c.pending = true;
+    if (hb.state === 'serving') c.claim = hb;
+    else c.goodbye = hb;
     this.schedule(pod, c);
   }
 
   /** `pod` proved its identity: what its heartbeats said before is asked of it. */
   proven(pod: Pod): void {
     const c = this.of(pod);
-    // A heartbeat's claim waiting asks at least as much.
-    if (c.pending) return;
-    c.pending = true;
+    c.proven = true;
     this.schedule(pod, c);
   }
 
@@ -103,12 +108,12 @@ export class HeartbeatConfirmation {
 
   private of(pod: Pod): Confirming {
     let c = this.pods.get(pod);
-    if (!c) this.pods.set(pod, (c = { pending: false, running: false, askedAt: -Infinity }));
+    if (!c) this.pods.set(pod, (c = { proven: false, running: false, askedAt: -Infinity }));
     return c;
   }
 
   private schedule(pod: Pod, c: Confirming): void {
-    if (this.stopped || c.running || c.timer || !c.pending) return;
+    if (this.stopped || c.running || c.timer || !(c.goodbye || c.claim || c.proven)) return;
     const wait = c.askedAt + this.intervalMs - this.now();
     if (wait <= 0) {
       void this.ask(pod, c);
@@ -122,17 +127,19 @@ export class HeartbeatConfirmation {
   }
 
   private async ask(pod: Pod, c: Confirming): Promise<void> {
-    const hb = c.claim;
+    const { goodbye, claim, proven } = c;
+    c.goodbye = undefined;
     c.claim = undefined;
-    c.pending = false;
+    c.proven = false;
     if (this.stopped || !this.membership.holds(pod)) return;
     // Settled meanwhile: the pod's last answer, or a heartbeat believed since, says the same.
-    if (hb?.state === 'serving' && sameVersions(pod.models, hb.models)) return;
+    const versions = proven || (claim !== undefined && !sameVersions(pod.models, claim.models));
+    if (!goodbye && !versions) return;
     c.running = true;
     c.askedAt = this.now();
     try {
-      if (hb && hb.state !== 'serving') await this.confirmGoodbye(pod, hb);
-      else await this.confirmVersions(pod, hb);
+      if (goodbye) await this.confirmGoodbye(pod, goodbye);
+      if (versions && this.membership.holds(pod)) await this.confirmVersions(pod, claim);
     } catch (err) {
       this.log.error('confirming a heartbeat failed', { pod: pod.id, err });
     } finally {

@@ -117,3 +117,29 @@ it('keeps what it knew of a pod that does not say which versions it has', async 
   expect(r.versions()).toEqual(['1:READY']);
   expect(r.membership.candidates('m', 1)).toEqual([r.pod]);
 });
+
+it('asks about a real change of versions through a flood of forged goodbyes', async () => {
+  const truth: PodModel[] = [READY_1];
+  const p = pod(() => truth, 10);
+  const r = proven(p.answers, 100);
+  r.membership.setVerified(r.pod, true);
+  await waitFor('the proof confirmed', () => p.asked.versions === 1 && p.asked.inFlight === 0);
+  truth.splice(0, 1, { name: 'm', version: 2, state: 'READY', provider: 'cpu' });
+  // Past the interval since that question:
+  await new Promise((res) => setTimeout(res, 150));
+  // A forged goodbye (asked about at once), the pod's own heartbeat while that question is in
+  // flight, then forged goodbyes after it, each the latest heard.
+  r.membership.update(hb([READY_1], 'draining'));
+  expect(p.asked.serving).toBe(1);
+  r.membership.update(hb(truth));
+  const started = Date.now();
+  while (Date.now() - started < 400) {
+    r.membership.update(hb([READY_1], 'draining'));
+    await new Promise((res) => setTimeout(res, 5));
+  }
+  await waitFor('the change applied', () => r.versions().join() === '2:READY', 5_000, 10);
+  expect(r.membership.all()).toEqual([r.pod]);
+  expect(p.asked.serving).toBeGreaterThan(0);
+  expect(p.asked.serving).toBeLessThanOrEqual(6);
+  r.confirmation.stop();
+});
