@@ -86,6 +86,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   }
   const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes, tls: tls && { files: tls } });
   const modelDir = config.modelDir || path.join(os.tmpdir(), `infermesh-models-${config.podName}`);
+  let drainingToRestart = false;
   const artifacts = new ArtifactCache(modelDir, registry, log);
   const repo = new ModelRepository({
     registry,
@@ -107,10 +108,14 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     loadTimeoutMs: config.loadTimeoutMs,
     loadAloneMs: config.loadAloneMs,
     // Each set-aside worker holds a CPU until its run returns, which it may never do: past the
-    // bound the pod drains and exits (by SIGKILL, see cannotExit), to be started anew.
+    // bound the pod drains and exits (by SIGKILL, see cannotExit), to be started anew. Only a run
+    // set aside makes that decision: a restarted pod loads its versions again, so a load set aside
+    // (counted all the same) would restart it over and over.
     onRunSetAside: (model, version) => {
       const held = setAsideWorkers();
-      if (config.maxSetAsideWorkers === 0 || held <= config.maxSetAsideWorkers) return;
+      if (config.maxSetAsideWorkers === 0 || held <= config.maxSetAsideWorkers || drainingToRestart) return;
+      // Once: a second SIGTERM would end the drain at once (lib/lifecycle).
+      drainingToRestart = true;
       log.error('session workers set aside past INFERMESH_MAX_SET_ASIDE_WORKERS: draining to restart', { held, max: config.maxSetAsideWorkers, model, version });
       process.kill(process.pid, 'SIGTERM');
     },

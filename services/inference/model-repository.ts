@@ -95,7 +95,10 @@ export interface RepositoryDeps {
    * the memory it measures is its own (INFERMESH_LOAD_ALONE_MS; 0: as long as it takes; default 0).
    */
   loadAloneMs?: number;
-  /** Told of each run past its budget, whose worker was set aside to finish it (the pod counts those workers). */
+  /**
+   * Told of each worker set aside with a run of a version past its budget, to finish it alone (the
+   * pod weighs every set-aside worker, loads' included, against INFERMESH_MAX_SET_ASIDE_WORKERS).
+   */
   onRunSetAside?: (model: string, version: number, why: string) => void;
   /** How long a version being unloaded keeps serving (routers learn of it meanwhile). */
   unloadGraceMs: number;
@@ -149,6 +152,11 @@ interface Overdue {
   ownWorkers: boolean;
   /** Its runs past their budgets still going (set-aside workers not yet exited): it is not loaded before they end. */
   running: Set<Promise<void>>;
+  /**
+   * The memory its set-aside workers hold, charged to the pod's books until the last of them has
+   * exited: what its load measured, else what it was planned at, else its artifact's size.
+   */
+  heldBytes: number;
 }
 
 /** A load whose version a run past its budget stopped (a warm-up's): a failure, loaded again as a stop is. */
@@ -198,6 +206,11 @@ function signatureOf(list: VersionOut['inputs']): TensorSignature[] {
 
 export class ModelRepository {
   private readonly models = new Map<string, Map<number, LoadedVersion>>();
+  /**
+   * Versions whose load has begun and whose sessions are not made yet (its registry record, its
+   * artifact, its turn, room in the budget, onnxruntime making the sessions), by model: LOADING.
+   */
+  private readonly starting = new Map<string, Set<number>>();
   /** Versions whose last load failed, by model: reported, and loaded again only after their back-off. */
   private readonly failures = new Map<string, Map<number, LoadFailure>>();
   /** Versions that had runs past their budgets, by model (see Overdue). */
@@ -241,19 +254,22 @@ export class ModelRepository {
   find(name: string, version: string): LoadedVersion {
     const versions = this.models.get(name);
     const failed = this.failures.get(name);
-    if ((!versions || versions.size === 0) && (!failed || failed.size === 0)) throw errors.modelNotFound(name);
+    const starting = this.starting.get(name);
+    if ((!versions || versions.size === 0) && (!failed || failed.size === 0) && (!starting || starting.size === 0)) throw errors.modelNotFound(name);
     if (version === '') {
       const ready = [...(versions?.values() ?? [])].filter((v) => v.state === 'READY').sort((a, b) => b.version - a.version);
       if (ready[0]) return ready[0];
       const why = [
         ...[...(versions?.values() ?? [])].filter((v) => v.state === 'UNAVAILABLE').map((v) => `version ${v.version} is unavailable: ${v.reason}`),
-        ...[...(failed?.entries() ?? [])].map(([v, f]) => `version ${v} ${failedAs(f)}: ${f.reason}`),
+        ...[...(starting ?? [])].filter((v) => !versions?.has(v)).map((v) => `version ${v} is loading`),
+        ...[...(failed?.entries() ?? [])].filter(([v]) => !starting?.has(v)).map(([v, f]) => `version ${v} ${failedAs(f)}: ${f.reason}`),
       ];
       throw errors.notReady(`model '${name}' has no version ready${why.length ? ` (${why.join('; ')})` : ''}`);
     }
     if (!/^\d+$/.test(version)) throw errors.invalidArgument(`model version '${version}' is not a version number`);
     const v = versions?.get(Number(version));
     if (!v) {
+      if (starting?.has(Number(version))) throw errors.notReady(`model '${name}' version ${version} is loading`);
       const f = failed?.get(Number(version));
       if (f) throw errors.notReady(`model '${name}' version ${version} ${failedAs(f)}: ${f.reason}`);
       throw errors.versionNotFound(name, version);
@@ -292,13 +308,20 @@ export class ModelRepository {
     return [...this.models.values()].flatMap((m) => [...m.values()]);
   }
 
-  /** Every version loaded, loading, unloading or failed to load (UNAVAILABLE, with its reason), by name then version. */
+  /**
+   * Every version loaded, loading (from the moment its load begins, as Triton's index shows it),
+   * unloading or failed to load (UNAVAILABLE, with its reason), by name then version. A failed
+   * version being loaded again is LOADING.
+   */
   index(): IndexEntry[] {
     const loaded = this.all().map((v): IndexEntry => ({ name: v.name, version: v.version, state: v.state, reason: v.reason }));
+    const starting = [...this.starting.entries()].flatMap(([name, versions]) =>
+      [...versions].filter((version) => !this.models.get(name)?.has(version))
+        .map((version): IndexEntry => ({ name, version, state: 'LOADING', reason: '' })));
     const failed = [...this.failures.entries()].flatMap(([name, versions]) =>
-      [...versions.entries()].filter(([version]) => !this.models.get(name)?.has(version))
+      [...versions.entries()].filter(([version]) => !this.models.get(name)?.has(version) && !this.starting.get(name)?.has(version))
         .map(([version, f]): IndexEntry => ({ name, version, state: 'UNAVAILABLE', reason: f.reason })));
-    return [...loaded, ...failed].sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
+    return [...loaded, ...starting, ...failed].sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
   }
 
   /** What heartbeats report: every version of index(), with the provider a ready one runs on. */
@@ -323,9 +346,25 @@ export class ModelRepository {
     });
   }
 
-  /** Memory the loaded versions cost, as each load measured it. */
+  /**
+   * Memory the loaded versions cost, as each load measured it, and what workers set aside with a
+   * run or a load past its budget still hold of versions no longer loaded (setAsideBytes).
+   */
   memoryUsed(): number {
-    return this.all().reduce((n, v) => n + v.memoryBytes, 0);
+    return this.all().reduce((n, v) => n + v.memoryBytes, 0) + this.setAsideBytes();
+  }
+
+  /**
+   * What set-aside workers hold, by the memory of their versions (Overdue.heldBytes) until the last
+   * of each has exited: a version taken off is gone from the books, its sessions are not gone from
+   * the process. A version still loaded (unloading) is counted once, as loaded.
+   */
+  private setAsideBytes(): number {
+    let bytes = 0;
+    for (const [name, of] of this.overdue) {
+      for (const [version, o] of of) if (o.running.size > 0 && !this.models.get(name)?.has(version)) bytes += o.heldBytes;
+    }
+    return bytes;
   }
 
   /** Requests in flight over every version. */
@@ -421,6 +460,12 @@ export class ModelRepository {
     let lv: LoadedVersion | undefined;
     let rssBefore = 0;
     let measured: (() => void) | undefined;
+    // LOADING from now (index, heartbeats, ModelReady), not only once its sessions are made.
+    const starting = this.starting.get(name) ?? new Set<number>();
+    this.starting.set(name, starting.add(version));
+    this.changed();
+    // What a set-aside worker of it holds until its load has measured it (noteOverdue).
+    let estimatedBytes = this.planned.get(name)?.get(version) ?? 0;
     try {
       const [rec, model] = await Promise.all([
         unary<VersionOut>((cb) => this.deps.registry.GetVersion({ model: name, version }, cb)),
@@ -428,6 +473,8 @@ export class ModelRepository {
       ]);
       sha = rec.sha256;
       const file = await this.deps.artifacts.acquire(name, version, sha);
+      const fileBytes = (await fs.promises.stat(file)).size;
+      estimatedBytes = Math.max(estimatedBytes, fileBytes);
       // The registry refuses models that are not self-contained; this also covers artifacts stored
       // before it did, which onnxruntime would let read other artifacts beside them.
       const { valueSized, treeDepth, rowMixing } = await readOnnxSignature(file, { maxGraphNodes: this.deps.maxGraphNodes }).catch((err: unknown) => {
@@ -463,9 +510,7 @@ export class ModelRepository {
       pool = undefined; // the version owns it now
       const stopped = lv;
       stopped.onOverdue = (why, ended, stops, shared) => {
-        this.noteOverdue(name, version, ended, shared);
-        // Each set-aside worker holds a CPU until its run returns: the pod counts them.
-        this.deps.onRunSetAside?.(name, version, why);
+        this.noteOverdue(name, version, why, ended, shared, stopped.memoryBytes || estimatedBytes, true);
         if (!stops) return;
         log.error('model version stopped on this pod: a run outlived its budget', { reason: why });
         stop = stopped.reason;
@@ -474,6 +519,7 @@ export class ModelRepository {
         this.changed();
       };
       versions.set(version, lv);
+      starting.delete(version);
       this.changed();
       if (this.deps.warmup) {
         const samples = model.config?.warmup ?? [];
@@ -488,7 +534,7 @@ export class ModelRepository {
       }
       // Its weights are in memory at least once, whatever else the process freed meanwhile (the
       // resident memory of a process also shrinks when its garbage is collected).
-      lv.memoryBytes = Math.max(process.memoryUsage.rss() - rssBefore, (await fs.promises.stat(file)).size);
+      lv.memoryBytes = Math.max(process.memoryUsage.rss() - rssBefore, fileBytes);
       measured();
       measured = undefined;
       // A run past its budget (a warm-up's) stopped it: a failed load, loaded again as a stop is.
@@ -508,12 +554,15 @@ export class ModelRepository {
       await (pool ?? lv?.pool)?.close().catch(() => undefined);
       if (sha) await this.deps.artifacts.release(sha).catch(() => undefined);
       if (err instanceof StoppedWhileLoading) {
+        // Its warm-up's worker, set aside, holds what the load measured (charged at an estimate until it had).
+        const o = this.overdue.get(name)?.get(version);
+        if (o && o.running.size > 0 && lv) o.heldBytes = Math.max(o.heldBytes, lv.memoryBytes);
         this.recordStop(name, version, err.message);
         log.error('model version stopped while loading: a warm-up run outlived its budget', { reason: err.message });
       } else if (err instanceof LoadOverdueError) {
         // Its worker still makes the session: loaded again not before that ends (one set-aside
         // worker per version, not one per try), on workers of its own if it overran a shared one.
-        this.noteOverdue(name, version, err.ended, err.shared);
+        this.noteOverdue(name, version, err.message, err.ended, err.shared, estimatedBytes, false);
         const failure = this.recordUnserved(name, version, err.message, 'load');
         log.error('model version failed to load: making its session outlived its budget', { reason: err.message, failures: failure.failures, shared: err.shared });
       } else {
@@ -522,21 +571,25 @@ export class ModelRepository {
       }
       this.changed();
       return false;
+    } finally {
+      starting.delete(version);
+      if (starting.size === 0 && this.starting.get(name) === starting) this.starting.delete(name);
     }
   }
 
   /**
    * Waits until a version planned at `bytes` fits the pod's budget beside what its versions hold,
-   * as long as versions being unloaded (placement took them off, often for this one's room) may
-   * still free it; with nothing unloading, it loads at once (the placement controller packs by
-   * the same measurements and corrects an estimate that was short). Loads come here one at a time.
+   * as long as versions being unloaded (placement took them off, often for this one's room), or
+   * workers set aside with a run or a load past its budget, may still free it; with nothing on its
+   * way out, it loads at once (the placement controller packs by the same measurements and corrects
+   * an estimate that was short). Loads come here one at a time.
    */
   private async roomFor(bytes: number, log: Logger): Promise<void> {
     const budget = this.deps.memoryBudgetBytes ?? 0;
     if (budget === 0 || bytes === 0) return;
     let waited = false;
-    while (!this.closed && this.memoryUsed() + bytes > budget && this.all().some((v) => v.state === 'UNLOADING')) {
-      if (!waited) log.info('waiting for versions being unloaded to make room', { plannedBytes: bytes, usedBytes: this.memoryUsed(), budgetBytes: budget });
+    while (!this.closed && this.memoryUsed() + bytes > budget && (this.all().some((v) => v.state === 'UNLOADING') || this.setAsideBytes() > 0)) {
+      if (!waited) log.info('waiting for versions being unloaded, or set-aside session workers, to make room', { plannedBytes: bytes, usedBytes: this.memoryUsed(), setAsideBytes: this.setAsideBytes(), budgetBytes: budget });
       waited = true;
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -795,22 +848,33 @@ export class ModelRepository {
     const of = this.overdue.get(name) ?? new Map<number, Overdue>();
     this.overdue.set(name, of);
     let o = of.get(version);
-    if (!o) of.set(version, (o = { stops: 0, lastStopAt: 0, ownWorkers: false, running: new Set() }));
+    if (!o) of.set(version, (o = { stops: 0, lastStopAt: 0, ownWorkers: false, running: new Set(), heldBytes: 0 }));
     return o;
   }
 
   /**
-   * A run of a version outlived its budget (stopping it or not): the version is not loaded again
-   * here until that run has ended, and then is (if still wanted and due), on workers of its own if
-   * the run overran a shared one.
+   * A run or a load of a version outlived its budget (stopping it or not), and its worker was set
+   * aside to finish it: a run's is weighed by the pod (onRunSetAside; a load's is counted by
+   * setAsideWorkers() but never makes the pod restart: a restarted pod loads its versions again,
+   * so a model slow to load would restart every pod it is placed on, over and over), and `bytes` of the version's
+   * memory stay charged until it has exited (setAsideBytes); the version is not loaded again here
+   * until then, and then is (if still wanted and due), on workers of its own if the worker was a
+   * shared one.
    */
-  private noteOverdue(name: string, version: number, ended: Promise<void>, shared: boolean): void {
+  private noteOverdue(name: string, version: number, why: string, ended: Promise<void>, shared: boolean, bytes: number, run: boolean): void {
     const o = this.overdueOf(name, version);
     o.ownWorkers ||= shared;
     o.running.add(ended);
+    o.heldBytes = Math.max(o.heldBytes, bytes);
+    // Each set-aside worker holds a CPU until its run returns, which it may never do.
+    if (run) this.deps.onRunSetAside?.(name, version, why);
     void ended.then(() => {
       o.running.delete(ended);
-      if (o.running.size === 0) this.retry(name);
+      if (o.running.size > 0) return;
+      o.heldBytes = 0;
+      // Its memory is off the books: heartbeats say so, and a load waiting for room looks again.
+      this.changed();
+      this.retry(name);
     });
   }
 
