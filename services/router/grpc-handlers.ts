@@ -4,7 +4,7 @@
 // (routed-call.ts), its bytes sent and its answer taken whole (whole-answer-call.ts, as the REST
 // door's).
 import * as grpc from '@grpc/grpc-js';
-import { errors, statusMessage, toGrpcStatus } from '../../lib/errors';
+import { ErrorCode, errors, MeshError, statusMessage, toGrpcStatus } from '../../lib/errors';
 import { unary } from '../../lib/grpc/client';
 import { unaryHandler } from '../../lib/grpc/handlers';
 import { notReadyTrailer } from '../../lib/grpc/ready-reason';
@@ -49,10 +49,12 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
   /**
    * Routes a request by the routing policy, as its bytes (WholeAnswerCall, as the REST door's): the
    * bytes of its answer. `calls`, when given, holds it while in flight (so that the client's cancel
-   * reaches it); a cancelled call rejects CANCELLED, answered to no one.
+   * reaches it); a cancelled call rejects CANCELLED, answered to no one, and one whose client
+   * cancelled already (while its token was checked) is never sent.
    */
-  function forward(req: ForwardedRequest, deadline: grpc.Deadline | undefined, calls?: Set<WholeAnswerCall>): Promise<Buffer> {
+  function forward(req: ForwardedRequest, deadline: grpc.Deadline | undefined, calls?: ClientCalls): Promise<Buffer> {
     if (req.refused) return Promise.reject(req.refused);
+    if (calls?.cancelled) return Promise.reject(new MeshError(ErrorCode.Cancelled, 'cancelled by the client'));
     const ms = deadline === undefined ? undefined : deadline instanceof Date ? deadline.getTime() : Number(deadline);
     return new Promise((resolve, reject) => {
       const fail = (code: number, message: string) => {
@@ -113,14 +115,15 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
     // The front door (front-door.ts) routes every ModelInfer without this server; this path
     // serves only calls made to this server's loopback port directly, by the same policy.
     ModelInfer: unaryHandler(log, async (call) => {
-      const calls = new Set<WholeAnswerCall>();
-      call.on('cancelled', () => calls.forEach((c) => c.clientCancelled()));
+      const calls = new ClientCalls();
+      call.on('cancelled', () => calls.cancel());
       return forward(call.request, deadlineOf(call), calls);
     }),
     ModelStreamInfer: (call) => {
-      // The client's cancel ends the requests in flight, blaming no pod.
-      const calls = new Set<WholeAnswerCall>();
-      call.on('cancelled', () => calls.forEach((c) => c.clientCancelled()));
+      // The client's cancel ends the requests in flight, blaming no pod, and those still waiting
+      // for their token check are not sent.
+      const calls = new ClientCalls();
+      call.on('cancelled', () => calls.cancel());
       // Each answer is marked final as a pod marks its own (the pod's came by a unary call, unmarked).
       serveInferStream(call, streams, {
         sizeOf: (req) => req.bytes.length,
@@ -154,6 +157,20 @@ export function routerHandlers(router: Router, membership: Membership, conns: Po
       cb(null, { models: states.map((v) => ({ name: v.name, version: String(v.version), state: v.state, reason: v.reasons.join('; ') })) });
     },
   };
+}
+
+/**
+ * The routed calls of one client call, while in flight. Its cancel ends them, and any begun later:
+ * a stream's request awaiting its token check when the stream was cancelled would otherwise reach
+ * a pod and run for no one.
+ */
+class ClientCalls extends Set<WholeAnswerCall> {
+  cancelled = false;
+
+  cancel(): void {
+    this.cancelled = true;
+    for (const c of this) c.clientCancelled();
+  }
 }
 
 const add = (a: string, b: string) => (BigInt(a) + BigInt(b)).toString();

@@ -33,6 +33,8 @@ let nc: NatsConnection;
 let keys: KV;
 let jwks: http.Server;
 let signingKey: JoseKey;
+/** The settings of the routers under test. */
+let routerEnv: Record<string, string>;
 /** Every byte the router sent to the pod (the pod is reached through this relay). */
 const toPod: Buffer[] = [];
 let relay: net.Server;
@@ -103,7 +105,7 @@ beforeAll(async () => {
   keys = await keysBucket(nc, { replicas: 1, create: true });
   const pod = await mesh.startPod({ INFERMESH_ADVERTISE_ADDRESS: `127.0.0.1:${relayPort}` });
   podPort = pod.port;
-  const env = {
+  const env = routerEnv = {
     INFERMESH_AUTH: 'true',
     INFERMESH_AUTH_JWKS_URL: jwksUrl,
     INFERMESH_AUTH_JWT_ISSUER: ISSUER,
@@ -250,6 +252,73 @@ describe('API keys at the router', () => {
       return Date.now() - revoked;
     }));
     for (const ms of refusedAfter) expect(ms).toBeLessThan(2_000);
+  });
+
+  it('sends no pod a stream\'s request whose key check was pending when the stream was cancelled', async () => {
+    // A router whose NATS connection runs through a relay this test can stop: the key check of a
+    // request that finds its token no longer cached reads the bucket, and waits while it is stopped.
+    const nats = new URL(mesh.nats.url);
+    const held: (() => void)[] = [];
+    let stopped = false;
+    const pipes = net.createServer((from) => {
+      const to = net.connect(Number(nats.port), nats.hostname);
+      const pass = (src: net.Socket, dst: net.Socket) => src.on('data', (b) => (stopped ? held.push(() => dst.write(b)) : dst.write(b)));
+      pass(from, to);
+      pass(to, from);
+      const end = () => { from.destroy(); to.destroy(); };
+      from.on('error', end);
+      to.on('error', end);
+      from.on('close', end);
+      to.on('close', end);
+    });
+    await new Promise<void>((r) => pipes.listen(0, '127.0.0.1', r));
+    const ttlMs = 300;
+    const router = await startTestRouter(`nats://127.0.0.1:${(pipes.address() as net.AddressInfo).port}`, mesh.registry.port, {
+      ...routerEnv,
+      INFERMESH_AUTH_CACHE_TTL_MS: String(ttlMs),
+      // The pods stay in its view while its NATS is stopped.
+      INFERMESH_POD_TTL_MS: '60000',
+    });
+    const client = inferenceClient(`127.0.0.1:${router.port}`);
+    const resume = () => {
+      stopped = false;
+      for (const write of held.splice(0)) write();
+    };
+    try {
+      const { token } = await makeKey(['infer:digits', 'read:digits']);
+      await waitFor('digits ready on the new router', async () => (await unary<{ ready: boolean }>((cb) => client.ModelReady({ name: 'digits', version: '' }, md(token), cb))).ready, 60_000);
+      const inferences = async () => {
+        const stats = await unary<{ model_stats: { inference_count: string }[] }>((cb) => clients[0]!.ModelStatistics({ name: 'digits', version: '' }, md(token), cb));
+        return stats.model_stats.reduce((n, st) => n + Number(st.inference_count), 0);
+      };
+      const stream = client.ModelStreamInfer(md(token));
+      const answers: { error_message: string }[] = [];
+      stream.on('data', (a: { error_message: string }) => answers.push(a));
+      const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+      stream.write(inferRequest('digits'));
+      await waitFor('the first request answered', async () => answers.length === 1, 20_000, 20);
+      expect(answers[0]!.error_message).toBe('');
+      const before = await inferences();
+      // NATS stopped past the TTL: the token is no longer trusted from the cache, and its next check reads the bucket.
+      stopped = true;
+      await new Promise((r) => setTimeout(r, 3 * ttlMs));
+      stream.write(inferRequest('digits'));
+      await new Promise((r) => setTimeout(r, 200));
+      stream.cancel();
+      expect((await ended).code).toBe(grpc.status.CANCELLED);
+      // The cancel reaches the router's handler (through its door, some milliseconds) before the check ends.
+      await new Promise((r) => setTimeout(r, 500));
+      resume();
+      // The check passes now (the key is good): a request that went on would have run by then.
+      await waitFor('a new request through the router', async () => (await infer(client, 'digits', md(token))).outputs.length > 0, 10_000, 50);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await inferences()).toBe(before + 1);
+    } finally {
+      resume();
+      client.close();
+      await router.shutdown(5_000);
+      pipes.close();
+    }
   });
 
   it('keeps health checks open', async () => {
