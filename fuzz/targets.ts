@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { H2Connection, type H2Stream } from '../lib/h2/connection';
 import * as frames from '../lib/h2/frames';
+import { cutShort, MessageFraming } from '../lib/h2/grpc';
 import { protos } from '../lib/grpc/proto';
 import type { ModelInferRequest, ModelInferRequestOut } from '../lib/grpc/types';
 import { OnnxFormatError, readOnnxSignature } from '../lib/onnx';
@@ -331,8 +332,51 @@ const restInfer: FuzzTarget = {
   },
 };
 
+const grpcFraming: FuzzTarget = {
+  name: 'grpc-framing',
+  doc: 'gRPC message framing of an upload (lib/h2/grpc.ts MessageFraming): fed in pieces cut where the input says, it must find the message cut short exactly where a walk of the whole upload does',
+  seeds() {
+    const message = (n: number, flag = 0) => {
+      const head = Buffer.alloc(5);
+      head[0] = flag;
+      head.writeUInt32BE(n, 1);
+      return Buffer.concat([head, Buffer.alloc(n, 0xab)]);
+    };
+    // The first octet says where to cut the rest into pieces.
+    return [
+      Buffer.concat([Buffer.from([3]), message(10), message(0), message(7, 1)]),
+      Buffer.concat([Buffer.from([1]), message(300).subarray(0, 200)]),
+      Buffer.concat([Buffer.from([0]), message(2), Buffer.from([0, 0, 1])]),
+    ];
+  },
+  run(data) {
+    if (data.length === 0) return;
+    const step = 1 + (data[0]! % 64);
+    const upload = data.subarray(1);
+    const framing = new MessageFraming();
+    for (let off = 0; off < upload.length; off += step) framing.feed(upload.subarray(off, off + step));
+    // The walk of the whole: prefix by prefix, as gRPC frames messages.
+    let off = 0;
+    let want: string | undefined;
+    while (off < upload.length) {
+      if (upload.length - off < 5) {
+        want = cutShort(undefined, upload.length - off);
+        break;
+      }
+      const length = upload.readUInt32BE(off + 1);
+      if (upload.length - off - 5 < length) {
+        want = cutShort(length, upload.length - off - 5);
+        break;
+      }
+      off += 5 + length;
+    }
+    const got = framing.cutShort();
+    if (got !== want) throw new FuzzFinding(`fed in pieces of ${step}: ${String(got)}, where the whole says ${String(want)}`);
+  },
+};
+
 /** Every target, by name. */
-export const TARGETS: readonly FuzzTarget[] = [hpack, peek, modelInfer, onnx, h2Frames, restInfer];
+export const TARGETS: readonly FuzzTarget[] = [hpack, peek, modelInfer, onnx, h2Frames, restInfer, grpcFraming];
 
 /** The folder of a target's kept regression cases (inputs that once were findings). */
 export function regressionDir(root: string, target: string): string {

@@ -9,7 +9,7 @@
 // reopened as it is copied there.
 import zlib from 'node:zlib';
 import { H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
-import { deadlineOf, pipeCall, respondStatus, statusHeaders, timeoutProblem, unaryFrame } from './grpc';
+import { cutShort, deadlineOf, pipeCall, respondStatus, statusHeaders, timeoutProblem, unaryFrame } from './grpc';
 import type { H2Limits } from './limits';
 import { H2Server, type H2ServerTls } from './server';
 import { H2Upstream, type H2UpstreamOptions } from './upstream';
@@ -147,8 +147,11 @@ export class H2FrontDoor {
     const finish = () => {
       if (done) return;
       done = true;
-      // A body that is not exactly one message goes on as it came, for the service to refuse.
-      this.unary(stream, headers, body ? (filled === body.length ? body : body.subarray(0, filled)) : (prefix ?? EMPTY).subarray(0, prefixBytes), deadline);
+      // A message the client's END_STREAM cut short fails as it does on every other call (pipeCall).
+      if (body && filled < body.length) return respondStatus(stream, INTERNAL, cutShort(body.length - 5, filled - 5));
+      if (!body && prefixBytes > 0) return respondStatus(stream, INTERNAL, cutShort(undefined, prefixBytes));
+      // No message at all goes on as it came, for the service to refuse.
+      this.unary(stream, headers, body ?? EMPTY, deadline);
     };
     /** Admits a message of `length` bytes by the budgets, or refuses the call. */
     const admit = (length: number): boolean => {

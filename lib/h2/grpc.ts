@@ -76,10 +76,66 @@ export function unaryFrame(body: Buffer): UnaryFrame {
   return { message: body.subarray(5), compressed: body[0] !== 0 };
 }
 
+/**
+ * Why an upload that ended inside a message failed: `announced` bytes its prefix announced, of
+ * which `came` came (undefined: it ended `came` octets into the 5-octet prefix). Such a call is
+ * answered INTERNAL, as grpc-java ("Encountered end-of-stream mid-frame") and grpc-go ("unexpected
+ * EOF") answer it; grpc-js drops the piece and ends a stream OK.
+ */
+export function cutShort(announced: number | undefined, came: number): string {
+  return announced === undefined
+    ? `the last request message was cut short: the stream ended ${came} octets into its 5-octet prefix`
+    : `the last request message was cut short: its prefix announced ${announced} bytes and the stream ended after ${came}`;
+}
+
+/**
+ * Where a call's upload stands in gRPC's framing (a 5-octet prefix, then the message it announces),
+ * fed each chunk as it passes, so that a message the client's END_STREAM cuts short is seen. Holds
+ * a few numbers, whatever the upload.
+ */
+export class MessageFraming {
+  /** Octets of the current message's prefix seen (0 between messages). */
+  private prefixSeen = 0;
+  /** The current message's length, as far as its prefix has come, then as it announced. */
+  private length = 0;
+  /** Octets of the current message still to come, once its prefix is complete. */
+  private left = 0;
+
+  /** Takes the next chunk of the upload. */
+  feed(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.left > 0) {
+        const n = Math.min(this.left, chunk.length - off);
+        this.left -= n;
+        off += n;
+        continue;
+      }
+      // The compressed flag (octet 0) says nothing of the length; octets 1-4 are its big-endian value.
+      if (this.prefixSeen === 0) this.length = 0;
+      else this.length = this.length * 256 + chunk[off]!;
+      off++;
+      if (++this.prefixSeen === 5) {
+        this.left = this.length;
+        this.prefixSeen = 0;
+      }
+    }
+  }
+
+  /** Why the upload so far ends inside a message (cutShort); undefined when it ends between two. */
+  cutShort(): string | undefined {
+    if (this.prefixSeen > 0) return cutShort(undefined, this.prefixSeen);
+    if (this.left > 0) return cutShort(this.length, this.length - this.left);
+    return undefined;
+  }
+}
+
 /** Why an answer of `bytes` was refused: answers wait for clients that do not read them. */
 export function unreadAnswers(bytes: number): string {
   return `answer of ${bytes} bytes refused: too many answers wait for clients to read them`;
 }
+
+function noop(): void {}
 
 const OK_HEADERS: Header[] = [[':status', '200'], ['content-type', 'application/grpc']];
 const OK_TRAILERS: Header[] = [['grpc-status', '0']];
@@ -246,6 +302,17 @@ export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readon
     clearTimeout(timer);
     if (code !== undefined) up.reset(H2_CANCEL);
   };
+  // A message the client's END_STREAM cut short fails the call at once, as grpc-java fails it:
+  // the upstream is reset and the client answered INTERNAL after what it has been sent.
+  const framing = new MessageFraming();
+  const endUpload = (trailers?: Header[]): void => {
+    const cut = framing.cutShort();
+    if (cut === undefined) return up.end(trailers);
+    up.onClose = noop;
+    up.reset(H2_CANCEL);
+    if (!stream.headersSent) respondStatus(stream, INTERNAL, cut);
+    else stream.end([['grpc-status', String(INTERNAL)], ['grpc-message', grpcMessage(cut)]]);
+  };
   if (body) {
     up.write(body);
     up.end();
@@ -260,9 +327,10 @@ export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readon
       stream.consume(chunk.length);
       return;
     }
+    framing.feed(chunk);
     if (up.write(chunk)) stream.consume(chunk.length);
     else toUpstream += chunk.length;
-    if (end) up.end();
+    if (end) endUpload();
   };
   up.onDrain = () => {
     stream.consume(toUpstream);
@@ -270,6 +338,6 @@ export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readon
   };
   stream.onHeaders = (h, end) => {
     // Client trailers (rare in gRPC): passed on.
-    if (end) up.end(h.filter((x) => x[0].charCodeAt(0) !== 58));
+    if (end && !up.closed) endUpload(h.filter((x) => x[0].charCodeAt(0) !== 58));
   };
 }

@@ -8,7 +8,7 @@ import type { Header } from '../../../../lib/h2/connection';
 import { pipeCall, statusHeaders, statusOf } from '../../../../lib/h2/grpc';
 import { H2Upstream } from '../../../../lib/h2/upstream';
 import { encodeHeaders } from '../../../../lib/h2/hpack';
-import { Closer, collect, connectNode, connectOurs, HOST, nodeRequest, parseFrames, pattern, PREFACE, QUIET, rawFrame, sleep, startH2Server, startNodeServer, until, valueOf } from './peers';
+import { Closer, collect, connectNode, connectOurs, grpcFrame, HOST, nodeRequest, parseFrames, pattern, PREFACE, QUIET, rawFrame, sleep, startH2Server, startNodeServer, until, valueOf } from './peers';
 
 const closer = new Closer();
 afterEach(() => closer.closeAll());
@@ -202,6 +202,28 @@ describe('pipeCall with grpc-js at both ends', () => {
     await until('the upstream call to be cancelled', () => up.cancelled.includes('Bidi'));
   });
 
+  it('fails a call whose last message its client cut short INTERNAL, ended by data or by trailers, and cancels it upstream', async () => {
+    const up = await startGrpcUpstream();
+    const proxy = await startProxy(up.address);
+    const session = await connectNode(closer, proxy.port);
+    const headers = { ':method': 'POST', ':path': '/test.Echo/Bidi', 'content-type': 'application/grpc', te: 'trailers' };
+    const whole = grpcFrame(Buffer.from('whole'));
+    const cut = grpcFrame(Buffer.from('cut short')).subarray(0, 8);
+    // The status, in the headers (nothing was answered yet) or in the trailers.
+    const statusOfAnswer = (res: { raw: Header[]; trailers?: http2.IncomingHttpHeaders }) =>
+      statusOf(res.raw) ?? statusOf(Object.entries(res.trailers ?? {}).map(([k, v]): Header => [k, String(v)]));
+    for (const trailers of [undefined, { 'x-client-trailer': 'sent' }]) {
+      up.cancelled.length = 0;
+      const res = await nodeRequest(session, headers, Buffer.concat([whole, cut]), trailers);
+      expect(statusOfAnswer(res)).toEqual({ code: grpc.status.INTERNAL, message: 'the last request message was cut short: its prefix announced 9 bytes and the stream ended after 3' });
+      await until('the upstream call to be cancelled', () => up.cancelled.includes('Bidi'));
+    }
+    // Ended between two messages, the same call is answered in full, OK.
+    const res = await nodeRequest(session, headers, Buffer.concat([whole, whole]));
+    expect(statusOfAnswer(res)?.code).toBe(grpc.status.OK);
+    expect(res.body.equals(Buffer.concat([whole, whole]))).toBe(true);
+  });
+
   it('answers UNAVAILABLE when the upstream cannot be reached', async () => {
     const closed = net.createServer();
     await new Promise<void>((r) => closed.listen(0, HOST, r));
@@ -241,9 +263,9 @@ describe('pipeCall with a node:http2 upstream', () => {
     });
     const proxy = await startProxy(origin.address, 1);
     const session = await connectNode(closer, proxy.port);
-    const early = await nodeRequest(session, post('/early'), Buffer.from('x'));
+    const early = await nodeRequest(session, post('/early'), grpcFrame(Buffer.from('x')));
     expect(statusOf(early.raw)).toEqual({ code: grpc.status.UNAVAILABLE, message: 'internal: stream reset (HTTP/2 code 11)' });
-    const late = await nodeRequest(session, post('/late'), Buffer.from('x'));
+    const late = await nodeRequest(session, post('/late'), grpcFrame(Buffer.from('x')));
     expect(late.headers[':status']).toBe(200);
     expect(late.body.toString()).toBe('partial');
     expect(late.rstCode).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
@@ -254,8 +276,8 @@ describe('pipeCall with a node:http2 upstream', () => {
     const proxy = await startProxy(origin.address, 1);
     const session = await connectNode(closer, proxy.port);
     // The first call learns the upstream's SETTINGS; the next is checked against them.
-    expect(statusOf((await nodeRequest(session, post('/small'), Buffer.from('x'))).raw)?.code).toBe(grpc.status.OK);
-    const big = await nodeRequest(session, { ...post('/big'), 'x-pad': 'p'.repeat(2000) }, Buffer.from('x'));
+    expect(statusOf((await nodeRequest(session, post('/small'), grpcFrame(Buffer.from('x')))).raw)?.code).toBe(grpc.status.OK);
+    const big = await nodeRequest(session, { ...post('/big'), 'x-pad': 'p'.repeat(2000) }, grpcFrame(Buffer.from('x')));
     expect(statusOf(big.raw)).toEqual({ code: grpc.status.RESOURCE_EXHAUSTED, message: expect.stringMatching(/^request metadata: a header list of \d+ bytes, more than the 1024 the peer takes$/) });
   });
 
@@ -267,8 +289,9 @@ describe('pipeCall with a node:http2 upstream', () => {
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'x-upstream-trailer': 'yes' }));
       stream.pipe(stream);
     });
-    const res = await nodeRequest(session, post('/echo'), Buffer.from('body'), { 'x-client-trailer': 'sent' });
-    expect(res.body.toString()).toBe('body');
+    const body = grpcFrame(Buffer.from('body'));
+    const res = await nodeRequest(session, post('/echo'), body, { 'x-client-trailer': 'sent' });
+    expect(res.body.equals(body)).toBe(true);
     expect(res.trailers).toMatchObject({ 'grpc-status': '0', 'x-upstream-trailer': 'yes' });
     expect(clientTrailers).toMatchObject({ 'x-client-trailer': 'sent' });
   });
@@ -280,7 +303,7 @@ describe('pipeCall with a node:http2 upstream', () => {
       stream.end('upstream overloaded');
     });
     const res = await Promise.race([
-      nodeRequest(session, post('/plain'), Buffer.from('x')),
+      nodeRequest(session, post('/plain'), grpcFrame(Buffer.from('x'))),
       new Promise<undefined>((r) => setTimeout(() => r(undefined), 1_000).unref()),
     ]);
     expect(res?.headers[':status']).toBe(503);
@@ -327,7 +350,7 @@ describe('pipeCall with a node:http2 upstream', () => {
         stream.end();
       });
     });
-    const body = pattern(2 * MiB, 12);
+    const body = grpcFrame(pattern(2 * MiB, 12));
     for (let call = 0; call < 24; call++) {
       const res = await Promise.race([
         nodeRequest(session, post(`/upload/${call}`), body),

@@ -1,4 +1,4 @@
-import { atDeadline, deadlineOf, forwardedHeaders, grpcMessage, relayedHeaders, timeoutHeader, timeoutProblem } from '../../../../lib/h2/grpc';
+import { atDeadline, deadlineOf, forwardedHeaders, grpcMessage, MessageFraming, relayedHeaders, timeoutHeader, timeoutProblem } from '../../../../lib/h2/grpc';
 
 describe('lib/h2/grpc headers', () => {
   it('forwards metadata and trace context, not pseudo or hop-by-hop headers or the old deadline', () => {
@@ -65,5 +65,36 @@ describe('atDeadline', () => {
     clearTimeout(soon);
     clearTimeout(far);
     expect(fired).toBe(1);
+  });
+});
+
+describe('MessageFraming', () => {
+  const message = (n: number) => {
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(n, 1);
+    return Buffer.concat([head, Buffer.alloc(n, 1)]);
+  };
+  /** What the framing says of `upload`, fed in pieces of `step` octets. */
+  const fed = (upload: Buffer, step: number) => {
+    const f = new MessageFraming();
+    for (let off = 0; off < upload.length; off += step) f.feed(upload.subarray(off, off + step));
+    return f.cutShort();
+  };
+
+  it('finds an upload ending between messages whole, however it was split', () => {
+    const upload = Buffer.concat([message(3), message(0), message(300)]);
+    for (const step of [1, 2, 4, 5, 7, upload.length]) expect(fed(upload, step)).toBeUndefined();
+    expect(fed(Buffer.alloc(0), 1)).toBeUndefined();
+  });
+
+  it('says where a message was cut: inside its prefix, or so many bytes short of what it announced', () => {
+    const upload = Buffer.concat([message(3), message(300)]);
+    for (const step of [1, 3, 64]) {
+      expect(fed(upload.subarray(0, 10), step)).toBe('the last request message was cut short: the stream ended 2 octets into its 5-octet prefix');
+      expect(fed(upload.subarray(0, upload.length - 1), step)).toBe('the last request message was cut short: its prefix announced 300 bytes and the stream ended after 299');
+    }
+    // Every octet of the announced length counts, in order.
+    const big = Buffer.from([0, 0x01, 0x02, 0x03, 0x04, 9]);
+    expect(fed(big, 1)).toBe(`the last request message was cut short: its prefix announced ${0x01020304} bytes and the stream ended after 1`);
   });
 });
