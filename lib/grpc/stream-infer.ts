@@ -7,11 +7,16 @@
 // the client, where before every request was taken at once, however many and however large. An
 // answer that would take the waiting answers past `maxAnswerBytes` (one of any size when none
 // waits) is refused RESOURCE_EXHAUSTED, as a unary one is: the router once held every answer of a
-// stream whose client read none (5 MB more per request, to out of memory).
+// stream whose client read none (5 MB more per request, to out of memory). Given its door's own
+// budgets (a pod's), a stream's requests and unread answers count against them beside the door's
+// unary calls, and one that does not fit is refused as the door refuses a unary one: a pod's
+// streams once had budgets of their own, apart from the total its door holds to.
 import type * as grpc from '@grpc/grpc-js';
 import type { Config } from '../config';
 import { ErrorCode, MeshError } from '../errors';
-import { unreadAnswers } from '../h2/grpc';
+import type { DoorBudgets } from '../h2/budget';
+import { requestsFull, unreadAnswers } from '../h2/grpc';
+import type { H2Limits } from '../h2/limits';
 import { streamAnswerBytes } from './infer-answer';
 import type { ModelStreamInferResponse } from './generated/inference/ModelStreamInferResponse';
 import type { InferenceHandlers } from './types';
@@ -31,17 +36,32 @@ export type BytesAnswerHandlers<Req> = InfoHandlers & {
 export interface StreamLimits {
   /** Requests of one stream in flight (INFERMESH_STREAM_MAX_IN_FLIGHT). */
   maxInFlight: number;
-  /** Bytes of one stream's requests in flight (the door's per-connection request budget). */
+  /** Bytes of one stream's requests in flight (the door's budget of one connection). */
   maxRequestBytes: number;
-  /** Bytes of one stream's answers its client has not read (the door's per-connection answer budget). */
+  /** Bytes of one stream's answers its client has not read (the door's budget of one connection). */
   maxAnswerBytes: number;
   /** Largest message sent (INFERMESH_MAX_MESSAGE_BYTES): a larger stream answer is refused for its request alone. */
   maxMessageBytes: number;
+  /**
+   * The door's own budgets, when its streams count against them with its unary calls: a request
+   * that does not fit is refused RESOURCE_EXHAUSTED, as the door refuses a unary one, and an
+   * answer as the door refuses one (lib/h2 mayQueue). Unset: the stream's own bounds only.
+   */
+  door?: SharedBudgets;
 }
 
-/** A stream's limits from the settings: its own count, and the door's budgets of one client connection. */
-export function streamLimitsOf(config: Pick<Config, 'streamMaxInFlight' | 'h2MaxRequestBytesPerConnection' | 'h2MaxResponseBytesPerConnection' | 'maxMessageBytes'>): StreamLimits {
-  return { maxInFlight: config.streamMaxInFlight, maxRequestBytes: config.h2MaxRequestBytesPerConnection, maxAnswerBytes: config.h2MaxResponseBytesPerConnection, maxMessageBytes: config.maxMessageBytes };
+/** A door's budgets as its streams share them, and whose they are ("the pod"), for the refusals. */
+export interface SharedBudgets {
+  budgets: DoorBudgets;
+  who: string;
+}
+
+/**
+ * A stream's limits: its own count (INFERMESH_STREAM_MAX_IN_FLIGHT) and the budgets of one
+ * connection of the door it comes through (`door`: its limits, and its budgets when given).
+ */
+export function streamLimitsOf(config: Pick<Config, 'streamMaxInFlight' | 'maxMessageBytes'>, door: Pick<H2Limits, 'maxRequestBytesPerConnection' | 'maxResponseBytesPerConnection'>, shared?: SharedBudgets): StreamLimits {
+  return { maxInFlight: config.streamMaxInFlight, maxRequestBytes: door.maxRequestBytesPerConnection, maxAnswerBytes: door.maxResponseBytesPerConnection, maxMessageBytes: config.maxMessageBytes, door: shared };
 }
 
 export interface StreamHandlers<Req> {
@@ -55,6 +75,7 @@ export interface StreamHandlers<Req> {
 
 /** Serves one ModelStreamInfer call within `limits`; ends it once the client ended and every answer is written. */
 export function serveInferStream<Req>(call: grpc.ServerDuplexStream<Req, Buffer | ModelStreamInferResponse>, limits: StreamLimits, h: StreamHandlers<Req>): void {
+  const door = limits.door?.budgets;
   let inFlight = 0;
   let requestBytes = 0;
   let answerBytes = 0;
@@ -102,22 +123,33 @@ export function serveInferStream<Req>(call: grpc.ServerDuplexStream<Req, Buffer 
       if (!call.write(h.failed(req, new MeshError(ErrorCode.Overloaded, `response of ${out.length} bytes is larger than the limit of ${limits.maxMessageBytes} bytes`)))) blocked = true;
       return;
     }
-    if (answerBytes > 0 && answerBytes + out.length > limits.maxAnswerBytes) {
+    // As the door takes an answer (lib/h2 mayQueue): one of any size when none waits.
+    if ((answerBytes > 0 && answerBytes + out.length > limits.maxAnswerBytes) || (door && door.answers.used > 0 && !door.answers.fits(out.length))) {
       if (!call.write(h.failed(req, new MeshError(ErrorCode.Overloaded, unreadAnswers(out.length))))) blocked = true;
       return;
     }
     answerBytes += out.length;
+    if (door) door.answers.used += out.length;
     // Called once grpc-js has handed the answer on: it no longer waits for the client.
     const more = call.write(out, () => {
       answerBytes -= out.length;
+      if (door && !over) door.answers.used -= out.length;
       settle();
     });
     if (!more) blocked = true;
   };
   call.on('data', (req: Req) => {
     const bytes = h.sizeOf(req);
+    // As the door refuses a unary request that its budget cannot hold.
+    if (door && !door.requests.fits(bytes)) {
+      const err = new MeshError(ErrorCode.Overloaded, requestsFull(bytes, limits.door!.who, door.requests));
+      if (!call.write(h.failed(req, err))) blocked = true;
+      settle();
+      return;
+    }
     inFlight++;
     requestBytes += bytes;
+    if (door) door.requests.used += bytes;
     settle();
     Promise.resolve().then(() => h.infer(req)).then(
       (answer) => write(req, answer),
@@ -127,6 +159,7 @@ export function serveInferStream<Req>(call: grpc.ServerDuplexStream<Req, Buffer 
     ).finally(() => {
       inFlight--;
       requestBytes -= bytes;
+      if (door) door.requests.used -= bytes;
       settle();
     });
   });
@@ -135,4 +168,14 @@ export function serveInferStream<Req>(call: grpc.ServerDuplexStream<Req, Buffer 
     settle();
   });
   call.on('error', () => undefined);
+  // grpc-js calls no callback for a message it is handed after a cancel: what the stream's answers
+  // still hold in the door's budget when it is over is given back here, never kept for good.
+  let over = false;
+  const giveBack = () => {
+    if (over) return;
+    over = true;
+    if (door) door.answers.used -= answerBytes;
+  };
+  call.on('cancelled', giveBack);
+  call.on('close', giveBack);
 }

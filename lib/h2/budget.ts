@@ -15,3 +15,18 @@ export class ByteBudget {
     return this.used + bytes <= this.max;
   }
 }
+
+/** A door's two budgets, every connection's together: request bytes held, answer bytes unread. */
+export interface DoorBudgets {
+  requests: ByteBudget;
+  answers: ByteBudget;
+}
+
+/**
+ * The budgets of a door of these limits (INFERMESH_H2_MAX_REQUEST_BYTES and
+ * INFERMESH_H2_MAX_RESPONSE_BYTES), made before the door when something beside it (a pod's
+ * ModelStreamInfer, on its grpc-js server) must count against the same totals.
+ */
+export function doorBudgetsOf(limits: { maxRequestBytes: number; maxResponseBytes: number }): DoorBudgets {
+  return { requests: new ByteBudget(limits.maxRequestBytes), answers: new ByteBudget(limits.maxResponseBytes) };
+}

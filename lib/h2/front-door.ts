@@ -8,8 +8,9 @@
 // instead of buffered; one that fits is read into one buffer of its size, the client's windows
 // reopened as it is copied there.
 import zlib from 'node:zlib';
+import type { DoorBudgets } from './budget';
 import { H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
-import { cutShort, deadlineOf, pipeCall, respondStatus, statusHeaders, timeoutProblem, unaryFrame } from './grpc';
+import { cutShort, deadlineOf, pipeCall, requestsFull, respondStatus, statusHeaders, timeoutProblem, unaryFrame } from './grpc';
 import type { H2Limits } from './limits';
 import { H2Server, type H2ServerTls } from './server';
 import { H2Upstream, type H2UpstreamOptions } from './upstream';
@@ -59,6 +60,11 @@ export interface H2FrontDoorOptions {
   limits?: Partial<H2Limits>;
   /** Serve over TLS (ALPN h2); unset (the default): plain h2c. The fallback on loopback stays plain. */
   tls?: H2ServerTls;
+  /**
+   * The door-wide budgets, when what the service holds beside the door counts against them too
+   * (doorBudgetsOf); unset: the door makes its own from `limits`.
+   */
+  budgets?: DoorBudgets;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -73,7 +79,7 @@ export class H2FrontDoor {
 
   constructor(private readonly opts: H2FrontDoorOptions) {
     this.fallback = new H2Upstream(opts.fallbackAddress, 1, opts.fallbackOptions);
-    this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { ...opts.limits, maxConnectionAgeMs: opts.maxConnectionAgeMs, tls: opts.tls });
+    this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { ...opts.limits, maxConnectionAgeMs: opts.maxConnectionAgeMs, tls: opts.tls, requestBudget: opts.budgets?.requests, responseBudget: opts.budgets?.answers });
   }
 
   /** Client connections open now. */
@@ -160,7 +166,7 @@ export class H2FrontDoor {
         return false;
       }
       if (!stream.reserveRequestBytes(length)) {
-        refuse(RESOURCE_EXHAUSTED, `request of ${length} bytes does not fit ${this.opts.who}'s buffers for requests now (${this.describeRequestBudget()})`);
+        refuse(RESOURCE_EXHAUSTED, requestsFull(length, this.opts.who, this.server.requestBudget));
         return false;
       }
       return true;

@@ -3,6 +3,7 @@
 // whole call (any method, streaming included) to an upstream and back.
 import { context, propagation, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { CONNECTION_LOST, H2_CANCEL, H2_INTERNAL_ERROR, H2_NO_ERROR, HeaderListTooLarge, headerValue, type H2Stream, type Header } from './connection';
+import type { ByteBudget } from './budget';
 import type { H2Upstream } from './upstream';
 import { statusMessage } from '../errors';
 
@@ -128,6 +129,11 @@ export class MessageFraming {
     if (this.left > 0) return cutShort(this.length, this.length - this.left);
     return undefined;
   }
+}
+
+/** Why a request of `bytes` was refused: the request bytes `who` holds (`budget`, door-wide) leave no room for it. */
+export function requestsFull(bytes: number, who: string, budget: ByteBudget): string {
+  return `request of ${bytes} bytes does not fit ${who}'s buffers for requests now (${budget.used} of ${budget.max} bytes held in all)`;
 }
 
 /** Why an answer of `bytes` was refused: answers wait for clients that do not read them. */

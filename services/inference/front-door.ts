@@ -9,6 +9,7 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { toGrpcStatus } from '../../lib/errors';
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import { headerValue, type H2Stream, type Header } from '../../lib/h2/connection';
+import type { DoorBudgets } from '../../lib/h2/budget';
 import { H2FrontDoor } from '../../lib/h2/front-door';
 import type { H2Limits } from '../../lib/h2/limits';
 import type { H2ServerTls } from '../../lib/h2/server';
@@ -48,6 +49,8 @@ export interface PodFrontDoorDeps {
   h2?: Partial<H2Limits>;
   /** TLS of the door (lib/tls.ts); unset: plain h2c. */
   tls?: H2ServerTls;
+  /** The door-wide budgets, shared with the pod's streams (podDoorBudgetsOf); unset: the door's own. */
+  budgets?: DoorBudgets;
 }
 
 export class PodFrontDoor {
@@ -67,6 +70,7 @@ export class PodFrontDoor {
       fallbackAddress: deps.fallbackAddress,
       limits: deps.h2,
       tls: deps.tls,
+      budgets: deps.budgets,
     });
   }
 

@@ -25,6 +25,7 @@ import { cpuBudget, intraOpThreads, memoryBudget } from './cgroup-limits';
 import { SessionHost, setAsideWorkers, sharedHostOptions, unstoppableWorkers } from './session-host';
 import { TrafficFollower } from '../../lib/traffic-follower';
 import { versionsHeldBy } from '../../lib/placement';
+import { doorBudgetsOf } from '../../lib/h2/budget';
 import { h2LimitsOf, type H2Limits } from '../../lib/h2/limits';
 import { certificateIdentities, claimedPodIdentity, loadTls, peerOfKind } from '../../lib/tls';
 
@@ -139,16 +140,19 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   let draining = false;
   let synced = false;
   const { server, health } = createServer({ maxMessageBytes: config.maxMessageBytes });
+  // One home for what the pod holds for its clients: its streams (on the grpc-js server behind the
+  // door) count against the door's own budgets, beside its unary calls, each connection held to them.
+  const doorBudgets = doorBudgetsOf(podDoorLimitsOf(config));
   server.addService(scannedInferenceService(scanLimitsOf(config)), inferenceHandlers(repo, {
     name: 'infermesh',
     version: VERSION,
     extensions: EXTENSIONS,
     ready: () => synced && !draining,
-  }, streamLimitsOf(config), log));
+  }, streamLimitsOf(config, podDoorLimitsOf(config), { budgets: doorBudgets, who: 'the pod' }), log));
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
   // loopback, answers every other call.
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new PodFrontDoor({ repo, busyPoll: { windowUs: config.podBusyPollUs, cpus: cpus.cpus }, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: podDoorLimitsOf(config), tls: tls && { source: tls, requestCert: config.tlsClientAuth, acceptPeer: config.tlsClientAuth ? podPeers : undefined } });
+  const front = new PodFrontDoor({ repo, busyPoll: { windowUs: config.podBusyPollUs, cpus: cpus.cpus }, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: podDoorLimitsOf(config), budgets: doorBudgets, tls: tls && { source: tls, requestCert: config.tlsClientAuth, acceptPeer: config.tlsClientAuth ? podPeers : undefined } });
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 

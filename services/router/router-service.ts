@@ -176,7 +176,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     name: 'infermesh',
     version: VERSION,
     extensions: [...INFERENCE_EXTENSIONS],
-  }, { maxMessageBytes: config.maxMessageBytes, streams: streamLimitsOf(config) }, log, access);
+  }, { maxMessageBytes: config.maxMessageBytes, streams: streamLimitsOf(config, h2LimitsOf(config)) }, log, access);
   const served = access ? guardedHandlers(handlers, access, log) : handlers;
   server.addService(forwardedInferenceService(), served);
   const internalPort = await listen(server, '127.0.0.1', 0);

@@ -9,6 +9,7 @@ import { requestSizeOf, scannedInferenceService } from '../../../../lib/grpc/sca
 import { serveInferStream, type StreamLimits } from '../../../../lib/grpc/stream-infer';
 import { streamError } from '../../../../lib/grpc/stream-answer';
 import { createServer, listen } from '../../../../lib/grpc/server';
+import { doorBudgetsOf } from '../../../../lib/h2/budget';
 import type { ModelStreamInferResponse__Output } from '../../../../lib/grpc/generated/inference/ModelStreamInferResponse';
 import type { ModelInferRequestOut } from '../../../../lib/grpc/types';
 
@@ -96,6 +97,28 @@ it('fails one request whose wrapped answer passes the message limit, and the str
     expect(byId.get('big')!.error_message).toMatch(/^response of \d+ bytes is larger than the limit of 4096 bytes$/);
     expect(byId.get('small')!.error_message).toBe('');
     expect(byId.get('after')!.error_message).toBe('');
+  } finally {
+    client.close();
+    server.forceShutdown();
+  }
+});
+
+it('counts its requests and unread answers in the door\'s budgets, and gives them all back when its client cancels', async () => {
+  const budgets = doorBudgetsOf({ maxRequestBytes: 64 << 20, maxResponseBytes: 64 << 20 });
+  const { server, client } = await streamServer({ maxInFlight: 100, maxRequestBytes: 64 << 20, maxAnswerBytes: 64 << 20, maxMessageBytes: 64 << 20, door: { budgets, who: 'the test door' } },
+    async (req) => answerTo(req, 1 << 20));
+  try {
+    const { call, ended } = openStream(client);
+    ended.catch(() => undefined);
+    // A client that reads nothing: its answers wait, held in the door's answer budget.
+    call.pause();
+    for (let i = 0; i < 30; i++) call.write({ model_name: 'm', id: String(i) });
+    const until = Date.now() + 10_000;
+    while (budgets.answers.used < 4 << 20 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(budgets.answers.used).toBeGreaterThanOrEqual(4 << 20);
+    call.cancel();
+    while ((budgets.answers.used > 0 || budgets.requests.used > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect({ answers: budgets.answers.used, requests: budgets.requests.used }).toEqual({ answers: 0, requests: 0 });
   } finally {
     client.close();
     server.forceShutdown();
