@@ -9,6 +9,7 @@ import { propagation, SpanKind, SpanStatusCode, trace, type Context, type Span }
 import { ROUTED_VERSION_HEADER } from '../../lib/grpc/client';
 import { MODEL_INFER_PATH } from '../../lib/grpc/proto';
 import { H2_CANCEL, H2_ENHANCE_YOUR_CALM, H2_INTERNAL_ERROR, HeaderListTooLarge, type CloseCode, type H2Stream, type Header } from '../../lib/h2/connection';
+import type { DoorBudgets } from '../../lib/h2/budget';
 import { H2FrontDoor } from '../../lib/h2/front-door';
 import { atDeadline, forwardedHeaders, listSetter, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame, unreadAnswers } from '../../lib/h2/grpc';
 import type { H2Limits } from '../../lib/h2/limits';
@@ -70,6 +71,11 @@ export interface FrontDoorDeps extends RoutingDeps {
   h2?: Partial<H2Limits>;
   /** TLS of the door (lib/tls.ts); unset: plain h2c. */
   tls?: H2ServerTls;
+  /**
+   * The door-wide budgets (doorBudgetsOf), shared with the router's ModelStreamInfer behind the
+   * door, so that a stream's requests and answers count beside unary calls; unset: the door's own.
+   */
+  budgets?: DoorBudgets;
   /** Token checks (INFERMESH_AUTH on); undefined: every call is let through. */
   access?: RouterAccess;
 }
@@ -136,6 +142,7 @@ export class FrontDoor {
       maxConnectionAgeMs: deps.maxConnectionAgeMs,
       limits: deps.h2,
       tls: deps.tls,
+      budgets: deps.budgets,
     });
   }
 

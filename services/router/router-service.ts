@@ -33,6 +33,7 @@ import { FrontDoor } from './front-door';
 import { forwardedInferenceService } from './forwarded-service';
 import { streamLimitsOf } from '../../lib/grpc/stream-infer';
 import { tracingActive } from '../../lib/telemetry';
+import { doorBudgetsOf } from '../../lib/h2/budget';
 import { h2LimitsOf } from '../../lib/h2/limits';
 import { warnIfUnfetchable } from '../../lib/fetch-ports';
 import { RestDoor } from './rest-door';
@@ -170,17 +171,19 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const access = authenticator && new RouterAccess(authenticator);
 
   // The typed handlers (and health) on a loopback grpc-js server; the front door on the router's
-  // port relays ModelInfer itself and pipes every other call to it.
+  // port relays ModelInfer itself and pipes every other call to it. What its streams hold counts
+  // against the door's own budgets, beside the door's unary calls (one total, as on the pods).
+  const doorBudgets = doorBudgetsOf(h2LimitsOf(config));
   const { server, health: healthService } = createServer({ maxMessageBytes: config.maxMessageBytes, interceptors: access && [authenticationInterceptor(access, log)] });
   const handlers = routerHandlers(router, membership, conns, stats, {
     name: 'infermesh',
     version: VERSION,
     extensions: [...INFERENCE_EXTENSIONS],
-  }, { maxMessageBytes: config.maxMessageBytes, streams: streamLimitsOf(config, h2LimitsOf(config)) }, log, access);
+  }, { maxMessageBytes: config.maxMessageBytes, streams: streamLimitsOf(config, h2LimitsOf(config), { budgets: doorBudgets, who: 'the router' }) }, log, access);
   const served = access ? guardedHandlers(handlers, access, log) : handlers;
   server.addService(forwardedInferenceService(), served);
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config), tls: tls && { source: tls, requestCert: config.routerTlsClientAuth }, access });
+  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config), budgets: doorBudgets, tls: tls && { source: tls, requestCert: config.routerTlsClientAuth }, access });
   const port = await front.listen(config.listenHost, config.routerPort);
   // The same mesh over HTTP/REST: the same handlers (and checks) for everything but inference,
   // which is routed by the same policy as the front door's.

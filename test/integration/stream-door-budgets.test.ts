@@ -1,8 +1,8 @@
-// A pod's ModelStreamInfer (reached by a client that talks to the pod directly) counts what it
-// holds against the pod door's own budgets, beside its unary calls (podDoorLimitsOf): a stream on
-// one connection finds the room another connection's unary call holds taken, and is refused
-// RESOURCE_EXHAUSTED as a unary call would be, where it once had a budget of its own (the
-// per-connection settings, apart from the door's total).
+// ModelStreamInfer counts what it holds against its door's own budgets, beside the door's unary
+// calls, on a pod (reached by a client that talks to the pod directly; podDoorLimitsOf) and on the
+// router: a stream on one connection finds the room another connection's unary call holds taken,
+// and is refused RESOURCE_EXHAUSTED as a unary call would be, where it once had a budget of its
+// own (the per-connection settings, apart from the door's total).
 import net from 'node:net';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelStreamInferResponse__Output } from '../../lib/grpc/generated/inference/ModelStreamInferResponse';
@@ -10,6 +10,8 @@ import type { InferenceClient } from '../../lib/grpc/types';
 import { H2Connection, type Header } from '../../lib/h2/connection';
 import type { InferenceService } from '../../services/inference/inference-service';
 import { inferenceClient, startTestMesh, unary, waitReady, type TestMesh } from '../helpers/mesh';
+import { startTestRouter } from '../helpers/services';
+import type { RouterService } from '../../services/router/router-service';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
@@ -31,18 +33,29 @@ const headers = (port: number, path: string): Header[] => [
 /** A ModelInferRequest of `bytes` UINT8s for ident8 (its answer as large). */
 const identity = (id: string, bytes: number) => ({ model_name: 'ident8', id, inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, bytes] }], raw_input_contents: [Buffer.alloc(bytes, 1)] });
 
-describe('a pod\'s streams and its door share one budget', () => {
+/** The door-wide budgets, below the per-connection settings (64 MiB and 16 MiB by default). */
+const DOOR_BUDGETS = { INFERMESH_H2_MAX_REQUEST_BYTES: String(24 * MiB), INFERMESH_H2_MAX_RESPONSE_BYTES: String(8 * MiB) };
+
+describe.each(['pod', 'router'] as const)('the %s\'s streams and its door share one budget', (door) => {
   let mesh: TestMesh;
   let pod: InferenceService;
+  let router: RouterService | undefined;
+  /** The door under test's port. */
+  let port: number;
   let client: InferenceClient;
+  /** Straight to the pod, for its statistics. */
+  let podClient: InferenceClient;
   let held: H2Connection | undefined;
 
   beforeAll(async () => {
     mesh = await startTestMesh();
     await mesh.push('ident8', 'fixtures/identity_uint8.onnx');
-    // The door-wide budgets, below the per-connection settings (64 MiB and 16 MiB by default).
-    pod = await mesh.startPod({ INFERMESH_INTRA_OP_THREADS: '1', INFERMESH_H2_MAX_REQUEST_BYTES: String(24 * MiB), INFERMESH_H2_MAX_RESPONSE_BYTES: String(8 * MiB) });
-    client = inferenceClient(`127.0.0.1:${pod.port}`);
+    pod = await mesh.startPod({ INFERMESH_INTRA_OP_THREADS: '1', ...(door === 'pod' ? DOOR_BUDGETS : {}) });
+    podClient = inferenceClient(`127.0.0.1:${pod.port}`);
+    await waitReady(podClient, ['ident8']);
+    if (door === 'router') router = await startTestRouter(mesh.nats.url, mesh.registry.port, DOOR_BUDGETS);
+    port = router?.port ?? pod.port;
+    client = inferenceClient(`127.0.0.1:${port}`);
     await waitReady(client, ['ident8']);
   });
 
@@ -54,18 +67,20 @@ describe('a pod\'s streams and its door share one budget', () => {
 
   afterAll(async () => {
     client?.close();
+    podClient?.close();
+    await router?.shutdown(5_000);
     await mesh?.close();
   });
 
-  /** A connection to the pod that opens no window for answers. */
+  /** A connection to the door that opens no window for answers. */
   async function connection(): Promise<H2Connection> {
-    held = new H2Connection(net.connect(pod.port, '127.0.0.1'), 'client', undefined, { keepaliveIntervalMs: 0, streamWindowBytes: 0 });
+    held = new H2Connection(net.connect(port, '127.0.0.1'), 'client', undefined, { keepaliveIntervalMs: 0, streamWindowBytes: 0 });
     await held.ping(5_000);
     return held;
   }
 
   async function ran(): Promise<number> {
-    const res = await unary<{ model_stats: { inference_count: string }[] }>((cb) => client.ModelStatistics({ name: 'ident8', version: '' }, cb));
+    const res = await unary<{ model_stats: { inference_count: string }[] }>((cb) => podClient.ModelStatistics({ name: 'ident8', version: '' }, cb));
     return res.model_stats.reduce((a, s) => a + Number(s.inference_count), 0);
   }
 
@@ -88,7 +103,7 @@ describe('a pod\'s streams and its door share one budget', () => {
     const conn = await connection();
     const before = await ran();
     // 6 MiB of answer wait at the door for a client that reads none of it.
-    conn.request(headers(pod.port, MODEL_INFER_PATH)).end(undefined, framed(service.ModelInfer.requestSerialize(identity('unread', 6 * MiB))));
+    conn.request(headers(port, MODEL_INFER_PATH)).end(undefined, framed(service.ModelInfer.requestSerialize(identity('unread', 6 * MiB))));
     await waitFor('the unread call to run', async () => (await ran()) > before);
     await new Promise((r) => setTimeout(r, 200));
     const answers = await stream([identity('small', 1024), identity('large', 4 * MiB)]);
@@ -99,14 +114,14 @@ describe('a pod\'s streams and its door share one budget', () => {
   it('refuses a stream\'s request that the request another connection is sending leaves no room for', async () => {
     const conn = await connection();
     // A 20 MiB request announced by its prefix and not finished: the door holds room for all of it.
-    const upload = conn.request(headers(pod.port, MODEL_INFER_PATH));
+    const upload = conn.request(headers(port, MODEL_INFER_PATH));
     const head = Buffer.alloc(5);
     head.writeUInt32BE(20 * MiB, 1);
     upload.write(Buffer.concat([head, Buffer.alloc(1024)]));
     await new Promise((r) => setTimeout(r, 200));
     const answers = await stream([identity('small', 1024), identity('large', 8 * MiB)]);
     expect(answers.get('small')).toBe('');
-    expect(answers.get('large')).toMatch(/^request of \d+ bytes does not fit the pod's buffers for requests now \(\d+ of 25165824 bytes held in all\)$/);
+    expect(answers.get('large')).toMatch(new RegExp(`^request of \\d+ bytes does not fit the ${door}'s buffers for requests now \\(\\d+ of 25165824 bytes held in all\\)$`));
   });
 
   it('takes both once the other connection has gone', async () => {
