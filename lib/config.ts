@@ -7,6 +7,7 @@ import { DEFAULT_H2_LIMITS as H2 } from './h2/limits';
 import { DEFAULT_CLAIM_LIMITS as CLAIMS } from './pod-claims';
 import { isPodIdentityName } from './tls';
 import { DEFAULT_MAX_ONNX_GRAPH_NODES } from './onnx';
+import { DEFAULT_EVENT_FOLLOW_AHEAD_BYTES } from './events';
 import type { LogLevel } from './log';
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -132,6 +133,7 @@ export const settings = {
   // stream's bound, so routers and pods still get theirs.
   registryMaxWatchesPerCaller: setting('INFERMESH_REGISTRY_MAX_WATCHES_PER_CALLER', int(1, 1_000_000), 16, 'registry: WatchEvents streams one caller (one key, JWT subject or service certificate; one client address when authentication is off) may hold open at once on a replica; beyond it RESOURCE_EXHAUSTED'),
   registryMaxWatches: setting('INFERMESH_REGISTRY_MAX_WATCHES', int(0, 1_000_000), 0, 'registry: WatchEvents streams a replica holds open at once, every caller\'s together (each a consumer on the event stream); beyond it RESOURCE_EXHAUSTED. 0 (the default): half of INFERMESH_EVENT_STREAM_MAX_CONSUMERS; it must stay below that bound, which every replica, router and pod share'),
+  eventFollowAheadBytes: setting('INFERMESH_EVENT_FOLLOW_AHEAD_BYTES', int(1024 * 1024 + 64 * 1024, 1024 * MiB), DEFAULT_EVENT_FOLLOW_AHEAD_BYTES, 'bytes of events each event follower (a WatchEvents stream, a console page, a router\'s or pod\'s follower) fetches ahead of what it has handled (nats.js fetches 100 messages ahead, up to 100 MiB of events of 1 MiB); at least one NATS max_payload (1 MiB) and its headers, or the largest event could never be fetched'),
 
   // PullArtifact and WatchEvents stream for as long as their clients read. What one has waiting
   // for its client is bounded (the stream waits, holding back the object store or the event

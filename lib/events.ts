@@ -493,8 +493,19 @@ export interface EventFollower {
   readonly closed: Promise<void>;
 }
 
+/**
+ * Bytes of events a follower has fetched ahead of what it has handled, at most (a pull's
+ * max_bytes): two of NATS's 1 MiB max_payload, the largest an event can be. nats.js fetches 100
+ * messages ahead by default, so a follower that is slow to hand events on (a WatchEvents reader that
+ * stopped reading) held up to 100 MiB once a caller made its models' events large (descriptions of
+ * 256 KiB each).
+ */
+export const DEFAULT_EVENT_FOLLOW_AHEAD_BYTES = 2 * 1024 * 1024;
+
 /** Options of followEvents(). */
 export interface FollowOptions {
+  /** Bytes fetched ahead at most (INFERMESH_EVENT_FOLLOW_AHEAD_BYTES); default DEFAULT_EVENT_FOLLOW_AHEAD_BYTES. */
+  aheadBytes?: number;
   /** Replay the events stored after this stream sequence (0: all of them); default: only new events. */
   afterSeq?: number;
   /** Only this model's events; default every model's. */
@@ -545,7 +556,8 @@ export async function followEvents(
   const consumer = await createFollowerConsumer(js, opts);
   let messages: Awaited<ReturnType<Consumer['consume']>>;
   try {
-    messages = await consumer.consume();
+    // By bytes, not messages: events range from a hundred bytes to a megabyte.
+    messages = await consumer.consume({ max_bytes: opts.aheadBytes ?? DEFAULT_EVENT_FOLLOW_AHEAD_BYTES });
   } catch (err) {
     await deleteConsumer(consumer);
     throw err;

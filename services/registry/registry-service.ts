@@ -64,6 +64,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const uploads = new UploadStaging(config.registryUploadDir || os.tmpdir());
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, uploads, maxModelMetadataBytes: config.maxModelMetadataBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
     maxGraphNodes: config.maxGraphNodes,
+    eventFollowAheadBytes: config.eventFollowAheadBytes,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });
 

@@ -37,6 +37,8 @@ export interface RegistryDeps {
   maxWarmupRuns: number;
   /** Most elements of a model's warm-up samples, all inputs together (INFERMESH_MAX_WARMUP_ELEMENTS). */
   maxWarmupElements: number;
+  /** Bytes of events each watch fetches ahead of its reader (INFERMESH_EVENT_FOLLOW_AHEAD_BYTES; default 2 MiB). */
+  eventFollowAheadBytes?: number;
   /** Whether versions are placed (INFERMESH_PLACEMENT): models are read with their placement. */
   placement?: boolean;
   /** With placement on: why a version of `sizeBytes` can be held by no pod (undefined: it may fit). */
@@ -646,6 +648,7 @@ export class Registry {
   async watchEvents(from: WatchFrom, onEvent: (event: MeshEvent, seq: number) => Promise<void>, signal: AbortSignal, onReady?: () => void): Promise<void> {
     if (from.model) Registry.checkName(from.model);
     const follower = await followEvents(this.deps.js, onEvent, {
+      aheadBytes: this.deps.eventFollowAheadBytes,
       afterSeq: from.afterSeq,
       model: from.model,
       onBadEvent: (err, seq) => this.deps.log.warn('skipping malformed event', { seq, err }),

@@ -4,7 +4,8 @@
 // bytes the registry has waiting for it within the bound (the object store is read no further) and
 // is reset after the timeout, its store consumer gone; a watch that stops reading while events are
 // published does the same and gives back its consumer on the event stream and its caller's slot; an
-// idle watch with nothing waiting, and a pull whose reader is slow but steady, are not cut.
+// idle watch with nothing waiting, and a pull whose reader is slow but steady, are not cut; and a
+// watch that stops reading has fetched no more events ahead than INFERMESH_EVENT_FOLLOW_AHEAD_BYTES.
 import { randomFillSync } from 'node:crypto';
 import http2 from 'node:http2';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -14,6 +15,7 @@ import { RegistryApi } from '../../client/index';
 import { registryClient } from '../../lib/grpc/client';
 import { protos } from '../../lib/grpc/proto';
 import type { RegistryClient } from '../../lib/grpc/types';
+import { subjects } from '../../lib/events';
 import { resources } from '../../lib/nats';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { startTestRegistry } from '../helpers/services';
@@ -212,6 +214,33 @@ describe('registry streams a client does not read', () => {
       watch.cancel();
     } finally {
       call.close();
+    }
+  });
+  it('fetches no more events ahead of a watch that stopped reading than its byte bound', async () => {
+    // A registry of its own whose watches wait long (the default send timeout) and fetch ahead
+    // little more than one 1 MiB event.
+    const other = await startTestRegistry(nats.url, { INFERMESH_EVENT_FOLLOW_AHEAD_BYTES: String(MiB + 64 * KiB) });
+    const otherApi = new RegistryApi(`127.0.0.1:${other.port}`);
+    const call = unreadCall(`127.0.0.1:${other.port}`, 'WatchEvents', { model: 'ahead', only_new: true, start_sequence: '0' });
+    try {
+      await otherApi.push('ahead', largeOnnx(1024));
+      await call.answered;
+      // 30 events of about 200 KiB published while the client reads none of them.
+      for (let i = 0; i < 30; i++) await otherApi.updateModel('ahead', { description: `${i}:${'d'.repeat(200 * KiB)}` });
+      await sleep(500);
+      let delivered = 0;
+      for await (const c of await jsm.consumers.list(resources.eventStream)) {
+        const filter = subjects.eventsOf('ahead');
+        if (c.config.filter_subject === filter || c.config.filter_subjects?.includes(filter)) delivered = Math.max(delivered, c.delivered.consumer_seq);
+      }
+      // What the client's window and the registry's buffer took (about 1.1 MiB: 6 events), one in
+      // the sender's hands, and the bound's worth (6 more): nats.js's own 100 messages would be all 30.
+      expect(delivered).toBeGreaterThan(0);
+      expect(delivered).toBeLessThanOrEqual(14);
+    } finally {
+      call.close();
+      otherApi.close();
+      await other.shutdown(5_000);
     }
   });
 });
