@@ -89,6 +89,33 @@ export function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'metadata' in err;
 }
 
+/** What a client is told when a call needed NATS (the registry's store, the event stream) and it did not answer. */
+export const NATS_UNREACHABLE_MESSAGE = 'NATS is unreachable (no answer from the mesh\'s message bus and store); try again';
+
+/**
+ * The names nats.js gives its errors that say NATS, or JetStream behind it, cannot be reached now
+ * (@nats-io/nats-core errors.ts): a request or JetStream API call that timed out, a connection
+ * closed or draining, no responders (JetStream down). Matched by name, not class: this module is
+ * the client's too, which does not load NATS.
+ */
+const NATS_UNREACHABLE_ERRORS = new Set(['TimeoutError', 'ClosedConnectionError', 'DrainingConnectionError', 'ConnectionError', 'NoResponders']);
+
+/**
+ * Whether `err`, or an error it was caused by, is nats.js saying NATS cannot be reached:
+ * NATS_UNREACHABLE_ERRORS, a request cut by a disconnect, a JetStream publish no server took (503).
+ * A DOMException (AbortSignal.timeout's TimeoutError) is not NATS's.
+ */
+export function natsUnreachable(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++, e = e.cause) {
+    if (typeof DOMException !== 'undefined' && e instanceof DOMException) return false;
+    if (NATS_UNREACHABLE_ERRORS.has(e.name)) return true;
+    if (e.name === 'RequestError' && e.message === 'connection disconnected') return true;
+    if (e.name === 'JetStreamStatusError' && (e as Error & { code?: unknown }).code === 503) return true;
+  }
+  return false;
+}
+
 /** The gRPC status a handler answers with. */
 export interface GrpcStatus {
   code: Status;
@@ -104,6 +131,11 @@ export interface GrpcStatus {
 export function toGrpcStatus(err: unknown, log?: Logger): GrpcStatus {
   if (err instanceof MeshError) return { code: grpcStatusOf[err.code], details: statusMessage(err.message) };
   if (isServiceError(err)) return { code: err.code, details: statusMessage(err.details || err.message) };
+  if (natsUnreachable(err)) {
+    // An outage, not a fault of the call: UNAVAILABLE, which clients retry.
+    log?.warn('NATS is unreachable', { err: messageOf(err) });
+    return { code: Status.UNAVAILABLE, details: NATS_UNREACHABLE_MESSAGE };
+  }
   log?.error('unexpected error', { err });
   return { code: Status.INTERNAL, details: 'internal error' };
 }

@@ -1,4 +1,6 @@
 // The error family's messages (lib/errors.ts): what a refusal repeats of the caller's own input.
+import { ClosedConnectionError, DrainingConnectionError, NoRespondersError, PermissionViolationError, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { jserrors, JetStreamStatusError } from '@nats-io/jetstream/internal';
 import { ErrorCode, errors, MAX_STATUS_MESSAGE_CHARS, MeshError, statusMessage, toGrpcStatus } from '../../../lib/errors';
 import { grpcMessage } from '../../../lib/h2/grpc';
 import { silentLogger } from '../../../lib/log';
@@ -35,5 +37,28 @@ describe('status messages', () => {
     expect(cut.length).toBeLessThanOrEqual(MAX_STATUS_MESSAGE_CHARS);
     expect(Buffer.from(cut, 'utf8').toString('utf8')).toBe(cut);
     expect(cut.endsWith('…')).toBe(true);
+  });
+});
+
+describe('NATS that cannot be reached', () => {
+  // What nats.js throws when NATS does not answer (a registry's read of its bucket during an outage).
+  it.each([
+    ['a request or JetStream API call that timed out', new TimeoutError()],
+    ['a request whose reply timed out', new RequestError('timeout', { cause: new TimeoutError() })],
+    ['a request no one answers', new RequestError('no responders', { cause: new NoRespondersError('$JS.API.STREAM.INFO.KV_infermesh_registry') })],
+    ['JetStream not answering its API', new jserrors.JetStreamNotEnabled('jetstream is not enabled', { cause: new NoRespondersError('$JS.API.INFO') })],
+    ['a JetStream publish no server took', new JetStreamStatusError('no responders', 503)],
+    ['a closed connection', new ClosedConnectionError()],
+    ['a draining connection', new DrainingConnectionError()],
+    ['a request cut by a disconnect', new RequestError('connection disconnected')],
+  ])('is UNAVAILABLE, which clients retry, saying so: %s', (_what, err) => {
+    expect(toGrpcStatus(err, silentLogger)).toEqual({ code: 14, details: expect.stringMatching(/^NATS is unreachable/) as unknown as string });
+  });
+
+  it('is told from other errors, which stay INTERNAL: a timeout not of NATS, a permission NATS refused', () => {
+    expect(toGrpcStatus(new TimeoutError(), silentLogger).code).toBe(14);
+    expect(toGrpcStatus(new DOMException('The operation was aborted due to timeout', 'TimeoutError'), silentLogger).code).toBe(13);
+    expect(toGrpcStatus(new PermissionViolationError('Permissions Violation for Publish to "x"', 'publish', 'x'), silentLogger).code).toBe(13);
+    expect(toGrpcStatus(new RequestError('Permissions Violation', { cause: new PermissionViolationError('Permissions Violation for Publish to "x"', 'publish', 'x') }), silentLogger).code).toBe(13);
   });
 });
