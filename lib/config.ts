@@ -250,6 +250,11 @@ export const settings = {
   httpMaxConnections: setting('INFERMESH_HTTP_MAX_CONNECTIONS', int(1), 4096, 'REST connections the door holds at once; more are closed as they come (nginx worker_connections: 512 a worker)'),
   healthCheckIntervalMs: setting('INFERMESH_HEALTH_CHECK_INTERVAL_MS', int(0), 2_000, 'router: how often it checks each pod\'s grpc.health.v1 (0: never)'),
   podTtlMs: setting('INFERMESH_POD_TTL_MS', int(100), 5_000, 'a pod with no heartbeat for this long is forgotten (by routers and the registry, judged on what they have read: a stall of their own event loop is caught up on first, lib/listening-clock.ts)'),
+  // nats.js notices a server that stopped answering only after two missed pings (here one every
+  // 10 s: 20 to 30 s), far past the TTL; a probe of its own lets a process tell a silent pod from a
+  // silent NATS in time (lib/nats.ts NatsLiveness).
+  natsProbeIntervalMs: setting('INFERMESH_NATS_PROBE_INTERVAL_MS', int(0, 3_600_000), 0, 'routers and registry: how often they ask NATS for a round trip (a PING it must answer); while one is late (INFERMESH_NATS_PROBE_TIMEOUT_MS) or NATS is disconnected, pods\' silences are not held against them, and once it answers every pod is asked to speak up and gets a fresh INFERMESH_POD_TTL_MS. 0 (the default): a fifth of INFERMESH_POD_TTL_MS (1 s at its default), so a hung NATS is noticed within two fifths of the TTL; with the timeout, less than the TTL'),
+  natsProbeTimeoutMs: setting('INFERMESH_NATS_PROBE_TIMEOUT_MS', int(0, 3_600_000), 0, 'routers and registry: a NATS round trip (INFERMESH_NATS_PROBE_INTERVAL_MS) not answered within this counts as NATS away (Kubernetes\' probe timeoutSeconds: 1 s). 0 (the default): a fifth of INFERMESH_POD_TTL_MS (1 s at its default)'),
 
   // Authentication and authorization (lib/auth; docs/security.md).
   authEnabled: setting('INFERMESH_AUTH', bool, false, 'calls need authorization: Bearer <API key or JWT> with the scope they use (health checks stay open)'),
@@ -362,6 +367,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (out.registryMaxWatches === 0) out.registryMaxWatches = Math.floor(bound / 2);
   else if ((out.registryMaxWatches as number) >= bound) {
     bad(settings.registryMaxWatches.env, String(out.registryMaxWatches), `fewer than INFERMESH_EVENT_STREAM_MAX_CONSUMERS (${bound}), whose consumers routers and pods need too`);
+  }
+  // A NATS that hangs must be noticed before pods' silences pass the TTL (lib/nats.ts NatsLiveness).
+  const ttl = out.podTtlMs as number;
+  if (out.natsProbeIntervalMs === 0) out.natsProbeIntervalMs = Math.max(10, Math.floor(ttl / 5));
+  if (out.natsProbeTimeoutMs === 0) out.natsProbeTimeoutMs = Math.max(10, Math.floor(ttl / 5));
+  if ((out.natsProbeIntervalMs as number) + (out.natsProbeTimeoutMs as number) >= ttl) {
+    const key = env[settings.natsProbeTimeoutMs.env] ? 'natsProbeTimeoutMs' : 'natsProbeIntervalMs';
+    bad(settings[key].env, String(out[key]), `a value with INFERMESH_NATS_PROBE_INTERVAL_MS plus INFERMESH_NATS_PROBE_TIMEOUT_MS less than INFERMESH_POD_TTL_MS (${ttl}): a NATS that hangs would otherwise be noticed only after every pod was forgotten`);
   }
   // The REST door reads a body of up to INFERMESH_MAX_MESSAGE_BYTES whole, charged to its budget:
   // a budget smaller would refuse every such request (429, for ever), which the settings allow.

@@ -136,6 +136,100 @@ export async function connectNats(settings: NatsSettings & NatsTlsSettings, name
   return nc;
 }
 
+/** The settings of a NatsLiveness, taken from Config (resolved there from INFERMESH_POD_TTL_MS when 0). */
+export type NatsProbeSettings = Pick<Config, 'natsProbeIntervalMs' | 'natsProbeTimeoutMs'>;
+
+/**
+ * Whether messages can reach this process through NATS now: what lets routers and the registry tell
+ * pods that went quiet from a NATS that did. A connection's own signals come late: nats.js reports a
+ * server that hangs (stopped, partitioned without a reset) only after two missed pings, 20 to 30 s
+ * here, well past the pods' TTL, by when every pod would have been forgotten. So a round trip (a
+ * PING the server must answer, as the Authenticator's probe) goes every INFERMESH_NATS_PROBE_INTERVAL_MS:
+ * one not answered within INFERMESH_NATS_PROBE_TIMEOUT_MS, or that fails, makes NATS unavailable, as
+ * a disconnect or a stale connection does, until a round trip is answered or the connection is
+ * back. It starts available; `changed` hears each change after. One probe is in flight at a time.
+ */
+export class NatsLiveness {
+  /** False from a disconnect (or a stale connection) until the reconnect. */
+  private connected = true;
+  /** False from a probe that was late or failed until one is answered. */
+  private answering = true;
+  private probing = false;
+  /** Counts status changes: a probe that fails across one tells nothing about the new connection. */
+  private epoch = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private status: (AsyncIterable<{ type: string }> & { stop?(): void }) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly nc: Pick<NatsConnection, 'status' | 'flush' | 'isClosed'>,
+    private readonly settings: NatsProbeSettings,
+    private readonly log: Logger,
+    private readonly changed: (available: boolean) => void,
+  ) {}
+
+  /** Whether NATS answers and is connected now. */
+  get available(): boolean {
+    return this.connected && this.answering;
+  }
+
+  /** Follows the connection's status and probes it every interval; returns at once. */
+  start(): this {
+    if (this.timer || this.stopped) return this;
+    this.timer = setInterval(() => this.probe(), this.settings.natsProbeIntervalMs);
+    this.timer.unref();
+    const status = this.nc.status();
+    this.status = status;
+    void (async () => {
+      for await (const s of status) {
+        if (this.stopped) return;
+        if (s.type === 'disconnect' || s.type === 'staleConnection') {
+          this.epoch++;
+          this.set(false, this.answering);
+        } else if (s.type === 'reconnect') {
+          // A reconnect is a round trip answered (the server's INFO, the client's CONNECT and PING).
+          this.epoch++;
+          this.set(true, true);
+        }
+      }
+    })().catch(() => undefined);
+    return this;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.status?.stop?.();
+  }
+
+  private probe(): void {
+    if (this.probing || !this.connected || this.stopped || this.nc.isClosed()) return;
+    this.probing = true;
+    const epoch = this.epoch;
+    const late = setTimeout(() => {
+      if (this.stopped || epoch !== this.epoch) return;
+      if (this.answering) this.log.warn('nats does not answer: pods\' silences are not held against them until it does', { timeoutMs: this.settings.natsProbeTimeoutMs });
+      this.set(this.connected, false);
+    }, this.settings.natsProbeTimeoutMs);
+    late.unref();
+    const settle = (answered: boolean) => {
+      clearTimeout(late);
+      this.probing = false;
+      if (this.stopped || epoch !== this.epoch) return;
+      if (answered && !this.answering) this.log.info('nats answers again: pods are asked to speak up');
+      this.set(this.connected, answered);
+    };
+    this.nc.flush().then(() => settle(true), () => settle(false));
+  }
+
+  private set(connected: boolean, answering: boolean): void {
+    const before = this.available;
+    this.connected = connected;
+    this.answering = answering;
+    if (this.available !== before) this.changed(this.available);
+  }
+}
+
 /** The JetStream client and manager of a connection. */
 export function jetStreamOf(nc: NatsConnection): { js: JetStreamClient; jsm: Promise<JetStreamManager> } {
   return { js: jetstream(nc), jsm: jetstreamManager(nc) };

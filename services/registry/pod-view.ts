@@ -25,6 +25,7 @@ export class PodView {
   private readonly pods = new Map<string, PodSeen>();
   private readonly listeners = new Set<PodViewListener>();
   private bytes = 0;
+  private frozen = false;
 
   /**
    * `ttlMs`: a pod with no heartbeat for this long is forgotten (INFERMESH_POD_TTL_MS, as the
@@ -56,8 +57,18 @@ export class PodView {
     this.changed();
   }
 
+  /**
+   * While NATS is unreachable, or does not answer (lib/nats.ts NatsLiveness), no heartbeat can
+   * arrive: no pod is forgotten for its silence. When it is back, every pod gets a fresh TTL.
+   */
+  setHeartbeatsAvailable(available: boolean): void {
+    if (available && this.frozen) for (const p of this.pods.values()) p.heardAt = this.heard.now();
+    this.frozen = !available;
+  }
+
   /** Forgets pods whose heartbeats stopped; call it about once a TTL. */
   expire(): void {
+    if (this.frozen) return;
     const limit = this.heard.heardUntil() - this.ttlMs;
     for (const [name, p] of this.pods) {
       if (p.heardAt < limit) this.forget(name, p);

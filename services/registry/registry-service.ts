@@ -2,7 +2,7 @@
 import { readBounded } from '../../lib/files';
 import { ErrorCode, MeshError } from '../../lib/errors';
 import type { Config } from '../../lib/config';
-import { connectNats, jetStreamOf, metadataBucket, artifactStore, resources } from '../../lib/nats';
+import { connectNats, jetStreamOf, metadataBucket, artifactStore, resources, NatsLiveness } from '../../lib/nats';
 import { inboxPrefixOf } from '../../lib/nats-permissions';
 import { ensureEventStream, eventStreamConsumerBound } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
@@ -111,6 +111,13 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   });
   const expiry = setInterval(() => pods.expire(), Math.max(100, Math.floor(config.podTtlMs / 2))).unref();
   nc.publish(subjects.discover);
+  // While NATS is away or hangs, a pod's silence is not its own: neither view forgets it (nor does
+  // placement move its versions); once NATS answers, every pod is asked to speak up.
+  const liveness = new NatsLiveness(nc, config, log, (available) => {
+    pods.setHeartbeatsAvailable(available);
+    placementPods?.setHeartbeatsAvailable(available);
+    if (available && !nc.isClosed()) nc.publish(subjects.discover);
+  }).start();
 
   // Which pods hold which versions: every replica follows, the lease holder plans (docs/placement.md).
   const placement = placementPods ? new PlacementController({
@@ -214,6 +221,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       clearInterval(sweeper);
       clearInterval(uploadSweeper);
       clearInterval(expiry);
+      liveness.stop();
       listening.stop();
       heartbeats.unsubscribe();
       await consoleServer?.close(Math.min(1_000, budgetMs / 4));

@@ -268,8 +268,9 @@ export class Membership {
   }
 
   /**
-   * While NATS is unreachable no heartbeat can arrive: keep the pods known (health checks still
-   * watch them). When it is back, every pod gets a fresh TTL to send its next heartbeat in.
+   * While NATS is unreachable, or does not answer (lib/nats.ts NatsLiveness), no heartbeat can
+   * arrive: keep the pods known (health checks still watch them). When it is back, every pod gets
+   * a fresh TTL to send its next heartbeat in.
    */
   setHeartbeatsAvailable(available: boolean): void {
     if (available && this.frozen) for (const pod of this.pods.values()) pod.lastHeard = this.heard.now();

@@ -1,7 +1,7 @@
 // Builds the router from its parts: NATS (heartbeats), the registry (traffic splits), membership,
 // the balancer, the pod connections and the gRPC front door; and shuts it down in order.
 import type { Config } from '../../lib/config';
-import { connectNats, jetStreamOf } from '../../lib/nats';
+import { connectNats, jetStreamOf, NatsLiveness } from '../../lib/nats';
 import { inboxPrefixOf } from '../../lib/nats-permissions';
 import { decodeHeartbeat, encodePlacementDemand, ensureEventStream, SCHEMA_VERSION, subjects, type TrafficWeight } from '../../lib/events';
 import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
@@ -137,16 +137,12 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     // A pod proves its identity (TLS) or passes a health check between heartbeats.
     cold?.check();
   }, Math.max(100, Math.floor(config.podTtlMs / 4)));
-  // Keep serving the pods we know while NATS is away; ask every pod to speak up when it is back.
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') membership.setHeartbeatsAvailable(false);
-      else if (s.type === 'reconnect') {
-        membership.setHeartbeatsAvailable(true);
-        nc.publish(subjects.discover);
-      }
-    }
-  })().catch(() => undefined);
+  // Keep serving the pods we know while NATS is away or hangs (the health checks still judge them);
+  // ask every pod to speak up when it answers again.
+  const liveness = new NatsLiveness(nc, config, log, (available) => {
+    membership.setHeartbeatsAvailable(available);
+    if (available && !nc.isClosed()) nc.publish(subjects.discover);
+  }).start();
   const health = new HealthChecker(membership, config.healthCheckIntervalMs, log, (address) => conns.clientTls(address));
   health.start();
   const stopMetrics = observeBatch(meterOf('router'), {
@@ -220,6 +216,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       await Promise.all([front.drain(budgetMs), rest?.drain(budgetMs)]);
       await shutdownServer(server, Math.max(100, budgetMs - (Date.now() - started)));
       clearInterval(expiry);
+      liveness.stop();
       confirmation?.stop();
       listening.stop();
       health.stop();

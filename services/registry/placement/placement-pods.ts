@@ -34,6 +34,7 @@ export class PlacementPods {
   private readonly proofs = new Map<string, Proof>();
   private readonly listeners = new Set<() => void>();
   private readonly warnings: ClaimWarnings;
+  private frozen = false;
 
   /**
    * `ttlMs`: a pod with no counted heartbeat for this long is gone (INFERMESH_POD_TTL_MS);
@@ -82,9 +83,19 @@ export class PlacementPods {
     if (!held) this.changed();
   }
 
+  /**
+   * While NATS is unreachable, or does not answer (lib/nats.ts NatsLiveness), no heartbeat can
+   * arrive: no pod is gone for its silence, so no version is moved off it. When it is back, every
+   * pod gets a fresh TTL.
+   */
+  setHeartbeatsAvailable(available: boolean): void {
+    if (available && this.frozen) for (const p of this.pods.values()) p.heardAt = this.heard.now();
+    this.frozen = !available;
+  }
+
   /** The pods counted now (serving, heard within the TTL), by name. */
   list(): PodSeen[] {
-    const limit = this.heard.heardUntil() - this.ttlMs;
+    const limit = this.frozen ? -Infinity : this.heard.heardUntil() - this.ttlMs;
     let gone = false;
     for (const [name, p] of this.pods) {
       if (p.heardAt < limit) {

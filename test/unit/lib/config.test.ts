@@ -48,4 +48,13 @@ describe('loadConfig', () => {
     // A service without the REST door (a pod, the registry, a router with it off) is not held to it.
     expect(loadConfig({ INFERMESH_MAX_MESSAGE_BYTES: String(512 * MiB), INFERMESH_ROUTER_HTTP: 'false' }).maxMessageBytes).toBe(512 * MiB);
   });
+
+  it('probes NATS within the pod TTL: a fifth of it each by default, and refuses a probe that would notice a hung NATS too late', () => {
+    expect(loadConfig({})).toMatchObject({ natsProbeIntervalMs: 1_000, natsProbeTimeoutMs: 1_000 });
+    expect(loadConfig({ INFERMESH_POD_TTL_MS: '1500' })).toMatchObject({ natsProbeIntervalMs: 300, natsProbeTimeoutMs: 300 });
+    expect(loadConfig({ INFERMESH_NATS_PROBE_INTERVAL_MS: '2000', INFERMESH_NATS_PROBE_TIMEOUT_MS: '500' })).toMatchObject({ natsProbeIntervalMs: 2_000, natsProbeTimeoutMs: 500 });
+    expect(() => loadConfig({ INFERMESH_NATS_PROBE_TIMEOUT_MS: '4000' }))
+      .toThrow('INFERMESH_NATS_PROBE_TIMEOUT_MS="4000" is invalid: expected a value with INFERMESH_NATS_PROBE_INTERVAL_MS plus INFERMESH_NATS_PROBE_TIMEOUT_MS less than INFERMESH_POD_TTL_MS (5000)');
+    expect(() => loadConfig({ INFERMESH_NATS_PROBE_INTERVAL_MS: '1000', INFERMESH_POD_TTL_MS: '1200' })).toThrow('INFERMESH_NATS_PROBE_INTERVAL_MS="1000" is invalid');
+  });
 });

@@ -38,6 +38,27 @@ describe('PlacementPods', () => {
     probes = [];
   });
 
+  it('while heartbeats cannot arrive (NATS away or hung), takes no pod away, so no version moves off one; a fresh TTL when they can', () => {
+    const pods = new PlacementPods(5_000, 10, undefined, silentLogger, clock, probe);
+    let changes = 0;
+    pods.onChange(() => changes++);
+    pods.update(hb('pod-a', 'a:1'), 100);
+    pods.update(hb('pod-b', 'b:1'), 100);
+    changes = 0;
+    pods.setHeartbeatsAvailable(false);
+    now += 60_000;
+    expect(names(pods)).toEqual(['pod-a@a:1', 'pod-b@b:1']);
+    pods.setHeartbeatsAvailable(true);
+    now += 3_000;
+    pods.update(hb('pod-a', 'a:1'), 100);
+    now += 2_000;
+    expect(names(pods)).toEqual(['pod-a@a:1', 'pod-b@b:1']);
+    expect(changes).toBe(0);
+    now += 1;
+    expect(names(pods)).toEqual(['pod-a@a:1']);
+    expect(changes).toBe(1);
+  });
+
   it('without TLS, counts every heartbeat, forgets a pod at its goodbye and after the TTL', () => {
     const pods = new PlacementPods(5_000, 10, undefined, silentLogger, clock, probe);
     let changes = 0;

@@ -69,4 +69,25 @@ describe('PodView', () => {
     view.expire();
     expect(names(view)).toEqual(['pod-a']);
   });
+
+  it('forgets no pod while heartbeats cannot arrive (NATS away or hung), and gives each a fresh TTL when they can', () => {
+    const view = new PodView(1_500, 10, 10_000, () => wall);
+    view.update(hb('pod-a'), 100);
+    view.update(hb('pod-b'), 100);
+    wall += 1_000;
+    view.setHeartbeatsAvailable(false);
+    wall += 10_000;
+    view.expire();
+    expect(names(view)).toEqual(['pod-a', 'pod-b']);
+    view.setHeartbeatsAvailable(true);
+    wall += 1_000;
+    view.update(hb('pod-a'), 100);
+    wall += 499;
+    view.expire();
+    expect(names(view)).toEqual(['pod-a', 'pod-b']);
+    // pod-b said nothing within a TTL of NATS coming back.
+    wall += 2;
+    view.expire();
+    expect(names(view)).toEqual(['pod-a']);
+  });
 });
