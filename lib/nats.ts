@@ -206,13 +206,17 @@ export class NatsLiveness {
     if (this.probing || !this.connected || this.stopped || this.nc.isClosed()) return;
     this.probing = true;
     const epoch = this.epoch;
-    const late = setTimeout(() => {
-      if (this.stopped || epoch !== this.epoch) return;
+    let settled = false;
+    // Judged after the loop has read its sockets (an immediate follows the poll phase): after a
+    // stall of this process's own loop, timers run first, and an answer already queued is no lateness.
+    const late = setTimeout(() => setImmediate(() => {
+      if (settled || this.stopped || epoch !== this.epoch) return;
       if (this.answering) this.log.warn('nats does not answer: pods\' silences are not held against them until it does', { timeoutMs: this.settings.natsProbeTimeoutMs });
       this.set(this.connected, false);
-    }, this.settings.natsProbeTimeoutMs);
+    }), this.settings.natsProbeTimeoutMs);
     late.unref();
     const settle = (answered: boolean) => {
+      settled = true;
       clearTimeout(late);
       this.probing = false;
       if (this.stopped || epoch !== this.epoch) return;

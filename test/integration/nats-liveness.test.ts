@@ -65,6 +65,24 @@ describe('NatsLiveness', () => {
     expect(nc.isClosed()).toBe(false);
   });
 
+  it('does not take a stall of its own loop past the timeout for NATS away (the answer queued meanwhile is read first)', async () => {
+    nc = await connect({ servers: nats.url, pingInterval: 10_000 });
+    const changes: boolean[] = [];
+    liveness = new NatsLiveness(nc, { natsProbeIntervalMs: 50, natsProbeTimeoutMs: 100 }, silentLogger, (available) => changes.push(available)).start();
+    // Each time just after a probe is sent (the same period, set after it: the next timer of the
+    // same phase), the loop is held past the timeout, after the poll phase: on its next turn its
+    // timers run before it reads the answer that waits on its socket.
+    const stalls = setInterval(() => setImmediate(() => {
+      const until = Date.now() + 400;
+      while (Date.now() < until) {
+        // busy: a long GC pause, a throttled container
+      }
+    }), 50);
+    await new Promise((r) => setTimeout(r, 3_000));
+    clearInterval(stalls);
+    expect(changes).toEqual([]);
+  });
+
   it('takes a connection nats.js found stale for NATS away until the reconnect', async () => {
     // Pings every 100 ms, one outstanding at most: nats.js calls the connection stale within a few
     // hundred ms. The probe is made too slow to notice first.
