@@ -86,6 +86,9 @@ export const settings = {
   maxMessageBytes: setting('INFERMESH_MAX_MESSAGE_BYTES', int(1024, 2 ** 31 - 1), 64 * MiB, 'largest gRPC message accepted or sent'),
   shutdownTimeoutMs: setting('INFERMESH_SHUTDOWN_TIMEOUT_MS', int(0), 20_000, 'budget for a graceful shutdown before it is forced'),
   registryUrl: setting('INFERMESH_REGISTRY_URL', str, '127.0.0.1:8003', 'host:port of the registry (used by pods and the router)'),
+  // Events carry each change at once (their reads are retried); the resync is the net under an
+  // event missed or a read that failed for this long. 30 s: the period pods and routers always had.
+  registryResyncIntervalMs: setting('INFERMESH_REGISTRY_RESYNC_INTERVAL_MS', int(1_000, 86_400_000), 30_000, 'pods and routers: how often they read every model from the registry whatever events said; an event\'s read that fails is retried for at most this long'),
 
   // TLS (lib/tls.ts; what each defends: docs/security.md). The same PEM files serve every hop a
   // service has: its gRPC ports, its client connections and NATS. Reloaded when they change.

@@ -157,7 +157,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   });
 
   const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes, tls: tls && { files: tls } });
-  const follower = new TrafficFollower(nc, js, registry, (model, traffic, record) => split.set(model, traffic, placementOf(record) !== undefined), log);
+  const follower = new TrafficFollower(nc, js, registry, (model, traffic, record) => split.set(model, traffic, placementOf(record) !== undefined), log, config.registryResyncIntervalMs);
   await follower.start();
 
 
