@@ -3,6 +3,7 @@
 // the epoch (start = k × windowMs) so reports from every router about the same window line up.
 // Latencies are counted in fixed buckets, so windows from several routers merge exactly.
 import { nameToken } from './nats';
+import type { TrafficWeight } from './events';
 
 /** Subject of a model's window reports (the name as one token, lib/nats.ts `nameToken`). */
 export const windowSubject = (model: string) => `infermesh.metrics.${nameToken(model)}`;
@@ -27,6 +28,13 @@ export interface VersionWindow {
   unready: number;
 }
 
+/** A traffic split a router routed a model by: its weights, and the KV revision of the model record it read them from (0: none). */
+export interface RoutedSplit {
+  revision: number;
+  /** Empty: the router knew no split, and sent requests to the newest version ready. */
+  traffic: TrafficWeight[];
+}
+
 /** What one router saw of one model in one window. */
 export interface WindowReport {
   schema: 1;
@@ -36,6 +44,31 @@ export interface WindowReport {
   windowStart: number;
   windowMs: number;
   versions: VersionWindow[];
+  /**
+   * Every split the router routed the model by in the window, in order: the one in force when it
+   * began, then each other one it followed during it (at most MAX_ROUTED_SPLITS, the first and the
+   * latest kept). The rollout analysis judges a step only on windows routed by the step's split.
+   * Added to schema 1 as an optional field: absent from routers that predate it.
+   */
+  routedBy?: RoutedSplit[];
+}
+
+/** The most splits a report lists for one window (more than one already says the split changed in it). */
+export const MAX_ROUTED_SPLITS = 8;
+/** The most versions a reported split may list (a rollout's split has two). */
+const MAX_SPLIT_VERSIONS = 1_000;
+
+/** Whether two splits give every version the same weight (their order aside). */
+export function sameSplit(a: readonly TrafficWeight[], b: readonly TrafficWeight[]): boolean {
+  if (a.length !== b.length) return false;
+  const weights = new Map(a.map((t) => [t.version, t.weight]));
+  return b.every((t) => weights.get(t.version) === t.weight);
+}
+
+/** A report's routers and what each said it routed by (undefined: a router that predates `routedBy`). */
+export interface ReportRouting {
+  router: string;
+  routedBy?: RoutedSplit[];
 }
 
 /** An empty window for `version`. */
@@ -101,6 +134,11 @@ export function decodeWindowReport(bytes: Uint8Array): WindowReport {
     // Reports from routers that predate `unready` count none.
     v.unready ??= 0;
     if (!nat(v.unready)) throw new Error('malformed window report: bad unready count');
+  }
+  if (r.routedBy !== undefined) {
+    const isSplit = (x: RoutedSplit) => x !== null && typeof x === 'object' && nat(x.revision) && Array.isArray(x.traffic) && x.traffic.length <= MAX_SPLIT_VERSIONS
+      && x.traffic.every((t) => t !== null && typeof t === 'object' && nat(t.version) && nat(t.weight));
+    if (!Array.isArray(r.routedBy) || r.routedBy.length > MAX_ROUTED_SPLITS || !r.routedBy.every(isSplit)) throw new Error('malformed window report: bad routedBy');
   }
   return r as WindowReport;
 }

@@ -157,7 +157,11 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   });
 
   const registry = registryClient(config.registryUrl, { maxMessageBytes: config.maxMessageBytes, tls: tls && { files: tls } });
-  const follower = new TrafficFollower(nc, js, registry, (model, traffic, record) => split.set(model, traffic, placementOf(record) !== undefined), log, config.registryResyncIntervalMs);
+  const follower = new TrafficFollower(nc, js, registry, (model, traffic, record) => {
+    split.set(model, traffic, placementOf(record) !== undefined);
+    // Each window report says which split it was routed by (the rollout analysis judges a step on those routed by it).
+    stats.routedBy(model, Number(record?.revision ?? 0) || 0, traffic);
+  }, log, config.registryResyncIntervalMs);
   await follower.start();
 
 

@@ -3,7 +3,11 @@
 // controller). The same outcomes feed the router's cumulative metrics. No sockets here.
 import type { Attributes, Counter, Histogram } from '@opentelemetry/api';
 import { DURATION_BUCKETS_S, meterOf } from '../../lib/metrics';
-import { emptyWindow, record, type VersionWindow, type WindowReport } from '../../lib/window-stats';
+import type { TrafficWeight } from '../../lib/events';
+import { emptyWindow, MAX_ROUTED_SPLITS, record, sameSplit, type RoutedSplit, type VersionWindow, type WindowReport } from '../../lib/window-stats';
+
+/** What a router routes a model by before it has read the model's split. */
+const NO_SPLIT: RoutedSplit = Object.freeze({ revision: 0, traffic: [] });
 
 /**
  * How a request ended for its version: served (`ok`), failed on the server's side (`error`), or
@@ -17,6 +21,10 @@ type OutcomeAttributes = { version: Attributes } & Record<VersionOutcome, Attrib
 export class VersionStats {
   private windowStart: number;
   private readonly current = new Map<string, Map<number, VersionWindow>>();
+  /** Each model's split in force. */
+  private readonly splits = new Map<string, RoutedSplit>();
+  /** The splits of the models whose split changed in the current window, in order (the first: the one in force when it began). */
+  private readonly changed = new Map<string, RoutedSplit[]>();
   private timer: NodeJS.Timeout | undefined;
   /** Metric attributes per model and version, made once (the request path allocates none). */
   private readonly attributes = new Map<string, Map<number, OutcomeAttributes>>();
@@ -72,6 +80,30 @@ export class VersionStats {
     if (ok) this.duration.record(latencyMs / 1000, a.version);
   }
 
+  /**
+   * Notes the split the router routes `model` by from now on (read at the model record's KV
+   * `revision`); each report says what its window was routed by, so the rollout analysis can tell
+   * a window routed by a step from one a router spent on another split. A new revision with the
+   * same weights is no change of the split.
+   */
+  routedBy(model: string, revision: number, traffic: readonly TrafficWeight[]): void {
+    this.roll();
+    const before = this.splits.get(model) ?? NO_SPLIT;
+    const now: RoutedSplit = { revision, traffic: traffic.map((t) => ({ version: t.version, weight: t.weight })) };
+    if (traffic.length === 0) this.splits.delete(model);
+    else this.splits.set(model, now);
+    if (sameSplit(before.traffic, now.traffic)) {
+      const list = this.changed.get(model);
+      if (list) list[list.length - 1] = now;
+      return;
+    }
+    let list = this.changed.get(model);
+    if (!list) this.changed.set(model, (list = [before]));
+    list.push(now);
+    // More than one already says the split changed: the first and the latest are kept.
+    if (list.length > MAX_ROUTED_SPLITS) list.splice(1, 1);
+  }
+
   /** Counts a request the split gave `version` that went elsewhere: no pod had it ready. */
   unready(model: string, version: number): void {
     this.window(model, version).unready++;
@@ -103,9 +135,11 @@ export class VersionStats {
     const start = Math.floor(this.now() / this.windowMs) * this.windowMs;
     if (start === this.windowStart) return;
     for (const [model, versions] of this.current) {
-      this.publish({ schema: 1, router: this.router, model, windowStart: this.windowStart, windowMs: this.windowMs, versions: [...versions.values()] });
+      const routedBy = this.changed.get(model) ?? [this.splits.get(model) ?? NO_SPLIT];
+      this.publish({ schema: 1, router: this.router, model, windowStart: this.windowStart, windowMs: this.windowMs, versions: [...versions.values()], routedBy });
     }
     this.current.clear();
+    this.changed.clear();
     this.windowStart = start;
   }
 }

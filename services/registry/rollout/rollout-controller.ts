@@ -5,14 +5,17 @@
 // window count once, whichever replica gets there first.
 import type { NatsConnection } from '../../../lib/nats';
 import type { Logger } from '../../../lib/log';
-import { WINDOW_SUBJECT_ALL, decodeWindowReport, emptyWindow, merge, type VersionWindow } from '../../../lib/window-stats';
+import { WINDOW_SUBJECT_ALL, decodeWindowReport, emptyWindow, merge, type ReportRouting, type VersionWindow, type WindowReport } from '../../../lib/window-stats';
 
 /** What the controller needs from the registry. */
 export interface RolloutAnalysisTarget {
   /** Models whose rollout is progressing under automatic analysis. */
   analysedModels(): Promise<string[]>;
-  /** Judges one closed window of `model` (windows per version, merged over routers). */
-  analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>): Promise<void>;
+  /**
+   * Judges one closed window of `model` (windows per version, merged over routers; `routing`: each
+   * report's router and the splits it says it routed by).
+   */
+  analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>, routing: ReportRouting[]): Promise<void>;
 }
 
 /** Receives every closed window of every model, merged over routers (the console draws them). */
@@ -20,7 +23,7 @@ export type ClosedWindowListener = (model: string, windowStart: number, windows:
 
 export class RolloutController {
   private readonly listeners = new Set<ClosedWindowListener>();
-  private readonly windows = new Map<string, Map<number, Map<number, VersionWindow>>>();
+  private readonly windows = new Map<string, Map<number, { versions: Map<number, VersionWindow>; routing: ReportRouting[] }>>();
   private sub: { unsubscribe(): void } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
@@ -66,11 +69,13 @@ export class RolloutController {
     }, Math.max(50, Math.floor(this.windowMs / 4)));
   }
 
-  private add(report: { model: string; windowStart: number; versions: VersionWindow[] }): void {
+  private add(report: WindowReport): void {
     let byWindow = this.windows.get(report.model);
     if (!byWindow) this.windows.set(report.model, (byWindow = new Map()));
-    let byVersion = byWindow.get(report.windowStart);
-    if (!byVersion) byWindow.set(report.windowStart, (byVersion = new Map()));
+    let closing = byWindow.get(report.windowStart);
+    if (!closing) byWindow.set(report.windowStart, (closing = { versions: new Map(), routing: [] }));
+    closing.routing.push({ router: report.router, routedBy: report.routedBy });
+    const byVersion = closing.versions;
     for (const v of report.versions) {
       let w = byVersion.get(v.version);
       if (!w) byVersion.set(v.version, (w = emptyWindow(v.version)));
@@ -83,22 +88,22 @@ export class RolloutController {
     if (this.busy) return;
     this.busy = true;
     try {
-      const due: [string, number, Map<number, VersionWindow>][] = [];
+      const due: [string, number, Map<number, VersionWindow>, ReportRouting[]][] = [];
       for (const [model, byWindow] of this.windows) {
-        for (const [start, versions] of byWindow) {
+        for (const [start, { versions, routing }] of byWindow) {
           if (start + this.windowMs + this.settleMs > now) continue;
           byWindow.delete(start);
-          due.push([model, start, versions]);
+          due.push([model, start, versions, routing]);
         }
         if (byWindow.size === 0) this.windows.delete(model);
       }
       if (due.length === 0) return;
       for (const [model, start, versions] of due) for (const l of this.listeners) l(model, start, versions);
       const analysed = new Set(await this.target.analysedModels());
-      for (const [model, start, versions] of due.sort((a, b) => a[1] - b[1])) {
+      for (const [model, start, versions, routing] of due.sort((a, b) => a[1] - b[1])) {
         if (!analysed.has(model)) continue;
         this.log.debug('analysing window', { model, windowStart: start, requests: Object.fromEntries([...versions].map(([v, w]) => [v, w.requests])) });
-        await this.target.analyseWindow(model, start, versions).catch((err: unknown) => this.log.warn('window analysis failed', { model, err }));
+        await this.target.analyseWindow(model, start, versions, routing).catch((err: unknown) => this.log.warn('window analysis failed', { model, err }));
       }
     } finally {
       this.busy = false;

@@ -2,7 +2,7 @@
 // window does to it (count a pass or a failure, step forward, promote, roll back). No I/O here: the
 // registry stores the state with compare-and-set and publishes the decisions.
 import type { TrafficWeight } from '../../../lib/events';
-import type { VersionWindow } from '../../../lib/window-stats';
+import { sameSplit, type ReportRouting, type VersionWindow } from '../../../lib/window-stats';
 import { DEFAULT_ANALYSIS, type AnalysisSettings, type Verdict } from './analysis-rules';
 
 /** Analysis settings of a rollout: the rules' thresholds and how many windows decide. */
@@ -53,13 +53,19 @@ export interface Rollout {
    * at a step of 100% (see stableReference). Unset until there is one.
    */
   baseline?: { windowStart: number; window: VersionWindow };
+  /**
+   * windowStart of the first of the windows in a row not counted because a router routed by
+   * another split than the step's (it had not followed the step yet); unset while windows count.
+   */
+  unsyncedSince?: number;
   reason: string;
 }
 
 /** One line of a rollout's history. */
 export interface RolloutHistoryEntry {
   time: string;
-  action: 'started' | 'weight' | 'step' | 'promoted' | 'rolled_back' | 'paused' | 'resumed';
+  /** A change (as in its rollout.changed event), or `not_counted`: windows began not to count (unsyncedRouting). */
+  action: 'started' | 'weight' | 'step' | 'promoted' | 'rolled_back' | 'paused' | 'resumed' | 'not_counted';
   stable: number;
   canary: number;
   weight: number;
@@ -107,6 +113,25 @@ export interface WindowOutcome {
   rollout: Rollout;
   /** Set when the rollout's traffic changed. */
   action?: 'step' | 'promoted' | 'rolled_back';
+  /** Set when the window was not counted because routers routed by another split: why. */
+  notCounted?: string;
+}
+
+const splitText = (traffic: readonly TrafficWeight[]) => (traffic.length ? traffic.map((t) => `v${t.version} ${t.weight}%`).join(', ') : 'no split');
+
+/**
+ * Why a window cannot be judged at the rollout's current step: the routers whose report says they
+ * routed the model by another split than the step's for some of the window (they had not followed
+ * the step yet, or followed it during the window), with what they routed by; undefined when every
+ * router routed by the step's split. A report without `routedBy` (a router from before it was
+ * reported) is taken as routed by the step, as every report was before.
+ */
+export function unsyncedRouting(r: Rollout, routing: readonly ReportRouting[]): string | undefined {
+  const step = trafficOf(r);
+  const off = routing.filter((x) => x.routedBy !== undefined && !(x.routedBy.length === 1 && sameSplit(x.routedBy[0]!.traffic, step)));
+  if (off.length === 0) return undefined;
+  const routers = off.map((x) => `${x.router} by ${x.routedBy!.map((s) => `${splitText(s.traffic)} (revision ${s.revision})`).join(' then ')}`);
+  return `window not counted: the step is ${splitText(step)}, but ${off.length} of ${routing.length} router reports routed otherwise: ${routers.slice(0, 3).join('; ')}${routers.length > 3 ? '; …' : ''}`;
 }
 
 /**
@@ -128,9 +153,14 @@ export function canaryTrafficOf(w: { requests: number; unready: number }): Canar
  * of them for `readyTimeoutMs` (windows with no canary share in between do not reset the clock), the
  * canary is rolled back.
  */
-export function applyWindow(r: Rollout, verdict: Verdict, windowStart: number, now: number, canary: CanaryTraffic = 'served'): WindowOutcome {
+export function applyWindow(r: Rollout, verdict: Verdict, windowStart: number, now: number, canary: CanaryTraffic = 'served', unsynced?: string): WindowOutcome {
   if (r.phase !== 'progressing' || !r.automatic || windowStart <= r.lastWindow || windowStart < r.stepStartedAt) return { rollout: r };
-  const next: Rollout = { ...r, lastWindow: windowStart, unreadySince: canary === 'served' ? undefined : r.unreadySince };
+  // Routers that routed by another split: the window is neither a pass nor a failure, nor does it
+  // move the ready clock; the first of such windows in a row is noted in the history.
+  if (unsynced !== undefined) {
+    return { rollout: { ...r, lastWindow: windowStart, unsyncedSince: r.unsyncedSince ?? windowStart }, notCounted: unsynced };
+  }
+  const next: Rollout = { ...r, lastWindow: windowStart, unsyncedSince: undefined, unreadySince: canary === 'served' ? undefined : r.unreadySince };
   if (canary === 'unready') {
     const since = r.unreadySince ?? windowStart;
     // Rollouts stored before the setting existed take the default.

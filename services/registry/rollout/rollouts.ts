@@ -2,12 +2,13 @@
 // the controller's window verdicts. State lives in the model's KV record (compare-and-set), every
 // change is a rollout.changed event plus a traffic.changed event, and a bounded history is kept.
 import { MeshError, ErrorCode } from '../../../lib/errors';
-import type { EventInput, TrafficWeight } from '../../../lib/events';
-import type { VersionWindow } from '../../../lib/window-stats';
+import type { EventInput, RolloutChangedEvent, TrafficWeight } from '../../../lib/events';
+import type { Logger } from '../../../lib/log';
+import type { ReportRouting, VersionWindow } from '../../../lib/window-stats';
 import { emptyWindow } from '../../../lib/window-stats';
 import type { ModelRecord, VersionRecord } from '../records';
 import { judge, rulesFor } from './analysis-rules';
-import { applyWindow, canaryTrafficOf, stableReference, trafficOf, withBaseline, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
+import { applyWindow, canaryTrafficOf, stableReference, trafficOf, unsyncedRouting, withBaseline, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
 import { analysisOf, checkReason, checkSteps, checkVersion, checkWeight } from './rollout-validation';
 import type { RolloutAnalysisTarget } from './rollout-controller';
 
@@ -53,13 +54,13 @@ function mainVersion(traffic: TrafficWeight[]): number | undefined {
 }
 
 export class Rollouts implements RolloutAnalysisTarget {
-  constructor(private readonly store: RolloutStore, private readonly now: () => number = Date.now) {}
+  constructor(private readonly store: RolloutStore, private readonly now: () => number = Date.now, private readonly log?: Logger) {}
 
   /**
    * Applies `change` to the model's running rollout (FAILED_PRECONDITION without one), records it and
    * announces it in the name of `by` (the principal, for the audit).
    */
-  private async change(model: string, action: RolloutHistoryEntry['action'], change: (r: Rollout) => Rollout, reason: string, by: string): Promise<RolloutStatus> {
+  private async change(model: string, action: RolloutChangedEvent['action'], change: (r: Rollout) => Rollout, reason: string, by: string): Promise<RolloutStatus> {
     let changed: Rollout | undefined;
     const m = await this.store.updateModel(model, (cur) => {
       if (!active(cur.rollout)) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' has no rollout in progress`);
@@ -75,7 +76,7 @@ export class Rollouts implements RolloutAnalysisTarget {
     return { ...m, rollout: r, traffic: trafficOf(r), rolloutHistory: [...(m.rolloutHistory ?? []), entry].slice(-HISTORY_LIMIT) };
   }
 
-  private async announce(model: string, action: RolloutHistoryEntry['action'], r: Rollout, traffic: TrafficWeight[], by: string): Promise<void> {
+  private async announce(model: string, action: RolloutChangedEvent['action'], r: Rollout, traffic: TrafficWeight[], by: string): Promise<void> {
     await this.store.publish({ type: 'rollout.changed', model, action, stable: r.stable, canary: r.canary, weight: r.weight, phase: r.phase, reason: r.reason, principal: by });
     await this.store.publish({ type: 'traffic.changed', model, traffic, principal: by });
   }
@@ -148,8 +149,11 @@ export class Rollouts implements RolloutAnalysisTarget {
     return (await this.store.listModels()).filter((m) => m.rollout?.phase === 'progressing' && m.rollout.automatic).map((m) => m.name);
   }
 
-  /** Judges one window of the canary against the stable version and moves the rollout. */
-  async analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>): Promise<void> {
+  /**
+   * Judges one window of the canary against the stable version and moves the rollout; a window
+   * some router routed by another split than the step's is not judged (unsyncedRouting).
+   */
+  async analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>, routing: ReportRouting[] = []): Promise<void> {
     let outcome: ReturnType<typeof applyWindow> | undefined;
     const m = await this.store.updateModel(model, (cur) => {
       const r = cur.rollout;
@@ -162,12 +166,17 @@ export class Rollouts implements RolloutAnalysisTarget {
       if (reference.windowStart !== windowStart) {
         verdict.reason += ` (stable as in its window of ${new Date(reference.windowStart).toISOString()}, its last with ${r.analysis.minRequests} requests or more: it served ${stable.requests} in this one)`;
       }
-      const applied = applyWindow(r, verdict, windowStart, this.now(), canaryTrafficOf(canary));
+      const applied = applyWindow(r, verdict, windowStart, this.now(), canaryTrafficOf(canary), unsyncedRouting(r, routing));
       if (applied.rollout === r) return cur;
-      const o = { ...applied, rollout: withBaseline(applied.rollout, stable, windowStart) };
+      // A window not counted is no baseline either: part of its traffic went by another split.
+      const o = applied.notCounted !== undefined ? applied : { ...applied, rollout: withBaseline(applied.rollout, stable, windowStart) };
       outcome = o;
-      return o.action ? this.withRollout(cur, o.rollout, o.action === 'step' ? 'step' : o.action, o.rollout.reason) : { ...cur, rollout: o.rollout };
+      if (o.action) return this.withRollout(cur, o.rollout, o.action === 'step' ? 'step' : o.action, o.rollout.reason);
+      // The first window of a run not counted goes into the history; the log has every one.
+      if (o.notCounted !== undefined && r.unsyncedSince === undefined) return this.withRollout(cur, o.rollout, 'not_counted', o.notCounted);
+      return { ...cur, rollout: o.rollout };
     });
+    if (outcome?.notCounted !== undefined) this.log?.warn('rollout window not counted: routers routed by another split than the step\'s', { model, windowStart, reason: outcome.notCounted });
     if (outcome?.action) await this.announce(model, outcome.action === 'step' ? 'step' : outcome.action, outcome.rollout, m.traffic, CONTROLLER_PRINCIPAL);
   }
 }

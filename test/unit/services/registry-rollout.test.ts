@@ -1,4 +1,4 @@
-import { applyWindow, canaryTrafficOf, trafficOf, DEFAULT_ROLLOUT_ANALYSIS, type Rollout } from '../../../services/registry/rollout/rollout-state';
+import { applyWindow, canaryTrafficOf, trafficOf, unsyncedRouting, DEFAULT_ROLLOUT_ANALYSIS, type Rollout } from '../../../services/registry/rollout/rollout-state';
 import { judge, rulesFor, errorRateRule, latencyRule, minRequestsRule, DEFAULT_ANALYSIS } from '../../../services/registry/rollout/analysis-rules';
 import { emptyWindow, record, latencyQuantile, merge, encodeWindowReport, decodeWindowReport, type VersionWindow } from '../../../lib/window-stats';
 import { Rollouts, type RolloutStore } from '../../../services/registry/rollout/rollouts';
@@ -71,6 +71,17 @@ describe('window reports', () => {
     expect(decodeWindowReport(report([old])).versions[0]!.unready).toBe(0);
   });
 
+  it('carry the splits each router routed by, and are refused when those are malformed', () => {
+    const routedBy = [{ revision: 7, traffic: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }] }];
+    const full = { schema: 1 as const, router: 'r1', model: 'm', windowStart: 10_000, windowMs: 10_000, versions: [windowOf(2, 3, 1)], routedBy };
+    expect(decodeWindowReport(encodeWindowReport(full))).toEqual(full);
+    const withRouting = (r: unknown) => new TextEncoder().encode(JSON.stringify({ ...full, routedBy: r }));
+    expect(() => decodeWindowReport(withRouting({}))).toThrow(/routedBy/);
+    expect(() => decodeWindowReport(withRouting([{ revision: -1, traffic: [] }]))).toThrow(/routedBy/);
+    expect(() => decodeWindowReport(withRouting([{ revision: 1, traffic: [{ version: 1, weight: 'all' }] }]))).toThrow(/routedBy/);
+    expect(() => decodeWindowReport(withRouting(Array.from({ length: 9 }, () => routedBy[0])))).toThrow(/routedBy/);
+  });
+
   it('are refused when a count is not a whole number', () => {
     expect(() => decodeWindowReport(report([{ ...windowOf(1, 1, 0), unready: -1 }]))).toThrow(/unready/);
     expect(() => decodeWindowReport(report([{ ...windowOf(1, 1, 0), requests: 1.5 }]))).toThrow(/bad version entry/);
@@ -135,6 +146,29 @@ describe('rollout state', () => {
     expect(canaryTrafficOf({ requests: 3, unready: 5 })).toBe('served');
     expect(canaryTrafficOf({ requests: 0, unready: 5 })).toBe('unready');
     expect(canaryTrafficOf({ requests: 0, unready: 0 })).toBe('none');
+  });
+
+  it.each([
+    ['every router routed by the step', [{ router: 'a', routedBy: [{ revision: 9, traffic: [{ version: 2, weight: 10 }, { version: 1, weight: 90 }] }] }], false],
+    ['a router from before routedBy is taken at its word', [{ router: 'a' }], false],
+    ['a router still on the old split', [{ router: 'a', routedBy: [{ revision: 9, traffic: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }] }] }, { router: 'b', routedBy: [{ revision: 8, traffic: [{ version: 1, weight: 100 }] }] }], true],
+    ['a router that followed the step during the window', [{ router: 'a', routedBy: [{ revision: 8, traffic: [{ version: 1, weight: 100 }] }, { revision: 9, traffic: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }] }] }], true],
+    ['a router that knew no split', [{ router: 'a', routedBy: [{ revision: 0, traffic: [] }] }], true],
+  ])('%s: the window is not counted: %p', (_n, routing, notCounted) => {
+    expect(unsyncedRouting(base, routing) !== undefined).toBe(notCounted);
+  });
+
+  it('neither passes nor fails a window routers routed by another split, and notes the first of a run', () => {
+    const off = unsyncedRouting(base, [{ router: 'b', routedBy: [{ revision: 8, traffic: [{ version: 1, weight: 100 }] }] }])!;
+    expect(off).toBe('window not counted: the step is v1 90%, v2 10%, but 1 of 1 router reports routed otherwise: b by v1 100% (revision 8)');
+    const once = applyWindow({ ...base, fails: 1 }, fail, 1000, 1500, 'served', off);
+    expect(once).toEqual({ rollout: { ...base, fails: 1, lastWindow: 1000, unsyncedSince: 1000 }, notCounted: off });
+    const twice = applyWindow(once.rollout, pass, 2000, 2500, 'served', off);
+    expect(twice.rollout).toMatchObject({ passes: 0, fails: 1, lastWindow: 2000, unsyncedSince: 1000 });
+    // Routers caught up: windows count again.
+    const counted = applyWindow(twice.rollout, fail, 3000, 3500);
+    expect(counted.action).toBe('rolled_back');
+    expect(counted.rollout.unsyncedSince).toBeUndefined();
   });
 
   it('counts each window once, and does nothing when paused or manual', () => {

@@ -1,0 +1,49 @@
+import { VersionStats } from '../../../../services/router/version-stats';
+import type { WindowReport } from '../../../../lib/window-stats';
+
+describe('VersionStats: what each window was routed by', () => {
+  const v1 = [{ version: 1, weight: 100 }];
+  const step = [{ version: 1, weight: 50 }, { version: 2, weight: 50 }];
+
+  function stats() {
+    let now = 10_000;
+    const reports: WindowReport[] = [];
+    const s = new VersionStats('r1', 1_000, (r) => reports.push(r), () => now);
+    return { s, reports, at: (ms: number) => (now = ms) };
+  }
+
+  it('says the split in force all window, a change within it, and no split before one was read', () => {
+    const { s, reports, at } = stats();
+    s.record('m', 1, 'ok', 1, true);
+    s.routedBy('m', 5, v1);
+    at(11_000);
+    s.record('m', 1, 'ok', 1, true);
+    // The same weights at a newer revision are no change.
+    s.routedBy('m', 6, v1);
+    at(11_500);
+    s.routedBy('m', 7, step);
+    at(12_000);
+    s.record('m', 2, 'ok', 1, true);
+    at(13_000);
+    s.roll();
+    expect(reports.map((r) => [r.windowStart, r.routedBy])).toEqual([
+      [10_000, [{ revision: 0, traffic: [] }, { revision: 5, traffic: v1 }]],
+      [11_000, [{ revision: 6, traffic: v1 }, { revision: 7, traffic: step }]],
+      [12_000, [{ revision: 7, traffic: step }]],
+    ]);
+  });
+
+  it('keeps the first and the latest splits of a window that changed many times', () => {
+    const { s, reports, at } = stats();
+    s.routedBy('m', 1, v1);
+    at(11_000);
+    s.record('m', 1, 'ok', 1, true);
+    for (let i = 0; i < 20; i++) s.routedBy('m', 2 + i, [{ version: 1, weight: 100 - i }, { version: 2, weight: i }]);
+    at(12_000);
+    s.roll();
+    const routedBy = reports[0]!.routedBy!;
+    expect(routedBy).toHaveLength(8);
+    expect(routedBy[0]).toEqual({ revision: 1, traffic: v1 });
+    expect(routedBy.at(-1)!.revision).toBe(21);
+  });
+});
