@@ -1,6 +1,6 @@
 // The registry's KV records: keys and JSON shapes. Written only by the registry; versioned by `schema`.
 import type { TensorSignature } from '../../lib/onnx';
-import type { ServingConfig, TrafficWeight } from '../../lib/events';
+import { newEvent, type EventInput, type MeshEvent, type ServingConfig, type TrafficWeight } from '../../lib/events';
 import { nameOfToken, nameToken } from '../../lib/nats';
 import type { Rollout, RolloutHistoryEntry } from './rollout/rollout-state';
 
@@ -23,6 +23,20 @@ export interface ModelRecord {
   rollout?: Rollout;
   /** Rollout decisions, newest last, the latest 50. */
   rolloutHistory?: RolloutHistoryEntry[];
+  /**
+   * The outbox: events announcing writes of this record, stored by the same compare-and-set as the
+   * write and removed once published, in order (Registry.flushOutbox). Absent when none is pending.
+   */
+  outbox?: MeshEvent[];
+}
+
+/**
+ * `m` with events announcing it added to its outbox: return it from a compare-and-set of the
+ * model's record, and the write and its announcement are stored together (Registry.updateModel
+ * publishes them once the write won; whichever replica flushes next, if this one cannot).
+ */
+export function announcing(m: ModelRecord, ...events: EventInput[]): ModelRecord {
+  return { ...m, outbox: [...(m.outbox ?? []), ...events.map(newEvent)] };
 }
 
 /** Version states. */

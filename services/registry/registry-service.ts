@@ -190,6 +190,19 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const sweeper = config.artifactSweepIntervalMs > 0 ? setInterval(sweep, config.artifactSweepIntervalMs).unref() : undefined;
   if (sweeper) sweep();
 
+  // Events a write stored with it but did not publish (its registry killed, NATS timing out): at
+  // start-up, then every interval, one flush at a time.
+  let flushing = false;
+  const flushOutboxes = () => {
+    if (flushing) return;
+    flushing = true;
+    registry.flushOutboxes()
+      .catch((err: unknown) => log.warn('publishing pending events failed; the next flush retries', { err }))
+      .finally(() => (flushing = false));
+  };
+  const outboxFlusher = setInterval(flushOutboxes, config.registryOutboxIntervalMs).unref();
+  flushOutboxes();
+
   // Upload folders no push touches any more (a registry killed mid-push): at start-up, then every
   // INFERMESH_REGISTRY_UPLOAD_SWEEP_MIN_AGE_MS, so one is gone within twice that.
   let sweepingUploads = false;
@@ -220,6 +233,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       await placement?.stop();
       clearInterval(sweeper);
       clearInterval(uploadSweeper);
+      clearInterval(outboxFlusher);
       clearInterval(expiry);
       liveness.stop();
       listening.stop();

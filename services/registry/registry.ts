@@ -4,10 +4,10 @@
 import fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { Readable } from 'node:stream';
-import { kvKeys, type JetStreamClient, type KV, type ObjectStore } from '../../lib/nats';
+import { kvKeys, resources, type JetStreamClient, type KV, type ObjectStore } from '../../lib/nats';
 import { settings } from '../../lib/config';
 import { errors, MeshError, ErrorCode, shownName } from '../../lib/errors';
-import { followEvents, newEvent, publishEvent, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
+import { decodeEvent, followEvents, newEvent, publishEvent, subjects, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
 import { retry } from '../../lib/retry';
 import { meterOf } from '../../lib/metrics';
@@ -15,7 +15,7 @@ import type { Logger } from '../../lib/log';
 import { UploadStaging } from './artifact-upload';
 import { checkWarmup } from './warmup-config';
 import { readArtifact } from './artifact-reader';
-import { keys, MODEL_NAME, MODEL_NAME_RULE, type ArtifactDeletion, type ModelRecord, type PlacementRecord, type ServingConfig, type VersionRecord } from './records';
+import { announcing, keys, MODEL_NAME, MODEL_NAME_RULE, type ArtifactDeletion, type ModelRecord, type PlacementRecord, type ServingConfig, type VersionRecord } from './records';
 
 /** What the registry is built from. */
 export interface RegistryDeps {
@@ -132,6 +132,9 @@ export class Registry {
   });
 
   private readonly uploads: UploadStaging;
+  /** Each model's outbox flush in progress here (one at a time per model). */
+  private readonly flushing = new Map<string, Promise<number | undefined>>();
+  private jsm: ReturnType<JetStreamClient['jetstreamManager']> | undefined;
 
   constructor(private readonly deps: RegistryDeps) {
     this.uploads = deps.uploads ?? new UploadStaging();
@@ -179,17 +182,108 @@ export class Registry {
     throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${key}; try again`);
   }
 
-  /** Compare-and-set loop over a model's record (rollouts use it). */
+  /**
+   * Compare-and-set loop over a model's record (rollouts use it); events `mutate` adds with
+   * announcing() are published once the write won (flushOutbox).
+   */
   async updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>): Promise<ModelRecord> {
     Registry.checkName(name);
-    return (await this.update<ModelRecord>(keys.model(name), mutate)).value;
+    const { value } = await this.update<ModelRecord>(keys.model(name), mutate);
+    if (value.outbox?.length) await this.announce(name);
+    return value;
   }
 
   /** Publishes an event on the stream, retrying while JetStream is unavailable. */
   async publish(input: EventInput): Promise<void> {
-    const event = newEvent(input);
+    await this.publishStored(newEvent(input));
+  }
+
+  private async publishStored(event: MeshEvent): Promise<void> {
     await retry(() => publishEvent(this.deps.js, event));
     this.events.add(1, { type: event.type });
+  }
+
+  /**
+   * Publishes the model's pending announcements after a write that stored some; resolves the
+   * record's revision once they are removed from it (undefined: not removed here). One that cannot
+   * be published now stays in the outbox for the next flush (flushOutboxes): the write is made, and
+   * the call that made it succeeds.
+   */
+  private async announce(name: string): Promise<number | undefined> {
+    return this.flushOutbox(name).catch((err: unknown) => {
+      this.deps.log.warn('could not publish the events of a write; they stay in its outbox for the next flush', { model: name, err });
+      return undefined;
+    });
+  }
+
+  /**
+   * Publishes the events in the outbox of a model's record, in order, then removes them from it.
+   * A write stores its events with it (announcing()), so a registry killed, or a NATS that timed
+   * out, between the write and the publish leaves them there, and the next flush, by any replica,
+   * publishes them. Each is published once: its id is its JetStream message id, which the stream
+   * stores once within its duplicate window (two minutes, lib/events.ts), and before publishing,
+   * the last event stored on each of their subjects tells which of them a flush that died before
+   * removing them had published already (later ones of a model's announcements are published only
+   * after the earlier ones). Resolves the record's revision after it removed them (undefined: none pending).
+   */
+  flushOutbox(name: string): Promise<number | undefined> {
+    const previous = this.flushing.get(name) ?? Promise.resolve(undefined);
+    const flush = previous.catch(() => undefined).then(() => this.flushOnce(name));
+    this.flushing.set(name, flush);
+    void flush.catch(() => undefined).finally(() => {
+      if (this.flushing.get(name) === flush) this.flushing.delete(name);
+    });
+    return flush;
+  }
+
+  private async flushOnce(name: string): Promise<number | undefined> {
+    const key = keys.model(name);
+    const pending = (await this.read<ModelRecord>(key))?.value.outbox ?? [];
+    if (pending.length === 0) return undefined;
+    for (const event of pending.slice(await this.alreadyPublished(pending))) await this.publishStored(event);
+    const published = new Set(pending.map((e) => e.id));
+    return (await this.update<ModelRecord>(key, (m) => {
+      if (!m.outbox?.some((e) => published.has(e.id))) return m;
+      const { outbox, ...rest } = m;
+      const left = outbox.filter((e) => !published.has(e.id));
+      return left.length ? { ...rest, outbox: left } : rest;
+    })).revision;
+  }
+
+  /**
+   * How many of `pending`, from the first, the stream holds already: those up to the latest of them
+   * that is the last event stored on its subject. Only a model's outbox publishes its events
+   * (placement.changed aside, which is never in one), in order, so a later one stored means every
+   * earlier one was. A subject that cannot be read counts nothing (the duplicate window still holds).
+   */
+  private async alreadyPublished(pending: MeshEvent[]): Promise<number> {
+    this.jsm ??= this.deps.js.jetstreamManager();
+    const jsm = await this.jsm;
+    let count = 0;
+    for (const subject of new Set(pending.map((e) => subjects.event(e.model, e.type)))) {
+      const last = await jsm.streams.getMessage(resources.eventStream, { last_by_subj: subject }).catch(() => null);
+      let id: string | undefined;
+      try {
+        id = last ? decodeEvent(last.data).id : undefined;
+      } catch {
+        id = undefined;
+      }
+      count = Math.max(count, pending.findIndex((e) => e.id === id) + 1);
+    }
+    return count;
+  }
+
+  /** Flushes every model's outbox (at start-up and every INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS); resolves how many models had events pending. */
+  async flushOutboxes(): Promise<number> {
+    let flushed = 0;
+    for (const k of await kvKeys(this.deps.kv, keys.models)) {
+      const name = keys.modelOf(k);
+      if (name === undefined || !(await this.read<ModelRecord>(k))?.value.outbox?.length) continue;
+      this.deps.log.warn('publishing the events a write left in its outbox (its registry stopped, or NATS failed, before it published them)', { model: name });
+      await this.flushOutbox(name);
+      flushed++;
+    }
+    return flushed;
   }
 
   /** INVALID_ARGUMENT for a serving config that must not be stored (see checkWarmup). */
@@ -227,13 +321,12 @@ export class Registry {
     };
     let revision: number;
     try {
-      revision = await retry(() => this.deps.kv.create(keys.model(m.name), encode(record)), { retryable: (e) => !isConflict(e) });
+      revision = await retry(() => this.deps.kv.create(keys.model(m.name), encode(announcing(record, { type: 'model.created', model: m.name, principal: by }))), { retryable: (e) => !isConflict(e) });
     } catch (err) {
       if (isConflict(err)) return this.getModel(m.name);
       throw err;
     }
-    await this.publish({ type: 'model.created', model: m.name, principal: by });
-    return { ...record, revision };
+    return { ...record, revision: (await this.announce(m.name)) ?? revision };
   }
 
   /** The model's record; NOT_FOUND when it does not exist. */
@@ -317,13 +410,13 @@ export class Registry {
         config: changes.config ?? cur.config,
       };
       changed = next.description !== cur.description || !isDeepStrictEqual(next.labels, cur.labels) || !isDeepStrictEqual(next.config, cur.config);
-      return changed ? next : cur;
+      return changed ? announcing(next, { type: 'model.config.changed', model: name, description: next.description, labels: next.labels, config: next.config, principal: by }) : cur;
     }, expectedRevision);
-    if (changed) {
-      await this.publish({ type: 'model.config.changed', model: name, description: m.description, labels: m.labels, config: m.config, principal: by });
-      this.deps.log.info('model updated', { model: name, revision });
-    }
-    return { ...m, revision };
+    if (!changed) return { ...m, revision };
+    const { outbox: _announced, ...record } = m;
+    const after = (await this.announce(name)) ?? revision;
+    this.deps.log.info('model updated', { model: name, revision: after });
+    return { ...record, revision: after };
   }
 
   /**
@@ -387,12 +480,11 @@ export class Registry {
    * write that record too, so one of the two sees the other.
    */
   private async serveLatest(model: string, version: number, by: string): Promise<void> {
-    let changed = false;
-    const { value: m } = await this.update<ModelRecord>(keys.model(model), async (cur) => {
-      changed = cur.traffic.length === 0 && (await this.servable(model, version));
-      return changed ? { ...cur, traffic: [{ version, weight: 100 }] } : cur;
+    await this.updateModel(model, async (cur) => {
+      if (cur.traffic.length > 0 || !(await this.servable(model, version))) return cur;
+      const traffic = [{ version, weight: 100 }];
+      return announcing({ ...cur, traffic }, { type: 'traffic.changed', model, traffic, principal: by });
     });
-    if (changed) await this.publish({ type: 'traffic.changed', model, traffic: m.traffic, principal: by });
   }
 
   /** Whether a version exists and is AVAILABLE, so it may be put into a traffic split. */

@@ -1,12 +1,13 @@
 // Rollouts: starting a canary, moving its weight, promoting, rolling back, pausing; and applying
 // the controller's window verdicts. State lives in the model's KV record (compare-and-set), every
-// change is a rollout.changed event plus a traffic.changed event, and a bounded history is kept.
+// change is a rollout.changed event plus a traffic.changed event, stored in the record's outbox by
+// the same compare-and-set (so no change is ever left unannounced), and a bounded history is kept.
 import { MeshError, ErrorCode } from '../../../lib/errors';
 import type { EventInput, RolloutChangedEvent, TrafficWeight } from '../../../lib/events';
 import type { Logger } from '../../../lib/log';
 import type { ReportRouting, VersionWindow } from '../../../lib/window-stats';
 import { emptyWindow } from '../../../lib/window-stats';
-import type { ModelRecord, VersionRecord } from '../records';
+import { announcing, type ModelRecord, type VersionRecord } from '../records';
 import { judge, rulesFor } from './analysis-rules';
 import { applyWindow, canaryTrafficOf, stableReference, trafficOf, unsyncedRouting, withBaseline, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
 import { analysisOf, checkReason, checkSteps, checkVersion, checkWeight } from './rollout-validation';
@@ -19,9 +20,11 @@ export interface RolloutStore {
   listModels(): Promise<ModelRecord[]>;
   /** Whether a version exists and is AVAILABLE (checked inside the compare-and-set, so archive cannot slip past). */
   servable(model: string, version: number): Promise<boolean>;
-  /** Compare-and-set loop over the model's record. */
+  /**
+   * Compare-and-set loop over the model's record; the events a mutation adds to its outbox
+   * (announcing()) are published once its write won, or by a later flush.
+   */
   updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>): Promise<ModelRecord>;
-  publish(event: EventInput): Promise<void>;
   /** FAILED_PRECONDITION for a version no pod could hold (placement). */
   checkPlaceable(model: string, sizeBytes: number): void;
 }
@@ -61,13 +64,11 @@ export class Rollouts implements RolloutAnalysisTarget {
    * announces it in the name of `by` (the principal, for the audit).
    */
   private async change(model: string, action: RolloutChangedEvent['action'], change: (r: Rollout) => Rollout, reason: string, by: string): Promise<RolloutStatus> {
-    let changed: Rollout | undefined;
     const m = await this.store.updateModel(model, (cur) => {
       if (!active(cur.rollout)) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' has no rollout in progress`);
-      changed = change(cur.rollout);
-      return this.withRollout(cur, changed, action, reason);
+      const changed = change(cur.rollout);
+      return this.announced(this.withRollout(cur, changed, action, reason), action, changed, by);
     });
-    await this.announce(model, action, changed!, m.traffic, by);
     return statusOf(m);
   }
 
@@ -76,9 +77,13 @@ export class Rollouts implements RolloutAnalysisTarget {
     return { ...m, rollout: r, traffic: trafficOf(r), rolloutHistory: [...(m.rolloutHistory ?? []), entry].slice(-HISTORY_LIMIT) };
   }
 
-  private async announce(model: string, action: RolloutChangedEvent['action'], r: Rollout, traffic: TrafficWeight[], by: string): Promise<void> {
-    await this.store.publish({ type: 'rollout.changed', model, action, stable: r.stable, canary: r.canary, weight: r.weight, phase: r.phase, reason: r.reason, principal: by });
-    await this.store.publish({ type: 'traffic.changed', model, traffic, principal: by });
+  /** `m` (written with rollout `r`) with its rollout.changed and traffic.changed events in its outbox, in the name of `by`. */
+  private announced(m: ModelRecord, action: RolloutChangedEvent['action'], r: Rollout, by: string): ModelRecord {
+    const events: EventInput[] = [
+      { type: 'rollout.changed', model: m.name, action, stable: r.stable, canary: r.canary, weight: r.weight, phase: r.phase, reason: r.reason, principal: by },
+      { type: 'traffic.changed', model: m.name, traffic: m.traffic, principal: by },
+    ];
+    return announcing(m, ...events);
   }
 
   /** Starts a canary of `version` beside the version serving now. */
@@ -90,7 +95,6 @@ export class Rollouts implements RolloutAnalysisTarget {
     const analysis = analysisOf(opts.analysis);
     const record = await this.store.getVersion(model, version); // NOT_FOUND for a version that never existed
     this.store.checkPlaceable(model, record.sizeBytes);
-    let started: Rollout | undefined;
     const m = await this.store.updateModel(model, async (cur) => {
       if (!(await this.store.servable(model, version))) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' version ${version} is archived or deleted`);
       if (active(cur.rollout)) {
@@ -99,14 +103,13 @@ export class Rollouts implements RolloutAnalysisTarget {
       const stable = mainVersion(cur.traffic);
       if (stable === undefined) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' serves no version yet`);
       if (stable === version) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' version ${version} is already the one serving`);
-      started = {
+      const started: Rollout = {
         stable, canary: version, weight: opts.weight, steps, step: steps.indexOf(opts.weight), phase: 'progressing',
         automatic: opts.automatic, analysis, passes: 0, fails: 0, lastWindow: 0, stepStartedAt: this.now(),
         reason: `canary of version ${version} at ${opts.weight}%`,
       };
-      return this.withRollout(cur, started, 'started', started.reason);
+      return this.announced(this.withRollout(cur, started, 'started', started.reason), 'started', started, by);
     });
-    await this.announce(model, 'started', started!, m.traffic, by);
     return statusOf(m);
   }
 
@@ -155,7 +158,7 @@ export class Rollouts implements RolloutAnalysisTarget {
    */
   async analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>, routing: ReportRouting[] = []): Promise<void> {
     let outcome: ReturnType<typeof applyWindow> | undefined;
-    const m = await this.store.updateModel(model, (cur) => {
+    await this.store.updateModel(model, (cur) => {
       const r = cur.rollout;
       outcome = undefined;
       if (!r) return cur;
@@ -171,13 +174,12 @@ export class Rollouts implements RolloutAnalysisTarget {
       // A window not counted is no baseline either: part of its traffic went by another split.
       const o = applied.notCounted !== undefined ? applied : { ...applied, rollout: withBaseline(applied.rollout, stable, windowStart) };
       outcome = o;
-      if (o.action) return this.withRollout(cur, o.rollout, o.action === 'step' ? 'step' : o.action, o.rollout.reason);
+      if (o.action) return this.announced(this.withRollout(cur, o.rollout, o.action, o.rollout.reason), o.action, o.rollout, CONTROLLER_PRINCIPAL);
       // The first window of a run not counted goes into the history; the log has every one.
       if (o.notCounted !== undefined && r.unsyncedSince === undefined) return this.withRollout(cur, o.rollout, 'not_counted', o.notCounted);
       return { ...cur, rollout: o.rollout };
     });
     if (outcome?.notCounted !== undefined) this.log?.warn('rollout window not counted: routers routed by another split than the step\'s', { model, windowStart, reason: outcome.notCounted });
-    if (outcome?.action) await this.announce(model, outcome.action === 'step' ? 'step' : outcome.action, outcome.rollout, m.traffic, CONTROLLER_PRINCIPAL);
   }
 }
 

@@ -190,7 +190,6 @@ describe('analysis at a step of 100%, where the stable version gets no traffic',
       listModels: async () => [model],
       servable: async (_m, v) => v === 1 || v === 2,
       updateModel: async (_n, mutate) => (model = await mutate(model)),
-      publish: async () => undefined,
       checkPlaceable: () => undefined,
     };
     return { store, model: () => model };

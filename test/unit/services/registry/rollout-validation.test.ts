@@ -3,7 +3,7 @@
 // reads them in, 0 taking the default; a version from 1; whole weights in 0..100; a bounded reason.
 // Anything else is INVALID_ARGUMENT naming the field, and nothing is stored.
 import { ErrorCode, MeshError } from '../../../../lib/errors';
-import type { EventInput } from '../../../../lib/events';
+import type { MeshEvent } from '../../../../lib/events';
 import type { ModelRecord, VersionRecord } from '../../../../services/registry/records';
 import { Rollouts, type RolloutStore, type StartOptions } from '../../../../services/registry/rollout/rollouts';
 import { DEFAULT_ROLLOUT_ANALYSIS, type RolloutAnalysis } from '../../../../services/registry/rollout/rollout-state';
@@ -13,7 +13,7 @@ import { MAX_ROLLOUT_REASON_CHARS } from '../../../../services/registry/rollout/
 function memoryStore() {
   let model: ModelRecord = { schema: 1, name: 'm', description: '', labels: {}, config: {}, latestVersion: 2, traffic: [{ version: 1, weight: 100 }], createdAt: 't' };
   const versionsRead: number[] = [];
-  const events: EventInput[] = [];
+  const events: MeshEvent[] = [];
   const version = (v: number): VersionRecord => ({ schema: 1, model: 'm', version: v, sha256: 'x', sizeBytes: 10, createdAt: 't', inputs: [], outputs: [], state: 'AVAILABLE' });
   const store: RolloutStore = {
     getModel: async () => model,
@@ -23,8 +23,12 @@ function memoryStore() {
     },
     listModels: async () => [model],
     servable: async (_m, v) => v === 1 || v === 2,
-    updateModel: async (_n, mutate) => (model = await mutate(model)),
-    publish: async (e) => void events.push(e),
+    // As the registry: a write's announcements leave its outbox once published.
+    updateModel: async (_n, mutate) => {
+      const { outbox, ...next } = await mutate(model);
+      events.push(...(outbox ?? []));
+      return (model = next);
+    },
     checkPlaceable: () => undefined,
   };
   return { store, versionsRead, events, model: () => model };
