@@ -62,6 +62,8 @@ export class TrafficFollower {
     private readonly resyncIntervalMs = 30_000,
     /** Per-call deadline of a read from the registry; default 10 s. */
     private readonly callDeadlineMs = 10_000,
+    /** Bytes of events fetched ahead (INFERMESH_EVENT_FOLLOW_AHEAD_BYTES); default followEvents'. */
+    private readonly eventAheadBytes?: number,
   ) {
     this.synced = new Promise((resolve) => (this.markSynced = resolve));
   }
@@ -70,7 +72,7 @@ export class TrafficFollower {
   async start(): Promise<void> {
     this.events = await followEvents(this.js, async (event) => {
       if (event.type === 'traffic.changed' || event.type === 'model.config.changed' || event.type === 'placement.changed') this.readSoon(event.model);
-    }, { onBadEvent: (err, seq) => this.log.warn('skipping malformed event', { seq, err }) });
+    }, { aheadBytes: this.eventAheadBytes, onBadEvent: (err, seq) => this.log.warn('skipping malformed event', { seq, err }) });
     void (async () => {
       for await (const s of this.nc.status()) if (s.type === 'reconnect') void this.syncAll();
     })().catch(() => undefined);

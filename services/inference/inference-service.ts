@@ -168,7 +168,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     const held = versionsHeldBy(config.podName, traffic, record);
     void repo.reconcile(model, held.versions, held.plannedBytes);
     if (record) void repo.configure(model, record);
-  }, log, config.registryResyncIntervalMs);
+  }, log, config.registryResyncIntervalMs, undefined, config.eventFollowAheadBytes);
   await follower.start();
   heartbeat.start();
   health.set('', 'SERVING');
