@@ -2,13 +2,18 @@
 // the pod NATS identity, which every pod shares, so one compromised pod can announce any number of
 // pods: each costs a TLS handshake with the address it names (the identity probe) and a line of
 // log when it fails. One policy bounds both: the pods a view keeps (newPodRefusal), the probes in
-// flight and waiting (ProbeQueue, one per process's TLS material), and the warnings about refused
-// claims (ClaimWarnings: a line per interval, saying how many it stands for, not a line per pod).
+// flight and waiting (ProbeQueue, one per process's TLS material), how soon a failed proof is tried
+// again, and the warnings about refused claims (ClaimWarnings: a line per interval, saying how many
+// it stands for, not a line per pod). What a proven pod's heartbeat claims is asked of the pod
+// (lib/heartbeat-confirmation.ts), at most once per interval, within a deadline, limited here too.
 // lib/config.ts makes each limit an INFERMESH_* setting, its default taken from here.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from './log';
 
-/** The limits on proving claims (INFERMESH_IDENTITY_PROBE_*, INFERMESH_REFUSED_CLAIM_LOG_INTERVAL_MS). */
+/**
+ * The limits on proving claims (INFERMESH_IDENTITY_PROBE_*, INFERMESH_IDENTITY_RETRY_MS,
+ * INFERMESH_REFUSED_CLAIM_LOG_INTERVAL_MS, INFERMESH_HEARTBEAT_CONFIRM_*).
+ */
 export interface ClaimLimits {
   /** Identity probes (TLS handshakes) in flight at once. */
   identityProbeConcurrency: number;
@@ -16,21 +21,34 @@ export interface ClaimLimits {
   identityProbeQueue: number;
   /** A probe's handshake must end within this (ms). */
   identityProbeTimeoutMs: number;
+  /** A claim whose proof failed (not listening yet, the wrong certificate) is tried again this often (ms). */
+  identityRetryMs: number;
   /** A warning about refused claims is logged at most this often, per kind (ms; 0: each one). */
   refusedClaimLogIntervalMs: number;
+  /** Least time between two questions to one proven pod about what its heartbeats claim (ms; 0: one at a time). */
+  heartbeatConfirmIntervalMs: number;
+  /** Deadline of such a question (ms); a goodbye that gets no answer within it is honoured. */
+  heartbeatConfirmTimeoutMs: number;
 }
 
 /**
  * Defaults. A handshake takes milliseconds, so 64 at once prove thousands of pods a second, and a
  * flood of addresses that never answer holds 64 sockets, not one per pod; 1,024 waiting is Envoy's
  * circuit-breaker default for pending requests (max_pending_requests); 5 s is Envoy's default
- * connect_timeout; one warning each 5 s is Linux's printk_ratelimit.
+ * connect_timeout; a failed proof is tried again as often as the TLS files are read
+ * (INFERMESH_TLS_RELOAD_INTERVAL_MS: a certificate put right is seen within 5 s); one warning each
+ * 5 s is Linux's printk_ratelimit. A proven pod is asked about its heartbeats' claims four times a
+ * second at most (a real change, a version being unloaded, still leaves routing well within
+ * INFERMESH_UNLOAD_GRACE_MS' 2 s), each question within 1 s (Kubernetes' probe timeoutSeconds).
  */
 export const DEFAULT_CLAIM_LIMITS: Readonly<ClaimLimits> = Object.freeze({
   identityProbeConcurrency: 64,
   identityProbeQueue: 1_024,
   identityProbeTimeoutMs: 5_000,
+  identityRetryMs: 5_000,
   refusedClaimLogIntervalMs: 5_000,
+  heartbeatConfirmIntervalMs: 250,
+  heartbeatConfirmTimeoutMs: 1_000,
 });
 
 /** The limits in `settings` (a service's Config), the defaults for those it lacks. */
@@ -39,7 +57,10 @@ export function claimLimitsOf(settings: Partial<ClaimLimits> | undefined): Claim
     identityProbeConcurrency: settings?.identityProbeConcurrency ?? DEFAULT_CLAIM_LIMITS.identityProbeConcurrency,
     identityProbeQueue: settings?.identityProbeQueue ?? DEFAULT_CLAIM_LIMITS.identityProbeQueue,
     identityProbeTimeoutMs: settings?.identityProbeTimeoutMs ?? DEFAULT_CLAIM_LIMITS.identityProbeTimeoutMs,
+    identityRetryMs: settings?.identityRetryMs ?? DEFAULT_CLAIM_LIMITS.identityRetryMs,
     refusedClaimLogIntervalMs: settings?.refusedClaimLogIntervalMs ?? DEFAULT_CLAIM_LIMITS.refusedClaimLogIntervalMs,
+    heartbeatConfirmIntervalMs: settings?.heartbeatConfirmIntervalMs ?? DEFAULT_CLAIM_LIMITS.heartbeatConfirmIntervalMs,
+    heartbeatConfirmTimeoutMs: settings?.heartbeatConfirmTimeoutMs ?? DEFAULT_CLAIM_LIMITS.heartbeatConfirmTimeoutMs,
   };
 }
 

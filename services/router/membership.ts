@@ -5,8 +5,9 @@
 // start (heartbeats are the pod NATS identity's, which any pod holds and can invent pods with).
 // For the same reason, with identities required a proven pod's heartbeat is a hint: a goodbye, or
 // a change of its versions, is handed to claimed() and applied only as the pod itself answers
-// (leave(), setModels(); services/router/heartbeat-confirmation.ts asks it).
+// (leave(), setModels(); lib/heartbeat-confirmation.ts asks it).
 import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
+import { sameVersions, type ConfirmedView } from '../../lib/heartbeat-confirmation';
 import { newPodRefusal } from '../../lib/pod-claims';
 import { claimedPodIdentity } from '../../lib/tls';
 import { plainHeardClock, type HeardClock } from '../../lib/listening-clock';
@@ -69,25 +70,6 @@ function viewsOf(models: readonly PodModel[]): Pick<Pod, 'ready' | 'byVersion'> 
   return { ready, byVersion: new Map(models.map((m) => [`${m.name}\0${m.version}`, m])) };
 }
 
-/**
- * Whether two lists of a pod's versions say the same for routing: the same versions, each in the
- * same state with the same reason (load figures aside). A list naming a version twice says what
- * no pod does, and matches nothing.
- */
-export function sameVersions(a: readonly PodModel[], b: readonly PodModel[]): boolean {
-  if (a.length !== b.length) return false;
-  const said = (m: PodModel) => `${m.state}\0${m.reason ?? ''}`;
-  const of = new Map(a.map((m) => [`${m.name}\0${m.version}`, said(m)]));
-  if (of.size !== a.length) return false;
-  const seen = new Set<string>();
-  for (const m of b) {
-    const key = `${m.name}\0${m.version}`;
-    if (seen.has(key) || of.get(key) !== said(m)) return false;
-    seen.add(key);
-  }
-  return true;
-}
-
 /** Which state says more about being able to serve: READY, then LOADING, UNLOADING, UNAVAILABLE. */
 const STATE_RANK: Record<ModelState, number> = { READY: 0, LOADING: 1, UNLOADING: 2, UNAVAILABLE: 3 };
 
@@ -119,7 +101,7 @@ export interface MembershipListener {
   proven?(pod: Pod): void;
 }
 
-export class Membership {
+export class Membership implements ConfirmedView<Pod> {
   private readonly pods = new Map<string, Pod>();
   /** Pods whose identity check failed (oldest failure first): the first to go when the view is full. */
   private readonly failedProofs = new Set<Pod>();
@@ -211,6 +193,11 @@ export class Membership {
   /** Whether `pod` is the one known by its name (not gone, not replaced). */
   holds(pod: Pod): boolean {
     return this.pods.get(pod.id) === pod;
+  }
+
+  /** The versions believed of `pod`: what it gets traffic for. */
+  believed(pod: Pod): readonly PodModel[] {
+    return pod.models;
   }
 
   private apply(pod: Pod, models: readonly PodModel[]): void {

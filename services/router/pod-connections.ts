@@ -6,14 +6,14 @@
 // address proved that identity (PodIdentityCheck). Those handshakes go through the process's
 // bounded probes (TlsFiles.probes), and warnings about claims that fail are a line per interval
 // (ClaimWarnings): heartbeats anyone holding the pod NATS identity can invent cost no more.
-import { healthClient, inferenceClient, unary, type ClientTls } from '../../lib/grpc/client';
+import { healthClient, inferenceClient, type ClientTls } from '../../lib/grpc/client';
+import { askServing as servingAnswer, askVersions as versionsAnswer } from '../../lib/grpc/pod-answers';
 import { H2Upstream, type H2UpstreamOptions } from '../../lib/h2/upstream';
 import type { HealthClient, InferenceClient } from '../../lib/grpc/types';
-import type { RepositoryIndexResponse__Output } from '../../lib/grpc/generated/inference/RepositoryIndexResponse';
 import type { Logger } from '../../lib/log';
 import { claimedPodIdentity, expectIdentity, type TlsFiles } from '../../lib/tls';
 import { claimLimitsOf, ClaimWarnings } from '../../lib/pod-claims';
-import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
+import type { Heartbeat, PodModel } from '../../lib/events';
 import type { Membership, Pod } from './membership';
 
 /**
@@ -29,23 +29,6 @@ interface Connections {
   typed: InferenceClient;
   /** grpc.health.v1, for a pod's own word on whether it serves (a goodbye's confirmation). */
   health: HealthClient;
-}
-
-const MODEL_STATES: ReadonlySet<string> = new Set<ModelState>(['LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE']);
-
-/**
- * A pod's RepositoryIndex answer as the versions a heartbeat lists (PodModel; no provider nor load
- * figures, which RepositoryIndex does not give). Throws on an entry no pod writes: the answer is
- * not used.
- */
-export function modelsOfIndex(res: RepositoryIndexResponse__Output): PodModel[] {
-  return res.models.map((m) => {
-    const version = Number(m.version);
-    if (!m.name || !/^\d+$/.test(m.version) || !Number.isSafeInteger(version) || !MODEL_STATES.has(m.state)) {
-      throw new Error(`RepositoryIndex lists ${JSON.stringify(m.name)} version ${JSON.stringify(m.version)} in state ${JSON.stringify(m.state)}`);
-    }
-    return { name: m.name, version, state: m.state as ModelState, provider: '', ...(m.reason && { reason: m.reason }) };
-  });
 }
 
 export class PodConnections {
@@ -137,14 +120,8 @@ export class PodConnections {
    * demands the identity the address proved): `answer` is its status, or why none came within
    * `timeoutMs` (refused, closed, the deadline).
    */
-  async askServing(address: string, timeoutMs: number): Promise<{ serving: boolean; answer: string }> {
-    const { health } = this.get(address);
-    try {
-      const res = await unary<{ status: string }>((cb) => health.Check({ service: '' }, { deadline: Date.now() + timeoutMs }, cb));
-      return { serving: res.status === 'SERVING', answer: res.status };
-    } catch (err) {
-      return { serving: false, answer: err instanceof Error ? err.message : String(err) };
-    }
+  askServing(address: string, timeoutMs: number): Promise<{ serving: boolean; answer: string }> {
+    return servingAnswer(this.get(address).health, timeoutMs);
   }
 
   /**
@@ -152,10 +129,8 @@ export class PodConnections {
    * over a connection that demands the identity the address proved); rejects when no answer came
    * within `timeoutMs`, or one no pod gives.
    */
-  async askVersions(address: string, timeoutMs: number): Promise<PodModel[]> {
-    const { typed } = this.get(address);
-    const res = await unary<RepositoryIndexResponse__Output>((cb) => typed.RepositoryIndex({ repository_name: '', ready: false }, { deadline: Date.now() + timeoutMs }, cb));
-    return modelsOfIndex(res);
+  askVersions(address: string, timeoutMs: number): Promise<PodModel[]> {
+    return versionsAnswer(this.get(address).typed, timeoutMs);
   }
 
   /** Closes the connections of a pod that left. */
@@ -177,7 +152,7 @@ export class PodConnections {
 
 /**
  * With TLS on, gives a pod traffic only once it proved the identity its heartbeat claims: checks
- * each pod that joins, and again every `retryMs` (INFERMESH_ROUTER_IDENTITY_RETRY_MS) while it has
+ * each pod that joins, and again every `retryMs` (INFERMESH_IDENTITY_RETRY_MS) while it has
  * not (a pod that was not listening yet); a pod whose certificate names someone else gets a warning, naming both (one per pod, and
  * of those at most one line per INFERMESH_REFUSED_CLAIM_LOG_INTERVAL_MS, `warnings`).
  */

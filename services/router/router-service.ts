@@ -15,9 +15,9 @@ import { ColdStarts } from './cold-starts';
 import { VERSION } from '../../lib/version';
 import { policies } from './balancer';
 import { ListeningClock, listeningTickMs } from '../../lib/listening-clock';
-import { Membership } from './membership';
+import { Membership, type Pod } from './membership';
 import { PodConnections, PodIdentityCheck } from './pod-connections';
-import { HeartbeatConfirmation } from './heartbeat-confirmation';
+import { HeartbeatConfirmation } from '../../lib/heartbeat-confirmation';
 import { loadTls } from '../../lib/tls';
 import { ClaimWarnings } from '../../lib/pod-claims';
 import { Router } from './router';
@@ -61,7 +61,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const conns = new PodConnections(config.routerConnectionsPerPod, config.maxMessageBytes, config.routerMaxRequestsPerConnection, tls);
   let identity: PodIdentityCheck | undefined;
   // With TLS on, what a proven pod's heartbeat would change is asked of the pod (any pod can forge one).
-  let confirmation: HeartbeatConfirmation | undefined;
+  let confirmation: HeartbeatConfirmation<Pod> | undefined;
   // Pods' silences are judged on what this loop has read: a stall past the TTL drops no pod whose
   // heartbeats queued meanwhile (lib/listening-clock.ts).
   const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
@@ -85,7 +85,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       if (!membership.all().some((p) => p.address === pod.address)) conns.close(pod.address);
     },
   }, Date.now, tls !== undefined, listening, config.routerMaxPods);
-  if (tls) identity = new PodIdentityCheck(conns, membership, log, config.routerIdentityRetryMs, claimWarnings);
+  if (tls) identity = new PodIdentityCheck(conns, membership, log, config.identityRetryMs, claimWarnings);
   // Each version's outcomes per window, for the rollout controller.
   const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {
     if (!nc.isClosed()) nc.publish(windowSubject(report.model), encodeWindowReport(report));
@@ -103,9 +103,9 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   ) : undefined;
   if (tls) {
     confirmation = new HeartbeatConfirmation(membership, {
-      serving: (pod) => conns.askServing(pod.address, config.routerConfirmTimeoutMs),
-      versions: (pod) => conns.askVersions(pod.address, config.routerConfirmTimeoutMs),
-    }, config.routerConfirmIntervalMs, claimWarnings, log, () => cold?.check());
+      serving: (pod) => conns.askServing(pod.address, config.heartbeatConfirmTimeoutMs),
+      versions: (pod) => conns.askVersions(pod.address, config.heartbeatConfirmTimeoutMs),
+    }, claimWarnings, log, { intervalMs: config.heartbeatConfirmIntervalMs, applied: () => cold?.check() });
   }
   const router = new Router(membership, split, policies[config.routerPolicy]!(), {
     maxOutstanding: config.routerMaxOutstanding,

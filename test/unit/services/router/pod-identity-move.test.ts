@@ -11,9 +11,9 @@ import { createLogger } from '../../../../lib/log';
 import { SCHEMA_VERSION, type Heartbeat } from '../../../../lib/events';
 import { loadTls, podIdentity, type TlsFiles } from '../../../../lib/tls';
 import type { IssuedPem, PemFiles } from '../../../../lib/pki';
-import { Membership } from '../../../../services/router/membership';
+import { Membership, type Pod } from '../../../../services/router/membership';
 import { PodConnections, PodIdentityCheck } from '../../../../services/router/pod-connections';
-import { HeartbeatConfirmation } from '../../../../services/router/heartbeat-confirmation';
+import { HeartbeatConfirmation } from '../../../../lib/heartbeat-confirmation';
 import { ClaimWarnings } from '../../../../lib/pod-claims';
 import { startTestPki, type TestPki } from '../../../helpers/pki';
 import { waitFor } from '../../../helpers/wait';
@@ -55,7 +55,7 @@ function router() {
   const removed: string[] = [];
   const conns = new PodConnections(1, 4 * 1024 * 1024, 0, routerTls);
   let check: PodIdentityCheck | undefined;
-  let confirmation: HeartbeatConfirmation | undefined;
+  let confirmation: HeartbeatConfirmation<Pod> | undefined;
   const membership = new Membership(60_000, {
     added: (pod) => check?.check(pod),
     moveClaimed: (pod, claim, refused) => check?.checkMove(pod, claim, refused),
@@ -72,7 +72,7 @@ function router() {
   confirmation = new HeartbeatConfirmation(membership, {
     serving: (pod) => conns.askServing(pod.address, 1_000),
     versions: (pod) => conns.askVersions(pod.address, 1_000),
-  }, 0, new ClaimWarnings(log, 0), log);
+  }, new ClaimWarnings(log, 0), log, { intervalMs: 0 });
   const where = () => membership.all().map((p) => `${p.id}@${p.address} ${p.verified}`).sort();
   const warnings = () => lines.filter((l) => l.includes('"warn"'));
   return { lines, removed, conns, check, membership, where, warnings };

@@ -1,14 +1,15 @@
-// A proven pod's heartbeat claims are asked of the pod (services/router/heartbeat-confirmation.ts):
-// one question per pod in flight, at most one per interval, the latest claim kept meanwhile; the
-// pod's answer is what the membership applies; a goodbye without an answer is honoured, one the pod
-// denies is not; an answer that does not come keeps what the router knew. The pod's answers here
-// are functions of the test (the integration test forged-heartbeats.test.ts asks real pods).
-import { SCHEMA_VERSION, type Heartbeat, type PodModel } from '../../../../lib/events';
-import { createLogger } from '../../../../lib/log';
-import { ClaimWarnings } from '../../../../lib/pod-claims';
-import { Membership, type Pod } from '../../../../services/router/membership';
-import { HeartbeatConfirmation, type PodAnswers } from '../../../../services/router/heartbeat-confirmation';
-import { waitFor } from '../../../helpers/wait';
+// A proven pod's heartbeat claims are asked of the pod (lib/heartbeat-confirmation.ts), here with
+// the router's membership as the view: one question per pod in flight, at most one per interval,
+// the latest claim kept meanwhile; the pod's answer is what the view applies; a goodbye without an
+// answer is honoured, one the pod denies is not; an answer that does not come keeps what was known.
+// The pod's answers here are functions of the test (the integration tests forged-heartbeats*.test.ts
+// ask real pods; test/unit/services/registry/placement-pods.test.ts has placement as the view).
+import { SCHEMA_VERSION, type Heartbeat, type PodModel } from '../../../lib/events';
+import { createLogger } from '../../../lib/log';
+import { ClaimWarnings } from '../../../lib/pod-claims';
+import { Membership, type Pod } from '../../../services/router/membership';
+import { HeartbeatConfirmation, type PodAnswers } from '../../../lib/heartbeat-confirmation';
+import { waitFor } from '../../helpers/wait';
 
 const READY_1: PodModel = { name: 'm', version: 1, state: 'READY', provider: 'cpu', inflight: 0 };
 
@@ -17,17 +18,17 @@ function hb(models: PodModel[], state: Heartbeat['state'] = 'serving'): Heartbea
 }
 
 /** A membership with identities required and a proven pod `a` (READY_1), wired to a confirmation over `answers`. */
-function proven(answers: PodAnswers, intervalMs: number) {
+function proven(answers: PodAnswers<Pod>, intervalMs: number) {
   const lines: string[] = [];
   const log = createLogger('router', 'info', {}, (l) => lines.push(l));
-  let confirmation: HeartbeatConfirmation | undefined;
+  let confirmation: HeartbeatConfirmation<Pod> | undefined;
   const membership = new Membership(60_000, {
     claimed: (pod, claim) => confirmation?.claim(pod, claim),
     proven: (pod) => confirmation?.proven(pod),
     removed: (pod) => confirmation?.forget(pod),
   }, Date.now, true);
   let applied = 0;
-  confirmation = new HeartbeatConfirmation(membership, answers, intervalMs, new ClaimWarnings(log, 0), log, () => applied++);
+  confirmation = new HeartbeatConfirmation(membership, answers, new ClaimWarnings(log, 0), log, { intervalMs, applied: () => applied++ });
   membership.update(hb([READY_1]));
   const pod = membership.all()[0]!;
   const versions = () => pod.models.map((m) => `${m.version}:${m.state}`);
@@ -44,7 +45,7 @@ function pod(models: () => PodModel[], delayMs = 0) {
     asked.inFlight--;
     return value();
   };
-  const answers: PodAnswers = {
+  const answers: PodAnswers<Pod> = {
     versions: (_p: Pod) => answer(() => models().map((m) => ({ ...m, provider: '' })), 'versions'),
     serving: (_p: Pod) => answer(() => ({ serving: true, answer: 'SERVING' }), 'serving'),
   };
@@ -97,7 +98,7 @@ it('asks once at a time and at most once per interval however many heartbeats cl
 
 it('honours a goodbye the pod does not deny, and keeps a pod that says it serves', async () => {
   let serving: { serving: boolean; answer: string } = { serving: true, answer: 'SERVING' };
-  const answers: PodAnswers = { versions: async () => [READY_1], serving: async () => serving };
+  const answers: PodAnswers<Pod> = { versions: async () => [READY_1], serving: async () => serving };
   const r = proven(answers, 0);
   r.membership.setVerified(r.pod, true);
   r.membership.update(hb([READY_1], 'draining'));
@@ -109,7 +110,7 @@ it('honours a goodbye the pod does not deny, and keeps a pod that says it serves
 });
 
 it('keeps what it knew of a pod that does not say which versions it has', async () => {
-  const answers: PodAnswers = { versions: () => Promise.reject(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded')), serving: async () => ({ serving: true, answer: 'SERVING' }) };
+  const answers: PodAnswers<Pod> = { versions: () => Promise.reject(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded')), serving: async () => ({ serving: true, answer: 'SERVING' }) };
   const r = proven(answers, 0);
   r.membership.setVerified(r.pod, true);
   r.membership.update(hb([]));

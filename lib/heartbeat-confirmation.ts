@@ -1,0 +1,232 @@
+// With TLS on, a proven pod's heartbeat is a hint, not the truth: every pod holds the same pod NATS
+// identity, so any of them can publish a heartbeat in another's name. When one would change what a
+// view believes of a proven pod (a goodbye; versions added, dropped, or in another state or with
+// another reason), the pod itself is asked over a connection that demands the identity it proved,
+// which a forger cannot answer: grpc.health.v1 for a goodbye, RepositoryIndex for its versions; and
+// its answer is what the view applies. A goodbye that gets no answer (refused, closed, past
+// INFERMESH_HEARTBEAT_CONFIRM_TIMEOUT_MS) is honoured: pods do stop after saying it. One round of
+// questions per pod is in flight, at most one per INFERMESH_HEARTBEAT_CONFIRM_INTERVAL_MS;
+// heartbeats in between wait (the latest goodbye and the latest change of versions, side by side),
+// so a flood of them costs each pod at most a health check and a RepositoryIndex per interval per
+// view. Load figures (requests, in flight, memory) are taken from heartbeats as they come.
+// The router's membership (services/router/membership.ts) and the registry's placement
+// (services/registry/placement/placement-pods.ts) are the two views; each says how a pod is asked
+// (PodAnswers; lib/grpc/pod-answers.ts over gRPC) and how an answer applies (ConfirmedView).
+import { performance } from 'node:perf_hooks';
+import type { Heartbeat, PodModel } from './events';
+import type { Logger } from './log';
+import type { ClaimWarnings } from './pod-claims';
+
+/** A proven pod as a view knows it: its name and the address it proved its identity at. */
+export interface ConfirmedPod {
+  readonly id: string;
+  readonly address: string;
+}
+
+/** What a proven pod says of itself, over a connection that demands the identity it proved. */
+export interface PodAnswers<P> {
+  /** Whether it serves: its grpc.health.v1 status, or why none came. */
+  serving(pod: P): Promise<{ serving: boolean; answer: string }>;
+  /** Its versions in every state, with their reasons (RepositoryIndex); rejects without an answer. */
+  versions(pod: P): Promise<PodModel[]>;
+}
+
+/** A view of pods whose proven pods' claims are confirmed: what it believes of one, and how an answer applies. */
+export interface ConfirmedView<P> {
+  /** Whether `pod` is still the one known by its name (not gone, not replaced). */
+  holds(pod: P): boolean;
+  /** The versions believed of `pod` now. */
+  believed(pod: P): readonly PodModel[];
+  /** `pod` confirmed its goodbye (or could not be reached to deny it): it goes. */
+  leave(pod: P): void;
+  /** `pod`'s versions as it answered, with the load figures of the heartbeat that listed each. */
+  setModels(pod: P, models: readonly PodModel[]): void;
+}
+
+/**
+ * Whether two lists of a pod's versions say the same (for routing and for placement): the same
+ * versions, each in the same state with the same reason (load figures aside). A list naming a
+ * version twice says what no pod does, and matches nothing.
+ */
+export function sameVersions(a: readonly PodModel[], b: readonly PodModel[]): boolean {
+  if (a.length !== b.length) return false;
+  const said = (m: PodModel) => `${m.state}\0${m.reason ?? ''}`;
+  const of = new Map(a.map((m) => [`${m.name}\0${m.version}`, said(m)]));
+  if (of.size !== a.length) return false;
+  const seen = new Set<string>();
+  for (const m of b) {
+    const key = `${m.name}\0${m.version}`;
+    if (seen.has(key) || of.get(key) !== said(m)) return false;
+    seen.add(key);
+  }
+  return true;
+}
+
+interface Confirming {
+  /** The latest goodbye heard for the pod, not asked about yet. */
+  goodbye?: Heartbeat;
+  /** The latest serving heartbeat that claimed a change of its versions, not asked about yet. */
+  claim?: Heartbeat;
+  /** Its versions are to be asked though no heartbeat claimed a change (it just proved its identity). */
+  proven: boolean;
+  running: boolean;
+  /** When its last question was asked (performance.now()). */
+  askedAt: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** `name version STATE (reason)` of each version, for a log line. */
+function described(models: readonly PodModel[]): string[] {
+  return models.map((m) => `${m.name} ${m.version} ${m.state}${m.reason ? ` (${m.reason})` : ''}`);
+}
+
+/** The pod's answer with each version's load figures and provider from the heartbeat that listed it, where one did. */
+function withLoadFigures(answered: readonly PodModel[], heard: readonly PodModel[]): PodModel[] {
+  const byVersion = new Map(heard.map((m) => [`${m.name}\0${m.version}`, m]));
+  return answered.map((m) => {
+    const h = byVersion.get(`${m.name}\0${m.version}`);
+    if (!h) return m;
+    const { name: _n, version: _v, state: _s, reason: _r, ...figures } = h;
+    return { ...figures, ...m, provider: h.provider };
+  });
+}
+
+/** How a HeartbeatConfirmation asks and says so. */
+export interface ConfirmationOptions {
+  /** Least time between two questions to one pod (INFERMESH_HEARTBEAT_CONFIRM_INTERVAL_MS). */
+  intervalMs: number;
+  /** Begins each warning (the registry's `placement: `); default none. */
+  prefix?: string;
+  /** Called after an answer changed the view (the router's cold starts look again). */
+  applied?: () => void;
+  /** The monotonic clock the interval is judged on (default performance.now). */
+  now?: () => number;
+}
+
+export class HeartbeatConfirmation<P extends ConfirmedPod> {
+  private readonly pods = new Map<P, Confirming>();
+  private stopped = false;
+  private readonly prefix: string;
+  private readonly now: () => number;
+
+  /** `warnings`: the service's line per interval about claims refused. */
+  constructor(
+    private readonly view: ConfirmedView<P>,
+    private readonly answers: PodAnswers<P>,
+    private readonly warnings: ClaimWarnings,
+    private readonly log: Logger,
+    private readonly options: ConfirmationOptions,
+  ) {
+    this.prefix = options.prefix ?? '';
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /**
+   * A heartbeat of `pod` claims a change: the pod is asked, now or once the interval since its
+   * last question ends. A goodbye and a change of versions wait side by side (the latest of each),
+   * so a flood of forged goodbyes does not hide a real change from the view.
+   */
+  claim(pod: P, hb: Heartbeat): void {
+    const c = this.of(pod);
+    if (hb.state === 'serving') c.claim = hb;
+    else c.goodbye = hb;
+    this.schedule(pod, c);
+  }
+
+  /** `pod` proved its identity: what its heartbeats said before is asked of it. */
+  proven(pod: P): void {
+    const c = this.of(pod);
+    c.proven = true;
+    this.schedule(pod, c);
+  }
+
+  /** `pod` left the view: nothing more is asked of it. */
+  forget(pod: P): void {
+    const c = this.pods.get(pod);
+    if (!c) return;
+    clearTimeout(c.timer);
+    this.pods.delete(pod);
+  }
+
+  /** Asks nothing more (the service stops). */
+  stop(): void {
+    this.stopped = true;
+    for (const c of this.pods.values()) clearTimeout(c.timer);
+    this.pods.clear();
+  }
+
+  private of(pod: P): Confirming {
+    let c = this.pods.get(pod);
+    if (!c) this.pods.set(pod, (c = { proven: false, running: false, askedAt: -Infinity }));
+    return c;
+  }
+
+  private schedule(pod: P, c: Confirming): void {
+    if (this.stopped || c.running || c.timer || !(c.goodbye || c.claim || c.proven)) return;
+    const wait = c.askedAt + this.options.intervalMs - this.now();
+    if (wait <= 0) {
+      void this.ask(pod, c);
+      return;
+    }
+    c.timer = setTimeout(() => {
+      c.timer = undefined;
+      void this.ask(pod, c);
+    }, wait);
+    c.timer.unref?.();
+  }
+
+  private async ask(pod: P, c: Confirming): Promise<void> {
+    const { goodbye, claim, proven } = c;
+    c.goodbye = undefined;
+    c.claim = undefined;
+    c.proven = false;
+    if (this.stopped || !this.view.holds(pod)) return;
+    // Settled meanwhile: the pod's last answer, or a heartbeat believed since, says the same.
+    const versions = proven || (claim !== undefined && !sameVersions(this.view.believed(pod), claim.models));
+    if (!goodbye && !versions) return;
+    c.running = true;
+    c.askedAt = this.now();
+    try {
+      if (goodbye) await this.confirmGoodbye(pod, goodbye);
+      if (versions && this.view.holds(pod)) await this.confirmVersions(pod, claim);
+    } catch (err) {
+      this.log.error(`${this.prefix}confirming a heartbeat failed`, { pod: pod.id, err });
+    } finally {
+      c.running = false;
+      // Claims that came meanwhile are asked about once the interval has passed.
+      if (this.pods.get(pod) === c) this.schedule(pod, c);
+    }
+  }
+
+  private async confirmGoodbye(pod: P, hb: Heartbeat): Promise<void> {
+    const { serving, answer } = await this.answers.serving(pod);
+    if (this.stopped || !this.view.holds(pod)) return;
+    if (!serving) {
+      this.view.leave(pod);
+      this.options.applied?.();
+      return;
+    }
+    this.warnings.warn(`${this.prefix}a heartbeat says a proven pod is leaving, and the pod says it serves: it stays`, { pod: pod.id, address: pod.address, claimed: hb.state, answer });
+  }
+
+  /** Asks `pod` its versions and applies them; `hb`: the heartbeat that claimed a change (undefined: the pod just proved its identity). */
+  private async confirmVersions(pod: P, hb: Heartbeat | undefined): Promise<void> {
+    const claimed = hb?.models ?? this.view.believed(pod);
+    let answered: PodModel[];
+    try {
+      answered = await this.answers.versions(pod);
+    } catch (err) {
+      // A pod that cannot be reached goes by its health checks (the router) or its silence (the TTL); a later heartbeat asks again.
+      this.warnings.warn(`${this.prefix}a proven pod did not say which versions it has: what was known of it is kept`, { pod: pod.id, address: pod.address, reason: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    if (this.stopped || !this.view.holds(pod)) return;
+    const models = withLoadFigures(answered, claimed);
+    const changed = !sameVersions(this.view.believed(pod), models);
+    this.view.setModels(pod, models);
+    if (changed) this.options.applied?.();
+    if (!sameVersions(claimed, models)) {
+      this.warnings.warn(`${this.prefix}a heartbeat says other than the proven pod it names: the pod's own answer applies`, { pod: pod.id, address: pod.address, claimed: described(claimed), answered: described(models) });
+    }
+  }
+}
