@@ -81,7 +81,7 @@ export function peerIdentities(socket: net.Socket): string[] {
 
 /**
  * An acceptPeer for a TLS server (lib/h2/server.ts): admits a client whose verified certificate
- * carries an identity of one of `kinds` (spiffe://infermesh/<kind>/…). Pods admit only routers.
+ * carries an identity of one of `kinds` (spiffe://infermesh/<kind>/…). Pods admit routers and the registry.
  */
 export function peerOfKind(...kinds: ServiceKind[]): (socket: tls.TLSSocket) => boolean {
   const prefixes = kinds.map((k) => `spiffe://${TRUST_DOMAIN}/${k}/`);

@@ -49,7 +49,7 @@ export async function askVersions(typed: InferenceClient, timeoutMs: number): Pr
   return modelsOfIndex(res);
 }
 
-/** A proven pod as its clients are made for it: where it is and the identity it proved there. */
+/** A proven pod as its clients are made for it: where it is and the identity it proved there (one object per pod while it is known). */
 export interface ProvenAddress {
   readonly address: string;
   /** The SPIFFE ID its certificate carried (claimedPodIdentity); a connection carrying another is refused. */
@@ -57,11 +57,12 @@ export interface ProvenAddress {
 }
 
 /**
- * A health client and an inference client per proven pod's address, over TLS demanding the identity
- * the pod proved there (made at the first question, made afresh when the address proves another).
+ * A health client and an inference client per proven pod, over TLS demanding the identity the pod
+ * proved at its address; made at its first question, closed when it goes. grpc-js closes a
+ * connection idle for its client_idle_timeout_ms (30 min), so pods asked nothing hold none.
  */
 export class PodAnswerClients {
-  private readonly byAddress = new Map<string, { identity: string; health: HealthClient; typed: InferenceClient }>();
+  private readonly byPod = new Map<ProvenAddress, { health: HealthClient; typed: InferenceClient }>();
 
   /** `tls`: the service's material (its certificate is the client certificate pods may ask for); `timeoutMs`: each question's deadline (INFERMESH_HEARTBEAT_CONFIRM_TIMEOUT_MS). */
   constructor(private readonly tls: TlsFiles, private readonly timeoutMs: number) {}
@@ -77,29 +78,24 @@ export class PodAnswerClients {
   }
 
   private of(pod: ProvenAddress): { health: HealthClient; typed: InferenceClient } {
-    let c = this.byAddress.get(pod.address);
-    if (c && c.identity !== pod.identity) {
-      this.close(pod.address);
-      c = undefined;
-    }
+    let c = this.byPod.get(pod);
     if (!c) {
       const tls = { files: this.tls, identity: pod.identity };
-      c = { identity: pod.identity, health: healthClient(pod.address, { tls }), typed: inferenceClient(pod.address, { tls }) };
-      this.byAddress.set(pod.address, c);
+      this.byPod.set(pod, (c = { health: healthClient(pod.address, { tls }), typed: inferenceClient(pod.address, { tls }) }));
     }
     return c;
   }
 
   /** Closes the clients of a pod that left. */
-  close(address: string): void {
-    const c = this.byAddress.get(address);
+  close(pod: ProvenAddress): void {
+    const c = this.byPod.get(pod);
     if (!c) return;
-    this.byAddress.delete(address);
+    this.byPod.delete(pod);
     c.health.close();
     c.typed.close();
   }
 
   closeAll(): void {
-    for (const address of [...this.byAddress.keys()]) this.close(address);
+    for (const pod of [...this.byPod.keys()]) this.close(pod);
   }
 }

@@ -43,11 +43,13 @@ export const EXTENSIONS = [...INFERENCE_EXTENSIONS];
 
 
 /**
- * Who may call a pod when client certificates are required: routers only. A pod runs models anyone
- * with the push scope uploaded, so its own certificate must not reach other pods around the
- * router's token checks.
+ * Who may call a pod when client certificates are required: routers, and the registry, whose
+ * placement asks a proven pod whether it serves and which versions it has before it believes a
+ * heartbeat in the pod's name (lib/heartbeat-confirmation.ts; the registry decides what every pod
+ * loads already, so its certificate reaches no further). A pod runs models anyone with the push
+ * scope uploaded, so its own certificate must not reach other pods around the router's token checks.
  */
-const podPeers = peerOfKind('router');
+const podPeers = peerOfKind('router', 'registry');
 
 /**
  * The pod's door limits. A pod's clients are routers, each carrying every team's calls on a few

@@ -231,6 +231,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
       health.closeWatchers();
       controller.stop();
       await placement?.stop();
+      placementPods?.stop();
       clearInterval(sweeper);
       clearInterval(uploadSweeper);
       clearInterval(outboxFlusher);

@@ -143,7 +143,7 @@ it('serves HTTP/REST over HTTPS with the router\'s certificate, and refuses plai
   await expect(get(http, {})).rejects.toThrow();
 });
 
-it('lets only routers call a pod: a pod\'s own certificate is refused', async () => {
+it('lets only routers (and the registry) call a pod: a pod\'s own certificate is refused', async () => {
   const asPod = inferenceClient(podA.address, { tls: { files: podTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
   clients.push(asPod);
   await expect(infer(asPod)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });

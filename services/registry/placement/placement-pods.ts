@@ -3,19 +3,23 @@
 // names has proven, with its certificate, the identity it claims (as routers require before they
 // send traffic: `claimedPodIdentity`, `probeIdentities`), and a proven pod stays at its address
 // while its heartbeats keep coming: a heartbeat that names it elsewhere, or says goodbye for it
-// from elsewhere, is ignored. Without TLS there is nothing to prove, and every heartbeat counts.
+// from elsewhere, is ignored. Once counted, a pod's heartbeat is a hint, as routers take it: a
+// goodbye, or a change of its versions, is asked of the pod over a connection that demands the
+// identity it proved (lib/heartbeat-confirmation.ts), and its answer is what placement plans from;
+// its memory budget, which it cannot be asked, is the one it reported when first counted. Without
+// TLS there is nothing to prove, and every heartbeat counts as it comes.
 // Heartbeats can invent any number of pods: the view keeps INFERMESH_REGISTRY_MAX_PODS, the proofs
 // share the process's bounded probes, and refusals are a warning line per interval, as routers do
 // (lib/pod-claims.ts).
-import type { Heartbeat } from '../../../lib/events';
+import type { Heartbeat, PodModel } from '../../../lib/events';
+import { PodAnswerClients, type ProvenAddress } from '../../../lib/grpc/pod-answers';
+import { HeartbeatConfirmation, sameVersions, type ConfirmedPod, type ConfirmedView, type PodAnswers } from '../../../lib/heartbeat-confirmation';
 import { plainHeardClock, type HeardClock } from '../../../lib/listening-clock';
 import type { Logger } from '../../../lib/log';
-import { claimLimitsOf, ClaimWarnings, newPodRefusal } from '../../../lib/pod-claims';
+import { claimLimitsOf, ClaimWarnings, newPodRefusal, type ClaimLimits } from '../../../lib/pod-claims';
 import { claimedPodIdentity, type TlsFiles } from '../../../lib/tls';
 import type { PodSeen } from '../pod-view';
 
-/** How long a failed proof stands before the address is tried again. */
-const RETRY_MS = 5_000;
 /**
  * Proofs remembered at most, or INFERMESH_REGISTRY_MAX_PODS if more (claims come from heartbeats,
  * which a pod can invent: when full, those not proven are forgotten first).
@@ -29,12 +33,34 @@ interface Proof {
   warned: boolean;
 }
 
+/** A pod placement counts, from when it is counted until it goes: what its heartbeats' claims are confirmed on. */
+export interface CountedPod extends ConfirmedPod, ProvenAddress {
+  /** Its heartbeat as placement believes it. */
+  seen: PodSeen;
+}
+
+/**
+ * `hb` with the memory budget of the heartbeat `kept` (the one its pod was first counted with): a
+ * pod's budget is fixed for its life (INFERMESH_MODEL_MEMORY_MB) and no pod can be asked it, so one
+ * a heartbeat in its name leaves out, lowers or raises (making placement move its copies away, or
+ * overfill it) does not count.
+ */
+function withBudgetOf(hb: Heartbeat, kept: Heartbeat): Heartbeat {
+  if (!kept.memory) return hb;
+  return { ...hb, memory: { ...(hb.memory ?? kept.memory), budgetBytes: kept.memory.budgetBytes } };
+}
+
 export class PlacementPods {
-  private readonly pods = new Map<string, PodSeen>();
+  private readonly pods = new Map<string, CountedPod>();
   private readonly proofs = new Map<string, Proof>();
   private readonly listeners = new Set<() => void>();
   private readonly warnings: ClaimWarnings;
   private frozen = false;
+  private readonly limits: ClaimLimits;
+  /** With TLS on: what a counted pod's heartbeat would change is asked of the pod. */
+  private readonly confirmation: HeartbeatConfirmation<CountedPod> | undefined;
+  /** The clients confirmation asks pods over, unless the answers were given. */
+  private readonly clients: PodAnswerClients | undefined;
 
   /**
    * `ttlMs`: a pod with no counted heartbeat for this long is gone (INFERMESH_POD_TTL_MS);
@@ -43,7 +69,10 @@ export class PlacementPods {
    * heartbeat's time is kept on; `heard`: the clock the TTL is judged on (the registry's
    * ListeningClock, so a stall of its own loop does not lose pods that kept speaking; default `now` alone).
    * `probe`: the identity probe of an address (default the TLS material's bounded probes,
-   * TlsFiles.probes; undefined: refused, every probe taken).
+   * TlsFiles.probes; undefined: refused, every probe taken). `answers`: how a counted pod is asked
+   * what its heartbeats claim (default gRPC over TLS, demanding the identity it proved). The
+   * retries, confirmations and warnings follow the claim limits in the TLS material's settings
+   * (INFERMESH_IDENTITY_RETRY_MS, INFERMESH_HEARTBEAT_CONFIRM_*, INFERMESH_REFUSED_CLAIM_LOG_INTERVAL_MS).
    */
   constructor(
     private readonly ttlMs: number,
@@ -53,8 +82,24 @@ export class PlacementPods {
     private readonly now: () => number = Date.now,
     private readonly probe: (address: string, files: TlsFiles) => Promise<string[]> | undefined = (address, files) => files.probes.probe(address),
     private readonly heard: HeardClock = plainHeardClock(now),
+    answers?: PodAnswers<CountedPod>,
   ) {
-    this.warnings = new ClaimWarnings(log, claimLimitsOf(tls?.settings).refusedClaimLogIntervalMs);
+    this.limits = claimLimitsOf(tls?.settings);
+    this.warnings = new ClaimWarnings(log, this.limits.refusedClaimLogIntervalMs);
+    if (!tls) return;
+    if (!answers) {
+      const clients = (this.clients = new PodAnswerClients(tls, this.limits.heartbeatConfirmTimeoutMs));
+      answers = { serving: (pod) => clients.serving(pod), versions: (pod) => clients.versions(pod) };
+    }
+    const view: ConfirmedView<CountedPod> = {
+      holds: (pod) => this.pods.get(pod.id) === pod,
+      believed: (pod) => pod.seen.heartbeat.models,
+      leave: (pod) => this.remove(pod.id),
+      setModels: (pod, models: readonly PodModel[]) => {
+        pod.seen = { ...pod.seen, heartbeat: { ...pod.seen.heartbeat, models: [...models] } };
+      },
+    };
+    this.confirmation = new HeartbeatConfirmation(view, answers, this.warnings, log, { intervalMs: this.limits.heartbeatConfirmIntervalMs, prefix: 'placement: ' });
   }
 
   /** Calls `fn` when a pod comes or goes. */
@@ -66,10 +111,13 @@ export class PlacementPods {
   /** Takes a heartbeat (`bytes` on the wire), if it counts. */
   update(hb: Heartbeat, bytes: number): void {
     const held = this.pods.get(hb.pod);
-    const fresh = held !== undefined && this.heard.heardUntil() - held.heardAt < this.ttlMs;
-    if (this.tls && fresh && held.heartbeat.address !== hb.address) return;
+    const fresh = held !== undefined && this.heard.heardUntil() - held.seen.heardAt < this.ttlMs;
+    if (this.tls && fresh && held.address !== hb.address) return;
     if (hb.state !== 'serving') {
-      if (held && (!this.tls || held.heartbeat.address === hb.address)) this.remove(hb.pod);
+      if (!held || (this.tls && held.address !== hb.address)) return;
+      // Anyone can say goodbye in a counted pod's name: the pod is asked, and goes if it agrees or cannot answer.
+      if (this.confirmation && fresh) this.confirmation.claim(held, hb);
+      else this.remove(hb.pod);
       return;
     }
     // A full view spends no probe on a pod it could not take.
@@ -79,7 +127,22 @@ export class PlacementPods {
       return;
     }
     if (this.tls && !this.proven(hb)) return;
-    this.pods.set(hb.pod, { heartbeat: hb, seenAt: this.now(), heardAt: this.heard.now(), bytes });
+    const identity = claimedPodIdentity(hb);
+    if (held && fresh && this.confirmation && held.identity === identity) {
+      // Counted: only load figures may change on a heartbeat's word alone.
+      if (!sameVersions(held.seen.heartbeat.models, hb.models)) {
+        held.seen = { ...held.seen, heardAt: this.heard.now() };
+        this.confirmation.claim(held, hb);
+        return;
+      }
+      held.seen = { heartbeat: withBudgetOf(hb, held.seen.heartbeat), seenAt: this.now(), heardAt: this.heard.now(), bytes };
+      return;
+    }
+    if (held) this.forget(held);
+    const counted: CountedPod = { id: hb.pod, address: hb.address, identity, seen: { heartbeat: hb, seenAt: this.now(), heardAt: this.heard.now(), bytes } };
+    this.pods.set(hb.pod, counted);
+    // What its heartbeats said before it was counted was only a claim: its versions are asked of it.
+    this.confirmation?.proven(counted);
     if (!held) this.changed();
   }
 
@@ -89,8 +152,14 @@ export class PlacementPods {
    * pod gets a fresh TTL.
    */
   setHeartbeatsAvailable(available: boolean): void {
-    if (available && this.frozen) for (const p of this.pods.values()) p.heardAt = this.heard.now();
+    if (available && this.frozen) for (const p of this.pods.values()) p.seen = { ...p.seen, heardAt: this.heard.now() };
     this.frozen = !available;
+  }
+
+  /** Asks pods nothing more (the registry stops). */
+  stop(): void {
+    this.confirmation?.stop();
+    this.clients?.closeAll();
   }
 
   /** The pods counted now (serving, heard within the TTL), by name. */
@@ -98,17 +167,28 @@ export class PlacementPods {
     const limit = this.frozen ? -Infinity : this.heard.heardUntil() - this.ttlMs;
     let gone = false;
     for (const [name, p] of this.pods) {
-      if (p.heardAt < limit) {
+      if (p.seen.heardAt < limit) {
         this.pods.delete(name);
+        this.forget(p);
         gone = true;
       }
     }
     if (gone) this.changed();
-    return [...this.pods.values()].sort((a, b) => (a.heartbeat.pod < b.heartbeat.pod ? -1 : a.heartbeat.pod > b.heartbeat.pod ? 1 : 0));
+    return [...this.pods.values()].map((p) => p.seen).sort((a, b) => (a.heartbeat.pod < b.heartbeat.pod ? -1 : a.heartbeat.pod > b.heartbeat.pod ? 1 : 0));
   }
 
   private remove(name: string): void {
-    if (this.pods.delete(name)) this.changed();
+    const p = this.pods.get(name);
+    if (!p) return;
+    this.pods.delete(name);
+    this.forget(p);
+    this.changed();
+  }
+
+  /** Nothing more is asked of `pod`, which left or was replaced, and its clients close. */
+  private forget(pod: CountedPod): void {
+    this.confirmation?.forget(pod);
+    this.clients?.close(pod);
   }
 
   private changed(): void {
@@ -133,7 +213,7 @@ export class PlacementPods {
     const now = this.now();
     let proof = this.proofs.get(key);
     if (proof?.proven) return true;
-    if (proof && (proof.proven === undefined || now - proof.at < RETRY_MS)) return false;
+    if (proof && (proof.proven === undefined || now - proof.at < this.limits.identityRetryMs)) return false;
     const probe = this.probe(hb.address, this.tls!);
     if (!probe) {
       // Tried again at the pod's next heartbeat.

@@ -1,16 +1,19 @@
 // The pods placement may use: every heartbeat without TLS; with TLS, only one whose address proved
-// the identity it claims, and a proven pod stays where it proved it while its heartbeats come; a
-// flood of invented pods, over real TLS, costs no more probes than the process's bound, and a line
-// of log per kind of refusal.
+// the identity it claims, a proven pod stays where it proved it while its heartbeats come, and what
+// a heartbeat in its name would change of its versions or its serving is asked of the pod (its
+// memory budget, which it cannot be asked, is the one it was counted with); a flood of invented
+// pods, over real TLS, costs no more probes than the process's bound, and a line of log per kind of
+// refusal.
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { loadConfig } from '../../../../lib/config';
-import type { Heartbeat } from '../../../../lib/events';
+import type { Heartbeat, PodModel } from '../../../../lib/events';
+import type { PodAnswers } from '../../../../lib/heartbeat-confirmation';
 import { ListeningClock } from '../../../../lib/listening-clock';
 import { createLogger, silentLogger } from '../../../../lib/log';
 import { loadTls, type TlsFiles } from '../../../../lib/tls';
-import { PlacementPods } from '../../../../services/registry/placement/placement-pods';
+import { PlacementPods, type CountedPod } from '../../../../services/registry/placement/placement-pods';
 import { startTestPki } from '../../../helpers/pki';
 import { waitFor } from '../../../helpers/wait';
 
@@ -18,6 +21,10 @@ const hb = (pod: string, address: string, state: Heartbeat['state'] = 'serving')
   schema: 1, pod, address, state, inflight: 0, time: '', models: [], memory: { budgetBytes: 100, usedBytes: 0, rssBytes: 0 },
 });
 const settle = () => new Promise((r) => setImmediate(r));
+/** TLS material as PlacementPods reads it here: the claim limits alone (the probes and the pods' answers are the test's). */
+const fakeTls = (settings: Record<string, number> = {}) => ({ settings }) as unknown as TlsFiles;
+/** The answers of pods that serve, each with the versions of the heartbeat placement holds of it. */
+const serving: PodAnswers<CountedPod> = { serving: async () => ({ serving: true, answer: 'SERVING' }), versions: async (pod) => [...pod.seen.heartbeat.models] };
 const names = (pods: PlacementPods) => pods.list().map((p) => `${p.heartbeat.pod}@${p.heartbeat.address}`);
 
 describe('PlacementPods', () => {
@@ -75,7 +82,7 @@ describe('PlacementPods', () => {
   });
 
   it('with TLS, counts a pod once its address proved the identity it claims, and never one that does not', async () => {
-    const pods = new PlacementPods(5_000, 10, {} as TlsFiles, silentLogger, clock, probe);
+    const pods = new PlacementPods(5_000, 10, fakeTls(), silentLogger, clock, probe, undefined, serving);
     pods.update(hb('pod-a', 'a:1'), 100);
     // pod-c claims its own name at pod-b's address: pod-b's certificate does not say pod-c.
     pods.update(hb('pod-c', 'b:1'), 100);
@@ -92,7 +99,7 @@ describe('PlacementPods', () => {
 
   it('with TLS, keeps a proven pod at its address: a heartbeat or a goodbye for it from elsewhere is ignored', async () => {
     certificates.set('x:9', ['spiffe://infermesh/pod/pod-a']);
-    const pods = new PlacementPods(5_000, 10, {} as TlsFiles, silentLogger, clock, probe);
+    const pods = new PlacementPods(5_000, 10, fakeTls(), silentLogger, clock, probe, undefined, serving);
     pods.update(hb('pod-a', 'a:1'), 100);
     await settle();
     pods.update(hb('pod-a', 'a:1'), 100);
@@ -133,7 +140,7 @@ describe('PlacementPods', () => {
     let mono = 0;
     const pending: (() => void)[] = [];
     const listening = new ListeningClock(500, () => mono, (fn) => pending.push(fn));
-    const pods = new PlacementPods(5_000, 10, {} as TlsFiles, silentLogger, clock, probe, listening);
+    const pods = new PlacementPods(5_000, 10, fakeTls(), silentLogger, clock, probe, listening, serving);
     pods.update(hb('pod-a', 'a:1'), 100);
     // x:9 proves pod-a's identity, under another name (pods that share a certificate may).
     pods.update({ ...hb('pod-q', 'x:9'), identity: 'pod-a' }, 100);
@@ -153,7 +160,7 @@ describe('PlacementPods', () => {
   it('with TLS, keeps the proofs of real pods through a flood of invented claims, so they count while every probe is taken', async () => {
     let refuse = false;
     const bounded = (address: string) => (refuse ? undefined : probe(address));
-    const pods = new PlacementPods(5_000, 10_000, {} as TlsFiles, silentLogger, clock, bounded);
+    const pods = new PlacementPods(5_000, 10_000, fakeTls(), silentLogger, clock, bounded, undefined, serving);
     pods.update(hb('pod-a', 'a:1'), 100);
     await settle();
     pods.update(hb('pod-a', 'a:1'), 100);
@@ -168,6 +175,105 @@ describe('PlacementPods', () => {
     now += 2_000;
     expect(names(pods)).toEqual(['pod-a@a:1']);
     expect(probes.filter((a) => a === 'a:1')).toHaveLength(1);
+  });
+
+  it('with TLS, asks a counted pod before it believes a goodbye or a change of versions in its name, and keeps the budget it was counted with', async () => {
+    const READY_1: PodModel = { name: 'm', version: 1, state: 'READY', provider: 'cpu' };
+    // pod-a's own word: its versions, and whether it serves.
+    let truth: PodModel[] = [READY_1];
+    let up = true;
+    const asked = { serving: 0, versions: 0 };
+    const podA: PodAnswers<CountedPod> = {
+      serving: async () => (asked.serving++, up ? { serving: true, answer: 'SERVING' } : { serving: false, answer: '14 UNAVAILABLE: No connection established' }),
+      versions: async () => (asked.versions++, truth.map((m) => ({ ...m, provider: '' }))),
+    };
+    const lines: string[] = [];
+    const pods = new PlacementPods(5_000, 10, fakeTls({ heartbeatConfirmIntervalMs: 0 }), createLogger('registry', 'info', {}, (l) => lines.push(l)), clock, probe, undefined, podA);
+    let changes = 0;
+    pods.onChange(() => changes++);
+    const own = (models: PodModel[], state: Heartbeat['state'] = 'serving'): Heartbeat => ({ ...hb('pod-a', 'a:1', state), models });
+    const versions = () => pods.list().flatMap((p) => p.heartbeat.models.map((m) => `${p.heartbeat.pod} ${m.version}:${m.state}`));
+    const budget = () => pods.list()[0]?.heartbeat.memory?.budgetBytes;
+    pods.update(own([READY_1]), 100);
+    await settle();
+    pods.update(own([READY_1]), 100);
+    // Counted, and its versions asked once: what came before its proof was a claim.
+    await waitFor('its versions asked', () => asked.versions === 1);
+    expect(versions()).toEqual(['pod-a 1:READY']);
+    expect(changes).toBe(1);
+
+    // Forged: an empty list, a failed load, a goodbye of each kind; each asked of the pod, none believed.
+    pods.update(own([]), 100);
+    expect(versions()).toEqual(['pod-a 1:READY']);
+    await waitFor('the empty list asked', () => asked.versions === 2);
+    pods.update(own([{ ...READY_1, state: 'UNAVAILABLE', reason: 'forged' }]), 100);
+    await waitFor('the failed load asked', () => asked.versions === 3);
+    for (const state of ['draining', 'stopped'] as const) pods.update(own([READY_1], state), 100);
+    await waitFor('the goodbyes asked', () => asked.serving >= 1 && lines.some((l) => l.includes('says a proven pod is leaving')));
+    await settle();
+    expect(versions()).toEqual(['pod-a 1:READY']);
+    expect(changes).toBe(1);
+    expect(lines.filter((l) => l.includes('"warn"') && l.includes('placement: a heartbeat says other than the proven pod'))).not.toEqual([]);
+
+    // Forged with the same versions: its budget left out, lowered, or raised; load figures are taken.
+    const { memory: _m, ...noBudget } = own([{ ...READY_1, requests: 7 }]);
+    pods.update(noBudget, 100);
+    expect(budget()).toBe(100);
+    expect(pods.list()[0]!.heartbeat.models[0]!.requests).toBe(7);
+    pods.update({ ...own([READY_1]), memory: { budgetBytes: 1, usedBytes: 0, rssBytes: 0 } }, 100);
+    expect(budget()).toBe(100);
+    pods.update({ ...own([READY_1]), memory: { budgetBytes: 10 ** 12, usedBytes: 5, rssBytes: 0 } }, 100);
+    expect(budget()).toBe(100);
+    expect(pods.list()[0]!.heartbeat.memory?.usedBytes).toBe(5);
+
+    // A real change: the pod loads version 2. Its heartbeat says so; the pod's answer applies.
+    truth = [READY_1, { ...READY_1, version: 2 }];
+    pods.update(own(truth), 100);
+    await waitFor('version 2 believed', () => versions().join() === 'pod-a 1:READY,pod-a 2:READY');
+    // A real goodbye: the pod says it does not serve; it goes at once, and placement hears of it.
+    up = false;
+    pods.update(own(truth, 'draining'), 100);
+    await waitFor('pod-a gone', () => pods.list().length === 0);
+    expect(changes).toBe(2);
+  });
+
+  it('with TLS, honours the goodbye of a counted pod that does not answer, and keeps what it knew of one that does not say its versions', async () => {
+    const silent: PodAnswers<CountedPod> = {
+      serving: async () => ({ serving: false, answer: '4 DEADLINE_EXCEEDED: Deadline exceeded' }),
+      versions: () => Promise.reject(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded')),
+    };
+    const pods = new PlacementPods(5_000, 10, fakeTls({ heartbeatConfirmIntervalMs: 0 }), silentLogger, clock, probe, undefined, silent);
+    const models: PodModel[] = [{ name: 'm', version: 1, state: 'READY', provider: 'cpu' }];
+    pods.update({ ...hb('pod-a', 'a:1'), models }, 100);
+    await settle();
+    pods.update({ ...hb('pod-a', 'a:1'), models }, 100);
+    pods.update(hb('pod-a', 'a:1'), 100);
+    await settle();
+    expect(pods.list().map((p) => p.heartbeat.models.length)).toEqual([1]);
+    pods.update(hb('pod-a', 'a:1', 'stopped'), 100);
+    await waitFor('pod-a gone', () => pods.list().length === 0);
+  });
+
+  it('with TLS, asks no more than once per interval however many heartbeats claim a change', async () => {
+    let versionsAsked = 0;
+    const slow: PodAnswers<CountedPod> = {
+      serving: async () => ({ serving: true, answer: 'SERVING' }),
+      versions: async () => (versionsAsked++, []),
+    };
+    const pods = new PlacementPods(5_000, 10, fakeTls({ heartbeatConfirmIntervalMs: 200 }), silentLogger, clock, probe, undefined, slow);
+    pods.update(hb('pod-a', 'a:1'), 100);
+    await settle();
+    pods.update(hb('pod-a', 'a:1'), 100);
+    const started = Date.now();
+    while (Date.now() - started < 500) {
+      pods.update({ ...hb('pod-a', 'a:1'), models: [{ name: 'm', version: 9, state: 'READY', provider: 'cpu' }] }, 100);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // The proof's question, then one per 200 ms.
+    expect(versionsAsked).toBeGreaterThanOrEqual(2);
+    expect(versionsAsked).toBeLessThanOrEqual(4);
+    expect(pods.list()[0]!.heartbeat.models).toEqual([]);
+    pods.stop();
   });
 
   it('keeps at most its bound of pods', () => {
