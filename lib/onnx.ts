@@ -1636,32 +1636,49 @@ async function readDim(c: Cursor, d: Field, tensor: () => string): Promise<numbe
 async function readValueInfo(c: Cursor, vi: Field, budget: Budget): Promise<TensorSignature> {
   let nameField: Field | undefined;
   let typeField: Field | undefined;
+  // A message field given twice is merged by protobuf (onnxruntime reads the merged type: the dims
+  // of both shapes, one after the other), where reading the last alone would declare another
+  // signature than the one served. No exporter writes one twice: such a model is refused.
+  let types = 0;
   await walk(c, vi.start, vi.next, (f) => {
     if (f.num === VALUE_INFO.name && isLen(f)) nameField = f;
-    else if (f.num === VALUE_INFO.type && isLen(f)) typeField = f;
+    else if (f.num === VALUE_INFO.type && isLen(f)) {
+      typeField = f;
+      types++;
+    }
   });
   const name = nameField ? await str(c, nameField) : '';
   if (!name) throw new OnnxFormatError('a graph input or output has no name');
+  const twice = (what: string) => new OnnxFormatError(`tensor ${shown(name)} declares its ${what} more than once`);
+  if (types > 1) throw twice('type');
   budget.spend(name.length + 32);
   let kind = 0;
   let tensorType: Field | undefined;
+  let kinds = 0;
   if (typeField) {
     await walk(c, typeField.start, typeField.next, (f) => {
       if (isLen(f) && (f.num === TYPE.tensorType || f.num in TYPE_NAMES)) {
         kind = f.num;
+        kinds++;
         tensorType = f.num === TYPE.tensorType ? f : undefined;
       }
     });
   }
+  if (kinds > 1) throw twice('type');
   if (kind !== TYPE.tensorType || !tensorType) {
     throw new OnnxFormatError(`${shown(name)} is ${TYPE_NAMES[kind] ?? 'of no declared type'}: infermesh serves tensors only`);
   }
   let elemType = 0;
   let shapeField: Field | undefined;
+  let shapes = 0;
   await walk(c, tensorType.start, tensorType.next, (f) => {
     if (f.num === TENSOR_TYPE.elemType && isVarint(f)) elemType = unsigned(f.lo, f.hi);
-    else if (f.num === TENSOR_TYPE.shape && isLen(f)) shapeField = f;
+    else if (f.num === TENSOR_TYPE.shape && isLen(f)) {
+      shapeField = f;
+      shapes++;
+    }
   });
+  if (shapes > 1) throw twice('shape');
   const shape: number[] = [];
   if (shapeField) {
     await walk(c, shapeField.start, shapeField.next, async (f) => {
@@ -1678,13 +1695,17 @@ async function readValueInfo(c: Cursor, vi: Field, budget: Budget): Promise<Tens
 /**
  * What a ValueInfoProto (a graph input, output or value_info) declares of its tensor's dimensions,
  * as DECLARED_* flags and the first dimension's number, into `flow` under its name. Every shape
- * in it counts, and every dimension field: protobuf merges a message given twice, and takes the
- * last of a oneof, so what is declared more than one way is taken every way.
+ * in it counts, and every dimension field: protobuf merges a message given twice (a type or shape
+ * given twice declares the dims of both, in order) and takes the last of a oneof, so what is
+ * declared more than one way is taken every way.
  */
 async function declareDims(c: Cursor, vi: Field, flow: Flow): Promise<void> {
   let nameField: Field | undefined;
   let flags = 0;
   let first = 0;
+  // Counted across every shape given: merged, their dims follow one another, so only the first
+  // shape's first dim is the tensor's first.
+  let index = 0;
   await walk(c, vi.start, vi.next, async (f) => {
     if (f.num === VALUE_INFO.name && isLen(f)) {
       nameField = f;
@@ -1695,7 +1716,6 @@ async function declareDims(c: Cursor, vi: Field, flow: Flow): Promise<void> {
       if (t.num !== TYPE.tensorType || !isLen(t)) return;
       await walk(c, t.start, t.next, async (sh) => {
         if (sh.num !== TENSOR_TYPE.shape || !isLen(sh)) return;
-        let index = 0;
         await walk(c, sh.start, sh.next, async (d) => {
           if (d.num !== 1 || !isLen(d)) return;
           const at = index++;

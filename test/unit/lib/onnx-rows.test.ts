@@ -45,7 +45,7 @@ const n = (opType: string, input: string[], output: string[], attribute: onnx.IA
  * MINUS_ONE ([1], INT64: -1), ZERO (an INT64 scalar: 0), AXIS_0 ([1], INT64: 0) and THREE_MINUS_ONE
  * ([2], INT64 in raw_data: 3, -1) initializers; Y, the output, [B, 3]; `declared`, the graph's value_info.
  */
-async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto[] = [valueInfo('Y', ['B', 3])], extra: Partial<onnx.IModelProto> = {}, inputs: onnx.IValueInfoProto[] = [], declared: onnx.IValueInfoProto[] = []): Promise<string[]> {
+async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto[] = [valueInfo('Y', ['B', 3])], extra: Partial<onnx.IModelProto> = {}, inputs: onnx.IValueInfoProto[] = [], declared: onnx.IValueInfoProto[] = [], rawGraph: Buffer[] = []): Promise<string[]> {
   const graph: onnx.IGraphProto = {
     name: 'main',
     node: nodes,
@@ -61,8 +61,30 @@ async function rowMixing(nodes: onnx.INodeProto[], outputs: onnx.IValueInfoProto
     valueInfo: declared,
   };
   const file = path.join(dir, `m${seq++}.onnx`);
-  fs.writeFileSync(file, onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph, ...extra }).finish());
+  // The graph's fields, then `rawGraph`'s as written (fields protobufjs would not write twice).
+  const graphBytes = Buffer.concat([onnx.GraphProto.encode(graph).finish(), ...rawGraph]);
+  fs.writeFileSync(file, Buffer.concat([onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], ...extra }).finish(), lenField(7, graphBytes)]));
   return (await readOnnxSignature(file)).rowMixing;
+}
+
+/** A length-delimited protobuf field. */
+const lenField = (num: number, payload: Uint8Array | string) => {
+  const b = Buffer.from(payload);
+  return Buffer.concat([varint(num * 8 + 2), varint(b.length), b]);
+};
+
+/**
+ * A ValueInfoProto (as GraphProto field `num`: 11 an input, 13 a value_info) of `name`, FP32,
+ * whose type (or, `twice` 'shape', whose shape) is given once per entry of `shapes`, each of named
+ * dimensions: protobuf merges them, and onnxruntime reads the dims of all, one after the other.
+ */
+function typeGivenTwice(num: number, name: string, shapes: string[][], twice: 'type' | 'shape'): Buffer {
+  const shape = (dims: string[]) => lenField(2, Buffer.concat(dims.map((d) => lenField(1, lenField(2, d)))));
+  const elemType = Buffer.concat([varint(1 * 8), varint(FLOAT)]);
+  const types = twice === 'type'
+    ? shapes.map((dims) => lenField(2, lenField(1, Buffer.concat([elemType, shape(dims)]))))
+    : [lenField(2, lenField(1, Buffer.concat([elemType, ...shapes.map(shape)])))];
+  return lenField(num, Buffer.concat([lenField(1, name), ...types]));
 }
 
 describe('the project\'s models and real ones', () => {
@@ -313,6 +335,18 @@ describe('a Reshape to a shape computed from the batch\'s size (PyTorch\'s x.vie
     expect(await withValueInfo(valueInfo('H', ['B', 3]), valueInfo('H', [2, 3]))).toEqual([computed, 'Shape']);
     // An input's other dimension named: onnxruntime takes two dimensions of one name as equal.
     expect(await rowMixing(nodes, undefined, {}, [valueInfo('Z', ['B', 'B'])])).toEqual([computed, 'Shape']);
+    // [B, C] written as two types or two shapes of one dimension each: merged, C is H's second.
+    for (const twice of ['type', 'shape'] as const) {
+      expect(await rowMixing(nodes, undefined, {}, [], [], [typeGivenTwice(13, 'H', [['B'], ['C']], twice)])).toEqual([computed, 'Shape']);
+    }
+  });
+
+  it('refuses a graph input or output whose type or shape is given twice: the signature read would not be the one served', async () => {
+    for (const [num, twice] of [[11, 'type'], [11, 'shape'], [13, 'type']] as const) {
+      const read = rowMixing([n('Relu', ['X'], ['Y'])], undefined, {}, [], [], [typeGivenTwice(num, num === 11 ? 'Z' : 'Y2', [['B'], ['3']], twice)]);
+      if (num === 13) await expect(read).resolves.toEqual([]);
+      else await expect(read).rejects.toThrow(`tensor 'Z' declares its ${twice} more than once`);
+    }
   });
 
   it('takes a shape, or the tensor measured, named twice as mixing: onnxruntime reads the last of a name everywhere', async () => {
