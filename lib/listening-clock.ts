@@ -89,3 +89,37 @@ export class ListeningClock implements HeardClock {
 export function listeningTickMs(ttlMs: number): number {
   return Math.max(50, Math.floor(ttlMs / 10));
 }
+
+/**
+ * Whether heartbeats can arrive (NATS connected and answering, lib/nats.ts NatsLiveness), for a
+ * view that judges pods' silences: while they cannot, no silence is held against a pod; when they
+ * can again, each pod's silence counts on from where it stood, not from zero. A fresh TTL for every
+ * pod at each return would let a NATS that is late now and then (a probe late once a TTL) keep a
+ * dead pod in view for ever.
+ */
+export class HeardPause {
+  /** When heartbeats stopped being able to arrive, on the heard clock (undefined: they can). */
+  private since: number | undefined;
+
+  constructor(private readonly heard: HeardClock) {}
+
+  /** Whether heartbeats cannot arrive now. */
+  get paused(): boolean {
+    return this.since !== undefined;
+  }
+
+  /**
+   * Heartbeats can (`available`) or cannot arrive from now on. Returns how long they could not,
+   * on their return (each pod's last-heard time moves on by that much), else 0.
+   */
+  set(available: boolean): number {
+    if (!available) {
+      this.since ??= this.heard.now();
+      return 0;
+    }
+    if (this.since === undefined) return 0;
+    const paused = this.heard.now() - this.since;
+    this.since = undefined;
+    return paused;
+  }
+}

@@ -3,7 +3,7 @@
 // does not read this; the routers' membership decides where calls go, with health checks and TLS
 // identities.
 import type { Heartbeat } from '../../lib/events';
-import { plainHeardClock, type HeardClock } from '../../lib/listening-clock';
+import { HeardPause, plainHeardClock, type HeardClock } from '../../lib/listening-clock';
 import type { Pod__Output as Pod } from '../../lib/grpc/generated/infermesh/registry/v1/Pod';
 import type { Caller } from './access';
 
@@ -25,7 +25,7 @@ export class PodView {
   private readonly pods = new Map<string, PodSeen>();
   private readonly listeners = new Set<PodViewListener>();
   private bytes = 0;
-  private frozen = false;
+  private readonly pause: HeardPause;
 
   /**
    * `ttlMs`: a pod with no heartbeat for this long is forgotten (INFERMESH_POD_TTL_MS, as the
@@ -35,7 +35,9 @@ export class PodView {
    * clock silences are judged on (the registry's ListeningClock, so a stall of its own loop is not
    * taken for pods gone; default `now` alone).
    */
-  constructor(private readonly ttlMs: number, private readonly maxPods: number, private readonly maxBytes: number, private readonly now: () => number = Date.now, private readonly heard: HeardClock = plainHeardClock(now)) {}
+  constructor(private readonly ttlMs: number, private readonly maxPods: number, private readonly maxBytes: number, private readonly now: () => number = Date.now, private readonly heard: HeardClock = plainHeardClock(now)) {
+    this.pause = new HeardPause(heard);
+  }
 
   /** Applies a heartbeat of `bytes` on the wire: `stopped` forgets the pod at once. */
   update(hb: Heartbeat, bytes: number): void {
@@ -59,16 +61,17 @@ export class PodView {
 
   /**
    * While NATS is unreachable, or does not answer (lib/nats.ts NatsLiveness), no heartbeat can
-   * arrive: no pod is forgotten for its silence. When it is back, every pod gets a fresh TTL.
+   * arrive: no pod is forgotten for its silence. When it is back, each pod's silence counts again
+   * from where it stood (HeardPause), so a NATS that is late now and then keeps no dead pod.
    */
   setHeartbeatsAvailable(available: boolean): void {
-    if (available && this.frozen) for (const p of this.pods.values()) p.heardAt = this.heard.now();
-    this.frozen = !available;
+    const paused = this.pause.set(available);
+    for (const p of this.pods.values()) p.heardAt += paused;
   }
 
   /** Forgets pods whose heartbeats stopped; call it about once a TTL. */
   expire(): void {
-    if (this.frozen) return;
+    if (this.pause.paused) return;
     const limit = this.heard.heardUntil() - this.ttlMs;
     for (const [name, p] of this.pods) {
       if (p.heardAt < limit) this.forget(name, p);

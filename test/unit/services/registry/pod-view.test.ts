@@ -70,7 +70,7 @@ describe('PodView', () => {
     expect(names(view)).toEqual(['pod-a']);
   });
 
-  it('forgets no pod while heartbeats cannot arrive (NATS away or hung), and gives each a fresh TTL when they can', () => {
+  it('forgets no pod while heartbeats cannot arrive (NATS away or hung), and counts each one\'s silence on from where it stood when they can', () => {
     const view = new PodView(1_500, 10, 10_000, () => wall);
     view.update(hb('pod-a'), 100);
     view.update(hb('pod-b'), 100);
@@ -80,14 +80,28 @@ describe('PodView', () => {
     view.expire();
     expect(names(view)).toEqual(['pod-a', 'pod-b']);
     view.setHeartbeatsAvailable(true);
-    wall += 1_000;
     view.update(hb('pod-a'), 100);
+    // pod-b was silent 1 000 ms before NATS went away: 499 more are within the TTL, 501 are not.
     wall += 499;
     view.expire();
     expect(names(view)).toEqual(['pod-a', 'pod-b']);
-    // pod-b said nothing within a TTL of NATS coming back.
     wall += 2;
     view.expire();
     expect(names(view)).toEqual(['pod-a']);
+  });
+
+  it('forgets a silent pod though NATS is late now and then (a pause less than a TTL apart)', () => {
+    const view = new PodView(1_500, 10, 10_000, () => wall);
+    view.update(hb('pod-b'), 100);
+    // Late for 300 ms in every 1 200: every return once gave each pod a fresh TTL, for ever.
+    for (let i = 0; i < 10; i++) {
+      wall += 900;
+      view.expire();
+      view.setHeartbeatsAvailable(false);
+      wall += 300;
+      view.expire();
+      view.setHeartbeatsAvailable(true);
+    }
+    expect(names(view)).toEqual([]);
   });
 });
