@@ -117,6 +117,9 @@ export function serveInferStream<Req>(call: grpc.ServerDuplexStream<Req, Buffer 
     if (ended && inFlight === 0) call.end();
   };
   const write = (req: Req, answer: Uint8Array) => {
+    // A run that ends after its stream did (a cancel does not stop it) has no one to answer: counted
+    // now, its bytes would never be given back (giveBack() has run, and grpc-js calls back nothing).
+    if (over) return;
     const out = streamAnswerBytes(answer);
     // Wrapped, an answer within the message limit can pass it: grpc-js would end the whole stream.
     if (out.length > limits.maxMessageBytes) {

@@ -124,3 +124,25 @@ it('counts its requests and unread answers in the door\'s budgets, and gives the
     server.forceShutdown();
   }
 });
+
+it('gives back nothing it never held: an answer whose run ends after its stream was cancelled is not counted', async () => {
+  const budgets = doorBudgetsOf({ maxRequestBytes: 64 << 20, maxResponseBytes: 16 << 20 });
+  // Each run ends 300 ms after its request: after the cancel below.
+  const { server, client } = await streamServer({ maxInFlight: 4, maxRequestBytes: 64 << 20, maxAnswerBytes: 16 << 20, maxMessageBytes: 64 << 20, door: { budgets, who: 'the test door' } },
+    (req) => new Promise((resolve) => setTimeout(() => resolve(answerTo(req, 1 << 20)), 300)));
+  try {
+    for (let i = 0; i < 3; i++) {
+      const { call, ended } = openStream(client);
+      ended.catch(() => undefined);
+      call.write({ model_name: 'm', id: String(i), inputs: [] });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      call.cancel();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(budgets.answers.used).toBe(0);
+    expect(budgets.requests.used).toBe(0);
+  } finally {
+    client.close();
+    server.forceShutdown();
+  }
+});
