@@ -493,14 +493,17 @@ export interface EventFollower {
   readonly closed: Promise<void>;
 }
 
+/** The largest event a follower may be sent: NATS's 1 MiB max_payload and its headers. */
+export const LARGEST_EVENT_BYTES = 1024 * 1024 + 64 * 1024;
+
 /**
- * Bytes of events a follower has fetched ahead of what it has handled, at most (a pull's
- * max_bytes): two of NATS's 1 MiB max_payload, the largest an event can be. nats.js fetches 100
- * messages ahead by default, so a follower that is slow to hand events on (a WatchEvents reader that
- * stopped reading) held up to 100 MiB once a caller made its models' events large (descriptions of
- * 256 KiB each).
+ * Bytes of events a follower has fetched ahead of what it has handled, at most (its pulls'
+ * max_bytes), by default and at least: two of the largest events (followEvents says why two).
+ * nats.js fetches 100 messages ahead by default, so a follower that is slow to hand events on (a
+ * WatchEvents reader that stopped reading) held up to 100 MiB once a caller made its models'
+ * events large (descriptions of 256 KiB each).
  */
-export const DEFAULT_EVENT_FOLLOW_AHEAD_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_EVENT_FOLLOW_AHEAD_BYTES = 2 * LARGEST_EVENT_BYTES;
 
 /** Options of followEvents(). */
 export interface FollowOptions {
@@ -556,8 +559,14 @@ export async function followEvents(
   const consumer = await createFollowerConsumer(js, opts);
   let messages: Awaited<ReturnType<Consumer['consume']>>;
   try {
-    // By bytes, not messages: events range from a hundred bytes to a megabyte.
-    messages = await consumer.consume({ max_bytes: opts.aheadBytes ?? DEFAULT_EVENT_FOLLOW_AHEAD_BYTES });
+    // By bytes, not messages: events range from a hundred bytes to a megabyte. The server fills a
+    // pull until the next event does not fit, then ends it (409); nats.js pulls again then only if
+    // a pull of its own is already queued, else delivery stalls until it misses heartbeats (with
+    // its own threshold, 3/4 of the bound: 9 of 40 events in 30 s at a bound of one event). So the
+    // next pull is asked for while the pending ones have less room than the largest event left
+    // (the threshold), and with room for one itself (a bound of at least two).
+    const ahead = Math.max(opts.aheadBytes ?? DEFAULT_EVENT_FOLLOW_AHEAD_BYTES, DEFAULT_EVENT_FOLLOW_AHEAD_BYTES);
+    messages = await consumer.consume({ max_bytes: ahead, threshold_bytes: ahead - LARGEST_EVENT_BYTES });
   } catch (err) {
     await deleteConsumer(consumer);
     throw err;
