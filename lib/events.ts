@@ -389,10 +389,26 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
 /**
  * Longest fields a heartbeat may carry: a pod name as Kubernetes allows (253), an address (a DNS
  * name and a port), a model name as the registry allows (128), a provider's name. A version's
- * reason is text for people, cut to HEARTBEAT_MAX_REASON characters rather than refused, so a pod
- * whose load failed with a long message still serves what it has.
+ * reason is text for people, cut to `reason` characters rather than refused (cutReason), so a pod
+ * whose load failed with a long message still serves what it has. `versions`: the most versions
+ * one heartbeat lists, far more than a pod holds (each loaded version is a session of its own) and
+ * fewer than a heartbeat within NATS's max_payload can name (HEARTBEAT_MAX_BYTES: some 25,000 at 41
+ * bytes of JSON each at the least), so the bound costs no real pod anything.
  */
-export const HEARTBEAT_LIMITS = Object.freeze({ pod: 253, address: 300, model: 128, provider: 64, reason: 4096 });
+export const HEARTBEAT_LIMITS = Object.freeze({ pod: 253, address: 300, model: 128, provider: 64, reason: 4096, versions: 16_384 });
+
+/**
+ * Bytes a heartbeat takes at most: NATS's max_payload as a nats-server leaves it by default (1 MiB),
+ * which no message on it passes. What a pod is asked instead of believing its heartbeat
+ * (lib/grpc/pod-answers.ts) is received within the same bound, so an answer costs no more than a
+ * heartbeat could.
+ */
+export const HEARTBEAT_MAX_BYTES = 1024 * 1024;
+
+/** A version's reason as a heartbeat keeps it: cut to HEARTBEAT_LIMITS.reason characters, marked with an ellipsis. */
+export function cutReason(reason: string): string {
+  return reason.length > HEARTBEAT_LIMITS.reason ? `${reason.slice(0, HEARTBEAT_LIMITS.reason)}…` : reason;
+}
 
 /** Serialises a placement demand. */
 export function encodePlacementDemand(d: PlacementDemand): Uint8Array {
@@ -416,7 +432,9 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
   check(optional(o.identity, isPodIdentityName), 'heartbeat: bad identity');
   check(o.state === 'serving' || o.state === 'draining' || o.state === 'stopped', 'heartbeat: bad state');
   check(isNat(o.inflight), 'heartbeat: bad inflight');
-  check(Array.isArray(o.models) && o.models.every((m: unknown) => {
+  check(Array.isArray(o.models), 'heartbeat: bad models');
+  check((o.models as unknown[]).length <= HEARTBEAT_LIMITS.versions, `heartbeat: more than ${HEARTBEAT_LIMITS.versions} versions`);
+  check((o.models as unknown[]).every((m: unknown) => {
     const pm = m as Partial<PodModel> | null;
     return pm !== null && typeof pm === 'object' && isStr(pm.name) && pm.name.length <= HEARTBEAT_LIMITS.model && isNat(pm.version) && isStr(pm.state)
       && optional(pm.provider, (p) => typeof p === 'string' && p.length <= HEARTBEAT_LIMITS.provider) && optional(pm.reason, (r) => typeof r === 'string')
@@ -424,7 +442,7 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
   }), 'heartbeat: bad models');
   check(optional(o.memory, (m) => isObject(m) && isNat(m.budgetBytes) && isNat(m.usedBytes) && isNat(m.rssBytes)), 'heartbeat: bad memory');
   for (const m of o.models as PodModel[]) {
-    if (m.reason !== undefined && m.reason.length > HEARTBEAT_LIMITS.reason) m.reason = `${m.reason.slice(0, HEARTBEAT_LIMITS.reason)}…`;
+    if (m.reason !== undefined) m.reason = cutReason(m.reason);
   }
   return o as unknown as Heartbeat;
 }

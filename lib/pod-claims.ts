@@ -27,8 +27,13 @@ export interface ClaimLimits {
   refusedClaimLogIntervalMs: number;
   /** Least time between two questions to one proven pod about what its heartbeats claim (ms; 0: one at a time). */
   heartbeatConfirmIntervalMs: number;
-  /** Deadline of such a question (ms); a goodbye that gets no answer within it is honoured. */
+  /** Deadline of such a question (ms); a goodbye that gets no answer within it twice in a row is honoured. */
   heartbeatConfirmTimeoutMs: number;
+  /**
+   * Most time between two questions about the versions of a proven pod whose answers keep
+   * contradicting its heartbeats (ms): the wait doubles from the interval with each, up to this.
+   */
+  heartbeatConfirmBackoffMs: number;
 }
 
 /**
@@ -39,7 +44,9 @@ export interface ClaimLimits {
  * (INFERMESH_TLS_RELOAD_INTERVAL_MS: a certificate put right is seen within 5 s); one warning each
  * 5 s is Linux's printk_ratelimit. A proven pod is asked about its heartbeats' claims four times a
  * second at most (a real change, a version being unloaded, still leaves routing well within
- * INFERMESH_UNLOAD_GRACE_MS' 2 s), each question within 1 s (Kubernetes' probe timeoutSeconds).
+ * INFERMESH_UNLOAD_GRACE_MS' 2 s), each question within 1 s (Kubernetes' probe timeoutSeconds); one
+ * whose answers keep contradicting its heartbeats is asked its versions once a second at most, so a
+ * real change under such a flood still leaves routing within that grace.
  */
 export const DEFAULT_CLAIM_LIMITS: Readonly<ClaimLimits> = Object.freeze({
   identityProbeConcurrency: 64,
@@ -49,6 +56,7 @@ export const DEFAULT_CLAIM_LIMITS: Readonly<ClaimLimits> = Object.freeze({
   refusedClaimLogIntervalMs: 5_000,
   heartbeatConfirmIntervalMs: 250,
   heartbeatConfirmTimeoutMs: 1_000,
+  heartbeatConfirmBackoffMs: 1_000,
 });
 
 /** The limits in `settings` (a service's Config), the defaults for those it lacks. */
@@ -61,6 +69,7 @@ export function claimLimitsOf(settings: Partial<ClaimLimits> | undefined): Claim
     refusedClaimLogIntervalMs: settings?.refusedClaimLogIntervalMs ?? DEFAULT_CLAIM_LIMITS.refusedClaimLogIntervalMs,
     heartbeatConfirmIntervalMs: settings?.heartbeatConfirmIntervalMs ?? DEFAULT_CLAIM_LIMITS.heartbeatConfirmIntervalMs,
     heartbeatConfirmTimeoutMs: settings?.heartbeatConfirmTimeoutMs ?? DEFAULT_CLAIM_LIMITS.heartbeatConfirmTimeoutMs,
+    heartbeatConfirmBackoffMs: settings?.heartbeatConfirmBackoffMs ?? DEFAULT_CLAIM_LIMITS.heartbeatConfirmBackoffMs,
   };
 }
 
@@ -140,15 +149,19 @@ export class ClaimWarnings {
 
   constructor(private readonly log: Logger, private readonly intervalMs: number, private readonly now: () => number = () => performance.now()) {}
 
-  /** Logs `message` unless one of its kind was logged within the interval (then counts it); true when logged. */
-  warn(message: string, fields: Record<string, unknown>): boolean {
+  /**
+   * Logs `message` unless one of its kind was logged within the interval (then counts it); true
+   * when logged. `fields` may be a function, called only when the line is written.
+   */
+  warn(message: string, fields: Record<string, unknown> | (() => Record<string, unknown>)): boolean {
     const now = this.now();
     const kind = this.kinds.get(message);
     if (kind && now - kind.at < this.intervalMs) {
       kind.alike++;
       return false;
     }
-    this.log.warn(message, kind?.alike ? { ...fields, alikeNotLogged: kind.alike } : fields);
+    const written = typeof fields === 'function' ? fields() : fields;
+    this.log.warn(message, kind?.alike ? { ...written, alikeNotLogged: kind.alike } : written);
     this.kinds.set(message, { at: now, alike: 0 });
     return true;
   }

@@ -6,10 +6,11 @@
 // address proved that identity (PodIdentityCheck). Those handshakes go through the process's
 // bounded probes (TlsFiles.probes), and warnings about claims that fail are a line per interval
 // (ClaimWarnings): heartbeats anyone holding the pod NATS identity can invent cost no more.
-import { healthClient, inferenceClient, type ClientTls } from '../../lib/grpc/client';
-import { askServing as servingAnswer, askVersions as versionsAnswer } from '../../lib/grpc/pod-answers';
+import { inferenceClient, type ClientTls } from '../../lib/grpc/client';
+import { answerClients, askServing as servingAnswer, askVersions as versionsAnswer, type AnswerClients } from '../../lib/grpc/pod-answers';
+import type { ServingAnswer } from '../../lib/heartbeat-confirmation';
 import { H2Upstream, type H2UpstreamOptions } from '../../lib/h2/upstream';
-import type { HealthClient, InferenceClient } from '../../lib/grpc/types';
+import type { InferenceClient } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
 import { claimedPodIdentity, expectIdentity, type TlsFiles } from '../../lib/tls';
 import { claimLimitsOf, ClaimWarnings } from '../../lib/pod-claims';
@@ -27,8 +28,8 @@ export function upstreamOptions(maxRequests: number): H2UpstreamOptions {
 interface Connections {
   h2: H2Upstream;
   typed: InferenceClient;
-  /** grpc.health.v1, for a pod's own word on whether it serves (a goodbye's confirmation). */
-  health: HealthClient;
+  /** grpc.health.v1 and RepositoryIndex, for a pod's own word on what its heartbeats claim (received within a heartbeat's bound). */
+  answers: AnswerClients;
 }
 
 export class PodConnections {
@@ -61,7 +62,7 @@ export class PodConnections {
           ...(tls && { tls: { context: () => tls.files.context(), checkServerIdentity: expectIdentity(tls.identity!) } }),
         }),
         typed: inferenceClient(address, { maxMessageBytes: this.maxMessageBytes, tls }),
-        health: healthClient(address, { tls }),
+        answers: answerClients(address, tls),
       };
       this.byAddress.set(address, c);
     }
@@ -120,17 +121,17 @@ export class PodConnections {
    * demands the identity the address proved): `answer` is its status, or why none came within
    * `timeoutMs` (refused, closed, the deadline).
    */
-  askServing(address: string, timeoutMs: number): Promise<{ serving: boolean; answer: string }> {
-    return servingAnswer(this.get(address).health, timeoutMs);
+  askServing(address: string, timeoutMs: number): Promise<ServingAnswer> {
+    return servingAnswer(this.get(address).answers.health, timeoutMs);
   }
 
   /**
    * The versions the pod at `address` lists, in every state, with their reasons (RepositoryIndex,
    * over a connection that demands the identity the address proved); rejects when no answer came
-   * within `timeoutMs`, or one no pod gives.
+   * within `timeoutMs`, or one no pod gives (larger than a heartbeat, or beyond its limits).
    */
   askVersions(address: string, timeoutMs: number): Promise<PodModel[]> {
-    return versionsAnswer(this.get(address).typed, timeoutMs);
+    return versionsAnswer(this.get(address).answers.index, timeoutMs);
   }
 
   /** Closes the connections of a pod that left. */
@@ -141,7 +142,8 @@ export class PodConnections {
     this.identities.delete(address);
     c.h2.close();
     c.typed.close();
-    c.health.close();
+    c.answers.health.close();
+    c.answers.index.close();
   }
 
   closeAll(): void {

@@ -105,7 +105,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     confirmation = new HeartbeatConfirmation(membership, {
       serving: (pod) => conns.askServing(pod.address, config.heartbeatConfirmTimeoutMs),
       versions: (pod) => conns.askVersions(pod.address, config.heartbeatConfirmTimeoutMs),
-    }, claimWarnings, log, { intervalMs: config.heartbeatConfirmIntervalMs, applied: () => cold?.check() });
+    }, claimWarnings, log, { intervalMs: config.heartbeatConfirmIntervalMs, backoffMs: config.heartbeatConfirmBackoffMs, applied: () => cold?.check() });
   }
   const router = new Router(membership, split, policies[config.routerPolicy]!(), {
     maxOutstanding: config.routerMaxOutstanding,

@@ -99,7 +99,7 @@ export class PlacementPods {
         pod.seen = { ...pod.seen, heartbeat: { ...pod.seen.heartbeat, models: [...models] } };
       },
     };
-    this.confirmation = new HeartbeatConfirmation(view, answers, this.warnings, log, { intervalMs: this.limits.heartbeatConfirmIntervalMs, prefix: 'placement: ' });
+    this.confirmation = new HeartbeatConfirmation(view, answers, this.warnings, log, { intervalMs: this.limits.heartbeatConfirmIntervalMs, backoffMs: this.limits.heartbeatConfirmBackoffMs, prefix: 'placement: ' });
   }
 
   /** Calls `fn` when a pod comes or goes. */

@@ -53,6 +53,10 @@ describe('events', () => {
     const reason = decodeHeartbeat(bytes({ ...hb, models: [{ ...hb.models[0], state: 'UNAVAILABLE', reason: 'r'.repeat(100_000) }] })).models[0]!.reason!;
     expect(reason).toBe(`${'r'.repeat(4096)}…`);
     expect(decodeHeartbeat(bytes({ ...hb, pod: 'p'.repeat(253) })).pod).toHaveLength(253);
+    // As many versions as the bound, and one more.
+    const versions = (n: number) => Array.from({ length: n }, (_, i) => ({ name: 'm', version: i, state: 'READY' }));
+    expect(decodeHeartbeat(bytes({ ...hb, models: versions(16_384) })).models).toHaveLength(16_384);
+    expect(() => decodeHeartbeat(bytes({ ...hb, models: versions(16_385) }))).toThrow('heartbeat: more than 16384 versions');
   });
 
   it('takes what placement reads from a heartbeat\'s versions: requests, idleness and requests in flight, each a count', () => {

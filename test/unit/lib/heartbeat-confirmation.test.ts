@@ -8,7 +8,7 @@ import { SCHEMA_VERSION, type Heartbeat, type PodModel } from '../../../lib/even
 import { createLogger } from '../../../lib/log';
 import { ClaimWarnings } from '../../../lib/pod-claims';
 import { Membership, type Pod } from '../../../services/router/membership';
-import { HeartbeatConfirmation, type PodAnswers } from '../../../lib/heartbeat-confirmation';
+import { HeartbeatConfirmation, type PodAnswers, type ServingAnswer } from '../../../lib/heartbeat-confirmation';
 import { waitFor } from '../../helpers/wait';
 
 const READY_1: PodModel = { name: 'm', version: 1, state: 'READY', provider: 'cpu', inflight: 0 };
@@ -18,7 +18,7 @@ function hb(models: PodModel[], state: Heartbeat['state'] = 'serving'): Heartbea
 }
 
 /** A membership with identities required and a proven pod `a` (READY_1), wired to a confirmation over `answers`. */
-function proven(answers: PodAnswers<Pod>, intervalMs: number) {
+function proven(answers: PodAnswers<Pod>, intervalMs: number, backoffMs?: number) {
   const lines: string[] = [];
   const log = createLogger('router', 'info', {}, (l) => lines.push(l));
   let confirmation: HeartbeatConfirmation<Pod> | undefined;
@@ -28,7 +28,7 @@ function proven(answers: PodAnswers<Pod>, intervalMs: number) {
     removed: (pod) => confirmation?.forget(pod),
   }, Date.now, true);
   let applied = 0;
-  confirmation = new HeartbeatConfirmation(membership, answers, new ClaimWarnings(log, 0), log, { intervalMs, applied: () => applied++ });
+  confirmation = new HeartbeatConfirmation(membership, answers, new ClaimWarnings(log, 0), log, { intervalMs, backoffMs, applied: () => applied++ });
   membership.update(hb([READY_1]));
   const pod = membership.all()[0]!;
   const versions = () => pod.models.map((m) => `${m.version}:${m.state}`);
@@ -142,5 +142,82 @@ it('asks about a real change of versions through a flood of forged goodbyes', as
   expect(r.membership.all()).toEqual([r.pod]);
   expect(p.asked.serving).toBeGreaterThan(0);
   expect(p.asked.serving).toBeLessThanOrEqual(6);
+  r.confirmation.stop();
+});
+
+it('takes a goodbye whose health check missed its deadline once as no answer yet: asked again, the pod stays if it answers; a refusal is an answer', async () => {
+  const said: ServingAnswer[] = [
+    { serving: false, answer: '4 DEADLINE_EXCEEDED: Deadline exceeded', deadlineMissed: true },
+    { serving: true, answer: 'SERVING' },
+    { serving: false, answer: '4 DEADLINE_EXCEEDED: Deadline exceeded', deadlineMissed: true },
+    { serving: false, answer: '4 DEADLINE_EXCEEDED: Deadline exceeded', deadlineMissed: true },
+  ];
+  let asked = 0;
+  const answers: PodAnswers<Pod> = { versions: async () => [READY_1], serving: async () => said[asked++]! };
+  const r = proven(answers, 0);
+  r.membership.setVerified(r.pod, true);
+  r.membership.update(hb([READY_1], 'draining'));
+  await waitFor('a warning about the goodbye', () => r.warnings().some((l) => l.includes('says a proven pod is leaving')));
+  expect(asked).toBe(2);
+  expect(r.membership.all()).toEqual([r.pod]);
+  // Two deadlines missed in a row, as the health checks need two failures: it goes.
+  r.membership.update(hb([READY_1], 'draining'));
+  await waitFor('the pod gone', () => r.membership.all().length === 0);
+  expect(asked).toBe(4);
+  // A refused connection or NOT_SERVING is an answer: honoured at the first question.
+  for (const answer of [{ serving: false, answer: '14 UNAVAILABLE: No connection established' }, { serving: false, answer: 'NOT_SERVING' }]) {
+    let once = 0;
+    const other = proven({ versions: async () => [READY_1], serving: async () => (once++, answer) }, 0);
+    other.membership.setVerified(other.pod, true);
+    other.membership.update(hb([READY_1], 'stopped'));
+    await waitFor('the pod gone', () => other.membership.all().length === 0);
+    expect(once).toBe(1);
+  }
+});
+
+it('asks a pod whose answers keep contradicting the heartbeats in its name less and less often, up to the backoff, and at the interval again once one agrees', async () => {
+  let truth: PodModel[] = [READY_1];
+  const p = pod(() => truth);
+  const r = proven(p.answers, 20, 320);
+  r.membership.setVerified(r.pod, true);
+  await waitFor('the proof confirmed', () => p.asked.versions === 1 && p.asked.inFlight === 0);
+  const started = Date.now();
+  // Heartbeats in its name saying it has nothing, every 5 ms for 1.2 s, each contradicted.
+  while (Date.now() - started < 1_200) {
+    r.membership.update(hb([]));
+    await new Promise((res) => setTimeout(res, 5));
+  }
+  // Every 20 ms would be 60 questions; waits of 20, 40, 80, 160, then 320 ms make 7 or 8.
+  const contradicted = p.asked.versions - 1;
+  expect(contradicted).toBeGreaterThanOrEqual(4);
+  expect(contradicted).toBeLessThanOrEqual(9);
+  expect(r.versions()).toEqual(['1:READY']);
+  // A claim the pod bears out (a real change) is applied, and ends the backoff.
+  truth = [{ name: 'm', version: 2, state: 'READY', provider: 'cpu' }];
+  r.membership.update(hb(truth));
+  await waitFor('the change applied', () => r.versions().join() === '2:READY', 2_000, 5);
+  const before = p.asked.versions;
+  truth = [READY_1];
+  const changed = Date.now();
+  r.membership.update(hb(truth));
+  await waitFor('the next change applied', () => r.versions().join() === '1:READY', 2_000, 2);
+  expect(p.asked.versions).toBe(before + 1);
+  expect(Date.now() - changed).toBeLessThan(150);
+  r.confirmation.stop();
+});
+
+it('logs how many versions a contradicted heartbeat and the answer list, and the first few only', async () => {
+  const many = Array.from({ length: 5_000 }, (_, i): PodModel => ({ name: `model-${i}`, version: 1, state: 'READY', provider: 'cpu' }));
+  const p = pod(() => many);
+  const r = proven(p.answers, 0);
+  r.membership.setVerified(r.pod, true);
+  await waitFor('the answer applied', () => r.pod.models.length === 5_000);
+  r.membership.update(hb(many.slice(1)));
+  await waitFor('two warnings', () => r.warnings().length === 2);
+  for (const line of r.warnings()) {
+    expect(line.length).toBeLessThan(2_000);
+    expect(line).toContain('"count":5000');
+  }
+  expect(r.warnings()[1]).toContain('"count":4999');
   r.confirmation.stop();
 });
