@@ -5,7 +5,9 @@
 // start (heartbeats are the pod NATS identity's, which any pod holds and can invent pods with).
 // For the same reason, with identities required a proven pod's heartbeat is a hint: a goodbye, or
 // a change of its versions, is handed to claimed() and applied only as the pod itself answers
-// (leave(), setModels(); lib/heartbeat-confirmation.ts asks it).
+// (leave(), setModels(); lib/heartbeat-confirmation.ts asks it); and a pod whose identity probe is
+// running keeps its entry through a goodbye or a claim of another address until the probe ends,
+// so heartbeats forged in its name cannot discard the proof it is making.
 import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
 import { sameVersions, type ConfirmedView } from '../../lib/heartbeat-confirmation';
 import { newPodRefusal } from '../../lib/pod-claims';
@@ -99,12 +101,26 @@ export interface MembershipListener {
   claimed?(pod: Pod, hb: Heartbeat): void;
   /** With identities required: `pod` proved its identity (what its heartbeats said before it had is only a claim). */
   proven?(pod: Pod): void;
+  /**
+   * With identities required: whether `pod`'s identity probe is running (PodIdentityCheck). While
+   * it is, a goodbye or a claim of another address or identity waits, decided when the probe ends
+   * (setVerified(), proofFailed()).
+   */
+  proving?(pod: Pod): boolean;
+}
+
+/** The claims that wait for an unproven pod's identity probe to end: the latest goodbye, the latest claim of another address or identity. */
+interface HeldClaims {
+  goodbye?: Heartbeat;
+  elsewhere?: Heartbeat;
 }
 
 export class Membership implements ConfirmedView<Pod> {
   private readonly pods = new Map<string, Pod>();
   /** Pods whose identity check failed (oldest failure first): the first to go when the view is full. */
   private readonly failedProofs = new Set<Pod>();
+  /** Unproven pods whose probe is running, and the claims in their name that wait for it. */
+  private readonly held = new Map<Pod, HeldClaims>();
   private frozen = false;
 
   /**
@@ -131,7 +147,7 @@ export class Membership implements ConfirmedView<Pod> {
       // counts, and a proven pod's is asked of the pod.
       if (!existing || (this.requireIdentity && !sameClaim(existing, hb.address, identity))) return;
       if (this.requireIdentity && existing.verified) this.listener.claimed?.(existing, hb);
-      else this.remove(existing);
+      else if (!this.hold(existing, hb)) this.remove(existing);
       return;
     }
     if (existing && !sameClaim(existing, hb.address, identity)) {
@@ -140,6 +156,7 @@ export class Membership implements ConfirmedView<Pod> {
         this.listener.moveClaimed?.(existing, hb, this.moveRefusal(existing, hb.address, identity));
         return;
       }
+      if (this.hold(existing, hb)) return;
       this.remove(existing);
     }
     const pod = this.pods.get(hb.pod);
@@ -168,6 +185,35 @@ export class Membership implements ConfirmedView<Pod> {
     this.listener.added?.(added);
   }
 
+  /**
+   * With identities required, while `pod` (unproven) has its identity probe running: keeps `hb`,
+   * a goodbye or a claim of another address or identity, to be decided when the probe ends, and
+   * returns true; else false (the claim applies now). A pod not yet proven has nothing to lose to
+   * a heartbeat but the proof it is making: were its entry removed or replaced, the probe's
+   * result would be discarded, and a flood of such heartbeats would keep it from ever proving.
+   */
+  private hold(pod: Pod, hb: Heartbeat): boolean {
+    if (!this.requireIdentity || pod.verified !== false || !this.listener.proving?.(pod)) return false;
+    let held = this.held.get(pod);
+    if (!held) this.held.set(pod, (held = {}));
+    if (hb.state === 'serving') held.elsewhere = hb;
+    else held.goodbye = hb;
+    return true;
+  }
+
+  /**
+   * The claims that waited for `pod`'s probe, which has ended: decided as any heartbeat is now.
+   * Proven, a goodbye is handed to claimed() and another address to moveClaimed(), as for any
+   * proven pod; not, they apply (the pod goes, or starts afresh where the claim puts it).
+   */
+  private release(pod: Pod): void {
+    const held = this.held.get(pod);
+    if (!held) return;
+    this.held.delete(pod);
+    if (held.goodbye) this.update(held.goodbye);
+    if (held.elsewhere) this.update(held.elsewhere);
+  }
+
   /** Whether `pod` proved its identity; ignored when the pod has left or was replaced since the check began. */
   setVerified(pod: Pod, verified: boolean): void {
     if (this.pods.get(pod.id) !== pod) return;
@@ -175,6 +221,7 @@ export class Membership implements ConfirmedView<Pod> {
     pod.verified = verified;
     if (verified) this.failedProofs.delete(pod);
     if (proven) this.listener.proven?.(pod);
+    this.release(pod);
   }
 
   /**
@@ -209,7 +256,9 @@ export class Membership implements ConfirmedView<Pod> {
 
   /** `pod`'s identity check failed: it is the first to make room when the view is full. */
   proofFailed(pod: Pod): void {
-    if (this.pods.get(pod.id) === pod && pod.verified === false) this.failedProofs.add(pod);
+    if (this.pods.get(pod.id) !== pod || pod.verified !== false) return;
+    this.failedProofs.add(pod);
+    this.release(pod);
   }
 
   /**
@@ -251,6 +300,7 @@ export class Membership implements ConfirmedView<Pod> {
   private remove(pod: Pod): void {
     this.pods.delete(pod.id);
     this.failedProofs.delete(pod);
+    this.held.delete(pod);
     this.listener.removed?.(pod);
   }
 

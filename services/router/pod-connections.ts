@@ -182,6 +182,11 @@ export class PodIdentityCheck {
     return `no identity probe: ${this.conns.probesTaken()}`;
   }
 
+  /** Whether `pod`'s identity probe is running (the membership's `proving`: claims in its name wait for it). */
+  proving(pod: Pod): boolean {
+    return this.checking.has(pod);
+  }
+
   /** Checks `pod` unless a check is running or ran less than retryMs ago, or no probe is free (the next sweep tries again). */
   check(pod: Pod): void {
     if (this.checking.has(pod) || Date.now() - (this.tried.get(pod) ?? 0) < this.retryMs) return;
@@ -239,7 +244,11 @@ export class PodIdentityCheck {
           this.refuseMove(claim, pod, hb, identity, refusedNow);
           return;
         }
-        this.moves.delete(key);
+        // The claim is kept, with when it was checked: a forger holding the pod's certificate (one
+        // shared by its peers) can make it again at once, and would move the pod back and forth
+        // as fast as handshakes end; checked again after retryMs, as a claim that failed.
+        claim.warned = false;
+        claim.refused = false;
         this.log.info('pod proved its name at a new address: it moves there', { pod: pod.id, from: pod.address, address: hb.address, identity });
         return;
       }

@@ -70,16 +70,22 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const membership = new Membership(config.podTtlMs, {
     admit: (hb) => identity?.admit(hb),
     refused: (hb, why) => claimWarnings.warn('a heartbeat of a pod not yet known is ignored', { pod: hb.pod, address: hb.address, reason: why }),
+    // With TLS on, a pod joins once it proved its identity, and only then is its coming and going
+    // logged: heartbeats can invent pods, or say goodbye for one not yet proven, by the thousand.
     added: (pod) => {
-      log.info('pod joined', { pod: pod.id, address: pod.address });
+      if (!tls) log.info('pod joined', { pod: pod.id, address: pod.address });
       identity?.check(pod);
     },
     moveClaimed: (pod, hb, refused) => identity?.checkMove(pod, hb, refused),
+    proving: (pod) => identity?.proving(pod) ?? false,
     claimed: (pod, hb) => confirmation?.claim(pod, hb),
-    proven: (pod) => confirmation?.proven(pod),
+    proven: (pod) => {
+      log.info('pod joined', { pod: pod.id, address: pod.address, identity: pod.identity });
+      confirmation?.proven(pod);
+    },
     removed: (pod) => {
       confirmation?.forget(pod);
-      log.info('pod left', { pod: pod.id, address: pod.address });
+      if (pod.verified !== false) log.info('pod left', { pod: pod.id, address: pod.address });
       // Another name may hold the address (pods sharing an identity can claim any name under it):
       // its connections, and the identity the address proved, stay.
       if (!membership.all().some((p) => p.address === pod.address)) conns.close(pod.address);

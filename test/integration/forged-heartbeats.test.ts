@@ -54,13 +54,19 @@ function forged(state: Heartbeat['state'], models: PodModel[], address = podA.ad
   return { schema: SCHEMA_VERSION, pod, address, state, models, inflight: 0, time: new Date().toISOString() };
 }
 
-/** Publishes `hb` every 10 ms (twenty to each of the pod's own) while `during` runs. */
-async function flood(natsUrl: string, hb: Heartbeat, during: () => Promise<void>): Promise<void> {
+/**
+ * Publishes `hb` (each of them) every `everyMs` (10 ms: twenty to each of the pod's own), `perTick`
+ * times, while `during` runs.
+ */
+async function flood(natsUrl: string, hb: Heartbeat | Heartbeat[], during: () => Promise<void>, everyMs = 10, perTick = 1): Promise<void> {
   const nc = await connectNats(testConfig(natsUrl), 'forger', silentLogger);
-  const bytes = encodeHeartbeat(hb);
-  const timer = setInterval(() => nc.publish(subjects.heartbeat, bytes), 10);
+  const all = (Array.isArray(hb) ? hb : [hb]).map(encodeHeartbeat);
+  const publish = () => {
+    for (let i = 0; i < perTick; i++) for (const bytes of all) nc.publish(subjects.heartbeat, bytes);
+  };
+  const timer = setInterval(publish, everyMs);
   try {
-    nc.publish(subjects.heartbeat, bytes);
+    publish();
     await nc.flush();
     await during();
   } finally {
@@ -147,6 +153,34 @@ it('routes no version to a proven pod that a forged heartbeat says it has ready'
     }
     await stillServed(5);
   });
+});
+
+it('proves and routes a pod not yet proven through a flood of goodbyes and other addresses forged in its name, and logs its joining once', async () => {
+  const log: string[] = [];
+  let fresh: RouterService | undefined;
+  try {
+    // Ten of each every millisecond: a forger as fast as it can publish.
+    await flood(nats.url, [forged('draining', [READY_1]), forged('serving', [READY_1], '127.0.0.1:1')], async () => {
+      // A router started under the flood (restarted) knows no pod: pod-a has its proof to make.
+      fresh = await startRouterService(testConfig(nats.url, {
+        INFERMESH_REGISTRY_URL: `127.0.0.1:${registry.port}`,
+        INFERMESH_ROUTER_MAX_COLD_WAITING: '0',
+        ...pki.env(await pki.issue('router-2', { kind: 'router', name: 'router-2' }), { INFERMESH_TLS_CLIENT_AUTH: 'true' }),
+      }), createLogger('router', 'info', {}, (l) => log.push(l)));
+      const r = fresh;
+      await waitFor('pod-a proven and routed at its address', () => r.membership.candidates('mnist', 1).some((p) => p.address === podA.address), 10_000, 10);
+      // And it stays so while the flood goes on.
+      for (let i = 0; i < 100; i++) {
+        expect(r.membership.candidates('mnist', 1).map((p) => `${p.id}@${p.address}`)).toEqual([`pod-a@${podA.address}`]);
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    }, 1, 10);
+  } finally {
+    await fresh?.shutdown(5_000);
+  }
+  const said = (msg: string) => log.filter((l) => (JSON.parse(l) as { msg: string }).msg === msg);
+  expect(said('pod joined')).toHaveLength(1);
+  expect(said('pod left')).toEqual([]);
 });
 
 it('drops a pod that stops from the router\'s view as soon as it says goodbye', async () => {

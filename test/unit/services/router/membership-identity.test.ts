@@ -185,6 +185,49 @@ describe('Membership identity', () => {
     expect(m.all().map((p) => p.models.length)).toEqual([1]);
   });
 
+  it('keeps a pod whose probe is running through goodbyes and claims of another address, and decides them when the probe ends', () => {
+    const said: string[] = [];
+    let probing = true;
+    const m = new Membership(10_000, {
+      proving: () => probing,
+      claimed: (pod, claim) => said.push(`claimed ${pod.id}@${pod.address} ${claim.state}`),
+      moveClaimed: (pod, claim, refused) => said.push(`move ${pod.id}@${pod.address} -> ${claim.address} ${refused}`),
+      removed: (pod) => said.push(`removed ${pod.id}@${pod.address}`),
+    }, Date.now, true);
+    m.update(hb('a', '10.0.0.1:8002'));
+    const pod = m.all()[0]!;
+    // Heartbeats in its name while its probe runs: a goodbye, another address, another identity.
+    for (let i = 0; i < 100; i++) {
+      m.update({ ...hb('a', '10.0.0.1:8002'), state: 'draining' });
+      m.update(hb('a', '10.6.6.6:8002'));
+      m.update(hb('a', '10.0.0.1:8002', 'inference'));
+    }
+    expect(m.all()).toEqual([pod]);
+    expect(said).toEqual([]);
+    // Proven: they are claims about a proven pod, asked of it (the goodbye) or checked (the move).
+    probing = false;
+    m.setVerified(pod, true);
+    expect(said).toEqual(['claimed a@10.0.0.1:8002 draining', `move a@10.0.0.1:8002 -> 10.0.0.1:8002 it proved ${podIdentity('a')}, not ${podIdentity('inference')}`]);
+    expect(m.candidates('m', 1)).toEqual([pod]);
+
+    // A probe that fails: what waited applies, the latest of each kind.
+    said.length = 0;
+    probing = true;
+    m.update(hb('b', '10.0.0.2:8002'));
+    const b = m.all().find((p) => p.id === 'b')!;
+    m.update({ ...hb('b', '10.0.0.2:8002'), state: 'stopped' });
+    m.update(hb('b', '10.0.0.3:8002'));
+    m.update(hb('b', '10.0.0.4:8002'));
+    expect(m.all().find((p) => p.id === 'b')).toBe(b);
+    probing = false;
+    m.proofFailed(b);
+    expect(said).toEqual(['removed b@10.0.0.2:8002']);
+    expect(m.all().filter((p) => p.id === 'b').map((p) => [p.address, p.verified])).toEqual([['10.0.0.4:8002', false]]);
+    // With no probe running, a goodbye of a pod not proven applies at once.
+    m.update({ ...hb('b', '10.0.0.4:8002'), state: 'stopped' });
+    expect(m.all().map((p) => p.id)).toEqual(['a']);
+  });
+
   it('needs no proof with TLS off, and takes goodbyes and versions as heartbeats say them', () => {
     const claims: string[] = [];
     const m = new Membership(10_000, { claimed: (pod) => claims.push(pod.id) });

@@ -59,6 +59,7 @@ function router() {
   const membership = new Membership(60_000, {
     added: (pod) => check?.check(pod),
     moveClaimed: (pod, claim, refused) => check?.checkMove(pod, claim, refused),
+    proving: (pod) => check?.proving(pod) ?? false,
     claimed: (pod, claim) => confirmation?.claim(pod, claim),
     removed: (pod) => {
       confirmation?.forget(pod);
@@ -171,6 +172,29 @@ it('moves a proven pod rescheduled at a free address with the identity it proved
     expect(r.membership.candidates('m', 1).map((p) => p.identity)).toEqual([podIdentity('inference')]);
     expect(await status(r.conns, shared3)).toBe('200');
     expect(r.warnings()).toHaveLength(1);
+  } finally {
+    r.conns.closeAll();
+  }
+});
+
+it('moves a pod sharing its certificate back where it proved itself, and not away again at once when the forged move is claimed anew', async () => {
+  const r = router();
+  try {
+    r.membership.update(hb('inference-a', shared1, 'inference'));
+    await waitFor('proven', () => r.where().join() === `inference-a@${shared1} true`);
+    // A forger holding the shared certificate answers at shared2, a free address: the move is proven.
+    r.membership.update(hb('inference-a', shared2, 'inference'));
+    await waitFor('moved to the forger\'s address', () => r.where().join() === `inference-a@${shared2} true`);
+    // The pod's own heartbeat moves it back.
+    r.membership.update(hb('inference-a', shared1, 'inference'));
+    await waitFor('moved back', () => r.where().join() === `inference-a@${shared1} true`);
+    // The forged claim again, at once: checked at most once per retry (60 s here), so it stays.
+    for (let i = 0; i < 20; i++) {
+      r.membership.update(hb('inference-a', shared2, 'inference'));
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    expect(r.where()).toEqual([`inference-a@${shared1} true`]);
+    expect(r.lines.filter((l) => l.includes('it moves there'))).toHaveLength(2);
   } finally {
     r.conns.closeAll();
   }
