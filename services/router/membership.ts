@@ -12,7 +12,7 @@ import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
 import { sameVersions, type ConfirmedView } from '../../lib/heartbeat-confirmation';
 import { newPodRefusal } from '../../lib/pod-claims';
 import { claimedPodIdentity } from '../../lib/tls';
-import { plainHeardClock, type HeardClock } from '../../lib/listening-clock';
+import { HeardPause, plainHeardClock, type HeardClock } from '../../lib/listening-clock';
 
 /** A pod as the balancer sees it. */
 export interface Pod {
@@ -121,7 +121,8 @@ export class Membership implements ConfirmedView<Pod> {
   private readonly failedProofs = new Set<Pod>();
   /** Unproven pods whose probe is running, and the claims in their name that wait for it. */
   private readonly held = new Map<Pod, HeldClaims>();
-  private frozen = false;
+  /** Whether heartbeats cannot arrive now (NATS away or not answering), and since when. */
+  private readonly pause: HeardPause;
 
   /**
    * `requireIdentity`: a pod gets traffic only once setVerified() says its certificate proves its
@@ -136,7 +137,9 @@ export class Membership implements ConfirmedView<Pod> {
     private readonly requireIdentity = false,
     private readonly heard: HeardClock = plainHeardClock(now),
     private readonly maxPods = Number.MAX_SAFE_INTEGER,
-  ) {}
+  ) {
+    this.pause = new HeardPause(heard);
+  }
 
   /** Applies a heartbeat. */
   update(hb: Heartbeat): void {
@@ -306,17 +309,17 @@ export class Membership implements ConfirmedView<Pod> {
 
   /**
    * While NATS is unreachable, or does not answer (lib/nats.ts NatsLiveness), no heartbeat can
-   * arrive: keep the pods known (health checks still watch them). When it is back, every pod gets
-   * a fresh TTL to send its next heartbeat in.
+   * arrive: keep the pods known (health checks still watch them). When it is back, each pod's
+   * silence counts on from where it stood (HeardPause): a NATS late now and then keeps no dead pod.
    */
   setHeartbeatsAvailable(available: boolean): void {
-    if (available && this.frozen) for (const pod of this.pods.values()) pod.lastHeard = this.heard.now();
-    this.frozen = !available;
+    const paused = this.pause.set(available);
+    for (const pod of this.pods.values()) pod.lastHeard += paused;
   }
 
   /** Forgets pods whose last heartbeat is older than the TTL. */
   expire(): void {
-    if (this.frozen) return;
+    if (this.pause.paused) return;
     const cutoff = this.heard.heardUntil() - this.ttlMs;
     for (const pod of [...this.pods.values()]) if (pod.lastHeard < cutoff) this.remove(pod);
   }

@@ -14,7 +14,7 @@
 import type { Heartbeat, PodModel } from '../../../lib/events';
 import { PodAnswerClients, type ProvenAddress } from '../../../lib/grpc/pod-answers';
 import { HeartbeatConfirmation, sameVersions, type ConfirmedPod, type ConfirmedView, type PodAnswers } from '../../../lib/heartbeat-confirmation';
-import { plainHeardClock, type HeardClock } from '../../../lib/listening-clock';
+import { HeardPause, plainHeardClock, type HeardClock } from '../../../lib/listening-clock';
 import type { Logger } from '../../../lib/log';
 import { claimLimitsOf, ClaimWarnings, newPodRefusal, type ClaimLimits } from '../../../lib/pod-claims';
 import { claimedPodIdentity, type TlsFiles } from '../../../lib/tls';
@@ -55,7 +55,8 @@ export class PlacementPods {
   private readonly proofs = new Map<string, Proof>();
   private readonly listeners = new Set<() => void>();
   private readonly warnings: ClaimWarnings;
-  private frozen = false;
+  /** Whether heartbeats cannot arrive now (NATS away or not answering), and since when. */
+  private readonly pause: HeardPause;
   private readonly limits: ClaimLimits;
   /** With TLS on: what a counted pod's heartbeat would change is asked of the pod. */
   private readonly confirmation: HeartbeatConfirmation<CountedPod> | undefined;
@@ -84,6 +85,7 @@ export class PlacementPods {
     private readonly heard: HeardClock = plainHeardClock(now),
     answers?: PodAnswers<CountedPod>,
   ) {
+    this.pause = new HeardPause(heard);
     this.limits = claimLimitsOf(tls?.settings);
     this.warnings = new ClaimWarnings(log, this.limits.refusedClaimLogIntervalMs);
     if (!tls) return;
@@ -148,12 +150,12 @@ export class PlacementPods {
 
   /**
    * While NATS is unreachable, or does not answer (lib/nats.ts NatsLiveness), no heartbeat can
-   * arrive: no pod is gone for its silence, so no version is moved off it. When it is back, every
-   * pod gets a fresh TTL.
+   * arrive: no pod is gone for its silence, so no version is moved off it. When it is back, each
+   * pod's silence counts on from where it stood (HeardPause): a NATS late now and then keeps no dead pod.
    */
   setHeartbeatsAvailable(available: boolean): void {
-    if (available && this.frozen) for (const p of this.pods.values()) p.seen = { ...p.seen, heardAt: this.heard.now() };
-    this.frozen = !available;
+    const paused = this.pause.set(available);
+    if (paused > 0) for (const p of this.pods.values()) p.seen = { ...p.seen, heardAt: p.seen.heardAt + paused };
   }
 
   /** Asks pods nothing more (the registry stops). */
@@ -164,7 +166,7 @@ export class PlacementPods {
 
   /** The pods counted now (serving, heard within the TTL), by name. */
   list(): PodSeen[] {
-    const limit = this.frozen ? -Infinity : this.heard.heardUntil() - this.ttlMs;
+    const limit = this.pause.paused ? -Infinity : this.heard.heardUntil() - this.ttlMs;
     let gone = false;
     for (const [name, p] of this.pods) {
       if (p.seen.heardAt < limit) {

@@ -45,7 +45,7 @@ describe('PlacementPods', () => {
     probes = [];
   });
 
-  it('while heartbeats cannot arrive (NATS away or hung), takes no pod away, so no version moves off one; a fresh TTL when they can', () => {
+  it('while heartbeats cannot arrive (NATS away or hung), takes no pod away, so no version moves off one; its silence counts on from where it stood when they can', () => {
     const pods = new PlacementPods(5_000, 10, undefined, silentLogger, clock, probe);
     let changes = 0;
     pods.onChange(() => changes++);

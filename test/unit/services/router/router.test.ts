@@ -97,7 +97,7 @@ describe('Router', () => {
     expect(membership.candidates('m', 1).map((p) => p.id).sort()).toEqual(['a', 'b']);
   });
 
-  it('keeps pods while NATS is away, and gives them a fresh TTL when it is back', () => {
+  it('keeps pods while NATS is away, and counts their silence on from where it stood when it is back', () => {
     const { membership, advance } = setup();
     membership.update(hb('a', [['m', 1]]));
     membership.setHeartbeatsAvailable(false);
