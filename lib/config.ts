@@ -8,6 +8,7 @@ import { DEFAULT_CLAIM_LIMITS as CLAIMS } from './pod-claims';
 import { isPodIdentityName } from './tls';
 import { DEFAULT_MAX_ONNX_GRAPH_NODES } from './onnx';
 import { DEFAULT_EVENT_FOLLOW_AHEAD_BYTES } from './events';
+import { DEFAULT_MAX_UNCOUNTED_WINDOWS } from './window-stats';
 import type { LogLevel } from './log';
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -194,6 +195,7 @@ export const settings = {
   routerColdWaitMs: setting('INFERMESH_ROUTER_COLD_WAIT_MS', int(100, 3_600_000), 60_000, 'router: longest a request waits for its version to load, when its deadline is later or it has none (Triton\'s and KServe\'s load timeouts are minutes; the client\'s deadline ends it first)'),
 
   analysisWindowMs: setting('INFERMESH_ANALYSIS_WINDOW_MS', int(100), 10_000, 'length of the windows in which routers count each version\'s outcomes for rollout analysis'),
+  rolloutMaxUncountedWindows: setting('INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS', int(1, 1_000_000), DEFAULT_MAX_UNCOUNTED_WINDOWS, 'registry: windows in a row a rollout\'s analysis leaves uncounted because a router routed by another split than the step\'s before the rollout is paused, naming those routers, until an operator resumes it (10 windows of 10 s: three times a router\'s 30 s resync)'),
 
   // The front doors of the router and the pods (lib/h2): a hardened HTTP/2 peer's limits, each
   // with the nginx, Envoy, nghttp2 or grpc-go default it follows (lib/h2/limits.ts; what each stops:
@@ -281,7 +283,8 @@ export const settings = {
   // for the runtime); KServe's docs count about 0.1 GB per model served from a shared pod.
   modelMemoryMb: setting('INFERMESH_MODEL_MEMORY_MB', int(0, 16 * 1024 * 1024), 0, 'pod: memory its loaded models may take, in MiB (0: its container\'s memory limit, or the machine\'s memory, less INFERMESH_MODEL_MEMORY_HEADROOM_MB); reported in heartbeats'),
   modelMemoryHeadroomMb: setting('INFERMESH_MODEL_MEMORY_HEADROOM_MB', int(0, 16 * 1024 * 1024), 512, 'pod: memory kept out of the model budget for the process itself (Node, gRPC, requests in flight), in MiB'),
-  podName: setting('INFERMESH_POD_NAME', str, '', 'this pod\'s unique name (empty: hostname-pid)'),
+  // A router's name is in its window reports, which the registry refuses with any other name.
+  podName: setting('INFERMESH_POD_NAME', (raw, name) => (raw === '' ? raw : podIdentityName(raw, name)), '', 'this pod\'s or router\'s unique name: 1 to 253 letters, digits, ".", "-" or "_", as a Kubernetes pod name (empty: hostname-pid)'),
   podIdentity: setting('INFERMESH_POD_IDENTITY', podIdentityName, '', 'with TLS: the name in spiffe://infermesh/pod/<name> this pod\'s certificate proves, sent in its heartbeat, for pods that share one certificate (letters, digits, . - _). Empty: the pod name, each pod its own certificate'),
   advertiseHost: setting('INFERMESH_ADVERTISE_HOST', str, '127.0.0.1', 'host the router uses to reach this pod (in Kubernetes: the pod IP)'),
   advertiseAddress: setting('INFERMESH_ADVERTISE_ADDRESS', str, '', 'host:port the router uses to reach this pod, when the bound port is not reachable as is (NAT, port forwarding); overrides INFERMESH_ADVERTISE_HOST'),

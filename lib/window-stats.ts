@@ -4,6 +4,7 @@
 // Latencies are counted in fixed buckets, so windows from several routers merge exactly.
 import { nameToken } from './nats';
 import type { TrafficWeight } from './events';
+import { isPodIdentityName } from './tls';
 
 /** Subject of a model's window reports (the name as one token, lib/nats.ts `nameToken`). */
 export const windowSubject = (model: string) => `infermesh.metrics.${nameToken(model)}`;
@@ -55,8 +56,20 @@ export interface WindowReport {
 
 /** The most splits a report lists for one window (more than one already says the split changed in it). */
 export const MAX_ROUTED_SPLITS = 8;
-/** The most versions a reported split may list (a rollout's split has two). */
-const MAX_SPLIT_VERSIONS = 1_000;
+/**
+ * The most versions a reported split may list. The registry's splits list one version, or two
+ * during a rollout; anything longer is not a split a router read from it, and each report's
+ * splits are kept until its window is judged, so 16 bounds what one report holds (8 × 16 weights).
+ */
+export const MAX_SPLIT_VERSIONS = 16;
+
+/**
+ * Windows in a row a rollout's analysis may leave uncounted because some router routed by another
+ * split than the step's before it pauses the rollout (INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS):
+ * 10 windows of 10 s are three times a router's resync (INFERMESH_REGISTRY_RESYNC_INTERVAL_MS, 30
+ * s), by which one that missed the step's event has read it.
+ */
+export const DEFAULT_MAX_UNCOUNTED_WINDOWS = 10;
 
 /** Whether two splits give every version the same weight (their order aside). */
 export function sameSplit(a: readonly TrafficWeight[], b: readonly TrafficWeight[]): boolean {
@@ -120,6 +133,14 @@ export function encodeWindowReport(r: WindowReport): Uint8Array {
   return encoder.encode(JSON.stringify(r));
 }
 
+/**
+ * Whether `name` may name a router in a report: its INFERMESH_POD_NAME, checked at boot as a pod
+ * identity is (1 to 253 letters, digits, `.`, `-` or `_`, as a Kubernetes pod name or a host name
+ * and pid). The name goes into the rollout's reasons, history and logs, so a report with any other
+ * is refused rather than carried there.
+ */
+export const isRouterName = isPodIdentityName;
+
 /** Parses and validates a report; throws on anything malformed. */
 export function decodeWindowReport(bytes: Uint8Array): WindowReport {
   const r = JSON.parse(decoder.decode(bytes)) as Partial<WindowReport>;
@@ -127,6 +148,7 @@ export function decodeWindowReport(bytes: Uint8Array): WindowReport {
   if (r.schema !== 1 || typeof r.router !== 'string' || typeof r.model !== 'string' || !nat(r.windowStart) || !nat(r.windowMs) || !Array.isArray(r.versions)) {
     throw new Error('malformed window report');
   }
+  if (!isRouterName(r.router)) throw new Error('malformed window report: bad router name');
   for (const v of r.versions) {
     if (!nat(v.version) || !nat(v.requests) || !nat(v.errors) || !Array.isArray(v.latency) || v.latency.length !== LATENCY_BUCKETS_MS.length || !v.latency.every(nat)) {
       throw new Error('malformed window report: bad version entry');

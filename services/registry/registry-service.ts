@@ -88,7 +88,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   // only one that verified against the CA; people and programs without one bring a token.
   const access = new RegistryAccess(authenticator, { serviceCertificates: Boolean(config.tlsCertFile && config.tlsCaFile) });
 
-  const rollouts = new Rollouts(registry, Date.now, log);
+  const rollouts = new Rollouts(registry, Date.now, log, { maxUncountedWindows: config.rolloutMaxUncountedWindows });
   // Every replica analyses the routers' windows; compare-and-set makes each window count once.
   const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log, undefined, listening);
   controller.start();

@@ -2,7 +2,7 @@
 // window does to it (count a pass or a failure, step forward, promote, roll back). No I/O here: the
 // registry stores the state with compare-and-set and publishes the decisions.
 import type { TrafficWeight } from '../../../lib/events';
-import { sameSplit, type ReportRouting, type VersionWindow } from '../../../lib/window-stats';
+import { DEFAULT_MAX_UNCOUNTED_WINDOWS, sameSplit, type ReportRouting, type VersionWindow } from '../../../lib/window-stats';
 import { DEFAULT_ANALYSIS, type AnalysisSettings, type Verdict } from './analysis-rules';
 
 /** Analysis settings of a rollout: the rules' thresholds and how many windows decide. */
@@ -58,6 +58,8 @@ export interface Rollout {
    * another split than the step's (it had not followed the step yet); unset while windows count.
    */
   unsyncedSince?: number;
+  /** How many windows in a row, since unsyncedSince, were not counted; unset while windows count. */
+  unsyncedWindows?: number;
   reason: string;
 }
 
@@ -111,27 +113,56 @@ export function withBaseline(next: Rollout, stable: VersionWindow, windowStart: 
 /** What one window did to a rollout. */
 export interface WindowOutcome {
   rollout: Rollout;
-  /** Set when the rollout's traffic changed. */
-  action?: 'step' | 'promoted' | 'rolled_back';
+  /** Set when the rollout's traffic changed, or (paused) it stopped for windows not counted. */
+  action?: 'step' | 'promoted' | 'rolled_back' | 'paused';
   /** Set when the window was not counted because routers routed by another split: why. */
   notCounted?: string;
 }
 
-const splitText = (traffic: readonly TrafficWeight[]) => (traffic.length ? traffic.map((t) => `v${t.version} ${t.weight}%`).join(', ') : 'no split');
+/** Longest router name a reason quotes (a name may be 253 characters; a reason is for people). */
+const REASON_ROUTER_CHARS = 64;
+/** Versions of a split a reason lists (the registry's splits have one or two). */
+const REASON_SPLIT_VERSIONS = 4;
+/** Routers a not-counted reason names. */
+const REASON_ROUTERS = 3;
+/** Longest not-counted reason: what the above allow, whatever numbers the reports carry. */
+const NOT_COUNTED_REASON_CHARS = 512;
+
+/** `text` cut to `max` characters, the cut marked. */
+export function cutText(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+const splitText = (traffic: readonly TrafficWeight[]) => {
+  if (traffic.length === 0) return 'no split';
+  const listed = traffic.slice(0, REASON_SPLIT_VERSIONS).map((t) => `v${t.version} ${t.weight}%`).join(', ');
+  return traffic.length > REASON_SPLIT_VERSIONS ? `${listed}, … (${traffic.length} versions)` : listed;
+};
+
+/** What a router says it routed by, in a few words: its first split, and its last when it changed. */
+function routedByText(x: ReportRouting): string {
+  const splits = x.routedBy ?? [];
+  const text = (i: number) => `${splitText(splits[i]!.traffic)} (revision ${splits[i]!.revision})`;
+  if (splits.length <= 1) return splits.length ? text(0) : 'no split';
+  return `${text(0)} then ${splits.length > 2 ? `${splits.length - 2} more then ` : ''}${text(splits.length - 1)}`;
+}
 
 /**
  * Why a window cannot be judged at the rollout's current step: the routers whose report says they
  * routed the model by another split than the step's for some of the window (they had not followed
  * the step yet, or followed it during the window), with what they routed by; undefined when every
  * router routed by the step's split. A report without `routedBy` (a router from before it was
- * reported) is taken as routed by the step, as every report was before.
+ * reported) is taken as routed by the step, as every report was before. The reason goes into the
+ * rollout's history and a log line each window, so it counts the routers and names only a few,
+ * their names cut: a few hundred characters whatever the reports say.
  */
 export function unsyncedRouting(r: Rollout, routing: readonly ReportRouting[]): string | undefined {
   const step = trafficOf(r);
   const off = routing.filter((x) => x.routedBy !== undefined && !(x.routedBy.length === 1 && sameSplit(x.routedBy[0]!.traffic, step)));
   if (off.length === 0) return undefined;
-  const routers = off.map((x) => `${x.router} by ${x.routedBy!.map((s) => `${splitText(s.traffic)} (revision ${s.revision})`).join(' then ')}`);
-  return `window not counted: the step is ${splitText(step)}, but ${off.length} of ${routing.length} router reports routed otherwise: ${routers.slice(0, 3).join('; ')}${routers.length > 3 ? '; …' : ''}`;
+  const routers = off.slice(0, REASON_ROUTERS).map((x) => `${cutText(x.router, REASON_ROUTER_CHARS)} by ${routedByText(x)}`);
+  const reason = `window not counted: the step is ${splitText(step)}, but ${off.length} of ${routing.length} router reports routed otherwise: ${routers.join('; ')}${off.length > REASON_ROUTERS ? '; …' : ''}`;
+  return cutText(reason, NOT_COUNTED_REASON_CHARS);
 }
 
 /**
@@ -151,16 +182,27 @@ export function canaryTrafficOf(w: { requests: number; unready: number }): Canar
  * After a step, windows that began before it are not counted: part of them ran at the old weight.
  * Windows in which the canary was `unready` are not judged; once it has not served since the first
  * of them for `readyTimeoutMs` (windows with no canary share in between do not reset the clock), the
- * canary is rolled back.
+ * canary is rolled back. A window some router routed by another split (`unsynced`, why) is not
+ * counted; after `maxUncountedWindows` of them in a row the rollout is paused, for an operator to
+ * look at those routers and resume it: a router whose report stays wrong would hold it for ever.
  */
-export function applyWindow(r: Rollout, verdict: Verdict, windowStart: number, now: number, canary: CanaryTraffic = 'served', unsynced?: string): WindowOutcome {
+export function applyWindow(
+  r: Rollout, verdict: Verdict, windowStart: number, now: number, canary: CanaryTraffic = 'served', unsynced?: string,
+  maxUncountedWindows = DEFAULT_MAX_UNCOUNTED_WINDOWS,
+): WindowOutcome {
   if (r.phase !== 'progressing' || !r.automatic || windowStart <= r.lastWindow || windowStart < r.stepStartedAt) return { rollout: r };
   // Routers that routed by another split: the window is neither a pass nor a failure, nor does it
   // move the ready clock; the first of such windows in a row is noted in the history.
   if (unsynced !== undefined) {
-    return { rollout: { ...r, lastWindow: windowStart, unsyncedSince: r.unsyncedSince ?? windowStart }, notCounted: unsynced };
+    const uncounted = (r.unsyncedWindows ?? 0) + 1;
+    const held: Rollout = { ...r, lastWindow: windowStart, unsyncedSince: r.unsyncedSince ?? windowStart, unsyncedWindows: uncounted };
+    if (uncounted >= maxUncountedWindows) {
+      const reason = `paused: ${uncounted} windows in a row were not counted (INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS is ${maxUncountedWindows}); resume it once the routers follow the step. The last ${unsynced}`;
+      return { rollout: { ...held, phase: 'paused', reason }, action: 'paused', notCounted: unsynced };
+    }
+    return { rollout: held, notCounted: unsynced };
   }
-  const next: Rollout = { ...r, lastWindow: windowStart, unsyncedSince: undefined, unreadySince: canary === 'served' ? undefined : r.unreadySince };
+  const next: Rollout = { ...r, lastWindow: windowStart, unsyncedSince: undefined, unsyncedWindows: undefined, unreadySince: canary === 'served' ? undefined : r.unreadySince };
   if (canary === 'unready') {
     const since = r.unreadySince ?? windowStart;
     // Rollouts stored before the setting existed take the default.

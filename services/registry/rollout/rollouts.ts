@@ -6,11 +6,11 @@ import { MeshError, ErrorCode } from '../../../lib/errors';
 import type { EventInput, RolloutChangedEvent, TrafficWeight } from '../../../lib/events';
 import type { Logger } from '../../../lib/log';
 import type { ReportRouting, VersionWindow } from '../../../lib/window-stats';
-import { emptyWindow } from '../../../lib/window-stats';
+import { DEFAULT_MAX_UNCOUNTED_WINDOWS, emptyWindow } from '../../../lib/window-stats';
 import { announcing, type ModelRecord, type VersionRecord } from '../records';
 import { judge, rulesFor } from './analysis-rules';
-import { applyWindow, canaryTrafficOf, stableReference, trafficOf, unsyncedRouting, withBaseline, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
-import { analysisOf, checkReason, checkSteps, checkVersion, checkWeight } from './rollout-validation';
+import { applyWindow, canaryTrafficOf, cutText, stableReference, trafficOf, unsyncedRouting, withBaseline, type Rollout, type RolloutAnalysis, type RolloutHistoryEntry } from './rollout-state';
+import { analysisOf, checkReason, checkSteps, checkVersion, checkWeight, MAX_ROLLOUT_REASON_CHARS } from './rollout-validation';
 import type { RolloutAnalysisTarget } from './rollout-controller';
 
 /** What rollouts need from the registry's storage. */
@@ -45,10 +45,31 @@ export interface RolloutStatus {
   history: RolloutHistoryEntry[];
 }
 
+/** Options of Rollouts. */
+export interface RolloutsOptions {
+  /** Windows in a row not counted before a rollout is paused (INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS; default DEFAULT_MAX_UNCOUNTED_WINDOWS, 10). */
+  maxUncountedWindows?: number;
+}
+
+/**
+ * History lines kept, the oldest dropped: with each line's reason cut to MAX_ROLLOUT_REASON_CHARS,
+ * the history stays under about 300 KB however its reasons were made (50 × 1024 characters, 6 bytes
+ * each at worst as JSON), beside the model's metadata (INFERMESH_MAX_MODEL_METADATA_BYTES, 256 KiB),
+ * so the record, and every write a rollback needs, fits NATS's 1 MiB max_payload.
+ */
 const HISTORY_LIMIT = 50;
+
+/** `entry` with its reason cut to MAX_ROLLOUT_REASON_CHARS (lines stored before the cut are cut on the next write). */
+const boundedEntry = (entry: RolloutHistoryEntry): RolloutHistoryEntry =>
+  entry.reason.length <= MAX_ROLLOUT_REASON_CHARS ? entry : { ...entry, reason: cutText(entry.reason, MAX_ROLLOUT_REASON_CHARS) };
 
 /** The principal named in the events of the rollout steps the registry's own analysis takes. */
 export const CONTROLLER_PRINCIPAL = 'controller';
+/**
+ * What a rollout counts afresh from when set by hand or resumed: no passes or failures, windows from
+ * now, and no run of windows not counted (routers get the full allowance to follow the new step).
+ */
+const afresh = (now: number): Partial<Rollout> => ({ passes: 0, fails: 0, stepStartedAt: now, unsyncedSince: undefined, unsyncedWindows: undefined });
 const active = (r: Rollout | undefined): r is Rollout => r !== undefined && (r.phase === 'progressing' || r.phase === 'paused');
 
 /** The version carrying most of a traffic split (the stable one). */
@@ -57,7 +78,11 @@ function mainVersion(traffic: TrafficWeight[]): number | undefined {
 }
 
 export class Rollouts implements RolloutAnalysisTarget {
-  constructor(private readonly store: RolloutStore, private readonly now: () => number = Date.now, private readonly log?: Logger) {}
+  private readonly maxUncountedWindows: number;
+
+  constructor(private readonly store: RolloutStore, private readonly now: () => number = Date.now, private readonly log?: Logger, options: RolloutsOptions = {}) {
+    this.maxUncountedWindows = options.maxUncountedWindows ?? DEFAULT_MAX_UNCOUNTED_WINDOWS;
+  }
 
   /**
    * Applies `change` to the model's running rollout (FAILED_PRECONDITION without one), records it and
@@ -74,7 +99,7 @@ export class Rollouts implements RolloutAnalysisTarget {
 
   private withRollout(m: ModelRecord, r: Rollout, action: RolloutHistoryEntry['action'], reason: string): ModelRecord {
     const entry: RolloutHistoryEntry = { time: new Date(this.now()).toISOString(), action, stable: r.stable, canary: r.canary, weight: r.weight, reason };
-    return { ...m, rollout: r, traffic: trafficOf(r), rolloutHistory: [...(m.rolloutHistory ?? []), entry].slice(-HISTORY_LIMIT) };
+    return { ...m, rollout: r, traffic: trafficOf(r), rolloutHistory: [...(m.rolloutHistory ?? []), entry].slice(-HISTORY_LIMIT).map(boundedEntry) };
   }
 
   /** `m` (written with rollout `r`) with its rollout.changed and traffic.changed events in its outbox, in the name of `by`. */
@@ -117,7 +142,7 @@ export class Rollouts implements RolloutAnalysisTarget {
   async setWeight(model: string, weight: number, by: string): Promise<RolloutStatus> {
     checkWeight(weight);
     const reason = `weight set to ${weight}%`;
-    return this.change(model, 'weight', (r) => ({ ...r, weight, step: r.steps.indexOf(weight), passes: 0, fails: 0, stepStartedAt: this.now(), reason }), reason, by);
+    return this.change(model, 'weight', (r) => ({ ...r, ...afresh(this.now()), weight, step: r.steps.indexOf(weight), reason }), reason, by);
   }
 
   /** The canary takes all traffic. */
@@ -140,7 +165,7 @@ export class Rollouts implements RolloutAnalysisTarget {
 
   resume(model: string, by: string): Promise<RolloutStatus> {
     const reason = 'resumed';
-    return this.change(model, 'resumed', (r) => ({ ...r, phase: 'progressing', passes: 0, fails: 0, stepStartedAt: this.now(), reason }), reason, by);
+    return this.change(model, 'resumed', (r) => ({ ...r, ...afresh(this.now()), phase: 'progressing', reason }), reason, by);
   }
 
   /** Traffic in force, the latest rollout and its history. */
@@ -169,7 +194,7 @@ export class Rollouts implements RolloutAnalysisTarget {
       if (reference.windowStart !== windowStart) {
         verdict.reason += ` (stable as in its window of ${new Date(reference.windowStart).toISOString()}, its last with ${r.analysis.minRequests} requests or more: it served ${stable.requests} in this one)`;
       }
-      const applied = applyWindow(r, verdict, windowStart, this.now(), canaryTrafficOf(canary), unsyncedRouting(r, routing));
+      const applied = applyWindow(r, verdict, windowStart, this.now(), canaryTrafficOf(canary), unsyncedRouting(r, routing), this.maxUncountedWindows);
       if (applied.rollout === r) return cur;
       // A window not counted is no baseline either: part of its traffic went by another split.
       const o = applied.notCounted !== undefined ? applied : { ...applied, rollout: withBaseline(applied.rollout, stable, windowStart) };
@@ -180,6 +205,7 @@ export class Rollouts implements RolloutAnalysisTarget {
       return { ...cur, rollout: o.rollout };
     });
     if (outcome?.notCounted !== undefined) this.log?.warn('rollout window not counted: routers routed by another split than the step\'s', { model, windowStart, reason: outcome.notCounted });
+    if (outcome?.action === 'paused') this.log?.warn('rollout paused: windows in a row not counted', { model, reason: outcome.rollout.reason });
   }
 }
 

@@ -4,6 +4,8 @@ describe('loadConfig', () => {
   it('gives documented defaults and a frozen object', () => {
     const c = loadConfig({});
     expect(c.routerPort).toBe(8001);
+    expect(c.rolloutMaxUncountedWindows).toBe(10);
+    expect(c.podName).toMatch(/-\d+$/);
     expect(c.executionProviders).toEqual(['cuda', 'cpu']);
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -22,6 +24,10 @@ describe('loadConfig', () => {
     ['INFERMESH_LOG_LEVEL', 'loud', 'INFERMESH_LOG_LEVEL="loud" is invalid: expected one of debug, info, warn, error'],
     ['INFERMESH_WARMUP', 'maybe', 'INFERMESH_WARMUP="maybe" is invalid: expected true or false'],
     ['INFERMESH_POD_IDENTITY', 'team/inference', 'INFERMESH_POD_IDENTITY="team/inference" is invalid: expected 1 to 253 letters'],
+    // A router's name goes into its window reports, which the registry refuses with any other.
+    ['INFERMESH_POD_NAME', 'router 1', 'INFERMESH_POD_NAME="router 1" is invalid: expected 1 to 253 letters'],
+    ['INFERMESH_POD_NAME', 'r'.repeat(254), 'INFERMESH_POD_NAME="rrr'],
+    ['INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS', '0', 'INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS="0" is invalid: expected an integer in [1, 1000000]'],
     ['INFERMESH_INTRA_OP_SPINNING', 'sometimes', 'INFERMESH_INTRA_OP_SPINNING="sometimes" is invalid: expected one of on, runs, off'],
   ])('rejects a bad %s naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -80,6 +80,19 @@ describe('window reports', () => {
     expect(() => decodeWindowReport(withRouting([{ revision: -1, traffic: [] }]))).toThrow(/routedBy/);
     expect(() => decodeWindowReport(withRouting([{ revision: 1, traffic: [{ version: 1, weight: 'all' }] }]))).toThrow(/routedBy/);
     expect(() => decodeWindowReport(withRouting(Array.from({ length: 9 }, () => routedBy[0])))).toThrow(/routedBy/);
+    // No split the registry makes lists more than two versions; a report's splits are kept until its window is judged.
+    const versions = (n: number) => [{ revision: 7, traffic: Array.from({ length: n }, (_, v) => ({ version: v + 1, weight: 0 })) }];
+    expect(decodeWindowReport(withRouting(versions(16))).routedBy![0]!.traffic).toHaveLength(16);
+    expect(() => decodeWindowReport(withRouting(versions(17)))).toThrow(/routedBy/);
+  });
+
+  it('are refused unless the router\'s name is one INFERMESH_POD_NAME takes: 1 to 253 letters, digits, ".", "-" or "_"', () => {
+    const named = (router: unknown) => new TextEncoder().encode(JSON.stringify({ schema: 1, router, model: 'm', windowStart: 10_000, windowMs: 10_000, versions: [] }));
+    for (const ok of ['router-7f9c.infermesh_1', 'r'.repeat(253)]) expect(decodeWindowReport(named(ok)).router).toBe(ok);
+    for (const bad of ['r'.repeat(254), 'r'.repeat(349_000), '', 'router 1', 'router\n1', 'router/1', '..']) {
+      expect(() => decodeWindowReport(named(bad))).toThrow(/router name/);
+    }
+    expect(() => decodeWindowReport(named(7))).toThrow(/malformed window report/);
   });
 
   it('are refused when a count is not a whole number', () => {
@@ -162,13 +175,43 @@ describe('rollout state', () => {
     const off = unsyncedRouting(base, [{ router: 'b', routedBy: [{ revision: 8, traffic: [{ version: 1, weight: 100 }] }] }])!;
     expect(off).toBe('window not counted: the step is v1 90%, v2 10%, but 1 of 1 router reports routed otherwise: b by v1 100% (revision 8)');
     const once = applyWindow({ ...base, fails: 1 }, fail, 1000, 1500, 'served', off);
-    expect(once).toEqual({ rollout: { ...base, fails: 1, lastWindow: 1000, unsyncedSince: 1000 }, notCounted: off });
+    expect(once).toEqual({ rollout: { ...base, fails: 1, lastWindow: 1000, unsyncedSince: 1000, unsyncedWindows: 1 }, notCounted: off });
     const twice = applyWindow(once.rollout, pass, 2000, 2500, 'served', off);
     expect(twice.rollout).toMatchObject({ passes: 0, fails: 1, lastWindow: 2000, unsyncedSince: 1000 });
     // Routers caught up: windows count again.
     const counted = applyWindow(twice.rollout, fail, 3000, 3500);
     expect(counted.action).toBe('rolled_back');
     expect(counted.rollout.unsyncedSince).toBeUndefined();
+  });
+
+  it('says why a window is not counted in a few hundred characters, whatever names and splits the reports carry', () => {
+    const split = (i: number) => ({ revision: Number.MAX_SAFE_INTEGER - i, traffic: Array.from({ length: 16 }, (_, v) => ({ version: Number.MAX_SAFE_INTEGER - v, weight: 100 })) });
+    const routing = Array.from({ length: 1000 }, (_, i) => ({ router: `router-${i}`.padEnd(349_000, 'x'), routedBy: Array.from({ length: 8 }, (_, s) => split(s)) }));
+    const why = unsyncedRouting(base, routing)!;
+    expect(why.length).toBeLessThanOrEqual(512);
+    expect(why).toMatch(/^window not counted: the step is v1 90%, v2 10%, but 1000 of 1000 router reports routed otherwise: router-0x{55}… by /);
+    // The usual case is said in full: a router that followed the step during the window.
+    const stepped = [{ router: 'a', routedBy: [{ revision: 8, traffic: [{ version: 1, weight: 100 }] }, { revision: 9, traffic: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }] }] }];
+    expect(unsyncedRouting(base, stepped)).toBe('window not counted: the step is v1 90%, v2 10%, but 1 of 1 router reports routed otherwise: a by v1 100% (revision 8) then v1 90%, v2 10% (revision 9)');
+  });
+
+  it('pauses the rollout after the most windows in a row not counted, naming the routers, and counts afresh after one that counts', () => {
+    const off = unsyncedRouting(base, [{ router: 'router-b', routedBy: [{ revision: 8, traffic: [{ version: 1, weight: 100 }] }] }])!;
+    let o = applyWindow(base, pass, 1000, 1500, 'served', off, 3);
+    o = applyWindow(o.rollout, pass, 2000, 2500, 'served', off, 3);
+    expect(o.rollout).toMatchObject({ phase: 'progressing', unsyncedWindows: 2 });
+    // One window that counts ends the run.
+    o = applyWindow(o.rollout, { result: 'inconclusive', reason: 'min-requests: only 3 canary requests' }, 3000, 3500, 'served', undefined, 3);
+    expect(o.rollout.unsyncedWindows).toBeUndefined();
+    for (const start of [4000, 5000]) o = applyWindow(o.rollout, pass, start, start + 500, 'served', off, 3);
+    expect(o.action).toBeUndefined();
+    o = applyWindow(o.rollout, pass, 6000, 6500, 'served', off, 3);
+    expect(o.action).toBe('paused');
+    expect(o.rollout).toMatchObject({ phase: 'paused', weight: 10, passes: 0, unsyncedSince: 4000, unsyncedWindows: 3 });
+    expect(o.rollout.reason).toBe(`paused: 3 windows in a row were not counted (INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS is 3); resume it once the routers follow the step. The last ${off}`);
+    expect(o.rollout.reason).toContain('router-b by v1 100% (revision 8)');
+    // Paused, windows change nothing.
+    expect(applyWindow(o.rollout, pass, 7000, 7500, 'served', off, 3).rollout).toBe(o.rollout);
   });
 
   it('counts each window once, and does nothing when paused or manual', () => {

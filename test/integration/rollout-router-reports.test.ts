@@ -1,0 +1,168 @@
+// What routers report about their windows must never take a rollout out of its operator's hands.
+// A window some router routed by another split is not counted and noted in the rollout's history;
+// that note once quoted router names and splits whole, so three reports with names of 349 KB took
+// the model's record to a few hundred bytes under NATS's 1 MiB max_payload, and every write after
+// it (rollback, promote, pause by hand) failed INTERNAL: the canary kept its weight for good. And a
+// router whose reports stay off the step held a rollout for ever without a word.
+import { RegistryApi, RolloutApi } from '../../client/index';
+import { artifactStore, connectNats, jetStreamOf, metadataBucket, type NatsConnection } from '../../lib/nats';
+import { silentLogger } from '../../lib/log';
+import { decodeEvent, subjects } from '../../lib/events';
+import { encodeWindowReport, emptyWindow, record, windowSubject, type RoutedSplit, type VersionWindow } from '../../lib/window-stats';
+import { keys, type ModelRecord } from '../../services/registry/records';
+import { Registry } from '../../services/registry/registry';
+import { Rollouts } from '../../services/registry/rollout/rollouts';
+import { startTestNats, type NatsServerProcess } from '../helpers/nats';
+import { startTestRegistry, testConfig } from '../helpers/services';
+import { modelPath } from '../helpers/models';
+import { sleep } from '../helpers/load';
+import { waitFor } from '../helpers/wait';
+import type { RegistryService } from '../../services/registry/registry-service';
+
+jest.setTimeout(120_000);
+
+const WINDOW_MS = 500;
+const MAX_UNCOUNTED = 3;
+/** NATS's default max_payload. */
+const MAX_PAYLOAD = 1024 * 1024;
+
+function served(version: number, ok: number): VersionWindow {
+  const w = emptyWindow(version);
+  for (let i = 0; i < ok; i++) record(w, true, 2);
+  return w;
+}
+
+describe('window reports and the rollout record', () => {
+  let nats: NatsServerProcess & { cleanup(): Promise<void> };
+  let registry: RegistryService;
+  let registryApi: RegistryApi;
+  let rollouts: RolloutApi;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    nats = await startTestNats();
+    registry = await startTestRegistry(nats.url, { INFERMESH_ANALYSIS_WINDOW_MS: String(WINDOW_MS), INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS: String(MAX_UNCOUNTED) });
+    registryApi = new RegistryApi(`127.0.0.1:${registry.port}`);
+    rollouts = new RolloutApi(`127.0.0.1:${registry.port}`);
+    nc = await connectNats(testConfig(nats.url), 'rollout-router-reports-test', silentLogger);
+  });
+
+  afterAll(async () => {
+    registryApi?.close();
+    rollouts?.close();
+    await nc?.drain();
+    await registry?.shutdown(2_000);
+    await nats?.cleanup();
+  });
+
+  /** Pushes two versions of `model` and starts an automatic canary of the second at 10%. */
+  async function canaryOf(model: string): Promise<number> {
+    await registryApi.push(model, modelPath('fixtures/identity_fp32.onnx'));
+    const canary = (await registryApi.push(model, modelPath('fixtures/identity_fp32.onnx'))).version;
+    await rollouts.start(model, canary, { weight: 10, steps: [10, 50], automatic: true, analysis: { minRequests: 5, windowsToAdvance: 100 } });
+    return canary;
+  }
+
+  /** Sends `reports` (router name and the splits it says it routed by) for the first window after now, once it is over. */
+  async function reportWindow(model: string, canary: number, reports: { router: string; routedBy: RoutedSplit[] }[]): Promise<void> {
+    const windowStart = (Math.floor(Date.now() / WINDOW_MS) + 1) * WINDOW_MS;
+    await sleep(windowStart + WINDOW_MS - Date.now() + 20);
+    const versions = [served(1, 90), served(canary, 10)];
+    for (const r of reports) nc.publish(windowSubject(model), encodeWindowReport({ schema: 1, model, windowStart, windowMs: WINDOW_MS, versions, ...r }));
+    await nc.flush();
+  }
+
+  const recordBytes = async (model: string) => (await (await metadataBucket(nc, 1)).get(keys.model(model)))!.value.length;
+
+  it('keeps a window not counted to a short note whatever the routers\' names and splits, so the rollout can still be rolled back', async () => {
+    const canary = await canaryOf('bloat');
+    const before = await recordBytes('bloat');
+    // Names of 349 KB and eight splits of sixteen versions each, none the step's, on the direct path
+    // to the analysis (the registry's decoder refuses such names; the note must not depend on it).
+    const split = (i: number): RoutedSplit => ({ revision: 1_000_000 + i, traffic: Array.from({ length: 16 }, (_, v) => ({ version: 1_000_000 + v, weight: 6 })) });
+    const routing = [0, 1, 2, 3].map((i) => ({ router: `r${i}`.padEnd(349_000, 'x'), routedBy: Array.from({ length: 8 }, (_, s) => split(s)) }));
+    // Another replica's Rollouts over the same store, as the registry's controller calls it.
+    const replica = new Rollouts(new Registry({
+      kv: await metadataBucket(nc, 1), artifacts: await artifactStore(nc, 1), js: jetStreamOf(nc).js, log: silentLogger,
+      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+    }));
+    await replica.analyseWindow('bloat', Date.now() + 60_000, new Map([[1, served(1, 90)], [canary, served(canary, 10)]]), routing);
+
+    const s = await rollouts.status('bloat');
+    const note = s.history.find((h) => h.action === 'not_counted');
+    expect(note?.reason).toMatch(/^window not counted: the step is v1 90%, v\d+ 10%, but 4 of 4 router reports routed otherwise: r0x+… by /);
+    expect(note!.reason.length).toBeLessThanOrEqual(512);
+    expect((await recordBytes('bloat')) - before).toBeLessThan(2_048);
+    await rollouts.rollback('bloat', 'the routers are wrong');
+    expect((await rollouts.status('bloat')).rollout?.phase).toBe('rolled_back');
+  });
+
+  it('cuts a history line stored before lines were bounded, so commands on a record near max_payload still work', async () => {
+    await canaryOf('bloated');
+    // The record as a not_counted note of three 349 KB names left it: a few hundred bytes under max_payload.
+    const kv = await metadataBucket(nc, 1);
+    const entry = await kv.get(keys.model('bloated'));
+    const m = JSON.parse(new TextDecoder().decode(entry!.value)) as ModelRecord;
+    const note = { time: new Date().toISOString(), action: 'not_counted' as const, stable: 1, canary: 2, weight: 10, reason: '' };
+    const bare = new TextEncoder().encode(JSON.stringify({ ...m, rolloutHistory: [...(m.rolloutHistory ?? []), note] })).length;
+    note.reason = 'window not counted: '.padEnd(MAX_PAYLOAD - 400 - bare, 'x');
+    await kv.update(keys.model('bloated'), JSON.stringify({ ...m, rolloutHistory: [...(m.rolloutHistory ?? []), note] }), entry!.revision);
+    expect(await recordBytes('bloated')).toBeGreaterThan(MAX_PAYLOAD - 500);
+
+    await rollouts.pause('bloated', 'looking at it');
+    await rollouts.resume('bloated');
+    await rollouts.promote('bloated');
+    expect(await recordBytes('bloated')).toBeLessThan(64 * 1024);
+    const s = await rollouts.status('bloated');
+    expect(s.rollout?.phase).toBe('promoted');
+    expect(s.history.find((h) => h.action === 'not_counted')!.reason.length).toBeLessThanOrEqual(1024);
+  });
+
+  it('pauses a rollout after INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS windows in a row not counted, naming the router, until it is resumed', async () => {
+    const canary = await canaryOf('stalled');
+    const revision = Number((await registryApi.models()).find((m) => m.name === 'stalled')!.revision);
+    const step: RoutedSplit = { revision, traffic: [{ version: 1, weight: 90 }, { version: canary, weight: 10 }] };
+    const stale: RoutedSplit = { revision: revision - 1, traffic: [{ version: 1, weight: 100 }] };
+    const changes: { action: string; reason: string; principal?: string }[] = [];
+    const sub = nc.subscribe(subjects.event('stalled', 'rollout.changed'), {
+      callback: (_err, msg) => {
+        const e = decodeEvent(msg.data);
+        if (e.type === 'rollout.changed') changes.push({ action: e.action, reason: e.reason, principal: e.principal });
+      },
+    });
+    try {
+      // router-b never follows the step: each window is not counted, and the third pauses the rollout.
+      for (let i = 0; i < MAX_UNCOUNTED; i++) {
+        expect((await rollouts.status('stalled')).rollout?.phase).toBe('progressing');
+        await reportWindow('stalled', canary, [{ router: 'router-a', routedBy: [step] }, { router: 'router-b', routedBy: [stale] }]);
+      }
+      const paused = await waitFor('the rollout paused', async () => {
+        const s = await rollouts.status('stalled');
+        return s.rollout?.phase === 'paused' ? s : undefined;
+      }, 10_000, 50);
+      expect(paused.rollout!.reason).toBe(`paused: ${MAX_UNCOUNTED} windows in a row were not counted (INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS is ${MAX_UNCOUNTED}); resume it once the routers follow the step. `
+        + `The last window not counted: the step is v1 90%, v${canary} 10%, but 1 of 2 router reports routed otherwise: router-b by v1 100% (revision ${revision - 1})`);
+      expect(paused.traffic).toEqual(step.traffic);
+      expect(paused.history.map((h) => h.action)).toEqual(['started', 'not_counted', 'paused']);
+      await waitFor('the paused event', () => changes.some((c) => c.action === 'paused'), 5_000, 50);
+      expect(changes.find((c) => c.action === 'paused')).toEqual({ action: 'paused', reason: paused.rollout!.reason, principal: 'controller' });
+
+      // Paused, further windows change nothing; resumed, the routers get the full allowance again.
+      await reportWindow('stalled', canary, [{ router: 'router-b', routedBy: [stale] }]);
+      await sleep(WINDOW_MS);
+      expect((await rollouts.status('stalled')).rollout).toMatchObject({ phase: 'paused', passes: 0 });
+      await rollouts.resume('stalled');
+      await reportWindow('stalled', canary, [{ router: 'router-b', routedBy: [stale] }]);
+      await sleep(WINDOW_MS);
+      expect((await rollouts.status('stalled')).rollout?.phase).toBe('progressing');
+      await reportWindow('stalled', canary, [{ router: 'router-a', routedBy: [step] }, { router: 'router-b', routedBy: [step] }]);
+      const counted = await waitFor('a window counted', async () => {
+        const s = await rollouts.status('stalled');
+        return s.rollout!.passes === 1 ? s : undefined;
+      }, 10_000, 50);
+      expect(counted.rollout?.phase).toBe('progressing');
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+});
