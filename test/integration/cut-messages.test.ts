@@ -8,6 +8,7 @@ import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelStreamInferResponse__Output } from '../../lib/grpc/generated/inference/ModelStreamInferResponse';
 import { H2Connection, type H2Stream, type Header } from '../../lib/h2/connection';
 import { statusOf } from '../../lib/h2/grpc';
+import { grpcMessage, grpcRequestHeaders } from '../helpers/h2-raw';
 import type { InferenceService } from '../../services/inference/inference-service';
 import type { RouterService } from '../../services/router/router-service';
 import { inferenceClient, startTestMesh, waitReady, type TestMesh } from '../helpers/mesh';
@@ -20,18 +21,8 @@ const service = protos().inference.GRPCInferenceService.service;
 const STREAM_PATH = '/inference.GRPCInferenceService/ModelStreamInfer';
 const INTERNAL = 13;
 
-/** A message as gRPC frames it (5-byte prefix). */
-function framed(message: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
-}
 
-const headers = (port: number, path: string): Header[] => [
-  [':method', 'POST'], [':scheme', 'http'], [':path', path], [':authority', `127.0.0.1:${port}`], ['content-type', 'application/grpc'], ['te', 'trailers'],
-];
-
-const request = (id: string) => framed(service.ModelStreamInfer.requestSerialize({ model_name: 'ident8', id, inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 3] }], raw_input_contents: [Buffer.from([1, 2, 3])] }));
+const request = (id: string) => grpcMessage(service.ModelStreamInfer.requestSerialize({ model_name: 'ident8', id, inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 3] }], raw_input_contents: [Buffer.from([1, 2, 3])] }));
 
 /** A call's answer: the messages it carried (as framed bytes, whole) and its status. */
 interface Answer {
@@ -44,7 +35,7 @@ async function call(port: number, path: string, body: Buffer[]): Promise<Answer>
   const conn = new H2Connection(net.connect(port, '127.0.0.1'), 'client', undefined, { keepaliveIntervalMs: 0 });
   try {
     await conn.ping(5_000);
-    const stream: H2Stream = conn.request(headers(port, path));
+    const stream: H2Stream = conn.request(grpcRequestHeaders(path));
     const chunks: Buffer[] = [];
     let last: Header[] | undefined;
     const closed = new Promise<void>((resolve) => {

@@ -14,6 +14,7 @@ import { H2Connection, type Header } from '../../lib/h2/connection';
 import { statusOf } from '../../lib/h2/grpc';
 import type { InferenceService } from '../../services/inference/inference-service';
 import type { RouterService } from '../../services/router/router-service';
+import { grpcMessage, grpcRequestHeaders } from '../helpers/h2-raw';
 import { inferenceClient, startTestMesh, unary, waitReady, type TestMesh } from '../helpers/mesh';
 import { startTestRouter } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -23,16 +24,6 @@ jest.setTimeout(180_000);
 const service = protos().inference.GRPCInferenceService.service;
 const MAX_IN_FLIGHT = 4;
 
-/** A message as gRPC frames it (5-byte prefix). */
-function framed(message: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
-}
-
-const headers = (port: number, path: string): Header[] => [
-  [':method', 'POST'], [':scheme', 'http'], [':path', path], [':authority', `127.0.0.1:${port}`], ['content-type', 'application/grpc'], ['te', 'trailers'],
-];
 
 describe('large answers and unread streams', () => {
   let mesh: TestMesh;
@@ -105,9 +96,9 @@ describe('large answers and unread streams', () => {
     // A client that opens no window for answers: every answer waits at the router.
     const conn = new H2Connection(net.connect(router.port, '127.0.0.1'), 'client', undefined, { keepaliveIntervalMs: 0, streamWindowBytes: 0 });
     await conn.ping(5_000);
-    const stream = conn.request(headers(router.port, '/inference.GRPCInferenceService/ModelStreamInfer'));
+    const stream = conn.request(grpcRequestHeaders('/inference.GRPCInferenceService/ModelStreamInfer'));
     const sent = 200;
-    const request = framed(service.ModelStreamInfer.requestSerialize({ model_name: 'ident8', inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 65536] }], raw_input_contents: [Buffer.alloc(65536, 7)] }));
+    const request = grpcMessage(service.ModelStreamInfer.requestSerialize({ model_name: 'ident8', inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 65536] }], raw_input_contents: [Buffer.alloc(65536, 7)] }));
     for (let i = 0; i < sent; i++) stream.write(request);
     // The requests the router took are run within a moment; those it did not take wait at the client.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
@@ -132,17 +123,17 @@ describe('large answers and unread streams', () => {
     const conn = new H2Connection(net.connect(port, '127.0.0.1'), 'client', undefined, { keepaliveIntervalMs: 0, streamWindowBytes: 0 });
     await conn.ping(5_000);
     const before = await ran('ident8');
-    const large = conn.request(headers(port, MODEL_INFER_PATH));
-    large.end(undefined, framed(service.ModelInfer.requestSerialize({ model_name: 'ident8', inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 20 << 20] }], raw_input_contents: [Buffer.alloc(20 << 20, 1)] })));
+    const large = conn.request(grpcRequestHeaders(MODEL_INFER_PATH));
+    large.end(undefined, grpcMessage(service.ModelInfer.requestSerialize({ model_name: 'ident8', inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 20 << 20] }], raw_input_contents: [Buffer.alloc(20 << 20, 1)] })));
     await waitFor('the large request to run', async () => (await ran('ident8')) > before);
     // The next call on the same connection (another team's, through a router): its answer is
     // taken (headers, its data waiting for the window like the first's), not refused
     // RESOURCE_EXHAUSTED for the bytes the first answer holds.
-    const small = conn.request(headers(port, MODEL_INFER_PATH));
+    const small = conn.request(grpcRequestHeaders(MODEL_INFER_PATH));
     const first = new Promise<Header[]>((resolve) => {
       small.onHeaders = (h) => resolve(h);
     });
-    small.end(undefined, framed(service.ModelInfer.requestSerialize({ model_name: 'ident8', inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 3] }], raw_input_contents: [Buffer.from([4, 5, 6])] })));
+    small.end(undefined, grpcMessage(service.ModelInfer.requestSerialize({ model_name: 'ident8', inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, 3] }], raw_input_contents: [Buffer.from([4, 5, 6])] })));
     const answered = await first;
     conn.close();
     expect(statusOf(answered)).toBeUndefined();

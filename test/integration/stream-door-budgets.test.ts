@@ -7,11 +7,12 @@ import net from 'node:net';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelStreamInferResponse__Output } from '../../lib/grpc/generated/inference/ModelStreamInferResponse';
 import type { InferenceClient } from '../../lib/grpc/types';
-import { H2Connection, type Header } from '../../lib/h2/connection';
+import { H2Connection } from '../../lib/h2/connection';
 import type { InferenceService } from '../../services/inference/inference-service';
+import type { RouterService } from '../../services/router/router-service';
+import { grpcMessage, grpcRequestHeaders } from '../helpers/h2-raw';
 import { inferenceClient, startTestMesh, unary, waitReady, type TestMesh } from '../helpers/mesh';
 import { startTestRouter } from '../helpers/services';
-import type { RouterService } from '../../services/router/router-service';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
@@ -19,16 +20,6 @@ jest.setTimeout(120_000);
 const MiB = 1 << 20;
 const service = protos().inference.GRPCInferenceService.service;
 
-/** A message as gRPC frames it (5-byte prefix). */
-function framed(message: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
-}
-
-const headers = (port: number, path: string): Header[] => [
-  [':method', 'POST'], [':scheme', 'http'], [':path', path], [':authority', `127.0.0.1:${port}`], ['content-type', 'application/grpc'], ['te', 'trailers'],
-];
 
 /** A ModelInferRequest of `bytes` UINT8s for ident8 (its answer as large). */
 const identity = (id: string, bytes: number) => ({ model_name: 'ident8', id, inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, bytes] }], raw_input_contents: [Buffer.alloc(bytes, 1)] });
@@ -103,7 +94,7 @@ describe.each(['pod', 'router'] as const)('the %s\'s streams and its door share 
     const conn = await connection();
     const before = await ran();
     // 6 MiB of answer wait at the door for a client that reads none of it.
-    conn.request(headers(port, MODEL_INFER_PATH)).end(undefined, framed(service.ModelInfer.requestSerialize(identity('unread', 6 * MiB))));
+    conn.request(grpcRequestHeaders(MODEL_INFER_PATH)).end(undefined, grpcMessage(service.ModelInfer.requestSerialize(identity('unread', 6 * MiB))));
     await waitFor('the unread call to run', async () => (await ran()) > before);
     await new Promise((r) => setTimeout(r, 200));
     const answers = await stream([identity('small', 1024), identity('large', 4 * MiB)]);
@@ -114,7 +105,7 @@ describe.each(['pod', 'router'] as const)('the %s\'s streams and its door share 
   it('refuses a stream\'s request that the request another connection is sending leaves no room for', async () => {
     const conn = await connection();
     // A 20 MiB request announced by its prefix and not finished: the door holds room for all of it.
-    const upload = conn.request(headers(port, MODEL_INFER_PATH));
+    const upload = conn.request(grpcRequestHeaders(MODEL_INFER_PATH));
     const head = Buffer.alloc(5);
     head.writeUInt32BE(20 * MiB, 1);
     upload.write(Buffer.concat([head, Buffer.alloc(1024)]));
