@@ -2,6 +2,8 @@
 // and wait for them to be ready.
 import { RegistryApi } from '../../client/index';
 import { inferenceClient, unary } from '../../lib/grpc/client';
+import type * as grpc from '@grpc/grpc-js';
+import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
 import type { InferenceClient } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
 import { startTestNats, type NatsServerProcess } from './nats';
@@ -58,6 +60,19 @@ export async function waitReady(client: InferenceClient, models: string[], timeo
 }
 
 export { inferenceClient, unary };
+
+/** ModelReady's answer and the reason in its trailing metadata. */
+export function modelReady(client: InferenceClient, name: string, version = ''): Promise<{ ready: boolean; reason: string }> {
+  return new Promise((resolve, reject) => {
+    let ready: boolean | undefined;
+    const call = client.ModelReady({ name, version }, (err, res) => {
+      if (err) reject(err);
+      else ready = res!.ready;
+    });
+    call.on('status', (s: grpc.StatusObject) => setImmediate(() => resolve({ ready: ready ?? false, reason: String(s.metadata.get(READY_REASON_KEY)[0] ?? '') })));
+  });
+}
+
 
 /**
  * The settings of a pod in a process of its own against `mesh` (cli/local-mesh's startService):

@@ -6,7 +6,6 @@
 // heartbeat and ModelReady's trailing metadata; and a pod refuses an artifact that is not
 // self-contained even when the registry holds one (stored before the registry checked).
 import { createHash } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
@@ -18,9 +17,8 @@ import type { InferenceClient, ServingConfig } from '../../lib/grpc/types';
 import type { RepositoryIndexResponse__Output } from '../../lib/grpc/generated/inference/RepositoryIndexResponse';
 import { resources } from '../../lib/nats';
 import { keys, type ModelRecord, type VersionRecord } from '../../services/registry/records';
-import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
 import type { InferenceService } from '../../services/inference/inference-service';
-import { startTestMesh, waitReady, inferenceClient, unary, type TestMesh } from '../helpers/mesh';
+import { startTestMesh, waitReady, inferenceClient, modelReady, unary, type TestMesh } from '../helpers/mesh';
 import { waitFor } from '../helpers/wait';
 import { sileroPath } from '../helpers/real-models';
 import { ort } from '../../lib/ort';
@@ -35,18 +33,6 @@ async function indexOf(client: InferenceClient): Promise<IndexEntry[]> {
 
 async function entry(client: InferenceClient, name: string): Promise<IndexEntry | undefined> {
   return (await indexOf(client)).find((m) => m.name === name);
-}
-
-/** ModelReady's answer and the reason in its trailing metadata. */
-function modelReady(client: InferenceClient, name: string, version = ''): Promise<{ ready: boolean; reason: string }> {
-  return new Promise((resolve, reject) => {
-    let ready: boolean | undefined;
-    const call = client.ModelReady({ name, version }, (err, res) => {
-      if (err) reject(err);
-      else ready = res!.ready;
-    });
-    call.on('status', (s: grpc.StatusObject) => setImmediate(() => resolve({ ready: ready ?? false, reason: String(s.metadata.get(READY_REASON_KEY)[0] ?? '') })));
-  });
 }
 
 const f32 = (values: number[]) => Buffer.from(Float32Array.from(values).buffer);

@@ -7,29 +7,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
 import { InferenceApi, type InfermeshError } from '../../client/index';
-import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
-import type { InferenceClient } from '../../lib/grpc/types';
 import { startService } from '../../cli/local-mesh/service-process';
 import { setAsideWorkers } from '../../services/inference/session-host';
-import { podProcessEnv, startTestMesh, waitReady, inferenceClient, type TestMesh } from '../helpers/mesh';
+import { podProcessEnv, startTestMesh, waitReady, inferenceClient, modelReady, type TestMesh } from '../helpers/mesh';
 import { heavyInput, wideModel } from '../helpers/models';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(180_000);
-
-/** ModelReady's answer and the reason in its trailing metadata. */
-function modelReady(client: InferenceClient, name: string, version = ''): Promise<{ ready: boolean; reason: string }> {
-  return new Promise((resolve, reject) => {
-    let ready: boolean | undefined;
-    const call = client.ModelReady({ name, version }, (err, res) => {
-      if (err) reject(err);
-      else ready = res!.ready;
-    });
-    call.on('status', (s: grpc.StatusObject) => setImmediate(() => resolve({ ready: ready ?? false, reason: String(s.metadata.get(READY_REASON_KEY)[0] ?? '') })));
-  });
-}
 
 /** What the registry's view of the pods (their heartbeats) says of `model`. */
 async function seenByRegistry(mesh: TestMesh, model: string): Promise<{ state: string; usedBytes: number } | undefined> {
