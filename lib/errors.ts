@@ -116,6 +116,21 @@ export function natsUnreachable(err: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether `err`, or an error it was caused by, is nats.js refusing a message larger than the
+ * server's max_payload (1 MiB by default): the write is too large, not NATS unreachable.
+ */
+export function natsPayloadTooLarge(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++, e = e.cause) {
+    if (e.name === 'InvalidArgumentError' && /max_payload/.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** The status details of a message NATS's max_payload refused. */
+export const NATS_PAYLOAD_TOO_LARGE_MESSAGE = 'the write does not fit in one NATS message (the server\'s max_payload, 1 MiB by default): make the description, labels or warm-up samples smaller';
+
 /** The gRPC status a handler answers with. */
 export interface GrpcStatus {
   code: Status;
@@ -135,6 +150,10 @@ export function toGrpcStatus(err: unknown, log?: Logger): GrpcStatus {
     // An outage, not a fault of the call: UNAVAILABLE, which clients retry.
     log?.warn('NATS is unreachable', { err: messageOf(err) });
     return { code: Status.UNAVAILABLE, details: NATS_UNREACHABLE_MESSAGE };
+  }
+  if (natsPayloadTooLarge(err)) {
+    log?.warn('a write did not fit in one NATS message', { err: messageOf(err) });
+    return { code: Status.RESOURCE_EXHAUSTED, details: NATS_PAYLOAD_TOO_LARGE_MESSAGE };
   }
   log?.error('unexpected error', { err });
   return { code: Status.INTERNAL, details: 'internal error' };

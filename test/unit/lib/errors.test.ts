@@ -1,5 +1,5 @@
 // The error family's messages (lib/errors.ts): what a refusal repeats of the caller's own input.
-import { ClosedConnectionError, DrainingConnectionError, NoRespondersError, PermissionViolationError, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { ClosedConnectionError, DrainingConnectionError, InvalidArgumentError, NoRespondersError, PermissionViolationError, RequestError, TimeoutError } from '@nats-io/transport-node';
 import { jserrors, JetStreamStatusError } from '@nats-io/jetstream/internal';
 import { ErrorCode, errors, MAX_STATUS_MESSAGE_CHARS, MeshError, statusMessage, toGrpcStatus } from '../../../lib/errors';
 import { grpcMessage } from '../../../lib/h2/grpc';
@@ -60,5 +60,16 @@ describe('NATS that cannot be reached', () => {
     expect(toGrpcStatus(new DOMException('The operation was aborted due to timeout', 'TimeoutError'), silentLogger).code).toBe(13);
     expect(toGrpcStatus(new PermissionViolationError('Permissions Violation for Publish to "x"', 'publish', 'x'), silentLogger).code).toBe(13);
     expect(toGrpcStatus(new RequestError('Permissions Violation', { cause: new PermissionViolationError('Permissions Violation for Publish to "x"', 'publish', 'x') }), silentLogger).code).toBe(13);
+  });
+});
+
+describe('a message larger than NATS takes', () => {
+  // What nats.js throws for a publish or KV write past the server's max_payload (1 MiB by default).
+  it('is RESOURCE_EXHAUSTED naming max_payload, not INTERNAL', () => {
+    const tooLarge = InvalidArgumentError.format('payload', 'max_payload size exceeded');
+    for (const err of [tooLarge, new Error('write failed', { cause: tooLarge })]) {
+      expect(toGrpcStatus(err, silentLogger)).toEqual({ code: 8, details: expect.stringMatching(/max_payload, 1 MiB/) as unknown as string });
+    }
+    expect(toGrpcStatus(InvalidArgumentError.format('subject', 'is not valid'), silentLogger).code).toBe(13);
   });
 });
