@@ -448,6 +448,12 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
 }
 
 /**
+ * The event stream's duplicate window: a publish retried within it, with the same event id, is
+ * stored once (two minutes, JetStream's default).
+ */
+export const EVENT_DUPLICATE_WINDOW_MS = 120_000;
+
+/**
  * Creates the event stream when missing (idempotent): file-backed, every event kept, at most
  * `maxConsumers` consumers (INFERMESH_EVENT_STREAM_MAX_CONSUMERS: pods and routers may create
  * consumers on it, and this bounds what one of them can leave there). An identity that may not
@@ -462,7 +468,7 @@ export async function ensureEventStream(jsm: JetStreamManager, replicas: number,
     discard: DiscardPolicy.Old,
     num_replicas: replicas,
     max_consumers: maxConsumers,
-    duplicate_window: 120_000_000_000, // ns: a publish retried within 2 minutes is stored once
+    duplicate_window: EVENT_DUPLICATE_WINDOW_MS * 1_000_000, // ns
   };
   try {
     await jsm.streams.info(resources.eventStream);
@@ -494,9 +500,9 @@ export async function eventStreamConsumerBound(jsm: JetStreamManager): Promise<n
   return (await jsm.streams.info(resources.eventStream)).config.max_consumers;
 }
 
-/** Publishes an event to the stream and resolves once JetStream stored it; returns its sequence. */
-export async function publishEvent(js: JetStreamClient, event: MeshEvent): Promise<number> {
-  const ack = await js.publish(subjects.event(event.model, event.type), encodeEvent(event), { msgID: event.id });
+/** Publishes an event to the stream and resolves once JetStream stored it; returns its sequence. `timeoutMs`: how long to wait for its answer (nats.js's default, 5 s). */
+export async function publishEvent(js: JetStreamClient, event: MeshEvent, timeoutMs?: number): Promise<number> {
+  const ack = await js.publish(subjects.event(event.model, event.type), encodeEvent(event), { msgID: event.id, ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }) });
   return ack.seq;
 }
 

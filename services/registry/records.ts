@@ -1,6 +1,6 @@
 // The registry's KV records: keys and JSON shapes. Written only by the registry; versioned by `schema`.
 import type { TensorSignature } from '../../lib/onnx';
-import { newEvent, type EventInput, type MeshEvent, type ServingConfig, type TrafficWeight } from '../../lib/events';
+import { newEvent, type EventInput, type MeshEvent, type ModelConfigChangedEvent, type ServingConfig, type TrafficWeight } from '../../lib/events';
 import { nameOfToken, nameToken } from '../../lib/nats';
 import type { Rollout, RolloutHistoryEntry } from './rollout/rollout-state';
 
@@ -27,16 +27,59 @@ export interface ModelRecord {
    * The outbox: events announcing writes of this record, stored by the same compare-and-set as the
    * write and removed once published, in order (Registry.flushOutbox). Absent when none is pending.
    */
-  outbox?: MeshEvent[];
+  outbox?: PendingEvent[];
 }
+
+/**
+ * model.config.changed as the outbox keeps it: its id, time and principal, no content. Its content
+ * is the record's description, labels and config as they are when it is published (pendingEventOf),
+ * so a record does not carry them twice (up to the metadata and warm-up bounds each: past NATS's
+ * 1 MiB max_payload together), and only the newest of them waits (announcing()).
+ */
+export type ConfigChangedMarker = Omit<ModelConfigChangedEvent, 'description' | 'labels' | 'config'>;
+
+/**
+ * An event waiting in a record's outbox: whole when its content is history and small (a rollout
+ * step or decision, a traffic split, a creation), a marker when it is the record's current state.
+ */
+export type PendingEvent = Exclude<MeshEvent, ModelConfigChangedEvent> | ConfigChangedMarker;
 
 /**
  * `m` with events announcing it added to its outbox: return it from a compare-and-set of the
  * model's record, and the write and its announcement are stored together (Registry.updateModel
- * publishes them once the write won; whichever replica flushes next, if this one cannot).
+ * publishes them once the write won; whichever replica flushes next, if this one cannot). Pending
+ * model.config.changed all say the same, the record as it is, so a new one replaces those waiting
+ * but the oldest: that one's publish may be under way, and whichever flush publishes it next
+ * publishes the same id, which the stream stores once, rather than a late copy landing after the
+ * newer event. At most two wait, however many writes NATS has not taken.
  */
 export function announcing(m: ModelRecord, ...events: EventInput[]): ModelRecord {
-  return { ...m, outbox: [...(m.outbox ?? []), ...events.map(newEvent)] };
+  let outbox = m.outbox ?? [];
+  for (const event of events.map(newEvent)) {
+    if (event.type === 'model.config.changed') {
+      const { description: _description, labels: _labels, config: _config, ...marker } = event;
+      const oldest = outbox.findIndex((e) => e.type === 'model.config.changed');
+      outbox = [...outbox.filter((e, i) => e.type !== 'model.config.changed' || i === oldest), marker];
+    } else {
+      outbox = [...outbox, event];
+    }
+  }
+  return { ...m, outbox };
+}
+
+/** The event to publish for `pending`, read from `m`, the record that holds it. */
+export function pendingEventOf(pending: PendingEvent, m: ModelRecord): MeshEvent {
+  if (pending.type !== 'model.config.changed') return pending;
+  return { ...pending, description: m.description, labels: m.labels, config: m.config };
+}
+
+/**
+ * KV value at outboxes.pending: the models whose records may hold pending events (a write marks
+ * its model before it stores them), so the periodic flush reads those records only.
+ */
+export interface OutboxIndex {
+  schema: 1;
+  models: string[];
 }
 
 /** Version states. */
@@ -73,6 +116,8 @@ export const keys = {
   placements: 'placement.*',
   /** The model name of a key listed under `placement`. */
   placementModelOf: (key: string) => (key.startsWith('placement.') ? nameOfToken(key.slice('placement.'.length)) : undefined),
+  /** The models whose records may hold pending events (OutboxIndex). */
+  outboxIndex: 'outboxes.pending',
   /** The placement controller's lease (PlacementLease): which replica leads. */
   placementLease: 'leases.placement',
 };

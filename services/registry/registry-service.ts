@@ -64,6 +64,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const uploads = new UploadStaging(config.registryUploadDir || os.tmpdir());
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, uploads, maxModelMetadataBytes: config.maxModelMetadataBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
     maxGraphNodes: config.maxGraphNodes,
+    maxPayloadBytes: nc.info?.max_payload,
     eventFollowAheadBytes: config.eventFollowAheadBytes,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });
@@ -191,12 +192,15 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   if (sweeper) sweep();
 
   // Events a write stored with it but did not publish (its registry killed, NATS timing out): at
-  // start-up, then every interval, one flush at a time.
+  // start-up every model's record is read, then every interval those the outbox index names; one
+  // flush at a time.
   let flushing = false;
+  let flushedOnce = false;
   const flushOutboxes = () => {
     if (flushing) return;
     flushing = true;
-    registry.flushOutboxes()
+    registry.flushOutboxes(flushedOnce ? 'marked' : 'every-model')
+      .then(() => (flushedOnce = true))
       .catch((err: unknown) => log.warn('publishing pending events failed; the next flush retries', { err }))
       .finally(() => (flushing = false));
   };

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { kvKeys, resources, type JetStreamClient, type KV, type ObjectStore } from '../../lib/nats';
 import { settings } from '../../lib/config';
 import { errors, MeshError, ErrorCode, shownName } from '../../lib/errors';
-import { decodeEvent, followEvents, newEvent, publishEvent, subjects, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
+import { decodeEvent, EVENT_DUPLICATE_WINDOW_MS, followEvents, newEvent, publishEvent, subjects, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
 import { retry } from '../../lib/retry';
 import { meterOf } from '../../lib/metrics';
@@ -15,7 +15,7 @@ import type { Logger } from '../../lib/log';
 import { UploadStaging } from './artifact-upload';
 import { checkWarmup } from './warmup-config';
 import { readArtifact } from './artifact-reader';
-import { announcing, keys, MODEL_NAME, MODEL_NAME_RULE, type ArtifactDeletion, type ModelRecord, type PlacementRecord, type ServingConfig, type VersionRecord } from './records';
+import { announcing, keys, MODEL_NAME, MODEL_NAME_RULE, pendingEventOf, type ArtifactDeletion, type ModelRecord, type OutboxIndex, type PendingEvent, type PlacementRecord, type ServingConfig, type VersionRecord } from './records';
 
 /** What the registry is built from. */
 export interface RegistryDeps {
@@ -43,6 +43,8 @@ export interface RegistryDeps {
   placement?: boolean;
   /** With placement on: why a version of `sizeBytes` can be held by no pod (undefined: it may fit). */
   unplaceable?: (sizeBytes: number) => string | undefined;
+  /** The NATS server's max_payload, which every record must fit in (its INFO; default 1 MiB, nats-server's). */
+  maxPayloadBytes?: number;
 }
 
 /** A model's record with the revision it was read at (UpdateModel's compare-and-set takes it). */
@@ -124,6 +126,54 @@ const ARTIFACT_DELETION_STALE_MS = 60_000;
 
 const inTraffic = (m: ModelRecord, version: number) => m.traffic.some((t) => t.version === version);
 
+/** nats-server's default max_payload. */
+const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** What a KV write's headers may take beside its value within max_payload (its subject and expected revision). */
+const KV_HEADER_ROOM_BYTES = 1024;
+/**
+ * The most a pending event kept whole may take: a rollout.changed with a reason of
+ * MAX_ROLLOUT_REASON_CHARS (1024), each escaped in JSON at worst, and its fields. With
+ * OUTBOX_SHARE of max_payload, it sets how many events a record's outbox may hold (32 at 1 MiB):
+ * the rest of the record (description and labels, warm-up samples, rollout history) keeps its room.
+ */
+const PENDING_EVENT_MAX_BYTES = 8 * 1024;
+const OUTBOX_SHARE = 1 / 4;
+
+/**
+ * How long a write's call waits for its events to be published: one attempt each, within nats.js's
+ * JetStream request timeout (5 s); what is left is the periodic flush's (the write is made).
+ */
+const CALL_PUBLISH_WAIT_MS = 5_000;
+/**
+ * The most one flush spends publishing a model's events, retries included: half the event stream's
+ * duplicate window, so a copy it sends late is still dropped as a duplicate of one another flush
+ * sent meanwhile; the next flush redoes its check of what the stream holds.
+ */
+const FLUSH_BUDGET_MS = EVENT_DUPLICATE_WINDOW_MS / 2;
+/** Attempts of one publish within a periodic flush (lib/retry.ts's default). */
+const FLUSH_PUBLISH_ATTEMPTS = 6;
+
+/** How a flush publishes: within how long, and whether it retries a failed publish. */
+interface FlushBudget {
+  ms: number;
+  retries: boolean;
+}
+const CALL_FLUSH: FlushBudget = { ms: CALL_PUBLISH_WAIT_MS, retries: false };
+const PERIODIC_FLUSH: FlushBudget = { ms: FLUSH_BUDGET_MS, retries: true };
+
+/** The compare-and-set that removed published events from a record: the revision it wrote over, and its own. */
+interface Cleared {
+  base: number;
+  revision: number;
+}
+
+/** What a model record's parts take, in bytes, for a refusal that says what is large. */
+function partsOf(m: ModelRecord): string {
+  const size = (v: unknown) => (v === undefined ? 0 : Buffer.byteLength(JSON.stringify(v)));
+  return `description and labels ${size(m.description) + size(m.labels)}, serving config ${size(m.config)}, `
+    + `rollout history ${size(m.rolloutHistory)}, events waiting to be published ${size(m.outbox)} (${m.outbox?.length ?? 0})`;
+}
+
 export class Registry {
   private readonly watchers = new Set<EventFollower>();
 
@@ -133,7 +183,7 @@ export class Registry {
 
   private readonly uploads: UploadStaging;
   /** Each model's outbox flush in progress here (one at a time per model). */
-  private readonly flushing = new Map<string, Promise<number | undefined>>();
+  private readonly flushing = new Map<string, Promise<Cleared | undefined>>();
   private jsm: ReturnType<JetStreamClient['jetstreamManager']> | undefined;
 
   constructor(private readonly deps: RegistryDeps) {
@@ -161,9 +211,10 @@ export class Registry {
    * Compare-and-set loop: applies `mutate` to the current value until a write wins; with
    * `expectedRevision`, one attempt only, and only if the record is still at that revision.
    * `mutate` may read other records: a write that wins proves this key did not change meanwhile.
-   * Returning the current value unchanged skips the write.
+   * Returning the current value unchanged skips the write. `base`: the revision the write was made
+   * over (undefined: nothing written).
    */
-  private async update<T>(key: string, mutate: (current: T) => T | Promise<T>, expectedRevision?: number): Promise<{ value: T; revision: number }> {
+  private async update<T>(key: string, mutate: (current: T) => T | Promise<T>, expectedRevision?: number): Promise<{ value: T; revision: number; base?: number }> {
     for (let attempt = 0; attempt < 100; attempt++) {
       const cur = await this.read<T>(key);
       if (!cur) throw new MeshError(ErrorCode.Internal, `record ${key} vanished`);
@@ -172,8 +223,9 @@ export class Registry {
       }
       const next = await mutate(cur.value);
       if (next === cur.value) return cur;
+      const bytes = this.storable(key, next);
       try {
-        return { value: next, revision: await this.deps.kv.update(key, encode(next), cur.revision) };
+        return { value: next, revision: await this.deps.kv.update(key, bytes, cur.revision), base: cur.revision };
       } catch (err) {
         if (!isConflict(err)) throw err;
         if (expectedRevision !== undefined) throw new MeshError(ErrorCode.Conflict, `${key} changed since revision ${expectedRevision}: read it again and retry`);
@@ -183,37 +235,103 @@ export class Registry {
   }
 
   /**
+   * `value` encoded, when it fits in one NATS message: else RESOURCE_EXHAUSTED naming max_payload
+   * and, for a model's record, what takes the room, before anything is written (nats.js would
+   * refuse the write with an error a client could only see as INTERNAL).
+   */
+  private storable(key: string, value: unknown): Uint8Array {
+    const bytes = encode(value);
+    const maxPayload = this.deps.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (bytes.length <= maxPayload - KV_HEADER_ROOM_BYTES) return bytes;
+    const parts = key.startsWith('models.') ? `: ${partsOf(value as ModelRecord)} bytes` : '';
+    throw new MeshError(ErrorCode.Overloaded, `record ${key} would take ${bytes.length} bytes, more than one NATS message holds (the server's max_payload, ${maxPayload} bytes; 1 MiB by default)${parts}`);
+  }
+
+  /** The most events a model's outbox may hold: PENDING_EVENT_MAX_BYTES each, within OUTBOX_SHARE of max_payload. */
+  private get maxPendingEvents(): number {
+    return Math.max(1, Math.floor(((this.deps.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES) * OUTBOX_SHARE) / PENDING_EVENT_MAX_BYTES));
+  }
+
+  /**
+   * Compare-and-set loop over a model's record that may add events to its outbox (announcing()):
+   * the model is marked in the outbox index before its events are stored, and the call waits for
+   * one attempt to publish them (announce). A write that would leave more than maxPendingEvents
+   * waiting (NATS has not taken the earlier ones) is refused UNAVAILABLE, before anything is written.
+   * `revision`: the record's revision as the write left it (see announce).
+   */
+  private async writeModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>, expectedRevision?: number): Promise<{ value: ModelRecord; revision: number; written: boolean }> {
+    let marked = false;
+    const { value, revision, base } = await this.update<ModelRecord>(keys.model(name), async (cur) => {
+      const next = await mutate(cur);
+      const pending = next.outbox?.length ?? 0;
+      if (next === cur || pending === 0) return next;
+      if (pending > this.maxPendingEvents && pending > (cur.outbox?.length ?? 0)) {
+        throw new MeshError(ErrorCode.Unavailable, `model '${name}' has ${cur.outbox?.length ?? 0} events waiting to be published (NATS is not taking them); try again once it does`);
+      }
+      if (!marked) await this.markPending(name);
+      marked = true;
+      return next;
+    }, expectedRevision);
+    if (base === undefined || !value.outbox?.length) return { value, revision, written: base !== undefined };
+    return { value, revision: await this.announce(name, revision), written: true };
+  }
+
+  /**
    * Compare-and-set loop over a model's record (rollouts use it); events `mutate` adds with
    * announcing() are published once the write won (flushOutbox).
    */
   async updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>): Promise<ModelRecord> {
     Registry.checkName(name);
-    const { value } = await this.update<ModelRecord>(keys.model(name), mutate);
-    if (value.outbox?.length) await this.announce(name);
-    return value;
+    return (await this.writeModel(name, mutate)).value;
   }
 
   /** Publishes an event on the stream, retrying while JetStream is unavailable. */
   async publish(input: EventInput): Promise<void> {
-    await this.publishStored(newEvent(input));
-  }
-
-  private async publishStored(event: MeshEvent): Promise<void> {
+    const event = newEvent(input);
     await retry(() => publishEvent(this.deps.js, event));
     this.events.add(1, { type: event.type });
   }
 
   /**
-   * Publishes the model's pending announcements after a write that stored some; resolves the
-   * record's revision once they are removed from it (undefined: not removed here). One that cannot
-   * be published now stays in the outbox for the next flush (flushOutboxes): the write is made, and
-   * the call that made it succeeds.
+   * One attempt to publish `event`, within `ms`: a publish NATS does not answer (a slow link) fails
+   * then, whether nats.js's own timeout ends it or not.
    */
-  private async announce(name: string): Promise<number | undefined> {
-    return this.flushOutbox(name).catch((err: unknown) => {
-      this.deps.log.warn('could not publish the events of a write; they stay in its outbox for the next flush', { model: name, err });
-      return undefined;
+  private async publishWithin(event: MeshEvent, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new MeshError(ErrorCode.Unavailable, `publishing a ${event.type} event took longer than ${ms} ms`)), ms);
     });
+    try {
+      await Promise.race([publishEvent(this.deps.js, event, ms), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.events.add(1, { type: event.type });
+  }
+
+  /**
+   * Publishes the model's pending announcements after a write that stored some, waiting
+   * CALL_PUBLISH_WAIT_MS at most: the write is made, and the call that made it succeeds; what is
+   * not published by then stays in the outbox for the next flush (flushOutboxes). Resolves the
+   * revision to answer with: the one after the events were removed when that removal was made over
+   * this write itself, else the write's own (a removal over another writer's change would hand the
+   * caller a revision whose content it was not shown, and its next compare-and-set would undo that change).
+   */
+  private async announce(name: string, revision: number): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), CALL_PUBLISH_WAIT_MS)));
+    const flushed = this.flushOutbox(name, CALL_FLUSH).catch((err: unknown): 'pending' => {
+      this.deps.log.warn('could not publish the events of a write; they stay in its outbox for the next flush', { model: name, err });
+      return 'pending';
+    });
+    const outcome = await Promise.race([flushed, waited]).finally(() => clearTimeout(timer));
+    if (outcome === 'pending') {
+      // Marked before the write too; again, in case a flush found its record empty and took the
+      // mark off just before the write was stored.
+      await this.markPending(name).catch((err: unknown) => this.deps.log.warn('could not mark a model as having events pending; the next flush at start-up finds them', { model: name, err }));
+      return revision;
+    }
+    return outcome?.base === revision ? outcome.revision : revision;
   }
 
   /**
@@ -224,11 +342,14 @@ export class Registry {
    * stores once within its duplicate window (two minutes, lib/events.ts), and before publishing,
    * the last event stored on each of their subjects tells which of them a flush that died before
    * removing them had published already (later ones of a model's announcements are published only
-   * after the earlier ones). Resolves the record's revision after it removed them (undefined: none pending).
+   * after the earlier ones). Before each attempt the record is read again: an event no longer in
+   * it was published by another flush (or replaced by a newer one), and this flush stops there,
+   * as it does once `budget` is spent, so a copy it sends late falls within the duplicate window
+   * of any other. Resolves the compare-and-set that removed them (undefined: none removed here).
    */
-  flushOutbox(name: string): Promise<number | undefined> {
+  flushOutbox(name: string, budget: FlushBudget = PERIODIC_FLUSH): Promise<Cleared | undefined> {
     const previous = this.flushing.get(name) ?? Promise.resolve(undefined);
-    const flush = previous.catch(() => undefined).then(() => this.flushOnce(name));
+    const flush = previous.catch(() => undefined).then(() => this.flushOnce(name, budget));
     this.flushing.set(name, flush);
     void flush.catch(() => undefined).finally(() => {
       if (this.flushing.get(name) === flush) this.flushing.delete(name);
@@ -236,18 +357,46 @@ export class Registry {
     return flush;
   }
 
-  private async flushOnce(name: string): Promise<number | undefined> {
+  private async flushOnce(name: string, budget: FlushBudget): Promise<Cleared | undefined> {
     const key = keys.model(name);
     const pending = (await this.read<ModelRecord>(key))?.value.outbox ?? [];
     if (pending.length === 0) return undefined;
-    for (const event of pending.slice(await this.alreadyPublished(pending))) await this.publishStored(event);
+    const deadline = Date.now() + budget.ms;
+    for (const event of pending.slice(await this.alreadyPublished(pending))) {
+      if (!(await this.publishPending(name, event.id, deadline, budget))) return undefined;
+    }
     const published = new Set(pending.map((e) => e.id));
-    return (await this.update<ModelRecord>(key, (m) => {
+    const { revision, base } = await this.update<ModelRecord>(key, (m) => {
       if (!m.outbox?.some((e) => published.has(e.id))) return m;
       const { outbox, ...rest } = m;
       const left = outbox.filter((e) => !published.has(e.id));
       return left.length ? { ...rest, outbox: left } : rest;
-    })).revision;
+    });
+    return base === undefined ? undefined : { base, revision };
+  }
+
+  /**
+   * Publishes the pending event `id` of a model, read from its record as it is now (a
+   * model.config.changed is built from it); false when it has left the outbox (another flush
+   * published it, or a newer one replaced it). Retries while `budget` allows and time is left.
+   */
+  private async publishPending(name: string, id: string, deadline: number, budget: FlushBudget): Promise<boolean> {
+    let delay = 200;
+    for (let attempt = 1; ; attempt++) {
+      const cur = await this.read<ModelRecord>(keys.model(name));
+      const pending = cur?.value.outbox?.find((e) => e.id === id);
+      if (!cur || !pending) return false;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new MeshError(ErrorCode.Unavailable, `publishing the events of model '${name}' took longer than ${budget.ms} ms; the next flush goes on`);
+      try {
+        await this.publishWithin(pendingEventOf(pending, cur.value), left);
+        return true;
+      } catch (err) {
+        if (!budget.retries || attempt >= FLUSH_PUBLISH_ATTEMPTS) throw err;
+        await sleep(Math.max(0, Math.min(delay, deadline - Date.now())));
+        delay = Math.min(delay * 2, 3_000);
+      }
+    }
   }
 
   /**
@@ -256,7 +405,7 @@ export class Registry {
    * (placement.changed aside, which is never in one), in order, so a later one stored means every
    * earlier one was. A subject that cannot be read counts nothing (the duplicate window still holds).
    */
-  private async alreadyPublished(pending: MeshEvent[]): Promise<number> {
+  private async alreadyPublished(pending: PendingEvent[]): Promise<number> {
     this.jsm ??= this.deps.js.jetstreamManager();
     const jsm = await this.jsm;
     let count = 0;
@@ -273,15 +422,62 @@ export class Registry {
     return count;
   }
 
-  /** Flushes every model's outbox (at start-up and every INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS); resolves how many models had events pending. */
-  async flushOutboxes(): Promise<number> {
+  /**
+   * Adds `name` to the outbox index (keys.outboxIndex) unless it is there: done before a write
+   * stores events, so a registry killed before it published them leaves a mark the periodic flush
+   * of every replica reads.
+   */
+  private async markPending(name: string): Promise<void> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const cur = await this.read<OutboxIndex>(keys.outboxIndex);
+      if (cur?.value.models.includes(name)) return;
+      const next = encode({ schema: 1, models: [...(cur?.value.models ?? []), name] } satisfies OutboxIndex);
+      try {
+        await retry(() => (cur ? this.deps.kv.update(keys.outboxIndex, next, cur.revision) : this.deps.kv.create(keys.outboxIndex, next)), { retryable: (e) => !isConflict(e) });
+        return;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+    throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${keys.outboxIndex}; try again`);
+  }
+
+  /**
+   * Flushes the outboxes of models with events pending; resolves how many had some. `every-model`
+   * (at start-up) reads every model's record, so nothing a registry killed between marking and
+   * writing left is missed; `marked` (every INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS) reads the
+   * outbox index and the records it names only, and takes off the index the models whose records
+   * it found with none (a write marks its model again before it stores more).
+   */
+  async flushOutboxes(which: 'every-model' | 'marked' = 'every-model'): Promise<number> {
+    const index = await this.read<OutboxIndex>(keys.outboxIndex);
+    let names: string[];
+    if (which === 'marked') {
+      names = index?.value.models ?? [];
+    } else {
+      names = [];
+      for (const k of await kvKeys(this.deps.kv, keys.models)) {
+        const name = keys.modelOf(k);
+        if (name !== undefined) names.push(name);
+      }
+    }
+    const settled = new Set<string>();
     let flushed = 0;
-    for (const k of await kvKeys(this.deps.kv, keys.models)) {
-      const name = keys.modelOf(k);
-      if (name === undefined || !(await this.read<ModelRecord>(k))?.value.outbox?.length) continue;
+    for (const name of names) {
+      if (!MODEL_NAME.test(name) || !(await this.read<ModelRecord>(keys.model(name)))?.value.outbox?.length) {
+        settled.add(name);
+        continue;
+      }
       this.deps.log.warn('publishing the events a write left in its outbox (its registry stopped, or NATS failed, before it published them)', { model: name });
-      await this.flushOutbox(name);
       flushed++;
+      await this.flushOutbox(name).catch((err: unknown) => this.deps.log.warn('publishing pending events failed; the next flush retries', { model: name, err }));
+    }
+    // Over the index as it was read before the records: a model marked since keeps its mark.
+    const kept = index?.value.models.filter((n) => !settled.has(n));
+    if (index && kept && kept.length < index.value.models.length) {
+      await this.deps.kv.update(keys.outboxIndex, encode({ schema: 1, models: kept } satisfies OutboxIndex), index.revision).catch((err: unknown) => {
+        if (!isConflict(err)) throw err;
+      });
     }
     return flushed;
   }
@@ -319,14 +515,17 @@ export class Registry {
       traffic: [],
       createdAt: new Date().toISOString(),
     };
+    const key = keys.model(m.name);
+    const bytes = this.storable(key, announcing(record, { type: 'model.created', model: m.name, principal: by }));
     let revision: number;
     try {
-      revision = await retry(() => this.deps.kv.create(keys.model(m.name), encode(announcing(record, { type: 'model.created', model: m.name, principal: by }))), { retryable: (e) => !isConflict(e) });
+      await this.markPending(m.name);
+      revision = await retry(() => this.deps.kv.create(key, bytes), { retryable: (e) => !isConflict(e) });
     } catch (err) {
       if (isConflict(err)) return this.getModel(m.name);
       throw err;
     }
-    return { ...record, revision: (await this.announce(m.name)) ?? revision };
+    return { ...record, revision: await this.announce(m.name, revision) };
   }
 
   /** The model's record; NOT_FOUND when it does not exist. */
@@ -402,7 +601,7 @@ export class Registry {
     // Bounded as they will be stored: a change of one keeps the other as it is.
     this.checkMetadata(changes.description ?? before.description, changes.labels ?? before.labels);
     let changed = false;
-    const { value: m, revision } = await this.update<ModelRecord>(keys.model(name), (cur) => {
+    const { value: m, revision } = await this.writeModel(name, (cur) => {
       const next: ModelRecord = {
         ...cur,
         description: changes.description ?? cur.description,
@@ -412,11 +611,9 @@ export class Registry {
       changed = next.description !== cur.description || !isDeepStrictEqual(next.labels, cur.labels) || !isDeepStrictEqual(next.config, cur.config);
       return changed ? announcing(next, { type: 'model.config.changed', model: name, description: next.description, labels: next.labels, config: next.config, principal: by }) : cur;
     }, expectedRevision);
-    if (!changed) return { ...m, revision };
     const { outbox: _announced, ...record } = m;
-    const after = (await this.announce(name)) ?? revision;
-    this.deps.log.info('model updated', { model: name, revision: after });
-    return { ...record, revision: after };
+    if (changed) this.deps.log.info('model updated', { model: name, revision });
+    return { ...record, revision };
   }
 
   /**

@@ -3,21 +3,34 @@
 // process killed between the write and the publish) leaves them for the next flush, by itself
 // after a restart or by another replica, and JetStream's message ids and the stream itself keep
 // each one from being stored twice.
-import { RegistryApi, RolloutApi } from '../../client/index';
+import { RegistryApi } from '../../client/index';
 import { ensureEventStream, newEvent, publishEvent, subjects, type MeshEvent } from '../../lib/events';
 import { artifactStore, connectNats, jetStreamOf, metadataBucket, resources, type NatsConnection } from '../../lib/nats';
 import { silentLogger } from '../../lib/log';
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Registry } from '../../services/registry/registry';
 import { Rollouts } from '../../services/registry/rollout/rollouts';
-import { keys, type ModelRecord } from '../../services/registry/records';
+import { keys, type ModelRecord, type OutboxIndex } from '../../services/registry/records';
+import { ErrorCode, MeshError } from '../../lib/errors';
+import type { KV } from '../../lib/nats';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { startTestRegistry, testConfig } from '../helpers/services';
 import { modelPath } from '../helpers/models';
 import { waitFor } from '../helpers/wait';
 import type { RegistryService } from '../../services/registry/registry-service';
 
-jest.setTimeout(60_000);
+jest.setTimeout(90_000);
+
+// The registries here flush at start-up only: each test calls the flush it means, when it means it.
+const ONLY_AT_START = { INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS: '3600000' };
+
+/** A description of `bytes` UTF-8 bytes whose content says `tag`. */
+const descriptionOf = (tag: string, bytes: number) => `${tag}:`.padEnd(bytes, 'd');
+
+/** Warm-up samples that take about `bytes` as stored (raw data in base64). */
+const warmupOf = (bytes: number) => ({
+  warmup: [{ name: 'w', inputs: [{ name: 'x', dims: [1, 4], rawData: Buffer.alloc(Math.floor((bytes * 3) / 4), 7).toString('base64') }] }],
+});
 
 describe('the outbox of model writes', () => {
   let nats: NatsServerProcess & { cleanup(): Promise<void> };
@@ -36,7 +49,7 @@ describe('the outbox of model writes', () => {
       discard: DiscardPolicy.Old, num_replicas: 1, max_consumers: 1024, duplicate_window: 100_000_000,
     });
     await ensureEventStream(await jetStreamOf(nc).jsm, 1, 1024);
-    registries.push(await startTestRegistry(nats.url));
+    registries.push(await startTestRegistry(nats.url, ONLY_AT_START));
     registryApi = new RegistryApi(`127.0.0.1:${registries[0]!.port}`);
   });
 
@@ -66,12 +79,71 @@ describe('the outbox of model writes', () => {
     const store = await connectNats(testConfig(nats.url), 'outbox-store', silentLogger);
     const publisher = await connectNats(testConfig(nats.url), 'outbox-publisher', silentLogger);
     connections.push(store, publisher);
+    const { js, jsm } = jetStreamOf(publisher);
+    await jsm; // its first request answered, so closing the connection leaves none failing unawaited
     const registry = new Registry({
-      kv: await metadataBucket(store, 1), artifacts: await artifactStore(store, 1), js: jetStreamOf(publisher).js, log: silentLogger,
+      kv: await metadataBucket(store, 1), artifacts: await artifactStore(store, 1), js, log: silentLogger,
       maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
     });
     return { registry, rollouts: new Rollouts(registry), publisher };
   }
+
+  /**
+   * A registry over the real buckets whose event publishes wait while `stall()` is in force, as
+   * over a NATS link that does not answer; `release()` lets them go on, or with `fail` ends each
+   * waiting one as a timeout would (later ones go through). `reads` counts its reads of model records.
+   */
+  async function registryWithStallingPublisher() {
+    const store = await connectNats(testConfig(nats.url), 'outbox-stalling', silentLogger);
+    connections.push(store);
+    const real = jetStreamOf(store).js;
+    let stalled: Promise<boolean> | undefined;
+    let end: (fail: boolean) => void = () => undefined;
+    let waiting = 0;
+    const js = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'publish') {
+          return async (...args: Parameters<typeof real.publish>) => {
+            if (stalled) {
+              waiting++;
+              if (await stalled) throw new Error('publish timed out');
+            }
+            return target.publish(...args);
+          };
+        }
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const reads: string[] = [];
+    const bucket = await metadataBucket(store, 1);
+    const kv = new Proxy(bucket, {
+      get(target, prop) {
+        if (prop === 'get') return (key: string) => (reads.push(key), target.get(key));
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as KV;
+    const registry = new Registry({
+      kv, artifacts: await artifactStore(store, 1), js, log: silentLogger,
+      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 26,
+    });
+    return {
+      registry,
+      reads,
+      waiting: () => waiting,
+      stall() {
+        stalled = new Promise<boolean>((resolve) => (end = resolve));
+      },
+      release(fail = false) {
+        stalled = undefined;
+        end(fail);
+      },
+    };
+  }
+
+  /** What `p` resolved to, or 'still waiting' after `ms`. */
+  const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), ms).unref())]);
 
   it('publishes a rollout step whose publish failed after its write, once, when a registry starts', async () => {
     await registryApi.push('stepped', modelPath('fixtures/identity_fp32.onnx'));
@@ -88,7 +160,7 @@ describe('the outbox of model writes', () => {
     expect((await eventsOf('stepped')).filter((e) => e.type === 'rollout.changed' && e.action === 'weight')).toEqual([]);
 
     // A registry starting (the same one restarted, or another replica) publishes them at start-up.
-    registries.push(await startTestRegistry(nats.url));
+    registries.push(await startTestRegistry(nats.url, ONLY_AT_START));
     const weighted = await waitFor('the step announced', async () => {
       const events = await eventsOf('stepped');
       const step = events.filter((e) => e.type === 'rollout.changed' && e.action === 'weight');
@@ -121,5 +193,125 @@ describe('the outbox of model writes', () => {
     expect(ids.filter((id) => id === sent.id)).toHaveLength(1);
     expect(ids.filter((id) => id === unsent.id)).toHaveLength(1);
     expect((await kv.get(keys.model('flushed')))!.json<ModelRecord>().outbox).toBeUndefined();
+  });
+
+  it('takes an UpdateModel with its description and warm-up samples at their bounds, and announces it', async () => {
+    await registryApi.push('at-bounds', modelPath('fixtures/identity_fp32.onnx'));
+    // INFERMESH_MAX_MODEL_METADATA_BYTES and INFERMESH_MAX_WARMUP_CONFIG_BYTES at their defaults:
+    // the record holds both once; its model.config.changed, carrying them too, is not stored in it.
+    const description = descriptionOf('bounds', 256 * 1024 - 16);
+    const raw = Buffer.alloc(Math.floor(((256 * 1024 - 200) * 3) / 4), 7); // as stored: base64, 256 KiB less the sample's fields
+    const config = { warmup: [{ name: 'w', inputs: [{ name: 'x', dims: [1, 4], raw_data: raw }], count: 0 }] };
+    const updated = await registryApi.updateModel('at-bounds', { description, config: config as never });
+    expect(updated.description).toBe(description);
+    const stored = (await (await metadataBucket(nc, 1)).get(keys.model('at-bounds')))!.json<ModelRecord>();
+    expect(JSON.stringify(stored.config).length).toBeGreaterThan(256 * 1024 - 400);
+    const announced = await waitFor('the change announced', async () => (await eventsOf('at-bounds')).find((e) => e.type === 'model.config.changed'));
+    expect(announced).toMatchObject({ description, principal: expect.any(String) as unknown as string });
+  });
+
+  it('keeps taking writes while NATS takes none of their events, announcing the latest config once it does', async () => {
+    await registryApi.push('piling', modelPath('fixtures/identity_fp32.onnx'));
+    const { registry, publisher } = await registryWithOwnPublisher();
+    await publisher.close();
+    const config = warmupOf(200 * 1024);
+    for (let i = 0; i < 12; i++) {
+      await registry.editModel('piling', { description: descriptionOf(`edit ${i}`, 200 * 1024), config }, undefined, 'key:test');
+    }
+    // Pending config changes say the same (the record as it is when published): the oldest (its
+    // publish perhaps under way) and the newest wait, their content not stored with them.
+    const stored = (await (await metadataBucket(nc, 1)).get(keys.model('piling')))!;
+    expect(stored.json<ModelRecord>().outbox?.map((e) => e.type)).toEqual(['model.config.changed', 'model.config.changed']);
+    expect(stored.value.length).toBeLessThan(512 * 1024);
+
+    expect(await registries[0]!.registry.flushOutboxes()).toBe(1);
+    const changes = (await eventsOf('piling')).filter((e) => e.type === 'model.config.changed');
+    expect(changes).toHaveLength(2);
+    for (const change of changes) expect(change).toMatchObject({ description: descriptionOf('edit 11', 200 * 1024), principal: 'key:test' });
+  });
+
+  it('refuses a record larger than a NATS message RESOURCE_EXHAUSTED, saying what is large', async () => {
+    await registryApi.push('too-large', modelPath('fixtures/identity_fp32.onnx'));
+    const store = await connectNats(testConfig(nats.url), 'outbox-large', silentLogger);
+    connections.push(store);
+    // An operator raised INFERMESH_MAX_MODEL_METADATA_BYTES past what a record can hold.
+    const registry = new Registry({
+      kv: await metadataBucket(store, 1), artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, log: silentLogger,
+      maxArtifactBytes: 1 << 30, maxModelMetadataBytes: 2 * 1024 * 1024, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+    });
+    const err = await registry.editModel('too-large', { description: descriptionOf('large', 1024 * 1024) }, undefined, 'key:test').then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(MeshError);
+    expect(err).toMatchObject({ code: ErrorCode.Overloaded, message: expect.stringMatching(/max_payload.*description and labels \d+/) as unknown as string });
+    expect((await registry.getModel('too-large')).description).toBe('');
+  });
+
+  it('answers a write with the revision of what it wrote, not of a later write its publish outlasted', async () => {
+    await registryApi.push('outlasted', modelPath('fixtures/identity_fp32.onnx'));
+    const slow = await registryWithStallingPublisher();
+    slow.stall();
+    const first = slow.registry.editModel('outlasted', { labels: { team: 'a' } }, undefined, 'key:first');
+    await waitFor('the first publish stalled', () => slow.waiting() > 0);
+    // Another writer changes the description, and its registry publishes both writes' events.
+    await registries[0]!.registry.editModel('outlasted', { description: 'set by the second' }, undefined, 'key:second');
+    slow.release();
+    const told = await first;
+    expect(told.labels).toEqual({ team: 'a' });
+    expect(told.description).toBe('');
+    // The first writer's compare-and-set over what it was told must not undo the second's description.
+    const again = await slow.registry.editModel('outlasted', { labels: { team: 'b' } }, told.revision, 'key:first').then(() => undefined, (e: unknown) => e);
+    expect(again).toMatchObject({ code: ErrorCode.Conflict });
+    expect((await registries[0]!.registry.getModel('outlasted')).description).toBe('set by the second');
+  });
+
+  it('answers a write within a few seconds when its publish stalls, leaving the events to the flush', async () => {
+    await registryApi.push('stalled', modelPath('fixtures/identity_fp32.onnx'));
+    const slow = await registryWithStallingPublisher();
+    slow.stall();
+    const answer = await within(slow.registry.editModel('stalled', { description: 'while NATS stalls' }, undefined, 'key:test'), 15_000);
+    expect(answer).toMatchObject({ description: 'while NATS stalls' });
+    slow.release(true);
+    expect(await registries[0]!.registry.flushOutboxes('marked')).toBe(1);
+    expect((await eventsOf('stalled')).filter((e) => e.type === 'model.config.changed')).toMatchObject([{ description: 'while NATS stalls' }]);
+  });
+
+  it('stops publishing an event another flush published, rather than storing it again past the duplicate window', async () => {
+    await registryApi.push('stale', modelPath('fixtures/identity_fp32.onnx'));
+    const kv = await metadataBucket(nc, 1);
+    const pending = newEvent({ type: 'traffic.changed', model: 'stale', traffic: [{ version: 1, weight: 100 }], principal: 'key:test' });
+    const entry = (await kv.get(keys.model('stale')))!;
+    await kv.update(keys.model('stale'), JSON.stringify({ ...entry.json<ModelRecord>(), outbox: [pending] }), entry.revision);
+
+    // A replica's flush stalls on its publish; another publishes the event, and a newer one.
+    const slow = await registryWithStallingPublisher();
+    slow.stall();
+    const stalledFlush = slow.registry.flushOutbox('stale').catch(() => undefined);
+    await waitFor('the flush stalled', () => slow.waiting() > 0);
+    expect(await registries[0]!.registry.flushOutboxes()).toBe(1);
+    await registries[0]!.registry.editModel('stale', { description: 'newer' }, undefined, 'key:test');
+    await new Promise((r) => setTimeout(r, 300)); // past the stream's duplicate window
+    // Its publish times out; a retry would store the event a second time, after the newer one.
+    slow.release(true);
+    await stalledFlush;
+    const events = (await eventsOf('stale')).filter((e) => e.type === 'traffic.changed' || e.type === 'model.config.changed');
+    expect(events.map((e) => e.id).filter((id) => id === pending.id)).toHaveLength(1);
+    expect(events.at(-1)).toMatchObject({ type: 'model.config.changed', description: 'newer' });
+  });
+
+  it('reads, every interval, only the records of models with events pending', async () => {
+    await registryApi.push('indexed', modelPath('fixtures/identity_fp32.onnx'));
+    const reader = await registryWithStallingPublisher();
+    await reader.registry.flushOutboxes('marked'); // takes off the index the models whose events are out
+    reader.reads.length = 0;
+    expect(await reader.registry.flushOutboxes('marked')).toBe(0);
+    expect(reader.reads.filter((k) => k.startsWith('models.'))).toEqual([]);
+
+    const { registry, publisher } = await registryWithOwnPublisher();
+    await publisher.close();
+    await registry.editModel('indexed', { description: 'pending' }, undefined, 'key:test');
+    const index = (await (await metadataBucket(nc, 1)).get(keys.outboxIndex))!.json<OutboxIndex>();
+    expect(index.models).toEqual(['indexed']);
+    expect(await reader.registry.flushOutboxes('marked')).toBe(1);
+    expect(reader.reads.filter((k) => k.startsWith('models.') && k !== keys.model('indexed'))).toEqual([]);
+    expect((await eventsOf('indexed')).filter((e) => e.type === 'model.config.changed')).toMatchObject([{ description: 'pending' }]);
   });
 });

@@ -4,7 +4,7 @@
 // Anything else is INVALID_ARGUMENT naming the field, and nothing is stored.
 import { ErrorCode, MeshError } from '../../../../lib/errors';
 import type { MeshEvent } from '../../../../lib/events';
-import type { ModelRecord, VersionRecord } from '../../../../services/registry/records';
+import { pendingEventOf, type ModelRecord, type VersionRecord } from '../../../../services/registry/records';
 import { Rollouts, type RolloutStore, type StartOptions } from '../../../../services/registry/rollout/rollouts';
 import { DEFAULT_ROLLOUT_ANALYSIS, type RolloutAnalysis } from '../../../../services/registry/rollout/rollout-state';
 import { MAX_ROLLOUT_REASON_CHARS } from '../../../../services/registry/rollout/rollout-validation';
@@ -26,7 +26,7 @@ function memoryStore() {
     // As the registry: a write's announcements leave its outbox once published.
     updateModel: async (_n, mutate) => {
       const { outbox, ...next } = await mutate(model);
-      events.push(...(outbox ?? []));
+      events.push(...(outbox ?? []).map((e) => pendingEventOf(e, next)));
       return (model = next);
     },
     checkPlaceable: () => undefined,
