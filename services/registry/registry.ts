@@ -139,11 +139,13 @@ const KV_HEADER_ROOM_BYTES = 1024;
 const PENDING_EVENT_MAX_BYTES = 8 * 1024;
 const OUTBOX_SHARE = 1 / 4;
 
+/** How long one attempt to publish an event waits for JetStream's answer (nats.js's JetStream request timeout, 5 s). */
+const PUBLISH_ATTEMPT_MS = 5_000;
 /**
- * How long a write's call waits for its events to be published: one attempt each, within nats.js's
- * JetStream request timeout (5 s); what is left is the periodic flush's (the write is made).
+ * How long a write's call waits for its events to be published: one attempt each, within one
+ * attempt's time in all; what is left is the periodic flush's (the write is made).
  */
-const CALL_PUBLISH_WAIT_MS = 5_000;
+const CALL_PUBLISH_WAIT_MS = PUBLISH_ATTEMPT_MS;
 /**
  * The most one flush spends publishing a model's events, retries included: half the event stream's
  * duplicate window, so a copy it sends late is still dropped as a duplicate of one another flush
@@ -389,7 +391,7 @@ export class Registry {
       const left = deadline - Date.now();
       if (left <= 0) throw new MeshError(ErrorCode.Unavailable, `publishing the events of model '${name}' took longer than ${budget.ms} ms; the next flush goes on`);
       try {
-        await this.publishWithin(pendingEventOf(pending, cur.value), left);
+        await this.publishWithin(pendingEventOf(pending, cur.value), Math.min(left, PUBLISH_ATTEMPT_MS));
         return true;
       } catch (err) {
         if (!budget.retries || attempt >= FLUSH_PUBLISH_ATTEMPTS) throw err;
@@ -516,6 +518,8 @@ export class Registry {
       createdAt: new Date().toISOString(),
     };
     const key = keys.model(m.name);
+    const existing = await this.read<ModelRecord>(key);
+    if (existing) return this.withPlacement({ ...existing.value, revision: existing.revision });
     const bytes = this.storable(key, announcing(record, { type: 'model.created', model: m.name, principal: by }));
     let revision: number;
     try {
