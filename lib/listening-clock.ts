@@ -109,17 +109,19 @@ export class HeardPause {
   }
 
   /**
-   * Heartbeats can (`available`) or cannot arrive from now on. Returns how long they could not,
-   * on their return (each pod's last-heard time moves on by that much), else 0.
+   * Heartbeats can (`available`) or cannot arrive from now on. On their return, how a pod's
+   * last-heard time moves on: by how long they could not arrive, and no later than now (a pod heard
+   * during the pause was silent only since); undefined otherwise.
    */
-  set(available: boolean): number {
+  set(available: boolean): ((heardAt: number) => number) | undefined {
     if (!available) {
       this.since ??= this.heard.now();
-      return 0;
+      return undefined;
     }
-    if (this.since === undefined) return 0;
-    const paused = this.heard.now() - this.since;
+    if (this.since === undefined) return undefined;
+    const resumed = this.heard.now();
+    const paused = resumed - this.since;
     this.since = undefined;
-    return paused;
+    return (heardAt) => Math.min(heardAt + paused, resumed);
   }
 }

@@ -65,8 +65,8 @@ export class PodView {
    * from where it stood (HeardPause), so a NATS that is late now and then keeps no dead pod.
    */
   setHeartbeatsAvailable(available: boolean): void {
-    const paused = this.pause.set(available);
-    for (const p of this.pods.values()) p.heardAt += paused;
+    const shift = this.pause.set(available);
+    if (shift) for (const p of this.pods.values()) p.heardAt = shift(p.heardAt);
   }
 
   /** Forgets pods whose heartbeats stopped; call it about once a TTL. */

@@ -313,8 +313,8 @@ export class Membership implements ConfirmedView<Pod> {
    * silence counts on from where it stood (HeardPause): a NATS late now and then keeps no dead pod.
    */
   setHeartbeatsAvailable(available: boolean): void {
-    const paused = this.pause.set(available);
-    for (const pod of this.pods.values()) pod.lastHeard += paused;
+    const shift = this.pause.set(available);
+    if (shift) for (const pod of this.pods.values()) pod.lastHeard = shift(pod.lastHeard);
   }
 
   /** Forgets pods whose last heartbeat is older than the TTL. */

@@ -1,6 +1,6 @@
-// An event follower fetches ahead within its byte bound (INFERMESH_EVENT_FOLLOW_AHEAD_BYTES) and
-// still gets every event promptly, whatever their sizes up to NATS's max_payload, against a real
-// nats-server: with nats.js's own pull threshold, a pull left with less room than the next event
+// An event follower whose fetching ahead is bounded by bytes (INFERMESH_EVENT_FOLLOW_AHEAD_BYTES; that
+// the bound holds, registry-stream-bounds.test.ts shows) still gets every event promptly, whatever
+// their sizes up to NATS's max_payload, against a real nats-server: with nats.js's own pull threshold, a pull left with less room than the next event
 // and no other asked for stalled delivery until nats.js missed heartbeats (9 of 40 events in 30 s).
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';

@@ -154,8 +154,8 @@ export class PlacementPods {
    * pod's silence counts on from where it stood (HeardPause): a NATS late now and then keeps no dead pod.
    */
   setHeartbeatsAvailable(available: boolean): void {
-    const paused = this.pause.set(available);
-    if (paused > 0) for (const p of this.pods.values()) p.seen = { ...p.seen, heardAt: p.seen.heardAt + paused };
+    const shift = this.pause.set(available);
+    if (shift) for (const p of this.pods.values()) p.seen = { ...p.seen, heardAt: shift(p.seen.heardAt) };
   }
 
   /** Asks pods nothing more (the registry stops). */

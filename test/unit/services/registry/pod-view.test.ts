@@ -104,4 +104,20 @@ describe('PodView', () => {
     }
     expect(names(view)).toEqual([]);
   });
+
+  it('forgets a pod heard while NATS was late a TTL after NATS answers again, not later', () => {
+    const view = new PodView(1_500, 10, 10_000, () => wall);
+    view.setHeartbeatsAvailable(false);
+    wall += 5_000;
+    // A heartbeat that came through a NATS late to answer its probe, the pod's last.
+    view.update(hb('pod-a'), 100);
+    wall += 5_000;
+    view.setHeartbeatsAvailable(true);
+    wall += 1_500;
+    view.expire();
+    expect(names(view)).toEqual(['pod-a']);
+    wall += 1;
+    view.expire();
+    expect(names(view)).toEqual([]);
+  });
 });
