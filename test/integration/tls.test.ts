@@ -150,6 +150,11 @@ it('lets only routers (and the registry) call a pod: a pod\'s own certificate is
   const asRouter = inferenceClient(podA.address, { tls: { files: clientTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
   clients.push(asRouter);
   expect(names(await infer(asRouter))).toEqual(['logits', 'probabilities']);
+  // The registry asks pods what their heartbeats claim (placement), with its own certificate.
+  const registryTls = loadTls(testConfig(nats.url, pki.env(await pki.issue('registry-client', { kind: 'registry', name: 'registry-client' }))), silentLogger)!;
+  const asRegistry = inferenceClient(podA.address, { tls: { files: registryTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
+  clients.push(asRegistry);
+  expect(names(await infer(asRegistry))).toEqual(['logits', 'probabilities']);
 });
 
 it('refuses a client that does not trust the CA, and a plaintext one', async () => {
