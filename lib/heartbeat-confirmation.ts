@@ -126,15 +126,14 @@ export interface ConfirmationOptions {
   prefix?: string;
   /** Called after an answer changed the view (the router's cold starts look again). */
   applied?: () => void;
-  /** The monotonic clock the interval is judged on (default performance.now). */
-  now?: () => number;
 }
 
 export class HeartbeatConfirmation<P extends ConfirmedPod> {
   private readonly pods = new Map<P, Confirming>();
   private stopped = false;
   private readonly prefix: string;
-  private readonly now: () => number;
+  /** The monotonic clock the interval is judged on. */
+  private readonly now = (): number => performance.now();
 
   /** `warnings`: the service's line per interval about claims refused. */
   constructor(
@@ -145,7 +144,6 @@ export class HeartbeatConfirmation<P extends ConfirmedPod> {
     private readonly options: ConfirmationOptions,
   ) {
     this.prefix = options.prefix ?? '';
-    this.now = options.now ?? (() => performance.now());
   }
 
   /**

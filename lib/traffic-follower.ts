@@ -40,6 +40,16 @@ export function isCurrent(held: number | undefined, revision: string | number | 
   return held === undefined || held === 0 || r === 0 || r >= held;
 }
 
+/** How a TrafficFollower keeps up; every field has its default. */
+export interface TrafficFollowerOptions {
+  /** Full resync period (INFERMESH_REGISTRY_RESYNC_INTERVAL_MS); default 30 s. */
+  resyncIntervalMs?: number;
+  /** Per-call deadline of a read from the registry; default 10 s. */
+  callDeadlineMs?: number;
+  /** Bytes of events fetched ahead (INFERMESH_EVENT_FOLLOW_AHEAD_BYTES); default followEvents'. */
+  eventAheadBytes?: number;
+}
+
 export class TrafficFollower {
   private events: EventFollower | undefined;
   private resync: NodeJS.Timeout | undefined;
@@ -51,6 +61,9 @@ export class TrafficFollower {
   /** Resolves once the first full sync with the registry succeeded. */
   readonly synced: Promise<void>;
   private markSynced!: () => void;
+  private readonly resyncIntervalMs: number;
+  private readonly callDeadlineMs: number;
+  private readonly eventAheadBytes: number | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -58,13 +71,11 @@ export class TrafficFollower {
     private readonly registry: RegistryClient,
     private readonly onModel: TrafficListener,
     private readonly log: Logger,
-    /** Full resync period (INFERMESH_REGISTRY_RESYNC_INTERVAL_MS); default 30 s. */
-    private readonly resyncIntervalMs = 30_000,
-    /** Per-call deadline of a read from the registry; default 10 s. */
-    private readonly callDeadlineMs = 10_000,
-    /** Bytes of events fetched ahead (INFERMESH_EVENT_FOLLOW_AHEAD_BYTES); default followEvents'. */
-    private readonly eventAheadBytes?: number,
+    opts: TrafficFollowerOptions = {},
   ) {
+    this.resyncIntervalMs = opts.resyncIntervalMs ?? 30_000;
+    this.callDeadlineMs = opts.callDeadlineMs ?? 10_000;
+    this.eventAheadBytes = opts.eventAheadBytes;
     this.synced = new Promise((resolve) => (this.markSynced = resolve));
   }
 

@@ -139,7 +139,7 @@ export function encodeWindowReport(r: WindowReport): Uint8Array {
  * and pid). The name goes into the rollout's reasons, history and logs, so a report with any other
  * is refused rather than carried there.
  */
-export const isRouterName = isPodIdentityName;
+const isRouterName = isPodIdentityName;
 
 /** Parses and validates a report; throws on anything malformed. */
 export function decodeWindowReport(bytes: Uint8Array): WindowReport {

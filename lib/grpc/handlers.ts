@@ -31,14 +31,3 @@ export function serverStreamHandler<Req, Res>(log: Logger, fn: (call: grpc.Serve
   };
 }
 
-/** Writes to a server stream honouring backpressure; rejects when the client went away. */
-export function writeWithBackpressure<Res>(call: grpc.ServerWritableStream<unknown, Res>, msg: Res): Promise<void> {
-  if (call.write(msg)) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onDrain = () => { cleanup(); resolve(); };
-    const onCancel = () => { cleanup(); reject(new Error('client cancelled')); };
-    const cleanup = () => { call.off('drain', onDrain); call.off('cancelled', onCancel); };
-    call.on('drain', onDrain);
-    call.on('cancelled', onCancel);
-  });
-}

@@ -98,11 +98,6 @@ export class StreamSender<Res> {
     if (call.cancelled) this.onCancelled();
   }
 
-  /** Bytes written and not yet taken by HTTP/2. */
-  get queuedBytes(): number {
-    return this.queued;
-  }
-
   async write(msg: Res): Promise<void> {
     const size = this.opts.sizeOf(msg);
     while (!this.over && this.queued > 0 && this.queued + size > this.limits.maxBufferBytes) {

@@ -170,7 +170,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     const held = versionsHeldBy(config.podName, traffic, record);
     void repo.reconcile(model, held.versions, held.plannedBytes);
     if (record) void repo.configure(model, record);
-  }, log, config.registryResyncIntervalMs, undefined, config.eventFollowAheadBytes);
+  }, log, { resyncIntervalMs: config.registryResyncIntervalMs, eventAheadBytes: config.eventFollowAheadBytes });
   await follower.start();
   heartbeat.start();
   health.set('', 'SERVING');

@@ -167,7 +167,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     split.set(model, traffic, placementOf(record) !== undefined);
     // Each window report says which split it was routed by (the rollout analysis judges a step on those routed by it).
     stats.routedBy(model, Number(record?.revision ?? 0) || 0, traffic);
-  }, log, config.registryResyncIntervalMs, undefined, config.eventFollowAheadBytes);
+  }, log, { resyncIntervalMs: config.registryResyncIntervalMs, eventAheadBytes: config.eventFollowAheadBytes });
   await follower.start();
 
 

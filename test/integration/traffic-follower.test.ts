@@ -68,7 +68,7 @@ describe('TrafficFollower', () => {
     clients.push(real);
     const slow = slowListing(real);
     const calls: { model: string; traffic: TrafficWeight[] }[] = [];
-    const f = new TrafficFollower(nc, jetStreamOf(nc).js, slow.client, (model, traffic) => void calls.push({ model, traffic }), silentLogger, 3_600_000);
+    const f = new TrafficFollower(nc, jetStreamOf(nc).js, slow.client, (model, traffic) => void calls.push({ model, traffic }), silentLogger, { resyncIntervalMs: 3_600_000 });
     followers.push(f);
     await f.start();
     return { f, slow, calls, last: (model: string) => calls.filter((c) => c.model === model).at(-1)?.traffic };
