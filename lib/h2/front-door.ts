@@ -213,11 +213,6 @@ export class H2FrontDoor {
     };
   }
 
-  private describeRequestBudget(): string {
-    const door = this.server.requestBudget;
-    return `${door.used} of ${door.max} bytes held in all`;
-  }
-
   /** A request read whole: handed to the service as it is, or decompressed first. */
   private unary(stream: H2Stream, headers: Header[], body: Buffer, deadline: number | undefined): void {
     // The compressed flag (first octet) is rarely set; a body that is not one message is the
@@ -249,7 +244,7 @@ export class H2FrontDoor {
           return respondStatus(stream, INVALID_ARGUMENT, `request message is not valid ${encoding} data: ${err.message}`);
         }
         if (!stream.reserveRequestBytes(message.length)) {
-          return respondStatus(stream, RESOURCE_EXHAUSTED, `request of ${message.length} bytes once decompressed does not fit ${this.opts.who}'s buffers for requests now (${this.describeRequestBudget()})`);
+          return respondStatus(stream, RESOURCE_EXHAUSTED, requestsFull(message.length, this.opts.who, this.server.requestBudget));
         }
         const plain = Buffer.allocUnsafe(5 + message.length);
         plain[0] = 0;
