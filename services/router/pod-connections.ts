@@ -28,8 +28,13 @@ export function upstreamOptions(maxRequests: number): H2UpstreamOptions {
 interface Connections {
   h2: H2Upstream;
   typed: InferenceClient;
-  /** grpc.health.v1 and RepositoryIndex, for a pod's own word on what its heartbeats claim (received within a heartbeat's bound). */
-  answers: AnswerClients;
+  /** The TLS the connections were made with (undefined with TLS off). */
+  tls: ClientTls | undefined;
+  /**
+   * grpc.health.v1 and RepositoryIndex, for a pod's own word on what its heartbeats claim (received
+   * within a heartbeat's bound): made when first asked, as only the confirmations of TLS on ask.
+   */
+  answers?: AnswerClients;
 }
 
 export class PodConnections {
@@ -62,11 +67,17 @@ export class PodConnections {
           ...(tls && { tls: { context: () => tls.files.context(), checkServerIdentity: expectIdentity(tls.identity!) } }),
         }),
         typed: inferenceClient(address, { maxMessageBytes: this.maxMessageBytes, tls }),
-        answers: answerClients(address, tls),
+        tls,
       };
       this.byAddress.set(address, c);
     }
     return c;
+  }
+
+  /** The answer clients of `address`, made on first use with the TLS of its other connections. */
+  private answers(address: string): AnswerClients {
+    const c = this.get(address);
+    return (c.answers ??= answerClients(address, c.tls));
   }
 
   /** Whether verify(`address`) would get a probe now (TLS off: nothing to probe). */
@@ -122,7 +133,7 @@ export class PodConnections {
    * `timeoutMs` (refused, closed, the deadline).
    */
   askServing(address: string, timeoutMs: number): Promise<ServingAnswer> {
-    return servingAnswer(this.get(address).answers.health, timeoutMs);
+    return servingAnswer(this.answers(address).health, timeoutMs);
   }
 
   /**
@@ -131,7 +142,7 @@ export class PodConnections {
    * within `timeoutMs`, or one no pod gives (larger than a heartbeat, or beyond its limits).
    */
   askVersions(address: string, timeoutMs: number): Promise<PodModel[]> {
-    return versionsAnswer(this.get(address).answers.index, timeoutMs);
+    return versionsAnswer(this.answers(address).index, timeoutMs);
   }
 
   /** Closes the connections of a pod that left. */
@@ -142,8 +153,8 @@ export class PodConnections {
     this.identities.delete(address);
     c.h2.close();
     c.typed.close();
-    c.answers.health.close();
-    c.answers.index.close();
+    c.answers?.health.close();
+    c.answers?.index.close();
   }
 
   closeAll(): void {
