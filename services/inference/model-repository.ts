@@ -510,7 +510,10 @@ export class ModelRepository {
       pool = undefined; // the version owns it now
       const stopped = lv;
       stopped.onOverdue = (why, ended, stops, shared) => {
-        this.noteOverdue(name, version, why, ended, shared, stopped.memoryBytes || estimatedBytes, true);
+        this.noteOverdue(name, version, ended, shared, stopped.memoryBytes || estimatedBytes);
+        // Each set-aside worker holds a CPU until its run returns, which it may never do: the pod
+        // weighs it, counted now (noteOverdue), against its bound.
+        this.deps.onRunSetAside?.(name, version, why);
         if (!stops) return;
         log.error('model version stopped on this pod: a run outlived its budget', { reason: why });
         stop = stopped.reason;
@@ -562,7 +565,7 @@ export class ModelRepository {
       } else if (err instanceof LoadOverdueError) {
         // Its worker still makes the session: loaded again not before that ends (one set-aside
         // worker per version, not one per try), on workers of its own if it overran a shared one.
-        this.noteOverdue(name, version, err.message, err.ended, err.shared, estimatedBytes, false);
+        this.noteOverdue(name, version, err.ended, err.shared, estimatedBytes);
         const failure = this.recordUnserved(name, version, err.message, 'load');
         log.error('model version failed to load: making its session outlived its budget', { reason: err.message, failures: failure.failures, shared: err.shared });
       } else {
@@ -854,20 +857,18 @@ export class ModelRepository {
 
   /**
    * A run or a load of a version outlived its budget (stopping it or not), and its worker was set
-   * aside to finish it: a run's is weighed by the pod (onRunSetAside; a load's is counted by
+   * aside to finish it: a run's is weighed by the pod (onRunSetAside, called after this; a load's is counted by
    * setAsideWorkers() but never makes the pod restart: a restarted pod loads its versions again,
    * so a model slow to load would restart every pod it is placed on, over and over), and `bytes` of the version's
    * memory stay charged until it has exited (setAsideBytes); the version is not loaded again here
    * until then, and then is (if still wanted and due), on workers of its own if the worker was a
    * shared one.
    */
-  private noteOverdue(name: string, version: number, why: string, ended: Promise<void>, shared: boolean, bytes: number, run: boolean): void {
+  private noteOverdue(name: string, version: number, ended: Promise<void>, shared: boolean, bytes: number): void {
     const o = this.overdueOf(name, version);
     o.ownWorkers ||= shared;
     o.running.add(ended);
     o.heldBytes = Math.max(o.heldBytes, bytes);
-    // Each set-aside worker holds a CPU until its run returns, which it may never do.
-    if (run) this.deps.onRunSetAside?.(name, version, why);
     void ended.then(() => {
       o.running.delete(ended);
       if (o.running.size > 0) return;
