@@ -200,8 +200,12 @@ export class Rollouts implements RolloutAnalysisTarget {
       const o = applied.notCounted !== undefined ? applied : { ...applied, rollout: withBaseline(applied.rollout, stable, windowStart) };
       outcome = o;
       if (o.action) return this.announced(this.withRollout(cur, o.rollout, o.action, o.rollout.reason), o.action, o.rollout, CONTROLLER_PRINCIPAL);
-      // The first window of a run not counted goes into the history; the log has every one.
-      if (o.notCounted !== undefined && r.unsyncedSince === undefined) return this.withRollout(cur, o.rollout, 'not_counted', o.notCounted);
+      // The first window of a run not counted goes into the history, unless the line before says so
+      // already: a router flapping in and out of sync begins a run every other window, and would
+      // push the start and the steps out of the history's last lines. The log has every one.
+      if (o.notCounted !== undefined && r.unsyncedSince === undefined && cur.rolloutHistory?.at(-1)?.action !== 'not_counted') {
+        return this.withRollout(cur, o.rollout, 'not_counted', o.notCounted);
+      }
       return { ...cur, rollout: o.rollout };
     });
     if (outcome?.notCounted !== undefined) this.log?.warn('rollout window not counted: routers routed by another split than the step\'s', { model, windowStart, reason: outcome.notCounted });

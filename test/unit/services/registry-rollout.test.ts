@@ -222,22 +222,22 @@ describe('rollout state', () => {
   });
 });
 
-describe('analysis at a step of 100%, where the stable version gets no traffic', () => {
-  /** A model 'm' serving version 1, with version 2 stored, over an in-memory store. */
-  function memoryStore() {
-    let model: ModelRecord = { schema: 1, name: 'm', description: '', labels: {}, config: {}, latestVersion: 2, traffic: [{ version: 1, weight: 100 }], createdAt: 't' };
-    const version = (v: number): VersionRecord => ({ schema: 1, model: 'm', version: v, sha256: 'x', sizeBytes: 10, createdAt: 't', inputs: [], outputs: [], state: 'AVAILABLE' });
-    const store: RolloutStore = {
-      getModel: async () => model,
-      getVersion: async (_m, v) => version(v),
-      listModels: async () => [model],
-      servable: async (_m, v) => v === 1 || v === 2,
-      updateModel: async (_n, mutate) => (model = await mutate(model)),
-      checkPlaceable: () => undefined,
-    };
-    return { store, model: () => model };
-  }
+/** A model 'm' serving version 1, with version 2 stored, over an in-memory store. */
+function memoryStore() {
+  let model: ModelRecord = { schema: 1, name: 'm', description: '', labels: {}, config: {}, latestVersion: 2, traffic: [{ version: 1, weight: 100 }], createdAt: 't' };
+  const version = (v: number): VersionRecord => ({ schema: 1, model: 'm', version: v, sha256: 'x', sizeBytes: 10, createdAt: 't', inputs: [], outputs: [], state: 'AVAILABLE' });
+  const store: RolloutStore = {
+    getModel: async () => model,
+    getVersion: async (_m, v) => version(v),
+    listModels: async () => [model],
+    servable: async (_m, v) => v === 1 || v === 2,
+    updateModel: async (_n, mutate) => (model = await mutate(model)),
+    checkPlaceable: () => undefined,
+  };
+  return { store, model: () => model };
+}
 
+describe('analysis at a step of 100%, where the stable version gets no traffic', () => {
   let now = 0;
   const WINDOW = 10_000;
   /** Judges the window after `now` with these versions' outcomes, and moves the clock past it. */
@@ -295,5 +295,30 @@ describe('analysis at a step of 100%, where the stable version gets no traffic',
     for (let i = 0; i < 3; i++) await judgeWindow(rollouts, windowOf(2, 100, 0, 16));
     expect(s.model().rollout).toMatchObject({ phase: 'progressing', weight: 100, passes: 0, fails: 0 });
     expect(s.model().rollout?.baseline).toBeUndefined();
+  });
+});
+
+describe('rollout history', () => {
+  it('keeps its start and steps when a router flaps in and out of sync: one not_counted line for runs with no change between them', async () => {
+    const s = memoryStore();
+    let now = 1_000_000;
+    const rollouts = new Rollouts(s.store, () => now);
+    await rollouts.start('m', 2, { weight: 50, steps: [50, 100], automatic: true, analysis: { windowsToAdvance: 1, windowsToFail: 1 } }, 'tester');
+    const stale = [{ router: 'router-b', routedBy: [{ revision: 8, traffic: [{ version: 1, weight: 100 }] }] }];
+    const step = [{ router: 'router-b', routedBy: [{ revision: 9, traffic: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }] }] }];
+    // 100 windows, every other one routed by the old split; those that count have too few requests to decide.
+    for (let i = 0; i < 100; i++) {
+      const start = now + 10_000;
+      now = start + 10_000;
+      await rollouts.analyseWindow('m', start, new Map([[1, windowOf(1, 3, 0)], [2, windowOf(2, 3, 0)]]), i % 2 === 0 ? stale : step);
+    }
+    expect(s.model().rollout).toMatchObject({ phase: 'progressing', weight: 50 });
+    expect(s.model().rolloutHistory?.map((e) => e.action)).toEqual(['started', 'not_counted']);
+    // A change between two runs: the next run is noted again.
+    await rollouts.pause('m', 'tester');
+    await rollouts.resume('m', 'tester');
+    now += 20_000;
+    await rollouts.analyseWindow('m', now, new Map(), stale);
+    expect(s.model().rolloutHistory?.map((e) => e.action)).toEqual(['started', 'not_counted', 'paused', 'resumed', 'not_counted']);
   });
 });
