@@ -138,6 +138,10 @@ const KV_HEADER_ROOM_BYTES = 1024;
  */
 const PENDING_EVENT_MAX_BYTES = 8 * 1024;
 const OUTBOX_SHARE = 1 / 4;
+/** The longest model name (MODEL_NAME), and what JSON adds to each in the outbox index (its quotes and comma). */
+const OUTBOX_INDEX_NAME_BYTES = 128 + 3;
+/** What the outbox index takes besides its names (`{"schema":1,"models":[]}`, with room to spare). */
+const OUTBOX_INDEX_FRAME_BYTES = 64;
 
 /** How long one attempt to publish an event waits for JetStream's answer (nats.js's JetStream request timeout, 5 s). */
 const PUBLISH_ATTEMPT_MS = 5_000;
@@ -187,6 +191,8 @@ export class Registry {
   /** Each model's outbox flush in progress here (one at a time per model). */
   private readonly flushing = new Map<string, Promise<Cleared | undefined>>();
   private jsm: ReturnType<JetStreamClient['jetstreamManager']> | undefined;
+  /** Whether the outbox index was found full since a model was last added to it (one warning per time). */
+  private outboxIndexFullWarned = false;
 
   constructor(private readonly deps: RegistryDeps) {
     this.uploads = deps.uploads ?? new UploadStaging();
@@ -254,15 +260,34 @@ export class Registry {
     return Math.max(1, Math.floor(((this.deps.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES) * OUTBOX_SHARE) / PENDING_EVENT_MAX_BYTES));
   }
 
+  /** The most models the outbox index names: as many of the longest name as one NATS message holds (7 996 at 1 MiB). */
+  private get maxOutboxIndexNames(): number {
+    const room = (this.deps.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES) - KV_HEADER_ROOM_BYTES - OUTBOX_INDEX_FRAME_BYTES;
+    return Math.max(1, Math.floor(room / OUTBOX_INDEX_NAME_BYTES));
+  }
+
   /**
    * Compare-and-set loop over a model's record that may add events to its outbox (announcing()):
    * the model is marked in the outbox index before its events are stored, and the call waits for
    * one attempt to publish them (announce). A write that would leave more than maxPendingEvents
    * waiting (NATS has not taken the earlier ones) is refused UNAVAILABLE, before anything is written.
-   * `revision`: the record's revision as the write left it (see announce).
+   * `announces`: the write adds events (its caller knows), so the mark is made once, before the
+   * loop, and not between a read of the record and its compare-and-set, where the index's own read
+   * and compare-and-set (a key every model's writes share) would widen the window in which other
+   * writers of the record make it fail; a write that stores events unmarked (a rollout's analysis,
+   * which acts on few of its windows) is marked there. `revision`: the record's revision as the
+   * write left it (see announce).
    */
-  private async writeModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>, expectedRevision?: number): Promise<{ value: ModelRecord; revision: number; written: boolean }> {
+  private async writeModel(
+    name: string,
+    mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>,
+    opts: { expectedRevision?: number; announces?: boolean } = {},
+  ): Promise<{ value: ModelRecord; revision: number; written: boolean }> {
     let marked = false;
+    if (opts.announces) {
+      await this.markPending(name);
+      marked = true;
+    }
     const { value, revision, base } = await this.update<ModelRecord>(keys.model(name), async (cur) => {
       const next = await mutate(cur);
       const pending = next.outbox?.length ?? 0;
@@ -273,18 +298,19 @@ export class Registry {
       if (!marked) await this.markPending(name);
       marked = true;
       return next;
-    }, expectedRevision);
+    }, opts.expectedRevision);
     if (base === undefined || !value.outbox?.length) return { value, revision, written: base !== undefined };
     return { value, revision: await this.announce(name, revision), written: true };
   }
 
   /**
    * Compare-and-set loop over a model's record (rollouts use it); events `mutate` adds with
-   * announcing() are published once the write won (flushOutbox).
+   * announcing() are published once the write won (flushOutbox). `announces`: every write adds
+   * events (the model is marked pending once, before the loop).
    */
-  async updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>): Promise<ModelRecord> {
+  async updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>, announces = false): Promise<ModelRecord> {
     Registry.checkName(name);
-    return (await this.writeModel(name, mutate)).value;
+    return (await this.writeModel(name, mutate, { announces })).value;
   }
 
   /** Publishes an event on the stream, retrying while JetStream is unavailable. */
@@ -427,13 +453,23 @@ export class Registry {
   /**
    * Adds `name` to the outbox index (keys.outboxIndex) unless it is there: done before a write
    * stores events, so a registry killed before it published them leaves a mark the periodic flush
-   * of every replica reads.
+   * of every replica reads. An index that names maxOutboxIndexNames models already (NATS took none
+   * of their events for a while) takes no more, so that every write does not fail on it: the
+   * model's events are then published by its next write, or by the full read of every record a
+   * registry makes at start-up.
    */
   private async markPending(name: string): Promise<void> {
     for (let attempt = 0; attempt < 100; attempt++) {
       const cur = await this.read<OutboxIndex>(keys.outboxIndex);
       if (cur?.value.models.includes(name)) return;
-      const next = encode({ schema: 1, models: [...(cur?.value.models ?? []), name] } satisfies OutboxIndex);
+      const models = cur?.value.models ?? [];
+      if (models.length >= this.maxOutboxIndexNames) {
+        if (!this.outboxIndexFullWarned) this.deps.log.warn('the outbox index is full: models with events pending past it are flushed by their next write or at a registry\'s start-up, not every interval', { model: name, names: models.length });
+        this.outboxIndexFullWarned = true;
+        return;
+      }
+      this.outboxIndexFullWarned = false;
+      const next = this.storable(keys.outboxIndex, { schema: 1, models: [...models, name] } satisfies OutboxIndex);
       try {
         await retry(() => (cur ? this.deps.kv.update(keys.outboxIndex, next, cur.revision) : this.deps.kv.create(keys.outboxIndex, next)), { retryable: (e) => !isConflict(e) });
         return;
@@ -604,6 +640,10 @@ export class Registry {
     const before = await this.getModel(name);
     // Bounded as they will be stored: a change of one keeps the other as it is.
     this.checkMetadata(changes.description ?? before.description, changes.labels ?? before.labels);
+    // Whether the write announces, as the record read just now says (marked pending before the loop).
+    const announces = (changes.description !== undefined && changes.description !== before.description)
+      || (changes.labels !== undefined && !isDeepStrictEqual(changes.labels, before.labels))
+      || (changes.config !== undefined && !isDeepStrictEqual(changes.config, before.config));
     let changed = false;
     const { value: m, revision } = await this.writeModel(name, (cur) => {
       const next: ModelRecord = {
@@ -614,7 +654,7 @@ export class Registry {
       };
       changed = next.description !== cur.description || !isDeepStrictEqual(next.labels, cur.labels) || !isDeepStrictEqual(next.config, cur.config);
       return changed ? announcing(next, { type: 'model.config.changed', model: name, description: next.description, labels: next.labels, config: next.config, principal: by }) : cur;
-    }, expectedRevision);
+    }, { expectedRevision, announces });
     const { outbox: _announced, ...record } = m;
     if (changed) this.deps.log.info('model updated', { model: name, revision });
     return { ...record, revision };

@@ -314,4 +314,29 @@ describe('the outbox of model writes', () => {
     expect(reader.reads.filter((k) => k.startsWith('models.') && k !== keys.model('indexed'))).toEqual([]);
     expect((await eventsOf('indexed')).filter((e) => e.type === 'model.config.changed')).toMatchObject([{ description: 'pending' }]);
   });
+
+  it('takes writes while the outbox index is full, their events left to the next write or a start-up\'s full read', async () => {
+    const name = 'n'.repeat(128);
+    await registryApi.push(name, modelPath('fixtures/identity_fp32.onnx'));
+    const kv = await metadataBucket(nc, 1);
+    const before = await kv.get(keys.outboxIndex);
+    // An index as large as one NATS message holds (NATS took no event of thousands of models for a
+    // while): one more name of 128 characters would not fit.
+    const names = Array.from({ length: 8_010 }, (_, i) => `full-${i}-`.padEnd(128, 'x'));
+    const frame = JSON.stringify({ schema: 1, models: [] }).length;
+    let bytes = frame - 1;
+    const models = names.filter((n) => (bytes += n.length + 3) <= 1024 * 1024 - 100);
+    await kv.put(keys.outboxIndex, JSON.stringify({ schema: 1, models } satisfies OutboxIndex));
+    try {
+      const { registry, publisher } = await registryWithOwnPublisher();
+      await publisher.close();
+      await expect(registry.editModel(name, { description: 'while the index is full' }, undefined, 'key:test')).resolves.toMatchObject({ description: 'while the index is full' });
+      expect((await kv.get(keys.outboxIndex))!.json<OutboxIndex>().models).toEqual(models);
+      expect(await registries[0]!.registry.flushOutboxes('every-model')).toBeGreaterThanOrEqual(1);
+      expect((await eventsOf(name)).filter((e) => e.type === 'model.config.changed')).toMatchObject([{ description: 'while the index is full' }]);
+    } finally {
+      if (before?.operation === 'PUT') await kv.put(keys.outboxIndex, before.value);
+      else await kv.delete(keys.outboxIndex);
+    }
+  });
 });

@@ -22,9 +22,10 @@ export interface RolloutStore {
   servable(model: string, version: number): Promise<boolean>;
   /**
    * Compare-and-set loop over the model's record; the events a mutation adds to its outbox
-   * (announcing()) are published once its write won, or by a later flush.
+   * (announcing()) are published once its write won, or by a later flush. `announces`: every
+   * write of this mutation adds events (the store may prepare for them once, before the loop).
    */
-  updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>): Promise<ModelRecord>;
+  updateModel(name: string, mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>, announces?: boolean): Promise<ModelRecord>;
   /** FAILED_PRECONDITION for a version no pod could hold (placement). */
   checkPlaceable(model: string, sizeBytes: number): void;
 }
@@ -93,7 +94,7 @@ export class Rollouts implements RolloutAnalysisTarget {
       if (!active(cur.rollout)) throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' has no rollout in progress`);
       const changed = change(cur.rollout);
       return this.announced(this.withRollout(cur, changed, action, reason), action, changed, by);
-    });
+    }, true);
     return statusOf(m);
   }
 
@@ -134,7 +135,7 @@ export class Rollouts implements RolloutAnalysisTarget {
         reason: `canary of version ${version} at ${opts.weight}%`,
       };
       return this.announced(this.withRollout(cur, started, 'started', started.reason), 'started', started, by);
-    });
+    }, true);
     return statusOf(m);
   }
 
