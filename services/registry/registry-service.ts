@@ -65,6 +65,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, uploads, maxModelMetadataBytes: config.maxModelMetadataBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
     maxGraphNodes: config.maxGraphNodes,
     maxPayloadBytes: nc.info?.max_payload,
+    outboxIntervalMs: config.registryOutboxIntervalMs,
     eventFollowAheadBytes: config.eventFollowAheadBytes,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });

@@ -45,6 +45,8 @@ export interface RegistryDeps {
   unplaceable?: (sizeBytes: number) => string | undefined;
   /** The NATS server's max_payload, which every record must fit in (its INFO; default 1 MiB, nats-server's). */
   maxPayloadBytes?: number;
+  /** How often the periodic flush runs (INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS; default 10 s): events younger wait on their own write's publish. */
+  outboxIntervalMs?: number;
 }
 
 /** A model's record with the revision it was read at (UpdateModel's compare-and-set takes it). */
@@ -501,12 +503,18 @@ export class Registry {
     }
     const settled = new Set<string>();
     let flushed = 0;
+    const intervalMs = this.deps.outboxIntervalMs ?? settings.registryOutboxIntervalMs.default;
     for (const name of names) {
-      if (!MODEL_NAME.test(name) || !(await this.read<ModelRecord>(keys.model(name)))?.value.outbox?.length) {
+      const outbox = MODEL_NAME.test(name) ? (await this.read<ModelRecord>(keys.model(name)))?.value.outbox : undefined;
+      if (!outbox?.length) {
         settled.add(name);
         continue;
       }
-      this.deps.log.warn('publishing the events a write left in its outbox (its registry stopped, or NATS failed, before it published them)', { model: name });
+      // Events younger than an interval are most likely a write's own, its publish under way now:
+      // only older ones (or a time that does not parse) say a registry or NATS failed.
+      const ageMs = Date.now() - Math.min(...outbox.map((e) => Date.parse(e.time)));
+      if (ageMs <= intervalMs) this.deps.log.debug('publishing the events of a write whose own publish may be under way', { model: name, pending: outbox.length });
+      else this.deps.log.warn('publishing the events a write left in its outbox (its registry stopped, or NATS failed, before it published them)', { model: name, pending: outbox.length, ageMs });
       flushed++;
       await this.flushOutbox(name).catch((err: unknown) => this.deps.log.warn('publishing pending events failed; the next flush retries', { model: name, err }));
     }

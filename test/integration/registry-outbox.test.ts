@@ -6,7 +6,7 @@
 import { RegistryApi } from '../../client/index';
 import { ensureEventStream, newEvent, publishEvent, subjects, type MeshEvent } from '../../lib/events';
 import { artifactStore, connectNats, jetStreamOf, metadataBucket, resources, type NatsConnection } from '../../lib/nats';
-import { silentLogger } from '../../lib/log';
+import { createLogger, silentLogger } from '../../lib/log';
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Registry } from '../../services/registry/registry';
 import { Rollouts } from '../../services/registry/rollout/rollouts';
@@ -338,5 +338,29 @@ describe('the outbox of model writes', () => {
       if (before?.operation === 'PUT') await kv.put(keys.outboxIndex, before.value);
       else await kv.delete(keys.outboxIndex);
     }
+  });
+
+  it('warns of a model\'s pending events at a flush only when they are older than its interval', async () => {
+    await registryApi.push('young', modelPath('fixtures/identity_fp32.onnx'));
+    const { registry, publisher } = await registryWithOwnPublisher();
+    await publisher.close();
+    /** What a registry flushing every `outboxIntervalMs` logs of 'young' as it flushes the marked models. */
+    const flushed = async (outboxIntervalMs: number) => {
+      await registry.editModel('young', { description: `pending at ${outboxIntervalMs}` }, undefined, 'key:test');
+      const store = await connectNats(testConfig(nats.url), 'outbox-flusher', silentLogger);
+      connections.push(store);
+      const lines: { level: string; msg: string }[] = [];
+      const flusher = new Registry({
+        kv: await metadataBucket(store, 1), artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, outboxIntervalMs,
+        log: createLogger('registry', 'debug', {}, (l) => lines.push(JSON.parse(l) as { level: string; msg: string })),
+        maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+      });
+      await flusher.flushOutboxes('marked');
+      return lines.filter((l) => l.msg.startsWith('publishing the events') && JSON.stringify(l).includes('"young"')).map((l) => l.level);
+    };
+    // Events of a second or two, at a flush every minute: most likely a write's own, its publish under way.
+    expect(await flushed(60_000)).toEqual(['debug']);
+    expect(await flushed(0)).toEqual(['warn']);
+    expect((await eventsOf('young')).filter((e) => e.type === 'model.config.changed')).toMatchObject([{ description: 'pending at 60000' }, { description: 'pending at 0' }]);
   });
 });
