@@ -311,13 +311,14 @@ export class ModelRepository {
   /**
    * Every version loaded, loading (from the moment its load begins, as Triton's index shows it),
    * unloading or failed to load (UNAVAILABLE, with its reason), by name then version. A failed
-   * version being loaded again is LOADING.
+   * version being loaded again is LOADING, with its last failure's reason: an operator looking
+   * while it retries still sees why it has not loaded.
    */
   index(): IndexEntry[] {
     const loaded = this.all().map((v): IndexEntry => ({ name: v.name, version: v.version, state: v.state, reason: v.reason }));
     const starting = [...this.starting.entries()].flatMap(([name, versions]) =>
       [...versions].filter((version) => !this.models.get(name)?.has(version))
-        .map((version): IndexEntry => ({ name, version, state: 'LOADING', reason: '' })));
+        .map((version): IndexEntry => ({ name, version, state: 'LOADING', reason: this.failures.get(name)?.get(version)?.reason ?? '' })));
     const failed = [...this.failures.entries()].flatMap(([name, versions]) =>
       [...versions.entries()].filter(([version]) => !this.models.get(name)?.has(version) && !this.starting.get(name)?.has(version))
         .map(([version, f]): IndexEntry => ({ name, version, state: 'UNAVAILABLE', reason: f.reason })));
