@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { onnx } from 'onnx-proto';
+import { ElemType, encodeModel, initializer, node, tensor } from '../../tools/models/onnx-builder';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -25,4 +26,15 @@ export function wideModel(nodes: number): Uint8Array {
   const node: onnx.INodeProto[] = [{ opType: 'Identity', input: ['x'], output: ['y'] }];
   for (let i = 0; i < nodes; i++) node.push({ opType: 'Identity', input: ['x'], output: [`t${i}`] });
   return onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: { name: 'wide', node, input: [vi('x')], output: [vi('y')] } }).finish();
+}
+
+/** add_3: OUTPUT0 = INPUT0 + 3 (FP32 [batch, 4]), a session made and run in microseconds. */
+export function addModel(): Uint8Array {
+  return encodeModel({
+    name: 'add_3',
+    inputs: [tensor('INPUT0', ElemType.FLOAT, ['batch', 4])],
+    outputs: [tensor('OUTPUT0', ElemType.FLOAT, ['batch', 4])],
+    nodes: [node('Add', ['INPUT0', 'K'], ['OUTPUT0'])],
+    initializers: [initializer('K', ElemType.FLOAT, [1], Float32Array.of(3))],
+  });
 }

@@ -7,11 +7,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ElemType, encodeModel, initializer, node, tensor } from '../../../../tools/models/onnx-builder';
 import { ErrorCode } from '../../../../lib/errors';
 import { LoadOverdueError, SessionHost, setAsideWorkers, unstoppableWorkers } from '../../../../services/inference/session-host';
 import { SessionPool } from '../../../../services/inference/session-pool';
-import { wideModel } from '../../../helpers/models';
+import { addModel, wideModel } from '../../../helpers/models';
 import { waitFor } from '../../../helpers/wait';
 
 jest.setTimeout(120_000);
@@ -23,13 +22,7 @@ let wideFile: string;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infermesh-load-budget-'));
   addFile = path.join(dir, 'add_3.onnx');
-  fs.writeFileSync(addFile, encodeModel({
-    name: 'add_3',
-    inputs: [tensor('INPUT0', ElemType.FLOAT, ['batch', 4])],
-    outputs: [tensor('OUTPUT0', ElemType.FLOAT, ['batch', 4])],
-    nodes: [node('Add', ['INPUT0', 'K'], ['OUTPUT0'])],
-    initializers: [initializer('K', ElemType.FLOAT, [1], Float32Array.of(3))],
-  }));
+  fs.writeFileSync(addFile, addModel());
   wideFile = path.join(dir, 'wide.onnx');
   fs.writeFileSync(wideFile, wideModel(16_000));
 });
