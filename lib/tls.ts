@@ -79,13 +79,25 @@ export function peerIdentities(socket: net.Socket): string[] {
   return spiffeIdsOf(socket.getPeerCertificate());
 }
 
+const SERVICE_KINDS: readonly ServiceKind[] = ['router', 'pod', 'registry', 'nats'];
+
+/** The kinds of service the SPIFFE IDs `ids` name (spiffe://infermesh/<kind>/<name>), each once. */
+export function kindsOf(ids: readonly string[]): ServiceKind[] {
+  return SERVICE_KINDS.filter((k) => ids.some((id) => id.startsWith(`spiffe://${TRUST_DOMAIN}/${k}/`)));
+}
+
+/** The kinds of service the peer of `socket` proved (peerIdentities; empty without a verified certificate). */
+export function peerKinds(socket: net.Socket): ServiceKind[] {
+  return kindsOf(peerIdentities(socket));
+}
+
 /**
  * An acceptPeer for a TLS server (lib/h2/server.ts): admits a client whose verified certificate
- * carries an identity of one of `kinds` (spiffe://infermesh/<kind>/…). Pods admit routers and the registry.
+ * carries an identity of one of `kinds` (spiffe://infermesh/<kind>/…). Pods admit routers and the
+ * registry (what each may call there: services/inference/pod-callers.ts).
  */
 export function peerOfKind(...kinds: ServiceKind[]): (socket: tls.TLSSocket) => boolean {
-  const prefixes = kinds.map((k) => `spiffe://${TRUST_DOMAIN}/${k}/`);
-  return (socket) => peerIdentities(socket).some((id) => prefixes.some((p) => id.startsWith(p)));
+  return (socket) => peerKinds(socket).some((k) => kinds.includes(k));
 }
 
 /**

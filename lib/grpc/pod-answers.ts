@@ -12,6 +12,14 @@ import { cutReason, HEARTBEAT_LIMITS, HEARTBEAT_MAX_BYTES, type ModelState, type
 import type { ServingAnswer } from '../heartbeat-confirmation';
 import type { TlsFiles } from '../tls';
 
+/**
+ * The calls asked of a pod here, by HTTP/2 path: grpc.health.v1 Check (askServing) and
+ * RepositoryIndex (askVersions). They are all the registry asks of pods (placement reaches them
+ * through the registry bucket and NATS; each pod loads and warms up its versions itself), so they
+ * are all a pod lets a registry certificate call (services/inference/pod-callers.ts).
+ */
+export const POD_ANSWER_PATHS: readonly string[] = ['/grpc.health.v1.Health/Check', '/inference.GRPCInferenceService/RepositoryIndex'];
+
 const MODEL_STATES: ReadonlySet<string> = new Set<ModelState>(['LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE']);
 
 /** The clients a pod is asked over: its answers are received within what its heartbeat may carry. */

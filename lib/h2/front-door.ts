@@ -12,11 +12,12 @@ import type { DoorBudgets } from './budget';
 import { H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connection';
 import { cutShort, deadlineOf, pipeCall, requestsFull, respondStatus, statusHeaders, timeoutProblem, unaryFrame } from './grpc';
 import type { H2Limits } from './limits';
-import { H2Server, type H2ServerTls } from './server';
+import { H2Server, type CallGate, type H2ServerTls } from './server';
 import { H2Upstream, type H2UpstreamOptions } from './upstream';
 
 /** gRPC statuses used here (this module does not load grpc-js). */
 const INVALID_ARGUMENT = 3;
+const PERMISSION_DENIED = 7;
 const RESOURCE_EXHAUSTED = 8;
 const UNIMPLEMENTED = 12;
 const INTERNAL = 13;
@@ -79,7 +80,7 @@ export class H2FrontDoor {
 
   constructor(private readonly opts: H2FrontDoorOptions) {
     this.fallback = new H2Upstream(opts.fallbackAddress, 1, opts.fallbackOptions);
-    this.server = new H2Server((stream, headers, endStream) => this.onStream(stream, headers, endStream), { ...opts.limits, maxConnectionAgeMs: opts.maxConnectionAgeMs, tls: opts.tls, requestBudget: opts.budgets?.requests, responseBudget: opts.budgets?.answers });
+    this.server = new H2Server((stream, headers, endStream, gate) => this.onStream(stream, headers, endStream, gate), { ...opts.limits, maxConnectionAgeMs: opts.maxConnectionAgeMs, tls: opts.tls, requestBudget: opts.budgets?.requests, responseBudget: opts.budgets?.answers });
   }
 
   /** Client connections open now. */
@@ -99,7 +100,7 @@ export class H2FrontDoor {
     return clean;
   }
 
-  private onStream(stream: H2Stream, headers: Header[], endStream: boolean): void {
+  private onStream(stream: H2Stream, headers: Header[], endStream: boolean, gate: CallGate | undefined): void {
     let path: string | undefined;
     let method: string | undefined;
     let contentType = '';
@@ -109,6 +110,14 @@ export class H2FrontDoor {
       else if (name === ':method') method = value;
       else if (name === 'content-type') contentType = value;
       else if (name === 'grpc-timeout') timeout = value;
+    }
+    // A call the connection's peer may not make (tls.callsOf) is refused on every path, unary or
+    // streaming, before anything is read or piped.
+    const refused = gate?.(path ?? '');
+    if (refused !== undefined) {
+      respondStatus(stream, PERMISSION_DENIED, refused);
+      if (!endStream) stream.reset(H2_NO_ERROR);
+      return;
     }
     // A malformed deadline is refused on every path, before anything is read or piped.
     const badTimeout = timeoutProblem(timeout);

@@ -29,10 +29,22 @@ export interface H2ServerTls {
   /**
    * Called once per connection after its handshake, the peer's certificate on the socket
    * (lib/tls.ts peerIdentities reads its SPIFFE IDs); false hangs up. Unset: every peer the
-   * handshake let in. Nothing is called per request.
+   * handshake let in.
    */
   acceptPeer?: (socket: tls.TLSSocket) => boolean;
+  /**
+   * Called once per connection admitted, the peer's certificate on the socket: what that peer may
+   * call, a CallGate handed with each of the connection's streams to the server's onStream (the
+   * front door asks it each stream's :path). Unset: no gate, every call.
+   */
+  callsOf?: (socket: tls.TLSSocket) => CallGate;
 }
+
+/** What one connection's peer may call: why it may not call the method at `path`, or undefined when it may. */
+export type CallGate = (path: string) => string | undefined;
+
+/** Gets each stream a client opens; `gate`: what its connection's peer may call (H2ServerTls.callsOf), unset for any call. */
+export type OnServerStream = (stream: H2Stream, headers: Header[], endStream: boolean, gate?: CallGate) => void;
 
 /** The tick: a quarter of the shortest timeout, between 10 ms and 1 s. */
 function tickMs(opts: H2ServerOptions): number {
@@ -56,12 +68,12 @@ export class H2Server {
   private readonly ticker: NodeJS.Timeout;
   private stopTls: (() => void) | undefined;
 
-  constructor(onStream: (stream: H2Stream, headers: Header[], endStream: boolean) => void, opts: H2ServerOptions = {}) {
+  constructor(onStream: OnServerStream, opts: H2ServerOptions = {}) {
     this.requestBudget = opts.requestBudget ?? new ByteBudget(opts.maxRequestBytes ?? DEFAULT_H2_LIMITS.maxRequestBytes);
     this.responseBudget = opts.responseBudget ?? new ByteBudget(opts.maxResponseBytes ?? DEFAULT_H2_LIMITS.maxResponseBytes);
     const connOpts: H2ConnectionOptions = { ...opts, requestBudget: this.requestBudget, responseBudget: this.responseBudget };
-    const accept = (socket: net.Socket) => {
-      const conn = new H2Connection(socket, 'server', onStream, connOpts);
+    const accept = (socket: net.Socket, gate?: CallGate) => {
+      const conn = new H2Connection(socket, 'server', gate ? (stream, headers, endStream) => onStream(stream, headers, endStream, gate) : onStream, connOpts);
       this.conns.add(conn);
       let aged: NodeJS.Timeout | undefined;
       const age = opts.maxConnectionAgeMs ?? 0;
@@ -78,7 +90,7 @@ export class H2Server {
         // other protocols already failed the handshake (no_application_protocol).
         if (socket.alpnProtocol !== 'h2') return void socket.destroy();
         if (t.acceptPeer && !t.acceptPeer(socket)) return void socket.destroy();
-        accept(socket);
+        accept(socket, t.callsOf?.(socket));
       });
       // Handshakes that fail (an unknown CA, no client certificate) are the client's problem.
       server.on('tlsClientError', () => undefined);

@@ -27,7 +27,8 @@ import { TrafficFollower } from '../../lib/traffic-follower';
 import { versionsHeldBy } from '../../lib/placement';
 import { doorBudgetsOf } from '../../lib/h2/budget';
 import { h2LimitsOf, type H2Limits } from '../../lib/h2/limits';
-import { certificateIdentities, claimedPodIdentity, loadTls, peerOfKind } from '../../lib/tls';
+import { certificateIdentities, claimedPodIdentity, loadTls } from '../../lib/tls';
+import { podPeers } from './pod-callers';
 
 /** A started pod. */
 export interface InferenceService extends RunningService {
@@ -41,15 +42,6 @@ export interface InferenceService extends RunningService {
 /** Protocol extensions an infermesh pod serves (ServerMetadata). */
 export const EXTENSIONS = [...INFERENCE_EXTENSIONS];
 
-
-/**
- * Who may call a pod when client certificates are required: routers, and the registry, whose
- * placement asks a proven pod whether it serves and which versions it has before it believes a
- * heartbeat in the pod's name (lib/heartbeat-confirmation.ts; the registry decides what every pod
- * loads already, so its certificate reaches no further). A pod runs models anyone with the push
- * scope uploaded, so its own certificate must not reach other pods around the router's token checks.
- */
-const podPeers = peerOfKind('router', 'registry');
 
 /**
  * The pod's door limits. A pod's clients are routers, each carrying every team's calls on a few
@@ -152,9 +144,10 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     ready: () => synced && !draining,
   }, streamLimitsOf(config, podDoorLimitsOf(config), { budgets: doorBudgets, who: 'the pod' }), log));
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
-  // loopback, answers every other call.
+  // loopback, answers every other call. With client certificates required, the door admits routers
+  // and the registry, and holds each call to what its caller's kind may make (pod-callers.ts).
   const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new PodFrontDoor({ repo, busyPoll: { windowUs: config.podBusyPollUs, cpus: cpus.cpus }, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: podDoorLimitsOf(config), budgets: doorBudgets, tls: tls && { source: tls, requestCert: config.tlsClientAuth, acceptPeer: config.tlsClientAuth ? podPeers : undefined } });
+  const front = new PodFrontDoor({ repo, busyPoll: { windowUs: config.podBusyPollUs, cpus: cpus.cpus }, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: podDoorLimitsOf(config), budgets: doorBudgets, tls: tls && { source: tls, requestCert: config.tlsClientAuth, ...(config.tlsClientAuth && podPeers) } });
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 

@@ -2,13 +2,15 @@
 // mutual TLS between them. A grpc-js client that trusts the CA infers through the router; one that
 // does not cannot connect; the router's certificate rotated on disk is served to new connections
 // while a call open on an old one goes on; a pod whose heartbeat claims a name its certificate does
-// not carry gets no traffic and one warning; the registry answers a TLS client with a certificate.
+// not carry gets no traffic and one warning; a pod lets the registry's certificate ask it only its
+// two placement questions; the registry answers a TLS client with a certificate.
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { inferenceClient, registryClient, unary } from '../../lib/grpc/client';
+import { answerClients, askServing, askVersions } from '../../lib/grpc/pod-answers';
 import { protos } from '../../lib/grpc/proto';
 import type { InferenceClient } from '../../lib/grpc/types';
 import type { ModelStatistics__Output } from '../../lib/grpc/generated/inference/ModelStatistics';
@@ -150,11 +152,43 @@ it('lets only routers (and the registry) call a pod: a pod\'s own certificate is
   const asRouter = inferenceClient(podA.address, { tls: { files: clientTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
   clients.push(asRouter);
   expect(names(await infer(asRouter))).toEqual(['logits', 'probabilities']);
-  // The registry asks pods what their heartbeats claim (placement), with its own certificate.
+});
+
+it('lets the registry\'s certificate ask a pod only what placement asks: every other method is PERMISSION_DENIED', async () => {
   const registryTls = loadTls(testConfig(nats.url, pki.env(await pki.issue('registry-client', { kind: 'registry', name: 'registry-client' }))), silentLogger)!;
-  const asRegistry = inferenceClient(podA.address, { tls: { files: registryTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
-  clients.push(asRegistry);
-  expect(names(await infer(asRegistry))).toEqual(['logits', 'probabilities']);
+  const tlsOpts = { files: registryTls, identity: podIdentity('pod-a') };
+  // The registry's own clients (lib/grpc/pod-answers.ts) get both its answers.
+  const answers = answerClients(podA.address, tlsOpts);
+  clients.push(answers.health, answers.index);
+  expect(await askServing(answers.health, 10_000)).toEqual({ serving: true, answer: 'SERVING' });
+  expect(await askVersions(answers.index, 10_000)).toContainEqual(expect.objectContaining({ name: 'mnist', state: 'READY' }));
+  const asRegistry = answers.index;
+  const denied = (method: string) => ({ code: grpc.status.PERMISSION_DENIED, details: expect.stringMatching(new RegExp(`registry.*/inference\\.GRPCInferenceService/${method}\\b`)) });
+  // ModelInfer, which the door answers itself.
+  await expect(infer(asRegistry)).rejects.toMatchObject(denied('ModelInfer'));
+  // Unary calls the door pipes to the pod's grpc-js server: one it serves, and the protocol's
+  // RepositoryModelLoad, which it does not (refused for the caller first, not UNIMPLEMENTED).
+  const bytes = (b: Buffer) => b;
+  await expect(unary((cb) => asRegistry.makeUnaryRequest('/inference.GRPCInferenceService/RepositoryModelLoad', bytes, bytes, Buffer.alloc(0), new grpc.Metadata(), { deadline: Date.now() + 10_000 }, cb))).rejects.toMatchObject(denied('RepositoryModelLoad'));
+  await expect(unary((cb) => asRegistry.ModelStatistics({ name: 'mnist', version: '' }, { deadline: Date.now() + 10_000 }, cb))).rejects.toMatchObject(denied('ModelStatistics'));
+  // A stream, refused before its first request is read.
+  const stream = asRegistry.ModelStreamInfer();
+  const streamAnswers: unknown[] = [];
+  stream.on('data', (r: unknown) => streamAnswers.push(r));
+  const streamEnd = new Promise<grpc.ServiceError>((resolve, reject) => {
+    stream.on('error', resolve);
+    stream.on('end', () => reject(new Error('the stream ended without an error')));
+  });
+  stream.write(inferRequest);
+  stream.end();
+  expect(await streamEnd).toMatchObject(denied('ModelStreamInfer'));
+  expect(streamAnswers).toEqual([]);
+  // The same connection still gets its answers, and a router's certificate still infers.
+  expect((await askServing(answers.health, 10_000)).serving).toBe(true);
+  const asRouter = inferenceClient(podA.address, { tls: { files: clientTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
+  clients.push(asRouter);
+  expect(names(await infer(asRouter))).toEqual(['logits', 'probabilities']);
+  registryTls.close();
 });
 
 it('refuses a client that does not trust the CA, and a plaintext one', async () => {
