@@ -3,7 +3,8 @@
 // does not cannot connect; the router's certificate rotated on disk is served to new connections
 // while a call open on an old one goes on; a pod whose heartbeat claims a name its certificate does
 // not carry gets no traffic and one warning; a pod lets the registry's certificate ask it only its
-// two placement questions; the registry answers a TLS client with a certificate.
+// two placement questions, and a pod's certificate only its health (the Kubernetes probe); the registry answers a TLS client with a certificate.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -49,6 +50,7 @@ let routerFiles: PemFiles & IssuedPem;
 let clientTls: TlsFiles;
 /** The impostor pod's own material (its certificate is pod-c's). */
 let podTls: TlsFiles;
+let podCFiles: PemFiles & IssuedPem;
 const routerLog: string[] = [];
 const clients: grpc.Client[] = [];
 
@@ -104,6 +106,7 @@ beforeAll(async () => {
   podA = await startTestPod(nats.url, registry.port, pki.env(await pki.issue('pod-a', { kind: 'pod', name: 'pod-a' }), { ...common, INFERMESH_POD_NAME: 'pod-a' }));
   // A pod whose heartbeat says pod-b while its certificate is pod-c's.
   const podC = await pki.issue('pod-c', { kind: 'pod', name: 'pod-c' });
+  podCFiles = podC;
   podTls = loadTls(testConfig(nats.url, pki.env(podC)), silentLogger)!;
   impostor = await startTestPod(nats.url, registry.port, pki.env(podC, { ...common, INFERMESH_POD_NAME: 'pod-b' }));
   routerFiles = await pki.issue('router', { kind: 'router', name: 'router-1' });
@@ -145,10 +148,18 @@ it('serves HTTP/REST over HTTPS with the router\'s certificate, and refuses plai
   await expect(get(http, {})).rejects.toThrow();
 });
 
-it('lets only routers (and the registry) call a pod: a pod\'s own certificate is refused', async () => {
+it('lets a pod\'s own certificate only probe a pod\'s health, as its Kubernetes probes do (tools/health-probe.ts)', async () => {
   const asPod = inferenceClient(podA.address, { tls: { files: podTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
   clients.push(asPod);
-  await expect(infer(asPod)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+  await expect(infer(asPod)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringContaining('pod certificate') });
+  // The probe as deploy/k8s runs it: a child process with the pod's TLS files and client auth on.
+  const port = podA.address.slice(podA.address.lastIndexOf(':') + 1);
+  const probe = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    execFile(process.execPath, [path.resolve(__dirname, '../../dist/tools/health-probe.js'), port], { env: { PATH: process.env.PATH ?? '', ...pki.env(podCFiles, { INFERMESH_TLS_CLIENT_AUTH: 'true' }) }, timeout: 20_000 }, (err, _stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr: String(stderr) });
+    });
+  });
+  expect(probe).toEqual({ code: 0, stderr: '' });
   const asRouter = inferenceClient(podA.address, { tls: { files: clientTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
   clients.push(asRouter);
   expect(names(await infer(asRouter))).toEqual(['logits', 'probabilities']);

@@ -1,16 +1,20 @@
 // What each caller's certificate may call on a pod (services/inference/pod-callers.ts): routers
 // every method, the registry only the two questions its placement asks (the very paths its
 // clients in lib/grpc/pod-answers.ts call), anything else nothing; a refusal names the method and
-// the caller's kind.
+// the caller's kind; a pod's own certificate only health Check, for its Kubernetes probes.
 import { POD_ANSWER_PATHS } from '../../../../lib/grpc/pod-answers';
 import { MODEL_INFER_PATH, protos } from '../../../../lib/grpc/proto';
 import { kindsOf, spiffeId, type ServiceKind } from '../../../../lib/tls';
-import { podCallRefusal } from '../../../../services/inference/pod-callers';
+import { POD_PROBE_PATH, podCallRefusal } from '../../../../services/inference/pod-callers';
 
 const inference = (m: string) => `/inference.GRPCInferenceService/${m}`;
 
 it('names, as the registry asks them, the paths of grpc.health.v1 Check and RepositoryIndex', () => {
   expect(POD_ANSWER_PATHS).toEqual([protos().health.Health.service.Check.path, protos().inference.GRPCInferenceService.service.RepositoryIndex.path]);
+});
+
+it('lets a pod\'s certificate probe grpc.health.v1 Check, as tools/health-probe.ts does', () => {
+  expect(POD_PROBE_PATH).toBe(protos().health.Health.service.Check.path);
 });
 
 it.each<[string, ServiceKind[], string, boolean]>([
@@ -30,7 +34,10 @@ it.each<[string, ServiceKind[], string, boolean]>([
   ['the registry: reflection', ['registry'], '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', false],
   ['the registry: a path that differs in case', ['registry'], '/grpc.health.v1.Health/check', false],
   ['the registry: no path', ['registry'], '', false],
-  ['a pod: health Check', ['pod'], '/grpc.health.v1.Health/Check', false],
+  ['a pod (its own Kubernetes probe): health Check', ['pod'], '/grpc.health.v1.Health/Check', true],
+  ['a pod: health Watch', ['pod'], '/grpc.health.v1.Health/Watch', false],
+  ['a pod: ModelInfer', ['pod'], MODEL_INFER_PATH, false],
+  ['a pod: RepositoryIndex', ['pod'], inference('RepositoryIndex'), false],
   ['no identity: ModelInfer', [], MODEL_INFER_PATH, false],
 ])('%s', (_what, kinds, path, allowed) => {
   const refusal = podCallRefusal(kinds, path);
