@@ -238,7 +238,15 @@ export interface PlacementDemand {
 /** A pod's memory: the budget for its models, what its loaded versions cost, its resident memory. */
 export interface PodMemory {
   budgetBytes: number;
+  /** What its versions cost (each one's memoryBytes) and what setAsideBytes holds besides. */
   usedBytes: number;
+  /**
+   * Of usedBytes, what session workers set aside with a run or a load past its budget hold of
+   * versions the pod no longer lists, until they exit (which they may never do): no version's
+   * memoryBytes counts it, and placement fits copies beside it. Absent from pods before it was
+   * reported: 0.
+   */
+  setAsideBytes?: number;
   rssBytes: number;
 }
 
@@ -440,7 +448,7 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
       && optional(pm.provider, (p) => typeof p === 'string' && p.length <= HEARTBEAT_LIMITS.provider) && optional(pm.reason, (r) => typeof r === 'string')
       && optional(pm.memoryBytes, isNat) && optional(pm.requests, isNat) && optional(pm.idleMs, isNat) && optional(pm.inflight, isNat);
   }), 'heartbeat: bad models');
-  check(optional(o.memory, (m) => isObject(m) && isNat(m.budgetBytes) && isNat(m.usedBytes) && isNat(m.rssBytes)), 'heartbeat: bad memory');
+  check(optional(o.memory, (m) => isObject(m) && isNat(m.budgetBytes) && isNat(m.usedBytes) && optional(m.setAsideBytes, isNat) && isNat(m.rssBytes)), 'heartbeat: bad memory');
   for (const m of o.models as PodModel[]) {
     if (m.reason !== undefined) m.reason = cutReason(m.reason);
   }

@@ -154,7 +154,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
   const heartbeat = new HeartbeatPublisher(nc, config.podName, config.podIdentity, address, config.heartbeatIntervalMs, () => ({
     models: repo.snapshot(),
     inflight: repo.inFlight(),
-    memory: { budgetBytes: memory.bytes, usedBytes: repo.memoryUsed(), rssBytes: process.memoryUsage.rss() },
+    memory: { budgetBytes: memory.bytes, usedBytes: repo.memoryUsed(), setAsideBytes: repo.setAsideBytes(), rssBytes: process.memoryUsage.rss() },
   }), log);
   repo.onChange(() => heartbeat.publishSoon());
   // The pod serves the versions of a model's traffic split that placement puts on it (every one with

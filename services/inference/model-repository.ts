@@ -358,9 +358,10 @@ export class ModelRepository {
   /**
    * What set-aside workers hold, by the memory of their versions (Overdue.heldBytes) until the last
    * of each has exited: a version taken off is gone from the books, its sessions are not gone from
-   * the process. A version still loaded (unloading) is counted once, as loaded.
+   * the process. A version still loaded (unloading) is counted once, as loaded. Heartbeats report
+   * it apart (PodMemory.setAsideBytes): no version listed accounts for it.
    */
-  private setAsideBytes(): number {
+  setAsideBytes(): number {
     let bytes = 0;
     for (const [name, of] of this.overdue) {
       for (const [version, o] of of) if (o.running.size > 0 && !this.models.get(name)?.has(version)) bytes += o.heldBytes;

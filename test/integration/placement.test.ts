@@ -285,3 +285,42 @@ describe('placement: a new leader removes nothing it has not seen go', () => {
     }
   });
 });
+
+describe('placement: memory a pod\'s set-aside session workers hold', () => {
+  it('places no copy on a pod whose budget such workers take, though no version it lists accounts for it', async () => {
+    const nats = await startTestNats();
+    const nc = await connect({ servers: nats.url });
+    let registry: RegistryService | undefined;
+    let beats: NodeJS.Timeout | undefined;
+    try {
+      const kv = await metadataBucket(nc, 1);
+      const json = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+      for (const name of ['m0', 'm1']) {
+        await kv.put(keys.model(name), json({ schema: 1, name, description: '', labels: {}, config: {}, latestVersion: 1, traffic: [{ version: 1, weight: 100 }], createdAt: '' }));
+      }
+      registry = await startTestRegistry(nats.url, { INFERMESH_POD_TTL_MS: '1500', INFERMESH_PLACEMENT_INTERVAL_MS: '200', INFERMESH_PLACEMENT_MIN_COPIES: '1' });
+      // pod-a lists no version, but a worker set aside with a run past its budget still holds all
+      // of it (the pod would wait for that worker before loading anything placed there); pod-b is empty.
+      const budgetBytes = 2 ** 30;
+      const heartbeat = (pod: string, setAsideBytes: number) => encodeHeartbeat({
+        schema: 1, pod, address: `${pod}:1`, state: 'serving', inflight: 0, time: new Date().toISOString(), models: [],
+        memory: { budgetBytes, usedBytes: setAsideBytes, setAsideBytes, rssBytes: 0 },
+      });
+      const beat = () => {
+        nc.publish(subjects.heartbeat, heartbeat('pod-a', budgetBytes));
+        nc.publish(subjects.heartbeat, heartbeat('pod-b', 0));
+      };
+      beat();
+      beats = setInterval(beat, 200);
+      const podsOf = async (name: string) => (await kv.get(keys.placement(name)))?.json<{ versions: { pods: string[] }[] }>().versions[0]?.pods;
+      await waitFor('both models placed', async () => (await podsOf('m0')) && (await podsOf('m1')), 30_000, 50);
+      expect(await podsOf('m0')).toEqual(['pod-b']);
+      expect(await podsOf('m1')).toEqual(['pod-b']);
+    } finally {
+      clearInterval(beats);
+      await registry?.shutdown(5_000);
+      await nc.close();
+      await nats.cleanup();
+    }
+  });
+});

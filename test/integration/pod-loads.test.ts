@@ -7,8 +7,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { connect } from '@nats-io/transport-node';
 import { InferenceApi, type InfermeshError } from '../../client/index';
 import { startService } from '../../cli/local-mesh/service-process';
+import { decodeHeartbeat, subjects, type PodMemory } from '../../lib/events';
 import { setAsideWorkers } from '../../services/inference/session-host';
 import { podProcessEnv, startTestMesh, waitReady, inferenceClient, modelReady, type TestMesh } from '../helpers/mesh';
 import { heavyInput, wideModel } from '../helpers/models';
@@ -71,6 +73,10 @@ describe('a pod\'s loads', () => {
       // Not tried again within the test: its memory is charged only while the worker holds it.
       INFERMESH_LOAD_RETRY_BASE_MS: '600000', INFERMESH_LOAD_RETRY_MAX_MS: '600000',
     });
+    // Its heartbeats, which say apart what set-aside workers hold (no version listed accounts for it: placement fits copies beside it).
+    const nc = await connect({ servers: mesh.nats.url });
+    let memory: PodMemory | undefined;
+    nc.subscribe(subjects.heartbeat, { callback: (_e, m) => void (memory = decodeHeartbeat(m.data).memory) });
     try {
       const model = wideModel(16_000);
       await mesh.registryApi.push('slow-mem', model);
@@ -79,9 +85,13 @@ describe('a pod\'s loads', () => {
       // Nothing measured it: its artifact's size is the least it holds.
       expect(pod.repo.memoryUsed()).toBeGreaterThanOrEqual(model.length);
       await waitFor('the registry to see its memory held', async () => ((await seenByRegistry(mesh, 'slow-mem'))?.usedBytes ?? 0) >= model.length, 5_000);
+      await waitFor('a heartbeat to say a set-aside worker holds it', () => (memory?.setAsideBytes ?? 0) >= model.length, 5_000);
+      expect(memory!.usedBytes).toBe(memory!.setAsideBytes);
       await waitFor('the set-aside worker to exit', () => setAsideWorkers() === 0, 60_000);
       expect(pod.repo.memoryUsed()).toBe(0);
+      await waitFor('a heartbeat to say nothing is held', () => memory?.setAsideBytes === 0 && memory.usedBytes === 0, 5_000);
     } finally {
+      await nc.close();
       await pod.shutdown(5_000);
     }
   });

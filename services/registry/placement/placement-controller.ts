@@ -418,7 +418,12 @@ export class PlacementController {
     for (const key of placed) if (!failed.has(`${hb.pod}\n${key}`)) holds.set(key, facts(key, held.get(key)));
     // Versions the pod has loaded without being placed there: the planner prefers it for them (no load).
     for (const [key, m] of held) if (!holds.has(key) && m.state === 'READY') holds.set(key, facts(key, m));
-    return { name: hb.pod, budgetBytes: this.effectiveBudget(hb.memory!.budgetBytes), holds };
+    // What set-aside session workers hold stays in the process until they exit, and the pod waits
+    // for it before a load it would not fit beside (behind which its other loads queue): copies fit
+    // beside it. At most the pod's budget, as one version's measurement is.
+    const memory = hb.memory!;
+    const heldBytes = Math.min(memory.setAsideBytes ?? 0, memory.budgetBytes);
+    return { name: hb.pod, budgetBytes: this.effectiveBudget(memory.budgetBytes), heldBytes, holds };
   }
 
   /** A pod's budget as placement fills it: less the reserve. */

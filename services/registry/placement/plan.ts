@@ -42,6 +42,12 @@ export interface PlanPod {
   name: string;
   budgetBytes: number;
   /**
+   * Memory the pod holds that no version on it accounts for: session workers set aside with a run
+   * or a load past its budget, until they exit (they may never). Used, and no plan can free it;
+   * default 0.
+   */
+  heldBytes?: number;
+  /**
    * Per version key currently held (loaded, loading, or placed there): facts for eviction. A copy
    * in `current` with no entry here counts as placed and used just now, so it is kept.
    */
@@ -153,7 +159,9 @@ export function plan(versions: readonly PlanVersion[], pods: readonly PlanPod[],
   const P = podList.length;
   const podIndex = new Map<string, number>(podList.map((p, i) => [p.name, i]));
   const budget = podList.map((p) => (Number.isFinite(p.budgetBytes) ? p.budgetBytes : 0));
-  const used = new Float64Array(P);
+  // What no copy accounts for is used from the start: copies fit beside it, and a pod it puts over
+  // its budget evicts as one whose copies grew does.
+  const used = Float64Array.from(podList, (p) => nonNegative(p.heldBytes));
 
   // Versions in placement order (a repeated key: the first one).
   const order = dedupe(versions, (v) => v.key).sort(byPriority);
@@ -380,6 +388,11 @@ export function plan(versions: readonly PlanVersion[], pods: readonly PlanPod[],
     placement.set(key, copies[v]!.map((c) => c.p).sort((a, b) => a - b).map((p) => podList[p]!.name));
   }
   return { placement, changes, unmet };
+}
+
+/** `n` when it is a finite positive number, else 0. */
+function nonNegative(n: number | undefined): number {
+  return n !== undefined && Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 /** A size measured on a pod, when there is a sensible one. */

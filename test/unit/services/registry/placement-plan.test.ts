@@ -171,6 +171,19 @@ describe('placement plan: adding copies', () => {
     expect(full.unmet).toEqual([{ key: k('b'), wanted: 1, got: 0 }]);
   });
 
+  it('fits copies beside what a pod\'s set-aside session workers hold, and evicts for it as for memory that grew', () => {
+    // p1 has 450 of its 500 MB held by a worker still running a version it no longer lists.
+    const held = { ...pod('p1', 500), heldBytes: 450 * MB };
+    const result = plan([version('a', { minCopies: 1 }), version('b', { minCopies: 1 })], [held, pod('p2', 1_000)], at({}), OPTS);
+    expect(result.placement).toEqual(at({ [k('a')]: ['p2'], [k('b')]: ['p2'] }));
+    const alone = plan([version('a', { minCopies: 1 })], [held], at({}), OPTS);
+    expect(alone.placement).toEqual(at({}));
+    expect(alone.unmet).toEqual([{ key: k('a'), wanted: 1, got: 0 }]);
+    // Its idle copy that no longer fits beside it goes, as for a pod whose measured memory grew.
+    const over = plan([version('c')], [{ ...pod('p1', 500, { [k('c')]: {} }), heldBytes: 450 * MB }], at({ [k('c')]: ['p1'] }), OPTS);
+    expect(changesOf(over)).toEqual([`evicted ${k('c')} p1 memory`]);
+  });
+
   it('prefers a pod that has the version loaded already', () => {
     const result = plan([version('a', { minCopies: 1 }), version('b')], [pod('p1', 1_000), pod('p2', 1_000, { [k('a')]: {}, [k('b')]: {} })], at({ [k('b')]: ['p2'] }), OPTS);
     expect(result.placement.get(k('a'))).toEqual(['p2']);
