@@ -19,8 +19,10 @@ export interface PushOptions {
   expectedSha256?: string;
   chunkBytes?: number;
   /**
-   * The artifact's size, so the registry refuses one above its maximum before any byte is sent;
-   * default: the file's or buffer's size (none for a stream).
+   * The artifact's size, which the registry requires (it refuses a push without it, INVALID_ARGUMENT,
+   * as a push cut short on the way could not be told from a whole one) and checks the bytes against,
+   * refusing one above its maximum before any byte is sent; default: the file's or buffer's size (a
+   * stream must give it).
    */
   sizeBytes?: number;
   /**

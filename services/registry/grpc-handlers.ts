@@ -318,8 +318,8 @@ export function registryHandlers(
       }
       const h = first.value.header;
       caller.check('PushVersion', h.model);
-      // A uint64, exact (a number would round 2^64 - 1 and echo another value); 0: not announced.
-      const sizeBytes = BigInt(h.size_bytes) || undefined;
+      // A uint64, exact (a number would round 2^64 - 1 and echo another value); 0: not announced, refused.
+      const sizeBytes = BigInt(h.size_bytes);
       // The slot is held until the staged bytes are removed (pushVersion returns after that).
       const release = uploads.admit(watcherOf(caller, call.getPeer()));
       try {

@@ -85,8 +85,8 @@ export interface PushOptions {
    */
   expectedSha256?: string;
   /**
-   * The size the client announced (a uint64, exact): above the maximum, refused before reading;
-   * else must match.
+   * The size the client announced (a uint64, exact): required (0 or unset: refused before reading,
+   * see pushVersion); above the maximum, refused before reading; else the bytes must add up to it.
    */
   sizeBytes?: bigint;
 }
@@ -677,17 +677,24 @@ export class Registry {
     Registry.checkName(model);
     const want = expectedSha256Of(opts.expectedSha256);
     const max = this.deps.maxArtifactBytes;
-    if (opts.sizeBytes !== undefined && opts.sizeBytes > BigInt(max)) {
+    // Without it a push whose end was cut short could be stored as whole: grpc-js drops a message
+    // the stream's end cuts off and ends the stream as if nothing were missing, and a cut ONNX file
+    // may still parse. The size is the check every client can make cheaply (a sha256 must be computed
+    // over the bytes before they are sent), and it refuses one above the maximum before any byte.
+    if (!opts.sizeBytes) {
+      throw errors.invalidArgument('size_bytes is required: the push header must give the artifact\'s size in bytes, so that an artifact cut short on the way is refused, not stored as whole');
+    }
+    if (opts.sizeBytes > BigInt(max)) {
       throw errors.invalidArgument(`artifact is ${opts.sizeBytes} bytes, above the registry's maximum of ${max} bytes`);
     }
     // At most the maximum, so exact as a number.
-    const announced = opts.sizeBytes === undefined ? undefined : Number(opts.sizeBytes);
-    if (announced !== undefined) this.checkPlaceable(model, announced);
+    const announced = Number(opts.sizeBytes);
+    this.checkPlaceable(model, announced);
     const upload = await this.uploads.receive(chunks, { maxBytes: max, announcedBytes: announced });
     try {
       if (upload.sizeBytes === 0) throw errors.invalidArgument('artifact is empty');
       this.checkPlaceable(model, upload.sizeBytes);
-      if (announced !== undefined && announced !== upload.sizeBytes) {
+      if (announced !== upload.sizeBytes) {
         throw errors.invalidArgument(`artifact is ${upload.sizeBytes} bytes, but the client announced ${announced}`);
       }
       if (want !== undefined && want !== upload.sha256) {

@@ -1,13 +1,23 @@
-// What a push must be to be stored, against a real registry and nats-server: a self-contained model
-// (one that declares external data is refused with INVALID_ARGUMENT naming the tensor, and nothing is
+// What a push must be to be stored, against a real registry and nats-server: one whose header gives
+// the artifact's size (without it, a push whose last message the stream's end cuts short, which
+// grpc-js drops without an error, would be stored as whole), a self-contained model (one that
+// declares external data is refused with INVALID_ARGUMENT naming the tensor, and nothing is
 // stored), and every model onnxruntime loads is taken, dim_value -1 included.
 import fs from 'node:fs';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { onnx } from 'onnx-proto';
 import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
 import { RegistryApi, InfermeshError } from '../../client/index';
 import { resources } from '../../lib/nats';
+import { registryClient } from '../../lib/grpc/client';
+import { protos } from '../../lib/grpc/proto';
+import type { RegistryClient, VersionOut } from '../../lib/grpc/types';
+import { H2Connection, type H2Stream, type Header } from '../../lib/h2/connection';
+import { statusOf } from '../../lib/h2/grpc';
+import { grpcMessage, grpcRequestHeaders } from '../helpers/h2-raw';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { startTestRegistry } from '../helpers/services';
 import { modelPath, wideModel } from '../helpers/models';
@@ -65,6 +75,69 @@ describe('registry push validation', () => {
     client?.close();
     await service?.shutdown(5_000);
     await nats?.cleanup();
+  });
+
+  describe('the artifact\'s size', () => {
+    const INVALID_ARGUMENT = 3;
+    const NO_SIZE = 'size_bytes is required: the push header must give the artifact\'s size in bytes, so that an artifact cut short on the way is refused, not stored as whole';
+    let raw: RegistryClient;
+
+    beforeAll(() => {
+      raw = registryClient(`127.0.0.1:${service.port}`);
+    });
+
+    afterAll(() => raw?.close());
+
+    it('is required: a push whose header leaves it out is refused with INVALID_ARGUMENT, whole artifact or not, and nothing is stored', async () => {
+      const before = await storedObjects(nats.url);
+      const answer = await new Promise<ServiceError | VersionOut>((resolve) => {
+        const call = raw.PushVersion(new Metadata(), (err, res) => resolve(err ?? res!));
+        call.write({ header: { model: 'unsized', expected_sha256: '' } });
+        call.write({ chunk: addSub });
+        call.end();
+      });
+      expect((answer as ServiceError).code).toBe(INVALID_ARGUMENT);
+      expect((answer as ServiceError).details).toBe(NO_SIZE);
+      expect(await storedObjects(nats.url)).toEqual(before);
+      expect((await client.models()).map((m) => m.name)).not.toContain('unsized');
+    });
+
+    /** Sends a push whose last message the stream's end cuts short (its prefix announces 4 bytes more than come) over raw HTTP/2. */
+    async function cutPush(model: string, sizeBytes: number): Promise<{ code: number; message: string } | undefined> {
+      const method = protos().registry.Registry.service.PushVersion;
+      const message = (m: object) => grpcMessage(method.requestSerialize(m));
+      const conn = new H2Connection(net.connect(service.port, '127.0.0.1'), 'client', undefined, { keepaliveIntervalMs: 0 });
+      try {
+        await conn.ping(5_000);
+        const stream: H2Stream = conn.request(grpcRequestHeaders('/infermesh.registry.v1.Registry/PushVersion'));
+        let last: Header[] | undefined;
+        const closed = new Promise<void>((resolve) => {
+          stream.onHeaders = (h) => {
+            last = h;
+          };
+          stream.onClose = () => resolve();
+        });
+        const tail = message({ chunk: Buffer.alloc(64, 1) });
+        stream.write(message({ header: { model, expected_sha256: '', size_bytes: sizeBytes } }));
+        stream.write(message({ chunk: addSub }));
+        stream.end(undefined, tail.subarray(0, tail.length - 4));
+        await closed;
+        return statusOf(last);
+      } finally {
+        conn.close();
+      }
+    }
+
+    it.each([
+      ['without its size, refused at its header', 0, NO_SIZE],
+      // The registry never sees the 60 bytes that came of the last message: grpc-js drops them all.
+      ['with its size, refused as short of it', addSub.length + 64, `artifact is ${addSub.length} bytes, but the client announced ${addSub.length + 64}`],
+    ])('tells a push whose last message the stream\'s end cut short from a whole one (grpc-js drops the piece): %s, and stores nothing', async (_what, sizeBytes, why) => {
+      const before = await storedObjects(nats.url);
+      expect(await cutPush('cut-short', sizeBytes)).toEqual({ code: INVALID_ARGUMENT, message: why });
+      expect(await storedObjects(nats.url)).toEqual(before);
+      expect((await client.models()).map((m) => m.name)).not.toContain('cut-short');
+    });
   });
 
   it.each([

@@ -103,7 +103,8 @@ describe('registry uploads', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  const header = (model: string, sizeBytes: number | string = 0) => ({ header: { model, expected_sha256: '', size_bytes: sizeBytes } });
+  // A size is required; 1 MiB is more than any of these pushes sends before it is held, cancelled or refused.
+  const header = (model: string, sizeBytes: number | string = 1024 * 1024) => ({ header: { model, expected_sha256: '', size_bytes: sizeBytes } });
   const chunk = (bytes: number) => ({ chunk: Buffer.alloc(bytes, 7) });
 
   describe('admission and announced sizes', () => {
