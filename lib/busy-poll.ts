@@ -16,7 +16,7 @@ export class BusyPoll {
   private polling = false;
   private stopped = false;
   private readonly tick = (): void => {
-    if (!this.stopped && this.quiet() && performance.now() - this.lastMs < this.windowMs) {
+    if (!this.stopped && this.quiet() && this.now() - this.lastMs < this.windowMs) {
       setImmediate(this.tick);
     } else {
       this.polling = false;
@@ -26,15 +26,20 @@ export class BusyPoll {
   /**
    * `windowUs`: how long after the last touch the loop keeps polling (0: never polls). `quiet`: asked
    * on every turn of the loop; polling stops as soon as it says false (the thread has work in flight).
+   * `now`: the clock the window is judged on, in ms (default performance.now).
    */
-  constructor(windowUs: number, private readonly quiet: () => boolean = () => true) {
+  constructor(
+    windowUs: number,
+    private readonly quiet: () => boolean = () => true,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     this.windowMs = windowUs / 1000;
   }
 
   /** Work was done on this thread now: poll until the window after it has passed, while quiet. */
   touch(): void {
     if (this.windowMs <= 0 || this.stopped || !this.quiet()) return;
-    this.lastMs = performance.now();
+    this.lastMs = this.now();
     if (this.polling) return;
     this.polling = true;
     setImmediate(this.tick);

@@ -9,15 +9,33 @@ async function busyShareOver(ms: number): Promise<number> {
   return performance.eventLoopUtilization(before).utilization;
 }
 
+/** Lets the loop turn twice: a poll's tick queued before this call has run, and looked at its clock, by then. */
+async function turns(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 describe('BusyPoll', () => {
+  // The window is judged on a clock the test moves, so that a busy machine, which can stretch any
+  // sleep past the window, changes neither what the window covers nor when it ends.
+  let clockMs: number;
+  const clock = (): number => clockMs;
+  beforeEach(() => {
+    clockMs = 1_000;
+  });
+
   it('keeps the event loop turning for its window after a touch, then lets it sleep', async () => {
-    const poll = new BusyPoll(300_000);
+    const poll = new BusyPoll(300_000, undefined, clock);
     try {
       poll.touch();
       expect(poll.active).toBe(true);
       // Asleep in epoll_wait the loop would be idle almost all of this; polling, it never is.
       expect(await busyShareOver(150)).toBeGreaterThan(0.8);
-      await sleep(250);
+      clockMs += 299;
+      await turns();
+      expect(poll.active).toBe(true);
+      clockMs += 1;
+      await turns();
       expect(poll.active).toBe(false);
       expect(await busyShareOver(150)).toBeLessThan(0.5);
     } finally {
@@ -26,15 +44,21 @@ describe('BusyPoll', () => {
   });
 
   it('a touch within the window extends it', async () => {
-    const poll = new BusyPoll(200_000);
+    const poll = new BusyPoll(200_000, undefined, clock);
     try {
       poll.touch();
-      await sleep(120);
+      clockMs += 120;
+      await turns();
       poll.touch();
-      await sleep(120);
+      clockMs += 120;
+      await turns();
       // 240 ms after the first touch, 120 ms after the second.
       expect(poll.active).toBe(true);
-      await sleep(150);
+      clockMs += 79;
+      await turns();
+      expect(poll.active).toBe(true);
+      clockMs += 1;
+      await turns();
       expect(poll.active).toBe(false);
     } finally {
       poll.stop();
@@ -58,8 +82,7 @@ describe('BusyPoll', () => {
       poll.touch();
       expect(poll.active).toBe(true);
       quiet = false;
-      await new Promise((resolve) => setImmediate(resolve));
-      await new Promise((resolve) => setImmediate(resolve));
+      await turns();
       expect(poll.active).toBe(false);
       expect(await busyShareOver(100)).toBeLessThan(0.5);
     } finally {
@@ -71,8 +94,7 @@ describe('BusyPoll', () => {
     const poll = new BusyPoll(300_000);
     poll.touch();
     poll.stop();
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
+    await turns();
     expect(poll.active).toBe(false);
     poll.touch();
     expect(poll.active).toBe(false);
