@@ -100,6 +100,9 @@ it('serves through both pods that share one certificate, under their own names, 
   await waitFor('a warning about the impostor', () => routerLog.some((l) => l.includes('"warn"') && l.includes('inference-evil')));
   expect(pod('inference-7f9c')?.identity).toBe(podIdentity('inference'));
   expect(pod('inference-evil')?.verified).toBe(false);
+  // A pod loads mnist after it has synced, and the router believes a proven pod's new version only
+  // once the pod confirms it: until both are routed to, every call goes to the one that is.
+  await waitFor('mnist ready on both pods, as the router sees them', () => router.membership.candidates('mnist', 1).length === 2);
 
   const before = [await successes(podA, 'inference'), await successes(podB, 'inference')];
   const c = userClient();
