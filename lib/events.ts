@@ -269,6 +269,17 @@ export interface Heartbeat {
   /** Its memory (absent from pods before it was reported). */
   memory?: PodMemory;
   time: string;
+  /**
+   * With TLS on, the pod signs each heartbeat with its certificate's key (lib/heartbeat-signatures.ts):
+   * `boot`, a random id of the pod's process; `seq`, a number each heartbeat of it raises (at least
+   * the wall clock in ms); `sig`, the signature (base64) over the rest. Added to schema 1 as
+   * optional fields, all three or none: decoders before them ignore them, and a pod before them
+   * sends none (routers and the registry with TLS on then take none of its heartbeats once its key
+   * is known).
+   */
+  boot?: string;
+  seq?: number;
+  sig?: string;
 }
 
 const encoder = new TextEncoder();
@@ -394,6 +405,9 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
   return encoder.encode(JSON.stringify(h));
 }
 
+/** Characters of a heartbeat's signature at most: 1,024 bytes in base64, an RSA key of 8,192 bits' (ECDSA P-256's is 72 at most, Ed25519's 64). */
+const SIGNATURE_CHARS = 1_368;
+
 /**
  * Longest fields a heartbeat may carry: a pod name as Kubernetes allows (253), an address (a DNS
  * name and a port), a model name as the registry allows (128), a provider's name. A version's
@@ -401,9 +415,10 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
  * whose load failed with a long message still serves what it has. `versions`: the most versions
  * one heartbeat lists, far more than a pod holds (each loaded version is a session of its own) and
  * fewer than a heartbeat within NATS's max_payload can name (HEARTBEAT_MAX_BYTES: some 25,000 at 41
- * bytes of JSON each at the least), so the bound costs no real pod anything.
+ * bytes of JSON each at the least), so the bound costs no real pod anything. `signature`: the
+ * characters of a signature (base64; a boot id is 16 to 64 base64url characters).
  */
-export const HEARTBEAT_LIMITS = Object.freeze({ pod: 253, address: 300, model: 128, provider: 64, reason: 4096, versions: 16_384 });
+export const HEARTBEAT_LIMITS = Object.freeze({ pod: 253, address: 300, model: 128, provider: 64, reason: 4096, versions: 16_384, signature: SIGNATURE_CHARS });
 
 /**
  * Bytes a heartbeat takes at most: NATS's max_payload as a nats-server leaves it by default (1 MiB),
@@ -449,6 +464,9 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat {
       && optional(pm.memoryBytes, isNat) && optional(pm.requests, isNat) && optional(pm.idleMs, isNat) && optional(pm.inflight, isNat);
   }), 'heartbeat: bad models');
   check(optional(o.memory, (m) => isObject(m) && isNat(m.budgetBytes) && isNat(m.usedBytes) && optional(m.setAsideBytes, isNat) && isNat(m.rssBytes)), 'heartbeat: bad memory');
+  const signed = [o.boot, o.seq, o.sig].filter((f) => f !== undefined).length;
+  check(signed === 0 || (signed === 3 && typeof o.boot === 'string' && /^[A-Za-z0-9_-]{16,64}$/.test(o.boot) && isNat(o.seq)
+    && typeof o.sig === 'string' && o.sig.length <= HEARTBEAT_LIMITS.signature && /^[A-Za-z0-9+/]+={0,2}$/.test(o.sig)), 'heartbeat: bad boot, seq or sig');
   for (const m of o.models as PodModel[]) {
     if (m.reason !== undefined) m.reason = cutReason(m.reason);
   }

@@ -6,7 +6,7 @@
 // Service identities are SPIFFE IDs in a URI SAN: spiffe://infermesh/<kind>/<name>.
 import net from 'node:net';
 import tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { MeshError, ErrorCode } from './errors';
 import { readBounded, readBoundedSync } from './files';
 import type { Config } from './config';
@@ -163,7 +163,7 @@ export class TlsFiles {
    * The process's identity probes (probeIdentities with this material), bounded together
    * (INFERMESH_IDENTITY_PROBE_*): what routers and the registry prove heartbeats' claims with.
    */
-  readonly probes: ProbeQueue<string[]>;
+  readonly probes: ProbeQueue<ProbedPeer>;
 
   /** Reads and checks the files now (throws naming the variable of a file that cannot be used), then watches them. */
   constructor(readonly settings: TlsSettings, private readonly log: Logger) {
@@ -302,13 +302,23 @@ export function loadTls(settings: TlsSettings, log: Logger): TlsFiles | undefine
   return new TlsFiles(settings, log);
 }
 
+/** What an identity probe saw of the server at an address: the SPIFFE IDs its certificate carries, and that certificate's public key. */
+export interface ProbedPeer {
+  ids: string[];
+  /**
+   * The key the pod signs its heartbeats with (lib/heartbeat-signatures.ts); probeIdentities always
+   * gives it (absent: heartbeats in the name proven are not checked).
+   */
+  publicKey?: KeyObject;
+}
+
 /**
  * Connects to `address` (host:port) with the material in force, verifies its certificate against
- * the CA, and resolves to the SPIFFE IDs it carries; rejects when the handshake fails or the
- * server does not speak h2. Routers and the registry learn who serves an address a heartbeat
- * named through TlsFiles.probes, which bounds how many run at once.
+ * the CA, and resolves to the SPIFFE IDs it carries and its public key; rejects when the handshake
+ * fails or the server does not speak h2. Routers and the registry learn who serves an address a
+ * heartbeat named through TlsFiles.probes, which bounds how many run at once.
  */
-export function probeIdentities(address: string, files: TlsFiles, timeoutMs = 5_000): Promise<string[]> {
+export function probeIdentities(address: string, files: TlsFiles, timeoutMs = 5_000): Promise<ProbedPeer> {
   const colon = address.lastIndexOf(':');
   const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
   return new Promise((resolve, reject) => {
@@ -325,10 +335,11 @@ export function probeIdentities(address: string, files: TlsFiles, timeoutMs = 5_
     socket.once('secureConnect', () => {
       clearTimeout(timer);
       const ids = spiffeIdsOf(socket.getPeerCertificate());
+      const publicKey = socket.getPeerX509Certificate()?.publicKey;
       const alpn = socket.alpnProtocol;
       socket.end();
       if (alpn !== 'h2') reject(new Error(`${address} does not speak h2 over TLS`));
-      else resolve(ids);
+      else resolve({ ids, ...(publicKey && { publicKey }) });
     });
     socket.once('error', (err) => {
       clearTimeout(timer);

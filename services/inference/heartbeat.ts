@@ -2,8 +2,11 @@
 // state. Sent every interval, at once when something changes, and at exit; and in answer to a
 // discover request (a router or registry that starts asks), at most one answer per interval
 // however many requests come, since the subject also takes what a JetStream consumer delivers there.
+// With TLS on each heartbeat is signed with the pod's certificate key (lib/heartbeat-signatures.ts),
+// its versions' reasons cut as decoders keep them, so what they check is what was signed.
 import { performance } from 'node:perf_hooks';
-import { encodeHeartbeat, isDiscoverRequest, subjects, SCHEMA_VERSION, type Heartbeat, type PodMemory, type PodModel } from '../../lib/events';
+import type { HeartbeatSigner } from '../../lib/heartbeat-signatures';
+import { cutReason, encodeHeartbeat, isDiscoverRequest, subjects, SCHEMA_VERSION, type Heartbeat, type PodMemory, type PodModel } from '../../lib/events';
 import type { NatsConnection } from '../../lib/nats';
 import type { Logger } from '../../lib/log';
 
@@ -39,6 +42,8 @@ export class HeartbeatPublisher {
      * a second, RFC 6762 §6); the requests that come within it share one heartbeat at its end.
      */
     private readonly discoverAnswerIntervalMs = intervalMs,
+    /** Signs each heartbeat (TLS on); undefined: none is signed. */
+    private readonly signer?: HeartbeatSigner,
   ) {}
 
   /** Starts the periodic heartbeat and answers discover requests. */
@@ -105,9 +110,10 @@ export class HeartbeatPublisher {
     }
     if (this.nc.isClosed()) return;
     const { models, inflight, memory } = this.status();
-    const hb: Heartbeat = { schema: SCHEMA_VERSION, pod: this.pod, ...(this.identity && { identity: this.identity }), address: this.address, state: this.state, models, inflight, ...(memory && { memory }), time: new Date().toISOString() };
+    const kept = models.map((m) => (m.reason === undefined ? m : { ...m, reason: cutReason(m.reason) }));
+    const hb: Heartbeat = { schema: SCHEMA_VERSION, pod: this.pod, ...(this.identity && { identity: this.identity }), address: this.address, state: this.state, models: kept, inflight, ...(memory && { memory }), time: new Date().toISOString() };
     try {
-      this.nc.publish(subjects.heartbeat, encodeHeartbeat(hb));
+      this.nc.publish(subjects.heartbeat, encodeHeartbeat(this.signer ? this.signer.sign(hb) : hb));
     } catch (err) {
       this.log.warn('heartbeat not sent', { err });
     }

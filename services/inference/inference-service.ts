@@ -21,6 +21,7 @@ import { scannedInferenceService } from '../../lib/grpc/scanned-service';
 import { streamLimitsOf } from '../../lib/grpc/stream-infer';
 import { scanLimitsOf } from '../../lib/grpc/request-scan';
 import { HeartbeatPublisher } from './heartbeat';
+import { HeartbeatSigner } from '../../lib/heartbeat-signatures';
 import { cpuBudget, intraOpThreads, memoryBudget } from './cgroup-limits';
 import { SessionHost, setAsideWorkers, sharedHostOptions, unstoppableWorkers } from './session-host';
 import { TrafficFollower } from '../../lib/traffic-follower';
@@ -155,7 +156,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     models: repo.snapshot(),
     inflight: repo.inFlight(),
     memory: { budgetBytes: memory.bytes, usedBytes: repo.memoryUsed(), setAsideBytes: repo.setAsideBytes(), rssBytes: process.memoryUsage.rss() },
-  }), log);
+  }), log, config.heartbeatIntervalMs, tls && new HeartbeatSigner(() => tls.current.key));
   repo.onChange(() => heartbeat.publishSoon());
   // The pod serves the versions of a model's traffic split that placement puts on it (every one with
   // placement off); reconcile() returns at once (it queues).

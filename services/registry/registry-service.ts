@@ -39,6 +39,8 @@ export interface RegistryService extends RunningService {
   registry: Registry;
   /** The placement controller (undefined with INFERMESH_PLACEMENT off): `leading` says whether this replica plans. */
   placement: PlacementController | undefined;
+  /** The pods placement may put versions on (undefined with INFERMESH_PLACEMENT off). */
+  placementPods: PlacementPods | undefined;
   /** The pods as their heartbeats say (ListPods, the console). */
   pods: PodView;
   /** What open PullArtifact and WatchEvents streams hold for their clients, together. */
@@ -228,6 +230,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     registry,
     placement,
     pods,
+    placementPods,
     streams,
     async shutdown(budgetMs) {
       health.set('', 'NOT_SERVING');

@@ -7,7 +7,9 @@
 // a change of its versions, is handed to claimed() and applied only as the pod itself answers
 // (leave(), setModels(); lib/heartbeat-confirmation.ts asks it); and a pod whose identity probe is
 // running keeps its entry through a goodbye or a claim of another address until the probe ends,
-// so heartbeats forged in its name cannot discard the proof it is making.
+// so heartbeats forged in its name cannot discard the proof it is making. A proven pod's heartbeat
+// from the address and identity it proved counts at all (its load figures, its silence ended, a
+// goodbye or change to be asked) only if admits() takes it: its signature, lib/heartbeat-signatures.ts.
 import type { Heartbeat, ModelState, PodModel } from '../../lib/events';
 import { sameVersions, type ConfirmedView } from '../../lib/heartbeat-confirmation';
 import { newPodRefusal } from '../../lib/pod-claims';
@@ -102,6 +104,13 @@ export interface MembershipListener {
   /** With identities required: `pod` proved its identity (what its heartbeats said before it had is only a claim). */
   proven?(pod: Pod): void;
   /**
+   * With identities required: whether a heartbeat in proven `pod`'s name, from the address and
+   * identity it proved, counts (its signature verifies against the key the pod proved, and it is
+   * newer than the last that counted). One that does not changes nothing, not even the pod's
+   * silence. Unset: every one counts.
+   */
+  admits?(pod: Pod, hb: Heartbeat): boolean;
+  /**
    * With identities required: whether `pod`'s identity probe is running (PodIdentityCheck). While
    * it is, a goodbye or a claim of another address or identity waits, decided when the probe ends
    * (setVerified(), proofFailed()).
@@ -149,7 +158,9 @@ export class Membership implements ConfirmedView<Pod> {
       // With identities required, only a goodbye for the address and identity the pod proved
       // counts, and a proven pod's is asked of the pod.
       if (!existing || (this.requireIdentity && !sameClaim(existing, hb.address, identity))) return;
-      if (this.requireIdentity && existing.verified) this.listener.claimed?.(existing, hb);
+      if (this.requireIdentity && existing.verified) {
+        if (this.listener.admits?.(existing, hb) !== false) this.listener.claimed?.(existing, hb);
+      }
       else if (!this.hold(existing, hb)) this.remove(existing);
       return;
     }
@@ -164,6 +175,7 @@ export class Membership implements ConfirmedView<Pod> {
     }
     const pod = this.pods.get(hb.pod);
     if (pod) {
+      if (this.requireIdentity && pod.verified && this.listener.admits?.(pod, hb) === false) return;
       pod.lastHeard = this.heard.now();
       // Only load figures may change on a proven pod's word alone.
       if (this.requireIdentity && pod.verified && !sameVersions(pod.models, hb.models)) this.listener.claimed?.(pod, hb);

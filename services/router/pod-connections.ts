@@ -6,13 +6,14 @@
 // address proved that identity (PodIdentityCheck). Those handshakes go through the process's
 // bounded probes (TlsFiles.probes), and warnings about claims that fail are a line per interval
 // (ClaimWarnings): heartbeats anyone holding the pod NATS identity can invent cost no more.
+import type { KeyObject } from 'node:crypto';
 import { inferenceClient, type ClientTls } from '../../lib/grpc/client';
 import { answerClients, askServing as servingAnswer, askVersions as versionsAnswer, type AnswerClients } from '../../lib/grpc/pod-answers';
 import type { ServingAnswer } from '../../lib/heartbeat-confirmation';
 import { H2Upstream, type H2UpstreamOptions } from '../../lib/h2/upstream';
 import type { InferenceClient } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
-import { claimedPodIdentity, expectIdentity, type TlsFiles } from '../../lib/tls';
+import { claimedPodIdentity, expectIdentity, type ProbedPeer, type TlsFiles } from '../../lib/tls';
 import { claimLimitsOf, ClaimWarnings } from '../../lib/pod-claims';
 import type { Heartbeat, PodModel } from '../../lib/events';
 import type { Membership, Pod } from './membership';
@@ -41,6 +42,8 @@ export class PodConnections {
   private readonly byAddress = new Map<string, Connections>();
   /** With TLS: the identity each address proved (connections there expect it). */
   private readonly identities = new Map<string, string>();
+  /** With TLS: the public key of the certificate each address proved its identity with, which its pod signs heartbeats with. */
+  private readonly keys = new Map<string, KeyObject>();
 
   /**
    * `perPod` connections to each pod; each carries `maxRequestsPerConnection` requests (0: until
@@ -94,21 +97,28 @@ export class PodConnections {
   async verify(pod: Pick<Pod, 'address' | 'identity'>): Promise<string | undefined> {
     if (!this.tls) return undefined;
     const expected = pod.identity;
-    let ids: string[];
+    let peer: ProbedPeer;
     try {
       const probe = this.tls.probes.probe(pod.address);
       if (!probe) return `no identity probe: ${this.probesTaken()}`;
-      ids = await probe;
+      peer = await probe;
     } catch (err) {
       return `no verified TLS connection: ${err instanceof Error ? err.message : String(err)}`;
     }
+    const { ids, publicKey } = peer;
     if (!ids.includes(expected)) return `its certificate carries ${ids.join(', ') || 'no SPIFFE ID'}, not ${expected}`;
     if (this.identities.get(pod.address) !== expected) {
       // Connections made for another identity there would refuse this pod: start afresh.
       this.close(pod.address);
       this.identities.set(pod.address, expected);
     }
+    if (publicKey) this.keys.set(pod.address, publicKey);
     return undefined;
+  }
+
+  /** The public key of the certificate `address` last proved its identity with (verify()); undefined: none. */
+  keyOf(address: string): KeyObject | undefined {
+    return this.keys.get(address);
   }
 
   /** How the process's identity probes are taken, for a refusal. */
@@ -151,6 +161,7 @@ export class PodConnections {
     if (!c) return;
     this.byAddress.delete(address);
     this.identities.delete(address);
+    this.keys.delete(address);
     c.h2.close();
     c.typed.close();
     c.answers?.health.close();
@@ -160,6 +171,7 @@ export class PodConnections {
   closeAll(): void {
     for (const a of [...this.byAddress.keys()]) this.close(a);
     this.identities.clear();
+    this.keys.clear();
   }
 }
 
@@ -274,6 +286,19 @@ export class PodIdentityCheck {
     if (claim.refused) return;
     claim.refused = true;
     this.warnings.warn('a heartbeat moves a proven pod where it cannot go: ignored', { pod: pod.id, address: pod.address, identity: pod.identity, claimed: hb.address, claimedIdentity: identity, reason: why });
+  }
+
+  /**
+   * `pod`, proven, has a heartbeat in its name whose signature its known key refuses: its certificate
+   * may have rotated. Its address proves its identity again (if a probe is free; the caller bounds
+   * how often, lib/heartbeat-signatures.ts) and `learn` gets the key it proves with.
+   */
+  reprobe(pod: Pod, learn: (key: KeyObject) => void): void {
+    if (!this.conns.admitsProbe(pod.address)) return;
+    void this.conns.verify(pod).then((why) => {
+      const key = this.conns.keyOf(pod.address);
+      if (why === undefined && key && this.membership.holds(pod)) learn(key);
+    });
   }
 
   /** Checks again the pods that have not proven their identity. */

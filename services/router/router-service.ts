@@ -18,6 +18,7 @@ import { ListeningClock, listeningTickMs } from '../../lib/listening-clock';
 import { Membership, type Pod } from './membership';
 import { PodConnections, PodIdentityCheck } from './pod-connections';
 import { HeartbeatConfirmation } from '../../lib/heartbeat-confirmation';
+import { HeartbeatSignatures } from '../../lib/heartbeat-signatures';
 import { loadTls } from '../../lib/tls';
 import { ClaimWarnings } from '../../lib/pod-claims';
 import { Router } from './router';
@@ -62,6 +63,8 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   let identity: PodIdentityCheck | undefined;
   // With TLS on, what a proven pod's heartbeat would change is asked of the pod (any pod can forge one).
   let confirmation: HeartbeatConfirmation<Pod> | undefined;
+  // With TLS on, a proven pod's heartbeat counts only signed with the key of the certificate it proved.
+  let signatures: HeartbeatSignatures<Pod> | undefined;
   // Pods' silences are judged on what this loop has read: a stall past the TTL drops no pod whose
   // heartbeats queued meanwhile (lib/listening-clock.ts).
   const listening = new ListeningClock(listeningTickMs(config.podTtlMs)).start();
@@ -79,8 +82,11 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     moveClaimed: (pod, hb, refused) => identity?.checkMove(pod, hb, refused),
     proving: (pod) => identity?.proving(pod) ?? false,
     claimed: (pod, hb) => confirmation?.claim(pod, hb),
+    admits: (pod, hb) => signatures?.admits(pod, hb) ?? true,
     proven: (pod) => {
       log.info('pod joined', { pod: pod.id, address: pod.address, identity: pod.identity });
+      const key = conns.keyOf(pod.address);
+      if (key) signatures?.learn(pod, key);
       confirmation?.proven(pod);
     },
     removed: (pod) => {
@@ -91,7 +97,10 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       if (!membership.all().some((p) => p.address === pod.address)) conns.close(pod.address);
     },
   }, Date.now, tls !== undefined, listening, config.routerMaxPods);
-  if (tls) identity = new PodIdentityCheck(conns, membership, log, config.identityRetryMs, claimWarnings);
+  if (tls) {
+    const check = (identity = new PodIdentityCheck(conns, membership, log, config.identityRetryMs, claimWarnings));
+    signatures = new HeartbeatSignatures<Pod>(config, claimWarnings, (pod) => check.reprobe(pod, (key) => signatures?.learn(pod, key)));
+  }
   // Each version's outcomes per window, for the rollout controller.
   const stats = new VersionStats(config.podName, config.analysisWindowMs, (report) => {
     if (!nc.isClosed()) nc.publish(windowSubject(report.model), encodeWindowReport(report));

@@ -6,13 +6,17 @@
 // on the pod (the registry asks the pod, over a connection that demands the identity it proved, and
 // a proven pod's budget is the one it first reported), so the pod keeps the version loaded and
 // requests keep succeeding; a pod that really stops still leaves placement at its goodbye, and its
-// copy moves to the other pod well before the TTL.
+// copy moves to the other pod well before the TTL. Pods sign their heartbeats: one its key did not
+// sign sets no load figure, and neither it nor a replay of its own last heartbeat counts a pod that
+// stopped again; what a holder of its key (pods sharing one certificate) signs is still asked of it.
+import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { unary } from '../../lib/grpc/client';
 import { protos } from '../../lib/grpc/proto';
 import type { InferenceClient } from '../../lib/grpc/types';
 import { createLogger, silentLogger } from '../../lib/log';
 import { decodeHeartbeat, encodeHeartbeat, subjects, type Heartbeat, type PodModel } from '../../lib/events';
+import { HeartbeatSigner } from '../../lib/heartbeat-signatures';
 import { connectNats, metadataBucket, type KV, type NatsConnection } from '../../lib/nats';
 import { loadTls, type TlsFiles } from '../../lib/tls';
 import { keys, type PlacementRecord } from '../../services/registry/records';
@@ -45,6 +49,8 @@ let clientTls: TlsFiles;
 let nc: NatsConnection;
 let kv: KV;
 const pods = new Map<string, InferenceService>();
+/** Each pod's key file: what a holder of its certificate signs with. */
+const keyFiles = new Map<string, string>();
 /** The pod placement puts mnist 1 on, and the other. */
 const holder = 'pod-b';
 const other = 'pod-a';
@@ -71,13 +77,28 @@ function forged(change: Partial<Heartbeat>): Heartbeat {
   return { ...own, time: new Date().toISOString(), ...change };
 }
 
-/** Publishes `hb` every 10 ms (twenty to each of the pod's own) while `during` runs. */
-async function flood(hb: Heartbeat, during: () => Promise<void>): Promise<void> {
+/** `hb` without a signature, as a forger without the pod's key sends it. */
+function unsigned(hb: Heartbeat): Heartbeat {
+  const { boot: _b, seq: _s, sig: _g, ...rest } = hb;
+  return rest;
+}
+
+/** A forger holding the holder's key, as pods that share one certificate each do: what it signs verifies. */
+const keyHolder = () => new HeartbeatSigner(() => fs.readFileSync(keyFiles.get(holder)!));
+
+/**
+ * Publishes `hb` (each of them) every 10 ms (twenty to each of the pod's own) while `during` runs;
+ * each signed by `signer` when one is given.
+ */
+async function flood(hb: Heartbeat | Heartbeat[], during: () => Promise<void>, signer?: HeartbeatSigner): Promise<void> {
   const forger = await connectNats(testConfig(nats.url), 'forger', silentLogger);
-  const bytes = encodeHeartbeat(hb);
-  const timer = setInterval(() => forger.publish(subjects.heartbeat, bytes), 10);
+  const all = Array.isArray(hb) ? hb : [hb];
+  const publish = () => {
+    for (const h of all) forger.publish(subjects.heartbeat, encodeHeartbeat(signer ? signer.sign(h) : h));
+  };
+  const timer = setInterval(publish, 10);
   try {
-    forger.publish(subjects.heartbeat, bytes);
+    publish();
     await forger.flush();
     await during();
   } finally {
@@ -116,6 +137,7 @@ const warnings = (text: string) => registryLog.filter((l) => l.includes('"warn"'
 
 async function startPod(name: string): Promise<void> {
   const files = await pki.issue(name, { kind: 'pod', name });
+  keyFiles.set(name, files.keyFile);
   // Unloads within 100 ms of placement taking its copy away: a wrong plan shows at once.
   pods.set(name, await startTestPod(nats.url, registry.port, pki.env(files, { INFERMESH_TLS_CLIENT_AUTH: 'true', INFERMESH_POD_NAME: name, INFERMESH_UNLOAD_GRACE_MS: '100' })));
 }
@@ -175,10 +197,28 @@ afterAll(async () => {
   pki?.cleanup();
 });
 
-it('keeps a proven pod\'s version placed and loaded through a flood of heartbeats that drop it', async () => {
+it('keeps a proven pod\'s version placed and loaded through a flood of heartbeats that drop it, signed or not', async () => {
   // As a forger would send it: no version, no memory budget.
-  await flood(forged({ models: [], memory: undefined }), () => stillPlaced(2_000));
+  await flood(unsigned(forged({ models: [], memory: undefined })), () => stillPlaced(1_000));
+  expect(warnings('is not signed').length).toBeGreaterThan(0);
+  expect(warnings('says other than the proven pod')).toEqual([]);
+  // Signed with the pod's own key: asked of the pod, whose answer applies.
+  await flood(forged({ models: [], memory: undefined }), () => stillPlaced(1_000), keyHolder());
   expect(warnings('says other than the proven pod').length).toBeGreaterThan(0);
+});
+
+it('takes no load figures from heartbeats in a proven pod\'s name that its key did not sign', async () => {
+  const counted = () => registry.placementPods!.list().find((p) => p.heartbeat.pod === holder)!.heartbeat;
+  const own = forged({});
+  await flood([unsigned({ ...own, models: own.models.map((m) => ({ ...m, requests: 987_654 })) }), { ...own, inflight: 4_321 }], async () => {
+    for (let i = 0; i < 30; i++) {
+      expect(counted().models.some((m) => m.requests === 987_654)).toBe(false);
+      expect(counted().inflight).not.toBe(4_321);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  // The one altered after it was signed: its sequence is its own heartbeat's, so it reads as a replay.
+  expect(warnings('a replay').length).toBeGreaterThan(0);
 });
 
 it('keeps a proven pod\'s version placed and loaded through a flood of heartbeats that say its load failed', async () => {
@@ -191,8 +231,10 @@ it('keeps a proven pod\'s version placed and loaded through a flood of heartbeat
   await flood(forged({ memory: { budgetBytes: 1, usedBytes: 0, rssBytes: 0 } }), () => stillPlaced(2_000));
 });
 
-it('keeps a proven pod\'s version placed and loaded through a flood of goodbyes forged in its name', async () => {
-  for (const state of ['draining', 'stopped'] as const) await flood(forged({ state }), () => stillPlaced(2_000));
+it('keeps a proven pod\'s version placed and loaded through a flood of goodbyes forged in its name, signed or not', async () => {
+  for (const state of ['draining', 'stopped'] as const) await flood(unsigned(forged({ state })), () => stillPlaced(1_000));
+  expect(warnings('says a proven pod is leaving')).toEqual([]);
+  await flood(forged({ state: 'draining' }), () => stillPlaced(1_000), keyHolder());
   expect(warnings('says a proven pod is leaving').length).toBeGreaterThan(0);
 });
 
@@ -203,4 +245,13 @@ it('moves the copy of a pod that stops at its goodbye, well before the TTL', asy
   expect(Date.now() - started).toBeLessThan(Number(REGISTRY_POD_TTL_MS) / 2);
   await stopping;
   await waitFor('mnist 1 loaded on the other pod', () => loadedOn(other), 30_000);
+  // Its last heartbeat replayed, and heartbeats in its name its key did not sign, count it no more.
+  const last = ownHeartbeats.get(holder)!;
+  await flood([last, unsigned(forged({}))], async () => {
+    for (let i = 0; i < 30; i++) {
+      expect(registry.placementPods!.list().map((p) => p.heartbeat.pod)).toEqual([other]);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  expect(warnings('a replay').length).toBeGreaterThan(0);
 });

@@ -4,13 +4,23 @@
 // empty version lists, of a load failure, or of a version the pod lacks, changes nothing the router
 // routes on (it asks the pod, which answers over the connection that proved its identity); a pod
 // that really stops still leaves the router's view at once, a version a rollout retires leaves its
-// routing before the pod unloads it, and with TLS off heartbeats are believed as they come.
+// routing before the pod unloads it, and with TLS off heartbeats are believed as they come. Pods
+// sign their heartbeats with their certificate's key: a heartbeat in a proven pod's name that its
+// key did not sign, or a replay of one it did, sets no load figure and keeps no pod that died past
+// the TTL; a pod whose certificate rotates stays routed; and what a holder of the pod's key (pods
+// that share one certificate) signs is still asked of the pod.
+import fs from 'node:fs';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { rolloutsClient, unary } from '../../lib/grpc/client';
 import { protos } from '../../lib/grpc/proto';
 import type { InferenceClient } from '../../lib/grpc/types';
 import { createLogger, silentLogger } from '../../lib/log';
-import { encodeHeartbeat, SCHEMA_VERSION, subjects, type Heartbeat, type PodModel } from '../../lib/events';
+import { decodeHeartbeat, encodeHeartbeat, SCHEMA_VERSION, subjects, type Heartbeat, type PodModel } from '../../lib/events';
+import { HeartbeatSignatures, HeartbeatSigner } from '../../lib/heartbeat-signatures';
+import { ClaimWarnings } from '../../lib/pod-claims';
 import { connectNats } from '../../lib/nats';
 import { loadTls, type TlsFiles } from '../../lib/tls';
 import { heldOutDigits } from '../../tools/models/mnist-data';
@@ -36,6 +46,8 @@ let podA: InferenceService;
 let router: RouterService;
 /** The test's own certificate (a router's), to push with. */
 let clientTls: TlsFiles;
+/** pod-a's certificate and key: what a holder of it (a pod sharing its certificate) signs with. */
+let podAKeyFile: string;
 const routerLog: string[] = [];
 const clients: grpc.Client[] = [];
 
@@ -56,13 +68,16 @@ function forged(state: Heartbeat['state'], models: PodModel[], address = podA.ad
 
 /**
  * Publishes `hb` (each of them) every `everyMs` (10 ms: twenty to each of the pod's own), `perTick`
- * times, while `during` runs.
+ * times, while `during` runs; each signed by `signer` when one is given (a holder of the key).
  */
-async function flood(natsUrl: string, hb: Heartbeat | Heartbeat[], during: () => Promise<void>, everyMs = 10, perTick = 1): Promise<void> {
+async function flood(natsUrl: string, hb: Heartbeat | Heartbeat[], during: () => Promise<void>, everyMs = 10, perTick = 1, signer?: HeartbeatSigner): Promise<void> {
   const nc = await connectNats(testConfig(natsUrl), 'forger', silentLogger);
-  const all = (Array.isArray(hb) ? hb : [hb]).map(encodeHeartbeat);
+  const all = Array.isArray(hb) ? hb : [hb];
+  const bytes = all.map(encodeHeartbeat);
   const publish = () => {
-    for (let i = 0; i < perTick; i++) for (const bytes of all) nc.publish(subjects.heartbeat, bytes);
+    for (let i = 0; i < perTick; i++) {
+      all.forEach((h, j) => nc.publish(subjects.heartbeat, signer ? encodeHeartbeat(signer.sign(h)) : bytes[j]!));
+    }
   };
   const timer = setInterval(publish, everyMs);
   try {
@@ -101,7 +116,9 @@ beforeAll(async () => {
   registry = await startTestRegistry(nats.url, pki.env(await pki.issue('registry', { kind: 'registry', name: 'registry' }), { ...common, INFERMESH_PLACEMENT: 'false' }));
   clientTls = loadTls(testConfig(nats.url, pki.env(await pki.issue('test-client', { kind: 'router', name: 'test-client' }))), silentLogger)!;
   await pushOverTls(registry.port, clientTls);
-  podA = await startTestPod(nats.url, registry.port, pki.env(await pki.issue('pod-a', { kind: 'pod', name: 'pod-a' }), { ...common, INFERMESH_POD_NAME: 'pod-a' }));
+  const podAFiles = await pki.issue('pod-a', { kind: 'pod', name: 'pod-a' });
+  podAKeyFile = podAFiles.keyFile;
+  podA = await startTestPod(nats.url, registry.port, pki.env(podAFiles, { ...common, INFERMESH_POD_NAME: 'pod-a' }));
   // No request waits for a version to load: one no pod has ready fails at once. Every warning is logged.
   router = await startRouterService(testConfig(nats.url, {
     INFERMESH_REGISTRY_URL: `127.0.0.1:${registry.port}`,
@@ -123,22 +140,120 @@ afterAll(async () => {
   pki?.cleanup();
 });
 
-it('keeps a proven pod and its traffic through a flood of goodbyes forged in its name', async () => {
+/** A forger holding pod-a's key, as pods that share one certificate each do: what it signs verifies. */
+const keyHolder = () => new HeartbeatSigner(() => fs.readFileSync(podAKeyFile));
+
+it('keeps a proven pod and its traffic through a flood of goodbyes forged in its name, signed or not', async () => {
   for (const state of ['draining', 'stopped'] as const) {
     await flood(nats.url, forged(state, [READY_1]), () => stillServed(30));
   }
+  // Not signed: not taken at all, so not asked of the pod either.
+  expect(warnings('is not signed').length).toBeGreaterThan(0);
+  expect(warnings('says a proven pod is leaving')).toEqual([]);
+  // Signed with the pod's own key: asked of the pod, which says it serves.
+  await flood(nats.url, forged('draining', [READY_1]), () => stillServed(30), 10, 1, keyHolder());
   expect(warnings('says a proven pod is leaving').length).toBeGreaterThan(0);
 });
 
-it('keeps routing a proven pod\'s versions through a flood of heartbeats that drop them or say they failed to load', async () => {
-  await flood(nats.url, forged('serving', []), () => stillServed(30));
-  const failed: PodModel = { ...READY_1, state: 'UNAVAILABLE', provider: '', reason: 'forged: failed to load' };
-  await flood(nats.url, forged('serving', [failed]), async () => {
-    await stillServed(30);
-    expect(router.membership.loadFailure('mnist', 1)).toBeUndefined();
-    expect(router.membership.versionStates('mnist').flatMap((v) => v.reasons)).toEqual([]);
-  });
+it('keeps routing a proven pod\'s versions through a flood of heartbeats that drop them or say they failed to load, signed or not', async () => {
+  for (const signer of [undefined, keyHolder()]) {
+    await flood(nats.url, forged('serving', []), () => stillServed(30), 10, 1, signer);
+    const failed: PodModel = { ...READY_1, state: 'UNAVAILABLE', provider: '', reason: 'forged: failed to load' };
+    await flood(nats.url, forged('serving', [failed]), async () => {
+      await stillServed(30);
+      expect(router.membership.loadFailure('mnist', 1)).toBeUndefined();
+      expect(router.membership.versionStates('mnist').flatMap((v) => v.reasons)).toEqual([]);
+    }, 10, 1, signer);
+  }
   expect(warnings('says other than the proven pod').length).toBeGreaterThan(0);
+});
+
+it('takes no load figures from heartbeats in a proven pod\'s name that its key did not sign', async () => {
+  const figures = () => knownA()!.byVersion.get('mnist\u00001');
+  await flood(nats.url, forged('serving', [{ ...READY_1, requests: 987_654, inflight: 4_321 }]), async () => {
+    for (let i = 0; i < 30; i++) {
+      expect(figures()?.requests).not.toBe(987_654);
+      expect(figures()?.inflight).not.toBe(4_321);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await stillServed(5);
+  });
+  expect(warnings('is not signed').length).toBeGreaterThan(0);
+});
+
+it('forgets a proven pod that died once the TTL passes, whatever is replayed or forged in its name', async () => {
+  // A pod the test speaks for: a TLS server with pod-x's certificate, and heartbeats signed with its key.
+  const files = await pki.issue('pod-x', { kind: 'pod', name: 'pod-x' });
+  const server = http2.createSecureServer({ cert: fs.readFileSync(files.certFile), key: fs.readFileSync(files.keyFile) }, (_req, res) => res.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const signer = new HeartbeatSigner(() => fs.readFileSync(files.keyFile));
+  const nc = await connectNats(testConfig(nats.url), 'pod-x', silentLogger);
+  const own = { ...forged('serving', [], address, 'pod-x'), inflight: 1 };
+  let last = signer.sign(own);
+  const beat = setInterval(() => nc.publish(subjects.heartbeat, encodeHeartbeat((last = signer.sign(own)))), 100);
+  const provenX = () => router.membership.all().find((p) => p.id === 'pod-x' && p.verified);
+  try {
+    await waitFor('pod-x proven', () => provenX() !== undefined, 10_000);
+  } finally {
+    // It dies: no goodbye, its address answers no more.
+    clearInterval(beat);
+    await nc.close();
+    server.close();
+  }
+  // Its last heartbeat replayed, and heartbeats in its name its key did not sign, twenty times each of its own.
+  const replayed = decodeHeartbeat(encodeHeartbeat(last));
+  await flood(nats.url, [replayed, { ...own, inflight: 2 }], async () => {
+    await waitFor('pod-x forgotten', () => provenX() === undefined, 10_000);
+  });
+  expect(warnings('a replay').length).toBeGreaterThan(0);
+});
+
+it('keeps routing a pod whose certificate rotates, which then signs with its new key, and takes nothing signed with the old one', async () => {
+  const name = 'pod-r';
+  const first = await pki.issue(name, { kind: 'pod', name });
+  const oldKey = fs.readFileSync(first.keyFile);
+  const podR = await startTestPod(nats.url, registry.port, pki.env(first, { INFERMESH_TLS_CLIENT_AUTH: 'true', INFERMESH_POD_NAME: name, INFERMESH_TLS_RELOAD_INTERVAL_MS: '100' }));
+  const known = () => router.membership.all().find((p) => p.id === name);
+  const nc = await connectNats(testConfig(nats.url), 'watcher', silentLogger);
+  try {
+    await waitFor('pod-r proven with mnist 1 ready', () => router.membership.candidates('mnist', 1).some((p) => p.id === name));
+    const pod = known()!;
+    // The new certificate, for the same identity, where the pod reads its files; a checker of the new key.
+    const rotated = await pki.issue(name, { kind: 'pod', name });
+    const newKey = new X509Certificate(fs.readFileSync(rotated.certFile)).publicKey;
+    const check = new HeartbeatSignatures<object>({ heartbeatVerifiesPerSecond: 1_000, identityRetryMs: 60_000 }, new ClaimWarnings(silentLogger, 0), () => undefined);
+    const checked = {};
+    check.learn(checked, newKey);
+    let signedWithNew = 0;
+    nc.subscribe(subjects.heartbeat, {
+      callback: (_e, m) => {
+        const hb = decodeHeartbeat(m.data);
+        if (hb.pod === name && hb.address === podR.address && check.admits(checked, hb)) signedWithNew++;
+      },
+    });
+    // For twice the TTL after the pod signs with its new key, it stays the one known, proven and routed.
+    await waitFor('pod-r signing with its new key', () => signedWithNew > 0, 10_000);
+    const until = Date.now() + 3_000;
+    while (Date.now() < until) {
+      expect(known()).toBe(pod);
+      expect(router.membership.candidates('mnist', 1).map((p) => p.id)).toContain(name);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(signedWithNew).toBeGreaterThan(5);
+    // A heartbeat signed with the key the certificate had (a key that leaked, say) counts no more.
+    const own = router.membership.all().find((p) => p.id === name)!;
+    const stale = new HeartbeatSigner(() => oldKey, () => Date.now() + 60_000);
+    await flood(nats.url, forged('serving', own.models.map((m) => ({ ...m, requests: 987_654 })), podR.address, name), async () => {
+      for (let i = 0; i < 30; i++) {
+        expect(known()!.models.some((m) => m.requests === 987_654)).toBe(false);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }, 10, 1, stale);
+  } finally {
+    await nc.close();
+    await podR.shutdown(5_000);
+  }
 });
 
 it('routes no version to a proven pod that a forged heartbeat says it has ready', async () => {

@@ -6,8 +6,11 @@
 // from elsewhere, is ignored. Once counted, a pod's heartbeat is a hint, as routers take it: a
 // goodbye, or a change of its versions, is asked of the pod over a connection that demands the
 // identity it proved (lib/heartbeat-confirmation.ts), and its answer is what placement plans from;
-// its memory budget, which it cannot be asked, is the one it reported when first counted. Without
-// TLS there is nothing to prove, and every heartbeat counts as it comes.
+// its memory budget, which it cannot be asked, is the one it reported when first counted. And with
+// TLS on a heartbeat from a proven address counts at all (its load figures, its budget, its
+// silence ended, a goodbye to be asked) only signed with the key of the certificate that address
+// proved, newer than the last that counted (lib/heartbeat-signatures.ts). Without TLS there is
+// nothing to prove, and every heartbeat counts as it comes.
 // Heartbeats can invent any number of pods: the view keeps INFERMESH_REGISTRY_MAX_PODS, the proofs
 // share the process's bounded probes, and refusals are a warning line per interval, as routers do
 // (lib/pod-claims.ts).
@@ -17,7 +20,8 @@ import { HeartbeatConfirmation, sameVersions, type ConfirmedPod, type ConfirmedV
 import { HeardPause, plainHeardClock, type HeardClock } from '../../../lib/listening-clock';
 import type { Logger } from '../../../lib/log';
 import { claimLimitsOf, ClaimWarnings, newPodRefusal, type ClaimLimits } from '../../../lib/pod-claims';
-import { claimedPodIdentity, type TlsFiles } from '../../../lib/tls';
+import { HeartbeatSignatures } from '../../../lib/heartbeat-signatures';
+import { claimedPodIdentity, type ProbedPeer, type TlsFiles } from '../../../lib/tls';
 import type { PodSeen } from '../pod-view';
 
 /**
@@ -27,6 +31,8 @@ import type { PodSeen } from '../pod-view';
 const MAX_PROOFS = 1_024;
 
 interface Proof {
+  address: string;
+  identity: string;
   /** undefined while the probe runs. */
   proven: boolean | undefined;
   at: number;
@@ -62,6 +68,8 @@ export class PlacementPods {
   private readonly confirmation: HeartbeatConfirmation<CountedPod> | undefined;
   /** The clients confirmation asks pods over, unless the answers were given. */
   private readonly clients: PodAnswerClients | undefined;
+  /** With TLS on: the keys proven addresses sign their heartbeats with, and what was taken of each. */
+  private readonly signatures: HeartbeatSignatures<Proof> | undefined;
 
   /**
    * `ttlMs`: a pod with no counted heartbeat for this long is gone (INFERMESH_POD_TTL_MS);
@@ -81,7 +89,7 @@ export class PlacementPods {
     private readonly tls: TlsFiles | undefined,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-    private readonly probe: (address: string, files: TlsFiles) => Promise<string[]> | undefined = (address, files) => files.probes.probe(address),
+    private readonly probe: (address: string, files: TlsFiles) => Promise<ProbedPeer> | undefined = (address, files) => files.probes.probe(address),
     private readonly heard: HeardClock = plainHeardClock(now),
     answers?: PodAnswers<CountedPod>,
   ) {
@@ -89,6 +97,7 @@ export class PlacementPods {
     this.limits = claimLimitsOf(tls?.settings);
     this.warnings = new ClaimWarnings(log, this.limits.refusedClaimLogIntervalMs);
     if (!tls) return;
+    this.signatures = new HeartbeatSignatures<Proof>(this.limits, this.warnings, (proof) => this.reprobe(proof), { prefix: 'placement: ' });
     if (!answers) {
       const clients = (this.clients = new PodAnswerClients(tls, this.limits.heartbeatConfirmTimeoutMs));
       answers = { serving: (pod) => clients.serving(pod), versions: (pod) => clients.versions(pod) };
@@ -118,8 +127,9 @@ export class PlacementPods {
     if (hb.state !== 'serving') {
       if (!held || (this.tls && held.address !== hb.address)) return;
       // Anyone can say goodbye in a counted pod's name: the pod is asked, and goes if it agrees or cannot answer.
-      if (this.confirmation && fresh) this.confirmation.claim(held, hb);
-      else this.remove(hb.pod);
+      if (this.confirmation && fresh) {
+        if (this.admits(hb)) this.confirmation.claim(held, hb);
+      } else this.remove(hb.pod);
       return;
     }
     // A full view spends no probe on a pod it could not take.
@@ -128,7 +138,7 @@ export class PlacementPods {
       this.warnings.warn('placement: a heartbeat of a pod not yet known is ignored', { pod: hb.pod, address: hb.address, reason: `${full} (INFERMESH_REGISTRY_MAX_PODS)` });
       return;
     }
-    if (this.tls && !this.proven(hb)) return;
+    if (this.tls && (!this.proven(hb) || !this.admits(hb))) return;
     const identity = claimedPodIdentity(hb);
     if (held && fresh && this.confirmation && held.identity === identity) {
       // Counted: only load figures may change on a heartbeat's word alone.
@@ -208,6 +218,29 @@ export class PlacementPods {
     if (this.proofs.size >= Math.max(MAX_PROOFS, this.maxPods)) this.proofs.clear();
   }
 
+  /**
+   * Whether `hb` counts as its signature goes (lib/heartbeat-signatures.ts): always when its address
+   * has not proven the identity it claims (nothing is known to check it with), else only signed with
+   * the key that address proved.
+   */
+  private admits(hb: Heartbeat): boolean {
+    const proof = this.proofs.get(`${hb.address} ${claimedPodIdentity(hb)}`);
+    return !proof?.proven || !this.signatures || this.signatures.admits(proof, hb);
+  }
+
+  /**
+   * A heartbeat signed with another key than `proof`'s address proved: its certificate may have
+   * rotated. The address is probed again (HeartbeatSignatures bounds how often) and the key it
+   * proves the identity with learned.
+   */
+  private reprobe(proof: Proof): void {
+    const probe = this.tls && this.probe(proof.address, this.tls);
+    if (!probe) return;
+    void probe.then(({ ids, publicKey }) => {
+      if (publicKey && ids.includes(proof.identity) && this.proofs.get(`${proof.address} ${proof.identity}`) === proof) this.signatures?.learn(proof, publicKey);
+    }, () => undefined);
+  }
+
   /** Whether `hb`'s address proved the identity it claims; starts the proof when none is known. */
   private proven(hb: Heartbeat): boolean {
     const identity = claimedPodIdentity(hb);
@@ -225,12 +258,17 @@ export class PlacementPods {
     }
     if (!proof) {
       if (this.proofs.size >= Math.max(MAX_PROOFS, this.maxPods)) this.forgetProofs();
-      this.proofs.set(key, (proof = { proven: undefined, at: now, warned: false }));
+      this.proofs.set(key, (proof = { address: hb.address, identity, proven: undefined, at: now, warned: false }));
     }
     const p = proof;
     p.proven = undefined;
     p.at = now;
-    void probe.then((ids) => ids.includes(identity), () => false).then((ok) => {
+    void probe.then(({ ids, publicKey }) => {
+      const ok = ids.includes(identity);
+      // Its heartbeats count from now on only signed with the key of the certificate it proved.
+      if (ok && publicKey) this.signatures?.learn(p, publicKey);
+      return ok;
+    }, () => false).then((ok) => {
       p.proven = ok;
       p.at = this.now();
       // Marked warned only once its line was written: one kept back within the interval is tried again.

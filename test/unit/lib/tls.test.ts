@@ -323,7 +323,10 @@ describe('lib/h2 over TLS', () => {
     });
     expect(await status(podIdentity('a'))).toBe('200');
     expect(await status(podIdentity('b'))).toBe('closed');
-    expect(await probeIdentities(`127.0.0.1:${port}`, clientFiles)).toEqual([podIdentity('a')]);
+    // The key the pod signs its heartbeats with, which routers and the registry learn here.
+    const peer = await probeIdentities(`127.0.0.1:${port}`, clientFiles);
+    expect(peer.ids).toEqual([podIdentity('a')]);
+    expect(peer.publicKey?.equals(new X509Certificate(serverFiles.current.cert).publicKey)).toBe(true);
     serverFiles.close();
     clientFiles.close();
   });

@@ -4,6 +4,7 @@
 // memory budget, which it cannot be asked, is the one it was counted with); a flood of invented
 // pods, over real TLS, costs no more probes than the process's bound, and a line of log per kind of
 // refusal.
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import type { PodAnswers } from '../../../../lib/heartbeat-confirmation';
 import { ListeningClock } from '../../../../lib/listening-clock';
 import { createLogger, silentLogger } from '../../../../lib/log';
 import { loadTls, type TlsFiles } from '../../../../lib/tls';
+import { HeartbeatSigner } from '../../../../lib/heartbeat-signatures';
 import { PlacementPods, type CountedPod } from '../../../../services/registry/placement/placement-pods';
 import { startTestPki } from '../../../helpers/pki';
 import { waitFor } from '../../../helpers/wait';
@@ -36,7 +38,7 @@ describe('PlacementPods', () => {
   const probe = (address: string) => {
     probes.push(address);
     const ids = certificates.get(address);
-    return ids ? Promise.resolve(ids) : Promise.reject(new Error('handshake failed'));
+    return ids ? Promise.resolve({ ids }) : Promise.reject(new Error('handshake failed'));
   };
 
   beforeEach(() => {
@@ -95,6 +97,31 @@ describe('PlacementPods', () => {
     now += 1_000;
     pods.update(hb('pod-c', 'b:1'), 100);
     expect(probes).toEqual(['a:1', 'b:1']);
+  });
+
+  it('with TLS, counts a proven pod from its first heartbeat its key signed, with that heartbeat\'s budget, and then takes only those, newer each time', async () => {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const signer = new HeartbeatSigner(() => Buffer.from(key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string));
+    const keyed = (address: string) => {
+      probes.push(address);
+      return Promise.resolve({ ids: certificates.get(address) ?? [], publicKey: key.publicKey });
+    };
+    const pods = new PlacementPods(5_000, 10, fakeTls(), silentLogger, clock, keyed, undefined, serving);
+    const budget = (bytes: number): Heartbeat => ({ ...hb('pod-a', 'a:1'), memory: { budgetBytes: bytes, usedBytes: 0, rssBytes: 0 } });
+    pods.update(signer.sign(budget(100)), 100);
+    await settle();
+    // The first heartbeat after its proof is a forger's, unsigned, with a budget of its choosing.
+    pods.update(budget(1), 100);
+    expect(names(pods)).toEqual([]);
+    const first = signer.sign(budget(100));
+    pods.update(first, 100);
+    expect(pods.list().map((p) => p.heartbeat.memory?.budgetBytes)).toEqual([100]);
+    // Its silence ends only at a heartbeat it signed, not at a replay.
+    now += 4_000;
+    pods.update(first, 100);
+    pods.update({ ...hb('pod-a', 'a:1'), inflight: 9 }, 100);
+    now += 1_001;
+    expect(names(pods)).toEqual([]);
   });
 
   it('with TLS, keeps a proven pod at its address: a heartbeat or a goodbye for it from elsewhere is ignored', async () => {
@@ -333,9 +360,11 @@ describe('PlacementPods under a flood of invented pods', () => {
       expect(warned('does not prove')).toHaveLength(1);
       expect(names(pods)).toEqual([]);
 
-      pods.update(hb('pod-real', realAddress), 100);
+      // Signed, as a pod with TLS signs its heartbeats: once proven, only those count.
+      const signer = new HeartbeatSigner(() => fs.readFileSync(podFiles.keyFile));
+      pods.update(signer.sign(hb('pod-real', realAddress)), 100);
       await waitFor('the real pod to prove its address', () => {
-        pods.update(hb('pod-real', realAddress), 100);
+        pods.update(signer.sign(hb('pod-real', realAddress)), 100);
         return names(pods).length > 0;
       });
       expect(names(pods)).toEqual([`pod-real@${realAddress}`]);
