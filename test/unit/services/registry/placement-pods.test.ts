@@ -4,7 +4,7 @@
 // memory budget, which it cannot be asked, is the one it was counted with); a flood of invented
 // pods, over real TLS, costs no more probes than the process's bound, and a line of log per kind of
 // refusal.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
@@ -122,6 +122,30 @@ describe('PlacementPods', () => {
     pods.update({ ...hb('pod-a', 'a:1'), inflight: 9 }, 100);
     now += 1_001;
     expect(names(pods)).toEqual([]);
+  });
+
+  it('with TLS, keeps counting a pod whose certificate rotated: a signature its known key refuses has the address probed again, and the new key learned', async () => {
+    const pem = (k: KeyObject) => Buffer.from(k.export({ type: 'pkcs8', format: 'pem' }) as string);
+    let key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const signer = new HeartbeatSigner(() => pem(key.privateKey));
+    const keyed = (address: string) => {
+      probes.push(address);
+      return Promise.resolve({ ids: certificates.get(address) ?? [], publicKey: key.publicKey });
+    };
+    const pods = new PlacementPods(5_000, 10, fakeTls({ identityRetryMs: 5_000 }), silentLogger, clock, keyed, undefined, serving);
+    pods.update(signer.sign(hb('pod-a', 'a:1')), 100);
+    await settle();
+    pods.update(signer.sign(hb('pod-a', 'a:1')), 100);
+    expect(names(pods)).toEqual(['pod-a@a:1']);
+    key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    now += 4_000;
+    // Its first heartbeat with the new key is refused, and its address probed again; the next counts.
+    pods.update(signer.sign(hb('pod-a', 'a:1')), 100);
+    expect(probes).toEqual(['a:1', 'a:1']);
+    await settle();
+    pods.update(signer.sign(hb('pod-a', 'a:1')), 100);
+    now += 4_000;
+    expect(names(pods)).toEqual(['pod-a@a:1']);
   });
 
   it('with TLS, keeps a proven pod at its address: a heartbeat or a goodbye for it from elsewhere is ignored', async () => {
