@@ -19,6 +19,11 @@ import { peekRequest } from '../services/router/request-peek';
 import { scanAndDecode, scanModelInferRequest, type RequestScanLimits } from '../lib/grpc/request-scan';
 import { decodeRequest, type Signature } from '../services/inference/request-codec';
 import { parseInferRequest } from '../lib/rest/infer-codec';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { decodeHeartbeat, encodeHeartbeat, SchemaError, SCHEMA_VERSION, type Heartbeat } from '../lib/events';
+import { canonicalJson, HeartbeatSignatures, HeartbeatSigner } from '../lib/heartbeat-signatures';
+import { ClaimWarnings } from '../lib/pod-claims';
+import { silentLogger } from '../lib/log';
 
 /** A broken invariant: not an error the parser may throw, a bug. */
 export class FuzzFinding extends Error {}
@@ -375,8 +380,48 @@ const grpcFraming: FuzzTarget = {
   },
 };
 
+/** One pod's key for the signed-heartbeat target, made once per process: its seeds and runs check against it. */
+let heartbeatKey: { privateKey: KeyObject; publicKey: KeyObject } | undefined;
+const podKey = () => (heartbeatKey ??= generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+
+/** What a heartbeat says, its signature aside: what the pod signed. */
+const unsignedPart = (hb: Heartbeat) => canonicalJson({ ...hb, sig: undefined });
+
+const signedHeartbeat: FuzzTarget = {
+  name: 'signed-heartbeat',
+  doc: 'a heartbeat from NATS (lib/events.ts decodeHeartbeat) and its signature check (lib/heartbeat-signatures.ts): nothing but SchemaError thrown, and nothing taken that the pod did not sign',
+  seeds() {
+    return (heartbeatSeeds ??= signedSeeds()).map((b) => Buffer.from(b));
+  },
+  run(data) {
+    const signed = new Set((heartbeatSeeds ??= signedSeeds()).map((b) => unsignedPart(decodeHeartbeat(b))));
+    let hb: Heartbeat;
+    try {
+      hb = decodeHeartbeat(data);
+    } catch (err) {
+      expected(err, SchemaError);
+      return;
+    }
+    const view = new HeartbeatSignatures<object>({ heartbeatVerifiesPerSecond: 1_000, identityRetryMs: 60_000 }, new ClaimWarnings(silentLogger, 60_000), () => undefined);
+    const pod = {};
+    view.learn(pod, podKey().publicKey);
+    if (view.admits(pod, hb) && !signed.has(unsignedPart(hb))) throw new FuzzFinding(`took a heartbeat the pod did not sign: ${unsignedPart(hb).slice(0, 300)}`);
+  },
+};
+
+/** The signed-heartbeat target's seeds, signed once per process (each signing numbers and signs anew). */
+let heartbeatSeeds: Buffer[] | undefined;
+
+function signedSeeds(): Buffer[] {
+  const signer = new HeartbeatSigner(() => Buffer.from(podKey().privateKey.export({ type: 'pkcs8', format: 'pem' }) as string));
+  const hb: Heartbeat = { schema: SCHEMA_VERSION, pod: 'pod-a', address: '10.0.0.1:8001', state: 'serving', inflight: 2, time: '2026-01-01T00:00:00.000Z',
+    models: [{ name: 'mnist', version: 1, state: 'READY', provider: 'cpu', requests: 5, memoryBytes: 1024 }, { name: 'bad', version: 2, state: 'UNAVAILABLE', provider: '', reason: 'no' }],
+    memory: { budgetBytes: 1 << 30, usedBytes: 1024, rssBytes: 1 << 26 } };
+  return [hb, { ...hb, state: 'stopped' as const, models: [] }, { ...hb, identity: 'inference' }].map((h) => Buffer.from(encodeHeartbeat(signer.sign(h))));
+}
+
 /** Every target, by name. */
-export const TARGETS: readonly FuzzTarget[] = [hpack, peek, modelInfer, onnx, h2Frames, restInfer, grpcFraming];
+export const TARGETS: readonly FuzzTarget[] = [hpack, peek, modelInfer, onnx, h2Frames, restInfer, grpcFraming, signedHeartbeat];
 
 /** The folder of a target's kept regression cases (inputs that once were findings). */
 export function regressionDir(root: string, target: string): string {

@@ -9,7 +9,7 @@ import { TARGETS, regressionDir } from '../../../fuzz/targets';
 
 const ROOT = path.resolve(__dirname, '../../..');
 /** Inputs per target: about a second each on this machine. */
-const RUNS: Record<string, number> = { hpack: 4000, 'request-peek': 4000, 'model-infer': 3000, onnx: 1500, 'h2-frames': 3000, 'grpc-framing': 4000 };
+const RUNS: Record<string, number> = { hpack: 4000, 'request-peek': 4000, 'model-infer': 3000, onnx: 1500, 'h2-frames': 3000, 'grpc-framing': 4000, 'signed-heartbeat': 1500 };
 
 describe.each(TARGETS.map((t) => [t.name, t] as const))('fuzz target %s', (name, target) => {
   const dir = regressionDir(ROOT, name);
