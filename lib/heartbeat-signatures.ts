@@ -11,9 +11,9 @@
 // verifies against that key and its sequence is newer than the last they took
 // (HeartbeatSignatures): a forged heartbeat, an unsigned one (an older pod's), and a replayed one
 // (a dead pod's last) change nothing, not even the pod's silence. A signature that fails may be the
-// pod's own after its certificate rotated: the pod's address is probed again, at most once per
-// INFERMESH_IDENTITY_RETRY_MS, through the process's bounded probes, and a new key it proves is
-// learned. Checks cost a forger little of the view's time: the cheap ones first (signed at all,
+// pod's own after its certificate rotated (by the process whose boot id the view knows): the pod's
+// address is probed again, at most once per INFERMESH_IDENTITY_RETRY_MS, through the process's
+// bounded probes, and a new key it proves is learned. Checks cost a forger little of the view's time: the cheap ones first (signed at all,
 // sequence newer), then at most INFERMESH_HEARTBEAT_VERIFIES_PER_SECOND signature checks per pod
 // and second for heartbeats going on from the process the view knows, and as many for those
 // naming another (a restart), so a forger who does not know a pod's boot id (pods cannot read
@@ -182,8 +182,10 @@ export class HeartbeatSignatures<P extends object> {
       valid = false;
     }
     if (!valid) {
-      // The pod's own, signed with a rotated key, or a forger's: the address says which.
-      if (now - s.reprobedAt >= this.limits.identityRetryMs) {
+      // The pod's own, signed with a rotated key, or a forger's: the address says which. A process
+      // keeps its boot id through a rotation, so once one is known only heartbeats naming it ask:
+      // a forger who does not know it cannot spend the pod's probes and hold back its new key.
+      if ((s.boot === undefined || sameBoot) && now - s.reprobedAt >= this.limits.identityRetryMs) {
         s.reprobedAt = now;
         this.reprobe(pod);
       }

@@ -94,6 +94,11 @@ describe('HeartbeatSignatures', () => {
     expect(reprobed).toBe(2);
     v.learn(pod, rotated.publicKey);
     expect(v.admits(pod, wire(signer.sign(hb())))).toBe(true);
+    // A forger naming another process asks for no probe: it would hold back the pod's own.
+    now += 5_000;
+    const forger = new HeartbeatSigner(() => pemOf(first.privateKey), () => 9e12);
+    expect(v.admits(pod, wire(forger.sign(hb())))).toBe(false);
+    expect(reprobed).toBe(2);
   });
 
   it('checks at most its budget of signatures per pod and second, and a flood naming another process spends none of the budget of the one it knows', () => {
