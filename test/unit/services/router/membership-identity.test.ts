@@ -26,6 +26,28 @@ describe('Membership identity', () => {
     expect(m.candidates('m', 1).map((p) => p.id)).toEqual(['a']);
   });
 
+  it('takes nothing from a heartbeat of a proven pod that admits() refuses (its signature): no figure, no goodbye, no end to its silence', () => {
+    let now = 0;
+    const claimed: string[] = [];
+    const admitted = (h: Heartbeat) => h.inflight !== 666;
+    const m = new Membership(1_000, { admits: (_pod, h) => admitted(h), claimed: (_pod, h) => claimed.push(h.state) }, () => now, true);
+    m.update(hb('a', '10.0.0.1:8002'));
+    const pod = m.all()[0]!;
+    // Not proven yet: nothing is asked of its heartbeats.
+    m.update({ ...hb('a', '10.0.0.1:8002'), inflight: 666 });
+    m.setVerified(pod, true);
+    const forged = (change: Partial<Heartbeat>): Heartbeat => ({ ...hb('a', '10.0.0.1:8002'), inflight: 666, ...change });
+    now = 600;
+    m.update(forged({ models: [{ name: 'm', version: 1, state: 'READY', provider: 'cpu', requests: 987_654 }] }));
+    m.update(forged({ state: 'stopped' }));
+    m.update(forged({ models: [] }));
+    expect(pod.byVersion.get('m\u00001')?.requests).toBeUndefined();
+    expect(claimed).toEqual([]);
+    now = 1_001;
+    m.expire();
+    expect(m.all()).toEqual([]);
+  });
+
   it('makes a pod that moves to another address prove its name again, and ignores a check of the pod it replaced', () => {
     const m = new Membership(10_000, {}, Date.now, true);
     m.update(hb('a', '10.0.0.1:8002'));
