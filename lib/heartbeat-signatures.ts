@@ -29,23 +29,23 @@ import type { ClaimWarnings } from './pod-claims';
 /** Begins every signed message: a signature over a heartbeat is one over nothing else. */
 const DOMAIN = 'infermesh heartbeat signature 1\n';
 
-/** Nesting a heartbeat may have for its canonical encoding: its own is 3 deep; deeper is no pod's. */
-const MAX_DEPTH = 16;
+/** A copy of `value`'s members, keys sorted; its prototype is null, so a `__proto__` member stays a member. */
+function sortedMembers(_key: string, value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const o = value as Record<string, unknown>;
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const k of Object.keys(o).sort()) out[k] = o[k];
+  return out;
+}
 
 /**
- * The canonical encoding of a JSON value: object keys sorted, undefined members left out (as
- * JSON.stringify does), no white space; what a signer and a verifier agree on whatever order a
- * JSON encoder or decoder gave. Throws on nesting deeper than MAX_DEPTH.
+ * The canonical encoding of a JSON value: object keys sorted (as a JavaScript object keeps them:
+ * integer-like keys first, which no heartbeat has), undefined members left out, no white space;
+ * what a signer and a verifier agree on whatever order a JSON encoder or decoder gave. Throws
+ * RangeError on nesting deeper than the stack.
  */
-export function canonicalJson(value: unknown, depth = 0): string {
-  if (depth > MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH}`);
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v, depth + 1))).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const o = value as Record<string, unknown>;
-    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k], depth + 1)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, sortedMembers) ?? 'null';
 }
 
 /** The bytes a heartbeat's signature is over: every field but the signature, boot id and sequence included. */
