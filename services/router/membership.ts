@@ -160,8 +160,7 @@ export class Membership implements ConfirmedView<Pod> {
       if (!existing || (this.requireIdentity && !sameClaim(existing, hb.address, identity))) return;
       if (this.requireIdentity && existing.verified) {
         if (this.listener.admits?.(existing, hb) !== false) this.listener.claimed?.(existing, hb);
-      }
-      else if (!this.hold(existing, hb)) this.remove(existing);
+      } else if (!this.hold(existing, hb)) this.remove(existing);
       return;
     }
     if (existing && !sameClaim(existing, hb.address, identity)) {
