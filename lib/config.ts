@@ -214,8 +214,8 @@ export const settings = {
   h2ResetBurst: setting('INFERMESH_H2_RESET_BURST', int(1), H2.resetBurst, 'RST_STREAM frames a client may send at once (nghttp2 1.57: 1,000)'),
   h2MaxConsecutiveEmptyFrames: setting('INFERMESH_H2_MAX_CONSECUTIVE_EMPTY_FRAMES', int(0, 1_000_000), H2.maxConsecutiveEmptyFrames, 'DATA, HEADERS or CONTINUATION frames in a row with nothing in them and no end flag (Envoy max_consecutive_inbound_frames_with_empty_payload: 1); more is GOAWAY ENHANCE_YOUR_CALM'),
   h2MaxOutputBytes: setting('INFERMESH_H2_MAX_OUTPUT_BYTES', int(16 * 1024), H2.maxOutputBytes, 'output queued for a client that is not reading, past which the door stops reading from it and sending it data (Envoy per_connection_buffer_limit_bytes: 1 MiB)'),
-  h2MaxRequestBytesPerConnection: setting('INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION', int(0), H2.maxRequestBytesPerConnection, 'request bytes one client connection may hold in the door (messages read whole and data not yet passed on); a message that does not fit is refused RESOURCE_EXHAUSTED before it is read, other data waits for its window'),
-  h2MaxRequestBytes: setting('INFERMESH_H2_MAX_REQUEST_BYTES', int(0), H2.maxRequestBytes, 'request bytes the whole door may hold (every connection together)'),
+  h2MaxRequestBytesPerConnection: setting('INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION', int(0), H2.maxRequestBytesPerConnection, 'request bytes one client connection may hold in the door (messages read whole and data not yet passed on); a message that does not fit is refused RESOURCE_EXHAUSTED before it is read, other data waits for its window; at least INFERMESH_MAX_MESSAGE_BYTES, else the service does not start'),
+  h2MaxRequestBytes: setting('INFERMESH_H2_MAX_REQUEST_BYTES', int(0), H2.maxRequestBytes, 'request bytes the whole door may hold (every connection together); at least INFERMESH_MAX_MESSAGE_BYTES, else the service does not start'),
   h2MaxResponseBytesPerConnection: setting('INFERMESH_H2_MAX_RESPONSE_BYTES_PER_CONNECTION', int(0), H2.maxResponseBytesPerConnection, 'answer bytes waiting for one client connection to read them; beyond it further answers are refused RESOURCE_EXHAUSTED (one answer of any size is taken by a connection that holds none)'),
   h2MaxResponseBytes: setting('INFERMESH_H2_MAX_RESPONSE_BYTES', int(0), H2.maxResponseBytes, 'answer bytes waiting for clients in the whole door'),
   h2PrefaceTimeoutMs: setting('INFERMESH_H2_PREFACE_TIMEOUT_MS', int(1), H2.prefaceTimeoutMs, 'a client\'s preface and first SETTINGS must arrive within this (Go x/net/http2: 10 s)'),
@@ -393,6 +393,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const maxMessage = out.maxMessageBytes as number;
   if (out.routerHttpEnabled && (out.httpMaxRequestBytes as number) < maxMessage) {
     bad(settings.httpMaxRequestBytes.env, String(out.httpMaxRequestBytes), `at least INFERMESH_MAX_MESSAGE_BYTES (${maxMessage}), the largest request body the REST door takes, which it holds whole (or lower that, or turn the door off with INFERMESH_ROUTER_HTTP=false)`);
+  }
+  // The gRPC doors (lib/h2) read a request message whole, admitted against both request budgets
+  // before any of it is kept: a budget below the message limit refuses every request between the
+  // two, RESOURCE_EXHAUSTED for ever. Answer budgets need no such floor: a connection, and the door,
+  // holding no answer takes one of any size.
+  for (const key of ['h2MaxRequestBytesPerConnection', 'h2MaxRequestBytes'] as const) {
+    if ((out[key] as number) < maxMessage) {
+      bad(settings[key].env, String(out[key]), `at least INFERMESH_MAX_MESSAGE_BYTES (${maxMessage}), the largest request message the gRPC doors take, which they hold whole (or lower that)`);
+    }
   }
   return Object.freeze(out) as Config;
 }

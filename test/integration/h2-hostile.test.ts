@@ -66,6 +66,8 @@ const BUDGETS = {
   responseBytes: 32 * MiB,
 };
 const DOOR_ENV: Record<string, string> = {
+  // A request budget may not be below the message limit: lowered with them.
+  INFERMESH_MAX_MESSAGE_BYTES: String(BUDGETS.requestBytesPerConnection),
   INFERMESH_H2_PREFACE_TIMEOUT_MS: String(TIMEOUTS.prefaceMs),
   INFERMESH_H2_SETTINGS_ACK_TIMEOUT_MS: String(TIMEOUTS.settingsAckMs),
   INFERMESH_H2_HEADERS_TIMEOUT_MS: String(TIMEOUTS.headersMs),

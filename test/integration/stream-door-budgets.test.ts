@@ -24,8 +24,11 @@ const service = protos().inference.GRPCInferenceService.service;
 /** A ModelInferRequest of `bytes` UINT8s for ident8 (its answer as large). */
 const identity = (id: string, bytes: number) => ({ model_name: 'ident8', id, inputs: [{ name: 'INPUT0', datatype: 'UINT8', shape: [1, bytes] }], raw_input_contents: [Buffer.alloc(bytes, 1)] });
 
-/** The door-wide budgets, below the per-connection settings (64 MiB and 16 MiB by default). */
-const DOOR_BUDGETS = { INFERMESH_H2_MAX_REQUEST_BYTES: String(24 * MiB), INFERMESH_H2_MAX_RESPONSE_BYTES: String(8 * MiB) };
+/**
+ * The door-wide budgets, below the per-connection settings (64 MiB and 16 MiB by default), and the
+ * message limit lowered with them: a request budget below it does not start.
+ */
+const DOOR_BUDGETS = { INFERMESH_H2_MAX_REQUEST_BYTES: String(24 * MiB), INFERMESH_H2_MAX_RESPONSE_BYTES: String(8 * MiB), INFERMESH_MAX_MESSAGE_BYTES: String(24 * MiB) };
 
 describe.each(['pod', 'router'] as const)('the %s\'s streams and its door share one budget', (door) => {
   let mesh: TestMesh;

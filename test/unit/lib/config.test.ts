@@ -52,7 +52,23 @@ describe('loadConfig', () => {
     // Equal is enough: the largest body fits.
     expect(loadConfig({ INFERMESH_HTTP_MAX_REQUEST_BYTES: String(16 * MiB), INFERMESH_MAX_MESSAGE_BYTES: String(16 * MiB) }).httpMaxRequestBytes).toBe(16 * MiB);
     // A service without the REST door (a pod, the registry, a router with it off) is not held to it.
-    expect(loadConfig({ INFERMESH_MAX_MESSAGE_BYTES: String(512 * MiB), INFERMESH_ROUTER_HTTP: 'false' }).maxMessageBytes).toBe(512 * MiB);
+    const doorBudgets = { INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION: String(512 * MiB), INFERMESH_H2_MAX_REQUEST_BYTES: String(512 * MiB) };
+    expect(loadConfig({ INFERMESH_MAX_MESSAGE_BYTES: String(512 * MiB), INFERMESH_ROUTER_HTTP: 'false', ...doorBudgets }).maxMessageBytes).toBe(512 * MiB);
+  });
+
+  it('refuses a gRPC door\'s request budget below the message limit, naming both', () => {
+    const MiB = 1024 * 1024;
+    expect(() => loadConfig({ INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION: String(16 * MiB) }))
+      .toThrow(`INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION="${16 * MiB}" is invalid: expected at least INFERMESH_MAX_MESSAGE_BYTES (${64 * MiB})`);
+    expect(() => loadConfig({ INFERMESH_H2_MAX_REQUEST_BYTES: String(32 * MiB) }))
+      .toThrow(`INFERMESH_H2_MAX_REQUEST_BYTES="${32 * MiB}" is invalid: expected at least INFERMESH_MAX_MESSAGE_BYTES (${64 * MiB})`);
+    // Raising the message limit alone leaves the per-connection default (64 MiB) below it.
+    expect(() => loadConfig({ INFERMESH_MAX_MESSAGE_BYTES: String(128 * MiB) })).toThrow('INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION="67108864" is invalid');
+    // Budgets lowered with the message limit are fine; answer budgets may be below it (one answer of any size is taken).
+    expect(loadConfig({
+      INFERMESH_MAX_MESSAGE_BYTES: String(16 * MiB), INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION: String(16 * MiB), INFERMESH_H2_MAX_REQUEST_BYTES: String(16 * MiB),
+      INFERMESH_H2_MAX_RESPONSE_BYTES_PER_CONNECTION: String(MiB), INFERMESH_H2_MAX_RESPONSE_BYTES: String(MiB),
+    })).toMatchObject({ h2MaxRequestBytesPerConnection: 16 * MiB, h2MaxRequestBytes: 16 * MiB, h2MaxResponseBytes: MiB });
   });
 
   it('probes NATS within the pod TTL: a fifth of it each by default, and refuses a probe that would notice a hung NATS too late', () => {
