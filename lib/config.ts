@@ -8,7 +8,7 @@ import { DEFAULT_CLAIM_LIMITS as CLAIMS } from './pod-claims';
 import { isPodIdentityName } from './tls';
 import { DEFAULT_MAX_ONNX_GRAPH_NODES } from './onnx';
 import { DEFAULT_EVENT_FOLLOW_AHEAD_BYTES } from './events';
-import { DEFAULT_MAX_UNCOUNTED_WINDOWS } from './window-stats';
+import { DEFAULT_MAX_ROUTER_REPORTS, DEFAULT_MAX_UNCOUNTED_WINDOWS } from './window-stats';
 import type { LogLevel } from './log';
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -196,6 +196,7 @@ export const settings = {
   routerColdWaitMs: setting('INFERMESH_ROUTER_COLD_WAIT_MS', int(100, 3_600_000), 60_000, 'router: longest a request waits for its version to load, when its deadline is later or it has none (Triton\'s and KServe\'s load timeouts are minutes; the client\'s deadline ends it first)'),
 
   analysisWindowMs: setting('INFERMESH_ANALYSIS_WINDOW_MS', int(100), 10_000, 'length of the windows in which routers count each version\'s outcomes for rollout analysis'),
+  rolloutMaxRouterReports: setting('INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS', int(1, 1_000_000), DEFAULT_MAX_ROUTER_REPORTS, 'registry: router reports merged into one analysis window of one model (a router reports once a window: 256 routers, far beyond a fleet\'s, with no peer that bounds it); reports of further routers are left out and the window is not counted, so a flood of made-up routers holds the rollout, and pauses it after INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS, but never passes it on part of the data. A second report of one router for one window is dropped, reports for models the registry does not hold or for windows already judged too'),
   rolloutMaxUncountedWindows: setting('INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS', int(1, 1_000_000), DEFAULT_MAX_UNCOUNTED_WINDOWS, 'registry: windows in a row a rollout\'s analysis leaves uncounted because a router routed by another split than the step\'s before the rollout is paused, naming those routers, until an operator resumes it (10 windows of 10 s: three times a router\'s 30 s resync)'),
 
   // The front doors of the router and the pods (lib/h2): a hardened HTTP/2 peer's limits, each

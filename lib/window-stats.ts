@@ -71,6 +71,14 @@ export const MAX_SPLIT_VERSIONS = 16;
  */
 export const DEFAULT_MAX_UNCOUNTED_WINDOWS = 10;
 
+/**
+ * Router reports the registry merges into one window of one model (INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS):
+ * a router reports once a window, so this is a model's routers, and 256 is far beyond a fleet's (no
+ * peer bounds it: Argo Rollouts and Flagger query one Prometheus). Each report kept holds its
+ * router's name and splits (at most MAX_ROUTED_SPLITS × MAX_SPLIT_VERSIONS weights).
+ */
+export const DEFAULT_MAX_ROUTER_REPORTS = 256;
+
 /** Whether two splits give every version the same weight (their order aside). */
 export function sameSplit(a: readonly TrafficWeight[], b: readonly TrafficWeight[]): boolean {
   if (a.length !== b.length) return false;

@@ -94,7 +94,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
 
   const rollouts = new Rollouts(registry, Date.now, log, { maxUncountedWindows: config.rolloutMaxUncountedWindows });
   // Every replica analyses the routers' windows; compare-and-set makes each window count once.
-  const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log, undefined, listening);
+  const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log, undefined, listening, config.rolloutMaxRouterReports);
   controller.start();
 
   // TLS on (certificate files set): the registry's ports take TLS only, and client certificates with INFERMESH_TLS_CLIENT_AUTH.

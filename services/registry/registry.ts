@@ -623,13 +623,19 @@ export class Registry {
     return (await this.read<VersionRecord>(keys.version(model, version)))?.value;
   }
 
-  /** Every model, sorted by name. */
-  async listModels(): Promise<ModelView[]> {
+  /** Every model's name, in one read of the bucket's keys (a name just deleted may be listed). */
+  async modelNames(): Promise<string[]> {
     const names: string[] = [];
     for (const k of await kvKeys(this.deps.kv, keys.models)) {
       const name = keys.modelOf(k);
       if (name !== undefined) names.push(name);
     }
+    return names;
+  }
+
+  /** Every model, sorted by name. */
+  async listModels(): Promise<ModelView[]> {
+    const names = await this.modelNames();
     const models = await Promise.all(names.sort().map(async (n) => {
       const m = await this.read<ModelRecord>(keys.model(n));
       return m && this.withPlacement({ ...m.value, revision: m.revision });

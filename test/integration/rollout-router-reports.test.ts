@@ -8,10 +8,11 @@ import { RegistryApi, RolloutApi } from '../../client/index';
 import { artifactStore, connectNats, jetStreamOf, metadataBucket, type NatsConnection } from '../../lib/nats';
 import { silentLogger } from '../../lib/log';
 import { decodeEvent, subjects } from '../../lib/events';
-import { encodeWindowReport, emptyWindow, record, windowSubject, type RoutedSplit, type VersionWindow } from '../../lib/window-stats';
+import { encodeWindowReport, emptyWindow, record, windowSubject, type ReportRouting, type RoutedSplit, type VersionWindow } from '../../lib/window-stats';
 import { keys, type ModelRecord } from '../../services/registry/records';
 import { Registry } from '../../services/registry/registry';
 import { Rollouts } from '../../services/registry/rollout/rollouts';
+import { RolloutController } from '../../services/registry/rollout/rollout-controller';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
 import { startTestRegistry, testConfig } from '../helpers/services';
 import { modelPath } from '../helpers/models';
@@ -74,6 +75,14 @@ describe('window reports and the rollout record', () => {
 
   const recordBytes = async (model: string) => (await (await metadataBucket(nc, 1)).get(keys.model(model)))!.value.length;
 
+  /** Another replica's Rollouts over the same store, as the registry's controller calls it. */
+  async function replicaRollouts(): Promise<Rollouts> {
+    return new Rollouts(new Registry({
+      kv: await metadataBucket(nc, 1), artifacts: await artifactStore(nc, 1), js: jetStreamOf(nc).js, log: silentLogger,
+      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+    }));
+  }
+
   it('keeps a window not counted to a short note whatever the routers\' names and splits, so the rollout can still be rolled back', async () => {
     const canary = await canaryOf('bloat');
     const before = await recordBytes('bloat');
@@ -81,11 +90,7 @@ describe('window reports and the rollout record', () => {
     // to the analysis (the registry's decoder refuses such names; the note must not depend on it).
     const split = (i: number): RoutedSplit => ({ revision: 1_000_000 + i, traffic: Array.from({ length: 16 }, (_, v) => ({ version: 1_000_000 + v, weight: 6 })) });
     const routing = [0, 1, 2, 3].map((i) => ({ router: `r${i}`.padEnd(349_000, 'x'), routedBy: Array.from({ length: 8 }, (_, s) => split(s)) }));
-    // Another replica's Rollouts over the same store, as the registry's controller calls it.
-    const replica = new Rollouts(new Registry({
-      kv: await metadataBucket(nc, 1), artifacts: await artifactStore(nc, 1), js: jetStreamOf(nc).js, log: silentLogger,
-      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
-    }));
+    const replica = await replicaRollouts();
     await replica.analyseWindow('bloat', Date.now() + 60_000, new Map([[1, served(1, 90)], [canary, served(canary, 10)]]), routing);
 
     const s = await rollouts.status('bloat');
@@ -95,6 +100,81 @@ describe('window reports and the rollout record', () => {
     expect((await recordBytes('bloat')) - before).toBeLessThan(2_048);
     await rollouts.rollback('bloat', 'the routers are wrong');
     expect((await rollouts.status('bloat')).rollout?.phase).toBe('rolled_back');
+  });
+
+  describe('what the controller keeps of the reports', () => {
+    const MAX_ROUTERS = 3;
+    let controller: RolloutController;
+    const analysed: { model: string; windowStart: number; requests: number[]; routers: string[]; incomplete?: string }[] = [];
+    const closed: { model: string; windowStart: number }[] = [];
+    let listed = false;
+
+    beforeAll(async () => {
+      controller = new RolloutController(nc, {
+        knownModels: async () => {
+          listed = true;
+          return ['held', 'flooded'];
+        },
+        analysedModels: async () => ['held', 'flooded'],
+        analyseWindow: async (model, windowStart, windows, routing: ReportRouting[], incomplete?: string) => {
+          analysed.push({ model, windowStart, requests: [...windows.values()].map((w) => w.requests), routers: routing.map((r) => r.router), incomplete });
+        },
+      }, WINDOW_MS, silentLogger, undefined, undefined, MAX_ROUTERS);
+      controller.onClosedWindow((model, windowStart) => closed.push({ model, windowStart }));
+      controller.start();
+      await waitFor('the models listed', () => listed, 5_000, 10);
+      await sleep(10);
+    });
+
+    afterAll(() => controller?.stop());
+
+    /** Publishes one report per router name for `model`'s window now (requests to version 1 each). */
+    async function send(model: string, routers: string[], windowStart = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS): Promise<number> {
+      for (const router of routers) nc.publish(windowSubject(model), encodeWindowReport({ schema: 1, router, model, windowStart, windowMs: WINDOW_MS, versions: [served(1, 10)] }));
+      await nc.flush();
+      return windowStart;
+    }
+
+    it('counts a router\'s report once however often it comes, and keeps no window of a model the registry does not hold', async () => {
+      const start = await send('held', ['router-a', 'router-a', 'router-b', 'router-a']);
+      await send('stranger', ['router-a'], start);
+      const w = await waitFor('the window judged', () => analysed.find((a) => a.model === 'held' && a.windowStart === start), 10_000, 20);
+      expect(w).toEqual({ model: 'held', windowStart: start, requests: [20], routers: ['router-a', 'router-b'], incomplete: undefined });
+      // Windows close together: the stranger's would have closed with it.
+      expect(closed.filter((c) => c.model === 'stranger')).toEqual([]);
+
+      // A report after its window was judged is dropped, not judged again on its own.
+      await send('held', ['router-c'], start);
+      await sleep(2 * WINDOW_MS);
+      expect(closed.filter((c) => c.model === 'held' && c.windowStart === start)).toHaveLength(1);
+      expect(analysed.filter((a) => a.model === 'held' && a.windowStart === start)).toHaveLength(1);
+    });
+
+    it('merges no more than INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS routers a window, and says the window is incomplete', async () => {
+      const start = await send('flooded', ['r1', 'r2', 'r3', 'r4', 'r5']);
+      const w = await waitFor('the window judged', () => analysed.find((a) => a.model === 'flooded' && a.windowStart === start), 10_000, 20);
+      expect(w.routers).toEqual(['r1', 'r2', 'r3']);
+      expect(w.requests).toEqual([30]);
+      expect(w.incomplete).toBe(`window not counted: 2 more router reports came than INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS (${MAX_ROUTERS}) allows, and were left out`);
+    });
+
+    it('keeps no window that has not begun', async () => {
+      await send('held', ['router-a'], (Math.floor(Date.now() / WINDOW_MS) + 7_200) * WINDOW_MS);
+      await sleep(50);
+      expect(controller.openWindows).toBe(0);
+    });
+  });
+
+  it('does not count a window the controller could not take every router\'s report of', async () => {
+    const canary = await canaryOf('partial');
+    const revision = Number((await registryApi.models()).find((m) => m.name === 'partial')!.revision);
+    const step: RoutedSplit = { revision, traffic: [{ version: 1, weight: 90 }, { version: canary, weight: 10 }] };
+    const why = 'window not counted: 2 more router reports came than INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS (3) allows, and were left out';
+    const replica = await replicaRollouts();
+    await replica.analyseWindow('partial', Date.now() + 60_000, new Map([[1, served(1, 90)], [canary, served(canary, 10)]]), [{ router: 'router-a', routedBy: [step] }], why);
+    const s = await rollouts.status('partial');
+    expect(s.rollout).toMatchObject({ phase: 'progressing', passes: 0 });
+    expect(s.history.at(-1)).toMatchObject({ action: 'not_counted', reason: why });
   });
 
   it('cuts a history line stored before lines were bounded, so commands on a record near max_payload still work', async () => {

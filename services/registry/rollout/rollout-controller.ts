@@ -5,17 +5,33 @@
 // window count once, whichever replica gets there first.
 import type { NatsConnection } from '../../../lib/nats';
 import type { Logger } from '../../../lib/log';
-import { WINDOW_SUBJECT_ALL, decodeWindowReport, emptyWindow, merge, type ReportRouting, type VersionWindow, type WindowReport } from '../../../lib/window-stats';
+import { DEFAULT_MAX_ROUTER_REPORTS, WINDOW_SUBJECT_ALL, decodeWindowReport, emptyWindow, merge, type ReportRouting, type VersionWindow, type WindowReport } from '../../../lib/window-stats';
 
 /** What the controller needs from the registry. */
 export interface RolloutAnalysisTarget {
   /** Models whose rollout is progressing under automatic analysis. */
   analysedModels(): Promise<string[]>;
   /**
-   * Judges one closed window of `model` (windows per version, merged over routers; `routing`: each
-   * report's router and the splits it says it routed by).
+   * Every model the registry holds: reports about any other are dropped. Without it (or before its
+   * first answer) every model's reports are kept.
    */
-  analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>, routing: ReportRouting[]): Promise<void>;
+  knownModels?(): Promise<string[]>;
+  /**
+   * Judges one closed window of `model` (windows per version, merged over routers; `routing`: each
+   * report's router and the splits it says it routed by; `incomplete`: why the window holds only
+   * part of the routers' reports, which must not be counted).
+   */
+  analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>, routing: ReportRouting[], incomplete?: string): Promise<void>;
+}
+
+/** One model's window while its reports come in. */
+interface OpenWindow {
+  versions: Map<number, VersionWindow>;
+  routing: ReportRouting[];
+  /** The routers already merged: a second report of one is dropped, never counted twice. */
+  routers: Set<string>;
+  /** Reports of further routers refused past the bound. */
+  refused: number;
 }
 
 /** Receives every closed window of every model, merged over routers (the console draws them). */
@@ -23,7 +39,17 @@ export type ClosedWindowListener = (model: string, windowStart: number, windows:
 
 export class RolloutController {
   private readonly listeners = new Set<ClosedWindowListener>();
-  private readonly windows = new Map<string, Map<number, { versions: Map<number, VersionWindow>; routing: ReportRouting[] }>>();
+  private readonly windows = new Map<string, Map<number, OpenWindow>>();
+  /** The registry's models as last listed (undefined: not yet). */
+  private known: ReadonlySet<string> | undefined;
+  private listing = false;
+  private listedAt = -Infinity;
+  /** A report named a model not in the last list: it may be new, list again at the next tick. */
+  private unknownSeen = false;
+  /** Every window that ended (with settleMs) before this was handed on by a tick: a report for one is late. */
+  private closedBefore = -Infinity;
+  /** Reports dropped since the last warning, by why (logged once per tick, not once per report). */
+  private dropped = new Map<string, number>();
   private sub: { unsubscribe(): void } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
@@ -42,7 +68,16 @@ export class RolloutController {
      * once), so the analysis waits for the next tick. Default: judged at every tick.
      */
     private readonly listening?: { readonly catchingUp: boolean },
+    /** Router reports merged into one window of one model (INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS). */
+    private readonly maxRouterReports = DEFAULT_MAX_ROUTER_REPORTS,
   ) {}
+
+  /** Windows whose reports are being gathered now, every model's. */
+  get openWindows(): number {
+    let n = 0;
+    for (const byWindow of this.windows.values()) n += byWindow.size;
+    return n;
+  }
 
   /** Calls `listener` with each window once it is over, for every model, analysed or not; returns how to stop. */
   onClosedWindow(listener: ClosedWindowListener): () => void {
@@ -51,6 +86,7 @@ export class RolloutController {
   }
 
   start(): void {
+    this.refreshKnown();
     this.sub = this.nc.subscribe(WINDOW_SUBJECT_ALL, {
       callback: (err, msg) => {
         if (err) return;
@@ -69,11 +105,31 @@ export class RolloutController {
     }, Math.max(50, Math.floor(this.windowMs / 4)));
   }
 
-  private add(report: WindowReport): void {
+  /**
+   * Merges one router's report into its model's window. What is kept stays bounded whatever arrives
+   * (any router identity may publish reports): only models the registry holds, only windows no tick
+   * has closed yet and begun by now (a router's clock a window ahead allowed), one report per router,
+   * and at most maxRouterReports routers a window; past that the window is marked incomplete and is
+   * not counted, so a flood of made-up routers can hold a rollout (and pause it) but never pass it.
+   */
+  private add(report: WindowReport, now = Date.now()): void {
+    if (this.known && !this.known.has(report.model)) {
+      this.unknownSeen = true;
+      return this.drop('model the registry does not hold');
+    }
+    // After a stall of the loop the reports read late are still merged: no tick closed their window.
+    if (report.windowStart + this.windowMs + this.settleMs <= this.closedBefore) return this.drop('window already judged');
+    if (report.windowStart > now + this.windowMs) return this.drop('window not begun');
     let byWindow = this.windows.get(report.model);
     if (!byWindow) this.windows.set(report.model, (byWindow = new Map()));
     let closing = byWindow.get(report.windowStart);
-    if (!closing) byWindow.set(report.windowStart, (closing = { versions: new Map(), routing: [] }));
+    if (!closing) byWindow.set(report.windowStart, (closing = { versions: new Map(), routing: [], routers: new Set(), refused: 0 }));
+    if (closing.routers.has(report.router)) return this.drop('second report of a router for one window');
+    if (closing.routers.size >= this.maxRouterReports) {
+      closing.refused++;
+      return this.drop('router reports past INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS');
+    }
+    closing.routers.add(report.router);
     closing.routing.push({ router: report.router, routedBy: report.routedBy });
     const byVersion = closing.versions;
     for (const v of report.versions) {
@@ -83,27 +139,56 @@ export class RolloutController {
     }
   }
 
+  private drop(why: string): void {
+    this.dropped.set(why, (this.dropped.get(why) ?? 0) + 1);
+  }
+
+  /** Lists the registry's models again, in the background; a failed listing keeps the last one. */
+  private refreshKnown(now = Date.now()): void {
+    if (!this.target.knownModels || this.listing) return;
+    this.listing = true;
+    this.listedAt = now;
+    this.unknownSeen = false;
+    this.target.knownModels().then((names) => {
+      this.known = new Set(names);
+    }, (err: unknown) => {
+      if (!this.stopped) this.log.debug('cannot list the models; window reports are filtered by the last list', { err });
+    }).finally(() => {
+      this.listing = false;
+    });
+  }
+
   /** Analyses every window that is over. */
   async tick(now = Date.now()): Promise<void> {
     if (this.busy) return;
     this.busy = true;
     try {
-      const due: [string, number, Map<number, VersionWindow>, ReportRouting[]][] = [];
+      // Once a window, and at the next tick after a report of a model not listed (one just pushed
+      // loses the reports of its first window, no more). One read of the bucket's keys each.
+      if (this.unknownSeen || now - this.listedAt >= this.windowMs) this.refreshKnown(now);
+      if (this.dropped.size > 0) {
+        this.log.warn('window reports dropped', { reports: Object.fromEntries(this.dropped) });
+        this.dropped = new Map();
+      }
+      const due: [string, number, OpenWindow][] = [];
+      this.closedBefore = Math.max(this.closedBefore, now);
       for (const [model, byWindow] of this.windows) {
-        for (const [start, { versions, routing }] of byWindow) {
+        for (const [start, open] of byWindow) {
           if (start + this.windowMs + this.settleMs > now) continue;
           byWindow.delete(start);
-          due.push([model, start, versions, routing]);
+          due.push([model, start, open]);
         }
         if (byWindow.size === 0) this.windows.delete(model);
       }
       if (due.length === 0) return;
-      for (const [model, start, versions] of due) for (const l of this.listeners) l(model, start, versions);
+      for (const [model, start, { versions }] of due) for (const l of this.listeners) l(model, start, versions);
       const analysed = new Set(await this.target.analysedModels());
-      for (const [model, start, versions, routing] of due.sort((a, b) => a[1] - b[1])) {
+      for (const [model, start, { versions, routing, refused }] of due.sort((a, b) => a[1] - b[1])) {
         if (!analysed.has(model)) continue;
+        const incomplete = refused === 0 ? undefined
+          : `window not counted: ${refused} more router reports came than INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS (${this.maxRouterReports}) allows, and were left out`;
         this.log.debug('analysing window', { model, windowStart: start, requests: Object.fromEntries([...versions].map(([v, w]) => [v, w.requests])) });
-        await this.target.analyseWindow(model, start, versions, routing).catch((err: unknown) => this.log.warn('window analysis failed', { model, err }));
+        await this.target.analyseWindow(model, start, versions, routing, incomplete).catch((err: unknown) => this.log.warn('window analysis failed', { model, err }));
       }
     } finally {
       this.busy = false;

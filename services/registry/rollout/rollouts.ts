@@ -18,6 +18,8 @@ export interface RolloutStore {
   getModel(name: string): Promise<ModelRecord>;
   getVersion(model: string, version: number): Promise<VersionRecord>;
   listModels(): Promise<ModelRecord[]>;
+  /** Every model's name, without reading the records (default: listModels()'s names). */
+  modelNames?(): Promise<string[]>;
   /** Whether a version exists and is AVAILABLE (checked inside the compare-and-set, so archive cannot slip past). */
   servable(model: string, version: number): Promise<boolean>;
   /**
@@ -174,15 +176,20 @@ export class Rollouts implements RolloutAnalysisTarget {
     return statusOf(await this.store.getModel(model));
   }
 
+  async knownModels(): Promise<string[]> {
+    return this.store.modelNames ? this.store.modelNames() : (await this.store.listModels()).map((m) => m.name);
+  }
+
   async analysedModels(): Promise<string[]> {
     return (await this.store.listModels()).filter((m) => m.rollout?.phase === 'progressing' && m.rollout.automatic).map((m) => m.name);
   }
 
   /**
    * Judges one window of the canary against the stable version and moves the rollout; a window
-   * some router routed by another split than the step's is not judged (unsyncedRouting).
+   * some router routed by another split than the step's is not judged (unsyncedRouting), nor is one
+   * the controller could not take every router's report of (`incomplete`, why).
    */
-  async analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>, routing: ReportRouting[] = []): Promise<void> {
+  async analyseWindow(model: string, windowStart: number, windows: Map<number, VersionWindow>, routing: ReportRouting[] = [], incomplete?: string): Promise<void> {
     let outcome: ReturnType<typeof applyWindow> | undefined;
     await this.store.updateModel(model, (cur) => {
       const r = cur.rollout;
@@ -195,7 +202,7 @@ export class Rollouts implements RolloutAnalysisTarget {
       if (reference.windowStart !== windowStart) {
         verdict.reason += ` (stable as in its window of ${new Date(reference.windowStart).toISOString()}, its last with ${r.analysis.minRequests} requests or more: it served ${stable.requests} in this one)`;
       }
-      const applied = applyWindow(r, verdict, windowStart, this.now(), canaryTrafficOf(canary), unsyncedRouting(r, routing), this.maxUncountedWindows);
+      const applied = applyWindow(r, verdict, windowStart, this.now(), canaryTrafficOf(canary), incomplete ?? unsyncedRouting(r, routing), this.maxUncountedWindows);
       if (applied.rollout === r) return cur;
       // A window not counted is no baseline either: part of its traffic went by another split.
       const o = applied.notCounted !== undefined ? applied : { ...applied, rollout: withBaseline(applied.rollout, stable, windowStart) };
@@ -209,7 +216,7 @@ export class Rollouts implements RolloutAnalysisTarget {
       }
       return { ...cur, rollout: o.rollout };
     });
-    if (outcome?.notCounted !== undefined) this.log?.warn('rollout window not counted: routers routed by another split than the step\'s', { model, windowStart, reason: outcome.notCounted });
+    if (outcome?.notCounted !== undefined) this.log?.warn('rollout window not counted', { model, windowStart, reason: outcome.notCounted });
     if (outcome?.action === 'paused') this.log?.warn('rollout paused: windows in a row not counted', { model, reason: outcome.rollout.reason });
   }
 }
