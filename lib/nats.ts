@@ -139,15 +139,22 @@ export async function connectNats(settings: NatsSettings & NatsTlsSettings, name
 /** The settings of a NatsLiveness, taken from Config (resolved there from INFERMESH_POD_TTL_MS when 0). */
 export type NatsProbeSettings = Pick<Config, 'natsProbeIntervalMs' | 'natsProbeTimeoutMs'>;
 
+/** A round trip of a NatsLiveness answered: its number, in the order they were sent, and when it was sent (epoch ms). */
+export interface AnsweredRoundTrip {
+  seq: number;
+  sentAtMs: number;
+}
+
 /**
  * Whether messages can reach this process through NATS now: what lets routers and the registry tell
  * pods that went quiet from a NATS that did. A connection's own signals come late: nats.js reports a
  * server that hangs (stopped, partitioned without a reset) only after two missed pings, 20 to 30 s
  * here, well past the pods' TTL, by when every pod would have been forgotten. So a round trip (a
- * PING the server must answer, as the Authenticator's probe) goes every INFERMESH_NATS_PROBE_INTERVAL_MS:
- * one not answered within INFERMESH_NATS_PROBE_TIMEOUT_MS, or that fails, makes NATS unavailable, as
- * a disconnect or a stale connection does, until a round trip is answered or the connection is
- * back. It starts available; `changed` hears each change after. One probe is in flight at a time.
+ * PING the server must answer) goes every INFERMESH_NATS_PROBE_INTERVAL_MS: one not answered within
+ * INFERMESH_NATS_PROBE_TIMEOUT_MS, or that fails, makes NATS unavailable, as a disconnect or a stale
+ * connection does, until a round trip is answered or the connection is back. It starts available;
+ * `changed` hears each change after. One probe is in flight at a time, the connection's only one:
+ * what else needs round trips (the Authenticator proving its watch current) listens to these.
  */
 export class NatsLiveness {
   /** False from a disconnect (or a stale connection) until the reconnect. */
@@ -160,6 +167,11 @@ export class NatsLiveness {
   private timer: NodeJS.Timeout | undefined;
   private status: (AsyncIterable<{ type: string }> & { stop?(): void }) | undefined;
   private stopped = false;
+  /** Round trips sent so far (the next one's seq). */
+  private sentCount = 0;
+  /** A round trip was asked for while one was in flight: the next goes as that one ends. */
+  private again = false;
+  private readonly answered = new Set<(trip: AnsweredRoundTrip) => void>();
 
   constructor(
     private readonly nc: Pick<NatsConnection, 'status' | 'flush' | 'isClosed'>,
@@ -171,6 +183,26 @@ export class NatsLiveness {
   /** Whether NATS answers and is connected now. */
   get available(): boolean {
     return this.connected && this.answering;
+  }
+
+  /** Round trips sent so far: one answered with a seq at least this was sent after now. */
+  get sent(): number {
+    return this.sentCount;
+  }
+
+  /**
+   * Calls `listener` with each round trip answered on the connection it was sent on (no
+   * disconnect, stale connection or reconnect between); returns how to stop.
+   */
+  onAnswered(listener: (trip: AnsweredRoundTrip) => void): () => void {
+    this.answered.add(listener);
+    return () => this.answered.delete(listener);
+  }
+
+  /** A round trip now, or as soon as the one in flight ends, for a caller that needs one sent from here on. */
+  probeSoon(): void {
+    if (this.probing) this.again = true;
+    else this.probe();
   }
 
   /** Follows the connection's status and probes it every interval; returns at once. */
@@ -205,7 +237,9 @@ export class NatsLiveness {
   private probe(): void {
     if (this.probing || !this.connected || this.stopped || this.nc.isClosed()) return;
     this.probing = true;
+    this.again = false;
     const epoch = this.epoch;
+    const trip = { seq: this.sentCount++, sentAtMs: Date.now() };
     let settled = false;
     // Judged after the loop has read its sockets (an immediate follows the poll phase): after a
     // stall of this process's own loop, timers run first, and an answer already queued is no lateness.
@@ -219,9 +253,13 @@ export class NatsLiveness {
       settled = true;
       clearTimeout(late);
       this.probing = false;
-      if (this.stopped || epoch !== this.epoch) return;
-      if (answered && !this.answering) this.log.info('nats answers again: pods are asked to speak up');
-      this.set(this.connected, answered);
+      if (this.stopped) return;
+      if (epoch === this.epoch) {
+        if (answered && !this.answering) this.log.info('nats answers again: pods are asked to speak up');
+        this.set(this.connected, answered);
+        if (answered) for (const l of this.answered) l(trip);
+      }
+      if (this.again) this.probe();
     };
     this.nc.flush().then(() => settle(true), () => settle(false));
   }

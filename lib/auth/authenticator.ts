@@ -7,12 +7,13 @@
 // watch ran, proves it current at that moment, and what the mirror says (and each entry cached from
 // it) is used no longer than the TTL past the last such proof. Past it a key is read from the
 // bucket, which fails closed (UNAVAILABLE) while NATS is away; when the connection comes back the
-// watch starts again from the bucket's contents, so what changed meanwhile is seen. Messages never
+// watch starts again from the bucket's contents, so what changed meanwhile is seen. The round trips
+// are the connection's NatsLiveness probes (lib/nats.ts), not a loop of its own. Messages never
 // contain the token.
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { errors } from '../errors';
 import type { Logger } from '../log';
-import type { NatsConnection } from '../nats';
+import type { NatsConnection, NatsLiveness } from '../nats';
 import { API_KEY_PREFIX, decodeKeyRecord, parseApiKey, secretMatches, type KeyRecord } from './api-keys';
 import { parseGrants } from './grants';
 import { JwtVerifier, type JwtSettings } from './jwt';
@@ -24,11 +25,12 @@ export interface AuthenticatorOptions {
   /** KEYS_BUCKET (keysBucket()); undefined: API keys are not accepted. */
   keys?: KV;
   /**
-   * The connection `keys` is on: its round trips and its disconnects tell how long the watch's
-   * mirror may be trusted. Without it the mirror is never trusted and every key not in the cache is
-   * read from the bucket.
+   * The connection `keys` is on, and its liveness: the liveness's round trips and the connection's
+   * disconnects tell how long the watch's mirror may be trusted. Without both the mirror is never
+   * trusted and every key not in the cache is read from the bucket.
    */
-  nc?: Pick<NatsConnection, 'status' | 'flush'>;
+  nc?: Pick<NatsConnection, 'status'>;
+  liveness?: Pick<NatsLiveness, 'sent' | 'onAnswered' | 'probeSoon'>;
   /** Where JWTs come from; undefined: JWTs are not accepted. */
   jwt?: JwtSettings;
   /** How long a verified token is used without a second look (INFERMESH_AUTH_CACHE_TTL_MS). */
@@ -53,7 +55,11 @@ const MAX_TOKEN_CHARS = 8192;
 const BEARER = /^bearer +/i;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const DEFAULT_MAX_KEY_READS = 64;
-/** Most time between two round trips proving the watch current (they come 4 times per TTL). */
+/**
+ * Longest round trip that proves the watch current: a quarter of the TTL, within these bounds. The
+ * round trips come every INFERMESH_NATS_PROBE_INTERVAL_MS (1 s by default): a TTL shorter than
+ * that leaves the mirror untrusted between them, and keys are read from the bucket meanwhile.
+ */
 const MAX_PROBE_MS = 5_000;
 const MIN_PROBE_MS = 25;
 
@@ -77,8 +83,10 @@ export class Authenticator {
   private connected = true;
   /** Counts watches and disconnects: a round trip that spans one proves nothing. */
   private epoch = 0;
+  /** The epoch and the liveness's round-trip count when it began: a proof is a round trip sent since, in it. */
+  private proving = { epoch: 0, fromSeq: Infinity };
   private readonly probeMs: number;
-  private probeTimer: NodeJS.Timeout | undefined;
+  private stopProofs: (() => void) | undefined;
   private status: AsyncIterable<unknown> | undefined;
   private readonly now: () => number;
 
@@ -93,12 +101,15 @@ export class Authenticator {
   start(): void {
     if (!this.opts.keys || this.following) return;
     this.following = this.follow(this.opts.keys);
-    if (this.opts.nc) {
+    const liveness = this.opts.liveness;
+    if (this.opts.nc && liveness) {
       void this.followConnection(this.opts.nc);
       // A TTL of 0 trusts the mirror never: nothing to prove.
       if (this.opts.cacheTtlMs > 0) {
-        this.probeTimer = setInterval(() => this.probe(), this.probeMs);
-        this.probeTimer.unref();
+        this.stopProofs = liveness.onAnswered(({ seq, sentAtMs }) => {
+          if (this.proving.epoch !== this.epoch || seq < this.proving.fromSeq || !this.watching || !this.connected || this.stopped) return;
+          if (this.now() - sentAtMs <= this.probeMs && sentAtMs > this.currentAtMs) this.currentAtMs = sentAtMs;
+        });
       }
     }
   }
@@ -106,10 +117,15 @@ export class Authenticator {
   /** Stops following the bucket. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.stopProofs?.();
     (this.status as { stop?(): void } | undefined)?.stop?.();
     this.watch?.stop();
     await this.following;
+  }
+
+  /** Until when the watch's mirror is trusted without a read of the bucket (epoch ms; -Infinity: never yet). */
+  get mirrorTrustedUntilMs(): number {
+    return this.currentAtMs + this.opts.cacheTtlMs;
   }
 
   /** Tokens cached now. */
@@ -274,21 +290,15 @@ export class Authenticator {
   }
 
   /**
-   * One round trip to the server while the watch runs: when it comes back within a probe period
-   * and no disconnect or new watch came between, the watch was current when it was sent (up to
-   * JetStream's delivery delay, milliseconds).
+   * Asks the liveness for a round trip now that the watch runs: one sent from here on that comes
+   * back within probeMs, with no disconnect or new watch between, proves the watch current when it
+   * was sent (up to JetStream's delivery delay, milliseconds); so does each of its later probes.
    */
   private probe(): void {
-    const nc = this.opts.nc;
-    if (!nc || !this.watching || !this.connected || this.stopped) return;
-    const epoch = this.epoch;
-    const sentAt = this.now();
-    nc.flush().then(
-      () => {
-        if (epoch === this.epoch && this.watching && this.now() - sentAt <= this.probeMs && sentAt > this.currentAtMs) this.currentAtMs = sentAt;
-      },
-      () => undefined,
-    );
+    const liveness = this.opts.liveness;
+    if (!liveness || this.opts.cacheTtlMs <= 0 || !this.watching || !this.connected || this.stopped) return;
+    this.proving = { epoch: this.epoch, fromSeq: liveness.sent };
+    liveness.probeSoon();
   }
 
   private apply(e: KvWatchEntry): void {

@@ -2,7 +2,7 @@
 import type { Config } from '../config';
 import { errors } from '../errors';
 import type { Logger } from '../log';
-import type { NatsConnection } from '../nats';
+import type { NatsConnection, NatsLiveness } from '../nats';
 import { keysBucket } from './api-keys';
 import { Authenticator } from './authenticator';
 import type { JwtSettings } from './jwt';
@@ -23,14 +23,14 @@ export function jwtSettingsOf(config: Pick<Config, 'authJwksUrl' | 'authJwtIssue
 }
 
 /**
- * A started Authenticator over KEYS_BUCKET and the configured JWT issuer. `createBucket`: the
- * registry (the bucket's only writer) makes it when missing; others bind to it and follow it once
- * it exists.
+ * A started Authenticator over KEYS_BUCKET and the configured JWT issuer, its watch proven current by
+ * `liveness`'s round trips on `nc`. `createBucket`: the registry (the bucket's only writer) makes it
+ * when missing; others bind to it and follow it once it exists.
  */
-export async function startAuthenticator(config: Config, nc: NatsConnection, log: Logger, opts: { createBucket: boolean }): Promise<Authenticator> {
+export async function startAuthenticator(config: Config, nc: NatsConnection, liveness: NatsLiveness, log: Logger, opts: { createBucket: boolean }): Promise<Authenticator> {
   const jwt = jwtSettingsOf(config);
   const keys = await keysBucket(nc, { replicas: config.jetstreamReplicas, create: opts.createBucket });
-  const auth = new Authenticator({ keys, nc, jwt, cacheTtlMs: config.authCacheTtlMs, cacheEntries: config.authCacheEntries, maxKeyReads: config.authMaxKeyReads, log });
+  const auth = new Authenticator({ keys, nc, liveness, jwt, cacheTtlMs: config.authCacheTtlMs, cacheEntries: config.authCacheEntries, maxKeyReads: config.authMaxKeyReads, log });
   auth.start();
   return auth;
 }

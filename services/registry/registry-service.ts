@@ -86,12 +86,6 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     }
     await keys.ensureBootstrap(token, 'INFERMESH_AUTH_BOOTSTRAP_TOKEN_FILE');
   }
-  const authenticator = config.authEnabled ? await startAuthenticator(config, nc, log, { createBucket: true }) : undefined;
-  // Pods and routers are known by their certificates and need no token. With a CA the port asks every
-  // client for a certificate (required only with INFERMESH_TLS_CLIENT_AUTH), and grpc-js hands over
-  // only one that verified against the CA; people and programs without one bring a token.
-  const access = new RegistryAccess(authenticator, { serviceCertificates: Boolean(config.tlsCertFile && config.tlsCaFile) });
-
   const rollouts = new Rollouts(registry, Date.now, log, { maxUncountedWindows: config.rolloutMaxUncountedWindows });
   // Every replica analyses the routers' windows; compare-and-set makes each window count once.
   const controller = new RolloutController(nc, rollouts, config.analysisWindowMs, log, undefined, listening, config.rolloutMaxRouterReports);
@@ -122,6 +116,12 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     placementPods?.setHeartbeatsAvailable(available);
     if (available && !nc.isClosed()) nc.publish(subjects.discover);
   }).start();
+
+  const authenticator = config.authEnabled ? await startAuthenticator(config, nc, liveness, log, { createBucket: true }) : undefined;
+  // Pods and routers are known by their certificates and need no token. With a CA the port asks every
+  // client for a certificate (required only with INFERMESH_TLS_CLIENT_AUTH), and grpc-js hands over
+  // only one that verified against the CA; people and programs without one bring a token.
+  const access = new RegistryAccess(authenticator, { serviceCertificates: Boolean(config.tlsCertFile && config.tlsCaFile) });
 
   // Which pods hold which versions: every replica follows, the lease holder plans (docs/placement.md).
   const placement = placementPods ? new PlacementController({

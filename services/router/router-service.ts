@@ -182,7 +182,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
 
   // INFERMESH_AUTH: every call but health needs a token, checked on both paths by access.ts
   // against the keys bucket (which the registry makes and writes; the router only follows it).
-  const authenticator = config.authEnabled ? await startAuthenticator(config, nc, log, { createBucket: false }) : undefined;
+  const authenticator = config.authEnabled ? await startAuthenticator(config, nc, liveness, log, { createBucket: false }) : undefined;
   const access = authenticator && new RouterAccess(authenticator);
 
   // The typed handlers (and health) on a loopback grpc-js server; the front door on the router's

@@ -9,16 +9,21 @@ import type { KV } from '@nats-io/kv';
 import { Authenticator, encodeKeyRecord, keysBucket, newApiKey, type KeyRecord } from '../../../../lib/auth';
 import { ErrorCode, MeshError } from '../../../../lib/errors';
 import { silentLogger } from '../../../../lib/log';
+import { NatsLiveness } from '../../../../lib/nats';
 import { startTestNats, type NatsServerProcess } from '../../../helpers/nats';
 import { waitFor } from '../../../helpers/wait';
 
 let nats: NatsServerProcess & { cleanup(): Promise<void> };
 let nc: NatsConnection;
 let kv: KV;
+let liveness: NatsLiveness;
 const authenticators: Authenticator[] = [];
 
+/** The liveness of `conn`, as routers and the registry run one; `intervalMs` between its round trips. */
+const livenessOf = (conn: NatsConnection, intervalMs = 100) => new NatsLiveness(conn, { natsProbeIntervalMs: intervalMs, natsProbeTimeoutMs: 1_000 }, silentLogger, () => undefined).start();
+
 function authenticator(extra: Partial<ConstructorParameters<typeof Authenticator>[0]> = {}): Authenticator {
-  const a = new Authenticator({ keys: kv, nc, cacheTtlMs: 60_000, cacheEntries: 100, log: silentLogger, ...extra });
+  const a = new Authenticator({ keys: kv, nc, liveness, cacheTtlMs: 60_000, cacheEntries: 100, log: silentLogger, ...extra });
   a.start();
   authenticators.push(a);
   return a;
@@ -61,10 +66,12 @@ beforeAll(async () => {
   nats = await startTestNats();
   nc = await connect({ servers: nats.url });
   kv = await keysBucket(nc, { replicas: 1, create: true });
+  liveness = livenessOf(nc);
 });
 
 afterAll(async () => {
   for (const a of authenticators) await a.stop();
+  liveness?.stop();
   await nc?.close();
   await nats?.cleanup();
 });
@@ -175,6 +182,33 @@ describe('API keys', () => {
   });
 });
 
+describe('the watch proven current', () => {
+  it('by the round trips of the connection\'s liveness, with no probe loop of its own', async () => {
+    // A liveness that probes only when asked: every proof the Authenticator gets is one of its round trips.
+    const asked = livenessOf(nc, 3_600_000);
+    const auth = authenticator({ liveness: asked, cacheTtlMs: 1_000 });
+    try {
+      // The watch, once it runs, asks for one round trip; its answer proves the mirror.
+      const first = await waitFor('the first proof', () => (Number.isFinite(auth.mirrorTrustedUntilMs) ? auth.mirrorTrustedUntilMs : undefined), 5_000, 10);
+      // No loop of its own renews it (it once probed every quarter of the TTL).
+      await new Promise((r) => setTimeout(r, 600));
+      expect(auth.mirrorTrustedUntilMs).toBe(first);
+      // The liveness's next round trip does.
+      asked.probeSoon();
+      await waitFor('the next proof', () => auth.mirrorTrustedUntilMs > first, 5_000, 10);
+    } finally {
+      asked.stop();
+    }
+  });
+
+  it('never trusts the mirror without a liveness', async () => {
+    const auth = authenticator({ liveness: undefined });
+    const { token } = await putKey(['infer']);
+    await authenticateCached(auth, `Bearer ${token}`);
+    expect(auth.mirrorTrustedUntilMs).toBe(-Infinity);
+  });
+});
+
 describe('API keys while NATS is away', () => {
   // A nats-server of its own, stopped and started again; the router's connection waits 2 s
   // between reconnects, the registry's (the bucket's writer) connects afresh once it is back.
@@ -182,7 +216,8 @@ describe('API keys while NATS is away', () => {
     const own = await startTestNats();
     const routerNc = await connect({ servers: own.url, maxReconnectAttempts: -1, reconnectTimeWait: 2_000 });
     let registryNc: NatsConnection | undefined;
-    const auth = new Authenticator({ keys: await keysBucket(routerNc, { replicas: 1, create: true }), nc: routerNc, cacheTtlMs: 500, cacheEntries: 100, log: silentLogger, rewatchDelayMs: 100 });
+    const routerLiveness = livenessOf(routerNc);
+    const auth = new Authenticator({ keys: await keysBucket(routerNc, { replicas: 1, create: true }), nc: routerNc, liveness: routerLiveness, cacheTtlMs: 500, cacheEntries: 100, log: silentLogger, rewatchDelayMs: 100 });
     auth.start();
     try {
       const bucket = await keysBucket(routerNc, { replicas: 1, create: false });
@@ -223,6 +258,7 @@ describe('API keys while NATS is away', () => {
       expect(auth.cached(`Bearer ${revoked.token}`)).toBeUndefined();
     } finally {
       await auth.stop();
+      routerLiveness.stop();
       await registryNc?.close();
       await routerNc.close();
       await own.cleanup();
