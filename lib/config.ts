@@ -238,7 +238,7 @@ export const settings = {
   // A write's events wait in its record's outbox only when their publish failed (a registry killed
   // between the two, NATS timing out); 10 s: well within the event stream's two-minute duplicate
   // window and below the 30 s resync pods and routers fall back on.
-  registryOutboxIntervalMs: setting('INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS', int(100, 3_600_000), 10_000, 'registry: how often it publishes the events a model write left in its record\'s outbox unpublished; at start-up it reads every model record to find them, then only those the outbox index (KV key outboxes.pending) names'),
+  registryOutboxIntervalMs: setting('INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS', int(100, 3_600_000), 10_000, 'registry: how often it publishes the events a write left in its record\'s outbox unpublished (a model\'s, or an API key\'s); at start-up it reads every model and key record to find them, then only those the outbox index (KV key outboxes.pending) names; a version\'s write whose event is older than this and still not made is given up (its record fenced)'),
   artifactSweepIntervalMs: setting('INFERMESH_ARTIFACT_SWEEP_INTERVAL_MS', int(0), 3_600_000, 'registry: how often it deletes artifacts no version refers to (left by an interrupted delete), first at start-up (0: never)'),
   artifactSweepMinAgeMs: setting('INFERMESH_ARTIFACT_SWEEP_MIN_AGE_MS', int(0), 3_600_000, 'registry: only artifacts stored longer ago than this are swept, so a push on its way to its record is never touched'),
   routerMaxConnectionAgeMs: setting('INFERMESH_ROUTER_MAX_CONNECTION_AGE_MS', int(0), 0, 'router: close each client connection after about this long (GOAWAY; calls in flight finish), so long-lived clients spread over routers added later (0: never)'),

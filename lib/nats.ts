@@ -1,5 +1,5 @@
 // The one way a service connects to NATS, and the JetStream resources infermesh uses.
-import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, Empty, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType, type Consumer, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Bucket, Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -294,6 +294,21 @@ export async function kvKeys(kv: KV, filter = '>'): Promise<string[]> {
   const prefix = kv.subjectForKey('');
   const info = await kv.jsm.streams.info(kv.stream, { subjects_filter: kv.subjectForKey(kv.encodeKey(filter)) });
   return Object.keys(info.state.subjects ?? {}).map((s) => kv.decodeKey(s.slice(prefix.length)));
+}
+
+/**
+ * Deletes `key` of `kv` only while nothing was ever written to it (no value, no delete marker),
+ * leaving a delete marker: nats.js's own delete sends no expected revision when it is 0, so this
+ * publishes the marker with one. A later compare-and-set expecting revision 0 (`put` with
+ * `previousSeq: 0`, not `create`, which writes over a delete marker) then fails: the key is fenced.
+ * Rejects with nats.js's "wrong last sequence" when the key was written first.
+ */
+export async function kvDeleteIfNeverWritten(kv: KV, key: string): Promise<void> {
+  if (!(kv instanceof Bucket)) throw new Error('kvDeleteIfNeverWritten: not a JetStream KV bucket');
+  const h = headers();
+  h.set('KV-Operation', 'DEL');
+  h.set('Nats-Expected-Last-Subject-Sequence', '0');
+  await kv.js.publish(kv.subjectForKey(kv.encodeKey(key), true), Empty, { headers: h });
 }
 
 /** Opens (creating when missing) the artifact object store, file-backed. */

@@ -1,13 +1,16 @@
 // API keys as the registry manages them: it is the only writer of the keys bucket (KEYS_BUCKET).
 // A key is made by lib/auth (newApiKey), its token handed to the caller once, and only the hash of its
 // secret stored; revoking sets revokedAt, which every router's watch sees. Every change is an event
-// naming the principal. Nothing here logs or returns a secret or a hash.
+// naming the principal, stored in the key's record by the same write (its outbox, as a model's:
+// Registry.keyOutbox), so a registry killed before publishing it leaves it for the next flush.
+// Nothing here logs or returns a secret or a hash.
 import { kvKeys, type KV } from '../../lib/nats';
-import { decodeKeyRecord, encodeKeyRecord, grantText, hashSecret, isKeyId, newApiKey, parseApiKey, parseGrants, secretMatches, type KeyRecord } from '../../lib/auth';
+import { decodeKeyRecord, grantText, hashSecret, isKeyId, newApiKey, parseApiKey, parseGrants, secretMatches, type KeyRecord } from '../../lib/auth';
 import { ErrorCode, MeshError, errors } from '../../lib/errors';
-import type { EventInput } from '../../lib/events';
 import { retry } from '../../lib/retry';
 import type { Logger } from '../../lib/log';
+import { announcing, type OutboxRecord, type PendingEvent } from './records';
+import type { KeyOutbox } from './registry';
 
 /** A key's record without its hash: what ListKeys and CreateKey show. */
 export type KeyView = Omit<KeyRecord, 'hash'>;
@@ -37,11 +40,19 @@ function viewOf(r: KeyRecord): KeyView {
 /** JetStream's "wrong last sequence" / "key exists": someone else wrote the key first. */
 const isConflict = (err: unknown) => err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
 
+/**
+ * A key's record as this store writes it: lib/auth's fields and the events announcing its writes
+ * (created, then revoked: two at most, within any outbox's bound). Readers of the bucket
+ * (decodeKeyRecord) skip the outbox.
+ */
+type StoredKey = KeyRecord & OutboxRecord;
+const encodeStored = (record: StoredKey) => Buffer.from(JSON.stringify(record), 'utf8');
+
 export class KeyStore {
   constructor(
     private readonly kv: KV,
-    /** Publishes an audit event (the registry's publish). */
-    private readonly publish: (event: EventInput) => Promise<void>,
+    /** Where each key's events wait until published (the registry's outbox code). */
+    private readonly outbox: KeyOutbox,
     private readonly log: Logger,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -59,14 +70,16 @@ export class KeyStore {
     for (let attempt = 0; ; attempt++) {
       const made = newApiKey();
       const record: KeyRecord = { id: made.id, name, hash: made.hash, grants: canonical, createdAt: this.now().toISOString(), createdBy: by };
+      const stored = announcing<StoredKey>(record, { type: 'key.created', model: '', keyId: record.id, name, grants: canonical, principal: by });
+      await this.outbox.mark(made.id);
       try {
-        await retry(() => this.kv.create(made.id, encodeKeyRecord(record)), { retryable: (e) => !isConflict(e) });
+        await retry(() => this.kv.create(made.id, encodeStored(stored)), { retryable: (e) => !isConflict(e) });
       } catch (err) {
         // 64 random bits: a collision is all but impossible; try another id rather than overwrite.
         if (isConflict(err) && attempt < 3) continue;
         throw err;
       }
-      await this.publish({ type: 'key.created', model: '', keyId: record.id, name, grants: canonical, principal: by });
+      await this.outbox.announce(record.id);
       this.log.info('API key created', { keyId: record.id, name, grants: canonical, principal: by });
       return { token: made.token, key: viewOf(record) };
     }
@@ -87,18 +100,22 @@ export class KeyStore {
    */
   async revoke(id: string, by: string): Promise<KeyView> {
     if (!isKeyId(id)) throw errors.invalidArgument('a key id is 16 lowercase hex characters');
+    let marked = false;
     for (let attempt = 0; attempt < 100; attempt++) {
       const cur = await this.read(id);
       if (!cur) throw new MeshError(ErrorCode.KeyNotFound, `API key '${id}' not found`);
       if (cur.value.revokedAt) return viewOf(cur.value);
       const revoked: KeyRecord = { ...cur.value, revokedAt: this.now().toISOString() };
+      const stored = announcing<StoredKey>({ ...revoked, outbox: cur.outbox }, { type: 'key.revoked', model: '', keyId: id, name: revoked.name, principal: by });
+      if (!marked) await this.outbox.mark(id);
+      marked = true;
       try {
-        await this.kv.update(id, encodeKeyRecord(revoked), cur.revision);
+        await this.kv.update(id, encodeStored(stored), cur.revision);
       } catch (err) {
         if (isConflict(err)) continue;
         throw err;
       }
-      await this.publish({ type: 'key.revoked', model: '', keyId: id, name: revoked.name, principal: by });
+      await this.outbox.announce(id);
       this.log.info('API key revoked', { keyId: id, name: revoked.name, principal: by });
       return viewOf(revoked);
     }
@@ -129,25 +146,30 @@ export class KeyStore {
         if (cur.value.revokedAt) this.log.warn('the bootstrap admin key is revoked; it stays revoked', { keyId: parsed.id });
         return;
       }
+      const stored = announcing<StoredKey>(record, { type: 'key.created', model: '', keyId: record.id, name: record.name, grants: record.grants, principal: BOOTSTRAP_PRINCIPAL });
+      await this.outbox.mark(parsed.id);
       try {
-        await this.kv.create(parsed.id, encodeKeyRecord(record));
+        await this.kv.create(parsed.id, encodeStored(stored));
       } catch (err) {
         if (isConflict(err)) continue; // another replica stored it: check it is the same
         throw err;
       }
-      await this.publish({ type: 'key.created', model: '', keyId: record.id, name: record.name, grants: record.grants, principal: BOOTSTRAP_PRINCIPAL });
+      await this.outbox.announce(parsed.id);
       this.log.info('bootstrap admin key stored', { keyId: record.id });
       return;
     }
     throw new Error(`${source}: could not store key ${parsed.id}: too many concurrent writers`);
   }
 
-  /** A key's record and revision; undefined when missing, deleted or undecodable (logged without its content). */
-  private async read(id: string): Promise<{ value: KeyRecord; revision: number } | undefined> {
+  /**
+   * A key's record, its events waiting (outbox) and revision; undefined when missing, deleted or
+   * undecodable (logged without its content).
+   */
+  private async read(id: string): Promise<{ value: KeyRecord; outbox?: PendingEvent[]; revision: number } | undefined> {
     const e = await retry(() => this.kv.get(id));
     if (!e || e.operation !== 'PUT') return undefined;
     try {
-      return { value: decodeKeyRecord(e.value), revision: e.revision };
+      return { value: decodeKeyRecord(e.value), outbox: e.json<OutboxRecord>().outbox, revision: e.revision };
     } catch (err) {
       this.log.warn('skipping a key record that does not decode', { keyId: id, err });
       return undefined;

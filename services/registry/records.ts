@@ -1,6 +1,7 @@
 // The registry's KV records: keys and JSON shapes. Written only by the registry; versioned by `schema`.
+import { randomUUID } from 'node:crypto';
 import type { TensorSignature } from '../../lib/onnx';
-import { newEvent, type EventInput, type MeshEvent, type ModelConfigChangedEvent, type ServingConfig, type TrafficWeight } from '../../lib/events';
+import { newEvent, type EventInput, type MeshEvent, type ModelConfigChangedEvent, type ServingConfig, type TrafficWeight, type VersionArchivedEvent, type VersionDeletedEvent, type VersionPublishedEvent } from '../../lib/events';
 import { nameOfToken, nameToken } from '../../lib/nats';
 import type { Rollout, RolloutHistoryEntry } from './rollout/rollout-state';
 
@@ -25,7 +26,8 @@ export interface ModelRecord {
   rolloutHistory?: RolloutHistoryEntry[];
   /**
    * The outbox: events announcing writes of this record, stored by the same compare-and-set as the
-   * write and removed once published, in order (Registry.flushOutbox). Absent when none is pending.
+   * write, and of its versions' records, stored ahead of their write (VersionWriteMarker); removed
+   * once published, in order (Registry.flushOutbox). Absent when none is pending.
    */
   outbox?: PendingEvent[];
 }
@@ -39,10 +41,35 @@ export interface ModelRecord {
 export type ConfigChangedMarker = Omit<ModelConfigChangedEvent, 'description' | 'labels' | 'config'>;
 
 /**
- * An event waiting in a record's outbox: whole when its content is history and small (a rollout
- * step or decision, a traffic split, a creation), a marker when it is the record's current state.
+ * version.published, version.archived or version.deleted as the model's outbox keeps it: stored
+ * ahead of the write of the version's record it announces (another key: no compare-and-set holds
+ * both), with the revision that write is made over (`over`; 0: the record's creation). A flush
+ * publishes it once the version's record shows the write, and drops it once it cannot happen: a
+ * marker older than the flush interval whose write is still not made is fenced (its record
+ * rewritten as it is, or marked deleted when it never existed), so the write's compare-and-set
+ * fails (Registry.resolveVersionWrite). A version.deleted's artifactDeleted is read when it is
+ * published: whether the model has the bytes no more.
  */
-export type PendingEvent = Exclude<MeshEvent, ModelConfigChangedEvent> | ConfigChangedMarker;
+export type VersionWriteMarker = (VersionPublishedEvent | VersionArchivedEvent | Omit<VersionDeletedEvent, 'artifactDeleted'>) & { over: number };
+/** The version events input of a VersionWriteMarker. */
+export type VersionWriteInput = Omit<VersionPublishedEvent, 'schema' | 'id' | 'time'> | Omit<VersionArchivedEvent, 'schema' | 'id' | 'time'> | Omit<VersionDeletedEvent, 'schema' | 'id' | 'time' | 'artifactDeleted'>;
+
+/**
+ * An event waiting in a record's outbox: whole when its content is history and small (a rollout
+ * step or decision, a traffic split, a creation, an API key's creation or revocation), a marker
+ * when it is the record's current state, or a version's write not yet shown (VersionWriteMarker).
+ */
+export type PendingEvent = Exclude<MeshEvent, ModelConfigChangedEvent | VersionPublishedEvent | VersionArchivedEvent | VersionDeletedEvent> | ConfigChangedMarker | VersionWriteMarker;
+
+/** Whether `e` waits for a version's write (VersionWriteMarker) rather than being published as it is. */
+export function isVersionWrite(e: PendingEvent): e is VersionWriteMarker {
+  return e.type === 'version.published' || e.type === 'version.archived' || e.type === 'version.deleted';
+}
+
+/** A record that keeps an outbox: a model's, or an API key's (services/registry/keys.ts). */
+export interface OutboxRecord {
+  outbox?: PendingEvent[];
+}
 
 /**
  * `m` with events announcing it added to its outbox: return it from a compare-and-set of the
@@ -53,33 +80,52 @@ export type PendingEvent = Exclude<MeshEvent, ModelConfigChangedEvent> | ConfigC
  * publishes the same id, which the stream stores once, rather than a late copy landing after the
  * newer event. At most two wait, however many writes NATS has not taken.
  */
-export function announcing(m: ModelRecord, ...events: EventInput[]): ModelRecord {
+export function announcing<R extends OutboxRecord>(m: R, ...events: EventInput[]): R {
   let outbox = m.outbox ?? [];
   for (const event of events.map(newEvent)) {
     if (event.type === 'model.config.changed') {
       const { description: _description, labels: _labels, config: _config, ...marker } = event;
       const oldest = outbox.findIndex((e) => e.type === 'model.config.changed');
       outbox = [...outbox.filter((e, i) => e.type !== 'model.config.changed' || i === oldest), marker];
-    } else {
+    } else if (event.type !== 'version.published' && event.type !== 'version.archived' && event.type !== 'version.deleted') {
       outbox = [...outbox, event];
+    } else {
+      throw new Error(`${event.type} is stored ahead of its write (announcingVersionWrite)`);
     }
   }
   return { ...m, outbox };
 }
 
-/** The event to publish for `pending`, read from `m`, the record that holds it. */
+/**
+ * `m` with a marker of a version's write over revision `over` of the version's record added to its
+ * outbox (VersionWriteMarker), and the marker: store it by a compare-and-set of the model's record
+ * before that write.
+ */
+export function announcingVersionWrite(m: ModelRecord, input: VersionWriteInput, over: number): { record: ModelRecord; marker: VersionWriteMarker } {
+  const marker = { schema: 1, id: randomUUID(), time: new Date().toISOString(), ...input, over } as VersionWriteMarker;
+  return { record: { ...m, outbox: [...(m.outbox ?? []), marker] }, marker };
+}
+
+/**
+ * The event to publish for `pending`, read from `m`, the record that holds it. A version's write
+ * is resolved against the version's record, by the registry (VersionWriteMarker).
+ */
 export function pendingEventOf(pending: PendingEvent, m: ModelRecord): MeshEvent {
+  if (isVersionWrite(pending)) throw new Error(`${pending.type} waits for its version's write (Registry.resolveVersionWrite)`);
   if (pending.type !== 'model.config.changed') return pending;
   return { ...pending, description: m.description, labels: m.labels, config: m.config };
 }
 
 /**
  * KV value at outboxes.pending: the models whose records may hold pending events (a write marks
- * its model before it stores them), so the periodic flush reads those records only.
+ * its model before it stores them), and the API keys (by id) whose records may, so the periodic
+ * flush reads those records only.
  */
 export interface OutboxIndex {
   schema: 1;
   models: string[];
+  /** Absent before any key was marked (and in indexes written before keys had outboxes). */
+  keys?: string[];
 }
 
 /** Version states. */

@@ -64,7 +64,10 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const pods = new PodView(config.podTtlMs, config.registryMaxPods, config.registryMaxPodBytes, Date.now, listening);
   // Pushes stage their bytes here; folders a registry that stopped mid-push left are removed below.
   const uploads = new UploadStaging(config.registryUploadDir || os.tmpdir());
-  const registry = new Registry({ kv, artifacts, js, log, maxArtifactBytes: config.maxArtifactBytes, uploads, maxModelMetadataBytes: config.maxModelMetadataBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
+  // The registry is the keys bucket's only writer: it creates it, whether authentication is on or not,
+  // so routers can bind it; its records keep outboxes the registry flushes with the models'.
+  const keysKv = await keysBucket(nc, { replicas: config.jetstreamReplicas, create: true });
+  const registry = new Registry({ kv, artifacts, js, log, keys: keysKv, maxArtifactBytes: config.maxArtifactBytes, uploads, maxModelMetadataBytes: config.maxModelMetadataBytes, maxWarmupConfigBytes: config.maxWarmupConfigBytes, maxWarmupRuns: config.maxWarmupRuns, maxWarmupElements: config.maxWarmupElements, placement: config.placement,
     maxGraphNodes: config.maxGraphNodes,
     maxPayloadBytes: nc.info?.max_payload,
     outboxIntervalMs: config.registryOutboxIntervalMs,
@@ -72,9 +75,8 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });
 
-  // The registry is the keys bucket's only writer: it creates it, whether authentication is on or not,
-  // so routers can bind it, and stores the bootstrap admin key before it takes any call.
-  const keys = new KeyStore(await keysBucket(nc, { replicas: config.jetstreamReplicas, create: true }), (e) => registry.publish(e), log);
+  // The bootstrap admin key is stored before the registry takes any call.
+  const keys = new KeyStore(keysKv, registry.keyOutbox(), log);
   if (config.authBootstrapTokenFile) {
     // An API key is one line of about 60 characters: a file far larger is not one, and is not read.
     let token: string;

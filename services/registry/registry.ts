@@ -4,18 +4,19 @@
 import fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { Readable } from 'node:stream';
-import { kvKeys, resources, type JetStreamClient, type KV, type ObjectStore } from '../../lib/nats';
+import { kvDeleteIfNeverWritten, kvKeys, resources, type JetStreamClient, type KV, type ObjectStore } from '../../lib/nats';
 import { settings } from '../../lib/config';
 import { errors, MeshError, ErrorCode, shownName } from '../../lib/errors';
 import { decodeEvent, EVENT_DUPLICATE_WINDOW_MS, followEvents, newEvent, publishEvent, subjects, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
 import { retry } from '../../lib/retry';
 import { meterOf } from '../../lib/metrics';
+import { isKeyId } from '../../lib/auth';
 import type { Logger } from '../../lib/log';
 import { UploadStaging } from './artifact-upload';
 import { checkWarmup } from './warmup-config';
 import { readArtifact } from './artifact-reader';
-import { announcing, keys, MODEL_NAME, MODEL_NAME_RULE, pendingEventOf, type ArtifactDeletion, type ModelRecord, type OutboxIndex, type PendingEvent, type PlacementRecord, type ServingConfig, type VersionRecord } from './records';
+import { announcing, announcingVersionWrite, isVersionWrite, keys, MODEL_NAME, MODEL_NAME_RULE, pendingEventOf, type ArtifactDeletion, type ModelRecord, type OutboxIndex, type OutboxRecord, type PendingEvent, type PlacementRecord, type ServingConfig, type VersionRecord, type VersionWriteInput, type VersionWriteMarker } from './records';
 
 /** What the registry is built from. */
 export interface RegistryDeps {
@@ -47,6 +48,19 @@ export interface RegistryDeps {
   maxPayloadBytes?: number;
   /** How often the periodic flush runs (INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS; default 10 s): events younger wait on their own write's publish. */
   outboxIntervalMs?: number;
+  /** The API keys bucket (KEYS_BUCKET), whose records keep outboxes too (keys.ts): flushed with the models'. */
+  keys?: KV;
+}
+
+/**
+ * What KeyStore stores its events through (Registry.keyOutbox): the outbox of each key's record,
+ * stored with the record by the same write (announcing()).
+ */
+export interface KeyOutbox {
+  /** Marks key `id` as having events pending: before a write stores them. */
+  mark(id: string): Promise<void>;
+  /** Publishes the events a write stored in key `id`'s record, within the call's wait (the rest is the flush's). */
+  announce(id: string): Promise<void>;
 }
 
 /** A model's record with the revision it was read at (UpdateModel's compare-and-set takes it). */
@@ -166,8 +180,17 @@ interface FlushBudget {
   ms: number;
   retries: boolean;
 }
-const CALL_FLUSH: FlushBudget = { ms: CALL_PUBLISH_WAIT_MS, retries: false };
-const PERIODIC_FLUSH: FlushBudget = { ms: FLUSH_BUDGET_MS, retries: true };
+
+/**
+ * A record that keeps an outbox (OutboxRecord): a model's (keys.model in the registry's bucket), or
+ * an API key's (its id in KEYS_BUCKET, written by KeyStore). Every path that stores, publishes or
+ * indexes pending events takes one, so both kinds go through the same code.
+ */
+export type OutboxHome = { kind: 'model'; name: string } | { kind: 'key'; id: string };
+
+/** How the logs and errors name a home. */
+const homeFields = (home: OutboxHome) => (home.kind === 'model' ? { model: home.name } : { keyId: home.id });
+const homeText = (home: OutboxHome) => (home.kind === 'model' ? `model '${home.name}'` : `API key ${home.id}`);
 
 /** The compare-and-set that removed published events from a record: the revision it wrote over, and its own. */
 interface Cleared {
@@ -190,7 +213,7 @@ export class Registry {
   });
 
   private readonly uploads: UploadStaging;
-  /** Each model's outbox flush in progress here (one at a time per model). */
+  /** Each record's outbox flush in progress here (one at a time per record), by kind and name. */
   private readonly flushing = new Map<string, Promise<Cleared | undefined>>();
   private jsm: ReturnType<JetStreamClient['jetstreamManager']> | undefined;
   /** Whether the outbox index was found full since a model was last added to it (one warning per time). */
@@ -211,8 +234,8 @@ export class Registry {
     }
   }
 
-  private async read<T>(key: string): Promise<{ value: T; revision: number } | undefined> {
-    const e = await retry(() => this.deps.kv.get(key));
+  private async read<T>(key: string, kv: KV = this.deps.kv): Promise<{ value: T; revision: number } | undefined> {
+    const e = await retry(() => kv.get(key));
     if (!e || e.operation !== 'PUT') return undefined;
     return { value: e.json<T>(), revision: e.revision };
   }
@@ -224,9 +247,9 @@ export class Registry {
    * Returning the current value unchanged skips the write. `base`: the revision the write was made
    * over (undefined: nothing written).
    */
-  private async update<T>(key: string, mutate: (current: T) => T | Promise<T>, expectedRevision?: number): Promise<{ value: T; revision: number; base?: number }> {
+  private async update<T>(key: string, mutate: (current: T) => T | Promise<T>, expectedRevision?: number, kv: KV = this.deps.kv): Promise<{ value: T; revision: number; base?: number }> {
     for (let attempt = 0; attempt < 100; attempt++) {
-      const cur = await this.read<T>(key);
+      const cur = await this.read<T>(key, kv);
       if (!cur) throw new MeshError(ErrorCode.Internal, `record ${key} vanished`);
       if (expectedRevision !== undefined && cur.revision !== expectedRevision) {
         throw new MeshError(ErrorCode.Conflict, `${key} is at revision ${cur.revision}, not ${expectedRevision}: read it again and retry`);
@@ -235,7 +258,7 @@ export class Registry {
       if (next === cur.value) return cur;
       const bytes = this.storable(key, next);
       try {
-        return { value: next, revision: await this.deps.kv.update(key, bytes, cur.revision), base: cur.revision };
+        return { value: next, revision: await kv.update(key, bytes, cur.revision), base: cur.revision };
       } catch (err) {
         if (!isConflict(err)) throw err;
         if (expectedRevision !== undefined) throw new MeshError(ErrorCode.Conflict, `${key} changed since revision ${expectedRevision}: read it again and retry`);
@@ -278,16 +301,18 @@ export class Registry {
    * and compare-and-set (a key every model's writes share) would widen the window in which other
    * writers of the record make it fail; a write that stores events unmarked (a rollout's analysis,
    * which acts on few of its windows) is marked there. `revision`: the record's revision as the
-   * write left it (see announce).
+   * write left it (see announce). `publishLater`: the events announce a write still to be made (a
+   * version's: VersionWriteMarker); its caller announces them once it is.
    */
   private async writeModel(
     name: string,
     mutate: (m: ModelRecord) => ModelRecord | Promise<ModelRecord>,
-    opts: { expectedRevision?: number; announces?: boolean } = {},
+    opts: { expectedRevision?: number; announces?: boolean; publishLater?: boolean } = {},
   ): Promise<{ value: ModelRecord; revision: number; written: boolean }> {
+    const home: OutboxHome = { kind: 'model', name };
     let marked = false;
     if (opts.announces) {
-      await this.markPending(name);
+      await this.markPending(home);
       marked = true;
     }
     const { value, revision, base } = await this.update<ModelRecord>(keys.model(name), async (cur) => {
@@ -297,12 +322,12 @@ export class Registry {
       if (pending > this.maxPendingEvents && pending > (cur.outbox?.length ?? 0)) {
         throw new MeshError(ErrorCode.Unavailable, `model '${name}' has ${cur.outbox?.length ?? 0} events waiting to be published (NATS is not taking them); try again once it does`);
       }
-      if (!marked) await this.markPending(name);
+      if (!marked) await this.markPending(home);
       marked = true;
       return next;
     }, opts.expectedRevision);
-    if (base === undefined || !value.outbox?.length) return { value, revision, written: base !== undefined };
-    return { value, revision: await this.announce(name, revision), written: true };
+    if (base === undefined || !value.outbox?.length || opts.publishLater) return { value, revision, written: base !== undefined };
+    return { value, revision: await this.announce(home, revision), written: true };
   }
 
   /**
@@ -339,29 +364,65 @@ export class Registry {
     this.events.add(1, { type: event.type });
   }
 
+  /** How long a write's call waits for its events: one attempt each, no retry. */
+  private get callFlush(): FlushBudget {
+    return { ms: CALL_PUBLISH_WAIT_MS, retries: false };
+  }
+
+  /** What a periodic flush spends on a record's events, retries included. */
+  private get periodicFlush(): FlushBudget {
+    return { ms: FLUSH_BUDGET_MS, retries: true };
+  }
+
+  private get outboxIntervalMs(): number {
+    return this.deps.outboxIntervalMs ?? settings.registryOutboxIntervalMs.default;
+  }
+
   /**
-   * Publishes the model's pending announcements after a write that stored some, waiting
-   * CALL_PUBLISH_WAIT_MS at most: the write is made, and the call that made it succeeds; what is
-   * not published by then stays in the outbox for the next flush (flushOutboxes). Resolves the
-   * revision to answer with: the one after the events were removed when that removal was made over
-   * this write itself, else the write's own (a removal over another writer's change would hand the
-   * caller a revision whose content it was not shown, and its next compare-and-set would undo that change).
+   * Publishes a record's pending announcements after a write that stored some, waiting
+   * CALL_PUBLISH_WAIT_MS at most: the write is made, and the call that made it
+   * succeeds; what is not published by then stays in the outbox for the next flush
+   * (flushOutboxes). Resolves the revision to answer with: the one after the events were removed
+   * when that removal was made over this write itself, else the write's own (a removal over another
+   * writer's change would hand the caller a revision whose content it was not shown, and its next
+   * compare-and-set would undo that change).
    */
-  private async announce(name: string, revision: number): Promise<number> {
+  private async announce(home: OutboxHome, revision: number): Promise<number> {
+    const budget = this.callFlush;
     let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), CALL_PUBLISH_WAIT_MS)));
-    const flushed = this.flushOutbox(name, CALL_FLUSH).catch((err: unknown): 'pending' => {
-      this.deps.log.warn('could not publish the events of a write; they stay in its outbox for the next flush', { model: name, err });
+    const waited = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), budget.ms)));
+    const flushed = this.flushHome(home, budget).catch((err: unknown): 'pending' => {
+      this.deps.log.warn('could not publish the events of a write; they stay in its outbox for the next flush', { ...homeFields(home), err });
       return 'pending';
     });
     const outcome = await Promise.race([flushed, waited]).finally(() => clearTimeout(timer));
     if (outcome === 'pending') {
       // Marked before the write too; again, in case a flush found its record empty and took the
       // mark off just before the write was stored.
-      await this.markPending(name).catch((err: unknown) => this.deps.log.warn('could not mark a model as having events pending; the next flush at start-up finds them', { model: name, err }));
+      await this.markPending(home).catch((err: unknown) => this.deps.log.warn('could not mark a record as having events pending; the next flush at start-up finds them', { ...homeFields(home), err }));
       return revision;
     }
     return outcome?.base === revision ? outcome.revision : revision;
+  }
+
+  /**
+   * What KeyStore stores its events through: the outbox of each key's record in KEYS_BUCKET
+   * (RegistryDeps.keys), marked, published and flushed as a model's is.
+   */
+  keyOutbox(): KeyOutbox {
+    return {
+      mark: (id) => this.markPending({ kind: 'key', id }),
+      announce: async (id) => {
+        await this.announce({ kind: 'key', id }, 0);
+      },
+    };
+  }
+
+  /** Where a home's record is stored: its bucket and key. */
+  private whereIs(home: OutboxHome): { kv: KV; key: string } {
+    if (home.kind === 'model') return { kv: this.deps.kv, key: keys.model(home.name) };
+    if (!this.deps.keys) throw new MeshError(ErrorCode.Internal, 'the registry was built without the API keys bucket');
+    return { kv: this.deps.keys, key: home.id };
   }
 
   /**
@@ -375,52 +436,82 @@ export class Registry {
    * after the earlier ones). Before each attempt the record is read again: an event no longer in
    * it was published by another flush (or replaced by a newer one), and this flush stops there,
    * as it does once `budget` is spent, so a copy it sends late falls within the duplicate window
-   * of any other. Resolves the compare-and-set that removed them (undefined: none removed here).
+   * of any other. A version's write not made yet stops it too (resolveVersionWrite). Resolves the
+   * compare-and-set that removed them (undefined: none removed here).
    */
-  flushOutbox(name: string, budget: FlushBudget = PERIODIC_FLUSH): Promise<Cleared | undefined> {
-    const previous = this.flushing.get(name) ?? Promise.resolve(undefined);
-    const flush = previous.catch(() => undefined).then(() => this.flushOnce(name, budget));
-    this.flushing.set(name, flush);
+  flushOutbox(name: string, budget: FlushBudget = this.periodicFlush): Promise<Cleared | undefined> {
+    return this.flushHome({ kind: 'model', name }, budget);
+  }
+
+  /** flushOutbox of any record that keeps an outbox (a model's or an API key's). */
+  private flushHome(home: OutboxHome, budget: FlushBudget = this.periodicFlush): Promise<Cleared | undefined> {
+    const id = home.kind === 'model' ? `model ${home.name}` : `key ${home.id}`;
+    const previous = this.flushing.get(id) ?? Promise.resolve(undefined);
+    const flush = previous.catch(() => undefined).then(() => this.flushOnce(home, budget));
+    this.flushing.set(id, flush);
     void flush.catch(() => undefined).finally(() => {
-      if (this.flushing.get(name) === flush) this.flushing.delete(name);
+      if (this.flushing.get(id) === flush) this.flushing.delete(id);
     });
     return flush;
   }
 
-  private async flushOnce(name: string, budget: FlushBudget): Promise<Cleared | undefined> {
-    const key = keys.model(name);
-    const pending = (await this.read<ModelRecord>(key))?.value.outbox ?? [];
+  private async flushOnce(home: OutboxHome, budget: FlushBudget): Promise<Cleared | undefined> {
+    const { kv, key } = this.whereIs(home);
+    const pending = (await this.read<OutboxRecord>(key, kv))?.value.outbox ?? [];
     if (pending.length === 0) return undefined;
     const deadline = Date.now() + budget.ms;
-    for (const event of pending.slice(await this.alreadyPublished(pending))) {
-      if (!(await this.publishPending(name, event.id, deadline, budget))) return undefined;
+    const stored = await this.alreadyPublished(pending);
+    // Those published or dropped, from the first: a version's write not made yet stops the flush
+    // before it (its writer publishes it, and what follows, once it is made).
+    let done = stored;
+    for (const event of pending.slice(stored)) {
+      const outcome = await this.publishPending(home, event.id, deadline, budget);
+      if (outcome === 'gone') return undefined;
+      if (outcome === 'wait') break;
+      done++;
     }
-    const published = new Set(pending.map((e) => e.id));
-    const { revision, base } = await this.update<ModelRecord>(key, (m) => {
-      if (!m.outbox?.some((e) => published.has(e.id))) return m;
+    if (done === 0) return undefined;
+    const removed = new Set(pending.slice(0, done).map((e) => e.id));
+    const { revision, base } = await this.update<OutboxRecord>(key, (m) => {
+      if (!m.outbox?.some((e) => removed.has(e.id))) return m;
       const { outbox, ...rest } = m;
-      const left = outbox.filter((e) => !published.has(e.id));
+      const left = outbox.filter((e) => !removed.has(e.id));
       return left.length ? { ...rest, outbox: left } : rest;
-    });
+    }, undefined, kv);
     return base === undefined ? undefined : { base, revision };
   }
 
   /**
-   * Publishes the pending event `id` of a model, read from its record as it is now (a
-   * model.config.changed is built from it); false when it has left the outbox (another flush
-   * published it, or a newer one replaced it). Retries while `budget` allows and time is left.
+   * Publishes the pending event `id` of a record, read from the record as it is now (a
+   * model.config.changed is built from it, a version's write resolved against the version's
+   * record); 'gone' when it has left the outbox (another flush published it, or a newer one
+   * replaced it), 'dropped' for a version's write that is never to be made, 'wait' for one not
+   * made yet. Retries while `budget` allows and time is left.
    */
-  private async publishPending(name: string, id: string, deadline: number, budget: FlushBudget): Promise<boolean> {
+  private async publishPending(home: OutboxHome, id: string, deadline: number, budget: FlushBudget): Promise<'published' | 'dropped' | 'gone' | 'wait'> {
+    const { kv, key } = this.whereIs(home);
     let delay = 200;
     for (let attempt = 1; ; attempt++) {
-      const cur = await this.read<ModelRecord>(keys.model(name));
-      const pending = cur?.value.outbox?.find((e) => e.id === id);
-      if (!cur || !pending) return false;
+      const cur = await this.read<OutboxRecord>(key, kv);
+      const outbox = cur?.value.outbox ?? [];
+      const pending = outbox.find((e) => e.id === id);
+      if (!cur || !pending) return 'gone';
       const left = deadline - Date.now();
-      if (left <= 0) throw new MeshError(ErrorCode.Unavailable, `publishing the events of model '${name}' took longer than ${budget.ms} ms; the next flush goes on`);
+      if (left <= 0) throw new MeshError(ErrorCode.Unavailable, `publishing the events of ${homeText(home)} took longer than ${budget.ms} ms; the next flush goes on`);
+      let event: MeshEvent;
+      if (home.kind === 'key') {
+        event = pending as MeshEvent;
+      } else if (isVersionWrite(pending)) {
+        const resolved = await this.resolveVersionWrite(home.name, pending, outbox);
+        if (resolved === 'drop') return 'dropped';
+        if (resolved === 'wait') return 'wait';
+        event = resolved;
+      } else {
+        event = pendingEventOf(pending, cur.value as ModelRecord);
+      }
       try {
-        await this.publishWithin(pendingEventOf(pending, cur.value), Math.min(left, PUBLISH_ATTEMPT_MS));
-        return true;
+        await this.publishWithin(event, Math.min(left, PUBLISH_ATTEMPT_MS));
+        return 'published';
       } catch (err) {
         if (!budget.retries || attempt >= FLUSH_PUBLISH_ATTEMPTS) throw err;
         await sleep(Math.max(0, Math.min(delay, deadline - Date.now())));
@@ -430,10 +521,55 @@ export class Registry {
   }
 
   /**
-   * How many of `pending`, from the first, the stream holds already: those up to the latest of them
-   * that is the last event stored on its subject. Only a model's outbox publishes its events
-   * (placement.changed aside, which is never in one), in order, so a later one stored means every
-   * earlier one was. A subject that cannot be read counts nothing (the duplicate window still holds).
+   * What a flush does with a version's write found in model `name`'s outbox (VersionWriteMarker):
+   * the event to publish once the version's record shows the write; 'drop' once it cannot (the
+   * record was written over `over` by something else, or this flush fenced it); 'wait' while the
+   * write is not made and the marker is younger than the flush interval (its writer is most
+   * likely on its way, and publishes it once the write is made). A marker older than that whose
+   * write is not made was left by a registry that stopped before it: the record is fenced (
+   * rewritten as it is, or marked deleted if it never existed), so that write's compare-and-set can
+   * no longer succeed, and the marker is dropped. Of markers of one write (same type, version and
+   * `over`: writers that raced for one compare-and-set, of which one won), the first publishes.
+   */
+  private async resolveVersionWrite(name: string, marker: VersionWriteMarker, outbox: PendingEvent[]): Promise<MeshEvent | 'drop' | 'wait'> {
+    const first = outbox.find((e) => isVersionWrite(e) && e.type === marker.type && e.version === marker.version && e.over === marker.over);
+    if (first && first.id !== marker.id) return 'drop';
+    const key = keys.version(name, marker.version);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const entry = await retry(() => this.deps.kv.get(key));
+      const exists = entry?.operation === 'PUT';
+      const unwritten = marker.over === 0 ? !entry : exists && entry.revision === marker.over;
+      if (!unwritten) {
+        const shown = marker.type === 'version.deleted' ? !exists
+          : marker.type === 'version.archived' ? exists && entry.json<VersionRecord>().state === 'ARCHIVED'
+            : exists;
+        if (!shown) return 'drop';
+        const { over: _over, ...event } = marker;
+        if (event.type !== 'version.deleted') return event;
+        return { ...event, artifactDeleted: !(await this.referenced(event.sha256, keys.versions(name))) };
+      }
+      if (Date.now() - Date.parse(marker.time) <= this.outboxIntervalMs) return 'wait';
+      try {
+        if (marker.over === 0) await kvDeleteIfNeverWritten(this.deps.kv, key);
+        else await this.deps.kv.update(key, entry!.value, marker.over);
+        this.deps.log.warn('dropping the event of a version\'s write its registry did not make (it stopped between storing the event and the write)', { model: name, version: marker.version, type: marker.type, id: marker.id });
+        return 'drop';
+      } catch (err) {
+        if (!isConflict(err)) throw err; // written meanwhile: look again
+      }
+    }
+    throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${key}; try again`);
+  }
+
+  /**
+   * How many of `pending`, from the first, the stream holds already (or were dropped: versions'
+   * writes never made): those up to the latest of them that is the last event stored on its
+   * subject. Only a model's outbox publishes its events (its versions' included; placement.changed
+   * aside, which is never in one), in order, so a later one stored means every earlier one was. A
+   * subject that cannot be read counts nothing (the duplicate window still holds). Key events share
+   * their subjects across keys: another key's event stored since counts nothing, so past the
+   * duplicate window a flush that died between publishing a key's event and removing it may store
+   * it twice (an audit line; routers follow the keys bucket, not these events).
    */
   private async alreadyPublished(pending: PendingEvent[]): Promise<number> {
     this.jsm ??= this.deps.js.jetstreamManager();
@@ -453,25 +589,27 @@ export class Registry {
   }
 
   /**
-   * Adds `name` to the outbox index (keys.outboxIndex) unless it is there: done before a write
+   * Adds a record to the outbox index (keys.outboxIndex) unless it is there: done before a write
    * stores events, so a registry killed before it published them leaves a mark the periodic flush
-   * of every replica reads. An index that names maxOutboxIndexNames models already (NATS took none
-   * of their events for a while) takes no more, so that every write does not fail on it: the
-   * model's events are then published by its next write, or by the full read of every record a
-   * registry makes at start-up.
+   * of every replica reads. An index that names maxOutboxIndexNames records already (models and
+   * keys together: NATS took none of their events for a while) takes no more, so that every write
+   * does not fail on it: the record's events are then published by its next write, or by the full
+   * read of every record a registry makes at start-up.
    */
-  private async markPending(name: string): Promise<void> {
+  private async markPending(home: OutboxHome): Promise<void> {
     for (let attempt = 0; attempt < 100; attempt++) {
       const cur = await this.read<OutboxIndex>(keys.outboxIndex);
-      if (cur?.value.models.includes(name)) return;
       const models = cur?.value.models ?? [];
-      if (models.length >= this.maxOutboxIndexNames) {
-        if (!this.outboxIndexFullWarned) this.deps.log.warn('the outbox index is full: models with events pending past it are flushed by their next write or at a registry\'s start-up, not every interval', { model: name, names: models.length });
+      const ids = cur?.value.keys ?? [];
+      if (home.kind === 'model' ? models.includes(home.name) : ids.includes(home.id)) return;
+      if (models.length + ids.length >= this.maxOutboxIndexNames) {
+        if (!this.outboxIndexFullWarned) this.deps.log.warn('the outbox index is full: records with events pending past it are flushed by their next write or at a registry\'s start-up, not every interval', { ...homeFields(home), names: models.length + ids.length });
         this.outboxIndexFullWarned = true;
         return;
       }
       this.outboxIndexFullWarned = false;
-      const next = this.storable(keys.outboxIndex, { schema: 1, models: [...models, name] } satisfies OutboxIndex);
+      const index: OutboxIndex = home.kind === 'model' ? { schema: 1, models: [...models, home.name], ...(cur?.value.keys ? { keys: ids } : {}) } : { schema: 1, models, keys: [...ids, home.id] };
+      const next = this.storable(keys.outboxIndex, index);
       try {
         await retry(() => (cur ? this.deps.kv.update(keys.outboxIndex, next, cur.revision) : this.deps.kv.create(keys.outboxIndex, next)), { retryable: (e) => !isConflict(e) });
         return;
@@ -483,47 +621,56 @@ export class Registry {
   }
 
   /**
-   * Flushes the outboxes of models with events pending; resolves how many had some. `every-model`
-   * (at start-up) reads every model's record, so nothing a registry killed between marking and
-   * writing left is missed; `marked` (every INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS) reads the
-   * outbox index and the records it names only, and takes off the index the models whose records
-   * it found with none (a write marks its model again before it stores more).
+   * Flushes the outboxes of records with events pending; resolves how many had some. `every-model`
+   * (at start-up) reads every model's record and every API key's, so nothing a registry killed
+   * between marking and writing left is missed; `marked` (every INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS)
+   * reads the outbox index and the records it names only, and takes off the index the records it
+   * found with none (a write marks its record again before it stores more).
    */
   async flushOutboxes(which: 'every-model' | 'marked' = 'every-model'): Promise<number> {
     const index = await this.read<OutboxIndex>(keys.outboxIndex);
-    let names: string[];
+    const homes: OutboxHome[] = [];
     if (which === 'marked') {
-      names = index?.value.models ?? [];
+      for (const name of index?.value.models ?? []) homes.push({ kind: 'model', name });
+      if (this.deps.keys) for (const id of index?.value.keys ?? []) homes.push({ kind: 'key', id });
     } else {
-      names = [];
       for (const k of await kvKeys(this.deps.kv, keys.models)) {
         const name = keys.modelOf(k);
-        if (name !== undefined) names.push(name);
+        if (name !== undefined) homes.push({ kind: 'model', name });
       }
+      if (this.deps.keys) for (const id of await kvKeys(this.deps.keys)) homes.push({ kind: 'key', id });
     }
     const settled = new Set<string>();
+    const settledKeys = new Set<string>();
     let flushed = 0;
-    const intervalMs = this.deps.outboxIntervalMs ?? settings.registryOutboxIntervalMs.default;
-    for (const name of names) {
-      const outbox = MODEL_NAME.test(name) ? (await this.read<ModelRecord>(keys.model(name)))?.value.outbox : undefined;
+    const intervalMs = this.outboxIntervalMs;
+    for (const home of homes) {
+      const valid = home.kind === 'model' ? MODEL_NAME.test(home.name) : isKeyId(home.id);
+      const { kv, key } = this.whereIs(home);
+      const outbox = valid ? (await this.read<OutboxRecord>(key, kv).catch(() => undefined))?.value.outbox : undefined;
       if (!outbox?.length) {
-        settled.add(name);
+        if (home.kind === 'model') settled.add(home.name);
+        else settledKeys.add(home.id);
         continue;
       }
       // Events younger than an interval are most likely a write's own, its publish under way now:
       // only older ones (or a time that does not parse) say a registry or NATS failed.
       const ageMs = Date.now() - Math.min(...outbox.map((e) => Date.parse(e.time)));
-      if (ageMs <= intervalMs) this.deps.log.debug('publishing the events of a write whose own publish may be under way', { model: name, pending: outbox.length });
-      else this.deps.log.warn('publishing the events a write left in its outbox (its registry stopped, or NATS failed, before it published them)', { model: name, pending: outbox.length, ageMs });
+      if (ageMs <= intervalMs) this.deps.log.debug('publishing the events of a write whose own publish may be under way', { ...homeFields(home), pending: outbox.length });
+      else this.deps.log.warn('publishing the events a write left in its outbox (its registry stopped, or NATS failed, before it published them)', { ...homeFields(home), pending: outbox.length, ageMs });
       flushed++;
-      await this.flushOutbox(name).catch((err: unknown) => this.deps.log.warn('publishing pending events failed; the next flush retries', { model: name, err }));
+      await this.flushHome(home).catch((err: unknown) => this.deps.log.warn('publishing pending events failed; the next flush retries', { ...homeFields(home), err }));
     }
-    // Over the index as it was read before the records: a model marked since keeps its mark.
-    const kept = index?.value.models.filter((n) => !settled.has(n));
-    if (index && kept && kept.length < index.value.models.length) {
-      await this.deps.kv.update(keys.outboxIndex, encode({ schema: 1, models: kept } satisfies OutboxIndex), index.revision).catch((err: unknown) => {
-        if (!isConflict(err)) throw err;
-      });
+    // Over the index as it was read before the records: a record marked since keeps its mark.
+    if (index) {
+      const models = index.value.models.filter((n) => !settled.has(n));
+      const ids = index.value.keys?.filter((id) => !settledKeys.has(id));
+      if (models.length < index.value.models.length || (ids && ids.length < (index.value.keys?.length ?? 0))) {
+        const kept: OutboxIndex = { schema: 1, models, ...(ids ? { keys: ids } : {}) };
+        await this.deps.kv.update(keys.outboxIndex, encode(kept), index.revision).catch((err: unknown) => {
+          if (!isConflict(err)) throw err;
+        });
+      }
     }
     return flushed;
   }
@@ -567,13 +714,13 @@ export class Registry {
     const bytes = this.storable(key, announcing(record, { type: 'model.created', model: m.name, principal: by }));
     let revision: number;
     try {
-      await this.markPending(m.name);
+      await this.markPending({ kind: 'model', name: m.name });
       revision = await retry(() => this.deps.kv.create(key, bytes), { retryable: (e) => !isConflict(e) });
     } catch (err) {
       if (isConflict(err)) return this.getModel(m.name);
       throw err;
     }
-    return { ...record, revision: await this.announce(m.name, revision) };
+    return { ...record, revision: await this.announce({ kind: 'model', name: m.name }, revision) };
   }
 
   /** The model's record; NOT_FOUND when it does not exist. */
@@ -712,7 +859,15 @@ export class Registry {
       });
       await this.storeArtifact(upload.sha256, upload.file);
       await this.createModel({ name: model }, by);
-      const { value: { latestVersion: version } } = await this.update<ModelRecord>(keys.model(model), (m) => ({ ...m, latestVersion: m.latestVersion + 1 }));
+      // The number is assigned, and version.published stored ahead of the version's record, by one
+      // compare-and-set of the model's record; the record is then created only if nothing was
+      // written at its key since (a flush fences a write its registry did not make in time).
+      let version = 0;
+      const assigned = await this.writeModel(model, (m) => {
+        version = m.latestVersion + 1;
+        const input: VersionWriteInput = { type: 'version.published', model, version, sha256: upload.sha256, sizeBytes: upload.sizeBytes, principal: by };
+        return announcingVersionWrite({ ...m, latestVersion: version }, input, 0).record;
+      }, { announces: true, publishLater: true });
       const record: VersionRecord = {
         schema: 1,
         model,
@@ -724,14 +879,33 @@ export class Registry {
         outputs: signature.outputs,
         state: 'AVAILABLE',
       };
-      await retry(() => this.deps.kv.put(keys.version(model, version), encode(record)));
+      await this.createVersionRecord(record);
       await this.keepArtifact(upload.sha256, upload.file);
-      await this.publish({ type: 'version.published', model, version, sha256: record.sha256, sizeBytes: record.sizeBytes, principal: by });
+      await this.announce({ kind: 'model', name: model }, assigned.revision);
       await this.serveLatest(model, version, by);
       this.deps.log.info('version published', { model, version, sha256: record.sha256, sizeBytes: record.sizeBytes, principal: by });
       return record;
     } finally {
       await upload.remove();
+    }
+  }
+
+  /**
+   * Creates a new version's record, unless anything was ever written at its key (expected revision
+   * 0, not nats.js's create, which writes over a delete marker): a marker a flush left there fences
+   * a push that took longer than the flush interval to get here (resolveVersionWrite), which is
+   * then refused UNAVAILABLE. A retry whose first attempt was stored finds its own record.
+   */
+  private async createVersionRecord(record: VersionRecord): Promise<void> {
+    const key = keys.version(record.model, record.version);
+    const bytes = encode(record);
+    try {
+      await retry(() => this.deps.kv.put(key, bytes, { previousSeq: 0 }), { retryable: (e) => !isConflict(e) });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      const stored = await this.read<VersionRecord>(key);
+      if (stored && isDeepStrictEqual(stored.value, record)) return;
+      throw new MeshError(ErrorCode.Unavailable, `model '${record.model}' version ${record.version} took too long to store and was given up; push it again`);
     }
   }
 
@@ -813,24 +987,27 @@ export class Registry {
     Registry.checkName(model);
     const key = keys.version(model, version);
     for (let attempt = 0; attempt < 100; attempt++) {
-      const seen = await this.notServing(model, version);
+      await this.notServing(model, version);
       const cur = await this.read<VersionRecord>(key);
       if (!cur) throw errors.versionNotFound(model, version);
       if (cur.value.state === 'ARCHIVED') return cur.value;
       const archived: VersionRecord = { ...cur.value, state: 'ARCHIVED' };
+      const marked = await this.markVersionWrite({ type: 'version.archived', model, version, principal: by }, cur.revision);
       try {
         await this.deps.kv.update(key, encode(archived), cur.revision);
       } catch (err) {
+        await this.withdraw(model, marked.id);
         if (isConflict(err)) continue;
         throw err;
       }
       try {
-        await this.confirmNotServing(model, version, seen);
+        await this.confirmNotServing(model, version, marked.seen);
       } catch (err) {
+        await this.withdraw(model, marked.id);
         await this.update<VersionRecord>(key, (v) => ({ ...v, state: 'AVAILABLE' }));
         throw err;
       }
-      await this.publish({ type: 'version.archived', model, version, principal: by });
+      await this.announce({ kind: 'model', name: model }, marked.seen.revision);
       this.deps.log.info('version archived', { model, version, principal: by });
       return archived;
     }
@@ -847,33 +1024,37 @@ export class Registry {
     Registry.checkName(model);
     const key = keys.version(model, version);
     for (let attempt = 0; attempt < 100; attempt++) {
-      const seen = await this.notServing(model, version);
+      await this.notServing(model, version);
       const cur = await this.read<VersionRecord>(key);
       if (!cur) throw errors.versionNotFound(model, version);
       const { sha256 } = cur.value;
       // The artifact's deletion marker is held from before the record goes until its bytes are
       // dealt with, so a sweep never sees the record missing while it may still be put back.
+      // The event is stored once it is held, so its wait is not between the event and the write.
       const outcome = await this.withDeletionMarker(sha256, async () => {
+        const marked = await this.markVersionWrite({ type: 'version.deleted', model, version, sha256, principal: by }, cur.revision);
         try {
           await this.deps.kv.delete(key, { previousSeq: cur.revision });
         } catch (err) {
+          await this.withdraw(model, marked.id);
           if (isConflict(err)) return undefined;
           throw err;
         }
         try {
-          await this.confirmNotServing(model, version, seen);
+          await this.confirmNotServing(model, version, marked.seen);
         } catch (err) {
+          await this.withdraw(model, marked.id);
           await retry(() => this.deps.kv.put(key, encode(cur.value)));
           throw err;
         }
-        return { bytesDeleted: await this.deleteIfUnreferenced(sha256) };
+        return { bytesDeleted: await this.deleteIfUnreferenced(sha256), revision: marked.seen.revision };
       });
       if (!outcome) continue;
       // Equal bytes are stored once for every model. Whether another model has them is not the
       // caller's to learn (a team could tell whether anyone serves a file it guesses): what it is
-      // told is whether this model still has them.
+      // told is whether this model still has them (what the event says too, read as it is published).
       const artifactDeleted = outcome.bytesDeleted || !(await this.referenced(sha256, keys.versions(model)));
-      await this.publish({ type: 'version.deleted', model, version, sha256, artifactDeleted, principal: by });
+      await this.announce({ kind: 'model', name: model }, outcome.revision);
       this.deps.log.info('version deleted', { model, version, sha256, artifactDeleted, bytesDeleted: outcome.bytesDeleted, principal: by });
       return { record: cur.value, artifactDeleted };
     }
@@ -885,11 +1066,44 @@ export class Registry {
     Registry.checkName(model);
     const m = await this.read<ModelRecord>(keys.model(model));
     if (!m) throw errors.modelNotFound(model);
-    if (inTraffic(m.value, version)) {
-      const split = m.value.traffic.map((t) => `v${t.version} ${t.weight}%`).join(', ');
-      throw new MeshError(ErrorCode.FailedPrecondition, `model '${model}' version ${version} is serving traffic (${split}); move its traffic to another version first`);
-    }
+    Registry.checkNotServing(m.value, version);
     return m;
+  }
+
+  /** FAILED_PRECONDITION when `version` is in the model's traffic split. */
+  private static checkNotServing(m: ModelRecord, version: number): void {
+    if (!inTraffic(m, version)) return;
+    const split = m.traffic.map((t) => `v${t.version} ${t.weight}%`).join(', ');
+    throw new MeshError(ErrorCode.FailedPrecondition, `model '${m.name}' version ${version} is serving traffic (${split}); move its traffic to another version first`);
+  }
+
+  /**
+   * Stores the event of an archive or deletion of a version in the model's outbox, ahead of the
+   * write of the version's record over `over` (VersionWriteMarker), after checking the version is
+   * not in the traffic split: the record as written is where confirmNotServing starts from.
+   */
+  private async markVersionWrite(input: VersionWriteInput, over: number): Promise<{ id: string; seen: { value: ModelRecord; revision: number } }> {
+    let id = '';
+    const { value, revision } = await this.writeModel(input.model, (m) => {
+      Registry.checkNotServing(m, input.version);
+      const { record, marker } = announcingVersionWrite(m, input, over);
+      id = marker.id;
+      return record;
+    }, { announces: true, publishLater: true });
+    return { id, seen: { value, revision } };
+  }
+
+  /**
+   * Takes back the event of a version's write that was not made, or was undone, so no flush
+   * publishes it; one a flush sees first resolves to the same (the record does not show the write).
+   */
+  private async withdraw(model: string, id: string): Promise<void> {
+    await this.update<ModelRecord>(keys.model(model), (m) => {
+      if (!m.outbox?.some((e) => e.id === id)) return m;
+      const { outbox, ...rest } = m;
+      const left = outbox.filter((e) => e.id !== id);
+      return left.length ? { ...rest, outbox: left } : rest;
+    }).catch((err: unknown) => this.deps.log.warn('could not take back the event of a version write not made; a flush drops it', { model, err }));
   }
 
   /**

@@ -2,15 +2,19 @@
 // by the same compare-and-set, so a registry that cannot publish them (NATS refusing, or the
 // process killed between the write and the publish) leaves them for the next flush, by itself
 // after a restart or by another replica, and JetStream's message ids and the stream itself keep
-// each one from being stored twice.
+// each one from being stored twice. A version's writes (another key) store theirs in the model's
+// outbox ahead of the write, and an API key's in the key's own record.
+import fs from 'node:fs';
 import { RegistryApi } from '../../client/index';
+import { keysBucket } from '../../lib/auth';
+import { KeyStore } from '../../services/registry/keys';
 import { ensureEventStream, newEvent, publishEvent, subjects, type MeshEvent } from '../../lib/events';
 import { artifactStore, connectNats, jetStreamOf, metadataBucket, resources, type NatsConnection } from '../../lib/nats';
 import { createLogger, silentLogger } from '../../lib/log';
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Registry } from '../../services/registry/registry';
 import { Rollouts } from '../../services/registry/rollout/rollouts';
-import { keys, type ModelRecord, type OutboxIndex } from '../../services/registry/records';
+import { keys, type ModelRecord, type OutboxIndex, type VersionRecord } from '../../services/registry/records';
 import { ErrorCode, MeshError } from '../../lib/errors';
 import type { KV } from '../../lib/nats';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
@@ -74,18 +78,27 @@ describe('the outbox of model writes', () => {
     return found;
   }
 
-  /** A registry over the real buckets whose events go through a NATS connection of their own (closed to make its publishes fail). */
+  /**
+   * A registry over the real buckets (API keys' too) whose events go through a NATS connection of
+   * their own (closed to make its publishes fail, as a registry killed after its writes).
+   */
   async function registryWithOwnPublisher() {
     const store = await connectNats(testConfig(nats.url), 'outbox-store', silentLogger);
     const publisher = await connectNats(testConfig(nats.url), 'outbox-publisher', silentLogger);
     connections.push(store, publisher);
     const { js, jsm } = jetStreamOf(publisher);
     await jsm; // its first request answered, so closing the connection leaves none failing unawaited
+    const keyBucket = await keysBucket(store, { replicas: 1, create: true });
     const registry = new Registry({
-      kv: await metadataBucket(store, 1), artifacts: await artifactStore(store, 1), js, log: silentLogger,
+      kv: await metadataBucket(store, 1), artifacts: await artifactStore(store, 1), js, log: silentLogger, keys: keyBucket,
       maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
     });
-    return { registry, rollouts: new Rollouts(registry), publisher };
+    return { registry, rollouts: new Rollouts(registry), publisher, apiKeys: new KeyStore(keyBucket, registry.keyOutbox(), silentLogger) };
+  }
+
+  /** A file's bytes as a push streams them. */
+  async function* bytesOf(file: string): AsyncGenerator<Uint8Array> {
+    yield await fs.promises.readFile(file);
   }
 
   /**
@@ -173,6 +186,90 @@ describe('the outbox of model writes', () => {
     // Every replica's next flush finds nothing left: each event stays stored once.
     for (const r of registries) expect(await r.registry.flushOutboxes()).toBe(0);
     expect(await eventsOf('stepped')).toHaveLength(weighted.length);
+  });
+
+  it('publishes a version\'s push, archive and deletion whose registry stopped after the write, once, at the next flush', async () => {
+    const file = modelPath('fixtures/identity_fp32.onnx');
+    for (let i = 0; i < 3; i++) await registryApi.push('versioned', file);
+    const { registry, publisher } = await registryWithOwnPublisher();
+    await publisher.close();
+    // Each write is made; its registry publishes nothing after it (whatever its call answers).
+    await registry.pushVersion('versioned', bytesOf(file), {}, 'key:pusher').catch(() => undefined);
+    await registry.archiveVersion('versioned', 2, 'key:archiver').catch(() => undefined);
+    await registry.deleteVersion('versioned', 3, 'key:deleter').catch(() => undefined);
+    const kv = await metadataBucket(nc, 1);
+    expect((await kv.get(keys.version('versioned', 4)))?.json<VersionRecord>()).toMatchObject({ version: 4, state: 'AVAILABLE' });
+    expect((await kv.get(keys.version('versioned', 2)))?.json<VersionRecord>()).toMatchObject({ state: 'ARCHIVED' });
+    expect((await kv.get(keys.version('versioned', 3)))?.operation).toBe('DEL');
+    const versionEvents = async () => (await eventsOf('versioned')).filter((e) => e.type.startsWith('version.') && e.principal !== 'anonymous');
+    expect(await versionEvents()).toEqual([]);
+
+    // The next flush (a registry starting, or another replica's) publishes them, in order.
+    expect(await registries[0]!.registry.flushOutboxes()).toBeGreaterThanOrEqual(1);
+    const sha256 = (await kv.get(keys.version('versioned', 4)))!.json<VersionRecord>().sha256;
+    expect(await versionEvents()).toMatchObject([
+      { type: 'version.published', version: 4, sha256, principal: 'key:pusher' },
+      { type: 'version.archived', version: 2, principal: 'key:archiver' },
+      // The same bytes are versions 1, 2 and 4's too: kept.
+      { type: 'version.deleted', version: 3, sha256, artifactDeleted: false, principal: 'key:deleter' },
+    ]);
+    for (const r of registries) expect(await r.registry.flushOutboxes()).toBe(0);
+    expect(await versionEvents()).toHaveLength(3);
+    expect((await kv.get(keys.model('versioned')))!.json<ModelRecord>().outbox).toBeUndefined();
+  });
+
+  it('publishes an API key\'s creation and revocation whose registry stopped after the write, once, at the next flush', async () => {
+    const { registry, publisher, apiKeys } = await registryWithOwnPublisher();
+    const before = await apiKeys.create('revoked-later', ['read'], 'key:admin');
+    await waitFor('its creation announced', async () => (await eventsOf('')).some((e) => e.type === 'key.created' && e.keyId === before.key.id));
+    await publisher.close();
+    const made = await apiKeys.create('made-while-down', ['infer:mnist*'], 'key:admin').catch(() => undefined);
+    await apiKeys.revoke(before.key.id, 'key:admin').catch(() => undefined);
+    const listed = await apiKeys.list();
+    const created = listed.find((k) => k.name === 'made-while-down');
+    expect(created).toBeDefined();
+    expect(listed.find((k) => k.id === before.key.id)?.revokedAt).toEqual(expect.any(String));
+    if (made) expect(made.key.id).toBe(created!.id);
+    const keyEvents = async () => (await eventsOf('')).filter((e) => 'keyId' in e && (e.keyId === created!.id || e.keyId === before.key.id));
+    expect((await keyEvents()).map((e) => e.type)).toEqual(['key.created']);
+
+    expect(await registries[0]!.registry.flushOutboxes()).toBeGreaterThanOrEqual(1);
+    // In order for each key; two keys' records are flushed in any order.
+    const events = await keyEvents();
+    expect(events.filter((e) => 'keyId' in e && e.keyId === before.key.id)).toMatchObject([
+      { type: 'key.created' },
+      { type: 'key.revoked', name: 'revoked-later', principal: 'key:admin' },
+    ]);
+    expect(events.filter((e) => 'keyId' in e && e.keyId === created!.id)).toMatchObject([
+      { type: 'key.created', name: 'made-while-down', grants: ['infer:mnist*'], principal: 'key:admin' },
+    ]);
+    expect(await registries[0]!.registry.flushOutboxes()).toBe(0);
+    expect(await registry.flushOutboxes()).toBe(0);
+    expect(await keyEvents()).toHaveLength(3);
+  });
+
+  it('drops the events of versions\' writes their registry never made, and fences those writes', async () => {
+    await registryApi.push('unwritten', modelPath('fixtures/identity_fp32.onnx'));
+    await registryApi.push('unwritten', modelPath('fixtures/identity_fp32.onnx'));
+    const kv = await metadataBucket(nc, 1);
+    // What registries killed between storing a write's event and the write leave, over an hour ago
+    // (past the flush interval): an archive's event, the version as it was; a push's, no record.
+    const version = (await kv.get(keys.version('unwritten', 2)))!;
+    const longAgo = new Date(Date.now() - 7_200_000).toISOString();
+    const archive = { ...newEvent({ type: 'version.archived', model: 'unwritten', version: 2, principal: 'key:test' }), time: longAgo, over: version.revision };
+    const push = { ...newEvent({ type: 'version.published', model: 'unwritten', version: 3, sha256: version.json<VersionRecord>().sha256, sizeBytes: 1, principal: 'key:test' }), time: longAgo, over: 0 };
+    const entry = (await kv.get(keys.model('unwritten')))!;
+    await kv.update(keys.model('unwritten'), JSON.stringify({ ...entry.json<ModelRecord>(), latestVersion: 3, outbox: [archive, push] }), entry.revision);
+
+    expect(await registries[0]!.registry.flushOutboxes()).toBe(1);
+    expect((await eventsOf('unwritten')).filter((e) => e.type === 'version.archived' || (e.type === 'version.published' && e.version === 3))).toEqual([]);
+    expect((await kv.get(keys.model('unwritten')))!.json<ModelRecord>().outbox).toBeUndefined();
+    // The writes, were their registries still on their way, can no longer be made.
+    await expect(kv.update(keys.version('unwritten', 2), JSON.stringify({ ...version.json<VersionRecord>(), state: 'ARCHIVED' }), version.revision)).rejects.toThrow(/wrong last sequence/i);
+    expect((await kv.get(keys.version('unwritten', 2)))!.json<VersionRecord>().state).toBe('AVAILABLE');
+    await expect(kv.put(keys.version('unwritten', 3), JSON.stringify({ ...version.json<VersionRecord>(), version: 3 }), { previousSeq: 0 })).rejects.toThrow(/wrong last sequence/i);
+    expect((await kv.get(keys.version('unwritten', 3)))?.operation).toBe('DEL');
+    expect((await registries[0]!.registry.listVersions('unwritten')).map((v) => v.version)).toEqual([1, 2]);
   });
 
   it('publishes only what a flush that died before clearing the outbox had not, past the duplicate window', async () => {
