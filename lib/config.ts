@@ -7,7 +7,7 @@ import { DEFAULT_H2_LIMITS as H2 } from './h2/limits';
 import { DEFAULT_CLAIM_LIMITS as CLAIMS } from './pod-claims';
 import { isPodIdentityName } from './tls';
 import { DEFAULT_MAX_ONNX_GRAPH_NODES } from './onnx';
-import { DEFAULT_EVENT_FOLLOW_AHEAD_BYTES } from './events';
+import { DEFAULT_EVENT_FOLLOW_AHEAD_BYTES, EVENT_DUPLICATE_WINDOW_MS } from './events';
 import { DEFAULT_MAX_ROUTER_REPORTS, DEFAULT_MAX_UNCOUNTED_WINDOWS } from './window-stats';
 import type { LogLevel } from './log';
 
@@ -239,6 +239,12 @@ export const settings = {
   // between the two, NATS timing out); 10 s: well within the event stream's two-minute duplicate
   // window and below the 30 s resync pods and routers fall back on.
   registryOutboxIntervalMs: setting('INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS', int(100, 3_600_000), 10_000, 'registry: how often it publishes the events a write left in its record\'s outbox unpublished (a model\'s, or an API key\'s); at start-up it reads every model and key record to find them, then only those the outbox index (KV key outboxes.pending) names; a version\'s write whose event is older than this and still not made is given up (its record fenced)'),
+  // 5 s: nats.js's JetStream request timeout, one publish attempt's wait. At most half the event
+  // stream's duplicate window (EVENT_DUPLICATE_WINDOW_MS, 2 min), as the flush budget below.
+  registryOutboxCallWaitMs: setting('INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS', int(100, EVENT_DUPLICATE_WINDOW_MS / 2), 5_000, 'registry: how long a write\'s call waits for its events to be published (one attempt each, no retry) before it answers; the write is made either way, and what is not published by then is the periodic flush\'s'),
+  // 60 s: half the event stream's duplicate window, so a copy a flush sends late is still dropped as
+  // a duplicate of one another flush sent meanwhile: more would let a late copy be stored twice.
+  registryOutboxFlushBudgetMs: setting('INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS', int(1_000, EVENT_DUPLICATE_WINDOW_MS / 2), EVENT_DUPLICATE_WINDOW_MS / 2, 'registry: the most one periodic flush spends publishing one record\'s pending events, retries included (6 attempts of up to 5 s each); what is left is the next flush\'s'),
   artifactSweepIntervalMs: setting('INFERMESH_ARTIFACT_SWEEP_INTERVAL_MS', int(0), 3_600_000, 'registry: how often it deletes artifacts no version refers to (left by an interrupted delete), first at start-up (0: never)'),
   artifactSweepMinAgeMs: setting('INFERMESH_ARTIFACT_SWEEP_MIN_AGE_MS', int(0), 3_600_000, 'registry: only artifacts stored longer ago than this are swept, so a push on its way to its record is never touched'),
   routerMaxConnectionAgeMs: setting('INFERMESH_ROUTER_MAX_CONNECTION_AGE_MS', int(0), 0, 'router: close each client connection after about this long (GOAWAY; calls in flight finish), so long-lived clients spread over routers added later (0: never)'),

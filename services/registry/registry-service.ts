@@ -71,6 +71,8 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     maxGraphNodes: config.maxGraphNodes,
     maxPayloadBytes: nc.info?.max_payload,
     outboxIntervalMs: config.registryOutboxIntervalMs,
+    outboxCallWaitMs: config.registryOutboxCallWaitMs,
+    outboxFlushBudgetMs: config.registryOutboxFlushBudgetMs,
     eventFollowAheadBytes: config.eventFollowAheadBytes,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });

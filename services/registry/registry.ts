@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { kvDeleteIfNeverWritten, kvKeys, resources, type JetStreamClient, type KV, type ObjectStore } from '../../lib/nats';
 import { settings } from '../../lib/config';
 import { errors, MeshError, ErrorCode, shownName } from '../../lib/errors';
-import { decodeEvent, EVENT_DUPLICATE_WINDOW_MS, followEvents, newEvent, publishEvent, subjects, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
+import { decodeEvent, followEvents, newEvent, publishEvent, subjects, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
 import { retry } from '../../lib/retry';
 import { meterOf } from '../../lib/metrics';
@@ -48,6 +48,10 @@ export interface RegistryDeps {
   maxPayloadBytes?: number;
   /** How often the periodic flush runs (INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS; default 10 s): events younger wait on their own write's publish. */
   outboxIntervalMs?: number;
+  /** How long a write's call waits for its events to be published (INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS; default 5 s). */
+  outboxCallWaitMs?: number;
+  /** The most one periodic flush spends publishing a record's events (INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS; default 60 s). */
+  outboxFlushBudgetMs?: number;
   /** The API keys bucket (KEYS_BUCKET), whose records keep outboxes too (keys.ts): flushed with the models'. */
   keys?: KV;
 }
@@ -161,17 +165,6 @@ const OUTBOX_INDEX_FRAME_BYTES = 64;
 
 /** How long one attempt to publish an event waits for JetStream's answer (nats.js's JetStream request timeout, 5 s). */
 const PUBLISH_ATTEMPT_MS = 5_000;
-/**
- * How long a write's call waits for its events to be published: one attempt each, within one
- * attempt's time in all; what is left is the periodic flush's (the write is made).
- */
-const CALL_PUBLISH_WAIT_MS = PUBLISH_ATTEMPT_MS;
-/**
- * The most one flush spends publishing a model's events, retries included: half the event stream's
- * duplicate window, so a copy it sends late is still dropped as a duplicate of one another flush
- * sent meanwhile; the next flush redoes its check of what the stream holds.
- */
-const FLUSH_BUDGET_MS = EVENT_DUPLICATE_WINDOW_MS / 2;
 /** Attempts of one publish within a periodic flush (lib/retry.ts's default). */
 const FLUSH_PUBLISH_ATTEMPTS = 6;
 
@@ -364,14 +357,14 @@ export class Registry {
     this.events.add(1, { type: event.type });
   }
 
-  /** How long a write's call waits for its events: one attempt each, no retry. */
+  /** How long a write's call waits for its events (INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS): one attempt each, no retry. */
   private get callFlush(): FlushBudget {
-    return { ms: CALL_PUBLISH_WAIT_MS, retries: false };
+    return { ms: this.deps.outboxCallWaitMs ?? settings.registryOutboxCallWaitMs.default, retries: false };
   }
 
-  /** What a periodic flush spends on a record's events, retries included. */
+  /** What a periodic flush spends on a record's events (INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS), retries included. */
   private get periodicFlush(): FlushBudget {
-    return { ms: FLUSH_BUDGET_MS, retries: true };
+    return { ms: this.deps.outboxFlushBudgetMs ?? settings.registryOutboxFlushBudgetMs.default, retries: true };
   }
 
   private get outboxIntervalMs(): number {
@@ -380,7 +373,7 @@ export class Registry {
 
   /**
    * Publishes a record's pending announcements after a write that stored some, waiting
-   * CALL_PUBLISH_WAIT_MS at most: the write is made, and the call that made it
+   * INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS at most: the write is made, and the call that made it
    * succeeds; what is not published by then stays in the outbox for the next flush
    * (flushOutboxes). Resolves the revision to answer with: the one after the events were removed
    * when that removal was made over this write itself, else the write's own (a removal over another

@@ -71,6 +71,14 @@ describe('loadConfig', () => {
     })).toMatchObject({ h2MaxRequestBytesPerConnection: 16 * MiB, h2MaxRequestBytes: 16 * MiB, h2MaxResponseBytes: MiB });
   });
 
+  it('bounds the outbox\'s call wait and flush budget by half the event stream\'s duplicate window, 5 s and 60 s by default', () => {
+    expect(loadConfig({})).toMatchObject({ registryOutboxCallWaitMs: 5_000, registryOutboxFlushBudgetMs: 60_000 });
+    expect(loadConfig({ INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS: '2000', INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS: '30000' })).toMatchObject({ registryOutboxCallWaitMs: 2_000, registryOutboxFlushBudgetMs: 30_000 });
+    // Longer, a copy sent late could outlive the window of another flush's and be stored twice.
+    expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS: '60001' })).toThrow('INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS="60001" is invalid: expected an integer in [1000, 60000]');
+    expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS: '60001' })).toThrow('INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS="60001" is invalid: expected an integer in [100, 60000]');
+  });
+
   it('probes NATS within the pod TTL: a fifth of it each by default, and refuses a probe that would notice a hung NATS too late', () => {
     expect(loadConfig({})).toMatchObject({ natsProbeIntervalMs: 1_000, natsProbeTimeoutMs: 1_000 });
     expect(loadConfig({ INFERMESH_POD_TTL_MS: '1500' })).toMatchObject({ natsProbeIntervalMs: 300, natsProbeTimeoutMs: 300 });
