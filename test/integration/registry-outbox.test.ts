@@ -194,7 +194,7 @@ describe('the outbox of model writes', () => {
     const { registry, publisher } = await registryWithOwnPublisher();
     await publisher.close();
     // Each write is made; its registry publishes nothing after it (whatever its call answers).
-    await registry.pushVersion('versioned', bytesOf(file), {}, 'key:pusher').catch(() => undefined);
+    await registry.pushVersion('versioned', bytesOf(file), { sizeBytes: BigInt(fs.statSync(file).size) }, 'key:pusher').catch(() => undefined);
     await registry.archiveVersion('versioned', 2, 'key:archiver').catch(() => undefined);
     await registry.deleteVersion('versioned', 3, 'key:deleter').catch(() => undefined);
     const kv = await metadataBucket(nc, 1);
