@@ -25,6 +25,8 @@ const NAMESPACE = 'infermesh';
 /** The services that must keep serving through node drains and scale with load. */
 const WITH_PDB = ['router', 'registry', 'inference'];
 const WITH_HPA = ['router', 'inference'];
+/** What the router's process takes besides its doors' budgets, V8's young generation included (config/router.env). */
+const ROUTER_PROCESS_BYTES = 200 * 2 ** 20;
 /** lib/lifecycle.ts forces the exit this long after the drain budget runs out. */
 const FORCE_EXIT_MARGIN_S = 2;
 
@@ -560,6 +562,22 @@ suite('deploy/k8s', () => {
           : natsDuration(mountedConfig(r(), running.workload), 'lame_duck_duration') + natsDuration(mountedConfig(r(), running.workload), 'lame_duck_grace_period');
         expect({ where, more: (grace ?? 0) > needed }).toEqual({ where, more: true });
       }
+    });
+
+    it('gives the router a memory limit that holds every budget of its doors and the process', () => {
+      // Each door holds up to its budgets (lib/h2, the REST door's own), so a flood ends in
+      // RESOURCE_EXHAUSTED or 429, not in an OOM kill, only while they all fit under the limit.
+      const router = runningService(r(), 'router');
+      const config = configOf(r(), router);
+      const budgets = {
+        grpcRequests: config.h2MaxRequestBytes,
+        grpcAnswers: config.h2MaxResponseBytes,
+        restRequests: config.routerHttpEnabled ? config.httpMaxRequestBytes : 0,
+        restAnswers: config.routerHttpEnabled ? config.httpMaxResponseBytes : 0,
+      };
+      const needed = Object.values(budgets).reduce((a, b) => a + b, ROUTER_PROCESS_BYTES);
+      const limit = quantity(router.container.resources?.limits?.memory ?? 0);
+      expect({ budgets, needed, fits: needed <= limit }).toEqual({ budgets, needed, fits: true });
     });
 
     it('exposes the router on 8001 and the registry where the services look for it', () => {
