@@ -16,6 +16,7 @@ import { NATS_AUTH_CONF, natsAuthConf, natsSecrets, PUBLIC_KEYS_SECRET, seedSecr
 import { fromSeed } from '@nats-io/nkeys';
 import { nkeyVariableOf, type NatsIdentityKind } from '../../../lib/nats-permissions';
 import { spiffeId } from '../../../lib/tls';
+import { podDoorLimitsOf } from '../../../services/inference/inference-service';
 
 const repo = path.resolve(__dirname, '../../..');
 const k8s = path.join(repo, 'deploy/k8s');
@@ -27,6 +28,12 @@ const WITH_PDB = ['router', 'registry', 'inference'];
 const WITH_HPA = ['router', 'inference'];
 /** What the router's process takes besides its doors' budgets, V8's young generation included (config/router.env). */
 const ROUTER_PROCESS_BYTES = 200 * 2 ** 20;
+/**
+ * What a pod's process takes besides its models and its door's budgets: Node, onnxruntime's
+ * libraries and environment (primed at start) and the session workers' isolates (about 160 MiB
+ * resident with one small model loaded).
+ */
+const POD_PROCESS_BYTES = 200 * 2 ** 20;
 /** lib/lifecycle.ts forces the exit this long after the drain budget runs out. */
 const FORCE_EXIT_MARGIN_S = 2;
 
@@ -578,6 +585,20 @@ suite('deploy/k8s', () => {
       const needed = Object.values(budgets).reduce((a, b) => a + b, ROUTER_PROCESS_BYTES);
       const limit = quantity(router.container.resources?.limits?.memory ?? 0);
       expect({ budgets, needed, fits: needed <= limit }).toEqual({ budgets, needed, fits: true });
+    });
+
+    it('keeps out of each pod\'s model budget what its door may hold and the process', () => {
+      // The models fill the budget (placement packs pods to it); the door's budgets and the
+      // process must fit in what is left of the container's limit, else a pod full of models that
+      // is sent a flood is OOM-killed instead of answering RESOURCE_EXHAUSTED.
+      const pod = runningService(r(), 'inference');
+      const config = configOf(r(), pod);
+      const door = podDoorLimitsOf(config);
+      const limit = quantity(pod.container.resources?.limits?.memory ?? 0);
+      const models = config.modelMemoryMb > 0 ? config.modelMemoryMb * 2 ** 20 : limit - config.modelMemoryHeadroomMb * 2 ** 20;
+      const left = limit - models;
+      const needed = door.maxRequestBytes + door.maxResponseBytes + POD_PROCESS_BYTES;
+      expect({ left, needed, fits: needed <= left }).toEqual({ left, needed, fits: true });
     });
 
     it('exposes the router on 8001 and the registry where the services look for it', () => {
