@@ -39,11 +39,20 @@ const streamOfKv = (bucket: string) => `KV_${bucket}`;
 const streamOfObjectStore = (bucket: string) => `OBJ_${bucket}`;
 
 /**
- * The JetStream API calls that read a stream through ordered consumers (what a KV watch makes), and
- * direct gets of single messages (a KV get): nothing that changes the stream's messages.
+ * The answers a push consumer with flow control owes the server (a KV watch's ordered consumer):
+ * past a few MiB delivered, the server sends no more until the client answers on this subject, so
+ * a watch refused it stops seeing changes for good. An answer only lets the server send on.
+ */
+const flowControl = (stream: string) => `$JS.FC.${stream}.>`;
+
+/**
+ * The JetStream API calls that read a stream through ordered consumers (what a KV watch makes),
+ * their flow control's answers, and direct gets of single messages (a KV get): nothing that
+ * changes the stream's messages.
  */
 function readStream(stream: string): string[] {
   return [
+    flowControl(stream),
     `$JS.API.STREAM.INFO.${stream}`,
     `$JS.API.CONSUMER.CREATE.${stream}`,
     `$JS.API.CONSUMER.CREATE.${stream}.>`,
@@ -76,9 +85,10 @@ function followStream(stream: string, filter: string): string[] {
   ];
 }
 
-/** Every JetStream API call on a stream the identity owns: create, update, purge, delete, read. */
+/** Every JetStream API call on a stream the identity owns (create, update, purge, delete, read), and its watches' flow control. */
 function ownStream(stream: string): string[] {
   return [
+    flowControl(stream),
     `$JS.API.STREAM.*.${stream}`,
     `$JS.API.STREAM.MSG.*.${stream}`,
     `$JS.API.CONSUMER.*.${stream}`,

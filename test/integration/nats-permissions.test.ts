@@ -161,6 +161,29 @@ describe('NATS identities and permissions', () => {
     await expect(publishEvent(jetStreamOf(conn('router')).js, event('mnist'))).rejects.toThrow();
   });
 
+  it('a router\'s and the registry\'s KV watches answer JetStream\'s flow control: megabytes of changes reach them', async () => {
+    // A KV watch is a push consumer with flow control: past a few MiB delivered, the server waits
+    // for the client's answer on $JS.FC.<stream>.> before it sends more, so a watch whose answer
+    // is refused stops seeing changes (revoked keys, placements) for good.
+    const value = new Uint8Array(512 * 1024);
+    const changes = 40;
+    for (const [kind, bucket, key] of [['router', KEYS_BUCKET, 'fedcba9876543210'], ['registry', resources.metadataBucket, 'flow-control.test']] as const) {
+      const watch = await (await new Kvm(conn(kind)).open(bucket)).watch({ key });
+      let seen = 0;
+      const done = (async () => {
+        for await (const _ of watch) seen++;
+      })();
+      const writer = await new Kvm(conn('registry')).open(bucket);
+      for (let i = 0; i < changes; i++) await writer.put(key, value);
+      await waitFor(`${kind}'s watch of ${bucket} to see ${changes} changes`, () => seen >= changes || undefined, 15_000, 50).catch((err: unknown) => {
+        throw new Error(`${String(err)}; it saw ${seen}`);
+      });
+      watch.stop();
+      await done;
+      await writer.purge(key);
+    }
+  });
+
   it('a pod or a router cannot delete a consumer the registry made', async () => {
     const S = resources.eventStream;
     await (await jsmOf('registry')).consumers.add(S, { durable_name: 'registry-owned', ack_policy: AckPolicy.Explicit, filter_subject: subjects.eventsAll });
