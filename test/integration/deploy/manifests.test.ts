@@ -601,6 +601,21 @@ suite('deploy/k8s', () => {
       expect({ left, needed, fits: needed <= left }).toEqual({ left, needed, fits: true });
     });
 
+    it('gives the registry room for every push it stages at once, beyond the bytes themselves', () => {
+      // The kubelet evicts a pod whose emptyDir holds more than its sizeLimit: the pushes the
+      // registry takes at once, each up to the largest artifact, must fit with their folders.
+      const registry = runningService(r(), 'registry');
+      const config = configOf(r(), registry);
+      const dir = config.registryUploadDir || processEnv(containerEnv(registry.container, r())).TMPDIR || '/tmp';
+      const volume = volumeOf(registry.workload, registry.container, `${dir}/infermesh-upload-x/artifact.onnx`)?.volume;
+      const staged = config.registryMaxUploads * config.maxArtifactBytes;
+      const sizeLimit = quantity(volume?.emptyDir?.sizeLimit ?? 0);
+      expect({ dir, emptyDir: volume?.emptyDir !== undefined, roomBeyondStaged: sizeLimit - staged >= 2 ** 20 }).toEqual({ dir, emptyDir: true, roomBeyondStaged: true });
+      // And the container's own limit holds the volumes it writes.
+      const volumes = (registry.workload.pod.volumes ?? []).reduce((sum, v) => sum + quantity(v.emptyDir?.sizeLimit ?? 0), 0);
+      expect(quantity(registry.container.resources?.limits?.['ephemeral-storage'] ?? 0)).toBeGreaterThan(volumes);
+    });
+
     it('exposes the router on 8001 and the registry where the services look for it', () => {
       const router = runningService(r(), 'router');
       const routerPort = servicePort(configOf(r(), router), 'router');
