@@ -13,7 +13,9 @@
 // (a dead pod's last) change nothing, not even the pod's silence. A signature that fails may be the
 // pod's own after its certificate rotated (by the process whose boot id the view knows): the pod's
 // address is probed again, at most once per INFERMESH_IDENTITY_RETRY_MS, through the process's
-// bounded probes, and a new key it proves is learned. Checks cost a forger little of the view's time: the cheap ones first (signed at all,
+// bounded probes, and a new key it proves is learned; so may one naming another process (the pod
+// restarted where it was with a renewed certificate: no new proof of its address would come), on
+// an interval of its own. Checks cost a forger little of the view's time: the cheap ones first (signed at all,
 // sequence newer), then at most INFERMESH_HEARTBEAT_VERIFIES_PER_SECOND signature checks per pod
 // and second for heartbeats going on from the process the view knows, and as many for those
 // naming another (a restart), so a forger who does not know a pod's boot id (pods cannot read
@@ -103,7 +105,9 @@ interface Signing {
   windowAt: number;
   spentOnBoot: number;
   spentOnOther: number;
+  /** When a failing signature last had the address probed again: one naming the process known, and one naming another. */
   reprobedAt: number;
+  reprobedOtherAt: number;
 }
 
 /** Why a heartbeat in a proven pod's name is not taken: the warning, one line per kind per interval. */
@@ -147,7 +151,7 @@ export class HeartbeatSignatures<P extends object> {
       known.key = key;
       return;
     }
-    this.pods.set(pod, { key, boot: undefined, seq: -1, windowAt: -Infinity, spentOnBoot: 0, spentOnOther: 0, reprobedAt: -Infinity });
+    this.pods.set(pod, { key, boot: undefined, seq: -1, windowAt: -Infinity, spentOnBoot: 0, spentOnOther: 0, reprobedAt: -Infinity, reprobedOtherAt: -Infinity });
   }
 
   /** Whether `pod`'s key is known. */
@@ -183,10 +187,16 @@ export class HeartbeatSignatures<P extends object> {
     }
     if (!valid) {
       // The pod's own, signed with a rotated key, or a forger's: the address says which. A process
-      // keeps its boot id through a rotation, so once one is known only heartbeats naming it ask:
-      // a forger who does not know it cannot spend the pod's probes and hold back its new key.
-      if ((s.boot === undefined || sameBoot) && now - s.reprobedAt >= this.limits.identityRetryMs) {
-        s.reprobedAt = now;
+      // keeps its boot id through a rotation, and one that restarts where it was may come back with
+      // a renewed certificate; each asks on an interval of its own, so a forger who does not know
+      // the boot id the view knows cannot spend the probes that learn a running process's new key.
+      if (sameBoot || s.boot === undefined) {
+        if (now - s.reprobedAt >= this.limits.identityRetryMs) {
+          s.reprobedAt = now;
+          this.reprobe(pod);
+        }
+      } else if (now - s.reprobedOtherAt >= this.limits.identityRetryMs) {
+        s.reprobedOtherAt = now;
         this.reprobe(pod);
       }
       return this.refuse('forged', hb);

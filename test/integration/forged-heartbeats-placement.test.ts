@@ -255,3 +255,14 @@ it('moves the copy of a pod that stops at its goodbye, well before the TTL', asy
   });
   expect(warnings('a replay').length).toBeGreaterThan(0);
 });
+
+it('counts again a pod that restarts at its address with a new certificate', async () => {
+  // The holder stopped (above); it comes back where it was, its certificate renewed meanwhile: a
+  // new process, signing with a key placement has not seen.
+  const port = pods.get(holder)!.address.split(':').pop()!;
+  const files = await pki.issue(`${holder}-renewed`, { kind: 'pod', name: holder });
+  keyFiles.set(holder, files.keyFile);
+  pods.set(holder, await startTestPod(nats.url, registry.port, pki.env(files, { INFERMESH_TLS_CLIENT_AUTH: 'true', INFERMESH_POD_NAME: holder, INFERMESH_INFERENCE_PORT: port, INFERMESH_UNLOAD_GRACE_MS: '100' })));
+  expect(pods.get(holder)!.address).toBe(`127.0.0.1:${port}`);
+  await waitFor('the restarted pod counted by placement', () => registry.placementPods!.list().some((p) => p.heartbeat.pod === holder), 15_000);
+});

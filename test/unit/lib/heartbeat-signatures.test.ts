@@ -94,11 +94,29 @@ describe('HeartbeatSignatures', () => {
     expect(reprobed).toBe(2);
     v.learn(pod, rotated.publicKey);
     expect(v.admits(pod, wire(signer.sign(hb())))).toBe(true);
-    // A forger naming another process asks for no probe: it would hold back the pod's own.
+    // One naming another process (the pod restarted where it was, its certificate renewed; or a
+    // forger) asks too, on an interval of its own: it holds back no probe the known process needs.
     now += 5_000;
     const forger = new HeartbeatSigner(() => pemOf(first.privateKey), () => 9e12);
     expect(v.admits(pod, wire(forger.sign(hb())))).toBe(false);
-    expect(reprobed).toBe(2);
+    expect(v.admits(pod, wire(forger.sign(hb())))).toBe(false);
+    expect(reprobed).toBe(3);
+    pem = pemOf(first.privateKey);
+    expect(v.admits(pod, wire(signer.sign(hb())))).toBe(false);
+    expect(reprobed).toBe(4);
+  });
+
+  it('asks for the key again when a restarted process of the pod signs with another key', () => {
+    const first = keys('ec');
+    const renewed = keys('ec');
+    const v = view();
+    v.learn(pod, first.publicKey);
+    expect(v.admits(pod, wire(new HeartbeatSigner(() => pemOf(first.privateKey)).sign(hb())))).toBe(true);
+    const restarted = new HeartbeatSigner(() => pemOf(renewed.privateKey));
+    expect(v.admits(pod, wire(restarted.sign(hb())))).toBe(false);
+    expect(reprobed).toBe(1);
+    v.learn(pod, renewed.publicKey);
+    expect(v.admits(pod, wire(restarted.sign(hb())))).toBe(true);
   });
 
   it('checks at most its budget of signatures per pod and second, and a flood naming another process spends none of the budget of the one it knows', () => {
