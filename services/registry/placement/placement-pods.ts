@@ -9,7 +9,8 @@
 // its memory budget, which it cannot be asked, is the one it reported when first counted. And with
 // TLS on a heartbeat from a proven address counts at all (its load figures, its budget, its
 // silence ended, a goodbye to be asked) only signed with the key of the certificate that address
-// proved, newer than the last that counted (lib/heartbeat-signatures.ts). Without TLS there is
+// proved, newer than the last that counted (lib/heartbeat-signatures.ts); a pod that leaves takes
+// its address's proof with it, as a router forgets it. Without TLS there is
 // nothing to prove, and every heartbeat counts as it comes.
 // Heartbeats can invent any number of pods: the view keeps INFERMESH_REGISTRY_MAX_PODS, the proofs
 // share the process's bounded probes, and refusals are a warning line per interval, as routers do
@@ -182,6 +183,7 @@ export class PlacementPods {
       if (p.seen.heardAt < limit) {
         this.pods.delete(name);
         this.forget(p);
+        this.unprove(p);
         gone = true;
       }
     }
@@ -194,7 +196,18 @@ export class PlacementPods {
     if (!p) return;
     this.pods.delete(name);
     this.forget(p);
+    this.unprove(p);
     this.changed();
+  }
+
+  /**
+   * `pod` left: the proof of its address goes with what was taken of its signed heartbeats, as a
+   * router forgets a pod that leaves. A process that comes back there proves the address again (a
+   * dead one cannot), and is numbered afresh: one whose clock went back since its predecessor's
+   * last heartbeat would otherwise read as a replay until its clock passed that one.
+   */
+  private unprove(pod: CountedPod): void {
+    this.proofs.delete(`${pod.address} ${pod.identity}`);
   }
 
   /** Nothing more is asked of `pod`, which left or was replaced, and its clients close. */
