@@ -61,6 +61,16 @@ function digestOf(key: KeyObject): string | null {
   return key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448' ? null : 'sha256';
 }
 
+/** Whether `hb` carries a signature by `key`'s private key over all else it says; false, never a throw, for anything malformed. */
+export function signedBy(hb: Heartbeat, key: KeyObject): boolean {
+  if (hb.sig === undefined || hb.boot === undefined || hb.seq === undefined) return false;
+  try {
+    return verify(digestOf(key), signedBytes(hb), key, Buffer.from(hb.sig, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Signs a pod's heartbeats with the private key of its certificate, read from `keyPem` at each
  * heartbeat (the TLS material in force: after a reload, the new key signs).
@@ -179,13 +189,7 @@ export class HeartbeatSignatures<P extends object> {
     if ((sameBoot ? s.spentOnBoot : s.spentOnOther) >= this.limits.heartbeatVerifiesPerSecond) return this.refuse('budget', hb);
     if (sameBoot) s.spentOnBoot++;
     else s.spentOnOther++;
-    let valid: boolean;
-    try {
-      valid = verify(digestOf(s.key), signedBytes(hb), s.key, Buffer.from(hb.sig, 'base64'));
-    } catch {
-      valid = false;
-    }
-    if (!valid) {
+    if (!signedBy(hb, s.key)) {
       // The pod's own, signed with a rotated key, or a forger's: the address says which. A process
       // keeps its boot id through a rotation, and one that restarts where it was may come back with
       // a renewed certificate; each asks on an interval of its own, so a forger who does not know

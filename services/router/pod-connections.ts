@@ -15,6 +15,7 @@ import type { InferenceClient } from '../../lib/grpc/types';
 import type { Logger } from '../../lib/log';
 import { claimedPodIdentity, expectIdentity, type ProbedPeer, type TlsFiles } from '../../lib/tls';
 import { claimLimitsOf, ClaimWarnings } from '../../lib/pod-claims';
+import { signedBy } from '../../lib/heartbeat-signatures';
 import type { Heartbeat, PodModel } from '../../lib/events';
 import type { Membership, Pod } from './membership';
 
@@ -258,8 +259,15 @@ export class PodIdentityCheck {
     }
     claim.tried = Date.now();
     claim.checking = true;
-    void this.conns.verify({ address: hb.address, identity }).then((why) => {
+    void this.conns.verify({ address: hb.address, identity }).then((proof) => {
       claim.checking = false;
+      // The address proving the identity shows only that a holder of that certificate answers there
+      // (the pod itself, under another name of its address): the move is the pod's own word only
+      // signed with that certificate's key. Else any holder of the pod NATS identity could move a
+      // proven pod to an alias of its address, where it proves itself afresh and gets no traffic
+      // meanwhile, and back at its next heartbeat.
+      const key = this.conns.keyOf(hb.address);
+      const why = proof ?? (key && signedBy(hb, key) ? undefined : 'the heartbeat is not signed with the key of the certificate there');
       if (why === undefined) {
         // Checked again by the membership: the address may have been taken meanwhile.
         const refusedNow = this.membership.move(hb);

@@ -155,6 +155,14 @@ it('keeps a proven pod and its traffic through a flood of goodbyes forged in its
   expect(warnings('says a proven pod is leaving').length).toBeGreaterThan(0);
 });
 
+it('keeps a proven pod where it is through a flood of heartbeats that move it to another name of its own address', async () => {
+  // 127.1 is 127.0.0.1 by another name: the pod itself answers there, with the certificate it proved.
+  const alias = `127.1:${podA.address.split(':').pop()}`;
+  await flood(nats.url, forged('serving', [READY_1], alias), () => stillServed(30));
+  expect(knownA()?.address).toBe(podA.address);
+  expect(warnings('not signed with the key of the certificate there').length).toBeGreaterThan(0);
+});
+
 it('keeps routing a proven pod\'s versions through a flood of heartbeats that drop them or say they failed to load, signed or not', async () => {
   for (const signer of [undefined, keyHolder()]) {
     await flood(nats.url, forged('serving', []), () => stillServed(30), 10, 1, signer);

@@ -2,7 +2,8 @@
 // address proving the claimed identity is not enough. A forged heartbeat putting one pod at
 // another's address (claiming that pod's identity, or the identity they share) moves nothing,
 // closes nothing and is warned about once; a pod rescheduled at a free address with the identity it
-// proved moves there; a pod restarted with another certificate says goodbye and joins afresh.
+// proved moves there on a heartbeat signed with the key of the certificate there; a pod restarted
+// with another certificate says goodbye and joins afresh.
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,7 @@ import { Membership, type Pod } from '../../../../services/router/membership';
 import { PodConnections, PodIdentityCheck } from '../../../../services/router/pod-connections';
 import { HeartbeatConfirmation } from '../../../../lib/heartbeat-confirmation';
 import { ClaimWarnings } from '../../../../lib/pod-claims';
+import { HeartbeatSigner } from '../../../../lib/heartbeat-signatures';
 import { startTestPki, type TestPki } from '../../../helpers/pki';
 import { waitFor } from '../../../helpers/wait';
 
@@ -28,6 +30,10 @@ let addrB2: string;
 let shared1: string;
 let shared2: string;
 let shared3: string;
+/** The key files of pod a's, pod b's and the shared certificate: a move is taken only signed with the key of the certificate at the new address. */
+let keyA: string;
+let keyB: string;
+let keyShared: string;
 
 async function serve(files: PemFiles & IssuedPem): Promise<string> {
   const server = http2.createSecureServer({ cert: fs.readFileSync(files.certFile), key: fs.readFileSync(files.keyFile) }, (_req, res) => res.end('ok'));
@@ -36,8 +42,9 @@ async function serve(files: PemFiles & IssuedPem): Promise<string> {
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function hb(pod: string, address: string, identity?: string, state: Heartbeat['state'] = 'serving'): Heartbeat {
-  return { schema: SCHEMA_VERSION, pod, ...(identity !== undefined && { identity }), address, state, models: [{ name: 'm', version: 1, state: 'READY', provider: 'cpu' }], inflight: 0, time: new Date().toISOString() };
+function hb(pod: string, address: string, identity?: string, state: Heartbeat['state'] = 'serving', keyFile?: string): Heartbeat {
+  const unsigned: Heartbeat = { schema: SCHEMA_VERSION, pod, ...(identity !== undefined && { identity }), address, state, models: [{ name: 'm', version: 1, state: 'READY', provider: 'cpu' }], inflight: 0, time: new Date().toISOString() };
+  return keyFile ? new HeartbeatSigner(() => fs.readFileSync(keyFile)).sign(unsigned) : unsigned;
 }
 
 /** The status of a GET through the router's data-path connections to `address` ('closed': the handshake was refused). */
@@ -82,11 +89,15 @@ function router() {
 beforeAll(async () => {
   pki = await startTestPki();
   routerTls = loadTls(loadConfig({ ...pki.env(await pki.issue('router', { kind: 'router', name: 'router-1' })), INFERMESH_TLS_RELOAD_INTERVAL_MS: '60000' }), createLogger('t', 'error', {}, () => undefined))!;
-  addrA = await serve(await pki.issue('a', { kind: 'pod', name: 'a' }));
+  const a = await pki.issue('a', { kind: 'pod', name: 'a' });
+  keyA = a.keyFile;
+  addrA = await serve(a);
   const b = await pki.issue('b', { kind: 'pod', name: 'b' });
+  keyB = b.keyFile;
   addrB = await serve(b);
   addrB2 = await serve(b);
   const shared = await pki.issue('inference', { kind: 'pod', name: 'inference' });
+  keyShared = shared.keyFile;
   shared1 = await serve(shared);
   shared2 = await serve(shared);
   shared3 = await serve(shared);
@@ -109,7 +120,7 @@ it('keeps a proven pod where it is when a heartbeat moves it to another pod\'s a
     r.membership.update(hb('b', addrA, 'a'));
     // Checked all the way too (as when another pod took the address during the check).
     const b = r.membership.all().find((p) => p.id === 'b')!;
-    r.check.checkMove(b, hb('b', addrA, 'a'));
+    r.check.checkMove(b, hb('b', addrA, 'a', 'serving', keyA));
     await new Promise((res) => setTimeout(res, 300));
     expect(r.where()).toEqual([`a@${addrA} true`, `b@${addrB} true`]);
     expect(r.removed).toEqual([]);
@@ -134,7 +145,7 @@ it('keeps a proven pod where it is when a heartbeat moves it to a peer\'s addres
     await waitFor('both pods proven', () => r.membership.all().every((p) => p.verified));
     r.membership.update(hb('inference-b', shared1, 'inference'));
     const b = r.membership.all().find((p) => p.id === 'inference-b')!;
-    r.check.checkMove(b, hb('inference-b', shared1, 'inference'));
+    r.check.checkMove(b, hb('inference-b', shared1, 'inference', 'serving', keyShared));
     await new Promise((res) => setTimeout(res, 300));
     expect(r.where()).toEqual([`inference-a@${shared1} true`, `inference-b@${shared2} true`]);
     expect(r.removed).toEqual([]);
@@ -154,7 +165,7 @@ it('moves a proven pod rescheduled at a free address with the identity it proved
     await waitFor('b proven', () => r.membership.all()[0]?.verified);
     expect(await status(r.conns, addrB)).toBe('200');
     // Rescheduled: same certificate, new address.
-    r.membership.update(hb('b', addrB2));
+    r.membership.update(hb('b', addrB2, undefined, 'serving', keyB));
     await waitFor('b proven at its new address', () => r.where().join() === `b@${addrB2} true`);
     expect(r.removed).toEqual([`b@${addrB}`]);
     expect(r.lines.some((l) => l.includes('it moves there') && l.includes(addrB2))).toBe(true);
@@ -183,10 +194,10 @@ it('moves a pod sharing its certificate back where it proved itself, and not awa
     r.membership.update(hb('inference-a', shared1, 'inference'));
     await waitFor('proven', () => r.where().join() === `inference-a@${shared1} true`);
     // A forger holding the shared certificate answers at shared2, a free address: the move is proven.
-    r.membership.update(hb('inference-a', shared2, 'inference'));
+    r.membership.update(hb('inference-a', shared2, 'inference', 'serving', keyShared));
     await waitFor('moved to the forger\'s address', () => r.where().join() === `inference-a@${shared2} true`);
     // The pod's own heartbeat moves it back.
-    r.membership.update(hb('inference-a', shared1, 'inference'));
+    r.membership.update(hb('inference-a', shared1, 'inference', 'serving', keyShared));
     await waitFor('moved back', () => r.where().join() === `inference-a@${shared1} true`);
     // The forged claim again, at once: checked at most once per retry (60 s here), so it stays.
     for (let i = 0; i < 20; i++) {
