@@ -234,6 +234,8 @@ it('keeps a proven pod\'s version placed and loaded through a flood of heartbeat
 
 it('keeps a proven pod\'s version placed and loaded through a flood of goodbyes forged in its name, signed or not', async () => {
   for (const state of ['draining', 'stopped'] as const) await flood(unsigned(forged({ state })), () => stillPlaced(1_000));
+  // Nor when it claims another identity, which the pod's address never proved: nothing to check it with.
+  await flood(unsigned(forged({ state: 'draining', identity: 'someone-else' })), () => stillPlaced(1_000));
   expect(warnings('says a proven pod is leaving')).toEqual([]);
   await flood(forged({ state: 'draining' }), () => stillPlaced(1_000), keyHolder());
   expect(warnings('says a proven pod is leaving').length).toBeGreaterThan(0);

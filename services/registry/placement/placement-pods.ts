@@ -126,7 +126,9 @@ export class PlacementPods {
     const fresh = held !== undefined && this.heard.heardUntil() - held.seen.heardAt < this.ttlMs;
     if (this.tls && fresh && held.address !== hb.address) return;
     if (hb.state !== 'serving') {
-      if (!held || (this.tls && held.address !== hb.address)) return;
+      // As a router takes one: only from the address and identity the pod was counted with, whose
+      // proof holds the key its signature is checked with.
+      if (!held || (this.tls && (held.address !== hb.address || held.identity !== claimedPodIdentity(hb)))) return;
       // Anyone can say goodbye in a counted pod's name: the pod is asked, and goes if it agrees or cannot answer.
       if (this.confirmation && fresh) {
         if (this.admits(hb)) this.confirmation.claim(held, hb);
