@@ -24,11 +24,15 @@ export function formatRate(bytesPerSecond: number): string {
 /** A duration for people: `0.4 s`, `12 s`, `3m05s`, `2h10m`; '?' when unknown. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '?';
-  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  // Each form is chosen by the value rounded to its own precision, so 9.96 s is `10 s`, not `10.0 s`,
+  // and 59.6 s is `1m00s`, not `60 s`.
+  const tenths = Math.round(ms / 100);
+  if (tenths < 100) return `${(tenths / 10).toFixed(1)} s`;
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  const m = Math.round(ms / 60_000);
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 /** An RFC 3339 time as `2025-06-01 12:00:03Z` (UTC, to the second); '' stays '', junk as given. */

@@ -88,7 +88,8 @@ describe('units', () => {
   ])('formatBytes(%p) is %p', (n, text) => expect(formatBytes(n)).toBe(text));
 
   it.each([
-    [400, '0.4 s'], [9_940, '9.9 s'], [12_000, '12 s'], [185_000, '3m05s'], [7_800_000, '2h10m'], [NaN, '?'], [Infinity, '?'],
+    [400, '0.4 s'], [9_940, '9.9 s'], [9_960, '10 s'], [12_000, '12 s'], [59_600, '1m00s'], [185_000, '3m05s'],
+    [3_599_600, '1h00m'], [7_800_000, '2h10m'], [7_799_000, '2h10m'], [NaN, '?'], [Infinity, '?'],
   ])('formatDuration(%p) is %p', (ms, text) => expect(formatDuration(ms)).toBe(text));
 
   it('formats rates, percents and times', () => {
