@@ -356,6 +356,8 @@ export class H2Connection {
   private outBufs: Buffer[] = [];
   private outBytes = 0;
   private ending = false;
+  /** Server: a graceful close's first GOAWAY (the highest stream id) is out and its PING not yet answered, or was. */
+  private goawayNotice: 'none' | 'sent' | 'answered' = 'none';
   private readonly pings: { payload: Buffer; done: (err?: Error) => void; timer: NodeJS.Timeout }[] = [];
   private keepalive: NodeJS.Timeout | undefined;
 
@@ -496,10 +498,25 @@ export class H2Connection {
 
   /**
    * Graceful close: GOAWAY (NO_ERROR), no new streams, and the connection ends once its open
-   * streams have. The peer may retry elsewhere any stream it opened after the GOAWAY.
+   * streams have. The peer may retry elsewhere any stream it opened after the GOAWAY. A server
+   * first says GOAWAY with the highest stream id and a PING, and names the last stream it takes
+   * only once the PING is answered (or goawayNoticeTimeoutMs has passed), as RFC 9113 §6.8 and
+   * grpc-go do: a request the client sent before it read the GOAWAY is served, not refused. A
+   * client retries a refused request only while it still holds it (grpc-js: up to 1 MiB of
+   * messages), so a larger one that crossed an idle connection's close failed UNAVAILABLE.
    */
   close(): void {
-    if (this.closed) return;
+    if (this.closed || this.goawayNotice === 'sent') return;
+    if (this.server && !this.goingAway && this.goawayNotice === 'none' && this.limits.goawayNoticeTimeoutMs > 0) {
+      this.goawayNotice = 'sent';
+      this.goaway(H2_NO_ERROR, MAX_STREAM_ID);
+      const last = () => {
+        this.goawayNotice = 'answered';
+        this.close();
+      };
+      this.ping(this.limits.goawayNoticeTimeoutMs).then(last, last);
+      return;
+    }
     if (!this.goingAway) {
       this.goingAway = true;
       this.goaway(H2_NO_ERROR);
@@ -621,9 +638,9 @@ export class H2Connection {
     this.frame(WINDOW_UPDATE, 0, streamId, p);
   }
 
-  private goaway(code: number, debug?: Buffer): void {
+  private goaway(code: number, lastStreamId = this.lastPeerStreamId, debug?: Buffer): void {
     const p = Buffer.allocUnsafe(8 + (debug?.length ?? 0));
-    p.writeUInt32BE(this.lastPeerStreamId, 0);
+    p.writeUInt32BE(lastStreamId, 0);
     p.writeUInt32BE(code, 4);
     debug?.copy(p, 8);
     this.goawaySent ??= code;
@@ -853,7 +870,7 @@ export class H2Connection {
   /** A connection error: GOAWAY with `code`, then the end. */
   private fail(code: number, debug?: Buffer): void {
     if (this.closed) return;
-    this.goaway(code, debug);
+    this.goaway(code, undefined, debug);
     this.goingAway = true;
     this.flushOut();
     this.socket.end();

@@ -52,6 +52,12 @@ export interface H2Limits {
   idleTimeoutMs: number;
   /** A stream with no frame either way for this long is reset (ms; 0: never). */
   streamIdleTimeoutMs: number;
+  /**
+   * A graceful close (idle, connection age, drain) says GOAWAY with the highest stream id and a
+   * PING first, taking the streams that crossed it, and names the last stream once the PING is
+   * answered or after this long (ms; 0: at once, refusing those streams).
+   */
+  goawayNoticeTimeoutMs: number;
   /** Client PINGs closer together than this are strikes, unless the door sent data or headers in between (ms). */
   keepaliveMinIntervalMs: number;
   /** Whether a client may ping at that interval while it has no stream open. */
@@ -102,6 +108,8 @@ export const DEFAULT_H2_LIMITS: Readonly<H2Limits> = Object.freeze({
   idleTimeoutMs: 75_000,
   // Envoy's stream_idle_timeout (5 min).
   streamIdleTimeoutMs: 300_000,
+  // grpc-go's server waits a minute for the PING after its first GOAWAY (http2_server.go).
+  goawayNoticeTimeoutMs: 60_000,
   // grpc-go's keepalive.EnforcementPolicy: MinTime 5 min, PermitWithoutStream false, 2 strikes.
   keepaliveMinIntervalMs: 300_000,
   keepalivePermitWithoutStream: false,
@@ -138,6 +146,7 @@ export function h2LimitsOf(config: Config): H2Limits {
     headersTimeoutMs: config.h2HeadersTimeoutMs,
     idleTimeoutMs: config.h2IdleTimeoutMs,
     streamIdleTimeoutMs: config.h2StreamIdleTimeoutMs,
+    goawayNoticeTimeoutMs: config.h2GoawayNoticeTimeoutMs,
     keepaliveMinIntervalMs: config.h2KeepaliveMinIntervalMs,
     keepalivePermitWithoutStream: config.h2KeepalivePermitWithoutStream,
     maxPingStrikes: config.h2MaxPingStrikes,

@@ -43,6 +43,7 @@ import {
   until,
   valueOf,
 } from './peers';
+import { FLAG, FRAME, RawH2Client } from '../../../helpers/h2-raw';
 
 const closer = new Closer();
 afterEach(() => closer.closeAll());
@@ -412,6 +413,25 @@ describe('limits and timers', () => {
     const started = Date.now();
     await new Promise((r) => session.once('close', r));
     expect(Date.now() - started).toBeGreaterThanOrEqual(80);
+  });
+
+  it('a graceful close serves the request that crossed its GOAWAY, and names the last stream once its PING is answered', async () => {
+    const { address } = await startH2Server(closer, (stream) => stream.sendHeaders([[':status', '204']], true), { idleTimeoutMs: 100 });
+    // A client that answers no PING: as one whose request was on its way when the GOAWAY came.
+    const c = closer.add(await RawH2Client.open(address, { ackPings: false }), (x) => x.destroy());
+    await c.until('the GOAWAY of the idle connection', () => c.goaway !== undefined, 5_000);
+    expect(c.goaway).toMatchObject({ lastStreamId: 2 ** 31 - 1, code: 0 });
+    c.headers(1, [[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'x']], { endStream: true });
+    await c.until('the request\'s answer', () => c.blocks(1).length > 0 || c.resets.has(1), 5_000);
+    expect(c.resets.get(1)).toBeUndefined();
+    expect(c.blocks(1)[0]).toContainEqual([':status', '204']);
+    expect(c.closed).toBe(false);
+    const ping = c.frames.find((f) => f.type === FRAME.PING && !(f.flags & FLAG.ACK));
+    c.send(FRAME.PING, FLAG.ACK, 0, ping!.payload);
+    const goaways = () => c.frames.filter((f) => f.type === FRAME.GOAWAY);
+    await c.until('the last GOAWAY', () => goaways().length === 2, 5_000);
+    expect(goaways()[1]!.payload.readUInt32BE(0)).toBe(1);
+    expect(await c.closedWithin(5_000)).toBe(true);
   });
 });
 
