@@ -158,6 +158,19 @@ describe('window reports and the rollout record', () => {
       expect(w.incomplete).toBe(`window not counted: 2 more router reports came than INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS (${MAX_ROUTERS}) allows, and were left out`);
     });
 
+    it('keeps only windows of the routers\' grid: one off it would be judged on its sender\'s report alone', async () => {
+      const start = await send('held', ['router-a']);
+      // Each start a millisecond on would be a window of its own, every one of them counted after
+      // the real one: one router passing a rollout's windows on its own numbers, as many as it sends.
+      for (const off of [1, 2, 3]) await send('held', ['router-x'], start + off);
+      nc.publish(windowSubject('held'), encodeWindowReport({ schema: 1, router: 'router-y', model: 'held', windowStart: start, windowMs: WINDOW_MS + 1, versions: [served(1, 10)] }));
+      await nc.flush();
+      await waitFor('the window judged', () => analysed.find((a) => a.model === 'held' && a.windowStart === start), 10_000, 20);
+      await sleep(2 * WINDOW_MS);
+      expect(analysed.filter((a) => a.model === 'held' && a.windowStart >= start && a.windowStart < start + WINDOW_MS))
+        .toEqual([{ model: 'held', windowStart: start, requests: [10], routers: ['router-a'], incomplete: undefined }]);
+    });
+
     it('keeps no window that has not begun', async () => {
       await send('held', ['router-a'], (Math.floor(Date.now() / WINDOW_MS) + 7_200) * WINDOW_MS);
       await sleep(50);

@@ -107,8 +107,9 @@ export class RolloutController {
 
   /**
    * Merges one router's report into its model's window. What is kept stays bounded whatever arrives
-   * (any router identity may publish reports): only models the registry holds, only windows no tick
-   * has closed yet and begun by now (a router's clock a window ahead allowed), one report per router,
+   * (any router identity may publish reports): only models the registry holds, only windows of the
+   * registry's length and grid that no tick has closed yet and begun by now (a router's clock a
+   * window ahead allowed), one report per router,
    * and at most maxRouterReports routers a window; past that the window is marked incomplete and is
    * not counted, so a flood of made-up routers can hold a rollout (and pause it) but never pass it.
    */
@@ -117,6 +118,9 @@ export class RolloutController {
       this.unknownSeen = true;
       return this.drop('model the registry does not hold');
     }
+    // One window per windowMs, as the routers cut them: a start off that grid would be a window of
+    // its own, holding only its sender's report, judged and counted beside the real one.
+    if (report.windowMs !== this.windowMs || report.windowStart % this.windowMs !== 0) return this.drop('window not one of INFERMESH_ANALYSIS_WINDOW_MS');
     // After a stall of the loop the reports read late are still merged: no tick closed their window.
     if (report.windowStart + this.windowMs + this.settleMs <= this.closedBefore) return this.drop('window already judged');
     if (report.windowStart > now + this.windowMs) return this.drop('window not begun');
