@@ -266,6 +266,53 @@ describe('API keys while NATS is away', () => {
   }, 60_000);
 });
 
+describe('API keys while NATS hangs', () => {
+  // A server that hangs (SIGSTOP) answers nothing and closes nothing: the liveness's round trip stays
+  // in flight, nats.js sees no disconnect for 20 s or more, and the round trip sent before the stall
+  // is answered after it. Only round trips answered in time may prove the mirror current.
+  it('takes no key from the mirror past the TTL of its last proof while NATS hangs, and trusts it again once NATS answers', async () => {
+    const own = await startTestNats();
+    const conn = await connect({ servers: own.url, pingInterval: 10_000 });
+    const connLiveness = livenessOf(conn, 50);
+    const auth = new Authenticator({ keys: await keysBucket(conn, { replicas: 1, create: true }), nc: conn, liveness: connLiveness, cacheTtlMs: 400, cacheEntries: 100, log: silentLogger });
+    auth.start();
+    let stopped = false;
+    try {
+      const key = newApiKey();
+      await (await keysBucket(conn, { replicas: 1, create: false })).put(key.id, encodeKeyRecord(record(key.id, key.hash, ['infer'])));
+      const header = `Bearer ${key.token}`;
+      await authenticateCached(auth, header);
+
+      process.kill(own.child.pid!, 'SIGSTOP');
+      stopped = true;
+      const stalledAt = Date.now();
+      await waitFor('the mirror past its TTL', () => Date.now() > auth.mirrorTrustedUntilMs + 100 && Date.now() - stalledAt > 1_000, 10_000, 20);
+      expect(auth.cached(header)).toBeUndefined();
+      // Refused, or waiting on a read of the bucket that cannot come: never taken from the mirror.
+      const outcome = await Promise.race([
+        auth.authenticate(header).then(() => 'accepted', () => 'refused'),
+        new Promise((r) => setTimeout(() => r('waiting'), 300)),
+      ]);
+      expect(outcome).not.toBe('accepted');
+      expect(auth.mirrorTrustedUntilMs).toBeLessThan(Date.now());
+
+      process.kill(own.child.pid!, 'SIGCONT');
+      stopped = false;
+      const resumedAt = Date.now();
+      // The round trip in flight through the stall comes back now, far too late to prove anything;
+      // the next proves the mirror as of after the stall.
+      await waitFor('the mirror proven again', () => auth.mirrorTrustedUntilMs - 400 >= resumedAt, 10_000, 20);
+      expect((await auth.authenticate(header)).id).toBe(key.id);
+    } finally {
+      if (stopped) process.kill(own.child.pid!, 'SIGCONT');
+      await auth.stop();
+      connLiveness.stop();
+      await conn.close();
+      await own.cleanup();
+    }
+  }, 30_000);
+});
+
 describe('JWTs', () => {
   let server: http.Server;
   let jwksUrl: string;
