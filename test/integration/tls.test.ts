@@ -202,6 +202,30 @@ it('lets the registry\'s certificate ask a pod only what placement asks: every o
   registryTls.close();
 });
 
+it('holds a registry\'s or a pod\'s certificate to the exact paths it may call, whatever else a path names', async () => {
+  const registryTls = loadTls(testConfig(nats.url, pki.env(await pki.issue('registry-paths', { kind: 'registry', name: 'registry-paths' }))), silentLogger)!;
+  const asRegistry = inferenceClient(podA.address, { tls: { files: registryTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
+  const asPod = inferenceClient(podA.address, { tls: { files: podTls, identity: podIdentity('pod-a') }, channel: { 'grpc.use_local_subchannel_pool': 1 } });
+  clients.push(asRegistry, asPod);
+  const bytes = (b: Buffer) => b;
+  const call = (c: grpc.Client, path: string) => unary((cb) => c.makeUnaryRequest(path, bytes, bytes, Buffer.alloc(0), new grpc.Metadata(), { deadline: Date.now() + 10_000 }, cb));
+  // Spellings of the allowed paths with something more (a query, a slash, another case, an escaped
+  // slash, a dot segment), the health Watch stream, reflection: none is an allowed path as the door
+  // reads it, and the door pipes to grpc-js the :path it checked.
+  const tricks = [
+    '/grpc.health.v1.Health/Check?service=', '/grpc.health.v1.Health/Check/', '/grpc.health.v1.Health/check', '/grpc.health.v1.Health%2FCheck',
+    '//grpc.health.v1.Health/Check', '/grpc.health.v1.Health/Check/../../inference.GRPCInferenceService/ModelInfer', '/grpc.health.v1.Health/Watch',
+    '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo', '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+  ];
+  for (const path of [...tricks, '/inference.GRPCInferenceService/RepositoryIndex?x', '/inference.GRPCInferenceService/RepositoryIndex/../ModelInfer']) {
+    await expect(call(asRegistry, path)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringContaining(`a registry certificate may not call ${path} on a pod`) });
+  }
+  for (const path of [...tricks, '/inference.GRPCInferenceService/RepositoryIndex']) {
+    await expect(call(asPod, path)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringContaining(`a pod certificate may not call ${path} on a pod`) });
+  }
+  registryTls.close();
+});
+
 it('refuses a client that does not trust the CA, and a plaintext one', async () => {
   // The system's roots do not know the test CA.
   await expect(infer(userClient(grpc.credentials.createSsl()))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
