@@ -75,9 +75,19 @@ export const DEFAULT_MAX_UNCOUNTED_WINDOWS = 10;
  * Router reports the registry merges into one window of one model (INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS):
  * a router reports once a window, so this is a model's routers, and 256 is far beyond a fleet's (no
  * peer bounds it: Argo Rollouts and Flagger query one Prometheus). Each report kept holds its
- * router's name and splits (at most MAX_ROUTED_SPLITS × MAX_SPLIT_VERSIONS weights).
+ * router's name and splits (at most MAX_ROUTED_SPLITS × MAX_SPLIT_VERSIONS weights); the window,
+ * at most MAX_WINDOW_VERSIONS versions' counts.
  */
 export const DEFAULT_MAX_ROUTER_REPORTS = 256;
+
+/**
+ * The most versions the registry keeps of one window of one model, every router's reports merged.
+ * A router counts only requests its split chose a version for (VersionStats.record), and one
+ * window's splits are at most MAX_ROUTED_SPLITS of MAX_SPLIT_VERSIONS each (the registry's have one
+ * or two versions): a report naming more, up to a whole NATS message of them, holds memory and
+ * nothing the analysis reads. Past it the report is left out and the window is not counted.
+ */
+export const MAX_WINDOW_VERSIONS = MAX_ROUTED_SPLITS * MAX_SPLIT_VERSIONS;
 
 /** Whether two splits give every version the same weight (their order aside). */
 export function sameSplit(a: readonly TrafficWeight[], b: readonly TrafficWeight[]): boolean {

@@ -8,7 +8,7 @@ import { RegistryApi, RolloutApi } from '../../client/index';
 import { artifactStore, connectNats, jetStreamOf, metadataBucket, type NatsConnection } from '../../lib/nats';
 import { silentLogger } from '../../lib/log';
 import { decodeEvent, subjects } from '../../lib/events';
-import { encodeWindowReport, emptyWindow, record, windowSubject, type ReportRouting, type RoutedSplit, type VersionWindow } from '../../lib/window-stats';
+import { encodeWindowReport, emptyWindow, MAX_WINDOW_VERSIONS, record, windowSubject, type ReportRouting, type RoutedSplit, type VersionWindow } from '../../lib/window-stats';
 import { keys, type ModelRecord } from '../../services/registry/records';
 import { Registry } from '../../services/registry/registry';
 import { Rollouts } from '../../services/registry/rollout/rollouts';
@@ -169,6 +169,20 @@ describe('window reports and the rollout record', () => {
       await sleep(2 * WINDOW_MS);
       expect(analysed.filter((a) => a.model === 'held' && a.windowStart >= start && a.windowStart < start + WINDOW_MS))
         .toEqual([{ model: 'held', windowStart: start, requests: [10], routers: ['router-a'], incomplete: undefined }]);
+    });
+
+    it('keeps no more versions a window than its splits may list, and says the window is incomplete', async () => {
+      // A report naming every version a NATS message holds (thousands) would be kept whole, each
+      // as a window of its own in every replica, none read by the analysis.
+      const start = await send('flooded', ['router-a']);
+      const many = Array.from({ length: MAX_WINDOW_VERSIONS + 1 }, (_, i) => served(i + 1, 1));
+      nc.publish(windowSubject('flooded'), encodeWindowReport({ schema: 1, router: 'router-v', model: 'flooded', windowStart: start, windowMs: WINDOW_MS, versions: many }));
+      await nc.flush();
+      const w = await waitFor('the window judged', () => analysed.find((a) => a.model === 'flooded' && a.windowStart === start), 10_000, 20);
+      expect(w).toEqual({
+        model: 'flooded', windowStart: start, requests: [10], routers: ['router-a'],
+        incomplete: `window not counted: 1 router reports would have taken it past ${MAX_WINDOW_VERSIONS} versions, more than its splits may list, and were left out`,
+      });
     });
 
     it('keeps no window that has not begun', async () => {

@@ -5,7 +5,7 @@
 // window count once, whichever replica gets there first.
 import type { NatsConnection } from '../../../lib/nats';
 import type { Logger } from '../../../lib/log';
-import { DEFAULT_MAX_ROUTER_REPORTS, WINDOW_SUBJECT_ALL, decodeWindowReport, emptyWindow, merge, type ReportRouting, type VersionWindow, type WindowReport } from '../../../lib/window-stats';
+import { DEFAULT_MAX_ROUTER_REPORTS, MAX_WINDOW_VERSIONS, WINDOW_SUBJECT_ALL, decodeWindowReport, emptyWindow, merge, type ReportRouting, type VersionWindow, type WindowReport } from '../../../lib/window-stats';
 
 /** What the controller needs from the registry. */
 export interface RolloutAnalysisTarget {
@@ -32,6 +32,8 @@ interface OpenWindow {
   routers: Set<string>;
   /** Reports of further routers refused past the bound. */
   refused: number;
+  /** Reports refused for naming versions past MAX_WINDOW_VERSIONS, the window's with them. */
+  refusedVersions: number;
 }
 
 /** Receives every closed window of every model, merged over routers (the console draws them). */
@@ -109,9 +111,10 @@ export class RolloutController {
    * Merges one router's report into its model's window. What is kept stays bounded whatever arrives
    * (any router identity may publish reports): only models the registry holds, only windows of the
    * registry's length and grid that no tick has closed yet and begun by now (a router's clock a
-   * window ahead allowed), one report per router,
-   * and at most maxRouterReports routers a window; past that the window is marked incomplete and is
-   * not counted, so a flood of made-up routers can hold a rollout (and pause it) but never pass it.
+   * window ahead allowed), one report per router, at most maxRouterReports routers and
+   * MAX_WINDOW_VERSIONS versions a window; past either the report is left out and the window marked
+   * incomplete and not counted, so a flood of made-up routers or versions can hold a rollout (and
+   * pause it) but never pass it.
    */
   private add(report: WindowReport, now = Date.now()): void {
     if (this.known && !this.known.has(report.model)) {
@@ -127,15 +130,21 @@ export class RolloutController {
     let byWindow = this.windows.get(report.model);
     if (!byWindow) this.windows.set(report.model, (byWindow = new Map()));
     let closing = byWindow.get(report.windowStart);
-    if (!closing) byWindow.set(report.windowStart, (closing = { versions: new Map(), routing: [], routers: new Set(), refused: 0 }));
+    if (!closing) byWindow.set(report.windowStart, (closing = { versions: new Map(), routing: [], routers: new Set(), refused: 0, refusedVersions: 0 }));
     if (closing.routers.has(report.router)) return this.drop('second report of a router for one window');
     if (closing.routers.size >= this.maxRouterReports) {
       closing.refused++;
       return this.drop('router reports past INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS');
     }
+    const byVersion = closing.versions;
+    const added = new Set<number>();
+    for (const v of report.versions) if (!byVersion.has(v.version)) added.add(v.version);
+    if (byVersion.size + added.size > MAX_WINDOW_VERSIONS) {
+      closing.refusedVersions++;
+      return this.drop('reports naming more versions a window than its splits may list');
+    }
     closing.routers.add(report.router);
     closing.routing.push({ router: report.router, routedBy: report.routedBy });
-    const byVersion = closing.versions;
     for (const v of report.versions) {
       let w = byVersion.get(v.version);
       if (!w) byVersion.set(v.version, (w = emptyWindow(v.version)));
@@ -187,10 +196,13 @@ export class RolloutController {
       if (due.length === 0) return;
       for (const [model, start, { versions }] of due) for (const l of this.listeners) l(model, start, versions);
       const analysed = new Set(await this.target.analysedModels());
-      for (const [model, start, { versions, routing, refused }] of due.sort((a, b) => a[1] - b[1])) {
+      for (const [model, start, { versions, routing, refused, refusedVersions }] of due.sort((a, b) => a[1] - b[1])) {
         if (!analysed.has(model)) continue;
-        const incomplete = refused === 0 ? undefined
-          : `window not counted: ${refused} more router reports came than INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS (${this.maxRouterReports}) allows, and were left out`;
+        const incomplete = refused > 0
+          ? `window not counted: ${refused} more router reports came than INFERMESH_ROLLOUT_MAX_ROUTER_REPORTS (${this.maxRouterReports}) allows, and were left out`
+          : refusedVersions > 0
+            ? `window not counted: ${refusedVersions} router reports would have taken it past ${MAX_WINDOW_VERSIONS} versions, more than its splits may list, and were left out`
+            : undefined;
         this.log.debug('analysing window', { model, windowStart: start, requests: Object.fromEntries([...versions].map(([v, w]) => [v, w.requests])) });
         await this.target.analyseWindow(model, start, versions, routing, incomplete).catch((err: unknown) => this.log.warn('window analysis failed', { model, err }));
       }
