@@ -192,6 +192,22 @@ describe('window reports and the rollout record', () => {
     });
   });
 
+  it('keeps no window that was over before the controller listened, though no tick has closed one yet', async () => {
+    // Windows of a minute: no tick comes within the test, as none does while the registry catches up.
+    const fresh = new RolloutController(nc, { knownModels: async () => ['held'], analysedModels: async () => [], analyseWindow: async () => undefined }, 60_000, silentLogger);
+    fresh.start();
+    try {
+      const now = Math.floor(Date.now() / 60_000) * 60_000;
+      for (const back of [2, 3, 1_000]) nc.publish(windowSubject('held'), encodeWindowReport({ schema: 1, router: 'router-a', model: 'held', windowStart: now - back * 60_000, windowMs: 60_000, versions: [served(1, 1)] }));
+      nc.publish(windowSubject('held'), encodeWindowReport({ schema: 1, router: 'router-a', model: 'held', windowStart: now, windowMs: 60_000, versions: [served(1, 1)] }));
+      await nc.flush();
+      await waitFor('the window now kept', () => fresh.openWindows > 0, 5_000, 10);
+      expect(fresh.openWindows).toBe(1);
+    } finally {
+      fresh.stop();
+    }
+  });
+
   it('does not count a window the controller could not take every router\'s report of', async () => {
     const canary = await canaryOf('partial');
     const revision = Number((await registryApi.models()).find((m) => m.name === 'partial')!.revision);

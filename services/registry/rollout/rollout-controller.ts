@@ -87,7 +87,11 @@ export class RolloutController {
     return () => this.listeners.delete(listener);
   }
 
-  start(): void {
+  start(now = Date.now()): void {
+    // A window over and settled before the controller listens had its reports sent before: one
+    // arriving now came late, as one after a tick closed its window does. Without this every window
+    // since the epoch is open until the first tick, which waits while the registry catches up.
+    this.closedBefore = Math.max(this.closedBefore, now);
     this.refreshKnown();
     this.sub = this.nc.subscribe(WINDOW_SUBJECT_ALL, {
       callback: (err, msg) => {
