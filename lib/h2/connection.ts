@@ -281,6 +281,14 @@ export class H2Stream {
   }
 
   /**
+   * Ends what reserveRequestBytes reserved before the stream ends, for an owner that no longer
+   * holds that message (a compressed one, once decompressed).
+   */
+  releaseRequestBytes(): void {
+    this.conn.releaseReserved(this);
+  }
+
+  /**
    * Whether an answer of `bytes` may be queued now: it fits the answer bytes this stream's
    * connection and its door hold for clients that have not read them, or that connection holds
    * none (so one answer of any size always gets through to a client that reads).
@@ -790,6 +798,14 @@ export class H2Connection {
     return true;
   }
 
+  /** @internal The request budgets get back what `stream` reserved. */
+  releaseReserved(stream: H2Stream): void {
+    if (stream.reserved === 0) return;
+    this.requestBytes -= stream.reserved;
+    this.requestDoor.used -= stream.reserved;
+    stream.reserved = 0;
+  }
+
   /** @internal */
   mayQueue(bytes: number): boolean {
     const door = this.responseDoor;
@@ -806,11 +822,7 @@ export class H2Connection {
       stream.queuedBytes = 0;
     }
     if (stream.held > 0) this.release(stream, stream.held);
-    if (stream.reserved > 0) {
-      this.requestBytes -= stream.reserved;
-      this.requestDoor.used -= stream.reserved;
-      stream.reserved = 0;
-    }
+    this.releaseReserved(stream);
     this.streams.delete(stream.id);
     this.blocked.delete(stream);
     this.rememberClosed(stream.id, byThisSide);

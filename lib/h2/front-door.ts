@@ -252,6 +252,10 @@ export class H2FrontDoor {
           }
           return respondStatus(stream, INVALID_ARGUMENT, `request message is not valid ${encoding} data: ${err.message}`);
         }
+        // The compressed bytes are done with: from here the budgets hold the message alone. Held
+        // both, a request within the message limit could need twice it, and a door at the floor
+        // the service starts with (a budget of one message) refused it every time.
+        stream.releaseRequestBytes();
         if (!stream.reserveRequestBytes(message.length)) {
           return respondStatus(stream, RESOURCE_EXHAUSTED, requestsFull(message.length, this.opts.who, this.server.requestBudget));
         }

@@ -3,6 +3,7 @@
 // router: a stream on one connection finds the room another connection's unary call holds taken,
 // and is refused RESOURCE_EXHAUSTED as a unary call would be, where it once had a budget of its
 // own (the per-connection settings, apart from the door's total).
+import crypto from 'node:crypto';
 import net from 'node:net';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelStreamInferResponse__Output } from '../../lib/grpc/generated/inference/ModelStreamInferResponse';
@@ -116,6 +117,21 @@ describe.each(['pod', 'router'] as const)('the %s\'s streams and its door share 
     const answers = await stream([identity('small', 1024), identity('large', 8 * MiB)]);
     expect(answers.get('small')).toBe('');
     expect(answers.get('large')).toMatch(new RegExp(`^request of \\d+ bytes does not fit the ${door}'s buffers for requests now \\(\\d+ of 25165824 bytes held in all\\)$`));
+  });
+
+  it('takes a compressed request within the message limit however much its compressed bytes add', async () => {
+    // 22 MiB once decompressed, its first 3 MiB random: about 25 MiB compressed and decompressed
+    // together, above the door's 24 MiB, which is the message limit and so at the floor the service
+    // starts with. The compressed bytes are gone once decompressed; only the message is held on.
+    const gz = inferenceClient(`127.0.0.1:${port}`, { channel: { 'grpc.default_compression_algorithm': 2 } });
+    try {
+      const req = identity('packed', 22 * MiB);
+      crypto.randomFillSync(req.raw_input_contents[0]!.subarray(0, 3 * MiB));
+      const res = await unary<{ raw_output_contents: Buffer[] }>((cb) => gz.ModelInfer(req, cb));
+      expect(res.raw_output_contents[0]!.equals(req.raw_input_contents[0]!)).toBe(true);
+    } finally {
+      gz.close();
+    }
   });
 
   it('takes both once the other connection has gone', async () => {
