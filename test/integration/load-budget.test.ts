@@ -4,7 +4,8 @@
 // why (in the pod's index and the registry's view of the pod), and another team's version loads
 // and serves meanwhile; within its budget, a slow load holds up other versions' loads for no longer
 // than INFERMESH_LOAD_ALONE_MS. A graph of 16 000 Identity nodes reading one input takes
-// onnxruntime about 3 s to load here, 24 000 about 7 s.
+// onnxruntime about 3 s to load here, well past the budgets below (300, 600 and 200 ms); the time
+// grows faster than the count (24 000 take about 7 s, five times as long on a busy machine).
 import { InferenceApi } from '../../client/index';
 import { setAsideWorkers } from '../../services/inference/session-host';
 import { startTestMesh, waitReady, inferenceClient, type TestMesh } from '../helpers/mesh';
@@ -73,12 +74,12 @@ describe('a slow load within its budget', () => {
 
   it('holds up another team\'s load for no longer than INFERMESH_LOAD_ALONE_MS, and gets no session on the pod\'s thread', async () => {
     const pod = await mesh.startPod({
-      // team-a's 540 KB graph on workers of its own (team-b's on the shared one), under the default 120 s load budget.
+      // team-a's 357 KB graph on workers of its own (team-b's on the shared one), under the default 120 s load budget.
       INFERMESH_SHARED_SESSION_MAX_MODEL_BYTES: '100000', INFERMESH_LOAD_ALONE_MS: '200',
     });
     const address = `127.0.0.1:${pod.port}`;
     try {
-      await mesh.registryApi.push('team-a', wideModel(24_000));
+      await mesh.registryApi.push('team-a', wideModel(16_000));
       await waitFor('team-a\'s session to be under way', () => pod.cannotExit?.());
       await mesh.registryApi.push('team-b', fs.readFileSync(modelPath('fixtures/add_sub_fp32.onnx')));
       await waitReady(inferenceClient(address), ['team-b']);
