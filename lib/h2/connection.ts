@@ -366,6 +366,8 @@ export class H2Connection {
   private ending = false;
   /** Server: a graceful close's first GOAWAY (the highest stream id) is out and its PING not yet answered, or was. */
   private goawayNotice: 'none' | 'sent' | 'answered' = 'none';
+  private noticeEndsAt = Number.POSITIVE_INFINITY;
+  private noticeTimer: NodeJS.Timeout | undefined;
   private readonly pings: { payload: Buffer; done: (err?: Error) => void; timer: NodeJS.Timeout }[] = [];
   private keepalive: NodeJS.Timeout | undefined;
 
@@ -512,17 +514,22 @@ export class H2Connection {
    * grpc-go do: a request the client sent before it read the GOAWAY is served, not refused. A
    * client retries a refused request only while it still holds it (grpc-js: up to 1 MiB of
    * messages), so a larger one that crossed an idle connection's close failed UNAVAILABLE.
+   * `noticeBoundMs` shortens that wait (a drain's, which must not spend its budget on a client
+   * that never answers).
    */
-  close(): void {
-    if (this.closed || this.goawayNotice === 'sent') return;
-    if (this.server && !this.goingAway && this.goawayNotice === 'none' && this.limits.goawayNoticeTimeoutMs > 0) {
+  close(noticeBoundMs = Number.POSITIVE_INFINITY): void {
+    if (this.closed) return;
+    const noticeMs = Math.min(this.limits.goawayNoticeTimeoutMs, noticeBoundMs);
+    if (this.goawayNotice === 'sent') {
+      // A drain bounds the notice of a close already under way (an age's, an idle connection's) too.
+      if (Date.now() + noticeMs < this.noticeEndsAt) this.noticeFor(noticeMs);
+      return;
+    }
+    if (this.server && !this.goingAway && this.goawayNotice === 'none' && noticeMs > 0) {
       this.goawayNotice = 'sent';
       this.goaway(H2_NO_ERROR, MAX_STREAM_ID);
-      const last = () => {
-        this.goawayNotice = 'answered';
-        this.close();
-      };
-      this.ping(this.limits.goawayNoticeTimeoutMs).then(last, last);
+      this.noticeFor(noticeMs);
+      this.ping(noticeMs).then(this.noticeOver, this.noticeOver);
       return;
     }
     if (!this.goingAway) {
@@ -531,6 +538,21 @@ export class H2Connection {
     }
     if (this.streams.size === 0) this.endSocket();
   }
+
+  /** The notice of a graceful close ends in `ms` at the latest, its PING answered or not. */
+  private noticeFor(ms: number): void {
+    clearTimeout(this.noticeTimer);
+    this.noticeEndsAt = Date.now() + ms;
+    this.noticeTimer = setTimeout(this.noticeOver, ms).unref();
+  }
+
+  /** The notice's PING is answered, or its time is up: the second GOAWAY names the last stream taken. */
+  private readonly noticeOver = (): void => {
+    if (this.goawayNotice !== 'sent') return;
+    this.goawayNotice = 'answered';
+    clearTimeout(this.noticeTimer);
+    this.close();
+  };
 
   /** Ends the connection now; open streams close with CONNECTION_LOST. */
   destroy(): void {
@@ -871,6 +893,7 @@ export class H2Connection {
     this.closed = true;
     this.goingAway = true;
     clearInterval(this.keepalive);
+    clearTimeout(this.noticeTimer);
     for (const p of this.pings.splice(0)) {
       clearTimeout(p.timer);
       p.done(new Error('connection closed'));

@@ -124,7 +124,10 @@ export class H2Server {
   async drain(timeoutMs: number): Promise<boolean> {
     this.server.close();
     this.stopTls?.();
-    for (const c of this.conns) c.close();
+    // A client that never answers the PING of the GOAWAY's notice holds its connection for half
+    // the budget at most, not all of it (nor INFERMESH_H2_GOAWAY_NOTICE_TIMEOUT_MS): the other
+    // half is left for the streams that crossed the GOAWAY to finish.
+    for (const c of this.conns) c.close(timeoutMs / 2);
     const until = Date.now() + timeoutMs;
     while (this.conns.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     const clean = this.conns.size === 0;

@@ -433,6 +433,20 @@ describe('limits and timers', () => {
     expect(goaways()[1]!.payload.readUInt32BE(0)).toBe(1);
     expect(await c.closedWithin(5_000)).toBe(true);
   });
+
+  it('a drain waits on a client that never answers its GOAWAY\'s PING for half its budget, not the notice\'s minute', async () => {
+    const { server, address } = await startH2Server(closer, (stream) => stream.sendHeaders([[':status', '204']], true), { idleTimeoutMs: 100 });
+    // One whose idle close (and its minute of notice) began before the drain, one the drain closes.
+    const early = closer.add(await RawH2Client.open(address, { ackPings: false }), (x) => x.destroy());
+    await early.until('the GOAWAY of the idle connection', () => early.goaway !== undefined, 5_000);
+    const late = closer.add(await RawH2Client.open(address, { ackPings: false }), (x) => x.destroy());
+    expect(await server.drain(2_000)).toBe(true);
+    for (const c of [early, late]) {
+      const goaways = c.frames.filter((f) => f.type === FRAME.GOAWAY);
+      expect(goaways.map((f) => f.payload.readUInt32BE(0))).toEqual([2 ** 31 - 1, 0]);
+      expect(await c.closedWithin(5_000)).toBe(true);
+    }
+  });
 });
 
 describe('H2Server with a grpc-js client', () => {
