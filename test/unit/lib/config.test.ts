@@ -1,4 +1,4 @@
-import { loadConfig, knownVariables } from '../../../lib/config';
+import { loadConfig, knownVariables, MAX_TIMER_MS } from '../../../lib/config';
 
 describe('loadConfig', () => {
   it('gives documented defaults and a frozen object', () => {
@@ -86,5 +86,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ INFERMESH_NATS_PROBE_TIMEOUT_MS: '4000' }))
       .toThrow('INFERMESH_NATS_PROBE_TIMEOUT_MS="4000" is invalid: expected a value with INFERMESH_NATS_PROBE_INTERVAL_MS plus INFERMESH_NATS_PROBE_TIMEOUT_MS less than INFERMESH_POD_TTL_MS (5000)');
     expect(() => loadConfig({ INFERMESH_NATS_PROBE_INTERVAL_MS: '1000', INFERMESH_POD_TTL_MS: '1200' })).toThrow('INFERMESH_NATS_PROBE_INTERVAL_MS="1000" is invalid');
+  });
+
+  it('refuses a duration longer than Node\'s timers can wait, which would fire after 1 ms instead', () => {
+    expect(loadConfig({ INFERMESH_H2_IDLE_TIMEOUT_MS: String(MAX_TIMER_MS) }).h2IdleTimeoutMs).toBe(MAX_TIMER_MS);
+    expect(() => loadConfig({ INFERMESH_H2_IDLE_TIMEOUT_MS: String(MAX_TIMER_MS + 1) }))
+      .toThrow(`INFERMESH_H2_IDLE_TIMEOUT_MS="${MAX_TIMER_MS + 1}" is invalid: expected an integer in [0, ${MAX_TIMER_MS}]`);
+    expect(() => loadConfig({ INFERMESH_SHUTDOWN_TIMEOUT_MS: '99999999999' })).toThrow('INFERMESH_SHUTDOWN_TIMEOUT_MS="99999999999" is invalid');
+    const durations = knownVariables.filter((v) => v.endsWith('_MS'));
+    expect(durations.length).toBeGreaterThan(50);
+    for (const name of durations) {
+      // Some durations must stay below others; each alone past the timers' limit is refused whatever they say.
+      expect(() => loadConfig({ [name]: String(MAX_TIMER_MS + 1) })).toThrow(name);
+    }
   });
 });
