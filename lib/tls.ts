@@ -93,8 +93,8 @@ export function peerKinds(socket: net.Socket): ServiceKind[] {
 
 /**
  * An acceptPeer for a TLS server (lib/h2/server.ts): admits a client whose verified certificate
- * carries an identity of one of `kinds` (spiffe://infermesh/<kind>/…). Pods admit routers and the
- * registry (what each may call there: services/inference/pod-callers.ts).
+ * carries an identity of one of `kinds` (spiffe://infermesh/<kind>/…). Pods admit routers, the
+ * registry and pods (what each may call there: services/inference/pod-callers.ts).
  */
 export function peerOfKind(...kinds: ServiceKind[]): (socket: tls.TLSSocket) => boolean {
   return (socket) => peerKinds(socket).some((k) => kinds.includes(k));

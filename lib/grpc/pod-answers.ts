@@ -12,13 +12,16 @@ import { cutReason, HEARTBEAT_LIMITS, HEARTBEAT_MAX_BYTES, type ModelState, type
 import type { ServingAnswer } from '../heartbeat-confirmation';
 import type { TlsFiles } from '../tls';
 
+/** grpc.health.v1 Check's HTTP/2 path: askServing's call, and the one a pod's Kubernetes probes make. */
+export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
+
 /**
  * The calls asked of a pod here, by HTTP/2 path: grpc.health.v1 Check (askServing) and
  * RepositoryIndex (askVersions). They are all the registry asks of pods (placement reaches them
  * through the registry bucket and NATS; each pod loads and warms up its versions itself), so they
  * are all a pod lets a registry certificate call (services/inference/pod-callers.ts).
  */
-export const POD_ANSWER_PATHS: readonly string[] = ['/grpc.health.v1.Health/Check', '/inference.GRPCInferenceService/RepositoryIndex'];
+export const POD_ANSWER_PATHS: readonly string[] = [HEALTH_CHECK_PATH, '/inference.GRPCInferenceService/RepositoryIndex'];
 
 const MODEL_STATES: ReadonlySet<string> = new Set<ModelState>(['LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE']);
 

@@ -145,8 +145,8 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     ready: () => synced && !draining,
   }, streamLimitsOf(config, podDoorLimitsOf(config), { budgets: doorBudgets, who: 'the pod' }), log));
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
-  // loopback, answers every other call. With client certificates required, the door admits routers
-  // and the registry, and holds each call to what its caller's kind may make (pod-callers.ts).
+  // loopback, answers every other call. With client certificates required, the door admits routers,
+  // the registry and pods (their health probes), and holds each call to what its caller's kind may make (pod-callers.ts).
   const internalPort = await listen(server, '127.0.0.1', 0);
   const front = new PodFrontDoor({ repo, busyPoll: { windowUs: config.podBusyPollUs, cpus: cpus.cpus }, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: podDoorLimitsOf(config), budgets: doorBudgets, tls: tls && { source: tls, requestCert: config.tlsClientAuth, ...(config.tlsClientAuth && podPeers) } });
   const port = await front.listen(config.listenHost, config.inferencePort);

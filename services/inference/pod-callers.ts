@@ -9,16 +9,17 @@
 // before serving it, the ModelInfer it answers itself and the calls it pipes to the pod's grpc-js
 // server alike, unary or streaming: that server listens on loopback only, behind the door.
 import type tls from 'node:tls';
-import { POD_ANSWER_PATHS } from '../../lib/grpc/pod-answers';
+import { HEALTH_CHECK_PATH, POD_ANSWER_PATHS } from '../../lib/grpc/pod-answers';
+import type { CallGate } from '../../lib/h2/server';
 import { peerKinds, peerOfKind, type ServiceKind } from '../../lib/tls';
 
 /** The kinds of service whose certificates a pod admits at all; each connection is held to podCallRefusal. */
-export const POD_CALLER_KINDS: readonly ServiceKind[] = ['router', 'registry', 'pod'];
+const POD_CALLER_KINDS: readonly ServiceKind[] = ['router', 'registry', 'pod'];
 
 const REGISTRY_CALLS: ReadonlySet<string> = new Set(POD_ANSWER_PATHS);
 
 /** What a pod's certificate may call on a pod: the health check its own Kubernetes probes make. */
-export const POD_PROBE_PATH = '/grpc.health.v1.Health/Check';
+export const POD_PROBE_PATH = HEALTH_CHECK_PATH;
 
 /**
  * Why a caller whose certificate proves `kinds` may not call the gRPC method at `path` (a
@@ -35,14 +36,14 @@ export function podCallRefusal(kinds: readonly ServiceKind[], path: string): str
     if (path === POD_PROBE_PATH) return undefined;
     return `a pod certificate may not call ${path} on a pod: it may only probe ${POD_PROBE_PATH}`;
   }
-  return `a ${kinds.join(' and ') || 'client'} certificate may not call ${path} on a pod: only routers and the registry do`;
+  return `a ${kinds.join(' and ') || 'client'} certificate may not call ${path} on a pod: only routers, the registry and pods' own health probes do`;
 }
 
 /** The TLS door settings of a pod that requires client certificates: who is let in, and what each connection may call. */
 export const podPeers = {
   acceptPeer: peerOfKind(...POD_CALLER_KINDS),
   /** Once per connection: its peer's kinds are read from its certificate then, not per call. */
-  callsOf(socket: tls.TLSSocket): (path: string) => string | undefined {
+  callsOf(socket: tls.TLSSocket): CallGate {
     const kinds = peerKinds(socket);
     return (path) => podCallRefusal(kinds, path);
   },
