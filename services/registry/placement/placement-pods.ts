@@ -31,6 +31,9 @@ import type { PodSeen } from '../pod-view';
  */
 const MAX_PROOFS = 1_024;
 
+/** Where the proof that `address` serves `identity` is kept: one per address and identity claimed. */
+const proofKey = (address: string, identity: string) => `${address} ${identity}`;
+
 interface Proof {
   address: string;
   identity: string;
@@ -209,7 +212,7 @@ export class PlacementPods {
    * last heartbeat would otherwise read as a replay until its clock passed that one.
    */
   private unprove(pod: CountedPod): void {
-    this.proofs.delete(`${pod.address} ${pod.identity}`);
+    this.proofs.delete(proofKey(pod.address, pod.identity));
   }
 
   /** Nothing more is asked of `pod`, which left or was replaced, and its clients close. */
@@ -239,7 +242,7 @@ export class PlacementPods {
    * the key that address proved.
    */
   private admits(hb: Heartbeat): boolean {
-    const proof = this.proofs.get(`${hb.address} ${claimedPodIdentity(hb)}`);
+    const proof = this.proofs.get(proofKey(hb.address, claimedPodIdentity(hb)));
     return !proof?.proven || !this.signatures || this.signatures.admits(proof, hb);
   }
 
@@ -252,14 +255,14 @@ export class PlacementPods {
     const probe = this.tls && this.probe(proof.address, this.tls);
     if (!probe) return;
     void probe.then(({ ids, publicKey }) => {
-      if (publicKey && ids.includes(proof.identity) && this.proofs.get(`${proof.address} ${proof.identity}`) === proof) this.signatures?.learn(proof, publicKey);
+      if (publicKey && ids.includes(proof.identity) && this.proofs.get(proofKey(proof.address, proof.identity)) === proof) this.signatures?.learn(proof, publicKey);
     }, () => undefined);
   }
 
   /** Whether `hb`'s address proved the identity it claims; starts the proof when none is known. */
   private proven(hb: Heartbeat): boolean {
     const identity = claimedPodIdentity(hb);
-    const key = `${hb.address} ${identity}`;
+    const key = proofKey(hb.address, identity);
     const now = this.now();
     let proof = this.proofs.get(key);
     if (proof?.proven) return true;
