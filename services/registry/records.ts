@@ -61,9 +61,17 @@ export type VersionWriteInput = Omit<VersionPublishedEvent, 'schema' | 'id' | 't
  */
 export type PendingEvent = Exclude<MeshEvent, ModelConfigChangedEvent | VersionPublishedEvent | VersionArchivedEvent | VersionDeletedEvent> | ConfigChangedMarker | VersionWriteMarker;
 
+/** The event types that announce a version's write: stored ahead of it, as a VersionWriteMarker. */
+const VERSION_WRITE_TYPES: ReadonlySet<string> = new Set<VersionWriteMarker['type']>(['version.published', 'version.archived', 'version.deleted']);
+
+/** Whether `e` announces a version's write: an event announcing() refuses, or a pending VersionWriteMarker. */
+function announcesVersionWrite<E extends { type: string }>(e: E): e is Extract<E, { type: VersionWriteMarker['type'] }> {
+  return VERSION_WRITE_TYPES.has(e.type);
+}
+
 /** Whether `e` waits for a version's write (VersionWriteMarker) rather than being published as it is. */
 export function isVersionWrite(e: PendingEvent): e is VersionWriteMarker {
-  return e.type === 'version.published' || e.type === 'version.archived' || e.type === 'version.deleted';
+  return announcesVersionWrite(e);
 }
 
 /** A record that keeps an outbox: a model's, or an API key's (services/registry/keys.ts). */
@@ -87,10 +95,10 @@ export function announcing<R extends OutboxRecord>(m: R, ...events: EventInput[]
       const { description: _description, labels: _labels, config: _config, ...marker } = event;
       const oldest = outbox.findIndex((e) => e.type === 'model.config.changed');
       outbox = [...outbox.filter((e, i) => e.type !== 'model.config.changed' || i === oldest), marker];
-    } else if (event.type !== 'version.published' && event.type !== 'version.archived' && event.type !== 'version.deleted') {
-      outbox = [...outbox, event];
-    } else {
+    } else if (announcesVersionWrite(event)) {
       throw new Error(`${event.type} is stored ahead of its write (announcingVersionWrite)`);
+    } else {
+      outbox = [...outbox, event];
     }
   }
   return { ...m, outbox };
