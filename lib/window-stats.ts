@@ -64,8 +64,9 @@ export const MAX_ROUTED_SPLITS = 8;
 export const MAX_SPLIT_VERSIONS = 16;
 
 /**
- * Windows in a row a rollout's analysis may leave uncounted because some router routed by another
- * split than the step's before it pauses the rollout (INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS):
+ * Windows in a row a rollout's analysis may leave uncounted (some router routed by another split
+ * than the step's, or the registry left reports out past its bounds) before it pauses the rollout
+ * (INFERMESH_ROLLOUT_MAX_UNCOUNTED_WINDOWS):
  * 10 windows of 10 s are three times a router's resync (INFERMESH_REGISTRY_RESYNC_INTERVAL_MS, 30
  * s), by which one that missed the step's event has read it.
  */
