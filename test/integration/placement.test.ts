@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InferenceApi, InfermeshError, RolloutApi } from '../../client/index';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { encodeHeartbeat, subjects, type PlacementChangedEvent } from '../../lib/events';
-import { metadataBucket } from '../../lib/nats';
+import { metadataBucket, type KV } from '../../lib/nats';
 import { keys } from '../../services/registry/records';
 import type { RegistryService } from '../../services/registry/registry-service';
 import { startTestNats } from '../helpers/nats';
@@ -243,62 +243,73 @@ describe('placement: a model no pod could hold, and one leader among registries'
   });
 });
 
+const json = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+/** Model `name`'s record as the registry writes it, its traffic all on version 1: for tests that store records before a registry starts. */
+const servingV1 = (name: string) => json({ schema: 1, name, description: '', labels: {}, config: {}, latestVersion: 1, traffic: [{ version: 1, weight: 100 }], createdAt: '' });
+
+/** What a test on a NATS of its own started: stopped after it. */
+interface Started {
+  registry?: RegistryService;
+  beats?: NodeJS.Timeout;
+}
+
+/**
+ * Runs `test` on a NATS of its own and its registry bucket, for tests that store records before a
+ * registry starts; the registry and the heartbeats it leaves in `started` are stopped after it.
+ */
+async function onOwnNats(test: (own: { url: string; nc: NatsConnection; kv: KV; started: Started }) => Promise<void>): Promise<void> {
+  const nats = await startTestNats();
+  const nc = await connect({ servers: nats.url });
+  const started: Started = {};
+  try {
+    await test({ url: nats.url, nc, kv: await metadataBucket(nc, 1), started });
+  } finally {
+    clearInterval(started.beats);
+    await started.registry?.shutdown(5_000);
+    await nc.close();
+    await nats.cleanup();
+  }
+}
+
 describe('placement: a new leader removes nothing it has not seen go', () => {
   it('plans only once it has read every record and heard the pods: copies a previous leader placed stay', async () => {
-    const nats = await startTestNats();
-    const nc = await connect({ servers: nats.url });
-    let registry: RegistryService | undefined;
-    let beats: NodeJS.Timeout | undefined;
-    try {
-      const kv = await metadataBucket(nc, 1);
-      const json = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+    await onOwnNats(async ({ url, nc, kv, started }) => {
       const N = 300;
       // What a previous leader left: N models, each serving v1 on pod-a and pod-b.
       for (let i = 0; i < N; i++) {
         const name = `m${i}`;
-        await kv.put(keys.model(name), json({ schema: 1, name, description: '', labels: {}, config: {}, latestVersion: 1, traffic: [{ version: 1, weight: 100 }], createdAt: '' }));
+        await kv.put(keys.model(name), servingV1(name));
         await kv.put(keys.placement(name), json({ schema: 1, model: name, versions: [{ version: 1, pods: ['pod-a', 'pod-b'], memoryBytes: 1000 }] }));
       }
       const changes: string[] = [];
       const sub = nc.subscribe(subjects.eventsAll, { callback: (_e, m) => void changes.push(m.string()) });
-      registry = await startTestRegistry(nats.url, { INFERMESH_POD_TTL_MS: '1500', INFERMESH_PLACEMENT_INTERVAL_MS: '200' });
+      const registry = (started.registry = await startTestRegistry(url, { INFERMESH_POD_TTL_MS: '1500', INFERMESH_PLACEMENT_INTERVAL_MS: '200' }));
       // The pods speak up only after the registry leads (as after a NATS outage, or a pod slow to answer).
-      await waitFor('the registry leading', () => registry!.placement!.leading, 15_000, 10);
+      await waitFor('the registry leading', () => registry.placement!.leading, 15_000, 10);
       const heartbeat = (pod: string) => encodeHeartbeat({
         schema: 1, pod, address: `${pod}:1`, state: 'serving', inflight: 0, time: new Date().toISOString(),
         memory: { budgetBytes: 10 * 2 ** 30, usedBytes: N * 1000, rssBytes: 0 },
         models: Array.from({ length: N }, (_, i) => ({ name: `m${i}`, version: 1, state: 'READY' as const, provider: 'cpu', memoryBytes: 1000, requests: 0, idleMs: 0, inflight: 0 })),
       });
       await new Promise((r) => setTimeout(r, 300));
-      beats = setInterval(() => {
+      started.beats = setInterval(() => {
         for (const pod of ['pod-a', 'pod-b']) nc.publish(subjects.heartbeat, heartbeat(pod));
       }, 200);
       await new Promise((r) => setTimeout(r, 3_000));
       sub.unsubscribe();
       expect(changes.filter((c) => c.includes('"placement.changed"')).slice(0, 3)).toEqual([]);
       for (const i of [0, N - 1]) expect((await kv.get(keys.placement(`m${i}`)))!.json<{ versions: { pods: string[] }[] }>().versions[0]!.pods).toEqual(['pod-a', 'pod-b']);
-    } finally {
-      clearInterval(beats);
-      await registry?.shutdown(5_000);
-      await nc.close();
-      await nats.cleanup();
-    }
+    });
   });
 });
 
 describe('placement: memory a pod\'s set-aside session workers hold', () => {
   it('places no copy on a pod whose budget such workers take, though no version it lists accounts for it', async () => {
-    const nats = await startTestNats();
-    const nc = await connect({ servers: nats.url });
-    let registry: RegistryService | undefined;
-    let beats: NodeJS.Timeout | undefined;
-    try {
-      const kv = await metadataBucket(nc, 1);
-      const json = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+    await onOwnNats(async ({ url, nc, kv, started }) => {
       for (const name of ['m0', 'm1']) {
-        await kv.put(keys.model(name), json({ schema: 1, name, description: '', labels: {}, config: {}, latestVersion: 1, traffic: [{ version: 1, weight: 100 }], createdAt: '' }));
+        await kv.put(keys.model(name), servingV1(name));
       }
-      registry = await startTestRegistry(nats.url, { INFERMESH_POD_TTL_MS: '1500', INFERMESH_PLACEMENT_INTERVAL_MS: '200', INFERMESH_PLACEMENT_MIN_COPIES: '1' });
+      started.registry = await startTestRegistry(url, { INFERMESH_POD_TTL_MS: '1500', INFERMESH_PLACEMENT_INTERVAL_MS: '200', INFERMESH_PLACEMENT_MIN_COPIES: '1' });
       // pod-a lists no version, but a worker set aside with a run past its budget still holds all
       // of it (the pod would wait for that worker before loading anything placed there); pod-b is empty.
       const budgetBytes = 2 ** 30;
@@ -311,16 +322,11 @@ describe('placement: memory a pod\'s set-aside session workers hold', () => {
         nc.publish(subjects.heartbeat, heartbeat('pod-b', 0));
       };
       beat();
-      beats = setInterval(beat, 200);
+      started.beats = setInterval(beat, 200);
       const podsOf = async (name: string) => (await kv.get(keys.placement(name)))?.json<{ versions: { pods: string[] }[] }>().versions[0]?.pods;
       await waitFor('both models placed', async () => (await podsOf('m0')) && (await podsOf('m1')), 30_000, 50);
       expect(await podsOf('m0')).toEqual(['pod-b']);
       expect(await podsOf('m1')).toEqual(['pod-b']);
-    } finally {
-      clearInterval(beats);
-      await registry?.shutdown(5_000);
-      await nc.close();
-      await nats.cleanup();
-    }
+    });
   });
 });
