@@ -170,7 +170,7 @@ export const keys = {
   placements: 'placement.*',
   /** The model name of a key listed under `placement`. */
   placementModelOf: (key: string) => (key.startsWith('placement.') ? nameOfToken(key.slice('placement.'.length)) : undefined),
-  /** The models whose records may hold pending events (OutboxIndex). */
+  /** The models and API keys whose records may hold pending events (OutboxIndex). */
   outboxIndex: 'outboxes.pending',
   /** The placement controller's lease (PlacementLease): which replica leads. */
   placementLease: 'leases.placement',
