@@ -206,7 +206,7 @@ export async function startRegistryService(config: Config, log: Logger): Promise
   const flushOutboxes = () => {
     if (flushing) return;
     flushing = true;
-    registry.flushOutboxes(flushedOnce ? 'marked' : 'every-model')
+    registry.flushOutboxes(flushedOnce ? 'marked' : 'every-record')
       .then(() => (flushedOnce = true))
       .catch((err: unknown) => log.warn('publishing pending events failed; the next flush retries', { err }))
       .finally(() => (flushing = false));

@@ -614,13 +614,13 @@ export class Registry {
   }
 
   /**
-   * Flushes the outboxes of records with events pending; resolves how many had some. `every-model`
+   * Flushes the outboxes of records with events pending; resolves how many had some. `every-record`
    * (at start-up) reads every model's record and every API key's, so nothing a registry killed
    * between marking and writing left is missed; `marked` (every INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS)
    * reads the outbox index and the records it names only, and takes off the index the records it
    * found with none (a write marks its record again before it stores more).
    */
-  async flushOutboxes(which: 'every-model' | 'marked' = 'every-model'): Promise<number> {
+  async flushOutboxes(which: 'every-record' | 'marked' = 'every-record'): Promise<number> {
     const index = await this.read<OutboxIndex>(keys.outboxIndex);
     const homes: OutboxHome[] = [];
     if (which === 'marked') {

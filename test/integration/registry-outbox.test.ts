@@ -429,7 +429,7 @@ describe('the outbox of model writes', () => {
       await publisher.close();
       await expect(registry.editModel(name, { description: 'while the index is full' }, undefined, 'key:test')).resolves.toMatchObject({ description: 'while the index is full' });
       expect((await kv.get(keys.outboxIndex))!.json<OutboxIndex>().models).toEqual(models);
-      expect(await registries[0]!.registry.flushOutboxes('every-model')).toBeGreaterThanOrEqual(1);
+      expect(await registries[0]!.registry.flushOutboxes('every-record')).toBeGreaterThanOrEqual(1);
       expect((await eventsOf(name)).filter((e) => e.type === 'model.config.changed')).toMatchObject([{ description: 'while the index is full' }]);
     } finally {
       if (before?.operation === 'PUT') await kv.put(keys.outboxIndex, before.value);
