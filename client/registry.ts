@@ -27,7 +27,8 @@ export interface PushOptions {
   sizeBytes?: number;
   /**
    * Called as each chunk is handed to the call's stream (once per chunk) with the bytes handed so
-   * far and the artifact's size, undefined when unknown (a stream without sizeBytes); default none.
+   * far and the artifact's size, undefined when unknown (a stream without sizeBytes, whose push the
+   * registry refuses at its header: chunks written before that answer are still reported); default none.
    */
   onProgress?: (sentBytes: number, totalBytes: number | undefined) => void;
 }
