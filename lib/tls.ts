@@ -17,7 +17,8 @@ import { claimLimitsOf, ProbeQueue, type ClaimLimits } from './pod-claims';
 export const TRUST_DOMAIN = 'infermesh';
 
 /** Kinds of service that carry an identity (`nats`: the NATS server of a secured mesh). */
-export type ServiceKind = 'router' | 'pod' | 'registry' | 'nats';
+const SERVICE_KINDS = ['router', 'pod', 'registry', 'nats'] as const;
+export type ServiceKind = (typeof SERVICE_KINDS)[number];
 
 /** The identity of a service, as its certificate carries it: `spiffe://infermesh/<kind>/<name>`. */
 export function spiffeId(kind: ServiceKind, name: string): string {
@@ -78,8 +79,6 @@ export function peerIdentities(socket: net.Socket): string[] {
   if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return [];
   return spiffeIdsOf(socket.getPeerCertificate());
 }
-
-const SERVICE_KINDS: readonly ServiceKind[] = ['router', 'pod', 'registry', 'nats'];
 
 /** The kinds of service the SPIFFE IDs `ids` name (spiffe://infermesh/<kind>/<name>), each once. */
 export function kindsOf(ids: readonly string[]): ServiceKind[] {
