@@ -828,7 +828,7 @@ export class Registry {
     // may still parse. The size is the check every client can make cheaply (a sha256 must be computed
     // over the bytes before they are sent), and it refuses one above the maximum before any byte.
     if (!opts.sizeBytes) {
-      throw errors.invalidArgument('size_bytes is required: the push header must give the artifact\'s size in bytes, so that an artifact cut short on the way is refused, not stored as whole');
+      throw errors.invalidArgument('size_bytes is required: the push header must give the artifact\'s size in bytes, so that an artifact cut short on the way is refused, not stored as whole (0 or unset: none given; an artifact is never empty)');
     }
     if (opts.sizeBytes > BigInt(max)) {
       throw errors.invalidArgument(`artifact is ${opts.sizeBytes} bytes, above the registry's maximum of ${max} bytes`);

@@ -79,7 +79,7 @@ describe('registry push validation', () => {
 
   describe('the artifact\'s size', () => {
     const INVALID_ARGUMENT = 3;
-    const NO_SIZE = 'size_bytes is required: the push header must give the artifact\'s size in bytes, so that an artifact cut short on the way is refused, not stored as whole';
+    const NO_SIZE = 'size_bytes is required: the push header must give the artifact\'s size in bytes, so that an artifact cut short on the way is refused, not stored as whole (0 or unset: none given; an artifact is never empty)';
     let raw: RegistryClient;
 
     beforeAll(() => {
