@@ -67,11 +67,15 @@ describe('HeartbeatSignatures', () => {
     const { privateKey, publicKey } = keys('ec');
     const v = view();
     v.learn(pod, publicKey);
-    const before = new HeartbeatSigner(() => pemOf(privateKey));
+    // A restart takes a process's start at least: the next process's clock reads later than its
+    // predecessor's last heartbeat (two heartbeats signed in one millisecond number past the clock).
+    let clock = 1_700_000_000_000;
+    const before = new HeartbeatSigner(() => pemOf(privateKey), () => clock);
     const old = wire(before.sign(hb()));
     const last = wire(before.sign(hb()));
     expect(v.admits(pod, last)).toBe(true);
-    const after = new HeartbeatSigner(() => pemOf(privateKey));
+    clock += 1_000;
+    const after = new HeartbeatSigner(() => pemOf(privateKey), () => clock);
     expect(after.boot).not.toBe(before.boot);
     expect(v.admits(pod, wire(after.sign(hb())))).toBe(true);
     expect(v.admits(pod, old)).toBe(false);
