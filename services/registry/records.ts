@@ -50,7 +50,15 @@ export type ConfigChangedMarker = Omit<ModelConfigChangedEvent, 'description' | 
  * fails (Registry.resolveVersionWrite). A version.deleted's artifactDeleted is read when it is
  * published: whether the model has the bytes no more.
  */
-export type VersionWriteMarker = (VersionPublishedEvent | VersionArchivedEvent | Omit<VersionDeletedEvent, 'artifactDeleted'>) & { over: number };
+export type VersionWriteMarker = (VersionPublishedEvent | VersionArchivedEvent | Omit<VersionDeletedEvent, 'artifactDeleted'>) & {
+  over: number;
+  /**
+   * An archive's or deletion's write is undone when a traffic write put the version into the split
+   * meanwhile (Registry.confirmNotServing): its marker is published only once the compare-and-set
+   * of the model's record that saw it out of the split set this (confirmingVersionWrite).
+   */
+  confirmed?: true;
+};
 /** The version events input of a VersionWriteMarker. */
 export type VersionWriteInput = Omit<VersionPublishedEvent, 'schema' | 'id' | 'time'> | Omit<VersionArchivedEvent, 'schema' | 'id' | 'time'> | Omit<VersionDeletedEvent, 'schema' | 'id' | 'time' | 'artifactDeleted'>;
 
@@ -112,6 +120,16 @@ export function announcing<R extends OutboxRecord>(m: R, ...events: EventInput[]
 export function announcingVersionWrite(m: ModelRecord, input: VersionWriteInput, over: number): { record: ModelRecord; marker: VersionWriteMarker } {
   const marker = { schema: 1, id: randomUUID(), time: new Date().toISOString(), ...input, over } as VersionWriteMarker;
   return { record: { ...m, outbox: [...(m.outbox ?? []), marker] }, marker };
+}
+
+/**
+ * `m` with the marker `id` of an archive or deletion (VersionWriteMarker) confirmed: store it by the
+ * compare-and-set that saw the version out of the split after the version's write. `m` itself when
+ * the marker is not there (taken back, or already published).
+ */
+export function confirmingVersionWrite(m: ModelRecord, id: string): ModelRecord {
+  if (!m.outbox?.some((e) => e.id === id)) return m;
+  return { ...m, outbox: m.outbox.map((e) => (e.id === id && isVersionWrite(e) ? { ...e, confirmed: true as const } : e)) };
 }
 
 /**

@@ -16,7 +16,7 @@ import type { Logger } from '../../lib/log';
 import { UploadStaging } from './artifact-upload';
 import { checkWarmup } from './warmup-config';
 import { readArtifact } from './artifact-reader';
-import { announcing, announcingVersionWrite, isVersionWrite, keys, MODEL_NAME, MODEL_NAME_RULE, pendingEventOf, type ArtifactDeletion, type ModelRecord, type OutboxIndex, type OutboxRecord, type PendingEvent, type PlacementRecord, type ServingConfig, type VersionRecord, type VersionWriteInput, type VersionWriteMarker } from './records';
+import { announcing, announcingVersionWrite, confirmingVersionWrite, isVersionWrite, keys, MODEL_NAME, MODEL_NAME_RULE, pendingEventOf, type ArtifactDeletion, type ModelRecord, type OutboxIndex, type OutboxRecord, type PendingEvent, type PlacementRecord, type ServingConfig, type VersionRecord, type VersionWriteInput, type VersionWriteMarker } from './records';
 
 /** What the registry is built from. */
 export interface RegistryDeps {
@@ -495,7 +495,7 @@ export class Registry {
       if (home.kind === 'key') {
         event = pending as MeshEvent;
       } else if (isVersionWrite(pending)) {
-        const resolved = await this.resolveVersionWrite(home.name, pending, outbox);
+        const resolved = await this.resolveVersionWrite(home.name, pending, { value: cur.value as ModelRecord, revision: cur.revision });
         if (resolved === 'drop') return 'dropped';
         if (resolved === 'wait') return 'wait';
         event = resolved;
@@ -522,9 +522,15 @@ export class Registry {
    * write is not made was left by a registry that stopped before it: the record is fenced (
    * rewritten as it is, or marked deleted if it never existed), so that write's compare-and-set can
    * no longer succeed, and the marker is dropped. Of markers of one write (same type, version and
-   * `over`: writers that raced for one compare-and-set, of which one won), the first publishes.
+   * `over`: writers that raced for one compare-and-set, of which one won), the first publishes. An
+   * archive or deletion made is published once confirmed (its writer saw the version out of the
+   * split after its write: confirmNotServing), for a traffic write may have put it in meanwhile,
+   * and its writer then undoes it; one older than the interval unconfirmed (its registry stopped
+   * between the write and the confirmation) is confirmed here the same way, against `model`, the
+   * model's record as read: dropped if the version is in its split.
    */
-  private async resolveVersionWrite(name: string, marker: VersionWriteMarker, outbox: PendingEvent[]): Promise<MeshEvent | 'drop' | 'wait'> {
+  private async resolveVersionWrite(name: string, marker: VersionWriteMarker, model: { value: ModelRecord; revision: number }): Promise<MeshEvent | 'drop' | 'wait'> {
+    const outbox = model.value.outbox ?? [];
     const first = outbox.find((e) => isVersionWrite(e) && e.type === marker.type && e.version === marker.version && e.over === marker.over);
     if (first && first.id !== marker.id) return 'drop';
     const key = keys.version(name, marker.version);
@@ -537,7 +543,20 @@ export class Registry {
           : marker.type === 'version.archived' ? exists && entry.json<VersionRecord>().state === 'ARCHIVED'
             : exists;
         if (!shown) return 'drop';
-        const { over: _over, ...event } = marker;
+        if (marker.type !== 'version.published' && !marker.confirmed) {
+          if (Date.now() - Date.parse(marker.time) <= this.outboxIntervalMs) return 'wait';
+          if (inTraffic(model.value, marker.version)) {
+            this.deps.log.warn('dropping the event of a version\'s write its registry did not confirm: the version is in the traffic split', { model: name, version: marker.version, type: marker.type, id: marker.id });
+            return 'drop';
+          }
+          try {
+            await this.deps.kv.update(keys.model(name), this.storable(keys.model(name), confirmingVersionWrite(model.value, marker.id)), model.revision);
+          } catch (err) {
+            if (isConflict(err)) return 'wait'; // the record changed: the next flush looks again
+            throw err;
+          }
+        }
+        const { over: _over, confirmed: _confirmed, ...event } = marker;
         if (event.type !== 'version.deleted') return event;
         return { ...event, artifactDeleted: !(await this.referenced(event.sha256, keys.versions(name))) };
       }
@@ -994,10 +1013,10 @@ export class Registry {
         throw err;
       }
       try {
-        await this.confirmNotServing(model, version, marked.seen);
+        await this.confirmNotServing(model, version, marked);
       } catch (err) {
-        await this.withdraw(model, marked.id);
         await this.update<VersionRecord>(key, (v) => ({ ...v, state: 'AVAILABLE' }));
+        await this.withdraw(model, marked.id);
         throw err;
       }
       await this.announce({ kind: 'model', name: model }, marked.seen.revision);
@@ -1034,10 +1053,10 @@ export class Registry {
           throw err;
         }
         try {
-          await this.confirmNotServing(model, version, marked.seen);
+          await this.confirmNotServing(model, version, marked);
         } catch (err) {
-          await this.withdraw(model, marked.id);
           await retry(() => this.deps.kv.put(key, encode(cur.value)));
+          await this.withdraw(model, marked.id);
           throw err;
         }
         return { bytesDeleted: await this.deleteIfUnreferenced(sha256), revision: marked.seen.revision };
@@ -1091,25 +1110,28 @@ export class Registry {
    * publishes it; one a flush sees first resolves to the same (the record does not show the write).
    */
   private async withdraw(model: string, id: string): Promise<void> {
-    await this.update<ModelRecord>(keys.model(model), (m) => {
+    const left = await this.update<ModelRecord>(keys.model(model), (m) => {
       if (!m.outbox?.some((e) => e.id === id)) return m;
       const { outbox, ...rest } = m;
-      const left = outbox.filter((e) => e.id !== id);
-      return left.length ? { ...rest, outbox: left } : rest;
+      const others = outbox.filter((e) => e.id !== id);
+      return others.length ? { ...rest, outbox: others } : rest;
     }).catch((err: unknown) => this.deps.log.warn('could not take back the event of a version write not made; a flush drops it', { model, err }));
+    // Events stored behind it (another writer's) waited on it: publish them now, not at the next flush.
+    if (left?.value.outbox?.length) await this.announce({ kind: 'model', name: model }, left.revision);
   }
 
   /**
-   * Rewrites the model record unchanged at the revision at which `version` was seen out of its
-   * traffic split. If the split changed meanwhile, the write fails and the split is checked again:
+   * Rewrites the model record, with the event of the version's write (`marked.id`) confirmed and
+   * otherwise unchanged, at the revision at which `version` was seen out of its traffic split. If the split changed meanwhile, the write fails and the split is checked again:
    * whatever put a version into traffic did so with a compare-and-set of this record after checking
    * servable(), so either it saw the version's new state or this sees its traffic.
    */
-  private async confirmNotServing(model: string, version: number, seen: { value: ModelRecord; revision: number }): Promise<void> {
-    let cur = seen;
+  private async confirmNotServing(model: string, version: number, marked: { id: string; seen: { value: ModelRecord; revision: number } }): Promise<void> {
+    let cur = marked.seen;
     for (let attempt = 0; attempt < 100; attempt++) {
       try {
-        await this.deps.kv.update(keys.model(model), encode(cur.value), cur.revision);
+        // The same write confirms the write's event: a flush publishes it only then (resolveVersionWrite).
+        await this.deps.kv.update(keys.model(model), this.storable(keys.model(model), confirmingVersionWrite(cur.value, marked.id)), cur.revision);
         return;
       } catch (err) {
         if (!isConflict(err)) throw err;

@@ -14,7 +14,7 @@ import { createLogger, silentLogger } from '../../lib/log';
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Registry } from '../../services/registry/registry';
 import { Rollouts } from '../../services/registry/rollout/rollouts';
-import { keys, type ModelRecord, type OutboxIndex, type VersionRecord } from '../../services/registry/records';
+import { announcing, keys, type ModelRecord, type OutboxIndex, type VersionRecord } from '../../services/registry/records';
 import { ErrorCode, MeshError } from '../../lib/errors';
 import type { KV } from '../../lib/nats';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
@@ -218,6 +218,72 @@ describe('the outbox of model writes', () => {
     expect((await kv.get(keys.model('versioned')))!.json<ModelRecord>().outbox).toBeUndefined();
   });
 
+  it('publishes no version.archived for an archive undone because a traffic write put the version in the split', async () => {
+    const file = modelPath('fixtures/identity_fp32.onnx');
+    await registryApi.push('undone', file);
+    await registryApi.push('undone', file);
+    // Registry A archives v2; its writes of v2's record and its confirming rewrite of the model's
+    // record wait on gates, so that a traffic writer (registry B, as a rollout does) reads v2
+    // AVAILABLE before A's write and stores its split after it, ahead of A's confirmation.
+    const store = await connectNats(testConfig(nats.url), 'outbox-undone', silentLogger);
+    connections.push(store);
+    const bucket = await metadataBucket(store, 1);
+    let markerStored!: () => void;
+    const marker = new Promise<void>((r) => (markerStored = r));
+    let letWrite!: () => void;
+    const writeGate = new Promise<void>((r) => (letWrite = r));
+    let versionWritten!: () => void;
+    const written = new Promise<void>((r) => (versionWritten = r));
+    let letConfirm!: () => void;
+    const confirmGate = new Promise<void>((r) => (letConfirm = r));
+    let wrote = false;
+    const kv = new Proxy(bucket, {
+      get(target, prop) {
+        if (prop === 'update') {
+          return async (key: string, value: Uint8Array, revision: number) => {
+            if (key === keys.version('undone', 2) && !wrote) {
+              await writeGate;
+              const r = await target.update(key, value, revision);
+              wrote = true;
+              versionWritten();
+              return r;
+            }
+            if (key === keys.model('undone') && wrote) await confirmGate;
+            const r = await target.update(key, value, revision);
+            if (key === keys.model('undone')) markerStored();
+            return r;
+          };
+        }
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as KV;
+    const a = new Registry({
+      kv, artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, log: silentLogger,
+      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+    });
+    const archived = a.archiveVersion('undone', 2, 'key:archiver').then(() => 'archived', (err: unknown) => err);
+    await marker;
+    const b = registries[0]!.registry;
+    const split = b.updateModel('undone', async (cur) => {
+      const servable = await b.servable('undone', 2);
+      letWrite();
+      await written;
+      if (!servable || cur.traffic.some((t) => t.version === 2)) return cur;
+      const traffic = [{ version: 1, weight: 50 }, { version: 2, weight: 50 }];
+      return announcing({ ...cur, traffic }, { type: 'traffic.changed', model: 'undone', traffic, principal: 'key:rollout' });
+    }, true);
+    expect((await split).traffic).toEqual([{ version: 1, weight: 50 }, { version: 2, weight: 50 }]);
+    letConfirm();
+    // The traffic writer won: the archive is refused and undone, and was never announced.
+    expect(await archived).toMatchObject({ code: ErrorCode.FailedPrecondition });
+    expect((await b.getVersion('undone', 2)).state).toBe('AVAILABLE');
+    await waitFor('the split announced', async () => (await eventsOf('undone')).some((e) => e.type === 'traffic.changed' && e.principal === 'key:rollout'));
+    await b.flushOutboxes();
+    expect((await eventsOf('undone')).filter((e) => e.type === 'version.archived')).toEqual([]);
+    expect((await b.getModel('undone')).outbox).toBeUndefined();
+  });
+
   it('publishes an API key\'s creation and revocation whose registry stopped after the write, once, at the next flush', async () => {
     const { registry, publisher, apiKeys } = await registryWithOwnPublisher();
     const before = await apiKeys.create('revoked-later', ['read'], 'key:admin');
@@ -270,6 +336,30 @@ describe('the outbox of model writes', () => {
     await expect(kv.put(keys.version('unwritten', 3), JSON.stringify({ ...version.json<VersionRecord>(), version: 3 }), { previousSeq: 0 })).rejects.toThrow(/wrong last sequence/i);
     expect((await kv.get(keys.version('unwritten', 3)))?.operation).toBe('DEL');
     expect((await registries[0]!.registry.listVersions('unwritten')).map((v) => v.version)).toEqual([1, 2]);
+  });
+
+  it('confirms an archive whose registry stopped between its write and its confirmation, unless the version is in the split', async () => {
+    const file = modelPath('fixtures/identity_fp32.onnx');
+    await registryApi.push('unconfirmed', file);
+    await registryApi.push('unconfirmed', file);
+    const kv = await metadataBucket(nc, 1);
+    // Registries killed after their writes, before confirming them out of the split, over an hour
+    // ago: v2 archived (out of the split), v1 deleted (in it: a traffic write won, its undo never made).
+    const v1 = (await kv.get(keys.version('unconfirmed', 1)))!;
+    const v2 = (await kv.get(keys.version('unconfirmed', 2)))!;
+    await kv.update(keys.version('unconfirmed', 2), JSON.stringify({ ...v2.json<VersionRecord>(), state: 'ARCHIVED' }), v2.revision);
+    await kv.delete(keys.version('unconfirmed', 1), { previousSeq: v1.revision });
+    const longAgo = new Date(Date.now() - 7_200_000).toISOString();
+    const archive = { ...newEvent({ type: 'version.archived', model: 'unconfirmed', version: 2, principal: 'key:test' }), time: longAgo, over: v2.revision };
+    const deletionMarker = { schema: 1, id: 'deletion-of-v1', time: longAgo, type: 'version.deleted', model: 'unconfirmed', version: 1, sha256: v1.json<VersionRecord>().sha256, principal: 'key:test', over: v1.revision };
+    const entry = (await kv.get(keys.model('unconfirmed')))!;
+    await kv.update(keys.model('unconfirmed'), JSON.stringify({ ...entry.json<ModelRecord>(), outbox: [deletionMarker, archive] }), entry.revision);
+
+    expect(await registries[0]!.registry.flushOutboxes()).toBe(1);
+    expect((await eventsOf('unconfirmed')).filter((e) => e.type === 'version.archived' || e.type === 'version.deleted')).toMatchObject([
+      { type: 'version.archived', version: 2, id: archive.id },
+    ]);
+    expect((await kv.get(keys.model('unconfirmed')))!.json<ModelRecord>().outbox).toBeUndefined();
   });
 
   it('publishes only what a flush that died before clearing the outbox had not, past the duplicate window', async () => {
