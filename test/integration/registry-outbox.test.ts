@@ -362,6 +362,53 @@ describe('the outbox of model writes', () => {
     expect((await kv.get(keys.model('unconfirmed')))!.json<ModelRecord>().outbox).toBeUndefined();
   });
 
+  it('does not fence a push whose version write is held up past a short flush interval, as a JetStream election does', async () => {
+    const file = modelPath('fixtures/identity_fp32.onnx');
+    await registryApi.push('held-up', file);
+    const store = await connectNats(testConfig(nats.url), 'outbox-held-up', silentLogger);
+    connections.push(store);
+    const bucket = await metadataBucket(store, 1);
+    let reached!: () => void;
+    const atWrite = new Promise<void>((r) => (reached = r));
+    let letWrite!: () => void;
+    const writeGate = new Promise<void>((r) => (letWrite = r));
+    const kv = new Proxy(bucket, {
+      get(target, prop) {
+        if (prop === 'put') {
+          return async (key: string, ...rest: unknown[]) => {
+            if (key === keys.version('held-up', 2)) {
+              reached();
+              await writeGate;
+            }
+            return (target.put as (...a: unknown[]) => Promise<number>)(key, ...rest);
+          };
+        }
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as KV;
+    const pusher = new Registry({
+      kv, artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, log: silentLogger,
+      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+    });
+    const pushed = pusher.pushVersion('held-up', bytesOf(file), { sizeBytes: BigInt(fs.statSync(file).size) }, 'key:pusher').then((r) => r.version, (err: unknown) => err);
+    await atWrite;
+    // A replica flushing every 100 ms (the setting's least) finds the push's event a few intervals old.
+    const flusher = new Registry({
+      kv: await metadataBucket(nc, 1), artifacts: await artifactStore(nc, 1), js: jetStreamOf(nc).js, log: silentLogger, outboxIntervalMs: 100,
+      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+    });
+    const modelKv = await metadataBucket(nc, 1);
+    await waitFor('the push\'s event older than three intervals', async () => {
+      const marker = (await modelKv.get(keys.model('held-up')))!.json<ModelRecord>().outbox?.find((e) => e.type === 'version.published');
+      return marker !== undefined && Date.now() - Date.parse(marker.time) > 300;
+    });
+    await flusher.flushOutbox('held-up');
+    letWrite();
+    expect(await pushed).toBe(2);
+    await waitFor('its push announced', async () => (await eventsOf('held-up')).some((e) => e.type === 'version.published' && e.version === 2));
+  });
+
   it('publishes only what a flush that died before clearing the outbox had not, past the duplicate window', async () => {
     await registryApi.push('flushed', modelPath('fixtures/identity_fp32.onnx'));
     const { registry } = await registryWithOwnPublisher();
