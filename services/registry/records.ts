@@ -53,9 +53,11 @@ export type ConfigChangedMarker = Omit<ModelConfigChangedEvent, 'description' | 
 export type VersionWriteMarker = (VersionPublishedEvent | VersionArchivedEvent | Omit<VersionDeletedEvent, 'artifactDeleted'>) & {
   over: number;
   /**
-   * An archive's or deletion's write is undone when a traffic write put the version into the split
-   * meanwhile (Registry.confirmNotServing): its marker is published only once the compare-and-set
-   * of the model's record that saw it out of the split set this (confirmingVersionWrite).
+   * The write is made and holds: published whatever its record shows since (a deletion after an
+   * archive or a push). An archive's or deletion's write is undone when a traffic write put the
+   * version into the split meanwhile (Registry.confirmNotServing): its marker is published only once
+   * the compare-and-set of the model's record that saw it out of the split set this
+   * (confirmingVersionWrite). A push's is set by the archive or deletion made over its record.
    */
   confirmed?: true;
 };

@@ -544,7 +544,11 @@ export class Registry {
    */
   private async resolveVersionWrite(name: string, marker: VersionWriteMarker, model: { value: ModelRecord; revision: number }): Promise<MeshEvent | 'drop' | 'wait'> {
     const outbox = model.value.outbox ?? [];
-    const first = outbox.find((e) => isVersionWrite(e) && e.type === marker.type && e.version === marker.version && e.over === marker.over);
+    const sameWrite = (e: PendingEvent): e is VersionWriteMarker => isVersionWrite(e) && e.type === marker.type && e.version === marker.version && e.over === marker.over;
+    // Made and held: published whatever was written at the version since (a deletion after an archive).
+    if (marker.confirmed) return this.versionEventOf(name, marker);
+    if (outbox.some((e) => sameWrite(e) && e.confirmed)) return 'drop';
+    const first = outbox.find(sameWrite);
     if (first && first.id !== marker.id) return 'drop';
     const key = keys.version(name, marker.version);
     for (let attempt = 0; attempt < 100; attempt++) {
@@ -569,9 +573,7 @@ export class Registry {
             throw err;
           }
         }
-        const { over: _over, confirmed: _confirmed, ...event } = marker;
-        if (event.type !== 'version.deleted') return event;
-        return { ...event, artifactDeleted: !(await this.referenced(event.sha256, keys.versions(name))) };
+        return this.versionEventOf(name, marker);
       }
       if (Date.now() - Date.parse(marker.time) <= this.versionWriteGraceMs) return 'wait';
       try {
@@ -584,6 +586,13 @@ export class Registry {
       }
     }
     throw new MeshError(ErrorCode.Conflict, `too many concurrent writers of ${key}; try again`);
+  }
+
+  /** The event a version's write's marker announces; a version.deleted's artifactDeleted read now. */
+  private async versionEventOf(name: string, marker: VersionWriteMarker): Promise<MeshEvent> {
+    const { over: _over, confirmed: _confirmed, ...event } = marker;
+    if (event.type !== 'version.deleted') return event;
+    return { ...event, artifactDeleted: !(await this.referenced(event.sha256, keys.versions(name))) };
   }
 
   /**
@@ -1028,8 +1037,11 @@ export class Registry {
       try {
         await this.confirmNotServing(model, version, marked);
       } catch (err) {
-        await this.update<VersionRecord>(key, (v) => ({ ...v, state: 'AVAILABLE' }));
-        await this.withdraw(model, marked.id);
+        try {
+          await this.update<VersionRecord>(key, (v) => ({ ...v, state: 'AVAILABLE' }));
+        } finally {
+          await this.withdraw(model, marked.id);
+        }
         throw err;
       }
       await this.announce({ kind: 'model', name: model }, marked.seen.revision);
@@ -1068,8 +1080,11 @@ export class Registry {
         try {
           await this.confirmNotServing(model, version, marked);
         } catch (err) {
-          await retry(() => this.deps.kv.put(key, encode(cur.value)));
-          await this.withdraw(model, marked.id);
+          try {
+            await retry(() => this.deps.kv.put(key, encode(cur.value)));
+          } finally {
+            await this.withdraw(model, marked.id);
+          }
           throw err;
         }
         return { bytesDeleted: await this.deleteIfUnreferenced(sha256), revision: marked.seen.revision };
@@ -1111,7 +1126,10 @@ export class Registry {
     let id = '';
     const { value, revision } = await this.writeModel(input.model, (m) => {
       Registry.checkNotServing(m, input.version);
-      const { record, marker } = announcingVersionWrite(m, input, over);
+      // A push of this version whose event is not published yet made its write (this one is made
+      // over it): confirmed, so its event is not lost once the record no longer shows it.
+      const pushed = m.outbox?.find((e) => e.type === 'version.published' && e.version === input.version);
+      const { record, marker } = announcingVersionWrite(pushed ? confirmingVersionWrite(m, pushed.id) : m, input, over);
       id = marker.id;
       return record;
     }, { announces: true, publishLater: true });

@@ -409,6 +409,78 @@ describe('the outbox of model writes', () => {
     await waitFor('its push announced', async () => (await eventsOf('held-up')).some((e) => e.type === 'version.published' && e.version === 2));
   });
 
+  it('publishes an archive and a push whose version another replica deleted before they were announced', async () => {
+    const file = modelPath('fixtures/identity_fp32.onnx');
+    await registryApi.push('superseded', file);
+    await registryApi.push('superseded', file);
+    // Registry A holds its calls once their writes are made (an archive's confirmed out of the
+    // split, a push's record created), before it publishes their events.
+    const store = await connectNats(testConfig(nats.url), 'outbox-superseded', silentLogger);
+    connections.push(store);
+    const bucket = await metadataBucket(store, 1);
+    let held!: () => void;
+    let holding = new Promise<void>((r) => (held = r));
+    let release!: () => void;
+    let gate = new Promise<void>((r) => (release = r));
+    let archiveWritten = false;
+    const hold = async () => {
+      held();
+      await gate;
+    };
+    const kv = new Proxy(bucket, {
+      get(target, prop) {
+        if (prop === 'update') {
+          return async (key: string, value: Uint8Array, revision: number) => {
+            const r = await target.update(key, value, revision);
+            if (key === keys.version('superseded', 2)) archiveWritten = true;
+            else if (key === keys.model('superseded') && archiveWritten) {
+              archiveWritten = false;
+              await hold();
+            }
+            return r;
+          };
+        }
+        if (prop === 'put') {
+          return async (key: string, ...rest: unknown[]) => {
+            const r = await (target.put as (...a: unknown[]) => Promise<number>)(key, ...rest);
+            if (key === keys.version('superseded', 3)) await hold();
+            return r;
+          };
+        }
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as KV;
+    const a = new Registry({
+      kv, artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, log: silentLogger,
+      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+    });
+    const b = registries[0]!.registry;
+
+    const archived = a.archiveVersion('superseded', 2, 'key:archiver');
+    await holding;
+    await b.deleteVersion('superseded', 2, 'key:deleter');
+    release();
+    await archived;
+
+    holding = new Promise<void>((r) => (held = r));
+    gate = new Promise<void>((r) => (release = r));
+    const pushed = a.pushVersion('superseded', bytesOf(file), { sizeBytes: BigInt(fs.statSync(file).size) }, 'key:pusher');
+    await holding;
+    await b.deleteVersion('superseded', 3, 'key:deleter');
+    release();
+    expect((await pushed).version).toBe(3);
+
+    await b.flushOutboxes();
+    expect((await eventsOf('superseded')).filter((e) => e.type.startsWith('version.') && e.principal !== 'anonymous')).toMatchObject([
+      { type: 'version.archived', version: 2, principal: 'key:archiver' },
+      { type: 'version.deleted', version: 2, principal: 'key:deleter' },
+      { type: 'version.published', version: 3, principal: 'key:pusher' },
+      { type: 'version.deleted', version: 3, principal: 'key:deleter' },
+    ]);
+    expect((await b.getModel('superseded')).outbox).toBeUndefined();
+  });
+
   it('publishes only what a flush that died before clearing the outbox had not, past the duplicate window', async () => {
     await registryApi.push('flushed', modelPath('fixtures/identity_fp32.onnx'));
     const { registry } = await registryWithOwnPublisher();
