@@ -45,7 +45,7 @@ export type ConfigChangedMarker = Omit<ModelConfigChangedEvent, 'description' | 
  * ahead of the write of the version's record it announces (another key: no compare-and-set holds
  * both), with the revision that write is made over (`over`; 0: the record's creation). A flush
  * publishes it once the version's record shows the write, and drops it once it cannot happen: a
- * marker older than the flush interval (and 40 s) whose write is still not made is fenced (its record
+ * marker older than 40 s (longer than its registry tries the write) whose write is still not made is fenced (its record
  * rewritten as it is, or marked deleted when it never existed), so the write's compare-and-set
  * fails (Registry.resolveVersionWrite). A version.deleted's artifactDeleted is read when it is
  * published: whether the model has the bytes no more.

@@ -168,11 +168,13 @@ const PUBLISH_ATTEMPT_MS = 5_000;
 /** Attempts of one publish within a periodic flush (lib/retry.ts's default). */
 const FLUSH_PUBLISH_ATTEMPTS = 6;
 /**
- * How old a version's write's event must be, at least, before a flush gives the write up (fences
- * it), whatever the flush interval: longer than its registry keeps trying it (retry()'s 6 attempts
- * of a KV request of up to 5 s, nats.js's timeout, and 6 s of delays between: 36 s), with room for
- * replicas' clocks that disagree by a few seconds (the event's time is its writer's). A write held
- * up by a JetStream leader election is then made, not refused, at any interval.
+ * How old a version's write's event must be before a flush gives the write up (fences it): longer
+ * than its registry keeps trying it (retry()'s 6 attempts of a KV request of up to 5 s, nats.js's
+ * timeout, and 6 s of delays between: 36 s), with room for replicas' clocks that disagree by a few
+ * seconds (the event's time is its writer's), so a write held up by a JetStream leader election is
+ * made, not refused. Not the flush interval: the model's later events wait behind it, and at an
+ * interval of an hour its writes would be refused once its outbox filled; any write's own flush
+ * gives it up once it is this old.
  */
 const VERSION_WRITE_GRACE_MS = 40_000;
 
@@ -379,11 +381,6 @@ export class Registry {
     return this.deps.outboxIntervalMs ?? settings.registryOutboxIntervalMs.default;
   }
 
-  /** How old a version's write's event is before a flush gives the write up: the interval, and VERSION_WRITE_GRACE_MS at least. */
-  private get versionWriteGraceMs(): number {
-    return Math.max(this.outboxIntervalMs, VERSION_WRITE_GRACE_MS);
-  }
-
   /**
    * Publishes a record's pending announcements after a write that stored some, waiting
    * INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS at most: the write is made, and the call that made it
@@ -530,7 +527,7 @@ export class Registry {
    * What a flush does with a version's write found in model `name`'s outbox (VersionWriteMarker):
    * the event to publish once the version's record shows the write; 'drop' once it cannot (the
    * record was written over `over` by something else, or this flush fenced it); 'wait' while the
-   * write is not made and the marker is younger than versionWriteGraceMs (its writer is most
+   * write is not made and the marker is younger than VERSION_WRITE_GRACE_MS (its writer is most
    * likely on its way, and publishes it once the write is made). A marker older than that whose
    * write is not made was left by a registry that stopped before it: the record is fenced (
    * rewritten as it is, or marked deleted if it never existed), so that write's compare-and-set can
@@ -561,7 +558,7 @@ export class Registry {
             : exists;
         if (!shown) return 'drop';
         if (marker.type !== 'version.published' && !marker.confirmed) {
-          if (Date.now() - Date.parse(marker.time) <= this.versionWriteGraceMs) return 'wait';
+          if (Date.now() - Date.parse(marker.time) <= VERSION_WRITE_GRACE_MS) return 'wait';
           if (inTraffic(model.value, marker.version)) {
             this.deps.log.warn('dropping the event of a version\'s write its registry did not confirm: the version is in the traffic split', { model: name, version: marker.version, type: marker.type, id: marker.id });
             return 'drop';
@@ -575,7 +572,7 @@ export class Registry {
         }
         return this.versionEventOf(name, marker);
       }
-      if (Date.now() - Date.parse(marker.time) <= this.versionWriteGraceMs) return 'wait';
+      if (Date.now() - Date.parse(marker.time) <= VERSION_WRITE_GRACE_MS) return 'wait';
       try {
         if (marker.over === 0) await kvDeleteIfNeverWritten(this.deps.kv, key);
         else await this.deps.kv.update(key, entry!.value, marker.over);

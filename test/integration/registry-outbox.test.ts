@@ -481,6 +481,24 @@ describe('the outbox of model writes', () => {
     expect((await b.getModel('superseded')).outbox).toBeUndefined();
   });
 
+  it('gives up a version write its registry never made at the next write, not at a long flush interval', async () => {
+    await registryApi.push('stuck', modelPath('fixtures/identity_fp32.onnx'));
+    const kv = await metadataBucket(nc, 1);
+    // A push's event a registry killed before its write left a minute ago; registries[0] flushes
+    // every hour: the model's later events must not wait that long behind it.
+    const version = (await kv.get(keys.version('stuck', 1)))!.json<VersionRecord>();
+    const push = { ...newEvent({ type: 'version.published', model: 'stuck', version: 2, sha256: version.sha256, sizeBytes: 1, principal: 'key:test' }), time: new Date(Date.now() - 60_000).toISOString(), over: 0 };
+    const entry = (await kv.get(keys.model('stuck')))!;
+    await kv.update(keys.model('stuck'), JSON.stringify({ ...entry.json<ModelRecord>(), latestVersion: 2, outbox: [push] }), entry.revision);
+
+    await registries[0]!.registry.editModel('stuck', { description: 'after the stuck push' }, undefined, 'key:editor');
+    expect((await eventsOf('stuck')).filter((e) => e.type === 'model.config.changed' || (e.type === 'version.published' && e.version === 2))).toMatchObject([
+      { type: 'model.config.changed', description: 'after the stuck push' },
+    ]);
+    expect((await kv.get(keys.model('stuck')))!.json<ModelRecord>().outbox).toBeUndefined();
+    expect((await kv.get(keys.version('stuck', 2)))?.operation).toBe('DEL');
+  });
+
   it('publishes only what a flush that died before clearing the outbox had not, past the duplicate window', async () => {
     await registryApi.push('flushed', modelPath('fixtures/identity_fp32.onnx'));
     const { registry } = await registryWithOwnPublisher();
