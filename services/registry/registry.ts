@@ -1027,7 +1027,7 @@ export class Registry {
       try {
         await this.deps.kv.update(key, encode(archived), cur.revision);
       } catch (err) {
-        await this.withdraw(model, marked.id);
+        await this.withdraw(model, marked.id, !isConflict(err));
         if (isConflict(err)) continue;
         throw err;
       }
@@ -1037,7 +1037,7 @@ export class Registry {
         try {
           await this.update<VersionRecord>(key, (v) => ({ ...v, state: 'AVAILABLE' }));
         } finally {
-          await this.withdraw(model, marked.id);
+          await this.withdraw(model, marked.id, true);
         }
         throw err;
       }
@@ -1070,7 +1070,7 @@ export class Registry {
         try {
           await this.deps.kv.delete(key, { previousSeq: cur.revision });
         } catch (err) {
-          await this.withdraw(model, marked.id);
+          await this.withdraw(model, marked.id, !isConflict(err));
           if (isConflict(err)) return undefined;
           throw err;
         }
@@ -1080,7 +1080,7 @@ export class Registry {
           try {
             await retry(() => this.deps.kv.put(key, encode(cur.value)));
           } finally {
-            await this.withdraw(model, marked.id);
+            await this.withdraw(model, marked.id, true);
           }
           throw err;
         }
@@ -1136,16 +1136,18 @@ export class Registry {
   /**
    * Takes back the event of a version's write that was not made, or was undone, so no flush
    * publishes it; one a flush sees first resolves to the same (the record does not show the write).
+   * `giveUp`: its writer makes no further attempt (its call fails).
    */
-  private async withdraw(model: string, id: string): Promise<void> {
+  private async withdraw(model: string, id: string, giveUp = false): Promise<void> {
     const left = await this.update<ModelRecord>(keys.model(model), (m) => {
       if (!m.outbox?.some((e) => e.id === id)) return m;
       const { outbox, ...rest } = m;
       const others = outbox.filter((e) => e.id !== id);
       return others.length ? { ...rest, outbox: others } : rest;
     }).catch((err: unknown) => this.deps.log.warn('could not take back the event of a version write not made; a flush drops it', { model, err }));
-    // Events stored behind it (another writer's) waited on it: publish them now, not at the next flush.
-    if (left?.value.outbox?.length) await this.announce({ kind: 'model', name: model }, left.revision);
+    // Events stored behind it (another writer's) waited on it: when its writer gives up (it will
+    // not publish after another attempt), publish them now, not at the next flush.
+    if (giveUp && left?.value.outbox?.length) await this.announce({ kind: 'model', name: model }, left.revision);
   }
 
   /**
