@@ -28,6 +28,9 @@ jest.setTimeout(90_000);
 // The registries here flush at start-up only: each test calls the flush it means, when it means it.
 const ONLY_AT_START = { INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS: '3600000' };
 
+/** The limits of the registries the tests build themselves (a service's come from its config). */
+const LIMITS = { maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20 };
+
 /** A description of `bytes` UTF-8 bytes whose content says `tag`. */
 const descriptionOf = (tag: string, bytes: number) => `${tag}:`.padEnd(bytes, 'd');
 
@@ -91,9 +94,28 @@ describe('the outbox of model writes', () => {
     const keyBucket = await keysBucket(store, { replicas: 1, create: true });
     const registry = new Registry({
       kv: await metadataBucket(store, 1), artifacts: await artifactStore(store, 1), js, log: silentLogger, keys: keyBucket,
-      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+      ...LIMITS,
     });
     return { registry, rollouts: new Rollouts(registry), publisher, apiKeys: new KeyStore(keyBucket, registry.keyOutbox(), silentLogger) };
+  }
+
+  /**
+   * `bucket` with its update and put calls passed through `hooks`, which make the write (`write()`)
+   * when they choose: to hold a registry between its writes, or to see where it is.
+   */
+  function hookedKv(bucket: KV, hooks: { update?(key: string, write: () => Promise<number>): Promise<number>; put?(key: string, write: () => Promise<number>): Promise<number> }): KV {
+    return new Proxy(bucket, {
+      get(target, prop) {
+        if (prop === 'update' && hooks.update) {
+          return (key: string, value: Uint8Array, revision: number) => hooks.update!(key, () => target.update(key, value, revision));
+        }
+        if (prop === 'put' && hooks.put) {
+          return (key: string, ...rest: unknown[]) => hooks.put!(key, () => (target.put as (...a: unknown[]) => Promise<number>)(key, ...rest));
+        }
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as KV;
   }
 
   /** A file's bytes as a push streams them. */
@@ -139,7 +161,7 @@ describe('the outbox of model writes', () => {
     }) as KV;
     const registry = new Registry({
       kv, artifacts: await artifactStore(store, 1), js, log: silentLogger,
-      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 26,
+      ...LIMITS, maxWarmupElements: 1 << 26,
     });
     return {
       registry,
@@ -237,30 +259,24 @@ describe('the outbox of model writes', () => {
     let letConfirm!: () => void;
     const confirmGate = new Promise<void>((r) => (letConfirm = r));
     let wrote = false;
-    const kv = new Proxy(bucket, {
-      get(target, prop) {
-        if (prop === 'update') {
-          return async (key: string, value: Uint8Array, revision: number) => {
-            if (key === keys.version('undone', 2) && !wrote) {
-              await writeGate;
-              const r = await target.update(key, value, revision);
-              wrote = true;
-              versionWritten();
-              return r;
-            }
-            if (key === keys.model('undone') && wrote) await confirmGate;
-            const r = await target.update(key, value, revision);
-            if (key === keys.model('undone')) markerStored();
-            return r;
-          };
+    const kv = hookedKv(bucket, {
+      async update(key, write) {
+        if (key === keys.version('undone', 2) && !wrote) {
+          await writeGate;
+          const r = await write();
+          wrote = true;
+          versionWritten();
+          return r;
         }
-        const v: unknown = Reflect.get(target, prop);
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        if (key === keys.model('undone') && wrote) await confirmGate;
+        const r = await write();
+        if (key === keys.model('undone')) markerStored();
+        return r;
       },
-    }) as KV;
+    });
     const a = new Registry({
       kv, artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, log: silentLogger,
-      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+      ...LIMITS,
     });
     const archived = a.archiveVersion('undone', 2, 'key:archiver').then(() => 'archived', (err: unknown) => err);
     await marker;
@@ -372,31 +388,25 @@ describe('the outbox of model writes', () => {
     const atWrite = new Promise<void>((r) => (reached = r));
     let letWrite!: () => void;
     const writeGate = new Promise<void>((r) => (letWrite = r));
-    const kv = new Proxy(bucket, {
-      get(target, prop) {
-        if (prop === 'put') {
-          return async (key: string, ...rest: unknown[]) => {
-            if (key === keys.version('held-up', 2)) {
-              reached();
-              await writeGate;
-            }
-            return (target.put as (...a: unknown[]) => Promise<number>)(key, ...rest);
-          };
+    const kv = hookedKv(bucket, {
+      async put(key, write) {
+        if (key === keys.version('held-up', 2)) {
+          reached();
+          await writeGate;
         }
-        const v: unknown = Reflect.get(target, prop);
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        return write();
       },
-    }) as KV;
+    });
     const pusher = new Registry({
       kv, artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, log: silentLogger,
-      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+      ...LIMITS,
     });
     const pushed = pusher.pushVersion('held-up', bytesOf(file), { sizeBytes: BigInt(fs.statSync(file).size) }, 'key:pusher').then((r) => r.version, (err: unknown) => err);
     await atWrite;
     // A replica flushing every 100 ms (the setting's least) finds the push's event a few intervals old.
     const flusher = new Registry({
       kv: await metadataBucket(nc, 1), artifacts: await artifactStore(nc, 1), js: jetStreamOf(nc).js, log: silentLogger, outboxIntervalMs: 100,
-      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+      ...LIMITS,
     });
     const modelKv = await metadataBucket(nc, 1);
     await waitFor('the push\'s event older than three intervals', async () => {
@@ -427,33 +437,25 @@ describe('the outbox of model writes', () => {
       held();
       await gate;
     };
-    const kv = new Proxy(bucket, {
-      get(target, prop) {
-        if (prop === 'update') {
-          return async (key: string, value: Uint8Array, revision: number) => {
-            const r = await target.update(key, value, revision);
-            if (key === keys.version('superseded', 2)) archiveWritten = true;
-            else if (key === keys.model('superseded') && archiveWritten) {
-              archiveWritten = false;
-              await hold();
-            }
-            return r;
-          };
+    const kv = hookedKv(bucket, {
+      async update(key, write) {
+        const r = await write();
+        if (key === keys.version('superseded', 2)) archiveWritten = true;
+        else if (key === keys.model('superseded') && archiveWritten) {
+          archiveWritten = false;
+          await hold();
         }
-        if (prop === 'put') {
-          return async (key: string, ...rest: unknown[]) => {
-            const r = await (target.put as (...a: unknown[]) => Promise<number>)(key, ...rest);
-            if (key === keys.version('superseded', 3)) await hold();
-            return r;
-          };
-        }
-        const v: unknown = Reflect.get(target, prop);
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        return r;
       },
-    }) as KV;
+      async put(key, write) {
+        const r = await write();
+        if (key === keys.version('superseded', 3)) await hold();
+        return r;
+      },
+    });
     const a = new Registry({
       kv, artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, log: silentLogger,
-      maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+      ...LIMITS,
     });
     const b = registries[0]!.registry;
 
@@ -561,7 +563,7 @@ describe('the outbox of model writes', () => {
     // An operator raised INFERMESH_MAX_MODEL_METADATA_BYTES past what a record can hold.
     const registry = new Registry({
       kv: await metadataBucket(store, 1), artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, log: silentLogger,
-      maxArtifactBytes: 1 << 30, maxModelMetadataBytes: 2 * 1024 * 1024, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+      ...LIMITS, maxModelMetadataBytes: 2 * 1024 * 1024,
     });
     const err = await registry.editModel('too-large', { description: descriptionOf('large', 1024 * 1024) }, undefined, 'key:test').then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(MeshError);
@@ -677,7 +679,7 @@ describe('the outbox of model writes', () => {
       const flusher = new Registry({
         kv: await metadataBucket(store, 1), artifacts: await artifactStore(store, 1), js: jetStreamOf(store).js, outboxIntervalMs,
         log: createLogger('registry', 'debug', {}, (l) => lines.push(JSON.parse(l) as { level: string; msg: string })),
-        maxArtifactBytes: 1 << 30, maxWarmupConfigBytes: 256 * 1024, maxWarmupRuns: 100, maxWarmupElements: 1 << 20,
+        ...LIMITS,
       });
       await flusher.flushOutboxes('marked');
       return lines.filter((l) => l.msg.startsWith('publishing the events') && JSON.stringify(l).includes('"young"')).map((l) => l.level);
