@@ -115,8 +115,11 @@ describe('HeartbeatSignatures', () => {
     const renewed = keys('ec');
     const v = view();
     v.learn(pod, first.publicKey);
-    expect(v.admits(pod, wire(new HeartbeatSigner(() => pemOf(first.privateKey)).sign(hb())))).toBe(true);
-    const restarted = new HeartbeatSigner(() => pemOf(renewed.privateKey));
+    // The restarted process's clock reads a restart's length later (see above).
+    let clock = 1_700_000_000_000;
+    expect(v.admits(pod, wire(new HeartbeatSigner(() => pemOf(first.privateKey), () => clock).sign(hb())))).toBe(true);
+    clock += 1_000;
+    const restarted = new HeartbeatSigner(() => pemOf(renewed.privateKey), () => clock);
     expect(v.admits(pod, wire(restarted.sign(hb())))).toBe(false);
     expect(reprobed).toBe(1);
     v.learn(pod, renewed.publicKey);

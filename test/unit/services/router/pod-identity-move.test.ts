@@ -44,8 +44,14 @@ async function serve(files: PemFiles & IssuedPem): Promise<string> {
 
 function hb(pod: string, address: string, identity?: string, state: Heartbeat['state'] = 'serving', keyFile?: string): Heartbeat {
   const unsigned: Heartbeat = { schema: SCHEMA_VERSION, pod, ...(identity !== undefined && { identity }), address, state, models: [{ name: 'm', version: 1, state: 'READY', provider: 'cpu' }], inflight: 0, time: new Date().toISOString() };
-  return keyFile ? new HeartbeatSigner(() => fs.readFileSync(keyFile)).sign(unsigned) : unsigned;
+  if (!keyFile) return unsigned;
+  // One signer per key, as one pod process signs all its heartbeats: a new one per heartbeat would be
+  // a restart each time, numbered no higher than its predecessor within one millisecond.
+  let signer = signers.get(keyFile);
+  if (!signer) signers.set(keyFile, (signer = new HeartbeatSigner(() => fs.readFileSync(keyFile))));
+  return signer.sign(unsigned);
 }
+const signers = new Map<string, HeartbeatSigner>();
 
 /** The status of a GET through the router's data-path connections to `address` ('closed': the handshake was refused). */
 function status(conns: PodConnections, address: string): Promise<string> {
