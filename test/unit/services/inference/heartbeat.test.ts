@@ -41,9 +41,12 @@ function heartbeatsOf(name: string): { count(): number; stop(): void } {
 /**
  * Until everything the peer published has reached the pod, and what the pod published in answer
  * has reached the peer (each flush's PONG follows the messages sent to that connection before it).
+ * The pod answers while its first flush is under way, after that flush's PING went out: a second
+ * PING follows the answer, so its PONG says the server has it.
  */
 async function roundTrip(): Promise<void> {
   await peer.flush();
+  await pod.flush();
   await pod.flush();
   await peer.flush();
 }
