@@ -361,22 +361,24 @@ describe('H2Server with a node:http2 client', () => {
 });
 
 describe('limits and timers', () => {
-  it('ends the connection on a header list over maxHeaderListBytes, and serves the next one', async () => {
+  it('refuses a stream whose header list is over maxHeaderListBytes (RST_STREAM ENHANCE_YOUR_CALM) and serves the next on the same connection', async () => {
     const { port } = await startH2Server(closer, (stream) => stream.sendHeaders([[':status', '204']], true), { maxHeaderListBytes: 1_024 });
     const sock = closer.add(net.connect(port, HOST), (s) => s.destroy());
     const got: Buffer[] = [];
     sock.on('data', (d: Buffer) => got.push(d));
     sock.on('error', () => undefined);
-    const ended = new Promise((r) => sock.once('end', r));
-    const block = encodeHeaders([[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'a'], ['x-big', 'v'.repeat(1_500)]]);
-    sock.write(Buffer.concat([PREFACE, rawFrame(0x4, 0, 0), rawFrame(0x1, 0x5, 1, block)]));
-    await ended;
-    const frames = parseFrames(Buffer.concat(got));
-    expect(frames.some((f) => f.type === 0x1)).toBe(false); // no answer on the stream
-    expect(frames.find((f) => f.type === 0x7)?.payload.readUInt32BE(4)).not.toBe(0);
-
-    const session = await connectNode(closer, port);
-    expect((await nodeRequest(session, { ':path': '/', 'x-small': 'ok' })).headers[':status']).toBe(204);
+    let ended = false;
+    sock.once('end', () => (ended = true));
+    const request = (extra: [string, string]) => encodeHeaders([[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'a'], extra]);
+    // The server's SETTINGS acknowledged (0x4 with ACK): no SETTINGS timeout may end the connection instead.
+    sock.write(Buffer.concat([PREFACE, rawFrame(0x4, 0, 0), rawFrame(0x4, 0x1, 0), rawFrame(0x1, 0x5, 1, request(['x-big', 'v'.repeat(1_500)])), rawFrame(0x1, 0x5, 3, request(['x-small', 'ok']))]));
+    const frames = () => parseFrames(Buffer.concat(got));
+    await until('an answer on the second stream', () => frames().some((f) => f.type === 0x1 && f.streamId === 3));
+    const f = frames();
+    expect(f.some((x) => x.type === 0x1 && x.streamId === 1)).toBe(false); // no answer on the first
+    expect(f.find((x) => x.type === 0x3 && x.streamId === 1)?.payload.readUInt32BE(0)).toBe(0xb); // ENHANCE_YOUR_CALM
+    expect(f.some((x) => x.type === 0x7)).toBe(false);
+    expect(ended).toBe(false);
   });
 
   it('keepalive: a peer that never answers PING loses the connection; one that answers keeps it', async () => {
