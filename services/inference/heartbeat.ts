@@ -36,15 +36,23 @@ export class HeartbeatPublisher {
     private readonly intervalMs: number,
     private readonly status: () => PodStatus,
     private readonly log: Logger,
-    /**
-     * Discover requests get at most one answer this often (default the heartbeat interval,
-     * INFERMESH_HEARTBEAT_INTERVAL_MS: 1 s, as an mDNS responder multicasts an answer at most once
-     * a second, RFC 6762 §6); the requests that come within it share one heartbeat at its end.
-     */
-    private readonly discoverAnswerIntervalMs = intervalMs,
-    /** Signs each heartbeat (TLS on); undefined: none is signed. */
-    private readonly signer?: HeartbeatSigner,
-  ) {}
+    opts: {
+      /**
+       * Discover requests get at most one answer this often (default the heartbeat interval,
+       * INFERMESH_HEARTBEAT_INTERVAL_MS: 1 s, as an mDNS responder multicasts an answer at most once
+       * a second, RFC 6762 §6); the requests that come within it share one heartbeat at its end.
+       */
+      discoverAnswerIntervalMs?: number;
+      /** Signs each heartbeat (TLS on); default none: no heartbeat is signed. */
+      signer?: HeartbeatSigner;
+    } = {},
+  ) {
+    this.discoverAnswerIntervalMs = opts.discoverAnswerIntervalMs ?? intervalMs;
+    this.signer = opts.signer;
+  }
+
+  private readonly discoverAnswerIntervalMs: number;
+  private readonly signer: HeartbeatSigner | undefined;
 
   /** Starts the periodic heartbeat and answers discover requests. */
   start(): void {

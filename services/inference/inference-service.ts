@@ -156,7 +156,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     models: repo.snapshot(),
     inflight: repo.inFlight(),
     memory: { budgetBytes: memory.bytes, usedBytes: repo.memoryUsed(), setAsideBytes: repo.setAsideBytes(), rssBytes: process.memoryUsage.rss() },
-  }), log, config.heartbeatIntervalMs, tls && new HeartbeatSigner(() => tls.current.key));
+  }), log, { signer: tls && new HeartbeatSigner(() => tls.current.key) });
   repo.onChange(() => heartbeat.publishSoon());
   // The pod serves the versions of a model's traffic split that placement puts on it (every one with
   // placement off); reconcile() returns at once (it queues).

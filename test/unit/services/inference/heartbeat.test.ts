@@ -53,7 +53,7 @@ async function roundTrip(): Promise<void> {
 
 function publisher(name: string, discoverAnswerIntervalMs: number): HeartbeatPublisher {
   // No periodic heartbeat within the test: only the first, the answers and the goodbye.
-  return new HeartbeatPublisher(pod, name, '', '127.0.0.1:1', HOUR_MS, () => ({ models: [], inflight: 0 }), silentLogger, discoverAnswerIntervalMs);
+  return new HeartbeatPublisher(pod, name, '', '127.0.0.1:1', HOUR_MS, () => ({ models: [], inflight: 0 }), silentLogger, { discoverAnswerIntervalMs });
 }
 
 it('answers a discover request at once, and a flood of them with one heartbeat per interval', async () => {
