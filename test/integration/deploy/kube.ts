@@ -12,9 +12,10 @@ import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployme
 import { StatefulSet, type IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { PodDisruptionBudget, type IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { HorizontalPodAutoscaler, type IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { NetworkPolicy, type INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import type { INetworkPolicyPeer } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPeer';
 
 /** Any rendered object, before its kind is known. */
 export interface KubeObject {
@@ -132,6 +133,7 @@ export class Rendered {
   get statefulSets(): IStatefulSet[] { return this.ofKind<IStatefulSet>('StatefulSet'); }
   get pdbs(): IPodDisruptionBudget[] { return this.ofKind<IPodDisruptionBudget>('PodDisruptionBudget'); }
   get hpas(): IHorizontalPodAutoscaler[] { return this.ofKind<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler'); }
+  get networkPolicies(): INetworkPolicy[] { return this.ofKind<INetworkPolicy>('NetworkPolicy'); }
   get certificates(): KubeObject[] { return this.objects.filter((o) => o.apiVersion === 'cert-manager.io/v1' && o.kind === 'Certificate'); }
   get issuers(): KubeObject[] { return this.objects.filter((o) => o.apiVersion === 'cert-manager.io/v1' && o.kind === 'Issuer'); }
 
@@ -175,6 +177,93 @@ export interface Workload {
 export function selects(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
   const entries = Object.entries(selector ?? {});
   return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
+}
+
+/** A label selector of the API (matchLabels and matchExpressions), as a NetworkPolicy holds it. */
+export type LabelSelector = INetworkPolicyPeer['podSelector'];
+
+/**
+ * Whether a LabelSelector selects an object labelled `labels`, as the API server reads one: the
+ * empty selector selects everything (unlike a Service's selector, for which see selects()).
+ */
+export function labelSelectorMatches(selector: LabelSelector, labels: Record<string, string>): boolean {
+  if (!selector) return true;
+  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  return byLabels && (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
+    const value = labels[key];
+    switch (operator) {
+      case 'In': return value !== undefined && values.includes(value);
+      case 'NotIn': return value === undefined || !values.includes(value);
+      case 'Exists': return value !== undefined;
+      case 'DoesNotExist': return value === undefined;
+      default: throw new Error(`unknown label selector operator ${operator}`);
+    }
+  });
+}
+
+/** Whether `policy` restricts ingress: policyTypes names Ingress, or, without policyTypes, always. */
+export function restrictsIngress(policy: INetworkPolicy): boolean {
+  const types = policy.spec?.policyTypes;
+  return types === undefined || types.includes('Ingress');
+}
+
+/** The NetworkPolicies that isolate `workload`'s pods for ingress (all objects are in one namespace). */
+export function ingressPoliciesOf(r: Rendered, workload: Workload): INetworkPolicy[] {
+  return r.networkPolicies.filter((p) => restrictsIngress(p) && labelSelectorMatches(p.spec?.podSelector, workload.labels));
+}
+
+/**
+ * Who may open a connection to `port` of `container` in `workload`'s pods, by the rendered
+ * NetworkPolicies, sorted: 'anyone' (no policy isolates the pods, or a rule names no peers),
+ * 'pod:<workload>' for each workload of the namespace a pod selector picks, 'namespaces:<k>=<v>,...'
+ * (with ' pods:<selector>' when it also picks pods) for other namespaces, 'ip:<cidr>'. Nodes are
+ * left out: NetworkPolicy always admits a pod's own node, and the kubelet's probes come from there.
+ */
+export function ingressPeers(r: Rendered, workload: Workload, container: IContainer, port: number): string[] {
+  const declared = container.ports?.find((p) => p.containerPort === port);
+  const protocol = declared?.protocol ?? 'TCP';
+  const policies = ingressPoliciesOf(r, workload);
+  if (policies.length === 0) return ['anyone'];
+  const peers = new Set<string>();
+  for (const rule of policies.flatMap((p) => p.spec?.ingress ?? [])) {
+    const ports = rule.ports ?? [];
+    const covers = ports.length === 0 || ports.some((p) => (p.protocol ?? 'TCP') === protocol && (
+      p.port === undefined
+      || (typeof p.port === 'number' ? port >= p.port && port <= (p.endPort ?? p.port) : p.port === declared?.name)));
+    if (!covers) continue;
+    const from = rule.from ?? [];
+    if (from.length === 0) peers.add('anyone');
+    for (const peer of from) for (const p of describePeer(r, peer)) peers.add(p);
+  }
+  return [...peers].sort();
+}
+
+/** The labels of the namespace the objects are in, with the name label the API server adds. */
+export function namespaceLabels(r: Rendered): Record<string, string> {
+  const ns = r.objects.find((o) => o.kind === 'Namespace');
+  if (!ns) throw new Error('no Namespace is rendered');
+  return { ...(ns.metadata.labels ?? {}), 'kubernetes.io/metadata.name': ns.metadata.name };
+}
+
+function describePeer(r: Rendered, peer: INetworkPolicyPeer): string[] {
+  if (peer.ipBlock) return [`ip:${peer.ipBlock.cidr}${peer.ipBlock.except?.length ? ` except ${peer.ipBlock.except.join(',')}` : ''}`];
+  const ns = peer.namespaceSelector;
+  const inOwnNamespace = ns === undefined;
+  if (inOwnNamespace) {
+    const picked = r.workloads.filter((w) => labelSelectorMatches(peer.podSelector, w.labels)).map((w) => `pod:${w.name}`);
+    return picked.length > 0 ? picked : [`pod:none of ${JSON.stringify(peer.podSelector)}`];
+  }
+  const nsText = Object.keys(ns.matchLabels ?? {}).length + (ns.matchExpressions?.length ?? 0) === 0
+    ? 'any'
+    : [...Object.entries(ns.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`), ...(ns.matchExpressions ?? []).map((e) => `${e.key}:${e.operator}(${(e.values ?? []).join('|')})`)].join(',');
+  const podText = peer.podSelector && (Object.keys(peer.podSelector.matchLabels ?? {}).length > 0 || (peer.podSelector.matchExpressions?.length ?? 0) > 0)
+    ? ` pods:${JSON.stringify(peer.podSelector)}`
+    : '';
+  // A namespace selector that picks this namespace also admits the pods it picks here.
+  const here = labelSelectorMatches(ns, namespaceLabels(r))
+    ? r.workloads.filter((w) => labelSelectorMatches(peer.podSelector, w.labels)).map((w) => `pod:${w.name}`)
+    : [];
+  return [`namespaces:${nsText}${podText}`, ...here];
 }
 
 /** Where a container's environment variable comes from. */
