@@ -11,7 +11,7 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import { ROOT, serviceCommand, type ServiceName } from '../../../cli/local-mesh/service-process';
 import { knownVariables, loadConfig, type Config } from '../../../lib/config';
 import { execForm, inheritedInstructions, parseDockerfile, stage, workdir } from './dockerfile';
-import { containerEnv, describeObject, kubectlVersion, quantity, Rendered, render, selects, validate, type EnvSource, type Workload } from './kube';
+import { containerEnv, describeObject, ingressPeers, ingressPoliciesOf, kubectlVersion, labelSelectorMatches, quantity, Rendered, render, restrictsIngress, selects, validate, type EnvSource, type Workload } from './kube';
 import { NATS_AUTH_CONF, natsAuthConf, natsSecrets, PUBLIC_KEYS_SECRET, seedSecretOf } from '../../../tools/k8s/nats-auth';
 import { fromSeed } from '@nats-io/nkeys';
 import { nkeyVariableOf, type NatsIdentityKind } from '../../../lib/nats-permissions';
@@ -202,6 +202,29 @@ function fileSource(workload: Workload, container: IContainer, file: string | un
   if (v?.secret?.secretName) return `secret:${v.secret.secretName}`;
   if (v?.csi?.driver) return `csi:${v.csi.driver}`;
   return v ? `other:${v.name}` : 'not mounted';
+}
+
+/**
+ * Who dials each service's own port, by its code: the router takes clients from anywhere (its
+ * Service's ports); the routers (router-service.ts) and the pods (inference-service.ts) call the
+ * registry; the routers and the registry's placement (placement-pods.ts) call the pods. The
+ * services' own probes run inside their pods, so no service calls its own kind.
+ */
+const CALLERS: Record<string, readonly string[]> = { registry: ['router', 'inference'], inference: ['router', 'registry'] };
+
+/** The port a Service address ("name:port", "name.ns:port") reaches in `target`'s container. */
+function dialedPort(r: Rendered, address: string, target: Running): number {
+  const [host = '', port] = address.split(':');
+  const svc = r.services.find((s) => s.metadata?.name === host.split('.')[0]);
+  const p = svc && selects(svc.spec?.selector, target.workload.labels) ? svc.spec?.ports?.find((x) => x.port === Number(port)) : undefined;
+  const reached = containerPort(target.container, p?.targetPort ?? p?.port);
+  if (reached === undefined) throw new Error(`${address} reaches no port of ${target.workload.name}`);
+  return reached;
+}
+
+/** nats.conf's monitoring port (http_port). */
+function natsMonitorPort(conf: string): number {
+  return Number(/^\s*http_port\s*[:=]\s*(\d+)/m.exec(conf)?.[1] ?? NaN);
 }
 
 const hasGpu = (resources: Record<string, unknown> | undefined) => Object.keys(resources ?? {}).some((k) => /gpu/i.test(k));
@@ -646,6 +669,79 @@ suite('deploy/k8s', () => {
         const port = env.OTEL_EXPORTER_PROMETHEUS_PORT ?? '9464';
         expect(annotations).toEqual(expect.objectContaining({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': port, 'prometheus.io/path': '/metrics' }));
         expect(containerPort(running.container, Number(port))).toBe(Number(port));
+      }
+    });
+
+    it('turns away, with a default-deny policy, every connection to the namespace\'s pods that no other policy admits', () => {
+      // An empty pod selector: it holds pods added to the namespace later too.
+      const denyAll = r().networkPolicies.filter((p) => restrictsIngress(p) && labelSelectorMatches(p.spec?.podSelector, {}) && (p.spec?.ingress ?? []).length === 0);
+      expect(denyAll.map((p) => p.metadata?.name)).toHaveLength(1);
+    });
+
+    it('gives every pod a NetworkPolicy that admits its peers', () => {
+      for (const w of r().workloads) {
+        const admitting = ingressPoliciesOf(r(), w).filter((p) => (p.spec?.ingress ?? []).length > 0).map((p) => p.metadata?.name);
+        expect({ workload: w.name, admitted: admitting.length > 0 }).toEqual({ workload: w.name, admitted: true });
+      }
+    });
+
+    it('admits each container port only from the peers that call it, metrics only from a labelled monitoring namespace', () => {
+      const rr = r();
+      const key = (w: Workload, port: number) => `${w.name}:${port}`;
+      const intended = new Map<string, Set<string>>();
+      // No one reaches a port unless named below (the registry's console: kubectl port-forward).
+      for (const { workload, container } of containers(rr)) for (const p of container.ports ?? []) intended.set(key(workload, p.containerPort), new Set());
+      const admit = (w: Workload, port: number, peers: string[]) => {
+        const set = intended.get(key(w, port));
+        if (!set) throw new Error(`${w.name} has no container port ${port}`);
+        for (const peer of peers) set.add(peer);
+      };
+      const podOf = (service: string) => `pod:${runningService(rr, service).workload.name}`;
+      // Metrics: the namespaces the router's metrics port admits, which must be other namespaces
+      // picked by a label that docs/deploy.md names, no infermesh pod and not everyone.
+      const router = runningService(rr, 'router');
+      const metricsPort = (running: Running) => Number(processEnv(containerEnv(running.container, rr)).OTEL_EXPORTER_PROMETHEUS_PORT ?? '9464');
+      const monitoring = ingressPeers(rr, router.workload, router.container, metricsPort(router));
+      const docs = fs.readFileSync(path.join(repo, 'docs/deploy.md'), 'utf8');
+      expect(monitoring.length).toBeGreaterThan(0);
+      for (const peer of monitoring) {
+        const labels = /^namespaces:(\S+)$/.exec(peer)?.[1];
+        expect({ peer, labelled: labels !== undefined && labels !== 'any', documented: labels !== undefined && docs.includes(labels) })
+          .toEqual({ peer, labelled: true, documented: true });
+      }
+      // The router's Service ports: clients from anywhere, with tokens.
+      for (const svc of servicesFor(rr, router.workload)) {
+        for (const p of svc.spec?.ports ?? []) admit(router.workload, containerPort(router.container, p.targetPort ?? p.port) ?? -1, ['anyone']);
+      }
+      const registry = runningService(rr, 'registry');
+      const inference = runningService(rr, 'inference');
+      for (const caller of CALLERS.registry ?? []) admit(registry.workload, dialedPort(rr, configOf(rr, runningService(rr, caller)).registryUrl, registry), [podOf(caller)]);
+      // Routers and the registry dial the port each pod announces in its heartbeats.
+      for (const caller of CALLERS.inference ?? []) admit(inference.workload, configOf(rr, inference).inferencePort, [podOf(caller)]);
+      for (const running of serviceContainers(rr)) {
+        const env = processEnv(containerEnv(running.container, rr));
+        if ((env.OTEL_METRICS_EXPORTER ?? '').split(',').includes('prometheus')) admit(running.workload, metricsPort(running), monitoring);
+      }
+      for (const nats of natsContainers(rr)) {
+        const conf = mountedConfig(rr, nats.workload);
+        for (const running of serviceContainers(rr)) {
+          for (const url of configOf(rr, running).natsUrl.split(',')) admit(nats.workload, dialedPort(rr, url.trim().replace(/^\w+:\/\//, ''), nats), [`pod:${running.workload.name}`]);
+        }
+        for (const route of conf.matchAll(/nats:\/\/[\w.-]+:(\d+)/g)) admit(nats.workload, Number(route[1]), [`pod:${nats.workload.name}`]);
+        admit(nats.workload, natsMonitorPort(conf), monitoring);
+      }
+      const actual = new Map<string, string[]>();
+      for (const { workload, container } of containers(rr)) for (const p of container.ports ?? []) actual.set(key(workload, p.containerPort), ingressPeers(rr, workload, container, p.containerPort));
+      const sorted = (m: Map<string, Iterable<string>>) => Object.fromEntries([...m].map(([k, v]) => [k, [...v].sort()]).sort());
+      expect(sorted(actual)).toEqual(sorted(intended));
+    });
+
+    it('keeps NATS\'s monitoring port (connections, subjects, accounts) from the infermesh pods and the cluster at large', () => {
+      // The kubelet's /healthz probes come from the pod's node, which NetworkPolicy always admits.
+      for (const nats of natsContainers(r())) {
+        const port = natsMonitorPort(mountedConfig(r(), nats.workload));
+        const peers = ingressPeers(r(), nats.workload, nats.container, port);
+        expect({ port, anyone: peers.includes('anyone'), pods: peers.filter((p) => p.startsWith('pod:')) }).toEqual({ port, anyone: false, pods: [] });
       }
     });
 
