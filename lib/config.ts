@@ -9,6 +9,7 @@ import { isPodIdentityName } from './tls';
 import { DEFAULT_MAX_ONNX_GRAPH_NODES } from './onnx';
 import { DEFAULT_EVENT_FOLLOW_AHEAD_BYTES, EVENT_DUPLICATE_WINDOW_MS } from './events';
 import { DEFAULT_MAX_ROUTER_REPORTS, DEFAULT_MAX_UNCOUNTED_WINDOWS } from './window-stats';
+import { DEFAULT_RETRY, JETSTREAM_REQUEST_TIMEOUT_MS, retryWorstCaseMs } from './retry';
 import type { LogLevel } from './log';
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -246,13 +247,21 @@ export const settings = {
   // A write's events wait in its record's outbox only when their publish failed (a registry killed
   // between the two, NATS timing out); 10 s: well within the event stream's two-minute duplicate
   // window and below the 30 s resync pods and routers fall back on.
-  registryOutboxIntervalMs: setting('INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS', ms(100, 3_600_000), 10_000, 'registry: how often it publishes the events a write left in its record\'s outbox unpublished (a model\'s, or an API key\'s); at start-up it reads every model and key record to find them, then only those the outbox index (KV key outboxes.pending) names; a version\'s write whose event is older than 40 s (past the registry\'s own retries of it) and still not made is given up (its record fenced)'),
+  registryOutboxIntervalMs: setting('INFERMESH_REGISTRY_OUTBOX_INTERVAL_MS', ms(100, 3_600_000), 10_000, 'registry: how often it publishes the events a write left in its record\'s outbox unpublished (a model\'s, or an API key\'s); at start-up it reads every model and key record to find them, then only those the outbox index (KV key outboxes.pending) names; a version\'s write whose event is older than INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS and still not made is given up (its record fenced)'),
   // 5 s: nats.js's JetStream request timeout, one publish attempt's wait. At most half the event
   // stream's duplicate window (EVENT_DUPLICATE_WINDOW_MS, 2 min), as the flush budget below.
   registryOutboxCallWaitMs: setting('INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS', ms(100, EVENT_DUPLICATE_WINDOW_MS / 2), 5_000, 'registry: how long a write\'s call waits for its events to be published (one attempt each, no retry) before it answers; the write is made either way, and what is not published by then is the periodic flush\'s'),
   // 60 s: half the event stream's duplicate window, so a copy a flush sends late is still dropped as
   // a duplicate of one another flush sent meanwhile: more would let a late copy be stored twice.
-  registryOutboxFlushBudgetMs: setting('INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS', ms(1_000, EVENT_DUPLICATE_WINDOW_MS / 2), EVENT_DUPLICATE_WINDOW_MS / 2, 'registry: the most one periodic flush spends publishing one record\'s pending events, retries included (6 attempts of up to 5 s each); what is left is the next flush\'s'),
+  registryOutboxFlushBudgetMs: setting('INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS', ms(1_000, EVENT_DUPLICATE_WINDOW_MS / 2), EVENT_DUPLICATE_WINDOW_MS / 2, 'registry: the most one periodic flush spends publishing one record\'s pending events, retries included (INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS of up to INFERMESH_REGISTRY_OUTBOX_PUBLISH_TIMEOUT_MS each); what is left is the next flush\'s'),
+  // 5 s: nats.js's JetStream request timeout, which a publish with no wait of its own would wait.
+  registryOutboxPublishTimeoutMs: setting('INFERMESH_REGISTRY_OUTBOX_PUBLISH_TIMEOUT_MS', ms(100, EVENT_DUPLICATE_WINDOW_MS / 2), JETSTREAM_REQUEST_TIMEOUT_MS, 'registry: how long one attempt to publish an outbox\'s event waits for JetStream\'s answer (a write\'s call and a periodic flush alike, each within its own wait or budget); a publish not answered by then counts as failed'),
+  // 6: lib/retry.ts's, as the registry's other JetStream requests are retried.
+  registryOutboxPublishAttempts: setting('INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS', int(1, 100), DEFAULT_RETRY.attempts, 'registry: attempts a periodic flush makes to publish one event (waiting 200 ms, doubling to 3 s, between them) before it leaves the rest to the next flush; INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS ends them sooner once spent (a write\'s call makes one)'),
+  // Derived from no setting: it must outlast the retries of the write it waits for, which are
+  // lib/retry.ts's defaults over nats.js's request timeout (checked in loadConfig), with room for
+  // replicas' clocks that disagree by a few seconds (the event's time is its writer's).
+  registryOutboxVersionWriteGraceMs: setting('INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS', ms(1_000, 3_600_000), 40_000, 'registry: how old the event of a version\'s write (push, archive, delete; stored in its model\'s outbox ahead of the write) must be before a flush that does not find the write made gives it up (fences the version\'s record, so the write can no longer be made, and drops the event); younger, the model\'s later events wait behind it. At least the 36 s a registry retries such a write (6 attempts of up to 5 s and the waits between), with 4 s for clocks that disagree'),
   artifactSweepIntervalMs: setting('INFERMESH_ARTIFACT_SWEEP_INTERVAL_MS', ms(0), 3_600_000, 'registry: how often it deletes artifacts no version refers to (left by an interrupted delete), first at start-up (0: never)'),
   artifactSweepMinAgeMs: setting('INFERMESH_ARTIFACT_SWEEP_MIN_AGE_MS', ms(0), 3_600_000, 'registry: only artifacts stored longer ago than this are swept, so a push on its way to its record is never touched'),
   routerMaxConnectionAgeMs: setting('INFERMESH_ROUTER_MAX_CONNECTION_AGE_MS', ms(0), 0, 'router: close each client connection after about this long (GOAWAY; calls in flight finish), so long-lived clients spread over routers added later (0: never)'),
@@ -402,6 +411,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((out.natsProbeIntervalMs as number) + (out.natsProbeTimeoutMs as number) >= ttl) {
     const key = env[settings.natsProbeTimeoutMs.env] ? 'natsProbeTimeoutMs' : 'natsProbeIntervalMs';
     bad(settings[key].env, String(out[key]), `a value with INFERMESH_NATS_PROBE_INTERVAL_MS plus INFERMESH_NATS_PROBE_TIMEOUT_MS less than INFERMESH_POD_TTL_MS (${ttl}): a NATS that hangs would otherwise be noticed only after every pod was forgotten`);
+  }
+  // A version's write not found made once its event is this old is fenced: a registry still
+  // retrying it would then have its push refused (or its archive go round again) for no fault.
+  const versionWriteRetryMs = retryWorstCaseMs(JETSTREAM_REQUEST_TIMEOUT_MS);
+  if ((out.registryOutboxVersionWriteGraceMs as number) < versionWriteRetryMs) {
+    bad(settings.registryOutboxVersionWriteGraceMs.env, String(out.registryOutboxVersionWriteGraceMs), `at least ${versionWriteRetryMs}, the longest a registry retries a version's write (${DEFAULT_RETRY.attempts} attempts of up to ${JETSTREAM_REQUEST_TIMEOUT_MS} ms and the waits between), so a write held up by a JetStream leader election is made, not given up`);
   }
   // The REST door reads a body of up to INFERMESH_MAX_MESSAGE_BYTES whole, charged to its budget:
   // a budget smaller would refuse every such request (429, for ever), which the settings allow.

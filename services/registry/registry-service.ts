@@ -73,6 +73,9 @@ export async function startRegistryService(config: Config, log: Logger): Promise
     outboxIntervalMs: config.registryOutboxIntervalMs,
     outboxCallWaitMs: config.registryOutboxCallWaitMs,
     outboxFlushBudgetMs: config.registryOutboxFlushBudgetMs,
+    outboxPublishTimeoutMs: config.registryOutboxPublishTimeoutMs,
+    outboxPublishAttempts: config.registryOutboxPublishAttempts,
+    outboxVersionWriteGraceMs: config.registryOutboxVersionWriteGraceMs,
     eventFollowAheadBytes: config.eventFollowAheadBytes,
     // The placement controller's own judgement (the same estimate and budgets it plans with).
     unplaceable: (sizeBytes) => placement?.refusal(sizeBytes) });

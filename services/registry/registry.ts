@@ -9,7 +9,7 @@ import { settings } from '../../lib/config';
 import { errors, MeshError, ErrorCode, shownName } from '../../lib/errors';
 import { decodeEvent, followEvents, newEvent, publishEvent, subjects, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
-import { retry } from '../../lib/retry';
+import { JETSTREAM_REQUEST_TIMEOUT_MS, retry, retryDelayMs } from '../../lib/retry';
 import { meterOf } from '../../lib/metrics';
 import { isKeyId } from '../../lib/auth';
 import type { Logger } from '../../lib/log';
@@ -52,6 +52,12 @@ export interface RegistryDeps {
   outboxCallWaitMs?: number;
   /** The most one periodic flush spends publishing a record's events (INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS; default 60 s). */
   outboxFlushBudgetMs?: number;
+  /** How long one attempt to publish an outbox's event waits (INFERMESH_REGISTRY_OUTBOX_PUBLISH_TIMEOUT_MS; default 5 s). */
+  outboxPublishTimeoutMs?: number;
+  /** Attempts a periodic flush makes to publish one event (INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS; default 6). */
+  outboxPublishAttempts?: number;
+  /** How old a version's write's event must be before a flush gives the write up (INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS; default 40 s). */
+  outboxVersionWriteGraceMs?: number;
   /** The API keys bucket (KEYS_BUCKET), whose records keep outboxes too (keys.ts): flushed with the models'. */
   keys?: KV;
 }
@@ -162,21 +168,6 @@ const OUTBOX_SHARE = 1 / 4;
 const OUTBOX_INDEX_NAME_BYTES = 128 + 3;
 /** What the outbox index takes besides its names (`{"schema":1,"models":[]}`, with room to spare). */
 const OUTBOX_INDEX_FRAME_BYTES = 64;
-
-/** How long one attempt to publish an event waits for JetStream's answer (nats.js's JetStream request timeout, 5 s). */
-const PUBLISH_ATTEMPT_MS = 5_000;
-/** Attempts of one publish within a periodic flush (lib/retry.ts's default). */
-const FLUSH_PUBLISH_ATTEMPTS = 6;
-/**
- * How old a version's write's event must be before a flush gives the write up (fences it): longer
- * than its registry keeps trying it (retry()'s 6 attempts of a KV request of up to 5 s, nats.js's
- * timeout, and 6 s of delays between: 36 s), with room for replicas' clocks that disagree by a few
- * seconds (the event's time is its writer's), so a write held up by a JetStream leader election is
- * made, not refused. Not the flush interval: the model's later events wait behind it, and at an
- * interval of an hour its writes would be refused once its outbox filled; any write's own flush
- * gives it up once it is this old.
- */
-const VERSION_WRITE_GRACE_MS = 40_000;
 
 /** How a flush publishes: within how long, and whether it retries a failed publish. */
 interface FlushBudget {
@@ -377,6 +368,29 @@ export class Registry {
     return { ms: this.deps.outboxFlushBudgetMs ?? settings.registryOutboxFlushBudgetMs.default, retries: true };
   }
 
+  /** How long one attempt to publish an event waits for JetStream's answer (INFERMESH_REGISTRY_OUTBOX_PUBLISH_TIMEOUT_MS). */
+  private get publishTimeoutMs(): number {
+    return this.deps.outboxPublishTimeoutMs ?? settings.registryOutboxPublishTimeoutMs.default;
+  }
+
+  /** Attempts of one publish within a periodic flush (INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS). */
+  private get publishAttempts(): number {
+    return this.deps.outboxPublishAttempts ?? settings.registryOutboxPublishAttempts.default;
+  }
+
+  /**
+   * How old a version's write's event must be before a flush gives the write up (fences it)
+   * (INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS): longer than its registry keeps trying it
+   * (createVersionRecord's retries; lib/config.ts refuses less), with room for replicas' clocks
+   * that disagree, so a write held up by a JetStream leader election is made, not refused. Not the
+   * flush interval: the model's later events wait behind it, and at an interval of an hour its
+   * writes would be refused once its outbox filled; any write's own flush gives it up once it is
+   * this old.
+   */
+  private get versionWriteGraceMs(): number {
+    return this.deps.outboxVersionWriteGraceMs ?? settings.registryOutboxVersionWriteGraceMs.default;
+  }
+
   private get outboxIntervalMs(): number {
     return this.deps.outboxIntervalMs ?? settings.registryOutboxIntervalMs.default;
   }
@@ -493,7 +507,6 @@ export class Registry {
    */
   private async publishPending(home: OutboxHome, id: string, deadline: number, budget: FlushBudget): Promise<'published' | 'dropped' | 'gone' | 'wait'> {
     const { kv, key } = this.whereIs(home);
-    let delay = 200;
     for (let attempt = 1; ; attempt++) {
       const cur = await this.read<OutboxRecord>(key, kv);
       const outbox = cur?.value.outbox ?? [];
@@ -513,12 +526,11 @@ export class Registry {
         event = pendingEventOf(pending, cur.value as ModelRecord);
       }
       try {
-        await this.publishWithin(event, Math.min(left, PUBLISH_ATTEMPT_MS));
+        await this.publishWithin(event, Math.min(left, this.publishTimeoutMs));
         return 'published';
       } catch (err) {
-        if (!budget.retries || attempt >= FLUSH_PUBLISH_ATTEMPTS) throw err;
-        await sleep(Math.max(0, Math.min(delay, deadline - Date.now())));
-        delay = Math.min(delay * 2, 3_000);
+        if (!budget.retries || attempt >= this.publishAttempts) throw err;
+        await sleep(Math.max(0, Math.min(retryDelayMs(attempt), deadline - Date.now())));
       }
     }
   }
@@ -527,7 +539,7 @@ export class Registry {
    * What a flush does with a version's write found in model `name`'s outbox (VersionWriteMarker):
    * the event to publish once the version's record shows the write; 'drop' once it cannot (the
    * record was written over `over` by something else, or this flush fenced it); 'wait' while the
-   * write is not made and the marker is younger than VERSION_WRITE_GRACE_MS (its writer is most
+   * write is not made and the marker is younger than INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS (its writer is most
    * likely on its way, and publishes it once the write is made). A marker older than that whose
    * write is not made was left by a registry that stopped before it: the record is fenced (
    * rewritten as it is, or marked deleted if it never existed), so that write's compare-and-set can
@@ -558,7 +570,7 @@ export class Registry {
             : exists;
         if (!shown) return 'drop';
         if (marker.type !== 'version.published' && !marker.confirmed) {
-          if (Date.now() - Date.parse(marker.time) <= VERSION_WRITE_GRACE_MS) return 'wait';
+          if (Date.now() - Date.parse(marker.time) <= this.versionWriteGraceMs) return 'wait';
           if (inTraffic(model.value, marker.version)) {
             this.deps.log.warn('dropping the event of a version\'s write its registry did not confirm: the version is in the traffic split', { model: name, version: marker.version, type: marker.type, id: marker.id });
             return 'drop';
@@ -572,7 +584,7 @@ export class Registry {
         }
         return this.versionEventOf(name, marker);
       }
-      if (Date.now() - Date.parse(marker.time) <= VERSION_WRITE_GRACE_MS) return 'wait';
+      if (Date.now() - Date.parse(marker.time) <= this.versionWriteGraceMs) return 'wait';
       try {
         if (marker.over === 0) await kvDeleteIfNeverWritten(this.deps.kv, key);
         else await this.deps.kv.update(key, entry!.value, marker.over);
@@ -931,7 +943,9 @@ export class Registry {
     const key = keys.version(record.model, record.version);
     const bytes = encode(record);
     try {
-      await retry(() => this.deps.kv.put(key, bytes, { previousSeq: 0 }), { retryable: (e) => !isConflict(e) });
+      // retry()'s defaults over nats.js's request timeout, named: the give-up a flush waits out
+      // (INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS) is checked against them at start.
+      await retry(() => this.deps.kv.put(key, bytes, { previousSeq: 0, timeout: JETSTREAM_REQUEST_TIMEOUT_MS }), { retryable: (e) => !isConflict(e) });
     } catch (err) {
       if (!isConflict(err)) throw err;
       const stored = await this.read<VersionRecord>(key);

@@ -354,6 +354,27 @@ describe('the outbox of model writes', () => {
     expect((await registries[0]!.registry.listVersions('unwritten')).map((v) => v.version)).toEqual([1, 2]);
   });
 
+  it('waits for a version\'s write as long as its grace setting says before fencing it', async () => {
+    await registryApi.push('patient', modelPath('fixtures/identity_fp32.onnx'));
+    const kv = await metadataBucket(nc, 1);
+    const v1 = (await kv.get(keys.version('patient', 1)))!.json<VersionRecord>();
+    // A push's event half an hour old whose write is not made: past the default grace, within an hour's.
+    const push = { ...newEvent({ type: 'version.published', model: 'patient', version: 2, sha256: v1.sha256, sizeBytes: 1, principal: 'key:test' }), time: new Date(Date.now() - 1_800_000).toISOString(), over: 0 };
+    const entry = (await kv.get(keys.model('patient')))!;
+    await kv.update(keys.model('patient'), JSON.stringify({ ...entry.json<ModelRecord>(), latestVersion: 2, outbox: [push] }), entry.revision);
+    const patient = new Registry({
+      kv: await metadataBucket(nc, 1), artifacts: await artifactStore(nc, 1), js: jetStreamOf(nc).js, log: silentLogger, outboxVersionWriteGraceMs: 3_600_000,
+      ...LIMITS,
+    });
+    await patient.flushOutbox('patient');
+    expect((await kv.get(keys.model('patient')))!.json<ModelRecord>().outbox?.map((e) => e.id)).toEqual([push.id]);
+    expect(await kv.get(keys.version('patient', 2))).toBeNull();
+    // A registry at the default (40 s) gives it up: the write can no longer be made.
+    await registries[0]!.registry.flushOutbox('patient');
+    expect((await kv.get(keys.version('patient', 2)))?.operation).toBe('DEL');
+    expect((await kv.get(keys.model('patient')))!.json<ModelRecord>().outbox).toBeUndefined();
+  });
+
   it('confirms an archive whose registry stopped between its write and its confirmation, unless the version is in the split', async () => {
     const file = modelPath('fixtures/identity_fp32.onnx');
     await registryApi.push('unconfirmed', file);

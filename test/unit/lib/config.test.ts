@@ -79,6 +79,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS: '60001' })).toThrow('INFERMESH_REGISTRY_OUTBOX_CALL_WAIT_MS="60001" is invalid: expected an integer in [100, 60000]');
   });
 
+  it('makes the outbox\'s publish attempts and its give-up of a version\'s write settings, the give-up no shorter than the write\'s retries', () => {
+    expect(loadConfig({})).toMatchObject({ registryOutboxPublishTimeoutMs: 5_000, registryOutboxPublishAttempts: 6, registryOutboxVersionWriteGraceMs: 40_000 });
+    expect(loadConfig({ INFERMESH_REGISTRY_OUTBOX_PUBLISH_TIMEOUT_MS: '2000', INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS: '3', INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS: '120000' }))
+      .toMatchObject({ registryOutboxPublishTimeoutMs: 2_000, registryOutboxPublishAttempts: 3, registryOutboxVersionWriteGraceMs: 120_000 });
+    expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS: '0' })).toThrow('INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS="0" is invalid: expected an integer in [1, 100]');
+    expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_PUBLISH_TIMEOUT_MS: '60001' })).toThrow('INFERMESH_REGISTRY_OUTBOX_PUBLISH_TIMEOUT_MS="60001" is invalid: expected an integer in [100, 60000]');
+    // Shorter than a registry's 6 attempts of up to 5 s and the 6 s of waits between, a write held
+    // up by a leader election would be fenced while its registry is still on its way.
+    expect(loadConfig({ INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS: '36000' }).registryOutboxVersionWriteGraceMs).toBe(36_000);
+    expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS: '35999' }))
+      .toThrow('INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS="35999" is invalid: expected at least 36000, the longest a registry retries a version\'s write (6 attempts of up to 5000 ms and the waits between)');
+  });
+
   it('probes NATS within the pod TTL: a fifth of it each by default, and refuses a probe that would notice a hung NATS too late', () => {
     expect(loadConfig({})).toMatchObject({ natsProbeIntervalMs: 1_000, natsProbeTimeoutMs: 1_000 });
     expect(loadConfig({ INFERMESH_POD_TTL_MS: '1500' })).toMatchObject({ natsProbeIntervalMs: 300, natsProbeTimeoutMs: 300 });
