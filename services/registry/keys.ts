@@ -75,9 +75,15 @@ export class KeyStore {
       try {
         await retry(() => this.kv.create(made.id, encodeStored(stored)), { retryable: (e) => !isConflict(e) });
       } catch (err) {
-        // 64 random bits: a collision is all but impossible; try another id rather than overwrite.
-        if (isConflict(err) && attempt < 3) continue;
-        throw err;
+        if (!isConflict(err)) throw err;
+        // An attempt stored whose answer was lost (a JetStream leader election) makes the retry
+        // conflict with the record it wrote: that key is this one, not a second whose token the
+        // caller gets while the first's is shown to no one.
+        if ((await this.read(made.id))?.value.hash !== made.hash) {
+          // 64 random bits: a collision is all but impossible; try another id rather than overwrite.
+          if (attempt < 3) continue;
+          throw err;
+        }
       }
       await this.outbox.announce(record.id);
       this.log.info('API key created', { keyId: record.id, name, grants: canonical, principal: by });

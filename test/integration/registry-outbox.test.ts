@@ -330,6 +330,32 @@ describe('the outbox of model writes', () => {
     expect(await keyEvents()).toHaveLength(3);
   });
 
+  it('makes one API key when its write is retried after an attempt that was stored but not answered', async () => {
+    const store = await connectNats(testConfig(nats.url), 'outbox-key-retry', silentLogger);
+    connections.push(store);
+    const bucket = await keysBucket(store, { replicas: 1, create: true });
+    let creates = 0;
+    const kv = new Proxy(bucket, {
+      get(target, prop) {
+        if (prop === 'create') {
+          return async (key: string, value: Uint8Array) => {
+            const first = creates++ === 0;
+            const revision = await target.create(key, value);
+            // The first is stored, its answer lost, as in a JetStream leader election.
+            if (first) throw new Error('TIMEOUT');
+            return revision;
+          };
+        }
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as KV;
+    const apiKeys = new KeyStore(kv, registries[0]!.registry.keyOutbox(), silentLogger);
+    const made = await apiKeys.create('answer-lost', ['read'], 'key:admin');
+    expect(creates).toBe(2);
+    expect((await apiKeys.list()).filter((k) => k.name === 'answer-lost').map((k) => k.id)).toEqual([made.key.id]);
+  });
+
   it('drops the events of versions\' writes their registry never made, and fences those writes', async () => {
     await registryApi.push('unwritten', modelPath('fixtures/identity_fp32.onnx'));
     await registryApi.push('unwritten', modelPath('fixtures/identity_fp32.onnx'));
