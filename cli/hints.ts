@@ -33,19 +33,38 @@ const MODEL_FIRST = new Set(['push', 'versions', 'update', 'archive', 'delete', 
 
 const quoted = (message: string, what: RegExp) => what.exec(message)?.[1];
 
+/** A TLS handshake that failed: no call reached the service. */
+const TLS_FAILED = /certificate|ssl|tls|self.signed|wrong version number|handshake/i;
+/** A connection never made (refused, unresolved, unreachable): no call reached the service. */
+const NOT_CONNECTED = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|No connection established|failed to connect/i;
+
+/**
+ * Whether a failed CreateKey may have made its key: its answer lost on the way back (a connection
+ * dropped, a deadline, a reset stream) rather than the call refused before the registry acted.
+ * Nothing retries a create (the client and grpc-js retry only a call that never reached the
+ * handler), so such a key exists once, its token shown to no one.
+ */
+function mayHaveCreated(err: FailedCall): boolean {
+  if (err.code === 'DeadlineExceeded' || err.code === 'Internal') return true;
+  return err.code === 'Unavailable' && !TLS_FAILED.test(err.message) && !NOT_CONNECTED.test(err.message);
+}
+
 /** The one line saying what to do next about `err`, or undefined when there is nothing to add. */
 export function hintFor(err: FailedCall, ctx: HintContext): string | undefined {
   const m = err.message;
   const model = quoted(m, /model '([^']+)'/) ?? (ctx.command === 'rollout' ? ctx.args[1] : MODEL_FIRST.has(ctx.command) ? ctx.args[0] : undefined);
   const viaRouter = ROUTER_COMMANDS.has(ctx.command);
   const [flag, address] = viaRouter ? ['--router', ctx.router] : ['--registry', ctx.registry];
+  if (ctx.command === 'keys' && ctx.args[0] === 'create' && mayHaveCreated(err)) {
+    return 'the registry may have made the key before its answer was lost, and no one has its token: `infermesh keys list` shows it (by name, creation time and creator); revoke it with `infermesh keys revoke <id>` before creating another';
+  }
   switch (err.code) {
     case 'Unavailable':
     case 'NotReady':
-      if (/certificate|ssl|tls|self.signed|wrong version number|handshake/i.test(m)) {
+      if (TLS_FAILED.test(m)) {
         return `the TLS connection failed: pass --ca FILE (or set INFERMESH_CA) with the mesh's CA; \`npm start -- --secure\` writes it to .infermesh/tls/ca.crt`;
       }
-      if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|No connection established|Connection dropped|failed to connect/i.test(m)) {
+      if (NOT_CONNECTED.test(m) || /Connection dropped/i.test(m)) {
         return `is the mesh running? Start one with \`npm start\`, or pass ${flag} HOST:PORT (this tried ${address})`;
       }
       if (/no inference pod has model|has no version ready|failed this request/.test(m)) {

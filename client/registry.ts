@@ -236,7 +236,9 @@ export class RegistryApi {
 
   /**
    * Creates an API key with `grants` (`infer:mnist*`, `read`, `admin`...); needs `admin`. The token
-   * is in this answer only: the registry keeps a hash of it.
+   * is in this answer only: the registry keeps a hash of it. Never retried: a create whose answer
+   * is lost (UNAVAILABLE, DEADLINE_EXCEEDED) may have made its key, which keys() lists (name,
+   * created_at) and revokeKey() revokes.
    */
   async createKey(name: string, grants: string[]): Promise<CreatedKey> {
     const res = await unary<CreateKeyResponseOut>((cb) => this.client.CreateKey({ name, grants }, cb)).catch(wrap);
