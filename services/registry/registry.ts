@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { kvDeleteIfNeverWritten, kvKeys, resources, type JetStreamClient, type KV, type ObjectStore } from '../../lib/nats';
 import { settings } from '../../lib/config';
 import { errors, MeshError, ErrorCode, shownName } from '../../lib/errors';
+import { checkText, escapeControls } from '../../lib/text';
 import { decodeEvent, followEvents, newEvent, publishEvent, subjects, type EventFollower, type EventInput, type MeshEvent } from '../../lib/events';
 import { readOnnxSignature, OnnxFormatError } from '../../lib/onnx';
 import { JETSTREAM_REQUEST_TIMEOUT_MS, retry, retryDelayMs } from '../../lib/retry';
@@ -190,6 +191,30 @@ const homeText = (home: OutboxHome) => (home.kind === 'model' ? `model '${home.n
 interface Cleared {
   base: number;
   revision: number;
+}
+
+/** A caller's text as an error message quotes it: escaped (lib/text.ts) and cut when long. */
+const quoted = (text: string) => `'${shownName(escapeControls(text))}'`;
+
+/**
+ * INVALID_ARGUMENT for a description or label holding what a terminal or log would act on (lib/text.ts),
+ * each as the caller sent it: the description is free text, label keys and values are names.
+ */
+function checkMetadataText(description: string | undefined, labels: Record<string, string> | undefined): void {
+  if (description !== undefined) checkText('description', description, 'text');
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    checkText(`label key ${quoted(k)}`, k, 'name');
+    checkText(`label ${quoted(k)} value`, v, 'name');
+  }
+}
+
+/**
+ * INVALID_ARGUMENT for a graph input or output whose name a name may not hold (lib/text.ts): it is
+ * stored, listed and printed, and no Open Inference Protocol client could name such a tensor anyway.
+ */
+function checkTensorNames(signature: { inputs: readonly { name: string }[]; outputs: readonly { name: string }[] }): void {
+  for (const t of signature.inputs) checkText(`artifact's input tensor ${quoted(t.name)}: its name`, t.name, 'name');
+  for (const t of signature.outputs) checkText(`artifact's output tensor ${quoted(t.name)}: its name`, t.name, 'name');
 }
 
 /** What a model record's parts take, in bytes, for a refusal that says what is large. */
@@ -741,6 +766,7 @@ export class Registry {
     Registry.checkName(m.name);
     this.checkConfig(m.config);
     this.checkMetadata(m.description, m.labels);
+    checkMetadataText(m.description, m.labels);
     const record: ModelRecord = {
       schema: 1,
       name: m.name,
@@ -844,6 +870,7 @@ export class Registry {
     const before = await this.getModel(name);
     // Bounded as they will be stored: a change of one keeps the other as it is.
     this.checkMetadata(changes.description ?? before.description, changes.labels ?? before.labels);
+    checkMetadataText(changes.description, changes.labels);
     // Whether the write announces, as the record read just now says (marked pending before the loop).
     const announces = (changes.description !== undefined && changes.description !== before.description)
       || (changes.labels !== undefined && !isDeepStrictEqual(changes.labels, before.labels))
@@ -900,6 +927,7 @@ export class Registry {
         if (err instanceof OnnxFormatError) throw errors.invalidArgument(`artifact is not a servable ONNX model: ${err.message}`);
         throw err;
       });
+      checkTensorNames(signature);
       await this.storeArtifact(upload.sha256, upload.file);
       await this.createModel({ name: model }, by);
       // The number is assigned, and version.published stored ahead of the version's record, by one

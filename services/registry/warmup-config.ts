@@ -3,6 +3,7 @@
 // question (versions differ; it validates a sample as it validates a request); the registry checks
 // what holds for any version: names, fixed non-negative dimensions, a bounded count and size.
 import { errors } from '../../lib/errors';
+import { checkText } from '../../lib/text';
 import type { WarmupInputConfig, WarmupSampleConfig } from '../../lib/events';
 import type { WarmupSample } from '../../lib/grpc/generated/infermesh/registry/v1/WarmupSample';
 import type { WarmupSample__Output as WarmupSampleOut } from '../../lib/grpc/generated/infermesh/registry/v1/WarmupSample';
@@ -47,7 +48,8 @@ export function warmupToProto(samples: readonly WarmupSampleConfig[] | undefined
 }
 
 /**
- * Checks warm-up samples before they are stored: every sample names each of its inputs once; all
+ * Checks warm-up samples before they are stored: every sample names each of its inputs once, each
+ * name (the sample's too) printable (lib/text.ts checkText, as a name); all
  * samples together run at most `maxWarmupRuns` times and hold at most `maxWarmupElements` elements;
  * and the whole list, as the model record stores it, takes at most `maxWarmupConfigBytes` (the record
  * and its model.config.changed event are NATS messages). INVALID_ARGUMENT naming the sample otherwise.
@@ -56,10 +58,13 @@ export function checkWarmup(samples: readonly WarmupSampleConfig[], limits: Warm
   let runs = 0;
   let elements = 0;
   samples.forEach((s, i) => {
+    // Names are stored, and a pod's reason for a failed warm-up quotes them (lib/text.ts).
+    checkText(`warm-up sample ${i + 1}'s name`, s.name, 'name');
     if (s.inputs.length === 0) throw errors.invalidArgument(`${label(s, i)} has no inputs; give a value for every input of the model`);
     const seen = new Set<string>();
-    for (const input of s.inputs) {
+    for (const [n, input] of s.inputs.entries()) {
       if (!input.name) throw errors.invalidArgument(`${label(s, i)} has an input without a name`);
+      checkText(`${label(s, i)}: input ${n + 1}'s name`, input.name, 'name');
       if (seen.has(input.name)) throw errors.invalidArgument(`${label(s, i)} gives input '${input.name}' more than once`);
       seen.add(input.name);
       if (input.dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {

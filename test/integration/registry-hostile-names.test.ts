@@ -2,13 +2,15 @@
 // before any record is read or written (a model key of several KB in a NATS control line drops the
 // registry's connection), with the name cut short in the message; a description and labels bounded
 // by INFERMESH_MAX_MODEL_METADATA_BYTES, so a model's record and its events keep fitting NATS's
-// max_payload through a rollout's history.
+// max_payload through a rollout's history; and no text holding what a terminal acts on (ESC, C1
+// controls, bidi overrides) in a tensor name, a label or a description (lib/text.ts).
 import { status as Status } from '@grpc/grpc-js';
 import { RegistryApi, RolloutApi } from '../../client/index';
 import { registryClient, unary } from '../../lib/grpc/client';
 import type { RegistryService } from '../../services/registry/registry-service';
 import { startTestNats } from '../helpers/nats';
 import { modelPath } from '../helpers/models';
+import { encodeModel, ElemType, node, tensor } from '../../tools/models/onnx-builder';
 import { startTestRegistry } from '../helpers/services';
 
 jest.setTimeout(60_000);
@@ -95,6 +97,49 @@ describe('a registry sent names and metadata no model can have', () => {
     const after = await api.model('wordy');
     expect([after.revision, after.description]).toEqual([before.revision, before.description]);
     expect((await api.updateModel('wordy', { description: 'short' })).description).toBe('short');
+  });
+
+  it('refuses a push whose tensor names hold terminal controls, naming the tensor escaped, and stores nothing', async () => {
+    const osc52 = '\x1b]52;c;cm0gLXJmIH4=\x07';
+    const graph = (input: string, output: string) => encodeModel({
+      name: 'g', inputs: [tensor(input, ElemType.FLOAT, ['n'])], outputs: [tensor(output, ElemType.FLOAT, ['n'])], nodes: [node('Identity', [input], [output])],
+    });
+    const input = await failure(api.push('escapes', graph(`x${osc52}`, 'y')));
+    expect(input?.grpcCode).toBe(Status.INVALID_ARGUMENT);
+    expect(input?.message).toBe("artifact's input tensor 'x\\x1b]52;c;cm0gLXJmIH4=\\x07': its name holds a control character (U+001B) at character 2: "
+      + 'names and labels take printable characters only (no control, invisible format or bidirectional characters)');
+    const output = await failure(api.push('escapes', graph('x', 'y\u009b2J')));
+    expect(output?.message).toMatch(/^artifact's output tensor 'y\\x9b2J': its name holds a control character \(U\+009B\) at character 2: /);
+    expect((await failure(api.model('escapes')))?.grpcCode).toBe(Status.NOT_FOUND);
+    expect((await api.push('escapes', graph('x', 'y'))).version).toBe(1);
+  });
+
+  it('refuses labels and descriptions holding terminal controls or bidi overrides, naming the field, and writes nothing', async () => {
+    await api.push('labelled', modelPath('fixtures/add_sub_fp32.onnx'));
+    const before = await api.model('labelled');
+    const refusals: [Parameters<RegistryApi['updateModel']>[1], RegExp][] = [
+      [{ labels: { team: 'a\x1b]52;c;eA==\x07' } }, /^label 'team' value holds a control character \(U\+001B\) at character 2: names and labels take printable/],
+      [{ labels: { 'te\x1b[2Jam': 'a' } }, /^label key 'te\\x1b\[2Jam' holds a control character \(U\+001B\) at character 3: /],
+      [{ labels: { owner: 'x\u2066y' } }, /^label 'owner' value holds a bidirectional override \(U\+2066\) at character 2: /],
+      [{ description: 'd\u009b2J' }, /^description holds a control character \(U\+009B\) at character 2: free text may hold line breaks and tabs/],
+      [{ description: 'admin\u202egpj.exe' }, /^description holds a bidirectional override \(U\+202E\) at character 6: /],
+    ];
+    for (const [update, message] of refusals) {
+      const err = await failure(api.updateModel('labelled', update));
+      expect({ update, code: err?.grpcCode }).toEqual({ update, code: Status.INVALID_ARGUMENT });
+      expect(err!.message).toMatch(message);
+    }
+    expect((await api.model('labelled')).revision).toBe(before.revision);
+    const raw = registryClient(`127.0.0.1:${registry.port}`);
+    try {
+      const created = await failure(unary((cb) => raw.CreateModel({ name: 'labelled-new', description: '', labels: { team: 'a\x07' } }, cb)));
+      expect(created?.code).toBe(Status.INVALID_ARGUMENT);
+    } finally {
+      raw.close();
+    }
+    expect((await failure(api.model('labelled-new')))?.grpcCode).toBe(Status.NOT_FOUND);
+    // A description may span lines and hold tabs.
+    expect((await api.updateModel('labelled', { description: 'digits\n\tfrom MNIST', labels: { team: 'ml é' } })).description).toBe('digits\n\tfrom MNIST');
   });
 });
 

@@ -96,6 +96,8 @@ describe('warm-up samples in the registry', () => {
       { name: 'a', inputs: [{ name: 'INPUT0', dims: [1, 60000] }] }, { name: 'b', inputs: [{ name: 'INPUT0', dims: [0, 4] }, { name: 'INPUT1', dims: [1, 40001] }] },
     ], /^warm-up sample 'b': input 'INPUT1' takes the warm-up samples past the registry's maximum of 100000 elements/],
     ['more elements than a tensor holds', [{ name: 's', inputs: [{ name: 'INPUT0', dims: [2 ** 30, 2 ** 30, 2 ** 30] }] }], /has more elements than any tensor can hold/],
+    ['a sample\'s name holding a terminal control', [{ name: 's\x1b]0;t\x07', inputs: [{ name: 'INPUT0', dims: [1] }] }], /^warm-up sample 1's name holds a control character \(U\+001B\) at character 2: names and labels take printable characters only/],
+    ['an input\'s name holding a bidi override', [{ name: 's', inputs: [{ name: 'INPUT0', dims: [1] }, { name: 'IN\u202ePUT1', dims: [1] }] }], /^warm-up sample 's': input 2's name holds a bidirectional override \(U\+202E\) at character 3/],
     ['more than the registry stores', [{ name: 's', inputs: [{ name: 'INPUT0', dims: [1024, 4], raw_data: Buffer.alloc(4096) }] }], /^the warm-up samples take \d+ bytes as stored, above the registry's maximum of 4096 \(INFERMESH_MAX_WARMUP_CONFIG_BYTES\)$/],
   ])('refuses %s with INVALID_ARGUMENT and keeps the config', async (_what, bad, message) => {
     const before = await client.model('add-sub');

@@ -3,6 +3,7 @@
 // path (the gRPC handlers, the console) reaches these through Rollouts, so each check lives here once.
 // Anything out of its domain is INVALID_ARGUMENT naming the field; nothing here does I/O.
 import { errors } from '../../../lib/errors';
+import { checkText } from '../../../lib/text';
 import { DEFAULT_ROLLOUT_ANALYSIS, type RolloutAnalysis } from './rollout-state';
 
 /**
@@ -29,11 +30,16 @@ export function checkSteps(steps: readonly number[]): void {
   if (steps.some((w, i) => i > 0 && w <= steps[i - 1]!)) throw errors.invalidArgument(`steps ${steps.join(', ')} are not ascending`);
 }
 
-/** A reason given by hand (pause, rollback, promote): at most MAX_ROLLOUT_REASON_CHARS characters. */
+/**
+ * A reason given by hand (pause, rollback, promote): at most MAX_ROLLOUT_REASON_CHARS characters of
+ * free text (lib/text.ts: line breaks and tabs, no other control character nor bidi override), since
+ * it is printed to whoever reads the rollout's status or the events.
+ */
 export function checkReason(reason: string): void {
   if (reason.length > MAX_ROLLOUT_REASON_CHARS) {
     throw errors.invalidArgument(`reason has ${reason.length} characters, more than ${MAX_ROLLOUT_REASON_CHARS}`);
   }
+  checkText('reason', reason, 'text');
 }
 
 /** One analysis setting: its name on the wire, whether a value is in its domain, and that domain in words. */

@@ -1,6 +1,7 @@
 // What a rollout command must be, through Rollouts over an in-memory store (every path, the gRPC
 // handlers and the console, calls these): analysis settings finite and in the range their rule
-// reads them in, 0 taking the default; a version from 1; whole weights in 0..100; a bounded reason.
+// reads them in, 0 taking the default; a version from 1; whole weights in 0..100; a bounded reason
+// without terminal controls.
 // Anything else is INVALID_ARGUMENT naming the field, and nothing is stored.
 import { ErrorCode, MeshError } from '../../../../lib/errors';
 import type { MeshEvent } from '../../../../lib/events';
@@ -130,6 +131,19 @@ describe('rollout reasons', () => {
     const status = await rollouts[command]('m', 'tester', reason);
     expect(status.rollout?.reason).toBe(reason);
     expect(status.history.at(-1)?.reason).toBe(reason);
+  });
+
+  it.each(commands)('%s refuses a reason holding a terminal control or a bidi override, and records nothing; line breaks and tabs pass', async (command) => {
+    const s = memoryStore();
+    const rollouts = new Rollouts(s.store);
+    await rollouts.start('m', 2, start({}), 'tester');
+    const before = s.model();
+    for (const [reason, problem] of [['ok\x1b[2J\x1b]52;c;eA==\x07', 'a control character (U+001B) at character 3'], ['ok\u009b2J', 'a control character (U+009B) at character 3'], ['ok\u202e', 'a bidirectional override (U+202E) at character 3']]) {
+      const err = await refusal(rollouts[command]('m', 'tester', reason!));
+      expect(err.message).toMatch(new RegExp(`^reason holds ${problem!.replace(/[()+]/g, '\\$&')}: `));
+    }
+    expect(s.model()).toBe(before);
+    expect((await rollouts[command]('m', 'tester', 'canary slow:\n\tp99 3x stable')).rollout?.reason).toBe('canary slow:\n\tp99 3x stable');
   });
 
   it('bounds reasons at 1024 characters, as a not-ready reason', () => {
