@@ -1,7 +1,9 @@
 // `infermesh infer` says the answer first. A response that looks like a classifier's (a float output
 // of shape [1, N] or [N], N >= 2) is shown as its top classes with their probabilities; any other is
 // shown output by output, name, datatype, shape and its first values. --json prints the whole
-// response instead (io.ts formatResult).
+// response instead (io.ts formatResult). Names and string values came from the network: every line
+// made of them goes through escapeControls.
+import { escapeControls } from '../lib/text';
 import type { InferOutput, InferResult } from '../client/index';
 import { numbersOfHalves } from '../lib/tensor';
 import { paint, type TableOptions } from './table';
@@ -84,7 +86,7 @@ function outputLine(o: InferOutput): string {
   const values = o.datatype === 'FP16' ? numbersOfHalves(o.data as Uint16Array) : o.datatype === 'BOOL' ? Array.from(o.data as Uint8Array, (b) => b !== 0) : Array.from(o.data as ArrayLike<unknown>);
   const first = values.slice(0, SHOWN_VALUES).map(shownValue).join(', ');
   const more = values.length > SHOWN_VALUES ? `, … (${values.length} values)` : '';
-  return `${o.name}  ${o.datatype} [${o.shape.join(',')}]  ${first}${more}`;
+  return escapeControls(`${o.name}  ${o.datatype} [${o.shape.join(',')}]  ${first}${more}`);
 }
 
 /**
@@ -99,12 +101,12 @@ function outputLine(o: InferOutput): string {
  */
 export function formatAnswer(r: InferResult, opts: TableOptions & { top?: number } = {}): string {
   const c = classify(r.outputs);
-  const head = `${r.modelName} version ${r.modelVersion}`;
+  const head = escapeControls(`${r.modelName} version ${r.modelVersion}`);
   if (!c) return [`${head}:`, ...r.outputs.map(outputLine)].join('\n');
   const top = topClasses(c.probabilities, opts.top ?? DEFAULT_TOP).map((t) => [String(t.index), formatPercent(t.probability)] as const);
   const [classWidth, percentWidth] = [0, 1].map((i) => Math.max(...top.map((t) => t[i]!.length)));
   const lines = top.map(([k, p], n) => `${paint(k.padEnd(classWidth!), n === 0 ? 'bold' : undefined, opts.color)}  ${p.padStart(percentWidth!)}`);
   const others = r.outputs.filter((o) => o.name !== c.output);
-  const also = others.length ? [`(also ${others.map((o) => `${o.name} ${o.datatype} [${o.shape.join(',')}]`).join(', ')}; --json shows every value)`] : [];
-  return [`${head}, output ${c.output}${c.softmax ? ' (softmax applied)' : ''}: top ${top.length} of ${c.probabilities.length} classes`, ...lines, ...also].join('\n');
+  const also = others.length ? [escapeControls(`(also ${others.map((o) => `${o.name} ${o.datatype} [${o.shape.join(',')}]`).join(', ')}; --json shows every value)`)] : [];
+  return [`${head}, output ${escapeControls(c.output)}${c.softmax ? ' (softmax applied)' : ''}: top ${top.length} of ${c.probabilities.length} classes`, ...lines, ...also].join('\n');
 }

@@ -2,6 +2,7 @@
 // Protocol's REST/JSON form ({"inputs": [{"name", "datatype", "shape", "data"}]}).
 import type { InferInput, InferResult } from '../client/index';
 import { isDatatype, numbersOfHalves } from '../lib/tensor';
+import { jsonForTerminal } from '../lib/text';
 
 /** A request body as the CLI reads it. */
 export interface JsonRequest {
@@ -29,9 +30,9 @@ export function parseRequest(text: string): { inputs: InferInput[]; outputs: str
   return { inputs, outputs: (body.outputs ?? []).map((o) => o.name), id: body.id ?? '' };
 }
 
-/** A response as JSON (64-bit integers as numbers when safe, else strings; FP16 as numbers). */
+/** A response as JSON (64-bit integers as numbers when safe, else strings; FP16 as numbers; control characters as JSON escapes). */
 export function formatResult(r: InferResult): string {
-  return JSON.stringify({
+  return jsonForTerminal({
     model_name: r.modelName,
     model_version: r.modelVersion,
     id: r.id,
@@ -41,5 +42,5 @@ export function formatResult(r: InferResult): string {
       shape: o.shape,
       data: o.datatype === 'FP16' ? numbersOfHalves(o.data as Uint16Array) : Array.from(o.data as ArrayLike<unknown>, (v) => (typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v)),
     })),
-  }, null, 2);
+  }, 2);
 }

@@ -12,6 +12,7 @@ import { DEFAULT_TOP, formatAnswer } from './answer';
 import { PushProgress } from './progress';
 import { formatBytes } from './format';
 import { hintFor } from './hints';
+import { escapeControls, jsonForTerminal } from '../lib/text';
 import type { TableOptions } from './table';
 
 const USAGE = `infermesh: ONNX models as a service
@@ -117,9 +118,10 @@ async function main(argv: string[]): Promise<number> {
     return await run(command, args, values, connect);
   } catch (err) {
     if (!(err instanceof InfermeshError)) throw err;
-    console.error(`infermesh: ${err.code} (gRPC ${err.grpcCode}): ${err.message}`);
+    // The message is the server's, and may quote what a caller stored or sent: shown escaped.
+    console.error(escapeControls(`infermesh: ${err.code} (gRPC ${err.grpcCode}): ${err.message}`));
     const hint = hintFor(err, { command, args, registry: values.registry, router: values.router, token: connect.token !== undefined, timeoutMs: Number(values.timeout) });
-    if (hint) console.error(`hint: ${hint}`);
+    if (hint) console.error(escapeControls(`hint: ${hint}`));
     return 1;
   }
 }
@@ -159,12 +161,12 @@ async function run(command: string, args: string[], values: Values, connect: Con
             throw err;
           });
         if (values.json) {
-          console.log(JSON.stringify({ model: v.model, version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), inputs: v.inputs, outputs: v.outputs }, null, 2));
+          console.log(jsonForTerminal({ model: v.model, version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), inputs: v.inputs, outputs: v.outputs }, 2));
         } else {
-          console.log(`pushed ${v.model} version ${v.version} (${formatBytes(Number(v.size_bytes))}, sha256 ${v.sha256.slice(0, 12)}…)`);
+          console.log(escapeControls(`pushed ${v.model} version ${v.version} (${formatBytes(Number(v.size_bytes))}, sha256 ${v.sha256.slice(0, 12)}…)`));
           // Only a model's first version serves at once; say how a later one gets traffic.
           const serving = await registry.model(v.model).then((m) => m.traffic.some((t) => t.version === v.version), () => true);
-          if (!serving) console.log(`not serving yet: start a canary with \`infermesh rollout start ${v.model} ${v.version} --weight 10\``);
+          if (!serving) console.log(escapeControls(`not serving yet: start a canary with \`infermesh rollout start ${v.model} ${v.version} --weight 10\``));
         }
       } finally {
         registry.close();
@@ -179,14 +181,14 @@ async function run(command: string, args: string[], values: Values, connect: Con
         // What the pods report through the router: each version's state and reason (a failed load
         // and its back-off, a failed warm-up). Without a router the registry's view still prints.
         const serving = await router.repositoryIndex({ timeoutMs: 3_000 }).catch((err: unknown) => {
-          console.error(`infermesh: the router at ${values.router} did not answer (${err instanceof Error ? err.message : String(err)}); pod states are left out`);
+          console.error(escapeControls(`infermesh: the router at ${values.router} did not answer (${err instanceof Error ? err.message : String(err)}); pod states are left out`));
           return undefined;
         });
         if (values.json) {
-          console.log(JSON.stringify(models.map((m) => ({
+          console.log(jsonForTerminal(models.map((m) => ({
             name: m.name, latest_version: m.latest_version, traffic: m.traffic, created_at: m.created_at,
             ...(serving && { pods: serving.filter((s) => s.name === m.name).map((s) => ({ version: Number(s.version), state: s.state, ...(s.reason && { reason: s.reason }) })) }),
-          })), null, 2));
+          })), 2));
         } else {
           console.log(modelsView(models, serving, await rolloutsOf(values.registry, connect, models.map((m) => m.name)), view));
         }
@@ -203,7 +205,7 @@ async function run(command: string, args: string[], values: Values, connect: Con
       try {
         const versions = await registry.versions(model);
         if (!values.json) console.log(versionsView(versions, view));
-        else console.log(JSON.stringify(versions.map((v) => ({ version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), state: v.state, created_at: v.created_at })), null, 2));
+        else console.log(jsonForTerminal(versions.map((v) => ({ version: v.version, sha256: v.sha256, size_bytes: Number(v.size_bytes), state: v.state, created_at: v.created_at })), 2));
       } finally {
         registry.close();
       }
@@ -213,7 +215,7 @@ async function run(command: string, args: string[], values: Values, connect: Con
       const registry = new RegistryApi(values.registry, connect);
       try {
         const pods = await registry.pods();
-        console.log(values.json ? JSON.stringify(pods, null, 2) : podsView(pods, view));
+        console.log(values.json ? jsonForTerminal(pods, 2) : podsView(pods, view));
       } finally {
         registry.close();
       }
@@ -225,7 +227,7 @@ async function run(command: string, args: string[], values: Values, connect: Con
       const registry = new RegistryApi(values.registry, connect);
       try {
         const m = await updateModel(registry, model, values);
-        console.log(JSON.stringify({ name: m.name, description: m.description, labels: m.labels, config: m.config, revision: Number(m.revision) }, null, 2));
+        console.log(jsonForTerminal({ name: m.name, description: m.description, labels: m.labels, config: m.config, revision: Number(m.revision) }, 2));
       } finally {
         registry.close();
       }
@@ -240,10 +242,10 @@ async function run(command: string, args: string[], values: Values, connect: Con
       try {
         if (command === 'archive') {
           const v = await registry.archiveVersion(model, n);
-          console.log(JSON.stringify({ model: v.model, version: v.version, state: v.state }, null, 2));
+          console.log(jsonForTerminal({ model: v.model, version: v.version, state: v.state }, 2));
         } else {
           const d = await registry.deleteVersion(model, n);
-          console.log(JSON.stringify({ model: d.version.model, version: d.version.version, sha256: d.version.sha256, artifact_deleted: d.artifactDeleted }, null, 2));
+          console.log(jsonForTerminal({ model: d.version.model, version: d.version.version, sha256: d.version.sha256, artifact_deleted: d.artifactDeleted }, 2));
         }
       } finally {
         registry.close();
@@ -259,7 +261,7 @@ async function run(command: string, args: string[], values: Values, connect: Con
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {
-        for await (const { sequence, event } of watch) console.log(values.json ? JSON.stringify({ sequence, ...event }) : eventLine(sequence, event, view));
+        for await (const { sequence, event } of watch) console.log(values.json ? jsonForTerminal({ sequence, ...event }) : eventLine(sequence, event, view));
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
@@ -269,7 +271,7 @@ async function run(command: string, args: string[], values: Values, connect: Con
     }
     case 'rollout': {
       const status = await rolloutCommand(args, { registry: values.registry, connect, weight: values.weight, steps: values.steps, auto: values.auto, reason: values.reason });
-      console.log(values.json ? JSON.stringify(status, null, 2) : rolloutView(status, view));
+      console.log(values.json ? jsonForTerminal(status, 2) : rolloutView(status, view));
       return 0;
     }
     case 'infer': {
@@ -336,18 +338,18 @@ async function keysCommand(args: string[], values: { registry: string; name?: st
       case 'create': {
         if (!values.name || !values.grant?.length) throw new UsageError('keys create needs --name NAME and at least one --grant GRANT');
         const { token, key } = await registry.createKey(values.name, values.grant);
-        console.log(JSON.stringify({ token, ...shown(key) }, null, 2));
+        console.log(jsonForTerminal({ token, ...shown(key) }, 2));
         console.error('infermesh: keep the token now: it is shown only this once');
         return;
       }
       case 'list': {
         const keys = await registry.keys();
-        console.log(values.json ? JSON.stringify(keys.map(shown), null, 2) : keysView(keys, view));
+        console.log(values.json ? jsonForTerminal(keys.map(shown), 2) : keysView(keys, view));
         return;
       }
       case 'revoke':
         if (!id) throw new UsageError('keys revoke needs <id>');
-        console.log(JSON.stringify(shown(await registry.revokeKey(id)), null, 2));
+        console.log(jsonForTerminal(shown(await registry.revokeKey(id)), 2));
         return;
       default:
         throw new UsageError('keys needs create, list or revoke');
@@ -445,10 +447,10 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof UsageError) {
-      console.error(`infermesh: ${err.message}\n\n${USAGE}`);
+      console.error(`infermesh: ${escapeControls(err.message)}\n\n${USAGE}`);
       process.exitCode = 2;
     } else {
-      console.error(`infermesh: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(escapeControls(`infermesh: ${err instanceof Error ? err.message : String(err)}`));
       process.exitCode = 1;
     }
   },

@@ -1,6 +1,9 @@
 // Readable output for people, kubectl style: a table is a header row in capitals, then one row per
 // item, columns aligned and two spaces apart, with no trailing spaces. Colour only when asked (the
 // CLI asks when stdout is a terminal and NO_COLOR is unset), so piped output is plain text.
+// Every cell's text came from the network: it is shown with its control characters escaped
+// (lib/text.ts escapeControls), so a stored name or reason cannot drive the terminal or break a row.
+import { escapeControls } from '../lib/text';
 
 /** A colour or weight a cell can carry; shown only with `color: true`. */
 export type Style = 'bold' | 'dim' | 'green' | 'yellow' | 'red';
@@ -11,7 +14,7 @@ export interface StyledCell {
   style: Style;
 }
 
-/** One cell: text, a number (shown as is), or styled text. Empty text shows as '-'. */
+/** One cell: text, a number (shown as is), or styled text. Empty text shows as '-'; control characters as escapes (`\x1b`). */
 export type Cell = string | number | StyledCell;
 
 /** A column: its header (shown in capitals) and alignment (default left). */
@@ -50,13 +53,12 @@ export function paint(text: string, style: Style | undefined, color: boolean | u
 
 function textOf(cell: Cell | undefined): string {
   const t = cell === undefined ? '' : typeof cell === 'object' ? cell.text : String(cell);
-  return t === '' ? '-' : t;
+  return t === '' ? '-' : escapeControls(t);
 }
 
-/** Visible width: code points, without any escape sequence a caller left in. */
+/** Visible width: code points (a cell's text holds no escape sequence: textOf escaped them). */
 function widthOf(text: string): number {
-  // eslint-disable-next-line no-control-regex
-  return [...text.replace(/\x1b\[[0-9;]*m/g, '')].length;
+  return [...text].length;
 }
 
 /**

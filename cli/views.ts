@@ -1,5 +1,8 @@
 // What the listing commands print for people (their --json forms are built in main.ts and never
-// change shape: scripts read them). Every function here is pure: data in, text out.
+// change shape: scripts read them). Every function here is pure: data in, text out. Table cells
+// are escaped by table.ts; every line built here outside a table goes through escapeControls, since
+// what it quotes (pods' reasons, events' fields) came from the network.
+import { escapeControls } from '../lib/text';
 import type { ApiKey, Model, ModelIndexEntry, Pod, RegistryEvent, RolloutStatus, Version } from '../client/index';
 import { formatFields, formatTable, paint, styled, type Cell, type Style, type TableOptions } from './table';
 import { formatBytes, formatTime } from './format';
@@ -51,7 +54,7 @@ export function modelsView(
   });
   const headers = placed ? ['NAME', 'LATEST', 'TRAFFIC', 'COPIES', 'ROLLOUT', 'PODS'] : ['NAME', 'LATEST', 'TRAFFIC', 'ROLLOUT', 'PODS'];
   const table = formatTable(headers, rows, { ...opts, empty: 'No models yet: push one with `infermesh push <model> <file.onnx>`.' });
-  const reasons = (serving ?? []).filter((s) => s.reason && models.some((m) => m.name === s.name)).map((s) => `${s.name} v${s.version} ${s.state}: ${s.reason}`);
+  const reasons = (serving ?? []).filter((s) => s.reason && models.some((m) => m.name === s.name)).map((s) => escapeControls(`${s.name} v${s.version} ${s.state}: ${s.reason}`));
   return reasons.length ? `${table}\n\n${reasons.join('\n')}` : table;
 }
 
@@ -96,7 +99,7 @@ export function podsView(pods: readonly Pod[], opts: TableOptions = {}): string 
     return [p.name, p.address, styled(p.state, p.state === 'serving' ? 'green' : 'yellow'), providers || '-', versions, memory, p.inflight, formatTime(p.seen_at)];
   });
   const table = formatTable(['NAME', 'ADDRESS', 'STATE', 'PROVIDER', 'VERSIONS', { header: 'MEMORY', align: 'right' }, { header: 'IN FLIGHT', align: 'right' }, 'SEEN'], rows, { ...opts, empty: 'No pods announce themselves: are any running (`npm start` runs two)?' });
-  const reasons = pods.flatMap((p) => p.versions.filter((v) => v.reason).map((v) => `${p.name} ${v.model}:${v.version} ${v.state}: ${v.reason}`));
+  const reasons = pods.flatMap((p) => p.versions.filter((v) => v.reason).map((v) => escapeControls(`${p.name} ${v.model}:${v.version} ${v.state}: ${v.reason}`)));
   return reasons.length ? `${table}\n\n${reasons.join('\n')}` : table;
 }
 
@@ -188,6 +191,6 @@ function eventDetails(e: RegistryEvent): string {
  * `#12  2025-06-01 12:00:03Z  mnist  version.published     v2 407.6 kB sha256 3f2a9c01b7de  by key:0123…`
  */
 export function eventLine(sequence: number, e: RegistryEvent, opts: TableOptions = {}): string {
-  const parts = [`#${sequence}`.padEnd(4), formatTime(e.time), (e.model || '-').padEnd(8), paint(e.type.padEnd(20), 'bold', opts.color), eventDetails(e), e.principal ? `by ${e.principal}` : ''];
+  const parts = [`#${sequence}`.padEnd(4), escapeControls(formatTime(e.time)), escapeControls(e.model || '-').padEnd(8), paint(escapeControls(e.type).padEnd(20), 'bold', opts.color), escapeControls(eventDetails(e)), e.principal ? escapeControls(`by ${e.principal}`) : ''];
   return parts.filter((p) => p !== '').join('  ').replace(/ +$/, '');
 }

@@ -1,14 +1,19 @@
 // The built CLI (dist/cli/main.js) for people and for scripts, against a real mesh (nats-server,
 // registry, a pod and a router): `push`, `models`, `versions`, `rollout status`, `events` and
 // `keys list` print aligned tables or lines by default and, with --json, the JSON shapes scripts
-// read; `infer --digit 7` on mnist says 7 first; failed calls end with a hint saying what to do.
+// read; `infer --digit 7` on mnist says 7 first; failed calls end with a hint saying what to do;
+// and nothing a tenant stored or a server said reaches the terminal as a control sequence.
 import { execFile, spawn } from 'node:child_process';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InferenceApi } from '../../client/index';
+import { encodeEvent, newEvent, subjects } from '../../lib/events';
+import { encodeModel, ElemType, node, tensor } from '../../tools/models/onnx-builder';
 import { newApiKey } from '../../lib/auth/api-keys';
 import { startTestMesh, type TestMesh } from '../helpers/mesh';
 import { startTestNats, type NatsServerProcess } from '../helpers/nats';
@@ -23,6 +28,26 @@ jest.setTimeout(60_000);
 const cli = path.resolve(__dirname, '../../dist/cli/main.js');
 const run = promisify(execFile);
 const TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/;
+/** What a terminal acts on instead of showing: C0 but the line feed, DEL, C1, bidi controls. */
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+/** OSC 52: write "rm -rf ~" to the clipboard; then clear the screen. */
+const OSC52 = '\x1b]52;c;cm0gLXJmIH4=\x07';
+const CLEAR = '\x1b[2J\x1b[H';
+
+/** Runs `infermesh events` against `registry` until `count` lines came, then stops it as Ctrl-C does. */
+function eventLines(registry: number, count: number, flags: string[], env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  return new Promise<string[]>((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'events', ...flags, '--registry', `127.0.0.1:${registry}`], { stdio: ['ignore', 'pipe', 'inherit'], env });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.split('\n').length > count) child.kill('SIGINT');
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out.trimEnd().split('\n')) : reject(new Error(`events exited with ${code}: ${out}`))));
+  });
+}
 
 /**
  * A table's rows as records by header, checking it is a table: every row has one cell per column,
@@ -185,17 +210,7 @@ describe('the CLI\'s tables and --json, against a real mesh', () => {
   });
 
   it('events prints one readable line per event, and JSON lines with --json', async () => {
-    /** Runs `infermesh events` until `count` lines came, then stops it as Ctrl-C does. */
-    const events = (count: number, ...flags: string[]) => new Promise<string[]>((resolve, reject) => {
-      const child = spawn(process.execPath, [cli, 'events', ...flags, '--registry', `127.0.0.1:${mesh.registry.port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.split('\n').length > count) child.kill('SIGINT');
-      });
-      child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve(out.trimEnd().split('\n')) : reject(new Error(`events exited with ${code}: ${out}`))));
-    });
+    const events = (count: number, ...flags: string[]) => eventLines(mesh.registry.port, count, flags);
     // model.created, version.published, traffic.changed, version.published (v2), broken's three, rollout.changed, traffic.changed
     const lines = await events(9, '--from', '1');
     expect(lines).toHaveLength(9);
@@ -277,5 +292,41 @@ describe('keys list, and the hints of a mesh with tokens', () => {
       + "hint: your token lacks the 'push' scope for 'digits': ask an admin for a key that has it (`infermesh keys create --name NAME --grant push:digits`)\n");
     const notAdmin = await failed(infermesh('keys', 'list', '--token', reader.token));
     expect(notAdmin.stderr).toMatch(/\nhint: your token lacks the 'admin' scope: ask an admin for a key that has it \(`infermesh keys create --name NAME --grant admin`\)\n$/);
+  });
+
+  it('refuses a tenant\'s terminal controls at push and rollout, and shows a server\'s message and stored events escaped', async () => {
+    const failed = (p: Promise<unknown>) => p.then(() => { throw new Error('expected the command to fail'); }, (e: { code: number; stdout: string; stderr: string }) => e);
+    const file = path.join(dir, 'escapes.onnx');
+    fs.writeFileSync(file, encodeModel({
+      name: 'g', inputs: [tensor(`x${OSC52}`, ElemType.FLOAT, ['n'])], outputs: [tensor('y', ElemType.FLOAT, ['n'])], nodes: [node('Identity', [`x${OSC52}`], ['y'])],
+    }));
+    // At once: each is a process of its own. The last: a server's message quoting what it was sent
+    // (here an invalid model name) is printed escaped.
+    const [push, pause, named] = await Promise.all([
+      failed(infermesh('push', 'evil', file, '--token', bootstrap.token)),
+      failed(infermesh('rollout', 'pause', 'evil', '--reason', `ok${CLEAR}`, '--token', bootstrap.token)),
+      failed(infermesh('versions', `evil${CLEAR}`, '--token', bootstrap.token)),
+    ]);
+    expect(push.stderr).toMatch(/^infermesh: InvalidArgument \(gRPC 3\): artifact's input tensor 'x\\x1b\]52;c;cm0gLXJmIH4=\\x07': its name holds a control character \(U\+001B\) at character 2: /);
+    expect(pause.stderr).toMatch(/^infermesh: InvalidArgument \(gRPC 3\): reason holds a control character \(U\+001B\) at character 3: /);
+    expect(named.stderr).toContain("model name 'evil\\x1b[2J\\x1b[H' is invalid");
+    for (const e of [push, pause, named]) expect(e.stderr).not.toMatch(RAW_CONTROL);
+
+    // Events stored before the registry refused such text (written here straight to the stream).
+    const nc = await connect({ servers: nats.url });
+    try {
+      const js = jetstream(nc);
+      await js.publish(subjects.event('evil', 'model.config.changed'), encodeEvent(newEvent({ type: 'model.config.changed', model: 'evil', description: 'd\u009b2J', labels: { team: `a${OSC52}` }, config: {}, principal: 'key:x' })));
+      await js.publish(subjects.event('evil', 'rollout.changed'), encodeEvent(newEvent({ type: 'rollout.changed', model: 'evil', action: 'paused', stable: 1, canary: 2, weight: 10, phase: 'paused', reason: `ok${CLEAR}\u202e`, principal: 'key:x' })));
+    } finally {
+      await nc.close();
+    }
+    const env = { ...process.env, INFERMESH_TOKEN: bootstrap.token };
+    const [lines, json] = await Promise.all([eventLines(registry.port, 2, ['--model', 'evil'], env), eventLines(registry.port, 2, ['--model', 'evil', '--json'], env)]);
+    expect(lines.join('\n')).not.toMatch(RAW_CONTROL);
+    expect(lines[0]).toMatch(/ evil +model\.config\.changed +description "d\\x9b2J", labels team=a\\x1b\]52;c;cm0gLXJmIH4=\\x07 {2}by key:x$/);
+    expect(lines[1]).toMatch(/ evil +rollout\.changed +paused: v1 -> v2 at 10% \(paused\): ok\\x1b\[2J\\x1b\[H\\u202e {2}by key:x$/);
+    expect(json.join('\n')).not.toMatch(RAW_CONTROL);
+    expect(json.map((l) => (JSON.parse(l) as { description?: string; reason?: string })).map((e) => e.description ?? e.reason)).toEqual(['d\u009b2J', `ok${CLEAR}\u202e`]);
   });
 });

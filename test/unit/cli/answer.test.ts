@@ -81,6 +81,14 @@ describe('formatAnswer', () => {
     expect(lines[1]).toMatch(/^2  \d\d\.\d%$/);
   });
 
+  it('shows names and string values from the response with their control characters escaped', () => {
+    const r: InferResult = { modelName: 'm\x1b[2J', modelVersion: '1', id: '', outputs: [{ name: 'y\x1b]52;c;eA==\x07', datatype: 'BYTES', shape: [1], data: ['v\u009b2J'] } as InferOutput] };
+    const out = formatAnswer(r);
+    // eslint-disable-next-line no-control-regex
+    expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(out).toBe('m\\x1b[2J version 1:\ny\\x1b]52;c;eA==\\x07  BYTES [1]  "v\\x9b2J"');
+  });
+
   it('shows any other response output by output: name, datatype, shape and its first values', () => {
     const out = formatAnswer(result(
       fp32('OUTPUT0', [1.5, 2, 3.14159265, 4, 5, 6, 7, 8, 9, 10], [2, 5]),

@@ -1,6 +1,6 @@
 // The CLI's table and field formatter (cli/table.ts) and units (cli/format.ts): kubectl-style
 // aligned columns under a header in capitals, two spaces apart, no trailing spaces, '-' for empty
-// cells, right alignment on request, and colour only when asked.
+// cells, right alignment on request, colour only when asked, and no control character from a cell.
 import { formatFields, formatTable, paint, styled } from '../../../cli/table';
 import { formatBytes, formatDuration, formatPercent, formatRate, formatTime } from '../../../cli/format';
 
@@ -55,6 +55,18 @@ describe('formatTable', () => {
 
   it('counts characters, not bytes, when aligning', () => {
     expect(formatTable(['A', 'B'], [['é→', 'x'], ['abc', 'y']]).split('\n')).toEqual(['A    B', 'é→   x', 'abc  y']);
+  });
+
+  it('shows a cell\'s control and bidi characters as escapes, aligned by what is shown, its colour still the table\'s', () => {
+    // OSC 52 (write the clipboard), CSI 2J (clear), a C1 CSI, a line break faking a row, a bidi override.
+    const rows = [['x\x1b]52;c;cm0gLXJmIH4=\x07', styled('a\u009b2J', 'red')], ['ok\nFAKE ROW', 'admin\u202egpj']];
+    const out = formatTable(['NAME', 'STATE'], rows, { color: true });
+    expect(out.split('\n')).toEqual([
+      'NAME                         STATE',
+      'x\\x1b]52;c;cm0gLXJmIH4=\\x07  \x1b[31ma\\x9b2J\x1b[39m',
+      'ok\\x0aFAKE ROW               admin\\u202egpj',
+    ]);
+    expect(formatFields([['Reason', 'paused\x1b[2J\x1b[H'], ['By', styled('\u2066x', 'bold')]])).toBe('Reason:  paused\\x1b[2J\\x1b[H\nBy:      \\u2066x');
   });
 });
 

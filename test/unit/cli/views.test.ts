@@ -1,8 +1,14 @@
 // What the listing commands print for people (cli/views.ts), from the client's own types: the
 // models table with traffic, rollout and the pods' states and reasons; versions with size, sha256
 // and signature; keys; a rollout's status block and history; one-line events.
-import type { ApiKey, Model, ModelIndexEntry, RegistryEvent, RolloutStatus, Version } from '../../../client/index';
-import { eventLine, formatSignature, formatTraffic, keysView, modelsView, rolloutView, versionsView } from '../../../cli/views';
+import type { ApiKey, Model, ModelIndexEntry, Pod, RegistryEvent, RolloutStatus, Version } from '../../../client/index';
+import { eventLine, formatSignature, formatTraffic, keysView, modelsView, podsView, rolloutView, versionsView } from '../../../cli/views';
+
+/** What a terminal acts on instead of showing: C0 (line breaks too, in one line or cell), DEL, C1, bidi controls. */
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+const OSC52 = '\x1b]52;c;cm0gLXJmIH4=\x07';
+const CLEAR = '\x1b[2J\x1b[H';
 
 const model = (name: string, latest: number, traffic: { version: number; weight: number }[]): Model => ({
   name, description: '', labels: {}, config: null, latest_version: latest, traffic, created_at: '2025-06-01T12:00:00Z', revision: '1', placement: [], placed: false, placement_revision: '0',
@@ -86,6 +92,49 @@ describe('versionsView', () => {
       '1        AVAILABLE  407.6 kB  64c36da4b88a  2025-06-01 12:00:03Z  input:FP32[?,784]  logits:FP32[?,10] probabilities:FP32[?,10]',
       '2        ARCHIVED    64.0 MB  64c36da4b88a  2025-06-01 12:00:03Z  input:FP32[?,784]  logits:FP32[?,10] probabilities:FP32[?,10]',
     ]);
+  });
+});
+
+describe('text from the network, stored before the registry refused it or sent by a pod', () => {
+  it('versions: a tensor name\'s controls show as escapes', () => {
+    const v: Version = {
+      model: 'evil', version: 1, sha256: 'ab'.repeat(32), size_bytes: '100', created_at: '2025-06-01T12:00:03Z', state: 'VERSION_STATE_AVAILABLE',
+      inputs: [{ name: `x${OSC52}`, datatype: 'FP32', shape: ['-1'] }], outputs: [{ name: `y${CLEAR}`, datatype: 'FP32', shape: ['-1'] }],
+    };
+    const out = versionsView([v]);
+    expect(out).not.toMatch(RAW_CONTROL);
+    expect(out.split('\n')[1]).toMatch(/ {2}x\\x1b\]52;c;cm0gLXJmIH4=\\x07:FP32\[\?\] {2}y\\x1b\[2J\\x1b\[H:FP32\[\?\]$/);
+  });
+
+  it('models and pods: a pod\'s reason is one line, its controls escaped', () => {
+    const serving: ModelIndexEntry[] = [{ name: 'evil', version: '1', state: 'UNAVAILABLE', reason: `pod-a: failed\nevil v2 READY: fine${CLEAR}` }];
+    const models = modelsView([model('evil', 1, [{ version: 1, weight: 100 }])], serving, new Map([['evil', status('evil', null)]]));
+    expect(models).not.toMatch(RAW_CONTROL);
+    expect(models.split('\n').at(-1)).toBe('evil v1 UNAVAILABLE: pod-a: failed\\x0aevil v2 READY: fine\\x1b[2J\\x1b[H');
+    const pod: Pod = {
+      name: 'pod-a', address: '10.0.0.1:8002', state: 'serving', inflight: 0, seen_at: '2025-06-01T12:00:03Z', memory_budget_bytes: '0', memory_used_bytes: '0', rss_bytes: '0',
+      versions: [{ model: 'evil', version: 1, state: 'UNAVAILABLE', provider: 'cpu', reason: `warm-up failed${OSC52}`, memory_bytes: '0' }],
+    } as Pod;
+    const pods = podsView([pod]);
+    expect(pods).not.toMatch(RAW_CONTROL);
+    expect(pods.split('\n').at(-1)).toBe('pod-a evil:1 UNAVAILABLE: warm-up failed\\x1b]52;c;cm0gLXJmIH4=\\x07');
+  });
+
+  it('rollout status: the reason and the history\'s reasons', () => {
+    const s = status('evil', rollout({ reason: `ok${CLEAR}${OSC52}` }), [{ time: '2025-06-01T12:00:00Z', action: 'paused', stable: 1, canary: 2, weight: 10, reason: `ok\u009b2J` }]);
+    const out = rolloutView(s, { color: true });
+    expect(out.replace(/\x1b\[\d+m/g, '')).not.toMatch(RAW_CONTROL);
+    expect(out).toContain('Reason:    ok\\x1b[2J\\x1b[H\\x1b]52;c;cm0gLXJmIH4=\\x07');
+    expect(out.split('\n').at(-1)).toMatch(/ {2}ok\\x9b2J$/);
+  });
+
+  it('events: labels, description, reason, model and principal', () => {
+    const base = { schema: 1 as const, id: 'e', time: '2025-06-01T12:00:03Z', model: `evil${CLEAR}`, principal: `key:\u202e` };
+    const config: RegistryEvent = { ...base, type: 'model.config.changed', description: 'd\u009b2J', labels: { team: `a${OSC52}` }, config: {} };
+    const paused: RegistryEvent = { ...base, type: 'rollout.changed', action: 'paused', stable: 1, canary: 2, weight: 10, phase: 'paused', reason: `ok${CLEAR}` };
+    for (const e of [config, paused]) expect(eventLine(3, e, { color: true }).replace(/\x1b\[(1|22)m/g, '')).not.toMatch(RAW_CONTROL);
+    expect(eventLine(3, config)).toBe('#3    2025-06-01 12:00:03Z  evil\\x1b[2J\\x1b[H  model.config.changed  description "d\\x9b2J", labels team=a\\x1b]52;c;cm0gLXJmIH4=\\x07  by key:\\u202e');
+    expect(eventLine(3, paused)).toMatch(/paused: v1 -> v2 at 10% \(paused\): ok\\x1b\[2J\\x1b\[H {2}by key:\\u202e$/);
   });
 });
 
