@@ -1,5 +1,8 @@
 // The one way a service creates its gRPC server: limits, keepalive, the health service and server
 // reflection, so TLS, authentication and interceptors are added here once for every service.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -89,15 +92,77 @@ export function serverCredentials(tls?: ServerTls): grpc.ServerCredentials {
 }
 
 /**
- * Binds `host:port` (port 0: any free port) and resolves to the bound port: plaintext by default
- * (the loopback servers behind the front doors), TLS with `tls`.
+ * Binds `host:port` (port 0: any free port) and resolves to the bound port: plaintext by default,
+ * TLS with `tls`. (A server behind a front door listens with listenBehindDoor instead.)
  */
 export function listen(server: grpc.Server, host: string, port: number, tls?: ServerTls): Promise<number> {
+  const addr = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+  return bind(server, addr, serverCredentials(tls));
+}
+
+/** Adds reflection, then binds `addr` (a grpc-js target: host:port or unix:path). */
+function bind(server: grpc.Server, addr: string, credentials: grpc.ServerCredentials): Promise<number> {
   addReflection(server);
   return new Promise((resolve, reject) => {
-    const addr = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-    server.bindAsync(addr, serverCredentials(tls), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(addr, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
+}
+
+/**
+ * Longest Unix socket path the kernel binds: sun_path is 108 octets on Linux, 104 on macOS and the
+ * BSDs, its last a NUL; the smaller, so a path that binds here binds there too.
+ */
+const MAX_SOCKET_PATH_BYTES = 103;
+
+/** Directories of inner servers not yet removed, removed at the latest when the process exits. */
+const innerDirs = new Set<string>();
+let exitHooked = false;
+
+function removeInnerDir(dir: string): void {
+  innerDirs.delete(dir);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** The grpc-js server behind a service's front door: where the door connects to it. */
+export interface InnerEndpoint {
+  /** The Unix socket it listens on, for the door's H2Upstream. */
+  readonly path: string;
+  /** Removes the socket and its directory; call once the server has shut down. */
+  remove(): void;
+}
+
+/**
+ * Binds the grpc-js server behind a front door (the router's, a pod's) to a Unix domain socket in
+ * a fresh directory under `parent` (default: the OS temp dir, TMPDIR; in Kubernetes the /tmp
+ * emptyDir) that only this process's user may enter (mode 0700), never to a TCP port: the door
+ * authenticates callers and holds them to its limits, and the server behind it checks neither, so
+ * nothing but the door may reach it. A loopback port could be called by any process in the network
+ * namespace (every sidecar of a Kubernetes pod, every user of a shared host). The directory goes
+ * with remove(), or when the process exits.
+ */
+export async function listenBehindDoor(server: grpc.Server, parent = os.tmpdir()): Promise<InnerEndpoint> {
+  const dir = fs.mkdtempSync(path.join(parent, 'infermesh-grpc-'));
+  // mkdtemp makes it 0700 already; said again so that no umask or platform can loosen it.
+  fs.chmodSync(dir, 0o700);
+  const socket = path.join(dir, 'grpc.sock');
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`the temp dir ${parent} is too long for a Unix socket path (${socket} is over ${MAX_SOCKET_PATH_BYTES} octets): set TMPDIR to a shorter one`);
+  }
+  innerDirs.add(dir);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', () => {
+      for (const d of [...innerDirs]) removeInnerDir(d);
+    });
+  }
+  try {
+    await bind(server, `unix:${socket}`, serverCredentials());
+  } catch (err) {
+    removeInnerDir(dir);
+    throw err;
+  }
+  return { path: socket, remove: () => removeInnerDir(dir) };
 }
 
 /**

@@ -1,8 +1,8 @@
 // A service's gRPC port on lib/h2: one hot unary method read whole and handed to the service,
 // every other call piped as it is (flow control included) to the service's grpc-js server on a
-// loopback port, where its typed handlers live. The router and the pods each have one. A
-// compressed request to the hot method is decompressed here, so the service has one path for it
-// whatever the client's encoding. A request read whole is admitted before it is read: the 5-octet
+// Unix socket only the service's user may reach (lib/grpc/server.ts listenBehindDoor), where its
+// typed handlers live. The router and the pods each have one. A compressed request to the hot
+// method is decompressed here, so the service has one path for it whatever the client's encoding. A request read whole is admitted before it is read: the 5-octet
 // gRPC prefix says how large its message is, and a message that does not fit the door's request
 // budgets (its connection's and the door's, limits.ts) is refused RESOURCE_EXHAUSTED at once
 // instead of buffered; one that fits is read into one buffer of its size, the client's windows
@@ -13,7 +13,7 @@ import { H2_NO_ERROR, headerValue, type H2Stream, type Header } from './connecti
 import { cutShort, deadlineOf, pipeCall, requestsFull, respondStatus, statusHeaders, timeoutProblem, unaryFrame } from './grpc';
 import type { H2Limits } from './limits';
 import { H2Server, type CallGate, type H2ServerTls } from './server';
-import { H2Upstream, type H2UpstreamOptions } from './upstream';
+import { H2Upstream, type H2UpstreamOptions, type UpstreamAddress } from './upstream';
 
 /** gRPC statuses used here (this module does not load grpc-js). */
 const INVALID_ARGUMENT = 3;
@@ -49,8 +49,8 @@ export interface H2FrontDoorOptions {
   maxMessageBytes: number;
   /** Named in that message ("the router"). */
   who: string;
-  /** host:port of the service's own grpc-js server (loopback), which answers every other call. */
-  fallbackAddress: string;
+  /** The service's own grpc-js server, which answers every other call: its Unix socket (listenBehindDoor), or host:port. */
+  fallbackAddress: UpstreamAddress;
   /** Client connections are closed (gracefully) after about this long; 0 (the default): never. */
   maxConnectionAgeMs?: number;
   /** Settings of the connection to the fallback server (e.g. `maxStreamId`). */
@@ -59,7 +59,7 @@ export interface H2FrontDoorOptions {
   maxConcurrentDecompressions?: number;
   /** The limits, timeouts and budgets of the door's client connections (limits.ts DEFAULT_H2_LIMITS for those not given). */
   limits?: Partial<H2Limits>;
-  /** Serve over TLS (ALPN h2); unset (the default): plain h2c. The fallback on loopback stays plain. */
+  /** Serve over TLS (ALPN h2); unset (the default): plain h2c. The fallback on its socket stays plain. */
   tls?: H2ServerTls;
   /**
    * The door-wide budgets, when what the service holds beside the door counts against them too

@@ -244,9 +244,9 @@ export function traceContextOfList(headers: readonly Header[]): Context {
  * retry elsewhere). `endStream`: the client's headers ended its side (no body follows).
  */
 export function pipeCall(upstream: H2Upstream, stream: H2Stream, headers: readonly Header[], body?: Buffer, endStream = false): void {
-  const out = headers.map((h): Header => (h[0] === ':authority' ? [':authority', upstream.address] : h));
+  const out = headers.map((h): Header => (h[0] === ':authority' ? [':authority', upstream.authority] : h));
   // Pseudo-headers come before regular ones (RFC 9113 §8.3): one the client left out goes first.
-  if (headerValue(out, ':authority') === undefined) out.unshift([':authority', upstream.address]);
+  if (headerValue(out, ':authority') === undefined) out.unshift([':authority', upstream.authority]);
   let up: H2Stream;
   try {
     up = upstream.request(out, endStream && !body);

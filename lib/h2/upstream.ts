@@ -33,7 +33,20 @@ export interface H2ClientTls {
   checkServerIdentity?: (host: string, cert: tls.PeerCertificate) => Error | undefined;
 }
 
+/**
+ * Where an H2Upstream connects: `host:port` over TCP, or `{ path }`, a Unix domain socket (a
+ * service's own grpc-js server behind its front door, lib/grpc/server.ts listenBehindDoor). Only
+ * code names a socket: an address read from the network (a pod's heartbeat) is a string, and a
+ * string is always host:port, so no peer can point a connection at a local socket.
+ */
+export type UpstreamAddress = string | { readonly path: string };
+
 export class H2Upstream {
+  /** Names the upstream in messages: host:port, or unix:<path>. */
+  readonly address: string;
+  /** The `:authority` of its requests: host:port, or localhost over a socket (as grpc-js's own clients send for unix: targets). */
+  readonly authority: string;
+  private readonly socketPath: string | undefined;
   private readonly conns: (H2Connection | undefined)[];
   /** Connections replaced while streams were still open on them; they end once those have. */
   private readonly retiring = new Set<H2Connection>();
@@ -44,48 +57,35 @@ export class H2Upstream {
   private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
 
   /**
-   * `address`: host:port; `connections`: how many HTTP/2 connections to spread streams over; `opts`:
-   * their settings (`maxStreamId` bounds how many streams each carries before it is replaced).
+   * `target`: host:port or a socket's path; `connections`: how many HTTP/2 connections to spread
+   * streams over; `opts`: their settings (`maxStreamId` bounds how many streams each carries before
+   * it is replaced). TLS is for TCP only: a socket is this host's, and its directory's mode guards it.
    */
-  constructor(readonly address: string, connections: number, private readonly opts: H2UpstreamOptions = {}) {
+  constructor(target: UpstreamAddress, connections: number, private readonly opts: H2UpstreamOptions = {}) {
+    if (typeof target === 'string') {
+      this.address = this.authority = target;
+    } else {
+      if (opts.tls) throw new Error(`TLS to the Unix socket ${target.path} is not supported`);
+      this.socketPath = target.path;
+      this.address = `unix:${target.path}`;
+      this.authority = 'localhost';
+    }
     this.conns = new Array(Math.max(1, connections)).fill(undefined);
     this.maxResets = opts.maxResetsPerConnection ?? 500;
     this.maxConnections = Math.max(this.conns.length, opts.maxConnections ?? 8 * this.conns.length);
   }
 
   private connect(i: number): H2Connection {
-    const colon = this.address.lastIndexOf(':');
-    const host = this.address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
     // Read into one buffer per upstream rather than a fresh one per read (net's `onread`), which
     // skips the stream machinery and the GC of a buffer per read; the connection copies out what
     // it keeps, since the buffer is reused.
     let conn: H2Connection | undefined;
-    const target = {
-      host,
-      port: Number(this.address.slice(colon + 1)),
-      onread: { buffer: this.readBuffer, callback: (n: number, buf: Uint8Array) => {
-          conn?.receive(Buffer.from(buf.buffer, buf.byteOffset, n));
-          return true;
-        },
+    const onread = { buffer: this.readBuffer, callback: (n: number, buf: Uint8Array) => {
+        conn?.receive(Buffer.from(buf.buffer, buf.byteOffset, n));
+        return true;
       },
     };
-    const t = this.opts.tls;
-    let socket: net.Socket;
-    if (t) {
-      const secure = tls.connect({
-        ...target,
-        secureContext: t.context(),
-        ALPNProtocols: ['h2'],
-        servername: net.isIP(host) ? undefined : host,
-        ...(t.checkServerIdentity ? { checkServerIdentity: t.checkServerIdentity } : {}),
-      });
-      secure.once('secureConnect', () => {
-        if (secure.alpnProtocol !== 'h2') secure.destroy(new Error(`${this.address} did not negotiate h2`));
-      });
-      socket = secure;
-    } else {
-      socket = net.connect(target);
-    }
+    const socket = this.socketPath !== undefined ? net.connect({ path: this.socketPath, onread }) : this.connectTcp(onread);
     const c = new H2Connection(socket, 'client', undefined, { ...this.opts, externalRead: true });
     conn = c;
     c.onClose = () => {
@@ -96,6 +96,26 @@ export class H2Upstream {
     socket.unref();
     this.conns[i] = c;
     return c;
+  }
+
+  /** A TCP connection to host:port, over TLS when the options ask for it. */
+  private connectTcp(onread: net.OnReadOpts): net.Socket {
+    const colon = this.address.lastIndexOf(':');
+    const host = this.address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+    const target = { host, port: Number(this.address.slice(colon + 1)), onread };
+    const t = this.opts.tls;
+    if (!t) return net.connect(target);
+    const secure = tls.connect({
+      ...target,
+      secureContext: t.context(),
+      ALPNProtocols: ['h2'],
+      servername: net.isIP(host) ? undefined : host,
+      ...(t.checkServerIdentity ? { checkServerIdentity: t.checkServerIdentity } : {}),
+    });
+    secure.once('secureConnect', () => {
+      if (secure.alpnProtocol !== 'h2') secure.destroy(new Error(`${this.address} did not negotiate h2`));
+    });
+    return secure;
   }
 
   /** Takes `c` out of slot `i`: the next stream there opens a new connection; `c` ends once its streams have. */

@@ -13,6 +13,7 @@ import type { DoorBudgets } from '../../lib/h2/budget';
 import { H2FrontDoor } from '../../lib/h2/front-door';
 import type { H2Limits } from '../../lib/h2/limits';
 import type { H2ServerTls } from '../../lib/h2/server';
+import type { UpstreamAddress } from '../../lib/h2/upstream';
 import { atDeadline, respondMessage, respondStatus, traceContextOfList, unaryFrame } from '../../lib/h2/grpc';
 import { MODEL_INFER_PATH, protos } from '../../lib/grpc/proto';
 import type { ModelInferRequestOut } from '../../lib/grpc/types';
@@ -39,8 +40,8 @@ export interface PodFrontDoorDeps {
    * thread the next request needs, must not wait behind two spinners for a time slice.
    */
   busyPoll?: { windowUs: number; cpus: number };
-  /** host:port of the pod's own grpc-js server, which answers every other call. */
-  fallbackAddress: string;
+  /** The pod's own grpc-js server, which answers every other call (its socket, listenBehindDoor). */
+  fallbackAddress: UpstreamAddress;
   maxMessageBytes: number;
   /** What one request may hold, counted before it is decoded. */
   scanLimits: RequestScanLimits;

@@ -6,7 +6,7 @@ import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf } from '../../lib/nats';
 import { inboxPrefixOf } from '../../lib/nats-permissions';
 import { ensureEventStream } from '../../lib/events';
-import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
+import { createServer, listenBehindDoor, shutdownServer } from '../../lib/grpc/server';
 import { INFERENCE_EXTENSIONS } from '../../lib/grpc/extensions';
 import { registryClient } from '../../lib/grpc/client';
 import type { Logger } from '../../lib/log';
@@ -145,10 +145,11 @@ export async function startInferenceService(config: Config, log: Logger): Promis
     ready: () => synced && !draining,
   }, streamLimitsOf(config, podDoorLimitsOf(config), { budgets: doorBudgets, who: 'the pod' }), log));
   // The pod's port is its front door (ModelInfer on bare HTTP/2); the grpc-js server behind it, on
-  // loopback, answers every other call. With client certificates required, the door admits routers,
-  // the registry and pods (their health probes), and holds each call to what its caller's kind may make (pod-callers.ts).
-  const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new PodFrontDoor({ repo, busyPoll: { windowUs: config.podBusyPollUs, cpus: cpus.cpus }, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: podDoorLimitsOf(config), budgets: doorBudgets, tls: tls && { source: tls, requestCert: config.tlsClientAuth, ...(config.tlsClientAuth && podPeers) } });
+  // a Unix socket only the door reaches, answers every other call. With client certificates
+  // required, the door admits routers, the registry and pods (their health probes), and holds each
+  // call to what its caller's kind may make (pod-callers.ts).
+  const inner = await listenBehindDoor(server);
+  const front = new PodFrontDoor({ repo, busyPoll: { windowUs: config.podBusyPollUs, cpus: cpus.cpus }, fallbackAddress: inner, maxMessageBytes: config.maxMessageBytes, scanLimits: scanLimitsOf(config), log, h2: podDoorLimitsOf(config), budgets: doorBudgets, tls: tls && { source: tls, requestCert: config.tlsClientAuth, ...(config.tlsClientAuth && podPeers) } });
   const port = await front.listen(config.listenHost, config.inferencePort);
   const address = config.advertiseAddress || `${config.advertiseHost}:${port}`;
 
@@ -197,6 +198,7 @@ export async function startInferenceService(config: Config, log: Logger): Promis
       health.closeWatchers();
       await front.drain(Math.max(0, deadline - Date.now() - 1_000));
       await shutdownServer(server, Math.max(100, deadline - Date.now() - 1_000));
+      inner.remove();
       // 3. Release sessions, say goodbye, drain NATS.
       await repo.unloadAll();
       await sessionHost.close();

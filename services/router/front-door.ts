@@ -14,6 +14,7 @@ import { H2FrontDoor } from '../../lib/h2/front-door';
 import { atDeadline, forwardedHeaders, listSetter, relayedHeaders, respondStatus, statusOf, timeoutHeader, traceContextOfList, unaryFrame, unreadAnswers } from '../../lib/h2/grpc';
 import type { H2Limits } from '../../lib/h2/limits';
 import type { H2ServerTls } from '../../lib/h2/server';
+import type { UpstreamAddress } from '../../lib/h2/upstream';
 import { VERSION } from '../../lib/version';
 import { upstreamOptions, type PodConnections } from './pod-connections';
 import { peekRequest } from './request-peek';
@@ -55,8 +56,8 @@ export function podInferHeaders(address: string, forwarded: readonly Header[], v
 
 export interface FrontDoorDeps extends RoutingDeps {
   conns: PodConnections;
-  /** host:port of the router's own grpc-js server, which answers every other call. */
-  fallbackAddress: string;
+  /** The router's own grpc-js server, which answers every other call (its socket, listenBehindDoor). */
+  fallbackAddress: UpstreamAddress;
   maxMessageBytes: number;
   /** Client connections are closed (gracefully) after about this long; 0: never. */
   maxConnectionAgeMs: number;

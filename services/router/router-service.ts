@@ -4,7 +4,7 @@ import type { Config } from '../../lib/config';
 import { connectNats, jetStreamOf, NatsLiveness } from '../../lib/nats';
 import { inboxPrefixOf } from '../../lib/nats-permissions';
 import { decodeHeartbeat, encodePlacementDemand, ensureEventStream, SCHEMA_VERSION, subjects, type TrafficWeight } from '../../lib/events';
-import { createServer, listen, shutdownServer } from '../../lib/grpc/server';
+import { createServer, listenBehindDoor, shutdownServer } from '../../lib/grpc/server';
 import { INFERENCE_EXTENSIONS } from '../../lib/grpc/extensions';
 import { registryClient } from '../../lib/grpc/client';
 import type { Logger } from '../../lib/log';
@@ -185,9 +185,10 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   const authenticator = config.authEnabled ? await startAuthenticator(config, nc, liveness, log, { createBucket: false }) : undefined;
   const access = authenticator && new RouterAccess(authenticator);
 
-  // The typed handlers (and health) on a loopback grpc-js server; the front door on the router's
-  // port relays ModelInfer itself and pipes every other call to it. What its streams hold counts
-  // against the door's own budgets, beside the door's unary calls (one total, as on the pods).
+  // The typed handlers (and health) on a grpc-js server on a Unix socket only the door reaches; the
+  // front door on the router's port relays ModelInfer itself and pipes every other call to it.
+  // What its streams hold counts against the door's own budgets, beside the door's unary calls
+  // (one total, as on the pods).
   const doorBudgets = doorBudgetsOf(h2LimitsOf(config));
   const { server, health: healthService } = createServer({ maxMessageBytes: config.maxMessageBytes, interceptors: access && [authenticationInterceptor(access, log)] });
   const handlers = routerHandlers(router, membership, conns, stats, {
@@ -197,8 +198,8 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
   }, { maxMessageBytes: config.maxMessageBytes, streams: streamLimitsOf(config, h2LimitsOf(config), { budgets: doorBudgets, who: 'the router' }) }, log, access);
   const served = access ? guardedHandlers(handlers, access, log) : handlers;
   server.addService(forwardedInferenceService(), served);
-  const internalPort = await listen(server, '127.0.0.1', 0);
-  const front = new FrontDoor({ router, stats, conns, fallbackAddress: `127.0.0.1:${internalPort}`, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config), budgets: doorBudgets, tls: tls && { source: tls, requestCert: config.routerTlsClientAuth }, access });
+  const inner = await listenBehindDoor(server);
+  const front = new FrontDoor({ router, stats, conns, fallbackAddress: inner, maxMessageBytes: config.maxMessageBytes, maxConnectionAgeMs: config.routerMaxConnectionAgeMs, maxRequestsPerConnection: config.routerMaxRequestsPerConnection, tracing: tracingActive(), log, h2: h2LimitsOf(config), budgets: doorBudgets, tls: tls && { source: tls, requestCert: config.routerTlsClientAuth }, access });
   const port = await front.listen(config.listenHost, config.routerPort);
   // The same mesh over HTTP/REST: the same handlers (and checks) for everything but inference,
   // which is routed by the same policy as the front door's.
@@ -234,6 +235,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       const started = Date.now();
       await Promise.all([front.drain(budgetMs), rest?.drain(budgetMs)]);
       await shutdownServer(server, Math.max(100, budgetMs - (Date.now() - started)));
+      inner.remove();
       clearInterval(expiry);
       liveness.stop();
       confirmation?.stop();

@@ -1,10 +1,16 @@
 // lib/h2/front-door.ts, the door the router and the pods share: the hot method is read whole and
 // handed to the service (never to the fallback), decompressed when the client compressed it; every
 // other call reaches the fallback server as it is, and the door's own answers (415, the size
-// limits, a bomb, an encoding it lacks, the deadline it reads) are its own.
+// limits, a bomb, an encoding it lacks, the deadline it reads) are its own. The services' fallback
+// is a grpc-js server on a Unix socket in a private directory (lib/grpc/server.ts listenBehindDoor).
+import fs from 'node:fs';
 import type http2 from 'node:http2';
+import path from 'node:path';
+import tls from 'node:tls';
 import zlib from 'node:zlib';
+import { createServer, listenBehindDoor } from '../../../../lib/grpc/server';
 import { H2FrontDoor } from '../../../../lib/h2/front-door';
+import { H2Upstream } from '../../../../lib/h2/upstream';
 import { respondMessage } from '../../../../lib/h2/grpc';
 import type { Header } from '../../../../lib/h2/connection';
 import { Closer, connectNode, grpcFrame, HOST, nodeRequest, startNodeServer } from './peers';
@@ -162,5 +168,26 @@ describe('H2FrontDoor', () => {
     const answers = await Promise.all(messages.map((m) => nodeRequest(session, grpcHeaders(HOT, { 'grpc-encoding': 'gzip' }), compressedFrame(zlib.gzipSync(m)))));
     answers.forEach((res, i) => expect(res.body.subarray(5).equals(Buffer.concat([Buffer.from('hot '), messages[i]!]))).toBe(true));
     expect(hot).toHaveLength(12);
+  });
+
+  it('pipes to a grpc-js server on the Unix socket listenBehindDoor made, in a directory of mode 0700 that goes with it', async () => {
+    const { server, health } = createServer({ maxMessageBytes: 1024 });
+    closer.add(server, (s) => s.forceShutdown());
+    health.set('', 'SERVING');
+    const inner = closer.add(await listenBehindDoor(server), (i) => i.remove());
+    const dir = path.dirname(inner.path);
+    expect((fs.statSync(dir).mode & 0o777).toString(8)).toBe('700');
+    const door = closer.add(new H2FrontDoor({ path: HOT, onUnary: () => undefined, maxMessageBytes: 1024, who: 'the test door', fallbackAddress: inner }), (d) => d.drain(0));
+    const session = await connectNode(closer, await door.listen(HOST, 0));
+    const res = await nodeRequest(session, grpcHeaders('/grpc.health.v1.Health/Check'), grpcFrame(Buffer.alloc(0)));
+    // HealthCheckResponse { status: SERVING (1) }
+    expect({ status: res.trailers?.['grpc-status'], body: res.body.toString('hex') }).toEqual({ status: '0', body: '00000000020801' });
+    server.forceShutdown();
+    inner.remove();
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it('refuses TLS to a Unix socket: that hop is this host\'s, guarded by its directory', () => {
+    expect(() => new H2Upstream({ path: '/nonexistent/grpc.sock' }, 1, { tls: { context: () => tls.createSecureContext() } })).toThrow(/TLS to the Unix socket \/nonexistent\/grpc\.sock/);
   });
 });
