@@ -36,6 +36,8 @@ export interface Door {
   name: DoorName;
   address: string;
   port: number;
+  /** Every port the service advertises: its gRPC door's, and the router's HTTP/REST door's. */
+  advertisedPorts: number[];
   pid: number;
   /** Resident set size once started and warmed up, in bytes. */
   startRssBytes: number;
@@ -51,6 +53,8 @@ export interface Door {
   alive(): boolean;
   /** Its last log lines, for failure messages. */
   recentLog(): string;
+  /** A client of its own, closed with the door. */
+  api: InferenceApi;
   /** A well-formed ModelInfer (mnist, one held-out digit) from a client of its own; throws unless the answer is right. */
   goodCall(timeoutMs?: number): Promise<void>;
 }
@@ -83,6 +87,8 @@ export interface DoorsOptions {
 interface Service {
   child: ChildProcess;
   port: number;
+  /** The router's HTTP/REST port, as its 'listening' line names it. */
+  httpPort?: number;
   log: string[];
   exited: Promise<void>;
 }
@@ -110,11 +116,11 @@ function startService(service: 'router' | 'inference', env: Record<string, strin
       if (log.length > 40) log.shift();
       if (port >= 0 || !line.startsWith('{')) return;
       try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
+        const entry = JSON.parse(line) as { msg?: string; port?: number; httpPort?: number };
         if (entry.msg === 'listening' && typeof entry.port === 'number') {
           port = entry.port;
           clearTimeout(timer);
-          resolve({ child, port, log, exited });
+          resolve({ child, port, httpPort: entry.httpPort, log, exited });
         }
       } catch {
         // not a log line
@@ -142,7 +148,7 @@ function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 const digit = heldOutDigits(1)[0]!;
 const mnistInput = [{ name: 'input', datatype: 'FP32' as const, shape: [1, 784], data: digit.pixels }];
 
-function door(name: DoorName, svc: Service): Door & { api: InferenceApi; svc: Service } {
+function door(name: DoorName, svc: Service): Door & { svc: Service } {
   const pid = svc.child.pid!;
   const address = `127.0.0.1:${svc.port}`;
   const api = new InferenceApi(address);
@@ -150,6 +156,7 @@ function door(name: DoorName, svc: Service): Door & { api: InferenceApi; svc: Se
     name,
     address,
     port: svc.port,
+    advertisedPorts: svc.httpPort === undefined ? [svc.port] : [svc.port, svc.httpPort],
     pid,
     startRssBytes: 0,
     api,
@@ -212,7 +219,7 @@ async function stop(svc: Service | undefined, timeoutMs = 5_000): Promise<void> 
  * to it; resolves once a ModelInfer through each door has the right answer.
  */
 export async function startDoors(opts: DoorsOptions = {}): Promise<Doors> {
-  type Running = Door & { api: InferenceApi; svc: Service };
+  type Running = Door & { svc: Service };
   let nats: (NatsServerProcess & { cleanup(): Promise<void> }) | undefined;
   let registry: RegistryService | undefined;
   let registryApi: RegistryApi | undefined;

@@ -6,6 +6,9 @@
 // for a protocol error; a timeout for a peer that stalls), the door's resident memory stays within
 // MEMORY_BUDGET_BYTES of what it was just before, and well-formed calls from another client succeed
 // while the attack goes on. Every attack is bounded by count and by time, on loopback only.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { protos } from '../../lib/grpc/proto';
 import { heldOutDigits } from '../../tools/models/mnist-data';
 import { startDoors, type Door, type DoorName, type Doors, type MemoryUse } from '../helpers/doors';
@@ -27,6 +30,7 @@ import {
   valueOf,
   type ErrorName,
 } from '../helpers/h2-raw';
+import { listenersOf } from '../helpers/proc-sockets';
 
 jest.setTimeout(90_000);
 
@@ -554,6 +558,35 @@ describe.each<DoorName>(['router', 'pod'])('the %s door under attack', (which) =
         return c.goaway ? ((await c.closedWithin(3_000)) ? `GOAWAY ${errorName(c.goaway.code)} and closed` : 'GOAWAY, still open') : c.closed ? 'closed' : 'open';
       });
       expectHeld(door(), held, 'GOAWAY NO_ERROR and closed');
+    });
+  });
+
+  // Any process in the door's network namespace (a sidecar of the Kubernetes pod, a user of the
+  // host) could call a grpc-js server on a loopback port directly, past the door's authentication
+  // and limits: the server behind the door has no port.
+  describe('a local process beside the door', () => {
+    it('finds no TCP port but those the service advertises: the grpc-js server behind the door listens on a Unix socket, and answers through the door', async () => {
+      const { tcpPorts, unixPaths } = listenersOf(door().pid);
+      expect({ tcpPorts, unixPaths }).toEqual({
+        tcpPorts: [...door().advertisedPorts].sort((a, b) => a - b),
+        unixPaths: [expect.stringMatching(/\/infermesh-grpc-[^/]+\/grpc\.sock$/)],
+      });
+      // Calls the door pipes to that server still get there.
+      expect((await door().api.metadata('mnist')).name).toBe('mnist');
+      expect((await door().api.repositoryIndex()).map((m) => m.name)).toContain('mnist');
+    });
+
+    it('cannot enter the socket\'s directory unless it runs as the service\'s user (mode 0700)', () => {
+      const socket = listenersOf(door().pid).unixPaths[0];
+      expect(socket).toBeDefined();
+      const dir = fs.statSync(path.dirname(socket!));
+      expect({ mode: (dir.mode & 0o7777).toString(8), owner: dir.uid }).toEqual({ mode: '700', owner: fs.statSync(`/proc/${door().pid}`).uid });
+      if (process.getuid?.() === 0) {
+        // Opening a socket as a file fails ENXIO once the path is reached; another user is stopped
+        // before, at the directory (EACCES). As root the suite can be that other user.
+        const open = (uid?: number) => spawnSync('sh', ['-c', 'exec 3< "$1"', 'sh', socket!], { encoding: 'utf8', ...(uid === undefined ? {} : { uid, gid: uid }) }).stderr;
+        expect({ service: open(), other: open(65534) }).toEqual({ service: expect.stringMatching(/No such device or address/), other: expect.stringMatching(/Permission denied/) });
+      }
     });
   });
 });
