@@ -16,6 +16,15 @@ export class ByteBudget {
   }
 }
 
+/**
+ * Whether `bytes` more fit a connection that holds `held` of its share (`perConnection`) and its
+ * door's budget: the one rule of every front door (lib/h2's streams, the REST door's bodies), so
+ * that no one connection holds the whole door.
+ */
+export function fitsShare(held: number, perConnection: number, door: ByteBudget, bytes: number): boolean {
+  return held + bytes <= perConnection && door.fits(bytes);
+}
+
 /** A door's two budgets, every connection's together: request bytes held, answer bytes unread. */
 export interface DoorBudgets {
   requests: ByteBudget;

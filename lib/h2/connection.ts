@@ -14,7 +14,7 @@
 // peer that does not read, and timeouts driven by its server's tick. What it leaves out: server
 // push (refused), priorities (ignored), TLS (the mesh speaks h2c inside the cluster).
 import type net from 'node:net';
-import { ByteBudget } from './budget';
+import { ByteBudget, fitsShare } from './budget';
 import {
   CONTINUATION,
   DATA,
@@ -813,7 +813,7 @@ export class H2Connection {
   reserveRequest(stream: H2Stream, bytes: number): boolean {
     // What the stream holds now is the start of what it reserves for (its owner consumes it next).
     const more = bytes - stream.held;
-    if (this.requestBytes + more > this.limits.maxRequestBytesPerConnection || !this.requestDoor.fits(more)) return false;
+    if (!fitsShare(this.requestBytes, this.limits.maxRequestBytesPerConnection, this.requestDoor, more)) return false;
     stream.reserved += bytes;
     this.requestBytes += bytes;
     this.requestDoor.used += bytes;

@@ -3,10 +3,12 @@
 // exchange ends. node:http emits neither 'finish' nor 'close' on an answer queued behind an earlier
 // one (pipelining) when the connection dies, and after a client error (a 408) a request emits
 // neither 'end' nor 'error': the connection's own 'close' is the one event every exchange on it is
-// sure to see, so it ends every hold on it as well as the exchange's own events do.
+// sure to see, so it ends every hold on it as well as the exchange's own events do. A connection's
+// holds on one budget together stay within its share of it (pipelined exchanges add up), by the
+// rule the gRPC doors' connections follow (lib/h2/budget.ts fitsShare).
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { ByteBudget } from '../h2/budget';
+import { fitsShare, type ByteBudget } from '../h2/budget';
 
 /** An event that ends a hold: an emitter and the name of the event. */
 export type HoldEnd = readonly [emitter: EventEmitter, event: string];
@@ -15,12 +17,12 @@ export type HoldEnd = readonly [emitter: EventEmitter, event: string];
 export interface ByteHold {
   /** Bytes held now. */
   readonly held: number;
-  /** Holds `bytes` more when they fit (true); false, holding nothing more, when not. Once the hold has ended it takes nothing and says true. */
+  /** Holds `bytes` more when they fit the budget and its connection's share (true); false, holding nothing more, when not. Once the hold has ended it takes nothing and says true. */
   take(bytes: number): boolean;
   /**
    * Holds `bytes` in place of what it holds now (bytes made from the ones held, which are let go)
-   * when they fit beside everything else (true); false, holding what it held, when not. Once the
-   * hold has ended it takes nothing and says true.
+   * when they fit beside everything else, its connection's share included (true); false, holding
+   * what it held, when not. Once the hold has ended it takes nothing and says true.
    */
   replace(bytes: number): boolean;
   /** Gives back every byte held and ends the hold; later calls and events do nothing. */
@@ -32,33 +34,35 @@ export interface ByteHold {
  * many pipelined exchanges it carries (a listener per exchange would pass the emitter's limit).
  */
 export class ConnectionHolds {
-  private readonly open = new WeakMap<Duplex, Set<ByteHold>>();
+  private readonly open = new WeakMap<Duplex, Connection>();
 
   /**
    * A hold on `budget` for an exchange on `socket`, ended by the first of `ends` to happen, by the
-   * socket's close, or by its `release()`. A socket already destroyed gives a hold already ended.
+   * socket's close, or by its `release()`; the socket's holds on `budget` together take at most
+   * `perConnection` bytes (default: no share but the budget). A socket already destroyed gives a
+   * hold already ended.
    */
-  hold(budget: ByteBudget, socket: Duplex, ends: readonly HoldEnd[] = []): ByteHold {
+  hold(budget: ByteBudget, socket: Duplex, ends: readonly HoldEnd[] = [], perConnection = Number.POSITIVE_INFINITY): ByteHold {
     let held = 0;
     let ended = socket.destroyed;
-    const holds = ended ? undefined : this.holdsOf(socket);
+    const conn = ended ? undefined : this.connectionOf(socket);
+    const grow = (bytes: number): boolean => {
+      const share = conn!.held.get(budget) ?? 0;
+      if (!fitsShare(share, perConnection, budget, bytes)) return false;
+      conn!.held.set(budget, share + bytes);
+      budget.used += bytes;
+      held += bytes;
+      return true;
+    };
     const hold: ByteHold = {
       get held() {
         return held;
       },
       take(bytes) {
-        if (ended) return true;
-        if (!budget.fits(bytes)) return false;
-        budget.used += bytes;
-        held += bytes;
-        return true;
+        return ended || grow(bytes);
       },
       replace(bytes) {
-        if (ended) return true;
-        if (!budget.fits(bytes - held)) return false;
-        budget.used += bytes - held;
-        held = bytes;
-        return true;
+        return ended || grow(bytes - held);
       },
       release,
     };
@@ -66,28 +70,37 @@ export class ConnectionHolds {
       if (ended) return;
       ended = true;
       budget.used -= held;
+      const share = (conn!.held.get(budget) ?? 0) - held;
+      if (share === 0) conn!.held.delete(budget);
+      else conn!.held.set(budget, share);
       held = 0;
-      holds!.delete(hold);
+      conn!.holds.delete(hold);
       for (const [emitter, event] of ends) emitter.off(event, release);
     }
     if (!ended) {
-      holds!.add(hold);
+      conn!.holds.add(hold);
       for (const [emitter, event] of ends) emitter.once(event, release);
     }
     return hold;
   }
 
-  private holdsOf(socket: Duplex): Set<ByteHold> {
-    let holds = this.open.get(socket);
-    if (!holds) {
-      const all = new Set<ByteHold>();
-      holds = all;
-      this.open.set(socket, all);
+  private connectionOf(socket: Duplex): Connection {
+    let conn = this.open.get(socket);
+    if (!conn) {
+      const c: Connection = { holds: new Set(), held: new Map() };
+      conn = c;
+      this.open.set(socket, c);
       socket.once('close', () => {
-        for (const h of [...all]) h.release();
+        for (const h of [...c.holds]) h.release();
         this.open.delete(socket);
       });
     }
-    return holds;
+    return conn;
   }
+}
+
+/** A connection's open holds, and the bytes they hold of each budget together. */
+interface Connection {
+  holds: Set<ByteHold>;
+  held: Map<ByteBudget, number>;
 }

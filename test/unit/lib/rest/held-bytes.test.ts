@@ -81,4 +81,24 @@ describe('ConnectionHolds', () => {
     await closed(a);
     expect(budget.used).toBe(4);
   });
+
+  it('keeps a connection\'s holds on one budget within its share, pipelined ones together, and gives it back as they end', () => {
+    const budget = new ByteBudget(1_000);
+    const holds = new ConnectionHolds();
+    const [a, b] = [new PassThrough(), new PassThrough()];
+    // A hold that ends having taken nothing leaves the share as it was.
+    holds.hold(budget, a, [], 100).release();
+    const first = holds.hold(budget, a, [], 100);
+    expect(first.take(60)).toBe(true);
+    const second = holds.hold(budget, a, [], 100);
+    expect(second.take(41)).toBe(false);
+    expect(second.take(40)).toBe(true);
+    // What is made of a body in its place counts against the share too.
+    expect(first.replace(61)).toBe(false);
+    // Another connection has a share of its own.
+    expect(holds.hold(budget, b, [], 100).take(100)).toBe(true);
+    first.release();
+    expect(second.replace(100)).toBe(true);
+    expect(budget.used).toBe(200);
+  });
 });
