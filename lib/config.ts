@@ -274,10 +274,12 @@ export const settings = {
   httpMaxJsonAnswerBytes: setting('INFERMESH_HTTP_MAX_JSON_ANSWER_BYTES', int(1024, 2 ** 31 - 1), 64 * MiB, 'largest JSON data of a REST answer, reckoned from its outputs\' sizes before it is made (an FP32 output of 64 MiB could take 400 MiB as JSON); beyond it 429 pointing at binary data'),
   httpMaxResponseBytes: setting('INFERMESH_HTTP_MAX_RESPONSE_BYTES', int(1024), 256 * MiB, 'REST answer bytes waiting for their clients to read them, every connection together (as INFERMESH_H2_MAX_RESPONSE_BYTES); an answer that does not fit is replaced by a 429'),
   httpMaxRequestBytes: setting('INFERMESH_HTTP_MAX_REQUEST_BYTES', int(1024), 256 * MiB, 'REST request bytes the door holds at once, every connection together (as INFERMESH_H2_MAX_REQUEST_BYTES): bodies, charged as they arrive, then the gRPC message each is made into in its place (up to 4 times a JSON body); a body that does not fit is answered 429 before it is read, a message that does not fit 429'),
+  httpMaxRequestBytesPerConnection: setting('INFERMESH_HTTP_MAX_REQUEST_BYTES_PER_CONNECTION', int(1024), H2.maxRequestBytesPerConnection, 'REST request bytes one connection may hold of INFERMESH_HTTP_MAX_REQUEST_BYTES (its pipelined requests together), as INFERMESH_H2_MAX_REQUEST_BYTES_PER_CONNECTION (64 MiB: one message of INFERMESH_MAX_MESSAGE_BYTES); a body that passes it is answered 429 and its connection closed; at least INFERMESH_MAX_MESSAGE_BYTES, else the router does not start'),
   httpMaxHeaderBytes: setting('INFERMESH_HTTP_MAX_HEADER_BYTES', int(1024, 2 ** 24), 16 * 1024, 'largest request line and headers of a REST request (Node\'s --max-http-header-size: 16 KiB; nginx large_client_header_buffers: 8 KiB a line); beyond it 431'),
   httpMaxHeaders: setting('INFERMESH_HTTP_MAX_HEADERS', int(1, 1_000_000), 100, 'header fields of a REST (or console) request (Envoy max_headers_count and Kestrel MaxRequestHeaderCount: 100; node:http drops those past its 2000 unseen); beyond it 431'),
   httpHeadersTimeoutMs: setting('INFERMESH_HTTP_HEADERS_TIMEOUT_MS', ms(1), 60_000, 'a REST request\'s headers must arrive within this (nginx client_header_timeout and Node\'s headersTimeout: 60 s)'),
-  httpRequestTimeoutMs: setting('INFERMESH_HTTP_REQUEST_TIMEOUT_MS', ms(0), 300_000, 'a REST request must arrive whole within this (Node\'s requestTimeout: 300 s; 0: no limit)'),
+  httpRequestTimeoutMs: setting('INFERMESH_HTTP_REQUEST_TIMEOUT_MS', ms(0), 300_000, 'a REST request must arrive whole within this, from its first byte: a total, however steadily it comes (Node\'s requestTimeout: 300 s; INFERMESH_HTTP_BODY_TIMEOUT_MS bounds a stall; 0: no limit)'),
+  httpBodyTimeoutMs: setting('INFERMESH_HTTP_BODY_TIMEOUT_MS', ms(0), 60_000, 'a REST body of which no byte arrives for this long is answered 408 and its connection closed, giving back the bytes it held (nginx client_body_timeout: 60 s, between two successive reads; INFERMESH_HTTP_REQUEST_TIMEOUT_MS bounds the whole request; 0: no limit)'),
   httpKeepAliveTimeoutMs: setting('INFERMESH_HTTP_KEEPALIVE_TIMEOUT_MS', ms(0), 75_000, 'an idle REST connection is closed after this (nginx keepalive_timeout: 75 s)'),
   httpMaxRequestsPerConnection: setting('INFERMESH_HTTP_MAX_REQUESTS_PER_CONNECTION', int(0), 1000, 'requests one REST connection carries before the door closes it after its answer (nginx keepalive_requests: 1000; 0: no limit)'),
   httpSendTimeoutMs: setting('INFERMESH_HTTP_SEND_TIMEOUT_MS', ms(0), 60_000, 'a REST answer held in INFERMESH_HTTP_MAX_RESPONSE_BYTES whose client takes none of it for this long has its connection closed, giving its bytes back (nginx send_timeout: 60 s, between two writes; 0: no limit)'),
@@ -432,6 +434,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if ((out[key] as number) < maxMessage) {
       bad(settings[key].env, String(out[key]), `at least INFERMESH_MAX_MESSAGE_BYTES (${maxMessage}), the largest request message the gRPC doors take, which they hold whole (or lower that)`);
     }
+  }
+  // Likewise one REST connection's share: a body of the message limit must fit it.
+  if (out.routerHttpEnabled && (out.httpMaxRequestBytesPerConnection as number) < maxMessage) {
+    bad(settings.httpMaxRequestBytesPerConnection.env, String(out.httpMaxRequestBytesPerConnection), `at least INFERMESH_MAX_MESSAGE_BYTES (${maxMessage}), the largest request body the REST door takes, which one connection holds whole (or lower that, or turn the door off with INFERMESH_ROUTER_HTTP=false)`);
   }
   return Object.freeze(out) as Config;
 }

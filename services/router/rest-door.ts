@@ -7,7 +7,9 @@
 // (lib/rest/infer-codec.ts): the pod never sees JSON. Every other endpoint calls the router's typed
 // handlers (grpc-handlers.ts, guarded by access.ts when authentication is on) as a gRPC call would,
 // token and all; errors are the spec's {"error": "..."} with the status lib/rest/http-status.ts maps
-// from the gRPC code. Bodies are bounded on their own and together (INFERMESH_HTTP_*).
+// from the gRPC code. Every request is checked (admit) before a byte of its body is read: a caller
+// without a valid token holds nothing. Bodies are bounded on their own, per connection and together
+// (INFERMESH_HTTP_*).
 import http from 'node:http';
 import type net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -26,6 +28,7 @@ import { closeConnection, errorBody, httpStatusOf } from '../../lib/rest/http-st
 import { ConnectionHolds, type ByteHold } from '../../lib/rest/held-bytes';
 import { createHttpDoorServer } from '../../lib/rest/http-server';
 import type { TlsFiles } from '../../lib/tls';
+import type { OipMethod } from '../../lib/auth';
 import { afterCheck, type RouterAccess } from './access';
 import type { PodConnections } from './pod-connections';
 import type { RoutingDeps } from './routed-call';
@@ -39,6 +42,10 @@ export interface RestDoorLimits {
   maxJsonBytes: number;
   /** Body bytes held at once, every connection together. */
   maxRequestBytes: number;
+  /** Body bytes one connection's requests hold at once (INFERMESH_HTTP_MAX_REQUEST_BYTES_PER_CONNECTION). */
+  maxRequestBytesPerConnection: number;
+  /** How long a body may go without a byte arriving (INFERMESH_HTTP_BODY_TIMEOUT_MS; 0: no limit). */
+  bodyTimeoutMs: number;
   /** Answer bytes waiting for their clients, every connection together. */
   maxResponseBytes: number;
   /** Largest answer written as JSON (its bound, reckoned before it is made). */
@@ -122,6 +129,28 @@ export function routeOf(method: string, path: string): Route {
   return what === 'infer' ? post(route) : get(route);
 }
 
+/**
+ * The OIP method a route is checked as, and the model it names (undefined: about several models
+ * or none, the answer filtered to what the caller may read): the scopes of lib/auth's one table.
+ */
+export function accessOf(route: Route): { method: OipMethod; model: string | undefined } {
+  switch (route.kind) {
+    case 'server': return { method: route.what === 'live' ? 'ServerLive' : route.what === 'ready' ? 'ServerReady' : 'ServerMetadata', model: undefined };
+    case 'stats': return { method: 'ModelStatistics', model: undefined };
+    case 'index': return { method: 'RepositoryIndex', model: undefined };
+    case 'model': {
+      const methods = { metadata: 'ModelMetadata', ready: 'ModelReady', config: 'ModelConfig', stats: 'ModelStatistics', infer: 'ModelInfer' } as const;
+      return { method: methods[route.what], model: route.model };
+    }
+  }
+}
+
+/** Whether a request comes with no body at all (no length, or 0, and not chunked): nothing is left unread when it is refused. */
+function hasNoBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0);
+}
+
 /** Calls a typed unary handler as grpc-js would, with the request's token in its metadata. */
 function callHandler<Req, Res>(handler: grpc.handleUnaryCall<Req, Res>, request: Req, authorization: string | undefined): Promise<{ res: Res; trailer?: grpc.Metadata }> {
   const metadata = new grpc.Metadata();
@@ -201,16 +230,41 @@ export class RestDoor {
         throw new HttpRefusal(415, 'the body has a Content-Encoding: the router takes bodies uncompressed', { 'accept-encoding': 'identity' });
       }
     } catch (err) {
-      req.resume();
-      return this.fail(res, err);
+      return this.refuseUnread(req, res, err);
     }
-    if (route.kind === 'model' && route.what === 'infer') return this.infer(req, res, route.model, route.version, authorization);
-    this.readBody(req, res, this.deps.limits.maxJsonBytes, (body) => {
-      this.answer(route, body, authorization).then(
-        ({ status, json }) => this.send(res, status, json === undefined ? undefined : Buffer.from(JSON.stringify(json))),
-        (err: unknown) => this.fail(res, err),
-      );
-    });
+    this.admit(route, authorization, () => {
+      if (route.kind === 'model' && route.what === 'infer') return this.infer(req, res, route.model, route.version);
+      this.readBody(req, res, this.deps.limits.maxJsonBytes, (body) => {
+        this.answer(route, body, authorization).then(
+          ({ status, json }) => this.send(res, status, json === undefined ? undefined : Buffer.from(JSON.stringify(json))),
+          (err: unknown) => this.fail(res, err),
+        );
+      });
+    }, (err) => this.refuseUnread(req, res, err));
+  }
+
+  /**
+   * Checks a request's token, and its scope on the model its path names, as its gRPC call is checked,
+   * before any of its body is read: every endpoint comes through here. A body is charged to the
+   * door's budgets as it is read, so a body read first would let a caller with no token at all hold
+   * them (for as long as its client takes to send it). With authentication off: `then` at once.
+   */
+  private admit(route: Route, authorization: string | undefined, then: () => void, refused: (err: unknown) => void): void {
+    const access = this.deps.access;
+    if (!access) return then();
+    const { method, model } = accessOf(route);
+    afterCheck(() => access.check(authorization, method, model), then, refused);
+  }
+
+  /**
+   * Refuses a request whose body has not been read: a request with none keeps its connection; one
+   * with a body is answered and its connection closed (refuseBody), as reading the body to skip it
+   * would let the client send on (nginx answers and closes likewise).
+   */
+  private refuseUnread(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+    if (!hasNoBody(req)) return this.refuseBody(req, res, err);
+    req.resume();
+    this.fail(res, err);
   }
 
   /** Every endpoint but infer: the typed handler's answer as the spec's JSON. */
@@ -260,29 +314,24 @@ export class RestDoor {
     }
   }
 
-  /** An inference: checked, read, turned into a ModelInferRequest and routed as a gRPC call is. */
-  private infer(req: http.IncomingMessage, res: http.ServerResponse, model: string, version: string, authorization: string | undefined): void {
+  /** An inference, its caller admitted: read, turned into a ModelInferRequest and routed as a gRPC call is. */
+  private infer(req: http.IncomingMessage, res: http.ServerResponse, model: string, version: string): void {
     const lengthHeader = req.headers[INFERENCE_HEADER_LENGTH];
     let headerLength: number | undefined;
     if (lengthHeader !== undefined) {
       headerLength = Number(lengthHeader);
       if (typeof lengthHeader !== 'string' || !/^\d{1,10}$/.test(lengthHeader)) {
-        req.resume();
-        return this.fail(res, errors.invalidArgument(`${INFERENCE_HEADER_LENGTH} must be a number of bytes`));
+        return this.refuseUnread(req, res, errors.invalidArgument(`${INFERENCE_HEADER_LENGTH} must be a number of bytes`));
       }
       if (headerLength > this.deps.limits.maxJsonBytes) {
-        req.resume();
-        return this.fail(res, new HttpRefusal(413, `the JSON part has ${headerLength} bytes, more than the limit of ${this.deps.limits.maxJsonBytes}`));
+        return this.refuseUnread(req, res, new HttpRefusal(413, `the JSON part has ${headerLength} bytes, more than the limit of ${this.deps.limits.maxJsonBytes}`));
       }
     }
     const timeout = req.headers['grpc-timeout'] as string | undefined;
     const badTimeout = timeoutProblem(timeout);
-    if (badTimeout !== undefined) {
-      req.resume();
-      return this.fail(res, errors.invalidArgument(badTimeout));
-    }
+    if (badTimeout !== undefined) return this.refuseUnread(req, res, errors.invalidArgument(badTimeout));
     const deadline = deadlineOf(timeout);
-    const go = () => this.readBody(req, res, headerLength === undefined ? this.deps.limits.maxJsonBytes : this.deps.limits.maxBodyBytes, (body, hold) => {
+    this.readBody(req, res, headerLength === undefined ? this.deps.limits.maxJsonBytes : this.deps.limits.maxBodyBytes, (body, hold) => {
       // Only what the answer needs is kept: the parsed request's raw tensors are garbage once encoded.
       let asked: Pick<RestInferRequest, 'binaryOutputs' | 'binaryByDefault'>;
       let message: Buffer;
@@ -320,13 +369,6 @@ export class RestDoor {
       });
       call.begin();
     });
-    const access = this.deps.access;
-    if (!access) return go();
-    // The same check as a gRPC ModelInfer's, before the body is read.
-    afterCheck(() => access.check(authorization, 'ModelInfer', model), go, (err) => {
-      req.resume();
-      this.fail(res, err);
-    });
   }
 
   /**
@@ -344,8 +386,11 @@ export class RestDoor {
   /**
    * Reads the body whole, up to `max` bytes, against the door's budget: a declared length over
    * either is answered (413, 429) before any of it is read, and the budget is charged with the bytes
-   * as they arrive (a declared length holds nothing by itself); a body is cut off where it passes.
-   * `then` gets the body and its hold, to charge what is made from it in its place.
+   * as they arrive (a declared length holds nothing by itself); a body is cut off where it passes,
+   * or where the connection's requests together pass its share. A body of which nothing arrives for
+   * bodyTimeoutMs is answered 408 and its connection closed: a client that stalls gives its bytes
+   * back then, not at the end of the whole request's time. `then` gets the body and its hold, to
+   * charge what is made from it in its place.
    */
   private readBody(req: http.IncomingMessage, res: http.ServerResponse, max: number, then: (body: Buffer, hold: ByteHold) => void): void {
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
@@ -355,26 +400,37 @@ export class RestDoor {
     }
     // Given back when the answer is sent, or the connection closes first (req.socket: an answer
     // queued behind another sees no event of its own then).
-    const hold = this.holds.hold(this.budget, req.socket, [[res, 'finish'], [res, 'close']]);
+    const hold = this.holds.hold(this.budget, req.socket, [[res, 'finish'], [res, 'close']], this.deps.limits.maxRequestBytesPerConnection);
     const chunks: Buffer[] = [];
     let length = 0;
     let done = false;
+    const stop = (err: unknown) => {
+      done = true;
+      clearTimeout(stalled);
+      hold.release();
+      chunks.length = 0;
+      this.refuseBody(req, res, err);
+    };
+    const timeoutMs = this.deps.limits.bodyTimeoutMs;
+    const stalled = timeoutMs > 0 ? setTimeout(() => {
+      if (!done && !req.socket.destroyed) stop(new HttpRefusal(408, `no byte of the body came for ${timeoutMs} ms`));
+    }, timeoutMs).unref() : undefined;
     req.on('data', (chunk: Buffer) => {
       if (done) return;
+      stalled?.refresh();
       length += chunk.length;
-      if (length > max || !hold.take(chunk.length)) {
-        done = true;
-        hold.release();
-        chunks.length = 0;
-        return this.refuseBody(req, res, length > max
-          ? new HttpRefusal(413, `the body has more than the limit of ${max} bytes`)
-          : new MeshError(ErrorCode.Overloaded, 'the router holds too many request bytes; retry later'));
+      if (length > max) return stop(new HttpRefusal(413, `the body has more than the limit of ${max} bytes`));
+      if (!hold.take(chunk.length)) {
+        return stop(new MeshError(ErrorCode.Overloaded, this.budget.fits(chunk.length)
+          ? 'this connection\'s requests hold as many bytes as one connection may; retry on another once they are answered'
+          : 'the router holds too many request bytes; retry later'));
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
       if (done) return;
       done = true;
+      clearTimeout(stalled);
       // Charged until the answer is sent: the request's bytes, or what is made of them, live as
       // long as its call. The chunks are let go: the body is the one copy of them.
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
@@ -383,8 +439,12 @@ export class RestDoor {
     });
     req.on('error', () => {
       done = true;
+      clearTimeout(stalled);
       hold.release();
     });
+    // A request cut off with its connection (a 408 of node:http's own) may see neither 'end' nor
+    // 'error': its 'close' lets go of the timer, and what it holds, at once.
+    req.once('close', () => clearTimeout(stalled));
   }
 
   /** Answers a body it will not read, then closes the connection: the rest of the body is never read. */

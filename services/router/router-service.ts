@@ -209,6 +209,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
     tensorLimits: { maxTensors: config.maxRequestTensors, maxParameters: config.maxRequestParameters, maxRank: config.maxTensorRank, maxElements: config.maxMessageBytes, maxBytesElements: config.maxBytesElements },
     limits: {
       maxBodyBytes: config.maxMessageBytes, maxJsonBytes: config.httpMaxJsonBytes, maxRequestBytes: config.httpMaxRequestBytes,
+      maxRequestBytesPerConnection: config.httpMaxRequestBytesPerConnection, bodyTimeoutMs: config.httpBodyTimeoutMs,
       maxResponseBytes: config.httpMaxResponseBytes, maxJsonAnswerBytes: config.httpMaxJsonAnswerBytes,
       maxHeaderBytes: config.httpMaxHeaderBytes, maxHeaders: config.httpMaxHeaders, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs,
       keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs, lingerMs: config.httpLingerMs, sendTimeoutMs: config.httpSendTimeoutMs, maxRequestsPerConnection: config.httpMaxRequestsPerConnection, maxConnections: config.httpMaxConnections,

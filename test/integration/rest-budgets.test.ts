@@ -173,7 +173,8 @@ describe('an answer queued behind another still being computed', () => {
   let router: RouterService;
 
   beforeAll(async () => {
-    router = await routerWith({ INFERMESH_HTTP_SEND_TIMEOUT_MS: '500' });
+    // One connection's requests hold 4 MiB at most, of a door that holds 256.
+    router = await routerWith({ INFERMESH_HTTP_SEND_TIMEOUT_MS: '500', INFERMESH_MAX_MESSAGE_BYTES: String(4 * MiB), INFERMESH_HTTP_MAX_REQUEST_BYTES_PER_CONNECTION: String(4 * MiB) });
   });
 
   afterAll(async () => {
@@ -197,6 +198,28 @@ describe('an answer queued behind another still being computed', () => {
     await waitFor('both answers', () => client.closed() || (client.got().match(/HTTP\/1\.1 \d+/g) ?? []).length === 2, 60_000, 100);
     expect(client.got().match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
     expect(client.closed()).toBe(false);
+  });
+
+  it('holds no more of a connection\'s pipelined requests than INFERMESH_HTTP_MAX_REQUEST_BYTES_PER_CONNECTION', async () => {
+    await waitFor('the router to route heavy', () => router.membership.readyVersions('heavy').size > 0);
+    // A run of heavy (128 rows: 512 KiB, held until its answer), then a body of 3.75 MiB read
+    // meanwhile: each fits alone, together they pass the connection's 4 MiB.
+    const rows = 128;
+    const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [rows, 1024], parameters: { binary_data_size: rows * 4096 } }], parameters: { binary_data_output: true } }));
+    const slow = Buffer.concat([json, Buffer.alloc(rows * 4096)]);
+    const { head, body } = binaryInfer((3.75 * MiB) / 4);
+    const client = await rawClient(router.httpPort!);
+    client.socket.write(`POST /v2/models/heavy/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${slow.length}\r\nInference-Header-Content-Length: ${json.length}\r\n\r\n`);
+    client.socket.write(slow);
+    client.socket.write(head);
+    client.socket.write(body);
+    await waitFor('both answers', () => client.closed() || (client.got().match(/HTTP\/1\.1 \d+/g) ?? []).length === 2, 60_000, 100);
+    expect(client.got().match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 429']);
+    expect(client.got()).toMatch(/\{"error":"this connection's requests hold as many bytes as one connection may; retry on another once they are answered"\}$/);
+    // Refused with its body unread: the connection is closed.
+    await waitFor('the door to close the connection', goneFor(client), 20_000, 200);
+    // Another connection's request of the same size is taken.
+    expect(await infer(router.httpPort!, (3.75 * MiB) / 4)).toEqual({ status: 200 });
   });
 });
 

@@ -576,7 +576,12 @@ describe('bearer tokens, as gRPC checks them', () => {
   beforeAll(async () => {
     nc = await connect({ servers: mesh.nats.url });
     keys = await keysBucket(nc, { replicas: 1, create: true });
-    secured = await startTestRouter(mesh.nats.url, mesh.registry.port, { INFERMESH_AUTH: 'true' });
+    // Limits scaled down: two bodies of the JSON limit fill the door's budget.
+    secured = await startTestRouter(mesh.nats.url, mesh.registry.port, {
+      INFERMESH_AUTH: 'true', INFERMESH_HTTP_MAX_JSON_BYTES: String(MAX_JSON_BYTES),
+      INFERMESH_HTTP_MAX_REQUEST_BYTES: String(2 * MAX_JSON_BYTES), INFERMESH_MAX_MESSAGE_BYTES: String(2 * MAX_JSON_BYTES),
+      INFERMESH_HTTP_BODY_TIMEOUT_MS: '1000',
+    });
     securedBase = `http://127.0.0.1:${secured.httpPort}`;
     await waitFor('the secured router to route mnist', () => secured.membership.readyVersions('mnist').size > 0);
   });
@@ -603,6 +608,55 @@ describe('bearer tokens, as gRPC checks them', () => {
     expect((await fetch(`${securedBase}/v2/health/ready`)).status).toBe(401);
     const index = await fetch(`${securedBase}/v2/repository/index`, { method: 'POST', body: '{}', headers: auth(reader) });
     expect(((await index.json()) as { name: string }[]).map((m) => m.name)).toEqual(['mnist']);
+  });
+
+  /** A raw client that sent `head` and all but the last byte of the body it declares (MAX_JSON_BYTES), and records what it got. */
+  const unfinished = (head: string) => {
+    let got = '';
+    let closed = false;
+    const s = net.connect(secured.httpPort!, '127.0.0.1', () => s.write(`${head}Content-Length: ${MAX_JSON_BYTES}\r\n\r\n${' '.repeat(MAX_JSON_BYTES - 1)}`));
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    s.on('error', () => undefined);
+    s.on('close', () => (closed = true));
+    opened.push(s);
+    return { status: () => got.split('\r\n')[0], closed: () => closed };
+  };
+  const opened: net.Socket[] = [];
+  afterEach(() => {
+    for (const s of opened.splice(0)) s.destroy();
+  });
+  const infer = async (token: string) => {
+    const res = await fetch(`${securedBase}/v2/models/mnist/infer`, { method: 'POST', body: digitBody, headers: auth(token) });
+    return { status: res.status, error: res.status === 200 ? undefined : ((await res.json()) as { error: string }).error };
+  };
+
+  it('answers a caller without a valid token 401 before reading its body, and closes: it holds none of the budget', async () => {
+    const token = await key(['infer:mnist', 'read:mnist']);
+    expect(await infer(token)).toEqual({ status: 200, error: undefined });
+    // Bodies of the JSON limit, unfinished, to an endpoint that reads one: two filled the budget, read before their token was checked.
+    const callers = [
+      unfinished('POST /v2/repository/index HTTP/1.1\r\nHost: x\r\n'),
+      unfinished('POST /v2/repository/index HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n'),
+      unfinished(`POST /v2/models/mnist/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${await key(['infer:digits'])}\r\n`),
+    ];
+    await waitFor('the door to answer every one', () => callers.every((c) => c.closed()), 10_000).catch(() => undefined);
+    expect(callers.map((c) => ({ status: c.status(), closed: c.closed() }))).toEqual([
+      { status: 'HTTP/1.1 401 Unauthorized', closed: true },
+      { status: 'HTTP/1.1 401 Unauthorized', closed: true },
+      { status: 'HTTP/1.1 403 Forbidden', closed: true },
+    ]);
+    expect(await infer(token)).toEqual({ status: 200, error: undefined });
+    // A request with no body is refused on a connection that stays.
+    expect((await fetch(`${securedBase}/v2/models/mnist/config`)).status).toBe(401);
+  });
+
+  it('answers 408 a body of which nothing comes for INFERMESH_HTTP_BODY_TIMEOUT_MS, and gives its bytes back', async () => {
+    const token = await key(['infer:mnist', 'read:mnist']);
+    // Two tenants' bodies that stall one byte short: together they hold the whole budget.
+    const stalled = [0, 1].map(() => unfinished(`POST /v2/models/mnist/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n`));
+    await waitFor('the door to give up on both', () => stalled.every((c) => c.closed()), 10_000).catch(() => undefined);
+    expect(stalled.map((c) => ({ status: c.status(), closed: c.closed() }))).toEqual([0, 1].map(() => ({ status: 'HTTP/1.1 408 Request Timeout', closed: true })));
+    expect(await infer(token)).toEqual({ status: 200, error: undefined });
   });
 
   it('refuses two authorization headers 401', async () => {

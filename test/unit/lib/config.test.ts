@@ -49,6 +49,9 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ INFERMESH_HTTP_MAX_REQUEST_BYTES: String(16 * MiB) }))
       .toThrow(`INFERMESH_HTTP_MAX_REQUEST_BYTES="${16 * MiB}" is invalid: expected at least INFERMESH_MAX_MESSAGE_BYTES (${64 * MiB})`);
     expect(() => loadConfig({ INFERMESH_MAX_MESSAGE_BYTES: String(512 * MiB) })).toThrow('INFERMESH_HTTP_MAX_REQUEST_BYTES="268435456" is invalid');
+    // One connection's share of it too.
+    expect(() => loadConfig({ INFERMESH_HTTP_MAX_REQUEST_BYTES_PER_CONNECTION: String(16 * MiB) }))
+      .toThrow(`INFERMESH_HTTP_MAX_REQUEST_BYTES_PER_CONNECTION="${16 * MiB}" is invalid: expected at least INFERMESH_MAX_MESSAGE_BYTES (${64 * MiB})`);
     // Equal is enough: the largest body fits.
     expect(loadConfig({ INFERMESH_HTTP_MAX_REQUEST_BYTES: String(16 * MiB), INFERMESH_MAX_MESSAGE_BYTES: String(16 * MiB) }).httpMaxRequestBytes).toBe(16 * MiB);
     // A service without the REST door (a pod, the registry, a router with it off) is not held to it.
