@@ -26,7 +26,12 @@ export class VersionStats {
   /** The splits of the models whose split changed in the current window, in order (the first: the one in force when it began). */
   private readonly changed = new Map<string, RoutedSplit[]>();
   private timer: NodeJS.Timeout | undefined;
-  /** Metric attributes per model and version, made once (the request path allocates none). */
+  /**
+   * Metric attributes per model and version, made once (the request path allocates none); a
+   * model's go with it, a version's when it leaves the split (routedBy), so a tenant pushing and
+   * deleting models does not grow every router. (The SDK keeps each series it has exported up to
+   * its cardinality limit, 2,000 an instrument, past which new ones share an overflow series.)
+   */
   private readonly attributes = new Map<string, Map<number, OutcomeAttributes>>();
   // Instruments are made per instance, after the SDK registered its meter provider.
   private readonly meter = meterOf('router');
@@ -84,10 +89,12 @@ export class VersionStats {
    * Notes the split the router routes `model` by from now on (read at the model record's KV
    * `revision`); each report says what its window was routed by, so the rollout analysis can tell
    * a window routed by a step from one a router spent on another split. A new revision with the
-   * same weights is no change of the split.
+   * same weights is no change of the split. An empty split (the model deleted, every version
+   * archived) lets go of the model's metric attributes; a version that leaves it, of its own.
    */
   routedBy(model: string, revision: number, traffic: readonly TrafficWeight[]): void {
     this.roll();
+    this.forgetBeyond(model, traffic);
     const before = this.splits.get(model) ?? NO_SPLIT;
     const now: RoutedSplit = { revision, traffic: traffic.map((t) => ({ version: t.version, weight: t.weight })) };
     if (traffic.length === 0) this.splits.delete(model);
@@ -108,6 +115,21 @@ export class VersionStats {
   unready(model: string, version: number): void {
     this.window(model, version).unready++;
     this.unreadyRequests.add(1, this.attributesOf(model, version).version);
+  }
+
+  /** Models with metric attributes kept. */
+  get attributedModels(): number {
+    return this.attributes.size;
+  }
+
+  /** Drops the attributes of `model`'s versions not in `traffic` (a version named by a request is made again when next recorded). */
+  private forgetBeyond(model: string, traffic: readonly TrafficWeight[]): void {
+    const byVersion = this.attributes.get(model);
+    if (!byVersion) return;
+    for (const version of byVersion.keys()) {
+      if (!traffic.some((t) => t.version === version)) byVersion.delete(version);
+    }
+    if (byVersion.size === 0) this.attributes.delete(model);
   }
 
   private attributesOf(model: string, version: number): OutcomeAttributes {

@@ -47,3 +47,29 @@ describe('VersionStats: what each window was routed by', () => {
     expect(routedBy.at(-1)!.revision).toBe(21);
   });
 });
+
+describe('VersionStats: what it keeps of models that go', () => {
+  it('lets go of a deleted model\'s metric attributes, and of a version that leaves the split', () => {
+    const s = new VersionStats('r1', 1_000, () => undefined, () => 10_000);
+    s.record('kept', 1, 'ok', 1, true);
+    const before = s.attributedModels;
+    expect(before).toBe(1);
+    // A tenant pushing and deleting models in a loop: each is served, then deleted (an empty split).
+    for (let i = 0; i < 100; i++) {
+      s.routedBy(`m${i}`, 1, [{ version: 1, weight: 100 }]);
+      s.record(`m${i}`, 1, 'ok', 1, true);
+      s.record(`m${i}`, 1, 'error', 1, false);
+      s.routedBy(`m${i}`, 2, []);
+    }
+    expect(s.attributedModels).toBe(before);
+    // A version archived: the model stays while another version serves; once both leave, it goes.
+    s.routedBy('two', 1, [{ version: 1, weight: 50 }, { version: 2, weight: 50 }]);
+    s.record('two', 1, 'ok', 1, true);
+    s.routedBy('two', 2, [{ version: 2, weight: 100 }]);
+    expect(s.attributedModels).toBe(before);
+    s.record('two', 2, 'ok', 1, true);
+    expect(s.attributedModels).toBe(before + 1);
+    s.routedBy('two', 3, []);
+    expect(s.attributedModels).toBe(before);
+  });
+});
