@@ -29,6 +29,14 @@ function bad(name: string, raw: string, expected: string): never {
   throw new MeshError(ErrorCode.InvalidArgument, `${name}=${JSON.stringify(raw)} is invalid: expected ${expected}`);
 }
 
+/** The longest a registry retries a version's write: retry()'s defaults over nats.js's request timeout (36 s). */
+const VERSION_WRITE_RETRY_MS = retryWorstCaseMs(JETSTREAM_REQUEST_TIMEOUT_MS);
+/**
+ * How far replicas' clocks may disagree where one judges the age of a time another stamped: a few
+ * seconds (4 s), for nodes whose time sync has drifted, not a guess at an unsynchronised cluster.
+ */
+const REPLICA_CLOCK_MARGIN_MS = 4_000;
+
 const str: Parser<string> = (raw) => raw;
 const int = (min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> => (raw, name) => {
   const n = Number(raw);
@@ -259,9 +267,9 @@ export const settings = {
   // 6: lib/retry.ts's, as the registry's other JetStream requests are retried.
   registryOutboxPublishAttempts: setting('INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS', int(1, 100), DEFAULT_RETRY.attempts, 'registry: attempts a periodic flush makes to publish one event (waiting 200 ms, doubling to 3 s, between them) before it leaves the rest to the next flush; INFERMESH_REGISTRY_OUTBOX_FLUSH_BUDGET_MS ends them sooner once spent (a write\'s call makes one)'),
   // Derived from no setting: it must outlast the retries of the write it waits for, which are
-  // lib/retry.ts's defaults over nats.js's request timeout (checked in loadConfig), with room for
-  // replicas' clocks that disagree by a few seconds (the event's time is its writer's).
-  registryOutboxVersionWriteGraceMs: setting('INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS', ms(1_000, 3_600_000), 40_000, 'registry: how old the event of a version\'s write (push, archive, delete; stored in its model\'s outbox ahead of the write) must be before a flush that does not find the write made gives it up (fences the version\'s record, so the write can no longer be made, and drops the event); younger, the model\'s later events wait behind it. At least the 36 s a registry retries such a write (6 attempts of up to 5 s and the waits between), with 4 s for clocks that disagree'),
+  // lib/retry.ts's defaults over nats.js's request timeout, plus REPLICA_CLOCK_MARGIN_MS for
+  // replicas' clocks that disagree (the event's time is its writer's); loadConfig refuses less.
+  registryOutboxVersionWriteGraceMs: setting('INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS', ms(1_000, 3_600_000), VERSION_WRITE_RETRY_MS + REPLICA_CLOCK_MARGIN_MS, 'registry: how old the event of a version\'s write (push, archive, delete; stored in its model\'s outbox ahead of the write) must be before a flush that does not find the write made gives it up (fences the version\'s record, so the write can no longer be made, and drops the event); younger, the model\'s later events wait behind it. At least the 36 s a registry retries such a write (6 attempts of up to 5 s and the waits between) plus 4 s for clocks that disagree: the start-up refuses less'),
   artifactSweepIntervalMs: setting('INFERMESH_ARTIFACT_SWEEP_INTERVAL_MS', ms(0), 3_600_000, 'registry: how often it deletes artifacts no version refers to (left by an interrupted delete), first at start-up (0: never)'),
   artifactSweepMinAgeMs: setting('INFERMESH_ARTIFACT_SWEEP_MIN_AGE_MS', ms(0), 3_600_000, 'registry: only artifacts stored longer ago than this are swept, so a push on its way to its record is never touched'),
   routerMaxConnectionAgeMs: setting('INFERMESH_ROUTER_MAX_CONNECTION_AGE_MS', ms(0), 0, 'router: close each client connection after about this long (GOAWAY; calls in flight finish), so long-lived clients spread over routers added later (0: never)'),
@@ -415,10 +423,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bad(settings[key].env, String(out[key]), `a value with INFERMESH_NATS_PROBE_INTERVAL_MS plus INFERMESH_NATS_PROBE_TIMEOUT_MS less than INFERMESH_POD_TTL_MS (${ttl}): a NATS that hangs would otherwise be noticed only after every pod was forgotten`);
   }
   // A version's write not found made once its event is this old is fenced: a registry still
-  // retrying it would then have its push refused (or its archive go round again) for no fault.
-  const versionWriteRetryMs = retryWorstCaseMs(JETSTREAM_REQUEST_TIMEOUT_MS);
-  if ((out.registryOutboxVersionWriteGraceMs as number) < versionWriteRetryMs) {
-    bad(settings.registryOutboxVersionWriteGraceMs.env, String(out.registryOutboxVersionWriteGraceMs), `at least ${versionWriteRetryMs}, the longest a registry retries a version's write (${DEFAULT_RETRY.attempts} attempts of up to ${JETSTREAM_REQUEST_TIMEOUT_MS} ms and the waits between), so a write held up by a JetStream leader election is made, not given up`);
+  // retrying it would then have its push refused (or its archive go round again) for no fault. The
+  // event's age is read on another replica's clock than the one that stamped it, so the margin too.
+  if ((out.registryOutboxVersionWriteGraceMs as number) < VERSION_WRITE_RETRY_MS + REPLICA_CLOCK_MARGIN_MS) {
+    bad(settings.registryOutboxVersionWriteGraceMs.env, String(out.registryOutboxVersionWriteGraceMs), `at least ${VERSION_WRITE_RETRY_MS + REPLICA_CLOCK_MARGIN_MS}: ${VERSION_WRITE_RETRY_MS}, the longest a registry retries a version's write (${DEFAULT_RETRY.attempts} attempts of up to ${JETSTREAM_REQUEST_TIMEOUT_MS} ms and the waits between), plus ${REPLICA_CLOCK_MARGIN_MS} for replicas' clocks that disagree, so a write held up by a JetStream leader election is made, not given up`);
   }
   // The REST door reads a body of up to INFERMESH_MAX_MESSAGE_BYTES whole, charged to its budget:
   // a budget smaller would refuse every such request (429, for ever), which the settings allow.

@@ -88,11 +88,14 @@ describe('loadConfig', () => {
       .toMatchObject({ registryOutboxPublishTimeoutMs: 2_000, registryOutboxPublishAttempts: 3, registryOutboxVersionWriteGraceMs: 120_000 });
     expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS: '0' })).toThrow('INFERMESH_REGISTRY_OUTBOX_PUBLISH_ATTEMPTS="0" is invalid: expected an integer in [1, 100]');
     expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_PUBLISH_TIMEOUT_MS: '60001' })).toThrow('INFERMESH_REGISTRY_OUTBOX_PUBLISH_TIMEOUT_MS="60001" is invalid: expected an integer in [100, 60000]');
-    // Shorter than a registry's 6 attempts of up to 5 s and the 6 s of waits between, a write held
-    // up by a leader election would be fenced while its registry is still on its way.
-    expect(loadConfig({ INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS: '36000' }).registryOutboxVersionWriteGraceMs).toBe(36_000);
-    expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS: '35999' }))
-      .toThrow('INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS="35999" is invalid: expected at least 36000, the longest a registry retries a version\'s write (6 attempts of up to 5000 ms and the waits between)');
+    // Shorter than a registry's 6 attempts of up to 5 s and the 6 s of waits between, plus 4 s for
+    // another replica's clock, a write held up by a leader election could be fenced while its
+    // registry is still on its way.
+    expect(loadConfig({ INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS: '40000' }).registryOutboxVersionWriteGraceMs).toBe(40_000);
+    for (const grace of ['39999', '36000']) {
+      expect(() => loadConfig({ INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS: grace }))
+        .toThrow(`INFERMESH_REGISTRY_OUTBOX_VERSION_WRITE_GRACE_MS="${grace}" is invalid: expected at least 40000: 36000, the longest a registry retries a version's write (6 attempts of up to 5000 ms and the waits between), plus 4000 for replicas' clocks that disagree`);
+    }
   });
 
   it('probes NATS within the pod TTL: a fifth of it each by default, and refuses a probe that would notice a hung NATS too late', () => {
