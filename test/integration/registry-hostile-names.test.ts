@@ -107,7 +107,7 @@ describe('a registry sent names and metadata no model can have', () => {
     const input = await failure(api.push('escapes', graph(`x${osc52}`, 'y')));
     expect(input?.grpcCode).toBe(Status.INVALID_ARGUMENT);
     expect(input?.message).toBe("artifact's input tensor 'x\\x1b]52;c;cm0gLXJmIH4=\\x07': its name holds a control character (U+001B) at character 2: "
-      + 'names and labels take printable characters only (no control, invisible format or bidirectional characters)');
+      + 'names and labels take printable characters only (no control, bidirectional or invisible character; joiners, variation selectors and emoji flags are taken)');
     const output = await failure(api.push('escapes', graph('x', 'y\u009b2J')));
     expect(output?.message).toMatch(/^artifact's output tensor 'y\\x9b2J': its name holds a control character \(U\+009B\) at character 2: /);
     expect((await failure(api.model('escapes')))?.grpcCode).toBe(Status.NOT_FOUND);
@@ -123,6 +123,7 @@ describe('a registry sent names and metadata no model can have', () => {
       [{ labels: { owner: 'x\u2066y' } }, /^label 'owner' value holds a bidirectional override \(U\+2066\) at character 2: /],
       [{ description: 'd\u009b2J' }, /^description holds a control character \(U\+009B\) at character 2: free text may hold line breaks and tabs/],
       [{ description: 'admin\u202egpj.exe' }, /^description holds a bidirectional override \(U\+202E\) at character 6: /],
+      [{ labels: { 'te\u200bam': 'a' } }, /^label key 'te\u200bam' holds an invisible character \(U\+200B\) at character 3: /],
     ];
     for (const [update, message] of refusals) {
       const err = await failure(api.updateModel('labelled', update));
@@ -140,6 +141,9 @@ describe('a registry sent names and metadata no model can have', () => {
     expect((await failure(api.model('labelled-new')))?.grpcCode).toBe(Status.NOT_FOUND);
     // A description may span lines and hold tabs.
     expect((await api.updateModel('labelled', { description: 'digits\n\tfrom MNIST', labels: { team: 'ml é' } })).description).toBe('digits\n\tfrom MNIST');
+    // Names in every script: a Persian word's non-joiner, an emoji ZWJ sequence, a subdivision flag.
+    const labels = { 'می\u200cخواهم': '\u{1F469}\u200D\u{1F4BB}', region: '\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}' };
+    expect((await api.updateModel('labelled', { labels })).labels).toEqual(labels);
   });
 });
 
