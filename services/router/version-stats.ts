@@ -27,10 +27,12 @@ export class VersionStats {
   private readonly changed = new Map<string, RoutedSplit[]>();
   private timer: NodeJS.Timeout | undefined;
   /**
-   * Metric attributes per model and version, made once (the request path allocates none); a
-   * model's go with it, a version's when it leaves the split (routedBy), so a tenant pushing and
-   * deleting models does not grow every router. (The SDK keeps each series it has exported up to
-   * its cardinality limit, 2,000 an instrument, past which new ones share an overflow series.)
+   * Metric attributes of the versions in each model's split, made once (the request path
+   * allocates none); a model's go with it, a version's when it leaves the split (routedBy), so a
+   * tenant pushing and deleting models does not grow every router. A version outside the split
+   * (named by its request, or its model deleted while the call was in flight) gets attributes
+   * made for its call alone, never kept. (The SDK keeps each series it has exported up to its
+   * cardinality limit, 2,000 an instrument, past which new ones share an overflow series.)
    */
   private readonly attributes = new Map<string, Map<number, OutcomeAttributes>>();
   // Instruments are made per instance, after the SDK registered its meter provider.
@@ -122,7 +124,7 @@ export class VersionStats {
     return this.attributes.size;
   }
 
-  /** Drops the attributes of `model`'s versions not in `traffic` (a version named by a request is made again when next recorded). */
+  /** Drops the attributes of `model`'s versions not in `traffic`. */
   private forgetBeyond(model: string, traffic: readonly TrafficWeight[]): void {
     const byVersion = this.attributes.get(model);
     if (!byVersion) return;
@@ -132,14 +134,18 @@ export class VersionStats {
     if (byVersion.size === 0) this.attributes.delete(model);
   }
 
+  /** The attributes of `model`'s `version`, kept while the version is in the model's split. */
   private attributesOf(model: string, version: number): OutcomeAttributes {
+    const kept = this.attributes.get(model)?.get(version);
+    if (kept) return kept;
+    const v = { model, version: String(version) };
+    const a: OutcomeAttributes = { version: v, ok: { ...v, outcome: 'ok' }, error: { ...v, outcome: 'error' }, deadline_exceeded: { ...v, outcome: 'deadline_exceeded' } };
+    // Checked here, where they would be kept, not only when the split changes (routedBy): a call
+    // routed before its version left the split records after.
+    if (this.splits.get(model)?.traffic.some((t) => t.version === version) !== true) return a;
     let byVersion = this.attributes.get(model);
     if (!byVersion) this.attributes.set(model, (byVersion = new Map()));
-    let a = byVersion.get(version);
-    if (!a) {
-      const v = { model, version: String(version) };
-      byVersion.set(version, (a = { version: v, ok: { ...v, outcome: 'ok' }, error: { ...v, outcome: 'error' }, deadline_exceeded: { ...v, outcome: 'deadline_exceeded' } }));
-    }
+    byVersion.set(version, a);
     return a;
   }
 

@@ -51,6 +51,7 @@ describe('VersionStats: what each window was routed by', () => {
 describe('VersionStats: what it keeps of models that go', () => {
   it('lets go of a deleted model\'s metric attributes, and of a version that leaves the split', () => {
     const s = new VersionStats('r1', 1_000, () => undefined, () => 10_000);
+    s.routedBy('kept', 1, [{ version: 1, weight: 100 }]);
     s.record('kept', 1, 'ok', 1, true);
     const before = s.attributedModels;
     expect(before).toBe(1);
@@ -71,5 +72,24 @@ describe('VersionStats: what it keeps of models that go', () => {
     expect(s.attributedModels).toBe(before + 1);
     s.routedBy('two', 3, []);
     expect(s.attributedModels).toBe(before);
+  });
+
+  it('keeps none for a call that ends after its model was deleted, or a version outside the split', () => {
+    const s = new VersionStats('r1', 1_000, () => undefined, () => 10_000);
+    for (let i = 0; i < 100; i++) {
+      s.routedBy(`m${i}`, 1, [{ version: 1, weight: 100 }]);
+      // Deleted while a request routed to it is still in flight, which ends after.
+      s.routedBy(`m${i}`, 2, []);
+      s.record(`m${i}`, 1, 'ok', 1, true);
+      s.record(`m${i}`, 1, 'deadline_exceeded', 1, false);
+    }
+    expect(s.attributedModels).toBe(0);
+    // A request naming a version the split does not hold, and one for a model whose split is unknown.
+    s.routedBy('m', 3, [{ version: 1, weight: 100 }]);
+    s.record('m', 2, 'ok', 1, false);
+    s.record('unknown', 1, 'error', 1, false);
+    expect(s.attributedModels).toBe(0);
+    s.record('m', 1, 'ok', 1, true);
+    expect(s.attributedModels).toBe(1);
   });
 });
