@@ -84,6 +84,15 @@ export class ConnectionHolds {
     return hold;
   }
 
+  /**
+   * Whether `bytes` more would fit `budget` and `socket`'s share of it (`perConnection`) beside
+   * what its holds take now: what a hold's first take would say, taking nothing (a declared
+   * length, checked before any of it is read).
+   */
+  fits(budget: ByteBudget, socket: Duplex, bytes: number, perConnection = Number.POSITIVE_INFINITY): boolean {
+    return fitsShare(this.open.get(socket)?.held.get(budget) ?? 0, perConnection, budget, bytes);
+  }
+
   private connectionOf(socket: Duplex): Connection {
     let conn = this.open.get(socket);
     if (!conn) {

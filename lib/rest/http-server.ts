@@ -1,7 +1,9 @@
 // The node:http(s) server of every HTTP door (the router's REST door, the registry's console): the
 // connection limits of INFERMESH_HTTP_*, TLS with the service's files (reloaded as they change),
 // one answer to requests that cannot be parsed, and one to those it does not hand to its handler
-// (too many header fields, a transfer coding it does not undo).
+// (too many header fields, a transfer coding it does not undo, an expectation it does not meet).
+// A client that waits for 100 Continue before it sends its body is told to by the handler, once
+// it has decided to read the body (continueBody), never by node:http ahead of the handler's checks.
 import http from 'node:http';
 import https from 'node:https';
 import type { TlsFiles } from '../tls';
@@ -57,6 +59,19 @@ export function createHttpDoorServer(limits: HttpConnectionLimits, onRequest: ht
   } else {
     server = http.createServer(options, serve);
   }
+  // node:http answers Expect: 100-continue with 100 Continue itself, before the handler has seen
+  // the request (its path, its token), unless the server takes 'checkContinue': such a request
+  // then comes through the same handler as any other, which refuses it before its client sends
+  // the body, or calls continueBody when it reads it.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    awaitingContinue.add(res);
+    serve(req, res);
+  });
+  // Any other expectation is one no door meets (RFC 9110, 10.1.1: 417), answered as node:http's own
+  // 417 would be but in the door's JSON, and the body it may send after unread.
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    refuse(req, res, 417, 'the request has an Expect other than 100-continue, which this server does not meet', limits.lingerMs);
+  });
   server.maxConnections = limits.maxConnections;
   // node:http keeps a request's first maxHeadersCount fields and drops the rest unseen (a second
   // Authorization, a Content-Encoding): one more than the limit is kept, so a request past it is
@@ -64,6 +79,18 @@ export function createHttpDoorServer(limits: HttpConnectionLimits, onRequest: ht
   server.maxHeadersCount = limits.maxHeaders + 1;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket, limits.lingerMs));
   return { server, stopTls };
+}
+
+/** Answers to requests whose client waits for 100 Continue before it sends its body, until it is sent. */
+const awaitingContinue = new WeakSet<http.ServerResponse>();
+
+/**
+ * Tells the client of `res` to send its body, if it waits to be told (Expect: 100-continue): a
+ * handler calls it once it has decided to read the body; a request refused without it is refused
+ * before its body is sent. Does nothing for any other request, or a second time.
+ */
+export function continueBody(res: http.ServerResponse): void {
+  if (awaitingContinue.delete(res)) res.writeContinue();
 }
 
 /**

@@ -26,7 +26,7 @@ import { deadlineOf, timeoutProblem } from '../../lib/h2/grpc';
 import { encodeInferResponse, INFERENCE_HEADER_LENGTH, MessageTooLarge, parseInferRequest, parseJsonBody, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
 import { closeConnection, errorBody, httpStatusOf } from '../../lib/rest/http-status';
 import { ConnectionHolds, type ByteHold } from '../../lib/rest/held-bytes';
-import { createHttpDoorServer } from '../../lib/rest/http-server';
+import { continueBody, createHttpDoorServer } from '../../lib/rest/http-server';
 import type { TlsFiles } from '../../lib/tls';
 import type { OipMethod } from '../../lib/auth';
 import { afterCheck, type RouterAccess } from './access';
@@ -346,9 +346,8 @@ export class RestDoor {
       // sends it): up to 4 times the JSON it came from (an FP64 `0,`), charged in the body's place
       // (nothing keeps the body now). Conversion is synchronous: one request's transient copies
       // are all that exist uncounted at a time.
-      if (!hold.replace(message.length)) {
-        return this.fail(res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take the ${message.length} bytes this request makes as a gRPC message; retry later`));
-      }
+      const more = message.length - hold.held;
+      if (!hold.replace(message.length)) return this.fail(res, this.overloaded(more, `the ${message.length} bytes this request makes as a gRPC message`));
       const call = new WholeAnswerCall(this.deps, message, deadline, model, version, {
         answer: (answer) => {
           let out;
@@ -384,8 +383,9 @@ export class RestDoor {
   }
 
   /**
-   * Reads the body whole, up to `max` bytes, against the door's budget: a declared length over
-   * either is answered (413, 429) before any of it is read, and the budget is charged with the bytes
+   * Reads the body whole, up to `max` bytes, against the door's budget and the connection's share
+   * of it: a declared length over any is answered (413, 429) before any of it is read (a client
+   * that waits for 100 Continue is sent none), and the budget is charged with the bytes
    * as they arrive (a declared length holds nothing by itself); a body is cut off where it passes,
    * or where the connection's requests together pass its share. A body of which nothing arrives for
    * bodyTimeoutMs is answered 408 and its connection closed: a client that stalls gives its bytes
@@ -395,12 +395,13 @@ export class RestDoor {
   private readBody(req: http.IncomingMessage, res: http.ServerResponse, max: number, then: (body: Buffer, hold: ByteHold) => void): void {
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (declared !== undefined && declared > max) return this.refuseBody(req, res, new HttpRefusal(413, `the body has ${declared} bytes, more than the limit of ${max}`));
-    if (declared !== undefined && !this.budget.fits(declared)) {
-      return this.refuseBody(req, res, new MeshError(ErrorCode.Overloaded, `the router holds too many request bytes to take ${declared} more; retry later`));
+    const share = this.deps.limits.maxRequestBytesPerConnection;
+    if (declared !== undefined && !this.holds.fits(this.budget, req.socket, declared, share)) {
+      return this.refuseBody(req, res, this.overloaded(declared, `${declared} more`));
     }
     // Given back when the answer is sent, or the connection closes first (req.socket: an answer
     // queued behind another sees no event of its own then).
-    const hold = this.holds.hold(this.budget, req.socket, [[res, 'finish'], [res, 'close']], this.deps.limits.maxRequestBytesPerConnection);
+    const hold = this.holds.hold(this.budget, req.socket, [[res, 'finish'], [res, 'close']], share);
     const chunks: Buffer[] = [];
     let length = 0;
     let done = false;
@@ -420,11 +421,7 @@ export class RestDoor {
       stalled?.refresh();
       length += chunk.length;
       if (length > max) return stop(new HttpRefusal(413, `the body has more than the limit of ${max} bytes`));
-      if (!hold.take(chunk.length)) {
-        return stop(new MeshError(ErrorCode.Overloaded, this.budget.fits(chunk.length)
-          ? 'this connection\'s requests hold as many bytes as one connection may; retry on another once they are answered'
-          : 'the router holds too many request bytes; retry later'));
-      }
+      if (!hold.take(chunk.length)) return stop(this.overloaded(chunk.length));
       chunks.push(chunk);
     });
     req.on('end', () => {
@@ -445,6 +442,21 @@ export class RestDoor {
     // A request cut off with its connection (a 408 of node:http's own) may see neither 'end' nor
     // 'error': its 'close' lets go of the timer, and what it holds, at once.
     req.once('close', () => clearTimeout(stalled));
+    // Every check passed: a client waiting for it (Expect: 100-continue) is told to send the body.
+    continueBody(res);
+  }
+
+  /**
+   * The 429 of `bytes` of a request that do not fit (named `what` in the message, when given):
+   * whether the door's budget is full or only the connection's share of it is spent, the one
+   * reason of every check on request bytes, so a caller is told to use another connection only
+   * when one would help.
+   */
+  private overloaded(bytes: number, what?: string): MeshError {
+    const take = what === undefined ? '' : ` to take ${what}`;
+    return new MeshError(ErrorCode.Overloaded, this.budget.fits(bytes)
+      ? `this connection's requests hold too many bytes${take} (one connection's share of the router's); retry on another once they are answered`
+      : `the router holds too many request bytes${take}; retry later`);
   }
 
   /** Answers a body it will not read, then closes the connection: the rest of the body is never read. */

@@ -203,7 +203,8 @@ describe('an answer queued behind another still being computed', () => {
   it('holds no more of a connection\'s pipelined requests than INFERMESH_HTTP_MAX_REQUEST_BYTES_PER_CONNECTION', async () => {
     await waitFor('the router to route heavy', () => router.membership.readyVersions('heavy').size > 0);
     // A run of heavy (128 rows: 512 KiB, held until its answer), then a body of 3.75 MiB read
-    // meanwhile: each fits alone, together they pass the connection's 4 MiB.
+    // meanwhile: each fits alone, together they pass the connection's 4 MiB. Chunked: a declared
+    // length is refused before any of the body is read (the next test), this one as it arrives.
     const rows = 128;
     const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [rows, 1024], parameters: { binary_data_size: rows * 4096 } }], parameters: { binary_data_output: true } }));
     const slow = Buffer.concat([json, Buffer.alloc(rows * 4096)]);
@@ -211,15 +212,42 @@ describe('an answer queued behind another still being computed', () => {
     const client = await rawClient(router.httpPort!);
     client.socket.write(`POST /v2/models/heavy/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${slow.length}\r\nInference-Header-Content-Length: ${json.length}\r\n\r\n`);
     client.socket.write(slow);
-    client.socket.write(head);
+    client.socket.write(head.replace(/Content-Length: \d+/, 'Transfer-Encoding: chunked'));
+    client.socket.write(`${body.length.toString(16)}\r\n`);
     client.socket.write(body);
+    client.socket.write('\r\n0\r\n\r\n');
     await waitFor('both answers', () => client.closed() || (client.got().match(/HTTP\/1\.1 \d+/g) ?? []).length === 2, 60_000, 100);
     expect(client.got().match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 429']);
-    expect(client.got()).toMatch(/\{"error":"this connection's requests hold as many bytes as one connection may; retry on another once they are answered"\}$/);
+    expect(client.got()).toMatch(/\{"error":"this connection's requests hold too many bytes \(one connection's share of the router's\); retry on another once they are answered"\}$/);
     // Refused with its body unread: the connection is closed.
     await waitFor('the door to close the connection', goneFor(client), 20_000, 200);
     // Another connection's request of the same size is taken.
     expect(await infer(router.httpPort!, (3.75 * MiB) / 4)).toEqual({ status: 200 });
+  });
+
+  it('refuses a request past the connection\'s share 429, saying so, its message once made and a declared body before it is read', async () => {
+    await waitFor('the router to route heavy', () => router.membership.readyVersions('heavy').size > 0);
+    // A run of heavy (128 rows: 512 KiB, held until its answer); behind it on the connection, a
+    // JSON request of 1.9 MiB, which fits beside it but its 3.8 MiB gRPC message does not, then
+    // the head of a body declared 3.75 MiB, which does not fit either. The door's 256 MiB takes all.
+    const rows = 128;
+    const heavyJson = Buffer.from(JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [rows, 1024], parameters: { binary_data_size: rows * 4096 } }], parameters: { binary_data_output: true } }));
+    const slow = Buffer.concat([heavyJson, Buffer.alloc(rows * 4096)]);
+    const n = 996_000;
+    const json = `{"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[1,${n}],"data":[${'0,'.repeat(n - 1)}0]}]}`;
+    const client = await rawClient(router.httpPort!);
+    client.socket.write(`POST /v2/models/heavy/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${slow.length}\r\nInference-Header-Content-Length: ${heavyJson.length}\r\n\r\n`);
+    client.socket.write(slow);
+    client.socket.write(`POST /v2/models/${MODEL}/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${json.length}\r\n\r\n${json}`);
+    // No byte of this body is ever sent: only a refusal before reading answers it.
+    client.socket.write(`POST /v2/models/${MODEL}/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${3.75 * MiB}\r\nInference-Header-Content-Length: 100\r\n\r\n`);
+    await waitFor('three answers', () => client.closed() || (client.got().match(/HTTP\/1\.1 \d+/g) ?? []).length === 3, 20_000, 100);
+    expect(client.got().match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 429', 'HTTP/1.1 429']);
+    expect([...client.got().matchAll(/\{"error":"([^"]*)"\}/g)].map((m) => m[1])).toEqual([
+      expect.stringMatching(/^this connection's requests hold too many bytes to take the \d+ bytes this request makes as a gRPC message \(one connection's share of the router's\); retry on another once they are answered$/),
+      `this connection's requests hold too many bytes to take ${3.75 * MiB} more (one connection's share of the router's); retry on another once they are answered`,
+    ]);
+    await waitFor('the door to close the connection', goneFor(client), 20_000, 200);
   });
 });
 

@@ -659,6 +659,36 @@ describe('bearer tokens, as gRPC checks them', () => {
     expect(await infer(token)).toEqual({ status: 200, error: undefined });
   });
 
+  it('tells a client that waits to send its body (Expect: 100-continue) to send it only once its request is admitted', async () => {
+    const token = await key(['infer:mnist']);
+    /** A raw client that sent the head of an inference with `headers`, waiting to be told to send its body of `length` bytes. */
+    const expecting = (headers: string, length = Buffer.byteLength(digitBody)) => {
+      let got = '';
+      let closed = false;
+      const s = net.connect(secured.httpPort!, '127.0.0.1', () => s.write(`POST /v2/models/mnist/infer HTTP/1.1\r\nHost: x\r\n${headers}Expect: 100-continue\r\nContent-Length: ${length}\r\n\r\n`));
+      s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      s.on('error', () => undefined);
+      s.on('close', () => (closed = true));
+      opened.push(s);
+      return { socket: s, got: () => got, closed: () => closed };
+    };
+    // Without a token, without the scope, or declaring a body past the limit: refused before the
+    // client sends the body (node:http told every one to send it first), and the connection closed.
+    const refused = [expecting(''), expecting(`Authorization: Bearer ${await key(['infer:digits'])}\r\n`), expecting(`Authorization: Bearer ${token}\r\n`, MAX_JSON_BYTES + 1)];
+    await waitFor('the door to answer every one', () => refused.every((c) => c.closed()), 10_000).catch(() => undefined);
+    expect(refused.map((c) => ({ status: c.got().slice(0, 12), closed: c.closed() }))).toEqual([
+      { status: 'HTTP/1.1 401', closed: true },
+      { status: 'HTTP/1.1 403', closed: true },
+      { status: 'HTTP/1.1 413', closed: true },
+    ]);
+    // Admitted: told to go on, it sends its body and is answered.
+    const admitted = expecting(`Authorization: Bearer ${token}\r\n`);
+    await waitFor('100 Continue', () => admitted.got() === 'HTTP/1.1 100 Continue\r\n\r\n' || admitted.closed(), 10_000);
+    admitted.socket.write(digitBody);
+    await waitFor('the answer', () => /HTTP\/1\.1 [2-5]\d\d /.test(admitted.got()), 10_000);
+    expect(admitted.got()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+  });
+
   it('refuses two authorization headers 401', async () => {
     const token = await key(['infer:mnist']);
     // Written by hand: Node's client merges headers of one name.

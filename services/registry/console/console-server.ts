@@ -12,7 +12,7 @@ import { errors, toGrpcStatus } from '../../../lib/errors';
 import { authorizationOfRawHeaders } from '../../../lib/auth';
 import { errorBody, httpStatusOf } from '../../../lib/rest/http-status';
 import { parseJsonBody } from '../../../lib/rest/infer-codec';
-import { createHttpDoorServer, type HttpConnectionLimits } from '../../../lib/rest/http-server';
+import { continueBody, createHttpDoorServer, type HttpConnectionLimits } from '../../../lib/rest/http-server';
 import { listenOn } from '../../../lib/h2/server';
 import type { Logger } from '../../../lib/log';
 import type { TlsFiles } from '../../../lib/tls';
@@ -290,6 +290,7 @@ export class ConsoleServer {
       tooLarge();
       return Promise.resolve(undefined);
     }
+    continueBody(res);
     return new Promise((resolve, reject) => {
       const parts: Buffer[] = [];
       let size = 0;

@@ -97,7 +97,10 @@ describe('ConnectionHolds', () => {
     expect(first.replace(61)).toBe(false);
     // Another connection has a share of its own.
     expect(holds.hold(budget, b, [], 100).take(100)).toBe(true);
+    // A declared length is checked by the same rule, taking nothing.
+    expect([holds.fits(budget, a, 40, 100), holds.fits(budget, a, 1, 100), holds.fits(budget, new PassThrough(), 100, 100)]).toEqual([false, false, true]);
     first.release();
+    expect(holds.fits(budget, a, 60, 100)).toBe(true);
     expect(second.replace(100)).toBe(true);
     expect(budget.used).toBe(200);
   });

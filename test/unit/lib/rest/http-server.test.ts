@@ -137,3 +137,12 @@ describe('header fields past INFERMESH_HTTP_MAX_HEADERS', () => {
     expect(held[0]!.req.rawHeaders.length).toBe(20);
   });
 });
+
+describe('an Expect the server does not meet', () => {
+  it('is refused 417 in the door\'s JSON, never handed to the door, its body unread', async () => {
+    const text = await exchange('POST /a HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Length: 2\r\nConnection: close\r\n\r\n').answer;
+    expect(statuses(text)).toEqual([417]);
+    expect(text).toMatch(/\{"error":"the request has an Expect other than 100-continue, which this server does not meet"\}$/);
+    expect(held).toEqual([]);
+  });
+});
