@@ -19,6 +19,7 @@ import { resources } from '../../lib/nats';
 import { keys, type ModelRecord, type VersionRecord } from '../../services/registry/records';
 import type { InferenceService } from '../../services/inference/inference-service';
 import { startTestMesh, waitReady, inferenceClient, modelReady, unary, type TestMesh } from '../helpers/mesh';
+import { startTestPod } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 import { sileroPath } from '../helpers/real-models';
 import { ort } from '../../lib/ort';
@@ -41,10 +42,11 @@ describe('pod model lifecycle', () => {
   let mesh: TestMesh;
   let nc: NatsConnection;
   const heartbeats = new Map<string, Heartbeat>();
+  /** The pods the running test started, stopped after it. */
   const pods: InferenceService[] = [];
 
   const startPod = async (env: Record<string, string> = {}) => {
-    const pod = await mesh.startPod({ INFERMESH_LOAD_RETRY_BASE_MS: '200', INFERMESH_LOAD_RETRY_MAX_MS: '800', ...env });
+    const pod = await startTestPod(mesh.nats.url, mesh.registry.port, { INFERMESH_LOAD_RETRY_BASE_MS: '200', INFERMESH_LOAD_RETRY_MAX_MS: '800', ...env });
     pods.push(pod);
     return { pod, client: inferenceClient(`127.0.0.1:${pod.port}`) };
   };
@@ -68,6 +70,14 @@ describe('pod model lifecycle', () => {
       const hb = decodeHeartbeat(msg.data);
       heartbeats.set(hb.address, hb);
     } });
+  });
+
+  // Each test's pod serves only that test. Left running, every pod holds every version pushed
+  // since (placement's minimum copies), so later tests' loads, warm-ups of seconds and the failing
+  // version's retries ran on every earlier pod too: the machine's load, not the back-off, set how
+  // long a retry took, and the back-off test once found its version still loading.
+  afterEach(async () => {
+    await Promise.all(pods.splice(0).map((p) => p.shutdown(5_000).catch(() => undefined)));
   });
 
   afterAll(async () => {
