@@ -9,6 +9,17 @@ async function busyShareOver(ms: number): Promise<number> {
   return performance.eventLoopUtilization(before).utilization;
 }
 
+/**
+ * The least busy share of three windows of `ms`: a loop that polls reads near 1 in every window, one
+ * that sleeps near 0 in most, but a loaded machine (a jest worker beside others on two cores) can
+ * fill one window with other work of the process.
+ */
+async function leastBusyShareOver(ms: number): Promise<number> {
+  let least = 1;
+  for (let i = 0; i < 3 && least >= 0.5; i++) least = Math.min(least, await busyShareOver(ms));
+  return least;
+}
+
 /** Lets the loop turn twice: a poll's tick queued before this call has run, and looked at its clock, by then. */
 async function turns(): Promise<void> {
   await new Promise((resolve) => setImmediate(resolve));
@@ -37,7 +48,7 @@ describe('BusyPoll', () => {
       clockMs += 1;
       await turns();
       expect(poll.active).toBe(false);
-      expect(await busyShareOver(150)).toBeLessThan(0.5);
+      expect(await leastBusyShareOver(150)).toBeLessThan(0.5);
     } finally {
       poll.stop();
     }
@@ -69,7 +80,7 @@ describe('BusyPoll', () => {
     const poll = new BusyPoll(0);
     poll.touch();
     expect(poll.active).toBe(false);
-    expect(await busyShareOver(100)).toBeLessThan(0.5);
+    expect(await leastBusyShareOver(100)).toBeLessThan(0.5);
   });
 
   it('does not start while its owner is busy, and stops on the first turn after the owner gets busy', async () => {
@@ -84,7 +95,7 @@ describe('BusyPoll', () => {
       quiet = false;
       await turns();
       expect(poll.active).toBe(false);
-      expect(await busyShareOver(100)).toBeLessThan(0.5);
+      expect(await leastBusyShareOver(100)).toBeLessThan(0.5);
     } finally {
       poll.stop();
     }
