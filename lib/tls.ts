@@ -6,7 +6,7 @@
 // Service identities are SPIFFE IDs in a URI SAN: spiffe://infermesh/<kind>/<name>.
 import net from 'node:net';
 import tls from 'node:tls';
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import { constants as cryptoConstants, X509Certificate, type KeyObject } from 'node:crypto';
 import { MeshError, ErrorCode } from './errors';
 import { readBounded, readBoundedSync } from './files';
 import type { Config } from './config';
@@ -111,8 +111,31 @@ export function expectIdentity(expected: string): (host: string, cert: tls.PeerC
   };
 }
 
-/** The TLS settings of a service, taken from Config; the claim limits default to DEFAULT_CLAIM_LIMITS. */
-export type TlsSettings = Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'tlsClientAuth' | 'tlsReloadIntervalMs'> & Partial<ClaimLimits>;
+/** The TLS versions a service may be held to at least (INFERMESH_TLS_MIN_VERSION); nothing older is offered. */
+export const TLS_MIN_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+/**
+ * The TLS settings of a service, taken from Config; the claim limits default to
+ * DEFAULT_CLAIM_LIMITS, the lowest TLS version to TLSv1.2.
+ */
+export type TlsSettings = Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'tlsClientAuth' | 'tlsReloadIntervalMs'> & Partial<Pick<Config, 'tlsMinVersion'>> & Partial<ClaimLimits>;
+
+/** What every context a service makes carries beside its material, server and client alike. */
+type Hardening = Pick<tls.SecureContextOptions, 'minVersion' | 'secureOptions'>;
+
+/**
+ * The protocol every TLS context of a service speaks, whatever Node's process-wide defaults:
+ * - at least `minVersion` (INFERMESH_TLS_MIN_VERSION), pinned here rather than left to
+ *   tls.DEFAULT_MIN_VERSION, which a flag (--tls-min-v1.0) or any module can lower;
+ * - no TLS 1.2 renegotiation. Node lets a client renegotiate 3 times per 10 minutes per
+ *   connection, each a full handshake's CPU on the server, and a renegotiation may present another
+ *   certificate after the door judged the first: the pods' door decides once per connection
+ *   (lib/h2/server.ts acceptPeer, callsOf), the registry reads the peer at each call. nginx refuses
+ *   clients' renegotiations, and Envoy's servers do not allow them.
+ */
+function hardening(settings: Partial<Pick<Config, 'tlsMinVersion'>>): Hardening {
+  return { minVersion: settings.tlsMinVersion ?? 'TLSv1.2', secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION };
+}
 
 /** One set of TLS material, as read from the files. */
 export interface TlsPem {
@@ -126,10 +149,10 @@ type CaListener = (update: { caCertificate: Buffer } | null) => void;
 type IdentityListener = (update: { certificate: Buffer; privateKey: Buffer } | null) => void;
 
 /** Checks a set of PEM material: every part parses, the key matches the certificate. Throws why not. */
-function validate(pem: TlsPem): tls.SecureContext {
+function validate(pem: TlsPem, hardened: Hardening): tls.SecureContext {
   const leaf = new X509Certificate(pem.cert);
   new X509Certificate(pem.ca);
-  const context = tls.createSecureContext({ cert: pem.cert, key: pem.key, ca: pem.ca });
+  const context = tls.createSecureContext({ cert: pem.cert, key: pem.key, ca: pem.ca, ...hardened });
   if (Date.parse(leaf.validTo) < Date.now()) throw new Error(`certificate expired at ${leaf.validTo}`);
   return context;
 }
@@ -148,7 +171,7 @@ const MAX_PEM_FILE_BYTES = 1024 * 1024;
 
 /**
  * The TLS material of a service, from its PEM files, checked for change every `reloadIntervalMs`.
- * Implements grpc-js's CertificateProvider (lib/grpc/server.ts and client.ts give it to grpc-js).
+ * Implements grpc-js's CertificateProvider (lib/grpc/client.ts gives it to grpc-js's clients).
  */
 export class TlsFiles {
   private pem: TlsPem;
@@ -158,6 +181,7 @@ export class TlsFiles {
   private readonly identityListeners = new Set<IdentityListener>();
   private readonly timer: NodeJS.Timeout;
   private checking: Promise<boolean> | undefined;
+  private readonly hardened: Hardening;
   /**
    * The process's identity probes (probeIdentities with this material), bounded together
    * (INFERMESH_IDENTITY_PROBE_*): what routers and the registry prove heartbeats' claims with.
@@ -178,8 +202,9 @@ export class TlsFiles {
       key: read(settings.tlsKeyFile, 'INFERMESH_TLS_KEY_FILE'),
       ca: read(settings.tlsCaFile, 'INFERMESH_TLS_CA_FILE'),
     };
+    this.hardened = hardening(settings);
     try {
-      this.secure = validate(this.pem);
+      this.secure = validate(this.pem, this.hardened);
     } catch (err) {
       throw new MeshError(ErrorCode.InvalidArgument, `INFERMESH_TLS_CERT_FILE, INFERMESH_TLS_KEY_FILE and INFERMESH_TLS_CA_FILE do not make a usable set: ${reason(err)}`);
     }
@@ -194,14 +219,19 @@ export class TlsFiles {
     return this.pem;
   }
 
-  /** A secure context of the material in force (certificate, key and CA), for connections made now. */
+  /** A secure context of the material in force (certificate, key and CA, hardened), for connections made now. */
   context(): tls.SecureContext {
     return this.secure;
   }
 
-  /** The material in force as node:tls options (for tls.Server#setSecureContext). */
+  /**
+   * The material in force as node:tls options, with the service's lowest TLS version and no
+   * renegotiation: what every TLS server of the service (lib/h2/server.ts, lib/rest/http-server.ts,
+   * lib/grpc/server.ts) is made with and given again at each reload (tls.Server#setSecureContext
+   * keeps none of the options it is not given).
+   */
   contextOptions(): tls.SecureContextOptions {
-    return { cert: this.pem.cert, key: this.pem.key, ca: this.pem.ca };
+    return { cert: this.pem.cert, key: this.pem.key, ca: this.pem.ca, ...this.hardened };
   }
 
   /** Calls `fn` after each reload; returns the function that stops it. */
@@ -237,7 +267,7 @@ export class TlsFiles {
     if (this.rejected && same(next, this.rejected)) return false;
     let secure: tls.SecureContext;
     try {
-      secure = validate(next);
+      secure = validate(next, this.hardened);
     } catch (err) {
       this.rejected = next;
       this.log.warn('TLS files changed but are not a usable set (certificate, key and CA): keeping the material in force', { reason: reason(err) });

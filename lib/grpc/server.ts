@@ -82,13 +82,44 @@ export interface ServerTls {
 }
 
 /**
- * The credentials of a server: plaintext without `tls`; with it, TLS from `files` through grpc-js's
- * certificate-provider credentials, which apply each reload with setSecureContext (calls in flight
- * finish on their connections).
+ * A grpc-js server's TLS from TlsFiles: the very options of lib/tls.ts contextOptions() that the
+ * lib/h2 and HTTP doors take (lowest version, no renegotiation), at the start and at each reload.
+ * grpc-js's certificate-provider credentials would hand its server certificate, key and CA only,
+ * and setSecureContext drops every option it is not given. A client certificate is asked for
+ * always (the registry's door reads a pod's or router's one), required with `clientAuth`.
+ */
+class FilesServerCredentials extends grpc.ServerCredentials {
+  private stopFollowing: (() => void) | undefined;
+
+  constructor(private readonly files: TlsFiles, clientAuth: boolean) {
+    super({ requestCert: true, rejectUnauthorized: clientAuth }, files.contextOptions());
+  }
+
+  // Follows the files while a server listens with these credentials (grpc-js adds a watcher per port).
+  override _addWatcher(watcher: Parameters<grpc.ServerCredentials['_addWatcher']>[0]): void {
+    super._addWatcher(watcher);
+    this.stopFollowing ??= this.files.onChange(() => this.updateSecureContextOptions(this.files.contextOptions()));
+  }
+
+  override _removeWatcher(watcher: Parameters<grpc.ServerCredentials['_removeWatcher']>[0]): void {
+    super._removeWatcher(watcher);
+    if (this.getWatcherCount() > 0) return;
+    this.stopFollowing?.();
+    this.stopFollowing = undefined;
+  }
+
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
+/**
+ * The credentials of a server: plaintext without `tls`; with it, TLS from `files` (each reload is
+ * applied with setSecureContext: calls in flight finish on their connections).
  */
 export function serverCredentials(tls?: ServerTls): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  return grpc.experimental.createCertificateProviderServerCredentials(tls.files, tls.files, tls.clientAuth);
+  return new FilesServerCredentials(tls.files, tls.clientAuth);
 }
 
 /**

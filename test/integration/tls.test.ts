@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -304,6 +305,71 @@ it('serves a certificate rotated on disk to new connections while a call open on
   stream.end();
   await ended;
   expect(answers).toEqual(['', '']);
+});
+
+/** The port of a host:port address. */
+const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+
+/**
+ * What asking the server at `port` for a TLS 1.2 renegotiation, right after the handshake, comes
+ * to: 'renegotiated', the code of the error that ended the connection, or no answer in 5 s (a
+ * server that takes it may not finish it before the client sends data).
+ */
+function renegotiation(port: number, alpn: string): Promise<string> {
+  return new Promise((resolve) => {
+    setTimeout(() => {
+      resolve('no answer within 5 s');
+      s.destroy();
+    }, 5_000).unref();
+    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert, cert: clientTls.current.cert, key: clientTls.current.key, ALPNProtocols: [alpn], maxVersion: 'TLSv1.2' }, () => {
+      s.renegotiate({}, (err) => {
+        resolve(err ? ((err as NodeJS.ErrnoException).code ?? err.message) : 'renegotiated');
+        s.destroy();
+      });
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    s.on('close', () => resolve('closed'));
+  });
+}
+
+it('refuses a TLS 1.2 renegotiation on every port: the router\'s gRPC and HTTPS doors (after a rotation), a pod\'s, the registry\'s', async () => {
+  // A renegotiation costs the server a handshake, and may show another certificate after the door judged the first.
+  const refused = 'ERR_SSL_NO_RENEGOTIATION';
+  expect({
+    router: await renegotiation(router.port, 'h2'),
+    rest: await renegotiation(router.httpPort!, 'http/1.1'),
+    pod: await renegotiation(portOf(podA.address), 'h2'),
+    registry: await renegotiation(registry.port, 'h2'),
+  }).toEqual({ router: refused, rest: refused, pod: refused, registry: refused });
+});
+
+it('keeps the client certificate a pod\'s door judged on a resumed TLS session, 1.2 and 1.3', async () => {
+  // A health check over raw h2, as a router's certificate may call it: its grpc-status, or why there is none.
+  const check = (opts: tls.ConnectionOptions) => new Promise<{ status: string; reused: boolean; session?: Buffer }>((resolve) => {
+    let session: Buffer | undefined;
+    const h2 = http2.connect(`https://127.0.0.1:${portOf(podA.address)}`, { ca: pki.ca.cert, ...opts });
+    h2.socket.on('session', (s: Buffer) => (session = s));
+    const done = (status: string) => {
+      resolve({ status, reused: (h2.socket as tls.TLSSocket | undefined)?.isSessionReused() ?? false, session });
+      h2.close();
+    };
+    h2.on('error', (err) => done(err.message));
+    h2.on('close', () => done('closed'));
+    const req = h2.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Check', 'content-type': 'application/grpc', te: 'trailers' });
+    req.on('trailers', (t) => setImmediate(() => done(String(t['grpc-status']))));
+    req.on('error', (err) => done(err.message));
+    req.resume();
+    req.end(Buffer.alloc(5));
+  });
+  for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const first = await check({ maxVersion, cert: clientTls.current.cert, key: clientTls.current.key });
+    expect(first).toMatchObject({ status: '0', reused: false });
+    expect(first.session).toBeDefined();
+    // No certificate sent again: the session carries the one verified at first, and the door still sees it.
+    expect(await check({ maxVersion, session: first.session })).toMatchObject({ status: '0', reused: true });
+  }
+  // Without a certificate and without a session: refused.
+  expect((await check({})).status).not.toBe('0');
 });
 
 it('serves the registry over TLS to a client with a certificate, and to no other', async () => {
