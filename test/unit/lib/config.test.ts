@@ -22,6 +22,7 @@ describe('loadConfig', () => {
     ['INFERMESH_ROUTER_PORT', '80a', 'INFERMESH_ROUTER_PORT="80a" is invalid: expected an integer in [0, 65535]'],
     ['INFERMESH_EXECUTION_PROVIDERS', 'cuda,tpu', 'INFERMESH_EXECUTION_PROVIDERS="cuda,tpu" is invalid'],
     ['INFERMESH_LOG_LEVEL', 'loud', 'INFERMESH_LOG_LEVEL="loud" is invalid: expected one of debug, info, warn, error'],
+    ['INFERMESH_TLS_MIN_VERSION', 'TLSv1.1', 'INFERMESH_TLS_MIN_VERSION="TLSv1.1" is invalid: expected one of TLSv1.2, TLSv1.3'],
     ['INFERMESH_WARMUP', 'maybe', 'INFERMESH_WARMUP="maybe" is invalid: expected true or false'],
     ['INFERMESH_POD_IDENTITY', 'team/inference', 'INFERMESH_POD_IDENTITY="team/inference" is invalid: expected 1 to 253 letters'],
     // A router's name goes into its window reports, which the registry refuses with any other.

@@ -9,10 +9,11 @@ import { X509Certificate } from 'node:crypto';
 import { loadConfig } from '../../../lib/config';
 import { createLogger, type Logger } from '../../../lib/log';
 import { expectIdentity, loadTls, natsTlsOptions, peerIdentities, podIdentity, probeIdentities, spiffeId, spiffeIdsOf, TlsFiles } from '../../../lib/tls';
-import { H2Server } from '../../../lib/h2/server';
+import { H2Server, listenOn } from '../../../lib/h2/server';
 import { H2Upstream } from '../../../lib/h2/upstream';
 import * as grpc from '@grpc/grpc-js';
 import { createServer, listen } from '../../../lib/grpc/server';
+import { createHttpDoorServer } from '../../../lib/rest/http-server';
 import { healthClient, unary } from '../../../lib/grpc/client';
 import { startTestPki, type TestPki } from '../../helpers/pki';
 
@@ -40,6 +41,34 @@ function servedSerial(port: number, opts: tls.ConnectionOptions = {}): Promise<s
       resolve(serial);
     });
     s.once('error', reject);
+  });
+}
+
+/**
+ * What asking the server at `port` for a TLS 1.2 renegotiation comes to: 'renegotiated', or the
+ * code of the error that ended the connection.
+ */
+function renegotiation(port: number, opts: tls.ConnectionOptions = {}): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert, ALPNProtocols: ['h2'], maxVersion: 'TLSv1.2', ...opts }, () => {
+      s.renegotiate({}, (err) => {
+        resolve(err ? ((err as NodeJS.ErrnoException).code ?? err.message) : 'renegotiated');
+        s.destroy();
+      });
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    s.on('close', () => resolve('closed'));
+  });
+}
+
+/** The code of the error a TLS 1.2-only client's handshake with `port` ends with, or 'connected'. */
+function tls12Handshake(port: number, opts: tls.ConnectionOptions = {}): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert, maxVersion: 'TLSv1.2', ...opts }, () => {
+      resolve('connected');
+      s.destroy();
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
 }
 
@@ -364,6 +393,8 @@ describe('grpc-js over TLS', () => {
       fs.copyFileSync(next.certFile, first.certFile);
       expect(await serverFiles.check()).toBe(true);
       expect(await servedSerial(port, await clientPair())).toBe(next.serialNumber);
+      // The reloaded context still refuses a renegotiation (setSecureContext keeps no option it is not given).
+      expect(await renegotiation(port, await clientPair())).toBe('ERR_SSL_NO_RENEGOTIATION');
       // The channel connected before keeps working.
       expect((await check(byHost)).status).toBe('SERVING');
       byHost.close();
@@ -373,6 +404,60 @@ describe('grpc-js over TLS', () => {
       serverFiles.close();
       clientFiles.close();
     }
+  });
+});
+
+describe('TLS protocol of every context', () => {
+  const quiet = createLogger('t', 'error', {}, () => undefined);
+
+  it('holds the h2 door, an HTTPS door and a grpc-js server to INFERMESH_TLS_MIN_VERSION', async () => {
+    const files = loadTls(settings(pki.env(await pki.issue('tls13', { kind: 'pod', name: 'p' }), { INFERMESH_TLS_MIN_VERSION: 'TLSv1.3' })), quiet)!;
+    const h2 = new H2Server((stream) => stream.sendHeaders([[':status', '200']], true), { tls: { source: files, requestCert: false } });
+    const limits = { maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, lingerMs: 100, maxConnections: 10 };
+    const door = createHttpDoorServer(limits, (_req, res) => res.end(), files);
+    const { server } = createServer({ maxMessageBytes: 1024 * 1024 });
+    try {
+      const ports = {
+        h2: await h2.listen('127.0.0.1', 0),
+        https: await listenOn(door.server, '127.0.0.1', 0),
+        grpc: await listen(server, '127.0.0.1', 0, { files, clientAuth: false }),
+      };
+      const refused = 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION';
+      expect({
+        h2: await tls12Handshake(ports.h2, { ALPNProtocols: ['h2'] }),
+        https: await tls12Handshake(ports.https, { ALPNProtocols: ['http/1.1'] }),
+        grpc: await tls12Handshake(ports.grpc, { ALPNProtocols: ['h2'] }),
+      }).toEqual({ h2: refused, https: refused, grpc: refused });
+      expect(await tls12Handshake(ports.grpc, { ALPNProtocols: ['h2'], maxVersion: 'TLSv1.3' })).toBe('connected');
+    } finally {
+      await h2.drain(100);
+      door.stopTls();
+      door.server.close();
+      server.forceShutdown();
+      files.close();
+    }
+  });
+
+  it('has the service\'s own connections refuse a server\'s renegotiation', async () => {
+    const files = loadTls(settings(pki.env(await pki.issue('reneg-client', { kind: 'router', name: 'r' }))), quiet)!;
+    const cert = await pki.issue('reneg-server', { kind: 'pod', name: 'p' });
+    const asked = new Promise<string>((resolve) => {
+      const srv = tls.createServer({ cert: cert.cert, key: cert.key, maxVersion: 'TLSv1.2' }, (s) => {
+        s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+        s.renegotiate({}, (err) => resolve(err ? ((err as NodeJS.ErrnoException).code ?? err.message) : 'renegotiated'));
+        // The client's reading is what answers the server's request.
+        s.write('x');
+        s.on('close', () => srv.close());
+      });
+      srv.listen(0, '127.0.0.1', () => {
+        const c = tls.connect({ host: '127.0.0.1', port: (srv.address() as net.AddressInfo).port, secureContext: files.context(), checkServerIdentity: () => undefined });
+        c.on('data', () => undefined);
+        c.on('error', () => undefined);
+        c.on('close', () => resolve('closed'));
+      });
+    });
+    expect(await asked).toBe('ERR_SSL_NO_RENEGOTIATION');
+    files.close();
   });
 });
 
