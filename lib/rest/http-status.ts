@@ -4,6 +4,7 @@
 // unavailable, 500 for an internal error). An error's body is the spec's {"error": "..."}.
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { LingeringClose } from './lingering-close';
 
 /** HTTP status of each gRPC code (by number); unknown codes are 500. */
 const HTTP_OF_GRPC: readonly number[] = [
@@ -36,23 +37,6 @@ export function errorBody(message: string): string {
   return JSON.stringify({ error: message });
 }
 
-/**
- * Closes a connection the door gives up on, after `last` (its last answer) when given: destroyed
- * once that is flushed, or after `lingerMs` (INFERMESH_HTTP_LINGER_MS), as its client may have
- * stopped reading. A half-close alone would leave its client free to keep it open and send more,
- * and the door reading (and holding) what it sends.
- */
-export function closeConnection(socket: Duplex, lingerMs: number, last?: string): void {
-  if (socket.destroyed) return;
-  const destroy = () => void socket.destroy();
-  if (socket.writableFinished) return destroy();
-  const timer = setTimeout(destroy, lingerMs);
-  socket.once('close', () => clearTimeout(timer));
-  if (socket.writableEnded) socket.once('finish', destroy);
-  else if (last === undefined) socket.end(destroy);
-  else socket.end(last, destroy);
-}
-
 /** Connections whose client error is being answered: the parser says it again for every chunk that follows. */
 const answering = new WeakSet<Duplex>();
 
@@ -63,7 +47,7 @@ const inFlightOf = (socket: Duplex): InFlight | undefined => (socket as { _httpM
 /**
  * A node:http server's answer to a request it cannot parse or that came too slowly ('clientError'):
  * 431 for headers over the limit, 408 when they are late, 400 otherwise, and the connection closed
- * (closeConnection). One home for every HTTP door (the REST door, the console).
+ * (`lingering`). One home for every HTTP door (the REST door, the console).
  *
  * HTTP/1.1 pairs answers with requests by their order, so the error waits for the answers to the
  * requests before it on the connection (pipelined, received whole, perhaps still being computed):
@@ -71,7 +55,7 @@ const inFlightOf = (socket: Duplex): InFlight | undefined => (socket as { _httpM
  * Nothing more is read meanwhile. As node:http's own answer, none is written into the answer to
  * the broken request itself once that is under way: the connection is destroyed instead.
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, lingerMs: number): void {
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, lingering: LingeringClose): void {
   if (answering.has(socket)) return;
   answering.add(socket);
   socket.pause();
@@ -80,7 +64,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, li
     if (!socket.writable || underWay) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const body = errorBody(status === 431 ? 'request headers too large' : status === 408 ? 'request timed out' : 'malformed HTTP request');
-    closeConnection(socket, lingerMs, `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    lingering.close(socket, `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
 }
 

@@ -172,7 +172,8 @@ export async function startRegistryService(config: Config, log: Logger): Promise
         headersTimeoutMs: config.httpHeadersTimeoutMs,
         requestTimeoutMs: config.httpRequestTimeoutMs,
         keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
-        lingerMs: config.httpLingerMs,
+        lingeringTimeMs: config.httpLingeringTimeMs,
+        lingeringTimeoutMs: config.httpLingeringTimeoutMs,
         maxConnections: config.httpMaxConnections,
       },
     });

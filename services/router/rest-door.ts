@@ -24,7 +24,8 @@ import { listenOn } from '../../lib/h2/server';
 import { READY_REASON_KEY } from '../../lib/grpc/ready-reason';
 import { deadlineOf, timeoutProblem } from '../../lib/h2/grpc';
 import { encodeInferResponse, INFERENCE_HEADER_LENGTH, MessageTooLarge, parseInferRequest, parseJsonBody, type RestInferLimits, type RestInferRequest } from '../../lib/rest/infer-codec';
-import { closeConnection, errorBody, httpStatusOf } from '../../lib/rest/http-status';
+import { errorBody, httpStatusOf } from '../../lib/rest/http-status';
+import type { LingeringClose } from '../../lib/rest/lingering-close';
 import { ConnectionHolds, type ByteHold } from '../../lib/rest/held-bytes';
 import { continueBody, createHttpDoorServer } from '../../lib/rest/http-server';
 import type { TlsFiles } from '../../lib/tls';
@@ -56,8 +57,10 @@ export interface RestDoorLimits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
-  /** How long a connection given up on has to take its last answer (INFERMESH_HTTP_LINGER_MS). */
-  lingerMs: number;
+  /** How long a connection closed on a client still sending lingers, in all (INFERMESH_HTTP_LINGERING_TIME_MS; 0: not). */
+  lingeringTimeMs: number;
+  /** And between two reads of what it sends (INFERMESH_HTTP_LINGERING_TIMEOUT_MS; 0: destroyed at once). */
+  lingeringTimeoutMs: number;
   /** How long a held answer's client may take none of it before its connection is closed (INFERMESH_HTTP_SEND_TIMEOUT_MS; 0: no limit). */
   sendTimeoutMs: number;
   maxRequestsPerConnection: number;
@@ -184,6 +187,7 @@ export class RestDoor {
   private readonly serializeRequest = protos().inference.GRPCInferenceService.service.ModelInfer.requestSerialize;
   private readonly deserializeResponse = protos().inference.GRPCInferenceService.service.ModelInfer.responseDeserialize;
   private readonly stopTls: () => void;
+  private readonly lingering: LingeringClose;
 
   constructor(private readonly deps: RestDoorDeps) {
     const l = deps.limits;
@@ -192,6 +196,7 @@ export class RestDoor {
     const door = createHttpDoorServer(l, (req, res) => this.handle(req, res), deps.tls, deps.requestCert ?? false);
     this.server = door.server;
     this.stopTls = door.stopTls;
+    this.lingering = door.lingering;
     this.server.on('connection', (socket: net.Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -202,11 +207,15 @@ export class RestDoor {
     return listenOn(this.server, host, port);
   }
 
-  /** Stops taking connections and waits up to `budgetMs` for requests in flight, then closes what is left. */
+  /**
+   * Stops taking connections and waits up to `budgetMs` for requests in flight, then closes what is
+   * left. Connections lingering after a refusal carry none: they are closed at once.
+   */
   async drain(budgetMs: number): Promise<void> {
     this.stopTls();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    this.lingering.stop();
     const timer = setTimeout(() => this.server.closeAllConnections(), budgetMs);
     await closed;
     clearTimeout(timer);
@@ -459,11 +468,14 @@ export class RestDoor {
       : `the router holds too many request bytes${take}; retry later`);
   }
 
-  /** Answers a body it will not read, then closes the connection: the rest of the body is never read. */
+  /**
+   * Answers a body it will not read, then closes the connection, lingering: the rest of the body is
+   * read and dropped, never held, so its client reads the answer rather than a reset.
+   */
   private refuseBody(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
     res.shouldKeepAlive = false;
     this.fail(res, err);
-    res.once('finish', () => closeConnection(req.socket, this.deps.limits.lingerMs));
+    res.once('finish', () => this.lingering.close(req.socket));
   }
 
   private fail(res: http.ServerResponse, err: unknown): void {

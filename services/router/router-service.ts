@@ -212,7 +212,7 @@ export async function startRouterService(config: Config, log: Logger): Promise<R
       maxRequestBytesPerConnection: config.httpMaxRequestBytesPerConnection, bodyTimeoutMs: config.httpBodyTimeoutMs,
       maxResponseBytes: config.httpMaxResponseBytes, maxJsonAnswerBytes: config.httpMaxJsonAnswerBytes,
       maxHeaderBytes: config.httpMaxHeaderBytes, maxHeaders: config.httpMaxHeaders, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs,
-      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs, lingerMs: config.httpLingerMs, sendTimeoutMs: config.httpSendTimeoutMs, maxRequestsPerConnection: config.httpMaxRequestsPerConnection, maxConnections: config.httpMaxConnections,
+      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs, lingeringTimeMs: config.httpLingeringTimeMs, lingeringTimeoutMs: config.httpLingeringTimeoutMs, sendTimeoutMs: config.httpSendTimeoutMs, maxRequestsPerConnection: config.httpMaxRequestsPerConnection, maxConnections: config.httpMaxConnections,
     },
   }) : undefined;
   const httpPort = rest ? await rest.listen(config.listenHost, config.routerHttpPort) : undefined;

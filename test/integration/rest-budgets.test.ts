@@ -74,7 +74,8 @@ function rawClient(port: number): Promise<{ socket: net.Socket; got: () => strin
 
 /**
  * Whether the door has let go of `client`'s connection: a byte written now and then meets a
- * closed connection (reset) once it has. Keeps writing, as a dripping client does.
+ * closed connection (reset) once it has. Keeps writing, as a dripping client does: the door reads
+ * and drops what it sends for INFERMESH_HTTP_LINGERING_TIME_MS at most, then lets go.
  */
 function goneFor(client: { socket: net.Socket; closed: () => boolean }, drip = 'x'): () => boolean {
   return () => {
@@ -173,8 +174,12 @@ describe('an answer queued behind another still being computed', () => {
   let router: RouterService;
 
   beforeAll(async () => {
-    // One connection's requests hold 4 MiB at most, of a door that holds 256.
-    router = await routerWith({ INFERMESH_HTTP_SEND_TIMEOUT_MS: '500', INFERMESH_MAX_MESSAGE_BYTES: String(4 * MiB), INFERMESH_HTTP_MAX_REQUEST_BYTES_PER_CONNECTION: String(4 * MiB) });
+    // One connection's requests hold 4 MiB at most, of a door that holds 256. A connection closed
+    // on a client that drips on lingers 1 s.
+    router = await routerWith({
+      INFERMESH_HTTP_SEND_TIMEOUT_MS: '500', INFERMESH_MAX_MESSAGE_BYTES: String(4 * MiB), INFERMESH_HTTP_MAX_REQUEST_BYTES_PER_CONNECTION: String(4 * MiB),
+      INFERMESH_HTTP_LINGERING_TIME_MS: '1000',
+    });
   });
 
   afterAll(async () => {
@@ -257,6 +262,8 @@ describe('a connection answered 408', () => {
   beforeAll(async () => {
     router = await routerWith({
       INFERMESH_HTTP_REQUEST_TIMEOUT_MS: '3000', INFERMESH_HTTP_HEADERS_TIMEOUT_MS: '2000',
+      // A connection closed on a client that drips on lingers 1 s.
+      INFERMESH_HTTP_LINGERING_TIME_MS: '1000',
       // The largest body (the message limit) must fit the budget for the router to start.
       INFERMESH_HTTP_MAX_REQUEST_BYTES: '1200000', INFERMESH_MAX_MESSAGE_BYTES: String(MiB),
     });
@@ -278,7 +285,7 @@ describe('a connection answered 408', () => {
       return res.status === 200 ? res : undefined;
     }, 20_000, 500).catch(async () => infer(port, 50_000));
     expect(legit).toEqual({ status: 200 });
-    // Bytes it drips after its answer are not read: the door has closed the connection.
+    // Bytes it drips after its answer are read and dropped, until the door lets go of the connection.
     await waitFor('the door to close the connection', goneFor(attacker), 20_000, 200);
   });
 

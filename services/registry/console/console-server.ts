@@ -13,6 +13,7 @@ import { authorizationOfRawHeaders } from '../../../lib/auth';
 import { errorBody, httpStatusOf } from '../../../lib/rest/http-status';
 import { parseJsonBody } from '../../../lib/rest/infer-codec';
 import { continueBody, createHttpDoorServer, type HttpConnectionLimits } from '../../../lib/rest/http-server';
+import type { LingeringClose } from '../../../lib/rest/lingering-close';
 import { listenOn } from '../../../lib/h2/server';
 import type { Logger } from '../../../lib/log';
 import type { TlsFiles } from '../../../lib/tls';
@@ -96,11 +97,13 @@ export class ConsoleServer {
   /** Live streams open per caller name. */
   private readonly streamsOf = new Map<string, number>();
   private readonly stopTls: () => void;
+  private readonly lingering: LingeringClose;
 
   constructor(private readonly deps: ConsoleServerDeps, private readonly assetsDir = consoleAssetsDir()) {
     const door = createHttpDoorServer(deps.limits, (req, res) => this.handle(req, res), deps.tls);
     this.server = door.server;
     this.stopTls = door.stopTls;
+    this.lingering = door.lingering;
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -113,6 +116,8 @@ export class ConsoleServer {
     for (const s of this.streams) s.end();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    // Connections lingering after a refusal carry no request: closed at once, not after their lingering.
+    this.lingering.stop();
     const timer = setTimeout(() => this.server.closeAllConnections(), budgetMs);
     timer.unref();
     await closed;

@@ -108,6 +108,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ INFERMESH_NATS_PROBE_INTERVAL_MS: '1000', INFERMESH_POD_TTL_MS: '1200' })).toThrow('INFERMESH_NATS_PROBE_INTERVAL_MS="1000" is invalid');
   });
 
+  it('lingers as nginx by default (30 s in all, 5 s between reads), 0 turning it off, and refuses more than an hour', () => {
+    expect(loadConfig({})).toMatchObject({ httpLingeringTimeMs: 30_000, httpLingeringTimeoutMs: 5_000 });
+    expect(loadConfig({ INFERMESH_HTTP_LINGERING_TIME_MS: '0', INFERMESH_HTTP_LINGERING_TIMEOUT_MS: '0' })).toMatchObject({ httpLingeringTimeMs: 0, httpLingeringTimeoutMs: 0 });
+    expect(() => loadConfig({ INFERMESH_HTTP_LINGERING_TIME_MS: '3600001' })).toThrow('INFERMESH_HTTP_LINGERING_TIME_MS="3600001" is invalid: expected an integer in [0, 3600000]');
+    expect(() => loadConfig({ INFERMESH_HTTP_LINGERING_TIMEOUT_MS: '-1' })).toThrow('INFERMESH_HTTP_LINGERING_TIMEOUT_MS="-1" is invalid');
+  });
+
   it('refuses a duration longer than Node\'s timers can wait, which would fire after 1 ms instead', () => {
     expect(loadConfig({ INFERMESH_H2_IDLE_TIMEOUT_MS: String(MAX_TIMER_MS) }).h2IdleTimeoutMs).toBe(MAX_TIMER_MS);
     expect(() => loadConfig({ INFERMESH_H2_IDLE_TIMEOUT_MS: String(MAX_TIMER_MS + 1) }))

@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { createHttpDoorServer } from '../../../../lib/rest/http-server';
 
-const LIMITS = { maxHeaderBytes: 4096, maxHeaders: 10, headersTimeoutMs: 60_000, requestTimeoutMs: 300_000, keepAliveTimeoutMs: 5_000, lingerMs: 5_000, maxConnections: 16 };
+const LIMITS = { maxHeaderBytes: 4096, maxHeaders: 10, headersTimeoutMs: 60_000, requestTimeoutMs: 300_000, keepAliveTimeoutMs: 5_000, lingeringTimeMs: 30_000, lingeringTimeoutMs: 5_000, maxConnections: 16 };
 
 let server: http.Server;
 let port: number;
@@ -145,4 +145,46 @@ describe('an Expect the server does not meet', () => {
     expect(text).toMatch(/\{"error":"the request has an Expect other than 100-continue, which this server does not meet"\}$/);
     expect(held).toEqual([]);
   });
+});
+
+describe('a connection lingering after a refusal', () => {
+  it('counts against the connection limit while it lingers, and is destroyed at once when the door stops', async () => {
+    // One connection at most; lingering far longer than the test.
+    const door = createHttpDoorServer({ ...LIMITS, maxConnections: 1, lingeringTimeMs: 600_000, lingeringTimeoutMs: 600_000 }, (req, res) => res.end());
+    await new Promise<void>((resolve) => door.server.listen(0, '127.0.0.1', resolve));
+    const doorPort = (door.server.address() as net.AddressInfo).port;
+    const client = () => {
+      const s = net.connect({ port: doorPort, host: '127.0.0.1', allowHalfOpen: true });
+      sockets.push(s);
+      const seen = { got: '', ended: false, closed: false };
+      s.on('data', (d: Buffer) => (seen.got += d.toString('latin1')));
+      s.on('end', () => (seen.ended = true));
+      s.on('error', () => undefined);
+      s.on('close', () => (seen.closed = true));
+      return { s, seen };
+    };
+    try {
+      // Refused with its body unsent: answered, half-closed, and held while its client may send on.
+      const refused = client();
+      refused.s.write('POST /a HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Length: 1000000\r\n\r\n');
+      await until(() => refused.seen.ended);
+      refused.s.write('x'.repeat(1000));
+      expect({ status: statuses(refused.seen.got), closed: refused.seen.closed }).toEqual({ status: [417], closed: false });
+      // The limit is spent on it: the next connection is closed as it comes, unanswered.
+      const next = client();
+      next.s.write('GET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => next.seen.ended || next.seen.closed);
+      expect(next.seen.got).toBe('');
+      // The door stops: the lingering connection goes now, not after its lingering time.
+      door.lingering.stop();
+      // Its FIN came before: a byte written now meets the closed connection (a reset).
+      while (!refused.seen.closed) {
+        refused.s.write('x');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await new Promise((resolve) => door.server.close(resolve));
+    } finally {
+      door.server.close();
+    }
+  }, 10_000);
 });
