@@ -581,6 +581,9 @@ describe('bearer tokens, as gRPC checks them', () => {
       INFERMESH_AUTH: 'true', INFERMESH_HTTP_MAX_JSON_BYTES: String(MAX_JSON_BYTES),
       INFERMESH_HTTP_MAX_REQUEST_BYTES: String(2 * MAX_JSON_BYTES), INFERMESH_MAX_MESSAGE_BYTES: String(2 * MAX_JSON_BYTES),
       INFERMESH_HTTP_BODY_TIMEOUT_MS: '1000',
+      // Lingering scaled down: a client that stops sending is let go after a gap of 250 ms, one that
+      // never stops after 1 s (time enough to drop the rest of a body of tens of MiB, on a busy machine).
+      INFERMESH_HTTP_LINGERING_TIME_MS: '1000', INFERMESH_HTTP_LINGERING_TIMEOUT_MS: '250',
     });
     securedBase = `http://127.0.0.1:${secured.httpPort}`;
     await waitFor('the secured router to route mnist', () => secured.membership.readyVersions('mnist').size > 0);
@@ -648,6 +651,80 @@ describe('bearer tokens, as gRPC checks them', () => {
     expect(await infer(token)).toEqual({ status: 200, error: undefined });
     // A request with no body is refused on a connection that stays.
     expect((await fetch(`${securedBase}/v2/models/mnist/config`)).status).toBe(401);
+  });
+
+  /** The status line and JSON body of a whole answer in `text` (its Content-Length met), or what `text` is. */
+  const wholeAnswer = (text: string) => {
+    const m = /^(HTTP\/1\.1 \d{3} [^\r]*)\r\n([^]*?)\r\n\r\n([^]*)$/.exec(text);
+    const length = m && /^content-length: *(\d+)$/im.exec(m[2]!);
+    if (!m || !length || Buffer.byteLength(m[3]!) !== Number(length[1])) return { incomplete: text.slice(0, 200) };
+    return { status: m[1], body: JSON.parse(m[3]!) as unknown };
+  };
+
+  it('answers a caller without a token whose large body is still coming 401, and its client reads that answer, not a reset', async () => {
+    // More than the sockets' buffers on both ends hold (Linux's defaults at most: 4 MiB to send,
+    // 6 MiB to receive): the client is still writing when it is answered. It reads nothing until
+    // its write is done (the answer waits in its kernel): a door that closed with the body unread
+    // reset the connection, failing the write (EPIPE) and losing the answer, every time.
+    const body = Buffer.alloc(24 * 1024 * 1024, 0x20);
+    const send = () => new Promise<{ writeError?: string; answer: unknown }>((resolve) => {
+      const s = net.connect({ port: secured.httpPort!, host: '127.0.0.1', allowHalfOpen: true });
+      opened.push(s);
+      s.pause();
+      let got = '';
+      let writeError: string | undefined;
+      const done = () => resolve({ writeError, answer: wholeAnswer(got) });
+      s.on('error', (err: NodeJS.ErrnoException) => {
+        writeError ??= err.code;
+        done();
+      });
+      s.write(`POST /v2/models/mnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+      s.write(body, (err) => {
+        if (err) return;
+        s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+        s.on('end', () => {
+          s.end();
+          done();
+        });
+        s.resume();
+      });
+    });
+    for (let i = 0; i < 5; i++) {
+      expect(await send()).toEqual({ writeError: undefined, answer: { status: 'HTTP/1.1 401 Unauthorized', body: { error: expect.any(String) } } });
+    }
+  });
+
+  it('reads and drops what a refused client still sends, and cuts one that never stops off after INFERMESH_HTTP_LINGERING_TIME_MS', async () => {
+    // Half-open, as curl: it goes on sending after the door's FIN.
+    const s = net.connect({ port: secured.httpPort!, host: '127.0.0.1', allowHalfOpen: true });
+    opened.push(s);
+    let got = '';
+    let answered = false;
+    let closed = false;
+    /** Body bytes the door took after its answer came. */
+    let takenAfter = 0;
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      answered = !('incomplete' in wholeAnswer(got));
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => (closed = true));
+    s.write(`POST /v2/models/mnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${2 ** 40}\r\n\r\n`);
+    const chunk = Buffer.alloc(256 * 1024, 0x20);
+    const pump = () => {
+      while (!s.destroyed) {
+        const more = s.write(chunk, (err) => {
+          if (!err && answered) takenAfter += chunk.length;
+        });
+        if (!more) return void s.once('drain', pump);
+      }
+    };
+    pump();
+    await waitFor('the door to cut the client off', () => closed, 10_000);
+    // More than the sockets' buffers hold (10 MiB at Linux's defaults): read, not left to fill them.
+    expect({ answer: wholeAnswer(got), takenAfterMoreThan16MiB: takenAfter > 16 * 1024 * 1024 }).toEqual({
+      answer: { status: 'HTTP/1.1 401 Unauthorized', body: { error: expect.any(String) } }, takenAfterMoreThan16MiB: true,
+    });
   });
 
   it('answers 408 a body of which nothing comes for INFERMESH_HTTP_BODY_TIMEOUT_MS, and gives its bytes back', async () => {
