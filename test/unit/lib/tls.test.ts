@@ -413,7 +413,7 @@ describe('TLS protocol of every context', () => {
   it('holds the h2 door, an HTTPS door and a grpc-js server to INFERMESH_TLS_MIN_VERSION', async () => {
     const files = loadTls(settings(pki.env(await pki.issue('tls13', { kind: 'pod', name: 'p' }), { INFERMESH_TLS_MIN_VERSION: 'TLSv1.3' })), quiet)!;
     const h2 = new H2Server((stream) => stream.sendHeaders([[':status', '200']], true), { tls: { source: files, requestCert: false } });
-    const limits = { maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, lingerMs: 100, maxConnections: 10 };
+    const limits = { maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, lingeringTimeMs: 100, lingeringTimeoutMs: 100, maxConnections: 10 };
     const door = createHttpDoorServer(limits, (_req, res) => res.end(), files);
     const { server } = createServer({ maxMessageBytes: 1024 * 1024 });
     try {
