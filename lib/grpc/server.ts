@@ -83,7 +83,7 @@ export interface ServerTls {
 
 /**
  * A grpc-js server's TLS from TlsFiles: the very options of lib/tls.ts contextOptions() that the
- * lib/h2 and HTTP doors take (lowest version, no renegotiation), at the start and at each reload.
+ * lib/h2 and HTTP doors take (lowest version, no renegotiation), as they are when a port binds and at each reload.
  * grpc-js's certificate-provider credentials would hand its server certificate, key and CA only,
  * and setSecureContext drops every option it is not given. A client certificate is asked for
  * always (the registry's door reads a pod's or router's one), required with `clientAuth`.
@@ -93,6 +93,12 @@ class FilesServerCredentials extends grpc.ServerCredentials {
 
   constructor(private readonly files: TlsFiles, clientAuth: boolean) {
     super({ requestCert: true, rejectUnauthorized: clientAuth }, files.contextOptions());
+  }
+
+  // What grpc-js binds a port with: the material in force when it binds, not when these
+  // credentials were made (a reload in between, or while no port listens, would be lost).
+  override _getSecureContextOptions(): ReturnType<grpc.ServerCredentials['_getSecureContextOptions']> {
+    return this.files.contextOptions();
   }
 
   // Follows the files while a server listens with these credentials (grpc-js adds a watcher per port).

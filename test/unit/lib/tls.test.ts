@@ -12,7 +12,7 @@ import { expectIdentity, loadTls, natsTlsOptions, peerIdentities, podIdentity, p
 import { H2Server, listenOn } from '../../../lib/h2/server';
 import { H2Upstream } from '../../../lib/h2/upstream';
 import * as grpc from '@grpc/grpc-js';
-import { createServer, listen } from '../../../lib/grpc/server';
+import { createServer, listen, serverCredentials } from '../../../lib/grpc/server';
 import { createHttpDoorServer } from '../../../lib/rest/http-server';
 import { healthClient, unary } from '../../../lib/grpc/client';
 import { startTestPki, type TestPki } from '../../helpers/pki';
@@ -403,6 +403,23 @@ describe('grpc-js over TLS', () => {
       server.forceShutdown();
       serverFiles.close();
       clientFiles.close();
+    }
+  });
+  it('binds a port with the material in force when it binds, not when its credentials were made', async () => {
+    const first = await pki.issue('grpc-bind', { kind: 'registry', name: 'registry' });
+    const files = loadTls(settings(pki.env(first)), quiet)!;
+    const { server } = createServer({ maxMessageBytes: 1024 * 1024 });
+    const credentials = serverCredentials({ files, clientAuth: false });
+    const next = await pki.issue('grpc-bind-next', { kind: 'registry', name: 'registry' });
+    fs.copyFileSync(next.keyFile, first.keyFile);
+    fs.copyFileSync(next.certFile, first.certFile);
+    expect(await files.check()).toBe(true);
+    try {
+      const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? reject(err) : resolve(p))));
+      expect(await servedSerial(port)).toBe(next.serialNumber);
+    } finally {
+      server.forceShutdown();
+      files.close();
     }
   });
 });
