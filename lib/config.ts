@@ -5,7 +5,7 @@ import os from 'node:os';
 import { MeshError, ErrorCode } from './errors';
 import { DEFAULT_H2_LIMITS as H2 } from './h2/limits';
 import { DEFAULT_CLAIM_LIMITS as CLAIMS } from './pod-claims';
-import { isPodIdentityName, TLS_MIN_VERSIONS } from './tls';
+import { DEFAULT_TLS_MIN_VERSION, isPodIdentityName, TLS_MIN_VERSIONS } from './tls';
 import { DEFAULT_MAX_ONNX_GRAPH_NODES } from './onnx';
 import { DEFAULT_EVENT_FOLLOW_AHEAD_BYTES, EVENT_DUPLICATE_WINDOW_MS } from './events';
 import { DEFAULT_MAX_ROUTER_REPORTS, DEFAULT_MAX_UNCOUNTED_WINDOWS } from './window-stats';
@@ -128,7 +128,7 @@ export const settings = {
   heartbeatConfirmTimeoutMs: setting('INFERMESH_HEARTBEAT_CONFIRM_TIMEOUT_MS', ms(100, 60_000), CLAIMS.heartbeatConfirmTimeoutMs, 'routers and registry (placement), TLS on: deadline of a confirmation call to a proven pod; a goodbye whose health check misses it is asked once more, and honoured (the pod stopped) when that misses it too, as the router\'s health checks need two failures; a version change keeps what was known (Kubernetes\' probe timeoutSeconds: 1 s, the router\'s health checks\' deadline)'),
   heartbeatConfirmBackoffMs: setting('INFERMESH_HEARTBEAT_CONFIRM_BACKOFF_MS', ms(0, 3_600_000), CLAIMS.heartbeatConfirmBackoffMs, 'routers and registry (placement), TLS on: most time between two RepositoryIndex calls to a proven pod whose answers keep contradicting the heartbeats in its name; the wait doubles from INFERMESH_HEARTBEAT_CONFIRM_INTERVAL_MS with each such answer, up to this, and an answer that agrees ends it (1 s: a version a rollout retires still leaves routing within INFERMESH_UNLOAD_GRACE_MS\' 2 s under such a flood, and a pod that answers thousands of versions costs a quarter of what it would every interval; below the interval: no backoff)'),
   heartbeatVerifiesPerSecond: setting('INFERMESH_HEARTBEAT_VERIFIES_PER_SECOND', int(1, 1_000_000), CLAIMS.heartbeatVerifiesPerSecond, 'routers and registry (placement), TLS on: signature checks of heartbeats in one proven pod\'s name per second, for those going on from the pod process already known and as many for those naming another (a restart); heartbeats beyond are not taken, unchecked (20: a pod signs about one a second, more while versions load; a forger\'s flood costs a view at most 40 checks a second per pod, about 1% of a core)'),
-  tlsMinVersion: setting('INFERMESH_TLS_MIN_VERSION', oneOf(...TLS_MIN_VERSIONS), 'TLSv1.2', 'lowest TLS version every port and client connection of the service speaks: TLSv1.2 or TLSv1.3, nothing older (nginx\'s ssl_protocols and Envoy\'s tls_minimum_protocol_version for servers: TLSv1.2); set in the service, whatever Node\'s own default (--tls-min-v1.0 lowers it)'),
+  tlsMinVersion: setting('INFERMESH_TLS_MIN_VERSION', oneOf(...TLS_MIN_VERSIONS), DEFAULT_TLS_MIN_VERSION, 'lowest TLS version every port of the service speaks, and its lib/h2 and NATS connections (not its grpc-js clients, which grpc-js gives Node\'s default; they reach only the mesh\'s own ports): TLSv1.2 or TLSv1.3, nothing older (nginx\'s ssl_protocols and Envoy\'s tls_minimum_protocol_version for servers: TLSv1.2); set in the service, whatever Node\'s own default (--tls-min-v1.0 lowers it)'),
   tlsReloadIntervalMs: setting('INFERMESH_TLS_RELOAD_INTERVAL_MS', ms(100), 5_000, 'how often the TLS files are read for a change; a changed set that is valid serves new connections, a bad one is logged and the old kept'),
 
   // Registry.

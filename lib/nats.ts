@@ -101,7 +101,7 @@ function nkeySeedOf(file: string): () => Uint8Array {
 }
 
 /** The TLS files of a NATS connection (INFERMESH_TLS_*; lib/tls.ts natsTlsOptions), used when INFERMESH_NATS_URL says tls://. */
-export type NatsTlsSettings = Partial<Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile'>>;
+export type NatsTlsSettings = Partial<Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'tlsMinVersion'>>;
 
 /**
  * Connects to NATS with infinite reconnects (a service keeps serving what it knows while NATS is
@@ -119,7 +119,7 @@ export async function connectNats(settings: NatsSettings & NatsTlsSettings, name
     pass: settings.natsPassword || undefined,
     token: settings.natsToken || undefined,
     // tls://: the same files as the service's gRPC ports (lib/tls.ts), read again at each reconnect.
-    ...withTls(natsTlsOptions({ natsUrl: settings.natsUrl, tlsCertFile: settings.tlsCertFile ?? '', tlsKeyFile: settings.tlsKeyFile ?? '', tlsCaFile: settings.tlsCaFile ?? '' })),
+    ...withTls(natsTlsOptions({ natsUrl: settings.natsUrl, tlsCertFile: settings.tlsCertFile ?? '', tlsKeyFile: settings.tlsKeyFile ?? '', tlsCaFile: settings.tlsCaFile ?? '', ...(settings.tlsMinVersion && { tlsMinVersion: settings.tlsMinVersion }) })),
     ...(nkeySeed ? { authenticator: nkeyAuthenticator(nkeySeed) } : {}),
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     maxReconnectAttempts: -1,

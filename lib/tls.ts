@@ -114,17 +114,22 @@ export function expectIdentity(expected: string): (host: string, cert: tls.PeerC
 /** The TLS versions a service may be held to at least (INFERMESH_TLS_MIN_VERSION); nothing older is offered. */
 export const TLS_MIN_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 
+/** The lowest TLS version by default (INFERMESH_TLS_MIN_VERSION): nginx's ssl_protocols and Envoy's servers' tls_minimum_protocol_version. */
+export const DEFAULT_TLS_MIN_VERSION: (typeof TLS_MIN_VERSIONS)[number] = 'TLSv1.2';
+
 /**
  * The TLS settings of a service, taken from Config; the claim limits default to
- * DEFAULT_CLAIM_LIMITS, the lowest TLS version to TLSv1.2.
+ * DEFAULT_CLAIM_LIMITS, the lowest TLS version to DEFAULT_TLS_MIN_VERSION.
  */
 export type TlsSettings = Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'tlsClientAuth' | 'tlsReloadIntervalMs'> & Partial<Pick<Config, 'tlsMinVersion'>> & Partial<ClaimLimits>;
 
-/** What every context a service makes carries beside its material, server and client alike. */
-type Hardening = Pick<tls.SecureContextOptions, 'minVersion' | 'secureOptions'>;
+/** What a service's TLS contexts (servers and lib/h2 clients) and its NATS connections carry beside their material. */
+export type Hardening = Pick<tls.SecureContextOptions, 'minVersion' | 'secureOptions'>;
 
 /**
- * The protocol every TLS context of a service speaks, whatever Node's process-wide defaults:
+ * The protocol every TLS context of a service speaks, whatever Node's process-wide defaults (its
+ * grpc-js clients excepted: grpc-js makes their contexts from the certificate, key and CA alone,
+ * lib/grpc/client.ts channelCredentials):
  * - at least `minVersion` (INFERMESH_TLS_MIN_VERSION), pinned here rather than left to
  *   tls.DEFAULT_MIN_VERSION, which a flag (--tls-min-v1.0) or any module can lower;
  * - no TLS 1.2 renegotiation. Node lets a client renegotiate 3 times per 10 minutes per
@@ -133,8 +138,8 @@ type Hardening = Pick<tls.SecureContextOptions, 'minVersion' | 'secureOptions'>;
  *   (lib/h2/server.ts acceptPeer, callsOf), the registry reads the peer at each call. nginx refuses
  *   clients' renegotiations, and Envoy's servers do not allow them.
  */
-function hardening(settings: Partial<Pick<Config, 'tlsMinVersion'>>): Hardening {
-  return { minVersion: settings.tlsMinVersion ?? 'TLSv1.2', secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION };
+export function hardening(settings: Partial<Pick<Config, 'tlsMinVersion'>>): Hardening {
+  return { minVersion: settings.tlsMinVersion ?? DEFAULT_TLS_MIN_VERSION, secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION };
 }
 
 /** One set of TLS material, as read from the files. */
@@ -381,12 +386,15 @@ export function probeIdentities(address: string, files: TlsFiles, timeoutMs = 5_
  * The tls option of a NATS connection: TLS when INFERMESH_NATS_URL names its servers `tls://…` (the
  * NATS convention; `nats://` stays plaintext, as the server may not offer TLS), verified against
  * INFERMESH_TLS_CA_FILE (the system's roots without one) and presenting the service's certificate
- * when it has one. The client reads the files again at each reconnect. Undefined: plaintext.
+ * when it has one. The client reads the files again at each reconnect, and passes these options
+ * on to tls.connect, so the connection keeps the service's lowest version and refuses
+ * renegotiation as its other connections do (hardening). Undefined: plaintext.
  */
-export function natsTlsOptions(settings: Pick<Config, 'natsUrl' | 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile'>): { certFile?: string; keyFile?: string; caFile?: string } | undefined {
+export function natsTlsOptions(settings: Pick<Config, 'natsUrl' | 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile'> & Partial<Pick<Config, 'tlsMinVersion'>>): ({ certFile?: string; keyFile?: string; caFile?: string } & Hardening) | undefined {
   if (!settings.natsUrl.split(',').some((u) => /^\s*tls:\/\//i.test(u))) return undefined;
   return {
     ...(settings.tlsCertFile && settings.tlsKeyFile ? { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile } : {}),
     ...(settings.tlsCaFile ? { caFile: settings.tlsCaFile } : {}),
+    ...hardening(settings),
   };
 }

@@ -47,7 +47,10 @@ function options(opts: ClientOptions): grpc.ChannelOptions {
 
 /**
  * The credentials of a client: plaintext without TLS; with it, grpc-js's certificate-provider
- * credentials over the service's files, so each new connection uses the material in force.
+ * credentials over the service's files, so each new connection uses the material in force. grpc-js
+ * makes that context from the certificate, key and CA only, so these connections keep Node's lowest
+ * version and accept a server's renegotiation (INFERMESH_TLS_MIN_VERSION does not reach them): they
+ * go only to the mesh's own ports, verified against its CA, which refuse both themselves.
  */
 export function channelCredentials(tls?: ClientTls): grpc.ChannelCredentials {
   if (!tls) return grpc.credentials.createInsecure();

@@ -5,13 +5,14 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { constants, X509Certificate } from 'node:crypto';
 import { loadConfig } from '../../../lib/config';
 import { createLogger, type Logger } from '../../../lib/log';
 import { expectIdentity, loadTls, natsTlsOptions, peerIdentities, podIdentity, probeIdentities, spiffeId, spiffeIdsOf, TlsFiles } from '../../../lib/tls';
 import { H2Server, listenOn } from '../../../lib/h2/server';
 import { H2Upstream } from '../../../lib/h2/upstream';
 import * as grpc from '@grpc/grpc-js';
+import { connect as connectNatsClient } from '@nats-io/transport-node';
 import { createServer, listen, serverCredentials } from '../../../lib/grpc/server';
 import { createHttpDoorServer } from '../../../lib/rest/http-server';
 import { healthClient, unary } from '../../../lib/grpc/client';
@@ -138,11 +139,13 @@ describe('loadTls', () => {
 
   it('gives NATS the same files', () => {
     const files = { tlsCertFile: 'c', tlsKeyFile: 'k', tlsCaFile: 'ca' };
+    // The lowest version and no renegotiation of every other connection (passed on to tls.connect).
+    const hardened = { minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_RENEGOTIATION };
     // Plaintext unless the URL asks for TLS (nats:// servers may not offer it).
     expect(natsTlsOptions({ natsUrl: 'nats://n:4222', ...files })).toBeUndefined();
-    expect(natsTlsOptions({ natsUrl: 'nats://a:4222, tls://b:4222', ...files })).toEqual({ certFile: 'c', keyFile: 'k', caFile: 'ca' });
-    expect(natsTlsOptions({ natsUrl: 'TLS://n:4222', tlsCertFile: '', tlsKeyFile: '', tlsCaFile: 'ca' })).toEqual({ caFile: 'ca' });
-    expect(natsTlsOptions({ natsUrl: 'tls://n:4222', tlsCertFile: '', tlsKeyFile: '', tlsCaFile: '' })).toEqual({});
+    expect(natsTlsOptions({ natsUrl: 'nats://a:4222, tls://b:4222', ...files })).toEqual({ certFile: 'c', keyFile: 'k', caFile: 'ca', ...hardened });
+    expect(natsTlsOptions({ natsUrl: 'TLS://n:4222', tlsCertFile: '', tlsKeyFile: '', tlsCaFile: 'ca', tlsMinVersion: 'TLSv1.3' })).toEqual({ caFile: 'ca', ...hardened, minVersion: 'TLSv1.3' });
+    expect(natsTlsOptions({ natsUrl: 'tls://n:4222', tlsCertFile: '', tlsKeyFile: '', tlsCaFile: '' })).toEqual(hardened);
   });
 });
 
@@ -475,6 +478,33 @@ describe('TLS protocol of every context', () => {
     });
     expect(await asked).toBe('ERR_SSL_NO_RENEGOTIATION');
     files.close();
+  });
+
+  it('holds a NATS connection at a tls:// URL to INFERMESH_TLS_MIN_VERSION', async () => {
+    const env = pki.env(await pki.issue('nats-tls13', { kind: 'router', name: 'r' }), { INFERMESH_TLS_MIN_VERSION: 'TLSv1.3' });
+    const cert = await pki.issue('nats-tls12', { kind: 'nats', name: 'n' });
+    // A NATS server as far as the client needs (INFO asking for TLS), that speaks TLS 1.2 at most.
+    const context = tls.createSecureContext({ cert: cert.cert, key: cert.key, maxVersion: 'TLSv1.2' });
+    let served!: (outcome: string) => void;
+    const outcome = new Promise<string>((resolve) => (served = resolve));
+    const srv = net.createServer((socket) => {
+      socket.write(`INFO ${JSON.stringify({ server_id: 'x', server_name: 'x', version: '2.10.0', proto: 1, max_payload: 1048576, tls_required: true })}\r\n`);
+      const t = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+      t.on('secure', () => {
+        served(`connected ${t.getProtocol()}`);
+        t.destroy();
+      });
+      t.on('error', (err: NodeJS.ErrnoException) => served(err.code ?? err.message));
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const url = `tls://127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
+    const config = settings({ ...env, INFERMESH_NATS_URL: url });
+    try {
+      await expect(connectNatsClient({ servers: [url], tls: natsTlsOptions(config), reconnect: false, timeout: 2_000 })).rejects.toThrow();
+      expect(await outcome).toBe('ERR_SSL_UNSUPPORTED_PROTOCOL');
+    } finally {
+      srv.close();
+    }
   });
 });
 
